@@ -1,0 +1,36 @@
+// @ts-check
+import node from '@astrojs/node';
+import { defineConfig } from 'astro/config';
+
+export default defineConfig({
+  output: 'server',
+  // Middleware mode: src/server.ts owns the HTTP server, serves prerendered files
+  // from memory and hands Astro each request with its locals (db, config).
+  adapter: node({ mode: 'middleware', bodySizeLimit: 1024 * 1024 }),
+  // Our own server (src/server.ts) wraps Astro's handler; this is only the dev default.
+  server: { host: '127.0.0.1', port: 4321 },
+  trailingSlash: 'ignore',
+  // Compression drops the spaces between text and inline elements written on separate lines.
+  compressHTML: false,
+  build: { inlineStylesheets: 'never' },
+  devToolbar: { enabled: false },
+  // Shiki colours code with inline styles, which the CSP forbids.
+  markdown: { syntaxHighlight: 'prism' },
+  vite: { build: { sourcemap: false } },
+  security: {
+    checkOrigin: true,
+    csp: {
+      directives: [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+      ],
+      // Pagefind's search index is WebAssembly.
+      scriptDirective: { resources: ["'self'", "'wasm-unsafe-eval'"] },
+      styleDirective: { resources: ["'self'"] },
+    },
+  },
+});

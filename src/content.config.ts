@@ -1,0 +1,62 @@
+/**
+ * Content collections over content/. Every collection is fed by the one
+ * validating reader in src/core/content, so a bad file fails the build with
+ * the same message, naming file and field, that `npm start` prints.
+ */
+import { fileURLToPath } from 'node:url';
+import { defineCollection } from 'astro:content';
+import type { Loader, LoaderContext } from 'astro/loaders';
+import { loadContent, type TrustContent } from './core/content/load.ts';
+import { componentSchema, docFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';
+
+const contentDir = fileURLToPath(new URL('../content/', import.meta.url));
+
+function trustContentLoader(name: string, fill: (content: TrustContent, ctx: LoaderContext) => Promise<void>): Loader {
+  return {
+    name: `candor-${name}`,
+    async load(ctx) {
+      const content = loadContent(contentDir);
+      ctx.store.clear();
+      await fill(content, ctx);
+      ctx.watcher?.add(contentDir);
+    },
+  };
+}
+
+const site = defineCollection({
+  loader: trustContentLoader('site', async ({ site }, { store, parseData }) => {
+    store.set({ id: 'site', data: await parseData({ id: 'site', data: site }) });
+  }),
+  schema: siteSchema,
+});
+
+const subprocessors = defineCollection({
+  loader: trustContentLoader('subprocessors', async (content, { store, parseData }) => {
+    for (const item of content.subprocessors) store.set({ id: item.id, data: await parseData({ id: item.id, data: item }) });
+  }),
+  schema: subprocessorSchema,
+});
+
+const components = defineCollection({
+  loader: trustContentLoader('components', async (content, { store, parseData }) => {
+    for (const item of content.components) store.set({ id: item.id, data: await parseData({ id: item.id, data: item }) });
+  }),
+  schema: componentSchema,
+});
+
+const docs = defineCollection({
+  loader: trustContentLoader('docs', async (content, { store, parseData, renderMarkdown }) => {
+    for (const { slug, file, body, ...frontmatter } of content.docs) {
+      store.set({
+        id: slug,
+        data: await parseData({ id: slug, data: frontmatter, filePath: file }),
+        body,
+        filePath: file,
+        rendered: await renderMarkdown(body),
+      });
+    }
+  }),
+  schema: docFrontmatterSchema,
+});
+
+export const collections = { site, subprocessors, components, docs };

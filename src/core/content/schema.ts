@@ -1,0 +1,150 @@
+/**
+ * The shape of everything under content/. Shared by Astro's content
+ * collections (build time) and the server process (start time), so a
+ * malformed file is refused by both with the same message.
+ */
+import { z } from 'zod';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case words joined by hyphens');
+const email = z.email('must be an email address');
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+const isoDate = z.coerce.date({ error: 'must be a date (YYYY-MM-DD)' });
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+export const severities = ['minor', 'major', 'critical'] as const;
+
+export const siteSchema = z.strictObject({
+  organisation: z.strictObject({
+    name: nonEmpty,
+    legalName: nonEmpty,
+    url: httpsUrl,
+    tagline: nonEmpty,
+    description: nonEmpty,
+    address: nonEmpty,
+  }),
+  contacts: z.strictObject({
+    security: z.strictObject({ email, pgpKeyUrl: httpsUrl.optional() }),
+    privacy: z.strictObject({ name: nonEmpty, role: nonEmpty, email }),
+    support: z.strictObject({ email }),
+  }),
+  securityTxt: z.strictObject({
+    expires: isoDate,
+    /** slug of the doc that holds the disclosure policy */
+    policy: slug,
+    preferredLanguages: z.array(z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]+)*$/, 'must be a language tag such as en')).min(1),
+    acknowledgmentsUrl: httpsUrl.optional(),
+    hiringUrl: httpsUrl.optional(),
+  }),
+  compliance: z
+    .array(
+      z.strictObject({
+        id: slug,
+        name: nonEmpty,
+        status: z.enum(['certified', 'compliant', 'in-progress', 'aligned']),
+        summary: nonEmpty,
+        /** slug of the doc that explains it */
+        doc: slug,
+        since: isoDate.optional(),
+      }),
+    )
+    .min(1),
+  sections: z
+    .array(
+      z.strictObject({
+        id: slug,
+        title: nonEmpty,
+        summary: nonEmpty,
+        docs: z.array(slug).min(1),
+      }),
+    )
+    .min(1),
+  policies: z.strictObject({
+    subprocessorNoticeDays: z.number().int().min(0).max(365),
+    /** minutes between public updates of an open incident */
+    updateCadenceMinutes: z.strictObject({
+      minor: z.number().int().positive(),
+      major: z.number().int().positive(),
+      critical: z.number().int().positive(),
+      breach: z.number().int().positive(),
+    }),
+    breachClocks: z.strictObject({
+      detectHours: z.number().positive(),
+      assessHours: z.number().positive(),
+      notifyHours: z.number().positive(),
+    }),
+    staffSessions: z
+      .strictObject({
+        idleMinutes: z.number().int().positive().default(60),
+        absoluteHours: z.number().int().positive().default(12),
+      })
+      .default({ idleMinutes: 60, absoluteHours: 12 }),
+    auditRetentionDays: z.number().int().positive().default(365),
+  }),
+});
+
+export const subprocessorCategories = [
+  'infrastructure',
+  'database',
+  'cdn',
+  'search',
+  'payments',
+  'ai',
+  'email',
+  'sms',
+  'chat',
+  'analytics',
+  'support',
+] as const;
+
+export const subprocessorSchema = z.strictObject({
+  id: slug,
+  name: nonEmpty,
+  entity: nonEmpty,
+  category: z.enum(subprocessorCategories),
+  purpose: nonEmpty,
+  dataCategories: z.array(nonEmpty).min(1),
+  location: nonEmpty,
+  transferMechanism: nonEmpty,
+  dpaUrl: httpsUrl,
+  website: httpsUrl,
+  contact: email.optional(),
+  since: isoDate,
+});
+export const subprocessorsSchema = z.array(subprocessorSchema).min(1);
+
+export const componentSchema = z.strictObject({
+  id: slug,
+  name: nonEmpty,
+  description: nonEmpty,
+  group: nonEmpty.optional(),
+});
+export const componentsSchema = z.array(componentSchema).min(1);
+
+export const docFrontmatterSchema = z.strictObject({
+  title: nonEmpty,
+  summary: nonEmpty,
+  updated: isoDate,
+  related: z.array(slug).default([]),
+});
+
+export type Site = z.infer<typeof siteSchema>;
+export type Subprocessor = z.infer<typeof subprocessorSchema>;
+export type Component = z.infer<typeof componentSchema>;
+export type DocFrontmatter = z.infer<typeof docFrontmatterSchema>;
+export type Severity = (typeof severities)[number];
+
+export const subprocessorCategoryLabels: Record<(typeof subprocessorCategories)[number], string> = {
+  infrastructure: 'Cloud infrastructure',
+  database: 'Database hosting',
+  cdn: 'CDN and TLS',
+  search: 'Search',
+  payments: 'Payments',
+  ai: 'AI models',
+  email: 'Email delivery',
+  sms: 'SMS delivery',
+  chat: 'Chat and support',
+  analytics: 'Analytics',
+  support: 'Customer support',
+};

@@ -1,0 +1,5 @@
+declare namespace App {
+  interface Locals {
+    candor: import('./runtime/context.ts').AppContext;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The process entry of `npm start`: checks configuration, builds when the
+ * sources changed, opens the database, then serves the prerendered files
+ * from memory and everything else through Astro's handler. SIGTERM and
+ * SIGINT stop accepting connections and let in-flight requests finish.
+ */
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, readConfig } from './core/config/env.ts';
+import { ContentError } from './core/content/errors.ts';
+import { securityHeaders } from './core/http/security-headers.ts';
+import { ensureBuild } from './runtime/build.ts';
+import { type AppContext, createAppContext } from './runtime/context.ts';
+import { StaticFiles } from './runtime/static-files.ts';
+
+const root = join(import.meta.dirname, '..');
+const log = (line: string) => console.log(`[candor] ${line}`);
+const fail = (line: string): never => {
+  console.error(`[candor] ${line}`);
+  process.exit(1);
+};
+
+type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
+
+function startupContext(): AppContext {
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig(process.env, process.cwd());
+    mkdirSync(config.dataDir, { recursive: true });
+    accessSync(config.dataDir, constants.W_OK);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
+    return fail(`configuration error: CANDOR_DATA_DIR is not a writable folder (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return createAppContext(config, root);
+  } catch (err) {
+    if (err instanceof ContentError) return fail(err.message);
+    if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
+    const message = err instanceof Error ? err.message : String(err);
+    if (/not a database|malformed|integrity/i.test(message)) {
+      return fail(`database error: ${join(config.dataDir, 'candor.db')} is damaged (${message}); restore it with \`npm run candor -- restore <file>\``);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  process.env.ASTRO_NODE_AUTOSTART = 'disabled';
+  const context = startupContext();
+  if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
+  const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;
+  const { handler } = (await import(entry)) as { handler: AstroHandler };
+  const statics = new StaticFiles(join(root, 'dist/client'));
+  const headers = Object.entries(securityHeaders({ https: context.config.publicUrl.protocol === 'https:' }));
+  const locals: App.Locals = { candor: context };
+
+  const server = createServer((req, res) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    if (statics.serve(req, res)) return;
+    handler(req, res, undefined, locals).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('Internal server error');
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EADDRINUSE') fail(`configuration error: PORT ${context.config.port} is already in use on ${context.config.host}`);
+    if (err.code === 'EACCES') fail(`configuration error: PORT ${context.config.port} needs privileges this process lacks`);
+    fail(`server error: ${err.message}`);
+  });
+  server.listen(context.config.port, context.config.host, () => {
+    log(`serving ${context.config.publicUrl.href} (listening on ${context.config.host}:${context.config.port}, data in ${context.config.dataDir})`);
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal} received, finishing in-flight requests`);
+    server.close(() => {
+      context.db.$client.close();
+      log('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    setTimeout(() => {
+      server.closeAllConnections();
+    }, 10_000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,64 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, readConfig } from '../../src/core/config/env.ts';
+import { resolveSecrets } from '../../src/core/config/secrets.ts';
+import { tempDir } from '../helpers/server.ts';
+
+const errorOf = (env: Record<string, string>) => {
+  try {
+    readConfig(env, '/srv/candor');
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration from the environment', () => {
+  it('has working defaults', () => {
+    const config = readConfig({}, '/srv/candor');
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 4321, dataDir: '/srv/candor/data' });
+    expect(config.publicUrl.href).toBe('http://127.0.0.1:4321/');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT', /whole number/],
+    [{ PORT: '70000' }, 'PORT', /1 to 65535/],
+    [{ CANDOR_PUBLIC_URL: 'trust.example.com' }, 'CANDOR_PUBLIC_URL', /not a URL/],
+    [{ CANDOR_PUBLIC_URL: 'ftp://trust.example.com' }, 'CANDOR_PUBLIC_URL', /https/],
+    [{ CANDOR_SECRET: 'short' }, 'CANDOR_SECRET', /at least 32/],
+    [{ CANDOR_ENCRYPTION_KEY: 'abc123' }, 'CANDOR_ENCRYPTION_KEY', /32-byte key/],
+    [{ HOST: 'bad host!' }, 'HOST', /not a host/],
+  ])('names the variable in %o', (env, variable, message) => {
+    const err = errorOf(env);
+    expect(err.variable).toBe(variable);
+    expect(err.message.startsWith(variable)).toBe(true);
+    expect(err.message).toMatch(message);
+  });
+
+  it('accepts an encryption key in hex or base64', () => {
+    const hex = 'a'.repeat(64);
+    expect(readConfig({ CANDOR_ENCRYPTION_KEY: hex }, '/').encryptionKey?.toString('hex')).toBe(hex);
+    const b64 = Buffer.alloc(32, 7).toString('base64');
+    expect(readConfig({ CANDOR_ENCRYPTION_KEY: b64 }, '/').encryptionKey).toEqual(Buffer.alloc(32, 7));
+  });
+});
+
+describe('generated secrets', () => {
+  it('are created once, private to the owner, and reused', () => {
+    const dataDir = tempDir();
+    const config = readConfig({ CANDOR_DATA_DIR: dataDir }, '/');
+    const first = resolveSecrets(config);
+    expect(first.secret.length).toBeGreaterThanOrEqual(32);
+    expect(first.encryptionKey.length).toBe(32);
+    expect(statSync(join(dataDir, 'secrets.json')).mode & 0o777).toBe(0o600);
+    expect(resolveSecrets(config)).toEqual(first);
+  });
+
+  it('prefer the environment', () => {
+    const dataDir = tempDir();
+    const secret = 's'.repeat(40);
+    const config = readConfig({ CANDOR_DATA_DIR: dataDir, CANDOR_SECRET: secret }, '/');
+    expect(resolveSecrets(config).secret).toBe(secret);
+  });
+});

@@ -1,0 +1,138 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ContentError } from '../../src/core/content/errors.ts';
+import { loadContent } from '../../src/core/content/load.ts';
+import { copyContent, editText, editYaml } from '../helpers/content-fixture.ts';
+import { ROOT } from '../helpers/server.ts';
+
+type Row = Record<string, unknown>;
+
+function problemsOf(contentDir: string): string[] {
+  try {
+    loadContent(contentDir);
+  } catch (err) {
+    if (err instanceof ContentError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('the demo content', () => {
+  it('is valid and complete', () => {
+    const content = loadContent(join(ROOT, 'content'));
+    expect(content.docs.length).toBeGreaterThanOrEqual(15);
+    expect(content.subprocessors.length).toBeGreaterThanOrEqual(9);
+    expect(content.components.length).toBeGreaterThanOrEqual(3);
+    const categories = new Set(content.subprocessors.map((s) => s.category));
+    for (const needed of ['database', 'cdn', 'infrastructure', 'search', 'payments', 'ai', 'email', 'sms', 'chat']) {
+      expect(categories, `a subprocessor of category ${needed}`).toContain(needed);
+    }
+    const inSections = new Set(content.site.sections.flatMap((s) => s.docs));
+    for (const doc of content.docs) expect(inSections, `${doc.slug} listed in a section`).toContain(doc.slug);
+  });
+});
+
+describe('content validation names the file and the field', () => {
+  it('refuses a subprocessor missing a required field', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {
+      delete rows[1]?.location;
+    });
+    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/subprocessors\.yaml: \[1\]\.location: /));
+  });
+
+  it('refuses a field of the wrong type', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {
+      if (rows[0]) rows[0].dataCategories = 'email addresses';
+    });
+    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/subprocessors\.yaml: \[0\]\.dataCategories: /));
+  });
+
+  it('refuses a DPA link that is not https', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {
+      if (rows[2]) rows[2].dpaUrl = 'http://example.com/dpa';
+    });
+    expect(problemsOf(dir)).toContainEqual('content/subprocessors.yaml: [2].dpaUrl: must be an https:// URL');
+  });
+
+  it('refuses a duplicate subprocessor id', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => [...rows, { ...rows[0] }]);
+    const problems = problemsOf(dir);
+    expect(problems.join('\n')).toMatch(/content\/subprocessors\.yaml: \[\d+\]\.id: duplicate id "[a-z0-9-]+" \(also at \[0\]\)/);
+  });
+
+  it('refuses a duplicate component id and an unknown key', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'components.yaml', (rows) => [...rows, { ...rows[0], colour: 'red' }]);
+    const problems = problemsOf(dir);
+    expect(problems.join('\n')).toMatch(/content\/components\.yaml: \[\d+\]: Unrecognized key: "colour"/);
+  });
+
+  it('refuses a section that names a doc that does not exist', () => {
+    const dir = copyContent();
+    editYaml<{ sections: { docs: string[] }[] }>(dir, 'site.yaml', (site) => {
+      site.sections[0]?.docs.push('no-such-doc');
+    });
+    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/site\.yaml: sections\[0\]\.docs\[\d+\]: unknown doc "no-such-doc"/));
+  });
+
+  it('refuses a compliance badge linking to a missing doc, and a bad status', () => {
+    const dir = copyContent();
+    editYaml<{ compliance: Row[] }>(dir, 'site.yaml', (site) => {
+      if (site.compliance[0]) site.compliance[0].doc = 'missing';
+      if (site.compliance[1]) site.compliance[1].status = 'done';
+    });
+    const problems = problemsOf(dir);
+    expect(problems.join('\n')).toMatch(/content\/site\.yaml: compliance\[1\]\.status: /);
+  });
+
+  it('refuses policy numbers of the wrong type', () => {
+    const dir = copyContent();
+    editYaml<{ policies: { breachClocks: Row } }>(dir, 'site.yaml', (site) => {
+      site.policies.breachClocks.notifyHours = 'three days';
+    });
+    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/site\.yaml: policies\.breachClocks\.notifyHours: /));
+  });
+
+  it('refuses a doc without a title and a doc relating to an unknown doc', () => {
+    const dir = copyContent();
+    editText(dir, 'docs/encryption.md', (text) => text.replace(/^title:.*$/m, ''));
+    editText(dir, 'docs/compliance.md', (text) => text.replace(/^summary:/m, 'related: [ghost-page]\nsummary:'));
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual(expect.stringMatching(/^content\/docs\/encryption\.md: title: /));
+    expect(problems).toContainEqual(expect.stringMatching(/^content\/docs\/compliance\.md: related\[\d+\]: unknown doc "ghost-page"/));
+  });
+
+  it('refuses a doc with a bad date and one without frontmatter', () => {
+    const dir = copyContent();
+    editText(dir, 'docs/privacy.md', (text) => text.replace(/^updated:.*$/m, 'updated: last tuesday'));
+    writeFileSync(join(dir, 'docs/stray-note.md'), '# Just a heading\n');
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual('content/docs/privacy.md: updated: must be a date (YYYY-MM-DD)');
+    expect(problems).toContainEqual('content/docs/stray-note.md: must start with a frontmatter block between --- lines');
+  });
+
+  it('refuses YAML that does not parse, and a missing file', () => {
+    const dir = copyContent();
+    writeFileSync(join(dir, 'components.yaml'), '- id: api\n  name: [unclosed\n');
+    rmSync(join(dir, 'subprocessors.yaml'));
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual(expect.stringMatching(/^content\/components\.yaml: not valid YAML: /));
+    expect(problems).toContainEqual('content/subprocessors.yaml: cannot be read (ENOENT)');
+  });
+
+  it('refuses security.txt fields that are malformed', () => {
+    const dir = copyContent();
+    editYaml<{ securityTxt: Row; contacts: { security: Row } }>(dir, 'site.yaml', (site) => {
+      site.securityTxt.preferredLanguages = ['English!'];
+      site.contacts.security.email = 'not-an-address';
+    });
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual(expect.stringMatching(/^content\/site\.yaml: securityTxt\.preferredLanguages\[0\]: /));
+    expect(problems).toContainEqual('content/site.yaml: contacts.security.email: must be an email address');
+  });
+});
