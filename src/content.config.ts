@@ -3,8 +3,9 @@
  * validating reader in src/core/content, so a bad file fails the build with
  * the same message, naming file and field, that `npm start` prints.
  */
-import { fileURLToPath } from 'node:url';
+
 import { defineCollection } from 'astro:content';
+import { fileURLToPath } from 'node:url';
 import type { Loader, LoaderContext } from 'astro/loaders';
 import { loadContent, type TrustContent } from './core/content/load.ts';
 import { componentSchema, docFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';

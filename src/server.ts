@@ -41,7 +41,9 @@ function startupContext(): AppContext {
     if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
     const message = err instanceof Error ? err.message : String(err);
     if (/not a database|malformed|integrity/i.test(message)) {
-      return fail(`database error: ${join(config.dataDir, 'candor.db')} is damaged (${message}); restore it with \`npm run candor -- restore <file>\``);
+      return fail(
+        `database error: ${join(config.dataDir, 'candor.db')} is damaged (${message}); restore it with \`npm run candor -- restore <file>\``,
+      );
     }
     throw err;
   }
@@ -74,7 +76,9 @@ async function main(): Promise<void> {
     fail(`server error: ${err.message}`);
   });
   server.listen(context.config.port, context.config.host, () => {
-    log(`serving ${context.config.publicUrl.href} (listening on ${context.config.host}:${context.config.port}, data in ${context.config.dataDir})`);
+    log(
+      `serving ${context.config.publicUrl.href} (listening on ${context.config.host}:${context.config.port}, data in ${context.config.dataDir})`,
+    );
   });
 
   let stopping = false;

@@ -26,7 +26,9 @@ export function buildInputsHash(root: string): string {
 
 export function isBuildFresh(root: string): boolean {
   const stamp = join(root, STAMP);
-  return existsSync(join(root, 'dist/server/entry.mjs')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === buildInputsHash(root);
+  return (
+    existsSync(join(root, 'dist/server/entry.mjs')) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === buildInputsHash(root)
+  );
 }
 
 /** Builds when needed; returns false (having printed why) when the build fails. */

@@ -13,7 +13,7 @@ interface Pagefind {
 const form = document.querySelector<HTMLFormElement>('#search-form');
 const input = document.querySelector<HTMLInputElement>('#search-q');
 const list = document.querySelector<HTMLOListElement>('#search-results');
-const status = document.querySelector<HTMLElement>('#search-status');
+const statusLine = document.querySelector<HTMLElement>('#search-status');
 let pagefind: Promise<Pagefind> | undefined;
 
 function safeExcerpt(excerpt: string): DocumentFragment {
@@ -32,13 +32,13 @@ function safeExcerpt(excerpt: string): DocumentFragment {
 }
 
 async function run(query: string): Promise<void> {
-  if (!list || !status) return;
+  if (!list || !statusLine) return;
   list.replaceChildren();
   if (query.trim() === '') {
-    status.textContent = 'Type a word to search the documents.';
+    statusLine.textContent = 'Type a word to search the documents.';
     return;
   }
-  status.textContent = 'Searching…';
+  statusLine.textContent = 'Searching…';
   const indexUrl = '/pagefind/pagefind.js';
   pagefind ??= import(/* @vite-ignore */ indexUrl) as Promise<Pagefind>;
   const { results } = await (await pagefind).search(query);
@@ -53,7 +53,10 @@ async function run(query: string): Promise<void> {
     item.append(link, excerpt);
     list.append(item);
   }
-  status.textContent = top.length === 0 ? `No document mentions “${query}”.` : `${results.length} document${results.length === 1 ? '' : 's'} match “${query}”.`;
+  statusLine.textContent =
+    top.length === 0
+      ? `No document mentions “${query}”.`
+      : `${results.length} document${results.length === 1 ? '' : 's'} match “${query}”.`;
 }
 
 if (form && input) {

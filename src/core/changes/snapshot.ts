@@ -38,7 +38,9 @@ export function recordBaseline(db: Db, content: TrustContent, now: Date): Snapsh
       const existing = tx.select({ id: contentSnapshots.id }).from(contentSnapshots).where(eq(contentSnapshots.kind, kind)).limit(1).get();
       if (existing) continue;
       const data = snapshotData(content, kind);
-      tx.insert(contentSnapshots).values({ kind, data, hash: hashJson(data), publishedAt: now }).run();
+      tx.insert(contentSnapshots)
+        .values({ kind, data, hash: hashJson(data), publishedAt: now })
+        .run();
       recorded.push(kind);
     }
   });

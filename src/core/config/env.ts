@@ -80,7 +80,7 @@ export function parseEncryptionKey(raw: string, variable = 'CANDOR_ENCRYPTION_KE
   let key: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(text)) key = Buffer.from(text, 'hex');
   else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) key = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
-  if (!key || key.length !== 32) {
+  if (key?.length !== 32) {
     throw new ConfigError(variable, 'must be a 32-byte key written as 64 hex characters or 44 base64 characters');
   }
   return key;

@@ -30,7 +30,10 @@ function readStored(file: string): Secrets {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
   } catch {
-    throw new ConfigError('CANDOR_DATA_DIR', `holds an unreadable ${SECRETS_FILE}; restore it from backup or set CANDOR_SECRET and CANDOR_ENCRYPTION_KEY`);
+    throw new ConfigError(
+      'CANDOR_DATA_DIR',
+      `holds an unreadable ${SECRETS_FILE}; restore it from backup or set CANDOR_SECRET and CANDOR_ENCRYPTION_KEY`,
+    );
   }
   const where = `${SECRETS_FILE} in CANDOR_DATA_DIR:`;
   return {

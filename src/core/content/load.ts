@@ -61,37 +61,44 @@ export function loadContent(contentDir: string): TrustContent {
   const site = validate(siteSchema, readYaml(sitePath), rel(sitePath));
   const subprocessors = validate(subprocessorsSchema, readYaml(subprocessorsPath), rel(subprocessorsPath));
   const components = validate(componentsSchema, readYaml(componentsPath), rel(componentsPath));
-  const docs = loadDocs(join(contentDir, 'docs'), rel, problems);
+  const { docs, slugs } = loadDocs(join(contentDir, 'docs'), rel, problems);
 
   if (subprocessors) requireUnique(subprocessors, rel(subprocessorsPath), problems);
   if (components) requireUnique(components, rel(componentsPath), problems);
 
-  const slugs = new Set(docs.map((d) => d.slug));
   const mustExist = (slug: string, where: string) => {
     if (!slugs.has(slug)) problems.push(`${where}: unknown doc "${slug}" (no content/docs/${slug}.md)`);
   };
   if (site) {
     const file = rel(sitePath);
     mustExist(site.securityTxt.policy, `${file}: securityTxt.policy`);
-    site.compliance.forEach((c, i) => mustExist(c.doc, `${file}: compliance[${i}].doc`));
-    site.sections.forEach((s, i) => s.docs.forEach((d, j) => mustExist(d, `${file}: sections[${i}].docs[${j}]`)));
+    for (const [i, c] of site.compliance.entries()) mustExist(c.doc, `${file}: compliance[${i}].doc`);
+    for (const [i, s] of site.sections.entries()) {
+      for (const [j, d] of s.docs.entries()) mustExist(d, `${file}: sections[${i}].docs[${j}]`);
+    }
     requireUnique(site.compliance, `${file}: compliance`, problems);
     requireUnique(site.sections, `${file}: sections`, problems);
   }
-  for (const doc of docs) doc.related.forEach((r, i) => mustExist(r, `${doc.file}: related[${i}]`));
+  for (const doc of docs) {
+    for (const [i, r] of doc.related.entries()) mustExist(r, `${doc.file}: related[${i}]`);
+  }
 
   if (problems.length > 0 || !site || !subprocessors || !components) throw new ContentError(problems);
   return { site, subprocessors, components, docs };
 }
 
-function loadDocs(dir: string, rel: (p: string) => string, problems: string[]): DocSource[] {
+/** Valid docs, and the slugs of every doc file (valid or not, so one bad file does not also break every link to it). */
+function loadDocs(dir: string, rel: (p: string) => string, problems: string[]): { docs: DocSource[]; slugs: Set<string> } {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.md')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.md'))
+      .sort();
   } catch {
     problems.push(`${rel(dir)}: missing folder of markdown docs`);
-    return [];
+    return { docs: [], slugs: new Set() };
   }
+  const slugs = new Set(names.map((n) => basename(n, '.md')));
   const docs: DocSource[] = [];
   for (const name of names) {
     const path = join(dir, name);
@@ -120,7 +127,7 @@ function loadDocs(dir: string, rel: (p: string) => string, problems: string[]): 
     }
     docs.push({ ...result.data, slug, file, body: match[2] ?? '' });
   }
-  return docs;
+  return { docs, slugs };
 }
 
 function requireUnique(items: readonly { id: string }[], file: string, problems: string[]): void {

@@ -5,9 +5,7 @@
  */
 import { z } from 'zod';
 
-const slug = z
-  .string()
-  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case words joined by hyphens');
+const slug = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case words joined by hyphens');
 const email = z.email('must be an email address');
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const isoDate = z.coerce.date({ error: 'must be a date (YYYY-MM-DD)' });

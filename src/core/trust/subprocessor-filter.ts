@@ -34,7 +34,11 @@ export function filterSubprocessors(all: readonly Subprocessor[], params: URLSea
     return null;
   };
   const applied = {
-    category: pick('category', categories.map((c) => c.value), 'purpose'),
+    category: pick(
+      'category',
+      categories.map((c) => c.value),
+      'purpose',
+    ),
     location: pick('location', locations, 'location'),
   };
   const items = all.filter(

@@ -41,7 +41,14 @@ export const trustDocumentSchema = z.object({
     incidentUpdateCadenceMinutes: z.object({ minor: z.number(), major: z.number(), critical: z.number(), breach: z.number() }),
   }),
   documents: z.array(
-    z.object({ slug: z.string(), title: z.string(), summary: z.string(), url: z.url(), updated: z.iso.date(), section: z.string().nullable() }),
+    z.object({
+      slug: z.string(),
+      title: z.string(),
+      summary: z.string(),
+      url: z.url(),
+      updated: z.iso.date(),
+      section: z.string().nullable(),
+    }),
   ),
   subprocessors: z.array(
     z.object({

@@ -1,0 +1,246 @@
+/**
+ * The public trust center as a reader meets it: the built site served by
+ * the real server, driven in Chromium. Expected values come from content/
+ * through the project's loader, so the test follows the content rather than
+ * a copy of it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadContent, type TrustContent } from '../../src/core/content/load.ts';
+import type { Subprocessor } from '../../src/core/content/schema.ts';
+import { axeViolations, formatViolations } from '../helpers/axe.ts';
+import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
+
+const SCREENSHOTS = join(ROOT, 'test-output/screenshots');
+const content: TrustContent = loadContent(join(ROOT, 'content'));
+const NO_MATCH_QUERY = 'zqxjvwkplumb';
+
+let server: RunningServer;
+let browser: Browser;
+
+interface Opened {
+  context: BrowserContext;
+  page: Page;
+  problems: string[];
+}
+let opened: Opened[] = [];
+
+async function openPage(options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext(options);
+  // Below the vitest timeout, so a stuck wait fails with Playwright's message.
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  const problems = await watchProblems(page);
+  opened.push({ context, page, problems });
+  return page;
+}
+
+async function visit(path: string, options: BrowserContextOptions = {}): Promise<Page> {
+  const page = await openPage(options);
+  const response = await page.goto(`${server.url}${path}`);
+  expect(response?.status(), `GET ${path}`).toBe(200);
+  return page;
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
+}
+
+/** Rows of the subprocessor table, by id, and its caption. */
+async function subprocessorTable(page: Page): Promise<{ ids: string[]; caption: string }> {
+  const ids = await page.locator('#subprocessors tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id') ?? ''));
+  const caption = (await page.locator('#subprocessors caption').textContent())?.trim() ?? '';
+  return { ids, caption };
+}
+
+function idsWhere(match: (s: Subprocessor) => boolean): string[] {
+  return content.subprocessors.filter(match).map((s) => s.id);
+}
+
+/** The value shared by the most subprocessors but not by all, so filtering visibly narrows the table. */
+function narrowingValue(key: 'category' | 'location'): string {
+  const counts = new Map<string, number>();
+  for (const s of content.subprocessors) counts.set(s[key], (counts.get(s[key]) ?? 0) + 1);
+  const candidates = [...counts].filter(([, n]) => n < content.subprocessors.length).sort((a, b) => b[1] - a[1]);
+  const best = candidates[0];
+  if (!best) throw new Error(`every subprocessor has the same ${key}; the filter cannot be exercised`);
+  return best[0];
+}
+
+async function submitFilter(page: Page): Promise<void> {
+  await Promise.all([page.waitForURL(/\/subprocessors\?/), page.getByRole('button', { name: 'Filter' }).click()]);
+}
+
+async function searchFor(page: Page, query: string): Promise<void> {
+  // The form falls back to a full page load until the module script has attached its handler.
+  await page.locator('html[data-search-ready="true"]').waitFor({ state: 'attached' });
+  await page.getByRole('searchbox', { name: 'Search the documents' }).fill(query);
+  await page.getByRole('button', { name: 'Search' }).click();
+}
+
+/** Whether the element's top edge is within the visible part of the page. */
+async function isScrolledIntoView(page: Page, selector: string): Promise<boolean> {
+  return page.locator(selector).evaluate((el) => {
+    const { top } = el.getBoundingClientRect();
+    return top >= -1 && top < window.innerHeight;
+  });
+}
+
+describe('public trust center in Chromium', () => {
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    [server, browser] = await Promise.all([startServer(), launchChromium()]);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  afterEach(async () => {
+    const done = opened;
+    opened = [];
+    await Promise.all(done.map((o) => o.context.close()));
+    expect(done.flatMap((o) => o.problems), 'console errors, uncaught exceptions or CSP violations').toEqual([]);
+  });
+
+  it('home page names the organisation, shows its compliance and links every document', async () => {
+    const page = await visit('/');
+    const { site } = content;
+    await expect(page.title()).resolves.toBe(`${site.organisation.name} Trust Center`);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(`${site.organisation.name} Trust Center`);
+
+    const badges = page.locator('.badges > li');
+    expect(await badges.count()).toBe(site.compliance.length);
+    for (const item of site.compliance) {
+      const badge = badges.filter({ has: page.getByRole('link', { name: item.name, exact: true }) });
+      await expect(badge.getByRole('link').getAttribute('href')).resolves.toBe(`/docs/${item.doc}`);
+      expect(await badge.locator('.status').textContent()).not.toBe('');
+    }
+
+    for (const section of site.sections) {
+      const card = page.locator('.card').filter({ has: page.getByRole('heading', { name: section.title, exact: true }) });
+      const hrefs = await card.getByRole('listitem').getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+      expect(hrefs, `links of section ${section.id}`).toEqual(section.docs.map((slug) => `/docs/${slug}`));
+    }
+    const linked = new Set(site.sections.flatMap((s) => s.docs));
+    for (const slug of linked) {
+      const response = await page.request.get(`${server.url}/docs/${slug}`);
+      expect(response.status(), `/docs/${slug}`).toBe(200);
+    }
+
+    const subscribe = page.locator('.cta').getByRole('link', { name: 'Subscribe to updates' });
+    await expect(subscribe.getAttribute('href')).resolves.toBe('/subscribe');
+    await expect(subscribe.isVisible()).resolves.toBe(true);
+    await screenshot(page, 'home-light.png');
+  });
+
+  it('Tab first reaches the skip link, which moves focus to the main content', async () => {
+    const page = await visit('/');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      const box = el?.getBoundingClientRect();
+      return { text: el?.textContent?.trim(), href: el?.getAttribute('href'), visible: box !== undefined && box.left >= 0 && box.top >= 0 };
+    });
+    expect(focused).toEqual({ text: 'Skip to content', href: '#main', visible: true });
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+  });
+
+  it('a document page has its title, last-updated date and a table of contents that jumps to headings', async () => {
+    const doc = content.docs.find((d) => d.slug === 'encryption');
+    if (!doc) throw new Error('content/docs/encryption.md is missing');
+    const page = await visit('/docs/encryption');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(doc.title);
+    expect(await page.title()).toContain(doc.title);
+    const updated = page.locator('.meta', { hasText: 'Last updated' }).locator('time');
+    await expect(updated.getAttribute('datetime')).resolves.toBe(doc.updated.toISOString().slice(0, 10));
+
+    const tocLinks = page.getByRole('navigation', { name: 'On this page' }).getByRole('link');
+    const entries = await tocLinks.evaluateAll((links) => links.map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })));
+    expect(entries.length).toBeGreaterThan(1);
+    // From the last entry back, so every jump scrolls against the previous position.
+    for (const entry of [...entries].reverse()) {
+      await page.getByRole('navigation', { name: 'On this page' }).getByRole('link', { name: entry.text, exact: true }).click();
+      await page.waitForURL(`**/docs/encryption${entry.href}`);
+      const heading = page.locator(`:is(h2, h3)${entry.href}`);
+      expect(await heading.textContent(), entry.href).toBe(entry.text);
+      expect(await isScrolledIntoView(page, `:is(h2, h3)${entry.href}`), `${entry.href} in view`).toBe(true);
+    }
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, 'doc.png');
+  });
+
+  it('the subprocessor filter narrows the table by purpose, then by location, then clears', async () => {
+    const page = await visit('/subprocessors');
+    const total = content.subprocessors.length;
+    expect(await subprocessorTable(page)).toEqual({ ids: idsWhere(() => true), caption: `Showing ${total} of ${total} subprocessors` });
+
+    const category = narrowingValue('category');
+    await page.getByLabel('Purpose').selectOption(category);
+    await submitFilter(page);
+    const byCategory = idsWhere((s) => s.category === category);
+    expect(await subprocessorTable(page)).toEqual({ ids: byCategory, caption: `Showing ${byCategory.length} of ${total} subprocessors` });
+    await expect(page.getByLabel('Purpose').inputValue()).resolves.toBe(category);
+    await screenshot(page, 'subprocessors-filtered.png');
+
+    const location = narrowingValue('location');
+    await page.getByLabel('Purpose').selectOption('');
+    await page.getByLabel('Location').selectOption(location);
+    await submitFilter(page);
+    const byLocation = idsWhere((s) => s.location === location);
+    expect(await subprocessorTable(page)).toEqual({ ids: byLocation, caption: `Showing ${byLocation.length} of ${total} subprocessors` });
+    const cells = await page.locator('#subprocessors tbody tr td:nth-child(5)').allTextContents();
+    expect(new Set(cells.map((c) => c.trim()))).toEqual(new Set([location]));
+
+    await Promise.all([page.waitForURL(/\/subprocessors$/), page.getByRole('link', { name: 'Clear filter' }).click()]);
+    expect((await subprocessorTable(page)).caption).toBe(`Showing ${total} of ${total} subprocessors`);
+    await expect(page.getByLabel('Location').inputValue()).resolves.toBe('');
+    expect(await page.getByRole('link', { name: 'Clear filter' }).count()).toBe(0);
+  });
+
+  it('search finds a document in the Pagefind index and says when nothing matches', async () => {
+    const page = await visit('/search');
+    await searchFor(page, 'encryption');
+    const results = page.locator('#search-results > li');
+    await results.first().waitFor();
+    const hrefs = await results.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''));
+    expect(hrefs.some((h) => /^\/docs\/encryption\/?$/.test(h)), `result links: ${hrefs.join(', ')}`).toBe(true);
+    expect(await page.locator('#search-status').textContent()).toMatch(/^\d+ documents? match “encryption”\.$/);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('encryption');
+    await screenshot(page, 'search.png');
+
+    await searchFor(page, NO_MATCH_QUERY);
+    await page.locator('#search-status', { hasText: `No document mentions “${NO_MATCH_QUERY}”.` }).waitFor();
+    expect(await results.count()).toBe(0);
+
+    await searchFor(page, 'encryption');
+    const first = results.getByRole('link', { name: 'Encryption', exact: true });
+    await Promise.all([page.waitForURL(/\/docs\/encryption\/?$/), first.click()]);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Encryption');
+  });
+
+  it('the home page fits a phone screen', async () => {
+    const viewport = { width: 390, height: 844 };
+    for (const path of ['/', '/docs/encryption', '/subprocessors', '/search']) {
+      const page = await visit(path, { viewport });
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, `${path} scrolls sideways on a 390 px screen`).toBeLessThanOrEqual(viewport.width);
+      if (path === '/') await screenshot(page, 'mobile-home.png');
+    }
+  });
+
+  describe.each(['light', 'dark'] as const)('accessibility (axe-core), %s colour scheme', (colorScheme) => {
+    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/search?q=encryption'])('%s has no violations', async (path) => {
+      const page = await visit(path, { colorScheme });
+      if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
+      const violations = await axeViolations(page);
+      expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
+      if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
+    });
+  });
+});

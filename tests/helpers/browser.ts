@@ -1,0 +1,54 @@
+/**
+ * Chromium for end-to-end tests: Debian's /usr/bin/chromium driven by
+ * playwright-core (never a downloaded browser), and a watcher that records
+ * what a reader would never see but must not happen: console errors,
+ * uncaught exceptions and Content Security Policy violations.
+ */
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+// No network beyond the test server: the machine may be offline and background
+// fetches would only add noise to the console.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+}
+
+const CSP_BINDING = 'candorReportCspViolation';
+
+/**
+ * Starts recording problems on a page before its first navigation; returns
+ * the live list. The violation listener is installed as an init script,
+ * which the page's own CSP does not apply to.
+ */
+export async function watchProblems(page: Page): Promise<string[]> {
+  const problems: string[] = [];
+  const where = () => page.url();
+  page.on('console', (message) => {
+    const text = message.text();
+    if (message.type() === 'error' || text.includes('Content Security Policy')) {
+      problems.push(`console ${message.type()} on ${where()}: ${text}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught ${error.name} on ${where()}: ${error.message}`));
+  await page.exposeBinding(CSP_BINDING, (_source, report: string) => {
+    problems.push(`CSP violation on ${where()}: ${report}`);
+  });
+  await page.addInitScript((binding: string) => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const report = (globalThis as unknown as Record<string, (text: string) => void>)[binding];
+      report?.(`${event.effectiveDirective} blocked ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
+    });
+  }, CSP_BINDING);
+  return problems;
+}
