@@ -1,22 +1,7 @@
 /**
- * The database schema. Each later capability adds its tables here and a
- * migration under db/migrations (npm run db:generate).
+ * The database schema, one file per capability under db/schema/. After a
+ * change, `npm run db:generate` writes the migration into db/migrations.
  */
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-
-/**
- * What the trust center had published, as of a moment: the baseline that
- * change detection compares content/ against.
- */
-export const contentSnapshots = sqliteTable(
-  'content_snapshots',
-  {
-    id: integer('id').primaryKey({ autoIncrement: true }),
-    kind: text('kind', { enum: ['subprocessors', 'docs'] }).notNull(),
-    /** SHA-256 of the canonical JSON in `data` */
-    hash: text('hash').notNull(),
-    data: text('data', { mode: 'json' }).notNull(),
-    publishedAt: integer('published_at', { mode: 'timestamp_ms' }).notNull(),
-  },
-  (t) => [index('content_snapshots_kind_published').on(t.kind, t.publishedAt)],
-);
+export * from './schema/audit.ts';
+export * from './schema/content.ts';
+export * from './schema/staff.ts';

@@ -49,15 +49,18 @@ async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
 }
 
-/** Rows of the subprocessor table, by id, and its caption. */
+/** Ids of the subprocessor table's rows (sorted: the order is the page's choice) and its caption. */
 async function subprocessorTable(page: Page): Promise<{ ids: string[]; caption: string }> {
   const ids = await page.locator('#subprocessors tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id') ?? ''));
   const caption = (await page.locator('#subprocessors caption').textContent())?.trim() ?? '';
-  return { ids, caption };
+  return { ids: ids.sort(), caption };
 }
 
 function idsWhere(match: (s: Subprocessor) => boolean): string[] {
-  return content.subprocessors.filter(match).map((s) => s.id);
+  return content.subprocessors
+    .filter(match)
+    .map((s) => s.id)
+    .sort();
 }
 
 /** The value shared by the most subprocessors but not by all, so filtering visibly narrows the table. */

@@ -1,0 +1,80 @@
+import { blob, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+export const staffRoles = ['owner', 'admin', 'responder', 'viewer'] as const;
+
+export const staff = sqliteTable('staff', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** lower-cased */
+  email: text('email').notNull().unique(),
+  name: text('name'),
+  role: text('role', { enum: staffRoles }).notNull(),
+  status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
+  passwordHash: text('password_hash'),
+  /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
+  totpSecret: text('totp_secret'),
+  totpEnrolledAt: integer('totp_enrolled_at', { mode: 'timestamp_ms' }),
+  /** the last TOTP time step accepted, so a code cannot be replayed */
+  totpLastCounter: integer('totp_last_counter'),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/** Sessions after Lucia's design: the token is `id.secret`; only SHA-256(secret) is stored. */
+export const staffSessions = sqliteTable(
+  'staff_sessions',
+  {
+    id: text('id').primaryKey(),
+    staffId: integer('staff_id')
+      .notNull()
+      .references(() => staff.id, { onDelete: 'cascade' }),
+    secretHash: blob('secret_hash', { mode: 'buffer' }).notNull(),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    lastActiveAt: integer('last_active_at', { mode: 'timestamp_ms' }).notNull(),
+    /** absolute end of life */
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+    /** set once the second factor was given in this session */
+    mfaVerifiedAt: integer('mfa_verified_at', { mode: 'timestamp_ms' }),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+  },
+  (t) => [index('staff_sessions_staff').on(t.staffId)],
+);
+
+export const recoveryCodes = sqliteTable(
+  'recovery_codes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    staffId: integer('staff_id')
+      .notNull()
+      .references(() => staff.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('recovery_codes_staff').on(t.staffId)],
+);
+
+/** One-time links: first-owner setup, invitations, password resets. Only SHA-256 of the secret is kept. */
+export const staffLinks = sqliteTable('staff_links', {
+  id: text('id').primaryKey(),
+  staffId: integer('staff_id')
+    .notNull()
+    .references(() => staff.id, { onDelete: 'cascade' }),
+  purpose: text('purpose', { enum: ['setup', 'invite', 'reset'] }).notNull(),
+  secretHash: blob('secret_hash', { mode: 'buffer' }).notNull(),
+  createdBy: integer('created_by'),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+});
+
+/** Fixed-window counters for rate limits, in the database so a restart does not reset them. */
+export const rateLimits = sqliteTable(
+  'rate_limits',
+  {
+    bucket: text('bucket').notNull(),
+    key: text('key').notNull(),
+    windowStart: integer('window_start', { mode: 'timestamp_ms' }).notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.bucket, t.key] })],
+);

@@ -1,0 +1,37 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { readConfig } from '../core/config/env.ts';
+import { type AppContext, createAppContext } from '../runtime/context.ts';
+
+export interface CliCommand {
+  /** the words that select it, e.g. ['audit', 'verify'] */
+  name: string[];
+  usage: string;
+  summary: string;
+  run: (args: string[]) => Promise<number>;
+}
+
+/** A failure the operator can act on: printed as one line, no stack trace. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export const ROOT = join(import.meta.dirname, '../..');
+
+/** The same context the server builds, from the same environment. */
+export function openContext(): AppContext {
+  return createAppContext(readConfig(process.env, process.cwd()), ROOT);
+}
+
+export function parseOptions<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+}
