@@ -3,10 +3,14 @@
  * module under src/cli/ registered below; they open the same database and
  * configuration as the server.
  */
-import { ConfigError } from './core/config/env.ts';
+import { adminCreate } from './cli/admin-create.ts';
+import { auditVerify } from './cli/audit-verify.ts';
 import { type CliCommand, CliError } from './cli/command.ts';
+import { ConfigError } from './core/config/env.ts';
+import { ContentError } from './core/content/errors.ts';
+import { DatabaseError } from './runtime/context.ts';
 
-const commands: CliCommand[] = [];
+const commands: CliCommand[] = [adminCreate, auditVerify];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
@@ -22,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(argv.slice(command.name.length));
   } catch (err) {
-    if (err instanceof CliError || err instanceof ConfigError) {
+    if (err instanceof CliError || err instanceof ConfigError || err instanceof DatabaseError || err instanceof ContentError) {
       console.error(`candor: ${err.message}`);
       return err instanceof CliError ? err.exitCode : 1;
     }

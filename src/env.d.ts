@@ -1,5 +1,7 @@
 declare namespace App {
   interface Locals {
     candor: import('./runtime/context.ts').AppContext;
+    /** the signed-in staff member and session on console requests, else null */
+    auth: { staff: import('./core/auth/session.ts').StaffMember; session: import('./core/auth/session.ts').Session } | null;
   }
 }

@@ -1,28 +1,81 @@
 /**
- * Runs for every on-demand page and endpoint. `npm start` hands each request
- * its context from src/server.ts; under `astro dev` the context is built here
- * once, the same way.
+ * Runs for every on-demand page, endpoint and action:
+ * 1. the request context (`npm start` passes it from src/server.ts; under
+ *    `astro dev` it is built here once, the same way);
+ * 2. cross-site refusal for state-changing requests;
+ * 3. the console guard: the signed-in session, and the one authorisation
+ *    decision (src/core/auth/permissions.ts) for the route or action;
+ * 4. security headers on the response.
  */
-import { defineMiddleware } from 'astro:middleware';
+import { getActionContext } from 'astro:actions';
+import { defineMiddleware, sequence } from 'astro:middleware';
+import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
+import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
+import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
 
 let devContext: AppContext | undefined;
 
-export const onRequest = defineMiddleware(async (context, next) => {
-  if (!context.isPrerendered && !context.locals.candor) {
+const context = defineMiddleware(async (ctx, next) => {
+  if (!ctx.isPrerendered && !ctx.locals.candor) {
     devContext ??= createAppContext(readConfig(process.env, process.cwd()), process.cwd());
-    context.locals.candor = devContext;
+    ctx.locals.candor = devContext;
   }
+  ctx.locals.auth ??= null;
+  return next();
+});
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Refuses cross-site state changes: forms are covered by Astro's checkOrigin, JSON and other bodies here. */
+const crossSite = defineMiddleware((ctx, next) => {
+  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || ctx.url.pathname.startsWith('/webhooks/')) return next();
+  const fetchSite = ctx.request.headers.get('sec-fetch-site');
+  const origin = ctx.request.headers.get('origin');
+  const allowed = new Set([ctx.url.origin, ctx.locals.candor.config.publicUrl.origin]);
+  if ((fetchSite && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin && !allowed.has(origin))) {
+    return new Response('Cross-site requests are refused.', { status: 403, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  }
+  return next();
+});
+
+const consoleGuard = defineMiddleware((ctx, next) => {
+  if (ctx.isPrerendered) return next();
+  const { action } = getActionContext(ctx);
+  const isConsole = ctx.routePattern === '/console' || ctx.routePattern.startsWith('/console/');
+  if (!isConsole && !action) return next();
+
+  const token = readSessionToken(ctx);
+  if (token) {
+    const { candor } = ctx.locals;
+    ctx.locals.auth = validateSessionToken(candor.db, token, candor.content.site.policies.staffSessions, candor.now());
+    if (!ctx.locals.auth) clearSessionCookie(ctx);
+  }
+  const access = action ? consoleActions[action.name] : consoleRoutes[ctx.routePattern];
+  const decision = decideFor(access, ctx.locals.auth);
+  if (decision === 'allow') return next();
+  if (decision === 'deny' || action || !SAFE_METHODS.has(ctx.request.method)) {
+    const status = decision === 'sign-in' ? 401 : 403;
+    return ctx.rewrite(new Request(new URL(`/console/denied?status=${status}`, ctx.url), { headers: ctx.request.headers }));
+  }
+  const target = { 'sign-in': '/console/sign-in', mfa: '/console/mfa', enrol: '/console/mfa/enrol' }[decision];
+  const back = decision === 'sign-in' ? `?next=${encodeURIComponent(ctx.url.pathname + ctx.url.search)}` : '';
+  return ctx.redirect(`${target}${back}`, 303);
+});
+
+const headers = defineMiddleware(async (ctx, next) => {
   const response = await next();
-  if (!context.isPrerendered) {
-    const https = context.locals.candor.config.publicUrl.protocol === 'https:';
-    for (const [name, value] of Object.entries(securityHeaders({ https }))) {
-      const astroValue = response.headers.get(name);
-      if (astroValue === null) response.headers.set(name, value);
-      else if (name === 'Content-Security-Policy') response.headers.set(name, mergeCsp(astroValue, value));
-    }
+  if (ctx.isPrerendered) return response;
+  const https = ctx.locals.candor.config.publicUrl.protocol === 'https:';
+  for (const [name, value] of Object.entries(securityHeaders({ https }))) {
+    const astroValue = response.headers.get(name);
+    if (astroValue === null) response.headers.set(name, value);
+    else if (name === 'Content-Security-Policy') response.headers.set(name, mergeCsp(astroValue, value));
   }
+  if (ctx.routePattern.startsWith('/console')) response.headers.set('Cache-Control', 'no-store');
   return response;
 });
+
+export const onRequest = sequence(context, headers, crossSite, consoleGuard);

@@ -4,7 +4,6 @@
  * from memory and everything else through Astro's handler. SIGTERM and
  * SIGINT stop accepting connections and let in-flight requests finish.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +11,7 @@ import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
 import { ensureBuild } from './runtime/build.ts';
-import { type AppContext, createAppContext } from './runtime/context.ts';
+import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
 import { StaticFiles } from './runtime/static-files.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -25,26 +24,12 @@ const fail = (line: string): never => {
 type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
 
 function startupContext(): AppContext {
-  let config: ReturnType<typeof readConfig>;
   try {
-    config = readConfig(process.env, process.cwd());
-    mkdirSync(config.dataDir, { recursive: true });
-    accessSync(config.dataDir, constants.W_OK);
-  } catch (err) {
-    if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
-    return fail(`configuration error: CANDOR_DATA_DIR is not a writable folder (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  try {
-    return createAppContext(config, root);
+    return createAppContext(readConfig(process.env, process.cwd()), root);
   } catch (err) {
     if (err instanceof ContentError) return fail(err.message);
     if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
-    const message = err instanceof Error ? err.message : String(err);
-    if (/not a database|malformed|integrity/i.test(message)) {
-      return fail(
-        `database error: ${join(config.dataDir, 'candor.db')} is damaged (${message}); restore it with \`npm run candor -- restore <file>\``,
-      );
-    }
+    if (err instanceof DatabaseError) return fail(`database error: ${err.message}`);
     throw err;
   }
 }
@@ -57,12 +42,12 @@ async function main(): Promise<void> {
   const { handler } = (await import(entry)) as { handler: AstroHandler };
   const statics = new StaticFiles(join(root, 'dist/client'));
   const headers = Object.entries(securityHeaders({ https: context.config.publicUrl.protocol === 'https:' }));
-  const locals: App.Locals = { candor: context };
 
   const server = createServer((req, res) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     if (statics.serve(req, res)) return;
-    handler(req, res, undefined, locals).catch(() => {
+    // Fresh locals per request: the console guard writes the signed-in session into them.
+    handler(req, res, undefined, { candor: context, auth: null }).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Internal server error');
     });

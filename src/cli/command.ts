@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 

@@ -2,10 +2,11 @@
  * Everything a request or job needs, built once per process and handed to
  * Astro as `locals.candor`. Nothing else holds process-wide state.
  */
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, openDatabase } from '../../db/client.ts';
 import { recordBaseline } from '../core/changes/snapshot.ts';
-import type { Config } from '../core/config/env.ts';
+import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
 
@@ -17,11 +18,42 @@ export interface AppContext {
   now: () => Date;
 }
 
+/** The database file is there but is not a healthy SQLite database. */
+export class DatabaseError extends Error {
+  constructor(file: string, cause: unknown) {
+    super(`${file} is damaged (${cause instanceof Error ? cause.message : String(cause)}); restore it from a backup`);
+    this.name = 'DatabaseError';
+  }
+}
+
+function prepareDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    accessSync(dataDir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError('CANDOR_DATA_DIR', `is not a writable folder: ${dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function openChecked(file: string): Db {
+  let db: Db | undefined;
+  try {
+    db = openDatabase(file);
+    checkIntegrity(db);
+    return db;
+  } catch (err) {
+    db?.$client.close();
+    if (err instanceof Error && /not a database|malformed|integrity|corrupt/i.test(err.message)) throw new DatabaseError(file, err);
+    throw err;
+  }
+}
+
+/** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
 export function createAppContext(config: Config, root: string): AppContext {
   const content = loadContent(join(root, 'content'));
+  prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);
-  const db = openDatabase(join(config.dataDir, 'candor.db'));
-  checkIntegrity(db);
+  const db = openChecked(join(config.dataDir, 'candor.db'));
   const now = () => new Date();
   recordBaseline(db, content, now());
   return { config, secrets, db, content, now };

@@ -1,0 +1,49 @@
+/** A staff member's own account: sessions, password, recovery codes. */
+import { defineAction } from 'astro:actions';
+import { z } from 'astro/zod';
+import { changePassword, regenerateRecoveryCodes, revokeAllSessionsOf, revokeSession } from '../core/auth/console-auth.ts';
+import { listSessions } from '../core/auth/session.ts';
+import { authContext } from '../lib/console-auth.ts';
+import { refuse, requireStaff } from './guard.ts';
+
+export const accountActions = {
+  revokeSession: defineAction({
+    accept: 'form',
+    input: z.object({ sessionId: z.string().min(1).max(64) }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'revokeSession');
+      const target = listSessions(ctx.locals.candor.db, staff.id).find((s) => s.id === input.sessionId);
+      if (!target) refuse('That session has already ended.');
+      revokeSession(authContext(ctx), staff, target);
+      return { revoked: 1 };
+    },
+  }),
+
+  revokeOtherSessions: defineAction({
+    accept: 'form',
+    handler: (_input, ctx) => {
+      const { staff, session } = requireStaff(ctx, 'revokeOtherSessions');
+      return { revoked: revokeAllSessionsOf(authContext(ctx), staff, staff, session.id) };
+    },
+  }),
+
+  changePassword: defineAction({
+    accept: 'form',
+    input: z.object({ current: z.string().max(1024), password: z.string().max(1024), confirm: z.string().max(1024) }),
+    handler: async (input, ctx) => {
+      const { staff, session } = requireStaff(ctx, 'changePassword');
+      const result = await changePassword(authContext(ctx), staff, session, input.current, input.password, input.confirm);
+      if (!result.ok) refuse(result.message);
+      return { endedSessions: result.endedSessions };
+    },
+  }),
+
+  regenerateRecoveryCodes: defineAction({
+    accept: 'form',
+    handler: (_input, ctx) => {
+      const { staff } = requireStaff(ctx, 'regenerateRecoveryCodes');
+      if (!staff.totpEnrolledAt) refuse('Set up an authenticator app first.');
+      return { recoveryCodes: regenerateRecoveryCodes(authContext(ctx), staff) };
+    },
+  }),
+};

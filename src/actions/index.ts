@@ -1,0 +1,10 @@
+/**
+ * Console form handlers. Each one validates its input, checks the
+ * permission table (src/core/auth/permissions.ts), calls one core flow,
+ * which records the audit entry.
+ */
+import { accountActions } from './account.ts';
+import { authActions } from './auth.ts';
+import { staffActions } from './staff.ts';
+
+export const server = { ...authActions, ...accountActions, ...staffActions };

@@ -1,0 +1,69 @@
+/** Staff management (owners): invitations, roles, disabling, sessions. */
+import { defineAction } from 'astro:actions';
+import { z } from 'astro/zod';
+import { staffRoles } from '../../db/schema/staff.ts';
+import { changeRole, inviteStaff, revokeAllSessionsOf, setStaffEnabled } from '../core/auth/console-auth.ts';
+import { getStaff } from '../core/auth/staff.ts';
+import { authContext } from '../lib/console-auth.ts';
+import { refuse, requireStaff } from './guard.ts';
+
+const staffId = z.coerce.number().int().positive();
+
+export const staffActions = {
+  inviteStaff: defineAction({
+    accept: 'form',
+    input: z.object({ email: z.string().trim().min(1, 'Enter an email address.').max(320), role: z.enum(staffRoles) }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'inviteStaff');
+      const result = inviteStaff(authContext(ctx), staff, input.email, input.role);
+      if (!result.ok) refuse(result.message);
+      // Until the notification engine sends invitations, the inviter passes the link on.
+      const link = new URL(`console/link/${result.token}`, ctx.locals.candor.config.publicUrl).href;
+      return { email: result.member.email, role: result.member.role, link };
+    },
+  }),
+
+  changeRole: defineAction({
+    accept: 'form',
+    input: z.object({ staffId, role: z.enum(staffRoles) }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'changeRole');
+      const result = changeRole(authContext(ctx), staff, input.staffId, input.role);
+      if (!result.ok) refuse(result.message);
+      return { staffId: input.staffId };
+    },
+  }),
+
+  disableStaff: defineAction({
+    accept: 'form',
+    input: z.object({ staffId }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'disableStaff');
+      const result = setStaffEnabled(authContext(ctx), staff, input.staffId, false);
+      if (!result.ok) refuse(result.message);
+      return { staffId: input.staffId };
+    },
+  }),
+
+  enableStaff: defineAction({
+    accept: 'form',
+    input: z.object({ staffId }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'enableStaff');
+      const result = setStaffEnabled(authContext(ctx), staff, input.staffId, true);
+      if (!result.ok) refuse(result.message);
+      return { staffId: input.staffId };
+    },
+  }),
+
+  revokeStaffSessions: defineAction({
+    accept: 'form',
+    input: z.object({ staffId }),
+    handler: (input, ctx) => {
+      const { staff, session } = requireStaff(ctx, 'revokeStaffSessions');
+      const target = getStaff(ctx.locals.candor.db, input.staffId);
+      if (!target) refuse('No such staff member.');
+      return { revoked: revokeAllSessionsOf(authContext(ctx), staff, target, target.id === staff.id ? session.id : undefined) };
+    },
+  }),
+};

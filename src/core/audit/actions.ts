@@ -1,0 +1,41 @@
+/**
+ * Every action the audit log knows. Entries name one of these, so the
+ * console can filter by action and a typo in a caller fails type checking
+ * instead of creating a new, unsearchable action. To add one, append it
+ * here (grouped by area); stored entries keep whatever name they were
+ * written with, so never rename an existing action.
+ */
+export const auditActions = [
+  // sign-in and account security
+  'auth.sign_in.succeeded',
+  'auth.sign_in.failed',
+  'auth.sign_in.locked',
+  'auth.sign_out',
+  'auth.mfa.enrolled',
+  'auth.mfa.failed',
+  'auth.mfa.recovery_code_used',
+  'auth.recovery_codes.regenerated',
+  'auth.password.set',
+  'auth.password.changed',
+  'auth.session.revoked',
+  'auth.link.created',
+  'auth.link.used',
+  // staff accounts
+  'staff.created',
+  'staff.invited',
+  'staff.role_changed',
+  'staff.disabled',
+  'staff.enabled',
+  // the audit log itself
+  'audit.exported',
+  'audit.purged',
+  'audit.viewed',
+] as const;
+
+export type AuditAction = (typeof auditActions)[number];
+
+const known: ReadonlySet<string> = new Set(auditActions);
+
+export function isAuditAction(value: string): value is AuditAction {
+  return known.has(value);
+}

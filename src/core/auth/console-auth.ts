@@ -1,0 +1,398 @@
+/**
+ * The console's security flows: sign-in, second factor, enrolment,
+ * one-time links, password changes and staff management. Each takes what it
+ * needs, records what happened in the audit log, and answers with a
+ * message a person can act on, never with an exception for bad input.
+ */
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import QRCode from 'qrcode';
+import type { Db } from '../../../db/client.ts';
+import { recoveryCodes, staff } from '../../../db/schema.ts';
+import type { AuditAction } from '../audit/actions.ts';
+import { recordAudit } from '../audit/log.ts';
+import { seal, unseal } from '../crypto/seal.ts';
+import { checkLink, consumeLink, createLink, type LinkPurpose } from './links.ts';
+import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './password.ts';
+import { mfaRequiredRoles, type Role } from './permissions.ts';
+import { authLimits, clearLimit, hitLimit, peekLimit } from './rate-limit.ts';
+import {
+  type ClientInfo,
+  createSession,
+  invalidateSession,
+  invalidateSessionsOf,
+  markSessionMfaVerified,
+  type Session,
+  type SessionPolicy,
+  type StaffMember,
+} from './session.ts';
+import { countActiveOwners, findStaffByEmail, getStaff, insertStaff, normaliseEmail, staffLabel, updateStaff } from './staff.ts';
+import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
+
+export interface AuthContext {
+  db: Db;
+  now: Date;
+  /** encryption keys, the current one first */
+  keys: readonly Buffer[];
+  policy: SessionPolicy;
+  client: ClientInfo;
+  /** shown in authenticator apps */
+  issuer: string;
+}
+
+export type Outcome<T extends object = object> = ({ ok: true } & T) | { ok: false; message: string };
+
+/** Where a freshly signed-in person goes next. */
+export type NextStep = 'console' | 'mfa' | 'enrol';
+
+const GENERIC_SIGN_IN_ERROR = 'Email or password is incorrect.';
+
+function audit(
+  ctx: AuthContext,
+  action: AuditAction,
+  actor: StaffMember | null,
+  target: string | null,
+  summary: Record<string, unknown> = {},
+): void {
+  recordAudit(
+    ctx.db,
+    {
+      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
+      ip: ctx.client.ip,
+      userAgent: ctx.client.userAgent,
+      action,
+      target,
+      summary,
+    },
+    ctx.now,
+  );
+}
+
+const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+const totpContext = (staffId: number) => `staff:${staffId}:totp`;
+const pendingContext = (sessionId: string) => `session:${sessionId}:totp-enrolment`;
+
+function nextStepFor(member: StaffMember): NextStep {
+  if (member.totpEnrolledAt) return 'mfa';
+  return mfaRequiredRoles.has(member.role) ? 'enrol' : 'console';
+}
+
+export async function signIn(ctx: AuthContext, rawEmail: string, password: string): Promise<Outcome<{ token: string; next: NextStep }>> {
+  const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
+  const ip = ctx.client.ip ?? 'unknown';
+  // Counted before the password check, which awaits: attempts made in parallel must each see the others.
+  const perIp = hitLimit(ctx.db, authLimits.signInPerIp, ip, ctx.now);
+  const perAccount = hitLimit(ctx.db, authLimits.signInPerAccount, email, ctx.now);
+  const member = findStaffByEmail(ctx.db, email);
+  if (perIp.limited || perAccount.limited) {
+    await verifyAgainstDummy(password);
+    audit(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: perIp.limited ? 'ip' : 'account' });
+    return {
+      ok: false,
+      message: `Too many attempts. Try again in ${minutes(Math.max(perIp.retryAfterMs, perAccount.retryAfterMs))} minutes.`,
+    };
+  }
+  const passwordOk =
+    member?.passwordHash && member.status === 'active'
+      ? await verifyPassword(member.passwordHash, password)
+      : await verifyAgainstDummy(password);
+  if (!member || !passwordOk) {
+    audit(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
+      reason: member ? (member.status === 'active' ? 'password' : `account ${member.status}`) : 'unknown account',
+      emailDomain: email.split('@')[1] ?? null,
+    });
+    return { ok: false, message: GENERIC_SIGN_IN_ERROR };
+  }
+  clearLimit(ctx.db, authLimits.signInPerAccount, email);
+  const { token } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
+  audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next: nextStepFor(member) });
+  return { ok: true, token, next: nextStepFor(member) };
+}
+
+/** Checks a TOTP code or, failing that, an unused recovery code. */
+export function verifySecondFactor(ctx: AuthContext, member: StaffMember, session: Session, code: string): Outcome {
+  const account = `staff:${member.id}`;
+  const limited = [
+    peekLimit(ctx.db, authLimits.mfaPerAccount, account, ctx.now),
+    peekLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now),
+  ].find((s) => s.limited);
+  if (limited) {
+    audit(ctx, 'auth.sign_in.locked', member, account, { reason: 'second factor' });
+    return { ok: false, message: `Too many attempts. Try again in ${minutes(limited.retryAfterMs)} minutes.` };
+  }
+  if (member.totpSecret && member.totpEnrolledAt) {
+    const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
+    const counter = matchTotp(key, code, ctx.now, member.totpLastCounter);
+    // The step is claimed in the database, not judged from `member` as read earlier in the request: of two uses of one code, one wins.
+    const claimed =
+      counter !== null &&
+      ctx.db
+        .update(staff)
+        .set({ totpLastCounter: counter, updatedAt: ctx.now })
+        .where(and(eq(staff.id, member.id), or(isNull(staff.totpLastCounter), lt(staff.totpLastCounter, counter))))
+        .run().changes === 1;
+    if (claimed) {
+      markSessionMfaVerified(ctx.db, session.id, ctx.now);
+      clearLimit(ctx.db, authLimits.mfaPerAccount, account);
+      return { ok: true };
+    }
+    const used = ctx.db
+      .update(recoveryCodes)
+      .set({ usedAt: ctx.now })
+      .where(and(eq(recoveryCodes.staffId, member.id), eq(recoveryCodes.codeHash, hashRecoveryCode(code)), isNull(recoveryCodes.usedAt)))
+      .run();
+    if (used.changes === 1) {
+      markSessionMfaVerified(ctx.db, session.id, ctx.now);
+      clearLimit(ctx.db, authLimits.mfaPerAccount, account);
+      const left = ctx.db
+        .select({ id: recoveryCodes.id })
+        .from(recoveryCodes)
+        .where(and(eq(recoveryCodes.staffId, member.id), isNull(recoveryCodes.usedAt)))
+        .all().length;
+      audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: left });
+      return { ok: true };
+    }
+  }
+  hitLimit(ctx.db, authLimits.mfaPerAccount, account, ctx.now);
+  hitLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now);
+  audit(ctx, 'auth.mfa.failed', member, account);
+  return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
+}
+
+export interface EnrolmentChallenge {
+  /** sealed key for the form to carry back: the browser never sees it in clear except as the QR code and text */
+  pending: string;
+  keyText: string;
+  qrSvg: string;
+}
+
+/** A new TOTP key to show as a QR code; bound to this session so it cannot be replayed into another. */
+export async function startEnrolment(
+  ctx: AuthContext,
+  member: StaffMember,
+  session: Session,
+  pending?: string,
+): Promise<EnrolmentChallenge> {
+  let key: Uint8Array | undefined;
+  if (pending) {
+    try {
+      key = new Uint8Array(Buffer.from(unseal(ctx.keys, pending, pendingContext(session.id)), 'base64'));
+    } catch {
+      key = undefined;
+    }
+  }
+  key ??= generateTotpKey();
+  const [current] = ctx.keys;
+  if (!current) throw new Error('no encryption key configured');
+  const uri = totpKeyUri(ctx.issuer, member.email, key);
+  return {
+    pending: seal(current, Buffer.from(key).toString('base64'), pendingContext(session.id)),
+    keyText: totpKeyText(key),
+    qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
+  };
+}
+
+export function completeEnrolment(
+  ctx: AuthContext,
+  member: StaffMember,
+  session: Session,
+  pending: string,
+  code: string,
+): Outcome<{ recoveryCodes: string[] }> {
+  // The enrolment page is open to sessions still lacking their second factor: without this, a password alone could replace it.
+  if (member.totpEnrolledAt && !session.mfaVerifiedAt) {
+    return { ok: false, message: 'Enter a code from your current authenticator app first; then you can set up a new one.' };
+  }
+  const [current] = ctx.keys;
+  if (!current) throw new Error('no encryption key configured');
+  let keyBase64: string;
+  try {
+    keyBase64 = unseal(ctx.keys, pending, pendingContext(session.id));
+  } catch {
+    return { ok: false, message: 'This enrolment form has expired. Scan the new QR code and try again.' };
+  }
+  const counter = matchTotp(Buffer.from(keyBase64, 'base64'), code, ctx.now, null);
+  if (counter === null)
+    return { ok: false, message: 'That code does not match. Check the time on your phone and enter the current 6-digit code.' };
+  const codes = generateRecoveryCodes();
+  ctx.db.transaction((tx) => {
+    tx.update(staff)
+      .set({
+        totpSecret: seal(current, keyBase64, totpContext(member.id)),
+        totpEnrolledAt: ctx.now,
+        totpLastCounter: counter,
+        updatedAt: ctx.now,
+      })
+      .where(eq(staff.id, member.id))
+      .run();
+    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
+    tx.insert(recoveryCodes)
+      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c) })))
+      .run();
+  });
+  markSessionMfaVerified(ctx.db, session.id, ctx.now);
+  audit(ctx, 'auth.mfa.enrolled', member, `staff:${member.id}`, { backupCount: codes.length });
+  return { ok: true, recoveryCodes: codes };
+}
+
+export function regenerateRecoveryCodes(ctx: AuthContext, member: StaffMember): string[] {
+  const codes = generateRecoveryCodes();
+  ctx.db.transaction((tx) => {
+    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
+    tx.insert(recoveryCodes)
+      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c) })))
+      .run();
+  });
+  audit(ctx, 'auth.recovery_codes.regenerated', member, `staff:${member.id}`, { backupCount: codes.length });
+  return codes;
+}
+
+export type LinkState = Outcome<{ member: StaffMember; purpose: LinkPurpose }>;
+
+const linkMessages = {
+  invalid: 'This link is not valid. Ask an owner for a new one.',
+  used: 'This link has already been used. Sign in, or ask an owner for a new link.',
+  expired: 'This link has expired (links are valid for 24 hours). Ask an owner for a new one.',
+} as const;
+
+export function inspectLink(ctx: AuthContext, token: string): LinkState {
+  const check = checkLink(ctx.db, token, ctx.now);
+  if (!check.ok) return { ok: false, message: linkMessages[check.reason] };
+  const member = getStaff(ctx.db, check.link.staffId);
+  if (!member || member.status === 'disabled') return { ok: false, message: linkMessages.invalid };
+  return { ok: true, member, purpose: check.link.purpose };
+}
+
+/** Sets the password from a one-time link and signs the person in. */
+export async function completeLink(
+  ctx: AuthContext,
+  token: string,
+  password: string,
+  confirm: string,
+): Promise<Outcome<{ token: string; next: NextStep }>> {
+  const ip = ctx.client.ip ?? 'unknown';
+  if (hitLimit(ctx.db, authLimits.linkPerIp, ip, ctx.now).limited) return { ok: false, message: 'Too many attempts. Try again later.' };
+  const state = inspectLink(ctx, token);
+  if (!state.ok) return state;
+  const { member } = state;
+  if (password !== confirm) return { ok: false, message: 'The two passwords do not match.' };
+  const problem = passwordProblem(password, member.email);
+  if (problem) return { ok: false, message: problem };
+  const passwordHash = await hashPassword(password);
+  const check = checkLink(ctx.db, token, ctx.now);
+  if (!check.ok || !consumeLink(ctx.db, check.link.id, ctx.now)) return { ok: false, message: linkMessages.used };
+  updateStaff(ctx.db, member.id, { passwordHash, status: 'active' }, ctx.now);
+  invalidateSessionsOf(ctx.db, member.id);
+  const { token: sessionToken } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
+  audit(ctx, 'auth.link.used', member, `staff:${member.id}`, { purpose: check.link.purpose });
+  audit(ctx, 'auth.password.set', member, `staff:${member.id}`);
+  const refreshed = getStaff(ctx.db, member.id) ?? member;
+  return { ok: true, token: sessionToken, next: nextStepFor(refreshed) };
+}
+
+export async function changePassword(
+  ctx: AuthContext,
+  member: StaffMember,
+  session: Session,
+  current: string,
+  next: string,
+  confirm: string,
+): Promise<Outcome<{ endedSessions: number }>> {
+  if (!member.passwordHash || !(await verifyPassword(member.passwordHash, current)))
+    return { ok: false, message: 'Your current password is not correct.' };
+  if (next !== confirm) return { ok: false, message: 'The two new passwords do not match.' };
+  const problem = passwordProblem(next, member.email);
+  if (problem) return { ok: false, message: problem };
+  updateStaff(ctx.db, member.id, { passwordHash: await hashPassword(next) }, ctx.now);
+  const endedSessions = invalidateSessionsOf(ctx.db, member.id, session.id);
+  audit(ctx, 'auth.password.changed', member, `staff:${member.id}`, { otherSessionsEnded: endedSessions });
+  return { ok: true, endedSessions };
+}
+
+export function signOut(ctx: AuthContext, member: StaffMember, session: Session): void {
+  invalidateSession(ctx.db, session.id);
+  audit(ctx, 'auth.sign_out', member, `staff:${member.id}`);
+}
+
+/** Ends one session: one's own, or anyone's for those who manage staff. */
+export function revokeSession(ctx: AuthContext, actor: StaffMember, target: Session): void {
+  invalidateSession(ctx.db, target.id);
+  audit(ctx, 'auth.session.revoked', actor, `session:${target.id.slice(0, 8)}`, { ofStaff: target.staffId });
+}
+
+export function revokeAllSessionsOf(ctx: AuthContext, actor: StaffMember, target: StaffMember, keepId?: string): number {
+  const ended = invalidateSessionsOf(ctx.db, target.id, keepId);
+  audit(ctx, 'auth.session.revoked', actor, `staff:${target.id}`, { sessionsEnded: ended });
+  return ended;
+}
+
+export function inviteStaff(
+  ctx: AuthContext,
+  actor: StaffMember | null,
+  rawEmail: string,
+  role: Role,
+): Outcome<{ token: string; member: StaffMember }> {
+  const email = normaliseEmail(rawEmail);
+  if (!email) return { ok: false, message: 'Enter a valid email address.' };
+  const existing = findStaffByEmail(ctx.db, email);
+  if (existing?.status === 'active') return { ok: false, message: `${email} already has an account.` };
+  if (existing?.status === 'disabled') return { ok: false, message: `${email} has a disabled account; enable it instead.` };
+  const member = existing ?? insertStaff(ctx.db, email, role, ctx.now);
+  if (existing && existing.role !== role) updateStaff(ctx.db, existing.id, { role }, ctx.now);
+  const purpose: LinkPurpose = actor ? 'invite' : 'setup';
+  const { token } = createLink(ctx.db, member.id, purpose, actor?.id ?? null, ctx.now);
+  recordAudit(
+    ctx.db,
+    {
+      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'system' },
+      ip: ctx.client.ip,
+      userAgent: ctx.client.userAgent,
+      action: actor ? 'staff.invited' : 'staff.created',
+      target: `staff:${member.id}`,
+      summary: { email, role, reissued: Boolean(existing) },
+    },
+    ctx.now,
+  );
+  return { ok: true, token, member: { ...member, role } };
+}
+
+function guardLastOwner(ctx: AuthContext, target: StaffMember): string | null {
+  if (target.role === 'owner' && target.status === 'active' && countActiveOwners(ctx.db) <= 1) {
+    return 'This is the only active owner; make someone else an owner first.';
+  }
+  return null;
+}
+
+export function changeRole(ctx: AuthContext, actor: StaffMember, targetId: number, role: Role): Outcome {
+  const target = getStaff(ctx.db, targetId);
+  if (!target) return { ok: false, message: 'No such staff member.' };
+  if (target.role === role) return { ok: true };
+  const blocked = role !== 'owner' ? guardLastOwner(ctx, target) : null;
+  if (blocked) return { ok: false, message: blocked };
+  updateStaff(ctx.db, target.id, { role }, ctx.now);
+  const ended = invalidateSessionsOf(ctx.db, target.id);
+  audit(ctx, 'staff.role_changed', actor, `staff:${target.id}`, { before: { role: target.role }, after: { role }, sessionsEnded: ended });
+  return { ok: true };
+}
+
+export function setStaffEnabled(ctx: AuthContext, actor: StaffMember, targetId: number, enabled: boolean): Outcome {
+  const target = getStaff(ctx.db, targetId);
+  if (!target) return { ok: false, message: 'No such staff member.' };
+  if (target.id === actor.id && !enabled) return { ok: false, message: 'You cannot disable your own account.' };
+  if (!enabled) {
+    const blocked = guardLastOwner(ctx, target);
+    if (blocked) return { ok: false, message: blocked };
+    updateStaff(ctx.db, target.id, { status: 'disabled' }, ctx.now);
+    const ended = invalidateSessionsOf(ctx.db, target.id);
+    audit(ctx, 'staff.disabled', actor, `staff:${target.id}`, {
+      before: { status: target.status },
+      after: { status: 'disabled' },
+      sessionsEnded: ended,
+    });
+  } else {
+    if (target.status !== 'disabled') return { ok: true };
+    const status = target.passwordHash ? 'active' : 'invited';
+    updateStaff(ctx.db, target.id, { status }, ctx.now);
+    audit(ctx, 'staff.enabled', actor, `staff:${target.id}`, { before: { status: 'disabled' }, after: { status } });
+  }
+  return { ok: true };
+}

@@ -1,0 +1,117 @@
+/**
+ * Who may do what in the console: the only place that says so. Every
+ * console route (by its Astro route pattern) and every action (by name)
+ * maps to one permission; anything not in these tables is denied.
+ */
+import type { staffRoles } from '../../../db/schema/staff.ts';
+
+export type Role = (typeof staffRoles)[number];
+
+export const permissions = [
+  'console.view',
+  'account.manage',
+  'incidents.view',
+  'incidents.manage',
+  'announcements.view',
+  'announcements.manage',
+  'deliveries.view',
+  'deliveries.retry',
+  'subscribers.view',
+  'subscribers.manage',
+  'subscribers.export',
+  'settings.view',
+  'settings.manage',
+  'audit.view',
+  'audit.export',
+  'staff.view',
+  'staff.manage',
+] as const;
+export type Permission = (typeof permissions)[number];
+
+const viewer: Permission[] = ['console.view', 'account.manage', 'incidents.view', 'announcements.view', 'deliveries.view', 'audit.view'];
+const responder: Permission[] = [...viewer, 'incidents.manage', 'announcements.manage', 'deliveries.retry'];
+// Subscribers are personal data: only admins and owners see them.
+const admin: Permission[] = [
+  ...responder,
+  'subscribers.view',
+  'subscribers.manage',
+  'subscribers.export',
+  'settings.view',
+  'settings.manage',
+  'audit.export',
+  'staff.view',
+];
+
+export const rolePermissions: Record<Role, ReadonlySet<Permission>> = {
+  viewer: new Set(viewer),
+  responder: new Set(responder),
+  admin: new Set(admin),
+  owner: new Set(permissions),
+};
+
+/** Roles that must have a second factor before they reach anything but enrolment. */
+export const mfaRequiredRoles: ReadonlySet<Role> = new Set(['owner', 'admin']);
+
+export function can(role: Role, permission: Permission): boolean {
+  return rolePermissions[role].has(permission);
+}
+
+/**
+ * How a route is reached: `public` needs no session (sign-in, one-time
+ * links), `mfa` needs a signed-in session that may still lack its second
+ * factor (second-factor prompt, enrolment), anything else a permission.
+ */
+export type Access = { kind: 'public' } | { kind: 'mfa' } | { kind: 'permission'; permission: Permission };
+
+const open: Access = { kind: 'public' };
+const mfa: Access = { kind: 'mfa' };
+const need = (permission: Permission): Access => ({ kind: 'permission', permission });
+
+export const consoleRoutes: Record<string, Access> = {
+  '/console/sign-in': open,
+  '/console/denied': open,
+  '/console/link/[token]': open,
+  '/console/mfa': mfa,
+  '/console/mfa/enrol': mfa,
+  '/console': need('console.view'),
+  '/console/account': need('account.manage'),
+  '/console/staff': need('staff.view'),
+  '/console/audit': need('audit.view'),
+  '/console/audit/export': need('audit.export'),
+};
+
+export const consoleActions: Record<string, Access> = {
+  signIn: open,
+  completeLink: open,
+  verifyMfa: mfa,
+  enrolMfa: mfa,
+  signOut: mfa,
+  revokeSession: need('account.manage'),
+  revokeOtherSessions: need('account.manage'),
+  changePassword: need('account.manage'),
+  regenerateRecoveryCodes: need('account.manage'),
+  inviteStaff: need('staff.manage'),
+  changeRole: need('staff.manage'),
+  disableStaff: need('staff.manage'),
+  enableStaff: need('staff.manage'),
+  revokeStaffSessions: need('staff.manage'),
+};
+
+export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';
+
+export interface Principal {
+  role: Role;
+  mfaVerified: boolean;
+  mfaEnrolled: boolean;
+}
+
+/** The one decision every console request goes through. `access` undefined = not in the tables = denied. */
+export function decide(access: Access | undefined, principal: Principal | null): Decision {
+  if (!access) return 'deny';
+  if (access.kind === 'public') return 'allow';
+  if (!principal) return 'sign-in';
+  if (access.kind === 'mfa') return 'allow';
+  if (principal.mfaEnrolled && !principal.mfaVerified) return 'mfa';
+  if (!principal.mfaEnrolled && mfaRequiredRoles.has(principal.role)) return 'enrol';
+  return can(principal.role, access.permission) ? 'allow' : 'deny';
+}

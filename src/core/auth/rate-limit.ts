@@ -1,0 +1,68 @@
+/**
+ * Fixed-window counters kept in SQLite, so limits hold across restarts and
+ * across processes sharing the database.
+ */
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db } from '../../../db/client.ts';
+import { rateLimits } from '../../../db/schema.ts';
+
+export interface Limit {
+  bucket: string;
+  max: number;
+  windowMs: number;
+}
+
+export interface LimitState {
+  count: number;
+  limited: boolean;
+  retryAfterMs: number;
+}
+
+/** The limits of sign-in, second factor and recovery codes: per IP and per account. */
+export const authLimits = {
+  signInPerIp: { bucket: 'sign-in:ip', max: 30, windowMs: 15 * 60_000 },
+  signInPerAccount: { bucket: 'sign-in:account', max: 5, windowMs: 15 * 60_000 },
+  mfaPerAccount: { bucket: 'mfa:account', max: 5, windowMs: 15 * 60_000 },
+  mfaPerIp: { bucket: 'mfa:ip', max: 30, windowMs: 15 * 60_000 },
+  linkPerIp: { bucket: 'link:ip', max: 30, windowMs: 15 * 60_000 },
+} as const satisfies Record<string, Limit>;
+
+function stateOf(row: { windowStart: Date; count: number } | undefined, limit: Limit, now: Date): LimitState {
+  if (!row || now.getTime() - row.windowStart.getTime() >= limit.windowMs) return { count: 0, limited: false, retryAfterMs: 0 };
+  const retryAfterMs = row.windowStart.getTime() + limit.windowMs - now.getTime();
+  return { count: row.count, limited: row.count >= limit.max, retryAfterMs };
+}
+
+export function peekLimit(db: Db, limit: Limit, key: string, now: Date): LimitState {
+  const row = db
+    .select()
+    .from(rateLimits)
+    .where(and(eq(rateLimits.bucket, limit.bucket), eq(rateLimits.key, key)))
+    .get();
+  return stateOf(row, limit, now);
+}
+
+/** Counts one attempt and returns the state after it. */
+export function hitLimit(db: Db, limit: Limit, key: string, now: Date): LimitState {
+  const windowStart = now.getTime() - limit.windowMs;
+  const row = db
+    .insert(rateLimits)
+    .values({ bucket: limit.bucket, key, windowStart: now, count: 1 })
+    .onConflictDoUpdate({
+      target: [rateLimits.bucket, rateLimits.key],
+      set: {
+        count: sql`CASE WHEN ${rateLimits.windowStart} <= ${windowStart} THEN 1 ELSE ${rateLimits.count} + 1 END`,
+        windowStart: sql`CASE WHEN ${rateLimits.windowStart} <= ${windowStart} THEN ${now.getTime()} ELSE ${rateLimits.windowStart} END`,
+      },
+    })
+    .returning()
+    .get();
+  const state = stateOf(row, limit, now);
+  return { ...state, limited: state.count > limit.max };
+}
+
+export function clearLimit(db: Db, limit: Limit, key: string): void {
+  db.delete(rateLimits)
+    .where(and(eq(rateLimits.bucket, limit.bucket), eq(rateLimits.key, key)))
+    .run();
+}

@@ -1,0 +1,61 @@
+/**
+ * Glue between a request and the console's security core: the session
+ * cookie, the client's address, and the context the core's flows take.
+ */
+import type { AstroCookies } from 'astro';
+import type { AuthContext } from '../core/auth/console-auth.ts';
+import { type Access, decide, type Principal } from '../core/auth/permissions.ts';
+import { sessionCookie } from '../core/auth/session.ts';
+
+interface RequestLike {
+  locals: App.Locals;
+  cookies: AstroCookies;
+  clientAddress: string;
+  request: Request;
+}
+
+const https = (locals: App.Locals) => locals.candor.config.publicUrl.protocol === 'https:';
+
+export function authContext(ctx: RequestLike): AuthContext {
+  const { candor } = ctx.locals;
+  return {
+    db: candor.db,
+    now: candor.now(),
+    keys: [candor.secrets.encryptionKey],
+    policy: candor.content.site.policies.staffSessions,
+    client: { ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') },
+    issuer: candor.content.site.organisation.name,
+  };
+}
+
+function clientIp(ctx: RequestLike): string | null {
+  try {
+    return ctx.clientAddress || null;
+  } catch {
+    return null;
+  }
+}
+
+export function readSessionToken(ctx: RequestLike): string | undefined {
+  return ctx.cookies.get(sessionCookie(https(ctx.locals)).name)?.value;
+}
+
+export function setSessionCookie(ctx: RequestLike, token: string): void {
+  const { name, secure } = sessionCookie(https(ctx.locals));
+  const { absoluteHours } = ctx.locals.candor.content.site.policies.staffSessions;
+  ctx.cookies.set(name, token, { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: absoluteHours * 3600 });
+}
+
+export function clearSessionCookie(ctx: RequestLike): void {
+  const { name, secure } = sessionCookie(https(ctx.locals));
+  ctx.cookies.delete(name, { httpOnly: true, secure, sameSite: 'lax', path: '/' });
+}
+
+export function principalOf(auth: App.Locals['auth']): Principal | null {
+  if (!auth) return null;
+  return { role: auth.staff.role, mfaVerified: auth.session.mfaVerifiedAt !== null, mfaEnrolled: auth.staff.totpEnrolledAt !== null };
+}
+
+export function decideFor(access: Access | undefined, auth: App.Locals['auth']) {
+  return decide(access, principalOf(auth));
+}

@@ -1,0 +1,46 @@
+/**
+ * Staff accounts and sessions made directly in a test server's database,
+ * for tests about authorisation rather than about signing in.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeBase32IgnorePadding } from '@oslojs/encoding';
+import { generateTOTP } from '@oslojs/otp';
+import { type Db, openDatabase } from '../../db/client.ts';
+import type { Role } from '../../src/core/auth/permissions.ts';
+import { createSession, markSessionMfaVerified } from '../../src/core/auth/session.ts';
+import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
+
+export const POLICY = { idleMinutes: 60, absoluteHours: 12 };
+
+export function openTestDb(dataDir: string): Db {
+  return openDatabase(join(dataDir, 'candor.db'));
+}
+
+export function encryptionKey(dataDir: string): Buffer {
+  const { encryptionKey } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { encryptionKey: string };
+  return Buffer.from(encryptionKey, 'hex');
+}
+
+let counter = 0;
+
+/** An active staff member of the role with a fully signed-in session; returns the session cookie value. */
+export function signedInStaff(db: Db, role: Role): { email: string; staffId: number; token: string } {
+  const now = new Date();
+  const email = `${role}-${++counter}-${process.pid}@lumenwork.example`;
+  const member = insertStaff(db, email, role, now);
+  updateStaff(
+    db,
+    member.id,
+    { status: 'active', passwordHash: 'x', totpEnrolledAt: role === 'owner' || role === 'admin' ? now : null },
+    now,
+  );
+  const { token, session } = createSession(db, member.id, { ip: '127.0.0.1', userAgent: 'tests' }, POLICY, now);
+  markSessionMfaVerified(db, session.id, now);
+  return { email, staffId: member.id, token };
+}
+
+/** The current code for a key shown as text on the enrolment page. */
+export function totpFromKeyText(keyText: string): string {
+  return generateTOTP(decodeBase32IgnorePadding(keyText.replace(/\s+/g, '')), 30, 6);
+}
