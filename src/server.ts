@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
+import { runHousekeeping } from './core/maintenance/housekeeping.ts';
 import { ensureBuild } from './runtime/build.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
 import { StaticFiles } from './runtime/static-files.ts';
@@ -20,6 +21,8 @@ const fail = (line: string): never => {
   console.error(`[candor] ${line}`);
   process.exit(1);
 };
+
+const HOUSEKEEPING_INTERVAL_MS = 6 * 3_600_000;
 
 type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
 
@@ -66,10 +69,19 @@ async function main(): Promise<void> {
     );
   });
 
+  const housekeeping = () => {
+    const removed = runHousekeeping(context.db, context.content.site.policies, context.now());
+    if (Object.values(removed).some((n) => n > 0)) log(`housekeeping: ${JSON.stringify(removed)}`);
+  };
+  housekeeping();
+  const housekeepingTimer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
+  housekeepingTimer.unref();
+
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    clearInterval(housekeepingTimer);
     log(`${signal} received, finishing in-flight requests`);
     server.close(() => {
       context.db.$client.close();

@@ -1,0 +1,38 @@
+/**
+ * Periodic clean-up: audit entries past their retention (the purge keeps
+ * the chain verifiable), and expired sessions, links and rate-limit windows
+ * that no longer protect anything.
+ */
+import { lt, or } from 'drizzle-orm';
+import type { Db } from '../../../db/client.ts';
+import { rateLimits, staffLinks, staffSessions } from '../../../db/schema.ts';
+import { purgeAudit } from '../audit/log.ts';
+
+export interface HousekeepingResult {
+  auditRemoved: number;
+  sessionsRemoved: number;
+  linksRemoved: number;
+  rateLimitsRemoved: number;
+}
+
+const DAY = 86_400_000;
+
+export function runHousekeeping(db: Db, policy: { auditRetentionDays: number; staffSessions: { idleMinutes: number } }, now: Date): HousekeepingResult {
+  const purge = purgeAudit(db, policy.auditRetentionDays, now);
+  const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
+  const sessionsRemoved = db
+    .delete(staffSessions)
+    .where(or(lt(staffSessions.expiresAt, now), lt(staffSessions.lastActiveAt, idleCutoff)))
+    .run().changes;
+  // Used or expired links are kept a week, so "this link has already been used" stays true for a while.
+  const linkCutoff = new Date(now.getTime() - 7 * DAY);
+  const linksRemoved = db
+    .delete(staffLinks)
+    .where(or(lt(staffLinks.expiresAt, linkCutoff), lt(staffLinks.usedAt, linkCutoff)))
+    .run().changes;
+  const rateLimitsRemoved = db
+    .delete(rateLimits)
+    .where(lt(rateLimits.windowStart, new Date(now.getTime() - DAY)))
+    .run().changes;
+  return { auditRemoved: purge?.removed ?? 0, sessionsRemoved, linksRemoved, rateLimitsRemoved };
+}
