@@ -9,6 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { Loader, LoaderContext } from 'astro/loaders';
 import { loadContent, type TrustContent } from './core/content/load.ts';
 import { componentSchema, docFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';
+import { wrapTables } from './markdown/scrollable-tables.ts';
+
+async function renderWithScrollableTables(render: LoaderContext['renderMarkdown'], body: string) {
+  const rendered = await render(body);
+  return { ...rendered, html: wrapTables(rendered.html) };
+}
 
 const contentDir = fileURLToPath(new URL('../content/', import.meta.url));
 
@@ -53,7 +59,7 @@ const docs = defineCollection({
         data: await parseData({ id: slug, data: frontmatter, filePath: file }),
         body,
         filePath: file,
-        rendered: await renderMarkdown(body),
+        rendered: await renderWithScrollableTables(renderMarkdown, body),
       });
     }
   }),

@@ -27,6 +27,10 @@ const context = defineMiddleware(async (ctx, next) => {
   return next();
 });
 
+function lookup<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Refuses cross-site state changes: forms are covered by Astro's checkOrigin, JSON and other bodies here. */
@@ -53,7 +57,8 @@ const consoleGuard = defineMiddleware((ctx, next) => {
     ctx.locals.auth = validateSessionToken(candor.db, token, candor.content.site.policies.staffSessions, candor.now());
     if (!ctx.locals.auth) clearSessionCookie(ctx);
   }
-  const access = action ? consoleActions[action.name] : consoleRoutes[ctx.routePattern];
+  // Own properties only: a name like `toString` must not find Object.prototype.
+  const access = action ? lookup(consoleActions, action.name) : lookup(consoleRoutes, ctx.routePattern);
   const decision = decideFor(access, ctx.locals.auth);
   if (decision === 'allow') return next();
   if (decision === 'deny' || action || !SAFE_METHODS.has(ctx.request.method)) {

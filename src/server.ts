@@ -4,6 +4,7 @@
  * from memory and everything else through Astro's handler. SIGTERM and
  * SIGINT stop accepting connections and let in-flight requests finish.
  */
+import { readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,12 +38,24 @@ function startupContext(): AppContext {
   }
 }
 
+/**
+ * Astro loads a route's code on its first request. Loading it all now
+ * means a later rebuild of dist/ (a second checkout command, a test run)
+ * cannot pull files from under this running server.
+ */
+async function preloadServerChunks(dir: string): Promise<void> {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.mjs')) await import(pathToFileURL(join(entry.parentPath, entry.name)).href);
+  }
+}
+
 async function main(): Promise<void> {
   process.env.ASTRO_NODE_AUTOSTART = 'disabled';
   const context = startupContext();
   if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
   const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;
   const { handler } = (await import(entry)) as { handler: AstroHandler };
+  await preloadServerChunks(join(root, 'dist/server'));
   const statics = new StaticFiles(join(root, 'dist/client'));
   const headers = Object.entries(securityHeaders({ https: context.config.publicUrl.protocol === 'https:' }));
 

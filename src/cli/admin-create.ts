@@ -30,6 +30,7 @@ export const adminCreate: CliCommand = {
           policy: context.content.site.policies.staffSessions,
           client: { ip: null, userAgent: 'candor cli' },
           issuer: context.content.site.organisation.name,
+          secret: context.secrets.secret,
         },
         null,
         values.email,

@@ -25,6 +25,7 @@ export function authContext(ctx: RequestLike): AuthContext {
     policy: candor.content.site.policies.staffSessions,
     client: { ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') },
     issuer: candor.content.site.organisation.name,
+    secret: candor.secrets.secret,
   };
 }
 

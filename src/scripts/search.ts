@@ -46,7 +46,10 @@ async function run(query: string): Promise<void> {
   for (const result of top) {
     const item = document.createElement('li');
     const link = document.createElement('a');
-    link.href = result.url.replace(/\/index\.html$/, '').replace(/\.html$/, '');
+    link.href = result.url
+      .replace(/\/index\.html$/, '')
+      .replace(/\.html$/, '')
+      .replace(/(.)\/$/, '$1');
     link.textContent = result.meta.title ?? result.url;
     const excerpt = document.createElement('p');
     excerpt.append(safeExcerpt(result.excerpt));

@@ -84,6 +84,10 @@ async function searchFor(page: Page, query: string): Promise<void> {
   await page.getByRole('button', { name: 'Search' }).click();
 }
 
+async function pageWidth(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth);
+}
+
 /** Whether the element's top edge is within the visible part of the page. */
 async function isScrolledIntoView(page: Page, selector: string): Promise<boolean> {
   return page.locator(selector).evaluate((el) => {
@@ -96,6 +100,9 @@ describe('public trust center in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     [server, browser] = await Promise.all([startServer(), launchChromium()]);
+    // The server imports an on-demand route's module on its first request; loading it now keeps
+    // the run independent of a build that replaces dist/ meanwhile (another `npm test`, `npm start`).
+    expect((await fetch(`${server.url}/subprocessors`)).status).toBe(200);
   });
 
   afterAll(async () => {
@@ -107,7 +114,10 @@ describe('public trust center in Chromium', () => {
     const done = opened;
     opened = [];
     await Promise.all(done.map((o) => o.context.close()));
-    expect(done.flatMap((o) => o.problems), 'console errors, uncaught exceptions or CSP violations').toEqual([]);
+    expect(
+      done.flatMap((o) => o.problems),
+      'console errors, uncaught exceptions or CSP violations',
+    ).toEqual([]);
   });
 
   it('home page names the organisation, shows its compliance and links every document', async () => {
@@ -126,7 +136,10 @@ describe('public trust center in Chromium', () => {
 
     for (const section of site.sections) {
       const card = page.locator('.card').filter({ has: page.getByRole('heading', { name: section.title, exact: true }) });
-      const hrefs = await card.getByRole('listitem').getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+      const hrefs = await card
+        .getByRole('listitem')
+        .getByRole('link')
+        .evaluateAll((links) => links.map((a) => a.getAttribute('href')));
       expect(hrefs, `links of section ${section.id}`).toEqual(section.docs.map((slug) => `/docs/${slug}`));
     }
     const linked = new Set(site.sections.flatMap((s) => s.docs));
@@ -164,7 +177,9 @@ describe('public trust center in Chromium', () => {
     await expect(updated.getAttribute('datetime')).resolves.toBe(doc.updated.toISOString().slice(0, 10));
 
     const tocLinks = page.getByRole('navigation', { name: 'On this page' }).getByRole('link');
-    const entries = await tocLinks.evaluateAll((links) => links.map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })));
+    const entries = await tocLinks.evaluateAll((links) =>
+      links.map((a) => ({ href: a.getAttribute('href') ?? '', text: a.textContent ?? '' })),
+    );
     expect(entries.length).toBeGreaterThan(1);
     // From the last entry back, so every jump scrolls against the previous position.
     for (const entry of [...entries].reverse()) {
@@ -212,7 +227,10 @@ describe('public trust center in Chromium', () => {
     const results = page.locator('#search-results > li');
     await results.first().waitFor();
     const hrefs = await results.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''));
-    expect(hrefs.some((h) => /^\/docs\/encryption\/?$/.test(h)), `result links: ${hrefs.join(', ')}`).toBe(true);
+    expect(
+      hrefs.some((h) => /^\/docs\/encryption\/?$/.test(h)),
+      `result links: ${hrefs.join(', ')}`,
+    ).toBe(true);
     expect(await page.locator('#search-status').textContent()).toMatch(/^\d+ documents? match “encryption”\.$/);
     expect(new URL(page.url()).searchParams.get('q')).toBe('encryption');
     await screenshot(page, 'search.png');
@@ -227,14 +245,32 @@ describe('public trust center in Chromium', () => {
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Encryption');
   });
 
-  it('the home page fits a phone screen', async () => {
-    const viewport = { width: 390, height: 844 };
-    for (const path of ['/', '/docs/encryption', '/subprocessors', '/search']) {
-      const page = await visit(path, { viewport });
-      const width = await page.evaluate(() => document.documentElement.scrollWidth);
-      expect(width, `${path} scrolls sideways on a 390 px screen`).toBeLessThanOrEqual(viewport.width);
+  describe('on a 390 × 844 phone screen', () => {
+    const phone: BrowserContextOptions = { viewport: { width: 390, height: 844 } };
+
+    it.each(['/', '/docs', '/subprocessors', '/search'])('%s does not scroll sideways', async (path) => {
+      const page = await visit(path, phone);
+      expect(await pageWidth(page)).toBeLessThanOrEqual(390);
       if (path === '/') await screenshot(page, 'mobile-home.png');
-    }
+    });
+
+    // Docs with tables wider than a phone: each table scrolls inside its own focusable region.
+    it.each(['/docs/encryption', '/docs/access-control', '/docs/data-retention', '/docs/hosting-and-providers'])(
+      '%s does not scroll sideways, and its tables are keyboard-scrollable',
+      async (path) => {
+        const page = await visit(path, phone);
+        expect(await pageWidth(page)).toBeLessThanOrEqual(390);
+        const violations = await axeViolations(page);
+        expect(violations, formatViolations(`${path} (390 px)`, violations)).toEqual([]);
+      },
+    );
+
+    it('a code block too wide for the screen leaves no region a keyboard cannot scroll', async () => {
+      const page = await visit('/docs/tenant-isolation', phone);
+      expect(await page.locator('.prose pre').count()).toBeGreaterThan(0);
+      const violations = await axeViolations(page);
+      expect(violations, formatViolations('/docs/tenant-isolation (390 px)', violations)).toEqual([]);
+    });
   });
 
   describe.each(['light', 'dark'] as const)('accessibility (axe-core), %s colour scheme', (colorScheme) => {

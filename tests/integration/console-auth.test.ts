@@ -72,7 +72,7 @@ describe('first owner', () => {
     const page = await client.get(path);
     expect(page.status).toBe(200);
     expect(text(page)).toContain(`Welcome, ${OWNER}`);
-    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('referrer-policy')).toBe('same-origin');
 
     const weak = await client.post(`${path}?_action=completeLink`, { token, password: 'password1234', confirm: 'password1234' });
     expect(text(weak)).toContain('commonly used passwords');

@@ -14,7 +14,8 @@ describe('housekeeping', () => {
   it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', () => {
     const db = openDatabase(':memory:');
     const start = new Date('2025-01-01T00:00:00Z');
-    for (let i = 0; i < 5; i++) recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY));
+    for (let i = 0; i < 5; i++)
+      recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY));
     const now = new Date(start.getTime() + 370 * DAY);
     recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, now);
     const member = insertStaff(db, 'a@lumenwork.example', 'viewer', start);
@@ -26,10 +27,22 @@ describe('housekeeping', () => {
     expect(result.auditRemoved).toBe(5);
     expect(result.sessionsRemoved).toBe(1);
     expect(result.rateLimitsRemoved).toBe(1);
-    expect(db.select().from(staffSessions).all().map((s) => s.id)).toEqual([fresh.session.id]);
+    expect(
+      db
+        .select()
+        .from(staffSessions)
+        .all()
+        .map((s) => s.id),
+    ).toEqual([fresh.session.id]);
     expect(db.select().from(rateLimits).all()).toHaveLength(0);
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
-    expect(db.select().from(auditLog).all().map((e) => e.action)).toContain('audit.purged');
+    expect(
+      db
+        .select()
+        .from(auditLog)
+        .all()
+        .map((e) => e.action),
+    ).toContain('audit.purged');
     // nothing more to do the second time
     expect(runHousekeeping(db, policy, now)).toEqual({ auditRemoved: 0, sessionsRemoved: 0, linksRemoved: 0, rateLimitsRemoved: 0 });
   });

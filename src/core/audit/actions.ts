@@ -12,6 +12,7 @@ export const auditActions = [
   'auth.sign_in.locked',
   'auth.sign_out',
   'auth.mfa.enrolled',
+  'auth.mfa.verified',
   'auth.mfa.failed',
   'auth.mfa.recovery_code_used',
   'auth.recovery_codes.regenerated',

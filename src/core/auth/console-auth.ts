@@ -11,7 +11,7 @@ import { recoveryCodes, staff } from '../../../db/schema.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { recordAudit } from '../audit/log.ts';
 import { seal, unseal } from '../crypto/seal.ts';
-import { checkLink, consumeLink, createLink, type LinkPurpose } from './links.ts';
+import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './password.ts';
 import { mfaRequiredRoles, type Role } from './permissions.ts';
 import { authLimits, clearLimit, hitLimit, peekLimit } from './rate-limit.ts';
@@ -37,6 +37,8 @@ export interface AuthContext {
   client: ClientInfo;
   /** shown in authenticator apps */
   issuer: string;
+  /** CANDOR_SECRET: keys the recovery-code hashes */
+  secret: string;
 }
 
 export type Outcome<T extends object = object> = ({ ok: true } & T) | { ok: false; message: string };
@@ -67,7 +69,10 @@ function audit(
   );
 }
 
-const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+const minutes = (ms: number) => {
+  const n = Math.max(1, Math.ceil(ms / 60_000));
+  return n === 1 ? '1 minute' : `${n} minutes`;
+};
 const totpContext = (staffId: number) => `staff:${staffId}:totp`;
 const pendingContext = (sessionId: string) => `session:${sessionId}:totp-enrolment`;
 
@@ -88,7 +93,7 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
     audit(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: perIp.limited ? 'ip' : 'account' });
     return {
       ok: false,
-      message: `Too many attempts. Try again in ${minutes(Math.max(perIp.retryAfterMs, perAccount.retryAfterMs))} minutes.`,
+      message: `Too many attempts. Try again in ${minutes(Math.max(perIp.retryAfterMs, perAccount.retryAfterMs))}.`,
     };
   }
   const passwordOk =
@@ -117,7 +122,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
   ].find((s) => s.limited);
   if (limited) {
     audit(ctx, 'auth.sign_in.locked', member, account, { reason: 'second factor' });
-    return { ok: false, message: `Too many attempts. Try again in ${minutes(limited.retryAfterMs)} minutes.` };
+    return { ok: false, message: `Too many attempts. Try again in ${minutes(limited.retryAfterMs)}.` };
   }
   if (member.totpSecret && member.totpEnrolledAt) {
     const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
@@ -133,12 +138,19 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
     if (claimed) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
       clearLimit(ctx.db, authLimits.mfaPerAccount, account);
+      audit(ctx, 'auth.mfa.verified', member, account);
       return { ok: true };
     }
     const used = ctx.db
       .update(recoveryCodes)
       .set({ usedAt: ctx.now })
-      .where(and(eq(recoveryCodes.staffId, member.id), eq(recoveryCodes.codeHash, hashRecoveryCode(code)), isNull(recoveryCodes.usedAt)))
+      .where(
+        and(
+          eq(recoveryCodes.staffId, member.id),
+          eq(recoveryCodes.codeHash, hashRecoveryCode(code, ctx.secret)),
+          isNull(recoveryCodes.usedAt),
+        ),
+      )
       .run();
     if (used.changes === 1) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
@@ -226,7 +238,7 @@ export function completeEnrolment(
       .run();
     tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
     tx.insert(recoveryCodes)
-      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c) })))
+      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c, ctx.secret) })))
       .run();
   });
   markSessionMfaVerified(ctx.db, session.id, ctx.now);
@@ -239,7 +251,7 @@ export function regenerateRecoveryCodes(ctx: AuthContext, member: StaffMember): 
   ctx.db.transaction((tx) => {
     tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
     tx.insert(recoveryCodes)
-      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c) })))
+      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c, ctx.secret) })))
       .run();
   });
   audit(ctx, 'auth.recovery_codes.regenerated', member, `staff:${member.id}`, { backupCount: codes.length });
@@ -382,6 +394,8 @@ export function setStaffEnabled(ctx: AuthContext, actor: StaffMember, targetId: 
     const blocked = guardLastOwner(ctx, target);
     if (blocked) return { ok: false, message: blocked };
     updateStaff(ctx.db, target.id, { status: 'disabled' }, ctx.now);
+    // An invitation sent before the account was disabled must not revive it later.
+    revokeLinksOf(ctx.db, target.id, ctx.now);
     const ended = invalidateSessionsOf(ctx.db, target.id);
     audit(ctx, 'staff.disabled', actor, `staff:${target.id}`, {
       before: { status: target.status },

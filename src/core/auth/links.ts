@@ -26,10 +26,7 @@ export function createLink(
   const id = randomToken();
   const secret = randomToken();
   // A new link replaces any earlier unused one for the same person.
-  db.update(staffLinks)
-    .set({ usedAt: now })
-    .where(and(eq(staffLinks.staffId, staffId), isNull(staffLinks.usedAt)))
-    .run();
+  revokeLinksOf(db, staffId, now);
   const link = db
     .insert(staffLinks)
     .values({
@@ -44,6 +41,14 @@ export function createLink(
     .returning()
     .get();
   return { token: `${id}.${secret}`, link };
+}
+
+/** Marks every unused link of a person used. */
+export function revokeLinksOf(db: Db, staffId: number, now: Date): void {
+  db.update(staffLinks)
+    .set({ usedAt: now })
+    .where(and(eq(staffLinks.staffId, staffId), isNull(staffLinks.usedAt)))
+    .run();
 }
 
 export type LinkCheck = { ok: true; link: StaffLink } | { ok: false; reason: 'invalid' | 'expired' | 'used' };

@@ -17,7 +17,11 @@ export interface HousekeepingResult {
 
 const DAY = 86_400_000;
 
-export function runHousekeeping(db: Db, policy: { auditRetentionDays: number; staffSessions: { idleMinutes: number } }, now: Date): HousekeepingResult {
+export function runHousekeeping(
+  db: Db,
+  policy: { auditRetentionDays: number; staffSessions: { idleMinutes: number } },
+  now: Date,
+): HousekeepingResult {
   const purge = purgeAudit(db, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
   const sessionsRemoved = db

@@ -1,0 +1,226 @@
+/**
+ * Sessions, one-time links and rate limits: what is stored, when they end,
+ * and that they hold across an injected clock, against a real in-memory
+ * database.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../../db/client.ts';
+import { checkLink, consumeLink, createLink, LINK_TTL_MS } from '../../src/core/auth/links.ts';
+import { clearLimit, hitLimit, type Limit, peekLimit } from '../../src/core/auth/rate-limit.ts';
+import { createSession, invalidateSessionsOf, validateSessionToken } from '../../src/core/auth/session.ts';
+import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
+
+const T0 = new Date('2026-03-02T09:00:10.000Z');
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+const policy = { idleMinutes: 60, absoluteHours: 12 };
+const client = { ip: '203.0.113.9', userAgent: 'test' };
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+function splitToken(token: string): { id: string; secret: string } {
+  const [id, secret] = token.split('.');
+  if (!id || !secret) throw new Error(`not an id.secret token: ${token}`);
+  return { id, secret };
+}
+
+function rowsOf(db: Db, table: string): Record<string, unknown>[] {
+  return db.$client.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[];
+}
+
+/** Whether a stored value holds the secret in clear, as text or as bytes. */
+function holds(value: unknown, secret: string): boolean {
+  const bytes = Buffer.from(secret);
+  if (typeof value === 'string') return value.includes(secret) || value.includes(bytes.toString('hex'));
+  if (Buffer.isBuffer(value)) return value.includes(bytes);
+  return false;
+}
+
+describe('sessions', () => {
+  function world() {
+    const db = openDatabase(':memory:');
+    const member = insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
+    updateStaff(db, member.id, { status: 'active' }, T0);
+    return { db, member };
+  }
+
+  it('give the browser id.secret and keep only SHA-256 of the secret', () => {
+    const { db, member } = world();
+    const { token, session } = createSession(db, member.id, client, policy, T0);
+    expect(token).toMatch(/^[a-z2-7]{24}\.[a-z2-7]{24}$/);
+    const { id, secret } = splitToken(token);
+    expect(session.id).toBe(id);
+    const [row, ...others] = rowsOf(db, 'staff_sessions');
+    expect(others).toHaveLength(0);
+    expect(row?.secret_hash).toEqual(sha256(secret));
+    for (const [column, value] of Object.entries(row ?? {})) expect(holds(value, secret), column).toBe(false);
+    expect(session.expiresAt).toEqual(at(12 * HOUR));
+    expect(session.mfaVerifiedAt).toBeNull();
+  });
+
+  it('refuse a wrong or malformed token without ending the real session', () => {
+    const { db, member } = world();
+    const { token } = createSession(db, member.id, client, policy, T0);
+    const { id, secret } = splitToken(token);
+    const wrong = `${id}.${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`;
+    for (const bad of [wrong, id, `${id}.`, `.${secret}`, `${token}.x`, '', `${'a'.repeat(65)}.${secret}`, `unknownid.${secret}`]) {
+      expect(validateSessionToken(db, bad, policy, at(MINUTE))).toBeNull();
+    }
+    expect(validateSessionToken(db, token, policy, at(MINUTE))?.staff.id).toBe(member.id);
+  });
+
+  it('end after the idle period, and the row goes', () => {
+    const { db, member } = world();
+    const { token } = createSession(db, member.id, client, policy, T0);
+    expect(validateSessionToken(db, token, policy, at(60 * MINUTE - 1))).not.toBeNull();
+    const second = createSession(db, member.id, client, policy, T0);
+    expect(validateSessionToken(db, second.token, policy, at(60 * MINUTE))).toBeNull();
+    expect(rowsOf(db, 'staff_sessions').map((r) => r.id)).toEqual([splitToken(token).id]);
+  });
+
+  it('end at the absolute lifetime despite constant activity', () => {
+    const { db, member } = world();
+    const { token } = createSession(db, member.id, client, policy, T0);
+    for (let t = 50 * MINUTE; t < 12 * HOUR; t += 50 * MINUTE) {
+      expect(validateSessionToken(db, token, policy, at(t)), `at ${t / MINUTE} min`).not.toBeNull();
+    }
+    expect(validateSessionToken(db, token, policy, at(12 * HOUR))).toBeNull();
+    expect(rowsOf(db, 'staff_sessions')).toHaveLength(0);
+  });
+
+  it('end when the account is disabled', () => {
+    const { db, member } = world();
+    const { token } = createSession(db, member.id, client, policy, T0);
+    updateStaff(db, member.id, { status: 'disabled' }, at(MINUTE));
+    expect(validateSessionToken(db, token, policy, at(2 * MINUTE))).toBeNull();
+    expect(rowsOf(db, 'staff_sessions')).toHaveLength(0);
+  });
+
+  it('record activity at most once a minute', () => {
+    const { db, member } = world();
+    const { token } = createSession(db, member.id, client, policy, T0);
+    const stored = () => rowsOf(db, 'staff_sessions')[0]?.last_active_at;
+    expect(validateSessionToken(db, token, policy, at(30 * SECOND))?.session.lastActiveAt).toEqual(T0);
+    expect(stored()).toBe(T0.getTime());
+    expect(validateSessionToken(db, token, policy, at(61 * SECOND))?.session.lastActiveAt).toEqual(at(61 * SECOND));
+    expect(stored()).toBe(at(61 * SECOND).getTime());
+    validateSessionToken(db, token, policy, at(100 * SECOND));
+    expect(stored()).toBe(at(61 * SECOND).getTime());
+    // Activity pushes the idle end out.
+    expect(validateSessionToken(db, token, policy, at(61 * SECOND + 59 * MINUTE))).not.toBeNull();
+  });
+
+  it('can all be ended except the one kept, and only for that person', () => {
+    const { db, member } = world();
+    const other = insertStaff(db, 'sam@lumenwork.example', 'viewer', T0);
+    const keep = createSession(db, member.id, client, policy, T0);
+    const a = createSession(db, member.id, client, policy, T0);
+    const b = createSession(db, member.id, client, policy, T0);
+    const theirs = createSession(db, other.id, client, policy, T0);
+    expect(invalidateSessionsOf(db, member.id, keep.session.id)).toBe(2);
+    expect(validateSessionToken(db, keep.token, policy, at(MINUTE))).not.toBeNull();
+    expect(validateSessionToken(db, a.token, policy, at(MINUTE))).toBeNull();
+    expect(validateSessionToken(db, b.token, policy, at(MINUTE))).toBeNull();
+    expect(validateSessionToken(db, theirs.token, policy, at(MINUTE))).not.toBeNull();
+    expect(invalidateSessionsOf(db, member.id)).toBe(1);
+    expect(validateSessionToken(db, keep.token, policy, at(MINUTE))).toBeNull();
+  });
+});
+
+describe('one-time links', () => {
+  function world() {
+    const db = openDatabase(':memory:');
+    const member = insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
+    return { db, member };
+  }
+
+  it('keep only the hash of the secret and work once', () => {
+    const { db, member } = world();
+    const { token, link } = createLink(db, member.id, 'invite', null, T0);
+    expect(token).toMatch(/^[a-z2-7]{24}\.[a-z2-7]{24}$/);
+    const { secret } = splitToken(token);
+    for (const row of rowsOf(db, 'staff_links')) {
+      for (const [column, value] of Object.entries(row)) expect(holds(value, secret), column).toBe(false);
+    }
+    const check = checkLink(db, token, at(MINUTE));
+    expect(check).toEqual({ ok: true, link });
+    expect(consumeLink(db, link.id, at(MINUTE))).toBe(true);
+    expect(consumeLink(db, link.id, at(MINUTE))).toBe(false);
+    expect(checkLink(db, token, at(2 * MINUTE))).toEqual({ ok: false, reason: 'used' });
+  });
+
+  it('expire after 24 hours', () => {
+    const { db, member } = world();
+    const { token } = createLink(db, member.id, 'reset', null, T0);
+    expect(LINK_TTL_MS).toBe(24 * HOUR);
+    expect(checkLink(db, token, at(24 * HOUR - 1)).ok).toBe(true);
+    expect(checkLink(db, token, at(24 * HOUR))).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('refuse a wrong secret or a malformed token', () => {
+    const { db, member } = world();
+    const { token } = createLink(db, member.id, 'setup', null, T0);
+    const { id, secret } = splitToken(token);
+    const other = createLink(db, insertStaff(db, 'sam@lumenwork.example', 'viewer', T0).id, 'invite', null, T0);
+    for (const bad of [
+      `${id}.${splitToken(other.token).secret}`,
+      `${id}.${secret.toUpperCase()}`,
+      id,
+      `${token}.x`,
+      '',
+      `nosuchid.${secret}`,
+    ]) {
+      expect(checkLink(db, bad, at(MINUTE))).toEqual({ ok: false, reason: 'invalid' });
+    }
+  });
+
+  it('replace an earlier unused link for the same person', () => {
+    const { db, member } = world();
+    const first = createLink(db, member.id, 'invite', null, T0);
+    const second = createLink(db, member.id, 'reset', null, at(MINUTE));
+    expect(checkLink(db, first.token, at(2 * MINUTE)).ok).toBe(false);
+    expect(consumeLink(db, first.link.id, at(2 * MINUTE))).toBe(false);
+    expect(checkLink(db, second.token, at(2 * MINUTE)).ok).toBe(true);
+  });
+});
+
+describe('rate limits', () => {
+  const limit: Limit = { bucket: 'test:a', max: 3, windowMs: MINUTE };
+
+  it('count attempts in a fixed window and limit beyond the maximum', () => {
+    const db = openDatabase(':memory:');
+    expect(peekLimit(db, limit, 'k', T0)).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
+    expect([1, 2, 3].map((i) => hitLimit(db, limit, 'k', at(i * SECOND)))).toMatchObject([
+      { count: 1, limited: false },
+      { count: 2, limited: false },
+      { count: 3, limited: false },
+    ]);
+    expect(peekLimit(db, limit, 'k', at(4 * SECOND))).toEqual({ count: 3, limited: true, retryAfterMs: 57 * SECOND });
+    expect(hitLimit(db, limit, 'k', at(5 * SECOND))).toEqual({ count: 4, limited: true, retryAfterMs: 56 * SECOND });
+  });
+
+  it('start again once the window has passed', () => {
+    const db = openDatabase(':memory:');
+    for (let i = 0; i < 5; i++) hitLimit(db, limit, 'k', at(i * SECOND));
+    expect(peekLimit(db, limit, 'k', at(MINUTE - 1)).limited).toBe(true);
+    expect(peekLimit(db, limit, 'k', at(MINUTE))).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
+    expect(hitLimit(db, limit, 'k', at(MINUTE))).toEqual({ count: 1, limited: false, retryAfterMs: MINUTE });
+    // The new window runs from its first attempt.
+    expect(hitLimit(db, limit, 'k', at(2 * MINUTE - 1)).count).toBe(2);
+    expect(hitLimit(db, limit, 'k', at(2 * MINUTE)).count).toBe(1);
+  });
+
+  it('count per bucket and key, and can be cleared', () => {
+    const db = openDatabase(':memory:');
+    const other: Limit = { ...limit, bucket: 'test:b' };
+    for (let i = 0; i < 4; i++) hitLimit(db, limit, 'k', T0);
+    expect(peekLimit(db, limit, 'k', T0).limited).toBe(true);
+    expect(hitLimit(db, limit, 'j', T0)).toMatchObject({ count: 1, limited: false });
+    expect(hitLimit(db, other, 'k', T0)).toMatchObject({ count: 1, limited: false });
+    clearLimit(db, limit, 'k');
+    expect(peekLimit(db, limit, 'k', T0).count).toBe(0);
+    expect(peekLimit(db, limit, 'j', T0).count).toBe(1);
+  });
+});
