@@ -2,7 +2,7 @@
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { staffRoles } from '../../db/schema/staff.ts';
-import { changeRole, inviteStaff, revokeAllSessionsOf, setStaffEnabled } from '../core/auth/console-auth.ts';
+import { changeRole, inviteStaff, resetStaffSignIn, revokeAllSessionsOf, setStaffEnabled } from '../core/auth/console-auth.ts';
 import { getStaff } from '../core/auth/staff.ts';
 import { authContext } from '../lib/console-auth.ts';
 import { refuse, requireStaff } from './guard.ts';
@@ -53,6 +53,20 @@ export const staffActions = {
       const result = setStaffEnabled(authContext(ctx), staff, input.staffId, true);
       if (!result.ok) refuse(result.message);
       return { staffId: input.staffId };
+    },
+  }),
+
+  resetStaffSignIn: defineAction({
+    accept: 'form',
+    input: z.object({ staffId }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'resetStaffSignIn');
+      const target = getStaff(ctx.locals.candor.db, input.staffId);
+      if (!target) refuse('No such staff member.');
+      const result = resetStaffSignIn(authContext(ctx), staff, target.email);
+      if (!result.ok) refuse(result.message);
+      const link = new URL(`console/link/${result.token}`, ctx.locals.candor.config.publicUrl).href;
+      return { email: result.member.email, role: result.member.role, link };
     },
   }),
 

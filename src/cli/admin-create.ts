@@ -5,6 +5,7 @@
  */
 import { inviteStaff } from '../core/auth/console-auth.ts';
 import { type Role, rolePermissions } from '../core/auth/permissions.ts';
+import { cliAuthContext } from './auth-context.ts';
 import { type CliCommand, CliError, openContext, parseOptions } from './command.ts';
 
 const roles = Object.keys(rolePermissions) as Role[];
@@ -22,20 +23,7 @@ export const adminCreate: CliCommand = {
     if (!isRole(role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 2);
     const context = openContext();
     try {
-      const result = inviteStaff(
-        {
-          db: context.db,
-          now: context.now(),
-          keys: [context.secrets.encryptionKey],
-          policy: context.content.site.policies.staffSessions,
-          client: { ip: null, userAgent: 'candor cli' },
-          issuer: context.content.site.organisation.name,
-          secret: context.secrets.secret,
-        },
-        null,
-        values.email,
-        role,
-      );
+      const result = inviteStaff(cliAuthContext(context), null, values.email, role);
       if (!result.ok) throw new CliError(result.message);
       const link = new URL(`console/link/${result.token}`, context.config.publicUrl).href;
       console.log(`${result.member.email} can now set a password (valid 24 hours, once):\n${link}`);

@@ -264,6 +264,37 @@ describe('staff management', () => {
   });
 });
 
+describe('lost second factor', () => {
+  it('an owner resets a member: sessions end, password and TOTP are removed, a one-time link sets new ones', async () => {
+    const owner = signedInStaff(db, 'owner');
+    const member = signedInStaff(db, 'admin');
+    const memberClient = new ConsoleClient(server.url);
+    memberClient.setCookie('candor_session', member.token);
+    expect((await memberClient.get('/console')).status).toBe(200);
+    const client = new ConsoleClient(server.url);
+    client.setCookie('candor_session', owner.token);
+    const reset = await client.post('/console/staff?_action=resetStaffSignIn', { staffId: String(member.staffId) });
+    const link = /<code id="reset-link">([^<]+)<\/code>/.exec(reset.html)?.[1] ?? '';
+    expect(link).toMatch(/\/console\/link\//);
+    expect((await memberClient.get('/console')).location).toMatch(/^\/console\/sign-in/);
+    const row = db.$client.prepare('SELECT status, password_hash, totp_secret FROM staff WHERE id = ?').get(member.staffId);
+    expect(row).toEqual({ status: 'invited', password_hash: null, totp_secret: null });
+    const token = link.split('/').at(-1) ?? '';
+    const set = await memberClient.post(`/console/link/${token}?_action=completeLink`, { token, password: PASSWORD, confirm: PASSWORD });
+    expect(set.location).toBe('/console/mfa/enrol');
+    expect(actionsOf()).toContain('staff.sign_in_reset');
+  });
+
+  it('the operator can reset the only owner from the command line', () => {
+    const reset = cli('admin', 'reset', '--email', OWNER);
+    expect(reset.status, reset.stderr).toBe(0);
+    expect(reset.stdout).toMatch(/\/console\/link\/[a-z0-9]+\.[a-z0-9]+/);
+    const unknown = cli('admin', 'reset', '--email', 'nobody@lumenwork.example');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr.trim()).toBe('candor: There is no staff account with that email address.');
+  });
+});
+
 describe('cross-site requests', () => {
   it('refuses a form posted from another origin', async () => {
     const { token } = signedInStaff(db, 'owner');

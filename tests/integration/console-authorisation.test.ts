@@ -50,6 +50,7 @@ const actions: Record<string, Needs> = {
   disableStaff: 'owner',
   enableStaff: 'owner',
   revokeStaffSessions: 'owner',
+  resetStaffSignIn: 'owner',
 };
 
 function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -27,6 +27,7 @@ export const auditActions = [
   'staff.role_changed',
   'staff.disabled',
   'staff.enabled',
+  'staff.sign_in_reset',
   // the audit log itself
   'audit.exported',
   'audit.purged',

@@ -337,6 +337,47 @@ export function revokeAllSessionsOf(ctx: AuthContext, actor: StaffMember, target
   return ended;
 }
 
+/**
+ * For someone who lost both their authenticator and their recovery codes:
+ * removes password, second factor and sessions, and issues a one-time link
+ * to set them again. By an owner from the console, or by the operator's CLI
+ * when no owner can sign in (actor null).
+ */
+export function resetStaffSignIn(
+  ctx: AuthContext,
+  actor: StaffMember | null,
+  rawEmail: string,
+): Outcome<{ token: string; member: StaffMember }> {
+  const email = normaliseEmail(rawEmail);
+  const target = email ? findStaffByEmail(ctx.db, email) : undefined;
+  if (!target) return { ok: false, message: 'There is no staff account with that email address.' };
+  if (target.status === 'disabled') return { ok: false, message: `${target.email} is disabled; enable the account first.` };
+  if (actor && target.id === actor.id)
+    return { ok: false, message: 'Use your recovery codes, or ask another owner, to reset your own sign-in.' };
+  ctx.db.transaction((tx) => {
+    tx.update(staff)
+      .set({ passwordHash: null, totpSecret: null, totpEnrolledAt: null, totpLastCounter: null, status: 'invited', updatedAt: ctx.now })
+      .where(eq(staff.id, target.id))
+      .run();
+    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, target.id)).run();
+  });
+  const ended = invalidateSessionsOf(ctx.db, target.id);
+  const { token } = createLink(ctx.db, target.id, 'reset', actor?.id ?? null, ctx.now);
+  recordAudit(
+    ctx.db,
+    {
+      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'system' },
+      ip: ctx.client.ip,
+      userAgent: ctx.client.userAgent,
+      action: 'staff.sign_in_reset',
+      target: `staff:${target.id}`,
+      summary: { email: target.email, sessionsEnded: ended, secondFactorRemoved: Boolean(target.totpEnrolledAt) },
+    },
+    ctx.now,
+  );
+  return { ok: true, token, member: { ...target, status: 'invited' } };
+}
+
 export function inviteStaff(
   ctx: AuthContext,
   actor: StaffMember | null,

@@ -95,6 +95,7 @@ export const consoleActions: Record<string, Access> = {
   disableStaff: need('staff.manage'),
   enableStaff: need('staff.manage'),
   revokeStaffSessions: need('staff.manage'),
+  resetStaffSignIn: need('staff.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

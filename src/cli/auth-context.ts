@@ -1,0 +1,15 @@
+import type { AuthContext } from '../core/auth/console-auth.ts';
+import type { AppContext } from '../runtime/context.ts';
+
+/** The operator at the terminal: no address, recorded as `system` in the audit log. */
+export function cliAuthContext(context: AppContext): AuthContext {
+  return {
+    db: context.db,
+    now: context.now(),
+    keys: [context.secrets.encryptionKey],
+    policy: context.content.site.policies.staffSessions,
+    client: { ip: null, userAgent: 'candor cli' },
+    issuer: context.content.site.organisation.name,
+    secret: context.secrets.secret,
+  };
+}
