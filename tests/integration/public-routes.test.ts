@@ -107,6 +107,15 @@ describe('public pages', () => {
     expect(await text('/api')).toContain('/api/v1/trust.schema.json');
   });
 
+  it('robots.txt keeps crawlers out of the console and personal links; the icon is served', async () => {
+    const robots = await text('/robots.txt');
+    expect(robots).toContain('Disallow: /console');
+    expect(robots).toContain('Disallow: /unsubscribe/');
+    const icon = await get('/favicon.svg');
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+  });
+
   it('the search index is built from the docs', async () => {
     const res = await get('/pagefind/pagefind.js');
     expect(res.status).toBe(200);
