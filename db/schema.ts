@@ -4,4 +4,5 @@
  */
 export * from './schema/audit.ts';
 export * from './schema/content.ts';
+export * from './schema/notify.ts';
 export * from './schema/staff.ts';

@@ -14,6 +14,7 @@ import { securityHeaders } from './core/http/security-headers.ts';
 import { runHousekeeping } from './core/maintenance/housekeeping.ts';
 import { ensureBuild } from './runtime/build.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
+import { createDispatcher } from './runtime/dispatcher.ts';
 import { StaticFiles } from './runtime/static-files.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -76,7 +77,11 @@ async function main(): Promise<void> {
     if (err.code === 'EACCES') fail(`configuration error: PORT ${context.config.port} needs privileges this process lacks`);
     fail(`server error: ${err.message}`);
   });
+  // The dispatcher runs in this process unless a separate `candor worker` is preferred (CANDOR_WORKER=external).
+  const worker = process.env.CANDOR_WORKER === 'external' ? null : createDispatcher(context, log);
   server.listen(context.config.port, context.config.host, () => {
+    log(`channels: ${worker?.description ?? 'sent by a separate `npm run candor -- worker`'}`);
+    worker?.dispatcher.start();
     log(
       `serving ${context.config.publicUrl.href} (listening on ${context.config.host}:${context.config.port}, data in ${context.config.dataDir})`,
     );
@@ -96,10 +101,13 @@ async function main(): Promise<void> {
     stopping = true;
     clearInterval(housekeepingTimer);
     log(`${signal} received, finishing in-flight requests`);
+    const workerStopped = worker?.dispatcher.stop() ?? Promise.resolve();
     server.close(() => {
-      context.db.$client.close();
-      log('stopped');
-      process.exit(0);
+      void workerStopped.then(() => {
+        context.db.$client.close();
+        log('stopped');
+        process.exit(0);
+      });
     });
     server.closeIdleConnections();
     setTimeout(() => {

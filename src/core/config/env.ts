@@ -4,7 +4,37 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 
+export interface EmailProvider {
+  apiKey: string;
+  baseUrl: string | undefined;
+  from: string;
+  webhookSecret: string | undefined;
+}
+
+export interface SmsProvider {
+  accountSid: string;
+  authToken: string;
+  from: string | undefined;
+  messagingServiceSid: string | undefined;
+  apiBaseUrl: string | undefined;
+}
+
+export interface SlackProvider {
+  botToken: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  apiUrl: string | undefined;
+  staffChannel: string | undefined;
+}
+
+export interface Providers {
+  email: EmailProvider | null;
+  sms: SmsProvider | null;
+  slack: SlackProvider | null;
+}
+
 export interface Config {
+  providers: Providers;
   host: string;
   port: number;
   publicUrl: URL;
@@ -33,6 +63,7 @@ export function readConfig(env: Env, cwd: string): Config {
   const dataDirRaw = env.CANDOR_DATA_DIR?.trim() || './data';
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
   return {
+    providers: readProviders(env),
     host,
     port,
     publicUrl,
@@ -84,4 +115,73 @@ export function parseEncryptionKey(raw: string, variable = 'CANDOR_ENCRYPTION_KE
     throw new ConfigError(variable, 'must be a 32-byte key written as 64 hex characters or 44 base64 characters');
   }
   return key;
+}
+
+const set = (env: Env, name: string): string | undefined => {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+};
+
+function matching(env: Env, name: string, pattern: RegExp, what: string): string | undefined {
+  const value = set(env, name);
+  if (value !== undefined && !pattern.test(value)) throw new ConfigError(name, `must be ${what}`);
+  return value;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const value = set(env, name);
+  if (value === undefined) return undefined;
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('protocol');
+  } catch {
+    throw new ConfigError(name, `is not an http(s) URL: "${value}"`);
+  }
+  return value;
+}
+
+const EMAIL_FROM = /^(?:[^<>@\r\n]+<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)$/;
+
+/** Each provider is live when its keys are set, else its channel records messages in the database. */
+function readProviders(env: Env): Providers {
+  const apiKey = matching(env, 'RESEND_API_KEY', /^\S+$/, 'a Resend API key without spaces');
+  const from = matching(env, 'CANDOR_EMAIL_FROM', EMAIL_FROM, 'an address such as "Lumenwork Status <status@example.com>"');
+  const email = apiKey
+    ? {
+        apiKey,
+        from: from ?? missing('CANDOR_EMAIL_FROM', 'RESEND_API_KEY'),
+        baseUrl: url(env, 'RESEND_BASE_URL'),
+        webhookSecret: matching(env, 'RESEND_WEBHOOK_SECRET', /^whsec_[A-Za-z0-9+/=]+$/, 'the signing secret Resend shows (whsec_…)'),
+      }
+    : null;
+  const accountSid = matching(env, 'TWILIO_ACCOUNT_SID', /^AC[0-9a-fA-F]{32}$/, 'a Twilio account SID (AC followed by 32 hex digits)');
+  const authToken = set(env, 'TWILIO_AUTH_TOKEN');
+  const smsFrom = matching(env, 'TWILIO_FROM', /^\+[1-9]\d{6,14}$/, 'a phone number in E.164 form, e.g. +14155550100');
+  const messagingServiceSid = matching(env, 'TWILIO_MESSAGING_SERVICE_SID', /^MG[0-9a-fA-F]{32}$/, 'a Twilio messaging service SID (MG…)');
+  const sms =
+    accountSid || authToken
+      ? {
+          accountSid: accountSid ?? missing('TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'),
+          authToken: authToken ?? missing('TWILIO_AUTH_TOKEN', 'TWILIO_ACCOUNT_SID'),
+          from: smsFrom,
+          messagingServiceSid,
+          apiBaseUrl: url(env, 'TWILIO_API_BASE_URL'),
+        }
+      : null;
+  if (sms && !sms.from && !sms.messagingServiceSid)
+    throw new ConfigError('TWILIO_FROM', 'or TWILIO_MESSAGING_SERVICE_SID is required when Twilio keys are set');
+  const botToken = matching(env, 'SLACK_BOT_TOKEN', /^xox[bp]-\S+$/, 'a Slack bot token (xoxb-…)');
+  const clientId = set(env, 'SLACK_CLIENT_ID');
+  const clientSecret = set(env, 'SLACK_CLIENT_SECRET');
+  if (Boolean(clientId) !== Boolean(clientSecret)) {
+    throw new ConfigError(clientId ? 'SLACK_CLIENT_SECRET' : 'SLACK_CLIENT_ID', 'is required with the other Slack OAuth setting');
+  }
+  const slackApiUrl = url(env, 'SLACK_API_URL');
+  const staffChannel = matching(env, 'SLACK_STAFF_CHANNEL', /^[#A-Za-z0-9_-]{1,80}$/, 'a Slack channel id or name');
+  const slack = botToken || clientId || slackApiUrl ? { botToken, clientId, clientSecret, apiUrl: slackApiUrl, staffChannel } : null;
+  return { email, sms, slack };
+}
+
+function missing(name: string, because: string): never {
+  throw new ConfigError(name, `is required when ${because} is set`);
 }

@@ -1,0 +1,139 @@
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const channels = ['email', 'sms', 'slack', 'webhook'] as const;
+export type ChannelName = (typeof channels)[number];
+
+/** A customer (person or organisation) following the trust center. Issue 6 fills in sign-up and consent. */
+export const subscribers = sqliteTable('subscribers', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** company name, for notices targeted at affected customers */
+  organisation: text('organisation'),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/** What a subscriber follows: a topic, optionally narrowed to one component. */
+export const subscriberTopics = sqliteTable(
+  'subscriber_topics',
+  {
+    subscriberId: integer('subscriber_id')
+      .notNull()
+      .references(() => subscribers.id, { onDelete: 'cascade' }),
+    topic: text('topic').notNull(),
+    /** '' = every component */
+    component: text('component').notNull().default(''),
+  },
+  (t) => [primaryKey({ columns: [t.subscriberId, t.topic, t.component] }), index('subscriber_topics_topic').on(t.topic, t.component)],
+);
+
+/**
+ * An address on one channel: where a delivery goes. Personal data is sealed
+ * (AES-256-GCM); `addressHash` (HMAC) finds an address without opening it.
+ */
+export const recipients = sqliteTable(
+  'recipients',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    subscriberId: integer('subscriber_id').references(() => subscribers.id, { onDelete: 'cascade' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    address: text('address').notNull(),
+    addressHash: text('address_hash').notNull(),
+    /** webhook signing secret or Slack bot token, sealed */
+    secret: text('secret'),
+    status: text('status', { enum: ['pending', 'active', 'suppressed', 'removed'] }).notNull(),
+    suppressedAt: integer('suppressed_at', { mode: 'timestamp_ms' }),
+    suppressedReason: text('suppressed_reason'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [uniqueIndex('recipients_channel_address').on(t.channel, t.addressHash), index('recipients_subscriber').on(t.subscriberId)],
+);
+
+/** One message, rendered once per channel; its deliveries carry it to each recipient. */
+export const notifications = sqliteTable('notifications', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  kind: text('kind').notNull(),
+  /** groups messages into one conversation (a Slack thread), e.g. `incident:12` */
+  threadKey: text('thread_key'),
+  title: text('title').notNull(),
+  content: text('content', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  audience: text('audience', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  recipientCount: integer('recipient_count').notNull(),
+  createdBy: integer('created_by'),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+export const deliveryStatuses = ['pending', 'sending', 'sent', 'delivered', 'failed', 'suppressed'] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+export const deliveries = sqliteTable(
+  'deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    notificationId: integer('notification_id')
+      .notNull()
+      .references(() => notifications.id, { onDelete: 'cascade' }),
+    recipientId: integer('recipient_id').references(() => recipients.id, { onDelete: 'set null' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    status: text('status', { enum: deliveryStatuses }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }).notNull(),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: integer('lease_expires_at', { mode: 'timestamp_ms' }),
+    /** the provider request this delivery was sent in; a retry resends exactly that request (same idempotency key) */
+    batchKey: text('batch_key'),
+    providerMessageId: text('provider_message_id'),
+    lastError: text('last_error'),
+    sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('deliveries_notification_recipient').on(t.notificationId, t.recipientId),
+    index('deliveries_due').on(t.status, t.channel, t.nextAttemptAt),
+    index('deliveries_provider_id').on(t.providerMessageId),
+  ],
+);
+
+export const deliveryAttempts = sqliteTable(
+  'delivery_attempts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    deliveryId: integer('delivery_id')
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    outcome: text('outcome', { enum: ['sent', 'retry', 'failed', 'suppressed'] }).notNull(),
+    httpStatus: integer('http_status'),
+    providerCode: text('provider_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('delivery_attempts_delivery').on(t.deliveryId)],
+);
+
+/** The first Slack message of a thread key, per recipient: later messages go in its thread and the root is edited. */
+export const slackThreads = sqliteTable(
+  'slack_threads',
+  {
+    recipientId: integer('recipient_id')
+      .notNull()
+      .references(() => recipients.id, { onDelete: 'cascade' }),
+    threadKey: text('thread_key').notNull(),
+    channelId: text('channel_id').notNull(),
+    ts: text('ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.recipientId, t.threadKey] })],
+);
+
+/** What the log transport "sent" when a provider has no keys: shown in the console. */
+export const loggedMessages = sqliteTable(
+  'logged_messages',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    deliveryId: integer('delivery_id').references(() => deliveries.id, { onDelete: 'set null' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    /** masked: enough to recognise, not a copy of the personal data */
+    to: text('to').notNull(),
+    payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('logged_messages_at').on(t.at)],
+);

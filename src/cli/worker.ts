@@ -1,0 +1,39 @@
+/**
+ * `candor worker`: the dispatcher alone, for running it as its own process
+ * (start the server with CANDOR_WORKER=external). SIGTERM finishes the sends
+ * in flight and hands back the rest.
+ */
+import { createDispatcher } from '../runtime/dispatcher.ts';
+import { type CliCommand, CliError, openContext } from './command.ts';
+
+export const worker: CliCommand = {
+  name: ['worker'],
+  usage: 'worker [--once]',
+  summary: 'send queued notifications (until stopped, or --once until the queue is empty)',
+  async run(args) {
+    const once = args.includes('--once');
+    const unknown = args.filter((a) => a !== '--once');
+    if (unknown.length) throw new CliError(`unexpected argument: ${unknown.join(' ')}`, 2);
+    const context = openContext();
+    const log = (line: string) => console.log(`[candor worker] ${line}`);
+    const { dispatcher, description } = createDispatcher(context, log);
+    log(`channels: ${description}`);
+    try {
+      if (once) {
+        log(`sent ${await dispatcher.drain()} deliveries`);
+        return 0;
+      }
+      dispatcher.start();
+      log(`running as ${dispatcher.owner}`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      log('stopping: finishing sends in flight');
+      await dispatcher.stop();
+      return 0;
+    } finally {
+      context.db.$client.close();
+    }
+  },
+};

@@ -1,0 +1,29 @@
+/**
+ * What every subscriber email carries besides its message: how to manage
+ * or leave the subscription, in the body and as RFC 8058 one-click headers.
+ */
+import type { EmailContent, SendJob } from '../types.ts';
+
+const escapeHtml = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
+
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+  headers: Record<string, string>;
+}
+
+export function renderEmail(content: EmailContent, links: SendJob['links']): RenderedEmail {
+  if (!links.unsubscribe || !links.manage) return { ...content, headers: {} };
+  const footerText = `\n\n--\nManage your subscription: ${links.manage}\nUnsubscribe: ${links.unsubscribe}\n`;
+  const footerHtml = `<hr><p style="font-size:12px;color:#555">You receive this because you subscribed. <a href="${escapeHtml(links.manage)}">Manage your subscription</a> · <a href="${escapeHtml(links.unsubscribe)}">Unsubscribe</a></p>`;
+  return {
+    subject: content.subject,
+    html: `${content.html}${footerHtml}`,
+    text: `${content.text}${footerText}`,
+    headers: {
+      'List-Unsubscribe': `<${links.unsubscribe}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
+  };
+}

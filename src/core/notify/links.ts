@@ -1,0 +1,31 @@
+/**
+ * Signed, per-recipient links that work without signing in: manage a
+ * subscription, unsubscribe in one click. The token names the recipient
+ * and carries an HMAC with CANDOR_SECRET; it cannot be guessed or altered.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const sign = (secret: string, purpose: string, id: number) =>
+  createHmac('sha256', secret).update(`${purpose}:${id}`).digest('base64url').slice(0, 32);
+
+export function recipientToken(secret: string, purpose: 'unsubscribe' | 'manage', recipientId: number): string {
+  return `${recipientId.toString(36)}.${sign(secret, purpose, recipientId)}`;
+}
+
+/** The recipient id a token names, or null when it is not one we signed. */
+export function readRecipientToken(secret: string, purpose: 'unsubscribe' | 'manage', token: string): number | null {
+  const [idPart, mac, extra] = token.split('.');
+  if (!idPart || !mac || extra !== undefined || !/^[0-9a-z]{1,11}$/.test(idPart)) return null;
+  const id = Number.parseInt(idPart, 36);
+  const expected = Buffer.from(sign(secret, purpose, id));
+  const given = Buffer.from(mac);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;
+}
+
+export function recipientLinks(secret: string, publicUrl: URL, recipientId: number): { unsubscribe: string; manage: string } {
+  const at = (path: string) => new URL(path, publicUrl).href;
+  return {
+    unsubscribe: at(`unsubscribe/${recipientToken(secret, 'unsubscribe', recipientId)}`),
+    manage: at(`subscription/${recipientToken(secret, 'manage', recipientId)}`),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The contract between the outbox, the dispatcher and the channels. A
+ * notification is rendered once per channel when it is created; a channel
+ * adds what differs per recipient (unsubscribe link, thread) when it sends.
+ */
+import type { ChannelName } from '../../../db/schema/notify.ts';
+
+export type { ChannelName };
+
+export interface EmailContent {
+  subject: string;
+  html: string;
+  text: string;
+}
+export interface SmsContent {
+  body: string;
+}
+export interface SlackContent {
+  text: string;
+  blocks: Record<string, unknown>[];
+  /** what the thread's first message is edited to show (the current state), when a thread exists */
+  root?: { text: string; blocks: Record<string, unknown>[] };
+}
+export interface WebhookContent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface NotificationContent {
+  email?: EmailContent;
+  sms?: SmsContent;
+  slack?: SlackContent;
+  webhook?: WebhookContent;
+}
+
+/** One delivery handed to a channel: who, what, and how to make a retry the same request. */
+export interface SendJob {
+  deliveryId: number;
+  notificationId: number;
+  recipientId: number;
+  address: string;
+  /** webhook signing secret or Slack token, opened */
+  secret: string | null;
+  content: NotificationContent;
+  threadKey: string | null;
+  /** when set (batched channels), the provider request carrying this delivery: same key, same request */
+  batchKey: string | null;
+  attempt: number;
+  /** signed per-recipient links, built by the engine */
+  links: { unsubscribe: string | null; manage: string | null };
+}
+
+export type Outcome = 'sent' | 'retry' | 'failed' | 'suppressed';
+
+export interface SendResult {
+  deliveryId: number;
+  outcome: Outcome;
+  providerMessageId?: string | null;
+  httpStatus?: number | null;
+  providerCode?: string | null;
+  error?: string | null;
+  /** from Retry-After: no new request to this provider before then */
+  retryAfterMs?: number | null;
+  durationMs: number;
+}
+
+export interface LimitSettings {
+  /** requests per second, across all deliveries of the channel (or per `key`) */
+  ratePerSecond: number;
+  burst: number;
+  /** requests in flight at once */
+  concurrency: number;
+}
+
+export interface Channel {
+  readonly name: ChannelName;
+  /** `live` sends through a provider; `log` records in the database */
+  readonly mode: 'live' | 'log';
+  /** how many deliveries one provider request carries (email batches: 100) */
+  readonly batchSize: number;
+  readonly limits: LimitSettings;
+  /** the token-bucket key of a job: Slack limits per channel, Twilio per sender; default one bucket */
+  limitKey?(job: SendJob): string;
+  /** sends; never throws: every job gets a result */
+  send(jobs: SendJob[]): Promise<SendResult[]>;
+}

@@ -1,0 +1,16 @@
+import { buildChannels, describeChannels } from '../core/notify/channels/registry.ts';
+import { Dispatcher } from '../core/notify/dispatcher.ts';
+import type { AppContext } from './context.ts';
+
+/** The process's dispatcher over the configured channels, and a line saying which are live. */
+export function createDispatcher(context: AppContext, log: (line: string) => void): { dispatcher: Dispatcher; description: string } {
+  const channels = buildChannels(context.config.providers, context.db);
+  const dispatcher = new Dispatcher({
+    db: context.db,
+    channels,
+    keys: { keys: [context.secrets.encryptionKey], secret: context.secrets.secret },
+    publicUrl: context.config.publicUrl,
+    log,
+  });
+  return { dispatcher, description: describeChannels(channels) };
+}
