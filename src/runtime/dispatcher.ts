@@ -4,12 +4,13 @@ import type { AppContext } from './context.ts';
 
 /** The process's dispatcher over the configured channels, and a line saying which are live. */
 export function createDispatcher(context: AppContext, log: (line: string) => void): { dispatcher: Dispatcher; description: string } {
-  const channels = buildChannels(context.config.providers, context.db);
+  const channels = buildChannels(context.config.providers, context.db, context.config.publicUrl);
   const dispatcher = new Dispatcher({
     db: context.db,
     channels,
     keys: { keys: [context.secrets.encryptionKey], secret: context.secrets.secret },
     publicUrl: context.config.publicUrl,
+    leaseMs: context.config.providers.leaseMs,
     log,
   });
   return { dispatcher, description: describeChannels(channels) };

@@ -21,7 +21,12 @@ describe('fan-out', () => {
     expect(emailOnly.byChannel).toEqual({ email: 50 });
     const both = enqueueNotification(
       db,
-      { kind: 'test', title: 't', content: { ...emailContent(), sms: { body: 'hi' } }, audience: { kind: 'topic', topic: 'incidents' } },
+      {
+        kind: 'test',
+        title: 't',
+        content: { ...emailContent(), sms: { body: 'hi', link: 'https://trust.example/incidents/1' } },
+        audience: { kind: 'topic', topic: 'incidents' },
+      },
       new Date(),
     );
     expect(both.byChannel).toEqual({ email: 50, sms: 20 });
@@ -100,5 +105,29 @@ describe('backoff', () => {
     expect(parseRetryAfter('7', 0)).toBe(7000);
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 4000)).toBe(6000);
     expect(parseRetryAfter('soon', 0)).toBeNull();
+  });
+});
+
+describe('SMS segments', () => {
+  it('counts GSM-7, its extension characters, and UCS-2', async () => {
+    const { countSegments, fitSms } = await import('../../src/core/notify/sms.ts');
+    expect(countSegments('a'.repeat(160))).toEqual({ encoding: 'GSM-7', units: 160, segments: 1 });
+    expect(countSegments('a'.repeat(161)).segments).toBe(2);
+    expect(countSegments('a'.repeat(306)).segments).toBe(2);
+    expect(countSegments('a'.repeat(307)).segments).toBe(3);
+    expect(countSegments('€'.repeat(80))).toEqual({ encoding: 'GSM-7', units: 160, segments: 1 });
+    expect(countSegments('ü'.repeat(160)).encoding).toBe('GSM-7');
+    expect(countSegments(`${'a'.repeat(69)}…`)).toEqual({ encoding: 'UCS-2', units: 70, segments: 1 });
+    expect(countSegments('😀'.repeat(35)).units).toBe(70);
+    const link = 'https://trust.lumenwork.example/incidents/12';
+    const long = `Major outage: ${'the API is returning errors for some customers while we investigate. '.repeat(10)}`;
+    const fitted = fitSms(long, link);
+    expect(fitted.endsWith(` ${link}`)).toBe(true);
+    expect(fitted).toContain('...');
+    expect(countSegments(fitted).segments).toBeLessThanOrEqual(2);
+    const emoji = fitSms(`Störung 🚨 ${'Verzögerung '.repeat(30)}`, link);
+    expect(countSegments(emoji)).toMatchObject({ encoding: 'UCS-2' });
+    expect(countSegments(emoji).segments).toBeLessThanOrEqual(2);
+    expect(fitSms('Resolved.', link)).toBe(`Resolved. ${link}`);
   });
 });

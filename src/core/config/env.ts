@@ -31,6 +31,18 @@ export interface Providers {
   email: EmailProvider | null;
   sms: SmsProvider | null;
   slack: SlackProvider | null;
+  /** hosts webhooks may reach although private or plain http (tests, private deployments) */
+  webhookAllowHosts: string[];
+  /** operator overrides of the per-channel rate limits (CANDOR_LIMIT_EMAIL etc.) */
+  limits: Partial<Record<'email' | 'sms' | 'slack' | 'webhook', ChannelLimits>>;
+  /** how long a dispatcher holds a claimed delivery before another may take it over */
+  leaseMs: number;
+}
+
+export interface ChannelLimits {
+  ratePerSecond: number;
+  burst: number;
+  concurrency: number;
 }
 
 export interface Config {
@@ -179,7 +191,42 @@ function readProviders(env: Env): Providers {
   const slackApiUrl = url(env, 'SLACK_API_URL');
   const staffChannel = matching(env, 'SLACK_STAFF_CHANNEL', /^[#A-Za-z0-9_-]{1,80}$/, 'a Slack channel id or name');
   const slack = botToken || clientId || slackApiUrl ? { botToken, clientId, clientSecret, apiUrl: slackApiUrl, staffChannel } : null;
-  return { email, sms, slack };
+  const allow = set(env, 'CANDOR_WEBHOOK_ALLOW_HOSTS');
+  const webhookAllowHosts = allow
+    ? allow
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean)
+    : [];
+  for (const host of webhookAllowHosts) {
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) {
+      throw new ConfigError('CANDOR_WEBHOOK_ALLOW_HOSTS', `must be a comma-separated list of host or host:port, got "${host}"`);
+    }
+  }
+  const limits: Providers['limits'] = {};
+  for (const channel of ['email', 'sms', 'slack', 'webhook'] as const) {
+    const parsed = parseLimits(env, `CANDOR_LIMIT_${channel.toUpperCase()}`);
+    if (parsed) limits[channel] = parsed;
+  }
+  const lease = matching(env, 'CANDOR_LEASE_SECONDS', /^\d+$/, 'a whole number of seconds');
+  const leaseMs = lease === undefined ? 300_000 : Number(lease) * 1000;
+  if (leaseMs < 1000 || leaseMs > 3_600_000) throw new ConfigError('CANDOR_LEASE_SECONDS', 'must be from 1 to 3600');
+  return { email, sms, slack, webhookAllowHosts, limits, leaseMs };
+}
+
+/** "2/s", "2/s,burst=5,concurrency=2" or "unlimited". */
+function parseLimits(env: Env, name: string): ChannelLimits | undefined {
+  const value = set(env, name);
+  if (value === undefined) return undefined;
+  if (value === 'unlimited') return { ratePerSecond: 1e9, burst: 1e9, concurrency: 16 };
+  const match = /^(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?(?:,concurrency=(\d+))?$/.exec(value);
+  if (!match) throw new ConfigError(name, `must look like "2/s", "2/s,burst=4,concurrency=2" or "unlimited", got "${value}"`);
+  const ratePerSecond = Number(match[1]);
+  const burst = match[2] ? Number(match[2]) : Math.max(1, Math.ceil(ratePerSecond));
+  const concurrency = match[3] ? Number(match[3]) : Math.max(1, Math.min(16, Math.ceil(ratePerSecond)));
+  if (ratePerSecond <= 0 || burst < 1 || concurrency < 1)
+    throw new ConfigError(name, 'needs a rate above 0 and burst and concurrency of at least 1');
+  return { ratePerSecond, burst, concurrency };
 }
 
 function missing(name: string, because: string): never {

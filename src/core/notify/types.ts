@@ -3,6 +3,7 @@
  * notification is rendered once per channel when it is created; a channel
  * adds what differs per recipient (unsubscribe link, thread) when it sends.
  */
+import type { KnownBlock } from '@slack/web-api';
 import type { ChannelName } from '../../../db/schema/notify.ts';
 
 export type { ChannelName };
@@ -14,12 +15,15 @@ export interface EmailContent {
 }
 export interface SmsContent {
   body: string;
+  /** the page with the whole story; every SMS ends with it */
+  link: string;
 }
 export interface SlackContent {
+  /** the fallback text notifications and screen readers use */
   text: string;
-  blocks: Record<string, unknown>[];
+  blocks: KnownBlock[];
   /** what the thread's first message is edited to show (the current state), when a thread exists */
-  root?: { text: string; blocks: Record<string, unknown>[] };
+  root?: { text: string; blocks: KnownBlock[] };
 }
 export interface WebhookContent {
   type: string;

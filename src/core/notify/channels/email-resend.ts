@@ -11,7 +11,7 @@ import { renderEmail } from './email-render.ts';
 export interface ResendSettings {
   apiKey: string;
   from: string;
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   limits?: Partial<LimitSettings>;
 }
 

@@ -1,25 +1,32 @@
 /**
  * Which implementation each channel uses: the provider's when its keys are
- * configured, the log transport otherwise.
+ * configured, the log transport otherwise. Webhooks need no account and are
+ * always sent.
  */
 import type { Db } from '../../../../db/client.ts';
 import type { Providers } from '../../config/env.ts';
 import type { Channel, ChannelName } from '../types.ts';
 import { ResendEmailChannel } from './email-resend.ts';
 import { LogChannel } from './log.ts';
+import { SlackChannel } from './slack.ts';
+import { TwilioSmsChannel } from './sms-twilio.ts';
+import { WebhookChannel } from './webhook.ts';
 
-export function buildChannels(providers: Providers, db: Db): Record<ChannelName, Channel> {
+export function buildChannels(providers: Providers, db: Db, publicUrl: URL): Record<ChannelName, Channel> {
+  const { email, sms, slack, limits } = providers;
   return {
-    email: providers.email
-      ? new ResendEmailChannel({
-          apiKey: providers.email.apiKey,
-          from: providers.email.from,
-          ...(providers.email.baseUrl ? { baseUrl: providers.email.baseUrl } : {}),
-        })
+    email: email
+      ? new ResendEmailChannel({ apiKey: email.apiKey, from: email.from, baseUrl: email.baseUrl, limits: limits.email ?? {} })
       : new LogChannel('email', db),
-    sms: new LogChannel('sms', db),
-    slack: new LogChannel('slack', db),
-    webhook: new LogChannel('webhook', db),
+    sms: sms
+      ? new TwilioSmsChannel({
+          ...sms,
+          statusCallbackUrl: new URL('webhooks/twilio/status', publicUrl).href,
+          limits: limits.sms ?? {},
+        })
+      : new LogChannel('sms', db),
+    slack: slack ? new SlackChannel(db, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} }) : new LogChannel('slack', db),
+    webhook: new WebhookChannel({ allowHosts: providers.webhookAllowHosts }, limits.webhook ?? {}),
   };
 }
 

@@ -1,0 +1,190 @@
+/**
+ * Slack through @slack/web-api. A recipient is either an installed app
+ * (address = channel id, secret = bot token from OAuth), which gets
+ * threads: the first message of a thread key becomes the root, later ones
+ * are replies, and the root is edited to show the current state; or an
+ * incoming-webhook URL (address), which gets plain messages.
+ */
+import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
+import type { Db } from '../../../../db/client.ts';
+import { parseRetryAfter } from '../backoff.ts';
+import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
+
+export interface SlackSettings {
+  /** SLACK_API_URL: default Slack itself */
+  apiUrl?: string | undefined;
+  limits?: Partial<LimitSettings>;
+}
+
+/** About one message per second per channel (Slack's chat.postMessage guidance). */
+export const SLACK_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1, burst: 1, concurrency: 4 };
+
+/** Errors after which this workspace or channel will not take our messages until someone acts. */
+const SUPPRESS = new Set([
+  'invalid_auth',
+  'token_revoked',
+  'account_inactive',
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'missing_scope',
+  'no_service',
+]);
+const PERMANENT = new Set(['invalid_blocks', 'msg_too_long', 'invalid_arguments', 'no_text', 'too_many_attachments']);
+
+export function classifySlackError(code: string): 'retry' | 'failed' | 'suppressed' {
+  if (SUPPRESS.has(code)) return 'suppressed';
+  if (PERMANENT.has(code)) return 'failed';
+  return 'retry';
+}
+
+interface SlackFailure {
+  code?: string;
+  retryAfter?: number;
+  statusCode?: number;
+  data?: { error?: string };
+  message?: string;
+}
+
+export class SlackChannel implements Channel {
+  readonly name = 'slack' as const;
+  readonly mode = 'live' as const;
+  readonly batchSize = 1;
+  readonly limits: LimitSettings;
+  private readonly db: Db;
+  private readonly apiUrl: string | undefined;
+  private readonly clients = new Map<string, WebClient>();
+
+  constructor(db: Db, settings: SlackSettings = {}) {
+    this.db = db;
+    this.apiUrl = settings.apiUrl ? `${settings.apiUrl.replace(/\/+$/, '')}/api/` : undefined;
+    this.limits = { ...SLACK_DEFAULT_LIMITS, ...settings.limits };
+  }
+
+  /** Slack limits per channel: one bucket per destination. */
+  limitKey(job: SendJob): string {
+    return job.address;
+  }
+
+  private client(token: string): WebClient {
+    let client = this.clients.get(token);
+    if (!client) {
+      // Retries and rate-limit waits are the dispatcher's: the SDK must report them, not hide them in its own queue.
+      client = new WebClient(token, {
+        ...(this.apiUrl ? { slackApiUrl: this.apiUrl } : {}),
+        retryConfig: { retries: 0 },
+        rejectRateLimitedCalls: true,
+        logLevel: LogLevel.ERROR,
+        timeout: 15_000,
+      });
+      this.clients.set(token, client);
+    }
+    return client;
+  }
+
+  async send(jobs: SendJob[]): Promise<SendResult[]> {
+    return Promise.all(jobs.map((job) => this.sendOne(job)));
+  }
+
+  private async sendOne(job: SendJob): Promise<SendResult> {
+    const started = performance.now();
+    const done = (r: Omit<SendResult, 'deliveryId' | 'durationMs'>): SendResult => ({
+      deliveryId: job.deliveryId,
+      durationMs: performance.now() - started,
+      ...r,
+    });
+    const content = job.content.slack;
+    if (!content) return done({ outcome: 'failed', error: 'no Slack content' });
+    if (job.address.startsWith('https://')) return this.sendToIncomingWebhook(job, done);
+    if (!job.secret) return done({ outcome: 'suppressed', error: 'Slack installation has no token' });
+    const client = this.client(job.secret);
+    try {
+      const root = job.threadKey ? this.threadRoot(job.recipientId, job.threadKey) : undefined;
+      const posted = await client.chat.postMessage({
+        channel: job.address,
+        text: content.text,
+        blocks: content.blocks,
+        unfurl_links: false,
+        ...(root ? { thread_ts: root.ts } : {}),
+      });
+      const ts = posted.ts ?? null;
+      if (job.threadKey && !root && ts) this.saveThreadRoot(job.recipientId, job.threadKey, posted.channel ?? job.address, ts);
+      if (root && content.root) {
+        // The root shows the current state; a failed edit does not undo the reply that went out.
+        await client.chat
+          .update({ channel: root.channelId, ts: root.ts, text: content.root.text, blocks: content.root.blocks })
+          .catch(() => undefined);
+      }
+      return done({ outcome: 'sent', providerMessageId: ts, httpStatus: 200 });
+    } catch (err) {
+      const e = err as SlackFailure;
+      if (e.code === ErrorCode.RateLimitedError) {
+        return done({
+          outcome: 'retry',
+          httpStatus: 429,
+          providerCode: 'ratelimited',
+          retryAfterMs: (e.retryAfter ?? 1) * 1000,
+          error: 'rate limited by Slack',
+        });
+      }
+      if (e.code === ErrorCode.PlatformError) {
+        const code = e.data?.error ?? 'unknown_error';
+        return done({ outcome: classifySlackError(code), httpStatus: 200, providerCode: code, error: `Slack said ${code}` });
+      }
+      return done({
+        outcome: 'retry',
+        httpStatus: e.statusCode ?? null,
+        providerCode: e.code ?? null,
+        error: e.message ?? 'Slack request failed',
+      });
+    }
+  }
+
+  private async sendToIncomingWebhook(
+    job: SendJob,
+    done: (r: Omit<SendResult, 'deliveryId' | 'durationMs'>) => SendResult,
+  ): Promise<SendResult> {
+    const content = job.content.slack;
+    try {
+      const res = await fetch(job.address, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: content?.text, blocks: content?.blocks }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(15_000),
+      });
+      const text = (await res.text()).slice(0, 200);
+      if (res.ok) return done({ outcome: 'sent', httpStatus: res.status });
+      if (res.status === 429 || res.status >= 500) {
+        return done({
+          outcome: 'retry',
+          httpStatus: res.status,
+          retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()),
+          error: text,
+        });
+      }
+      // 404 no_service, 410 channel_is_archived, 403 invalid_token: the webhook is gone.
+      return done({
+        outcome: [403, 404, 410].includes(res.status) ? 'suppressed' : 'failed',
+        httpStatus: res.status,
+        providerCode: text,
+        error: `incoming webhook answered ${res.status} ${text}`,
+      });
+    } catch (err) {
+      return done({ outcome: 'retry', error: (err as Error).message });
+    }
+  }
+
+  private threadRoot(recipientId: number, threadKey: string): { channelId: string; ts: string } | undefined {
+    const row = this.db.$client
+      .prepare('SELECT channel_id, ts FROM slack_threads WHERE recipient_id = ? AND thread_key = ?')
+      .get(recipientId, threadKey) as { channel_id: string; ts: string } | undefined;
+    return row ? { channelId: row.channel_id, ts: row.ts } : undefined;
+  }
+
+  private saveThreadRoot(recipientId: number, threadKey: string, channelId: string, ts: string): void {
+    this.db.$client
+      .prepare('INSERT OR IGNORE INTO slack_threads (recipient_id, thread_key, channel_id, ts) VALUES (?, ?, ?, ?)')
+      .run(recipientId, threadKey, channelId, ts);
+  }
+}

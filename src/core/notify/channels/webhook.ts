@@ -1,0 +1,121 @@
+/**
+ * Signed webhooks (Standard Webhooks): a JSON body, `webhook-id`,
+ * `webhook-timestamp` and `webhook-signature` headers made with the
+ * endpoint's own secret. The id is the delivery's, the same on every retry,
+ * so a receiver can drop a repeat. 10 s timeout; no redirects followed.
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Webhook } from 'standardwebhooks';
+import { parseRetryAfter } from '../backoff.ts';
+import { checkUrlShape, guardedLookup, type UrlPolicy } from '../safe-url.ts';
+import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
+
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+
+interface PostResult {
+  status: number | null;
+  retryAfter: string | null;
+  error: string | null;
+  code: string | null;
+}
+
+export class WebhookChannel implements Channel {
+  readonly name = 'webhook' as const;
+  readonly mode = 'live' as const;
+  readonly batchSize = 1;
+  readonly limits: LimitSettings;
+  private readonly policy: UrlPolicy;
+  private readonly userAgent: string;
+
+  constructor(policy: UrlPolicy, limits: Partial<LimitSettings> = {}, userAgent = 'Candor-Webhooks/1') {
+    this.policy = policy;
+    this.limits = { ratePerSecond: 50, burst: 50, concurrency: 8, ...limits };
+    this.userAgent = userAgent;
+  }
+
+  limitKey(job: SendJob): string {
+    try {
+      return new URL(job.address).host;
+    } catch {
+      return 'invalid';
+    }
+  }
+
+  async send(jobs: SendJob[]): Promise<SendResult[]> {
+    return Promise.all(jobs.map((job) => this.sendOne(job)));
+  }
+
+  private async sendOne(job: SendJob): Promise<SendResult> {
+    const started = performance.now();
+    const done = (r: Omit<SendResult, 'deliveryId' | 'durationMs'>): SendResult => ({
+      deliveryId: job.deliveryId,
+      durationMs: performance.now() - started,
+      ...r,
+    });
+    const content = job.content.webhook;
+    if (!content) return done({ outcome: 'failed', error: 'no webhook content' });
+    if (!job.secret) return done({ outcome: 'failed', error: 'endpoint has no signing secret' });
+    const shape = checkUrlShape(job.address, this.policy);
+    if (!shape.ok) return done({ outcome: 'suppressed', providerCode: 'unsafe_url', error: `endpoint URL ${shape.reason}` });
+    const id = `msg_candor_${job.deliveryId}`;
+    const timestamp = new Date();
+    const body = JSON.stringify({ type: content.type, timestamp: timestamp.toISOString(), data: content.data });
+    const signature = new Webhook(job.secret).sign(id, timestamp, body);
+    const result = await this.post(shape.url, body, {
+      'content-type': 'application/json',
+      'user-agent': this.userAgent,
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+      'webhook-signature': signature,
+    });
+    if (result.error) {
+      const permanent = result.code === 'ECANDORPRIVATE';
+      return done({ outcome: permanent ? 'suppressed' : 'retry', providerCode: result.code, error: result.error });
+    }
+    const status = result.status ?? 0;
+    if (status >= 200 && status < 300) return done({ outcome: 'sent', httpStatus: status, providerMessageId: id });
+    const retryAfterMs = parseRetryAfter(result.retryAfter, Date.now());
+    if (status === 408 || status === 429 || status >= 500)
+      return done({ outcome: 'retry', httpStatus: status, retryAfterMs, error: `endpoint answered ${status}` });
+    // 410 Gone: the receiver says this endpoint will never take a message again.
+    if (status === 410) return done({ outcome: 'suppressed', httpStatus: status, error: 'endpoint answered 410 Gone' });
+    return done({ outcome: 'failed', httpStatus: status, error: `endpoint answered ${status}` });
+  }
+
+  private post(url: URL, body: string, headers: Record<string, string>): Promise<PostResult> {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve) => {
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+          lookup: guardedLookup(this.policy),
+          timeout: WEBHOOK_TIMEOUT_MS,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? null,
+              retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+              error: null,
+              code: null,
+            }),
+          );
+          res.on('error', (err: NodeJS.ErrnoException) =>
+            resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+          );
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error(`no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+      );
+      req.end(body);
+    });
+  }
+}
