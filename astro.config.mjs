@@ -18,7 +18,9 @@ export default defineConfig({
   markdown: { syntaxHighlight: 'prism' },
   vite: { build: { sourcemap: false } },
   security: {
-    checkOrigin: true,
+    // Cross-site refusal is done in src/middleware.ts instead, which can let provider callbacks
+    // (/webhooks/*) and RFC 8058 one-click unsubscribes through; Astro's check cannot exempt a route.
+    checkOrigin: false,
     csp: {
       directives: [
         "default-src 'self'",

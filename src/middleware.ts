@@ -33,9 +33,16 @@ function lookup<T>(table: Record<string, T>, key: string): T | undefined {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Refuses cross-site state changes: forms are covered by Astro's checkOrigin, JSON and other bodies here. */
+/**
+ * Provider callbacks come from providers' servers, and RFC 8058 one-click
+ * unsubscribes from mail providers; both carry their own proof (signature,
+ * signed token) instead of an Origin.
+ */
+const CROSS_SITE_ALLOWED = ['/webhooks/', '/unsubscribe/'];
+
+/** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {
-  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || ctx.url.pathname.startsWith('/webhooks/')) return next();
+  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || CROSS_SITE_ALLOWED.some((p) => ctx.url.pathname.startsWith(p))) return next();
   const fetchSite = ctx.request.headers.get('sec-fetch-site');
   const origin = ctx.request.headers.get('origin');
   const allowed = new Set([ctx.url.origin, ctx.locals.candor.config.publicUrl.origin]);

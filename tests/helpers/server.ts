@@ -37,10 +37,12 @@ export interface StartOptions {
   env?: Record<string, string>;
   dataDir?: string;
   cwd?: string;
+  /** a port chosen beforehand, when the public URL must be known before the server starts */
+  port?: number;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const ownDataDir = !options.dataDir;
   const dataDir = options.dataDir ?? tempDir();
   const cwd = options.cwd ?? ROOT;

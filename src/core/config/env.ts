@@ -110,6 +110,8 @@ function parsePublicUrl(raw: string | undefined, host: string, port: number): UR
   if (url.search || url.hash || url.username || url.password) {
     throw new ConfigError('CANDOR_PUBLIC_URL', 'must be a bare origin and path, without query, fragment or credentials');
   }
+  // A trailing slash makes `new URL('docs/x', publicUrl)` stay under a path prefix.
+  if (!url.pathname.endsWith('/')) url.pathname = `${url.pathname}/`;
   return url;
 }
 

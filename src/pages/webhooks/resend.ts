@@ -1,0 +1,18 @@
+import type { APIRoute } from 'astro';
+import { applyResendEvent, verifyResendWebhook } from '../../core/notify/callbacks.ts';
+import { readLimitedBody } from '../../lib/request-body.ts';
+
+export const prerender = false;
+
+/** Resend's delivery events, after their Svix signature verifies on the raw body. */
+export const POST: APIRoute = async ({ request, locals }) => {
+  const { candor } = locals;
+  const secret = candor.config.providers.email?.webhookSecret;
+  if (!secret) return new Response('Resend webhooks are not configured (RESEND_WEBHOOK_SECRET).', { status: 401 });
+  const body = await readLimitedBody(request, 256 * 1024);
+  if (body === null) return new Response('Body too large.', { status: 413 });
+  const event = verifyResendWebhook(secret, body, request.headers);
+  if (event === null) return new Response('Invalid signature.', { status: 401 });
+  const result = applyResendEvent(candor.db, event, candor.now());
+  return Response.json(result);
+};

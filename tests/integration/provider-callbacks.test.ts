@@ -1,0 +1,191 @@
+/**
+ * Provider callbacks against the built server: Resend's delivery events and
+ * Twilio's status callbacks and inbound replies change deliveries and
+ * recipients only when their signatures verify.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/client.ts';
+import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { startFakeResend } from '../fakes/resend.ts';
+import { startFakeTwilio } from '../fakes/twilio.ts';
+import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { openTestDb } from '../helpers/staff.ts';
+
+type ResendFake = Awaited<ReturnType<typeof startFakeResend>>;
+type TwilioFake = Awaited<ReturnType<typeof startFakeTwilio>>;
+
+const WEBHOOK_SECRET = `whsec_${Buffer.from('resend-webhook-secret-for-tests!').toString('base64')}`;
+let server: RunningServer;
+let resend: ResendFake;
+let twilio: TwilioFake;
+let db: Db;
+let publicUrl: string;
+
+beforeAll(async () => {
+  resend = await startFakeResend();
+  twilio = await startFakeTwilio();
+  const port = await freePort();
+  publicUrl = `http://127.0.0.1:${port}`;
+  server = await startServer({
+    dataDir: tempDir(),
+    port,
+    env: {
+      CANDOR_PUBLIC_URL: publicUrl,
+      CANDOR_SECRET: TEST_KEYS.secret,
+      CANDOR_ENCRYPTION_KEY: (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex'),
+      RESEND_API_KEY: 're_test_key',
+      RESEND_BASE_URL: resend.url,
+      RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
+      TWILIO_ACCOUNT_SID: twilio.accountSid,
+      TWILIO_AUTH_TOKEN: twilio.authToken,
+      TWILIO_FROM: '+15005550006',
+      TWILIO_API_BASE_URL: twilio.url,
+      CANDOR_LIMIT_EMAIL: 'unlimited',
+      CANDOR_LIMIT_SMS: 'unlimited',
+    },
+  });
+  db = openTestDb(server.dataDir);
+});
+afterAll(async () => {
+  db?.$client.close();
+  await server?.stop();
+  await resend?.close();
+  await twilio?.close();
+});
+
+const status = (id: number) => db.$client.prepare('SELECT status FROM deliveries WHERE id = ?').get(id) as { status: string };
+const recipientStatus = (id: number) => db.$client.prepare('SELECT status, suppressed_reason FROM recipients WHERE id = ?').get(id);
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Resend webhooks', () => {
+  it('mark a delivery delivered, and suppress the address on a bounce; unsigned or forged ones change nothing', async () => {
+    const [good, bouncing] = addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `cb${i}@customer.example` });
+    const { notificationId } = enqueueNotification(
+      db,
+      {
+        kind: 'test',
+        title: 'Test',
+        content: { email: { subject: 'Test', html: '<p>t</p>', text: 't' } },
+        audience: { kind: 'recipients', ids: [good ?? 0, bouncing ?? 0] },
+      },
+      new Date(),
+    );
+    await until(() => resend.emails.length === 2, 'two emails');
+    const read = () =>
+      db.$client
+        .prepare('SELECT id, recipient_id, provider_message_id, status FROM deliveries WHERE notification_id = ? ORDER BY recipient_id')
+        .all(notificationId) as {
+        id: number;
+        recipient_id: number;
+        provider_message_id: string;
+        status: string;
+      }[];
+    await until(() => read().every((r) => r.status === 'sent'), 'deliveries recorded as sent');
+    const rows = read();
+    const [first, second] = rows;
+    if (!first || !second) throw new Error('two deliveries expected');
+    const email = (id: string) => {
+      const found = resend.emails.find((e) => e.id === id);
+      if (!found) throw new Error(`the fake did not record email ${id}`);
+      return found;
+    };
+    const url = `${server.url}/webhooks/resend`;
+
+    const unsigned = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'email.bounced', data: { email_id: second.provider_message_id } }),
+    });
+    expect(unsigned.status).toBe(401);
+    const forged = resend.signedWebhook(`whsec_${Buffer.from('some other secret entirely!!!!!!').toString('base64')}`, {
+      type: 'email.bounced',
+      email: email(second.provider_message_id),
+    });
+    expect((await fetch(url, { method: 'POST', headers: forged.headers, body: forged.body })).status).toBe(401);
+    const tampered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(second.provider_message_id) });
+    expect(
+      (await fetch(url, { method: 'POST', headers: tampered.headers, body: tampered.body.replace('delivered', 'bounced') })).status,
+    ).toBe(401);
+    expect(status(second.id).status).toBe('sent');
+    expect(recipientStatus(second.recipient_id)).toMatchObject({ status: 'active' });
+
+    const delivered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(first.provider_message_id) });
+    const answer = await fetch(url, { method: 'POST', headers: delivered.headers, body: delivered.body });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ status: 'applied', detail: 'delivered' });
+    expect(status(first.id).status).toBe('delivered');
+    const bounced = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: email(second.provider_message_id) });
+    expect((await fetch(url, { method: 'POST', headers: bounced.headers, body: bounced.body })).status).toBe(200);
+    expect(status(second.id).status).toBe('failed');
+    expect(recipientStatus(second.recipient_id)).toMatchObject({ status: 'suppressed' });
+    // the next fan-out leaves the bounced address out
+    const next = enqueueNotification(
+      db,
+      {
+        kind: 'test',
+        title: 'Again',
+        content: { email: { subject: 'Again', html: '<p>a</p>', text: 'a' } },
+        audience: { kind: 'recipients', ids: [first.recipient_id, second.recipient_id] },
+      },
+      new Date(),
+    );
+    expect(next.deliveries).toBe(1);
+  });
+});
+
+describe('Twilio callbacks', () => {
+  it('status callbacks (signed by the fake as Twilio does) mark the SMS delivered', async () => {
+    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900101' });
+    const { notificationId } = enqueueNotification(
+      db,
+      {
+        kind: 'test',
+        title: 'SMS',
+        content: { sms: { body: 'API degraded', link: `${publicUrl}/incidents/1` } },
+        audience: { kind: 'recipients', ids: [recipient ?? 0] },
+      },
+      new Date(),
+    );
+    const row = () =>
+      db.$client.prepare('SELECT status FROM deliveries WHERE notification_id = ?').get(notificationId) as { status: string } | undefined;
+    await until(() => row()?.status === 'delivered', 'the delivered status callback');
+    expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1`);
+  });
+
+  it('an unsigned or forged status callback gets 401 and changes nothing', async () => {
+    const url = `${server.url}/webhooks/twilio/status`;
+    const body = new URLSearchParams({ MessageSid: 'SM00000000000000000000000000000000', MessageStatus: 'failed' }).toString();
+    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    expect(unsigned.status).toBe(401);
+    const forged = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl' },
+      body,
+    });
+    expect(forged.status).toBe(401);
+  });
+
+  it('STOP suppresses the number, START lifts it, HELP is answered; a forged reply is refused', async () => {
+    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900202' });
+    const url = `${publicUrl}/webhooks/twilio/inbound`;
+    const forged = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'STOP' }, { signature: 'invalid' });
+    expect(forged.status).toBe(401);
+    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
+    const stop = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'stop' });
+    expect(stop.status).toBe(200);
+    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'suppressed', suppressed_reason: 'replied STOP' });
+    const start = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'START' });
+    expect(start.status).toBe(200);
+    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
+    const help = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'HELP' });
+    expect(help.body).toContain('<Message>Lumenwork status alerts. Reply STOP to unsubscribe');
+  });
+});
