@@ -42,7 +42,8 @@ const CROSS_SITE_ALLOWED = ['/webhooks/', '/unsubscribe/'];
 
 /** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {
-  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || CROSS_SITE_ALLOWED.some((p) => ctx.url.pathname.startsWith(p))) return next();
+  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || CROSS_SITE_ALLOWED.some((p) => ctx.url.pathname.startsWith(p)))
+    return next();
   const fetchSite = ctx.request.headers.get('sec-fetch-site');
   const origin = ctx.request.headers.get('origin');
   const allowed = new Set([ctx.url.origin, ctx.locals.candor.config.publicUrl.origin]);

@@ -5,6 +5,7 @@
  */
 import { accountActions } from './account.ts';
 import { authActions } from './auth.ts';
+import { notifyActions } from './notify.ts';
 import { staffActions } from './staff.ts';
 
-export const server = { ...authActions, ...accountActions, ...staffActions };
+export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions };

@@ -33,6 +33,11 @@ const routes: Record<string, { path: string; needs: Needs; status?: number }> = 
   '/console/audit': { path: '/console/audit', needs: 'viewer' },
   '/console/audit/export': { path: '/console/audit/export?format=json', needs: 'admin' },
   '/console/staff': { path: '/console/staff', needs: 'admin' },
+  '/console/deliveries': { path: '/console/deliveries', needs: 'viewer' },
+  '/console/deliveries/[id]': { path: '/console/deliveries/999999', needs: 'viewer', status: 404 },
+  '/console/deliveries/progress.json': { path: '/console/deliveries/progress.json?ids=1', needs: 'viewer' },
+  '/console/deliveries/log': { path: '/console/deliveries/log', needs: 'viewer' },
+  '/console/settings': { path: '/console/settings', needs: 'admin' },
 };
 
 const actions: Record<string, Needs> = {
@@ -51,6 +56,8 @@ const actions: Record<string, Needs> = {
   enableStaff: 'owner',
   revokeStaffSessions: 'owner',
   resetStaffSignIn: 'owner',
+  retryFailedDeliveries: 'responder',
+  sendTestMessage: 'admin',
 };
 
 function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

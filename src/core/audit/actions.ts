@@ -28,6 +28,9 @@ export const auditActions = [
   'staff.disabled',
   'staff.enabled',
   'staff.sign_in_reset',
+  // notifications
+  'deliveries.retried',
+  'settings.test_sent',
   // the audit log itself
   'audit.exported',
   'audit.purged',

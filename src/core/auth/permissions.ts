@@ -78,6 +78,11 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/staff': need('staff.view'),
   '/console/audit': need('audit.view'),
   '/console/audit/export': need('audit.export'),
+  '/console/deliveries': need('deliveries.view'),
+  '/console/deliveries/[id]': need('deliveries.view'),
+  '/console/deliveries/progress.json': need('deliveries.view'),
+  '/console/deliveries/log': need('deliveries.view'),
+  '/console/settings': need('settings.view'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -96,6 +101,8 @@ export const consoleActions: Record<string, Access> = {
   enableStaff: need('staff.manage'),
   revokeStaffSessions: need('staff.manage'),
   resetStaffSignIn: need('staff.manage'),
+  retryFailedDeliveries: need('deliveries.retry'),
+  sendTestMessage: need('settings.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

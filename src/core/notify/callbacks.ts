@@ -59,7 +59,8 @@ export function applyResendEvent(db: Db, payload: unknown, now: Date): CallbackR
       const reason = `bounced${event.data?.bounce?.type ? ` (${event.data.bounce.type})` : ''}`;
       finish(db, delivery.id, 'failed', reason, now);
       // A soft bounce (mailbox full, temporary) is not a reason to stop writing to the address.
-      if (delivery.recipient_id !== null && event.data?.bounce?.type !== 'Transient') suppressRecipient(db, delivery.recipient_id, `email ${reason}`, now);
+      if (delivery.recipient_id !== null && event.data?.bounce?.type !== 'Transient')
+        suppressRecipient(db, delivery.recipient_id, `email ${reason}`, now);
       return { status: 'applied', detail: reason };
     }
     case 'email.complained':
@@ -94,7 +95,8 @@ export function applyTwilioStatus(db: Db, params: Record<string, string>, now: D
   if (status === 'undelivered' || status === 'failed') {
     const code = params.ErrorCode ?? '';
     finish(db, delivery.id, 'failed', `${status}${code ? ` (Twilio error ${code})` : ''}`, now);
-    if (delivery.recipient_id !== null && SUPPRESSING_CODES.has(code)) suppressRecipient(db, delivery.recipient_id, `SMS ${status} (Twilio error ${code})`, now);
+    if (delivery.recipient_id !== null && SUPPRESSING_CODES.has(code))
+      suppressRecipient(db, delivery.recipient_id, `SMS ${status} (Twilio error ${code})`, now);
     return { status: 'applied', detail: status };
   }
   return { status: 'ignored', detail: `status ${status} needs no change` };
@@ -111,7 +113,10 @@ export interface InboundReply {
 
 export function applyInboundSms(db: Db, keys: Keys, params: Record<string, string>, organisation: string, now: Date): InboundReply {
   const from = params.From?.trim();
-  const word = (params.Body ?? '').trim().toUpperCase().replace(/[^A-Z]/g, '');
+  const word = (params.Body ?? '')
+    .trim()
+    .toUpperCase()
+    .replace(/[^A-Z]/g, '');
   if (!from) return { result: { status: 'ignored', detail: 'no sender' }, reply: null };
   const recipient = findRecipient(db, keys, 'sms', from);
   if (STOP_WORDS.has(word)) {

@@ -15,7 +15,8 @@ interface Bucket {
 export class Limiter {
   private readonly buckets = new Map<string, Bucket>();
   private inFlight = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** woken all at once when a slot frees: each re-checks its key's pause and tokens before taking it */
+  private readonly waiting = new Set<() => void>();
   private readonly settings: LimitSettings;
   private readonly clock: () => number;
 
@@ -33,7 +34,11 @@ export class Limiter {
     return b;
   }
 
-  /** Waits for a token of `key` and a free slot; returns the release function. */
+  /**
+   * Waits for a free slot and a token of `key`; returns the release function. Pause, token and
+   * slot are checked together, right before the caller sends: a 429 that arrived while this
+   * caller waited for a slot holds it back, and an aborted wait (shutdown) takes nothing.
+   */
   async acquire(key = 'default', signal?: AbortSignal): Promise<() => void> {
     for (;;) {
       signal?.throwIfAborted();
@@ -45,21 +50,42 @@ export class Limiter {
         await sleep(b.pausedUntil - now, undefined, { signal });
         continue;
       }
-      if (b.tokens >= 1) {
-        b.tokens -= 1;
-        break;
+      if (b.tokens < 1) {
+        await sleep(Math.ceil(((1 - b.tokens) / this.settings.ratePerSecond) * 1000), undefined, { signal });
+        continue;
       }
-      await sleep(Math.ceil(((1 - b.tokens) / this.settings.ratePerSecond) * 1000), undefined, { signal });
+      if (this.inFlight >= this.settings.concurrency) {
+        await this.slotFreed(signal);
+        continue;
+      }
+      b.tokens -= 1;
+      break;
     }
-    if (this.inFlight >= this.settings.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.inFlight++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.inFlight--;
-      this.waiting.shift()?.();
+      const waiters = [...this.waiting];
+      this.waiting.clear();
+      for (const wake of waiters) wake();
     };
+  }
+
+  private slotFreed(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        signal?.removeEventListener('abort', aborted);
+        resolve();
+      };
+      const aborted = () => {
+        this.waiting.delete(done);
+        reject(signal?.reason);
+      };
+      this.waiting.add(done);
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
   }
 
   /** Nothing goes to this key's provider before `until` (ms since epoch). */

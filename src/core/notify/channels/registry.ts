@@ -35,3 +35,16 @@ export function describeChannels(channels: Record<ChannelName, Channel>): string
     .map((c) => `${c.name} ${c.mode === 'live' ? 'live' : 'logged to the database (no provider keys)'}`)
     .join(', ');
 }
+
+/** Which channels send for real, from configuration alone (the console's Settings page). */
+export function channelModes(providers: Providers): Record<ChannelName, { live: boolean; provider: string }> {
+  return {
+    email: { live: providers.email !== null, provider: providers.email ? `Resend, from ${providers.email.from}` : 'log transport' },
+    sms: {
+      live: providers.sms !== null,
+      provider: providers.sms ? `Twilio, from ${providers.sms.from ?? providers.sms.messagingServiceSid}` : 'log transport',
+    },
+    slack: { live: providers.slack !== null, provider: providers.slack ? 'Slack' : 'log transport' },
+    webhook: { live: true, provider: 'signed webhooks (Standard Webhooks)' },
+  };
+}

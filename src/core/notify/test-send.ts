@@ -1,0 +1,75 @@
+/**
+ * A test message from the console's Settings page, to check that a channel
+ * really reaches someone. The address is validated like a subscriber's;
+ * the message goes through the outbox like any other.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Db } from '../../../db/client.ts';
+import { enqueueNotification } from './outbox.ts';
+import { addRecipient, findRecipient, type Keys, unsuppressRecipient } from './recipients.ts';
+import { checkUrlShape, type UrlPolicy } from './safe-url.ts';
+import type { ChannelName, NotificationContent } from './types.ts';
+
+export type TestSendResult =
+  | { ok: true; notificationId: number; recipientId: number; channel: ChannelName; webhookSecret: string | null }
+  | { ok: false; message: string };
+
+const email = z.email();
+
+function validate(channel: ChannelName, raw: string, policy: UrlPolicy): string | { error: string } {
+  const address = raw.trim();
+  if (address.length === 0 || address.length > 2048) return { error: 'Enter an address.' };
+  switch (channel) {
+    case 'email':
+      return email.safeParse(address).success ? address.toLowerCase() : { error: 'Enter a valid email address.' };
+    case 'sms':
+      return /^\+[1-9]\d{6,14}$/.test(address) ? address : { error: 'Enter the number in international form, e.g. +14155550100.' };
+    case 'slack': {
+      const url = checkUrlShape(address, policy);
+      return url.ok && url.url.hostname === 'hooks.slack.com'
+        ? address
+        : { error: 'Enter a Slack incoming-webhook URL (https://hooks.slack.com/…).' };
+    }
+    case 'webhook': {
+      const url = checkUrlShape(address, policy);
+      return url.ok ? url.url.href : { error: `This URL cannot be used: it ${url.reason}.` };
+    }
+  }
+}
+
+export function sendTestMessage(
+  db: Db,
+  keys: Keys,
+  policy: UrlPolicy,
+  channel: ChannelName,
+  rawAddress: string,
+  organisation: string,
+  publicUrl: URL,
+  now: Date,
+): TestSendResult {
+  const address = validate(channel, rawAddress, policy);
+  if (typeof address !== 'string') return { ok: false, message: address.error };
+  const existing = findRecipient(db, keys, channel, address);
+  const webhookSecret = channel === 'webhook' && !existing ? `whsec_${randomBytes(24).toString('base64')}` : null;
+  const recipient = existing ?? addRecipient(db, keys, { channel, address, secret: webhookSecret }, now);
+  // A test to an address that was suppressed is someone checking it works again.
+  if (recipient.status === 'suppressed') unsuppressRecipient(db, recipient.id);
+  const text = `Test message from the ${organisation} trust center, sent ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC. If you can read this, ${channel} notifications reach you.`;
+  const content: NotificationContent = {
+    [channel]:
+      channel === 'email'
+        ? { subject: `${organisation}: test notification`, html: `<p>${text}</p>`, text }
+        : channel === 'sms'
+          ? { body: text, link: publicUrl.href }
+          : channel === 'slack'
+            ? { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }
+            : { type: 'test', data: { message: text } },
+  };
+  const { notificationId } = enqueueNotification(
+    db,
+    { kind: 'test', title: `Test ${channel} message`, content, audience: { kind: 'recipients', ids: [recipient.id] } },
+    now,
+  );
+  return { ok: true, notificationId, recipientId: recipient.id, channel, webhookSecret };
+}

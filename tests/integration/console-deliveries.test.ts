@@ -1,0 +1,124 @@
+/**
+ * The console's view of the engine: a test send from Settings goes through
+ * the outbox (log transport without keys, a real signed webhook with one),
+ * Deliveries shows its progress and attempts, failed ones can be retried,
+ * and each of these is audited.
+ */
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/client.ts';
+import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { ConsoleClient } from '../helpers/browser-less.ts';
+import { type RunningServer, startServer } from '../helpers/server.ts';
+import { openTestDb, signedInStaff } from '../helpers/staff.ts';
+
+type Receiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
+let server: RunningServer;
+let receiver: Receiver;
+let db: Db;
+
+beforeAll(async () => {
+  receiver = await startWebhookReceiver();
+  server = await startServer({ env: { CANDOR_WEBHOOK_ALLOW_HOSTS: new URL(receiver.url).host, CANDOR_LEASE_SECONDS: '5' } });
+  db = openTestDb(server.dataDir);
+});
+afterAll(async () => {
+  db?.$client.close();
+  await server?.stop();
+  await receiver?.close();
+});
+
+const text = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+const audit = (action: string) => db.$client.prepare('SELECT actor_id, target, summary FROM audit_log WHERE action = ?').all(action);
+async function until(check: () => Promise<boolean> | boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('settings', () => {
+  it('shows which channels are live', async () => {
+    const admin = new ConsoleClient(server.url);
+    admin.setCookie('candor_session', signedInStaff(db, 'admin').token);
+    const page = await admin.get('/console/settings');
+    expect(page.status).toBe(200);
+    expect(text(page.html)).toMatch(/email not configured: messages are logged log transport/);
+    expect(text(page.html)).toMatch(/webhook live signed webhooks/);
+  });
+
+  it('a test email without provider keys is kept by the log transport and shown in the console; bad addresses are refused', async () => {
+    const { token, staffId } = signedInStaff(db, 'admin');
+    const admin = new ConsoleClient(server.url);
+    admin.setCookie('candor_session', token);
+    const bad = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'email', address: 'not an address' });
+    expect(text(bad.html)).toContain('Enter a valid email address.');
+    const badHook = await admin.post('/console/settings?_action=sendTestMessage', {
+      channel: 'webhook',
+      address: 'http://169.254.169.254/latest/meta-data',
+    });
+    expect(text(badHook.html)).toContain('This URL cannot be used: it must use https://.');
+    const sent = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'email', address: 'oncall@lumenwork.example' });
+    const link = /href="\/console\/deliveries\/(\d+)"/.exec(sent.html)?.[1];
+    expect(link).toBeDefined();
+    await until(
+      async () => text((await admin.get(`/console/deliveries/${link}`)).html).includes('1 of 1 finished'),
+      'the test email to be logged',
+    );
+    const log = await admin.get('/console/deliveries/log');
+    expect(log.html).toContain('on…@lumenwork.example');
+    expect(log.html).toContain('test notification');
+    expect(log.html).not.toContain('oncall@lumenwork.example');
+    expect(audit('settings.test_sent')).toEqual([expect.objectContaining({ actor_id: staffId, target: `notification:${link}` })]);
+  });
+});
+
+describe('deliveries', () => {
+  it('a webhook test is signed; a failed one can be retried by a responder, and the retry is audited', async () => {
+    const admin = new ConsoleClient(server.url);
+    admin.setCookie('candor_session', signedInStaff(db, 'admin').token);
+    receiver.respondWith(400);
+    const sent = await admin.post('/console/settings?_action=sendTestMessage', {
+      channel: 'webhook',
+      address: `${receiver.url}/hooks/candor`,
+    });
+    const id = /href="\/console\/deliveries\/(\d+)"/.exec(sent.html)?.[1] ?? '';
+    const secret = /<code id="webhook-secret">([^<]+)<\/code>/.exec(sent.html)?.[1] ?? '';
+    expect(secret).toMatch(/^whsec_/);
+    const status = () =>
+      db.$client.prepare('SELECT status, attempts FROM deliveries WHERE notification_id = ?').get(Number(id)) as {
+        status: string;
+        attempts: number;
+      };
+    await until(() => status().status === 'failed', 'the 400 to fail the delivery');
+    const first = receiver.received[0];
+    expect(first).toBeDefined();
+    expect(() => new Webhook(secret).verify(first?.body ?? '', first?.headers ?? {})).not.toThrow();
+
+    const responder = new ConsoleClient(server.url);
+    const { staffId, token } = signedInStaff(db, 'responder');
+    responder.setCookie('candor_session', token);
+    const page = await responder.get(`/console/deliveries/${id}`);
+    expect(page.status).toBe(200);
+    expect(text(page.html)).toMatch(/failed.*endpoint answered 400/);
+    expect(page.html).toContain('HTTP 400');
+    receiver.respondWith(200);
+    const retried = await responder.post(`/console/deliveries/${id}?_action=retryFailedDeliveries`, { notificationId: id });
+    expect(text(retried.html)).toContain('1 failed deliveries are queued again.');
+    await until(() => status().status === 'sent', 'the retried webhook to be sent');
+    expect(receiver.received).toHaveLength(2);
+    // the same message id both times: the receiver can tell it is a repeat
+    expect(receiver.received[1]?.headers['webhook-id']).toBe(first?.headers['webhook-id']);
+    expect(audit('deliveries.retried')).toEqual([expect.objectContaining({ actor_id: staffId, target: `notification:${id}` })]);
+    const progress = await responder.get(`/console/deliveries/progress.json?ids=${id}`);
+    expect(JSON.parse(progress.html)).toEqual([expect.objectContaining({ id: Number(id), total: 1, finished: 1 })]);
+  });
+
+  it('a viewer sees deliveries but cannot retry them', async () => {
+    const viewer = new ConsoleClient(server.url);
+    viewer.setCookie('candor_session', signedInStaff(db, 'viewer').token);
+    expect((await viewer.get('/console/deliveries')).status).toBe(200);
+    expect((await viewer.post('/console/deliveries?_action=retryFailedDeliveries', { notificationId: '1' })).status).toBe(403);
+  });
+});
