@@ -7,5 +7,6 @@ import { accountActions } from './account.ts';
 import { authActions } from './auth.ts';
 import { notifyActions } from './notify.ts';
 import { staffActions } from './staff.ts';
+import { subscribeActions } from './subscribe.ts';
 
-export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions };
+export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions, ...subscribeActions };

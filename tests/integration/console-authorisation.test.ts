@@ -57,6 +57,12 @@ const actions: Record<string, Needs> = {
   revokeStaffSessions: 'owner',
   resetStaffSignIn: 'owner',
   retryFailedDeliveries: 'responder',
+  // the public's own actions; each checks the subscriber's signed token itself
+  subscribe: 'public',
+  confirmSmsCode: 'public',
+  confirmEmail: 'public',
+  updateTopics: 'public',
+  eraseSubscription: 'public',
   sendTestMessage: 'admin',
 };
 

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { SaxesParser } from 'saxes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { loadContent } from '../../src/core/content/load.ts';
 import { trustDocumentSchema } from '../../src/core/trust/trust-document.ts';
 import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
@@ -220,5 +222,109 @@ describe('security headers', () => {
     expect(etag).toMatch(/^".+"$/);
     const again = await get('/docs/encryption', { headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
+  });
+});
+
+describe('feeds', () => {
+  const PUBLIC = 'https://trust.lumenwork.example';
+  const feeds = [
+    ['/feeds/incidents.xml', 'application/rss+xml; charset=utf-8'],
+    ['/feeds/incidents.atom', 'application/atom+xml; charset=utf-8'],
+    ['/feeds/incidents.json', 'application/feed+json; charset=utf-8'],
+    ['/feeds/changes.xml', 'application/rss+xml; charset=utf-8'],
+    ['/feeds/changes.atom', 'application/atom+xml; charset=utf-8'],
+    ['/feeds/changes.json', 'application/feed+json; charset=utf-8'],
+  ] as const;
+  interface Element {
+    name: string;
+    attributes: Record<string, string>;
+    text: string;
+  }
+  /** every element in document order, after a strict parse (saxes) that fails on any well-formedness error */
+  const parseXml = (body: string): Element[] => {
+    const parser = new SaxesParser({ xmlns: true });
+    const errors: string[] = [];
+    const elements: Element[] = [];
+    const open: Element[] = [];
+    parser.on('error', (error) => errors.push(error.message));
+    parser.on('opentag', (tag) => {
+      const element = {
+        name: tag.name,
+        attributes: Object.fromEntries(Object.entries(tag.attributes).map(([k, a]) => [k, a.value])),
+        text: '',
+      };
+      elements.push(element);
+      open.push(element);
+    });
+    parser.on('closetag', () => open.pop());
+    parser.on('text', (t) => {
+      const current = open.at(-1);
+      if (current) current.text += t;
+    });
+    parser.write(body).close();
+    expect(errors).toEqual([]);
+    return elements;
+  };
+  const jsonFeed = z.object({
+    version: z.literal('https://jsonfeed.org/version/1.1'),
+    title: z.string().min(1),
+    feed_url: z.string(),
+    items: z.array(z.unknown()),
+  });
+
+  it.each(feeds)('%s is served as %s, parses, and links itself absolutely on the public URL', async (path, type) => {
+    const res = await get(path);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(type);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    const body = await res.text();
+    const self = `${PUBLIC}${path}`;
+    if (path.endsWith('.json')) {
+      const feed = jsonFeed.parse(JSON.parse(body));
+      expect(feed.feed_url).toBe(self);
+      expect(feed.items).toEqual([]);
+      return;
+    }
+    const elements = parseXml(body);
+    const names = elements.map((e) => e.name);
+    const selfLinks = elements.filter((e) => e.attributes.rel === 'self').map((e) => e.attributes.href);
+    expect(selfLinks).toEqual([self]);
+    if (path.endsWith('.xml')) {
+      expect(names.slice(0, 2)).toEqual(['rss', 'channel']);
+      expect(names).toEqual(expect.arrayContaining(['title', 'link', 'description', 'atom:link']));
+      expect(names).not.toContain('item');
+      expect(elements.find((e) => e.name === 'link')?.text).toMatch(new RegExp(`^${PUBLIC}/`));
+    } else {
+      expect(names[0]).toBe('feed');
+      expect(names).toEqual(expect.arrayContaining(['id', 'title', 'updated', 'author']));
+      expect(names).not.toContain('entry');
+      expect(elements.find((e) => e.name === 'updated')?.text).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    }
+  });
+
+  it('an unknown feed or format is a 404', async () => {
+    expect((await get('/feeds/nope.xml')).status).toBe(404);
+    expect((await get('/feeds/incidents.rss')).status).toBe(404);
+    expect((await get('/feeds/changes.xml.json')).status).toBe(404);
+  });
+
+  it('pages announce every feed with <link rel="alternate">, and /changes links its own', async () => {
+    const html = await text('/');
+    const labels: Record<string, string> = {
+      'application/rss+xml': 'RSS',
+      'application/atom+xml': 'Atom',
+      'application/feed+json': 'JSON Feed',
+    };
+    for (const [path, type] of feeds) {
+      const mediaType = type.split(';')[0] ?? '';
+      const name = path.includes('incidents') ? 'incidents' : 'changes';
+      expect(html).toContain(
+        `<link rel="alternate" type="${mediaType}" title="${content.site.organisation.name} ${name} (${labels[mediaType]})" href="${path}">`,
+      );
+    }
+    const changes = await text('/changes');
+    expect(changes).toMatch(
+      /Follow changes:\s*<a href="\/feeds\/changes\.xml"[^>]*>RSS<\/a> · <a href="\/feeds\/changes\.atom"[^>]*>Atom<\/a> · <a href="\/feeds\/changes\.json"[^>]*>JSON Feed<\/a>/,
+    );
   });
 });

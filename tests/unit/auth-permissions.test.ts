@@ -166,7 +166,15 @@ describe('the route and action tables', () => {
     const within = (actual: string[], allowed: string[]) => expect(actual.filter((k) => !allowed.includes(k))).toEqual([]);
     within(kinds(consoleRoutes, 'public'), ['/console/sign-in', '/console/link/[token]', '/console/denied']);
     expect(kinds(consoleRoutes, 'public')).toContain('/console/sign-in');
-    expect(kinds(consoleActions, 'public')).toEqual(['completeLink', 'signIn']);
+    expect(kinds(consoleActions, 'public')).toEqual([
+      'completeLink',
+      'confirmEmail',
+      'confirmSmsCode',
+      'eraseSubscription',
+      'signIn',
+      'subscribe',
+      'updateTopics',
+    ]);
     within(kinds(consoleRoutes, 'mfa'), ['/console/mfa', '/console/mfa/enrol', '/console/sign-out']);
     expect(kinds(consoleActions, 'mfa')).toEqual(['enrolMfa', 'signOut', 'verifyMfa']);
   });

@@ -44,6 +44,12 @@ describe('housekeeping', () => {
         .map((e) => e.action),
     ).toContain('audit.purged');
     // nothing more to do the second time
-    expect(runHousekeeping(db, policy, now)).toEqual({ auditRemoved: 0, sessionsRemoved: 0, linksRemoved: 0, rateLimitsRemoved: 0 });
+    expect(runHousekeeping(db, policy, now)).toEqual({
+      auditRemoved: 0,
+      sessionsRemoved: 0,
+      linksRemoved: 0,
+      rateLimitsRemoved: 0,
+      unconfirmedRemoved: 0,
+    });
   });
 });

@@ -28,6 +28,14 @@ export const auditActions = [
   'staff.disabled',
   'staff.enabled',
   'staff.sign_in_reset',
+  // subscribers, by themselves (anonymous) and by staff
+  'subscriber.unsubscribed',
+  'subscriber.erased',
+  'subscriber.exported',
+  'subscribers.viewed',
+  'subscribers.exported',
+  'subscribers.removed',
+  'subscribers.unsuppressed',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -102,6 +102,12 @@ export const consoleActions: Record<string, Access> = {
   revokeStaffSessions: need('staff.manage'),
   resetStaffSignIn: need('staff.manage'),
   retryFailedDeliveries: need('deliveries.retry'),
+  // the public's own: a subscriber's signed token is checked by the flow itself
+  subscribe: open,
+  confirmSmsCode: open,
+  confirmEmail: open,
+  updateTopics: open,
+  eraseSubscription: open,
   sendTestMessage: need('settings.manage'),
 };
 

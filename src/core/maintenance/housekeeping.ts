@@ -7,12 +7,14 @@ import { lt, or } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { rateLimits, staffLinks, staffSessions } from '../../../db/schema.ts';
 import { purgeAudit } from '../audit/log.ts';
+import { purgeUnconfirmed } from '../subscriptions/subscribers.ts';
 
 export interface HousekeepingResult {
   auditRemoved: number;
   sessionsRemoved: number;
   linksRemoved: number;
   rateLimitsRemoved: number;
+  unconfirmedRemoved: number;
 }
 
 const DAY = 86_400_000;
@@ -38,5 +40,8 @@ export function runHousekeeping(
     .delete(rateLimits)
     .where(lt(rateLimits.windowStart, new Date(now.getTime() - DAY)))
     .run().changes;
-  return { auditRemoved: purge?.removed ?? 0, sessionsRemoved, linksRemoved, rateLimitsRemoved };
+  const unconfirmedRemoved = purgeUnconfirmed(db, now);
+  db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
+  db.$client.prepare('DELETE FROM subscription_challenges WHERE expires_at < ?').run(now.getTime() - 7 * DAY);
+  return { auditRemoved: purge?.removed ?? 0, sessionsRemoved, linksRemoved, rateLimitsRemoved, unconfirmedRemoved };
 }

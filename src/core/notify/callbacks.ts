@@ -8,6 +8,7 @@
 import { Resend } from 'resend';
 import twilio from 'twilio';
 import type { Db } from '../../../db/client.ts';
+import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
 
 export type CallbackResult = { status: 'applied' | 'ignored'; detail: string };
@@ -138,6 +139,5 @@ export function applyInboundSms(db: Db, keys: Keys, params: Record<string, strin
 }
 
 export function twiml(message: string | null): string {
-  const escape = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-  return `<?xml version="1.0" encoding="UTF-8"?><Response>${message ? `<Message>${escape(message)}</Message>` : ''}</Response>`;
+  return `${XML_DECLARATION}<Response>${message ? `<Message>${escapeXml(message)}</Message>` : ''}</Response>`;
 }

@@ -179,7 +179,9 @@ export class Dispatcher {
     const gone: SendResult[] = [];
     for (const row of rows) {
       // Suppressed or removed after the fan-out: nothing is sent.
-      if (!row.address || !row.recipient_channel || row.recipient_status !== 'active' || row.recipient_id === null) {
+      // Pending recipients only ever have messages addressed to them by name (their confirmation).
+      const sendable = row.recipient_status === 'active' || row.recipient_status === 'pending';
+      if (!row.address || !row.recipient_channel || !sendable || row.recipient_id === null) {
         gone.push({ deliveryId: row.id, outcome: 'suppressed', error: `recipient ${row.recipient_status ?? 'deleted'}`, durationMs: 0 });
         continue;
       }

@@ -12,8 +12,8 @@ import type { NotificationContent } from './types.ts';
 export type Audience =
   /** subscribers of a topic; with components, only those following one of them or the whole topic */
   | { kind: 'topic'; topic: string; components?: string[] }
-  /** named recipients (a test send, staff reminders) */
-  | { kind: 'recipients'; ids: number[] };
+  /** named recipients (a test send, staff reminders); `includePending` for the message that confirms an address */
+  | { kind: 'recipients'; ids: number[]; includePending?: boolean };
 
 export interface NewNotification {
   kind: string;
@@ -56,9 +56,10 @@ export function enqueueNotification(db: Db, input: NewNotification, now: Date): 
         id: number;
       };
       const channelList = contentChannels.map(() => '?').join(', ');
+      const statuses = input.audience.kind === 'recipients' && input.audience.includePending ? `'active', 'pending'` : `'active'`;
       const base = `INSERT INTO deliveries (notification_id, recipient_id, channel, status, attempts, next_attempt_at)
       SELECT ?, r.id, r.channel, 'pending', 0, ? FROM recipients r
-      WHERE r.status = 'active' AND r.channel IN (${channelList})`;
+      WHERE r.status IN (${statuses}) AND r.channel IN (${channelList})`;
       if (input.audience.kind === 'topic') {
         const components = input.audience.components ?? [];
         const componentFilter = components.length

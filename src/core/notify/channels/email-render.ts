@@ -2,9 +2,8 @@
  * What every subscriber email carries besides its message: how to manage
  * or leave the subscription, in the body and as RFC 8058 one-click headers.
  */
+import { escapeHtml } from '../../text/escape.ts';
 import type { EmailContent, SendJob } from '../types.ts';
-
-const escapeHtml = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
 export interface RenderedEmail {
   subject: string;

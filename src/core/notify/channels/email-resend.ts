@@ -15,8 +15,11 @@ export interface ResendSettings {
   limits?: Partial<LimitSettings>;
 }
 
-/** Resend's documented default: 2 requests per second per team. */
-export const RESEND_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 2, concurrency: 2 };
+/**
+ * Resend's documented default: 2 requests per second per team. Burst 1: a bucket of 2 refilled
+ * at 2/s lets 3 requests into one second, which Resend refuses with 429 (and a 1 s Retry-After).
+ */
+export const RESEND_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 1, concurrency: 2 };
 
 interface ResendError {
   name: string;

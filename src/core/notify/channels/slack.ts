@@ -95,7 +95,8 @@ export class SlackChannel implements Channel {
     });
     const content = job.content.slack;
     if (!content) return done({ outcome: 'failed', error: 'no Slack content' });
-    if (job.address.startsWith('https://')) return this.sendToIncomingWebhook(job, done);
+    // An incoming-webhook URL (only https is accepted at sign-up; tests use loopback http) rather than a channel id.
+    if (/^https?:\/\//.test(job.address)) return this.sendToIncomingWebhook(job, done);
     if (!job.secret) return done({ outcome: 'suppressed', error: 'Slack installation has no token' });
     const client = this.client(job.secret);
     try {

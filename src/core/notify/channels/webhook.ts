@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from '../backoff.ts';
 import { checkUrlShape, guardedLookup, type UrlPolicy } from '../safe-url.ts';
-import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
+import type { Channel, LimitSettings, SendJob, SendResult, WebhookContent } from '../types.ts';
 
 export const WEBHOOK_TIMEOUT_MS = 10_000;
 
@@ -59,16 +59,7 @@ export class WebhookChannel implements Channel {
     const shape = checkUrlShape(job.address, this.policy);
     if (!shape.ok) return done({ outcome: 'suppressed', providerCode: 'unsafe_url', error: `endpoint URL ${shape.reason}` });
     const id = `msg_candor_${job.deliveryId}`;
-    const timestamp = new Date();
-    const body = JSON.stringify({ type: content.type, timestamp: timestamp.toISOString(), data: content.data });
-    const signature = new Webhook(job.secret).sign(id, timestamp, body);
-    const result = await this.post(shape.url, body, {
-      'content-type': 'application/json',
-      'user-agent': this.userAgent,
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-      'webhook-signature': signature,
-    });
+    const result = await signedPost(this.policy, shape.url, job.secret, id, content, this.userAgent);
     if (result.error) {
       const permanent = result.code === 'ECANDORPRIVATE';
       return done({ outcome: permanent ? 'suppressed' : 'retry', providerCode: result.code, error: result.error });
@@ -82,40 +73,77 @@ export class WebhookChannel implements Channel {
     if (status === 410) return done({ outcome: 'suppressed', httpStatus: status, error: 'endpoint answered 410 Gone' });
     return done({ outcome: 'failed', httpStatus: status, error: `endpoint answered ${status}` });
   }
+}
 
-  private post(url: URL, body: string, headers: Record<string, string>): Promise<PostResult> {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve) => {
-      const req = send(
-        url,
-        {
-          method: 'POST',
-          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
-          lookup: guardedLookup(this.policy),
-          timeout: WEBHOOK_TIMEOUT_MS,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? null,
-              retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
-              error: null,
-              code: null,
-            }),
-          );
-          res.on('error', (err: NodeJS.ErrnoException) =>
-            resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
-          );
-        },
-      );
-      req.on('timeout', () =>
-        req.destroy(Object.assign(new Error(`no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
-      );
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
-      );
-      req.end(body);
-    });
-  }
+/** Signs and POSTs one event; never throws. */
+export function signedPost(
+  policy: UrlPolicy,
+  url: URL,
+  secret: string,
+  id: string,
+  content: WebhookContent,
+  userAgent = 'Candor-Webhooks/1',
+): Promise<PostResult> {
+  const timestamp = new Date();
+  const body = JSON.stringify({ type: content.type, timestamp: timestamp.toISOString(), data: content.data });
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': userAgent,
+    'webhook-id': id,
+    'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+    'webhook-signature': new Webhook(secret).sign(id, timestamp, body),
+  };
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const req = send(
+      url,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        lookup: guardedLookup(policy),
+        timeout: WEBHOOK_TIMEOUT_MS,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? null,
+            retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
+            error: null,
+            code: null,
+          }),
+        );
+        res.on('error', (err: NodeJS.ErrnoException) =>
+          resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+        );
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
+    );
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+    );
+    req.end(body);
+  });
+}
+
+/** A synchronous, one-off delivery (the verification event at sign-up): did the endpoint answer 2xx? */
+export async function deliverWebhookNow(
+  policy: UrlPolicy,
+  rawUrl: string,
+  secret: string,
+  id: string,
+  content: WebhookContent,
+): Promise<{ ok: true } | { ok: false; message: string }> {
+  const shape = checkUrlShape(rawUrl, policy);
+  if (!shape.ok) return { ok: false, message: `the URL ${shape.reason}` };
+  const result = await signedPost(policy, shape.url, secret, id, content);
+  if (result.error)
+    return {
+      ok: false,
+      message: result.code === 'ECANDORPRIVATE' ? 'its name resolves to a private address' : `we could not reach it (${result.error})`,
+    };
+  const status = result.status ?? 0;
+  return status >= 200 && status < 300 ? { ok: true } : { ok: false, message: `it answered HTTP ${status}` };
 }

@@ -1,0 +1,140 @@
+/**
+ * What a subscriber can do from the signed links in every message, without
+ * an account: see and change what they follow, take a copy of everything
+ * held about them, leave, or have it all erased.
+ */
+import { recordAudit } from '../audit/log.ts';
+import { readRecipientToken } from '../notify/links.ts';
+import { maskAddress, openRecipient, type Recipient } from '../notify/recipients.ts';
+import type { ChannelName } from '../notify/types.ts';
+import type { SubscriptionContext } from './context.ts';
+import { deleteSubscriber, removeRecipient, topicsOf } from './subscribers.ts';
+
+export interface SubscriptionView {
+  recipientId: number;
+  subscriberId: number;
+  organisation: string | null;
+  channels: { id: number; channel: ChannelName; address: string; status: string }[];
+  topics: { topic: string; component: string }[];
+}
+
+function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefined {
+  const row = ctx.db.$client.prepare('SELECT * FROM recipients WHERE id = ?').get(id) as
+    | {
+        id: number;
+        subscriber_id: number | null;
+        channel: ChannelName;
+        address: string;
+        address_hash: string;
+        secret: string | null;
+        status: Recipient['status'];
+        suppressed_at: number | null;
+        suppressed_reason: string | null;
+        created_at: number;
+      }
+    | undefined;
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel,
+    address: row.address,
+    addressHash: row.address_hash,
+    secret: row.secret,
+    status: row.status,
+    suppressedAt: row.suppressed_at === null ? null : new Date(row.suppressed_at),
+    suppressedReason: row.suppressed_reason,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+export function subscriptionFromToken(ctx: SubscriptionContext, purpose: 'manage' | 'unsubscribe', token: string): SubscriptionView | null {
+  const id = readRecipientToken(ctx.keys.secret, purpose, token);
+  const recipient = id === null ? undefined : recipientRow(ctx, id);
+  if (!recipient?.subscriberId) return null;
+  const subscriber = ctx.db.$client.prepare('SELECT id, organisation FROM subscribers WHERE id = ?').get(recipient.subscriberId) as
+    | { id: number; organisation: string | null }
+    | undefined;
+  if (!subscriber) return null;
+  const rows = ctx.db.$client.prepare('SELECT id FROM recipients WHERE subscriber_id = ? ORDER BY id').all(subscriber.id) as {
+    id: number;
+  }[];
+  const channels = rows
+    .map((r) => recipientRow(ctx, r.id))
+    .filter((r): r is Recipient => r !== undefined)
+    .map((r) => ({ id: r.id, channel: r.channel, address: maskAddress(r.channel, openRecipient(ctx.keys, r).address), status: r.status }));
+  return {
+    recipientId: recipient.id,
+    subscriberId: subscriber.id,
+    organisation: subscriber.organisation,
+    channels,
+    topics: topicsOf(ctx.db, subscriber.id),
+  };
+}
+
+const anonymousAudit = (
+  ctx: SubscriptionContext,
+  action: 'subscriber.unsubscribed' | 'subscriber.erased' | 'subscriber.exported',
+  subscriberId: number,
+  summary: Record<string, unknown>,
+) => recordAudit(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: `subscriber:${subscriberId}`, summary }, ctx.now);
+
+/** One-click leave: the address is deleted at once, not merely marked. */
+export function unsubscribe(ctx: SubscriptionContext, view: SubscriptionView): void {
+  const recipient = view.channels.find((c) => c.id === view.recipientId);
+  removeRecipient(ctx.db, view.recipientId);
+  anonymousAudit(ctx, 'subscriber.unsubscribed', view.subscriberId, { channel: recipient?.channel ?? null });
+}
+
+export function erase(ctx: SubscriptionContext, view: SubscriptionView): void {
+  deleteSubscriber(ctx.db, view.subscriberId);
+  anonymousAudit(ctx, 'subscriber.erased', view.subscriberId, { channels: view.channels.length });
+}
+
+/** Everything held about the subscriber, addresses in full: the right of access and portability. */
+export function exportData(ctx: SubscriptionContext, view: SubscriptionView): Record<string, unknown> {
+  const sqlite = ctx.db.$client;
+  const recipients = (sqlite.prepare('SELECT id FROM recipients WHERE subscriber_id = ?').all(view.subscriberId) as { id: number }[])
+    .map((r) => recipientRow(ctx, r.id))
+    .filter((r): r is Recipient => r !== undefined);
+  const subscriber = sqlite.prepare('SELECT organisation, created_at FROM subscribers WHERE id = ?').get(view.subscriberId) as {
+    organisation: string | null;
+    created_at: number;
+  };
+  const deliveries = sqlite
+    .prepare(
+      `SELECT d.id, d.channel, d.status, d.sent_at, d.finished_at, n.title, n.created_at
+       FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+       WHERE d.recipient_id IN (SELECT id FROM recipients WHERE subscriber_id = ?) ORDER BY d.id`,
+    )
+    .all(view.subscriberId) as {
+    id: number;
+    channel: string;
+    status: string;
+    sent_at: number | null;
+    finished_at: number | null;
+    title: string;
+    created_at: number;
+  }[];
+  anonymousAudit(ctx, 'subscriber.exported', view.subscriberId, { deliveries: deliveries.length });
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    exportedAt: ctx.now.toISOString(),
+    subscriber: { organisation: subscriber.organisation, subscribedAt: iso(subscriber.created_at) },
+    channels: recipients.map((r) => ({
+      channel: r.channel,
+      address: openRecipient(ctx.keys, r).address,
+      status: r.status,
+      suppressedReason: r.suppressedReason,
+      since: r.createdAt.toISOString(),
+    })),
+    follows: topicsOf(ctx.db, view.subscriberId).map((t) => ({ topic: t.topic, component: t.component || 'all' })),
+    messages: deliveries.map((d) => ({
+      title: d.title,
+      channel: d.channel,
+      status: d.status,
+      createdAt: iso(d.created_at),
+      sentAt: iso(d.sent_at),
+    })),
+  };
+}

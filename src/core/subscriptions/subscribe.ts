@@ -1,0 +1,234 @@
+/**
+ * Signing up, by channel. Email is double opt-in and answers the same
+ * whatever the address's state, so the form tells nobody who subscribes.
+ * SMS is confirmed by a code, webhooks by answering a signed verification
+ * event, Slack by installing the app (slack-oauth.ts) or giving an
+ * incoming-webhook URL.
+ */
+import { randomBytes } from 'node:crypto';
+import { hitLimit, type Limit } from '../auth/rate-limit.ts';
+import { deliverWebhookNow } from '../notify/channels/webhook.ts';
+import { recipientLinks } from '../notify/links.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { addRecipient, addressHash, findRecipient } from '../notify/recipients.ts';
+import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
+import { type ChallengeCheck, createEmailChallenge, createSmsChallenge, useEmailChallenge, useSmsChallenge } from './challenges.ts';
+import type { Choices, Result, SubscriptionContext } from './context.ts';
+import { alreadySubscribedEmail, confirmationEmail, slackWelcome, smsCode } from './messages.ts';
+import { createSubscriber, setTopics } from './subscribers.ts';
+
+const HOUR = 3_600_000;
+export const subscribeLimits = {
+  perIp: { bucket: 'subscribe:ip', max: 30, windowMs: HOUR },
+  perAddress: { bucket: 'subscribe:address', max: 3, windowMs: HOUR },
+  smsPerIp: { bucket: 'subscribe-sms:ip', max: 10, windowMs: 4 * HOUR },
+  codePerIp: { bucket: 'subscribe-code:ip', max: 20, windowMs: HOUR },
+} as const satisfies Record<string, Limit>;
+
+export const EMAIL_ANSWER =
+  'Check your inbox: if this address can receive our emails, a confirmation link is on its way. It is valid for 48 hours.';
+const TOO_MANY = 'Too many sign-up attempts from your network. Try again later.';
+
+function limited(ctx: SubscriptionContext, limit: Limit, key: string): boolean {
+  return hitLimit(ctx.db, limit, key, ctx.now).limited;
+}
+
+function checkChoices(ctx: SubscriptionContext, choices: Choices): string | null {
+  if (choices.topics.length === 0) return 'Choose at least one thing to follow.';
+  const unknown = choices.components.find((c) => !ctx.componentIds.includes(c));
+  if (unknown) return `There is no service called "${unknown.slice(0, 60)}".`;
+  if (choices.organisation && choices.organisation.length > 200) return 'The company name is too long (200 characters at most).';
+  return null;
+}
+
+export function subscribeEmail(ctx: SubscriptionContext, rawEmail: string, choices: Choices): Result<{ message: string }> {
+  const checked = checkEmail(rawEmail);
+  if (!checked.ok) return checked;
+  const problem = checkChoices(ctx, choices);
+  if (problem) return { ok: false, message: problem };
+  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  // Per address, silently: a visible refusal would tell that the address was tried before.
+  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value))) return { ok: true, message: EMAIL_ANSWER };
+  const existing = findRecipient(ctx.db, ctx.keys, 'email', checked.value);
+  if (existing?.status === 'suppressed') return { ok: true, message: EMAIL_ANSWER };
+  if (existing?.status === 'active') {
+    enqueueNotification(
+      ctx.db,
+      {
+        kind: 'subscription',
+        title: 'Already subscribed',
+        content: alreadySubscribedEmail(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage),
+        audience: { kind: 'recipients', ids: [existing.id] },
+      },
+      ctx.now,
+    );
+    return { ok: true, message: EMAIL_ANSWER };
+  }
+  const recipient =
+    existing ??
+    addRecipient(
+      ctx.db,
+      ctx.keys,
+      { channel: 'email', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      ctx.now,
+    );
+  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
+  const token = createEmailChallenge(ctx.db, ctx.keys.secret, recipient.id, ctx.now);
+  const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
+  enqueueNotification(
+    ctx.db,
+    {
+      kind: 'subscription',
+      title: 'Confirm subscription',
+      content: confirmationEmail(ctx.organisation, confirmUrl, choices.topics),
+      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
+    },
+    ctx.now,
+  );
+  return { ok: true, message: EMAIL_ANSWER };
+}
+
+const challengeMessages: Record<Exclude<ChallengeCheck, { ok: true }>['reason'], string> = {
+  invalid: 'This confirmation link is not valid. Subscribe again to get a new one.',
+  used: 'This confirmation link was already used. Your subscription is active if you confirmed it.',
+  expired: 'This confirmation link has expired (links are valid for 48 hours). Subscribe again to get a new one.',
+  tries: 'Too many wrong codes. Ask for a new code.',
+};
+
+function activate(ctx: SubscriptionContext, recipientId: number): void {
+  ctx.db.$client.prepare(`UPDATE recipients SET status = 'active' WHERE id = ? AND status = 'pending'`).run(recipientId);
+}
+
+export function confirmEmail(ctx: SubscriptionContext, token: string): Result<{ recipientId: number; manageUrl: string }> {
+  const check = useEmailChallenge(ctx.db, ctx.keys.secret, token, ctx.now);
+  if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
+  activate(ctx, check.recipientId);
+  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+}
+
+export function subscribeSms(
+  ctx: SubscriptionContext,
+  rawNumber: string,
+  choices: Choices,
+): Result<{ challengeId: string; number: string }> {
+  const checked = checkPhone(rawNumber);
+  if (!checked.ok) return checked;
+  const problem = checkChoices(ctx, choices);
+  if (problem) return { ok: false, message: problem };
+  if (limited(ctx, subscribeLimits.smsPerIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'sms', checked.value))) {
+    return { ok: false, message: 'We sent several codes to this number already. Wait an hour before asking for another.' };
+  }
+  const existing = findRecipient(ctx.db, ctx.keys, 'sms', checked.value);
+  if (existing?.status === 'suppressed') {
+    return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
+  }
+  const recipient =
+    existing ??
+    addRecipient(
+      ctx.db,
+      ctx.keys,
+      { channel: 'sms', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      ctx.now,
+    );
+  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
+  const { id, code } = createSmsChallenge(ctx.db, ctx.keys.secret, recipient.id, ctx.now);
+  enqueueNotification(
+    ctx.db,
+    {
+      kind: 'subscription',
+      title: 'SMS code',
+      content: smsCode(ctx.organisation, code, ctx.publicUrl.href),
+      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
+    },
+    ctx.now,
+  );
+  return { ok: true, challengeId: id, number: checked.value };
+}
+
+export function confirmSms(
+  ctx: SubscriptionContext,
+  challengeId: string,
+  code: string,
+): Result<{ recipientId: number; manageUrl: string }> {
+  if (limited(ctx, subscribeLimits.codePerIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
+  const check = useSmsChallenge(ctx.db, ctx.keys.secret, challengeId, code, ctx.now);
+  if (!check.ok) {
+    return {
+      ok: false,
+      message:
+        check.reason === 'invalid'
+          ? 'That code is not right. Check the text message and try again.'
+          : check.reason === 'expired'
+            ? 'That code has expired (codes last 10 minutes). Ask for a new one.'
+            : challengeMessages[check.reason],
+    };
+  }
+  activate(ctx, check.recipientId);
+  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+}
+
+/** The endpoint must answer a signed verification event with 2xx before anything else is sent to it. */
+export async function subscribeWebhook(
+  ctx: SubscriptionContext,
+  rawUrl: string,
+  choices: Choices,
+): Promise<Result<{ secret: string; manageUrl: string }>> {
+  const checked = checkWebhookUrl(rawUrl, ctx.webhookPolicy);
+  if (!checked.ok) return checked;
+  const problem = checkChoices(ctx, choices);
+  if (problem) return { ok: false, message: problem };
+  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) {
+    return { ok: false, message: 'This endpoint is already subscribed. Use the manage link from its verification event to change it.' };
+  }
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, `verify_${randomBytes(8).toString('hex')}`, {
+    type: 'subscription.verification',
+    data: { message: `Verification of your subscription to ${ctx.organisation} updates. Answer with any 2xx status to confirm.` },
+  });
+  if (!answer.ok)
+    return {
+      ok: false,
+      message: `Your endpoint did not confirm: ${answer.message}. It must answer our signed verification event with a 2xx status.`,
+    };
+  const subscriberId = createSubscriber(ctx.db, choices, ctx.now);
+  const recipient = addRecipient(
+    ctx.db,
+    ctx.keys,
+    { channel: 'webhook', address: checked.value, secret, subscriberId, status: 'active' },
+    ctx.now,
+  );
+  return { ok: true, secret, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage };
+}
+
+export function subscribeSlackWebhook(ctx: SubscriptionContext, rawUrl: string, choices: Choices): Result<{ manageUrl: string }> {
+  const checked = checkSlackWebhookUrl(rawUrl, ctx.webhookPolicy);
+  if (!checked.ok) return checked;
+  const problem = checkChoices(ctx, choices);
+  if (problem) return { ok: false, message: problem };
+  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  const existing = findRecipient(ctx.db, ctx.keys, 'slack', checked.value);
+  const recipient =
+    existing ??
+    addRecipient(
+      ctx.db,
+      ctx.keys,
+      { channel: 'slack', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'active' },
+      ctx.now,
+    );
+  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
+  const manageUrl = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
+  enqueueNotification(
+    ctx.db,
+    {
+      kind: 'subscription',
+      title: 'Slack welcome',
+      content: slackWelcome(ctx.organisation, choices.topics, manageUrl),
+      audience: { kind: 'recipients', ids: [recipient.id] },
+    },
+    ctx.now,
+  );
+  return { ok: true, manageUrl };
+}

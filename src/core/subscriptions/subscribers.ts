@@ -1,0 +1,70 @@
+/** Subscribers and what they follow. */
+import type { Db } from '../../../db/client.ts';
+import type { Choices } from './context.ts';
+
+export function createSubscriber(db: Db, choices: Choices, now: Date): number {
+  const { id } = db.$client
+    .prepare('INSERT INTO subscribers (organisation, created_at) VALUES (?, ?) RETURNING id')
+    .get(choices.organisation, now.getTime()) as { id: number };
+  setTopics(db, id, choices);
+  return id;
+}
+
+/** Replaces what a subscriber follows. Components narrow incidents and maintenance only. */
+export function setTopics(db: Db, subscriberId: number, choices: Choices): void {
+  const sqlite = db.$client;
+  const insert = sqlite.prepare('INSERT OR IGNORE INTO subscriber_topics (subscriber_id, topic, component) VALUES (?, ?, ?)');
+  sqlite.transaction(() => {
+    sqlite.prepare('DELETE FROM subscriber_topics WHERE subscriber_id = ?').run(subscriberId);
+    for (const topic of choices.topics) {
+      const narrowed = (topic === 'incidents' || topic === 'maintenance') && choices.components.length > 0;
+      for (const component of narrowed ? choices.components : ['']) insert.run(subscriberId, topic, component);
+    }
+    sqlite.prepare('UPDATE subscribers SET organisation = ? WHERE id = ?').run(choices.organisation, subscriberId);
+  })();
+}
+
+export function topicsOf(db: Db, subscriberId: number): { topic: string; component: string }[] {
+  return db.$client
+    .prepare('SELECT topic, component FROM subscriber_topics WHERE subscriber_id = ? ORDER BY topic, component')
+    .all(subscriberId) as {
+    topic: string;
+    component: string;
+  }[];
+}
+
+/** Removes a recipient, and its subscriber when nothing else of theirs is left. Deliveries stay, anonymous. */
+export function removeRecipient(db: Db, recipientId: number): void {
+  const sqlite = db.$client;
+  sqlite.transaction(() => {
+    const row = sqlite.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(recipientId) as
+      | { subscriber_id: number | null }
+      | undefined;
+    sqlite.prepare('DELETE FROM recipients WHERE id = ?').run(recipientId);
+    if (row?.subscriber_id != null) {
+      const left = sqlite.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id = ?').get(row.subscriber_id) as { n: number };
+      if (left.n === 0) sqlite.prepare('DELETE FROM subscribers WHERE id = ?').run(row.subscriber_id);
+    }
+  })();
+}
+
+/** Erasure: every address, secret and choice of the subscriber goes; delivery counts stay, with no link to them. */
+export function deleteSubscriber(db: Db, subscriberId: number): void {
+  const sqlite = db.$client;
+  sqlite.transaction(() => {
+    sqlite.prepare('DELETE FROM recipients WHERE subscriber_id = ?').run(subscriberId);
+    sqlite.prepare('DELETE FROM subscribers WHERE id = ?').run(subscriberId);
+  })();
+}
+
+/** Unconfirmed sign-ups are forgotten after a week. */
+export function purgeUnconfirmed(db: Db, now: Date, maxAgeMs = 7 * 86_400_000): number {
+  const sqlite = db.$client;
+  return sqlite.transaction(() => {
+    const removed = sqlite
+      .prepare(`DELETE FROM recipients WHERE status = 'pending' AND created_at < ?`)
+      .run(now.getTime() - maxAgeMs).changes;
+    sqlite.prepare('DELETE FROM subscribers WHERE id NOT IN (SELECT subscriber_id FROM recipients WHERE subscriber_id IS NOT NULL)').run();
+    return removed;
+  })();
+}

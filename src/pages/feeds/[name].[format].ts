@@ -1,0 +1,26 @@
+import type { APIRoute } from 'astro';
+import { formatForExtension, renderFeed } from '../../core/feeds/feed.ts';
+import { feedBuilders, isFeedName } from '../../core/feeds/sources.ts';
+import { getDocs, getSite, lastUpdated } from '../../lib/trust-content.ts';
+
+// /feeds/incidents.xml|atom|json and /feeds/changes.xml|atom|json. Per request: the
+// links are absolute on the public URL, and the entries will come from the database.
+export const prerender = false;
+
+export const GET: APIRoute = async ({ params, locals }) => {
+  const name = params.name ?? '';
+  const format = formatForExtension(params.format ?? '');
+  if (!isFeedName(name) || !format)
+    return new Response('Not found\n', { status: 404, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  const feed = feedBuilders[name]({
+    site: await getSite(),
+    publicUrl: locals.candor.config.publicUrl,
+    // incidents arrive with issue 7, change notices with issue 8
+    entries: [],
+    emptyUpdated: lastUpdated(await getDocs()),
+  });
+  const { body, contentType } = renderFeed(feed, format);
+  return new Response(body, {
+    headers: { 'Content-Type': contentType, 'Cache-Control': 'public, max-age=60', 'Access-Control-Allow-Origin': '*' },
+  });
+};
