@@ -8,5 +8,6 @@ import { authActions } from './auth.ts';
 import { notifyActions } from './notify.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
+import { subscriberActions } from './subscribers.ts';
 
-export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions, ...subscribeActions };
+export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions, ...subscribeActions, ...subscriberActions };

@@ -38,6 +38,10 @@ const routes: Record<string, { path: string; needs: Needs; status?: number }> = 
   '/console/deliveries/progress.json': { path: '/console/deliveries/progress.json?ids=1', needs: 'viewer' },
   '/console/deliveries/log': { path: '/console/deliveries/log', needs: 'viewer' },
   '/console/settings': { path: '/console/settings', needs: 'admin' },
+  '/console/subscribers': { path: '/console/subscribers', needs: 'admin' },
+  '/console/subscribers/[id]': { path: '/console/subscribers/999999', needs: 'admin', status: 404 },
+  '/console/subscribers/quarantine': { path: '/console/subscribers/quarantine', needs: 'admin' },
+  '/console/subscribers/export.csv': { path: '/console/subscribers/export.csv', needs: 'admin' },
 };
 
 const actions: Record<string, Needs> = {
@@ -64,6 +68,8 @@ const actions: Record<string, Needs> = {
   updateTopics: 'public',
   eraseSubscription: 'public',
   sendTestMessage: 'admin',
+  removeSubscriber: 'admin',
+  liftSuppression: 'admin',
 };
 
 function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { auditLog, auditPurges } from '../../../db/schema.ts';
+import { csvRow } from '../text/csv.ts';
 import { type AuditAction, isAuditAction } from './actions.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -461,19 +462,4 @@ function csvCells(entry: AuditEntry): (string | number | null)[] {
 
 function exportShape(entry: AuditEntry) {
   return { ...entry, at: entry.at.toISOString() };
-}
-
-function csvRow(cells: readonly (string | number | null)[]): string {
-  return `${cells.map(csvCell).join(',')}\r\n`;
-}
-
-/**
- * RFC 4180 quoting, after defusing cells a spreadsheet would run as a
- * formula (OWASP "CSV injection"): a leading quote makes them plain text.
- */
-function csvCell(value: string | number | null): string {
-  if (value === null) return '';
-  let cell = String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(cell)) cell = `'${cell}`;
-  return /[",\r\n]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell;
 }

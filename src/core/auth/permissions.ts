@@ -83,6 +83,10 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/deliveries/progress.json': need('deliveries.view'),
   '/console/deliveries/log': need('deliveries.view'),
   '/console/settings': need('settings.view'),
+  '/console/subscribers': need('subscribers.view'),
+  '/console/subscribers/[id]': need('subscribers.view'),
+  '/console/subscribers/quarantine': need('subscribers.view'),
+  '/console/subscribers/export.csv': need('subscribers.export'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -109,6 +113,8 @@ export const consoleActions: Record<string, Access> = {
   updateTopics: open,
   eraseSubscription: open,
   sendTestMessage: need('settings.manage'),
+  removeSubscriber: need('subscribers.manage'),
+  liftSuppression: need('subscribers.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

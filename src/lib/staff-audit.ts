@@ -1,0 +1,34 @@
+import type { AuditAction } from '../core/audit/actions.ts';
+import { recordAudit } from '../core/audit/log.ts';
+import { staffLabel } from '../core/auth/staff.ts';
+
+interface RequestLike {
+  locals: App.Locals;
+  clientAddress: string;
+  request: Request;
+}
+
+/** Records what the signed-in staff member just did, with their address and browser. */
+export function auditStaffAction(ctx: RequestLike, action: AuditAction, target: string, summary: Record<string, unknown> = {}): void {
+  const auth = ctx.locals.auth;
+  if (!auth) throw new Error('a staff action without a signed-in staff member');
+  const { db, now } = ctx.locals.candor;
+  let ip: string | null = null;
+  try {
+    ip = ctx.clientAddress || null;
+  } catch {
+    ip = null;
+  }
+  recordAudit(
+    db,
+    {
+      actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
+      ip,
+      userAgent: ctx.request.headers.get('user-agent'),
+      action,
+      target,
+      summary,
+    },
+    now(),
+  );
+}
