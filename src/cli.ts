@@ -7,12 +7,13 @@ import { adminCreate } from './cli/admin-create.ts';
 import { adminReset } from './cli/admin-reset.ts';
 import { auditVerify } from './cli/audit-verify.ts';
 import { type CliCommand, CliError } from './cli/command.ts';
+import { keysRotate } from './cli/keys-rotate.ts';
 import { worker } from './cli/worker.ts';
 import { ConfigError } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { DatabaseError } from './runtime/context.ts';
 
-const commands: CliCommand[] = [adminCreate, adminReset, auditVerify, worker];
+const commands: CliCommand[] = [adminCreate, adminReset, auditVerify, keysRotate, worker];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);

@@ -25,8 +25,7 @@ export const notifyActions = {
     input: z.object({ channel: z.enum(channels), address: z.string().max(2048) }),
     handler: (input, ctx) => {
       requireStaff(ctx, 'sendTestMessage');
-      const { db, now, secrets, config, content } = ctx.locals.candor;
-      const keys = { keys: [secrets.encryptionKey], secret: secrets.secret };
+      const { db, now, keys, config, content } = ctx.locals.candor;
       const result = sendTest(
         db,
         keys,

@@ -6,7 +6,7 @@ export function cliAuthContext(context: AppContext): AuthContext {
   return {
     db: context.db,
     now: context.now(),
-    keys: [context.secrets.encryptionKey],
+    keys: context.keys.keys,
     policy: context.content.site.policies.staffSessions,
     client: { ip: null, userAgent: 'candor cli' },
     issuer: context.content.site.organisation.name,

@@ -21,7 +21,7 @@ export function authContext(ctx: RequestLike): AuthContext {
   return {
     db: candor.db,
     now: candor.now(),
-    keys: [candor.secrets.encryptionKey],
+    keys: candor.keys.keys,
     policy: candor.content.site.policies.staffSessions,
     client: { ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') },
     issuer: candor.content.site.organisation.name,

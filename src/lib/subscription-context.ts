@@ -15,7 +15,7 @@ export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
   }
   return {
     db: candor.db,
-    keys: { keys: [candor.secrets.encryptionKey], secret: candor.secrets.secret },
+    keys: candor.keys,
     now: candor.now(),
     publicUrl: candor.config.publicUrl,
     organisation: candor.content.site.organisation.name,

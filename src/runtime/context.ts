@@ -9,10 +9,13 @@ import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
+import type { Keys } from '../core/notify/recipients.ts';
 
 export interface AppContext {
   config: Config;
   secrets: Secrets;
+  /** the keyring: seal with the first, open with any; plus the secret for blind indexes and tokens */
+  keys: Keys;
   db: Db;
   content: TrustContent;
   now: () => Date;
@@ -56,5 +59,5 @@ export function createAppContext(config: Config, root: string): AppContext {
   const db = openChecked(join(config.dataDir, 'candor.db'));
   const now = () => new Date();
   recordBaseline(db, content, now());
-  return { config, secrets, db, content, now };
+  return { config, secrets, keys: { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret }, db, content, now };
 }

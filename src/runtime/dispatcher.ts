@@ -8,7 +8,7 @@ export function createDispatcher(context: AppContext, log: (line: string) => voi
   const dispatcher = new Dispatcher({
     db: context.db,
     channels,
-    keys: { keys: [context.secrets.encryptionKey], secret: context.secrets.secret },
+    keys: context.keys,
     publicUrl: context.config.publicUrl,
     leaseMs: context.config.providers.leaseMs,
     log,

@@ -54,6 +54,8 @@ export interface Config {
   /** from the environment; when absent the data dir's generated ones are used */
   secret: string | undefined;
   encryptionKey: Buffer | undefined;
+  /** CANDOR_PREVIOUS_ENCRYPTION_KEYS: older keys still able to open data sealed before a rotation */
+  previousKeys: Buffer[];
 }
 
 export class ConfigError extends Error {
@@ -82,6 +84,11 @@ export function readConfig(env: Env, cwd: string): Config {
     dataDir,
     secret: env.CANDOR_SECRET === undefined ? undefined : parseSecret(env.CANDOR_SECRET),
     encryptionKey: env.CANDOR_ENCRYPTION_KEY === undefined ? undefined : parseEncryptionKey(env.CANDOR_ENCRYPTION_KEY),
+    previousKeys: (env.CANDOR_PREVIOUS_ENCRYPTION_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean)
+      .map((k, i) => parseEncryptionKey(k, `CANDOR_PREVIOUS_ENCRYPTION_KEYS[${i}]`)),
   };
 }
 

@@ -4,29 +4,63 @@
  * (mode 0600), so a restart keeps sessions and encrypted data readable.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, ConfigError, parseEncryptionKey, parseSecret } from './env.ts';
 
 export interface Secrets {
   secret: string;
   encryptionKey: Buffer;
+  /** keys data may still be sealed with, until `candor keys rotate` has re-sealed it */
+  previousKeys: Buffer[];
 }
 
 export const SECRETS_FILE = 'secrets.json';
 
 export function resolveSecrets(config: Config): Secrets {
-  if (config.secret && config.encryptionKey) return { secret: config.secret, encryptionKey: config.encryptionKey };
+  if (config.secret && config.encryptionKey)
+    return { secret: config.secret, encryptionKey: config.encryptionKey, previousKeys: config.previousKeys };
   const file = join(config.dataDir, SECRETS_FILE);
   const stored = existsSync(file) ? readStored(file) : generate(file);
   return {
     secret: config.secret ?? stored.secret,
     encryptionKey: config.encryptionKey ?? stored.encryptionKey,
+    previousKeys: [...config.previousKeys, ...(config.encryptionKey ? [] : stored.previousKeys)],
   };
 }
 
+/** Makes `next` the key new data is sealed with, keeping the old one readable until data is re-sealed. */
+export function storeRotatedKey(dataDir: string, current: Secrets, next: Buffer): void {
+  writeStored(join(dataDir, SECRETS_FILE), {
+    ...current,
+    encryptionKey: next,
+    previousKeys: [current.encryptionKey, ...current.previousKeys],
+  });
+}
+
+/** After re-sealing: the old keys are no longer needed. */
+export function forgetPreviousKeys(dataDir: string, current: Secrets): void {
+  writeStored(join(dataDir, SECRETS_FILE), { ...current, previousKeys: [] });
+}
+
+function writeStored(file: string, secrets: Secrets): void {
+  const json = JSON.stringify(
+    {
+      secret: secrets.secret,
+      encryptionKey: secrets.encryptionKey.toString('hex'),
+      previousKeys: secrets.previousKeys.map((k) => k.toString('hex')),
+    },
+    null,
+    2,
+  );
+  // Written beside and renamed over, so a crash never leaves half a key file.
+  const temp = `${file}.tmp`;
+  writeFileSync(temp, `${json}\n`, { mode: 0o600 });
+  renameSync(temp, file);
+}
+
 function readStored(file: string): Secrets {
-  let parsed: { secret?: unknown; encryptionKey?: unknown };
+  let parsed: { secret?: unknown; encryptionKey?: unknown; previousKeys?: unknown };
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
   } catch {
@@ -36,14 +70,16 @@ function readStored(file: string): Secrets {
     );
   }
   const where = `${SECRETS_FILE} in CANDOR_DATA_DIR:`;
+  const previous = Array.isArray(parsed.previousKeys) ? parsed.previousKeys : [];
   return {
     secret: parseSecret(String(parsed.secret ?? ''), `${where} secret`),
     encryptionKey: parseEncryptionKey(String(parsed.encryptionKey ?? ''), `${where} encryptionKey`),
+    previousKeys: previous.map((k, i) => parseEncryptionKey(String(k), `${where} previousKeys[${i}]`)),
   };
 }
 
 function generate(file: string): Secrets {
-  const secrets = { secret: randomBytes(32).toString('base64url'), encryptionKey: randomBytes(32) };
+  const secrets = { secret: randomBytes(32).toString('base64url'), encryptionKey: randomBytes(32), previousKeys: [] };
   const json = JSON.stringify({ secret: secrets.secret, encryptionKey: secrets.encryptionKey.toString('hex') }, null, 2);
   writeFileSync(file, `${json}\n`, { mode: 0o600, flag: 'wx' });
   return secrets;

@@ -11,7 +11,7 @@ export const GET: APIRoute = (ctx) => {
   const count = (candor.db.$client.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id IS NOT NULL').get() as { n: number })
     .n;
   auditStaffAction(ctx, 'subscribers.exported', 'subscribers', { format: 'csv', rows: count });
-  const rows = subscribersCsv(candor.db, { keys: [candor.secrets.encryptionKey], secret: candor.secrets.secret });
+  const rows = subscribersCsv(candor.db, candor.keys);
   const body = textStream(rows);
   return new Response(body, {
     headers: {

@@ -9,7 +9,6 @@ export const POST: APIRoute = async (ctx) => {
   const verified = await twilioRequest(ctx);
   if (!verified.ok) return verified.response;
   const { candor } = ctx.locals;
-  const keys = { keys: [candor.secrets.encryptionKey], secret: candor.secrets.secret };
-  const { reply } = applyInboundSms(candor.db, keys, verified.params, candor.content.site.organisation.name, candor.now());
+  const { reply } = applyInboundSms(candor.db, candor.keys, verified.params, candor.content.site.organisation.name, candor.now());
   return new Response(twiml(reply), { headers: { 'Content-Type': 'text/xml; charset=utf-8' } });
 };
