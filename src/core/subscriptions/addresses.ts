@@ -28,7 +28,7 @@ export function checkPhone(raw: string, defaultCountry?: string): Checked {
   try {
     const number = parsePhoneNumberWithError(input, defaultCountry ? { defaultCountry: defaultCountry as 'US' } : undefined);
     if (!number.isValid())
-      return { ok: false, message: `${input} is not a valid phone number. Include the country code, e.g. +44 7700 900123.` };
+      return { ok: false, message: `${input} is not a valid phone number. Include the country code, e.g. +44 7911 123456.` };
     const type = number.getType();
     if (type && UNSUPPORTED.has(type)) {
       return {
@@ -41,7 +41,7 @@ export function checkPhone(raw: string, defaultCountry?: string): Checked {
     const reason =
       err instanceof ParseError && err.message === 'INVALID_COUNTRY'
         ? 'Include the country code, e.g. +1 or +44.'
-        : 'Use digits and the country code, e.g. +44 7700 900123.';
+        : 'Use digits and the country code, e.g. +44 7911 123456.';
     return { ok: false, message: `${input.slice(0, 40)} is not a phone number we can read. ${reason}` };
   }
 }

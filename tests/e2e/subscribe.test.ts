@@ -1,0 +1,92 @@
+/**
+ * A customer in Chromium: subscribes by email, confirms from the message the
+ * fake Resend captured, changes what they follow, and unsubscribes.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeResend } from '../fakes/resend.ts';
+import { axeViolations, formatViolations } from '../helpers/axe.ts';
+import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { freePort, ROOT, type RunningServer, startServer } from '../helpers/server.ts';
+
+const SCREENSHOTS = join(ROOT, 'test-output/screenshots');
+let server: RunningServer;
+let resend: Awaited<ReturnType<typeof startFakeResend>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  resend = await startFakeResend();
+  const port = await freePort();
+  server = await startServer({
+    port,
+    env: {
+      CANDOR_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      RESEND_API_KEY: 're_test_key',
+      RESEND_BASE_URL: resend.url,
+      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
+      CANDOR_LIMIT_EMAIL: 'unlimited',
+    },
+  });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  await resend?.close();
+});
+
+async function accessible(page: Page, label: string): Promise<void> {
+  const violations = await axeViolations(page);
+  expect(violations, formatViolations(label, violations)).toEqual([]);
+}
+
+describe('subscribing in Chromium', () => {
+  it('subscribes by email, confirms from the email, changes topics and unsubscribes', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    const problems = await watchProblems(page);
+
+    await page.goto(`${server.url}/subscribe`);
+    await accessible(page, '/subscribe');
+    await page.getByLabel('Subprocessor changes').check();
+    await page.getByLabel('Public API').check();
+    await page.getByRole('radio', { name: 'Email' }).check();
+    await page.getByLabel('Address').fill('grace@customer.example');
+    await page.screenshot({ path: join(SCREENSHOTS, 'subscribe.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    await expect.poll(() => page.getByText('Check your inbox').count()).toBe(1);
+
+    await expect.poll(() => resend.emailsTo('grace@customer.example').length).toBe(1);
+    const email = resend.emailsTo('grace@customer.example')[0];
+    const link = /(http:\/\/\S+\/subscribe\/confirm\/[a-z0-9.]+)/.exec(email?.text ?? '')?.[1] ?? '';
+    expect(email?.html).toContain(link);
+
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Confirm my subscription' }).click();
+    await expect.poll(() => page.getByText('You are subscribed.').count()).toBe(1);
+    await page.getByRole('link', { name: 'Manage your subscription' }).click();
+    await page.waitForURL('**/subscription/**');
+    await accessible(page, 'manage');
+    expect(await page.getByLabel('Subprocessor changes').isChecked()).toBe(true);
+    expect(await page.getByLabel('Public API').isChecked()).toBe(true);
+
+    await page.getByLabel('Subprocessor changes').uncheck();
+    await page.getByLabel('Changes to security and privacy documents').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByText('Saved.').count()).toBe(1);
+    expect(await page.getByLabel('Changes to security and privacy documents').isChecked()).toBe(true);
+    expect(await page.getByLabel('Subprocessor changes').isChecked()).toBe(false);
+    await page.screenshot({ path: join(SCREENSHOTS, 'manage-subscription.png'), fullPage: true });
+
+    await page.getByRole('link', { name: 'Unsubscribe this address' }).click();
+    await page.getByRole('button', { name: 'Unsubscribe' }).click();
+    await expect.poll(() => page.getByText('will not receive our updates any more').count()).toBe(1);
+    await accessible(page, 'unsubscribed');
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 90_000);
+});
