@@ -6,7 +6,7 @@ export default defineConfig({
   output: 'server',
   // Middleware mode: src/server.ts owns the HTTP server, serves prerendered files
   // from memory and hands Astro each request with its locals (db, config).
-  adapter: node({ mode: 'middleware', bodySizeLimit: 1024 * 1024 }),
+  adapter: node({ mode: 'middleware', bodySizeLimit: 256 * 1024 }),
   // Our own server (src/server.ts) wraps Astro's handler; this is only the dev default.
   server: { host: '127.0.0.1', port: 4321 },
   trailingSlash: 'ignore',

@@ -33,6 +33,21 @@ function lookup<T>(table: Record<string, T>, key: string): T | undefined {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** No form or callback Candor takes comes near this; anything larger is refused before it is read. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const bodySize = defineMiddleware((ctx, next) => {
+  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method)) return next();
+  const declared = Number(ctx.request.headers.get('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES) {
+    return new Response(`The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`, {
+      status: 413,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    });
+  }
+  return next();
+});
+
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click
  * unsubscribes from mail providers; both carry their own proof (signature,
@@ -91,4 +106,4 @@ const headers = defineMiddleware(async (ctx, next) => {
   return response;
 });
 
-export const onRequest = sequence(context, headers, crossSite, consoleGuard);
+export const onRequest = sequence(context, headers, bodySize, crossSite, consoleGuard);

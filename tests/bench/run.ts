@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { ensureBuild } from '../../src/runtime/build.ts';
 import type { Benchmark } from '../helpers/bench.ts';
 import { ROOT, startServer } from '../helpers/server.ts';
+import { fanout } from './fanout.ts';
 import { http } from './http.ts';
 
-const BENCHMARKS: readonly Benchmark[] = [http];
+const BENCHMARKS: readonly Benchmark[] = [http, fanout];
 const OUTPUT = join(ROOT, 'test-output/bench');
 
 const log = (line: string) => console.log(`[bench] ${line}`);

@@ -334,6 +334,16 @@ describe('personal data at rest', () => {
 });
 
 describe('abuse limits', () => {
+  it('refuses a body larger than any form with 413, before reading it', async () => {
+    const res = await fetch(`${server.url}/subscribe?_action=subscribe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url },
+      body: `channel=email&address=${'a'.repeat(70 * 1024)}`,
+    });
+    expect(res.status).toBe(413);
+    expect(await res.text()).toContain('too large');
+  });
+
   it('refuses a burst of sign-ups from one address with a clear message', async () => {
     const client = new ConsoleClient(server.url);
     let last = '';

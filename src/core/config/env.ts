@@ -231,7 +231,8 @@ function parseLimits(env: Env, name: string): ChannelLimits | undefined {
   const match = /^(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?(?:,concurrency=(\d+))?$/.exec(value);
   if (!match) throw new ConfigError(name, `must look like "2/s", "2/s,burst=4,concurrency=2" or "unlimited", got "${value}"`);
   const ratePerSecond = Number(match[1]);
-  const burst = match[2] ? Number(match[2]) : Math.max(1, Math.ceil(ratePerSecond));
+  // Burst 1 unless asked: a full bucket of N refilled at N/s lets N+1 requests into one second.
+  const burst = match[2] ? Number(match[2]) : 1;
   const concurrency = match[3] ? Number(match[3]) : Math.max(1, Math.min(16, Math.ceil(ratePerSecond)));
   if (ratePerSecond <= 0 || burst < 1 || concurrency < 1)
     throw new ConfigError(name, 'needs a rate above 0 and burst and concurrency of at least 1');

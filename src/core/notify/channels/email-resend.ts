@@ -16,10 +16,11 @@ export interface ResendSettings {
 }
 
 /**
- * Resend's documented default: 2 requests per second per team. Burst 1: a bucket of 2 refilled
- * at 2/s lets 3 requests into one second, which Resend refuses with 429 (and a 1 s Retry-After).
+ * Resend's documented limit is 2 requests per second per team. Burst 1: a bucket of 2 refilled at
+ * 2/s lets 3 requests into one second. 1.9/s: Resend counts arrivals, and a millisecond of network
+ * jitter would otherwise put a third request into a second now and then, costing a 1 s Retry-After.
  */
-export const RESEND_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 1, concurrency: 2 };
+export const RESEND_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1.9, burst: 1, concurrency: 2 };
 
 interface ResendError {
   name: string;
@@ -71,6 +72,19 @@ export class ResendEmailChannel implements Channel {
       ...(key ? { idempotencyKey: `candor-email-${key}` } : {}),
     });
     const durationMs = performance.now() - started;
+    if (response.error && response.error.name === 'invalid_idempotent_request') {
+      const code = response.error.name;
+      // Resend keeps a key only for a request it accepted: this batch went out before (a crash or lost answer),
+      // and a member removed since then changed the request. Sending again would be a second email.
+      return jobs.map((job) => ({
+        deliveryId: job.deliveryId,
+        outcome: 'sent',
+        httpStatus: 409,
+        providerCode: code,
+        error: 'sent earlier under the same idempotency key',
+        durationMs,
+      }));
+    }
     if (response.error) {
       const outcome = classifyResendError(response.error);
       const retryAfterMs = parseRetryAfter(response.headers?.['retry-after'], Date.now());

@@ -1,0 +1,575 @@
+/**
+ * The notification engine's proof, through the REAL SDKs (resend, twilio, @slack/web-api,
+ * node:http + standardwebhooks) against the loopback fakes: fan-out to 10,000 recipients on
+ * four channels, provider outages, Retry-After, lost responses, suppression, permanent
+ * failures, two dispatchers on one database and a graceful stop. Each case has its own
+ * temp-file database; the fakes are shared and reset between cases.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../../db/client.ts';
+import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
+import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
+import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
+import { WebhookChannel } from '../../src/core/notify/channels/webhook.ts';
+import { Dispatcher, type DispatcherOptions } from '../../src/core/notify/dispatcher.ts';
+import { readRecipientToken } from '../../src/core/notify/links.ts';
+import { type Audience, enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { suppressRecipient } from '../../src/core/notify/recipients.ts';
+import type { Channel, ChannelName, LimitSettings, NotificationContent } from '../../src/core/notify/types.ts';
+import type { RecordedRequest } from '../fakes/common.ts';
+import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
+import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
+import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { addSubscribers, deliveryCounts, TEST_KEYS } from '../helpers/notify.ts';
+import { tempDir } from '../helpers/server.ts';
+
+const PUBLIC_URL = new URL('https://trust.candor.test/');
+const FROM = 'Candor Status <status@candor.test>';
+const SENDER = '+15005550006';
+const RETRY = { baseMs: 50, capMs: 2000, maxAttempts: 8 };
+/** Limits raised out of the way where a case is not about limits. */
+const FAST: LimitSettings = { ratePerSecond: 100_000, burst: 100_000, concurrency: 16 };
+const INCIDENT_LINK = 'https://trust.candor.test/incidents/1';
+
+const whsec = () => `whsec_${randomBytes(24).toString('base64')}`;
+
+let resend: ResendFake;
+let twilio: TwilioFake;
+let slack: SlackFake;
+/** four receivers sharing the fan-out's webhooks, each with its own signing secret */
+let receivers: { receiver: WebhookReceiver; secret: string }[];
+/** an endpoint that says "gone" (410) and one that always fails (500) */
+let gone: WebhookReceiver;
+let broken: WebhookReceiver;
+let allowHosts: string[];
+
+beforeAll(async () => {
+  resend = await startFakeResend();
+  twilio = await startFakeTwilio({ statusCallbacks: false });
+  slack = await startFakeSlack();
+  receivers = await Promise.all(
+    [0, 1, 2, 3].map(async () => {
+      const secret = whsec();
+      return { receiver: await startWebhookReceiver({ secret }), secret };
+    }),
+  );
+  gone = await startWebhookReceiver({ status: 410 });
+  broken = await startWebhookReceiver({ status: 500 });
+  allowHosts = [...receivers.map((r) => r.receiver.url), gone.url, broken.url].map((u) => new URL(u).host);
+});
+
+afterAll(async () => {
+  await Promise.all([resend, twilio, slack, gone, broken, ...receivers.map((r) => r.receiver)].map((f) => f?.close()));
+});
+
+beforeEach(() => {
+  for (const fake of [resend, twilio, slack, gone, broken, ...receivers.map((r) => r.receiver)]) fake.reset();
+});
+
+// ---------------------------------------------------------------------------------------------
+// the world of one case
+
+const opened: { db: Db; dir: string | null }[] = [];
+
+function freshDb(): { db: Db; file: string } {
+  const dir = tempDir('candor-engine-');
+  const file = join(dir, 'candor.db');
+  const db = openDatabase(file);
+  opened.push({ db, dir });
+  return { db, file };
+}
+
+afterEach(() => {
+  for (const { db, dir } of opened.splice(0)) {
+    if (db.$client.open) db.$client.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+type Limits = Partial<Record<ChannelName, LimitSettings>>;
+
+function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel> {
+  return {
+    email: new ResendEmailChannel({ apiKey: resend.apiKey, from: FROM, baseUrl: resend.url, limits: limits.email ?? FAST }),
+    sms: new TwilioSmsChannel({
+      accountSid: twilio.accountSid,
+      authToken: twilio.authToken,
+      from: SENDER,
+      apiBaseUrl: twilio.url,
+      statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
+      limits: limits.sms ?? FAST,
+    }),
+    slack: new SlackChannel(db, { apiUrl: slack.url, limits: limits.slack ?? FAST }),
+    webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
+  };
+}
+
+function dispatcher(db: Db, options: Partial<DispatcherOptions> & { limits?: Limits } = {}): Dispatcher {
+  const { limits, ...rest } = options;
+  return new Dispatcher({
+    db,
+    channels: liveChannels(db, limits),
+    keys: TEST_KEYS,
+    publicUrl: PUBLIC_URL,
+    retry: RETRY,
+    pollMs: 20,
+    ...rest,
+  });
+}
+
+const slackBlocks = (text: string) => [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text } }];
+
+/** A long update: the SMS must be cut to two segments and still end with the link. */
+const SMS_BODY =
+  'Elevated error rates on the EU API — requests to /v1/* may fail with 503 and retries succeed. ' +
+  'Engineers are rolling back the 14:02 deploy; the next update follows within 30 minutes or sooner if the state changes.';
+
+function incidentContent(status = 'investigating'): NotificationContent {
+  const line = `API degraded: ${status}`;
+  return {
+    email: { subject: `[Incident] ${line}`, html: `<p>${line}. We will update this page.</p>`, text: `${line}. We will update this page.` },
+    sms: { body: SMS_BODY, link: INCIDENT_LINK },
+    slack: { text: line, blocks: slackBlocks(line), root: { text: `Incident: ${status}`, blocks: slackBlocks(`*Incident*: ${status}`) } },
+    webhook: { type: 'incident.updated', data: { incident: 1, status } },
+  };
+}
+
+function enqueue(db: Db, content: NotificationContent, audience: Audience = { kind: 'topic', topic: 'incidents' }, threadKey?: string) {
+  return enqueueNotification(
+    db,
+    { kind: 'incident.update', title: 'API degraded', threadKey: threadKey ?? null, content, audience },
+    new Date(),
+  );
+}
+
+/** Waits until no delivery is pending or sending. */
+async function settle(db: Db, timeoutMs = 30_000): Promise<void> {
+  const open = db.$client.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'sending')`);
+  const deadline = Date.now() + timeoutMs;
+  while ((open.get() as { n: number }).n > 0) {
+    if (Date.now() > deadline) throw new Error(`deliveries still open after ${timeoutMs} ms: ${JSON.stringify(deliveryCounts(db))}`);
+    await sleep(20);
+  }
+}
+
+/** The production mode: one loop per channel, until the outbox is empty, then a graceful stop. */
+async function runToEnd(d: Dispatcher, db: Db, timeoutMs?: number): Promise<void> {
+  d.start();
+  try {
+    await settle(db, timeoutMs);
+  } finally {
+    await d.stop();
+  }
+}
+
+interface DeliveryRow {
+  id: number;
+  recipient_id: number;
+  channel: ChannelName;
+  status: string;
+  attempts: number;
+  provider_message_id: string | null;
+  lease_owner: string | null;
+  last_error: string | null;
+}
+interface AttemptRow {
+  delivery_id: number;
+  outcome: string;
+  http_status: number | null;
+  provider_code: string | null;
+}
+
+const deliveriesOf = (db: Db, notificationId: number) =>
+  db.$client.prepare('SELECT * FROM deliveries WHERE notification_id = ? ORDER BY id').all(notificationId) as DeliveryRow[];
+const attemptsOf = (db: Db) =>
+  db.$client.prepare('SELECT delivery_id, outcome, http_status, provider_code FROM delivery_attempts ORDER BY id').all() as AttemptRow[];
+const recipientStatus = (db: Db, id: number) =>
+  db.$client.prepare('SELECT status, suppressed_reason FROM recipients WHERE id = ?').get(id) as {
+    status: string;
+    suppressed_reason: string | null;
+  };
+
+/** How many times each key occurs, and which occur more than once. */
+function tally<T>(items: readonly T[]): { counts: Map<T, number>; repeated: T[] } {
+  const counts = new Map<T, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return { counts, repeated: [...counts].filter(([, n]) => n > 1).map(([k]) => k) };
+}
+
+const emailAddress = (i: number) => `person${i}@customer.example`;
+const smsNumber = (i: number) => `+1415555${String(i).padStart(4, '0')}`;
+
+// ---------------------------------------------------------------------------------------------
+
+describe('notification engine against the provider fakes', () => {
+  it('fans out to 10,000 recipients on four channels: each gets exactly one message per channel', async () => {
+    const { db } = freshDb();
+    const emailIds = addSubscribers(db, TEST_KEYS, { count: 7000, channel: 'email', address: emailAddress });
+    addSubscribers(db, TEST_KEYS, { count: 1000, channel: 'sms', address: smsNumber });
+    // Recipients are unique per (channel, address), so each is its own Slack channel; 50 workspaces (tokens).
+    const slackChannel = (i: number) => `C${String(i).padStart(9, '0')}`;
+    addSubscribers(db, TEST_KEYS, { count: 1000, channel: 'slack', address: slackChannel, secret: (i) => `xoxb-ws${i % 50}-token` });
+    const hookUrl = (i: number) => `${receivers[i % receivers.length]?.receiver.url}/hooks/${i % 7}/${i}`;
+    addSubscribers(db, TEST_KEYS, {
+      count: 1000,
+      channel: 'webhook',
+      address: hookUrl,
+      secret: (i) => receivers[i % receivers.length]?.secret ?? null,
+    });
+
+    const started = performance.now();
+    const first = enqueue(db, incidentContent(), undefined, 'incident:1');
+    const enqueueMs = performance.now() - started;
+    expect(first.deliveries).toBe(10_000);
+    expect(first.byChannel).toEqual({ email: 7000, sms: 1000, slack: 1000, webhook: 1000 });
+    expect(enqueueMs).toBeLessThan(5000);
+
+    await runToEnd(dispatcher(db), db, 60_000);
+    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 10_000 });
+    // one attempt each, all of them successful
+    const attempts = attemptsOf(db);
+    expect(attempts).toHaveLength(10_000);
+    expect(attempts.every((a) => a.outcome === 'sent')).toBe(true);
+
+    // Email: 70 batches of 100, one email per address, with one-click unsubscribe for that recipient.
+    expect(resend.emails).toHaveLength(7000);
+    expect(resend.requests.filter((r) => r.path === '/emails/batch')).toHaveLength(70);
+    const byAddress = tally(resend.emails.flatMap((e) => e.to));
+    expect(byAddress.repeated).toEqual([]);
+    expect(byAddress.counts.size).toBe(7000);
+    const idOf = new Map(emailIds.map((id, i) => [emailAddress(i), id]));
+    for (const email of resend.emails) {
+      const to = email.to[0] ?? '';
+      expect(email.from).toBe(FROM);
+      expect(email.subject).toBe('[Incident] API degraded: investigating');
+      expect(email.text).toContain('We will update this page.');
+      expect(email.html).toContain('<p>API degraded: investigating.');
+      expect(email.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
+      const unsubscribe = /^<https:\/\/trust\.candor\.test\/unsubscribe\/([^>]+)>$/.exec(email.headers['List-Unsubscribe'] ?? '');
+      expect(unsubscribe, `List-Unsubscribe of ${to}`).not.toBeNull();
+      expect(readRecipientToken(TEST_KEYS.secret, 'unsubscribe', unsubscribe?.[1] ?? '')).toBe(idOf.get(to));
+      expect(email.text).toContain(`/unsubscribe/${unsubscribe?.[1]}`);
+    }
+    const emailDeliveries = deliveriesOf(db, first.notificationId).filter((d) => d.channel === 'email');
+    expect(new Set(emailDeliveries.map((d) => d.provider_message_id))).toEqual(new Set(resend.emails.map((e) => e.id)));
+
+    // SMS: one per number, within two segments, ending with the incident link.
+    expect(twilio.messages).toHaveLength(1000);
+    expect(tally(twilio.messages.map((m) => m.to)).repeated).toEqual([]);
+    for (const m of twilio.messages) {
+      expect(m.from).toBe(SENDER);
+      expect(m.numSegments).toBeLessThanOrEqual(2);
+      expect(m.body.endsWith(INCIDENT_LINK)).toBe(true);
+      expect(m.body).toContain('...');
+    }
+
+    // Slack: one root per channel, no replies yet; each root remembered for the thread.
+    expect(slack.messages).toHaveLength(1000);
+    expect(tally(slack.messages.map((m) => m.channel)).repeated).toEqual([]);
+    expect(slack.messages.every((m) => m.threadTs === undefined && m.text === 'API degraded: investigating')).toBe(true);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM slack_threads').get()).toEqual({ n: 1000 });
+
+    // Webhooks: one per endpoint, each verifying with its endpoint's secret (standardwebhooks).
+    const received = receivers.flatMap((r) => r.receiver.received);
+    expect(received).toHaveLength(1000);
+    for (const { receiver, secret } of receivers) {
+      expect(receiver.received.every((w) => w.verified === true)).toBe(true);
+      const verified = receiver.verified(secret);
+      expect(verified).toHaveLength(receiver.received.length);
+      for (const { payload } of verified) expect(payload).toMatchObject({ type: 'incident.updated', data: { incident: 1 } });
+    }
+    expect(tally(received.map((w) => w.headers['webhook-id'])).repeated).toEqual([]);
+    expect(new Set(receivers.flatMap((r) => r.receiver.received.map((w) => `${r.receiver.url}${w.path}`)))).toEqual(
+      new Set(Array.from({ length: 1000 }, (_, i) => hookUrl(i))),
+    );
+
+    // The next update of the same incident goes under each root, and each root is edited to the current state.
+    const second = enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:1');
+    expect(second.byChannel).toEqual({ slack: 1000 });
+    await runToEnd(dispatcher(db), db, 30_000);
+    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 1000 });
+    for (let i = 0; i < 1000; i += 1) {
+      const threads = slack.threads(slackChannel(i));
+      expect(threads).toHaveLength(1);
+      const [thread] = threads;
+      expect(thread?.replies.map((r) => r.text)).toEqual(['API degraded: identified']);
+      expect(thread?.root.text).toBe('Incident: identified');
+      expect(thread?.root.edits).toBe(1);
+    }
+    expect(slack.updates).toHaveLength(1000);
+  }, 90_000);
+
+  it('rides out a Resend outage: retries are recorded, then everything is sent once', async () => {
+    const { db } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 500, channel: 'email', address: emailAddress });
+    const n = enqueue(db, { email: incidentContent().email });
+    resend.outage(1000);
+    await runToEnd(dispatcher(db), db);
+
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 500 });
+    expect(resend.requests.filter((r) => r.status === 503).length).toBeGreaterThan(0);
+    const attempts = attemptsOf(db);
+    const retries = attempts.filter((a) => a.outcome === 'retry');
+    // the outage began before the first send: every delivery has a recorded 503 retry, then exactly one success
+    expect(new Set(retries.map((a) => a.delivery_id)).size).toBe(500);
+    expect(retries.every((a) => a.http_status === 503)).toBe(true);
+    expect(attempts.filter((a) => a.outcome === 'sent')).toHaveLength(500);
+    expect(resend.emails).toHaveLength(500);
+    expect(resend.duplicates()).toEqual([]);
+    expect(tally(resend.emails.flatMap((e) => e.to)).counts.size).toBe(500);
+  });
+
+  it('obeys Retry-After: no request reaches Resend or Twilio before the 429 allows', async () => {
+    const { db } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 400, channel: 'email', address: emailAddress });
+    addSubscribers(db, TEST_KEYS, { count: 6, channel: 'sms', address: smsNumber });
+    const n = enqueue(db, { email: incidentContent().email, sms: incidentContent().sms });
+    const retryAfterSeconds = 1;
+    resend.rateLimitStorm(1200, retryAfterSeconds);
+    twilio.rateLimitStorm(1200, retryAfterSeconds);
+    // Fast tokens but one request at a time, so every later request was decided after the 429 came back.
+    const oneAtATime = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
+    await runToEnd(dispatcher(db, { limits: { email: oneAtATime, sms: oneAtATime } }), db);
+
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 406 });
+    for (const [name, requests] of [
+      ['resend', resend.requests],
+      ['twilio', twilio.requests],
+    ] as const) {
+      const limited = requests.filter((r) => r.status === 429);
+      expect(limited.length, `${name} answered 429`).toBeGreaterThan(0);
+      const early: string[] = [];
+      for (const q of limited) {
+        const allowedAt = (q.respondedAt ?? q.time) + retryAfterSeconds * 1000;
+        for (const r of requests) {
+          if (r.seq > q.seq && r.time < allowedAt) early.push(`#${r.seq} at +${r.time - q.time} ms after 429 #${q.seq}`);
+        }
+      }
+      expect(early, `${name}: requests sent before Retry-After elapsed`).toEqual([]);
+    }
+    const limitedAttempts = attemptsOf(db).filter((a) => a.http_status === 429);
+    expect(limitedAttempts.length).toBeGreaterThan(0);
+    expect(limitedAttempts.every((a) => a.outcome === 'retry')).toBe(true);
+    expect(resend.duplicates()).toEqual([]);
+    expect(tally(twilio.messages.map((m) => m.to)).repeated).toEqual([]);
+  });
+
+  it('reuses the idempotency key when an answer is lost: the batch is not emailed twice', async () => {
+    const { db } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 250, channel: 'email', address: emailAddress });
+    const n = enqueue(db, { email: incidentContent().email });
+    resend.loseResponseNext(1);
+    await runToEnd(dispatcher(db), db);
+
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 250 });
+    const lost = resend.requests.filter((r) => r.outcome === 'fault:lost-response');
+    expect(lost).toHaveLength(1);
+    const key = lost[0]?.headers['idempotency-key'];
+    expect(key).toMatch(/^candor-email-/);
+    const replays = resend.requests.filter((r) => r.outcome === 'idempotent-replay');
+    expect(replays.map((r) => r.headers['idempotency-key'])).toEqual([key]);
+    // one email per address, and the deliveries carry the ids of the emails the lost request sent
+    expect(resend.emails).toHaveLength(250);
+    expect(tally(resend.emails.flatMap((e) => e.to)).repeated).toEqual([]);
+    const lostBatch = resend.emails.filter((e) => e.idempotencyKey === key);
+    expect(lostBatch.length).toBeGreaterThan(0);
+    const retried = new Set(
+      attemptsOf(db)
+        .filter((a) => a.outcome === 'retry')
+        .map((a) => a.delivery_id),
+    );
+    expect(retried.size).toBe(lostBatch.length);
+    const messageIds = new Set(
+      deliveriesOf(db, n.notificationId)
+        .filter((d) => retried.has(d.id))
+        .map((d) => d.provider_message_id),
+    );
+    expect(messageIds).toEqual(new Set(lostBatch.map((e) => e.id)));
+  });
+
+  it('a lost answer, then an unsubscribe before the retry: the changed batch is recognised as sent, not failed or sent twice', async () => {
+    const { db } = freshDb();
+    const ids = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });
+    const n = enqueue(db, { email: incidentContent().email });
+    resend.loseResponseNext(1);
+    const d = dispatcher(db);
+    await d.round('email');
+    expect(resend.emails).toHaveLength(3);
+    // one of the three leaves before the retry: the resent request no longer matches the key's
+    db.$client.prepare('DELETE FROM recipients WHERE id = ?').run(ids[0]);
+    db.$client.prepare(`UPDATE deliveries SET next_attempt_at = 0 WHERE status = 'pending'`).run();
+    await d.drain();
+    expect(resend.emails).toHaveLength(3);
+    expect(resend.requests.filter((r) => r.status === 409)).toHaveLength(1);
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 2, suppressed: 1 });
+  });
+
+  it('suppresses STOPped numbers, gone webhooks and missing Slack channels, and later fan-outs skip them', async () => {
+    const { db } = freshDb();
+    const sms = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'sms', address: smsNumber });
+    const hooks = addSubscribers(db, TEST_KEYS, {
+      count: 2,
+      channel: 'webhook',
+      address: (i) => (i === 0 ? `${gone.url}/hooks/gone` : `${receivers[0]?.receiver.url}/hooks/alive`),
+      secret: (i) => (i === 0 ? whsec() : (receivers[0]?.secret ?? null)),
+    });
+    const slackIds = addSubscribers(db, TEST_KEYS, {
+      count: 2,
+      channel: 'slack',
+      address: (i) => (i === 0 ? 'CGONE00001' : 'CALIVE0001'),
+      secret: () => 'xoxb-ws1-token',
+    });
+    const emails = addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: emailAddress });
+    twilio.unsubscribe(smsNumber(0));
+    slack.setChannelError('CGONE00001', 'channel_not_found');
+    const first = enqueue(db, incidentContent());
+    expect(first.deliveries).toBe(9);
+    // suppressed between fan-out and sending (a bounce webhook, an unsubscribe click): nothing goes out
+    suppressRecipient(db, emails[0] ?? 0, 'bounced', new Date());
+    await runToEnd(dispatcher(db), db);
+
+    const byRecipient = new Map(deliveriesOf(db, first.notificationId).map((d) => [d.recipient_id, d]));
+    const suppressedIds = [sms[0], hooks[0], slackIds[0]].map((id) => id ?? 0);
+    for (const id of suppressedIds) {
+      expect(byRecipient.get(id)?.status, `delivery to recipient ${id}`).toBe('suppressed');
+      expect(recipientStatus(db, id).status).toBe('suppressed');
+    }
+    expect(byRecipient.get(emails[0] ?? 0)).toMatchObject({ status: 'suppressed', last_error: 'recipient suppressed' });
+    expect(resend.emails.map((e) => e.to[0])).toEqual([emailAddress(1)]);
+    const codes = new Map(attemptsOf(db).map((a) => [a.delivery_id, a]));
+    expect(codes.get(byRecipient.get(sms[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', provider_code: '21610' });
+    expect(codes.get(byRecipient.get(hooks[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', http_status: 410 });
+    expect(codes.get(byRecipient.get(slackIds[0] ?? 0)?.id ?? 0)).toMatchObject({
+      outcome: 'suppressed',
+      provider_code: 'channel_not_found',
+    });
+    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 5, suppressed: 4 });
+
+    // The next fan-out does not include them, even after the provider would accept again.
+    twilio.resubscribe(smsNumber(0));
+    const second = enqueue(db, incidentContent('resolved'));
+    expect(second.byChannel).toEqual({ email: 1, sms: 2, slack: 1, webhook: 1 });
+    const recipientsOfSecond = new Set(deliveriesOf(db, second.notificationId).map((d) => d.recipient_id));
+    for (const id of [...suppressedIds, emails[0] ?? 0]) expect(recipientsOfSecond.has(id)).toBe(false);
+    const requestsBefore = twilio.messages.length;
+    await runToEnd(dispatcher(db), db);
+    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 5 });
+    expect(twilio.messagesTo(smsNumber(0))).toHaveLength(0);
+    expect(twilio.messages.length - requestsBefore).toBe(2);
+    expect(gone.received).toHaveLength(1);
+  });
+
+  it('fails an invalid number after one attempt, and a broken endpoint after the maximum attempts', async () => {
+    const { db } = freshDb();
+    const [invalid] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '555-not-a-number' });
+    const [endpoint] = addSubscribers(db, TEST_KEYS, {
+      count: 1,
+      channel: 'webhook',
+      address: () => `${broken.url}/hooks/broken`,
+      secret: () => whsec(),
+    });
+    const n = enqueue(db, { sms: incidentContent().sms, webhook: incidentContent().webhook });
+    await runToEnd(dispatcher(db, { retry: { baseMs: 20, capMs: 200, maxAttempts: 3 } }), db);
+
+    const byRecipient = new Map(deliveriesOf(db, n.notificationId).map((d) => [d.recipient_id, d]));
+    const sms = byRecipient.get(invalid ?? 0);
+    expect(sms).toMatchObject({ status: 'failed', attempts: 1 });
+    const hook = byRecipient.get(endpoint ?? 0);
+    expect(hook).toMatchObject({ status: 'failed', attempts: 3, last_error: 'endpoint answered 500' });
+    const attempts = attemptsOf(db);
+    expect(attempts.filter((a) => a.delivery_id === sms?.id)).toEqual([
+      { delivery_id: sms?.id, outcome: 'failed', http_status: 400, provider_code: '21211' },
+    ]);
+    const hookAttempts = attempts.filter((a) => a.delivery_id === hook?.id);
+    expect(hookAttempts).toHaveLength(3);
+    expect(hookAttempts.every((a) => a.outcome === 'retry' && a.http_status === 500)).toBe(true);
+    // the receiver saw three tries of one message: same webhook-id each time
+    expect(broken.received).toHaveLength(3);
+    expect(new Set(broken.received.map((w) => w.headers['webhook-id'])).size).toBe(1);
+    // failed recipients stay active: a failure is not a suppression
+    expect(recipientStatus(db, invalid ?? 0).status).toBe('active');
+    expect(recipientStatus(db, endpoint ?? 0).status).toBe('active');
+  });
+
+  it('two dispatchers on one database never send a delivery twice', async () => {
+    const { db, file } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 3000, channel: 'email', address: emailAddress });
+    addSubscribers(db, TEST_KEYS, { count: 300, channel: 'sms', address: smsNumber });
+    addSubscribers(db, TEST_KEYS, {
+      count: 300,
+      channel: 'webhook',
+      address: (i) => `${receivers[i % 2]?.receiver.url}/hooks/${i}`,
+      secret: (i) => receivers[i % 2]?.secret ?? null,
+    });
+    const n = enqueue(db, { email: incidentContent().email, sms: incidentContent().sms, webhook: incidentContent().webhook });
+    resend.latency(15);
+    twilio.latency(2);
+    // two connections, as two processes would have
+    const other = openDatabase(file);
+    opened.unshift({ db: other, dir: null });
+    const limits: Limits = { email: { ...FAST, concurrency: 2 }, sms: { ...FAST, concurrency: 4 }, webhook: { ...FAST, concurrency: 4 } };
+    const a = dispatcher(db, { owner: 'dispatcher-a', limits });
+    const b = dispatcher(other, { owner: 'dispatcher-b', limits });
+    const [byA, byB] = await Promise.all([a.drain(), b.drain()]);
+
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 3600 });
+    expect(byA).toBeGreaterThan(0);
+    expect(byB).toBeGreaterThan(0);
+    expect(byA + byB).toBe(3600);
+    // exactly one attempt per delivery, one message per recipient at each provider
+    const attempts = attemptsOf(db);
+    expect(attempts).toHaveLength(3600);
+    expect(tally(attempts.map((x) => x.delivery_id)).repeated).toEqual([]);
+    expect(resend.emails).toHaveLength(3000);
+    expect(tally(resend.emails.flatMap((e) => e.to)).repeated).toEqual([]);
+    expect(resend.requests.filter((r) => r.outcome === 'idempotent-replay')).toEqual([]);
+    expect(twilio.messages).toHaveLength(300);
+    expect(tally(twilio.messages.map((m) => m.to)).repeated).toEqual([]);
+    const hooks = receivers.flatMap((r) => r.receiver.received);
+    expect(hooks).toHaveLength(300);
+    expect(tally(hooks.map((w) => w.headers['webhook-id'])).repeated).toEqual([]);
+  });
+
+  it('stops gracefully: sends in flight finish and are recorded, unstarted claims are handed back', async () => {
+    const { db } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 2000, channel: 'email', address: emailAddress });
+    const n = enqueue(db, { email: incidentContent().email });
+    // long enough that the test sees both requests in flight even on a loaded machine
+    resend.latency(400);
+    const d = dispatcher(db, { owner: 'dispatcher-stopping', limits: { email: { ...FAST, concurrency: 2 } } });
+    d.start();
+    // both slots busy: two batches have reached Resend and wait for their answers
+    const deadline = Date.now() + 10_000;
+    while (resend.requests.length < 2) {
+      if (Date.now() > deadline) throw new Error('no request reached the fake');
+      await sleep(2);
+    }
+    const inFlight = resend.requests.length;
+    expect(resend.requests.every((r: RecordedRequest) => r.status === 0)).toBe(true);
+    await d.stop();
+
+    // nothing new was started after stop(); what was in flight finished and was recorded
+    expect(resend.requests).toHaveLength(inFlight);
+    expect(resend.requests.every((r) => r.status === 200)).toBe(true);
+    const counts = deliveryCounts(db, n.notificationId);
+    expect(counts.sent).toBe(resend.emails.length);
+    expect(counts.sent).toBe(inFlight * 100);
+    expect(counts.sending).toBeUndefined();
+    const rows = deliveriesOf(db, n.notificationId);
+    expect(rows.filter((r) => r.lease_owner === 'dispatcher-stopping')).toEqual([]);
+    // the claims that never reached the provider are back in the queue, their attempt not counted
+    expect(rows.filter((r) => r.status === 'pending').every((r) => r.attempts === 0)).toBe(true);
+
+    // and another dispatcher finishes the job without sending anything twice
+    resend.latency(0);
+    await runToEnd(dispatcher(db), db);
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 2000 });
+    expect(resend.emails).toHaveLength(2000);
+    expect(resend.duplicates()).toEqual([]);
+  });
+});
