@@ -1,31 +1,35 @@
 /**
  * `npm run candor -- <command>`: operator commands. Each command is one
- * module under src/cli/ registered below; they open the same database and
- * configuration as the server.
+ * module under src/cli/, loaded only when chosen (the worker, a long-lived
+ * process, does not carry the admin commands' libraries); they open the
+ * same database and configuration as the server.
  */
-import { adminCreate } from './cli/admin-create.ts';
-import { adminReset } from './cli/admin-reset.ts';
-import { auditVerify } from './cli/audit-verify.ts';
 import { type CliCommand, CliError } from './cli/command.ts';
-import { keysRotate } from './cli/keys-rotate.ts';
-import { worker } from './cli/worker.ts';
 import { ConfigError } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { DatabaseError } from './runtime/context.ts';
 
-const commands: CliCommand[] = [adminCreate, adminReset, auditVerify, keysRotate, worker];
+const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
+  { name: ['admin', 'create'], load: async () => (await import('./cli/admin-create.ts')).adminCreate },
+  { name: ['admin', 'reset'], load: async () => (await import('./cli/admin-reset.ts')).adminReset },
+  { name: ['audit', 'verify'], load: async () => (await import('./cli/audit-verify.ts')).auditVerify },
+  { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },
+  { name: ['worker'], load: async () => (await import('./cli/worker.ts')).worker },
+];
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const commands = await Promise.all(registry.map((r) => r.load()));
   const lines = commands.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
   return ['usage: npm run candor -- <command>', '', 'commands:', ...lines].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
-  const command = commands.find((c) => c.name.every((word, i) => argv[i] === word));
-  if (!command) {
-    console.error(argv.length ? `unknown command: ${argv.join(' ')}\n\n${usage()}` : usage());
+  const entry = registry.find((c) => c.name.every((word, i) => argv[i] === word));
+  if (!entry) {
+    console.error(argv.length ? `unknown command: ${argv.join(' ')}\n\n${await usage()}` : await usage());
     return 2;
   }
+  const command = await entry.load();
   try {
     return await command.run(argv.slice(command.name.length));
   } catch (err) {

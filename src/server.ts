@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     fail(`server error: ${err.message}`);
   });
   // The dispatcher runs in this process unless a separate `candor worker` is preferred (CANDOR_WORKER=external).
-  const worker = process.env.CANDOR_WORKER === 'external' ? null : createDispatcher(context, log);
+  const worker = process.env.CANDOR_WORKER === 'external' ? null : await createDispatcher(context, log);
   server.listen(context.config.port, context.config.host, () => {
     log(`channels: ${worker?.description ?? 'sent by a separate `npm run candor -- worker`'}`);
     worker?.dispatcher.start();

@@ -3,6 +3,7 @@ import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { staffRoles } from '../../db/schema/staff.ts';
 import { changeRole, inviteStaff, resetStaffSignIn, revokeAllSessionsOf, setStaffEnabled } from '../core/auth/console-auth.ts';
+import { sendInvitationEmail } from '../core/auth/invitation-email.ts';
 import { getStaff } from '../core/auth/staff.ts';
 import { authContext } from '../lib/console-auth.ts';
 import { refuse, requireStaff } from './guard.ts';
@@ -17,9 +18,22 @@ export const staffActions = {
       const { staff } = requireStaff(ctx, 'inviteStaff');
       const result = inviteStaff(authContext(ctx), staff, input.email, input.role);
       if (!result.ok) refuse(result.message);
-      // Until the notification engine sends invitations, the inviter passes the link on.
-      const link = new URL(`console/link/${result.token}`, ctx.locals.candor.config.publicUrl).href;
-      return { email: result.member.email, role: result.member.role, link };
+      const { candor } = ctx.locals;
+      const link = new URL(`console/link/${result.token}`, candor.config.publicUrl).href;
+      const emailed = candor.config.providers.email !== null;
+      if (emailed) {
+        sendInvitationEmail(
+          candor.db,
+          candor.keys,
+          result.member.email,
+          result.member.role,
+          link,
+          candor.content.site.organisation.name,
+          staff.email,
+          candor.now(),
+        );
+      }
+      return { email: result.member.email, role: result.member.role, link, emailed };
     },
   }),
 

@@ -16,7 +16,7 @@ export const worker: CliCommand = {
     if (unknown.length) throw new CliError(`unexpected argument: ${unknown.join(' ')}`, 2);
     const context = openContext();
     const log = (line: string) => console.log(`[candor worker] ${line}`);
-    const { dispatcher, description } = createDispatcher(context, log);
+    const { dispatcher, description } = await createDispatcher(context, log);
     log(`channels: ${description}`);
     try {
       if (once) {

@@ -3,8 +3,11 @@ import { Dispatcher } from '../core/notify/dispatcher.ts';
 import type { AppContext } from './context.ts';
 
 /** The process's dispatcher over the configured channels, and a line saying which are live. */
-export function createDispatcher(context: AppContext, log: (line: string) => void): { dispatcher: Dispatcher; description: string } {
-  const channels = buildChannels(context.config.providers, context.db, context.config.publicUrl);
+export async function createDispatcher(
+  context: AppContext,
+  log: (line: string) => void,
+): Promise<{ dispatcher: Dispatcher; description: string }> {
+  const channels = await buildChannels(context.config.providers, context.db, context.config.publicUrl);
   const dispatcher = new Dispatcher({
     db: context.db,
     channels,

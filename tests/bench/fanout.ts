@@ -101,7 +101,7 @@ interface Worker {
 function startWorker(dataDir: string, fake: FakeProcess, limit: string | undefined): Worker {
   const key = TEST_KEYS.keys[0];
   if (!key) throw new Error('no test key');
-  const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker'], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', join(ROOT, 'src/cli.ts'), 'worker'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

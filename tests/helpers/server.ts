@@ -46,7 +46,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const ownDataDir = !options.dataDir;
   const dataDir = options.dataDir ?? tempDir();
   const cwd = options.cwd ?? ROOT;
-  const child = spawn(process.execPath, [join(cwd, 'src/server.ts')], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', join(cwd, 'src/server.ts')], {
     cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CANDOR_DATA_DIR: dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,7 +88,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 export async function runServerExpectingExit(options: StartOptions = {}): Promise<{ code: number | null; output: string }> {
   const port = await freePort();
   const cwd = options.cwd ?? ROOT;
-  const child = spawn(process.execPath, [join(cwd, 'src/server.ts')], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', join(cwd, 'src/server.ts')], {
     cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), CANDOR_DATA_DIR: options.dataDir ?? tempDir(), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

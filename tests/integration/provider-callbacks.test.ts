@@ -189,3 +189,23 @@ describe('Twilio callbacks', () => {
     expect(help.body).toContain('<Message>Lumenwork status alerts. Reply STOP to unsubscribe');
   });
 });
+
+describe('staff invitations with email live', () => {
+  it('are emailed through the engine, and the emailed link opens the set-password page', async () => {
+    const { signedInStaff } = await import('../helpers/staff.ts');
+    const { ConsoleClient } = await import('../helpers/browser-less.ts');
+    const owner = new ConsoleClient(server.url);
+    owner.setCookie('candor_session', signedInStaff(db, 'owner').token);
+    const page = await owner.post('/console/staff?_action=inviteStaff', { email: 'new.responder@lumenwork.example', role: 'responder' });
+    expect(page.html).toContain('The invitation email is on its way');
+    await until(() => resend.emailsTo('new.responder@lumenwork.example').length === 1, 'the invitation email');
+    const email = resend.emailsTo('new.responder@lumenwork.example')[0];
+    expect(email?.subject).toBe('You are invited to the Lumenwork trust center console');
+    expect(email?.headers?.['List-Unsubscribe']).toBeUndefined();
+    const link = /(http:\/\/\S+\/console\/link\/[a-z0-9.]+)/.exec(email?.text ?? '')?.[1] ?? '';
+    const invited = new ConsoleClient(server.url);
+    const res = await invited.get(new URL(link).pathname);
+    expect(res.status).toBe(200);
+    expect(res.html).toContain('new.responder@lumenwork.example');
+  });
+});

@@ -227,7 +227,7 @@ function readProviders(env: Env): Providers {
 function parseLimits(env: Env, name: string): ChannelLimits | undefined {
   const value = set(env, name);
   if (value === undefined) return undefined;
-  if (value === 'unlimited') return { ratePerSecond: 1e9, burst: 1e9, concurrency: 16 };
+  if (value === 'unlimited') return { ratePerSecond: 1e9, burst: 1e9, concurrency: 4 };
   const match = /^(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?(?:,concurrency=(\d+))?$/.exec(value);
   if (!match) throw new ConfigError(name, `must look like "2/s", "2/s,burst=4,concurrency=2" or "unlimited", got "${value}"`);
   const ratePerSecond = Number(match[1]);

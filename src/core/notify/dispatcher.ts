@@ -8,6 +8,7 @@
  * the provider does not send it twice.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../../db/client.ts';
 import { defaultRetryPolicy, type RetryPolicy, retryDelay } from './backoff.ts';
 import { Limiter } from './limiter.ts';
@@ -50,6 +51,7 @@ export class Dispatcher {
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
+  private readonly statements = new Map<string, Statement>();
 
   constructor(options: DispatcherOptions) {
     this.o = {
@@ -64,6 +66,16 @@ export class Dispatcher {
     for (const [name, channel] of Object.entries(this.o.channels) as [ChannelName, Channel][]) {
       this.limiters.set(name, new Limiter(channel.limits, this.o.now));
     }
+  }
+
+  /** Prepared once per dispatcher: a round runs the same few statements thousands of times. */
+  private stmt(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.o.db.$client.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   get owner(): string {
@@ -129,7 +141,8 @@ export class Dispatcher {
     const channel = this.o.channels[name];
     const limiter = this.limiters.get(name);
     if (!channel || !limiter) return 0;
-    const claimed = this.claim(name, channel.batchSize * channel.limits.concurrency * 4);
+    // Two requests' worth per slot: enough to keep every slot busy, little held in memory.
+    const claimed = this.claim(name, channel.batchSize * channel.limits.concurrency * 2);
     if (claimed.length === 0) return 0;
     const units = this.units(channel, claimed);
     await Promise.all(units.map((jobs) => this.sendUnit(channel, limiter, jobs)));
@@ -142,37 +155,31 @@ export class Dispatcher {
     const leaseUntil = now + this.o.leaseMs;
     const rows = sqlite
       .transaction(() => {
-        const ids = sqlite
-          .prepare(
-            `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
+        const ids = this.stmt(
+          `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
              WHERE id IN (
                SELECT id FROM deliveries
                WHERE channel = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_expires_at < ?))
                ORDER BY next_attempt_at, id LIMIT ?)
              RETURNING id, batch_key`,
-          )
-          .all(this.o.owner, leaseUntil, channel, now, now, limit) as { id: number; batch_key: string | null }[];
+        ).all(this.o.owner, leaseUntil, channel, now, now, limit) as { id: number; batch_key: string | null }[];
         // A batch is resent whole or not at all: its request, and so its idempotency key, must not change.
         const keys = [...new Set(ids.map((r) => r.batch_key).filter((k): k is string => k !== null))];
         if (keys.length) {
-          const more = sqlite
-            .prepare(
-              `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
+          const more = this.stmt(
+            `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
                WHERE batch_key IN (SELECT value FROM json_each(?)) AND (status = 'pending' OR (status = 'sending' AND lease_expires_at < ?))
                RETURNING id, batch_key`,
-            )
-            .all(this.o.owner, leaseUntil, JSON.stringify(keys), now) as { id: number; batch_key: string | null }[];
+          ).all(this.o.owner, leaseUntil, JSON.stringify(keys), now) as { id: number; batch_key: string | null }[];
           ids.push(...more);
         }
         if (ids.length === 0) return [];
-        return sqlite
-          .prepare(
-            `SELECT d.id, d.notification_id, d.recipient_id, d.attempts, d.batch_key,
+        return this.stmt(
+          `SELECT d.id, d.notification_id, d.recipient_id, d.attempts, d.batch_key,
                     r.address, r.secret, r.channel AS recipient_channel, r.status AS recipient_status, r.subscriber_id
              FROM deliveries d LEFT JOIN recipients r ON r.id = d.recipient_id
              WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id`,
-          )
-          .all(JSON.stringify(ids.map((r) => r.id))) as ClaimedRow[];
+        ).all(JSON.stringify(ids.map((r) => r.id))) as ClaimedRow[];
       })
       .immediate();
     const jobs: SendJob[] = [];
@@ -210,7 +217,7 @@ export class Dispatcher {
   private notification(id: number): { content: NotificationContent; threadKey: string | null } {
     let cached = this.contentCache.get(id);
     if (!cached) {
-      const row = this.o.db.$client.prepare('SELECT content, thread_key FROM notifications WHERE id = ?').get(id) as {
+      const row = this.stmt('SELECT content, thread_key FROM notifications WHERE id = ?').get(id) as {
         content: string;
         thread_key: string | null;
       };
@@ -232,7 +239,7 @@ export class Dispatcher {
       else fresh.set(job.notificationId, [...(fresh.get(job.notificationId) ?? []), job]);
     }
     units.push(...byKey.values());
-    const assign = this.o.db.$client.prepare('UPDATE deliveries SET batch_key = ? WHERE id = ?');
+    const assign = this.stmt('UPDATE deliveries SET batch_key = ? WHERE id = ?');
     this.o.db.$client.transaction(() => {
       for (const group of fresh.values()) {
         for (let i = 0; i < group.length; i += channel.batchSize) {
@@ -295,28 +302,28 @@ export class Dispatcher {
     const sqlite = this.o.db.$client;
     const now = this.o.now();
     const policy = this.o.retry;
-    const attempt = sqlite.prepare(
+    const attempt = this.stmt(
       'INSERT INTO delivery_attempts (delivery_id, at, outcome, http_status, provider_code, duration_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
-    const sent = sqlite.prepare(
+    const sent = this.stmt(
       `UPDATE deliveries SET status = 'sent', provider_message_id = ?, sent_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL
        WHERE id = ? AND lease_owner = ?`,
     );
-    const final = sqlite.prepare(
+    const final = this.stmt(
       `UPDATE deliveries SET status = ?, finished_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = ?, batch_key = NULL
        WHERE id = ? AND lease_owner = ?`,
     );
-    const again = sqlite.prepare(
+    const again = this.stmt(
       `UPDATE deliveries SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,
          finished_at = CASE WHEN attempts >= ? THEN ? ELSE NULL END,
          next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = ?
        WHERE id = ? AND lease_owner = ? RETURNING attempts`,
     );
-    const suppress = sqlite.prepare(
+    const suppress = this.stmt(
       `UPDATE recipients SET status = 'suppressed', suppressed_at = ?, suppressed_reason = ?
        WHERE id = (SELECT recipient_id FROM deliveries WHERE id = ?) AND status = 'active'`,
     );
-    const attemptsOf = sqlite.prepare('SELECT attempts FROM deliveries WHERE id = ?');
+    const attemptsOf = this.stmt('SELECT attempts FROM deliveries WHERE id = ?');
     sqlite
       .transaction(() => {
         for (const r of results) {

@@ -6,26 +6,31 @@
 import type { Db } from '../../../../db/client.ts';
 import type { Providers } from '../../config/env.ts';
 import type { Channel, ChannelName } from '../types.ts';
-import { ResendEmailChannel } from './email-resend.ts';
 import { LogChannel } from './log.ts';
-import { SlackChannel } from './slack.ts';
-import { TwilioSmsChannel } from './sms-twilio.ts';
 import { WebhookChannel } from './webhook.ts';
 
-export function buildChannels(providers: Providers, db: Db, publicUrl: URL): Record<ChannelName, Channel> {
+/** Provider SDKs are loaded only for the channels that use them: the Twilio SDK alone weighs tens of megabytes. */
+export async function buildChannels(providers: Providers, db: Db, publicUrl: URL): Promise<Record<ChannelName, Channel>> {
   const { email, sms, slack, limits } = providers;
   return {
     email: email
-      ? new ResendEmailChannel({ apiKey: email.apiKey, from: email.from, baseUrl: email.baseUrl, limits: limits.email ?? {} })
+      ? new (await import('./email-resend.ts')).ResendEmailChannel({
+          apiKey: email.apiKey,
+          from: email.from,
+          baseUrl: email.baseUrl,
+          limits: limits.email ?? {},
+        })
       : new LogChannel('email', db),
     sms: sms
-      ? new TwilioSmsChannel({
+      ? new (await import('./sms-twilio.ts')).TwilioSmsChannel({
           ...sms,
           statusCallbackUrl: new URL('webhooks/twilio/status', publicUrl).href,
           limits: limits.sms ?? {},
         })
       : new LogChannel('sms', db),
-    slack: slack ? new SlackChannel(db, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} }) : new LogChannel('slack', db),
+    slack: slack
+      ? new (await import('./slack.ts')).SlackChannel(db, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} })
+      : new LogChannel('slack', db),
     webhook: new WebhookChannel({ allowHosts: providers.webhookAllowHosts }, limits.webhook ?? {}),
   };
 }
