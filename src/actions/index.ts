@@ -5,9 +5,18 @@
  */
 import { accountActions } from './account.ts';
 import { authActions } from './auth.ts';
+import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
 import { subscriberActions } from './subscribers.ts';
 
-export const server = { ...authActions, ...accountActions, ...staffActions, ...notifyActions, ...subscribeActions, ...subscriberActions };
+export const server = {
+  ...authActions,
+  ...accountActions,
+  ...staffActions,
+  ...notifyActions,
+  ...subscribeActions,
+  ...subscriberActions,
+  ...incidentActions,
+};

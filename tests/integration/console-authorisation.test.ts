@@ -39,6 +39,9 @@ const routes: Record<string, { path: string; needs: Needs; status?: number }> = 
   '/console/deliveries/log': { path: '/console/deliveries/log', needs: 'viewer' },
   '/console/settings': { path: '/console/settings', needs: 'admin' },
   '/console/subscribers': { path: '/console/subscribers', needs: 'admin' },
+  '/console/incidents': { path: '/console/incidents', needs: 'viewer' },
+  '/console/incidents/new': { path: '/console/incidents/new', needs: 'responder' },
+  '/console/incidents/[id]': { path: '/console/incidents/999999', needs: 'viewer', status: 404 },
   '/console/subscribers/[id]': { path: '/console/subscribers/999999', needs: 'admin', status: 404 },
   '/console/subscribers/quarantine': { path: '/console/subscribers/quarantine', needs: 'admin' },
   '/console/subscribers/export.csv': { path: '/console/subscribers/export.csv', needs: 'admin' },
@@ -69,6 +72,8 @@ const actions: Record<string, Needs> = {
   eraseSubscription: 'public',
   sendTestMessage: 'admin',
   removeSubscriber: 'admin',
+  previewIncident: 'responder',
+  publishIncident: 'responder',
   liftSuppression: 'admin',
 };
 

@@ -36,6 +36,11 @@ export const auditActions = [
   'subscribers.exported',
   'subscribers.removed',
   'subscribers.unsuppressed',
+  // incidents
+  'incidents.declared',
+  'incidents.updated',
+  'incidents.resolved',
+  'incidents.personal_data_confirmed',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

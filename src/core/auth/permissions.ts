@@ -84,6 +84,9 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/deliveries/log': need('deliveries.view'),
   '/console/settings': need('settings.view'),
   '/console/subscribers': need('subscribers.view'),
+  '/console/incidents': need('incidents.view'),
+  '/console/incidents/new': need('incidents.manage'),
+  '/console/incidents/[id]': need('incidents.view'),
   '/console/subscribers/[id]': need('subscribers.view'),
   '/console/subscribers/quarantine': need('subscribers.view'),
   '/console/subscribers/export.csv': need('subscribers.export'),
@@ -114,6 +117,8 @@ export const consoleActions: Record<string, Access> = {
   eraseSubscription: open,
   sendTestMessage: need('settings.manage'),
   removeSubscriber: need('subscribers.manage'),
+  previewIncident: need('incidents.manage'),
+  publishIncident: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
 };
 

@@ -10,8 +10,11 @@ import type { NotificationContent } from './types.ts';
 
 /** Who receives it. Suppressed, pending and removed recipients never do. */
 export type Audience =
-  /** subscribers of a topic; with components, only those following one of them or the whole topic */
-  | { kind: 'topic'; topic: string; components?: string[] }
+  /**
+   * subscribers of a topic; with components, only those following one of them or the whole topic;
+   * with organisations, only subscribers who gave one of those company names (targeted breach notices)
+   */
+  | { kind: 'topic'; topic: string; components?: string[]; organisations?: string[] }
   /** named recipients (a test send, staff reminders); `includePending` for the message that confirms an address */
   | { kind: 'recipients'; ids: number[]; includePending?: boolean };
 
@@ -55,27 +58,13 @@ export function enqueueNotification(db: Db, input: NewNotification, now: Date): 
         ) as {
         id: number;
       };
-      const channelList = contentChannels.map(() => '?').join(', ');
-      const statuses = input.audience.kind === 'recipients' && input.audience.includePending ? `'active', 'pending'` : `'active'`;
-      const base = `INSERT INTO deliveries (notification_id, recipient_id, channel, status, attempts, next_attempt_at)
-      SELECT ?, r.id, r.channel, 'pending', 0, ? FROM recipients r
-      WHERE r.status IN (${statuses}) AND r.channel IN (${channelList})`;
-      if (input.audience.kind === 'topic') {
-        const components = input.audience.components ?? [];
-        const componentFilter = components.length
-          ? `AND (t.component = '' OR t.component IN (${components.map(() => '?').join(', ')}))`
-          : '';
-        sqlite
-          .prepare(
-            `${base} AND EXISTS (SELECT 1 FROM subscriber_topics t WHERE t.subscriber_id = r.subscriber_id AND t.topic = ? ${componentFilter})`,
-          )
-          .run(id, due, ...contentChannels, input.audience.topic, ...components);
-      } else {
-        // ids travel as one JSON array parameter: no statement grows with the list
-        sqlite
-          .prepare(`${base} AND r.id IN (SELECT value FROM json_each(?))`)
-          .run(id, due, ...contentChannels, JSON.stringify(input.audience.ids));
-      }
+      const { where, params } = audienceFilter(input.audience, contentChannels);
+      sqlite
+        .prepare(
+          `INSERT INTO deliveries (notification_id, recipient_id, channel, status, attempts, next_attempt_at)
+         SELECT ?, r.id, r.channel, 'pending', 0, ? FROM recipients r WHERE ${where}`,
+        )
+        .run(id, due, ...params);
       const counts = sqlite.prepare('SELECT channel, count(*) AS n FROM deliveries WHERE notification_id = ? GROUP BY channel').all(id) as {
         channel: ChannelName;
         n: number;
@@ -85,4 +74,43 @@ export function enqueueNotification(db: Db, input: NewNotification, now: Date): 
       return { notificationId: id, deliveries: total, byChannel: Object.fromEntries(counts.map((c) => [c.channel, c.n])) };
     })
     .immediate();
+}
+
+/** The recipients an audience selects, as SQL over `recipients r`: one definition for sending and for counting. */
+function audienceFilter(audience: Audience, channels: readonly ChannelName[]): { where: string; params: unknown[] } {
+  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  const statuses = audience.kind === 'recipients' && audience.includePending ? `'active', 'pending'` : `'active'`;
+  const parts = [`r.status IN (${statuses})`, `r.channel IN (${list(channels.length)})`];
+  const params: unknown[] = [...channels];
+  if (audience.kind === 'recipients') {
+    // ids travel as one JSON array parameter: no statement grows with the list
+    parts.push('r.id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(audience.ids));
+    return { where: parts.join(' AND '), params };
+  }
+  const components = audience.components ?? [];
+  parts.push(
+    `EXISTS (SELECT 1 FROM subscriber_topics t WHERE t.subscriber_id = r.subscriber_id AND t.topic = ?${
+      components.length ? ` AND (t.component = '' OR t.component IN (${list(components.length)}))` : ''
+    })`,
+  );
+  params.push(audience.topic, ...components);
+  if (audience.organisations) {
+    parts.push(
+      'EXISTS (SELECT 1 FROM subscribers s WHERE s.id = r.subscriber_id AND lower(trim(s.organisation)) IN (SELECT lower(trim(value)) FROM json_each(?)))',
+    );
+    params.push(JSON.stringify(audience.organisations));
+  }
+  return { where: parts.join(' AND '), params };
+}
+
+/** How many deliveries a notification to this audience would make, per channel (the composer's preview). */
+export function countAudience(db: Db, audience: Audience, channels: readonly ChannelName[]): Partial<Record<ChannelName, number>> {
+  if (channels.length === 0) return {};
+  const { where, params } = audienceFilter(audience, channels);
+  const rows = db.$client.prepare(`SELECT r.channel, count(*) AS n FROM recipients r WHERE ${where} GROUP BY r.channel`).all(...params) as {
+    channel: ChannelName;
+    n: number;
+  }[];
+  return Object.fromEntries(rows.map((r) => [r.channel, r.n]));
 }

@@ -1,6 +1,7 @@
 import type { APIRoute } from 'astro';
 import { formatForExtension, renderFeed } from '../../core/feeds/feed.ts';
 import { feedBuilders, isFeedName } from '../../core/feeds/sources.ts';
+import { incidentFeedEntries } from '../../core/incidents/public.ts';
 import { getDocs, getSite, lastUpdated } from '../../lib/trust-content.ts';
 
 // /feeds/incidents.xml|atom|json and /feeds/changes.xml|atom|json. Per request: the
@@ -15,8 +16,9 @@ export const GET: APIRoute = async ({ params, locals }) => {
   const feed = feedBuilders[name]({
     site: await getSite(),
     publicUrl: locals.candor.config.publicUrl,
-    // incidents arrive with issue 7, change notices with issue 8
-    entries: [],
+    // change notices arrive with issue 8
+    entries:
+      name === 'incidents' ? incidentFeedEntries(locals.candor.db, locals.candor.content.components, locals.candor.config.publicUrl) : [],
     emptyUpdated: lastUpdated(await getDocs()),
   });
   const { body, contentType } = renderFeed(feed, format);

@@ -1,0 +1,51 @@
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+export const incidents = sqliteTable(
+  'incidents',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    kind: text('kind', { enum: ['outage', 'security', 'breach', 'maintenance'] }).notNull(),
+    severity: text('severity', { enum: ['minor', 'major', 'critical'] }).notNull(),
+    title: text('title').notNull(),
+    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved'] }).notNull(),
+    /** shown on /status and in feeds; breaches only when staff choose a public notice */
+    public: integer('public', { mode: 'boolean' }).notNull(),
+    /** null: every subscriber of the topic; else only these customer organisations */
+    audienceOrganisations: text('audience_organisations', { mode: 'json' }).$type<string[] | null>(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    resolvedAt: integer('resolved_at', { mode: 'timestamp_ms' }),
+    nextUpdateBy: integer('next_update_by', { mode: 'timestamp_ms' }),
+    createdBy: integer('created_by'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('incidents_status').on(t.status, t.startedAt)],
+);
+
+/** The services an incident affects, and the state it leaves each in. */
+export const incidentComponents = sqliteTable(
+  'incident_components',
+  {
+    incidentId: integer('incident_id')
+      .notNull()
+      .references(() => incidents.id, { onDelete: 'cascade' }),
+    componentId: text('component_id').notNull(),
+    status: text('status', { enum: ['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance'] }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.incidentId, t.componentId] })],
+);
+
+export const incidentUpdates = sqliteTable(
+  'incident_updates',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    incidentId: integer('incident_id')
+      .notNull()
+      .references(() => incidents.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved'] }).notNull(),
+    body: text('body').notNull(),
+    publishedAt: integer('published_at', { mode: 'timestamp_ms' }).notNull(),
+    notificationId: integer('notification_id'),
+    createdBy: integer('created_by'),
+  },
+  (t) => [index('incident_updates_incident').on(t.incidentId, t.publishedAt)],
+);

@@ -1,0 +1,59 @@
+/** The incident composer: preview exactly what goes out, then publish it. */
+import { ActionError, defineAction } from 'astro:actions';
+import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
+import { incidentContext } from '../lib/incident-context.ts';
+import { readIncidentForm } from '../lib/incident-form.ts';
+import { requireStaff } from './guard.ts';
+
+const incidentIdOf = (form: FormData): number | null => {
+  const id = Number(form.get('incidentId'));
+  return Number.isInteger(id) && id > 0 ? id : null;
+};
+
+export const incidentActions = {
+  previewIncident: defineAction({
+    accept: 'form',
+    handler: (form: FormData, ctx) => {
+      requireStaff(ctx, 'previewIncident');
+      const ic = incidentContext(ctx);
+      const input = readIncidentForm(form, ic.components);
+      const id = incidentIdOf(form);
+      const existing =
+        id === null
+          ? null
+          : (ic.db.$client.prepare('SELECT kind, severity, title, audience_organisations FROM incidents WHERE id = ?').get(id) as
+              | { kind: typeof input.kind; severity: typeof input.severity; title: string; audience_organisations: string | null }
+              | undefined);
+      const draft = existing
+        ? {
+            id,
+            kind: existing.kind,
+            severity: existing.severity,
+            title: existing.title,
+            organisations: existing.audience_organisations ? (JSON.parse(existing.audience_organisations) as string[]) : [],
+          }
+        : { id: null, kind: input.kind, severity: input.severity, title: input.title, organisations: input.organisations };
+      return previewIncidentUpdate(ic, draft, input);
+    },
+  }),
+
+  publishIncident: defineAction({
+    accept: 'form',
+    handler: (form: FormData, ctx) => {
+      requireStaff(ctx, 'publishIncident');
+      const ic = incidentContext(ctx);
+      const input = readIncidentForm(form, ic.components);
+      const id = incidentIdOf(form);
+      const result = id === null ? declareIncident(ic, input) : postUpdate(ic, id, input);
+      if (!result.ok) {
+        throw new ActionError({
+          code: 'BAD_REQUEST',
+          message: result.findings?.length
+            ? `${result.message} Found: ${result.findings.map((f) => `${f.label} (${f.preview})`).join(', ')}.`
+            : result.message,
+        });
+      }
+      return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries };
+    },
+  }),
+};

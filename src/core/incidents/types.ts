@@ -1,0 +1,58 @@
+/** The vocabulary of incidents: what they are, how bad, where they stand. */
+
+export const incidentKinds = ['outage', 'security', 'breach', 'maintenance'] as const;
+export type IncidentKind = (typeof incidentKinds)[number];
+
+export const incidentSeverities = ['minor', 'major', 'critical'] as const;
+export type IncidentSeverity = (typeof incidentSeverities)[number];
+
+/** The lifecycle of an incident; each transition is carried by an update. */
+export const incidentStatuses = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
+export type IncidentStatus = (typeof incidentStatuses)[number];
+
+export const componentStatuses = ['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance'] as const;
+export type ComponentStatus = (typeof componentStatuses)[number];
+
+export const componentStatusLabels: Record<ComponentStatus, string> = {
+  operational: 'Operational',
+  degraded: 'Degraded performance',
+  partial_outage: 'Partial outage',
+  major_outage: 'Major outage',
+  under_maintenance: 'Under maintenance',
+};
+
+export const incidentStatusLabels: Record<IncidentStatus, string> = {
+  investigating: 'Investigating',
+  identified: 'Identified',
+  monitoring: 'Monitoring',
+  resolved: 'Resolved',
+};
+
+export const incidentKindLabels: Record<IncidentKind, string> = {
+  outage: 'Service disruption',
+  security: 'Security incident',
+  breach: 'Data breach',
+  maintenance: 'Scheduled maintenance',
+};
+
+/** What renderers get: plain data, no database rows. */
+export interface IncidentView {
+  id: number;
+  kind: IncidentKind;
+  severity: IncidentSeverity;
+  title: string;
+  status: IncidentStatus;
+  components: { id: string; name: string; status: ComponentStatus }[];
+  startedAt: Date;
+  resolvedAt: Date | null;
+  /** when the next public update is promised, for open incidents */
+  nextUpdateBy: Date | null;
+}
+
+export interface UpdateView {
+  id: number;
+  status: IncidentStatus;
+  /** staff-written markdown; rendered safely, never trusted */
+  body: string;
+  publishedAt: Date;
+}

@@ -1,0 +1,29 @@
+import { staffLabel } from '../core/auth/staff.ts';
+import type { IncidentContext } from '../core/incidents/incidents.ts';
+
+interface RequestLike {
+  locals: App.Locals;
+  clientAddress: string;
+  request: Request;
+}
+
+export function incidentContext(ctx: RequestLike): IncidentContext {
+  const { candor, auth } = ctx.locals;
+  if (!auth) throw new Error('incident work needs a signed-in staff member');
+  let ip: string | null = null;
+  try {
+    ip = ctx.clientAddress || null;
+  } catch {
+    ip = null;
+  }
+  return {
+    db: candor.db,
+    now: candor.now(),
+    site: candor.content.site,
+    components: candor.content.components,
+    publicUrl: candor.config.publicUrl,
+    actor: { id: auth.staff.id, label: staffLabel(auth.staff) },
+    ip,
+    userAgent: ctx.request.headers.get('user-agent'),
+  };
+}

@@ -1,0 +1,16 @@
+import type { APIRoute } from 'astro';
+import { statusDocument, statusSnapshot } from '../../../core/incidents/public.ts';
+
+export const prerender = false;
+
+export const GET: APIRoute = ({ locals }) => {
+  const { candor } = locals;
+  const body = statusDocument(statusSnapshot(candor.db, candor.content.components, candor.now()), candor.config.publicUrl);
+  return new Response(`${JSON.stringify(body, null, 2)}\n`, {
+    headers: {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'public, max-age=15',
+      'Access-Control-Allow-Origin': '*',
+    },
+  });
+};

@@ -1,0 +1,259 @@
+/**
+ * The core loop: a responder declares an incident in the console, updates and
+ * resolves it; each update reaches the right subscribers (topic, components,
+ * organisations) on their channels, Slack replies thread under the root, and
+ * the public status page, incident page, feeds and status.json show it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/client.ts';
+import { startFakeResend } from '../fakes/resend.ts';
+import { startFakeSlack } from '../fakes/slack.ts';
+import { ConsoleClient } from '../helpers/browser-less.ts';
+import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { openTestDb, signedInStaff } from '../helpers/staff.ts';
+
+let server: RunningServer;
+let resend: Awaited<ReturnType<typeof startFakeResend>>;
+let slack: Awaited<ReturnType<typeof startFakeSlack>>;
+let db: Db;
+let responder: ConsoleClient;
+let viewer: ConsoleClient;
+
+beforeAll(async () => {
+  resend = await startFakeResend();
+  slack = await startFakeSlack();
+  const port = await freePort();
+  server = await startServer({
+    port,
+    dataDir: tempDir(),
+    env: {
+      CANDOR_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      CANDOR_SECRET: TEST_KEYS.secret,
+      CANDOR_ENCRYPTION_KEY: (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex'),
+      RESEND_API_KEY: 're_test_key',
+      RESEND_BASE_URL: resend.url,
+      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
+      SLACK_API_URL: slack.url,
+      CANDOR_LIMIT_EMAIL: 'unlimited',
+      CANDOR_LIMIT_SLACK: 'unlimited',
+    },
+  });
+  db = openTestDb(server.dataDir);
+  // who follows what: all of incidents, only the API, only the web app, maintenance only, and a Slack workspace
+  addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: (i) => `all${i}@customer.example` });
+  addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', component: 'public-api', address: (i) => `api${i}@customer.example` });
+  addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', component: 'community', address: (i) => `forum${i}@customer.example` });
+  addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', topic: 'maintenance', address: () => 'maint@customer.example' });
+  addSubscribers(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0INCIDENTS', secret: () => 'xoxb-customer-workspace' });
+  responder = new ConsoleClient(server.url);
+  responder.setCookie('candor_session', signedInStaff(db, 'responder').token);
+  viewer = new ConsoleClient(server.url);
+  viewer.setCookie('candor_session', signedInStaff(db, 'viewer').token);
+});
+afterAll(async () => {
+  if (process.env.DEBUG_SERVER) console.log(server?.output());
+  db?.$client.close();
+  await server?.stop();
+  await resend?.close();
+  await slack?.close();
+});
+
+const text = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .replaceAll('&amp;', '&');
+async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+function form(fields: Record<string, string>): Record<string, string> {
+  return fields;
+}
+
+let incidentId = '';
+const XSS = '<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3))';
+
+describe('declare, update, resolve', () => {
+  it('previews each channel and the recipients before publishing', async () => {
+    const preview = await responder.post(
+      '/console/incidents/new?_action=previewIncident',
+      form({
+        title: 'Elevated API errors',
+        kind: 'outage',
+        severity: 'major',
+        status: 'investigating',
+        'component:public-api': 'partial_outage',
+        'component:web-app': 'degraded',
+        body: `We are investigating errors on the API. ${XSS}`,
+      }),
+    );
+    expect(preview.status).toBe(200);
+    const t = text(preview.html);
+    // everyone following incidents, plus the API followers; not the forum-only or maintenance-only ones
+    expect(t).toContain('Recipients: email 5 · sms 0 · slack 1 · webhook 0');
+    expect(t).toMatch(/Email: \[Major outage\] Elevated API errors/);
+    expect(preview.html).not.toContain('<script>alert(1)');
+    expect(preview.html).toContain('value="Elevated API errors"');
+  });
+
+  it('a responder declares a major outage on two services; it fans out to the right subscribers', async () => {
+    const published = await responder.post(
+      '/console/incidents/new?_action=publishIncident',
+      form({
+        title: 'Elevated API errors',
+        kind: 'outage',
+        severity: 'major',
+        status: 'investigating',
+        'component:public-api': 'partial_outage',
+        'component:web-app': 'degraded',
+        body: `We are investigating errors on the API. ${XSS}`,
+      }),
+    );
+    expect(published.status).toBe(303);
+    incidentId = /\/console\/incidents\/(\d+)/.exec(published.location ?? '')?.[1] ?? '';
+    expect(incidentId).not.toBe('');
+    await until(() => resend.emails.length === 5, 'five emails');
+    const to = resend.emails.flatMap((e) => e.to).sort();
+    expect(to).toEqual([
+      'all0@customer.example',
+      'all1@customer.example',
+      'all2@customer.example',
+      'api0@customer.example',
+      'api1@customer.example',
+    ]);
+    const email = resend.emails[0];
+    expect(email?.subject).toBe('[Major outage] Elevated API errors — Investigating');
+    expect(email?.html).not.toMatch(/<script|<img|href="javascript:/i);
+    expect(email?.headers?.['List-Unsubscribe']).toMatch(/^<http:\/\/127\.0\.0\.1:\d+\/unsubscribe\//);
+    await until(() => slack.messages.length === 1, 'the Slack root');
+    const page = await responder.get(`/console/incidents/${incidentId}`);
+    expect(text(page.html)).toMatch(/Next update promised by \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+  });
+
+  it('shows on the public status page, its own page, the feeds and status.json, with markdown made safe', async () => {
+    const status = await fetch(`${server.url}/status`);
+    const html = await status.text();
+    expect(html).toContain('Some services are down');
+    expect(html).toMatch(
+      /<tr data-component="public-api"><th scope="row">Public API<\/th><td class="component-partial_outage">Partial outage<\/td>/,
+    );
+    expect(html).toContain(`href="/incidents/${incidentId}"`);
+    const page = await (await fetch(`${server.url}/incidents/${incidentId}`)).text();
+    expect(page).toContain('We are investigating errors on the API.');
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page).not.toMatch(/<script>alert|<img src=x|href="javascript:/);
+    expect(page).toMatch(/Next update by <time datetime=/);
+    const json = (await (await fetch(`${server.url}/api/v1/status.json`)).json()) as {
+      overall: string;
+      openIncidents: { id: number; status: string }[];
+    };
+    expect(json.overall).toBe('outage');
+    expect(json.openIncidents).toEqual([expect.objectContaining({ id: Number(incidentId), status: 'investigating' })]);
+    const rss = await (await fetch(`${server.url}/feeds/incidents.xml`)).text();
+    expect(rss).toContain('<title>Elevated API errors (Investigating)</title>');
+    expect(rss).not.toContain('<script>');
+  });
+
+  it('an update goes into the Slack thread and edits the root; resolving returns services to operational', async () => {
+    const update = await responder.post(
+      `/console/incidents/${incidentId}?_action=publishIncident`,
+      form({ incidentId, status: 'identified', body: 'A faulty deploy of the rate limiter. Rolling back.' }),
+    );
+    expect(update.status).toBe(303);
+    await until(() => slack.messages.length === 2, 'the Slack reply');
+    const [root, reply] = slack.messages;
+    expect(reply?.threadTs).toBe(root?.ts);
+    await until(() => (slack.updates?.length ?? 0) >= 1, 'the root edit');
+    const resolved = await responder.post(
+      `/console/incidents/${incidentId}?_action=publishIncident`,
+      form({ incidentId, status: 'resolved', body: 'Rolled back; error rates are normal.' }),
+    );
+    expect(resolved.status).toBe(303);
+    await until(() => resend.emails.length === 15, 'three rounds of five emails');
+    expect(resend.emails.at(-1)?.subject).toBe('[Major outage] Elevated API errors — Resolved');
+    const status = await (await fetch(`${server.url}/status`)).text();
+    expect(status).toContain('All services are operational');
+    expect(status).toContain('Past 90 days');
+    const audit = db.$client.prepare(`SELECT action FROM audit_log WHERE target = ? ORDER BY id`).all(`incident:${incidentId}`);
+    expect(audit).toEqual([{ action: 'incidents.declared' }, { action: 'incidents.updated' }, { action: 'incidents.resolved' }]);
+  });
+
+  it('refuses an update to a resolved incident, with a clear message', async () => {
+    const res = await responder.post(
+      `/console/incidents/${incidentId}?_action=publishIncident`,
+      form({ incidentId, status: 'monitoring', body: 'Again?' }),
+    );
+    expect(text(res.html)).toContain('This incident is resolved: it takes no more updates.');
+  });
+});
+
+describe('guards', () => {
+  it('flags personal data before publishing; publishing anyway needs a confirmation, which is audited', async () => {
+    const body = 'Affected account: jane.doe@customer.example, card 4242 4242 4242 4242.';
+    const fields = {
+      title: 'Billing page errors',
+      kind: 'outage',
+      severity: 'minor',
+      status: 'investigating',
+      'component:web-app': 'degraded',
+      body,
+    };
+    const refused = await responder.post('/console/incidents/new?_action=publishIncident', form(fields));
+    expect(text(refused.html)).toContain('looks like it contains personal data or a secret');
+    expect(db.$client.prepare(`SELECT count(*) AS n FROM incidents WHERE title = 'Billing page errors'`).get()).toEqual({ n: 0 });
+    const confirmed = await responder.post(
+      '/console/incidents/new?_action=publishIncident',
+      form({ ...fields, confirmPersonalData: 'yes' }),
+    );
+    expect(confirmed.status).toBe(303);
+    const entry = db.$client.prepare(`SELECT summary FROM audit_log WHERE action = 'incidents.personal_data_confirmed'`).get() as {
+      summary: string;
+    };
+    expect(entry.summary).not.toContain('jane.doe');
+    expect(entry.summary).not.toContain('4242');
+  });
+
+  it('a targeted breach notice reaches only the named organisation and stays off the public page', async () => {
+    db.$client
+      .prepare(`UPDATE subscribers SET organisation = 'Customer Ltd' WHERE id = (SELECT subscriber_id FROM recipients WHERE id = 1)`)
+      .run();
+    const res = await responder.post(
+      '/console/incidents/new?_action=publishIncident',
+      form({
+        title: 'Unauthorised access to exports',
+        kind: 'breach',
+        severity: 'critical',
+        status: 'identified',
+        'component:web-app': 'operational',
+        organisations: 'customer ltd',
+        body: 'We found unauthorised access to data exports of your workspace.',
+      }),
+    );
+    expect(res.status).toBe(303);
+    const notices = () => resend.emails.filter((e) => e.subject.includes('[Data breach notice]'));
+    await until(() => notices().length === 1, 'one breach notice');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(notices().map((e) => e.to)).toEqual([['all0@customer.example']]);
+    const id = /\/console\/incidents\/(\d+)/.exec(res.location ?? '')?.[1] ?? '';
+    expect((await fetch(`${server.url}/incidents/${id}`)).status).toBe(404);
+    expect(await (await fetch(`${server.url}/status`)).text()).not.toContain('Unauthorised access');
+  });
+
+  it('a viewer sees incidents but cannot declare or update them', async () => {
+    expect((await viewer.get('/console/incidents')).status).toBe(200);
+    expect((await viewer.get('/console/incidents/new')).status).toBe(403);
+    expect(
+      (
+        await viewer.post(
+          '/console/incidents/new?_action=publishIncident',
+          form({ title: 'x', kind: 'outage', severity: 'minor', status: 'investigating', body: 'x' }),
+        )
+      ).status,
+    ).toBe(403);
+  });
+});
