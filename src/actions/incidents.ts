@@ -1,6 +1,7 @@
 /** The incident composer: preview exactly what goes out, then publish it. */
 import { ActionError, defineAction } from 'astro:actions';
 import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
+import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
 import { requireStaff } from './guard.ts';
@@ -33,7 +34,9 @@ export const incidentActions = {
             organisations: existing.audience_organisations ? (JSON.parse(existing.audience_organisations) as string[]) : [],
           }
         : { id: null, kind: input.kind, severity: input.severity, title: input.title, organisations: input.organisations };
-      return previewIncidentUpdate(ic, draft, input);
+      // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
+      if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
+      return { ...previewIncidentUpdate(ic, draft, input), body: input.body };
     },
   }),
 

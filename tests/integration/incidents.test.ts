@@ -257,3 +257,27 @@ describe('guards', () => {
     ).toBe(403);
   });
 });
+
+describe('redaction', () => {
+  it('"Redact them" replaces what the guard found and shows the cleaned text for publishing', async () => {
+    const body = 'Customer jane.doe@customer.example reported it; token sk_live_51Habcdefghijklmnopqrstu was rotated.';
+    const res = await responder.post(
+      '/console/incidents/new?_action=previewIncident',
+      form({
+        title: 'Login errors',
+        kind: 'outage',
+        severity: 'minor',
+        status: 'investigating',
+        'component:web-app': 'degraded',
+        body,
+        redact: 'yes',
+      }),
+    );
+    expect(res.status).toBe(200);
+    const textarea = /<textarea name="body"[^>]*>([^<]*)<\/textarea>/.exec(res.html)?.[1] ?? '';
+    expect(textarea).toContain('[email redacted]');
+    expect(textarea).toContain('[secret redacted]');
+    expect(textarea).not.toContain('jane.doe');
+    expect(res.html).not.toContain('looks like it contains personal data');
+  });
+});
