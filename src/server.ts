@@ -15,6 +15,7 @@ import { runHousekeeping } from './core/maintenance/housekeeping.ts';
 import { ensureBuild } from './runtime/build.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
 import { createDispatcher } from './runtime/dispatcher.ts';
+import { startJobRunner } from './runtime/jobs.ts';
 import { StaticFiles } from './runtime/static-files.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -79,9 +80,11 @@ async function main(): Promise<void> {
   });
   // The dispatcher runs in this process unless a separate `candor worker` is preferred (CANDOR_WORKER=external).
   const worker = process.env.CANDOR_WORKER === 'external' ? null : await createDispatcher(context, log);
+  let jobs: ReturnType<typeof startJobRunner> | null = null;
   server.listen(context.config.port, context.config.host, () => {
     log(`channels: ${worker?.description ?? 'sent by a separate `npm run candor -- worker`'}`);
     worker?.dispatcher.start();
+    jobs = worker ? startJobRunner(context, log) : null;
     log(
       `serving ${context.config.publicUrl.href} (listening on ${context.config.host}:${context.config.port}, data in ${context.config.dataDir})`,
     );
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
     stopping = true;
     clearInterval(housekeepingTimer);
     log(`${signal} received, finishing in-flight requests`);
+    jobs?.stop();
     const workerStopped = worker?.dispatcher.stop() ?? Promise.resolve();
     server.close(() => {
       void workerStopped.then(() => {

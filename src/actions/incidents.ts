@@ -1,7 +1,9 @@
 /** The incident composer: preview exactly what goes out, then publish it. */
 import { ActionError, defineAction } from 'astro:actions';
+import { z } from 'astro/zod';
 import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
+import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
 import { requireStaff } from './guard.ts';
@@ -47,6 +49,14 @@ export const incidentActions = {
       const ic = incidentContext(ctx);
       const input = readIncidentForm(form, ic.components);
       const id = incidentIdOf(form);
+      const scheduleAt = String(form.get('scheduleAt') ?? '').trim();
+      if (scheduleAt !== '') {
+        if (id === null)
+          throw new ActionError({ code: 'BAD_REQUEST', message: 'Declare the incident now; later updates can be scheduled.' });
+        const scheduled = scheduleUpdate(ic, id, input, new Date(`${scheduleAt}Z`));
+        if (!scheduled.ok) throw new ActionError({ code: 'BAD_REQUEST', message: scheduled.message });
+        return { incidentId: id, notificationId: 0, deliveries: 0, scheduled: scheduled.id };
+      }
       const result = id === null ? declareIncident(ic, input) : postUpdate(ic, id, input);
       if (!result.ok) {
         throw new ActionError({
@@ -56,7 +66,18 @@ export const incidentActions = {
             : result.message,
         });
       }
-      return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries };
+      return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries, scheduled: null };
+    },
+  }),
+
+  cancelScheduledUpdate: defineAction({
+    accept: 'form',
+    input: z.object({ scheduledId: z.coerce.number().int().positive() }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'cancelScheduledUpdate');
+      const result = cancelScheduledUpdate(incidentContext(ctx), input.scheduledId);
+      if (!result.ok) throw new ActionError({ code: 'BAD_REQUEST', message: result.message });
+      return { cancelled: input.scheduledId };
     },
   }),
 };

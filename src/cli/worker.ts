@@ -3,7 +3,10 @@
  * (start the server with CANDOR_WORKER=external). SIGTERM finishes the sends
  * in flight and hands back the rest.
  */
+
+import { runDueJobs } from '../core/jobs/jobs.ts';
 import { createDispatcher } from '../runtime/dispatcher.ts';
+import { jobHandlers, startJobRunner } from '../runtime/jobs.ts';
 import { type CliCommand, CliError, openContext } from './command.ts';
 
 export const worker: CliCommand = {
@@ -20,16 +23,19 @@ export const worker: CliCommand = {
     log(`channels: ${description}`);
     try {
       if (once) {
+        log(`ran ${await runDueJobs(context.db, jobHandlers(context), context.now(), log)} due jobs`);
         log(`sent ${await dispatcher.drain()} deliveries`);
         return 0;
       }
       dispatcher.start();
+      const jobs = startJobRunner(context, log);
       log(`running as ${dispatcher.owner}`);
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
       log('stopping: finishing sends in flight');
+      jobs.stop();
       await dispatcher.stop();
       return 0;
     } finally {

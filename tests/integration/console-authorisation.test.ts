@@ -74,6 +74,7 @@ const actions: Record<string, Needs> = {
   removeSubscriber: 'admin',
   previewIncident: 'responder',
   publishIncident: 'responder',
+  cancelScheduledUpdate: 'responder',
   liftSuppression: 'admin',
 };
 

@@ -392,6 +392,22 @@ describe('notification engine against the provider fakes', () => {
     expect(messageIds).toEqual(new Set(lostBatch.map((e) => e.id)));
   });
 
+  it('two updates of one thread claimed in the same round: the second waits for the root and goes into its thread', async () => {
+    const { db } = freshDb();
+    addSubscribers(db, TEST_KEYS, { count: 3, channel: 'slack', address: (i) => `C0THREAD${i}`, secret: () => 'xoxb-one-workspace' });
+    enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:77');
+    enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:77');
+    await dispatcher(db).drain();
+    const byChannel = new Map<string, typeof slack.messages>();
+    for (const m of slack.messages) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m]);
+    expect(byChannel.size).toBe(3);
+    for (const [, messages] of byChannel) {
+      expect(messages).toHaveLength(2);
+      expect(messages[0]?.threadTs).toBeUndefined();
+      expect(messages[1]?.threadTs).toBe(messages[0]?.ts);
+    }
+  });
+
   it('a lost answer, then an unsubscribe before the retry: the changed batch is recognised as sent, not failed or sent twice', async () => {
     const { db } = freshDb();
     const ids = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });

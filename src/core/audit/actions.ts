@@ -41,6 +41,8 @@ export const auditActions = [
   'incidents.updated',
   'incidents.resolved',
   'incidents.personal_data_confirmed',
+  'incidents.update_scheduled',
+  'incidents.update_cancelled',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -119,6 +119,7 @@ export const consoleActions: Record<string, Access> = {
   removeSubscriber: need('subscribers.manage'),
   previewIncident: need('incidents.manage'),
   publishIncident: need('incidents.manage'),
+  cancelScheduledUpdate: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
 };
 

@@ -10,6 +10,7 @@ import type { Component, Site } from '../content/schema.ts';
 import { type Audience, countAudience, enqueueNotification } from '../notify/outbox.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
+import { planReminders } from './schedule.ts';
 import {
   type ComponentStatus,
   componentStatuses,
@@ -235,6 +236,7 @@ function publish(
         ctx.now,
       );
       sqlite.prepare('UPDATE incident_updates SET notification_id = ? WHERE id = ?').run(notificationId, updateId);
+      planReminders(ctx.db, incidentId, nextUpdateBy === null ? null : new Date(nextUpdateBy), ctx.now);
       return { updateId, notificationId, deliveries };
     })
     .immediate();

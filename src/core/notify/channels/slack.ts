@@ -54,6 +54,8 @@ export class SlackChannel implements Channel {
   private readonly db: Db;
   private readonly apiUrl: string | undefined;
   private readonly clients = new Map<string, WebClient>();
+  /** per recipient and thread: the root must exist before a reply is sent, so one thread's messages go one at a time */
+  private readonly threadLocks = new Map<string, Promise<unknown>>();
 
   constructor(db: Db, settings: SlackSettings = {}) {
     this.db = db;
@@ -83,7 +85,22 @@ export class SlackChannel implements Channel {
   }
 
   async send(jobs: SendJob[]): Promise<SendResult[]> {
-    return Promise.all(jobs.map((job) => this.sendOne(job)));
+    return Promise.all(
+      jobs.map((job) =>
+        job.threadKey ? this.inThreadOrder(`${job.recipientId}:${job.threadKey}`, () => this.sendOne(job)) : this.sendOne(job),
+      ),
+    );
+  }
+
+  private inThreadOrder<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.threadLocks.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const settled = run.catch(() => undefined);
+    this.threadLocks.set(key, settled);
+    void settled.then(() => {
+      if (this.threadLocks.get(key) === settled) this.threadLocks.delete(key);
+    });
+    return run;
   }
 
   private async sendOne(job: SendJob): Promise<SendResult> {

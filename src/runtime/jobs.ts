@@ -1,0 +1,32 @@
+/**
+ * Runs due jobs every 10 seconds (croner), in the server process or the
+ * standalone worker, beside the dispatcher.
+ */
+import { Cron } from 'croner';
+import { incidentJobHandlers } from '../core/incidents/schedule.ts';
+import { runDueJobs } from '../core/jobs/jobs.ts';
+import type { AppContext } from './context.ts';
+
+export function jobHandlers(context: AppContext) {
+  const slack = context.config.providers.slack;
+  return incidentJobHandlers({
+    db: context.db,
+    keys: context.keys,
+    site: context.content.site,
+    components: context.content.components,
+    publicUrl: context.config.publicUrl,
+    staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
+  });
+}
+
+export function startJobRunner(context: AppContext, log: (line: string) => void): { stop: () => void; runNow: () => Promise<number> } {
+  const handlers = jobHandlers(context);
+  const runNow = () => runDueJobs(context.db, handlers, context.now(), log);
+  // protect: a slow round is not started twice over itself
+  const cron = new Cron('*/10 * * * * *', { protect: true }, async () => {
+    await runNow();
+  });
+  // A job that came due while nothing was running goes now, not in ten seconds.
+  void runNow();
+  return { stop: () => cron.stop(), runNow };
+}
