@@ -182,7 +182,7 @@ describe('renderFeed', () => {
     it('an empty feed is valid: channel title, link and description, no item', () => {
       const channel = rssOf(emptyFeed());
       expect(textOf(channel, 'title')).toBe('Lumenwork incidents');
-      expect(textOf(channel, 'link')).toBe('https://trust.lumenwork.example/');
+      expect(textOf(channel, 'link')).toBe('https://trust.lumenwork.example/status');
       expect(textOf(channel, 'description')).toContain('Lumenwork');
       expect(only(channel, 'atom:link').attributes.href).toBe('https://trust.lumenwork.example/feeds/incidents.xml');
       expect(new Date(textOf(channel, 'lastBuildDate'))).toEqual(emptyUpdated);
@@ -295,6 +295,7 @@ describe('feed sources', () => {
     const changes = changesFeed({ site, publicUrl, entries: [], emptyUpdated });
     expect(changes.title).toBe('Lumenwork changes');
     expect(changes.homePageUrl).toBe('https://trust.lumenwork.example/changes');
+    expect(incidentFeed({ site, publicUrl, entries: [], emptyUpdated }).homePageUrl).toBe('https://trust.lumenwork.example/status');
     expect(changes.feedUrls).toEqual({
       rss: 'https://trust.lumenwork.example/feeds/changes.xml',
       atom: 'https://trust.lumenwork.example/feeds/changes.atom',

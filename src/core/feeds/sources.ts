@@ -106,8 +106,7 @@ function build(name: FeedName, source: FeedSource, description: string, homePath
 /** Incidents and scheduled maintenance, newest first. */
 export function incidentFeed(source: FeedSource): Feed {
   const org = source.site.organisation.name;
-  // the status page (issue 7) will be its home; until then the overview
-  return build('incidents', source, `Incidents and scheduled maintenance affecting ${org}'s services.`, '');
+  return build('incidents', source, `Incidents and scheduled maintenance affecting ${org}'s services.`, 'status');
 }
 
 /** Subprocessor and security-document change notices, newest first. */
