@@ -13,6 +13,7 @@ import { startFakeSlack } from '../fakes/slack.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, watchProblems } from '../helpers/browser.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 
@@ -31,17 +32,7 @@ beforeAll(async () => {
   server = await startServer({
     port,
     dataDir: tempDir(),
-    env: {
-      CANDOR_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      CANDOR_SECRET: TEST_KEYS.secret,
-      CANDOR_ENCRYPTION_KEY: (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex'),
-      RESEND_API_KEY: 're_test_key',
-      RESEND_BASE_URL: resend.url,
-      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
-      SLACK_API_URL: slack.url,
-      CANDOR_LIMIT_EMAIL: 'unlimited',
-      CANDOR_LIMIT_SLACK: 'unlimited',
-    },
+    env: providerEnv({ port, resend, slack, testKeys: true }),
   });
   db = openTestDb(server.dataDir);
   addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `ops${i}@customer.example` });

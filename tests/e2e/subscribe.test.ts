@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeResend } from '../fakes/resend.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer } from '../helpers/server.ts';
 
 const SCREENSHOTS = join(ROOT, 'test-output/screenshots');
@@ -22,13 +23,7 @@ beforeAll(async () => {
   const port = await freePort();
   server = await startServer({
     port,
-    env: {
-      CANDOR_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      RESEND_API_KEY: 're_test_key',
-      RESEND_BASE_URL: resend.url,
-      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
-      CANDOR_LIMIT_EMAIL: 'unlimited',
-    },
+    env: providerEnv({ port, resend }),
   });
   browser = await launchChromium();
 });

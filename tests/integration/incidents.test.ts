@@ -10,6 +10,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 
@@ -27,17 +28,7 @@ beforeAll(async () => {
   server = await startServer({
     port,
     dataDir: tempDir(),
-    env: {
-      CANDOR_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      CANDOR_SECRET: TEST_KEYS.secret,
-      CANDOR_ENCRYPTION_KEY: (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex'),
-      RESEND_API_KEY: 're_test_key',
-      RESEND_BASE_URL: resend.url,
-      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
-      SLACK_API_URL: slack.url,
-      CANDOR_LIMIT_EMAIL: 'unlimited',
-      CANDOR_LIMIT_SLACK: 'unlimited',
-    },
+    env: providerEnv({ port, resend, slack, testKeys: true }),
   });
   db = openTestDb(server.dataDir);
   // who follows what: all of incidents, only the API, only the web app, maintenance only, and a Slack workspace

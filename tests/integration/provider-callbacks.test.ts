@@ -9,6 +9,7 @@ import { enqueueNotification } from '../../src/core/notify/outbox.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb } from '../helpers/staff.ts';
 
@@ -30,21 +31,7 @@ beforeAll(async () => {
   server = await startServer({
     dataDir: tempDir(),
     port,
-    env: {
-      CANDOR_PUBLIC_URL: publicUrl,
-      CANDOR_SECRET: TEST_KEYS.secret,
-      CANDOR_ENCRYPTION_KEY: (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex'),
-      RESEND_API_KEY: 're_test_key',
-      RESEND_BASE_URL: resend.url,
-      RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
-      TWILIO_ACCOUNT_SID: twilio.accountSid,
-      TWILIO_AUTH_TOKEN: twilio.authToken,
-      TWILIO_FROM: '+15005550006',
-      TWILIO_API_BASE_URL: twilio.url,
-      CANDOR_LIMIT_EMAIL: 'unlimited',
-      CANDOR_LIMIT_SMS: 'unlimited',
-    },
+    env: { ...providerEnv({ port, resend, twilio, testKeys: true }), RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET },
   });
   db = openTestDb(server.dataDir);
 });

@@ -12,6 +12,7 @@ import { startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb } from '../helpers/staff.ts';
 
@@ -34,20 +35,10 @@ beforeAll(async () => {
     port,
     dataDir: tempDir(),
     env: {
-      CANDOR_PUBLIC_URL: publicUrl,
-      RESEND_API_KEY: 're_test_key',
-      RESEND_BASE_URL: resend.url,
-      CANDOR_EMAIL_FROM: 'Lumenwork Status <status@lumenwork.example>',
-      TWILIO_ACCOUNT_SID: twilio.accountSid,
-      TWILIO_AUTH_TOKEN: twilio.authToken,
-      TWILIO_FROM: '+15005550006',
-      TWILIO_API_BASE_URL: twilio.url,
+      ...providerEnv({ port, resend, twilio, slack }),
       SLACK_CLIENT_ID: 'candor-client',
       SLACK_CLIENT_SECRET: 'candor-secret',
-      SLACK_API_URL: slack.url,
       CANDOR_WEBHOOK_ALLOW_HOSTS: `${new URL(receiver.url).host},${new URL(slack.url).host}`,
-      CANDOR_LIMIT_EMAIL: 'unlimited',
-      CANDOR_LIMIT_SMS: 'unlimited',
     },
   });
   db = openTestDb(server.dataDir);
