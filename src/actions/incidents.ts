@@ -1,11 +1,13 @@
 /** The incident composer: preview exactly what goes out, then publish it. */
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
+import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
+import { auditStaffAction } from '../lib/staff-audit.ts';
 import { requireStaff } from './guard.ts';
 
 const incidentIdOf = (form: FormData): number | null => {
@@ -38,7 +40,12 @@ export const incidentActions = {
         : { id: null, kind: input.kind, severity: input.severity, title: input.title, organisations: input.organisations };
       // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
       if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
-      return { ...previewIncidentUpdate(ic, draft, input), body: input.body };
+      const staffText = input.body;
+      // The preview shows the first breach notice as it will go out: with the Art. 33(3) facts appended.
+      const shown =
+        id === null && input.breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(input.breach, ic.site)}` } : input;
+      const preview = previewIncidentUpdate(ic, draft, shown);
+      return { ...preview, findings: scanForPersonalData(staffText), body: staffText };
     },
   }),
 
@@ -67,6 +74,20 @@ export const incidentActions = {
         });
       }
       return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries, scheduled: null };
+    },
+  }),
+
+  markAuthorityNotified: defineAction({
+    accept: 'form',
+    input: z.object({ incidentId: z.coerce.number().int().positive() }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'markAuthorityNotified');
+      const { db, now } = ctx.locals.candor;
+      const at = now();
+      if (!markAuthorityNotified(db, input.incidentId, at))
+        throw new ActionError({ code: 'BAD_REQUEST', message: 'This is not a breach, or the authority was already recorded as notified.' });
+      auditStaffAction(ctx, 'incidents.authority_notified', `incident:${input.incidentId}`, { at: at.toISOString() });
+      return { notifiedAt: at.toISOString() };
     },
   }),
 

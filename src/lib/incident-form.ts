@@ -3,6 +3,7 @@
  * has a select named `component:<id>`; an empty value means "not affected".
  */
 import type { Component } from '../core/content/schema.ts';
+import type { BreachFields } from '../core/incidents/breach.ts';
 import {
   type ComponentStatus,
   componentStatuses,
@@ -21,6 +22,7 @@ export interface IncidentForm {
   organisations: string[];
   publicNotice: boolean;
   confirmPersonalData: boolean;
+  breach: BreachFields | null;
 }
 
 const text = (form: FormData, name: string, max: number) => String(form.get(name) ?? '').slice(0, max);
@@ -45,5 +47,22 @@ export function readIncidentForm(form: FormData, components: readonly Component[
       .slice(0, 50),
     publicNotice: form.get('publicNotice') === 'yes',
     confirmPersonalData: form.get('confirmPersonalData') === 'yes',
+    breach: readBreach(form),
+  };
+}
+
+const utc = (value: string): Date | null => (value.trim() === '' ? null : new Date(`${value.trim()}Z`));
+
+/** The breach fieldset; the aware time defaults to now when left empty. */
+function readBreach(form: FormData): BreachFields | null {
+  if (text(form, 'kind', 20) !== 'breach') return null;
+  return {
+    awareAt: utc(text(form, 'breachAwareAt', 20)) ?? new Date(),
+    occurredAt: utc(text(form, 'breachOccurredAt', 20)),
+    nature: text(form, 'breachNature', 5000),
+    subjects: text(form, 'breachSubjects', 5000),
+    records: text(form, 'breachRecords', 5000),
+    consequences: text(form, 'breachConsequences', 5000),
+    measures: text(form, 'breachMeasures', 5000),
   };
 }

@@ -75,6 +75,7 @@ const actions: Record<string, Needs> = {
   previewIncident: 'responder',
   publishIncident: 'responder',
   cancelScheduledUpdate: 'responder',
+  markAuthorityNotified: 'responder',
   liftSuppression: 'admin',
 };
 

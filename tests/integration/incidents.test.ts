@@ -183,6 +183,56 @@ describe('declare, update, resolve', () => {
   });
 });
 
+const BREACH = {
+  title: 'Unauthorised access to exports',
+  kind: 'breach',
+  severity: 'critical',
+  status: 'identified',
+  'component:web-app': 'operational',
+  body: 'We found unauthorised access to data exports of your workspace.',
+  breachAwareAt: new Date(Date.now() - 2 * 3_600_000).toISOString().slice(0, 16),
+  breachNature: 'A leaked support credential was used to download workspace exports.',
+  breachSubjects: 'End users of one workspace, about 1,200 people.',
+  breachRecords: 'Names and email addresses, about 1,200 records.',
+  breachConsequences: 'not yet known',
+  breachMeasures: 'Credential revoked; exports disabled; all support sessions ended.',
+};
+
+describe('data breaches', () => {
+  it('refuses the first notice while a required Art. 33(3) field is empty, naming it', async () => {
+    const res = await responder.post('/console/incidents/new?_action=publishIncident', form({ ...BREACH, breachMeasures: '' }));
+    expect(text(res.html)).toContain('Fill in: Measures taken or proposed');
+    expect(text(res.html).replaceAll('&quot;', '"')).toContain('Write "not yet known" where that is the truth.');
+  });
+
+  it('carries the facts, the DPO contact and "not yet known" to subscribers, and shows the clocks', async () => {
+    const res = await responder.post('/console/incidents/new?_action=publishIncident', form(BREACH));
+    expect(res.status).toBe(303);
+    const id = /\/console\/incidents\/(\d+)/.exec(res.location ?? '')?.[1] ?? '';
+    const subject = '[Data breach notice] Unauthorised access to exports';
+    await until(() => resend.emails.some((e) => e.subject.includes(subject)), 'the breach notice');
+    const notice = resend.emails.find((e) => e.subject.includes(subject));
+    expect(notice?.text).toContain('Likely consequences: not yet known');
+    expect(notice?.text).toContain('dpo@lumenwork.example');
+    const page = await responder.get(`/console/incidents/${id}`);
+    const clocks = [...page.html.matchAll(/<tr data-state="(\w+)"><th scope="row">([^<]+)<\/th>/g)].map((m) => [m[2], m[1]]);
+    expect(clocks).toEqual([
+      ['Detect within 1 h', 'unknown'],
+      ['Assess within 6 h of awareness', 'met'],
+      ['Notify customers within 72 h', 'met'],
+      ['Notify the supervisory authority within 72 h (GDPR Art. 33)', 'due'],
+    ]);
+    const marked = await responder.post(`/console/incidents/${id}?_action=markAuthorityNotified`, { incidentId: id });
+    expect(text(marked.html)).toContain('Recorded: the supervisory authority was notified.');
+    expect(marked.html).toMatch(/<tr data-state="met"><th scope="row">Notify the supervisory authority/);
+    expect(
+      db.$client
+        .prepare(`SELECT count(*) AS n FROM audit_log WHERE action = 'incidents.authority_notified' AND target = ?`)
+        .get(`incident:${id}`),
+    ).toEqual({ n: 1 });
+  });
+});
+
 describe('guards', () => {
   it('flags personal data before publishing; publishing anyway needs a confirmation, which is audited', async () => {
     const body = 'Affected account: jane.doe@customer.example, card 4242 4242 4242 4242.';
@@ -215,24 +265,16 @@ describe('guards', () => {
       .run();
     const res = await responder.post(
       '/console/incidents/new?_action=publishIncident',
-      form({
-        title: 'Unauthorised access to exports',
-        kind: 'breach',
-        severity: 'critical',
-        status: 'identified',
-        'component:web-app': 'operational',
-        organisations: 'customer ltd',
-        body: 'We found unauthorised access to data exports of your workspace.',
-      }),
+      form({ ...BREACH, title: 'Access to one customer export', organisations: 'customer ltd' }),
     );
     expect(res.status).toBe(303);
-    const notices = () => resend.emails.filter((e) => e.subject.includes('[Data breach notice]'));
+    const notices = () => resend.emails.filter((e) => e.subject.includes('[Data breach notice] Access to one customer export'));
     await until(() => notices().length === 1, 'one breach notice');
     await new Promise((r) => setTimeout(r, 500));
     expect(notices().map((e) => e.to)).toEqual([['all0@customer.example']]);
     const id = /\/console\/incidents\/(\d+)/.exec(res.location ?? '')?.[1] ?? '';
     expect((await fetch(`${server.url}/incidents/${id}`)).status).toBe(404);
-    expect(await (await fetch(`${server.url}/status`)).text()).not.toContain('Unauthorised access');
+    expect(await (await fetch(`${server.url}/status`)).text()).not.toContain('Access to one customer export');
   });
 
   it('a viewer sees incidents but cannot declare or update them', async () => {

@@ -43,6 +43,7 @@ export const auditActions = [
   'incidents.personal_data_confirmed',
   'incidents.update_scheduled',
   'incidents.update_cancelled',
+  'incidents.authority_notified',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -120,6 +120,7 @@ export const consoleActions: Record<string, Access> = {
   previewIncident: need('incidents.manage'),
   publishIncident: need('incidents.manage'),
   cancelScheduledUpdate: need('incidents.manage'),
+  markAuthorityNotified: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
 };
 

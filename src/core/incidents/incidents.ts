@@ -8,6 +8,7 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, countAudience, enqueueNotification } from '../notify/outbox.ts';
+import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
 import { planReminders } from './schedule.ts';
@@ -52,6 +53,8 @@ export interface DeclareInput extends UpdateInput {
   organisations: string[];
   /** breaches: shown on the public status page only when staff choose */
   publicNotice: boolean;
+  /** breaches: the Art. 33(3) facts, required for the first notice */
+  breach: BreachFields | null;
 }
 
 export type PublishResult =
@@ -121,6 +124,15 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
   if (Object.keys(input.components).length === 0) return { ok: false, message: 'Choose at least one affected service.' };
   const problem = check(ctx, input);
   if (problem) return { ok: false, message: problem };
+  if (input.kind === 'breach') {
+    if (!input.breach)
+      return {
+        ok: false,
+        message: 'A data breach needs its facts: nature, data subjects, records, likely consequences, measures and when you became aware.',
+      };
+    const breachProblem = breachFieldsProblem(input.breach, ctx.now);
+    if (breachProblem) return { ok: false, message: breachProblem };
+  }
   const guarded = guard(ctx, input, null);
   if (!guarded.ok) return guarded;
   const sqlite = ctx.db.$client;
@@ -147,7 +159,15 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
       return id;
     })
     .immediate();
-  const published = publish(ctx, incidentId, input, true);
+  // The Art. 33(3) facts go after the guard ran on what staff wrote (the DPO's address is meant to be there).
+  const breach = input.kind === 'breach' ? input.breach : null;
+  if (breach) saveBreachFields(ctx.db, incidentId, breach);
+  const published = publish(
+    ctx,
+    incidentId,
+    breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
+    true,
+  );
   audit(ctx, 'incidents.declared', `incident:${incidentId}`, {
     kind: input.kind,
     severity: input.severity,
