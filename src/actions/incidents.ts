@@ -4,6 +4,7 @@ import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
+import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
@@ -74,6 +75,21 @@ export const incidentActions = {
         });
       }
       return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries, scheduled: null };
+    },
+  }),
+
+  publishPostmortem: defineAction({
+    accept: 'form',
+    input: z.object({
+      incidentId: z.coerce.number().int().positive(),
+      postmortem: z.string().max(60_000),
+      confirmPersonalData: z.string().nullish(),
+    }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'publishPostmortem');
+      const result = publishPostmortem(incidentContext(ctx), input.incidentId, input.postmortem, input.confirmPersonalData === 'yes');
+      if (!result.ok) throw new ActionError({ code: 'BAD_REQUEST', message: result.message });
+      return { deliveries: result.deliveries };
     },
   }),
 

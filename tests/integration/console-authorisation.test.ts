@@ -76,6 +76,7 @@ const actions: Record<string, Needs> = {
   publishIncident: 'responder',
   cancelScheduledUpdate: 'responder',
   markAuthorityNotified: 'responder',
+  publishPostmortem: 'responder',
   liftSuppression: 'admin',
 };
 

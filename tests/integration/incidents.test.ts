@@ -291,6 +291,27 @@ describe('guards', () => {
   });
 });
 
+describe('postmortems', () => {
+  it('are published once for a resolved incident, announced in its thread and shown on its page', async () => {
+    const res = await responder.post(`/console/incidents/${incidentId}?_action=publishPostmortem`, {
+      incidentId,
+      postmortem:
+        '## Timeline\n\nA rate-limiter deploy at 14:02 UTC rejected valid requests.\n\n## What changes\n\n- Canary deploys for the rate limiter.',
+    });
+    // five emails and the Slack thread
+    expect(text(res.html)).toContain('The postmortem is published: 6 deliveries queued.');
+    const emails = () => resend.emails.filter((e) => e.subject.includes('Postmortem: Elevated API errors'));
+    await until(() => emails().length === 5, 'the postmortem emails');
+    const posted = () => slack.messages.find((m) => m.threadTs !== undefined && m.text?.includes('Postmortem: Elevated API errors'));
+    await until(() => posted() !== undefined, 'the postmortem in Slack');
+    expect(posted()?.threadTs).toBe(slack.messages[0]?.ts);
+    const page = await (await fetch(`${server.url}/incidents/${incidentId}`)).text();
+    expect(page).toContain('Canary deploys for the rate limiter.');
+    const again = await responder.post(`/console/incidents/${incidentId}?_action=publishPostmortem`, { incidentId, postmortem: 'again' });
+    expect(text(again.html)).toContain('This incident already has a postmortem.');
+  });
+});
+
 describe('redaction', () => {
   it('"Redact them" replaces what the guard found and shows the cleaned text for publishing', async () => {
     const body = 'Customer jane.doe@customer.example reported it; token sk_live_51Habcdefghijklmnopqrstu was rotated.';

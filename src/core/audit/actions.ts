@@ -44,6 +44,7 @@ export const auditActions = [
   'incidents.update_scheduled',
   'incidents.update_cancelled',
   'incidents.authority_notified',
+  'incidents.postmortem_published',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -121,6 +121,7 @@ export const consoleActions: Record<string, Access> = {
   publishIncident: need('incidents.manage'),
   cancelScheduledUpdate: need('incidents.manage'),
   markAuthorityNotified: need('incidents.manage'),
+  publishPostmortem: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
 };
 
