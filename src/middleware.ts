@@ -7,12 +7,15 @@
  *    decision (src/core/auth/permissions.ts) for the route or action;
  * 4. security headers on the response.
  */
+
 import { getActionContext } from 'astro:actions';
 import { defineMiddleware, sequence } from 'astro:middleware';
+import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
 import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
 import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
+import { statusVersion } from './core/incidents/status-version.ts';
 import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
 
@@ -93,6 +96,54 @@ const consoleGuard = defineMiddleware((ctx, next) => {
   return ctx.redirect(`${target}${back}`, 303);
 });
 
+/** Public pages that show incidents, rendered once per status version (see src/core/incidents/status-version.ts). */
+const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
+interface Snapshot {
+  version: string;
+  status: number;
+  headers: [string, string][];
+  body: Buffer;
+  /** compressed once per render: a status page with its 90-day bars is large, and a surge reads it many times */
+  br: Buffer;
+  gzip: Buffer;
+}
+const snapshots = new Map<string, Snapshot>();
+
+function serveSnapshot(snapshot: Snapshot, acceptEncoding: string): Response {
+  const headers = new Headers(snapshot.headers);
+  headers.set('Vary', 'Accept-Encoding');
+  const encoding = /\bbr\b/.test(acceptEncoding) ? 'br' : /\bgzip\b/.test(acceptEncoding) ? 'gzip' : null;
+  if (encoding) headers.set('Content-Encoding', encoding);
+  const body = encoding === 'br' ? snapshot.br : encoding === 'gzip' ? snapshot.gzip : snapshot.body;
+  headers.set('Content-Length', String(body.length));
+  return new Response(new Uint8Array(body), { status: snapshot.status, headers });
+}
+
+const statusSnapshot = defineMiddleware(async (ctx, next) => {
+  if (ctx.isPrerendered || ctx.request.method !== 'GET' || !STATUS_PAGES.test(ctx.url.pathname) || ctx.url.search !== '') return next();
+  const { candor } = ctx.locals;
+  const version = statusVersion(candor.db, candor.now());
+  const key = ctx.url.pathname;
+  const hit = snapshots.get(key);
+  const acceptEncoding = ctx.request.headers.get('accept-encoding') ?? '';
+  if (hit?.version === version) return serveSnapshot(hit, acceptEncoding);
+  const response = await next();
+  if ((response.status !== 200 && response.status !== 404) || response.headers.has('content-encoding')) return response;
+  const body = Buffer.from(await response.arrayBuffer());
+  const snapshot: Snapshot = {
+    version,
+    status: response.status,
+    headers: [...response.headers].filter(([name]) => name !== 'content-length'),
+    body,
+    br: brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } }),
+    gzip: gzipSync(body, { level: 6 }),
+  };
+  // Bounded: one entry per page path, and incident ids are the only open-ended part.
+  if (snapshots.size > 500) snapshots.clear();
+  snapshots.set(key, snapshot);
+  return serveSnapshot(snapshot, acceptEncoding);
+});
+
 const headers = defineMiddleware(async (ctx, next) => {
   const response = await next();
   if (ctx.isPrerendered) return response;
@@ -106,4 +157,4 @@ const headers = defineMiddleware(async (ctx, next) => {
   return response;
 });
 
-export const onRequest = sequence(context, headers, bodySize, crossSite, consoleGuard);
+export const onRequest = sequence(context, headers, bodySize, crossSite, consoleGuard, statusSnapshot);

@@ -118,6 +118,19 @@ describe('public pages', () => {
     expect(icon.headers.get('content-type')).toBe('image/svg+xml');
   });
 
+  it('/status is served from a compressed snapshot, the same bytes until something changes', async () => {
+    const first = await get('/status', { headers: { 'accept-encoding': 'br' } });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-encoding')).toBe('br');
+    expect(first.headers.get('vary')).toContain('Accept-Encoding');
+    expect(first.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    const html = await first.text();
+    expect(html).toContain('All services are operational');
+    const plain = await get('/status', { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(await plain.text()).toBe(html);
+  });
+
   it('the search index is built from the docs', async () => {
     const res = await get('/pagefind/pagefind.js');
     expect(res.status).toBe(200);
