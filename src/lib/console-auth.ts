@@ -6,6 +6,7 @@ import type { AstroCookies } from 'astro';
 import type { AuthContext } from '../core/auth/console-auth.ts';
 import { type Access, decide, type Principal } from '../core/auth/permissions.ts';
 import { sessionCookie } from '../core/auth/session.ts';
+import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
   locals: App.Locals;
@@ -27,14 +28,6 @@ export function authContext(ctx: RequestLike): AuthContext {
     issuer: candor.content.site.organisation.name,
     secret: candor.secrets.secret,
   };
-}
-
-function clientIp(ctx: RequestLike): string | null {
-  try {
-    return ctx.clientAddress || null;
-  } catch {
-    return null;
-  }
 }
 
 export function readSessionToken(ctx: RequestLike): string | undefined {

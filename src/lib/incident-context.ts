@@ -1,5 +1,6 @@
 import { staffLabel } from '../core/auth/staff.ts';
 import type { IncidentContext } from '../core/incidents/incidents.ts';
+import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
   locals: App.Locals;
@@ -10,12 +11,6 @@ interface RequestLike {
 export function incidentContext(ctx: RequestLike): IncidentContext {
   const { candor, auth } = ctx.locals;
   if (!auth) throw new Error('incident work needs a signed-in staff member');
-  let ip: string | null = null;
-  try {
-    ip = ctx.clientAddress || null;
-  } catch {
-    ip = null;
-  }
   return {
     db: candor.db,
     now: candor.now(),
@@ -23,7 +18,7 @@ export function incidentContext(ctx: RequestLike): IncidentContext {
     components: candor.content.components,
     publicUrl: candor.config.publicUrl,
     actor: { id: auth.staff.id, label: staffLabel(auth.staff) },
-    ip,
+    ip: clientIp(ctx),
     userAgent: ctx.request.headers.get('user-agent'),
   };
 }

@@ -1,6 +1,7 @@
 import type { AuditAction } from '../core/audit/actions.ts';
 import { recordAudit } from '../core/audit/log.ts';
 import { staffLabel } from '../core/auth/staff.ts';
+import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
   locals: App.Locals;
@@ -13,17 +14,11 @@ export function auditStaffAction(ctx: RequestLike, action: AuditAction, target: 
   const auth = ctx.locals.auth;
   if (!auth) throw new Error('a staff action without a signed-in staff member');
   const { db, now } = ctx.locals.candor;
-  let ip: string | null = null;
-  try {
-    ip = ctx.clientAddress || null;
-  } catch {
-    ip = null;
-  }
   recordAudit(
     db,
     {
       actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
-      ip,
+      ip: clientIp(ctx),
       userAgent: ctx.request.headers.get('user-agent'),
       action,
       target,

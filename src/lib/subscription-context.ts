@@ -1,4 +1,5 @@
 import type { SubscriptionContext } from '../core/subscriptions/context.ts';
+import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
   locals: App.Locals;
@@ -7,12 +8,6 @@ interface RequestLike {
 
 export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
   const { candor } = ctx.locals;
-  let ip: string | null = null;
-  try {
-    ip = ctx.clientAddress || null;
-  } catch {
-    ip = null;
-  }
   return {
     db: candor.db,
     keys: candor.keys,
@@ -21,6 +16,6 @@ export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
     organisation: candor.content.site.organisation.name,
     componentIds: candor.content.components.map((c) => c.id),
     webhookPolicy: { allowHosts: candor.config.providers.webhookAllowHosts },
-    ip,
+    ip: clientIp(ctx),
   };
 }
