@@ -7,7 +7,7 @@ export const incidents = sqliteTable(
     kind: text('kind', { enum: ['outage', 'security', 'breach', 'maintenance'] }).notNull(),
     severity: text('severity', { enum: ['minor', 'major', 'critical'] }).notNull(),
     title: text('title').notNull(),
-    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved'] }).notNull(),
+    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved', 'scheduled', 'in_progress'] }).notNull(),
     /** shown on /status and in feeds; breaches only when staff choose a public notice */
     public: integer('public', { mode: 'boolean' }).notNull(),
     /** null: every subscriber of the topic; else only these customer organisations */
@@ -15,6 +15,9 @@ export const incidents = sqliteTable(
     startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
     resolvedAt: integer('resolved_at', { mode: 'timestamp_ms' }),
     nextUpdateBy: integer('next_update_by', { mode: 'timestamp_ms' }),
+    /** scheduled maintenance: the announced window */
+    windowStartsAt: integer('window_starts_at', { mode: 'timestamp_ms' }),
+    windowEndsAt: integer('window_ends_at', { mode: 'timestamp_ms' }),
     createdBy: integer('created_by'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
@@ -41,7 +44,7 @@ export const incidentUpdates = sqliteTable(
     incidentId: integer('incident_id')
       .notNull()
       .references(() => incidents.id, { onDelete: 'cascade' }),
-    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved'] }).notNull(),
+    status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved', 'scheduled', 'in_progress'] }).notNull(),
     body: text('body').notNull(),
     publishedAt: integer('published_at', { mode: 'timestamp_ms' }).notNull(),
     notificationId: integer('notification_id'),

@@ -2,7 +2,7 @@
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
-import { declareIncident, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
+import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
@@ -24,21 +24,14 @@ export const incidentActions = {
       const ic = incidentContext(ctx);
       const input = readIncidentForm(form, ic.components);
       const id = incidentIdOf(form);
-      const existing =
-        id === null
-          ? null
-          : (ic.db.$client.prepare('SELECT kind, severity, title, audience_organisations FROM incidents WHERE id = ?').get(id) as
-              | { kind: typeof input.kind; severity: typeof input.severity; title: string; audience_organisations: string | null }
-              | undefined);
-      const draft = existing
-        ? {
-            id,
-            kind: existing.kind,
-            severity: existing.severity,
-            title: existing.title,
-            organisations: existing.audience_organisations ? (JSON.parse(existing.audience_organisations) as string[]) : [],
-          }
-        : { id: null, kind: input.kind, severity: input.severity, title: input.title, organisations: input.organisations };
+      const draft = (id === null ? null : incidentDraft(ic.db, id)) ?? {
+        id: null,
+        kind: input.kind,
+        severity: input.severity,
+        title: input.title,
+        organisations: input.organisations,
+        window: input.window,
+      };
       // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
       if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
       const staffText = input.body;

@@ -10,6 +10,7 @@ import {
   type IncidentKind,
   type IncidentSeverity,
   type IncidentStatus,
+  type MaintenanceWindow,
 } from '../core/incidents/types.ts';
 
 export interface IncidentForm {
@@ -23,6 +24,7 @@ export interface IncidentForm {
   publicNotice: boolean;
   confirmPersonalData: boolean;
   breach: BreachFields | null;
+  window: MaintenanceWindow | null;
 }
 
 const text = (form: FormData, name: string, max: number) => String(form.get(name) ?? '').slice(0, max);
@@ -48,7 +50,16 @@ export function readIncidentForm(form: FormData, components: readonly Component[
     publicNotice: form.get('publicNotice') === 'yes',
     confirmPersonalData: form.get('confirmPersonalData') === 'yes',
     breach: readBreach(form),
+    window: readWindow(form),
   };
+}
+
+/** The maintenance window; an unreadable time is left invalid for the core to name. */
+function readWindow(form: FormData): MaintenanceWindow | null {
+  if (text(form, 'kind', 20) !== 'maintenance') return null;
+  const startsAt = utc(text(form, 'windowStartsAt', 20));
+  const endsAt = utc(text(form, 'windowEndsAt', 20));
+  return startsAt || endsAt ? { startsAt: startsAt ?? new Date(Number.NaN), endsAt: endsAt ?? new Date(Number.NaN) } : null;
 }
 
 const utc = (value: string): Date | null => (value.trim() === '' ? null : new Date(`${value.trim()}Z`));

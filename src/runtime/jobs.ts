@@ -3,20 +3,27 @@
  * standalone worker, beside the dispatcher.
  */
 import { Cron } from 'croner';
+import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
 import { incidentJobHandlers } from '../core/incidents/schedule.ts';
 import { runDueJobs } from '../core/jobs/jobs.ts';
 import type { AppContext } from './context.ts';
 
 export function jobHandlers(context: AppContext) {
   const slack = context.config.providers.slack;
-  return incidentJobHandlers({
+  const shared = {
     db: context.db,
-    keys: context.keys,
     site: context.content.site,
     components: context.content.components,
     publicUrl: context.config.publicUrl,
-    staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
-  });
+  };
+  return {
+    ...incidentJobHandlers({
+      ...shared,
+      keys: context.keys,
+      staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
+    }),
+    ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
+  };
 }
 
 export function startJobRunner(context: AppContext, log: (line: string) => void): { stop: () => void; runNow: () => Promise<number> } {

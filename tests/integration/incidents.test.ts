@@ -214,7 +214,19 @@ describe('data breaches', () => {
     const notice = resend.emails.find((e) => e.subject.includes(subject));
     expect(notice?.text).toContain('Likely consequences: not yet known');
     expect(notice?.text).toContain('dpo@lumenwork.example');
+    expect(notice?.subject).toBe(`${subject} — Initial notice: Identified`);
+    // Art. 33(4): what was not known goes out as a further, numbered notice
+    const composer = await responder.get(`/console/incidents/${id}`);
+    expect(text(composer.html)).toContain('This will go out as notice 2');
+    const followUp = await responder.post(`/console/incidents/${id}?_action=publishIncident`, {
+      incidentId: id,
+      status: 'monitoring',
+      body: 'Likely consequences are now known: the exported names could be used for phishing.',
+    });
+    expect(followUp.status).toBe(303);
+    await until(() => resend.emails.some((e) => e.subject === `${subject} — Notice 2: Monitoring`), 'the second notice');
     const page = await responder.get(`/console/incidents/${id}`);
+    expect(text(page.html)).toMatch(/Notice 2 · Monitoring .* Initial notice · Identified/);
     const clocks = [...page.html.matchAll(/<tr data-state="(\w+)"><th scope="row">([^<]+)<\/th>/g)].map((m) => [m[2], m[1]]);
     expect(clocks).toEqual([
       ['Detect within 1 h', 'unknown'],

@@ -34,6 +34,19 @@ describe('the demo content', () => {
 });
 
 describe('content validation names the file and the field', () => {
+  it('refuses an update template with a placeholder nothing fills, or a missing one the scheduler sends', () => {
+    const dir = copyContent();
+    editText(dir, 'templates/identified.md', (t) => t.replace('We have identified', 'Dear {{customer}}, we have identified'));
+    rmSync(join(dir, 'templates/maintenance-started.md'));
+    editText(dir, 'templates/resolved.md', (t) => t.replace('kinds: [outage, security]', 'kinds: [outages]'));
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^content\/templates\/identified\.md: unknown placeholder \{\{customer\}\} \(known: \{\{organisation\}\}/),
+    );
+    expect(problems).toContainEqual('content/templates/maintenance-started.md: missing (scheduled maintenance sends it automatically)');
+    expect(problems).toContainEqual(expect.stringMatching(/^content\/templates\/resolved\.md: kinds\[0\]: /));
+  });
+
   it('refuses a subprocessor missing a required field', () => {
     const dir = copyContent();
     editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {

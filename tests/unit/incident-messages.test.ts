@@ -28,6 +28,7 @@ function incident(overrides: Partial<IncidentView> = {}): IncidentView {
     ],
     startedAt: new Date('2026-03-03T12:40:00Z'),
     resolvedAt: null,
+    window: null,
     nextUpdateBy: new Date('2026-03-03T14:00:00Z'),
     ...overrides,
   };
@@ -497,6 +498,7 @@ describe('incidentMessages', () => {
           startedAt: '2026-03-03T12:40:00.000Z',
           resolvedAt: null,
           nextUpdateBy: '2026-03-03T14:00:00.000Z',
+          window: null,
           url: URL_,
         },
         update: {
@@ -517,5 +519,68 @@ describe('incidentMessages', () => {
     expect((resolved.webhook.data as { incident: { resolvedAt: string } }).incident.resolvedAt).toBe('2026-03-03T15:20:00.000Z');
     expect(resolved.email.text).toContain('Resolved at 15:20 UTC.');
     expect(resolved.email.text).not.toContain('Next update');
+  });
+});
+
+describe('breach notices in phases (GDPR Art. 33(4))', () => {
+  const breach = (phase: number) => messages({ incident: incident({ kind: 'breach', severity: 'critical' }), phase });
+
+  it('labels the first notice as initial and says more may follow', () => {
+    const m = breach(1);
+    expect(m.email.subject).toBe('[Data breach notice] API errors — Initial notice: Identified');
+    expect(m.email.text).toContain('Initial notice. This is our initial notice.');
+    expect(m.email.text).toContain('GDPR Art. 33(4)');
+    expect(m.webhook.data.update).toMatchObject({ notice: 1, noticeLabel: 'Initial notice' });
+  });
+
+  it('numbers later notices on every channel', () => {
+    const m = breach(3);
+    expect(m.email.subject).toBe('[Data breach notice] API errors — Notice 3: Identified');
+    expect(m.email.html).toContain('<strong>Notice 3.</strong> This is notice 3 about this breach');
+    expect(m.sms.body).toContain('(Notice 3, Identified)');
+    expect(JSON.stringify(m.slack.blocks)).toContain('"Notice 3"');
+    expect(m.webhook.data.update).toMatchObject({ notice: 3, noticeLabel: 'Notice 3' });
+  });
+
+  it('leaves other kinds of incident unnumbered', () => {
+    const m = messages({ phase: 2 });
+    expect(m.email.subject).toBe('[Major outage] API errors — Identified');
+    expect(m.email.text).not.toContain('Notice 2');
+  });
+});
+
+describe('scheduled maintenance messages', () => {
+  const window = { startsAt: new Date('2026-03-10T02:00:00Z'), endsAt: new Date('2026-03-10T04:00:00Z') };
+  const maintenance = (overrides: Partial<IncidentMessageInput> = {}) =>
+    messages({
+      incident: incident({ kind: 'maintenance', severity: 'minor', status: 'scheduled', window, nextUpdateBy: null }),
+      update: update({ status: 'scheduled', body: 'Database upgrade.' }),
+      calendarUrl: `${URL_}.ics`,
+      ...overrides,
+    });
+
+  it('states the window and links the calendar file', () => {
+    const m = maintenance();
+    expect(m.email.subject).toBe('[Scheduled maintenance] API errors — Scheduled');
+    expect(m.email.text).toContain('Maintenance window: Tue, 10 Mar 2026, 02:00 UTC to 04:00 UTC');
+    expect(m.email.html).toContain(`<a href="${URL_}.ics">Add the maintenance window to your calendar (.ics)</a>`);
+    expect(JSON.stringify(m.slack.root?.blocks)).toContain('*Window*');
+    expect(m.webhook.data.incident).toMatchObject({ window: { startsAt: '2026-03-10T02:00:00.000Z', endsAt: '2026-03-10T04:00:00.000Z' } });
+  });
+
+  it('says "completed" rather than "resolved" at the end', () => {
+    const done = new Date('2026-03-10T04:00:00Z');
+    const m = maintenance({
+      incident: incident({ kind: 'maintenance', status: 'resolved', resolvedAt: done, window, nextUpdateBy: null }),
+      update: update({ status: 'resolved', publishedAt: done }),
+    });
+    expect(m.email.subject).toBe('[Scheduled maintenance] API errors — Completed');
+    expect(m.email.text).toContain('Completed at 04:00 UTC');
+  });
+
+  it('sends a reminder as its own webhook event', () => {
+    const m = maintenance({ event: 'maintenance.reminder' });
+    expect(m.webhook.type).toBe('maintenance.reminder');
+    expect(m.email.subject).toBe('[Scheduled maintenance] API errors — Reminder');
   });
 });

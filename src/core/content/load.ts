@@ -13,10 +13,14 @@ import {
   componentsSchema,
   type DocFrontmatter,
   docFrontmatterSchema,
+  requiredTemplates,
   type Site,
   type Subprocessor,
   siteSchema,
   subprocessorsSchema,
+  type TemplateFrontmatter,
+  templateFrontmatterSchema,
+  templatePlaceholders,
 } from './schema.ts';
 
 export interface DocSource extends DocFrontmatter {
@@ -25,11 +29,17 @@ export interface DocSource extends DocFrontmatter {
   body: string;
 }
 
+export interface TemplateSource extends TemplateFrontmatter {
+  id: string;
+  body: string;
+}
+
 export interface TrustContent {
   site: Site;
   subprocessors: Subprocessor[];
   components: Component[];
   docs: DocSource[];
+  templates: TemplateSource[];
 }
 
 const FRONTMATTER = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?([\s\S]*)$/;
@@ -62,6 +72,7 @@ export function loadContent(contentDir: string): TrustContent {
   const subprocessors = validate(subprocessorsSchema, readYaml(subprocessorsPath), rel(subprocessorsPath));
   const components = validate(componentsSchema, readYaml(componentsPath), rel(componentsPath));
   const { docs, slugs } = loadDocs(join(contentDir, 'docs'), rel, problems);
+  const templates = loadTemplates(join(contentDir, 'templates'), rel, problems);
 
   if (subprocessors) requireUnique(subprocessors, rel(subprocessorsPath), problems);
   if (components) requireUnique(components, rel(componentsPath), problems);
@@ -84,27 +95,33 @@ export function loadContent(contentDir: string): TrustContent {
   }
 
   if (problems.length > 0 || !site || !subprocessors || !components) throw new ContentError(problems);
-  return { site, subprocessors, components, docs };
+  return { site, subprocessors, components, docs, templates };
 }
 
-/** Valid docs, and the slugs of every doc file (valid or not, so one bad file does not also break every link to it). */
-function loadDocs(dir: string, rel: (p: string) => string, problems: string[]): { docs: DocSource[]; slugs: Set<string> } {
+type Rel = (p: string) => string;
+interface MarkdownFile {
+  name: string;
+  file: string;
+  data: unknown;
+  body: string;
+}
+
+/** The markdown files of a folder, each split into frontmatter data and body; problems named by file. */
+function readMarkdownFiles(dir: string, rel: Rel, problems: string[], what: string): MarkdownFile[] | null {
   let names: string[];
   try {
     names = readdirSync(dir)
       .filter((n) => n.endsWith('.md'))
       .sort();
   } catch {
-    problems.push(`${rel(dir)}: missing folder of markdown docs`);
-    return { docs: [], slugs: new Set() };
+    problems.push(`${rel(dir)}: missing folder of ${what}`);
+    return null;
   }
-  const slugs = new Set(names.map((n) => basename(n, '.md')));
-  const docs: DocSource[] = [];
+  const files: MarkdownFile[] = [];
   for (const name of names) {
     const path = join(dir, name);
     const file = rel(path);
-    const slug = basename(name, '.md');
-    if (!/^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(slug)) {
+    if (!/^[a-z0-9]+(?:-[a-z0-9]+)*\.md$/.test(name)) {
       problems.push(`${file}: file name must be lower-case words joined by hyphens (it is the page's address)`);
       continue;
     }
@@ -113,19 +130,69 @@ function loadDocs(dir: string, rel: (p: string) => string, problems: string[]): 
       problems.push(`${file}: must start with a frontmatter block between --- lines`);
       continue;
     }
-    let data: unknown;
     try {
-      data = parseYaml(match[1] ?? '');
+      files.push({ name: basename(name, '.md'), file, data: parseYaml(match[1] ?? ''), body: match[2] ?? '' });
     } catch (err) {
       problems.push(`${file}: frontmatter is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return files;
+}
+
+const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
+
+/** Update templates; a placeholder the code cannot fill is a mistake worth failing the build for. */
+function loadTemplates(dir: string, rel: Rel, problems: string[]): TemplateSource[] {
+  const files = readMarkdownFiles(dir, rel, problems, 'update templates');
+  if (!files) return [];
+  const templates: TemplateSource[] = [];
+  for (const { name, file, data, body } of files) {
+    const result = templateFrontmatterSchema.safeParse(data);
+    if (!result.success) {
+      problems.push(...describeIssues(file, result.error));
       continue;
     }
+    const unknown = [...body.matchAll(PLACEHOLDER)]
+      .map((m) => m[1] ?? '')
+      .filter((p) => !(templatePlaceholders as readonly string[]).includes(p));
+    if (unknown.length > 0) {
+      problems.push(`${file}: unknown placeholder {{${unknown[0]}}} (known: ${templatePlaceholders.map((p) => `{{${p}}}`).join(', ')})`);
+      continue;
+    }
+    if (body.trim() === '') {
+      problems.push(`${file}: the template has no text`);
+      continue;
+    }
+    templates.push({ ...result.data, id: name, body: body.trim() });
+  }
+  for (const id of requiredTemplates) {
+    const file = rel(join(dir, `${id}.md`));
+    if (!templates.some((t) => t.id === id) && !problems.some((p) => p.startsWith(`${file}:`)))
+      problems.push(`${file}: missing (scheduled maintenance sends it automatically)`);
+  }
+  return templates;
+}
+
+/** Valid docs, and the slugs of every doc file (valid or not, so one bad file does not also break every link to it). */
+function loadDocs(dir: string, rel: Rel, problems: string[]): { docs: DocSource[]; slugs: Set<string> } {
+  let slugs = new Set<string>();
+  try {
+    slugs = new Set(
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.md'))
+        .map((n) => basename(n, '.md')),
+    );
+  } catch {
+    // readMarkdownFiles names the missing folder
+  }
+  const docs: DocSource[] = [];
+  for (const { name, file, data, body } of readMarkdownFiles(dir, rel, problems, 'markdown docs') ?? []) {
     const result = docFrontmatterSchema.safeParse(data);
     if (!result.success) {
       problems.push(...describeIssues(file, result.error));
       continue;
     }
-    docs.push({ ...result.data, slug, file, body: match[2] ?? '' });
+    docs.push({ ...result.data, slug: name, file, body });
   }
   return { docs, slugs };
 }

@@ -127,7 +127,24 @@ export const docFrontmatterSchema = z.strictObject({
   related: z.array(slug).default([]),
 });
 
+/**
+ * An update template in content/templates/<id>.md: markdown with
+ * placeholders the composer and the scheduler fill in.
+ */
+export const templatePlaceholders = ['organisation', 'title', 'services', 'window', 'starts', 'ends', 'privacyContact'] as const;
+export const templateKinds = ['outage', 'security', 'breach', 'maintenance'] as const;
+export const templateFrontmatterSchema = z.strictObject({
+  title: nonEmpty,
+  /** the incident kinds the composer offers it for; all when absent */
+  kinds: z.array(z.enum(templateKinds)).min(1).optional(),
+  /** the status the composer preselects with it */
+  status: z.enum(['investigating', 'identified', 'monitoring', 'resolved', 'scheduled', 'in_progress']).optional(),
+});
+/** Templates the scheduler sends on its own, so they must exist. */
+export const requiredTemplates = ['maintenance-reminder', 'maintenance-started', 'maintenance-completed'] as const;
+
 export type Site = z.infer<typeof siteSchema>;
+export type TemplateFrontmatter = z.infer<typeof templateFrontmatterSchema>;
 export type Subprocessor = z.infer<typeof subprocessorSchema>;
 export type Component = z.infer<typeof componentSchema>;
 export type DocFrontmatter = z.infer<typeof docFrontmatterSchema>;

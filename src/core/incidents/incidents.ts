@@ -9,6 +9,7 @@ import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, countAudience, enqueueNotification } from '../notify/outbox.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
+import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
 import { planReminders } from './schedule.ts';
@@ -21,7 +22,9 @@ import {
   type IncidentView,
   incidentKinds,
   incidentSeverities,
-  incidentStatuses,
+  type MaintenanceWindow,
+  statusesFor,
+  statusLabel,
   type UpdateView,
 } from './types.ts';
 
@@ -32,6 +35,8 @@ export interface IncidentContext {
   components: readonly Component[];
   publicUrl: URL;
   actor: { id: number; label: string };
+  /** the scheduler acting on its own (maintenance start and completion): audited as the system */
+  system?: boolean;
   ip: string | null;
   userAgent: string | null;
 }
@@ -55,6 +60,8 @@ export interface DeclareInput extends UpdateInput {
   publicNotice: boolean;
   /** breaches: the Art. 33(3) facts, required for the first notice */
   breach: BreachFields | null;
+  /** scheduled maintenance: the window it is announced for */
+  window: MaintenanceWindow | null;
 }
 
 export type PublishResult =
@@ -68,8 +75,10 @@ export function cadenceMinutes(site: Site, kind: IncidentKind, severity: Inciden
   return kind === 'breach' ? site.policies.updateCadenceMinutes.breach : site.policies.updateCadenceMinutes[severity];
 }
 
-function check(ctx: IncidentContext, input: UpdateInput): string | null {
-  if (!incidentStatuses.includes(input.status)) return 'Choose a status.';
+function check(ctx: IncidentContext, kind: IncidentKind, input: UpdateInput): string | null {
+  const allowed = statusesFor(kind);
+  if (!allowed.includes(input.status))
+    return `Choose a status: ${kind === 'maintenance' ? 'maintenance' : 'an incident'} goes ${allowed.map((s) => statusLabel(kind, s).toLowerCase()).join(', ')}.`;
   if (input.body.trim() === '') return 'Write what is happening: an update cannot be empty.';
   if (input.body.length > MAX_BODY) return `The update is too long (${MAX_BODY.toLocaleString('en')} characters at most).`;
   for (const [id, status] of Object.entries(input.components)) {
@@ -109,9 +118,24 @@ function audit(
 ): void {
   recordAudit(
     ctx.db,
-    { actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label }, ip: ctx.ip, userAgent: ctx.userAgent, action, target, summary },
+    {
+      actor: ctx.system ? { type: 'system' } : { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      action,
+      target,
+      summary,
+    },
     ctx.now,
   );
+}
+
+/** The window decides where new maintenance starts, and every service it names is what it takes down. */
+function asAnnounced(input: UpdateInput & { window: MaintenanceWindow | null }, now: Date): Pick<UpdateInput, 'status' | 'components'> {
+  return {
+    status: input.window && input.window.startsAt > now ? 'scheduled' : 'in_progress',
+    components: Object.fromEntries(Object.keys(input.components).map((id) => [id, 'under_maintenance' as const])),
+  };
 }
 
 export function declareIncident(ctx: IncidentContext, input: DeclareInput): PublishResult {
@@ -119,10 +143,16 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
   if (!incidentSeverities.includes(input.severity)) return { ok: false, message: 'Choose a severity.' };
   const title = input.title.trim();
   if (title === '' || title.length > 200) return { ok: false, message: 'Give the incident a title of at most 200 characters.' };
+  if (Object.keys(input.components).length === 0) return { ok: false, message: 'Choose at least one affected service.' };
+  const maintenance = input.kind === 'maintenance' ? input.window : null;
+  if (input.kind === 'maintenance') {
+    const windowIssue = windowProblem(input.window, ctx.now);
+    if (windowIssue) return { ok: false, message: windowIssue };
+    input = { ...input, ...asAnnounced(input, ctx.now) };
+  }
   if (input.status === 'resolved')
     return { ok: false, message: 'A new incident starts open: choose investigating, identified or monitoring.' };
-  if (Object.keys(input.components).length === 0) return { ok: false, message: 'Choose at least one affected service.' };
-  const problem = check(ctx, input);
+  const problem = check(ctx, input.kind, input);
   if (problem) return { ok: false, message: problem };
   if (input.kind === 'breach') {
     if (!input.breach)
@@ -142,8 +172,8 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     .transaction(() => {
       const { id } = sqlite
         .prepare(
-          `INSERT INTO incidents (kind, severity, title, status, public, audience_organisations, started_at, created_by, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+          `INSERT INTO incidents (kind, severity, title, status, public, audience_organisations, started_at, window_starts_at, window_ends_at, created_by, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
         )
         .get(
           input.kind,
@@ -152,7 +182,10 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
           input.status,
           isPublic ? 1 : 0,
           organisations.length ? JSON.stringify(organisations) : null,
-          ctx.now.getTime(),
+          // maintenance starts when its window opens
+          maintenance && maintenance.startsAt > ctx.now ? maintenance.startsAt.getTime() : ctx.now.getTime(),
+          maintenance?.startsAt.getTime() ?? null,
+          maintenance?.endsAt.getTime() ?? null,
           ctx.actor.id,
           ctx.now.getTime(),
         ) as { id: number };
@@ -168,7 +201,9 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
     true,
   );
+  if (maintenance) planMaintenance(ctx.db, incidentId, maintenance, ctx.now);
   audit(ctx, 'incidents.declared', `incident:${incidentId}`, {
+    ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
     kind: input.kind,
     severity: input.severity,
     components: Object.keys(input.components),
@@ -179,13 +214,15 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
 }
 
 export function postUpdate(ctx: IncidentContext, incidentId: number, input: UpdateInput): PublishResult {
-  const current = ctx.db.$client.prepare('SELECT status FROM incidents WHERE id = ?').get(incidentId) as
-    | { status: IncidentStatus }
+  const current = ctx.db.$client.prepare('SELECT kind, status FROM incidents WHERE id = ?').get(incidentId) as
+    | { kind: IncidentKind; status: IncidentStatus }
     | undefined;
   if (!current) return { ok: false, message: 'There is no such incident.' };
   if (current.status === 'resolved')
     return { ok: false, message: 'This incident is resolved: it takes no more updates. Declare a new incident if the problem came back.' };
-  const problem = check(ctx, input);
+  if (current.kind === 'maintenance' && input.status === 'scheduled' && current.status !== 'scheduled')
+    return { ok: false, message: 'This maintenance has already started: it cannot go back to scheduled.' };
+  const problem = check(ctx, current.kind, input);
   if (problem) return { ok: false, message: problem };
   const guarded = guard(ctx, input, incidentId);
   if (!guarded.ok) return guarded;
@@ -208,16 +245,23 @@ function publish(
   const sqlite = ctx.db.$client;
   return sqlite
     .transaction(() => {
-      const row = sqlite.prepare('SELECT kind, severity, audience_organisations FROM incidents WHERE id = ?').get(incidentId) as {
+      const row = sqlite
+        .prepare('SELECT kind, severity, status, audience_organisations, window_ends_at FROM incidents WHERE id = ?')
+        .get(incidentId) as {
         kind: IncidentKind;
         severity: IncidentSeverity;
+        status: IncidentStatus;
         audience_organisations: string | null;
+        window_ends_at: number | null;
       };
       const resolved = input.status === 'resolved';
-      const nextUpdateBy = resolved ? null : ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000;
+      const nextUpdateBy = promisedUpdate(ctx, row, input.status);
       sqlite
         .prepare('UPDATE incidents SET status = ?, next_update_by = ?, resolved_at = ? WHERE id = ?')
         .run(input.status, nextUpdateBy, resolved ? ctx.now.getTime() : null, incidentId);
+      // Maintenance started early (or late) by hand has started now, not at the announced time.
+      if (row.kind === 'maintenance' && row.status === 'scheduled' && input.status !== 'scheduled' && !first)
+        sqlite.prepare('UPDATE incidents SET started_at = ? WHERE id = ?').run(ctx.now.getTime(), incidentId);
       const setComponent = sqlite.prepare(
         'INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?) ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status',
       );
@@ -230,6 +274,7 @@ function publish(
       const view = incidentView(ctx.db, ctx.components, incidentId);
       if (!view) throw new Error(`incident ${incidentId} vanished`);
       const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
+      const url = incidentUrl(ctx.publicUrl, incidentId);
       const organisations = row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : null;
       const audience: Audience = {
         kind: 'topic',
@@ -247,8 +292,10 @@ function publish(
             organisation: ctx.site.organisation.name,
             incident: view.incident,
             update,
-            incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
+            incidentUrl: url,
             first,
+            phase: view.updates.length,
+            ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
           }),
           audience,
           createdBy: ctx.actor.id,
@@ -256,10 +303,27 @@ function publish(
         ctx.now,
       );
       sqlite.prepare('UPDATE incident_updates SET notification_id = ? WHERE id = ?').run(notificationId, updateId);
-      planReminders(ctx.db, incidentId, nextUpdateBy === null ? null : new Date(nextUpdateBy), ctx.now);
+      // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
+      planReminders(ctx.db, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : new Date(nextUpdateBy), ctx.now);
+      if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(ctx.db, incidentId, ctx.now);
       return { updateId, notificationId, deliveries };
     })
     .immediate();
+}
+
+/**
+ * When the next public update is promised: the severity's cadence for
+ * incidents; for maintenance under way, the end of its window (the
+ * completion notice), and nothing while it is only scheduled.
+ */
+function promisedUpdate(
+  ctx: IncidentContext,
+  row: { kind: IncidentKind; severity: IncidentSeverity; window_ends_at: number | null },
+  status: IncidentStatus,
+): number | null {
+  if (status === 'resolved') return null;
+  if (row.kind === 'maintenance') return status === 'scheduled' ? null : row.window_ends_at;
+  return ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000;
 }
 
 export const incidentUrl = (publicUrl: URL, id: number) => new URL(`incidents/${id}`, publicUrl).href;
@@ -275,6 +339,8 @@ interface IncidentRow {
   started_at: number;
   resolved_at: number | null;
   next_update_by: number | null;
+  window_starts_at: number | null;
+  window_ends_at: number | null;
 }
 
 export interface IncidentRecord {
@@ -305,6 +371,10 @@ function toView(db: Db, components: readonly Component[], row: IncidentRow): Inc
     startedAt: new Date(row.started_at),
     resolvedAt: row.resolved_at === null ? null : new Date(row.resolved_at),
     nextUpdateBy: row.next_update_by === null ? null : new Date(row.next_update_by),
+    window:
+      row.window_starts_at === null || row.window_ends_at === null
+        ? null
+        : { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) },
   };
 }
 
@@ -357,7 +427,7 @@ const severityRank: Record<ComponentStatus, number> = {
 export function currentComponentStatus(db: Db, components: readonly Component[]): { component: Component; status: ComponentStatus }[] {
   const rows = db.$client
     .prepare(
-      `SELECT c.component_id, c.status FROM incident_components c JOIN incidents i ON i.id = c.incident_id WHERE i.status != 'resolved' AND i.public = 1`,
+      `SELECT c.component_id, c.status FROM incident_components c JOIN incidents i ON i.id = c.incident_id WHERE i.status NOT IN ('resolved', 'scheduled') AND i.public = 1`,
     )
     .all() as { component_id: string; status: ComponentStatus }[];
   return components.map((component) => {
@@ -374,16 +444,40 @@ export interface Preview {
 }
 
 /** Exactly what each channel would send, and to how many, without publishing anything. */
-export function previewIncidentUpdate(
-  ctx: IncidentContext,
-  draft: { id: number | null; kind: IncidentKind; severity: IncidentSeverity; title: string; organisations: string[] },
-  input: UpdateInput,
-): Preview {
+export interface IncidentDraft {
+  id: number | null;
+  kind: IncidentKind;
+  severity: IncidentSeverity;
+  title: string;
+  organisations: string[];
+  window: MaintenanceWindow | null;
+}
+
+/** What the composer previews an update against: the incident as it stands. */
+export function incidentDraft(db: Db, id: number): IncidentDraft | null {
+  const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
+  if (!row) return null;
+  const view = toView(db, [], row);
+  return {
+    id,
+    kind: view.kind,
+    severity: view.severity,
+    title: view.title,
+    organisations: row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : [],
+    window: view.window,
+  };
+}
+
+export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft, given: UpdateInput): Preview {
   const existing = draft.id === null ? null : incidentView(ctx.db, ctx.components, draft.id);
+  const input =
+    draft.id === null && draft.kind === 'maintenance' ? { ...given, ...asAnnounced({ ...given, window: draft.window }, ctx.now) } : given;
   const merged = new Map((existing?.incident.components ?? []).map((c) => [c.id, c]));
   for (const [id, status] of Object.entries(input.components))
     merged.set(id, { id, name: ctx.components.find((c) => c.id === id)?.name ?? id, status });
   const resolved = input.status === 'resolved';
+  const window = existing?.incident.window ?? draft.window;
+  const nextUpdateBy = promisedUpdate(ctx, { ...draft, window_ends_at: window?.endsAt.getTime() ?? null }, input.status);
   const incident: IncidentView = {
     id: draft.id ?? 0,
     kind: draft.kind,
@@ -391,15 +485,20 @@ export function previewIncidentUpdate(
     title: draft.title || 'Untitled incident',
     status: input.status,
     components: [...merged.values()].map((c) => (resolved ? { ...c, status: 'operational' } : c)),
-    startedAt: existing?.incident.startedAt ?? ctx.now,
+    startedAt: existing?.incident.startedAt ?? (input.status === 'scheduled' && window ? window.startsAt : ctx.now),
     resolvedAt: resolved ? ctx.now : null,
-    nextUpdateBy: resolved ? null : new Date(ctx.now.getTime() + cadenceMinutes(ctx.site, draft.kind, draft.severity) * 60_000),
+    nextUpdateBy: nextUpdateBy === null ? null : new Date(nextUpdateBy),
+    window,
   };
+  const url = incidentUrl(ctx.publicUrl, draft.id ?? 0);
   const content = incidentMessages({
     organisation: ctx.site.organisation.name,
     incident,
     update: { id: 0, status: input.status, body: input.body, publishedAt: ctx.now },
-    incidentUrl: incidentUrl(ctx.publicUrl, draft.id ?? 0),
+    incidentUrl: url,
+    first: draft.id === null,
+    phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
+    ...(window ? { calendarUrl: `${url}.ics` } : {}),
   });
   const audience: Audience = {
     kind: 'topic',

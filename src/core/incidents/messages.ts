@@ -15,7 +15,7 @@ import {
   type IncidentSeverity,
   type IncidentView,
   incidentKindLabels,
-  incidentStatusLabels,
+  statusLabel,
   type UpdateView,
 } from './types.ts';
 
@@ -29,9 +29,15 @@ export interface IncidentMessageInput {
   timeZone?: string;
   /** the incident's first update: the webhook says `incident.created` (a resolved update says `incident.resolved` regardless) */
   first?: boolean;
+  /** which notice of the incident this is, counting from 1: breach notices go out in phases (GDPR Art. 33(4)) */
+  phase?: number;
+  /** a message that is not an update: the reminder before a maintenance window */
+  event?: 'maintenance.reminder';
+  /** scheduled maintenance: the window as an .ics file */
+  calendarUrl?: string;
 }
 
-export type IncidentEventType = 'incident.created' | 'incident.updated' | 'incident.resolved';
+export type IncidentEventType = 'incident.created' | 'incident.updated' | 'incident.resolved' | 'maintenance.reminder';
 
 const severityLabels: Record<IncidentSeverity, string> = { minor: 'Minor', major: 'Major', critical: 'Critical' };
 const outageTags: Record<IncidentSeverity, string> = { minor: 'Minor disruption', major: 'Major outage', critical: 'Critical outage' };
@@ -116,7 +122,11 @@ interface Facts {
   /** the incident's status now, which the Slack thread root shows */
   currentStatus: string;
   /** "Next update by 14:00 UTC" or "Resolved at 15:20 UTC", or null */
-  schedule: { label: 'Next update by' | 'Resolved at'; when: string } | null;
+  schedule: { label: 'Next update by' | 'Resolved at' | 'Completed at'; when: string } | null;
+  /** scheduled maintenance: "Tue, 3 Mar 2026, 02:00 UTC to 04:00 UTC" */
+  window: string | null;
+  /** breach notices: which notice this is, and that more may follow (Art. 33(4)) */
+  phase: { label: string; line: string } | null;
   started: string;
   rendered: { html: string; text: string };
 }
@@ -126,13 +136,21 @@ function facts(input: IncidentMessageInput): Facts {
   const c = clock(input.timeZone ?? 'UTC');
   const resolved = incident.status === 'resolved';
   let schedule: Facts['schedule'] = null;
-  if (resolved) schedule = { label: 'Resolved at', when: c.relative(incident.resolvedAt ?? update.publishedAt, update.publishedAt) };
+  if (resolved)
+    schedule = {
+      label: incident.kind === 'maintenance' ? 'Completed at' : 'Resolved at',
+      when: c.relative(incident.resolvedAt ?? update.publishedAt, update.publishedAt),
+    };
   else if (incident.nextUpdateBy) schedule = { label: 'Next update by', when: c.relative(incident.nextUpdateBy, update.publishedAt) };
   return {
     tag: incidentTag(incident.kind, incident.severity),
     title: oneLine(incident.title),
-    status: incidentStatusLabels[update.status],
-    currentStatus: incidentStatusLabels[incident.status],
+    status: input.event === 'maintenance.reminder' ? 'Reminder' : statusLabel(incident.kind, update.status),
+    currentStatus: statusLabel(incident.kind, incident.status),
+    window: incident.window
+      ? `${c.full(incident.window.startsAt)} to ${c.relative(incident.window.endsAt, incident.window.startsAt)}`
+      : null,
+    phase: incident.kind === 'breach' && input.phase ? breachPhase(input.phase) : null,
     kindLabel: incidentKindLabels[incident.kind],
     severity: showsSeverity(incident.kind) ? severityLabels[incident.severity] : null,
     lede: lede(organisation, incident.kind),
@@ -141,6 +159,23 @@ function facts(input: IncidentMessageInput): Facts {
     schedule,
     started: c.full(incident.startedAt),
     rendered: renderMarkdown(update.body),
+  };
+}
+
+/**
+ * GDPR Art. 33(4): where not everything is known at once, a breach notice
+ * may go out in phases. Each notice says which one it is, so a reader can
+ * tell the first from the fourth and knows more may come.
+ */
+export function breachPhase(phase: number): { label: string; line: string } {
+  if (phase <= 1)
+    return {
+      label: 'Initial notice',
+      line: 'This is our initial notice. What we do not know yet we will send in further notices as we learn it (GDPR Art. 33(4)).',
+    };
+  return {
+    label: `Notice ${phase}`,
+    line: `This is notice ${phase} about this breach: it adds to what we told you before. We provide information in phases as it becomes available (GDPR Art. 33(4)).`,
   };
 }
 
@@ -161,7 +196,9 @@ function email(input: IncidentMessageInput, f: Facts): NonNullable<NotificationC
   const kindLine = [input.organisation, f.kindLabel, ...(f.severity ? [`${f.severity} severity`] : [])].join(' · ');
   const html: string[] = [`<h1>${e(f.title)}</h1>`, `<p>${e(kindLine)}</p>`];
   if (f.lede) html.push(`<p>${e(f.lede)}</p>`);
+  if (f.phase) html.push(`<p><strong>${e(f.phase.label)}.</strong> ${e(f.phase.line)}</p>`);
   html.push(`<p>Status: <strong>${e(f.status)}</strong></p>`);
+  if (f.window) html.push(`<p>Maintenance window: <strong>${e(f.window)}</strong></p>`);
   if (f.components.length > 0) {
     html.push(
       '<table cellpadding="6" cellspacing="0" border="1">',
@@ -175,17 +212,21 @@ function email(input: IncidentMessageInput, f: Facts): NonNullable<NotificationC
   html.push(`<h2>${e(f.status)} · ${e(f.posted)}</h2>`, `<div>${f.rendered.html}</div>`);
   if (f.schedule) html.push(`<p><strong>${e(scheduleLine(f.schedule))}</strong></p>`);
   html.push(`<p><a href="${e(input.incidentUrl)}">Follow this incident on our status page</a></p>`);
+  if (input.calendarUrl) html.push(`<p><a href="${e(input.calendarUrl)}">Add the maintenance window to your calendar (.ics)</a></p>`);
 
   const text: string[] = [f.title, kindLine];
   if (f.lede) text.push(f.lede);
+  if (f.phase) text.push(`${f.phase.label}. ${f.phase.line}`);
   text.push(`Status: ${f.status}`);
+  if (f.window) text.push(`Maintenance window: ${f.window}`);
   if (f.components.length > 0) text.push(['Affected components:', ...f.components.map((x) => `- ${x.name}: ${x.status}`)].join('\n'));
   text.push(`${f.status} · ${f.posted}`, f.rendered.text);
   if (f.schedule) text.push(`${scheduleLine(f.schedule)}.`);
   text.push(`Follow this incident: ${input.incidentUrl}`);
+  if (input.calendarUrl) text.push(`Add the window to your calendar: ${input.calendarUrl}`);
 
   return {
-    subject: `[${f.tag}] ${f.title} — ${f.status}`,
+    subject: `[${f.tag}] ${f.title} — ${f.phase ? `${f.phase.label}: ` : ''}${f.status}`,
     html: `${html.join('\n')}\n`,
     text: `${text.filter(Boolean).join('\n\n')}\n`,
   };
@@ -218,7 +259,7 @@ export function firstSentence(text: string): string {
 }
 
 function sms(input: IncidentMessageInput, f: Facts): NonNullable<NotificationContent['sms']> {
-  const status = `${oneLine(input.organisation)} - ${f.tag}: ${f.title} (${f.status}).`;
+  const status = `${oneLine(input.organisation)} - ${f.tag}: ${f.title} (${f.phase && f.phase.label !== 'Initial notice' ? `${f.phase.label}, ` : ''}${f.status}).`;
   const sentence = firstSentence(f.rendered.text);
   return { body: gsmFriendly(sentence ? `${status} ${sentence}` : status), link: input.incidentUrl };
 }
@@ -283,7 +324,9 @@ function slack(input: IncidentMessageInput, f: Facts): NonNullable<NotificationC
   const context: KnownBlock = {
     type: 'context',
     elements: [
+      ...(f.phase ? [plainText(f.phase.label)] : []),
       ...(componentsLine ? [plainText(componentsLine)] : []),
+      ...(f.window ? [plainText(`Window: ${f.window}`)] : []),
       ...(f.schedule ? [plainText(scheduleLine(f.schedule))] : []),
       { type: 'mrkdwn', text: `<${url}|Incident page>`, verbatim: true },
     ],
@@ -300,7 +343,7 @@ function slack(input: IncidentMessageInput, f: Facts): NonNullable<NotificationC
     { label: 'Status', value: f.currentStatus },
     ...(f.severity ? [{ label: 'Severity', value: f.severity }] : []),
     { label: 'Kind', value: f.kindLabel },
-    { label: 'Started', value: f.started },
+    ...(f.window ? [{ label: 'Window', value: f.window }] : [{ label: 'Started', value: f.started }]),
     ...(f.schedule ? [{ label: f.schedule.label, value: f.schedule.when }] : []),
   ];
   const rootBlocks: KnownBlock[] = [
@@ -319,7 +362,8 @@ function slack(input: IncidentMessageInput, f: Facts): NonNullable<NotificationC
 
 // ---- webhook ----
 
-export function incidentEventType(input: Pick<IncidentMessageInput, 'update' | 'first'>): IncidentEventType {
+export function incidentEventType(input: Pick<IncidentMessageInput, 'update' | 'first' | 'event'>): IncidentEventType {
+  if (input.event) return input.event;
   if (input.update.status === 'resolved') return 'incident.resolved';
   return input.first ? 'incident.created' : 'incident.updated';
 }
@@ -339,6 +383,7 @@ function webhook(input: IncidentMessageInput, f: Facts): NonNullable<Notificatio
         startedAt: incident.startedAt.toISOString(),
         resolvedAt: incident.resolvedAt?.toISOString() ?? null,
         nextUpdateBy: incident.nextUpdateBy?.toISOString() ?? null,
+        window: incident.window ? { startsAt: incident.window.startsAt.toISOString(), endsAt: incident.window.endsAt.toISOString() } : null,
         url: input.incidentUrl,
       },
       update: {
@@ -348,6 +393,7 @@ function webhook(input: IncidentMessageInput, f: Facts): NonNullable<Notificatio
         body: update.body,
         bodyText: f.rendered.text,
         publishedAt: update.publishedAt.toISOString(),
+        ...(f.phase ? { notice: input.phase, noticeLabel: f.phase.label } : {}),
       },
     },
   };

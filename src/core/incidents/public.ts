@@ -4,11 +4,12 @@
  * breach without a public notice stays with its audience.
  */
 import type { Db } from '../../../db/client.ts';
-import type { Component } from '../content/schema.ts';
+import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
+import { maintenanceCalendar } from './calendar.ts';
 import { currentComponentStatus, incidentUrl, incidentView, listIncidents } from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
-import { componentStatusLabels, type IncidentView, incidentKindLabels, incidentStatusLabels } from './types.ts';
+import { componentStatusLabels, type IncidentView, incidentKindLabels, statusLabel } from './types.ts';
 
 const DAY = 86_400_000;
 
@@ -17,12 +18,18 @@ export interface StatusSnapshot {
   overall: 'operational' | 'degraded' | 'outage' | 'maintenance';
   components: { id: string; name: string; group: string | null; status: string; label: string }[];
   open: IncidentView[];
+  /** scheduled maintenance not yet begun, soonest first */
+  upcoming: IncidentView[];
   history: IncidentView[];
 }
 
 export function statusSnapshot(db: Db, components: readonly Component[], now: Date): StatusSnapshot {
   const current = currentComponentStatus(db, components);
-  const open = listIncidents(db, components, { open: true, publicOnly: true });
+  const unresolved = listIncidents(db, components, { open: true, publicOnly: true });
+  const open = unresolved.filter((i) => i.status !== 'scheduled');
+  const upcoming = unresolved
+    .filter((i) => i.status === 'scheduled')
+    .sort((a, b) => (a.window?.startsAt.getTime() ?? 0) - (b.window?.startsAt.getTime() ?? 0));
   const history = listIncidents(db, components, { publicOnly: true, since: new Date(now.getTime() - 90 * DAY), limit: 200 }).filter(
     (i) => i.status === 'resolved',
   );
@@ -45,6 +52,7 @@ export function statusSnapshot(db: Db, components: readonly Component[], now: Da
       label: componentStatusLabels[status],
     })),
     open,
+    upcoming,
     history,
   };
 }
@@ -64,12 +72,12 @@ export function incidentFeedEntries(db: Db, components: readonly Component[], pu
     const rendered = updates
       .map(
         (u) =>
-          `<h3>${incidentStatusLabels[u.status]} · ${u.publishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</h3>${renderMarkdown(u.body).html}`,
+          `<h3>${statusLabel(incident.kind, u.status)} · ${u.publishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</h3>${renderMarkdown(u.body).html}`,
       )
       .join('\n');
     return {
       id: url,
-      title: `${incident.title} (${incidentStatusLabels[incident.status]})`,
+      title: `${incident.title} (${statusLabel(incident.kind, incident.status)})`,
       url,
       summary: latest ? renderMarkdown(latest.body).text.slice(0, 500) : incident.title,
       contentHtml: rendered,
@@ -92,6 +100,7 @@ export function statusDocument(snapshot: StatusSnapshot, publicUrl: URL) {
     startedAt: i.startedAt.toISOString(),
     resolvedAt: i.resolvedAt?.toISOString() ?? null,
     nextUpdateBy: i.nextUpdateBy?.toISOString() ?? null,
+    window: i.window ? { startsAt: i.window.startsAt.toISOString(), endsAt: i.window.endsAt.toISOString() } : null,
     components: i.components.map((c) => ({ id: c.id, status: c.status })),
   });
   return {
@@ -100,6 +109,28 @@ export function statusDocument(snapshot: StatusSnapshot, publicUrl: URL) {
     overall: snapshot.overall,
     components: snapshot.components.map((c) => ({ id: c.id, name: c.name, group: c.group, status: c.status })),
     openIncidents: snapshot.open.map(incident),
+    upcomingMaintenance: snapshot.upcoming.map(incident),
     recentIncidents: snapshot.history.map(incident),
   };
+}
+
+/** The .ics of a public maintenance window, or null when there is none. */
+export function maintenanceCalendarFor(
+  db: Db,
+  content: { site: Site; components: readonly Component[] },
+  publicUrl: URL,
+  id: number,
+  now: Date,
+): string | null {
+  const record = publicIncident(db, content.components, id);
+  if (!record || record.incident.kind !== 'maintenance') return null;
+  const announcement = record.updates.at(-1);
+  return maintenanceCalendar({
+    incident: record.incident,
+    organisation: content.site.organisation.name,
+    url: incidentUrl(publicUrl, id),
+    host: publicUrl.hostname,
+    now,
+    description: announcement ? renderMarkdown(announcement.body).text : record.incident.title,
+  });
 }

@@ -6,9 +6,21 @@ export type IncidentKind = (typeof incidentKinds)[number];
 export const incidentSeverities = ['minor', 'major', 'critical'] as const;
 export type IncidentSeverity = (typeof incidentSeverities)[number];
 
-/** The lifecycle of an incident; each transition is carried by an update. */
-export const incidentStatuses = ['investigating', 'identified', 'monitoring', 'resolved'] as const;
+/**
+ * The lifecycle of an incident; each transition is carried by an update.
+ * Scheduled maintenance has its own: scheduled → in progress → (verifying)
+ * → completed, the last stored as `resolved` so "open" means one thing.
+ */
+export const incidentStatuses = ['investigating', 'identified', 'monitoring', 'resolved', 'scheduled', 'in_progress'] as const;
 export type IncidentStatus = (typeof incidentStatuses)[number];
+
+const incidentLifecycle = ['investigating', 'identified', 'monitoring', 'resolved'] as const satisfies readonly IncidentStatus[];
+const maintenanceLifecycle = ['scheduled', 'in_progress', 'monitoring', 'resolved'] as const satisfies readonly IncidentStatus[];
+
+/** The statuses an update of this kind of incident may carry, in lifecycle order. */
+export function statusesFor(kind: IncidentKind): readonly IncidentStatus[] {
+  return kind === 'maintenance' ? maintenanceLifecycle : incidentLifecycle;
+}
 
 export const componentStatuses = ['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance'] as const;
 export type ComponentStatus = (typeof componentStatuses)[number];
@@ -26,7 +38,16 @@ export const incidentStatusLabels: Record<IncidentStatus, string> = {
   identified: 'Identified',
   monitoring: 'Monitoring',
   resolved: 'Resolved',
+  scheduled: 'Scheduled',
+  in_progress: 'In progress',
 };
+
+const maintenanceLabels: Partial<Record<IncidentStatus, string>> = { monitoring: 'Verifying', resolved: 'Completed' };
+
+/** A status as readers of this kind of incident expect it: maintenance is "completed", not "resolved". */
+export function statusLabel(kind: IncidentKind, status: IncidentStatus): string {
+  return (kind === 'maintenance' ? maintenanceLabels[status] : undefined) ?? incidentStatusLabels[status];
+}
 
 export const incidentKindLabels: Record<IncidentKind, string> = {
   outage: 'Service disruption',
@@ -47,6 +68,13 @@ export interface IncidentView {
   resolvedAt: Date | null;
   /** when the next public update is promised, for open incidents */
   nextUpdateBy: Date | null;
+  /** scheduled maintenance: the announced window */
+  window: MaintenanceWindow | null;
+}
+
+export interface MaintenanceWindow {
+  startsAt: Date;
+  endsAt: Date;
 }
 
 export interface UpdateView {

@@ -1,0 +1,220 @@
+/**
+ * Scheduled maintenance: announced when it is created, subscribers reminded
+ * 24 hours and 1 hour before, started (services under maintenance) and
+ * completed at the window's edges, each step notifying subscribers. Every
+ * step is a durable job that checks the maintenance's state in the same
+ * transaction as its effect, so a restart neither loses nor doubles one,
+ * and a step that came due while nothing ran goes once, late, when it still
+ * makes sense (a reminder after the start does not).
+ */
+import type { Db } from '../../../db/client.ts';
+import type { TemplateSource } from '../content/load.ts';
+import type { Component, Site } from '../content/schema.ts';
+import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { type IncidentContext, incidentUrl, incidentView, postUpdate } from './incidents.ts';
+import { incidentMessages } from './messages.ts';
+import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
+import type { ComponentStatus, IncidentStatus, MaintenanceWindow } from './types.ts';
+
+const HOUR = 3_600_000;
+const MAX_WINDOW_MS = 7 * 24 * HOUR;
+const MAX_AHEAD_MS = 366 * 24 * HOUR;
+export const REMINDERS = [
+  { id: 'remind-24h', before: 24 * HOUR, label: '24 hours' },
+  { id: 'remind-1h', before: HOUR, label: '1 hour' },
+] as const;
+
+/** Why this window cannot be announced, or null. */
+export function windowProblem(window: MaintenanceWindow | null, now: Date): string | null {
+  if (!window || Number.isNaN(window.startsAt.getTime()) || Number.isNaN(window.endsAt.getTime()))
+    return 'Scheduled maintenance needs a window: when it starts and when it ends (UTC).';
+  if (window.endsAt <= window.startsAt) return 'The maintenance window must end after it starts.';
+  if (window.endsAt.getTime() - window.startsAt.getTime() > MAX_WINDOW_MS) return 'A maintenance window can last 7 days at most.';
+  if (window.endsAt <= now) return 'That maintenance window is already over: choose a window that ends in the future.';
+  if (window.startsAt.getTime() > now.getTime() + MAX_AHEAD_MS) return 'Schedule maintenance within the next year.';
+  return null;
+}
+
+const jobKey = (incidentId: number, step: string) => `maintenance:${incidentId}:${step}`;
+
+/** The reminders, start and completion still ahead of `now`; a window already open starts at once instead. */
+export function planMaintenance(db: Db, incidentId: number, window: MaintenanceWindow, now: Date): void {
+  const payload = { incidentId, startsAt: window.startsAt.getTime(), endsAt: window.endsAt.getTime() };
+  for (const reminder of REMINDERS) {
+    const at = new Date(window.startsAt.getTime() - reminder.before);
+    if (at > now) scheduleJob(db, jobKey(incidentId, reminder.id), 'maintenance.reminder', at, { ...payload, before: reminder.id }, now);
+  }
+  if (window.startsAt > now) scheduleJob(db, jobKey(incidentId, 'start'), 'maintenance.start', window.startsAt, payload, now);
+  scheduleJob(db, jobKey(incidentId, 'complete'), 'maintenance.complete', window.endsAt, payload, now);
+}
+
+export function cancelMaintenanceJobs(db: Db, incidentId: number, now: Date): void {
+  for (const step of [...REMINDERS.map((r) => r.id), 'start', 'complete']) cancelJob(db, jobKey(incidentId, step), now);
+}
+
+export interface MaintenanceJobDeps {
+  db: Db;
+  site: Site;
+  components: readonly Component[];
+  templates: readonly TemplateSource[];
+  publicUrl: URL;
+}
+
+interface MaintenanceRow {
+  title: string;
+  status: IncidentStatus;
+  created_by: number | null;
+  window_starts_at: number | null;
+  window_ends_at: number | null;
+}
+
+function automaticContext(deps: MaintenanceJobDeps, createdBy: number | null, now: Date): IncidentContext {
+  return {
+    db: deps.db,
+    now,
+    site: deps.site,
+    components: deps.components,
+    publicUrl: deps.publicUrl,
+    actor: { id: createdBy ?? 0, label: 'candor scheduler' },
+    system: true,
+    ip: null,
+    userAgent: 'candor scheduler',
+  };
+}
+
+/**
+ * Runs one step in one transaction with the job's completion; the step runs
+ * only while the maintenance is in the state it expects and its window is
+ * the one the job was planned for.
+ */
+function step(
+  deps: MaintenanceJobDeps,
+  run: (row: MaintenanceRow & { window: MaintenanceWindow }, incidentId: number, job: Job, now: Date) => void,
+): JobHandler {
+  return (job, now) => {
+    const sqlite = deps.db.$client;
+    const incidentId = Number(job.payload.incidentId);
+    sqlite
+      .transaction(() => {
+        const row = sqlite
+          .prepare('SELECT title, status, created_by, window_starts_at, window_ends_at FROM incidents WHERE id = ?')
+          .get(incidentId) as MaintenanceRow | undefined;
+        if (
+          row?.window_starts_at != null &&
+          row.window_ends_at !== null &&
+          row.window_starts_at === Number(job.payload.startsAt) &&
+          row.window_ends_at === Number(job.payload.endsAt)
+        ) {
+          run({ ...row, window: { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) } }, incidentId, job, now);
+        }
+        completeJob(deps.db, job.id, now);
+      })
+      .immediate();
+  };
+}
+
+function filled(deps: MaintenanceJobDeps, id: string, incidentId: number, window: MaintenanceWindow): string {
+  const record = incidentView(deps.db, deps.components, incidentId);
+  return fillTemplate(
+    requireTemplate(deps.templates, id).body,
+    templateValues({
+      site: deps.site,
+      title: record?.incident.title ?? '',
+      services: record?.incident.components.map((c) => c.name) ?? [],
+      window,
+    }),
+  );
+}
+
+/** A reminder is a notification, not an update: the timeline stays the record of what changed. */
+const remind = (deps: MaintenanceJobDeps) =>
+  step(deps, (row, incidentId, job, now) => {
+    // Late reminders mislead: the 24-hour one is pointless inside the last hour, both after the start.
+    const latest = job.payload.before === 'remind-24h' ? row.window.startsAt.getTime() - HOUR : row.window.startsAt.getTime();
+    if (row.status !== 'scheduled' || now.getTime() >= latest) return;
+    const record = incidentView(deps.db, deps.components, incidentId);
+    if (!record) return;
+    const body = filled(deps, 'maintenance-reminder', incidentId, row.window);
+    const url = incidentUrl(deps.publicUrl, incidentId);
+    enqueueNotification(
+      deps.db,
+      {
+        kind: 'incident',
+        title: `${row.title}: reminder`,
+        threadKey: `incident:${incidentId}`,
+        content: incidentMessages({
+          organisation: deps.site.organisation.name,
+          incident: record.incident,
+          update: { id: 0, status: 'scheduled', body, publishedAt: now },
+          incidentUrl: url,
+          event: 'maintenance.reminder',
+          calendarUrl: `${url}.ics`,
+        }),
+        audience: {
+          kind: 'topic',
+          topic: 'maintenance',
+          components: record.incident.components.map((c) => c.id),
+          ...(record.organisations ? { organisations: record.organisations } : {}),
+        },
+        createdBy: row.created_by,
+      },
+      now,
+    );
+  });
+
+const start = (deps: MaintenanceJobDeps) =>
+  step(deps, (row, incidentId, _job, now) => {
+    // A window that passed while nothing ran is simply completed; announcing its start now would be false.
+    if (row.status !== 'scheduled' || now >= row.window.endsAt) return;
+    const record = incidentView(deps.db, deps.components, incidentId);
+    const components: Record<string, ComponentStatus> = Object.fromEntries(
+      (record?.incident.components ?? []).map((c) => [c.id, 'under_maintenance' as const]),
+    );
+    const result = postUpdate(automaticContext(deps, row.created_by, now), incidentId, {
+      status: 'in_progress',
+      body: filled(deps, 'maintenance-started', incidentId, row.window),
+      components,
+      confirmPersonalData: true,
+    });
+    if (!result.ok) throw new Error(result.message);
+  });
+
+const complete = (deps: MaintenanceJobDeps) =>
+  step(deps, (row, incidentId, _job, now) => {
+    if (row.status === 'resolved') return;
+    const result = postUpdate(automaticContext(deps, row.created_by, now), incidentId, {
+      status: 'resolved',
+      body: filled(deps, 'maintenance-completed', incidentId, row.window),
+      components: {},
+      confirmPersonalData: true,
+    });
+    if (!result.ok) throw new Error(result.message);
+  });
+
+export function maintenanceJobHandlers(deps: MaintenanceJobDeps): Record<string, JobHandler> {
+  return { 'maintenance.reminder': remind(deps), 'maintenance.start': start(deps), 'maintenance.complete': complete(deps) };
+}
+
+const stepLabels: Record<string, string> = {
+  'remind-24h': 'Reminder to subscribers, 24 hours before',
+  'remind-1h': 'Reminder to subscribers, 1 hour before',
+  start: 'Start: services under maintenance, subscribers told',
+  complete: 'Completion: services operational, subscribers told',
+};
+
+/** What the scheduler will do (or did) for this maintenance, in time order, for the console. */
+export function maintenancePlan(db: Db, incidentId: number): { step: string; label: string; at: Date; state: string }[] {
+  const rows = db.$client
+    .prepare(`SELECT key, run_at, status, finished_at FROM jobs WHERE key LIKE ? ORDER BY run_at`)
+    .all(`${jobKey(incidentId, '')}%`) as { key: string; run_at: number; status: string; finished_at: number | null }[];
+  return rows.map((r) => {
+    const step = r.key.slice(jobKey(incidentId, '').length);
+    return {
+      step,
+      label: stepLabels[step] ?? step,
+      at: new Date(r.finished_at ?? r.run_at),
+      state: { pending: 'planned', running: 'running', done: 'done', cancelled: 'cancelled', failed: 'failed' }[r.status] ?? r.status,
+    };
+  });
+}

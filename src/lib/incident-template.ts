@@ -1,0 +1,28 @@
+/**
+ * "Start from a template": the composer's fields filled from
+ * content/templates/<id>.md, named by `?template=` in the page's address.
+ */
+import type { TrustContent } from '../core/content/load.ts';
+import { fillTemplate, templateValues } from '../core/incidents/templates.ts';
+import type { IncidentView } from '../core/incidents/types.ts';
+
+export function templateFields(url: URL, content: TrustContent, incident: IncidentView | null): Record<string, string> {
+  const id = url.searchParams.get('template');
+  const template = id ? content.templates.find((t) => t.id === id) : undefined;
+  if (!template) return {};
+  const body = fillTemplate(
+    template.body,
+    templateValues({
+      site: content.site,
+      title: incident?.title ?? '',
+      // a new incident has no services yet: the marker stands out in the preview until they are named
+      services: incident ? incident.components.map((c) => c.name) : ['_the affected services_'],
+      window: incident?.window ?? null,
+    }),
+  );
+  const fields: Record<string, string> = { body };
+  const onlyKind = template.kinds?.length === 1 ? template.kinds[0] : undefined;
+  if (!incident && onlyKind) fields.kind = onlyKind;
+  if (template.status) fields.status = template.status;
+  return fields;
+}

@@ -1,0 +1,21 @@
+import type { APIRoute } from 'astro';
+import { maintenanceCalendarFor } from '../../core/incidents/public.ts';
+
+export const prerender = false;
+
+/** A public maintenance window as a calendar event; 404 for anything else. */
+export const GET: APIRoute = ({ params, locals }) => {
+  const { candor } = locals;
+  const id = Number(params.id);
+  const calendar =
+    Number.isInteger(id) && id > 0 ? maintenanceCalendarFor(candor.db, candor.content, candor.config.publicUrl, id, candor.now()) : null;
+  if (!calendar)
+    return new Response('No scheduled maintenance here.\n', { status: 404, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  return new Response(calendar, {
+    headers: {
+      'Content-Type': 'text/calendar; charset=utf-8',
+      'Content-Disposition': `attachment; filename="maintenance-${id}.ics"`,
+      'Cache-Control': 'public, max-age=60',
+    },
+  });
+};
