@@ -4,6 +4,7 @@
  */
 export * from './schema/audit.ts';
 export * from './schema/breaches.ts';
+export * from './schema/changes.ts';
 export * from './schema/content.ts';
 export * from './schema/incidents.ts';
 export * from './schema/jobs.ts';

@@ -13,6 +13,7 @@ const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
   { name: ['admin', 'create'], load: async () => (await import('./cli/admin-create.ts')).adminCreate },
   { name: ['admin', 'reset'], load: async () => (await import('./cli/admin-reset.ts')).adminReset },
   { name: ['audit', 'verify'], load: async () => (await import('./cli/audit-verify.ts')).auditVerify },
+  { name: ['changes', 'detect'], load: async () => (await import('./cli/changes-detect.ts')).changesDetect },
   { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },
   { name: ['worker'], load: async () => (await import('./cli/worker.ts')).worker },
 ];

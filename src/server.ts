@@ -13,6 +13,7 @@ import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
 import { runHousekeeping } from './core/maintenance/housekeeping.ts';
 import { ensureBuild } from './runtime/build.ts';
+import { detectContentChanges } from './runtime/changes.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
 import { createDispatcher } from './runtime/dispatcher.ts';
 import { startJobRunner } from './runtime/jobs.ts';
@@ -55,6 +56,8 @@ async function main(): Promise<void> {
   process.env.ASTRO_NODE_AUTOSTART = 'disabled';
   const context = startupContext();
   if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
+  const changes = detectContentChanges(context);
+  for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);
   const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;
   const { handler } = (await import(entry)) as { handler: AstroHandler };
   await preloadServerChunks(join(root, 'dist/server'));

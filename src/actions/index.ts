@@ -5,6 +5,7 @@
  */
 import { accountActions } from './account.ts';
 import { authActions } from './auth.ts';
+import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { staffActions } from './staff.ts';
@@ -19,4 +20,5 @@ export const server = {
   ...subscribeActions,
   ...subscriberActions,
   ...incidentActions,
+  ...changeActions,
 };

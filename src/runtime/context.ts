@@ -53,7 +53,7 @@ function openChecked(file: string): Db {
 
 /** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
 export function createAppContext(config: Config, root: string): AppContext {
-  const content = loadContent(join(root, 'content'));
+  const content = loadContent(config.contentDir ?? join(root, 'content'));
   prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);
   const db = openChecked(join(config.dataDir, 'candor.db'));

@@ -3,6 +3,7 @@
  * standalone worker, beside the dispatcher.
  */
 import { Cron } from 'croner';
+import { noticeJobHandlers } from '../core/changes/notices.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
 import { incidentJobHandlers } from '../core/incidents/schedule.ts';
 import { runDueJobs } from '../core/jobs/jobs.ts';
@@ -23,6 +24,7 @@ export function jobHandlers(context: AppContext) {
       staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
     }),
     ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
+    ...noticeJobHandlers(shared),
   };
 }
 

@@ -45,6 +45,9 @@ const routes: Record<string, { path: string; needs: Needs; status?: number }> = 
   '/console/subscribers/[id]': { path: '/console/subscribers/999999', needs: 'admin', status: 404 },
   '/console/subscribers/quarantine': { path: '/console/subscribers/quarantine', needs: 'admin' },
   '/console/subscribers/export.csv': { path: '/console/subscribers/export.csv', needs: 'admin' },
+  '/console/announcements': { path: '/console/announcements', needs: 'viewer' },
+  '/console/objections': { path: '/console/objections', needs: 'viewer' },
+  '/console/objections/[id]': { path: '/console/objections/999999', needs: 'viewer', status: 404 },
 };
 
 const actions: Record<string, Needs> = {
@@ -78,6 +81,12 @@ const actions: Record<string, Needs> = {
   markAuthorityNotified: 'responder',
   publishPostmortem: 'responder',
   liftSuppression: 'admin',
+  editNotice: 'responder',
+  publishNotice: 'responder',
+  unscheduleNotice: 'responder',
+  updateObjection: 'responder',
+  // the customer's own: the signed objection link is checked by the flow itself
+  fileObjection: 'public',
 };
 
 function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

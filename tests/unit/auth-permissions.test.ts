@@ -171,6 +171,7 @@ describe('the route and action tables', () => {
       'confirmEmail',
       'confirmSmsCode',
       'eraseSubscription',
+      'fileObjection',
       'signIn',
       'subscribe',
       'updateTopics',

@@ -45,6 +45,16 @@ export const auditActions = [
   'incidents.update_cancelled',
   'incidents.authority_notified',
   'incidents.postmortem_published',
+  // change notices and objections
+  'changes.detected',
+  'changes.notice_edited',
+  'changes.notice_period_overridden',
+  'changes.published',
+  'changes.scheduled',
+  'changes.schedule_cancelled',
+  'objections.filed',
+  'objections.status_changed',
+  'objections.noted',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -90,6 +90,9 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/subscribers/[id]': need('subscribers.view'),
   '/console/subscribers/quarantine': need('subscribers.view'),
   '/console/subscribers/export.csv': need('subscribers.export'),
+  '/console/announcements': need('announcements.view'),
+  '/console/objections': need('announcements.view'),
+  '/console/objections/[id]': need('announcements.view'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -123,6 +126,11 @@ export const consoleActions: Record<string, Access> = {
   markAuthorityNotified: need('incidents.manage'),
   publishPostmortem: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
+  editNotice: need('announcements.manage'),
+  publishNotice: need('announcements.manage'),
+  unscheduleNotice: need('announcements.manage'),
+  updateObjection: need('announcements.manage'),
+  fileObjection: open,
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

@@ -51,6 +51,11 @@ export interface Config {
   port: number;
   publicUrl: URL;
   dataDir: string;
+  /**
+   * CANDOR_CONTENT_DIR: where the running server reads content/ (change detection, components,
+   * templates); null for the checkout's own. The prerendered pages always come from the build.
+   */
+  contentDir: string | null;
   /** from the environment; when absent the data dir's generated ones are used */
   secret: string | undefined;
   encryptionKey: Buffer | undefined;
@@ -76,12 +81,14 @@ export function readConfig(env: Env, cwd: string): Config {
   const publicUrl = parsePublicUrl(env.CANDOR_PUBLIC_URL, host, port);
   const dataDirRaw = env.CANDOR_DATA_DIR?.trim() || './data';
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+  const contentDirRaw = env.CANDOR_CONTENT_DIR?.trim();
   return {
     providers: readProviders(env),
     host,
     port,
     publicUrl,
     dataDir,
+    contentDir: contentDirRaw ? resolve(cwd, contentDirRaw) : null,
     secret: env.CANDOR_SECRET === undefined ? undefined : parseSecret(env.CANDOR_SECRET),
     encryptionKey: env.CANDOR_ENCRYPTION_KEY === undefined ? undefined : parseEncryptionKey(env.CANDOR_ENCRYPTION_KEY),
     previousKeys: (env.CANDOR_PREVIOUS_ENCRYPTION_KEYS ?? '')

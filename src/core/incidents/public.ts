@@ -123,7 +123,7 @@ export function maintenanceCalendarFor(
   now: Date,
 ): string | null {
   const record = publicIncident(db, content.components, id);
-  if (!record || record.incident.kind !== 'maintenance') return null;
+  if (record?.incident.kind !== 'maintenance') return null;
   const announcement = record.updates.at(-1);
   return maintenanceCalendar({
     incident: record.incident,

@@ -8,7 +8,8 @@ import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { addRecipient, findRecipient, type Keys } from '../notify/recipients.ts';
+import type { Keys } from '../notify/recipients.ts';
+import { staffRecipients } from '../notify/staff-recipients.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { type IncidentContext, postUpdate, type UpdateInput } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
@@ -145,23 +146,6 @@ export interface JobDeps {
   publicUrl: URL;
   /** SLACK_STAFF_CHANNEL with the bot token, when both are set */
   staffSlack: { channel: string; token: string } | null;
-}
-
-function staffRecipients(deps: JobDeps, now: Date): number[] {
-  const staff = deps.db.$client
-    .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
-    .all() as { email: string }[];
-  const ids = staff.map(
-    ({ email }) =>
-      (findRecipient(deps.db, deps.keys, 'email', email) ?? addRecipient(deps.db, deps.keys, { channel: 'email', address: email }, now)).id,
-  );
-  if (deps.staffSlack) {
-    const slack =
-      findRecipient(deps.db, deps.keys, 'slack', deps.staffSlack.channel) ??
-      addRecipient(deps.db, deps.keys, { channel: 'slack', address: deps.staffSlack.channel, secret: deps.staffSlack.token }, now);
-    ids.push(slack.id);
-  }
-  return ids;
 }
 
 function reminder(deps: JobDeps): JobHandler {

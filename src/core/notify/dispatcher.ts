@@ -10,9 +10,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../../db/client.ts';
+import { OBJECTION_PLACEHOLDER } from '../changes/messages.ts';
 import { defaultRetryPolicy, type RetryPolicy, retryDelay } from './backoff.ts';
 import { Limiter } from './limiter.ts';
-import { recipientLinks } from './links.ts';
+import { objectionUrl, recipientLinks } from './links.ts';
 import { type Keys, openRecipient } from './recipients.ts';
 import type { Channel, ChannelName, NotificationContent, SendJob, SendResult } from './types.ts';
 
@@ -47,7 +48,10 @@ interface ClaimedRow {
 export class Dispatcher {
   private readonly o: Required<Omit<DispatcherOptions, 'log'>> & { log: (line: string) => void };
   private readonly limiters = new Map<ChannelName, Limiter>();
-  private readonly contentCache = new Map<number, { content: NotificationContent; threadKey: string | null }>();
+  private readonly contentCache = new Map<
+    number,
+    { content: NotificationContent; threadKey: string | null; perRecipient: string | null }
+  >();
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
@@ -194,13 +198,14 @@ export class Dispatcher {
       }
       const { address, secret } = openRecipient(this.o.keys, { channel: row.recipient_channel, address: row.address, secret: row.secret });
       const notification = this.notification(row.notification_id);
+      const content = notification.perRecipient ? this.personalise(notification.perRecipient, row) : notification.content;
       jobs.push({
         deliveryId: row.id,
         notificationId: row.notification_id,
         recipientId: row.recipient_id,
         address,
         secret,
-        content: notification.content,
+        content,
         threadKey: notification.threadKey,
         batchKey: row.batch_key,
         attempt: row.attempts,
@@ -214,14 +219,31 @@ export class Dispatcher {
     return jobs;
   }
 
-  private notification(id: number): { content: NotificationContent; threadKey: string | null } {
+  /**
+   * A change notice's objection link is signed for each recipient: the placeholder in the stored
+   * content becomes their link (or, for someone who is not a subscriber, the public changes page).
+   */
+  private personalise(template: string, row: { recipient_id: number | null; subscriber_id: number | null }): NotificationContent {
+    const filled = template.replace(OBJECTION_PLACEHOLDER, (_whole, notice: string) =>
+      row.subscriber_id === null || row.recipient_id === null
+        ? new URL('changes', this.o.publicUrl).href
+        : objectionUrl(this.o.keys.secret, this.o.publicUrl, Number(notice), row.recipient_id),
+    );
+    return JSON.parse(filled) as NotificationContent;
+  }
+
+  private notification(id: number): { content: NotificationContent; threadKey: string | null; perRecipient: string | null } {
     let cached = this.contentCache.get(id);
     if (!cached) {
       const row = this.stmt('SELECT content, thread_key FROM notifications WHERE id = ?').get(id) as {
         content: string;
         thread_key: string | null;
       };
-      cached = { content: JSON.parse(row.content) as NotificationContent, threadKey: row.thread_key };
+      cached = {
+        content: JSON.parse(row.content) as NotificationContent,
+        threadKey: row.thread_key,
+        perRecipient: row.content.includes('{{objection:') ? row.content : null,
+      };
       if (this.contentCache.size > 200) this.contentCache.clear();
       this.contentCache.set(id, cached);
     }

@@ -29,3 +29,25 @@ export function recipientLinks(secret: string, publicUrl: URL, recipientId: numb
     manage: at(`subscription/${recipientToken(secret, 'manage', recipientId)}`),
   };
 }
+
+const signObjection = (secret: string, noticeId: number, recipientId: number) =>
+  createHmac('sha256', secret).update(`objection:${noticeId}:${recipientId}`).digest('base64url').slice(0, 32);
+
+/** The link in a change notice that lets this recipient object to it: names the notice and the recipient. */
+export function objectionToken(secret: string, noticeId: number, recipientId: number): string {
+  return `${noticeId.toString(36)}.${recipientId.toString(36)}.${signObjection(secret, noticeId, recipientId)}`;
+}
+
+export function readObjectionToken(secret: string, token: string): { noticeId: number; recipientId: number } | null {
+  const [noticePart, recipientPart, mac, extra] = token.split('.');
+  const id36 = /^[0-9a-z]{1,11}$/;
+  if (!noticePart || !recipientPart || !mac || extra !== undefined || !id36.test(noticePart) || !id36.test(recipientPart)) return null;
+  const noticeId = Number.parseInt(noticePart, 36);
+  const recipientId = Number.parseInt(recipientPart, 36);
+  const expected = Buffer.from(signObjection(secret, noticeId, recipientId));
+  const given = Buffer.from(mac);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? { noticeId, recipientId } : null;
+}
+
+export const objectionUrl = (secret: string, publicUrl: URL, noticeId: number, recipientId: number) =>
+  new URL(`objections/${objectionToken(secret, noticeId, recipientId)}`, publicUrl).href;

@@ -43,7 +43,7 @@ export function removeRecipient(db: Db, recipientId: number): void {
     sqlite.prepare('DELETE FROM recipients WHERE id = ?').run(recipientId);
     if (row?.subscriber_id != null) {
       const left = sqlite.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id = ?').get(row.subscriber_id) as { n: number };
-      if (left.n === 0) sqlite.prepare('DELETE FROM subscribers WHERE id = ?').run(row.subscriber_id);
+      if (left.n === 0) forgetSubscriber(db, row.subscriber_id);
     }
   })();
 }
@@ -53,8 +53,17 @@ export function deleteSubscriber(db: Db, subscriberId: number): void {
   const sqlite = db.$client;
   sqlite.transaction(() => {
     sqlite.prepare('DELETE FROM recipients WHERE subscriber_id = ?').run(subscriberId);
-    sqlite.prepare('DELETE FROM subscribers WHERE id = ?').run(subscriberId);
+    forgetSubscriber(db, subscriberId);
   })();
+}
+
+/**
+ * An objection they filed stays (organisation and reasons are the record of a contractual
+ * objection), but the name they gave goes with them.
+ */
+function forgetSubscriber(db: Db, subscriberId: number): void {
+  db.$client.prepare('UPDATE objections SET contact_name = NULL WHERE subscriber_id = ?').run(subscriberId);
+  db.$client.prepare('DELETE FROM subscribers WHERE id = ?').run(subscriberId);
 }
 
 /** Unconfirmed sign-ups are forgotten after a week. */

@@ -1,11 +1,12 @@
 import type { APIRoute } from 'astro';
+import { changeFeedEntries } from '../../core/changes/public.ts';
 import { formatForExtension, renderFeed } from '../../core/feeds/feed.ts';
 import { feedBuilders, isFeedName } from '../../core/feeds/sources.ts';
 import { incidentFeedEntries } from '../../core/incidents/public.ts';
 import { getDocs, getSite, lastUpdated } from '../../lib/trust-content.ts';
 
 // /feeds/incidents.xml|atom|json and /feeds/changes.xml|atom|json. Per request: the
-// links are absolute on the public URL, and the entries will come from the database.
+// links are absolute on the public URL, and the entries come from the database.
 export const prerender = false;
 
 export const GET: APIRoute = async ({ params, locals }) => {
@@ -16,9 +17,10 @@ export const GET: APIRoute = async ({ params, locals }) => {
   const feed = feedBuilders[name]({
     site: await getSite(),
     publicUrl: locals.candor.config.publicUrl,
-    // change notices arrive with issue 8
     entries:
-      name === 'incidents' ? incidentFeedEntries(locals.candor.db, locals.candor.content.components, locals.candor.config.publicUrl) : [],
+      name === 'incidents'
+        ? incidentFeedEntries(locals.candor.db, locals.candor.content.components, locals.candor.config.publicUrl)
+        : changeFeedEntries(locals.candor.db, locals.candor.config.publicUrl),
     emptyUpdated: lastUpdated(await getDocs()),
   });
   const { body, contentType } = renderFeed(feed, format);

@@ -1,0 +1,85 @@
+/** Announcements (change notices) for staff, and objections: filed by customers, tracked by staff. */
+import { defineAction } from 'astro:actions';
+import { z } from 'astro/zod';
+import { editNotice, publishNotice, scheduleNotice, unscheduleNotice } from '../core/changes/notices.ts';
+import { fileObjection, updateObjection } from '../core/changes/objections.ts';
+import { noticeContext, objectionDeps, objectionStaffContext } from '../lib/notice-context.ts';
+import { refuse, requireAccess, requireStaff } from './guard.ts';
+
+const noticeId = { noticeId: z.coerce.number().int().positive() };
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .nullish()
+    .transform((v) => v ?? '');
+
+export const changeActions = {
+  editNotice: defineAction({
+    accept: 'form',
+    input: z.object({
+      ...noticeId,
+      intro: text(6000),
+      effectiveOn: text(20),
+      objectionDeadline: text(20),
+      overrideReason: text(1200),
+    }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'editNotice');
+      const result = editNotice(noticeContext(ctx), input.noticeId, input);
+      if (!result.ok) refuse(result.message);
+      return { noticeId: input.noticeId };
+    },
+  }),
+
+  publishNotice: defineAction({
+    accept: 'form',
+    input: z.object({ ...noticeId, publishAt: text(20) }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'publishNotice');
+      const nc = noticeContext(ctx);
+      if (input.publishAt.trim() !== '') {
+        const scheduled = scheduleNotice(nc, input.noticeId, new Date(`${input.publishAt.trim()}Z`));
+        if (!scheduled.ok) refuse(scheduled.message);
+        return { noticeId: input.noticeId, deliveries: 0, scheduled: true };
+      }
+      const result = publishNotice(nc, input.noticeId);
+      if (!result.ok) refuse(result.message);
+      return { noticeId: input.noticeId, deliveries: result.deliveries, scheduled: false };
+    },
+  }),
+
+  unscheduleNotice: defineAction({
+    accept: 'form',
+    input: z.object(noticeId),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'unscheduleNotice');
+      const result = unscheduleNotice(noticeContext(ctx), input.noticeId);
+      if (!result.ok) refuse(result.message);
+      return { noticeId: input.noticeId };
+    },
+  }),
+
+  updateObjection: defineAction({
+    accept: 'form',
+    input: z.object({ objectionId: z.coerce.number().int().positive(), status: text(30), note: text(6000) }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'updateObjection');
+      const result = updateObjection(objectionStaffContext(ctx), input.objectionId, { status: input.status || null, note: input.note });
+      if (!result.ok) refuse(result.message);
+      return { objectionId: input.objectionId };
+    },
+  }),
+
+  // the public's own: the signed link in the notice is the credential
+  fileObjection: defineAction({
+    accept: 'form',
+    input: z.object({ token: z.string().max(120), reasons: text(12_000), contactName: text(300), organisation: text(300) }),
+    handler: (input, ctx) => {
+      requireAccess(ctx, 'fileObjection');
+      const result = fileObjection(objectionDeps(ctx), input.token, input);
+      if (!result.ok) refuse(result.message);
+      return { reference: `O-${result.id}`, late: result.late };
+    },
+  }),
+};

@@ -1,0 +1,33 @@
+/**
+ * Who hears what staff must act on (a promised update coming due, a
+ * customer's objection): every active owner, admin and responder by email,
+ * and SLACK_STAFF_CHANNEL when the bot token is set. Staff become
+ * recipients without subscriber records, so their messages carry no
+ * unsubscribe links.
+ */
+import type { Db } from '../../../db/client.ts';
+import { addRecipient, findRecipient, type Keys } from './recipients.ts';
+
+export interface StaffAudience {
+  db: Db;
+  keys: Keys;
+  /** SLACK_STAFF_CHANNEL with the bot token, when both are set */
+  staffSlack: { channel: string; token: string } | null;
+}
+
+export function staffRecipients(deps: StaffAudience, now: Date): number[] {
+  const staff = deps.db.$client
+    .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
+    .all() as { email: string }[];
+  const ids = staff.map(
+    ({ email }) =>
+      (findRecipient(deps.db, deps.keys, 'email', email) ?? addRecipient(deps.db, deps.keys, { channel: 'email', address: email }, now)).id,
+  );
+  if (deps.staffSlack) {
+    const slack =
+      findRecipient(deps.db, deps.keys, 'slack', deps.staffSlack.channel) ??
+      addRecipient(deps.db, deps.keys, { channel: 'slack', address: deps.staffSlack.channel, secret: deps.staffSlack.token }, now);
+    ids.push(slack.id);
+  }
+  return ids;
+}

@@ -1,0 +1,51 @@
+import { staffLabel } from '../core/auth/staff.ts';
+import type { NoticeContext } from '../core/changes/notices.ts';
+import type { ObjectionDeps, StaffChange } from '../core/changes/objections.ts';
+import { clientIp } from './client-ip.ts';
+
+interface RequestLike {
+  locals: App.Locals;
+  clientAddress: string;
+  request: Request;
+}
+
+function staffOf(ctx: RequestLike) {
+  const { auth } = ctx.locals;
+  if (!auth) throw new Error('announcement work needs a signed-in staff member');
+  return { id: auth.staff.id, label: staffLabel(auth.staff) };
+}
+
+export function noticeContext(ctx: RequestLike): NoticeContext {
+  const { candor } = ctx.locals;
+  return {
+    db: candor.db,
+    now: candor.now(),
+    site: candor.content.site,
+    publicUrl: candor.config.publicUrl,
+    actor: staffOf(ctx),
+    ip: clientIp(ctx),
+    userAgent: ctx.request.headers.get('user-agent'),
+  };
+}
+
+export function objectionStaffContext(ctx: RequestLike): StaffChange {
+  const { candor } = ctx.locals;
+  return { db: candor.db, now: candor.now(), actor: staffOf(ctx), ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') };
+}
+
+/** A customer filing an objection: no session; the signed link is the credential. */
+export function objectionDeps(ctx: RequestLike): ObjectionDeps {
+  const { candor } = ctx.locals;
+  const slack = candor.config.providers.slack;
+  return {
+    db: candor.db,
+    keys: candor.keys,
+    staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
+    site: candor.content.site,
+    publicUrl: candor.config.publicUrl,
+    secret: candor.keys.secret,
+    now: candor.now(),
+    ip: clientIp(ctx),
+    userAgent: ctx.request.headers.get('user-agent'),
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * Change notices: editing subprocessors.yaml (add one, move one, remove one)
+ * and detecting yields exactly three drafts, and again none; publishing one
+ * notifies the topic's subscribers on each channel with the effective date
+ * and a per-recipient objection link; the notice period is enforced unless
+ * overridden (audited); the public list, its as-of view, the changelog,
+ * feeds and subprocessors.json show the history; an objection is filed,
+ * acknowledged, announced to staff and tracked; a doc change reaches the
+ * doc topic.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/client.ts';
+import { startFakeResend } from '../fakes/resend.ts';
+import { startFakeSlack } from '../fakes/slack.ts';
+import { ConsoleClient } from '../helpers/browser-less.ts';
+import { copyContent, editText, editYaml } from '../helpers/content-fixture.ts';
+import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
+import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { openTestDb, signedInStaff } from '../helpers/staff.ts';
+
+type Row = Record<string, unknown>;
+const DAY = 86_400_000;
+const dataDir = tempDir();
+const contentDir = copyContent();
+let server: RunningServer;
+let resend: Awaited<ReturnType<typeof startFakeResend>>;
+let slack: Awaited<ReturnType<typeof startFakeSlack>>;
+let db: Db;
+let env: Record<string, string>;
+let staff: ConsoleClient;
+let staffEmail = '';
+
+const text = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .replaceAll('&amp;', '&')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&#39;', "'");
+async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const day = (offset: number) => new Date(Date.now() + offset * DAY).toISOString().slice(0, 10);
+const drafts = () =>
+  db.$client.prepare(`SELECT id, subject, change, subject_id FROM change_notices WHERE status = 'draft' ORDER BY subject_id`).all() as {
+    id: number;
+    subject: string;
+    change: string;
+    subject_id: string;
+  }[];
+const draftFor = (subjectId: string) => drafts().find((d) => d.subject_id === subjectId)?.id ?? 0;
+const detect = async () =>
+  (
+    await promisify(execFile)(process.execPath, [join(ROOT, 'src/cli.ts'), 'changes', 'detect'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, CANDOR_DATA_DIR: dataDir },
+    })
+  ).stdout;
+
+async function start(): Promise<void> {
+  server = await startServer({ port: Number(new URL(env.CANDOR_PUBLIC_URL ?? '').port), dataDir, env });
+  staff = new ConsoleClient(server.url);
+  const signedIn = signedInStaff(db, 'responder');
+  staffEmail = signedIn.email;
+  staff.setCookie('candor_session', signedIn.token);
+}
+
+beforeAll(async () => {
+  resend = await startFakeResend();
+  slack = await startFakeSlack();
+  const port = await freePort();
+  env = providerEnv({ port, resend, slack, testKeys: true });
+  // first start: the published baseline is the demo content as it is
+  server = await startServer({ port, dataDir, env });
+  db = openTestDb(dataDir);
+  await server.stop();
+  addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', topic: 'subprocessors', address: (i) => `dpo${i}@customer.example` });
+  addSubscribers(db, TEST_KEYS, {
+    count: 1,
+    channel: 'slack',
+    topic: 'subprocessors',
+    address: () => 'C0PRIVACY',
+    secret: () => 'xoxb-customer',
+  });
+  addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', topic: 'docs', address: () => 'docs@customer.example' });
+  addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'incidents-only@customer.example' });
+  db.$client.prepare(`UPDATE subscribers SET organisation = 'Customer Ltd' WHERE id = 1`).run();
+  // the content changes: one added, one moved, one removed
+  editYaml<Row[]>(contentDir, 'subprocessors.yaml', (rows) => {
+    const moved = rows.find((r) => r.id === 'algolia');
+    if (moved) moved.location = 'European Union (Ireland)';
+    const added = {
+      id: 'anthropic',
+      name: 'Anthropic',
+      entity: 'Anthropic PBC',
+      category: 'ai',
+      purpose: 'Answers questions in the AI assistant from workspace articles. <script>alert(1)</script>',
+      dataCategories: ['Workspace content', 'Questions asked'],
+      location: 'United States',
+      transferMechanism: 'Standard Contractual Clauses',
+      dpaUrl: 'https://www.anthropic.com/legal/dpa',
+      website: 'https://www.anthropic.com',
+      contact: 'privacy@anthropic.example',
+      since: day(30),
+    };
+    return [...rows.filter((r) => r.id !== 'stripe'), added];
+  });
+  env = { ...env, CANDOR_CONTENT_DIR: contentDir };
+  await start();
+});
+afterAll(async () => {
+  if (process.env.DEBUG_SERVER) console.log(server?.output());
+  db?.$client.close();
+  await server?.stop();
+  await resend?.close();
+  await slack?.close();
+});
+
+describe('detecting changes', () => {
+  it('drafts exactly three notices from the edited list at start; detecting again drafts none', async () => {
+    expect(drafts().map((d) => [d.subject, d.change, d.subject_id])).toEqual([
+      ['subprocessor', 'changed', 'algolia'],
+      ['subprocessor', 'added', 'anthropic'],
+      ['subprocessor', 'removed', 'stripe'],
+    ]);
+    expect(server.output()).toContain('change detected, drafted for Announcements: subprocessor added: Anthropic');
+    expect(await detect()).toContain('no new changes');
+    expect(drafts()).toHaveLength(3);
+    const page = text((await staff.get('/console/announcements')).html);
+    expect(page).toContain('New subprocessor: Anthropic');
+    expect(page).toContain('Subprocessor change: Algolia');
+    expect(page).toContain('Location before United States and Germany');
+    // drafts are not public
+    expect(await (await fetch(`${server.url}/subprocessors`)).text()).not.toContain('Anthropic');
+  });
+});
+
+describe('publishing a notice', () => {
+  it('refuses an effective date inside the notice period unless the override is explained; the override is audited', async () => {
+    const id = String(draftFor('anthropic'));
+    const refused = await staff.post('/console/announcements?_action=editNotice', {
+      noticeId: id,
+      intro: 'We plan to use Anthropic for the assistant.',
+      effectiveOn: day(5),
+      objectionDeadline: '',
+      overrideReason: '',
+    });
+    expect(text(refused.html)).toContain(`The notice period is 30 days: the earliest effective date is ${day(30)}.`);
+    const bad = await staff.post('/console/announcements?_action=editNotice', { noticeId: id, intro: 'x', effectiveOn: '2026-13-45' });
+    expect(text(bad.html)).toContain('The effective date must be a date written YYYY-MM-DD');
+    const saved = await staff.post('/console/announcements?_action=editNotice', {
+      noticeId: id,
+      intro: 'We plan to use **Anthropic** for the assistant. <img src=x onerror=alert(1)>',
+      effectiveOn: '',
+      objectionDeadline: day(25),
+      overrideReason: '',
+    });
+    expect(text(saved.html)).toContain('The notice is saved.');
+    const moved = String(draftFor('algolia'));
+    const overridden = await staff.post('/console/announcements?_action=editNotice', {
+      noticeId: moved,
+      intro: 'Algolia moves our search index to Ireland.',
+      effectiveOn: day(7),
+      objectionDeadline: day(7),
+      overrideReason: 'Required by the provider for the EU data region.',
+    });
+    expect(text(overridden.html)).toContain('The notice is saved.');
+    const audit = db.$client.prepare(`SELECT summary FROM audit_log WHERE action = 'changes.notice_period_overridden'`).all() as {
+      summary: string;
+    }[];
+    expect(audit).toHaveLength(1);
+    expect(audit[0]?.summary).toContain('Required by the provider');
+  });
+
+  it('notifies the topic on each channel with the effective date and a per-recipient objection link', async () => {
+    const id = draftFor('anthropic');
+    const published = await staff.post('/console/announcements?_action=publishNotice', { noticeId: String(id), publishAt: '' });
+    expect(text(published.html)).toContain('Published: 3 deliveries queued.');
+    await until(() => resend.emails.length === 2, 'two notice emails');
+    expect(resend.emails.flatMap((e) => e.to).sort()).toEqual(['dpo0@customer.example', 'dpo1@customer.example']);
+    const [first, second] = resend.emails;
+    const effective = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'UTC',
+      weekday: 'short',
+      day: 'numeric',
+      month: 'short',
+      year: 'numeric',
+    }).format(new Date(`${day(30)}T00:00:00Z`));
+    expect(first?.subject).toBe(`[Subprocessor notice] New subprocessor: Anthropic (effective ${effective})`);
+    expect(first?.text).toContain('Legal entity: Anthropic PBC');
+    expect(first?.text).toContain('Data categories: Workspace content, Questions asked');
+    expect(first?.text).toContain('Transfer mechanism: Standard Contractual Clauses');
+    expect(first?.html).not.toMatch(/<script|<img/i);
+    const link = (body: string | undefined) => /http:\/\/127\.0\.0\.1:\d+\/objections\/[\w.-]+/.exec(body ?? '')?.[0];
+    expect(link(first?.text)).toBeTruthy();
+    expect(link(first?.text)).not.toBe(link(second?.text));
+    expect(first?.text).not.toContain('{{objection');
+    await until(() => slack.messages.length === 1, 'the Slack notice');
+    expect(JSON.stringify(slack.messages[0])).toContain('/objections/');
+    expect(db.$client.prepare(`SELECT status, effective_on, objection_deadline FROM change_notices WHERE id = ?`).get(id)).toEqual({
+      status: 'published',
+      effective_on: day(30),
+      objection_deadline: day(25),
+    });
+  });
+
+  it('shows the coming subprocessor as effective from its date; the as-of view, changelog, feeds and JSON carry the history', async () => {
+    const list = await (await fetch(`${server.url}/subprocessors`)).text();
+    expect(list).toMatch(/Anthropic<\/a>\s*<p class="coming" data-coming="added">\s*Effective from/);
+    expect(list).not.toContain('<script>alert(1)');
+    const yesterday = await (await fetch(`${server.url}/subprocessors?as_of=${day(-1)}`)).text();
+    expect(yesterday).not.toContain('Anthropic');
+    expect(yesterday).toContain('The list as it stood on');
+    expect(yesterday).toContain('Stripe');
+    const future = text(await (await fetch(`${server.url}/subprocessors?as_of=2999-01-01`)).text());
+    expect(future).toContain('2999-01-01 is in the future');
+    expect(text(await (await fetch(`${server.url}/subprocessors?as_of=yesterday`)).text())).toContain('"yesterday" is not a date');
+    const changes = text(await (await fetch(`${server.url}/changes`)).text());
+    expect(changes).toContain('New subprocessor: Anthropic');
+    expect(changes).not.toContain('Subprocessor removed: Stripe');
+    const rss = await (await fetch(`${server.url}/feeds/changes.xml`)).text();
+    expect(rss).toContain('New subprocessor: Anthropic');
+    expect(rss).not.toMatch(/<img src=x/);
+    const json = (await (await fetch(`${server.url}/api/v1/subprocessors.json`)).json()) as {
+      subprocessors: { id: string }[];
+      coming: { change: string; effectiveOn: string; subprocessor: { id: string } }[];
+      history: { name: string; effectiveOn: string }[];
+    };
+    expect(json.subprocessors.map((s) => s.id)).not.toContain('anthropic');
+    expect(json.coming).toEqual([
+      expect.objectContaining({ change: 'added', effectiveOn: day(30), subprocessor: expect.objectContaining({ id: 'anthropic' }) }),
+    ]);
+    expect(json.history).toEqual([expect.objectContaining({ name: 'Anthropic', effectiveOn: day(30) })]);
+  });
+});
+
+describe('objections', () => {
+  let link = '';
+  it('a forged or altered link opens nothing', async () => {
+    const toOrganisation = resend.emails.find((e) => e.to.includes('dpo0@customer.example'));
+    link = /http:\/\/127\.0\.0\.1:\d+(\/objections\/[\w.-]+)/.exec(toOrganisation?.text ?? '')?.[1] ?? '';
+    expect((await fetch(`${server.url}/objections/1.1.forged`)).status).toBe(404);
+    expect((await fetch(`${server.url}${link.slice(0, -2)}xx`)).status).toBe(404);
+  });
+
+  it('is filed from the link, acknowledged to the customer, announced to staff and listed in the console', async () => {
+    const customer = new ConsoleClient(server.url);
+    const page = await customer.get(link);
+    expect(page.status).toBe(200);
+    expect(text(page.html)).toContain('New subprocessor: Anthropic');
+    expect(page.html).toContain('value="Customer Ltd"');
+    const empty = await customer.post(`${link}?_action=fileObjection`, { token: link.split('/').at(-1) ?? '', reasons: ' ' });
+    expect(text(empty.html)).toContain('Tell us why you object');
+    const before = resend.emails.length;
+    const filed = await customer.post(`${link}?_action=fileObjection`, {
+      token: link.split('/').at(-1) ?? '',
+      reasons: 'Our contract forbids AI processing of our content. <script>alert(2)</script>',
+      contactName: 'Dana Privacy',
+      organisation: 'Customer Ltd',
+    });
+    expect(text(filed.html)).toMatch(/We recorded your objection as O-\d+/);
+    await until(() => resend.emails.length >= before + 2, 'the acknowledgement and the staff notice');
+    const ack = resend.emails.find((e) => e.subject.startsWith('We received your objection'));
+    expect(ack?.to).toEqual(['dpo0@customer.example']);
+    const toStaff = resend.emails.find((e) => e.subject.startsWith('New objection'));
+    expect(toStaff?.to).toContain(staffEmail);
+    expect(toStaff?.subject).toContain('from Customer Ltd');
+    const again = await customer.get(link);
+    expect(text(again.html)).toContain('We received your objection on');
+    const list = await staff.get('/console/objections');
+    expect(text(list.html)).toMatch(/O-\d+ New subprocessor: Anthropic Customer Ltd Open/);
+    const id = /\/console\/objections\/(\d+)/.exec(list.html)?.[1] ?? '';
+    const detail = await staff.get(`/console/objections/${id}`);
+    expect(detail.html).toContain('&lt;script&gt;alert(2)&lt;/script&gt;');
+    const updated = await staff.post(`/console/objections/${id}?_action=updateObjection`, {
+      objectionId: id,
+      status: 'in_discussion',
+      note: 'Called Dana; offered to disable the assistant for their workspace.',
+    });
+    expect(text(updated.html)).toContain('In discussion');
+    expect(text(updated.html)).toContain('offered to disable the assistant');
+    const audit = db.$client.prepare(`SELECT action FROM audit_log WHERE target = ? ORDER BY id`).all(`objection:${id}`);
+    expect(audit).toEqual([{ action: 'objections.filed' }, { action: 'objections.status_changed' }, { action: 'objections.noted' }]);
+  });
+
+  it('after the deadline an objection is accepted and marked late', async () => {
+    db.$client.prepare(`UPDATE change_notices SET objection_deadline = ? WHERE subject_id = 'anthropic'`).run(day(-1));
+    const toOther = resend.emails.find((e) => e.to.includes('dpo1@customer.example'));
+    const other = /http:\/\/127\.0\.0\.1:\d+(\/objections\/[\w.-]+)/.exec(toOther?.text ?? '')?.[1] ?? '';
+    const customer = new ConsoleClient(server.url);
+    expect(text((await customer.get(other)).html)).toContain('has passed. You can still object');
+    const filed = await customer.post(`${other}?_action=fileObjection`, {
+      token: other.split('/').at(-1) ?? '',
+      reasons: 'Too late, but we object.',
+    });
+    expect(text(filed.html)).toContain('It arrived after the objection deadline');
+    expect(db.$client.prepare('SELECT late FROM objections ORDER BY id DESC LIMIT 1').get()).toEqual({ late: 1 });
+  });
+});
+
+describe('documents', () => {
+  it('a changed doc produces a notice to the doc topic naming the changed sections', async () => {
+    editText(contentDir, 'docs/encryption.md', (t) =>
+      t.replace('## Encryption in transit', '## Encryption in transit\n\nWe now require TLS 1.3 for every API client.\n'),
+    );
+    expect(await detect()).toContain('drafted: doc changed: ');
+    const id = drafts().find((d) => d.subject === 'doc')?.id ?? 0;
+    const before = resend.emails.length;
+    const published = await staff.post('/console/announcements?_action=publishNotice', { noticeId: String(id), publishAt: '' });
+    expect(text(published.html)).toContain('Published: 1 deliveries queued.');
+    await until(() => resend.emails.length === before + 1, 'the doc notice');
+    const notice = resend.emails.at(-1);
+    expect(notice?.to).toEqual(['docs@customer.example']);
+    expect(notice?.text).toContain('Sections changed: Encryption in transit');
+    expect(notice?.text).not.toContain('/objections/');
+  });
+});
