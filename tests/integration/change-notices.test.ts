@@ -242,6 +242,34 @@ describe('publishing a notice', () => {
   });
 });
 
+describe('scheduled notices', () => {
+  it('a notice scheduled for later is published once at its time, by the worker', async () => {
+    const id = draftFor('stripe');
+    const at = new Date(Date.now() + 10 * 60_000).toISOString().slice(0, 16);
+    const scheduled = await staff.post('/console/announcements?_action=publishNotice', { noticeId: String(id), publishAt: at });
+    expect(text(scheduled.html)).toContain('The notice is scheduled.');
+    expect(text(scheduled.html)).toContain(`scheduled for ${at.replace('T', ' ')} UTC`);
+    db.$client.prepare('UPDATE jobs SET run_at = ? WHERE key = ?').run(Date.now() - 1000, `notice:${id}:publish`);
+    const before = resend.emails.length;
+    await promisify(execFile)(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker', '--once'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, CANDOR_DATA_DIR: dataDir },
+    });
+    await until(() => resend.emails.length === before + 2, 'the removal notice');
+    expect(resend.emails.at(-1)?.subject).toMatch(/^\[Subprocessor notice\] Subprocessor removed: Stripe \(effective /);
+    expect(resend.emails.at(-1)?.text).not.toContain('/objections/');
+    expect(db.$client.prepare('SELECT status FROM change_notices WHERE id = ?').get(id)).toEqual({ status: 'published' });
+    const audit = db.$client.prepare(`SELECT action, actor_type FROM audit_log WHERE target = ? ORDER BY id`).all(`notice:${id}`);
+    expect(audit).toEqual([
+      { action: 'changes.scheduled', actor_type: 'staff' },
+      { action: 'changes.published', actor_type: 'system' },
+    ]);
+    // in effect today: gone from the current list, still in yesterday's
+    expect(await (await fetch(`${server.url}/subprocessors`)).text()).not.toContain('data-id="stripe"');
+    expect(await (await fetch(`${server.url}/subprocessors?as_of=${day(-1)}`)).text()).toContain('data-id="stripe"');
+  });
+});
+
 describe('objections', () => {
   let link = '';
   it('a forged or altered link opens nothing', async () => {
