@@ -74,6 +74,31 @@ describe('settings', () => {
   });
 });
 
+describe('logged messages', () => {
+  it('hide the links and codes that act for a recipient from staff who may not manage subscribers', async () => {
+    const payload = {
+      body: '123456 is your Lumenwork status alerts code. It expires in 10 minutes.',
+      text: 'Unsubscribe: http://127.0.0.1/unsubscribe/7.SECRETTOKENabc_-123 Object: http://127.0.0.1/objections/1.7.MACmac',
+    };
+    db.$client
+      .prepare(`INSERT INTO logged_messages (channel, "to", payload, at) VALUES ('sms', '+4…99', ?, ?)`)
+      .run(JSON.stringify(payload), Date.now());
+    const as = async (role: 'viewer' | 'admin') => {
+      const client = new ConsoleClient(server.url);
+      client.setCookie('candor_session', signedInStaff(db, role).token);
+      return (await client.get('/console/deliveries/log')).html;
+    };
+    const viewer = await as('viewer');
+    expect(viewer).not.toContain('SECRETTOKEN');
+    expect(viewer).not.toContain('MACmac');
+    expect(viewer).not.toContain('123456');
+    expect(viewer).toContain('/unsubscribe/[hidden]');
+    const admin = await as('admin');
+    expect(admin).toContain('SECRETTOKENabc_-123');
+    expect(admin).toContain('123456 is your');
+  });
+});
+
 describe('deliveries', () => {
   it('a webhook test is signed; a failed one can be retried by a responder, and the retry is audited', async () => {
     const admin = new ConsoleClient(server.url);

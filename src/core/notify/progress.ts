@@ -164,6 +164,17 @@ export interface LoggedMessage {
   at: Date;
 }
 
+/**
+ * Signed links in a message act for its recipient (manage, unsubscribe, confirm, object, a staff
+ * invitation) and an SMS code confirms a number: staff who may not manage subscribers see neither.
+ */
+const SIGNED_LINK = /(\/(?:subscription|unsubscribe|subscribe\/confirm|objections|console\/link)\/)[A-Za-z0-9._~%-]+/g;
+const SMS_CODE = /\b\d{6}(?= is your )/g;
+
+export function redactRecipientSecrets(payload: unknown): unknown {
+  return JSON.parse(JSON.stringify(payload).replace(SIGNED_LINK, '$1[hidden]').replace(SMS_CODE, '[code hidden]')) as unknown;
+}
+
 export function loggedMessages(db: Db, limit = 50): LoggedMessage[] {
   const rows = db.$client
     .prepare('SELECT id, channel, "to", payload, at FROM logged_messages ORDER BY id DESC LIMIT ?')
