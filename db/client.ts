@@ -2,7 +2,7 @@
  * Opens the SQLite database with the settings every connection needs and
  * brings its schema up to date.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
@@ -20,6 +20,9 @@ export function openDatabase(file: string): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  // Deleted rows are overwritten with zeros, not just unlinked: an erased subscriber's sealed address
+  // must not linger in free space of the file (or of a copy of it).
+  sqlite.pragma('secure_delete = ON');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: MIGRATIONS });
   return db;
@@ -30,4 +33,31 @@ export function checkIntegrity(db: Db): void {
   const rows = db.$client.pragma('quick_check') as { quick_check: string }[];
   const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
   if (problems.length > 0) throw new Error(`database integrity check failed: ${problems.slice(0, 3).join('; ')}`);
+}
+
+export interface MigrationState {
+  /** how many migrations the database has had applied */
+  applied: number;
+  /** the newest applied migration's name, when this code knows it */
+  latest: string | null;
+  /** drizzle-kit's journal time of the newest applied migration: what the migrator compares */
+  latestAt: number | null;
+}
+
+/** The migrations this code ships, oldest first (drizzle-kit's journal). */
+export function knownMigrations(): { tag: string; when: number }[] {
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS, 'meta/_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+  return journal.entries.map(({ tag, when }) => ({ tag, when }));
+}
+
+/** Which migrations a database has had; drizzle records each by its journal time. */
+export function migrationState(sqlite: Database.Database): MigrationState {
+  const table = sqlite.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'`).get();
+  if (!table) return { applied: 0, latest: null, latestAt: null };
+  const row = sqlite.prepare('SELECT count(*) AS n, max(created_at) AS latestAt FROM __drizzle_migrations').get() as {
+    n: number;
+    latestAt: number | null;
+  };
+  const latestAt = row.latestAt === null ? null : Number(row.latestAt);
+  return { applied: row.n, latest: knownMigrations().find((m) => m.when === latestAt)?.tag ?? null, latestAt };
 }

@@ -14,7 +14,9 @@ const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
   { name: ['admin', 'reset'], load: async () => (await import('./cli/admin-reset.ts')).adminReset },
   { name: ['audit', 'verify'], load: async () => (await import('./cli/audit-verify.ts')).auditVerify },
   { name: ['changes', 'detect'], load: async () => (await import('./cli/changes-detect.ts')).changesDetect },
+  { name: ['backup'], load: async () => (await import('./cli/backup.ts')).backup },
   { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },
+  { name: ['restore'], load: async () => (await import('./cli/restore.ts')).restore },
   { name: ['worker'], load: async () => (await import('./cli/worker.ts')).worker },
 ];
 

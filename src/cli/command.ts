@@ -35,3 +35,21 @@ export function parseOptions<T extends Record<string, { type: 'string' | 'boolea
     throw new CliError((err as Error).message, 2);
   }
 }
+
+/**
+ * Ctrl-C or SIGTERM aborts the returned signal instead of killing the
+ * process, so a command stops between steps and removes its temporary files.
+ */
+export function untilSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+    },
+  };
+}

@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, mkdirSync, openSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { openDatabase } from '../../db/client.ts';
 import { editYaml } from '../helpers/content-fixture.ts';
+import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT, runServerExpectingExit, startServer, tempDir } from '../helpers/server.ts';
 
 const oneLine = (output: string) =>
@@ -48,6 +50,25 @@ describe('start-up configuration checks', () => {
     const { code, output } = await runServerExpectingExit({ dataDir });
     expect(code).not.toBe(0);
     expect(oneLine(output)[0]).toMatch(/^\[candor\] database error: .*candor\.db is damaged/);
+  });
+
+  it('refuses a real database whose pages in the middle were overwritten', async () => {
+    const dataDir = tempDir();
+    const file = join(dataDir, 'candor.db');
+    const db = openDatabase(file);
+    addSubscribers(db, TEST_KEYS, { count: 2000, channel: 'email' });
+    db.$client.close();
+    // Three pages at the middle of the file: a disk or copy gone wrong, not a file that was never a database.
+    const page = 4096;
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(3 * page, 0xa5), 0, 3 * page, Math.floor(statSync(file).size / 2 / page) * page);
+    closeSync(fd);
+    const { code, output } = await runServerExpectingExit({ dataDir });
+    expect(code).toBe(1);
+    const lines = oneLine(output);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\[candor\] database error: .*candor\.db is damaged \(.*\); restore it from a backup$/);
+    expect(output).not.toMatch(/\n\s+at /);
   });
 });
 

@@ -8,7 +8,11 @@ import { insertStaff } from '../../src/core/auth/staff.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
 
 const DAY = 86_400_000;
-const policy = { auditRetentionDays: 365, staffSessions: { idleMinutes: 60 } };
+const policy = {
+  auditRetentionDays: 365,
+  staffSessions: { idleMinutes: 60 },
+  retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
+};
 
 describe('housekeeping', () => {
   it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', () => {
@@ -50,6 +54,42 @@ describe('housekeeping', () => {
       linksRemoved: 0,
       rateLimitsRemoved: 0,
       unconfirmedRemoved: 0,
+      deliveryAttemptsRemoved: 0,
+      loggedMessagesRemoved: 0,
     });
+  });
+
+  it('purges delivery attempts and logged messages past their retention, keeping the deliveries', () => {
+    const db = openDatabase(':memory:');
+    const sqlite = db.$client;
+    const now = new Date('2025-06-01T00:00:00Z');
+    const daysAgo = (n: number) => now.getTime() - n * DAY;
+    const { id: notification } = sqlite
+      .prepare(
+        `INSERT INTO notifications (kind, title, content, audience, recipient_count, created_at) VALUES ('t', 't', '{}', '{}', 1, ?) RETURNING id`,
+      )
+      .get(daysAgo(200)) as { id: number };
+    const { id: delivery } = sqlite
+      .prepare(`INSERT INTO deliveries (notification_id, channel, status, next_attempt_at) VALUES (?, 'email', 'sent', ?) RETURNING id`)
+      .get(notification, daysAgo(200)) as { id: number };
+    const attempt = sqlite.prepare(`INSERT INTO delivery_attempts (delivery_id, at, outcome, duration_ms) VALUES (?, ?, 'retry', 5)`);
+    const logged = sqlite.prepare(
+      `INSERT INTO logged_messages (delivery_id, channel, "to", payload, at) VALUES (?, 'email', 'ad…@x.example', '{}', ?)`,
+    );
+    // more than one purge batch of old attempts
+    for (let i = 0; i < 2500; i++) attempt.run(delivery, daysAgo(91 + (i % 50)));
+    attempt.run(delivery, daysAgo(89));
+    for (const age of [45, 31, 29, 1]) logged.run(delivery, daysAgo(age));
+
+    const result = runHousekeeping(db, policy, now);
+    expect(result.deliveryAttemptsRemoved).toBe(2500);
+    expect(result.loggedMessagesRemoved).toBe(2);
+    const ages = (table: string) =>
+      (sqlite.prepare(`SELECT at FROM ${table} ORDER BY at`).all() as { at: number }[]).map((r) =>
+        Math.round((now.getTime() - r.at) / DAY),
+      );
+    expect(ages('delivery_attempts')).toEqual([89]);
+    expect(ages('logged_messages')).toEqual([29, 1]);
+    expect(sqlite.prepare('SELECT count(*) AS n FROM deliveries').get()).toEqual({ n: 1 });
   });
 });

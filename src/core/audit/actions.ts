@@ -58,6 +58,9 @@ export const auditActions = [
   // notifications
   'deliveries.retried',
   'settings.test_sent',
+  // operations
+  'backup.created',
+  'backup.restored',
   // the audit log itself
   'audit.exported',
   'audit.purged',

@@ -29,6 +29,25 @@ export function resolveSecrets(config: Config): Secrets {
   };
 }
 
+/**
+ * The keys resolveSecrets would use, without generating any: restoring a
+ * backup with a freshly generated key could only fail. Null when neither
+ * the environment nor the data dir holds an encryption key.
+ */
+export function findSecrets(config: Config): (Omit<Secrets, 'secret'> & { secret: string | undefined }) | null {
+  if (config.secret && config.encryptionKey)
+    return { secret: config.secret, encryptionKey: config.encryptionKey, previousKeys: config.previousKeys };
+  const file = join(config.dataDir, SECRETS_FILE);
+  const stored = existsSync(file) ? readStored(file) : null;
+  const encryptionKey = config.encryptionKey ?? stored?.encryptionKey;
+  if (!encryptionKey) return null;
+  return {
+    secret: config.secret ?? stored?.secret,
+    encryptionKey,
+    previousKeys: [...config.previousKeys, ...(config.encryptionKey ? [] : (stored?.previousKeys ?? []))],
+  };
+}
+
 /** Makes `next` the key new data is sealed with, keeping the old one readable until data is re-sealed. */
 export function storeRotatedKey(dataDir: string, current: Secrets, next: Buffer): void {
   writeStored(join(dataDir, SECRETS_FILE), {

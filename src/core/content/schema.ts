@@ -79,6 +79,15 @@ export const siteSchema = z.strictObject({
       })
       .default({ idleMinutes: 60, absoluteHours: 12 }),
     auditRetentionDays: z.number().int().positive().default(365),
+    /** how long the records of sending are kept; housekeeping purges older ones every 6 hours */
+    retention: z
+      .strictObject({
+        /** each try of each delivery: time, outcome, provider answer (the delivery itself stays, as a count) */
+        deliveryAttemptsDays: z.number().int().positive().default(90),
+        /** what the log transport recorded instead of sending, for channels without provider keys */
+        loggedMessagesDays: z.number().int().positive().default(30),
+      })
+      .default({ deliveryAttemptsDays: 90, loggedMessagesDays: 30 }),
   }),
 });
 

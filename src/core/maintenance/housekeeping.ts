@@ -1,6 +1,7 @@
 /**
  * Periodic clean-up: audit entries past their retention (the purge keeps
- * the chain verifiable), and expired sessions, links and rate-limit windows
+ * the chain verifiable), records of sending past theirs (site.yaml
+ * `policies.retention`), and expired sessions, links and rate-limit windows
  * that no longer protect anything.
  */
 import { lt, or } from 'drizzle-orm';
@@ -15,15 +16,21 @@ export interface HousekeepingResult {
   linksRemoved: number;
   rateLimitsRemoved: number;
   unconfirmedRemoved: number;
+  deliveryAttemptsRemoved: number;
+  loggedMessagesRemoved: number;
+}
+
+export interface HousekeepingPolicy {
+  auditRetentionDays: number;
+  staffSessions: { idleMinutes: number };
+  retention: { deliveryAttemptsDays: number; loggedMessagesDays: number };
 }
 
 const DAY = 86_400_000;
+// Small transactions: the dispatcher writes to the same tables and must not wait behind one long delete.
+const PURGE_BATCH = 2000;
 
-export function runHousekeeping(
-  db: Db,
-  policy: { auditRetentionDays: number; staffSessions: { idleMinutes: number } },
-  now: Date,
-): HousekeepingResult {
+export function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): HousekeepingResult {
   const purge = purgeAudit(db, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
   const sessionsRemoved = db
@@ -43,5 +50,27 @@ export function runHousekeeping(
   const unconfirmedRemoved = purgeUnconfirmed(db, now);
   db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
   db.$client.prepare('DELETE FROM subscription_challenges WHERE expires_at < ?').run(now.getTime() - 7 * DAY);
-  return { auditRemoved: purge?.removed ?? 0, sessionsRemoved, linksRemoved, rateLimitsRemoved, unconfirmedRemoved };
+  const deliveryAttemptsRemoved = purgeOlder(db, 'delivery_attempts', now.getTime() - policy.retention.deliveryAttemptsDays * DAY);
+  const loggedMessagesRemoved = purgeOlder(db, 'logged_messages', now.getTime() - policy.retention.loggedMessagesDays * DAY);
+  return {
+    auditRemoved: purge?.removed ?? 0,
+    sessionsRemoved,
+    linksRemoved,
+    rateLimitsRemoved,
+    unconfirmedRemoved,
+    deliveryAttemptsRemoved,
+    loggedMessagesRemoved,
+  };
+}
+
+/** Rows whose `at` is before the cutoff, oldest first, in small batches. */
+function purgeOlder(db: Db, table: 'delivery_attempts' | 'logged_messages', cutoff: number): number {
+  // Ids grow with time, so the oldest rows are found at the start of the rowid order, batch after batch.
+  const batch = db.$client.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE at < ? ORDER BY id LIMIT ?)`);
+  let removed = 0;
+  for (;;) {
+    const { changes } = batch.run(cutoff, PURGE_BATCH);
+    removed += changes;
+    if (changes < PURGE_BATCH) return removed;
+  }
 }

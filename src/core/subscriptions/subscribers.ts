@@ -33,6 +33,23 @@ export function topicsOf(db: Db, subscriberId: number): { topic: string; compone
   }[];
 }
 
+/**
+ * What deleting a recipient row would leave behind about them: the log
+ * transport's copy of each message (masked address, their links), the
+ * provider's error texts (which can quote an address or number) and the
+ * per-address rate-limit window keyed by the address's blind index.
+ * Deliveries themselves stay, as anonymous counts. `where` selects the
+ * recipients (`r` in `recipients r`); call it before deleting them.
+ */
+function forgetTraces(db: Db, where: string, ...params: (string | number)[]): void {
+  const sqlite = db.$client;
+  const ofThem = `SELECT d.id FROM deliveries d JOIN recipients r ON r.id = d.recipient_id WHERE ${where}`;
+  sqlite.prepare(`DELETE FROM logged_messages WHERE delivery_id IN (${ofThem})`).run(...params);
+  sqlite.prepare(`UPDATE delivery_attempts SET error = NULL WHERE error IS NOT NULL AND delivery_id IN (${ofThem})`).run(...params);
+  sqlite.prepare(`UPDATE deliveries SET last_error = NULL WHERE last_error IS NOT NULL AND id IN (${ofThem})`).run(...params);
+  sqlite.prepare(`DELETE FROM rate_limits WHERE key IN (SELECT r.address_hash FROM recipients r WHERE ${where})`).run(...params);
+}
+
 /** Removes a recipient, and its subscriber when nothing else of theirs is left. Deliveries stay, anonymous. */
 export function removeRecipient(db: Db, recipientId: number): void {
   const sqlite = db.$client;
@@ -40,6 +57,7 @@ export function removeRecipient(db: Db, recipientId: number): void {
     const row = sqlite.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(recipientId) as
       | { subscriber_id: number | null }
       | undefined;
+    forgetTraces(db, 'r.id = ?', recipientId);
     sqlite.prepare('DELETE FROM recipients WHERE id = ?').run(recipientId);
     if (row?.subscriber_id != null) {
       const left = sqlite.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id = ?').get(row.subscriber_id) as { n: number };
@@ -52,6 +70,7 @@ export function removeRecipient(db: Db, recipientId: number): void {
 export function deleteSubscriber(db: Db, subscriberId: number): void {
   const sqlite = db.$client;
   sqlite.transaction(() => {
+    forgetTraces(db, 'r.subscriber_id = ?', subscriberId);
     sqlite.prepare('DELETE FROM recipients WHERE subscriber_id = ?').run(subscriberId);
     forgetSubscriber(db, subscriberId);
   })();
@@ -69,10 +88,10 @@ function forgetSubscriber(db: Db, subscriberId: number): void {
 /** Unconfirmed sign-ups are forgotten after a week. */
 export function purgeUnconfirmed(db: Db, now: Date, maxAgeMs = 7 * 86_400_000): number {
   const sqlite = db.$client;
+  const cutoff = now.getTime() - maxAgeMs;
   return sqlite.transaction(() => {
-    const removed = sqlite
-      .prepare(`DELETE FROM recipients WHERE status = 'pending' AND created_at < ?`)
-      .run(now.getTime() - maxAgeMs).changes;
+    forgetTraces(db, `r.status = 'pending' AND r.created_at < ?`, cutoff);
+    const removed = sqlite.prepare(`DELETE FROM recipients WHERE status = 'pending' AND created_at < ?`).run(cutoff).changes;
     sqlite.prepare('DELETE FROM subscribers WHERE id NOT IN (SELECT subscriber_id FROM recipients WHERE subscriber_id IS NOT NULL)').run();
     return removed;
   })();

@@ -1,0 +1,68 @@
+/**
+ * `candor restore <file>`: replaces the database with a backup, with the
+ * server stopped. The database it replaces is kept beside it.
+ */
+import { mkdirSync } from 'node:fs';
+import { BackupError } from '../core/backup/format.ts';
+import { restoreBackup } from '../core/backup/restore.ts';
+import { readConfig } from '../core/config/env.ts';
+import { findSecrets } from '../core/config/secrets.ts';
+import { type CliCommand, CliError, parseOptions, untilSignal } from './command.ts';
+
+export const restore: CliCommand = {
+  name: ['restore'],
+  usage: 'restore <file>',
+  summary: 'replace the database with a backup (server stopped); verifies the audit log',
+  async run(args) {
+    const { positionals } = parseOptions(args, {});
+    if (positionals.length !== 1) throw new CliError('restore needs exactly one argument: the backup file', 2);
+    const [file = ''] = positionals;
+    const config = readConfig(process.env, process.cwd());
+    try {
+      mkdirSync(config.dataDir, { recursive: true });
+    } catch (err) {
+      throw new CliError(`CANDOR_DATA_DIR cannot be created: ${config.dataDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const secrets = findSecrets(config);
+    if (!secrets) {
+      throw new CliError(
+        `no encryption key: set CANDOR_ENCRYPTION_KEY, or copy the secrets.json of the installation the backup came from into ${config.dataDir}`,
+      );
+    }
+    const signal = untilSignal();
+    try {
+      const result = await restoreBackup({
+        file,
+        dataDir: config.dataDir,
+        keys: [secrets.encryptionKey, ...secrets.previousKeys],
+        secret: secrets.secret,
+        now: () => new Date(),
+        signal: signal.signal,
+      });
+      console.log(`restored ${file} (made ${result.header.createdAt}, key ${result.header.keyId}) into ${result.database}`);
+      if (result.previous) console.log(`the database it replaced is kept as ${result.previous}`);
+      if (result.migratedFrom !== result.migratedTo)
+        console.log(`schema migrated from ${result.migratedFrom ?? '?'} to ${result.migratedTo ?? '?'}`);
+      if (result.secretMatches === false) {
+        console.log(
+          secrets.secret === undefined
+            ? 'warning: no CANDOR_SECRET is set and the data dir has no secrets.json: set the one in use when the backup was made, or a new one is generated at start and links already sent, and look-ups of stored addresses, stop working'
+            : 'warning: CANDOR_SECRET is not the one in use when the backup was made: links already sent, and look-ups of stored addresses, fail until it is',
+        );
+      }
+      if (result.audit.ok) {
+        console.log(`audit log verified: ${result.audit.checked} entries, chain intact`);
+        return 0;
+      }
+      console.log(
+        `audit log BROKEN at entry #${result.audit.firstBrokenId}: ${result.audit.reason} (${result.audit.checked} entries checked before it)`,
+      );
+      return 1;
+    } catch (err) {
+      if (err instanceof BackupError) throw new CliError(err.message);
+      throw err;
+    } finally {
+      signal.dispose();
+    }
+  },
+};
