@@ -33,6 +33,7 @@ CREATE TABLE `objections` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`notice_id` integer NOT NULL,
 	`recipient_id` integer,
+	`link_recipient` integer NOT NULL,
 	`subscriber_id` integer,
 	`organisation` text,
 	`contact_name` text,
@@ -46,5 +47,8 @@ CREATE TABLE `objections` (
 	FOREIGN KEY (`subscriber_id`) REFERENCES `subscribers`(`id`) ON UPDATE no action ON DELETE set null
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `objections_notice_recipient` ON `objections` (`notice_id`,`recipient_id`);--> statement-breakpoint
-CREATE INDEX `objections_status` ON `objections` (`status`,`created_at`);
+CREATE UNIQUE INDEX `objections_notice_link` ON `objections` (`notice_id`,`link_recipient`);--> statement-breakpoint
+CREATE INDEX `objections_status` ON `objections` (`status`,`created_at`);--> statement-breakpoint
+-- Until now the first-start snapshot was never shown to anyone; from here it is the public history.
+-- Re-taken from the content at the next start, so an upgrade does not roll the public list back.
+DELETE FROM `content_snapshots`;

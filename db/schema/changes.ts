@@ -49,6 +49,8 @@ export const objections = sqliteTable(
       .notNull()
       .references(() => changeNotices.id, { onDelete: 'cascade' }),
     recipientId: integer('recipient_id').references(() => recipients.id, { onDelete: 'set null' }),
+    /** the recipient the objection link was signed for; kept when they unsubscribe, so one link files one objection */
+    linkRecipient: integer('link_recipient').notNull(),
     subscriberId: integer('subscriber_id').references(() => subscribers.id, { onDelete: 'set null' }),
     organisation: text('organisation'),
     contactName: text('contact_name'),
@@ -59,7 +61,7 @@ export const objections = sqliteTable(
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [uniqueIndex('objections_notice_recipient').on(t.noticeId, t.recipientId), index('objections_status').on(t.status, t.createdAt)],
+  (t) => [uniqueIndex('objections_notice_link').on(t.noticeId, t.linkRecipient), index('objections_status').on(t.status, t.createdAt)],
 );
 
 /** Staff notes on an objection, append-only like the audit log they are also recorded in. */

@@ -3,13 +3,14 @@ import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
+import { windowProblem } from '../core/incidents/maintenance.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
-import { requireStaff } from './guard.ts';
+import { refuse, requireStaff } from './guard.ts';
 
 const incidentIdOf = (form: FormData): number | null => {
   const id = Number(form.get('incidentId'));
@@ -32,6 +33,11 @@ export const incidentActions = {
         organisations: input.organisations,
         window: input.window,
       };
+      // A half-written window would otherwise reach the date formatting of the preview.
+      if (draft.id === null && draft.kind === 'maintenance') {
+        const problem = windowProblem(draft.window, ic.now);
+        if (problem) refuse(problem);
+      }
       // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
       if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
       const staffText = input.body;

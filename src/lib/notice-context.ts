@@ -1,6 +1,7 @@
 import { staffLabel } from '../core/auth/staff.ts';
 import type { NoticeContext } from '../core/changes/notices.ts';
 import type { ObjectionDeps, StaffChange } from '../core/changes/objections.ts';
+import { staffSlackOf } from '../core/notify/staff-recipients.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -36,11 +37,10 @@ export function objectionStaffContext(ctx: RequestLike): StaffChange {
 /** A customer filing an objection: no session; the signed link is the credential. */
 export function objectionDeps(ctx: RequestLike): ObjectionDeps {
   const { candor } = ctx.locals;
-  const slack = candor.config.providers.slack;
   return {
     db: candor.db,
     keys: candor.keys,
-    staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
+    staffSlack: staffSlackOf(candor.config.providers.slack),
     site: candor.content.site,
     publicUrl: candor.config.publicUrl,
     secret: candor.keys.secret,

@@ -3,7 +3,7 @@
  * at build time) in the plain shapes src/core works with.
  */
 import { getCollection, getEntry } from 'astro:content';
-import type { Component, DocFrontmatter, Site, Subprocessor } from '../core/content/schema.ts';
+import type { Component, DocFrontmatter, Site } from '../core/content/schema.ts';
 
 export interface PublishedDoc extends DocFrontmatter {
   slug: string;
@@ -18,11 +18,6 @@ export async function getSite(): Promise<Site> {
 export async function getDocs(): Promise<PublishedDoc[]> {
   const docs = await getCollection('docs');
   return docs.map((d) => ({ ...d.data, slug: d.id })).sort((a, b) => a.title.localeCompare(b.title));
-}
-
-export async function getSubprocessors(): Promise<Subprocessor[]> {
-  const items = await getCollection('subprocessors');
-  return items.map((s) => s.data).sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function getComponents(): Promise<Component[]> {

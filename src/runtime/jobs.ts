@@ -7,10 +7,11 @@ import { noticeJobHandlers } from '../core/changes/notices.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
 import { incidentJobHandlers } from '../core/incidents/schedule.ts';
 import { runDueJobs } from '../core/jobs/jobs.ts';
+import { staffSlackOf } from '../core/notify/staff-recipients.ts';
 import type { AppContext } from './context.ts';
 
 export function jobHandlers(context: AppContext) {
-  const slack = context.config.providers.slack;
+  const staffSlack = staffSlackOf(context.config.providers.slack);
   const shared = {
     db: context.db,
     site: context.content.site,
@@ -21,10 +22,10 @@ export function jobHandlers(context: AppContext) {
     ...incidentJobHandlers({
       ...shared,
       keys: context.keys,
-      staffSlack: slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null,
+      staffSlack,
     }),
     ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
-    ...noticeJobHandlers(shared),
+    ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
   };
 }
 

@@ -315,8 +315,28 @@ describe('objections', () => {
     });
     expect(text(updated.html)).toContain('In discussion');
     expect(text(updated.html)).toContain('offered to disable the assistant');
-    const audit = db.$client.prepare(`SELECT action FROM audit_log WHERE target = ? ORDER BY id`).all(`objection:${id}`);
-    expect(audit).toEqual([{ action: 'objections.filed' }, { action: 'objections.status_changed' }, { action: 'objections.noted' }]);
+    const audit = db.$client.prepare(`SELECT action FROM audit_log WHERE target = ? ORDER BY id`).all(`objection:${id}`) as {
+      action: string;
+    }[];
+    expect(audit.filter((a) => a.action !== 'objections.viewed')).toEqual([
+      { action: 'objections.filed' },
+      { action: 'objections.status_changed' },
+      { action: 'objections.noted' },
+    ]);
+    // reading a customer's objection is recorded, as reading a subscriber record is
+    expect(audit.filter((a) => a.action === 'objections.viewed').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('one link files one objection, also after its recipient unsubscribed', async () => {
+    const recipient = (db.$client.prepare(`SELECT recipient_id FROM objections ORDER BY id LIMIT 1`).get() as { recipient_id: number })
+      .recipient_id;
+    db.$client.prepare('DELETE FROM recipients WHERE id = ?').run(recipient);
+    const customer = new ConsoleClient(server.url);
+    expect(text((await customer.get(link)).html)).toContain('We received your objection on');
+    const again = await customer.post(`${link}?_action=fileObjection`, { token: link.split('/').at(-1) ?? '', reasons: 'Once more.' });
+    expect(again.status).toBe(400);
+    expect(text(again.html)).toContain('We received your objection on');
+    expect(db.$client.prepare('SELECT count(*) AS n FROM objections').get()).toEqual({ n: 1 });
   });
 
   it('after the deadline an objection is accepted and marked late', async () => {

@@ -146,6 +146,9 @@ describe('scheduled maintenance', () => {
       windowEndsAt: '2026-01-01T02:00',
     });
     expect(text(over.html)).toContain('That maintenance window is already over');
+    const half = await responder.post('/console/incidents/new?_action=previewIncident', { ...MAINTENANCE, windowEndsAt: '' });
+    expect(half.status).toBe(400);
+    expect(text(half.html)).toContain('Scheduled maintenance needs a window');
     expect(db.$client.prepare('SELECT count(*) AS n FROM incidents').get()).toEqual({ n: 0 });
   });
 
@@ -290,6 +293,10 @@ describe('scheduled maintenance', () => {
     });
     expect(cancelled.status).toBe(303);
     await until(() => resend.emails.length === 12, 'the cancellation');
+    expect(subjects().at(-1)).toBe('[Scheduled maintenance] Search reindex — Cancelled');
+    const page = text(await (await fetch(`${server.url}/incidents/${second}`)).text());
+    expect(page).toContain('Cancelled · cancelled');
+    expect(page).not.toContain('started');
     const states = db.$client.prepare(`SELECT status FROM jobs WHERE key LIKE ?`).all(`maintenance:${second}:%`) as { status: string }[];
     expect(states.map((s) => s.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
     expect(await (await fetch(`${server.url}/incidents/${second}.ics`)).text()).toContain('STATUS:CANCELLED');

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { needsObjectionPeriod } from '../../src/core/changes/notices.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import { escapeText, foldLine, maintenanceCalendar } from '../../src/core/incidents/calendar.ts';
 import { windowProblem } from '../../src/core/incidents/maintenance.ts';
@@ -94,5 +95,18 @@ describe('maintenance windows and templates', () => {
     expect(formatWindow({ startsAt: window.startsAt, endsAt: new Date('2026-03-11T01:00Z') })).toBe(
       '2026-03-10 02:00 UTC to 2026-03-11 01:00 UTC',
     );
+  });
+});
+
+describe('which subprocessor changes customers may object to', () => {
+  const base = { subject: 'subprocessor' as const, id: 'x', name: 'X', before: null, after: null };
+  it('additions and material changes, not corrections of links', () => {
+    expect(needsObjectionPeriod({ ...base, change: 'added', fields: [] })).toBe(true);
+    expect(needsObjectionPeriod({ ...base, change: 'removed', fields: [] })).toBe(false);
+    expect(needsObjectionPeriod({ ...base, change: 'changed', fields: ['location'] })).toBe(true);
+    expect(needsObjectionPeriod({ ...base, change: 'changed', fields: ['dpaUrl', 'website'] })).toBe(false);
+    expect(
+      needsObjectionPeriod({ subject: 'doc', change: 'changed', id: 'd', name: 'D', before: null, after: null, sections: ['A'] }),
+    ).toBe(false);
   });
 });

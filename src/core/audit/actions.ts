@@ -52,9 +52,11 @@ export const auditActions = [
   'changes.published',
   'changes.scheduled',
   'changes.schedule_cancelled',
+  'changes.schedule_failed',
   'objections.filed',
   'objections.status_changed',
   'objections.noted',
+  'objections.viewed',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -10,11 +10,14 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
+import { escapeSlack } from '../incidents/markdown.ts';
 import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type ContentDiff, diffDocs, diffSubprocessors, fingerprint, storedDocs, storedSubprocessors } from './diff.ts';
+import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
+import { escapeHtml } from '../text/escape.ts';
+import { type ContentDiff, diffDocs, diffSubprocessors, fingerprint, materialFields, storedDocs, storedSubprocessors } from './diff.ts';
 import { publishedDocs, publishedSubprocessors, today } from './history.ts';
-import { noticeMessages } from './messages.ts';
+import { noticeHeading, noticeMessages } from './messages.ts';
 
 const DAY = 86_400_000;
 
@@ -69,12 +72,19 @@ function audit(
   );
 }
 
-/** Whether a change gives customers a say: adding a subprocessor or changing what one does. */
-export const needsObjectionPeriod = (diff: Pick<ContentDiff, 'subject' | 'change'>) =>
-  diff.subject === 'subprocessor' && diff.change !== 'removed';
+/**
+ * Whether a change gives customers a say: adding a subprocessor, or changing who it is, what it does
+ * with which data, where, or under which transfer mechanism. A new DPA link or website is news, not
+ * a change customers may object to.
+ */
+export function needsObjectionPeriod(diff: ContentDiff): boolean {
+  if (diff.subject !== 'subprocessor') return false;
+  if (diff.change === 'added') return true;
+  return diff.change === 'changed' && diff.fields.some((f) => (materialFields as readonly string[]).includes(f));
+}
 
 /** The earliest effective date the policy allows when published on `day`. */
-export function earliestEffective(site: Site, diff: Pick<ContentDiff, 'subject' | 'change'>, day: string): string {
+export function earliestEffective(site: Site, diff: ContentDiff, day: string): string {
   if (!needsObjectionPeriod(diff)) return day;
   return today(new Date(new Date(`${day}T00:00:00Z`).getTime() + site.policies.subprocessorNoticeDays * DAY));
 }
@@ -89,6 +99,8 @@ function defaultIntro(site: Site, diff: ContentDiff): string {
   if (diff.change === 'added')
     return `${org} intends to engage ${diff.name} as a new subprocessor. As our data processing agreement provides, we are telling you before it starts processing your data, and you may object.`;
   if (diff.change === 'removed') return `${org} no longer uses ${diff.name} as a subprocessor.`;
+  if (!needsObjectionPeriod(diff))
+    return `We have updated the details we publish about ${diff.name}. How it processes personal data does not change.`;
   return `${org} is changing how ${diff.name} processes personal data on our behalf. The details that change are listed below, and you may object.`;
 }
 
@@ -232,6 +244,8 @@ function datesProblem(
     day,
   );
   if (effectiveOn < day) return 'The effective date cannot be before the notice is published.';
+  if (effectiveOn > today(new Date(new Date(`${day}T00:00:00Z`).getTime() + 2 * 366 * DAY)))
+    return 'The effective date must be within two years of the notice.';
   const earliest = earliestEffective(site, notice.diff, day);
   if (effectiveOn < earliest && edit.overrideReason.trim() === '')
     return `The notice period is ${site.policies.subprocessorNoticeDays} days: the earliest effective date is ${earliest}. To go earlier, give the reason for the override (it is audited).`;
@@ -372,24 +386,52 @@ export function unscheduleNotice(ctx: NoticeContext, id: number): { ok: true } |
   return { ok: true };
 }
 
-export function noticeJobHandlers(deps: { db: Db; site: Site; publicUrl: URL }): Record<string, JobHandler> {
+export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl: URL }): Record<string, JobHandler> {
   return {
     'changes.publish': (job, now) => {
       const id = Number(job.payload.noticeId);
+      const ctx: NoticeContext = {
+        db: deps.db,
+        now,
+        site: deps.site,
+        publicUrl: deps.publicUrl,
+        actor: null,
+        ip: null,
+        userAgent: 'candor scheduler',
+      };
       // The publication and the job's completion are one: a restart cannot publish twice.
       deps.db.$client
         .transaction(() => {
           const notice = getNotice(deps.db, id);
           if (notice?.status === 'scheduled') {
-            const result = publishNotice(
-              { db: deps.db, now, site: deps.site, publicUrl: deps.publicUrl, actor: null, ip: null, userAgent: 'candor scheduler' },
-              id,
-            );
-            if (!result.ok) deps.db.$client.prepare(`UPDATE change_notices SET status = 'draft', publish_at = NULL WHERE id = ?`).run(id);
+            const result = publishNotice(ctx, id);
+            if (!result.ok) scheduledNoticeFailed(deps, ctx, notice, result.message);
           }
           completeJob(deps.db, job.id, now);
         })
         .immediate();
     },
   };
+}
+
+/** Published late, its dates no longer allowed (the server was down past them): a draft again, and staff are told. */
+function scheduledNoticeFailed(deps: StaffAudience & { publicUrl: URL }, ctx: NoticeContext, notice: Notice, reason: string): void {
+  deps.db.$client.prepare(`UPDATE change_notices SET status = 'draft', publish_at = NULL WHERE id = ?`).run(notice.id);
+  audit(ctx, 'changes.schedule_failed', `notice:${notice.id}`, { reason });
+  const subject = `Not published: the scheduled notice "${noticeHeading(notice.diff)}"`;
+  const link = new URL(`console/announcements#notice-${notice.id}`, deps.publicUrl).href;
+  const text = `${subject}. ${reason} It is a draft again: ${link}`;
+  enqueueNotification(
+    deps.db,
+    {
+      kind: 'staff-notice-failed',
+      title: subject,
+      content: {
+        email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
+        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text } }] },
+      },
+      audience: { kind: 'recipients', ids: staffRecipients(deps, ctx.now) },
+    },
+    ctx.now,
+  );
 }

@@ -58,9 +58,7 @@ export function openObjectionLink(db: Db, secret: string, token: string, now: Da
   const subscriber = db.$client
     .prepare('SELECT s.organisation FROM recipients r JOIN subscribers s ON s.id = r.subscriber_id WHERE r.id = ?')
     .get(read.recipientId) as { organisation: string | null } | undefined;
-  const existing = db.$client
-    .prepare('SELECT created_at, late FROM objections WHERE notice_id = ? AND recipient_id = ?')
-    .get(read.noticeId, read.recipientId) as { created_at: number; late: number } | undefined;
+  const existing = filedFrom(db, read.noticeId, read.recipientId);
   return {
     notice,
     recipientId: read.recipientId,
@@ -69,6 +67,20 @@ export function openObjectionLink(db: Db, secret: string, token: string, now: Da
     late: today(now) > notice.objectionDeadline,
   };
 }
+
+function filedFrom(db: Db, noticeId: number, linkRecipient: number): { created_at: number; late: number } | undefined {
+  return db.$client
+    .prepare('SELECT created_at, late FROM objections WHERE notice_id = ? AND link_recipient = ?')
+    .get(noticeId, linkRecipient) as { created_at: number; late: number } | undefined;
+}
+
+/** Names and organisations go into staff email subjects and Slack: one line, no control characters. */
+const oneLine = (value: string, max: number) =>
+  value
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, max);
 
 export interface ObjectionInput {
   reasons: string;
@@ -94,23 +106,27 @@ export function fileObjection(deps: ObjectionDeps, token: string, input: Objecti
   const reasons = input.reasons.trim();
   if (reasons === '') return { ok: false, message: 'Tell us why you object: the reasons are what we review.' };
   if (reasons.length > 10_000) return { ok: false, message: 'The reasons are too long (10,000 characters at most).' };
-  const contactName = input.contactName.trim().slice(0, 200) || null;
-  const organisation = input.organisation.trim().slice(0, 200) || link.organisation;
+  const contactName = oneLine(input.contactName, 200) || null;
+  const organisation = oneLine(input.organisation, 200) || link.organisation;
   const sqlite = deps.db.$client;
   const heading = noticeHeading(link.notice.diff);
   return sqlite
     .transaction((): FileResult => {
+      // Checked again inside the write: two submissions of one form file one objection.
+      const already = filedFrom(deps.db, link.notice.id, link.recipientId);
+      if (already) return { ok: false, message: `We already received your objection on ${longDate(today(new Date(already.created_at)))}.` };
       const subscriber = sqlite.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(link.recipientId) as
         | { subscriber_id: number | null }
         | undefined;
       const { id } = sqlite
         .prepare(
-          `INSERT INTO objections (notice_id, recipient_id, subscriber_id, organisation, contact_name, reasons, status, late, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id`,
+          `INSERT INTO objections (notice_id, recipient_id, link_recipient, subscriber_id, organisation, contact_name, reasons, status, late, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id`,
         )
         .get(
           link.notice.id,
           subscriber ? link.recipientId : null,
+          link.recipientId,
           subscriber?.subscriber_id ?? null,
           organisation,
           contactName,

@@ -1,7 +1,8 @@
 /**
  * The published state of the subprocessor list and the docs. The first
- * start records a baseline; change detection compares content/ against the
- * newest snapshot of each kind.
+ * start records a baseline; the published history (history.ts) is that
+ * baseline with every published notice applied, and change detection
+ * compares content/ against it.
  */
 import { createHash } from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';

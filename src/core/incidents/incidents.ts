@@ -201,7 +201,6 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
     true,
   );
-  if (maintenance) planMaintenance(ctx.db, incidentId, maintenance, ctx.now);
   audit(ctx, 'incidents.declared', `incident:${incidentId}`, {
     ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
     kind: input.kind,
@@ -246,12 +245,13 @@ function publish(
   return sqlite
     .transaction(() => {
       const row = sqlite
-        .prepare('SELECT kind, severity, status, audience_organisations, window_ends_at FROM incidents WHERE id = ?')
+        .prepare('SELECT kind, severity, status, audience_organisations, window_starts_at, window_ends_at FROM incidents WHERE id = ?')
         .get(incidentId) as {
         kind: IncidentKind;
         severity: IncidentSeverity;
         status: IncidentStatus;
         audience_organisations: string | null;
+        window_starts_at: number | null;
         window_ends_at: number | null;
       };
       const resolved = input.status === 'resolved';
@@ -260,8 +260,16 @@ function publish(
         .prepare('UPDATE incidents SET status = ?, next_update_by = ?, resolved_at = ? WHERE id = ?')
         .run(input.status, nextUpdateBy, resolved ? ctx.now.getTime() : null, incidentId);
       // Maintenance started early (or late) by hand has started now, not at the announced time.
-      if (row.kind === 'maintenance' && row.status === 'scheduled' && input.status !== 'scheduled' && !first)
+      if (
+        row.kind === 'maintenance' &&
+        row.status === 'scheduled' &&
+        (input.status === 'in_progress' || input.status === 'monitoring') &&
+        !first
+      )
         sqlite.prepare('UPDATE incidents SET started_at = ? WHERE id = ?').run(ctx.now.getTime(), incidentId);
+      // Announced and planned in one transaction: a crash cannot leave maintenance that never starts or ends.
+      if (first && row.kind === 'maintenance' && row.window_starts_at !== null && row.window_ends_at !== null)
+        planMaintenance(ctx.db, incidentId, { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) }, ctx.now);
       const setComponent = sqlite.prepare(
         'INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?) ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status',
       );

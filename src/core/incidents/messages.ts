@@ -15,8 +15,9 @@ import {
   type IncidentSeverity,
   type IncidentView,
   incidentKindLabels,
-  statusLabel,
   type UpdateView,
+  updateLabel,
+  wasCancelled,
 } from './types.ts';
 
 export interface IncidentMessageInput {
@@ -122,7 +123,7 @@ interface Facts {
   /** the incident's status now, which the Slack thread root shows */
   currentStatus: string;
   /** "Next update by 14:00 UTC" or "Resolved at 15:20 UTC", or null */
-  schedule: { label: 'Next update by' | 'Resolved at' | 'Completed at'; when: string } | null;
+  schedule: { label: 'Next update by' | 'Resolved at' | 'Completed at' | 'Cancelled at'; when: string } | null;
   /** scheduled maintenance: "Tue, 3 Mar 2026, 02:00 UTC to 04:00 UTC" */
   window: string | null;
   /** breach notices: which notice this is, and that more may follow (Art. 33(4)) */
@@ -138,15 +139,15 @@ function facts(input: IncidentMessageInput): Facts {
   let schedule: Facts['schedule'] = null;
   if (resolved)
     schedule = {
-      label: incident.kind === 'maintenance' ? 'Completed at' : 'Resolved at',
+      label: wasCancelled(incident) ? 'Cancelled at' : incident.kind === 'maintenance' ? 'Completed at' : 'Resolved at',
       when: c.relative(incident.resolvedAt ?? update.publishedAt, update.publishedAt),
     };
   else if (incident.nextUpdateBy) schedule = { label: 'Next update by', when: c.relative(incident.nextUpdateBy, update.publishedAt) };
   return {
     tag: incidentTag(incident.kind, incident.severity),
     title: oneLine(incident.title),
-    status: input.event === 'maintenance.reminder' ? 'Reminder' : statusLabel(incident.kind, update.status),
-    currentStatus: statusLabel(incident.kind, incident.status),
+    status: input.event === 'maintenance.reminder' ? 'Reminder' : updateLabel(incident, update.status),
+    currentStatus: updateLabel(incident, incident.status),
     window: incident.window
       ? `${c.full(incident.window.startsAt)} to ${c.relative(incident.window.endsAt, incident.window.startsAt)}`
       : null,

@@ -9,7 +9,7 @@ import type { FeedEntry } from '../feeds/sources.ts';
 import { maintenanceCalendar } from './calendar.ts';
 import { currentComponentStatus, incidentUrl, incidentView, listIncidents } from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
-import { componentStatusLabels, type IncidentView, incidentKindLabels, statusLabel } from './types.ts';
+import { componentStatusLabels, type IncidentView, incidentKindLabels, updateLabel } from './types.ts';
 
 const DAY = 86_400_000;
 
@@ -72,12 +72,12 @@ export function incidentFeedEntries(db: Db, components: readonly Component[], pu
     const rendered = updates
       .map(
         (u) =>
-          `<h3>${statusLabel(incident.kind, u.status)} · ${u.publishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</h3>${renderMarkdown(u.body).html}`,
+          `<h3>${updateLabel(incident, u.status)} · ${u.publishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</h3>${renderMarkdown(u.body).html}`,
       )
       .join('\n');
     return {
       id: url,
-      title: `${incident.title} (${statusLabel(incident.kind, incident.status)})`,
+      title: `${incident.title} (${updateLabel(incident, incident.status)})`,
       url,
       summary: latest ? renderMarkdown(latest.body).text.slice(0, 500) : incident.title,
       contentHtml: rendered,

@@ -49,6 +49,22 @@ export function statusLabel(kind: IncidentKind, status: IncidentStatus): string 
   return (kind === 'maintenance' ? maintenanceLabels[status] : undefined) ?? incidentStatusLabels[status];
 }
 
+/** Maintenance closed before its window opened was called off, not completed. */
+export function wasCancelled(incident: Pick<IncidentView, 'kind' | 'status' | 'resolvedAt' | 'window'>): boolean {
+  return (
+    incident.kind === 'maintenance' &&
+    incident.status === 'resolved' &&
+    incident.resolvedAt !== null &&
+    incident.window !== null &&
+    incident.resolvedAt < incident.window.startsAt
+  );
+}
+
+/** The label of an update (or, with the incident's own status, of the incident) of this incident. */
+export function updateLabel(incident: Pick<IncidentView, 'kind' | 'status' | 'resolvedAt' | 'window'>, status: IncidentStatus): string {
+  return status === 'resolved' && wasCancelled(incident) ? 'Cancelled' : statusLabel(incident.kind, status);
+}
+
 export const incidentKindLabels: Record<IncidentKind, string> = {
   outage: 'Service disruption',
   security: 'Security incident',

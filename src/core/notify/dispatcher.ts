@@ -235,14 +235,16 @@ export class Dispatcher {
   private notification(id: number): { content: NotificationContent; threadKey: string | null; perRecipient: string | null } {
     let cached = this.contentCache.get(id);
     if (!cached) {
-      const row = this.stmt('SELECT content, thread_key FROM notifications WHERE id = ?').get(id) as {
+      const row = this.stmt('SELECT kind, content, thread_key FROM notifications WHERE id = ?').get(id) as {
+        kind: string;
         content: string;
         thread_key: string | null;
       };
       cached = {
         content: JSON.parse(row.content) as NotificationContent,
         threadKey: row.thread_key,
-        perRecipient: row.content.includes('{{objection:') ? row.content : null,
+        // only change notices carry objection links; the same text in anything else stays inert
+        perRecipient: row.kind === 'change-notice' && row.content.includes('{{objection:') ? row.content : null,
       };
       if (this.contentCache.size > 200) this.contentCache.clear();
       this.contentCache.set(id, cached);

@@ -15,6 +15,13 @@ export interface StaffAudience {
   staffSlack: { channel: string; token: string } | null;
 }
 
+/** The staff Slack channel, when SLACK_STAFF_CHANNEL and the bot token are both configured. */
+export function staffSlackOf(
+  slack: { staffChannel: string | undefined; botToken: string | undefined } | null,
+): StaffAudience['staffSlack'] {
+  return slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null;
+}
+
 export function staffRecipients(deps: StaffAudience, now: Date): number[] {
   const staff = deps.db.$client
     .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
