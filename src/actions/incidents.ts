@@ -6,6 +6,7 @@ import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate } fro
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
+import { incidentKinds, incidentSeverities } from '../core/incidents/types.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
@@ -32,6 +33,18 @@ export const incidentActions = {
         organisations: input.organisations,
         window: input.window,
       };
+      // Publishing names what is missing; a preview without a kind, a severity or a readable window had no
+      // cadence or time to compute from and failed with a 500 that showed the internal error's message.
+      const readable = (d: Date) => !Number.isNaN(d.getTime());
+      if (
+        !(incidentKinds as readonly string[]).includes(draft.kind) ||
+        !(incidentSeverities as readonly string[]).includes(draft.severity) ||
+        (draft.window && !(readable(draft.window.startsAt) && readable(draft.window.endsAt)))
+      )
+        throw new ActionError({
+          code: 'BAD_REQUEST',
+          message: 'Choose the kind and severity of the incident (and for maintenance its window) to preview it.',
+        });
       // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
       if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
       const staffText = input.body;
