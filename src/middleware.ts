@@ -2,15 +2,18 @@
  * Runs for every on-demand page, endpoint and action:
  * 1. the request context (`npm start` passes it from src/server.ts; under
  *    `astro dev` it is built here once, the same way);
- * 2. cross-site refusal for state-changing requests;
+ * 2. request bodies refused before they are read (too large, chunked,
+ *    malformed JSON), and cross-site refusal for state-changing requests;
  * 3. the console guard: the signed-in session, and the one authorisation
  *    decision (src/core/auth/permissions.ts) for the route or action;
- * 4. security headers on the response.
+ * 4. the action, if any, so that an unexpected failure is logged, not shown;
+ * 5. security headers on the response.
  */
 
-import { getActionContext } from 'astro:actions';
+import { ActionError, getActionContext } from 'astro:actions';
 import { defineMiddleware, sequence } from 'astro:middleware';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
+import type { APIContext } from 'astro';
 import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
 import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
@@ -20,6 +23,14 @@ import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-a
 import { type AppContext, createAppContext } from './runtime/context.ts';
 
 let devContext: AppContext | undefined;
+
+const plain = (status: number, text: string) => new Response(text, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+
+/**
+ * Astro adds an image-transforming endpoint (/_image) to every server build. Candor renders no image
+ * through it; it only offered anyone CPU and memory for resizing, and a 500 for an SVG.
+ */
+const unusedEndpoints = defineMiddleware((ctx, next) => (ctx.routePattern === '/_image' ? plain(404, 'Not found\n') : next()));
 
 const context = defineMiddleware(async (ctx, next) => {
   if (!ctx.isPrerendered && !ctx.locals.candor) {
@@ -39,14 +50,22 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** No form or callback Candor takes comes near this; anything larger is refused before it is read. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-const bodySize = defineMiddleware((ctx, next) => {
+const bodySize = defineMiddleware(async (ctx, next) => {
   if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method)) return next();
-  const declared = Number(ctx.request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) {
-    return new Response(`The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`, {
-      status: 413,
-      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
-    });
+  const { headers } = ctx.request;
+  // A chunked body declares no length: it would pass the check below and reach the adapter's own limit,
+  // which fails with a 500. Browsers and providers always send Content-Length with a form or callback.
+  if (headers.has('transfer-encoding') && !headers.has('content-length')) return plain(411, 'Send the request body with a Content-Length.');
+  const declared = Number(headers.get('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES) return plain(413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
+  // Astro parses a JSON action body before anything else and answers a malformed one with a 500; it is the client's error.
+  const { action } = getActionContext(ctx);
+  if (action?.calledFrom === 'rpc' && /\bjson\b/i.test(headers.get('content-type') ?? '')) {
+    try {
+      await ctx.request.clone().json();
+    } catch {
+      return plain(400, 'The request body is not valid JSON.');
+    }
   }
   return next();
 });
@@ -54,14 +73,17 @@ const bodySize = defineMiddleware((ctx, next) => {
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click
  * unsubscribes from mail providers; both carry their own proof (signature,
- * signed token) instead of an Origin.
+ * signed token) instead of an Origin. The exemption goes by the route that
+ * answers and never covers an action: it once went by path prefix, so
+ * `/unsubscribe/x?_action=inviteStaff` from a same-site page ran the action
+ * with the staff member's (SameSite=Lax) session cookie.
  */
-const CROSS_SITE_ALLOWED = ['/webhooks/', '/unsubscribe/'];
+const crossSiteAllowed = (ctx: APIContext) =>
+  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]') && !getActionContext(ctx).action;
 
 /** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {
-  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || CROSS_SITE_ALLOWED.some((p) => ctx.url.pathname.startsWith(p)))
-    return next();
+  if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method) || crossSiteAllowed(ctx)) return next();
   const fetchSite = ctx.request.headers.get('sec-fetch-site');
   const origin = ctx.request.headers.get('origin');
   const allowed = new Set([ctx.url.origin, ctx.locals.candor.config.publicUrl.origin]);
@@ -94,6 +116,36 @@ const consoleGuard = defineMiddleware((ctx, next) => {
   const target = { 'sign-in': '/console/sign-in', mfa: '/console/mfa', enrol: '/console/mfa/enrol' }[decision];
   const back = decision === 'sign-in' ? `?next=${encodeURIComponent(ctx.url.pathname + ctx.url.search)}` : '';
   return ctx.redirect(`${target}${back}`, 303);
+});
+
+/**
+ * An action that throws anything but an ActionError (a database failure, a bug) reached Astro's catch-all,
+ * which showed the exception's message to the client (on the page, or as /_actions JSON) and logged
+ * nothing. Actions run here instead, after the console guard: the message goes to the log, the client
+ * gets a generic one.
+ */
+const actionFailures = defineMiddleware(async (ctx, next) => {
+  const { action, setActionResult, serializeActionResult } = getActionContext(ctx);
+  if (!action) return next();
+  let result = await action.handler();
+  if (result.error?.code === 'INTERNAL_SERVER_ERROR') {
+    console.error(`[candor] action ${action.name} failed: ${result.error.message}`);
+    result = {
+      data: undefined,
+      error: new ActionError({
+        code: 'INTERNAL_SERVER_ERROR',
+        message: 'Something went wrong on our side and it was logged. Please try again.',
+      }),
+    };
+  }
+  const serialized = serializeActionResult(result);
+  if (action.calledFrom === 'rpc') {
+    return serialized.type === 'empty'
+      ? new Response(null, { status: serialized.status })
+      : new Response(serialized.body, { status: serialized.status, headers: { 'Content-Type': serialized.contentType } });
+  }
+  setActionResult(action.name, serialized);
+  return next();
 });
 
 /** Public pages that show incidents, rendered once per status version (see src/core/incidents/status-version.ts). */
@@ -157,4 +209,4 @@ const headers = defineMiddleware(async (ctx, next) => {
   return response;
 });
 
-export const onRequest = sequence(context, headers, bodySize, crossSite, consoleGuard, statusSnapshot);
+export const onRequest = sequence(unusedEndpoints, context, headers, bodySize, crossSite, consoleGuard, actionFailures, statusSnapshot);

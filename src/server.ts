@@ -27,6 +27,7 @@ const fail = (line: string): never => {
 };
 
 const HOUSEKEEPING_INTERVAL_MS = 6 * 3_600_000;
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
 
@@ -66,6 +67,16 @@ async function main(): Promise<void> {
 
   const server = createServer((req, res) => {
     for (const [name, value] of headers) res.setHeader(name, value);
+    // Astro cannot build a request for TRACE, CONNECT and the like: it answered them with a 500 and a stack trace.
+    if (!METHODS.has(req.method ?? '')) {
+      res.writeHead(405, { Allow: [...METHODS].join(', '), 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('Method not allowed\n');
+      return;
+    }
+    // The adapter matches routes on the path as sent, Astro renders the path with repeated slashes collapsed:
+    // `/console//staff` was rendered without this request's locals (a second app context, a 500). One path for both.
+    const [path = '/', ...query] = (req.url ?? '/').split('?');
+    if (path.startsWith('/') && path.includes('//')) req.url = [path.replace(/\/{2,}/g, '/'), ...query].join('?');
     if (statics.serve(req, res)) return;
     // Fresh locals per request: the console guard writes the signed-in session into them.
     handler(req, res, undefined, { candor: context, auth: null }).catch(() => {

@@ -7,6 +7,7 @@ import { windowProblem } from '../core/incidents/maintenance.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
+import { incidentKinds, incidentSeverities } from '../core/incidents/types.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { readIncidentForm } from '../lib/incident-form.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
@@ -33,7 +34,10 @@ export const incidentActions = {
         organisations: input.organisations,
         window: input.window,
       };
-      // A half-written window would otherwise reach the date formatting of the preview.
+      // Publishing names what is missing; a preview without a kind or a severity had no cadence to
+      // compute from, and a half-written window reached the date formatting: both were 500s.
+      if (!(incidentKinds as readonly string[]).includes(draft.kind) || !(incidentSeverities as readonly string[]).includes(draft.severity))
+        refuse('Choose the kind and severity of the incident to preview it.');
       if (draft.id === null && draft.kind === 'maintenance') {
         const problem = windowProblem(draft.window, ic.now);
         if (problem) refuse(problem);

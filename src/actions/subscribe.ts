@@ -2,7 +2,7 @@
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import type { Choices } from '../core/subscriptions/context.ts';
-import { erase, subscriptionFromToken } from '../core/subscriptions/manage.ts';
+import { erase, openSubscriptionLink } from '../core/subscriptions/manage.ts';
 import { startSlackOAuth } from '../core/subscriptions/slack-oauth.ts';
 import {
   confirmEmail,
@@ -109,8 +109,9 @@ export const subscribeActions = {
     handler: (input, ctx) => {
       requireAccess(ctx, 'updateTopics');
       const sub = subscriptionContext(ctx);
-      const view = subscriptionFromToken(sub, 'manage', input.token);
-      if (!view) refuse('This link is not valid any more.');
+      const link = openSubscriptionLink(sub, 'manage', input.token);
+      if (!link.ok) refuse(link.message ?? 'This link is not valid any more.', link.status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
+      const view = link.view;
       const choices = toChoices(input);
       if (choices.topics.length === 0) refuse('Choose at least one thing to follow, or unsubscribe instead.');
       const unknown = choices.components.find((c) => !sub.componentIds.includes(c));
@@ -129,9 +130,9 @@ export const subscribeActions = {
     handler: (input, ctx) => {
       requireAccess(ctx, 'eraseSubscription');
       const sub = subscriptionContext(ctx);
-      const view = subscriptionFromToken(sub, 'manage', input.token);
-      if (!view) refuse('This link is not valid any more.');
-      erase(sub, view);
+      const link = openSubscriptionLink(sub, 'manage', input.token);
+      if (!link.ok) refuse(link.message ?? 'This link is not valid any more.', link.status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
+      erase(sub, link.view);
       return { erased: true };
     },
   }),

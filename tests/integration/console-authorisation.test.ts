@@ -1,100 +1,20 @@
 /**
  * The authorisation matrix: every console route and every action, for an
  * anonymous visitor and each role, against the running server. The expected
- * table is written out here, independently of src/core/auth/permissions.ts;
- * a console page or action that the code's table does not know fails the
- * coverage checks below.
+ * table (tests/helpers/authorisation-table.ts) is written out independently
+ * of src/core/auth/permissions.ts; a console page or action that the code's
+ * table does not know fails the coverage checks below. The security suite
+ * walks the same table over /_actions/<name> (tests/security/routes.test.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { consoleActions, consoleRoutes, type Role } from '../../src/core/auth/permissions.ts';
+import { consoleActions, consoleRoutes } from '../../src/core/auth/permissions.ts';
+import { actions, expected, routes, type Who, whos } from '../helpers/authorisation-table.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
-
-type Who = 'anonymous' | Role;
-/** public: anyone; session: anyone signed in; a role: that role and those above it */
-type Needs = 'public' | 'session' | Role;
-
-const ladder: Role[] = ['viewer', 'responder', 'admin', 'owner'];
-const whos: Who[] = ['anonymous', ...ladder];
-
-/** `status`: what the page answers when allowed, where that is not 200-ish by design */
-const routes: Record<string, { path: string; needs: Needs; status?: number }> = {
-  '/console/sign-in': { path: '/console/sign-in', needs: 'public' },
-  '/console/denied': { path: '/console/denied', needs: 'public', status: 403 },
-  '/console/link/[token]': { path: '/console/link/abc.def', needs: 'public' },
-  '/console/mfa': { path: '/console/mfa', needs: 'session' },
-  '/console/mfa/enrol': { path: '/console/mfa/enrol', needs: 'session' },
-  '/console': { path: '/console', needs: 'viewer' },
-  '/console/account': { path: '/console/account', needs: 'viewer' },
-  '/console/audit': { path: '/console/audit', needs: 'viewer' },
-  '/console/audit/export': { path: '/console/audit/export?format=json', needs: 'admin' },
-  '/console/staff': { path: '/console/staff', needs: 'admin' },
-  '/console/deliveries': { path: '/console/deliveries', needs: 'viewer' },
-  '/console/deliveries/[id]': { path: '/console/deliveries/999999', needs: 'viewer', status: 404 },
-  '/console/deliveries/progress.json': { path: '/console/deliveries/progress.json?ids=1', needs: 'viewer' },
-  '/console/deliveries/log': { path: '/console/deliveries/log', needs: 'viewer' },
-  '/console/settings': { path: '/console/settings', needs: 'admin' },
-  '/console/subscribers': { path: '/console/subscribers', needs: 'admin' },
-  '/console/incidents': { path: '/console/incidents', needs: 'viewer' },
-  '/console/incidents/new': { path: '/console/incidents/new', needs: 'responder' },
-  '/console/incidents/[id]': { path: '/console/incidents/999999', needs: 'viewer', status: 404 },
-  '/console/subscribers/[id]': { path: '/console/subscribers/999999', needs: 'admin', status: 404 },
-  '/console/subscribers/quarantine': { path: '/console/subscribers/quarantine', needs: 'admin' },
-  '/console/subscribers/export.csv': { path: '/console/subscribers/export.csv', needs: 'admin' },
-  '/console/announcements': { path: '/console/announcements', needs: 'viewer' },
-  '/console/objections': { path: '/console/objections', needs: 'viewer' },
-  '/console/objections/[id]': { path: '/console/objections/999999', needs: 'viewer', status: 404 },
-};
-
-const actions: Record<string, Needs> = {
-  signIn: 'public',
-  completeLink: 'public',
-  verifyMfa: 'session',
-  enrolMfa: 'session',
-  signOut: 'session',
-  revokeSession: 'viewer',
-  revokeOtherSessions: 'viewer',
-  changePassword: 'viewer',
-  regenerateRecoveryCodes: 'viewer',
-  inviteStaff: 'owner',
-  changeRole: 'owner',
-  disableStaff: 'owner',
-  enableStaff: 'owner',
-  revokeStaffSessions: 'owner',
-  resetStaffSignIn: 'owner',
-  retryFailedDeliveries: 'responder',
-  // the public's own actions; each checks the subscriber's signed token itself
-  subscribe: 'public',
-  confirmSmsCode: 'public',
-  confirmEmail: 'public',
-  updateTopics: 'public',
-  eraseSubscription: 'public',
-  sendTestMessage: 'admin',
-  removeSubscriber: 'admin',
-  previewIncident: 'responder',
-  publishIncident: 'responder',
-  cancelScheduledUpdate: 'responder',
-  markAuthorityNotified: 'responder',
-  publishPostmortem: 'responder',
-  liftSuppression: 'admin',
-  editNotice: 'responder',
-  publishNotice: 'responder',
-  unscheduleNotice: 'responder',
-  updateObjection: 'responder',
-  // the customer's own: the signed objection link is checked by the flow itself
-  fileObjection: 'public',
-};
-
-function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {
-  if (needs === 'public') return 'allow';
-  if (who === 'anonymous') return 'sign-in';
-  if (needs === 'session') return 'allow';
-  return ladder.indexOf(who) >= ladder.indexOf(needs) ? 'allow' : 'deny';
-}
 
 let server: RunningServer;
 let db: Db;

@@ -12,6 +12,7 @@ import {
 import type { IncidentView, UpdateView } from '../../src/core/incidents/types.ts';
 import { countSegments, fitSms } from '../../src/core/notify/sms.ts';
 import type { NotificationContent } from '../../src/core/notify/types.ts';
+import { XSS } from '../helpers/xss-corpus.ts';
 
 const URL_ = 'https://trust.lumenwork.example/incidents/7';
 
@@ -164,34 +165,7 @@ function expectInertSlack(slack: Required<NotificationContent>['slack']): void {
   }
 }
 
-// ---- the corpus ----
-
-const XSS: { name: string; body: string; visible: string }[] = [
-  { name: 'script tag', body: '<script>alert(1)</script>', visible: '<script>alert(1)</script>' },
-  { name: 'img onerror', body: '<img src=x onerror=alert(1)>', visible: '<img src=x onerror=alert(1)>' },
-  { name: 'javascript: link', body: '[click](javascript:alert(1))', visible: '[click](javascript:alert(1))' },
-  { name: 'mixed-case javascript: link', body: '[click](JaVaScRiPt:alert(1))', visible: '[click](JaVaScRiPt:alert(1))' },
-  {
-    name: 'data: link',
-    body: '[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
-    visible: '[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
-  },
-  { name: 'data: image', body: '![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)', visible: '![x](data:image/svg+xml' },
-  { name: 'raw anchor', body: '<a href="https://evil.example">win</a>', visible: '<a href="https://evil.example">win</a>' },
-  { name: 'attribute breakout', body: '"><svg onload=alert(1)>', visible: '"><svg onload=alert(1)>' },
-  { name: 'javascript: autolink', body: '<javascript:alert(1)>', visible: '<javascript:alert(1)>' },
-  { name: 'entity-encoded script', body: '&lt;script&gt;alert(1)&lt;/script&gt;', visible: '<script>alert(1)</script>' },
-  { name: 'numeric entities', body: '&#60;img src=x onerror=alert(1)&#62;', visible: '<img src=x onerror=alert(1)>' },
-  { name: 'link title breakout', body: '[x](https://ok.example "a\\" onmouseover=\\"alert(1))', visible: 'x' },
-  { name: 'Slack mentions', body: 'Heads up <!channel> <!here> <@U123> <#C999>', visible: 'Heads up <!channel> <!here> <@U123> <#C999>' },
-  {
-    name: 'Slack link syntax',
-    body: '<https://evil.example|https://good.example>',
-    visible: '<https://evil.example|https://good.example>',
-  },
-  { name: 'bold injection', body: '*bold* **strong** and a literal \\*star\\*', visible: 'bold' },
-  { name: 'html comment and style', body: '<!-- x --><style>body{display:none}</style>', visible: '<style>body{display:none}</style>' },
-];
+// ---- the corpus: tests/helpers/xss-corpus.ts ----
 
 describe('renderMarkdown', () => {
   it('escapes raw HTML instead of passing it through', () => {

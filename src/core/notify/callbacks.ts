@@ -8,10 +8,34 @@
 import { Resend } from 'resend';
 import twilio from 'twilio';
 import type { Db } from '../../../db/client.ts';
+import { hitLimit } from '../auth/rate-limit.ts';
 import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
 
 export type CallbackResult = { status: 'applied' | 'ignored'; detail: string };
+
+/** How long a provider's message id is remembered (Svix refuses timestamps over 5 minutes old; Twilio signs no time at all). */
+export const REPLAY_WINDOW_MS = 24 * 3_600_000;
+
+/**
+ * Applies a verified callback once per provider message id within the window. A valid signature proves
+ * who sent a request, not that it is new: a captured bounce replayed after staff lifted the suppression,
+ * or an old STOP replayed after the person texted START, would otherwise silence them again. The id is
+ * recorded in the transaction that applies the event, so a failure leaves the provider's retry welcome.
+ */
+export function applyOnce(
+  db: Db,
+  source: string,
+  messageId: string | null | undefined,
+  now: Date,
+  apply: () => CallbackResult,
+): CallbackResult {
+  if (!messageId) return apply();
+  const seen = { bucket: `callback:${source}`, max: 1, windowMs: REPLAY_WINDOW_MS };
+  return db.$client.transaction(() =>
+    hitLimit(db, seen, messageId.slice(0, 200), now).limited ? { status: 'ignored' as const, detail: 'already received' } : apply(),
+  )();
+}
 
 const deliveryByProviderId = (db: Db, providerId: string) =>
   db.$client.prepare('SELECT id, recipient_id, status FROM deliveries WHERE provider_message_id = ?').get(providerId) as

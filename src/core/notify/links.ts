@@ -17,6 +17,8 @@ export function readRecipientToken(secret: string, purpose: 'unsubscribe' | 'man
   const [idPart, mac, extra] = token.split('.');
   if (!idPart || !mac || extra !== undefined || !/^[0-9a-z]{1,11}$/.test(idPart)) return null;
   const id = Number.parseInt(idPart, 36);
+  // One spelling per token: "01.<mac>" named recipient 1 as well as "1.<mac>" did.
+  if (id.toString(36) !== idPart) return null;
   const expected = Buffer.from(sign(secret, purpose, id));
   const given = Buffer.from(mac);
   return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;

@@ -28,14 +28,20 @@ for (const [net, prefix] of [
   blocked.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 128],
+  // IPv4-compatible addresses (deprecated, ::a.b.c.d): ::127.0.0.1 is no public address, whatever a stack makes of it
+  ['::', 96],
   ['::1', 128],
   ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
   ['100::', 64],
   ['2001:db8::', 32],
+  // 6to4 embeds an IPv4 address (2002:7f00:1:: is 127.0.0.1's); no webhook receiver needs it
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
+  // site-local (deprecated), still routed inside some networks
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');

@@ -8,6 +8,7 @@ import { readRecipientToken } from '../notify/links.ts';
 import { maskAddress, openRecipient, type Recipient } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
 import type { SubscriptionContext } from './context.ts';
+import { linksLocked, refuseLink } from './refusals.ts';
 import { deleteSubscriber, removeRecipient, topicsOf } from './subscribers.ts';
 
 export interface SubscriptionView {
@@ -70,6 +71,30 @@ export function subscriptionFromToken(ctx: SubscriptionContext, purpose: 'manage
     channels,
     topics: topicsOf(ctx.db, subscriber.id),
   };
+}
+
+export type LinkLookup = { ok: true; view: SubscriptionView } | { ok: false; status: 404 | 429; message: string | null };
+
+/**
+ * A manage or unsubscribe link as a request presents it: refused while the client's address is locked
+ * out; a forged one is counted and audited (refusals.ts). A link we signed whose address is gone is
+ * just gone (status 404, message null: the page says so in its own words), not an attempt.
+ */
+export function openSubscriptionLink(
+  ctx: SubscriptionContext,
+  purpose: 'manage' | 'unsubscribe',
+  token: string,
+  /** true when an action of the same request already presented (and counted) this token */
+  counted = false,
+): LinkLookup {
+  const locked = linksLocked(ctx);
+  if (locked) return { ok: false, status: 429, message: locked };
+  if (readRecipientToken(ctx.keys.secret, purpose, token) === null) {
+    if (!counted) refuseLink(ctx, purpose);
+    return { ok: false, status: 404, message: null };
+  }
+  const view = subscriptionFromToken(ctx, purpose, token);
+  return view ? { ok: true, view } : { ok: false, status: 404, message: null };
 }
 
 const anonymousAudit = (

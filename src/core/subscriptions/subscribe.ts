@@ -15,6 +15,7 @@ import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from '.
 import { type ChallengeCheck, createEmailChallenge, createSmsChallenge, useEmailChallenge, useSmsChallenge } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import { alreadySubscribedEmail, confirmationEmail, slackWelcome, smsCode } from './messages.ts';
+import { codesLocked, linksLocked, refuseCode, refuseLink } from './refusals.ts';
 import { createSubscriber, setTopics } from './subscribers.ts';
 
 const HOUR = 3_600_000;
@@ -100,7 +101,11 @@ function activate(ctx: SubscriptionContext, recipientId: number): void {
 }
 
 export function confirmEmail(ctx: SubscriptionContext, token: string): Result<{ recipientId: number; manageUrl: string }> {
+  const locked = linksLocked(ctx);
+  if (locked) return { ok: false, message: locked };
   const check = useEmailChallenge(ctx.db, ctx.keys.secret, token, ctx.now);
+  // An expired or used link is one we issued; only one we never issued counts as a guess.
+  if (!check.ok && check.reason === 'invalid') refuseLink(ctx, 'confirm');
   if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
   activate(ctx, check.recipientId);
   return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
@@ -151,9 +156,15 @@ export function confirmSms(
   challengeId: string,
   code: string,
 ): Result<{ recipientId: number; manageUrl: string }> {
-  if (limited(ctx, subscribeLimits.codePerIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  const perIp = hitLimit(ctx.db, subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
+  if (perIp.limited) {
+    if (perIp.count === subscribeLimits.codePerIp.max + 1) codesLocked(ctx, subscribeLimits.codePerIp.max);
+    return { ok: false, message: TOO_MANY };
+  }
   if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
   const check = useSmsChallenge(ctx.db, ctx.keys.secret, challengeId, code, ctx.now);
+  if (!check.ok && (check.reason === 'invalid' || check.reason === 'tries'))
+    refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
   if (!check.ok) {
     return {
       ok: false,

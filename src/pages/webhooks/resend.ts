@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { applyResendEvent, verifyResendWebhook } from '../../core/notify/callbacks.ts';
+import { applyOnce, applyResendEvent, verifyResendWebhook } from '../../core/notify/callbacks.ts';
 import { readLimitedBody } from '../../lib/request-body.ts';
 
 export const prerender = false;
@@ -13,6 +13,8 @@ export const POST: APIRoute = async ({ request, locals }) => {
   if (body === null) return new Response('Body too large.', { status: 413 });
   const event = verifyResendWebhook(secret, body, request.headers);
   if (event === null) return new Response('Invalid signature.', { status: 401 });
-  const result = applyResendEvent(candor.db, event, candor.now());
+  const now = candor.now();
+  const messageId = request.headers.get('svix-id') ?? request.headers.get('webhook-id');
+  const result = applyOnce(candor.db, 'resend', messageId, now, () => applyResendEvent(candor.db, event, now));
   return Response.json(result);
 };

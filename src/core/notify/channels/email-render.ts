@@ -12,12 +12,20 @@ export interface RenderedEmail {
   headers: Record<string, string>;
 }
 
+/**
+ * The subject is a header: a line break in it (an incident title typed with one reaches the staff
+ * reminders' subjects) must not start another header line, whoever built the message.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this removes
+const oneLine = (value: string) => value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+
 export function renderEmail(content: EmailContent, links: SendJob['links']): RenderedEmail {
-  if (!links.unsubscribe || !links.manage) return { ...content, headers: {} };
+  const subject = oneLine(content.subject);
+  if (!links.unsubscribe || !links.manage) return { ...content, subject, headers: {} };
   const footerText = `\n\n--\nManage your subscription: ${links.manage}\nUnsubscribe: ${links.unsubscribe}\n`;
   const footerHtml = `<hr><p style="font-size:12px;color:#555">You receive this because you subscribed. <a href="${escapeHtml(links.manage)}">Manage your subscription</a> · <a href="${escapeHtml(links.unsubscribe)}">Unsubscribe</a></p>`;
   return {
-    subject: content.subject,
+    subject,
     html: `${content.html}${footerHtml}`,
     text: `${content.text}${footerText}`,
     headers: {

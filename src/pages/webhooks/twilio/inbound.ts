@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { applyInboundSms, twiml } from '../../../core/notify/callbacks.ts';
+import { applyInboundSms, applyOnce, twiml } from '../../../core/notify/callbacks.ts';
 import { twilioRequest } from '../../../lib/twilio-request.ts';
 
 export const prerender = false;
@@ -9,6 +9,13 @@ export const POST: APIRoute = async (ctx) => {
   const verified = await twilioRequest(ctx);
   if (!verified.ok) return verified.response;
   const { candor } = ctx.locals;
-  const { reply } = applyInboundSms(candor.db, candor.keys, verified.params, candor.content.site.organisation.name, candor.now());
+  const { params } = verified;
+  const now = candor.now();
+  let reply: string | null = null;
+  applyOnce(candor.db, 'twilio-inbound', params.MessageSid ?? params.SmsSid, now, () => {
+    const answer = applyInboundSms(candor.db, candor.keys, params, candor.content.site.organisation.name, now);
+    reply = answer.reply;
+    return answer.result;
+  });
   return new Response(twiml(reply), { headers: { 'Content-Type': 'text/xml; charset=utf-8' } });
 };

@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { applyTwilioStatus } from '../../../core/notify/callbacks.ts';
+import { applyOnce, applyTwilioStatus } from '../../../core/notify/callbacks.ts';
 import { twilioRequest } from '../../../lib/twilio-request.ts';
 
 export const prerender = false;
@@ -9,5 +9,9 @@ export const POST: APIRoute = async (ctx) => {
   const verified = await twilioRequest(ctx);
   if (!verified.ok) return verified.response;
   const { candor } = ctx.locals;
-  return Response.json(applyTwilioStatus(candor.db, verified.params, candor.now()));
+  const { params } = verified;
+  const now = candor.now();
+  // Twilio calls back once per status of a message: the id of a callback is the pair.
+  const callbackId = params.MessageSid && params.MessageStatus ? `${params.MessageSid}:${params.MessageStatus}` : null;
+  return Response.json(applyOnce(candor.db, 'twilio-status', callbackId, now, () => applyTwilioStatus(candor.db, params, now)));
 };

@@ -1,0 +1,52 @@
+/**
+ * Links and codes that fail: someone may be guessing. A signed manage or
+ * unsubscribe link and a confirmation link carry far too many random bits
+ * to guess, and an SMS code allows 5 tries; the limit and the audit trail
+ * are there so that trying is seen, and stopped, all the same.
+ *
+ * Per client address. Every refusal is audited until the address reaches
+ * the limit, the lock-out once; after that nothing more is recorded until
+ * the window passes, so a flood cannot fill the audit log.
+ */
+import { recordAudit } from '../audit/log.ts';
+import { hitLimit, type Limit, peekLimit } from '../auth/rate-limit.ts';
+import type { SubscriptionContext } from './context.ts';
+
+/** Links that are not ones we signed (or issued): a typo is one or two, guessing is many. */
+export const refusedLinksPerIp: Limit = { bucket: 'subscription-link-refused:ip', max: 20, windowMs: 15 * 60_000 };
+
+export type LinkPurpose = 'manage' | 'unsubscribe' | 'confirm';
+
+const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
+const keyOf = (ctx: SubscriptionContext) => ctx.ip ?? 'unknown';
+
+/** The message for an address that is locked out, or null when it may present a link. */
+export function linksLocked(ctx: SubscriptionContext): string | null {
+  const state = peekLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
+  return state.limited ? `Too many invalid links from your network. Try again in ${minutes(state.retryAfterMs)} minutes.` : null;
+}
+
+const audit = (
+  ctx: SubscriptionContext,
+  action: 'subscriber.link_refused' | 'subscriber.code_failed' | 'subscriber.locked',
+  summary: Record<string, unknown>,
+) => recordAudit(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: null, summary }, ctx.now);
+
+/** Counts and audits a link that fails its signature or names nothing we issued. */
+export function refuseLink(ctx: SubscriptionContext, purpose: LinkPurpose): void {
+  const { count } = hitLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
+  if (count > refusedLinksPerIp.max) return;
+  audit(ctx, 'subscriber.link_refused', { purpose });
+  // From the last allowed refusal on, linksLocked() refuses before anything is counted: this is the once.
+  if (count === refusedLinksPerIp.max) audit(ctx, 'subscriber.locked', { reason: 'invalid links', limit: refusedLinksPerIp.max });
+}
+
+/** A wrong SMS code; the caller counts codes per address (subscribeLimits.codePerIp). */
+export function refuseCode(ctx: SubscriptionContext, reason: 'wrong code' | 'no tries left'): void {
+  audit(ctx, 'subscriber.code_failed', { reason });
+}
+
+/** The moment an address reaches the code limit: once per window. */
+export function codesLocked(ctx: SubscriptionContext, limit: number): void {
+  audit(ctx, 'subscriber.locked', { reason: 'sms codes', limit });
+}

@@ -1,0 +1,285 @@
+/**
+ * Guessing, as an attacker would spread it: many addresses against one
+ * account, one address against many accounts, forged X-Forwarded-For.
+ * Sign-in, TOTP, recovery codes, SMS codes and subscription links are each
+ * limited, and every guess and lock-out is in the audit log (without the
+ * guess). The single-address lock of sign-in is in
+ * tests/integration/console-auth.test.ts, the core's limits in
+ * tests/unit/auth-flows.test.ts and auth-mfa.test.ts.
+ *
+ * Each attacker speaks from its own loopback address (127.0.x.y): the
+ * server sees them as different clients.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../db/client.ts';
+import { hashPassword } from '../../src/core/auth/password.ts';
+import type { Role } from '../../src/core/auth/permissions.ts';
+import { recipientToken } from '../../src/core/notify/links.ts';
+import { startFakeTwilio } from '../fakes/twilio.ts';
+import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
+import { auditRows, Client, type HttpAnswer, leaked, pageText, serverSecrets, until } from '../helpers/security.ts';
+import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { openTestDb, signedInStaff, totpFromKeyText } from '../helpers/staff.ts';
+
+const PASSWORD = 'a long and unguessable passphrase 93';
+let server: RunningServer;
+let twilio: Awaited<ReturnType<typeof startFakeTwilio>>;
+let db: Db;
+let passwordHash = '';
+/** everything secret a test handles, looked for in the server's log at the end */
+const secrets = new Set<string>([PASSWORD]);
+
+beforeAll(async () => {
+  twilio = await startFakeTwilio();
+  const port = await freePort();
+  server = await startServer({ port, dataDir: tempDir(), env: providerEnv({ port, twilio, testKeys: true }) });
+  db = openTestDb(server.dataDir);
+  passwordHash = await hashPassword(PASSWORD);
+});
+afterAll(async () => {
+  db?.$client.close();
+  await server?.stop();
+  await twilio?.close();
+});
+
+const text = (answer: HttpAnswer) => pageText(answer.body);
+const signIn = (from: string, email: string, password: string, headers: Record<string, string> = {}) =>
+  new Client(server.url, from).post('/console/sign-in?_action=signIn', { email, password, next: '/console' }, headers);
+
+/** A staff member with a password; the session helper's password hash is not a real one. */
+function member(role: Role): { email: string; staffId: number } {
+  const { email, staffId } = signedInStaff(db, role);
+  db.$client.prepare('UPDATE staff SET password_hash = ? WHERE id = ?').run(passwordHash, staffId);
+  return { email, staffId };
+}
+
+/** A responder who enrolled an authenticator through the console; returns their key and recovery codes. */
+async function memberWithSecondFactor(): Promise<{ email: string; staffId: number; keyText: string; recoveryCodes: string[] }> {
+  const { email, staffId, token } = signedInStaff(db, 'responder');
+  db.$client.prepare('UPDATE staff SET password_hash = ? WHERE id = ?').run(passwordHash, staffId);
+  const client = new Client(server.url).setCookie('candor_session', token);
+  const page = await client.get('/console/mfa/enrol');
+  const keyText = /<code id="totp-key">([A-Z2-7 ]+)<\/code>/.exec(page.body)?.[1] ?? '';
+  const pending = (/name="pending" value="([^"]+)"/.exec(page.body)?.[1] ?? '').replaceAll('&#43;', '+').replaceAll('&amp;', '&');
+  const enrolled = await client.post('/console/mfa/enrol?_action=enrolMfa', { pending, code: totpFromKeyText(keyText) });
+  const recoveryCodes = [...enrolled.body.matchAll(/<li>([a-z0-9]{5}-[a-z0-9]{5})<\/li>/g)].map((m) => m[1] ?? '');
+  expect(recoveryCodes).toHaveLength(10);
+  secrets.add(keyText.replace(/\s+/g, ''));
+  for (const c of recoveryCodes) secrets.add(c);
+  return { email, staffId, keyText, recoveryCodes };
+}
+
+/** Signs in with the password from `from`; the session then waits for its second factor. */
+async function halfSignedIn(email: string, from: string): Promise<Client> {
+  const client = new Client(server.url, from);
+  const res = await client.post('/console/sign-in?_action=signIn', { email, password: PASSWORD, next: '/console' });
+  expect(res.headers.get('location')).toBe('/console/mfa');
+  secrets.add(client.cookie('candor_session') ?? '');
+  return client;
+}
+
+const summaries = (action: string, target?: string) =>
+  auditRows(db, action)
+    .filter((r) => target === undefined || r.target === target)
+    .map((r) => ({ ip: r.ip, summary: JSON.parse(r.summary) as Record<string, unknown> }));
+
+describe('sign-in', () => {
+  it('locks an account after 5 failures although every guess comes from another address', async () => {
+    const { email, staffId } = member('viewer');
+    for (let i = 1; i <= 5; i++) {
+      const res = await signIn(`127.0.1.${i}`, email, `wrong guess number ${i}`);
+      expect(text(res)).toContain('Email or password is incorrect.');
+    }
+    const right = await signIn('127.0.1.6', email, PASSWORD);
+    expect(text(right)).toMatch(/Too many attempts\. Try again in \d+ minutes?\./);
+    expect(right.headers.getSetCookie().join()).not.toContain('candor_session=');
+    const failed = summaries('auth.sign_in.failed', `staff:${staffId}`);
+    expect(failed.map((f) => f.ip)).toEqual(['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5']);
+    expect(summaries('auth.sign_in.locked', `staff:${staffId}`)).toEqual([{ ip: '127.0.1.6', summary: { reason: 'account' } }]);
+  });
+
+  it('locks an address spraying one password over many accounts, whatever X-Forwarded-For claims', async () => {
+    const { email } = member('viewer');
+    for (let i = 0; i < 30; i++) {
+      const res = await signIn('127.0.2.1', `sprayed${i}@lumenwork.example`, PASSWORD, { 'x-forwarded-for': `198.51.100.${i}` });
+      expect(text(res)).toContain('Email or password is incorrect.');
+    }
+    const real = await signIn('127.0.2.1', email, PASSWORD, { 'x-forwarded-for': '203.0.113.250', 'x-real-ip': '203.0.113.251' });
+    expect(text(real)).toMatch(/Too many attempts/);
+    expect(summaries('auth.sign_in.locked').at(-1)).toEqual({ ip: '127.0.2.1', summary: { reason: 'ip' } });
+    // the same person from elsewhere is not locked out by someone else's spraying
+    expect((await signIn('127.0.2.2', email, PASSWORD)).status).toBe(303);
+  });
+});
+
+describe('second factor', () => {
+  it('TOTP guesses from many addresses lock the account; a valid recovery code is then refused too', async () => {
+    const { email, staffId, recoveryCodes } = await memberWithSecondFactor();
+    const session = await halfSignedIn(email, '127.0.3.1');
+    for (let i = 1; i <= 5; i++) {
+      const res = await session
+        .speakingFrom(`127.0.3.${i + 1}`)
+        .post('/console/mfa?_action=verifyMfa', { code: `00000${i}`, next: '/console' });
+      expect(text(res)).toContain('That code is not valid');
+    }
+    const recovery = await session
+      .speakingFrom('127.0.3.9')
+      .post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[0] ?? '', next: '/console' });
+    expect(text(recovery)).toMatch(/Too many attempts\. Try again in \d+ minutes?\./);
+    expect((await session.get('/console')).headers.get('location')).toBe('/console/mfa');
+    expect(auditRows(db, 'auth.mfa.failed').filter((r) => r.target === `staff:${staffId}`)).toHaveLength(5);
+    expect(summaries('auth.sign_in.locked', `staff:${staffId}`)).toEqual([{ ip: '127.0.3.9', summary: { reason: 'second factor' } }]);
+    // the recovery code was not spent by the refused attempt
+    expect(db.$client.prepare('SELECT count(*) AS n FROM recovery_codes WHERE staff_id = ? AND used_at IS NULL').get(staffId)).toEqual({
+      n: 10,
+    });
+  });
+
+  it('guessed recovery codes count against the same limit as TOTP codes', async () => {
+    const { email, staffId, recoveryCodes } = await memberWithSecondFactor();
+    const session = await halfSignedIn(email, '127.0.4.1');
+    for (const guess of ['aaaaa-aaaaa', 'bbbbb-bbbbb', 'ccccc-ccccc', 'zzzzz-zzzzz', '22222-22222']) {
+      expect(text(await session.post('/console/mfa?_action=verifyMfa', { code: guess, next: '/console' }))).toContain(
+        'That code is not valid',
+      );
+    }
+    const right = await session.post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[1] ?? '', next: '/console' });
+    expect(text(right)).toMatch(/Too many attempts/);
+    expect(auditRows(db, 'auth.mfa.failed').filter((r) => r.target === `staff:${staffId}`)).toHaveLength(5);
+  });
+
+  it('one address guessing across many accounts is locked after 30 codes', async () => {
+    const from = '127.0.5.1';
+    const people = await Promise.all(Array.from({ length: 7 }, () => memberWithSecondFactor()));
+    const sessions = await Promise.all(people.map((p) => halfSignedIn(p.email, from)));
+    for (const session of sessions.slice(0, 6)) {
+      for (let i = 0; i < 5; i++) await session.post('/console/mfa?_action=verifyMfa', { code: `12345${i}`, next: '/console' });
+    }
+    const last = people[6];
+    const res = await sessions[6]?.post('/console/mfa?_action=verifyMfa', { code: last?.recoveryCodes[0] ?? '', next: '/console' });
+    expect(text(res ?? { status: 0, headers: new Headers(), body: '' })).toMatch(/Too many attempts/);
+  });
+});
+
+describe('SMS confirmation codes', () => {
+  const subscribeSms = (from: string, number: string) =>
+    new Client(server.url, from).post('/subscribe?_action=subscribe', { channel: 'sms', address: number, topics: 'incidents' });
+  const confirm = (from: string, challengeId: string, code: string) =>
+    new Client(server.url, from).post(`/subscribe?challenge=${challengeId}&_action=confirmSmsCode`, { challengeId, code });
+  async function challengeFor(number: string, from: string): Promise<{ id: string; code: string }> {
+    const asked = await subscribeSms(from, number);
+    const id = /name="challengeId" value="([a-z0-9]+)"/.exec(asked.body)?.[1] ?? '';
+    expect(id, pageText(asked.body)).not.toBe('');
+    const e164 = number.replace(/\s+/g, '');
+    await until(() => twilio.messagesTo(e164).length > 0, `the code SMS to ${e164}`);
+    const code = /\b(\d{6})\b/.exec(twilio.messagesTo(e164).at(-1)?.body ?? '')?.[1] ?? '';
+    secrets.add(code);
+    return { id, code };
+  }
+  const wrong = (code: string) => (code === '000000' ? '111111' : '000000');
+
+  it('a challenge takes 5 wrong codes, then not even the right one; each is audited', async () => {
+    const before = auditRows(db, 'subscriber.code_failed').length;
+    const { id, code } = await challengeFor('+44 7911 120001', '127.0.6.1');
+    for (let i = 1; i <= 5; i++)
+      expect(text(await confirm(`127.0.6.${i + 1}`, id, wrong(code)))).toMatch(/That code is not right|Too many wrong codes/);
+    expect(text(await confirm('127.0.6.9', id, code))).toContain('Too many wrong codes. Ask for a new code.');
+    expect(db.$client.prepare(`SELECT status FROM recipients WHERE status = 'active' AND channel = 'sms'`).all()).toEqual([]);
+    const failed = auditRows(db, 'subscriber.code_failed').slice(before);
+    expect(failed.map((r) => r.ip)).toEqual(['127.0.6.2', '127.0.6.3', '127.0.6.4', '127.0.6.5', '127.0.6.6', '127.0.6.9']);
+    expect(failed.every((r) => r.actor_type === 'anonymous' && !r.summary.includes(code))).toBe(true);
+  });
+
+  it('one address may try 20 codes an hour, across challenges; the lock-out is audited once', async () => {
+    const from = '127.0.7.1';
+    const challenges = await Promise.all(Array.from({ length: 5 }, (_, i) => challengeFor(`+44 7911 12010${i}`, `127.0.7.${10 + i}`)));
+    for (const c of challenges.slice(0, 4)) for (let i = 0; i < 5; i++) await confirm(from, c.id, wrong(c.code));
+    const fresh = challenges[4] ?? { id: '', code: '' };
+    const refused = await confirm(from, fresh.id, fresh.code);
+    expect(text(refused)).toContain('Too many sign-up attempts from your network');
+    await confirm(from, fresh.id, fresh.code);
+    expect(summaries('subscriber.locked').filter((l) => l.ip === from)).toEqual([
+      { ip: from, summary: { reason: 'sms codes', limit: 20 } },
+    ]);
+    // the right code still works from the person's own network
+    expect(text(await confirm('127.0.7.99', fresh.id, fresh.code))).toContain('Your number is confirmed.');
+  });
+});
+
+describe('subscription links', () => {
+  let manage = '';
+  let unsubscribe = '';
+  beforeAll(() => {
+    const [id] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'guarded@customer.example' });
+    manage = recipientToken(TEST_KEYS.secret, 'manage', id ?? 0);
+    unsubscribe = recipientToken(TEST_KEYS.secret, 'unsubscribe', id ?? 0);
+    secrets.add(manage).add(unsubscribe).add('guarded@customer.example');
+  });
+
+  it('forged manage, unsubscribe and confirmation links are counted per address and audited; past 20, even a real one is refused', async () => {
+    const from = '127.0.8.1';
+    const before = auditRows(db).length;
+    const attacker = new Client(server.url, from);
+    const forged = (n: number) => `${manage.split('.')[0]}.${String(n).padStart(32, 'A')}`;
+    const attempts: (() => Promise<HttpAnswer>)[] = [
+      ...Array.from({ length: 5 }, (_, n) => () => attacker.get(`/subscription/${forged(n)}`)),
+      ...Array.from({ length: 5 }, (_, n) => () => attacker.get(`/subscription/${forged(n + 5)}/export.json`)),
+      ...Array.from({ length: 4 }, (_, n) => () => attacker.get(`/unsubscribe/${forged(n + 10)}`)),
+      ...Array.from({ length: 2 }, (_, n) => () => attacker.post(`/unsubscribe/${forged(n + 14)}`, { 'List-Unsubscribe': 'One-Click' })),
+      ...Array.from(
+        { length: 2 },
+        (_, n) => () => attacker.post(`/subscription/${manage}?_action=updateTopics`, { token: forged(n + 16), topics: 'incidents' }),
+      ),
+      ...Array.from(
+        { length: 2 },
+        (_, n) => () => attacker.post(`/subscribe/confirm/x?_action=confirmEmail`, { token: `${'a'.repeat(20)}.${n}` }),
+      ),
+    ];
+    expect(attempts).toHaveLength(20);
+    for (const attempt of attempts) expect((await attempt()).status).not.toBe(200);
+    const locked = await attacker.get(`/subscription/${manage}`);
+    expect(locked.status).toBe(429);
+    expect(locked.body).toMatch(/Too many invalid links from your network\. Try again in \d+ minutes\./);
+    expect((await attacker.get(`/subscription/${manage}/export.json`)).status).toBe(429);
+    expect((await attacker.post(`/unsubscribe/${unsubscribe}`, { 'List-Unsubscribe': 'One-Click' })).status).toBe(429);
+    // the subscriber, elsewhere, is not locked out, and was not unsubscribed
+    expect((await new Client(server.url, '127.0.8.2').get(`/subscription/${manage}`)).status).toBe(200);
+
+    const rows = auditRows(db).slice(before);
+    const refused = rows.filter((r) => r.action === 'subscriber.link_refused');
+    expect(refused).toHaveLength(20);
+    expect(refused.every((r) => r.ip === from && r.actor_type === 'anonymous')).toBe(true);
+    expect(new Set(refused.map((r) => (JSON.parse(r.summary) as { purpose: string }).purpose))).toEqual(
+      new Set(['manage', 'unsubscribe', 'confirm']),
+    );
+    expect(rows.filter((r) => r.action === 'subscriber.locked').map((r) => ({ ip: r.ip, summary: JSON.parse(r.summary) }))).toEqual([
+      { ip: from, summary: { reason: 'invalid links', limit: 20 } },
+    ]);
+    expect(JSON.stringify(rows)).not.toMatch(/AAAAAAAAAAAA|aaaaaaaaaaaa/);
+  });
+
+  it('a link we signed whose address is gone is not counted as a guess', async () => {
+    const [id] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'leaving@customer.example' });
+    const token = recipientToken(TEST_KEYS.secret, 'unsubscribe', id ?? 0);
+    const person = new Client(server.url, '127.0.9.1');
+    expect((await person.post(`/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' })).status).toBe(200);
+    const before = auditRows(db, 'subscriber.link_refused').length;
+    for (let i = 0; i < 25; i++) expect((await person.get(`/unsubscribe/${token}`)).status).toBe(404);
+    expect(auditRows(db, 'subscriber.link_refused')).toHaveLength(before);
+  });
+});
+
+describe('what the guessing left behind', () => {
+  it('no password, code, key, token or address in the server’s log', () => {
+    const output = server.output();
+    expect(output).toContain('serving ');
+    expect(leaked(output, [...secrets, ...serverSecrets(server.dataDir)])).toEqual([]);
+  });
+
+  it('no guess or secret in the audit log', () => {
+    const all = JSON.stringify(auditRows(db));
+    expect(leaked(all, [...secrets, ...serverSecrets(server.dataDir)])).toEqual([]);
+    expect(all).not.toMatch(/wrong guess number|sprayed\d+@/);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Every route the app answers, classified by who may reach it and what an
+ * attacker must not get from it. tests/security/routes.test.ts finds the
+ * routes from src/pages and from the build's manifest (which adds Astro's
+ * own endpoints) and fails for any route missing here, so a new page is
+ * classified before it ships.
+ *
+ * Console routes (/console/...) are classified by src/core/auth/permissions.ts
+ * and walked for every role by tests/integration/console-authorisation.test.ts
+ * (table: tests/helpers/authorisation-table.ts); here they only get the
+ * checks every route gets.
+ */
+
+export type RouteKind =
+  /** anyone; public information only */
+  | 'public'
+  /** personal: reached only with a signed token in the URL or a provider's redirect */
+  | 'token'
+  /** provider callbacks: POST only, accepted only with a valid signature */
+  | 'webhook'
+  /** Astro's own endpoints, which Candor does not use directly */
+  | 'internal';
+
+export interface RouteExpectation {
+  kind: RouteKind;
+  /** a concrete path to request (for dynamic routes, one that does not exist or a forged token) */
+  path: string;
+  /** what an anonymous GET of `path` answers */
+  status: number;
+  /** public data for machines: Access-Control-Allow-Origin: * (never with credentials) */
+  cors?: true;
+  /** the prerendered file is served before Astro (no per-request headers beyond the server's) */
+  static?: true;
+}
+
+/** A signed-looking token that no server signed. */
+export const FORGED = 'a1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
+export const routeTable: Record<string, RouteExpectation> = {
+  '/': { kind: 'public', path: '/', status: 200, static: true },
+  '/404': { kind: 'public', path: '/404', status: 404 },
+  // the error page is rendered by the app when something fails, never served for its own URL
+  '/500': { kind: 'public', path: '/500', status: 404 },
+  '/api': { kind: 'public', path: '/api', status: 200, static: true },
+  '/api/v1/status.json': { kind: 'public', path: '/api/v1/status.json', status: 200, cors: true },
+  '/api/v1/subprocessors.json': { kind: 'public', path: '/api/v1/subprocessors.json', status: 200, cors: true },
+  '/api/v1/trust.json': { kind: 'public', path: '/api/v1/trust.json', status: 200, cors: true },
+  '/api/v1/trust.schema.json': { kind: 'public', path: '/api/v1/trust.schema.json', status: 200, static: true },
+  '/changes': { kind: 'public', path: '/changes', status: 200 },
+  '/docs': { kind: 'public', path: '/docs', status: 200, static: true },
+  '/docs/[slug]': { kind: 'public', path: '/docs/encryption', status: 200, static: true },
+  '/feeds/[name].[format]': { kind: 'public', path: '/feeds/incidents.xml', status: 200, cors: true },
+  '/incidents/[id]': { kind: 'public', path: '/incidents/999999', status: 404 },
+  '/incidents/[id].ics': { kind: 'public', path: '/incidents/999999.ics', status: 404 },
+  '/search': { kind: 'public', path: '/search', status: 200, static: true },
+  '/status': { kind: 'public', path: '/status', status: 200 },
+  '/subprocessors': { kind: 'public', path: '/subprocessors', status: 200 },
+  '/subscribe': { kind: 'public', path: '/subscribe', status: 200 },
+  '/.well-known/security.txt': { kind: 'public', path: '/.well-known/security.txt', status: 200 },
+
+  // the confirmation page only shows a button: the token is judged when it is pressed
+  '/subscribe/confirm/[token]': { kind: 'token', path: `/subscribe/confirm/${FORGED}`, status: 200 },
+  '/subscribe/slack/callback': { kind: 'token', path: '/subscribe/slack/callback?code=x&state=forged.state', status: 400 },
+  '/subscription/[token]': { kind: 'token', path: `/subscription/${FORGED}`, status: 404 },
+  '/subscription/[token]/export.json': { kind: 'token', path: `/subscription/${FORGED}/export.json`, status: 404 },
+  '/unsubscribe/[token]': { kind: 'token', path: `/unsubscribe/${FORGED}`, status: 404 },
+  '/objections/[token]': { kind: 'token', path: `/objections/1.${FORGED}`, status: 404 },
+
+  '/webhooks/resend': { kind: 'webhook', path: '/webhooks/resend', status: 404 },
+  '/webhooks/twilio/status': { kind: 'webhook', path: '/webhooks/twilio/status', status: 404 },
+  '/webhooks/twilio/inbound': { kind: 'webhook', path: '/webhooks/twilio/inbound', status: 404 },
+
+  // actions are POSTed (the matrix walks each one); a GET finds nothing
+  '/_actions/[...path]': { kind: 'internal', path: '/_actions/signIn', status: 404 },
+  // image transformation: Candor renders no image through it, so src/middleware.ts answers 404
+  '/_image': { kind: 'internal', path: '/_image?href=%2Ffavicon.svg&w=16&f=png', status: 404 },
+  // no server islands are used
+  '/_server-islands/[name]': { kind: 'internal', path: '/_server-islands/x', status: 400 },
+};
+
+/** A concrete path for a console route pattern. */
+export const consolePath = (pattern: string) => pattern.replace('[id]', '999999').replace('[token]', 'abc.def');
