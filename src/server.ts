@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const statics = new StaticFiles(join(root, 'dist/client'));
   const headers = Object.entries(securityHeaders({ https: context.config.publicUrl.protocol === 'https:' }));
 
-  const server = createServer((req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     if (statics.serve(req, res)) return;
     // Fresh locals per request: the console guard writes the signed-in session into them.
@@ -69,6 +69,10 @@ async function main(): Promise<void> {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Internal server error');
     });
+  };
+  const server = createServer((req, res) => {
+    // First: a status page in memory carries its own final headers, and nothing in dist/client has its path.
+    if (!context.snapshots.serve(req, res, () => serve(req, res))) serve(req, res);
   });
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
