@@ -12,15 +12,14 @@
 
 import { ActionError, getActionContext } from 'astro:actions';
 import { defineMiddleware, sequence } from 'astro:middleware';
-import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
 import type { APIContext } from 'astro';
 import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
 import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
-import { statusVersion } from './core/incidents/status-version.ts';
 import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
+import { STATUS_PAGES, snapshotResponse } from './runtime/status-snapshots.ts';
 
 let devContext: AppContext | undefined;
 
@@ -148,64 +147,56 @@ const actionFailures = defineMiddleware(async (ctx, next) => {
   return next();
 });
 
-/** Public pages that show incidents, rendered once per status version (see src/core/incidents/status-version.ts). */
-const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
-interface Snapshot {
-  version: string;
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-  /** compressed once per render: a status page with its 90-day bars is large, and a surge reads it many times */
-  br: Buffer;
-  gzip: Buffer;
-}
-const snapshots = new Map<string, Snapshot>();
-
-function serveSnapshot(snapshot: Snapshot, acceptEncoding: string): Response {
-  const headers = new Headers(snapshot.headers);
-  headers.set('Vary', 'Accept-Encoding');
-  const encoding = /\bbr\b/.test(acceptEncoding) ? 'br' : /\bgzip\b/.test(acceptEncoding) ? 'gzip' : null;
-  if (encoding) headers.set('Content-Encoding', encoding);
-  const body = encoding === 'br' ? snapshot.br : encoding === 'gzip' ? snapshot.gzip : snapshot.body;
-  headers.set('Content-Length', String(body.length));
-  return new Response(new Uint8Array(body), { status: snapshot.status, headers });
-}
-
+/**
+ * Public pages that show incidents are rendered once per status version and
+ * kept with their final headers (src/runtime/status-snapshots.ts), which
+ * src/server.ts then serves without Astro.
+ */
 const statusSnapshot = defineMiddleware(async (ctx, next) => {
   if (ctx.isPrerendered || ctx.request.method !== 'GET' || !STATUS_PAGES.test(ctx.url.pathname) || ctx.url.search !== '') return next();
   const { candor } = ctx.locals;
-  const version = statusVersion(candor.db, candor.now());
+  const { snapshots } = candor;
+  const version = snapshots.version();
   const key = ctx.url.pathname;
-  const hit = snapshots.get(key);
   const acceptEncoding = ctx.request.headers.get('accept-encoding') ?? '';
-  if (hit?.version === version) return serveSnapshot(hit, acceptEncoding);
-  const response = await next();
-  if ((response.status !== 200 && response.status !== 404) || response.headers.has('content-encoding')) return response;
-  const body = Buffer.from(await response.arrayBuffer());
-  const snapshot: Snapshot = {
-    version,
-    status: response.status,
-    headers: [...response.headers].filter(([name]) => name !== 'content-length'),
-    body,
-    br: brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } }),
-    gzip: gzipSync(body, { level: 6 }),
-  };
-  // Bounded: one entry per page path, and incident ids are the only open-ended part.
-  if (snapshots.size > 500) snapshots.clear();
-  snapshots.set(key, snapshot);
-  return serveSnapshot(snapshot, acceptEncoding);
+  const ready = snapshots.current(key, version) ?? (await snapshots.rendering(key, version));
+  if (ready) return snapshotResponse(ready, acceptEncoding);
+  const flight = snapshots.begin(key, version);
+  try {
+    const response = await next();
+    // A cookie is for one reader, a snapshot for all of them.
+    if (
+      (response.status !== 200 && response.status !== 404) ||
+      response.headers.has('content-encoding') ||
+      response.headers.has('set-cookie')
+    ) {
+      flight.abandon();
+      return response;
+    }
+    const body = Buffer.from(await response.arrayBuffer());
+    const headers = new Headers(response.headers);
+    secure(headers, candor.config.publicUrl.protocol === 'https:', ctx.routePattern);
+    return snapshotResponse(flight.keep({ status: response.status, headers, body }), acceptEncoding);
+  } catch (err) {
+    flight.abandon();
+    throw err;
+  }
 });
+
+/** The security headers, merged with what Astro set (its CSP carries the page's script and style hashes). */
+function secure(headers: Headers, https: boolean, routePattern: string): void {
+  for (const [name, value] of Object.entries(securityHeaders({ https }))) {
+    const astroValue = headers.get(name);
+    if (astroValue === null) headers.set(name, value);
+    else if (name === 'Content-Security-Policy') headers.set(name, mergeCsp(astroValue, value));
+  }
+  if (routePattern.startsWith('/console')) headers.set('Cache-Control', 'no-store');
+}
 
 const headers = defineMiddleware(async (ctx, next) => {
   const response = await next();
   if (ctx.isPrerendered) return response;
-  const https = ctx.locals.candor.config.publicUrl.protocol === 'https:';
-  for (const [name, value] of Object.entries(securityHeaders({ https }))) {
-    const astroValue = response.headers.get(name);
-    if (astroValue === null) response.headers.set(name, value);
-    else if (name === 'Content-Security-Policy') response.headers.set(name, mergeCsp(astroValue, value));
-  }
-  if (ctx.routePattern.startsWith('/console')) response.headers.set('Cache-Control', 'no-store');
+  secure(response.headers, ctx.locals.candor.config.publicUrl.protocol === 'https:', ctx.routePattern);
   return response;
 });
 

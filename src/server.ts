@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const statics = new StaticFiles(join(root, 'dist/client'));
   const headers = Object.entries(securityHeaders({ https: context.config.publicUrl.protocol === 'https:' }));
 
-  const server = createServer((req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     // Astro cannot build a request for TRACE, CONNECT and the like: it answered them with a 500 and a stack trace.
     if (!METHODS.has(req.method ?? '')) {
@@ -83,8 +83,15 @@ async function main(): Promise<void> {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Internal server error');
     });
+  };
+  const server = createServer((req, res) => {
+    // First: a status page in memory carries its own final headers, and nothing in dist/client has its path.
+    if (!context.snapshots.serve(req, res, () => serve(req, res))) serve(req, res);
   });
-  server.keepAliveTimeout = 5_000;
+  // Longer than the idle timeout of proxies and HTTP clients (60 s for nginx upstreams and cloud load
+  // balancers; fetch reuses a connection for the hinted timeout less 1 s): the client closes an idle
+  // connection first, so a request never lands on one this server is closing ("other side closed").
+  server.keepAliveTimeout = 65_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.on('error', (err: NodeJS.ErrnoException) => {

@@ -10,6 +10,7 @@ import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
 import type { Keys } from '../core/notify/recipients.ts';
+import { StatusSnapshots } from './status-snapshots.ts';
 
 export interface AppContext {
   config: Config;
@@ -19,6 +20,8 @@ export interface AppContext {
   db: Db;
   content: TrustContent;
   now: () => Date;
+  /** the status pages rendered for the current status version, shared by src/server.ts and src/middleware.ts */
+  snapshots: StatusSnapshots;
 }
 
 /** The database file is there but is not a healthy SQLite database. */
@@ -59,5 +62,13 @@ export function createAppContext(config: Config, root: string): AppContext {
   const db = openChecked(join(config.dataDir, 'candor.db'));
   const now = () => new Date();
   recordBaseline(db, content, now());
-  return { config, secrets, keys: { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret }, db, content, now };
+  return {
+    config,
+    secrets,
+    keys: { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret },
+    db,
+    content,
+    now,
+    snapshots: new StatusSnapshots(db, now),
+  };
 }

@@ -11,7 +11,7 @@ const CONNECTIONS = 64;
 const WARMUP_SECONDS = 2;
 const RUN_SECONDS = 10;
 // Browsers ask for compressed bodies; measure what they would get.
-const HEADERS = { 'accept-encoding': 'br, gzip' };
+export const HEADERS = { 'accept-encoding': 'br, gzip' };
 
 export interface HttpFigures {
   path: string;
@@ -33,7 +33,7 @@ async function load(url: string, seconds: number): Promise<autocannon.Result> {
 }
 
 /** A benchmark of an error page measures nothing: refuse to start on one. */
-async function preflight(url: string): Promise<void> {
+export async function preflight(url: string): Promise<void> {
   const response = await fetch(url, { headers: HEADERS });
   const body = await response.text();
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status} before the benchmark: ${body.slice(0, 300)}`);
@@ -43,13 +43,11 @@ function statusCounts(result: autocannon.Result): Record<string, number> {
   return Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, stat]) => [status, stat.count ?? 0]));
 }
 
-async function measure(baseUrl: string, path: string): Promise<HttpFigures> {
-  // Lets the JIT and the server's caches settle so the run measures the steady state.
-  await load(`${baseUrl}${path}`, WARMUP_SECONDS);
-  const result = await load(`${baseUrl}${path}`, RUN_SECONDS);
+/** autocannon's result as the figures every HTTP benchmark reports (tests/bench/surge.ts too). */
+export function figuresOf(path: string, connections: number, result: autocannon.Result): HttpFigures {
   return {
     path,
-    connections: CONNECTIONS,
+    connections,
     seconds: result.duration,
     requests: result.requests.total,
     requestsPerSecond: result.requests.mean,
@@ -62,7 +60,13 @@ async function measure(baseUrl: string, path: string): Promise<HttpFigures> {
   };
 }
 
-function nonSuccess(statusCodes: Record<string, number>): string {
+async function measure(baseUrl: string, path: string): Promise<HttpFigures> {
+  // Lets the JIT and the server's caches settle so the run measures the steady state.
+  await load(`${baseUrl}${path}`, WARMUP_SECONDS);
+  return figuresOf(path, CONNECTIONS, await load(`${baseUrl}${path}`, RUN_SECONDS));
+}
+
+export function nonSuccess(statusCodes: Record<string, number>): string {
   return Object.entries(statusCodes)
     .filter(([status]) => !status.startsWith('2'))
     .map(([status, count]) => `${status}×${count}`)
@@ -80,6 +84,11 @@ function table(rows: readonly HttpFigures[]): string {
     String(r.errors),
     r.non2xx === 0 ? '0' : `${r.non2xx} (${nonSuccess(r.statusCodes)})`,
   ]);
+  return columns(header, lines);
+}
+
+/** A plain-text table: the first column left-aligned, the figures right-aligned. */
+export function columns(header: readonly string[], lines: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const format = (cells: readonly string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');

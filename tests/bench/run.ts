@@ -12,8 +12,9 @@ import type { Benchmark } from '../helpers/bench.ts';
 import { ROOT, startServer } from '../helpers/server.ts';
 import { fanout } from './fanout.ts';
 import { http } from './http.ts';
+import { surge } from './surge.ts';
 
-const BENCHMARKS: readonly Benchmark[] = [http, fanout];
+const BENCHMARKS: readonly Benchmark[] = [http, fanout, surge];
 const OUTPUT = join(ROOT, 'test-output/bench');
 
 const log = (line: string) => console.log(`[bench] ${line}`);
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   try {
     mkdirSync(OUTPUT, { recursive: true });
     for (const benchmark of chosen) {
-      const outcome = await benchmark.run({ url: server.url, log });
+      const outcome = await benchmark.run({ url: server.url, dataDir: server.dataDir, serverPid: server.process.pid, log });
       console.log(`\n${benchmark.name}: ${benchmark.description}\n${outcome.report}\n`);
       const file = join(OUTPUT, `${benchmark.name}.json`);
       writeFileSync(file, `${JSON.stringify({ benchmark: benchmark.name, machine: about, ...outcome.summary }, null, 2)}\n`);

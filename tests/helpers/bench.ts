@@ -2,6 +2,10 @@
 export interface BenchContext {
   /** Base URL of a running server built from the working tree. */
   url: string;
+  /** The server's data dir, for benchmarks that set up data the way the tests do (tests/helpers/staff.ts). */
+  dataDir: string;
+  /** The server's process id, for benchmarks that report the CPU time it used. */
+  serverPid: number | undefined;
   log: (line: string) => void;
 }
 

@@ -131,6 +131,20 @@ describe('public pages', () => {
     expect(await plain.text()).toBe(html);
   });
 
+  it('a status page from memory answers as its render did: status, headers, body', async () => {
+    // Pages no other test asks for: the first request renders through Astro, the next come from memory.
+    for (const path of ['/api/v1/status.json', '/incidents/987654321']) {
+      const rendered = await get(path, { headers: { 'accept-encoding': 'br, gzip' } });
+      const renderedBody = await rendered.text();
+      const remembered = await get(path, { headers: { 'accept-encoding': 'br, gzip' } });
+      expect(remembered.status, path).toBe(rendered.status);
+      const withoutDate = (res: Response) => [...res.headers].filter(([name]) => name !== 'date');
+      expect(withoutDate(remembered), path).toEqual(withoutDate(rendered));
+      expect(remembered.headers.get('strict-transport-security'), path).toContain('max-age=');
+      expect(await remembered.text(), path).toBe(renderedBody);
+    }
+  });
+
   it('the search index is built from the docs', async () => {
     const res = await get('/pagefind/pagefind.js');
     expect(res.status).toBe(200);

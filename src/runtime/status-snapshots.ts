@@ -1,0 +1,189 @@
+/**
+ * The public pages that show incidents, kept in memory once rendered for a
+ * status version (src/core/incidents/status-version.ts): the body, its
+ * brotli and gzip forms, and the final headers of each. src/middleware.ts
+ * renders and stores them through Astro; src/server.ts answers from here
+ * before Astro is consulted. During a surge nearly every request is for one
+ * of these pages, and Astro's work per request (a web Request, routing, the
+ * middleware chain, a web Response) costs several times the answer itself.
+ *
+ * Renders are shared: when the version changes under load, the first
+ * request renders and every request for the same page and version arriving
+ * meanwhile waits for that render instead of starting its own.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
+import type { Db } from '../../db/client.ts';
+import { securityHeaders } from '../core/http/security-headers.ts';
+import { statusVersion } from '../core/incidents/status-version.ts';
+
+/** Public pages that show incidents. */
+export const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
+
+type Encoding = 'br' | 'gzip' | 'identity';
+
+interface Variant {
+  body: Buffer;
+  /** name, value, name, value…: what `writeHead` takes without building a header map */
+  rawHeaders: string[];
+}
+
+export interface Snapshot {
+  version: string;
+  status: number;
+  variants: Record<Encoding, Variant>;
+}
+
+/** What a render produced: its status, its final headers (security headers applied) and its body. */
+export interface Rendered {
+  status: number;
+  headers: Iterable<[string, string]>;
+  body: Buffer;
+}
+
+interface Flight {
+  version: string;
+  done: Promise<Snapshot | null>;
+}
+
+/** Bounded: one entry per page path, and incident ids are the only open-ended part. */
+const MAX_ENTRIES = 500;
+
+/**
+ * src/server.ts sets the security headers before Astro writes the rest, so
+ * they lead an Astro-served answer; answers from memory keep that order.
+ */
+const LEADING = Object.keys(securityHeaders({ https: true })).map((name) => name.toLowerCase());
+
+export function negotiate(acceptEncoding: string): Encoding {
+  return /\bbr\b/.test(acceptEncoding) ? 'br' : /\bgzip\b/.test(acceptEncoding) ? 'gzip' : 'identity';
+}
+
+function variant(headers: readonly [string, string][], encoding: Encoding, body: Buffer): Variant {
+  const all = new Map(headers.map(([name, value]) => [name.toLowerCase(), value]));
+  all.delete('content-length');
+  all.set('vary', 'Accept-Encoding');
+  if (encoding === 'identity') all.delete('content-encoding');
+  else all.set('content-encoding', encoding);
+  all.set('content-length', String(body.length));
+  const rest = [...all.keys()].filter((name) => !LEADING.includes(name)).sort();
+  const order = [...LEADING.filter((name) => all.has(name)), ...rest];
+  return { body, rawHeaders: order.flatMap((name) => [name, all.get(name) ?? '']) };
+}
+
+export class StatusSnapshots {
+  private readonly entries = new Map<string, Snapshot>();
+  private readonly flights = new Map<string, Flight>();
+  private readonly db: Db;
+  private readonly now: () => Date;
+  private turnVersion: string | null = null;
+  private readonly endTurn = () => {
+    this.turnVersion = null;
+  };
+
+  constructor(db: Db, now: () => Date) {
+    this.db = db;
+    this.now = now;
+  }
+
+  /**
+   * Read once per turn of the event loop. The requests one turn handles had
+   * arrived when it began, so they are concurrent with any write committed
+   * during it and either version answers them correctly; a reader who
+   * learned of a write (its 303, a notification) asks in a later turn, which
+   * reads afresh. Each read is a SQLite read transaction (three fcntl calls
+   * for the WAL locks), several microseconds under load, and a busy turn
+   * handles several requests.
+   */
+  version(): string {
+    if (this.turnVersion === null) {
+      this.turnVersion = statusVersion(this.db, this.now());
+      setImmediate(this.endTurn);
+    }
+    return this.turnVersion;
+  }
+
+  /** The snapshot of a page for this version, if it is in memory. */
+  current(path: string, version: string): Snapshot | undefined {
+    const entry = this.entries.get(path);
+    return entry?.version === version ? entry : undefined;
+  }
+
+  /** The snapshot a render in flight will produce for this version; null when none is in flight or it was not kept. */
+  async rendering(path: string, version: string): Promise<Snapshot | null> {
+    const flight = this.flights.get(path);
+    return flight?.version === version ? flight.done : null;
+  }
+
+  /**
+   * Announces a render of a page for a version. `keep` stores what it
+   * produced (compressed once here) and hands it to the requests that
+   * waited; `abandon` lets them render for themselves.
+   */
+  begin(path: string, version: string): { keep: (rendered: Rendered) => Snapshot; abandon: () => void } {
+    let settle: (snapshot: Snapshot | null) => void = () => {};
+    const flight: Flight = { version, done: new Promise((resolve) => (settle = resolve)) };
+    this.flights.set(path, flight);
+    const finish = (snapshot: Snapshot | null) => {
+      if (this.flights.get(path) === flight) this.flights.delete(path);
+      settle(snapshot);
+    };
+    return {
+      keep: ({ status, headers, body }) => {
+        const list = [...headers];
+        const snapshot: Snapshot = {
+          version,
+          status,
+          variants: {
+            identity: variant(list, 'identity', body),
+            // Compressed once per render: a status page with its 90-day bars is large, and a surge reads it many times.
+            br: variant(list, 'br', brotliCompressSync(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 5 } })),
+            gzip: variant(list, 'gzip', gzipSync(body, { level: 6 })),
+          },
+        };
+        if (this.entries.size > MAX_ENTRIES) this.entries.clear();
+        this.entries.set(path, snapshot);
+        finish(snapshot);
+        return snapshot;
+      },
+      abandon: () => finish(null),
+    };
+  }
+
+  /**
+   * Answers a GET for a page in memory at the current version, or one being
+   * rendered for it, without Astro; `fallback` takes the request when that
+   * render is not kept. Returns false when the request is not for it.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean {
+    if (req.method !== 'GET') return false;
+    // Keys are pathnames as Astro parsed them, without a query: a URL with one, or spelled otherwise, finds none.
+    const path = req.url ?? '';
+    const entry = this.entries.get(path);
+    const flight = this.flights.get(path);
+    if (!entry && !flight) return false;
+    const version = this.version();
+    const encoding = negotiate(req.headers['accept-encoding'] ?? '');
+    if (entry?.version === version) {
+      write(res, entry, encoding);
+      return true;
+    }
+    if (flight?.version !== version) return false;
+    void flight.done.then((snapshot) => (snapshot ? write(res, snapshot, encoding) : fallback()));
+    return true;
+  }
+}
+
+function write(res: ServerResponse, snapshot: Snapshot, encoding: Encoding): void {
+  const { rawHeaders, body } = snapshot.variants[encoding];
+  res.writeHead(snapshot.status, rawHeaders);
+  res.end(body);
+}
+
+/** A snapshot as the web Response Astro's middleware returns. */
+export function snapshotResponse(snapshot: Snapshot, acceptEncoding: string): Response {
+  const { rawHeaders, body } = snapshot.variants[negotiate(acceptEncoding)];
+  const headers = new Headers();
+  for (let i = 0; i < rawHeaders.length; i += 2) headers.append(rawHeaders[i] ?? '', rawHeaders[i + 1] ?? '');
+  return new Response(new Uint8Array(body), { status: snapshot.status, headers });
+}
