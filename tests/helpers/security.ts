@@ -258,14 +258,6 @@ export function auditRows(db: Db, action?: string): AuditRow[] {
     .all(...(action ? [action] : [])) as AuditRow[];
 }
 
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 // ---- HTML as a browser reads it ----
 
 export interface HtmlElement {
@@ -386,13 +378,4 @@ export function activeMarkup(html: string): string[] {
   return found;
 }
 
-/** Text of an HTML page, tags removed, the common entities decoded. */
-export const pageText = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .replaceAll('&quot;', '"')
-    .replaceAll('&#39;', "'")
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&');
+export { pageText, until } from './page.ts';

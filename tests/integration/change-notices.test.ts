@@ -18,6 +18,7 @@ import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { copyContent, editText, editYaml } from '../helpers/content-fixture.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
@@ -34,20 +35,6 @@ let env: Record<string, string>;
 let staff: ConsoleClient;
 let staffEmail = '';
 
-const text = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .replaceAll('&amp;', '&')
-    .replaceAll('&quot;', '"')
-    .replaceAll('&#39;', "'");
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const day = (offset: number) => new Date(Date.now() + offset * DAY).toISOString().slice(0, 10);
 const drafts = () =>
   db.$client.prepare(`SELECT id, subject, change, subject_id FROM change_notices WHERE status = 'draft' ORDER BY subject_id`).all() as {

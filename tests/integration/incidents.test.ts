@@ -10,6 +10,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
@@ -50,18 +51,6 @@ afterAll(async () => {
   await slack?.close();
 });
 
-const text = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .replaceAll('&amp;', '&');
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 function form(fields: Record<string, string>): Record<string, string> {
   return fields;
 }

@@ -13,6 +13,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
@@ -33,18 +34,6 @@ const startsAt = new Date(Math.floor((Date.now() + 48 * HOUR) / 60_000) * 60_000
 const endsAt = new Date(startsAt.getTime() + 2 * HOUR);
 const local = (d: Date) => d.toISOString().slice(0, 16);
 
-const text = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/\s+/g, ' ')
-    .replaceAll('&amp;', '&');
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 /**
  * Time passes: the maintenance and its jobs move earlier together, so that
  * its window starts `untilStart` ms from now (negative: it started then).

@@ -254,6 +254,19 @@ function datesProblem(
   return null;
 }
 
+/** The dates as saved, checked for publication on `day`. */
+const storedDatesProblem = (site: Site, notice: Notice, day: string) =>
+  datesProblem(
+    site,
+    notice,
+    {
+      effectiveOn: notice.effectiveOn ?? '',
+      objectionDeadline: notice.objectionDeadline ?? '',
+      overrideReason: notice.overrideReason ?? '',
+    },
+    day,
+  );
+
 export function editNotice(ctx: NoticeContext, id: number, edit: NoticeEdit): { ok: true } | { ok: false; message: string } {
   const notice = getNotice(ctx.db, id);
   if (!notice || (notice.status !== 'draft' && notice.status !== 'scheduled'))
@@ -295,16 +308,7 @@ export function publishNotice(ctx: NoticeContext, id: number): { ok: true; deliv
       if (notice.status === 'superseded')
         return { ok: false as const, message: 'The content changed again: this notice was replaced by a newer draft.' };
       const day = today(ctx.now);
-      const problem = datesProblem(
-        ctx.site,
-        notice,
-        {
-          effectiveOn: notice.effectiveOn ?? '',
-          objectionDeadline: notice.objectionDeadline ?? '',
-          overrideReason: notice.overrideReason ?? '',
-        },
-        day,
-      );
+      const problem = storedDatesProblem(ctx.site, notice, day);
       if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
       const { effectiveOn, objectionDeadline } = noticeDates(ctx.site, notice, day);
       const { deliveries, notificationId } = enqueueNotification(
@@ -352,16 +356,7 @@ export function scheduleNotice(ctx: NoticeContext, id: number, at: Date): { ok: 
   if (Number.isNaN(at.getTime()) || at.getTime() <= ctx.now.getTime() + 30_000)
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (at.getTime() > ctx.now.getTime() + 90 * DAY) return { ok: false, message: 'Schedule within the next 90 days.' };
-  const problem = datesProblem(
-    ctx.site,
-    notice,
-    {
-      effectiveOn: notice.effectiveOn ?? '',
-      objectionDeadline: notice.objectionDeadline ?? '',
-      overrideReason: notice.overrideReason ?? '',
-    },
-    today(at),
-  );
+  const problem = storedDatesProblem(ctx.site, notice, today(at));
   if (problem) return { ok: false, message: `${problem} Edit the dates first.` };
   ctx.db.$client
     .transaction(() => {
