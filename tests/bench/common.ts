@@ -200,6 +200,11 @@ export async function copyPage(baseUrl: string, path: string, options: { compres
   };
 }
 
+/** Where nginx finds a page: a path ending in / is its directory's index.html (nginx's `index`). */
+function fileOf(path: string): string {
+  return path.endsWith('/') ? `${path}index.html` : path;
+}
+
 /** nginx binary: PATH first, then where Debian puts it (often outside a non-root PATH). */
 export function findNginx(): string | null {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
@@ -224,9 +229,12 @@ function nginxConf(dir: string, port: number, pages: readonly PageCopy[], brotli
       const q = quoted(value);
       return q ? [`      add_header ${name} ${q};`] : [];
     });
-    return [`    location = ${page.path} {`, `      default_type ${quoted(page.contentType) ?? 'text/html'};`, ...headers, '    }'].join(
-      '\n',
-    );
+    return [
+      `    location = ${fileOf(page.path)} {`,
+      `      default_type ${quoted(page.contentType) ?? 'text/html'};`,
+      ...headers,
+      '    }',
+    ].join('\n');
   });
   return `# Written by tests/bench/common.ts for one run.
 ${brotli ? `load_module ${BROTLI_STATIC_MODULE};\n` : ''}daemon off;
@@ -275,7 +283,7 @@ export async function startNginx(binary: string, pages: readonly PageCopy[], log
   // nginx started as root runs its workers as nobody, who must be able to read the files.
   chmodSync(dir, 0o755);
   for (const page of pages) {
-    const file = join(dir, 'www', page.path);
+    const file = join(dir, 'www', fileOf(page.path));
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, page.identity);
     writeFileSync(`${file}.br`, page.br);

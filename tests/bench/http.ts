@@ -44,6 +44,11 @@ interface Row {
 }
 
 const failures = (r: Run) => r.figures.errors + r.figures.non2xx;
+const failureText = ({ figures: f }: Run) =>
+  [
+    ...(f.errors > 0 ? [`${f.errors} errors (${f.timeouts} timeouts)`] : []),
+    ...(f.non2xx > 0 ? [`${f.non2xx} non-2xx (${nonSuccess(f.statusCodes)})`] : []),
+  ].join(', ') || '0';
 
 function table(rows: readonly Row[]): string {
   const header = [
@@ -70,7 +75,7 @@ function table(rows: readonly Row[]): string {
     r.nginx?.cpu ? r.nginx.cpu.serverMicrosecondsPerRequest.toFixed(0) : 'n/a',
     r.ratio === null ? 'n/a' : r.ratio.toFixed(2),
     r.ratio === null ? '-' : r.ratio >= TARGET_RATIO ? 'meets' : 'MISSES',
-    failures(r.candor) === 0 ? '0' : `${failures(r.candor)} (${nonSuccess(r.candor.figures.statusCodes)})`,
+    failureText(r.candor),
   ]);
   return columns(header, lines);
 }
@@ -298,7 +303,10 @@ export const http: Benchmark = {
         nginxEncodings: encodings,
         uncompressedByCandor: uncompressed,
         loadAverage,
-        results: rows.map((r) => ({ ...r, meets: { ratioToNginx: r.ratio === null ? null : r.ratio >= TARGET_RATIO } })),
+        results: rows.map((r) => ({
+          ...r,
+          meets: { ratioToNginx: r.ratio === null ? null : r.ratio >= TARGET_RATIO, noFailures: failures(r.candor) === 0 },
+        })),
         pageWeight: weights.map((w) => ({ ...w, meets: { noJs: w.js.raw === 0 } })),
       },
     };
