@@ -19,7 +19,7 @@ import { readConfig } from './core/config/env.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
 import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
-import { STATUS_PAGES, snapshotResponse } from './runtime/status-snapshots.ts';
+import { snapshotResponse, snapshotted } from './runtime/status-snapshots.ts';
 
 let devContext: AppContext | undefined;
 
@@ -148,16 +148,17 @@ const actionFailures = defineMiddleware(async (ctx, next) => {
 });
 
 /**
- * Public pages that show incidents are rendered once per status version and
- * kept with their final headers (src/runtime/status-snapshots.ts), which
- * src/server.ts then serves without Astro.
+ * Public pages that show incidents are rendered once per status version,
+ * those that show the published subprocessor history once per changes
+ * version, and kept with their final headers (src/runtime/status-snapshots.ts),
+ * which src/server.ts then serves without Astro.
  */
 const statusSnapshot = defineMiddleware(async (ctx, next) => {
-  if (ctx.isPrerendered || ctx.request.method !== 'GET' || !STATUS_PAGES.test(ctx.url.pathname) || ctx.url.search !== '') return next();
+  if (ctx.isPrerendered || ctx.request.method !== 'GET' || !snapshotted(ctx.url.pathname) || ctx.url.search !== '') return next();
   const { candor } = ctx.locals;
   const { snapshots } = candor;
-  const version = snapshots.version();
   const key = ctx.url.pathname;
+  const version = snapshots.version(key);
   const acceptEncoding = ctx.request.headers.get('accept-encoding') ?? '';
   const ready = snapshots.current(key, version) ?? (await snapshots.rendering(key, version));
   if (ready) return snapshotResponse(ready, acceptEncoding);

@@ -1,7 +1,11 @@
 /**
  * The public pages that show incidents, kept in memory once rendered for a
- * status version (src/core/incidents/status-version.ts): the body, its
- * brotli and gzip forms, and the final headers of each. src/middleware.ts
+ * status version (src/core/incidents/status-version.ts), and those that show
+ * the published subprocessor history (/subprocessors, /changes, trust.json),
+ * kept for a changes version (src/core/changes/public.ts: a notice published,
+ * the UTC day turned): the body, its brotli and gzip forms, and the final
+ * headers of each. Only the path without a query string: the filters and
+ * `?as_of=` stay rendered per request. src/middleware.ts
  * renders and stores them through Astro; src/server.ts answers from here
  * before Astro is consulted. During a surge nearly every request is for one
  * of these pages, and Astro's work per request (a web Request, routing, the
@@ -14,11 +18,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
 import type { Db } from '../../db/client.ts';
+import { changesVersion } from '../core/changes/public.ts';
 import { securityHeaders } from '../core/http/security-headers.ts';
 import { statusVersion } from '../core/incidents/status-version.ts';
 
 /** Public pages that show incidents. */
 export const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
+/** Public pages that show the published subprocessor list or change log, and nothing that changes otherwise. */
+export const CHANGE_PAGES = /^\/(subprocessors|changes|api\/v1\/trust\.json)$/;
+
+/** Whether a pathname (without a query) is answered from a snapshot. */
+export function snapshotted(pathname: string): boolean {
+  return STATUS_PAGES.test(pathname) || CHANGE_PAGES.test(pathname);
+}
 
 type Encoding = 'br' | 'gzip' | 'identity';
 
@@ -76,9 +88,13 @@ export class StatusSnapshots {
   private readonly flights = new Map<string, Flight>();
   private readonly db: Db;
   private readonly now: () => Date;
-  private turnVersion: string | null = null;
+  private turnStatus: string | null = null;
+  private turnChanges: string | null = null;
+  private turnEnding = false;
   private readonly endTurn = () => {
-    this.turnVersion = null;
+    this.turnStatus = null;
+    this.turnChanges = null;
+    this.turnEnding = false;
   };
 
   constructor(db: Db, now: () => Date) {
@@ -87,7 +103,8 @@ export class StatusSnapshots {
   }
 
   /**
-   * Read once per turn of the event loop. The requests one turn handles had
+   * The version a page is kept for (status or changes, by its path), read
+   * once per turn of the event loop. The requests one turn handles had
    * arrived when it began, so they are concurrent with any write committed
    * during it and either version answers them correctly; a reader who
    * learned of a write (its 303, a notification) asks in a later turn, which
@@ -95,12 +112,21 @@ export class StatusSnapshots {
    * for the WAL locks), several microseconds under load, and a busy turn
    * handles several requests.
    */
-  version(): string {
-    if (this.turnVersion === null) {
-      this.turnVersion = statusVersion(this.db, this.now());
-      setImmediate(this.endTurn);
+  version(path: string): string {
+    if (CHANGE_PAGES.test(path)) {
+      this.turnChanges ??= changesVersion(this.db, this.now());
+      this.scheduleEndTurn();
+      return this.turnChanges;
     }
-    return this.turnVersion;
+    this.turnStatus ??= statusVersion(this.db, this.now());
+    this.scheduleEndTurn();
+    return this.turnStatus;
+  }
+
+  private scheduleEndTurn(): void {
+    if (this.turnEnding) return;
+    this.turnEnding = true;
+    setImmediate(this.endTurn);
   }
 
   /** The snapshot of a page for this version, if it is in memory. */
@@ -162,7 +188,7 @@ export class StatusSnapshots {
     const entry = this.entries.get(path);
     const flight = this.flights.get(path);
     if (!entry && !flight) return false;
-    const version = this.version();
+    const version = this.version(path);
     const encoding = negotiate(req.headers['accept-encoding'] ?? '');
     if (entry?.version === version) {
       write(res, entry, encoding);

@@ -52,6 +52,32 @@ const detect = async () =>
     })
   ).stdout;
 
+/** Pages kept in memory per changes version (src/runtime/status-snapshots.ts) when asked without a query string. */
+const SNAPSHOT_PAGES = ['/subprocessors', '/changes', '/api/v1/trust.json'];
+/** Not about the page: set per response, or by how the body was sent. */
+const PER_RESPONSE = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'content-encoding', 'vary']);
+const pageHeaders = (res: Response) => Object.fromEntries([...res.headers].filter(([name]) => !PER_RESPONSE.has(name)));
+/**
+ * The page from memory (asked twice: the first render is kept, the second is answered by src/server.ts
+ * without Astro) next to its render by Astro (a query string the page ignores is never served from memory):
+ * the same body and headers, brotli from memory as negotiated.
+ */
+async function fromMemoryAndRendered(path: string): Promise<{ memory: string; rendered: string }> {
+  await fetch(`${server.url}${path}`, { headers: { 'accept-encoding': 'br, gzip' } });
+  const memory = await fetch(`${server.url}${path}`, { headers: { 'accept-encoding': 'br, gzip' } });
+  const rendered = await fetch(`${server.url}${path}?render=1`, { headers: { 'accept-encoding': 'br, gzip' } });
+  expect(memory.status).toBe(200);
+  expect(rendered.status).toBe(200);
+  expect(memory.headers.get('content-encoding')).toBe('br');
+  expect(memory.headers.get('vary')).toBe('Accept-Encoding');
+  expect(rendered.headers.get('content-encoding')).toBeNull();
+  expect(pageHeaders(memory)).toEqual(pageHeaders(rendered));
+  const bodies = { memory: await memory.text(), rendered: await rendered.text() };
+  expect(bodies.memory).toBe(bodies.rendered);
+  return bodies;
+}
+const beforePublishing = new Map<string, string>();
+
 async function start(): Promise<void> {
   server = await startServer({ port: Number(new URL(env.CANDOR_PUBLIC_URL ?? '').port), dataDir, env });
   staff = new ConsoleClient(server.url);
@@ -127,6 +153,13 @@ describe('detecting changes', () => {
     expect(page).toContain('Location before United States and Germany');
     // drafts are not public
     expect(await (await fetch(`${server.url}/subprocessors`)).text()).not.toContain('Anthropic');
+  });
+  it('serves /subprocessors, /changes and trust.json from memory exactly as rendered', async () => {
+    for (const path of SNAPSHOT_PAGES) beforePublishing.set(path, (await fromMemoryAndRendered(path)).memory);
+    const trust = await fetch(`${server.url}/api/v1/trust.json`);
+    expect(trust.headers.get('access-control-allow-origin')).toBe('*');
+    expect(trust.headers.get('cache-control')).toBe('public, max-age=300');
+    expect((await fetch(`${server.url}/subprocessors`)).headers.get('content-security-policy')).toBeTruthy();
   });
 });
 
@@ -226,6 +259,14 @@ describe('publishing a notice', () => {
       expect.objectContaining({ change: 'added', effectiveOn: day(30), subprocessor: expect.objectContaining({ id: 'anthropic' }) }),
     ]);
     expect(json.history).toEqual([expect.objectContaining({ name: 'Anthropic', effectiveOn: day(30) })]);
+  });
+  it('publishing the notice replaced the pages in memory, which still equal their render', async () => {
+    for (const path of SNAPSHOT_PAGES) {
+      const { memory } = await fromMemoryAndRendered(path);
+      // trust.json lists the subprocessors in effect today, and Anthropic's day is still to come
+      if (path !== '/api/v1/trust.json') expect(memory).not.toBe(beforePublishing.get(path));
+    }
+    expect(await (await fetch(`${server.url}/changes`)).text()).toContain('New subprocessor: Anthropic');
   });
 });
 

@@ -58,7 +58,7 @@ const header = (answer: Answer, name: string) => answer.rawHeaders[answer.rawHea
 describe('status snapshots', () => {
   it('answers from memory with the final headers, security headers first, and the negotiated body', async () => {
     const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => new Date('2026-03-01T12:00:00Z'));
-    snapshots.begin('/status', snapshots.version()).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(500).end());
 
     const br = await get(`${url}/status`, { 'accept-encoding': 'br, gzip' });
@@ -88,7 +88,7 @@ describe('status snapshots', () => {
 
   it('leaves to the app what it does not hold: a query string, another method, another page', async () => {
     const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => new Date('2026-03-01T12:00:00Z'));
-    snapshots.begin('/status', snapshots.version()).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status?fresh=1`)).status).toBe(418);
     expect((await get(`${url}/status`, {}, 'HEAD')).status).toBe(418);
@@ -99,7 +99,7 @@ describe('status snapshots', () => {
   it('a new status version is not answered from memory', async () => {
     let now = new Date('2026-03-01T23:59:59Z');
     const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => now);
-    snapshots.begin('/status', snapshots.version()).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status`)).status).toBe(200);
     // The UTC day is part of the version: the 90-day bars move.
@@ -116,7 +116,7 @@ describe('status snapshots', () => {
       res.writeHead(503).end();
     });
 
-    const kept = snapshots.begin('/status', snapshots.version());
+    const kept = snapshots.begin('/status', snapshots.version('/status'));
     const waiting = Promise.all(Array.from({ length: 20 }, () => get(`${url}/status`)));
     await new Promise((resolve) => setTimeout(resolve, 50));
     kept.keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
@@ -125,7 +125,7 @@ describe('status snapshots', () => {
     expect(appAnswers).toBe(0);
 
     await nextTurn();
-    const dropped = snapshots.begin('/incidents/7', snapshots.version());
+    const dropped = snapshots.begin('/incidents/7', snapshots.version('/status'));
     const others = Promise.all(Array.from({ length: 5 }, () => get(`${url}/incidents/7`)));
     await new Promise((resolve) => setTimeout(resolve, 50));
     dropped.abandon();
