@@ -1,15 +1,20 @@
 /**
- * The notification engine at scale, through the real `resend` SDK:
+ * The notification engine at scale, through the real SDKs:
  *
  * (a) 100,000 email recipients, no rate limit: how long the fan-out (one INSERT … SELECT)
  *     takes, how many deliveries per second the dispatcher sends, and its peak RSS;
  * (b) 10,000 recipients with Resend's default limit (2 requests/s of 100 emails): the time
- *     taken over the lower bound N / rate = 50 s.
+ *     taken over the lower bound N / rate = 50 s;
+ * (c) 100,000 subscribers, 25,000 on each channel, all four channels at once, each under a
+ *     configured rate limit (CANDOR_LIMIT_*): messages per second per channel against its limit,
+ *     and the peak RSS of the server process doing the dispatching (the `memory` section).
  *
- * Candor's side is `node src/cli.ts worker`, as an operator runs it; the fake Resend runs in
- * another process (tests/fakes/serve-resend.ts), so the worker's RSS (VmHWM, the kernel's
- * high-water mark, read from /proc) is its own. The bench process only writes the database
- * beforehand and watches. Figures are reported next to their targets, never asserted.
+ * Candor's side is `node src/cli.ts worker` for (a) and (b), as an operator runs it, and the
+ * server itself (`node src/server.ts`, dispatcher in-process, as `npm start` runs it) for (c).
+ * The fakes run in other processes (tests/fakes/serve-resend.ts, serve-fakes.ts), so the RSS
+ * (VmHWM, the kernel's high-water mark, read from /proc) is Candor's own. The bench process only
+ * writes the database beforehand and watches. Figures are reported next to their targets,
+ * never asserted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -17,12 +22,15 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase } from '../../db/client.ts';
+import type { ChannelName } from '../../db/schema/notify.ts';
 import { RESEND_DEFAULT_LIMITS } from '../../src/core/notify/channels/email-resend.ts';
 import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import type { FakeEndpoints, FakeStats } from '../fakes/serve-fakes.ts';
 import type { FakeResendStats } from '../fakes/serve-resend.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';
 import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { ROOT, tempDir } from '../helpers/server.ts';
+import { providerEnv } from '../helpers/provider-env.ts';
+import { freePort, ROOT, startServer, tempDir } from '../helpers/server.ts';
 
 const UNTHROTTLED = 100_000;
 const THROTTLED = 10_000;
@@ -101,7 +109,8 @@ interface Worker {
 function startWorker(dataDir: string, fake: FakeProcess, limit: string | undefined): Worker {
   const key = TEST_KEYS.keys[0];
   if (!key) throw new Error('no test key');
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', join(ROOT, 'src/cli.ts'), 'worker'], {
+  // The flags of `npm run candor`: the figures are the worker's as an operator runs it.
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--max-old-space-size=1024', join(ROOT, 'src/cli.ts'), 'worker'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
@@ -272,6 +281,270 @@ async function scenario(
   }
 }
 
+/** (c): one subscriber per recipient, so 100,000 subscribers are 25,000 recipients on each channel. */
+const PER_CHANNEL = 25_000;
+const CHANNELS = ['email', 'sms', 'slack', 'webhook'] as const satisfies readonly ChannelName[];
+const WEBHOOK_HOSTS = 10;
+
+interface ChannelLimit {
+  /** CANDOR_LIMIT_<CHANNEL> */
+  env: string;
+  /** messages per second the limit allows across the channel; null when it is per destination and each gets one message */
+  messagesPerSecond: number | null;
+  describe: string;
+}
+
+/**
+ * Raised from the defaults (Twilio and Slack: one message per second) as a paid account allows, so
+ * that 25,000 messages take about a minute at the limit rather than hours.
+ */
+const FOUR_CHANNEL_LIMITS: Record<ChannelName, ChannelLimit> = {
+  email: { env: '10/s', messagesPerSecond: 10 * BATCH, describe: `10 requests/s × ${BATCH} emails` },
+  sms: { env: '500/s,burst=10,concurrency=16', messagesPerSecond: 500, describe: '500 messages/s from one sender' },
+  slack: { env: '1/s,concurrency=16', messagesPerSecond: null, describe: '1/s per Slack channel, each gets one' },
+  webhook: {
+    env: '50/s,burst=50,concurrency=16',
+    messagesPerSecond: 50 * WEBHOOK_HOSTS,
+    describe: `50/s per host × ${WEBHOOK_HOSTS} hosts`,
+  },
+};
+
+interface FakesProcess {
+  endpoints: FakeEndpoints;
+  pid: number;
+  stats(): Promise<FakeStats>;
+  stop(): Promise<void>;
+}
+
+async function startFakes(): Promise<FakesProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'tests/fakes/serve-fakes.ts'), '--webhook-hosts', String(WEBHOOK_HOSTS)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const end = buffered.indexOf('\n');
+      if (end >= 0) resolve(buffered.slice(0, end));
+    });
+    void exited.then(() => reject(new Error('the fakes exited before listening')));
+  });
+  return {
+    endpoints: JSON.parse(line) as FakeEndpoints,
+    pid: child.pid ?? 0,
+    stats: () =>
+      new Promise((resolve) => {
+        child.once('message', (message) => resolve(message as FakeStats));
+        child.send({ type: 'stats' });
+      }),
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** User plus system CPU seconds a process has used, from /proc; null elsewhere. */
+function cpuSecondsOf(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+export interface ChannelFigures {
+  recipients: number;
+  sent: number;
+  limit: string;
+  limitDescription: string;
+  limitMessagesPerSecond: number | null;
+  /** from the server serving to this channel's last delivery recorded sent */
+  seconds: number;
+  messagesPerSecond: number;
+  /** measured over allowed; null where the limit is per destination */
+  shareOfLimit: number | null;
+  /** the most requests the provider accepted in any one second (webhooks: the busiest host) */
+  peakRequestsPerSecond: number;
+  rateLimited: number;
+  duplicates: number;
+}
+
+export interface FourChannelFigures {
+  subscribers: number;
+  populateMs: number;
+  enqueueMs: number;
+  sendSeconds: number;
+  channels: Record<ChannelName, ChannelFigures>;
+  /** the server process's VmHWM, and its largest sampled VmRSS; null where /proc is unavailable */
+  serverPeakRssMb: number | null;
+  serverSampledPeakRssMb: number | null;
+  /** VmRSS when it began serving (its dispatcher starts sending at once) */
+  serverRssAtStartMb: number | null;
+  /** CPU seconds used during the fan-out: by the server, and by the fakes answering it */
+  serverCpuSeconds: number | null;
+  fakesCpuSeconds: number | null;
+  loadAverage: [number, number];
+}
+
+function benchAddress(endpoints: FakeEndpoints, channel: ChannelName, i: number): string {
+  switch (channel) {
+    case 'email':
+      return `bench${i}@customer.example`;
+    case 'sms':
+      return `+1415${String(5_000_000 + i).padStart(7, '0')}`;
+    case 'slack':
+      return `C${String(i).padStart(9, '0')}`;
+    case 'webhook':
+      return `${endpoints.webhooks[i % endpoints.webhooks.length]?.url}/hooks/${i}`;
+  }
+}
+
+async function fourChannels(log: BenchContext['log']): Promise<FourChannelFigures> {
+  const loadBefore = loadavg()[0] ?? 0;
+  const fakes = await startFakes();
+  const { endpoints } = fakes;
+  const dataDir = tempDir('candor-bench-four-');
+  const db = openDatabase(join(dataDir, 'candor.db'));
+  try {
+    const populateStart = performance.now();
+    for (const channel of CHANNELS) {
+      addSubscribers(db, TEST_KEYS, {
+        count: PER_CHANNEL,
+        channel,
+        address: (i) => benchAddress(endpoints, channel, i),
+        secret: (i) =>
+          channel === 'slack'
+            ? `xoxb-bench-ws${i % 20}-token`
+            : channel === 'webhook'
+              ? (endpoints.webhooks[i % endpoints.webhooks.length]?.secret ?? null)
+              : null,
+      });
+    }
+    const populateMs = performance.now() - populateStart;
+    const line = 'Bench: elevated API errors';
+    const enqueueStart = performance.now();
+    const { deliveries } = enqueueNotification(
+      db,
+      {
+        kind: 'bench',
+        title: 'Four-channel bench',
+        content: {
+          ...emailContent(line),
+          sms: { body: `${line}. We are investigating; next update within 30 minutes.`, link: 'https://trust.candor.test/incidents/1' },
+          slack: { text: line, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: line } }] },
+          webhook: { type: 'incident.updated', data: { incident: 1 } },
+        },
+        audience: { kind: 'topic', topic: 'incidents' },
+      },
+      new Date(),
+    );
+    const enqueueMs = performance.now() - enqueueStart;
+    const total = PER_CHANNEL * CHANNELS.length;
+    if (deliveries !== total) throw new Error(`enqueued ${deliveries} deliveries for ${total} recipients`);
+    log(
+      `fanout (c): ${total} subscribers written in ${populateMs.toFixed(0)} ms, enqueued in ${enqueueMs.toFixed(0)} ms; starting the server`,
+    );
+
+    const port = await freePort();
+    const env: Record<string, string> = {
+      ...providerEnv({ port, resend: endpoints.resend, twilio: endpoints.twilio, slack: endpoints.slack, testKeys: true }),
+      CANDOR_WEBHOOK_ALLOW_HOSTS: endpoints.webhooks.map((w) => new URL(w.url).host).join(','),
+      // the server itself dispatches, whatever the developer's shell says
+      CANDOR_WORKER: '',
+      ...Object.fromEntries(CHANNELS.map((c) => [`CANDOR_LIMIT_${c.toUpperCase()}`, FOUR_CHANNEL_LIMITS[c].env])),
+    };
+    const fakesCpuBefore = cpuSecondsOf(fakes.pid);
+    const server = await startServer({ env, dataDir, port });
+    const readyAt = Date.now();
+    const pid = server.process.pid ?? 0;
+    const atStart = memoryOf(pid);
+    let sampled = atStart?.rssMb ?? 0;
+    let hwm = atStart?.hwmMb ?? 0;
+    let cpu: number | null = null;
+    const open = db.$client.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'sending')`);
+    const deadline = Date.now() + 15 * 60_000;
+    let lastReport = Date.now();
+    try {
+      for (let i = 0; ; i++) {
+        const m = memoryOf(pid);
+        if (m) {
+          sampled = Math.max(sampled, m.rssMb);
+          hwm = Math.max(hwm, m.hwmMb);
+        }
+        if (i % 4 === 0) {
+          const left = (open.get() as { n: number }).n;
+          if (left === 0) break;
+          if (Date.now() - lastReport > 10_000) {
+            log(`fanout (c): ${total - left} of ${total} done after ${((Date.now() - readyAt) / 1000).toFixed(0)} s`);
+            lastReport = Date.now();
+          }
+        }
+        if (Date.now() > deadline) throw new Error(`the server did not finish:\n${server.output().slice(-3000)}`);
+        if (server.process.exitCode !== null) throw new Error(`the server exited:\n${server.output().slice(-3000)}`);
+        await sleep(50);
+      }
+      const last = memoryOf(pid);
+      if (last) hwm = Math.max(hwm, last.hwmMb);
+      cpu = cpuSecondsOf(pid);
+    } finally {
+      await server.stop();
+    }
+    const fakesCpuAfter = cpuSecondsOf(fakes.pid);
+    const stats = await fakes.stats();
+    const rows = db.$client
+      .prepare(`SELECT channel, count(*) AS n, max(sent_at) AS last FROM deliveries WHERE status = 'sent' GROUP BY channel`)
+      .all() as { channel: ChannelName; n: number; last: number }[];
+    const byChannel = new Map(rows.map((r) => [r.channel, r]));
+    const channels = Object.fromEntries(
+      CHANNELS.map((c): [ChannelName, ChannelFigures] => {
+        const row = byChannel.get(c);
+        const seconds = row ? (row.last - readyAt) / 1000 : Number.NaN;
+        const perSecond = row ? row.n / seconds : 0;
+        const limit = FOUR_CHANNEL_LIMITS[c];
+        return [
+          c,
+          {
+            recipients: PER_CHANNEL,
+            sent: row?.n ?? 0,
+            limit: limit.env,
+            limitDescription: limit.describe,
+            limitMessagesPerSecond: limit.messagesPerSecond,
+            seconds: Number(seconds.toFixed(1)),
+            messagesPerSecond: Math.round(perSecond),
+            shareOfLimit: limit.messagesPerSecond ? Number((perSecond / limit.messagesPerSecond).toFixed(3)) : null,
+            peakRequestsPerSecond: stats[c].peakRequestsPerSecond,
+            rateLimited: stats[c].rateLimited,
+            duplicates: stats[c].duplicates,
+          },
+        ];
+      }),
+    ) as Record<ChannelName, ChannelFigures>;
+    db.$client.close();
+    const hasProc = atStart !== undefined;
+    return {
+      subscribers: total,
+      populateMs: Math.round(populateMs),
+      enqueueMs: Math.round(enqueueMs),
+      sendSeconds: Math.max(...CHANNELS.map((c) => channels[c].seconds)),
+      channels,
+      serverPeakRssMb: hasProc ? Math.round(hwm) : null,
+      serverSampledPeakRssMb: hasProc ? Math.round(sampled) : null,
+      serverRssAtStartMb: atStart ? Math.round(atStart.rssMb) : null,
+      serverCpuSeconds: cpu,
+      fakesCpuSeconds: fakesCpuBefore !== null && fakesCpuAfter !== null ? Number((fakesCpuAfter - fakesCpuBefore).toFixed(1)) : null,
+      loadAverage: [Number(loadBefore.toFixed(2)), Number((loadavg()[0] ?? 0).toFixed(2))],
+    };
+  } finally {
+    if (db.$client.open) db.$client.close();
+    await fakes.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 const verdict = (ok: boolean) => (ok ? 'meets' : 'MISSES');
 
 function report(a: FanoutFigures, b: FanoutFigures, idleMb: number | null, bound: number, ratio: number): string {
@@ -316,9 +589,77 @@ function report(a: FanoutFigures, b: FanoutFigures, idleMb: number | null, bound
   );
 }
 
+/** Per channel of (c): measured messages per second against what its configured limit allows. */
+function fourChannelReport(c: FourChannelFigures): string {
+  const rows = CHANNELS.map((name) => {
+    const f = c.channels[name];
+    return [
+      name,
+      `${f.limit} (${f.limitDescription})`,
+      f.limitMessagesPerSecond === null ? 'per destination' : `${f.limitMessagesPerSecond.toLocaleString('en')} /s`,
+      `${f.messagesPerSecond.toLocaleString('en')} /s (${f.seconds} s)`,
+      f.shareOfLimit === null ? '-' : `${(f.shareOfLimit * 100).toFixed(1)} %`,
+      String(f.peakRequestsPerSecond),
+      `${f.sent}/${f.recipients}`,
+      String(f.rateLimited),
+      String(f.duplicates),
+    ];
+  });
+  const head = ['channel', 'CANDOR_LIMIT_*', 'allows', 'measured', 'of limit', 'busiest second (requests)', 'sent', '429s', 'duplicates'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const format = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [
+    `(c) ${c.subscribers.toLocaleString('en')} subscribers, ${PER_CHANNEL.toLocaleString('en')} per channel, all four at once, dispatched by the server process; ` +
+      `enqueued in ${c.enqueueMs} ms; the last channel done after ${c.sendSeconds} s`,
+    format(head),
+    format(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(format),
+    `CPU during the fan-out: server ${c.serverCpuSeconds ?? 'n/a'} s, fakes ${c.fakesCpuSeconds ?? 'n/a'} s; load average ${c.loadAverage[0]} → ${c.loadAverage[1]}`,
+  ].join('\n');
+}
+
+export interface MemoryFigures {
+  /** a worker with nothing to send */
+  idleWorkerPeakRssMb: number | null;
+  /** (a): the worker sending 100,000 emails, against the target */
+  workerPeakRssMb: number | null;
+  workerTargetMb: number;
+  /** (c): the server process when it began serving, and at its peak while dispatching on four channels (no target) */
+  serverRssAtStartMb: number | null;
+  serverPeakRssMb: number | null;
+}
+
+function memoryReport(m: MemoryFigures): string {
+  const mb = (v: number | null) => (v === null ? 'n/a (no /proc)' : `${v} MB`);
+  const rows: [string, string, string][] = [
+    ['idle worker', mb(m.idleWorkerPeakRssMb), ''],
+    [
+      `(a) worker, ${UNTHROTTLED.toLocaleString('en')} emails`,
+      mb(m.workerPeakRssMb),
+      m.workerPeakRssMb === null ? '' : `target < ${m.workerTargetMb} MB: ${verdict(m.workerPeakRssMb < m.workerTargetMb)}`,
+    ],
+    [
+      `(c) server, ${(PER_CHANNEL * CHANNELS.length).toLocaleString('en')} messages on four channels`,
+      mb(m.serverPeakRssMb),
+      `${mb(m.serverRssAtStartMb)} when it began serving`,
+    ],
+  ];
+  const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+  return [
+    'memory: peak RSS (VmHWM) of the process doing the dispatching',
+    ...rows.map(([what, value, note]) => `  ${what.padEnd(widths[0] ?? 0)}  ${value.padEnd(widths[1] ?? 0)}  ${note}`.trimEnd()),
+  ].join('\n');
+}
+
 export const fanout: Benchmark = {
   name: 'fanout',
-  description: `email fan-out through the resend SDK to a fake Resend in its own process: ${UNTHROTTLED.toLocaleString('en')} unthrottled, ${THROTTLED.toLocaleString('en')} at the default limit`,
+  description:
+    `fan-out through the real SDKs to fakes in their own processes: ${UNTHROTTLED.toLocaleString('en')} emails unthrottled, ` +
+    `${THROTTLED.toLocaleString('en')} at the default limit, ${(PER_CHANNEL * CHANNELS.length).toLocaleString('en')} subscribers on four channels at once; peak RSS`,
   async run({ log }: BenchContext) {
     const idleMb = await idleWorkerRss(log);
     log(`fanout (a): ${UNTHROTTLED} recipients, CANDOR_LIMIT_EMAIL=unlimited…`);
@@ -327,13 +668,24 @@ export const fanout: Benchmark = {
     const b = await scenario(log, THROTTLED, undefined, RESEND_RATE);
     const bound = THROTTLED / (RESEND_RATE * BATCH);
     const ratio = b.sendSeconds / bound;
+    log(`fanout (c): ${PER_CHANNEL * CHANNELS.length} subscribers on four channels at once…`);
+    const c = await fourChannels(log);
+    const memory: MemoryFigures = {
+      idleWorkerPeakRssMb: idleMb,
+      workerPeakRssMb: a.peakRssMb,
+      workerTargetMb: TARGETS.peakRssMb,
+      serverRssAtStartMb: c.serverRssAtStartMb,
+      serverPeakRssMb: c.serverPeakRssMb,
+    };
     return {
-      report: report(a, b, idleMb, bound, ratio),
+      report: [report(a, b, idleMb, bound, ratio), fourChannelReport(c), memoryReport(memory)].join('\n\n'),
       summary: {
         targets: TARGETS,
         idleWorkerPeakRssMb: idleMb,
         unthrottled: a,
         rateLimited: { ...b, lowerBoundSeconds: bound, ratio },
+        fourChannels: c,
+        memory,
       },
     };
   },

@@ -53,6 +53,8 @@ export interface WebhookReceiver extends FaultControls {
   verified(secret?: string): { request: ReceivedWebhook; payload: unknown }[];
   /** Change the answer for later requests. */
   respondWith(status: number, body?: string): void;
+  /** Answer 429 with `retry-after: retryAfterSeconds` to every request for `ms`, as a receiver shedding load would. */
+  rateLimitStorm(ms: number, retryAfterSeconds: number): void;
   /** Resolves once at least `count` requests have arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<void>;
   reset(): void;
@@ -124,6 +126,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
         return payload === undefined ? [] : [{ request, payload }];
       });
     },
+    rateLimitStorm: (ms, retryAfterSeconds) => faults.rateLimitStorm(ms, retryAfterSeconds),
     respondWith(nextStatus, body = '') {
       status = nextStatus;
       responseBody = body;

@@ -595,4 +595,15 @@ describe('webhook receiver with standardwebhooks', () => {
     await waitUntil(() => receiver.received.length === 4);
     expect(receiver.received.map((r) => r.status)).toEqual([410, 502, 204, 204]);
   });
+
+  it('sheds load with 429 and Retry-After during a storm, then answers again', async () => {
+    receiver.rateLimitStorm(150, 3);
+    const limited = await send('{}');
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('3');
+    await sleep(200);
+    expect((await send('{}')).status).toBe(200);
+    await waitUntil(() => receiver.received.length === 2);
+    expect(receiver.received.map((r) => r.status)).toEqual([429, 200]);
+  });
 });

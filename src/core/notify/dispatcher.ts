@@ -159,14 +159,21 @@ export class Dispatcher {
     const leaseUntil = now + this.o.leaseMs;
     const rows = sqlite
       .transaction(() => {
+        // Due deliveries are read in index order and the reading stops at the limit: with one OR over both
+        // statuses, SQLite gathered and sorted every due delivery of the channel (100,000 in a large fan-out)
+        // to keep a few hundred, on every claim. Expired leases are few: only what dead dispatchers held.
         const ids = this.stmt(
           `UPDATE deliveries SET status = 'sending', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
              WHERE id IN (
-               SELECT id FROM deliveries
-               WHERE channel = ? AND ((status = 'pending' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_expires_at < ?))
+               SELECT id FROM (
+                 SELECT id, next_attempt_at FROM (
+                   SELECT id, next_attempt_at FROM deliveries
+                   WHERE status = 'pending' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+                 UNION ALL
+                 SELECT id, next_attempt_at FROM deliveries WHERE status = 'sending' AND channel = ? AND lease_expires_at < ?)
                ORDER BY next_attempt_at, id LIMIT ?)
              RETURNING id, batch_key`,
-        ).all(this.o.owner, leaseUntil, channel, now, now, limit) as { id: number; batch_key: string | null }[];
+        ).all(this.o.owner, leaseUntil, channel, now, limit, channel, now, limit) as { id: number; batch_key: string | null }[];
         // A batch is resent whole or not at all: its request, and so its idempotency key, must not change.
         const keys = [...new Set(ids.map((r) => r.batch_key).filter((k): k is string => k !== null))];
         if (keys.length) {
@@ -258,9 +265,15 @@ export class Dispatcher {
     const units: SendJob[][] = [];
     const byKey = new Map<string, SendJob[]>();
     const fresh = new Map<number, SendJob[]>();
+    // In place: copying a group for every job it gains made a round of 800 jobs cost 320,000 copies.
+    const add = <K>(groups: Map<K, SendJob[]>, key: K, job: SendJob) => {
+      const group = groups.get(key);
+      if (group) group.push(job);
+      else groups.set(key, [job]);
+    };
     for (const job of jobs) {
-      if (job.batchKey) byKey.set(job.batchKey, [...(byKey.get(job.batchKey) ?? []), job]);
-      else fresh.set(job.notificationId, [...(fresh.get(job.notificationId) ?? []), job]);
+      if (job.batchKey) add(byKey, job.batchKey, job);
+      else add(fresh, job.notificationId, job);
     }
     units.push(...byKey.values());
     const assign = this.stmt('UPDATE deliveries SET batch_key = ? WHERE id = ?');
