@@ -481,3 +481,19 @@ export async function yardstick(
     return { nginx: null, binary, line };
   }
 }
+
+export interface Memory {
+  rssMb: number;
+  hwmMb: number;
+}
+
+/** VmRSS and VmHWM (the kernel's high-water mark) of a process, from /proc (Linux); undefined elsewhere or once it has exited. */
+export function memoryOf(pid: number): Memory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}

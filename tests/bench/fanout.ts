@@ -31,6 +31,7 @@ import type { BenchContext, Benchmark } from '../helpers/bench.ts';
 import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, startServer, tempDir } from '../helpers/server.ts';
+import { memoryOf } from './common.ts';
 
 const UNTHROTTLED = 100_000;
 const THROTTLED = 10_000;
@@ -80,22 +81,6 @@ async function startFake(requestsPerSecond?: number): Promise<FakeProcess> {
       await exited;
     },
   };
-}
-
-interface Memory {
-  rssMb: number;
-  hwmMb: number;
-}
-
-/** VmRSS and VmHWM of a process, from /proc (Linux); undefined elsewhere or once it has exited. */
-function memoryOf(pid: number): Memory | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-  } catch {
-    return undefined;
-  }
 }
 
 interface Worker {

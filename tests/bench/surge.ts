@@ -20,6 +20,7 @@ import {
   type HttpFigures,
   INCIDENT,
   measure,
+  memoryOf,
   type Nginx,
   nonSuccess,
   preflight,
@@ -219,9 +220,13 @@ export const surge: Benchmark = {
       await nginx?.stop();
     }
     const loadAverage: [number, number] = [Number(loadBefore.toFixed(2)), Number((loadavg()[0] ?? 0).toFixed(2))];
+    // The bench's server is started for it, so its high-water mark is the surge's.
+    const memory = serverPid ? memoryOf(serverPid) : undefined;
+    const peakRssMb = memory ? Math.round(memory.hwmMb) : null;
     return {
-      report: report(results, nginxLine, loadAverage),
+      report: `${report(results, nginxLine, loadAverage)}\nserver peak RSS (VmHWM): ${peakRssMb === null ? 'not available (/proc)' : `${peakRssMb} MB`}`,
       summary: {
+        serverPeakRssMb: peakRssMb,
         connections: CONNECTIONS,
         warmupSeconds: WARMUP_SECONDS,
         runSeconds: RUN_SECONDS,
