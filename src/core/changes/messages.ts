@@ -7,7 +7,7 @@
  * which the engine replaces with each recipient's signed link.
  */
 import type { KnownBlock } from '@slack/web-api';
-import { escapeSlack, renderMarkdown, renderSlackMrkdwn } from '../incidents/markdown.ts';
+import { escapeSlack, renderMarkdown, renderSlackMrkdwn, slackUrl } from '../incidents/markdown.ts';
 import type { NotificationContent } from '../notify/types.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { type ContentDiff, fieldLabels, type StoredSubprocessor } from './diff.ts';
@@ -154,7 +154,7 @@ export function noticeMessages(input: NoticeMessageInput): NotificationContent {
           : []),
         {
           type: 'mrkdwn',
-          text: `<${escapeSlack(input.listUrl)}|Current list> · <${escapeSlack(input.changesUrl)}|All changes>`,
+          text: `<${slackUrl(input.listUrl)}|Current list> · <${slackUrl(input.changesUrl)}|All changes>`,
           verbatim: true,
         },
       ],

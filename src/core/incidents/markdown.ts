@@ -204,37 +204,52 @@ function linkAsText(label: string, href: string): string {
   return `${label} (${href})`;
 }
 
-function plainInline(children: Token[]): string {
-  let out = '';
-  const links: { href: string; from: number }[] = [];
-  for (const token of children) {
-    switch (token.type) {
-      case 'text':
-      case 'code_inline':
-      case 'html_inline':
-        out += token.content;
-        break;
-      case 'softbreak':
-      case 'hardbreak':
-        out += '\n';
-        break;
-      case 'link_open':
-        links.push({ href: String(token.attrGet('href') ?? ''), from: out.length });
-        break;
-      case 'link_close': {
-        const link = links.pop();
-        if (link) out = out.slice(0, link.from) + linkAsText(out.slice(link.from), link.href);
-        break;
+/** How one flavour writes inline text: the walk over markdown-it's inline tokens is shared. */
+interface InlineWriter {
+  text(content: string): string;
+  code(content: string): string;
+  /** the character for an emphasis token (`strong`, `em`, `s`), or '' where the flavour has none */
+  mark(base: string): string;
+  link(label: string, href: string): string;
+}
+
+function inlineWith(writer: InlineWriter): (children: Token[]) => string {
+  const walk = (children: Token[]): string => {
+    let out = '';
+    const links: { href: string; from: number }[] = [];
+    for (const token of children) {
+      switch (token.type) {
+        case 'text':
+        case 'html_inline':
+          out += writer.text(token.content);
+          break;
+        case 'code_inline':
+          out += writer.code(token.content);
+          break;
+        case 'softbreak':
+        case 'hardbreak':
+          out += '\n';
+          break;
+        case 'link_open':
+          links.push({ href: String(token.attrGet('href') ?? ''), from: out.length });
+          break;
+        case 'link_close': {
+          const link = links.pop();
+          if (link) out = out.slice(0, link.from) + writer.link(out.slice(link.from), link.href);
+          break;
+        }
+        default:
+          if (/_(open|close)$/.test(token.type)) out += writer.mark(token.type.replace(/_(open|close)$/, ''));
+          else if (token.children) out += walk(token.children);
       }
-      default:
-        if (token.children) out += plainInline(token.children);
     }
-  }
-  return out;
+    return out;
+  };
+  return walk;
 }
 
 const plain: Flavour = {
-  inline: plainInline,
+  inline: inlineWith({ text: (t) => t, code: (t) => t, mark: () => '', link: linkAsText }),
   heading: (text) => text,
   code: (content) => content,
   bullet: '- ',
@@ -246,53 +261,23 @@ export function escapeSlack(text: string): string {
 }
 
 /** A URL inside `<url|label>`: `|` and `>` would end it early. */
-function slackUrl(href: string): string {
+export function slackUrl(href: string): string {
   return escapeSlack(href.replaceAll('|', '%7C'));
 }
 
 const SLACK_MARKS: Record<string, string> = { strong: '*', em: '_', s: '~' };
 
-function slackInline(children: Token[]): string {
-  let out = '';
-  const links: { href: string; from: number }[] = [];
-  for (const token of children) {
-    const base = token.type.replace(/_(open|close)$/, '');
-    const mark = SLACK_MARKS[base];
-    if (mark) {
-      out += mark;
-      continue;
-    }
-    switch (token.type) {
-      case 'text':
-      case 'html_inline':
-        out += escapeSlack(token.content);
-        break;
-      case 'code_inline':
-        // a backtick cannot be escaped inside Slack code; the span ends there, nothing worse
-        out += `\`${escapeSlack(token.content)}\``;
-        break;
-      case 'softbreak':
-      case 'hardbreak':
-        out += '\n';
-        break;
-      case 'link_open':
-        links.push({ href: String(token.attrGet('href') ?? ''), from: out.length });
-        break;
-      case 'link_close': {
-        const link = links.pop();
-        if (link) {
-          const url = slackUrl(link.href);
-          const label = out.slice(link.from).replaceAll('\n', ' ');
-          out = `${out.slice(0, link.from)}<${url}${label && label !== url ? `|${label}` : ''}>`;
-        }
-        break;
-      }
-      default:
-        if (token.children) out += slackInline(token.children);
-    }
-  }
-  return out;
-}
+const slackInline = inlineWith({
+  text: escapeSlack,
+  // a backtick cannot be escaped inside Slack code; the span ends there, nothing worse
+  code: (content) => `\`${escapeSlack(content)}\``,
+  mark: (base) => SLACK_MARKS[base] ?? '',
+  link: (label, href) => {
+    const url = slackUrl(href);
+    const text = label.replaceAll('\n', ' ');
+    return `<${url}${text && text !== url ? `|${text}` : ''}>`;
+  },
+});
 
 const slack: Flavour = {
   inline: slackInline,

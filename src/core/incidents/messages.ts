@@ -8,7 +8,7 @@
 import type { KnownBlock, PlainTextElement } from '@slack/web-api';
 import type { NotificationContent } from '../notify/types.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { escapeSlack, renderMarkdown, renderSlackMrkdwn } from './markdown.ts';
+import { escapeSlack, renderMarkdown, renderSlackMrkdwn, slackUrl } from './markdown.ts';
 import {
   componentStatusLabels,
   type IncidentKind,
@@ -312,7 +312,7 @@ export function slackChunks(mrkdwn: string, max = SLACK_SECTION_MAX): string[] {
 const plainText = (text: string): PlainTextElement => ({ type: 'plain_text', text, emoji: false });
 
 function slack(input: IncidentMessageInput, f: Facts): NonNullable<NotificationContent['slack']> {
-  const url = escapeSlack(input.incidentUrl.replaceAll('|', '%7C'));
+  const url = slackUrl(input.incidentUrl);
   const componentsLine =
     f.components.length > 0 ? truncate(`Affected: ${f.components.map((x) => `${x.name} (${x.status})`).join(', ')}`, 2000) : null;
   const heading = `[${f.tag}] ${f.title} — ${f.status}`;
