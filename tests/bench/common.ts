@@ -42,21 +42,6 @@ export interface HttpFigures {
   statusCodes: Record<string, number>;
 }
 
-export interface HttpFigures {
-  path: string;
-  connections: number;
-  seconds: number;
-  requests: number;
-  requestsPerSecond: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  /** Responses per HTTP status, so a run against an error page is recognisable afterwards. */
-  statusCodes: Record<string, number>;
-}
-
 /** A benchmark of an error page measures nothing: refuse to start on one. */
 export async function preflight(url: string): Promise<void> {
   const response = await fetch(url, { headers: HEADERS });

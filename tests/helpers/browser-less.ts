@@ -3,6 +3,7 @@
  * paths a browser would (GET a page, POST its form with an Origin header),
  * without a browser.
  */
+import { CookieJar } from './cookie-jar.ts';
 export interface PageResponse {
   status: number;
   location: string | null;
@@ -11,7 +12,7 @@ export interface PageResponse {
 }
 
 export class ConsoleClient {
-  private readonly cookies = new Map<string, string>();
+  private readonly cookies = new CookieJar();
   readonly base: string;
 
   constructor(base: string) {
@@ -26,27 +27,14 @@ export class ConsoleClient {
     this.cookies.set(name, value);
   }
 
-  private remember(headers: Headers): void {
-    for (const line of headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (!pair || eq < 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /max-age=0/i.test(a) || /expires=Thu, 01 Jan 1970/i.test(a));
-      if (expired || value === '' || value === 'deleted') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-
   private headers(extra: Record<string, string> = {}): Record<string, string> {
-    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const cookie = this.cookies.header();
     return { ...(cookie ? { cookie } : {}), 'user-agent': 'candor-tests', ...extra };
   }
 
   async get(path: string): Promise<PageResponse> {
     const res = await fetch(new URL(path, this.base), { redirect: 'manual', headers: this.headers() });
-    this.remember(res.headers);
+    this.cookies.remember(res.headers);
     return { status: res.status, location: res.headers.get('location'), html: await res.text(), headers: res.headers };
   }
 
@@ -63,7 +51,7 @@ export class ConsoleClient {
       }),
       body: new URLSearchParams(fields).toString(),
     });
-    this.remember(res.headers);
+    this.cookies.remember(res.headers);
     return { status: res.status, location: res.headers.get('location'), html: await res.text(), headers: res.headers };
   }
 

@@ -4,11 +4,13 @@
  * test can be many attackers, or one behind many addresses), and the checks
  * an attacker makes of every answer.
  */
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join, relative, sep } from 'node:path';
 import { expect } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { CookieJar } from './cookie-jar.ts';
 import { TEST_KEYS } from './notify.ts';
 import { ROOT } from './server.ts';
 
@@ -116,7 +118,7 @@ export function send(url: string, options: SendOptions = {}): Promise<HttpAnswer
  * Sec-Fetch-Site), unless the caller's headers say otherwise.
  */
 export class Client {
-  private readonly cookies = new Map<string, string>();
+  private readonly cookies = new CookieJar();
   readonly base: string;
   readonly from: string | undefined;
 
@@ -137,31 +139,18 @@ export class Client {
   /** The same browser (its cookies) speaking from another address. */
   speakingFrom(address: string): Client {
     const other = new Client(this.base, address);
-    for (const [k, v] of this.cookies) other.setCookie(k, v);
+    for (const [k, v] of this.cookies.entries()) other.setCookie(k, v);
     return other;
   }
 
-  private remember(headers: Headers): void {
-    for (const line of headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (!pair || eq < 0) continue;
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /max-age=0/i.test(a) || /expires=Thu, 01 Jan 1970/i.test(a));
-      if (expired || value === '' || value === 'deleted') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-
   async request(path: string, options: SendOptions = {}): Promise<HttpAnswer> {
-    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const cookie = this.cookies.header();
     const answer = await send(path.startsWith('/') ? `${this.base}${path}` : new URL(path, this.base).href, {
       ...options,
       from: options.from ?? this.from,
       headers: { 'user-agent': 'candor-security-tests', ...(cookie ? { cookie } : {}), ...options.headers },
     });
-    this.remember(answer.headers);
+    this.cookies.remember(answer.headers);
     return answer;
   }
 

@@ -51,27 +51,21 @@ afterAll(async () => {
   await slack?.close();
 });
 
-function form(fields: Record<string, string>): Record<string, string> {
-  return fields;
-}
-
 let incidentId = '';
 const XSS = '<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3))';
+const OUTAGE = {
+  title: 'Elevated API errors',
+  kind: 'outage',
+  severity: 'major',
+  status: 'investigating',
+  'component:public-api': 'partial_outage',
+  'component:web-app': 'degraded',
+  body: `We are investigating errors on the API. ${XSS}`,
+};
 
 describe('declare, update, resolve', () => {
   it('previews each channel and the recipients before publishing', async () => {
-    const preview = await responder.post(
-      '/console/incidents/new?_action=previewIncident',
-      form({
-        title: 'Elevated API errors',
-        kind: 'outage',
-        severity: 'major',
-        status: 'investigating',
-        'component:public-api': 'partial_outage',
-        'component:web-app': 'degraded',
-        body: `We are investigating errors on the API. ${XSS}`,
-      }),
-    );
+    const preview = await responder.post('/console/incidents/new?_action=previewIncident', OUTAGE);
     expect(preview.status).toBe(200);
     const t = text(preview.html);
     // everyone following incidents, plus the API followers; not the forum-only or maintenance-only ones
@@ -82,18 +76,7 @@ describe('declare, update, resolve', () => {
   });
 
   it('a responder declares a major outage on two services; it fans out to the right subscribers', async () => {
-    const published = await responder.post(
-      '/console/incidents/new?_action=publishIncident',
-      form({
-        title: 'Elevated API errors',
-        kind: 'outage',
-        severity: 'major',
-        status: 'investigating',
-        'component:public-api': 'partial_outage',
-        'component:web-app': 'degraded',
-        body: `We are investigating errors on the API. ${XSS}`,
-      }),
-    );
+    const published = await responder.post('/console/incidents/new?_action=publishIncident', OUTAGE);
     expect(published.status).toBe(303);
     incidentId = /\/console\/incidents\/(\d+)/.exec(published.location ?? '')?.[1] ?? '';
     expect(incidentId).not.toBe('');
@@ -140,19 +123,21 @@ describe('declare, update, resolve', () => {
   });
 
   it('an update goes into the Slack thread and edits the root; resolving returns services to operational', async () => {
-    const update = await responder.post(
-      `/console/incidents/${incidentId}?_action=publishIncident`,
-      form({ incidentId, status: 'identified', body: 'A faulty deploy of the rate limiter. Rolling back.' }),
-    );
+    const update = await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {
+      incidentId,
+      status: 'identified',
+      body: 'A faulty deploy of the rate limiter. Rolling back.',
+    });
     expect(update.status).toBe(303);
     await until(() => slack.messages.length === 2, 'the Slack reply');
     const [root, reply] = slack.messages;
     expect(reply?.threadTs).toBe(root?.ts);
     await until(() => (slack.updates?.length ?? 0) >= 1, 'the root edit');
-    const resolved = await responder.post(
-      `/console/incidents/${incidentId}?_action=publishIncident`,
-      form({ incidentId, status: 'resolved', body: 'Rolled back; error rates are normal.' }),
-    );
+    const resolved = await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {
+      incidentId,
+      status: 'resolved',
+      body: 'Rolled back; error rates are normal.',
+    });
     expect(resolved.status).toBe(303);
     await until(() => resend.emails.length === 15, 'three rounds of five emails');
     expect(resend.emails.at(-1)?.subject).toBe('[Major outage] Elevated API errors — Resolved');
@@ -164,10 +149,11 @@ describe('declare, update, resolve', () => {
   });
 
   it('refuses an update to a resolved incident, with a clear message', async () => {
-    const res = await responder.post(
-      `/console/incidents/${incidentId}?_action=publishIncident`,
-      form({ incidentId, status: 'monitoring', body: 'Again?' }),
-    );
+    const res = await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {
+      incidentId,
+      status: 'monitoring',
+      body: 'Again?',
+    });
     expect(text(res.html)).toContain('This incident is resolved: it takes no more updates.');
   });
 });
@@ -189,13 +175,13 @@ const BREACH = {
 
 describe('data breaches', () => {
   it('refuses the first notice while a required Art. 33(3) field is empty, naming it', async () => {
-    const res = await responder.post('/console/incidents/new?_action=publishIncident', form({ ...BREACH, breachMeasures: '' }));
+    const res = await responder.post('/console/incidents/new?_action=publishIncident', { ...BREACH, breachMeasures: '' });
     expect(text(res.html)).toContain('Fill in: Measures taken or proposed');
     expect(text(res.html).replaceAll('&quot;', '"')).toContain('Write "not yet known" where that is the truth.');
   });
 
   it('carries the facts, the DPO contact and "not yet known" to subscribers, and shows the clocks', async () => {
-    const res = await responder.post('/console/incidents/new?_action=publishIncident', form(BREACH));
+    const res = await responder.post('/console/incidents/new?_action=publishIncident', BREACH);
     expect(res.status).toBe(303);
     const id = /\/console\/incidents\/(\d+)/.exec(res.location ?? '')?.[1] ?? '';
     const subject = '[Data breach notice] Unauthorised access to exports';
@@ -245,13 +231,10 @@ describe('guards', () => {
       'component:web-app': 'degraded',
       body,
     };
-    const refused = await responder.post('/console/incidents/new?_action=publishIncident', form(fields));
+    const refused = await responder.post('/console/incidents/new?_action=publishIncident', fields);
     expect(text(refused.html)).toContain('looks like it contains personal data or a secret');
     expect(db.$client.prepare(`SELECT count(*) AS n FROM incidents WHERE title = 'Billing page errors'`).get()).toEqual({ n: 0 });
-    const confirmed = await responder.post(
-      '/console/incidents/new?_action=publishIncident',
-      form({ ...fields, confirmPersonalData: 'yes' }),
-    );
+    const confirmed = await responder.post('/console/incidents/new?_action=publishIncident', { ...fields, confirmPersonalData: 'yes' });
     expect(confirmed.status).toBe(303);
     const entry = db.$client.prepare(`SELECT summary FROM audit_log WHERE action = 'incidents.personal_data_confirmed'`).get() as {
       summary: string;
@@ -264,10 +247,11 @@ describe('guards', () => {
     db.$client
       .prepare(`UPDATE subscribers SET organisation = 'Customer Ltd' WHERE id = (SELECT subscriber_id FROM recipients WHERE id = 1)`)
       .run();
-    const res = await responder.post(
-      '/console/incidents/new?_action=publishIncident',
-      form({ ...BREACH, title: 'Access to one customer export', organisations: 'customer ltd' }),
-    );
+    const res = await responder.post('/console/incidents/new?_action=publishIncident', {
+      ...BREACH,
+      title: 'Access to one customer export',
+      organisations: 'customer ltd',
+    });
     expect(res.status).toBe(303);
     const notices = () => resend.emails.filter((e) => e.subject.includes('[Data breach notice] Access to one customer export'));
     await until(() => notices().length === 1, 'one breach notice');
@@ -283,10 +267,13 @@ describe('guards', () => {
     expect((await viewer.get('/console/incidents/new')).status).toBe(403);
     expect(
       (
-        await viewer.post(
-          '/console/incidents/new?_action=publishIncident',
-          form({ title: 'x', kind: 'outage', severity: 'minor', status: 'investigating', body: 'x' }),
-        )
+        await viewer.post('/console/incidents/new?_action=publishIncident', {
+          title: 'x',
+          kind: 'outage',
+          severity: 'minor',
+          status: 'investigating',
+          body: 'x',
+        })
       ).status,
     ).toBe(403);
   });
@@ -316,18 +303,15 @@ describe('postmortems', () => {
 describe('redaction', () => {
   it('"Redact them" replaces what the guard found and shows the cleaned text for publishing', async () => {
     const body = 'Customer jane.doe@customer.example reported it; token sk_live_51Habcdefghijklmnopqrstu was rotated.';
-    const res = await responder.post(
-      '/console/incidents/new?_action=previewIncident',
-      form({
-        title: 'Login errors',
-        kind: 'outage',
-        severity: 'minor',
-        status: 'investigating',
-        'component:web-app': 'degraded',
-        body,
-        redact: 'yes',
-      }),
-    );
+    const res = await responder.post('/console/incidents/new?_action=previewIncident', {
+      title: 'Login errors',
+      kind: 'outage',
+      severity: 'minor',
+      status: 'investigating',
+      'component:web-app': 'degraded',
+      body,
+      redact: 'yes',
+    });
     expect(res.status).toBe(200);
     const textarea = /<textarea name="body"[^>]*>([^<]*)<\/textarea>/.exec(res.html)?.[1] ?? '';
     expect(textarea).toContain('[email redacted]');

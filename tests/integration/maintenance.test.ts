@@ -145,9 +145,10 @@ describe('scheduled maintenance', () => {
     const page = await responder.get('/console/incidents/new?template=maintenance-scheduled');
     expect(page.html).toContain('<option value="maintenance" selected>');
     expect(text(page.html)).toContain('We will carry out planned maintenance on _the affected services_ during the window');
-    const unknown = await responder.get('/console/incidents/new?template=../../etc/passwd');
+    // only templates from content/templates are offered: anything else leaves the composer empty
+    const unknown = await responder.get('/console/incidents/new?template=../docs/encryption');
     expect(unknown.status).toBe(200);
-    expect(unknown.html).not.toContain('root:');
+    expect(unknown.html).toMatch(/<textarea name="body"[^>]*><\/textarea>/);
   });
 
   it('previews the announcement with its window, to the maintenance subscribers only', async () => {
@@ -184,6 +185,9 @@ describe('scheduled maintenance', () => {
       expect.objectContaining({ id: Number(id), window: { startsAt: startsAt.toISOString(), endsAt: endsAt.toISOString() } }),
     ]);
     const plan = await responder.get(`/console/incidents/${id}`);
+    // its composer offers the templates written for maintenance, not those for outages
+    expect(plan.html).toContain('data-template="maintenance-started"');
+    expect(plan.html).not.toContain('data-template="investigating"');
     expect(text(plan.html)).toMatch(/Reminder to subscribers, 24 hours before: .* \(planned\)/);
     const jobs = db.$client.prepare(`SELECT key, run_at FROM jobs WHERE key LIKE 'maintenance:%' ORDER BY run_at`).all();
     expect(jobs).toEqual([

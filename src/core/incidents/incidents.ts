@@ -5,6 +5,7 @@
  * move forward to resolved; a resolved incident takes no more updates.
  */
 import type { Db } from '../../../db/client.ts';
+import type { AuditAction } from '../audit/actions.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, countAudience, enqueueNotification } from '../notify/outbox.ts';
@@ -106,16 +107,12 @@ function guard(
   const found = Object.entries(summariseFindings(findings))
     .filter(([, n]) => n > 0)
     .map(([kind, count]) => ({ kind, count }));
-  audit(ctx, 'incidents.personal_data_confirmed', incidentId === null ? 'incident:new' : `incident:${incidentId}`, { found });
+  auditIncident(ctx, 'incidents.personal_data_confirmed', incidentId === null ? 'incident:new' : `incident:${incidentId}`, { found });
   return { ok: true };
 }
 
-function audit(
-  ctx: IncidentContext,
-  action: 'incidents.declared' | 'incidents.updated' | 'incidents.resolved' | 'incidents.personal_data_confirmed',
-  target: string,
-  summary: Record<string, unknown>,
-): void {
+/** Records what staff (or, for automatic steps, the system) did to an incident. */
+export function auditIncident(ctx: IncidentContext, action: AuditAction, target: string, summary: Record<string, unknown>): void {
   recordAudit(
     ctx.db,
     {
@@ -201,7 +198,7 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
     true,
   );
-  audit(ctx, 'incidents.declared', `incident:${incidentId}`, {
+  auditIncident(ctx, 'incidents.declared', `incident:${incidentId}`, {
     ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
     kind: input.kind,
     severity: input.severity,
@@ -226,7 +223,7 @@ export function postUpdate(ctx: IncidentContext, incidentId: number, input: Upda
   const guarded = guard(ctx, input, incidentId);
   if (!guarded.ok) return guarded;
   const published = publish(ctx, incidentId, input, false);
-  audit(ctx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
+  auditIncident(ctx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
     before: { status: current.status },
     after: { status: input.status },
     components: input.components,

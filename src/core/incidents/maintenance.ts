@@ -12,10 +12,10 @@ import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type IncidentContext, incidentUrl, incidentView, postUpdate } from './incidents.ts';
+import { type IncidentContext, type IncidentRecord, incidentUrl, incidentView, postUpdate } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
-import type { ComponentStatus, IncidentStatus, MaintenanceWindow } from './types.ts';
+import type { MaintenanceWindow } from './types.ts';
 
 const HOUR = 3_600_000;
 const MAX_WINDOW_MS = 7 * 24 * HOUR;
@@ -61,14 +61,6 @@ export interface MaintenanceJobDeps {
   publicUrl: URL;
 }
 
-interface MaintenanceRow {
-  title: string;
-  status: IncidentStatus;
-  created_by: number | null;
-  window_starts_at: number | null;
-  window_ends_at: number | null;
-}
-
 function automaticContext(deps: MaintenanceJobDeps, createdBy: number | null, now: Date): IncidentContext {
   return {
     db: deps.db,
@@ -83,30 +75,35 @@ function automaticContext(deps: MaintenanceJobDeps, createdBy: number | null, no
   };
 }
 
+/** The maintenance as a step sees it: the incident with its window, and who announced it. */
+interface Planned {
+  record: IncidentRecord;
+  window: MaintenanceWindow;
+  createdBy: number | null;
+}
+
 /**
  * Runs one step in one transaction with the job's completion; the step runs
- * only while the maintenance is in the state it expects and its window is
- * the one the job was planned for.
+ * only while the maintenance's window is the one the job was planned for.
  */
-function step(
-  deps: MaintenanceJobDeps,
-  run: (row: MaintenanceRow & { window: MaintenanceWindow }, incidentId: number, job: Job, now: Date) => void,
-): JobHandler {
+function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: Date) => void): JobHandler {
   return (job, now) => {
     const sqlite = deps.db.$client;
     const incidentId = Number(job.payload.incidentId);
     sqlite
       .transaction(() => {
-        const row = sqlite
-          .prepare('SELECT title, status, created_by, window_starts_at, window_ends_at FROM incidents WHERE id = ?')
-          .get(incidentId) as MaintenanceRow | undefined;
+        const record = incidentView(deps.db, deps.components, incidentId);
+        const window = record?.incident.window;
         if (
-          row?.window_starts_at != null &&
-          row.window_ends_at !== null &&
-          row.window_starts_at === Number(job.payload.startsAt) &&
-          row.window_ends_at === Number(job.payload.endsAt)
+          record &&
+          window &&
+          window.startsAt.getTime() === Number(job.payload.startsAt) &&
+          window.endsAt.getTime() === Number(job.payload.endsAt)
         ) {
-          run({ ...row, window: { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) } }, incidentId, job, now);
+          const { created_by: createdBy } = sqlite.prepare('SELECT created_by FROM incidents WHERE id = ?').get(incidentId) as {
+            created_by: number | null;
+          };
+          run({ record, window, createdBy }, job, now);
         }
         completeJob(deps.db, job.id, now);
       })
@@ -114,39 +111,32 @@ function step(
   };
 }
 
-function filled(deps: MaintenanceJobDeps, id: string, incidentId: number, window: MaintenanceWindow): string {
-  const record = incidentView(deps.db, deps.components, incidentId);
+function filled(deps: MaintenanceJobDeps, id: string, { record, window }: Planned): string {
   return fillTemplate(
     requireTemplate(deps.templates, id).body,
-    templateValues({
-      site: deps.site,
-      title: record?.incident.title ?? '',
-      services: record?.incident.components.map((c) => c.name) ?? [],
-      window,
-    }),
+    templateValues({ site: deps.site, title: record.incident.title, services: record.incident.components.map((c) => c.name), window }),
   );
 }
 
 /** A reminder is a notification, not an update: the timeline stays the record of what changed. */
 const remind = (deps: MaintenanceJobDeps) =>
-  step(deps, (row, incidentId, job, now) => {
+  step(deps, (planned, job, now) => {
+    const { record, window } = planned;
+    const { incident } = record;
     // Late reminders mislead: the 24-hour one is pointless inside the last hour, both after the start.
-    const latest = job.payload.before === 'remind-24h' ? row.window.startsAt.getTime() - HOUR : row.window.startsAt.getTime();
-    if (row.status !== 'scheduled' || now.getTime() >= latest) return;
-    const record = incidentView(deps.db, deps.components, incidentId);
-    if (!record) return;
-    const body = filled(deps, 'maintenance-reminder', incidentId, row.window);
-    const url = incidentUrl(deps.publicUrl, incidentId);
+    const latest = job.payload.before === 'remind-24h' ? window.startsAt.getTime() - HOUR : window.startsAt.getTime();
+    if (incident.status !== 'scheduled' || now.getTime() >= latest) return;
+    const url = incidentUrl(deps.publicUrl, incident.id);
     enqueueNotification(
       deps.db,
       {
         kind: 'incident',
-        title: `${row.title}: reminder`,
-        threadKey: `incident:${incidentId}`,
+        title: `${incident.title}: reminder`,
+        threadKey: `incident:${incident.id}`,
         content: incidentMessages({
           organisation: deps.site.organisation.name,
-          incident: record.incident,
-          update: { id: 0, status: 'scheduled', body, publishedAt: now },
+          incident,
+          update: { id: 0, status: 'scheduled', body: filled(deps, 'maintenance-reminder', planned), publishedAt: now },
           incidentUrl: url,
           event: 'maintenance.reminder',
           calendarUrl: `${url}.ics`,
@@ -154,38 +144,36 @@ const remind = (deps: MaintenanceJobDeps) =>
         audience: {
           kind: 'topic',
           topic: 'maintenance',
-          components: record.incident.components.map((c) => c.id),
+          components: incident.components.map((c) => c.id),
           ...(record.organisations ? { organisations: record.organisations } : {}),
         },
-        createdBy: row.created_by,
+        createdBy: planned.createdBy,
       },
       now,
     );
   });
 
 const start = (deps: MaintenanceJobDeps) =>
-  step(deps, (row, incidentId, _job, now) => {
+  step(deps, (planned, _job, now) => {
+    const { incident } = planned.record;
     // A window that passed while nothing ran is simply completed; announcing its start now would be false.
-    if (row.status !== 'scheduled' || now >= row.window.endsAt) return;
-    const record = incidentView(deps.db, deps.components, incidentId);
-    const components: Record<string, ComponentStatus> = Object.fromEntries(
-      (record?.incident.components ?? []).map((c) => [c.id, 'under_maintenance' as const]),
-    );
-    const result = postUpdate(automaticContext(deps, row.created_by, now), incidentId, {
+    if (incident.status !== 'scheduled' || now >= planned.window.endsAt) return;
+    const result = postUpdate(automaticContext(deps, planned.createdBy, now), incident.id, {
       status: 'in_progress',
-      body: filled(deps, 'maintenance-started', incidentId, row.window),
-      components,
+      body: filled(deps, 'maintenance-started', planned),
+      components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
       confirmPersonalData: true,
     });
     if (!result.ok) throw new Error(result.message);
   });
 
 const complete = (deps: MaintenanceJobDeps) =>
-  step(deps, (row, incidentId, _job, now) => {
-    if (row.status === 'resolved') return;
-    const result = postUpdate(automaticContext(deps, row.created_by, now), incidentId, {
+  step(deps, (planned, _job, now) => {
+    const { incident } = planned.record;
+    if (incident.status === 'resolved') return;
+    const result = postUpdate(automaticContext(deps, planned.createdBy, now), incident.id, {
       status: 'resolved',
-      body: filled(deps, 'maintenance-completed', incidentId, row.window),
+      body: filled(deps, 'maintenance-completed', planned),
       components: {},
       confirmPersonalData: true,
     });

@@ -3,9 +3,8 @@
  * published once and announced to the incident's audience in its thread.
  */
 import type { Db } from '../../../db/client.ts';
-import { recordAudit } from '../audit/log.ts';
 import { type Audience, enqueueNotification } from '../notify/outbox.ts';
-import { type IncidentContext, incidentUrl, incidentView } from './incidents.ts';
+import { auditIncident, type IncidentContext, incidentUrl, incidentView } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 
@@ -64,18 +63,7 @@ export function publishPostmortem(ctx: IncidentContext, incidentId: number, body
       sqlite
         .prepare('INSERT INTO postmortems (incident_id, body, published_at, published_by, notification_id) VALUES (?, ?, ?, ?, ?)')
         .run(incidentId, body, ctx.now.getTime(), ctx.actor.id, notificationId);
-      recordAudit(
-        ctx.db,
-        {
-          actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
-          ip: ctx.ip,
-          userAgent: ctx.userAgent,
-          action: 'incidents.postmortem_published',
-          target: `incident:${incidentId}`,
-          summary: { deliveries },
-        },
-        ctx.now,
-      );
+      auditIncident(ctx, 'incidents.postmortem_published', `incident:${incidentId}`, { deliveries });
       return { ok: true, notificationId, deliveries };
     })
     .immediate();

@@ -4,14 +4,13 @@
  * durable jobs, so a restart neither loses nor doubles them.
  */
 import type { Db } from '../../../db/client.ts';
-import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
 import type { Keys } from '../notify/recipients.ts';
 import { staffRecipients } from '../notify/staff-recipients.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { type IncidentContext, postUpdate, type UpdateInput } from './incidents.ts';
+import { auditIncident, type IncidentContext, postUpdate, type UpdateInput } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import type { ComponentStatus, IncidentStatus } from './types.ts';
 
@@ -57,18 +56,11 @@ export function scheduleUpdate(
         { scheduledUpdateId: scheduledId },
         ctx.now,
       );
-      recordAudit(
-        ctx.db,
-        {
-          actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
-          ip: ctx.ip,
-          userAgent: ctx.userAgent,
-          action: 'incidents.update_scheduled',
-          target: `incident:${incidentId}`,
-          summary: { scheduled: scheduledId, runAt: runAt.toISOString(), status: input.status },
-        },
-        ctx.now,
-      );
+      auditIncident(ctx, 'incidents.update_scheduled', `incident:${incidentId}`, {
+        scheduled: scheduledId,
+        runAt: runAt.toISOString(),
+        status: input.status,
+      });
       return scheduledId;
     })
     .immediate();
@@ -86,18 +78,7 @@ export function cancelScheduledUpdate(ctx: IncidentContext, scheduledId: number)
     .transaction(() => {
       sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(ctx.now.getTime(), scheduledId);
       cancelJob(ctx.db, `scheduled-update:${scheduledId}`, ctx.now);
-      recordAudit(
-        ctx.db,
-        {
-          actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
-          ip: ctx.ip,
-          userAgent: ctx.userAgent,
-          action: 'incidents.update_cancelled',
-          target: `incident:${row.incident_id}`,
-          summary: { scheduled: scheduledId },
-        },
-        ctx.now,
-      );
+      auditIncident(ctx, 'incidents.update_cancelled', `incident:${row.incident_id}`, { scheduled: scheduledId });
     })
     .immediate();
   return { ok: true };
