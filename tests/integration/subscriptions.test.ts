@@ -15,6 +15,7 @@ import { ConsoleClient } from '../helpers/browser-less.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb } from '../helpers/staff.ts';
+import { flipLast } from '../helpers/tamper.ts';
 
 let server: RunningServer;
 let resend: Awaited<ReturnType<typeof startFakeResend>>;
@@ -205,7 +206,7 @@ describe('Slack', () => {
     expect(authorize.searchParams.get('redirect_uri')).toBe(`${publicUrl}/subscribe/slack/callback`);
     const state = authorize.searchParams.get('state') ?? '';
     const code = slack.issueCode({ channel: '#status', redirectUri: `${publicUrl}/subscribe/slack/callback` });
-    const forged = await client.get(`/subscribe/slack/callback?code=${code}&state=${state.replace(/.$/, 'x')}`);
+    const forged = await client.get(`/subscribe/slack/callback?code=${code}&state=${flipLast(state)}`);
     expect(forged.status).toBe(400);
     const done = await client.get(`/subscribe/slack/callback?code=${code}&state=${encodeURIComponent(state)}`);
     expect(done.status).toBe(200);

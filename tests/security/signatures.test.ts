@@ -25,6 +25,7 @@ import { providerEnv } from '../helpers/provider-env.ts';
 import { Client, type HttpAnswer, pageText, send, until } from '../helpers/security.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff, totpFromKeyText } from '../helpers/staff.ts';
+import { flipLast } from '../helpers/tamper.ts';
 
 const PUBLIC = 'https://trust.lumenwork.example';
 const COOKIE = sessionCookie(true).name;
@@ -65,7 +66,7 @@ afterAll(async () => {
 
 const text = (answer: HttpAnswer) => pageText(answer.body);
 /** The same string with its last character changed. */
-const flip = (value: string) => `${value.slice(0, -1)}${value.endsWith('a') ? 'b' : 'a'}`;
+const flip = flipLast;
 const recipient = (id: number) => db.$client.prepare('SELECT status, suppressed_reason FROM recipients WHERE id = ?').get(id);
 const post = (path: string, body: string, headers: Record<string, string>) =>
   send(`${server.url}${path}`, { method: 'POST', headers, body });
