@@ -5,7 +5,8 @@
  * 2. request bodies refused before they are read (too large, chunked,
  *    malformed JSON), and cross-site refusal for state-changing requests;
  * 3. the console guard: the signed-in session, and the one authorisation
- *    decision (src/core/auth/permissions.ts) for the route or action;
+ *    decision (src/core/auth/permissions.ts): a console route's permission
+ *    first, then the permission of the action the request carries, if any;
  * 4. the action, if any, so that an unexpected failure is logged, not shown;
  * 5. security headers on the response.
  */
@@ -17,7 +18,7 @@ import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
 import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
-import { clearSessionCookie, decideFor, readSessionToken } from './lib/console-auth.ts';
+import { clearSessionCookie, decideRequestFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
 import { snapshotResponse, snapshotted } from './runtime/status-snapshots.ts';
 
@@ -92,6 +93,14 @@ const crossSite = defineMiddleware((ctx, next) => {
   return next();
 });
 
+/**
+ * The console guard. A request to a console route must pass that route's
+ * permission before anything else happens, whatever action or method it
+ * carries; an action (on any route, or at /_actions/<name>) must pass its own
+ * permission too (src/core/auth/permissions.ts, decideRequest). It once
+ * decided by the action alone, so `POST /console/incidents/7?_action=subscribe`
+ * (a public action) rendered the console page for anyone when the action failed.
+ */
 const consoleGuard = defineMiddleware((ctx, next) => {
   if (ctx.isPrerendered) return next();
   const { action } = getActionContext(ctx);
@@ -105,8 +114,13 @@ const consoleGuard = defineMiddleware((ctx, next) => {
     if (!ctx.locals.auth) clearSessionCookie(ctx);
   }
   // Own properties only: a name like `toString` must not find Object.prototype.
-  const access = action ? lookup(consoleActions, action.name) : lookup(consoleRoutes, ctx.routePattern);
-  const decision = decideFor(access, ctx.locals.auth);
+  const decision = decideRequestFor(
+    {
+      route: isConsole ? lookup(consoleRoutes, ctx.routePattern) : null,
+      action: action ? lookup(consoleActions, action.name) : null,
+    },
+    ctx.locals.auth,
+  );
   if (decision === 'allow') return next();
   if (decision === 'deny' || action || !SAFE_METHODS.has(ctx.request.method)) {
     const status = decision === 'sign-in' ? 401 : 403;

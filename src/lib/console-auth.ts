@@ -4,7 +4,7 @@
  */
 import type { AstroCookies } from 'astro';
 import type { AuthContext } from '../core/auth/console-auth.ts';
-import { type Access, decide, type Principal } from '../core/auth/permissions.ts';
+import { type Access, decide, decideRequest, type Principal } from '../core/auth/permissions.ts';
 import { sessionCookie } from '../core/auth/session.ts';
 import { clientIp } from './client-ip.ts';
 
@@ -52,4 +52,8 @@ export function principalOf(auth: App.Locals['auth']): Principal | null {
 
 export function decideFor(access: Access | undefined, auth: App.Locals['auth']) {
   return decide(access, principalOf(auth));
+}
+
+export function decideRequestFor(request: Parameters<typeof decideRequest>[0], auth: App.Locals['auth']) {
+  return decideRequest(request, principalOf(auth));
 }

@@ -26,21 +26,29 @@ let counter = 0;
 
 /** An active staff member of the role with a fully signed-in session; returns the session cookie value. */
 export function signedInStaff(db: Db, role: Role): { email: string; staffId: number; token: string } {
-  const now = new Date();
   const email = `${role}-${++counter}-${process.pid}@lumenwork.example`;
-  const member = insertStaff(db, email, role, now);
-  updateStaff(
-    db,
-    member.id,
-    { status: 'active', passwordHash: 'x', totpEnrolledAt: role === 'owner' || role === 'admin' ? now : null },
-    now,
-  );
-  const { token, session } = createSession(db, member.id, { ip: '127.0.0.1', userAgent: 'tests' }, POLICY, now);
-  markSessionMfaVerified(db, session.id, now);
-  return { email, staffId: member.id, token };
+  const staffId = staffMember(db, role, { enrolled: role === 'owner' || role === 'admin', email });
+  return { email, staffId, token: newSession(db, staffId, { mfaVerified: true }) };
 }
 
 /** The current code for a key shown as text on the enrolment page. */
 export function totpFromKeyText(keyText: string): string {
   return generateTOTP(decodeBase32IgnorePadding(keyText.replace(/\s+/g, '')), 30, 6);
+}
+
+/** An active staff member of the role, with or without an enrolled second factor; returns its id. */
+export function staffMember(db: Db, role: Role, options: { enrolled: boolean; email?: string }): number {
+  const now = new Date();
+  const email = options.email ?? `${role}-${++counter}-${process.pid}@lumenwork.example`;
+  const member = insertStaff(db, email, role, now);
+  updateStaff(db, member.id, { status: 'active', passwordHash: 'x', totpEnrolledAt: options.enrolled ? now : null }, now);
+  return member.id;
+}
+
+/** A new session for a staff member, past its second factor or (mfaVerified false) after the password only. */
+export function newSession(db: Db, staffId: number, options: { mfaVerified: boolean }): string {
+  const now = new Date();
+  const { token, session } = createSession(db, staffId, { ip: '127.0.0.1', userAgent: 'tests' }, POLICY, now);
+  if (options.mfaVerified) markSessionMfaVerified(db, session.id, now);
+  return token;
 }

@@ -11,6 +11,7 @@ import {
   consoleRoutes,
   type Decision,
   decide,
+  decideRequest,
   mfaRequiredRoles,
   type Permission,
   type Principal,
@@ -141,6 +142,51 @@ describe('decide()', () => {
       'allow',
     );
     expect(decide({ kind: 'mfa' }, { role: 'owner', mfaEnrolled: false, mfaVerified: false })).toBe('allow');
+  });
+});
+
+describe('decideRequest(): a route and the action it carries', () => {
+  // every route access (and "not a console route") × every action access (and "no action") × every caller
+  const routeKinds: [string, Access | undefined | null][] = [['not a console route', null], ...Object.entries(accessKinds)];
+  const actionKinds: [string, Access | undefined | null][] = [['no action', null], ...Object.entries(accessKinds)];
+  const principals: [string, Principal | null][] = [
+    ['anonymous', null],
+    ...roles.flatMap((role) => Object.entries(states).map(([s, state]): [string, Principal] => [`${role}, ${s}`, { role, ...state }])),
+  ];
+
+  it('allows only when the route and the action both allow, and answers the route’s refusal first', () => {
+    let checked = 0;
+    for (const [routeName, route] of routeKinds) {
+      for (const [actionName, action] of actionKinds) {
+        for (const [who, principal] of principals) {
+          const onRoute = route === null ? 'allow' : decide(route, principal);
+          const onAction = action === null ? 'allow' : decide(action, principal);
+          const want = onRoute !== 'allow' ? onRoute : onAction;
+          expect(decideRequest({ route, action }, principal), `${routeName} carrying ${actionName}, as ${who}`).toBe(want);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(routeKinds.length * actionKinds.length * principals.length);
+  });
+
+  it('a public action never opens a page that needs a permission', () => {
+    const dashboard = consoleRoutes['/console'];
+    for (const name of Object.keys(consoleActions).filter((n) => consoleActions[n]?.kind === 'public')) {
+      expect(decideRequest({ route: dashboard, action: consoleActions[name] }, null), name).toBe('sign-in');
+      expect(
+        decideRequest({ route: consoleRoutes['/console/staff'], action: consoleActions[name] }, {
+          role: 'viewer',
+          ...states.verified,
+        } as Principal),
+      ).toBe('deny');
+      expect(
+        decideRequest({ route: dashboard, action: consoleActions[name] }, {
+          role: 'owner',
+          ...states['enrolled, not verified'],
+        } as Principal),
+      ).toBe('mfa');
+    }
   });
 });
 

@@ -141,7 +141,7 @@ export interface Principal {
   mfaEnrolled: boolean;
 }
 
-/** The one decision every console request goes through. `access` undefined = not in the tables = denied. */
+/** The decision for one entry of the tables. `access` undefined = not in the tables = denied. */
 export function decide(access: Access | undefined, principal: Principal | null): Decision {
   if (!access) return 'deny';
   if (access.kind === 'public') return 'allow';
@@ -150,4 +150,24 @@ export function decide(access: Access | undefined, principal: Principal | null):
   if (principal.mfaEnrolled && !principal.mfaVerified) return 'mfa';
   if (!principal.mfaEnrolled && mfaRequiredRoles.has(principal.role)) return 'enrol';
   return can(principal.role, access.permission) ? 'allow' : 'deny';
+}
+
+/**
+ * The one decision every request that reaches the console or carries an
+ * action goes through. A console route's own permission (with the
+ * second-factor rule) is decided first, whatever action or method the
+ * request carries; the action's permission is then required in addition,
+ * never instead. `route` null: not a console route; `action` null: no action.
+ * The first refusal is the answer, so a page never renders for a caller
+ * who may not see it, even when the action it carries is public.
+ */
+export function decideRequest(
+  request: { route: Access | undefined | null; action: Access | undefined | null },
+  principal: Principal | null,
+): Decision {
+  if (request.route !== null) {
+    const onRoute = decide(request.route, principal);
+    if (onRoute !== 'allow') return onRoute;
+  }
+  return request.action === null ? 'allow' : decide(request.action, principal);
 }
