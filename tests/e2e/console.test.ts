@@ -56,7 +56,32 @@ async function freshCode(keyText: string, used: Set<string>): Promise<string> {
   return code;
 }
 
+/**
+ * Pages before sign-in have no navigation; their content once fell into the navigation's 12rem column
+ * (192 px of a 1280 px window). Their panel and its fields must take the width a form needs.
+ */
+async function expectFullPanel(page: Page, label: string): Promise<void> {
+  const viewport = page.viewportSize()?.width ?? 0;
+  const main = await page.locator('main').boundingBox();
+  const field = await page.locator('main input:not([type=hidden]):not([hidden]), main .codes').first().boundingBox();
+  const wanted = Math.min(viewport - 40, 480);
+  expect(main?.width ?? 0, `${label}: the panel is ${main?.width} px wide in a ${viewport} px window`).toBeGreaterThanOrEqual(wanted);
+  expect(field?.width ?? 0, `${label}: its first field is ${field?.width} px wide`).toBeGreaterThanOrEqual(Math.min(wanted - 80, 380));
+}
+
 describe('staff console in Chromium', () => {
+  it('the sign-in page uses the width of the window, on a desktop and on a phone', async () => {
+    for (const width of [1280, 390]) {
+      const context = await browser.newContext({ viewport: { width, height: 800 } });
+      const page = await context.newPage();
+      await page.goto(`${server.url}/console/sign-in`);
+      await expectFullPanel(page, `sign-in at ${width} px`);
+      await expectAccessible(page, `sign-in at ${width} px`);
+      await page.screenshot({ path: join(SCREENSHOTS, `console-sign-in-${width}.png`), fullPage: true });
+      await context.close();
+    }
+  });
+
   it('owner enrols TOTP and invites a responder, who is refused the Staff page', async () => {
     const created = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'admin', 'create', '--email', OWNER, '--role', 'owner'], {
       cwd: ROOT,
@@ -70,6 +95,8 @@ describe('staff console in Chromium', () => {
     const owner = await newPage();
     await owner.page.goto(ownerLink);
     await expectAccessible(owner.page, 'set password');
+    await expectFullPanel(owner.page, 'set password');
+    await owner.page.screenshot({ path: join(SCREENSHOTS, 'console-set-password.png'), fullPage: true });
     await owner.page.getByLabel('New password').fill(OWNER_PASSWORD);
     await owner.page.getByLabel('Repeat it').fill(OWNER_PASSWORD);
     await owner.page.getByRole('button', { name: 'Set password' }).click();
@@ -86,6 +113,17 @@ describe('staff console in Chromium', () => {
     await owner.page.getByLabel('Code from the app').fill(await freshCode(keyText, used));
     await owner.page.getByRole('button', { name: 'Confirm' }).click();
     await expect.poll(() => owner.page.getByRole('list', { name: 'Recovery codes' }).locator('li').count()).toBe(10);
+    await expectFullPanel(owner.page, 'recovery codes');
+    // every code on one line: as tall as the shortest, and nothing cut off at its right
+    const codes = await owner.page
+      .getByRole('list', { name: 'Recovery codes' })
+      .locator('li')
+      .evaluateAll((items) =>
+        items.map((li) => ({ height: li.getBoundingClientRect().height, overflow: li.scrollWidth > li.clientWidth })),
+      );
+    const line = Math.min(...codes.map((c) => c.height));
+    for (const code of codes) expect(code, 'a recovery code broke over two lines').toEqual({ height: line, overflow: false });
+    await owner.page.screenshot({ path: join(SCREENSHOTS, 'console-recovery-codes.png'), fullPage: true });
     await owner.page.getByRole('link', { name: 'Continue to the console' }).click();
     await owner.page.waitForURL(`${server.url}/console`);
 
