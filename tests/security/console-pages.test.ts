@@ -174,7 +174,7 @@ describe.each(consolePatterns)('%s', (pattern) => {
       if (!routeAllowed) expectNothingOfThePage(answer, pattern, where);
       else if (actionNeeds === undefined || !allows(actionNeeds, caller)) {
         expect([401, 403, 404], `${where} answered ${answer.status}`).toContain(answer.status);
-        expect(titleOf(answer.body) ?? 'Not allowed', where).toMatch(DENIED_TITLES);
+        expect(titleOf(answer.body) ?? 'Not allowed · (no page)', where).toMatch(DENIED_TITLES);
       }
       checked++;
     });
