@@ -76,13 +76,16 @@ describe('settings', () => {
 
 describe('logged messages', () => {
   it('hide the links and codes that act for a recipient from staff who may not manage subscribers', async () => {
-    const payload = {
-      body: '123456 is your Lumenwork status alerts code. It expires in 10 minutes.',
+    const sms = { body: '123456 is your Lumenwork status alerts code. It expires in 10 minutes.', link: '' };
+    const email = {
+      subject: 'Subprocessor change',
+      html: '<p><a href="http://127.0.0.1/objections/1.7.MACmac">Object</a></p>',
       text: 'Unsubscribe: http://127.0.0.1/unsubscribe/7.SECRETTOKENabc_-123 Object: http://127.0.0.1/objections/1.7.MACmac',
+      headers: {},
     };
-    db.$client
-      .prepare(`INSERT INTO logged_messages (channel, "to", payload, at) VALUES ('sms', '+4…99', ?, ?)`)
-      .run(JSON.stringify(payload), Date.now());
+    const log = db.$client.prepare(`INSERT INTO logged_messages (channel, "to", payload, at) VALUES (?, ?, ?, ?)`);
+    log.run('sms', '+4…99', JSON.stringify(sms), Date.now());
+    log.run('email', 'cu…@customer.example', JSON.stringify(email), Date.now());
     const as = async (role: 'viewer' | 'admin') => {
       const client = new ConsoleClient(server.url);
       client.setCookie('candor_session', signedInStaff(db, role).token);
