@@ -28,7 +28,10 @@ const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/g;
 /** Punctuation that ends a sentence after a link belongs to the sentence; a closing bracket only when the link opened none. */
 function trimUrl(url: string): string {
   let trimmed = url.replace(/[.,;:!?]+$/, '');
-  for (const [open, close] of [['(', ')'], ['[', ']']] as const) {
+  for (const [open, close] of [
+    ['(', ')'],
+    ['[', ']'],
+  ] as const) {
     while (trimmed.endsWith(close) && trimmed.split(open).length < trimmed.split(close).length) trimmed = trimmed.slice(0, -1);
   }
   return trimmed === url ? url : trimUrl(trimmed);
