@@ -3,14 +3,24 @@
  * published once and announced to the incident's audience in its thread.
  */
 import type { Db } from '../../../db/client.ts';
-import { type Audience, enqueueNotification } from '../notify/outbox.ts';
-import { auditIncident, type IncidentContext, incidentUrl, incidentView } from './incidents.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
+import { auditIncident, type IncidentContext, incidentAudience, incidentUrl, incidentView } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 
-export type PostmortemResult = { ok: true; notificationId: number; deliveries: number } | { ok: false; message: string };
+export type PostmortemResult =
+  | { ok: true; notificationId: number; deliveries: number }
+  | { ok: false; message: string; noRecipients?: true };
 
-export function publishPostmortem(ctx: IncidentContext, incidentId: number, body: string, confirmPersonalData: boolean): PostmortemResult {
+export function publishPostmortem(
+  ctx: IncidentContext,
+  incidentId: number,
+  body: string,
+  confirmPersonalData: boolean,
+  /** the incident is addressed to organisations none of whose verified members follow it */
+  confirmNoRecipients = false,
+): PostmortemResult {
   const record = incidentView(ctx.db, ctx.components, incidentId);
   if (!record) return { ok: false, message: 'There is no such incident.' };
   if (record.incident.status !== 'resolved') return { ok: false, message: 'Resolve the incident before publishing its postmortem.' };
@@ -42,12 +52,13 @@ export function publishPostmortem(ctx: IncidentContext, incidentId: number, body
         incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
       }).slack?.root;
       if (content.slack && root) content.slack = { ...content.slack, root };
-      const audience: Audience = {
-        kind: 'topic',
-        topic: record.incident.kind === 'maintenance' ? 'maintenance' : 'incidents',
-        components: record.incident.components.map((c) => c.id),
-        ...(record.organisations ? { organisations: record.organisations } : {}),
-      };
+      const audience = incidentAudience(
+        record.incident.kind,
+        record.incident.components.map((c) => c.id),
+        record.organisations,
+      );
+      const empty = noRecipientsProblem(audienceReach(ctx.db, audience, record.typedOrganisations));
+      if (empty && !confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
       const { notificationId, deliveries } = enqueueNotification(
         ctx.db,
         {
@@ -63,7 +74,10 @@ export function publishPostmortem(ctx: IncidentContext, incidentId: number, body
       sqlite
         .prepare('INSERT INTO postmortems (incident_id, body, published_at, published_by, notification_id) VALUES (?, ?, ?, ?, ?)')
         .run(incidentId, body, ctx.now.getTime(), ctx.actor.id, notificationId);
-      auditIncident(ctx, 'incidents.postmortem_published', `incident:${incidentId}`, { deliveries });
+      auditIncident(ctx, 'incidents.postmortem_published', `incident:${incidentId}`, {
+        deliveries,
+        ...(empty ? { confirmedNoRecipients: true } : {}),
+      });
       return { ok: true, notificationId, deliveries };
     })
     .immediate();
