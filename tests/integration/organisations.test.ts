@@ -441,6 +441,29 @@ describe('a targeted notice that reaches no one', () => {
       deliveries: 0,
       confirmedNoRecipients: true,
     });
+    // its later notices ask again: a scheduled update, the resolution, the postmortem
+    const id = idFrom(sent.location, 'incidents');
+    const update = { incidentId: id, status: 'monitoring', body: 'Initech export exposure: contained.' };
+    const later = new Date(Date.now() + 3_600_000).toISOString().slice(0, 16);
+    const schedule = await responder.post(`/console/incidents/${id}?_action=publishIncident`, { ...update, scheduleAt: later });
+    expect(schedule.status).toBe(412);
+    expect(text(schedule.html)).toContain('This targeted notice would reach no one: Initech has no verified member');
+    const resolved = await responder.post(`/console/incidents/${id}?_action=publishIncident`, {
+      ...update,
+      status: 'resolved',
+      confirmNoRecipients: 'yes',
+    });
+    expect(resolved.status).toBe(303);
+    const postmortem = { incidentId: id, postmortem: 'Initech export exposure: what happened and what changes.' };
+    const refusedPostmortem = await responder.post(`/console/incidents/${id}?_action=publishPostmortem`, postmortem);
+    expect(refusedPostmortem.status).toBe(412);
+    expect(refusedPostmortem.html).toMatch(/role="alert"[^>]*>[\s\S]*This postmortem reaches no one/);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM postmortems WHERE incident_id = ?').get(Number(id))).toEqual({ n: 0 });
+    const published = await responder.post(`/console/incidents/${id}?_action=publishPostmortem`, {
+      ...postmortem,
+      confirmNoRecipients: 'yes',
+    });
+    expect(text(published.html)).toContain('The postmortem is published: 0 deliveries queued.');
   });
 
   it('an incident targeted by typed names before this change reaches no one, and the console says so', async () => {
@@ -501,11 +524,51 @@ describe('memberships are personal data', () => {
     expect((db.$client.prepare('SELECT count(*) AS n FROM organisation_members').get() as { n: number }).n).toBe(0);
   });
 
+  it('an organisation’s name is text wherever it shows', async () => {
+    const name = '<img src=x onerror=alert(1)> Evil "Corp"';
+    const made = await admin.post('/console/organisations?_action=createOrganisation', { name, domains: 'evil-corp.example' });
+    expect(made.status).toBe(303);
+    for (const [client, path] of [
+      [admin, '/console/organisations'],
+      [admin, made.location ?? ''],
+      [responder, '/console/incidents/new'],
+    ] as const) {
+      const page = await client.get(path);
+      // inside a quoted attribute (the rename field's value) a "<" is text; a quote would not be
+      expect(page.html.replaceAll(/ value="[^"]*"/g, ''), path).not.toContain('<img src=x');
+      expect(page.html, path).not.toContain('Evil "Corp"');
+      expect(page.html, path).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    }
+  });
+
+  it('is renamed and deleted by staff, audited; not while an open incident is addressed to it', async () => {
+    const renamed = await admin.post(`/console/organisations/${globex}?_action=renameOrganisation`, {
+      organisationId: globex,
+      name: 'Globex Corporation',
+    });
+    expect(renamed.status).toBe(200);
+    expect(JSON.parse(auditOf('organisations.renamed').at(-1)?.summary ?? '{}')).toEqual({
+      before: { name: 'Globex' },
+      after: { name: 'Globex Corporation' },
+    });
+    const refused = await admin.post(`/console/organisations/${acme}?_action=deleteOrganisation`, { organisationId: acme });
+    expect(refused.status).toBe(400);
+    expect(text(refused.html)).toContain(`Acme Bank is the audience of open incident #`);
+    const deleted = await admin.post(`/console/organisations/${globex}?_action=deleteOrganisation`, { organisationId: globex });
+    expect(deleted.status).toBe(303);
+    expect(deleted.location).toBe('/console/organisations?deleted=1');
+    expect((await admin.get(`/console/organisations/${globex}`)).status).toBe(404);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM organisation_domains WHERE organisation_id = ?').get(Number(globex))).toEqual({
+      n: 0,
+    });
+    expect(auditOf('organisations.deleted')).toEqual([expect.objectContaining({ target: `organisation:${globex}` })]);
+  });
+
   it('only admins and owners see or change organisations', async () => {
     expect((await responder.get('/console/organisations')).status).toBe(403);
-    expect((await responder.get(`/console/organisations/${globex}`)).status).toBe(403);
-    const refused = await responder.post(`/console/organisations/${globex}?_action=addOrganisationDomain`, {
-      organisationId: globex,
+    expect((await responder.get(`/console/organisations/${acme}`)).status).toBe(403);
+    const refused = await responder.post(`/console/organisations/${acme}?_action=addOrganisationDomain`, {
+      organisationId: acme,
       domain: 'globex-corp.example',
     });
     expect(refused.status).toBe(403);

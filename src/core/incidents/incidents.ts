@@ -368,9 +368,6 @@ function publish(
         view.incident.components.map((c) => c.id),
         addressed.ids,
       );
-      // Counted in this transaction, by the filter that enqueues: the refusal rolls back everything above.
-      const empty = noRecipientsProblem(audienceReach(ctx.db, audience, addressed.typed));
-      if (empty && !input.confirmNoRecipients) throw new NoRecipients(empty);
       const { notificationId, deliveries } = enqueueNotification(
         ctx.db,
         {
@@ -391,11 +388,17 @@ function publish(
         },
         ctx.now,
       );
+      // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
+      const empty = addressed.ids !== null && deliveries === 0;
+      if (empty && !input.confirmNoRecipients)
+        throw new NoRecipients(
+          noRecipientsProblem(audienceReach(ctx.db, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
+        );
       sqlite.prepare('UPDATE incident_updates SET notification_id = ? WHERE id = ?').run(notificationId, updateId);
       // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
       planReminders(ctx.db, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : new Date(nextUpdateBy), ctx.now);
       if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(ctx.db, incidentId, ctx.now);
-      return { updateId, notificationId, deliveries, confirmedNoRecipients: empty !== null };
+      return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
     })
     .immediate();
 }
@@ -620,11 +623,16 @@ export function updateNotifications(db: Db, incidentId: number): Map<number, { n
   return new Map(rows.map((r) => [r.id, { notificationId: r.notification_id, recipients: r.recipient_count }]));
 }
 
-/** Whom the next notice of this incident reaches as things stand (the update composer shows it before anything is written). */
+/**
+ * Whom the next notice of a targeted incident reaches as things stand (the
+ * update composer shows it before anything is written); null for an
+ * incident addressed to every subscriber of the topic, or none.
+ */
 export function incidentReach(db: Db, id: number, alsoComponents: readonly string[] = []): AudienceReach | null {
   const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
   if (!row) return null;
   const addressed = audienceOrganisations(row);
+  if (addressed.ids === null) return null;
   const components = [...new Set([...toView(db, [], row).components.map((c) => c.id), ...alsoComponents])];
   return audienceReach(db, incidentAudience(row.kind, components, addressed.ids), addressed.typed);
 }

@@ -34,54 +34,66 @@ export function publishPostmortem(
     };
   }
   const sqlite = ctx.db.$client;
-  return sqlite
-    .transaction((): PostmortemResult => {
-      const content = incidentMessages({
-        organisation: ctx.site.organisation.name,
-        incident: { ...record.incident, title: `Postmortem: ${record.incident.title}` },
-        update: { id: 0, status: 'resolved', body, publishedAt: ctx.now },
-        incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
-      });
-      if (content.webhook) content.webhook = { ...content.webhook, type: 'incident.postmortem' };
-      // The Slack thread's root keeps showing the incident itself, not the postmortem's title.
-      const update = { id: 0, status: 'resolved' as const, body, publishedAt: ctx.now };
-      const root = incidentMessages({
-        organisation: ctx.site.organisation.name,
-        incident: record.incident,
-        update,
-        incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
-      }).slack?.root;
-      if (content.slack && root) content.slack = { ...content.slack, root };
-      const audience = incidentAudience(
-        record.incident.kind,
-        record.incident.components.map((c) => c.id),
-        record.organisations,
-      );
-      const empty = noRecipientsProblem(audienceReach(ctx.db, audience, record.typedOrganisations));
-      if (empty && !confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
-      const { notificationId, deliveries } = enqueueNotification(
-        ctx.db,
-        {
-          kind: 'postmortem',
-          title: `Postmortem: ${record.incident.title}`,
-          threadKey: `incident:${incidentId}`,
-          content,
-          audience,
-          createdBy: ctx.actor.id,
-        },
-        ctx.now,
-      );
-      sqlite
-        .prepare('INSERT INTO postmortems (incident_id, body, published_at, published_by, notification_id) VALUES (?, ?, ?, ?, ?)')
-        .run(incidentId, body, ctx.now.getTime(), ctx.actor.id, notificationId);
-      auditIncident(ctx, 'incidents.postmortem_published', `incident:${incidentId}`, {
-        deliveries,
-        ...(empty ? { confirmedNoRecipients: true } : {}),
-      });
-      return { ok: true, notificationId, deliveries };
-    })
-    .immediate();
+  try {
+    return sqlite
+      .transaction((): PostmortemResult => {
+        const content = incidentMessages({
+          organisation: ctx.site.organisation.name,
+          incident: { ...record.incident, title: `Postmortem: ${record.incident.title}` },
+          update: { id: 0, status: 'resolved', body, publishedAt: ctx.now },
+          incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
+        });
+        if (content.webhook) content.webhook = { ...content.webhook, type: 'incident.postmortem' };
+        // The Slack thread's root keeps showing the incident itself, not the postmortem's title.
+        const update = { id: 0, status: 'resolved' as const, body, publishedAt: ctx.now };
+        const root = incidentMessages({
+          organisation: ctx.site.organisation.name,
+          incident: record.incident,
+          update,
+          incidentUrl: incidentUrl(ctx.publicUrl, incidentId),
+        }).slack?.root;
+        if (content.slack && root) content.slack = { ...content.slack, root };
+        const audience = incidentAudience(
+          record.incident.kind,
+          record.incident.components.map((c) => c.id),
+          record.organisations,
+        );
+        const { notificationId, deliveries } = enqueueNotification(
+          ctx.db,
+          {
+            kind: 'postmortem',
+            title: `Postmortem: ${record.incident.title}`,
+            threadKey: `incident:${incidentId}`,
+            content,
+            audience,
+            createdBy: ctx.actor.id,
+          },
+          ctx.now,
+        );
+        // A targeted postmortem that enqueued nobody: refused unless confirmed, rolling the notification back.
+        const empty = record.organisations !== null && deliveries === 0;
+        if (empty && !confirmNoRecipients)
+          throw new NoRecipients(
+            noRecipientsProblem(audienceReach(ctx.db, audience, record.typedOrganisations)) ?? 'This targeted notice reaches no one.',
+          );
+        sqlite
+          .prepare('INSERT INTO postmortems (incident_id, body, published_at, published_by, notification_id) VALUES (?, ?, ?, ?, ?)')
+          .run(incidentId, body, ctx.now.getTime(), ctx.actor.id, notificationId);
+        auditIncident(ctx, 'incidents.postmortem_published', `incident:${incidentId}`, {
+          deliveries,
+          ...(empty ? { confirmedNoRecipients: true } : {}),
+        });
+        return { ok: true, notificationId, deliveries };
+      })
+      .immediate();
+  } catch (err) {
+    if (err instanceof NoRecipients) return { ok: false, message: err.message, noRecipients: true };
+    throw err;
+  }
 }
+
+/** A targeted postmortem found to reach no one inside its transaction, which it rolls back. */
+class NoRecipients extends Error {}
 
 export function postmortemOf(db: Db, incidentId: number): { body: string; publishedAt: Date } | null {
   const row = db.$client.prepare('SELECT body, published_at FROM postmortems WHERE incident_id = ?').get(incidentId) as
