@@ -9,6 +9,7 @@ export * from './schema/content.ts';
 export * from './schema/incidents.ts';
 export * from './schema/jobs.ts';
 export * from './schema/notify.ts';
+export * from './schema/organisations.ts';
 export * from './schema/postmortems.ts';
 export * from './schema/staff.ts';
 export * from './schema/subscriptions.ts';

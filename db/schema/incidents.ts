@@ -10,8 +10,13 @@ export const incidents = sqliteTable(
     status: text('status', { enum: ['investigating', 'identified', 'monitoring', 'resolved', 'scheduled', 'in_progress'] }).notNull(),
     /** shown on /status and in feeds; breaches only when staff choose a public notice */
     public: integer('public', { mode: 'boolean' }).notNull(),
-    /** null: every subscriber of the topic; else only these customer organisations */
+    /**
+     * Before customer organisations were kept by staff: the company names typed in the composer. Kept
+     * readable; an incident with names and no ids below reaches no one (names prove nothing).
+     */
     audienceOrganisations: text('audience_organisations', { mode: 'json' }).$type<string[] | null>(),
+    /** null: every subscriber of the topic; else only the verified members of these customer organisations */
+    audienceOrganisationIds: text('audience_organisation_ids', { mode: 'json' }).$type<number[] | null>(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
     resolvedAt: integer('resolved_at', { mode: 'timestamp_ms' }),
     nextUpdateBy: integer('next_update_by', { mode: 'timestamp_ms' }),

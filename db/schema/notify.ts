@@ -37,6 +37,12 @@ export const recipients = sqliteTable(
     channel: text('channel', { enum: channels }).notNull(),
     address: text('address').notNull(),
     addressHash: text('address_hash').notNull(),
+    /**
+     * email only: blind index of the address's domain (the part after @), so a customer organisation's
+     * verified domains match without opening addresses. Written when the address is added; rows from
+     * before it existed are filled at start-up (src/core/organisations/domains.ts).
+     */
+    domainHash: text('domain_hash'),
     /** webhook signing secret or Slack bot token, sealed */
     secret: text('secret'),
     status: text('status', { enum: ['pending', 'active', 'suppressed', 'removed'] }).notNull(),
@@ -44,7 +50,11 @@ export const recipients = sqliteTable(
     suppressedReason: text('suppressed_reason'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [uniqueIndex('recipients_channel_address').on(t.channel, t.addressHash), index('recipients_subscriber').on(t.subscriberId)],
+  (t) => [
+    uniqueIndex('recipients_channel_address').on(t.channel, t.addressHash),
+    index('recipients_subscriber').on(t.subscriberId),
+    index('recipients_domain').on(t.domainHash),
+  ],
 );
 
 /** One message, rendered once per channel; its deliveries carry it to each recipient. */

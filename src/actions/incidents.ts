@@ -13,6 +13,22 @@ import { readIncidentForm } from '../lib/incident-form.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
 import { refuse, requireStaff } from './guard.ts';
 
+const TYPED_ORGANISATIONS =
+  'Choose the customer organisations from the list: a typed company name cannot target a notice, since anyone can type it at sign-up.';
+
+/**
+ * A targeted notice that reaches no one is refused with 412 (its confirmation, "Send anyway", is the
+ * precondition), so the composer can show that confirmation next to the refusal.
+ */
+function refused(result: { message: string; findings?: { label: string; preview: string }[]; noRecipients?: true }): never {
+  throw new ActionError({
+    code: result.noRecipients ? 'PRECONDITION_FAILED' : 'BAD_REQUEST',
+    message: result.findings?.length
+      ? `${result.message} Found: ${result.findings.map((f) => `${f.label} (${f.preview})`).join(', ')}.`
+      : result.message,
+  });
+}
+
 const incidentIdOf = (form: FormData): number | null => {
   const id = Number(form.get('incidentId'));
   return Number.isInteger(id) && id > 0 ? id : null;
@@ -25,13 +41,14 @@ export const incidentActions = {
       requireStaff(ctx, 'previewIncident');
       const ic = incidentContext(ctx);
       const input = readIncidentForm(form, ic.components);
+      if (input.typedOrganisations !== '') refuse(TYPED_ORGANISATIONS);
       const id = incidentIdOf(form);
       const draft = (id === null ? null : incidentDraft(ic.db, id)) ?? {
         id: null,
         kind: input.kind,
         severity: input.severity,
         title: input.title,
-        organisations: input.organisations,
+        organisations: input.organisations.length ? input.organisations : null,
         window: input.window,
       };
       // Publishing names what is missing; a preview without a kind or a severity had no cadence to
@@ -59,24 +76,19 @@ export const incidentActions = {
       requireStaff(ctx, 'publishIncident');
       const ic = incidentContext(ctx);
       const input = readIncidentForm(form, ic.components);
+      // Ignoring typed names would publish to every subscriber: refused, naming the way that works.
+      if (input.typedOrganisations !== '') refuse(TYPED_ORGANISATIONS);
       const id = incidentIdOf(form);
       const scheduleAt = String(form.get('scheduleAt') ?? '').trim();
       if (scheduleAt !== '') {
         if (id === null)
           throw new ActionError({ code: 'BAD_REQUEST', message: 'Declare the incident now; later updates can be scheduled.' });
         const scheduled = scheduleUpdate(ic, id, input, new Date(`${scheduleAt}Z`));
-        if (!scheduled.ok) throw new ActionError({ code: 'BAD_REQUEST', message: scheduled.message });
+        if (!scheduled.ok) refused(scheduled);
         return { incidentId: id, notificationId: 0, deliveries: 0, scheduled: scheduled.id };
       }
       const result = id === null ? declareIncident(ic, input) : postUpdate(ic, id, input);
-      if (!result.ok) {
-        throw new ActionError({
-          code: 'BAD_REQUEST',
-          message: result.findings?.length
-            ? `${result.message} Found: ${result.findings.map((f) => `${f.label} (${f.preview})`).join(', ')}.`
-            : result.message,
-        });
-      }
+      if (!result.ok) refused(result);
       return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries, scheduled: null };
     },
   }),
@@ -87,11 +99,18 @@ export const incidentActions = {
       incidentId: z.coerce.number().int().positive(),
       postmortem: z.string().max(60_000),
       confirmPersonalData: z.string().nullish(),
+      confirmNoRecipients: z.string().nullish(),
     }),
     handler: (input, ctx) => {
       requireStaff(ctx, 'publishPostmortem');
-      const result = publishPostmortem(incidentContext(ctx), input.incidentId, input.postmortem, input.confirmPersonalData === 'yes');
-      if (!result.ok) throw new ActionError({ code: 'BAD_REQUEST', message: result.message });
+      const result = publishPostmortem(
+        incidentContext(ctx),
+        input.incidentId,
+        input.postmortem,
+        input.confirmPersonalData === 'yes',
+        input.confirmNoRecipients === 'yes',
+      );
+      if (!result.ok) refused(result);
       return { deliveries: result.deliveries };
     },
   }),

@@ -8,6 +8,7 @@ import { authActions } from './auth.ts';
 import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
+import { organisationActions } from './organisations.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
 import { subscriberActions } from './subscribers.ts';
@@ -19,6 +20,7 @@ export const server = {
   ...notifyActions,
   ...subscribeActions,
   ...subscriberActions,
+  ...organisationActions,
   ...incidentActions,
   ...changeActions,
 };

@@ -1,6 +1,8 @@
 /**
  * The incident composer's form, read into the core's input. Each service
  * has a select named `component:<id>`; an empty value means "not affected".
+ * Each customer organisation a targeted notice may go to is a checkbox
+ * named `organisation:<id>`.
  */
 import type { Component } from '../core/content/schema.ts';
 import type { BreachFields } from '../core/incidents/breach.ts';
@@ -20,9 +22,16 @@ export interface IncidentForm {
   status: IncidentStatus;
   body: string;
   components: Record<string, ComponentStatus>;
-  organisations: string[];
+  /** ids of the customer organisations ticked */
+  organisations: number[];
+  /**
+   * the free-text company names an older form (or a script) sent as `organisations`: they cannot
+   * target anyone, and ignoring them would send to everyone, so the action refuses them
+   */
+  typedOrganisations: string;
   publicNotice: boolean;
   confirmPersonalData: boolean;
+  confirmNoRecipients: boolean;
   breach: BreachFields | null;
   window: MaintenanceWindow | null;
 }
@@ -42,13 +51,15 @@ export function readIncidentForm(form: FormData, components: readonly Component[
     status: text(form, 'status', 20) as IncidentStatus,
     body: text(form, 'body', 30_000),
     components: selected,
-    organisations: text(form, 'organisations', 2000)
-      .split(/[,\n]/)
-      .map((o) => o.trim())
-      .filter(Boolean)
-      .slice(0, 50),
+    organisations: [...form.keys()]
+      .map((key) => /^organisation:([1-9]\d{0,9})$/.exec(key)?.[1])
+      .filter((id): id is string => id !== undefined && form.get(`organisation:${id}`) === 'yes')
+      .map(Number)
+      .slice(0, 100),
+    typedOrganisations: text(form, 'organisations', 2000).trim(),
     publicNotice: form.get('publicNotice') === 'yes',
     confirmPersonalData: form.get('confirmPersonalData') === 'yes',
+    confirmNoRecipients: form.get('confirmNoRecipients') === 'yes',
     breach: readBreach(form),
     window: readWindow(form),
   };

@@ -9,7 +9,7 @@ import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
-import type { Keys } from '../core/notify/recipients.ts';
+import { indexEmailDomains, type Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
 
 export interface AppContext {
@@ -62,10 +62,13 @@ export function createAppContext(config: Config, root: string): AppContext {
   const db = openChecked(join(config.dataDir, 'candor.db'));
   const now = () => new Date();
   recordBaseline(db, content, now());
+  const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
+  // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
+  indexEmailDomains(db, keys);
   return {
     config,
     secrets,
-    keys: { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret },
+    keys,
     db,
     content,
     now,

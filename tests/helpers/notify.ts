@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
 import { addressHash, type Keys } from '../../src/core/notify/recipients.ts';
+import { emailDomainHash } from '../../src/core/organisations/domains.ts';
 
 export const TEST_KEYS: Keys = { keys: [Buffer.alloc(32, 9)], secret: 'engine-test-secret-of-sufficient-length' };
 
@@ -28,7 +29,7 @@ export function addSubscribers(db: Db, keys: Keys, options: BulkOptions): number
   const addSubscriber = sqlite.prepare('INSERT INTO subscribers (organisation, created_at) VALUES (NULL, ?) RETURNING id');
   const addTopic = sqlite.prepare('INSERT INTO subscriber_topics (subscriber_id, topic, component) VALUES (?, ?, ?)');
   const addRecipient = sqlite.prepare(
-    `INSERT INTO recipients (subscriber_id, channel, address, address_hash, secret, status, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?) RETURNING id`,
+    `INSERT INTO recipients (subscriber_id, channel, address, address_hash, domain_hash, secret, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?) RETURNING id`,
   );
   const address = options.address ?? ((i: number) => `person${i}@customer.example`);
   return sqlite.transaction(() => {
@@ -43,6 +44,7 @@ export function addSubscribers(db: Db, keys: Keys, options: BulkOptions): number
         options.channel,
         seal(key, a, `recipient:${options.channel}:address`),
         addressHash(keys, options.channel, a),
+        options.channel === 'email' ? emailDomainHash(keys.secret, a) : null,
         s ? seal(key, s, `recipient:${options.channel}:secret`) : null,
         now,
       ) as { id: number };

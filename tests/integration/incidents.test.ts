@@ -10,6 +10,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisation } from '../helpers/organisations.ts';
 import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
@@ -243,14 +244,13 @@ describe('guards', () => {
     expect(entry.summary).not.toContain('4242');
   });
 
-  it('a targeted breach notice reaches only the named organisation and stays off the public page', async () => {
-    db.$client
-      .prepare(`UPDATE subscribers SET organisation = 'Customer Ltd' WHERE id = (SELECT subscriber_id FROM recipients WHERE id = 1)`)
-      .run();
+  it('a targeted breach notice reaches only the chosen organisation and stays off the public page', async () => {
+    // staff placed the first subscriber's address in Customer Ltd (tests/integration/organisations.test.ts covers how)
+    const customer = keepOrganisation(db, 'Customer Ltd', { recipients: [1] });
     const res = await responder.post('/console/incidents/new?_action=publishIncident', {
       ...BREACH,
       title: 'Access to one customer export',
-      organisations: 'customer ltd',
+      [`organisation:${customer}`]: 'yes',
     });
     expect(res.status).toBe(303);
     const notices = () => resend.emails.filter((e) => e.subject.includes('[Data breach notice] Access to one customer export'));

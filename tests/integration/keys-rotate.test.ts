@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { seal, unseal } from '../../src/core/crypto/seal.ts';
 import { addRecipient, findRecipient, openRecipient } from '../../src/core/notify/recipients.ts';
+import { domainHash } from '../../src/core/organisations/domains.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 
 const cli = (dataDir: string, ...args: string[]) =>
@@ -29,7 +30,19 @@ describe('candor keys rotate', () => {
     db.$client
       .prepare('UPDATE staff SET totp_secret = ? WHERE email = ?')
       .run(seal(oldKey, 'dG90cC1rZXk=', 'staff:1:totp'), 'owner@lumenwork.example');
+    // as an address stored before domains were indexed: the index is written when a context opens, and kept by rotation
+    db.$client.prepare(`UPDATE recipients SET domain_hash = NULL WHERE channel = 'email'`).run();
     db.$client.close();
+    expect(cli(dataDir, 'audit', 'verify').status).toBe(0);
+    const domainOfAda = () => {
+      const check = openDatabase(join(dataDir, 'candor.db'));
+      const row = check.$client.prepare(`SELECT domain_hash FROM recipients WHERE channel = 'email'`).get() as {
+        domain_hash: string | null;
+      };
+      check.$client.close();
+      return row.domain_hash;
+    };
+    expect(domainOfAda()).toBe(domainHash(before.secret, 'customer.example'));
 
     const rotated = cli(dataDir, 'keys', 'rotate');
     expect(rotated.status, rotated.stderr).toBe(0);
@@ -53,6 +66,7 @@ describe('candor keys rotate', () => {
     };
     expect(unseal([newKey], totp.totp_secret, 'staff:1:totp')).toBe('dG90cC1rZXk=');
     db2.$client.close();
+    expect(domainOfAda()).toBe(domainHash(after.secret, 'customer.example'));
     // the audit chain is untouched by rotation
     expect(cli(dataDir, 'audit', 'verify').stdout).toMatch(/chain intact/);
   });

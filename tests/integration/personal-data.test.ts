@@ -20,6 +20,7 @@ import { addRecipient, addressHash } from '../../src/core/notify/recipients.ts';
 import { subscribeLimits } from '../../src/core/subscriptions/subscribe.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisation } from '../helpers/organisations.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 
@@ -99,6 +100,8 @@ beforeAll(async () => {
     now,
   );
   people.phone = row(phone.id, ERASED_PHONE);
+  // staff placed the number of the one who will erase everything in a customer organisation
+  keepOrganisation(db, 'Erased Person’s Employer', { recipients: [phone.id] });
   // a sign-up attempt an hour ago: the per-address limit is keyed by the blind index
   hitLimit(db, subscribeLimits.perAddress, addressHash(TEST_KEYS, 'email', ERASED), new Date(now.getTime() - 3_600_000 / 2));
 
@@ -198,6 +201,9 @@ describe('erasure and unsubscribing', () => {
 
     // tables: nothing, while the one who stays is still found the same way
     for (const needle of needles) expect(columnsHolding(needle), needle).toEqual([]);
+    // their membership of a customer organisation went with them; the organisation stays
+    expect(db.$client.prepare('SELECT count(*) AS n FROM organisation_members').get()).toEqual({ n: 0 });
+    expect(db.$client.prepare('SELECT count(*) AS n FROM customer_organisations').get()).toEqual({ n: 1 });
     expect(columnsHolding(people.stays.sealed)).toEqual(['recipients.address']);
     expect(columnsHolding(maskedForms.stays)).toEqual(['logged_messages.to']);
     // their deliveries remain as anonymous counts

@@ -21,6 +21,7 @@ import type { Db } from '../../db/client.ts';
 import { hashPassword } from '../../src/core/auth/password.ts';
 import { sessionCookie } from '../../src/core/auth/session.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisation } from '../helpers/organisations.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { activeMarkup, Client, expectNoStackTrace, type HttpAnswer, leaked, pageText, send, serverSecrets } from '../helpers/security.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
@@ -174,10 +175,9 @@ describe('Damn Vulnerable Trust Center, class by class', () => {
   });
 
   it('feeds that leak internal data: private incidents, audiences, staff and subscribers stay out of every public document', async () => {
-    const [reader] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'leak-check@customer.example' });
-    db.$client
-      .prepare(`UPDATE subscribers SET organisation = 'Hidden Org GmbH' WHERE id = (SELECT subscriber_id FROM recipients WHERE id = ?)`)
-      .run(reader);
+    const [reader = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'leak-check@customer.example' });
+    const secretCustomer = keepOrganisation(db, 'Secret Customer Ltd', { domains: ['secret-customer.example'] });
+    const hiddenOrg = keepOrganisation(db, 'Hidden Org GmbH', { domains: ['hidden-org.example'], recipients: [reader] });
     const responder = signedInStaff(db, 'responder');
     const client = new Client(server.url).setCookie(COOKIE, responder.token);
     const breach = await client.post('/console/incidents/new?_action=publishIncident', {
@@ -187,7 +187,9 @@ describe('Damn Vulnerable Trust Center, class by class', () => {
       status: 'identified',
       'component:web-app': 'degraded',
       body: 'Only the affected customer is told.',
-      organisations: 'Secret Customer Ltd',
+      [`organisation:${secretCustomer}`]: 'yes',
+      // it has no member yet: sent anyway, to no one
+      confirmNoRecipients: 'yes',
       breachAwareAt: new Date(Date.now() - 3_600_000).toISOString().slice(0, 16),
       breachNature: 'Export link shared',
       breachSubjects: 'not yet known',
@@ -204,7 +206,7 @@ describe('Damn Vulnerable Trust Center, class by class', () => {
       status: 'investigating',
       'component:public-api': 'degraded',
       body: 'Exports are slow.',
-      organisations: 'Hidden Org GmbH',
+      [`organisation:${hiddenOrg}`]: 'yes',
     });
     expect(targeted.status).toBe(303);
     const targetedId = /\/console\/incidents\/(\d+)/.exec(targeted.headers.get('location') ?? '')?.[1] ?? '';

@@ -241,8 +241,19 @@ describe('markup typed by staff: incident title, update, breach facts, postmorte
     expect(page).toContain(BODY.slice(BODY.indexOf('{{dpoEmail}}')));
   });
 
-  it('breach facts and a postmortem, as published', async () => {
+  it('breach facts, the organisations it targets, and a postmortem, as published', async () => {
+    // a customer organisation kept by staff, named with the payloads; its domain makes reader@ a member
+    const admin = as('admin');
+    const kept = await admin.post('/console/organisations?_action=createOrganisation', {
+      name: `Org ${MARK}`,
+      domains: 'customer.example',
+    });
+    expect(kept.status, pageText(kept.body).slice(0, 400)).toBe(303);
+    const organisation = /\/console\/organisations\/(\d+)/.exec(kept.headers.get('location') ?? '')?.[1] ?? '';
+    expectInertHtml((await admin.get('/console/organisations')).body, 'the organisations list');
+    expectInertHtml((await admin.get(`/console/organisations/${organisation}`)).body, 'the organisation');
     const responder = as('responder');
+    expectInertHtml((await responder.get('/console/incidents/new')).body, 'the composer’s organisations');
     const breach = await responder.post('/console/incidents/new?_action=publishIncident', {
       title: `Breach ${MARK}`,
       kind: 'breach',
@@ -251,7 +262,7 @@ describe('markup typed by staff: incident title, update, breach facts, postmorte
       'component:web-app': 'operational',
       body: `Initial notice ${MARK}`,
       publicNotice: 'yes',
-      organisations: MARK,
+      [`organisation:${organisation}`]: 'yes',
       breachAwareAt: new Date(Date.now() - 3_600_000).toISOString().slice(0, 16),
       breachNature: MARK,
       breachSubjects: MARK,

@@ -39,6 +39,16 @@ export const auditActions = [
   'subscribers.exported',
   'subscribers.removed',
   'subscribers.unsuppressed',
+  // customer organisations (who receives targeted notices), by staff
+  'organisations.created',
+  'organisations.renamed',
+  'organisations.domain_added',
+  'organisations.domain_removed',
+  'organisations.deleted',
+  'organisations.member_assigned',
+  'organisations.claim_approved',
+  'organisations.member_removed',
+  'organisations.viewed',
   // incidents
   'incidents.declared',
   'incidents.updated',

@@ -8,7 +8,9 @@ import type { Db } from '../../../db/client.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { type Audience, countAudience, enqueueNotification } from '../notify/outbox.ts';
+import { type Audience, enqueueNotification } from '../notify/outbox.ts';
+import { organisationNames } from '../organisations/organisations.ts';
+import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
@@ -49,14 +51,16 @@ export interface UpdateInput {
   components: Record<string, ComponentStatus>;
   /** publishing text the guard flagged needs this, and is audited */
   confirmPersonalData: boolean;
+  /** a targeted notice that reaches no one needs this, and is audited */
+  confirmNoRecipients?: boolean;
 }
 
 export interface DeclareInput extends UpdateInput {
   kind: IncidentKind;
   severity: IncidentSeverity;
   title: string;
-  /** empty: every subscriber of the topic */
-  organisations: string[];
+  /** ids of customer organisations (src/core/organisations); empty: every subscriber of the topic */
+  organisations: number[];
   /** breaches: shown on the public status page only when staff choose */
   publicNotice: boolean;
   /** breaches: the Art. 33(3) facts, required for the first notice */
@@ -67,7 +71,37 @@ export interface DeclareInput extends UpdateInput {
 
 export type PublishResult =
   | { ok: true; incidentId: number; updateId: number; notificationId: number; deliveries: number }
-  | { ok: false; message: string; findings?: Finding[] };
+  | { ok: false; message: string; findings?: Finding[]; noRecipients?: true };
+
+/** A targeted notice found to reach no one inside the publishing transaction, which it rolls back. */
+class NoRecipients extends Error {}
+
+const MAX_ORGANISATIONS = 50;
+
+/** Whom an incident's notices go to: one definition for publishing, previews, postmortems and maintenance steps. */
+export function incidentAudience(kind: IncidentKind, componentIds: readonly string[], organisations: readonly number[] | null): Audience {
+  return {
+    kind: 'topic',
+    topic: kind === 'maintenance' ? 'maintenance' : 'incidents',
+    components: [...componentIds],
+    ...(organisations ? { organisations: [...organisations] } : {}),
+  };
+}
+
+/**
+ * The organisations an incident is addressed to: their ids, or null for
+ * everyone. An incident from before organisations were kept by staff has
+ * only the company names typed then: those prove nothing, so it is
+ * addressed to no one (`[]`), and `typed` keeps the names to show.
+ */
+export function audienceOrganisations(row: { audience_organisations: string | null; audience_organisation_ids: string | null }): {
+  ids: number[] | null;
+  typed: string[] | null;
+} {
+  const typed = row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : null;
+  if (row.audience_organisation_ids) return { ids: JSON.parse(row.audience_organisation_ids) as number[], typed };
+  return { ids: typed ? [] : null, typed };
+}
 
 const MAX_BODY = 20_000;
 
@@ -160,53 +194,84 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     const breachProblem = breachFieldsProblem(input.breach, ctx.now);
     if (breachProblem) return { ok: false, message: breachProblem };
   }
-  const guarded = guard(ctx, input, null);
-  if (!guarded.ok) return guarded;
+  const organisations = [...new Set(input.organisations)];
+  const organisationIssue = organisationsProblem(ctx.db, organisations);
+  if (organisationIssue) return { ok: false, message: organisationIssue };
   const sqlite = ctx.db.$client;
   const isPublic = input.kind !== 'breach' || input.publicNotice;
-  const organisations = input.organisations.map((o) => o.trim()).filter(Boolean);
-  const incidentId = sqlite
-    .transaction(() => {
-      const { id } = sqlite
-        .prepare(
-          `INSERT INTO incidents (kind, severity, title, status, public, audience_organisations, started_at, window_starts_at, window_ends_at, created_by, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-        )
-        .get(
-          input.kind,
-          input.severity,
-          title,
-          input.status,
-          isPublic ? 1 : 0,
-          organisations.length ? JSON.stringify(organisations) : null,
-          // maintenance starts when its window opens
-          maintenance && maintenance.startsAt > ctx.now ? maintenance.startsAt.getTime() : ctx.now.getTime(),
-          maintenance?.startsAt.getTime() ?? null,
-          maintenance?.endsAt.getTime() ?? null,
-          ctx.actor.id,
-          ctx.now.getTime(),
-        ) as { id: number };
-      return id;
-    })
-    .immediate();
-  // The Art. 33(3) facts go after the guard ran on what staff wrote (the DPO's address is meant to be there).
-  const breach = input.kind === 'breach' ? input.breach : null;
-  if (breach) saveBreachFields(ctx.db, incidentId, breach);
-  const published = publish(
-    ctx,
-    incidentId,
-    breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
-    true,
+  // One transaction: the incident, its breach facts and its first notice all exist, or none does.
+  return refusedWhenNoRecipients(() =>
+    sqlite
+      .transaction((): PublishResult => {
+        const guarded = guard(ctx, input, null);
+        if (!guarded.ok) return guarded;
+        const { id: incidentId } = sqlite
+          .prepare(
+            `INSERT INTO incidents (kind, severity, title, status, public, audience_organisation_ids, started_at, window_starts_at, window_ends_at, created_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+          )
+          .get(
+            input.kind,
+            input.severity,
+            title,
+            input.status,
+            isPublic ? 1 : 0,
+            organisations.length ? JSON.stringify(organisations) : null,
+            // maintenance starts when its window opens
+            maintenance && maintenance.startsAt > ctx.now ? maintenance.startsAt.getTime() : ctx.now.getTime(),
+            maintenance?.startsAt.getTime() ?? null,
+            maintenance?.endsAt.getTime() ?? null,
+            ctx.actor.id,
+            ctx.now.getTime(),
+          ) as { id: number };
+        // The Art. 33(3) facts go after the guard ran on what staff wrote (the DPO's address is meant to be there).
+        const breach = input.kind === 'breach' ? input.breach : null;
+        if (breach) saveBreachFields(ctx.db, incidentId, breach);
+        const published = publish(
+          ctx,
+          incidentId,
+          breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
+          true,
+        );
+        auditIncident(ctx, 'incidents.declared', `incident:${incidentId}`, {
+          ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
+          kind: input.kind,
+          severity: input.severity,
+          components: Object.keys(input.components),
+          deliveries: published.deliveries,
+          targeted: organisations.length > 0,
+          ...(organisations.length ? { organisations } : {}),
+          ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
+        });
+        return {
+          ok: true,
+          incidentId,
+          updateId: published.updateId,
+          notificationId: published.notificationId,
+          deliveries: published.deliveries,
+        };
+      })
+      .immediate(),
   );
-  auditIncident(ctx, 'incidents.declared', `incident:${incidentId}`, {
-    ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
-    kind: input.kind,
-    severity: input.severity,
-    components: Object.keys(input.components),
-    deliveries: published.deliveries,
-    targeted: organisations.length > 0,
-  });
-  return { ok: true, incidentId, ...published };
+}
+
+/** Why these organisation ids cannot be an audience, or null. */
+function organisationsProblem(db: Db, ids: readonly number[]): string | null {
+  if (ids.length > MAX_ORGANISATIONS) return `Choose at most ${MAX_ORGANISATIONS} organisations.`;
+  const names = organisationNames(db, ids);
+  const missing = ids.filter((id) => !names.has(id));
+  return missing.length
+    ? `There is no customer organisation #${missing.join(', #')} (it may have been deleted): choose from the list.`
+    : null;
+}
+
+function refusedWhenNoRecipients(run: () => PublishResult): PublishResult {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof NoRecipients) return { ok: false, message: err.message, noRecipients: true };
+    throw err;
+  }
 }
 
 export function postUpdate(ctx: IncidentContext, incidentId: number, input: UpdateInput): PublishResult {
@@ -220,16 +285,30 @@ export function postUpdate(ctx: IncidentContext, incidentId: number, input: Upda
     return { ok: false, message: 'This maintenance has already started: it cannot go back to scheduled.' };
   const problem = check(ctx, current.kind, input);
   if (problem) return { ok: false, message: problem };
-  const guarded = guard(ctx, input, incidentId);
-  if (!guarded.ok) return guarded;
-  const published = publish(ctx, incidentId, input, false);
-  auditIncident(ctx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
-    before: { status: current.status },
-    after: { status: input.status },
-    components: input.components,
-    deliveries: published.deliveries,
-  });
-  return { ok: true, incidentId, ...published };
+  const sqlite = ctx.db.$client;
+  return refusedWhenNoRecipients(() =>
+    sqlite
+      .transaction((): PublishResult => {
+        const guarded = guard(ctx, input, incidentId);
+        if (!guarded.ok) return guarded;
+        const published = publish(ctx, incidentId, input, false);
+        auditIncident(ctx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
+          before: { status: current.status },
+          after: { status: input.status },
+          components: input.components,
+          deliveries: published.deliveries,
+          ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
+        });
+        return {
+          ok: true,
+          incidentId,
+          updateId: published.updateId,
+          notificationId: published.notificationId,
+          deliveries: published.deliveries,
+        };
+      })
+      .immediate(),
+  );
 }
 
 function publish(
@@ -237,17 +316,20 @@ function publish(
   incidentId: number,
   input: UpdateInput,
   first: boolean,
-): { updateId: number; notificationId: number; deliveries: number } {
+): { updateId: number; notificationId: number; deliveries: number; confirmedNoRecipients: boolean } {
   const sqlite = ctx.db.$client;
   return sqlite
     .transaction(() => {
       const row = sqlite
-        .prepare('SELECT kind, severity, status, audience_organisations, window_starts_at, window_ends_at FROM incidents WHERE id = ?')
+        .prepare(
+          'SELECT kind, severity, status, audience_organisations, audience_organisation_ids, window_starts_at, window_ends_at FROM incidents WHERE id = ?',
+        )
         .get(incidentId) as {
         kind: IncidentKind;
         severity: IncidentSeverity;
         status: IncidentStatus;
         audience_organisations: string | null;
+        audience_organisation_ids: string | null;
         window_starts_at: number | null;
         window_ends_at: number | null;
       };
@@ -280,13 +362,12 @@ function publish(
       if (!view) throw new Error(`incident ${incidentId} vanished`);
       const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
       const url = incidentUrl(ctx.publicUrl, incidentId);
-      const organisations = row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : null;
-      const audience: Audience = {
-        kind: 'topic',
-        topic: row.kind === 'maintenance' ? 'maintenance' : 'incidents',
-        components: view.incident.components.map((c) => c.id),
-        ...(organisations ? { organisations } : {}),
-      };
+      const addressed = audienceOrganisations(row);
+      const audience = incidentAudience(
+        row.kind,
+        view.incident.components.map((c) => c.id),
+        addressed.ids,
+      );
       const { notificationId, deliveries } = enqueueNotification(
         ctx.db,
         {
@@ -307,11 +388,17 @@ function publish(
         },
         ctx.now,
       );
+      // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
+      const empty = addressed.ids !== null && deliveries === 0;
+      if (empty && !input.confirmNoRecipients)
+        throw new NoRecipients(
+          noRecipientsProblem(audienceReach(ctx.db, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
+        );
       sqlite.prepare('UPDATE incident_updates SET notification_id = ? WHERE id = ?').run(notificationId, updateId);
       // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
       planReminders(ctx.db, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : new Date(nextUpdateBy), ctx.now);
       if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(ctx.db, incidentId, ctx.now);
-      return { updateId, notificationId, deliveries };
+      return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
     })
     .immediate();
 }
@@ -341,6 +428,7 @@ interface IncidentRow {
   status: IncidentStatus;
   public: number;
   audience_organisations: string | null;
+  audience_organisation_ids: string | null;
   started_at: number;
   resolved_at: number | null;
   next_update_by: number | null;
@@ -351,7 +439,10 @@ interface IncidentRow {
 export interface IncidentRecord {
   incident: IncidentView;
   public: boolean;
-  organisations: string[] | null;
+  /** the customer organisations its notices are addressed to (ids); null: every subscriber of the topic */
+  organisations: number[] | null;
+  /** the company names typed before organisations were kept by staff (they reach no one) */
+  typedOrganisations: string[] | null;
   updates: UpdateView[];
 }
 
@@ -397,7 +488,8 @@ export function incidentView(db: Db, components: readonly Component[], id: numbe
   return {
     incident: toView(db, components, row),
     public: row.public === 1,
-    organisations: row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : null,
+    organisations: audienceOrganisations(row).ids,
+    typedOrganisations: audienceOrganisations(row).typed,
     updates: updates.map((u) => ({ id: u.id, status: u.status, body: u.body, publishedAt: new Date(u.published_at) })),
   };
 }
@@ -446,6 +538,8 @@ export interface Preview {
   findings: Finding[];
   content: ReturnType<typeof incidentMessages>;
   recipients: Partial<Record<'email' | 'sms' | 'slack' | 'webhook', number>>;
+  /** whom it reaches: per organisation, channel and basis when targeted */
+  reach: AudienceReach;
 }
 
 /** Exactly what each channel would send, and to how many, without publishing anything. */
@@ -454,7 +548,10 @@ export interface IncidentDraft {
   kind: IncidentKind;
   severity: IncidentSeverity;
   title: string;
-  organisations: string[];
+  /** null: every subscriber of the topic */
+  organisations: number[] | null;
+  /** an incident addressed by typed company names before organisations were kept */
+  typedOrganisations?: string[] | null;
   window: MaintenanceWindow | null;
 }
 
@@ -468,7 +565,8 @@ export function incidentDraft(db: Db, id: number): IncidentDraft | null {
     kind: view.kind,
     severity: view.severity,
     title: view.title,
-    organisations: row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : [],
+    organisations: audienceOrganisations(row).ids,
+    typedOrganisations: audienceOrganisations(row).typed,
     window: view.window,
   };
 }
@@ -505,15 +603,36 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
     ...(window ? { calendarUrl: `${url}.ics` } : {}),
   });
-  const audience: Audience = {
-    kind: 'topic',
-    topic: draft.kind === 'maintenance' ? 'maintenance' : 'incidents',
-    components: incident.components.map((c) => c.id),
-    ...(draft.organisations.length ? { organisations: draft.organisations } : {}),
-  };
-  return {
-    findings: scanForPersonalData(input.body),
-    content,
-    recipients: countAudience(ctx.db, audience, ['email', 'sms', 'slack', 'webhook']),
-  };
+  const audience = incidentAudience(
+    draft.kind,
+    incident.components.map((c) => c.id),
+    draft.organisations,
+  );
+  const reach = audienceReach(ctx.db, audience, draft.typedOrganisations ?? null);
+  return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
+}
+
+/** Each published update's notification and how many recipients it was enqueued for: whom it reached. */
+export function updateNotifications(db: Db, incidentId: number): Map<number, { notificationId: number; recipients: number }> {
+  const rows = db.$client
+    .prepare(
+      `SELECT u.id, n.id AS notification_id, n.recipient_count FROM incident_updates u JOIN notifications n ON n.id = u.notification_id
+       WHERE u.incident_id = ?`,
+    )
+    .all(incidentId) as { id: number; notification_id: number; recipient_count: number }[];
+  return new Map(rows.map((r) => [r.id, { notificationId: r.notification_id, recipients: r.recipient_count }]));
+}
+
+/**
+ * Whom the next notice of a targeted incident reaches as things stand (the
+ * update composer shows it before anything is written); null for an
+ * incident addressed to every subscriber of the topic, or none.
+ */
+export function incidentReach(db: Db, id: number, alsoComponents: readonly string[] = []): AudienceReach | null {
+  const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
+  if (!row) return null;
+  const addressed = audienceOrganisations(row);
+  if (addressed.ids === null) return null;
+  const components = [...new Set([...toView(db, [], row).components.map((c) => c.id), ...alsoComponents])];
+  return audienceReach(db, incidentAudience(row.kind, components, addressed.ids), addressed.typed);
 }

@@ -12,7 +12,7 @@ import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type IncidentContext, type IncidentRecord, incidentUrl, incidentView, postUpdate } from './incidents.ts';
+import { type IncidentContext, type IncidentRecord, incidentAudience, incidentUrl, incidentView, postUpdate } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
 import type { MaintenanceWindow } from './types.ts';
@@ -141,12 +141,11 @@ const remind = (deps: MaintenanceJobDeps) =>
           event: 'maintenance.reminder',
           calendarUrl: `${url}.ics`,
         }),
-        audience: {
-          kind: 'topic',
-          topic: 'maintenance',
-          components: incident.components.map((c) => c.id),
-          ...(record.organisations ? { organisations: record.organisations } : {}),
-        },
+        audience: incidentAudience(
+          incident.kind,
+          incident.components.map((c) => c.id),
+          record.organisations,
+        ),
         createdBy: planned.createdBy,
       },
       now,
@@ -163,6 +162,8 @@ const start = (deps: MaintenanceJobDeps) =>
       body: filled(deps, 'maintenance-started', planned),
       components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
       confirmPersonalData: true,
+      // announced to this audience when staff declared it; the scheduler has no one to ask
+      confirmNoRecipients: true,
     });
     if (!result.ok) throw new Error(result.message);
   });
@@ -176,6 +177,7 @@ const complete = (deps: MaintenanceJobDeps) =>
       body: filled(deps, 'maintenance-completed', planned),
       components: {},
       confirmPersonalData: true,
+      confirmNoRecipients: true,
     });
     if (!result.ok) throw new Error(result.message);
   });

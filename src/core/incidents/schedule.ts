@@ -9,8 +9,9 @@ import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '
 import { enqueueNotification } from '../notify/outbox.ts';
 import type { Keys } from '../notify/recipients.ts';
 import { staffRecipients } from '../notify/staff-recipients.ts';
+import { noRecipientsProblem } from '../organisations/reach.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { auditIncident, type IncidentContext, postUpdate, type UpdateInput } from './incidents.ts';
+import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import type { ComponentStatus, IncidentStatus } from './types.ts';
 
@@ -21,7 +22,7 @@ export function scheduleUpdate(
   incidentId: number,
   input: UpdateInput,
   runAt: Date,
-): { ok: true; id: number } | { ok: false; message: string } {
+): { ok: true; id: number } | { ok: false; message: string; noRecipients?: true } {
   const incident = ctx.db.$client.prepare('SELECT status FROM incidents WHERE id = ?').get(incidentId) as
     | { status: IncidentStatus }
     | undefined;
@@ -38,6 +39,9 @@ export function scheduleUpdate(
       message: 'The update looks like it contains personal data or a secret. Redact it, or confirm that it must be published.',
     };
   }
+  // So is whether it reaches anyone: the scheduler publishes it without asking.
+  const empty = noRecipientsProblem(incidentReach(ctx.db, incidentId, Object.keys(input.components)));
+  if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const sqlite = ctx.db.$client;
   const id = sqlite
     .transaction(() => {
@@ -60,6 +64,7 @@ export function scheduleUpdate(
         scheduled: scheduledId,
         runAt: runAt.toISOString(),
         status: input.status,
+        ...(empty ? { confirmedNoRecipients: true } : {}),
       });
       return scheduledId;
     })
@@ -196,6 +201,8 @@ function publishScheduled(deps: JobDeps): JobHandler {
           body: row.body,
           components: JSON.parse(row.components) as Record<string, ComponentStatus>,
           confirmPersonalData: true,
+          // whether it reaches anyone was settled with the person who scheduled it
+          confirmNoRecipients: true,
         });
         if (!result.ok) {
           sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(now.getTime(), scheduledId);

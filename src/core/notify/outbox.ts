@@ -6,15 +6,17 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { type ChannelName, channels } from '../../../db/schema/notify.ts';
+import { type MembershipBasis, VERIFIED_MEMBERS_SQL } from '../organisations/membership.ts';
 import type { NotificationContent } from './types.ts';
 
 /** Who receives it. Suppressed, pending and removed recipients never do. */
 export type Audience =
   /**
    * subscribers of a topic; with components, only those following one of them or the whole topic;
-   * with organisations, only subscribers who gave one of those company names (targeted breach notices)
+   * with organisations (targeted breach notices), only addresses Candor verified as members of one of
+   * those customer organisations (src/core/organisations/membership.ts); an empty list reaches no one
    */
-  | { kind: 'topic'; topic: string; components?: string[]; organisations?: string[] }
+  | { kind: 'topic'; topic: string; components?: string[]; organisations?: number[] }
   /** named recipients (a test send, staff reminders); `includePending` for the message that confirms an address */
   | { kind: 'recipients'; ids: number[]; includePending?: boolean };
 
@@ -96,8 +98,9 @@ function audienceFilter(audience: Audience, channels: readonly ChannelName[]): {
   );
   params.push(audience.topic, ...components);
   if (audience.organisations) {
+    // Verified membership only: the company a subscriber typed is a label and is never consulted.
     parts.push(
-      'EXISTS (SELECT 1 FROM subscribers s WHERE s.id = r.subscriber_id AND lower(trim(s.organisation)) IN (SELECT lower(trim(value)) FROM json_each(?)))',
+      `r.id IN (SELECT vm.recipient_id FROM (${VERIFIED_MEMBERS_SQL}) vm WHERE vm.organisation_id IN (SELECT value FROM json_each(?)))`,
     );
     params.push(JSON.stringify(audience.organisations));
   }
@@ -113,4 +116,60 @@ export function countAudience(db: Db, audience: Audience, channels: readonly Cha
     n: number;
   }[];
   return Object.fromEntries(rows.map((r) => [r.channel, r.n]));
+}
+
+export type ChannelCounts = Partial<Record<ChannelName, number>>;
+
+export interface OrganisationBreakdown {
+  organisationId: number;
+  /** distinct recipients of this organisation in the audience, per channel */
+  byChannel: ChannelCounts;
+  /** the same recipients by the basis they belong on; one matching on two bases is under both */
+  bases: { basis: MembershipBasis; domain: string | null; byChannel: ChannelCounts }[];
+}
+
+/**
+ * For a targeted audience: per organisation, how many of the recipients it
+ * selects belong to that organisation, per channel and per basis. The same
+ * filter as sending, with the membership joined instead of tested.
+ */
+export function organisationBreakdown(db: Db, audience: Audience, channels: readonly ChannelName[]): OrganisationBreakdown[] {
+  if (audience.kind !== 'topic' || !audience.organisations) return [];
+  const ids = audience.organisations;
+  const result = new Map<number, OrganisationBreakdown>(ids.map((id) => [id, { organisationId: id, byChannel: {}, bases: [] }]));
+  if (channels.length === 0 || ids.length === 0) return [...result.values()];
+  const { where, params } = audienceFilter(audience, channels);
+  const from = `FROM recipients r JOIN (${VERIFIED_MEMBERS_SQL}) v ON v.recipient_id = r.id
+    WHERE ${where} AND v.organisation_id IN (SELECT value FROM json_each(?))`;
+  const sqlite = db.$client;
+  const totals = sqlite
+    .prepare(`SELECT v.organisation_id, r.channel, count(DISTINCT r.id) AS n ${from} GROUP BY v.organisation_id, r.channel`)
+    .all(...params, JSON.stringify(ids)) as { organisation_id: number; channel: ChannelName; n: number }[];
+  for (const t of totals) {
+    const entry = result.get(t.organisation_id);
+    if (entry) entry.byChannel[t.channel] = t.n;
+  }
+  const bases = sqlite
+    .prepare(
+      `SELECT v.organisation_id, v.basis, v.domain, r.channel, count(DISTINCT r.id) AS n ${from}
+       GROUP BY v.organisation_id, v.basis, v.domain, r.channel ORDER BY v.basis = 'domain' DESC, v.domain, v.basis`,
+    )
+    .all(...params, JSON.stringify(ids)) as {
+    organisation_id: number;
+    basis: MembershipBasis;
+    domain: string | null;
+    channel: ChannelName;
+    n: number;
+  }[];
+  for (const b of bases) {
+    const entry = result.get(b.organisation_id);
+    if (!entry) continue;
+    let basis = entry.bases.find((x) => x.basis === b.basis && x.domain === b.domain);
+    if (!basis) {
+      basis = { basis: b.basis, domain: b.domain, byChannel: {} };
+      entry.bases.push(basis);
+    }
+    basis.byChannel[b.channel] = b.n;
+  }
+  return [...result.values()];
 }

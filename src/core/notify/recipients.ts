@@ -7,6 +7,7 @@ import type { Db } from '../../../db/client.ts';
 import { recipients } from '../../../db/schema.ts';
 import { blindIndex } from '../crypto/blind-index.ts';
 import { seal, unseal } from '../crypto/seal.ts';
+import { emailDomainHash } from '../organisations/domains.ts';
 import type { ChannelName } from './types.ts';
 
 export interface Keys {
@@ -46,6 +47,7 @@ export function addRecipient(db: Db, keys: Keys, input: NewRecipient, now: Date)
       channel: input.channel,
       address: seal(key, address, context(input.channel, 'address')),
       addressHash: addressHash(keys, input.channel, address),
+      domainHash: input.channel === 'email' ? emailDomainHash(keys.secret, address) : null,
       secret: input.secret ? seal(key, input.secret, context(input.channel, 'secret')) : null,
       status: input.status ?? 'active',
       createdAt: now,
@@ -70,6 +72,41 @@ export function openRecipient(
     address: unseal(keys.keys, recipient.address, context(recipient.channel, 'address')),
     secret: recipient.secret ? unseal(keys.keys, recipient.secret, context(recipient.channel, 'secret')) : null,
   };
+}
+
+/**
+ * Writes the blind index of each email address's domain where it is missing
+ * (`all`: everywhere, e.g. after `keys rotate`), opening each address once.
+ * Idempotent; rows added since the column exists already carry it. Returns
+ * how many rows it wrote.
+ */
+export function indexEmailDomains(db: Db, keys: Keys, options: { all?: boolean } = {}): number {
+  const sqlite = db.$client;
+  return sqlite
+    .transaction(() => {
+      const rows = sqlite
+        .prepare(
+          `SELECT id, channel, address, domain_hash FROM recipients WHERE channel = 'email'${options.all ? '' : ' AND domain_hash IS NULL'}`,
+        )
+        .all() as { id: number; channel: 'email'; address: string; domain_hash: string | null }[];
+      const update = sqlite.prepare('UPDATE recipients SET domain_hash = ? WHERE id = ?');
+      let written = 0;
+      for (const row of rows) {
+        let hash: string | null;
+        try {
+          hash = emailDomainHash(keys.secret, openRecipient(keys, { ...row, secret: null }).address);
+        } catch {
+          // sealed under a key this process lacks: it cannot be sent to either; `keys rotate` settles it
+          continue;
+        }
+        if (hash !== row.domain_hash) {
+          update.run(hash, row.id);
+          written++;
+        }
+      }
+      return written;
+    })
+    .immediate();
 }
 
 /** Stops every later fan-out to this address; `reason` is shown in the console's quarantine view. */

@@ -7,6 +7,7 @@ import { recordAudit } from '../audit/log.ts';
 import { readRecipientToken } from '../notify/links.ts';
 import { maskAddress, openRecipient, type Recipient } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
+import { subscriberMemberships } from '../organisations/organisations.ts';
 import type { SubscriptionContext } from './context.ts';
 import { linksLocked, refuseLink } from './refusals.ts';
 import { deleteSubscriber, removeRecipient, topicsOf } from './subscribers.ts';
@@ -27,6 +28,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
         channel: ChannelName;
         address: string;
         address_hash: string;
+        domain_hash: string | null;
         secret: string | null;
         status: Recipient['status'];
         suppressed_at: number | null;
@@ -41,6 +43,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
     channel: row.channel,
     address: row.address,
     addressHash: row.address_hash,
+    domainHash: row.domain_hash,
     secret: row.secret,
     status: row.status,
     suppressedAt: row.suppressed_at === null ? null : new Date(row.suppressed_at),
@@ -154,6 +157,13 @@ export function exportData(ctx: SubscriptionContext, view: SubscriptionView): Re
       since: r.createdAt.toISOString(),
     })),
     follows: topicsOf(ctx.db, view.subscriberId).map((t) => ({ topic: t.topic, component: t.component || 'all' })),
+    // which customer organisations' targeted notices reach them, and why (an email domain, or staff)
+    organisations: subscriberMemberships(ctx.db, view.subscriberId).map((m) => ({
+      organisation: m.organisation,
+      channel: m.channel,
+      basis: m.basisLabel,
+      since: m.since ? iso(m.since.getTime()) : null,
+    })),
     messages: deliveries.map((d) => ({
       title: d.title,
       channel: d.channel,

@@ -36,13 +36,16 @@ export function topicsOf(db: Db, subscriberId: number): { topic: string; compone
 /**
  * What deleting a recipient row would leave behind about them: the log
  * transport's copy of each message (masked address, their links), the
- * provider's error texts (which can quote an address or number) and the
- * per-address rate-limit window keyed by the address's blind index.
- * Deliveries themselves stay, as anonymous counts. `where` selects the
- * recipients (`r` in `recipients r`); call it before deleting them.
+ * provider's error texts (which can quote an address or number), the
+ * per-address rate-limit window keyed by the address's blind index, and the
+ * customer organisations staff placed the address in (the foreign key would
+ * drop those too; said here so erasure is read in one place). Deliveries
+ * themselves stay, as anonymous counts. `where` selects the recipients (`r`
+ * in `recipients r`); call it before deleting them.
  */
 function forgetTraces(db: Db, where: string, ...params: (string | number)[]): void {
   const sqlite = db.$client;
+  sqlite.prepare(`DELETE FROM organisation_members WHERE recipient_id IN (SELECT r.id FROM recipients r WHERE ${where})`).run(...params);
   const ofThem = `SELECT d.id FROM deliveries d JOIN recipients r ON r.id = d.recipient_id WHERE ${where}`;
   sqlite.prepare(`DELETE FROM logged_messages WHERE delivery_id IN (${ofThem})`).run(...params);
   sqlite.prepare(`UPDATE delivery_attempts SET error = NULL WHERE error IS NOT NULL AND delivery_id IN (${ofThem})`).run(...params);
