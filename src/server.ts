@@ -62,7 +62,10 @@ async function main(): Promise<void> {
   const context = startupContext();
   // After an upgrade, or a change of CANDOR_SECRET, the chain is sealed under the current key at once.
   const sealed = sealAuditChain(context.db, context.now());
-  if (sealed) log(`audit log: ${sealed.action === 'audit.chain_keyed' ? 'older plain entries sealed under CANDOR_SECRET' : 'CANDOR_SECRET changed; recorded'} as entry #${sealed.id}`);
+  if (sealed)
+    log(
+      `audit log: ${sealed.action === 'audit.chain_keyed' ? 'older plain entries sealed under CANDOR_SECRET' : 'CANDOR_SECRET changed; recorded'} as entry #${sealed.id}`,
+    );
   if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
   const changes = detectContentChanges(context);
   for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);

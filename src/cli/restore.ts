@@ -54,7 +54,9 @@ export const restore: CliCommand = {
         );
       }
       if (!result.audit || secrets.secret === undefined) {
-        console.log('audit log NOT VERIFIABLE: there is no CANDOR_SECRET, so the restore is not recorded in it either; set the secret and run audit verify');
+        console.log(
+          'audit log NOT VERIFIABLE: there is no CANDOR_SECRET, so the restore is not recorded in it either; set the secret and run audit verify',
+        );
         return 1;
       }
       if (!result.recorded) console.log('the restore is not recorded in the audit log: it would be sealed with a key the log has not seen');

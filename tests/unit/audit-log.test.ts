@@ -206,10 +206,12 @@ function rechain(
 
 const plainSha256 = (prev: string, row: RawRow) => ({ hash: entryHash(prev, contentOf(row)), keyId: null });
 /** The MAC as Candor computes it, but under a key of the writer's choosing, and claiming the key id they choose. */
-const underKey = (key: AuditKey, keyId = key.id) => (prev: string, row: RawRow) => ({
-  hash: entryMac({ ...key, id: keyId }, prev, contentOf(row)),
-  keyId,
-});
+const underKey =
+  (key: AuditKey, keyId = key.id) =>
+  (prev: string, row: RawRow) => ({
+    hash: entryMac({ ...key, id: keyId }, prev, contentOf(row)),
+    keyId,
+  });
 const retarget = (row: RawRow) => (row.id === 3 ? { ...row, target: 'staff:2' } : row);
 
 /** Entries as a version before the keyed chain wrote them (plain SHA-256, no key id), as the upgrade migration finds them. */
@@ -308,9 +310,7 @@ describe('the keyed chain against someone who can write the file but does not ho
 
   it('edit and recompute the rest as plain SHA-256: refused where the plain entries begin', () => {
     rechain(db, 3, plainSha256, retarget);
-    expect(verifyAuditChain(db)).toMatchObject(
-      broken(3, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/),
-    );
+    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/));
   });
 
   it('edit and recompute the whole log as plain SHA-256: nothing seals it, so it is not vouched for', () => {
@@ -335,9 +335,7 @@ describe('the keyed chain against someone who can write the file but does not ho
 
   it('edit and recompute with a wrong key behind a forged rotation entry: cannot be vouched for', () => {
     rechain(db, 3, underKey(attacker), (row) =>
-      row.id === 3
-        ? { ...row, action: 'audit.key_rotated', summary: JSON.stringify({ previousFingerprint: KEYRING.current.id }) }
-        : row,
+      row.id === 3 ? { ...row, action: 'audit.key_rotated', summary: JSON.stringify({ previousFingerprint: KEYRING.current.id }) } : row,
     );
     expect(verifyAuditChain(db)).toMatchObject(broken(3, 'audit.key_rotated', 'unknown-key', /sealed with audit key [0-9a-f]{16}/));
   });
@@ -352,8 +350,15 @@ describe('the keyed chain against someone who can write the file but does not ho
 
   it('reorder two entries: refused at the first one moved', () => {
     db.$client.exec('DROP TRIGGER audit_log_no_update');
-    db.$client.exec('UPDATE audit_log SET id = -2 WHERE id = 2; UPDATE audit_log SET id = 2 WHERE id = 3; UPDATE audit_log SET id = 3 WHERE id = -2');
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 2, problem: 'altered', reason: expect.stringMatching(/chain link broken/) });
+    db.$client.exec(
+      'UPDATE audit_log SET id = -2 WHERE id = 2; UPDATE audit_log SET id = 2 WHERE id = 3; UPDATE audit_log SET id = 3 WHERE id = -2',
+    );
+    expect(verifyAuditChain(db)).toMatchObject({
+      ok: false,
+      firstBrokenId: 2,
+      problem: 'altered',
+      reason: expect.stringMatching(/chain link broken/),
+    });
   });
 
   it('reorder and recompute as plain: refused', () => {
@@ -394,7 +399,9 @@ describe('the keyed chain against someone who can write the file but does not ho
   it('forge a purge record to drop the oldest entries: no audit.purged entry records it', () => {
     const second = rowOf(db, 2);
     db.$client.exec('DROP TRIGGER audit_log_delete_only_purged');
-    db.$client.prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)').run(at(9).getTime(), second?.hash);
+    db.$client
+      .prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)')
+      .run(at(9).getTime(), second?.hash);
     db.$client.prepare('DELETE FROM audit_log WHERE id <= 2').run();
     expect(verifyAuditChain(db)).toEqual({
       ok: false,
@@ -408,7 +415,9 @@ describe('the keyed chain against someone who can write the file but does not ho
   });
 
   it('never stores the key, nor the secret it comes from, in the database', () => {
-    const dump = JSON.stringify(db.$client.prepare('SELECT * FROM audit_log').all()) + JSON.stringify(db.$client.prepare('SELECT * FROM sqlite_master').all());
+    const dump =
+      JSON.stringify(db.$client.prepare('SELECT * FROM audit_log').all()) +
+      JSON.stringify(db.$client.prepare('SELECT * FROM sqlite_master').all());
     expect(dump).toContain(KEYRING.current.id);
     expect(dump).not.toContain(KEYRING.current.key.toString('hex'));
     expect(dump).not.toContain(KEYRING.current.key.toString('base64'));
@@ -588,7 +597,12 @@ describe('retention purge', () => {
     purgeAudit(db, 6, at(10));
     behindTriggers(db, 'audit_log_no_update', 'UPDATE audit_log SET prev_hash = ? WHERE id = 5', GENESIS_HASH);
     expect(verifyAuditChain(db)).toMatchObject({
-      ...broken(5, 'auth.sign_in.succeeded', 'altered', 'chain link broken: its previous hash does not match the hash of the last purged entry (#4)'),
+      ...broken(
+        5,
+        'auth.sign_in.succeeded',
+        'altered',
+        'chain link broken: its previous hash does not match the hash of the last purged entry (#4)',
+      ),
       checked: 0,
     });
   });
@@ -691,7 +705,9 @@ describe('export', () => {
 
   it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', () => {
     const csv = exportAudit(db, {}, 'csv');
-    expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(true);
+    expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(
+      true,
+    );
     expect(csv).toContain('"doc ""security"", v2\nline two"');
     const rows = parseCsv(csv);
     expect(rows).toHaveLength(5);

@@ -132,7 +132,11 @@ describe('repeated refusals', () => {
     try {
       expect(openRepeatWindows(after)).toMatchObject([{ repeats: 41 }]);
       // housekeeping after the window closes
-      const policy = { auditRetentionDays: 365, staffSessions: { idleMinutes: 60 }, retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 } };
+      const policy = {
+        auditRetentionDays: 365,
+        staffSessions: { idleMinutes: 60 },
+        retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
+      };
       expect(runHousekeeping(after, policy, later(10 * MINUTE)).repeatsRecorded).toBe(0);
       expect(runHousekeeping(after, policy, later(15 * MINUTE)).repeatsRecorded).toBe(1);
       expect(accountedFor(after)).toBe(42);
@@ -174,7 +178,9 @@ describe('sign-in refusals through the console flow', () => {
     }
     w.advance(15 * MINUTE);
     closeRepeatWindows(w.db, w.now);
-    const entries = queryAudit(w.db, { limit: 1000 }).filter((e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked');
+    const entries = queryAudit(w.db, { limit: 1000 }).filter(
+      (e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked',
+    );
     const kinds = new Set(entries.map((e) => `${e.action} ${JSON.stringify({ ...e.summary, repeated: undefined })}`));
     // each kind of refusal (failed, locked per account, locked per address…): its first entry and one count
     expect(entries.length).toBeLessThanOrEqual(2 * kinds.size);

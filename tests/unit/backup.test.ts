@@ -4,20 +4,18 @@
  * no deleted row even when the live file still does; an older backup is
  * migrated on restore and a newer one refused; temporary files never stay.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Db, knownMigrations, migrationState, openDatabase } from '../../db/client.ts';
-import * as schema from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { entryHash, GENESIS_HASH, recordAudit } from '../../src/core/audit/log.ts';
+import { recordAudit } from '../../src/core/audit/log.ts';
 import { createBackup } from '../../src/core/backup/backup.ts';
 import { BackupError, backupKey, newHeader, readEncrypted, readHeader, writeEncrypted } from '../../src/core/backup/format.ts';
 import { restoreBackup } from '../../src/core/backup/restore.ts';
+import { KEYED_CHAIN_MIGRATION, legacyDatabase } from '../helpers/legacy-audit.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const KEY = Buffer.alloc(32, 3);
@@ -161,36 +159,12 @@ describe('createBackup', () => {
   });
 });
 
-/** A database migrated only up to before the keyed audit chain: what an older Candor left. */
-function olderDatabase(dataDir: string): Db {
-  const migrations = join(dir(), 'migrations');
-  cpSync(join(import.meta.dirname, '../../db/migrations'), migrations, { recursive: true });
-  const journalFile = join(migrations, 'meta/_journal.json');
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: { tag: string }[] };
-  journal.entries = journal.entries.slice(0, KEYED_CHAIN);
-  writeFileSync(journalFile, JSON.stringify(journal));
-  mkdirSync(dataDir, { recursive: true });
-  const sqlite = new Database(join(dataDir, 'candor.db'));
-  sqlite.pragma('journal_mode = WAL');
-  const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: migrations });
-  // An entry as that version wrote it: plain SHA-256, no key id.
-  const content = { id: 1, at: now().getTime(), actorType: 'system', actorId: null, actorLabel: null, ip: null, userAgent: null };
-  const hash = entryHash(GENESIS_HASH, { ...content, action: 'audit.viewed', target: null, summary: {} });
-  sqlite
-    .prepare(
-      `INSERT INTO audit_log (id, at, actor_type, action, summary, prev_hash, hash) VALUES (1, ?, 'system', 'audit.viewed', '{}', ?, ?)`,
-    )
-    .run(content.at, GENESIS_HASH, hash);
-  return db as unknown as Db;
-}
-
-const KEYED_CHAIN = knownMigrations().findIndex((m) => m.tag.endsWith('_audit_keyed_chain'));
-
 /** A backup of a database as an older Candor made it (its own code recorded `backup.created`; this one cannot write its log). */
-async function olderBackup(db: Db, dataDir: string): Promise<string> {
+async function olderBackup(dataDir: string): Promise<string> {
   const snapshot = join(dataDir, 'snapshot.db');
-  db.$client.prepare('VACUUM INTO ?').run(snapshot);
+  const sqlite = new Database(join(dataDir, 'candor.db'));
+  sqlite.prepare('VACUUM INTO ?').run(snapshot);
+  sqlite.close();
   const file = join(dir(), 'old.backup');
   writeFileSync(file, await encrypt(readFileSync(snapshot)));
   return file;
@@ -199,15 +173,14 @@ async function olderBackup(db: Db, dataDir: string): Promise<string> {
 describe('restoreBackup', () => {
   it('migrates an older backup, keeps the database it replaces, records and verifies the audit log', async () => {
     const source = dir();
-    const old = olderDatabase(source);
-    const file = await olderBackup(old, source);
-    old.$client.close();
+    legacyDatabase(source, 1);
+    const file = await olderBackup(source);
 
     const { dataDir, db } = liveDatabase();
     db.$client.close();
     const known = knownMigrations();
     const result = await restoreBackup({ file, dataDir, keys: [OTHER, KEY], secret: SECRET, now });
-    expect(result.migratedFrom).toBe(known[KEYED_CHAIN - 1]?.tag);
+    expect(result.migratedFrom).toBe(known[KEYED_CHAIN_MIGRATION - 1]?.tag);
     expect(result.migratedTo).toBe(known.at(-1)?.tag);
     expect(result.previous).toMatch(/candor\.db\.before-restore-20250501T120000Z$/);
     expect(result.secretMatches).toBe(true);

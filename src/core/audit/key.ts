@@ -14,7 +14,7 @@
  * done where the handle is opened for the app, the CLI and restore), so the
  * many places that record an entry need nothing more than the handle. A
  * handle without a keyring cannot write to the log: there is no unkeyed
- * fallback to fall back to.
+ * fallback.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
 import type { Db } from '../../../db/client.ts';
@@ -42,7 +42,9 @@ export function deriveAuditKey(secret: string): AuditKey {
 
 export function auditKeyring(secret: string, previousSecrets: readonly string[] = []): AuditKeyring {
   const current = deriveAuditKey(secret);
-  const previous = previousSecrets.map(deriveAuditKey).filter((k, i, all) => k.id !== current.id && all.findIndex((o) => o.id === k.id) === i);
+  const previous = previousSecrets
+    .map(deriveAuditKey)
+    .filter((k, i, all) => k.id !== current.id && all.findIndex((o) => o.id === k.id) === i);
   return { current, previous };
 }
 
@@ -51,16 +53,27 @@ export function keyById(keyring: AuditKeyring, id: string): AuditKey | undefined
   return [keyring.current, ...keyring.previous].find((k) => k.id === id);
 }
 
-const bound = new WeakMap<Db, AuditKeyring>();
+/**
+ * Kept on the handle itself under a registered symbol, not in a module-level map: the server's
+ * entry and Astro's bundle of the pages each load their own copy of this module, and both must
+ * find what createAppContext bound. Not enumerable, so it never shows in a dump of the handle.
+ */
+const BOUND = Symbol.for('candor.auditKeyring');
+
+function isKeyring(value: unknown): value is AuditKeyring {
+  return typeof value === 'object' && value !== null && 'current' in value && 'previous' in value;
+}
 
 /** From now on, entries written through this handle are sealed with the keyring's current key. */
 export function bindAuditKeys(db: Db, keyring: AuditKeyring): Db {
-  bound.set(db, keyring);
+  Object.defineProperty(db, BOUND, { value: keyring, configurable: true, enumerable: false, writable: false });
   return db;
 }
 
 export function boundAuditKeys(db: Db): AuditKeyring {
-  const keyring = bound.get(db);
-  if (!keyring) throw new Error('the audit log cannot be written: this database handle has no audit key (bindAuditKeys after opening it)');
+  const keyring: unknown = Reflect.get(db, BOUND);
+  if (!isKeyring(keyring)) {
+    throw new Error('the audit log cannot be written: this database handle has no audit key (bindAuditKeys after opening it)');
+  }
   return keyring;
 }

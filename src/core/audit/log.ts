@@ -164,12 +164,16 @@ function canonicalContent(content: AuditHashedContent, keyId?: string): string {
 
 /** The plain SHA-256 link of entries written before the chain was keyed; verified, never written any more. */
 export function entryHash(prevHash: string, content: AuditHashedContent): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalContent(content)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${prevHash}\n${canonicalContent(content)}`)
+    .digest('hex');
 }
 
 /** The keyed link: HMAC-SHA256 under the audit key over the previous MAC and the content, key id included. */
 export function entryMac(key: AuditKey, prevHash: string, content: AuditHashedContent): string {
-  return createHmac('sha256', key.key).update(`${prevHash}\n${canonicalContent(content, key.id)}`).digest('hex');
+  return createHmac('sha256', key.key)
+    .update(`${prevHash}\n${canonicalContent(content, key.id)}`)
+    .digest('hex');
 }
 
 /**

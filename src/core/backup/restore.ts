@@ -89,10 +89,18 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     const db = openDatabase(database);
     try {
       checkIntegrity(db);
-      const secretMatches =
-        header.secretId === null ? null : options.secret !== undefined && header.secretId === secretId(options.secret);
+      const secretMatches = header.secretId === null ? null : options.secret !== undefined && header.secretId === secretId(options.secret);
       if (options.secret === undefined) {
-        return { header, database, previous, migratedFrom: before.latest, migratedTo: after.latest, audit: null, recorded: false, secretMatches };
+        return {
+          header,
+          database,
+          previous,
+          migratedFrom: before.latest,
+          migratedTo: after.latest,
+          audit: null,
+          recorded: false,
+          secretMatches,
+        };
       }
       bindAuditKeys(db, auditKeyring(options.secret, options.previousSecrets));
       const recorded = secretMatches !== false;
