@@ -44,7 +44,9 @@ function parseAnchor(raw: string): AuditAnchor {
 export function verificationReport(result: AuditVerification, keyring: AuditKeyring): string[] {
   if (!result.ok) {
     const verdict = result.problem === 'unknown-key' ? 'NOT VERIFIABLE' : result.problem === 'unsealed' ? 'NOT SEALED' : 'BROKEN';
-    return [`audit log ${verdict} at ${describeFailure(result)} (${result.checked} entries checked before it)`];
+    const entries = `${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} checked`;
+    // Unsealed plain entries are found after reading them all; any other failure stops at the entry it names.
+    return [`audit log ${verdict} at ${describeFailure(result)} (${entries}${result.problem === 'unsealed' ? '' : ' before it'})`];
   }
   const lines = [`audit log verified: ${result.checked} entries, chain intact`];
   const source = (keyId: string) => (keyId === keyring.current.id ? 'CANDOR_SECRET' : 'CANDOR_PREVIOUS_SECRETS');
