@@ -138,7 +138,10 @@ function editAndRecomputePlain(sqlite: Database.Database, id: number, target: st
   }
 }
 
-describe('npm run candor -- audit verify', () => {
+// Each test runs the CLI once or twice: a few seconds each on a quiet machine, much more on a busy one.
+const CLI_TIMEOUT = { timeout: 180_000 };
+
+describe('npm run candor -- audit verify', CLI_TIMEOUT, () => {
   it('reports an intact chain, the key that seals it, and an anchor to keep elsewhere', () => {
     const dir = withEntries();
     const { code, lines, stderr } = candor(dir, ['audit', 'verify']);
@@ -232,7 +235,7 @@ describe('npm run candor -- audit verify', () => {
   });
 });
 
-describe('upgrading a log of the plain hash chain', () => {
+describe('upgrading a log of the plain hash chain', CLI_TIMEOUT, () => {
   it('is reported as not sealed until the first write of this version seals it, then verifies', () => {
     const dir = dataDir();
     legacyDatabase(dir, 2);

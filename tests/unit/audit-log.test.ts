@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { auditActions } from '../../src/core/audit/actions.ts';
@@ -427,6 +428,14 @@ describe('the keyed chain against someone who can write the file but does not ho
 
 describe('entries of the plain SHA-256 chain of earlier versions', () => {
   beforeEach(() => legacyEntries(db, 3));
+
+  it('are checked with the hash earlier versions wrote: SHA-256 over the previous hash and the sorted-key JSON', () => {
+    const content = { id: 7, at: 1_700_000_000_000, actorType: 'staff', actorId: 3, actorLabel: 'a@x.example', ip: null, userAgent: 'UA' };
+    const written = `${GENESIS_HASH}\n{"action":"staff.invited","actorId":3,"actorLabel":"a@x.example","actorType":"staff","at":1700000000000,"id":7,"ip":null,"summary":{"a":1,"b":[2]},"target":"staff:4","userAgent":"UA"}`;
+    expect(entryHash(GENESIS_HASH, { ...content, action: 'staff.invited', target: 'staff:4', summary: { b: [2], a: 1 } })).toBe(
+      createHash('sha256').update(written).digest('hex'),
+    );
+  });
 
   it('are not vouched for until a keyed entry seals them', () => {
     expect(verifyAuditChain(db)).toMatchObject({
