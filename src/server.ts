@@ -8,6 +8,8 @@ import { readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sealAuditChain } from './core/audit/log.ts';
+import { closeRepeatWindows } from './core/audit/repeats.ts';
 import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
@@ -27,6 +29,8 @@ const fail = (line: string): never => {
 };
 
 const HOUSEKEEPING_INTERVAL_MS = 6 * 3_600_000;
+// Counts of repeated refusals go into the audit chain within a minute of their window closing.
+const REPEATS_INTERVAL_MS = 60_000;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
@@ -56,6 +60,12 @@ async function preloadServerChunks(dir: string): Promise<void> {
 async function main(): Promise<void> {
   process.env.ASTRO_NODE_AUTOSTART = 'disabled';
   const context = startupContext();
+  // After an upgrade, or a change of CANDOR_SECRET, the chain is sealed under the current key at once.
+  const sealed = sealAuditChain(context.db, context.now());
+  if (sealed)
+    log(
+      `audit log: ${sealed.action === 'audit.chain_keyed' ? 'older plain entries sealed under CANDOR_SECRET' : 'CANDOR_SECRET changed; recorded'} as entry #${sealed.id}`,
+    );
   if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
   const changes = detectContentChanges(context);
   for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);
@@ -118,17 +128,22 @@ async function main(): Promise<void> {
   housekeeping();
   const housekeepingTimer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
   housekeepingTimer.unref();
+  const repeatsTimer = setInterval(() => closeRepeatWindows(context.db, context.now()), REPEATS_INTERVAL_MS);
+  repeatsTimer.unref();
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     clearInterval(housekeepingTimer);
+    clearInterval(repeatsTimer);
     log(`${signal} received, finishing in-flight requests`);
     jobs?.stop();
     const workerStopped = worker?.dispatcher.stop() ?? Promise.resolve();
     server.close(() => {
       void workerStopped.then(() => {
+        // Open windows are counted in the database anyway; closing them now puts their counts under the chain.
+        closeRepeatWindows(context.db, context.now(), { all: true });
         context.db.$client.close();
         log('stopped');
         process.exit(0);

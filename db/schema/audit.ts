@@ -2,8 +2,11 @@ import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 
 /**
  * The audit trail. Append-only (triggers in the migrations refuse UPDATE,
- * and DELETE except of rows a recorded purge covers) and hash-chained:
- * `hash` = SHA-256 over `prevHash` and the entry's own content.
+ * and DELETE except of rows a recorded purge covers) and chained: `hash` =
+ * HMAC-SHA256 under the audit key `keyId` (derived from CANDOR_SECRET, see
+ * src/core/audit/key.ts) over `prevHash` and the entry's own content.
+ * Entries written before the chain was keyed have no `keyId` and a plain
+ * SHA-256 `hash`; the keyed `audit.chain_keyed` entry after them seals them.
  */
 export const auditLog = sqliteTable(
   'audit_log',
@@ -22,6 +25,8 @@ export const auditLog = sqliteTable(
     summary: text('summary', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
+    /** fingerprint of the key whose MAC `hash` is; null: a plain SHA-256 entry of an older version */
+    keyId: text('key_id'),
   },
   (t) => [index('audit_log_at').on(t.at), index('audit_log_action').on(t.action), index('audit_log_actor').on(t.actorId)],
 );
@@ -38,3 +43,45 @@ export const auditPurges = sqliteTable('audit_purges', {
   lastHash: text('last_hash').notNull(),
   removed: integer('removed').notNull(),
 });
+
+/**
+ * Written by the migration that introduced the keyed chain (0011), when the
+ * log then held entries: the id of the last plain SHA-256 entry, which the
+ * first keyed write seals with `audit.chain_keyed` (and then removes this
+ * row). Plain entries no such row names are never sealed: a log rewritten
+ * as plain after the upgrade stays unverifiable instead of being blessed.
+ */
+export const auditChainUpgrade = sqliteTable('audit_chain_upgrade', {
+  lastPlainId: integer('last_plain_id').primaryKey(),
+});
+
+/**
+ * Refusals repeated within a window (locked sign-ins, refused links): the
+ * first is an ordinary audit entry (`firstEntryId`), the repeats are only
+ * counted here, one row per kind of refusal, until the window closes; then
+ * one entry saying "repeated N more times between T1 and T2" goes into the
+ * chain and the row is removed. Not chained itself: see
+ * src/core/audit/repeats.ts.
+ */
+export const auditRepeats = sqliteTable(
+  'audit_repeats',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** what makes two refusals the same: action, actor, address, target and summary */
+    fingerprint: text('fingerprint').notNull().unique(),
+    action: text('action').notNull(),
+    actorType: text('actor_type', { enum: ['staff', 'system', 'anonymous'] }).notNull(),
+    actorId: integer('actor_id'),
+    actorLabel: text('actor_label'),
+    ip: text('ip'),
+    target: text('target'),
+    summary: text('summary', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    firstEntryId: integer('first_entry_id').notNull(),
+    openedAt: integer('opened_at', { mode: 'timestamp_ms' }).notNull(),
+    closesAt: integer('closes_at', { mode: 'timestamp_ms' }).notNull(),
+    repeats: integer('repeats').notNull().default(0),
+    firstRepeatAt: integer('first_repeat_at', { mode: 'timestamp_ms' }),
+    lastRepeatAt: integer('last_repeat_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('audit_repeats_closes').on(t.closesAt)],
+);

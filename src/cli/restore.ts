@@ -3,10 +3,12 @@
  * server stopped. The database it replaces is kept beside it.
  */
 import { mkdirSync } from 'node:fs';
+import { auditKeyring } from '../core/audit/key.ts';
 import { BackupError } from '../core/backup/format.ts';
 import { restoreBackup } from '../core/backup/restore.ts';
 import { readConfig } from '../core/config/env.ts';
 import { findSecrets } from '../core/config/secrets.ts';
+import { verificationReport } from './audit-verify.ts';
 import { type CliCommand, CliError, parseOptions, untilSignal } from './command.ts';
 
 export const restore: CliCommand = {
@@ -36,6 +38,7 @@ export const restore: CliCommand = {
         dataDir: config.dataDir,
         keys: [secrets.encryptionKey, ...secrets.previousKeys],
         secret: secrets.secret,
+        previousSecrets: config.previousSecrets,
         now: () => new Date(),
         signal: signal.signal,
       });
@@ -50,14 +53,15 @@ export const restore: CliCommand = {
             : 'warning: CANDOR_SECRET is not the one in use when the backup was made: links already sent, and look-ups of stored addresses, fail until it is',
         );
       }
-      if (result.audit.ok) {
-        console.log(`audit log verified: ${result.audit.checked} entries, chain intact`);
-        return 0;
+      if (!result.audit || secrets.secret === undefined) {
+        console.log(
+          'audit log NOT VERIFIABLE: there is no CANDOR_SECRET, so the restore is not recorded in it either; set the secret and run audit verify',
+        );
+        return 1;
       }
-      console.log(
-        `audit log BROKEN at entry #${result.audit.firstBrokenId}: ${result.audit.reason} (${result.audit.checked} entries checked before it)`,
-      );
-      return 1;
+      if (!result.recorded) console.log('the restore is not recorded in the audit log: it would be sealed with a key the log has not seen');
+      for (const line of verificationReport(result.audit, auditKeyring(secrets.secret, config.previousSecrets))) console.log(line);
+      return result.audit.ok ? 0 : 1;
     } catch (err) {
       if (err instanceof BackupError) throw new CliError(err.message);
       throw err;

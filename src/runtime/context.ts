@@ -5,6 +5,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, openDatabase } from '../../db/client.ts';
+import { auditKeyring, bindAuditKeys } from '../core/audit/key.ts';
 import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
@@ -59,7 +60,8 @@ export function createAppContext(config: Config, root: string): AppContext {
   const content = loadContent(config.contentDir ?? join(root, 'content'));
   prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);
-  const db = openChecked(join(config.dataDir, 'candor.db'));
+  // The audit chain is sealed with a key derived from the secret, never stored in the database.
+  const db = bindAuditKeys(openChecked(join(config.dataDir, 'candor.db')), auditKeyring(secrets.secret, config.previousSecrets));
   const now = () => new Date();
   recordBaseline(db, content, now());
   const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };

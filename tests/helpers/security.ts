@@ -247,6 +247,27 @@ export function auditRows(db: Db, action?: string): AuditRow[] {
     .all(...(action ? [action] : [])) as AuditRow[];
 }
 
+/**
+ * How many times an action was audited: identical refusals within a window are one entry and a
+ * count (src/core/audit/repeats.ts), whether the window has closed ("repeated N more times") or is
+ * still counting.
+ */
+export function timesAudited(
+  db: Db,
+  action: string,
+  match: (row: { ip: string | null; target: string | null }) => boolean = () => true,
+): number {
+  const logged = auditRows(db, action)
+    .filter(match)
+    .reduce((n, r) => n + ((JSON.parse(r.summary) as { repeated?: { times: number } }).repeated?.times ?? 1), 0);
+  const counting = db.$client.prepare('SELECT ip, target, repeats FROM audit_repeats WHERE action = ?').all(action) as {
+    ip: string | null;
+    target: string | null;
+    repeats: number;
+  }[];
+  return logged + counting.filter(match).reduce((n, r) => n + r.repeats, 0);
+}
+
 // ---- HTML as a browser reads it ----
 
 export interface HtmlElement {

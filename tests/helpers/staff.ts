@@ -2,24 +2,34 @@
  * Staff accounts and sessions made directly in a test server's database,
  * for tests about authorisation rather than about signing in.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateTOTP } from '@oslojs/otp';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import type { Role } from '../../src/core/auth/permissions.ts';
 import { createSession, markSessionMfaVerified } from '../../src/core/auth/session.ts';
 import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
+import { TEST_KEYS } from './notify.ts';
 
 export const POLICY = { idleMinutes: 60, absoluteHours: 12 };
 
+/**
+ * The server's database, sealing audit entries with the server's audit key: from the secret the
+ * server generated into its data dir, or, with none there, the test keys given in its environment.
+ */
 export function openTestDb(dataDir: string): Db {
-  return openDatabase(join(dataDir, 'candor.db'));
+  const secret = existsSync(join(dataDir, 'secrets.json')) ? storedSecrets(dataDir).secret : TEST_KEYS.secret;
+  return bindAuditKeys(openDatabase(join(dataDir, 'candor.db')), auditKeyring(secret));
+}
+
+function storedSecrets(dataDir: string): { secret: string; encryptionKey: string } {
+  return JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { secret: string; encryptionKey: string };
 }
 
 export function encryptionKey(dataDir: string): Buffer {
-  const { encryptionKey } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { encryptionKey: string };
-  return Buffer.from(encryptionKey, 'hex');
+  return Buffer.from(storedSecrets(dataDir).encryptionKey, 'hex');
 }
 
 let counter = 0;

@@ -1,17 +1,23 @@
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { auditActions } from '../../src/core/audit/actions.ts';
+import { type AuditKey, auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import {
   type AuditInput,
   entryHash,
+  entryMac,
   exportAudit,
   GENESIS_HASH,
   purgeAudit,
   queryAudit,
   recordAudit,
+  sealAuditChain,
   verifyAuditChain,
 } from '../../src/core/audit/log.ts';
 
+const SECRET = 'audit-log-unit-test-secret-of-enough-length';
+const KEYRING = auditKeyring(SECRET);
 const DAY = 86_400_000;
 const T0 = new Date('2025-01-01T00:00:00Z');
 const at = (days: number) => new Date(T0.getTime() + days * DAY);
@@ -43,12 +49,15 @@ const rowOf = (db: Db, id: number) => queryAudit(db, { beforeId: id + 1, limit: 
 
 let db: Db;
 beforeEach(() => {
-  db = openDatabase(':memory:');
+  db = bindAuditKeys(openDatabase(':memory:'), KEYRING);
 });
+
+/** What verification returns for an intact log of these entries, sealed with the test key from the first. */
+const intact = (checked: number) => ({ ok: true, checked });
 
 describe('recording', () => {
   it('grows a chain that verifies', () => {
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 0 });
+    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 0, head: null, keys: [], plain: null });
     const first = recordAudit(db, signIn({ summary: { before: { role: 'viewer' }, after: { role: 'admin' } } }), at(0));
     const second = recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(1));
     const third = recordAudit(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed', ip: '198.51.100.1' }, at(2));
@@ -56,15 +65,31 @@ describe('recording', () => {
     expect(second).toMatchObject({ id: 2, prevHash: first.hash, actorType: 'system', actorId: null, summary: {} });
     expect(third).toMatchObject({ id: 3, prevHash: second.hash, actorType: 'anonymous', ip: '198.51.100.1' });
     expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 3 });
+    expect(first.keyId).toBe(KEYRING.current.id);
+    expect(verifyAuditChain(db)).toEqual({
+      ok: true,
+      checked: 3,
+      head: { id: 3, at: at(2), action: 'auth.sign_in.failed', mac: third.hash },
+      keys: [{ keyId: KEYRING.current.id, fromId: 1 }],
+      plain: null,
+    });
     // What was returned is what was stored.
     expect(rowOf(db, 1)).toEqual(first);
   });
 
-  it('hashes the same content the same way whatever the key order', () => {
+  it('seals the same content the same way whatever the key order, with an HMAC under the derived key', () => {
     const a = recordAudit(db, signIn({ summary: { x: 1, nested: { b: 2, a: 1 } } }), at(0));
     const content = { ...a, at: a.at.getTime(), summary: { nested: { a: 1, b: 2 }, x: 1 } };
-    expect(entryHash(GENESIS_HASH, content)).toBe(a.hash);
+    expect(entryMac(KEYRING.current, GENESIS_HASH, content)).toBe(a.hash);
+    // Not the plain hash anyone could compute, nor the MAC under another secret.
+    expect(entryHash(GENESIS_HASH, content)).not.toBe(a.hash);
+    expect(entryMac(auditKeyring(`${SECRET}-other`).current, GENESIS_HASH, content)).not.toBe(a.hash);
+  });
+
+  it('cannot write through a handle that has no audit key', () => {
+    const unkeyed = openDatabase(':memory:');
+    expect(() => recordAudit(unkeyed, signIn(), at(0))).toThrow(/has no audit key/);
+    expect(unkeyed.$client.prepare('SELECT count(*) AS n FROM audit_log').get()).toEqual({ n: 0 });
   });
 
   it('keeps text that SQLite would rewrite verifiable, and truncates the user agent', () => {
@@ -73,7 +98,7 @@ describe('recording', () => {
     expect(entry.target).toBe('broken \ufffd surrogate');
     recordAudit(db, signIn({ userAgent: 'u'.repeat(2000), summary: { note: 'lone \udc00' } }), at(1));
     expect(rowOf(db, 2)?.userAgent).toHaveLength(512);
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 2 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(2));
   });
 
   it.each([
@@ -121,22 +146,118 @@ describe('append-only at the database level', () => {
   });
 });
 
+interface RawRow {
+  id: number;
+  at: number;
+  actor_type: string;
+  actor_id: number | null;
+  actor_label: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  action: string;
+  target: string | null;
+  summary: string;
+  prev_hash: string;
+  hash: string;
+  key_id: string | null;
+}
+
+const contentOf = (row: RawRow) => ({
+  id: row.id,
+  at: row.at,
+  actorType: row.actor_type,
+  actorId: row.actor_id,
+  actorLabel: row.actor_label,
+  ip: row.ip,
+  userAgent: row.user_agent,
+  action: row.action,
+  target: row.target,
+  summary: JSON.parse(row.summary) as unknown,
+});
+
+const rawRows = (db: Db, fromId = 0): RawRow[] =>
+  db.$client.prepare('SELECT * FROM audit_log WHERE id >= ? ORDER BY id').all(fromId) as RawRow[];
+
+/**
+ * What someone with write access to the file can do: rewrite entries from `fromId` on (after
+ * `edit`), each linked to the one before and sealed by `seal` (plain SHA-256, or a MAC under a
+ * key of their own), behind the triggers' back.
+ */
+function rechain(
+  db: Db,
+  fromId: number,
+  seal: (prev: string, row: RawRow) => { hash: string; keyId: string | null },
+  edit: (row: RawRow) => RawRow = (row) => row,
+): void {
+  db.$client.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
+  const before = db.$client.prepare('SELECT hash FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT 1').get(fromId) as
+    | { hash: string }
+    | undefined;
+  let prev = before?.hash ?? GENESIS_HASH;
+  const update = db.$client.prepare(
+    'UPDATE audit_log SET target = ?, summary = ?, action = ?, prev_hash = ?, hash = ?, key_id = ? WHERE id = ?',
+  );
+  for (const original of rawRows(db, fromId)) {
+    const row = { ...edit(original), prev_hash: prev };
+    const sealed = seal(prev, row);
+    update.run(row.target, row.summary, row.action, prev, sealed.hash, sealed.keyId, row.id);
+    prev = sealed.hash;
+  }
+}
+
+const plainSha256 = (prev: string, row: RawRow) => ({ hash: entryHash(prev, contentOf(row)), keyId: null });
+/** The MAC as Candor computes it, but under a key of the writer's choosing, and claiming the key id they choose. */
+const underKey =
+  (key: AuditKey, keyId = key.id) =>
+  (prev: string, row: RawRow) => ({
+    hash: entryMac({ ...key, id: keyId }, prev, contentOf(row)),
+    keyId,
+  });
+const retarget = (row: RawRow) => (row.id === 3 ? { ...row, target: 'staff:2' } : row);
+
+/** Entries as a version before the keyed chain wrote them (plain SHA-256, no key id), as the upgrade migration finds them. */
+function legacyEntries(db: Db, n: number): void {
+  const insert = db.$client.prepare(
+    `INSERT INTO audit_log (id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash)
+     VALUES (@id, @at, 'system', NULL, NULL, NULL, NULL, 'audit.viewed', @target, '{}', @prev, @hash)`,
+  );
+  let prev = GENESIS_HASH;
+  for (let id = 1; id <= n; id++) {
+    const content = { id, at: at(id - 1).getTime(), actorType: 'system', actorId: null, actorLabel: null, ip: null, userAgent: null };
+    const hash = entryHash(prev, { ...content, action: 'audit.viewed', target: `legacy:${id}`, summary: {} });
+    insert.run({ id, at: content.at, target: `legacy:${id}`, prev, hash });
+    prev = hash;
+  }
+  // what db/migrations/0011 records when it finds them
+  db.$client.prepare('INSERT INTO audit_chain_upgrade (last_plain_id) VALUES (?)').run(n);
+}
+
+const broken = (id: number, action: string, problem: string, reason: string | RegExp) => ({
+  ok: false,
+  firstBrokenId: id,
+  entry: { id, at: expect.any(Date), action },
+  problem,
+  reason: typeof reason === 'string' ? reason : expect.stringMatching(reason),
+});
+
 describe('verification catches tampering behind the triggers', () => {
   beforeEach(() => seed(db, 5));
 
-  it('names an altered entry', () => {
+  it('names an altered entry: its id, time, action and why', () => {
     behindTriggers(db, 'audit_log_no_update', "UPDATE audit_log SET target = 'staff:2' WHERE id = 3");
     expect(verifyAuditChain(db)).toEqual({
       ok: false,
       checked: 2,
       firstBrokenId: 3,
-      reason: 'content altered: its stored hash does not match its content',
+      entry: { id: 3, at: at(2), action: 'auth.sign_in.succeeded' },
+      problem: 'altered',
+      reason: 'its MAC does not match its content: it was changed, or its MAC computed, without the key',
     });
   });
 
   it('names an entry whose summary was altered', () => {
     behindTriggers(db, 'audit_log_no_update', 'UPDATE audit_log SET summary = ? WHERE id = 4', '{"attempt":40}');
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4, reason: expect.stringMatching(/content altered/) });
+    expect(verifyAuditChain(db)).toMatchObject(broken(4, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
   });
 
   it('names a deleted middle entry', () => {
@@ -145,6 +266,8 @@ describe('verification catches tampering behind the triggers', () => {
       ok: false,
       checked: 2,
       firstBrokenId: 3,
+      entry: null,
+      problem: 'missing',
       reason: 'entry #3 is missing (removed outside a recorded purge)',
     });
   });
@@ -155,6 +278,8 @@ describe('verification catches tampering behind the triggers', () => {
       ok: false,
       checked: 3,
       firstBrokenId: 4,
+      entry: null,
+      problem: 'missing',
       reason: 'entries #4 to #5 are missing (the newest entries were removed)',
     });
     expect(recordAudit(db, signIn(), at(9)).id).toBe(6);
@@ -176,12 +301,268 @@ describe('verification catches tampering behind the triggers', () => {
     if (!original) throw new Error('entry 3 missing');
     const forged = entryHash(original.prevHash, { ...original, at: original.at.getTime(), target: 'staff:2' });
     behindTriggers(db, 'audit_log_no_update', "UPDATE audit_log SET target = 'staff:2', hash = ? WHERE id = 3", forged);
+    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
+  });
+});
+
+describe('the keyed chain against someone who can write the file but does not hold CANDOR_SECRET', () => {
+  beforeEach(() => seed(db, 5));
+  const attacker = auditKeyring('an attacker who guessed wrong, long enough').current;
+
+  it('edit and recompute the rest as plain SHA-256: refused where the plain entries begin', () => {
+    rechain(db, 3, plainSha256, retarget);
+    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/));
+  });
+
+  it('edit and recompute the whole log as plain SHA-256: nothing seals it, so it is not vouched for', () => {
+    rechain(db, 1, plainSha256, retarget);
+    expect(verifyAuditChain(db)).toMatchObject({
+      ...broken(1, 'auth.sign_in.succeeded', 'unsealed', /^5 plain SHA-256 entries .* no keyed audit.chain_keyed entry seals them/),
+      checked: 5,
+    });
+  });
+
+  it('edit and recompute with a wrong key, keeping the key id: the MAC does not match', () => {
+    rechain(db, 3, underKey(attacker, KEYRING.current.id), retarget);
+    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match its content/));
+  });
+
+  it('edit and recompute with a wrong key, claiming its id: a change of key no rotation entry records', () => {
+    rechain(db, 3, underKey(attacker), retarget);
+    expect(verifyAuditChain(db)).toMatchObject(
+      broken(3, 'auth.sign_in.succeeded', 'altered', /but not the audit.key_rotated entry that must record such a change/),
+    );
+  });
+
+  it('edit and recompute with a wrong key behind a forged rotation entry: cannot be vouched for', () => {
+    rechain(db, 3, underKey(attacker), (row) =>
+      row.id === 3 ? { ...row, action: 'audit.key_rotated', summary: JSON.stringify({ previousFingerprint: KEYRING.current.id }) } : row,
+    );
+    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'audit.key_rotated', 'unknown-key', /sealed with audit key [0-9a-f]{16}/));
+  });
+
+  it('downgrade the untouched tail to plain SHA-256: refused', () => {
+    rechain(db, 4, plainSha256);
+    expect(verifyAuditChain(db)).toMatchObject({
+      ...broken(4, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/),
+      checked: 3,
+    });
+  });
+
+  it('reorder two entries: refused at the first one moved', () => {
+    db.$client.exec('DROP TRIGGER audit_log_no_update');
+    db.$client.exec(
+      'UPDATE audit_log SET id = -2 WHERE id = 2; UPDATE audit_log SET id = 2 WHERE id = 3; UPDATE audit_log SET id = 3 WHERE id = -2',
+    );
+    expect(verifyAuditChain(db)).toMatchObject({
+      ok: false,
+      firstBrokenId: 2,
+      problem: 'altered',
+      reason: expect.stringMatching(/chain link broken/),
+    });
+  });
+
+  it('reorder and recompute as plain: refused', () => {
+    rechain(db, 2, plainSha256, (row) => ({ ...row, target: row.id === 2 ? 'staff:3' : row.id === 3 ? 'staff:2' : row.target }));
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 2, problem: 'altered' });
+  });
+
+  it('truncate: the id sequence betrays it; with the sequence rewound too, only an anchor kept elsewhere does', () => {
+    const ok = verifyAuditChain(db);
+    if (!ok.ok || !ok.head) throw new Error('expected an intact log');
+    const anchor = { id: ok.head.id, mac: ok.head.mac.slice(0, 16) };
+    expect(verifyAuditChain(db, KEYRING, { anchor })).toMatchObject({ ok: true, checked: 5 });
+
+    behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id >= 4');
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
+
+    db.$client.prepare("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'").run();
+    // The file alone now looks like an older, intact log: this is the limit the README states.
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, checked: 3 });
+    expect(verifyAuditChain(db, KEYRING, { anchor })).toEqual({
+      ok: false,
+      checked: 3,
+      firstBrokenId: 5,
+      entry: null,
+      problem: 'anchor',
+      reason: 'entry #5, recorded elsewhere, is no longer in the log: the newest entries were cut off',
+    });
+  });
+
+  it('an anchor whose entry was rewritten (and the chain after it recomputed by someone with the key) is named', () => {
+    rechain(db, 5, underKey(KEYRING.current), (row) => ({ ...row, target: 'staff:9' }));
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(verifyAuditChain(db, KEYRING, { anchor: { id: 5, mac: '0123456789abcdef' } })).toMatchObject(
+      broken(5, 'auth.sign_in.succeeded', 'anchor', /^its MAC begins [0-9a-f]{16}, not 0123456789abcdef as recorded/),
+    );
+  });
+
+  it('forge a purge record to drop the oldest entries: no audit.purged entry records it', () => {
+    const second = rowOf(db, 2);
+    db.$client.exec('DROP TRIGGER audit_log_delete_only_purged');
+    db.$client
+      .prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)')
+      .run(at(9).getTime(), second?.hash);
+    db.$client.prepare('DELETE FROM audit_log WHERE id <= 2').run();
     expect(verifyAuditChain(db)).toEqual({
       ok: false,
       checked: 3,
-      firstBrokenId: 4,
-      reason: 'chain link broken: its previous hash does not match the hash of entry #3',
+      firstBrokenId: 2,
+      entry: null,
+      problem: 'missing',
+      reason:
+        "entries up to #2 were removed, but no audit.purged entry in the log records that purge: they were removed behind the triggers' back",
     });
+  });
+
+  it('never stores the key, nor the secret it comes from, in the database', () => {
+    const dump =
+      JSON.stringify(db.$client.prepare('SELECT * FROM audit_log').all()) +
+      JSON.stringify(db.$client.prepare('SELECT * FROM sqlite_master').all());
+    expect(dump).toContain(KEYRING.current.id);
+    expect(dump).not.toContain(KEYRING.current.key.toString('hex'));
+    expect(dump).not.toContain(KEYRING.current.key.toString('base64'));
+    expect(dump).not.toContain(SECRET);
+  });
+});
+
+describe('entries of the plain SHA-256 chain of earlier versions', () => {
+  beforeEach(() => legacyEntries(db, 3));
+
+  it('are checked with the hash earlier versions wrote: SHA-256 over the previous hash and the sorted-key JSON', () => {
+    const content = { id: 7, at: 1_700_000_000_000, actorType: 'staff', actorId: 3, actorLabel: 'a@x.example', ip: null, userAgent: 'UA' };
+    const written = `${GENESIS_HASH}\n{"action":"staff.invited","actorId":3,"actorLabel":"a@x.example","actorType":"staff","at":1700000000000,"id":7,"ip":null,"summary":{"a":1,"b":[2]},"target":"staff:4","userAgent":"UA"}`;
+    expect(entryHash(GENESIS_HASH, { ...content, action: 'staff.invited', target: 'staff:4', summary: { b: [2], a: 1 } })).toBe(
+      createHash('sha256').update(written).digest('hex'),
+    );
+  });
+
+  it('are not vouched for until a keyed entry seals them', () => {
+    expect(verifyAuditChain(db)).toMatchObject({
+      ...broken(1, 'audit.viewed', 'unsealed', /^3 plain SHA-256 entries from before the chain was keyed/),
+      checked: 3,
+    });
+  });
+
+  it('are sealed by an audit.chain_keyed entry before the first keyed one, and verify with it', () => {
+    const entry = recordAudit(db, signIn(), at(5));
+    const rows = rawRows(db);
+    expect(rows.map((r) => [r.id, r.action, r.key_id])).toEqual([
+      [1, 'audit.viewed', null],
+      [2, 'audit.viewed', null],
+      [3, 'audit.viewed', null],
+      [4, 'audit.chain_keyed', KEYRING.current.id],
+      [5, 'auth.sign_in.succeeded', KEYRING.current.id],
+    ]);
+    expect(JSON.parse(rows[3]?.summary ?? '')).toEqual({ lastPlainId: 3 });
+    expect(rows[3]?.prev_hash).toBe(rows[2]?.hash);
+    expect(entry.prevHash).toBe(rows[3]?.hash);
+    expect(verifyAuditChain(db)).toMatchObject({
+      ok: true,
+      checked: 5,
+      keys: [{ keyId: KEYRING.current.id, fromId: 4 }],
+      plain: { count: 3, sealedBy: 4 },
+    });
+  });
+
+  it('once sealed, cannot be edited with the whole log recomputed as plain: nothing seals it any more', () => {
+    recordAudit(db, signIn(), at(5));
+    rechain(db, 2, plainSha256, (row) => (row.id === 2 ? { ...row, target: 'legacy:forged' } : row));
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+  });
+
+  it('once sealed, cannot be edited and recomputed up to the seal either', () => {
+    recordAudit(db, signIn(), at(5));
+    db.$client.exec('DROP TRIGGER audit_log_no_update');
+    const update = db.$client.prepare('UPDATE audit_log SET target = ?, prev_hash = ?, hash = ? WHERE id = ?');
+    let prev = rowOf(db, 1)?.hash ?? '';
+    for (const row of rawRows(db, 2).filter((r) => r.key_id === null)) {
+      const edited = { ...row, target: row.id === 2 ? 'legacy:forged' : row.target };
+      const hash = entryHash(prev, contentOf(edited));
+      update.run(edited.target, prev, hash, row.id);
+      prev = hash;
+    }
+    expect(verifyAuditChain(db)).toMatchObject(broken(4, 'audit.chain_keyed', 'altered', /chain link broken/));
+  });
+
+  it('delete the seal: the gap is named; delete it and renumber: a keyed entry without its seal', () => {
+    recordAudit(db, signIn(), at(5));
+    behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id = 4');
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
+    db.$client.exec('DROP TRIGGER audit_log_no_update');
+    db.$client.prepare('UPDATE audit_log SET id = 4, prev_hash = ? WHERE id = 5').run(rowOf(db, 3)?.hash);
+    db.$client.prepare("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit_log'").run();
+    expect(verifyAuditChain(db)).toMatchObject(
+      broken(4, 'auth.sign_in.succeeded', 'altered', /right after plain SHA-256 ones, but not the audit.chain_keyed entry/),
+    );
+  });
+
+  it('delete the seal and everything after it, rewinding the sequence: the plain entries are unsealed again, and stay so', () => {
+    recordAudit(db, signIn(), at(5));
+    behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id >= 4');
+    db.$client.prepare("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'").run();
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+    // Candor seals plain entries once, as the upgrade found them: not again at the next start or write.
+    expect(sealAuditChain(db, at(6))).toBeNull();
+    recordAudit(db, signIn(), at(6));
+    expect(verifyAuditChain(db)).toMatchObject(
+      broken(4, 'auth.sign_in.succeeded', 'altered', /right after plain SHA-256 ones, but not the audit.chain_keyed entry/),
+    );
+  });
+
+  it('edit a keyed log, recompute it all as plain and drop the seal: it is never sealed again', () => {
+    recordAudit(db, signIn(), at(5));
+    recordAudit(db, signIn({ target: 'staff:7' }), at(6));
+    behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id = 4');
+    db.$client.exec('DROP TRIGGER audit_log_no_update');
+    db.$client.exec('UPDATE audit_log SET id = id - 1 WHERE id > 4');
+    db.$client.prepare("UPDATE sqlite_sequence SET seq = 5 WHERE name = 'audit_log'").run();
+    rechain(db, 1, plainSha256, (row) => (row.id === 5 ? { ...row, target: 'staff:8' } : row));
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+    expect(sealAuditChain(db, at(7))).toBeNull();
+    recordAudit(db, signIn(), at(7));
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 6, problem: 'altered' });
+  });
+});
+
+describe('a change of CANDOR_SECRET', () => {
+  const next = auditKeyring('the next secret of the installation, long', [SECRET]);
+
+  it('is recorded by an audit.key_rotated entry; old entries verify with the old secret listed as previous', () => {
+    seed(db, 3);
+    bindAuditKeys(db, next);
+    const entry = recordAudit(db, signIn(), at(4));
+    expect(rawRows(db, 4).map((r) => [r.id, r.action, r.key_id, JSON.parse(r.summary)])).toEqual([
+      [4, 'audit.key_rotated', next.current.id, { previousFingerprint: KEYRING.current.id }],
+      [5, 'auth.sign_in.succeeded', next.current.id, {}],
+    ]);
+    expect(entry.id).toBe(5);
+    expect(verifyAuditChain(db, next)).toMatchObject({
+      ok: true,
+      checked: 5,
+      keys: [
+        { keyId: KEYRING.current.id, fromId: 1 },
+        { keyId: next.current.id, fromId: 4 },
+      ],
+    });
+  });
+
+  it('without the old secret: says which key is missing, not that anything was tampered with', () => {
+    seed(db, 3);
+    bindAuditKeys(db, next);
+    recordAudit(db, signIn(), at(4));
+    const result = verifyAuditChain(db, auditKeyring('the next secret of the installation, long'));
+    expect(result).toMatchObject(broken(1, 'auth.sign_in.succeeded', 'unknown-key', /not the secret it was written with/));
+    expect(result.ok === false && result.reason).toContain(`sealed with audit key ${KEYRING.current.id}`);
+    expect(result.ok === false && result.reason).toContain('CANDOR_PREVIOUS_SECRETS');
+    expect(result.ok === false && result.reason).not.toMatch(/altered|tamper(ed)? with|does not match/);
+  });
+
+  it('verifying with a wrong secret altogether says so at the first entry', () => {
+    seed(db, 2);
+    expect(verifyAuditChain(db, auditKeyring('a wrong secret typed by the operator!'))).toMatchObject(
+      broken(1, 'auth.sign_in.succeeded', 'unknown-key', /^sealed with audit key [0-9a-f]{16}, but CANDOR_SECRET gives [0-9a-f]{16}/),
+    );
   });
 });
 
@@ -191,7 +572,7 @@ describe('retention purge', () => {
   it('does nothing when no entry is old enough', () => {
     expect(purgeAudit(db, 365, at(9))).toBeNull();
     expect(db.$client.prepare('SELECT COUNT(*) AS n FROM audit_purges').get()).toEqual({ n: 0 });
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 10 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(10));
   });
 
   it('removes old entries, records the purge, and keeps the chain verifiable', () => {
@@ -204,32 +585,47 @@ describe('retention purge', () => {
       { up_to_id: 4, last_hash: lastRemoved?.hash, removed: 4 },
     ]);
     expect(queryAudit(db).map((e) => e.id)).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 7 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(7));
 
     const next = recordAudit(db, signIn(), at(11));
     expect(next.prevHash).toBe(result?.entry.hash);
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 8 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(8));
 
     // A second purge starts from the first one's end: cutoff day 8 takes entries 5..8.
     expect(purgeAudit(db, 3, at(11))).toMatchObject({ upToId: 8, removed: 4 });
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 5 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(5));
   });
 
   it('can remove every entry and still chain from the purge', () => {
     purgeAudit(db, 1, at(100));
     expect(queryAudit(db).map((e) => e.action)).toEqual(['audit.purged']);
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 1 });
+    expect(verifyAuditChain(db)).toMatchObject(intact(1));
   });
 
   it('notices a tampered first entry after a purge', () => {
     purgeAudit(db, 6, at(10));
     behindTriggers(db, 'audit_log_no_update', 'UPDATE audit_log SET prev_hash = ? WHERE id = 5', GENESIS_HASH);
-    expect(verifyAuditChain(db)).toEqual({
-      ok: false,
+    expect(verifyAuditChain(db)).toMatchObject({
+      ...broken(
+        5,
+        'auth.sign_in.succeeded',
+        'altered',
+        'chain link broken: its previous hash does not match the hash of the last purged entry (#4)',
+      ),
       checked: 0,
-      firstBrokenId: 5,
-      reason: 'chain link broken: its previous hash does not match the hash of the last purged entry (#4)',
     });
+  });
+
+  it('purges a sealed plain prefix and keeps verifying what remains', () => {
+    const keyed = bindAuditKeys(openDatabase(':memory:'), KEYRING);
+    legacyEntries(keyed, 4); // #1..#4 on days 0..3
+    recordAudit(keyed, signIn(), at(6)); // seals the plain entries (#5), then #6
+    // cutoff day 3: #1..#3 go, #4 stays plain, sealed by #5; #7 records the purge
+    expect(purgeAudit(keyed, 4, at(7))).toMatchObject({ upToId: 3, entry: { id: 7 } });
+    expect(verifyAuditChain(keyed)).toMatchObject({ ok: true, checked: 4, plain: { count: 1, sealedBy: 5 } });
+    // cutoff day 7: the last plain entry and its seal go too
+    expect(purgeAudit(keyed, 1, at(8))).toMatchObject({ upToId: 6 });
+    expect(verifyAuditChain(keyed)).toMatchObject({ ok: true, checked: 2, plain: null });
   });
 
   it('refuses a retention that is not a whole number of days', () => {
@@ -318,11 +714,14 @@ describe('export', () => {
 
   it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', () => {
     const csv = exportAudit(db, {}, 'csv');
-    expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash\r\n')).toBe(true);
+    expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(
+      true,
+    );
     expect(csv).toContain('"doc ""security"", v2\nline two"');
     const rows = parseCsv(csv);
     expect(rows).toHaveLength(5);
-    expect(rows.every((r) => r.length === 12)).toBe(true);
+    expect(rows.every((r) => r.length === 13)).toBe(true);
+    expect(rows[1]?.[12]).toBe(KEYRING.current.id);
     expect(rows[1]?.slice(0, 3)).toEqual(['1', at(0).toISOString(), 'staff']);
     expect(rows[1]?.[8]).toBe('doc "security", v2\nline two');
     expect(rows[3]?.[9]).toBe('{"note":"a,b"}');
@@ -343,6 +742,7 @@ describe('export', () => {
     expect(entries).toHaveLength(4);
     expect(entries[0]).toMatchObject({ id: 1, at: at(0).toISOString(), actorType: 'staff', target: 'doc "security", v2\nline two' });
     expect(entries[1].prevHash).toBe(entries[0].hash);
+    expect(entries[1].keyId).toBe(KEYRING.current.id);
     expect(entries[2].summary).toEqual({ note: 'a,b' });
   });
 

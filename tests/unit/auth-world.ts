@@ -8,7 +8,10 @@ import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateHOTP } from '@oslojs/otp';
 import { afterEach, expect } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import type { AuditAction } from '../../src/core/audit/actions.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
+import { timesRecorded } from '../../src/core/audit/repeats.ts';
 import {
   type AuthContext,
   completeEnrolment,
@@ -28,6 +31,7 @@ export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
 export const PASSWORD = 'tangerine oxbow lamplight 42';
+const WORLD_SECRET = 'test-secret-of-at-least-32-characters!!';
 export const GENERIC = { ok: false, message: 'Email or password is incorrect.' };
 
 export interface AuditRow {
@@ -40,7 +44,7 @@ export interface AuditRow {
 }
 
 export class World {
-  readonly db: Db = openDatabase(':memory:');
+  readonly db: Db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(WORLD_SECRET));
   readonly keys = [randomBytes(32)];
   now = T0;
   /** every secret handed out in this world: none may reach the audit log */
@@ -54,7 +58,7 @@ export class World {
       policy: { idleMinutes: 60, absoluteHours: 12 },
       client: { ip: '203.0.113.9', userAgent: 'test', ...client },
       issuer: 'Lumenwork',
-      secret: 'test-secret-of-at-least-32-characters!!',
+      secret: WORLD_SECRET,
     };
   }
 
@@ -85,6 +89,11 @@ export class World {
     return rows
       .map((r) => ({ ...r, summary: JSON.parse(r.summary) as Record<string, unknown> }))
       .filter((r) => !action || r.action === action);
+  }
+
+  /** How many times the action happened: identical refusals in a window are one entry and a count (audit/repeats.ts). */
+  times(action: AuditAction): number {
+    return timesRecorded(this.db, action, new Date(0));
   }
 
   /** An active member signed in through their one-time link. */

@@ -4,19 +4,18 @@
  * no deleted row even when the live file still does; an older backup is
  * migrated on restore and a newer one refused; temporary files never stay.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Db, knownMigrations, migrationState, openDatabase } from '../../db/client.ts';
-import * as schema from '../../db/schema.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit } from '../../src/core/audit/log.ts';
 import { createBackup } from '../../src/core/backup/backup.ts';
 import { BackupError, backupKey, newHeader, readEncrypted, readHeader, writeEncrypted } from '../../src/core/backup/format.ts';
 import { restoreBackup } from '../../src/core/backup/restore.ts';
+import { KEYED_CHAIN_MIGRATION, legacyDatabase } from '../helpers/legacy-audit.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const KEY = Buffer.alloc(32, 3);
@@ -113,7 +112,7 @@ describe('backup file format', () => {
 /** A data dir whose database holds a few rows, one of them deleted without secure_delete (as before it was turned on). */
 function liveDatabase(): { dataDir: string; db: Db } {
   const dataDir = dir();
-  const db = openDatabase(join(dataDir, 'candor.db'));
+  const db = bindAuditKeys(openDatabase(join(dataDir, 'candor.db')), auditKeyring(SECRET));
   const sqlite = db.$client;
   sqlite.pragma('secure_delete = OFF');
   const insert = sqlite.prepare(`INSERT INTO subscribers (organisation, created_at) VALUES (?, 0)`);
@@ -160,52 +159,55 @@ describe('createBackup', () => {
   });
 });
 
-/** A database migrated only up to the second newest migration: what an older Candor left. */
-function olderDatabase(dataDir: string): Db {
-  const migrations = join(dir(), 'migrations');
-  cpSync(join(import.meta.dirname, '../../db/migrations'), migrations, { recursive: true });
-  const journalFile = join(migrations, 'meta/_journal.json');
-  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: unknown[] };
-  journal.entries.pop();
-  writeFileSync(journalFile, JSON.stringify(journal));
-  mkdirSync(dataDir, { recursive: true });
+/** A backup of a database as an older Candor made it (its own code recorded `backup.created`; this one cannot write its log). */
+async function olderBackup(dataDir: string): Promise<string> {
+  const snapshot = join(dataDir, 'snapshot.db');
   const sqlite = new Database(join(dataDir, 'candor.db'));
-  sqlite.pragma('journal_mode = WAL');
-  const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: migrations });
-  return db;
+  sqlite.prepare('VACUUM INTO ?').run(snapshot);
+  sqlite.close();
+  const file = join(dir(), 'old.backup');
+  writeFileSync(file, await encrypt(readFileSync(snapshot)));
+  return file;
 }
 
 describe('restoreBackup', () => {
   it('migrates an older backup, keeps the database it replaces, records and verifies the audit log', async () => {
     const source = dir();
-    const old = olderDatabase(source);
-    recordAudit(old, { actor: { type: 'system' }, action: 'audit.viewed' }, now());
-    const file = join(dir(), 'old.backup');
-    await createBackup({ db: old, dataDir: source, key: KEY, secret: SECRET, file, now });
-    old.$client.close();
+    legacyDatabase(source, 1);
+    const file = await olderBackup(source);
 
     const { dataDir, db } = liveDatabase();
     db.$client.close();
     const known = knownMigrations();
     const result = await restoreBackup({ file, dataDir, keys: [OTHER, KEY], secret: SECRET, now });
-    expect(result.migratedFrom).toBe(known.at(-2)?.tag);
+    expect(result.migratedFrom).toBe(known[KEYED_CHAIN_MIGRATION - 1]?.tag);
     expect(result.migratedTo).toBe(known.at(-1)?.tag);
     expect(result.previous).toMatch(/candor\.db\.before-restore-20250501T120000Z$/);
     expect(result.secretMatches).toBe(true);
-    // the backup's entry and the restore's own
-    expect(result.audit).toEqual({ ok: true, checked: 2 });
+    // the older version's plain entry, sealed by the keyed chain before the restore's own entry
+    expect(result.recorded).toBe(true);
+    expect(result.audit).toMatchObject({ ok: true, checked: 3, plain: { count: 1, sealedBy: 2 } });
     expect(readdirSync(dataDir).sort()).toEqual(['candor.db', 'candor.db.before-restore-20250501T120000Z']);
     const restored = openDatabase(join(dataDir, 'candor.db'));
-    expect(restored.$client.prepare('SELECT action, summary FROM audit_log ORDER BY id').all()).toEqual([
-      { action: 'audit.viewed', summary: '{}' },
-      { action: 'backup.restored', summary: expect.stringContaining('"previousDatabase":"candor.db.before-restore-20250501T120000Z"') },
+    expect(restored.$client.prepare('SELECT action, summary, key_id FROM audit_log ORDER BY id').all()).toEqual([
+      { action: 'audit.viewed', summary: '{}', key_id: null },
+      { action: 'audit.chain_keyed', summary: '{"lastPlainId":1}', key_id: auditKeyring(SECRET).current.id },
+      {
+        action: 'backup.restored',
+        summary: expect.stringContaining('"previousDatabase":"candor.db.before-restore-20250501T120000Z"'),
+        key_id: auditKeyring(SECRET).current.id,
+      },
     ]);
     restored.$client.close();
-    // the second restore in the same second keeps both earlier databases
+    // the second restore in the same second keeps both earlier databases; without a secret the log can be neither
+    // verified nor written
     const again = await restoreBackup({ file, dataDir, keys: [KEY], secret: undefined, now });
     expect(again.previous).toMatch(/before-restore-20250501T120000Z-2$/);
     expect(again.secretMatches).toBe(false);
+    expect(again).toMatchObject({ audit: null, recorded: false });
+    // with another secret than the backup's, nothing is sealed with a key the log has not seen
+    const other = await restoreBackup({ file, dataDir, keys: [KEY], secret: `${SECRET}-other`, now });
+    expect(other).toMatchObject({ secretMatches: false, recorded: false, audit: { ok: false, problem: 'unsealed' } });
   });
 
   it('refuses a backup made by a newer version, changing nothing', async () => {

@@ -27,6 +27,7 @@ describe('configuration from the environment', () => {
     [{ CANDOR_PUBLIC_URL: 'trust.example.com' }, 'CANDOR_PUBLIC_URL', /not a URL/],
     [{ CANDOR_PUBLIC_URL: 'ftp://trust.example.com' }, 'CANDOR_PUBLIC_URL', /https/],
     [{ CANDOR_SECRET: 'short' }, 'CANDOR_SECRET', /at least 32/],
+    [{ CANDOR_PREVIOUS_SECRETS: `${'p'.repeat(32)},short` }, 'CANDOR_PREVIOUS_SECRETS[1]', /at least 32/],
     [{ CANDOR_ENCRYPTION_KEY: 'abc123' }, 'CANDOR_ENCRYPTION_KEY', /32-byte key/],
     [{ HOST: 'bad host!' }, 'HOST', /not a host/],
   ])('names the variable in %o', (env, variable, message) => {
@@ -34,6 +35,12 @@ describe('configuration from the environment', () => {
     expect(err.variable).toBe(variable);
     expect(err.message.startsWith(variable)).toBe(true);
     expect(err.message).toMatch(message);
+  });
+
+  it('reads older secrets for verifying the audit chain, comma-separated', () => {
+    const [a, b] = ['a'.repeat(32), 'b'.repeat(40)];
+    expect(readConfig({ CANDOR_PREVIOUS_SECRETS: ` ${a} ,${b},` }, '/').previousSecrets).toEqual([a, b]);
+    expect(readConfig({}, '/').previousSecrets).toEqual([]);
   });
 
   it('accepts an encryption key in hex or base64', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { auditLog, rateLimits, staffSessions } from '../../db/schema.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import { hitLimit } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
@@ -16,7 +17,7 @@ const policy = {
 
 describe('housekeeping', () => {
   it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', () => {
-    const db = openDatabase(':memory:');
+    const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring('housekeeping-unit-test-secret-long-enough'));
     const start = new Date('2025-01-01T00:00:00Z');
     for (let i = 0; i < 5; i++)
       recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY));
@@ -50,6 +51,7 @@ describe('housekeeping', () => {
     // nothing more to do the second time
     expect(runHousekeeping(db, policy, now)).toEqual({
       auditRemoved: 0,
+      repeatsRecorded: 0,
       sessionsRemoved: 0,
       linksRemoved: 0,
       rateLimitsRemoved: 0,

@@ -80,6 +80,8 @@ export const auditActions = [
   'audit.exported',
   'audit.purged',
   'audit.viewed',
+  'audit.chain_keyed',
+  'audit.key_rotated',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

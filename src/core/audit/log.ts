@@ -1,23 +1,37 @@
 /**
  * The audit log: every staff action and security event, append-only and
- * hash-chained.
+ * chained with a key the database does not hold.
  *
- * Each entry stores `prevHash` (the previous entry's hash) and
- * `hash = sha256hex(prevHash + '\n' + canonicalJson(content))`, where the
- * content is every column but the two hashes and canonical JSON sorts keys
- * at every depth, so anyone can recompute the chain from the rows alone.
- * The first entry links to `GENESIS_HASH`; after a retention purge the
- * first remaining entry links to the purge record's `lastHash`.
+ * Each entry stores `prevHash` (the previous entry's MAC), `keyId` and
+ * `hash = HMAC-SHA256(auditKey, prevHash + '\n' + canonicalJson(content))`,
+ * where the key is derived from CANDOR_SECRET (key.ts), the content is every
+ * column but the two hashes (the key id included) and canonical JSON sorts
+ * keys at every depth. The first entry links to `GENESIS_HASH`; after a
+ * retention purge the first remaining entry links to the purge record's
+ * `lastHash`, and the purge itself is an entry in the chain.
+ *
+ * Older versions chained with a plain SHA-256 (`keyId` null), which anyone
+ * can recompute. Those entries are still verified, but only as far as a
+ * keyed `audit.chain_keyed` entry after them vouches for them (its MAC
+ * covers the last plain entry's hash): the first write of this version
+ * appends it. The verifier refuses a plain entry after a keyed one (a
+ * downgrade), a keyed entry after plain ones without that seal, a change of
+ * key without an `audit.key_rotated` entry, and a log of plain entries that
+ * nothing seals.
  *
  * The database refuses UPDATE and DELETE (db/migrations/0002); the chain is
- * what catches changes made behind the triggers' back.
+ * what catches changes made behind the triggers' back. What the file alone
+ * cannot show is an end cut off together with the id sequence: that takes an
+ * anchor kept elsewhere (`verifyAuditChain`'s `anchor`, `audit verify
+ * --anchor`). README "What the audit chain proves and what it does not".
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { auditLog, auditPurges } from '../../../db/schema.ts';
+import { auditChainUpgrade, auditLog, auditPurges } from '../../../db/schema.ts';
 import { csvRow } from '../text/csv.ts';
 import { type AuditAction, isAuditAction } from './actions.ts';
+import { type AuditKey, type AuditKeyring, boundAuditKeys, keyById } from './key.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -62,7 +76,48 @@ export interface AuditFilter {
 
 export type AuditExportFilter = Pick<AuditFilter, 'actorId' | 'action' | 'from' | 'to'>;
 
-export type AuditVerification = { ok: true; checked: number } | { ok: false; checked: number; firstBrokenId: number; reason: string };
+/** An entry as a failure report names it. */
+export interface AuditEntryRef {
+  id: number;
+  at: Date;
+  action: string;
+}
+
+/**
+ * Why verification stopped: `altered` and `missing` are tampering (or
+ * damage); `unknown-key` means the entry was sealed with a key this
+ * verifier was not given (another CANDOR_SECRET), which is not evidence of
+ * tampering by itself; `unsealed` means plain entries nothing keyed vouches
+ * for; `anchor` that an entry recorded elsewhere is no longer what it was.
+ */
+export type AuditProblem = 'altered' | 'missing' | 'unknown-key' | 'unsealed' | 'anchor';
+
+export type AuditVerification =
+  | {
+      ok: true;
+      checked: number;
+      /** the newest entry and its MAC, to keep elsewhere as an anchor */
+      head: (AuditEntryRef & { mac: string }) | null;
+      /** each key the checked entries were sealed with, and the first entry it sealed */
+      keys: { keyId: string; fromId: number }[];
+      /** plain SHA-256 entries from before the chain was keyed, and the keyed entry that seals them */
+      plain: { count: number; sealedBy: number } | null;
+    }
+  | {
+      ok: false;
+      checked: number;
+      firstBrokenId: number;
+      /** the entry named, when it is still in the log */
+      entry: AuditEntryRef | null;
+      problem: AuditProblem;
+      reason: string;
+    };
+
+/** An entry id and the start of its MAC (at least 16 hex characters), recorded outside the database. */
+export interface AuditAnchor {
+  id: number;
+  mac: string;
+}
 
 export interface AuditPurgeResult {
   upToId: number;
@@ -71,7 +126,7 @@ export interface AuditPurgeResult {
   entry: AuditEntry;
 }
 
-/** The part of an entry its hash covers. */
+/** The part of an entry its hash covers; a keyed entry's MAC also covers its `keyId`. */
 export interface AuditHashedContent {
   id: number;
   at: number;
@@ -85,7 +140,8 @@ export interface AuditHashedContent {
   summary: unknown;
 }
 
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type AuditTx = Parameters<Parameters<Db['transaction']>[0]>[0];
+type Tx = AuditTx;
 
 /** JSON with object keys sorted at every depth, so the same content always hashes the same. */
 export function canonicalJson(value: unknown): string {
@@ -101,19 +157,45 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export function entryHash(prevHash: string, content: AuditHashedContent): string {
+function canonicalContent(content: AuditHashedContent, keyId?: string): string {
   const { id, at, actorType, actorId, actorLabel, ip, userAgent, action, target, summary } = content;
-  const canonical = canonicalJson({ id, at, actorType, actorId, actorLabel, ip, userAgent, action, target, summary });
-  return createHash('sha256').update(`${prevHash}\n${canonical}`).digest('hex');
+  return canonicalJson({ id, at, actorType, actorId, actorLabel, ip, userAgent, action, target, summary, keyId });
+}
+
+/** The plain SHA-256 link of entries written before the chain was keyed; verified, never written any more. */
+export function entryHash(prevHash: string, content: AuditHashedContent): string {
+  return createHash('sha256')
+    .update(`${prevHash}\n${canonicalContent(content)}`)
+    .digest('hex');
+}
+
+/** The keyed link: HMAC-SHA256 under the audit key over the previous MAC and the content, key id included. */
+export function entryMac(key: AuditKey, prevHash: string, content: AuditHashedContent): string {
+  return createHmac('sha256', key.key)
+    .update(`${prevHash}\n${canonicalContent(content, key.id)}`)
+    .digest('hex');
 }
 
 /**
- * Appends one entry. The chain head is read and the entry written inside
- * one immediate transaction, so concurrent writers (server and worker) can
- * never both link to the same predecessor.
+ * Appends one entry, sealed with the key bound to the handle (key.ts). The
+ * chain head is read and the entry written inside one immediate
+ * transaction, so concurrent writers (server and worker) can never both
+ * link to the same predecessor.
  */
 export function recordAudit(db: Db, input: AuditInput, now: Date): AuditEntry {
-  return db.transaction((tx) => append(tx, input, now), { behavior: 'immediate' });
+  const keyring = boundAuditKeys(db);
+  return db.transaction((tx) => append(tx, keyring, input, now), { behavior: 'immediate' });
+}
+
+/**
+ * Seals the log with the current key now rather than at the next entry:
+ * after the upgrade the plain entries get their `audit.chain_keyed` entry,
+ * after CANDOR_SECRET changed the chain gets its `audit.key_rotated` entry.
+ * Returns that entry, or null when there is nothing to seal.
+ */
+export function sealAuditChain(db: Db, now: Date): AuditEntry | null {
+  const keyring = boundAuditKeys(db);
+  return db.transaction((tx) => seal(tx, keyring.current, chainHead(tx), now)?.entry ?? null, { behavior: 'immediate' });
 }
 
 /** Entries matching the filter, newest first. */
@@ -130,12 +212,19 @@ export function queryAudit(db: Db, filter: AuditFilter = {}): AuditEntry[] {
     .all();
 }
 
+export interface VerifyOptions {
+  /** an entry recorded outside the database (e.g. the head printed by an earlier verification) that must still be there, unchanged */
+  anchor?: AuditAnchor;
+}
+
 /**
  * Recomputes the chain from the oldest remaining entry, streaming rows so a
  * large log is never held in memory, and names the first entry that does
- * not hold up.
+ * not hold up. The keyring defaults to the one bound to the handle; pass
+ * one to verify with other secrets.
  */
-export function verifyAuditChain(db: Db): AuditVerification {
+export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(db), options: VerifyOptions = {}): AuditVerification {
+  const { anchor } = options;
   // One read transaction: the purge record, the rows and the sequence are seen at the same instant.
   return db.transaction(
     (tx) => {
@@ -144,32 +233,49 @@ export function verifyAuditChain(db: Db): AuditVerification {
       const start = purge ? `the last purged entry (#${purge.upToId})` : 'the start of the log';
       let expectedId = (purge?.upToId ?? 0) + 1;
       let prevHash = purge?.lastHash ?? GENESIS_HASH;
+      // What sealed the previous entry: undefined before the first, null for a plain SHA-256 entry, else its key id.
+      let prevKey: string | null | undefined;
       let checked = 0;
+      let plain: { count: number; first: AuditEntryRef; sealedBy: number | null } | null = null;
+      const keys: { keyId: string; fromId: number }[] = [];
+      let head: (AuditEntryRef & { mac: string }) | null = null;
+      let purgeRecorded = purge === undefined;
+      let anchorSeen = false;
       const rows = db.$client
         .prepare<[], RawRow>(
-          `SELECT id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash
+          `SELECT id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash, key_id
            FROM audit_log ORDER BY id`,
         )
         .iterate();
       // Returning from inside the loop closes the iterator, which frees the connection again.
       for (const row of rows) {
-        const broken = (firstBrokenId: number, reason: string): AuditVerification => ({ ok: false, checked, firstBrokenId, reason });
+        const ref: AuditEntryRef = { id: row.id, at: new Date(row.at), action: row.action };
+        const broken = (problem: AuditProblem, reason: string, id = row.id, entry: AuditEntryRef | null = ref): AuditVerification => ({
+          ok: false,
+          checked,
+          firstBrokenId: id,
+          entry,
+          problem,
+          reason,
+        });
         if (row.id < expectedId) {
           const why = purge
             ? `is covered by the purge up to #${purge.upToId.toString()} but still present`
             : 'has an id the log never issues';
-          return broken(row.id, `entry ${why}`);
+          return broken('altered', `entry ${why}`);
         }
-        if (row.id > expectedId) return broken(expectedId, `${missing(expectedId, row.id - 1)} (removed outside a recorded purge)`);
+        if (row.id > expectedId) {
+          return broken('missing', `${missing(expectedId, row.id - 1)} (removed outside a recorded purge)`, expectedId, null);
+        }
         if (row.prev_hash !== prevHash) {
           const predecessor = row.id === (purge?.upToId ?? 0) + 1 ? start : `entry #${(row.id - 1).toString()}`;
-          return broken(row.id, `chain link broken: its previous hash does not match the hash of ${predecessor}`);
+          return broken('altered', `chain link broken: its previous hash does not match the hash of ${predecessor}`);
         }
         let summary: unknown;
         try {
           summary = JSON.parse(row.summary);
         } catch {
-          return broken(row.id, 'content altered: its summary is not valid JSON');
+          return broken('altered', 'content altered: its summary is not valid JSON');
         }
         const content: AuditHashedContent = {
           id: row.id,
@@ -183,25 +289,123 @@ export function verifyAuditChain(db: Db): AuditVerification {
           target: row.target,
           summary,
         };
-        if (entryHash(row.prev_hash, content) !== row.hash) {
-          return broken(row.id, 'content altered: its stored hash does not match its content');
+        const said = (field: string): unknown => (isRecord(summary) ? summary[field] : undefined);
+        if (row.key_id === null) {
+          if (typeof prevKey === 'string') {
+            return broken(
+              'altered',
+              `a plain SHA-256 entry after keyed ones: once the chain is keyed every entry is, so the chain was rewritten from here on by someone without the key`,
+            );
+          }
+          if (entryHash(row.prev_hash, content) !== row.hash) {
+            return broken('altered', 'content altered: its stored hash does not match its content');
+          }
+          if (plain) plain.count++;
+          else plain = { count: 1, first: ref, sealedBy: null };
+        } else {
+          if (prevKey === null) {
+            if (row.action !== 'audit.chain_keyed' || said('lastPlainId') !== row.id - 1) {
+              return broken(
+                'altered',
+                'a keyed entry right after plain SHA-256 ones, but not the audit.chain_keyed entry that must seal them: the log before it was rewritten, or its seal removed',
+              );
+            }
+            if (plain) plain.sealedBy = row.id;
+          } else if (prevKey !== undefined && prevKey !== row.key_id) {
+            if (row.action !== 'audit.key_rotated' || said('previousFingerprint') !== prevKey) {
+              return broken(
+                'altered',
+                `sealed with audit key ${row.key_id} after entry #${(row.id - 1).toString()} was sealed with ${prevKey}, but not the audit.key_rotated entry that must record such a change`,
+              );
+            }
+          }
+          const key = keyById(keyring, row.key_id);
+          if (!key) return broken('unknown-key', unknownKey(row.key_id, keyring));
+          if (entryMac(key, row.prev_hash, content) !== row.hash) {
+            return broken('altered', 'its MAC does not match its content: it was changed, or its MAC computed, without the key');
+          }
+          if (keys.at(-1)?.keyId !== row.key_id) keys.push({ keyId: row.key_id, fromId: row.id });
         }
+        if (purge && row.action === 'audit.purged' && said('upToId') === purge.upToId) purgeRecorded = true;
+        if (anchor && row.id === anchor.id) {
+          anchorSeen = true;
+          if (!row.hash.startsWith(anchor.mac.toLowerCase())) {
+            return broken(
+              'anchor',
+              `its MAC begins ${row.hash.slice(0, anchor.mac.length)}, not ${anchor.mac.toLowerCase()} as recorded: it, or the chain before it, was rewritten`,
+            );
+          }
+        }
+        prevKey = row.key_id;
         prevHash = row.hash;
         expectedId = row.id + 1;
         checked++;
+        head = { ...ref, mac: row.hash };
       }
+      const failed = (problem: AuditProblem, firstBrokenId: number, reason: string): AuditVerification => ({
+        ok: false,
+        checked,
+        firstBrokenId,
+        entry: null,
+        problem,
+        reason,
+      });
       // AUTOINCREMENT remembers the highest id ever issued, which betrays entries cut from the end.
       if (highestIssued >= expectedId) {
+        return failed('missing', expectedId, `${missing(expectedId, highestIssued)} (the newest entries were removed)`);
+      }
+      if (purge && !purgeRecorded) {
+        return failed(
+          'missing',
+          purge.upToId,
+          `entries up to #${purge.upToId.toString()} were removed, but no audit.purged entry in the log records that purge: they were removed behind the triggers' back`,
+        );
+      }
+      if (anchor && !anchorSeen) {
+        const purged = purge !== undefined && anchor.id <= purge.upToId;
+        const purgedIntact = purged && (anchor.id < purge.upToId || purge.lastHash.startsWith(anchor.mac.toLowerCase()));
+        if (!purgedIntact) {
+          return failed(
+            'anchor',
+            anchor.id,
+            purged
+              ? `entry #${anchor.id.toString()} was purged, but the purge record's hash of it is not the one recorded`
+              : `entry #${anchor.id.toString()}, recorded elsewhere, is no longer in the log: the newest entries were cut off`,
+          );
+        }
+      }
+      if (plain && plain.sealedBy === null) {
         return {
           ok: false,
           checked,
-          firstBrokenId: expectedId,
-          reason: `${missing(expectedId, highestIssued)} (the newest entries were removed)`,
+          firstBrokenId: plain.first.id,
+          entry: plain.first,
+          problem: 'unsealed',
+          reason: `${plain.count.toString()} plain SHA-256 entries from before the chain was keyed, and no keyed audit.chain_keyed entry seals them: anyone with the file could have rewritten them. Candor seals them once, when it first starts after the upgrade; if it has run since, the log was rewritten`,
         };
       }
-      return { ok: true, checked };
+      return { ok: true, checked, head, keys, plain: plain?.sealedBy ? { count: plain.count, sealedBy: plain.sealedBy } : null };
     },
     { behavior: 'deferred' },
+  );
+}
+
+/** One line for an operator: which entry, when, what, and why. */
+export function describeFailure(result: Extract<AuditVerification, { ok: false }>): string {
+  const { entry } = result;
+  return entry ? `entry ${entry.id.toString()} (${utcMinute(entry.at)}, ${entry.action}): ${result.reason}` : result.reason;
+}
+
+function utcMinute(at: Date): string {
+  return Number.isNaN(at.getTime()) ? 'no valid time' : `${at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+function unknownKey(keyId: string, keyring: AuditKeyring): string {
+  const given = [keyring.current.id, ...keyring.previous.map((k) => k.id)];
+  const ours = given.length === 1 ? `CANDOR_SECRET gives ${keyring.current.id}` : `the secrets given give ${given.join(', ')}`;
+  return (
+    `sealed with audit key ${keyId}, but ${ours}: this is not the secret it was written with, so it cannot be checked (not a sign of tampering by itself). ` +
+    'Set CANDOR_SECRET to that secret, or list it in CANDOR_PREVIOUS_SECRETS; if the secret never changed, the entry was rewritten'
   );
 }
 
@@ -232,6 +436,7 @@ export function purgeAudit(db: Db, retentionDays: number, now: Date): AuditPurge
       tx.delete(auditLog).where(lte(auditLog.id, last.id)).run();
       const entry = append(
         tx,
+        boundAuditKeys(db),
         {
           actor: { type: 'system' },
           action: 'audit.purged',
@@ -248,8 +453,8 @@ export function purgeAudit(db: Db, retentionDays: number, now: Date): AuditPurge
 
 /**
  * The entries matching the filter as CSV (RFC 4180, with a header row) or
- * JSON (an array, ISO times), oldest first and with both hashes, so an
- * exported copy can be checked on its own.
+ * JSON (an array, ISO times), oldest first and with both hashes and the
+ * key id, so an exported copy can be checked on its own (with the secret).
  *
  * The export is itself an auditable act: the caller records
  * `audit.exported` (with the filter and format in the summary) once the
@@ -305,9 +510,34 @@ interface RawRow {
   summary: string;
   prev_hash: string;
   hash: string;
+  key_id: string | null;
 }
 
-function append(tx: Tx, input: AuditInput, now: Date): AuditEntry {
+/** An entry's content before it has an id: what `auditFields` makes of an input. */
+export type AuditFields = Omit<AuditHashedContent, 'id'>;
+type Fields = AuditFields;
+
+interface ChainHead {
+  nextId: number;
+  hash: string;
+  /** the newest entry; null when the log is empty (new, or everything purged) */
+  last: { id: number; keyId: string | null } | null;
+}
+
+/**
+ * Appends one entry inside the caller's (immediate) transaction, for a
+ * module that must decide and write atomically (repeats.ts).
+ */
+export function appendAudit(tx: Tx, keyring: AuditKeyring, input: AuditInput, now: Date): AuditEntry {
+  const fields = auditFields(input, now);
+  const head = chainHead(tx);
+  return write(tx, keyring.current, seal(tx, keyring.current, head, now)?.head ?? head, fields);
+}
+
+const append = appendAudit;
+
+/** The input checked and normalised exactly as it will be stored (and read back, and hashed). */
+export function auditFields(input: AuditInput, now: Date): AuditFields {
   if (!isAuditAction(input.action)) throw new Error(`unknown audit action: ${String(input.action)}`);
   const at = now.getTime();
   if (!Number.isFinite(at)) throw new Error('audit entry time is not a valid date');
@@ -315,9 +545,7 @@ function append(tx: Tx, input: AuditInput, now: Date): AuditEntry {
   const { actor } = input;
   if (actor.type === 'staff' && !Number.isSafeInteger(actor.id))
     throw new Error(`audit actor id must be an integer, got ${String(actor.id)}`);
-  const head = chainHead(tx);
-  const content: AuditHashedContent = {
-    id: head.nextId,
+  return {
     at,
     actorType: actor.type,
     actorId: actor.type === 'staff' ? actor.id : null,
@@ -328,25 +556,68 @@ function append(tx: Tx, input: AuditInput, now: Date): AuditEntry {
     target: text(input.target),
     summary,
   };
+}
+
+/**
+ * Before the first entry under a key: plain entries of an older version get
+ * the `audit.chain_keyed` entry that vouches for them, entries under another
+ * key (CANDOR_SECRET changed) the `audit.key_rotated` entry that records it.
+ *
+ * Plain entries are sealed only as the upgrade migration found them
+ * (`audit_chain_upgrade`), once. A log rewritten as plain afterwards is not
+ * sealed again: the next entry follows it unsealed, which verification
+ * reports.
+ */
+function seal(tx: Tx, key: AuditKey, head: ChainHead, now: Date): { entry: AuditEntry; head: ChainHead } | null {
+  const { last } = head;
+  if (!last || last.keyId === key.id) return null;
+  if (last.keyId === null) {
+    const upgrade = tx.select().from(auditChainUpgrade).where(eq(auditChainUpgrade.lastPlainId, last.id)).get();
+    if (!upgrade) return null;
+    tx.delete(auditChainUpgrade).run();
+  }
+  const marker: Fields = {
+    at: now.getTime(),
+    actorType: 'system',
+    actorId: null,
+    actorLabel: null,
+    ip: null,
+    userAgent: null,
+    action: last.keyId === null ? 'audit.chain_keyed' : 'audit.key_rotated',
+    target: 'audit_log',
+    summary: last.keyId === null ? { lastPlainId: last.id } : { previousFingerprint: last.keyId },
+  };
+  const entry = write(tx, key, head, marker);
+  return { entry, head: { nextId: entry.id + 1, hash: entry.hash, last: { id: entry.id, keyId: key.id } } };
+}
+
+function write(tx: Tx, key: AuditKey, head: ChainHead, fields: Fields): AuditEntry {
+  const content: AuditHashedContent = { id: head.nextId, ...fields };
   const entry: AuditEntry = {
     ...content,
-    at: new Date(at),
-    actorType: actor.type,
-    summary,
+    at: new Date(fields.at),
+    actorType: fields.actorType as AuditEntry['actorType'],
+    summary: fields.summary as Record<string, unknown>,
     prevHash: head.hash,
-    hash: entryHash(head.hash, content),
+    hash: entryMac(key, head.hash, content),
+    keyId: key.id,
   };
   tx.insert(auditLog).values(entry).run();
   return entry;
 }
 
-function chainHead(tx: Tx): { nextId: number; hash: string } {
-  const last = tx.select({ id: auditLog.id, hash: auditLog.hash }).from(auditLog).orderBy(desc(auditLog.id)).limit(1).get();
+function chainHead(tx: Tx): ChainHead {
+  const last = tx
+    .select({ id: auditLog.id, hash: auditLog.hash, keyId: auditLog.keyId })
+    .from(auditLog)
+    .orderBy(desc(auditLog.id))
+    .limit(1)
+    .get();
   // Never reuse an id, even one cut from the end behind the triggers' back: the gap stays visible to verify.
   const issued = sequenceOf(tx);
-  if (last) return { nextId: Math.max(last.id, issued) + 1, hash: last.hash };
+  if (last) return { nextId: Math.max(last.id, issued) + 1, hash: last.hash, last: { id: last.id, keyId: last.keyId } };
   const purge = newestPurge(tx);
-  return { nextId: Math.max(purge?.upToId ?? 0, issued) + 1, hash: purge?.lastHash ?? GENESIS_HASH };
+  return { nextId: Math.max(purge?.upToId ?? 0, issued) + 1, hash: purge?.lastHash ?? GENESIS_HASH, last: null };
 }
 
 function newestPurge(tx: Tx) {
@@ -441,6 +712,7 @@ const EXPORT_COLUMNS = [
   'summary',
   'prev_hash',
   'hash',
+  'key_id',
 ];
 
 function csvCells(entry: AuditEntry): (string | number | null)[] {
@@ -457,6 +729,7 @@ function csvCells(entry: AuditEntry): (string | number | null)[] {
     canonicalJson(entry.summary),
     entry.prevHash,
     entry.hash,
+    entry.keyId,
   ];
 }
 

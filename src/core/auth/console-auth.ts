@@ -10,6 +10,7 @@ import type { Db } from '../../../db/client.ts';
 import { recoveryCodes, staff } from '../../../db/schema.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { recordAudit } from '../audit/log.ts';
+import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './password.ts';
@@ -69,6 +70,28 @@ function audit(
   );
 }
 
+/** A refusal someone may repeat by the hundred: identical ones within a window are one entry and a count (audit/repeats.ts). */
+function refuse(
+  ctx: AuthContext,
+  action: AuditAction,
+  actor: StaffMember | null,
+  target: string | null,
+  summary: Record<string, unknown> = {},
+): void {
+  recordRefusal(
+    ctx.db,
+    {
+      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
+      ip: ctx.client.ip,
+      userAgent: ctx.client.userAgent,
+      action,
+      target,
+      summary,
+    },
+    ctx.now,
+  );
+}
+
 const minutes = (ms: number) => {
   const n = Math.max(1, Math.ceil(ms / 60_000));
   return n === 1 ? '1 minute' : `${n} minutes`;
@@ -90,7 +113,7 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
   const member = findStaffByEmail(ctx.db, email);
   if (perIp.limited || perAccount.limited) {
     await verifyAgainstDummy(password);
-    audit(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: perIp.limited ? 'ip' : 'account' });
+    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: perIp.limited ? 'ip' : 'account' });
     return {
       ok: false,
       message: `Too many attempts. Try again in ${minutes(Math.max(perIp.retryAfterMs, perAccount.retryAfterMs))}.`,
@@ -101,7 +124,7 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
       ? await verifyPassword(member.passwordHash, password)
       : await verifyAgainstDummy(password);
   if (!member || !passwordOk) {
-    audit(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
+    refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
       reason: member ? (member.status === 'active' ? 'password' : `account ${member.status}`) : 'unknown account',
       emailDomain: email.split('@')[1] ?? null,
     });
@@ -121,7 +144,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
     peekLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now),
   ].find((s) => s.limited);
   if (limited) {
-    audit(ctx, 'auth.sign_in.locked', member, account, { reason: 'second factor' });
+    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: 'second factor' });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(limited.retryAfterMs)}.` };
   }
   if (member.totpSecret && member.totpEnrolledAt) {
@@ -166,7 +189,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
   }
   hitLimit(ctx.db, authLimits.mfaPerAccount, account, ctx.now);
   hitLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now);
-  audit(ctx, 'auth.mfa.failed', member, account);
+  refuse(ctx, 'auth.mfa.failed', member, account);
   return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
 }
 

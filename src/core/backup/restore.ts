@@ -6,8 +6,12 @@
  * authenticated completely, passed `PRAGMA integrity_check` and been
  * migrated to this version's schema, all in a private file beside the
  * database. Only then is the current database moved aside (kept, never
- * deleted) and the restored one renamed into its place. The audit chain
- * is verified last and the restore recorded in it.
+ * deleted) and the restored one renamed into its place. The restore is
+ * recorded in the audit chain, which is then verified, both with the key
+ * derived from the configured CANDOR_SECRET (src/core/audit/key.ts); with
+ * no secret, or another one than the backup was made with, nothing is
+ * written to the chain (the entry would be sealed with a key it has not
+ * seen) and the verification says which key it lacks.
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,7 @@ import { open } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkIntegrity, knownMigrations, type MigrationState, migrationState, openDatabase } from '../../../db/client.ts';
+import { auditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditVerification, recordAudit, verifyAuditChain } from '../audit/log.ts';
 import { BackupError, type BackupHeader, backupKey, readEncrypted, readHeader, secretId } from './format.ts';
 
@@ -27,6 +32,8 @@ export interface RestoreOptions {
   keys: readonly Buffer[];
   /** the secret blind indexes and signed links will be checked with; undefined when none is configured yet */
   secret: string | undefined;
+  /** CANDOR_PREVIOUS_SECRETS: older secrets audit entries may be sealed with */
+  previousSecrets?: readonly string[];
   now: () => Date;
   signal?: AbortSignal;
 }
@@ -38,7 +45,10 @@ export interface RestoreResult {
   previous: string | null;
   migratedFrom: string | null;
   migratedTo: string | null;
-  audit: AuditVerification;
+  /** null when no secret is configured: the audit chain cannot be verified (nor the restore recorded in it) */
+  audit: AuditVerification | null;
+  /** whether `backup.restored` was written to the audit log */
+  recorded: boolean;
   /** false when the configured secret (or none yet) is not the one the backup was made with */
   secretMatches: boolean | null;
 }
@@ -79,24 +89,41 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     const db = openDatabase(database);
     try {
       checkIntegrity(db);
-      recordAudit(
-        db,
-        {
-          actor: { type: 'system' },
-          userAgent: 'candor cli',
-          action: 'backup.restored',
-          target: `backup:${name}`,
-          summary: {
-            file: source,
-            madeAt: header.createdAt,
-            encryptedWith: header.keyId,
-            previousDatabase: previous === null ? null : basename(previous),
-            migratedFrom: before.latest,
-            migratedTo: after.latest,
+      const secretMatches = header.secretId === null ? null : options.secret !== undefined && header.secretId === secretId(options.secret);
+      if (options.secret === undefined) {
+        return {
+          header,
+          database,
+          previous,
+          migratedFrom: before.latest,
+          migratedTo: after.latest,
+          audit: null,
+          recorded: false,
+          secretMatches,
+        };
+      }
+      bindAuditKeys(db, auditKeyring(options.secret, options.previousSecrets));
+      const recorded = secretMatches !== false;
+      if (recorded) {
+        recordAudit(
+          db,
+          {
+            actor: { type: 'system' },
+            userAgent: 'candor cli',
+            action: 'backup.restored',
+            target: `backup:${name}`,
+            summary: {
+              file: source,
+              madeAt: header.createdAt,
+              encryptedWith: header.keyId,
+              previousDatabase: previous === null ? null : basename(previous),
+              migratedFrom: before.latest,
+              migratedTo: after.latest,
+            },
           },
-        },
-        options.now(),
-      );
+          options.now(),
+        );
+      }
       return {
         header,
         database,
@@ -104,7 +131,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
         migratedFrom: before.latest,
         migratedTo: after.latest,
         audit: verifyAuditChain(db),
-        secretMatches: header.secretId === null ? null : options.secret !== undefined && header.secretId === secretId(options.secret),
+        recorded,
+        secretMatches,
       };
     } finally {
       db.$client.close();

@@ -61,6 +61,8 @@ export interface Config {
   encryptionKey: Buffer | undefined;
   /** CANDOR_PREVIOUS_ENCRYPTION_KEYS: older keys still able to open data sealed before a rotation */
   previousKeys: Buffer[];
+  /** CANDOR_PREVIOUS_SECRETS: older values of CANDOR_SECRET, used only to verify audit entries sealed with them */
+  previousSecrets: string[];
 }
 
 export class ConfigError extends Error {
@@ -96,6 +98,11 @@ export function readConfig(env: Env, cwd: string): Config {
       .map((k) => k.trim())
       .filter(Boolean)
       .map((k, i) => parseEncryptionKey(k, `CANDOR_PREVIOUS_ENCRYPTION_KEYS[${i}]`)),
+    previousSecrets: (env.CANDOR_PREVIOUS_SECRETS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean)
+      .map((k, i) => parseSecret(k, `CANDOR_PREVIOUS_SECRETS[${i}]`)),
   };
 }
 

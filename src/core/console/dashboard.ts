@@ -17,6 +17,7 @@ import {
   staff,
   staffSessions,
 } from '../../../db/schema.ts';
+import { timesRecorded } from '../audit/repeats.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
@@ -37,13 +38,8 @@ export function dashboardCounts(db: Db, now: Date): DashboardCounts {
     invitedStaff: n(db.select({ n: count() }).from(staff).where(eq(staff.status, 'invited')).all()),
     activeSessions: n(db.select({ n: count() }).from(staffSessions).where(gt(staffSessions.expiresAt, now)).all()),
     auditEntriesToday: n(db.select({ n: count() }).from(auditLog).where(gte(auditLog.at, dayAgo)).all()),
-    failedSignInsToday: n(
-      db
-        .select({ n: count() })
-        .from(auditLog)
-        .where(and(gte(auditLog.at, dayAgo), eq(auditLog.action, 'auth.sign_in.failed')))
-        .all(),
-    ),
+    // Repeated failures are one entry and a count (audit/repeats.ts): the count is what happened.
+    failedSignInsToday: timesRecorded(db, 'auth.sign_in.failed', dayAgo),
   };
 }
 

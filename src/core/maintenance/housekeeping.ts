@@ -1,6 +1,7 @@
 /**
  * Periodic clean-up: audit entries past their retention (the purge keeps
- * the chain verifiable), records of sending past theirs (site.yaml
+ * the chain verifiable), counts of repeated refusals whose window has
+ * closed (written into the chain, src/core/audit/repeats.ts), records of sending past theirs (site.yaml
  * `policies.retention`), and expired sessions, links and rate-limit windows
  * that no longer protect anything.
  */
@@ -8,10 +9,13 @@ import { lt, or } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { rateLimits, staffLinks, staffSessions } from '../../../db/schema.ts';
 import { purgeAudit } from '../audit/log.ts';
+import { closeRepeatWindows } from '../audit/repeats.ts';
 import { purgeUnconfirmed } from '../subscriptions/subscribers.ts';
 
 export interface HousekeepingResult {
   auditRemoved: number;
+  /** "repeated N more times" entries written for refusal windows that closed */
+  repeatsRecorded: number;
   sessionsRemoved: number;
   linksRemoved: number;
   rateLimitsRemoved: number;
@@ -31,6 +35,7 @@ const DAY = 86_400_000;
 const PURGE_BATCH = 2000;
 
 export function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): HousekeepingResult {
+  const repeatsRecorded = closeRepeatWindows(db, now).length;
   const purge = purgeAudit(db, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
   const sessionsRemoved = db
@@ -54,6 +59,7 @@ export function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): 
   const loggedMessagesRemoved = purgeOlder(db, 'logged_messages', now.getTime() - policy.retention.loggedMessagesDays * DAY);
   return {
     auditRemoved: purge?.removed ?? 0,
+    repeatsRecorded,
     sessionsRemoved,
     linksRemoved,
     rateLimitsRemoved,

@@ -6,9 +6,11 @@
  *
  * Per client address. Every refusal is audited until the address reaches
  * the limit, the lock-out once; after that nothing more is recorded until
- * the window passes, so a flood cannot fill the audit log.
+ * the window passes. Identical refusals within 15 minutes are one entry
+ * and a count (src/core/audit/repeats.ts), so a flood cannot fill the
+ * audit log.
  */
-import { recordAudit } from '../audit/log.ts';
+import { recordRefusal } from '../audit/repeats.ts';
 import { hitLimit, type Limit, peekLimit } from '../auth/rate-limit.ts';
 import type { SubscriptionContext } from './context.ts';
 
@@ -30,7 +32,7 @@ const audit = (
   ctx: SubscriptionContext,
   action: 'subscriber.link_refused' | 'subscriber.code_failed' | 'subscriber.locked',
   summary: Record<string, unknown>,
-) => recordAudit(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: null, summary }, ctx.now);
+) => recordRefusal(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: null, summary }, ctx.now);
 
 /** Counts and audits a link that fails its signature or names nothing we issued. */
 export function refuseLink(ctx: SubscriptionContext, purpose: LinkPurpose): void {

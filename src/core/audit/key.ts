@@ -1,0 +1,79 @@
+/**
+ * The key that seals the audit chain: HMAC-SHA256 under a key derived
+ * (HKDF-SHA256, fixed info label) from CANDOR_SECRET. It is never stored in
+ * the database, so whoever can write the database file but does not know
+ * the secret cannot recompute the chain after changing it.
+ *
+ * Each keyed entry records the key's id: a short fingerprint of the derived
+ * key (an HMAC of a fixed label, which reveals nothing of the key). The
+ * verifier matches it against the current secret and those listed in
+ * CANDOR_PREVIOUS_SECRETS, so after the secret changes it can say "written
+ * with another secret" instead of "tampered".
+ *
+ * Writers find the keyring bound to their database handle (`bindAuditKeys`,
+ * done where the handle is opened for the app, the CLI and restore), so the
+ * many places that record an entry need nothing more than the handle. A
+ * handle without a keyring cannot write to the log: there is no unkeyed
+ * fallback.
+ */
+import { createHmac, hkdfSync } from 'node:crypto';
+import type { Db } from '../../../db/client.ts';
+
+export interface AuditKey {
+  /** 16 hex characters, stored with every entry the key seals */
+  id: string;
+  key: Buffer;
+}
+
+export interface AuditKeyring {
+  /** from CANDOR_SECRET: seals new entries */
+  current: AuditKey;
+  /** from CANDOR_PREVIOUS_SECRETS: verify entries written before the secret changed */
+  previous: AuditKey[];
+}
+
+const KDF_INFO = 'candor-audit-chain-v1';
+const ID_LABEL = 'candor-audit-key-id';
+
+export function deriveAuditKey(secret: string): AuditKey {
+  const key = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.alloc(0), KDF_INFO, 32));
+  return { id: createHmac('sha256', key).update(ID_LABEL).digest('hex').slice(0, 16), key };
+}
+
+export function auditKeyring(secret: string, previousSecrets: readonly string[] = []): AuditKeyring {
+  const current = deriveAuditKey(secret);
+  const previous = previousSecrets
+    .map(deriveAuditKey)
+    .filter((k, i, all) => k.id !== current.id && all.findIndex((o) => o.id === k.id) === i);
+  return { current, previous };
+}
+
+/** The key with that id, if the keyring holds it. */
+export function keyById(keyring: AuditKeyring, id: string): AuditKey | undefined {
+  return [keyring.current, ...keyring.previous].find((k) => k.id === id);
+}
+
+/**
+ * Kept on the handle itself under a registered symbol, not in a module-level map: the server's
+ * entry and Astro's bundle of the pages each load their own copy of this module, and both must
+ * find what createAppContext bound. Not enumerable, so it never shows in a dump of the handle.
+ */
+const BOUND = Symbol.for('candor.auditKeyring');
+
+function isKeyring(value: unknown): value is AuditKeyring {
+  return typeof value === 'object' && value !== null && 'current' in value && 'previous' in value;
+}
+
+/** From now on, entries written through this handle are sealed with the keyring's current key. */
+export function bindAuditKeys(db: Db, keyring: AuditKeyring): Db {
+  Object.defineProperty(db, BOUND, { value: keyring, configurable: true, enumerable: false, writable: false });
+  return db;
+}
+
+export function boundAuditKeys(db: Db): AuditKeyring {
+  const keyring: unknown = Reflect.get(db, BOUND);
+  if (!isKeyring(keyring)) {
+    throw new Error('the audit log cannot be written: this database handle has no audit key (bindAuditKeys after opening it)');
+  }
+  return keyring;
+}

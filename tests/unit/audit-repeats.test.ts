@@ -1,0 +1,191 @@
+/**
+ * Repeated refusals: one entry and a count per window, never a flood, and
+ * never a lost count (not across windows, a restart, or a shutdown).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../../db/client.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { type AuditInput, queryAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
+import { closeRepeatWindows, describeRepeats, openRepeatWindows, recordRefusal, timesRecorded } from '../../src/core/audit/repeats.ts';
+import { dashboardCounts } from '../../src/core/console/dashboard.ts';
+import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
+import { tempDir } from '../helpers/server.ts';
+import { MINUTE, PASSWORD, SECOND, World } from './auth-world.ts';
+
+const KEYRING = auditKeyring('audit-repeats-unit-test-secret-long-enough');
+const T0 = new Date('2026-03-02T09:00:00.000Z');
+const later = (ms: number) => new Date(T0.getTime() + ms);
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A sign-in refused because the address is locked out, as console-auth records it. */
+const locked = (overrides: Partial<AuditInput> = {}): AuditInput => ({
+  actor: { type: 'anonymous' },
+  ip: '203.0.113.66',
+  userAgent: 'curl/8.0',
+  action: 'auth.sign_in.locked',
+  target: 'staff:1',
+  summary: { reason: 'ip' },
+  ...overrides,
+});
+
+/** How many refusals the log accounts for: each entry once, a closing entry its count. */
+function accountedFor(db: Db, action = 'auth.sign_in.locked'): number {
+  return queryAudit(db, { limit: 1000 })
+    .filter((e) => e.action === action)
+    .reduce((sum, e) => {
+      const repeated = e.summary.repeated as { times?: number } | undefined;
+      return sum + (repeated?.times ?? 1);
+    }, 0);
+}
+
+let db: Db;
+beforeEach(() => {
+  db = bindAuditKeys(openDatabase(':memory:'), KEYRING);
+});
+
+describe('repeated refusals', () => {
+  it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', () => {
+    for (let i = 0; i < 500; i++) recordRefusal(db, locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
+    expect(queryAudit(db)).toHaveLength(1);
+    expect(openRepeatWindows(db)).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
+
+    expect(closeRepeatWindows(db, later(16 * MINUTE))).toHaveLength(1);
+    const entries = queryAudit(db);
+    expect(entries.map((e) => e.action)).toEqual(['auth.sign_in.locked', 'auth.sign_in.locked']);
+    const [summary, first] = entries;
+    expect(first).toMatchObject({ ip: '203.0.113.66', target: 'staff:1', summary: { reason: 'ip' }, userAgent: 'agent 0' });
+    expect(summary).toMatchObject({
+      ip: '203.0.113.66',
+      target: 'staff:1',
+      actorType: 'anonymous',
+      summary: {
+        reason: 'ip',
+        repeated: { times: 499, from: later(SECOND).toISOString(), to: later(499 * SECOND).toISOString(), after: first?.id },
+      },
+    });
+    expect(describeRepeats(summary?.summary ?? {})).toBe(
+      `repeated 499 more times between 2026-03-02 09:00:01 UTC and 2026-03-02 09:08:19 UTC (after #${first?.id})`,
+    );
+    expect(accountedFor(db)).toBe(500);
+    expect(openRepeatWindows(db)).toEqual([]);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true, checked: 2 });
+  });
+
+  it('does not merge refusals from other addresses, for other targets, or with another reason', () => {
+    const inputs = [
+      locked(),
+      locked({ ip: '203.0.113.67' }),
+      locked({ target: 'staff:2' }),
+      locked({ target: null }),
+      locked({ summary: { reason: 'account' } }),
+      locked({ action: 'auth.sign_in.failed' }),
+      locked({ actor: { type: 'staff', id: 1, label: 'a@lumenwork.example' } }),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const input of inputs) recordRefusal(db, input, later(round * MINUTE));
+    }
+    expect(queryAudit(db)).toHaveLength(inputs.length);
+    expect(openRepeatWindows(db).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
+    closeRepeatWindows(db, later(20 * MINUTE));
+    expect(queryAudit(db)).toHaveLength(2 * inputs.length);
+    expect(accountedFor(db) + accountedFor(db, 'auth.sign_in.failed')).toBe(3 * inputs.length);
+  });
+
+  it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', () => {
+    for (let i = 0; i < 10; i++) recordRefusal(db, locked(), later(i * MINUTE)); // window 0:00–0:15
+    const next = recordRefusal(db, locked(), later(15 * MINUTE)); // closes it, opens 0:15–0:30
+    expect(next.entry?.summary).toEqual({ reason: 'ip' });
+    for (let i = 16; i < 20; i++) recordRefusal(db, locked(), later(i * MINUTE));
+    // any refusal closes every window that is due, not only its own
+    recordRefusal(db, locked({ ip: '198.51.100.1' }), later(31 * MINUTE));
+    expect(queryAudit(db).map((e) => (e.summary.repeated as { times: number } | undefined)?.times ?? 'first')).toEqual([
+      'first', // 198.51.100.1
+      4, // repeats of the second window
+      'first', // 0:15
+      9, // repeats of the first window
+      'first', // 0:00
+    ]);
+    expect(accountedFor(db)).toBe(16);
+  });
+
+  it('a window with no repeats closes without an entry', () => {
+    recordRefusal(db, locked(), T0);
+    expect(closeRepeatWindows(db, later(15 * MINUTE))).toEqual([]);
+    expect(queryAudit(db)).toHaveLength(1);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM audit_repeats').get()).toEqual({ n: 0 });
+  });
+
+  it('never loses a count across a restart: the counter is in the database, and the next window close writes it', () => {
+    const dataDir = tempDir('candor-repeats-');
+    dirs.push(dataDir);
+    const file = join(dataDir, 'candor.db');
+    const before = bindAuditKeys(openDatabase(file), KEYRING);
+    for (let i = 0; i < 42; i++) recordRefusal(before, locked(), later(i * SECOND));
+    before.$client.close(); // a crash: no shutdown, nothing flushed
+
+    const after = bindAuditKeys(openDatabase(file), KEYRING);
+    try {
+      expect(openRepeatWindows(after)).toMatchObject([{ repeats: 41 }]);
+      // housekeeping after the window closes
+      const policy = {
+        auditRetentionDays: 365,
+        staffSessions: { idleMinutes: 60 },
+        retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
+      };
+      expect(runHousekeeping(after, policy, later(10 * MINUTE)).repeatsRecorded).toBe(0);
+      expect(runHousekeeping(after, policy, later(15 * MINUTE)).repeatsRecorded).toBe(1);
+      expect(accountedFor(after)).toBe(42);
+      expect(verifyAuditChain(after)).toMatchObject({ ok: true });
+    } finally {
+      after.$client.close();
+    }
+  });
+
+  it('at shutdown every open window is closed, so its count goes under the chain', () => {
+    for (let i = 0; i < 5; i++) recordRefusal(db, locked(), later(i * SECOND));
+    expect(closeRepeatWindows(db, later(MINUTE))).toEqual([]);
+    expect(closeRepeatWindows(db, later(MINUTE), { all: true })).toHaveLength(1);
+    expect(accountedFor(db)).toBe(5);
+    expect(openRepeatWindows(db)).toEqual([]);
+  });
+
+  it('counts repeats, open windows included, where the console counts failed sign-ins', () => {
+    const failed = (ip: string) => locked({ action: 'auth.sign_in.failed', ip, summary: { reason: 'password', emailDomain: 'x.example' } });
+    for (let i = 0; i < 7; i++) recordRefusal(db, failed('203.0.113.1'), later(i * SECOND));
+    for (let i = 0; i < 3; i++) recordRefusal(db, failed('203.0.113.2'), later(i * SECOND));
+    closeRepeatWindows(db, later(15 * MINUTE + 2 * SECOND));
+    recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
+    recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
+    expect(timesRecorded(db, 'auth.sign_in.failed', T0)).toBe(12);
+    expect(dashboardCounts(db, later(17 * MINUTE)).failedSignInsToday).toBe(12);
+  });
+});
+
+describe('sign-in refusals through the console flow', () => {
+  it('a burst of wrong passwords from one address: a few entries whose counts add up to every attempt', async () => {
+    const w = new World();
+    const { member } = await w.activeStaff('owner@lumenwork.example', 'owner');
+    const attempts = 40;
+    for (let i = 0; i < attempts; i++) {
+      const result = await w.signIn(member.email, `${PASSWORD} wrong ${i}`, { ip: '198.51.100.23', userAgent: `bot ${i}` });
+      expect(result.ok).toBe(false);
+      w.advance(SECOND);
+    }
+    w.advance(15 * MINUTE);
+    closeRepeatWindows(w.db, w.now);
+    const entries = queryAudit(w.db, { limit: 1000 }).filter(
+      (e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked',
+    );
+    const kinds = new Set(entries.map((e) => `${e.action} ${JSON.stringify({ ...e.summary, repeated: undefined })}`));
+    // each kind of refusal (failed, locked per account, locked per address…): its first entry and one count
+    expect(entries.length).toBeLessThanOrEqual(2 * kinds.size);
+    expect(kinds.size).toBeLessThanOrEqual(4);
+    expect(accountedFor(w.db, 'auth.sign_in.failed') + accountedFor(w.db, 'auth.sign_in.locked')).toBe(attempts);
+    expect(verifyAuditChain(w.db)).toMatchObject({ ok: true });
+  });
+});
