@@ -159,7 +159,7 @@ const names = (port: number) => [
 describe('webhook URLs given at sign-up', () => {
   it('a permitted endpoint is subscribed (the control: refusals below are not a broken setup)', async () => {
     const res = await subscribe('webhook', `${receiver.url}/hook`);
-    expect(pageText(res.body)).toContain('Your endpoint confirmed our verification event');
+    expect(pageText(res.body)).toContain('Your endpoint answered our signed event');
     expect(webhookRecipients()).toBe(1);
   });
 
@@ -167,7 +167,7 @@ describe('webhook URLs given at sign-up', () => {
     const url = literal(canaryPort)[i] ?? '';
     const res = await subscribe('webhook', url);
     const shown = pageText(res.body);
-    expect(shown, url).not.toContain('Your endpoint confirmed');
+    expect(shown, url).not.toContain('Your endpoint answered');
     expect(shown, url).toMatch(
       /cannot receive our webhooks: it (points to a private, loopback or link-local address|points to a local name|must use https:\/\/|must not contain credentials|not a URL)/,
     );
@@ -176,7 +176,7 @@ describe('webhook URLs given at sign-up', () => {
   it('refuses names that resolve inside, whether at sign-up or by rebinding later', async () => {
     for (const url of names(canaryPort)) {
       const shown = pageText((await subscribe('webhook', url)).body);
-      expect(shown, url).not.toContain('Your endpoint confirmed');
+      expect(shown, url).not.toContain('Your endpoint answered');
     }
     if (localName) {
       const shown = pageText((await subscribe('webhook', `https://${localName}:${canaryPort}/`)).body);
