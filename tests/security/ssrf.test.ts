@@ -180,7 +180,12 @@ describe('webhook URLs given at sign-up', () => {
     }
     if (localName) {
       const shown = pageText((await subscribe('webhook', `https://${localName}:${canaryPort}/`)).body);
-      expect(shown).toContain('its name resolves to a private address');
+      // refused, without telling how the name resolved: that would map the inside of the network
+      expect(shown).toContain('Your endpoint did not confirm: it is not allowed or could not be reached');
+      expect(shown).not.toMatch(/resolve|private|\b127\.\d|::1|\b10\.\d|192\.168\./i);
+      expect(server.output()).toMatch(
+        new RegExp(`webhook verification to ${localName.replaceAll('.', '\\.')}:${canaryPort} failed: .*private address`),
+      );
     } else
       console.warn(
         `[ssrf] no name here resolves to a loopback or private address (tried ${hostname()}); the connect-time check is only covered by literal addresses`,

@@ -215,11 +215,14 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
     ? webhookAlreadySubscribed(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage)
     : webhookVerification(ctx.organisation, secret);
   const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, eventId, content);
-  if (!answer.ok)
+  if (!answer.ok) {
+    // The host only: the rest of a URL may carry the receiver's own token.
+    ctx.log(`webhook verification to ${new URL(checked.value).host} failed: ${answer.detail}`);
     return {
       ok: false,
       message: `Your endpoint did not confirm: ${answer.message}. It must answer our signed verification event with a 2xx status.`,
     };
+  }
   // Checked again after the call: two sign-ups of one new endpoint at once add it once.
   if (existing || findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) return { ok: true, message: WEBHOOK_ANSWER };
   const subscriberId = createSubscriber(ctx.db, choices, ctx.now);
