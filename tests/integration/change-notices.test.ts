@@ -20,6 +20,7 @@ import { copyContent, editText, editYaml } from '../helpers/content-fixture.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
+import { send } from '../helpers/security.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 import { flipLast } from '../helpers/tamper.ts';
@@ -306,6 +307,59 @@ describe('objections', () => {
     link = /http:\/\/127\.0\.0\.1:\d+(\/objections\/[\w.-]+)/.exec(toOrganisation?.text ?? '')?.[1] ?? '';
     expect((await fetch(`${server.url}/objections/1.1.forged`)).status).toBe(404);
     expect((await fetch(`${server.url}${flipLast(link)}`)).status).toBe(404);
+  });
+
+  it('opens only as spelled when sent: any other spelling of a valid link is refused like a forged one, and counted', async () => {
+    const token = link.split('/').at(-1) ?? '';
+    const [notice = '', recipient = '', mac = ''] = token.split('.');
+    const swapCase = (v: string) => [...v].map((c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())).join('');
+    const hex = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+    const variants = [
+      `0${notice}.${recipient}.${mac}`,
+      `${notice}.00${recipient}.${mac}`,
+      `${notice}.${recipient}.${swapCase(mac)}`,
+      `${token}=`,
+      `${token}%3D%3D`,
+      // the other base64 alphabet ('/' as %2F: a bare slash is another path, which no route answers)
+      `${notice}.${recipient}.${Buffer.from(mac, 'base64url').toString('base64').replaceAll('/', '%2F')}+`,
+      `%20${token}`,
+      `${token}%09`,
+      `${notice}%2E${recipient}%2E${mac}`,
+      `${notice}.${recipient}%2e${mac}`,
+      `${hex(notice[0] ?? '1')}${notice.slice(1)}.${recipient}.${mac}`,
+      `${notice}.${recipient}.${hex(mac[0] ?? 'a')}${mac.slice(1)}`,
+    ];
+    const from = '127.0.0.77';
+    const counted = () =>
+      (
+        db.$client.prepare(`SELECT count AS n FROM rate_limits WHERE bucket = 'subscription-link-refused:ip' AND key = ?`).get(from) as
+          | { n: number }
+          | undefined
+      )?.n ?? 0;
+    for (const variant of variants) {
+      expect(variant).not.toBe(token);
+      const answer = await send(`${server.url}/objections/${variant}`, { from });
+      expect(answer.status, variant).toBe(404);
+      expect(text(answer.body), variant).toContain('This objection link is not valid');
+    }
+    expect(counted()).toBe(variants.length);
+    // the form posted with another spelling files nothing, and is counted once
+    const posted = await send(`${server.url}${link}?_action=fileObjection`, {
+      from,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url, 'sec-fetch-site': 'same-origin' },
+      body: new URLSearchParams({ token: `${token} `, reasons: 'Spelled otherwise.' }).toString(),
+    });
+    expect(posted.status).toBe(400);
+    expect(counted()).toBe(variants.length + 1);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM objections').get()).toEqual({ n: 0 });
+    const refused = db.$client.prepare(`SELECT summary FROM audit_log WHERE action = 'subscriber.link_refused' AND ip = ?`).all(from) as {
+      summary: string;
+    }[];
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((r) => (JSON.parse(r.summary) as { purpose: string }).purpose === 'objection')).toBe(true);
+    // the link as sent still opens
+    expect((await send(`${server.url}${link}`, { from: '127.0.0.78' })).status).toBe(200);
   });
 
   it('is filed from the link, acknowledged to the customer, announced to staff and listed in the console', async () => {
