@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { longDate } from '../../src/core/changes/messages.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
@@ -97,6 +98,8 @@ beforeAll(async () => {
   server = await startServer({ port, dataDir, env });
   db = openTestDb(dataDir);
   await server.stop();
+  // a deployment that has published for ten days: the history (the first baseline) begins then
+  db.$client.prepare('UPDATE content_snapshots SET published_at = published_at - ?').run(10 * DAY);
   addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', topic: 'subprocessors', address: (i) => `dpo${i}@customer.example` });
   addSubscribers(db, TEST_KEYS, {
     count: 1,
@@ -244,7 +247,29 @@ describe('publishing a notice', () => {
     expect(yesterday).toContain('Stripe');
     const future = text(await (await fetch(`${server.url}/subprocessors?as_of=2999-01-01`)).text());
     expect(future).toContain('2999-01-01 is in the future');
-    expect(text(await (await fetch(`${server.url}/subprocessors?as_of=yesterday`)).text())).toContain('"yesterday" is not a date');
+    for (const value of ['yesterday', '2025-13-01', '2025-02-30', '2025-00-10', '2025-1-1', "2025-01-01'--"]) {
+      const refused = await fetch(`${server.url}/subprocessors?as_of=${encodeURIComponent(value)}`);
+      expect(refused.status, value).toBe(400);
+      expect(refused.headers.get('content-type'), value).toMatch(/^text\/html/);
+      const body = await refused.text();
+      // the site's own page, not a bare error
+      expect(body, value).toMatch(/<link rel="stylesheet" href="\/_astro\/[^"]+\.css">/);
+      expect(text(body), value).toMatch(/The as_of parameter must be a day written YYYY-MM-DD, for example \d{4}-\d{2}-\d{2}/);
+      expect(body, value).not.toContain('data-id=');
+    }
+    // before the published history begins, the page says when it begins instead of showing a list under that date
+    const began = day(-10);
+    for (const value of ['2000-01-01', day(-11)]) {
+      const early = await fetch(`${server.url}/subprocessors?as_of=${value}`);
+      expect(early.status, value).toBe(404);
+      const body = await early.text();
+      expect(text(body), value).toContain(`The published history of this list begins on ${longDate(began)}`);
+      expect(body, value).toContain(`href="/subprocessors?as_of=${began}"`);
+      expect(body, value).not.toContain('data-id=');
+    }
+    const first = await fetch(`${server.url}/subprocessors?as_of=${began}`);
+    expect(first.status).toBe(200);
+    expect(await first.text()).toContain('data-id="stripe"');
     const changes = text(await (await fetch(`${server.url}/changes`)).text());
     expect(changes).toContain('New subprocessor: Anthropic');
     expect(changes).not.toContain('Subprocessor removed: Stripe');
