@@ -59,8 +59,9 @@ const bodySize = defineMiddleware(async (ctx, next) => {
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) return plain(413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
   // Astro parses a JSON action body before anything else and answers a malformed one with a 500; it is the client's error.
+  // So for a page's form action (`?_action=`) as for /_actions: Astro reads JSON from either by its content type.
   const { action } = getActionContext(ctx);
-  if (action?.calledFrom === 'rpc' && /\bjson\b/i.test(headers.get('content-type') ?? '')) {
+  if (action && /\bjson\b/i.test(headers.get('content-type') ?? '')) {
     try {
       await ctx.request.clone().json();
     } catch {

@@ -78,7 +78,7 @@ export const changeActions = {
     handler: (input, ctx) => {
       requireAccess(ctx, 'fileObjection');
       const result = fileObjection(objectionDeps(ctx), input.token, input);
-      if (!result.ok) refuse(result.message);
+      if (!result.ok) refuse(result.message, result.locked ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
       return { reference: `O-${result.id}`, late: result.late };
     },
   }),

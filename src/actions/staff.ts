@@ -1,8 +1,15 @@
-/** Staff management (owners): invitations, roles, disabling, sessions. */
+/** Staff management (owners): invitations, roles, disabling, sessions, lock-outs. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { staffRoles } from '../../db/schema/staff.ts';
-import { changeRole, inviteStaff, resetStaffSignIn, revokeAllSessionsOf, setStaffEnabled } from '../core/auth/console-auth.ts';
+import {
+  changeRole,
+  clearLockout,
+  inviteStaff,
+  resetStaffSignIn,
+  revokeAllSessionsOf,
+  setStaffEnabled,
+} from '../core/auth/console-auth.ts';
 import { sendInvitationEmail } from '../core/auth/invitation-email.ts';
 import { getStaff } from '../core/auth/staff.ts';
 import { authContext } from '../lib/console-auth.ts';
@@ -81,6 +88,17 @@ export const staffActions = {
       if (!result.ok) refuse(result.message);
       const link = new URL(`console/link/${result.token}`, ctx.locals.candor.config.publicUrl).href;
       return { email: result.member.email, role: result.member.role, link };
+    },
+  }),
+
+  clearStaffLockout: defineAction({
+    accept: 'form',
+    input: z.object({ staffId }),
+    handler: (input, ctx) => {
+      const { staff } = requireStaff(ctx, 'clearStaffLockout');
+      const result = clearLockout(authContext(ctx), staff, input.staffId);
+      if (!result.ok) refuse(result.message);
+      return { email: result.member.email };
     },
   }),
 

@@ -60,7 +60,7 @@ export const subscribeActions = {
         case 'webhook': {
           const r = await subscribeWebhook(sub, address, choices);
           if (!r.ok) refuse(r.message);
-          return { kind: 'webhook' as const, secret: r.secret, manageUrl: r.manageUrl };
+          return { kind: 'webhook' as const, message: r.message };
         }
         case 'slack-webhook': {
           const r = subscribeSlackWebhook(sub, address, choices);

@@ -17,5 +17,6 @@ export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
     componentIds: candor.content.components.map((c) => c.id),
     webhookPolicy: { allowHosts: candor.config.providers.webhookAllowHosts },
     ip: clientIp(ctx),
+    log: (line) => console.warn(`[candor] ${line}`),
   };
 }

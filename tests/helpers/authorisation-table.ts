@@ -61,6 +61,7 @@ export const actions: Record<string, Needs> = {
   enableStaff: 'owner',
   revokeStaffSessions: 'owner',
   resetStaffSignIn: 'owner',
+  clearStaffLockout: 'owner',
   retryFailedDeliveries: 'responder',
   // the public's own actions; each checks the subscriber's signed token itself
   subscribe: 'public',

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { longDate } from '../../src/core/changes/messages.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
@@ -20,6 +21,7 @@ import { copyContent, editText, editYaml } from '../helpers/content-fixture.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
+import { send } from '../helpers/security.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 import { flipLast } from '../helpers/tamper.ts';
@@ -96,6 +98,8 @@ beforeAll(async () => {
   server = await startServer({ port, dataDir, env });
   db = openTestDb(dataDir);
   await server.stop();
+  // a deployment that has published for ten days: the history (the first baseline) begins then
+  db.$client.prepare('UPDATE content_snapshots SET published_at = published_at - ?').run(10 * DAY);
   addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', topic: 'subprocessors', address: (i) => `dpo${i}@customer.example` });
   addSubscribers(db, TEST_KEYS, {
     count: 1,
@@ -243,7 +247,29 @@ describe('publishing a notice', () => {
     expect(yesterday).toContain('Stripe');
     const future = text(await (await fetch(`${server.url}/subprocessors?as_of=2999-01-01`)).text());
     expect(future).toContain('2999-01-01 is in the future');
-    expect(text(await (await fetch(`${server.url}/subprocessors?as_of=yesterday`)).text())).toContain('"yesterday" is not a date');
+    for (const value of ['yesterday', '2025-13-01', '2025-02-30', '2025-00-10', '2025-1-1', "2025-01-01'--"]) {
+      const refused = await fetch(`${server.url}/subprocessors?as_of=${encodeURIComponent(value)}`);
+      expect(refused.status, value).toBe(400);
+      expect(refused.headers.get('content-type'), value).toMatch(/^text\/html/);
+      const body = await refused.text();
+      // the site's own page, not a bare error
+      expect(body, value).toMatch(/<link rel="stylesheet" href="\/_astro\/[^"]+\.css">/);
+      expect(text(body), value).toMatch(/The as_of parameter must be a day written YYYY-MM-DD, for example \d{4}-\d{2}-\d{2}/);
+      expect(body, value).not.toContain('data-id=');
+    }
+    // before the published history begins, the page says when it begins instead of showing a list under that date
+    const began = day(-10);
+    for (const value of ['2000-01-01', day(-11)]) {
+      const early = await fetch(`${server.url}/subprocessors?as_of=${value}`);
+      expect(early.status, value).toBe(404);
+      const body = await early.text();
+      expect(text(body), value).toContain(`The published history of this list begins on ${longDate(began)}`);
+      expect(body, value).toContain(`href="/subprocessors?as_of=${began}"`);
+      expect(body, value).not.toContain('data-id=');
+    }
+    const first = await fetch(`${server.url}/subprocessors?as_of=${began}`);
+    expect(first.status).toBe(200);
+    expect(await first.text()).toContain('data-id="stripe"');
     const changes = text(await (await fetch(`${server.url}/changes`)).text());
     expect(changes).toContain('New subprocessor: Anthropic');
     expect(changes).not.toContain('Subprocessor removed: Stripe');
@@ -306,6 +332,59 @@ describe('objections', () => {
     link = /http:\/\/127\.0\.0\.1:\d+(\/objections\/[\w.-]+)/.exec(toOrganisation?.text ?? '')?.[1] ?? '';
     expect((await fetch(`${server.url}/objections/1.1.forged`)).status).toBe(404);
     expect((await fetch(`${server.url}${flipLast(link)}`)).status).toBe(404);
+  });
+
+  it('opens only as spelled when sent: any other spelling of a valid link is refused like a forged one, and counted', async () => {
+    const token = link.split('/').at(-1) ?? '';
+    const [notice = '', recipient = '', mac = ''] = token.split('.');
+    const swapCase = (v: string) => [...v].map((c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())).join('');
+    const hex = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+    const variants = [
+      `0${notice}.${recipient}.${mac}`,
+      `${notice}.00${recipient}.${mac}`,
+      `${notice}.${recipient}.${swapCase(mac)}`,
+      `${token}=`,
+      `${token}%3D%3D`,
+      // the other base64 alphabet ('/' as %2F: a bare slash is another path, which no route answers)
+      `${notice}.${recipient}.${Buffer.from(mac, 'base64url').toString('base64').replaceAll('/', '%2F')}+`,
+      `%20${token}`,
+      `${token}%09`,
+      `${notice}%2E${recipient}%2E${mac}`,
+      `${notice}.${recipient}%2e${mac}`,
+      `${hex(notice[0] ?? '1')}${notice.slice(1)}.${recipient}.${mac}`,
+      `${notice}.${recipient}.${hex(mac[0] ?? 'a')}${mac.slice(1)}`,
+    ];
+    const from = '127.0.0.77';
+    const counted = () =>
+      (
+        db.$client.prepare(`SELECT count AS n FROM rate_limits WHERE bucket = 'subscription-link-refused:ip' AND key = ?`).get(from) as
+          | { n: number }
+          | undefined
+      )?.n ?? 0;
+    for (const variant of variants) {
+      expect(variant).not.toBe(token);
+      const answer = await send(`${server.url}/objections/${variant}`, { from });
+      expect(answer.status, variant).toBe(404);
+      expect(text(answer.body), variant).toContain('This objection link is not valid');
+    }
+    expect(counted()).toBe(variants.length);
+    // the form posted with another spelling files nothing, and is counted once
+    const posted = await send(`${server.url}${link}?_action=fileObjection`, {
+      from,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: server.url, 'sec-fetch-site': 'same-origin' },
+      body: new URLSearchParams({ token: `${token} `, reasons: 'Spelled otherwise.' }).toString(),
+    });
+    expect(posted.status).toBe(400);
+    expect(counted()).toBe(variants.length + 1);
+    expect(db.$client.prepare('SELECT count(*) AS n FROM objections').get()).toEqual({ n: 0 });
+    const refused = db.$client.prepare(`SELECT summary FROM audit_log WHERE action = 'subscriber.link_refused' AND ip = ?`).all(from) as {
+      summary: string;
+    }[];
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((r) => (JSON.parse(r.summary) as { purpose: string }).purpose === 'objection')).toBe(true);
+    // the link as sent still opens
+    expect((await send(`${server.url}${link}`, { from: '127.0.0.78' })).status).toBe(200);
   });
 
   it('is filed from the link, acknowledged to the customer, announced to staff and listed in the console', async () => {

@@ -91,7 +91,7 @@ async function subscribe(
     },
     body: body.toString(),
   });
-  return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+  return { status: res.status, location: res.headers.get('location'), html: await res.text(), headers: res.headers };
 }
 void form;
 
@@ -229,22 +229,62 @@ describe('Slack', () => {
 });
 
 describe('webhooks', () => {
-  it('a signed verification event must be answered with 2xx; the secret is shown once and verifies', async () => {
+  interface Event {
+    type: string;
+    data: { secret?: string; manageUrl?: string; message?: string };
+  }
+  const events = (path: string) => receiver.received.filter((r) => r.path === path);
+
+  it('a signed verification event must be answered with 2xx; it carries the signing secret, which verifies it', async () => {
     const client = new ConsoleClient(server.url);
     receiver.respondWith(500);
     const refused = await subscribe(client, { channel: 'webhook', address: `${receiver.url}/candor` });
     expect(text(refused.html)).toContain('Your endpoint did not confirm: it answered HTTP 500');
     receiver.respondWith(204);
     const ok = await subscribe(client, { channel: 'webhook', address: `${receiver.url}/candor` });
-    const secret = /<code id="webhook-secret">([^<]+)<\/code>/.exec(ok.html)?.[1] ?? '';
+    expect(text(ok.html)).toContain('Your endpoint answered our signed event');
+    const event = events('/candor')[1];
+    const unverified = JSON.parse(event?.body ?? '{}') as Event;
+    expect(unverified.type).toBe('subscription.verification');
+    const secret = unverified.data.secret ?? '';
     expect(secret).toMatch(/^whsec_/);
-    const event = receiver.received.at(-1);
-    const payload = new Webhook(secret).verify(event?.body ?? '', event?.headers ?? {}) as { type: string };
+    const payload = new Webhook(secret).verify(event?.body ?? '', event?.headers ?? {}) as Event;
     expect(payload.type).toBe('subscription.verification');
+    // the secret never appears on the page: it reaches only the endpoint, which then hears that it is subscribed
+    expect(ok.html).not.toContain(secret);
+    await until(() => events('/candor').length > 2, 'the confirmation event');
+    const confirmed = new Webhook(secret).verify(events('/candor')[2]?.body ?? '', events('/candor')[2]?.headers ?? {}) as Event;
+    expect(confirmed.type).toBe('subscription.confirmed');
+    expect(confirmed.data.manageUrl).toMatch(/\/subscription\/[a-z0-9]+\.[A-Za-z0-9_-]+$/);
     expect(text((await subscribe(client, { channel: 'webhook', address: 'http://example.com/hook' })).html)).toContain('must use https://');
     expect(text((await subscribe(client, { channel: 'webhook', address: 'https://10.0.0.5/hook' })).html)).toContain(
       'private, loopback or link-local',
     );
+  });
+
+  it('answers identically whether or not the endpoint is already subscribed, and duplicates nothing', async () => {
+    receiver.respondWith(200);
+    const address = `${receiver.url}/already`;
+    const fresh = await subscribe(new ConsoleClient(server.url), { channel: 'webhook', address });
+    await until(() => events('/already').length === 2, 'the verification and confirmation events');
+    const again = await subscribe(new ConsoleClient(server.url), { channel: 'webhook', address });
+    expect(fresh.status).toBe(200);
+    expect(again.status).toBe(fresh.status);
+    expect(again.html).toBe(fresh.html);
+    for (const header of ['content-type', 'cache-control', 'set-cookie', 'location', 'referrer-policy', 'content-length'])
+      expect(again.headers.get(header), header).toBe(fresh.headers.get(header));
+    // one subscription, and the endpoint (not the page) hears that it already was one, signed with its own secret
+    const stored = db.$client.prepare(`SELECT count(*) AS n FROM recipients WHERE channel = 'webhook'`).get() as { n: number };
+    const [verification, confirmation, notice] = events('/already');
+    const secret = (JSON.parse(verification?.body ?? '{}') as Event).data.secret ?? '';
+    const repeated = new Webhook(secret).verify(notice?.body ?? '', notice?.headers ?? {}) as Event;
+    expect(repeated.type).toBe('subscription.already_subscribed');
+    expect(repeated.data.secret).toBeUndefined();
+    expect(repeated.data.manageUrl).toBe((JSON.parse(confirmation?.body ?? '{}') as Event).data.manageUrl);
+    const third = await subscribe(new ConsoleClient(server.url), { channel: 'webhook', address });
+    expect(third.html).toBe(fresh.html);
+    expect((db.$client.prepare(`SELECT count(*) AS n FROM recipients WHERE channel = 'webhook'`).get() as { n: number }).n).toBe(stored.n);
+    expect(events('/already')).toHaveLength(4);
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * Guessing, as an attacker would spread it: many addresses against one
- * account, one address against many accounts, forged X-Forwarded-For.
+ * account, one address against many accounts, forged X-Forwarded-For; and
+ * the other side of limits, locking someone out: one address failing on
+ * purpose must not keep the person out from theirs.
  * Sign-in, TOTP, recovery codes, SMS codes and subscription links are each
  * limited, and every guess and lock-out is in the audit log (without the
  * guess). The single-address lock of sign-in is in
@@ -85,18 +87,66 @@ const summaries = (action: string, target?: string) =>
     .map((r) => ({ ip: r.ip, summary: JSON.parse(r.summary) as Record<string, unknown> }));
 
 describe('sign-in', () => {
-  it('locks an account after 5 failures although every guess comes from another address', async () => {
+  const TOO_MANY = /Too many attempts\. Try again in \d+ minutes?\./;
+  const owner = () => new Client(server.url, '127.0.1.250').setCookie('candor_session', signedInStaff(db, 'owner').token);
+  const staffRow = (page: HttpAnswer, email: string) =>
+    pageText(new RegExp(`<tr data-staff="${email.replaceAll('.', '\\.')}"[\\s\\S]*?</tr>`).exec(page.body)?.[0] ?? '');
+
+  it('a stranger failing again and again from one address does not lock the person out from theirs', async () => {
     const { email, staffId } = member('viewer');
-    for (let i = 1; i <= 5; i++) {
-      const res = await signIn(`127.0.1.${i}`, email, `wrong guess number ${i}`);
-      expect(text(res)).toContain('Email or password is incorrect.');
-    }
-    const right = await signIn('127.0.1.6', email, PASSWORD);
-    expect(text(right)).toMatch(/Too many attempts\. Try again in \d+ minutes?\./);
-    expect(right.headers.getSetCookie().join()).not.toContain('candor_session=');
-    const failed = summaries('auth.sign_in.failed', `staff:${staffId}`);
-    expect(failed.map((f) => f.ip)).toEqual(['127.0.1.1', '127.0.1.2', '127.0.1.3', '127.0.1.4', '127.0.1.5']);
-    expect(summaries('auth.sign_in.locked', `staff:${staffId}`)).toEqual([{ ip: '127.0.1.6', summary: { reason: 'account' } }]);
+    for (let i = 1; i <= 5; i++)
+      expect(text(await signIn('127.0.1.1', email, `wrong guess number ${i}`))).toContain('Email or password is incorrect.');
+    for (let i = 6; i <= 40; i++) expect(text(await signIn('127.0.1.1', email, `wrong guess number ${i}`))).toMatch(TOO_MANY);
+    // that address is refused even the right password...
+    const there = await signIn('127.0.1.1', email, PASSWORD);
+    expect(text(there)).toMatch(TOO_MANY);
+    expect(there.headers.getSetCookie().join()).not.toContain('candor_session=');
+    // ...the person, from their own, signs in
+    const theirs = await signIn('127.0.1.2', email, PASSWORD);
+    expect(theirs.status).toBe(303);
+    expect(theirs.headers.getSetCookie().join()).toContain('candor_session=');
+    expect(summaries('auth.sign_in.failed', `staff:${staffId}`).map((f) => f.ip)).toEqual(Array(5).fill('127.0.1.1'));
+    const locked = summaries('auth.sign_in.locked', `staff:${staffId}`);
+    expect(locked.length).toBeGreaterThan(0);
+    expect(locked.every((l) => l.ip === '127.0.1.1' && l.summary.reason === 'account and ip')).toBe(true);
+  });
+
+  it('the account’s ceiling stops a guesser spread over many addresses; owners see it and may clear it, audited', async () => {
+    const { email, staffId } = member('responder');
+    // 5 guesses from each of 10 addresses: none of them is locked out on its own before the account is
+    for (let a = 1; a <= 10; a++)
+      for (let i = 1; i <= 5; i++)
+        expect(text(await signIn(`127.0.10.${a}`, email, `spread guess ${a}.${i}`))).toContain('Email or password is incorrect.');
+    const fresh = await signIn('127.0.10.200', email, PASSWORD);
+    expect(text(fresh)).toMatch(TOO_MANY);
+    expect(fresh.headers.getSetCookie().join()).not.toContain('candor_session=');
+    expect(summaries('auth.sign_in.locked', `staff:${staffId}`)).toEqual([{ ip: '127.0.10.200', summary: { reason: 'account' } }]);
+    expect(new Set(summaries('auth.sign_in.failed', `staff:${staffId}`).map((f) => f.ip)).size).toBe(10);
+
+    // an owner sees the lock-out on the Staff page, with the addresses, the time and the ceiling
+    const page = await owner().get('/console/staff');
+    expect(page.status).toBe(200);
+    expect(staffRow(page, email)).toMatch(
+      /Sign-in is limited from 10 addresses until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC; the account's ceiling is reached until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/,
+    );
+    // an admin sees it too, without the button to clear it
+    const admin = await new Client(server.url, '127.0.1.251')
+      .setCookie('candor_session', signedInStaff(db, 'admin').token)
+      .get('/console/staff');
+    expect(staffRow(admin, email)).toContain('Sign-in is limited from 10 addresses');
+    expect(admin.body).not.toContain('clearStaffLockout');
+
+    const cleared = await owner().post('/console/staff?_action=clearStaffLockout', { staffId: String(staffId) });
+    expect(cleared.status).toBe(200);
+    expect(text(cleared)).toContain(`The sign-in limits of ${email} are cleared`);
+    expect(staffRow(cleared, email)).not.toContain('limited');
+    expect(auditRows(db, 'staff.lockout_cleared').map((r) => ({ target: r.target, summary: JSON.parse(r.summary) }))).toEqual([
+      {
+        target: `staff:${staffId}`,
+        summary: { email, signInAddresses: 10, accountCeiling: true, secondFactorAddresses: 0, secondFactorCeiling: false },
+      },
+    ]);
+    expect((await signIn('127.0.10.200', email, PASSWORD)).status).toBe(303);
   });
 
   it('locks an address spraying one password over many accounts, whatever X-Forwarded-For claims', async () => {
@@ -114,22 +164,35 @@ describe('sign-in', () => {
 });
 
 describe('second factor', () => {
-  it('TOTP guesses from many addresses lock the account; a valid recovery code is then refused too', async () => {
+  it('TOTP guesses spread over many addresses reach the account’s ceiling; a valid recovery code is then refused too', async () => {
     const { email, staffId, recoveryCodes } = await memberWithSecondFactor();
     const session = await halfSignedIn(email, '127.0.3.1');
-    for (let i = 1; i <= 5; i++) {
-      const res = await session
-        .speakingFrom(`127.0.3.${i + 1}`)
-        .post('/console/mfa?_action=verifyMfa', { code: `00000${i}`, next: '/console' });
-      expect(text(res)).toContain('That code is not valid');
-    }
+    // 5 wrong codes from one address lock that address only
+    for (let i = 1; i <= 5; i++)
+      expect(
+        text(await session.speakingFrom('127.0.3.2').post('/console/mfa?_action=verifyMfa', { code: `00000${i}`, next: '/console' })),
+      ).toContain('That code is not valid');
+    expect(
+      text(await session.speakingFrom('127.0.3.2').post('/console/mfa?_action=verifyMfa', { code: '000009', next: '/console' })),
+    ).toMatch(/Too many attempts/);
+    // 20 in all, from 4 addresses, and the account is closed to every address
+    for (let a = 3; a <= 5; a++)
+      for (let i = 1; i <= 5; i++) {
+        const res = await session
+          .speakingFrom(`127.0.3.${a}`)
+          .post('/console/mfa?_action=verifyMfa', { code: `1${a}000${i}`, next: '/console' });
+        expect(text(res)).toContain('That code is not valid');
+      }
     const recovery = await session
       .speakingFrom('127.0.3.9')
       .post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[0] ?? '', next: '/console' });
     expect(text(recovery)).toMatch(/Too many attempts\. Try again in \d+ minutes?\./);
     expect((await session.get('/console')).headers.get('location')).toBe('/console/mfa');
-    expect(auditRows(db, 'auth.mfa.failed').filter((r) => r.target === `staff:${staffId}`)).toHaveLength(5);
-    expect(summaries('auth.sign_in.locked', `staff:${staffId}`)).toEqual([{ ip: '127.0.3.9', summary: { reason: 'second factor' } }]);
+    expect(auditRows(db, 'auth.mfa.failed').filter((r) => r.target === `staff:${staffId}`)).toHaveLength(20);
+    expect(summaries('auth.sign_in.locked', `staff:${staffId}`).at(-1)).toEqual({
+      ip: '127.0.3.9',
+      summary: { reason: 'second factor for account' },
+    });
     // the recovery code was not spent by the refused attempt
     expect(db.$client.prepare('SELECT count(*) AS n FROM recovery_codes WHERE staff_id = ? AND used_at IS NULL').get(staffId)).toEqual({
       n: 10,

@@ -161,6 +161,22 @@ describe('malformed requests', () => {
     if (res.headers && res.status !== 431) expectSecurityHeaders({ status: res.status, headers: res.headers, body: res.body }, _what);
   });
 
+  it('broken JSON posted to a page’s form action is the client’s error: 400, as for /_actions', async () => {
+    for (const path of ['/subscribe?_action=subscribe', '/console/sign-in?_action=signIn', '/_actions/subscribe']) {
+      for (const type of ['application/json', 'Application/JSON; charset=utf-8']) {
+        for (const body of ['{"channel":', '{', 'not json at all']) {
+          const res = await send(`${server.url}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': type, origin: server.url, 'sec-fetch-site': 'same-origin' },
+            body,
+          });
+          expect(res.status, `${path} ${type} ${body}`).toBe(400);
+          expect(res.body).toBe('The request body is not valid JSON.');
+        }
+      }
+    }
+  });
+
   it('a chunked body, which declares no length, is refused before it is read', async () => {
     const chunk = 'a'.repeat(0x4000);
     const body = `${`${(0x4000).toString(16)}\r\n${chunk}\r\n`.repeat(20)}0\r\n\r\n`;

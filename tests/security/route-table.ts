@@ -41,6 +41,8 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/404': { kind: 'public', path: '/404', status: 404 },
   // the error page is rendered by the app when something fails, never served for its own URL
   '/500': { kind: 'public', path: '/500', status: 404 },
+  // the styled page of refusals a browser shows (src/lib/error-page.ts renders it with their status); by its own URL, "Page not found"
+  '/error': { kind: 'public', path: '/error', status: 404 },
   '/api': { kind: 'public', path: '/api', status: 200, static: true },
   '/api/v1/status.json': { kind: 'public', path: '/api/v1/status.json', status: 200, cors: true },
   '/api/v1/subprocessors.json': { kind: 'public', path: '/api/v1/subprocessors.json', status: 200, cors: true },

@@ -170,6 +170,24 @@ describe('Twilio callbacks', () => {
     expect((await post('/webhooks/twilio/status', form(params), signed(`${PUBLIC}/webhooks/twilio/status`, params))).status).toBe(200);
   });
 
+  it('refuse a correctly signed callback without a MessageSid (400), changing nothing', async () => {
+    const [id = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447911123488' });
+    const callbacks = () => db.$client.prepare(`SELECT count(*) AS n FROM rate_limits WHERE bucket LIKE 'callback:%'`).get();
+    const before = callbacks();
+    for (const sid of [undefined, '', '   ']) {
+      const status = { ...(sid === undefined ? {} : { MessageSid: sid }), MessageStatus: 'undelivered', ErrorCode: '21610' };
+      const answer = await post('/webhooks/twilio/status', form(status), signed(`${PUBLIC}/webhooks/twilio/status`, status));
+      expect(answer.status, JSON.stringify(status)).toBe(400);
+      expect(answer.body).toMatch(/MessageSid/);
+      const inbound = { ...(sid === undefined ? {} : { MessageSid: sid }), From: '+447911123488', To: '+15005550006', Body: 'STOP' };
+      const stop = await post('/webhooks/twilio/inbound', form(inbound), signed(`${PUBLIC}/webhooks/twilio/inbound`, inbound));
+      expect(stop.status, JSON.stringify(inbound)).toBe(400);
+      expect(stop.body).toMatch(/MessageSid/);
+    }
+    expect(recipient(id)).toMatchObject({ status: 'active', suppressed_reason: null });
+    expect(callbacks()).toEqual(before);
+  });
+
   it('act on a message once: a replayed STOP does not silence a number that texted START since', async () => {
     const [id = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447911123499' });
     const url = `${server.url}/webhooks/twilio/inbound`;

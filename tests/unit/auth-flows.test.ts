@@ -102,7 +102,7 @@ describe('signing in', () => {
     expect(await w.signIn('viewer@lumenwork.example')).toEqual(GENERIC);
   });
 
-  it('locks an account after five failures for fifteen minutes, even for the right password', async () => {
+  it('locks an account from an address after five failures there for fifteen minutes, even for the right password', async () => {
     const w = fresh();
     const { member } = await w.activeStaff('owner@lumenwork.example', 'owner');
     await w.activeStaff('other@lumenwork.example', 'viewer', member);
@@ -120,7 +120,7 @@ describe('signing in', () => {
     w.advance(5 * MINUTE - 50 * SECOND);
     expect(await w.signIn('owner@lumenwork.example')).toMatchObject({ ok: true });
     // one entry; the repeats within its window are counted (audit/repeats.ts)
-    expect(w.audit('auth.sign_in.locked')).toMatchObject([{ target: `staff:${member.id}`, summary: { reason: 'account' } }]);
+    expect(w.audit('auth.sign_in.locked')).toMatchObject([{ target: `staff:${member.id}`, summary: { reason: 'account and ip' } }]);
     expect(w.times('auth.sign_in.locked')).toBe(3);
   });
 

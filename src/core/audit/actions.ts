@@ -28,6 +28,7 @@ export const auditActions = [
   'staff.disabled',
   'staff.enabled',
   'staff.sign_in_reset',
+  'staff.lockout_cleared',
   // subscribers, by themselves (anonymous) and by staff
   'subscriber.unsubscribed',
   'subscriber.erased',

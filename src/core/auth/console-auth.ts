@@ -13,9 +13,19 @@ import { recordAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
+import {
+  clearLockoutCounts,
+  countSecondFactorFailure,
+  countSignInAttempt,
+  lockoutOf,
+  secondFactorRefusal,
+  secondFactorSucceeded,
+  signInSucceeded,
+  sourceOf,
+} from './lockouts.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './password.ts';
 import { mfaRequiredRoles, type Role } from './permissions.ts';
-import { authLimits, clearLimit, hitLimit, peekLimit } from './rate-limit.ts';
+import { authLimits, hitLimit } from './rate-limit.ts';
 import {
   type ClientInfo,
   createSession,
@@ -106,18 +116,13 @@ function nextStepFor(member: StaffMember): NextStep {
 
 export async function signIn(ctx: AuthContext, rawEmail: string, password: string): Promise<Outcome<{ token: string; next: NextStep }>> {
   const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
-  const ip = ctx.client.ip ?? 'unknown';
   // Counted before the password check, which awaits: attempts made in parallel must each see the others.
-  const perIp = hitLimit(ctx.db, authLimits.signInPerIp, ip, ctx.now);
-  const perAccount = hitLimit(ctx.db, authLimits.signInPerAccount, email, ctx.now);
+  const refused = countSignInAttempt(ctx.db, email, ctx.client.ip, ctx.now);
   const member = findStaffByEmail(ctx.db, email);
-  if (perIp.limited || perAccount.limited) {
+  if (refused) {
     await verifyAgainstDummy(password);
-    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: perIp.limited ? 'ip' : 'account' });
-    return {
-      ok: false,
-      message: `Too many attempts. Try again in ${minutes(Math.max(perIp.retryAfterMs, perAccount.retryAfterMs))}.`,
-    };
+    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason });
+    return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
   const passwordOk =
     member?.passwordHash && member.status === 'active'
@@ -130,7 +135,7 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
     });
     return { ok: false, message: GENERIC_SIGN_IN_ERROR };
   }
-  clearLimit(ctx.db, authLimits.signInPerAccount, email);
+  signInSucceeded(ctx.db, email, ctx.client.ip);
   const { token } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
   audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next: nextStepFor(member) });
   return { ok: true, token, next: nextStepFor(member) };
@@ -139,13 +144,10 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
 /** Checks a TOTP code or, failing that, an unused recovery code. */
 export function verifySecondFactor(ctx: AuthContext, member: StaffMember, session: Session, code: string): Outcome {
   const account = `staff:${member.id}`;
-  const limited = [
-    peekLimit(ctx.db, authLimits.mfaPerAccount, account, ctx.now),
-    peekLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now),
-  ].find((s) => s.limited);
-  if (limited) {
-    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: 'second factor' });
-    return { ok: false, message: `Too many attempts. Try again in ${minutes(limited.retryAfterMs)}.` };
+  const refused = secondFactorRefusal(ctx.db, member.id, ctx.client.ip, ctx.now);
+  if (refused) {
+    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: refused.reason });
+    return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
   if (member.totpSecret && member.totpEnrolledAt) {
     const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
@@ -160,7 +162,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
         .run().changes === 1;
     if (claimed) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      clearLimit(ctx.db, authLimits.mfaPerAccount, account);
+      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip);
       audit(ctx, 'auth.mfa.verified', member, account);
       return { ok: true };
     }
@@ -177,7 +179,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
       .run();
     if (used.changes === 1) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      clearLimit(ctx.db, authLimits.mfaPerAccount, account);
+      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip);
       const left = ctx.db
         .select({ id: recoveryCodes.id })
         .from(recoveryCodes)
@@ -187,8 +189,7 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
       return { ok: true };
     }
   }
-  hitLimit(ctx.db, authLimits.mfaPerAccount, account, ctx.now);
-  hitLimit(ctx.db, authLimits.mfaPerIp, ctx.client.ip ?? 'unknown', ctx.now);
+  countSecondFactorFailure(ctx.db, member.id, ctx.client.ip, ctx.now);
   refuse(ctx, 'auth.mfa.failed', member, account);
   return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
 }
@@ -304,8 +305,8 @@ export async function completeLink(
   password: string,
   confirm: string,
 ): Promise<Outcome<{ token: string; next: NextStep }>> {
-  const ip = ctx.client.ip ?? 'unknown';
-  if (hitLimit(ctx.db, authLimits.linkPerIp, ip, ctx.now).limited) return { ok: false, message: 'Too many attempts. Try again later.' };
+  if (hitLimit(ctx.db, authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now).limited)
+    return { ok: false, message: 'Too many attempts. Try again later.' };
   const state = inspectLink(ctx, token);
   if (!state.ok) return state;
   const { member } = state;
@@ -399,6 +400,27 @@ export function resetStaffSignIn(
     ctx.now,
   );
   return { ok: true, token, member: { ...target, status: 'invited' } };
+}
+
+/**
+ * An owner lets a locked-out member try again at once: every count against their account (sign-in
+ * and second factor, per address and the account's ceiling) is forgotten. The counts of addresses
+ * across accounts stay: they are about the addresses, not the person.
+ */
+export function clearLockout(ctx: AuthContext, actor: StaffMember, targetId: number): Outcome<{ member: StaffMember }> {
+  const target = getStaff(ctx.db, targetId);
+  if (!target) return { ok: false, message: 'No such staff member.' };
+  const lockout = lockoutOf(ctx.db, target, ctx.now);
+  if (!lockout) return { ok: false, message: `${target.email} is not locked out.` };
+  clearLockoutCounts(ctx.db, target);
+  audit(ctx, 'staff.lockout_cleared', actor, `staff:${target.id}`, {
+    email: target.email,
+    signInAddresses: lockout.signIn.addresses,
+    accountCeiling: lockout.signIn.ceilingUntil !== null,
+    secondFactorAddresses: lockout.secondFactor.addresses,
+    secondFactorCeiling: lockout.secondFactor.ceilingUntil !== null,
+  });
+  return { ok: true, member: target };
 }
 
 export function inviteStaff(

@@ -114,6 +114,7 @@ export const consoleActions: Record<string, Access> = {
   enableStaff: need('staff.manage'),
   revokeStaffSessions: need('staff.manage'),
   resetStaffSignIn: need('staff.manage'),
+  clearStaffLockout: need('staff.manage'),
   retryFailedDeliveries: need('deliveries.retry'),
   // the public's own: a subscriber's signed token is checked by the flow itself
   subscribe: open,

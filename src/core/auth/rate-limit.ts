@@ -18,13 +18,21 @@ export interface LimitState {
   retryAfterMs: number;
 }
 
-/** The limits of sign-in, second factor and recovery codes: per IP and per account. */
+const WINDOW = 15 * 60_000;
+
+/**
+ * The limits of sign-in, second factor and recovery codes (src/core/auth/lockouts.ts applies them):
+ * per account from one source address, small; per source across accounts; and per account across
+ * every source, a ceiling high enough that locking someone out takes many addresses.
+ */
 export const authLimits = {
-  signInPerIp: { bucket: 'sign-in:ip', max: 30, windowMs: 15 * 60_000 },
-  signInPerAccount: { bucket: 'sign-in:account', max: 5, windowMs: 15 * 60_000 },
-  mfaPerAccount: { bucket: 'mfa:account', max: 5, windowMs: 15 * 60_000 },
-  mfaPerIp: { bucket: 'mfa:ip', max: 30, windowMs: 15 * 60_000 },
-  linkPerIp: { bucket: 'link:ip', max: 30, windowMs: 15 * 60_000 },
+  signInPerAccountAndIp: { bucket: 'sign-in:account-ip', max: 5, windowMs: WINDOW },
+  signInPerIp: { bucket: 'sign-in:ip', max: 30, windowMs: WINDOW },
+  signInPerAccount: { bucket: 'sign-in:account', max: 50, windowMs: WINDOW },
+  mfaPerAccountAndIp: { bucket: 'mfa:account-ip', max: 5, windowMs: WINDOW },
+  mfaPerIp: { bucket: 'mfa:ip', max: 30, windowMs: WINDOW },
+  mfaPerAccount: { bucket: 'mfa:account', max: 20, windowMs: WINDOW },
+  linkPerIp: { bucket: 'link:ip', max: 30, windowMs: WINDOW },
 } as const satisfies Record<string, Limit>;
 
 function stateOf(row: { windowStart: Date; count: number } | undefined, limit: Limit, now: Date): LimitState {
@@ -65,4 +73,23 @@ export function clearLimit(db: Db, limit: Limit, key: string): void {
   db.delete(rateLimits)
     .where(and(eq(rateLimits.bucket, limit.bucket), eq(rateLimits.key, key)))
     .run();
+}
+
+/** The counters of a bucket whose key starts with `prefix` and whose window is still open. */
+export function openLimits(db: Db, limit: Limit, prefix: string, now: Date): (LimitState & { key: string })[] {
+  return db
+    .select()
+    .from(rateLimits)
+    .where(and(eq(rateLimits.bucket, limit.bucket), eq(sql`substr(${rateLimits.key}, 1, ${prefix.length})`, prefix)))
+    .all()
+    .map((row) => ({ key: row.key, ...stateOf(row, limit, now) }))
+    .filter((state) => state.count > 0);
+}
+
+/** Removes the counters of a bucket whose key starts with `prefix`; how many there were. */
+export function clearLimits(db: Db, limit: Limit, prefix: string): number {
+  return db
+    .delete(rateLimits)
+    .where(and(eq(rateLimits.bucket, limit.bucket), eq(sql`substr(${rateLimits.key}, 1, ${prefix.length})`, prefix)))
+    .run().changes;
 }

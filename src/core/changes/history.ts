@@ -35,6 +35,15 @@ interface NoticeRow {
 
 export const today = (now: Date) => now.toISOString().slice(0, 10);
 
+/** `value` when it is a day written YYYY-MM-DD that the calendar has (no 2025-13-01, no 2025-02-30), else null. */
+export function parseDay(value: string): string | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!match) return null;
+  const [year, month, date] = match.slice(1).map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(year, month - 1, date));
+  return day.getUTCFullYear() === year && day.getUTCMonth() === month - 1 && day.getUTCDate() === date ? value : null;
+}
+
 export function publishedNotices(db: Db, subject?: 'subprocessor' | 'doc'): PublishedNotice[] {
   const rows = db.$client
     .prepare(

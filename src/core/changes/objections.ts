@@ -12,6 +12,7 @@ import { escapeSlack } from '../incidents/markdown.ts';
 import { readObjectionToken } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
 import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
+import { linksLocked, refuseLink } from '../subscriptions/refusals.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { today } from './history.ts';
 import { longDate, noticeHeading } from './messages.ts';
@@ -68,6 +69,37 @@ export function openObjectionLink(db: Db, secret: string, token: string, now: Da
   };
 }
 
+/** An objection link as a request presents it (refusals.ts counts and locks out as for subscription links). */
+export type PresentedLink = { ok: true; link: ObjectionLink } | { ok: false; status: 404 | 429; message: string | null };
+
+export interface LinkVisit {
+  db: Db;
+  secret: string;
+  now: Date;
+  ip: string | null;
+}
+
+/**
+ * Refused while the client's address is locked out; a token we did not sign (or not spelled as we
+ * sent it) is counted and audited like a forged subscription link. A link we signed whose notice is
+ * gone is just gone (404), not an attempt.
+ */
+export function presentObjectionLink(
+  visit: LinkVisit,
+  token: string,
+  /** true when an action of the same request already presented (and counted) this token */
+  counted = false,
+): PresentedLink {
+  const locked = linksLocked(visit);
+  if (locked) return { ok: false, status: 429, message: locked };
+  if (!readObjectionToken(visit.secret, token)) {
+    if (!counted) refuseLink(visit, 'objection');
+    return { ok: false, status: 404, message: null };
+  }
+  const link = openObjectionLink(visit.db, visit.secret, token, visit.now);
+  return link ? { ok: true, link } : { ok: false, status: 404, message: null };
+}
+
 function filedFrom(db: Db, noticeId: number, linkRecipient: number): { created_at: number; late: number } | undefined {
   return db.$client
     .prepare('SELECT created_at, late FROM objections WHERE notice_id = ? AND link_recipient = ?')
@@ -97,11 +129,13 @@ export interface ObjectionDeps extends StaffAudience {
   userAgent: string | null;
 }
 
-export type FileResult = { ok: true; id: number; late: boolean } | { ok: false; message: string };
+export type FileResult = { ok: true; id: number; late: boolean } | { ok: false; message: string; locked?: true };
 
 export function fileObjection(deps: ObjectionDeps, token: string, input: ObjectionInput): FileResult {
-  const link = openObjectionLink(deps.db, deps.secret, token, deps.now);
-  if (!link) return { ok: false, message: 'This objection link is not valid. Use the link in the notice you received.' };
+  const presented = presentObjectionLink(deps, token);
+  if (!presented.ok && presented.status === 429) return { ok: false, message: presented.message ?? '', locked: true };
+  if (!presented.ok) return { ok: false, message: 'This objection link is not valid. Use the link in the notice you received.' };
+  const { link } = presented;
   if (link.existing) return { ok: false, message: `We already received your objection on ${longDate(today(link.existing.createdAt))}.` };
   const reasons = input.reasons.trim();
   if (reasons === '') return { ok: false, message: 'Tell us why you object: the reasons are what we review.' };

@@ -10,7 +10,7 @@ import type { FeedEntry } from '../feeds/sources.ts';
 import { renderMarkdown } from '../incidents/markdown.ts';
 import { escapeHtml } from '../text/escape.ts';
 import type { StoredSubprocessor } from './diff.ts';
-import { type PublishedNotice, publishedNotices, subprocessorsAsOf, today } from './history.ts';
+import { type PublishedNotice, parseDay, publishedNotices, subprocessorsAsOf, today } from './history.ts';
 import { longDate, noticeFacts, noticeHeading } from './messages.ts';
 
 const asSubprocessor = (s: StoredSubprocessor): Subprocessor => ({ ...s, since: new Date(s.since) });
@@ -29,41 +29,74 @@ export interface SubprocessorListView {
   day: string;
   /** an as_of day was asked for (an archived version) */
   archived: boolean;
-  /** why the as_of value was not used, or null */
+  /** a note on the as_of value (a day still to come: today's list is shown), or null */
   problem: string | null;
   items: Subprocessor[];
   coming: ComingChange[];
   trackedSince: Date | null;
 }
 
-/** `asOf` as given in the query string; anything but a past or present YYYY-MM-DD is named and today shown. */
-export function subprocessorList(db: Db, asOf: string | null, now: Date): SubprocessorListView {
+/**
+ * The list, or why there is none for the as_of asked: 400 for anything but a day written YYYY-MM-DD
+ * that the calendar has, 404 for a day before the published history begins (`historyStarts`, the first
+ * day with a list).
+ */
+export type SubprocessorListAnswer =
+  | { ok: true; view: SubprocessorListView }
+  | { ok: false; status: 400; message: string }
+  | { ok: false; status: 404; message: string; historyStarts: string };
+
+/** What a wrong `as_of` is told: the parameter, the form, an example. */
+export const asOfFormat = (given: string) =>
+  `The as_of parameter must be a day written YYYY-MM-DD, for example 2025-03-01; "${given.slice(0, 30)}" is not one.`;
+
+/** `asOf` as given in the query string (null or empty: today). A day still to come shows today's list, with what is announced. */
+export function subprocessorList(db: Db, asOf: string | null, now: Date): SubprocessorListAnswer {
   const current = today(now);
   let day = current;
   let problem: string | null = null;
   if (asOf !== null && asOf !== '') {
-    const valid = /^\d{4}-\d{2}-\d{2}$/.test(asOf) && new Date(`${asOf}T00:00:00Z`).toISOString().startsWith(asOf);
-    if (!valid) problem = `"${asOf.slice(0, 30)}" is not a date: write as_of=YYYY-MM-DD. Showing today's list.`;
-    else if (asOf > current) problem = `${asOf} is in the future: the list below is today's, with the changes already announced.`;
-    else day = asOf;
+    const asked = parseDay(asOf);
+    if (!asked) return { ok: false, status: 400, message: asOfFormat(asOf) };
+    if (asked > current) problem = `${asked} is in the future: the list below is today's, with the changes already announced.`;
+    else day = asked;
   }
   const state = subprocessorsAsOf(db, day);
+  if (day !== current && state.trackedSince && day < today(state.trackedSince)) {
+    const historyStarts = today(state.trackedSince);
+    return {
+      ok: false,
+      status: 404,
+      message: `The published history of this list begins on ${longDate(historyStarts)}; there is no list for ${longDate(day)}.`,
+      historyStarts,
+    };
+  }
   return {
-    day,
-    archived: day !== current,
-    problem,
-    items: state.items.map(asSubprocessor),
-    coming: state.coming
-      .filter((c) => c.notice.subject === 'subprocessor' && c.item)
-      .map((c) => ({
-        noticeId: c.notice.id,
-        change: c.notice.change,
-        effectiveOn: c.notice.effectiveOn,
-        subprocessor: asSubprocessor(c.item as StoredSubprocessor),
-        fields: c.notice.details.subject === 'subprocessor' ? c.notice.details.fields : [],
-      })),
-    trackedSince: state.trackedSince,
+    ok: true,
+    view: {
+      day,
+      archived: day !== current,
+      problem,
+      items: state.items.map(asSubprocessor),
+      coming: state.coming
+        .filter((c) => c.notice.subject === 'subprocessor' && c.item)
+        .map((c) => ({
+          noticeId: c.notice.id,
+          change: c.notice.change,
+          effectiveOn: c.notice.effectiveOn,
+          subprocessor: asSubprocessor(c.item as StoredSubprocessor),
+          fields: c.notice.details.subject === 'subprocessor' ? c.notice.details.fields : [],
+        })),
+      trackedSince: state.trackedSince,
+    },
   };
+}
+
+/** The list in effect today: there is always one. */
+export function currentSubprocessors(db: Db, now: Date): SubprocessorListView {
+  const answer = subprocessorList(db, null, now);
+  if (!answer.ok) throw new Error(`no current subprocessor list: ${answer.message}`);
+  return answer.view;
 }
 
 /** Newest first: the changelog of /changes, the feeds and the JSON history. */
@@ -93,7 +126,7 @@ export function changeFeedEntries(db: Db, publicUrl: URL): FeedEntry[] {
 
 /** /api/v1/subprocessors.json: the list in effect, what is coming, and every published change. */
 export function subprocessorsDocument(db: Db, publicUrl: URL, now: Date) {
-  const view = subprocessorList(db, null, now);
+  const view = currentSubprocessors(db, now);
   const entry = (s: Subprocessor) => ({ ...s, since: s.since.toISOString().slice(0, 10) });
   return {
     version: '1.0',

@@ -12,7 +12,8 @@ import { hitLimit } from '../auth/rate-limit.ts';
 import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
 
-export type CallbackResult = { status: 'applied' | 'ignored'; detail: string };
+/** `refused`: the callback itself is malformed (the caller answers 400) and nothing was applied. */
+export type CallbackResult = { status: 'applied' | 'ignored' | 'refused'; detail: string };
 
 /** How long a provider's message id is remembered (Svix refuses timestamps over 5 minutes old; Twilio signs no time at all). */
 export const REPLAY_WINDOW_MS = 24 * 3_600_000;
@@ -22,6 +23,8 @@ export const REPLAY_WINDOW_MS = 24 * 3_600_000;
  * who sent a request, not that it is new: a captured bounce replayed after staff lifted the suppression,
  * or an old STOP replayed after the person texted START, would otherwise silence them again. The id is
  * recorded in the transaction that applies the event, so a failure leaves the provider's retry welcome.
+ * A callback without an id cannot be told from its replay, so it is refused, not applied: providers
+ * always send one (Twilio's MessageSid, Svix's id).
  */
 export function applyOnce(
   db: Db,
@@ -30,7 +33,7 @@ export function applyOnce(
   now: Date,
   apply: () => CallbackResult,
 ): CallbackResult {
-  if (!messageId) return apply();
+  if (!messageId?.trim()) return { status: 'refused', detail: 'no message id' };
   const seen = { bucket: `callback:${source}`, max: 1, windowMs: REPLAY_WINDOW_MS };
   return db.$client.transaction(() =>
     hitLimit(db, seen, messageId.slice(0, 200), now).limited ? { status: 'ignored' as const, detail: 'already received' } : apply(),
@@ -103,6 +106,21 @@ export function applyResendEvent(db: Db, payload: unknown, now: Date): CallbackR
 export function verifyTwilioSignature(authToken: string, signature: string | null, url: string, params: Record<string, string>): boolean {
   return Boolean(signature) && twilio.validateRequest(authToken, signature ?? '', url, params);
 }
+
+/**
+ * The id of a Twilio callback, or null when it has none. Twilio calls back once per status of a
+ * message, so a status callback is the pair; an inbound message is its MessageSid.
+ */
+export function twilioCallbackId(kind: 'status' | 'inbound', params: Record<string, string>): string | null {
+  const sid = params.MessageSid?.trim();
+  if (!sid) return null;
+  if (kind === 'inbound') return sid;
+  const status = params.MessageStatus?.trim();
+  return status ? `${sid}:${status}` : null;
+}
+
+/** The answer to a Twilio callback refused for its content (the signature verified). */
+export const TWILIO_REFUSAL = 'A Twilio callback needs a MessageSid (and a status callback its MessageStatus).';
 
 /** Twilio error codes after which a number must not be written to again. */
 const SUPPRESSING_CODES = new Set(['21610', '30004', '30005', '30006']);

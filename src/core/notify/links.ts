@@ -40,14 +40,19 @@ export function objectionToken(secret: string, noticeId: number, recipientId: nu
   return `${noticeId.toString(36)}.${recipientId.toString(36)}.${signObjection(secret, noticeId, recipientId)}`;
 }
 
+/**
+ * The notice and recipient an objection token names, or null when it is not one we signed, spelled
+ * exactly as we spell it: the whole token is compared with the one we would issue, so leading zeros,
+ * case, padding, the other base64 alphabet or whitespace make it a token we never sent.
+ */
 export function readObjectionToken(secret: string, token: string): { noticeId: number; recipientId: number } | null {
   const [noticePart, recipientPart, mac, extra] = token.split('.');
   const id36 = /^[0-9a-z]{1,11}$/;
   if (!noticePart || !recipientPart || !mac || extra !== undefined || !id36.test(noticePart) || !id36.test(recipientPart)) return null;
   const noticeId = Number.parseInt(noticePart, 36);
   const recipientId = Number.parseInt(recipientPart, 36);
-  const expected = Buffer.from(signObjection(secret, noticeId, recipientId));
-  const given = Buffer.from(mac);
+  const expected = Buffer.from(objectionToken(secret, noticeId, recipientId));
+  const given = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected) ? { noticeId, recipientId } : null;
 }
 

@@ -14,6 +14,8 @@ export interface SubscriptionContext {
   componentIds: readonly string[];
   webhookPolicy: UrlPolicy;
   ip: string | null;
+  /** the server's log, for details a visitor must not be shown */
+  log: (line: string) => void;
 }
 
 export interface Choices {

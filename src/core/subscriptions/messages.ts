@@ -1,7 +1,7 @@
 /** The messages of signing up: confirm, already subscribed, SMS code, Slack welcome, webhook verification. */
 
 import type { KnownBlock } from '@slack/web-api';
-import type { EmailContent, NotificationContent } from '../notify/types.ts';
+import type { EmailContent, NotificationContent, WebhookContent } from '../notify/types.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { type Topic, topicLabels } from './topics.ts';
 
@@ -49,4 +49,42 @@ export function slackWelcome(organisation: string, topics: readonly Topic[], man
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text } }];
   if (manageUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${manageUrl}|Manage this subscription>` }] });
   return { slack: { text, blocks } };
+}
+
+/**
+ * The events of a webhook sign-up. The verification carries the endpoint's signing secret (and is
+ * signed with it), so the secret reaches only the endpoint; the page that asked shows nothing of it.
+ */
+export function webhookVerification(organisation: string, secret: string): WebhookContent {
+  return {
+    type: 'subscription.verification',
+    data: {
+      message: `Verification of a subscription to ${organisation} updates. Answer with any 2xx status to confirm. Keep data.secret: every event we send is signed with it (Standard Webhooks), this one included.`,
+      secret,
+    },
+  };
+}
+
+export function webhookConfirmed(organisation: string, topics: readonly Topic[], manageUrl: string): NotificationContent {
+  return {
+    webhook: {
+      type: 'subscription.confirmed',
+      data: {
+        message: `This endpoint now receives ${organisation} updates: ${topics.map((t) => topicLabels[t].toLowerCase()).join(', ')}.`,
+        topics: [...topics],
+        manageUrl,
+      },
+    },
+  };
+}
+
+/** To an endpoint that is subscribed already, when someone signs it up again: nothing changed. */
+export function webhookAlreadySubscribed(organisation: string, manageUrl: string): WebhookContent {
+  return {
+    type: 'subscription.already_subscribed',
+    data: {
+      message: `Someone asked to subscribe this endpoint to ${organisation} updates. It is subscribed already, so nothing changed. Answer with any 2xx status.`,
+      manageUrl,
+    },
+  };
 }

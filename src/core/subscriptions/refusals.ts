@@ -17,25 +17,28 @@ import type { SubscriptionContext } from './context.ts';
 /** Links that are not ones we signed (or issued): a typo is one or two, guessing is many. */
 export const refusedLinksPerIp: Limit = { bucket: 'subscription-link-refused:ip', max: 20, windowMs: 15 * 60_000 };
 
-export type LinkPurpose = 'manage' | 'unsubscribe' | 'confirm';
+export type LinkPurpose = 'manage' | 'unsubscribe' | 'confirm' | 'objection';
+
+/** What counting a refusal needs: objection links come with no subscription context. */
+export type RefusalContext = Pick<SubscriptionContext, 'db' | 'ip' | 'now'>;
 
 const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
-const keyOf = (ctx: SubscriptionContext) => ctx.ip ?? 'unknown';
+const keyOf = (ctx: RefusalContext) => ctx.ip ?? 'unknown';
 
 /** The message for an address that is locked out, or null when it may present a link. */
-export function linksLocked(ctx: SubscriptionContext): string | null {
+export function linksLocked(ctx: RefusalContext): string | null {
   const state = peekLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
   return state.limited ? `Too many invalid links from your network. Try again in ${minutes(state.retryAfterMs)} minutes.` : null;
 }
 
 const audit = (
-  ctx: SubscriptionContext,
+  ctx: RefusalContext,
   action: 'subscriber.link_refused' | 'subscriber.code_failed' | 'subscriber.locked',
   summary: Record<string, unknown>,
 ) => recordRefusal(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: null, summary }, ctx.now);
 
 /** Counts and audits a link that fails its signature or names nothing we issued. */
-export function refuseLink(ctx: SubscriptionContext, purpose: LinkPurpose): void {
+export function refuseLink(ctx: RefusalContext, purpose: LinkPurpose): void {
   const { count } = hitLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
   if (count > refusedLinksPerIp.max) return;
   audit(ctx, 'subscriber.link_refused', { purpose });

@@ -10,11 +10,19 @@ import { hitLimit, type Limit } from '../auth/rate-limit.ts';
 import { deliverWebhookNow } from '../notify/channels/webhook.ts';
 import { recipientLinks } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { addRecipient, addressHash, findRecipient } from '../notify/recipients.ts';
+import { addRecipient, addressHash, findRecipient, openRecipient } from '../notify/recipients.ts';
 import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
 import { type ChallengeCheck, createEmailChallenge, createSmsChallenge, useEmailChallenge, useSmsChallenge } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
-import { alreadySubscribedEmail, confirmationEmail, slackWelcome, smsCode } from './messages.ts';
+import {
+  alreadySubscribedEmail,
+  confirmationEmail,
+  slackWelcome,
+  smsCode,
+  webhookAlreadySubscribed,
+  webhookConfirmed,
+  webhookVerification,
+} from './messages.ts';
 import { codesLocked, linksLocked, refuseCode, refuseLink } from './refusals.ts';
 import { createSubscriber, setTopics } from './subscribers.ts';
 
@@ -180,30 +188,43 @@ export function confirmSms(
   return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
 }
 
-/** The endpoint must answer a signed verification event with 2xx before anything else is sent to it. */
-export async function subscribeWebhook(
-  ctx: SubscriptionContext,
-  rawUrl: string,
-  choices: Choices,
-): Promise<Result<{ secret: string; manageUrl: string }>> {
+/** The same for a new endpoint and one subscribed already: the page must tell nobody which it was. */
+export const WEBHOOK_ANSWER =
+  'Your endpoint answered our signed event. If it is new to us, that event (subscription.verification) carries its signing secret, and a second one (subscription.confirmed) the link to manage the subscription. If it was subscribed already, the event (subscription.already_subscribed) says so and carries the link to manage it; nothing changed.';
+
+/**
+ * The endpoint must answer a signed event with 2xx before anything else is sent to it. Whether or not
+ * it is subscribed already, one signed event goes to it and the answer depends only on how it
+ * answered: a new endpoint gets the verification (with its secret), a subscribed one a notice signed
+ * with its own secret. Nothing is shown on the page that only the endpoint's owner should know.
+ */
+export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string, choices: Choices): Promise<Result<{ message: string }>> {
   const checked = checkWebhookUrl(rawUrl, ctx.webhookPolicy);
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
   if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
-  if (findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) {
-    return { ok: false, message: 'This endpoint is already subscribed. Use the manage link from its verification event to change it.' };
-  }
-  const secret = `whsec_${randomBytes(24).toString('base64')}`;
-  const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, `verify_${randomBytes(8).toString('hex')}`, {
-    type: 'subscription.verification',
-    data: { message: `Verification of your subscription to ${ctx.organisation} updates. Answer with any 2xx status to confirm.` },
-  });
-  if (!answer.ok)
+  // New or subscribed, each attempt sends the endpoint an event: not more than a few an hour.
+  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
+    return { ok: false, message: 'We sent several events to this endpoint in the last hour. Wait an hour before trying again.' };
+  const eventId = `verify_${randomBytes(8).toString('hex')}`;
+  const existing = findRecipient(ctx.db, ctx.keys, 'webhook', checked.value);
+  const existingSecret = existing ? openRecipient(ctx.keys, existing).secret : null;
+  const secret = existingSecret ?? `whsec_${randomBytes(24).toString('base64')}`;
+  const content = existing
+    ? webhookAlreadySubscribed(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage)
+    : webhookVerification(ctx.organisation, secret);
+  const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, eventId, content);
+  if (!answer.ok) {
+    // The host only: the rest of a URL may carry the receiver's own token.
+    ctx.log(`webhook verification to ${new URL(checked.value).host} failed: ${answer.detail}`);
     return {
       ok: false,
       message: `Your endpoint did not confirm: ${answer.message}. It must answer our signed verification event with a 2xx status.`,
     };
+  }
+  // Checked again after the call: two sign-ups of one new endpoint at once add it once.
+  if (existing || findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) return { ok: true, message: WEBHOOK_ANSWER };
   const subscriberId = createSubscriber(ctx.db, choices, ctx.now);
   const recipient = addRecipient(
     ctx.db,
@@ -211,7 +232,17 @@ export async function subscribeWebhook(
     { channel: 'webhook', address: checked.value, secret, subscriberId, status: 'active' },
     ctx.now,
   );
-  return { ok: true, secret, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage };
+  enqueueNotification(
+    ctx.db,
+    {
+      kind: 'subscription',
+      title: 'Webhook subscribed',
+      content: webhookConfirmed(ctx.organisation, choices.topics, recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage),
+      audience: { kind: 'recipients', ids: [recipient.id] },
+    },
+    ctx.now,
+  );
+  return { ok: true, message: WEBHOOK_ANSWER };
 }
 
 export function subscribeSlackWebhook(ctx: SubscriptionContext, rawUrl: string, choices: Choices): Result<{ manageUrl: string }> {

@@ -16,5 +16,5 @@ export const POST: APIRoute = async ({ request, locals }) => {
   const now = candor.now();
   const messageId = request.headers.get('svix-id') ?? request.headers.get('webhook-id');
   const result = applyOnce(candor.db, 'resend', messageId, now, () => applyResendEvent(candor.db, event, now));
-  return Response.json(result);
+  return Response.json(result, { status: result.status === 'refused' ? 400 : 200 });
 };

@@ -128,22 +128,29 @@ export function signedPost(
   });
 }
 
-/** A synchronous, one-off delivery (the verification event at sign-up): did the endpoint answer 2xx? */
+/** Why a sign-up's event did not get through, as the person who gave the URL is told it. */
+export const UNREACHABLE = 'it is not allowed or could not be reached (webhooks go only to https endpoints on public addresses)';
+
+/**
+ * A synchronous, one-off delivery (the event at sign-up): did the endpoint answer 2xx? The message is
+ * for whoever typed the URL, who may be probing the network: it never says how the name resolved
+ * (a socket error names the address; "resolves to a private address" maps internal names), only that
+ * the endpoint is not allowed or could not be reached, or the status it answered. `detail` is for the
+ * server's log.
+ */
 export async function deliverWebhookNow(
   policy: UrlPolicy,
   rawUrl: string,
   secret: string,
   id: string,
   content: WebhookContent,
-): Promise<{ ok: true } | { ok: false; message: string }> {
+): Promise<{ ok: true } | { ok: false; message: string; detail: string }> {
   const shape = checkUrlShape(rawUrl, policy);
-  if (!shape.ok) return { ok: false, message: `the URL ${shape.reason}` };
+  if (!shape.ok) return { ok: false, message: `the URL ${shape.reason}`, detail: shape.reason };
   const result = await signedPost(policy, shape.url, secret, id, content);
-  if (result.error)
-    return {
-      ok: false,
-      message: result.code === 'ECANDORPRIVATE' ? 'its name resolves to a private address' : `we could not reach it (${result.error})`,
-    };
+  if (result.error) return { ok: false, message: UNREACHABLE, detail: `${result.code ?? 'error'}: ${result.error}` };
   const status = result.status ?? 0;
-  return status >= 200 && status < 300 ? { ok: true } : { ok: false, message: `it answered HTTP ${status}` };
+  return status >= 200 && status < 300
+    ? { ok: true }
+    : { ok: false, message: `it answered HTTP ${status}`, detail: `answered HTTP ${status}` };
 }

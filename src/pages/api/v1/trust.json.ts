@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { subprocessorList } from '../../../core/changes/public.ts';
+import { currentSubprocessors } from '../../../core/changes/public.ts';
 import { buildTrustDocument } from '../../../core/trust/trust-document.ts';
 import { getDocs, getSite } from '../../../lib/trust-content.ts';
 
@@ -12,7 +12,7 @@ export const GET: APIRoute = async ({ locals }) => {
     site: await getSite(),
     docs: await getDocs(),
     // the published list in effect today, not content/: a subprocessor is public once its notice is
-    subprocessors: subprocessorList(db, null, now()).items,
+    subprocessors: currentSubprocessors(db, now()).items,
     publicUrl: config.publicUrl,
   });
   return new Response(`${JSON.stringify(document, null, 2)}\n`, {

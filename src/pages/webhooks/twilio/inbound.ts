@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { applyInboundSms, applyOnce, twiml } from '../../../core/notify/callbacks.ts';
+import { applyInboundSms, applyOnce, TWILIO_REFUSAL, twilioCallbackId, twiml } from '../../../core/notify/callbacks.ts';
 import { twilioRequest } from '../../../lib/twilio-request.ts';
 
 export const prerender = false;
@@ -12,10 +12,12 @@ export const POST: APIRoute = async (ctx) => {
   const { params } = verified;
   const now = candor.now();
   let reply: string | null = null;
-  applyOnce(candor.db, 'twilio-inbound', params.MessageSid ?? params.SmsSid, now, () => {
+  const result = applyOnce(candor.db, 'twilio-inbound', twilioCallbackId('inbound', params), now, () => {
     const answer = applyInboundSms(candor.db, candor.keys, params, candor.content.site.organisation.name, now);
     reply = answer.reply;
     return answer.result;
   });
+  if (result.status === 'refused')
+    return new Response(TWILIO_REFUSAL, { status: 400, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   return new Response(twiml(reply), { headers: { 'Content-Type': 'text/xml; charset=utf-8' } });
 };

@@ -1,5 +1,5 @@
 import type { APIRoute } from 'astro';
-import { applyOnce, applyTwilioStatus } from '../../../core/notify/callbacks.ts';
+import { applyOnce, applyTwilioStatus, TWILIO_REFUSAL, twilioCallbackId } from '../../../core/notify/callbacks.ts';
 import { twilioRequest } from '../../../lib/twilio-request.ts';
 
 export const prerender = false;
@@ -11,7 +11,9 @@ export const POST: APIRoute = async (ctx) => {
   const { candor } = ctx.locals;
   const { params } = verified;
   const now = candor.now();
-  // Twilio calls back once per status of a message: the id of a callback is the pair.
-  const callbackId = params.MessageSid && params.MessageStatus ? `${params.MessageSid}:${params.MessageStatus}` : null;
-  return Response.json(applyOnce(candor.db, 'twilio-status', callbackId, now, () => applyTwilioStatus(candor.db, params, now)));
+  const result = applyOnce(candor.db, 'twilio-status', twilioCallbackId('status', params), now, () =>
+    applyTwilioStatus(candor.db, params, now),
+  );
+  if (result.status === 'refused') return Response.json({ ...result, detail: TWILIO_REFUSAL }, { status: 400 });
+  return Response.json(result);
 };
