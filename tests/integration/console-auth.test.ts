@@ -105,7 +105,8 @@ describe('first owner', () => {
 
     const dashboard = await client.get('/console');
     expect(dashboard.status).toBe(200);
-    expect(text(dashboard)).toContain(`Signed in as ${OWNER} (owner)`);
+    expect(text(dashboard)).toContain(`${OWNER} owner Sign out`);
+    expect(text(dashboard)).toContain('Needs attention now');
 
     const reused = await new ConsoleClient(server.url).get(path);
     expect(reused.status).toBe(410);

@@ -115,7 +115,7 @@ async function webhookEndpoint(path: string, organisation?: string): Promise<str
   receiver.respondWith(204);
   const url = `${receiver.url}${path}`;
   const ok = await subscribe({ channel: 'webhook', address: url, ...(organisation ? { organisation } : {}) });
-  expect(ok.html).toContain('id="webhook-secret"');
+  expect(text(ok.html)).toContain('Your endpoint answered our signed event');
   return url;
 }
 

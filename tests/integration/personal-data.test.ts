@@ -11,7 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Db, openDatabase } from '../../db/client.ts';
+import type { Db } from '../../db/client.ts';
 import { hitLimit } from '../../src/core/auth/rate-limit.ts';
 import { backupKey, readEncrypted, readHeader } from '../../src/core/backup/format.ts';
 import { recipientToken } from '../../src/core/notify/links.ts';
@@ -23,6 +23,7 @@ import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import { keepOrganisation } from '../helpers/organisations.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { openTestDb } from '../helpers/staff.ts';
 
 const ERASED = 'erase-me@customer.example';
 const ERASED_PHONE = '+447700900123';
@@ -83,7 +84,7 @@ const ages = (table: string) =>
   );
 
 beforeAll(async () => {
-  db = openDatabase(join(dataDir, 'candor.db'));
+  db = openTestDb(dataDir);
   const now = new Date();
   const [erased = 0, leaver = 0, stays = 0] = addSubscribers(db, TEST_KEYS, {
     count: 3,
@@ -257,6 +258,6 @@ describe('erasure and unsubscribing', () => {
     const raw = readFileSync(join(dataDir, 'candor.db'));
     for (const needle of needles) expect(raw.includes(needle), needle).toBe(false);
     expect(raw.includes(people.stays.sealed)).toBe(true);
-    db = openDatabase(join(dataDir, 'candor.db'));
+    db = openTestDb(dataDir);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { countAudience, enqueueNotification, organisationBreakdown } from '../../src/core/notify/outbox.ts';
 import { addRecipient, indexEmailDomains, suppressRecipient } from '../../src/core/notify/recipients.ts';
 import { checkDomain, domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
@@ -40,7 +41,7 @@ function person(
 }
 
 function world() {
-  const db = openDatabase(':memory:');
+  const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
   const made = createOrganisation(ctx(db), 'Acme Bank', 'acmebank.example');
   if (!made.ok) throw new Error(made.message);
   const people = {
@@ -151,7 +152,7 @@ describe('organisation domains', () => {
   });
 
   it('are matched through a blind index of the address’s domain, filled for rows that lack it', () => {
-    const db = openDatabase(':memory:');
+    const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
     const r = addRecipient(db, TEST_KEYS, { channel: 'email', address: 'jane@acmebank.example' }, new Date());
     expect(r.domainHash).toBe(domainHash(TEST_KEYS.secret, 'acmebank.example'));
     expect(r.domainHash).not.toContain('acmebank');
