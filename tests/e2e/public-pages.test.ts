@@ -38,6 +38,17 @@ async function openPage(options: BrowserContextOptions = {}): Promise<Page> {
   return page;
 }
 
+/** A page with scripts disabled, as a reader who blocks them sees it (nothing runs, so there is nothing to watch). */
+async function visitWithoutScripts(path: string, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext({ ...options, javaScriptEnabled: false });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  opened.push({ context, page, problems: [] });
+  const response = await page.goto(`${server.url}${path}`);
+  expect(response?.status(), `GET ${path}`).toBe(200);
+  return page;
+}
+
 async function visit(path: string, options: BrowserContextOptions = {}): Promise<Page> {
   const page = await openPage(options);
   const response = await page.goto(`${server.url}${path}`);
@@ -63,8 +74,8 @@ function idsWhere(match: (s: Subprocessor) => boolean): string[] {
     .sort();
 }
 
-/** The value shared by the most subprocessors but not by all, so filtering visibly narrows the table. */
-function narrowingValue(key: 'category' | 'location'): string {
+/** The category shared by the most subprocessors but not by all, so filtering visibly narrows the table. */
+function narrowingValue(key: 'category'): string {
   const counts = new Map<string, number>();
   for (const s of content.subprocessors) counts.set(s[key], (counts.get(s[key]) ?? 0) + 1);
   const candidates = [...counts].filter(([, n]) => n < content.subprocessors.length).sort((a, b) => b[1] - a[1]);
@@ -199,6 +210,7 @@ describe('public trust center in Chromium', () => {
     expect(await subprocessorTable(page)).toEqual({ ids: idsWhere(() => true), caption: `Showing ${total} of ${total} subprocessors` });
 
     const category = narrowingValue('category');
+    await screenshot(page, 'subprocessors-desktop.png');
     await page.getByLabel('Purpose').selectOption(category);
     await submitFilter(page);
     const byCategory = idsWhere((s) => s.category === category);
@@ -206,14 +218,46 @@ describe('public trust center in Chromium', () => {
     await expect(page.getByLabel('Purpose').inputValue()).resolves.toBe(category);
     await screenshot(page, 'subprocessors-filtered.png');
 
-    const location = narrowingValue('location');
+    // A country finds every entry that processes data there, alone or with other countries, and those working worldwide.
     await page.getByLabel('Purpose').selectOption('');
-    await page.getByLabel('Location').selectOption(location);
+    await page.getByLabel('Location').selectOption({ label: 'Germany' });
     await submitFilter(page);
-    const byLocation = idsWhere((s) => s.location === location);
-    expect(await subprocessorTable(page)).toEqual({ ids: byLocation, caption: `Showing ${byLocation.length} of ${total} subprocessors` });
-    const cells = await page.locator('#subprocessors tbody tr td:nth-child(5)').allTextContents();
-    expect(new Set(cells.map((c) => c.trim()))).toEqual(new Set([location]));
+    expect(new URL(page.url()).searchParams.get('location')).toBe('DE');
+    const inGermany = idsWhere((s) => s.countries.includes('DE') || s.regions.includes('worldwide'));
+    expect(inGermany.length).toBeGreaterThan(1);
+    expect(await subprocessorTable(page)).toEqual({ ids: inGermany, caption: `Showing ${inGermany.length} of ${total} subprocessors` });
+    const cells = await page.locator('#subprocessors tbody tr td.location').allTextContents();
+    for (const cell of cells) expect(cell).toMatch(/Germany|Worldwide/);
+    expect((await page.locator('#worldwide-note').textContent())?.trim()).toMatch(/data worldwide, so it is listed for Germany too\.$/);
+    await screenshot(page, 'subprocessors-germany.png');
+
+    // The region: every entry in a member country of the EU/EEA.
+    await page.getByLabel('Location').selectOption({ label: 'EU/EEA' });
+    await submitFilter(page);
+    const eea = [
+      'AT',
+      'BE',
+      'BG',
+      'HR',
+      'CY',
+      'CZ',
+      'DK',
+      'EE',
+      'FI',
+      'FR',
+      'DE',
+      'GR',
+      'HU',
+      'IE',
+      'IT',
+      'LV',
+      'LT',
+      'LU',
+      'MT',
+      'NL',
+    ].concat(['PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE', 'IS', 'LI', 'NO']);
+    const inEea = idsWhere((s) => s.countries.some((c) => eea.includes(c)) || s.regions.length > 0);
+    expect(await subprocessorTable(page)).toEqual({ ids: inEea, caption: `Showing ${inEea.length} of ${total} subprocessors` });
 
     await Promise.all([page.waitForURL(/\/subprocessors$/), page.getByRole('link', { name: 'Clear filter' }).click()]);
     expect((await subprocessorTable(page)).caption).toBe(`Showing ${total} of ${total} subprocessors`);
@@ -245,6 +289,77 @@ describe('public trust center in Chromium', () => {
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Encryption');
   });
 
+  describe('the header navigation', () => {
+    const NAV = ['Overview', 'Documents', 'Status', 'Subprocessors', 'Changes', 'Search', 'Subscribe'];
+
+    /** How many lines the header's visible text takes: distinct top edges of its visible links and buttons. */
+    async function headerLines(page: Page): Promise<number> {
+      return page.locator('header.site-header').evaluate((header) => {
+        const tops = new Set<number>();
+        for (const el of Array.from(header.querySelectorAll('a, summary'))) {
+          const box = el.getBoundingClientRect();
+          if (el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true }) && box.width > 0)
+            tops.add(Math.round(box.top / 8));
+        }
+        return tops.size;
+      });
+    }
+
+    /** The main navigation's links a reader can see, by name. */
+    async function visibleNavLinks(page: Page): Promise<string[]> {
+      const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+      const names: string[] = [];
+      for (const link of await links.all()) if (await link.isVisible()) names.push((await link.textContent())?.trim() ?? '');
+      return names;
+    }
+
+    it.each([360, 390, 414])('at %i px it takes at most two lines, and a menu without JavaScript opens every section', async (width) => {
+      const page = await visitWithoutScripts('/subprocessors', { viewport: { width, height: 800 } });
+      expect(await headerLines(page), `lines of the header at ${width} px`).toBeLessThanOrEqual(2);
+      expect(await pageWidth(page)).toBeLessThanOrEqual(width);
+      // a <summary>: a disclosure button for assistive technology, which Playwright's roles do not map
+      const menu = page.locator('header summary', { hasText: 'Menu' });
+      await expect(menu.isVisible()).resolves.toBe(true);
+      await menu.click();
+      expect(await visibleNavLinks(page)).toEqual(NAV);
+      await expect(
+        page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Subprocessors' }).getAttribute('aria-current'),
+      ).resolves.toBe('page');
+      if (width === 390) await screenshot(page, 'mobile-menu-open.png');
+      await Promise.all([
+        page.waitForURL(/\/changes$/),
+        page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Changes' }).click(),
+      ]);
+      expect(await headerLines(page)).toBeLessThanOrEqual(2);
+    });
+
+    it.each(['light', 'dark'] as const)('the open menu has no accessibility violations (%s)', async (colorScheme) => {
+      const page = await visit('/changes', { viewport: { width: 390, height: 800 }, colorScheme });
+      await page.locator('header summary', { hasText: 'Menu' }).click();
+      const violations = await axeViolations(page);
+      expect(violations, formatViolations(`/changes with the menu open (390 px, ${colorScheme})`, violations)).toEqual([]);
+      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark.png');
+    });
+
+    it('opens from the keyboard', async () => {
+      const page = await visit('/', { viewport: { width: 390, height: 800 } });
+      await page.keyboard.press('Tab'); // skip link
+      await page.keyboard.press('Tab'); // brand
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Menu');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Overview');
+    });
+
+    it('is one line of links on a desktop screen, with no menu button', async () => {
+      const page = await visit('/subprocessors', { viewport: { width: 1280, height: 800 } });
+      expect(await visibleNavLinks(page)).toEqual(NAV);
+      expect(await headerLines(page)).toBe(1);
+      await expect(page.locator('header summary', { hasText: 'Menu' }).isVisible()).resolves.toBe(false);
+    });
+  });
+
   describe('on a 390 × 844 phone screen', () => {
     const phone: BrowserContextOptions = { viewport: { width: 390, height: 844 } };
 
@@ -264,6 +379,37 @@ describe('public trust center in Chromium', () => {
         expect(violations, formatViolations(`${path} (390 px)`, violations)).toEqual([]);
       },
     );
+
+    it('/subprocessors shows each subprocessor as a card, no sideways scrolling, and stays a table for assistive technology', async () => {
+      const page = await visit('/subprocessors', phone);
+      const region = await page.locator('.table-wrap').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+      expect(region.scroll).toBeLessThanOrEqual(region.client);
+      // each field is labelled on screen, as the column header names it
+      const labels = await page
+        .locator('#subprocessors tbody tr')
+        .first()
+        .locator('td')
+        .evaluateAll((cells) => cells.map((td) => getComputedStyle(td, '::before').content));
+      expect(labels.map((l) => /"([^"]+)"/.exec(l)?.[1])).toEqual([
+        'Purpose',
+        'Data categories',
+        'Location',
+        'Transfer mechanism',
+        'Since',
+      ]);
+      // what Chromium gives screen readers: still one table, a row per subprocessor with its row header
+      const cdp = await page.context().newCDPSession(page);
+      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as { nodes: { role?: { value?: string } }[] };
+      const count = (role: string) => nodes.filter((n) => n.role?.value === role).length;
+      const total = content.subprocessors.length;
+      expect({ table: count('table'), row: count('row'), rowheader: count('rowheader'), columnheader: count('columnheader') }).toEqual({
+        table: 1,
+        row: total + 1,
+        rowheader: total,
+        columnheader: 6,
+      });
+      await screenshot(page, 'subprocessors-phone.png');
+    });
 
     it('a code block too wide for the screen leaves no region a keyboard cannot scroll', async () => {
       const page = await visit('/docs/tenant-isolation', phone);
