@@ -56,8 +56,8 @@ async function visit(path: string, options: BrowserContextOptions = {}): Promise
   return page;
 }
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
+async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 }
 
 /** Ids of the subprocessor table's rows (sorted: the order is the page's choice) and its caption. */
@@ -280,13 +280,52 @@ describe('public trust center in Chromium', () => {
     await screenshot(page, 'search.png');
 
     await searchFor(page, NO_MATCH_QUERY);
-    await page.locator('#search-status', { hasText: `No document mentions “${NO_MATCH_QUERY}”.` }).waitFor();
+    await page.locator('#search-status', { hasText: `Nothing matches “${NO_MATCH_QUERY}”.` }).waitFor();
     expect(await results.count()).toBe(0);
 
     await searchFor(page, 'encryption');
     const first = results.getByRole('link', { name: 'Encryption', exact: true });
     await Promise.all([page.waitForURL(/\/docs\/encryption\/?$/), first.click()]);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Encryption');
+  });
+
+  it('search finds subprocessors by name and by purpose, and leads to their row on /subprocessors', async () => {
+    const stripe = content.subprocessors.find((s) => s.id === 'stripe');
+    const twilio = content.subprocessors.find((s) => s.id === 'twilio');
+    if (!stripe || !twilio) throw new Error('the demo content has Stripe and Twilio');
+    const page = await visit('/search');
+    const found = page.locator('#subprocessor-results > li');
+
+    // by name
+    await searchFor(page, stripe.name);
+    await found.first().waitFor();
+    expect(await found.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')))).toEqual([
+      '/subprocessors#sp-stripe',
+    ]);
+    expect(await found.first().textContent()).toContain(stripe.entity);
+    await expect(page.getByRole('heading', { name: 'Subprocessors', level: 2 }).isVisible()).resolves.toBe(true);
+
+    // by purpose: words of the purpose, not of the name
+    await searchFor(page, 'invoicing');
+    await page.locator('#subprocessor-results > li a[href="/subprocessors#sp-stripe"]').waitFor();
+    await searchFor(page, 'one-time codes');
+    await page.locator('#subprocessor-results > li a[href="/subprocessors#sp-twilio"]').waitFor();
+    expect(await found.locator('mark').first().textContent()).toMatch(/^one-time$/i);
+    expect(await page.locator('#search-status').textContent()).toMatch(/1 subprocessor/);
+    await screenshot(page, 'search-subprocessors.png');
+
+    // the result opens the list at that subprocessor
+    await Promise.all([page.waitForURL(/\/subprocessors#sp-twilio$/), found.getByRole('link', { name: twilio.name }).click()]);
+    const row = page.locator('#sp-twilio');
+    expect(await row.getAttribute('data-id')).toBe('twilio');
+    expect(await isScrolledIntoView(page, '#sp-twilio')).toBe(true);
+  });
+
+  it('search results with subprocessors have no accessibility violations', async () => {
+    const page = await visit('/search?q=payments');
+    await page.locator('#subprocessor-results > li').first().waitFor();
+    const violations = await axeViolations(page);
+    expect(violations, formatViolations('/search?q=payments', violations)).toEqual([]);
   });
 
   describe('the header navigation', () => {
@@ -325,7 +364,7 @@ describe('public trust center in Chromium', () => {
       await expect(
         page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Subprocessors' }).getAttribute('aria-current'),
       ).resolves.toBe('page');
-      if (width === 390) await screenshot(page, 'mobile-menu-open.png');
+      if (width === 390) await screenshot(page, 'mobile-menu-open.png', false);
       await Promise.all([
         page.waitForURL(/\/changes$/),
         page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Changes' }).click(),
@@ -338,7 +377,7 @@ describe('public trust center in Chromium', () => {
       await page.locator('header summary', { hasText: 'Menu' }).click();
       const violations = await axeViolations(page);
       expect(violations, formatViolations(`/changes with the menu open (390 px, ${colorScheme})`, violations)).toEqual([]);
-      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark.png');
+      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark.png', false);
     });
 
     it('opens from the keyboard', async () => {
@@ -363,10 +402,17 @@ describe('public trust center in Chromium', () => {
   describe('on a 390 × 844 phone screen', () => {
     const phone: BrowserContextOptions = { viewport: { width: 390, height: 844 } };
 
-    it.each(['/', '/docs', '/subprocessors', '/search'])('%s does not scroll sideways', async (path) => {
+    it.each(['/', '/docs', '/subprocessors', '/search?q=payments', '/api'])('%s does not scroll sideways', async (path) => {
       const page = await visit(path, phone);
+      if (path.startsWith('/search')) await page.locator('#subprocessor-results > li').first().waitFor();
       expect(await pageWidth(page)).toBeLessThanOrEqual(390);
       if (path === '/') await screenshot(page, 'mobile-home.png');
+      if (path.startsWith('/search')) await screenshot(page, 'mobile-search.png');
+      if (path === '/api') {
+        await screenshot(page, 'mobile-api.png', false);
+        const violations = await axeViolations(page);
+        expect(violations, formatViolations('/api (390 px)', violations)).toEqual([]);
+      }
     });
 
     // Docs with tables wider than a phone: each table scrolls inside its own focusable region.
@@ -420,12 +466,17 @@ describe('public trust center in Chromium', () => {
   });
 
   describe.each(['light', 'dark'] as const)('accessibility (axe-core), %s colour scheme', (colorScheme) => {
-    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/search?q=encryption'])('%s has no violations', async (path) => {
-      const page = await visit(path, { colorScheme });
-      if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
-      const violations = await axeViolations(page);
-      expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
-      if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
-    });
+    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/subprocessors?location=DE', '/search?q=encryption', '/api'])(
+      '%s has no violations',
+      async (path) => {
+        const page = await visit(path, { colorScheme });
+        if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
+        const violations = await axeViolations(page);
+        expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
+        if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
+        if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api.png', false);
+        if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark.png', false);
+      },
+    );
   });
 });
