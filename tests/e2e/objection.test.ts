@@ -41,7 +41,7 @@ beforeAll(async () => {
       category: 'analytics',
       purpose: 'Application performance monitoring and error tracking.',
       dataCategories: ['Technical logs', 'IP addresses'],
-      location: 'United States',
+      countries: ['US'],
       transferMechanism: 'EU-U.S. Data Privacy Framework',
       dpaUrl: 'https://www.datadoghq.com/legal/dpa/',
       website: 'https://www.datadoghq.com',

@@ -38,6 +38,17 @@ async function openPage(options: BrowserContextOptions = {}): Promise<Page> {
   return page;
 }
 
+/** A page with scripts disabled, as a reader who blocks them sees it (nothing runs, so there is nothing to watch). */
+async function visitWithoutScripts(path: string, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext({ ...options, javaScriptEnabled: false });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  opened.push({ context, page, problems: [] });
+  const response = await page.goto(`${server.url}${path}`);
+  expect(response?.status(), `GET ${path}`).toBe(200);
+  return page;
+}
+
 async function visit(path: string, options: BrowserContextOptions = {}): Promise<Page> {
   const page = await openPage(options);
   const response = await page.goto(`${server.url}${path}`);
@@ -45,8 +56,8 @@ async function visit(path: string, options: BrowserContextOptions = {}): Promise
   return page;
 }
 
-async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
+async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 }
 
 /** Ids of the subprocessor table's rows (sorted: the order is the page's choice) and its caption. */
@@ -63,8 +74,8 @@ function idsWhere(match: (s: Subprocessor) => boolean): string[] {
     .sort();
 }
 
-/** The value shared by the most subprocessors but not by all, so filtering visibly narrows the table. */
-function narrowingValue(key: 'category' | 'location'): string {
+/** The category shared by the most subprocessors but not by all, so filtering visibly narrows the table. */
+function narrowingValue(key: 'category'): string {
   const counts = new Map<string, number>();
   for (const s of content.subprocessors) counts.set(s[key], (counts.get(s[key]) ?? 0) + 1);
   const candidates = [...counts].filter(([, n]) => n < content.subprocessors.length).sort((a, b) => b[1] - a[1]);
@@ -199,6 +210,7 @@ describe('public trust center in Chromium', () => {
     expect(await subprocessorTable(page)).toEqual({ ids: idsWhere(() => true), caption: `Showing ${total} of ${total} subprocessors` });
 
     const category = narrowingValue('category');
+    await screenshot(page, 'subprocessors-desktop.png');
     await page.getByLabel('Purpose').selectOption(category);
     await submitFilter(page);
     const byCategory = idsWhere((s) => s.category === category);
@@ -206,14 +218,46 @@ describe('public trust center in Chromium', () => {
     await expect(page.getByLabel('Purpose').inputValue()).resolves.toBe(category);
     await screenshot(page, 'subprocessors-filtered.png');
 
-    const location = narrowingValue('location');
+    // A country finds every entry that processes data there, alone or with other countries, and those working worldwide.
     await page.getByLabel('Purpose').selectOption('');
-    await page.getByLabel('Location').selectOption(location);
+    await page.getByLabel('Location').selectOption({ label: 'Germany' });
     await submitFilter(page);
-    const byLocation = idsWhere((s) => s.location === location);
-    expect(await subprocessorTable(page)).toEqual({ ids: byLocation, caption: `Showing ${byLocation.length} of ${total} subprocessors` });
-    const cells = await page.locator('#subprocessors tbody tr td:nth-child(5)').allTextContents();
-    expect(new Set(cells.map((c) => c.trim()))).toEqual(new Set([location]));
+    expect(new URL(page.url()).searchParams.get('location')).toBe('DE');
+    const inGermany = idsWhere((s) => s.countries.includes('DE') || s.regions.includes('worldwide'));
+    expect(inGermany.length).toBeGreaterThan(1);
+    expect(await subprocessorTable(page)).toEqual({ ids: inGermany, caption: `Showing ${inGermany.length} of ${total} subprocessors` });
+    const cells = await page.locator('#subprocessors tbody tr td.location').allTextContents();
+    for (const cell of cells) expect(cell).toMatch(/Germany|Worldwide/);
+    expect((await page.locator('#worldwide-note').textContent())?.trim()).toMatch(/data worldwide, so it is listed for Germany too\.$/);
+    await screenshot(page, 'subprocessors-germany.png');
+
+    // The region: every entry in a member country of the EU/EEA.
+    await page.getByLabel('Location').selectOption({ label: 'EU/EEA' });
+    await submitFilter(page);
+    const eea = [
+      'AT',
+      'BE',
+      'BG',
+      'HR',
+      'CY',
+      'CZ',
+      'DK',
+      'EE',
+      'FI',
+      'FR',
+      'DE',
+      'GR',
+      'HU',
+      'IE',
+      'IT',
+      'LV',
+      'LT',
+      'LU',
+      'MT',
+      'NL',
+    ].concat(['PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE', 'IS', 'LI', 'NO']);
+    const inEea = idsWhere((s) => s.countries.some((c) => eea.includes(c)) || s.regions.length > 0);
+    expect(await subprocessorTable(page)).toEqual({ ids: inEea, caption: `Showing ${inEea.length} of ${total} subprocessors` });
 
     await Promise.all([page.waitForURL(/\/subprocessors$/), page.getByRole('link', { name: 'Clear filter' }).click()]);
     expect((await subprocessorTable(page)).caption).toBe(`Showing ${total} of ${total} subprocessors`);
@@ -236,7 +280,7 @@ describe('public trust center in Chromium', () => {
     await screenshot(page, 'search.png');
 
     await searchFor(page, NO_MATCH_QUERY);
-    await page.locator('#search-status', { hasText: `No document mentions “${NO_MATCH_QUERY}”.` }).waitFor();
+    await page.locator('#search-status', { hasText: `Nothing matches “${NO_MATCH_QUERY}”.` }).waitFor();
     expect(await results.count()).toBe(0);
 
     await searchFor(page, 'encryption');
@@ -245,13 +289,130 @@ describe('public trust center in Chromium', () => {
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Encryption');
   });
 
+  it('search finds subprocessors by name and by purpose, and leads to their row on /subprocessors', async () => {
+    const stripe = content.subprocessors.find((s) => s.id === 'stripe');
+    const twilio = content.subprocessors.find((s) => s.id === 'twilio');
+    if (!stripe || !twilio) throw new Error('the demo content has Stripe and Twilio');
+    const page = await visit('/search');
+    const found = page.locator('#subprocessor-results > li');
+
+    // by name
+    await searchFor(page, stripe.name);
+    await found.first().waitFor();
+    expect(await found.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')))).toEqual([
+      '/subprocessors#sp-stripe',
+    ]);
+    expect(await found.first().textContent()).toContain(stripe.entity);
+    await expect(page.getByRole('heading', { name: 'Subprocessors', level: 2 }).isVisible()).resolves.toBe(true);
+
+    // by purpose: words of the purpose, not of the name
+    await searchFor(page, 'invoicing');
+    await page.locator('#subprocessor-results > li a[href="/subprocessors#sp-stripe"]').waitFor();
+    await searchFor(page, 'one-time codes');
+    await page.locator('#subprocessor-results > li a[href="/subprocessors#sp-twilio"]').waitFor();
+    expect(await found.locator('mark').first().textContent()).toMatch(/^one-time$/i);
+    expect(await page.locator('#search-status').textContent()).toMatch(/1 subprocessor/);
+    await screenshot(page, 'search-subprocessors.png');
+
+    // the result opens the list at that subprocessor
+    await Promise.all([page.waitForURL(/\/subprocessors#sp-twilio$/), found.getByRole('link', { name: twilio.name }).click()]);
+    const row = page.locator('#sp-twilio');
+    expect(await row.getAttribute('data-id')).toBe('twilio');
+    expect(await isScrolledIntoView(page, '#sp-twilio')).toBe(true);
+  });
+
+  it('search results with subprocessors have no accessibility violations', async () => {
+    const page = await visit('/search?q=payments');
+    await page.locator('#subprocessor-results > li').first().waitFor();
+    const violations = await axeViolations(page);
+    expect(violations, formatViolations('/search?q=payments', violations)).toEqual([]);
+  });
+
+  describe('the header navigation', () => {
+    const NAV = ['Overview', 'Documents', 'Status', 'Subprocessors', 'Changes', 'Search', 'Subscribe'];
+
+    /** How many lines the header's visible text takes: distinct top edges of its visible links and buttons. */
+    async function headerLines(page: Page): Promise<number> {
+      return page.locator('header.site-header').evaluate((header) => {
+        const tops = new Set<number>();
+        for (const el of Array.from(header.querySelectorAll('a, summary'))) {
+          const box = el.getBoundingClientRect();
+          if (el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true }) && box.width > 0)
+            tops.add(Math.round(box.top / 8));
+        }
+        return tops.size;
+      });
+    }
+
+    /** The main navigation's links a reader can see, by name. */
+    async function visibleNavLinks(page: Page): Promise<string[]> {
+      const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+      const names: string[] = [];
+      for (const link of await links.all()) if (await link.isVisible()) names.push((await link.textContent())?.trim() ?? '');
+      return names;
+    }
+
+    it.each([360, 390, 414])('at %i px it takes at most two lines, and a menu without JavaScript opens every section', async (width) => {
+      const page = await visitWithoutScripts('/subprocessors', { viewport: { width, height: 800 } });
+      expect(await headerLines(page), `lines of the header at ${width} px`).toBeLessThanOrEqual(2);
+      expect(await pageWidth(page)).toBeLessThanOrEqual(width);
+      // a <summary>: a disclosure button for assistive technology, which Playwright's roles do not map
+      const menu = page.locator('header summary', { hasText: 'Menu' });
+      await expect(menu.isVisible()).resolves.toBe(true);
+      await menu.click();
+      expect(await visibleNavLinks(page)).toEqual(NAV);
+      await expect(
+        page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Subprocessors' }).getAttribute('aria-current'),
+      ).resolves.toBe('page');
+      if (width === 390) await screenshot(page, 'mobile-menu-open.png', false);
+      await Promise.all([
+        page.waitForURL(/\/changes$/),
+        page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Changes' }).click(),
+      ]);
+      expect(await headerLines(page)).toBeLessThanOrEqual(2);
+    });
+
+    it.each(['light', 'dark'] as const)('the open menu has no accessibility violations (%s)', async (colorScheme) => {
+      const page = await visit('/changes', { viewport: { width: 390, height: 800 }, colorScheme });
+      await page.locator('header summary', { hasText: 'Menu' }).click();
+      const violations = await axeViolations(page);
+      expect(violations, formatViolations(`/changes with the menu open (390 px, ${colorScheme})`, violations)).toEqual([]);
+      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark.png', false);
+    });
+
+    it('opens from the keyboard', async () => {
+      const page = await visit('/', { viewport: { width: 390, height: 800 } });
+      await page.keyboard.press('Tab'); // skip link
+      await page.keyboard.press('Tab'); // brand
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Menu');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Overview');
+    });
+
+    it('is one line of links on a desktop screen, with no menu button', async () => {
+      const page = await visit('/subprocessors', { viewport: { width: 1280, height: 800 } });
+      expect(await visibleNavLinks(page)).toEqual(NAV);
+      expect(await headerLines(page)).toBe(1);
+      await expect(page.locator('header summary', { hasText: 'Menu' }).isVisible()).resolves.toBe(false);
+    });
+  });
+
   describe('on a 390 × 844 phone screen', () => {
     const phone: BrowserContextOptions = { viewport: { width: 390, height: 844 } };
 
-    it.each(['/', '/docs', '/subprocessors', '/search'])('%s does not scroll sideways', async (path) => {
+    it.each(['/', '/docs', '/subprocessors', '/search?q=payments', '/api'])('%s does not scroll sideways', async (path) => {
       const page = await visit(path, phone);
+      if (path.startsWith('/search')) await page.locator('#subprocessor-results > li').first().waitFor();
       expect(await pageWidth(page)).toBeLessThanOrEqual(390);
       if (path === '/') await screenshot(page, 'mobile-home.png');
+      if (path.startsWith('/search')) await screenshot(page, 'mobile-search.png');
+      if (path === '/api') {
+        await screenshot(page, 'mobile-api.png', false);
+        const violations = await axeViolations(page);
+        expect(violations, formatViolations('/api (390 px)', violations)).toEqual([]);
+      }
     });
 
     // Docs with tables wider than a phone: each table scrolls inside its own focusable region.
@@ -265,6 +426,37 @@ describe('public trust center in Chromium', () => {
       },
     );
 
+    it('/subprocessors shows each subprocessor as a card, no sideways scrolling, and stays a table for assistive technology', async () => {
+      const page = await visit('/subprocessors', phone);
+      const region = await page.locator('.table-wrap').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+      expect(region.scroll).toBeLessThanOrEqual(region.client);
+      // each field is labelled on screen, as the column header names it
+      const labels = await page
+        .locator('#subprocessors tbody tr')
+        .first()
+        .locator('td')
+        .evaluateAll((cells) => cells.map((td) => getComputedStyle(td, '::before').content));
+      expect(labels.map((l) => /"([^"]+)"/.exec(l)?.[1])).toEqual([
+        'Purpose',
+        'Data categories',
+        'Location',
+        'Transfer mechanism',
+        'Since',
+      ]);
+      // what Chromium gives screen readers: still one table, a row per subprocessor with its row header
+      const cdp = await page.context().newCDPSession(page);
+      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as { nodes: { role?: { value?: string } }[] };
+      const count = (role: string) => nodes.filter((n) => n.role?.value === role).length;
+      const total = content.subprocessors.length;
+      expect({ table: count('table'), row: count('row'), rowheader: count('rowheader'), columnheader: count('columnheader') }).toEqual({
+        table: 1,
+        row: total + 1,
+        rowheader: total,
+        columnheader: 6,
+      });
+      await screenshot(page, 'subprocessors-phone.png');
+    });
+
     it('a code block too wide for the screen leaves no region a keyboard cannot scroll', async () => {
       const page = await visit('/docs/tenant-isolation', phone);
       expect(await page.locator('.prose pre').count()).toBeGreaterThan(0);
@@ -274,12 +466,17 @@ describe('public trust center in Chromium', () => {
   });
 
   describe.each(['light', 'dark'] as const)('accessibility (axe-core), %s colour scheme', (colorScheme) => {
-    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/search?q=encryption'])('%s has no violations', async (path) => {
-      const page = await visit(path, { colorScheme });
-      if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
-      const violations = await axeViolations(page);
-      expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
-      if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
-    });
+    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/subprocessors?location=DE', '/search?q=encryption', '/api'])(
+      '%s has no violations',
+      async (path) => {
+        const page = await visit(path, { colorScheme });
+        if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
+        const violations = await axeViolations(page);
+        expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
+        if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
+        if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api.png', false);
+        if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark.png', false);
+      },
+    );
   });
 });

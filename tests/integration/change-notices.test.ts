@@ -114,7 +114,7 @@ beforeAll(async () => {
   // the content changes: one added, one moved, one removed
   editYaml<Row[]>(contentDir, 'subprocessors.yaml', (rows) => {
     const moved = rows.find((r) => r.id === 'algolia');
-    if (moved) moved.location = 'European Union (Ireland)';
+    if (moved) moved.countries = ['IE'];
     const added = {
       id: 'anthropic',
       name: 'Anthropic',
@@ -122,7 +122,7 @@ beforeAll(async () => {
       category: 'ai',
       purpose: 'Answers questions in the AI assistant from workspace articles. <script>alert(1)</script>',
       dataCategories: ['Workspace content', 'Questions asked'],
-      location: 'United States',
+      countries: ['US'],
       transferMechanism: 'Standard Contractual Clauses',
       dpaUrl: 'https://www.anthropic.com/legal/dpa',
       website: 'https://www.anthropic.com',
@@ -155,7 +155,7 @@ describe('detecting changes', () => {
     const page = text((await staff.get('/console/announcements')).html);
     expect(page).toContain('New subprocessor: Anthropic');
     expect(page).toContain('Subprocessor change: Algolia');
-    expect(page).toContain('Location before United States and Germany');
+    expect(page).toContain('Location before United States, Germany');
     // drafts are not public
     expect(await (await fetch(`${server.url}/subprocessors`)).text()).not.toContain('Anthropic');
   });

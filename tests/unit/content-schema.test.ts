@@ -50,9 +50,45 @@ describe('content validation names the file and the field', () => {
   it('refuses a subprocessor missing a required field', () => {
     const dir = copyContent();
     editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {
-      delete rows[1]?.location;
+      delete rows[1]?.entity;
     });
-    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/subprocessors\.yaml: \[1\]\.location: /));
+    expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/subprocessors\.yaml: \[1\]\.entity: /));
+  });
+
+  it('refuses a location that is not an ISO country code or a known region, naming the entry and the field', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'subprocessors.yaml', (rows) => {
+      if (rows[0]) rows[0].countries = ['US', 'Germany', 'XX'];
+      if (rows[1]) rows[1].countries = ['UK', 'de'];
+      if (rows[2]) rows[2].regions = ['europe'];
+      if (rows[3]) rows[3].countries = ['US', 'NL', 'US'];
+      if (rows[4]) {
+        delete rows[4].countries;
+        delete rows[4].regions;
+      }
+      if (rows[5]) rows[5].location = 'United States';
+    });
+    const problems = problemsOf(dir);
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [0].countries[1]: "Germany" is not an ISO 3166-1 alpha-2 country code: write DE',
+    );
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [0].countries[2]: "XX" is not an ISO 3166-1 alpha-2 country code (such as DE, IE, US)',
+    );
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [1].countries[0]: "UK" is not an ISO 3166-1 alpha-2 country code: write GB',
+    );
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [1].countries[1]: "de" is not an ISO 3166-1 alpha-2 country code: write DE',
+    );
+    expect(problems).toContainEqual('content/subprocessors.yaml: [2].regions[0]: must be one of eea, worldwide');
+    expect(problems).toContainEqual('content/subprocessors.yaml: [3].countries[2]: lists US twice');
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [4].countries: name where it processes data: countries (ISO 3166-1 alpha-2 codes such as DE, US) or regions (eea, worldwide)',
+    );
+    expect(problems).toContainEqual(
+      'content/subprocessors.yaml: [5].location: is replaced by countries (ISO 3166-1 alpha-2 codes such as DE, US) and regions (eea, worldwide)',
+    );
   });
 
   it('refuses a field of the wrong type', () => {

@@ -3,14 +3,20 @@
  * one entry per subprocessor or doc added, removed or changed, with the
  * fields (or, for docs, the sections) that changed. Pure functions over
  * JSON-shaped data, so a state read back from the database compares equal
- * to the same state read from content/.
+ * to the same state read from content/. Subprocessors stored before
+ * structured locations carry a free-text `location`; they are read in the
+ * structured form (upgradeStoredSubprocessor), so moving content/ to the
+ * new fields drafts no notice where the places are the same.
  */
 import { createHash } from 'node:crypto';
 import type { DocSource } from '../content/load.ts';
+import { type Locations, parseLegacyLocation, sameLocations } from '../content/locations.ts';
 import type { Subprocessor } from '../content/schema.ts';
 
 /** A subprocessor as stored: dates as ISO strings. */
-export type StoredSubprocessor = Omit<Subprocessor, 'since'> & { since: string };
+export type StoredSubprocessor = Omit<Subprocessor, 'since' | 'location'> & { since: string };
+/** As snapshots and notices recorded it before countries and regions: a free-text location. */
+export type LegacyStoredSubprocessor = Omit<StoredSubprocessor, 'countries' | 'regions'> & { location: string };
 /** A doc as stored. */
 export interface StoredDoc {
   slug: string;
@@ -46,6 +52,22 @@ export interface DocDiff {
 
 export type ContentDiff = SubprocessorDiff | DocDiff;
 
+/** Either shape as stored, in the current one: the free-text location read as countries and regions. */
+export function upgradeStoredSubprocessor(item: StoredSubprocessor | LegacyStoredSubprocessor): StoredSubprocessor {
+  if (!('location' in item)) return item;
+  const { location, ...rest } = item;
+  if ('countries' in rest || 'regions' in rest) return rest as unknown as StoredSubprocessor;
+  const places = parseLegacyLocation(location);
+  return { ...rest, countries: [...places.countries], regions: [...places.regions] };
+}
+
+/** A diff as stored (drafted or published before structured locations, perhaps) in the current shape. */
+export function upgradeDiff<D extends ContentDiff>(diff: D): D {
+  if (diff.subject !== 'subprocessor') return diff;
+  const up = (s: StoredSubprocessor | null) => (s ? upgradeStoredSubprocessor(s) : null);
+  return { ...diff, before: up(diff.before), after: up(diff.after) };
+}
+
 /** The fields a data-protection agreement cares about; a change in any of them is material. */
 export const materialFields = ['entity', 'purpose', 'dataCategories', 'location', 'transferMechanism'] as const;
 
@@ -78,9 +100,12 @@ function byId<T>(items: readonly T[], id: (item: T) => string): Map<string, T> {
   return new Map(items.map((item) => [id(item), item]));
 }
 
-export function diffSubprocessors(before: readonly StoredSubprocessor[], after: readonly StoredSubprocessor[]): SubprocessorDiff[] {
-  const old = byId(before, (s) => s.id);
-  const now = byId(after, (s) => s.id);
+export function diffSubprocessors(
+  before: readonly (StoredSubprocessor | LegacyStoredSubprocessor)[],
+  after: readonly (StoredSubprocessor | LegacyStoredSubprocessor)[],
+): SubprocessorDiff[] {
+  const old = byId(before.map(upgradeStoredSubprocessor), (s) => s.id);
+  const now = byId(after.map(upgradeStoredSubprocessor), (s) => s.id);
   const diffs: SubprocessorDiff[] = [];
   for (const [id, item] of now) {
     const previous = old.get(id);
@@ -88,8 +113,11 @@ export function diffSubprocessors(before: readonly StoredSubprocessor[], after: 
       diffs.push({ subject: 'subprocessor', change: 'added', id, name: item.name, before: null, after: item, fields: [] });
       continue;
     }
-    const keys = Object.keys(fieldLabels).filter(
-      (k) => !same(previous[k as keyof StoredSubprocessor], item[k as keyof StoredSubprocessor]),
+    // "location" stands for the places (countries and regions), whatever their order
+    const keys = Object.keys(fieldLabels).filter((k) =>
+      k === 'location'
+        ? !sameLocations(previous as Locations, item as Locations)
+        : !same(previous[k as keyof StoredSubprocessor], item[k as keyof StoredSubprocessor]),
     );
     if (keys.length)
       diffs.push({ subject: 'subprocessor', change: 'changed', id, name: item.name, before: previous, after: item, fields: keys });
@@ -166,9 +194,22 @@ export function diffDocs(before: readonly StoredDoc[], after: readonly StoredDoc
   return diffs;
 }
 
-/** Identifies a difference: the same change found twice has the same fingerprint. */
+/** JSON with the keys of every object sorted: the same data, however it was built, gives the same text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * Identifies a difference: the same change found twice has the same fingerprint, also when one of
+ * them was stored before structured locations (it is compared in the current shape).
+ */
 export function fingerprint(diff: ContentDiff): string {
+  const current = upgradeDiff(diff);
   return createHash('sha256')
-    .update(JSON.stringify([diff.subject, diff.change, diff.id, diff.before, diff.after]))
+    .update(canonicalJson([current.subject, current.change, current.id, current.before, current.after]))
     .digest('hex');
 }

@@ -5,7 +5,7 @@
  * coming, shown as "effective from".
  */
 import type { Db } from '../../../db/client.ts';
-import type { ContentDiff, StoredDoc, StoredSubprocessor } from './diff.ts';
+import { type ContentDiff, type StoredDoc, type StoredSubprocessor, upgradeDiff, upgradeStoredSubprocessor } from './diff.ts';
 
 export interface PublishedNotice {
   id: number;
@@ -57,7 +57,7 @@ export function publishedNotices(db: Db, subject?: 'subprocessor' | 'doc'): Publ
     change: r.change,
     subjectId: r.subject_id,
     subjectName: r.subject_name,
-    details: JSON.parse(r.details) as ContentDiff,
+    details: upgradeDiff(JSON.parse(r.details) as ContentDiff),
     intro: r.intro,
     effectiveOn: r.effective_on ?? today(new Date(r.published_at ?? 0)),
     objectionDeadline: r.objection_deadline,
@@ -103,7 +103,7 @@ function stateOf<T>(db: Db, kind: 'subprocessors' | 'docs', id: (item: T) => str
 
 /** Everything published, whatever its effective date: what change detection compares content/ against. */
 export function publishedSubprocessors(db: Db): StoredSubprocessor[] {
-  return stateOf<StoredSubprocessor>(db, 'subprocessors', (s) => s.id, null).items;
+  return stateOf<StoredSubprocessor>(db, 'subprocessors', (s) => s.id, null).items.map(upgradeStoredSubprocessor);
 }
 
 export function publishedDocs(db: Db): StoredDoc[] {
@@ -113,5 +113,9 @@ export function publishedDocs(db: Db): StoredDoc[] {
 /** The list as it stood on `day` (YYYY-MM-DD, UTC), and what had been announced for later. */
 export function subprocessorsAsOf(db: Db, day: string): ListState<StoredSubprocessor> {
   const state = stateOf<StoredSubprocessor>(db, 'subprocessors', (s) => s.id, day);
-  return { ...state, items: [...state.items].sort((a, b) => a.name.localeCompare(b.name)) };
+  return {
+    ...state,
+    items: state.items.map(upgradeStoredSubprocessor).sort((a, b) => a.name.localeCompare(b.name)),
+    coming: state.coming.map((c) => ({ ...c, item: c.item && upgradeStoredSubprocessor(c.item) })),
+  };
 }

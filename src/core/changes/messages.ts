@@ -7,10 +7,11 @@
  * which the engine replaces with each recipient's signed link.
  */
 import type { KnownBlock } from '@slack/web-api';
+import { locationLabel } from '../content/locations.ts';
 import { escapeSlack, renderMarkdown, renderSlackMrkdwn, slackUrl } from '../incidents/markdown.ts';
 import type { NotificationContent } from '../notify/types.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { type ContentDiff, fieldLabels, type StoredSubprocessor } from './diff.ts';
+import { type ContentDiff, fieldLabels, type StoredSubprocessor, upgradeDiff } from './diff.ts';
 
 /** Replaced per recipient by the engine (notify/links.ts); never written by staff (stripped from their text). */
 export const objectionPlaceholder = (noticeId: number) => `{{objection:${noticeId}}}`;
@@ -51,7 +52,7 @@ const valueText = (value: unknown) => (Array.isArray(value) ? value.join(', ') :
 export function noticeFacts(
   input: Pick<NoticeMessageInput, 'diff' | 'effectiveOn' | 'objectionDeadline'>,
 ): { label: string; value: string }[] {
-  const { diff } = input;
+  const diff = upgradeDiff(input.diff);
   const facts: { label: string; value: string }[] = [];
   if (diff.subject === 'subprocessor') {
     const s = (diff.after ?? diff.before) as StoredSubprocessor;
@@ -68,13 +69,13 @@ export function noticeFacts(
     if (s.contact) facts.push({ label: 'Contact', value: s.contact });
     facts.push({ label: 'Purpose', value: s.purpose });
     facts.push({ label: 'Data categories', value: s.dataCategories.join(', ') });
-    facts.push({ label: 'Location', value: s.location });
+    facts.push({ label: 'Location', value: locationLabel(s) });
     facts.push({ label: 'Transfer mechanism', value: s.transferMechanism });
     if (diff.change === 'changed' && diff.before) {
       for (const field of diff.fields.filter((f) => f !== 'since')) {
         facts.push({
           label: `${fieldLabels[field] ?? field} before`,
-          value: valueText((diff.before as unknown as Record<string, unknown>)[field]),
+          value: field === 'location' ? locationLabel(diff.before) : valueText((diff.before as unknown as Record<string, unknown>)[field]),
         });
       }
     }

@@ -15,7 +15,16 @@ import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jo
 import { enqueueNotification } from '../notify/outbox.ts';
 import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { type ContentDiff, diffDocs, diffSubprocessors, fingerprint, materialFields, storedDocs, storedSubprocessors } from './diff.ts';
+import {
+  type ContentDiff,
+  diffDocs,
+  diffSubprocessors,
+  fingerprint,
+  materialFields,
+  storedDocs,
+  storedSubprocessors,
+  upgradeDiff,
+} from './diff.ts';
 import { publishedDocs, publishedSubprocessors, today } from './history.ts';
 import { noticeHeading, noticeMessages } from './messages.ts';
 
@@ -121,7 +130,7 @@ interface NoticeRow {
 const toNotice = (r: NoticeRow): Notice => ({
   id: r.id,
   status: r.status,
-  diff: JSON.parse(r.details) as ContentDiff,
+  diff: upgradeDiff(JSON.parse(r.details) as ContentDiff),
   intro: r.intro,
   effectiveOn: r.effective_on,
   objectionDeadline: r.objection_deadline,
@@ -147,8 +156,11 @@ export function detectChanges(
       const open = sqlite.prepare(`SELECT * FROM change_notices WHERE status IN ('draft', 'scheduled')`).all() as NoticeRow[];
       let superseded = 0;
       for (const row of open) {
-        if (wanted.has(row.fingerprint)) {
-          wanted.delete(row.fingerprint);
+        // From the stored difference rather than the stored fingerprint: one drafted before
+        // structured locations is the same difference when its places are the same.
+        const print = fingerprint(JSON.parse(row.details) as ContentDiff);
+        if (wanted.has(print)) {
+          wanted.delete(print);
           continue;
         }
         sqlite.prepare(`UPDATE change_notices SET status = 'superseded' WHERE id = ?`).run(row.id);

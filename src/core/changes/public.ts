@@ -5,6 +5,7 @@
  * of a change when its notice is published.
  */
 import type { Db } from '../../../db/client.ts';
+import { locationLabel } from '../content/locations.ts';
 import type { Subprocessor } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
 import { renderMarkdown } from '../incidents/markdown.ts';
@@ -127,7 +128,7 @@ export function changeFeedEntries(db: Db, publicUrl: URL): FeedEntry[] {
 /** /api/v1/subprocessors.json: the list in effect, what is coming, and every published change. */
 export function subprocessorsDocument(db: Db, publicUrl: URL, now: Date) {
   const view = currentSubprocessors(db, now);
-  const entry = (s: Subprocessor) => ({ ...s, since: s.since.toISOString().slice(0, 10) });
+  const entry = (s: Subprocessor) => ({ ...s, location: locationLabel(s), since: s.since.toISOString().slice(0, 10) });
   return {
     version: '1.0',
     generatedAt: now.toISOString(),

@@ -4,12 +4,23 @@
  * malformed file is refused by both with the same message.
  */
 import { z } from 'zod';
+import { countryFor, isCountryCode, regionIds } from './locations.ts';
 
 const slug = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case words joined by hyphens');
 const email = z.email('must be an email address');
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const isoDate = z.coerce.date({ error: 'must be a date (YYYY-MM-DD)' });
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const countryCode = z.string().superRefine((value, ctx) => {
+  if (isCountryCode(value)) return;
+  const meant = countryFor(value);
+  ctx.addIssue({
+    code: 'custom',
+    message: meant
+      ? `"${value}" is not an ISO 3166-1 alpha-2 country code: write ${meant}`
+      : `"${value}" is not an ISO 3166-1 alpha-2 country code (such as DE, IE, US)`,
+  });
+});
 
 export const severities = ['minor', 'major', 'critical'] as const;
 
@@ -105,20 +116,42 @@ export const subprocessorCategories = [
   'support',
 ] as const;
 
-export const subprocessorSchema = z.strictObject({
-  id: slug,
-  name: nonEmpty,
-  entity: nonEmpty,
-  category: z.enum(subprocessorCategories),
-  purpose: nonEmpty,
-  dataCategories: z.array(nonEmpty).min(1),
-  location: nonEmpty,
-  transferMechanism: nonEmpty,
-  dpaUrl: httpsUrl,
-  website: httpsUrl,
-  contact: email.optional(),
-  since: isoDate,
-});
+export const subprocessorSchema = z
+  .strictObject({
+    id: slug,
+    name: nonEmpty,
+    entity: nonEmpty,
+    category: z.enum(subprocessorCategories),
+    purpose: nonEmpty,
+    dataCategories: z.array(nonEmpty).min(1),
+    /** where it processes data: ISO 3166-1 alpha-2 codes (DE, IE, US) */
+    countries: z.array(countryCode).default([]),
+    /** where no single country says it: eea (somewhere in the EU/EEA) or worldwide */
+    regions: z.array(z.enum(regionIds, { error: `must be one of ${regionIds.join(', ')}` })).default([]),
+    /** the free text of earlier versions: named, so an old file says what replaced it */
+    location: z
+      .never({ error: 'is replaced by countries (ISO 3166-1 alpha-2 codes such as DE, US) and regions (eea, worldwide)' })
+      .optional(),
+    transferMechanism: nonEmpty,
+    dpaUrl: httpsUrl,
+    website: httpsUrl,
+    contact: email.optional(),
+    since: isoDate,
+  })
+  .superRefine((s, ctx) => {
+    if (s.countries.length === 0 && s.regions.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['countries'],
+        message: 'name where it processes data: countries (ISO 3166-1 alpha-2 codes such as DE, US) or regions (eea, worldwide)',
+      });
+    const once = (field: string, values: readonly string[]) =>
+      values.forEach((value, i) => {
+        if (values.indexOf(value) !== i) ctx.addIssue({ code: 'custom', path: [field, i], message: `lists ${value} twice` });
+      });
+    once('countries', s.countries);
+    once('regions', s.regions);
+  });
 export const subprocessorsSchema = z.array(subprocessorSchema).min(1);
 
 export const componentSchema = z.strictObject({

@@ -4,6 +4,7 @@
  * v1, never removed or changed in meaning.
  */
 import { z } from 'zod';
+import { locationLabel, regionIds } from '../content/locations.ts';
 import type { Site, Subprocessor } from '../content/schema.ts';
 
 export const TRUST_DOCUMENT_VERSION = '1.0';
@@ -58,7 +59,9 @@ export const trustDocumentSchema = z.object({
       category: z.string(),
       purpose: z.string(),
       dataCategories: z.array(z.string()),
-      location: z.string(),
+      location: z.string().describe('Where it processes data, in words: country and region names'),
+      countries: z.array(z.string().regex(/^[A-Z]{2}$/)).describe('Where it processes data: ISO 3166-1 alpha-2 country codes'),
+      regions: z.array(z.enum(regionIds)).describe('Where no country says it: eea (in the EU/EEA, no country named) or worldwide'),
       transferMechanism: z.string(),
       dpaUrl: z.url(),
       website: z.url(),
@@ -123,6 +126,6 @@ export function buildTrustDocument({ site, docs, subprocessors, publicUrl }: Tru
     })),
     subprocessors: [...subprocessors]
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map(({ contact: _contact, since, ...rest }) => ({ ...rest, since: day(since) })),
+      .map(({ contact: _contact, location: _legacy, since, ...rest }) => ({ ...rest, location: locationLabel(rest), since: day(since) })),
   };
 }

@@ -1,0 +1,194 @@
+/**
+ * Example responses for /api, made at build time by the same functions the
+ * endpoints use, from the content and a fictional incident, so an example
+ * has exactly the shape the endpoint serves. Lists are cut to their first
+ * item. Dates are fixed: the page is the same at every build.
+ */
+import type { subprocessorsDocument } from '../core/changes/public.ts';
+import { locationLabel } from '../core/content/locations.ts';
+import type { Component, Site, Subprocessor } from '../core/content/schema.ts';
+import { renderFeed } from '../core/feeds/feed.ts';
+import { feedBuilders } from '../core/feeds/sources.ts';
+import { maintenanceCalendar } from '../core/incidents/calendar.ts';
+import { incidentUrl } from '../core/incidents/incidents.ts';
+import { type StatusSnapshot, statusDocument } from '../core/incidents/public.ts';
+import type { IncidentView } from '../core/incidents/types.ts';
+import { buildSecurityTxt } from '../core/trust/security-txt.ts';
+import { buildTrustDocument } from '../core/trust/trust-document.ts';
+
+/** Where the examples' absolute addresses point; a real trust center uses its CANDOR_PUBLIC_URL. */
+export const EXAMPLE_URL = new URL('https://trust.example.com/');
+const AT = new Date('2026-03-14T09:30:00Z');
+
+export interface ExampleInput {
+  site: Site;
+  docs: readonly { slug: string; title: string; summary: string; updated: Date }[];
+  components: readonly Component[];
+}
+
+/**
+ * Fictional: content/ may hold a subprocessor whose notice is not yet published, and the page is
+ * built from content/, so no example names a real one.
+ */
+const EXAMPLE_SUBPROCESSORS: Subprocessor[] = [
+  {
+    id: 'example-cloud',
+    name: 'Example Cloud',
+    entity: 'Example Cloud GmbH',
+    category: 'infrastructure',
+    purpose: 'Application servers and encrypted backups for EU workspaces.',
+    dataCategories: ['Workspace content', 'Account data'],
+    countries: ['DE', 'IE'],
+    regions: [],
+    transferMechanism: 'Not applicable (EU processing)',
+    dpaUrl: 'https://cloud.example.com/dpa',
+    website: 'https://cloud.example.com',
+    since: new Date('2024-01-15T00:00:00Z'),
+  },
+  {
+    id: 'example-mail',
+    name: 'Example Mail',
+    entity: 'Example Mail, Inc.',
+    category: 'email',
+    purpose: 'Delivery of transactional email.',
+    dataCategories: ['Recipient name and email address', 'Email content'],
+    countries: ['IE'],
+    regions: [],
+    transferMechanism: 'EU Standard Contractual Clauses',
+    dpaUrl: 'https://mail.example.com/dpa',
+    website: 'https://mail.example.com',
+    since: new Date('2025-06-02T00:00:00Z'),
+  },
+];
+
+/** The first item of every list, all the way down. */
+function firstOnly(value: unknown): unknown {
+  if (Array.isArray(value)) return value.slice(0, 1).map(firstOnly);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, firstOnly(v)]));
+  return value;
+}
+
+const json = (value: unknown) => `${JSON.stringify(firstOnly(value), null, 2)}\n`;
+
+function incidents(components: readonly Component[]): { outage: IncidentView; maintenance: IncidentView } {
+  const [first, second] = components;
+  const component = (c: Component | undefined, status: IncidentView['components'][number]['status']) =>
+    c ? [{ id: c.id, name: c.name, status }] : [];
+  return {
+    outage: {
+      id: 42,
+      kind: 'outage',
+      severity: 'major',
+      title: 'Slow page loads in the EU region',
+      status: 'identified',
+      components: component(first, 'degraded'),
+      startedAt: new Date(AT.getTime() - 40 * 60_000),
+      resolvedAt: null,
+      nextUpdateBy: new Date(AT.getTime() + 30 * 60_000),
+      window: null,
+    },
+    maintenance: {
+      id: 43,
+      kind: 'maintenance',
+      severity: 'minor',
+      title: 'Database upgrade',
+      status: 'scheduled',
+      components: component(second ?? first, 'under_maintenance'),
+      startedAt: AT,
+      resolvedAt: null,
+      nextUpdateBy: null,
+      window: { startsAt: new Date('2026-03-21T06:00:00Z'), endsAt: new Date('2026-03-21T07:00:00Z') },
+    },
+  };
+}
+
+export function trustJsonExample(input: ExampleInput): string {
+  return json(buildTrustDocument({ site: input.site, docs: input.docs, subprocessors: EXAMPLE_SUBPROCESSORS, publicUrl: EXAMPLE_URL }));
+}
+
+export function statusJsonExample(input: ExampleInput): string {
+  const { outage, maintenance } = incidents(input.components);
+  const snapshot: StatusSnapshot = {
+    generatedAt: AT,
+    overall: 'degraded',
+    components: input.components.map((c) => ({
+      id: c.id,
+      name: c.name,
+      group: c.group ?? null,
+      status: c.id === outage.components[0]?.id ? 'degraded' : 'operational',
+      label: '',
+    })),
+    open: [outage],
+    upcoming: [maintenance],
+    history: [{ ...outage, id: 41, status: 'resolved', resolvedAt: new Date('2026-02-02T11:05:00Z'), nextUpdateBy: null }],
+  };
+  return json(statusDocument(snapshot, EXAMPLE_URL));
+}
+
+export function subprocessorsJsonExample(): string {
+  const [current, coming] = EXAMPLE_SUBPROCESSORS;
+  const entry = (s: Subprocessor) => ({ ...s, location: locationLabel(s), since: s.since.toISOString().slice(0, 10) });
+  const example: ReturnType<typeof subprocessorsDocument> = {
+    version: '1.0',
+    generatedAt: AT.toISOString(),
+    asOf: '2026-03-14',
+    subprocessors: current ? [entry(current)] : [],
+    coming: coming ? [{ notice: 7, change: 'changed', effectiveOn: '2026-04-13', fields: ['location'], subprocessor: entry(coming) }] : [],
+    history: [
+      {
+        notice: 7,
+        url: new URL('changes#notice-7', EXAMPLE_URL).href,
+        change: 'changed',
+        subprocessorId: coming?.id ?? current?.id ?? 'example',
+        name: coming?.name ?? current?.name ?? 'Example',
+        publishedAt: AT.toISOString(),
+        effectiveOn: '2026-04-13',
+        objectionDeadline: '2026-04-06',
+        fields: ['location'],
+      },
+    ],
+  };
+  return json(example);
+}
+
+export function feedExample(input: ExampleInput): string {
+  const { outage } = incidents(input.components);
+  const url = incidentUrl(EXAMPLE_URL, outage.id);
+  const feed = feedBuilders.incidents({
+    site: input.site,
+    publicUrl: EXAMPLE_URL,
+    entries: [
+      {
+        id: url,
+        title: `${outage.title} (Identified)`,
+        url,
+        summary: 'We found the cause: a saturated database replica. Page loads are recovering.',
+        contentHtml: '<h3>Identified · 2026-03-14 09:30 UTC</h3><p>We found the cause: a saturated database replica.</p>',
+        published: outage.startedAt,
+        updated: AT,
+        categories: ['Service disruption', 'major', ...outage.components.map((c) => c.name)],
+      },
+    ],
+    emptyUpdated: AT,
+  });
+  return renderFeed(feed, 'json').body;
+}
+
+export function calendarExample(input: ExampleInput): string {
+  const { maintenance } = incidents(input.components);
+  return (
+    maintenanceCalendar({
+      incident: maintenance,
+      organisation: input.site.organisation.name,
+      url: incidentUrl(EXAMPLE_URL, maintenance.id),
+      host: EXAMPLE_URL.hostname,
+      now: AT,
+      description: 'We upgrade the primary database. The service stays available; saving may pause for a few seconds.',
+    }) ?? ''
+  );
+}
+
+export function securityTxtExample(input: ExampleInput): string {
+  return buildSecurityTxt(input.site, EXAMPLE_URL);
+}
