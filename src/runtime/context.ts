@@ -9,6 +9,7 @@ import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
+import { recordListedComponents } from '../core/incidents/history.ts';
 import type { Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
 
@@ -62,6 +63,7 @@ export function createAppContext(config: Config, root: string): AppContext {
   const db = openChecked(join(config.dataDir, 'candor.db'));
   const now = () => new Date();
   recordBaseline(db, content, now());
+  recordListedComponents(db, content.components, now());
   return {
     config,
     secrets,
