@@ -8,6 +8,7 @@ import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
 import { type ComponentAvailability, dailyAvailability } from './availability.ts';
 import { maintenanceCalendar } from './calendar.ts';
+import { worstDeclared } from './history.ts';
 import { currentComponentStatus, incidentUrl, incidentView, latestUpdate, listIncidents, publicIncidentsBetween } from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
 import {
@@ -36,8 +37,8 @@ export interface StatusSnapshot {
   open: (IncidentView & { latest: UpdateView | null })[];
   /** scheduled maintenance not yet begun, soonest first */
   upcoming: IncidentView[];
-  /** public incidents of the past HISTORY_DAYS days, open ones included, newest first */
-  history: IncidentView[];
+  /** public incidents of the past HISTORY_DAYS days, open ones included, newest first, with the worst state each declared */
+  history: (IncidentView & { impact: ComponentStatus })[];
   /** per service, the HISTORY_DAYS days and their uptime, from the recorded history */
   availability: ComponentAvailability[];
 }
@@ -50,7 +51,7 @@ export function statusSnapshot(db: Db, components: readonly Component[], now: Da
     .filter((i) => i.status === 'scheduled')
     .sort((a, b) => (a.window?.startsAt.getTime() ?? 0) - (b.window?.startsAt.getTime() ?? 0));
   const windowStart = new Date(Math.floor(now.getTime() / DAY) * DAY - (HISTORY_DAYS - 1) * DAY);
-  const history = publicIncidentsBetween(db, components, windowStart, now);
+  const history = publicIncidentsBetween(db, components, windowStart, now).map((i) => ({ ...i, impact: worstDeclared(db, i.id) }));
   const statuses = current.map((c) => c.status);
   const overall = statuses.some((s) => s === 'major_outage' || s === 'partial_outage')
     ? 'outage'
