@@ -53,7 +53,8 @@ beforeAll(async () => {
   const insertState = seed.$client.prepare(
     'INSERT INTO component_states (component_id, status, since, incident_id, source) VALUES (?, ?, ?, ?, ?)',
   );
-  for (const id of SERVICES) insertState.run(id, 'operational', id === 'ai-indexing' ? seededAt - 120_000 : seededAt - 200 * DAY, null, 'listed');
+  for (const id of SERVICES)
+    insertState.run(id, 'operational', id === 'ai-indexing' ? seededAt - 120_000 : seededAt - 200 * DAY, null, 'listed');
   for (const p of PAST) {
     // noon UTC, so the incident stays within its day
     const start = Math.floor((seededAt - p.daysAgo * DAY) / DAY) * DAY + 12 * 3_600_000;
@@ -65,8 +66,12 @@ beforeAll(async () => {
         )
         .run(p.title, start, end, start).lastInsertRowid,
     );
-    seed.$client.prepare(`INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, 'operational')`).run(id, p.service);
-    seed.$client.prepare(`INSERT INTO incident_updates (incident_id, status, body, published_at) VALUES (?, 'resolved', 'Resolved.', ?)`).run(id, end);
+    seed.$client
+      .prepare(`INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, 'operational')`)
+      .run(id, p.service);
+    seed.$client
+      .prepare(`INSERT INTO incident_updates (incident_id, status, body, published_at) VALUES (?, 'resolved', 'Resolved.', ?)`)
+      .run(id, end);
     insertState.run(p.service, p.state, start, id, 'update');
     insertState.run(p.service, 'operational', end, id, 'update');
   }
@@ -141,7 +146,9 @@ describe('the status page follows the recorded history, in Chromium', () => {
       const open = (await reader.locator('#open-incidents').innerText()).replace(/\s+/g, ' ');
       expect(open).toContain('Identified');
       expect(open).toContain('The web application is fast again. Indexing restarts after a queue migration.');
-      expect((await reader.locator('#past-incidents').innerText()).replace(/\s+/g, ' ')).toContain('Indexing stopped Identified · Major outage');
+      expect((await reader.locator('#past-incidents').innerText()).replace(/\s+/g, ' ')).toContain(
+        'Indexing stopped Identified · Major outage',
+      );
       const violations = await axeViolations(reader);
       expect(violations, formatViolations(`status page with an open incident (${name})`, violations)).toEqual([]);
       await reader.screenshot({ path: join(SCREENSHOTS, `status-open-incident-${name}.png`), fullPage: false });
@@ -209,7 +216,8 @@ describe('the status page follows the recorded history, in Chromium', () => {
     await page.locator('#services-title').click();
     await page.keyboard.press('Tab');
     const focused = () => page.evaluate(() => document.activeElement?.closest('label')?.getAttribute('data-date') ?? null);
-    const focusedService = () => page.evaluate(() => document.activeElement?.closest('[data-component]')?.getAttribute('data-component') ?? null);
+    const focusedService = () =>
+      page.evaluate(() => document.activeElement?.closest('[data-component]')?.getAttribute('data-component') ?? null);
     expect(await focusedService()).toBe('web-app');
     await page.keyboard.press('ArrowLeft');
     expect(await focused()).toBe(today);
@@ -219,7 +227,13 @@ describe('the status page follows the recorded history, in Chromium', () => {
     await page.keyboard.press('ArrowLeft');
     expect(await focused()).toBe(dateOf(now - DAY));
     await expect.poll(() => shown(tip)).toBe(false);
-    expect((await day(page, 'web-app', dateOf(now - DAY)).locator('.tip').innerText()).replace(/\s+/g, ' ')).toMatch(/No incidents/);
+    expect(
+      (
+        await day(page, 'web-app', dateOf(now - DAY))
+          .locator('.tip')
+          .innerText()
+      ).replace(/\s+/g, ' '),
+    ).toMatch(/No incidents/);
     // then the incidents its days link to, each showing its day; then the next service
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Indexing stopped');
@@ -243,7 +257,9 @@ describe('the status page follows the recorded history, in Chromium', () => {
     expect(indexingTip).toContain(`Major outage ${hhmm(at('ai-indexing', 'major_outage'))}–${hhmm(at('ai-indexing', 'operational'))} UTC`);
 
     // the state column lines up across groups
-    const rights = await page.locator('.component-state').evaluateAll((spans) => spans.map((s) => Math.round(s.getBoundingClientRect().right)));
+    const rights = await page
+      .locator('.component-state')
+      .evaluateAll((spans) => spans.map((s) => Math.round(s.getBoundingClientRect().right)));
     expect(new Set(rights).size).toBe(1);
 
     // past days list the incident with the worst state it declared

@@ -115,7 +115,7 @@ describe('service history from recorded state changes', () => {
     expect(listed.every((r) => r.status === 'operational' && r.incident_id === null)).toBe(true);
   });
 
-  it('declare: the web app degraded, the API down; the banner names the worst state, past days list the open incident', async () => {
+  it('declare: the web app degraded, the API down; the banner names the worst state and the service in it', async () => {
     const declared = await responder.post('/console/incidents/new?_action=publishIncident', {
       title: 'API outage',
       kind: 'outage',
@@ -133,9 +133,14 @@ describe('service history from recorded state changes', () => {
     expect(banner).toContain('Public API');
     expect(banner).not.toMatch(/Some services are (down|degraded)/);
     expect(element(html, 'p', 'class="status-banner').includes('state-major_outage')).toBe(true);
+    expect((await statusJson()).worst).toBe('major_outage');
+  });
+
+  it('"Past 90 days" lists the incident while it is open', async () => {
+    const html = await statusPage();
+    expect(pageText(html.slice(html.indexOf('Past 90 days')))).toContain('API outage');
     expect(pageText(element(html, 'div', 'id="past-incidents"'))).toContain('API outage');
     const json = await statusJson();
-    expect(json.worst).toBe('major_outage');
     expect(json.recentIncidents.map((i) => i.id)).toContain(incidentId);
   });
 
@@ -256,6 +261,16 @@ describe('service history from recorded state changes', () => {
       intervals: [],
     });
     expect(json.recentIncidents.find((i) => i.id === incidentId)?.status).toBe('resolved');
+  });
+
+  it('/status: the web app, only degraded and restored mid-incident, never reads "Partial outage" and keeps 100 % uptime', async () => {
+    // what the page says between the web app and the next service, whatever the markup
+    const html = await statusPage();
+    const web = pageText(html.slice(html.indexOf('data-component="web-app"'), html.indexOf('data-component="help-center"')));
+    expect(web).not.toContain('Partial outage');
+    expect(web).toContain('Degraded performance');
+    expect(web).toContain('100% uptime');
+    expect(web).not.toMatch(/99\.\d\d% uptime/);
   });
 
   it('/status: the bars, the day details and the uptime figures are those of the rows', async () => {
