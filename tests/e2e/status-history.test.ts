@@ -105,6 +105,8 @@ const uptime = (measuredMs: number, majorMs: number) => {
 };
 const percent = (p: number) => `${Number.isInteger(p) ? p : p.toFixed(2)}%`;
 
+/** The text of an element, its white space collapsed. */
+const text = async (locator: Locator) => ((await locator.textContent()) ?? '').replace(/\s+/g, ' ').trim();
 /** A day's detail is always in the page (it names the day for screen readers); shown, it is a box, not a clipped pixel. */
 const shown = (tip: Locator) => tip.evaluate((el) => el.getBoundingClientRect().width > 50 && el.getBoundingClientRect().height > 30);
 const day = (page: Page, service: string, date: string) => page.locator(`[data-component="${service}"] .days > label[data-date="${date}"]`);
@@ -142,13 +144,11 @@ describe('the status page follows the recorded history, in Chromium', () => {
     ] as const) {
       const reader = await browser.newPage({ viewport: { width, height: 900 } });
       await reader.goto(`${server.url}/status`);
-      expect(await reader.locator('.status-banner').innerText()).toBe('Major outage: AI indexing');
-      const open = (await reader.locator('#open-incidents').innerText()).replace(/\s+/g, ' ');
+      expect(await text(reader.locator('.status-banner'))).toBe('Major outage: AI indexing');
+      const open = await text(reader.locator('#open-incidents'));
       expect(open).toContain('Identified');
       expect(open).toContain('The web application is fast again. Indexing restarts after a queue migration.');
-      expect((await reader.locator('#past-incidents').innerText()).replace(/\s+/g, ' ')).toContain(
-        'Indexing stopped Identified · Major outage',
-      );
+      expect(await text(reader.locator('#past-incidents'))).toContain('Indexing stopped Identified · Major outage');
       const violations = await axeViolations(reader);
       expect(violations, formatViolations(`status page with an open incident (${name})`, violations)).toEqual([]);
       await reader.screenshot({ path: join(SCREENSHOTS, `status-open-incident-${name}.png`), fullPage: false });
@@ -204,7 +204,7 @@ describe('the status page follows the recorded history, in Chromium', () => {
     await webToday.hover();
     const tip = webToday.locator('.tip');
     await expect.poll(() => shown(tip)).toBe(true);
-    const tipText = (await tip.innerText()).replace(/\s+/g, ' ');
+    const tipText = await text(tip);
     expect(tipText).toContain(`Degraded performance ${hhmm(at('web-app', 'degraded'))}–${hhmm(at('web-app', 'operational'))} UTC`);
     expect(tipText).toContain('100% uptime');
     expect(tipText).not.toContain('Partial outage');
@@ -227,13 +227,17 @@ describe('the status page follows the recorded history, in Chromium', () => {
     await page.keyboard.press('ArrowLeft');
     expect(await focused()).toBe(dateOf(now - DAY));
     await expect.poll(() => shown(tip)).toBe(false);
-    expect(
-      (
-        await day(page, 'web-app', dateOf(now - DAY))
-          .locator('.tip')
-          .innerText()
-      ).replace(/\s+/g, ' '),
-    ).toMatch(/No incidents/);
+    const yesterday = day(page, 'web-app', dateOf(now - DAY)).locator('.tip');
+    await expect.poll(() => shown(yesterday)).toBe(true);
+    expect(await text(yesterday)).toMatch(/No incidents$/);
+    // each day is named for screen readers by its detail
+    const longDate = new Date(now).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+    const named = page
+      .locator('[data-component="web-app"]')
+      .getByRole('radio', {
+        name: new RegExp(`^${longDate} Degraded performance for .* uptime Degraded performance .*: Indexing stopped$`),
+      });
+    expect(await named.count()).toBe(1);
     // then the incidents its days link to, each showing its day; then the next service
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Indexing stopped');
@@ -246,14 +250,14 @@ describe('the status page follows the recorded history, in Chromium', () => {
     const listed = history.find((r) => r.component_id === 'ai-indexing' && r.source === 'listed')?.since ?? Number.NaN;
     const expected = uptime(now - listed, at('ai-indexing', 'operational') - at('ai-indexing', 'major_outage'));
     expect(expected).toBeLessThan(100);
-    const uptimeText = (service: string) => page.locator(`[data-component="${service}"] .uptime[data-days="90"]`).innerText();
+    const uptimeText = (service: string) => text(page.locator(`[data-component="${service}"] .uptime[data-days="90"]`));
     expect(await uptimeText('ai-indexing')).toBe(`${percent(expected)} uptime`);
     expect(await uptimeText('web-app')).toBe('100% uptime');
     // Sign-in: one hour of major outage 63 days ago, over the 89 days and the hours of today measured
     const windowStart = Math.floor(now / DAY) * DAY - 89 * DAY;
     expect(await uptimeText('sso-login')).toBe(`${percent(uptime(now - windowStart, 3_600_000))} uptime`);
     // the incident's own detail on the day of AI indexing
-    const indexingTip = (await day(page, 'ai-indexing', today).locator('.tip').textContent())?.replace(/\s+/g, ' ');
+    const indexingTip = await text(day(page, 'ai-indexing', today).locator('.tip'));
     expect(indexingTip).toContain(`Major outage ${hhmm(at('ai-indexing', 'major_outage'))}–${hhmm(at('ai-indexing', 'operational'))} UTC`);
 
     // the state column lines up across groups
@@ -263,7 +267,7 @@ describe('the status page follows the recorded history, in Chromium', () => {
     expect(new Set(rights).size).toBe(1);
 
     // past days list the incident with the worst state it declared
-    expect((await page.locator('#past-incidents').innerText()).replace(/\s+/g, ' ')).toContain('Indexing stopped Resolved · Major outage');
+    expect(await text(page.locator('#past-incidents'))).toContain('Indexing stopped Resolved · Major outage');
 
     const violations = await axeViolations(page);
     expect(violations, formatViolations('status page (desktop)', violations)).toEqual([]);
@@ -289,7 +293,7 @@ describe('the status page follows the recorded history, in Chromium', () => {
     const slow = day(page, 'search', dateOf(seededAt - 12 * DAY));
     await slow.tap();
     await expect.poll(() => shown(slow.locator('.tip'))).toBe(true);
-    expect((await slow.locator('.tip').innerText()).replace(/\s+/g, ' ')).toContain('Degraded performance for 3 h');
+    expect(await text(slow.locator('.tip'))).toContain('Degraded performance for 3 h');
     // the uptime shown is that of the 30 days; the 90-day figure is hidden
     expect(await page.locator('[data-component="search"] .uptime[data-days="30"]').isVisible()).toBe(true);
     expect(await page.locator('[data-component="search"] .uptime[data-days="90"]').isVisible()).toBe(false);
