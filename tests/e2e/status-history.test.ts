@@ -232,11 +232,9 @@ describe('the status page follows the recorded history, in Chromium', () => {
     expect(await text(yesterday)).toMatch(/No incidents$/);
     // each day is named for screen readers by its detail
     const longDate = new Date(now).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
-    const named = page
-      .locator('[data-component="web-app"]')
-      .getByRole('radio', {
-        name: new RegExp(`^${longDate} Degraded performance for .* uptime Degraded performance .*: Indexing stopped$`),
-      });
+    const named = page.locator('[data-component="web-app"]').getByRole('radio', {
+      name: new RegExp(`^${longDate} Degraded performance for .* uptime Degraded performance .*: Indexing stopped$`),
+    });
     expect(await named.count()).toBe(1);
     // then the incidents its days link to, each showing its day; then the next service
     await page.keyboard.press('Tab');
