@@ -57,3 +57,36 @@ export const incidentUpdates = sqliteTable(
   },
   (t) => [index('incident_updates_incident').on(t.incidentId, t.publishedAt)],
 );
+
+/**
+ * The history of each service's state: one row each time a source changes
+ * the state it declares for a service (an incident's update, a maintenance
+ * step, later automation), written in the transaction of that change. A
+ * service's state at any moment is the worst any source declares then; the
+ * 90-day bars, the day details and uptime are computed from these rows
+ * (src/core/incidents/availability.ts). Rows are never updated.
+ */
+export const componentStates = sqliteTable(
+  'component_states',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    componentId: text('component_id').notNull(),
+    status: text('status', { enum: ['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance'] }).notNull(),
+    /** from when the source declares this state (until its next row) */
+    since: integer('since', { mode: 'timestamp_ms' }).notNull(),
+    /** the incident that declared it; null for sources outside incidents (automation, the service's listing) */
+    incidentId: integer('incident_id').references(() => incidents.id, { onDelete: 'cascade' }),
+    /** the published update that carried it, when one did */
+    updateId: integer('update_id'),
+    /**
+     * update: an incident update by staff (or published on their schedule); maintenance: a maintenance step
+     * the scheduler took; automation: a monitor (later); listed: the service first appeared on the status page,
+     * operational, which is where its data begins; backfill: reconstructed when the table was added
+     */
+    source: text('source', { enum: ['update', 'maintenance', 'automation', 'listed', 'backfill'] }).notNull(),
+  },
+  (t) => [
+    index('component_states_component').on(t.componentId, t.since),
+    index('component_states_incident').on(t.incidentId, t.componentId),
+  ],
+);

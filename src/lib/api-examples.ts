@@ -9,6 +9,7 @@ import { locationLabel } from '../core/content/locations.ts';
 import type { Component, Site, Subprocessor } from '../core/content/schema.ts';
 import { renderFeed } from '../core/feeds/feed.ts';
 import { feedBuilders } from '../core/feeds/sources.ts';
+import type { DayAvailability } from '../core/incidents/availability.ts';
 import { maintenanceCalendar } from '../core/incidents/calendar.ts';
 import { incidentUrl } from '../core/incidents/incidents.ts';
 import { type StatusSnapshot, statusDocument } from '../core/incidents/public.ts';
@@ -109,19 +110,43 @@ export function trustJsonExample(input: ExampleInput): string {
 
 export function statusJsonExample(input: ExampleInput): string {
   const { outage, maintenance } = incidents(input.components);
+  const affected = outage.components[0]?.id;
+  const day = (date: string, degradedMs: number): DayAvailability => ({
+    date,
+    state: degradedMs > 0 ? 'degraded' : 'operational',
+    measuredMs: 86_400_000,
+    ms: { operational: 86_400_000 - degradedMs, degraded: degradedMs, partial_outage: 0, major_outage: 0, under_maintenance: 0 },
+    uptimePercent: 100,
+    intervals:
+      degradedMs > 0 ? [{ status: 'degraded', from: AT, to: null, ms: degradedMs, incident: { id: outage.id, title: outage.title } }] : [],
+  });
   const snapshot: StatusSnapshot = {
     generatedAt: AT,
     overall: 'degraded',
+    worst: 'degraded',
     components: input.components.map((c) => ({
       id: c.id,
       name: c.name,
       group: c.group ?? null,
-      status: c.id === outage.components[0]?.id ? 'degraded' : 'operational',
+      status: c.id === affected ? 'degraded' : 'operational',
       label: '',
     })),
-    open: [outage],
+    open: [
+      { ...outage, latest: { id: 1, status: 'investigating', body: 'Search answers slowly; we are looking into it.', publishedAt: AT } },
+    ],
     upcoming: [maintenance],
-    history: [{ ...outage, id: 41, status: 'resolved', resolvedAt: new Date('2026-02-02T11:05:00Z'), nextUpdateBy: null }],
+    history: [
+      { ...outage, id: 41, status: 'resolved', resolvedAt: new Date('2026-02-02T11:05:00Z'), nextUpdateBy: null, impact: 'degraded' },
+    ],
+    // one service, its last two days, to show the shape (the real document has every service and 90 days)
+    availability: input.components.slice(0, 1).map((c) => ({
+      id: c.id,
+      name: c.name,
+      since: new Date('2025-01-01T00:00:00Z'),
+      days: [day('2026-03-13', 0), day('2026-03-14', c.id === affected ? 2_700_000 : 0)],
+      uptimePercent: 100,
+      recentUptimePercent: 100,
+    })),
   };
   return json(statusDocument(snapshot, EXAMPLE_URL));
 }

@@ -10,6 +10,7 @@ import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
+import { recordListedComponents } from '../core/incidents/history.ts';
 import { indexEmailDomains, type Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
 
@@ -64,6 +65,7 @@ export function createAppContext(config: Config, root: string): AppContext {
   const db = bindAuditKeys(openChecked(join(config.dataDir, 'candor.db')), auditKeyring(secrets.secret, config.previousSecrets));
   const now = () => new Date();
   recordBaseline(db, content, now());
+  recordListedComponents(db, content.components, now());
   const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
   // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
   indexEmailDomains(db, keys);

@@ -85,7 +85,7 @@ describe('an incident, start to finish, in Chromium', () => {
 
     await page.goto(`${server.url}/status`);
     await expect.poll(() => page.getByText('All services are operational').count()).toBe(1);
-    await page.getByRole('link', { name: 'API and web app errors' }).click();
+    await page.locator('#past-incidents').getByRole('link', { name: 'API and web app errors' }).click();
     await page.waitForURL(`**/incidents/${id}`);
     await expect.poll(() => page.locator('ol.timeline > li').count()).toBe(4);
     expect(await page.locator('ol.timeline strong').first().textContent()).toBe('Resolved');

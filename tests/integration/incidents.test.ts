@@ -71,7 +71,7 @@ describe('declare, update, resolve', () => {
     const t = text(preview.html);
     // everyone following incidents, plus the API followers; not the forum-only or maintenance-only ones
     expect(t).toContain('Recipients: email 5 · sms 0 · slack 1 · webhook 0');
-    expect(t).toMatch(/Email: \[Major outage\] Elevated API errors/);
+    expect(t).toMatch(/Email: \[Partial outage\] Elevated API errors/);
     expect(preview.html).not.toContain('<script>alert(1)');
     expect(preview.html).toContain('value="Elevated API errors"');
   });
@@ -91,7 +91,7 @@ describe('declare, update, resolve', () => {
       'api1@customer.example',
     ]);
     const email = resend.emails[0];
-    expect(email?.subject).toBe('[Major outage] Elevated API errors — Investigating');
+    expect(email?.subject).toBe('[Partial outage] Elevated API errors — Investigating');
     expect(email?.html).not.toMatch(/<script|<img|href="javascript:/i);
     expect(email?.headers?.['List-Unsubscribe']).toMatch(/^<http:\/\/127\.0\.0\.1:\d+\/unsubscribe\//);
     await until(() => slack.messages.length === 1, 'the Slack root');
@@ -102,9 +102,9 @@ describe('declare, update, resolve', () => {
   it('shows on the public status page, its own page, the feeds and status.json, with markdown made safe', async () => {
     const status = await fetch(`${server.url}/status`);
     const html = await status.text();
-    expect(html).toContain('Some services are down');
+    expect(html).toContain('Partial outage: Public API');
     expect(html).toMatch(
-      /<tr data-component="public-api"><th scope="row">Public API<\/th><td class="component-partial_outage">Partial outage<\/td>/,
+      /<li class="component" data-component="public-api" data-state="partial_outage">\s*<p class="component-head"><span class="component-name">Public API<\/span> <span class="component-state state-partial_outage">Partial outage<\/span>/,
     );
     expect(html).toContain(`href="/incidents/${incidentId}"`);
     const page = await (await fetch(`${server.url}/incidents/${incidentId}`)).text();
@@ -141,7 +141,7 @@ describe('declare, update, resolve', () => {
     });
     expect(resolved.status).toBe(303);
     await until(() => resend.emails.length === 15, 'three rounds of five emails');
-    expect(resend.emails.at(-1)?.subject).toBe('[Major outage] Elevated API errors — Resolved');
+    expect(resend.emails.at(-1)?.subject).toBe('[Partial outage] Elevated API errors — Resolved');
     const status = await (await fetch(`${server.url}/status`)).text();
     expect(status).toContain('All services are operational');
     expect(status).toContain('Past 90 days');

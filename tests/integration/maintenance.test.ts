@@ -174,7 +174,7 @@ describe('scheduled maintenance', () => {
     const page = await (await fetch(`${server.url}/status`)).text();
     expect(page).toContain('Upcoming maintenance');
     expect(page).toContain('All services are operational');
-    expect(page).toMatch(/<td class="component-operational">Operational<\/td>/);
+    expect(page).toMatch(/<span class="component-state state-operational">Operational<\/span>/);
     expect(page).not.toContain('Open incidents');
     const json = (await (await fetch(`${server.url}/api/v1/status.json`)).json()) as {
       openIncidents: unknown[];
@@ -239,8 +239,18 @@ describe('scheduled maintenance', () => {
       '[Scheduled maintenance] Database upgrade — In progress',
     ]);
     const page = await (await fetch(`${server.url}/status`)).text();
-    expect(page).toContain('Maintenance in progress');
-    expect(page).toMatch(/<tr data-component="public-api"><th scope="row">Public API<\/th><td class="component-under_maintenance">/);
+    expect(page).toContain('Under maintenance: Web application and Public API');
+    expect(page).toMatch(
+      /<li class="component" data-component="public-api" data-state="under_maintenance">\s*<p class="component-head"><span class="component-name">Public API<\/span> <span class="component-state state-under_maintenance">Under maintenance<\/span>/,
+    );
+    // its history begins with the step that started it, not the announcement
+    const history = db.$client
+      .prepare('SELECT component_id, status, source FROM component_states WHERE incident_id = ? ORDER BY id')
+      .all(Number(id));
+    expect(history).toEqual([
+      { component_id: 'public-api', status: 'under_maintenance', source: 'maintenance' },
+      { component_id: 'web-app', status: 'under_maintenance', source: 'maintenance' },
+    ]);
     expect(page).not.toContain('Upcoming maintenance');
     // a second restart does not start it twice
     await server.stop();
@@ -259,6 +269,12 @@ describe('scheduled maintenance', () => {
     expect(db.$client.prepare('SELECT count(*) AS n FROM incident_updates WHERE incident_id = ?').get(Number(id))).toEqual({ n: 3 });
     const page = await (await fetch(`${server.url}/status`)).text();
     expect(page).toContain('All services are operational');
+    expect(
+      db.$client.prepare(`SELECT status, source FROM component_states WHERE incident_id = ? ORDER BY id`).all(Number(id)).slice(2),
+    ).toEqual([
+      { status: 'operational', source: 'maintenance' },
+      { status: 'operational', source: 'maintenance' },
+    ]);
     const incident = text(await (await fetch(`${server.url}/incidents/${id}`)).text());
     expect(incident).toContain('Completed');
     expect(incident).toContain('The planned maintenance on Public API and Web application is complete');

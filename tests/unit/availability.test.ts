@@ -1,8 +1,16 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import * as schema from '../../db/schema.ts';
 import type { Component } from '../../src/core/content/schema.ts';
-import { dailyAvailability, describeDay, formatPercent, mergeIntervals } from '../../src/core/incidents/availability.ts';
-import { type ComponentStatus, componentStatusLabels, type IncidentKind, type IncidentSeverity } from '../../src/core/incidents/types.ts';
+import { dailyAvailability, describeDay, formatDuration, formatPercent } from '../../src/core/incidents/availability.ts';
+import { recordIncidentStates, recordListedComponents, worstDeclared } from '../../src/core/incidents/history.ts';
+import { type ComponentStatus, componentStatusLabels, type IncidentKind } from '../../src/core/incidents/types.ts';
 
 const components: Component[] = [
   { id: 'public-api', name: 'Public API', description: 'The REST API' },
@@ -10,68 +18,61 @@ const components: Component[] = [
 ];
 const NOW = new Date('2026-11-22T12:00:00Z');
 const MIN = 60_000;
+const HOUR = 60 * MIN;
 const at = (iso: string) => new Date(iso).getTime();
-
-interface Seed {
-  title?: string;
-  kind?: IncidentKind;
-  severity?: IncidentSeverity;
-  public?: boolean;
-  start: string;
-  end: string | null;
-  components: Record<string, ComponentStatus>;
-}
 
 let db: Db;
 beforeEach(() => {
   db = openDatabase(':memory:');
 });
 
-function seed(s: Seed): number {
-  const resolved = s.end !== null;
+function incident(title: string, options: { kind?: IncidentKind; public?: boolean; status?: string; start?: string } = {}): number {
+  const start = at(options.start ?? '2026-08-01T00:00:00Z');
   const { lastInsertRowid } = db.$client
-    .prepare(
-      `INSERT INTO incidents (kind, severity, title, status, public, started_at, resolved_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(
-      s.kind ?? 'outage',
-      s.severity ?? 'major',
-      s.title ?? 'API errors',
-      resolved ? 'resolved' : 'investigating',
-      s.public === false ? 0 : 1,
-      at(s.start),
-      s.end === null ? null : at(s.end),
-      at(s.start),
-    );
-  const id = Number(lastInsertRowid);
-  for (const [component, status] of Object.entries(s.components))
-    db.$client.prepare('INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?)').run(id, component, status);
-  return id;
+    .prepare(`INSERT INTO incidents (kind, severity, title, status, public, started_at, created_at) VALUES (?, 'major', ?, ?, ?, ?, ?)`)
+    .run(options.kind ?? 'outage', title, options.status ?? 'resolved', options.public === false ? 0 : 1, start, start);
+  return Number(lastInsertRowid);
 }
 
-function api(now = NOW, days = 90) {
-  const result = dailyAvailability(db, components, now, days).find((c) => c.id === 'public-api');
-  if (!result) throw new Error('no public-api');
+/** One history row: from `iso`, the source declares `status` for the service. */
+function state(component: string, status: ComponentStatus, iso: string, incidentId: number | null, source = 'update'): void {
+  db.$client
+    .prepare('INSERT INTO component_states (component_id, status, since, incident_id, source) VALUES (?, ?, ?, ?, ?)')
+    .run(component, status, at(iso), incidentId, source);
+}
+
+/** Both services listed (their history begins) at `iso`. */
+function listed(iso = '2026-01-01T00:00:00Z'): void {
+  for (const c of components) state(c.id, 'operational', iso, null, 'listed');
+}
+
+function service(id = 'public-api', now = NOW, days = 90) {
+  const result = dailyAvailability(db, components, now, days).find((c) => c.id === id);
+  if (!result) throw new Error(`no ${id}`);
   return result;
 }
-const day = (date: string) => {
-  const d = api().days.find((x) => x.date === date);
+const day = (date: string, id = 'public-api', now = NOW) => {
+  const d = service(id, now).days.find((x) => x.date === date);
   if (!d) throw new Error(`no ${date}`);
   return d;
 };
 
-describe('dailyAvailability', () => {
-  it('has one entry a day, oldest first, today last, all operational without incidents', () => {
+describe('dailyAvailability, from the recorded history', () => {
+  it('has one entry a day, oldest first, today last; without any history every day has no data', () => {
     const result = dailyAvailability(db, components, NOW);
     expect(result.map((c) => c.id)).toEqual(['public-api', 'web-app']);
     for (const c of result) {
       expect(c.days).toHaveLength(90);
       expect(c.days.at(-1)?.date).toBe('2026-11-22');
       expect(c.days[0]?.date).toBe('2026-08-25');
-      expect(c.days.every((d) => d.worst === 'operational' && d.downtimeMinutes === 0 && d.incidents.length === 0)).toBe(true);
-      expect(c.uptimePercent).toBe(100);
+      expect(c.days.every((d) => d.state === 'no_data' && d.uptimePercent === null)).toBe(true);
+      expect(c.uptimePercent).toBeNull();
     }
-    expect(api(NOW, 7).days.map((d) => d.date)).toEqual([
+    listed();
+    const quiet = service();
+    expect(quiet.days.every((d) => d.state === 'operational' && d.uptimePercent === 100 && d.intervals.length === 0)).toBe(true);
+    expect(quiet.uptimePercent).toBe(100);
+    expect(service('public-api', NOW, 7).days.map((d) => d.date)).toEqual([
       '2026-11-16',
       '2026-11-17',
       '2026-11-18',
@@ -82,137 +83,337 @@ describe('dailyAvailability', () => {
     ]);
   });
 
-  it('merges overlapping incidents so no minute counts twice', () => {
-    const a = seed({
-      title: 'API errors',
-      start: '2026-11-20T10:00:00Z',
-      end: '2026-11-20T11:00:00Z',
-      components: { 'public-api': 'operational' },
-    });
-    const b = seed({
-      title: 'Slow API',
-      severity: 'critical',
-      start: '2026-11-20T10:30:00Z',
-      end: '2026-11-20T11:30:00Z',
-      components: { 'public-api': 'operational' },
-    });
+  it('weighs a partial outage at 30 %: two hours of it on a day is 100 − 2/24 × 30 = 97.5 % that day', () => {
+    listed();
+    const id = incident('API errors');
+    state('public-api', 'partial_outage', '2026-11-20T10:00:00Z', id);
+    state('public-api', 'operational', '2026-11-20T12:00:00Z', id);
+    expect(day('2026-11-20')).toMatchObject({ state: 'partial_outage', uptimePercent: 97.5, measuredMs: 24 * HOUR });
+    expect(day('2026-11-20').ms.partial_outage).toBe(2 * HOUR);
+    // The window: 89 whole days and 12 hours of today = 128,880 minutes; 0.3 × 120 = 36 minutes down.
+    // 100 × (1 − 36 / 128,880) = 99.9720…, rounded down: 99.97.
+    expect(service().uptimePercent).toBe(99.97);
+    expect(day('2026-11-21')).toMatchObject({ state: 'operational', uptimePercent: 100, intervals: [] });
+  });
+
+  it('counts a major outage in full: 6 hours of it on a day is 75 %', () => {
+    listed();
+    const id = incident('Down');
+    state('public-api', 'major_outage', '2026-11-20T00:00:00Z', id);
+    state('public-api', 'operational', '2026-11-20T06:00:00Z', id);
+    expect(day('2026-11-20')).toMatchObject({ state: 'major_outage', uptimePercent: 75 });
+  });
+
+  it('a service degraded and restored mid-incident shows "Degraded performance" only while it was, and loses no uptime', () => {
+    listed();
+    const id = incident('API outage');
+    state('web-app', 'degraded', '2026-11-20T09:00:00Z', id);
+    state('public-api', 'major_outage', '2026-11-20T09:00:00Z', id);
+    state('web-app', 'operational', '2026-11-20T09:40:00Z', id);
+    state('public-api', 'operational', '2026-11-20T11:00:00Z', id);
+    const web = day('2026-11-20', 'web-app');
+    expect(web).toMatchObject({ state: 'degraded', uptimePercent: 100 });
+    expect(web.ms.degraded).toBe(40 * MIN);
+    expect(web.intervals).toEqual([
+      {
+        status: 'degraded',
+        from: new Date('2026-11-20T09:00:00Z'),
+        to: new Date('2026-11-20T09:40:00Z'),
+        ms: 40 * MIN,
+        incident: { id, title: 'API outage' },
+      },
+    ]);
+    expect(describeDay(web, service('web-app').since, componentStatusLabels)).toBe('Degraded performance for 40 min · 100% uptime');
+    expect(service('web-app').uptimePercent).toBe(100);
+    const api = day('2026-11-20');
+    expect(api).toMatchObject({ state: 'major_outage', uptimePercent: 91.66 });
+    expect(api.ms.major_outage).toBe(2 * HOUR);
+  });
+
+  it('takes the worst state at each moment across sources, so no minute counts twice', () => {
+    listed();
+    const a = incident('API errors');
+    const b = incident('Slow API');
+    state('public-api', 'major_outage', '2026-11-20T10:00:00Z', a);
+    state('public-api', 'partial_outage', '2026-11-20T10:30:00Z', b);
+    state('public-api', 'operational', '2026-11-20T11:00:00Z', a);
+    state('public-api', 'operational', '2026-11-20T11:30:00Z', b);
     const d = day('2026-11-20');
-    expect(d.downtimeMinutes).toBe(90);
-    expect(d.affectedMinutes).toBe(90);
-    expect(d.worst).toBe('partial_outage');
-    expect(d.incidents).toEqual([
-      { id: a, title: 'API errors' },
-      { id: b, title: 'Slow API' },
-    ]);
-    expect(
-      mergeIntervals([
-        { start: 5, end: 9 },
-        { start: 0, end: 3 },
-        { start: 2, end: 6 },
-        { start: 10, end: 11 },
-      ]),
-    ).toEqual([
-      { start: 0, end: 9 },
-      { start: 10, end: 11 },
+    // 60 minutes of major outage (the partial one beneath it does not add), then 30 of partial
+    expect(d.ms.major_outage).toBe(60 * MIN);
+    expect(d.ms.partial_outage).toBe(30 * MIN);
+    // downtime 60 + 0.3 × 30 = 69 minutes of 1,440: 95.2083…, rounded down
+    expect(d.uptimePercent).toBe(95.2);
+    expect(d.intervals.map((i) => [i.status, i.incident?.title, i.ms / MIN])).toEqual([
+      ['major_outage', 'API errors', 60],
+      ['partial_outage', 'Slow API', 60],
     ]);
   });
 
-  it('splits an incident spanning midnight across both days', () => {
-    seed({ start: '2026-11-19T23:20:00Z', end: '2026-11-20T00:45:00Z', components: { 'public-api': 'operational' } });
-    expect(day('2026-11-19')).toMatchObject({ worst: 'partial_outage', downtimeMinutes: 40 });
-    expect(day('2026-11-20')).toMatchObject({ worst: 'partial_outage', downtimeMinutes: 45 });
-    expect(day('2026-11-18')).toMatchObject({ worst: 'operational', downtimeMinutes: 0, incidents: [] });
-    expect(day('2026-11-21')).toMatchObject({ worst: 'operational', downtimeMinutes: 0, incidents: [] });
+  it('splits a state spanning midnight across both days', () => {
+    listed();
+    const id = incident('Night outage');
+    state('public-api', 'major_outage', '2026-11-19T23:20:00Z', id);
+    state('public-api', 'operational', '2026-11-20T00:45:00Z', id);
+    expect(day('2026-11-19').ms.major_outage).toBe(40 * MIN);
+    expect(day('2026-11-20').ms.major_outage).toBe(45 * MIN);
+    expect(day('2026-11-19').intervals[0]).toMatchObject({ ms: 40 * MIN, from: new Date('2026-11-19T23:20:00Z') });
+    expect(day('2026-11-18')).toMatchObject({ state: 'operational', intervals: [] });
+    expect(day('2026-11-21')).toMatchObject({ state: 'operational', intervals: [] });
   });
 
-  it('counts an open incident until now, with the status its row records', () => {
-    seed({ start: '2026-11-22T11:18:00Z', end: null, components: { 'public-api': 'major_outage', 'web-app': 'degraded' } });
-    expect(day('2026-11-22')).toMatchObject({ worst: 'major_outage', downtimeMinutes: 42, affectedMinutes: 42 });
-    const web = dailyAvailability(db, components, NOW).find((c) => c.id === 'web-app');
-    expect(web?.days.at(-1)).toMatchObject({ worst: 'degraded', downtimeMinutes: 0, affectedMinutes: 42 });
-    expect(web?.uptimePercent).toBe(100);
+  it('counts a state still declared until now, and today only up to now', () => {
+    listed();
+    const id = incident('Ongoing', { status: 'investigating' });
+    state('public-api', 'major_outage', '2026-11-22T11:18:00Z', id);
+    state('web-app', 'degraded', '2026-11-22T11:18:00Z', id);
+    const today = day('2026-11-22');
+    expect(today).toMatchObject({ state: 'major_outage', measuredMs: 12 * HOUR });
+    expect(today.ms.major_outage).toBe(42 * MIN);
+    expect(today.intervals[0]?.to).toBeNull();
+    // 42 of 720 minutes today: 94.1666…
+    expect(today.uptimePercent).toBe(94.16);
+    expect(day('2026-11-22', 'web-app')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
     // later, it has lasted longer
-    expect(api(new Date('2026-11-22T13:00:00Z')).days.at(-1)?.downtimeMinutes).toBe(102);
+    expect(day('2026-11-22', 'public-api', new Date('2026-11-22T13:00:00Z')).ms.major_outage).toBe(102 * MIN);
   });
 
   it('ignores incidents that are not public', () => {
-    seed({
-      kind: 'breach',
-      public: false,
-      start: '2026-11-21T08:00:00Z',
-      end: '2026-11-21T10:00:00Z',
-      components: { 'public-api': 'operational' },
-    });
-    seed({ public: false, start: '2026-11-22T08:00:00Z', end: null, components: { 'public-api': 'major_outage' } });
-    const result = api();
-    expect(result.days.every((d) => d.worst === 'operational' && d.incidents.length === 0)).toBe(true);
+    listed();
+    const breach = incident('Breach', { kind: 'breach', public: false });
+    state('public-api', 'major_outage', '2026-11-21T08:00:00Z', breach);
+    state('public-api', 'operational', '2026-11-21T10:00:00Z', breach);
+    const result = service();
+    expect(result.days.every((d) => d.state === 'operational' && d.intervals.length === 0)).toBe(true);
     expect(result.uptimePercent).toBe(100);
   });
 
   it('shows maintenance and degraded performance but does not count them as downtime', () => {
-    seed({
-      kind: 'maintenance',
-      severity: 'minor',
-      title: 'Database upgrade',
-      start: '2026-11-21T02:00:00Z',
-      end: '2026-11-21T04:00:00Z',
-      components: { 'public-api': 'operational' },
-    });
-    seed({
-      severity: 'minor',
-      title: 'Slow search',
-      start: '2026-11-20T02:00:00Z',
-      end: '2026-11-20T02:30:00Z',
-      components: { 'public-api': 'operational' },
-    });
-    expect(day('2026-11-21')).toMatchObject({ worst: 'under_maintenance', downtimeMinutes: 0, affectedMinutes: 120 });
-    expect(day('2026-11-20')).toMatchObject({ worst: 'degraded', downtimeMinutes: 0, affectedMinutes: 30 });
-    expect(api().uptimePercent).toBe(100);
+    listed();
+    const upgrade = incident('Database upgrade', { kind: 'maintenance' });
+    state('public-api', 'under_maintenance', '2026-11-21T02:00:00Z', upgrade, 'maintenance');
+    state('public-api', 'operational', '2026-11-21T04:00:00Z', upgrade, 'maintenance');
+    const slow = incident('Slow search');
+    state('public-api', 'degraded', '2026-11-20T02:00:00Z', slow);
+    state('public-api', 'operational', '2026-11-20T02:30:00Z', slow);
+    expect(day('2026-11-21')).toMatchObject({ state: 'under_maintenance', uptimePercent: 100 });
+    expect(day('2026-11-20')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
+    expect(service().uptimePercent).toBe(100);
   });
 
-  it('takes the worst status of the day', () => {
-    seed({ severity: 'minor', start: '2026-11-21T01:00:00Z', end: '2026-11-21T05:00:00Z', components: { 'public-api': 'operational' } });
-    seed({ title: 'Outage', start: '2026-11-22T09:00:00Z', end: null, components: { 'public-api': 'major_outage' } });
-    seed({ title: 'Minor', severity: 'minor', start: '2026-11-22T10:00:00Z', end: null, components: { 'public-api': 'degraded' } });
-    expect(day('2026-11-21').worst).toBe('degraded');
-    expect(day('2026-11-22').worst).toBe('major_outage');
+  it('colours a day by its worst state: a brief major outage outweighs a long degradation', () => {
+    listed();
+    const slow = incident('Slow');
+    state('public-api', 'degraded', '2026-11-21T01:00:00Z', slow);
+    state('public-api', 'operational', '2026-11-21T09:00:00Z', slow);
+    const down = incident('Down');
+    state('public-api', 'major_outage', '2026-11-21T10:00:00Z', down);
+    state('public-api', 'operational', '2026-11-21T10:05:00Z', down);
+    expect(day('2026-11-21').state).toBe('major_outage');
   });
 
-  it('counts an incident that began before the window only from the window start', () => {
-    seed({ start: '2026-08-24T22:00:00Z', end: '2026-08-25T01:00:00Z', components: { 'public-api': 'operational' } });
-    expect(api().days[0]).toMatchObject({ date: '2026-08-25', downtimeMinutes: 60 });
+  it('has no data before a service history begins, and measures its first day from then', () => {
+    listed('2026-11-20T18:00:00Z');
+    expect(day('2026-11-19')).toMatchObject({ state: 'no_data', uptimePercent: null });
+    expect(day('2026-11-20')).toMatchObject({ state: 'operational', measuredMs: 6 * HOUR, uptimePercent: 100 });
+    const id = incident('Early trouble');
+    state('public-api', 'major_outage', '2026-11-20T23:00:00Z', id);
+    state('public-api', 'operational', '2026-11-20T23:30:00Z', id);
+    // 30 of the 360 minutes measured that day
+    expect(day('2026-11-20').uptimePercent).toBe(91.66);
+    // the window is measured from the history's start: 30 minutes of 42 hours
+    expect(service().uptimePercent).toBe(98.8);
+    expect(service().since).toEqual(new Date('2026-11-20T18:00:00Z'));
+    expect(service().days.filter((d) => d.state === 'no_data')).toHaveLength(87);
   });
 
-  it('gives the exact uptime for a known scenario', () => {
-    // The window: 89 whole days and 12 hours of today = 128,880 minutes.
-    seed({ start: '2026-11-01T00:00:00Z', end: '2026-11-01T01:00:00Z', components: { 'public-api': 'operational' } });
-    seed({ start: '2026-11-10T10:00:00Z', end: '2026-11-10T11:00:00Z', components: { 'public-api': 'operational' } });
-    seed({ severity: 'critical', start: '2026-11-10T10:30:00Z', end: '2026-11-10T11:30:00Z', components: { 'public-api': 'operational' } });
-    seed({ kind: 'maintenance', start: '2026-11-12T00:00:00Z', end: '2026-11-12T06:00:00Z', components: { 'public-api': 'operational' } });
-    seed({ start: '2026-11-22T10:48:00Z', end: null, components: { 'public-api': 'partial_outage' } });
-    // Downtime: 60, 90 (two overlapping incidents, merged) and 72 (open since 10:48) = 222 minutes;
-    // the 6 hours of maintenance do not count. 100 × (1 − 222 / 128,880) = 99.8277…, rounded down: 99.82.
-    const result = api();
-    expect(result.days.reduce((s, d) => s + d.downtimeMinutes, 0)).toBe(222);
-    expect(result.uptimePercent).toBe(99.82);
-    expect(formatPercent(result.uptimePercent)).toBe('99.82%');
-    expect(formatPercent(100)).toBe('100%');
+  it('rounds uptime down, so any downtime shows below 100 %', () => {
+    listed();
+    const id = incident('Blip');
+    state('public-api', 'major_outage', '2026-11-21T10:00:00Z', id);
+    state('public-api', 'operational', '2026-11-21T10:01:00Z', id);
+    expect(service().uptimePercent).toBe(99.99);
+    expect(day('2026-11-21').uptimePercent).toBe(99.93);
   });
 
-  it('rounds uptime down, so any downtime shows below 100%', () => {
-    seed({
-      start: '2026-11-21T10:00:00Z',
-      end: new Date(at('2026-11-21T10:00:00Z') + MIN).toISOString(),
-      components: { 'public-api': 'operational' },
-    });
-    expect(api().uptimePercent).toBe(99.99);
+  it('gives the uptime of the last 30 days apart', () => {
+    listed();
+    const id = incident('Old outage');
+    state('public-api', 'major_outage', '2026-09-01T00:00:00Z', id);
+    state('public-api', 'operational', '2026-09-01T12:00:00Z', id);
+    const result = dailyAvailability(db, components, NOW, 90, 30).find((c) => c.id === 'public-api');
+    expect(result?.recentUptimePercent).toBe(100);
+    expect(result?.uptimePercent).toBeLessThan(100);
   });
 });
 
-describe('describeDay', () => {
-  it('says what happened, for the text alternative', () => {
-    seed({ title: 'API errors', start: '2026-11-21T09:00:00Z', end: '2026-11-21T09:42:00Z', components: { 'public-api': 'operational' } });
-    expect(describeDay(day('2026-11-22'), componentStatusLabels)).toBe('22 Nov 2026: no incidents');
-    expect(describeDay(day('2026-11-21'), componentStatusLabels)).toBe('21 Nov 2026: Partial outage, 42 minutes (API errors)');
+describe('formatting', () => {
+  it('says durations, percentages and days plainly', () => {
+    expect(formatDuration(20_000)).toBe('under a minute');
+    expect(formatDuration(42 * MIN)).toBe('42 min');
+    expect(formatDuration(125 * MIN)).toBe('2 h 5 min');
+    expect(formatDuration(24 * HOUR)).toBe('24 h');
+    expect(formatPercent(99.5)).toBe('99.50%');
+    expect(formatPercent(100)).toBe('100%');
+    listed('2026-11-21T09:30:00Z');
+    const since = service().since;
+    expect(describeDay(day('2026-11-22'), since, componentStatusLabels)).toBe('No incidents');
+    expect(describeDay(day('2026-11-21'), since, componentStatusLabels)).toBe('No incidents · data from 09:30 UTC');
+    expect(describeDay(day('2026-11-20'), since, componentStatusLabels)).toBe('No data');
+    const id = incident('Mixed');
+    state('public-api', 'degraded', '2026-11-22T01:00:00Z', id);
+    state('public-api', 'major_outage', '2026-11-22T01:40:00Z', id);
+    state('public-api', 'operational', '2026-11-22T02:45:00Z', id);
+    expect(describeDay(day('2026-11-22'), since, componentStatusLabels)).toBe(
+      'Major outage for 1 h 5 min, Degraded performance for 40 min · 90.97% uptime',
+    );
+  });
+});
+
+describe('recording the history', () => {
+  function publishState(id: number, status: string, components: Record<string, ComponentStatus>, iso: string): number {
+    db.$client.prepare('UPDATE incidents SET status = ? WHERE id = ?').run(status, id);
+    for (const [component, s] of Object.entries(components))
+      db.$client
+        .prepare(
+          'INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?) ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status',
+        )
+        .run(id, component, s);
+    if (status === 'resolved') db.$client.prepare(`UPDATE incident_components SET status = 'operational' WHERE incident_id = ?`).run(id);
+    return recordIncidentStates(db, id, null, 'update', new Date(iso));
+  }
+  const history = (id: number) =>
+    db.$client.prepare('SELECT component_id, status, since FROM component_states WHERE incident_id = ? ORDER BY id').all(id);
+
+  it('writes a row only where the state in effect changes', () => {
+    const id = incident('API outage', { status: 'investigating' });
+    expect(publishState(id, 'investigating', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:00:00Z')).toBe(2);
+    // the same states again: nothing to record
+    expect(publishState(id, 'identified', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:10:00Z')).toBe(0);
+    expect(publishState(id, 'identified', { 'web-app': 'operational' }, '2026-11-22T09:20:00Z')).toBe(1);
+    expect(publishState(id, 'resolved', {}, '2026-11-22T10:00:00Z')).toBe(1);
+    expect(history(id)).toEqual([
+      { component_id: 'public-api', status: 'major_outage', since: at('2026-11-22T09:00:00Z') },
+      { component_id: 'web-app', status: 'degraded', since: at('2026-11-22T09:00:00Z') },
+      { component_id: 'web-app', status: 'operational', since: at('2026-11-22T09:20:00Z') },
+      { component_id: 'public-api', status: 'operational', since: at('2026-11-22T10:00:00Z') },
+    ]);
+    expect(worstDeclared(db, id)).toBe('major_outage');
+  });
+
+  it('records maintenance from its start, not its announcement; called off before it starts, none at all', () => {
+    const planned = incident('Upgrade', { kind: 'maintenance', status: 'scheduled' });
+    expect(publishState(planned, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z')).toBe(0);
+    expect(publishState(planned, 'in_progress', {}, '2026-11-21T02:00:00Z')).toBe(1);
+    expect(publishState(planned, 'resolved', {}, '2026-11-21T04:00:00Z')).toBe(1);
+    expect(history(planned).map((r) => (r as { status: string }).status)).toEqual(['under_maintenance', 'operational']);
+    const calledOff = incident('Another upgrade', { kind: 'maintenance', status: 'scheduled' });
+    publishState(calledOff, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z');
+    expect(publishState(calledOff, 'resolved', {}, '2026-11-20T10:00:00Z')).toBe(0);
+    expect(history(calledOff)).toEqual([]);
+    expect(worstDeclared(db, calledOff)).toBe('operational');
+  });
+
+  it('lists services once: from the installation on the first start, from now for a service added later', () => {
+    db.$client
+      .prepare(`INSERT INTO content_snapshots (kind, hash, data, published_at) VALUES ('docs', 'x', '{}', ?)`)
+      .run(at('2026-05-01T08:00:00Z'));
+    expect(recordListedComponents(db, components, NOW)).toEqual(['public-api', 'web-app']);
+    expect(recordListedComponents(db, components, NOW)).toEqual([]);
+    const added = [...components, { id: 'search', name: 'Search', description: 'Search' }];
+    expect(recordListedComponents(db, added, new Date('2026-11-22T13:00:00Z'))).toEqual(['search']);
+    const since = db.$client.prepare(`SELECT component_id, since FROM component_states WHERE source = 'listed' ORDER BY id`).all();
+    expect(since).toEqual([
+      { component_id: 'public-api', since: at('2026-05-01T08:00:00Z') },
+      { component_id: 'web-app', since: at('2026-05-01T08:00:00Z') },
+      { component_id: 'search', since: at('2026-11-22T13:00:00Z') },
+    ]);
+  });
+
+  it('is never rewritten', () => {
+    listed();
+    expect(() => db.$client.prepare(`UPDATE component_states SET status = 'major_outage'`).run()).toThrow(/append-only/);
+  });
+});
+
+describe('the migration that added the history', () => {
+  let dir = '';
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reconstructs the past as /status showed it before, so no history is lost', () => {
+    // A database as the previous version left it: every migration but the history's.
+    dir = mkdtempSync(join(tmpdir(), 'candor-migration-'));
+    const migrations = join(import.meta.dirname, '../../db/migrations');
+    const before = join(dir, 'migrations');
+    cpSync(migrations, before, { recursive: true });
+    const journal = join(before, 'meta/_journal.json');
+    const meta = JSON.parse(readFileSync(journal, 'utf8')) as { entries: { tag: string }[] };
+    const historyIndex = meta.entries.findIndex((e) => e.tag.endsWith('_component_states'));
+    expect(historyIndex).toBeGreaterThan(0);
+    writeFileSync(journal, JSON.stringify({ ...meta, entries: meta.entries.slice(0, historyIndex) }));
+    for (const f of readdirSync(before)) if (f.endsWith('_component_states.sql')) rmSync(join(before, f));
+    const sqlite = new Database(join(dir, 'candor.db'));
+    const old = drizzle(sqlite, { schema });
+    migrate(old, { migrationsFolder: before });
+
+    const insert = (kind: string, severity: string, status: string, start: string, end: string | null) =>
+      Number(
+        sqlite
+          .prepare(
+            `INSERT INTO incidents (kind, severity, title, status, public, started_at, resolved_at, created_at) VALUES (?, ?, 'x', ?, 1, ?, ?, ?)`,
+          )
+          .run(kind, severity, status, at(start), end === null ? null : at(end), at(start)).lastInsertRowid,
+      );
+    const affect = (id: number, component: string, status: string) =>
+      sqlite.prepare('INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?)').run(id, component, status);
+    const update = (id: number, iso: string) =>
+      sqlite
+        .prepare(`INSERT INTO incident_updates (incident_id, status, body, published_at) VALUES (?, 'identified', 'x', ?)`)
+        .run(id, at(iso));
+    const resolvedMajor = insert('outage', 'major', 'resolved', '2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z');
+    affect(resolvedMajor, 'public-api', 'operational');
+    const resolvedMinor = insert('outage', 'minor', 'resolved', '2026-11-02T10:00:00Z', '2026-11-02T10:30:00Z');
+    affect(resolvedMinor, 'web-app', 'operational');
+    const open = insert('outage', 'critical', 'identified', '2026-11-22T09:00:00Z', null);
+    affect(open, 'public-api', 'major_outage');
+    affect(open, 'web-app', 'operational');
+    update(open, '2026-11-22T09:00:00Z');
+    update(open, '2026-11-22T09:30:00Z');
+    const planned = insert('maintenance', 'minor', 'scheduled', '2026-12-01T02:00:00Z', null);
+    affect(planned, 'public-api', 'under_maintenance');
+    sqlite.close();
+
+    db = openDatabase(join(dir, 'candor.db'));
+    const rows = db.$client
+      .prepare('SELECT component_id, status, since, incident_id, source FROM component_states ORDER BY since, id')
+      .all();
+    expect(rows).toEqual([
+      {
+        component_id: 'public-api',
+        status: 'partial_outage',
+        since: at('2026-11-01T10:00:00Z'),
+        incident_id: resolvedMajor,
+        source: 'backfill',
+      },
+      {
+        component_id: 'public-api',
+        status: 'operational',
+        since: at('2026-11-01T11:00:00Z'),
+        incident_id: resolvedMajor,
+        source: 'backfill',
+      },
+      { component_id: 'web-app', status: 'degraded', since: at('2026-11-02T10:00:00Z'), incident_id: resolvedMinor, source: 'backfill' },
+      { component_id: 'web-app', status: 'operational', since: at('2026-11-02T10:30:00Z'), incident_id: resolvedMinor, source: 'backfill' },
+      { component_id: 'public-api', status: 'major_outage', since: at('2026-11-22T09:00:00Z'), incident_id: open, source: 'backfill' },
+      { component_id: 'web-app', status: 'partial_outage', since: at('2026-11-22T09:00:00Z'), incident_id: open, source: 'backfill' },
+      { component_id: 'web-app', status: 'operational', since: at('2026-11-22T09:30:00Z'), incident_id: open, source: 'backfill' },
+    ]);
+    // the first start after the upgrade lists the services from the installation's first incident
+    recordListedComponents(db, components, NOW);
+    expect(service().since).toEqual(new Date('2026-11-01T10:00:00Z'));
+    expect(day('2026-11-01').state).toBe('partial_outage');
+    expect(day('2026-10-31').state).toBe('no_data');
   });
 });

@@ -298,18 +298,18 @@ describe('XSS corpus, every channel', () => {
     const body = objects.find((o) => o.type === 'mrkdwn' && o.text.includes('Ping'));
     expect(body?.text).toBe('Ping &lt;!channel&gt; and &lt;@U123&gt;. _emphasis_ *strong*');
     expect(m.slack.text).toBe(
-      '[Major outage] *URGENT* &lt;!channel&gt; &lt;@U123&gt; — Identified: Ping &lt;!channel&gt; and &lt;@U123&gt;.',
+      '[Degraded performance] *URGENT* &lt;!channel&gt; &lt;@U123&gt; — Identified: Ping &lt;!channel&gt; and &lt;@U123&gt;.',
     );
   });
 });
 
 describe('incidentMessages', () => {
-  it('words the subject by kind, severity and status', () => {
+  it('words the subject by kind, the worst state declared and status', () => {
     const subject = (i: Partial<IncidentView>, u: Partial<UpdateView> = {}) =>
       messages({ incident: incident(i), update: update(u) }).email.subject;
     expect(subject({})).toBe('[Major outage] API errors — Identified');
-    expect(subject({ severity: 'critical' }, { status: 'investigating' })).toBe('[Critical outage] API errors — Investigating');
-    expect(subject({ severity: 'minor' }, { status: 'monitoring' })).toBe('[Minor disruption] API errors — Monitoring');
+    expect(subject({ severity: 'critical' }, { status: 'investigating' })).toBe('[Major outage] API errors — Investigating');
+    expect(subject({ severity: 'minor' }, { status: 'monitoring' })).toBe('[Major outage] API errors — Monitoring');
     expect(subject({ kind: 'maintenance', title: 'Database upgrade' })).toBe('[Scheduled maintenance] Database upgrade — Identified');
     // sober: no severity adjective on security incidents or breaches
     expect(subject({ kind: 'security', severity: 'critical', title: 'Suspicious access to support tooling' })).toBe(
@@ -323,6 +323,40 @@ describe('incidentMessages', () => {
     );
     // a line break in a title cannot start a new header line
     expect(subject({ title: 'API\r\nBcc: victim@example.com' })).toBe('[Major outage] API Bcc: victim@example.com — Identified');
+  });
+
+  it('names the worst state the services are in, never the severity (issue 14)', () => {
+    const slow = [
+      { id: 'api', name: 'API', status: 'degraded' as const },
+      { id: 'dashboard', name: 'Dashboard', status: 'operational' as const },
+    ];
+    // a "major" incident that only slowed the API down
+    const degraded = messages({ incident: incident({ severity: 'major', components: slow }) });
+    expect(degraded.email.subject).toBe('[Degraded performance] API errors — Identified');
+    expect(degraded.sms.body.startsWith('Lumenwork - Degraded performance: API errors (Identified).')).toBe(true);
+    expect(degraded.slack.text.startsWith('[Degraded performance] API errors — Identified')).toBe(true);
+    expect(degraded.slack.root?.text).toBe('[Degraded performance] API errors — Identified');
+    expect(textObjects(degraded.slack.root?.blocks ?? []).map((t) => t.text)).toContain('Degraded performance: API errors');
+    const partial = messages({
+      incident: incident({ severity: 'critical', components: [{ id: 'api', name: 'API', status: 'partial_outage' }] }),
+    });
+    expect(partial.email.subject).toBe('[Partial outage] API errors — Identified');
+    // a minor incident that took a service down says so
+    expect(messages({ incident: incident({ severity: 'minor' }) }).email.subject).toBe('[Major outage] API errors — Identified');
+
+    // every service restored (or the incident resolved): the worst state the incident declared
+    const restored = [{ id: 'api', name: 'API', status: 'operational' as const }];
+    const resolved = incident({ status: 'resolved', resolvedAt: new Date('2026-03-03T15:20:00Z'), components: restored });
+    expect(messages({ incident: resolved, update: update({ status: 'resolved' }), worstDeclared: 'degraded' }).email.subject).toBe(
+      '[Degraded performance] API errors — Resolved',
+    );
+    expect(
+      messages({ incident: incident({ status: 'monitoring', components: restored }), worstDeclared: 'major_outage' }).sms.body,
+    ).toMatch(/^Lumenwork - Major outage: API errors/);
+    // nothing declared at all: the kind of incident
+    expect(messages({ incident: resolved, update: update({ status: 'resolved' }) }).email.subject).toBe(
+      '[Service disruption] API errors — Resolved',
+    );
   });
 
   it('states a breach plainly, without a severity word', () => {

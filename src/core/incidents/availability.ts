@@ -1,168 +1,245 @@
 /**
- * 90 days of history for /status: per service, one entry per UTC day with
- * the worst state public incidents put it in, how long it was down, and
- * which incidents touched it; plus the uptime over the window.
+ * 90 days of history for /status and status.json, computed from the
+ * recorded history of service states (component_states, written by
+ * src/core/incidents/history.ts): per service, one entry per UTC day with
+ * the worst state of that day, the time spent in each state, every state
+ * interval with the incident that declared it, and the uptime of the day
+ * and of the window.
  *
- * Computed from incident durations only: an incident affects each of its
- * components from `started_at` to `resolved_at` (or `now` while open).
+ * Each source (an incident, later a monitor) declares a state for a service
+ * from a moment until its next row; at any moment the service is in the
+ * worst state any source declares (so overlapping incidents never count a
+ * minute twice). Only public incidents count: a breach without a public
+ * notice stays with its audience.
  *
- * Which state an incident applied. incident_components keeps one row per
- * incident and component with the *current* (or last) state, and resolving
- * an incident resets every row to 'operational'; there is no history of
- * states (and this module may not change the schema). So:
- * - a row that is not 'operational' gives the state, as recorded;
- * - a row that is 'operational' (the incident is resolved, or staff already
- *   restored that service while the incident stays open) gets the state the
- *   incident implies: `under_maintenance` for scheduled maintenance,
- *   `partial_outage` for a major or critical incident of any other kind, and
- *   `degraded` for a minor one. A resolved major outage therefore shows as
- *   a partial outage for its whole duration, never as a major outage: the
- *   conservative reading of data we no longer have. A history table of
- *   state changes would make this exact; that is a schema change to propose.
- *
- * Downtime is the time a service spent in `partial_outage` or
- * `major_outage`; degraded performance and maintenance are not downtime.
- * Overlapping incidents are merged first, so no minute counts twice.
+ * Uptime weights follow Atlassian Statuspage's uptime showcase: a minute of
+ * major outage is a minute of downtime, a minute of partial outage 0.3 of
+ * one, degraded performance and maintenance none. Uptime = 100 × (1 −
+ * weighted downtime / time measured), rounded *down* to hundredths so any
+ * downtime shows below 100. Time is measured from the start of the day (or
+ * window) or the start of the service's history, whichever is later, to the
+ * end of the day or `now`: days before the history begins have no data
+ * rather than a pretend 100 %.
  */
 import type { Db } from '../../../db/client.ts';
 import type { Component } from '../content/schema.ts';
-import type { ComponentStatus, IncidentKind, IncidentSeverity } from './types.ts';
+import { type ComponentStatus, componentStatusRank, worstStatus } from './types.ts';
 
-const MINUTE = 60_000;
 const DAY = 86_400_000;
+
+/** Tenths of a minute of downtime per minute in each state (Statuspage: major 100 %, partial 30 %). */
+export const DOWNTIME_TENTHS: Record<ComponentStatus, number> = {
+  operational: 0,
+  under_maintenance: 0,
+  degraded: 0,
+  partial_outage: 3,
+  major_outage: 10,
+};
+
+export type DayState = ComponentStatus | 'no_data';
+
+/** One stretch of a state one source declared, as far as it falls on a day. */
+export interface StateInterval {
+  status: Exclude<ComponentStatus, 'operational'>;
+  /** when the source declared it (may be before the day) */
+  from: Date;
+  /** when it ended (may be after the day); null while it lasts */
+  to: Date | null;
+  /** milliseconds of it within the day */
+  ms: number;
+  /** the incident that declared it; null for other sources */
+  incident: { id: number; title: string } | null;
+}
 
 export interface DayAvailability {
   /** the UTC day, YYYY-MM-DD */
   date: string;
-  /** the worst state any public incident put the service in that day; 'operational' when none */
-  worst: ComponentStatus;
-  /** minutes of that day the service was in partial or major outage (overlaps merged, rounded) */
-  downtimeMinutes: number;
-  /** minutes of that day any public incident affected the service, whatever its state (overlaps merged, rounded) */
-  affectedMinutes: number;
-  /** the public incidents that affected the service that day, oldest first */
-  incidents: { id: number; title: string }[];
+  /** the worst state of the day; 'no_data' before the service's history begins */
+  state: DayState;
+  /** milliseconds of the day measured: from midnight or the start of the history, to midnight or `now` */
+  measuredMs: number;
+  /** milliseconds spent in each state that day (the worst state declared at each moment) */
+  ms: Record<ComponentStatus, number>;
+  /** uptime of the day, hundredths rounded down; null without data */
+  uptimePercent: number | null;
+  /** each state interval of the day, by start */
+  intervals: StateInterval[];
 }
 
 export interface ComponentAvailability {
   id: string;
   name: string;
+  /** where the service's history begins; null when it has none */
+  since: Date | null;
   /** `days` entries, oldest first; the last is today (UTC), counted up to `now` */
   days: DayAvailability[];
-  /**
-   * 100 × (1 − downtime / elapsed time of the window), the window running
-   * from the start of the oldest day to `now`. Rounded *down* to 2 decimals,
-   * so any downtime at all shows below 100.
-   */
-  uptimePercent: number;
-}
-
-const rank: Record<ComponentStatus, number> = {
-  operational: 0,
-  under_maintenance: 1,
-  degraded: 2,
-  partial_outage: 3,
-  major_outage: 4,
-};
-
-const isDowntime = (s: ComponentStatus) => s === 'partial_outage' || s === 'major_outage';
-
-/** The state an incident applied to a component; see the module comment. */
-export function appliedStatus(row: ComponentStatus, kind: IncidentKind, severity: IncidentSeverity): ComponentStatus {
-  if (row !== 'operational') return row;
-  if (kind === 'maintenance') return 'under_maintenance';
-  return severity === 'minor' ? 'degraded' : 'partial_outage';
-}
-
-interface Interval {
-  start: number;
-  end: number;
-}
-
-/** Sorted, non-overlapping intervals covering the same time. */
-export function mergeIntervals(intervals: readonly Interval[]): Interval[] {
-  const sorted = [...intervals].sort((a, b) => a.start - b.start);
-  const merged: Interval[] = [];
-  for (const i of sorted) {
-    const last = merged.at(-1);
-    if (last && i.start <= last.end) last.end = Math.max(last.end, i.end);
-    else merged.push({ ...i });
-  }
-  return merged;
-}
-
-function overlap(merged: readonly Interval[], start: number, end: number): number {
-  let total = 0;
-  for (const i of merged) total += Math.max(0, Math.min(i.end, end) - Math.max(i.start, start));
-  return total;
+  /** uptime over the whole window; null without data */
+  uptimePercent: number | null;
+  /** uptime over the last `recentDays` days (narrow screens show those) */
+  recentUptimePercent: number | null;
 }
 
 interface Row {
-  id: number;
-  title: string;
-  kind: IncidentKind;
-  severity: IncidentSeverity;
-  status: string;
-  started_at: number;
-  resolved_at: number | null;
   component_id: string;
-  component_status: ComponentStatus;
+  status: ComponentStatus;
+  since: number;
+  incident_id: number | null;
+  source: string;
+  title: string | null;
 }
 
-interface Affect extends Interval {
-  id: number;
-  title: string;
+interface Segment {
+  start: number;
+  end: number;
   status: ComponentStatus;
 }
 
-export function dailyAvailability(db: Db, components: readonly Component[], now: Date, days = 90): ComponentAvailability[] {
+const overlap = (a: { start: number; end: number }, start: number, end: number) =>
+  Math.max(0, Math.min(a.end, end) - Math.max(a.start, start));
+
+/** 100 × (1 − downtime / measured), in hundredths, rounded down; exact integer arithmetic. */
+function uptime(measuredMs: number, downtimeTenthsMs: number): number {
+  if (measuredMs <= 0) return 100;
+  const total = BigInt(measuredMs) * 10n;
+  return Number(((total - BigInt(downtimeTenthsMs)) * 10_000n) / total) / 100;
+}
+
+/** The worst declared state at each moment, as adjacent segments up to `end`. */
+function segments(streams: Map<string, Row[]>, end: number): Segment[] {
+  const times = [...new Set([...streams.values()].flatMap((rows) => rows.map((r) => r.since)))]
+    .filter((t) => t < end)
+    .sort((a, b) => a - b);
+  const result: Segment[] = [];
+  const current = new Map<string, ComponentStatus>();
+  const cursor = new Map<string, number>();
+  for (let i = 0; i < times.length; i++) {
+    const t = times[i] as number;
+    for (const [key, rows] of streams) {
+      let k = cursor.get(key) ?? 0;
+      while (k < rows.length && (rows[k] as Row).since <= t) {
+        current.set(key, (rows[k] as Row).status);
+        k++;
+      }
+      cursor.set(key, k);
+    }
+    const status = worstStatus(current.values());
+    const next = Math.min(times[i + 1] ?? end, end);
+    const last = result.at(-1);
+    if (last && last.status === status) last.end = next;
+    else result.push({ start: t, end: next, status });
+  }
+  return result;
+}
+
+/** Each source's non-operational stretches. */
+function stretches(streams: Map<string, Row[]>): Omit<StateInterval, 'ms'>[] {
+  const result: Omit<StateInterval, 'ms'>[] = [];
+  for (const rows of streams.values()) {
+    rows.forEach((row, i) => {
+      if (row.status === 'operational') return;
+      const next = rows[i + 1];
+      result.push({
+        status: row.status,
+        from: new Date(row.since),
+        to: next ? new Date(next.since) : null,
+        incident: row.incident_id === null ? null : { id: row.incident_id, title: row.title ?? '' },
+      });
+    });
+  }
+  return result.sort((a, b) => a.from.getTime() - b.from.getTime() || componentStatusRank[b.status] - componentStatusRank[a.status]);
+}
+
+const emptyMs = (): Record<ComponentStatus, number> => ({
+  operational: 0,
+  under_maintenance: 0,
+  degraded: 0,
+  partial_outage: 0,
+  major_outage: 0,
+});
+
+export function dailyAvailability(
+  db: Db,
+  components: readonly Component[],
+  now: Date,
+  days = 90,
+  recentDays = 30,
+): ComponentAvailability[] {
   const end = now.getTime();
   const today = Math.floor(end / DAY) * DAY;
   const windowStart = today - (days - 1) * DAY;
+  const recentStart = today - (Math.min(recentDays, days) - 1) * DAY;
   const rows = db.$client
     .prepare(
-      `SELECT i.id, i.title, i.kind, i.severity, i.status, i.started_at, i.resolved_at, c.component_id, c.status AS component_status
-         FROM incidents i JOIN incident_components c ON c.incident_id = i.id
-        WHERE i.public = 1 AND i.started_at < ? AND (i.resolved_at IS NULL OR i.resolved_at > ?)
-        ORDER BY i.started_at, i.id`,
+      `SELECT s.component_id, s.status, s.since, s.incident_id, s.source, i.title
+         FROM component_states s LEFT JOIN incidents i ON i.id = s.incident_id
+        WHERE (s.incident_id IS NULL OR i.public = 1) AND s.since < ?
+        ORDER BY s.component_id, s.since, s.id`,
     )
-    .all(end, windowStart) as Row[];
-
-  const byComponent = new Map<string, Affect[]>();
-  for (const r of rows) {
-    // A resolved incident without a resolution time (not written by this app) is taken as instantaneous.
-    const stop = r.resolved_at ?? (r.status === 'resolved' ? r.started_at : end);
-    const interval = { start: Math.max(r.started_at, windowStart), end: Math.min(stop, end) };
-    if (interval.end <= interval.start) continue;
-    const list = byComponent.get(r.component_id) ?? [];
-    list.push({ ...interval, id: r.id, title: r.title, status: appliedStatus(r.component_status, r.kind, r.severity) });
-    byComponent.set(r.component_id, list);
+    .all(end) as Row[];
+  const byComponent = new Map<string, Map<string, Row[]>>();
+  for (const row of rows) {
+    const streams = byComponent.get(row.component_id) ?? new Map<string, Row[]>();
+    const key = row.incident_id === null ? `source:${row.source}` : `incident:${row.incident_id}`;
+    const stream = streams.get(key);
+    if (stream) stream.push(row);
+    else streams.set(key, [row]);
+    byComponent.set(row.component_id, streams);
   }
 
-  const elapsed = end - windowStart;
   return components.map((component) => {
-    const affects = byComponent.get(component.id) ?? [];
-    const all = mergeIntervals(affects);
-    const down = mergeIntervals(affects.filter((a) => isDowntime(a.status)));
+    const streams = byComponent.get(component.id) ?? new Map<string, Row[]>();
+    const firstRows = [...streams.values()].map((r) => (r[0] as Row).since);
+    const since = firstRows.length ? Math.min(...firstRows) : null;
+    const worst = segments(streams, end);
+    const all = stretches(streams);
+
+    const measure = (start: number, stop: number) => {
+      const from = Math.max(start, since ?? Number.POSITIVE_INFINITY);
+      const ms = emptyMs();
+      let downtime = 0;
+      for (const s of worst) {
+        const o = overlap(s, from, stop);
+        ms[s.status] += o;
+        downtime += o * DOWNTIME_TENTHS[s.status];
+      }
+      return { measuredMs: Math.max(0, stop - from), ms, downtime };
+    };
+
     const entries: DayAvailability[] = [];
     for (let d = 0; d < days; d++) {
       const dayStart = windowStart + d * DAY;
       const dayEnd = Math.min(dayStart + DAY, end);
-      const touching = affects.filter((a) => a.start < dayEnd && a.end > dayStart);
-      const incidents: { id: number; title: string }[] = [];
-      for (const a of touching) if (!incidents.some((i) => i.id === a.id)) incidents.push({ id: a.id, title: a.title });
+      const date = new Date(dayStart).toISOString().slice(0, 10);
+      if (since === null || since >= dayEnd) {
+        entries.push({ date, state: 'no_data', measuredMs: 0, ms: emptyMs(), uptimePercent: null, intervals: [] });
+        continue;
+      }
+      const { measuredMs, ms, downtime } = measure(dayStart, dayEnd);
+      const intervals = all
+        .map((i) => ({ ...i, ms: overlap({ start: i.from.getTime(), end: i.to?.getTime() ?? end }, dayStart, dayEnd) }))
+        .filter((i) => i.ms > 0);
       entries.push({
-        date: new Date(dayStart).toISOString().slice(0, 10),
-        worst: touching.reduce<ComponentStatus>((w, a) => (rank[a.status] > rank[w] ? a.status : w), 'operational'),
-        downtimeMinutes: Math.round(overlap(down, dayStart, dayEnd) / MINUTE),
-        affectedMinutes: Math.round(overlap(all, dayStart, dayEnd) / MINUTE),
-        incidents,
+        date,
+        state: worstStatus((Object.keys(ms) as ComponentStatus[]).filter((s) => ms[s] > 0)),
+        measuredMs,
+        ms,
+        uptimePercent: uptime(measuredMs, downtime),
+        intervals,
       });
     }
-    const downtime = overlap(down, windowStart, end);
-    // Integer arithmetic, so the floor is exact (no 99.99 turning into 99.98 through a float).
-    const hundredths = elapsed > 0 ? Number((BigInt(elapsed - downtime) * 10_000n) / BigInt(elapsed)) : 10_000;
-    return { id: component.id, name: component.name, days: entries, uptimePercent: hundredths / 100 };
+    const over = (start: number) => {
+      if (since === null) return null;
+      const { measuredMs, downtime } = measure(start, end);
+      return uptime(measuredMs, downtime);
+    };
+    return {
+      id: component.id,
+      name: component.name,
+      since: since === null ? null : new Date(since),
+      days: entries,
+      uptimePercent: over(windowStart),
+      recentUptimePercent: over(recentStart),
+    };
   });
 }
 
@@ -174,16 +251,34 @@ export function formatDay(date: string): string {
   return `${d} ${MONTHS[(m ?? 1) - 1]} ${y}`;
 }
 
-/** The text alternative of one day: "22 Nov 2026: no incidents", "21 Nov 2026: Partial outage, 42 minutes (API errors)". */
-export function describeDay(day: DayAvailability, labels: Record<ComponentStatus, string>): string {
-  const date = formatDay(day.date);
-  if (day.incidents.length === 0) return `${date}: no incidents`;
-  // Outage days give the downtime; other days the time the incidents lasted.
-  const minutes = isDowntime(day.worst) ? day.downtimeMinutes : day.affectedMinutes;
-  const titles = day.incidents.map((i) => i.title).join('; ');
-  const duration = minutes === 0 ? 'under a minute' : `${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`;
-  return `${date}: ${labels[day.worst]}, ${duration} (${titles})`;
+/** 42 min, 2 h 5 min, 24 h; under a minute. */
+export function formatDuration(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes === 0) return 'under a minute';
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return [h ? `${h} h` : '', m ? `${m} min` : ''].filter(Boolean).join(' ');
 }
 
 /** '99.98%', '100%': two decimals unless whole. */
 export const formatPercent = (p: number) => `${Number.isInteger(p) ? p : p.toFixed(2)}%`;
+
+/** The states of a day with their time, worst first: [['major_outage', ms], …] without operational. */
+export function dayStates(day: DayAvailability): [Exclude<ComponentStatus, 'operational'>, number][] {
+  return (Object.entries(day.ms) as [ComponentStatus, number][])
+    .filter((e): e is [Exclude<ComponentStatus, 'operational'>, number] => e[0] !== 'operational' && e[1] > 0)
+    .sort((a, b) => componentStatusRank[b[0]] - componentStatusRank[a[0]]);
+}
+
+/**
+ * The summary of a day, after its date: "No incidents", "No data", "Major
+ * outage for 1 h, Degraded performance for 40 min · 95.83% uptime"; on the
+ * day the service's history begins, from when.
+ */
+export function describeDay(day: DayAvailability, since: Date | null, labels: Record<ComponentStatus, string>): string {
+  if (day.state === 'no_data') return 'No data';
+  const from = since?.toISOString().slice(0, 10) === day.date ? ` · data from ${since.toISOString().slice(11, 16)} UTC` : '';
+  if (day.state === 'operational') return `No incidents${from}`;
+  const states = dayStates(day).map(([s, ms]) => `${labels[s]} for ${formatDuration(ms)}`);
+  return `${states.join(', ')} · ${formatPercent(day.uptimePercent ?? 100)} uptime${from}`;
+}

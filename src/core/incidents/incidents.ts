@@ -12,6 +12,7 @@ import { type Audience, enqueueNotification } from '../notify/outbox.ts';
 import { organisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
+import { recordIncidentStates, worstDeclared } from './history.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
@@ -29,6 +30,7 @@ import {
   statusesFor,
   statusLabel,
   type UpdateView,
+  worstStatus,
 } from './types.ts';
 
 export interface IncidentContext {
@@ -358,6 +360,8 @@ function publish(
       const { id: updateId } = sqlite
         .prepare('INSERT INTO incident_updates (incident_id, status, body, published_at, created_by) VALUES (?, ?, ?, ?, ?) RETURNING id')
         .get(incidentId, input.status, input.body, ctx.now.getTime(), ctx.actor.id) as { id: number };
+      // The services' history, in this transaction: the scheduler's own steps are the maintenance's.
+      recordIncidentStates(ctx.db, incidentId, updateId, ctx.system ? 'maintenance' : 'update', ctx.now);
       const view = incidentView(ctx.db, ctx.components, incidentId);
       if (!view) throw new Error(`incident ${incidentId} vanished`);
       const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
@@ -381,6 +385,7 @@ function publish(
             incidentUrl: url,
             first,
             phase: view.updates.length,
+            worstDeclared: worstDeclared(ctx.db, incidentId),
             ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
           }),
           audience,
@@ -512,13 +517,32 @@ export function listIncidents(
   return rows.map((r) => toView(db, components, r));
 }
 
-const severityRank: Record<ComponentStatus, number> = {
-  operational: 0,
-  under_maintenance: 1,
-  degraded: 2,
-  partial_outage: 3,
-  major_outage: 4,
-};
+/**
+ * Public incidents that touched the days from `from` to `to`: begun by `to`
+ * (maintenance still waiting for its window has not) and not resolved before
+ * `from`; open ones included. Newest first.
+ */
+export function publicIncidentsBetween(db: Db, components: readonly Component[], from: Date, to: Date, limit = 200): IncidentView[] {
+  const rows = db.$client
+    .prepare(
+      `SELECT * FROM incidents
+        WHERE public = 1 AND status != 'scheduled' AND started_at <= ?
+          AND (status != 'resolved' OR coalesce(resolved_at, started_at) >= ?)
+        ORDER BY started_at DESC, id DESC LIMIT ?`,
+    )
+    .all(to.getTime(), from.getTime(), Math.min(limit, 500)) as IncidentRow[];
+  return rows.map((r) => toView(db, components, r));
+}
+
+/** The newest update of an incident, or null. */
+export function latestUpdate(db: Db, incidentId: number): UpdateView | null {
+  const row = db.$client
+    .prepare(
+      'SELECT id, status, body, published_at FROM incident_updates WHERE incident_id = ? ORDER BY published_at DESC, id DESC LIMIT 1',
+    )
+    .get(incidentId) as { id: number; status: IncidentStatus; body: string; published_at: number } | undefined;
+  return row ? { id: row.id, status: row.status, body: row.body, publishedAt: new Date(row.published_at) } : null;
+}
 
 /** Each service's state now: the worst any open incident puts it in. */
 export function currentComponentStatus(db: Db, components: readonly Component[]): { component: Component; status: ComponentStatus }[] {
@@ -528,9 +552,7 @@ export function currentComponentStatus(db: Db, components: readonly Component[])
     )
     .all() as { component_id: string; status: ComponentStatus }[];
   return components.map((component) => {
-    const statuses = rows.filter((r) => r.component_id === component.id).map((r) => r.status);
-    const worst = statuses.reduce<ComponentStatus>((w, s) => (severityRank[s] > severityRank[w] ? s : w), 'operational');
-    return { component, status: worst };
+    return { component, status: worstStatus(rows.filter((r) => r.component_id === component.id).map((r) => r.status)) };
   });
 }
 
@@ -601,6 +623,10 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     incidentUrl: url,
     first: draft.id === null,
     phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
+    worstDeclared: worstStatus([
+      ...(draft.id === null ? [] : [worstDeclared(ctx.db, draft.id)]),
+      ...[...merged.values()].map((c) => c.status),
+    ]),
     ...(window ? { calendarUrl: `${url}.ics` } : {}),
   });
   const audience = incidentAudience(

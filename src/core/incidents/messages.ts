@@ -10,6 +10,7 @@ import type { NotificationContent } from '../notify/types.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { escapeSlack, renderMarkdown, renderSlackMrkdwn, slackUrl } from './markdown.ts';
 import {
+  type ComponentStatus,
   componentStatusLabels,
   type IncidentKind,
   type IncidentSeverity,
@@ -18,6 +19,7 @@ import {
   type UpdateView,
   updateLabel,
   wasCancelled,
+  worstStatus,
 } from './types.ts';
 
 export interface IncidentMessageInput {
@@ -36,22 +38,31 @@ export interface IncidentMessageInput {
   event?: 'maintenance.reminder';
   /** scheduled maintenance: the window as an .ics file */
   calendarUrl?: string;
+  /** the worst state the incident has declared for any service so far (its history): names a restored or resolved disruption */
+  worstDeclared?: ComponentStatus;
 }
 
 export type IncidentEventType = 'incident.created' | 'incident.updated' | 'incident.resolved' | 'maintenance.reminder';
 
 const severityLabels: Record<IncidentSeverity, string> = { minor: 'Minor', major: 'Major', critical: 'Critical' };
-const outageTags: Record<IncidentSeverity, string> = { minor: 'Minor disruption', major: 'Major outage', critical: 'Critical outage' };
 
 /**
- * The bracketed tag of a subject. Security incidents and breaches carry no
- * severity word: the notice states facts, and "critical data breach" in an
- * inbox informs less than it alarms.
+ * The bracketed tag of a subject (and of the SMS and the Slack thread). A
+ * service disruption is named by the worst state its services are in after
+ * this update, in the status page's words; once every service is restored,
+ * or the incident resolved, by the worst state it declared. Never by the
+ * severity staff chose: a "major" incident that only slowed a service down
+ * says "Degraded performance". Security incidents and breaches carry no
+ * state or severity word: the notice states facts, and "critical data
+ * breach" in an inbox informs less than it alarms.
  */
-export function incidentTag(kind: IncidentKind, severity: IncidentSeverity): string {
-  switch (kind) {
-    case 'outage':
-      return outageTags[severity];
+export function incidentTag(incident: Pick<IncidentView, 'kind' | 'components'>, worstDeclared: ComponentStatus = 'operational'): string {
+  switch (incident.kind) {
+    case 'outage': {
+      const current = worstStatus(incident.components.map((c) => c.status));
+      const named = current === 'operational' ? worstDeclared : current;
+      return named === 'operational' ? incidentKindLabels.outage : componentStatusLabels[named];
+    }
     case 'security':
       return 'Security incident';
     case 'breach':
@@ -144,7 +155,7 @@ function facts(input: IncidentMessageInput): Facts {
     };
   else if (incident.nextUpdateBy) schedule = { label: 'Next update by', when: c.relative(incident.nextUpdateBy, update.publishedAt) };
   return {
-    tag: incidentTag(incident.kind, incident.severity),
+    tag: incidentTag(incident, input.worstDeclared),
     title: oneLine(incident.title),
     status: input.event === 'maintenance.reminder' ? 'Reminder' : updateLabel(incident, update.status),
     currentStatus: updateLabel(incident, incident.status),

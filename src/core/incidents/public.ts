@@ -6,33 +6,52 @@
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
+import { type ComponentAvailability, dailyAvailability } from './availability.ts';
 import { maintenanceCalendar } from './calendar.ts';
-import { currentComponentStatus, incidentUrl, incidentView, listIncidents } from './incidents.ts';
+import { worstDeclared } from './history.ts';
+import { currentComponentStatus, incidentUrl, incidentView, latestUpdate, listIncidents, publicIncidentsBetween } from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
-import { componentStatusLabels, type IncidentView, incidentKindLabels, updateLabel } from './types.ts';
+import {
+  type ComponentStatus,
+  componentStatusLabels,
+  componentStatusRank,
+  type IncidentView,
+  incidentKindLabels,
+  type UpdateView,
+  updateLabel,
+  worstStatus,
+} from './types.ts';
 
 const DAY = 86_400_000;
+/** The days of history /status shows; narrow screens show the last RECENT_DAYS of them. */
+export const HISTORY_DAYS = 90;
+export const RECENT_DAYS = 30;
 
 export interface StatusSnapshot {
   generatedAt: Date;
   overall: 'operational' | 'degraded' | 'outage' | 'maintenance';
-  components: { id: string; name: string; group: string | null; status: string; label: string }[];
-  open: IncidentView[];
+  /** the worst state any service is in now */
+  worst: ComponentStatus;
+  components: { id: string; name: string; group: string | null; status: ComponentStatus; label: string }[];
+  /** open incidents, newest first, each with its latest update */
+  open: (IncidentView & { latest: UpdateView | null })[];
   /** scheduled maintenance not yet begun, soonest first */
   upcoming: IncidentView[];
-  history: IncidentView[];
+  /** public incidents of the past HISTORY_DAYS days, open ones included, newest first, with the worst state each declared */
+  history: (IncidentView & { impact: ComponentStatus })[];
+  /** per service, the HISTORY_DAYS days and their uptime, from the recorded history */
+  availability: ComponentAvailability[];
 }
 
 export function statusSnapshot(db: Db, components: readonly Component[], now: Date): StatusSnapshot {
   const current = currentComponentStatus(db, components);
   const unresolved = listIncidents(db, components, { open: true, publicOnly: true });
-  const open = unresolved.filter((i) => i.status !== 'scheduled');
+  const open = unresolved.filter((i) => i.status !== 'scheduled').map((i) => ({ ...i, latest: latestUpdate(db, i.id) }));
   const upcoming = unresolved
     .filter((i) => i.status === 'scheduled')
     .sort((a, b) => (a.window?.startsAt.getTime() ?? 0) - (b.window?.startsAt.getTime() ?? 0));
-  const history = listIncidents(db, components, { publicOnly: true, since: new Date(now.getTime() - 90 * DAY), limit: 200 }).filter(
-    (i) => i.status === 'resolved',
-  );
+  const windowStart = new Date(Math.floor(now.getTime() / DAY) * DAY - (HISTORY_DAYS - 1) * DAY);
+  const history = publicIncidentsBetween(db, components, windowStart, now).map((i) => ({ ...i, impact: worstDeclared(db, i.id) }));
   const statuses = current.map((c) => c.status);
   const overall = statuses.some((s) => s === 'major_outage' || s === 'partial_outage')
     ? 'outage'
@@ -44,6 +63,7 @@ export function statusSnapshot(db: Db, components: readonly Component[], now: Da
   return {
     generatedAt: now,
     overall,
+    worst: worstStatus(statuses),
     components: current.map(({ component, status }) => ({
       id: component.id,
       name: component.name,
@@ -54,7 +74,29 @@ export function statusSnapshot(db: Db, components: readonly Component[], now: Da
     open,
     upcoming,
     history,
+    availability: dailyAvailability(db, components, now, HISTORY_DAYS, RECENT_DAYS),
   };
+}
+
+/** "A", "A and B", "A, B and C"; more than three: "5 services". */
+function names(list: readonly string[]): string {
+  if (list.length > 3) return `${list.length} services`;
+  return list.length <= 1 ? (list[0] ?? '') : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`;
+}
+
+/**
+ * The banner of /status in the words of the state column: the worst state
+ * now and the services in it ("Major outage: Public API"), then the other
+ * states that are not operational.
+ */
+export function statusHeadline(snapshot: Pick<StatusSnapshot, 'worst' | 'components'>): { headline: string; others: string[] } {
+  if (snapshot.worst === 'operational') return { headline: 'All services are operational', others: [] };
+  const line = (state: ComponentStatus) =>
+    `${componentStatusLabels[state]}: ${names(snapshot.components.filter((c) => c.status === state).map((c) => c.name))}`;
+  const others = [...new Set(snapshot.components.map((c) => c.status))]
+    .filter((s) => s !== 'operational' && s !== snapshot.worst)
+    .sort((a, b) => componentStatusRank[b] - componentStatusRank[a]);
+  return { headline: line(snapshot.worst), others: others.map(line) };
 }
 
 /** A public incident with its updates, or null when it does not exist or is not public. */
@@ -90,6 +132,29 @@ export function incidentFeedEntries(db: Db, components: readonly Component[], pu
 
 /** /api/v1/status.json: the same data as /status, for machines. */
 export function statusDocument(snapshot: StatusSnapshot, publicUrl: URL) {
+  const availability = new Map(snapshot.availability.map((a) => [a.id, a]));
+  const history = (id: string) => {
+    const a = availability.get(id);
+    if (!a) return null;
+    return {
+      /** where the service's recorded history begins; days before have no data */
+      since: a.since?.toISOString() ?? null,
+      /** over the days listed, weighted as Statuspage does (major outage 100 %, partial outage 30 %) */
+      uptimePercent: a.uptimePercent,
+      days: a.days.map((d) => ({
+        date: d.date,
+        state: d.state,
+        uptimePercent: d.uptimePercent,
+        intervals: d.intervals.map((i) => ({
+          status: i.status,
+          from: i.from.toISOString(),
+          to: i.to?.toISOString() ?? null,
+          seconds: Math.round(i.ms / 1000),
+          incidentId: i.incident?.id ?? null,
+        })),
+      })),
+    };
+  };
   const incident = (i: IncidentView) => ({
     id: i.id,
     url: incidentUrl(publicUrl, i.id),
@@ -104,11 +169,15 @@ export function statusDocument(snapshot: StatusSnapshot, publicUrl: URL) {
     components: i.components.map((c) => ({ id: c.id, status: c.status })),
   });
   return {
-    version: '1.0',
+    version: '1.1',
     generatedAt: snapshot.generatedAt.toISOString(),
     overall: snapshot.overall,
-    components: snapshot.components.map((c) => ({ id: c.id, name: c.name, group: c.group, status: c.status })),
-    openIncidents: snapshot.open.map(incident),
+    worst: snapshot.worst,
+    components: snapshot.components.map((c) => ({ id: c.id, name: c.name, group: c.group, status: c.status, history: history(c.id) })),
+    openIncidents: snapshot.open.map((i) => ({
+      ...incident(i),
+      latestUpdate: i.latest ? { status: i.latest.status, body: i.latest.body, publishedAt: i.latest.publishedAt.toISOString() } : null,
+    })),
     upcomingMaintenance: snapshot.upcoming.map(incident),
     recentIncidents: snapshot.history.map(incident),
   };

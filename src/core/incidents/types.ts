@@ -33,6 +33,22 @@ export const componentStatusLabels: Record<ComponentStatus, string> = {
   under_maintenance: 'Under maintenance',
 };
 
+/** How bad a state is, for "the worst state": maintenance is announced, so it ranks below any disruption. */
+export const componentStatusRank: Record<ComponentStatus, number> = {
+  operational: 0,
+  under_maintenance: 1,
+  degraded: 2,
+  partial_outage: 3,
+  major_outage: 4,
+};
+
+/** The worst of these states; 'operational' when there are none. */
+export function worstStatus(statuses: Iterable<ComponentStatus>): ComponentStatus {
+  let worst: ComponentStatus = 'operational';
+  for (const s of statuses) if (componentStatusRank[s] > componentStatusRank[worst]) worst = s;
+  return worst;
+}
+
 export const incidentStatusLabels: Record<IncidentStatus, string> = {
   investigating: 'Investigating',
   identified: 'Identified',
