@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { openDatabase } from '../../db/client.ts';
 import { contentSnapshots } from '../../db/schema.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { diffSubprocessors, fingerprint, type LegacyStoredSubprocessor, storedSubprocessors } from '../../src/core/changes/diff.ts';
 import { noticeFacts } from '../../src/core/changes/messages.ts';
 import { detectChanges } from '../../src/core/changes/notices.ts';
@@ -20,6 +21,7 @@ import { loadContent } from '../../src/core/content/load.ts';
 import { parseLegacyLocation } from '../../src/core/content/locations.ts';
 import { filterSubprocessors } from '../../src/core/trust/subprocessor-filter.ts';
 import { buildTrustDocument } from '../../src/core/trust/trust-document.ts';
+import { TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT } from '../helpers/server.ts';
 
 const content = loadContent(join(ROOT, 'content'));
@@ -116,7 +118,7 @@ describe('free-text locations of earlier versions', () => {
   });
 
   it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', () => {
-    const db = openDatabase(':memory:');
+    const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
     const now = new Date('2026-06-01T12:00:00Z');
     // A database from before: its baseline in the free-text shape, and a draft for Algolia moving to Ireland.
     const baseline = freeTextList();
