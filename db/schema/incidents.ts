@@ -53,9 +53,37 @@ export const incidentUpdates = sqliteTable(
     body: text('body').notNull(),
     publishedAt: integer('published_at', { mode: 'timestamp_ms' }).notNull(),
     notificationId: integer('notification_id'),
+    /** false: published on the pages only, staff chose not to notify subscribers of it */
+    notified: integer('notified', { mode: 'boolean' }).notNull().default(true),
     createdBy: integer('created_by'),
   },
   (t) => [index('incident_updates_incident').on(t.incidentId, t.publishedAt)],
+);
+
+/**
+ * What staff changed after publishing: an update's text, an incident's
+ * title or severity, with the text before and after. Written once, never
+ * changed: the pages say "edited" from these rows, and the audit log
+ * records who did it.
+ */
+export const incidentRevisions = sqliteTable(
+  'incident_revisions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    incidentId: integer('incident_id')
+      .notNull()
+      .references(() => incidents.id, { onDelete: 'cascade' }),
+    /** the update whose text changed; null for the incident's own fields */
+    updateId: integer('update_id').references(() => incidentUpdates.id, { onDelete: 'cascade' }),
+    field: text('field', { enum: ['body', 'title', 'severity'] }).notNull(),
+    before: text('before').notNull(),
+    after: text('after').notNull(),
+    /** a correction notice went to subscribers */
+    notified: integer('notified', { mode: 'boolean' }).notNull(),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    by: integer('by'),
+  },
+  (t) => [index('incident_revisions_incident').on(t.incidentId, t.id)],
 );
 
 /**

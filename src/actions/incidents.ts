@@ -2,6 +2,7 @@
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
+import { editIncident, editUpdate } from '../core/incidents/edit.ts';
 import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
 import { windowProblem } from '../core/incidents/maintenance.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
@@ -9,7 +10,8 @@ import { publishPostmortem } from '../core/incidents/postmortem.ts';
 import { cancelScheduledUpdate, scheduleUpdate } from '../core/incidents/schedule.ts';
 import { incidentKinds, incidentSeverities } from '../core/incidents/types.ts';
 import { incidentContext } from '../lib/incident-context.ts';
-import { readIncidentForm } from '../lib/incident-form.ts';
+import { type IncidentForm, readIncidentForm } from '../lib/incident-form.ts';
+import { defaultFirstUpdate } from '../lib/incident-template.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
 import { refuse, requireStaff } from './guard.ts';
 
@@ -34,13 +36,21 @@ const incidentIdOf = (form: FormData): number | null => {
   return Number.isInteger(id) && id > 0 ? id : null;
 };
 
+/** The composer's form; an outage declared without a text gets its template's first update (src/lib/incident-template.ts). */
+function composed(form: FormData, ctx: Parameters<typeof incidentContext>[0]): IncidentForm {
+  const { content } = ctx.locals.candor;
+  const input = readIncidentForm(form, content.components);
+  if (incidentIdOf(form) === null && input.body.trim() === '') input.body = defaultFirstUpdate(content, input) ?? '';
+  return input;
+}
+
 export const incidentActions = {
   previewIncident: defineAction({
     accept: 'form',
     handler: (form: FormData, ctx) => {
       requireStaff(ctx, 'previewIncident');
       const ic = incidentContext(ctx);
-      const input = readIncidentForm(form, ic.components);
+      const input = composed(form, ctx);
       if (input.typedOrganisations !== '') refuse(TYPED_ORGANISATIONS);
       const id = incidentIdOf(form);
       const draft = (id === null ? null : incidentDraft(ic.db, id)) ?? {
@@ -75,7 +85,7 @@ export const incidentActions = {
     handler: (form: FormData, ctx) => {
       requireStaff(ctx, 'publishIncident');
       const ic = incidentContext(ctx);
-      const input = readIncidentForm(form, ic.components);
+      const input = composed(form, ctx);
       // Ignoring typed names would publish to every subscriber: refused, naming the way that works.
       if (input.typedOrganisations !== '') refuse(TYPED_ORGANISATIONS);
       const id = incidentIdOf(form);
@@ -126,6 +136,47 @@ export const incidentActions = {
         throw new ActionError({ code: 'BAD_REQUEST', message: 'This is not a breach, or the authority was already recorded as notified.' });
       auditStaffAction(ctx, 'incidents.authority_notified', `incident:${input.incidentId}`, { at: at.toISOString() });
       return { notifiedAt: at.toISOString() };
+    },
+  }),
+
+  editIncidentUpdate: defineAction({
+    accept: 'form',
+    input: z.object({
+      incidentId: z.coerce.number().int().positive(),
+      updateId: z.coerce.number().int().positive(),
+      body: z.string().max(30_000),
+      notify: z.string().nullish(),
+      confirmPersonalData: z.string().nullish(),
+    }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'editIncidentUpdate');
+      const result = editUpdate(incidentContext(ctx), input.incidentId, input.updateId, {
+        body: input.body,
+        notify: input.notify === 'yes',
+        confirmPersonalData: input.confirmPersonalData === 'yes',
+      });
+      if (!result.ok) refused(result);
+      return { updateId: input.updateId, deliveries: result.deliveries };
+    },
+  }),
+
+  editIncident: defineAction({
+    accept: 'form',
+    input: z.object({
+      incidentId: z.coerce.number().int().positive(),
+      title: z.string().max(300),
+      severity: z.string().max(20),
+      notify: z.string().nullish(),
+    }),
+    handler: (input, ctx) => {
+      requireStaff(ctx, 'editIncident');
+      const result = editIncident(incidentContext(ctx), input.incidentId, {
+        title: input.title,
+        severity: input.severity,
+        notify: input.notify === 'yes',
+      });
+      if (!result.ok) refused(result);
+      return { deliveries: result.deliveries };
     },
   }),
 

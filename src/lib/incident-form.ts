@@ -2,7 +2,9 @@
  * The incident composer's form, read into the core's input. Each service
  * has a select named `component:<id>`; an empty value means "not affected".
  * Each customer organisation a targeted notice may go to is a checkbox
- * named `organisation:<id>`.
+ * named `organisation:<id>`. The "Notify subscribers" switch is a checkbox
+ * `notify` beside a hidden `notifyShown`, so an unticked switch is told apart
+ * from a form that has none.
  */
 import type { Component } from '../core/content/schema.ts';
 import type { BreachFields } from '../core/incidents/breach.ts';
@@ -34,6 +36,10 @@ export interface IncidentForm {
   confirmNoRecipients: boolean;
   breach: BreachFields | null;
   window: MaintenanceWindow | null;
+  /** tell subscribers; the composer's switch, on unless unticked (a form without the switch notifies) */
+  notify: boolean;
+  /** the promised next update (UTC); null: the cadence's default */
+  nextUpdateBy: Date | null;
 }
 
 const text = (form: FormData, name: string, max: number) => String(form.get(name) ?? '').slice(0, max);
@@ -62,6 +68,8 @@ export function readIncidentForm(form: FormData, components: readonly Component[
     confirmNoRecipients: form.get('confirmNoRecipients') === 'yes',
     breach: readBreach(form),
     window: readWindow(form),
+    notify: form.get('notifyShown') === 'yes' ? form.get('notify') === 'yes' : true,
+    nextUpdateBy: utc(text(form, 'nextUpdateBy', 20)),
   };
 }
 

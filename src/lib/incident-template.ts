@@ -26,3 +26,19 @@ export function templateFields(url: URL, content: TrustContent, incident: Incide
   if (template.status) fields.status = template.status;
   return fields;
 }
+
+/**
+ * The first update of an outage declared without a text: the outage template for its status
+ * (content/templates), naming the services chosen. Declaring takes a title and a service, nothing more.
+ */
+export function defaultFirstUpdate(
+  content: TrustContent,
+  input: { kind: string; status: string; title: string; components: Record<string, string> },
+): string | null {
+  if (input.kind !== 'outage') return null;
+  const template = content.templates.find((t) => t.kinds?.includes('outage') && t.status === input.status);
+  if (!template) return null;
+  const services = content.components.filter((c) => input.components[c.id] !== undefined).map((c) => c.name);
+  if (services.length === 0) return null;
+  return fillTemplate(template.body, templateValues({ site: content.site, title: input.title, services, window: null }));
+}

@@ -12,6 +12,7 @@ import type { Db } from '../../db/client.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, watchProblems } from '../helpers/browser.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisation } from '../helpers/organisations.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
@@ -29,6 +30,7 @@ beforeAll(async () => {
   db = openTestDb(server.dataDir);
   addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `ops${i}@acmebank.example` });
   const [sms = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447911123409' });
+  keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
   smsSubscriber = (db.$client.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(sms) as { subscriber_id: number })
     .subscriber_id;
   browser = await launchChromium();
@@ -76,22 +78,24 @@ describe('customer organisations and a targeted notice, in Chromium', () => {
 
   it('a responder sees whom a targeted notice reaches, and a loud warning when it reaches no one', async () => {
     const { page, problems, close } = await as('responder');
-    await page.goto(`${server.url}/console/incidents/new`);
+    await page.goto(`${server.url}/console/incidents/new?kind=security`);
     await page.getByLabel('Title').fill('Export exposure');
-    // a security incident: a breach's Art. 33(3) appendix has its own preview findings, outside this test
-    await page.getByLabel('Kind').selectOption('security');
     await page.getByLabel('Acme Bank').check();
     await page.getByLabel('Web application').selectOption('operational');
-    await page.getByLabel('Update').fill('We found unauthorised access to exports.');
+    await page.getByLabel(/^Update/).fill('We found unauthorised access to exports.');
     await page.getByRole('button', { name: 'Preview' }).click();
     await expect.poll(() => page.getByText('Acme Bank: email 2 · sms 1 · slack 0 · webhook 0').count()).toBe(1);
     await expect.poll(() => page.getByText('domain acmebank.example: 2 email').count()).toBe(1);
     await accessible(page, 'targeted preview');
     await page.screenshot({ path: join(SCREENSHOTS, 'console-targeted-preview.png'), fullPage: true });
-    // nobody follows maintenance: the same organisation, no one to reach
-    await page.getByLabel('Kind').selectOption('maintenance');
-    await page.getByLabel('Starts at (UTC)').fill(new Date(Date.now() + 86_400_000).toISOString().slice(0, 16));
-    await page.getByLabel('Ends at (UTC)').fill(new Date(Date.now() + 90_000_000).toISOString().slice(0, 16));
+    // a data breach for Initech, which has no verified member: no one to reach
+    await page.goto(`${server.url}/console/incidents/new?kind=breach`);
+    await page.getByLabel('Title').fill('Initech export exposure');
+    await page.getByLabel('Initech').check();
+    await page.getByLabel('Web application').selectOption('operational');
+    await page.getByLabel(/^Update/).fill('We found unauthorised access to exports of your workspace.');
+    for (const field of ['Nature of the breach', 'Data subjects', 'Personal data records', 'Likely consequences', 'Measures taken'])
+      await page.getByLabel(field).fill('not yet known');
     await page.getByRole('button', { name: 'Preview' }).click();
     await expect.poll(() => page.getByRole('alert').filter({ hasText: 'This notice reaches no one' }).count()).toBe(1);
     await expect.poll(() => page.getByLabel('Send anyway: it reaches no one (this is audited)').count()).toBe(1);

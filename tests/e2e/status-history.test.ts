@@ -121,21 +121,21 @@ describe('the status page follows the recorded history, in Chromium', () => {
     await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
     const page = await context.newPage();
     const problems = await watchProblems(page);
-    await page.goto(`${server.url}/console/incidents/new`);
+    await page.goto(`${server.url}/console/incidents/new?kind=outage`);
     await page.getByLabel('Title').fill('Indexing stopped');
-    await page.getByLabel('Severity').selectOption('major');
+    await page.getByLabel('Severity', { exact: true }).selectOption('major');
     await page.getByLabel('Web application').selectOption('degraded');
     await page.getByLabel('AI indexing').selectOption('major_outage');
-    await page.getByLabel('Update').fill('AI indexing has stopped and the web application is slow. We are investigating.');
-    await page.getByRole('button', { name: 'Publish to subscribers' }).click();
+    await page.getByLabel(/^Update/).fill('AI indexing has stopped and the web application is slow. We are investigating.');
+    await page.getByRole('button', { name: 'Publish', exact: true }).click();
     await page.waitForURL(/\/console\/incidents\/\d+\?published=/);
     incidentId = Number(/\/console\/incidents\/(\d+)/.exec(page.url())?.[1]);
     // time passes between the steps, so each state lasts a measurable while
     await page.waitForTimeout(1500);
     await page.getByLabel('Status', { exact: true }).selectOption('identified');
     await page.getByLabel('Web application').selectOption('operational');
-    await page.getByLabel('Update').fill('The web application is fast again. Indexing restarts after a queue migration.');
-    await page.getByRole('button', { name: 'Publish to subscribers' }).click();
+    await page.getByLabel(/^Update/).fill('The web application is fast again. Indexing restarts after a queue migration.');
+    await page.getByRole('button', { name: 'Publish update' }).click();
     await page.waitForURL(/published=/);
     // meanwhile, readers see the worst state named, and the latest update of the open incident
     for (const [name, width] of [
@@ -156,8 +156,8 @@ describe('the status page follows the recorded history, in Chromium', () => {
     }
     await page.waitForTimeout(1500);
     await page.getByLabel('Status', { exact: true }).selectOption('resolved');
-    await page.getByLabel('Update').fill('Indexing has caught up. Resolved.');
-    await page.getByRole('button', { name: 'Publish to subscribers' }).click();
+    await page.getByLabel(/^Update/).fill('Indexing has caught up. Resolved.');
+    await page.getByRole('button', { name: 'Publish update' }).click();
     await page.waitForURL(/published=/);
     await expect.poll(() => page.locator('#incident-status').textContent()).toBe('Resolved');
     expect(problems).toEqual([]);

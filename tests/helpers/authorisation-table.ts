@@ -76,6 +76,8 @@ export const actions: Record<string, Needs> = {
   cancelScheduledUpdate: 'responder',
   markAuthorityNotified: 'responder',
   publishPostmortem: 'responder',
+  editIncidentUpdate: 'responder',
+  editIncident: 'responder',
   liftSuppression: 'admin',
   // customer organisations: who receives targeted breach notices
   createOrganisation: 'admin',

@@ -39,7 +39,7 @@ describe('the dashboard', () => {
     const page = await responder.get('/console');
     expect(page.status).toBe(200);
     expect(text(page.html)).toContain('Nothing needs a person right now');
-    expect(page.html).toContain('href="/console/incidents/new"');
+    expect(page.html).toContain('href="/console/incidents/new?kind=outage"');
   });
 
   it('leads with the late incident, the breach clocks, maintenance, failures, quarantine and objections', async () => {
@@ -160,7 +160,7 @@ describe('the dashboard', () => {
     viewer.setCookie('candor_session', signedInStaff(db, 'viewer').token);
     const page = await viewer.get('/console');
     expect(text(page.html)).toContain('Checkout errors');
-    expect(page.html).not.toContain('href="/console/incidents/new"');
+    expect(page.html).not.toContain('href="/console/incidents/new?kind=');
     const admin = new ConsoleClient(server.url);
     admin.setCookie('candor_session', signedInStaff(db, 'admin').token);
     expect((await admin.get('/console')).html).toContain('href="/console/subscribers/quarantine"');

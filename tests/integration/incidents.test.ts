@@ -71,7 +71,7 @@ describe('declare, update, resolve', () => {
     const t = text(preview.html);
     // everyone following incidents, plus the API followers; not the forum-only or maintenance-only ones
     expect(t).toContain('Recipients: email 5 · sms 0 · slack 1 · webhook 0');
-    expect(t).toMatch(/Email: \[Partial outage\] Elevated API errors/);
+    expect(t).toMatch(/Email Subject: \[Partial outage\] Elevated API errors/);
     expect(preview.html).not.toContain('<script>alert(1)');
     expect(preview.html).toContain('value="Elevated API errors"');
   });

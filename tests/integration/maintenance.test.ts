@@ -143,10 +143,12 @@ describe('scheduled maintenance', () => {
 
   it('the composer starts from a template in content/templates, for the kind it is written for', async () => {
     const page = await responder.get('/console/incidents/new?template=maintenance-scheduled');
-    expect(page.html).toContain('<option value="maintenance" selected>');
+    // the template is for maintenance only: the composer is maintenance's short form
+    expect(page.html).toMatch(/<input type="hidden" name="kind" value="maintenance"\s*\/?>/);
+    expect(text(page.html)).toContain('Schedule maintenance');
     expect(text(page.html)).toContain('We will carry out planned maintenance on _the affected services_ during the window');
     // only templates from content/templates are offered: anything else leaves the composer empty
-    const unknown = await responder.get('/console/incidents/new?template=../docs/encryption');
+    const unknown = await responder.get('/console/incidents/new?kind=maintenance&template=../docs/encryption');
     expect(unknown.status).toBe(200);
     expect(unknown.html).toMatch(/<textarea name="body"[^>]*><\/textarea>/);
   });
@@ -155,7 +157,7 @@ describe('scheduled maintenance', () => {
     const preview = await responder.post('/console/incidents/new?_action=previewIncident', MAINTENANCE);
     const t = text(preview.html);
     expect(t).toContain('Recipients: email 2 · sms 0 · slack 1 · webhook 0');
-    expect(t).toContain('Email: [Scheduled maintenance] Database upgrade — Scheduled');
+    expect(t).toContain('Email Subject: [Scheduled maintenance] Database upgrade — Scheduled');
     expect(t).toContain('Maintenance window:');
   });
 

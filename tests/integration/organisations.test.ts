@@ -320,7 +320,7 @@ describe('a targeted breach notice', () => {
   });
 
   it('the composer shows, per organisation and channel, how many it reaches and on what basis', async () => {
-    const page = await responder.get('/console/incidents/new');
+    const page = await responder.get('/console/incidents/new?kind=breach');
     expect(page.html).toContain(`name="organisation:${acme}"`);
     expect(text(page.html)).toContain('Acme Bank');
     const preview = await responder.post('/console/incidents/new?_action=previewIncident', {
@@ -531,7 +531,7 @@ describe('memberships are personal data', () => {
     for (const [client, path] of [
       [admin, '/console/organisations'],
       [admin, made.location ?? ''],
-      [responder, '/console/incidents/new'],
+      [responder, '/console/incidents/new?kind=breach'],
     ] as const) {
       const page = await client.get(path);
       // inside a quoted attribute (the rename field's value) a "<" is text; a quote would not be

@@ -253,7 +253,7 @@ describe('markup typed by staff: incident title, update, breach facts, postmorte
     expectInertHtml((await admin.get('/console/organisations')).body, 'the organisations list');
     expectInertHtml((await admin.get(`/console/organisations/${organisation}`)).body, 'the organisation');
     const responder = as('responder');
-    expectInertHtml((await responder.get('/console/incidents/new')).body, 'the composer’s organisations');
+    expectInertHtml((await responder.get('/console/incidents/new?kind=breach')).body, 'the composer’s organisations');
     const breach = await responder.post('/console/incidents/new?_action=publishIncident', {
       title: `Breach ${MARK}`,
       kind: 'breach',

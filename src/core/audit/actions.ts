@@ -59,6 +59,8 @@ export const auditActions = [
   'incidents.update_cancelled',
   'incidents.authority_notified',
   'incidents.postmortem_published',
+  'incidents.update_edited',
+  'incidents.edited',
   // change notices and objections
   'changes.detected',
   'changes.notice_edited',

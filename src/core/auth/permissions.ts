@@ -129,6 +129,8 @@ export const consoleActions: Record<string, Access> = {
   cancelScheduledUpdate: need('incidents.manage'),
   markAuthorityNotified: need('incidents.manage'),
   publishPostmortem: need('incidents.manage'),
+  editIncidentUpdate: need('incidents.manage'),
+  editIncident: need('incidents.manage'),
   liftSuppression: need('subscribers.manage'),
   createOrganisation: need('subscribers.manage'),
   renameOrganisation: need('subscribers.manage'),

@@ -55,6 +55,10 @@ export interface UpdateInput {
   confirmPersonalData: boolean;
   /** a targeted notice that reaches no one needs this, and is audited */
   confirmNoRecipients?: boolean;
+  /** false: publish on the pages only, without telling subscribers (a small correction); default true */
+  notify?: boolean;
+  /** when the next update is promised; default the severity's cadence (content/site.yaml) */
+  nextUpdateBy?: Date | null;
 }
 
 export interface DeclareInput extends UpdateInput {
@@ -72,7 +76,7 @@ export interface DeclareInput extends UpdateInput {
 }
 
 export type PublishResult =
-  | { ok: true; incidentId: number; updateId: number; notificationId: number; deliveries: number }
+  | { ok: true; incidentId: number; updateId: number; notificationId: number | null; deliveries: number }
   | { ok: false; message: string; findings?: Finding[]; noRecipients?: true };
 
 /** A targeted notice found to reach no one inside the publishing transaction, which it rolls back. */
@@ -106,6 +110,8 @@ export function audienceOrganisations(row: { audience_organisations: string | nu
 }
 
 const MAX_BODY = 20_000;
+/** How far ahead the next update may be promised. */
+const MAX_PROMISE_MS = 7 * 86_400_000;
 
 /** Minutes until the next promised update, from content/site.yaml. */
 export function cadenceMinutes(site: Site, kind: IncidentKind, severity: IncidentSeverity): number {
@@ -117,6 +123,12 @@ function check(ctx: IncidentContext, kind: IncidentKind, input: UpdateInput): st
   if (!allowed.includes(input.status))
     return `Choose a status: ${kind === 'maintenance' ? 'maintenance' : 'an incident'} goes ${allowed.map((s) => statusLabel(kind, s).toLowerCase()).join(', ')}.`;
   if (input.body.trim() === '') return 'Write what is happening: an update cannot be empty.';
+  if (input.nextUpdateBy) {
+    const at = input.nextUpdateBy.getTime();
+    if (Number.isNaN(at)) return 'The next update time is not a time: write it as YYYY-MM-DD HH:MM (UTC).';
+    if (at <= ctx.now.getTime()) return 'The next update must be promised for a time still to come (UTC).';
+    if (at > ctx.now.getTime() + MAX_PROMISE_MS) return 'Promise the next update within 7 days; post an update before then.';
+  }
   if (input.body.length > MAX_BODY) return `The update is too long (${MAX_BODY.toLocaleString('en')} characters at most).`;
   for (const [id, status] of Object.entries(input.components)) {
     if (!ctx.components.some((c) => c.id === id)) return `There is no service called "${id.slice(0, 60)}".`;
@@ -318,7 +330,7 @@ function publish(
   incidentId: number,
   input: UpdateInput,
   first: boolean,
-): { updateId: number; notificationId: number; deliveries: number; confirmedNoRecipients: boolean } {
+): { updateId: number; notificationId: number | null; deliveries: number; confirmedNoRecipients: boolean } {
   const sqlite = ctx.db.$client;
   return sqlite
     .transaction(() => {
@@ -336,7 +348,7 @@ function publish(
         window_ends_at: number | null;
       };
       const resolved = input.status === 'resolved';
-      const nextUpdateBy = promisedUpdate(ctx, row, input.status);
+      const nextUpdateBy = promisedUpdate(ctx, row, input.status, input.nextUpdateBy ?? null);
       sqlite
         .prepare('UPDATE incidents SET status = ?, next_update_by = ?, resolved_at = ? WHERE id = ?')
         .run(input.status, nextUpdateBy, resolved ? ctx.now.getTime() : null, incidentId);
@@ -372,34 +384,39 @@ function publish(
         view.incident.components.map((c) => c.id),
         addressed.ids,
       );
-      const { notificationId, deliveries } = enqueueNotification(
-        ctx.db,
-        {
-          kind: 'incident',
-          title: `${view.incident.title}: ${input.status}`,
-          threadKey: `incident:${incidentId}`,
-          content: incidentMessages({
-            organisation: ctx.site.organisation.name,
-            incident: view.incident,
-            update,
-            incidentUrl: url,
-            first,
-            phase: view.updates.length,
-            worstDeclared: worstDeclared(ctx.db, incidentId),
-            ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
-          }),
-          audience,
-          createdBy: ctx.actor.id,
-        },
-        ctx.now,
-      );
+      const notify = input.notify !== false;
+      const { notificationId, deliveries } = notify
+        ? enqueueNotification(
+            ctx.db,
+            {
+              kind: 'incident',
+              title: `${view.incident.title}: ${input.status}`,
+              threadKey: `incident:${incidentId}`,
+              content: incidentMessages({
+                organisation: ctx.site.organisation.name,
+                incident: view.incident,
+                update,
+                incidentUrl: url,
+                first,
+                phase: view.updates.length,
+                worstDeclared: worstDeclared(ctx.db, incidentId),
+                ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
+              }),
+              audience,
+              createdBy: ctx.actor.id,
+            },
+            ctx.now,
+          )
+        : { notificationId: null, deliveries: 0 };
       // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
-      const empty = addressed.ids !== null && deliveries === 0;
+      const empty = notify && addressed.ids !== null && deliveries === 0;
       if (empty && !input.confirmNoRecipients)
         throw new NoRecipients(
           noRecipientsProblem(audienceReach(ctx.db, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
         );
-      sqlite.prepare('UPDATE incident_updates SET notification_id = ? WHERE id = ?').run(notificationId, updateId);
+      sqlite
+        .prepare('UPDATE incident_updates SET notification_id = ?, notified = ? WHERE id = ?')
+        .run(notificationId, notify ? 1 : 0, updateId);
       // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
       planReminders(ctx.db, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : new Date(nextUpdateBy), ctx.now);
       if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(ctx.db, incidentId, ctx.now);
@@ -417,10 +434,11 @@ function promisedUpdate(
   ctx: IncidentContext,
   row: { kind: IncidentKind; severity: IncidentSeverity; window_ends_at: number | null },
   status: IncidentStatus,
+  chosen: Date | null,
 ): number | null {
   if (status === 'resolved') return null;
   if (row.kind === 'maintenance') return status === 'scheduled' ? null : row.window_ends_at;
-  return ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000;
+  return chosen ? chosen.getTime() : ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000;
 }
 
 export const incidentUrl = (publicUrl: URL, id: number) => new URL(`incidents/${id}`, publicUrl).href;
@@ -449,6 +467,8 @@ export interface IncidentRecord {
   /** the company names typed before organisations were kept by staff (they reach no one) */
   typedOrganisations: string[] | null;
   updates: UpdateView[];
+  /** when its title or severity was last edited after publishing */
+  editedAt: Date | null;
 }
 
 function toView(db: Db, components: readonly Component[], row: IncidentRow): IncidentView {
@@ -483,21 +503,42 @@ export function incidentView(db: Db, components: readonly Component[], id: numbe
   const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
   if (!row) return null;
   const updates = db.$client
-    .prepare('SELECT id, status, body, published_at FROM incident_updates WHERE incident_id = ? ORDER BY published_at DESC, id DESC')
-    .all(id) as {
-    id: number;
-    status: IncidentStatus;
-    body: string;
-    published_at: number;
-  }[];
+    .prepare(`${UPDATE_COLUMNS} WHERE u.incident_id = ? ORDER BY u.published_at DESC, u.id DESC`)
+    .all(id) as UpdateRow[];
+  const edited = db.$client.prepare('SELECT max(at) AS at FROM incident_revisions WHERE incident_id = ? AND update_id IS NULL').get(id) as {
+    at: number | null;
+  };
   return {
     incident: toView(db, components, row),
     public: row.public === 1,
     organisations: audienceOrganisations(row).ids,
     typedOrganisations: audienceOrganisations(row).typed,
-    updates: updates.map((u) => ({ id: u.id, status: u.status, body: u.body, publishedAt: new Date(u.published_at) })),
+    updates: updates.map(updateView),
+    editedAt: edited.at === null ? null : new Date(edited.at),
   };
 }
+
+/** An update as the pages show it: with whether subscribers were told, and when its text was last edited. */
+const UPDATE_COLUMNS = `SELECT u.id, u.status, u.body, u.published_at, u.notified,
+  (SELECT max(r.at) FROM incident_revisions r WHERE r.update_id = u.id) AS edited_at FROM incident_updates u`;
+
+interface UpdateRow {
+  id: number;
+  status: IncidentStatus;
+  body: string;
+  published_at: number;
+  notified: number;
+  edited_at: number | null;
+}
+
+const updateView = (u: UpdateRow): UpdateView => ({
+  id: u.id,
+  status: u.status,
+  body: u.body,
+  publishedAt: new Date(u.published_at),
+  notified: u.notified === 1,
+  editedAt: u.edited_at === null ? null : new Date(u.edited_at),
+});
 
 export function listIncidents(
   db: Db,
@@ -537,11 +578,9 @@ export function publicIncidentsBetween(db: Db, components: readonly Component[],
 /** The newest update of an incident, or null. */
 export function latestUpdate(db: Db, incidentId: number): UpdateView | null {
   const row = db.$client
-    .prepare(
-      'SELECT id, status, body, published_at FROM incident_updates WHERE incident_id = ? ORDER BY published_at DESC, id DESC LIMIT 1',
-    )
-    .get(incidentId) as { id: number; status: IncidentStatus; body: string; published_at: number } | undefined;
-  return row ? { id: row.id, status: row.status, body: row.body, publishedAt: new Date(row.published_at) } : null;
+    .prepare(`${UPDATE_COLUMNS} WHERE u.incident_id = ? ORDER BY u.published_at DESC, u.id DESC LIMIT 1`)
+    .get(incidentId) as UpdateRow | undefined;
+  return row ? updateView(row) : null;
 }
 
 /** Each service's state now: the worst any open incident puts it in. */
@@ -602,7 +641,12 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     merged.set(id, { id, name: ctx.components.find((c) => c.id === id)?.name ?? id, status });
   const resolved = input.status === 'resolved';
   const window = existing?.incident.window ?? draft.window;
-  const nextUpdateBy = promisedUpdate(ctx, { ...draft, window_ends_at: window?.endsAt.getTime() ?? null }, input.status);
+  const nextUpdateBy = promisedUpdate(
+    ctx,
+    { ...draft, window_ends_at: window?.endsAt.getTime() ?? null },
+    input.status,
+    input.nextUpdateBy ?? null,
+  );
   const incident: IncidentView = {
     id: draft.id ?? 0,
     kind: draft.kind,

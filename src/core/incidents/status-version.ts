@@ -1,7 +1,7 @@
 /**
  * A fingerprint of everything the public status pages show: it changes when
- * an incident, an update, a postmortem or a recorded service state is
- * written for a public incident, and when the UTC day turns (the 90-day bars). While an incident
+ * an incident, an update, a postmortem, an edit or a recorded service state
+ * is written for a public incident, and when the UTC day turns (the 90-day bars). While an incident
  * is under way it also changes every five minutes, so the time it has
  * lasted and the uptime figures keep up. Pages rendered for one fingerprint
  * are served from memory until it changes, so a surge of readers during an
@@ -17,6 +17,7 @@ interface VersionRow {
   n: number;
   s: number;
   o: number;
+  e: number;
 }
 
 /** Prepared once per connection: a surge asks on every turn of the event loop. */
@@ -38,12 +39,14 @@ export function statusVersion(db: Db, now: Date): string {
               (SELECT coalesce(max(next_update_by), 0) FROM incidents WHERE status != 'resolved' AND public = 1) AS n,
               coalesce((SELECT s.id FROM component_states s LEFT JOIN incidents i ON i.id = s.incident_id
                          WHERE s.incident_id IS NULL OR i.public = 1 ORDER BY s.id DESC LIMIT 1), 0) AS s,
-              EXISTS (SELECT 1 FROM incidents WHERE public = 1 AND status IN ('investigating', 'identified', 'monitoring', 'in_progress')) AS o`,
+              EXISTS (SELECT 1 FROM incidents WHERE public = 1 AND status IN ('investigating', 'identified', 'monitoring', 'in_progress')) AS o,
+              coalesce((SELECT r.id FROM incident_revisions r JOIN incidents i ON i.id = r.incident_id
+                         WHERE i.public = 1 ORDER BY r.id DESC LIMIT 1), 0) AS e`,
     );
     statements.set(db, statement);
   }
   const row = statement.get();
   if (!row) throw new Error('the status version query returned no row');
   const turn = row.o ? `:${Math.floor(now.getTime() / OPEN_INCIDENT_REFRESH_MS)}` : '';
-  return `${row.u}:${row.i}:${row.p}:${row.n}:${row.s}:${now.toISOString().slice(0, 10)}${turn}`;
+  return `${row.u}:${row.i}:${row.p}:${row.n}:${row.s}:${row.e}:${now.toISOString().slice(0, 10)}${turn}`;
 }

@@ -115,4 +115,8 @@ export interface UpdateView {
   /** staff-written markdown; rendered safely, never trusted */
   body: string;
   publishedAt: Date;
+  /** false when staff published it without notifying subscribers */
+  notified?: boolean;
+  /** when its text was last edited after publishing */
+  editedAt?: Date | null;
 }
