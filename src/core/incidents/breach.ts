@@ -215,13 +215,17 @@ function notifyClock(name: string, deadline: Date, notices: BreachNotice[], now:
   const doneAt = first?.reach.lastReachedAt;
   if (first && doneAt) {
     const met = doneAt <= deadline;
+    // earlier notices that did not reach everyone stay on record: those they lost may not have heard at all
+    const before = notices.filter((n) => n.phase < first.phase && n.reach.outcome !== 'everyone');
     return {
       name,
       deadline,
       doneAt,
       state: met ? 'met' : 'missed',
       overdue: !met,
-      detail: `${said(first)}; the last was reached ${utc(doneAt)}${met ? '' : ', after the deadline'}.`,
+      detail: `${said(first)}; the last was reached ${utc(doneAt)}${met ? '' : ', after the deadline'}.${
+        before.length ? ` Before it: ${before.map(said).join('; ')}.` : ''
+      }`,
     };
   }
   const running = { name, deadline, doneAt: null, overdue };

@@ -129,6 +129,13 @@ export function describeReach(c: ReachCounts): string {
   return `reached ${c.reached} of ${c.intended}${sofar}; ${rest.join('; ')}`;
 }
 
+/** The figures alone, for a table that names the outcome beside them: "3 of 4; 1 failed", "all 4". */
+export function reachFigures(c: ReachCounts): string {
+  if (c.intended === 0) return 'nothing was queued: no recipient matched its audience';
+  if (reachOutcome(c) === 'everyone') return `all ${c.intended}`;
+  return [`${c.reached} of ${c.intended}${c.onTheWay > 0 ? ' so far' : ''}`, ...losses(c)].join('; ');
+}
+
 /** Per channel, e.g. "Email: 40 of 41 reached (38 confirmed delivered), 1 failed". */
 export function describeChannels(reach: Pick<NotificationReach, 'channels'>): string[] {
   return channels.flatMap((channel) => {
