@@ -49,11 +49,14 @@ export function breachFieldsProblem(fields: BreachFields, now: Date): string | n
   return null;
 }
 
-/** The Art. 33(3) facts, as markdown appended to the first notice so every channel carries them. */
+/**
+ * The Art. 33(3) facts, as markdown appended to the first notice so every channel carries them. Its
+ * heading is `#`: pages and emails demote it to h3, the level below their own h2 (markdown.ts).
+ */
 export function breachNoticeSection(fields: BreachFields, site: Site): string {
   const { privacy } = site.contacts;
   return [
-    '### What we know so far',
+    '# What we know so far',
     `- **${breachFieldLabels.nature}:** ${fields.nature.trim()}`,
     `- **${breachFieldLabels.subjects}:** ${fields.subjects.trim()}`,
     `- **${breachFieldLabels.records}:** ${fields.records.trim()}`,
@@ -233,8 +236,17 @@ function notifyClock(name: string, deadline: Date, notices: BreachNotice[], now:
   const sending = notices.filter((n) => n.reach.outcome === 'on-the-way').at(-1);
   if (sending) return { ...running, state: overdue ? 'missed' : 'due', detail: `${said(sending)}.` };
   const partial = notices.filter((n) => n.reach.outcome === 'not-everyone').sort((a, b) => b.reach.reached - a.reach.reached)[0];
-  if (partial) return { ...running, state: 'incomplete', detail: `${said(partial)}. Not everyone it was meant for was reached.` };
-  return { ...running, state: 'unreached', detail: `${notices.map(said).join('. ')}. No notice reached anyone.` };
+  if (partial)
+    return {
+      ...running,
+      state: 'incomplete',
+      detail: `${said(partial)}. Retry what failed or send a further notice: the clock is met when a notice reaches everyone it was queued for.`,
+    };
+  return {
+    ...running,
+    state: 'unreached',
+    detail: `${notices.map(said).join('. ')}. The clock runs on until a notice reaches the people it is meant for.`,
+  };
 }
 
 /**
