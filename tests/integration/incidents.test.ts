@@ -204,6 +204,22 @@ describe('data breaches', () => {
     });
     expect(followUp.status).toBe(303);
     await until(() => resend.emails.some((e) => e.subject === `${subject} — Notice 2: Monitoring`), 'the second notice');
+    // the notify clock is met by what the deliveries recorded: wait until the providers took every one
+    const firstNotice = () =>
+      db.$client
+        .prepare(
+          `SELECT d.status, d.channel, d.sent_at FROM deliveries d WHERE d.notification_id =
+             (SELECT notification_id FROM incident_updates WHERE incident_id = ? ORDER BY published_at, id LIMIT 1)`,
+        )
+        .all(id) as { status: string; channel: string; sent_at: number | null }[];
+    await until(
+      () => firstNotice().every((d) => d.status === 'sent' || d.status === 'delivered'),
+      'the first notice accepted for everyone',
+    );
+    const rows = firstNotice();
+    // everyone following incidents for the web app: three email addresses and the Slack workspace
+    expect(rows.map((d) => d.channel).sort()).toEqual(['email', 'email', 'email', 'slack']);
+    const lastAccepted = new Date(Math.max(...rows.map((d) => d.sent_at ?? 0)));
     const page = await responder.get(`/console/incidents/${id}`);
     expect(text(page.html)).toMatch(/Notice 2 · Monitoring .* Initial notice · Identified/);
     const clocks = [...page.html.matchAll(/<tr data-state="(\w+)"><th scope="row">([^<]+)<\/th>/g)].map((m) => [m[2], m[1]]);
@@ -213,6 +229,15 @@ describe('data breaches', () => {
       ['Notify customers within 72 h', 'met'],
       ['Notify the supervisory authority within 72 h (GDPR Art. 33)', 'due'],
     ]);
+    // met when the last of the four was accepted, and it says so
+    const notify = /<tr data-state="met"><th scope="row">Notify customers within 72 h<\/th><td>[^<]*<\/td><td>([^<]*)<\/td>/.exec(
+      page.html,
+    );
+    expect(notify?.[1]).toBe(`${lastAccepted.toISOString().replace('T', ' ').slice(0, 16)} UTC`);
+    const t = text(page.html);
+    expect(t).toMatch(/Initial notice \([^)]+\) reached all 4 recipients; the last was reached/);
+    expect(t).toMatch(/Whom each notice reached/);
+    expect(t).toMatch(/Initial notice · Identified .*? Reached everyone · all 4 .*? Email: 3 of 3 reached Slack: 1 of 1 reached/);
     const marked = await responder.post(`/console/incidents/${id}?_action=markAuthorityNotified`, { incidentId: id });
     expect(text(marked.html)).toContain('Recorded: the supervisory authority was notified.');
     expect(marked.html).toMatch(/<tr data-state="met"><th scope="row">Notify the supervisory authority/);

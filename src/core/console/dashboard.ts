@@ -19,7 +19,7 @@ import {
 } from '../../../db/schema.ts';
 import { timesRecorded } from '../audit/repeats.ts';
 import type { Site } from '../content/schema.ts';
-import { type BreachClock, breachClocks, breachRecord } from '../incidents/breach.ts';
+import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
 
 export interface DashboardCounts {
@@ -114,7 +114,8 @@ export function attention(db: Db, site: Site, now: Date): Attention {
         (b.lateMinutes ?? -1) - (a.lateMinutes ?? -1) || (a.nextUpdateBy?.getTime() ?? Infinity) - (b.nextUpdateBy?.getTime() ?? Infinity),
     );
 
-  // breaches still open, or closed within the week: a clock that is due or missed needs someone
+  // breaches still open, or closed within the week: a clock that is due or missed needs someone, and so
+  // does a notice that reached no one or not everyone (incomplete, unreached)
   const breaches = db
     .select({ id: incidents.id, title: incidents.title, status: incidents.status, resolvedAt: incidents.resolvedAt })
     .from(incidents)
@@ -128,7 +129,7 @@ export function attention(db: Db, site: Site, now: Date): Attention {
     const record = breachRecord(db, b.id);
     if (!record) return [];
     return breachClocks(db, site, b.id, record, now)
-      .filter((c) => c.state === 'due' || c.state === 'missed')
+      .filter(clockNeedsAttention)
       .map((c): RunningClock => ({ ...c, incidentId: b.id, title: b.title }));
   });
   clocks.sort((a, b) => (a.deadline?.getTime() ?? Infinity) - (b.deadline?.getTime() ?? Infinity));

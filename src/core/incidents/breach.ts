@@ -3,10 +3,15 @@
  * approximate numbers of data subjects and records, likely consequences,
  * measures, the DPO as contact point) and the clocks from awareness:
  * detect, assess and notify customers (targets in content/site.yaml) and
- * the supervisory authority's 72 hours.
+ * the supervisory authority's 72 hours. The notify clock is computed from
+ * what each notice's deliveries recorded (src/core/notify/reach.ts): it is
+ * never met by a notice that reached no one or not everyone.
  */
 import type { Db } from '../../../db/client.ts';
 import type { Site } from '../content/schema.ts';
+import { describeReach, type NotificationReach, notificationReach } from '../notify/reach.ts';
+import { breachPhase } from './messages.ts';
+import type { IncidentStatus } from './types.ts';
 
 export interface BreachFields {
   awareAt: Date;
@@ -44,11 +49,14 @@ export function breachFieldsProblem(fields: BreachFields, now: Date): string | n
   return null;
 }
 
-/** The Art. 33(3) facts, as markdown appended to the first notice so every channel carries them. */
+/**
+ * The Art. 33(3) facts, as markdown appended to the first notice so every channel carries them. Its
+ * heading is `#`: pages and emails demote it to h3, the level below their own h2 (markdown.ts).
+ */
 export function breachNoticeSection(fields: BreachFields, site: Site): string {
   const { privacy } = site.contacts;
   return [
-    '### What we know so far',
+    '# What we know so far',
     `- **${breachFieldLabels.nature}:** ${fields.nature.trim()}`,
     `- **${breachFieldLabels.subjects}:** ${fields.subjects.trim()}`,
     `- **${breachFieldLabels.records}:** ${fields.records.trim()}`,
@@ -116,35 +124,149 @@ export function markAuthorityNotified(db: Db, incidentId: number, at: Date): boo
   );
 }
 
-export type ClockState = 'met' | 'due' | 'missed' | 'unknown';
+/**
+ * met: done by the deadline; due: not done, the deadline ahead; missed: the deadline passed before it was
+ * done (doneAt says when, if it was done since); unknown: no deadline (detect, when the start is not known).
+ * The notify clock has two problem states, never "met": incomplete, its notices reached some intended
+ * recipients but not all, and nothing more is on its way; unreached, its notices reached no one.
+ */
+export type ClockState = 'met' | 'due' | 'missed' | 'incomplete' | 'unreached' | 'unknown';
 
 export interface BreachClock {
   name: string;
   deadline: Date | null;
   doneAt: Date | null;
   state: ClockState;
+  /** the deadline has passed and the clock was not met by it */
+  overdue: boolean;
+  /** what the recorded facts behind the state are, in words (the notify clock: what the notices reached) */
+  detail: string | null;
 }
 
 function clock(name: string, deadline: Date | null, doneAt: Date | null, now: Date): BreachClock {
-  if (!deadline) return { name, deadline, doneAt, state: 'unknown' };
-  if (doneAt) return { name, deadline, doneAt, state: doneAt <= deadline ? 'met' : 'missed' };
-  return { name, deadline, doneAt, state: now <= deadline ? 'due' : 'missed' };
+  if (!deadline) return { name, deadline, doneAt, state: 'unknown', overdue: false, detail: null };
+  if (doneAt) return { name, deadline, doneAt, state: doneAt <= deadline ? 'met' : 'missed', overdue: doneAt > deadline, detail: null };
+  return { name, deadline, doneAt, state: now <= deadline ? 'due' : 'missed', overdue: now > deadline, detail: null };
+}
+
+/** One notice to customers about the breach: a published update and whom its notification reached. */
+export interface BreachNotice {
+  updateId: number;
+  /** its place among the breach's notices, from 1 (GDPR Art. 33(4) phases) */
+  phase: number;
+  /** "Initial notice", "Notice 2", … as the notice itself says */
+  label: string;
+  status: IncidentStatus;
+  publishedAt: Date;
+  /** null for an update published before updates recorded their notification: no delivery of it is known */
+  notificationId: number | null;
+  reach: Omit<NotificationReach, 'notificationId'>;
+}
+
+const nothingRecorded: Omit<NotificationReach, 'notificationId'> = {
+  intended: 0,
+  reached: 0,
+  delivered: 0,
+  failed: 0,
+  suppressed: 0,
+  logged: 0,
+  onTheWay: 0,
+  channels: {},
+  lastReachedAt: null,
+  outcome: 'no-one',
+};
+
+/** The breach's notices in the order they were published, each with whom it reached. */
+export function breachNotices(db: Db, incidentId: number): BreachNotice[] {
+  const updates = db.$client
+    .prepare('SELECT id, status, published_at, notification_id FROM incident_updates WHERE incident_id = ? ORDER BY published_at, id')
+    .all(incidentId) as { id: number; status: IncidentStatus; published_at: number; notification_id: number | null }[];
+  const reach = notificationReach(
+    db,
+    updates.flatMap((u) => (u.notification_id === null ? [] : [u.notification_id])),
+  );
+  return updates.map((u, i) => ({
+    updateId: u.id,
+    phase: i + 1,
+    label: breachPhase(i + 1).label,
+    status: u.status,
+    publishedAt: new Date(u.published_at),
+    notificationId: u.notification_id,
+    reach: (u.notification_id !== null && reach.get(u.notification_id)) || nothingRecorded,
+  }));
+}
+
+const utc = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/**
+ * The notify-customers clock, from the notices' deliveries. It is met when a
+ * notice has reached every recipient it was queued for (at least one): done
+ * at the time the last of them was reached, met if that is by the deadline,
+ * missed if after. Until then: due (or missed once the deadline passes)
+ * while nothing was sent or deliveries are on their way; incomplete when a
+ * notice reached some but lost others (failed, not sent, only logged);
+ * unreached when the notices reached no one. A later notice that reaches
+ * everyone meets it then; retried deliveries count when they are reached.
+ */
+function notifyClock(name: string, deadline: Date, notices: BreachNotice[], now: Date): BreachClock {
+  const overdue = now > deadline;
+  const said = (n: BreachNotice) => `${n.label} (${utc(n.publishedAt)}) ${describeReach(n.reach)}`;
+  const complete = notices
+    .filter((n) => n.reach.outcome === 'everyone' && n.reach.lastReachedAt !== null)
+    .sort((a, b) => (a.reach.lastReachedAt?.getTime() ?? 0) - (b.reach.lastReachedAt?.getTime() ?? 0));
+  const [first] = complete;
+  const doneAt = first?.reach.lastReachedAt;
+  if (first && doneAt) {
+    const met = doneAt <= deadline;
+    // earlier notices that did not reach everyone stay on record: those they lost may not have heard at all
+    const before = notices.filter((n) => n.phase < first.phase && n.reach.outcome !== 'everyone');
+    return {
+      name,
+      deadline,
+      doneAt,
+      state: met ? 'met' : 'missed',
+      overdue: !met,
+      detail: `${said(first)}; the last was reached ${utc(doneAt)}${met ? '' : ', after the deadline'}.${
+        before.length ? ` Before it: ${before.map(said).join('; ')}.` : ''
+      }`,
+    };
+  }
+  const running = { name, deadline, doneAt: null, overdue };
+  if (notices.length === 0) return { ...running, state: overdue ? 'missed' : 'due', detail: 'No notice has gone to customers yet.' };
+  const sending = notices.filter((n) => n.reach.outcome === 'on-the-way').at(-1);
+  if (sending) return { ...running, state: overdue ? 'missed' : 'due', detail: `${said(sending)}.` };
+  const partial = notices.filter((n) => n.reach.outcome === 'not-everyone').sort((a, b) => b.reach.reached - a.reach.reached)[0];
+  if (partial)
+    return {
+      ...running,
+      state: 'incomplete',
+      detail: `${said(partial)}. Retry what failed or send a further notice: the clock is met when a notice reaches everyone it was queued for.`,
+    };
+  return {
+    ...running,
+    state: 'unreached',
+    detail: `${notices.map(said).join('. ')}. The clock runs on until a notice reaches the people it is meant for.`,
+  };
 }
 
 /**
  * The four clocks. Detect runs from when the breach began (if known) to
  * awareness; assess ends with the first update past "investigating";
- * notify ends with the first customer notice; the authority's 72 hours end
- * when staff record that it was notified.
+ * notify ends when a customer notice has reached everyone it was queued
+ * for (see notifyClock); the authority's 72 hours end when staff record
+ * that it was notified.
  */
-export function breachClocks(db: Db, site: Site, incidentId: number, record: BreachRecord, now: Date): BreachClock[] {
+export function breachClocks(
+  db: Db,
+  site: { policies: Pick<Site['policies'], 'breachClocks'> },
+  incidentId: number,
+  record: BreachRecord,
+  now: Date,
+): BreachClock[] {
   const { detectHours, assessHours, notifyHours } = site.policies.breachClocks;
   const hours = (from: Date, h: number) => new Date(from.getTime() + h * 3_600_000);
-  const updates = db.$client
-    .prepare('SELECT status, published_at FROM incident_updates WHERE incident_id = ? ORDER BY published_at')
-    .all(incidentId) as { status: string; published_at: number }[];
-  const assessed = updates.find((u) => u.status !== 'investigating');
-  const firstNotice = updates[0];
+  const notices = breachNotices(db, incidentId);
+  const assessed = notices.find((u) => u.status !== 'investigating');
   return [
     clock(
       `Detect within ${detectHours} h`,
@@ -152,18 +274,13 @@ export function breachClocks(db: Db, site: Site, incidentId: number, record: Bre
       record.occurredAt ? record.awareAt : null,
       now,
     ),
-    clock(
-      `Assess within ${assessHours} h of awareness`,
-      hours(record.awareAt, assessHours),
-      assessed ? new Date(assessed.published_at) : null,
-      now,
-    ),
-    clock(
-      `Notify customers within ${notifyHours} h`,
-      hours(record.awareAt, notifyHours),
-      firstNotice ? new Date(firstNotice.published_at) : null,
-      now,
-    ),
+    clock(`Assess within ${assessHours} h of awareness`, hours(record.awareAt, assessHours), assessed ? assessed.publishedAt : null, now),
+    notifyClock(`Notify customers within ${notifyHours} h`, hours(record.awareAt, notifyHours), notices, now),
     clock('Notify the supervisory authority within 72 h (GDPR Art. 33)', hours(record.awareAt, 72), record.authorityNotifiedAt, now),
   ];
+}
+
+/** A clock that needs a person: running, missed, or a problem state. */
+export function clockNeedsAttention(c: BreachClock): boolean {
+  return c.state === 'due' || c.state === 'missed' || c.state === 'incomplete' || c.state === 'unreached';
 }

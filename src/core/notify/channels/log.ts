@@ -7,6 +7,9 @@ import { maskAddress } from '../recipients.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { renderEmail } from './email-render.ts';
 
+/** The provider message id of what the log transport wrote down: how a delivery is known to have been logged, not sent. */
+export const LOGGED_MESSAGE_ID_PREFIX = 'log-';
+
 export class LogChannel implements Channel {
   readonly mode = 'log' as const;
   readonly batchSize = 100;
@@ -35,6 +38,11 @@ export class LogChannel implements Channel {
       }),
     )();
     const durationMs = performance.now() - started;
-    return jobs.map((job, i) => ({ deliveryId: job.deliveryId, outcome: 'sent', providerMessageId: `log-${ids[i]}`, durationMs }));
+    return jobs.map((job, i) => ({
+      deliveryId: job.deliveryId,
+      outcome: 'sent',
+      providerMessageId: `${LOGGED_MESSAGE_ID_PREFIX}${ids[i]}`,
+      durationMs,
+    }));
   }
 }

@@ -1,0 +1,187 @@
+/**
+ * The breach clocks, computed from what is recorded: the notify-customers
+ * clock is met only when a notice reached every recipient it was queued
+ * for (accepted by the provider, or confirmed delivered), at the time the
+ * last of them was reached. The delivery rows here are written as the
+ * dispatcher and the provider callbacks write them.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../../db/client.ts';
+import type { ChannelName, DeliveryStatus } from '../../db/schema/notify.ts';
+import { attention } from '../../src/core/console/dashboard.ts';
+import type { Site } from '../../src/core/content/schema.ts';
+import { type BreachClock, breachClocks, breachRecord } from '../../src/core/incidents/breach.ts';
+
+const HOUR = 3_600_000;
+const AWARE = new Date('2026-05-04T08:00:00Z').getTime();
+/** awareness + 72 h, as content/site.yaml sets it */
+const DEADLINE = AWARE + 72 * HOUR;
+const BEFORE_DEADLINE = new Date(AWARE + 10 * HOUR);
+const AFTER_DEADLINE = new Date(DEADLINE + 5 * HOUR);
+const site = { policies: { breachClocks: { detectHours: 1, assessHours: 6, notifyHours: 72 } } } as Site;
+
+let db: Db;
+let incidentId: number;
+beforeEach(() => {
+  db = openDatabase(':memory:');
+  incidentId = Number(
+    db.$client
+      .prepare(
+        `INSERT INTO incidents (kind, severity, title, status, public, started_at, created_at) VALUES ('breach', 'critical', 'Exports', 'identified', 0, ?, ?)`,
+      )
+      .run(AWARE, AWARE).lastInsertRowid,
+  );
+  db.$client
+    .prepare(
+      `INSERT INTO breach_details (incident_id, aware_at, nature, subjects, records, consequences, measures) VALUES (?, ?, 'n', 's', 'r', 'not yet known', 'm')`,
+    )
+    .run(incidentId, AWARE);
+});
+
+interface Row {
+  channel?: ChannelName;
+  status: DeliveryStatus;
+  /** hours after awareness */
+  sentAt?: number;
+  finishedAt?: number;
+  /** the log transport's message id: written down, not sent */
+  logged?: boolean;
+}
+
+/** A published notice (an incident update) and the deliveries its notification was queued for. */
+function notice(publishedHours: number, rows: Row[], status = 'identified'): number {
+  const sqlite = db.$client;
+  const published = AWARE + publishedHours * HOUR;
+  const notificationId = Number(
+    sqlite
+      .prepare(
+        `INSERT INTO notifications (kind, thread_key, title, content, audience, recipient_count, created_at) VALUES ('incident', ?, 'Exports', '{}', '{}', ?, ?)`,
+      )
+      .run(`incident:${incidentId}`, rows.length, published).lastInsertRowid,
+  );
+  sqlite
+    .prepare('INSERT INTO incident_updates (incident_id, status, body, published_at, notification_id) VALUES (?, ?, ?, ?, ?)')
+    .run(incidentId, status, 'We found unauthorised access.', published, notificationId);
+  const insert = sqlite.prepare(
+    `INSERT INTO deliveries (notification_id, recipient_id, channel, status, attempts, next_attempt_at, provider_message_id, sent_at, finished_at)
+     VALUES (?, NULL, ?, ?, 1, ?, ?, ?, ?)`,
+  );
+  rows.forEach((r, i) => {
+    const hours = (h: number | undefined) => (h === undefined ? null : AWARE + h * HOUR);
+    const providerId = r.sentAt === undefined ? null : r.logged ? `log-${notificationId}-${i}` : `re_${notificationId}_${i}`;
+    insert.run(notificationId, r.channel ?? 'email', r.status, published, providerId, hours(r.sentAt), hours(r.finishedAt));
+  });
+  return notificationId;
+}
+
+function notifyClock(now: Date): BreachClock {
+  const record = breachRecord(db, incidentId);
+  if (!record) throw new Error('no breach record');
+  const clock = breachClocks(db, site, incidentId, record, now).find((c) => c.name.startsWith('Notify customers'));
+  if (!clock) throw new Error('no notify clock');
+  return clock;
+}
+
+const sent = (hours: number, channel: ChannelName = 'email'): Row => ({ channel, status: 'sent', sentAt: hours });
+
+describe('the notify-customers clock', () => {
+  it('is not met by a notice that queued no delivery: the notice reached no one, and the clock keeps running', () => {
+    notice(1, []);
+    const due = notifyClock(BEFORE_DEADLINE);
+    expect(due.state).toBe('unreached');
+    expect(due.doneAt).toBeNull();
+    expect(due.overdue).toBe(false);
+    expect(due.detail).toMatch(/reached no one/);
+    const late = notifyClock(AFTER_DEADLINE);
+    expect(late.state).toBe('unreached');
+    expect(late.overdue).toBe(true);
+  });
+
+  it('is met when every delivery was accepted, at the time the last one was', () => {
+    notice(1, [sent(1.1), sent(1.3), { channel: 'slack', status: 'delivered', sentAt: 1.2, finishedAt: 2 }]);
+    const clock = notifyClock(BEFORE_DEADLINE);
+    expect(clock.state).toBe('met');
+    expect(clock.doneAt).toEqual(new Date(AWARE + 1.3 * HOUR));
+    expect(clock.detail).toMatch(/reached all 3/);
+  });
+
+  it('a confirmed delivery without a recorded acceptance counts from its confirmation', () => {
+    notice(1, [sent(1.1), { status: 'delivered', finishedAt: 1.5 }]);
+    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 1.5 * HOUR) });
+  });
+
+  it('one failed delivery leaves it incomplete, never met, and says how many were not reached', () => {
+    notice(1, [sent(1.1), sent(1.2), sent(1.3), { status: 'failed', finishedAt: 1.4 }]);
+    const clock = notifyClock(BEFORE_DEADLINE);
+    expect(clock.state).toBe('incomplete');
+    expect(clock.doneAt).toBeNull();
+    expect(clock.detail).toMatch(/reached 3 of 4; 1 failed/);
+  });
+
+  it('a bounce after the provider accepted the message is a failure', () => {
+    notice(1, [sent(1.1), { status: 'failed', sentAt: 1.1, finishedAt: 1.6 }]);
+    expect(notifyClock(BEFORE_DEADLINE).state).toBe('incomplete');
+  });
+
+  it('an address quarantined or removed before sending was not reached', () => {
+    notice(1, [sent(1.1), { status: 'suppressed', finishedAt: 1.1 }]);
+    const clock = notifyClock(BEFORE_DEADLINE);
+    expect(clock.state).toBe('incomplete');
+    expect(clock.detail).toMatch(/reached 1 of 2; 1 not sent/);
+  });
+
+  it('what the log transport wrote down (no provider configured) reached no one', () => {
+    notice(1, [
+      { status: 'sent', sentAt: 1.1, logged: true },
+      { status: 'sent', sentAt: 1.1, logged: true },
+    ]);
+    const clock = notifyClock(BEFORE_DEADLINE);
+    expect(clock.state).toBe('unreached');
+    expect(clock.detail).toMatch(/2 only logged/);
+  });
+
+  it('while deliveries are on their way before the deadline it is due, with the progress', () => {
+    notice(1, [sent(1.1), { status: 'pending' }, { status: 'sending' }]);
+    const clock = notifyClock(BEFORE_DEADLINE);
+    expect(clock.state).toBe('due');
+    expect(clock.doneAt).toBeNull();
+    expect(clock.detail).toMatch(/reached 1 of 3 so far; 2 on their way/);
+  });
+
+  it('still on their way after the deadline: missed', () => {
+    notice(1, [sent(1.1), { status: 'pending' }]);
+    expect(notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null, overdue: true });
+  });
+
+  it('everyone reached, but after the deadline: missed, with when', () => {
+    notice(70, [sent(71), sent(75)]);
+    const clock = notifyClock(AFTER_DEADLINE);
+    expect(clock.state).toBe('missed');
+    expect(clock.doneAt).toEqual(new Date(AWARE + 75 * HOUR));
+  });
+
+  it('a later notice that reaches everyone meets it, at its own time', () => {
+    notice(1, []);
+    notice(5, [sent(5.1), sent(5.2)], 'monitoring');
+    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 5.2 * HOUR) });
+  });
+
+  it('with no notice yet it is due, then missed', () => {
+    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'due', doneAt: null });
+    expect(notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null });
+  });
+});
+
+describe('the dashboard', () => {
+  it('lists a notify clock whose notice reached no one, as a problem', () => {
+    notice(1, []);
+    const clocks = attention(db, site, BEFORE_DEADLINE).clocks.filter((c) => c.incidentId === incidentId);
+    expect(clocks.map((c) => [c.name, c.state])).toContainEqual(['Notify customers within 72 h', 'unreached']);
+  });
+
+  it('no longer lists the notify clock once a notice reached everyone', () => {
+    notice(1, [sent(1.1)]);
+    const clocks = attention(db, site, BEFORE_DEADLINE).clocks.filter((c) => c.incidentId === incidentId);
+    expect(clocks.map((c) => c.name)).not.toContain('Notify customers within 72 h');
+  });
+});
