@@ -25,10 +25,20 @@ const draftFields = {
   objectionDeadline: text(20),
   overrideReason: text(1200),
 };
-const editOf = (input: { intro?: string | null; effectiveOn: string; objectionDeadline: string; overrideReason: string }): NoticeEdit | null =>
+const editOf = (input: {
+  intro?: string | null;
+  effectiveOn: string;
+  objectionDeadline: string;
+  overrideReason: string;
+}): NoticeEdit | null =>
   input.intro === null || input.intro === undefined
     ? null
-    : { intro: input.intro, effectiveOn: input.effectiveOn, objectionDeadline: input.objectionDeadline, overrideReason: input.overrideReason };
+    : {
+        intro: input.intro,
+        effectiveOn: input.effectiveOn,
+        objectionDeadline: input.objectionDeadline,
+        overrideReason: input.overrideReason,
+      };
 
 export const changeActions = {
   editNotice: defineAction({

@@ -290,7 +290,12 @@ interface CheckedEdit {
 }
 
 /** Why this edit cannot be stored for publication on `day`, or what to store. */
-function checkEdit(site: Site, notice: Notice, edit: NoticeEdit, day: string): { ok: true; edit: CheckedEdit } | { ok: false; message: string } {
+function checkEdit(
+  site: Site,
+  notice: Notice,
+  edit: NoticeEdit,
+  day: string,
+): { ok: true; edit: CheckedEdit } | { ok: false; message: string } {
   if (edit.intro.trim() === '') return { ok: false, message: 'Write an introduction: it is the first thing customers read.' };
   if (edit.intro.length > 5000) return { ok: false, message: 'The introduction is too long (5,000 characters at most).' };
   const problem = datesProblem(site, notice, edit, day);
