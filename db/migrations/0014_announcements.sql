@@ -9,9 +9,11 @@ CREATE TABLE `announcements` (
 	`published_at` integer,
 	`published_by` integer,
 	`notification_id` integer,
+	`form_key` text,
 	`created_by` integer,
 	`created_at` integer NOT NULL,
 	`updated_at` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `announcements_status` ON `announcements` (`status`,`published_at`);
+CREATE INDEX `announcements_status` ON `announcements` (`status`,`published_at`);--> statement-breakpoint
+CREATE UNIQUE INDEX `announcements_form_key` ON `announcements` (`form_key`);

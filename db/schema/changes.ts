@@ -98,9 +98,14 @@ export const announcements = sqliteTable(
     publishedAt: integer('published_at', { mode: 'timestamp_ms' }),
     publishedBy: integer('published_by'),
     notificationId: integer('notification_id'),
+    /**
+     * A random key the composer carries from its first render: a form posted twice (a double click, a
+     * retried request) finds the announcement the first post made instead of making, or sending, another
+     */
+    formKey: text('form_key'),
     createdBy: integer('created_by'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [index('announcements_status').on(t.status, t.publishedAt)],
+  (t) => [index('announcements_status').on(t.status, t.publishedAt), uniqueIndex('announcements_form_key').on(t.formKey)],
 );

@@ -28,6 +28,8 @@ const text = (max: number) =>
 const composer = z.object({
   /** empty for a new announcement */
   announcementId: text(20),
+  /** the composer's key for a new announcement: the same form posted twice makes one */
+  formKey: text(100),
   title: text(2000),
   body: text(60_000),
   effectiveOn: text(40),
@@ -54,6 +56,7 @@ function inputOf(form: ComposerForm): AnnouncementInput {
     title: form.title,
     body: form.body,
     effectiveOn: form.effectiveOn,
+    formKey: form.formKey,
     topics: announcementTopics.filter((t) => ticked[`topic:${t}`] === 'yes'),
   };
 }

@@ -296,6 +296,33 @@ describe('publishing', () => {
   });
 });
 
+describe('a form posted twice', () => {
+  it('makes one announcement and sends it once (a double click on Publish now, a retried request)', async () => {
+    const page = await staff.get(COMPOSE);
+    const formKey = /name="formKey" value="([\w-]+)"/.exec(page.html)?.[1] ?? '';
+    expect(formKey).toMatch(/^[\w-]{16,64}$/);
+    // a second composer has its own key
+    expect((await staff.get(COMPOSE)).html).not.toContain(formKey);
+    const fields = form({ formKey, title: 'Posted twice', 'topic:docs': '' });
+    const saved = [
+      await staff.post(`${COMPOSE}?_action=saveAnnouncement`, fields),
+      await staff.post(`${COMPOSE}?_action=saveAnnouncement`, fields),
+    ];
+    expect(saved.map((r) => idFrom(r.location))).toEqual([idFrom(saved[0]?.location ?? null), idFrom(saved[0]?.location ?? null)]);
+    const notifications = count('notifications');
+    const [first, second] = await Promise.all([
+      staff.post(`${COMPOSE}?_action=publishAnnouncement`, { ...fields, when: 'now' }),
+      staff.post(`${COMPOSE}?_action=publishAnnouncement`, { ...fields, when: 'now' }),
+    ]);
+    expect([first?.status, second?.status].sort()).toEqual([303, 400]);
+    expect(text([first, second].find((r) => r?.status === 400)?.html ?? '')).toContain('This announcement is already published.');
+    expect(count('notifications')).toBe(notifications + 1);
+    expect(db.$client.prepare(`SELECT count(*) AS n FROM announcements WHERE title = 'Posted twice'`).get()).toEqual({ n: 1 });
+    // dpo@ and both@ follow subprocessor changes: one email each
+    await until(() => resend.emails.filter((e) => e.subject.startsWith('[Announcement] Posted twice')).length === 2, 'the two emails');
+  });
+});
+
 describe('scheduling', () => {
   it('the worker publishes a scheduled one once; one whose effective date passed meanwhile returns to draft and staff are told', async () => {
     const at = new Date(Date.now() + 10 * 60_000).toISOString().slice(0, 16);

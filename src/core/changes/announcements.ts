@@ -54,7 +54,15 @@ export interface AnnouncementInput {
   topics: readonly string[];
   /** YYYY-MM-DD, or empty for none */
   effectiveOn: string;
+  /**
+   * The composer's key for a new announcement (src/pages/console/announcements/compose.astro): the
+   * same form posted twice finds what the first post made. Anything but 16 to 64 letters, digits,
+   * `-` or `_` is ignored.
+   */
+  formKey?: string;
 }
+
+const FORM_KEY = /^[A-Za-z0-9_-]{16,64}$/;
 
 export type AnnouncementContext = NoticeContext;
 
@@ -232,24 +240,41 @@ export function previewAnnouncement(
   };
 }
 
-/** The stored announcement `id` when it can still be changed; null id: a new one. */
-function changeable(db: Db, id: number | null): { ok: true; current: Announcement | null } | Refusal {
-  if (id === null) return { ok: true, current: null };
-  const current = getAnnouncement(db, id);
-  if (!current || current.status === 'discarded') return { ok: false, message: 'There is no such announcement.' };
+/**
+ * The stored announcement when it can still be changed: by `id`, or for a new one (null id) by the
+ * form's key, so a form posted twice does not make (or send) a second announcement; null: a new one.
+ */
+function changeable(db: Db, id: number | null, formKey?: string): { ok: true; current: Announcement | null } | Refusal {
+  const key = formKey && FORM_KEY.test(formKey) ? formKey : null;
+  const row =
+    id !== null
+      ? (db.$client.prepare('SELECT * FROM announcements WHERE id = ?').get(id) as Row | undefined)
+      : key
+        ? (db.$client.prepare('SELECT * FROM announcements WHERE form_key = ?').get(key) as Row | undefined)
+        : undefined;
+  if (!row) return id === null ? { ok: true, current: null } : { ok: false, message: 'There is no such announcement.' };
+  const current = toAnnouncement(row);
+  if (current.status === 'discarded') return { ok: false, message: 'This announcement was discarded.' };
   if (current.status === 'published') return { ok: false, message: 'This announcement is already published.' };
   return { ok: true, current };
 }
 
 /** Inserts or updates; inside the caller's transaction. Returns the id. */
-function store(ctx: AnnouncementContext, id: number | null, value: Checked, status: 'draft' | 'scheduled', publishAt: Date | null): number {
+function store(
+  ctx: AnnouncementContext,
+  id: number | null,
+  value: Checked,
+  status: 'draft' | 'scheduled',
+  publishAt: Date | null,
+  formKey?: string,
+): number {
   const sqlite = ctx.db.$client;
   const topics = JSON.stringify(value.topics);
   if (id === null) {
     const row = sqlite
       .prepare(
-        `INSERT INTO announcements (title, body, topics, effective_on, status, publish_at, created_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        `INSERT INTO announcements (title, body, topics, effective_on, status, publish_at, form_key, created_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       )
       .get(
         value.title,
@@ -258,6 +283,7 @@ function store(ctx: AnnouncementContext, id: number | null, value: Checked, stat
         value.effectiveOn,
         status,
         publishAt?.getTime() ?? null,
+        formKey && FORM_KEY.test(formKey) ? formKey : null,
         ctx.actor?.id ?? null,
         ctx.now.getTime(),
         ctx.now.getTime(),
@@ -282,12 +308,12 @@ export function saveAnnouncement(
 ): { ok: true; id: number } | Refusal {
   return ctx.db.$client
     .transaction(() => {
-      const found = changeable(ctx.db, id);
+      const found = changeable(ctx.db, id, input.formKey);
       if (!found.ok) return found;
       const publishAt = found.current?.status === 'scheduled' ? found.current.publishAt : null;
       const checked = checkAnnouncement(input, today(publishAt ?? ctx.now));
       if (!checked.ok) return checked;
-      const saved = store(ctx, id, checked.value, publishAt ? 'scheduled' : 'draft', publishAt);
+      const saved = store(ctx, found.current?.id ?? null, checked.value, publishAt ? 'scheduled' : 'draft', publishAt, input.formKey);
       audit(ctx, 'announcements.saved', saved, summaryOf(checked.value));
       return { ok: true as const, id: saved };
     })
@@ -329,13 +355,15 @@ export function publishAnnouncement(
 ): { ok: true; id: number; deliveries: number } | Refusal {
   return ctx.db.$client
     .transaction(() => {
-      const found = changeable(ctx.db, id);
+      const found = changeable(ctx.db, id, input?.formKey);
       if (!found.ok) return found;
       const source = input ?? (found.current && inputOf(found.current));
       if (!source) return { ok: false as const, message: 'There is no such announcement.' };
       const checked = checkAnnouncement(source, today(ctx.now));
       if (!checked.ok) return checked;
-      const saved = input ? store(ctx, id, checked.value, 'draft', null) : (id ?? 0);
+      const existing = found.current?.id ?? null;
+      // the text as posted is stored first; the scheduler publishes what is stored
+      const saved = input ? store(ctx, existing, checked.value, 'draft', null, input.formKey) : (existing ?? 0);
       return { ok: true as const, id: saved, deliveries: publishStored(ctx, saved, checked.value) };
     })
     .immediate();
@@ -353,11 +381,11 @@ export function scheduleAnnouncement(
   if (at.getTime() > ctx.now.getTime() + 90 * DAY) return { ok: false, message: 'Schedule within the next 90 days.' };
   return ctx.db.$client
     .transaction(() => {
-      const found = changeable(ctx.db, id);
+      const found = changeable(ctx.db, id, input.formKey);
       if (!found.ok) return found;
       const checked = checkAnnouncement(input, today(at));
       if (!checked.ok) return checked;
-      const saved = store(ctx, id, checked.value, 'scheduled', at);
+      const saved = store(ctx, found.current?.id ?? null, checked.value, 'scheduled', at, input.formKey);
       scheduleJob(ctx.db, `announcement:${saved}:publish`, 'announcements.publish', at, { announcementId: saved }, ctx.now);
       audit(ctx, 'announcements.scheduled', saved, { ...summaryOf(checked.value), at: at.toISOString() });
       return { ok: true as const, id: saved };
