@@ -72,6 +72,7 @@ describe('a subprocessor notice and an objection, in Chromium', () => {
     await expect.poll(() => console_.getByRole('heading', { name: 'New subprocessor: Datadog' }).count()).toBe(1);
     const a11y = await axeViolations(console_);
     expect(a11y, formatViolations('announcements', a11y)).toEqual([]);
+    await console_.screenshot({ path: join(SCREENSHOTS, 'announcements-notice-draft.png'), fullPage: true });
     // edited and published with one click: the edit goes out (it used to be dropped unless saved first)
     await console_.getByLabel('Introduction').fill('We will use **Datadog** to find errors faster.');
     await console_.getByRole('button', { name: 'Publish now' }).click();
