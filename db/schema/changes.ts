@@ -74,3 +74,38 @@ export const objectionNotes = sqliteTable('objection_notes', {
   body: text('body').notNull(),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
 });
+
+/**
+ * A free-form announcement written by staff (a new data region, a policy
+ * change): published now or at a time to the subscribers of the change
+ * topics it names, and part of the public changelog. It changes no list
+ * entry and carries no objection link: a change customers may object to is
+ * a subprocessor notice, drafted from content/.
+ */
+export const announcements = sqliteTable(
+  'announcements',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    title: text('title').notNull(),
+    /** markdown */
+    body: text('body').notNull(),
+    /** JSON array of change topics (subprocessors, docs): whose subscribers it reaches */
+    topics: text('topics', { mode: 'json' }).notNull(),
+    /** UTC day as YYYY-MM-DD, or null when it has none */
+    effectiveOn: text('effective_on'),
+    status: text('status', { enum: ['draft', 'scheduled', 'published', 'discarded'] }).notNull(),
+    publishAt: integer('publish_at', { mode: 'timestamp_ms' }),
+    publishedAt: integer('published_at', { mode: 'timestamp_ms' }),
+    publishedBy: integer('published_by'),
+    notificationId: integer('notification_id'),
+    /**
+     * A random key the composer carries from its first render: a form posted twice (a double click, a
+     * retried request) finds the announcement the first post made instead of making, or sending, another
+     */
+    formKey: text('form_key'),
+    createdBy: integer('created_by'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('announcements_status').on(t.status, t.publishedAt), uniqueIndex('announcements_form_key').on(t.formKey)],
+);

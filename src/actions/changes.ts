@@ -1,7 +1,7 @@
 /** Announcements (change notices) for staff, and objections: filed by customers, tracked by staff. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { editNotice, publishNotice, scheduleNotice, unscheduleNotice } from '../core/changes/notices.ts';
+import { editNotice, type NoticeEdit, publishNotice, scheduleNotice, unscheduleNotice } from '../core/changes/notices.ts';
 import { fileObjection, updateObjection } from '../core/changes/objections.ts';
 import { noticeContext, objectionDeps, objectionStaffContext } from '../lib/notice-context.ts';
 import { refuse, requireAccess, requireStaff } from './guard.ts';
@@ -14,36 +14,61 @@ const text = (max: number) =>
     .nullish()
     .transform((v) => v ?? '');
 
+/**
+ * The draft's fields, posted with every button of its form (Save draft, Publish now, Schedule, Back to
+ * draft): the flow stores them in the same transaction as what the button does, so an edit is never
+ * dropped. Absent (an older form, a script posting only the id): the notice goes out as saved.
+ */
+const draftFields = {
+  intro: z.string().max(6000).nullish(),
+  effectiveOn: text(20),
+  objectionDeadline: text(20),
+  overrideReason: text(1200),
+};
+const editOf = (input: {
+  intro?: string | null;
+  effectiveOn: string;
+  objectionDeadline: string;
+  overrideReason: string;
+}): NoticeEdit | null =>
+  input.intro === null || input.intro === undefined
+    ? null
+    : {
+        intro: input.intro,
+        effectiveOn: input.effectiveOn,
+        objectionDeadline: input.objectionDeadline,
+        overrideReason: input.overrideReason,
+      };
+
 export const changeActions = {
   editNotice: defineAction({
     accept: 'form',
-    input: z.object({
-      ...noticeId,
-      intro: text(6000),
-      effectiveOn: text(20),
-      objectionDeadline: text(20),
-      overrideReason: text(1200),
-    }),
+    input: z.object({ ...noticeId, ...draftFields }),
     handler: (input, ctx) => {
       requireStaff(ctx, 'editNotice');
-      const result = editNotice(noticeContext(ctx), input.noticeId, input);
+      const result = editNotice(noticeContext(ctx), input.noticeId, { ...input, intro: input.intro ?? '' });
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId };
     },
   }),
 
+  /** "Publish now" (`when=now`) or "Schedule" (`when=later`, at `publishAt`); without `when`, a time schedules. */
   publishNotice: defineAction({
     accept: 'form',
-    input: z.object({ ...noticeId, publishAt: text(20) }),
+    input: z.object({ ...noticeId, ...draftFields, publishAt: text(20), when: text(10) }),
     handler: (input, ctx) => {
       requireStaff(ctx, 'publishNotice');
       const nc = noticeContext(ctx);
-      if (input.publishAt.trim() !== '') {
-        const scheduled = scheduleNotice(nc, input.noticeId, new Date(`${input.publishAt.trim()}Z`));
+      const edit = editOf(input);
+      const publishAt = input.publishAt.trim();
+      const later = input.when === 'later' || (input.when !== 'now' && publishAt !== '');
+      if (later) {
+        if (publishAt === '') refuse('Choose when to publish it (UTC) to schedule it.');
+        const scheduled = scheduleNotice(nc, input.noticeId, new Date(`${publishAt}Z`), edit);
         if (!scheduled.ok) refuse(scheduled.message);
         return { noticeId: input.noticeId, deliveries: 0, scheduled: true };
       }
-      const result = publishNotice(nc, input.noticeId);
+      const result = publishNotice(nc, input.noticeId, edit);
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId, deliveries: result.deliveries, scheduled: false };
     },
@@ -51,10 +76,10 @@ export const changeActions = {
 
   unscheduleNotice: defineAction({
     accept: 'form',
-    input: z.object(noticeId),
+    input: z.object({ ...noticeId, ...draftFields }),
     handler: (input, ctx) => {
       requireStaff(ctx, 'unscheduleNotice');
-      const result = unscheduleNotice(noticeContext(ctx), input.noticeId);
+      const result = unscheduleNotice(noticeContext(ctx), input.noticeId, editOf(input));
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId };
     },

@@ -4,6 +4,7 @@
  * which records the audit entry.
  */
 import { accountActions } from './account.ts';
+import { announcementActions } from './announcements.ts';
 import { authActions } from './auth.ts';
 import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
@@ -23,4 +24,5 @@ export const server = {
   ...organisationActions,
   ...incidentActions,
   ...changeActions,
+  ...announcementActions,
 };

@@ -4,7 +4,7 @@
  * has exactly the shape the endpoint serves. Lists are cut to their first
  * item. Dates are fixed: the page is the same at every build.
  */
-import type { subprocessorsDocument } from '../core/changes/public.ts';
+import type { changesDocument, subprocessorsDocument } from '../core/changes/public.ts';
 import { locationLabel } from '../core/content/locations.ts';
 import type { Component, Site, Subprocessor } from '../core/content/schema.ts';
 import { renderFeed } from '../core/feeds/feed.ts';
@@ -171,6 +171,43 @@ export function subprocessorsJsonExample(): string {
         effectiveOn: '2026-04-13',
         objectionDeadline: '2026-04-06',
         fields: ['location'],
+      },
+    ],
+  };
+  return json(example);
+}
+
+export function changesJsonExample(): string {
+  const [current] = EXAMPLE_SUBPROCESSORS;
+  const example: ReturnType<typeof changesDocument> = {
+    version: '1.0',
+    generatedAt: AT.toISOString(),
+    changes: [
+      {
+        id: 'announcement-3',
+        type: 'announcement',
+        url: new URL('changes#announcement-3', EXAMPLE_URL).href,
+        title: 'A new data region in Frankfurt',
+        topics: ['subprocessors', 'docs'],
+        publishedAt: AT.toISOString(),
+        effectiveOn: '2026-04-01',
+        objectionDeadline: null,
+        change: null,
+        name: null,
+        text: 'From 1 April, new EU workspaces are hosted in Frankfurt. Existing workspaces can move on request.',
+      },
+      {
+        id: 'notice-7',
+        type: 'subprocessor-notice',
+        url: new URL('changes#notice-7', EXAMPLE_URL).href,
+        title: `Subprocessor change: ${current?.name ?? 'Example'}`,
+        topics: ['subprocessors'],
+        publishedAt: new Date(AT.getTime() - 86_400_000).toISOString(),
+        effectiveOn: '2026-04-13',
+        objectionDeadline: '2026-04-06',
+        change: 'changed',
+        name: current?.name ?? 'Example',
+        text: 'Our backups move to a second region. The details that change are listed below, and you may object.',
       },
     ],
   };

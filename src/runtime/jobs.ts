@@ -3,6 +3,7 @@
  * standalone worker, beside the dispatcher.
  */
 import { Cron } from 'croner';
+import { announcementJobHandlers } from '../core/changes/announcements.ts';
 import { noticeJobHandlers } from '../core/changes/notices.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
 import { incidentJobHandlers } from '../core/incidents/schedule.ts';
@@ -26,6 +27,7 @@ export function jobHandlers(context: AppContext) {
     }),
     ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
     ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
+    ...announcementJobHandlers({ ...shared, keys: context.keys, staffSlack }),
   };
 }
 

@@ -72,15 +72,16 @@ describe('a subprocessor notice and an objection, in Chromium', () => {
     await expect.poll(() => console_.getByRole('heading', { name: 'New subprocessor: Datadog' }).count()).toBe(1);
     const a11y = await axeViolations(console_);
     expect(a11y, formatViolations('announcements', a11y)).toEqual([]);
+    await console_.screenshot({ path: join(SCREENSHOTS, 'announcements-notice-draft.png'), fullPage: true });
+    // edited and published with one click: the edit goes out (it used to be dropped unless saved first)
     await console_.getByLabel('Introduction').fill('We will use **Datadog** to find errors faster.');
-    await console_.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => console_.getByText('The notice is saved.').count()).toBe(1);
-    await console_.getByRole('button', { name: 'Publish to subscribers' }).click();
+    await console_.getByRole('button', { name: 'Publish now' }).click();
     await expect.poll(() => console_.getByText('Published: 1 deliveries queued.').count()).toBe(1);
 
     await expect.poll(() => resend.emails.length, { timeout: 20_000 }).toBe(1);
     const email = resend.emails[0];
     expect(email?.subject).toMatch(/^\[Subprocessor notice\] New subprocessor: Datadog \(effective /);
+    expect(email?.text).toContain('We will use Datadog to find errors faster.');
     const link = /https?:\/\/[^\s]+\/objections\/[\w.-]+/.exec(email?.text ?? '')?.[0] ?? '';
     expect(link).not.toBe('');
 

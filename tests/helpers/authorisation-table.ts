@@ -41,6 +41,8 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   '/console/organisations': { path: '/console/organisations', needs: 'admin' },
   '/console/organisations/[id]': { path: '/console/organisations/999999', needs: 'admin', status: 404 },
   '/console/announcements': { path: '/console/announcements', needs: 'viewer' },
+  // writing a free-form announcement
+  '/console/announcements/compose': { path: '/console/announcements/compose', needs: 'responder' },
   '/console/objections': { path: '/console/objections', needs: 'viewer' },
   '/console/objections/[id]': { path: '/console/objections/999999', needs: 'viewer', status: 404 },
 };
@@ -91,6 +93,11 @@ export const actions: Record<string, Needs> = {
   editNotice: 'responder',
   publishNotice: 'responder',
   unscheduleNotice: 'responder',
+  previewAnnouncement: 'responder',
+  saveAnnouncement: 'responder',
+  publishAnnouncement: 'responder',
+  unscheduleAnnouncement: 'responder',
+  discardAnnouncement: 'responder',
   updateObjection: 'responder',
   // the customer's own: the signed objection link is checked by the flow itself
   fileObjection: 'public',

@@ -479,3 +479,99 @@ describe('documents', () => {
     expect(notice?.text).not.toContain('/objections/');
   });
 });
+
+describe('editing and publishing a draft in one request', () => {
+  const notificationCount = () => (db.$client.prepare('SELECT count(*) AS n FROM notifications').get() as { n: number }).n;
+  const stored = (id: number) =>
+    db.$client.prepare('SELECT status, intro, effective_on, objection_deadline FROM change_notices WHERE id = ?').get(id) as Row;
+
+  it('a refused publication saves nothing, sends nothing, and shows what was typed', async () => {
+    const id = draftFor('algolia');
+    const before = stored(id);
+    const notifications = notificationCount();
+    const refused = await staff.post('/console/announcements?_action=publishNotice', {
+      noticeId: String(id),
+      intro: 'Typed, then Publish now: <b>not to be lost</b>.',
+      effectiveOn: day(3),
+      objectionDeadline: day(3),
+      overrideReason: '',
+      publishAt: '',
+      when: 'now',
+    });
+    expect(refused.status).toBe(400);
+    expect(text(refused.html)).toContain(`The notice period is 30 days: the earliest effective date is ${day(30)}.`);
+    // the form comes back with the typed text, escaped, and the typed dates
+    expect(refused.html).toContain('Typed, then Publish now: &lt;b&gt;not to be lost&lt;/b&gt;.');
+    expect(refused.html).toContain(`value="${day(3)}"`);
+    expect(stored(id)).toEqual(before);
+    expect(notificationCount()).toBe(notifications);
+  });
+
+  it('Publish now sends the introduction and dates as edited in the same form, and keeps them', async () => {
+    const id = draftFor('algolia');
+    const before = resend.emails.length;
+    const published = await staff.post('/console/announcements?_action=publishNotice', {
+      noticeId: String(id),
+      intro: 'Algolia now serves our search from **Ireland**: edited and published in one go.',
+      effectiveOn: day(8),
+      objectionDeadline: day(6),
+      overrideReason: 'Required by the provider for the EU data region.',
+      publishAt: '',
+      when: 'now',
+    });
+    // dpo0's recipient was removed above: dpo1 by email, and the Slack channel
+    expect(text(published.html)).toContain('Published: 2 deliveries queued.');
+    await until(() => resend.emails.length === before + 1, 'the notice email');
+    for (const email of resend.emails.slice(before)) {
+      expect(email.text).toContain('Algolia now serves our search from Ireland: edited and published in one go.');
+      expect(email.text).toContain(`Objections by: ${longDate(day(6))}`);
+    }
+    expect(stored(id)).toEqual({
+      status: 'published',
+      intro: 'Algolia now serves our search from **Ireland**: edited and published in one go.',
+      effective_on: day(8),
+      objection_deadline: day(6),
+    });
+    const audit = db.$client.prepare(`SELECT action FROM audit_log WHERE target = ? ORDER BY id`).all(`notice:${id}`);
+    expect(audit.slice(-3)).toEqual([
+      { action: 'changes.notice_edited' },
+      { action: 'changes.notice_period_overridden' },
+      { action: 'changes.published' },
+    ]);
+  });
+
+  it('Schedule keeps the edit made in the same form; Back to draft keeps it too', async () => {
+    editText(contentDir, 'docs/encryption.md', (t) => `${t}\n\n## Key rotation\n\nKeys rotate every 90 days.\n`);
+    expect(await detect()).toContain('drafted: doc changed: ');
+    const id = drafts().find((d) => d.subject === 'doc')?.id ?? 0;
+    const at = new Date(Date.now() + 60 * 60_000).toISOString().slice(0, 16);
+    const scheduled = await staff.post('/console/announcements?_action=publishNotice', {
+      noticeId: String(id),
+      intro: 'We now rotate keys every 90 days (edited when scheduling).',
+      effectiveOn: '',
+      publishAt: at,
+      when: 'later',
+    });
+    expect(text(scheduled.html)).toContain('The notice is scheduled.');
+    expect(stored(id)).toMatchObject({ status: 'scheduled', intro: 'We now rotate keys every 90 days (edited when scheduling).' });
+    const back = await staff.post('/console/announcements?_action=unscheduleNotice', {
+      noticeId: String(id),
+      intro: 'Keys rotate every 90 days (edited, then back to draft).',
+      effectiveOn: '',
+      publishAt: at,
+    });
+    expect(text(back.html)).toContain('The notice is back to draft.');
+    expect(stored(id)).toMatchObject({ status: 'draft', intro: 'Keys rotate every 90 days (edited, then back to draft).' });
+    // Schedule without a time names what is missing
+    const noTime = await staff.post('/console/announcements?_action=publishNotice', {
+      noticeId: String(id),
+      intro: 'Keys rotate every 90 days.',
+      effectiveOn: '',
+      publishAt: '',
+      when: 'later',
+    });
+    expect(noTime.status).toBe(400);
+    expect(text(noTime.html)).toContain('Choose when to publish it (UTC) to schedule it.');
+    expect(stored(id)).toMatchObject({ status: 'draft', intro: 'Keys rotate every 90 days (edited, then back to draft).' });
+  });
+});

@@ -44,6 +44,7 @@ export const routeTable: Record<string, RouteExpectation> = {
   // the styled page of refusals a browser shows (src/lib/error-page.ts renders it with their status); by its own URL, "Page not found"
   '/error': { kind: 'public', path: '/error', status: 404 },
   '/api': { kind: 'public', path: '/api', status: 200, static: true },
+  '/api/v1/changes.json': { kind: 'public', path: '/api/v1/changes.json', status: 200, cors: true },
   '/api/v1/status.json': { kind: 'public', path: '/api/v1/status.json', status: 200, cors: true },
   '/api/v1/subprocessors.json': { kind: 'public', path: '/api/v1/subprocessors.json', status: 200, cors: true },
   '/api/v1/trust.json': { kind: 'public', path: '/api/v1/trust.json', status: 200, cors: true },

@@ -94,6 +94,7 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/organisations': need('subscribers.view'),
   '/console/organisations/[id]': need('subscribers.view'),
   '/console/announcements': need('announcements.view'),
+  '/console/announcements/compose': need('announcements.manage'),
   '/console/objections': need('announcements.view'),
   '/console/objections/[id]': need('announcements.view'),
 };
@@ -143,6 +144,11 @@ export const consoleActions: Record<string, Access> = {
   editNotice: need('announcements.manage'),
   publishNotice: need('announcements.manage'),
   unscheduleNotice: need('announcements.manage'),
+  previewAnnouncement: need('announcements.manage'),
+  saveAnnouncement: need('announcements.manage'),
+  publishAnnouncement: need('announcements.manage'),
+  unscheduleAnnouncement: need('announcements.manage'),
+  discardAnnouncement: need('announcements.manage'),
   updateObjection: need('announcements.manage'),
   fileObjection: open,
 };

@@ -88,7 +88,8 @@ export function noticeFacts(
   return facts;
 }
 
-const stripPlaceholders = (text: string) => text.replace(/\{\{\s*objection[^}]*\}\}/gi, '');
+/** Staff text never carries an objection placeholder: only the engine writes one. */
+export const stripPlaceholders = (text: string): string => text.replace(/\{\{\s*objection[^}]*\}\}/gi, '');
 
 export function noticeMessages(input: NoticeMessageInput): NotificationContent {
   const heading = noticeHeading(input.diff);

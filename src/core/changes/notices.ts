@@ -279,49 +279,118 @@ const storedDatesProblem = (site: Site, notice: Notice, day: string) =>
     day,
   );
 
-export function editNotice(ctx: NoticeContext, id: number, edit: NoticeEdit): { ok: true } | { ok: false; message: string } {
-  const notice = getNotice(ctx.db, id);
-  if (!notice || (notice.status !== 'draft' && notice.status !== 'scheduled'))
-    return { ok: false, message: 'Only a draft or scheduled notice can be edited.' };
+/** An edit as it will be stored, once every check passed. */
+interface CheckedEdit {
+  intro: string;
+  effectiveOn: string | null;
+  objectionDeadline: string | null;
+  /** kept only for an effective date inside the notice period */
+  overrideReason: string | null;
+  earliest: string;
+}
+
+/** Why this edit cannot be stored for publication on `day`, or what to store. */
+function checkEdit(
+  site: Site,
+  notice: Notice,
+  edit: NoticeEdit,
+  day: string,
+): { ok: true; edit: CheckedEdit } | { ok: false; message: string } {
   if (edit.intro.trim() === '') return { ok: false, message: 'Write an introduction: it is the first thing customers read.' };
   if (edit.intro.length > 5000) return { ok: false, message: 'The introduction is too long (5,000 characters at most).' };
-  const day = today(notice.publishAt ?? ctx.now);
-  const problem = datesProblem(ctx.site, notice, edit, day);
+  const problem = datesProblem(site, notice, edit, day);
   if (problem) return { ok: false, message: problem };
-  const earliest = earliestEffective(ctx.site, notice.diff, day);
-  const override = edit.effectiveOn !== '' && edit.effectiveOn < earliest ? edit.overrideReason.trim().slice(0, 1000) : null;
+  const earliest = earliestEffective(site, notice.diff, day);
+  return {
+    ok: true,
+    edit: {
+      intro: edit.intro.trim(),
+      effectiveOn: edit.effectiveOn || null,
+      objectionDeadline: edit.objectionDeadline || null,
+      overrideReason: edit.effectiveOn !== '' && edit.effectiveOn < earliest ? edit.overrideReason.trim().slice(0, 1000) : null,
+      earliest,
+    },
+  };
+}
+
+/** Stores a checked edit and audits it; inside the caller's transaction. */
+function writeEdit(ctx: NoticeContext, notice: Notice, edit: CheckedEdit): Notice {
   ctx.db.$client
+    .prepare('UPDATE change_notices SET intro = ?, effective_on = ?, objection_deadline = ?, override_reason = ? WHERE id = ?')
+    .run(edit.intro, edit.effectiveOn, edit.objectionDeadline, edit.overrideReason, notice.id);
+  audit(ctx, 'changes.notice_edited', `notice:${notice.id}`, {
+    effectiveOn: edit.effectiveOn ?? 'default',
+    objectionDeadline: edit.objectionDeadline ?? 'default',
+  });
+  if (edit.overrideReason)
+    audit(ctx, 'changes.notice_period_overridden', `notice:${notice.id}`, {
+      effectiveOn: edit.effectiveOn,
+      earliest: edit.earliest,
+      reason: edit.overrideReason,
+    });
+  return {
+    ...notice,
+    intro: edit.intro,
+    effectiveOn: edit.effectiveOn,
+    objectionDeadline: edit.objectionDeadline,
+    overrideReason: edit.overrideReason,
+  };
+}
+
+const editable = (notice: Notice | null): notice is Notice => notice?.status === 'draft' || notice?.status === 'scheduled';
+
+/** Saves a draft or scheduled notice (a scheduled one stays scheduled: its dates are checked for its publication day). */
+export function editNotice(ctx: NoticeContext, id: number, edit: NoticeEdit): { ok: true } | { ok: false; message: string } {
+  return ctx.db.$client
     .transaction(() => {
-      ctx.db.$client
-        .prepare('UPDATE change_notices SET intro = ?, effective_on = ?, objection_deadline = ?, override_reason = ? WHERE id = ?')
-        .run(edit.intro.trim(), edit.effectiveOn || null, edit.objectionDeadline || null, override, id);
-      audit(ctx, 'changes.notice_edited', `notice:${id}`, {
-        effectiveOn: edit.effectiveOn || 'default',
-        objectionDeadline: edit.objectionDeadline || 'default',
-      });
-      if (override)
-        audit(ctx, 'changes.notice_period_overridden', `notice:${id}`, { effectiveOn: edit.effectiveOn, earliest, reason: override });
+      const notice = getNotice(ctx.db, id);
+      if (!editable(notice)) return { ok: false as const, message: 'Only a draft or scheduled notice can be edited.' };
+      const checked = checkEdit(ctx.site, notice, edit, today(notice.publishAt ?? ctx.now));
+      if (!checked.ok) return checked;
+      writeEdit(ctx, notice, checked.edit);
+      return { ok: true as const };
     })
     .immediate();
-  return { ok: true };
 }
 
 const listUrl = (publicUrl: URL, diff: ContentDiff) =>
   new URL(diff.subject === 'subprocessor' ? 'subprocessors' : diff.change === 'removed' ? 'docs' : `docs/${diff.id}`, publicUrl).href;
 
-/** Publishes a draft or scheduled notice now: dates fixed, history extended, subscribers notified. */
-export function publishNotice(ctx: NoticeContext, id: number): { ok: true; deliveries: number } | { ok: false; message: string } {
+/** Why a notice cannot be published or scheduled at all, whatever its text and dates. */
+function statusProblem(notice: Notice | null): string | null {
+  if (!notice) return 'There is no such notice.';
+  if (notice.status === 'published') return 'This notice is already published.';
+  if (notice.status === 'superseded') return 'The content changed again: this notice was replaced by a newer draft.';
+  return null;
+}
+
+/**
+ * Publishes a draft or scheduled notice now: dates fixed, history extended, subscribers notified.
+ * With `edit` (the form's fields, sent with Publish), the edit is checked for today and stored in the
+ * same transaction: everything is checked before anything is stored or sent, so a refusal changes
+ * nothing and an edit is never dropped.
+ */
+export function publishNotice(
+  ctx: NoticeContext,
+  id: number,
+  edit: NoticeEdit | null = null,
+): { ok: true; deliveries: number } | { ok: false; message: string } {
   const sqlite = ctx.db.$client;
   return sqlite
     .transaction(() => {
-      const notice = getNotice(ctx.db, id);
-      if (!notice) return { ok: false as const, message: 'There is no such notice.' };
-      if (notice.status === 'published') return { ok: false as const, message: 'This notice is already published.' };
-      if (notice.status === 'superseded')
-        return { ok: false as const, message: 'The content changed again: this notice was replaced by a newer draft.' };
+      const found = getNotice(ctx.db, id);
+      const refused = statusProblem(found);
+      if (refused || !found) return { ok: false as const, message: refused ?? 'There is no such notice.' };
       const day = today(ctx.now);
-      const problem = storedDatesProblem(ctx.site, notice, day);
-      if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
+      let notice = found;
+      if (edit) {
+        const checked = checkEdit(ctx.site, notice, edit, day);
+        if (!checked.ok) return checked;
+        notice = writeEdit(ctx, notice, checked.edit);
+      } else {
+        const problem = storedDatesProblem(ctx.site, notice, day);
+        if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
+      }
       const { effectiveOn, objectionDeadline } = noticeDates(ctx.site, notice, day);
       const { deliveries, notificationId } = enqueueNotification(
         ctx.db,
@@ -361,36 +430,57 @@ export function publishNotice(ctx: NoticeContext, id: number): { ok: true; deliv
     .immediate();
 }
 
-export function scheduleNotice(ctx: NoticeContext, id: number, at: Date): { ok: true } | { ok: false; message: string } {
-  const notice = getNotice(ctx.db, id);
-  if (!notice || (notice.status !== 'draft' && notice.status !== 'scheduled'))
-    return { ok: false, message: 'Only a draft can be scheduled.' };
+/** Schedules a draft (or moves a scheduled notice); with `edit`, stores it in the same transaction, checked for the day it goes out. */
+export function scheduleNotice(
+  ctx: NoticeContext,
+  id: number,
+  at: Date,
+  edit: NoticeEdit | null = null,
+): { ok: true } | { ok: false; message: string } {
   if (Number.isNaN(at.getTime()) || at.getTime() <= ctx.now.getTime() + 30_000)
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (at.getTime() > ctx.now.getTime() + 90 * DAY) return { ok: false, message: 'Schedule within the next 90 days.' };
-  const problem = storedDatesProblem(ctx.site, notice, today(at));
-  if (problem) return { ok: false, message: `${problem} Edit the dates first.` };
-  ctx.db.$client
+  return ctx.db.$client
     .transaction(() => {
+      const notice = getNotice(ctx.db, id);
+      if (!editable(notice)) return { ok: false as const, message: statusProblem(notice) ?? 'Only a draft can be scheduled.' };
+      if (edit) {
+        const checked = checkEdit(ctx.site, notice, edit, today(at));
+        if (!checked.ok) return checked;
+        writeEdit(ctx, notice, checked.edit);
+      } else {
+        const problem = storedDatesProblem(ctx.site, notice, today(at));
+        if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
+      }
       ctx.db.$client.prepare(`UPDATE change_notices SET status = 'scheduled', publish_at = ? WHERE id = ?`).run(at.getTime(), id);
       scheduleJob(ctx.db, `notice:${id}:publish`, 'changes.publish', at, { noticeId: id }, ctx.now);
       audit(ctx, 'changes.scheduled', `notice:${id}`, { at: at.toISOString() });
+      return { ok: true as const };
     })
     .immediate();
-  return { ok: true };
 }
 
-export function unscheduleNotice(ctx: NoticeContext, id: number): { ok: true } | { ok: false; message: string } {
-  const notice = getNotice(ctx.db, id);
-  if (notice?.status !== 'scheduled') return { ok: false, message: 'That notice is not scheduled.' };
-  ctx.db.$client
+/** Back to draft; with `edit`, stored in the same transaction (checked for publication today, as a draft's are). */
+export function unscheduleNotice(
+  ctx: NoticeContext,
+  id: number,
+  edit: NoticeEdit | null = null,
+): { ok: true } | { ok: false; message: string } {
+  return ctx.db.$client
     .transaction(() => {
+      const notice = getNotice(ctx.db, id);
+      if (notice?.status !== 'scheduled') return { ok: false as const, message: 'That notice is not scheduled.' };
+      if (edit) {
+        const checked = checkEdit(ctx.site, notice, edit, today(ctx.now));
+        if (!checked.ok) return checked;
+        writeEdit(ctx, notice, checked.edit);
+      }
       ctx.db.$client.prepare(`UPDATE change_notices SET status = 'draft', publish_at = NULL WHERE id = ?`).run(id);
       cancelJob(ctx.db, `notice:${id}:publish`, ctx.now);
       audit(ctx, 'changes.schedule_cancelled', `notice:${id}`, {});
+      return { ok: true as const };
     })
     .immediate();
-  return { ok: true };
 }
 
 export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl: URL }): Record<string, JobHandler> {

@@ -1,8 +1,9 @@
 /**
  * What the public sees of changes: the subprocessor list as of a day (with
- * what is announced but not yet in effect), the changelog, its feed entries
- * and the machine-readable history. Drafts are never public: customers hear
- * of a change when its notice is published.
+ * what is announced but not yet in effect), the changelog (change notices
+ * and free-form announcements), its feed entries and the machine-readable
+ * history. Drafts are never public: customers hear of a change when its
+ * notice or announcement is published.
  */
 import type { Db } from '../../../db/client.ts';
 import { locationLabel } from '../content/locations.ts';
@@ -10,9 +11,10 @@ import type { Subprocessor } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
 import { renderMarkdown } from '../incidents/markdown.ts';
 import { escapeHtml } from '../text/escape.ts';
+import { type PublishedAnnouncement, publishedAnnouncements } from './announcements.ts';
 import type { StoredSubprocessor } from './diff.ts';
 import { type PublishedNotice, parseDay, publishedNotices, subprocessorsAsOf, today } from './history.ts';
-import { longDate, noticeFacts, noticeHeading } from './messages.ts';
+import { longDate, noticeFacts, noticeHeading, stripPlaceholders } from './messages.ts';
 
 const asSubprocessor = (s: StoredSubprocessor): Subprocessor => ({ ...s, since: new Date(s.since) });
 
@@ -107,9 +109,52 @@ export function changeLog(db: Db, limit = 200): PublishedNotice[] {
     .slice(0, limit);
 }
 
+/** One entry of the public changelog: a change notice or a free-form announcement. */
+export type ChangeEntry =
+  | { type: 'notice'; anchor: string; publishedAt: Date; notice: PublishedNotice }
+  | { type: 'announcement'; anchor: string; publishedAt: Date; announcement: PublishedAnnouncement };
+
+/** Notices and announcements together, newest first: /changes, the change feeds and /api/v1/changes.json. */
+export function changelog(db: Db, limit = 200): ChangeEntry[] {
+  const entries: ChangeEntry[] = [
+    ...changeLog(db, limit).map((notice) => ({
+      type: 'notice' as const,
+      anchor: `notice-${notice.id}`,
+      publishedAt: notice.publishedAt,
+      notice,
+    })),
+    ...publishedAnnouncements(db, limit).map((announcement) => ({
+      type: 'announcement' as const,
+      anchor: `announcement-${announcement.id}`,
+      publishedAt: announcement.publishedAt,
+      announcement,
+    })),
+  ];
+  return entries.sort((a, b) => b.publishedAt.getTime() - a.publishedAt.getTime() || b.anchor.localeCompare(a.anchor)).slice(0, limit);
+}
+
+/** "Effective Tue, 22 Dec 2026" after an announcement's title when it has a date. */
+export const announcementHeading = (a: Pick<PublishedAnnouncement, 'title' | 'effectiveOn'>) =>
+  a.effectiveOn ? `${a.title} (effective ${longDate(a.effectiveOn)})` : a.title;
+
 export function changeFeedEntries(db: Db, publicUrl: URL): FeedEntry[] {
-  return changeLog(db, 50).map((n) => {
-    const url = new URL(`changes#notice-${n.id}`, publicUrl).href;
+  return changelog(db, 50).map((entry) => {
+    const url = new URL(`changes#${entry.anchor}`, publicUrl).href;
+    if (entry.type === 'announcement') {
+      const a = entry.announcement;
+      const body = renderMarkdown(stripPlaceholders(a.body));
+      return {
+        id: url,
+        title: announcementHeading(a),
+        url,
+        summary: body.text.slice(0, 500),
+        contentHtml: `${body.html}${a.effectiveOn ? `<p><strong>Effective:</strong> ${escapeHtml(longDate(a.effectiveOn))}</p>` : ''}`,
+        published: a.publishedAt,
+        updated: a.publishedAt,
+        categories: ['Announcements'],
+      };
+    }
+    const n = entry.notice;
     const facts = noticeFacts({ diff: n.details, effectiveOn: n.effectiveOn, objectionDeadline: n.objectionDeadline });
     const intro = renderMarkdown(n.intro);
     return {
@@ -123,6 +168,50 @@ export function changeFeedEntries(db: Db, publicUrl: URL): FeedEntry[] {
       categories: [n.subject === 'subprocessor' ? 'Subprocessors' : 'Documents', n.change],
     };
   });
+}
+
+/**
+ * /api/v1/changes.json: the changelog for machines, notices and announcements in one shape, newest
+ * first. An announcement has no `change` or `name`, and may have no effective date.
+ */
+export function changesDocument(db: Db, publicUrl: URL, now: Date) {
+  return {
+    version: '1.0',
+    generatedAt: now.toISOString(),
+    changes: changelog(db).map((entry) => {
+      const url = new URL(`changes#${entry.anchor}`, publicUrl).href;
+      if (entry.type === 'announcement') {
+        const a = entry.announcement;
+        return {
+          id: entry.anchor,
+          type: 'announcement',
+          url,
+          title: a.title,
+          topics: a.topics,
+          publishedAt: a.publishedAt.toISOString(),
+          effectiveOn: a.effectiveOn,
+          objectionDeadline: null,
+          change: null,
+          name: null,
+          text: renderMarkdown(stripPlaceholders(a.body)).text,
+        };
+      }
+      const n = entry.notice;
+      return {
+        id: entry.anchor,
+        type: n.subject === 'subprocessor' ? 'subprocessor-notice' : 'document-notice',
+        url,
+        title: noticeHeading(n.details),
+        topics: [n.subject === 'subprocessor' ? 'subprocessors' : 'docs'],
+        publishedAt: n.publishedAt.toISOString(),
+        effectiveOn: n.effectiveOn,
+        objectionDeadline: n.objectionDeadline,
+        change: n.change,
+        name: n.subjectName,
+        text: renderMarkdown(stripPlaceholders(n.intro)).text,
+      };
+    }),
+  };
 }
 
 /** /api/v1/subprocessors.json: the list in effect, what is coming, and every published change. */
@@ -157,8 +246,17 @@ export function subprocessorsDocument(db: Db, publicUrl: URL, now: Date) {
   };
 }
 
-/** Changes when a notice is published or the UTC day turns (a notice may take effect): a cache key for published lists. */
+/**
+ * Changes when a notice or an announcement is published or the UTC day turns (a notice may take
+ * effect): a cache key for published lists and the changelog. Published ones are never unpublished,
+ * so the two counts only grow.
+ */
 export function changesVersion(db: Db, now: Date): string {
-  const { n } = db.$client.prepare(`SELECT count(*) AS n FROM change_notices WHERE status = 'published'`).get() as { n: number };
-  return `${n}:${today(now)}`;
+  const { n, a } = db.$client
+    .prepare(
+      `SELECT (SELECT count(*) FROM change_notices WHERE status = 'published') AS n,
+              (SELECT count(*) FROM announcements WHERE status = 'published') AS a`,
+    )
+    .get() as { n: number; a: number };
+  return `${n}:${a}:${today(now)}`;
 }

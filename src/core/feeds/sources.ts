@@ -109,10 +109,10 @@ export function incidentFeed(source: FeedSource): Feed {
   return build('incidents', source, `Incidents and scheduled maintenance affecting ${org}'s services.`, 'status');
 }
 
-/** Subprocessor and security-document change notices, newest first. */
+/** Subprocessor and security-document change notices and announcements, newest first. */
 export function changesFeed(source: FeedSource): Feed {
   const org = source.site.organisation.name;
-  return build('changes', source, `Changes to ${org}'s subprocessors and security documentation.`, 'changes');
+  return build('changes', source, `Changes to ${org}'s subprocessors and security documentation, and announcements.`, 'changes');
 }
 
 export const feedBuilders: Record<FeedName, (source: FeedSource) => Feed> = {

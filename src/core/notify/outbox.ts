@@ -17,6 +17,8 @@ export type Audience =
    * those customer organisations (src/core/organisations/membership.ts); an empty list reaches no one
    */
   | { kind: 'topic'; topic: string; components?: string[]; organisations?: number[] }
+  /** subscribers of any of these topics (a free-form announcement), each recipient once */
+  | { kind: 'topics'; topics: string[] }
   /** named recipients (a test send, staff reminders); `includePending` for the message that confirms an address */
   | { kind: 'recipients'; ids: number[]; includePending?: boolean };
 
@@ -88,6 +90,13 @@ function audienceFilter(audience: Audience, channels: readonly ChannelName[]): {
     // ids travel as one JSON array parameter: no statement grows with the list
     parts.push('r.id IN (SELECT value FROM json_each(?))');
     params.push(JSON.stringify(audience.ids));
+    return { where: parts.join(' AND '), params };
+  }
+  if (audience.kind === 'topics') {
+    parts.push(
+      'EXISTS (SELECT 1 FROM subscriber_topics t WHERE t.subscriber_id = r.subscriber_id AND t.topic IN (SELECT value FROM json_each(?)))',
+    );
+    params.push(JSON.stringify(audience.topics));
     return { where: parts.join(' AND '), params };
   }
   const components = audience.components ?? [];

@@ -1,0 +1,17 @@
+import type { APIRoute } from 'astro';
+import { changesDocument } from '../../../core/changes/public.ts';
+
+export const prerender = false;
+
+/** The public changelog for machines: published change notices and announcements, newest first. */
+export const GET: APIRoute = ({ locals }) => {
+  const { candor } = locals;
+  const body = changesDocument(candor.db, candor.config.publicUrl, candor.now());
+  return new Response(`${JSON.stringify(body, null, 2)}\n`, {
+    headers: {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'public, max-age=60',
+      'Access-Control-Allow-Origin': '*',
+    },
+  });
+};
