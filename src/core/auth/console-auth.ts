@@ -9,7 +9,7 @@ import QRCode from 'qrcode';
 import type { Db } from '../../../db/client.ts';
 import { recoveryCodes, staff } from '../../../db/schema.ts';
 import type { AuditAction } from '../audit/actions.ts';
-import { recordAudit } from '../audit/log.ts';
+import { type AuditInput, recordAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
@@ -59,6 +59,24 @@ export type NextStep = 'console' | 'mfa' | 'enrol';
 
 const GENERIC_SIGN_IN_ERROR = 'Email or password is incorrect.';
 
+/** An audit entry for a sign-in flow: the staff member (or nobody yet) from the request's address. */
+function entry(
+  ctx: AuthContext,
+  action: AuditAction,
+  actor: StaffMember | null,
+  target: string | null,
+  summary: Record<string, unknown>,
+): AuditInput {
+  return {
+    actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
+    ip: ctx.client.ip,
+    userAgent: ctx.client.userAgent,
+    action,
+    target,
+    summary,
+  };
+}
+
 function audit(
   ctx: AuthContext,
   action: AuditAction,
@@ -66,18 +84,7 @@ function audit(
   target: string | null,
   summary: Record<string, unknown> = {},
 ): void {
-  recordAudit(
-    ctx.db,
-    {
-      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
-      ip: ctx.client.ip,
-      userAgent: ctx.client.userAgent,
-      action,
-      target,
-      summary,
-    },
-    ctx.now,
-  );
+  recordAudit(ctx.db, entry(ctx, action, actor, target, summary), ctx.now);
 }
 
 /** A refusal someone may repeat by the hundred: identical ones within a window are one entry and a count (audit/repeats.ts). */
@@ -88,18 +95,7 @@ function refuse(
   target: string | null,
   summary: Record<string, unknown> = {},
 ): void {
-  recordRefusal(
-    ctx.db,
-    {
-      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
-      ip: ctx.client.ip,
-      userAgent: ctx.client.userAgent,
-      action,
-      target,
-      summary,
-    },
-    ctx.now,
-  );
+  recordRefusal(ctx.db, entry(ctx, action, actor, target, summary), ctx.now);
 }
 
 const minutes = (ms: number) => {

@@ -257,13 +257,7 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
           ...(organisations.length ? { organisations } : {}),
           ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
         });
-        return {
-          ok: true,
-          incidentId,
-          updateId: published.updateId,
-          notificationId: published.notificationId,
-          deliveries: published.deliveries,
-        };
+        return publishedResult(incidentId, published);
       })
       .immediate(),
   );
@@ -277,6 +271,13 @@ function organisationsProblem(db: Db, ids: readonly number[]): string | null {
   return missing.length
     ? `There is no customer organisation #${missing.join(', #')} (it may have been deleted): choose from the list.`
     : null;
+}
+
+function publishedResult(
+  incidentId: number,
+  published: { updateId: number; notificationId: number | null; deliveries: number },
+): PublishResult {
+  return { ok: true, incidentId, updateId: published.updateId, notificationId: published.notificationId, deliveries: published.deliveries };
 }
 
 function refusedWhenNoRecipients(run: () => PublishResult): PublishResult {
@@ -313,13 +314,7 @@ export function postUpdate(ctx: IncidentContext, incidentId: number, input: Upda
           deliveries: published.deliveries,
           ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
         });
-        return {
-          ok: true,
-          incidentId,
-          updateId: published.updateId,
-          notificationId: published.notificationId,
-          deliveries: published.deliveries,
-        };
+        return publishedResult(incidentId, published);
       })
       .immediate(),
   );
