@@ -35,4 +35,8 @@ export const scheduledUpdates = sqliteTable('scheduled_updates', {
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   cancelledAt: integer('cancelled_at', { mode: 'timestamp_ms' }),
   publishedUpdateId: integer('published_update_id'),
+  /** false: published on the pages only, as staff chose when scheduling it */
+  notify: integer('notify', { mode: 'boolean' }).notNull().default(true),
+  /** the next update it promises; null: the cadence */
+  nextUpdateBy: integer('next_update_by', { mode: 'timestamp_ms' }),
 });

@@ -48,6 +48,8 @@ export const recipients = sqliteTable(
     status: text('status', { enum: ['pending', 'active', 'suppressed', 'removed'] }).notNull(),
     suppressedAt: integer('suppressed_at', { mode: 'timestamp_ms' }),
     suppressedReason: text('suppressed_reason'),
+    /** the status it had when suppressed: lifting the suppression returns it there (a pending address stays unconfirmed) */
+    suppressedFrom: text('suppressed_from', { enum: ['pending', 'active'] }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [

@@ -3,7 +3,7 @@ import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { editIncident, editUpdate } from '../core/incidents/edit.ts';
-import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate } from '../core/incidents/incidents.ts';
+import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate, updateProblem } from '../core/incidents/incidents.ts';
 import { windowProblem } from '../core/incidents/maintenance.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
@@ -69,6 +69,13 @@ export const incidentActions = {
         const problem = windowProblem(draft.window, ic.now);
         if (problem) refuse(problem);
       }
+      // What publishing would refuse is refused here too, naming it (an unreadable promise or status was a 500).
+      const checked = draft.id === null && draft.kind === 'maintenance' ? { ...input, status: 'scheduled' as const } : input;
+      const problem = updateProblem(ic, id, { ...checked, kind: draft.kind });
+      if (problem) refuse(problem);
+      const facts = id === null ? input.breach : null;
+      if (facts && (Number.isNaN(facts.awareAt.getTime()) || (facts.occurredAt && Number.isNaN(facts.occurredAt.getTime()))))
+        refuse('Write the times of the breach as YYYY-MM-DD HH:MM (UTC).');
       // "Redact them": the flagged items are replaced, and the composer comes back with the cleaned text.
       if (form.get('redact') === 'yes') input.body = redact(input.body, scanForPersonalData(input.body));
       const staffText = input.body;
@@ -156,7 +163,7 @@ export const incidentActions = {
         confirmPersonalData: input.confirmPersonalData === 'yes',
       });
       if (!result.ok) refused(result);
-      return { updateId: input.updateId, deliveries: result.deliveries };
+      return { updateId: input.updateId, deliveries: result.deliveries, notified: input.notify === 'yes' };
     },
   }),
 
@@ -176,7 +183,7 @@ export const incidentActions = {
         notify: input.notify === 'yes',
       });
       if (!result.ok) refused(result);
-      return { deliveries: result.deliveries };
+      return { deliveries: result.deliveries, notified: input.notify === 'yes' };
     },
   }),
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisation } from '../helpers/organisations.ts';
 import { pageText as text, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
@@ -195,5 +196,83 @@ describe('corrections after publishing', () => {
     const page = text(await (await fetch(`${server.url}/incidents/${id}`)).text());
     expect(page).toContain('Slow search in the EU region');
     expect(page).toMatch(/Identified · started .* · edited/);
+  });
+});
+
+describe('what the review found', () => {
+  it('a data breach cannot be declared or updated without notifying: its notices are numbered for the customers', async () => {
+    const breach = {
+      title: 'Exports exposed',
+      kind: 'breach',
+      severity: 'critical',
+      status: 'identified',
+      'component:web-app': 'operational',
+      body: 'We found unauthorised access to one export.',
+      breachAwareAt: new Date(Date.now() - 3_600_000).toISOString().slice(0, 16),
+      breachNature: 'not yet known',
+      breachSubjects: 'not yet known',
+      breachRecords: 'not yet known',
+      breachConsequences: 'not yet known',
+      breachMeasures: 'Credential revoked.',
+      notifyShown: 'yes',
+    };
+    const silent = await responder.post('/console/incidents/new?_action=publishIncident', breach);
+    expect(silent.status).toBe(400);
+    expect(text(silent.html)).toContain('Every notice of a data breach goes to the customers concerned');
+    expect(db.$client.prepare(`SELECT count(*) AS n FROM incidents WHERE kind = 'breach'`).get()).toEqual({ n: 0 });
+    // the breach form has no switch to untick
+    expect((await responder.get('/console/incidents/new?kind=breach')).html).not.toContain('name="notify"');
+  });
+
+  it('a preview with an unreadable promise, status or breach time is refused with a message, not a 500', async () => {
+    const promise = await responder.post('/console/incidents/new?_action=previewIncident', { ...OUTAGE, nextUpdateBy: 'tomorrow-ish' });
+    expect(promise.status).toBe(400);
+    expect(text(promise.html)).toContain('The next update time is not a time');
+    const status = await responder.post('/console/incidents/new?_action=previewIncident', { ...OUTAGE, status: 'sleeping' });
+    expect(status.status).toBe(400);
+    expect(text(status.html)).toContain('Choose a status');
+    const aware = await responder.post('/console/incidents/new?_action=previewIncident', {
+      ...OUTAGE,
+      kind: 'breach',
+      breachAwareAt: 'yesterday',
+      breachNature: 'x',
+    });
+    expect(aware.status).toBe(400);
+    expect(text(aware.html)).toContain('Write the times of the breach as YYYY-MM-DD HH:MM (UTC).');
+  });
+
+  it('a correction of a targeted incident that would reach no one is refused, and nothing is saved', async () => {
+    const org = keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
+    const declared = await responder.post('/console/incidents/new?_action=publishIncident', {
+      title: 'Initech exports',
+      kind: 'security',
+      severity: 'major',
+      status: 'investigating',
+      'component:web-app': 'operational',
+      body: 'We are looking into access to Initech exports.',
+      [`organisation:${org}`]: 'yes',
+      confirmNoRecipients: 'yes',
+    });
+    expect(declared.status, text(declared.html).slice(0, 300)).toBe(303);
+    const targeted = /\/console\/incidents\/(\d+)/.exec(declared.location ?? '')?.[1] ?? '';
+    const update = (db.$client.prepare('SELECT id FROM incident_updates WHERE incident_id = ?').get(Number(targeted)) as { id: number }).id;
+    const revisions = () => (db.$client.prepare('SELECT count(*) AS n FROM incident_revisions').get() as { n: number }).n;
+    const before = revisions();
+    const res = await responder.post(`/console/incidents/${targeted}?_action=editIncidentUpdate`, {
+      incidentId: targeted,
+      updateId: String(update),
+      body: 'We are looking into access to the exports of Initech workspaces.',
+      notify: 'yes',
+    });
+    expect(res.status).toBe(400);
+    expect(text(res.html)).toContain('This correction would reach no one');
+    expect(revisions()).toBe(before);
+    // saved without notifying, it is a correction on the pages only
+    const quiet = await responder.post(`/console/incidents/${targeted}?_action=editIncidentUpdate`, {
+      incidentId: targeted,
+      updateId: String(update),
+      body: 'We are looking into access to the exports of Initech workspaces.',
+    });
+    expect(text(quiet.html)).toContain('subscribers were not notified');
   });
 });

@@ -106,6 +106,46 @@ describe('scheduled updates', () => {
   });
 });
 
+describe('a scheduled update keeps what staff chose', () => {
+  it('publishes without notifying when "Notify subscribers" was unticked, with the promise chosen', async () => {
+    const promise = new Date(Math.ceil(Date.now() / 60_000) * 60_000 + 2 * 86_400_000);
+    const early = await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {
+      incidentId,
+      status: 'monitoring',
+      body: 'A quiet note.',
+      notifyShown: 'yes',
+      scheduleAt: inTwoMinutes(),
+      nextUpdateBy: new Date(Date.now() + 60_000).toISOString().slice(0, 16),
+    });
+    // a promise before the update is published is refused now, not dropped later
+    expect(early.html).toContain('The next update must be promised for a time still to come (UTC).');
+    const res = await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {
+      incidentId,
+      status: 'monitoring',
+      body: 'A quiet note.',
+      notifyShown: 'yes',
+      scheduleAt: inTwoMinutes(),
+      nextUpdateBy: promise.toISOString().slice(0, 16),
+    });
+    expect(res.location).toMatch(/\?scheduled=\d+/);
+    const id = (db.$client.prepare('SELECT max(id) AS id FROM scheduled_updates').get() as { id: number }).id;
+    const notifications = () => (db.$client.prepare('SELECT count(*) AS n FROM notifications').get() as { n: number }).n;
+    const before = notifications();
+    db.$client.prepare(`UPDATE jobs SET run_at = ? WHERE key = ?`).run(Date.now() - 1000, `scheduled-update:${id}`);
+    runDueJobs();
+    expect(updates()).toBe(3);
+    expect(
+      db.$client
+        .prepare(`SELECT notified, notification_id FROM incident_updates WHERE incident_id = ? ORDER BY id DESC LIMIT 1`)
+        .get(Number(incidentId)),
+    ).toEqual({ notified: 0, notification_id: null });
+    expect(notifications()).toBe(before);
+    expect(db.$client.prepare('SELECT next_update_by FROM incidents WHERE id = ?').get(Number(incidentId))).toEqual({
+      next_update_by: promise.getTime(),
+    });
+  });
+});
+
 describe('cadence reminders', () => {
   it('reminds staff 15 minutes before the promised update and again when it is overdue; a new update moves both', () => {
     const jobs = () =>

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { countAudience, enqueueNotification, organisationBreakdown } from '../../src/core/notify/outbox.ts';
-import { addRecipient, indexEmailDomains, suppressRecipient } from '../../src/core/notify/recipients.ts';
+import { addRecipient, indexEmailDomains, suppressRecipient, unsuppressRecipient } from '../../src/core/notify/recipients.ts';
 import { checkDomain, domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
 import { assignMembers, createOrganisation, removeDomain, subscriberMemberships } from '../../src/core/organisations/organisations.ts';
 import { deleteSubscriber } from '../../src/core/subscriptions/subscribers.ts';
@@ -116,6 +116,19 @@ describe('a targeted audience', () => {
     suppressRecipient(db, people.assignedSlack.recipientId, 'revoked', new Date());
     expect(removeDomain(ctx(db), acme, 'acmebank.example').ok).toBe(true);
     expect(countAudience(db, audienceOf([acme]), channels)).toEqual({ sms: 1 });
+  });
+
+  it('an unconfirmed address that bounced stays unconfirmed when its suppression is lifted: never a member by domain', () => {
+    const { db, acme, people } = world();
+    const before = countAudience(db, audienceOf([acme]), channels);
+    suppressRecipient(db, people.pending.recipientId, 'email bounced', new Date());
+    unsuppressRecipient(db, people.pending.recipientId);
+    expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.pending.recipientId)).toEqual({ status: 'pending' });
+    expect(countAudience(db, audienceOf([acme]), channels)).toEqual(before);
+    // a confirmed one goes back to active
+    suppressRecipient(db, people.member.recipientId, 'email bounced', new Date());
+    unsuppressRecipient(db, people.member.recipientId);
+    expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.member.recipientId)).toEqual({ status: 'active' });
   });
 
   it('loses a member with their erasure', () => {

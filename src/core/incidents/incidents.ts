@@ -118,11 +118,27 @@ export function cadenceMinutes(site: Site, kind: IncidentKind, severity: Inciden
   return kind === 'breach' ? site.policies.updateCadenceMinutes.breach : site.policies.updateCadenceMinutes[severity];
 }
 
+/** Why an update to this incident cannot be published as given (status, text, services, promise), or null. */
+export function updateProblem(
+  ctx: IncidentContext,
+  incidentId: number | null,
+  input: UpdateInput & { kind?: IncidentKind },
+): string | null {
+  const kind =
+    incidentId === null
+      ? input.kind
+      : (ctx.db.$client.prepare('SELECT kind FROM incidents WHERE id = ?').get(incidentId) as { kind: IncidentKind } | undefined)?.kind;
+  if (!kind || !incidentKinds.includes(kind)) return 'Choose what kind of incident this is.';
+  return check(ctx, kind, input);
+}
+
 function check(ctx: IncidentContext, kind: IncidentKind, input: UpdateInput): string | null {
   const allowed = statusesFor(kind);
   if (!allowed.includes(input.status))
     return `Choose a status: ${kind === 'maintenance' ? 'maintenance' : 'an incident'} goes ${allowed.map((s) => statusLabel(kind, s).toLowerCase()).join(', ')}.`;
   if (input.body.trim() === '') return 'Write what is happening: an update cannot be empty.';
+  if (kind === 'breach' && input.notify === false)
+    return 'Every notice of a data breach goes to the customers concerned (GDPR Art. 33(4) numbers them): leave "Notify subscribers" ticked. To correct a published notice, edit it.';
   if (input.nextUpdateBy) {
     const at = input.nextUpdateBy.getTime();
     if (Number.isNaN(at)) return 'The next update time is not a time: write it as YYYY-MM-DD HH:MM (UTC).';

@@ -11,7 +11,7 @@ import type { Keys } from '../notify/recipients.ts';
 import { staffRecipients } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput } from './incidents.ts';
+import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput, updateProblem } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import type { ComponentStatus, IncidentStatus } from './types.ts';
 
@@ -32,6 +32,9 @@ export function scheduleUpdate(
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (runAt.getTime() > ctx.now.getTime() + 30 * 86_400_000) return { ok: false, message: 'Schedule within the next 30 days.' };
   if (input.body.trim() === '') return { ok: false, message: 'Write what is happening: an update cannot be empty.' };
+  // The promise is checked against the time it will be published, as publishing then will check it.
+  const problem = updateProblem({ ...ctx, now: runAt }, incidentId, input);
+  if (problem) return { ok: false, message: problem };
   // The guard runs now, while a person can still answer it.
   if (scanForPersonalData(input.body).length > 0 && !input.confirmPersonalData) {
     return {
@@ -40,16 +43,27 @@ export function scheduleUpdate(
     };
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
-  const empty = noRecipientsProblem(incidentReach(ctx.db, incidentId, Object.keys(input.components)));
+  const notify = input.notify !== false;
+  const empty = notify ? noRecipientsProblem(incidentReach(ctx.db, incidentId, Object.keys(input.components))) : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const sqlite = ctx.db.$client;
   const id = sqlite
     .transaction(() => {
       const { id: scheduledId } = sqlite
         .prepare(
-          'INSERT INTO scheduled_updates (incident_id, status, body, components, run_at, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
+          'INSERT INTO scheduled_updates (incident_id, status, body, components, run_at, created_by, created_at, notify, next_update_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
         )
-        .get(incidentId, input.status, input.body, JSON.stringify(input.components), runAt.getTime(), ctx.actor.id, ctx.now.getTime()) as {
+        .get(
+          incidentId,
+          input.status,
+          input.body,
+          JSON.stringify(input.components),
+          runAt.getTime(),
+          ctx.actor.id,
+          ctx.now.getTime(),
+          notify ? 1 : 0,
+          input.nextUpdateBy?.getTime() ?? null,
+        ) as {
         id: number;
       };
       scheduleJob(
@@ -64,6 +78,8 @@ export function scheduleUpdate(
         scheduled: scheduledId,
         runAt: runAt.toISOString(),
         status: input.status,
+        notify,
+        ...(input.nextUpdateBy ? { nextUpdateBy: input.nextUpdateBy.toISOString() } : {}),
         ...(empty ? { confirmedNoRecipients: true } : {}),
       });
       return scheduledId;
@@ -182,6 +198,8 @@ function publishScheduled(deps: JobDeps): JobHandler {
               created_by: number;
               cancelled_at: number | null;
               published_update_id: number | null;
+              notify: number;
+              next_update_by: number | null;
             }
           | undefined;
         if (!row || row.cancelled_at !== null || row.published_update_id !== null) return completeJob(deps.db, job.id, now);
@@ -203,6 +221,8 @@ function publishScheduled(deps: JobDeps): JobHandler {
           confirmPersonalData: true,
           // whether it reaches anyone was settled with the person who scheduled it
           confirmNoRecipients: true,
+          notify: row.notify === 1,
+          nextUpdateBy: row.next_update_by === null ? null : new Date(row.next_update_by),
         });
         if (!result.ok) {
           sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(now.getTime(), scheduledId);

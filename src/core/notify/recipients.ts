@@ -2,7 +2,7 @@
  * Addresses Candor delivers to. Stored sealed; found by blind index;
  * suppressed when a provider says the address must not be written to again.
  */
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { recipients } from '../../../db/schema.ts';
 import { blindIndex } from '../crypto/blind-index.ts';
@@ -109,17 +109,32 @@ export function indexEmailDomains(db: Db, keys: Keys, options: { all?: boolean }
     .immediate();
 }
 
-/** Stops every later fan-out to this address; `reason` is shown in the console's quarantine view. */
+/**
+ * Stops every later fan-out to this address; `reason` is shown in the console's quarantine view. The
+ * status it had is kept, so lifting the suppression never turns an unconfirmed address into a confirmed
+ * one (a confirmation email that bounced, then lifted, stays unconfirmed). Removed addresses stay removed.
+ */
 export function suppressRecipient(db: Db, recipientId: number, reason: string, now: Date): void {
   db.update(recipients)
-    .set({ status: 'suppressed', suppressedAt: now, suppressedReason: reason.slice(0, 300) })
-    .where(eq(recipients.id, recipientId))
+    .set({
+      status: 'suppressed',
+      suppressedAt: now,
+      suppressedReason: reason.slice(0, 300),
+      suppressedFrom: sql`CASE WHEN ${recipients.status} IN ('active', 'pending') THEN ${recipients.status} ELSE ${recipients.suppressedFrom} END`,
+    })
+    .where(and(eq(recipients.id, recipientId), inArray(recipients.status, ['active', 'pending', 'suppressed'])))
     .run();
 }
 
+/** Lifts a suppression: the address returns to the status it had (active when that was not recorded). */
 export function unsuppressRecipient(db: Db, recipientId: number): void {
   db.update(recipients)
-    .set({ status: 'active', suppressedAt: null, suppressedReason: null })
+    .set({
+      status: sql`coalesce(${recipients.suppressedFrom}, 'active')`,
+      suppressedAt: null,
+      suppressedReason: null,
+      suppressedFrom: null,
+    })
     .where(and(eq(recipients.id, recipientId), eq(recipients.status, 'suppressed')))
     .run();
 }

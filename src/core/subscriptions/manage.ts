@@ -33,6 +33,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
         status: Recipient['status'];
         suppressed_at: number | null;
         suppressed_reason: string | null;
+        suppressed_from: Recipient['suppressedFrom'];
         created_at: number;
       }
     | undefined;
@@ -48,6 +49,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
     status: row.status,
     suppressedAt: row.suppressed_at === null ? null : new Date(row.suppressed_at),
     suppressedReason: row.suppressed_reason,
+    suppressedFrom: row.suppressed_from,
     createdAt: new Date(row.created_at),
   };
 }
