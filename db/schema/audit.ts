@@ -67,7 +67,7 @@ export const auditRepeats = sqliteTable(
   'audit_repeats',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    /** what makes two refusals the same: action, actor, address, target and summary */
+    /** what makes two refusals the same: action, actor, source (an IPv4 address or IPv6 network, auth/lockouts.ts sourceOf), target and summary */
     fingerprint: text('fingerprint').notNull().unique(),
     action: text('action').notNull(),
     actorType: text('actor_type', { enum: ['staff', 'system', 'anonymous'] }).notNull(),
@@ -82,6 +82,8 @@ export const auditRepeats = sqliteTable(
     repeats: integer('repeats').notNull().default(0),
     firstRepeatAt: integer('first_repeat_at', { mode: 'timestamp_ms' }),
     lastRepeatAt: integer('last_repeat_at', { mode: 'timestamp_ms' }),
+    /** the distinct client addresses seen in the window, the first included, at most REPEAT_ADDRESSES_MAX */
+    addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull().default([]),
   },
   (t) => [index('audit_repeats_closes').on(t.closesAt)],
 );

@@ -7,23 +7,33 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { type AuditInput, queryAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
-import { closeRepeatWindows, describeRepeats, openRepeatWindows, recordRefusal, timesRecorded } from '../../src/core/audit/repeats.ts';
+import { type AuditInput, appendAudit, queryAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
+import {
+  closeRepeatWindows,
+  describeRepeats,
+  openRepeatWindows,
+  REPEAT_ADDRESSES_MAX,
+  type RefusalInput,
+  recordRefusal,
+  timesRecorded,
+} from '../../src/core/audit/repeats.ts';
 import { dashboardCounts } from '../../src/core/console/dashboard.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
 import { tempDir } from '../helpers/server.ts';
-import { MINUTE, PASSWORD, SECOND, World } from './auth-world.ts';
+import { HOUR, MINUTE, PASSWORD, SECOND, World } from './auth-world.ts';
 
 const KEYRING = auditKeyring('audit-repeats-unit-test-secret-long-enough');
 const T0 = new Date('2026-03-02T09:00:00.000Z');
 const later = (ms: number) => new Date(T0.getTime() + ms);
+/** The target of the refusal someHistory() records. */
+const refusal0Target = 'staff:1';
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** A sign-in refused because the address is locked out, as console-auth records it. */
-const locked = (overrides: Partial<AuditInput> = {}): AuditInput => ({
+const locked = (overrides: Partial<RefusalInput> = {}): RefusalInput => ({
   actor: { type: 'anonymous' },
   ip: '203.0.113.66',
   userAgent: 'curl/8.0',
@@ -187,5 +197,177 @@ describe('sign-in refusals through the console flow', () => {
     expect(kinds.size).toBeLessThanOrEqual(4);
     expect(accountedFor(w.db, 'auth.sign_in.failed') + accountedFor(w.db, 'auth.sign_in.locked')).toBe(attempts);
     expect(verifyAuditChain(w.db)).toMatchObject({ ok: true });
+  });
+});
+
+describe('a window row written by someone who can write the database but has no key', () => {
+  /** Writes an audit_repeats row straight into the file, as such a person would, due to close. */
+  function plantWindow(row: {
+    action: string;
+    actorType?: string;
+    target?: string | null;
+    summary: Record<string, unknown>;
+    firstEntryId: number;
+  }) {
+    db.$client
+      .prepare(
+        `INSERT INTO audit_repeats (fingerprint, action, actor_type, actor_id, actor_label, ip, target, summary, first_entry_id,
+           opened_at, closes_at, repeats, first_repeat_at, last_repeat_at)
+         VALUES (?, ?, ?, NULL, NULL, '203.0.113.9', ?, ?, ?, ?, ?, 1, ?, ?)`,
+      )
+      .run(
+        `planted-${row.action}-${row.firstEntryId}`,
+        row.action,
+        row.actorType ?? 'system',
+        row.target ?? null,
+        JSON.stringify(row.summary),
+        row.firstEntryId,
+        T0.getTime(),
+        later(MINUTE).getTime(),
+        T0.getTime(),
+        T0.getTime(),
+      );
+  }
+
+  /** A few ordinary entries to purge, then a refusal to point a window at. */
+  function someHistory() {
+    for (let i = 0; i < 3; i++)
+      recordAudit(db, { actor: { type: 'system' }, action: 'backup.created', summary: { n: i } }, later(i * SECOND));
+    const refusal = recordRefusal(db, locked(), later(5 * SECOND)).entry;
+    if (!refusal) throw new Error('the first refusal opens a window');
+    return refusal;
+  }
+
+  it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', () => {
+    const refusal = someHistory();
+    plantWindow({ action: 'audit.purged', summary: { upToId: 2, removed: 2, retentionDays: 1 }, firstEntryId: refusal.id });
+    closeRepeatWindows(db, later(20 * MINUTE));
+
+    const entries = queryAudit(db, { limit: 100 });
+    expect(entries.filter((e) => e.action === 'audit.purged')).toEqual([]);
+    const discarded = entries.find((e) => e.action === 'audit.repeats_discarded');
+    expect(discarded).toMatchObject({
+      actorType: 'system',
+      summary: { after: refusal.id, reason: 'the window does not match its first entry' },
+    });
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+
+    // The rest of the attack: a purge record for the two oldest entries, and the entries gone.
+    const second = db.$client.prepare('SELECT hash FROM audit_log WHERE id = 2').get() as { hash: string };
+    db.$client
+      .prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)')
+      .run(later(HOUR).getTime(), second.hash);
+    db.$client.prepare('DELETE FROM audit_log WHERE id <= 2').run();
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, problem: 'missing', reason: expect.stringMatching(/no audit\.purged entry/) });
+  });
+
+  it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', () => {
+    someHistory();
+    plantWindow({ action: 'backup.created', summary: { n: 0 }, firstEntryId: 1 });
+    plantWindow({ action: 'auth.sign_in.locked', summary: { reason: 'ip' }, firstEntryId: 999 });
+    closeRepeatWindows(db, later(20 * MINUTE));
+    const reasons = queryAudit(db, { action: 'audit.repeats_discarded' }).map((e) => e.summary.reason);
+    expect(reasons.sort()).toEqual([
+      'its first entry (backup.created) is not a refusal that may be repeated',
+      'its first entry is no longer in the log',
+    ]);
+    expect(queryAudit(db, { limit: 100 }).filter((e) => e.summary.repeated !== undefined)).toEqual([]);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", () => {
+    const refusal = someHistory();
+    recordRefusal(db, locked(), later(6 * SECOND));
+    db.$client.prepare(`UPDATE audit_repeats SET action = 'audit.purged', target = 'audit_log', summary = '{"upToId":2}'`).run();
+    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect(closing).toMatchObject({
+      action: 'auth.sign_in.locked',
+      target: refusal.target,
+      summary: { reason: 'ip', repeated: { times: 1, after: refusal.id } },
+    });
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('verify names a "repeated" entry an older version sealed from a forged window', () => {
+    const refusal = someHistory();
+    const seal = (input: AuditInput) => db.transaction((tx) => appendAudit(tx, KEYRING, input, later(HOUR)), { behavior: 'immediate' });
+    const repeated = { times: 3, from: T0.toISOString(), to: T0.toISOString(), after: refusal.id };
+
+    const forgedPurge = seal({
+      actor: { type: 'anonymous' },
+      action: 'audit.purged',
+      target: 'audit_log',
+      summary: { upToId: 2, repeated },
+    });
+    expect(verifyAuditChain(db)).toMatchObject({
+      ok: false,
+      problem: 'altered',
+      firstBrokenId: forgedPurge.id,
+      reason: expect.stringMatching(/audit\.purged entry that no purge wrote/),
+    });
+  });
+
+  it.each([
+    [
+      'an action never counted',
+      { action: 'backup.created' as const, target: refusal0Target, summary: { reason: 'ip' } },
+      /not an action Candor counts/,
+    ],
+    ['another target', { action: 'auth.sign_in.locked' as const, target: 'staff:2', summary: { reason: 'ip' } }, /does not match it/],
+    [
+      'another summary',
+      { action: 'auth.sign_in.locked' as const, target: refusal0Target, summary: { reason: 'account' } },
+      /does not match it/,
+    ],
+  ])('verify refuses a "repeated" entry with %s', (_, forged, reason) => {
+    const refusal = someHistory();
+    const entry = db.transaction(
+      (tx) =>
+        appendAudit(
+          tx,
+          KEYRING,
+          {
+            actor: { type: 'anonymous' },
+            ip: refusal.ip,
+            action: forged.action,
+            target: forged.target,
+            summary: { ...forged.summary, repeated: { times: 2, from: T0.toISOString(), to: T0.toISOString(), after: refusal.id } },
+          },
+          later(HOUR),
+        ),
+      { behavior: 'immediate' },
+    );
+    expect(verifyAuditChain(db)).toMatchObject({
+      ok: false,
+      problem: 'altered',
+      firstBrokenId: entry.id,
+      reason: expect.stringMatching(reason),
+    });
+  });
+});
+
+describe('refusals from many addresses of one network', () => {
+  it('one window per IPv6 network, counting the distinct addresses it came from', () => {
+    for (let i = 1; i <= 50; i++) recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
+    recordRefusal(db, locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
+    expect(queryAudit(db)).toHaveLength(1);
+    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect(closing?.summary.repeated).toMatchObject({ times: 50, addresses: 50 });
+    expect(describeRepeats(closing?.summary ?? {})).toMatch(/\(after #1\), from 50 addresses in 2001:db8:1:2?:?:?:?\/\d+$/);
+    expect(accountedFor(db)).toBe(51);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', () => {
+    for (let i = 1; i <= REPEAT_ADDRESSES_MAX + 10; i++)
+      recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
+    expect(openRepeatWindows(db)[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
+    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect(describeRepeats(closing?.summary ?? {})).toMatch(new RegExp(`from at least ${REPEAT_ADDRESSES_MAX} addresses`));
+  });
+
+  it('IPv4 addresses stay separate windows', () => {
+    for (let i = 1; i <= 3; i++) recordRefusal(db, locked({ ip: `198.51.100.${i}` }), later(i * SECOND));
+    expect(queryAudit(db)).toHaveLength(3);
   });
 });

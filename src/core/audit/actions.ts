@@ -91,6 +91,7 @@ export const auditActions = [
   'audit.viewed',
   'audit.chain_keyed',
   'audit.key_rotated',
+  'audit.repeats_discarded',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];
@@ -99,4 +100,27 @@ const known: ReadonlySet<string> = new Set(auditActions);
 
 export function isAuditAction(value: string): value is AuditAction {
   return known.has(value);
+}
+
+/**
+ * The refusals someone may repeat by the hundred (sign-in, second factor,
+ * subscriber links and codes): the only actions audit/repeats.ts counts in
+ * a window, and the only ones whose entries may say "repeated N more
+ * times". The verifier refuses a `repeated` entry of any other action.
+ */
+export const refusalActions = [
+  'auth.sign_in.failed',
+  'auth.sign_in.locked',
+  'auth.mfa.failed',
+  'subscriber.link_refused',
+  'subscriber.code_failed',
+  'subscriber.locked',
+] as const satisfies readonly AuditAction[];
+
+export type RefusalAction = (typeof refusalActions)[number];
+
+const refusals: ReadonlySet<string> = new Set(refusalActions);
+
+export function isRefusalAction(value: string): value is RefusalAction {
+  return refusals.has(value);
 }

@@ -30,8 +30,11 @@ import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'driz
 import type { Db } from '../../../db/client.ts';
 import { auditChainUpgrade, auditLog, auditPurges } from '../../../db/schema.ts';
 import { csvRow } from '../text/csv.ts';
-import { type AuditAction, isAuditAction } from './actions.ts';
+import { type AuditAction, isAuditAction, isRefusalAction } from './actions.ts';
+import { canonicalJson, refusalFingerprint } from './canonical.ts';
 import { type AuditKey, type AuditKeyring, boundAuditKeys, keyById } from './key.ts';
+
+export { canonicalJson };
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -143,20 +146,6 @@ export interface AuditHashedContent {
 export type AuditTx = Parameters<Parameters<Db['transaction']>[0]>[0];
 type Tx = AuditTx;
 
-/** JSON with object keys sorted at every depth, so the same content always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries: [string, unknown][] = Object.entries(value);
-    const fields = entries
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`);
-    return `{${fields.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 function canonicalContent(content: AuditHashedContent, keyId?: string): string {
   const { id, at, actorType, actorId, actorLabel, ip, userAgent, action, target, summary } = content;
   return canonicalJson({ id, at, actorType, actorId, actorLabel, ip, userAgent, action, target, summary, keyId });
@@ -241,6 +230,8 @@ export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(
       let head: (AuditEntryRef & { mac: string }) | null = null;
       let purgeRecorded = purge === undefined;
       let anchorSeen = false;
+      // Refusals that may open a repeat window, by id: what a later "repeated" entry must match (a prefix of the fingerprint is enough).
+      const refusals = new Map<number, string>();
       const rows = db.$client
         .prepare<[], RawRow>(
           `SELECT id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash, key_id
@@ -326,6 +317,8 @@ export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(
           }
           if (keys.at(-1)?.keyId !== row.key_id) keys.push({ keyId: row.key_id, fromId: row.id });
         }
+        const forged = forgedEntry(content, said, purge?.upToId ?? 0, refusals);
+        if (forged) return broken('altered', forged);
         if (purge && row.action === 'audit.purged' && said('upToId') === purge.upToId) purgeRecorded = true;
         if (anchor && row.id === anchor.id) {
           anchorSeen = true;
@@ -388,6 +381,50 @@ export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(
     },
     { behavior: 'deferred' },
   );
+}
+
+/**
+ * An entry whose MAC holds but which Candor itself would never have written
+ * that way: a "repeated" entry that does not repeat the refusal it names, or
+ * an `audit.purged` not written by a purge. Older versions sealed a repeat
+ * window's closing entry from the window row, which lives outside the chain
+ * (repeats.ts): someone who could write the database could have had such an
+ * entry sealed. Returns why, or null. Remembers refusals for later entries.
+ */
+function forgedEntry(
+  content: AuditHashedContent,
+  said: (field: string) => unknown,
+  purgedUpTo: number,
+  refusals: Map<number, string>,
+): string | null {
+  const repeated = said('repeated');
+  if (
+    content.action === 'audit.purged' &&
+    (content.actorType !== 'system' || repeated !== undefined || !Number.isInteger(said('upToId')))
+  ) {
+    return 'an audit.purged entry that no purge wrote (not a system entry with the purged range): a forged record of a purge';
+  }
+  if (repeated === undefined) {
+    if (isRefusalAction(content.action)) refusals.set(content.id, refusalFingerprint(content).slice(0, 32));
+    return null;
+  }
+  if (!isRefusalAction(content.action)) {
+    return `says it repeats a refusal, but ${content.action} is not an action Candor counts in repeat windows: sealed from a forged window row`;
+  }
+  const after = isRecord(repeated) ? repeated.after : undefined;
+  if (typeof after !== 'number' || !Number.isInteger(after) || after >= content.id) {
+    return 'says it repeats a refusal, but names no earlier entry it repeats';
+  }
+  // The first entry was purged: nothing left to compare with.
+  if (after <= purgedUpTo) return null;
+  const { repeated: _, ...summary } = isRecord(content.summary) ? content.summary : {};
+  const first = refusals.get(after);
+  if (first === undefined || first !== refusalFingerprint({ ...content, summary }).slice(0, 32)) {
+    return `says it repeats entry #${after.toString()}, but does not match it (action, actor, address, target and summary): sealed from a forged window row`;
+  }
+  // A window closes once.
+  refusals.delete(after);
+  return null;
 }
 
 /** One line for an operator: which entry, when, what, and why. */

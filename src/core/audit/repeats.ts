@@ -4,30 +4,48 @@
  *
  * The first refusal of its kind opens a window (15 minutes): it is appended
  * to the chain as usual. Identical refusals within the window (same action,
- * actor, client address, target and summary; the user agent does not
- * count) only increment a counter in `audit_repeats`, outside the chain.
- * When the window has closed, one entry with the same action, actor,
- * address and target and `summary.repeated = { times, from, to, after }`
- * ("repeated N more times between T1 and T2 after entry #id") is appended
- * and the counter removed, in one transaction. Windows are closed by the
- * next refusal after them (any refusal closes every window that is due),
- * by housekeeping, and at shutdown; the counters are rows in the database,
- * so a crash loses none, it only delays the entry.
+ * actor, source, target and summary; the user agent does not count, and
+ * the source is the address as lock-outs count it, an IPv6 network rather
+ * than each of its addresses, auth/lockouts.ts `sourceOf`) only increment a
+ * counter in `audit_repeats`, outside the chain, which also keeps the
+ * distinct addresses seen. When the window has closed, one entry repeating
+ * the first one's action, actor, address, target and summary, with
+ * `summary.repeated = { times, from, to, after, source, addresses }`
+ * ("repeated N more times between T1 and T2 after entry #id, from K
+ * addresses in S") is appended and the counter removed, in one transaction.
+ * Windows are closed by the next refusal after them (any refusal closes
+ * every window that is due), by housekeeping, and at shutdown; the counters
+ * are rows in the database, so a crash loses none, it only delays the entry.
  *
- * An open window's count is not sealed by the chain until it is closed:
- * someone who can write the database file could lower it. What is sealed
- * is that the refusal happened (the first entry) and, once closed, how many
- * times.
+ * The closing entry is built from the window's first entry as the chain
+ * sealed it, never from the counter row: the row is outside the chain, and
+ * someone who can write the database could otherwise have Candor seal any
+ * entry they like (an `audit.purged` that hides a deletion, say). A window
+ * whose first entry is missing, is not a refusal, does not hold up under
+ * the key, or does not match the window is discarded, and that is itself
+ * recorded (`audit.repeats_discarded`). The verifier holds every
+ * `repeated` entry to the same rule (log.ts).
+ *
+ * What is not sealed until a window closes is its count and the addresses
+ * seen: someone who can write the database file could lower them. What is
+ * sealed is that the refusal happened (the first entry) and, once closed,
+ * how many times.
  */
-import { createHash } from 'node:crypto';
 import { asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { auditRepeats } from '../../../db/schema.ts';
-import type { AuditAction } from './actions.ts';
-import { type AuditKeyring, boundAuditKeys } from './key.ts';
-import { type AuditEntry, type AuditInput, type AuditTx, appendAudit, auditFields, canonicalJson } from './log.ts';
+import { auditLog, auditRepeats } from '../../../db/schema.ts';
+import { sourceOf } from '../auth/lockouts.ts';
+import { type AuditAction, isRefusalAction, type RefusalAction } from './actions.ts';
+import { refusalFingerprint } from './canonical.ts';
+import { type AuditKeyring, boundAuditKeys, keyById } from './key.ts';
+import { type AuditActor, type AuditEntry, type AuditInput, type AuditTx, appendAudit, auditFields, entryMac } from './log.ts';
 
 export const REPEAT_WINDOW_MS = 15 * 60_000;
+/** Distinct addresses kept per window; a closing entry says "at least" beyond it. */
+export const REPEAT_ADDRESSES_MAX = 64;
+
+/** A refusal to record: only the refusal actions may be counted in a window. */
+export type RefusalInput = AuditInput & { action: RefusalAction };
 
 export type RepeatWindow = typeof auditRepeats.$inferSelect;
 
@@ -39,36 +57,36 @@ export interface RefusalRecord {
 }
 
 /** Records a refusal: appended when it opens a window, counted when an identical one is open. */
-export function recordRefusal(db: Db, input: AuditInput, now: Date, windowMs = REPEAT_WINDOW_MS): RefusalRecord {
+export function recordRefusal(db: Db, input: RefusalInput, now: Date, windowMs = REPEAT_WINDOW_MS): RefusalRecord {
+  if (!isRefusalAction(input.action)) throw new Error(`not a refusal action: ${String(input.action)}`);
   const keyring = boundAuditKeys(db);
   const keys = () => keyring;
   const fields = auditFields(input, now);
-  const fingerprint = createHash('sha256')
-    .update(
-      canonicalJson({
-        action: fields.action,
-        actorType: fields.actorType,
-        actorId: fields.actorId,
-        ip: fields.ip,
-        target: fields.target,
-        summary: fields.summary,
-      }),
-    )
-    .digest('hex');
+  const fingerprint = refusalFingerprint(fields);
   return db.transaction(
     (tx) => {
       closeDue(tx, keys, now, false);
-      const counted = tx
-        .update(auditRepeats)
-        .set({
-          repeats: sql`${auditRepeats.repeats} + 1`,
-          firstRepeatAt: sql`COALESCE(${auditRepeats.firstRepeatAt}, ${now.getTime()})`,
-          lastRepeatAt: now,
-        })
+      const open = tx
+        .select({ id: auditRepeats.id, addresses: auditRepeats.addresses })
+        .from(auditRepeats)
         .where(eq(auditRepeats.fingerprint, fingerprint))
-        .returning({ repeats: auditRepeats.repeats })
         .get();
-      if (counted) return { entry: null, repeats: counted.repeats };
+      if (open) {
+        const newAddress =
+          fields.ip !== null && !open.addresses.includes(fields.ip) && open.addresses.length < REPEAT_ADDRESSES_MAX ? fields.ip : null;
+        const counted = tx
+          .update(auditRepeats)
+          .set({
+            repeats: sql`${auditRepeats.repeats} + 1`,
+            firstRepeatAt: sql`COALESCE(${auditRepeats.firstRepeatAt}, ${now.getTime()})`,
+            lastRepeatAt: now,
+            ...(newAddress === null ? {} : { addresses: [...open.addresses, newAddress] }),
+          })
+          .where(eq(auditRepeats.id, open.id))
+          .returning({ repeats: auditRepeats.repeats })
+          .get();
+        if (counted) return { entry: null, repeats: counted.repeats };
+      }
       const entry = appendAudit(tx, keyring, input, now);
       tx.insert(auditRepeats)
         .values({
@@ -83,6 +101,7 @@ export function recordRefusal(db: Db, input: AuditInput, now: Date, windowMs = R
           firstEntryId: entry.id,
           openedAt: now,
           closesAt: new Date(now.getTime() + windowMs),
+          addresses: entry.ip === null ? [] : [entry.ip],
         })
         .run();
       return { entry, repeats: 0 };
@@ -111,14 +130,18 @@ export function openRepeatWindows(db: Db, limit = 50): RepeatWindow[] {
     .all();
 }
 
-/** "repeated N more times between T1 and T2 (after #id)" for an entry that closed a window, else null. */
+/** "repeated N more times between T1 and T2 (after #id), from K addresses in S" for an entry that closed a window, else null. */
 export function describeRepeats(summary: Record<string, unknown>): string | null {
   const r = summary.repeated;
   if (r === null || typeof r !== 'object' || Array.isArray(r)) return null;
-  const { times, from, to, after } = r as Record<string, unknown>;
+  const { times, from, to, after, source, addresses } = r as Record<string, unknown>;
   if (typeof times !== 'number' || typeof from !== 'string' || typeof to !== 'string') return null;
   const time = (iso: string) => `${iso.replace('T', ' ').slice(0, 19)} UTC`;
-  return `repeated ${times} more ${times === 1 ? 'time' : 'times'} between ${time(from)} and ${time(to)}${typeof after === 'number' ? ` (after #${after})` : ''}`;
+  const where =
+    typeof addresses === 'number' && addresses > 1 && typeof source === 'string'
+      ? `, from ${addresses >= REPEAT_ADDRESSES_MAX ? 'at least ' : ''}${addresses} addresses in ${source}`
+      : '';
+  return `repeated ${times} more ${times === 1 ? 'time' : 'times'} between ${time(from)} and ${time(to)}${typeof after === 'number' ? ` (after #${after})` : ''}${where}`;
 }
 
 /**
@@ -148,34 +171,66 @@ function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean
   const written: AuditEntry[] = [];
   for (const window of due) {
     if (window.repeats > 0 && window.firstRepeatAt && window.lastRepeatAt) {
+      // Never before the last repeat it counts, whatever the caller's clock says.
+      const at = new Date(Math.max(now.getTime(), window.lastRepeatAt.getTime()));
+      const first = sealedFirstEntry(tx, keys(), window);
       written.push(
         appendAudit(
           tx,
           keys(),
-          {
-            actor:
-              window.actorType === 'staff' && window.actorId !== null
-                ? { type: 'staff', id: window.actorId, label: window.actorLabel ?? `staff #${window.actorId}` }
-                : { type: window.actorType === 'system' ? 'system' : 'anonymous' },
-            ip: window.ip,
-            action: window.action as AuditAction,
-            target: window.target,
-            summary: {
-              ...window.summary,
-              repeated: {
-                times: window.repeats,
-                from: window.firstRepeatAt.toISOString(),
-                to: window.lastRepeatAt.toISOString(),
-                after: window.firstEntryId,
+          typeof first === 'string'
+            ? {
+                actor: { type: 'system' },
+                action: 'audit.repeats_discarded',
+                target: `audit:${window.firstEntryId}`,
+                summary: { after: window.firstEntryId, times: window.repeats, reason: first },
+              }
+            : {
+                actor: first.actor,
+                ip: first.entry.ip,
+                action: first.entry.action,
+                target: first.entry.target,
+                summary: {
+                  ...first.entry.summary,
+                  repeated: {
+                    times: window.repeats,
+                    from: window.firstRepeatAt.toISOString(),
+                    to: window.lastRepeatAt.toISOString(),
+                    after: first.entry.id,
+                    source: first.entry.ip === null ? null : sourceOf(first.entry.ip),
+                    addresses: Math.max(1, window.addresses.length),
+                  },
+                },
               },
-            },
-          },
-          // Never before the last repeat it counts, whatever the caller's clock says.
-          new Date(Math.max(now.getTime(), window.lastRepeatAt.getTime())),
+          at,
         ),
       );
     }
     tx.delete(auditRepeats).where(eq(auditRepeats.id, window.id)).run();
   }
   return written;
+}
+
+/**
+ * The window's first entry as the chain sealed it, with the actor to repeat,
+ * or why it cannot be trusted: the window row lives outside the chain.
+ */
+function sealedFirstEntry(
+  tx: AuditTx,
+  keyring: AuditKeyring,
+  window: RepeatWindow,
+): { entry: AuditEntry & { action: RefusalAction }; actor: AuditActor } | string {
+  const entry = tx.select().from(auditLog).where(eq(auditLog.id, window.firstEntryId)).get();
+  if (!entry) return 'its first entry is no longer in the log';
+  if (!isRefusalAction(entry.action) || entry.summary.repeated !== undefined)
+    return `its first entry (${entry.action}) is not a refusal that may be repeated`;
+  const key = entry.keyId === null ? undefined : keyById(keyring, entry.keyId);
+  const content = { ...entry, at: entry.at.getTime() };
+  if (!key || entryMac(key, entry.prevHash, content) !== entry.hash) return 'its first entry does not hold up under the audit key';
+  if (refusalFingerprint(entry) !== window.fingerprint) return 'the window does not match its first entry';
+  const actor: AuditActor =
+    entry.actorType === 'staff' && entry.actorId !== null
+      ? { type: 'staff', id: entry.actorId, label: entry.actorLabel ?? `staff #${entry.actorId}` }
+      : { type: entry.actorType === 'system' ? 'system' : 'anonymous' };
+  return { entry: { ...entry, action: entry.action }, actor };
 }

@@ -8,7 +8,7 @@ import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import QRCode from 'qrcode';
 import type { Db } from '../../../db/client.ts';
 import { recoveryCodes, staff } from '../../../db/schema.ts';
-import type { AuditAction } from '../audit/actions.ts';
+import type { AuditAction, RefusalAction } from '../audit/actions.ts';
 import { type AuditInput, recordAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
@@ -90,12 +90,12 @@ function audit(
 /** A refusal someone may repeat by the hundred: identical ones within a window are one entry and a count (audit/repeats.ts). */
 function refuse(
   ctx: AuthContext,
-  action: AuditAction,
+  action: RefusalAction,
   actor: StaffMember | null,
   target: string | null,
   summary: Record<string, unknown> = {},
 ): void {
-  recordRefusal(ctx.db, entry(ctx, action, actor, target, summary), ctx.now);
+  recordRefusal(ctx.db, { ...entry(ctx, action, actor, target, summary), action }, ctx.now);
 }
 
 const minutes = (ms: number) => {

@@ -1,0 +1,1 @@
+ALTER TABLE `audit_repeats` ADD `addresses` text DEFAULT '[]' NOT NULL;
