@@ -15,6 +15,11 @@ export const staff = sqliteTable('staff', {
   totpEnrolledAt: integer('totp_enrolled_at', { mode: 'timestamp_ms' }),
   /** the last TOTP time step accepted, so a code cannot be replayed */
   totpLastCounter: integer('totp_last_counter'),
+  /**
+   * Named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device
+   * at once: an owner's sign-in reset, disabling, a password change, ending the other sessions.
+   */
+  deviceGeneration: integer('device_generation').notNull().default(0),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
 });

@@ -1,9 +1,9 @@
 /** A staff member's own account: sessions, password, recovery codes. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { changePassword, regenerateRecoveryCodes, revokeAllSessionsOf, revokeSession } from '../core/auth/console-auth.ts';
+import { changePassword, regenerateRecoveryCodes, rememberDevice, revokeAllSessionsOf, revokeSession } from '../core/auth/console-auth.ts';
 import { listSessions } from '../core/auth/session.ts';
-import { authContext } from '../lib/console-auth.ts';
+import { authContext, setDeviceCookie } from '../lib/console-auth.ts';
 import { refuse, requireStaff } from './guard.ts';
 
 export const accountActions = {
@@ -23,7 +23,10 @@ export const accountActions = {
     accept: 'form',
     handler: (_input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'revokeOtherSessions');
-      return { revoked: revokeAllSessionsOf(authContext(ctx), staff, staff, session.id) };
+      const revoked = revokeAllSessionsOf(authContext(ctx), staff, staff, session.id);
+      // Every recognised device was forgotten with the sessions; this one stays recognised.
+      setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
+      return { revoked };
     },
   }),
 
@@ -34,6 +37,7 @@ export const accountActions = {
       const { staff, session } = requireStaff(ctx, 'changePassword');
       const result = await changePassword(authContext(ctx), staff, session, input.current, input.password, input.confirm);
       if (!result.ok) refuse(result.message);
+      setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
       return { endedSessions: result.endedSessions };
     },
   }),

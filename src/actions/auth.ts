@@ -2,7 +2,7 @@
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { completeEnrolment, completeLink, signIn, signOut, verifySecondFactor } from '../core/auth/console-auth.ts';
-import { authContext, clearSessionCookie, setSessionCookie } from '../lib/console-auth.ts';
+import { authContext, clearSessionCookie, setDeviceCookie, setSessionCookie } from '../lib/console-auth.ts';
 import { safeConsolePath } from '../lib/safe-redirect.ts';
 import { refuse, requireAccess, requireStaff } from './guard.ts';
 
@@ -21,6 +21,7 @@ export const authActions = {
       const result = await signIn(authContext(ctx), input.email, input.password);
       if (!result.ok) refuse(result.message, 'UNAUTHORIZED');
       setSessionCookie(ctx, result.token);
+      setDeviceCookie(ctx, result.device);
       return { redirect: result.next === 'console' ? safeConsolePath(input.next) : nextPath[result.next] };
     },
   }),
@@ -32,6 +33,7 @@ export const authActions = {
       const { staff, session } = requireStaff(ctx, 'verifyMfa');
       const result = verifySecondFactor(authContext(ctx), staff, session, input.code);
       if (!result.ok) refuse(result.message);
+      setDeviceCookie(ctx, result.device);
       return { redirect: safeConsolePath(input.next) };
     },
   }),
@@ -44,6 +46,7 @@ export const authActions = {
       if (staff.totpEnrolledAt && !session.mfaVerifiedAt) refuse('Confirm your current authenticator first.');
       const result = completeEnrolment(authContext(ctx), staff, session, input.pending, input.code);
       if (!result.ok) refuse(result.message);
+      setDeviceCookie(ctx, result.device);
       return { recoveryCodes: result.recoveryCodes };
     },
   }),
@@ -56,6 +59,7 @@ export const authActions = {
       const result = await completeLink(authContext(ctx), input.token, input.password, input.confirm);
       if (!result.ok) refuse(result.message);
       setSessionCookie(ctx, result.token);
+      setDeviceCookie(ctx, result.device);
       return { redirect: nextPath[result.next === 'mfa' ? 'console' : result.next] };
     },
   }),

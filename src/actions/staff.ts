@@ -6,13 +6,14 @@ import {
   changeRole,
   clearLockout,
   inviteStaff,
+  rememberDevice,
   resetStaffSignIn,
   revokeAllSessionsOf,
   setStaffEnabled,
 } from '../core/auth/console-auth.ts';
 import { sendInvitationEmail } from '../core/auth/invitation-email.ts';
 import { getStaff } from '../core/auth/staff.ts';
-import { authContext } from '../lib/console-auth.ts';
+import { authContext, setDeviceCookie } from '../lib/console-auth.ts';
 import { refuse, requireStaff } from './guard.ts';
 
 const staffId = z.coerce.number().int().positive();
@@ -109,7 +110,11 @@ export const staffActions = {
       const { staff, session } = requireStaff(ctx, 'revokeStaffSessions');
       const target = getStaff(ctx.locals.candor.db, input.staffId);
       if (!target) refuse('No such staff member.');
-      return { revoked: revokeAllSessionsOf(authContext(ctx), staff, target, target.id === staff.id ? session.id : undefined) };
+      const own = target.id === staff.id;
+      const revoked = revokeAllSessionsOf(authContext(ctx), staff, target, own ? session.id : undefined);
+      // Their recognised devices were forgotten too; an owner ending their own keeps this one.
+      if (own) setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
+      return { revoked };
     },
   }),
 };

@@ -1,9 +1,11 @@
 /**
- * Glue between a request and the console's security core: the session
- * cookie, the client's address, and the context the core's flows take.
+ * Glue between a request and the console's security core: the session and
+ * recognised-device cookies, the client's address, and the context the
+ * core's flows take.
  */
 import type { AstroCookies } from 'astro';
 import type { AuthContext } from '../core/auth/console-auth.ts';
+import { DEVICE_TTL_MS, deviceCookie } from '../core/auth/devices.ts';
 import { type Access, decide, decideRequest, type Principal } from '../core/auth/permissions.ts';
 import { sessionCookie } from '../core/auth/session.ts';
 import { clientIp } from './client-ip.ts';
@@ -27,6 +29,7 @@ export function authContext(ctx: RequestLike): AuthContext {
     client: { ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') },
     issuer: candor.content.site.organisation.name,
     secret: candor.secrets.secret,
+    device: ctx.cookies.get(deviceCookie(https(ctx.locals)).name)?.value,
   };
 }
 
@@ -38,6 +41,13 @@ export function setSessionCookie(ctx: RequestLike, token: string): void {
   const { name, secure } = sessionCookie(https(ctx.locals));
   const { absoluteHours } = ctx.locals.candor.content.site.policies.staffSessions;
   ctx.cookies.set(name, token, { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: absoluteHours * 3600 });
+}
+
+/** The recognised-device cookie (src/core/auth/devices.ts); nothing to set when the flow gave none. Sign-out leaves it. */
+export function setDeviceCookie(ctx: RequestLike, token: string | null): void {
+  if (!token) return;
+  const { name, secure } = deviceCookie(https(ctx.locals));
+  ctx.cookies.set(name, token, { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: DEVICE_TTL_MS / 1000 });
 }
 
 export function clearSessionCookie(ctx: RequestLike): void {

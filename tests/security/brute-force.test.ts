@@ -129,8 +129,11 @@ describe('sign-in', () => {
     const page = await owner().get('/console/staff');
     expect(page.status).toBe(200);
     expect(staffRow(page, email)).toMatch(
-      /Sign-in is limited from 10 addresses until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC; the account's ceiling is reached until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/,
+      /Sign-in is limited from 10 addresses until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC; the account's ceiling is reached until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC, so every address is refused except on their recognised devices\./,
     );
+    // what an address is, and who the ceiling spares
+    expect(text(page)).toContain('an IPv6 address counts by its /48 network');
+    expect(text(page)).toContain("The account's ceiling never shuts a person out of a browser where they completed sign-in");
     // an admin sees it too, without the button to clear it
     const admin = await new Client(server.url, '127.0.1.251')
       .setCookie('candor_session', signedInStaff(db, 'admin').token)
@@ -162,6 +165,143 @@ describe('sign-in', () => {
     expect(summaries('auth.sign_in.locked').at(-1)).toEqual({ ip: '127.0.2.1', summary: { reason: 'ip' } });
     // the same person from elsewhere is not locked out by someone else's spraying
     expect((await signIn('127.0.2.2', email, PASSWORD)).status).toBe(303);
+  });
+});
+
+describe('recognised devices at the account’s ceiling', () => {
+  const DEVICE = 'candor_device';
+  const TOO_MANY = /Too many attempts\. Try again in \d+ minutes?\./;
+  const form = (email: string) => ({ email, password: PASSWORD, next: '/console' });
+  const browser = (from: string, device?: string) => {
+    const client = new Client(server.url, from);
+    return device ? client.setCookie(DEVICE, device) : client;
+  };
+  const owner = () => new Client(server.url, '127.0.1.250').setCookie('candor_session', signedInStaff(db, 'owner').token);
+
+  /** Wrong passwords, five from each of ten addresses (ten /48s, as far as the counts go), until the account's ceiling is reached. */
+  async function reachCeiling(email: string, third: number): Promise<void> {
+    for (let a = 1; a <= 10; a++)
+      for (let i = 1; i <= 5; i++)
+        expect(text(await signIn(`127.0.${third}.${a}`, email, `spread guess ${a}.${i}`))).toMatch(
+          /Email or password is incorrect|Too many attempts/,
+        );
+    expect(text(await signIn(`127.0.${third}.100`, email, PASSWORD))).toMatch(TOO_MANY);
+  }
+
+  /** Signs in from a browser that completes sign-in and keeps the cookie; the cookie's value. */
+  async function signedInOnce(email: string, from: string): Promise<string> {
+    const laptop = browser(from);
+    const res = await laptop.post('/console/sign-in?_action=signIn', form(email));
+    expect(res.headers.get('location')).toBe('/console');
+    const set = res.headers.getSetCookie().find((c) => c.startsWith(`${DEVICE}=`)) ?? '';
+    const attributes = set
+      .split(';')
+      .slice(1)
+      .map((a) => a.trim().toLowerCase());
+    expect(attributes).toEqual(expect.arrayContaining(['httponly', 'samesite=lax', 'path=/', `max-age=${90 * 24 * 3600}`]));
+    const device = laptop.cookie(DEVICE) ?? '';
+    expect(device).not.toBe('');
+    secrets.add(device);
+    return device;
+  }
+
+  it('the member signs in on their recognised browser from a new address; nothing else gets past the ceiling', async () => {
+    const { email, staffId } = member('responder');
+    const device = await signedInOnce(email, '127.0.30.1');
+    const other = member('responder');
+    const othersDevice = await signedInOnce(other.email, '127.0.30.2');
+    await reachCeiling(email, 31);
+
+    // a new browser: refused, no session
+    const stranger = await browser('127.0.30.10').post('/console/sign-in?_action=signIn', form(email));
+    expect(text(stranger)).toMatch(TOO_MANY);
+    expect(stranger.headers.getSetCookie().join()).not.toContain('candor_session=');
+    // the member's browser, from a new address: in
+    const laptop = browser('127.0.30.11', device);
+    const theirs = await laptop.post('/console/sign-in?_action=signIn', form(email));
+    expect(theirs.status).toBe(303);
+    expect(theirs.headers.get('location')).toBe('/console');
+    expect((await laptop.get('/console')).status).toBe(200);
+    expect(summaries('auth.sign_in.succeeded', `staff:${staffId}`).at(-1)).toEqual({
+      ip: '127.0.30.11',
+      summary: { next: 'console', device: 'recognised' },
+    });
+    // an altered signature, another member's cookie, or one with a later expiry: as if none were presented
+    const parts = device.split('.');
+    const mac = parts[5] ?? '';
+    const altered = [...parts.slice(0, 5), `${mac.slice(0, 10)}${mac[10] === 'A' ? 'B' : 'A'}${mac.slice(11)}`].join('.');
+    const extended = [...parts.slice(0, 4), (Number.parseInt(parts[4] ?? '0', 36) + 86_400_000).toString(36), mac].join('.');
+    for (const [n, cookie] of [altered, othersDevice, extended].entries()) {
+      const res = await browser(`127.0.30.${20 + n}`, cookie).post('/console/sign-in?_action=signIn', form(email));
+      expect(text(res), `cookie ${n}`).toMatch(TOO_MANY);
+      expect(res.headers.getSetCookie().join()).not.toContain('candor_session=');
+    }
+    expect(summaries('auth.sign_in.locked', `staff:${staffId}`).filter((l) => l.ip?.startsWith('127.0.30.'))).toEqual([
+      { ip: '127.0.30.10', summary: { reason: 'account' } },
+      ...[20, 21, 22].map((n) => ({ ip: `127.0.30.${n}`, summary: { reason: 'account' } })),
+    ]);
+    // the other member's cookie still opens their own account
+    expect((await browser('127.0.30.23', othersDevice).post('/console/sign-in?_action=signIn', form(other.email))).status).toBe(303);
+  });
+
+  it('with a second factor: the cookie comes with the code, and carries the member past both ceilings', async () => {
+    const { email, staffId, recoveryCodes } = await memberWithSecondFactor();
+    // the password alone sets no cookie; the code does
+    const laptop = browser('127.0.33.1');
+    const half = await laptop.post('/console/sign-in?_action=signIn', form(email));
+    expect(half.headers.get('location')).toBe('/console/mfa');
+    expect(half.headers.getSetCookie().join()).not.toContain(`${DEVICE}=`);
+    const verified = await laptop.post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[0] ?? '', next: '/console' });
+    expect(verified.headers.get('location')).toBe('/console');
+    const device = laptop.cookie(DEVICE) ?? '';
+    expect(device).not.toBe('');
+    secrets.add(device);
+
+    // someone with the password spreads wrong codes, then wrong passwords, over many addresses
+    const attacker = await halfSignedIn(email, '127.0.33.2');
+    for (let a = 3; a <= 6; a++)
+      for (let i = 1; i <= 5; i++)
+        expect(
+          text(
+            await attacker.speakingFrom(`127.0.33.${a}`).post('/console/mfa?_action=verifyMfa', { code: `2${a}000${i}`, next: '/console' }),
+          ),
+        ).toContain('That code is not valid');
+    await reachCeiling(email, 34);
+
+    expect(text(await browser('127.0.33.10').post('/console/sign-in?_action=signIn', form(email)))).toMatch(TOO_MANY);
+    const away = laptop.speakingFrom('127.0.33.11');
+    const signedIn = await away.post('/console/sign-in?_action=signIn', form(email));
+    expect(signedIn.headers.get('location')).toBe('/console/mfa');
+    // that session without the cookie is refused at the second factor's ceiling...
+    const copied = new Client(server.url, '127.0.33.11').setCookie('candor_session', away.cookie('candor_session') ?? '');
+    expect(text(await copied.post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[1] ?? '', next: '/console' }))).toMatch(TOO_MANY);
+    // ...and with it, passes
+    const passed = await away.post('/console/mfa?_action=verifyMfa', { code: recoveryCodes[1] ?? '', next: '/console' });
+    expect(passed.headers.get('location')).toBe('/console');
+    expect((await away.get('/console')).status).toBe(200);
+    expect(summaries('auth.mfa.recovery_code_used', `staff:${staffId}`).at(-1)).toEqual({
+      ip: '127.0.33.11',
+      summary: { unusedLeft: 8, device: 'recognised' },
+    });
+  });
+
+  it('a cookie from before an owner’s sign-in reset is refused; the one from the new password is not', async () => {
+    const { email, staffId } = member('responder');
+    const before = await signedInOnce(email, '127.0.35.1');
+    const reset = await owner().post('/console/staff?_action=resetStaffSignIn', { staffId: String(staffId) });
+    const token = /<code id="reset-link">[^<]*\/console\/link\/([^<]+)<\/code>/.exec(reset.body)?.[1] ?? '';
+    expect(token).not.toBe('');
+    secrets.add(token);
+    const phone = browser('127.0.35.2');
+    const set = await phone.post(`/console/link/${token}?_action=completeLink`, { token, password: PASSWORD, confirm: PASSWORD });
+    expect(set.headers.get('location')).toBe('/console');
+    const after = phone.cookie(DEVICE) ?? '';
+    expect(after).not.toBe('');
+    secrets.add(after);
+    await reachCeiling(email, 36);
+
+    expect(text(await browser('127.0.35.10', before).post('/console/sign-in?_action=signIn', form(email)))).toMatch(TOO_MANY);
+    expect((await browser('127.0.35.11', after).post('/console/sign-in?_action=signIn', form(email))).status).toBe(303);
   });
 });
 

@@ -12,6 +12,7 @@
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { deviceCookie } from '../../src/core/auth/devices.ts';
 import { hashPassword } from '../../src/core/auth/password.ts';
 import type { Role } from '../../src/core/auth/permissions.ts';
 import { sessionCookie } from '../../src/core/auth/session.ts';
@@ -387,6 +388,36 @@ describe('sessions', () => {
     // the token is never written into a page or a URL
     expect(res.body).not.toContain(token);
     expect(res.headers.get('location') ?? '').not.toContain(token);
+  });
+});
+
+describe('recognised devices', () => {
+  it('the device cookie comes only with a complete sign-in, and is __Host-, Secure, HttpOnly, SameSite=Lax, for 90 days', async () => {
+    const name = deviceCookie(true).name;
+    expect(name).toBe('__Host-candor_device');
+    const { email } = member('viewer');
+    const res = await new Client(server.url).post('/console/sign-in?_action=signIn', { email, password: PASSWORD, next: '/console' });
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`)) ?? '';
+    const attributes = cookie
+      .split(';')
+      .slice(1)
+      .map((a) => a.trim().toLowerCase());
+    expect(attributes).toEqual(expect.arrayContaining(['path=/', 'secure', 'httponly', 'samesite=lax', `max-age=${90 * 24 * 3600}`]));
+    expect(attributes.some((a) => a.startsWith('domain='))).toBe(false);
+    const value = cookie.split(';')[0]?.split('=')[1] ?? '';
+    expect(value).toMatch(/^d1\.[0-9a-z]+\.0\.[a-z2-7]{24}\.[0-9a-z]+\.[A-Za-z0-9_-]{43}$/);
+    expect(res.body).not.toContain(value);
+    expect(res.headers.get('location') ?? '').not.toContain(value);
+    // an owner must still give the second factor: the password alone sets no cookie
+    const owner = member('owner');
+    db.$client.prepare('UPDATE staff SET totp_enrolled_at = ?, totp_secret = ? WHERE id = ?').run(Date.now(), 'sealed', owner.staffId);
+    const half = await new Client(server.url).post('/console/sign-in?_action=signIn', {
+      email: owner.email,
+      password: PASSWORD,
+      next: '/console',
+    });
+    expect(half.headers.get('location')).toBe('/console/mfa');
+    expect(half.headers.getSetCookie().join()).not.toContain(name);
   });
 });
 

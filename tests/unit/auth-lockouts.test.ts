@@ -6,14 +6,25 @@
  * address. Owners see who is limited and may clear it (audited).
  */
 import { describe, expect, it } from 'vitest';
-import { clearLockout, verifySecondFactor } from '../../src/core/auth/console-auth.ts';
+import {
+  changePassword,
+  clearLockout,
+  completeLink,
+  resetStaffSignIn,
+  revokeAllSessionsOf,
+  setStaffEnabled,
+  verifySecondFactor,
+} from '../../src/core/auth/console-auth.ts';
+import { DEVICE_TTL_MS, recognisedDevice } from '../../src/core/auth/devices.ts';
 import { lockoutOf, sourceOf } from '../../src/core/auth/lockouts.ts';
-import { authLimits } from '../../src/core/auth/rate-limit.ts';
-import { GENERIC, MINUTE, ok, PASSWORD, SECOND, tokenOf, useWorlds } from './auth-world.ts';
+import { authLimits, peekLimit } from '../../src/core/auth/rate-limit.ts';
+import { GENERIC, MINUTE, must, ok, PASSWORD, SECOND, tokenOf, useWorlds, type World } from './auth-world.ts';
 
 const fresh = useWorlds();
 const TOO_MANY = /^Too many attempts\. Try again in \d+ minutes?\.$/;
 const address = (i: number) => `198.51.100.${i}`;
+/** An address in the i-th of many IPv6 /48s: what one attacker with a few allocations has. */
+const network = (i: number) => `2001:db8:${(0x100 + i).toString(16)}:${(i % 7).toString(16)}::1`;
 
 describe('signing in from many addresses', () => {
   it('one address failing again and again does not stop the person signing in from theirs', async () => {
@@ -70,17 +81,206 @@ describe('signing in from many addresses', () => {
     expect(results.filter((r) => !r.ok && TOO_MANY.test(r.message))).toHaveLength(20);
   });
 
-  it('counts an IPv6 client by its /64, so one network cannot pose as many addresses', async () => {
-    expect(sourceOf('2001:db8:1:2::5')).toBe(sourceOf('2001:db8:1:2:ffff:ffff:ffff:ffff'));
-    expect(sourceOf('2001:db8:1:2::5')).not.toBe(sourceOf('2001:db8:1:3::5'));
+  it('counts an IPv6 client by its /48, so one ordinary allocation cannot pose as thousands of sources', async () => {
+    // two /64s of one /48, written every way an address may be written
+    expect(sourceOf('2001:db8:1:2::5')).toBe(sourceOf('2001:db8:1:3::5'));
+    expect(sourceOf('2001:db8:1:2::5')).toBe(sourceOf('2001:0DB8:0001:ffff:ffff:ffff:ffff:ffff'));
+    expect(sourceOf('2001:db8:1::')).toBe(sourceOf('2001:db8:1:abcd:1:2:3:4%eth0'));
+    expect(sourceOf('2001:db8:1:2::5')).toBe('2001:db8:1::/48');
+    // other /48s are other sources
+    expect(sourceOf('2001:db8:1:2::5')).not.toBe(sourceOf('2001:db8:2:2::5'));
+    expect(sourceOf('2001:db8::1')).not.toBe(sourceOf('2001:db9::1'));
+    // IPv4, mapped or not, stays one address
     expect(sourceOf('::ffff:198.51.100.7')).toBe('198.51.100.7');
+    expect(sourceOf('::FFFF:198.51.100.7')).toBe('198.51.100.7');
     expect(sourceOf('198.51.100.7')).toBe('198.51.100.7');
+    expect(sourceOf('198.51.100.7')).not.toBe(sourceOf('198.51.100.8'));
     expect(sourceOf(null)).toBe('unknown');
     const w = fresh();
     await w.activeStaff('owner@lumenwork.example', 'owner');
-    for (let i = 1; i <= 5; i++) await w.signIn('owner@lumenwork.example', `v6 guess ${i}`, { ip: `2001:db8:1:2::${i.toString(16)}` });
-    expect(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:1:2:abcd::1' })).toMatchObject({ ok: false });
+    // five guesses, each from another /64 of one /48: that /48 is refused, even from a /64 it never used
+    for (let i = 1; i <= 5; i++) await w.signIn('owner@lumenwork.example', `v6 guess ${i}`, { ip: `2001:db8:1:${i.toString(16)}::1` });
+    expect(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:1:abcd::1' })).toMatchObject({
+      ok: false,
+      message: TOO_MANY,
+    });
     expect(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:9:9::1' })).toMatchObject({ ok: true });
+  });
+});
+
+describe('recognised devices', () => {
+  const EMAIL = 'responder@lumenwork.example';
+  const CEILING = { ok: false, message: 'Too many attempts. Try again in 15 minutes.' };
+
+  /** A guesser spreads wrong passwords over /48s, five from each, until the account's ceiling is reached (the member's own attempts count too). */
+  async function reachCeiling(w: World, email: string, from = 1): Promise<void> {
+    const { max } = authLimits.signInPerAccount;
+    const perAddress = authLimits.signInPerAccountAndIp.max;
+    const made = peekLimit(w.db, authLimits.signInPerAccount, email, w.now).count;
+    for (let i = 0; i < max - made; i++)
+      expect(await w.signIn(email, `spread guess ${i}`, { ip: network(from + Math.floor(i / perAddress)) })).toEqual(GENERIC);
+  }
+
+  /** A member signed in once from their laptop: their recognised-device cookie. */
+  async function memberWithDevice(w: World, email = EMAIL): Promise<{ id: number; device: string }> {
+    const { member } = await w.activeStaff(email, 'responder', w.member(1));
+    const first = ok(await w.signIn(email, PASSWORD, { ip: '203.0.113.50' }));
+    expect(first.next).toBe('console');
+    return { id: member.id, device: must(first.device, 'a device cookie') };
+  }
+
+  it('a guesser spread over many /48s closes the account, but not to the member on a recognised device', async () => {
+    const w = fresh();
+    await w.activeStaff('owner@lumenwork.example', 'owner');
+    const { id, device } = await memberWithDevice(w);
+    await reachCeiling(w, EMAIL);
+    // from a new network without the cookie: refused, even the right password
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:ffff::1' })).toEqual(CEILING);
+    expect(w.audit('auth.sign_in.locked').at(-1)).toMatchObject({ target: `staff:${id}`, summary: { reason: 'account' } });
+    // from another new network with it: in, and the cookie is renewed for the same device
+    const back = ok(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:fffe::1' }, device));
+    expect(back.next).toBe('console');
+    expect(w.auth(back.token).staff.id).toBe(id);
+    const renewed = must(back.device, 'a renewed cookie');
+    expect(renewed.split('.')[3]).toBe(device.split('.')[3]);
+    expect(w.audit('auth.sign_in.succeeded').at(-1)?.summary).toEqual({ next: 'console', device: 'recognised' });
+    // the cookie spares the ceiling, not the per-address counts: a /48 the guesser used up is refused
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: network(1) }, device)).toEqual(CEILING);
+    expect(w.audit('auth.sign_in.locked').at(-1)?.summary).toEqual({ reason: 'account and ip', device: 'recognised' });
+    // and the wrong password is wrong with it too
+    expect(await w.signIn(EMAIL, 'not it', { ip: '2001:db8:fffd::1' }, device)).toEqual(GENERIC);
+    expect(w.audit('auth.sign_in.failed').at(-1)?.summary).toMatchObject({ reason: 'password', device: 'recognised' });
+  });
+
+  it('refuses, at the ceiling, a cookie that is altered, forged, someone else’s or expired', async () => {
+    const w = fresh();
+    await w.activeStaff('owner@lumenwork.example', 'owner');
+    const { device } = await memberWithDevice(w);
+    const other = await memberWithDevice(w, 'other@lumenwork.example');
+    const parts = device.split('.');
+    const mac = parts[5] ?? '';
+    const flipped = `${mac.slice(0, -2)}${mac.at(-2) === 'A' ? 'B' : 'A'}${mac.at(-1)}`;
+    const presented = {
+      'altered signature': [...parts.slice(0, 5), flipped].join('.'),
+      'another device id': [...parts.slice(0, 3), 'a'.repeat(24), ...parts.slice(4)].join('.'),
+      'a later expiry': [...parts.slice(0, 4), (Number.parseInt(parts[4] ?? '0', 36) + DEVICE_TTL_MS).toString(36), mac].join('.'),
+      'no signature': parts.slice(0, 5).join('.'),
+      'another member’s': other.device,
+      garbage: 'd1.2.0.aaaaaaaaaaaaaaaaaaaaaaaa.zz.AAAA',
+    };
+    await reachCeiling(w, EMAIL);
+    let n = 0;
+    for (const [what, cookie] of Object.entries(presented)) {
+      expect(await w.signIn(EMAIL, PASSWORD, { ip: `2001:db8:ff${(n++).toString(16)}::1` }, cookie), what).toEqual(CEILING);
+      // nothing said about it, and no device recorded
+      expect(w.audit('auth.sign_in.locked').at(-1)?.summary, what).toEqual({ reason: 'account' });
+    }
+    // the other member's own cookie opens only their account
+    expect(await w.signIn('other@lumenwork.example', PASSWORD, { ip: '2001:db8:fe00::1' }, other.device)).toMatchObject({ ok: true });
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:fe01::1' }, device)).toMatchObject({ ok: true });
+
+    // 90 days on, the cookie has expired: the ceiling holds against it
+    w.advance(DEVICE_TTL_MS + MINUTE);
+    await reachCeiling(w, EMAIL, 100);
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:fe02::1' }, device)).toEqual(CEILING);
+  });
+
+  it('a stolen cookie is worth five guesses, not a way around the ceiling', async () => {
+    const w = fresh();
+    await w.activeStaff('owner@lumenwork.example', 'owner');
+    const { device } = await memberWithDevice(w);
+    await reachCeiling(w, EMAIL);
+    for (let i = 0; i < authLimits.signInPerDevice.max; i++)
+      expect(await w.signIn(EMAIL, `thief ${i}`, { ip: network(200 + i) }, device)).toEqual(GENERIC);
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: network(300) }, device)).toEqual(CEILING);
+    expect(w.audit('auth.sign_in.locked').at(-1)?.summary).toEqual({ reason: 'account', device: 'recognised' });
+  });
+
+  it('the second factor: a recognised device passes it when the account’s ceiling is reached; another browser does not', async () => {
+    const w = fresh();
+    const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
+    const { key } = await w.enrol(owner.token);
+    w.advance(30 * SECOND);
+    // the password alone completes nothing: no cookie yet
+    const half = ok(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '203.0.113.50' }));
+    expect(half).toMatchObject({ next: 'mfa', device: null });
+    const laptop = w.auth(half.token);
+    const device = ok(verifySecondFactor(w.ctx({ ip: '203.0.113.50' }), w.member(owner.member.id), laptop.session, w.code(key))).device;
+    w.rememberDevice(device);
+
+    // someone who has the password spreads wrong codes over many /48s, then wrong passwords
+    const theirs = w.auth(tokenOf(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: network(90) })));
+    const { max } = authLimits.mfaPerAccount;
+    const perAddress = authLimits.mfaPerAccountAndIp.max;
+    for (let i = 0; i < max; i++) {
+      const answer = verifySecondFactor(
+        w.ctx({ ip: network(1 + Math.floor(i / perAddress)) }),
+        w.member(owner.member.id),
+        theirs.session,
+        w.code(key, 5),
+      );
+      expect(answer).toMatchObject({ ok: false, message: /not valid/ });
+    }
+    await reachCeiling(w, 'owner@lumenwork.example', 10);
+
+    // a new browser: refused at the password
+    expect(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:ffff::1' })).toEqual(CEILING);
+    // the laptop, on another network: the password, then the second factor
+    w.advance(30 * SECOND);
+    const again = ok(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:fffe::1' }, device));
+    expect(again).toMatchObject({ next: 'mfa', device: null });
+    const session = w.auth(again.token).session;
+    // the same session without the cookie (a copied session token) is refused at the second factor's ceiling
+    const without = verifySecondFactor(w.ctx({ ip: '2001:db8:fffe::1' }), w.member(owner.member.id), session, w.code(key));
+    expect(without).toEqual({ ok: false, message: 'Too many attempts. Try again in 15 minutes.' });
+    expect(w.audit('auth.sign_in.locked').at(-1)?.summary).toEqual({ reason: 'second factor for account' });
+    const passed = verifySecondFactor(w.ctx({ ip: '2001:db8:fffe::1' }, device), w.member(owner.member.id), session, w.code(key));
+    expect(passed).toEqual({ ok: true, device: expect.any(String) });
+    w.rememberDevice(passed.ok ? passed.device : null);
+    expect(w.auth(again.token).session.mfaVerifiedAt).toEqual(w.now);
+    expect(w.audit('auth.mfa.verified').at(-1)?.summary).toEqual({ device: 'recognised' });
+  });
+
+  it('an owner’s sign-in reset, disabling, a password change and signing out everywhere each forget every device', async () => {
+    const w = fresh();
+    const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
+    const { id, device } = await memberWithDevice(w);
+    const recognised = (cookie: string) => recognisedDevice(w.ctx().secret, cookie, w.member(id), w.now) !== null;
+    expect(recognised(device)).toBe(true);
+    const cookie = async () => must(ok(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })).device, 'a cookie');
+
+    // signing out everywhere (by the member, keeping this session, or by an owner)
+    const mine = w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
+    revokeAllSessionsOf(w.ctx(), mine.staff, mine.staff, mine.session.id);
+    expect(recognised(device)).toBe(false);
+    const second = await cookie();
+    revokeAllSessionsOf(w.ctx(), owner.member, w.member(id));
+    expect(recognised(second)).toBe(false);
+
+    // a password change
+    const third = await cookie();
+    const now = w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
+    ok(await changePassword(w.ctx(), now.staff, now.session, PASSWORD, `${PASSWORD} again`, `${PASSWORD} again`));
+    expect(recognised(third)).toBe(false);
+    ok(await changePassword(w.ctx(), w.member(id), now.session, `${PASSWORD} again`, PASSWORD, PASSWORD));
+
+    // disabling (and enabling again does not bring them back)
+    const fourth = await cookie();
+    ok(setStaffEnabled(w.ctx(), owner.member, id, false));
+    ok(setStaffEnabled(w.ctx(), owner.member, id, true));
+    expect(recognised(fourth)).toBe(false);
+
+    // an owner's sign-in reset: the old cookie is refused at the ceiling, the one from setting the new password is not
+    const fifth = await cookie();
+    const reset = ok(resetStaffSignIn(w.ctx(), owner.member, EMAIL));
+    w.remember(reset.token);
+    expect(recognised(fifth)).toBe(false);
+    const relinked = ok(await completeLink(w.ctx({ ip: '203.0.113.51' }), reset.token, PASSWORD, PASSWORD));
+    w.remember(relinked.token);
+    w.rememberDevice(relinked.device);
+    await reachCeiling(w, EMAIL);
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:ffff::1' }, fifth)).toEqual(CEILING);
+    expect(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:fffe::1' }, must(relinked.device, 'a cookie'))).toMatchObject({ ok: true });
   });
 });
 
@@ -95,7 +295,7 @@ describe('second factor from many addresses', () => {
     const check = (ip: string, code: string) => verifySecondFactor(w.ctx({ ip }), w.member(staff.id), session, code);
     for (let i = 0; i < 8; i++) check('192.0.2.66', wrong());
     expect(check('192.0.2.66', w.code(key))).toMatchObject({ ok: false, message: TOO_MANY });
-    expect(check('203.0.113.50', w.code(key))).toEqual({ ok: true });
+    expect(check('203.0.113.50', w.code(key))).toEqual({ ok: true, device: expect.any(String) });
 
     w.advance(30 * SECOND);
     const { max } = authLimits.mfaPerAccount;

@@ -62,7 +62,7 @@ describe('second factor', () => {
     expect(verifySecondFactor(w.ctx(), staff, session, w.code(key)).ok).toBe(false);
     w.advance(30 * SECOND);
     const code = w.code(key);
-    expect(verifySecondFactor(w.ctx(), staff, session, code)).toEqual({ ok: true });
+    expect(verifySecondFactor(w.ctx(), staff, session, code)).toEqual({ ok: true, device: expect.any(String) });
     expect(w.auth(token).session.mfaVerifiedAt).toEqual(w.now);
     // Replayed, whether the member is read again or the caller still holds the one read before the first use.
     expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, code).ok).toBe(false);
@@ -71,7 +71,7 @@ describe('second factor', () => {
     const [recovery] = codes;
     if (!recovery) throw new Error('no recovery code');
     const typed = recovery.toUpperCase().replace('-', ' ');
-    expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, typed)).toEqual({ ok: true });
+    expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, typed)).toEqual({ ok: true, device: expect.any(String) });
     expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, recovery).ok).toBe(false);
     expect(w.audit('auth.mfa.recovery_code_used')).toMatchObject([{ actor_id: staff.id, summary: { unusedLeft: 9 } }]);
     expect(w.times('auth.mfa.failed')).toBe(4);
@@ -93,7 +93,7 @@ describe('second factor', () => {
     expect(w.times('auth.mfa.failed')).toBe(5);
     expect(w.audit('auth.sign_in.locked')).toMatchObject([{ target: `staff:${staff.id}`, summary: { reason: 'second factor' } }]);
     w.advance(15 * MINUTE);
-    expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, w.code(key))).toEqual({ ok: true });
+    expect(verifySecondFactor(w.ctx(), w.member(staff.id), session, w.code(key))).toEqual({ ok: true, device: expect.any(String) });
   });
 
   it('cannot be replaced by someone who has only the password', async () => {

@@ -50,8 +50,10 @@ export class World {
   /** every secret handed out in this world: none may reach the audit log */
   readonly secrets = new Set<string>([PASSWORD]);
 
-  ctx(client: Partial<AuthContext['client']> = {}): AuthContext {
+  /** `device`: the recognised-device cookie the request presents, if any */
+  ctx(client: Partial<AuthContext['client']> = {}, device?: string): AuthContext {
     return {
+      device,
       db: this.db,
       now: this.now,
       keys: this.keys,
@@ -72,6 +74,14 @@ export class World {
       const [, secret] = value.split('.');
       if (secret) this.secrets.add(secret);
     }
+  }
+
+  /** A recognised-device cookie: the whole value, its device id and its MAC must stay out of the audit log. */
+  rememberDevice(cookie: string | null): void {
+    if (!cookie) return;
+    const parts = cookie.split('.');
+    this.secrets.add(cookie);
+    for (const part of [parts[3], parts[5]]) if (part) this.secrets.add(part);
   }
 
   auth(token: string): { session: Session; staff: StaffMember } {
@@ -102,12 +112,16 @@ export class World {
     this.remember(invite.token);
     const done = ok(await completeLink(this.ctx(), invite.token, PASSWORD, PASSWORD));
     this.remember(done.token);
+    this.rememberDevice(done.device);
     return { member: this.member(invite.member.id), token: done.token };
   }
 
-  async signIn(email: string, password = PASSWORD, client: Partial<AuthContext['client']> = {}) {
-    const result = await signIn(this.ctx(client), email, password);
-    if (result.ok) this.remember(result.token);
+  async signIn(email: string, password = PASSWORD, client: Partial<AuthContext['client']> = {}, device?: string) {
+    const result = await signIn(this.ctx(client, device), email, password);
+    if (result.ok) {
+      this.remember(result.token);
+      this.rememberDevice(result.device);
+    }
     return result;
   }
 
@@ -124,6 +138,7 @@ export class World {
     );
     const done = ok(completeEnrolment(this.ctx(), staff, session, challenge.pending, this.code(key)));
     this.remember(...done.recoveryCodes, ...done.recoveryCodes.map((c) => c.replace('-', '')));
+    this.rememberDevice(done.device);
     return { key, codes: done.recoveryCodes, keyText: challenge.keyText };
   }
 

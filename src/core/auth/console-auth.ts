@@ -4,7 +4,7 @@
  * needs, records what happened in the audit log, and answers with a
  * message a person can act on, never with an exception for bad input.
  */
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import QRCode from 'qrcode';
 import type { Db } from '../../../db/client.ts';
 import { recoveryCodes, staff } from '../../../db/schema.ts';
@@ -12,6 +12,7 @@ import type { AuditAction, RefusalAction } from '../audit/actions.ts';
 import { type AuditInput, recordAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
+import { type Device, issueDevice, recognisedDevice } from './devices.ts';
 import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
 import {
   clearLockoutCounts,
@@ -36,7 +37,16 @@ import {
   type SessionPolicy,
   type StaffMember,
 } from './session.ts';
-import { countActiveOwners, findStaffByEmail, getStaff, insertStaff, normaliseEmail, staffLabel, updateStaff } from './staff.ts';
+import {
+  countActiveOwners,
+  findStaffByEmail,
+  forgetDevices,
+  getStaff,
+  insertStaff,
+  normaliseEmail,
+  staffLabel,
+  updateStaff,
+} from './staff.ts';
 import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
 
 export interface AuthContext {
@@ -48,8 +58,10 @@ export interface AuthContext {
   client: ClientInfo;
   /** shown in authenticator apps */
   issuer: string;
-  /** CANDOR_SECRET: keys the recovery-code hashes */
+  /** CANDOR_SECRET: keys the recovery-code hashes and recognised-device cookies */
   secret: string;
+  /** the recognised-device cookie the request presented, not yet checked (devices.ts) */
+  device?: string | undefined;
 }
 
 export type Outcome<T extends object = object> = ({ ok: true } & T) | { ok: false; message: string };
@@ -110,14 +122,46 @@ function nextStepFor(member: StaffMember): NextStep {
   return mfaRequiredRoles.has(member.role) ? 'enrol' : 'console';
 }
 
-export async function signIn(ctx: AuthContext, rawEmail: string, password: string): Promise<Outcome<{ token: string; next: NextStep }>> {
+/** The member's recognised device this request presented, if it is one (devices.ts); anything else is ignored. */
+const presentedDevice = (ctx: AuthContext, member: StaffMember | undefined): Device | null =>
+  recognisedDevice(ctx.secret, ctx.device, member, ctx.now);
+
+/** What the audit records of a device: whether it was recognised, never the cookie. */
+const deviceNote = (device: Device | null) => (device ? { device: 'recognised' } : {});
+
+/**
+ * The recognised-device cookie for a member who has just completed sign-in from this browser: a
+ * device it already recognised keeps its id. Only for a sign-in that is complete (password, and the
+ * second factor when the account uses one).
+ */
+function deviceFor(ctx: AuthContext, member: StaffMember): string {
+  return issueDevice(ctx.secret, member, ctx.now, presentedDevice(ctx, member)?.id);
+}
+
+/**
+ * A new recognised-device cookie for the member signed in on this request, after their devices were
+ * forgotten by something they did here (a password change, ending their other sessions); null when
+ * the member is gone or disabled. Callers have already checked the session completed sign-in.
+ */
+export function rememberDevice(ctx: AuthContext, staffId: number): string | null {
+  const member = getStaff(ctx.db, staffId);
+  return member && member.status === 'active' ? deviceFor(ctx, member) : null;
+}
+
+/** `device`: the recognised-device cookie to set when this sign-in is complete (no second factor to give), or null. */
+export async function signIn(
+  ctx: AuthContext,
+  rawEmail: string,
+  password: string,
+): Promise<Outcome<{ token: string; next: NextStep; device: string | null }>> {
   const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
-  // Counted before the password check, which awaits: attempts made in parallel must each see the others.
-  const refused = countSignInAttempt(ctx.db, email, ctx.client.ip, ctx.now);
   const member = findStaffByEmail(ctx.db, email);
+  const device = presentedDevice(ctx, member);
+  // Counted before the password check, which awaits: attempts made in parallel must each see the others.
+  const refused = countSignInAttempt(ctx.db, email, ctx.client.ip, ctx.now, device?.id ?? null);
   if (refused) {
     await verifyAgainstDummy(password);
-    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason });
+    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
   const passwordOk =
@@ -128,21 +172,25 @@ export async function signIn(ctx: AuthContext, rawEmail: string, password: strin
     refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
       reason: member ? (member.status === 'active' ? 'password' : `account ${member.status}`) : 'unknown account',
       emailDomain: email.split('@')[1] ?? null,
+      ...deviceNote(device),
     });
     return { ok: false, message: GENERIC_SIGN_IN_ERROR };
   }
-  signInSucceeded(ctx.db, email, ctx.client.ip);
+  signInSucceeded(ctx.db, email, ctx.client.ip, device?.id ?? null);
   const { token } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
-  audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next: nextStepFor(member) });
-  return { ok: true, token, next: nextStepFor(member) };
+  const next = nextStepFor(member);
+  audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next, ...deviceNote(device) });
+  return { ok: true, token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
 }
 
-/** Checks a TOTP code or, failing that, an unused recovery code. */
-export function verifySecondFactor(ctx: AuthContext, member: StaffMember, session: Session, code: string): Outcome {
+/** Checks a TOTP code or, failing that, an unused recovery code; `device` is the recognised-device cookie to set. */
+export function verifySecondFactor(ctx: AuthContext, member: StaffMember, session: Session, code: string): Outcome<{ device: string }> {
   const account = `staff:${member.id}`;
-  const refused = secondFactorRefusal(ctx.db, member.id, ctx.client.ip, ctx.now);
+  const device = presentedDevice(ctx, member);
+  const deviceId = device?.id ?? null;
+  const refused = secondFactorRefusal(ctx.db, member.id, ctx.client.ip, ctx.now, deviceId);
   if (refused) {
-    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: refused.reason });
+    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
   if (member.totpSecret && member.totpEnrolledAt) {
@@ -158,9 +206,9 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
         .run().changes === 1;
     if (claimed) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip);
-      audit(ctx, 'auth.mfa.verified', member, account);
-      return { ok: true };
+      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip, deviceId);
+      audit(ctx, 'auth.mfa.verified', member, account, deviceNote(device));
+      return { ok: true, device: deviceFor(ctx, member) };
     }
     const used = ctx.db
       .update(recoveryCodes)
@@ -175,18 +223,18 @@ export function verifySecondFactor(ctx: AuthContext, member: StaffMember, sessio
       .run();
     if (used.changes === 1) {
       markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip);
+      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip, deviceId);
       const left = ctx.db
         .select({ id: recoveryCodes.id })
         .from(recoveryCodes)
         .where(and(eq(recoveryCodes.staffId, member.id), isNull(recoveryCodes.usedAt)))
         .all().length;
-      audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: left });
-      return { ok: true };
+      audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: left, ...deviceNote(device) });
+      return { ok: true, device: deviceFor(ctx, member) };
     }
   }
-  countSecondFactorFailure(ctx.db, member.id, ctx.client.ip, ctx.now);
-  refuse(ctx, 'auth.mfa.failed', member, account);
+  countSecondFactorFailure(ctx.db, member.id, ctx.client.ip, ctx.now, deviceId);
+  refuse(ctx, 'auth.mfa.failed', member, account, deviceNote(device));
   return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
 }
 
@@ -229,7 +277,7 @@ export function completeEnrolment(
   session: Session,
   pending: string,
   code: string,
-): Outcome<{ recoveryCodes: string[] }> {
+): Outcome<{ recoveryCodes: string[]; device: string }> {
   // The enrolment page is open to sessions still lacking their second factor: without this, a password alone could replace it.
   if (member.totpEnrolledAt && !session.mfaVerifiedAt) {
     return { ok: false, message: 'Enter a code from your current authenticator app first; then you can set up a new one.' };
@@ -263,7 +311,8 @@ export function completeEnrolment(
   });
   markSessionMfaVerified(ctx.db, session.id, ctx.now);
   audit(ctx, 'auth.mfa.enrolled', member, `staff:${member.id}`, { backupCount: codes.length });
-  return { ok: true, recoveryCodes: codes };
+  // The session now has both factors: sign-in is complete on this device.
+  return { ok: true, recoveryCodes: codes, device: deviceFor(ctx, member) };
 }
 
 export function regenerateRecoveryCodes(ctx: AuthContext, member: StaffMember): string[] {
@@ -294,13 +343,16 @@ export function inspectLink(ctx: AuthContext, token: string): LinkState {
   return { ok: true, member, purpose: check.link.purpose };
 }
 
-/** Sets the password from a one-time link and signs the person in. */
+/**
+ * Sets the password from a one-time link and signs the person in. A new password forgets the
+ * member's recognised devices; `device` is this one's cookie when sign-in is complete.
+ */
 export async function completeLink(
   ctx: AuthContext,
   token: string,
   password: string,
   confirm: string,
-): Promise<Outcome<{ token: string; next: NextStep }>> {
+): Promise<Outcome<{ token: string; next: NextStep; device: string | null }>> {
   if (hitLimit(ctx.db, authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now).limited)
     return { ok: false, message: 'Too many attempts. Try again later.' };
   const state = inspectLink(ctx, token);
@@ -313,12 +365,14 @@ export async function completeLink(
   const check = checkLink(ctx.db, token, ctx.now);
   if (!check.ok || !consumeLink(ctx.db, check.link.id, ctx.now)) return { ok: false, message: linkMessages.used };
   updateStaff(ctx.db, member.id, { passwordHash, status: 'active' }, ctx.now);
+  forgetDevices(ctx.db, member.id, ctx.now);
   invalidateSessionsOf(ctx.db, member.id);
   const { token: sessionToken } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
   audit(ctx, 'auth.link.used', member, `staff:${member.id}`, { purpose: check.link.purpose });
   audit(ctx, 'auth.password.set', member, `staff:${member.id}`);
   const refreshed = getStaff(ctx.db, member.id) ?? member;
-  return { ok: true, token: sessionToken, next: nextStepFor(refreshed) };
+  const next = nextStepFor(refreshed);
+  return { ok: true, token: sessionToken, next, device: next === 'console' ? issueDevice(ctx.secret, refreshed, ctx.now) : null };
 }
 
 export async function changePassword(
@@ -335,6 +389,8 @@ export async function changePassword(
   const problem = passwordProblem(next, member.email);
   if (problem) return { ok: false, message: problem };
   updateStaff(ctx.db, member.id, { passwordHash: await hashPassword(next) }, ctx.now);
+  // Every recognised device is forgotten; the action gives this one a new cookie (rememberDevice).
+  forgetDevices(ctx.db, member.id, ctx.now);
   const endedSessions = invalidateSessionsOf(ctx.db, member.id, session.id);
   audit(ctx, 'auth.password.changed', member, `staff:${member.id}`, { otherSessionsEnded: endedSessions });
   return { ok: true, endedSessions };
@@ -351,8 +407,10 @@ export function revokeSession(ctx: AuthContext, actor: StaffMember, target: Sess
   audit(ctx, 'auth.session.revoked', actor, `session:${target.id.slice(0, 8)}`, { ofStaff: target.staffId });
 }
 
+/** Signs the member out everywhere (but `keepId`) and forgets their recognised devices. */
 export function revokeAllSessionsOf(ctx: AuthContext, actor: StaffMember, target: StaffMember, keepId?: string): number {
   const ended = invalidateSessionsOf(ctx.db, target.id, keepId);
+  forgetDevices(ctx.db, target.id, ctx.now);
   audit(ctx, 'auth.session.revoked', actor, `staff:${target.id}`, { sessionsEnded: ended });
   return ended;
 }
@@ -376,7 +434,16 @@ export function resetStaffSignIn(
     return { ok: false, message: 'Use your recovery codes, or ask another owner, to reset your own sign-in.' };
   ctx.db.transaction((tx) => {
     tx.update(staff)
-      .set({ passwordHash: null, totpSecret: null, totpEnrolledAt: null, totpLastCounter: null, status: 'invited', updatedAt: ctx.now })
+      .set({
+        passwordHash: null,
+        totpSecret: null,
+        totpEnrolledAt: null,
+        totpLastCounter: null,
+        status: 'invited',
+        // every recognised device of theirs is forgotten: the reset may be because one was lost
+        deviceGeneration: sql`${staff.deviceGeneration} + 1`,
+        updatedAt: ctx.now,
+      })
       .where(eq(staff.id, target.id))
       .run();
     tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, target.id)).run();
@@ -476,6 +543,7 @@ export function setStaffEnabled(ctx: AuthContext, actor: StaffMember, targetId: 
     const blocked = guardLastOwner(ctx, target);
     if (blocked) return { ok: false, message: blocked };
     updateStaff(ctx.db, target.id, { status: 'disabled' }, ctx.now);
+    forgetDevices(ctx.db, target.id, ctx.now);
     // An invitation sent before the account was disabled must not revive it later.
     revokeLinksOf(ctx.db, target.id, ctx.now);
     const ended = invalidateSessionsOf(ctx.db, target.id);

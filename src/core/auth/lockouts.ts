@@ -2,14 +2,21 @@
  * How guesses at the console's sign-in and second factor are counted and
  * limited, and who is locked out. Three counters per attempt
  * (src/core/auth/rate-limit.ts `authLimits`): the account from one source
- * address (small), the source across accounts, and the account across
- * every source (a ceiling ten times higher). A stranger who knows a staff
- * address and fails on purpose from one address locks only that address
- * out of that account; locking the person out entirely takes many
- * addresses, and owners see it (lockoutOf) and may clear it.
+ * (small), the source across accounts, and the account across every source
+ * (a ceiling ten times higher). A stranger who knows a staff address and
+ * fails on purpose from one source locks only that source out of that
+ * account; closing the account to every source takes many, and owners see
+ * it (lockoutOf) and may clear it.
  *
- * A source is an IPv4 address, or the /64 network of an IPv6 address: one
- * network hands out far more addresses than an attacker needs.
+ * Even then the member's recognised devices (devices.ts: a signed cookie
+ * from an earlier complete sign-in) are spared the ceiling, so a stranger
+ * cannot shut them out of the console from the browsers they use; the
+ * per-source counters apply to those devices as to anyone, and each device
+ * has a small count of its own, past which it is treated as any other.
+ *
+ * A source is an IPv4 address, or the /48 network of an IPv6 address: a
+ * /48 is an ordinary allocation (65,536 /64s), so counting by anything
+ * smaller would let one site pose as thousands of sources.
  */
 import { isIP } from 'node:net';
 import type { Db } from '../../../db/client.ts';
@@ -43,7 +50,7 @@ export function sourceOf(ip: string | null): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped?.[1]) return mapped[1];
   if (isIP(address) !== 6) return address;
-  return `${ipv6Groups(address).slice(0, 4).join(':')}::/64`;
+  return `${ipv6Groups(address).slice(0, 3).join(':')}::/48`;
 }
 
 /** Keys of the per-account-and-source counters: JSON, so no account text can pose as another's prefix. */
@@ -56,34 +63,46 @@ const refusal = (reason: string, state: LimitState): Refusal => ({ reason, retry
 /**
  * Counts a sign-in attempt before the password is checked (the check awaits: attempts made in
  * parallel must each see the others), and answers a refusal when a limit is reached. An attempt
- * refused by the narrower counters never reaches the account's ceiling: one address failing on
- * purpose cannot close the account to every other.
+ * refused by the narrower counters never reaches the account's ceiling: one source failing on
+ * purpose cannot close the account to every other. `device` is the id of the member's recognised
+ * device the attempt presented (devices.ts), or null: such an attempt is spared the ceiling while
+ * the device's own count is not reached (a stolen cookie is worth a few guesses, no more).
  */
-export function countSignInAttempt(db: Db, account: string, ip: string | null, now: Date): Refusal | null {
+export function countSignInAttempt(db: Db, account: string, ip: string | null, now: Date, device: string | null = null): Refusal | null {
   const source = sourceOf(ip);
-  const ceiling = peekLimit(db, authLimits.signInPerAccount, account, now);
-  if (ceiling.limited) return refusal('account', ceiling);
+  const spared = device !== null && !hitLimit(db, authLimits.signInPerDevice, pairKey(account, device), now).limited;
+  if (!spared) {
+    const ceiling = peekLimit(db, authLimits.signInPerAccount, account, now);
+    if (ceiling.limited) return refusal('account', ceiling);
+  }
   const pair = hitLimit(db, authLimits.signInPerAccountAndIp, pairKey(account, source), now);
   if (pair.limited) return refusal('account and ip', pair);
   const perIp = hitLimit(db, authLimits.signInPerIp, source, now);
   if (perIp.limited) return refusal('ip', perIp);
   const perAccount = hitLimit(db, authLimits.signInPerAccount, account, now);
-  if (perAccount.limited) return refusal('account', perAccount);
+  if (perAccount.limited && !spared) return refusal('account', perAccount);
   return null;
 }
 
-/** After the right password: that source's failures are forgiven. The ceiling is not, or the person's success would reset a guesser's count. */
-export function signInSucceeded(db: Db, account: string, ip: string | null): void {
+/** After the right password: that source's and that device's failures are forgiven. The ceiling is not, or the person's success would reset a guesser's count. */
+export function signInSucceeded(db: Db, account: string, ip: string | null, device: string | null = null): void {
   clearLimit(db, authLimits.signInPerAccountAndIp, pairKey(account, sourceOf(ip)));
+  if (device !== null) clearLimit(db, authLimits.signInPerDevice, pairKey(account, device));
 }
 
-/** Whether a second-factor code may be tried now (failures are counted after the check, which does not await). */
-export function secondFactorRefusal(db: Db, staffId: number, ip: string | null, now: Date): Refusal | null {
+/**
+ * Whether a second-factor code may be tried now (failures are counted after the check, which does
+ * not await). A recognised device (`device`, as for sign-in) is spared the account's ceiling while
+ * its own count is not reached.
+ */
+export function secondFactorRefusal(db: Db, staffId: number, ip: string | null, now: Date, device: string | null = null): Refusal | null {
   const source = sourceOf(ip);
+  const account = mfaAccount(staffId);
+  const spared = device !== null && !peekLimit(db, authLimits.mfaPerDevice, pairKey(account, device), now).limited;
   const checks: [string, Limit, string][] = [
-    ['second factor', authLimits.mfaPerAccountAndIp, pairKey(mfaAccount(staffId), source)],
+    ['second factor', authLimits.mfaPerAccountAndIp, pairKey(account, source)],
     ['second factor from ip', authLimits.mfaPerIp, source],
-    ['second factor for account', authLimits.mfaPerAccount, mfaAccount(staffId)],
+    ...(spared ? [] : [['second factor for account', authLimits.mfaPerAccount, account] as [string, Limit, string]]),
   ];
   for (const [reason, limit, key] of checks) {
     const state = peekLimit(db, limit, key, now);
@@ -92,15 +111,18 @@ export function secondFactorRefusal(db: Db, staffId: number, ip: string | null, 
   return null;
 }
 
-export function countSecondFactorFailure(db: Db, staffId: number, ip: string | null, now: Date): void {
+export function countSecondFactorFailure(db: Db, staffId: number, ip: string | null, now: Date, device: string | null = null): void {
   const source = sourceOf(ip);
-  hitLimit(db, authLimits.mfaPerAccountAndIp, pairKey(mfaAccount(staffId), source), now);
+  const account = mfaAccount(staffId);
+  hitLimit(db, authLimits.mfaPerAccountAndIp, pairKey(account, source), now);
   hitLimit(db, authLimits.mfaPerIp, source, now);
-  hitLimit(db, authLimits.mfaPerAccount, mfaAccount(staffId), now);
+  hitLimit(db, authLimits.mfaPerAccount, account, now);
+  if (device !== null) hitLimit(db, authLimits.mfaPerDevice, pairKey(account, device), now);
 }
 
-export function secondFactorSucceeded(db: Db, staffId: number, ip: string | null): void {
+export function secondFactorSucceeded(db: Db, staffId: number, ip: string | null, device: string | null = null): void {
   clearLimit(db, authLimits.mfaPerAccountAndIp, pairKey(mfaAccount(staffId), sourceOf(ip)));
+  if (device !== null) clearLimit(db, authLimits.mfaPerDevice, pairKey(mfaAccount(staffId), device));
 }
 
 /** One side (password or second factor) of a member's lock-out. */
@@ -139,10 +161,12 @@ export function lockoutOf(db: Db, member: { id: number; email: string }, now: Da
   return locked(lockout.signIn) || locked(lockout.secondFactor) ? lockout : null;
 }
 
-/** Forgets every count against the member's account (not the counts of addresses across accounts). */
+/** Forgets every count against the member's account and devices (not the counts of addresses across accounts). */
 export function clearLockoutCounts(db: Db, member: { id: number; email: string }): void {
   clearLimits(db, authLimits.signInPerAccountAndIp, pairPrefix(member.email));
+  clearLimits(db, authLimits.signInPerDevice, pairPrefix(member.email));
   clearLimit(db, authLimits.signInPerAccount, member.email);
   clearLimits(db, authLimits.mfaPerAccountAndIp, pairPrefix(mfaAccount(member.id)));
+  clearLimits(db, authLimits.mfaPerDevice, pairPrefix(mfaAccount(member.id)));
   clearLimit(db, authLimits.mfaPerAccount, mfaAccount(member.id));
 }

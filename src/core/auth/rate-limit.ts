@@ -23,15 +23,18 @@ const WINDOW = 15 * 60_000;
 /**
  * The limits of sign-in, second factor and recovery codes (src/core/auth/lockouts.ts applies them):
  * per account from one source address, small; per source across accounts; and per account across
- * every source, a ceiling high enough that locking someone out takes many addresses.
+ * every source, a ceiling high enough that locking someone out takes many addresses. A member's
+ * recognised device (devices.ts) is spared the ceiling while its own count, small, is not reached.
  */
 export const authLimits = {
   signInPerAccountAndIp: { bucket: 'sign-in:account-ip', max: 5, windowMs: WINDOW },
   signInPerIp: { bucket: 'sign-in:ip', max: 30, windowMs: WINDOW },
   signInPerAccount: { bucket: 'sign-in:account', max: 50, windowMs: WINDOW },
+  signInPerDevice: { bucket: 'sign-in:device', max: 5, windowMs: WINDOW },
   mfaPerAccountAndIp: { bucket: 'mfa:account-ip', max: 5, windowMs: WINDOW },
   mfaPerIp: { bucket: 'mfa:ip', max: 30, windowMs: WINDOW },
   mfaPerAccount: { bucket: 'mfa:account', max: 20, windowMs: WINDOW },
+  mfaPerDevice: { bucket: 'mfa:device', max: 5, windowMs: WINDOW },
   linkPerIp: { bucket: 'link:ip', max: 30, windowMs: WINDOW },
 } as const satisfies Record<string, Limit>;
 

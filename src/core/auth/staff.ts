@@ -38,6 +38,14 @@ export function updateStaff(db: Db, id: number, changes: Partial<Omit<StaffMembe
     .run();
 }
 
+/** Raises the member's device generation: none of their recognised-device cookies is recognised any more (devices.ts). */
+export function forgetDevices(db: Db, id: number, now: Date): void {
+  db.update(staff)
+    .set({ deviceGeneration: sql`${staff.deviceGeneration} + 1`, updatedAt: now })
+    .where(eq(staff.id, id))
+    .run();
+}
+
 export function countActiveOwners(db: Db): number {
   const row = db.select({ n: sql<number>`count(*)` }).from(staff).where(sql`${staff.role} = 'owner' AND ${staff.status} = 'active'`).get();
   return row?.n ?? 0;

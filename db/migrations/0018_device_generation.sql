@@ -1,0 +1,1 @@
+ALTER TABLE `staff` ADD `device_generation` integer DEFAULT 0 NOT NULL;
