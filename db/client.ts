@@ -17,15 +17,40 @@ export function openDatabase(file: string): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new Database(file);
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   // Deleted rows are overwritten with zeros, not just unlinked: an erased subscriber's sealed address
   // must not linger in free space of the file (or of a copy of it).
   sqlite.pragma('secure_delete = ON');
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS });
+  migrateWithoutForeignKeys(db);
+  sqlite.pragma('foreign_keys = ON');
   return db;
+}
+
+/**
+ * Migrations run with foreign keys off, as SQLite's procedure for schema
+ * changes asks (https://www.sqlite.org/lang_altertable.html#otheralter):
+ * with them on, `ALTER TABLE … ADD` refuses a REFERENCES column with a
+ * default (0017 adds `trust_center_id … DEFAULT 1 REFERENCES trust_centers`),
+ * and a table rebuild's `DROP TABLE` would run the ON DELETE CASCADE of
+ * every table referencing it. The pragma is a no-op inside a transaction,
+ * so it is set around the migrator's; after migrations were applied the
+ * keys are checked, and a violation stops start-up.
+ */
+function migrateWithoutForeignKeys(db: Db): void {
+  const sqlite = db.$client;
+  sqlite.pragma('foreign_keys = OFF');
+  const before = migrationState(sqlite).applied;
+  migrate(db, { migrationsFolder: MIGRATIONS });
+  if (migrationState(sqlite).applied === before) return;
+  const violations = sqlite.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
+  if (violations.length > 0) {
+    const [first] = violations;
+    throw new Error(
+      `database migration left ${violations.length.toString()} rows referencing missing rows (first: ${first?.table ?? '?'} row ${String(first?.rowid)} → ${first?.parent ?? '?'})`,
+    );
+  }
 }
 
 /** Raises when the file is not a healthy SQLite database. */

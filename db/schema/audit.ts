@@ -1,4 +1,5 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * The audit trail. Append-only (triggers in the migrations refuse UPDATE,
@@ -27,6 +28,7 @@ export const auditLog = sqliteTable(
     hash: text('hash').notNull(),
     /** fingerprint of the key whose MAC `hash` is; null: a plain SHA-256 entry of an older version */
     keyId: text('key_id'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('audit_log_at').on(t.at), index('audit_log_action').on(t.action), index('audit_log_actor').on(t.actorId)],
 );
@@ -42,6 +44,7 @@ export const auditPurges = sqliteTable('audit_purges', {
   upToId: integer('up_to_id').notNull(),
   lastHash: text('last_hash').notNull(),
   removed: integer('removed').notNull(),
+  trustCenterId: trustCenterId(),
 });
 
 /**
@@ -53,6 +56,7 @@ export const auditPurges = sqliteTable('audit_purges', {
  */
 export const auditChainUpgrade = sqliteTable('audit_chain_upgrade', {
   lastPlainId: integer('last_plain_id').primaryKey(),
+  trustCenterId: trustCenterId(),
 });
 
 /**
@@ -84,6 +88,7 @@ export const auditRepeats = sqliteTable(
     lastRepeatAt: integer('last_repeat_at', { mode: 'timestamp_ms' }),
     /** the distinct client addresses seen in the window, the first included, at most REPEAT_ADDRESSES_MAX */
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('audit_repeats_closes').on(t.closesAt)],
 );

@@ -1,5 +1,6 @@
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { incidents } from './incidents.ts';
+import { trustCenterId } from './trust-centers.ts';
 
 /** What GDPR Art. 33(3) requires a breach notification to say, and the clock it runs on. */
 export const breachDetails = sqliteTable('breach_details', {
@@ -16,4 +17,5 @@ export const breachDetails = sqliteTable('breach_details', {
   consequences: text('consequences').notNull(),
   measures: text('measures').notNull(),
   authorityNotifiedAt: integer('authority_notified_at', { mode: 'timestamp_ms' }),
+  trustCenterId: trustCenterId(),
 });

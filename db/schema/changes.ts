@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { recipients, subscribers } from './notify.ts';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * A change to the subprocessor list or a document, found by comparing
@@ -33,6 +34,7 @@ export const changeNotices = sqliteTable(
     publishedBy: integer('published_by'),
     notificationId: integer('notification_id'),
     detectedAt: integer('detected_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [
     index('change_notices_status').on(t.status, t.publishedAt),
@@ -60,6 +62,7 @@ export const objections = sqliteTable(
     late: integer('late', { mode: 'boolean' }).notNull(),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [uniqueIndex('objections_notice_link').on(t.noticeId, t.linkRecipient), index('objections_status').on(t.status, t.createdAt)],
 );
@@ -73,6 +76,7 @@ export const objectionNotes = sqliteTable('objection_notes', {
   staffId: integer('staff_id'),
   body: text('body').notNull(),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  trustCenterId: trustCenterId(),
 });
 
 /**
@@ -106,6 +110,7 @@ export const announcements = sqliteTable(
     createdBy: integer('created_by'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('announcements_status').on(t.status, t.publishedAt), uniqueIndex('announcements_form_key').on(t.formKey)],
 );

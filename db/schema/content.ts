@@ -1,4 +1,5 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * What the trust center had published, as of a moment: the baseline that
@@ -13,6 +14,7 @@ export const contentSnapshots = sqliteTable(
     hash: text('hash').notNull(),
     data: text('data', { mode: 'json' }).notNull(),
     publishedAt: integer('published_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('content_snapshots_kind_published').on(t.kind, t.publishedAt)],
 );

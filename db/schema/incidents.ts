@@ -1,4 +1,5 @@
 import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 export const incidents = sqliteTable(
   'incidents',
@@ -25,6 +26,7 @@ export const incidents = sqliteTable(
     windowEndsAt: integer('window_ends_at', { mode: 'timestamp_ms' }),
     createdBy: integer('created_by'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('incidents_status').on(t.status, t.startedAt)],
 );
@@ -38,6 +40,7 @@ export const incidentComponents = sqliteTable(
       .references(() => incidents.id, { onDelete: 'cascade' }),
     componentId: text('component_id').notNull(),
     status: text('status', { enum: ['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance'] }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.incidentId, t.componentId] })],
 );
@@ -56,6 +59,7 @@ export const incidentUpdates = sqliteTable(
     /** false: published on the pages only, staff chose not to notify subscribers of it */
     notified: integer('notified', { mode: 'boolean' }).notNull().default(true),
     createdBy: integer('created_by'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('incident_updates_incident').on(t.incidentId, t.publishedAt)],
 );
@@ -82,6 +86,7 @@ export const incidentRevisions = sqliteTable(
     notified: integer('notified', { mode: 'boolean' }).notNull(),
     at: integer('at', { mode: 'timestamp_ms' }).notNull(),
     by: integer('by'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('incident_revisions_incident').on(t.incidentId, t.id)],
 );
@@ -112,6 +117,7 @@ export const componentStates = sqliteTable(
      * operational, which is where its data begins; backfill: reconstructed when the table was added
      */
     source: text('source', { enum: ['update', 'maintenance', 'automation', 'listed', 'backfill'] }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [
     index('component_states_component').on(t.componentId, t.since),

@@ -1,4 +1,5 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * Durable timers: work due at a time, run once by whichever worker claims
@@ -19,6 +20,7 @@ export const jobs = sqliteTable(
     lastError: text('last_error'),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('jobs_due').on(t.status, t.runAt)],
 );
@@ -39,4 +41,5 @@ export const scheduledUpdates = sqliteTable('scheduled_updates', {
   notify: integer('notify', { mode: 'boolean' }).notNull().default(true),
   /** the next update it promises; null: the cadence */
   nextUpdateBy: integer('next_update_by', { mode: 'timestamp_ms' }),
+  trustCenterId: trustCenterId(),
 });

@@ -1,4 +1,5 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 export const channels = ['email', 'sms', 'slack', 'webhook'] as const;
 export type ChannelName = (typeof channels)[number];
@@ -9,6 +10,7 @@ export const subscribers = sqliteTable('subscribers', {
   /** company name, for notices targeted at affected customers */
   organisation: text('organisation'),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  trustCenterId: trustCenterId(),
 });
 
 /** What a subscriber follows: a topic, optionally narrowed to one component. */
@@ -21,6 +23,7 @@ export const subscriberTopics = sqliteTable(
     topic: text('topic').notNull(),
     /** '' = every component */
     component: text('component').notNull().default(''),
+    trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.subscriberId, t.topic, t.component] }), index('subscriber_topics_topic').on(t.topic, t.component)],
 );
@@ -51,6 +54,7 @@ export const recipients = sqliteTable(
     /** the status it had when suppressed: lifting the suppression returns it there (a pending address stays unconfirmed) */
     suppressedFrom: text('suppressed_from', { enum: ['pending', 'active'] }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [
     uniqueIndex('recipients_channel_address').on(t.channel, t.addressHash),
@@ -71,6 +75,7 @@ export const notifications = sqliteTable('notifications', {
   recipientCount: integer('recipient_count').notNull(),
   createdBy: integer('created_by'),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  trustCenterId: trustCenterId(),
 });
 
 export const deliveryStatuses = ['pending', 'sending', 'sent', 'delivered', 'failed', 'suppressed'] as const;
@@ -96,6 +101,7 @@ export const deliveries = sqliteTable(
     lastError: text('last_error'),
     sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+    trustCenterId: trustCenterId(),
   },
   (t) => [
     uniqueIndex('deliveries_notification_recipient').on(t.notificationId, t.recipientId),
@@ -117,6 +123,7 @@ export const deliveryAttempts = sqliteTable(
     providerCode: text('provider_code'),
     durationMs: integer('duration_ms').notNull(),
     error: text('error'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('delivery_attempts_delivery').on(t.deliveryId)],
 );
@@ -131,6 +138,7 @@ export const slackThreads = sqliteTable(
     threadKey: text('thread_key').notNull(),
     channelId: text('channel_id').notNull(),
     ts: text('ts').notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.recipientId, t.threadKey] })],
 );
@@ -146,6 +154,7 @@ export const loggedMessages = sqliteTable(
     to: text('to').notNull(),
     payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('logged_messages_at').on(t.at)],
 );

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { recipients } from './notify.ts';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * A customer organisation as staff keep it: the only thing a targeted
@@ -16,6 +17,7 @@ export const customerOrganisations = sqliteTable(
     createdBy: integer('created_by'),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
     updatedBy: integer('updated_by'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [uniqueIndex('customer_organisations_name').on(sql`lower(${t.name})`)],
 );
@@ -37,6 +39,7 @@ export const organisationDomains = sqliteTable(
     domainHash: text('domain_hash').notNull(),
     addedAt: integer('added_at', { mode: 'timestamp_ms' }).notNull(),
     addedBy: integer('added_by'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.organisationId, t.domain] }), uniqueIndex('organisation_domains_hash').on(t.domainHash)],
 );
@@ -59,6 +62,7 @@ export const organisationMembers = sqliteTable(
     basis: text('basis', { enum: ['assigned', 'claim'] }).notNull(),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     createdBy: integer('created_by'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [
     uniqueIndex('organisation_members_recipient').on(t.organisationId, t.recipientId),

@@ -1,4 +1,5 @@
 import { blob, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { trustCenterId } from './trust-centers.ts';
 
 export const staffRoles = ['owner', 'admin', 'responder', 'viewer'] as const;
 
@@ -22,6 +23,7 @@ export const staff = sqliteTable('staff', {
   deviceGeneration: integer('device_generation').notNull().default(0),
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  trustCenterId: trustCenterId(),
 });
 
 /** Sessions after Lucia's design: the token is `id.secret`; only SHA-256(secret) is stored. */
@@ -41,6 +43,7 @@ export const staffSessions = sqliteTable(
     mfaVerifiedAt: integer('mfa_verified_at', { mode: 'timestamp_ms' }),
     ip: text('ip'),
     userAgent: text('user_agent'),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('staff_sessions_staff').on(t.staffId)],
 );
@@ -54,6 +57,7 @@ export const recoveryCodes = sqliteTable(
       .references(() => staff.id, { onDelete: 'cascade' }),
     codeHash: text('code_hash').notNull(),
     usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('recovery_codes_staff').on(t.staffId)],
 );
@@ -70,6 +74,7 @@ export const staffLinks = sqliteTable('staff_links', {
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
   usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+  trustCenterId: trustCenterId(),
 });
 
 /** Fixed-window counters for rate limits, in the database so a restart does not reset them. */
@@ -80,6 +85,7 @@ export const rateLimits = sqliteTable(
     key: text('key').notNull(),
     windowStart: integer('window_start', { mode: 'timestamp_ms' }).notNull(),
     count: integer('count').notNull(),
+    trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.bucket, t.key] })],
 );

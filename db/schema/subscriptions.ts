@@ -1,5 +1,6 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { recipients } from './notify.ts';
+import { trustCenterId } from './trust-centers.ts';
 
 /**
  * Proof that an address belongs to the person subscribing it: an emailed
@@ -18,6 +19,7 @@ export const subscriptionChallenges = sqliteTable(
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
     usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+    trustCenterId: trustCenterId(),
   },
   (t) => [index('subscription_challenges_recipient').on(t.recipientId)],
 );
@@ -29,4 +31,5 @@ export const slackOauthStates = sqliteTable('slack_oauth_states', {
   createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
   usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+  trustCenterId: trustCenterId(),
 });

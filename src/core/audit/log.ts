@@ -28,7 +28,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { auditChainUpgrade, auditLog, auditPurges } from '../../../db/schema.ts';
+import { auditChainUpgrade, auditLog, auditPurges, DEFAULT_TRUST_CENTER } from '../../../db/schema.ts';
 import { csvRow } from '../text/csv.ts';
 import { type AuditAction, isAuditAction, isRefusalAction } from './actions.ts';
 import { canonicalJson, refusalFingerprint } from './canonical.ts';
@@ -638,6 +638,8 @@ function write(tx: Tx, key: AuditKey, head: ChainHead, fields: Fields): AuditEnt
     prevHash: head.hash,
     hash: entryMac(key, head.hash, content),
     keyId: key.id,
+    // Not part of the hashed content; every entry belongs to the one trust center there is today.
+    trustCenterId: DEFAULT_TRUST_CENTER,
   };
   tx.insert(auditLog).values(entry).run();
   return entry;

@@ -35,6 +35,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
         suppressed_reason: string | null;
         suppressed_from: Recipient['suppressedFrom'];
         created_at: number;
+        trust_center_id: number;
       }
     | undefined;
   if (!row) return undefined;
@@ -51,6 +52,7 @@ function recipientRow(ctx: SubscriptionContext, id: number): Recipient | undefin
     suppressedReason: row.suppressed_reason,
     suppressedFrom: row.suppressed_from,
     createdAt: new Date(row.created_at),
+    trustCenterId: row.trust_center_id,
   };
 }
 

@@ -1,0 +1,148 @@
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { channels, deliveryStatuses } from '../schema/notify.ts';
+import { timestamptz, trustCenterId } from './trust-centers.ts';
+
+/**
+ * db/schema/notify.ts on PostgreSQL: subscribers, their addresses, and the
+ * notifications and deliveries that reach them (see there). Deliveries, their
+ * attempts and logged messages have bigint ids: a fan-out writes one row per
+ * recipient and channel.
+ */
+export const subscribers = pgTable('subscribers', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  /** company name, for notices targeted at affected customers */
+  organisation: text('organisation'),
+  createdAt: timestamptz('created_at').notNull(),
+  trustCenterId: trustCenterId(),
+});
+
+export const subscriberTopics = pgTable(
+  'subscriber_topics',
+  {
+    subscriberId: integer('subscriber_id')
+      .notNull()
+      .references(() => subscribers.id, { onDelete: 'cascade' }),
+    topic: text('topic').notNull(),
+    /** '' = every component */
+    component: text('component').notNull().default(''),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [primaryKey({ columns: [t.subscriberId, t.topic, t.component] }), index('subscriber_topics_topic').on(t.topic, t.component)],
+);
+
+export const recipients = pgTable(
+  'recipients',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    subscriberId: integer('subscriber_id').references(() => subscribers.id, { onDelete: 'cascade' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    address: text('address').notNull(),
+    addressHash: text('address_hash').notNull(),
+    /** email only: blind index of the address's domain */
+    domainHash: text('domain_hash'),
+    /** webhook signing secret or Slack bot token, sealed */
+    secret: text('secret'),
+    status: text('status', { enum: ['pending', 'active', 'suppressed', 'removed'] }).notNull(),
+    suppressedAt: timestamptz('suppressed_at'),
+    suppressedReason: text('suppressed_reason'),
+    /** the status it had when suppressed: lifting the suppression returns it there */
+    suppressedFrom: text('suppressed_from', { enum: ['pending', 'active'] }),
+    createdAt: timestamptz('created_at').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [
+    uniqueIndex('recipients_channel_address').on(t.channel, t.addressHash),
+    index('recipients_subscriber').on(t.subscriberId),
+    index('recipients_domain').on(t.domainHash),
+  ],
+);
+
+export const notifications = pgTable('notifications', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  kind: text('kind').notNull(),
+  /** groups messages into one conversation (a Slack thread), e.g. `incident:12` */
+  threadKey: text('thread_key'),
+  title: text('title').notNull(),
+  content: jsonb('content').$type<Record<string, unknown>>().notNull(),
+  audience: jsonb('audience').$type<Record<string, unknown>>().notNull(),
+  recipientCount: integer('recipient_count').notNull(),
+  createdBy: integer('created_by'),
+  createdAt: timestamptz('created_at').notNull(),
+  trustCenterId: trustCenterId(),
+});
+
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    notificationId: integer('notification_id')
+      .notNull()
+      .references(() => notifications.id, { onDelete: 'cascade' }),
+    recipientId: integer('recipient_id').references(() => recipients.id, { onDelete: 'set null' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    status: text('status', { enum: deliveryStatuses }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamptz('next_attempt_at').notNull(),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamptz('lease_expires_at'),
+    /** the provider request this delivery was sent in; a retry resends exactly that request (same idempotency key) */
+    batchKey: text('batch_key'),
+    providerMessageId: text('provider_message_id'),
+    lastError: text('last_error'),
+    sentAt: timestamptz('sent_at'),
+    finishedAt: timestamptz('finished_at'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [
+    uniqueIndex('deliveries_notification_recipient').on(t.notificationId, t.recipientId),
+    index('deliveries_due').on(t.status, t.channel, t.nextAttemptAt),
+    index('deliveries_provider_id').on(t.providerMessageId),
+  ],
+);
+
+export const deliveryAttempts = pgTable(
+  'delivery_attempts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    deliveryId: bigint('delivery_id', { mode: 'number' })
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    at: timestamptz('at').notNull(),
+    outcome: text('outcome', { enum: ['sent', 'retry', 'failed', 'suppressed'] }).notNull(),
+    httpStatus: integer('http_status'),
+    providerCode: text('provider_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [index('delivery_attempts_delivery').on(t.deliveryId)],
+);
+
+export const slackThreads = pgTable(
+  'slack_threads',
+  {
+    recipientId: integer('recipient_id')
+      .notNull()
+      .references(() => recipients.id, { onDelete: 'cascade' }),
+    threadKey: text('thread_key').notNull(),
+    channelId: text('channel_id').notNull(),
+    ts: text('ts').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [primaryKey({ columns: [t.recipientId, t.threadKey] })],
+);
+
+export const loggedMessages = pgTable(
+  'logged_messages',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    deliveryId: bigint('delivery_id', { mode: 'number' }).references(() => deliveries.id, { onDelete: 'set null' }),
+    channel: text('channel', { enum: channels }).notNull(),
+    /** masked: enough to recognise, not a copy of the personal data */
+    to: text('to').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    at: timestamptz('at').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [index('logged_messages_at').on(t.at)],
+);

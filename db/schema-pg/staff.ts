@@ -1,0 +1,85 @@
+import { index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { staffRoles } from '../schema/staff.ts';
+import { bytea, timestamptz, trustCenterId } from './trust-centers.ts';
+
+/** db/schema/staff.ts on PostgreSQL: staff accounts, sessions, recovery codes, one-time links, rate limits. */
+export const staff = pgTable('staff', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  /** lower-cased */
+  email: text('email').notNull().unique(),
+  name: text('name'),
+  role: text('role', { enum: staffRoles }).notNull(),
+  status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
+  passwordHash: text('password_hash'),
+  /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
+  totpSecret: text('totp_secret'),
+  totpEnrolledAt: timestamptz('totp_enrolled_at'),
+  /** the last TOTP time step accepted, so a code cannot be replayed */
+  totpLastCounter: integer('totp_last_counter'),
+  /** named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device at once */
+  deviceGeneration: integer('device_generation').notNull().default(0),
+  createdAt: timestamptz('created_at').notNull(),
+  updatedAt: timestamptz('updated_at').notNull(),
+  trustCenterId: trustCenterId(),
+});
+
+export const staffSessions = pgTable(
+  'staff_sessions',
+  {
+    id: text('id').primaryKey(),
+    staffId: integer('staff_id')
+      .notNull()
+      .references(() => staff.id, { onDelete: 'cascade' }),
+    secretHash: bytea('secret_hash').notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    lastActiveAt: timestamptz('last_active_at').notNull(),
+    /** absolute end of life */
+    expiresAt: timestamptz('expires_at').notNull(),
+    /** set once the second factor was given in this session */
+    mfaVerifiedAt: timestamptz('mfa_verified_at'),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [index('staff_sessions_staff').on(t.staffId)],
+);
+
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    staffId: integer('staff_id')
+      .notNull()
+      .references(() => staff.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: timestamptz('used_at'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [index('recovery_codes_staff').on(t.staffId)],
+);
+
+export const staffLinks = pgTable('staff_links', {
+  id: text('id').primaryKey(),
+  staffId: integer('staff_id')
+    .notNull()
+    .references(() => staff.id, { onDelete: 'cascade' }),
+  purpose: text('purpose', { enum: ['setup', 'invite', 'reset'] }).notNull(),
+  secretHash: bytea('secret_hash').notNull(),
+  createdBy: integer('created_by'),
+  createdAt: timestamptz('created_at').notNull(),
+  expiresAt: timestamptz('expires_at').notNull(),
+  usedAt: timestamptz('used_at'),
+  trustCenterId: trustCenterId(),
+});
+
+export const rateLimits = pgTable(
+  'rate_limits',
+  {
+    bucket: text('bucket').notNull(),
+    key: text('key').notNull(),
+    windowStart: timestamptz('window_start').notNull(),
+    count: integer('count').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [primaryKey({ columns: [t.bucket, t.key] })],
+);

@@ -1,0 +1,111 @@
+/**
+ * A PostgreSQL database of its own for a test file, when
+ * CANDOR_TEST_POSTGRES_URL names a server and a superuser to reach it as
+ * (e.g. postgres://postgres@127.0.0.1:5432/postgres; .ci/run sets it).
+ * Each call makes a database with a random name, an owner role that owns it
+ * and runs the migrations, and an application role as Candor should connect
+ * (NOSUPERUSER NOBYPASSRLS, granted only SELECT/INSERT/UPDATE/DELETE);
+ * `drop()` removes all three. Tests that need one are skipped without the
+ * variable: `describe.skipIf(!TEST_POSTGRES_URL)`.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { migratePostgres } from '../../db/engine/postgres-setup.ts';
+
+export const TEST_POSTGRES_URL: string | undefined = process.env.CANDOR_TEST_POSTGRES_URL?.trim() || undefined;
+
+export interface TestPostgres {
+  database: string;
+  ownerRole: string;
+  appRole: string;
+  /** the superuser, on the test database */
+  superUrl: string;
+  ownerUrl: string;
+  appUrl: string;
+  /** pools on the test database as the superuser, the owner and the application role */
+  superuser: pg.Pool;
+  owner: pg.Pool;
+  app: pg.Pool;
+  /** a URL on the test database as another role (made with `role()`) */
+  urlAs(role: string, password: string): string;
+  /** a further role on the test server (LOGIN unless NOLOGIN is asked), dropped with the rest; e.g. `role('BYPASSRLS')` */
+  role(attributes: string): Promise<{ name: string; url: string }>;
+  drop(): Promise<void>;
+}
+
+function withUser(base: string, user: string, password: string, database: string): string {
+  const url = new URL(base);
+  url.username = user;
+  url.password = password;
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
+
+/** Creates the database and roles, migrates as the owner and grants the application role DML. */
+export async function createTestPostgres(options: { migrate?: boolean } = {}): Promise<TestPostgres> {
+  const base = TEST_POSTGRES_URL;
+  if (!base) throw new Error('CANDOR_TEST_POSTGRES_URL is not set');
+  const suffix = randomBytes(5).toString('hex');
+  const database = `candor_test_${suffix}`;
+  const ownerRole = `candor_owner_${suffix}`;
+  const appRole = `candor_app_${suffix}`;
+  const password = randomBytes(12).toString('hex');
+  const roles: string[] = [];
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    for (const role of [ownerRole, appRole]) {
+      await admin.query(`CREATE ROLE ${quote(role)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
+      roles.push(role);
+    }
+    await admin.query(`CREATE DATABASE ${quote(database)} OWNER ${quote(ownerRole)}`);
+  } finally {
+    await admin.end();
+  }
+  const superUrl = withUser(base, new URL(base).username || 'postgres', decodeURIComponent(new URL(base).password), database);
+  const ownerUrl = withUser(base, ownerRole, password, database);
+  const appUrl = withUser(base, appRole, password, database);
+  const superuser = new pg.Pool({ connectionString: superUrl, max: 2 });
+  const owner = new pg.Pool({ connectionString: ownerUrl, max: 2 });
+  const app = new pg.Pool({ connectionString: appUrl, max: 4 });
+  if (options.migrate !== false) {
+    await migratePostgres(ownerUrl);
+    await owner.query(`GRANT USAGE ON SCHEMA public TO ${quote(appRole)};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${quote(appRole)};
+      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${quote(appRole)}`);
+  }
+  const urlAs = (role: string, rolePassword: string) => withUser(base, role, rolePassword, database);
+  return {
+    database,
+    ownerRole,
+    appRole,
+    superUrl,
+    ownerUrl,
+    appUrl,
+    superuser,
+    owner,
+    app,
+    urlAs,
+    async role(attributes) {
+      const name = `candor_role_${randomBytes(5).toString('hex')}`;
+      const login = /\bNOLOGIN\b/i.test(attributes) ? '' : 'LOGIN ';
+      await superuser.query(`CREATE ROLE ${quote(name)} ${login}${attributes} PASSWORD '${password}'`);
+      roles.push(name);
+      await superuser.query(`GRANT CONNECT ON DATABASE ${quote(database)} TO ${quote(name)}`);
+      return { name, url: urlAs(name, password) };
+    },
+    async drop() {
+      await Promise.all([superuser.end(), owner.end(), app.end()]);
+      const cleanup = new pg.Client({ connectionString: base });
+      await cleanup.connect();
+      try {
+        await cleanup.query(`DROP DATABASE IF EXISTS ${quote(database)} WITH (FORCE)`);
+        for (const role of roles.reverse()) await cleanup.query(`DROP ROLE IF EXISTS ${quote(role)}`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}
