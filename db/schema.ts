@@ -3,6 +3,7 @@
  * change, `npm run db:generate` writes the migration into db/migrations.
  */
 export * from './schema/audit.ts';
+export * from './schema/backups.ts';
 export * from './schema/breaches.ts';
 export * from './schema/changes.ts';
 export * from './schema/content.ts';
