@@ -11,6 +11,7 @@
  * (row-level security for a new table is hand-written there; see 0000).
  */
 export * from './schema-pg/audit.ts';
+export * from './schema-pg/backups.ts';
 export * from './schema-pg/breaches.ts';
 export * from './schema-pg/changes.ts';
 export * from './schema-pg/content.ts';

@@ -6,6 +6,7 @@
  * (tests/integration/engine-parity.test.ts) fails while they differ.
  */
 export * from './schema/audit.ts';
+export * from './schema/backups.ts';
 export * from './schema/breaches.ts';
 export * from './schema/changes.ts';
 export * from './schema/content.ts';

@@ -138,10 +138,10 @@ async function main(): Promise<void> {
     clearInterval(housekeepingTimer);
     clearInterval(repeatsTimer);
     log(`${signal} received, finishing in-flight requests`);
-    jobs?.stop();
+    const jobsStopped = jobs?.stop() ?? Promise.resolve();
     const workerStopped = worker?.dispatcher.stop() ?? Promise.resolve();
     server.close(() => {
-      void workerStopped.then(() => {
+      void Promise.all([workerStopped, jobsStopped]).then(() => {
         // Open windows are counted in the database anyway; closing them now puts their counts under the chain.
         closeRepeatWindows(context.db, context.now(), { all: true });
         context.db.$client.close();

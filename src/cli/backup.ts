@@ -2,23 +2,57 @@
  * `candor backup <file>`: an encrypted, consistent copy of the database,
  * taken while the server runs. The file needs the installation's encryption
  * key to be read or restored.
+ *
+ * `candor backup --check <file>`: the restore check the daily backup gets
+ * (src/core/backup/check.ts) on any backup file, in a scratch folder of the
+ * data dir; one line, exit 1 when it fails.
  */
+import { resolve } from 'node:path';
+import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
+import { checkBackup } from '../core/backup/check.ts';
 import { BackupError } from '../core/backup/format.ts';
+import { runOfFile } from '../core/backup/runs.ts';
 import { type CliCommand, CliError, openContext, parseOptions, untilSignal } from './command.ts';
+
+const size = (bytes: number) => (bytes < 1_048_576 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1_048_576).toFixed(1)} MiB`);
 
 export const backup: CliCommand = {
   name: ['backup'],
-  usage: 'backup <file>',
-  summary: 'encrypted online backup of the database (AES-256-GCM, the installation key)',
+  usage: 'backup <file> | backup --check <file>',
+  summary: 'encrypted online backup of the database (AES-256-GCM, the installation key); --check proves a backup restores',
   async run(args) {
-    const { positionals } = parseOptions(args, {});
-    if (positionals.length !== 1) throw new CliError('backup needs exactly one argument: the file to write', 2);
+    const { positionals, values } = parseOptions(args, { check: { type: 'boolean' } });
+    if (positionals.length !== 1)
+      throw new CliError(
+        `backup${values.check ? ' --check' : ''} needs exactly one argument: the ${values.check ? 'backup file to check' : 'file to write'}`,
+        2,
+      );
     const [file = ''] = positionals;
     const context = openContext();
     const signal = untilSignal();
     try {
       const { secrets, config, db } = context;
+      if (values.check) {
+        // Scheduled backups recorded the row counts of their snapshot: compared when this is one of them.
+        const recorded = runOfFile(db, resolve(file));
+        const result = await checkBackup({
+          file,
+          dataDir: config.dataDir,
+          keys: context.keys.keys,
+          auditKeys: boundAuditKeys(db),
+          expectedCounts: recorded?.counts ?? null,
+          signal: signal.signal,
+        }).catch((err: unknown) => {
+          if (err instanceof BackupError) throw new CliError(`restore check FAILED: ${err.message}`);
+          throw err;
+        });
+        console.log(
+          `restore check passed: ${file} (made ${result.header.createdAt}) restored in ${result.ms} ms: integrity ok, schema ${result.migratedTo ?? 'unknown'}, ` +
+            `audit chain verified (${result.auditEntries} entries)${result.countsCompared ? ', row counts match the snapshot' : ''}`,
+        );
+        return 0;
+      }
       const result = await createBackup({
         db,
         dataDir: config.dataDir,
@@ -28,9 +62,8 @@ export const backup: CliCommand = {
         now: context.now,
         signal: signal.signal,
       });
-      const size = result.bytes < 1_048_576 ? `${Math.ceil(result.bytes / 1024)} KiB` : `${(result.bytes / 1_048_576).toFixed(1)} MiB`;
       console.log(
-        `backup written: ${result.file} (${size}, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
+        `backup written: ${result.file} (${size(result.bytes)}, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
       );
       console.log(
         'Keep the encryption key (secrets.json or CANDOR_ENCRYPTION_KEY) apart from it: without the key the backup cannot be read.',

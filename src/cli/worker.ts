@@ -6,7 +6,7 @@
 
 import { runDueJobs } from '../core/jobs/jobs.ts';
 import { createDispatcher } from '../runtime/dispatcher.ts';
-import { jobHandlers, startJobRunner } from '../runtime/jobs.ts';
+import { backupDeps, jobHandlers, runBackupRound, startJobRunner } from '../runtime/jobs.ts';
 import { type CliCommand, CliError, openContext } from './command.ts';
 
 export const worker: CliCommand = {
@@ -24,6 +24,7 @@ export const worker: CliCommand = {
     try {
       if (once) {
         log(`ran ${await runDueJobs(context.db, jobHandlers(context), context.now(), log)} due jobs`);
+        await runBackupRound(backupDeps(context, log));
         log(`sent ${await dispatcher.drain()} deliveries`);
         return 0;
       }
@@ -35,8 +36,7 @@ export const worker: CliCommand = {
         process.once('SIGINT', resolve);
       });
       log('stopping: finishing sends in flight');
-      jobs.stop();
-      await dispatcher.stop();
+      await Promise.all([jobs.stop(), dispatcher.stop()]);
       return 0;
     } finally {
       context.db.$client.close();

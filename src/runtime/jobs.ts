@@ -1,8 +1,12 @@
 /**
  * Runs due jobs every 10 seconds (croner), in the server process or the
- * standalone worker, beside the dispatcher.
+ * standalone worker, beside the dispatcher; and, on its own timer so a long
+ * one holds nothing else up, the daily backup: planned, run when due, and
+ * staff told of a failed or overdue one (src/core/backup/schedule.ts).
  */
 import { Cron } from 'croner';
+import { auditKeyring } from '../core/audit/key.ts';
+import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
 import { noticeJobHandlers } from '../core/changes/notices.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
@@ -31,7 +35,37 @@ export function jobHandlers(context: AppContext) {
   };
 }
 
-export function startJobRunner(context: AppContext, log: (line: string) => void): { stop: () => void; runNow: () => Promise<number> } {
+export function backupDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): BackupDeps {
+  return {
+    db: context.db,
+    dataDir: context.config.dataDir,
+    policy: context.content.site.policies.backups,
+    keys: context.keys.keys,
+    secret: context.secrets.secret,
+    auditKeys: auditKeyring(context.secrets.secret, context.config.previousSecrets),
+    staff: {
+      db: context.db,
+      keys: context.keys,
+      staffSlack: staffSlackOf(context.config.providers.slack),
+      publicUrl: context.config.publicUrl,
+    },
+    now: context.now,
+    log,
+    signal,
+  };
+}
+
+/** One round of the backup timer: plan, run a due backup, tell staff of a problem. */
+export async function runBackupRound(deps: BackupDeps): Promise<void> {
+  planBackups(deps.db, deps.policy, deps.now());
+  await runDueJobs(deps.db, backupJobHandlers(deps), deps.now(), deps.log);
+  alertStaff(deps);
+}
+
+export function startJobRunner(
+  context: AppContext,
+  log: (line: string) => void,
+): { stop: () => Promise<void>; runNow: () => Promise<number> } {
   const handlers = jobHandlers(context);
   const runNow = () => runDueJobs(context.db, handlers, context.now(), log);
   // protect: a slow round is not started twice over itself
@@ -40,5 +74,26 @@ export function startJobRunner(context: AppContext, log: (line: string) => void)
   });
   // A job that came due while nothing was running goes now, not in ten seconds.
   void runNow();
-  return { stop: () => cron.stop(), runNow };
+
+  const stopping = new AbortController();
+  const deps = backupDeps(context, log, stopping.signal);
+  let round: Promise<void> = Promise.resolve();
+  const backupRound = () => {
+    round = runBackupRound(deps).catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
+    return round;
+  };
+  // Planned at once, so the dashboard knows the next backup as soon as the server serves.
+  planBackups(context.db, deps.policy, context.now());
+  const backups = new Cron('*/30 * * * * *', { protect: true }, backupRound);
+  void backupRound();
+  return {
+    stop: async () => {
+      cron.stop();
+      backups.stop();
+      // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
+      stopping.abort();
+      await round;
+    },
+    runNow,
+  };
 }

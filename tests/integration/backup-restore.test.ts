@@ -3,8 +3,9 @@
  * of a 10,000-recipient fan-out through the fake Resend: the backup is a
  * consistent snapshot taken while deliveries are being recorded, holds
  * nothing readable without the key, and restores into a fresh data dir with
- * the audit chain intact. Wrong keys, altered, cut or foreign files and a
- * database still in use are refused with one line; a damaged database is
+ * the audit chain intact; `backup --check` proves it restores without
+ * touching the live database. Wrong keys, altered, cut or foreign files and
+ * a database still in use are refused with one line; a damaged database is
  * replaced and kept aside.
  */
 import { spawn } from 'node:child_process';
@@ -142,6 +143,31 @@ describe('candor backup', () => {
     expect(db.$client.prepare(`SELECT action, target FROM audit_log WHERE action = 'backup.created'`).all()).toEqual([
       { action: 'backup.created', target: 'backup:candor.backup' },
     ]);
+  });
+});
+
+describe('candor backup --check', () => {
+  it('restores the file into a scratch copy and says so in one line; a tampered file fails with the reason, exit 1', async () => {
+    const good = await candor(dataDir, ['backup', '--check', backupFile]);
+    expect(good.stderr).toBe('');
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(
+      /^restore check passed: .*candor\.backup \(made [^)]+\) restored in \d+ ms: integrity ok, schema \d{4}_\w+, audit chain verified \(\d+ entries\)\n$/,
+    );
+    const tampered = join(scratch, 'tampered-check.backup');
+    copyFileSync(backupFile, tampered);
+    const fd = openSync(tampered, 'r+');
+    const at = Math.floor(statSync(tampered).size / 3);
+    writeSync(fd, Buffer.from([(readFileSync(backupFile)[at] ?? 0) ^ 0x10]), 0, 1, at);
+    closeSync(fd);
+    const bad = await candor(dataDir, ['backup', '--check', tampered]);
+    expect(refusal(bad)).toMatch(
+      /^candor: restore check FAILED: tampered-check\.backup is damaged or was altered: its content does not authenticate \(chunk \d+, byte \d+\); it cannot be restored$/,
+    );
+    rmSync(tampered);
+    // the scratch copies are gone, and the live database was not touched
+    expect(readdirSync(dataDir).filter((f) => f.startsWith('.candor-') || f.includes('before-restore'))).toEqual([]);
+    expect(count(db, 'SELECT count(*) AS n FROM recipients')).toBe(COUNT);
   });
 });
 

@@ -2,7 +2,8 @@
  * The dashboard leads with what needs a person now, computed from what is
  * recorded: an open incident whose promised update is late, breach clocks
  * running, maintenance starting within a day, failed deliveries,
- * quarantined addresses and objections waiting. Counters of staff and
+ * quarantined addresses and objections waiting, a failed or overdue
+ * backup. The backup figures come from `backup_runs`. Counters of staff and
  * sessions come after. A responder sees "Declare incident"; a viewer not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +40,10 @@ describe('the dashboard', () => {
     const page = await responder.get('/console');
     expect(page.status).toBe(200);
     expect(text(page.html)).toContain('Nothing needs a person right now');
+    // the server planned the first backup at the configured time (content/site.yaml: 02:30 UTC)
+    expect(text(page.html)).toMatch(
+      /Last backup none yet Last verified restore none yet Schedule daily at 02:30 UTC, newest 14 kept; next \d{4}-\d\d-\d\d 02:30 UTC/,
+    );
     expect(page.html).toContain('href="/console/incidents/new?kind=outage"');
   });
 
@@ -164,5 +169,90 @@ describe('the dashboard', () => {
     const admin = new ConsoleClient(server.url);
     admin.setCookie('candor_session', signedInStaff(db, 'admin').token);
     expect((await admin.get('/console')).html).toContain('href="/console/subscribers/quarantine"');
+  });
+});
+
+describe('the backups on the dashboard', () => {
+  // tags become spaces in the page's text: `…UTC</strong>, 3.3 MiB` reads `UTC , 3.3 MiB`
+  const flat = (html: string) => text(html).replaceAll(' ,', ',');
+  const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const addRun = (r: {
+    slot: number;
+    finished: number;
+    file: string;
+    bytes: number;
+    outcome?: string;
+    error?: string | null;
+    restore: 'ok' | 'failed' | null;
+    ms: number | null;
+    restoreError?: string | null;
+  }) =>
+    run(
+      `INSERT INTO backup_runs (slot, taken_by, started_at, finished_at, file, bytes, outcome, error, restore_checked_at, restore_ms, restore_outcome, restore_error)
+       VALUES (?, 'test:1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.slot,
+      r.finished - 2000,
+      r.finished,
+      r.file,
+      r.bytes,
+      r.outcome ?? 'ok',
+      r.error ?? null,
+      r.restore ? r.finished + 900 : null,
+      r.ms,
+      r.restore,
+      r.restoreError ?? null,
+    );
+
+  it('shows the last backup and the last verified restore as recorded, and asks for attention when the check fails', async () => {
+    const good = Date.now() - 5 * 3_600_000;
+    addRun({
+      slot: 1,
+      finished: good,
+      file: '/srv/backups/candor-daily-20310101T023000Z.backup',
+      bytes: 3_460_000,
+      restore: 'ok',
+      ms: 1234,
+    });
+    let page = await responder.get('/console');
+    let t = flat(page.html);
+    expect(t).toContain(`Last backup ${utc(good)}, 3.3 MiB, candor-daily-20310101T023000Z.backup`);
+    expect(t).toContain(`Last verified restore ${utc(good + 900)}, restored in 1234 ms`);
+    expect(page.html).not.toContain('id="backups-attention"');
+    // the full path stays on the server
+    expect(page.html).not.toContain('/srv/backups');
+
+    const damaged = Date.now() - 3_600_000;
+    addRun({
+      slot: 2,
+      finished: damaged,
+      file: '/srv/backups/candor-daily-20310102T023000Z.backup',
+      bytes: 52_000,
+      restore: 'failed',
+      ms: 87,
+      restoreError:
+        'candor-daily-20310102T023000Z.backup is damaged or was altered: its content does not authenticate (chunk 3, byte 196620)',
+    });
+    page = await responder.get('/console');
+    t = flat(page.html);
+    const panel = /<div class="panel" id="backups-attention">([\s\S]*?)<\/div>/.exec(page.html)?.[1] ?? '';
+    expect(flat(panel)).toContain(
+      `The restore check of ${utc(damaged - 2000)} failed: candor-daily-20310102T023000Z.backup is damaged or was altered`,
+    );
+    // the newest backup written, and the newest restore that passed
+    expect(flat(panel)).toContain(`Last backup ${utc(damaged)}, 51 KiB, candor-daily-20310102T023000Z.backup`);
+    expect(flat(panel)).toContain(`Last verified restore ${utc(good + 900)}, restored in 1234 ms`);
+    expect(t.indexOf('Backups')).toBeLessThan(t.indexOf('active staff'));
+  });
+
+  it('asks for attention when no good backup was made for more than 26 hours', async () => {
+    const old = Date.now() - 27 * 3_600_000;
+    run('DELETE FROM backup_runs');
+    addRun({ slot: 3, finished: old, file: '/srv/backups/candor-daily-20310103T023000Z.backup', bytes: 2048, restore: 'ok', ms: 640 });
+    const page = await responder.get('/console');
+    const panel = /<div class="panel" id="backups-attention">([\s\S]*?)<\/div>/.exec(page.html)?.[1] ?? '';
+    expect(flat(panel)).toContain(`Overdue: no good backup for 27 hours (since ${utc(old)})`);
+    expect(flat(panel)).toContain('Last backup');
+    expect(flat(panel)).toContain('restored in 640 ms');
+    expect(flat(page.html)).not.toContain('Nothing needs a person right now');
   });
 });

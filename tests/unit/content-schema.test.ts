@@ -149,6 +149,27 @@ describe('content validation names the file and the field', () => {
     expect(problemsOf(dir)).toContainEqual(expect.stringMatching(/^content\/site\.yaml: policies\.breachClocks\.notifyHours: /));
   });
 
+  it('refuses a backup time that is not UTC HH:MM and a number of backups below one, saying what is expected', () => {
+    const dir = copyContent();
+    editYaml<{ policies: { backups: Row } }>(dir, 'site.yaml', (site) => {
+      site.policies.backups.time = '2:30am';
+      site.policies.backups.keep = 0;
+      site.policies.backups.enabled = 'yes';
+    });
+    const problems = problemsOf(dir);
+    expect(problems).toContain('content/site.yaml: policies.backups.time: must be a UTC time as HH:MM (00:00 to 23:59), such as "02:30"');
+    expect(problems).toContain('content/site.yaml: policies.backups.keep: must keep at least 1 backup');
+    expect(problems).toContain('content/site.yaml: policies.backups.enabled: must be true or false');
+  });
+
+  it('backs up daily at 02:30 UTC into the data dir, keeping 14, when site.yaml says nothing about backups', () => {
+    const dir = copyContent();
+    editYaml<{ policies: Row }>(dir, 'site.yaml', (site) => {
+      delete site.policies.backups;
+    });
+    expect(loadContent(dir).site.policies.backups).toEqual({ enabled: true, time: '02:30', keep: 14, directory: 'backups' });
+  });
+
   it('refuses a doc without a title and a doc relating to an unknown doc', () => {
     const dir = copyContent();
     editText(dir, 'docs/encryption.md', (text) => text.replace(/^title:.*$/m, ''));

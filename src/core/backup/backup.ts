@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import { type Db, migrationState } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import { BackupError, type BackupHeader, newHeader, writeEncrypted } from './format.ts';
+import { countRows } from './staging.ts';
 
 export interface BackupOptions {
   /** a connection to the live database */
@@ -31,12 +32,16 @@ export interface BackupOptions {
   file: string;
   now: () => Date;
   signal?: AbortSignal;
+  /** who took it, for the audit entry; default `candor cli` */
+  userAgent?: string;
 }
 
 export interface BackupResult {
   file: string;
   bytes: number;
   header: BackupHeader;
+  /** rows per table in the snapshot, for the restore check to compare (staging.ts countRows) */
+  counts: Record<string, number>;
 }
 
 export async function createBackup(options: BackupOptions): Promise<BackupResult> {
@@ -52,6 +57,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
     options.signal?.throwIfAborted();
     const createdAt = options.now();
     const header = newHeader(options.key, options.secret, createdAt, snapshotMigrations(snapshot));
+    const counts = countRows(snapshot);
     const input = await open(snapshot, 'r');
     let bytes: number;
     try {
@@ -71,14 +77,14 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
       options.db,
       {
         actor: { type: 'system' },
-        userAgent: 'candor cli',
+        userAgent: options.userAgent ?? 'candor cli',
         action: 'backup.created',
         target: `backup:${basename(target)}`,
         summary: { file: target, bytes, encryptedWith: header.keyId, migration: header.migration.latest, madeAt: header.createdAt },
       },
       createdAt,
     );
-    return { file: target, bytes, header };
+    return { file: target, bytes, header, counts };
   } catch (err) {
     if (options.signal?.aborted && !published) throw new BackupError('interrupted; no backup was written');
     throw err;

@@ -14,14 +14,14 @@
  * seen) and the verification says which key it lacks.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { checkIntegrity, knownMigrations, type MigrationState, migrationState, openDatabase } from '../../../db/client.ts';
+import { checkIntegrity, openDatabase } from '../../../db/client.ts';
 import { auditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditVerification, recordAudit, verifyAuditChain } from '../audit/log.ts';
-import { BackupError, type BackupHeader, backupKey, readEncrypted, readHeader, secretId } from './format.ts';
+import { BackupError, type BackupHeader, secretId } from './format.ts';
+import { backupSource, checkStaged, decryptInto, migrateStaged } from './staging.ts';
 
 export const DATABASE_FILE = 'candor.db';
 
@@ -54,35 +54,18 @@ export interface RestoreResult {
 }
 
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
-  const source = resolve(options.file);
-  const name = basename(source);
-  if (!existsSync(source)) throw new BackupError(`${source}: no such file`);
-  if (!statSync(source).isFile()) throw new BackupError(`${source} is not a file`);
+  const { source, name } = backupSource(options.file);
   const database = join(options.dataDir, DATABASE_FILE);
   const staged = join(options.dataDir, `.candor-restore-${randomUUID()}.db`);
   try {
-    const input = await open(source, 'r');
-    let header: BackupHeader;
-    try {
-      const read = await readHeader(input, name);
-      header = read.header;
-      const key = backupKey(options.keys, header, name);
-      // Checked before the long part to fail fast, and again just before the swap.
-      assertNotInUse(database);
-      writeFileSync(staged, '', { mode: 0o600, flag: 'wx' });
-      const output = await open(staged, 'r+');
-      try {
-        await readEncrypted(input, output, key, read, name, options.signal);
-        await output.sync();
-      } finally {
-        await output.close();
-      }
-    } finally {
-      await input.close();
-    }
+    // Checked before the long part to fail fast, and again just before the swap.
+    const header = await decryptInto(source, name, options.keys, staged, {
+      signal: options.signal,
+      beforeDecrypt: () => assertNotInUse(database),
+    });
     options.signal?.throwIfAborted();
     const before = checkStaged(staged, name);
-    const after = migrate(staged);
+    const after = migrateStaged(staged);
     assertNotInUse(database);
     const previous = moveAside(database, options.now());
     renameSync(staged, database);
@@ -164,47 +147,6 @@ function assertNotInUse(database: string): void {
     // A damaged file cannot be checked this way, and no server can be running on it: it is moved aside like any other.
   } finally {
     sqlite?.close();
-  }
-}
-
-/** The decrypted file is a healthy Candor database this version can run. */
-function checkStaged(staged: string, name: string): MigrationState {
-  const head = Buffer.alloc(16);
-  const fd = openSync(staged, 'r');
-  try {
-    readSync(fd, head, 0, 16, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (!head.equals(Buffer.from('SQLite format 3\0', 'latin1'))) throw new BackupError(`${name} does not hold a SQLite database`);
-  const sqlite = new Database(staged, { readonly: true });
-  try {
-    const rows = sqlite.pragma('integrity_check') as { integrity_check: string }[];
-    const problems = rows.map((r) => r.integrity_check).filter((r) => r !== 'ok');
-    if (problems.length) throw new BackupError(`${name} holds a damaged database (integrity check: ${problems.slice(0, 3).join('; ')})`);
-    const state = migrationState(sqlite);
-    if (state.applied === 0) throw new BackupError(`${name} does not hold a Candor database (no migrations recorded)`);
-    const newest = knownMigrations().at(-1);
-    if (newest && state.latestAt !== null && state.latestAt > newest.when) {
-      throw new BackupError(
-        `${name} was made by a newer version of Candor (its schema has migrations this version does not know, after ${newest.tag}); upgrade Candor first`,
-      );
-    }
-    return state;
-  } finally {
-    sqlite.close();
-  }
-}
-
-/** Brings an older backup to this version's schema, and leaves it as one self-contained file. */
-function migrate(staged: string): MigrationState {
-  const db = openDatabase(staged);
-  try {
-    const state = migrationState(db.$client);
-    db.$client.pragma('journal_mode = DELETE');
-    return state;
-  } finally {
-    db.$client.close();
   }
 }
 

@@ -2,7 +2,8 @@
  * The console's dashboard: first what needs a person now (open incidents
  * and how late their next update is, breach clocks running, maintenance in
  * progress or starting soon, failed deliveries, quarantined addresses,
- * objections waiting), then the counters of staff and sessions.
+ * objections waiting, a failed or overdue backup), then the backups and
+ * the counters of staff and sessions.
  */
 import { and, asc, count, desc, eq, gt, gte, isNotNull, lte, ne, notInArray } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
@@ -18,6 +19,7 @@ import {
   staffSessions,
 } from '../../../db/schema.ts';
 import { timesRecorded } from '../audit/repeats.ts';
+import { type BackupStatus, backupStatus } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
@@ -81,6 +83,8 @@ export interface Attention {
   failedDeliveries: { total: number; notifications: FailedNotification[] };
   quarantined: { total: number; lastWeek: number };
   objectionsWaiting: number;
+  /** the last backup and verified restore; needsAttention when the latest failed or one is overdue */
+  backups: BackupStatus;
 }
 
 const HOUR = 3_600_000;
@@ -180,5 +184,6 @@ export function attention(db: Db, site: Site, now: Date): Attention {
       ),
     },
     objectionsWaiting: n(db.select({ n: count() }).from(objections).where(eq(objections.status, 'open')).all()),
+    backups: backupStatus(db, site.policies.backups.enabled, now),
   };
 }

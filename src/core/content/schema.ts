@@ -99,6 +99,25 @@ export const siteSchema = z.strictObject({
         loggedMessagesDays: z.number().int().positive().default(30),
       })
       .default({ deliveryAttemptsDays: 90, loggedMessagesDays: 30 }),
+    /** the daily encrypted backup and its restore check (src/core/backup/schedule.ts) */
+    backups: z
+      .strictObject({
+        enabled: z.boolean({ error: 'must be true or false' }).default(true),
+        /** UTC, 24-hour */
+        time: z
+          .string({ error: 'must be a UTC time as HH:MM, such as "02:30" (quoted)' })
+          .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time as HH:MM (00:00 to 23:59), such as "02:30"')
+          .default('02:30'),
+        keep: z
+          .number({ error: 'must be a whole number of backups, at least 1' })
+          .int('must be a whole number of backups, at least 1')
+          .min(1, 'must keep at least 1 backup')
+          .max(3650, 'must be at most 3650')
+          .default(14),
+        /** where the files go; relative to CANDOR_DATA_DIR; default `backups` in it */
+        directory: z.string().trim().min(1, "must not be empty (leave it out for the data dir's backups folder)").default('backups'),
+      })
+      .default({ enabled: true, time: '02:30', keep: 14, directory: 'backups' }),
   }),
 });
 

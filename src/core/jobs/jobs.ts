@@ -1,8 +1,10 @@
 /**
  * Durable jobs in SQLite. `schedule` upserts by key (rescheduling moves the
- * time); `runDueJobs` claims due jobs with a lease in one UPDATE … RETURNING,
- * runs each handler, and marks it done in the handler's own transaction
- * where the handler needs exactly-once effects.
+ * time); `runDueJobs` claims due jobs of the kinds it has handlers for with
+ * a lease in one UPDATE … RETURNING, runs each handler, and marks it done in
+ * the handler's own transaction where the handler needs exactly-once
+ * effects. Runners with different handlers share the table: the daily
+ * backup has its own, so a long backup never holds up a scheduled update.
  */
 import type { Db } from '../../../db/client.ts';
 
@@ -51,10 +53,11 @@ export async function runDueJobs(
   const claimed = sqlite
     .prepare(
       `UPDATE jobs SET status = 'running', locked_until = ?, attempts = attempts + 1
-       WHERE id IN (SELECT id FROM jobs WHERE (status = 'pending' AND run_at <= ?) OR (status = 'running' AND locked_until < ?) ORDER BY run_at LIMIT 50)
+       WHERE id IN (SELECT id FROM jobs WHERE ((status = 'pending' AND run_at <= ?) OR (status = 'running' AND locked_until < ?))
+         AND kind IN (SELECT value FROM json_each(?)) ORDER BY run_at LIMIT 50)
        RETURNING id, key, kind, run_at, payload, attempts`,
     )
-    .all(now.getTime() + LEASE_MS, now.getTime(), now.getTime()) as {
+    .all(now.getTime() + LEASE_MS, now.getTime(), now.getTime(), JSON.stringify(Object.keys(handlers))) as {
     id: number;
     key: string;
     kind: string;

@@ -1,0 +1,279 @@
+/**
+ * The daily backup: at the configured UTC time (site.yaml
+ * `policies.backups`) one process takes an encrypted backup into the
+ * backups folder, checks that it restores (check.ts), keeps the newest
+ * `keep` of the files it made, records the run in `backup_runs` and tells
+ * staff about a failure, or about backups being overdue, once.
+ *
+ * The time is a durable job (`backups.run`, one per day, keyed by its
+ * slot): a day whose time passed while nothing ran is caught up once at the
+ * next start, not once per missed day. Running it is claimed twice over:
+ * the job by its lease (jobs.ts) and the day by inserting its `backup_runs`
+ * row, whose slot is unique, so a second process that picks the job up
+ * (after a lease ran out during a long backup) finds the day taken.
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Db } from '../../../db/client.ts';
+import type { AuditKeyring } from '../audit/key.ts';
+import type { Site } from '../content/schema.ts';
+import { escapeSlack } from '../incidents/markdown.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
+import { escapeHtml } from '../text/escape.ts';
+import { createBackup } from './backup.ts';
+import { checkBackup } from './check.ts';
+import {
+  BACKUP_JOB_KIND,
+  type BackupRun,
+  backupStatus,
+  claimAlert,
+  claimRun,
+  closeAbandoned,
+  getRun,
+  lastVerifiedRun,
+  noteAlertNotification,
+  plannedBackupJobs,
+  recordBackup,
+  recordRestoreCheck,
+  releaseRun,
+} from './runs.ts';
+
+export type BackupPolicy = Site['policies']['backups'];
+
+/** The files the schedule makes, and the only ones it ever deletes. */
+export const SCHEDULED_FILE = /^candor-daily-\d{8}T\d{6}Z\.backup$/;
+const DAY = 86_400_000;
+
+export interface BackupDeps {
+  db: Db;
+  dataDir: string;
+  policy: BackupPolicy;
+  /** the encryption keyring: the current key (which encrypts) first */
+  keys: readonly Buffer[];
+  secret: string;
+  auditKeys: AuditKeyring;
+  /** who is told when a backup fails or is overdue */
+  staff: StaffAudience & { publicUrl: URL };
+  now: () => Date;
+  log: (line: string) => void;
+  /** aborted when the process stops: the run gives its day back and the job tries again */
+  signal?: AbortSignal;
+  /** called between writing a backup and checking it; tests damage the file here */
+  afterWrite?: (file: string) => void;
+}
+
+export function backupDirectory(policy: BackupPolicy, dataDir: string): string {
+  return isAbsolute(policy.directory) ? policy.directory : resolve(dataDir, policy.directory);
+}
+
+/** The first time after `after` that the clock reads `time` (HH:MM) in UTC. */
+export function nextSlot(after: Date, time: string): Date {
+  const [hours = 0, minutes = 0] = time.split(':').map(Number);
+  const day = Date.UTC(after.getUTCFullYear(), after.getUTCMonth(), after.getUTCDate());
+  const today = day + (hours * 60 + minutes) * 60_000;
+  return new Date(today > after.getTime() ? today : today + DAY);
+}
+
+const jobKey = (slot: Date) => `backups:${slot.toISOString()}`;
+const slotOf = (key: string) => new Date(key.slice('backups:'.length));
+
+/**
+ * Makes sure the next backup is planned at the configured time, once.
+ * A planned backup already due (the time passed while nothing ran) or
+ * running is left alone; one planned at another time (the setting
+ * changed) is moved; with backups disabled, the plan is cancelled.
+ * Returns when the next backup is due, or null.
+ */
+export function planBackups(db: Db, policy: BackupPolicy, now: Date): Date | null {
+  const planned = plannedBackupJobs(db);
+  if (!policy.enabled) {
+    for (const job of planned) if (job.status === 'pending') cancelJob(db, job.key, now);
+    return null;
+  }
+  // Due, running, or a past day's backup being retried (after an interruption): left to run.
+  const current = planned.find((j) => j.status === 'running' || j.runAt <= now || slotOf(j.key) <= now);
+  if (current) return current.runAt;
+  const next = nextSlot(now, policy.time);
+  for (const job of planned) if (job.key !== jobKey(next)) cancelJob(db, job.key, now);
+  if (!planned.some((j) => j.key === jobKey(next))) scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, now);
+  return next;
+}
+
+export function backupJobHandlers(deps: BackupDeps): Record<string, JobHandler> {
+  return {
+    [BACKUP_JOB_KIND]: async (job) => {
+      // The day it is for, from its key: a retry runs later than planned but is still that day's backup.
+      const slot = slotOf(job.key);
+      await runScheduledBackup(deps, Number.isNaN(slot.getTime()) ? job.runAt : slot);
+    },
+  };
+}
+
+const stamp = (at: Date) =>
+  at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+
+/**
+ * Takes the backup planned for `slot`, checks it, prunes and records it.
+ * Returns the run, or null when another process has taken this day.
+ * Failures are recorded, not thrown, except an interruption before the
+ * file was written: then the day is given back and the job tries again.
+ */
+export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<BackupRun | null> {
+  const { db, policy } = deps;
+  // The next day first: whatever happens to this one, the schedule goes on.
+  if (policy.enabled) {
+    const next = nextSlot(new Date(Math.max(deps.now().getTime(), slot.getTime())), policy.time);
+    scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, deps.now());
+  }
+  const run = claimRun(db, slot, `${hostname()}:${process.pid}`, deps.now());
+  if (!run) return null;
+  closeAbandoned(db, run.id, deps.now());
+  const folder = backupDirectory(policy, deps.dataDir);
+  const file = join(folder, `candor-daily-${stamp(deps.now())}.backup`);
+  let counts: Record<string, number>;
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const [key] = deps.keys;
+    if (!key) throw new Error('no encryption key is configured');
+    const result = await createBackup({
+      db,
+      dataDir: deps.dataDir,
+      key,
+      secret: deps.secret,
+      file,
+      now: deps.now,
+      signal: deps.signal,
+      userAgent: 'candor scheduler',
+    });
+    counts = result.counts;
+    recordBackup(db, run.id, { ok: true, file: result.file, bytes: result.bytes, counts }, deps.now());
+    deps.log(`backup written: ${result.file} (${result.bytes} bytes)`);
+  } catch (err) {
+    if (deps.signal?.aborted) {
+      releaseRun(db, run.id);
+      throw new Error('interrupted before the backup was written; it is taken again at the next start');
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    recordBackup(db, run.id, { ok: false, file: null, error: message }, deps.now());
+    deps.log(`backup FAILED: ${message}`);
+    alertStaff(deps);
+    return getRun(db, run.id) ?? null;
+  }
+
+  deps.afterWrite?.(file);
+  const started = performance.now();
+  try {
+    const check = await checkBackup({
+      file,
+      dataDir: deps.dataDir,
+      keys: deps.keys,
+      auditKeys: deps.auditKeys,
+      expectedCounts: counts,
+      signal: deps.signal,
+    });
+    recordRestoreCheck(db, run.id, { ok: true, ms: check.ms }, deps.now());
+    deps.log(`restore check passed: ${file} restored and verified in ${check.ms} ms (${check.auditEntries} audit entries)`);
+  } catch (err) {
+    // Stopped mid-check: the backup stands, unchecked.
+    if (!deps.signal?.aborted) {
+      const message = err instanceof Error ? err.message : String(err);
+      recordRestoreCheck(db, run.id, { ok: false, ms: Math.round(performance.now() - started), error: message }, deps.now());
+      deps.log(`restore check FAILED: ${message}`);
+    }
+  }
+  prune(deps, folder);
+  alertStaff(deps);
+  return getRun(db, run.id) ?? null;
+}
+
+/**
+ * Keeps the newest `keep` scheduled files (by the time in their names) and
+ * deletes older ones; never a file of another name, and never the newest
+ * backup whose restore check passed, however many failed since.
+ */
+function prune(deps: BackupDeps, folder: string): void {
+  try {
+    const verified = lastVerifiedRun(deps.db)?.file ?? null;
+    const files = readdirSync(folder)
+      .filter((name) => SCHEDULED_FILE.test(name))
+      .sort()
+      .reverse();
+    const removed: string[] = [];
+    for (const name of files.slice(deps.policy.keep)) {
+      if (join(folder, name) === verified) continue;
+      rmSync(join(folder, name), { force: true });
+      removed.push(name);
+    }
+    if (removed.length) deps.log(`backups pruned to the newest ${deps.policy.keep}: removed ${removed.join(', ')}`);
+  } catch (err) {
+    deps.log(`backups could not be pruned in ${folder}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * Tells staff about the newest run's failure and about backups being
+ * overdue, once per episode: a failed run is one, an overdue spell (until
+ * the next good backup) another. The episode's row and the notice are one
+ * transaction, so two processes looking at once send one notice.
+ */
+export function alertStaff(deps: Pick<BackupDeps, 'db' | 'policy' | 'staff' | 'now'>): string[] {
+  const now = deps.now();
+  const status = backupStatus(deps.db, deps.policy.enabled, now);
+  const sent: string[] = [];
+  const link = new URL('console', deps.staff.publicUrl).href;
+  if (status.needsAttention && status.failure) {
+    const { run, stage, reason } = status.failure;
+    const subject = stage === 'backup' ? 'Backup failed' : 'Backup restore check failed';
+    const when = `${run.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    const text = `${subject}: the scheduled backup of ${when}${run.file && stage !== 'backup' ? ` (${run.file})` : ''}: ${reason}. See the dashboard: ${link}`;
+    if (notify(deps, `failed:${run.id}`, 'failed', subject, text, now)) sent.push(`failed:${run.id}`);
+  }
+  // While a backup is being taken, its outcome is awaited rather than the spell announced.
+  if (status.needsAttention && status.overdue && !status.running) {
+    const { since, lastGoodId } = status.overdue;
+    const hours = Math.floor((now.getTime() - since.getTime()) / 3_600_000);
+    const subject = 'Backups overdue';
+    const what = lastGoodId === null ? 'no scheduled backup has been made' : 'no good backup (written, and not failed its restore check)';
+    const text = `${subject}: ${what} for ${hours} hours (since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC). See the dashboard: ${link}`;
+    const key = `overdue:${lastGoodId ?? 'never'}`;
+    if (notify(deps, key, 'overdue', subject, text, now)) sent.push(key);
+  }
+  return sent;
+}
+
+function notify(
+  deps: Pick<BackupDeps, 'db' | 'staff'>,
+  key: string,
+  kind: 'failed' | 'overdue',
+  subject: string,
+  text: string,
+  now: Date,
+): boolean {
+  const sqlite = deps.db.$client;
+  return sqlite
+    .transaction(() => {
+      if (!claimAlert(deps.db, key, kind, now)) return false;
+      const { notificationId } = enqueueNotification(
+        deps.db,
+        {
+          kind: 'staff-backup',
+          title: subject,
+          content: {
+            email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
+            slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
+          },
+          audience: { kind: 'recipients', ids: staffRecipients(deps.staff, now) },
+        },
+        now,
+      );
+      noteAlertNotification(deps.db, key, notificationId);
+      return true;
+    })
+    .immediate();
+}
