@@ -5,6 +5,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, openDatabase } from '../../db/client.ts';
+import { describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring, bindAuditKeys } from '../core/audit/key.ts';
 import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
@@ -58,6 +59,13 @@ function openChecked(file: string): Db {
 
 /** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
 export function createAppContext(config: Config, root: string): AppContext {
+  if (config.database.engine === 'postgres') {
+    // The schema, its migrations and row-level security are in place (db/schema-pg, db/engine); the domain's stores are not yet.
+    throw new ConfigError(
+      'CANDOR_DATABASE_URL',
+      `names a PostgreSQL server (${describeDatabaseUrl(config.database.url)}), but this version serves from SQLite only: unset it to use SQLite in the data dir`,
+    );
+  }
   const content = loadContent(config.contentDir ?? join(root, 'content'));
   prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);

@@ -3,6 +3,8 @@
  * names the variable, so an operator can fix it from one line.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { type DatabaseSetting, parseDatabaseUrl } from '../../../db/engine/url.ts';
+import { ConfigError } from './errors.ts';
 
 export interface EmailProvider {
   apiKey: string;
@@ -63,16 +65,11 @@ export interface Config {
   previousKeys: Buffer[];
   /** CANDOR_PREVIOUS_SECRETS: older values of CANDOR_SECRET, used only to verify audit entries sealed with them */
   previousSecrets: string[];
+  /** CANDOR_DATABASE_URL: SQLite in the data dir (unset) or a PostgreSQL server */
+  database: DatabaseSetting;
 }
 
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable} ${message}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
+export { ConfigError };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -103,6 +100,7 @@ export function readConfig(env: Env, cwd: string): Config {
       .map((k) => k.trim())
       .filter(Boolean)
       .map((k, i) => parseSecret(k, `CANDOR_PREVIOUS_SECRETS[${i}]`)),
+    database: parseDatabaseUrl(env.CANDOR_DATABASE_URL),
   };
 }
 
