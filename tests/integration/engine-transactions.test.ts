@@ -592,7 +592,8 @@ describe.skipIf(!PG_URL)('the transaction API on PostgreSQL', () => {
         { serializable: true },
       );
     await Promise.all([goOffCall('alice'), goOffCall('bob')]);
-    expect(runs).toBe(3);
+    // One of the two first runs failed and was re-run (a re-run may meet the other's commit and fail once more).
+    expect(runs).toBeGreaterThanOrEqual(3);
     const { rows } = await owner.query<{ n: string }>('SELECT count(*) AS n FROM tx_on_call WHERE on_call');
     expect(toInteger(rows[0]?.n ?? 'missing')).toBe(1);
   });
