@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readConfig } from '../core/config/env.ts';
+import { type Config, readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 
 export interface CliCommand {
@@ -26,6 +26,19 @@ export const ROOT = join(import.meta.dirname, '../..');
 /** The same context the server builds, from the same environment. */
 export function openContext(): AppContext {
   return createAppContext(readConfig(process.env, process.cwd()), ROOT);
+}
+
+/**
+ * The encryption keyring on PostgreSQL, where keys come from the environment only (a secrets.json in one
+ * node's data dir would differ from the next node's): the current key first, then previous ones.
+ */
+export function postgresKeys(config: Config): Buffer[] {
+  if (!config.encryptionKey) {
+    throw new CliError(
+      "CANDOR_ENCRYPTION_KEY is not set: on PostgreSQL the encryption key comes from the environment (secrets.json is not used); set it to the installation's key",
+    );
+  }
+  return [config.encryptionKey, ...config.previousKeys];
 }
 
 export function parseOptions<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) {
