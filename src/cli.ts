@@ -13,6 +13,7 @@ const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
   { name: ['admin', 'create'], load: async () => (await import('./cli/admin-create.ts')).adminCreate },
   { name: ['admin', 'reset'], load: async () => (await import('./cli/admin-reset.ts')).adminReset },
   { name: ['audit', 'verify'], load: async () => (await import('./cli/audit-verify.ts')).auditVerify },
+  { name: ['db', 'copy'], load: async () => (await import('./cli/db-copy.ts')).dbCopy },
   { name: ['changes', 'detect'], load: async () => (await import('./cli/changes-detect.ts')).changesDetect },
   { name: ['backup'], load: async () => (await import('./cli/backup.ts')).backup },
   { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },

@@ -20,7 +20,7 @@ import { BackupError } from '../core/backup/format.ts';
 import { backupPostgres, checkPostgresBackup } from '../core/backup/postgres.ts';
 import { runOfFile } from '../core/backup/runs.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
-import { type CliCommand, CliError, openContext, parseOptions, postgresKeys, untilSignal } from './command.ts';
+import { type CliCommand, CliError, openContext, parseOptions, postgresAuditKeys, postgresKeys, untilSignal } from './command.ts';
 
 const size = (bytes: number) => (bytes < 1_048_576 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1_048_576).toFixed(1)} MiB`);
 
@@ -93,14 +93,15 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
   const signal = untilSignal();
   try {
     if (check) {
-      const result = await checkPostgresBackup({ file, keys, url, signal: signal.signal }).catch((err: unknown) => {
+      const auditKeys = postgresAuditKeys(config, 'the restore check');
+      const result = await checkPostgresBackup({ file, keys, url, auditKeys, signal: signal.signal }).catch((err: unknown) => {
         if (err instanceof BackupError) throw new CliError(`restore check FAILED: ${err.message}`);
         throw err;
       });
       console.log(
         `restore check passed: ${file} (made ${result.header.createdAt}) restored into a scratch PostgreSQL database in ${result.ms} ms: ` +
-          `schema ${result.migratedTo ?? 'unknown'}, row counts match the snapshot, audit log ${result.auditEntries} entries ending with the snapshot's newest ` +
-          '(its chain is verified on SQLite only so far)',
+          `schema ${result.migratedTo ?? 'unknown'}, row counts match the snapshot, audit chain verified (${result.auditEntries} entries) ` +
+          "and ending with the snapshot's newest entry",
       );
       return 0;
     }
@@ -115,7 +116,7 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
     console.log(
       `backup written: ${result.file} (${size(result.bytes)}, PostgreSQL, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
     );
-    console.log('not audited: this version writes the audit chain on SQLite only, so backup.created is not recorded on PostgreSQL');
+    console.log('not audited: this version appends to the audit chain on SQLite only, so backup.created is not recorded on PostgreSQL');
     console.log('Keep the encryption key (CANDOR_ENCRYPTION_KEY) apart from it: without the key the backup cannot be read.');
     return 0;
   } catch (err) {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type AuditKeyring, auditKeyring } from '../core/audit/key.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 
@@ -39,6 +40,16 @@ export function postgresKeys(config: Config): Buffer[] {
     );
   }
   return [config.encryptionKey, ...config.previousKeys];
+}
+
+/** The audit keys on PostgreSQL: from CANDOR_SECRET (and CANDOR_PREVIOUS_SECRETS) only, as the encryption key. */
+export function postgresAuditKeys(config: Config, what: string): AuditKeyring {
+  if (!config.secret) {
+    throw new CliError(
+      `CANDOR_SECRET is not set: on PostgreSQL it comes from the environment (secrets.json is not used), and ${what} verifies the audit chain with it`,
+    );
+  }
+  return auditKeyring(config.secret, config.previousSecrets);
 }
 
 export function parseOptions<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) {

@@ -81,17 +81,23 @@ async function onPostgres(config: Config, url: string, file: string, replace: bo
   const keys = postgresKeys(config);
   const signal = untilSignal();
   try {
-    const result = await restorePostgres({ file, keys, url, replace, signal: signal.signal });
+    const auditKeys = config.secret ? auditKeyring(config.secret, config.previousSecrets) : undefined;
+    const result = await restorePostgres({ file, keys, url, replace, auditKeys, signal: signal.signal });
     console.log(
       `restored ${file} (made ${result.header.createdAt}, key ${result.header.keyId}) into ${result.database}` +
         `${result.replaced ? ', replacing what it held' : ''}: row counts and the audit log's newest entry match the snapshot (${result.auditEntries} audit entries)`,
     );
     if (result.migratedFrom !== result.migratedTo)
       console.log(`schema migrated from ${result.migratedFrom ?? '?'} to ${result.migratedTo ?? '?'}`);
-    console.log(
-      'not audited: this version writes and verifies the audit chain on SQLite only, so backup.restored is not recorded on PostgreSQL',
-    );
-    return 0;
+    console.log('not audited: this version appends to the audit chain on SQLite only, so backup.restored is not recorded on PostgreSQL');
+    if (!result.audit || !auditKeys) {
+      console.log(
+        'audit log NOT VERIFIABLE: CANDOR_SECRET is not set (on PostgreSQL it comes from the environment); set it and run the restore check',
+      );
+      return 1;
+    }
+    for (const line of verificationReport(result.audit, auditKeys)) console.log(line);
+    return result.audit.ok ? 0 : 1;
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message);
     throw err;

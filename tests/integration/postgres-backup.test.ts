@@ -19,6 +19,8 @@ import { auditLog } from '../../db/schema-pg/audit.ts';
 import { incidents, incidentUpdates } from '../../db/schema-pg/incidents.ts';
 import { subscribers } from '../../db/schema-pg/notify.ts';
 import { staff } from '../../db/schema-pg/staff.ts';
+import { auditKeyring } from '../../src/core/audit/key.ts';
+import { entryMac, GENESIS_HASH } from '../../src/core/audit/log.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
@@ -133,18 +135,29 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
           .values({ incidentId: incident?.id ?? 0, status: 'investigating', body: `update ${i} of the zebra queue`, publishedAt: at });
       }
       for (let i = 0; i < 25; i++) await tx.insert(subscribers).values({ createdAt: at });
-      let prev = '0'.repeat(64);
-      for (let i = 0; i < 4; i++) {
-        const hash = `${i}`.repeat(64);
-        await tx.insert(auditLog).values({
-          at,
+      // A keyed chain as Candor seals it (log.ts), so the restore check has a chain to verify. The log is
+      // new, so its ids are 1, 2, 3, 4.
+      const key = auditKeyring(TEST_KEYS.secret).current;
+      let prev = GENESIS_HASH;
+      for (let id = 1; id <= 4; id++) {
+        const content = {
+          id,
+          at: at.getTime() + id,
           actorType: 'system',
+          actorId: null,
+          actorLabel: null,
+          ip: null,
+          userAgent: 'candor cli',
           action: 'incident.created',
           target: `incident:${incident?.id}`,
           summary: { title: CANARY },
-          prevHash: prev,
-          hash,
-        });
+        };
+        const hash = entryMac(key, prev, content);
+        const [row] = await tx
+          .insert(auditLog)
+          .values({ ...content, at: new Date(content.at), actorType: 'system', prevHash: prev, hash, keyId: key.id })
+          .returning({ id: auditLog.id });
+        expect(row?.id).toBe(id);
         prev = hash;
       }
     });
@@ -185,7 +198,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(
-      /^restore check passed: .* restored into a scratch PostgreSQL database in \d+ ms: schema 0001_backup_runs, row counts match the snapshot, audit log 4 entries/,
+      /^restore check passed: .* restored into a scratch PostgreSQL database in \d+ ms: schema 0001_backup_runs, row counts match the snapshot, audit chain verified \(4 entries\)/,
     );
     const { rows } = await source.superuser.query(
       `SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 AND datname LIKE 'candor_restore_check_%'`,
@@ -203,6 +216,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
       /^restored .* into candor_owner_\w+@127\.0\.0\.1:5432\/candor_test_\w+: row counts and the audit log's newest entry match the snapshot \(4 audit entries\)/,
     );
     expect(run.stdout).toMatch(/not audited/);
+    expect(run.stdout).toMatch(/audit log verified/i);
     const [before, after] = await Promise.all([everything(source), everything(target)]);
     expect(after['public.incidents']?.join()).toContain(CANARY);
     expect(after['public.subscribers']).toHaveLength(25);
@@ -251,6 +265,16 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
       /does not authenticate/,
     );
     expect((await target.superuser.query('SELECT name FROM trust_centers WHERE id = 1')).rows[0]?.name).toBe('kept');
+  }, 60_000);
+
+  it('the check fails with one line when the audit chain does not verify with CANDOR_SECRET, and needs the secret', async () => {
+    const other = 'another-secret-of-enough-length-for-candor-1234';
+    expect(refusal(await candor(['backup', '--check', backupFile], onSource({ CANDOR_SECRET: other }), dataDir))).toMatch(
+      /^candor: restore check FAILED: pg\.backup restores an audit log that does not verify/,
+    );
+    expect(refusal(await candor(['backup', '--check', backupFile], onSource({ CANDOR_SECRET: undefined }), dataDir))).toMatch(
+      /^candor: CANDOR_SECRET is not set: on PostgreSQL it comes from the environment/,
+    );
   }, 60_000);
 
   it('the wrong key names the key the backup needs', async () => {

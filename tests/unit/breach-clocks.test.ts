@@ -18,7 +18,12 @@ const AWARE = new Date('2026-05-04T08:00:00Z').getTime();
 const DEADLINE = AWARE + 72 * HOUR;
 const BEFORE_DEADLINE = new Date(AWARE + 10 * HOUR);
 const AFTER_DEADLINE = new Date(DEADLINE + 5 * HOUR);
-const site = { policies: { breachClocks: { detectHours: 1, assessHours: 6, notifyHours: 72 } } } as Site;
+const site = {
+  policies: {
+    breachClocks: { detectHours: 1, assessHours: 6, notifyHours: 72 },
+    backups: { enabled: false, time: '02:30', keep: 14, directory: 'backups' },
+  },
+} as Site;
 
 let db: Db;
 let incidentId: number;

@@ -85,6 +85,7 @@ export const auditActions = [
   // operations
   'backup.created',
   'backup.restored',
+  'database.copied',
   // the audit log itself
   'audit.exported',
   'audit.purged',

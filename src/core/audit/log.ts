@@ -207,180 +207,257 @@ export interface VerifyOptions {
 }
 
 /**
+ * One entry as the verifier reads it, from either engine: `at` in
+ * milliseconds since the epoch, `summary` as the stored JSON text.
+ */
+export interface AuditChainRow {
+  id: number;
+  at: number;
+  actorType: string;
+  actorId: number | null;
+  actorLabel: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  action: string;
+  target: string | null;
+  summary: string;
+  prevHash: string;
+  hash: string;
+  keyId: string | null;
+}
+
+/**
+ * What verification needs besides the rows, read at the same instant as
+ * them: the newest purge record (where the chain now starts) and the highest
+ * id the log's sequence has ever issued (which betrays entries cut from the
+ * end together with their rows).
+ */
+export interface AuditChainStart {
+  purge: { upToId: number; lastHash: string } | undefined;
+  highestIssued: number;
+}
+
+/**
  * Recomputes the chain from the oldest remaining entry, streaming rows so a
  * large log is never held in memory, and names the first entry that does
  * not hold up. The keyring defaults to the one bound to the handle; pass
- * one to verify with other secrets.
+ * one to verify with other secrets. This is the SQLite source; the checks
+ * are `auditChainCheck`'s, which PostgreSQL's source (chain-postgres.ts)
+ * feeds too.
  */
 export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(db), options: VerifyOptions = {}): AuditVerification {
-  const { anchor } = options;
   // One read transaction: the purge record, the rows and the sequence are seen at the same instant.
   return db.transaction(
     (tx) => {
-      const purge = newestPurge(tx);
-      const highestIssued = sequenceOf(tx);
-      const start = purge ? `the last purged entry (#${purge.upToId})` : 'the start of the log';
-      let expectedId = (purge?.upToId ?? 0) + 1;
-      let prevHash = purge?.lastHash ?? GENESIS_HASH;
-      // What sealed the previous entry: undefined before the first, null for a plain SHA-256 entry, else its key id.
-      let prevKey: string | null | undefined;
-      let checked = 0;
-      let plain: { count: number; first: AuditEntryRef; sealedBy: number | null } | null = null;
-      const keys: { keyId: string; fromId: number }[] = [];
-      let head: (AuditEntryRef & { mac: string }) | null = null;
-      let purgeRecorded = purge === undefined;
-      let anchorSeen = false;
-      // Refusals that may open a repeat window, by id: what a later "repeated" entry must match (a prefix of the fingerprint is enough).
-      const refusals = new Map<number, string>();
+      const start: AuditChainStart = { purge: newestPurge(tx), highestIssued: sequenceOf(tx) };
       const rows = db.$client
-        .prepare<[], RawRow>(
-          `SELECT id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash, key_id
+        .prepare<[], AuditChainRow>(
+          `SELECT id, at, actor_type AS actorType, actor_id AS actorId, actor_label AS actorLabel, ip, user_agent AS userAgent,
+                  action, target, summary, prev_hash AS prevHash, hash, key_id AS keyId
            FROM audit_log ORDER BY id`,
         )
         .iterate();
-      // Returning from inside the loop closes the iterator, which frees the connection again.
-      for (const row of rows) {
-        const ref: AuditEntryRef = { id: row.id, at: new Date(row.at), action: row.action };
-        const broken = (problem: AuditProblem, reason: string, id = row.id, entry: AuditEntryRef | null = ref): AuditVerification => ({
-          ok: false,
-          checked,
-          firstBrokenId: id,
-          entry,
-          problem,
-          reason,
-        });
-        if (row.id < expectedId) {
-          const why = purge
-            ? `is covered by the purge up to #${purge.upToId.toString()} but still present`
-            : 'has an id the log never issues';
-          return broken('altered', `entry ${why}`);
-        }
-        if (row.id > expectedId) {
-          return broken('missing', `${missing(expectedId, row.id - 1)} (removed outside a recorded purge)`, expectedId, null);
-        }
-        if (row.prev_hash !== prevHash) {
-          const predecessor = row.id === (purge?.upToId ?? 0) + 1 ? start : `entry #${(row.id - 1).toString()}`;
-          return broken('altered', `chain link broken: its previous hash does not match the hash of ${predecessor}`);
-        }
-        let summary: unknown;
-        try {
-          summary = JSON.parse(row.summary);
-        } catch {
-          return broken('altered', 'content altered: its summary is not valid JSON');
-        }
-        const content: AuditHashedContent = {
-          id: row.id,
-          at: row.at,
-          actorType: row.actor_type,
-          actorId: row.actor_id,
-          actorLabel: row.actor_label,
-          ip: row.ip,
-          userAgent: row.user_agent,
-          action: row.action,
-          target: row.target,
-          summary,
-        };
-        const said = (field: string): unknown => (isRecord(summary) ? summary[field] : undefined);
-        if (row.key_id === null) {
-          if (typeof prevKey === 'string') {
-            return broken(
-              'altered',
-              `a plain SHA-256 entry after keyed ones: once the chain is keyed every entry is, so the chain was rewritten from here on by someone without the key`,
-            );
-          }
-          if (entryHash(row.prev_hash, content) !== row.hash) {
-            return broken('altered', 'content altered: its stored hash does not match its content');
-          }
-          if (plain) plain.count++;
-          else plain = { count: 1, first: ref, sealedBy: null };
-        } else {
-          if (prevKey === null) {
-            if (row.action !== 'audit.chain_keyed' || said('lastPlainId') !== row.id - 1) {
-              return broken(
-                'altered',
-                'a keyed entry right after plain SHA-256 ones, but not the audit.chain_keyed entry that must seal them: the log before it was rewritten, or its seal removed',
-              );
-            }
-            if (plain) plain.sealedBy = row.id;
-          } else if (prevKey !== undefined && prevKey !== row.key_id) {
-            if (row.action !== 'audit.key_rotated' || said('previousFingerprint') !== prevKey) {
-              return broken(
-                'altered',
-                `sealed with audit key ${row.key_id} after entry #${(row.id - 1).toString()} was sealed with ${prevKey}, but not the audit.key_rotated entry that must record such a change`,
-              );
-            }
-          }
-          const key = keyById(keyring, row.key_id);
-          if (!key) return broken('unknown-key', unknownKey(row.key_id, keyring));
-          if (entryMac(key, row.prev_hash, content) !== row.hash) {
-            return broken('altered', 'its MAC does not match its content: it was changed, or its MAC computed, without the key');
-          }
-          if (keys.at(-1)?.keyId !== row.key_id) keys.push({ keyId: row.key_id, fromId: row.id });
-        }
-        const forged = forgedEntry(content, said, purge?.upToId ?? 0, refusals);
-        if (forged) return broken('altered', forged);
-        if (purge && row.action === 'audit.purged' && said('upToId') === purge.upToId) purgeRecorded = true;
-        if (anchor && row.id === anchor.id) {
-          anchorSeen = true;
-          if (!row.hash.startsWith(anchor.mac.toLowerCase())) {
-            return broken(
-              'anchor',
-              `its MAC begins ${row.hash.slice(0, anchor.mac.length)}, not ${anchor.mac.toLowerCase()} as recorded: it, or the chain before it, was rewritten`,
-            );
-          }
-        }
-        prevKey = row.key_id;
-        prevHash = row.hash;
-        expectedId = row.id + 1;
-        checked++;
-        head = { ...ref, mac: row.hash };
-      }
-      const failed = (problem: AuditProblem, firstBrokenId: number, reason: string): AuditVerification => ({
-        ok: false,
-        checked,
-        firstBrokenId,
-        entry: null,
-        problem,
-        reason,
-      });
-      // AUTOINCREMENT remembers the highest id ever issued, which betrays entries cut from the end.
-      if (highestIssued >= expectedId) {
-        return failed('missing', expectedId, `${missing(expectedId, highestIssued)} (the newest entries were removed)`);
-      }
-      if (purge && !purgeRecorded) {
-        return failed(
-          'missing',
-          purge.upToId,
-          `entries up to #${purge.upToId.toString()} were removed, but no audit.purged entry in the log records that purge: they were removed behind the triggers' back`,
-        );
-      }
-      if (anchor && !anchorSeen) {
-        const purged = purge !== undefined && anchor.id <= purge.upToId;
-        const purgedIntact = purged && (anchor.id < purge.upToId || purge.lastHash.startsWith(anchor.mac.toLowerCase()));
-        if (!purgedIntact) {
-          return failed(
-            'anchor',
-            anchor.id,
-            purged
-              ? `entry #${anchor.id.toString()} was purged, but the purge record's hash of it is not the one recorded`
-              : `entry #${anchor.id.toString()}, recorded elsewhere, is no longer in the log: the newest entries were cut off`,
-          );
-        }
-      }
-      if (plain && plain.sealedBy === null) {
-        return {
-          ok: false,
-          checked,
-          firstBrokenId: plain.first.id,
-          entry: plain.first,
-          problem: 'unsealed',
-          reason: `${plain.count.toString()} plain SHA-256 entries from before the chain was keyed, and no keyed audit.chain_keyed entry seals them: anyone with the file could have rewritten them. Candor seals them once, when it first starts after the upgrade; if it has run since, the log was rewritten`,
-        };
-      }
-      return { ok: true, checked, head, keys, plain: plain?.sealedBy ? { count: plain.count, sealedBy: plain.sealedBy } : null };
+      return verifyAuditRows(start, rows, keyring, options);
     },
     { behavior: 'deferred' },
   );
+}
+
+/** The chain check over rows read synchronously (SQLite), oldest first. */
+export function verifyAuditRows(
+  start: AuditChainStart,
+  rows: Iterable<AuditChainRow>,
+  keyring: AuditKeyring,
+  options: VerifyOptions = {},
+): AuditVerification {
+  const check = auditChainCheck(start, keyring, options);
+  // Returning from inside the loop closes the iterator, which frees the connection again.
+  for (const row of rows) {
+    const failure = check.next(row);
+    if (failure) return failure;
+  }
+  return check.end();
+}
+
+/** The same check over rows read asynchronously (PostgreSQL's pages), oldest first. */
+export async function verifyAuditRowsAsync(
+  start: AuditChainStart,
+  rows: AsyncIterable<AuditChainRow>,
+  keyring: AuditKeyring,
+  options: VerifyOptions = {},
+): Promise<AuditVerification> {
+  const check = auditChainCheck(start, keyring, options);
+  for await (const row of rows) {
+    const failure = check.next(row);
+    if (failure) return failure;
+  }
+  return check.end();
+}
+
+/**
+ * The chain's checks, engine-neutral: feed `next` every row in id order
+ * (it returns the failure that stops verification, or null), then `end`
+ * for what only the whole log shows.
+ */
+function auditChainCheck(
+  { purge, highestIssued }: AuditChainStart,
+  keyring: AuditKeyring,
+  { anchor }: VerifyOptions,
+): { next: (row: AuditChainRow) => AuditVerification | null; end: () => AuditVerification } {
+  const start = purge ? `the last purged entry (#${purge.upToId})` : 'the start of the log';
+  let expectedId = (purge?.upToId ?? 0) + 1;
+  let prevHash = purge?.lastHash ?? GENESIS_HASH;
+  // What sealed the previous entry: undefined before the first, null for a plain SHA-256 entry, else its key id.
+  let prevKey: string | null | undefined;
+  let checked = 0;
+  let plain: { count: number; first: AuditEntryRef; sealedBy: number | null } | null = null;
+  const keys: { keyId: string; fromId: number }[] = [];
+  let head: (AuditEntryRef & { mac: string }) | null = null;
+  let purgeRecorded = purge === undefined;
+  let anchorSeen = false;
+  // Refusals that may open a repeat window, by id: what a later "repeated" entry must match (a prefix of the fingerprint is enough).
+  const refusals = new Map<number, string>();
+  const next = (row: AuditChainRow): AuditVerification | null => {
+    const ref: AuditEntryRef = { id: row.id, at: new Date(row.at), action: row.action };
+    const broken = (problem: AuditProblem, reason: string, id = row.id, entry: AuditEntryRef | null = ref): AuditVerification => ({
+      ok: false,
+      checked,
+      firstBrokenId: id,
+      entry,
+      problem,
+      reason,
+    });
+    if (row.id < expectedId) {
+      const why = purge ? `is covered by the purge up to #${purge.upToId.toString()} but still present` : 'has an id the log never issues';
+      return broken('altered', `entry ${why}`);
+    }
+    if (row.id > expectedId) {
+      return broken('missing', `${missing(expectedId, row.id - 1)} (removed outside a recorded purge)`, expectedId, null);
+    }
+    if (row.prevHash !== prevHash) {
+      const predecessor = row.id === (purge?.upToId ?? 0) + 1 ? start : `entry #${(row.id - 1).toString()}`;
+      return broken('altered', `chain link broken: its previous hash does not match the hash of ${predecessor}`);
+    }
+    let summary: unknown;
+    try {
+      summary = JSON.parse(row.summary);
+    } catch {
+      return broken('altered', 'content altered: its summary is not valid JSON');
+    }
+    const content: AuditHashedContent = {
+      id: row.id,
+      at: row.at,
+      actorType: row.actorType,
+      actorId: row.actorId,
+      actorLabel: row.actorLabel,
+      ip: row.ip,
+      userAgent: row.userAgent,
+      action: row.action,
+      target: row.target,
+      summary,
+    };
+    const said = (field: string): unknown => (isRecord(summary) ? summary[field] : undefined);
+    if (row.keyId === null) {
+      if (typeof prevKey === 'string') {
+        return broken(
+          'altered',
+          `a plain SHA-256 entry after keyed ones: once the chain is keyed every entry is, so the chain was rewritten from here on by someone without the key`,
+        );
+      }
+      if (entryHash(row.prevHash, content) !== row.hash) {
+        return broken('altered', 'content altered: its stored hash does not match its content');
+      }
+      if (plain) plain.count++;
+      else plain = { count: 1, first: ref, sealedBy: null };
+    } else {
+      if (prevKey === null) {
+        if (row.action !== 'audit.chain_keyed' || said('lastPlainId') !== row.id - 1) {
+          return broken(
+            'altered',
+            'a keyed entry right after plain SHA-256 ones, but not the audit.chain_keyed entry that must seal them: the log before it was rewritten, or its seal removed',
+          );
+        }
+        if (plain) plain.sealedBy = row.id;
+      } else if (prevKey !== undefined && prevKey !== row.keyId) {
+        if (row.action !== 'audit.key_rotated' || said('previousFingerprint') !== prevKey) {
+          return broken(
+            'altered',
+            `sealed with audit key ${row.keyId} after entry #${(row.id - 1).toString()} was sealed with ${prevKey}, but not the audit.key_rotated entry that must record such a change`,
+          );
+        }
+      }
+      const key = keyById(keyring, row.keyId);
+      if (!key) return broken('unknown-key', unknownKey(row.keyId, keyring));
+      if (entryMac(key, row.prevHash, content) !== row.hash) {
+        return broken('altered', 'its MAC does not match its content: it was changed, or its MAC computed, without the key');
+      }
+      if (keys.at(-1)?.keyId !== row.keyId) keys.push({ keyId: row.keyId, fromId: row.id });
+    }
+    const forged = forgedEntry(content, said, purge?.upToId ?? 0, refusals);
+    if (forged) return broken('altered', forged);
+    if (purge && row.action === 'audit.purged' && said('upToId') === purge.upToId) purgeRecorded = true;
+    if (anchor && row.id === anchor.id) {
+      anchorSeen = true;
+      if (!row.hash.startsWith(anchor.mac.toLowerCase())) {
+        return broken(
+          'anchor',
+          `its MAC begins ${row.hash.slice(0, anchor.mac.length)}, not ${anchor.mac.toLowerCase()} as recorded: it, or the chain before it, was rewritten`,
+        );
+      }
+    }
+    prevKey = row.keyId;
+    prevHash = row.hash;
+    expectedId = row.id + 1;
+    checked++;
+    head = { ...ref, mac: row.hash };
+    return null;
+  };
+  const end = (): AuditVerification => {
+    const failed = (problem: AuditProblem, firstBrokenId: number, reason: string): AuditVerification => ({
+      ok: false,
+      checked,
+      firstBrokenId,
+      entry: null,
+      problem,
+      reason,
+    });
+    // The id sequence (SQLite: AUTOINCREMENT; PostgreSQL: the identity) remembers the highest id issued, which betrays entries cut from the end.
+    if (highestIssued >= expectedId) {
+      return failed('missing', expectedId, `${missing(expectedId, highestIssued)} (the newest entries were removed)`);
+    }
+    if (purge && !purgeRecorded) {
+      return failed(
+        'missing',
+        purge.upToId,
+        `entries up to #${purge.upToId.toString()} were removed, but no audit.purged entry in the log records that purge: they were removed behind the triggers' back`,
+      );
+    }
+    if (anchor && !anchorSeen) {
+      const purged = purge !== undefined && anchor.id <= purge.upToId;
+      const purgedIntact = purged && (anchor.id < purge.upToId || purge.lastHash.startsWith(anchor.mac.toLowerCase()));
+      if (!purgedIntact) {
+        return failed(
+          'anchor',
+          anchor.id,
+          purged
+            ? `entry #${anchor.id.toString()} was purged, but the purge record's hash of it is not the one recorded`
+            : `entry #${anchor.id.toString()}, recorded elsewhere, is no longer in the log: the newest entries were cut off`,
+        );
+      }
+    }
+    if (plain && plain.sealedBy === null) {
+      return {
+        ok: false,
+        checked,
+        firstBrokenId: plain.first.id,
+        entry: plain.first,
+        problem: 'unsealed',
+        reason: `${plain.count.toString()} plain SHA-256 entries from before the chain was keyed, and no keyed audit.chain_keyed entry seals them: anyone with the file could have rewritten them. Candor seals them once, when it first starts after the upgrade; if it has run since, the log was rewritten`,
+      };
+    }
+    return { ok: true, checked, head, keys, plain: plain?.sealedBy ? { count: plain.count, sealedBy: plain.sealedBy } : null };
+  };
+  return { next, end };
 }
 
 /**
@@ -533,22 +610,6 @@ export function* exportAuditChunks(db: Db, filter: AuditExportFilter, format: 'c
 }
 
 // ---------------------------------------------------------------------------
-
-interface RawRow {
-  id: number;
-  at: number;
-  actor_type: string;
-  actor_id: number | null;
-  actor_label: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  action: string;
-  target: string | null;
-  summary: string;
-  prev_hash: string;
-  hash: string;
-  key_id: string | null;
-}
 
 /** An entry's content before it has an id: what `auditFields` makes of an input. */
 export type AuditFields = Omit<AuditHashedContent, 'id'>;

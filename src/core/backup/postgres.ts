@@ -16,13 +16,15 @@
  *   so the target ends up either wholly the backup or as it was. A chunk
  *   that fails the second time kills pg_restore before its input closes,
  *   so it never commits. A target that already has tables is only replaced
- *   when asked (`replace`).
+ *   when asked (`replace`). Then the counts and the newest audit entry are
+ *   compared with the manifest, an older schema migrated, and the audit
+ *   chain verified when audit keys are given.
  * - Check: the same restore into a scratch database
  *   (`candor_restore_check_<random>`, dropped whatever happens), then
  *   check.ts's steps: a schema this version knows, the counts against the
- *   manifest, migrated to this version, and the audit log's entry count and
- *   newest hash against the manifest (the audit chain is verified on
- *   SQLite only so far).
+ *   manifest, migrated to this version, the audit chain verified with the
+ *   audit keys (src/core/audit/chain-postgres.ts) and ending with the
+ *   manifest's newest entry.
  *
  * Rights: pg_dump of tables under FORCE ROW LEVEL SECURITY needs a role
  * that bypasses it (a superuser, or a role with BYPASSRLS such as the
@@ -44,11 +46,15 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { z } from 'zod';
 import type { MigrationState } from '../../../db/client.ts';
 import { migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
 import { DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
+import { verifyAuditChainPostgres } from '../audit/chain-postgres.ts';
+import type { AuditKeyring } from '../audit/key.ts';
+import { type AuditVerification, describeFailure } from '../audit/log.ts';
 import { ConfigError } from '../config/env.ts';
 import { checkTarget, publish } from './backup.ts';
 import { type CheckResult, type CheckSteps, runCheck } from './check.ts';
@@ -238,6 +244,22 @@ function totalsOf(url: string): Promise<Manifest> {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
       return await readTotals(client);
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
+}
+
+/**
+ * The audit chain, verified in one read-only snapshot scoped to trust center 1 (the only one today, as
+ * `db copy` verifies it; a role that bypasses row security sees every entry anyway).
+ */
+function verifyChainOf(url: string, keyring: AuditKeyring): Promise<AuditVerification> {
+  return withClient(url, async (client) => {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      await client.query(`SELECT set_config('app.trust_center', '1', true)`);
+      return await verifyAuditChainPostgres({ db: drizzle({ client }) }, keyring);
     } finally {
       await client.query('ROLLBACK');
     }
@@ -499,6 +521,8 @@ export interface PostgresRestoreOptions {
   url: string;
   /** replace a database that already has tables (everything in it is dropped) */
   replace?: boolean;
+  /** the audit keys (CANDOR_SECRET) to verify the restored chain with; without them it is not verified */
+  auditKeys?: AuditKeyring;
   signal?: AbortSignal;
 }
 
@@ -512,6 +536,8 @@ export interface PostgresRestoreResult {
   migratedTo: string | null;
   counts: Record<string, number>;
   auditEntries: number;
+  /** null when no audit keys were given */
+  audit: AuditVerification | null;
 }
 
 export async function restorePostgres(options: PostgresRestoreOptions): Promise<PostgresRestoreResult> {
@@ -527,7 +553,9 @@ export async function restorePostgres(options: PostgresRestoreOptions): Promise<
     const manifest = await authenticate(backup, options.signal);
     options.signal?.throwIfAborted();
     await restoreArchive(backup, options.url, options.signal);
-    return { header: backup.read.header, database, replaced: tables > 0, ...(await afterRestore(options.url, backup.name, manifest)) };
+    const restored = await afterRestore(options.url, backup.name, manifest);
+    const audit = options.auditKeys ? await verifyChainOf(options.url, options.auditKeys) : null;
+    return { header: backup.read.header, database, replaced: tables > 0, ...restored, audit };
   } catch (err) {
     if (options.signal?.aborted) throw new BackupError('interrupted; the database was not changed');
     throw err;
@@ -567,6 +595,8 @@ export interface PostgresCheckOptions {
   keys: readonly Buffer[];
   /** CANDOR_DATABASE_URL, as a role with CREATEDB: the scratch database is made on its server */
   url: string;
+  /** the audit keys the installation verifies its chain with (CANDOR_SECRET) */
+  auditKeys: AuditKeyring;
   signal?: AbortSignal;
 }
 
@@ -620,10 +650,11 @@ function postgresSteps(name: string, options: PostgresCheckOptions): CheckSteps 
       return stateOf(scratchUrl);
     },
     async audit() {
-      // As restored, before migrating. The chain itself is verified on SQLite only so far (src/core/audit/log.ts).
       if (!manifest || !restored) throw new BackupError(`${name}: the scratch database was not restored`);
+      const audit = await verifyChainOf(scratchUrl, options.auditKeys);
+      if (!audit.ok) throw new BackupError(`${name} restores an audit log that does not verify: ${describeFailure(audit)}`);
       checkNewestEntry(name, manifest, restored);
-      return { entries: restored.audit.entries, how: 'newest-entry' };
+      return { entries: audit.checked };
     },
     async dispose() {
       if (!created) return;
