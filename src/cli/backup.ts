@@ -6,14 +6,21 @@
  * `candor backup --check <file>`: the restore check the daily backup gets
  * (src/core/backup/check.ts) on any backup file, in a scratch folder of the
  * data dir; one line, exit 1 when it fails.
+ *
+ * With CANDOR_DATABASE_URL naming PostgreSQL both take the PostgreSQL path
+ * (src/core/backup/postgres.ts; the check restores into a scratch database),
+ * without the app context the server builds (which refuses PostgreSQL for
+ * now): only the configuration and the encryption key from the environment.
  */
 import { resolve } from 'node:path';
 import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
 import { checkBackup } from '../core/backup/check.ts';
 import { BackupError } from '../core/backup/format.ts';
+import { backupPostgres, checkPostgresBackup } from '../core/backup/postgres.ts';
 import { runOfFile } from '../core/backup/runs.ts';
-import { type CliCommand, CliError, openContext, parseOptions, untilSignal } from './command.ts';
+import { type Config, readConfig } from '../core/config/env.ts';
+import { type CliCommand, CliError, openContext, parseOptions, postgresAuditKeys, postgresKeys, untilSignal } from './command.ts';
 
 const size = (bytes: number) => (bytes < 1_048_576 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1_048_576).toFixed(1)} MiB`);
 
@@ -29,6 +36,8 @@ export const backup: CliCommand = {
         2,
       );
     const [file = ''] = positionals;
+    const config = readConfig(process.env, process.cwd());
+    if (config.database.engine === 'postgres') return onPostgres(config, config.database.url, file, Boolean(values.check));
     const context = openContext();
     const signal = untilSignal();
     try {
@@ -78,3 +87,42 @@ export const backup: CliCommand = {
     }
   },
 };
+
+async function onPostgres(config: Config, url: string, file: string, check: boolean): Promise<number> {
+  const keys = postgresKeys(config);
+  const signal = untilSignal();
+  try {
+    if (check) {
+      const auditKeys = postgresAuditKeys(config, 'the restore check');
+      const result = await checkPostgresBackup({ file, keys, url, auditKeys, signal: signal.signal }).catch((err: unknown) => {
+        if (err instanceof BackupError) throw new CliError(`restore check FAILED: ${err.message}`);
+        throw err;
+      });
+      console.log(
+        `restore check passed: ${file} (made ${result.header.createdAt}) restored into a scratch PostgreSQL database in ${result.ms} ms: ` +
+          `schema ${result.migratedTo ?? 'unknown'}, row counts match the snapshot, audit chain verified (${result.auditEntries} entries) ` +
+          "and ending with the snapshot's newest entry",
+      );
+      return 0;
+    }
+    const result = await backupPostgres({
+      url,
+      file,
+      key: keys[0] ?? Buffer.alloc(0),
+      secret: config.secret,
+      now: () => new Date(),
+      signal: signal.signal,
+    });
+    console.log(
+      `backup written: ${result.file} (${size(result.bytes)}, PostgreSQL, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
+    );
+    console.log('not audited: this version appends to the audit chain on SQLite only, so backup.created is not recorded on PostgreSQL');
+    console.log('Keep the encryption key (CANDOR_ENCRYPTION_KEY) apart from it: without the key the backup cannot be read.');
+    return 0;
+  } catch (err) {
+    if (err instanceof BackupError) throw new CliError(err.message);
+    throw err;
+  } finally {
+    signal.dispose();
+  }
+}

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readConfig } from '../core/config/env.ts';
+import { type AuditKeyring, auditKeyring } from '../core/audit/key.ts';
+import { type Config, readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 
 export interface CliCommand {
@@ -26,6 +27,29 @@ export const ROOT = join(import.meta.dirname, '../..');
 /** The same context the server builds, from the same environment. */
 export function openContext(): AppContext {
   return createAppContext(readConfig(process.env, process.cwd()), ROOT);
+}
+
+/**
+ * The encryption keyring on PostgreSQL, where keys come from the environment only (a secrets.json in one
+ * node's data dir would differ from the next node's): the current key first, then previous ones.
+ */
+export function postgresKeys(config: Config): Buffer[] {
+  if (!config.encryptionKey) {
+    throw new CliError(
+      "CANDOR_ENCRYPTION_KEY is not set: on PostgreSQL the encryption key comes from the environment (secrets.json is not used); set it to the installation's key",
+    );
+  }
+  return [config.encryptionKey, ...config.previousKeys];
+}
+
+/** The audit keys on PostgreSQL: from CANDOR_SECRET (and CANDOR_PREVIOUS_SECRETS) only, as the encryption key. */
+export function postgresAuditKeys(config: Config, what: string): AuditKeyring {
+  if (!config.secret) {
+    throw new CliError(
+      `CANDOR_SECRET is not set: on PostgreSQL it comes from the environment (secrets.json is not used), and ${what} verifies the audit chain with it`,
+    );
+  }
+  return auditKeyring(config.secret, config.previousSecrets);
 }
 
 export function parseOptions<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T) {

@@ -13,7 +13,16 @@ import { type Db, knownMigrations, migrationState, openDatabase } from '../../db
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit } from '../../src/core/audit/log.ts';
 import { createBackup } from '../../src/core/backup/backup.ts';
-import { BackupError, backupKey, newHeader, readEncrypted, readHeader, writeEncrypted } from '../../src/core/backup/format.ts';
+import {
+  assertEngine,
+  BackupError,
+  backupKey,
+  newHeader,
+  readEncrypted,
+  readHeader,
+  writeEncrypted,
+  writeEncryptedStream,
+} from '../../src/core/backup/format.ts';
 import { restoreBackup } from '../../src/core/backup/restore.ts';
 import { KEYED_CHAIN_MIGRATION, legacyDatabase } from '../helpers/legacy-audit.ts';
 import { tempDir } from '../helpers/server.ts';
@@ -71,6 +80,53 @@ describe('backup file format', () => {
     const file = await encrypt(plain);
     expect(file.includes(plain.subarray(0, Math.min(size, 64)))).toBe(size === 0);
     expect((await decrypt(file)).equals(plain)).toBe(true);
+  });
+
+  it.each([0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 5])(
+    'a stream of %i bytes, in uneven pieces, is sealed exactly as the same bytes from a file',
+    async (size) => {
+      const plain = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) plain[i] = (i * 17 + 3) % 253;
+      const header = newHeader(KEY, SECRET, now(), migration, 'postgres');
+      const d = dir();
+      writeFileSync(join(d, 'in'), plain);
+      const input = await open(join(d, 'in'), 'r');
+      const fromFile = await open(join(d, 'file'), 'w');
+      const fromStream = await open(join(d, 'stream'), 'w');
+      async function* pieces(): AsyncGenerator<Buffer> {
+        // pieces of 1, 1000 and 70,000 bytes, so chunk boundaries fall inside, between and across them
+        const sizes = [1, 1000, 70_000];
+        for (let at = 0, i = 0; at < size; i++) {
+          const next = Math.min(size, at + (sizes[i % 3] ?? 1));
+          yield plain.subarray(at, next);
+          at = next;
+        }
+      }
+      try {
+        const a = await writeEncrypted(input, fromFile, KEY, header);
+        const b = await writeEncryptedStream(pieces(), fromStream, KEY, header);
+        expect(b).toBe(a);
+      } finally {
+        await Promise.all([input.close(), fromFile.close(), fromStream.close()]);
+      }
+      const streamed = readFileSync(join(d, 'stream'));
+      expect(streamed.equals(readFileSync(join(d, 'file')))).toBe(true);
+      expect((await decrypt(streamed)).equals(plain)).toBe(true);
+    },
+  );
+
+  it('names the engine only for PostgreSQL, and each engine refuses the other’s backup', async () => {
+    const sqlite = newHeader(KEY, SECRET, now(), migration);
+    const postgres = newHeader(KEY, SECRET, now(), migration, 'postgres');
+    expect('engine' in sqlite).toBe(false);
+    expect(() => assertEngine(sqlite, 'sqlite', 'a.backup')).not.toThrow();
+    expect(() => assertEngine(postgres, 'postgres', 'a.backup')).not.toThrow();
+    expect(() => assertEngine(postgres, 'sqlite', 'a.backup')).toThrow(
+      /a\.backup is a PostgreSQL backup, but this installation runs on SQLite/,
+    );
+    expect(() => assertEngine(sqlite, 'postgres', 'a.backup')).toThrow(
+      /a\.backup is a SQLite backup, but CANDOR_DATABASE_URL names a PostgreSQL server/,
+    );
   });
 
   it('refuses another key, naming the one it needs', async () => {

@@ -94,7 +94,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
   }
 }
 
-function checkTarget(target: string): void {
+export function checkTarget(target: string): void {
   const folder = dirname(target);
   if (!existsSync(folder) || !statSync(folder).isDirectory())
     throw new BackupError(`cannot write ${target}: the folder ${folder} does not exist`);
@@ -112,7 +112,7 @@ function snapshotMigrations(snapshot: string): BackupHeader['migration'] {
 }
 
 /** Moves the finished file into place without replacing one that appeared meanwhile. */
-function publish(partial: string, target: string): void {
+export function publish(partial: string, target: string): void {
   try {
     linkSync(partial, target);
   } catch (err) {

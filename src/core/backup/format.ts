@@ -17,6 +17,11 @@
  *
  * The key id is the one sealed values carry (src/core/crypto/seal.ts), so an
  * operator can tell which key a backup needs.
+ *
+ * The header's `engine` says what the chunks hold: absent, a SQLite database
+ * file (every backup before PostgreSQL, and SQLite backups still, so an older
+ * Candor rolled back to can restore them); `postgres`, a PostgreSQL backup
+ * (src/core/backup/postgres.ts). Each restore refuses the other's.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -52,6 +57,8 @@ const headerSchema = z.strictObject({
     .int()
     .min(4096)
     .max(16 * 1024 * 1024),
+  /** absent: SQLite */
+  engine: z.literal('postgres').optional(),
   migration: z.strictObject({
     applied: z.number().int().min(0),
     latest: z.string().nullable(),
@@ -61,18 +68,46 @@ const headerSchema = z.strictObject({
 
 export type BackupHeader = z.infer<typeof headerSchema>;
 
+export type BackupEngine = 'sqlite' | 'postgres';
+
+/** The engine a backup was taken from (a header without `engine` is SQLite's). */
+export function backupEngine(header: BackupHeader): BackupEngine {
+  return header.engine ?? 'sqlite';
+}
+
+/** Refuses, in one line, a backup taken from the other engine. */
+export function assertEngine(header: BackupHeader, engine: BackupEngine, name: string): void {
+  const made = backupEngine(header);
+  if (made === engine) return;
+  throw new BackupError(
+    made === 'postgres'
+      ? `${name} is a PostgreSQL backup, but this installation runs on SQLite (CANDOR_DATABASE_URL is unset): ` +
+          'restore it with CANDOR_DATABASE_URL naming the PostgreSQL database'
+      : `${name} is a SQLite backup, but CANDOR_DATABASE_URL names a PostgreSQL server: ` +
+          'restore it with CANDOR_DATABASE_URL unset (SQLite in the data dir), then move it with `candor db copy`',
+  );
+}
+
 /** Names the secret a backup's blind indexes and signed links were made with, without revealing it. */
 export function secretId(secret: string): string {
   return createHash('sha256').update('candor-secret-id\0').update(secret).digest('hex').slice(0, 8);
 }
 
-export function newHeader(key: Buffer, secret: string | undefined, createdAt: Date, migration: BackupHeader['migration']): BackupHeader {
+export function newHeader(
+  key: Buffer,
+  secret: string | undefined,
+  createdAt: Date,
+  migration: BackupHeader['migration'],
+  engine: BackupEngine = 'sqlite',
+): BackupHeader {
   return {
     createdAt: createdAt.toISOString(),
     keyId: keyId(key),
     secretId: secret === undefined ? null : secretId(secret),
     salt: randomBytes(32).toString('base64url'),
     chunkBytes: CHUNK_BYTES,
+    // Only PostgreSQL's is named: a SQLite header stays as older versions wrote (and read) it.
+    ...(engine === 'postgres' ? { engine } : {}),
     migration,
   };
 }
@@ -102,6 +137,12 @@ async function readFull(handle: FileHandle, buffer: Buffer, position: number): P
   return filled;
 }
 
+function seal(derived: Buffer, aad: Buffer, index: number, last: boolean, plain: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', derived, nonce(index, last), { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
 /** Writes the header and the sealed chunks of `input` (read from its start to its end) to `output`. Returns the bytes written. */
 export async function writeEncrypted(
   input: FileHandle,
@@ -122,11 +163,50 @@ export async function writeEncrypted(
     const wanted = last ? size - full * header.chunkBytes : header.chunkBytes;
     const got = await readFull(input, buffer.subarray(0, wanted), index * header.chunkBytes);
     if (got !== wanted) throw new BackupError('the database snapshot changed size while it was being encrypted');
-    const cipher = createCipheriv('aes-256-gcm', derived, nonce(index, last), { authTagLength: TAG_BYTES });
-    cipher.setAAD(aad);
-    const sealed = Buffer.concat([cipher.update(buffer.subarray(0, wanted)), cipher.final(), cipher.getAuthTag()]);
+    const sealed = seal(derived, aad, index, last, buffer.subarray(0, wanted));
     written += (await output.write(sealed, 0, sealed.length, written)).bytesWritten;
   }
+  return written;
+}
+
+/**
+ * Writes the header and the sealed chunks of a stream (a dump program's
+ * output) to `output`; the same file as writeEncrypted's. The stream's
+ * length is unknown until it ends, so a full chunk is held back until more
+ * arrives: the last chunk is whatever remains at the end, empty when the
+ * stream ends on a chunk boundary. Returns the bytes written.
+ */
+export async function writeEncryptedStream(
+  input: AsyncIterable<Buffer>,
+  output: FileHandle,
+  key: Buffer,
+  header: BackupHeader,
+  signal?: AbortSignal,
+): Promise<number> {
+  const aad = headerBytes(header);
+  const derived = fileKey(key, header);
+  const size = header.chunkBytes;
+  let written = (await output.write(aad, 0, aad.length, 0)).bytesWritten;
+  let index = 0;
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const piece of input) {
+    signal?.throwIfAborted();
+    pending = pending.length ? Buffer.concat([pending, piece]) : piece;
+    // Strictly more than a chunk: a chunk is only known not to be the last once a byte follows it.
+    while (pending.length > size) {
+      const sealed = seal(derived, aad, index++, false, pending.subarray(0, size));
+      written += (await output.write(sealed, 0, sealed.length, written)).bytesWritten;
+      pending = pending.subarray(size);
+    }
+  }
+  signal?.throwIfAborted();
+  if (pending.length === size) {
+    const sealed = seal(derived, aad, index++, false, pending);
+    written += (await output.write(sealed, 0, sealed.length, written)).bytesWritten;
+    pending = Buffer.alloc(0);
+  }
+  const sealed = seal(derived, aad, index, true, pending);
+  written += (await output.write(sealed, 0, sealed.length, written)).bytesWritten;
   return written;
 }
 
@@ -188,14 +268,34 @@ export async function readEncrypted(
   input: FileHandle,
   output: FileHandle,
   key: Buffer,
-  { header, raw: aad }: { header: BackupHeader; raw: Buffer },
+  read: { header: BackupHeader; raw: Buffer },
   name: string,
   signal?: AbortSignal,
 ): Promise<number> {
+  let written = 0;
+  for await (const plain of decryptChunks(input, key, read, name, signal)) {
+    written += (await output.write(plain, 0, plain.length, written)).bytesWritten;
+  }
+  return written;
+}
+
+/**
+ * The plaintext of each chunk in order, each yielded only once it has
+ * authenticated; throws at the first that does not. Only when the
+ * generator has finished is the whole file known to be intact (a file cut
+ * at a chunk boundary fails at its end), so a consumer must not act on
+ * what it received until then.
+ */
+export async function* decryptChunks(
+  input: FileHandle,
+  key: Buffer,
+  { header, raw: aad }: { header: BackupHeader; raw: Buffer },
+  name: string,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
   const derived = fileKey(key, header);
   const buffer = Buffer.alloc(header.chunkBytes + TAG_BYTES);
   let position = aad.length;
-  let written = 0;
   for (let index = 0; ; index++) {
     signal?.throwIfAborted();
     const got = await readFull(input, buffer, position);
@@ -211,9 +311,8 @@ export async function readEncrypted(
       const what = last ? 'is truncated or was altered' : 'is damaged or was altered';
       throw new BackupError(`${name} ${what}: its content does not authenticate (chunk ${index}, byte ${position}); it cannot be restored`);
     }
-    written += (await output.write(plain, 0, plain.length, written)).bytesWritten;
+    yield plain;
     position += got;
     if (last) break;
   }
-  return written;
 }

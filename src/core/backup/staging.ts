@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { knownMigrations, type MigrationState, migrationState, openDatabase } from '../../../db/client.ts';
-import { BackupError, type BackupHeader, backupKey, readEncrypted, readHeader } from './format.ts';
+import { assertEngine, BackupError, type BackupHeader, backupKey, readEncrypted, readHeader } from './format.ts';
 
 /** The file to read, as the messages name it; refuses a missing file or a folder. */
 export function backupSource(file: string): { source: string; name: string } {
@@ -34,6 +34,7 @@ export async function decryptInto(
   const input = await open(source, 'r');
   try {
     const read = await readHeader(input, name);
+    assertEngine(read.header, 'sqlite', name);
     const key = backupKey(keys, read.header, name);
     options.beforeDecrypt?.(read.header);
     writeFileSync(staged, '', { mode: 0o600, flag: 'wx' });
@@ -96,7 +97,7 @@ export function migrateStaged(staged: string): MigrationState {
  * checked against: who may act, what was published, who is told, what was
  * sent, and the audit trail.
  */
-const COUNTED = [
+export const COUNTED = [
   'audit_log',
   'staff',
   'incidents',
