@@ -1,9 +1,9 @@
 /** Deliveries and channel checks from the console. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { channels } from '../../db/schema/notify.ts';
 import { retryFailed } from '../core/notify/progress.ts';
 import { sendTestMessage as sendTest } from '../core/notify/test-send.ts';
+import { channels } from '../core/notify/types.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
 import { refuse, requireStaff } from './guard.ts';
 

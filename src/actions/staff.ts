@@ -1,7 +1,6 @@
 /** Staff management (owners): invitations, roles, disabling, sessions, lock-outs. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { staffRoles } from '../../db/schema/staff.ts';
 import {
   changeRole,
   clearLockout,
@@ -12,7 +11,7 @@ import {
   setStaffEnabled,
 } from '../core/auth/console-auth.ts';
 import { sendInvitationEmail } from '../core/auth/invitation-email.ts';
-import { getStaff } from '../core/auth/staff.ts';
+import { getStaff, staffRoles } from '../core/auth/staff.ts';
 import { authContext, setDeviceCookie } from '../lib/console-auth.ts';
 import { refuse, requireStaff } from './guard.ts';
 

@@ -6,6 +6,9 @@ import { staff } from '../../../db/schema.ts';
 import type { Role } from './permissions.ts';
 import type { StaffMember } from './session.ts';
 
+/** The staff roles, for pages and actions (which never import the schema). */
+export { staffRoles } from '../../../db/schema/staff.ts';
+
 const emailSchema = z.email();
 
 /** Lower-cased and trimmed, or null when it is not an email address. */

@@ -4,9 +4,10 @@
  * adds what differs per recipient (unsubscribe link, thread) when it sends.
  */
 import type { KnownBlock } from '@slack/web-api';
-import type { ChannelName } from '../../../db/schema/notify.ts';
+import { type ChannelName, channels, type DeliveryStatus, deliveryStatuses } from '../../../db/schema/notify.ts';
 
-export type { ChannelName };
+/** The channels and delivery states, for pages and actions (which never import the schema). */
+export { type ChannelName, channels, type DeliveryStatus, deliveryStatuses };
 
 export interface EmailContent {
   subject: string;
