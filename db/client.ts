@@ -41,9 +41,10 @@ export function openDatabase(file: string): Db {
 function migrateWithoutForeignKeys(db: Db): void {
   const sqlite = db.$client;
   sqlite.pragma('foreign_keys = OFF');
-  const before = migrationState(sqlite).applied;
+  const before = migrationState(sqlite);
   migrate(db, { migrationsFolder: MIGRATIONS });
-  if (migrationState(sqlite).applied === before) return;
+  if (migrationState(sqlite).applied === before.applied) return;
+  markChainUpgrade(db, before);
   const violations = sqlite.pragma('foreign_key_check') as { table: string; rowid: number; parent: string }[];
   if (violations.length > 0) {
     const [first] = violations;
@@ -51,6 +52,29 @@ function migrateWithoutForeignKeys(db: Db): void {
       `database migration left ${violations.length.toString()} rows referencing missing rows (first: ${first?.table ?? '?'} row ${String(first?.rowid)} → ${first?.parent ?? '?'})`,
     );
   }
+}
+
+const UPGRADED_HERE = Symbol.for('candor.auditChainUpgradedHere');
+
+/**
+ * The migration that keyed the audit chain notes the last plain SHA-256 entry, for the first keyed
+ * write to seal (src/core/audit/log.ts). Only the process that applied that migration may seal:
+ * the note is a row, and a row can be planted by anyone who can write the file (with a rewritten
+ * plain log behind it). So the handle that applied it carries a mark only this process can see;
+ * bindAuditKeys hands it to the chain, and whoever binds keys to such a handle seals at once.
+ */
+function markChainUpgrade(db: Db, before: MigrationState): void {
+  const upgrade = knownMigrations().find((m) => m.tag.endsWith('_audit_keyed_chain'));
+  if (!upgrade || (before.latestAt !== null && before.latestAt >= upgrade.when)) return;
+  // None when the log was empty: nothing to seal.
+  const noted = db.$client.prepare('SELECT last_plain_id AS id FROM audit_chain_upgrade').get() as { id: number } | undefined;
+  if (noted) Object.defineProperty(db, UPGRADED_HERE, { value: noted.id, enumerable: false });
+}
+
+/** The last plain entry this handle's own opening noted when it keyed the chain, else null (see markChainUpgrade). */
+export function chainUpgradedHere(db: Db): number | null {
+  const noted: unknown = Reflect.get(db, UPGRADED_HERE);
+  return typeof noted === 'number' ? noted : null;
 }
 
 /** Raises when the file is not a healthy SQLite database. */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AuditKeyring, auditKeyring } from '../core/audit/key.ts';
+import { sealChainUpgrade } from '../core/audit/log.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 
@@ -26,7 +27,10 @@ export const ROOT = join(import.meta.dirname, '../..');
 
 /** The same context the server builds, from the same environment. */
 export function openContext(): AppContext {
-  return createAppContext(readConfig(process.env, process.cwd()), ROOT);
+  const context = createAppContext(readConfig(process.env, process.cwd()), ROOT);
+  // A command that upgraded the database seals the older audit entries at once: no later process may (log.ts).
+  sealChainUpgrade(context.db, context.now());
+  return context;
 }
 
 /**

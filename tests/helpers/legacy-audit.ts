@@ -19,7 +19,11 @@ const MIGRATIONS = join(import.meta.dirname, '../../db/migrations');
 export const KEYED_CHAIN_MIGRATION = knownMigrations().findIndex((m) => m.tag.endsWith('_audit_keyed_chain'));
 
 /** Writes `candor.db` into `dataDir` with `n` plain entries (`audit.viewed`, one a day from 2026-01-01). */
-export function legacyDatabase(dataDir: string, n: number): void {
+export function legacyDatabase(
+  dataDir: string,
+  n: number,
+  entry: { at?: (id: number) => number; target?: (id: number) => string | null } = {},
+): void {
   const copy = mkdtempSync(join(tmpdir(), 'candor-legacy-migrations-'));
   try {
     cpSync(MIGRATIONS, copy, { recursive: true });
@@ -32,14 +36,15 @@ export function legacyDatabase(dataDir: string, n: number): void {
     try {
       migrate(drizzle(sqlite, { schema }), { migrationsFolder: copy });
       const insert = sqlite.prepare(
-        `INSERT INTO audit_log (id, at, actor_type, action, summary, prev_hash, hash) VALUES (?, ?, 'system', 'audit.viewed', '{}', ?, ?)`,
+        `INSERT INTO audit_log (id, at, actor_type, action, target, summary, prev_hash, hash) VALUES (?, ?, 'system', 'audit.viewed', ?, '{}', ?, ?)`,
       );
       let prev = GENESIS_HASH;
       for (let id = 1; id <= n; id++) {
-        const at = Date.UTC(2026, 0, id);
+        const at = entry.at?.(id) ?? Date.UTC(2026, 0, id);
+        const target = entry.target?.(id) ?? null;
         const content = { id, at, actorType: 'system', actorId: null, actorLabel: null, ip: null, userAgent: null };
-        const hash = entryHash(prev, { ...content, action: 'audit.viewed', target: null, summary: {} });
-        insert.run(id, at, prev, hash);
+        const hash = entryHash(prev, { ...content, action: 'audit.viewed', target, summary: {} });
+        insert.run(id, at, target, prev, hash);
         prev = hash;
       }
     } finally {

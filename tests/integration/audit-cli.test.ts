@@ -236,13 +236,17 @@ describe('npm run candor -- audit verify', CLI_TIMEOUT, () => {
 });
 
 describe('upgrading a log of the plain hash chain', CLI_TIMEOUT, () => {
-  it('is reported as not sealed until the first write of this version seals it, then verifies', () => {
+  it('is sealed by the first command that opens it after the upgrade (and by no later one), then verifies', () => {
     const dir = dataDir();
     legacyDatabase(dir, 2);
-    const before = candor(dir, ['audit', 'verify']);
-    expect(before.stdout).toMatch(/^audit log NOT SEALED at entry 1 \(.*, audit\.viewed\): 2 plain SHA-256 entries/);
-    expect(before.code).toBe(1);
-    // the first entry this version writes
+    // the command that applies the upgrade seals the older entries at once: only it may (a planted note seals nothing)
+    const first = candor(dir, ['audit', 'verify']);
+    expect(first.lines.slice(0, 3)).toEqual([
+      'audit log verified: 3 entries, chain intact',
+      expect.stringMatching(/^sealed with HMAC-SHA256 under audit key [0-9a-f]{16} \(from CANDOR_SECRET\) from entry #3$/),
+      '2 older plain SHA-256 entries before it, sealed by entry #3',
+    ]);
+    expect(first.code).toBe(0);
     withDatabase(dir, (db) => recordAudit(db, { actor: { type: 'system' }, action: 'staff.created', target: 'staff:1' }, new Date()));
     const after = candor(dir, ['audit', 'verify']);
     expect(after.lines.slice(0, 3)).toEqual([

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { auditActions } from '../../src/core/audit/actions.ts';
 import { type AuditKey, auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -15,6 +17,8 @@ import {
   sealAuditChain,
   verifyAuditChain,
 } from '../../src/core/audit/log.ts';
+import { legacyDatabase } from '../helpers/legacy-audit.ts';
+import { tempDir } from '../helpers/server.ts';
 
 const SECRET = 'audit-log-unit-test-secret-of-enough-length';
 const KEYRING = auditKeyring(SECRET);
@@ -48,6 +52,10 @@ function behindTriggers(db: Db, trigger: string, statement: string, ...params: u
 const rowOf = (db: Db, id: number) => queryAudit(db, { beforeId: id + 1, limit: 1 })[0];
 
 let db: Db;
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 beforeEach(() => {
   db = bindAuditKeys(openDatabase(':memory:'), KEYRING);
 });
@@ -215,21 +223,16 @@ const underKey =
   });
 const retarget = (row: RawRow) => (row.id === 3 ? { ...row, target: 'staff:2' } : row);
 
-/** Entries as a version before the keyed chain wrote them (plain SHA-256, no key id), as the upgrade migration finds them. */
-function legacyEntries(db: Db, n: number): void {
-  const insert = db.$client.prepare(
-    `INSERT INTO audit_log (id, at, actor_type, actor_id, actor_label, ip, user_agent, action, target, summary, prev_hash, hash)
-     VALUES (@id, @at, 'system', NULL, NULL, NULL, NULL, 'audit.viewed', @target, '{}', @prev, @hash)`,
-  );
-  let prev = GENESIS_HASH;
-  for (let id = 1; id <= n; id++) {
-    const content = { id, at: at(id - 1).getTime(), actorType: 'system', actorId: null, actorLabel: null, ip: null, userAgent: null };
-    const hash = entryHash(prev, { ...content, action: 'audit.viewed', target: `legacy:${id}`, summary: {} });
-    insert.run({ id, at: content.at, target: `legacy:${id}`, prev, hash });
-    prev = hash;
-  }
-  // what db/migrations/0011 records when it finds them
-  db.$client.prepare('INSERT INTO audit_chain_upgrade (last_plain_id) VALUES (?)').run(n);
+/**
+ * A log as a version before the keyed chain left it (plain SHA-256, no key id), opened by this
+ * version: the opening applies the upgrade migration, which notes the plain entries, and so this
+ * handle (and only this one) may seal them.
+ */
+function legacyDb(n: number): Db {
+  const dir = tempDir('candor-audit-legacy-');
+  dirs.push(dir);
+  legacyDatabase(dir, n, { at: (id) => at(id - 1).getTime(), target: (id) => `legacy:${id}` });
+  return bindAuditKeys(openDatabase(join(dir, 'candor.db')), KEYRING);
 }
 
 const broken = (id: number, action: string, problem: string, reason: string | RegExp) => ({
@@ -427,7 +430,9 @@ describe('the keyed chain against someone who can write the file but does not ho
 });
 
 describe('entries of the plain SHA-256 chain of earlier versions', () => {
-  beforeEach(() => legacyEntries(db, 3));
+  beforeEach(() => {
+    db = legacyDb(3);
+  });
 
   it('are checked with the hash earlier versions wrote: SHA-256 over the previous hash and the sorted-key JSON', () => {
     const content = { id: 7, at: 1_700_000_000_000, actorType: 'staff', actorId: 3, actorLabel: 'a@x.example', ip: null, userAgent: 'UA' };
@@ -469,6 +474,37 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     recordAudit(db, signIn(), at(5));
     rechain(db, 2, plainSha256, (row) => (row.id === 2 ? { ...row, target: 'legacy:forged' } : row));
     expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+  });
+
+  it('a planted upgrade note seals nothing: a keyed log rewritten as plain stays unsealed, in this process or any other', () => {
+    // A log this version wrote (no upgrade when it was opened), rewritten as plain SHA-256 without an
+    // entry, renumbered, the id sequence set to match and the migration's note planted behind it.
+    const fresh = bindAuditKeys(openDatabase(':memory:'), KEYRING);
+    recordAudit(fresh, signIn(), at(0));
+    recordAudit(fresh, signIn({ actor: bob, action: 'staff.role_changed', target: 'staff:2', summary: { to: 'owner' } }), at(1));
+    recordAudit(fresh, signIn({ action: 'staff.disabled', target: 'staff:3' }), at(2));
+    fresh.$client.exec('DROP TRIGGER audit_log_delete_only_purged; DROP TRIGGER audit_log_no_update');
+    fresh.$client.exec(`DELETE FROM audit_log WHERE action = 'staff.role_changed'`);
+    fresh.$client.exec('UPDATE audit_log SET id = 2 WHERE id = 3');
+    rechain(fresh, 1, plainSha256);
+    fresh.$client.exec(`UPDATE sqlite_sequence SET seq = 2 WHERE name = 'audit_log'`);
+    fresh.$client.exec('INSERT INTO audit_chain_upgrade (last_plain_id) VALUES (2)');
+    recordAudit(fresh, signIn(), at(3));
+    expect(sealAuditChain(fresh, at(4))).toBeNull();
+    expect(rawRows(fresh).map((r) => r.action)).not.toContain('audit.chain_keyed');
+    // the keyed entry after the plain ones has no seal before it: named, never "verified"
+    expect(verifyAuditChain(fresh)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /not the audit\.chain_keyed entry/));
+
+    // The handle that did apply the upgrade sealed once; the same rewrite after that is not sealed either.
+    recordAudit(db, signIn(), at(5));
+    db.$client.exec('DROP TRIGGER audit_log_delete_only_purged');
+    db.$client.exec('DELETE FROM audit_log WHERE id > 3');
+    rechain(db, 1, plainSha256, (row) => (row.id === 2 ? { ...row, target: 'legacy:forged' } : row));
+    db.$client.exec(`UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'`);
+    db.$client.exec('INSERT INTO audit_chain_upgrade (last_plain_id) VALUES (3)');
+    recordAudit(db, signIn(), at(6));
+    expect(rawRows(db).filter((r) => r.action === 'audit.chain_keyed')).toEqual([]);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: false, problem: 'altered' });
   });
 
   it('once sealed, cannot be edited and recomputed up to the seal either', () => {
@@ -617,8 +653,7 @@ describe('retention purge', () => {
   });
 
   it('purges a sealed plain prefix and keeps verifying what remains', () => {
-    const keyed = bindAuditKeys(openDatabase(':memory:'), KEYRING);
-    legacyEntries(keyed, 4); // #1..#4 on days 0..3
+    const keyed = legacyDb(4); // #1..#4 on days 0..3
     recordAudit(keyed, signIn(), at(6)); // seals the plain entries (#5), then #6
     // cutoff day 3: #1..#3 go, #4 stays plain, sealed by #5; #7 records the purge
     expect(purgeAudit(keyed, 4, at(7))).toMatchObject({ upToId: 3, entry: { id: 7 } });

@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { type AuditInput, appendAudit, queryAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import {
@@ -285,6 +286,50 @@ describe('a window row written by someone who can write the database but has no 
       target: refusal.target,
       summary: { reason: 'ip', repeated: { times: 1, after: refusal.id } },
     });
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', () => {
+    recordRefusal(db, locked(), T0);
+    recordRefusal(db, locked(), later(MINUTE));
+    db.$client.prepare('UPDATE audit_repeats SET last_repeat_at = ?').run(Date.parse('2099-12-31T00:00:00Z'));
+    const [future] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect(future).toMatchObject({
+      action: 'audit.repeats_discarded',
+      at: later(20 * MINUTE),
+      target: 'audit:1',
+      summary: { after: 1, reason: 'the window row is not one Candor wrote (its times are out of order or in the future)' },
+    });
+
+    recordRefusal(db, locked(), later(30 * MINUTE));
+    recordRefusal(db, locked(), later(31 * MINUTE));
+    db.$client.prepare("UPDATE audit_repeats SET first_entry_id = '1 -- purge of #2-#40 approved by owner@x', repeats = '7'").run();
+    const [text] = closeRepeatWindows(db, later(50 * MINUTE));
+    expect(text).toMatchObject({ action: 'audit.repeats_discarded', target: null, summary: { after: null } });
+    expect(JSON.stringify(text)).not.toMatch(/approved/);
+    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+  });
+
+  it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', () => {
+    const first = recordRefusal(db, locked(), T0).entry;
+    recordRefusal(db, locked(), later(MINUTE));
+    expect(closeRepeatWindows(db, later(20 * MINUTE))).toHaveLength(1);
+    if (!first) throw new Error('the first refusal opens a window');
+    db.$client
+      .prepare(
+        `INSERT INTO audit_repeats (fingerprint, action, actor_type, ip, target, summary, first_entry_id, opened_at, closes_at, repeats, first_repeat_at, last_repeat_at, addresses)
+         VALUES (?, 'auth.sign_in.locked', 'anonymous', '203.0.113.66', 'staff:1', '{"reason":"ip"}', ?, ?, ?, 3, ?, ?, '[]')`,
+      )
+      .run(
+        refusalFingerprint(first),
+        first.id,
+        T0.getTime(),
+        later(15 * MINUTE).getTime(),
+        later(MINUTE).getTime(),
+        later(2 * MINUTE).getTime(),
+      );
+    const [again] = closeRepeatWindows(db, later(40 * MINUTE));
+    expect(again).toMatchObject({ action: 'audit.repeats_discarded', summary: { reason: expect.stringMatching(/closed already \(#2\)/) } });
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 

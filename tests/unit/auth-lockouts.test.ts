@@ -94,6 +94,21 @@ describe('signing in from many addresses', () => {
     expect(sourceOf('::ffff:198.51.100.7')).toBe('198.51.100.7');
     expect(sourceOf('::FFFF:198.51.100.7')).toBe('198.51.100.7');
     expect(sourceOf('198.51.100.7')).toBe('198.51.100.7');
+    // an IPv4 address carried in IPv6, whatever the spelling, is that IPv4 address, not one /48 for all of them
+    for (const spelling of [
+      '::ffff:c633:6407',
+      '0:0:0:0:0:ffff:198.51.100.7',
+      '::FFFF:C633:6407',
+      '64:ff9b::198.51.100.7',
+      '64:ff9b::c633:6407',
+      '::198.51.100.7',
+    ]) {
+      expect(sourceOf(spelling), spelling).toBe('198.51.100.7');
+    }
+    expect(sourceOf('64:ff9b::203.0.113.9')).not.toBe(sourceOf('64:ff9b::198.51.100.7'));
+    expect(sourceOf('::1')).toBe('::1');
+    expect(sourceOf('::')).toBe('::');
+    expect(sourceOf('::1')).not.toBe(sourceOf('::ffff:1.2.3.4'));
     expect(sourceOf('198.51.100.7')).not.toBe(sourceOf('198.51.100.8'));
     expect(sourceOf(null)).toBe('unknown');
     const w = fresh();

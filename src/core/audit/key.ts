@@ -17,7 +17,7 @@
  * fallback.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
-import type { Db } from '../../../db/client.ts';
+import { chainUpgradedHere, type Db } from '../../../db/client.ts';
 
 export interface AuditKey {
   /** 16 hex characters, stored with every entry the key seals */
@@ -30,6 +30,12 @@ export interface AuditKeyring {
   current: AuditKey;
   /** from CANDOR_PREVIOUS_SECRETS: verify entries written before the secret changed */
   previous: AuditKey[];
+  /**
+   * Set by bindAuditKeys: when this handle's opening applied the keyed-chain migration, the last
+   * plain entry it noted, which this handle may seal once (db/client.ts chainUpgradedHere); cleared
+   * when sealed. No other handle may seal plain entries.
+   */
+  upgrade?: { lastPlainId: number | null };
 }
 
 const KDF_INFO = 'candor-audit-chain-v1';
@@ -66,7 +72,8 @@ function isKeyring(value: unknown): value is AuditKeyring {
 
 /** From now on, entries written through this handle are sealed with the keyring's current key. */
 export function bindAuditKeys(db: Db, keyring: AuditKeyring): Db {
-  Object.defineProperty(db, BOUND, { value: keyring, configurable: true, enumerable: false, writable: false });
+  const bound: AuditKeyring = { current: keyring.current, previous: keyring.previous, upgrade: { lastPlainId: chainUpgradedHere(db) } };
+  Object.defineProperty(db, BOUND, { value: bound, configurable: true, enumerable: false, writable: false });
   return db;
 }
 

@@ -184,7 +184,15 @@ export function recordAudit(db: Db, input: AuditInput, now: Date): AuditEntry {
  */
 export function sealAuditChain(db: Db, now: Date): AuditEntry | null {
   const keyring = boundAuditKeys(db);
-  return db.transaction((tx) => seal(tx, keyring.current, chainHead(tx), now)?.entry ?? null, { behavior: 'immediate' });
+  return db.transaction((tx) => seal(tx, keyring, chainHead(tx), now)?.entry ?? null, { behavior: 'immediate' });
+}
+
+/**
+ * For a handle whose opening applied the keyed-chain migration (db/client.ts chainUpgradedHere):
+ * seals the older plain entries now, as no later process may. Null for any other handle.
+ */
+export function sealChainUpgrade(db: Db, now: Date): AuditEntry | null {
+  return typeof boundAuditKeys(db).upgrade?.lastPlainId === 'number' ? sealAuditChain(db, now) : null;
 }
 
 /** Entries matching the filter, newest first. */
@@ -629,7 +637,7 @@ interface ChainHead {
 export function appendAudit(tx: Tx, keyring: AuditKeyring, input: AuditInput, now: Date): AuditEntry {
   const fields = auditFields(input, now);
   const head = chainHead(tx);
-  return write(tx, keyring.current, seal(tx, keyring.current, head, now)?.head ?? head, fields);
+  return write(tx, keyring.current, seal(tx, keyring, head, now)?.head ?? head, fields);
 }
 
 const append = appendAudit;
@@ -666,10 +674,15 @@ export function auditFields(input: AuditInput, now: Date): AuditFields {
  * sealed again: the next entry follows it unsealed, which verification
  * reports.
  */
-function seal(tx: Tx, key: AuditKey, head: ChainHead, now: Date): { entry: AuditEntry; head: ChainHead } | null {
+function seal(tx: Tx, keyring: AuditKeyring, head: ChainHead, now: Date): { entry: AuditEntry; head: ChainHead } | null {
+  const key = keyring.current;
   const { last } = head;
   if (!last || last.keyId === key.id) return null;
   if (last.keyId === null) {
+    // Only the handle whose opening applied the upgrade, once, and only the entries it noted then: the
+    // note below is a row, which anyone with the file can plant (with a log rewritten as plain behind it).
+    if (keyring.upgrade?.lastPlainId !== last.id) return null;
+    keyring.upgrade.lastPlainId = null;
     const upgrade = tx.select().from(auditChainUpgrade).where(eq(auditChainUpgrade.lastPlainId, last.id)).get();
     if (!upgrade) return null;
     tx.delete(auditChainUpgrade).run();

@@ -170,20 +170,20 @@ function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean
     .all();
   const written: AuditEntry[] = [];
   for (const window of due) {
-    if (window.repeats > 0 && window.firstRepeatAt && window.lastRepeatAt) {
-      // Never before the last repeat it counts, whatever the caller's clock says.
-      const at = new Date(Math.max(now.getTime(), window.lastRepeatAt.getTime()));
-      const first = sealedFirstEntry(tx, keys(), window);
+    if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
+      const first = sealedFirstEntry(tx, keys(), window, now);
+      const after = Number.isSafeInteger(window.firstEntryId) ? window.firstEntryId : null;
       written.push(
         appendAudit(
           tx,
           keys(),
           typeof first === 'string'
             ? {
+                // Nothing of the row's own text: only what Candor can vouch for.
                 actor: { type: 'system' },
                 action: 'audit.repeats_discarded',
-                target: `audit:${window.firstEntryId}`,
-                summary: { after: window.firstEntryId, times: window.repeats, reason: first },
+                target: after === null ? null : `audit:${after}`,
+                summary: { after, reason: first },
               }
             : {
                 actor: first.actor,
@@ -193,7 +193,7 @@ function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean
                 summary: {
                   ...first.entry.summary,
                   repeated: {
-                    times: window.repeats,
+                    times: window.repeats as number,
                     from: window.firstRepeatAt.toISOString(),
                     to: window.lastRepeatAt.toISOString(),
                     after: first.entry.id,
@@ -202,13 +202,26 @@ function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean
                   },
                 },
               },
-          at,
+          now,
         ),
       );
     }
     tx.delete(auditRepeats).where(eq(auditRepeats.id, window.id)).run();
   }
   return written;
+}
+
+/** What a row Candor wrote always satisfies: whole numbers, and times in order up to now. */
+function implausible(window: RepeatWindow, now: Date): string | null {
+  const whole = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n);
+  if (!whole(window.firstEntryId) || !whole(window.repeats) || window.repeats < 1) return 'ids and counts are not whole numbers';
+  const times = [window.openedAt, window.firstRepeatAt, window.lastRepeatAt, window.closesAt];
+  if (times.some((t) => !(t instanceof Date) || Number.isNaN(t.getTime()))) return 'a time is not a time';
+  const [opened, first, last] = times.map((t) => t?.getTime() ?? 0) as [number, number, number];
+  if (!(opened <= first && first <= last && last <= now.getTime() && last < window.closesAt.getTime())) {
+    return 'its times are out of order or in the future';
+  }
+  return null;
 }
 
 /**
@@ -219,7 +232,10 @@ function sealedFirstEntry(
   tx: AuditTx,
   keyring: AuditKeyring,
   window: RepeatWindow,
+  now: Date,
 ): { entry: AuditEntry & { action: RefusalAction }; actor: AuditActor } | string {
+  const problem = implausible(window, now);
+  if (problem) return `the window row is not one Candor wrote (${problem})`;
   const entry = tx.select().from(auditLog).where(eq(auditLog.id, window.firstEntryId)).get();
   if (!entry) return 'its first entry is no longer in the log';
   if (!isRefusalAction(entry.action) || entry.summary.repeated !== undefined)
@@ -228,6 +244,13 @@ function sealedFirstEntry(
   const content = { ...entry, at: entry.at.getTime() };
   if (!key || entryMac(key, entry.prevHash, content) !== entry.hash) return 'its first entry does not hold up under the audit key';
   if (refusalFingerprint(entry) !== window.fingerprint) return 'the window does not match its first entry';
+  if (entry.at.getTime() !== window.openedAt.getTime()) return 'the window was not opened by its first entry';
+  // A window closes once: a second closing entry for one first entry would be a count made up twice.
+  // json_extract: the `after` sits inside the summary's JSON; only entries since the first are read.
+  const closed = tx.get<{ id: number } | undefined>(
+    sql`SELECT id FROM audit_log WHERE id > ${entry.id} AND action = ${entry.action} AND json_extract(summary, '$.repeated.after') = ${entry.id} LIMIT 1`,
+  );
+  if (closed) return `its first entry's window was closed already (#${closed.id})`;
   const actor: AuditActor =
     entry.actorType === 'staff' && entry.actorId !== null
       ? { type: 'staff', id: entry.actorId, label: entry.actorLabel ?? `staff #${entry.actorId}` }

@@ -43,14 +43,29 @@ function ipv6Groups(address: string): string[] {
   return [...first, ...gap, ...last].map((group) => Number.parseInt(group, 16).toString(16));
 }
 
-/** The source address an attempt is counted under. */
+/**
+ * The source address an attempt is counted under. An IPv6 address that carries an IPv4 one, in any
+ * spelling, counts as that IPv4 address: IPv4-mapped (`::ffff:0:0/96`), IPv4-compatible (`::/96`,
+ * deprecated) and NAT64 (`64:ff9b::/96`, IPv4 clients of an IPv6-only server); otherwise a whole
+ * prefix of such clients would share one /48 and one client could lock out the rest. Loopback and
+ * the unspecified address are themselves.
+ */
 export function sourceOf(ip: string | null): string {
   if (!ip) return 'unknown';
   const address = ip.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1]) return mapped[1];
   if (isIP(address) !== 6) return address;
-  return `${ipv6Groups(address).slice(0, 3).join(':')}::/48`;
+  const groups = ipv6Groups(address).map((g) => Number.parseInt(g, 16));
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, h = 0] = groups;
+  const v4 = () => `${g >> 8}.${g & 255}.${h >> 8}.${h & 255}`;
+  const zeroUpTo = (n: number) => groups.slice(0, n).every((x) => x === 0);
+  if (zeroUpTo(5) && f === 0xffff) return v4();
+  if (zeroUpTo(6) && (g !== 0 || h > 1)) return v4();
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return v4();
+  if (zeroUpTo(7)) return h === 1 ? '::1' : '::';
+  return `${groups
+    .slice(0, 3)
+    .map((x) => x.toString(16))
+    .join(':')}::/48`;
 }
 
 /** Keys of the per-account-and-source counters: JSON, so no account text can pose as another's prefix. */

@@ -125,7 +125,7 @@ function sqliteSteps(source: string, name: string, options: CheckOptions): Check
       return countRows(staged());
     },
     async migrate() {
-      const after = migrateStaged(staged());
+      const after = migrateStaged(staged(), options.auditKeys);
       db = openDatabase(staged());
       checkIntegrity(db);
       return after;

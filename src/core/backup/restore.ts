@@ -65,7 +65,13 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     });
     options.signal?.throwIfAborted();
     const before = checkStaged(staged, name);
-    const after = migrateStaged(staged);
+    // An older backup's plain audit entries are sealed by the migration's own handle, with the secret it was made with (log.ts).
+    const sameSecret = options.secret !== undefined && (header.secretId === null || header.secretId === secretId(options.secret));
+    const after = migrateStaged(
+      staged,
+      sameSecret && options.secret !== undefined ? auditKeyring(options.secret, options.previousSecrets) : undefined,
+      options.now(),
+    );
     assertNotInUse(database);
     const previous = moveAside(database, options.now());
     renameSync(staged, database);

@@ -9,6 +9,8 @@ import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { knownMigrations, type MigrationState, migrationState, openDatabase } from '../../../db/client.ts';
+import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
+import { sealChainUpgrade } from '../audit/log.ts';
 import { assertEngine, BackupError, type BackupHeader, backupKey, readEncrypted, readHeader } from './format.ts';
 
 /** The file to read, as the messages name it; refuses a missing file or a folder. */
@@ -81,9 +83,11 @@ export function checkStaged(staged: string, name: string): MigrationState {
 }
 
 /** Brings an older backup to this version's schema, and leaves it as one self-contained file. */
-export function migrateStaged(staged: string): MigrationState {
+export function migrateStaged(staged: string, auditKeys?: AuditKeyring, now: Date = new Date()): MigrationState {
   const db = openDatabase(staged);
   try {
+    // Migrating an older backup may key its audit chain: only this handle may seal the older entries (log.ts).
+    if (auditKeys) sealChainUpgrade(bindAuditKeys(db, auditKeys), now);
     const state = migrationState(db.$client);
     db.$client.pragma('journal_mode = DELETE');
     return state;
