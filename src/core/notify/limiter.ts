@@ -162,12 +162,53 @@ export class Limiter {
  * so two processes taking tokens from one bucket never both get the same ones. The arithmetic is
  * SQLite's (scalar `max`/`min`, milliseconds in integer columns); PostgreSQL's store will say it with
  * `greatest`/`least` and timestamps, the statement otherwise the same (an upsert locks the row).
+ * The statements are built once (drizzle's prepared queries with placeholders): building one per
+ * send cost about ten times running it.
  */
 export class ProviderLimitStore {
-  private readonly db: Db;
+  private readonly takeQuery;
+  private readonly pausedQuery;
+  private readonly pauseQuery;
 
   constructor(db: Db) {
-    this.db = db;
+    const t = providerLimits;
+    const now = sql.placeholder('now');
+    const want = sql.placeholder('want');
+    const burst = sql.placeholder('burst');
+    const from = sql`max(${t.updatedAt}, coalesce(${t.pausedUntil}, 0))`;
+    const refilled = sql`min(${burst}, ${t.tokens} + max(0, ${now} - ${from}) * ${sql.placeholder('ratePerMs')})`;
+    const grant = sql`CASE WHEN coalesce(${t.pausedUntil}, 0) > ${now} THEN 0 ELSE min(${want}, floor(${refilled})) END`;
+    this.takeQuery = db
+      .insert(t)
+      .values({
+        key: sql.placeholder('key'),
+        tokens: sql`${burst} - min(${want}, floor(${burst}))`,
+        granted: sql`min(${want}, floor(${burst}))`,
+        updatedAt: sql`${now}`,
+        pausedUntil: null,
+      })
+      .onConflictDoUpdate({
+        target: t.key,
+        // every expression reads the row as it was before this statement
+        set: { granted: grant, tokens: sql`${refilled} - ${grant}`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
+      })
+      .returning({ granted: t.granted, tokens: t.tokens, pausedUntil: t.pausedUntil })
+      .prepare();
+    this.pausedQuery = db
+      .select({ pausedUntil: t.pausedUntil })
+      .from(t)
+      .where(eq(t.key, sql.placeholder('key')))
+      .prepare();
+    const until = sql.placeholder('until');
+    this.pauseQuery = db
+      .insert(t)
+      .values({ key: sql.placeholder('key'), tokens: 1, granted: 0, updatedAt: sql`${now}`, pausedUntil: sql`${until}` })
+      .onConflictDoUpdate({
+        target: t.key,
+        set: { tokens: 1, pausedUntil: sql`max(coalesce(${t.pausedUntil}, 0), ${until})`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
+      })
+      .returning({ pausedUntil: t.pausedUntil })
+      .prepare();
   }
 
   /**
@@ -176,28 +217,14 @@ export class ProviderLimitStore {
    * granted while paused; the bucket refills from the pause's end).
    */
   take(key: string, want: number, limits: LimitSettings, now: number): { granted: number; tokens: number; pausedUntil: number } {
-    const t = providerLimits;
-    const from = sql`max(${t.updatedAt}, coalesce(${t.pausedUntil}, 0))`;
-    const refilled = sql`min(${limits.burst}, ${t.tokens} + max(0, ${now} - ${from}) * ${limits.ratePerSecond / 1000})`;
-    const grant = sql`CASE WHEN coalesce(${t.pausedUntil}, 0) > ${now} THEN 0 ELSE min(${want}, floor(${refilled})) END`;
-    const first = Math.min(want, Math.floor(limits.burst));
-    const row = this.db
-      .insert(t)
-      .values({ key, tokens: limits.burst - first, granted: first, updatedAt: new Date(now), pausedUntil: null })
-      .onConflictDoUpdate({
-        target: t.key,
-        // every expression reads the row as it was before this statement
-        set: { granted: grant, tokens: sql`${refilled} - ${grant}`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
-      })
-      .returning({ granted: t.granted, tokens: t.tokens, pausedUntil: t.pausedUntil })
-      .get();
+    const row = this.takeQuery.get({ key, want, burst: limits.burst, ratePerMs: limits.ratePerSecond / 1000, now });
+    if (!row) throw new Error(`provider limit ${key}: the upsert returned no row`);
     return { granted: row.granted, tokens: row.tokens, pausedUntil: row.pausedUntil?.getTime() ?? 0 };
   }
 
   /** The moment the key's provider may be asked again (0: not paused). */
   pausedUntil(key: string): number {
-    const row = this.db.select({ pausedUntil: providerLimits.pausedUntil }).from(providerLimits).where(eq(providerLimits.key, key)).get();
-    return row?.pausedUntil?.getTime() ?? 0;
+    return this.pausedQuery.get({ key })?.pausedUntil?.getTime() ?? 0;
   }
 
   /**
@@ -205,16 +232,6 @@ export class ProviderLimitStore {
    * the one request the provider's Retry-After allows when it ends; returns the pause.
    */
   pause(key: string, until: number, now: number): number {
-    const t = providerLimits;
-    const row = this.db
-      .insert(t)
-      .values({ key, tokens: 1, granted: 0, updatedAt: new Date(now), pausedUntil: new Date(until) })
-      .onConflictDoUpdate({
-        target: t.key,
-        set: { tokens: 1, pausedUntil: sql`max(coalesce(${t.pausedUntil}, 0), ${until})`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
-      })
-      .returning({ pausedUntil: t.pausedUntil })
-      .get();
-    return row.pausedUntil?.getTime() ?? until;
+    return this.pauseQuery.get({ key, until, now })?.pausedUntil?.getTime() ?? until;
   }
 }
