@@ -1,4 +1,4 @@
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { channels, deliveryStatuses } from '../schema/notify.ts';
 import { timestamptz, trustCenterId } from './trust-centers.ts';
 
@@ -125,8 +125,12 @@ export const slackThreads = pgTable(
       .notNull()
       .references(() => recipients.id, { onDelete: 'cascade' }),
     threadKey: text('thread_key').notNull(),
-    channelId: text('channel_id').notNull(),
-    ts: text('ts').notNull(),
+    /** null while the root is being posted */
+    channelId: text('channel_id'),
+    /** null while the root is being posted */
+    ts: text('ts'),
+    claimedBy: text('claimed_by'),
+    claimExpiresAt: timestamptz('claim_expires_at'),
     trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.recipientId, t.threadKey] })],
@@ -146,3 +150,13 @@ export const loggedMessages = pgTable(
   },
   (t) => [index('logged_messages_at').on(t.at)],
 );
+
+/** A provider's token bucket and 429 pause, shared by every dispatcher (see db/schema/notify.ts). */
+export const providerLimits = pgTable('provider_limits', {
+  key: text('key').primaryKey(),
+  tokens: doublePrecision('tokens').notNull(),
+  granted: doublePrecision('granted').notNull(),
+  updatedAt: timestamptz('updated_at').notNull(),
+  pausedUntil: timestamptz('paused_until'),
+  trustCenterId: trustCenterId(),
+});

@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { trustCenterId } from './trust-centers.ts';
 
 export const channels = ['email', 'sms', 'slack', 'webhook'] as const;
@@ -128,7 +128,11 @@ export const deliveryAttempts = sqliteTable(
   (t) => [index('delivery_attempts_delivery').on(t.deliveryId)],
 );
 
-/** The first Slack message of a thread key, per recipient: later messages go in its thread and the root is edited. */
+/**
+ * The first Slack message of a thread key, per recipient: later messages go in its thread and the root is edited.
+ * A row is claimed before the root is posted (`claimedBy`, `claimExpiresAt`, no `ts` yet), so of several
+ * dispatchers only one posts it; the others wait for `ts` (src/core/notify/channels/slack.ts).
+ */
 export const slackThreads = sqliteTable(
   'slack_threads',
   {
@@ -136,8 +140,14 @@ export const slackThreads = sqliteTable(
       .notNull()
       .references(() => recipients.id, { onDelete: 'cascade' }),
     threadKey: text('thread_key').notNull(),
-    channelId: text('channel_id').notNull(),
-    ts: text('ts').notNull(),
+    /** null while the root is being posted */
+    channelId: text('channel_id'),
+    /** the root's message ts; null while the root is being posted */
+    ts: text('ts'),
+    /** the Slack channel instance posting the root; null once it is recorded */
+    claimedBy: text('claimed_by'),
+    /** after this an unrecorded root's claim may be taken over (its poster crashed) */
+    claimExpiresAt: integer('claim_expires_at', { mode: 'timestamp_ms' }),
     trustCenterId: trustCenterId(),
   },
   (t) => [primaryKey({ columns: [t.recipientId, t.threadKey] })],
@@ -158,3 +168,20 @@ export const loggedMessages = sqliteTable(
   },
   (t) => [index('logged_messages_at').on(t.at)],
 );
+
+/**
+ * A provider's token bucket and 429 pause, shared by every dispatcher on the database
+ * (src/core/notify/limiter.ts). `key` is the channel and a hash of the limiter key (Slack channel,
+ * Twilio sender, webhook host): an incoming-webhook URL, which is a secret, is never stored.
+ */
+export const providerLimits = sqliteTable('provider_limits', {
+  key: text('key').primaryKey(),
+  /** tokens left at `updatedAt`; refilled by elapsed time × rate when next taken */
+  tokens: real('tokens').notNull(),
+  /** how many tokens the last take handed out: the UPDATE that takes them reports it back */
+  granted: real('granted').notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  /** a provider's Retry-After: nothing goes to it before then */
+  pausedUntil: integer('paused_until', { mode: 'timestamp_ms' }),
+  trustCenterId: trustCenterId(),
+});

@@ -158,6 +158,9 @@ function sample(table: string, column: Column, n: number): unknown {
   switch (column.columnType) {
     case 'SQLiteInteger':
       return 100 + n;
+    case 'SQLiteReal':
+      // a fraction a binary double holds exactly, so both engines give it back equal
+      return 2.5 + n;
     case 'SQLiteTimestamp':
       return new Date(Date.UTC(2026, 2, 1, 9, 0, 0, n));
     case 'SQLiteBoolean':

@@ -408,6 +408,70 @@ describe('notification engine against the provider fakes', () => {
     }
   });
 
+  it('two dispatchers racing on the first two updates of a thread: one root, the second message in its thread', async () => {
+    const { db, file } = freshDb();
+    const other = openDatabase(file);
+    opened.unshift({ db: other, dir: null });
+    addSubscribers(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0RACE', secret: () => 'xoxb-race' });
+    // A posts the root slowly; B claims the second update while A's root is on its way
+    slack.latency(400);
+    const a = dispatcher(db, { owner: 'dispatcher-a' });
+    const b = dispatcher(other, { owner: 'dispatcher-b' });
+    const first = enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:90');
+    const aRound = a.round('slack');
+    const deadline = Date.now() + 5000;
+    while (slack.requests.length === 0 && Date.now() < deadline) await sleep(5);
+    const second = enqueue(other, { slack: incidentContent('identified').slack }, undefined, 'incident:90');
+    expect(await b.round('slack')).toBe(1);
+    // B found the root claimed and not yet posted: its delivery waits, unattempted, instead of posting a second root
+    const waiting = deliveriesOf(db, second.notificationId)[0];
+    expect(waiting?.status).toBe('pending');
+    expect(waiting?.attempts).toBe(0);
+    await aRound;
+    slack.latency(0);
+    await runToEnd(b, db);
+
+    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 1 });
+    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 1 });
+    expect(slack.messages).toHaveLength(2);
+    const channel = slack.messages[0]?.channel ?? '';
+    const threads = slack.threads(channel);
+    expect(threads).toHaveLength(1);
+    expect(threads[0]?.root.text).toBe('Incident: identified');
+    expect(threads[0]?.replies.map((m) => m.text)).toEqual(['API degraded: identified']);
+    // the wait was no attempt: one recorded attempt, sent
+    const secondId = deliveriesOf(db, second.notificationId)[0]?.id;
+    expect(attemptsOf(db).filter((x) => x.delivery_id === secondId)).toEqual([
+      { delivery_id: secondId, outcome: 'sent', http_status: 200, provider_code: null },
+    ]);
+  });
+
+  it('a root claimed by a dispatcher that crashed is taken over once the claim expires', async () => {
+    const { db } = freshDb();
+    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0CRASH', secret: () => 'xoxb-crash' });
+    // a dispatcher claimed the root and died before posting it
+    db.$client
+      .prepare('INSERT INTO slack_threads (recipient_id, thread_key, claimed_by, claim_expires_at) VALUES (?, ?, ?, ?)')
+      .run(recipient, 'incident:91', 'slack-crashed', Date.now() + 60_000);
+    const n = enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:91');
+    const d = dispatcher(db);
+    await d.round('slack');
+    expect(slack.messages).toHaveLength(0);
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ pending: 1 });
+    // the claim expires: the next try takes it over and posts the root, and later updates go in its thread
+    db.$client.prepare('UPDATE slack_threads SET claim_expires_at = ?').run(Date.now() - 1);
+    db.$client.prepare('UPDATE deliveries SET next_attempt_at = ?').run(Date.now());
+    await d.drain();
+    enqueue(db, { slack: incidentContent('resolved').slack }, undefined, 'incident:91');
+    await d.drain();
+
+    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 1 });
+    expect(slack.messages).toHaveLength(2);
+    expect(slack.messages[0]?.threadTs).toBeUndefined();
+    expect(slack.messages[1]?.threadTs).toBe(slack.messages[0]?.ts);
+    expect(db.$client.prepare('SELECT ts, claimed_by FROM slack_threads').all()).toEqual([{ ts: slack.messages[0]?.ts, claimed_by: null }]);
+  });
+
   it('a lost answer, then an unsubscribe before the retry: the changed batch is recognised as sent, not failed or sent twice', async () => {
     const { db } = freshDb();
     const ids = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });

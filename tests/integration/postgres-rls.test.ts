@@ -70,6 +70,8 @@ function sample(table: string, column: Column): unknown {
       return 1_000_000 + n;
     case 'text':
       return `${table}.${column.name}.${n.toString()}`;
+    case 'double precision':
+      return n + 0.5;
     case 'boolean':
       return false;
     case 'jsonb':

@@ -9,7 +9,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
+import { deliveries } from '../../../db/schema.ts';
 import { OBJECTION_PLACEHOLDER } from '../changes/messages.ts';
 import { defaultRetryPolicy, type RetryPolicy, retryDelay } from './backoff.ts';
 import { Limiter } from './limiter.ts';
@@ -68,7 +70,7 @@ export class Dispatcher {
       ...options,
     };
     for (const [name, channel] of Object.entries(this.o.channels) as [ChannelName, Channel][]) {
-      this.limiters.set(name, new Limiter(channel.limits, this.o.now));
+      this.limiters.set(name, new Limiter(channel.limits, { db: this.o.db, channel: name, clock: this.o.now }));
     }
   }
 
@@ -364,6 +366,21 @@ export class Dispatcher {
     sqlite
       .transaction(() => {
         for (const r of results) {
+          if (r.outcome === 'deferred') {
+            // waits for another dispatcher's work: back to the queue soon, not an attempt
+            this.o.db
+              .update(deliveries)
+              .set({
+                status: 'pending',
+                nextAttemptAt: new Date(now + (r.deferMs ?? 1000)),
+                leaseOwner: null,
+                leaseExpiresAt: null,
+                attempts: sql`${deliveries.attempts} - 1`,
+              })
+              .where(and(eq(deliveries.id, r.deliveryId), eq(deliveries.leaseOwner, this.o.owner)))
+              .run();
+            continue;
+          }
           const error = r.error ? r.error.slice(0, 500) : null;
           if (attempted)
             attempt.run(r.deliveryId, now, r.outcome, r.httpStatus ?? null, r.providerCode ?? null, Math.round(r.durationMs), error);

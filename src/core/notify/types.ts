@@ -55,7 +55,12 @@ export interface SendJob {
   links: { unsubscribe: string | null; manage: string | null };
 }
 
-export type Outcome = 'sent' | 'retry' | 'failed' | 'suppressed';
+/**
+ * `deferred`: not sent and not tried, because the channel waits for something another dispatcher is
+ * doing (a Slack thread root being posted); the delivery returns to the queue after `deferMs`, and
+ * it counts as no attempt.
+ */
+export type Outcome = 'sent' | 'retry' | 'failed' | 'suppressed' | 'deferred';
 
 export interface SendResult {
   deliveryId: number;
@@ -66,6 +71,8 @@ export interface SendResult {
   error?: string | null;
   /** from Retry-After: no new request to this provider before then */
   retryAfterMs?: number | null;
+  /** `deferred`: when to try again */
+  deferMs?: number;
   durationMs: number;
 }
 

@@ -4,9 +4,18 @@
  * threads: the first message of a thread key becomes the root, later ones
  * are replies, and the root is edited to show the current state; or an
  * incoming-webhook URL (address), which gets plain messages.
+ *
+ * A thread's root is posted once however many dispatchers share the database: the one that posts it
+ * first claims the thread's `slack_threads` row (no `ts` yet); another that finds the claim defers its
+ * message (back to the queue in a second, not an attempt) until the root's `ts` is recorded. A claim
+ * whose poster crashed is taken over once it expires; if that poster had already posted the root, the
+ * thread splits in two (the crash window: Slack takes no idempotency key to ask it).
  */
+import { randomUUID } from 'node:crypto';
 import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
+import { and, eq, isNull, lt } from 'drizzle-orm';
 import type { Db } from '../../../../db/client.ts';
+import { slackThreads } from '../../../../db/schema.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
 
@@ -14,7 +23,17 @@ export interface SlackSettings {
   /** SLACK_API_URL: default Slack itself */
   apiUrl?: string | undefined;
   limits?: Partial<LimitSettings>;
+  /** how long a claim to post a thread's root holds before another dispatcher may take it over */
+  rootClaimMs?: number;
+  /** when a message waiting for another dispatcher's root is tried again */
+  rootWaitMs?: number;
+  now?: () => number;
 }
+
+/** Longer than one postMessage may take (15 s timeout) with room to record its answer. */
+export const ROOT_CLAIM_MS = 60_000;
+
+type ThreadPlace = { kind: 'root'; channelId: string; ts: string } | { kind: 'claimed' } | { kind: 'wait' };
 
 /** About one message per second per channel (Slack's chat.postMessage guidance). */
 export const SLACK_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1, burst: 1, concurrency: 4 };
@@ -56,9 +75,17 @@ export class SlackChannel implements Channel {
   private readonly clients = new Map<string, WebClient>();
   /** per recipient and thread: the root must exist before a reply is sent, so one thread's messages go one at a time */
   private readonly threadLocks = new Map<string, Promise<unknown>>();
+  /** names this instance's claims on thread roots */
+  private readonly owner = `slack-${randomUUID()}`;
+  private readonly rootClaimMs: number;
+  private readonly rootWaitMs: number;
+  private readonly now: () => number;
 
   constructor(db: Db, settings: SlackSettings = {}) {
     this.db = db;
+    this.rootClaimMs = settings.rootClaimMs ?? ROOT_CLAIM_MS;
+    this.rootWaitMs = settings.rootWaitMs ?? 1000;
+    this.now = settings.now ?? Date.now;
     this.apiUrl = settings.apiUrl ? `${settings.apiUrl.replace(/\/+$/, '')}/api/` : undefined;
     this.limits = { ...SLACK_DEFAULT_LIMITS, ...settings.limits };
   }
@@ -116,8 +143,13 @@ export class SlackChannel implements Channel {
     if (/^https?:\/\//.test(job.address)) return this.sendToIncomingWebhook(job, done);
     if (!job.secret) return done({ outcome: 'suppressed', error: 'Slack installation has no token' });
     const client = this.client(job.secret);
+    const place: ThreadPlace | undefined = job.threadKey ? this.threadPlace(job.recipientId, job.threadKey) : undefined;
+    if (place?.kind === 'wait') {
+      return done({ outcome: 'deferred', deferMs: this.rootWaitMs, error: 'waiting for the thread root another dispatcher is posting' });
+    }
+    const root = place?.kind === 'root' ? place : undefined;
+    let ts: string | null = null;
     try {
-      const root = job.threadKey ? this.threadRoot(job.recipientId, job.threadKey) : undefined;
       const posted = await client.chat.postMessage({
         channel: job.address,
         text: content.text,
@@ -125,8 +157,10 @@ export class SlackChannel implements Channel {
         unfurl_links: false,
         ...(root ? { thread_ts: root.ts } : {}),
       });
-      const ts = posted.ts ?? null;
-      if (job.threadKey && !root && ts) this.saveThreadRoot(job.recipientId, job.threadKey, posted.channel ?? job.address, ts);
+      ts = posted.ts ?? null;
+      if (job.threadKey && place?.kind === 'claimed' && ts) {
+        this.recordRoot(job.recipientId, job.threadKey, posted.channel ?? job.address, ts);
+      }
       if (root && content.root) {
         // The root shows the current state; a failed edit does not undo the reply that went out.
         await client.chat
@@ -135,6 +169,7 @@ export class SlackChannel implements Channel {
       }
       return done({ outcome: 'sent', providerMessageId: ts, httpStatus: 200 });
     } catch (err) {
+      if (job.threadKey && place?.kind === 'claimed' && ts === null) this.releaseClaim(job.recipientId, job.threadKey);
       const e = err as SlackFailure;
       if (e.code === ErrorCode.RateLimitedError) {
         return done({
@@ -193,16 +228,66 @@ export class SlackChannel implements Channel {
     }
   }
 
-  private threadRoot(recipientId: number, threadKey: string): { channelId: string; ts: string } | undefined {
-    const row = this.db.$client
-      .prepare('SELECT channel_id, ts FROM slack_threads WHERE recipient_id = ? AND thread_key = ?')
-      .get(recipientId, threadKey) as { channel_id: string; ts: string } | undefined;
-    return row ? { channelId: row.channel_id, ts: row.ts } : undefined;
+  /**
+   * Where this message goes in its thread: into the recorded root's thread; as the root, once this
+   * instance holds the thread's claim (a new row, or an expired claim taken over); or nowhere yet,
+   * while another dispatcher's claim stands. One statement decides each step, so of two dispatchers
+   * on one database only one gets the claim.
+   */
+  private threadPlace(recipientId: number, threadKey: string): ThreadPlace {
+    const now = this.now();
+    const claim = { claimedBy: this.owner, claimExpiresAt: new Date(now + this.rootClaimMs) };
+    const thread = and(eq(slackThreads.recipientId, recipientId), eq(slackThreads.threadKey, threadKey));
+    const read = () =>
+      this.db
+        .select({ channelId: slackThreads.channelId, ts: slackThreads.ts, claimedBy: slackThreads.claimedBy })
+        .from(slackThreads)
+        .where(thread)
+        .get();
+    let row = read();
+    if (!row) {
+      const inserted = this.db
+        .insert(slackThreads)
+        .values({ recipientId, threadKey, ...claim })
+        .onConflictDoNothing()
+        .run();
+      if (inserted.changes === 1) return { kind: 'claimed' };
+      row = read();
+      if (!row) return { kind: 'wait' };
+    }
+    if (row.ts !== null && row.channelId !== null) return { kind: 'root', channelId: row.channelId, ts: row.ts };
+    // Unrecorded root: ours from a post that failed (this instance's thread order runs one at a time), or a
+    // claim whose poster crashed (expired). Either is taken; a standing claim of another dispatcher is waited for.
+    const taken = this.db
+      .update(slackThreads)
+      .set(claim)
+      .where(and(thread, isNull(slackThreads.ts), lt(slackThreads.claimExpiresAt, new Date(now))))
+      .run();
+    if (taken.changes === 1 || row.claimedBy === this.owner) return { kind: 'claimed' };
+    return { kind: 'wait' };
   }
 
-  private saveThreadRoot(recipientId: number, threadKey: string, channelId: string, ts: string): void {
-    this.db.$client
-      .prepare('INSERT OR IGNORE INTO slack_threads (recipient_id, thread_key, channel_id, ts) VALUES (?, ?, ?, ?)')
-      .run(recipientId, threadKey, channelId, ts);
+  /** The root was posted: later messages go in its thread. */
+  private recordRoot(recipientId: number, threadKey: string, channelId: string, ts: string): void {
+    this.db
+      .update(slackThreads)
+      .set({ channelId, ts, claimedBy: null, claimExpiresAt: null })
+      .where(and(eq(slackThreads.recipientId, recipientId), eq(slackThreads.threadKey, threadKey), isNull(slackThreads.ts)))
+      .run();
+  }
+
+  /** The root could not be posted: the next message of the thread (here or elsewhere) claims it afresh. */
+  private releaseClaim(recipientId: number, threadKey: string): void {
+    this.db
+      .delete(slackThreads)
+      .where(
+        and(
+          eq(slackThreads.recipientId, recipientId),
+          eq(slackThreads.threadKey, threadKey),
+          eq(slackThreads.claimedBy, this.owner),
+          isNull(slackThreads.ts),
+        ),
+      )
+      .run();
   }
 }
