@@ -4,11 +4,25 @@
  * taken at once; at that time exactly one process takes it; the restore
  * check passes and records how long it took; the newest `keep` files stay
  * and nothing else in the folder is touched; a day missed while nothing ran
- * is caught up once. A damaged backup is recorded as a failed check naming
+ * is caught up once, after the plaintext copies a crash left in the data
+ * dir are removed (and a file named alike that is not Candor's kept). A damaged backup is recorded as a failed check naming
  * why, and the dashboard asks for attention; so it does after 26 hours
  * without a backup. Staff hear of each problem once, not at every look.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
@@ -175,10 +189,28 @@ describe('the daily backup', () => {
     expect(readdirSync(folder)).toContain('notes.txt');
   });
 
-  it('catches up once after days when nothing ran', async () => {
+  it('catches up once after days when nothing ran, first removing the plaintext copy the crash left', async () => {
+    // The process died mid-backup: its snapshot and a restore check's folder stayed in the data dir.
+    const snapshot = `.candor-backup-${randomUUID()}.db`;
+    const longAgo = new Date(Date.now() - 3_600_000);
+    writeFileSync(join(dataDir, snapshot), 'plaintext rows');
+    mkdirSync(join(dataDir, '.candor-restore-check-Crash1'));
+    writeFileSync(join(dataDir, '.candor-restore-check-Crash1', 'candor.db'), 'plaintext rows');
+    writeFileSync(join(dataDir, '.candor-backup-mine.db'), 'the operator’s, named alike');
+    for (const name of [snapshot, '.candor-restore-check-Crash1/candor.db', '.candor-restore-check-Crash1', '.candor-backup-mine.db']) {
+      utimesSync(join(dataDir, name), longAgo, longAgo);
+    }
     at('2031-03-15T09:00:00Z');
     await bothRounds();
     await bothRounds();
+    expect(existsSync(join(dataDir, snapshot))).toBe(false);
+    expect(existsSync(join(dataDir, '.candor-restore-check-Crash1'))).toBe(false);
+    expect(existsSync(join(dataDir, '.candor-backup-mine.db'))).toBe(true);
+    rmSync(join(dataDir, '.candor-backup-mine.db'));
+    expect(logs.filter((l) => l.startsWith('removed a plaintext copy')).sort()).toEqual([
+      `removed a plaintext copy left by a run that did not finish: ${snapshot}`,
+      'removed a plaintext copy left by a run that did not finish: .candor-restore-check-Crash1',
+    ]);
     const rows = runs();
     expect(rows).toHaveLength(4);
     // the missed day's slot, taken now
