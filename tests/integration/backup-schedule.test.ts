@@ -30,7 +30,7 @@ import { auditKeyring } from '../../src/core/audit/key.ts';
 import { recordAudit } from '../../src/core/audit/log.ts';
 import { checkBackup } from '../../src/core/backup/check.ts';
 import { BackupError } from '../../src/core/backup/format.ts';
-import { type BackupRun, backupStatus, OVERDUE_MS } from '../../src/core/backup/runs.ts';
+import { ABANDONED_MS, type BackupRun, backupStatus, claimRun, closeAbandoned, getRun, OVERDUE_MS } from '../../src/core/backup/runs.ts';
 import { alertStaff, type BackupDeps, type BackupPolicy, nextSlot, runScheduledBackup } from '../../src/core/backup/schedule.ts';
 import { attention } from '../../src/core/console/dashboard.ts';
 import { loadContent } from '../../src/core/content/load.ts';
@@ -363,5 +363,33 @@ describe('the restore check', () => {
       BackupError,
     );
     expect(readdirSync(dataDir).filter((f) => f.startsWith('.candor-'))).toEqual([]);
+  });
+});
+
+describe('closing abandoned runs', () => {
+  it('marks failed only another run older than the abandonment age, never a live one', () => {
+    const dir = tempDir('candor-backup-abandoned-');
+    const db = openTestDb(dir);
+    try {
+      const t0 = new Date('2031-05-01T02:30:00Z');
+      // Another process is taking yesterday's slot (a catch-up); this one takes today's a minute later.
+      const live = claimRun(db, new Date('2031-04-30T02:30:00Z'), 'other:1', t0);
+      const mine = claimRun(db, t0, 'this:2', new Date(t0.getTime() + 60_000));
+      if (!live || !mine) throw new Error('runs not claimed');
+      expect(closeAbandoned(db, mine.id, new Date(t0.getTime() + 60_000))).toBe(0);
+      expect(getRun(db, live.id)).toMatchObject({ outcome: 'running', finishedAt: null, error: null });
+      // Still marked running past the age: its process stopped.
+      const later = new Date(t0.getTime() + ABANDONED_MS + 1000);
+      expect(closeAbandoned(db, mine.id, later)).toBe(1);
+      expect(getRun(db, live.id)).toMatchObject({
+        outcome: 'failed',
+        finishedAt: later,
+        error: 'did not finish: the process taking it stopped',
+      });
+      expect(getRun(db, mine.id)).toMatchObject({ outcome: 'running' });
+    } finally {
+      db.$client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
