@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { sealAuditChain } from './core/audit/log.ts';
 import { closeRepeatWindows } from './core/audit/repeats.ts';
+import { sweepLeftovers } from './core/backup/leftovers.ts';
 import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
@@ -60,6 +61,8 @@ async function preloadServerChunks(dir: string): Promise<void> {
 async function main(): Promise<void> {
   process.env.ASTRO_NODE_AUTOSTART = 'disabled';
   const context = startupContext();
+  // Plaintext copies a crashed backup, restore or restore check left in the data dir (leftovers.ts).
+  sweepLeftovers(context.config.dataDir, log);
   // After an upgrade, or a change of CANDOR_SECRET, the chain is sealed under the current key at once.
   const sealed = sealAuditChain(context.db, context.now());
   if (sealed)

@@ -103,42 +103,97 @@ export interface ApplicationRole {
   role: string;
 }
 
+/** What `checkApplicationRole` reads: the current role and, for each way out of row-level security, who grants it. */
+interface RoleFacts {
+  role: string;
+  database: string;
+  superuser: string | null;
+  bypassrls: string | null;
+  createrole: string | null;
+  owner: string | null;
+  database_owner: string | null;
+  /** the first of Candor's schemas that the role owns, and the owning role */
+  owned_schema: string | null;
+  schema_owner: string | null;
+  /** the first of Candor's schemas the role may CREATE in */
+  creatable_schema: string | null;
+}
+
 /**
  * Refuses to run the application as a role that row-level security would not hold: a superuser, a role
- * with BYPASSRLS, or one that owns (or may act as the owner of) the tables, which could switch the
- * policies off. Membership counts: a role that can `SET ROLE` to such a role is refused too.
+ * with BYPASSRLS, one with CREATEROLE (it can grant itself the owner role, then `SET ROLE` to it), one
+ * that owns (or may act as the owner of) the tables, which could switch the policies off, the owner of
+ * the database (through `pg_database_owner` it owns schema public), the owner of the schema holding the
+ * tables (it can drop them, policies and all), and a role that may CREATE in that schema. Membership
+ * counts, direct or through other roles: a role that can `SET ROLE` to such a role is refused too.
+ *
+ * What this does not guard against is written in README (PostgreSQL, "Known limits"): the application
+ * role sets `app.trust_center` itself, so row-level security separates trust centers against the
+ * application's bugs, not against SQL injection or a compromised application role.
  */
 export async function checkApplicationRole(db: pg.Pool | pg.ClientBase): Promise<ApplicationRole> {
-  const { rows } = await db.query<{ role: string; superuser: string | null; bypassrls: string | null; owner: string | null }>(
-    // Each names the current role itself when it qualifies, else the first role it is a member of that does
-    // (a superuser counts as a member of every role, hence the current role first).
+  const { rows } = await db.query<RoleFacts>(
+    // Each names the current role itself when it qualifies, else the first role it is a member of that does,
+    // directly or through other roles (pg_has_role ... 'MEMBER' follows membership recursively; a superuser
+    // counts as a member of every role, hence the current role first). Candor's schemas are the ones holding
+    // tables with row-level security (the migrations enable it on every tenant table), else current_schema().
     `WITH member_of AS (
-       SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.oid, r.rolname = current_user AS itself
-         FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER'))
+       SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.oid, r.rolname = current_user AS itself
+         FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER')),
+     candor_schema AS (
+       SELECT n.oid, n.nspname, n.nspowner FROM pg_namespace n
+        WHERE n.oid IN (SELECT c.relnamespace FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity)
+           OR (n.nspname = current_schema() AND NOT EXISTS (
+                 SELECT 1 FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity)))
      SELECT current_user AS role,
+            current_database() AS database,
             (SELECT rolname FROM member_of WHERE rolsuper ORDER BY itself DESC, rolname LIMIT 1) AS superuser,
             (SELECT rolname FROM member_of WHERE rolbypassrls ORDER BY itself DESC, rolname LIMIT 1) AS bypassrls,
+            (SELECT rolname FROM member_of WHERE rolcreaterole ORDER BY itself DESC, rolname LIMIT 1) AS createrole,
             (SELECT m.rolname FROM member_of m JOIN pg_class c ON c.relowner = m.oid
-              WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity ORDER BY m.itself DESC, m.rolname LIMIT 1) AS owner`,
+              WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity ORDER BY m.itself DESC, m.rolname LIMIT 1) AS owner,
+            (SELECT m.rolname FROM member_of m JOIN pg_database d ON d.datdba = m.oid
+              WHERE d.datname = current_database() ORDER BY m.itself DESC LIMIT 1) AS database_owner,
+            (SELECT s.nspname FROM candor_schema s
+              WHERE pg_has_role(current_user, s.nspowner, 'MEMBER') ORDER BY s.nspname LIMIT 1) AS owned_schema,
+            (SELECT o.rolname FROM candor_schema s JOIN pg_roles o ON o.oid = s.nspowner
+              WHERE pg_has_role(current_user, s.nspowner, 'MEMBER') ORDER BY s.nspname LIMIT 1) AS schema_owner,
+            (SELECT s.nspname FROM candor_schema s
+              WHERE has_schema_privilege(current_user, s.oid, 'CREATE') ORDER BY s.nspname LIMIT 1) AS creatable_schema`,
   );
   const row = rows[0];
   if (!row) throw new ConfigError(DATABASE_URL, 'connects as a role PostgreSQL did not describe');
   const role = row.role;
   const as = (other: string) => (other === role ? '' : ` (through its membership of "${other}")`);
-  const fix = 'connect as a role with NOSUPERUSER NOBYPASSRLS that does not own the tables (migrations run as the owner)';
+  const fix =
+    'connect as a role with NOSUPERUSER NOBYPASSRLS NOCREATEROLE that does not own the tables, their schema or the database (migrations run as the owner)';
+  const refuse = (what: string, change = fix) => new ConfigError(DATABASE_URL, `connects as "${role}", ${what}: ${change}`);
   if (row.superuser !== null) {
-    throw new ConfigError(
-      DATABASE_URL,
-      `connects as "${role}", a superuser${as(row.superuser)}, which row-level security does not hold: ${fix}`,
-    );
+    throw refuse(`a superuser${as(row.superuser)}, which row-level security does not hold`);
   }
-  if (row.bypassrls !== null) {
-    throw new ConfigError(DATABASE_URL, `connects as "${role}", which has BYPASSRLS${as(row.bypassrls)}: ${fix}`);
+  if (row.bypassrls !== null) throw refuse(`which has BYPASSRLS${as(row.bypassrls)}`);
+  if (row.createrole !== null) {
+    throw refuse(`which has CREATEROLE${as(row.createrole)} and could grant itself the tables' owner`);
   }
   if (row.owner !== null) {
-    throw new ConfigError(
-      DATABASE_URL,
-      `connects as "${role}", which owns the tables${as(row.owner)} and could switch row-level security off: ${fix}`,
+    throw refuse(`which owns the tables${as(row.owner)} and could switch row-level security off`);
+  }
+  if (row.database_owner !== null) {
+    throw refuse(
+      `which owns the database "${row.database}"${as(row.database_owner)} and through it schema public, so it could drop the tables`,
+      `give the database to the owner role (ALTER DATABASE "${row.database}" OWNER TO <owner role>) and ${fix}`,
+    );
+  }
+  if (row.owned_schema !== null && row.schema_owner !== null) {
+    throw refuse(
+      `which owns schema "${row.owned_schema}"${as(row.schema_owner)} and could drop the tables in it`,
+      `give the schema to the owner role (ALTER SCHEMA "${row.owned_schema}" OWNER TO <owner role>) and ${fix}`,
+    );
+  }
+  if (row.creatable_schema !== null) {
+    throw refuse(
+      `which may CREATE in schema "${row.creatable_schema}" and could put its own objects beside the tables`,
+      `REVOKE CREATE ON SCHEMA "${row.creatable_schema}" FROM PUBLIC, "${role}" and the roles it belongs to`,
     );
   }
   return { role };

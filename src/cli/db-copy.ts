@@ -5,6 +5,11 @@
  * and after, on PostgreSQL; the copy is recorded in both logs as their last
  * entry. Any failure leaves both as they were. CANDOR_DATABASE_URL plays no
  * part: the target is --to, the source the data dir's SQLite database.
+ *
+ * The password belongs in PGPASSWORD or ~/.pgpass, not in --to: a command
+ * line is visible to every user of the machine (ps) and kept in shell
+ * history. node-postgres reads PGPASSWORD for every connection the copy
+ * makes (the migration's and the pool's) when the URL has no password.
  */
 import { join } from 'node:path';
 import { parseDatabaseUrl } from '../../db/engine/url.ts';
@@ -16,15 +21,25 @@ import { type CliCommand, CliError, parseOptions } from './command.ts';
 
 export const dbCopy: CliCommand = {
   name: ['db', 'copy'],
-  usage: 'db copy --to postgres://…',
-  summary: 'copy the SQLite database into a new PostgreSQL database (server stopped); verifies the audit log on both',
+  usage: 'db copy --to postgres://owner@host/database',
+  summary:
+    'copy the SQLite database into a new PostgreSQL database (server stopped; the password in PGPASSWORD or ~/.pgpass, not in the URL); verifies the audit log on both',
   async run(args) {
     const { values, positionals } = parseOptions(args, { to: { type: 'string' } });
     if (positionals.length > 0) throw new CliError(`db copy takes no arguments, got: ${positionals.join(' ')}`, 2);
     if (values.to === undefined || values.to.trim() === '') {
-      throw new CliError('db copy needs --to postgres://user:password@host:5432/database (a new, empty database; the user owns it)', 2);
+      throw new CliError(
+        'db copy needs --to postgres://user@host:5432/database (a new, empty database; the user owns it; the password in PGPASSWORD or ~/.pgpass)',
+        2,
+      );
     }
     const targetUrl = parseTarget(values.to);
+    if (hasPassword(targetUrl)) {
+      console.error(
+        'candor: warning: --to contains a password, which other users of this machine could see in the process list (and your shell history keeps it); ' +
+          'next time leave it out of the URL and set PGPASSWORD or use ~/.pgpass',
+      );
+    }
     // The copy reads SQLite whatever CANDOR_DATABASE_URL says (it may already name the target).
     const config = readConfig({ ...process.env, CANDOR_DATABASE_URL: undefined }, process.cwd());
     const secret = config.secret ?? findSecrets(config)?.secret;
@@ -56,6 +71,15 @@ export const dbCopy: CliCommand = {
     }
   },
 };
+
+/** Whether the URL carries a password (parseTarget has already checked it is a valid URL). */
+function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
 
 /** --to as CANDOR_DATABASE_URL is read, but named --to in messages (never showing the password). */
 function parseTarget(raw: string): string {

@@ -4,11 +4,25 @@
  * taken at once; at that time exactly one process takes it; the restore
  * check passes and records how long it took; the newest `keep` files stay
  * and nothing else in the folder is touched; a day missed while nothing ran
- * is caught up once. A damaged backup is recorded as a failed check naming
+ * is caught up once, after the plaintext copies a crash left in the data
+ * dir are removed (and a file named alike that is not Candor's kept). A damaged backup is recorded as a failed check naming
  * why, and the dashboard asks for attention; so it does after 26 hours
  * without a backup. Staff hear of each problem once, not at every look.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
@@ -16,7 +30,7 @@ import { auditKeyring } from '../../src/core/audit/key.ts';
 import { recordAudit } from '../../src/core/audit/log.ts';
 import { checkBackup } from '../../src/core/backup/check.ts';
 import { BackupError } from '../../src/core/backup/format.ts';
-import { type BackupRun, backupStatus, OVERDUE_MS } from '../../src/core/backup/runs.ts';
+import { ABANDONED_MS, type BackupRun, backupStatus, claimRun, closeAbandoned, getRun, OVERDUE_MS } from '../../src/core/backup/runs.ts';
 import { alertStaff, type BackupDeps, type BackupPolicy, nextSlot, runScheduledBackup } from '../../src/core/backup/schedule.ts';
 import { attention } from '../../src/core/console/dashboard.ts';
 import { loadContent } from '../../src/core/content/load.ts';
@@ -175,10 +189,28 @@ describe('the daily backup', () => {
     expect(readdirSync(folder)).toContain('notes.txt');
   });
 
-  it('catches up once after days when nothing ran', async () => {
+  it('catches up once after days when nothing ran, first removing the plaintext copy the crash left', async () => {
+    // The process died mid-backup: its snapshot and a restore check's folder stayed in the data dir.
+    const snapshot = `.candor-backup-${randomUUID()}.db`;
+    const longAgo = new Date(Date.now() - 3_600_000);
+    writeFileSync(join(dataDir, snapshot), 'plaintext rows');
+    mkdirSync(join(dataDir, '.candor-restore-check-Crash1'));
+    writeFileSync(join(dataDir, '.candor-restore-check-Crash1', 'candor.db'), 'plaintext rows');
+    writeFileSync(join(dataDir, '.candor-backup-mine.db'), 'the operator’s, named alike');
+    for (const name of [snapshot, '.candor-restore-check-Crash1/candor.db', '.candor-restore-check-Crash1', '.candor-backup-mine.db']) {
+      utimesSync(join(dataDir, name), longAgo, longAgo);
+    }
     at('2031-03-15T09:00:00Z');
     await bothRounds();
     await bothRounds();
+    expect(existsSync(join(dataDir, snapshot))).toBe(false);
+    expect(existsSync(join(dataDir, '.candor-restore-check-Crash1'))).toBe(false);
+    expect(existsSync(join(dataDir, '.candor-backup-mine.db'))).toBe(true);
+    rmSync(join(dataDir, '.candor-backup-mine.db'));
+    expect(logs.filter((l) => l.startsWith('removed a plaintext copy')).sort()).toEqual([
+      `removed a plaintext copy left by a run that did not finish: ${snapshot}`,
+      'removed a plaintext copy left by a run that did not finish: .candor-restore-check-Crash1',
+    ]);
     const rows = runs();
     expect(rows).toHaveLength(4);
     // the missed day's slot, taken now
@@ -331,5 +363,33 @@ describe('the restore check', () => {
       BackupError,
     );
     expect(readdirSync(dataDir).filter((f) => f.startsWith('.candor-'))).toEqual([]);
+  });
+});
+
+describe('closing abandoned runs', () => {
+  it('marks failed only another run older than the abandonment age, never a live one', () => {
+    const dir = tempDir('candor-backup-abandoned-');
+    const db = openTestDb(dir);
+    try {
+      const t0 = new Date('2031-05-01T02:30:00Z');
+      // Another process is taking yesterday's slot (a catch-up); this one takes today's a minute later.
+      const live = claimRun(db, new Date('2031-04-30T02:30:00Z'), 'other:1', t0);
+      const mine = claimRun(db, t0, 'this:2', new Date(t0.getTime() + 60_000));
+      if (!live || !mine) throw new Error('runs not claimed');
+      expect(closeAbandoned(db, mine.id, new Date(t0.getTime() + 60_000))).toBe(0);
+      expect(getRun(db, live.id)).toMatchObject({ outcome: 'running', finishedAt: null, error: null });
+      // Still marked running past the age: its process stopped.
+      const later = new Date(t0.getTime() + ABANDONED_MS + 1000);
+      expect(closeAbandoned(db, mine.id, later)).toBe(1);
+      expect(getRun(db, live.id)).toMatchObject({
+        outcome: 'failed',
+        finishedAt: later,
+        error: 'did not finish: the process taking it stopped',
+      });
+      expect(getRun(db, mine.id)).toMatchObject({ outcome: 'running' });
+    } finally {
+      db.$client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -15,8 +15,9 @@
  * row built from the schema, so every table holds at least one row, and a
  * table added later without data here fails the first test.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Column, getTableColumns, getTableName, is, sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
@@ -64,6 +65,97 @@ function candor(dataDir: string, args: string[], env: Record<string, string> = {
     timeout: 120_000,
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `candor …` run without blocking the event loop (a proxy in this process must answer it). */
+function candorAsync(dataDir: string, args: string[], env: Record<string, string> = {}): Promise<ReturnType<typeof candor>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), ...args], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CANDOR_DATA_DIR: dataDir,
+        CANDOR_SECRET: SECRET,
+        CANDOR_ENCRYPTION_KEY: ENCRYPTION_KEY,
+        CANDOR_PUBLIC_URL: 'http://127.0.0.1:4321',
+        ...env,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * A proxy in front of the test server that asks every client for a cleartext password (as a server with
+ * `password` authentication would), records what it is sent, then hands the connection to the real server.
+ * The test server trusts 127.0.0.1 and would accept any password, or none; this shows what the client sends.
+ */
+async function passwordRecordingProxy(upstream: URL): Promise<{ port: number; passwords: string[]; close(): Promise<void> }> {
+  const passwords: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    let buffered = Buffer.alloc(0);
+    let startup: Buffer | null = null;
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (startup === null) {
+        if (buffered.length < 4 || buffered.length < buffered.readInt32BE(0)) return;
+        startup = buffered.subarray(0, buffered.readInt32BE(0));
+        buffered = buffered.subarray(startup.length);
+        // AuthenticationCleartextPassword
+        client.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]));
+      }
+      if (buffered.length < 5 || buffered.length < 1 + buffered.readInt32BE(1)) return;
+      const length = buffered.readInt32BE(1);
+      // PasswordMessage: 'p', its length, the password and a NUL; anything else is recorded as such.
+      passwords.push(buffered[0] === 0x70 ? buffered.subarray(5, length).toString('utf8') : '(no password message)');
+      const rest = buffered.subarray(1 + length);
+      client.off('data', onData);
+      client.pause();
+      // The real server (trust) answers the same startup message with AuthenticationOk: the client, which has
+      // sent its password, takes that as the answer to it.
+      const server = connect(Number(upstream.port || 5432), upstream.hostname, () => {
+        server.write(startup ?? Buffer.alloc(0));
+        if (rest.length) server.write(rest);
+        client.pipe(server).pipe(client);
+        client.resume();
+      });
+      sockets.add(server);
+      server.on('error', () => client.destroy());
+      client.on('error', () => server.destroy());
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the proxy has no port');
+  return {
+    port: address.port,
+    passwords,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The owner's URL without its password, and the password for PGPASSWORD, as README says to give them. */
+function withoutPassword(target: TestPostgres): { url: string; env: { PGPASSWORD: string } } {
+  const url = new URL(target.ownerUrl);
+  const password = decodeURIComponent(url.password);
+  url.password = '';
+  return { url: url.toString(), env: { PGPASSWORD: password } };
 }
 
 function openSource(dataDir: string): Db {
@@ -202,19 +294,45 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
   let pg: PostgresEngine;
   const plan = copyPlan();
   let copy: ReturnType<typeof candor>;
+  let proxy: Awaited<ReturnType<typeof passwordRecordingProxy>>;
+  let ownerPassword: string;
+  let toUrl: string;
 
   beforeAll(async () => {
     dataDir = seedDataDir();
     // Not migrated: the copy migrates it, as the URL's role (the database's owner).
     target = await createTestPostgres({ migrate: false });
+    // As README says to: the password in PGPASSWORD, not in --to (where `ps` would show it). Through a proxy
+    // that asks for the password, since the test server's trust authentication would take none.
+    const owner = new URL(target.ownerUrl);
+    ownerPassword = decodeURIComponent(owner.password);
+    proxy = await passwordRecordingProxy(owner);
+    const withoutPassword = new URL(target.ownerUrl);
+    withoutPassword.password = '';
+    withoutPassword.port = proxy.port.toString();
+    withoutPassword.hostname = '127.0.0.1';
+    toUrl = withoutPassword.toString();
     // CANDOR_DATABASE_URL plays no part: the copy reads SQLite and writes --to.
-    copy = candor(dataDir, ['db', 'copy', '--to', target.ownerUrl], { CANDOR_DATABASE_URL: 'postgres://elsewhere.invalid/x' });
+    copy = await candorAsync(dataDir, ['db', 'copy', '--to', toUrl], {
+      CANDOR_DATABASE_URL: 'postgres://elsewhere.invalid/x',
+      PGPASSWORD: ownerPassword,
+    });
     pg = openPostgresDatabase({ url: target.ownerUrl, maxConnections: 2 });
   }, 180_000);
   afterAll(async () => {
+    await proxy?.close();
     await pg?.close();
     await target?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('takes the password from PGPASSWORD, for every connection it makes, and warns about none in the URL', () => {
+    expect(toUrl).not.toContain(ownerPassword);
+    expect(new URL(toUrl).password).toBe('');
+    // the migration's connection and the copy's own, at least; each sent PGPASSWORD
+    expect(proxy.passwords.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(proxy.passwords)).toEqual(new Set([ownerPassword]));
+    expect(copy.stderr).not.toMatch(/warning/);
   });
 
   it('copies every table, found in the schema and the catalogue, each holding rows, with one line per table', async () => {
@@ -310,9 +428,12 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
     const again = candor(dataDir, ['db', 'copy', '--to', target.ownerUrl]);
     expect(again.code).toBe(1);
     expect(again.stdout).toBe('');
+    // A password in --to: one line saying who could see it, and the copy goes on (here to its refusal).
     expect(again.stderr.trim().split('\n')).toEqual([
+      'candor: warning: --to contains a password, which other users of this machine could see in the process list (and your shell history keeps it); next time leave it out of the URL and set PGPASSWORD or use ~/.pgpass',
       expect.stringMatching(/^candor: the target already holds rows in [a-z_]+: copy only into a new, empty database/),
     ]);
+    expect(again.stderr).not.toContain(decodeURIComponent(new URL(target.ownerUrl).password));
     expect(entries(dataDir)).toBe(before);
   });
 
@@ -402,7 +523,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy refuses, and writes nothing 
   it('while the server (or anything) has the SQLite database open', async () => {
     const held = openDatabase(join(dataDir, 'candor.db'));
     try {
-      const result = candor(dataDir, ['db', 'copy', '--to', target.ownerUrl]);
+      const result = candor(dataDir, ['db', 'copy', '--to', withoutPassword(target).url], withoutPassword(target).env);
       expect(result.code).toBe(1);
       expect(result.stderr.trim()).toMatch(/^candor: .*candor\.db is in use: stop the server \(and any `candor worker`\) before copying$/);
     } finally {
@@ -415,8 +536,9 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy refuses, and writes nothing 
     const result = candor(dataDir, ['db', 'copy', '--to', 'postgres://someone:hunter2-very-secret@127.0.0.1:1/candor']);
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^candor: --to: cannot reach PostgreSQL at someone@127\.0\.0\.1:1\/candor/);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^candor: warning: --to contains a password/);
+    expect(lines[1]).toMatch(/^candor: --to: cannot reach PostgreSQL at someone@127\.0\.0\.1:1\/candor/);
     expect(result.stderr).not.toContain('hunter2');
     expect(entries(dataDir)).toBe(4);
   });
@@ -465,7 +587,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy refuses, and writes nothing 
     db.$client.exec('DROP TRIGGER IF EXISTS audit_log_no_update');
     db.$client.prepare(`UPDATE audit_log SET target = 'tampered' WHERE id = 2`).run();
     db.$client.close();
-    const result = candor(dataDir, ['db', 'copy', '--to', target.ownerUrl]);
+    const result = candor(dataDir, ['db', 'copy', '--to', withoutPassword(target).url], withoutPassword(target).env);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(

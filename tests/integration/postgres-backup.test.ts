@@ -3,13 +3,15 @@
  * operator would (the CLI as a child process, CANDOR_DATABASE_URL naming
  * the database): a seeded database is backed up into a file nothing of it
  * can be read from without the key, the check restores it into a scratch
- * database (dropped afterwards) and prints how long it took, and a restore
+ * database (dropped afterwards, as are ones a crashed check left more than
+ * an hour ago) and prints how long it took, and a restore
  * into a second database reproduces every row of every table. A flipped
  * byte, the wrong key, a backup of the other engine, a missing
  * CANDOR_ENCRYPTION_KEY, a role row-level security holds and a target that
  * already has tables are each refused with one line.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -205,6 +207,33 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
       [source.ownerRole],
     );
     expect(rows).toEqual([]);
+  }, 60_000);
+
+  it('backup --check first drops scratch databases a crashed check left more than an hour ago, and only those', async () => {
+    const stamp = (ms: number) => new Date(Date.now() - ms).toISOString().replace(/\D/g, '').slice(0, 14);
+    const suffix = () => randomBytes(6).toString('hex');
+    const stale = `candor_restore_check_${stamp(2 * 3_600_000)}_${suffix()}`;
+    const recent = `candor_restore_check_${stamp(10 * 60_000)}_${suffix()}`;
+    // Not as a check names them: someone's own database, and one of the form before the time was in the name.
+    const others = ['candor_restore_check_keep_me', `candor_restore_check_${suffix()}`];
+    const planted = [stale, recent, ...others];
+    for (const name of planted) await source.superuser.query(`CREATE DATABASE "${name}" OWNER "${source.ownerRole}"`);
+    try {
+      const run = await candor(['backup', '--check', backupFile], onSource(), dataDir);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines[0]).toBe(`dropped a scratch database left by a restore check that did not finish: ${stale}`);
+      expect(lines[1]).toMatch(/^restore check passed: /);
+      expect(lines).toHaveLength(2);
+      const { rows } = await source.superuser.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY 1`,
+        [planted],
+      );
+      expect(rows.map((r) => r.datname)).toEqual([recent, ...others].sort());
+    } finally {
+      for (const name of planted) await source.superuser.query(`DROP DATABASE IF EXISTS "${name}"`);
+    }
   }, 60_000);
 
   it('restore reproduces every row of every table in a second database, as its owner', async () => {

@@ -1,7 +1,8 @@
 /**
  * PostgreSQL start-up checks against a real server: the application role
  * must be one row-level security holds (not a superuser, not BYPASSRLS, not
- * the tables' owner or a member of it), migrations run once however many
+ * CREATEROLE, not the owner of the tables, their schema or the database, no
+ * CREATE on the schema, nor a member of a role that is any of these), migrations run once however many
  * nodes start together, and a database that is not there is one line
  * naming the setting.
  */
@@ -45,7 +46,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('checkApplicationRole', () => {
     const superuser = new URL(db.superUrl).username;
     expect(await refusalAs(db.superUrl)).toBe(
       `CANDOR_DATABASE_URL connects as "${superuser}", a superuser, which row-level security does not hold: ` +
-        'connect as a role with NOSUPERUSER NOBYPASSRLS that does not own the tables (migrations run as the owner)',
+        'connect as a role with NOSUPERUSER NOBYPASSRLS NOCREATEROLE that does not own the tables, their schema or the database (migrations run as the owner)',
     );
   });
 
@@ -74,6 +75,92 @@ describe.skipIf(!TEST_POSTGRES_URL)('checkApplicationRole', () => {
     expect(await refusalAs(member.url)).toMatch(
       new RegExp(`connects as "${member.name}", which has BYPASSRLS \\(through its membership of "${bypass.name}"\\)`),
     );
+  });
+  // On PostgreSQL 15 a CREATEROLE role may GRANT itself any non-superuser role, the tables' owner included,
+  // then SET ROLE to it and switch row-level security off.
+  it('refuses a role with CREATEROLE, after proving what it could do', async () => {
+    const creator = await db.role('NOSUPERUSER NOBYPASSRLS CREATEROLE');
+    const pool = new pg.Pool({ connectionString: creator.url, max: 1 });
+    try {
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`GRANT "${db.ownerRole}" TO "${creator.name}"`);
+        await c.query(`SET LOCAL ROLE "${db.ownerRole}"`);
+        await c.query('ALTER TABLE staff NO FORCE ROW LEVEL SECURITY');
+        await c.query('ROLLBACK');
+      } finally {
+        c.release();
+      }
+    } finally {
+      await pool.end();
+    }
+    expect(await refusalAs(creator.url)).toMatch(
+      new RegExp(
+        `^CANDOR_DATABASE_URL connects as "${creator.name}", which has CREATEROLE and could grant itself the tables' owner: connect as a role with NOSUPERUSER NOBYPASSRLS NOCREATEROLE`,
+      ),
+    );
+  });
+
+  it('refuses a role that may become a CREATEROLE role, through a role in between', async () => {
+    const creator = await db.role('NOLOGIN CREATEROLE');
+    const between = await db.role('NOLOGIN');
+    const member = await db.role('NOSUPERUSER NOBYPASSRLS');
+    await db.superuser.query(`GRANT "${creator.name}" TO "${between.name}"; GRANT "${between.name}" TO "${member.name}"`);
+    expect(await refusalAs(member.url)).toMatch(
+      new RegExp(`connects as "${member.name}", which has CREATEROLE \\(through its membership of "${creator.name}"\\)`),
+    );
+  });
+
+  // The owner of the database is a member of pg_database_owner, which owns schema public on PostgreSQL 15:
+  // it may drop the tables, policies and all.
+  it('refuses the owner of the database, saying what to change', async () => {
+    const dbOwner = await db.role('NOSUPERUSER NOBYPASSRLS');
+    await db.superuser.query(`ALTER DATABASE "${db.database}" OWNER TO "${dbOwner.name}"`);
+    try {
+      const pool = new pg.Pool({ connectionString: dbOwner.url, max: 1 });
+      try {
+        await pool.query('BEGIN; DROP TABLE staff_links; ROLLBACK');
+      } finally {
+        await pool.end();
+      }
+      expect(await refusalAs(dbOwner.url)).toBe(
+        `CANDOR_DATABASE_URL connects as "${dbOwner.name}", which owns the database "${db.database}" and through it schema public, ` +
+          `so it could drop the tables: give the database to the owner role (ALTER DATABASE "${db.database}" OWNER TO <owner role>) ` +
+          'and connect as a role with NOSUPERUSER NOBYPASSRLS NOCREATEROLE that does not own the tables, their schema or the database (migrations run as the owner)',
+      );
+    } finally {
+      await db.superuser.query(`ALTER DATABASE "${db.database}" OWNER TO "${db.ownerRole}"`);
+    }
+  });
+
+  it('refuses the owner of the schema holding the tables, and a member of that owner', async () => {
+    const schemaOwner = await db.role('NOLOGIN');
+    const member = await db.role('NOSUPERUSER NOBYPASSRLS');
+    await db.superuser.query(`GRANT "${schemaOwner.name}" TO "${member.name}"`);
+    await db.superuser.query(`ALTER SCHEMA public OWNER TO "${schemaOwner.name}"`);
+    try {
+      expect(await refusalAs(member.url)).toMatch(
+        new RegExp(
+          `^CANDOR_DATABASE_URL connects as "${member.name}", which owns schema "public" \\(through its membership of "${schemaOwner.name}"\\) and could drop the tables in it: give the schema to the owner role`,
+        ),
+      );
+    } finally {
+      await db.superuser.query('ALTER SCHEMA public OWNER TO pg_database_owner');
+    }
+  });
+
+  it('refuses a role that may CREATE in the schema holding the tables (as PUBLIC could before PostgreSQL 15)', async () => {
+    await db.superuser.query('GRANT CREATE ON SCHEMA public TO PUBLIC');
+    try {
+      expect(await refusalAs(db.appUrl)).toBe(
+        `CANDOR_DATABASE_URL connects as "${db.appRole}", which may CREATE in schema "public" and could put its own objects beside the tables: ` +
+          `REVOKE CREATE ON SCHEMA "public" FROM PUBLIC, "${db.appRole}" and the roles it belongs to`,
+      );
+    } finally {
+      await db.superuser.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+    }
+    expect(await checkApplicationRole(db.app)).toEqual({ role: db.appRole });
   });
 });
 

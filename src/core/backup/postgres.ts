@@ -20,7 +20,9 @@
  *   compared with the manifest, an older schema migrated, and the audit
  *   chain verified when audit keys are given.
  * - Check: the same restore into a scratch database
- *   (`candor_restore_check_<random>`, dropped whatever happens), then
+ *   (`candor_restore_check_<UTC time>_<random>`, dropped whatever happens;
+ *   ones a crashed check left, older than an hour by the time in their
+ *   name, are dropped first), then
  *   check.ts's steps: a schema this version knows, the counts against the
  *   manifest, migrated to this version, the audit chain verified with the
  *   audit keys (src/core/audit/chain-postgres.ts) and ending with the
@@ -598,6 +600,46 @@ export interface PostgresCheckOptions {
   /** the audit keys the installation verifies its chain with (CANDOR_SECRET) */
   auditKeys: AuditKeyring;
   signal?: AbortSignal;
+  /** the clock the scratch database's name is stamped with and stale ones are judged by; default the real one */
+  now?: () => Date;
+  /** one line per stale scratch database dropped; default stdout */
+  log?: (line: string) => void;
+}
+
+/** A scratch database's name: the UTC time it was made (14 digits) and a random part. */
+const SCRATCH_DATABASE = /^candor_restore_check_(\d{14})_[0-9a-f]{12}$/;
+/** A scratch database older than this was left by a check that did not finish. */
+export const STALE_SCRATCH_MS = 3_600_000;
+
+const scratchStamp = (at: Date) => at.toISOString().replace(/\D/g, '').slice(0, 14);
+
+function stampTime(stamp: string): number {
+  const [, y, mo, d, h, mi, se] = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(stamp) ?? [];
+  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+}
+
+/**
+ * Drops the scratch databases crashed checks left: named exactly as a check names them, owned by this role
+ * (or one it belongs to), and made more than an hour ago by the time in their name. A check running longer
+ * holds a connection to its database, and PostgreSQL refuses to drop a database in use (no FORCE here):
+ * that one is left.
+ */
+async function dropStaleScratchDatabases(client: pg.Client, now: Date, log: (line: string) => void): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT datname AS name FROM pg_database
+      WHERE datname LIKE 'candor\\_restore\\_check\\_%' AND pg_has_role(current_user, datdba, 'MEMBER') ORDER BY 1`,
+  );
+  for (const { name } of rows) {
+    const stamp = SCRATCH_DATABASE.exec(name)?.[1];
+    if (stamp === undefined || now.getTime() - stampTime(stamp) < STALE_SCRATCH_MS) continue;
+    try {
+      await client.query(`DROP DATABASE IF EXISTS ${quote(name)}`);
+      log(`dropped a scratch database left by a restore check that did not finish: ${name}`);
+    } catch (err) {
+      // 55006: in use, by a check still running.
+      if ((err as { code?: string }).code !== '55006') throw err;
+    }
+  }
 }
 
 export async function checkPostgresBackup(options: PostgresCheckOptions): Promise<CheckResult> {
@@ -606,7 +648,8 @@ export async function checkPostgresBackup(options: PostgresCheckOptions): Promis
 }
 
 function postgresSteps(name: string, options: PostgresCheckOptions): CheckSteps {
-  const scratchName = `candor_restore_check_${randomBytes(6).toString('hex')}`;
+  const now = options.now ?? (() => new Date());
+  const scratchName = `candor_restore_check_${scratchStamp(now())}_${randomBytes(6).toString('hex')}`;
   const scratch = new URL(options.url);
   scratch.pathname = `/${scratchName}`;
   const scratchUrl = scratch.toString();
@@ -619,6 +662,7 @@ function postgresSteps(name: string, options: PostgresCheckOptions): CheckSteps 
       try {
         manifest = await authenticate(backup, options.signal);
         await withClient(options.url, async (client) => {
+          await dropStaleScratchDatabases(client, now(), options.log ?? ((line) => console.log(line)));
           try {
             await client.query(`CREATE DATABASE ${quote(scratchName)}`);
           } catch (err) {

@@ -4,7 +4,7 @@
  * backups are overdue. The dashboard shows this; the scheduler writes it
  * and tells staff once per problem (`backup_alerts`).
  */
-import { and, desc, eq, inArray, isNotNull, isNull, min, ne, or } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, isNull, lt, min, ne, or } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { backupAlerts, backupRuns, jobs } from '../../../db/schema.ts';
 
@@ -31,12 +31,18 @@ export function releaseRun(db: Db, id: number): void {
     .run();
 }
 
-/** Runs still marked running besides `current`: their process stopped before finishing. */
+/**
+ * Runs besides `current` still marked running after ABANDONED_MS: their process stopped before finishing.
+ * A younger one may be live (another process taking another day's slot after a catch-up) and is left
+ * running; the dashboard counts it abandoned after the same age (backupStatus).
+ */
 export function closeAbandoned(db: Db, current: number, now: Date): number {
   return db
     .update(backupRuns)
     .set({ outcome: 'failed', finishedAt: now, error: 'did not finish: the process taking it stopped' })
-    .where(and(eq(backupRuns.outcome, 'running'), ne(backupRuns.id, current)))
+    .where(
+      and(eq(backupRuns.outcome, 'running'), ne(backupRuns.id, current), lt(backupRuns.startedAt, new Date(now.getTime() - ABANDONED_MS))),
+    )
     .run().changes;
 }
 

@@ -25,6 +25,7 @@ import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.
 import { escapeHtml } from '../text/escape.ts';
 import { createBackup } from './backup.ts';
 import { checkBackup } from './check.ts';
+import { sweepLeftovers } from './leftovers.ts';
 import {
   BACKUP_JOB_KIND,
   type BackupRun,
@@ -134,6 +135,8 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
   const run = claimRun(db, slot, `${hostname()}:${process.pid}`, deps.now());
   if (!run) return null;
   closeAbandoned(db, run.id, deps.now());
+  // A crashed run's plaintext copy goes before this run makes its own (leftovers.ts: never a live run's).
+  sweepLeftovers(deps.dataDir, deps.log);
   const folder = backupDirectory(policy, deps.dataDir);
   const file = join(folder, `candor-daily-${stamp(deps.now())}.backup`);
   let counts: Record<string, number>;
