@@ -124,12 +124,13 @@ async function main(): Promise<void> {
     );
   });
 
-  const housekeeping = () => {
-    const removed = runHousekeeping(context.db, context.content.site.policies, context.now());
+  const housekeeping = async () => {
+    const removed = await runHousekeeping(context.db, context.content.site.policies, context.now());
     if (Object.values(removed).some((n) => n > 0)) log(`housekeeping: ${JSON.stringify(removed)}`);
   };
-  housekeeping();
-  const housekeepingTimer = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
+  await housekeeping();
+  // A failure is not caught, as before: an unhandled rejection ends the process like the exception did.
+  const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
   housekeepingTimer.unref();
   const repeatsTimer = setInterval(() => closeRepeatWindows(context.db, context.now()), REPEATS_INTERVAL_MS);
   repeatsTimer.unref();
@@ -144,10 +145,11 @@ async function main(): Promise<void> {
     const jobsStopped = jobs?.stop() ?? Promise.resolve();
     const workerStopped = worker?.dispatcher.stop() ?? Promise.resolve();
     server.close(() => {
-      void Promise.all([workerStopped, jobsStopped]).then(() => {
+      void Promise.all([workerStopped, jobsStopped]).then(async () => {
         // Open windows are counted in the database anyway; closing them now puts their counts under the chain.
         closeRepeatWindows(context.db, context.now(), { all: true });
-        context.db.$client.close();
+        // Waits for the handle's transactions, then closes both of its connections (the write one is context.db's).
+        await context.database.close();
         log('stopped');
         process.exit(0);
       });

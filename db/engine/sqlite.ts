@@ -16,6 +16,20 @@
  *   `PRAGMA query_only` on while they run;
  * - savepoints nest inside a transaction (`tx.savepoint()`).
  * The pragmas and migrations are db/client.ts's `openDatabase()`.
+ *
+ * The bridge, while the domain moves to stores (issue 15): `databaseOf(db)` is the handle of a
+ * connection code already holds as a `Db`, so a converted capability and the synchronous code
+ * around it use one database. The transition rule: synchronous legacy code on that connection
+ * must not run while a transaction of the handle awaits anything but its own database calls —
+ * it would join that transaction (one connection, one transaction) and be rolled back with it.
+ * So the handle's transactions hold no I/O (DESIGN.md: none inside a transaction), and legacy
+ * calls go before or after them. better-sqlite3 answers every query synchronously, so such a
+ * transaction runs from BEGIN to COMMIT within one turn of the event loop; what can still slip
+ * in between its awaits is another request's continuation already queued as a microtask, whose
+ * legacy statements then commit with the transaction (or, when it fails on a database error,
+ * are undone with it). The queue serialises the handle's own transactions, as for any handle.
+ * One use of the joining is deliberate: legacy code called synchronously from inside a
+ * transaction's callback is part of that transaction (notify/callbacks.ts `applyOnce`).
  */
 import Sqlite from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
@@ -27,17 +41,57 @@ export interface SqliteEngine extends SqliteDatabase {
   /**
    * The write connection as db/client.ts opens it, for code not yet moved to stores (and to bind the
    * audit keys to). Whatever runs on it while a transaction of this handle is open joins that
-   * transaction: do not mix the two within one request.
+   * transaction: see the transition rule above.
    */
   readonly connection: Db;
 }
 
 export function openSqliteDatabase(file: string): SqliteEngine {
-  const connection = openDatabase(file);
+  const engine = engineOver(openDatabase(file));
+  bridged.set(engine.connection, engine);
+  return engine;
+}
+
+const bridged = new WeakMap<Db, SqliteEngine>();
+
+/**
+ * The handle of a connection opened with db/client.ts's `openDatabase()` (the bridge, see above): one
+ * per connection, made on first use. It writes on that connection; a file's reads get one read-only
+ * connection of their own, a database in memory's share the writer (as with `openSqliteDatabase`).
+ * Closing the handle closes the connection too, and closing the connection (`db.$client.close()`)
+ * closes the read-only one.
+ */
+export function databaseOf(db: Db): SqliteEngine {
+  let engine = bridged.get(db);
+  if (!engine) {
+    engine = engineOver(db);
+    bridged.set(db, engine);
+  }
+  return engine;
+}
+
+function engineOver(connection: Db): SqliteEngine {
   const writer = connection.$client;
-  const inMemory = file === ':memory:' || file === '';
-  const reader = inMemory ? writer : new Sqlite(file, { readonly: true, fileMustExist: true });
-  if (!inMemory) reader.pragma('busy_timeout = 5000');
+  const inMemory = writer.memory;
+  let readOnly: Sqlite.Database | undefined;
+  /** The read connection, opened on the first read (a handle made for its writes alone never opens one). */
+  function readerOf(): Sqlite.Database {
+    if (inMemory) return writer;
+    if (!writer.open) throw new Error('the database has been closed');
+    if (!readOnly) {
+      readOnly = new Sqlite(writer.name, { readonly: true, fileMustExist: true });
+      readOnly.pragma('busy_timeout = 5000');
+    }
+    return readOnly;
+  }
+  // Code not yet on the stores closes the connection itself (`db.$client.close()`): the read-only one
+  // goes with it, so the last connection to close is the writer, which folds the WAL back into the file.
+  const closeWriter = writer.close.bind(writer);
+  writer.close = () => {
+    readOnly?.close();
+    readOnly = undefined;
+    return closeWriter();
+  };
   const writes = new Queue();
   const reads = inMemory ? writes : new Queue();
   let closed = false;
@@ -107,6 +161,7 @@ export function openSqliteDatabase(file: string): SqliteEngine {
     const trustCenter = trustCenterOf(options);
     return reads.run(async () => {
       const scope: Scope = { kind: 'read', open: true };
+      const reader = readerOf();
       const db = drizzle({ client: guarded(reader, 'prepare', scope) });
       if (inMemory) reader.pragma('query_only = ON');
       reader.exec('BEGIN');
@@ -128,8 +183,7 @@ export function openSqliteDatabase(file: string): SqliteEngine {
   function close(): Promise<void> {
     closed = true;
     closing ??= Promise.all([writes.drained(), reads.drained()]).then(() => {
-      if (reader !== writer) reader.close();
-      writer.close();
+      writer.close(); // and the read-only connection (above)
     });
     return closing;
   }

@@ -29,9 +29,9 @@ export const authActions = {
   verifyMfa: defineAction({
     accept: 'form',
     input: z.object({ code: z.string().trim().min(1, 'Enter a code.').max(64), next: z.string().max(2048).optional() }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'verifyMfa');
-      const result = verifySecondFactor(authContext(ctx), staff, session, input.code);
+      const result = await verifySecondFactor(authContext(ctx), staff, session, input.code);
       if (!result.ok) refuse(result.message);
       setDeviceCookie(ctx, result.device);
       return { redirect: safeConsolePath(input.next) };

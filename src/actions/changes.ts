@@ -100,9 +100,9 @@ export const changeActions = {
   fileObjection: defineAction({
     accept: 'form',
     input: z.object({ token: z.string().max(120), reasons: text(12_000), contactName: text(300), organisation: text(300) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireAccess(ctx, 'fileObjection');
-      const result = fileObjection(objectionDeps(ctx), input.token, input);
+      const result = await fileObjection(objectionDeps(ctx), input.token, input);
       if (!result.ok) refuse(result.message, result.locked ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
       return { reference: `O-${result.id}`, late: result.late };
     },

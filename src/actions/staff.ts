@@ -94,9 +94,9 @@ export const staffActions = {
   clearStaffLockout: defineAction({
     accept: 'form',
     input: z.object({ staffId }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'clearStaffLockout');
-      const result = clearLockout(authContext(ctx), staff, input.staffId);
+      const result = await clearLockout(authContext(ctx), staff, input.staffId);
       if (!result.ok) refuse(result.message);
       return { email: result.member.email };
     },

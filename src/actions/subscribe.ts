@@ -48,12 +48,12 @@ export const subscribeActions = {
       const address = input.address ?? '';
       switch (input.channel) {
         case 'email': {
-          const r = subscribeEmail(sub, address, choices);
+          const r = await subscribeEmail(sub, address, choices);
           if (!r.ok) refuse(r.message);
           return { kind: 'email' as const, message: r.message };
         }
         case 'sms': {
-          const r = subscribeSms(sub, address, choices);
+          const r = await subscribeSms(sub, address, choices);
           if (!r.ok) refuse(r.message);
           return { kind: 'sms' as const, challengeId: r.challengeId, number: r.number };
         }
@@ -63,7 +63,7 @@ export const subscribeActions = {
           return { kind: 'webhook' as const, message: r.message };
         }
         case 'slack-webhook': {
-          const r = subscribeSlackWebhook(sub, address, choices);
+          const r = await subscribeSlackWebhook(sub, address, choices);
           if (!r.ok) refuse(r.message);
           return { kind: 'slack-webhook' as const, manageUrl: r.manageUrl };
         }
@@ -84,9 +84,9 @@ export const subscribeActions = {
   confirmSmsCode: defineAction({
     accept: 'form',
     input: z.object({ challengeId: z.string().max(40), code: z.string().max(20) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireAccess(ctx, 'confirmSmsCode');
-      const r = confirmSms(subscriptionContext(ctx), input.challengeId, input.code);
+      const r = await confirmSms(subscriptionContext(ctx), input.challengeId, input.code);
       if (!r.ok) throw new ActionError({ code: 'BAD_REQUEST', message: r.message });
       return { manageUrl: r.manageUrl };
     },
@@ -95,9 +95,9 @@ export const subscribeActions = {
   confirmEmail: defineAction({
     accept: 'form',
     input: z.object({ token: z.string().max(100) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireAccess(ctx, 'confirmEmail');
-      const r = confirmEmail(subscriptionContext(ctx), input.token);
+      const r = await confirmEmail(subscriptionContext(ctx), input.token);
       if (!r.ok) refuse(r.message);
       return { manageUrl: r.manageUrl };
     },
@@ -106,10 +106,10 @@ export const subscribeActions = {
   updateTopics: defineAction({
     accept: 'form',
     input: z.object({ token: z.string().max(100), ...choicesInput }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireAccess(ctx, 'updateTopics');
       const sub = subscriptionContext(ctx);
-      const link = openSubscriptionLink(sub, 'manage', input.token);
+      const link = await openSubscriptionLink(sub, 'manage', input.token);
       if (!link.ok) refuse(link.message ?? 'This link is not valid any more.', link.status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
       const view = link.view;
       const choices = toChoices(input);
@@ -127,10 +127,10 @@ export const subscribeActions = {
       token: z.string().max(100),
       confirm: z.literal('yes', { error: 'Tick the box to confirm that everything should be deleted.' }),
     }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireAccess(ctx, 'eraseSubscription');
       const sub = subscriptionContext(ctx);
-      const link = openSubscriptionLink(sub, 'manage', input.token);
+      const link = await openSubscriptionLink(sub, 'manage', input.token);
       if (!link.ok) refuse(link.message ?? 'This link is not valid any more.', link.status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
       erase(sub, link.view);
       return { erased: true };

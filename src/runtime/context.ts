@@ -5,6 +5,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring, bindAuditKeys } from '../core/audit/key.ts';
 import { recordBaseline } from '../core/changes/snapshot.ts';
@@ -21,6 +23,11 @@ export interface AppContext {
   /** the keyring: seal with the first, open with any; plus the secret for blind indexes and tokens */
   keys: Keys;
   db: Db;
+  /**
+   * The same database through the engine API (db/engine/types.ts), for what has moved to the stores;
+   * today `databaseOf(db)`, the async handle of that connection (db/engine/sqlite.ts: the transition rule).
+   */
+  database: Database;
   content: TrustContent;
   now: () => Date;
   /** the status pages rendered for the current status version, shared by src/server.ts and src/middleware.ts */
@@ -82,6 +89,7 @@ export function createAppContext(config: Config, root: string): AppContext {
     secrets,
     keys,
     db,
+    database: databaseOf(db),
     content,
     now,
     snapshots: new StatusSnapshots(db, now),

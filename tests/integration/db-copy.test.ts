@@ -31,7 +31,7 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { describeFailure, purgeAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import { recordRefusal } from '../../src/core/audit/repeats.ts';
 import { createLink } from '../../src/core/auth/links.ts';
-import { hitLimit } from '../../src/core/auth/rate-limit.ts';
+import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { readConfig } from '../../src/core/config/env.ts';
 import { type CopyTable, copyPlan, copyToPostgres } from '../../src/core/database/copy.ts';
 import { scheduleJob } from '../../src/core/jobs/jobs.ts';
@@ -163,7 +163,7 @@ function openSource(dataDir: string): Db {
 }
 
 /** A data dir as the server leaves it, with data in every table. */
-function seedDataDir(): string {
+async function seedDataDir(): Promise<string> {
   const dataDir = tempDir('candor-db-copy-');
   const env = { CANDOR_DATA_DIR: dataDir, CANDOR_SECRET: SECRET, CANDOR_ENCRYPTION_KEY: ENCRYPTION_KEY };
   const context = createAppContext(readConfig(env, ROOT), ROOT);
@@ -177,7 +177,7 @@ function seedDataDir(): string {
     const staffId = staffMember(db, 'owner', { enrolled: true });
     newSession(db, staffId, { mfaVerified: true });
     createLink(db, staffId, 'invite', null, now);
-    hitLimit(db, { bucket: 'sign-in', max: 5, windowMs: 60_000 }, '203.0.113.66', now);
+    await hitLimitNow(context.database, { bucket: 'sign-in', max: 5, windowMs: 60_000 }, '203.0.113.66', now);
     scheduleJob(db, 'housekeeping:test', 'housekeeping', new Date(now.getTime() + DAY), { reason: 'test' }, now);
     recordAudit(db, { actor: { type: 'staff', id: staffId, label: 'owner' }, action: 'staff.created', target: `staff:${staffId}` }, now);
     const recipients = addSubscribers(db, keys, { count: 3, channel: 'email', address: (i) => `person${i}@acme.example` });
@@ -299,7 +299,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
   let toUrl: string;
 
   beforeAll(async () => {
-    dataDir = seedDataDir();
+    dataDir = await seedDataDir();
     // Not migrated: the copy migrates it, as the URL's role (the database's owner).
     target = await createTestPostgres({ migrate: false });
     // As README says to: the password in PGPASSWORD, not in --to (where `ps` would show it). Through a proxy

@@ -12,7 +12,8 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { hitLimit } from '../../src/core/auth/rate-limit.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
+import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { backupKey, readEncrypted, readHeader } from '../../src/core/backup/format.ts';
 import { recipientToken } from '../../src/core/notify/links.ts';
 import { enqueueNotification } from '../../src/core/notify/outbox.ts';
@@ -104,7 +105,12 @@ beforeAll(async () => {
   // staff placed the number of the one who will erase everything in a customer organisation
   keepOrganisation(db, 'Erased Person’s Employer', { recipients: [phone.id] });
   // a sign-up attempt an hour ago: the per-address limit is keyed by the blind index
-  hitLimit(db, subscribeLimits.perAddress, addressHash(TEST_KEYS, 'email', ERASED), new Date(now.getTime() - 3_600_000 / 2));
+  await hitLimitNow(
+    databaseOf(db),
+    subscribeLimits.perAddress,
+    addressHash(TEST_KEYS, 'email', ERASED),
+    new Date(now.getTime() - 3_600_000 / 2),
+  );
 
   // An old notice: one delivery to the subscriber who will erase everything, whose provider once quoted the address back.
   const sqlite = db.$client;

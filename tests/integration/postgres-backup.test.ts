@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_MIGRATIONS } from '../../db/engine/postgres-setup.ts';
 import { auditLog } from '../../db/schema-pg/audit.ts';
 import { incidents, incidentUpdates } from '../../db/schema-pg/incidents.ts';
 import { subscribers } from '../../db/schema-pg/notify.ts';
@@ -30,6 +31,9 @@ import { ROOT, tempDir } from '../helpers/server.ts';
 const KEY_HEX = (TEST_KEYS.keys[0] ?? Buffer.alloc(32)).toString('hex');
 const OTHER_KEY_HEX = 'ab'.repeat(32);
 const CANARY = 'Canary outage of the zebra-striped queue';
+/** The PostgreSQL migrations this code ships; the newest is the schema a backup names. */
+const PG_JOURNAL = (JSON.parse(readFileSync(join(PG_MIGRATIONS, 'meta/_journal.json'), 'utf8')) as { entries: { tag: string }[] }).entries;
+const LATEST_PG = PG_JOURNAL.at(-1)?.tag ?? '';
 
 interface CliRun {
   code: number | null;
@@ -173,12 +177,14 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     const run = await candor(['backup', backupFile], onSource(), dataDir);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^backup written: .*pg\.backup \(.*PostgreSQL, encrypted with key [0-9a-f]{8}, schema 0001_backup_runs\)/);
+    expect(run.stdout).toMatch(
+      new RegExp(`^backup written: .*pg\\.backup \\(.*PostgreSQL, encrypted with key [0-9a-f]{8}, schema ${LATEST_PG}\\)`),
+    );
     expect(run.stdout).toMatch(/not audited/);
     const bytes = readFileSync(backupFile);
     const [magic, header] = bytes.subarray(0, 600).toString('latin1').split('\n');
     expect(magic).toBe('CANDOR-BACKUP 1');
-    expect(JSON.parse(header ?? '{}')).toMatchObject({ engine: 'postgres', migration: { applied: 2 } });
+    expect(JSON.parse(header ?? '{}')).toMatchObject({ engine: 'postgres', migration: { applied: PG_JOURNAL.length } });
     const text = bytes.toString('latin1');
     for (const readable of [
       'PGDMP',
@@ -200,7 +206,9 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(
-      /^restore check passed: .* restored into a scratch PostgreSQL database in \d+ ms: schema 0001_backup_runs, row counts match the snapshot, audit chain verified \(4 entries\)/,
+      new RegExp(
+        `^restore check passed: .* restored into a scratch PostgreSQL database in \\d+ ms: schema ${LATEST_PG}, row counts match the snapshot, audit chain verified \\(4 entries\\)`,
+      ),
     );
     const { rows } = await source.superuser.query(
       `SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 AND datname LIKE 'candor_restore_check_%'`,

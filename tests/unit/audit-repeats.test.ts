@@ -131,7 +131,7 @@ describe('repeated refusals', () => {
     expect(db.$client.prepare('SELECT count(*) AS n FROM audit_repeats').get()).toEqual({ n: 0 });
   });
 
-  it('never loses a count across a restart: the counter is in the database, and the next window close writes it', () => {
+  it('never loses a count across a restart: the counter is in the database, and the next window close writes it', async () => {
     const dataDir = tempDir('candor-repeats-');
     dirs.push(dataDir);
     const file = join(dataDir, 'candor.db');
@@ -148,8 +148,8 @@ describe('repeated refusals', () => {
         staffSessions: { idleMinutes: 60 },
         retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
       };
-      expect(runHousekeeping(after, policy, later(10 * MINUTE)).repeatsRecorded).toBe(0);
-      expect(runHousekeeping(after, policy, later(15 * MINUTE)).repeatsRecorded).toBe(1);
+      expect((await runHousekeeping(after, policy, later(10 * MINUTE))).repeatsRecorded).toBe(0);
+      expect((await runHousekeeping(after, policy, later(15 * MINUTE))).repeatsRecorded).toBe(1);
       expect(accountedFor(after)).toBe(42);
       expect(verifyAuditChain(after)).toMatchObject({ ok: true });
     } finally {

@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { checkLink, consumeLink, createLink, LINK_TTL_MS } from '../../src/core/auth/links.ts';
-import { clearLimit, hitLimit, type Limit, peekLimit } from '../../src/core/auth/rate-limit.ts';
+import { clearLimit, hitLimitNow, type Limit, peekLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession, invalidateSessionsOf, validateSessionToken } from '../../src/core/auth/session.ts';
 import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
 import { flipLast } from '../helpers/tamper.ts';
@@ -189,39 +190,50 @@ describe('one-time links', () => {
 
 describe('rate limits', () => {
   const limit: Limit = { bucket: 'test:a', max: 3, windowMs: MINUTE };
+  /** The rate limits on the async handle of a fresh in-memory database, one transaction per call, as flows use them. */
+  function limits() {
+    const database = databaseOf(openDatabase(':memory:'));
+    return {
+      peek: (l: Limit, key: string, now: Date) => peekLimitNow(database, l, key, now),
+      hit: (l: Limit, key: string, now: Date) => hitLimitNow(database, l, key, now),
+      clear: (l: Limit, key: string) => database.transaction((tx) => clearLimit(tx, l, key)),
+    };
+  }
 
-  it('count attempts in a fixed window and limit beyond the maximum', () => {
-    const db = openDatabase(':memory:');
-    expect(peekLimit(db, limit, 'k', T0)).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
-    expect([1, 2, 3].map((i) => hitLimit(db, limit, 'k', at(i * SECOND)))).toMatchObject([
+  it('count attempts in a fixed window and limit beyond the maximum', async () => {
+    const { peek, hit } = limits();
+    expect(await peek(limit, 'k', T0)).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
+    const hits = [];
+    for (const i of [1, 2, 3]) hits.push(await hit(limit, 'k', at(i * SECOND)));
+    expect(hits).toMatchObject([
       { count: 1, limited: false },
       { count: 2, limited: false },
       { count: 3, limited: false },
     ]);
-    expect(peekLimit(db, limit, 'k', at(4 * SECOND))).toEqual({ count: 3, limited: true, retryAfterMs: 57 * SECOND });
-    expect(hitLimit(db, limit, 'k', at(5 * SECOND))).toEqual({ count: 4, limited: true, retryAfterMs: 56 * SECOND });
+    expect(await peek(limit, 'k', at(4 * SECOND))).toEqual({ count: 3, limited: true, retryAfterMs: 57 * SECOND });
+    expect(await hit(limit, 'k', at(5 * SECOND))).toEqual({ count: 4, limited: true, retryAfterMs: 56 * SECOND });
   });
 
-  it('start again once the window has passed', () => {
-    const db = openDatabase(':memory:');
-    for (let i = 0; i < 5; i++) hitLimit(db, limit, 'k', at(i * SECOND));
-    expect(peekLimit(db, limit, 'k', at(MINUTE - 1)).limited).toBe(true);
-    expect(peekLimit(db, limit, 'k', at(MINUTE))).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
-    expect(hitLimit(db, limit, 'k', at(MINUTE))).toEqual({ count: 1, limited: false, retryAfterMs: MINUTE });
+  it('start again once the window has passed', async () => {
+    const { peek, hit } = limits();
+    for (let i = 0; i < 5; i++) await hit(limit, 'k', at(i * SECOND));
+    expect((await peek(limit, 'k', at(MINUTE - 1))).limited).toBe(true);
+    expect(await peek(limit, 'k', at(MINUTE))).toEqual({ count: 0, limited: false, retryAfterMs: 0 });
+    expect(await hit(limit, 'k', at(MINUTE))).toEqual({ count: 1, limited: false, retryAfterMs: MINUTE });
     // The new window runs from its first attempt.
-    expect(hitLimit(db, limit, 'k', at(2 * MINUTE - 1)).count).toBe(2);
-    expect(hitLimit(db, limit, 'k', at(2 * MINUTE)).count).toBe(1);
+    expect((await hit(limit, 'k', at(2 * MINUTE - 1))).count).toBe(2);
+    expect((await hit(limit, 'k', at(2 * MINUTE))).count).toBe(1);
   });
 
-  it('count per bucket and key, and can be cleared', () => {
-    const db = openDatabase(':memory:');
+  it('count per bucket and key, and can be cleared', async () => {
+    const { peek, hit, clear } = limits();
     const other: Limit = { ...limit, bucket: 'test:b' };
-    for (let i = 0; i < 4; i++) hitLimit(db, limit, 'k', T0);
-    expect(peekLimit(db, limit, 'k', T0).limited).toBe(true);
-    expect(hitLimit(db, limit, 'j', T0)).toMatchObject({ count: 1, limited: false });
-    expect(hitLimit(db, other, 'k', T0)).toMatchObject({ count: 1, limited: false });
-    clearLimit(db, limit, 'k');
-    expect(peekLimit(db, limit, 'k', T0).count).toBe(0);
-    expect(peekLimit(db, limit, 'j', T0).count).toBe(1);
+    for (let i = 0; i < 4; i++) await hit(limit, 'k', T0);
+    expect((await peek(limit, 'k', T0)).limited).toBe(true);
+    expect(await hit(limit, 'j', T0)).toMatchObject({ count: 1, limited: false });
+    expect(await hit(other, 'k', T0)).toMatchObject({ count: 1, limited: false });
+    await clear(limit, 'k');
+    expect((await peek(limit, 'k', T0)).count).toBe(0);
+    expect((await peek(limit, 'j', T0)).count).toBe(1);
   });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditLog, rateLimits, staffSessions } from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
-import { hitLimit } from '../../src/core/auth/rate-limit.ts';
+import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
 import { insertStaff } from '../../src/core/auth/staff.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
@@ -16,7 +17,7 @@ const policy = {
 };
 
 describe('housekeeping', () => {
-  it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', () => {
+  it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', async () => {
     const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring('housekeeping-unit-test-secret-long-enough'));
     const start = new Date('2025-01-01T00:00:00Z');
     for (let i = 0; i < 5; i++)
@@ -26,9 +27,9 @@ describe('housekeeping', () => {
     const member = insertStaff(db, 'a@lumenwork.example', 'viewer', start);
     createSession(db, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, start);
     const fresh = createSession(db, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, now);
-    hitLimit(db, { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
+    await hitLimitNow(databaseOf(db), { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
 
-    const result = runHousekeeping(db, policy, now);
+    const result = await runHousekeeping(db, policy, now);
     expect(result.auditRemoved).toBe(5);
     expect(result.sessionsRemoved).toBe(1);
     expect(result.rateLimitsRemoved).toBe(1);
@@ -49,7 +50,7 @@ describe('housekeeping', () => {
         .map((e) => e.action),
     ).toContain('audit.purged');
     // nothing more to do the second time
-    expect(runHousekeeping(db, policy, now)).toEqual({
+    expect(await runHousekeeping(db, policy, now)).toEqual({
       auditRemoved: 0,
       repeatsRecorded: 0,
       sessionsRemoved: 0,
@@ -61,7 +62,7 @@ describe('housekeeping', () => {
     });
   });
 
-  it('purges delivery attempts and logged messages past their retention, keeping the deliveries', () => {
+  it('purges delivery attempts and logged messages past their retention, keeping the deliveries', async () => {
     const db = openDatabase(':memory:');
     const sqlite = db.$client;
     const now = new Date('2025-06-01T00:00:00Z');
@@ -83,7 +84,7 @@ describe('housekeeping', () => {
     attempt.run(delivery, daysAgo(89));
     for (const age of [45, 31, 29, 1]) logged.run(delivery, daysAgo(age));
 
-    const result = runHousekeeping(db, policy, now);
+    const result = await runHousekeeping(db, policy, now);
     expect(result.deliveryAttemptsRemoved).toBe(2500);
     expect(result.loggedMessagesRemoved).toBe(2);
     const ages = (table: string) =>

@@ -7,6 +7,7 @@
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import QRCode from 'qrcode';
 import type { Db } from '../../../db/client.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { recoveryCodes, staff } from '../../../db/schema.ts';
 import type { AuditAction, RefusalAction } from '../audit/actions.ts';
 import { type AuditInput, recordAudit } from '../audit/log.ts';
@@ -26,7 +27,7 @@ import {
 } from './lockouts.ts';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './password.ts';
 import { mfaRequiredRoles, type Role } from './permissions.ts';
-import { authLimits, hitLimit } from './rate-limit.ts';
+import { authLimits, hitLimitNow } from './rate-limit.ts';
 import {
   type ClientInfo,
   createSession,
@@ -50,6 +51,11 @@ import {
 import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
 
 export interface AuthContext {
+  /**
+   * The database. The flows still do most of their work on it synchronously; what has moved to the
+   * stores (the rate limits) runs on `databaseOf(ctx.db)`, the async handle of this same connection,
+   * so the two can never name different databases (db/engine/sqlite.ts: the transition rule).
+   */
   db: Db;
   now: Date;
   /** encryption keys, the current one first */
@@ -158,7 +164,7 @@ export async function signIn(
   const member = findStaffByEmail(ctx.db, email);
   const device = presentedDevice(ctx, member);
   // Counted before the password check, which awaits: attempts made in parallel must each see the others.
-  const refused = countSignInAttempt(ctx.db, email, ctx.client.ip, ctx.now, device?.id ?? null);
+  const refused = await databaseOf(ctx.db).transaction((tx) => countSignInAttempt(tx, email, ctx.client.ip, ctx.now, device?.id ?? null));
   if (refused) {
     await verifyAgainstDummy(password);
     refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason, ...deviceNote(device) });
@@ -176,64 +182,95 @@ export async function signIn(
     });
     return { ok: false, message: GENERIC_SIGN_IN_ERROR };
   }
-  signInSucceeded(ctx.db, email, ctx.client.ip, device?.id ?? null);
+  await databaseOf(ctx.db).transaction((tx) => signInSucceeded(tx, email, ctx.client.ip, device?.id ?? null));
   const { token } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
   const next = nextStepFor(member);
   audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next, ...deviceNote(device) });
   return { ok: true, token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
 }
 
-/** Checks a TOTP code or, failing that, an unused recovery code; `device` is the recognised-device cookie to set. */
-export function verifySecondFactor(ctx: AuthContext, member: StaffMember, session: Session, code: string): Outcome<{ device: string }> {
+/**
+ * Claims the TOTP step of `code` or, failing that, an unused recovery code, and marks the session
+ * verified: what was used (with the recovery codes left), or null. Synchronous, on `ctx.db`.
+ */
+function claimSecondFactor(
+  ctx: AuthContext,
+  member: StaffMember,
+  session: Session,
+  code: string,
+): { kind: 'totp' } | { kind: 'recovery'; left: number } | null {
+  if (!member.totpSecret || !member.totpEnrolledAt) return null;
+  const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
+  const counter = matchTotp(key, code, ctx.now, member.totpLastCounter);
+  // The step is claimed in the database, not judged from `member` as read earlier in the request: of two uses of one code, one wins.
+  const claimed =
+    counter !== null &&
+    ctx.db
+      .update(staff)
+      .set({ totpLastCounter: counter, updatedAt: ctx.now })
+      .where(and(eq(staff.id, member.id), or(isNull(staff.totpLastCounter), lt(staff.totpLastCounter, counter))))
+      .run().changes === 1;
+  if (claimed) {
+    markSessionMfaVerified(ctx.db, session.id, ctx.now);
+    return { kind: 'totp' };
+  }
+  const used = ctx.db
+    .update(recoveryCodes)
+    .set({ usedAt: ctx.now })
+    .where(
+      and(
+        eq(recoveryCodes.staffId, member.id),
+        eq(recoveryCodes.codeHash, hashRecoveryCode(code, ctx.secret)),
+        isNull(recoveryCodes.usedAt),
+      ),
+    )
+    .run();
+  if (used.changes !== 1) return null;
+  markSessionMfaVerified(ctx.db, session.id, ctx.now);
+  const left = ctx.db
+    .select({ id: recoveryCodes.id })
+    .from(recoveryCodes)
+    .where(and(eq(recoveryCodes.staffId, member.id), isNull(recoveryCodes.usedAt)))
+    .all().length;
+  return { kind: 'recovery', left };
+}
+
+/**
+ * Checks a TOTP code or, failing that, an unused recovery code; `device` is the recognised-device cookie to set.
+ * The limits' check, the claim of the code and the count of a failure are one transaction of the
+ * connection's handle (the claim, still synchronous code on `ctx.db`, runs inside it without an await
+ * and is part of it): attempts made in parallel run one after the other, each seeing the failures
+ * counted before it.
+ */
+export async function verifySecondFactor(
+  ctx: AuthContext,
+  member: StaffMember,
+  session: Session,
+  code: string,
+): Promise<Outcome<{ device: string }>> {
   const account = `staff:${member.id}`;
   const device = presentedDevice(ctx, member);
   const deviceId = device?.id ?? null;
-  const refused = secondFactorRefusal(ctx.db, member.id, ctx.client.ip, ctx.now, deviceId);
-  if (refused) {
-    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: refused.reason, ...deviceNote(device) });
-    return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
+  const verdict = await databaseOf(ctx.db).transaction(async (tx) => {
+    const refused = await secondFactorRefusal(tx, member.id, ctx.client.ip, ctx.now, deviceId);
+    if (refused) return { refused, used: null };
+    const used = claimSecondFactor(ctx, member, session, code);
+    if (used) await secondFactorSucceeded(tx, member.id, ctx.client.ip, deviceId);
+    else await countSecondFactorFailure(tx, member.id, ctx.client.ip, ctx.now, deviceId);
+    return { refused: null, used };
+  });
+  if (verdict.refused) {
+    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: verdict.refused.reason, ...deviceNote(device) });
+    return { ok: false, message: `Too many attempts. Try again in ${minutes(verdict.refused.retryAfterMs)}.` };
   }
-  if (member.totpSecret && member.totpEnrolledAt) {
-    const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
-    const counter = matchTotp(key, code, ctx.now, member.totpLastCounter);
-    // The step is claimed in the database, not judged from `member` as read earlier in the request: of two uses of one code, one wins.
-    const claimed =
-      counter !== null &&
-      ctx.db
-        .update(staff)
-        .set({ totpLastCounter: counter, updatedAt: ctx.now })
-        .where(and(eq(staff.id, member.id), or(isNull(staff.totpLastCounter), lt(staff.totpLastCounter, counter))))
-        .run().changes === 1;
-    if (claimed) {
-      markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip, deviceId);
-      audit(ctx, 'auth.mfa.verified', member, account, deviceNote(device));
-      return { ok: true, device: deviceFor(ctx, member) };
-    }
-    const used = ctx.db
-      .update(recoveryCodes)
-      .set({ usedAt: ctx.now })
-      .where(
-        and(
-          eq(recoveryCodes.staffId, member.id),
-          eq(recoveryCodes.codeHash, hashRecoveryCode(code, ctx.secret)),
-          isNull(recoveryCodes.usedAt),
-        ),
-      )
-      .run();
-    if (used.changes === 1) {
-      markSessionMfaVerified(ctx.db, session.id, ctx.now);
-      secondFactorSucceeded(ctx.db, member.id, ctx.client.ip, deviceId);
-      const left = ctx.db
-        .select({ id: recoveryCodes.id })
-        .from(recoveryCodes)
-        .where(and(eq(recoveryCodes.staffId, member.id), isNull(recoveryCodes.usedAt)))
-        .all().length;
-      audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: left, ...deviceNote(device) });
-      return { ok: true, device: deviceFor(ctx, member) };
-    }
+  if (verdict.used?.kind === 'totp') {
+    audit(ctx, 'auth.mfa.verified', member, account, deviceNote(device));
+    return { ok: true, device: deviceFor(ctx, member) };
   }
-  countSecondFactorFailure(ctx.db, member.id, ctx.client.ip, ctx.now, deviceId);
+  if (verdict.used?.kind === 'recovery') {
+    audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: verdict.used.left, ...deviceNote(device) });
+    return { ok: true, device: deviceFor(ctx, member) };
+  }
   refuse(ctx, 'auth.mfa.failed', member, account, deviceNote(device));
   return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
 }
@@ -353,7 +390,7 @@ export async function completeLink(
   password: string,
   confirm: string,
 ): Promise<Outcome<{ token: string; next: NextStep; device: string | null }>> {
-  if (hitLimit(ctx.db, authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now).limited)
+  if ((await hitLimitNow(databaseOf(ctx.db), authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now)).limited)
     return { ok: false, message: 'Too many attempts. Try again later.' };
   const state = inspectLink(ctx, token);
   if (!state.ok) return state;
@@ -470,12 +507,15 @@ export function resetStaffSignIn(
  * and second factor, per address and the account's ceiling) is forgotten. The counts of addresses
  * across accounts stay: they are about the addresses, not the person.
  */
-export function clearLockout(ctx: AuthContext, actor: StaffMember, targetId: number): Outcome<{ member: StaffMember }> {
+export async function clearLockout(ctx: AuthContext, actor: StaffMember, targetId: number): Promise<Outcome<{ member: StaffMember }>> {
   const target = getStaff(ctx.db, targetId);
   if (!target) return { ok: false, message: 'No such staff member.' };
-  const lockout = lockoutOf(ctx.db, target, ctx.now);
+  const lockout = await databaseOf(ctx.db).transaction(async (tx) => {
+    const found = await lockoutOf(tx, target, ctx.now);
+    if (found) await clearLockoutCounts(tx, target);
+    return found;
+  });
   if (!lockout) return { ok: false, message: `${target.email} is not locked out.` };
-  clearLockoutCounts(ctx.db, target);
   audit(ctx, 'staff.lockout_cleared', actor, `staff:${target.id}`, {
     email: target.email,
     signInAddresses: lockout.signIn.addresses,

@@ -17,9 +17,12 @@
  * A source is an IPv4 address, or the /48 network of an IPv6 address: a
  * /48 is an ordinary allocation (65,536 /64s), so counting by anything
  * smaller would let one site pose as thousands of sources.
+ *
+ * The functions take the caller's transaction (or read), so a flow checks and counts as one unit
+ * (console-auth.ts opens them); `lockoutsOf` reads on its own, for the staff page.
  */
 import { isIP } from 'node:net';
-import type { Db } from '../../../db/client.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import { authLimits, clearLimit, clearLimits, hitLimit, type Limit, type LimitState, openLimits, peekLimit } from './rate-limit.ts';
 
 export interface Refusal {
@@ -83,61 +86,80 @@ const refusal = (reason: string, state: LimitState): Refusal => ({ reason, retry
  * device the attempt presented (devices.ts), or null: such an attempt is spared the ceiling while
  * the device's own count is not reached (a stolen cookie is worth a few guesses, no more).
  */
-export function countSignInAttempt(db: Db, account: string, ip: string | null, now: Date, device: string | null = null): Refusal | null {
+export async function countSignInAttempt(
+  tx: Tx,
+  account: string,
+  ip: string | null,
+  now: Date,
+  device: string | null = null,
+): Promise<Refusal | null> {
   const source = sourceOf(ip);
-  const spared = device !== null && !hitLimit(db, authLimits.signInPerDevice, pairKey(account, device), now).limited;
+  const spared = device !== null && !(await hitLimit(tx, authLimits.signInPerDevice, pairKey(account, device), now)).limited;
   if (!spared) {
-    const ceiling = peekLimit(db, authLimits.signInPerAccount, account, now);
+    const ceiling = await peekLimit(tx, authLimits.signInPerAccount, account, now);
     if (ceiling.limited) return refusal('account', ceiling);
   }
-  const pair = hitLimit(db, authLimits.signInPerAccountAndIp, pairKey(account, source), now);
+  const pair = await hitLimit(tx, authLimits.signInPerAccountAndIp, pairKey(account, source), now);
   if (pair.limited) return refusal('account and ip', pair);
-  const perIp = hitLimit(db, authLimits.signInPerIp, source, now);
+  const perIp = await hitLimit(tx, authLimits.signInPerIp, source, now);
   if (perIp.limited) return refusal('ip', perIp);
-  const perAccount = hitLimit(db, authLimits.signInPerAccount, account, now);
+  const perAccount = await hitLimit(tx, authLimits.signInPerAccount, account, now);
   if (perAccount.limited && !spared) return refusal('account', perAccount);
   return null;
 }
 
 /** After the right password: that source's and that device's failures are forgiven. The ceiling is not, or the person's success would reset a guesser's count. */
-export function signInSucceeded(db: Db, account: string, ip: string | null, device: string | null = null): void {
-  clearLimit(db, authLimits.signInPerAccountAndIp, pairKey(account, sourceOf(ip)));
-  if (device !== null) clearLimit(db, authLimits.signInPerDevice, pairKey(account, device));
+export async function signInSucceeded(tx: Tx, account: string, ip: string | null, device: string | null = null): Promise<void> {
+  await clearLimit(tx, authLimits.signInPerAccountAndIp, pairKey(account, sourceOf(ip)));
+  if (device !== null) await clearLimit(tx, authLimits.signInPerDevice, pairKey(account, device));
 }
 
 /**
- * Whether a second-factor code may be tried now (failures are counted after the check, which does
- * not await). A recognised device (`device`, as for sign-in) is spared the account's ceiling while
- * its own count is not reached.
+ * Whether a second-factor code may be tried now. Failures are counted after the check: run both in
+ * one transaction (console-auth.ts `verifySecondFactor`), so attempts made in parallel each see the
+ * others' failures. A recognised device (`device`, as for sign-in) is spared the account's ceiling
+ * while its own count is not reached.
  */
-export function secondFactorRefusal(db: Db, staffId: number, ip: string | null, now: Date, device: string | null = null): Refusal | null {
+export async function secondFactorRefusal(
+  r: Reader | Tx,
+  staffId: number,
+  ip: string | null,
+  now: Date,
+  device: string | null = null,
+): Promise<Refusal | null> {
   const source = sourceOf(ip);
   const account = mfaAccount(staffId);
-  const spared = device !== null && !peekLimit(db, authLimits.mfaPerDevice, pairKey(account, device), now).limited;
+  const spared = device !== null && !(await peekLimit(r, authLimits.mfaPerDevice, pairKey(account, device), now)).limited;
   const checks: [string, Limit, string][] = [
     ['second factor', authLimits.mfaPerAccountAndIp, pairKey(account, source)],
     ['second factor from ip', authLimits.mfaPerIp, source],
     ...(spared ? [] : [['second factor for account', authLimits.mfaPerAccount, account] as [string, Limit, string]]),
   ];
   for (const [reason, limit, key] of checks) {
-    const state = peekLimit(db, limit, key, now);
+    const state = await peekLimit(r, limit, key, now);
     if (state.limited) return refusal(reason, state);
   }
   return null;
 }
 
-export function countSecondFactorFailure(db: Db, staffId: number, ip: string | null, now: Date, device: string | null = null): void {
+export async function countSecondFactorFailure(
+  tx: Tx,
+  staffId: number,
+  ip: string | null,
+  now: Date,
+  device: string | null = null,
+): Promise<void> {
   const source = sourceOf(ip);
   const account = mfaAccount(staffId);
-  hitLimit(db, authLimits.mfaPerAccountAndIp, pairKey(account, source), now);
-  hitLimit(db, authLimits.mfaPerIp, source, now);
-  hitLimit(db, authLimits.mfaPerAccount, account, now);
-  if (device !== null) hitLimit(db, authLimits.mfaPerDevice, pairKey(account, device), now);
+  await hitLimit(tx, authLimits.mfaPerAccountAndIp, pairKey(account, source), now);
+  await hitLimit(tx, authLimits.mfaPerIp, source, now);
+  await hitLimit(tx, authLimits.mfaPerAccount, account, now);
+  if (device !== null) await hitLimit(tx, authLimits.mfaPerDevice, pairKey(account, device), now);
 }
 
-export function secondFactorSucceeded(db: Db, staffId: number, ip: string | null, device: string | null = null): void {
-  clearLimit(db, authLimits.mfaPerAccountAndIp, pairKey(mfaAccount(staffId), sourceOf(ip)));
-  if (device !== null) clearLimit(db, authLimits.mfaPerDevice, pairKey(mfaAccount(staffId), device));
+export async function secondFactorSucceeded(tx: Tx, staffId: number, ip: string | null, device: string | null = null): Promise<void> {
+  await clearLimit(tx, authLimits.mfaPerAccountAndIp, pairKey(mfaAccount(staffId), sourceOf(ip)));
+  if (device !== null) await clearLimit(tx, authLimits.mfaPerDevice, pairKey(mfaAccount(staffId), device));
 }
 
 /** One side (password or second factor) of a member's lock-out. */
@@ -155,9 +177,9 @@ export interface Lockout {
   secondFactor: LimitedSide;
 }
 
-function sideOf(db: Db, pairLimit: Limit, ceilingLimit: Limit, account: string, now: Date): LimitedSide {
-  const limited = openLimits(db, pairLimit, pairPrefix(account), now).filter((s) => s.limited);
-  const ceiling = peekLimit(db, ceilingLimit, account, now);
+async function sideOf(r: Reader | Tx, pairLimit: Limit, ceilingLimit: Limit, account: string, now: Date): Promise<LimitedSide> {
+  const limited = (await openLimits(r, pairLimit, pairPrefix(account), now)).filter((s) => s.limited);
+  const ceiling = await peekLimit(r, ceilingLimit, account, now);
   const at = (ms: number) => new Date(now.getTime() + ms);
   return {
     addresses: limited.length,
@@ -167,21 +189,37 @@ function sideOf(db: Db, pairLimit: Limit, ceilingLimit: Limit, account: string, 
 }
 
 /** Who cannot sign in, from how many addresses and until when; null when nothing is limited. */
-export function lockoutOf(db: Db, member: { id: number; email: string }, now: Date): Lockout | null {
+export async function lockoutOf(r: Reader | Tx, member: { id: number; email: string }, now: Date): Promise<Lockout | null> {
   const lockout = {
-    signIn: sideOf(db, authLimits.signInPerAccountAndIp, authLimits.signInPerAccount, member.email, now),
-    secondFactor: sideOf(db, authLimits.mfaPerAccountAndIp, authLimits.mfaPerAccount, mfaAccount(member.id), now),
+    signIn: await sideOf(r, authLimits.signInPerAccountAndIp, authLimits.signInPerAccount, member.email, now),
+    secondFactor: await sideOf(r, authLimits.mfaPerAccountAndIp, authLimits.mfaPerAccount, mfaAccount(member.id), now),
   };
   const locked = (side: LimitedSide) => side.addresses > 0 || side.ceilingUntil !== null;
   return locked(lockout.signIn) || locked(lockout.secondFactor) ? lockout : null;
 }
 
+/** The lock-outs of several members, by id, read in one snapshot; members not locked out are absent. */
+export function lockoutsOf(
+  database: Database,
+  members: readonly { id: number; email: string }[],
+  now: Date,
+): Promise<Map<number, Lockout>> {
+  return database.read(async (r) => {
+    const found = new Map<number, Lockout>();
+    for (const member of members) {
+      const lockout = await lockoutOf(r, member, now);
+      if (lockout) found.set(member.id, lockout);
+    }
+    return found;
+  });
+}
+
 /** Forgets every count against the member's account and devices (not the counts of addresses across accounts). */
-export function clearLockoutCounts(db: Db, member: { id: number; email: string }): void {
-  clearLimits(db, authLimits.signInPerAccountAndIp, pairPrefix(member.email));
-  clearLimits(db, authLimits.signInPerDevice, pairPrefix(member.email));
-  clearLimit(db, authLimits.signInPerAccount, member.email);
-  clearLimits(db, authLimits.mfaPerAccountAndIp, pairPrefix(mfaAccount(member.id)));
-  clearLimits(db, authLimits.mfaPerDevice, pairPrefix(mfaAccount(member.id)));
-  clearLimit(db, authLimits.mfaPerAccount, mfaAccount(member.id));
+export async function clearLockoutCounts(tx: Tx, member: { id: number; email: string }): Promise<void> {
+  await clearLimits(tx, authLimits.signInPerAccountAndIp, pairPrefix(member.email));
+  await clearLimits(tx, authLimits.signInPerDevice, pairPrefix(member.email));
+  await clearLimit(tx, authLimits.signInPerAccount, member.email);
+  await clearLimits(tx, authLimits.mfaPerAccountAndIp, pairPrefix(mfaAccount(member.id)));
+  await clearLimits(tx, authLimits.mfaPerDevice, pairPrefix(mfaAccount(member.id)));
+  await clearLimit(tx, authLimits.mfaPerAccount, mfaAccount(member.id));
 }

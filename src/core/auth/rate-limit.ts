@@ -1,10 +1,11 @@
 /**
- * Fixed-window counters kept in SQLite, so limits hold across restarts and
- * across processes sharing the database.
+ * Fixed-window counters kept in the database, so limits hold across restarts and across processes
+ * (and, on PostgreSQL, nodes) sharing it. The counters are src/stores/rate-limits.ts's; this module
+ * says what they mean. Its functions take the caller's transaction (`Tx`) or read (`Reader`), so a
+ * flow counts and checks several limits as one unit; `hitLimitNow`/`peekLimitNow` open their own.
  */
-import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { rateLimits } from '../../../db/schema.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import { counterOf, countersWithPrefix, countHit, removeCounter, removeCountersWithPrefix } from '../../stores/rate-limits.ts';
 
 export interface Limit {
   bucket: string;
@@ -44,55 +45,39 @@ function stateOf(row: { windowStart: Date; count: number } | undefined, limit: L
   return { count: row.count, limited: row.count >= limit.max, retryAfterMs };
 }
 
-export function peekLimit(db: Db, limit: Limit, key: string, now: Date): LimitState {
-  const row = db
-    .select()
-    .from(rateLimits)
-    .where(and(eq(rateLimits.bucket, limit.bucket), eq(rateLimits.key, key)))
-    .get();
-  return stateOf(row, limit, now);
+/** The state of `key`'s counter now, without counting. */
+export async function peekLimit(r: Reader | Tx, limit: Limit, key: string, now: Date): Promise<LimitState> {
+  return stateOf(await counterOf(r, limit.bucket, key), limit, now);
 }
 
 /** Counts one attempt and returns the state after it. */
-export function hitLimit(db: Db, limit: Limit, key: string, now: Date): LimitState {
-  const windowStart = now.getTime() - limit.windowMs;
-  const row = db
-    .insert(rateLimits)
-    .values({ bucket: limit.bucket, key, windowStart: now, count: 1 })
-    .onConflictDoUpdate({
-      target: [rateLimits.bucket, rateLimits.key],
-      set: {
-        count: sql`CASE WHEN ${rateLimits.windowStart} <= ${windowStart} THEN 1 ELSE ${rateLimits.count} + 1 END`,
-        windowStart: sql`CASE WHEN ${rateLimits.windowStart} <= ${windowStart} THEN ${now.getTime()} ELSE ${rateLimits.windowStart} END`,
-      },
-    })
-    .returning()
-    .get();
-  const state = stateOf(row, limit, now);
+export async function hitLimit(tx: Tx, limit: Limit, key: string, now: Date): Promise<LimitState> {
+  const state = stateOf(await countHit(tx, limit.bucket, key, now, limit.windowMs), limit, now);
   return { ...state, limited: state.count > limit.max };
 }
 
-export function clearLimit(db: Db, limit: Limit, key: string): void {
-  db.delete(rateLimits)
-    .where(and(eq(rateLimits.bucket, limit.bucket), eq(rateLimits.key, key)))
-    .run();
+export async function clearLimit(tx: Tx, limit: Limit, key: string): Promise<void> {
+  await removeCounter(tx, limit.bucket, key);
 }
 
 /** The counters of a bucket whose key starts with `prefix` and whose window is still open. */
-export function openLimits(db: Db, limit: Limit, prefix: string, now: Date): (LimitState & { key: string })[] {
-  return db
-    .select()
-    .from(rateLimits)
-    .where(and(eq(rateLimits.bucket, limit.bucket), eq(sql`substr(${rateLimits.key}, 1, ${prefix.length})`, prefix)))
-    .all()
+export async function openLimits(r: Reader | Tx, limit: Limit, prefix: string, now: Date): Promise<(LimitState & { key: string })[]> {
+  return (await countersWithPrefix(r, limit.bucket, prefix))
     .map((row) => ({ key: row.key, ...stateOf(row, limit, now) }))
     .filter((state) => state.count > 0);
 }
 
 /** Removes the counters of a bucket whose key starts with `prefix`; how many there were. */
-export function clearLimits(db: Db, limit: Limit, prefix: string): number {
-  return db
-    .delete(rateLimits)
-    .where(and(eq(rateLimits.bucket, limit.bucket), eq(sql`substr(${rateLimits.key}, 1, ${prefix.length})`, prefix)))
-    .run().changes;
+export function clearLimits(tx: Tx, limit: Limit, prefix: string): Promise<number> {
+  return removeCountersWithPrefix(tx, limit.bucket, prefix);
+}
+
+/** Counts one attempt in a transaction of its own: for a flow that has nothing else to do in it. */
+export function hitLimitNow(database: Database, limit: Limit, key: string, now: Date): Promise<LimitState> {
+  return database.transaction((tx) => hitLimit(tx, limit, key, now));
+}
+
+/** The state of one counter, read on its own. */
+export function peekLimitNow(database: Database, limit: Limit, key: string, now: Date): Promise<LimitState> {
+  return database.read((r) => peekLimit(r, limit, key, now));
 }

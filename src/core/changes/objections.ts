@@ -84,16 +84,16 @@ export interface LinkVisit {
  * sent it) is counted and audited like a forged subscription link. A link we signed whose notice is
  * gone is just gone (404), not an attempt.
  */
-export function presentObjectionLink(
+export async function presentObjectionLink(
   visit: LinkVisit,
   token: string,
   /** true when an action of the same request already presented (and counted) this token */
   counted = false,
-): PresentedLink {
-  const locked = linksLocked(visit);
+): Promise<PresentedLink> {
+  const locked = await linksLocked(visit);
   if (locked) return { ok: false, status: 429, message: locked };
   if (!readObjectionToken(visit.secret, token)) {
-    if (!counted) refuseLink(visit, 'objection');
+    if (!counted) await refuseLink(visit, 'objection');
     return { ok: false, status: 404, message: null };
   }
   const link = openObjectionLink(visit.db, visit.secret, token, visit.now);
@@ -131,8 +131,8 @@ export interface ObjectionDeps extends StaffAudience {
 
 export type FileResult = { ok: true; id: number; late: boolean } | { ok: false; message: string; locked?: true };
 
-export function fileObjection(deps: ObjectionDeps, token: string, input: ObjectionInput): FileResult {
-  const presented = presentObjectionLink(deps, token);
+export async function fileObjection(deps: ObjectionDeps, token: string, input: ObjectionInput): Promise<FileResult> {
+  const presented = await presentObjectionLink(deps, token);
   if (!presented.ok && presented.status === 429) return { ok: false, message: presented.message ?? '', locked: true };
   if (!presented.ok) return { ok: false, message: 'This objection link is not valid. Use the link in the notice you received.' };
   const { link } = presented;

@@ -7,7 +7,9 @@
  */
 import { lt, or } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { rateLimits, staffLinks, staffSessions } from '../../../db/schema.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
+import { staffLinks, staffSessions } from '../../../db/schema.ts';
+import { removeCountersBefore } from '../../stores/rate-limits.ts';
 import { purgeAudit } from '../audit/log.ts';
 import { closeRepeatWindows } from '../audit/repeats.ts';
 import { purgeUnconfirmed } from '../subscriptions/subscribers.ts';
@@ -34,7 +36,8 @@ const DAY = 86_400_000;
 // Small transactions: the dispatcher writes to the same tables and must not wait behind one long delete.
 const PURGE_BATCH = 2000;
 
-export function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): HousekeepingResult {
+/** Async for the rate-limit windows, which are on the stores (`databaseOf(db)`); the rest is still synchronous. */
+export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): Promise<HousekeepingResult> {
   const repeatsRecorded = closeRepeatWindows(db, now).length;
   const purge = purgeAudit(db, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
@@ -48,10 +51,7 @@ export function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): 
     .delete(staffLinks)
     .where(or(lt(staffLinks.expiresAt, linkCutoff), lt(staffLinks.usedAt, linkCutoff)))
     .run().changes;
-  const rateLimitsRemoved = db
-    .delete(rateLimits)
-    .where(lt(rateLimits.windowStart, new Date(now.getTime() - DAY)))
-    .run().changes;
+  const rateLimitsRemoved = await databaseOf(db).transaction((tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
   const unconfirmedRemoved = purgeUnconfirmed(db, now);
   db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
   db.$client.prepare('DELETE FROM subscription_challenges WHERE expires_at < ?').run(now.getTime() - 7 * DAY);

@@ -8,6 +8,7 @@
 import { Resend } from 'resend';
 import twilio from 'twilio';
 import type { Db } from '../../../db/client.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { hitLimit } from '../auth/rate-limit.ts';
 import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
@@ -25,19 +26,22 @@ export const REPLAY_WINDOW_MS = 24 * 3_600_000;
  * recorded in the transaction that applies the event, so a failure leaves the provider's retry welcome.
  * A callback without an id cannot be told from its replay, so it is refused, not applied: providers
  * always send one (Twilio's MessageSid, Svix's id).
+ * The id is a rate-limit counter (the store's), counted in a transaction of `databaseOf(db)`; `apply`,
+ * still synchronous code on `db`, runs inside that transaction's callback without an await, so it
+ * is part of the transaction (db/engine/sqlite.ts: the transition rule) and a failure undoes both.
  */
-export function applyOnce(
+export async function applyOnce(
   db: Db,
   source: string,
   messageId: string | null | undefined,
   now: Date,
   apply: () => CallbackResult,
-): CallbackResult {
+): Promise<CallbackResult> {
   if (!messageId?.trim()) return { status: 'refused', detail: 'no message id' };
   const seen = { bucket: `callback:${source}`, max: 1, windowMs: REPLAY_WINDOW_MS };
-  return db.$client.transaction(() =>
-    hitLimit(db, seen, messageId.slice(0, 200), now).limited ? { status: 'ignored' as const, detail: 'already received' } : apply(),
-  )();
+  return databaseOf(db).transaction(async (tx) =>
+    (await hitLimit(tx, seen, messageId.slice(0, 200), now)).limited ? { status: 'ignored' as const, detail: 'already received' } : apply(),
+  );
 }
 
 const deliveryByProviderId = (db: Db, providerId: string) =>

@@ -87,17 +87,17 @@ export type LinkLookup = { ok: true; view: SubscriptionView } | { ok: false; sta
  * out; a forged one is counted and audited (refusals.ts). A link we signed whose address is gone is
  * just gone (status 404, message null: the page says so in its own words), not an attempt.
  */
-export function openSubscriptionLink(
+export async function openSubscriptionLink(
   ctx: SubscriptionContext,
   purpose: 'manage' | 'unsubscribe',
   token: string,
   /** true when an action of the same request already presented (and counted) this token */
   counted = false,
-): LinkLookup {
-  const locked = linksLocked(ctx);
+): Promise<LinkLookup> {
+  const locked = await linksLocked(ctx);
   if (locked) return { ok: false, status: 429, message: locked };
   if (readRecipientToken(ctx.keys.secret, purpose, token) === null) {
-    if (!counted) refuseLink(ctx, purpose);
+    if (!counted) await refuseLink(ctx, purpose);
     return { ok: false, status: 404, message: null };
   }
   const view = subscriptionFromToken(ctx, purpose, token);

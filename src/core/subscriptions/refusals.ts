@@ -9,9 +9,13 @@
  * the window passes. Identical refusals within 15 minutes are one entry
  * and a count (src/core/audit/repeats.ts), so a flood cannot fill the
  * audit log.
+ *
+ * The counters are on `databaseOf(ctx.db)`, the async handle of the context's connection (the
+ * audit entries are still written synchronously, after the count).
  */
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { recordRefusal } from '../audit/repeats.ts';
-import { hitLimit, type Limit, peekLimit } from '../auth/rate-limit.ts';
+import { hitLimitNow, type Limit, peekLimitNow } from '../auth/rate-limit.ts';
 import type { SubscriptionContext } from './context.ts';
 
 /** Links that are not ones we signed (or issued): a typo is one or two, guessing is many. */
@@ -26,8 +30,8 @@ const minutes = (ms: number) => Math.max(1, Math.ceil(ms / 60_000));
 const keyOf = (ctx: RefusalContext) => ctx.ip ?? 'unknown';
 
 /** The message for an address that is locked out, or null when it may present a link. */
-export function linksLocked(ctx: RefusalContext): string | null {
-  const state = peekLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
+export async function linksLocked(ctx: RefusalContext): Promise<string | null> {
+  const state = await peekLimitNow(databaseOf(ctx.db), refusedLinksPerIp, keyOf(ctx), ctx.now);
   return state.limited ? `Too many invalid links from your network. Try again in ${minutes(state.retryAfterMs)} minutes.` : null;
 }
 
@@ -38,8 +42,8 @@ const audit = (
 ) => recordRefusal(ctx.db, { actor: { type: 'anonymous' }, ip: ctx.ip, action, target: null, summary }, ctx.now);
 
 /** Counts and audits a link that fails its signature or names nothing we issued. */
-export function refuseLink(ctx: RefusalContext, purpose: LinkPurpose): void {
-  const { count } = hitLimit(ctx.db, refusedLinksPerIp, keyOf(ctx), ctx.now);
+export async function refuseLink(ctx: RefusalContext, purpose: LinkPurpose): Promise<void> {
+  const { count } = await hitLimitNow(databaseOf(ctx.db), refusedLinksPerIp, keyOf(ctx), ctx.now);
   if (count > refusedLinksPerIp.max) return;
   audit(ctx, 'subscriber.link_refused', { purpose });
   // From the last allowed refusal on, linksLocked() refuses before anything is counted: this is the once.

@@ -6,7 +6,8 @@
  * incoming-webhook URL.
  */
 import { randomBytes } from 'node:crypto';
-import { hitLimit, type Limit } from '../auth/rate-limit.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
+import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
 import { deliverWebhookNow } from '../notify/channels/webhook.ts';
 import { recipientLinks } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
@@ -38,8 +39,9 @@ export const EMAIL_ANSWER =
   'Check your inbox: if this address can receive our emails, a confirmation link is on its way. It is valid for 48 hours.';
 const TOO_MANY = 'Too many sign-up attempts from your network. Try again later.';
 
-function limited(ctx: SubscriptionContext, limit: Limit, key: string): boolean {
-  return hitLimit(ctx.db, limit, key, ctx.now).limited;
+/** Counts an attempt against `limit` (on the async handle of the context's connection); whether it is over. */
+async function limited(ctx: SubscriptionContext, limit: Limit, key: string): Promise<boolean> {
+  return (await hitLimitNow(databaseOf(ctx.db), limit, key, ctx.now)).limited;
 }
 
 function checkChoices(ctx: SubscriptionContext, choices: Choices): string | null {
@@ -50,14 +52,15 @@ function checkChoices(ctx: SubscriptionContext, choices: Choices): string | null
   return null;
 }
 
-export function subscribeEmail(ctx: SubscriptionContext, rawEmail: string, choices: Choices): Result<{ message: string }> {
+export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string, choices: Choices): Promise<Result<{ message: string }>> {
   const checked = checkEmail(rawEmail);
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
-  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
   // Per address, silently: a visible refusal would tell that the address was tried before.
-  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value))) return { ok: true, message: EMAIL_ANSWER };
+  if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value)))
+    return { ok: true, message: EMAIL_ANSWER };
   const existing = findRecipient(ctx.db, ctx.keys, 'email', checked.value);
   if (existing?.status === 'suppressed') return { ok: true, message: EMAIL_ANSWER };
   if (existing?.status === 'active') {
@@ -108,28 +111,28 @@ function activate(ctx: SubscriptionContext, recipientId: number): void {
   ctx.db.$client.prepare(`UPDATE recipients SET status = 'active' WHERE id = ? AND status = 'pending'`).run(recipientId);
 }
 
-export function confirmEmail(ctx: SubscriptionContext, token: string): Result<{ recipientId: number; manageUrl: string }> {
-  const locked = linksLocked(ctx);
+export async function confirmEmail(ctx: SubscriptionContext, token: string): Promise<Result<{ recipientId: number; manageUrl: string }>> {
+  const locked = await linksLocked(ctx);
   if (locked) return { ok: false, message: locked };
   const check = useEmailChallenge(ctx.db, ctx.keys.secret, token, ctx.now);
   // An expired or used link is one we issued; only one we never issued counts as a guess.
-  if (!check.ok && check.reason === 'invalid') refuseLink(ctx, 'confirm');
+  if (!check.ok && check.reason === 'invalid') await refuseLink(ctx, 'confirm');
   if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
   activate(ctx, check.recipientId);
   return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
 }
 
-export function subscribeSms(
+export async function subscribeSms(
   ctx: SubscriptionContext,
   rawNumber: string,
   choices: Choices,
-): Result<{ challengeId: string; number: string }> {
+): Promise<Result<{ challengeId: string; number: string }>> {
   const checked = checkPhone(rawNumber);
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
-  if (limited(ctx, subscribeLimits.smsPerIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
-  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'sms', checked.value))) {
+  if (await limited(ctx, subscribeLimits.smsPerIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'sms', checked.value))) {
     return { ok: false, message: 'We sent several codes to this number already. Wait an hour before asking for another.' };
   }
   const existing = findRecipient(ctx.db, ctx.keys, 'sms', checked.value);
@@ -159,12 +162,12 @@ export function subscribeSms(
   return { ok: true, challengeId: id, number: checked.value };
 }
 
-export function confirmSms(
+export async function confirmSms(
   ctx: SubscriptionContext,
   challengeId: string,
   code: string,
-): Result<{ recipientId: number; manageUrl: string }> {
-  const perIp = hitLimit(ctx.db, subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
+): Promise<Result<{ recipientId: number; manageUrl: string }>> {
+  const perIp = await hitLimitNow(databaseOf(ctx.db), subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
   if (perIp.limited) {
     if (perIp.count === subscribeLimits.codePerIp.max + 1) codesLocked(ctx, subscribeLimits.codePerIp.max);
     return { ok: false, message: TOO_MANY };
@@ -203,9 +206,9 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
-  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
   // New or subscribed, each attempt sends the endpoint an event: not more than a few an hour.
-  if (limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
+  if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
     return { ok: false, message: 'We sent several events to this endpoint in the last hour. Wait an hour before trying again.' };
   const eventId = `verify_${randomBytes(8).toString('hex')}`;
   const existing = findRecipient(ctx.db, ctx.keys, 'webhook', checked.value);
@@ -245,12 +248,16 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   return { ok: true, message: WEBHOOK_ANSWER };
 }
 
-export function subscribeSlackWebhook(ctx: SubscriptionContext, rawUrl: string, choices: Choices): Result<{ manageUrl: string }> {
+export async function subscribeSlackWebhook(
+  ctx: SubscriptionContext,
+  rawUrl: string,
+  choices: Choices,
+): Promise<Result<{ manageUrl: string }>> {
   const checked = checkSlackWebhookUrl(rawUrl, ctx.webhookPolicy);
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
-  if (limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
+  if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
   const existing = findRecipient(ctx.db, ctx.keys, 'slack', checked.value);
   const recipient =
     existing ??

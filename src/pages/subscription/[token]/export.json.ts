@@ -8,7 +8,7 @@ export const prerender = false;
 /** The subscriber's right of access and portability: everything held, as JSON. */
 export const GET: APIRoute = async (ctx) => {
   const sub = subscriptionContext(ctx);
-  const link = openSubscriptionLink(sub, 'manage', ctx.params.token ?? '');
+  const link = await openSubscriptionLink(sub, 'manage', ctx.params.token ?? '');
   // The token is in the URL: no answer to it is kept by a cache or sent on in a Referer, refusals included.
   const personal = PERSONAL;
   if (!link.ok) {

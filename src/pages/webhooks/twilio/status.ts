@@ -11,7 +11,7 @@ export const POST: APIRoute = async (ctx) => {
   const { candor } = ctx.locals;
   const { params } = verified;
   const now = candor.now();
-  const result = applyOnce(candor.db, 'twilio-status', twilioCallbackId('status', params), now, () =>
+  const result = await applyOnce(candor.db, 'twilio-status', twilioCallbackId('status', params), now, () =>
     applyTwilioStatus(candor.db, params, now),
   );
   if (result.status === 'refused') return Response.json({ ...result, detail: TWILIO_REFUSAL }, { status: 400 });
