@@ -9,8 +9,13 @@
  * variable: `describe.skipIf(!TEST_POSTGRES_URL)`.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
 import { migratePostgres } from '../../db/engine/postgres-setup.ts';
+import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
 
 export const TEST_POSTGRES_URL: string | undefined = process.env.CANDOR_TEST_POSTGRES_URL?.trim() || undefined;
 
@@ -106,6 +111,34 @@ export async function createTestPostgres(options: { migrate?: boolean } = {}): P
       } finally {
         await cleanup.end();
       }
+    },
+  };
+}
+
+export interface BothEngines {
+  /** a fresh SQLite file, migrated */
+  sqlite: SqliteEngine;
+  /** a fresh PostgreSQL database, connected as its application role (row-level security applies) */
+  postgres: PostgresEngine;
+  pg: TestPostgres;
+  close(): Promise<void>;
+}
+
+/** Both engines side by side, for tests that run the same store code on each and compare. */
+export async function bothEngines(): Promise<BothEngines> {
+  const pgdb = await createTestPostgres();
+  const postgres = openPostgresDatabase({ url: pgdb.appUrl });
+  const dir = mkdtempSync(join(tmpdir(), 'candor-engines-'));
+  const sqlite = openSqliteDatabase(join(dir, 'candor.db'));
+  return {
+    sqlite,
+    postgres,
+    pg: pgdb,
+    async close() {
+      await postgres.close();
+      await sqlite.close();
+      await pgdb.drop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

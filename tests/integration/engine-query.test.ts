@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { and, asc, count, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toInteger } from '../../db/engine/common.ts';
-import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
+import type { PostgresEngine } from '../../db/engine/postgres.ts';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
-import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const later = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -173,21 +173,15 @@ describe('store queries on SQLite', () => {
 });
 
 describe.skipIf(!TEST_POSTGRES_URL)('the same store queries on PostgreSQL', () => {
-  let pgdb: TestPostgres;
+  let engines: BothEngines;
   let engine: PostgresEngine;
   let sqlite: SqliteEngine;
-  let dir: string;
   beforeAll(async () => {
-    pgdb = await createTestPostgres();
-    engine = openPostgresDatabase({ url: pgdb.appUrl });
-    dir = mkdtempSync(join(tmpdir(), 'candor-query-'));
-    sqlite = openSqliteDatabase(join(dir, 'candor.db'));
+    engines = await bothEngines();
+    ({ postgres: engine, sqlite } = engines);
   });
   afterAll(async () => {
-    await engine?.close();
-    await sqlite?.close();
-    await pgdb?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await engines?.close();
   });
 
   it('answer exactly what SQLite answers, as the application role under row-level security', async () => {

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
-import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
+import type { PostgresEngine } from '../../db/engine/postgres.ts';
 import { databaseOf, openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { clearLimit, clearLimits, hitLimit, type Limit, openLimits, peekLimit } from '../../src/core/auth/rate-limit.ts';
 import { counterOf, removeCountersBefore } from '../../src/stores/rate-limits.ts';
-import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const SECOND = 1000;
@@ -172,21 +172,15 @@ describe('rate-limit counters on SQLite', () => {
 });
 
 describe.skipIf(!TEST_POSTGRES_URL)('rate-limit counters on PostgreSQL', () => {
-  let pgdb: TestPostgres;
+  let engines: BothEngines;
   let engine: PostgresEngine;
   let sqlite: SqliteEngine;
-  let dir: string;
   beforeAll(async () => {
-    pgdb = await createTestPostgres();
-    engine = openPostgresDatabase({ url: pgdb.appUrl });
-    dir = mkdtempSync(join(tmpdir(), 'candor-limits-'));
-    sqlite = openSqliteDatabase(join(dir, 'candor.db'));
+    engines = await bothEngines();
+    ({ postgres: engine, sqlite } = engines);
   });
   afterAll(async () => {
-    await engine?.close();
-    await sqlite?.close();
-    await pgdb?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await engines?.close();
   });
 
   it('give exactly the states SQLite gives, as the application role under row-level security', async () => {
