@@ -18,11 +18,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Db } from '../../../db/client.ts';
 import type { AuditKeyring } from '../audit/key.ts';
 import type { Site } from '../content/schema.ts';
-import { escapeSlack } from '../incidents/markdown.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
-import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
-import { escapeHtml } from '../text/escape.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
 import { checkBackup } from './check.ts';
 import { sweepLeftovers } from './leftovers.ts';
@@ -262,19 +259,7 @@ function notify(
   return sqlite
     .transaction(() => {
       if (!claimAlert(deps.db, key, kind, now)) return false;
-      const { notificationId } = enqueueNotification(
-        deps.db,
-        {
-          kind: 'staff-backup',
-          title: subject,
-          content: {
-            email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
-            slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
-          },
-          audience: { kind: 'recipients', ids: staffRecipients(deps.staff, now) },
-        },
-        now,
-      );
+      const { notificationId } = notifyStaff(deps.staff, { kind: 'staff-backup', subject, text }, now);
       noteAlertNotification(deps.db, key, notificationId);
       return true;
     })

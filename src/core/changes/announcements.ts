@@ -12,13 +12,11 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
-import { escapeSlack } from '../incidents/markdown.ts';
 import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { countAudience, enqueueNotification } from '../notify/outbox.ts';
-import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
 import type { Topic } from '../subscriptions/topics.ts';
-import { escapeHtml } from '../text/escape.ts';
 import { announcementMessages } from './announcement-messages.ts';
 import { parseDay, today } from './history.ts';
 import type { NoticeContext } from './notices.ts';
@@ -434,19 +432,7 @@ function scheduledFailed(deps: StaffAudience & { publicUrl: URL }, ctx: Announce
   const subject = `Not published: the scheduled announcement "${announcement.title}"`;
   const link = new URL(`console/announcements/compose?id=${announcement.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  enqueueNotification(
-    deps.db,
-    {
-      kind: 'staff-announcement-failed',
-      title: subject,
-      content: {
-        email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
-        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
-      },
-      audience: { kind: 'recipients', ids: staffRecipients(deps, ctx.now) },
-    },
-    ctx.now,
-  );
+  notifyStaff(deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
 }
 
 export function announcementJobHandlers(deps: StaffAudience & Pick<AnnouncementContext, 'site' | 'publicUrl'>): Record<string, JobHandler> {

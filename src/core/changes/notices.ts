@@ -10,11 +10,9 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
-import { escapeSlack } from '../incidents/markdown.ts';
 import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
-import { escapeHtml } from '../text/escape.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import {
   type ContentDiff,
   diffDocs,
@@ -518,17 +516,5 @@ function scheduledNoticeFailed(deps: StaffAudience & { publicUrl: URL }, ctx: No
   const subject = `Not published: the scheduled notice "${noticeHeading(notice.diff)}"`;
   const link = new URL(`console/announcements#notice-${notice.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  enqueueNotification(
-    deps.db,
-    {
-      kind: 'staff-notice-failed',
-      title: subject,
-      content: {
-        email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
-        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text } }] },
-      },
-      audience: { kind: 'recipients', ids: staffRecipients(deps, ctx.now) },
-    },
-    ctx.now,
-  );
+  notifyStaff(deps, { kind: 'staff-notice-failed', subject, text }, ctx.now);
 }

@@ -11,7 +11,7 @@ import type { Site } from '../content/schema.ts';
 import { escapeSlack } from '../incidents/markdown.ts';
 import { readObjectionToken } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type StaffAudience, staffRecipients } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import { linksLocked, refuseLink } from '../subscriptions/refusals.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { today } from './history.ts';
@@ -218,19 +218,8 @@ function tellStaff(deps: ObjectionDeps, link: ObjectionLink, heading: string, id
   const subject = `New objection O-${id}${who}: ${heading}${link.late ? ' (late)' : ''}`;
   const url = new URL(`console/objections/${id}`, deps.publicUrl).href;
   const text = `${subject}. Review it and reply: ${url}`;
-  enqueueNotification(
-    deps.db,
-    {
-      kind: 'staff-objection',
-      title: subject,
-      content: {
-        email: { subject, html: `<p>${escapeHtml(subject)}.</p><p><a href="${escapeHtml(url)}">Review it in the console</a></p>`, text },
-        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text } }] },
-      },
-      audience: { kind: 'recipients', ids: staffRecipients(deps, deps.now) },
-    },
-    deps.now,
-  );
+  const html = `<p>${escapeHtml(subject)}.</p><p><a href="${escapeHtml(url)}">Review it in the console</a></p>`;
+  notifyStaff(deps, { kind: 'staff-objection', subject, text, html }, deps.now);
 }
 
 interface ObjectionRow {

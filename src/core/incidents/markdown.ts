@@ -12,6 +12,7 @@
  * text part, SMS, webhooks) and Slack mrkdwn.
  */
 import MarkdownIt, { type Token } from 'markdown-it';
+import { escapeSlack } from '../text/escape.ts';
 
 export const LINK_REL = 'nofollow noopener noreferrer';
 
@@ -255,10 +256,8 @@ const plain: Flavour = {
   bullet: '- ',
 };
 
-/** Slack reads `&`, `<` and `>` as control characters (mentions, links): user text must never carry them raw. */
-export function escapeSlack(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-}
+/** Slack escaping lives with the other escapes (text/escape.ts); kept here for the renderers that import it. */
+export { escapeSlack };
 
 /** A URL inside `<url|label>`: `|` and `>` would end it early. */
 export function slackUrl(href: string): string {

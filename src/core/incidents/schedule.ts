@@ -6,11 +6,9 @@
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
 import type { Keys } from '../notify/recipients.ts';
-import { staffRecipients } from '../notify/staff-recipients.ts';
+import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
-import { escapeHtml } from '../text/escape.ts';
 import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput, updateProblem } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import type { ComponentStatus, IncidentStatus } from './types.ts';
@@ -166,19 +164,7 @@ function reminder(deps: JobDeps): JobHandler {
       : `Due in 15 minutes: the next update on "${row.title}" (by ${when})`;
     const link = new URL(`console/incidents/${incidentId}`, deps.publicUrl).href;
     const text = `${subject}. Customers were told to expect it. Post it here: ${link}`;
-    enqueueNotification(
-      deps.db,
-      {
-        kind: 'staff-reminder',
-        title: subject,
-        content: {
-          email: { subject, html: `<p>${escapeHtml(text)}</p>`, text },
-          slack: { text, blocks: [{ type: 'section', text: { type: 'plain_text', text } }] },
-        },
-        audience: { kind: 'recipients', ids: staffRecipients(deps, now) },
-      },
-      now,
-    );
+    notifyStaff(deps, { kind: 'staff-reminder', subject, text }, now);
   };
 }
 

@@ -6,6 +6,8 @@
  * unsubscribe links.
  */
 import type { Db } from '../../../db/client.ts';
+import { escapeHtml, escapeSlack } from '../text/escape.ts';
+import { type Enqueued, enqueueNotification } from './outbox.ts';
 import { addRecipient, findRecipient, type Keys } from './recipients.ts';
 
 export interface StaffAudience {
@@ -37,4 +39,33 @@ export function staffRecipients(deps: StaffAudience, now: Date): number[] {
     ids.push(slack.id);
   }
   return ids;
+}
+
+export interface StaffMessage {
+  /** the notification's kind, e.g. `staff-reminder` */
+  kind: string;
+  subject: string;
+  /** the message as plain text: escaped for each channel here */
+  text: string;
+  /** the email body, when it is more than the text in a paragraph */
+  html?: string;
+}
+
+/** Tells staff something they must act on: one message by email and on the staff Slack channel. */
+export function notifyStaff(deps: StaffAudience, message: StaffMessage, now: Date): Enqueued {
+  const { kind, subject, text } = message;
+  return enqueueNotification(
+    deps.db,
+    {
+      kind,
+      title: subject,
+      content: {
+        email: { subject, html: message.html ?? `<p>${escapeHtml(text)}</p>`, text },
+        // Slack's limit for a section's text.
+        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
+      },
+      audience: { kind: 'recipients', ids: staffRecipients(deps, now) },
+    },
+    now,
+  );
 }

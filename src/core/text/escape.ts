@@ -1,4 +1,4 @@
-/** Escaping text for XML and HTML output: feeds, TwiML, emails. */
+/** Escaping text for XML, HTML and Slack output: feeds, TwiML, emails, Slack messages. */
 
 /** Characters XML 1.0 does not allow at all (C0 controls but tab, LF, CR; U+FFFE/U+FFFF; lone surrogates). */
 const NOT_XML_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
@@ -27,3 +27,8 @@ export function escapeHtml(value: string): string {
 }
 
 export const XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>';
+
+/** Slack reads `&`, `<` and `>` as control characters (mentions, links): user text must never carry them raw. */
+export function escapeSlack(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
