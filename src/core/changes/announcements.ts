@@ -12,7 +12,7 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
-import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { countAudience, enqueueNotification } from '../notify/outbox.ts';
 import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
@@ -20,6 +20,7 @@ import type { Topic } from '../subscriptions/topics.ts';
 import { announcementMessages } from './announcement-messages.ts';
 import { parseDay, today } from './history.ts';
 import type { NoticeContext } from './notices.ts';
+import { scheduledPublication } from './scheduled.ts';
 
 const DAY = 86_400_000;
 
@@ -437,28 +438,11 @@ function scheduledFailed(deps: StaffAudience & { publicUrl: URL }, ctx: Announce
 
 export function announcementJobHandlers(deps: StaffAudience & Pick<AnnouncementContext, 'site' | 'publicUrl'>): Record<string, JobHandler> {
   return {
-    'announcements.publish': (job, now) => {
-      const id = Number(job.payload.announcementId);
-      const ctx: AnnouncementContext = {
-        db: deps.db,
-        now,
-        site: deps.site,
-        publicUrl: deps.publicUrl,
-        actor: null,
-        ip: null,
-        userAgent: 'candor scheduler',
-      };
-      // The publication and the job's completion are one: a restart cannot publish twice.
-      deps.db.$client
-        .transaction(() => {
-          const announcement = getAnnouncement(deps.db, id);
-          if (announcement?.status === 'scheduled') {
-            const result = publishAnnouncement(ctx, id, null);
-            if (!result.ok) scheduledFailed(deps, ctx, announcement, result.message);
-          }
-          completeJob(deps.db, job.id, now);
-        })
-        .immediate();
-    },
+    'announcements.publish': scheduledPublication(deps, {
+      idField: 'announcementId',
+      load: getAnnouncement,
+      publish: (ctx, announcement) => publishAnnouncement(ctx, announcement.id, null),
+      failed: (ctx, announcement, reason) => scheduledFailed(deps, ctx, announcement, reason),
+    }),
   };
 }

@@ -10,7 +10,7 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
 import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import {
@@ -25,6 +25,7 @@ import {
 } from './diff.ts';
 import { publishedDocs, publishedSubprocessors, today } from './history.ts';
 import { noticeHeading, noticeMessages } from './messages.ts';
+import { scheduledPublication } from './scheduled.ts';
 
 const DAY = 86_400_000;
 
@@ -483,29 +484,12 @@ export function unscheduleNotice(
 
 export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl: URL }): Record<string, JobHandler> {
   return {
-    'changes.publish': (job, now) => {
-      const id = Number(job.payload.noticeId);
-      const ctx: NoticeContext = {
-        db: deps.db,
-        now,
-        site: deps.site,
-        publicUrl: deps.publicUrl,
-        actor: null,
-        ip: null,
-        userAgent: 'candor scheduler',
-      };
-      // The publication and the job's completion are one: a restart cannot publish twice.
-      deps.db.$client
-        .transaction(() => {
-          const notice = getNotice(deps.db, id);
-          if (notice?.status === 'scheduled') {
-            const result = publishNotice(ctx, id);
-            if (!result.ok) scheduledNoticeFailed(deps, ctx, notice, result.message);
-          }
-          completeJob(deps.db, job.id, now);
-        })
-        .immediate();
-    },
+    'changes.publish': scheduledPublication(deps, {
+      idField: 'noticeId',
+      load: getNotice,
+      publish: (ctx, notice) => publishNotice(ctx, notice.id),
+      failed: (ctx, notice, reason) => scheduledNoticeFailed(deps, ctx, notice, reason),
+    }),
   };
 }
 
