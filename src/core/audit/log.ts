@@ -218,16 +218,7 @@ export interface VerifyOptions {
  * One entry as the verifier reads it, from either engine: `at` in
  * milliseconds since the epoch, `summary` as the stored JSON text.
  */
-export interface AuditChainRow {
-  id: number;
-  at: number;
-  actorType: string;
-  actorId: number | null;
-  actorLabel: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  action: string;
-  target: string | null;
+export interface AuditChainRow extends Omit<AuditHashedContent, 'summary'> {
   summary: string;
   prevHash: string;
   hash: string;
