@@ -31,9 +31,9 @@ export const organisationActions = {
   createOrganisation: defineAction({
     accept: 'form',
     input: z.object({ name: z.string().max(1000), domains: z.string().max(20_000).nullish() }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'createOrganisation');
-      const result = createOrganisation(organisationContext(ctx), input.name, input.domains ?? '');
+      const result = await createOrganisation(organisationContext(ctx), input.name, input.domains ?? '');
       if (!result.ok) refuse(result.message);
       return { id: result.id };
     },
@@ -42,9 +42,9 @@ export const organisationActions = {
   renameOrganisation: defineAction({
     accept: 'form',
     input: z.object({ organisationId: id, name: z.string().max(1000) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'renameOrganisation');
-      const result = renameOrganisation(organisationContext(ctx), input.organisationId, input.name);
+      const result = await renameOrganisation(organisationContext(ctx), input.organisationId, input.name);
       if (!result.ok) refuse(result.message);
       return { renamed: input.organisationId };
     },
@@ -53,9 +53,9 @@ export const organisationActions = {
   addOrganisationDomain: defineAction({
     accept: 'form',
     input: z.object({ organisationId: id, domain: z.string().max(1000) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'addOrganisationDomain');
-      const result = addDomain(organisationContext(ctx), input.organisationId, input.domain);
+      const result = await addDomain(organisationContext(ctx), input.organisationId, input.domain);
       if (!result.ok) refuse(result.message);
       return { domain: result.domain };
     },
@@ -64,9 +64,9 @@ export const organisationActions = {
   removeOrganisationDomain: defineAction({
     accept: 'form',
     input: z.object({ organisationId: id, domain: z.string().max(1000) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'removeOrganisationDomain');
-      const result = removeDomain(organisationContext(ctx), input.organisationId, input.domain);
+      const result = await removeDomain(organisationContext(ctx), input.organisationId, input.domain);
       if (!result.ok) refuse(result.message);
       return { removed: input.domain.trim().toLowerCase() };
     },
@@ -75,9 +75,9 @@ export const organisationActions = {
   deleteOrganisation: defineAction({
     accept: 'form',
     input: z.object({ organisationId: id }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'deleteOrganisation');
-      const result = deleteOrganisation(organisationContext(ctx), input.organisationId);
+      const result = await deleteOrganisation(organisationContext(ctx), input.organisationId);
       if (!result.ok) refuse(result.message);
       return { deleted: result.name };
     },
@@ -86,9 +86,9 @@ export const organisationActions = {
   assignOrganisationMember: defineAction({
     accept: 'form',
     input: z.object({ subscriberId, organisationId: id, recipientId: z.string().max(20) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'assignOrganisationMember');
-      const result = assignMembers(organisationContext(ctx), {
+      const result = await assignMembers(organisationContext(ctx), {
         subscriberId: input.subscriberId,
         organisationId: input.organisationId,
         recipientId: recipientChoice(input.recipientId),
@@ -102,9 +102,9 @@ export const organisationActions = {
   approveOrganisationClaim: defineAction({
     accept: 'form',
     input: z.object({ subscriberId, organisationId: id }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'approveOrganisationClaim');
-      const result = assignMembers(organisationContext(ctx), { ...input, recipientId: 'all', basis: 'claim' });
+      const result = await assignMembers(organisationContext(ctx), { ...input, recipientId: 'all', basis: 'claim' });
       if (!result.ok) refuse(result.message);
       return { added: result.added, organisation: result.organisation };
     },
@@ -113,9 +113,9 @@ export const organisationActions = {
   removeOrganisationMember: defineAction({
     accept: 'form',
     input: z.object({ membershipId: z.coerce.number().int().positive() }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'removeOrganisationMember');
-      const result = removeMember(organisationContext(ctx), input.membershipId);
+      const result = await removeMember(organisationContext(ctx), input.membershipId);
       if (!result.ok) refuse(result.message);
       return { organisation: result.organisation };
     },

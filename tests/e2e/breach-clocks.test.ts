@@ -67,7 +67,7 @@ describe('breach clocks in Chromium', () => {
     const { token } = signedInStaff(db, 'responder');
     const client = new ConsoleClient(server.url);
     client.setCookie('candor_session', token);
-    const quiet = keepOrganisation(db, 'Quiet GmbH', { domains: ['quiet.example'] });
+    const quiet = await keepOrganisation(db, 'Quiet GmbH', { domains: ['quiet.example'] });
     const nobody = await client.post('/console/incidents/new?_action=publishIncident', {
       ...breach('Export of a quiet customer'),
       [`organisation:${quiet}`]: 'yes',

@@ -30,7 +30,7 @@ beforeAll(async () => {
   db = openTestDb(server.dataDir);
   addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `ops${i}@acmebank.example` });
   const [sms = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447911123409' });
-  keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
+  await keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
   smsSubscriber = (db.$client.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(sms) as { subscriber_id: number })
     .subscriber_id;
   browser = await launchChromium();

@@ -6,15 +6,15 @@ import { TEST_KEYS } from './notify.ts';
 const actor = { id: 0, label: 'tests' };
 
 /** An organisation with these domains and these recipients assigned by staff (their subscribers' ids are looked up); returns its id. */
-export function keepOrganisation(db: Db, name: string, options: { domains?: string[]; recipients?: number[] } = {}): number {
+export async function keepOrganisation(db: Db, name: string, options: { domains?: string[]; recipients?: number[] } = {}): Promise<number> {
   const ctx = { db, keys: TEST_KEYS, now: new Date(), actor, ip: null, userAgent: 'tests' };
-  const made = createOrganisation(ctx, name, (options.domains ?? []).join('\n'));
+  const made = await createOrganisation(ctx, name, (options.domains ?? []).join('\n'));
   if (!made.ok) throw new Error(made.message);
   for (const recipientId of options.recipients ?? []) {
     const { subscriber_id: subscriberId } = db.$client.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(recipientId) as {
       subscriber_id: number;
     };
-    const assigned = assignMembers(ctx, { subscriberId, organisationId: made.id, recipientId, basis: 'assigned' });
+    const assigned = await assignMembers(ctx, { subscriberId, organisationId: made.id, recipientId, basis: 'assigned' });
     if (!assigned.ok) throw new Error(assigned.message);
   }
   return made.id;

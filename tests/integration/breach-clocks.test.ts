@@ -100,7 +100,7 @@ const NOTIFY = 'Notify customers within 72 h';
 describe('a targeted breach notice that reached no one', () => {
   it('leaves the notify clock not met, says the notice reached no one, and the dashboard lists it', async () => {
     // a customer organisation whose domain no subscriber has: it has no verified member
-    const quiet = keepOrganisation(db, 'Quiet GmbH', { domains: ['quiet.example'] });
+    const quiet = await keepOrganisation(db, 'Quiet GmbH', { domains: ['quiet.example'] });
     const fields = { ...breach('Exports of one quiet customer'), [`organisation:${quiet}`]: 'yes' };
     const refused = await responder.post('/console/incidents/new?_action=publishIncident', fields);
     expect(refused.status).toBe(412);

@@ -181,7 +181,7 @@ async function seedDataDir(): Promise<string> {
     scheduleJob(db, 'housekeeping:test', 'housekeeping', new Date(now.getTime() + DAY), { reason: 'test' }, now);
     recordAudit(db, { actor: { type: 'staff', id: staffId, label: 'owner' }, action: 'staff.created', target: `staff:${staffId}` }, now);
     const recipients = addSubscribers(db, keys, { count: 3, channel: 'email', address: (i) => `person${i}@acme.example` });
-    keepOrganisation(db, 'Acme', { domains: ['acme.example'], recipients: [recipients[0] ?? 0] });
+    await keepOrganisation(db, 'Acme', { domains: ['acme.example'], recipients: [recipients[0] ?? 0] });
     const sent = enqueueNotification(
       db,
       { kind: 'test', title: 'Elevated API errors', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },

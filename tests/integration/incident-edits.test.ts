@@ -242,7 +242,7 @@ describe('what the review found', () => {
   });
 
   it('a correction of a targeted incident that would reach no one is refused, and nothing is saved', async () => {
-    const org = keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
+    const org = await keepOrganisation(db, 'Initech', { domains: ['initech.example'] });
     const declared = await responder.post('/console/incidents/new?_action=publishIncident', {
       title: 'Initech exports',
       kind: 'security',

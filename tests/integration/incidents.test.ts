@@ -274,7 +274,7 @@ describe('guards', () => {
 
   it('a targeted breach notice reaches only the chosen organisation and stays off the public page', async () => {
     // staff placed the first subscriber's address in Customer Ltd (tests/integration/organisations.test.ts covers how)
-    const customer = keepOrganisation(db, 'Customer Ltd', { recipients: [1] });
+    const customer = await keepOrganisation(db, 'Customer Ltd', { recipients: [1] });
     const res = await responder.post('/console/incidents/new?_action=publishIncident', {
       ...BREACH,
       title: 'Access to one customer export',

@@ -103,7 +103,7 @@ beforeAll(async () => {
   );
   people.phone = row(phone.id, ERASED_PHONE);
   // staff placed the number of the one who will erase everything in a customer organisation
-  keepOrganisation(db, 'Erased Person’s Employer', { recipients: [phone.id] });
+  await keepOrganisation(db, 'Erased Person’s Employer', { recipients: [phone.id] });
   // a sign-up attempt an hour ago: the per-address limit is keyed by the blind index
   await hitLimitNow(
     databaseOf(db),

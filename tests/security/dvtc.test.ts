@@ -176,8 +176,8 @@ describe('Damn Vulnerable Trust Center, class by class', () => {
 
   it('feeds that leak internal data: private incidents, audiences, staff and subscribers stay out of every public document', async () => {
     const [reader = 0] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'email', address: () => 'leak-check@customer.example' });
-    const secretCustomer = keepOrganisation(db, 'Secret Customer Ltd', { domains: ['secret-customer.example'] });
-    const hiddenOrg = keepOrganisation(db, 'Hidden Org GmbH', { domains: ['hidden-org.example'], recipients: [reader] });
+    const secretCustomer = await keepOrganisation(db, 'Secret Customer Ltd', { domains: ['secret-customer.example'] });
+    const hiddenOrg = await keepOrganisation(db, 'Hidden Org GmbH', { domains: ['hidden-org.example'], recipients: [reader] });
     const responder = signedInStaff(db, 'responder');
     const client = new Client(server.url).setCookie(COOKIE, responder.token);
     const breach = await client.post('/console/incidents/new?_action=publishIncident', {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { countAudience, enqueueNotification, organisationBreakdown } from '../../src/core/notify/outbox.ts';
 import { addRecipient, indexEmailDomains, suppressRecipient, unsuppressRecipient } from '../../src/core/notify/recipients.ts';
@@ -40,9 +41,9 @@ function person(
   return { subscriberId, recipientId: r.id };
 }
 
-function world() {
+async function world() {
   const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
-  const made = createOrganisation(ctx(db), 'Acme Bank', 'acmebank.example');
+  const made = await createOrganisation(ctx(db), 'Acme Bank', 'acmebank.example');
   if (!made.ok) throw new Error(made.message);
   const people = {
     member: person(db, 'email', 'Jane@AcmeBank.example', null),
@@ -55,7 +56,7 @@ function world() {
     assignedSlack: person(db, 'slack', 'https://hooks.slack.com/services/T/B/acme', null),
   };
   for (const p of [people.assignedSms, people.assignedSlack]) {
-    const assigned = assignMembers(ctx(db), {
+    const assigned = await assignMembers(ctx(db), {
       subscriberId: p.subscriberId,
       organisationId: made.id,
       recipientId: 'all',
@@ -69,8 +70,8 @@ function world() {
 const audienceOf = (organisations: number[]) => ({ kind: 'topic' as const, topic: 'incidents', organisations });
 
 describe('a targeted audience', () => {
-  it('selects active addresses in exactly the domain and addresses staff placed, never a typed company', () => {
-    const { db, acme, people } = world();
+  it('selects active addresses in exactly the domain and addresses staff placed, never a typed company', async () => {
+    const { db, acme, people } = await world();
     const content = { ...emailContent(), sms: { body: 'x', link: 'https://t.example/i/1' }, slack: { text: 'x', blocks: [] } };
     const sent = enqueueNotification(db, { kind: 'test', title: 't', content, audience: audienceOf([acme]) }, new Date());
     const reached = (
@@ -82,17 +83,17 @@ describe('a targeted audience', () => {
     expect(countAudience(db, audienceOf([acme]), channels)).toEqual({ email: 1, sms: 1, slack: 1 });
   });
 
-  it('reaches no one when addressed to no organisation, or to one without members', () => {
-    const { db } = world();
-    const empty = createOrganisation(ctx(db), 'Initech', 'initech.example');
+  it('reaches no one when addressed to no organisation, or to one without members', async () => {
+    const { db } = await world();
+    const empty = await createOrganisation(ctx(db), 'Initech', 'initech.example');
     if (!empty.ok) throw new Error(empty.message);
     expect(countAudience(db, audienceOf([]), channels)).toEqual({});
     expect(countAudience(db, audienceOf([empty.id]), channels)).toEqual({});
   });
 
-  it('breaks the figures down per organisation, channel and basis, counting an address on two bases once', () => {
-    const { db, acme, people } = world();
-    const both = assignMembers(ctx(db), {
+  it('breaks the figures down per organisation, channel and basis, counting an address on two bases once', async () => {
+    const { db, acme, people } = await world();
+    const both = await assignMembers(ctx(db), {
       subscriberId: people.member.subscriberId,
       organisationId: acme,
       recipientId: 'all',
@@ -111,15 +112,15 @@ describe('a targeted audience', () => {
     ]);
   });
 
-  it('stops at once when the domain goes, and skips suppressed members', () => {
-    const { db, acme, people } = world();
+  it('stops at once when the domain goes, and skips suppressed members', async () => {
+    const { db, acme, people } = await world();
     suppressRecipient(db, people.assignedSlack.recipientId, 'revoked', new Date());
-    expect(removeDomain(ctx(db), acme, 'acmebank.example').ok).toBe(true);
+    expect((await removeDomain(ctx(db), acme, 'acmebank.example')).ok).toBe(true);
     expect(countAudience(db, audienceOf([acme]), channels)).toEqual({ sms: 1 });
   });
 
-  it('an unconfirmed address that bounced stays unconfirmed when its suppression is lifted: never a member by domain', () => {
-    const { db, acme, people } = world();
+  it('an unconfirmed address that bounced stays unconfirmed when its suppression is lifted: never a member by domain', async () => {
+    const { db, acme, people } = await world();
     const before = countAudience(db, audienceOf([acme]), channels);
     suppressRecipient(db, people.pending.recipientId, 'email bounced', new Date());
     unsuppressRecipient(db, people.pending.recipientId);
@@ -131,9 +132,9 @@ describe('a targeted audience', () => {
     expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.member.recipientId)).toEqual({ status: 'active' });
   });
 
-  it('loses a member with their erasure', () => {
-    const { db, people } = world();
-    expect(subscriberMemberships(db, people.assignedSms.subscriberId)).toHaveLength(1);
+  it('loses a member with their erasure', async () => {
+    const { db, people } = await world();
+    expect(await databaseOf(db).read((r) => subscriberMemberships(r, people.assignedSms.subscriberId))).toHaveLength(1);
     deleteSubscriber(db, people.assignedSms.subscriberId);
     expect(
       db.$client.prepare('SELECT count(*) AS n FROM organisation_members WHERE recipient_id = ?').get(people.assignedSms.recipientId),

@@ -3,6 +3,8 @@
  * an account: see and change what they follow, take a copy of everything
  * held about them, leave, or have it all erased.
  */
+
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { recordAudit } from '../audit/log.ts';
 import { readRecipientToken } from '../notify/links.ts';
 import { maskAddress, openRecipient, type Recipient } from '../notify/recipients.ts';
@@ -124,7 +126,9 @@ export function erase(ctx: SubscriptionContext, view: SubscriptionView): void {
 }
 
 /** Everything held about the subscriber, addresses in full: the right of access and portability. */
-export function exportData(ctx: SubscriptionContext, view: SubscriptionView): Record<string, unknown> {
+export async function exportData(ctx: SubscriptionContext, view: SubscriptionView): Promise<Record<string, unknown>> {
+  // Read first, on the stores, before the synchronous reads and the audit entry below.
+  const memberships = await databaseOf(ctx.db).read((r) => subscriberMemberships(r, view.subscriberId));
   const sqlite = ctx.db.$client;
   const recipients = (sqlite.prepare('SELECT id FROM recipients WHERE subscriber_id = ?').all(view.subscriberId) as { id: number }[])
     .map((r) => recipientRow(ctx, r.id))
@@ -162,7 +166,7 @@ export function exportData(ctx: SubscriptionContext, view: SubscriptionView): Re
     })),
     follows: topicsOf(ctx.db, view.subscriberId).map((t) => ({ topic: t.topic, component: t.component || 'all' })),
     // which customer organisations' targeted notices reach them, and why (an email domain, or staff)
-    organisations: subscriberMemberships(ctx.db, view.subscriberId).map((m) => ({
+    organisations: memberships.map((m) => ({
       organisation: m.organisation,
       channel: m.channel,
       basis: m.basisLabel,

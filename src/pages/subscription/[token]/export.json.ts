@@ -17,7 +17,7 @@ export const GET: APIRoute = async (ctx) => {
     if (wantsHtml(ctx.request)) return errorPage(ctx, link.status === 429 ? tooMany(message) : notFound(message), personal);
     return new Response(message, { status: link.status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...personal } });
   }
-  return new Response(`${JSON.stringify(exportData(sub, link.view), null, 2)}\n`, {
+  return new Response(`${JSON.stringify(await exportData(sub, link.view), null, 2)}\n`, {
     headers: {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Disposition': 'attachment; filename="subscription.json"',
