@@ -188,7 +188,7 @@ async function seedDataDir(): Promise<string> {
       now,
     );
     expect(sent.deliveries).toBe(3);
-    createEmailChallenge(db, SECRET, recipients[1] ?? 0, now);
+    await createEmailChallenge(context.database, SECRET, recipients[1] ?? 0, now);
     // A refusal and its repeat: the first is an entry, the repeat is counted in the open window.
     const refusal = {
       actor: { type: 'anonymous' } as const,

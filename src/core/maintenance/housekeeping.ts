@@ -9,6 +9,7 @@ import { lt, or } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
 import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { staffLinks, staffSessions } from '../../../db/schema.ts';
+import { removeChallengesExpiredBefore } from '../../stores/challenges.ts';
 import { removeCountersBefore } from '../../stores/rate-limits.ts';
 import { purgeAudit } from '../audit/log.ts';
 import { closeRepeatWindows } from '../audit/repeats.ts';
@@ -36,7 +37,7 @@ const DAY = 86_400_000;
 // Small transactions: the dispatcher writes to the same tables and must not wait behind one long delete.
 const PURGE_BATCH = 2000;
 
-/** Async for the rate-limit windows, which are on the stores (`databaseOf(db)`); the rest is still synchronous. */
+/** Async for the rate-limit windows and the subscription challenges, which are on the stores (`databaseOf(db)`); the rest is still synchronous. */
 export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): Promise<HousekeepingResult> {
   const repeatsRecorded = closeRepeatWindows(db, now).length;
   const purge = purgeAudit(db, policy.auditRetentionDays, now);
@@ -54,7 +55,7 @@ export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: D
   const rateLimitsRemoved = await databaseOf(db).transaction((tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
   const unconfirmedRemoved = purgeUnconfirmed(db, now);
   db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
-  db.$client.prepare('DELETE FROM subscription_challenges WHERE expires_at < ?').run(now.getTime() - 7 * DAY);
+  await databaseOf(db).transaction((tx) => removeChallengesExpiredBefore(tx, new Date(now.getTime() - 7 * DAY)));
   const deliveryAttemptsRemoved = purgeOlder(db, 'delivery_attempts', now.getTime() - policy.retention.deliveryAttemptsDays * DAY);
   const loggedMessagesRemoved = purgeOlder(db, 'logged_messages', now.getTime() - policy.retention.loggedMessagesDays * DAY);
   return {

@@ -85,7 +85,7 @@ export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string,
       ctx.now,
     );
   if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const token = createEmailChallenge(ctx.db, ctx.keys.secret, recipient.id, ctx.now);
+  const token = await createEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
   const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
   enqueueNotification(
     ctx.db,
@@ -114,7 +114,7 @@ function activate(ctx: SubscriptionContext, recipientId: number): void {
 export async function confirmEmail(ctx: SubscriptionContext, token: string): Promise<Result<{ recipientId: number; manageUrl: string }>> {
   const locked = await linksLocked(ctx);
   if (locked) return { ok: false, message: locked };
-  const check = useEmailChallenge(ctx.db, ctx.keys.secret, token, ctx.now);
+  const check = await useEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, token, ctx.now);
   // An expired or used link is one we issued; only one we never issued counts as a guess.
   if (!check.ok && check.reason === 'invalid') await refuseLink(ctx, 'confirm');
   if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
@@ -148,7 +148,7 @@ export async function subscribeSms(
       ctx.now,
     );
   if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const { id, code } = createSmsChallenge(ctx.db, ctx.keys.secret, recipient.id, ctx.now);
+  const { id, code } = await createSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
   enqueueNotification(
     ctx.db,
     {
@@ -173,7 +173,7 @@ export async function confirmSms(
     return { ok: false, message: TOO_MANY };
   }
   if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
-  const check = useSmsChallenge(ctx.db, ctx.keys.secret, challengeId, code, ctx.now);
+  const check = await useSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, challengeId, code, ctx.now);
   if (!check.ok && (check.reason === 'invalid' || check.reason === 'tries'))
     refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
   if (!check.ok) {
