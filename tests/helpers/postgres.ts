@@ -128,8 +128,7 @@ export interface BothEngines {
 export async function bothEngines(): Promise<BothEngines> {
   const pgdb = await createTestPostgres();
   const postgres = openPostgresDatabase({ url: pgdb.appUrl });
-  const dir = mkdtempSync(join(tmpdir(), 'candor-engines-'));
-  const sqlite = openSqliteDatabase(join(dir, 'candor.db'));
+  const sqlite = tempSqliteEngine();
   return {
     sqlite,
     postgres,
@@ -138,7 +137,19 @@ export async function bothEngines(): Promise<BothEngines> {
       await postgres.close();
       await sqlite.close();
       await pgdb.drop();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A fresh, migrated SQLite file in a folder of its own, removed when the engine is closed. */
+export function tempSqliteEngine(): SqliteEngine {
+  const dir = mkdtempSync(join(tmpdir(), 'candor-engine-'));
+  const engine = openSqliteDatabase(join(dir, 'candor.db'));
+  const close = engine.close.bind(engine);
+  return Object.assign(engine, {
+    async close() {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
 }

@@ -1,16 +1,6 @@
-/**
- * Subscription confirmation challenges on the stores (src/stores/challenges.ts, through
- * src/core/subscriptions/challenges.ts): issuing, checking and consuming email links and SMS codes
- * gives the same answers on SQLite and on PostgreSQL (when CANDOR_TEST_POSTGRES_URL is set); uses
- * of one challenge at the same time never both succeed and never count a try twice; expired ones are
- * purged; and a transaction of another trust center sees and changes none of them.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/engine/query.ts';
-import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
+import type { SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../db/engine/types.ts';
 import {
   type ChallengeCheck,
@@ -22,7 +12,7 @@ import {
   useSmsChallenge,
 } from '../../src/core/subscriptions/challenges.ts';
 import { challengeForUse, countAttempt, markUsed, removeChallengesExpiredBefore, retireChallenges } from '../../src/stores/challenges.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 
 const SECRET = 'challenge-store-test-secret-0123456789abcdef';
 const T0 = new Date('2026-11-30T09:15:00.123Z');
@@ -202,15 +192,12 @@ const expected = {
 };
 
 describe('subscription challenges store on SQLite', () => {
-  let dir: string;
   let engine: SqliteEngine;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'candor-challenges-'));
-    engine = openSqliteDatabase(join(dir, 'candor.db'));
+    engine = tempSqliteEngine();
   });
   afterAll(async () => {
     await engine.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('issues, checks and consumes links and codes', async () => {

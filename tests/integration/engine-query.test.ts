@@ -1,20 +1,11 @@
-/**
- * One query for both engines (db/engine/query.ts): the store-shaped queries
- * below are written once, typed from the SQLite schema, and run on SQLite
- * and on PostgreSQL (when CANDOR_TEST_POSTGRES_URL is set); every result,
- * row types included (dates, JSON, booleans, counts), must be the same.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { and, asc, count, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toInteger } from '../../db/engine/common.ts';
 import type { PostgresEngine } from '../../db/engine/postgres.ts';
 import { affected, query, reading } from '../../db/engine/query.ts';
-import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
+import type { SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const later = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -147,15 +138,12 @@ const expected = {
 };
 
 describe('store queries on SQLite', () => {
-  let dir: string;
   let engine: SqliteEngine;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'candor-query-'));
-    engine = openSqliteDatabase(join(dir, 'candor.db'));
+    engine = tempSqliteEngine();
   });
   afterAll(async () => {
     await engine.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('insert, update, select, upsert, count and delete give typed rows', async () => {

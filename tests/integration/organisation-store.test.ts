@@ -1,15 +1,6 @@
-/**
- * The customer organisations store (src/stores/organisations.ts) on both engines: one sequence of
- * creating organisations, adding domains, placing members, listing and removing gives the same
- * results on SQLite and on PostgreSQL (when CANDOR_TEST_POSTGRES_URL is set), membership by the
- * domain blind index included; and a transaction of another trust center sees none of them.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/engine/query.ts';
-import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
+import type { SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../db/engine/types.ts';
 import { domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
 import {
@@ -36,7 +27,7 @@ import {
   subscriberRow,
 } from '../../src/stores/organisations.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -285,15 +276,12 @@ const expected = {
 };
 
 describe('customer organisations store on SQLite', () => {
-  let dir: string;
   let engine: SqliteEngine;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'candor-orgs-'));
-    engine = openSqliteDatabase(join(dir, 'candor.db'));
+    engine = tempSqliteEngine();
   });
   afterAll(async () => {
     await engine.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('create, add domains, place members, list and remove', async () => {

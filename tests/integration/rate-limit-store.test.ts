@@ -6,17 +6,16 @@
  * Also the bridge (db/engine/sqlite.ts `databaseOf`): the handle of a connection is the same
  * database, one handle per connection.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import type { PostgresEngine } from '../../db/engine/postgres.ts';
-import { databaseOf, openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
+import { databaseOf, type SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { clearLimit, clearLimits, hitLimit, type Limit, openLimits, peekLimit } from '../../src/core/auth/rate-limit.ts';
 import { counterOf, removeCountersBefore } from '../../src/stores/rate-limits.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const SECOND = 1000;
@@ -119,15 +118,15 @@ const expected = {
 };
 
 describe('rate-limit counters on SQLite', () => {
-  let dir: string;
   let engine: SqliteEngine;
+  /** the engine's own folder, for the bridge's databases */
+  let dir: string;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'candor-limits-'));
-    engine = openSqliteDatabase(join(dir, 'candor.db'));
+    engine = tempSqliteEngine();
+    dir = dirname(engine.connection.$client.name);
   });
   afterAll(async () => {
     await engine.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('count, peek, clear and list by prefix across a window boundary', async () => {
