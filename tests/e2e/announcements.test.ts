@@ -66,6 +66,10 @@ describe('a free-form announcement, in Chromium', () => {
     await page.getByRole('button', { name: 'Preview' }).click();
     await expect.poll(() => page.getByRole('heading', { name: 'Preview' }).count()).toBe(1);
     await expect.poll(() => page.getByText('It would reach: Email 1 · SMS 1 · Slack 0 · Webhook 0.').count()).toBe(1);
+    // the preview of every channel comes before the buttons that send it
+    const previewTop = await page.locator('#preview-title').evaluate((h) => h.getBoundingClientRect().top);
+    const publishTop = await page.getByRole('button', { name: 'Publish now' }).evaluate((b) => b.getBoundingClientRect().top);
+    expect(previewTop).toBeLessThan(publishTop);
     // what was typed is still in the form after the preview
     expect(await page.getByLabel('Title').inputValue()).toBe('A new EU data region in Frankfurt');
     const previewed = await axeViolations(page);
