@@ -53,6 +53,23 @@ export function trustCenterOf(options: { trustCenter?: number } | undefined): nu
   return value;
 }
 
+const OWNER = Symbol.for('candor.engineOwner');
+
+/**
+ * Marks a tx or reader with the database handle that made it, so what was bound to the handle (the
+ * audit keys, src/core/audit/key.ts) is found from any tx of it. Not enumerable: never in a dump.
+ */
+export function ownedBy<T extends object>(value: T, owner: object): T {
+  Object.defineProperty(value, OWNER, { value: owner, enumerable: false });
+  return value;
+}
+
+/** The database handle a tx or reader came from (see ownedBy). */
+export function ownerOf(value: object): object | undefined {
+  const owner: unknown = Reflect.get(value, OWNER);
+  return typeof owner === 'object' && owner !== null ? owner : undefined;
+}
+
 /** A FIFO queue: each job starts when the one before it has settled. */
 export class Queue {
   #tail: Promise<void> = Promise.resolve();

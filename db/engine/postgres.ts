@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import { checkUse, errorCode, guarded, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
+import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
 import type { PgReader, PgTx, PostgresDatabase, ReadOptions, TransactionOptions } from './types.ts';
 
 export interface PostgresEngine extends PostgresDatabase {
@@ -103,33 +103,36 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
 
   function txHandle(client: pg.PoolClient, scope: Scope, db: PgTx['db'], trustCenter: number, depth: number): PgTx {
     const savepoints = new Queue();
-    return {
-      engine: 'postgres',
-      db,
-      trustCenter,
-      savepoint<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
-        checkUse(scope);
-        return savepoints.run(async () => {
+    return ownedBy<PgTx>(
+      {
+        engine: 'postgres',
+        db,
+        trustCenter,
+        savepoint<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
           checkUse(scope);
-          const name = `candor_sp_${depth + 1}`;
-          await client.query(`SAVEPOINT ${name}`);
-          try {
-            const value = await fn(txHandle(client, scope, db, trustCenter, depth + 1));
+          return savepoints.run(async () => {
             checkUse(scope);
-            await client.query(`RELEASE SAVEPOINT ${name}`);
-            return value;
-          } catch (error) {
+            const name = `candor_sp_${depth + 1}`;
+            await client.query(`SAVEPOINT ${name}`);
             try {
-              await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+              const value = await fn(txHandle(client, scope, db, trustCenter, depth + 1));
+              checkUse(scope);
               await client.query(`RELEASE SAVEPOINT ${name}`);
-            } catch {
-              // The connection is gone or the transaction aborted beyond the savepoint: the outer transaction fails too.
+              return value;
+            } catch (error) {
+              try {
+                await client.query(`ROLLBACK TO SAVEPOINT ${name}`);
+                await client.query(`RELEASE SAVEPOINT ${name}`);
+              } catch {
+                // The connection is gone or the transaction aborted beyond the savepoint: the outer transaction fails too.
+              }
+              throw error;
             }
-            throw error;
-          }
-        });
+          });
+        },
       },
-    };
+      self,
+    );
   }
 
   async function transaction<T>(fn: (tx: PgTx) => Promise<T>, options?: TransactionOptions): Promise<T> {
@@ -149,7 +152,7 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
     const trustCenter = trustCenterOf(options);
     return withRetries(() =>
       once('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', trustCenter, 'read', (client, scope) =>
-        fn({ engine: 'postgres', db: drizzle({ client: guarded(client, 'query', scope) }), trustCenter }),
+        fn(ownedBy<PgReader>({ engine: 'postgres', db: drizzle({ client: guarded(client, 'query', scope) }), trustCenter }, self)),
       ),
     );
   }
@@ -167,5 +170,6 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
     return closing;
   }
 
-  return { engine: 'postgres', pool, transaction, read, close };
+  const self: PostgresEngine = { engine: 'postgres', pool, transaction, read, close };
+  return self;
 }

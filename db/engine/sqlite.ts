@@ -34,7 +34,7 @@
 import Sqlite from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { type Db, openDatabase } from '../client.ts';
-import { checkUse, guarded, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
+import { checkUse, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
 import type { ReadOptions, SqliteDatabase, SqliteReader, SqliteTx, TransactionOptions } from './types.ts';
 
 export interface SqliteEngine extends SqliteDatabase {
@@ -104,32 +104,35 @@ function engineOver(connection: Db): SqliteEngine {
   /** The tx for a transaction (depth 0) or one of its savepoints (depth ≥ 1). */
   function txHandle(scope: Scope, db: SqliteTx['db'], trustCenter: number, depth: number): SqliteTx {
     const savepoints = new Queue();
-    return {
-      engine: 'sqlite',
-      db,
-      trustCenter,
-      savepoint<T>(fn: (tx: SqliteTx) => Promise<T>): Promise<T> {
-        checkUse(scope);
-        return savepoints.run(async () => {
+    return ownedBy<SqliteTx>(
+      {
+        engine: 'sqlite',
+        db,
+        trustCenter,
+        savepoint<T>(fn: (tx: SqliteTx) => Promise<T>): Promise<T> {
           checkUse(scope);
-          const name = `candor_sp_${depth + 1}`;
-          writer.exec(`SAVEPOINT ${name}`);
-          try {
-            const result = await fn(txHandle(scope, db, trustCenter, depth + 1));
+          return savepoints.run(async () => {
             checkUse(scope);
-            writer.exec(`RELEASE ${name}`);
-            return result;
-          } catch (error) {
-            // SQLite rolls a whole transaction back itself after some errors (SQLITE_FULL, _IOERR, _BUSY…).
-            if (writer.inTransaction) {
-              writer.exec(`ROLLBACK TO ${name}`);
+            const name = `candor_sp_${depth + 1}`;
+            writer.exec(`SAVEPOINT ${name}`);
+            try {
+              const result = await fn(txHandle(scope, db, trustCenter, depth + 1));
+              checkUse(scope);
               writer.exec(`RELEASE ${name}`);
+              return result;
+            } catch (error) {
+              // SQLite rolls a whole transaction back itself after some errors (SQLITE_FULL, _IOERR, _BUSY…).
+              if (writer.inTransaction) {
+                writer.exec(`ROLLBACK TO ${name}`);
+                writer.exec(`RELEASE ${name}`);
+              }
+              throw error;
             }
-            throw error;
-          }
-        });
+          });
+        },
       },
-    };
+      self,
+    );
   }
 
   async function transaction<T>(fn: (tx: SqliteTx) => Promise<T>, options?: TransactionOptions): Promise<T> {
@@ -166,7 +169,7 @@ function engineOver(connection: Db): SqliteEngine {
       if (inMemory) reader.pragma('query_only = ON');
       reader.exec('BEGIN');
       try {
-        const result = await runInScope(scope, () => fn({ engine: 'sqlite', db, trustCenter }));
+        const result = await runInScope(scope, () => fn(ownedBy<SqliteReader>({ engine: 'sqlite', db, trustCenter }, self)));
         scope.open = false;
         reader.exec('COMMIT');
         return result;
@@ -188,5 +191,6 @@ function engineOver(connection: Db): SqliteEngine {
     return closing;
   }
 
-  return { engine: 'sqlite', connection, transaction, read, close };
+  const self: SqliteEngine = { engine: 'sqlite', connection, transaction, read, close };
+  return self;
 }

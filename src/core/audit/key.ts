@@ -18,6 +18,8 @@
  */
 import { createHmac, hkdfSync } from 'node:crypto';
 import { chainUpgradedHere, type Db } from '../../../db/client.ts';
+import { ownerOf } from '../../../db/engine/common.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 
 export interface AuditKey {
   /** 16 hex characters, stored with every entry the key seals */
@@ -70,17 +72,39 @@ function isKeyring(value: unknown): value is AuditKeyring {
   return typeof value === 'object' && value !== null && 'current' in value && 'previous' in value;
 }
 
-/** From now on, entries written through this handle are sealed with the keyring's current key. */
-export function bindAuditKeys(db: Db, keyring: AuditKeyring): Db {
-  const bound: AuditKeyring = { current: keyring.current, previous: keyring.previous, upgrade: { lastPlainId: chainUpgradedHere(db) } };
-  Object.defineProperty(db, BOUND, { value: bound, configurable: true, enumerable: false, writable: false });
-  return db;
+/** Where a keyring can be bound: a SQLite connection (legacy code) or an engine handle (db/engine). */
+export type AuditKeyHolder = Db | Database;
+
+const isDb = (holder: object): holder is Db => '$client' in holder;
+
+/** From now on, entries written through this handle (and every tx of it) are sealed with the keyring's current key. */
+export function bindAuditKeys<T extends AuditKeyHolder>(holder: T, keyring: AuditKeyring): T {
+  const connection = isDb(holder) ? holder : holder.engine === 'sqlite' && 'connection' in holder ? holder.connection : undefined;
+  const upgrade = { lastPlainId: connection ? chainUpgradedHere(connection as Db) : null };
+  const bound: AuditKeyring = { current: keyring.current, previous: keyring.previous, upgrade };
+  // An engine over a SQLite connection shares the connection's keyring (and its one-time upgrade seal) with code still on it.
+  for (const target of connection && connection !== holder ? [holder, connection] : [holder])
+    Object.defineProperty(target, BOUND, { value: bound, configurable: true, enumerable: false, writable: false });
+  return holder;
 }
 
-export function boundAuditKeys(db: Db): AuditKeyring {
-  const keyring: unknown = Reflect.get(db, BOUND);
-  if (!isKeyring(keyring)) {
+/**
+ * The keyring bound to a handle, found also from a tx or reader of an engine handle (its owner,
+ * db/engine/common.ts) and from the engine over a SQLite connection that was bound (`databaseOf`).
+ */
+export function boundAuditKeys(from: AuditKeyHolder | Tx | Reader): AuditKeyring {
+  const keyring = findKeys(from);
+  if (!keyring) {
     throw new Error('the audit log cannot be written: this database handle has no audit key (bindAuditKeys after opening it)');
   }
   return keyring;
+}
+
+function findKeys(from: object): AuditKeyring | undefined {
+  const keyring: unknown = Reflect.get(from, BOUND);
+  if (isKeyring(keyring)) return keyring;
+  const owner = ownerOf(from);
+  if (owner) return findKeys(owner);
+  const connection: unknown = Reflect.get(from, 'connection');
+  return typeof connection === 'object' && connection !== null ? findKeys(connection) : undefined;
 }

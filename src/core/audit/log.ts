@@ -28,7 +28,17 @@
 import { createHash, createHmac } from 'node:crypto';
 import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
+import type { Tx as EngineTx } from '../../../db/engine/types.ts';
 import { auditChainUpgrade, auditLog, auditPurges, DEFAULT_TRUST_CENTER } from '../../../db/schema.ts';
+import {
+  highestIssuedId,
+  insertEntry,
+  type LastEntry,
+  lastEntry,
+  lockChain,
+  newestPurge as newestPurgeOf,
+  takeUpgradeNote,
+} from '../../stores/audit.ts';
 import { csvRow } from '../text/csv.ts';
 import { type AuditAction, isAuditAction, isRefusalAction } from './actions.ts';
 import { canonicalJson, refusalFingerprint } from './canonical.ts';
@@ -666,19 +676,32 @@ export function auditFields(input: AuditInput, now: Date): AuditFields {
  * reports.
  */
 function seal(tx: Tx, keyring: AuditKeyring, head: ChainHead, now: Date): { entry: AuditEntry; head: ChainHead } | null {
+  const marker = sealMarker(keyring, head, now, (lastPlainId) => {
+    const upgrade = tx.select().from(auditChainUpgrade).where(eq(auditChainUpgrade.lastPlainId, lastPlainId)).get();
+    if (upgrade) tx.delete(auditChainUpgrade).run();
+    return upgrade !== undefined;
+  });
+  if (!marker) return null;
+  const entry = write(tx, keyring.current, head, marker);
+  return { entry, head: headAfter(entry) };
+}
+
+/**
+ * The seal entry due before the next entry under the keyring's current key, or null. `takeNote`
+ * consumes the upgrade migration's note for the plain entry named (true when it was there).
+ */
+function sealMarker(keyring: AuditKeyring, head: ChainHead, now: Date, takeNote: (lastPlainId: number) => boolean): Fields | null {
   const key = keyring.current;
   const { last } = head;
   if (!last || last.keyId === key.id) return null;
   if (last.keyId === null) {
     // Only the handle whose opening applied the upgrade, once, and only the entries it noted then: the
-    // note below is a row, which anyone with the file can plant (with a log rewritten as plain behind it).
+    // note is a row, which anyone with the file can plant (with a log rewritten as plain behind it).
     if (keyring.upgrade?.lastPlainId !== last.id) return null;
     keyring.upgrade.lastPlainId = null;
-    const upgrade = tx.select().from(auditChainUpgrade).where(eq(auditChainUpgrade.lastPlainId, last.id)).get();
-    if (!upgrade) return null;
-    tx.delete(auditChainUpgrade).run();
+    if (!takeNote(last.id)) return null;
   }
-  const marker: Fields = {
+  return {
     at: now.getTime(),
     actorType: 'system',
     actorId: null,
@@ -689,13 +712,18 @@ function seal(tx: Tx, keyring: AuditKeyring, head: ChainHead, now: Date): { entr
     target: 'audit_log',
     summary: last.keyId === null ? { lastPlainId: last.id } : { previousFingerprint: last.keyId },
   };
-  const entry = write(tx, key, head, marker);
-  return { entry, head: { nextId: entry.id + 1, hash: entry.hash, last: { id: entry.id, keyId: key.id } } };
 }
 
-function write(tx: Tx, key: AuditKey, head: ChainHead, fields: Fields): AuditEntry {
+const headAfter = (entry: AuditEntry): ChainHead => ({
+  nextId: entry.id + 1,
+  hash: entry.hash,
+  last: { id: entry.id, keyId: entry.keyId },
+});
+
+/** The entry linking `fields` to `head`, sealed with `key`. */
+function sealedEntry(key: AuditKey, head: ChainHead, fields: Fields): AuditEntry {
   const content: AuditHashedContent = { id: head.nextId, ...fields };
-  const entry: AuditEntry = {
+  return {
     ...content,
     at: new Date(fields.at),
     actorType: fields.actorType as AuditEntry['actorType'],
@@ -706,7 +734,41 @@ function write(tx: Tx, key: AuditKey, head: ChainHead, fields: Fields): AuditEnt
     // Not part of the hashed content; every entry belongs to the one trust center there is today.
     trustCenterId: DEFAULT_TRUST_CENTER,
   };
+}
+
+function write(tx: Tx, key: AuditKey, head: ChainHead, fields: Fields): AuditEntry {
+  const entry = sealedEntry(key, head, fields);
   tx.insert(auditLog).values(entry).run();
+  return entry;
+}
+
+/** Where the next entry goes: after the newest, never reusing an id the sequence issued, after a purge's last hash when empty. */
+function headOf(last: LastEntry | undefined, issued: number, purge: { upToId: number; lastHash: string } | undefined): ChainHead {
+  if (last) return { nextId: Math.max(last.id, issued) + 1, hash: last.hash, last: { id: last.id, keyId: last.keyId } };
+  return { nextId: Math.max(purge?.upToId ?? 0, issued) + 1, hash: purge?.lastHash ?? GENESIS_HASH, last: null };
+}
+
+/**
+ * Appends one entry in the caller's transaction of either engine (db/engine), sealed with the keys
+ * bound to the handle the transaction came from. It takes the chain's lock first (src/stores/audit.ts),
+ * so concurrent writers append one after the other; the entry is written when the transaction
+ * commits, and not at all when it rolls back.
+ */
+export async function writeAudit(tx: EngineTx, input: AuditInput, now: Date): Promise<AuditEntry> {
+  const keyring = boundAuditKeys(tx);
+  const fields = auditFields(input, now);
+  await lockChain(tx);
+  const last = await lastEntry(tx);
+  let head = headOf(last, await highestIssuedId(tx), last ? undefined : await newestPurgeOf(tx));
+  const upgradeNoted = head.last?.keyId === null ? await takeUpgradeNote(tx, head.last.id) : false;
+  const marker = sealMarker(keyring, head, now, () => upgradeNoted);
+  if (marker) {
+    const sealEntry = sealedEntry(keyring.current, head, marker);
+    await insertEntry(tx, sealEntry);
+    head = headAfter(sealEntry);
+  }
+  const entry = sealedEntry(keyring.current, head, fields);
+  await insertEntry(tx, entry);
   return entry;
 }
 
@@ -717,11 +779,7 @@ function chainHead(tx: Tx): ChainHead {
     .orderBy(desc(auditLog.id))
     .limit(1)
     .get();
-  // Never reuse an id, even one cut from the end behind the triggers' back: the gap stays visible to verify.
-  const issued = sequenceOf(tx);
-  if (last) return { nextId: Math.max(last.id, issued) + 1, hash: last.hash, last: { id: last.id, keyId: last.keyId } };
-  const purge = newestPurge(tx);
-  return { nextId: Math.max(purge?.upToId ?? 0, issued) + 1, hash: purge?.lastHash ?? GENESIS_HASH, last: null };
+  return headOf(last, sequenceOf(tx), last ? undefined : newestPurge(tx));
 }
 
 function newestPurge(tx: Tx) {
