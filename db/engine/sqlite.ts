@@ -194,3 +194,17 @@ function engineOver(connection: Db): SqliteEngine {
   const self: SqliteEngine = { engine: 'sqlite', connection, transaction, read, close };
   return self;
 }
+
+/**
+ * The other half of the bridge: the SQLite connection behind an engine handle, for a converted
+ * capability that must still call a function of one not yet on the stores (issue 15). On
+ * PostgreSQL there is no such connection, so the call is refused with a message that says so;
+ * every use goes once the capability it calls is converted.
+ */
+export function legacyConnection(database: { engine: 'sqlite' | 'postgres' }): Db {
+  const connection: unknown = database.engine === 'sqlite' ? Reflect.get(database, 'connection') : undefined;
+  if (typeof connection !== 'object' || connection === null || !('$client' in connection)) {
+    throw new Error('this step is not yet on the stores and runs on SQLite only (issue 15)');
+  }
+  return connection as Db;
+}
