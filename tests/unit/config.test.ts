@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, readConfig } from '../../src/core/config/env.ts';
@@ -67,5 +67,40 @@ describe('generated secrets', () => {
     const secret = 's'.repeat(40);
     const config = readConfig({ CANDOR_DATA_DIR: dataDir, CANDOR_SECRET: secret }, '/');
     expect(resolveSecrets(config).secret).toBe(secret);
+  });
+});
+
+describe('secrets on PostgreSQL', () => {
+  const PG = 'postgres://candor@db.internal:5432/candor';
+  const secret = 's'.repeat(40);
+  const key = 'a'.repeat(64);
+
+  it('come from the environment and nothing is generated', () => {
+    const dataDir = tempDir();
+    const config = readConfig(
+      { CANDOR_DATA_DIR: dataDir, CANDOR_DATABASE_URL: PG, CANDOR_SECRET: secret, CANDOR_ENCRYPTION_KEY: key },
+      '/',
+    );
+    expect(resolveSecrets(config)).toMatchObject({ secret, encryptionKey: Buffer.from(key, 'hex') });
+    expect(existsSync(join(dataDir, 'secrets.json'))).toBe(false);
+  });
+
+  it('are required, naming what is missing, instead of being generated', () => {
+    const dataDir = tempDir();
+    const none = readConfig({ CANDOR_DATA_DIR: dataDir, CANDOR_DATABASE_URL: PG }, '/');
+    expect(() => resolveSecrets(none)).toThrow(/^CANDOR_SECRET must be set .*CANDOR_SECRET and CANDOR_ENCRYPTION_KEY missing/);
+    const noKey = readConfig({ CANDOR_DATA_DIR: dataDir, CANDOR_DATABASE_URL: PG, CANDOR_SECRET: secret }, '/');
+    expect(() => resolveSecrets(noKey)).toThrow(/^CANDOR_ENCRYPTION_KEY must be set .*\(CANDOR_ENCRYPTION_KEY missing\)/);
+    expect(existsSync(join(dataDir, 'secrets.json'))).toBe(false);
+  });
+
+  it('refuse a generated secrets.json left in the data dir, even with the environment set', () => {
+    const dataDir = tempDir();
+    resolveSecrets(readConfig({ CANDOR_DATA_DIR: dataDir }, '/'));
+    const config = readConfig(
+      { CANDOR_DATA_DIR: dataDir, CANDOR_DATABASE_URL: PG, CANDOR_SECRET: secret, CANDOR_ENCRYPTION_KEY: key },
+      '/',
+    );
+    expect(() => resolveSecrets(config)).toThrow(/secrets\.json holds generated ones/);
   });
 });

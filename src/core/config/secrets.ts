@@ -18,6 +18,7 @@ export interface Secrets {
 export const SECRETS_FILE = 'secrets.json';
 
 export function resolveSecrets(config: Config): Secrets {
+  if (config.database.engine === 'postgres') return secretsForCluster(config);
   if (config.secret && config.encryptionKey)
     return { secret: config.secret, encryptionKey: config.encryptionKey, previousKeys: config.previousKeys };
   const file = join(config.dataDir, SECRETS_FILE);
@@ -27,6 +28,30 @@ export function resolveSecrets(config: Config): Secrets {
     encryptionKey: config.encryptionKey ?? stored.encryptionKey,
     previousKeys: [...config.previousKeys, ...(config.encryptionKey ? [] : stored.previousKeys)],
   };
+}
+
+/**
+ * On PostgreSQL every node must seal, sign and verify with the same secrets, so they come from the
+ * environment only: a secrets.json generated on one node's disk would differ on the next node (its
+ * sessions, tokens and audit MACs refused there) and would be lost with that node. A secrets.json
+ * found in the data dir is refused rather than ignored: it means data may have been sealed with it.
+ */
+function secretsForCluster(config: Config): Secrets {
+  const file = join(config.dataDir, SECRETS_FILE);
+  if (existsSync(file)) {
+    throw new ConfigError(
+      'CANDOR_DATABASE_URL',
+      `names PostgreSQL, where secrets come from the environment only, but ${file} holds generated ones: set CANDOR_SECRET and CANDOR_ENCRYPTION_KEY to its values on every node and remove the file`,
+    );
+  }
+  const missing = [config.secret ? null : 'CANDOR_SECRET', config.encryptionKey ? null : 'CANDOR_ENCRYPTION_KEY'].filter(Boolean);
+  if (!config.secret || !config.encryptionKey) {
+    throw new ConfigError(
+      missing[0] ?? 'CANDOR_SECRET',
+      `must be set when CANDOR_DATABASE_URL names PostgreSQL (${missing.join(' and ')} missing): every node shares these secrets, none is generated`,
+    );
+  }
+  return { secret: config.secret, encryptionKey: config.encryptionKey, previousKeys: config.previousKeys };
 }
 
 /**
