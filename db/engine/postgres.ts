@@ -17,8 +17,19 @@ import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope,
 import type { PgReader, PgTx, PostgresDatabase, ReadOptions, TransactionOptions } from './types.ts';
 
 export interface PostgresEngine extends PostgresDatabase {
-  /** For what is not a transaction (LISTEN, session advisory locks); queries on it run with no trust center set. */
+  /** For what is not a transaction (session advisory locks); queries on it run with no trust center set. */
   readonly pool: pg.Pool;
+  /**
+   * Listens on a notification channel over a connection of its own (LISTEN is per session, so not a
+   * pooled one). `onNotification` gets each payload; after the connection dropped and was made again
+   * (retried every second until closed) `onGap` is called, since what was sent meanwhile is lost:
+   * the caller reads afresh. Resolves once listening; rejects when the first connection fails.
+   */
+  listen(channel: string, onNotification: (payload: string) => void, onGap?: () => void): Promise<Listener>;
+}
+
+export interface Listener {
+  close(): Promise<void>;
 }
 
 export interface PostgresOptions {
@@ -170,6 +181,56 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
     return closing;
   }
 
-  const self: PostgresEngine = { engine: 'postgres', pool, transaction, read, close };
+  async function listen(channel: string, onNotification: (payload: string) => void, onGap?: () => void): Promise<Listener> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const next = new pg.Client({ connectionString: options.url });
+      next.on('notification', (message) => {
+        if (message.channel === channel) onNotification(message.payload ?? '');
+      });
+      // A dropped connection: listen again on a new one, and tell the caller it may have missed something.
+      const dropped = () => {
+        if (client !== next) return;
+        client = undefined;
+        next.end().catch(() => {});
+        if (!stopped) retry = setTimeout(reconnect, 1000);
+      };
+      next.on('error', dropped);
+      next.on('end', dropped);
+      try {
+        await next.connect();
+        await next.query(`LISTEN ${channel}`);
+      } catch (error) {
+        next.end().catch(() => {});
+        throw error;
+      }
+      client = next;
+    };
+    const reconnect = () => {
+      retry = undefined;
+      if (stopped) return;
+      connect().then(
+        () => onGap?.(),
+        () => {
+          if (!stopped) retry = setTimeout(reconnect, 1000);
+        },
+      );
+    };
+    await connect();
+    return {
+      async close() {
+        stopped = true;
+        if (retry) clearTimeout(retry);
+        const last = client;
+        client = undefined;
+        await last?.end().catch(() => {});
+      },
+    };
+  }
+
+  const self: PostgresEngine = { engine: 'postgres', pool, transaction, read, close, listen };
   return self;
 }

@@ -35,8 +35,15 @@ type Mismatched = {
 const rowTypesMatch: [Mismatched] extends [never] ? true : Mismatched = true;
 
 // On PostgreSQL TRUNCATE skips row triggers; these statement triggers hold the append-only tables to it.
-// SQLite has no TRUNCATE, so they have no counterpart there.
-const POSTGRES_ONLY = new Set(['trigger audit_log.audit_log_no_truncate', 'trigger audit_purges.audit_purges_no_truncate']);
+// SQLite has no TRUNCATE, so they have no counterpart there. Nor for the notifications that tell other
+// nodes the public pages changed (migrations-pg/0003): SQLite serves one machine.
+const POSTGRES_ONLY = new Set([
+  'trigger audit_log.audit_log_no_truncate',
+  'trigger audit_purges.audit_purges_no_truncate',
+  ...['announcements', 'change_notices', 'component_states', 'incident_revisions', 'incident_updates', 'incidents', 'postmortems'].map(
+    (table) => `trigger ${table}.public_changed`,
+  ),
+]);
 
 function tablesOf(schema: Record<string, unknown>, kind: typeof SQLiteTable | typeof PgTable) {
   const tables = new Map<string, Record<string, string>>();
