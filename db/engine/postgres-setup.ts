@@ -198,3 +198,28 @@ export async function checkApplicationRole(db: pg.Pool | pg.ClientBase): Promise
   }
   return { role };
 }
+
+/** A role name as PostgreSQL spells an unquoted identifier; anything else is refused, never quoted into SQL. */
+export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Lets the application role read and write the rows (subject to the row-level security policies) and
+ * use the id sequences, nothing more: no DDL, no ownership, so it can neither change a policy nor
+ * escape one. Run as the owner after each migration (new tables need the grant too). Idempotent.
+ */
+export async function grantApplicationRole(ownerUrl: string, role: string): Promise<void> {
+  if (!ROLE_NAME.test(role))
+    throw new ConfigError(DATABASE_URL, `cannot grant to "${role}": not a plain role name (lower-case letters, digits, _)`);
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ me: string }>('SELECT current_user AS me');
+    if (rows[0]?.me === role)
+      throw new ConfigError(DATABASE_URL, `cannot grant to ${role}: it is the owner; the application must connect as another role`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
+      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+  } finally {
+    await client.end();
+  }
+}

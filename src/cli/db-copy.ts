@@ -12,12 +12,12 @@
  * makes (the migration's and the pool's) when the URL has no password.
  */
 import { join } from 'node:path';
-import { parseDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring } from '../core/audit/key.ts';
-import { ConfigError, readConfig } from '../core/config/env.ts';
+import { readConfig } from '../core/config/env.ts';
 import { findSecrets } from '../core/config/secrets.ts';
 import { CopyError, copyToPostgres } from '../core/database/copy.ts';
 import { type CliCommand, CliError, parseOptions } from './command.ts';
+import { parsePostgresOption, warnOfPassword } from './postgres-option.ts';
 
 export const dbCopy: CliCommand = {
   name: ['db', 'copy'],
@@ -33,13 +33,8 @@ export const dbCopy: CliCommand = {
         2,
       );
     }
-    const targetUrl = parseTarget(values.to);
-    if (hasPassword(targetUrl)) {
-      console.error(
-        'candor: warning: --to contains a password, which other users of this machine could see in the process list (and your shell history keeps it); ' +
-          'next time leave it out of the URL and set PGPASSWORD or use ~/.pgpass',
-      );
-    }
+    const targetUrl = parsePostgresOption(values.to, '--to');
+    warnOfPassword(targetUrl, '--to');
     // The copy reads SQLite whatever CANDOR_DATABASE_URL says (it may already name the target).
     const config = readConfig({ ...process.env, CANDOR_DATABASE_URL: undefined }, process.cwd());
     const secret = config.secret ?? findSecrets(config)?.secret;
@@ -71,28 +66,3 @@ export const dbCopy: CliCommand = {
     }
   },
 };
-
-/** Whether the URL carries a password (parseTarget has already checked it is a valid URL). */
-function hasPassword(url: string): boolean {
-  try {
-    return new URL(url).password !== '';
-  } catch {
-    return false;
-  }
-}
-
-/** --to as CANDOR_DATABASE_URL is read, but named --to in messages (never showing the password). */
-function parseTarget(raw: string): string {
-  try {
-    const setting = parseDatabaseUrl(raw);
-    if (setting.engine !== 'postgres') throw new CliError('--to must name a PostgreSQL database: postgres://…', 2);
-    return setting.url;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      // The setting's own wording offers leaving it unset for SQLite, which --to cannot be.
-      const detail = err.message.slice(err.variable.length + 1).replace(/,? or (?:be )?unset for SQLite(?: in the data dir)?/, '');
-      throw new CliError(`--to ${detail}`, 2);
-    }
-    throw err;
-  }
-}
