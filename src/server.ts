@@ -15,7 +15,7 @@ import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
 import { runHousekeeping } from './core/maintenance/housekeeping.ts';
-import { ensureBuild } from './runtime/build.ts';
+import { ensureBuild, isBuildFresh } from './runtime/build.ts';
 import { detectContentChanges } from './runtime/changes.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
 import { createDispatcher } from './runtime/dispatcher.ts';
@@ -69,7 +69,13 @@ async function main(): Promise<void> {
     log(
       `audit log: ${sealed.action === 'audit.chain_keyed' ? 'older plain entries sealed under CANDOR_SECRET' : 'CANDOR_SECRET changed; recorded'} as entry #${sealed.id}`,
     );
-  if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
+  if (context.config.database.engine === 'postgres') {
+    // Many nodes, one deployment: none of them builds (README "Many nodes on PostgreSQL").
+    if (!isBuildFresh(root))
+      fail(
+        'the site in dist/ was not built from these sources: run `npm run build` once where the code is deployed, then start the nodes (on PostgreSQL a node never builds at start)',
+      );
+  } else if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
   const changes = detectContentChanges(context);
   for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);
   const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;

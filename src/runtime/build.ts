@@ -1,6 +1,10 @@
 /**
  * `npm start` must serve what is in the working tree. The build is stamped
- * with a hash of its inputs; a missing or different stamp rebuilds.
+ * with a hash of its inputs (`npm run build` ends by writing the stamp,
+ * scripts/stamp-build.ts); on SQLite a missing or different stamp rebuilds
+ * at start. On PostgreSQL, where many nodes serve one deployment, nodes
+ * never build: the site is built once where the code is deployed, and a
+ * node whose build does not match its sources refuses to start (server.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -36,7 +40,10 @@ export function ensureBuild(root: string, log: (line: string) => void): boolean 
   if (isBuildFresh(root)) return true;
   log('building the site (sources changed since the last build)…');
   const result = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) return false;
+  return result.status === 0;
+}
+
+/** Marks dist/ as built from the sources as they are now. */
+export function writeBuildStamp(root: string): void {
   writeFileSync(join(root, STAMP), `${buildInputsHash(root)}\n`);
-  return true;
 }
