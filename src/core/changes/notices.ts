@@ -10,7 +10,8 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
-import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import type { JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
 import type { StaffAudience } from '../notify/staff-recipients.ts';
 import {
