@@ -7,14 +7,13 @@
  * transaction that makes it.
  *
  * The rows are src/stores/objections.ts's (issue 15). Filing is one
- * transaction (the objection and its audit entry), idempotent on the link:
- * a second filing, also a concurrent one, files nothing and is told of the
- * first. The acknowledgement and the message to staff go to the outbox after
- * it commits, on the SQLite connection (src/core/notify is not on the stores
- * yet). Staff's decisions lock the objection's row while they run.
+ * transaction (the objection, its acknowledgement and the message to staff
+ * in the outbox, its audit entry), idempotent on the link: a second filing,
+ * also a concurrent one, files nothing and is told of the first. Staff's
+ * decisions lock the objection's row while they run.
  */
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
-import type { Database } from '../../../db/engine/types.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   changeObjection,
   filedFrom,
@@ -33,8 +32,7 @@ import type { Site } from '../content/schema.ts';
 import { escapeSlack } from '../incidents/markdown.ts';
 import { readObjectionToken } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import type { Keys } from '../notify/recipients.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import { linksLocked, type RefusalContext, refuseLink } from '../subscriptions/refusals.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { type ContentDiff, upgradeDiff } from './diff.ts';
@@ -146,10 +144,7 @@ export interface ObjectionInput {
   organisation: string;
 }
 
-export interface ObjectionDeps extends LinkVisit {
-  keys: Keys;
-  /** SLACK_STAFF_CHANNEL with the bot token, when both are set */
-  staffSlack: StaffAudience['staffSlack'];
+export interface ObjectionDeps extends LinkVisit, StaffChannels {
   site: Site;
   publicUrl: URL;
   userAgent: string | null;
@@ -187,6 +182,8 @@ export async function fileObjection(deps: ObjectionDeps, token: string, input: O
     });
     // Two submissions of one form (also at once) file one objection: the second is told of the first.
     if (id === undefined) return { ok: false as const, already: await filedFrom(tx, link.notice.id, link.recipientId) };
+    if (recipient) await acknowledge(tx, deps, link, heading, id);
+    await tellStaff(tx, deps, link, heading, id, organisation);
     await writeAudit(
       tx,
       {
@@ -199,23 +196,19 @@ export async function fileObjection(deps: ObjectionDeps, token: string, input: O
       },
       deps.now,
     );
-    return { ok: true as const, id, acknowledge: recipient !== undefined };
+    return { ok: true as const, id };
   });
   if (!filed.ok) return { ok: false, message: alreadyReceived(filed.already?.createdAt ?? deps.now) };
-  // After the commit: the outbox is still synchronous code on the SQLite connection.
-  const db = legacyConnection(deps.database);
-  if (filed.acknowledge) acknowledge(deps, db, link, heading, filed.id);
-  tellStaff({ db, keys: deps.keys, staffSlack: deps.staffSlack }, deps, link, heading, filed.id, organisation);
   return { ok: true, id: filed.id, late: link.late };
 }
 
 /** The acknowledgement, on the channel the notice reached them by. */
-function acknowledge(deps: ObjectionDeps, db: StaffAudience['db'], link: ObjectionLink, heading: string, id: number): void {
+async function acknowledge(tx: Tx, deps: ObjectionDeps, link: ObjectionLink, heading: string, id: number): Promise<void> {
   const org = deps.site.organisation.name;
   const lateLine = link.late ? ' It arrived after the objection deadline; we have recorded it and will still review it.' : '';
   const text = `${org} received your objection (reference O-${id}) to the notice "${heading}".${lateLine} Our privacy team will review it and contact you. Questions: ${deps.site.contacts.privacy.email}.`;
-  enqueueNotification(
-    db,
+  await enqueueNotification(
+    tx,
     {
       kind: 'objection-ack',
       title: `Objection O-${id} received`,
@@ -234,20 +227,20 @@ function acknowledge(deps: ObjectionDeps, db: StaffAudience['db'], link: Objecti
   );
 }
 
-function tellStaff(
-  audience: StaffAudience,
+async function tellStaff(
+  tx: Tx,
   deps: ObjectionDeps,
   link: ObjectionLink,
   heading: string,
   id: number,
   organisation: string | null,
-): void {
+): Promise<void> {
   const who = organisation ? ` from ${organisation}` : '';
   const subject = `New objection O-${id}${who}: ${heading}${link.late ? ' (late)' : ''}`;
   const url = new URL(`console/objections/${id}`, deps.publicUrl).href;
   const text = `${subject}. Review it and reply: ${url}`;
   const html = `<p>${escapeHtml(subject)}.</p><p><a href="${escapeHtml(url)}">Review it in the console</a></p>`;
-  notifyStaff(audience, { kind: 'staff-objection', subject, text, html }, deps.now);
+  await notifyStaff(tx, deps, { kind: 'staff-objection', subject, text, html }, deps.now);
 }
 
 const LIST_LIMIT = 500;
