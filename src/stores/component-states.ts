@@ -236,7 +236,14 @@ export async function componentStateRows(r: Reader | Tx, componentId: string): P
   const q = reading(r);
   const s = q.t.componentStates;
   return q.db
-    .select({ componentId: s.componentId, status: s.status, since: s.since, incidentId: s.incidentId, updateId: s.updateId, source: s.source })
+    .select({
+      componentId: s.componentId,
+      status: s.status,
+      since: s.since,
+      incidentId: s.incidentId,
+      updateId: s.updateId,
+      source: s.source,
+    })
     .from(s)
     .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.componentId, componentId)))
     .orderBy(asc(s.since), asc(s.id));

@@ -177,7 +177,13 @@ export async function dailyAvailability(
 }
 
 /** `dailyAvailability` on the synchronous connection, for public.ts while it is synchronous. */
-export function dailyAvailabilityLegacy(db: Db, components: readonly Component[], now: Date, days = 90, recentDays = 30): ComponentAvailability[] {
+export function dailyAvailabilityLegacy(
+  db: Db,
+  components: readonly Component[],
+  now: Date,
+  days = 90,
+  recentDays = 30,
+): ComponentAvailability[] {
   const rows = db.$client
     .prepare(
       `SELECT s.component_id AS componentId, s.status, s.since, s.incident_id AS incidentId, s.source, i.title
@@ -190,7 +196,13 @@ export function dailyAvailabilityLegacy(db: Db, components: readonly Component[]
 }
 
 /** The days and uptime of each service from the rows the public sees (by service, then time). */
-function availabilityOf(rows: readonly Row[], components: readonly Component[], now: Date, days: number, recentDays: number): ComponentAvailability[] {
+function availabilityOf(
+  rows: readonly Row[],
+  components: readonly Component[],
+  now: Date,
+  days: number,
+  recentDays: number,
+): ComponentAvailability[] {
   const end = now.getTime();
   const today = Math.floor(end / DAY) * DAY;
   const windowStart = today - (days - 1) * DAY;
