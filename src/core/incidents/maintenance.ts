@@ -9,7 +9,7 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
-import type { Database } from '../../../db/engine/types.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import { jobsByKeyPrefix, lockMaintenance } from '../../stores/maintenance-windows.ts';
 import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
@@ -83,8 +83,10 @@ interface Planned {
   record: IncidentRecord;
   window: MaintenanceWindow;
   createdBy: number | null;
-  /** the synchronous connection, for incidents.ts and the outbox (not on the stores yet); it writes in the step's transaction */
+  /** the synchronous connection, for incidents.ts (not on the stores yet); it writes in the step's transaction */
   db: Db;
+  /** the step's transaction */
+  tx: Tx;
 }
 
 /**
@@ -93,19 +95,19 @@ interface Planned {
  * The maintenance's row is read locked (src/stores/maintenance-windows.ts),
  * so two steps of one maintenance never interleave on PostgreSQL.
  */
-function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: Date) => void): JobHandler {
+function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: Date) => void | Promise<void>): JobHandler {
   return async (job, now) => {
     const incidentId = Number(job.payload.incidentId);
     await deps.database.transaction(async (tx) => {
       const state = await lockMaintenance(tx, incidentId);
-      // incidentView, postUpdate, the outbox and the jobs module are not on the stores yet. Called synchronously from
+      // incidentView, postUpdate and the jobs module are not on the stores yet. Called synchronously from
       // this callback on the same connection they join this transaction (db/engine/sqlite.ts): the step's effect and
       // its completion commit together. On PostgreSQL the legacy connection refuses, and the job is retried.
       const db = legacyConnection(deps.database);
       const window = state?.window;
       if (window && window.startsAt.getTime() === Number(job.payload.startsAt) && window.endsAt.getTime() === Number(job.payload.endsAt)) {
         const record = incidentView(db, deps.components, incidentId);
-        if (record) run({ record, window, createdBy: state.createdBy, db }, job, now);
+        if (record) await run({ record, window, createdBy: state.createdBy, db, tx }, job, now);
       }
       completeJob(db, job.id, now);
     });
@@ -121,15 +123,15 @@ function filled(deps: MaintenanceJobDeps, id: string, { record, window }: Planne
 
 /** A reminder is a notification, not an update: the timeline stays the record of what changed. */
 const remind = (deps: MaintenanceJobDeps) =>
-  step(deps, (planned, job, now) => {
+  step(deps, async (planned, job, now) => {
     const { record, window } = planned;
     const { incident } = record;
     // Late reminders mislead: the 24-hour one is pointless inside the last hour, both after the start.
     const latest = job.payload.before === 'remind-24h' ? window.startsAt.getTime() - HOUR : window.startsAt.getTime();
     if (incident.status !== 'scheduled' || now.getTime() >= latest) return;
     const url = incidentUrl(deps.publicUrl, incident.id);
-    enqueueNotification(
-      planned.db,
+    await enqueueNotification(
+      planned.tx,
       {
         kind: 'incident',
         title: `${incident.title}: reminder`,

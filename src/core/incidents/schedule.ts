@@ -207,19 +207,21 @@ export interface JobDeps {
 function reminder(deps: JobDeps): JobHandler {
   return async (job: Job, now: Date) => {
     const incidentId = Number(job.payload.incidentId);
-    const row = await deps.database.read((r) => reminderTarget(r, incidentId));
-    // An update published since this reminder was planned moved the promise: this one is stale.
-    if (!row || row.status === 'resolved' || row.nextUpdateBy?.getTime() !== Number(job.payload.due)) return;
-    const due = row.nextUpdateBy;
-    const when = `${due.toISOString().slice(11, 16)} UTC`;
-    const overdue = job.payload.when === 'overdue';
-    const subject = overdue
-      ? `Overdue: the next update on "${row.title}" was promised by ${when}`
-      : `Due in 15 minutes: the next update on "${row.title}" (by ${when})`;
-    const link = new URL(`console/incidents/${incidentId}`, deps.publicUrl).href;
-    const text = `${subject}. Customers were told to expect it. Post it here: ${link}`;
-    // The outbox is not on the stores yet: after the read, on the synchronous connection.
-    notifyStaff({ ...deps, db: legacyConnection(deps.database) }, { kind: 'staff-reminder', subject, text }, now);
+    // One transaction: the promise read and the reminder enqueued (src/core/notify/outbox.ts) agree.
+    await deps.database.transaction(async (tx) => {
+      const row = await reminderTarget(tx, incidentId);
+      // An update published since this reminder was planned moved the promise: this one is stale.
+      if (!row || row.status === 'resolved' || row.nextUpdateBy?.getTime() !== Number(job.payload.due)) return;
+      const due = row.nextUpdateBy;
+      const when = `${due.toISOString().slice(11, 16)} UTC`;
+      const overdue = job.payload.when === 'overdue';
+      const subject = overdue
+        ? `Overdue: the next update on "${row.title}" was promised by ${when}`
+        : `Due in 15 minutes: the next update on "${row.title}" (by ${when})`;
+      const link = new URL(`console/incidents/${incidentId}`, deps.publicUrl).href;
+      const text = `${subject}. Customers were told to expect it. Post it here: ${link}`;
+      await notifyStaff(tx, deps, { kind: 'staff-reminder', subject, text }, now);
+    });
   };
 }
 
