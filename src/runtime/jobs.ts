@@ -27,10 +27,11 @@ export function jobHandlers(context: AppContext) {
   return {
     ...incidentJobHandlers({
       ...shared,
+      database: context.database,
       keys: context.keys,
       staffSlack,
     }),
-    ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
+    ...maintenanceJobHandlers({ ...shared, database: context.database, templates: context.content.templates }),
     ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
     ...announcementJobHandlers({ ...shared, keys: context.keys, staffSlack }),
   };
