@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { contentSnapshots } from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { diffSubprocessors, fingerprint, type LegacyStoredSubprocessor, storedSubprocessors } from '../../src/core/changes/diff.ts';
@@ -117,7 +118,7 @@ describe('free-text locations of earlier versions', () => {
     expect(diffSubprocessors(freeTextList(), storedSubprocessors(content.subprocessors))).toEqual([]);
   });
 
-  it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', () => {
+  it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', async () => {
     const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
     const now = new Date('2026-06-01T12:00:00Z');
     // A database from before: its baseline in the free-text shape, and a draft for Algolia moving to Ireland.
@@ -145,10 +146,18 @@ describe('free-text locations of earlier versions', () => {
       )
       .run(JSON.stringify(draft), now.getTime());
 
-    const ctx = { db, now, site: content.site, publicUrl: new URL('https://trust.example/'), actor: null, ip: null, userAgent: null };
+    const ctx = {
+      database: databaseOf(db),
+      now,
+      site: content.site,
+      publicUrl: new URL('https://trust.example/'),
+      actor: null,
+      ip: null,
+      userAgent: null,
+    };
     // content/ in the new shape with Algolia in Ireland: the pending draft is that change, kept with its text
     const inIreland = content.subprocessors.map((s) => (s.id === 'algolia' ? { ...s, countries: ['IE'] } : s));
-    expect(detectChanges(ctx, { ...content, subprocessors: inIreland })).toEqual({ drafted: [], superseded: 0 });
+    expect(await detectChanges(ctx, { ...content, subprocessors: inIreland })).toEqual({ drafted: [], superseded: 0 });
     const kept = db.$client.prepare(`SELECT status, intro, details FROM change_notices`).all() as {
       status: string;
       intro: string;
@@ -160,8 +169,8 @@ describe('free-text locations of earlier versions', () => {
     expect(facts).toContainEqual({ label: 'Location before', value: 'United States, Germany' });
     expect(fingerprint(draft as never)).toBe(fingerprint(detectChangesDiff(inIreland)));
     // content/ in the new shape, places as published: nothing to tell anyone (the Ireland draft is withdrawn)
-    expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
-    expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
+    expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
+    expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
 
     // the published list (the free-text baseline) reads as places: filter, labels and trust.json
     const published = currentSubprocessors(db, now).items;

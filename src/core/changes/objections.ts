@@ -16,7 +16,7 @@ import { linksLocked, refuseLink } from '../subscriptions/refusals.ts';
 import { escapeHtml } from '../text/escape.ts';
 import { today } from './history.ts';
 import { longDate, noticeHeading } from './messages.ts';
-import { getNotice, type Notice } from './notices.ts';
+import { getNoticeLegacy, type Notice } from './notices.ts';
 
 export const objectionStatuses = ['open', 'in_discussion', 'resolved', 'withdrawn'] as const;
 export type ObjectionStatus = (typeof objectionStatuses)[number];
@@ -54,7 +54,7 @@ export interface ObjectionLink {
 export function openObjectionLink(db: Db, secret: string, token: string, now: Date): ObjectionLink | null {
   const read = readObjectionToken(secret, token);
   if (!read) return null;
-  const notice = getNotice(db, read.noticeId);
+  const notice = getNoticeLegacy(db, read.noticeId);
   if (notice?.status !== 'published' || !notice.objectionDeadline) return null;
   const subscriber = db.$client
     .prepare('SELECT s.organisation FROM recipients r JOIN subscribers s ON s.id = r.subscriber_id WHERE r.id = ?')
@@ -235,7 +235,7 @@ interface ObjectionRow {
 }
 
 function toObjection(db: Db, row: ObjectionRow, withNotes: boolean): Objection {
-  const notice = getNotice(db, row.notice_id);
+  const notice = getNoticeLegacy(db, row.notice_id);
   const notes = withNotes
     ? (db.$client
         .prepare(

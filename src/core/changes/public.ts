@@ -11,7 +11,7 @@ import type { Subprocessor } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
 import { renderMarkdown } from '../incidents/markdown.ts';
 import { escapeHtml } from '../text/escape.ts';
-import { type PublishedAnnouncement, publishedAnnouncements } from './announcements.ts';
+import { type PublishedAnnouncement, publishedAnnouncementsLegacy } from './announcements.ts';
 import type { StoredSubprocessor } from './diff.ts';
 import { type PublishedNotice, parseDay, publishedNotices, subprocessorsAsOf, today } from './history.ts';
 import { longDate, noticeFacts, noticeHeading, stripPlaceholders } from './messages.ts';
@@ -123,7 +123,7 @@ export function changelog(db: Db, limit = 200): ChangeEntry[] {
       publishedAt: notice.publishedAt,
       notice,
     })),
-    ...publishedAnnouncements(db, limit).map((announcement) => ({
+    ...publishedAnnouncementsLegacy(db, limit).map((announcement) => ({
       type: 'announcement' as const,
       anchor: `announcement-${announcement.id}`,
       publishedAt: announcement.publishedAt,
