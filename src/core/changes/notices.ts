@@ -162,16 +162,25 @@ export async function detectChanges(
   ctx: NoticeContext,
   content: Pick<TrustContent, 'subprocessors' | 'docs'>,
 ): Promise<{ drafted: Notice[]; superseded: number }> {
-  return ctx.database.transaction(async (tx) => reconcileNotices(tx, ctx, contentDiffs(legacyConnection(ctx.database), content)), {
-    serializable: true,
-  });
+  return detectDifferences(ctx, () => contentDiffs(legacyConnection(ctx.database), content));
 }
 
 /**
- * Detection's writes, in the caller's (serializable) transaction: the open notices made to match
- * `diffs`, one draft per difference, the rest superseded and their publication jobs cancelled.
+ * Detection with the differences from `differences()`, called first thing in the transaction (so its
+ * synchronous reads are part of it on SQLite): the open notices made to match them, `serializable`.
  */
-export async function reconcileNotices(
+export async function detectDifferences(
+  ctx: NoticeContext,
+  differences: () => readonly ContentDiff[],
+): Promise<{ drafted: Notice[]; superseded: number }> {
+  return ctx.database.transaction(async (tx) => reconcileNotices(tx, ctx, differences()), { serializable: true });
+}
+
+/**
+ * Detection's writes, in its serializable transaction: the open notices made to match `diffs`, one
+ * draft per difference, the rest superseded and their publication jobs cancelled.
+ */
+async function reconcileNotices(
   tx: Tx,
   ctx: NoticeContext,
   diffs: readonly ContentDiff[],
