@@ -88,12 +88,9 @@ export const changeActions = {
   updateObjection: defineAction({
     accept: 'form',
     input: z.object({ objectionId: z.coerce.number().int().positive(), status: text(30), note: text(6000) }),
-    handler: async (input, ctx) => {
+    handler: (input, ctx) => {
       requireStaff(ctx, 'updateObjection');
-      const result = await updateObjection(objectionStaffContext(ctx), input.objectionId, {
-        status: input.status || null,
-        note: input.note,
-      });
+      const result = updateObjection(objectionStaffContext(ctx), input.objectionId, { status: input.status || null, note: input.note });
       if (!result.ok) refuse(result.message);
       return { objectionId: input.objectionId };
     },

@@ -194,16 +194,3 @@ export async function markDraft(tx: Tx, id: number): Promise<number> {
       .where(and(eq(n.trustCenterId, q.trustCenter), eq(n.id, id), eq(n.status, 'scheduled'))),
   );
 }
-
-/** When the published lists were first recorded (the first content snapshot), or null before the first start. */
-export async function firstSnapshotAt(r: Reader | Tx): Promise<Date | null> {
-  const q = reading(r);
-  const s = q.t.contentSnapshots;
-  const rows = await q.db
-    .select({ at: s.publishedAt })
-    .from(s)
-    .where(eq(s.trustCenterId, q.trustCenter))
-    .orderBy(asc(s.publishedAt))
-    .limit(1);
-  return rows[0]?.at ?? null;
-}

@@ -16,7 +16,6 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { getAnnouncement, listAnnouncements, saveAnnouncement } from '../../src/core/changes/announcements.ts';
 import type { DocDiff } from '../../src/core/changes/diff.ts';
 import { fingerprint } from '../../src/core/changes/diff.ts';
-import { trackedSince } from '../../src/core/changes/log.ts';
 import { detectDifferences, getNotice, listNotices, type NoticeContext, publishNotice } from '../../src/core/changes/notices.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import {
@@ -28,7 +27,6 @@ import {
   updateAnnouncement,
 } from '../../src/stores/announcements.ts';
 import {
-  firstSnapshotAt,
   insertDraft,
   latestPublishedNotices,
   markDraft,
@@ -129,19 +127,6 @@ async function sequence(database: Database) {
     published: l.published.map((n) => [n.diff.id, n.intro, n.effectiveOn, n.publishedAt?.toISOString()]),
   }));
   seen.domainNotice = (await getNotice(database, ids.keys))?.diff;
-  seen.noSnapshots = await database.read((r) => firstSnapshotAt(r));
-  await database.transaction(async (tx) => {
-    const { query } = await import('../../db/engine/query.ts');
-    const q = query(tx);
-    for (const [kind, minutes] of [
-      ['docs', 3],
-      ['subprocessors', 2],
-    ] as const)
-      await q.db
-        .insert(q.t.contentSnapshots)
-        .values({ kind, hash: kind, data: [], publishedAt: at(minutes), trustCenterId: q.trustCenter });
-  });
-  seen.trackedSince = await trackedSince(database);
 
   // announcements
   const announcement = await database.transaction((tx) =>
@@ -204,8 +189,6 @@ function expectSequence(seen: Record<string, unknown>) {
   expect(seen.locked).toBe('published');
   expect(seen.domainList).toEqual({ open: 0, published: [['key-management', 'Edited.', '2026-12-20', at(5).toISOString()]] });
   expect(seen.domainNotice).toEqual(docAdded('key-management', 'Key management'));
-  expect(seen.noSnapshots).toBeNull();
-  expect(seen.trackedSince).toEqual(at(2));
   expect(seen.byKey).toBe(true);
   expect(seen.updated).toBe(1);
   expect(seen.announcementPublished).toEqual([1, 0, 0]);

@@ -120,6 +120,7 @@ describe('free-text locations of earlier versions', () => {
 
   it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', async () => {
     const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
+    const database = databaseOf(db);
     const now = new Date('2026-06-01T12:00:00Z');
     // A database from before: its baseline in the free-text shape, and a draft for Algolia moving to Ireland.
     const baseline = freeTextList();
@@ -146,15 +147,7 @@ describe('free-text locations of earlier versions', () => {
       )
       .run(JSON.stringify(draft), now.getTime());
 
-    const ctx = {
-      database: databaseOf(db),
-      now,
-      site: content.site,
-      publicUrl: new URL('https://trust.example/'),
-      actor: null,
-      ip: null,
-      userAgent: null,
-    };
+    const ctx = { database, now, site: content.site, publicUrl: new URL('https://trust.example/'), actor: null, ip: null, userAgent: null };
     // content/ in the new shape with Algolia in Ireland: the pending draft is that change, kept with its text
     const inIreland = content.subprocessors.map((s) => (s.id === 'algolia' ? { ...s, countries: ['IE'] } : s));
     expect(await detectChanges(ctx, { ...content, subprocessors: inIreland })).toEqual({ drafted: [], superseded: 0 });

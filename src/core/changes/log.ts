@@ -1,7 +1,12 @@
-import type { Database } from '../../../db/engine/types.ts';
-import { firstSnapshotAt } from '../../stores/change-notices.ts';
+import { min } from 'drizzle-orm';
+import type { Db } from '../../../db/client.ts';
+import { contentSnapshots } from '../../../db/schema.ts';
 
 /** Since when the published lists have been tracked (the first snapshot), or null before the first start. */
-export async function trackedSince(database: Database): Promise<Date | null> {
-  return database.read((r) => firstSnapshotAt(r));
+export function trackedSince(db: Db): Date | null {
+  const row = db
+    .select({ first: min(contentSnapshots.publishedAt) })
+    .from(contentSnapshots)
+    .get();
+  return row?.first ?? null;
 }

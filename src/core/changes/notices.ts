@@ -4,7 +4,8 @@
  * idempotent: a difference already drafted is not drafted again, and a
  * draft whose difference is gone (content changed back or again) is
  * superseded. Publishing is one transaction: the notice, its dates and
- * the notification with all deliveries.
+ * the notification with all deliveries. The rows are src/stores/change-notices.ts's, on SQLite and
+ * PostgreSQL (issue 15); what keeps concurrent staff and nodes apart is said at each flow.
  */
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
@@ -139,8 +140,15 @@ const toNotice = (r: NoticeRecord): Notice => ({
   detectedAt: r.detectedAt,
 });
 
-/** What detection compares: content/ against what was published. */
-function contentDiffs(db: Db, content: Pick<TrustContent, 'subprocessors' | 'docs'>): ContentDiff[] {
+/**
+ * What detection compares: content/ against what was published. The published lists are
+ * src/core/changes/history.ts's, still synchronous on SQLite (issue 15): read in the transaction's
+ * callback before its first await, so on SQLite part of it (db/engine/sqlite.ts: the transition
+ * rule); on PostgreSQL `legacyConnection` refuses until that capability is on the stores. Once it is,
+ * they are read with detection's `tx` and detection runs whole on either engine.
+ */
+function contentDiffs(database: Database, content: Pick<TrustContent, 'subprocessors' | 'docs'>): ContentDiff[] {
+  const db = legacyConnection(database);
   return [
     ...diffSubprocessors(publishedSubprocessors(db), storedSubprocessors(content.subprocessors)),
     ...diffDocs(publishedDocs(db), storedDocs(content.docs)),
@@ -153,27 +161,23 @@ function contentDiffs(db: Db, content: Pick<TrustContent, 'subprocessors' | 'doc
  * Safe when run on two nodes at once (each server detects at start): the transaction is `serializable`,
  * so of two detections that both find a difference undrafted, one commits and the other is re-run and
  * finds the draft (the unique index on open fingerprints is the backstop): exactly one draft per change.
- * The published lists are src/core/changes/history.ts's, still synchronous on SQLite: they are read
- * inside the transaction's callback before its first await, so on SQLite they are part of it
- * (db/engine/sqlite.ts: the transition rule); on PostgreSQL `legacyConnection` refuses until that
- * capability is on the stores.
  */
 export async function detectChanges(
   ctx: NoticeContext,
   content: Pick<TrustContent, 'subprocessors' | 'docs'>,
 ): Promise<{ drafted: Notice[]; superseded: number }> {
-  return detectDifferences(ctx, () => contentDiffs(legacyConnection(ctx.database), content));
+  return detectDifferences(ctx, () => contentDiffs(ctx.database, content));
 }
 
 /**
- * Detection with the differences from `differences()`, called first thing in the transaction (so its
- * synchronous reads are part of it on SQLite): the open notices made to match them, `serializable`.
+ * Detection with the differences `differences(tx)` finds, first thing in its transaction: the open
+ * notices made to match them, `serializable` (see `detectChanges`).
  */
 export async function detectDifferences(
   ctx: NoticeContext,
-  differences: () => readonly ContentDiff[],
+  differences: (tx: Tx) => readonly ContentDiff[] | Promise<readonly ContentDiff[]>,
 ): Promise<{ drafted: Notice[]; superseded: number }> {
-  return ctx.database.transaction(async (tx) => reconcileNotices(tx, ctx, differences()), { serializable: true });
+  return ctx.database.transaction(async (tx) => reconcileNotices(tx, ctx, await differences(tx)), { serializable: true });
 }
 
 /**
@@ -186,7 +190,6 @@ async function reconcileNotices(
   diffs: readonly ContentDiff[],
 ): Promise<{ drafted: Notice[]; superseded: number }> {
   const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
-  let superseded = 0;
   const gone: number[] = [];
   for (const row of await openNotices(tx)) {
     // From the stored difference rather than the stored fingerprint: one drafted before
@@ -196,11 +199,11 @@ async function reconcileNotices(
       wanted.delete(print);
       continue;
     }
-    superseded += await supersedeNotice(tx, row.id);
-    gone.push(row.id);
+    if ((await supersedeNotice(tx, row.id)) === 1) gone.push(row.id);
   }
   // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
   for (const id of gone) cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
+  const superseded = gone.length;
   const drafted: Notice[] = [];
   for (const [print, diff] of wanted) {
     const row = await insertDraft(tx, {
