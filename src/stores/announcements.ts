@@ -11,7 +11,7 @@
  * - a new announcement's form key is unique (`announcements_form_key`), and the domain inserts under
  *   `serializable`, so the same form posted twice at once makes one announcement.
  */
-import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { announcements } from '../../db/schema.ts';
@@ -66,11 +66,11 @@ export async function announcementForChange(tx: Tx, by: { id: number } | { formK
 export async function openAnnouncements(r: Reader | Tx): Promise<AnnouncementRecord[]> {
   const q = reading(r);
   const a = q.t.announcements;
-  const rows = await q.db
+  return q.db
     .select()
     .from(a)
-    .where(and(eq(a.trustCenterId, q.trustCenter), inArray(a.status, OPEN)));
-  return rows.sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime() || x.id - y.id);
+    .where(and(eq(a.trustCenterId, q.trustCenter), inArray(a.status, OPEN)))
+    .orderBy(asc(a.createdAt), asc(a.id));
 }
 
 /** The latest published, newest first. */
