@@ -76,7 +76,7 @@ export const announcementActions = {
     input: composer,
     handler: async (form, ctx) => {
       requireStaff(ctx, 'previewAnnouncement');
-      const result = previewAnnouncement(noticeContext(ctx), idOf(form), inputOf(form), timeOf(form));
+      const result = await previewAnnouncement(noticeContext(ctx), idOf(form), inputOf(form), timeOf(form));
       if (!result.ok) refuse(result.message);
       return { content: result.content, recipients: result.recipients };
     },

@@ -2,18 +2,20 @@
  * Change notices and announcements on the stores (src/stores/change-notices.ts, announcements.ts),
  * on SQLite and PostgreSQL alike: the same steps give the same answers on both engines; and what
  * must hold when staff, or nodes, act at the same time, where PostgreSQL really runs them
- * concurrently: two publishers of one draft → one publishes, the other is refused; detection run on
- * several nodes at once → one draft per change; one composer form posted several times at once → one
- * announcement. On SQLite the flows run whole (the outbox and jobs they still call synchronously
- * are SQLite-only until they are on the stores): two publishes of one notice → one notification.
+ * concurrently: two publishers of one draft → one publishes, the other is refused (with the row lock,
+ * and by the conditional update alone); detection run on several nodes at once → one draft per
+ * change; one composer form posted several times at once → one announcement. The flows whole too
+ * (publishNotice, publishAnnouncement): two publishes of one draft → one notification, the other
+ * refused; a form published from three posts at once → sent once.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresEngine } from '../../db/engine/postgres.ts';
+import { reading } from '../../db/engine/query.ts';
 import type { SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { getAnnouncement, listAnnouncements, saveAnnouncement } from '../../src/core/changes/announcements.ts';
+import { getAnnouncement, listAnnouncements, publishAnnouncement, saveAnnouncement } from '../../src/core/changes/announcements.ts';
 import type { DocDiff } from '../../src/core/changes/diff.ts';
 import { fingerprint } from '../../src/core/changes/diff.ts';
 import { detectDifferences, getNotice, listNotices, type NoticeContext, publishNotice } from '../../src/core/changes/notices.ts';
@@ -274,19 +276,35 @@ async function concurrencyCases(database: Database) {
   expect(saved).toEqual(Array.from({ length: 4 }, () => ({ ok: true, id: announcements[0]?.id })));
 }
 
-describe('change notices on SQLite: the flows whole', () => {
-  it('two staff publishing one draft at once: one notification, the other told it is published', async () => {
+/** The flows whole: two staff publishing one draft at once, one composer form published from three posts at once. */
+async function flowCases(database: Database) {
+  const id = await database.transaction(async (tx) => (await insertDraft(tx, draftOf(docAdded('flows', 'Flows'), 0))).id);
+  const results = await Promise.all([publishNotice(contextOf(database), id), publishNotice(contextOf(database), id)]);
+  expect(results).toContainEqual({ ok: true, deliveries: 0 });
+  expect(results).toContainEqual({ ok: false, message: 'This notice is already published.' });
+  expect(await getNotice(database, id)).toMatchObject({ status: 'published', publishedAt: T0, effectiveOn: '2026-12-03' });
+
+  const input = { title: 'Once', body: 'Sent once.', topics: ['docs'], effectiveOn: '', formKey: 'published-form-0123456789abcdef' };
+  const posts = await Promise.all(Array.from({ length: 3 }, () => publishAnnouncement(contextOf(database), null, input)));
+  expect(posts.filter((p) => p.ok)).toHaveLength(1);
+  expect(posts.filter((p) => !p.ok)).toEqual([
+    { ok: false, message: 'This announcement is already published.' },
+    { ok: false, message: 'This announcement is already published.' },
+  ]);
+  const sent = await database.read(async (r) => {
+    const q = reading(r);
+    return (await q.db.select({ threadKey: q.t.notifications.threadKey }).from(q.t.notifications)).map((n) => n.threadKey);
+  });
+  const announced = posts.find((p) => p.ok);
+  // one notification each (store-level publications above send nothing)
+  expect(sent.sort()).toEqual([`announcement:${announced?.ok ? announced.id : 0}`, `notice:${id}`]);
+}
+
+describe('change notices and announcements on SQLite: the flows whole', () => {
+  it('two staff publishing one draft at once: one notification, the other told it is published; one form posted three times: sent once', async () => {
     const database = bindAuditKeys(tempSqliteEngine(), KEYRING);
     try {
-      const id = await database.transaction(
-        async (tx) => (await insertDraft(tx, draftOf(docAdded('key-management', 'Key management'), 0))).id,
-      );
-      const results = await Promise.all([publishNotice(contextOf(database), id), publishNotice(contextOf(database), id)]);
-      expect(results).toContainEqual({ ok: true, deliveries: 0 });
-      expect(results).toContainEqual({ ok: false, message: 'This notice is already published.' });
-      const notifications = database.connection.$client.prepare(`SELECT thread_key FROM notifications`).all();
-      expect(notifications).toEqual([{ thread_key: `notice:${id}` }]);
-      expect(await getNotice(database, id)).toMatchObject({ status: 'published', publishedAt: T0, effectiveOn: '2026-12-03' });
+      await flowCases(database);
     } finally {
       await database.close();
     }
@@ -319,6 +337,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('change notice and announcement stores on SQ
       try {
         // the PostgreSQL database already holds the sequence's rows: other fingerprints, other form keys
         await concurrencyCases(fresh);
+        await flowCases(fresh);
       } finally {
         if (fresh.engine === 'sqlite') await fresh.close();
       }

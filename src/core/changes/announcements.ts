@@ -30,8 +30,8 @@ import {
 } from '../../stores/announcements.ts';
 import { type AuditInput, writeAudit } from '../audit/log.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { countAudience, enqueueNotification, notifyStaff } from '../notify/legacy.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
+import { countAudience, enqueueNotification } from '../notify/outbox.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
 import type { Topic } from '../subscriptions/topics.ts';
 import { announcementMessages } from './announcement-messages.ts';
@@ -237,19 +237,19 @@ export interface AnnouncementPreview {
  * What each channel would send, and to how many, without storing anything. An announcement not yet
  * saved has no number: its link goes to /changes until it has one.
  */
-export function previewAnnouncement(
+export async function previewAnnouncement(
   ctx: AnnouncementContext,
   id: number | null,
   input: AnnouncementInput,
   at: Date | null,
-): ({ ok: true } & AnnouncementPreview) | Refusal {
+): Promise<({ ok: true } & AnnouncementPreview) | Refusal> {
   const checked = checkAnnouncement(input, today(at ?? ctx.now));
   if (!checked.ok) return checked;
+  const { topics } = checked.value;
   return {
     ok: true,
     content: content(ctx, id, checked.value),
-    // the outbox is not on the stores yet: a synchronous read, outside any transaction
-    recipients: countAudience(legacyConnection(ctx.database), { kind: 'topics', topics: checked.value.topics }, CHANNELS),
+    recipients: await ctx.database.read((r) => countAudience(r, { kind: 'topics', topics }, CHANNELS)),
   };
 }
 
@@ -331,14 +331,11 @@ export async function saveAnnouncement(
  * Marks it published and writes the notification with all its deliveries; inside the caller's
  * transaction. The status changes first and only from open, so a second publisher never sends.
  */
-async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value: Checked): Promise<number> {
+async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value: Checked, wasScheduled: boolean): Promise<number> {
   if ((await markAnnouncementPublished(tx, id, ctx.actor?.id ?? null, ctx.now)) !== 1)
     throw new Refused('This announcement is already published.');
-  // The outbox and jobs are not on the stores yet: synchronous calls, on SQLite part of this
-  // transaction (db/engine/sqlite.ts: the transition rule); PostgreSQL refuses them until they are.
-  const legacy = legacyConnection(ctx.database);
-  const { deliveries, notificationId } = enqueueNotification(
-    legacy,
+  const { deliveries, notificationId } = await enqueueNotification(
+    tx,
     {
       kind: 'announcement',
       title: value.title,
@@ -349,7 +346,10 @@ async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value
     },
     ctx.now,
   );
-  cancelJob(legacy, `announcement:${id}:publish`, ctx.now);
+  // Only a scheduled one has a pending job (going back to draft cancels it). Jobs are not on the stores
+  // yet: synchronous, on SQLite part of this transaction (db/engine/sqlite.ts: the transition rule);
+  // PostgreSQL refuses them until they are, so there a draft publishes and a scheduled one not yet.
+  if (wasScheduled) cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
   await setAnnouncementNotification(tx, id, notificationId);
   await audit(tx, ctx, 'announcements.published', id, { ...summaryOf(value), deliveries });
   return deliveries;
@@ -383,7 +383,11 @@ async function publishIn(
   const existing = found.current?.id ?? null;
   // the text as posted is stored first; the scheduler publishes what is stored
   const saved = input ? await store(tx, ctx, existing, checked.value, 'draft', null, input.formKey) : (existing ?? 0);
-  return { ok: true as const, id: saved, deliveries: await publishStored(tx, ctx, saved, checked.value) };
+  return {
+    ok: true as const,
+    id: saved,
+    deliveries: await publishStored(tx, ctx, saved, checked.value, found.current?.status === 'scheduled'),
+  };
 }
 
 /** Schedules (or moves) it: stored as posted, checked for the day it goes out, with a durable job. */
@@ -442,7 +446,8 @@ export async function discardAnnouncement(ctx: AnnouncementContext, id: number):
     if (!found.ok) return found;
     if ((await markAnnouncementDiscarded(tx, id, ctx.now)) !== 1)
       throw new Refused('This announcement was published or discarded meanwhile.');
-    cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
+    // only a scheduled one has a pending job; jobs are not on the stores yet (see publishStored)
+    if (found.current?.status === 'scheduled') cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
     await audit(tx, ctx, 'announcements.discarded', id, { title: found.current?.title ?? '' });
     return { ok: true as const };
   });
@@ -461,8 +466,7 @@ async function scheduledFailed(
   const subject = `Not published: the scheduled announcement "${announcement.title}"`;
   const link = new URL(`console/announcements/compose?id=${announcement.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  // the outbox is not on the stores yet: synchronous, on SQLite part of this transaction
-  notifyStaff(deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
+  await notifyStaff(tx, deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
 }
 
 export function announcementJobHandlers(deps: StaffAudience & Pick<AnnouncementContext, 'site' | 'publicUrl'>): Record<string, JobHandler> {

@@ -30,8 +30,8 @@ import { type AuditInput, writeAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import {
   type ContentDiff,
   diffDocs,
@@ -191,6 +191,7 @@ async function reconcileNotices(
 ): Promise<{ drafted: Notice[]; superseded: number }> {
   const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
   const gone: number[] = [];
+  let superseded = 0;
   for (const row of await openNotices(tx)) {
     // From the stored difference rather than the stored fingerprint: one drafted before
     // structured locations is the same difference when its places are the same.
@@ -199,11 +200,13 @@ async function reconcileNotices(
       wanted.delete(print);
       continue;
     }
-    if ((await supersedeNotice(tx, row.id)) === 1) gone.push(row.id);
+    if ((await supersedeNotice(tx, row.id)) !== 1) continue;
+    superseded++;
+    // only a scheduled one has a publication job to cancel
+    if (row.status === 'scheduled') gone.push(row.id);
   }
   // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
   for (const id of gone) cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
-  const superseded = gone.length;
   const drafted: Notice[] = [];
   for (const [print, diff] of wanted) {
     const row = await insertDraft(tx, {
@@ -448,11 +451,8 @@ async function publishIn(
   // The status changes first, and only from open: a second publisher never reaches the notification.
   const claimed = await markPublished(tx, id, { publishedAt: ctx.now, publishedBy: ctx.actor?.id ?? null, effectiveOn, objectionDeadline });
   if (claimed !== 1) throw new Refused('This notice is already published.');
-  // The outbox and jobs are not on the stores yet: synchronous calls, on SQLite part of this
-  // transaction (db/engine/sqlite.ts: the transition rule); PostgreSQL refuses them until they are.
-  const legacy = legacyConnection(ctx.database);
-  const { deliveries, notificationId } = enqueueNotification(
-    legacy,
+  const { deliveries, notificationId } = await enqueueNotification(
+    tx,
     {
       kind: 'change-notice',
       title: `${notice.diff.name}: ${notice.diff.change}`,
@@ -472,7 +472,10 @@ async function publishIn(
     },
     ctx.now,
   );
-  cancelJob(legacy, `notice:${id}:publish`, ctx.now);
+  // Only a scheduled notice has a pending job (going back to draft cancels it). Jobs are not on the
+  // stores yet: synchronous, on SQLite part of this transaction (db/engine/sqlite.ts: the transition
+  // rule); PostgreSQL refuses them until they are, so there a draft publishes and a scheduled one not yet.
+  if (found.status === 'scheduled') cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
   await setNotification(tx, id, notificationId);
   await audit(tx, ctx, 'changes.published', `notice:${id}`, {
     change: `${notice.diff.subject}:${notice.diff.change}:${notice.diff.id}`,
@@ -557,6 +560,5 @@ async function scheduledNoticeFailed(
   const subject = `Not published: the scheduled notice "${noticeHeading(notice.diff)}"`;
   const link = new URL(`console/announcements#notice-${notice.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  // the outbox is not on the stores yet: synchronous, on SQLite part of this transaction
-  notifyStaff(deps, { kind: 'staff-notice-failed', subject, text }, ctx.now);
+  await notifyStaff(tx, deps, { kind: 'staff-notice-failed', subject, text }, ctx.now);
 }
