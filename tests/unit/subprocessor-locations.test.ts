@@ -127,7 +127,7 @@ describe('free-text locations of earlier versions', () => {
     db.insert(contentSnapshots)
       .values({ kind: 'subprocessors', data: baseline, hash: hashJson(baseline), publishedAt: now })
       .run();
-    recordBaseline(db, content, now);
+    await recordBaseline(database, content, now);
     const algolia = baseline.find((s) => s.id === 'algolia');
     if (!algolia) throw new Error('no Algolia in the fixture');
     // as an older version stored it: both sides in the free-text shape
@@ -160,13 +160,13 @@ describe('free-text locations of earlier versions', () => {
     const facts = noticeFacts({ diff: JSON.parse(kept[0]?.details ?? '{}'), effectiveOn: '2026-07-01', objectionDeadline: null });
     expect(facts).toContainEqual({ label: 'Location', value: 'Ireland' });
     expect(facts).toContainEqual({ label: 'Location before', value: 'United States, Germany' });
-    expect(fingerprint(draft as never)).toBe(fingerprint(detectChangesDiff(inIreland)));
+    expect(fingerprint(draft as never)).toBe(fingerprint(await detectChangesDiff(inIreland)));
     // content/ in the new shape, places as published: nothing to tell anyone (the Ireland draft is withdrawn)
     expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
     expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
 
     // the published list (the free-text baseline) reads as places: filter, labels and trust.json
-    const published = currentSubprocessors(db, now).items;
+    const published = (await currentSubprocessors(database, now)).items;
     const germany = filterSubprocessors(published, new URLSearchParams('location=Germany'));
     expect(germany.items.map((s) => s.id).sort()).toEqual(['algolia', 'amazon-web-services', 'cloudflare', 'posthog', 'supabase']);
     const trust = buildTrustDocument({
@@ -184,9 +184,9 @@ describe('free-text locations of earlier versions', () => {
     });
     db.$client.close();
 
-    function detectChangesDiff(list: typeof inIreland) {
+    async function detectChangesDiff(list: typeof inIreland) {
       const [diff] = diffSubprocessors(
-        currentSubprocessors(db, now).items.map((s) => ({ ...s, since: s.since.toISOString() })),
+        (await currentSubprocessors(database, now)).items.map((s) => ({ ...s, since: s.since.toISOString() })),
         storedSubprocessors(list),
       );
       if (!diff) throw new Error('no difference');

@@ -10,11 +10,7 @@
  * no objection link: a change customers may object to is a subprocessor
  * notice, drafted from content/.
  */
-import { desc, eq } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
-import { announcements as announcementsTable } from '../../../db/schema.ts';
 import {
   type AnnouncementRecord,
   announcementById,
@@ -149,23 +145,6 @@ const toPublished = (a: Announcement): PublishedAnnouncement => ({
 /** Published announcements, newest first: for the changelog, its feeds and its JSON; in the caller's read or transaction. */
 export async function publishedAnnouncements(r: Reader | Tx, limit = 200): Promise<PublishedAnnouncement[]> {
   return (await latestPublishedAnnouncements(r, limit)).map(toAnnouncement).map(toPublished);
-}
-
-/**
- * The synchronous twin of `publishedAnnouncements`, for src/core/changes/public.ts's changelog, which
- * the public pages, the feeds and the status snapshots build synchronously (not on the stores yet).
- */
-export function publishedAnnouncementsLegacy(db: Db, limit = 200): PublishedAnnouncement[] {
-  const a = announcementsTable;
-  return db
-    .select()
-    .from(a)
-    .where(eq(a.status, 'published'))
-    .orderBy(desc(a.publishedAt), desc(a.id))
-    .limit(limit)
-    .all()
-    .map(toAnnouncement)
-    .map(toPublished);
 }
 
 /** A stored announcement as the composer would post it. */
@@ -331,7 +310,7 @@ export async function saveAnnouncement(
  * Marks it published and writes the notification with all its deliveries; inside the caller's
  * transaction. The status changes first and only from open, so a second publisher never sends.
  */
-async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value: Checked, wasScheduled: boolean): Promise<number> {
+async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value: Checked): Promise<number> {
   if ((await markAnnouncementPublished(tx, id, ctx.actor?.id ?? null, ctx.now)) !== 1)
     throw new Refused('This announcement is already published.');
   const { deliveries, notificationId } = await enqueueNotification(
@@ -346,10 +325,7 @@ async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value
     },
     ctx.now,
   );
-  // Only a scheduled one has a pending job (going back to draft cancels it). Jobs are not on the stores
-  // yet: synchronous, on SQLite part of this transaction (db/engine/sqlite.ts: the transition rule);
-  // PostgreSQL refuses them until they are, so there a draft publishes and a scheduled one not yet.
-  if (wasScheduled) cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
+  await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
   await setAnnouncementNotification(tx, id, notificationId);
   await audit(tx, ctx, 'announcements.published', id, { ...summaryOf(value), deliveries });
   return deliveries;
@@ -386,7 +362,7 @@ async function publishIn(
   return {
     ok: true as const,
     id: saved,
-    deliveries: await publishStored(tx, ctx, saved, checked.value, found.current?.status === 'scheduled'),
+    deliveries: await publishStored(tx, ctx, saved, checked.value),
   };
 }
 
@@ -406,15 +382,7 @@ export async function scheduleAnnouncement(
     const checked = checkAnnouncement(input, today(at));
     if (!checked.ok) return checked;
     const saved = await store(tx, ctx, found.current?.id ?? null, checked.value, 'scheduled', at, input.formKey);
-    // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
-    scheduleJob(
-      legacyConnection(ctx.database),
-      `announcement:${saved}:publish`,
-      'announcements.publish',
-      at,
-      { announcementId: saved },
-      ctx.now,
-    );
+    await scheduleJob(tx, `announcement:${saved}:publish`, 'announcements.publish', at, { announcementId: saved }, ctx.now);
     await audit(tx, ctx, 'announcements.scheduled', saved, { ...summaryOf(checked.value), at: at.toISOString() });
     return { ok: true as const, id: saved };
   });
@@ -433,7 +401,7 @@ export async function unscheduleAnnouncement(
     const checked = checkAnnouncement(input ?? inputOf(current), today(ctx.now));
     if (!checked.ok) return checked;
     await store(tx, ctx, id, checked.value, 'draft', null);
-    cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
+    await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
     await audit(tx, ctx, 'announcements.schedule_cancelled', id, summaryOf(checked.value));
     return { ok: true as const };
   });
@@ -446,8 +414,7 @@ export async function discardAnnouncement(ctx: AnnouncementContext, id: number):
     if (!found.ok) return found;
     if ((await markAnnouncementDiscarded(tx, id, ctx.now)) !== 1)
       throw new Refused('This announcement was published or discarded meanwhile.');
-    // only a scheduled one has a pending job; jobs are not on the stores yet (see publishStored)
-    if (found.current?.status === 'scheduled') cancelJob(legacyConnection(ctx.database), `announcement:${id}:publish`, ctx.now);
+    await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
     await audit(tx, ctx, 'announcements.discarded', id, { title: found.current?.title ?? '' });
     return { ok: true as const };
   });

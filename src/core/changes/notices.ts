@@ -7,11 +7,7 @@
  * the notification with all deliveries. The rows are src/stores/change-notices.ts's, on SQLite and
  * PostgreSQL (issue 15); what keeps concurrent staff and nodes apart is said at each flow.
  */
-import { eq } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
-import { changeNotices as changeNoticesTable } from '../../../db/schema.ts';
 import {
   insertDraft,
   latestPublishedNotices,
@@ -140,18 +136,11 @@ const toNotice = (r: NoticeRecord): Notice => ({
   detectedAt: r.detectedAt,
 });
 
-/**
- * What detection compares: content/ against what was published. The published lists are
- * src/core/changes/history.ts's, still synchronous on SQLite (issue 15): read in the transaction's
- * callback before its first await, so on SQLite part of it (db/engine/sqlite.ts: the transition
- * rule); on PostgreSQL `legacyConnection` refuses until that capability is on the stores. Once it is,
- * they are read with detection's `tx` and detection runs whole on either engine.
- */
-function contentDiffs(database: Database, content: Pick<TrustContent, 'subprocessors' | 'docs'>): ContentDiff[] {
-  const db = legacyConnection(database);
+/** What detection compares: content/ against what was published, read in detection's transaction. */
+async function contentDiffs(tx: Tx, content: Pick<TrustContent, 'subprocessors' | 'docs'>): Promise<ContentDiff[]> {
   return [
-    ...diffSubprocessors(publishedSubprocessors(db), storedSubprocessors(content.subprocessors)),
-    ...diffDocs(publishedDocs(db), storedDocs(content.docs)),
+    ...diffSubprocessors(await publishedSubprocessors(tx), storedSubprocessors(content.subprocessors)),
+    ...diffDocs(await publishedDocs(tx), storedDocs(content.docs)),
   ];
 }
 
@@ -166,7 +155,7 @@ export async function detectChanges(
   ctx: NoticeContext,
   content: Pick<TrustContent, 'subprocessors' | 'docs'>,
 ): Promise<{ drafted: Notice[]; superseded: number }> {
-  return detectDifferences(ctx, () => contentDiffs(ctx.database, content));
+  return detectDifferences(ctx, (tx) => contentDiffs(tx, content));
 }
 
 /**
@@ -190,7 +179,6 @@ async function reconcileNotices(
   diffs: readonly ContentDiff[],
 ): Promise<{ drafted: Notice[]; superseded: number }> {
   const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
-  const gone: number[] = [];
   let superseded = 0;
   for (const row of await openNotices(tx)) {
     // From the stored difference rather than the stored fingerprint: one drafted before
@@ -202,11 +190,8 @@ async function reconcileNotices(
     }
     if ((await supersedeNotice(tx, row.id)) !== 1) continue;
     superseded++;
-    // only a scheduled one has a publication job to cancel
-    if (row.status === 'scheduled') gone.push(row.id);
+    await cancelJob(tx, `notice:${row.id}:publish`, ctx.now);
   }
-  // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
-  for (const id of gone) cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
   const drafted: Notice[] = [];
   for (const [print, diff] of wanted) {
     const row = await insertDraft(tx, {
@@ -231,15 +216,6 @@ async function reconcileNotices(
 
 export async function getNotice(database: Database, id: number): Promise<Notice | null> {
   const row = await database.read((r) => noticeById(r, id));
-  return row ? toNotice(row) : null;
-}
-
-/**
- * The synchronous twin of `getNotice`, for src/core/changes/objections.ts, which reads the notice
- * inside its own synchronous SQLite transactions (it is not on the stores yet).
- */
-export function getNoticeLegacy(db: Db, id: number): Notice | null {
-  const row = db.select().from(changeNoticesTable).where(eq(changeNoticesTable.id, id)).get();
   return row ? toNotice(row) : null;
 }
 
@@ -472,10 +448,7 @@ async function publishIn(
     },
     ctx.now,
   );
-  // Only a scheduled notice has a pending job (going back to draft cancels it). Jobs are not on the
-  // stores yet: synchronous, on SQLite part of this transaction (db/engine/sqlite.ts: the transition
-  // rule); PostgreSQL refuses them until they are, so there a draft publishes and a scheduled one not yet.
-  if (found.status === 'scheduled') cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
+  await cancelJob(tx, `notice:${id}:publish`, ctx.now);
   await setNotification(tx, id, notificationId);
   await audit(tx, ctx, 'changes.published', `notice:${id}`, {
     change: `${notice.diff.subject}:${notice.diff.change}:${notice.diff.id}`,
@@ -509,8 +482,7 @@ export async function scheduleNotice(
         if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
       }
       if ((await markScheduled(tx, id, at)) !== 1) throw new Refused('This notice was published or replaced meanwhile.');
-      // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
-      scheduleJob(legacyConnection(ctx.database), `notice:${id}:publish`, 'changes.publish', at, { noticeId: id }, ctx.now);
+      await scheduleJob(tx, `notice:${id}:publish`, 'changes.publish', at, { noticeId: id }, ctx.now);
       await audit(tx, ctx, 'changes.scheduled', `notice:${id}`, { at: at.toISOString() });
       return { ok: true as const };
     }),
@@ -529,7 +501,7 @@ export async function unscheduleNotice(ctx: NoticeContext, id: number, edit: Not
         await writeEdit(tx, ctx, notice, checked.edit);
       }
       if ((await markDraft(tx, id)) !== 1) throw new Refused('That notice is not scheduled.');
-      cancelJob(legacyConnection(ctx.database), `notice:${id}:publish`, ctx.now);
+      await cancelJob(tx, `notice:${id}:publish`, ctx.now);
       await audit(tx, ctx, 'changes.schedule_cancelled', `notice:${id}`, {});
       return { ok: true as const };
     }),

@@ -8,7 +8,7 @@
  * written, which rolls the transaction back.
  */
 import type { Db } from '../../../db/client.ts';
-import { databaseOf, legacyConnection } from '../../../db/engine/sqlite.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import type { Tx } from '../../../db/engine/types.ts';
 import type { Site } from '../content/schema.ts';
 import { completeJob, type JobHandler } from '../jobs/jobs.ts';
@@ -69,8 +69,7 @@ export function scheduledPublication<T extends { status: string }>(
         const result = await spec.publish(tx, ctx, item);
         if (!result.ok) await spec.failed(tx, ctx, item, result.message);
       }
-      // jobs are not on the stores yet: synchronous, on SQLite part of this transaction
-      completeJob(legacyConnection(ctx.database), job.id, now);
+      await completeJob(tx, job.id, now);
     });
   };
 }

@@ -5,7 +5,8 @@
  */
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import type { Job, JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, completeJob, scheduleJob } from '../jobs/legacy.ts';
 import { notifyStaff } from '../notify/legacy.ts';
 import type { Keys } from '../notify/recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
