@@ -6,7 +6,8 @@
  * and by the conditional update alone); detection run on several nodes at once → one draft per
  * change; one composer form posted several times at once → one announcement. The flows whole too
  * (publishNotice, publishAnnouncement): two publishes of one draft → one notification, the other
- * refused; a form published from three posts at once → sent once.
+ * refused; a form published from three posts at once → sent once; detectChanges against content/ on
+ * three nodes at once → every change drafted once.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,14 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { getAnnouncement, listAnnouncements, publishAnnouncement, saveAnnouncement } from '../../src/core/changes/announcements.ts';
 import type { DocDiff } from '../../src/core/changes/diff.ts';
 import { fingerprint } from '../../src/core/changes/diff.ts';
-import { detectDifferences, getNotice, listNotices, type NoticeContext, publishNotice } from '../../src/core/changes/notices.ts';
+import {
+  detectChanges,
+  detectDifferences,
+  getNotice,
+  listNotices,
+  type NoticeContext,
+  publishNotice,
+} from '../../src/core/changes/notices.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import {
   announcementForChange,
@@ -47,7 +55,8 @@ import { ROOT } from '../helpers/server.ts';
 const KEYRING = auditKeyring('change-notice-store-test-secret-0123456789');
 const T0 = new Date('2026-12-03T09:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
-const site = loadContent(join(ROOT, 'content')).site;
+const content = loadContent(join(ROOT, 'content'));
+const site = content.site;
 
 const docAdded = (slug: string, title: string): DocDiff => ({
   subject: 'doc',
@@ -298,6 +307,16 @@ async function flowCases(database: Database) {
   const announced = posts.find((p) => p.ok);
   // one notification each (store-level publications above send nothing)
   expect(sent.sort()).toEqual([`announcement:${announced?.ok ? announced.id : 0}`, `notice:${id}`]);
+
+  // detection as the server runs it at start, on three nodes at once against content/ (nothing published
+  // yet: every entry is new): each change drafted once, whichever node drafted it
+  const detected = await Promise.all(Array.from({ length: 3 }, () => detectChanges(contextOf(database), content)));
+  const drafted = detected.flatMap((d) => d.drafted.map((n) => `${n.diff.subject}:${n.diff.id}`));
+  expect(drafted.length).toBe(content.subprocessors.length + content.docs.length);
+  expect(new Set(drafted).size).toBe(drafted.length);
+  const openNow = await database.read((r) => openNotices(r));
+  expect(openNow.map((n) => `${n.subject}:${n.subjectId}`).sort()).toEqual([...drafted].sort());
+  expect(await detectChanges(contextOf(database), content)).toEqual({ drafted: [], superseded: 0 });
 }
 
 describe('change notices and announcements on SQLite: the flows whole', () => {
