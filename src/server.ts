@@ -76,7 +76,7 @@ async function main(): Promise<void> {
         'the site in dist/ was not built from these sources: run `npm run build` once where the code is deployed, then start the nodes (on PostgreSQL a node never builds at start)',
       );
   } else if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
-  const changes = detectContentChanges(context);
+  const changes = await detectContentChanges(context);
   for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);
   const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;
   const { handler } = (await import(entry)) as { handler: AstroHandler };

@@ -74,9 +74,9 @@ export const announcementActions = {
   previewAnnouncement: defineAction({
     accept: 'form',
     input: composer,
-    handler: (form, ctx) => {
+    handler: async (form, ctx) => {
       requireStaff(ctx, 'previewAnnouncement');
-      const result = previewAnnouncement(noticeContext(ctx), idOf(form), inputOf(form), timeOf(form));
+      const result = await previewAnnouncement(noticeContext(ctx), idOf(form), inputOf(form), timeOf(form));
       if (!result.ok) refuse(result.message);
       return { content: result.content, recipients: result.recipients };
     },
@@ -85,9 +85,9 @@ export const announcementActions = {
   saveAnnouncement: defineAction({
     accept: 'form',
     input: composer,
-    handler: (form, ctx) => {
+    handler: async (form, ctx) => {
       requireStaff(ctx, 'saveAnnouncement');
-      const result = saveAnnouncement(noticeContext(ctx), idOf(form), inputOf(form));
+      const result = await saveAnnouncement(noticeContext(ctx), idOf(form), inputOf(form));
       if (!result.ok) refuse(result.message);
       return { id: result.id };
     },
@@ -97,17 +97,17 @@ export const announcementActions = {
   publishAnnouncement: defineAction({
     accept: 'form',
     input: composer,
-    handler: (form, ctx) => {
+    handler: async (form, ctx) => {
       requireStaff(ctx, 'publishAnnouncement');
       const ac = noticeContext(ctx);
       if (form.when === 'later') {
         const at = timeOf(form);
         if (!at) refuse('Choose when to publish it (UTC) to schedule it.');
-        const scheduled = scheduleAnnouncement(ac, idOf(form), inputOf(form), at);
+        const scheduled = await scheduleAnnouncement(ac, idOf(form), inputOf(form), at);
         if (!scheduled.ok) refuse(scheduled.message);
         return { id: scheduled.id, deliveries: 0, scheduled: true };
       }
-      const result = publishAnnouncement(ac, idOf(form), inputOf(form));
+      const result = await publishAnnouncement(ac, idOf(form), inputOf(form));
       if (!result.ok) refuse(result.message);
       return { id: result.id, deliveries: result.deliveries, scheduled: false };
     },
@@ -116,11 +116,11 @@ export const announcementActions = {
   unscheduleAnnouncement: defineAction({
     accept: 'form',
     input: composer,
-    handler: (form, ctx) => {
+    handler: async (form, ctx) => {
       requireStaff(ctx, 'unscheduleAnnouncement');
       const id = idOf(form);
       if (id === null) refuse('That announcement is not scheduled.');
-      const result = unscheduleAnnouncement(noticeContext(ctx), id, inputOf(form));
+      const result = await unscheduleAnnouncement(noticeContext(ctx), id, inputOf(form));
       if (!result.ok) refuse(result.message);
       return { id };
     },
@@ -129,11 +129,11 @@ export const announcementActions = {
   discardAnnouncement: defineAction({
     accept: 'form',
     input: z.object({ announcementId: text(20) }),
-    handler: (form, ctx) => {
+    handler: async (form, ctx) => {
       requireStaff(ctx, 'discardAnnouncement');
       const id = Number(form.announcementId);
       if (!Number.isSafeInteger(id) || id <= 0) refuse('There is no such announcement.');
-      const result = discardAnnouncement(noticeContext(ctx), id);
+      const result = await discardAnnouncement(noticeContext(ctx), id);
       if (!result.ok) refuse(result.message);
       return { id };
     },

@@ -44,9 +44,9 @@ export const changeActions = {
   editNotice: defineAction({
     accept: 'form',
     input: z.object({ ...noticeId, ...draftFields }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'editNotice');
-      const result = editNotice(noticeContext(ctx), input.noticeId, { ...input, intro: input.intro ?? '' });
+      const result = await editNotice(noticeContext(ctx), input.noticeId, { ...input, intro: input.intro ?? '' });
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId };
     },
@@ -56,7 +56,7 @@ export const changeActions = {
   publishNotice: defineAction({
     accept: 'form',
     input: z.object({ ...noticeId, ...draftFields, publishAt: text(20), when: text(10) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'publishNotice');
       const nc = noticeContext(ctx);
       const edit = editOf(input);
@@ -64,11 +64,11 @@ export const changeActions = {
       const later = input.when === 'later' || (input.when !== 'now' && publishAt !== '');
       if (later) {
         if (publishAt === '') refuse('Choose when to publish it (UTC) to schedule it.');
-        const scheduled = scheduleNotice(nc, input.noticeId, new Date(`${publishAt}Z`), edit);
+        const scheduled = await scheduleNotice(nc, input.noticeId, new Date(`${publishAt}Z`), edit);
         if (!scheduled.ok) refuse(scheduled.message);
         return { noticeId: input.noticeId, deliveries: 0, scheduled: true };
       }
-      const result = publishNotice(nc, input.noticeId, edit);
+      const result = await publishNotice(nc, input.noticeId, edit);
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId, deliveries: result.deliveries, scheduled: false };
     },
@@ -77,9 +77,9 @@ export const changeActions = {
   unscheduleNotice: defineAction({
     accept: 'form',
     input: z.object({ ...noticeId, ...draftFields }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'unscheduleNotice');
-      const result = unscheduleNotice(noticeContext(ctx), input.noticeId, editOf(input));
+      const result = await unscheduleNotice(noticeContext(ctx), input.noticeId, editOf(input));
       if (!result.ok) refuse(result.message);
       return { noticeId: input.noticeId };
     },

@@ -14,7 +14,7 @@ export const changesDetect: CliCommand = {
     if (args.length > 0) throw new CliError(`changes detect takes no arguments, got: ${args.join(' ')}`, 2);
     const context = openContext();
     try {
-      const { drafted, superseded } = detectContentChanges(context);
+      const { drafted, superseded } = await detectContentChanges(context);
       if (drafted.length === 0) console.log('no new changes');
       for (const line of drafted) console.log(`drafted: ${line}`);
       if (superseded) console.log(`superseded ${superseded} draft(s) whose change is no longer in content/`);

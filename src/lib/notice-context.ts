@@ -19,7 +19,7 @@ function staffOf(ctx: RequestLike) {
 export function noticeContext(ctx: RequestLike): NoticeContext {
   const { candor } = ctx.locals;
   return {
-    db: candor.db,
+    database: candor.database,
     now: candor.now(),
     site: candor.content.site,
     publicUrl: candor.config.publicUrl,

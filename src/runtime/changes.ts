@@ -2,10 +2,10 @@
 import { detectChanges } from '../core/changes/notices.ts';
 import type { AppContext } from './context.ts';
 
-export function detectContentChanges(context: AppContext): { drafted: string[]; superseded: number } {
-  const { drafted, superseded } = detectChanges(
+export async function detectContentChanges(context: AppContext): Promise<{ drafted: string[]; superseded: number }> {
+  const { drafted, superseded } = await detectChanges(
     {
-      db: context.db,
+      database: context.database,
       now: context.now(),
       site: context.content.site,
       publicUrl: context.config.publicUrl,

@@ -147,10 +147,10 @@ describe('free-text locations of earlier versions', () => {
       )
       .run(JSON.stringify(draft), now.getTime());
 
-    const ctx = { db, now, site: content.site, publicUrl: new URL('https://trust.example/'), actor: null, ip: null, userAgent: null };
+    const ctx = { database, now, site: content.site, publicUrl: new URL('https://trust.example/'), actor: null, ip: null, userAgent: null };
     // content/ in the new shape with Algolia in Ireland: the pending draft is that change, kept with its text
     const inIreland = content.subprocessors.map((s) => (s.id === 'algolia' ? { ...s, countries: ['IE'] } : s));
-    expect(detectChanges(ctx, { ...content, subprocessors: inIreland })).toEqual({ drafted: [], superseded: 0 });
+    expect(await detectChanges(ctx, { ...content, subprocessors: inIreland })).toEqual({ drafted: [], superseded: 0 });
     const kept = db.$client.prepare(`SELECT status, intro, details FROM change_notices`).all() as {
       status: string;
       intro: string;
@@ -162,8 +162,8 @@ describe('free-text locations of earlier versions', () => {
     expect(facts).toContainEqual({ label: 'Location before', value: 'United States, Germany' });
     expect(fingerprint(draft as never)).toBe(fingerprint(await detectChangesDiff(inIreland)));
     // content/ in the new shape, places as published: nothing to tell anyone (the Ireland draft is withdrawn)
-    expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
-    expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
+    expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
+    expect(await detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
 
     // the published list (the free-text baseline) reads as places: filter, labels and trust.json
     const published = (await currentSubprocessors(database, now)).items;

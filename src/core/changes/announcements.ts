@@ -10,18 +10,30 @@
  * no objection link: a change customers may object to is a subprocessor
  * notice, drafted from content/.
  */
-import type { Db } from '../../../db/client.ts';
-import { recordAudit } from '../audit/log.ts';
-import type { JobHandler } from '../jobs/jobs.ts';
-import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
-import { countAudience, enqueueNotification, notifyStaff } from '../notify/legacy.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import {
+  type AnnouncementRecord,
+  announcementById,
+  announcementForChange,
+  insertAnnouncement,
+  latestPublishedAnnouncements,
+  markAnnouncementDiscarded,
+  markAnnouncementDraft,
+  markAnnouncementPublished,
+  openAnnouncements,
+  setAnnouncementNotification,
+  updateAnnouncement,
+} from '../../stores/announcements.ts';
+import { type AuditInput, writeAudit } from '../audit/log.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { countAudience, enqueueNotification } from '../notify/outbox.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
 import type { Topic } from '../subscriptions/topics.ts';
 import { announcementMessages } from './announcement-messages.ts';
 import { parseDay, today } from './history.ts';
 import type { NoticeContext } from './notices.ts';
-import { scheduledPublication } from './scheduled.ts';
+import { Refused, refusedAs, scheduledPublication } from './scheduled.ts';
 
 const DAY = 86_400_000;
 
@@ -68,42 +80,25 @@ export type AnnouncementContext = NoticeContext;
 
 type Refusal = { ok: false; message: string };
 
-interface Row {
-  id: number;
-  status: AnnouncementStatus;
-  title: string;
-  body: string;
-  topics: string;
-  effective_on: string | null;
-  publish_at: number | null;
-  published_at: number | null;
-  created_at: number;
-  updated_at: number;
-}
-
 const isAnnouncementTopic = (value: string): value is AnnouncementTopic => (announcementTopics as readonly string[]).includes(value);
 
-const toAnnouncement = (r: Row): Announcement => ({
+const toAnnouncement = (r: AnnouncementRecord): Announcement => ({
   id: r.id,
   status: r.status,
   title: r.title,
   body: r.body,
-  topics: (JSON.parse(r.topics) as string[]).filter(isAnnouncementTopic),
-  effectiveOn: r.effective_on,
-  publishAt: r.publish_at === null ? null : new Date(r.publish_at),
-  publishedAt: r.published_at === null ? null : new Date(r.published_at),
-  createdAt: new Date(r.created_at),
-  updatedAt: new Date(r.updated_at),
+  topics: (Array.isArray(r.topics) ? r.topics : []).filter((t): t is AnnouncementTopic => typeof t === 'string' && isAnnouncementTopic(t)),
+  effectiveOn: r.effectiveOn,
+  publishAt: r.publishAt,
+  publishedAt: r.publishedAt,
+  createdAt: r.createdAt,
+  updatedAt: r.updatedAt,
 });
 
-function audit(
-  ctx: AnnouncementContext,
-  action: Parameters<typeof recordAudit>[1]['action'],
-  id: number,
-  summary: Record<string, unknown>,
-) {
-  recordAudit(
-    ctx.db,
+/** An audit entry in the transaction that makes the change. */
+async function audit(tx: Tx, ctx: AnnouncementContext, action: AuditInput['action'], id: number, summary: Record<string, unknown>) {
+  await writeAudit(
+    tx,
     {
       actor: ctx.actor ? { type: 'staff', id: ctx.actor.id, label: ctx.actor.label } : { type: 'system' },
       ip: ctx.ip,
@@ -116,20 +111,17 @@ function audit(
   );
 }
 
-export function getAnnouncement(db: Db, id: number): Announcement | null {
-  const row = db.$client.prepare('SELECT * FROM announcements WHERE id = ?').get(id) as Row | undefined;
+export async function getAnnouncement(database: Database, id: number): Promise<Announcement | null> {
+  const row = await database.read((r) => announcementById(r, id));
   return row ? toAnnouncement(row) : null;
 }
 
 /** Drafts and scheduled ones (oldest first), then the latest published. */
-export function listAnnouncements(db: Db): { open: Announcement[]; published: Announcement[] } {
-  const open = db.$client
-    .prepare(`SELECT * FROM announcements WHERE status IN ('draft', 'scheduled') ORDER BY created_at, id`)
-    .all() as Row[];
-  const published = db.$client
-    .prepare(`SELECT * FROM announcements WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 100`)
-    .all() as Row[];
-  return { open: open.map(toAnnouncement), published: published.map(toAnnouncement) };
+export async function listAnnouncements(database: Database): Promise<{ open: Announcement[]; published: Announcement[] }> {
+  return database.read(async (r) => ({
+    open: (await openAnnouncements(r)).map(toAnnouncement),
+    published: (await latestPublishedAnnouncements(r, 100)).map(toAnnouncement),
+  }));
 }
 
 export interface PublishedAnnouncement {
@@ -141,19 +133,18 @@ export interface PublishedAnnouncement {
   publishedAt: Date;
 }
 
-/** Published announcements, newest first: for the changelog, its feeds and its JSON. */
-export function publishedAnnouncements(db: Db, limit = 200): PublishedAnnouncement[] {
-  const rows = db.$client
-    .prepare(`SELECT * FROM announcements WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT ?`)
-    .all(limit) as Row[];
-  return rows.map(toAnnouncement).map((a) => ({
-    id: a.id,
-    title: a.title,
-    body: a.body,
-    topics: a.topics,
-    effectiveOn: a.effectiveOn,
-    publishedAt: a.publishedAt ?? a.updatedAt,
-  }));
+const toPublished = (a: Announcement): PublishedAnnouncement => ({
+  id: a.id,
+  title: a.title,
+  body: a.body,
+  topics: a.topics,
+  effectiveOn: a.effectiveOn,
+  publishedAt: a.publishedAt ?? a.updatedAt,
+});
+
+/** Published announcements, newest first: for the changelog, its feeds and its JSON; in the caller's read or transaction. */
+export async function publishedAnnouncements(r: Reader | Tx, limit = 200): Promise<PublishedAnnouncement[]> {
+  return (await latestPublishedAnnouncements(r, limit)).map(toAnnouncement).map(toPublished);
 }
 
 /** A stored announcement as the composer would post it. */
@@ -225,33 +216,33 @@ export interface AnnouncementPreview {
  * What each channel would send, and to how many, without storing anything. An announcement not yet
  * saved has no number: its link goes to /changes until it has one.
  */
-export function previewAnnouncement(
+export async function previewAnnouncement(
   ctx: AnnouncementContext,
   id: number | null,
   input: AnnouncementInput,
   at: Date | null,
-): ({ ok: true } & AnnouncementPreview) | Refusal {
+): Promise<({ ok: true } & AnnouncementPreview) | Refusal> {
   const checked = checkAnnouncement(input, today(at ?? ctx.now));
   if (!checked.ok) return checked;
+  const { topics } = checked.value;
   return {
     ok: true,
     content: content(ctx, id, checked.value),
-    recipients: countAudience(ctx.db, { kind: 'topics', topics: checked.value.topics }, CHANNELS),
+    recipients: await ctx.database.read((r) => countAudience(r, { kind: 'topics', topics }, CHANNELS)),
   };
 }
+
+const keyOf = (formKey?: string) => (formKey && FORM_KEY.test(formKey) ? formKey : null);
 
 /**
  * The stored announcement when it can still be changed: by `id`, or for a new one (null id) by the
  * form's key, so a form posted twice does not make (or send) a second announcement; null: a new one.
+ * The row is locked for the rest of the transaction on PostgreSQL; two posts of a new form at once
+ * both find no row, which is why a transaction that may insert runs `serializable` (`changing`).
  */
-function changeable(db: Db, id: number | null, formKey?: string): { ok: true; current: Announcement | null } | Refusal {
-  const key = formKey && FORM_KEY.test(formKey) ? formKey : null;
-  const row =
-    id !== null
-      ? (db.$client.prepare('SELECT * FROM announcements WHERE id = ?').get(id) as Row | undefined)
-      : key
-        ? (db.$client.prepare('SELECT * FROM announcements WHERE form_key = ?').get(key) as Row | undefined)
-        : undefined;
+async function changeable(tx: Tx, id: number | null, formKey?: string): Promise<{ ok: true; current: Announcement | null } | Refusal> {
+  const key = keyOf(formKey);
+  const row = id !== null ? await announcementForChange(tx, { id }) : key ? await announcementForChange(tx, { formKey: key }) : undefined;
   if (!row) return id === null ? { ok: true, current: null } : { ok: false, message: 'There is no such announcement.' };
   const current = toAnnouncement(row);
   if (current.status === 'discarded') return { ok: false, message: 'This announcement was discarded.' };
@@ -259,71 +250,71 @@ function changeable(db: Db, id: number | null, formKey?: string): { ok: true; cu
   return { ok: true, current };
 }
 
-/** Inserts or updates; inside the caller's transaction. Returns the id. */
-function store(
+/**
+ * Runs a flow's transaction. One that may insert a new announcement (no id) runs `serializable` on
+ * PostgreSQL: of two posts of one form at once, one inserts and the other is re-run and finds it by its
+ * key (the unique index on the key is the backstop). A refusal found after a write rolls back.
+ */
+function changing<T>(ctx: AnnouncementContext, id: number | null, fn: (tx: Tx) => Promise<T>): Promise<T | Refusal> {
+  return refusedAs(ctx.database.transaction(fn, { serializable: id === null }));
+}
+
+/** Inserts or updates; inside the caller's transaction, on an announcement `changeable` found open. Returns the id. */
+async function store(
+  tx: Tx,
   ctx: AnnouncementContext,
   id: number | null,
   value: Checked,
   status: 'draft' | 'scheduled',
   publishAt: Date | null,
   formKey?: string,
-): number {
-  const sqlite = ctx.db.$client;
-  const topics = JSON.stringify(value.topics);
-  if (id === null) {
-    const row = sqlite
-      .prepare(
-        `INSERT INTO announcements (title, body, topics, effective_on, status, publish_at, form_key, created_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-      )
-      .get(
-        value.title,
-        value.body,
-        topics,
-        value.effectiveOn,
-        status,
-        publishAt?.getTime() ?? null,
-        formKey && FORM_KEY.test(formKey) ? formKey : null,
-        ctx.actor?.id ?? null,
-        ctx.now.getTime(),
-        ctx.now.getTime(),
-      ) as { id: number };
-    return row.id;
-  }
-  sqlite
-    .prepare(
-      'UPDATE announcements SET title = ?, body = ?, topics = ?, effective_on = ?, status = ?, publish_at = ?, updated_at = ? WHERE id = ?',
-    )
-    .run(value.title, value.body, topics, value.effectiveOn, status, publishAt?.getTime() ?? null, ctx.now.getTime(), id);
+): Promise<number> {
+  const text = { title: value.title, body: value.body, topics: [...value.topics], effectiveOn: value.effectiveOn };
+  if (id === null)
+    return insertAnnouncement(tx, text, { status, publishAt, formKey: keyOf(formKey), createdBy: ctx.actor?.id ?? null, at: ctx.now });
+  // Only while it is open: with the row locked it is; without, a refusal.
+  if ((await updateAnnouncement(tx, id, text, { status, publishAt, at: ctx.now })) !== 1)
+    throw new Refused('This announcement was published or discarded meanwhile.');
   return id;
 }
 
 const summaryOf = (value: Checked) => ({ title: value.title, topics: value.topics, effectiveOn: value.effectiveOn });
 
 /** Saves a new or existing draft; a scheduled one stays scheduled (checked for the day it goes out). */
-export function saveAnnouncement(
+export async function saveAnnouncement(
   ctx: AnnouncementContext,
   id: number | null,
   input: AnnouncementInput,
-): { ok: true; id: number } | Refusal {
-  return ctx.db.$client
-    .transaction(() => {
-      const found = changeable(ctx.db, id, input.formKey);
-      if (!found.ok) return found;
-      const publishAt = found.current?.status === 'scheduled' ? found.current.publishAt : null;
-      const checked = checkAnnouncement(input, today(publishAt ?? ctx.now));
-      if (!checked.ok) return checked;
-      const saved = store(ctx, found.current?.id ?? null, checked.value, publishAt ? 'scheduled' : 'draft', publishAt, input.formKey);
-      audit(ctx, 'announcements.saved', saved, summaryOf(checked.value));
-      return { ok: true as const, id: saved };
-    })
-    .immediate();
+): Promise<{ ok: true; id: number } | Refusal> {
+  return changing(ctx, id, async (tx) => {
+    const found = await changeable(tx, id, input.formKey);
+    if (!found.ok) return found;
+    const publishAt = found.current?.status === 'scheduled' ? found.current.publishAt : null;
+    const checked = checkAnnouncement(input, today(publishAt ?? ctx.now));
+    if (!checked.ok) return checked;
+    const saved = await store(
+      tx,
+      ctx,
+      found.current?.id ?? null,
+      checked.value,
+      publishAt ? 'scheduled' : 'draft',
+      publishAt,
+      input.formKey,
+    );
+    await audit(tx, ctx, 'announcements.saved', saved, summaryOf(checked.value));
+    return { ok: true as const, id: saved };
+  });
 }
 
-/** Marks it published and writes the notification with all its deliveries; inside the caller's transaction. */
-function publishStored(ctx: AnnouncementContext, id: number, value: Checked): number {
-  const { deliveries, notificationId } = enqueueNotification(
-    ctx.db,
+/**
+ * Marks it published and writes the notification with all its deliveries; inside the caller's
+ * transaction. The status changes first and only from open, so a second publisher never sends.
+ */
+async function publishStored(tx: Tx, ctx: AnnouncementContext, id: number, value: Checked): Promise<number> {
+  if ((await markAnnouncementPublished(tx, id, ctx.actor?.id ?? null, ctx.now)) !== 1)
+    throw new Refused('This announcement is already published.');
+  const { deliveries, notificationId } = await enqueueNotification(
+    tx,
     {
       kind: 'announcement',
       title: value.title,
@@ -334,13 +325,9 @@ function publishStored(ctx: AnnouncementContext, id: number, value: Checked): nu
     },
     ctx.now,
   );
-  ctx.db.$client
-    .prepare(
-      `UPDATE announcements SET status = 'published', publish_at = NULL, published_at = ?, published_by = ?, notification_id = ?, updated_at = ? WHERE id = ?`,
-    )
-    .run(ctx.now.getTime(), ctx.actor?.id ?? null, notificationId, ctx.now.getTime(), id);
-  cancelJob(ctx.db, `announcement:${id}:publish`, ctx.now);
-  audit(ctx, 'announcements.published', id, { ...summaryOf(value), deliveries });
+  await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
+  await setAnnouncementNotification(tx, id, notificationId);
+  await audit(tx, ctx, 'announcements.published', id, { ...summaryOf(value), deliveries });
   return deliveries;
 }
 
@@ -348,102 +335,117 @@ function publishStored(ctx: AnnouncementContext, id: number, value: Checked): nu
  * Publishes now: the text as posted (`input`), checked for today and stored in the same transaction
  * as the notification and its deliveries; `input` null publishes it as stored (the scheduler).
  */
-export function publishAnnouncement(
+export async function publishAnnouncement(
   ctx: AnnouncementContext,
   id: number | null,
   input: AnnouncementInput | null,
-): { ok: true; id: number; deliveries: number } | Refusal {
-  return ctx.db.$client
-    .transaction(() => {
-      const found = changeable(ctx.db, id, input?.formKey);
-      if (!found.ok) return found;
-      const source = input ?? (found.current && inputOf(found.current));
-      if (!source) return { ok: false as const, message: 'There is no such announcement.' };
-      const checked = checkAnnouncement(source, today(ctx.now));
-      if (!checked.ok) return checked;
-      const existing = found.current?.id ?? null;
-      // the text as posted is stored first; the scheduler publishes what is stored
-      const saved = input ? store(ctx, existing, checked.value, 'draft', null, input.formKey) : (existing ?? 0);
-      return { ok: true as const, id: saved, deliveries: publishStored(ctx, saved, checked.value) };
-    })
-    .immediate();
+): Promise<{ ok: true; id: number; deliveries: number } | Refusal> {
+  return changing(ctx, id, (tx) => publishIn(tx, ctx, id, input));
+}
+
+/** `publishAnnouncement` in the caller's transaction (the scheduler's, which completes its job in it too). */
+async function publishIn(
+  tx: Tx,
+  ctx: AnnouncementContext,
+  id: number | null,
+  input: AnnouncementInput | null,
+): Promise<{ ok: true; id: number; deliveries: number } | Refusal> {
+  const found = await changeable(tx, id, input?.formKey);
+  if (!found.ok) return found;
+  const source = input ?? (found.current && inputOf(found.current));
+  if (!source) return { ok: false as const, message: 'There is no such announcement.' };
+  const checked = checkAnnouncement(source, today(ctx.now));
+  if (!checked.ok) return checked;
+  const existing = found.current?.id ?? null;
+  // the text as posted is stored first; the scheduler publishes what is stored
+  const saved = input ? await store(tx, ctx, existing, checked.value, 'draft', null, input.formKey) : (existing ?? 0);
+  return {
+    ok: true as const,
+    id: saved,
+    deliveries: await publishStored(tx, ctx, saved, checked.value),
+  };
 }
 
 /** Schedules (or moves) it: stored as posted, checked for the day it goes out, with a durable job. */
-export function scheduleAnnouncement(
+export async function scheduleAnnouncement(
   ctx: AnnouncementContext,
   id: number | null,
   input: AnnouncementInput,
   at: Date,
-): { ok: true; id: number } | Refusal {
+): Promise<{ ok: true; id: number } | Refusal> {
   if (Number.isNaN(at.getTime()) || at.getTime() <= ctx.now.getTime() + 30_000)
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (at.getTime() > ctx.now.getTime() + 90 * DAY) return { ok: false, message: 'Schedule within the next 90 days.' };
-  return ctx.db.$client
-    .transaction(() => {
-      const found = changeable(ctx.db, id, input.formKey);
-      if (!found.ok) return found;
-      const checked = checkAnnouncement(input, today(at));
-      if (!checked.ok) return checked;
-      const saved = store(ctx, found.current?.id ?? null, checked.value, 'scheduled', at, input.formKey);
-      scheduleJob(ctx.db, `announcement:${saved}:publish`, 'announcements.publish', at, { announcementId: saved }, ctx.now);
-      audit(ctx, 'announcements.scheduled', saved, { ...summaryOf(checked.value), at: at.toISOString() });
-      return { ok: true as const, id: saved };
-    })
-    .immediate();
+  return changing(ctx, id, async (tx) => {
+    const found = await changeable(tx, id, input.formKey);
+    if (!found.ok) return found;
+    const checked = checkAnnouncement(input, today(at));
+    if (!checked.ok) return checked;
+    const saved = await store(tx, ctx, found.current?.id ?? null, checked.value, 'scheduled', at, input.formKey);
+    await scheduleJob(tx, `announcement:${saved}:publish`, 'announcements.publish', at, { announcementId: saved }, ctx.now);
+    await audit(tx, ctx, 'announcements.scheduled', saved, { ...summaryOf(checked.value), at: at.toISOString() });
+    return { ok: true as const, id: saved };
+  });
 }
 
 /** Back to draft, keeping the text as posted (checked as a draft's is). */
-export function unscheduleAnnouncement(ctx: AnnouncementContext, id: number, input: AnnouncementInput | null): { ok: true } | Refusal {
-  return ctx.db.$client
-    .transaction(() => {
-      const current = getAnnouncement(ctx.db, id);
-      if (current?.status !== 'scheduled') return { ok: false as const, message: 'That announcement is not scheduled.' };
-      const checked = checkAnnouncement(input ?? inputOf(current), today(ctx.now));
-      if (!checked.ok) return checked;
-      store(ctx, id, checked.value, 'draft', null);
-      cancelJob(ctx.db, `announcement:${id}:publish`, ctx.now);
-      audit(ctx, 'announcements.schedule_cancelled', id, summaryOf(checked.value));
-      return { ok: true as const };
-    })
-    .immediate();
+export async function unscheduleAnnouncement(
+  ctx: AnnouncementContext,
+  id: number,
+  input: AnnouncementInput | null,
+): Promise<{ ok: true } | Refusal> {
+  return changing(ctx, id, async (tx) => {
+    const row = await announcementForChange(tx, { id });
+    const current = row ? toAnnouncement(row) : null;
+    if (current?.status !== 'scheduled') return { ok: false as const, message: 'That announcement is not scheduled.' };
+    const checked = checkAnnouncement(input ?? inputOf(current), today(ctx.now));
+    if (!checked.ok) return checked;
+    await store(tx, ctx, id, checked.value, 'draft', null);
+    await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
+    await audit(tx, ctx, 'announcements.schedule_cancelled', id, summaryOf(checked.value));
+    return { ok: true as const };
+  });
 }
 
 /** A draft or scheduled announcement is dropped (kept, marked discarded, for the audit trail). */
-export function discardAnnouncement(ctx: AnnouncementContext, id: number): { ok: true } | Refusal {
-  return ctx.db.$client
-    .transaction(() => {
-      const found = changeable(ctx.db, id);
-      if (!found.ok) return found;
-      ctx.db.$client
-        .prepare(`UPDATE announcements SET status = 'discarded', publish_at = NULL, updated_at = ? WHERE id = ?`)
-        .run(ctx.now.getTime(), id);
-      cancelJob(ctx.db, `announcement:${id}:publish`, ctx.now);
-      audit(ctx, 'announcements.discarded', id, { title: found.current?.title ?? '' });
-      return { ok: true as const };
-    })
-    .immediate();
+export async function discardAnnouncement(ctx: AnnouncementContext, id: number): Promise<{ ok: true } | Refusal> {
+  return changing(ctx, id, async (tx) => {
+    const found = await changeable(tx, id);
+    if (!found.ok) return found;
+    if ((await markAnnouncementDiscarded(tx, id, ctx.now)) !== 1)
+      throw new Refused('This announcement was published or discarded meanwhile.');
+    await cancelJob(tx, `announcement:${id}:publish`, ctx.now);
+    await audit(tx, ctx, 'announcements.discarded', id, { title: found.current?.title ?? '' });
+    return { ok: true as const };
+  });
 }
 
 /** Staff about a scheduled announcement that could not go out (its effective date passed while nothing ran). */
-function scheduledFailed(deps: StaffAudience & { publicUrl: URL }, ctx: AnnouncementContext, announcement: Announcement, reason: string) {
-  ctx.db.$client
-    .prepare(`UPDATE announcements SET status = 'draft', publish_at = NULL, updated_at = ? WHERE id = ?`)
-    .run(ctx.now.getTime(), announcement.id);
-  audit(ctx, 'announcements.schedule_failed', announcement.id, { reason });
+async function scheduledFailed(
+  tx: Tx,
+  deps: StaffAudience & { publicUrl: URL },
+  ctx: AnnouncementContext,
+  announcement: Announcement,
+  reason: string,
+): Promise<void> {
+  await markAnnouncementDraft(tx, announcement.id, ctx.now);
+  await audit(tx, ctx, 'announcements.schedule_failed', announcement.id, { reason });
   const subject = `Not published: the scheduled announcement "${announcement.title}"`;
   const link = new URL(`console/announcements/compose?id=${announcement.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  notifyStaff(deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
+  await notifyStaff(tx, deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
 }
 
 export function announcementJobHandlers(deps: StaffAudience & Pick<AnnouncementContext, 'site' | 'publicUrl'>): Record<string, JobHandler> {
   return {
     'announcements.publish': scheduledPublication(deps, {
       idField: 'announcementId',
-      load: getAnnouncement,
-      publish: (ctx, announcement) => publishAnnouncement(ctx, announcement.id, null),
-      failed: (ctx, announcement, reason) => scheduledFailed(deps, ctx, announcement, reason),
+      load: async (tx, id) => {
+        const row = await announcementForChange(tx, { id });
+        return row ? toAnnouncement(row) : null;
+      },
+      publish: (tx, ctx, announcement) => publishIn(tx, ctx, announcement.id, null),
+      failed: (tx, ctx, announcement, reason) => scheduledFailed(tx, deps, ctx, announcement, reason),
     }),
   };
 }

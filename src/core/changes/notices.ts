@@ -4,16 +4,30 @@
  * idempotent: a difference already drafted is not drafted again, and a
  * draft whose difference is gone (content changed back or again) is
  * superseded. Publishing is one transaction: the notice, its dates and
- * the notification with all deliveries.
+ * the notification with all deliveries. The rows are src/stores/change-notices.ts's, on SQLite and
+ * PostgreSQL (issue 15); what keeps concurrent staff and nodes apart is said at each flow.
  */
-import type { Db } from '../../../db/client.ts';
-import { recordAudit } from '../audit/log.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import {
+  insertDraft,
+  latestPublishedNotices,
+  markDraft,
+  markPublished,
+  markScheduled,
+  type NoticeRecord,
+  noticeById,
+  noticeForChange,
+  openNotices,
+  setNotification,
+  supersedeNotice,
+  writeNoticeText,
+} from '../../stores/change-notices.ts';
+import { type AuditInput, writeAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
-import type { JobHandler } from '../jobs/jobs.ts';
-import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
-import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
 import {
   type ContentDiff,
   diffDocs,
@@ -24,9 +38,9 @@ import {
   storedSubprocessors,
   upgradeDiff,
 } from './diff.ts';
-import { publishedDocsLegacy, publishedSubprocessorsLegacy, today } from './history.ts';
+import { publishedDocs, publishedSubprocessors, today } from './history.ts';
 import { noticeHeading, noticeMessages } from './messages.ts';
-import { scheduledPublication } from './scheduled.ts';
+import { Refused, refusedAs, scheduledPublication } from './scheduled.ts';
 
 const DAY = 86_400_000;
 
@@ -52,7 +66,7 @@ export interface NoticeActor {
 }
 
 export interface NoticeContext {
-  db: Db;
+  database: Database;
   now: Date;
   site: Site;
   publicUrl: URL;
@@ -61,14 +75,10 @@ export interface NoticeContext {
   userAgent: string | null;
 }
 
-function audit(
-  ctx: NoticeContext,
-  action: Parameters<typeof recordAudit>[1]['action'],
-  target: string,
-  summary: Record<string, unknown>,
-): void {
-  recordAudit(
-    ctx.db,
+/** An audit entry in the transaction that makes the change. */
+async function audit(tx: Tx, ctx: NoticeContext, action: AuditInput['action'], target: string, summary: Record<string, unknown>) {
+  await writeAudit(
+    tx,
     {
       actor: ctx.actor ? { type: 'staff', id: ctx.actor.id, label: ctx.actor.label } : { type: 'system' },
       ip: ctx.ip,
@@ -113,102 +123,108 @@ function defaultIntro(site: Site, diff: ContentDiff): string {
   return `${org} is changing how ${diff.name} processes personal data on our behalf. The details that change are listed below, and you may object.`;
 }
 
-interface NoticeRow {
-  id: number;
-  status: NoticeStatus;
-  details: string;
-  intro: string;
-  effective_on: string | null;
-  objection_deadline: string | null;
-  override_reason: string | null;
-  publish_at: number | null;
-  published_at: number | null;
-  detected_at: number;
-  fingerprint: string;
-}
-
-const toNotice = (r: NoticeRow): Notice => ({
+const toNotice = (r: NoticeRecord): Notice => ({
   id: r.id,
   status: r.status,
-  diff: upgradeDiff(JSON.parse(r.details) as ContentDiff),
+  diff: upgradeDiff(r.details as ContentDiff),
   intro: r.intro,
-  effectiveOn: r.effective_on,
-  objectionDeadline: r.objection_deadline,
-  overrideReason: r.override_reason,
-  publishAt: r.publish_at === null ? null : new Date(r.publish_at),
-  publishedAt: r.published_at === null ? null : new Date(r.published_at),
-  detectedAt: new Date(r.detected_at),
+  effectiveOn: r.effectiveOn,
+  objectionDeadline: r.objectionDeadline,
+  overrideReason: r.overrideReason,
+  publishAt: r.publishAt,
+  publishedAt: r.publishedAt,
+  detectedAt: r.detectedAt,
 });
 
-/** Compares content/ with what was published; drafts what is new, supersedes what no longer differs. */
-export function detectChanges(
-  ctx: NoticeContext,
-  content: Pick<TrustContent, 'subprocessors' | 'docs'>,
-): { drafted: Notice[]; superseded: number } {
-  const sqlite = ctx.db.$client;
-  return sqlite
-    .transaction(() => {
-      const diffs: ContentDiff[] = [
-        ...diffSubprocessors(publishedSubprocessorsLegacy(ctx.db), storedSubprocessors(content.subprocessors)),
-        ...diffDocs(publishedDocsLegacy(ctx.db), storedDocs(content.docs)),
-      ];
-      const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
-      const open = sqlite.prepare(`SELECT * FROM change_notices WHERE status IN ('draft', 'scheduled')`).all() as NoticeRow[];
-      let superseded = 0;
-      for (const row of open) {
-        // From the stored difference rather than the stored fingerprint: one drafted before
-        // structured locations is the same difference when its places are the same.
-        const print = fingerprint(JSON.parse(row.details) as ContentDiff);
-        if (wanted.has(print)) {
-          wanted.delete(print);
-          continue;
-        }
-        sqlite.prepare(`UPDATE change_notices SET status = 'superseded' WHERE id = ?`).run(row.id);
-        cancelJob(ctx.db, `notice:${row.id}:publish`, ctx.now);
-        superseded++;
-      }
-      const insert = sqlite.prepare(
-        `INSERT INTO change_notices (subject, change, subject_id, subject_name, details, fingerprint, status, intro, detected_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING *`,
-      );
-      const drafted: Notice[] = [];
-      for (const [print, diff] of wanted) {
-        const row = insert.get(
-          diff.subject,
-          diff.change,
-          diff.id,
-          diff.name,
-          JSON.stringify(diff),
-          print,
-          defaultIntro(ctx.site, diff),
-          ctx.now.getTime(),
-        ) as NoticeRow;
-        drafted.push(toNotice(row));
-      }
-      if (drafted.length || superseded)
-        audit(ctx, 'changes.detected', 'changes', {
-          drafted: drafted.map((n) => `${n.diff.subject}:${n.diff.change}:${n.diff.id}`),
-          superseded,
-        });
-      return { drafted, superseded };
-    })
-    .immediate();
+/** What detection compares: content/ against what was published, read in detection's transaction. */
+async function contentDiffs(tx: Tx, content: Pick<TrustContent, 'subprocessors' | 'docs'>): Promise<ContentDiff[]> {
+  return [
+    ...diffSubprocessors(await publishedSubprocessors(tx), storedSubprocessors(content.subprocessors)),
+    ...diffDocs(await publishedDocs(tx), storedDocs(content.docs)),
+  ];
 }
 
-export function getNotice(db: Db, id: number): Notice | null {
-  const row = db.$client.prepare('SELECT * FROM change_notices WHERE id = ?').get(id) as NoticeRow | undefined;
+/**
+ * Compares content/ with what was published; drafts what is new, supersedes what no longer differs.
+ *
+ * Safe when run on two nodes at once (each server detects at start): the transaction is `serializable`,
+ * so of two detections that both find a difference undrafted, one commits and the other is re-run and
+ * finds the draft (the unique index on open fingerprints is the backstop): exactly one draft per change.
+ */
+export async function detectChanges(
+  ctx: NoticeContext,
+  content: Pick<TrustContent, 'subprocessors' | 'docs'>,
+): Promise<{ drafted: Notice[]; superseded: number }> {
+  return detectDifferences(ctx, (tx) => contentDiffs(tx, content));
+}
+
+/**
+ * Detection with the differences `differences(tx)` finds, first thing in its transaction: the open
+ * notices made to match them, `serializable` (see `detectChanges`).
+ */
+export async function detectDifferences(
+  ctx: NoticeContext,
+  differences: (tx: Tx) => readonly ContentDiff[] | Promise<readonly ContentDiff[]>,
+): Promise<{ drafted: Notice[]; superseded: number }> {
+  return ctx.database.transaction(async (tx) => reconcileNotices(tx, ctx, await differences(tx)), { serializable: true });
+}
+
+/**
+ * Detection's writes, in its serializable transaction: the open notices made to match `diffs`, one
+ * draft per difference, the rest superseded and their publication jobs cancelled.
+ */
+async function reconcileNotices(
+  tx: Tx,
+  ctx: NoticeContext,
+  diffs: readonly ContentDiff[],
+): Promise<{ drafted: Notice[]; superseded: number }> {
+  const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
+  let superseded = 0;
+  for (const row of await openNotices(tx)) {
+    // From the stored difference rather than the stored fingerprint: one drafted before
+    // structured locations is the same difference when its places are the same.
+    const print = fingerprint(row.details as ContentDiff);
+    if (wanted.has(print)) {
+      wanted.delete(print);
+      continue;
+    }
+    if ((await supersedeNotice(tx, row.id)) !== 1) continue;
+    superseded++;
+    await cancelJob(tx, `notice:${row.id}:publish`, ctx.now);
+  }
+  const drafted: Notice[] = [];
+  for (const [print, diff] of wanted) {
+    const row = await insertDraft(tx, {
+      subject: diff.subject,
+      change: diff.change,
+      subjectId: diff.id,
+      subjectName: diff.name,
+      details: diff,
+      fingerprint: print,
+      intro: defaultIntro(ctx.site, diff),
+      detectedAt: ctx.now,
+    });
+    drafted.push(toNotice(row));
+  }
+  if (drafted.length || superseded)
+    await audit(tx, ctx, 'changes.detected', 'changes', {
+      drafted: drafted.map((n) => `${n.diff.subject}:${n.diff.change}:${n.diff.id}`),
+      superseded,
+    });
+  return { drafted, superseded };
+}
+
+export async function getNotice(database: Database, id: number): Promise<Notice | null> {
+  const row = await database.read((r) => noticeById(r, id));
   return row ? toNotice(row) : null;
 }
 
 /** Drafts and scheduled notices first (oldest first), then the latest published ones. */
-export function listNotices(db: Db): { open: Notice[]; published: Notice[] } {
-  const open = db.$client
-    .prepare(`SELECT * FROM change_notices WHERE status IN ('draft', 'scheduled') ORDER BY detected_at, id`)
-    .all() as NoticeRow[];
-  const published = db.$client
-    .prepare(`SELECT * FROM change_notices WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 100`)
-    .all() as NoticeRow[];
-  return { open: open.map(toNotice), published: published.map(toNotice) };
+export async function listNotices(database: Database): Promise<{ open: Notice[]; published: Notice[] }> {
+  return database.read(async (r) => ({
+    open: (await openNotices(r)).map(toNotice),
+    published: (await latestPublishedNotices(r, 100)).map(toNotice),
+  }));
 }
 
 /** The dates a notice goes out with when published on `day`: staff's choice, else the policy's. */
@@ -313,44 +329,51 @@ function checkEdit(
   };
 }
 
-/** Stores a checked edit and audits it; inside the caller's transaction. */
-function writeEdit(ctx: NoticeContext, notice: Notice, edit: CheckedEdit): Notice {
-  ctx.db.$client
-    .prepare('UPDATE change_notices SET intro = ?, effective_on = ?, objection_deadline = ?, override_reason = ? WHERE id = ?')
-    .run(edit.intro, edit.effectiveOn, edit.objectionDeadline, edit.overrideReason, notice.id);
-  audit(ctx, 'changes.notice_edited', `notice:${notice.id}`, {
-    effectiveOn: edit.effectiveOn ?? 'default',
-    objectionDeadline: edit.objectionDeadline ?? 'default',
-  });
-  if (edit.overrideReason)
-    audit(ctx, 'changes.notice_period_overridden', `notice:${notice.id}`, {
-      effectiveOn: edit.effectiveOn,
-      earliest: edit.earliest,
-      reason: edit.overrideReason,
-    });
-  return {
-    ...notice,
+/** Stores a checked edit and audits it; inside the caller's transaction, on a notice it read open (and locked). */
+async function writeEdit(tx: Tx, ctx: NoticeContext, notice: Notice, edit: CheckedEdit): Promise<Notice> {
+  const text = {
     intro: edit.intro,
     effectiveOn: edit.effectiveOn,
     objectionDeadline: edit.objectionDeadline,
     overrideReason: edit.overrideReason,
   };
+  // Conditional on the notice still being open: with the row locked it always is; without, a refusal.
+  if ((await writeNoticeText(tx, notice.id, text)) !== 1) throw new Refused('This notice was published or replaced meanwhile.');
+  await audit(tx, ctx, 'changes.notice_edited', `notice:${notice.id}`, {
+    effectiveOn: edit.effectiveOn ?? 'default',
+    objectionDeadline: edit.objectionDeadline ?? 'default',
+  });
+  if (edit.overrideReason)
+    await audit(tx, ctx, 'changes.notice_period_overridden', `notice:${notice.id}`, {
+      effectiveOn: edit.effectiveOn,
+      earliest: edit.earliest,
+      reason: edit.overrideReason,
+    });
+  return { ...notice, ...text };
+}
+
+/** The notice, locked for the rest of the transaction on PostgreSQL (src/stores/change-notices.ts). */
+async function lockedNotice(tx: Tx, id: number): Promise<Notice | null> {
+  const row = await noticeForChange(tx, id);
+  return row ? toNotice(row) : null;
 }
 
 const editable = (notice: Notice | null): notice is Notice => notice?.status === 'draft' || notice?.status === 'scheduled';
 
+type Refusal = { ok: false; message: string };
+
 /** Saves a draft or scheduled notice (a scheduled one stays scheduled: its dates are checked for its publication day). */
-export function editNotice(ctx: NoticeContext, id: number, edit: NoticeEdit): { ok: true } | { ok: false; message: string } {
-  return ctx.db.$client
-    .transaction(() => {
-      const notice = getNotice(ctx.db, id);
+export async function editNotice(ctx: NoticeContext, id: number, edit: NoticeEdit): Promise<{ ok: true } | Refusal> {
+  return refusedAs(
+    ctx.database.transaction(async (tx) => {
+      const notice = await lockedNotice(tx, id);
       if (!editable(notice)) return { ok: false as const, message: 'Only a draft or scheduled notice can be edited.' };
       const checked = checkEdit(ctx.site, notice, edit, today(notice.publishAt ?? ctx.now));
       if (!checked.ok) return checked;
-      writeEdit(ctx, notice, checked.edit);
+      await writeEdit(tx, ctx, notice, checked.edit);
       return { ok: true as const };
-    })
-    .immediate();
+    }),
+  );
 }
 
 const listUrl = (publicUrl: URL, diff: ContentDiff) =>
@@ -368,138 +391,146 @@ function statusProblem(notice: Notice | null): string | null {
  * Publishes a draft or scheduled notice now: dates fixed, history extended, subscribers notified.
  * With `edit` (the form's fields, sent with Publish), the edit is checked for today and stored in the
  * same transaction: everything is checked before anything is stored or sent, so a refusal changes
- * nothing and an edit is never dropped.
+ * nothing and an edit is never dropped. Two staff members publishing one notice at once: the row is
+ * locked (PostgreSQL) and the status changes only from open (both engines), so one publishes and the
+ * other is told it is already published.
  */
-export function publishNotice(
+export async function publishNotice(
   ctx: NoticeContext,
   id: number,
   edit: NoticeEdit | null = null,
-): { ok: true; deliveries: number } | { ok: false; message: string } {
-  const sqlite = ctx.db.$client;
-  return sqlite
-    .transaction(() => {
-      const found = getNotice(ctx.db, id);
-      const refused = statusProblem(found);
-      if (refused || !found) return { ok: false as const, message: refused ?? 'There is no such notice.' };
-      const day = today(ctx.now);
-      let notice = found;
-      if (edit) {
-        const checked = checkEdit(ctx.site, notice, edit, day);
-        if (!checked.ok) return checked;
-        notice = writeEdit(ctx, notice, checked.edit);
-      } else {
-        const problem = storedDatesProblem(ctx.site, notice, day);
-        if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
-      }
-      const { effectiveOn, objectionDeadline } = noticeDates(ctx.site, notice, day);
-      const { deliveries, notificationId } = enqueueNotification(
-        ctx.db,
-        {
-          kind: 'change-notice',
-          title: `${notice.diff.name}: ${notice.diff.change}`,
-          threadKey: `notice:${id}`,
-          content: noticeMessages({
-            organisation: ctx.site.organisation.name,
-            noticeId: id,
-            diff: notice.diff,
-            intro: notice.intro,
-            effectiveOn,
-            objectionDeadline,
-            listUrl: listUrl(ctx.publicUrl, notice.diff),
-            changesUrl: new URL(`changes#notice-${id}`, ctx.publicUrl).href,
-          }),
-          audience: { kind: 'topic', topic: notice.diff.subject === 'subprocessor' ? 'subprocessors' : 'docs' },
-          createdBy: ctx.actor?.id ?? null,
-        },
-        ctx.now,
-      );
-      sqlite
-        .prepare(
-          `UPDATE change_notices SET status = 'published', published_at = ?, published_by = ?, effective_on = ?, objection_deadline = ?, notification_id = ? WHERE id = ?`,
-        )
-        .run(ctx.now.getTime(), ctx.actor?.id ?? null, effectiveOn, objectionDeadline, notificationId, id);
-      cancelJob(ctx.db, `notice:${id}:publish`, ctx.now);
-      audit(ctx, 'changes.published', `notice:${id}`, {
-        change: `${notice.diff.subject}:${notice.diff.change}:${notice.diff.id}`,
+): Promise<{ ok: true; deliveries: number } | Refusal> {
+  return refusedAs(ctx.database.transaction(async (tx) => publishIn(tx, ctx, id, edit)));
+}
+
+/** `publishNotice` in the caller's transaction (the scheduler's, which completes its job in it too). */
+async function publishIn(
+  tx: Tx,
+  ctx: NoticeContext,
+  id: number,
+  edit: NoticeEdit | null,
+): Promise<{ ok: true; deliveries: number } | Refusal> {
+  const found = await lockedNotice(tx, id);
+  const refused = statusProblem(found);
+  if (refused || !found) return { ok: false as const, message: refused ?? 'There is no such notice.' };
+  const day = today(ctx.now);
+  let notice = found;
+  if (edit) {
+    const checked = checkEdit(ctx.site, notice, edit, day);
+    if (!checked.ok) return checked;
+    notice = await writeEdit(tx, ctx, notice, checked.edit);
+  } else {
+    const problem = storedDatesProblem(ctx.site, notice, day);
+    if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
+  }
+  const { effectiveOn, objectionDeadline } = noticeDates(ctx.site, notice, day);
+  // The status changes first, and only from open: a second publisher never reaches the notification.
+  const claimed = await markPublished(tx, id, { publishedAt: ctx.now, publishedBy: ctx.actor?.id ?? null, effectiveOn, objectionDeadline });
+  if (claimed !== 1) throw new Refused('This notice is already published.');
+  const { deliveries, notificationId } = await enqueueNotification(
+    tx,
+    {
+      kind: 'change-notice',
+      title: `${notice.diff.name}: ${notice.diff.change}`,
+      threadKey: `notice:${id}`,
+      content: noticeMessages({
+        organisation: ctx.site.organisation.name,
+        noticeId: id,
+        diff: notice.diff,
+        intro: notice.intro,
         effectiveOn,
         objectionDeadline,
-        deliveries,
-      });
-      return { ok: true as const, deliveries };
-    })
-    .immediate();
+        listUrl: listUrl(ctx.publicUrl, notice.diff),
+        changesUrl: new URL(`changes#notice-${id}`, ctx.publicUrl).href,
+      }),
+      audience: { kind: 'topic', topic: notice.diff.subject === 'subprocessor' ? 'subprocessors' : 'docs' },
+      createdBy: ctx.actor?.id ?? null,
+    },
+    ctx.now,
+  );
+  await cancelJob(tx, `notice:${id}:publish`, ctx.now);
+  await setNotification(tx, id, notificationId);
+  await audit(tx, ctx, 'changes.published', `notice:${id}`, {
+    change: `${notice.diff.subject}:${notice.diff.change}:${notice.diff.id}`,
+    effectiveOn,
+    objectionDeadline,
+    deliveries,
+  });
+  return { ok: true as const, deliveries };
 }
 
 /** Schedules a draft (or moves a scheduled notice); with `edit`, stores it in the same transaction, checked for the day it goes out. */
-export function scheduleNotice(
+export async function scheduleNotice(
   ctx: NoticeContext,
   id: number,
   at: Date,
   edit: NoticeEdit | null = null,
-): { ok: true } | { ok: false; message: string } {
+): Promise<{ ok: true } | Refusal> {
   if (Number.isNaN(at.getTime()) || at.getTime() <= ctx.now.getTime() + 30_000)
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (at.getTime() > ctx.now.getTime() + 90 * DAY) return { ok: false, message: 'Schedule within the next 90 days.' };
-  return ctx.db.$client
-    .transaction(() => {
-      const notice = getNotice(ctx.db, id);
+  return refusedAs(
+    ctx.database.transaction(async (tx) => {
+      const notice = await lockedNotice(tx, id);
       if (!editable(notice)) return { ok: false as const, message: statusProblem(notice) ?? 'Only a draft can be scheduled.' };
       if (edit) {
         const checked = checkEdit(ctx.site, notice, edit, today(at));
         if (!checked.ok) return checked;
-        writeEdit(ctx, notice, checked.edit);
+        await writeEdit(tx, ctx, notice, checked.edit);
       } else {
         const problem = storedDatesProblem(ctx.site, notice, today(at));
         if (problem) return { ok: false as const, message: `${problem} Edit the dates first.` };
       }
-      ctx.db.$client.prepare(`UPDATE change_notices SET status = 'scheduled', publish_at = ? WHERE id = ?`).run(at.getTime(), id);
-      scheduleJob(ctx.db, `notice:${id}:publish`, 'changes.publish', at, { noticeId: id }, ctx.now);
-      audit(ctx, 'changes.scheduled', `notice:${id}`, { at: at.toISOString() });
+      if ((await markScheduled(tx, id, at)) !== 1) throw new Refused('This notice was published or replaced meanwhile.');
+      await scheduleJob(tx, `notice:${id}:publish`, 'changes.publish', at, { noticeId: id }, ctx.now);
+      await audit(tx, ctx, 'changes.scheduled', `notice:${id}`, { at: at.toISOString() });
       return { ok: true as const };
-    })
-    .immediate();
+    }),
+  );
 }
 
 /** Back to draft; with `edit`, stored in the same transaction (checked for publication today, as a draft's are). */
-export function unscheduleNotice(
-  ctx: NoticeContext,
-  id: number,
-  edit: NoticeEdit | null = null,
-): { ok: true } | { ok: false; message: string } {
-  return ctx.db.$client
-    .transaction(() => {
-      const notice = getNotice(ctx.db, id);
+export async function unscheduleNotice(ctx: NoticeContext, id: number, edit: NoticeEdit | null = null): Promise<{ ok: true } | Refusal> {
+  return refusedAs(
+    ctx.database.transaction(async (tx) => {
+      const notice = await lockedNotice(tx, id);
       if (notice?.status !== 'scheduled') return { ok: false as const, message: 'That notice is not scheduled.' };
       if (edit) {
         const checked = checkEdit(ctx.site, notice, edit, today(ctx.now));
         if (!checked.ok) return checked;
-        writeEdit(ctx, notice, checked.edit);
+        await writeEdit(tx, ctx, notice, checked.edit);
       }
-      ctx.db.$client.prepare(`UPDATE change_notices SET status = 'draft', publish_at = NULL WHERE id = ?`).run(id);
-      cancelJob(ctx.db, `notice:${id}:publish`, ctx.now);
-      audit(ctx, 'changes.schedule_cancelled', `notice:${id}`, {});
+      if ((await markDraft(tx, id)) !== 1) throw new Refused('That notice is not scheduled.');
+      await cancelJob(tx, `notice:${id}:publish`, ctx.now);
+      await audit(tx, ctx, 'changes.schedule_cancelled', `notice:${id}`, {});
       return { ok: true as const };
-    })
-    .immediate();
+    }),
+  );
 }
 
 export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl: URL }): Record<string, JobHandler> {
   return {
     'changes.publish': scheduledPublication(deps, {
       idField: 'noticeId',
-      load: getNotice,
-      publish: (ctx, notice) => publishNotice(ctx, notice.id),
-      failed: (ctx, notice, reason) => scheduledNoticeFailed(deps, ctx, notice, reason),
+      load: async (tx, id) => lockedNotice(tx, id),
+      publish: (tx, ctx, notice) => publishIn(tx, ctx, notice.id, null),
+      failed: (tx, ctx, notice, reason) => scheduledNoticeFailed(tx, deps, ctx, notice, reason),
     }),
   };
 }
 
 /** Published late, its dates no longer allowed (the server was down past them): a draft again, and staff are told. */
-function scheduledNoticeFailed(deps: StaffAudience & { publicUrl: URL }, ctx: NoticeContext, notice: Notice, reason: string): void {
-  deps.db.$client.prepare(`UPDATE change_notices SET status = 'draft', publish_at = NULL WHERE id = ?`).run(notice.id);
-  audit(ctx, 'changes.schedule_failed', `notice:${notice.id}`, { reason });
+async function scheduledNoticeFailed(
+  tx: Tx,
+  deps: StaffAudience & { publicUrl: URL },
+  ctx: NoticeContext,
+  notice: Notice,
+  reason: string,
+): Promise<void> {
+  await markDraft(tx, notice.id);
+  await audit(tx, ctx, 'changes.schedule_failed', `notice:${notice.id}`, { reason });
   const subject = `Not published: the scheduled notice "${noticeHeading(notice.diff)}"`;
   const link = new URL(`console/announcements#notice-${notice.id}`, deps.publicUrl).href;
   const text = `${subject}. ${reason} It is a draft again: ${link}`;
-  notifyStaff(deps, { kind: 'staff-notice-failed', subject, text }, ctx.now);
+  await notifyStaff(tx, deps, { kind: 'staff-notice-failed', subject, text }, ctx.now);
 }

@@ -8,7 +8,6 @@
  * announcements come from announcements.ts, still synchronous on SQLite, after it.
  */
 import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import { publishedCounts } from '../../stores/change-history.ts';
 import { locationLabel } from '../content/locations.ts';
@@ -127,9 +126,10 @@ export type ChangeEntry =
 
 /** Notices and announcements together, newest first: /changes, the change feeds and /api/v1/changes.json. */
 export async function changelog(database: Database, limit = 200): Promise<ChangeEntry[]> {
-  const notices = await database.read((r) => changeLog(r, limit));
-  // announcements.ts is not on the stores yet: on the SQLite connection, after the read.
-  const announcements = publishedAnnouncements(legacyConnection(database), limit);
+  // notices and announcements from one snapshot
+  const [notices, announcements] = await database.read(
+    async (r) => [await changeLog(r, limit), await publishedAnnouncements(r, limit)] as const,
+  );
   const entries: ChangeEntry[] = [
     ...notices.map((notice) => ({
       type: 'notice' as const,

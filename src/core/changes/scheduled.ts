@@ -3,43 +3,73 @@
  * an announcement): the publication and the job's completion are one
  * transaction, so a restart cannot publish twice; one refused at its time
  * (the server was down past its dates) goes back to draft, and staff are
- * told by the `failed` step.
+ * told by the `failed` step. Also what the flows of notices and
+ * announcements share: `Refused`, a refusal found after something was
+ * written, which rolls the transaction back.
  */
 import type { Db } from '../../../db/client.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
+import type { Tx } from '../../../db/engine/types.ts';
 import type { Site } from '../content/schema.ts';
-import type { JobHandler } from '../jobs/jobs.ts';
-import { completeJob } from '../jobs/legacy.ts';
+import { completeJob, type JobHandler } from '../jobs/jobs.ts';
 import type { NoticeContext } from './notices.ts';
+
+/**
+ * A refusal found inside a transaction once it may have written something (a conditional update
+ * that changed nothing: another caller got there first): thrown, so the transaction is rolled back,
+ * and turned into the flow's `{ ok: false }` by `refusedAs`.
+ */
+export class Refused extends Error {}
+
+/** The flow's result, or its refusal when the transaction was rolled back by `Refused`. */
+export async function refusedAs<T>(running: Promise<T>): Promise<T | { ok: false; message: string }> {
+  try {
+    return await running;
+  } catch (err) {
+    if (err instanceof Refused) return { ok: false, message: err.message };
+    throw err;
+  }
+}
 
 export interface ScheduledPublication<T> {
   /** the job payload's field holding the id */
   idField: string;
-  load(db: Db, id: number): T | null | undefined;
-  publish(ctx: NoticeContext, item: T): { ok: true } | { ok: false; message: string };
-  failed(ctx: NoticeContext, item: T, reason: string): void;
+  /** the item, locked for the rest of the transaction on PostgreSQL */
+  load(tx: Tx, id: number): Promise<T | null | undefined>;
+  publish(tx: Tx, ctx: NoticeContext, item: T): Promise<{ ok: true } | { ok: false; message: string }>;
+  failed(tx: Tx, ctx: NoticeContext, item: T, reason: string): Promise<void>;
 }
 
-/** The context of a publication nobody is at the keyboard for. */
+/**
+ * The context of a publication nobody is at the keyboard for. The job runner (src/runtime/jobs.ts)
+ * still hands the synchronous connection: its engine handle is `databaseOf` it.
+ */
 function schedulerContext(deps: { db: Db; site: Site; publicUrl: URL }, now: Date): NoticeContext {
-  return { db: deps.db, now, site: deps.site, publicUrl: deps.publicUrl, actor: null, ip: null, userAgent: 'candor scheduler' };
+  return {
+    database: databaseOf(deps.db),
+    now,
+    site: deps.site,
+    publicUrl: deps.publicUrl,
+    actor: null,
+    ip: null,
+    userAgent: 'candor scheduler',
+  };
 }
 
 export function scheduledPublication<T extends { status: string }>(
   deps: { db: Db; site: Site; publicUrl: URL },
   spec: ScheduledPublication<T>,
 ): JobHandler {
-  return (job, now) => {
+  return async (job, now) => {
     const id = Number(job.payload[spec.idField]);
     const ctx = schedulerContext(deps, now);
-    deps.db.$client
-      .transaction(() => {
-        const item = spec.load(deps.db, id);
-        if (item?.status === 'scheduled') {
-          const result = spec.publish(ctx, item);
-          if (!result.ok) spec.failed(ctx, item, result.message);
-        }
-        completeJob(deps.db, job.id, now);
-      })
-      .immediate();
+    await ctx.database.transaction(async (tx) => {
+      const item = await spec.load(tx, id);
+      if (item?.status === 'scheduled') {
+        const result = await spec.publish(tx, ctx, item);
+        if (!result.ok) await spec.failed(tx, ctx, item, result.message);
+      }
+      await completeJob(tx, job.id, now);
+    });
   };
 }
