@@ -4,16 +4,25 @@
  * SMS is confirmed by a code, webhooks by answering a signed verification
  * event, Slack by installing the app (slack-oauth.ts) or giving an
  * incoming-webhook URL.
+ *
+ * Each sign-up writes its subscriber, address, topics and challenge in one transaction
+ * (subscribers.ts `signUpIn`: two sign-ups of one address at once make one subscriber), and each
+ * confirmation spends its challenge and activates the address in one. The message that follows is
+ * queued after the transaction, by notify/outbox.ts's `enqueueNotification`, which is not on the
+ * stores yet: on the SQLite connection under the handle (`legacyConnection`). So on PostgreSQL the
+ * sign-up is written and its message refused until the outbox moves (issue 15).
  */
 import { randomBytes } from 'node:crypto';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Tx } from '../../../db/engine/types.ts';
+import { activateRecipient, recipientByAddress } from '../../stores/subscribers.ts';
 import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
 import { deliverWebhookNow } from '../notify/channels/webhook.ts';
 import { recipientLinks } from '../notify/links.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
-import { addRecipient, addressHash, findRecipient, openRecipient } from '../notify/recipients.ts';
+import { enqueueNotification, type NewNotification } from '../notify/outbox.ts';
+import { addressHash, openRecipient } from '../notify/recipients.ts';
 import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
-import { type ChallengeCheck, createEmailChallenge, createSmsChallenge, useEmailChallenge, useSmsChallenge } from './challenges.ts';
+import { type ChallengeCheck, createEmailChallengeIn, createSmsChallengeIn, useEmailChallengeIn, useSmsChallengeIn } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import {
   alreadySubscribedEmail,
@@ -25,7 +34,7 @@ import {
   webhookVerification,
 } from './messages.ts';
 import { codesLocked, linksLocked, refuseCode, refuseLink } from './refusals.ts';
-import { createSubscriber, setTopics } from './subscribers.ts';
+import { setTopicsIn, signUp, signUpIn } from './subscribers.ts';
 
 const HOUR = 3_600_000;
 export const subscribeLimits = {
@@ -39,10 +48,26 @@ export const EMAIL_ANSWER =
   'Check your inbox: if this address can receive our emails, a confirmation link is on its way. It is valid for 48 hours.';
 const TOO_MANY = 'Too many sign-up attempts from your network. Try again later.';
 
-/** Counts an attempt against `limit` (on the async handle of the context's connection); whether it is over. */
+/** Counts an attempt against `limit`; whether it is over. */
 async function limited(ctx: SubscriptionContext, limit: Limit, key: string): Promise<boolean> {
-  return (await hitLimitNow(databaseOf(ctx.db), limit, key, ctx.now)).limited;
+  return (await hitLimitNow(ctx.database, limit, key, ctx.now)).limited;
 }
+
+/** Queues a subscription message, after the transaction that made its address (see the header). */
+function enqueue(ctx: SubscriptionContext, recipientId: number, title: string, content: NewNotification['content'], pending = false): void {
+  enqueueNotification(
+    legacyConnection(ctx.database),
+    {
+      kind: 'subscription',
+      title,
+      content,
+      audience: { kind: 'recipients', ids: [recipientId], ...(pending ? { includePending: true } : {}) },
+    },
+    ctx.now,
+  );
+}
+
+const manageUrlOf = (ctx: SubscriptionContext, recipientId: number) => recipientLinks(ctx.keys.secret, ctx.publicUrl, recipientId).manage;
 
 function checkChoices(ctx: SubscriptionContext, choices: Choices): string | null {
   if (choices.topics.length === 0) return 'Choose at least one thing to follow.';
@@ -61,42 +86,32 @@ export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string,
   // Per address, silently: a visible refusal would tell that the address was tried before.
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value)))
     return { ok: true, message: EMAIL_ANSWER };
-  const existing = findRecipient(ctx.db, ctx.keys, 'email', checked.value);
-  if (existing?.status === 'suppressed') return { ok: true, message: EMAIL_ANSWER };
-  if (existing?.status === 'active') {
-    enqueueNotification(
-      ctx.db,
-      {
-        kind: 'subscription',
-        title: 'Already subscribed',
-        content: alreadySubscribedEmail(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage),
-        audience: { kind: 'recipients', ids: [existing.id] },
-      },
-      ctx.now,
-    );
-    return { ok: true, message: EMAIL_ANSWER };
-  }
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  type Outcome = { send: 'nothing' | 'already'; recipientId: number } | { send: 'confirm'; recipientId: number; token: string };
+  const outcome = await ctx.database.transaction(async (tx): Promise<Outcome> => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'email', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      { channel: 'email', address: checked.value, status: 'pending' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const token = await createEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
-  const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Confirm subscription',
-      content: confirmationEmail(ctx.organisation, confirmUrl, choices.topics),
-      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
-    },
-    ctx.now,
-  );
+    if (recipient.status === 'suppressed') return { send: 'nothing', recipientId: recipient.id };
+    if (recipient.status === 'active') return { send: 'already', recipientId: recipient.id };
+    // Unconfirmed (or signed up a moment ago by another request): their new choices, a new link.
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    return { send: 'confirm', recipientId: recipient.id, token: await createEmailChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now) };
+  });
+  if (outcome.send === 'already')
+    enqueue(
+      ctx,
+      outcome.recipientId,
+      'Already subscribed',
+      alreadySubscribedEmail(ctx.organisation, manageUrlOf(ctx, outcome.recipientId)),
+    );
+  if (outcome.send === 'confirm') {
+    const confirmUrl = new URL(`subscribe/confirm/${outcome.token}`, ctx.publicUrl).href;
+    enqueue(ctx, outcome.recipientId, 'Confirm subscription', confirmationEmail(ctx.organisation, confirmUrl, choices.topics), true);
+  }
   return { ok: true, message: EMAIL_ANSWER };
 }
 
@@ -107,19 +122,26 @@ const challengeMessages: Record<Exclude<ChallengeCheck, { ok: true }>['reason'],
   tries: 'Too many wrong codes. Ask for a new code.',
 };
 
-function activate(ctx: SubscriptionContext, recipientId: number): void {
-  ctx.db.$client.prepare(`UPDATE recipients SET status = 'active' WHERE id = ? AND status = 'pending'`).run(recipientId);
+/**
+ * Spends a challenge and activates its address in one transaction; the conditional UPDATE leaves an
+ * address that is no longer pending (suppressed meanwhile, or removed) as it is.
+ */
+function confirmIn(ctx: SubscriptionContext, use: (tx: Tx) => Promise<ChallengeCheck>): Promise<ChallengeCheck> {
+  return ctx.database.transaction(async (tx) => {
+    const check = await use(tx);
+    if (check.ok) await activateRecipient(tx, check.recipientId);
+    return check;
+  });
 }
 
 export async function confirmEmail(ctx: SubscriptionContext, token: string): Promise<Result<{ recipientId: number; manageUrl: string }>> {
   const locked = await linksLocked(ctx);
   if (locked) return { ok: false, message: locked };
-  const check = await useEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, token, ctx.now);
+  const check = await confirmIn(ctx, (tx) => useEmailChallengeIn(tx, ctx.keys.secret, token, ctx.now));
   // An expired or used link is one we issued; only one we never issued counts as a guess.
   if (!check.ok && check.reason === 'invalid') await refuseLink(ctx, 'confirm');
   if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
-  activate(ctx, check.recipientId);
-  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+  return { ok: true, recipientId: check.recipientId, manageUrl: manageUrlOf(ctx, check.recipientId) };
 }
 
 export async function subscribeSms(
@@ -135,31 +157,23 @@ export async function subscribeSms(
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'sms', checked.value))) {
     return { ok: false, message: 'We sent several codes to this number already. Wait an hour before asking for another.' };
   }
-  const existing = findRecipient(ctx.db, ctx.keys, 'sms', checked.value);
-  if (existing?.status === 'suppressed') {
-    return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
-  }
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  const outcome = await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'sms', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      { channel: 'sms', address: checked.value, status: 'pending' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const { id, code } = await createSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'SMS code',
-      content: smsCode(ctx.organisation, code, ctx.publicUrl.href),
-      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
-    },
-    ctx.now,
-  );
-  return { ok: true, challengeId: id, number: checked.value };
+    if (recipient.status === 'suppressed') return null;
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    return { recipientId: recipient.id, ...(await createSmsChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now)) };
+  });
+  if (!outcome) {
+    return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
+  }
+  enqueue(ctx, outcome.recipientId, 'SMS code', smsCode(ctx.organisation, outcome.code, ctx.publicUrl.href), true);
+  return { ok: true, challengeId: outcome.id, number: checked.value };
 }
 
 export async function confirmSms(
@@ -167,13 +181,13 @@ export async function confirmSms(
   challengeId: string,
   code: string,
 ): Promise<Result<{ recipientId: number; manageUrl: string }>> {
-  const perIp = await hitLimitNow(databaseOf(ctx.db), subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
+  const perIp = await hitLimitNow(ctx.database, subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
   if (perIp.limited) {
     if (perIp.count === subscribeLimits.codePerIp.max + 1) codesLocked(ctx, subscribeLimits.codePerIp.max);
     return { ok: false, message: TOO_MANY };
   }
   if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
-  const check = await useSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, challengeId, code, ctx.now);
+  const check = await confirmIn(ctx, (tx) => useSmsChallengeIn(tx, ctx.keys.secret, challengeId, code, ctx.now));
   if (!check.ok && (check.reason === 'invalid' || check.reason === 'tries'))
     refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
   if (!check.ok) {
@@ -187,8 +201,7 @@ export async function confirmSms(
             : challengeMessages[check.reason],
     };
   }
-  activate(ctx, check.recipientId);
-  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+  return { ok: true, recipientId: check.recipientId, manageUrl: manageUrlOf(ctx, check.recipientId) };
 }
 
 /** The same for a new endpoint and one subscribed already: the page must tell nobody which it was. */
@@ -211,11 +224,11 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
     return { ok: false, message: 'We sent several events to this endpoint in the last hour. Wait an hour before trying again.' };
   const eventId = `verify_${randomBytes(8).toString('hex')}`;
-  const existing = findRecipient(ctx.db, ctx.keys, 'webhook', checked.value);
+  const existing = await ctx.database.read((r) => recipientByAddress(r, 'webhook', addressHash(ctx.keys, 'webhook', checked.value)));
   const existingSecret = existing ? openRecipient(ctx.keys, existing).secret : null;
   const secret = existingSecret ?? `whsec_${randomBytes(24).toString('base64')}`;
   const content = existing
-    ? webhookAlreadySubscribed(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage)
+    ? webhookAlreadySubscribed(ctx.organisation, manageUrlOf(ctx, existing.id))
     : webhookVerification(ctx.organisation, secret);
   const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, eventId, content);
   if (!answer.ok) {
@@ -226,25 +239,18 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
       message: `Your endpoint did not confirm: ${answer.message}. It must answer our signed verification event with a 2xx status.`,
     };
   }
-  // Checked again after the call: two sign-ups of one new endpoint at once add it once.
-  if (existing || findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) return { ok: true, message: WEBHOOK_ANSWER };
-  const subscriberId = createSubscriber(ctx.db, choices, ctx.now);
-  const recipient = addRecipient(
-    ctx.db,
+  if (existing) return { ok: true, message: WEBHOOK_ANSWER };
+  // Added only now, after the call (no network I/O inside a transaction): two sign-ups of one new
+  // endpoint at once meet on the address's unique key and add it once (subscribers.ts `signUpIn`).
+  const { recipient, created } = await signUp(
+    ctx.database,
     ctx.keys,
-    { channel: 'webhook', address: checked.value, secret, subscriberId, status: 'active' },
+    { channel: 'webhook', address: checked.value, secret, status: 'active' },
+    choices,
     ctx.now,
   );
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Webhook subscribed',
-      content: webhookConfirmed(ctx.organisation, choices.topics, recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage),
-      audience: { kind: 'recipients', ids: [recipient.id] },
-    },
-    ctx.now,
-  );
+  if (!created) return { ok: true, message: WEBHOOK_ANSWER };
+  enqueue(ctx, recipient.id, 'Webhook subscribed', webhookConfirmed(ctx.organisation, choices.topics, manageUrlOf(ctx, recipient.id)));
   return { ok: true, message: WEBHOOK_ANSWER };
 }
 
@@ -258,26 +264,18 @@ export async function subscribeSlackWebhook(
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
   if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
-  const existing = findRecipient(ctx.db, ctx.keys, 'slack', checked.value);
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  const recipientId = await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'slack', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'active' },
+      { channel: 'slack', address: checked.value, status: 'active' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const manageUrl = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Slack welcome',
-      content: slackWelcome(ctx.organisation, choices.topics, manageUrl),
-      audience: { kind: 'recipients', ids: [recipient.id] },
-    },
-    ctx.now,
-  );
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    return recipient.id;
+  });
+  const manageUrl = manageUrlOf(ctx, recipientId);
+  enqueue(ctx, recipientId, 'Slack welcome', slackWelcome(ctx.organisation, choices.topics, manageUrl));
   return { ok: true, manageUrl };
 }
