@@ -12,14 +12,14 @@
  *   inserts inside `tx.savepoint()` and answers `isUniqueViolation` as "already subscribed";
  * - confirming, re-sealing a Slack token, lifting a suppression, taking a Slack OAuth state: one
  *   conditional UPDATE each, whose affected rows say whether this caller won;
- * - removing an address and, with the last one, its subscriber: `lockSubscriber` (FOR UPDATE on
- *   PostgreSQL) first, so two removals of one subscriber's addresses run one after the other and the
+ * - removing an address and, with the last one, its subscriber: `lockSubscriber` (FOR NO KEY UPDATE
+ *   on PostgreSQL) first, so two removals of one subscriber's addresses run one after the other and the
  *   second counts what the first left;
  * - re-using a found address (new topics, a new challenge): `lockRecipientByAddress` (FOR UPDATE on
  *   PostgreSQL), so a concurrent unsubscribe either waits or has already removed it.
  * SQLite's transactions never interleave, so there the locks are not needed and not taken.
  */
-import { and, asc, count, countDistinct, desc, eq, exists, gt, inArray, isNotNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, countDistinct, desc, eq, exists, gt, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { errorCode, toInteger } from '../../db/engine/common.ts';
 import { affected, query, type ReadQuery, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
@@ -115,8 +115,11 @@ export async function subscriberHeader(r: Reader | Tx, id: number): Promise<Subs
 }
 
 /**
- * Whether the subscriber exists; on PostgreSQL its row stays locked (FOR UPDATE) until the
- * transaction ends, so whatever removes its addresses runs one at a time per subscriber.
+ * Whether the subscriber exists; on PostgreSQL its row stays locked until the transaction ends, so
+ * whatever removes its addresses runs one at a time per subscriber. FOR NO KEY UPDATE, not FOR
+ * UPDATE: it does not wait for the KEY SHARE lock a foreign-key check takes, so a sign-up that holds
+ * one of the subscriber's addresses (`lockRecipientByAddress`) and writes their topics does not
+ * deadlock with a removal waiting for that address.
  */
 export async function lockSubscriber(tx: Tx, id: number): Promise<boolean> {
   if (tx.engine === 'postgres') {
@@ -126,7 +129,7 @@ export async function lockSubscriber(tx: Tx, id: number): Promise<boolean> {
       .select({ id: s.id })
       .from(s)
       .where(and(eq(s.trustCenterId, tx.trustCenter), eq(s.id, id)))
-      .for('update');
+      .for('no key update');
     return rows.length === 1;
   }
   return (await subscriberHeader(tx, id)) !== undefined;
@@ -494,7 +497,7 @@ export async function takeSlackState(tx: Tx, id: string, now: Date): Promise<Rec
   const rows = await q.db
     .update(st)
     .set({ usedAt: now })
-    .where(and(eq(st.trustCenterId, q.trustCenter), eq(st.id, id), sql`${st.usedAt} is null`, gt(st.expiresAt, now)))
+    .where(and(eq(st.trustCenterId, q.trustCenter), eq(st.id, id), isNull(st.usedAt), gt(st.expiresAt, now)))
     .returning({ choices: st.choices });
   return rows[0]?.choices;
 }

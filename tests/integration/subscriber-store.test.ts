@@ -29,7 +29,9 @@ import {
   purgeUnconfirmed,
   removeRecipient,
   setTopics,
+  setTopicsIn,
   signUp,
+  signUpIn,
   topicsOf,
 } from '../../src/core/subscriptions/subscribers.ts';
 import {
@@ -339,6 +341,27 @@ describe.skipIf(!TEST_POSTGRES_URL)('subscriber store on PostgreSQL', () => {
     expect(lifted.filter((l) => l.ok)).toHaveLength(1);
     const audits = (await auditActions(pg)).filter((a) => a.target === `recipient:${made.recipient.id}`);
     expect(audits).toHaveLength(1);
+  });
+
+  it('a sign-up of a known address and the erasure of its subscriber at once both succeed, in some order', async () => {
+    const pg = engines.postgres;
+    for (let round = 0; round < 5; round++) {
+      const address = `again${round}@example.com`;
+      const made = await signUp(pg, TEST_KEYS, { channel: 'email', address, status: 'pending' }, choices(), T0);
+      const subscriberId = made.recipient.subscriberId ?? 0;
+      // as subscribeEmail does for an unconfirmed address: found (locked), new topics
+      const again = pg.transaction(async (tx) => {
+        const { recipient, created } = await signUpIn(tx, TEST_KEYS, { channel: 'email', address, status: 'pending' }, choices(), T0);
+        if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices({ topics: ['docs'] }));
+        return created;
+      });
+      const [created, erased] = await Promise.all([again, deleteSubscriber(pg, subscriberId)]);
+      const found = await findSubscriber(pg, TEST_KEYS, address);
+      // erased first: signed up anew; signed up first: erased with it
+      if (created) expect(found).toEqual({ subscriberId: expect.any(Number) });
+      else expect(found).toBeNull();
+      expect(erased).toEqual({ channels: 1 });
+    }
   });
 
   it('two concurrent removals of a subscriber’s last two addresses leave no subscriber behind', async () => {
