@@ -9,8 +9,9 @@
  *
  * Races, and how each is met (PostgreSQL runs transactions concurrently, READ COMMITTED):
  * - two sign-ups of one address: the unique key `recipients (channel, address_hash)`; the domain
- *   inserts inside `tx.savepoint()` and answers `isUniqueViolation` as "already subscribed";
- * - confirming, re-sealing a Slack token, lifting a suppression, taking a Slack OAuth state: one
+ *   inserts (src/stores/recipients.ts) inside `tx.savepoint()` and answers `isUniqueViolation` as
+ *   "already subscribed";
+ * - confirming, re-sealing a Slack token, taking a Slack OAuth state: one
  *   conditional UPDATE each, whose affected rows say whether this caller won;
  * - removing an address and, with the last one, its subscriber: `lockSubscriber` (FOR NO KEY UPDATE
  *   on PostgreSQL) first, so two removals of one subscriber's addresses run one after the other and the
@@ -186,33 +187,6 @@ export async function recipientsOfSubscriber(r: Reader | Tx, subscriberId: numbe
   return rows.sort((a, b) => a.id - b.id);
 }
 
-/** An address as stored: sealed, with its blind indexes (src/core/subscriptions/subscribers.ts seals it). */
-export interface SealedRecipient {
-  subscriberId: number;
-  channel: ChannelName;
-  address: string;
-  addressHash: string;
-  domainHash: string | null;
-  secret: string | null;
-  status: 'pending' | 'active';
-  createdAt: Date;
-}
-
-/**
- * Inserts the address. A second row of the same channel and blind index is refused by the unique key
- * (`isUniqueViolation`); on PostgreSQL that aborts the transaction, so call this inside `tx.savepoint()`.
- */
-export async function insertRecipient(tx: Tx, row: SealedRecipient): Promise<Recipient> {
-  const q = query(tx);
-  const rows = await q.db
-    .insert(q.t.recipients)
-    .values({ ...row, trustCenterId: q.trustCenter })
-    .returning();
-  const made = rows[0];
-  if (!made) throw new Error('the address was not inserted');
-  return made;
-}
-
 /** A pending address becomes active; false when it was not pending (confirmed already, suppressed, gone). */
 export async function activateRecipient(tx: Tx, id: number): Promise<boolean> {
   const q = query(tx);
@@ -235,24 +209,6 @@ export async function reinstallSlack(tx: Tx, id: number, sealedToken: string): P
     .update(rc)
     .set({ secret: sealedToken, status: 'active', suppressedAt: null, suppressedReason: null, suppressedFrom: null })
     .where(and(eq(rc.trustCenterId, q.trustCenter), eq(rc.id, id)));
-}
-
-/**
- * Lifts a suppression: the address returns to the status it had (active when that was not recorded),
- * the statement of notify/recipients.ts's `unsuppressRecipient`. Conditional on the row being
- * suppressed, so of two concurrent lifts one changes it (true) and the other finds nothing to lift.
- */
-export async function liftRecipientSuppression(tx: Tx, id: number): Promise<boolean> {
-  const q = query(tx);
-  const rc = q.t.recipients;
-  return (
-    affected(
-      await q.db
-        .update(rc)
-        .set({ status: sql`coalesce(${rc.suppressedFrom}, 'active')`, suppressedAt: null, suppressedReason: null, suppressedFrom: null })
-        .where(and(eq(rc.trustCenterId, q.trustCenter), eq(rc.id, id), eq(rc.status, 'suppressed'))),
-    ) === 1
-  );
 }
 
 // --- erasure ---

@@ -34,14 +34,8 @@ import {
   signUpIn,
   topicsOf,
 } from '../../src/core/subscriptions/subscribers.ts';
-import {
-  activateRecipient,
-  insertRecipient,
-  insertSlackState,
-  recipientByAddress,
-  recipientById,
-  takeSlackState,
-} from '../../src/stores/subscribers.ts';
+import { insertRecipient } from '../../src/stores/recipients.ts';
+import { activateRecipient, insertSlackState, recipientByAddress, recipientById, takeSlackState } from '../../src/stores/subscribers.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 

@@ -6,12 +6,12 @@
  * before its first row; each staff change is audited in the transaction that makes it.
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
+import { unsuppressRow } from '../../stores/recipients.ts';
 import {
   deliveriesOf,
   directoryCounts,
   type ExportCursor,
   exportPage,
-  liftRecipientSuppression,
   recipientByAddress,
   recipientById,
   recipientsOfSubscriber,
@@ -158,7 +158,7 @@ export async function quarantine(database: Database, keys: Keys, limit = 200): P
 export function liftSuppression(database: Database, recipientId: number, staff: StaffAudit, now: Date): Promise<Result> {
   return database.transaction(async (tx): Promise<Result> => {
     const before = await recipientById(tx, recipientId);
-    if (before?.status !== 'suppressed' || !(await liftRecipientSuppression(tx, recipientId)))
+    if (before?.status !== 'suppressed' || (await unsuppressRow(tx, recipientId)) !== 1)
       return { ok: false, message: 'That address is not suppressed.' };
     await writeAudit(
       tx,

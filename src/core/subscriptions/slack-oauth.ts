@@ -6,12 +6,11 @@
  * thread and edit messages there.
  *
  * The state is spent in one conditional UPDATE (two callbacks with one state: one goes on); the
- * channel's subscriber and address are written in one transaction after Slack answered (no network
- * I/O inside a transaction); the welcome is queued after it (subscribe.ts's header says how).
+ * channel's subscriber, address and welcome message are written in one transaction after Slack
+ * answered (no network I/O inside a transaction).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LogLevel, WebClient } from '@slack/web-api';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import { insertSlackState, reinstallSlack, takeSlackState } from '../../stores/subscribers.ts';
 import { randomToken } from '../crypto/random.ts';
 import { recipientLinks } from '../notify/links.ts';
@@ -89,7 +88,7 @@ export async function completeSlackOAuth(
   const channelId = access.incoming_webhook?.channel_id;
   if (!token || !channelId) return { ok: false, message: 'Slack did not give us a channel to post in. Start again and pick a channel.' };
   // Installed again in a channel that has an address already: its new token, active again, the new choices.
-  const recipientId = await ctx.database.transaction(async (tx) => {
+  const manageUrl = await ctx.database.transaction(async (tx) => {
     const { recipient, created } = await signUpIn(
       tx,
       ctx.keys,
@@ -101,18 +100,18 @@ export async function completeSlackOAuth(
       await reinstallSlack(tx, recipient.id, sealSecret(ctx.keys, 'slack', token));
       if (recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
     }
-    return recipient.id;
+    const url = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
+    await enqueueNotification(
+      tx,
+      {
+        kind: 'subscription',
+        title: 'Slack welcome',
+        content: slackWelcome(ctx.organisation, choices.topics, url),
+        audience: { kind: 'recipients', ids: [recipient.id] },
+      },
+      ctx.now,
+    );
+    return url;
   });
-  const manageUrl = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipientId).manage;
-  enqueueNotification(
-    legacyConnection(ctx.database),
-    {
-      kind: 'subscription',
-      title: 'Slack welcome',
-      content: slackWelcome(ctx.organisation, choices.topics, manageUrl),
-      audience: { kind: 'recipients', ids: [recipientId] },
-    },
-    ctx.now,
-  );
   return { ok: true, channel: access.incoming_webhook?.channel ?? channelId, manageUrl };
 }

@@ -5,15 +5,12 @@
  * event, Slack by installing the app (slack-oauth.ts) or giving an
  * incoming-webhook URL.
  *
- * Each sign-up writes its subscriber, address, topics and challenge in one transaction
- * (subscribers.ts `signUpIn`: two sign-ups of one address at once make one subscriber), and each
- * confirmation spends its challenge and activates the address in one. The message that follows is
- * queued after the transaction, by notify/outbox.ts's `enqueueNotification`, which is not on the
- * stores yet: on the SQLite connection under the handle (`legacyConnection`). So on PostgreSQL the
- * sign-up is written and its message refused until the outbox moves (issue 15).
+ * Each sign-up writes its subscriber, address, topics, challenge and the message that follows
+ * (notify/outbox.ts queues it) in one transaction (subscribers.ts `signUpIn`: two sign-ups of one
+ * address at once make one subscriber), and each confirmation spends its challenge and activates the
+ * address in one. The one network call, a webhook's verification, is made before its transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Tx } from '../../../db/engine/types.ts';
 import { activateRecipient, recipientByAddress } from '../../stores/subscribers.ts';
 import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
@@ -34,7 +31,7 @@ import {
   webhookVerification,
 } from './messages.ts';
 import { codesLocked, linksLocked, refuseCode, refuseLink } from './refusals.ts';
-import { setTopicsIn, signUp, signUpIn } from './subscribers.ts';
+import { setTopicsIn, signUpIn } from './subscribers.ts';
 
 const HOUR = 3_600_000;
 export const subscribeLimits = {
@@ -53,10 +50,17 @@ async function limited(ctx: SubscriptionContext, limit: Limit, key: string): Pro
   return (await hitLimitNow(ctx.database, limit, key, ctx.now)).limited;
 }
 
-/** Queues a subscription message, after the transaction that made its address (see the header). */
-function enqueue(ctx: SubscriptionContext, recipientId: number, title: string, content: NewNotification['content'], pending = false): void {
-  enqueueNotification(
-    legacyConnection(ctx.database),
+/** Queues a subscription message to one address, in the transaction that made or found it. */
+async function enqueue(
+  tx: Tx,
+  ctx: SubscriptionContext,
+  recipientId: number,
+  title: string,
+  content: NewNotification['content'],
+  pending = false,
+): Promise<void> {
+  await enqueueNotification(
+    tx,
     {
       kind: 'subscription',
       title,
@@ -86,8 +90,7 @@ export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string,
   // Per address, silently: a visible refusal would tell that the address was tried before.
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value)))
     return { ok: true, message: EMAIL_ANSWER };
-  type Outcome = { send: 'nothing' | 'already'; recipientId: number } | { send: 'confirm'; recipientId: number; token: string };
-  const outcome = await ctx.database.transaction(async (tx): Promise<Outcome> => {
+  await ctx.database.transaction(async (tx) => {
     const { recipient, created } = await signUpIn(
       tx,
       ctx.keys,
@@ -95,23 +98,17 @@ export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string,
       choices,
       ctx.now,
     );
-    if (recipient.status === 'suppressed') return { send: 'nothing', recipientId: recipient.id };
-    if (recipient.status === 'active') return { send: 'already', recipientId: recipient.id };
+    if (recipient.status === 'suppressed') return;
+    if (recipient.status === 'active') {
+      await enqueue(tx, ctx, recipient.id, 'Already subscribed', alreadySubscribedEmail(ctx.organisation, manageUrlOf(ctx, recipient.id)));
+      return;
+    }
     // Unconfirmed (or signed up a moment ago by another request): their new choices, a new link.
     if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
-    return { send: 'confirm', recipientId: recipient.id, token: await createEmailChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now) };
+    const token = await createEmailChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now);
+    const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
+    await enqueue(tx, ctx, recipient.id, 'Confirm subscription', confirmationEmail(ctx.organisation, confirmUrl, choices.topics), true);
   });
-  if (outcome.send === 'already')
-    enqueue(
-      ctx,
-      outcome.recipientId,
-      'Already subscribed',
-      alreadySubscribedEmail(ctx.organisation, manageUrlOf(ctx, outcome.recipientId)),
-    );
-  if (outcome.send === 'confirm') {
-    const confirmUrl = new URL(`subscribe/confirm/${outcome.token}`, ctx.publicUrl).href;
-    enqueue(ctx, outcome.recipientId, 'Confirm subscription', confirmationEmail(ctx.organisation, confirmUrl, choices.topics), true);
-  }
   return { ok: true, message: EMAIL_ANSWER };
 }
 
@@ -167,12 +164,13 @@ export async function subscribeSms(
     );
     if (recipient.status === 'suppressed') return null;
     if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
-    return { recipientId: recipient.id, ...(await createSmsChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now)) };
+    const { id, code } = await createSmsChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now);
+    await enqueue(tx, ctx, recipient.id, 'SMS code', smsCode(ctx.organisation, code, ctx.publicUrl.href), true);
+    return { id };
   });
   if (!outcome) {
     return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
   }
-  enqueue(ctx, outcome.recipientId, 'SMS code', smsCode(ctx.organisation, outcome.code, ctx.publicUrl.href), true);
   return { ok: true, challengeId: outcome.id, number: checked.value };
 }
 
@@ -242,15 +240,18 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   if (existing) return { ok: true, message: WEBHOOK_ANSWER };
   // Added only now, after the call (no network I/O inside a transaction): two sign-ups of one new
   // endpoint at once meet on the address's unique key and add it once (subscribers.ts `signUpIn`).
-  const { recipient, created } = await signUp(
-    ctx.database,
-    ctx.keys,
-    { channel: 'webhook', address: checked.value, secret, status: 'active' },
-    choices,
-    ctx.now,
-  );
-  if (!created) return { ok: true, message: WEBHOOK_ANSWER };
-  enqueue(ctx, recipient.id, 'Webhook subscribed', webhookConfirmed(ctx.organisation, choices.topics, manageUrlOf(ctx, recipient.id)));
+  await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
+      ctx.keys,
+      { channel: 'webhook', address: checked.value, secret, status: 'active' },
+      choices,
+      ctx.now,
+    );
+    if (!created) return;
+    const content = webhookConfirmed(ctx.organisation, choices.topics, manageUrlOf(ctx, recipient.id));
+    await enqueue(tx, ctx, recipient.id, 'Webhook subscribed', content);
+  });
   return { ok: true, message: WEBHOOK_ANSWER };
 }
 
@@ -264,7 +265,7 @@ export async function subscribeSlackWebhook(
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
   if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
-  const recipientId = await ctx.database.transaction(async (tx) => {
+  const manageUrl = await ctx.database.transaction(async (tx) => {
     const { recipient, created } = await signUpIn(
       tx,
       ctx.keys,
@@ -273,9 +274,9 @@ export async function subscribeSlackWebhook(
       ctx.now,
     );
     if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
-    return recipient.id;
+    const url = manageUrlOf(ctx, recipient.id);
+    await enqueue(tx, ctx, recipient.id, 'Slack welcome', slackWelcome(ctx.organisation, choices.topics, url));
+    return url;
   });
-  const manageUrl = manageUrlOf(ctx, recipientId);
-  enqueue(ctx, recipientId, 'Slack welcome', slackWelcome(ctx.organisation, choices.topics, manageUrl));
   return { ok: true, manageUrl };
 }

@@ -8,7 +8,6 @@ import {
   deleteSubscriberRow,
   deleteSubscribersWithoutAddress,
   forgetTraces,
-  insertRecipient,
   insertSubscriber,
   isUniqueViolation,
   lockRecipientByAddress,
@@ -21,9 +20,8 @@ import {
   topicsOf as topicRows,
 } from '../../stores/subscribers.ts';
 import { seal } from '../crypto/seal.ts';
-import { addressHash, type Keys, normaliseAddress } from '../notify/recipients.ts';
+import { addRecipient, addressHash, type Keys, normaliseAddress, recipientContext } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
-import { emailDomainHash } from '../organisations/domains.ts';
 import type { Choices } from './context.ts';
 
 /** The rows of what a subscriber follows. Components narrow incidents and maintenance only. */
@@ -48,14 +46,11 @@ export function topicsOf(database: Database, subscriberId: number): Promise<Topi
   return database.read((r) => topicRows(r, subscriberId));
 }
 
-/** The sealing contexts of notify/recipients.ts (`recipient:<channel>:address|secret`), which opens what is sealed here. */
-const sealContext = (channel: ChannelName, what: 'address' | 'secret') => `recipient:${channel}:${what}`;
-
 /** A secret (a webhook's signing secret, a Slack bot token) sealed as notify/recipients.ts's `openRecipient` reads it. */
 export function sealSecret(keys: Keys, channel: ChannelName, secret: string): string {
   const [key] = keys.keys;
   if (!key) throw new Error('no encryption key configured');
-  return seal(key, secret, sealContext(channel, 'secret'));
+  return seal(key, secret, recipientContext(channel, 'secret'));
 }
 
 export interface NewAddress {
@@ -84,22 +79,12 @@ export async function signUpIn(tx: Tx, keys: Keys, input: NewAddress, choices: C
   const hash = addressHash(keys, input.channel, address);
   const found = await lockRecipientByAddress(tx, input.channel, hash);
   if (found) return { recipient: found, created: false };
-  const [key] = keys.keys;
-  if (!key) throw new Error('no encryption key configured');
   try {
     const recipient = await tx.savepoint(async (sp) => {
       const subscriberId = await insertSubscriber(sp, choices.organisation, now);
       await setTopicsIn(sp, subscriberId, choices);
-      return insertRecipient(sp, {
-        subscriberId,
-        channel: input.channel,
-        address: seal(key, address, sealContext(input.channel, 'address')),
-        addressHash: hash,
-        domainHash: input.channel === 'email' ? emailDomainHash(keys.secret, address) : null,
-        secret: input.secret ? sealSecret(keys, input.channel, input.secret) : null,
-        status: input.status,
-        createdAt: now,
-      });
+      // notify/recipients.ts seals the address and fails on the unique key when it is there already
+      return addRecipient(sp, keys, { ...input, address, subscriberId }, now);
     });
     return { recipient, created: true };
   } catch (err) {
