@@ -6,14 +6,14 @@
  * confirmation, a Slack state or a lift, no subscriber left behind by two removals at once).
  */
 
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
 import { addressHash, openRecipient } from '../../src/core/notify/recipients.ts';
-import type { Choices, StaffAudit } from '../../src/core/subscriptions/context.ts';
+import type { Choices, StaffAudit, SubscriptionContext } from '../../src/core/subscriptions/context.ts';
 import {
   auditExport,
   findSubscriber,
@@ -24,6 +24,7 @@ import {
   subscribersCsv,
   viewSubscriber,
 } from '../../src/core/subscriptions/directory.ts';
+import { subscribeEmail } from '../../src/core/subscriptions/subscribe.ts';
 import {
   deleteSubscriber,
   purgeUnconfirmed,
@@ -314,6 +315,37 @@ describe.skipIf(!TEST_POSTGRES_URL)('subscriber store on PostgreSQL', () => {
     expect(after.subscribers - before.subscribers).toBe(1);
     expect(after.recipients - before.recipients).toBe(1);
     expect(after.topics - before.topics).toBe(1);
+  });
+
+  it('ten concurrent email sign-ups of one address: one subscriber, three messages (the per-address limit), one live link', async () => {
+    const pg = engines.postgres;
+    const ctx: SubscriptionContext = {
+      database: pg,
+      keys: TEST_KEYS,
+      now: T0,
+      publicUrl: new URL('https://trust.example.com/'),
+      organisation: 'Example',
+      componentIds: [],
+      webhookPolicy: { allowHosts: [] },
+      ip: '198.51.100.7',
+      log: () => {},
+    };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => subscribeEmail(ctx, 'Crowd@Example.com', choices())));
+    expect(answers.every((a) => a.ok)).toBe(true);
+    const hash = addressHash(TEST_KEYS, 'email', 'crowd@example.com');
+    const seen = await pg.read(async (r) => {
+      const q = reading(r);
+      const recipient = await recipientByAddress(r, 'email', hash);
+      const id = recipient?.id ?? 0;
+      const { deliveries: d, subscriptionChallenges: c, subscribers: sub } = q.t;
+      return {
+        subscribers: await q.db.$count(sub, undefined),
+        messages: await q.db.$count(d, eq(d.recipientId, id)),
+        liveLinks: await q.db.$count(c, and(eq(c.recipientId, id), isNull(c.usedAt))),
+      };
+    });
+    expect(seen).toEqual({ subscribers: expect.any(Number), messages: 3, liveLinks: 1 });
+    expect(await findSubscriber(pg, TEST_KEYS, 'crowd@example.com')).toEqual({ subscriberId: expect.any(Number) });
   });
 
   it('of concurrent confirmations, Slack callbacks and lifts, exactly one wins', async () => {
