@@ -6,7 +6,7 @@
  * correction goes out in the incident's thread, to its audience.
  */
 import { enqueueNotification } from '../notify/legacy.ts';
-import { worstDeclared } from './history.ts';
+import { worstDeclaredLegacy as worstDeclared } from './history.ts';
 import { audienceOrganisations, auditIncident, type IncidentContext, incidentAudience, incidentUrl, incidentView } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';

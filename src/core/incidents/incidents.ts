@@ -13,7 +13,7 @@ import type { Audience } from '../notify/outbox.ts';
 import { organisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
-import { recordIncidentStates, worstDeclared } from './history.ts';
+import { recordIncidentStatesLegacy as recordIncidentStates, worstDeclaredLegacy as worstDeclared } from './history.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';

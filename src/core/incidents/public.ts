@@ -6,9 +6,9 @@
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
-import { type ComponentAvailability, dailyAvailability } from './availability.ts';
+import { type ComponentAvailability, dailyAvailabilityLegacy as dailyAvailability } from './availability.ts';
 import { maintenanceCalendar } from './calendar.ts';
-import { worstDeclared } from './history.ts';
+import { worstDeclaredLegacy as worstDeclared } from './history.ts';
 import { currentComponentStatus, incidentUrl, incidentView, latestUpdate, listIncidents, publicIncidentsBetween } from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
 import {
