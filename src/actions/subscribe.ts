@@ -74,7 +74,11 @@ export const subscribeActions = {
           if (choices.topics.length === 0) refuse('Choose at least one thing to follow.');
           return {
             kind: 'slack-app' as const,
-            redirect: startSlackOAuth(sub, choices, { clientId: slack.clientId, clientSecret: slack.clientSecret, apiUrl: slack.apiUrl }),
+            redirect: await startSlackOAuth(sub, choices, {
+              clientId: slack.clientId,
+              clientSecret: slack.clientSecret,
+              apiUrl: slack.apiUrl,
+            }),
           };
         }
       }
@@ -116,7 +120,7 @@ export const subscribeActions = {
       if (choices.topics.length === 0) refuse('Choose at least one thing to follow, or unsubscribe instead.');
       const unknown = choices.components.find((c) => !sub.componentIds.includes(c));
       if (unknown) refuse(`There is no service called "${unknown.slice(0, 60)}".`);
-      setTopics(sub.db, view.subscriberId, choices);
+      await setTopics(sub.database, view.subscriberId, choices);
       return { saved: true };
     },
   }),
@@ -132,7 +136,7 @@ export const subscribeActions = {
       const sub = subscriptionContext(ctx);
       const link = await openSubscriptionLink(sub, 'manage', input.token);
       if (!link.ok) refuse(link.message ?? 'This link is not valid any more.', link.status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
-      erase(sub, link.view);
+      await erase(sub, link.view);
       return { erased: true };
     },
   }),

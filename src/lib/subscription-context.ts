@@ -1,4 +1,5 @@
-import type { SubscriptionContext } from '../core/subscriptions/context.ts';
+import { staffLabel } from '../core/auth/staff.ts';
+import type { StaffAudit, SubscriptionContext } from '../core/subscriptions/context.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -9,7 +10,7 @@ interface RequestLike {
 export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
   const { candor } = ctx.locals;
   return {
-    db: candor.db,
+    database: candor.database,
     keys: candor.keys,
     now: candor.now(),
     publicUrl: candor.config.publicUrl,
@@ -18,5 +19,20 @@ export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
     webhookPolicy: { allowHosts: candor.config.providers.webhookAllowHosts },
     ip: clientIp(ctx),
     log: (line) => console.warn(`[candor] ${line}`),
+  };
+}
+
+/**
+ * Who the signed-in staff member's reads and changes of the subscriber directory are audited as (as
+ * src/lib/staff-audit.ts's `auditStaffAction` records them), for the audit entry the directory
+ * writes in its own transaction.
+ */
+export function staffAudit(ctx: RequestLike & { request: Request }): StaffAudit {
+  const auth = ctx.locals.auth;
+  if (!auth) throw new Error('a staff action without a signed-in staff member');
+  return {
+    actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
+    ip: clientIp(ctx),
+    userAgent: ctx.request.headers.get('user-agent'),
   };
 }

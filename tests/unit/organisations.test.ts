@@ -142,7 +142,7 @@ describe('a targeted audience', () => {
   it('loses a member with their erasure', async () => {
     const { db, people } = await world();
     expect(await databaseOf(db).read((r) => subscriberMemberships(r, people.assignedSms.subscriberId))).toHaveLength(1);
-    deleteSubscriber(db, people.assignedSms.subscriberId);
+    await deleteSubscriber(databaseOf(db), people.assignedSms.subscriberId);
     expect(
       db.$client.prepare('SELECT count(*) AS n FROM organisation_members WHERE recipient_id = ?').get(people.assignedSms.recipientId),
     ).toEqual({

@@ -53,7 +53,7 @@ export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: D
     .where(or(lt(staffLinks.expiresAt, linkCutoff), lt(staffLinks.usedAt, linkCutoff)))
     .run().changes;
   const rateLimitsRemoved = await databaseOf(db).transaction((tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
-  const unconfirmedRemoved = purgeUnconfirmed(db, now);
+  const unconfirmedRemoved = await purgeUnconfirmed(databaseOf(db), now);
   db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
   await databaseOf(db).transaction((tx) => removeChallengesExpiredBefore(tx, new Date(now.getTime() - 7 * DAY)));
   const deliveryAttemptsRemoved = purgeOlder(db, 'delivery_attempts', now.getTime() - policy.retention.deliveryAttemptsDays * DAY);

@@ -1,11 +1,13 @@
-import type { Db } from '../../../db/client.ts';
+import type { Database } from '../../../db/engine/types.ts';
+import type { AuditInput } from '../audit/log.ts';
 import type { Keys } from '../notify/recipients.ts';
 import type { UrlPolicy } from '../notify/safe-url.ts';
 import type { Topic } from './topics.ts';
 
 /** What the subscription flows need from the running app. */
 export interface SubscriptionContext {
-  db: Db;
+  /** the app's database handle (db/engine/types.ts) */
+  database: Database;
   keys: Keys;
   now: Date;
   publicUrl: URL;
@@ -26,3 +28,6 @@ export interface Choices {
 }
 
 export type Result<T extends object = object> = ({ ok: true } & T) | { ok: false; message: string };
+
+/** Who a staff read or change of the directory is audited as: the audit entry but for what was done. */
+export type StaffAudit = Omit<AuditInput, 'action' | 'target' | 'summary'>;

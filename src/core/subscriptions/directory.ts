@@ -1,15 +1,34 @@
 /**
- * The console's view of subscribers: counts, exact-match search through
- * the blind index, one subscriber's record, the quarantine, and a CSV
- * export. Reading personal data here is audited by the caller.
+ * The console's view of subscribers: counts, exact-match search through the blind index, one
+ * subscriber's record, the quarantine, a CSV export, and the staff changes (removal, lifting a
+ * suppression). The rows are src/stores/subscribers.ts's (issue 15). Reading personal data is
+ * audited: a record is read and its audit entry written in one transaction, the export is audited
+ * before its first row; each staff change is audited in the transaction that makes it.
  */
-import type { Db } from '../../../db/client.ts';
-import { unsuppressRecipient } from '../notify/legacy.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import { unsuppressRow } from '../../stores/recipients.ts';
+import {
+  deliveriesOf,
+  directoryCounts,
+  type ExportCursor,
+  exportPage,
+  recipientByAddress,
+  recipientById,
+  recipientsOfSubscriber,
+  subscribedAddressCount,
+  subscriberHeader,
+  suppressedRecipients,
+  topicLists,
+  topicsOf,
+} from '../../stores/subscribers.ts';
+import type { AuditAction } from '../audit/actions.ts';
+import { writeAudit } from '../audit/log.ts';
 import { addressHash, type Keys, maskAddress, openRecipient } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
 import { csvRow } from '../text/csv.ts';
 import { checkEmail, checkPhone } from './addresses.ts';
-import { topicsOf } from './subscribers.ts';
+import type { Result, StaffAudit } from './context.ts';
+import { deleteSubscriberIn } from './subscribers.ts';
 
 export interface SubscriberCounts {
   byChannel: { channel: string; status: string; n: number }[];
@@ -17,42 +36,33 @@ export interface SubscriberCounts {
   subscribers: number;
 }
 
-export function subscriberCounts(db: Db): SubscriberCounts {
-  const sqlite = db.$client;
-  return {
-    byChannel: sqlite
-      .prepare(
-        'SELECT channel, status, count(*) AS n FROM recipients WHERE subscriber_id IS NOT NULL GROUP BY channel, status ORDER BY channel, status',
-      )
-      .all() as SubscriberCounts['byChannel'],
-    byTopic: sqlite
-      .prepare('SELECT topic, count(DISTINCT subscriber_id) AS n FROM subscriber_topics GROUP BY topic ORDER BY topic')
-      .all() as SubscriberCounts['byTopic'],
-    subscribers: (sqlite.prepare('SELECT count(*) AS n FROM subscribers').get() as { n: number }).n,
-  };
+export function subscriberCounts(database: Database): Promise<SubscriberCounts> {
+  return database.read((r) => directoryCounts(r));
 }
 
 /** The subscriber with exactly this email address or number, if any. */
-export function findSubscriber(db: Db, keys: Keys, query: string): { subscriberId: number } | { error: string } | null {
+export async function findSubscriber(
+  database: Database,
+  keys: Keys,
+  query: string,
+): Promise<{ subscriberId: number } | { error: string } | null> {
   const q = query.trim();
   if (q === '') return null;
-  const candidates: { channel: ChannelName; value: string }[] = [];
+  let channel: ChannelName;
+  let value: string;
   if (q.includes('@')) {
     const email = checkEmail(q);
     if (!email.ok) return { error: email.message };
-    candidates.push({ channel: 'email', value: email.value });
+    channel = 'email';
+    value = email.value;
   } else {
     const phone = checkPhone(q);
     if (!phone.ok) return { error: `Search by a full email address or phone number. ${phone.message}` };
-    candidates.push({ channel: 'sms', value: phone.value });
+    channel = 'sms';
+    value = phone.value;
   }
-  for (const c of candidates) {
-    const row = db.$client
-      .prepare('SELECT subscriber_id FROM recipients WHERE channel = ? AND address_hash = ? AND subscriber_id IS NOT NULL')
-      .get(c.channel, addressHash(keys, c.channel, c.value)) as { subscriber_id: number } | undefined;
-    if (row) return { subscriberId: row.subscriber_id };
-  }
-  return null;
+  const row = await database.read((r) => recipientByAddress(r, channel, addressHash(keys, channel, value)));
+  return row?.subscriberId ? { subscriberId: row.subscriberId } : null;
 }
 
 export interface SubscriberRecord {
@@ -71,55 +81,51 @@ export interface SubscriberRecord {
   deliveries: { id: number; channel: string; status: string; title: string; at: Date; lastError: string | null }[];
 }
 
-interface RecipientRow {
-  id: number;
-  channel: ChannelName;
-  address: string;
-  secret: string | null;
-  status: string;
-  suppressed_reason: string | null;
-  suppressed_at: number | null;
-}
+const staffEntry = (staff: StaffAudit, action: AuditAction, target: string, summary: Record<string, unknown> = {}) => ({
+  ...staff,
+  action,
+  target,
+  summary,
+});
 
-export function subscriberRecord(db: Db, keys: Keys, subscriberId: number): SubscriberRecord | null {
-  const sqlite = db.$client;
-  const subscriber = sqlite.prepare('SELECT id, organisation, created_at FROM subscribers WHERE id = ?').get(subscriberId) as
-    | { id: number; organisation: string | null; created_at: number }
-    | undefined;
-  if (!subscriber) return null;
-  const recipients = sqlite
-    .prepare(
-      'SELECT id, channel, address, secret, status, suppressed_reason, suppressed_at FROM recipients WHERE subscriber_id = ? ORDER BY id',
-    )
-    .all(subscriberId) as RecipientRow[];
-  const deliveries = sqlite
-    .prepare(
-      `SELECT d.id, d.channel, d.status, d.last_error, n.title, n.created_at FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-       WHERE d.recipient_id IN (SELECT id FROM recipients WHERE subscriber_id = ?) ORDER BY d.id DESC LIMIT 100`,
-    )
-    .all(subscriberId) as { id: number; channel: string; status: string; last_error: string | null; title: string; created_at: number }[];
-  return {
-    id: subscriber.id,
-    organisation: subscriber.organisation,
-    createdAt: new Date(subscriber.created_at),
-    channels: recipients.map((r) => ({
-      id: r.id,
-      channel: r.channel,
-      address: openRecipient(keys, r).address,
-      status: r.status,
-      suppressedReason: r.suppressed_reason,
-      suppressedAt: r.suppressed_at === null ? null : new Date(r.suppressed_at),
-    })),
-    topics: topicsOf(db, subscriberId),
-    deliveries: deliveries.map((d) => ({
-      id: d.id,
-      channel: d.channel,
-      status: d.status,
-      title: d.title,
-      at: new Date(d.created_at),
-      lastError: d.last_error,
-    })),
-  };
+/** One subscriber's record, addresses in full, read and audited (`subscribers.viewed`) in one transaction; null when there is none. */
+export function viewSubscriber(
+  database: Database,
+  keys: Keys,
+  subscriberId: number,
+  staff: StaffAudit,
+  now: Date,
+): Promise<SubscriberRecord | null> {
+  return database.transaction(async (tx) => {
+    const subscriber = await subscriberHeader(tx, subscriberId);
+    if (!subscriber) return null;
+    const channels = await recipientsOfSubscriber(tx, subscriberId);
+    const topics = await topicsOf(tx, subscriberId);
+    const deliveries = await deliveriesOf(tx, subscriberId, { newestFirst: true, limit: 100 });
+    await writeAudit(tx, staffEntry(staff, 'subscribers.viewed', `subscriber:${subscriberId}`), now);
+    return {
+      id: subscriber.id,
+      organisation: subscriber.organisation,
+      createdAt: subscriber.createdAt,
+      channels: channels.map((r) => ({
+        id: r.id,
+        channel: r.channel,
+        address: openRecipient(keys, r).address,
+        status: r.status,
+        suppressedReason: r.suppressedReason,
+        suppressedAt: r.suppressedAt,
+      })),
+      topics,
+      deliveries: deliveries.map((d) => ({
+        id: d.id,
+        channel: d.channel,
+        status: d.status,
+        title: d.title,
+        at: d.createdAt,
+        lastError: d.lastError,
+      })),
+    };
+  });
 }
 
 export interface QuarantinedRecipient {
@@ -132,43 +138,94 @@ export interface QuarantinedRecipient {
 }
 
 /** Suppressed addresses, newest first, shortened: the quarantine. */
-export function quarantine(db: Db, keys: Keys, limit = 200): QuarantinedRecipient[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT id, subscriber_id, channel, address, secret, status, suppressed_reason, suppressed_at FROM recipients WHERE status = 'suppressed' ORDER BY suppressed_at DESC LIMIT ?`,
-    )
-    .all(limit) as (RecipientRow & { subscriber_id: number | null })[];
+export async function quarantine(database: Database, keys: Keys, limit = 200): Promise<QuarantinedRecipient[]> {
+  const rows = await database.read((r) => suppressedRecipients(r, limit));
   return rows.map((r) => ({
     id: r.id,
-    subscriberId: r.subscriber_id,
+    subscriberId: r.subscriberId,
     channel: r.channel,
     address: maskAddress(r.channel, openRecipient(keys, r).address),
-    reason: r.suppressed_reason,
-    since: r.suppressed_at === null ? null : new Date(r.suppressed_at),
+    reason: r.suppressedReason,
+    since: r.suppressedAt,
   }));
 }
 
-export { unsuppressRecipient as liftSuppression };
+/**
+ * Staff lift a suppression: the address returns to the status it had, audited with the cause it had,
+ * in one transaction. The UPDATE is conditional on the address being suppressed, so of two lifts at
+ * once one is made and audited and the other is told there was nothing to lift.
+ */
+export function liftSuppression(database: Database, recipientId: number, staff: StaffAudit, now: Date): Promise<Result> {
+  return database.transaction(async (tx): Promise<Result> => {
+    const before = await recipientById(tx, recipientId);
+    if (before?.status !== 'suppressed' || (await unsuppressRow(tx, recipientId)) !== 1)
+      return { ok: false, message: 'That address is not suppressed.' };
+    await writeAudit(
+      tx,
+      staffEntry(staff, 'subscribers.unsuppressed', `recipient:${recipientId}`, {
+        channel: before.channel,
+        before: { reason: before.suppressedReason },
+      }),
+      now,
+    );
+    return { ok: true };
+  });
+}
 
-/** RFC 4180 CSV of every subscriber address, one row per channel; cells that a spreadsheet would run are defused. */
-export function* subscribersCsv(db: Db, keys: Keys): Generator<string> {
+/** Staff remove a subscriber and all their data (erasure), audited in the same transaction. */
+export function removeSubscriber(database: Database, subscriberId: number, staff: StaffAudit, now: Date): Promise<Result> {
+  return database.transaction(async (tx: Tx): Promise<Result> => {
+    const removed = await deleteSubscriberIn(tx, subscriberId);
+    if (!removed) return { ok: false, message: 'That subscriber was already removed.' };
+    await writeAudit(tx, staffEntry(staff, 'subscribers.removed', `subscriber:${subscriberId}`, { channels: removed.channels }), now);
+    return { ok: true };
+  });
+}
+
+/** Audits an export of every address (`subscribers.exported`) before its first byte; how many rows it has now. */
+export function auditExport(database: Database, staff: StaffAudit, now: Date): Promise<number> {
+  return database.transaction(async (tx) => {
+    const rows = await subscribedAddressCount(tx);
+    await writeAudit(tx, staffEntry(staff, 'subscribers.exported', 'subscribers', { format: 'csv', rows }), now);
+    return rows;
+  });
+}
+
+/** Rows per read of the export. */
+export const EXPORT_PAGE_ROWS = 500;
+
+/**
+ * RFC 4180 CSV of every subscriber address, one row per channel; cells that a spreadsheet would run
+ * are defused. Read in pages of `pageRows` by keyset (subscriber id, address id), each page a read
+ * of its own as the stream is pulled, so neither the table nor one long read is held while the
+ * client downloads. An address added or removed between two pages may be in the file or not; no
+ * row is written twice.
+ */
+export async function* subscribersCsv(database: Database, keys: Keys, pageRows = EXPORT_PAGE_ROWS): AsyncGenerator<string> {
   yield 'subscriber_id,organisation,channel,address,status,topics,subscribed_at\r\n';
-  const stmt = db.$client.prepare(
-    `SELECT s.id, s.organisation, s.created_at, r.channel, r.address, r.secret, r.status,
-            (SELECT group_concat(topic || CASE WHEN component = '' THEN '' ELSE ':' || component END, ' ') FROM subscriber_topics t WHERE t.subscriber_id = s.id) AS topics
-     FROM subscribers s JOIN recipients r ON r.subscriber_id = s.id ORDER BY s.id, r.id`,
-  );
-  for (const row of stmt.iterate() as Iterable<{
-    id: number;
-    organisation: string | null;
-    created_at: number;
-    channel: ChannelName;
-    address: string;
-    secret: string | null;
-    status: string;
-    topics: string | null;
-  }>) {
-    const address = openRecipient(keys, { channel: row.channel, address: row.address, secret: null }).address;
-    yield csvRow([row.id, row.organisation, row.channel, address, row.status, row.topics, new Date(row.created_at).toISOString()]);
+  let after: ExportCursor | null = null;
+  for (;;) {
+    const from: ExportCursor | null = after;
+    const page = await database.read(async (r) => {
+      const rows = await exportPage(r, from, pageRows);
+      return { rows, topics: await topicLists(r, [...new Set(rows.map((row) => row.subscriberId))]) };
+    });
+    let chunk = '';
+    for (const row of page.rows) {
+      const address = openRecipient(keys, { channel: row.channel, address: row.address, secret: null }).address;
+      chunk += csvRow([
+        row.subscriberId,
+        row.organisation,
+        row.channel,
+        address,
+        row.status,
+        page.topics.get(row.subscriberId) ?? null,
+        row.subscribedAt.toISOString(),
+      ]);
+    }
+    if (chunk) yield chunk;
+    const last = page.rows.at(-1);
+    if (!last || page.rows.length < pageRows) return;
+    after = { subscriberId: last.subscriberId, recipientId: last.recipientId };
   }
 }

@@ -4,16 +4,20 @@
  * here; the code is exchanged with oauth.v2.access through the Slack SDK.
  * The app's incoming webhook picks the channel; the bot token lets Candor
  * thread and edit messages there.
+ *
+ * The state is spent in one conditional UPDATE (two callbacks with one state: one goes on); the
+ * channel's subscriber, address and welcome message are written in one transaction after Slack
+ * answered (no network I/O inside a transaction).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LogLevel, WebClient } from '@slack/web-api';
+import { insertSlackState, reinstallSlack, takeSlackState } from '../../stores/subscribers.ts';
 import { randomToken } from '../crypto/random.ts';
-import { seal } from '../crypto/seal.ts';
-import { addRecipient, enqueueNotification, findRecipient } from '../notify/legacy.ts';
 import { recipientLinks } from '../notify/links.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import { slackWelcome } from './messages.ts';
-import { createSubscriber, setTopics } from './subscribers.ts';
+import { sealSecret, setTopicsIn, signUpIn } from './subscribers.ts';
 import { isTopic } from './topics.ts';
 
 export const SLACK_SCOPES = 'incoming-webhook,chat:write';
@@ -29,11 +33,11 @@ export interface SlackApp {
 const sign = (secret: string, id: string) => createHmac('sha256', secret).update(`slack-state:${id}`).digest('base64url').slice(0, 32);
 export const slackRedirectUri = (publicUrl: URL) => new URL('subscribe/slack/callback', publicUrl).href;
 
-export function startSlackOAuth(ctx: SubscriptionContext, choices: Choices, app: SlackApp): string {
+export async function startSlackOAuth(ctx: SubscriptionContext, choices: Choices, app: SlackApp): Promise<string> {
   const id = randomToken();
-  ctx.db.$client
-    .prepare('INSERT INTO slack_oauth_states (id, choices, created_at, expires_at) VALUES (?, ?, ?, ?)')
-    .run(id, JSON.stringify(choices), ctx.now.getTime(), ctx.now.getTime() + STATE_TTL_MS);
+  await ctx.database.transaction((tx) =>
+    insertSlackState(tx, { id, choices: { ...choices }, createdAt: ctx.now, expiresAt: new Date(ctx.now.getTime() + STATE_TTL_MS) }),
+  );
   const url = new URL('https://slack.com/oauth/v2/authorize');
   url.searchParams.set('client_id', app.clientId);
   url.searchParams.set('scope', SLACK_SCOPES);
@@ -42,21 +46,14 @@ export function startSlackOAuth(ctx: SubscriptionContext, choices: Choices, app:
   return url.href;
 }
 
-function takeState(ctx: SubscriptionContext, state: string): Choices | null {
+async function takeState(ctx: SubscriptionContext, state: string): Promise<Choices | null> {
   const [id, mac, extra] = state.split('.');
   if (!id || !mac || extra !== undefined || id.length > 40) return null;
   const expected = Buffer.from(sign(ctx.keys.secret, id));
   if (Buffer.from(mac).length !== expected.length || !timingSafeEqual(Buffer.from(mac), expected)) return null;
-  const row = ctx.db.$client.prepare('SELECT choices, expires_at, used_at FROM slack_oauth_states WHERE id = ?').get(id) as
-    | { choices: string; expires_at: number; used_at: number | null }
-    | undefined;
-  if (!row || row.used_at !== null || row.expires_at <= ctx.now.getTime()) return null;
-  if (
-    ctx.db.$client.prepare('UPDATE slack_oauth_states SET used_at = ? WHERE id = ? AND used_at IS NULL').run(ctx.now.getTime(), id)
-      .changes !== 1
-  )
-    return null;
-  const parsed = JSON.parse(row.choices) as Choices;
+  const stored = await ctx.database.transaction((tx) => takeSlackState(tx, id, ctx.now));
+  if (!stored) return null;
+  const parsed = stored as unknown as Choices;
   return { topics: parsed.topics.filter(isTopic), components: parsed.components, organisation: parsed.organisation };
 }
 
@@ -65,7 +62,7 @@ export async function completeSlackOAuth(
   app: SlackApp,
   params: { code: string | null; state: string | null; error: string | null },
 ): Promise<Result<{ channel: string; manageUrl: string }>> {
-  const choices = params.state ? takeState(ctx, params.state) : null;
+  const choices = params.state ? await takeState(ctx, params.state) : null;
   if (!choices)
     return { ok: false, message: 'This Slack sign-up link has expired or was already used. Start again from the subscribe page.' };
   if (params.error || !params.code)
@@ -90,34 +87,31 @@ export async function completeSlackOAuth(
   const token = access.access_token;
   const channelId = access.incoming_webhook?.channel_id;
   if (!token || !channelId) return { ok: false, message: 'Slack did not give us a channel to post in. Start again and pick a channel.' };
-  const existing = findRecipient(ctx.db, ctx.keys, 'slack', channelId);
-  let recipientId: number;
-  if (existing) {
-    const [key] = ctx.keys.keys;
-    if (!key) throw new Error('no encryption key configured');
-    ctx.db.$client
-      .prepare(`UPDATE recipients SET secret = ?, status = 'active', suppressed_at = NULL, suppressed_reason = NULL WHERE id = ?`)
-      .run(seal(key, token, 'recipient:slack:secret'), existing.id);
-    if (existing.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-    recipientId = existing.id;
-  } else {
-    recipientId = addRecipient(
-      ctx.db,
+  // Installed again in a channel that has an address already: its new token, active again, the new choices.
+  const manageUrl = await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'slack', address: channelId, secret: token, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'active' },
+      { channel: 'slack', address: channelId, secret: token, status: 'active' },
+      choices,
       ctx.now,
-    ).id;
-  }
-  const manageUrl = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipientId).manage;
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Slack welcome',
-      content: slackWelcome(ctx.organisation, choices.topics, manageUrl),
-      audience: { kind: 'recipients', ids: [recipientId] },
-    },
-    ctx.now,
-  );
+    );
+    if (!created) {
+      await reinstallSlack(tx, recipient.id, sealSecret(ctx.keys, 'slack', token));
+      if (recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    }
+    const url = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
+    await enqueueNotification(
+      tx,
+      {
+        kind: 'subscription',
+        title: 'Slack welcome',
+        content: slackWelcome(ctx.organisation, choices.topics, url),
+        audience: { kind: 'recipients', ids: [recipient.id] },
+      },
+      ctx.now,
+    );
+    return url;
+  });
   return { ok: true, channel: access.incoming_webhook?.channel ?? channelId, manageUrl };
 }

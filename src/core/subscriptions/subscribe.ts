@@ -4,16 +4,22 @@
  * SMS is confirmed by a code, webhooks by answering a signed verification
  * event, Slack by installing the app (slack-oauth.ts) or giving an
  * incoming-webhook URL.
+ *
+ * Each sign-up writes its subscriber, address, topics, challenge and the message that follows
+ * (notify/outbox.ts queues it) in one transaction (subscribers.ts `signUpIn`: two sign-ups of one
+ * address at once make one subscriber), and each confirmation spends its challenge and activates the
+ * address in one. The one network call, a webhook's verification, is made before its transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
+import type { Tx } from '../../../db/engine/types.ts';
+import { activateRecipient, recipientByAddress } from '../../stores/subscribers.ts';
 import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
 import { deliverWebhookNow } from '../notify/channels/webhook.ts';
-import { addRecipient, enqueueNotification, findRecipient } from '../notify/legacy.ts';
 import { recipientLinks } from '../notify/links.ts';
+import { enqueueNotification, type NewNotification } from '../notify/outbox.ts';
 import { addressHash, openRecipient } from '../notify/recipients.ts';
 import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
-import { type ChallengeCheck, createEmailChallenge, createSmsChallenge, useEmailChallenge, useSmsChallenge } from './challenges.ts';
+import { type ChallengeCheck, createEmailChallengeIn, createSmsChallengeIn, useEmailChallengeIn, useSmsChallengeIn } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import {
   alreadySubscribedEmail,
@@ -25,7 +31,7 @@ import {
   webhookVerification,
 } from './messages.ts';
 import { codesLocked, linksLocked, refuseCode, refuseLink } from './refusals.ts';
-import { createSubscriber, setTopics } from './subscribers.ts';
+import { setTopicsIn, signUpIn } from './subscribers.ts';
 
 const HOUR = 3_600_000;
 export const subscribeLimits = {
@@ -39,10 +45,33 @@ export const EMAIL_ANSWER =
   'Check your inbox: if this address can receive our emails, a confirmation link is on its way. It is valid for 48 hours.';
 const TOO_MANY = 'Too many sign-up attempts from your network. Try again later.';
 
-/** Counts an attempt against `limit` (on the async handle of the context's connection); whether it is over. */
+/** Counts an attempt against `limit`; whether it is over. */
 async function limited(ctx: SubscriptionContext, limit: Limit, key: string): Promise<boolean> {
-  return (await hitLimitNow(databaseOf(ctx.db), limit, key, ctx.now)).limited;
+  return (await hitLimitNow(ctx.database, limit, key, ctx.now)).limited;
 }
+
+/** Queues a subscription message to one address, in the transaction that made or found it. */
+async function enqueue(
+  tx: Tx,
+  ctx: SubscriptionContext,
+  recipientId: number,
+  title: string,
+  content: NewNotification['content'],
+  pending = false,
+): Promise<void> {
+  await enqueueNotification(
+    tx,
+    {
+      kind: 'subscription',
+      title,
+      content,
+      audience: { kind: 'recipients', ids: [recipientId], ...(pending ? { includePending: true } : {}) },
+    },
+    ctx.now,
+  );
+}
+
+const manageUrlOf = (ctx: SubscriptionContext, recipientId: number) => recipientLinks(ctx.keys.secret, ctx.publicUrl, recipientId).manage;
 
 function checkChoices(ctx: SubscriptionContext, choices: Choices): string | null {
   if (choices.topics.length === 0) return 'Choose at least one thing to follow.';
@@ -61,42 +90,25 @@ export async function subscribeEmail(ctx: SubscriptionContext, rawEmail: string,
   // Per address, silently: a visible refusal would tell that the address was tried before.
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'email', checked.value)))
     return { ok: true, message: EMAIL_ANSWER };
-  const existing = findRecipient(ctx.db, ctx.keys, 'email', checked.value);
-  if (existing?.status === 'suppressed') return { ok: true, message: EMAIL_ANSWER };
-  if (existing?.status === 'active') {
-    enqueueNotification(
-      ctx.db,
-      {
-        kind: 'subscription',
-        title: 'Already subscribed',
-        content: alreadySubscribedEmail(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage),
-        audience: { kind: 'recipients', ids: [existing.id] },
-      },
-      ctx.now,
-    );
-    return { ok: true, message: EMAIL_ANSWER };
-  }
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'email', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      { channel: 'email', address: checked.value, status: 'pending' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const token = await createEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
-  const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Confirm subscription',
-      content: confirmationEmail(ctx.organisation, confirmUrl, choices.topics),
-      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
-    },
-    ctx.now,
-  );
+    if (recipient.status === 'suppressed') return;
+    if (recipient.status === 'active') {
+      await enqueue(tx, ctx, recipient.id, 'Already subscribed', alreadySubscribedEmail(ctx.organisation, manageUrlOf(ctx, recipient.id)));
+      return;
+    }
+    // Unconfirmed (or signed up a moment ago by another request): their new choices, a new link.
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    const token = await createEmailChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now);
+    const confirmUrl = new URL(`subscribe/confirm/${token}`, ctx.publicUrl).href;
+    await enqueue(tx, ctx, recipient.id, 'Confirm subscription', confirmationEmail(ctx.organisation, confirmUrl, choices.topics), true);
+  });
   return { ok: true, message: EMAIL_ANSWER };
 }
 
@@ -107,19 +119,26 @@ const challengeMessages: Record<Exclude<ChallengeCheck, { ok: true }>['reason'],
   tries: 'Too many wrong codes. Ask for a new code.',
 };
 
-function activate(ctx: SubscriptionContext, recipientId: number): void {
-  ctx.db.$client.prepare(`UPDATE recipients SET status = 'active' WHERE id = ? AND status = 'pending'`).run(recipientId);
+/**
+ * Spends a challenge and activates its address in one transaction; the conditional UPDATE leaves an
+ * address that is no longer pending (suppressed meanwhile, or removed) as it is.
+ */
+function confirmIn(ctx: SubscriptionContext, use: (tx: Tx) => Promise<ChallengeCheck>): Promise<ChallengeCheck> {
+  return ctx.database.transaction(async (tx) => {
+    const check = await use(tx);
+    if (check.ok) await activateRecipient(tx, check.recipientId);
+    return check;
+  });
 }
 
 export async function confirmEmail(ctx: SubscriptionContext, token: string): Promise<Result<{ recipientId: number; manageUrl: string }>> {
   const locked = await linksLocked(ctx);
   if (locked) return { ok: false, message: locked };
-  const check = await useEmailChallenge(databaseOf(ctx.db), ctx.keys.secret, token, ctx.now);
+  const check = await confirmIn(ctx, (tx) => useEmailChallengeIn(tx, ctx.keys.secret, token, ctx.now));
   // An expired or used link is one we issued; only one we never issued counts as a guess.
   if (!check.ok && check.reason === 'invalid') await refuseLink(ctx, 'confirm');
   if (!check.ok) return { ok: false, message: challengeMessages[check.reason] };
-  activate(ctx, check.recipientId);
-  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+  return { ok: true, recipientId: check.recipientId, manageUrl: manageUrlOf(ctx, check.recipientId) };
 }
 
 export async function subscribeSms(
@@ -135,31 +154,24 @@ export async function subscribeSms(
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'sms', checked.value))) {
     return { ok: false, message: 'We sent several codes to this number already. Wait an hour before asking for another.' };
   }
-  const existing = findRecipient(ctx.db, ctx.keys, 'sms', checked.value);
-  if (existing?.status === 'suppressed') {
-    return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
-  }
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  const outcome = await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'sms', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'pending' },
+      { channel: 'sms', address: checked.value, status: 'pending' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const { id, code } = await createSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, recipient.id, ctx.now);
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'SMS code',
-      content: smsCode(ctx.organisation, code, ctx.publicUrl.href),
-      audience: { kind: 'recipients', ids: [recipient.id], includePending: true },
-    },
-    ctx.now,
-  );
-  return { ok: true, challengeId: id, number: checked.value };
+    if (recipient.status === 'suppressed') return null;
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    const { id, code } = await createSmsChallengeIn(tx, ctx.keys.secret, recipient.id, ctx.now);
+    await enqueue(tx, ctx, recipient.id, 'SMS code', smsCode(ctx.organisation, code, ctx.publicUrl.href), true);
+    return { id };
+  });
+  if (!outcome) {
+    return { ok: false, message: 'This number replied STOP to our messages. Text START to our number to receive them again.' };
+  }
+  return { ok: true, challengeId: outcome.id, number: checked.value };
 }
 
 export async function confirmSms(
@@ -167,13 +179,13 @@ export async function confirmSms(
   challengeId: string,
   code: string,
 ): Promise<Result<{ recipientId: number; manageUrl: string }>> {
-  const perIp = await hitLimitNow(databaseOf(ctx.db), subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
+  const perIp = await hitLimitNow(ctx.database, subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
   if (perIp.limited) {
     if (perIp.count === subscribeLimits.codePerIp.max + 1) codesLocked(ctx, subscribeLimits.codePerIp.max);
     return { ok: false, message: TOO_MANY };
   }
   if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
-  const check = await useSmsChallenge(databaseOf(ctx.db), ctx.keys.secret, challengeId, code, ctx.now);
+  const check = await confirmIn(ctx, (tx) => useSmsChallengeIn(tx, ctx.keys.secret, challengeId, code, ctx.now));
   if (!check.ok && (check.reason === 'invalid' || check.reason === 'tries'))
     refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
   if (!check.ok) {
@@ -187,8 +199,7 @@ export async function confirmSms(
             : challengeMessages[check.reason],
     };
   }
-  activate(ctx, check.recipientId);
-  return { ok: true, recipientId: check.recipientId, manageUrl: recipientLinks(ctx.keys.secret, ctx.publicUrl, check.recipientId).manage };
+  return { ok: true, recipientId: check.recipientId, manageUrl: manageUrlOf(ctx, check.recipientId) };
 }
 
 /** The same for a new endpoint and one subscribed already: the page must tell nobody which it was. */
@@ -211,11 +222,11 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
     return { ok: false, message: 'We sent several events to this endpoint in the last hour. Wait an hour before trying again.' };
   const eventId = `verify_${randomBytes(8).toString('hex')}`;
-  const existing = findRecipient(ctx.db, ctx.keys, 'webhook', checked.value);
+  const existing = await ctx.database.read((r) => recipientByAddress(r, 'webhook', addressHash(ctx.keys, 'webhook', checked.value)));
   const existingSecret = existing ? openRecipient(ctx.keys, existing).secret : null;
   const secret = existingSecret ?? `whsec_${randomBytes(24).toString('base64')}`;
   const content = existing
-    ? webhookAlreadySubscribed(ctx.organisation, recipientLinks(ctx.keys.secret, ctx.publicUrl, existing.id).manage)
+    ? webhookAlreadySubscribed(ctx.organisation, manageUrlOf(ctx, existing.id))
     : webhookVerification(ctx.organisation, secret);
   const answer = await deliverWebhookNow(ctx.webhookPolicy, checked.value, secret, eventId, content);
   if (!answer.ok) {
@@ -226,25 +237,21 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
       message: `Your endpoint did not confirm: ${answer.message}. It must answer our signed verification event with a 2xx status.`,
     };
   }
-  // Checked again after the call: two sign-ups of one new endpoint at once add it once.
-  if (existing || findRecipient(ctx.db, ctx.keys, 'webhook', checked.value)) return { ok: true, message: WEBHOOK_ANSWER };
-  const subscriberId = createSubscriber(ctx.db, choices, ctx.now);
-  const recipient = addRecipient(
-    ctx.db,
-    ctx.keys,
-    { channel: 'webhook', address: checked.value, secret, subscriberId, status: 'active' },
-    ctx.now,
-  );
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Webhook subscribed',
-      content: webhookConfirmed(ctx.organisation, choices.topics, recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage),
-      audience: { kind: 'recipients', ids: [recipient.id] },
-    },
-    ctx.now,
-  );
+  if (existing) return { ok: true, message: WEBHOOK_ANSWER };
+  // Added only now, after the call (no network I/O inside a transaction): two sign-ups of one new
+  // endpoint at once meet on the address's unique key and add it once (subscribers.ts `signUpIn`).
+  await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
+      ctx.keys,
+      { channel: 'webhook', address: checked.value, secret, status: 'active' },
+      choices,
+      ctx.now,
+    );
+    if (!created) return;
+    const content = webhookConfirmed(ctx.organisation, choices.topics, manageUrlOf(ctx, recipient.id));
+    await enqueue(tx, ctx, recipient.id, 'Webhook subscribed', content);
+  });
   return { ok: true, message: WEBHOOK_ANSWER };
 }
 
@@ -258,26 +265,18 @@ export async function subscribeSlackWebhook(
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
   if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
-  const existing = findRecipient(ctx.db, ctx.keys, 'slack', checked.value);
-  const recipient =
-    existing ??
-    addRecipient(
-      ctx.db,
+  const manageUrl = await ctx.database.transaction(async (tx) => {
+    const { recipient, created } = await signUpIn(
+      tx,
       ctx.keys,
-      { channel: 'slack', address: checked.value, subscriberId: createSubscriber(ctx.db, choices, ctx.now), status: 'active' },
+      { channel: 'slack', address: checked.value, status: 'active' },
+      choices,
       ctx.now,
     );
-  if (existing?.subscriberId) setTopics(ctx.db, existing.subscriberId, choices);
-  const manageUrl = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
-  enqueueNotification(
-    ctx.db,
-    {
-      kind: 'subscription',
-      title: 'Slack welcome',
-      content: slackWelcome(ctx.organisation, choices.topics, manageUrl),
-      audience: { kind: 'recipients', ids: [recipient.id] },
-    },
-    ctx.now,
-  );
+    if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    const url = manageUrlOf(ctx, recipient.id);
+    await enqueue(tx, ctx, recipient.id, 'Slack welcome', slackWelcome(ctx.organisation, choices.topics, url));
+    return url;
+  });
   return { ok: true, manageUrl };
 }

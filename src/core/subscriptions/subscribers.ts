@@ -1,101 +1,154 @@
-/** Subscribers and what they follow. */
-import type { Db } from '../../../db/client.ts';
+/**
+ * Subscribers, their addresses and what they follow. The rows are src/stores/subscribers.ts's (issue
+ * 15); functions taking a `tx` run inside the caller's transaction, the others open their own.
+ */
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import {
+  deleteRecipients,
+  deleteSubscriberRow,
+  deleteSubscribersWithoutAddress,
+  forgetTraces,
+  insertSubscriber,
+  isUniqueViolation,
+  lockRecipientByAddress,
+  lockSubscriber,
+  type Recipient,
+  recipientById,
+  recipientCount,
+  replaceTopics,
+  type TopicRow,
+  topicsOf as topicRows,
+} from '../../stores/subscribers.ts';
+import { seal } from '../crypto/seal.ts';
+import { addRecipient, addressHash, type Keys, normaliseAddress, recipientContext } from '../notify/recipients.ts';
+import type { ChannelName } from '../notify/types.ts';
 import type { Choices } from './context.ts';
 
-export function createSubscriber(db: Db, choices: Choices, now: Date): number {
-  const { id } = db.$client
-    .prepare('INSERT INTO subscribers (organisation, created_at) VALUES (?, ?) RETURNING id')
-    .get(choices.organisation, now.getTime()) as { id: number };
-  setTopics(db, id, choices);
-  return id;
+/** The rows of what a subscriber follows. Components narrow incidents and maintenance only. */
+export function topicRowsOf(choices: Choices): TopicRow[] {
+  return choices.topics.flatMap((topic) => {
+    const narrowed = (topic === 'incidents' || topic === 'maintenance') && choices.components.length > 0;
+    return (narrowed ? choices.components : ['']).map((component) => ({ topic, component }));
+  });
 }
 
-/** Replaces what a subscriber follows. Components narrow incidents and maintenance only. */
-export function setTopics(db: Db, subscriberId: number, choices: Choices): void {
-  const sqlite = db.$client;
-  const insert = sqlite.prepare('INSERT OR IGNORE INTO subscriber_topics (subscriber_id, topic, component) VALUES (?, ?, ?)');
-  sqlite.transaction(() => {
-    sqlite.prepare('DELETE FROM subscriber_topics WHERE subscriber_id = ?').run(subscriberId);
-    for (const topic of choices.topics) {
-      const narrowed = (topic === 'incidents' || topic === 'maintenance') && choices.components.length > 0;
-      for (const component of narrowed ? choices.components : ['']) insert.run(subscriberId, topic, component);
-    }
-    sqlite.prepare('UPDATE subscribers SET organisation = ? WHERE id = ?').run(choices.organisation, subscriberId);
-  })();
+/** Replaces what a subscriber follows, in the caller's transaction. */
+export function setTopicsIn(tx: Tx, subscriberId: number, choices: Choices): Promise<void> {
+  return replaceTopics(tx, subscriberId, topicRowsOf(choices), choices.organisation);
 }
 
-export function topicsOf(db: Db, subscriberId: number): { topic: string; component: string }[] {
-  return db.$client
-    .prepare('SELECT topic, component FROM subscriber_topics WHERE subscriber_id = ? ORDER BY topic, component')
-    .all(subscriberId) as {
-    topic: string;
-    component: string;
-  }[];
+/** Replaces what a subscriber follows. */
+export function setTopics(database: Database, subscriberId: number, choices: Choices): Promise<void> {
+  return database.transaction((tx) => setTopicsIn(tx, subscriberId, choices));
 }
 
-/**
- * What deleting a recipient row would leave behind about them: the log
- * transport's copy of each message (masked address, their links), the
- * provider's error texts (which can quote an address or number), the
- * per-address rate-limit window keyed by the address's blind index, and the
- * customer organisations staff placed the address in (the foreign key would
- * drop those too; said here so erasure is read in one place). Deliveries
- * themselves stay, as anonymous counts. `where` selects the recipients (`r`
- * in `recipients r`); call it before deleting them.
- */
-function forgetTraces(db: Db, where: string, ...params: (string | number)[]): void {
-  const sqlite = db.$client;
-  sqlite.prepare(`DELETE FROM organisation_members WHERE recipient_id IN (SELECT r.id FROM recipients r WHERE ${where})`).run(...params);
-  const ofThem = `SELECT d.id FROM deliveries d JOIN recipients r ON r.id = d.recipient_id WHERE ${where}`;
-  sqlite.prepare(`DELETE FROM logged_messages WHERE delivery_id IN (${ofThem})`).run(...params);
-  sqlite.prepare(`UPDATE delivery_attempts SET error = NULL WHERE error IS NOT NULL AND delivery_id IN (${ofThem})`).run(...params);
-  sqlite.prepare(`UPDATE deliveries SET last_error = NULL WHERE last_error IS NOT NULL AND id IN (${ofThem})`).run(...params);
-  sqlite.prepare(`DELETE FROM rate_limits WHERE key IN (SELECT r.address_hash FROM recipients r WHERE ${where})`).run(...params);
+export function topicsOf(database: Database, subscriberId: number): Promise<TopicRow[]> {
+  return database.read((r) => topicRows(r, subscriberId));
 }
 
-/** Removes a recipient, and its subscriber when nothing else of theirs is left. Deliveries stay, anonymous. */
-export function removeRecipient(db: Db, recipientId: number): void {
-  const sqlite = db.$client;
-  sqlite.transaction(() => {
-    const row = sqlite.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(recipientId) as
-      | { subscriber_id: number | null }
-      | undefined;
-    forgetTraces(db, 'r.id = ?', recipientId);
-    sqlite.prepare('DELETE FROM recipients WHERE id = ?').run(recipientId);
-    if (row?.subscriber_id != null) {
-      const left = sqlite.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id = ?').get(row.subscriber_id) as { n: number };
-      if (left.n === 0) forgetSubscriber(db, row.subscriber_id);
-    }
-  })();
+/** A secret (a webhook's signing secret, a Slack bot token) sealed as notify/recipients.ts's `openRecipient` reads it. */
+export function sealSecret(keys: Keys, channel: ChannelName, secret: string): string {
+  const [key] = keys.keys;
+  if (!key) throw new Error('no encryption key configured');
+  return seal(key, secret, recipientContext(channel, 'secret'));
 }
 
-/** Erasure: every address, secret and choice of the subscriber goes; delivery counts stay, with no link to them. */
-export function deleteSubscriber(db: Db, subscriberId: number): void {
-  const sqlite = db.$client;
-  sqlite.transaction(() => {
-    forgetTraces(db, 'r.subscriber_id = ?', subscriberId);
-    sqlite.prepare('DELETE FROM recipients WHERE subscriber_id = ?').run(subscriberId);
-    forgetSubscriber(db, subscriberId);
-  })();
+export interface NewAddress {
+  channel: ChannelName;
+  address: string;
+  secret?: string | null;
+  status: 'pending' | 'active';
+}
+
+export interface SignUp {
+  recipient: Recipient;
+  /** false: the address was there already (found first, or added by a concurrent sign-up), as it is */
+  created: boolean;
 }
 
 /**
- * An objection they filed stays (organisation and reasons are the record of a contractual
- * objection), but the name they gave goes with them.
+ * The address as it is, or, when it is new, a new subscriber with these choices and the address: in
+ * the caller's transaction. Two sign-ups of one address at once meet on the unique key of
+ * `recipients (channel, address_hash)`: the new subscriber, topics and address are inserted inside a
+ * savepoint, and the one that loses undoes them and answers with the row the other added. The found
+ * row is locked on PostgreSQL (FOR UPDATE) until the transaction ends, so what the caller does with it
+ * next (new topics, a new challenge) is not undercut by a concurrent removal.
  */
-function forgetSubscriber(db: Db, subscriberId: number): void {
-  db.$client.prepare('UPDATE objections SET contact_name = NULL WHERE subscriber_id = ?').run(subscriberId);
-  db.$client.prepare('DELETE FROM subscribers WHERE id = ?').run(subscriberId);
+export async function signUpIn(tx: Tx, keys: Keys, input: NewAddress, choices: Choices, now: Date): Promise<SignUp> {
+  const address = normaliseAddress(input.channel, input.address);
+  const hash = addressHash(keys, input.channel, address);
+  const found = await lockRecipientByAddress(tx, input.channel, hash);
+  if (found) return { recipient: found, created: false };
+  try {
+    const recipient = await tx.savepoint(async (sp) => {
+      const subscriberId = await insertSubscriber(sp, choices.organisation, now);
+      await setTopicsIn(sp, subscriberId, choices);
+      // notify/recipients.ts seals the address and fails on the unique key when it is there already
+      return addRecipient(sp, keys, { ...input, address, subscriberId }, now);
+    });
+    return { recipient, created: true };
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    // Added by a sign-up that committed since the look-up: this statement sees it (READ COMMITTED).
+    const other = await lockRecipientByAddress(tx, input.channel, hash);
+    if (!other) throw err;
+    return { recipient: other, created: false };
+  }
 }
 
-/** Unconfirmed sign-ups are forgotten after a week. */
-export function purgeUnconfirmed(db: Db, now: Date, maxAgeMs = 7 * 86_400_000): number {
-  const sqlite = db.$client;
-  const cutoff = now.getTime() - maxAgeMs;
-  return sqlite.transaction(() => {
-    forgetTraces(db, `r.status = 'pending' AND r.created_at < ?`, cutoff);
-    const removed = sqlite.prepare(`DELETE FROM recipients WHERE status = 'pending' AND created_at < ?`).run(cutoff).changes;
-    sqlite.prepare('DELETE FROM subscribers WHERE id NOT IN (SELECT subscriber_id FROM recipients WHERE subscriber_id IS NOT NULL)').run();
+/** `signUpIn` as a transaction of its own. */
+export function signUp(database: Database, keys: Keys, input: NewAddress, choices: Choices, now: Date): Promise<SignUp> {
+  return database.transaction((tx) => signUpIn(tx, keys, input, choices, now));
+}
+
+/**
+ * Removes an address, and its subscriber when nothing else of theirs is left; in the caller's
+ * transaction. Deliveries stay, anonymous. The subscriber's row is locked first (PostgreSQL), so two
+ * removals of one subscriber's last two addresses run one after the other and the second removes the
+ * subscriber. Returns the address as it was, or undefined when it was gone already.
+ */
+export async function removeRecipientIn(tx: Tx, recipientId: number): Promise<Recipient | undefined> {
+  const before = await recipientById(tx, recipientId);
+  if (!before) return undefined;
+  if (before.subscriberId !== null) await lockSubscriber(tx, before.subscriberId);
+  await forgetTraces(tx, { recipientId });
+  if ((await deleteRecipients(tx, { recipientId })) === 0) return undefined;
+  if (before.subscriberId !== null && (await recipientCount(tx, before.subscriberId)) === 0)
+    await deleteSubscriberRow(tx, before.subscriberId);
+  return before;
+}
+
+export function removeRecipient(database: Database, recipientId: number): Promise<Recipient | undefined> {
+  return database.transaction((tx) => removeRecipientIn(tx, recipientId));
+}
+
+/**
+ * Erasure, in the caller's transaction: every address, secret and choice of the subscriber goes;
+ * delivery counts stay, with no link to them. How many addresses went, or null when the subscriber
+ * was gone already.
+ */
+export async function deleteSubscriberIn(tx: Tx, subscriberId: number): Promise<{ channels: number } | null> {
+  const existed = await lockSubscriber(tx, subscriberId);
+  await forgetTraces(tx, { subscriberId });
+  const channels = await deleteRecipients(tx, { subscriberId });
+  if (existed) await deleteSubscriberRow(tx, subscriberId);
+  return existed || channels > 0 ? { channels } : null;
+}
+
+export function deleteSubscriber(database: Database, subscriberId: number): Promise<{ channels: number } | null> {
+  return database.transaction((tx) => deleteSubscriberIn(tx, subscriberId));
+}
+
+/**
+ * Unconfirmed sign-ups are forgotten after a week; how many addresses went. A subscriber is removed
+ * only once no address of theirs is left (a sign-up commits its subscriber and address together).
+ */
+export function purgeUnconfirmed(database: Database, now: Date, maxAgeMs = 7 * 86_400_000): Promise<number> {
+  const pendingBefore = new Date(now.getTime() - maxAgeMs);
+  return database.transaction(async (tx) => {
+    await forgetTraces(tx, { pendingBefore });
+    const removed = await deleteRecipients(tx, { pendingBefore });
+    await deleteSubscribersWithoutAddress(tx);
     return removed;
-  })();
+  });
 }

@@ -1,18 +1,15 @@
 import type { APIRoute } from 'astro';
-import { subscribersCsv } from '../../../core/subscriptions/directory.ts';
-import { auditStaffAction } from '../../../lib/staff-audit.ts';
+import { auditExport, subscribersCsv } from '../../../core/subscriptions/directory.ts';
 import { textStream } from '../../../lib/stream.ts';
+import { staffAudit } from '../../../lib/subscription-context.ts';
 
 export const prerender = false;
 
-/** Every subscriber address in clear, for an admin: audited before the first byte. */
-export const GET: APIRoute = (ctx) => {
+/** Every subscriber address in clear, for an admin: audited before the first byte, then read page by page as it streams. */
+export const GET: APIRoute = async (ctx) => {
   const { candor } = ctx.locals;
-  const count = (candor.db.$client.prepare('SELECT count(*) AS n FROM recipients WHERE subscriber_id IS NOT NULL').get() as { n: number })
-    .n;
-  auditStaffAction(ctx, 'subscribers.exported', 'subscribers', { format: 'csv', rows: count });
-  const rows = subscribersCsv(candor.db, candor.keys);
-  const body = textStream(rows);
+  await auditExport(candor.database, staffAudit(ctx), candor.now());
+  const body = textStream(subscribersCsv(candor.database, candor.keys));
   return new Response(body, {
     headers: {
       'Content-Type': 'text/csv; charset=utf-8',
