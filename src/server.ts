@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   });
 
   const housekeeping = async () => {
-    const removed = await runHousekeeping(context.db, context.content.site.policies, context.now());
+    const removed = await runHousekeeping(context.database, context.content.site.policies, context.now());
     if (Object.values(removed).some((n) => n > 0)) log(`housekeeping: ${JSON.stringify(removed)}`);
   };
   await housekeeping();
