@@ -19,7 +19,7 @@ import {
   staffSessions,
 } from '../../../db/schema.ts';
 import { timesRecorded } from '../audit/repeats.ts';
-import { type BackupStatus, backupStatus } from '../backup/runs.ts';
+import { type BackupStatus, backupStatusLegacy } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
@@ -184,6 +184,6 @@ export function attention(db: Db, site: Site, now: Date): Attention {
       ),
     },
     objectionsWaiting: n(db.select({ n: count() }).from(objections).where(eq(objections.status, 'open')).all()),
-    backups: backupStatus(db, site.policies.backups.enabled, now),
+    backups: backupStatusLegacy(db, site.policies.backups.enabled, now),
   };
 }
