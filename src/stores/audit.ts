@@ -13,6 +13,7 @@ import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm
 import { toInteger } from '../../db/engine/common.ts';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
+import type { auditRepeats } from '../../db/schema.ts';
 import type { AuditEntry } from '../core/audit/log.ts';
 
 /** First half of the advisory lock key: "audit chain" (the second half is the trust center). */
@@ -232,4 +233,87 @@ export async function deleteEntriesUpTo(tx: Tx, upToId: number): Promise<number>
   const q = query(tx);
   const a = q.t.auditLog;
   return affected(await q.db.delete(a).where(and(eq(a.trustCenterId, q.trustCenter), lte(a.id, upToId))));
+}
+
+// ---------------------------------------------------------------------------
+// Repeat windows (`audit_repeats`, src/core/audit/repeats.ts): refusals counted outside the chain.
+
+export type RepeatWindowRow = typeof auditRepeats.$inferSelect;
+
+/** The windows closing at or before `now` (every window when null), oldest first. */
+export async function dueWindows(r: Reader | Tx, now: Date | null): Promise<RepeatWindowRow[]> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  const mine = eq(w.trustCenterId, q.trustCenter);
+  return q.db
+    .select()
+    .from(w)
+    .where(now === null ? mine : and(mine, lte(w.closesAt, now)))
+    .orderBy(asc(w.id));
+}
+
+export async function deleteWindow(tx: Tx, id: number): Promise<void> {
+  const q = query(tx);
+  const w = q.t.auditRepeats;
+  await q.db.delete(w).where(and(eq(w.trustCenterId, q.trustCenter), eq(w.id, id)));
+}
+
+/** Windows that counted repeats not yet in the chain, the busiest first. */
+export async function windowsWithRepeats(r: Reader | Tx, limit: number): Promise<RepeatWindowRow[]> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  return q.db
+    .select()
+    .from(w)
+    .where(and(eq(w.trustCenterId, q.trustCenter), gt(w.repeats, 0)))
+    .orderBy(desc(w.repeats), asc(w.id))
+    .limit(limit);
+}
+
+/** JSON inside the summary, which neither builder reads: raw SQL per engine. */
+function repeatedTimes(q: ReturnType<typeof reading>): SQL {
+  const a = q.t.auditLog;
+  return q.engine === 'sqlite' ? sql`json_extract(${a.summary}, '$.repeated.times')` : sql`(${a.summary} #>> '{repeated,times}')::bigint`;
+}
+
+/** `summary.repeated.after` is `id` (compared as text on PostgreSQL, so a summary holding anything else never fails the cast). */
+function repeatsAfter(q: ReturnType<typeof reading>, id: number): SQL {
+  const a = q.t.auditLog;
+  return q.engine === 'sqlite'
+    ? sql`json_extract(${a.summary}, '$.repeated.after') = ${id}`
+    : sql`${a.summary} #>> '{repeated,after}' = ${String(id)}`;
+}
+
+/** A later entry that closed the window of entry `firstId` (its `summary.repeated.after`), if any. */
+export async function closingEntryOf(r: Reader | Tx, firstId: number, action: string): Promise<number | undefined> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select({ id: a.id })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), gt(a.id, firstId), eq(a.action, action), repeatsAfter(q, firstId)))
+    .limit(1);
+  return rows[0]?.id;
+}
+
+/** How many times `action` was logged since `since`, a closing entry counting its `repeated.times`. */
+export async function timesLogged(r: Reader | Tx, action: string, since: Date): Promise<number> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select({ n: sql<number | string>`COALESCE(SUM(COALESCE(${repeatedTimes(q)}, 1)), 0)` })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), eq(a.action, action), gte(a.at, since)));
+  return toInteger(rows[0]?.n ?? 0);
+}
+
+/** Repeats of `action` counted in open windows. */
+export async function repeatsCounted(r: Reader | Tx, action: string): Promise<number> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  const rows = await q.db
+    .select({ n: sql<number | string>`COALESCE(SUM(${w.repeats}), 0)` })
+    .from(w)
+    .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.action, action)));
+  return toInteger(rows[0]?.n ?? 0);
 }

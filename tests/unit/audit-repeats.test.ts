@@ -65,9 +65,9 @@ describe('repeated refusals', () => {
   it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', async () => {
     for (let i = 0; i < 500; i++) recordRefusal(db, locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
-    expect(openRepeatWindows(db)).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
+    expect(await openRepeatWindows(databaseOf(db))).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
 
-    expect(closeRepeatWindows(db, later(16 * MINUTE))).toHaveLength(1);
+    expect(await closeRepeatWindows(databaseOf(db), later(16 * MINUTE))).toHaveLength(1);
     const entries = await listAudit(databaseOf(db));
     expect(entries.map((e) => e.action)).toEqual(['auth.sign_in.locked', 'auth.sign_in.locked']);
     const [summary, first] = entries;
@@ -85,7 +85,7 @@ describe('repeated refusals', () => {
       `repeated 499 more times between 2026-03-02 09:00:01 UTC and 2026-03-02 09:08:19 UTC (after #${first?.id})`,
     );
     expect(await accountedFor(db)).toBe(500);
-    expect(openRepeatWindows(db)).toEqual([]);
+    expect(await openRepeatWindows(databaseOf(db))).toEqual([]);
     expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true, checked: 2 });
   });
 
@@ -103,8 +103,8 @@ describe('repeated refusals', () => {
       for (const input of inputs) recordRefusal(db, input, later(round * MINUTE));
     }
     expect(await listAudit(databaseOf(db))).toHaveLength(inputs.length);
-    expect(openRepeatWindows(db).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
-    closeRepeatWindows(db, later(20 * MINUTE));
+    expect((await openRepeatWindows(databaseOf(db))).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(await listAudit(databaseOf(db))).toHaveLength(2 * inputs.length);
     expect((await accountedFor(db)) + (await accountedFor(db, 'auth.sign_in.failed'))).toBe(3 * inputs.length);
   });
@@ -128,7 +128,7 @@ describe('repeated refusals', () => {
 
   it('a window with no repeats closes without an entry', async () => {
     recordRefusal(db, locked(), T0);
-    expect(closeRepeatWindows(db, later(15 * MINUTE))).toEqual([]);
+    expect(await closeRepeatWindows(databaseOf(db), later(15 * MINUTE))).toEqual([]);
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
     expect(db.$client.prepare('SELECT count(*) AS n FROM audit_repeats').get()).toEqual({ n: 0 });
   });
@@ -143,7 +143,7 @@ describe('repeated refusals', () => {
 
     const after = bindAuditKeys(openDatabase(file), KEYRING);
     try {
-      expect(openRepeatWindows(after)).toMatchObject([{ repeats: 41 }]);
+      expect(await openRepeatWindows(databaseOf(after))).toMatchObject([{ repeats: 41 }]);
       // housekeeping after the window closes
       const policy = {
         auditRetentionDays: 365,
@@ -161,20 +161,20 @@ describe('repeated refusals', () => {
 
   it('at shutdown every open window is closed, so its count goes under the chain', async () => {
     for (let i = 0; i < 5; i++) recordRefusal(db, locked(), later(i * SECOND));
-    expect(closeRepeatWindows(db, later(MINUTE))).toEqual([]);
-    expect(closeRepeatWindows(db, later(MINUTE), { all: true })).toHaveLength(1);
+    expect(await closeRepeatWindows(databaseOf(db), later(MINUTE))).toEqual([]);
+    expect(await closeRepeatWindows(databaseOf(db), later(MINUTE), { all: true })).toHaveLength(1);
     expect(await accountedFor(db)).toBe(5);
-    expect(openRepeatWindows(db)).toEqual([]);
+    expect(await openRepeatWindows(databaseOf(db))).toEqual([]);
   });
 
   it('counts repeats, open windows included, where the console counts failed sign-ins', async () => {
     const failed = (ip: string) => locked({ action: 'auth.sign_in.failed', ip, summary: { reason: 'password', emailDomain: 'x.example' } });
     for (let i = 0; i < 7; i++) recordRefusal(db, failed('203.0.113.1'), later(i * SECOND));
     for (let i = 0; i < 3; i++) recordRefusal(db, failed('203.0.113.2'), later(i * SECOND));
-    closeRepeatWindows(db, later(15 * MINUTE + 2 * SECOND));
+    await closeRepeatWindows(databaseOf(db), later(15 * MINUTE + 2 * SECOND));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
-    expect(timesRecorded(db, 'auth.sign_in.failed', T0)).toBe(12);
+    expect(await timesRecorded(databaseOf(db), 'auth.sign_in.failed', T0)).toBe(12);
     expect(dashboardCounts(db, later(17 * MINUTE)).failedSignInsToday).toBe(12);
   });
 });
@@ -190,7 +190,7 @@ describe('sign-in refusals through the console flow', () => {
       w.advance(SECOND);
     }
     w.advance(15 * MINUTE);
-    closeRepeatWindows(w.db, w.now);
+    await closeRepeatWindows(databaseOf(w.db), w.now);
     const entries = (await listAudit(databaseOf(w.db), { limit: 1000 })).filter(
       (e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked',
     );
@@ -244,7 +244,7 @@ describe('a window row written by someone who can write the database but has no 
   it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', async () => {
     const refusal = someHistory();
     plantWindow({ action: 'audit.purged', summary: { upToId: 2, removed: 2, retentionDays: 1 }, firstEntryId: refusal.id });
-    closeRepeatWindows(db, later(20 * MINUTE));
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
 
     const entries = await listAudit(databaseOf(db), { limit: 100 });
     expect(entries.filter((e) => e.action === 'audit.purged')).toEqual([]);
@@ -272,7 +272,7 @@ describe('a window row written by someone who can write the database but has no 
     someHistory();
     plantWindow({ action: 'backup.created', summary: { n: 0 }, firstEntryId: 1 });
     plantWindow({ action: 'auth.sign_in.locked', summary: { reason: 'ip' }, firstEntryId: 999 });
-    closeRepeatWindows(db, later(20 * MINUTE));
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     const reasons = (await listAudit(databaseOf(db), { action: 'audit.repeats_discarded' })).map((e) => e.summary.reason);
     expect(reasons.sort()).toEqual([
       'its first entry (backup.created) is not a refusal that may be repeated',
@@ -286,7 +286,7 @@ describe('a window row written by someone who can write the database but has no 
     const refusal = someHistory();
     recordRefusal(db, locked(), later(6 * SECOND));
     db.$client.prepare(`UPDATE audit_repeats SET action = 'audit.purged', target = 'audit_log', summary = '{"upToId":2}'`).run();
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing).toMatchObject({
       action: 'auth.sign_in.locked',
       target: refusal.target,
@@ -299,7 +299,7 @@ describe('a window row written by someone who can write the database but has no 
     recordRefusal(db, locked(), T0);
     recordRefusal(db, locked(), later(MINUTE));
     db.$client.prepare('UPDATE audit_repeats SET last_repeat_at = ?').run(Date.parse('2099-12-31T00:00:00Z'));
-    const [future] = closeRepeatWindows(db, later(20 * MINUTE));
+    const [future] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(future).toMatchObject({
       action: 'audit.repeats_discarded',
       at: later(20 * MINUTE),
@@ -310,7 +310,7 @@ describe('a window row written by someone who can write the database but has no 
     recordRefusal(db, locked(), later(30 * MINUTE));
     recordRefusal(db, locked(), later(31 * MINUTE));
     db.$client.prepare("UPDATE audit_repeats SET first_entry_id = '1 -- purge of #2-#40 approved by owner@x', repeats = '7'").run();
-    const [text] = closeRepeatWindows(db, later(50 * MINUTE));
+    const [text] = await closeRepeatWindows(databaseOf(db), later(50 * MINUTE));
     expect(text).toMatchObject({ action: 'audit.repeats_discarded', target: null, summary: { after: null } });
     expect(JSON.stringify(text)).not.toMatch(/approved/);
     expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
@@ -319,7 +319,7 @@ describe('a window row written by someone who can write the database but has no 
   it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', async () => {
     const first = recordRefusal(db, locked(), T0).entry;
     recordRefusal(db, locked(), later(MINUTE));
-    expect(closeRepeatWindows(db, later(20 * MINUTE))).toHaveLength(1);
+    expect(await closeRepeatWindows(databaseOf(db), later(20 * MINUTE))).toHaveLength(1);
     if (!first) throw new Error('the first refusal opens a window');
     db.$client
       .prepare(
@@ -334,7 +334,7 @@ describe('a window row written by someone who can write the database but has no 
         later(MINUTE).getTime(),
         later(2 * MINUTE).getTime(),
       );
-    const [again] = closeRepeatWindows(db, later(40 * MINUTE));
+    const [again] = await closeRepeatWindows(databaseOf(db), later(40 * MINUTE));
     expect(again).toMatchObject({ action: 'audit.repeats_discarded', summary: { reason: expect.stringMatching(/closed already \(#2\)/) } });
     expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
@@ -402,7 +402,7 @@ describe('refusals from many addresses of one network', () => {
     for (let i = 1; i <= 50; i++) recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
     recordRefusal(db, locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing?.summary.repeated).toMatchObject({ times: 50, addresses: 50 });
     expect(describeRepeats(closing?.summary ?? {})).toMatch(/\(after #1\), from 50 addresses in 2001:db8:1:2?:?:?:?\/\d+$/);
     expect(await accountedFor(db)).toBe(51);
@@ -412,8 +412,8 @@ describe('refusals from many addresses of one network', () => {
   it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', async () => {
     for (let i = 1; i <= REPEAT_ADDRESSES_MAX + 10; i++)
       recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
-    expect(openRepeatWindows(db)[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect((await openRepeatWindows(databaseOf(db)))[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(describeRepeats(closing?.summary ?? {})).toMatch(new RegExp(`from at least ${REPEAT_ADDRESSES_MAX} addresses`));
   });
 

@@ -13,7 +13,7 @@ import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { AuditAction } from '../../src/core/audit/actions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
-import { timesRecorded } from '../../src/core/audit/repeats.ts';
+import { timesRecordedLegacy } from '../../src/core/audit/repeats.ts';
 import {
   type AuthContext,
   completeEnrolment,
@@ -105,7 +105,7 @@ export class World {
 
   /** How many times the action happened: identical refusals in a window are one entry and a count (audit/repeats.ts). */
   times(action: AuditAction): number {
-    return timesRecorded(this.db, action, new Date(0));
+    return timesRecordedLegacy(this.db, action, new Date(0));
   }
 
   /** An active member signed in through their one-time link. */

@@ -18,7 +18,7 @@ import {
   staff,
   staffSessions,
 } from '../../../db/schema.ts';
-import { timesRecorded } from '../audit/repeats.ts';
+import { timesRecordedLegacy } from '../audit/repeats.ts';
 import { type BackupStatus, backupStatusLegacy } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
@@ -41,7 +41,7 @@ export function dashboardCounts(db: Db, now: Date): DashboardCounts {
     activeSessions: n(db.select({ n: count() }).from(staffSessions).where(gt(staffSessions.expiresAt, now)).all()),
     auditEntriesToday: n(db.select({ n: count() }).from(auditLog).where(gte(auditLog.at, dayAgo)).all()),
     // Repeated failures are one entry and a count (audit/repeats.ts): the count is what happened.
-    failedSignInsToday: timesRecorded(db, 'auth.sign_in.failed', dayAgo),
+    failedSignInsToday: timesRecordedLegacy(db, 'auth.sign_in.failed', dayAgo),
   };
 }
 

@@ -55,7 +55,7 @@ function step(database: Database, number: number, fn: (tx: Tx) => Promise<number
 }
 
 export async function runHousekeeping(database: Database, policy: HousekeepingPolicy, now: Date): Promise<HousekeepingResult> {
-  const repeatsRecorded = closeRepeatWindows(legacyConnection(database), now).length;
+  const repeatsRecorded = (await closeRepeatWindows(database, now)).length;
   // No step lock: the purge holds the audit chain's lock, and a second purge right after finds nothing old left.
   const purge = await purgeAudit(database, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
