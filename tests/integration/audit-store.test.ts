@@ -5,9 +5,13 @@
  * chain that verifies, with each purge recorded once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../../db/engine/query.ts';
 import type { Database } from '../../db/engine/types.ts';
+import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { type AuditInput, exportAudit, listAudit, purgeAudit, verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
+import { closeRepeatWindows, openRepeatWindows, timesRecorded } from '../../src/core/audit/repeats.ts';
+import { entryById } from '../../src/stores/audit.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 
 const KEYRING = auditKeyring('audit-store-test-secret-0123456789abcdef');
@@ -143,5 +147,92 @@ describe.skipIf(!TEST_POSTGRES_URL)('the audit store on both engines', () => {
         .toSorted(),
     ).toEqual(Array.from({ length: 10 }, (_, i) => `late:${i}`).toSorted());
     expect(await verifyAuditChain(pg)).toMatchObject({ ok: true, checked: 11 });
+  }, 60_000);
+
+  /**
+   * A refusal's first entry and its counting window, as recordRefusal (still synchronous, SQLite) makes
+   * them: written here through the engine API so the closing runs on both engines.
+   */
+  async function openWindow(database: Database, opened: Date, repeats: number, forFirstId?: number) {
+    return database.transaction(async (tx) => {
+      const first =
+        forFirstId === undefined
+          ? await writeAudit(
+              tx,
+              {
+                actor: { type: 'anonymous' },
+                ip: '198.51.100.7',
+                action: 'auth.sign_in.locked',
+                target: 'staff:1',
+                summary: { reason: 'ip' },
+              },
+              opened,
+            )
+          : await entryById(tx, forFirstId);
+      if (!first) throw new Error('no first entry');
+      const q = query(tx);
+      await q.db.insert(q.t.auditRepeats).values({
+        fingerprint: refusalFingerprint(first),
+        action: first.action,
+        actorType: first.actorType,
+        actorId: first.actorId,
+        actorLabel: first.actorLabel,
+        ip: first.ip,
+        target: first.target,
+        summary: first.summary,
+        firstEntryId: first.id,
+        openedAt: first.at,
+        closesAt: new Date(first.at.getTime() + 15 * 60_000),
+        repeats,
+        firstRepeatAt: new Date(first.at.getTime() + 60_000),
+        lastRepeatAt: new Date(first.at.getTime() + 120_000),
+        addresses: ['198.51.100.7', '198.51.100.9'],
+        trustCenterId: q.trustCenter,
+      });
+      return first;
+    });
+  }
+
+  it.each(['sqlite', 'postgres'] as const)(
+    'closes a refusal window into the chain once, on %s',
+    async (engine) => {
+      const database = engines[engine];
+      const opened = day(100);
+      const first = await openWindow(database, opened, 3);
+      expect(await openRepeatWindows(database)).toMatchObject([{ firstEntryId: first.id, repeats: 3 }]);
+      expect(await timesRecorded(database, 'auth.sign_in.locked', day(99))).toBe(4);
+      // Not due yet: nothing closes.
+      expect(await closeRepeatWindows(database, new Date(opened.getTime() + 5 * 60_000))).toEqual([]);
+      const [closing] = await closeRepeatWindows(database, new Date(opened.getTime() + 16 * 60_000));
+      expect(closing).toMatchObject({
+        action: 'auth.sign_in.locked',
+        actorType: 'anonymous',
+        ip: '198.51.100.7',
+        target: 'staff:1',
+        summary: { reason: 'ip', repeated: { times: 3, after: first.id, addresses: 2, source: '198.51.100.7' } },
+      });
+      expect(await openRepeatWindows(database)).toEqual([]);
+      expect(await timesRecorded(database, 'auth.sign_in.locked', day(99))).toBe(4);
+      // A window row naming the same first entry again (as someone writing the file could plant): not counted twice.
+      await openWindow(database, opened, 5, first.id);
+      const [discarded] = await closeRepeatWindows(database, day(101), { all: true });
+      expect(discarded).toMatchObject({
+        action: 'audit.repeats_discarded',
+        actorType: 'system',
+        summary: { after: first.id, reason: `its first entry's window was closed already (#${closing?.id})` },
+      });
+      expect(await timesRecorded(database, 'auth.sign_in.locked', day(99))).toBe(4);
+      expect(await verifyAuditChain(database)).toMatchObject({ ok: true });
+    },
+    60_000,
+  );
+
+  it('on PostgreSQL, four nodes closing the same due window append its count once', async () => {
+    const pg = engines.postgres;
+    const opened = day(200);
+    const first = await openWindow(pg, opened, 2);
+    const closed = await Promise.all(Array.from({ length: 4 }, () => closeRepeatWindows(pg, day(201))));
+    expect(closed.flat().map((e) => e.summary.repeated)).toEqual([expect.objectContaining({ times: 2, after: first.id })]);
+    expect(await verifyAuditChain(pg)).toMatchObject({ ok: true });
   }, 60_000);
 });
