@@ -59,7 +59,7 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
 /** One round of the backup timer: plan, run a due backup, tell staff of a problem. */
 export async function runBackupRound(deps: BackupDeps): Promise<void> {
   await planBackups(deps.database, deps.policy, deps.now());
-  await runDueJobs(deps.db, backupJobHandlers(deps), deps.now(), deps.log);
+  await runDueJobs(deps.database, backupJobHandlers(deps), deps.now(), deps.log);
   await alertStaff(deps);
 }
 
@@ -68,7 +68,7 @@ export function startJobRunner(
   log: (line: string) => void,
 ): { stop: () => Promise<void>; runNow: () => Promise<number> } {
   const handlers = jobHandlers(context);
-  const runNow = () => runDueJobs(context.db, handlers, context.now(), log);
+  const runNow = () => runDueJobs(context.database, handlers, context.now(), log);
   // protect: a slow round is not started twice over itself
   const cron = new Cron('*/10 * * * * *', { protect: true }, async () => {
     await runNow();

@@ -16,12 +16,13 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database } from '../../../db/engine/types.ts';
+import { liveBackupJobs, lockBackups } from '../../stores/backup-runs.ts';
 import type { AuditKeyring } from '../audit/key.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { notifyStaff } from '../notify/legacy.ts';
+import type { StaffAudience } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
 import { checkBackup } from './check.ts';
 import { sweepLeftovers } from './leftovers.ts';
@@ -35,7 +36,6 @@ import {
   getRun,
   lastVerifiedRun,
   noteAlertNotification,
-  plannedBackupJobs,
   recordBackup,
   recordRestoreCheck,
   releaseRun,
@@ -90,21 +90,25 @@ const slotOf = (key: string) => new Date(key.slice('backups:'.length));
  * changed) is moved; with backups disabled, the plan is cancelled.
  * Returns when the next backup is due, or null.
  */
-export async function planBackups(database: Database, policy: BackupPolicy, now: Date): Promise<Date | null> {
-  const planned = await plannedBackupJobs(database);
-  // The jobs (jobs/jobs.ts) are not on the stores yet: on the connection, outside any transaction.
-  const db = legacyConnection(database);
-  if (!policy.enabled) {
-    for (const job of planned) if (job.status === 'pending') cancelJob(db, job.key, now);
-    return null;
-  }
-  // Due, running, or a past day's backup being retried (after an interruption): left to run.
-  const current = planned.find((j) => j.status === 'running' || j.runAt <= now || slotOf(j.key) <= now);
-  if (current) return current.runAt;
-  const next = nextSlot(now, policy.time);
-  for (const job of planned) if (job.key !== jobKey(next)) cancelJob(db, job.key, now);
-  if (!planned.some((j) => j.key === jobKey(next))) scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, now);
-  return next;
+export function planBackups(database: Database, policy: BackupPolicy, now: Date): Promise<Date | null> {
+  return database.transaction(async (tx) => {
+    // Nodes plan one after the other (the backup lock, src/stores/backup-runs.ts): what one reads as planned is
+    // what it changes. Scheduling is an upsert by key anyway, so even two plans at once leave one job per day.
+    await lockBackups(tx);
+    const planned = await liveBackupJobs(tx, BACKUP_JOB_KIND);
+    if (!policy.enabled) {
+      for (const job of planned) if (job.status === 'pending') await cancelJob(tx, job.key, now);
+      return null;
+    }
+    // Due, running, or a past day's backup being retried (after an interruption): left to run.
+    const current = planned.find((j) => j.status === 'running' || j.runAt <= now || slotOf(j.key) <= now);
+    if (current) return current.runAt;
+    const next = nextSlot(now, policy.time);
+    for (const job of planned) if (job.key !== jobKey(next)) await cancelJob(tx, job.key, now);
+    if (!planned.some((j) => j.key === jobKey(next)))
+      await scheduleJob(tx, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, now);
+    return next;
+  });
 }
 
 export function backupJobHandlers(deps: BackupDeps): Record<string, JobHandler> {
@@ -134,7 +138,7 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
   // The next day first: whatever happens to this one, the schedule goes on.
   if (policy.enabled) {
     const next = nextSlot(new Date(Math.max(deps.now().getTime(), slot.getTime())), policy.time);
-    scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, deps.now());
+    await database.transaction((tx) => scheduleJob(tx, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, deps.now()));
   }
   const run = await claimRun(database, slot, `${hostname()}:${process.pid}`, deps.now());
   if (!run) return null;
