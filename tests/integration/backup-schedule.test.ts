@@ -85,16 +85,8 @@ const pendingBackupJobs = () =>
     key: string;
     run_at: number;
   }[];
-/**
- * Both processes' rounds at the same instant, as two servers' timers would fire: one after the other,
- * as two handles to one file in one process cannot hold async transactions at once (the second's
- * BEGIN IMMEDIATE would wait synchronously for the first, which can then never commit: SQLITE_BUSY).
- * Two processes race for real in tests/integration/backup-runs-store.test.ts (PostgreSQL).
- */
-const bothRounds = async () => {
-  await runBackupRound(depsA);
-  await runBackupRound(depsB);
-};
+/** Both processes' rounds at the same instant, as two servers' timers would fire. */
+const bothRounds = () => Promise.all([runBackupRound(depsA), runBackupRound(depsB)]);
 
 beforeAll(() => {
   a = openTestDb(dataDir);
