@@ -131,14 +131,20 @@ async function main(): Promise<void> {
   });
 
   const housekeeping = async () => {
-    const removed = await runHousekeeping(context.db, context.content.site.policies, context.now());
+    const removed = await runHousekeeping(context.database, context.content.site.policies, context.now());
     if (Object.values(removed).some((n) => n > 0)) log(`housekeeping: ${JSON.stringify(removed)}`);
   };
   await housekeeping();
   // A failure is not caught, as before: an unhandled rejection ends the process like the exception did.
   const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
   housekeepingTimer.unref();
-  const repeatsTimer = setInterval(() => closeRepeatWindows(context.db, context.now()), REPEATS_INTERVAL_MS);
+  const repeatsTimer = setInterval(
+    () =>
+      void closeRepeatWindows(context.database, context.now()).catch((err: unknown) =>
+        log(`closing repeat windows: ${err instanceof Error ? err.message : String(err)}`),
+      ),
+    REPEATS_INTERVAL_MS,
+  );
   repeatsTimer.unref();
 
   let stopping = false;
@@ -153,7 +159,7 @@ async function main(): Promise<void> {
     server.close(() => {
       void Promise.all([workerStopped, jobsStopped]).then(async () => {
         // Open windows are counted in the database anyway; closing them now puts their counts under the chain.
-        closeRepeatWindows(context.db, context.now(), { all: true });
+        await closeRepeatWindows(context.database, context.now(), { all: true });
         // Waits for the handle's transactions, then closes both of its connections (the write one is context.db's).
         await context.database.close();
         log('stopped');

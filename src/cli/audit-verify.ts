@@ -22,8 +22,8 @@ export const auditVerify: CliCommand = {
     const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
     const context = openContext();
     try {
-      const keyring = boundAuditKeys(context.db);
-      const result = verifyAuditChain(context.db, keyring, anchor ? { anchor } : {});
+      const keyring = boundAuditKeys(context.database);
+      const result = await verifyAuditChain(context.database, keyring, anchor ? { anchor } : {});
       for (const line of verificationReport(result, keyring)) console.log(line);
       return result.ok ? 0 : 1;
     } finally {

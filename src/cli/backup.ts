@@ -44,7 +44,7 @@ export const backup: CliCommand = {
       const { secrets, config, db } = context;
       if (values.check) {
         // Scheduled backups recorded the row counts of their snapshot: compared when this is one of them.
-        const recorded = runOfFile(db, resolve(file));
+        const recorded = await runOfFile(context.database, resolve(file));
         const result = await checkBackup({
           file,
           dataDir: config.dataDir,

@@ -22,7 +22,7 @@ export const keysRotate: CliCommand = {
     try {
       const { secrets, config, db } = context;
       if (config.encryptionKey) {
-        const result = resealAll(db, [secrets.encryptionKey, ...secrets.previousKeys], secrets.encryptionKey);
+        const result = await resealAll(context.database, [secrets.encryptionKey, ...secrets.previousKeys], secrets.encryptionKey);
         // The domain index is keyed by CANDOR_SECRET, not the encryption key; rebuilt anyway from what was just re-sealed.
         indexEmailDomains(db, { keys: [secrets.encryptionKey], secret: secrets.secret }, { all: true });
         console.log(
@@ -33,7 +33,7 @@ export const keysRotate: CliCommand = {
       }
       const next = randomBytes(32);
       storeRotatedKey(config.dataDir, secrets, next);
-      const result = resealAll(db, [next, secrets.encryptionKey, ...secrets.previousKeys], next);
+      const result = await resealAll(context.database, [next, secrets.encryptionKey, ...secrets.previousKeys], next);
       indexEmailDomains(db, { keys: [next], secret: secrets.secret }, { all: true });
       forgetPreviousKeys(config.dataDir, { ...secrets, encryptionKey: next });
       console.log(

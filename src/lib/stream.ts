@@ -15,6 +15,7 @@ export function textStream(chunks: Iterable<string> | AsyncIterable<string>): Re
       else controller.enqueue(encoder.encode(next.value));
     },
     async cancel() {
+      // The reader went away: end the generator, so it reads no further pages.
       await iterator.return?.();
     },
   });

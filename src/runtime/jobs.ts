@@ -5,7 +5,6 @@
  * staff told of a failed or overdue one (src/core/backup/schedule.ts).
  */
 import { Cron } from 'croner';
-import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
@@ -39,6 +38,7 @@ export function jobHandlers(context: AppContext) {
 
 export function backupDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): BackupDeps {
   return {
+    database: context.database,
     db: context.db,
     dataDir: context.config.dataDir,
     policy: context.content.site.policies.backups,
@@ -59,9 +59,9 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
 
 /** One round of the backup timer: plan, run a due backup, tell staff of a problem. */
 export async function runBackupRound(deps: BackupDeps): Promise<void> {
-  planBackups(deps.db, deps.policy, deps.now());
-  await runDueJobs(databaseOf(deps.db), backupJobHandlers(deps), deps.now(), deps.log);
-  alertStaff(deps);
+  await planBackups(deps.database, deps.policy, deps.now());
+  await runDueJobs(deps.database, backupJobHandlers(deps), deps.now(), deps.log);
+  await alertStaff(deps);
 }
 
 export function startJobRunner(
@@ -84,9 +84,8 @@ export function startJobRunner(
     round = runBackupRound(deps).catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
     return round;
   };
-  // Planned at once, so the dashboard knows the next backup as soon as the server serves.
-  planBackups(context.db, deps.policy, context.now());
   const backups = new Cron('*/30 * * * * *', { protect: true }, backupRound);
+  // At once, and planning first, so the dashboard knows the next backup as soon as the server serves.
   void backupRound();
   return {
     stop: async () => {

@@ -9,10 +9,11 @@
  * the next writer wait until this one commits or rolls back, so no two entries link to the same
  * predecessor (tests/integration/audit-concurrency.test.ts).
  */
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { toInteger } from '../../db/engine/common.ts';
-import { query, reading } from '../../db/engine/query.ts';
+import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
+import type { auditRepeats } from '../../db/schema.ts';
 import type { AuditEntry } from '../core/audit/log.ts';
 
 /** First half of the advisory lock key: "audit chain" (the second half is the trust center). */
@@ -83,4 +84,236 @@ export async function takeUpgradeNote(tx: Tx, lastPlainId: number): Promise<bool
 export async function insertEntry(tx: Tx, entry: AuditEntry): Promise<void> {
   const q = query(tx);
   await q.db.insert(q.t.auditLog).values({ ...entry, trustCenterId: q.trustCenter });
+}
+
+// ---------------------------------------------------------------------------
+// Reading the log (console listing, export, verification) and the retention purge.
+
+/** What the console and the export narrow the log by; `from` inclusive, `to` exclusive. */
+export interface EntryFilter {
+  actorId?: number;
+  action?: string;
+  from?: Date;
+  to?: Date;
+}
+
+function entryConditions(q: ReturnType<typeof reading>, filter: EntryFilter): SQL[] {
+  const a = q.t.auditLog;
+  const where: SQL[] = [eq(a.trustCenterId, q.trustCenter)];
+  if (filter.actorId !== undefined) where.push(eq(a.actorId, filter.actorId));
+  if (filter.action !== undefined) where.push(eq(a.action, filter.action));
+  if (filter.from !== undefined) where.push(gte(a.at, filter.from));
+  if (filter.to !== undefined) where.push(lt(a.at, filter.to));
+  return where;
+}
+
+/** Entries matching the filter, newest first, below `beforeId` when given (keyset paging). */
+export async function entriesNewestFirst(
+  r: Reader | Tx,
+  filter: EntryFilter,
+  beforeId: number | undefined,
+  limit: number,
+): Promise<AuditEntry[]> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const where = entryConditions(q, filter);
+  if (beforeId !== undefined) where.push(lt(a.id, beforeId));
+  return q.db
+    .select()
+    .from(a)
+    .where(and(...where))
+    .orderBy(desc(a.id))
+    .limit(limit);
+}
+
+/** Entries matching the filter with `afterId < id <= upToId`, oldest first (the export's keyset pages). */
+export async function entriesOldestFirst(
+  r: Reader | Tx,
+  filter: EntryFilter,
+  range: { afterId: number; upToId: number },
+  limit: number,
+): Promise<AuditEntry[]> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  return q.db
+    .select()
+    .from(a)
+    .where(and(...entryConditions(q, filter), gt(a.id, range.afterId), lte(a.id, range.upToId)))
+    .orderBy(asc(a.id))
+    .limit(limit);
+}
+
+/** One entry by id, as stored. */
+export async function entryById(r: Reader | Tx, id: number): Promise<AuditEntry | undefined> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select()
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), eq(a.id, id)))
+    .limit(1);
+  return rows[0];
+}
+
+/** An entry as the verifier reads it: `at` in milliseconds, `summary` as the stored JSON text. */
+export interface ChainRow {
+  id: number;
+  at: number;
+  actorType: string;
+  actorId: number | null;
+  actorLabel: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  action: string;
+  target: string | null;
+  summary: string;
+  prevHash: string;
+  hash: string;
+  keyId: string | null;
+}
+
+/** A page of the chain after `afterId`, in id order, for verification. */
+export async function chainRowsAfter(r: Reader | Tx, afterId: number, limit: number): Promise<ChainRow[]> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  // The summary as stored text, not parsed by the column's mapping: a summary that is not JSON is the
+  // verifier's to report. Raw SQL for that one column: SQLite's text as is, PostgreSQL's jsonb cast.
+  const summary = q.engine === 'sqlite' ? sql<string>`${a.summary}` : sql<string>`${a.summary}::text`;
+  const rows = await q.db
+    .select({
+      id: a.id,
+      at: a.at,
+      actorType: a.actorType,
+      actorId: a.actorId,
+      actorLabel: a.actorLabel,
+      ip: a.ip,
+      userAgent: a.userAgent,
+      action: a.action,
+      target: a.target,
+      summary,
+      prevHash: a.prevHash,
+      hash: a.hash,
+      keyId: a.keyId,
+    })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), gt(a.id, afterId)))
+    .orderBy(asc(a.id))
+    .limit(limit);
+  return rows.map((row) => ({ ...row, at: row.at.getTime() }));
+}
+
+/** The newest entry written before `cutoff` (where a retention purge ends). */
+export async function newestEntryBefore(r: Reader | Tx, cutoff: Date): Promise<{ id: number; hash: string } | undefined> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select({ id: a.id, hash: a.hash })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), lt(a.at, cutoff)))
+    .orderBy(desc(a.id))
+    .limit(1);
+  return rows[0];
+}
+
+/** How many entries have an id up to `id`. */
+export async function countEntriesUpTo(r: Reader | Tx, id: number): Promise<number> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  return q.db.$count(a, and(eq(a.trustCenterId, q.trustCenter), lte(a.id, id)));
+}
+
+/** Records a purge: the triggers let entries up to `upToId` be deleted only once this row exists. */
+export async function insertPurge(tx: Tx, purge: { at: Date; upToId: number; lastHash: string; removed: number }): Promise<void> {
+  const q = query(tx);
+  await q.db.insert(q.t.auditPurges).values({ ...purge, trustCenterId: q.trustCenter });
+}
+
+/** Deletes the entries up to `upToId` (covered by a purge record); how many. */
+export async function deleteEntriesUpTo(tx: Tx, upToId: number): Promise<number> {
+  const q = query(tx);
+  const a = q.t.auditLog;
+  return affected(await q.db.delete(a).where(and(eq(a.trustCenterId, q.trustCenter), lte(a.id, upToId))));
+}
+
+// ---------------------------------------------------------------------------
+// Repeat windows (`audit_repeats`, src/core/audit/repeats.ts): refusals counted outside the chain.
+
+export type RepeatWindowRow = typeof auditRepeats.$inferSelect;
+
+/** The windows closing at or before `now` (every window when null), oldest first. */
+export async function dueWindows(r: Reader | Tx, now: Date | null): Promise<RepeatWindowRow[]> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  const mine = eq(w.trustCenterId, q.trustCenter);
+  return q.db
+    .select()
+    .from(w)
+    .where(now === null ? mine : and(mine, lte(w.closesAt, now)))
+    .orderBy(asc(w.id));
+}
+
+export async function deleteWindow(tx: Tx, id: number): Promise<void> {
+  const q = query(tx);
+  const w = q.t.auditRepeats;
+  await q.db.delete(w).where(and(eq(w.trustCenterId, q.trustCenter), eq(w.id, id)));
+}
+
+/** Windows that counted repeats not yet in the chain, the busiest first. */
+export async function windowsWithRepeats(r: Reader | Tx, limit: number): Promise<RepeatWindowRow[]> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  return q.db
+    .select()
+    .from(w)
+    .where(and(eq(w.trustCenterId, q.trustCenter), gt(w.repeats, 0)))
+    .orderBy(desc(w.repeats), asc(w.id))
+    .limit(limit);
+}
+
+/** JSON inside the summary, which neither builder reads: raw SQL per engine. */
+function repeatedTimes(q: ReturnType<typeof reading>): SQL {
+  const a = q.t.auditLog;
+  return q.engine === 'sqlite' ? sql`json_extract(${a.summary}, '$.repeated.times')` : sql`(${a.summary} #>> '{repeated,times}')::bigint`;
+}
+
+/** `summary.repeated.after` is `id` (compared as text on PostgreSQL, so a summary holding anything else never fails the cast). */
+function repeatsAfter(q: ReturnType<typeof reading>, id: number): SQL {
+  const a = q.t.auditLog;
+  return q.engine === 'sqlite'
+    ? sql`json_extract(${a.summary}, '$.repeated.after') = ${id}`
+    : sql`${a.summary} #>> '{repeated,after}' = ${String(id)}`;
+}
+
+/** A later entry that closed the window of entry `firstId` (its `summary.repeated.after`), if any. */
+export async function closingEntryOf(r: Reader | Tx, firstId: number, action: string): Promise<number | undefined> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select({ id: a.id })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), gt(a.id, firstId), eq(a.action, action), repeatsAfter(q, firstId)))
+    .limit(1);
+  return rows[0]?.id;
+}
+
+/** How many times `action` was logged since `since`, a closing entry counting its `repeated.times`. */
+export async function timesLogged(r: Reader | Tx, action: string, since: Date): Promise<number> {
+  const q = reading(r);
+  const a = q.t.auditLog;
+  const rows = await q.db
+    .select({ n: sql<number | string>`COALESCE(SUM(COALESCE(${repeatedTimes(q)}, 1)), 0)` })
+    .from(a)
+    .where(and(eq(a.trustCenterId, q.trustCenter), eq(a.action, action), gte(a.at, since)));
+  return toInteger(rows[0]?.n ?? 0);
+}
+
+/** Repeats of `action` counted in open windows. */
+export async function repeatsCounted(r: Reader | Tx, action: string): Promise<number> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  const rows = await q.db
+    .select({ n: sql<number | string>`COALESCE(SUM(${w.repeats}), 0)` })
+    .from(w)
+    .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.action, action)));
+  return toInteger(rows[0]?.n ?? 0);
 }

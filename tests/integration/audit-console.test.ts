@@ -4,9 +4,11 @@
  * entries and counts (shown on the console's audit page while counting),
  * and shutdown puts the counts under the chain.
  */
+
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
 import { ConsoleClient, type PageResponse } from '../helpers/browser-less.ts';
 import { legacyDatabase } from '../helpers/legacy-audit.ts';
@@ -47,14 +49,14 @@ const accountedFor = (entries: Entry[]) =>
   entries.reduce((sum, e) => sum + ((JSON.parse(e.summary) as { repeated?: { times: number } }).repeated?.times ?? 1), 0);
 
 describe('the audit chain in the running server', () => {
-  it('seals the plain entries of an upgraded log at start, once', () => {
+  it('seals the plain entries of an upgraded log at start, once', async () => {
     expect(server.output()).toContain('[candor] audit log: older plain entries sealed under CANDOR_SECRET as entry #3');
     expect(db.$client.prepare('SELECT id, action, summary FROM audit_log WHERE id = 3').get()).toEqual({
       id: 3,
       action: 'audit.chain_keyed',
       summary: '{"lastPlainId":2}',
     });
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true, plain: { count: 2, sealedBy: 3 } });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true, plain: { count: 2, sealedBy: 3 } });
   });
 
   it('a burst of refused sign-ins from one address: one entry per kind, counted on the audit page, all of it in the log after shutdown', async () => {
@@ -92,6 +94,6 @@ describe('the audit chain in the running server', () => {
     expect(entries.length).toBeLessThanOrEqual(2 * kinds.size);
     expect(accountedFor(entries)).toBe(attempts);
     expect(accountedFor(entries.filter((e) => e.action === 'auth.sign_in.failed'))).toBe(failed);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 });

@@ -9,6 +9,7 @@
  * why, and the dashboard asks for attention; so it does after 26 hours
  * without a backup. Staff hear of each problem once, not at every look.
  */
+
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
@@ -26,6 +27,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring } from '../../src/core/audit/key.ts';
 import { recordAudit } from '../../src/core/audit/log.ts';
 import { checkBackup } from '../../src/core/backup/check.ts';
@@ -56,6 +58,7 @@ let depsB: BackupDeps;
 
 function depsFor(db: Db): BackupDeps {
   return {
+    database: databaseOf(db),
     db,
     dataDir,
     policy,
@@ -117,7 +120,7 @@ describe('the daily backup', () => {
     at('2031-03-11T02:29:50Z');
     await bothRounds();
     expect(runs()).toEqual([]);
-    const status = backupStatus(a, true, clock);
+    const status = await backupStatus(databaseOf(a), true, clock);
     expect(status.nextAt?.toISOString()).toBe('2031-03-11T02:30:00.000Z');
     expect(status.needsAttention).toBe(false);
   });
@@ -254,8 +257,8 @@ describe('the daily backup', () => {
     for (const minutes of [1, 2, 30, 300]) {
       at(new Date(Date.parse('2031-03-16T02:30:00Z') + minutes * 60_000).toISOString());
       await bothRounds();
-      alertStaff(depsA);
-      alertStaff(depsB);
+      await alertStaff(depsA);
+      await alertStaff(depsB);
     }
     const notices = backupNotices();
     expect(notices).toEqual([{ id: expect.any(Number), title: 'Backup restore check failed' }]);
@@ -277,16 +280,16 @@ describe('the daily backup', () => {
     const last = lastGood();
     expect(new Date(last.t).toISOString()).toBe('2031-03-15T09:00:00.000Z');
     at(new Date(last.t + OVERDUE_MS - 60_000).toISOString());
-    expect(alertStaff(depsA)).toEqual([]);
-    expect(backupStatus(a, true, clock).overdue).toBeNull();
+    expect(await alertStaff(depsA)).toEqual([]);
+    expect((await backupStatus(databaseOf(a), true, clock)).overdue).toBeNull();
     at(new Date(last.t + OVERDUE_MS + 60_000).toISOString());
-    const status = backupStatus(a, true, clock);
+    const status = await backupStatus(databaseOf(a), true, clock);
     expect(status.overdue).toEqual({ since: new Date(last.t), lastGoodId: last.id });
     expect(attention(a, site, clock).backups.needsAttention).toBe(true);
-    expect(alertStaff(depsB)).toEqual([`overdue:${last.id}`]);
+    expect(await alertStaff(depsB)).toEqual([`overdue:${last.id}`]);
     for (const minutes of [1, 5, 60, 600]) {
       at(new Date(last.t + OVERDUE_MS + minutes * 60_000).toISOString());
-      expect([...alertStaff(depsA), ...alertStaff(depsB)]).toEqual([]);
+      expect([...(await alertStaff(depsA)), ...(await alertStaff(depsB))]).toEqual([]);
     }
     expect(backupNotices().map((n) => n.title)).toEqual(['Backup restore check failed', 'Backups overdue']);
     const overdueNotice = JSON.parse(
@@ -294,19 +297,19 @@ describe('the daily backup', () => {
     ) as { email: { text: string } };
     expect(overdueNotice.email.text).toMatch(/^Backups overdue: no good backup .* for 26 hours \(since 2031-03-15 09:00 UTC\)/);
     // backups turned off: nothing is overdue, nothing asks for attention
-    expect(backupStatus(a, false, clock).needsAttention).toBe(false);
+    expect((await backupStatus(databaseOf(a), false, clock)).needsAttention).toBe(false);
     // the next day's backup is good: the spell ends
     at('2031-03-17T02:30:00Z');
     await bothRounds();
     expect(runs().at(-1)).toMatchObject({ outcome: 'ok', restore_outcome: 'ok' });
-    expect(backupStatus(a, true, clock).needsAttention).toBe(false);
+    expect((await backupStatus(databaseOf(a), true, clock)).needsAttention).toBe(false);
     expect(backupNotices()).toHaveLength(2);
     // then nothing runs any more (the job is gone): a new spell, told again once
     a.$client.prepare(`UPDATE jobs SET status = 'cancelled' WHERE kind = 'backups.run' AND status = 'pending'`).run();
     const again = lastGood();
     at(new Date(again.t + OVERDUE_MS + 60_000).toISOString());
-    expect(alertStaff(depsA)).toEqual([`overdue:${again.id}`]);
-    expect(alertStaff(depsB)).toEqual([]);
+    expect(await alertStaff(depsA)).toEqual([`overdue:${again.id}`]);
+    expect(await alertStaff(depsB)).toEqual([]);
     expect(backupNotices().map((n) => n.title)).toEqual(['Backup restore check failed', 'Backups overdue', 'Backups overdue']);
   });
 
@@ -317,7 +320,7 @@ describe('the daily backup', () => {
     expect(run.outcome).toBe('failed');
     expect(run.error).toMatch(/ENOTDIR|not a directory/);
     expect(run.restoreOutcome).toBeNull();
-    expect(backupStatus(a, true, clock).failure).toMatchObject({ stage: 'backup' });
+    expect((await backupStatus(databaseOf(a), true, clock)).failure).toMatchObject({ stage: 'backup' });
     expect(backupNotices().at(-1)?.title).toBe('Backup failed');
   });
 });
@@ -367,26 +370,26 @@ describe('the restore check', () => {
 });
 
 describe('closing abandoned runs', () => {
-  it('marks failed only another run older than the abandonment age, never a live one', () => {
+  it('marks failed only another run older than the abandonment age, never a live one', async () => {
     const dir = tempDir('candor-backup-abandoned-');
     const db = openTestDb(dir);
     try {
       const t0 = new Date('2031-05-01T02:30:00Z');
       // Another process is taking yesterday's slot (a catch-up); this one takes today's a minute later.
-      const live = claimRun(db, new Date('2031-04-30T02:30:00Z'), 'other:1', t0);
-      const mine = claimRun(db, t0, 'this:2', new Date(t0.getTime() + 60_000));
+      const live = await claimRun(databaseOf(db), new Date('2031-04-30T02:30:00Z'), 'other:1', t0);
+      const mine = await claimRun(databaseOf(db), t0, 'this:2', new Date(t0.getTime() + 60_000));
       if (!live || !mine) throw new Error('runs not claimed');
-      expect(closeAbandoned(db, mine.id, new Date(t0.getTime() + 60_000))).toBe(0);
-      expect(getRun(db, live.id)).toMatchObject({ outcome: 'running', finishedAt: null, error: null });
+      expect(await closeAbandoned(databaseOf(db), mine.id, new Date(t0.getTime() + 60_000))).toBe(0);
+      expect(await getRun(databaseOf(db), live.id)).toMatchObject({ outcome: 'running', finishedAt: null, error: null });
       // Still marked running past the age: its process stopped.
       const later = new Date(t0.getTime() + ABANDONED_MS + 1000);
-      expect(closeAbandoned(db, mine.id, later)).toBe(1);
-      expect(getRun(db, live.id)).toMatchObject({
+      expect(await closeAbandoned(databaseOf(db), mine.id, later)).toBe(1);
+      expect(await getRun(databaseOf(db), live.id)).toMatchObject({
         outcome: 'failed',
         finishedAt: later,
         error: 'did not finish: the process taking it stopped',
       });
-      expect(getRun(db, mine.id)).toMatchObject({ outcome: 'running' });
+      expect(await getRun(databaseOf(db), mine.id)).toMatchObject({ outcome: 'running' });
     } finally {
       db.$client.close();
       rmSync(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@
  * row built from the schema, so every table holds at least one row, and a
  * table added later without data here fails the first test.
  */
+
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -25,6 +26,7 @@ import { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditLog as pgAuditLog } from '../../db/schema-pg.ts';
 import { verifyAuditChainPostgres } from '../../src/core/audit/chain-postgres.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -173,7 +175,7 @@ async function seedDataDir(): Promise<string> {
     // Old entries, then a retention purge: the chain now starts at the purge record.
     const old = new Date(now.getTime() - 400 * DAY);
     for (let i = 0; i < 3; i++) recordAudit(db, { actor: { type: 'system' }, action: 'backup.created', summary: { i } }, old);
-    expect(purgeAudit(db, 365, now)?.removed).toBe(3);
+    expect((await purgeAudit(databaseOf(db), 365, now))?.removed).toBe(3);
     const staffId = staffMember(db, 'owner', { enrolled: true });
     newSession(db, staffId, { mfaVerified: true });
     createLink(db, staffId, 'invite', null, now);
@@ -201,7 +203,7 @@ async function seedDataDir(): Promise<string> {
     recordRefusal(db, refusal, now);
     recordRefusal(db, refusal, new Date(now.getTime() + 1000));
     fillEmptyTables(db);
-    expect(verifyAuditChain(db, KEYRING)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db), KEYRING)).toMatchObject({ ok: true });
   } finally {
     db.$client.close();
   }
@@ -326,7 +328,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('takes the password from PGPASSWORD, for every connection it makes, and warns about none in the URL', () => {
+  it('takes the password from PGPASSWORD, for every connection it makes, and warns about none in the URL', async () => {
     expect(toUrl).not.toContain(ownerPassword);
     expect(new URL(toUrl).password).toBe('');
     // the migration's connection and the copy's own, at least; each sent PGPASSWORD
@@ -378,9 +380,9 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
 
   it('records the copy as the last entry of both logs, the same entry, and the PostgreSQL chain verifies with the same secret', async () => {
     const source = openSource(dataDir);
-    let sqliteResult: ReturnType<typeof verifyAuditChain>;
+    let sqliteResult: Awaited<ReturnType<typeof verifyAuditChain>>;
     try {
-      sqliteResult = verifyAuditChain(source, KEYRING);
+      sqliteResult = await verifyAuditChain(databaseOf(source), KEYRING);
     } finally {
       source.$client.close();
     }
@@ -423,7 +425,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
     expect(made).toBe(subscriberMax + 1);
   });
 
-  it('refuses to copy into a database that already holds rows, naming the table; the source log records nothing', () => {
+  it('refuses to copy into a database that already holds rows, naming the table; the source log records nothing', async () => {
     const before = entries(dataDir);
     const again = candor(dataDir, ['db', 'copy', '--to', target.ownerUrl]);
     expect(again.code).toBe(1);
@@ -532,7 +534,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy refuses, and writes nothing 
     expect(await targetTables()).toBe(0);
   });
 
-  it('to a server it cannot reach: one line naming --to, never the password', () => {
+  it('to a server it cannot reach: one line naming --to, never the password', async () => {
     const result = candor(dataDir, ['db', 'copy', '--to', 'postgres://someone:hunter2-very-secret@127.0.0.1:1/candor']);
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
@@ -543,7 +545,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy refuses, and writes nothing 
     expect(entries(dataDir)).toBe(4);
   });
 
-  it('without --to, or with a URL that is not PostgreSQL', () => {
+  it('without --to, or with a URL that is not PostgreSQL', async () => {
     expect(candor(dataDir, ['db', 'copy'])).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/^candor: db copy needs --to postgres:\/\//),

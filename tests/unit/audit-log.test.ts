@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditActions } from '../../src/core/audit/actions.ts';
 import { type AuditKey, auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import {
@@ -11,8 +12,8 @@ import {
   entryMac,
   exportAudit,
   GENESIS_HASH,
+  listAudit,
   purgeAudit,
-  queryAudit,
   recordAudit,
   sealAuditChain,
   verifyAuditChain,
@@ -49,7 +50,7 @@ function behindTriggers(db: Db, trigger: string, statement: string, ...params: u
   db.$client.prepare(statement).run(...params);
 }
 
-const rowOf = (db: Db, id: number) => queryAudit(db, { beforeId: id + 1, limit: 1 })[0];
+const rowOf = async (db: Db, id: number) => (await listAudit(databaseOf(db), { beforeId: id + 1, limit: 1 }))[0];
 
 let db: Db;
 const dirs: string[] = [];
@@ -64,8 +65,8 @@ beforeEach(() => {
 const intact = (checked: number) => ({ ok: true, checked });
 
 describe('recording', () => {
-  it('grows a chain that verifies', () => {
-    expect(verifyAuditChain(db)).toEqual({ ok: true, checked: 0, head: null, keys: [], plain: null });
+  it('grows a chain that verifies', async () => {
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({ ok: true, checked: 0, head: null, keys: [], plain: null });
     const first = recordAudit(db, signIn({ summary: { before: { role: 'viewer' }, after: { role: 'admin' } } }), at(0));
     const second = recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(1));
     const third = recordAudit(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed', ip: '198.51.100.1' }, at(2));
@@ -74,7 +75,7 @@ describe('recording', () => {
     expect(third).toMatchObject({ id: 3, prevHash: second.hash, actorType: 'anonymous', ip: '198.51.100.1' });
     expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(first.keyId).toBe(KEYRING.current.id);
-    expect(verifyAuditChain(db)).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({
       ok: true,
       checked: 3,
       head: { id: 3, at: at(2), action: 'auth.sign_in.failed', mac: third.hash },
@@ -82,10 +83,10 @@ describe('recording', () => {
       plain: null,
     });
     // What was returned is what was stored.
-    expect(rowOf(db, 1)).toEqual(first);
+    expect(await rowOf(db, 1)).toEqual(first);
   });
 
-  it('seals the same content the same way whatever the key order, with an HMAC under the derived key', () => {
+  it('seals the same content the same way whatever the key order, with an HMAC under the derived key', async () => {
     const a = recordAudit(db, signIn({ summary: { x: 1, nested: { b: 2, a: 1 } } }), at(0));
     const content = { ...a, at: a.at.getTime(), summary: { nested: { a: 1, b: 2 }, x: 1 } };
     expect(entryMac(KEYRING.current, GENESIS_HASH, content)).toBe(a.hash);
@@ -94,19 +95,19 @@ describe('recording', () => {
     expect(entryMac(auditKeyring(`${SECRET}-other`).current, GENESIS_HASH, content)).not.toBe(a.hash);
   });
 
-  it('cannot write through a handle that has no audit key', () => {
+  it('cannot write through a handle that has no audit key', async () => {
     const unkeyed = openDatabase(':memory:');
     expect(() => recordAudit(unkeyed, signIn(), at(0))).toThrow(/has no audit key/);
     expect(unkeyed.$client.prepare('SELECT count(*) AS n FROM audit_log').get()).toEqual({ n: 0 });
   });
 
-  it('keeps text that SQLite would rewrite verifiable, and truncates the user agent', () => {
+  it('keeps text that SQLite would rewrite verifiable, and truncates the user agent', async () => {
     const entry = recordAudit(db, signIn({ userAgent: `${'a'.repeat(511)}😀tail`, target: 'broken \ud800 surrogate' }), at(0));
     expect(entry.userAgent).toBe('a'.repeat(511));
     expect(entry.target).toBe('broken \ufffd surrogate');
     recordAudit(db, signIn({ userAgent: 'u'.repeat(2000), summary: { note: 'lone \udc00' } }), at(1));
-    expect(rowOf(db, 2)?.userAgent).toHaveLength(512);
-    expect(verifyAuditChain(db)).toMatchObject(intact(2));
+    expect((await rowOf(db, 2))?.userAgent).toHaveLength(512);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(2));
   });
 
   it.each([
@@ -116,17 +117,17 @@ describe('recording', () => {
     [{ sessionToken: 't' }, 'summary.sessionToken'],
     [{ recoveryCodes: [] }, 'summary.recoveryCodes'],
     [{ passwordHash: 'h' }, 'summary.passwordHash'],
-  ])('refuses a summary holding a secret: %o', (summary, path) => {
+  ])('refuses a summary holding a secret: %o', async (summary, path) => {
     expect(() => recordAudit(db, signIn({ summary }), at(0))).toThrow(`the key ${path} looks like one`);
-    expect(queryAudit(db)).toEqual([]);
+    expect(await listAudit(databaseOf(db))).toEqual([]);
   });
 
-  it('refuses an action it does not know', () => {
+  it('refuses an action it does not know', async () => {
     const input = { ...signIn(), action: 'auth.made_up' } as unknown as AuditInput;
     expect(() => recordAudit(db, input, at(0))).toThrow(/unknown audit action/);
   });
 
-  it('lists every action once', () => {
+  it('lists every action once', async () => {
     expect(new Set(auditActions).size).toBe(auditActions.length);
     expect(auditActions).toContain('audit.purged');
   });
@@ -135,20 +136,20 @@ describe('recording', () => {
 describe('append-only at the database level', () => {
   beforeEach(() => seed(db, 3));
 
-  it('refuses UPDATE', () => {
+  it('refuses UPDATE', async () => {
     expect(() => db.$client.prepare("UPDATE audit_log SET target = 'staff:9' WHERE id = 2").run()).toThrow(
       'audit_log is append-only: entries cannot be changed',
     );
   });
 
-  it('refuses DELETE of entries no purge covers', () => {
+  it('refuses DELETE of entries no purge covers', async () => {
     expect(() => db.$client.prepare('DELETE FROM audit_log WHERE id = 1').run()).toThrow(
       'audit_log is append-only: only entries covered by a recorded purge can be removed',
     );
   });
 
-  it('refuses changes to the purge records', () => {
-    purgeAudit(db, 1, at(2));
+  it('refuses changes to the purge records', async () => {
+    await purgeAudit(databaseOf(db), 1, at(2));
     expect(() => db.$client.prepare('DELETE FROM audit_purges').run()).toThrow('audit_purges is append-only');
     expect(() => db.$client.prepare('UPDATE audit_purges SET up_to_id = 0').run()).toThrow('audit_purges is append-only');
   });
@@ -246,9 +247,9 @@ const broken = (id: number, action: string, problem: string, reason: string | Re
 describe('verification catches tampering behind the triggers', () => {
   beforeEach(() => seed(db, 5));
 
-  it('names an altered entry: its id, time, action and why', () => {
+  it('names an altered entry: its id, time, action and why', async () => {
     behindTriggers(db, 'audit_log_no_update', "UPDATE audit_log SET target = 'staff:2' WHERE id = 3");
-    expect(verifyAuditChain(db)).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({
       ok: false,
       checked: 2,
       firstBrokenId: 3,
@@ -258,14 +259,14 @@ describe('verification catches tampering behind the triggers', () => {
     });
   });
 
-  it('names an entry whose summary was altered', () => {
+  it('names an entry whose summary was altered', async () => {
     behindTriggers(db, 'audit_log_no_update', 'UPDATE audit_log SET summary = ? WHERE id = 4', '{"attempt":40}');
-    expect(verifyAuditChain(db)).toMatchObject(broken(4, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(broken(4, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
   });
 
-  it('names a deleted middle entry', () => {
+  it('names a deleted middle entry', async () => {
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id = 3');
-    expect(verifyAuditChain(db)).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({
       ok: false,
       checked: 2,
       firstBrokenId: 3,
@@ -275,9 +276,9 @@ describe('verification catches tampering behind the triggers', () => {
     });
   });
 
-  it('names entries cut from the end, even after new entries follow', () => {
+  it('names entries cut from the end, even after new entries follow', async () => {
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id >= 4');
-    expect(verifyAuditChain(db)).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({
       ok: false,
       checked: 3,
       firstBrokenId: 4,
@@ -286,12 +287,12 @@ describe('verification catches tampering behind the triggers', () => {
       reason: 'entries #4 to #5 are missing (the newest entries were removed)',
     });
     expect(recordAudit(db, signIn(), at(9)).id).toBe(6);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4 });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 4 });
   });
 
-  it('names the first entries when the oldest were removed without a purge', () => {
+  it('names the first entries when the oldest were removed without a purge', async () => {
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id <= 2');
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ok: false,
       checked: 0,
       firstBrokenId: 1,
@@ -299,12 +300,12 @@ describe('verification catches tampering behind the triggers', () => {
     });
   });
 
-  it('still breaks at the next link when the altered entry gets a forged hash', () => {
-    const original = rowOf(db, 3);
+  it('still breaks at the next link when the altered entry gets a forged hash', async () => {
+    const original = await rowOf(db, 3);
     if (!original) throw new Error('entry 3 missing');
     const forged = entryHash(original.prevHash, { ...original, at: original.at.getTime(), target: 'staff:2' });
     behindTriggers(db, 'audit_log_no_update', "UPDATE audit_log SET target = 'staff:2', hash = ? WHERE id = 3", forged);
-    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match/));
   });
 });
 
@@ -312,52 +313,58 @@ describe('the keyed chain against someone who can write the file but does not ho
   beforeEach(() => seed(db, 5));
   const attacker = auditKeyring('an attacker who guessed wrong, long enough').current;
 
-  it('edit and recompute the rest as plain SHA-256: refused where the plain entries begin', () => {
+  it('edit and recompute the rest as plain SHA-256: refused where the plain entries begin', async () => {
     rechain(db, 3, plainSha256, retarget);
-    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
+      broken(3, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/),
+    );
   });
 
-  it('edit and recompute the whole log as plain SHA-256: nothing seals it, so it is not vouched for', () => {
+  it('edit and recompute the whole log as plain SHA-256: nothing seals it, so it is not vouched for', async () => {
     rechain(db, 1, plainSha256, retarget);
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ...broken(1, 'auth.sign_in.succeeded', 'unsealed', /^5 plain SHA-256 entries .* no keyed audit.chain_keyed entry seals them/),
       checked: 5,
     });
   });
 
-  it('edit and recompute with a wrong key, keeping the key id: the MAC does not match', () => {
+  it('edit and recompute with a wrong key, keeping the key id: the MAC does not match', async () => {
     rechain(db, 3, underKey(attacker, KEYRING.current.id), retarget);
-    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match its content/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
+      broken(3, 'auth.sign_in.succeeded', 'altered', /MAC does not match its content/),
+    );
   });
 
-  it('edit and recompute with a wrong key, claiming its id: a change of key no rotation entry records', () => {
+  it('edit and recompute with a wrong key, claiming its id: a change of key no rotation entry records', async () => {
     rechain(db, 3, underKey(attacker), retarget);
-    expect(verifyAuditChain(db)).toMatchObject(
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
       broken(3, 'auth.sign_in.succeeded', 'altered', /but not the audit.key_rotated entry that must record such a change/),
     );
   });
 
-  it('edit and recompute with a wrong key behind a forged rotation entry: cannot be vouched for', () => {
+  it('edit and recompute with a wrong key behind a forged rotation entry: cannot be vouched for', async () => {
     rechain(db, 3, underKey(attacker), (row) =>
       row.id === 3 ? { ...row, action: 'audit.key_rotated', summary: JSON.stringify({ previousFingerprint: KEYRING.current.id }) } : row,
     );
-    expect(verifyAuditChain(db)).toMatchObject(broken(3, 'audit.key_rotated', 'unknown-key', /sealed with audit key [0-9a-f]{16}/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
+      broken(3, 'audit.key_rotated', 'unknown-key', /sealed with audit key [0-9a-f]{16}/),
+    );
   });
 
-  it('downgrade the untouched tail to plain SHA-256: refused', () => {
+  it('downgrade the untouched tail to plain SHA-256: refused', async () => {
     rechain(db, 4, plainSha256);
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ...broken(4, 'auth.sign_in.succeeded', 'altered', /^a plain SHA-256 entry after keyed ones/),
       checked: 3,
     });
   });
 
-  it('reorder two entries: refused at the first one moved', () => {
+  it('reorder two entries: refused at the first one moved', async () => {
     db.$client.exec('DROP TRIGGER audit_log_no_update');
     db.$client.exec(
       'UPDATE audit_log SET id = -2 WHERE id = 2; UPDATE audit_log SET id = 2 WHERE id = 3; UPDATE audit_log SET id = 3 WHERE id = -2',
     );
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ok: false,
       firstBrokenId: 2,
       problem: 'altered',
@@ -365,24 +372,24 @@ describe('the keyed chain against someone who can write the file but does not ho
     });
   });
 
-  it('reorder and recompute as plain: refused', () => {
+  it('reorder and recompute as plain: refused', async () => {
     rechain(db, 2, plainSha256, (row) => ({ ...row, target: row.id === 2 ? 'staff:3' : row.id === 3 ? 'staff:2' : row.target }));
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 2, problem: 'altered' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 2, problem: 'altered' });
   });
 
-  it('truncate: the id sequence betrays it; with the sequence rewound too, only an anchor kept elsewhere does', () => {
-    const ok = verifyAuditChain(db);
+  it('truncate: the id sequence betrays it; with the sequence rewound too, only an anchor kept elsewhere does', async () => {
+    const ok = await verifyAuditChain(databaseOf(db));
     if (!ok.ok || !ok.head) throw new Error('expected an intact log');
     const anchor = { id: ok.head.id, mac: ok.head.mac.slice(0, 16) };
-    expect(verifyAuditChain(db, KEYRING, { anchor })).toMatchObject({ ok: true, checked: 5 });
+    expect(await verifyAuditChain(databaseOf(db), KEYRING, { anchor })).toMatchObject({ ok: true, checked: 5 });
 
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id >= 4');
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
 
     db.$client.prepare("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'").run();
     // The file alone now looks like an older, intact log: this is the limit the README states.
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true, checked: 3 });
-    expect(verifyAuditChain(db, KEYRING, { anchor })).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true, checked: 3 });
+    expect(await verifyAuditChain(databaseOf(db), KEYRING, { anchor })).toEqual({
       ok: false,
       checked: 3,
       firstBrokenId: 5,
@@ -392,22 +399,22 @@ describe('the keyed chain against someone who can write the file but does not ho
     });
   });
 
-  it('an anchor whose entry was rewritten (and the chain after it recomputed by someone with the key) is named', () => {
+  it('an anchor whose entry was rewritten (and the chain after it recomputed by someone with the key) is named', async () => {
     rechain(db, 5, underKey(KEYRING.current), (row) => ({ ...row, target: 'staff:9' }));
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
-    expect(verifyAuditChain(db, KEYRING, { anchor: { id: 5, mac: '0123456789abcdef' } })).toMatchObject(
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db), KEYRING, { anchor: { id: 5, mac: '0123456789abcdef' } })).toMatchObject(
       broken(5, 'auth.sign_in.succeeded', 'anchor', /^its MAC begins [0-9a-f]{16}, not 0123456789abcdef as recorded/),
     );
   });
 
-  it('forge a purge record to drop the oldest entries: no audit.purged entry records it', () => {
-    const second = rowOf(db, 2);
+  it('forge a purge record to drop the oldest entries: no audit.purged entry records it', async () => {
+    const second = await rowOf(db, 2);
     db.$client.exec('DROP TRIGGER audit_log_delete_only_purged');
     db.$client
       .prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)')
       .run(at(9).getTime(), second?.hash);
     db.$client.prepare('DELETE FROM audit_log WHERE id <= 2').run();
-    expect(verifyAuditChain(db)).toEqual({
+    expect(await verifyAuditChain(databaseOf(db))).toEqual({
       ok: false,
       checked: 3,
       firstBrokenId: 2,
@@ -418,7 +425,7 @@ describe('the keyed chain against someone who can write the file but does not ho
     });
   });
 
-  it('never stores the key, nor the secret it comes from, in the database', () => {
+  it('never stores the key, nor the secret it comes from, in the database', async () => {
     const dump =
       JSON.stringify(db.$client.prepare('SELECT * FROM audit_log').all()) +
       JSON.stringify(db.$client.prepare('SELECT * FROM sqlite_master').all());
@@ -434,7 +441,7 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     db = legacyDb(3);
   });
 
-  it('are checked with the hash earlier versions wrote: SHA-256 over the previous hash and the sorted-key JSON', () => {
+  it('are checked with the hash earlier versions wrote: SHA-256 over the previous hash and the sorted-key JSON', async () => {
     const content = { id: 7, at: 1_700_000_000_000, actorType: 'staff', actorId: 3, actorLabel: 'a@x.example', ip: null, userAgent: 'UA' };
     const written = `${GENESIS_HASH}\n{"action":"staff.invited","actorId":3,"actorLabel":"a@x.example","actorType":"staff","at":1700000000000,"id":7,"ip":null,"summary":{"a":1,"b":[2]},"target":"staff:4","userAgent":"UA"}`;
     expect(entryHash(GENESIS_HASH, { ...content, action: 'staff.invited', target: 'staff:4', summary: { b: [2], a: 1 } })).toBe(
@@ -442,14 +449,14 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     );
   });
 
-  it('are not vouched for until a keyed entry seals them', () => {
-    expect(verifyAuditChain(db)).toMatchObject({
+  it('are not vouched for until a keyed entry seals them', async () => {
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ...broken(1, 'audit.viewed', 'unsealed', /^3 plain SHA-256 entries from before the chain was keyed/),
       checked: 3,
     });
   });
 
-  it('are sealed by an audit.chain_keyed entry before the first keyed one, and verify with it', () => {
+  it('are sealed by an audit.chain_keyed entry before the first keyed one, and verify with it', async () => {
     const entry = recordAudit(db, signIn(), at(5));
     const rows = rawRows(db);
     expect(rows.map((r) => [r.id, r.action, r.key_id])).toEqual([
@@ -462,7 +469,7 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     expect(JSON.parse(rows[3]?.summary ?? '')).toEqual({ lastPlainId: 3 });
     expect(rows[3]?.prev_hash).toBe(rows[2]?.hash);
     expect(entry.prevHash).toBe(rows[3]?.hash);
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ok: true,
       checked: 5,
       keys: [{ keyId: KEYRING.current.id, fromId: 4 }],
@@ -470,13 +477,13 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     });
   });
 
-  it('once sealed, cannot be edited with the whole log recomputed as plain: nothing seals it any more', () => {
+  it('once sealed, cannot be edited with the whole log recomputed as plain: nothing seals it any more', async () => {
     recordAudit(db, signIn(), at(5));
     rechain(db, 2, plainSha256, (row) => (row.id === 2 ? { ...row, target: 'legacy:forged' } : row));
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
   });
 
-  it('a planted upgrade note seals nothing: a keyed log rewritten as plain stays unsealed, in this process or any other', () => {
+  it('a planted upgrade note seals nothing: a keyed log rewritten as plain stays unsealed, in this process or any other', async () => {
     // A log this version wrote (no upgrade when it was opened), rewritten as plain SHA-256 without an
     // entry, renumbered, the id sequence set to match and the migration's note planted behind it.
     const fresh = bindAuditKeys(openDatabase(':memory:'), KEYRING);
@@ -493,7 +500,9 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     expect(sealAuditChain(fresh, at(4))).toBeNull();
     expect(rawRows(fresh).map((r) => r.action)).not.toContain('audit.chain_keyed');
     // the keyed entry after the plain ones has no seal before it: named, never "verified"
-    expect(verifyAuditChain(fresh)).toMatchObject(broken(3, 'auth.sign_in.succeeded', 'altered', /not the audit\.chain_keyed entry/));
+    expect(await verifyAuditChain(databaseOf(fresh))).toMatchObject(
+      broken(3, 'auth.sign_in.succeeded', 'altered', /not the audit\.chain_keyed entry/),
+    );
 
     // The handle that did apply the upgrade sealed once; the same rewrite after that is not sealed either.
     recordAudit(db, signIn(), at(5));
@@ -504,49 +513,49 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     db.$client.exec('INSERT INTO audit_chain_upgrade (last_plain_id) VALUES (3)');
     recordAudit(db, signIn(), at(6));
     expect(rawRows(db).filter((r) => r.action === 'audit.chain_keyed')).toEqual([]);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, problem: 'altered' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, problem: 'altered' });
   });
 
-  it('once sealed, cannot be edited and recomputed up to the seal either', () => {
+  it('once sealed, cannot be edited and recomputed up to the seal either', async () => {
     recordAudit(db, signIn(), at(5));
     db.$client.exec('DROP TRIGGER audit_log_no_update');
     const update = db.$client.prepare('UPDATE audit_log SET target = ?, prev_hash = ?, hash = ? WHERE id = ?');
-    let prev = rowOf(db, 1)?.hash ?? '';
+    let prev = (await rowOf(db, 1))?.hash ?? '';
     for (const row of rawRows(db, 2).filter((r) => r.key_id === null)) {
       const edited = { ...row, target: row.id === 2 ? 'legacy:forged' : row.target };
       const hash = entryHash(prev, contentOf(edited));
       update.run(edited.target, prev, hash, row.id);
       prev = hash;
     }
-    expect(verifyAuditChain(db)).toMatchObject(broken(4, 'audit.chain_keyed', 'altered', /chain link broken/));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(broken(4, 'audit.chain_keyed', 'altered', /chain link broken/));
   });
 
-  it('delete the seal: the gap is named; delete it and renumber: a keyed entry without its seal', () => {
+  it('delete the seal: the gap is named; delete it and renumber: a keyed entry without its seal', async () => {
     recordAudit(db, signIn(), at(5));
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id = 4');
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 4, problem: 'missing' });
     db.$client.exec('DROP TRIGGER audit_log_no_update');
-    db.$client.prepare('UPDATE audit_log SET id = 4, prev_hash = ? WHERE id = 5').run(rowOf(db, 3)?.hash);
+    db.$client.prepare('UPDATE audit_log SET id = 4, prev_hash = ? WHERE id = 5').run((await rowOf(db, 3))?.hash);
     db.$client.prepare("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit_log'").run();
-    expect(verifyAuditChain(db)).toMatchObject(
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
       broken(4, 'auth.sign_in.succeeded', 'altered', /right after plain SHA-256 ones, but not the audit.chain_keyed entry/),
     );
   });
 
-  it('delete the seal and everything after it, rewinding the sequence: the plain entries are unsealed again, and stay so', () => {
+  it('delete the seal and everything after it, rewinding the sequence: the plain entries are unsealed again, and stay so', async () => {
     recordAudit(db, signIn(), at(5));
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id >= 4');
     db.$client.prepare("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'").run();
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
     // Candor seals plain entries once, as the upgrade found them: not again at the next start or write.
     expect(sealAuditChain(db, at(6))).toBeNull();
     recordAudit(db, signIn(), at(6));
-    expect(verifyAuditChain(db)).toMatchObject(
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(
       broken(4, 'auth.sign_in.succeeded', 'altered', /right after plain SHA-256 ones, but not the audit.chain_keyed entry/),
     );
   });
 
-  it('edit a keyed log, recompute it all as plain and drop the seal: it is never sealed again', () => {
+  it('edit a keyed log, recompute it all as plain and drop the seal: it is never sealed again', async () => {
     recordAudit(db, signIn(), at(5));
     recordAudit(db, signIn({ target: 'staff:7' }), at(6));
     behindTriggers(db, 'audit_log_delete_only_purged', 'DELETE FROM audit_log WHERE id = 4');
@@ -554,17 +563,17 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
     db.$client.exec('UPDATE audit_log SET id = id - 1 WHERE id > 4');
     db.$client.prepare("UPDATE sqlite_sequence SET seq = 5 WHERE name = 'audit_log'").run();
     rechain(db, 1, plainSha256, (row) => (row.id === 5 ? { ...row, target: 'staff:8' } : row));
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 1, problem: 'unsealed' });
     expect(sealAuditChain(db, at(7))).toBeNull();
     recordAudit(db, signIn(), at(7));
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: 6, problem: 'altered' });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: false, firstBrokenId: 6, problem: 'altered' });
   });
 });
 
 describe('a change of CANDOR_SECRET', () => {
   const next = auditKeyring('the next secret of the installation, long', [SECRET]);
 
-  it('is recorded by an audit.key_rotated entry; old entries verify with the old secret listed as previous', () => {
+  it('is recorded by an audit.key_rotated entry; old entries verify with the old secret listed as previous', async () => {
     seed(db, 3);
     bindAuditKeys(db, next);
     const entry = recordAudit(db, signIn(), at(4));
@@ -573,7 +582,7 @@ describe('a change of CANDOR_SECRET', () => {
       [5, 'auth.sign_in.succeeded', next.current.id, {}],
     ]);
     expect(entry.id).toBe(5);
-    expect(verifyAuditChain(db, next)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db), next)).toMatchObject({
       ok: true,
       checked: 5,
       keys: [
@@ -583,20 +592,20 @@ describe('a change of CANDOR_SECRET', () => {
     });
   });
 
-  it('without the old secret: says which key is missing, not that anything was tampered with', () => {
+  it('without the old secret: says which key is missing, not that anything was tampered with', async () => {
     seed(db, 3);
     bindAuditKeys(db, next);
     recordAudit(db, signIn(), at(4));
-    const result = verifyAuditChain(db, auditKeyring('the next secret of the installation, long'));
+    const result = await verifyAuditChain(databaseOf(db), auditKeyring('the next secret of the installation, long'));
     expect(result).toMatchObject(broken(1, 'auth.sign_in.succeeded', 'unknown-key', /not the secret it was written with/));
     expect(result.ok === false && result.reason).toContain(`sealed with audit key ${KEYRING.current.id}`);
     expect(result.ok === false && result.reason).toContain('CANDOR_PREVIOUS_SECRETS');
     expect(result.ok === false && result.reason).not.toMatch(/altered|tamper(ed)? with|does not match/);
   });
 
-  it('verifying with a wrong secret altogether says so at the first entry', () => {
+  it('verifying with a wrong secret altogether says so at the first entry', async () => {
     seed(db, 2);
-    expect(verifyAuditChain(db, auditKeyring('a wrong secret typed by the operator!'))).toMatchObject(
+    expect(await verifyAuditChain(databaseOf(db), auditKeyring('a wrong secret typed by the operator!'))).toMatchObject(
       broken(1, 'auth.sign_in.succeeded', 'unknown-key', /^sealed with audit key [0-9a-f]{16}, but CANDOR_SECRET gives [0-9a-f]{16}/),
     );
   });
@@ -605,43 +614,43 @@ describe('a change of CANDOR_SECRET', () => {
 describe('retention purge', () => {
   beforeEach(() => seed(db, 10)); // entries 1..10 on days 0..9
 
-  it('does nothing when no entry is old enough', () => {
-    expect(purgeAudit(db, 365, at(9))).toBeNull();
+  it('does nothing when no entry is old enough', async () => {
+    expect(await purgeAudit(databaseOf(db), 365, at(9))).toBeNull();
     expect(db.$client.prepare('SELECT COUNT(*) AS n FROM audit_purges').get()).toEqual({ n: 0 });
-    expect(verifyAuditChain(db)).toMatchObject(intact(10));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(10));
   });
 
-  it('removes old entries, records the purge, and keeps the chain verifiable', () => {
-    const lastRemoved = rowOf(db, 4);
+  it('removes old entries, records the purge, and keeps the chain verifiable', async () => {
+    const lastRemoved = await rowOf(db, 4);
     // On day 10 with 6 days' retention the cutoff is day 4: entries of days 0..3 go.
-    const result = purgeAudit(db, 6, at(10));
+    const result = await purgeAudit(databaseOf(db), 6, at(10));
     expect(result).toMatchObject({ upToId: 4, removed: 4, entry: { id: 11, action: 'audit.purged', actorType: 'system' } });
     expect(result?.entry.summary).toEqual({ upToId: 4, removed: 4, retentionDays: 6, cutoff: at(4).toISOString() });
     expect(db.$client.prepare('SELECT up_to_id, last_hash, removed FROM audit_purges').all()).toEqual([
       { up_to_id: 4, last_hash: lastRemoved?.hash, removed: 4 },
     ]);
-    expect(queryAudit(db).map((e) => e.id)).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(verifyAuditChain(db)).toMatchObject(intact(7));
+    expect((await listAudit(databaseOf(db))).map((e) => e.id)).toEqual([11, 10, 9, 8, 7, 6, 5]);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(7));
 
     const next = recordAudit(db, signIn(), at(11));
     expect(next.prevHash).toBe(result?.entry.hash);
-    expect(verifyAuditChain(db)).toMatchObject(intact(8));
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(8));
 
     // A second purge starts from the first one's end: cutoff day 8 takes entries 5..8.
-    expect(purgeAudit(db, 3, at(11))).toMatchObject({ upToId: 8, removed: 4 });
-    expect(verifyAuditChain(db)).toMatchObject(intact(5));
+    expect(await purgeAudit(databaseOf(db), 3, at(11))).toMatchObject({ upToId: 8, removed: 4 });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(5));
   });
 
-  it('can remove every entry and still chain from the purge', () => {
-    purgeAudit(db, 1, at(100));
-    expect(queryAudit(db).map((e) => e.action)).toEqual(['audit.purged']);
-    expect(verifyAuditChain(db)).toMatchObject(intact(1));
+  it('can remove every entry and still chain from the purge', async () => {
+    await purgeAudit(databaseOf(db), 1, at(100));
+    expect((await listAudit(databaseOf(db))).map((e) => e.action)).toEqual(['audit.purged']);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(1));
   });
 
-  it('notices a tampered first entry after a purge', () => {
-    purgeAudit(db, 6, at(10));
+  it('notices a tampered first entry after a purge', async () => {
+    await purgeAudit(databaseOf(db), 6, at(10));
     behindTriggers(db, 'audit_log_no_update', 'UPDATE audit_log SET prev_hash = ? WHERE id = 5', GENESIS_HASH);
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ...broken(
         5,
         'auth.sign_in.succeeded',
@@ -652,20 +661,20 @@ describe('retention purge', () => {
     });
   });
 
-  it('purges a sealed plain prefix and keeps verifying what remains', () => {
+  it('purges a sealed plain prefix and keeps verifying what remains', async () => {
     const keyed = legacyDb(4); // #1..#4 on days 0..3
     recordAudit(keyed, signIn(), at(6)); // seals the plain entries (#5), then #6
     // cutoff day 3: #1..#3 go, #4 stays plain, sealed by #5; #7 records the purge
-    expect(purgeAudit(keyed, 4, at(7))).toMatchObject({ upToId: 3, entry: { id: 7 } });
-    expect(verifyAuditChain(keyed)).toMatchObject({ ok: true, checked: 4, plain: { count: 1, sealedBy: 5 } });
+    expect(await purgeAudit(databaseOf(keyed), 4, at(7))).toMatchObject({ upToId: 3, entry: { id: 7 } });
+    expect(await verifyAuditChain(databaseOf(keyed))).toMatchObject({ ok: true, checked: 4, plain: { count: 1, sealedBy: 5 } });
     // cutoff day 7: the last plain entry and its seal go too
-    expect(purgeAudit(keyed, 1, at(8))).toMatchObject({ upToId: 6 });
-    expect(verifyAuditChain(keyed)).toMatchObject({ ok: true, checked: 2, plain: null });
+    expect(await purgeAudit(databaseOf(keyed), 1, at(8))).toMatchObject({ upToId: 6 });
+    expect(await verifyAuditChain(databaseOf(keyed))).toMatchObject({ ok: true, checked: 2, plain: null });
   });
 
-  it('refuses a retention that is not a whole number of days', () => {
-    expect(() => purgeAudit(db, 0, at(10))).toThrow(/at least 1/);
-    expect(() => purgeAudit(db, 1.5, at(10))).toThrow(/whole number/);
+  it('refuses a retention that is not a whole number of days', async () => {
+    await expect(purgeAudit(databaseOf(db), 0, at(10))).rejects.toThrow(/at least 1/);
+    await expect(purgeAudit(databaseOf(db), 1.5, at(10))).rejects.toThrow(/whole number/);
   });
 });
 
@@ -677,32 +686,32 @@ describe('querying', () => {
     recordAudit(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed' }, at(7));
   });
 
-  it('returns newest first, 100 by default', () => {
-    expect(queryAudit(db).map((e) => e.id)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
-    expect(queryAudit(db)[0]?.at).toEqual(at(7));
+  it('returns newest first, 100 by default', async () => {
+    expect((await listAudit(databaseOf(db))).map((e) => e.id)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+    expect((await listAudit(databaseOf(db)))[0]?.at).toEqual(at(7));
   });
 
-  it('filters by actor and action', () => {
-    expect(queryAudit(db, { actorId: 2 }).map((e) => e.action)).toEqual(['auth.sign_out', 'staff.role_changed']);
-    expect(queryAudit(db, { action: 'auth.sign_in.failed' }).map((e) => e.id)).toEqual([8]);
-    expect(queryAudit(db, { actorId: 1, action: 'auth.sign_out' })).toEqual([]);
+  it('filters by actor and action', async () => {
+    expect((await listAudit(databaseOf(db), { actorId: 2 })).map((e) => e.action)).toEqual(['auth.sign_out', 'staff.role_changed']);
+    expect((await listAudit(databaseOf(db), { action: 'auth.sign_in.failed' })).map((e) => e.id)).toEqual([8]);
+    expect(await listAudit(databaseOf(db), { actorId: 1, action: 'auth.sign_out' })).toEqual([]);
   });
 
-  it('filters by a date range, from inclusive and to exclusive', () => {
-    expect(queryAudit(db, { from: at(2), to: at(5) }).map((e) => e.id)).toEqual([5, 4, 3]);
-    expect(queryAudit(db, { from: at(6) }).map((e) => e.id)).toEqual([8, 7]);
+  it('filters by a date range, from inclusive and to exclusive', async () => {
+    expect((await listAudit(databaseOf(db), { from: at(2), to: at(5) })).map((e) => e.id)).toEqual([5, 4, 3]);
+    expect((await listAudit(databaseOf(db), { from: at(6) })).map((e) => e.id)).toEqual([8, 7]);
   });
 
-  it('pages with beforeId and caps the limit', () => {
-    const page1 = queryAudit(db, { limit: 3 });
+  it('pages with beforeId and caps the limit', async () => {
+    const page1 = await listAudit(databaseOf(db), { limit: 3 });
     expect(page1.map((e) => e.id)).toEqual([8, 7, 6]);
-    const page2 = queryAudit(db, { limit: 3, beforeId: page1.at(-1)?.id });
+    const page2 = await listAudit(databaseOf(db), { limit: 3, beforeId: page1.at(-1)?.id });
     expect(page2.map((e) => e.id)).toEqual([5, 4, 3]);
-    expect(queryAudit(db, { limit: 3, beforeId: 3 }).map((e) => e.id)).toEqual([2, 1]);
-    expect(queryAudit(db, { limit: 0 })).toHaveLength(1);
+    expect((await listAudit(databaseOf(db), { limit: 3, beforeId: 3 })).map((e) => e.id)).toEqual([2, 1]);
+    expect(await listAudit(databaseOf(db), { limit: 0 })).toHaveLength(1);
 
     for (let i = 0; i < 1100; i++) recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(8));
-    expect(queryAudit(db, { limit: 5000 })).toHaveLength(1000);
+    expect(await listAudit(databaseOf(db), { limit: 5000 })).toHaveLength(1000);
   });
 });
 
@@ -747,8 +756,8 @@ describe('export', () => {
     recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', target: '\rcr' }, at(3));
   });
 
-  it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', () => {
-    const csv = exportAudit(db, {}, 'csv');
+  it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', async () => {
+    const csv = await exportAudit(databaseOf(db), {}, 'csv');
     expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(
       true,
     );
@@ -762,8 +771,8 @@ describe('export', () => {
     expect(rows[3]?.[9]).toBe('{"note":"a,b"}');
   });
 
-  it('neutralises cells a spreadsheet would run as formulas', () => {
-    const rows = parseCsv(exportAudit(db, {}, 'csv'));
+  it('neutralises cells a spreadsheet would run as formulas', async () => {
+    const rows = parseCsv(await exportAudit(databaseOf(db), {}, 'csv'));
     expect(rows[2]?.[4]).toBe(`'=HYPERLINK("http://evil")`);
     expect(rows[2]?.[6]).toBe("'+cmd");
     expect(rows[2]?.[8]).toBe("'@SUM(A1)");
@@ -772,8 +781,8 @@ describe('export', () => {
     expect(rows[4]?.[8]).toBe("'\rcr");
   });
 
-  it('writes JSON that parses, oldest first, with ISO times and hashes', () => {
-    const entries = JSON.parse(exportAudit(db, {}, 'json'));
+  it('writes JSON that parses, oldest first, with ISO times and hashes', async () => {
+    const entries = JSON.parse(await exportAudit(databaseOf(db), {}, 'json'));
     expect(entries).toHaveLength(4);
     expect(entries[0]).toMatchObject({ id: 1, at: at(0).toISOString(), actorType: 'staff', target: 'doc "security", v2\nline two' });
     expect(entries[1].prevHash).toBe(entries[0].hash);
@@ -781,15 +790,15 @@ describe('export', () => {
     expect(entries[2].summary).toEqual({ note: 'a,b' });
   });
 
-  it('applies the filter, and exports an empty log as a header or an empty array', () => {
-    expect(JSON.parse(exportAudit(db, { action: 'audit.viewed' }, 'json'))).toHaveLength(1);
-    expect(JSON.parse(exportAudit(db, { actorId: 99 }, 'json'))).toEqual([]);
-    expect(parseCsv(exportAudit(db, { from: at(10) }, 'csv'))).toHaveLength(1);
+  it('applies the filter, and exports an empty log as a header or an empty array', async () => {
+    expect(JSON.parse(await exportAudit(databaseOf(db), { action: 'audit.viewed' }, 'json'))).toHaveLength(1);
+    expect(JSON.parse(await exportAudit(databaseOf(db), { actorId: 99 }, 'json'))).toEqual([]);
+    expect(parseCsv(await exportAudit(databaseOf(db), { from: at(10) }, 'csv'))).toHaveLength(1);
   });
 
-  it('pages through more entries than one page', () => {
+  it('pages through more entries than one page', async () => {
     for (let i = 0; i < 2500; i++) recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(4));
-    const entries: { id: number }[] = JSON.parse(exportAudit(db, {}, 'json'));
+    const entries: { id: number }[] = JSON.parse(await exportAudit(databaseOf(db), {}, 'json'));
     expect(entries).toHaveLength(2504);
     expect(entries.map((e) => e.id)).toEqual(Array.from({ length: 2504 }, (_, i) => i + 1));
   });

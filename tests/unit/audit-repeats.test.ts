@@ -2,13 +2,15 @@
  * Repeated refusals: one entry and a count per window, never a flood, and
  * never a lost count (not across windows, a restart, or a shutdown).
  */
+
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { type AuditInput, appendAudit, queryAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
+import { type AuditInput, appendAudit, listAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import {
   closeRepeatWindows,
   describeRepeats,
@@ -45,8 +47,8 @@ const locked = (overrides: Partial<RefusalInput> = {}): RefusalInput => ({
 });
 
 /** How many refusals the log accounts for: each entry once, a closing entry its count. */
-function accountedFor(db: Db, action = 'auth.sign_in.locked'): number {
-  return queryAudit(db, { limit: 1000 })
+async function accountedFor(db: Db, action = 'auth.sign_in.locked'): Promise<number> {
+  return (await listAudit(databaseOf(db), { limit: 1000 }))
     .filter((e) => e.action === action)
     .reduce((sum, e) => {
       const repeated = e.summary.repeated as { times?: number } | undefined;
@@ -60,13 +62,13 @@ beforeEach(() => {
 });
 
 describe('repeated refusals', () => {
-  it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', () => {
+  it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', async () => {
     for (let i = 0; i < 500; i++) recordRefusal(db, locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
-    expect(queryAudit(db)).toHaveLength(1);
-    expect(openRepeatWindows(db)).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
+    expect(await listAudit(databaseOf(db))).toHaveLength(1);
+    expect(await openRepeatWindows(databaseOf(db))).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
 
-    expect(closeRepeatWindows(db, later(16 * MINUTE))).toHaveLength(1);
-    const entries = queryAudit(db);
+    expect(await closeRepeatWindows(databaseOf(db), later(16 * MINUTE))).toHaveLength(1);
+    const entries = await listAudit(databaseOf(db));
     expect(entries.map((e) => e.action)).toEqual(['auth.sign_in.locked', 'auth.sign_in.locked']);
     const [summary, first] = entries;
     expect(first).toMatchObject({ ip: '203.0.113.66', target: 'staff:1', summary: { reason: 'ip' }, userAgent: 'agent 0' });
@@ -82,12 +84,12 @@ describe('repeated refusals', () => {
     expect(describeRepeats(summary?.summary ?? {})).toBe(
       `repeated 499 more times between 2026-03-02 09:00:01 UTC and 2026-03-02 09:08:19 UTC (after #${first?.id})`,
     );
-    expect(accountedFor(db)).toBe(500);
-    expect(openRepeatWindows(db)).toEqual([]);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true, checked: 2 });
+    expect(await accountedFor(db)).toBe(500);
+    expect(await openRepeatWindows(databaseOf(db))).toEqual([]);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true, checked: 2 });
   });
 
-  it('does not merge refusals from other addresses, for other targets, or with another reason', () => {
+  it('does not merge refusals from other addresses, for other targets, or with another reason', async () => {
     const inputs = [
       locked(),
       locked({ ip: '203.0.113.67' }),
@@ -100,34 +102,34 @@ describe('repeated refusals', () => {
     for (let round = 0; round < 3; round++) {
       for (const input of inputs) recordRefusal(db, input, later(round * MINUTE));
     }
-    expect(queryAudit(db)).toHaveLength(inputs.length);
-    expect(openRepeatWindows(db).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
-    closeRepeatWindows(db, later(20 * MINUTE));
-    expect(queryAudit(db)).toHaveLength(2 * inputs.length);
-    expect(accountedFor(db) + accountedFor(db, 'auth.sign_in.failed')).toBe(3 * inputs.length);
+    expect(await listAudit(databaseOf(db))).toHaveLength(inputs.length);
+    expect((await openRepeatWindows(databaseOf(db))).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
+    expect(await listAudit(databaseOf(db))).toHaveLength(2 * inputs.length);
+    expect((await accountedFor(db)) + (await accountedFor(db, 'auth.sign_in.failed'))).toBe(3 * inputs.length);
   });
 
-  it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', () => {
+  it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', async () => {
     for (let i = 0; i < 10; i++) recordRefusal(db, locked(), later(i * MINUTE)); // window 0:00–0:15
     const next = recordRefusal(db, locked(), later(15 * MINUTE)); // closes it, opens 0:15–0:30
     expect(next.entry?.summary).toEqual({ reason: 'ip' });
     for (let i = 16; i < 20; i++) recordRefusal(db, locked(), later(i * MINUTE));
     // any refusal closes every window that is due, not only its own
     recordRefusal(db, locked({ ip: '198.51.100.1' }), later(31 * MINUTE));
-    expect(queryAudit(db).map((e) => (e.summary.repeated as { times: number } | undefined)?.times ?? 'first')).toEqual([
+    expect((await listAudit(databaseOf(db))).map((e) => (e.summary.repeated as { times: number } | undefined)?.times ?? 'first')).toEqual([
       'first', // 198.51.100.1
       4, // repeats of the second window
       'first', // 0:15
       9, // repeats of the first window
       'first', // 0:00
     ]);
-    expect(accountedFor(db)).toBe(16);
+    expect(await accountedFor(db)).toBe(16);
   });
 
-  it('a window with no repeats closes without an entry', () => {
+  it('a window with no repeats closes without an entry', async () => {
     recordRefusal(db, locked(), T0);
-    expect(closeRepeatWindows(db, later(15 * MINUTE))).toEqual([]);
-    expect(queryAudit(db)).toHaveLength(1);
+    expect(await closeRepeatWindows(databaseOf(db), later(15 * MINUTE))).toEqual([]);
+    expect(await listAudit(databaseOf(db))).toHaveLength(1);
     expect(db.$client.prepare('SELECT count(*) AS n FROM audit_repeats').get()).toEqual({ n: 0 });
   });
 
@@ -141,38 +143,38 @@ describe('repeated refusals', () => {
 
     const after = bindAuditKeys(openDatabase(file), KEYRING);
     try {
-      expect(openRepeatWindows(after)).toMatchObject([{ repeats: 41 }]);
+      expect(await openRepeatWindows(databaseOf(after))).toMatchObject([{ repeats: 41 }]);
       // housekeeping after the window closes
       const policy = {
         auditRetentionDays: 365,
         staffSessions: { idleMinutes: 60 },
         retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
       };
-      expect((await runHousekeeping(after, policy, later(10 * MINUTE))).repeatsRecorded).toBe(0);
-      expect((await runHousekeeping(after, policy, later(15 * MINUTE))).repeatsRecorded).toBe(1);
-      expect(accountedFor(after)).toBe(42);
-      expect(verifyAuditChain(after)).toMatchObject({ ok: true });
+      expect((await runHousekeeping(databaseOf(after), policy, later(10 * MINUTE))).repeatsRecorded).toBe(0);
+      expect((await runHousekeeping(databaseOf(after), policy, later(15 * MINUTE))).repeatsRecorded).toBe(1);
+      expect(await accountedFor(after)).toBe(42);
+      expect(await verifyAuditChain(databaseOf(after))).toMatchObject({ ok: true });
     } finally {
       after.$client.close();
     }
   });
 
-  it('at shutdown every open window is closed, so its count goes under the chain', () => {
+  it('at shutdown every open window is closed, so its count goes under the chain', async () => {
     for (let i = 0; i < 5; i++) recordRefusal(db, locked(), later(i * SECOND));
-    expect(closeRepeatWindows(db, later(MINUTE))).toEqual([]);
-    expect(closeRepeatWindows(db, later(MINUTE), { all: true })).toHaveLength(1);
-    expect(accountedFor(db)).toBe(5);
-    expect(openRepeatWindows(db)).toEqual([]);
+    expect(await closeRepeatWindows(databaseOf(db), later(MINUTE))).toEqual([]);
+    expect(await closeRepeatWindows(databaseOf(db), later(MINUTE), { all: true })).toHaveLength(1);
+    expect(await accountedFor(db)).toBe(5);
+    expect(await openRepeatWindows(databaseOf(db))).toEqual([]);
   });
 
-  it('counts repeats, open windows included, where the console counts failed sign-ins', () => {
+  it('counts repeats, open windows included, where the console counts failed sign-ins', async () => {
     const failed = (ip: string) => locked({ action: 'auth.sign_in.failed', ip, summary: { reason: 'password', emailDomain: 'x.example' } });
     for (let i = 0; i < 7; i++) recordRefusal(db, failed('203.0.113.1'), later(i * SECOND));
     for (let i = 0; i < 3; i++) recordRefusal(db, failed('203.0.113.2'), later(i * SECOND));
-    closeRepeatWindows(db, later(15 * MINUTE + 2 * SECOND));
+    await closeRepeatWindows(databaseOf(db), later(15 * MINUTE + 2 * SECOND));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
-    expect(timesRecorded(db, 'auth.sign_in.failed', T0)).toBe(12);
+    expect(await timesRecorded(databaseOf(db), 'auth.sign_in.failed', T0)).toBe(12);
     expect(dashboardCounts(db, later(17 * MINUTE)).failedSignInsToday).toBe(12);
   });
 });
@@ -188,16 +190,16 @@ describe('sign-in refusals through the console flow', () => {
       w.advance(SECOND);
     }
     w.advance(15 * MINUTE);
-    closeRepeatWindows(w.db, w.now);
-    const entries = queryAudit(w.db, { limit: 1000 }).filter(
+    await closeRepeatWindows(databaseOf(w.db), w.now);
+    const entries = (await listAudit(databaseOf(w.db), { limit: 1000 })).filter(
       (e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked',
     );
     const kinds = new Set(entries.map((e) => `${e.action} ${JSON.stringify({ ...e.summary, repeated: undefined })}`));
     // each kind of refusal (failed, locked per account, locked per address…): its first entry and one count
     expect(entries.length).toBeLessThanOrEqual(2 * kinds.size);
     expect(kinds.size).toBeLessThanOrEqual(4);
-    expect(accountedFor(w.db, 'auth.sign_in.failed') + accountedFor(w.db, 'auth.sign_in.locked')).toBe(attempts);
-    expect(verifyAuditChain(w.db)).toMatchObject({ ok: true });
+    expect((await accountedFor(w.db, 'auth.sign_in.failed')) + (await accountedFor(w.db, 'auth.sign_in.locked'))).toBe(attempts);
+    expect(await verifyAuditChain(databaseOf(w.db))).toMatchObject({ ok: true });
   });
 });
 
@@ -239,19 +241,19 @@ describe('a window row written by someone who can write the database but has no 
     return refusal;
   }
 
-  it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', () => {
+  it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', async () => {
     const refusal = someHistory();
     plantWindow({ action: 'audit.purged', summary: { upToId: 2, removed: 2, retentionDays: 1 }, firstEntryId: refusal.id });
-    closeRepeatWindows(db, later(20 * MINUTE));
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
 
-    const entries = queryAudit(db, { limit: 100 });
+    const entries = await listAudit(databaseOf(db), { limit: 100 });
     expect(entries.filter((e) => e.action === 'audit.purged')).toEqual([]);
     const discarded = entries.find((e) => e.action === 'audit.repeats_discarded');
     expect(discarded).toMatchObject({
       actorType: 'system',
       summary: { after: refusal.id, reason: 'the window does not match its first entry' },
     });
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
 
     // The rest of the attack: a purge record for the two oldest entries, and the entries gone.
     const second = db.$client.prepare('SELECT hash FROM audit_log WHERE id = 2').get() as { hash: string };
@@ -259,41 +261,45 @@ describe('a window row written by someone who can write the database but has no 
       .prepare('INSERT INTO audit_purges (at, up_to_id, last_hash, removed) VALUES (?, 2, ?, 2)')
       .run(later(HOUR).getTime(), second.hash);
     db.$client.prepare('DELETE FROM audit_log WHERE id <= 2').run();
-    expect(verifyAuditChain(db)).toMatchObject({ ok: false, problem: 'missing', reason: expect.stringMatching(/no audit\.purged entry/) });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
+      ok: false,
+      problem: 'missing',
+      reason: expect.stringMatching(/no audit\.purged entry/),
+    });
   });
 
-  it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', () => {
+  it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', async () => {
     someHistory();
     plantWindow({ action: 'backup.created', summary: { n: 0 }, firstEntryId: 1 });
     plantWindow({ action: 'auth.sign_in.locked', summary: { reason: 'ip' }, firstEntryId: 999 });
-    closeRepeatWindows(db, later(20 * MINUTE));
-    const reasons = queryAudit(db, { action: 'audit.repeats_discarded' }).map((e) => e.summary.reason);
+    await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
+    const reasons = (await listAudit(databaseOf(db), { action: 'audit.repeats_discarded' })).map((e) => e.summary.reason);
     expect(reasons.sort()).toEqual([
       'its first entry (backup.created) is not a refusal that may be repeated',
       'its first entry is no longer in the log',
     ]);
-    expect(queryAudit(db, { limit: 100 }).filter((e) => e.summary.repeated !== undefined)).toEqual([]);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect((await listAudit(databaseOf(db), { limit: 100 })).filter((e) => e.summary.repeated !== undefined)).toEqual([]);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 
-  it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", () => {
+  it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", async () => {
     const refusal = someHistory();
     recordRefusal(db, locked(), later(6 * SECOND));
     db.$client.prepare(`UPDATE audit_repeats SET action = 'audit.purged', target = 'audit_log', summary = '{"upToId":2}'`).run();
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing).toMatchObject({
       action: 'auth.sign_in.locked',
       target: refusal.target,
       summary: { reason: 'ip', repeated: { times: 1, after: refusal.id } },
     });
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 
-  it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', () => {
+  it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', async () => {
     recordRefusal(db, locked(), T0);
     recordRefusal(db, locked(), later(MINUTE));
     db.$client.prepare('UPDATE audit_repeats SET last_repeat_at = ?').run(Date.parse('2099-12-31T00:00:00Z'));
-    const [future] = closeRepeatWindows(db, later(20 * MINUTE));
+    const [future] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(future).toMatchObject({
       action: 'audit.repeats_discarded',
       at: later(20 * MINUTE),
@@ -304,16 +310,16 @@ describe('a window row written by someone who can write the database but has no 
     recordRefusal(db, locked(), later(30 * MINUTE));
     recordRefusal(db, locked(), later(31 * MINUTE));
     db.$client.prepare("UPDATE audit_repeats SET first_entry_id = '1 -- purge of #2-#40 approved by owner@x', repeats = '7'").run();
-    const [text] = closeRepeatWindows(db, later(50 * MINUTE));
+    const [text] = await closeRepeatWindows(databaseOf(db), later(50 * MINUTE));
     expect(text).toMatchObject({ action: 'audit.repeats_discarded', target: null, summary: { after: null } });
     expect(JSON.stringify(text)).not.toMatch(/approved/);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 
-  it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', () => {
+  it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', async () => {
     const first = recordRefusal(db, locked(), T0).entry;
     recordRefusal(db, locked(), later(MINUTE));
-    expect(closeRepeatWindows(db, later(20 * MINUTE))).toHaveLength(1);
+    expect(await closeRepeatWindows(databaseOf(db), later(20 * MINUTE))).toHaveLength(1);
     if (!first) throw new Error('the first refusal opens a window');
     db.$client
       .prepare(
@@ -328,12 +334,12 @@ describe('a window row written by someone who can write the database but has no 
         later(MINUTE).getTime(),
         later(2 * MINUTE).getTime(),
       );
-    const [again] = closeRepeatWindows(db, later(40 * MINUTE));
+    const [again] = await closeRepeatWindows(databaseOf(db), later(40 * MINUTE));
     expect(again).toMatchObject({ action: 'audit.repeats_discarded', summary: { reason: expect.stringMatching(/closed already \(#2\)/) } });
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 
-  it('verify names a "repeated" entry an older version sealed from a forged window', () => {
+  it('verify names a "repeated" entry an older version sealed from a forged window', async () => {
     const refusal = someHistory();
     const seal = (input: AuditInput) => db.transaction((tx) => appendAudit(tx, KEYRING, input, later(HOUR)), { behavior: 'immediate' });
     const repeated = { times: 3, from: T0.toISOString(), to: T0.toISOString(), after: refusal.id };
@@ -344,7 +350,7 @@ describe('a window row written by someone who can write the database but has no 
       target: 'audit_log',
       summary: { upToId: 2, repeated },
     });
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ok: false,
       problem: 'altered',
       firstBrokenId: forgedPurge.id,
@@ -364,7 +370,7 @@ describe('a window row written by someone who can write the database but has no 
       { action: 'auth.sign_in.locked' as const, target: refusal0Target, summary: { reason: 'account' } },
       /does not match it/,
     ],
-  ])('verify refuses a "repeated" entry with %s', (_, forged, reason) => {
+  ])('verify refuses a "repeated" entry with %s', async (_, forged, reason) => {
     const refusal = someHistory();
     const entry = db.transaction(
       (tx) =>
@@ -382,7 +388,7 @@ describe('a window row written by someone who can write the database but has no 
         ),
       { behavior: 'immediate' },
     );
-    expect(verifyAuditChain(db)).toMatchObject({
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({
       ok: false,
       problem: 'altered',
       firstBrokenId: entry.id,
@@ -392,27 +398,27 @@ describe('a window row written by someone who can write the database but has no 
 });
 
 describe('refusals from many addresses of one network', () => {
-  it('one window per IPv6 network, counting the distinct addresses it came from', () => {
+  it('one window per IPv6 network, counting the distinct addresses it came from', async () => {
     for (let i = 1; i <= 50; i++) recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
     recordRefusal(db, locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
-    expect(queryAudit(db)).toHaveLength(1);
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect(await listAudit(databaseOf(db))).toHaveLength(1);
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing?.summary.repeated).toMatchObject({ times: 50, addresses: 50 });
     expect(describeRepeats(closing?.summary ?? {})).toMatch(/\(after #1\), from 50 addresses in 2001:db8:1:2?:?:?:?\/\d+$/);
-    expect(accountedFor(db)).toBe(51);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await accountedFor(db)).toBe(51);
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
   });
 
-  it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', () => {
+  it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', async () => {
     for (let i = 1; i <= REPEAT_ADDRESSES_MAX + 10; i++)
       recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
-    expect(openRepeatWindows(db)[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
-    const [closing] = closeRepeatWindows(db, later(20 * MINUTE));
+    expect((await openRepeatWindows(databaseOf(db)))[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
+    const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(describeRepeats(closing?.summary ?? {})).toMatch(new RegExp(`from at least ${REPEAT_ADDRESSES_MAX} addresses`));
   });
 
-  it('IPv4 addresses stay separate windows', () => {
+  it('IPv4 addresses stay separate windows', async () => {
     for (let i = 1; i <= 3; i++) recordRefusal(db, locked({ ip: `198.51.100.${i}` }), later(i * SECOND));
-    expect(queryAudit(db)).toHaveLength(3);
+    expect(await listAudit(databaseOf(db))).toHaveLength(3);
   });
 });

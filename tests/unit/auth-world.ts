@@ -3,15 +3,17 @@
  * moved by hand, and a record of every secret handed out, which the audit
  * log must never contain.
  */
+
 import { randomBytes } from 'node:crypto';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateHOTP } from '@oslojs/otp';
 import { afterEach, expect } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { AuditAction } from '../../src/core/audit/actions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
-import { timesRecorded } from '../../src/core/audit/repeats.ts';
+import { timesRecordedLegacy } from '../../src/core/audit/repeats.ts';
 import {
   type AuthContext,
   completeEnrolment,
@@ -103,7 +105,7 @@ export class World {
 
   /** How many times the action happened: identical refusals in a window are one entry and a count (audit/repeats.ts). */
   times(action: AuditAction): number {
-    return timesRecorded(this.db, action, new Date(0));
+    return timesRecordedLegacy(this.db, action, new Date(0));
   }
 
   /** An active member signed in through their one-time link. */
@@ -165,12 +167,12 @@ export const tokenOf = (outcome: Outcome<{ token: string }>): string => ok(outco
  */
 export function useWorlds(): () => World {
   let world: World | undefined;
-  afterEach(() => {
+  afterEach(async () => {
     if (!world) return;
     // Whatever a test did, the log holds none of its secrets and its chain verifies.
     const json = JSON.stringify(world.db.$client.prepare('SELECT * FROM audit_log').all());
     for (const secret of world.secrets) expect(json.toLowerCase(), 'a secret in the audit log').not.toContain(secret.toLowerCase());
-    expect(verifyAuditChain(world.db).ok).toBe(true);
+    expect((await verifyAuditChain(databaseOf(world.db))).ok).toBe(true);
   });
   return () => {
     world = new World();

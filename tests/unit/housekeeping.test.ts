@@ -29,7 +29,7 @@ describe('housekeeping', () => {
     const fresh = createSession(db, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, now);
     await hitLimitNow(databaseOf(db), { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
 
-    const result = await runHousekeeping(db, policy, now);
+    const result = await runHousekeeping(databaseOf(db), policy, now);
     expect(result.auditRemoved).toBe(5);
     expect(result.sessionsRemoved).toBe(1);
     expect(result.rateLimitsRemoved).toBe(1);
@@ -41,7 +41,7 @@ describe('housekeeping', () => {
         .map((s) => s.id),
     ).toEqual([fresh.session.id]);
     expect(db.select().from(rateLimits).all()).toHaveLength(0);
-    expect(verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
     expect(
       db
         .select()
@@ -50,7 +50,7 @@ describe('housekeeping', () => {
         .map((e) => e.action),
     ).toContain('audit.purged');
     // nothing more to do the second time
-    expect(await runHousekeeping(db, policy, now)).toEqual({
+    expect(await runHousekeeping(databaseOf(db), policy, now)).toEqual({
       auditRemoved: 0,
       repeatsRecorded: 0,
       sessionsRemoved: 0,
@@ -84,7 +84,7 @@ describe('housekeeping', () => {
     attempt.run(delivery, daysAgo(89));
     for (const age of [45, 31, 29, 1]) logged.run(delivery, daysAgo(age));
 
-    const result = await runHousekeeping(db, policy, now);
+    const result = await runHousekeeping(databaseOf(db), policy, now);
     expect(result.deliveryAttemptsRemoved).toBe(2500);
     expect(result.loggedMessagesRemoved).toBe(2);
     const ages = (table: string) =>

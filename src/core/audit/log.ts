@@ -26,16 +26,23 @@
  * --anchor`). README "What the audit chain proves and what it does not".
  */
 import { createHash, createHmac } from 'node:crypto';
-import { and, asc, count, desc, eq, gt, gte, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import type { Tx as EngineTx } from '../../../db/engine/types.ts';
+import type { Database, Tx as EngineTx, Reader } from '../../../db/engine/types.ts';
 import { auditChainUpgrade, auditLog, auditPurges, DEFAULT_TRUST_CENTER } from '../../../db/schema.ts';
 import {
+  chainRowsAfter,
+  countEntriesUpTo,
+  deleteEntriesUpTo,
+  entriesNewestFirst,
+  entriesOldestFirst,
   highestIssuedId,
   insertEntry,
+  insertPurge,
   type LastEntry,
   lastEntry,
   lockChain,
+  newestEntryBefore,
   newestPurge as newestPurgeOf,
   takeUpgradeNote,
 } from '../../stores/audit.ts';
@@ -53,7 +60,8 @@ const USER_AGENT_MAX = 512;
 const IP_MAX = 100;
 const QUERY_LIMIT_DEFAULT = 100;
 const QUERY_LIMIT_MAX = 1000;
-const EXPORT_PAGE = 1000;
+const EXPORT_PAGE = 500;
+const VERIFY_PAGE = 1000;
 const DAY_MS = 86_400_000;
 
 /** Matched anywhere in a summary key, at any depth: the log must never hold a secret. */
@@ -205,18 +213,11 @@ export function sealChainUpgrade(db: Db, now: Date): AuditEntry | null {
   return typeof boundAuditKeys(db).upgrade?.lastPlainId === 'number' ? sealAuditChain(db, now) : null;
 }
 
-/** Entries matching the filter, newest first. */
-export function queryAudit(db: Db, filter: AuditFilter = {}): AuditEntry[] {
+/** Entries matching the filter, newest first (the console's pages), in one read. */
+export async function listAudit(database: Database, filter: AuditFilter = {}): Promise<AuditEntry[]> {
   const limit = Math.min(Math.max(Math.floor(filter.limit ?? QUERY_LIMIT_DEFAULT), 1), QUERY_LIMIT_MAX);
-  const where = [...filterConditions(filter)];
-  if (filter.beforeId !== undefined) where.push(lt(auditLog.id, filter.beforeId));
-  return db
-    .select()
-    .from(auditLog)
-    .where(and(...where))
-    .orderBy(desc(auditLog.id))
-    .limit(limit)
-    .all();
+  const { beforeId, limit: _, ...narrowed } = filter;
+  return database.read((r) => entriesNewestFirst(r, narrowed, beforeId, limit));
 }
 
 export interface VerifyOptions {
@@ -247,48 +248,42 @@ export interface AuditChainStart {
 }
 
 /**
- * Recomputes the chain from the oldest remaining entry, streaming rows so a
- * large log is never held in memory, and names the first entry that does
- * not hold up. The keyring defaults to the one bound to the handle; pass
- * one to verify with other secrets. This is the SQLite source; the checks
- * are `auditChainCheck`'s, which PostgreSQL's source (chain-postgres.ts)
- * feeds too.
+ * Recomputes the chain from the oldest remaining entry, reading keyset pages
+ * so a large log is never held in memory, and names the first entry that
+ * does not hold up. One read: the purge record, the rows and the sequence are
+ * seen at the same instant. The keyring defaults to the one bound to the
+ * handle; pass one to verify with other secrets. On either engine.
  */
-export function verifyAuditChain(db: Db, keyring: AuditKeyring = boundAuditKeys(db), options: VerifyOptions = {}): AuditVerification {
-  // One read transaction: the purge record, the rows and the sequence are seen at the same instant.
-  return db.transaction(
-    (tx) => {
-      const start: AuditChainStart = { purge: newestPurge(tx), highestIssued: sequenceOf(tx) };
-      const rows = db.$client
-        .prepare<[], AuditChainRow>(
-          `SELECT id, at, actor_type AS actorType, actor_id AS actorId, actor_label AS actorLabel, ip, user_agent AS userAgent,
-                  action, target, summary, prev_hash AS prevHash, hash, key_id AS keyId
-           FROM audit_log ORDER BY id`,
-        )
-        .iterate();
-      return verifyAuditRows(start, rows, keyring, options);
-    },
-    { behavior: 'deferred' },
-  );
+export async function verifyAuditChain(
+  database: Database,
+  keyring: AuditKeyring = boundAuditKeys(database),
+  options: VerifyOptions = {},
+): Promise<AuditVerification> {
+  return database.read((r) => verifyAuditChainIn(r, keyring, options));
 }
 
-/** The chain check over rows read synchronously (SQLite), oldest first. */
-export function verifyAuditRows(
-  start: AuditChainStart,
-  rows: Iterable<AuditChainRow>,
+/** The same verification inside a read or transaction the caller holds (e.g. the one that just wrote the rows). */
+export async function verifyAuditChainIn(
+  r: Reader | EngineTx,
   keyring: AuditKeyring,
   options: VerifyOptions = {},
-): AuditVerification {
-  const check = auditChainCheck(start, keyring, options);
-  // Returning from inside the loop closes the iterator, which frees the connection again.
-  for (const row of rows) {
-    const failure = check.next(row);
-    if (failure) return failure;
-  }
-  return check.end();
+): Promise<AuditVerification> {
+  const start: AuditChainStart = { purge: await newestPurgeOf(r), highestIssued: await highestIssuedId(r) };
+  return verifyAuditRowsAsync(start, chainPages(r), keyring, options);
 }
 
-/** The same check over rows read asynchronously (PostgreSQL's pages), oldest first. */
+async function* chainPages(r: Reader | EngineTx): AsyncGenerator<AuditChainRow> {
+  let after = 0;
+  for (;;) {
+    const page = await chainRowsAfter(r, after, VERIFY_PAGE);
+    yield* page;
+    const last = page.at(-1);
+    if (!last || page.length < VERIFY_PAGE) return;
+    after = last.id;
+  }
+}
+
+/** The chain check over rows read asynchronously (keyset pages of either engine), oldest first. */
 export async function verifyAuditRowsAsync(
   start: AuditChainStart,
   rows: AsyncIterable<AuditChainRow>,
@@ -538,40 +533,34 @@ function unknownKey(keyId: string, keyring: AuditKeyring): string {
  * keeps the hash of the last removed entry, where verification then starts.
  * Returns null when nothing is old enough.
  */
-export function purgeAudit(db: Db, retentionDays: number, now: Date): AuditPurgeResult | null {
+export async function purgeAudit(database: Database, retentionDays: number, now: Date): Promise<AuditPurgeResult | null> {
   if (!Number.isInteger(retentionDays) || retentionDays < 1) {
     throw new Error(`audit retention must be a whole number of days, at least 1; got ${String(retentionDays)}`);
   }
   const cutoff = new Date(now.getTime() - retentionDays * DAY_MS);
-  return db.transaction(
-    (tx) => {
-      // The chain can only lose a prefix, so the purge ends at the newest old entry.
-      const last = tx
-        .select({ id: auditLog.id, hash: auditLog.hash })
-        .from(auditLog)
-        .where(lt(auditLog.at, cutoff))
-        .orderBy(desc(auditLog.id))
-        .limit(1)
-        .get();
-      if (!last) return null;
-      const removed = tx.select({ n: count() }).from(auditLog).where(lte(auditLog.id, last.id)).get()?.n ?? 0;
-      tx.insert(auditPurges).values({ at: now, upToId: last.id, lastHash: last.hash, removed }).run();
-      tx.delete(auditLog).where(lte(auditLog.id, last.id)).run();
-      const entry = append(
-        tx,
-        boundAuditKeys(db),
-        {
-          actor: { type: 'system' },
-          action: 'audit.purged',
-          target: 'audit_log',
-          summary: { upToId: last.id, removed, retentionDays, cutoff: cutoff.toISOString() },
-        },
-        now,
-      );
-      return { upToId: last.id, removed, entry };
-    },
-    { behavior: 'immediate' },
-  );
+  return database.transaction(async (tx) => {
+    // The chain's lock first (src/stores/audit.ts): no entry is appended, and no other purge runs, between
+    // reading where the purge ends and writing its record, so `removed` and the record's hash hold.
+    await lockChain(tx);
+    // The chain can only lose a prefix, so the purge ends at the newest old entry.
+    const last = await newestEntryBefore(tx, cutoff);
+    if (!last) return null;
+    const removed = await countEntriesUpTo(tx, last.id);
+    // The record first: the triggers refuse deleting entries no purge record covers.
+    await insertPurge(tx, { at: now, upToId: last.id, lastHash: last.hash, removed });
+    await deleteEntriesUpTo(tx, last.id);
+    const entry = await writeAudit(
+      tx,
+      {
+        actor: { type: 'system' },
+        action: 'audit.purged',
+        target: 'audit_log',
+        summary: { upToId: last.id, removed, retentionDays, cutoff: cutoff.toISOString() },
+      },
+      now,
+    );
+    return { upToId: last.id, removed, entry };
+  });
 }
 
 /**
@@ -583,27 +572,27 @@ export function purgeAudit(db: Db, retentionDays: number, now: Date): AuditPurge
  * `audit.exported` (with the filter and format in the summary) once the
  * export has been produced.
  */
-export function exportAudit(db: Db, filter: AuditExportFilter, format: 'csv' | 'json'): string {
-  return [...exportAuditChunks(db, filter, format)].join('');
+export async function exportAudit(database: Database, filter: AuditExportFilter, format: 'csv' | 'json'): Promise<string> {
+  let text = '';
+  for await (const chunk of exportAuditChunks(database, filter, format)) text += chunk;
+  return text;
 }
 
-/** The same export in pieces, for a response that streams instead of building one string. */
-export function* exportAuditChunks(db: Db, filter: AuditExportFilter, format: 'csv' | 'json'): Generator<string> {
+/**
+ * The same export in pieces, for a response that streams instead of building one string: keyset pages
+ * of EXPORT_PAGE entries, each read in a read of its own, so a slow reader never holds a snapshot (on
+ * SQLite the one read connection) open between pages.
+ */
+export async function* exportAuditChunks(database: Database, filter: AuditExportFilter, format: 'csv' | 'json'): AsyncGenerator<string> {
   // Entries appended while the export runs belong to the next export.
-  const ceiling = db.select({ id: auditLog.id }).from(auditLog).orderBy(desc(auditLog.id)).limit(1).get()?.id ?? 0;
-  const base = [...filterConditions(filter), lte(auditLog.id, ceiling)];
+  const ceiling = (await database.read((r) => lastEntry(r)))?.id ?? 0;
   if (format === 'csv') yield csvRow(EXPORT_COLUMNS);
   else yield '[';
   let afterId = 0;
   let first = true;
   for (;;) {
-    const page = db
-      .select()
-      .from(auditLog)
-      .where(and(...base, gt(auditLog.id, afterId)))
-      .orderBy(asc(auditLog.id))
-      .limit(EXPORT_PAGE)
-      .all();
+    const from = afterId;
+    const page = await database.read((r) => entriesOldestFirst(r, filter, { afterId: from, upToId: ceiling }, EXPORT_PAGE));
     if (page.length === 0) break;
     const lines = page.map((entry) => {
       if (format === 'csv') return csvRow(csvCells(entry));
@@ -794,15 +783,6 @@ function newestPurge(tx: Tx) {
 function sequenceOf(tx: Tx): number {
   const row = tx.get<{ seq: number } | undefined>(sql`SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`);
   return row?.seq ?? 0;
-}
-
-function filterConditions(filter: AuditExportFilter): SQL[] {
-  const where: SQL[] = [];
-  if (filter.actorId !== undefined) where.push(eq(auditLog.actorId, filter.actorId));
-  if (filter.action !== undefined) where.push(eq(auditLog.action, filter.action));
-  if (filter.from !== undefined) where.push(gte(auditLog.at, filter.from));
-  if (filter.to !== undefined) where.push(lt(auditLog.at, filter.to));
-  return where;
 }
 
 /**

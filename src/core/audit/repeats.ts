@@ -31,14 +31,25 @@
  * sealed is that the refusal happened (the first entry) and, once closed,
  * how many times.
  */
-import { asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
+import { asc, eq, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import { auditLog, auditRepeats } from '../../../db/schema.ts';
+import {
+  closingEntryOf,
+  deleteWindow,
+  dueWindows,
+  entryById,
+  lockChain,
+  repeatsCounted,
+  timesLogged,
+  windowsWithRepeats,
+} from '../../stores/audit.ts';
 import { sourceOf } from '../auth/lockouts.ts';
 import { type AuditAction, isRefusalAction, type RefusalAction } from './actions.ts';
 import { refusalFingerprint } from './canonical.ts';
 import { type AuditKeyring, boundAuditKeys, keyById } from './key.ts';
-import { type AuditActor, type AuditEntry, type AuditInput, type AuditTx, appendAudit, auditFields, entryMac } from './log.ts';
+import { type AuditActor, type AuditEntry, type AuditInput, type AuditTx, appendAudit, auditFields, entryMac, writeAudit } from './log.ts';
 
 export const REPEAT_WINDOW_MS = 15 * 60_000;
 /** Distinct addresses kept per window; a closing entry says "at least" beyond it. */
@@ -114,20 +125,27 @@ export function recordRefusal(db: Db, input: RefusalInput, now: Date, windowMs =
  * Closes the windows that are due (every window with `all`, at shutdown),
  * appending the count of each that saw repeats. Returns the entries written.
  */
-export function closeRepeatWindows(db: Db, now: Date, options: { all?: boolean } = {}): AuditEntry[] {
-  // The key is looked up only when there is something to write.
-  return db.transaction((tx) => closeDue(tx, () => boundAuditKeys(db), now, options.all ?? false), { behavior: 'immediate' });
+export function closeRepeatWindows(database: Database, now: Date, options: { all?: boolean } = {}): Promise<AuditEntry[]> {
+  return database.transaction(async (tx) => {
+    // The chain's lock first (src/stores/audit.ts): on PostgreSQL two nodes closing at once would otherwise
+    // both read a window and both append its count; the second now waits, then finds the window gone.
+    await lockChain(tx);
+    const written: AuditEntry[] = [];
+    for (const window of await dueWindows(tx, options.all ? null : now)) {
+      if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
+        // The key is looked up only when there is something to write.
+        const first = await sealedFirstEntryIn(tx, boundAuditKeys(tx), window, now);
+        written.push(await writeAudit(tx, closingInput(window, window.firstRepeatAt, window.lastRepeatAt, first), now));
+      }
+      await deleteWindow(tx, window.id);
+    }
+    return written;
+  });
 }
 
 /** Windows still open with repeats not yet in the chain, the busiest first: for the console. */
-export function openRepeatWindows(db: Db, limit = 50): RepeatWindow[] {
-  return db
-    .select()
-    .from(auditRepeats)
-    .where(gt(auditRepeats.repeats, 0))
-    .orderBy(desc(auditRepeats.repeats), asc(auditRepeats.id))
-    .limit(limit)
-    .all();
+export function openRepeatWindows(database: Database, limit = 50): Promise<RepeatWindow[]> {
+  return database.read((r) => windowsWithRepeats(r, limit));
 }
 
 /** "repeated N more times between T1 and T2 (after #id), from K addresses in S" for an entry that closed a window, else null. */
@@ -148,7 +166,12 @@ export function describeRepeats(summary: Record<string, unknown>): string | null
  * How many times an action was recorded since `since`, each "repeated N
  * more times" entry counting N and open windows their repeats so far.
  */
-export function timesRecorded(db: Db, action: AuditAction, since: Date): number {
+export function timesRecorded(database: Database, action: AuditAction, since: Date): Promise<number> {
+  return database.read(async (r) => (await timesLogged(r, action, since)) + (await repeatsCounted(r, action)));
+}
+
+/** The same count on a SQLite connection, synchronously, for the console dashboard (core/console/dashboard.ts), not on the stores yet. */
+export function timesRecordedLegacy(db: Db, action: AuditAction, since: Date): number {
   const sqlite = db.$client;
   // json_extract: the count sits inside the summary's JSON text; the query builder has no word for it.
   const logged = sqlite
@@ -172,43 +195,73 @@ function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean
   for (const window of due) {
     if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
       const first = sealedFirstEntry(tx, keys(), window, now);
-      const after = Number.isSafeInteger(window.firstEntryId) ? window.firstEntryId : null;
-      written.push(
-        appendAudit(
-          tx,
-          keys(),
-          typeof first === 'string'
-            ? {
-                // Nothing of the row's own text: only what Candor can vouch for.
-                actor: { type: 'system' },
-                action: 'audit.repeats_discarded',
-                target: after === null ? null : `audit:${after}`,
-                summary: { after, reason: first },
-              }
-            : {
-                actor: first.actor,
-                ip: first.entry.ip,
-                action: first.entry.action,
-                target: first.entry.target,
-                summary: {
-                  ...first.entry.summary,
-                  repeated: {
-                    times: window.repeats as number,
-                    from: window.firstRepeatAt.toISOString(),
-                    to: window.lastRepeatAt.toISOString(),
-                    after: first.entry.id,
-                    source: first.entry.ip === null ? null : sourceOf(first.entry.ip),
-                    addresses: Math.max(1, window.addresses.length),
-                  },
-                },
-              },
-          now,
-        ),
-      );
+      written.push(appendAudit(tx, keys(), closingInput(window, window.firstRepeatAt, window.lastRepeatAt, first), now));
     }
     tx.delete(auditRepeats).where(eq(auditRepeats.id, window.id)).run();
   }
   return written;
+}
+
+type FirstEntry = { entry: AuditEntry & { action: RefusalAction }; actor: AuditActor };
+
+/** The entry closing a window: its count, repeating the first entry; or, when that cannot be trusted, why not. */
+function closingInput(window: RepeatWindow, firstRepeatAt: Date, lastRepeatAt: Date, first: FirstEntry | string): AuditInput {
+  const after = Number.isSafeInteger(window.firstEntryId) ? window.firstEntryId : null;
+  if (typeof first === 'string') {
+    return {
+      // Nothing of the row's own text: only what Candor can vouch for.
+      actor: { type: 'system' },
+      action: 'audit.repeats_discarded',
+      target: after === null ? null : `audit:${after}`,
+      summary: { after, reason: first },
+    };
+  }
+  return {
+    actor: first.actor,
+    ip: first.entry.ip,
+    action: first.entry.action,
+    target: first.entry.target,
+    summary: {
+      ...first.entry.summary,
+      repeated: {
+        times: window.repeats as number,
+        from: firstRepeatAt.toISOString(),
+        to: lastRepeatAt.toISOString(),
+        after: first.entry.id,
+        source: first.entry.ip === null ? null : sourceOf(first.entry.ip),
+        addresses: Math.max(1, window.addresses.length),
+      },
+    },
+  };
+}
+
+/** What the first entry as read says about the window (before asking whether it was closed already). */
+function judgeFirstEntry(window: RepeatWindow, entry: AuditEntry | undefined, keyring: AuditKeyring): FirstEntry | string {
+  if (!entry) return 'its first entry is no longer in the log';
+  if (!isRefusalAction(entry.action) || entry.summary.repeated !== undefined)
+    return `its first entry (${entry.action}) is not a refusal that may be repeated`;
+  const key = entry.keyId === null ? undefined : keyById(keyring, entry.keyId);
+  const content = { ...entry, at: entry.at.getTime() };
+  if (!key || entryMac(key, entry.prevHash, content) !== entry.hash) return 'its first entry does not hold up under the audit key';
+  if (refusalFingerprint(entry) !== window.fingerprint) return 'the window does not match its first entry';
+  if (entry.at.getTime() !== window.openedAt.getTime()) return 'the window was not opened by its first entry';
+  const actor: AuditActor =
+    entry.actorType === 'staff' && entry.actorId !== null
+      ? { type: 'staff', id: entry.actorId, label: entry.actorLabel ?? `staff #${entry.actorId}` }
+      : { type: entry.actorType === 'system' ? 'system' : 'anonymous' };
+  return { entry: { ...entry, action: entry.action }, actor };
+}
+
+/** `sealedFirstEntry` in a transaction of either engine. */
+async function sealedFirstEntryIn(tx: Tx, keyring: AuditKeyring, window: RepeatWindow, now: Date): Promise<FirstEntry | string> {
+  const problem = implausible(window, now);
+  if (problem) return `the window row is not one Candor wrote (${problem})`;
+  const first = judgeFirstEntry(window, await entryById(tx, window.firstEntryId), keyring);
+  if (typeof first === 'string') return first;
+  // A window closes once: a second closing entry for one first entry would be a count made up twice.
+  const closed = await closingEntryOf(tx, first.entry.id, first.entry.action);
+  if (closed !== undefined) return `its first entry's window was closed already (#${closed})`;
+  return first;
 }
 
 /** What a row Candor wrote always satisfies: whole numbers, and times in order up to now. */
@@ -228,32 +281,17 @@ function implausible(window: RepeatWindow, now: Date): string | null {
  * The window's first entry as the chain sealed it, with the actor to repeat,
  * or why it cannot be trusted: the window row lives outside the chain.
  */
-function sealedFirstEntry(
-  tx: AuditTx,
-  keyring: AuditKeyring,
-  window: RepeatWindow,
-  now: Date,
-): { entry: AuditEntry & { action: RefusalAction }; actor: AuditActor } | string {
+function sealedFirstEntry(tx: AuditTx, keyring: AuditKeyring, window: RepeatWindow, now: Date): FirstEntry | string {
   const problem = implausible(window, now);
   if (problem) return `the window row is not one Candor wrote (${problem})`;
-  const entry = tx.select().from(auditLog).where(eq(auditLog.id, window.firstEntryId)).get();
-  if (!entry) return 'its first entry is no longer in the log';
-  if (!isRefusalAction(entry.action) || entry.summary.repeated !== undefined)
-    return `its first entry (${entry.action}) is not a refusal that may be repeated`;
-  const key = entry.keyId === null ? undefined : keyById(keyring, entry.keyId);
-  const content = { ...entry, at: entry.at.getTime() };
-  if (!key || entryMac(key, entry.prevHash, content) !== entry.hash) return 'its first entry does not hold up under the audit key';
-  if (refusalFingerprint(entry) !== window.fingerprint) return 'the window does not match its first entry';
-  if (entry.at.getTime() !== window.openedAt.getTime()) return 'the window was not opened by its first entry';
+  const first = judgeFirstEntry(window, tx.select().from(auditLog).where(eq(auditLog.id, window.firstEntryId)).get(), keyring);
+  if (typeof first === 'string') return first;
+  const { entry } = first;
   // A window closes once: a second closing entry for one first entry would be a count made up twice.
   // json_extract: the `after` sits inside the summary's JSON; only entries since the first are read.
   const closed = tx.get<{ id: number } | undefined>(
     sql`SELECT id FROM audit_log WHERE id > ${entry.id} AND action = ${entry.action} AND json_extract(summary, '$.repeated.after') = ${entry.id} LIMIT 1`,
   );
   if (closed) return `its first entry's window was closed already (#${closed.id})`;
-  const actor: AuditActor =
-    entry.actorType === 'staff' && entry.actorId !== null
-      ? { type: 'staff', id: entry.actorId, label: entry.actorLabel ?? `staff #${entry.actorId}` }
-      : { type: entry.actorType === 'system' ? 'system' : 'anonymous' };
-  return { entry: { ...entry, action: entry.action }, actor };
+  return first;
 }

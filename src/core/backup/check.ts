@@ -19,6 +19,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, type MigrationState, openDatabase } from '../../../db/client.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import type { AuditKeyring } from '../audit/key.ts';
 import { describeFailure, verifyAuditChain } from '../audit/log.ts';
 import { BackupError, type BackupHeader } from './format.ts';
@@ -132,7 +133,7 @@ function sqliteSteps(source: string, name: string, options: CheckOptions): Check
     },
     async audit() {
       if (!db) throw new BackupError(`${name}: the restored copy is not open`);
-      const audit = verifyAuditChain(db, options.auditKeys);
+      const audit = await verifyAuditChain(databaseOf(db), options.auditKeys);
       if (!audit.ok) throw new BackupError(`${name} restores an audit log that does not verify: ${describeFailure(audit)}`);
       return { entries: audit.checked };
     },

@@ -13,11 +13,13 @@
  * written to the chain (the entry would be sealed with a key it has not
  * seen) and the verification says which key it lacks.
  */
+
 import { randomUUID } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkIntegrity, openDatabase } from '../../../db/client.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { auditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditVerification, recordAudit, verifyAuditChain } from '../audit/log.ts';
 import { BackupError, type BackupHeader, secretId } from './format.ts';
@@ -119,7 +121,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
         previous,
         migratedFrom: before.latest,
         migratedTo: after.latest,
-        audit: verifyAuditChain(db),
+        audit: await verifyAuditChain(databaseOf(db)),
         recorded,
         secretMatches,
       };

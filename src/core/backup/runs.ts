@@ -4,9 +4,25 @@
  * backups are overdue. The dashboard shows this; the scheduler writes it
  * and tells staff once per problem (`backup_alerts`).
  */
-import { and, desc, eq, inArray, isNotNull, isNull, lt, min, ne, or } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, min, ne, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { backupAlerts, backupRuns, jobs } from '../../../db/schema.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import { backupRuns, jobs } from '../../../db/schema.ts';
+import {
+  deleteRunningRun,
+  failRunsStartedBefore,
+  firstJobCreated,
+  insertAlert,
+  insertRun,
+  liveBackupJobs,
+  lockBackups,
+  newestRunOfFile,
+  newestRuns,
+  newestRunThat,
+  runById,
+  setAlertNotification,
+  updateRun,
+} from '../../stores/backup-runs.ts';
 
 export type BackupRun = typeof backupRuns.$inferSelect;
 
@@ -20,15 +36,18 @@ export const BACKUP_JOB_KIND = 'backups.run';
  * Takes the run for `slot`, unless a process already has: the unique slot
  * makes the insert the claim. Returns the new row, or undefined.
  */
-export function claimRun(db: Db, slot: Date, takenBy: string, now: Date): BackupRun | undefined {
-  return db.insert(backupRuns).values({ slot, takenBy, startedAt: now, outcome: 'running' }).onConflictDoNothing().returning().get();
+export function claimRun(database: Database, slot: Date, takenBy: string, now: Date): Promise<BackupRun | undefined> {
+  return database.transaction(async (tx) => {
+    // Claims one node after the other (the insert alone is already safe: the unique slot).
+    await lockBackups(tx);
+    return insertRun(tx, slot, takenBy, now);
+  });
 }
 
 /** Gives a slot back (the run was interrupted before writing anything), so the job's retry can take it. */
-export function releaseRun(db: Db, id: number): void {
-  db.delete(backupRuns)
-    .where(and(eq(backupRuns.id, id), eq(backupRuns.outcome, 'running')))
-    .run();
+export async function releaseRun(database: Database, id: number): Promise<void> {
+  // Conditional delete: only while it is still running.
+  await database.transaction((tx) => deleteRunningRun(tx, id));
 }
 
 /**
@@ -36,56 +55,59 @@ export function releaseRun(db: Db, id: number): void {
  * A younger one may be live (another process taking another day's slot after a catch-up) and is left
  * running; the dashboard counts it abandoned after the same age (backupStatus).
  */
-export function closeAbandoned(db: Db, current: number, now: Date): number {
-  return db
-    .update(backupRuns)
-    .set({ outcome: 'failed', finishedAt: now, error: 'did not finish: the process taking it stopped' })
-    .where(
-      and(eq(backupRuns.outcome, 'running'), ne(backupRuns.id, current), lt(backupRuns.startedAt, new Date(now.getTime() - ABANDONED_MS))),
-    )
-    .run().changes;
+export function closeAbandoned(database: Database, current: number, now: Date): Promise<number> {
+  // One conditional UPDATE: a run another node finishes meanwhile is no longer `running` and is left alone.
+  return database.transaction(async (tx) => {
+    await lockBackups(tx);
+    return failRunsStartedBefore(tx, current, new Date(now.getTime() - ABANDONED_MS), now, 'did not finish: the process taking it stopped');
+  });
 }
 
-export function recordBackup(
-  db: Db,
+export async function recordBackup(
+  database: Database,
   id: number,
   result: { ok: true; file: string; bytes: number; counts: Record<string, number> } | { ok: false; file: string | null; error: string },
   now: Date,
-): void {
-  db.update(backupRuns)
-    .set(
+): Promise<void> {
+  await database.transaction((tx) =>
+    updateRun(
+      tx,
+      id,
       result.ok
         ? { outcome: 'ok', finishedAt: now, file: result.file, bytes: result.bytes, counts: result.counts, error: null }
         : { outcome: 'failed', finishedAt: now, file: result.file, error: result.error.slice(0, 1000) },
-    )
-    .where(eq(backupRuns.id, id))
-    .run();
+    ),
+  );
 }
 
-export function recordRestoreCheck(db: Db, id: number, result: { ok: boolean; ms: number; error?: string }, now: Date): void {
-  db.update(backupRuns)
-    .set({
+export async function recordRestoreCheck(
+  database: Database,
+  id: number,
+  result: { ok: boolean; ms: number; error?: string },
+  now: Date,
+): Promise<void> {
+  await database.transaction((tx) =>
+    updateRun(tx, id, {
       restoreCheckedAt: now,
       restoreMs: result.ms,
       restoreOutcome: result.ok ? 'ok' : 'failed',
       restoreError: result.ok ? null : (result.error ?? 'failed').slice(0, 1000),
-    })
-    .where(eq(backupRuns.id, id))
-    .run();
+    }),
+  );
 }
 
-export function getRun(db: Db, id: number): BackupRun | undefined {
-  return db.select().from(backupRuns).where(eq(backupRuns.id, id)).get();
+export function getRun(database: Database, id: number): Promise<BackupRun | undefined> {
+  return database.read((r) => runById(r, id));
 }
 
 /** A recorded run that wrote this file, for the counts its snapshot had. */
-export function runOfFile(db: Db, file: string): BackupRun | undefined {
-  return db.select().from(backupRuns).where(eq(backupRuns.file, file)).orderBy(desc(backupRuns.id)).get();
+export function runOfFile(database: Database, file: string): Promise<BackupRun | undefined> {
+  return database.read((r) => newestRunOfFile(r, file));
 }
 
 /** The newest run whose restore check passed. */
-export function lastVerifiedRun(db: Db): BackupRun | undefined {
-  return db.select().from(backupRuns).where(eq(backupRuns.restoreOutcome, 'ok')).orderBy(desc(backupRuns.id)).get();
+export function lastVerifiedRun(database: Database): Promise<BackupRun | undefined> {
+  return database.read((r) => newestRunThat(r, 'verified'));
 }
 
 export interface BackupFailure {
@@ -111,44 +133,93 @@ export interface BackupStatus {
   needsAttention: boolean;
 }
 
-export function backupStatus(db: Db, enabled: boolean, now: Date): BackupStatus {
-  const latest = db.select().from(backupRuns).orderBy(desc(backupRuns.id)).limit(2).all();
-  const lastBackup = db.select().from(backupRuns).where(eq(backupRuns.outcome, 'ok')).orderBy(desc(backupRuns.id)).get() ?? null;
-  const lastVerified = lastVerifiedRun(db) ?? null;
-  const newest = latest[0];
+/** What the dashboard says about backups, read in one snapshot. */
+export function backupStatus(database: Database, enabled: boolean, now: Date): Promise<BackupStatus> {
+  return database.read(async (r) =>
+    statusOf(
+      {
+        latest: await newestRuns(r, 2),
+        lastBackup: await newestRunThat(r, 'written'),
+        lastVerified: await newestRunThat(r, 'verified'),
+        nextAt: (await liveBackupJobs(r, BACKUP_JOB_KIND)).find((j) => j.status === 'pending')?.runAt,
+        // Only read when it counts: backups on.
+        lastGood: enabled ? await newestRunThat(r, 'good') : undefined,
+        firstPlanned: enabled ? await firstJobCreated(r, BACKUP_JOB_KIND) : null,
+      },
+      enabled,
+      now,
+    ),
+  );
+}
+
+interface StatusFacts {
+  /** the newest two runs, newest first */
+  latest: BackupRun[];
+  lastBackup: BackupRun | undefined;
+  lastVerified: BackupRun | undefined;
+  /** the soonest pending backup job */
+  nextAt: Date | undefined;
+  lastGood: BackupRun | undefined;
+  firstPlanned: Date | null;
+}
+
+function statusOf(facts: StatusFacts, enabled: boolean, now: Date): BackupStatus {
+  const newest = facts.latest[0];
   const abandoned = newest?.outcome === 'running' && now.getTime() - newest.startedAt.getTime() > ABANDONED_MS;
   const running = newest?.outcome === 'running' && !abandoned ? newest : null;
   // While one runs, the verdict is the previous one's.
-  const finished = running ? latest[1] : newest;
+  const finished = running ? facts.latest[1] : newest;
   const failure = finished ? failureOf(finished, now) : null;
+  let overdue: BackupStatus['overdue'] = null;
+  if (enabled) {
+    // A backup that does not restore is no backup: the last good one was written and has not failed its check.
+    const since = facts.lastGood?.finishedAt ?? facts.firstPlanned;
+    if (since && now.getTime() - since.getTime() > OVERDUE_MS) overdue = { since, lastGoodId: facts.lastGood?.id ?? null };
+  }
+  return {
+    enabled,
+    nextAt: facts.nextAt ?? null,
+    running,
+    lastBackup: facts.lastBackup ?? null,
+    lastVerified: facts.lastVerified ?? null,
+    failure,
+    overdue,
+    needsAttention: enabled && (failure !== null || overdue !== null),
+  };
+}
+
+/**
+ * The same status on a SQLite connection, synchronously, for the console dashboard
+ * (core/console/dashboard.ts), which is not on the stores yet and cannot await.
+ */
+export function backupStatusLegacy(db: Db, enabled: boolean, now: Date): BackupStatus {
+  const newestThat = (condition: SQL | undefined) =>
+    db.select().from(backupRuns).where(condition).orderBy(desc(backupRuns.id)).limit(1).get();
+  const first = db
+    .select({ at: min(jobs.createdAt) })
+    .from(jobs)
+    .where(and(eq(jobs.kind, BACKUP_JOB_KIND), isNotNull(jobs.createdAt)))
+    .get();
   const next = db
     .select({ runAt: jobs.runAt })
     .from(jobs)
     .where(and(eq(jobs.kind, BACKUP_JOB_KIND), eq(jobs.status, 'pending')))
     .orderBy(jobs.runAt)
     .get();
-  let overdue: BackupStatus['overdue'] = null;
-  if (enabled) {
-    // A backup that does not restore is no backup: the last good one was written and has not failed its check.
-    const lastGood = db
-      .select()
-      .from(backupRuns)
-      .where(and(eq(backupRuns.outcome, 'ok'), or(isNull(backupRuns.restoreOutcome), ne(backupRuns.restoreOutcome, 'failed'))))
-      .orderBy(desc(backupRuns.id))
-      .get();
-    const since = lastGood?.finishedAt ?? firstPlanned(db);
-    if (since && now.getTime() - since.getTime() > OVERDUE_MS) overdue = { since, lastGoodId: lastGood?.id ?? null };
-  }
-  return {
+  return statusOf(
+    {
+      latest: db.select().from(backupRuns).orderBy(desc(backupRuns.id)).limit(2).all(),
+      lastBackup: newestThat(eq(backupRuns.outcome, 'ok')),
+      lastVerified: newestThat(eq(backupRuns.restoreOutcome, 'ok')),
+      nextAt: next?.runAt,
+      lastGood: newestThat(
+        and(eq(backupRuns.outcome, 'ok'), or(isNull(backupRuns.restoreOutcome), ne(backupRuns.restoreOutcome, 'failed'))),
+      ),
+      firstPlanned: first?.at ?? null,
+    },
     enabled,
-    nextAt: next?.runAt ?? null,
-    running,
-    lastBackup,
-    lastVerified,
-    failure,
-    overdue,
-    needsAttention: enabled && (failure !== null || overdue !== null),
-  };
+    now,
+  );
 }
 
 function failureOf(run: BackupRun, now: Date): BackupFailure | null {
@@ -162,32 +233,17 @@ function failureOf(run: BackupRun, now: Date): BackupFailure | null {
   return null;
 }
 
-/** When scheduled backups were first planned: the reference for "overdue" before any backup was made. */
-function firstPlanned(db: Db): Date | null {
-  const row = db
-    .select({ at: min(jobs.createdAt) })
-    .from(jobs)
-    .where(and(eq(jobs.kind, BACKUP_JOB_KIND), isNotNull(jobs.createdAt)))
-    .get();
-  return row?.at ?? null;
-}
-
 /** The backup jobs planned or running, soonest first. */
-export function plannedBackupJobs(db: Db): { key: string; runAt: Date; status: 'pending' | 'running' }[] {
-  return db
-    .select({ key: jobs.key, runAt: jobs.runAt, status: jobs.status })
-    .from(jobs)
-    .where(and(eq(jobs.kind, BACKUP_JOB_KIND), inArray(jobs.status, ['pending', 'running'])))
-    .orderBy(jobs.runAt)
-    .all()
-    .flatMap((j) => (j.status === 'pending' || j.status === 'running' ? [{ key: j.key, runAt: j.runAt, status: j.status }] : []));
+export function plannedBackupJobs(database: Database): Promise<{ key: string; runAt: Date; status: 'pending' | 'running' }[]> {
+  return database.read((r) => liveBackupJobs(r, BACKUP_JOB_KIND));
 }
 
-/** Records that staff were told about the episode `key`; false when they already were. */
-export function claimAlert(db: Db, key: string, kind: 'failed' | 'overdue', now: Date): boolean {
-  return db.insert(backupAlerts).values({ key, kind, at: now }).onConflictDoNothing().returning().get() !== undefined;
+/** Records that staff were told about the episode `key` in the caller's transaction; false when they already were. */
+export function claimAlert(tx: Tx, key: string, kind: 'failed' | 'overdue', now: Date): Promise<boolean> {
+  // The unique key: of two nodes, one inserts, the other finds it there.
+  return insertAlert(tx, key, kind, now);
 }
 
-export function noteAlertNotification(db: Db, key: string, notificationId: number): void {
-  db.update(backupAlerts).set({ notificationId }).where(eq(backupAlerts.key, key)).run();
+export function noteAlertNotification(tx: Tx, key: string, notificationId: number): Promise<void> {
+  return setAlertNotification(tx, key, notificationId);
 }

@@ -16,10 +16,11 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Db } from '../../../db/client.ts';
+import type { Database } from '../../../db/engine/types.ts';
+import { liveBackupJobs, lockBackups } from '../../stores/backup-runs.ts';
 import type { AuditKeyring } from '../audit/key.ts';
 import type { Site } from '../content/schema.ts';
-import type { JobHandler } from '../jobs/jobs.ts';
-import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
+import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { notifyStaff } from '../notify/legacy.ts';
 import type { StaffAudience } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
@@ -35,7 +36,6 @@ import {
   getRun,
   lastVerifiedRun,
   noteAlertNotification,
-  plannedBackupJobs,
   recordBackup,
   recordRestoreCheck,
   releaseRun,
@@ -48,6 +48,9 @@ export const SCHEDULED_FILE = /^candor-daily-\d{8}T\d{6}Z\.backup$/;
 const DAY = 86_400_000;
 
 export interface BackupDeps {
+  /** the live database: the runs and alerts go through it */
+  database: Database;
+  /** its SQLite connection, for the snapshot (VACUUM INTO) and the jobs, not on the stores yet */
   db: Db;
   dataDir: string;
   policy: BackupPolicy;
@@ -87,19 +90,25 @@ const slotOf = (key: string) => new Date(key.slice('backups:'.length));
  * changed) is moved; with backups disabled, the plan is cancelled.
  * Returns when the next backup is due, or null.
  */
-export function planBackups(db: Db, policy: BackupPolicy, now: Date): Date | null {
-  const planned = plannedBackupJobs(db);
-  if (!policy.enabled) {
-    for (const job of planned) if (job.status === 'pending') cancelJob(db, job.key, now);
-    return null;
-  }
-  // Due, running, or a past day's backup being retried (after an interruption): left to run.
-  const current = planned.find((j) => j.status === 'running' || j.runAt <= now || slotOf(j.key) <= now);
-  if (current) return current.runAt;
-  const next = nextSlot(now, policy.time);
-  for (const job of planned) if (job.key !== jobKey(next)) cancelJob(db, job.key, now);
-  if (!planned.some((j) => j.key === jobKey(next))) scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, now);
-  return next;
+export function planBackups(database: Database, policy: BackupPolicy, now: Date): Promise<Date | null> {
+  return database.transaction(async (tx) => {
+    // Nodes plan one after the other (the backup lock, src/stores/backup-runs.ts): what one reads as planned is
+    // what it changes. Scheduling is an upsert by key anyway, so even two plans at once leave one job per day.
+    await lockBackups(tx);
+    const planned = await liveBackupJobs(tx, BACKUP_JOB_KIND);
+    if (!policy.enabled) {
+      for (const job of planned) if (job.status === 'pending') await cancelJob(tx, job.key, now);
+      return null;
+    }
+    // Due, running, or a past day's backup being retried (after an interruption): left to run.
+    const current = planned.find((j) => j.status === 'running' || j.runAt <= now || slotOf(j.key) <= now);
+    if (current) return current.runAt;
+    const next = nextSlot(now, policy.time);
+    for (const job of planned) if (job.key !== jobKey(next)) await cancelJob(tx, job.key, now);
+    if (!planned.some((j) => j.key === jobKey(next)))
+      await scheduleJob(tx, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, now);
+    return next;
+  });
 }
 
 export function backupJobHandlers(deps: BackupDeps): Record<string, JobHandler> {
@@ -125,15 +134,15 @@ const stamp = (at: Date) =>
  * file was written: then the day is given back and the job tries again.
  */
 export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<BackupRun | null> {
-  const { db, policy } = deps;
+  const { database, db, policy } = deps;
   // The next day first: whatever happens to this one, the schedule goes on.
   if (policy.enabled) {
     const next = nextSlot(new Date(Math.max(deps.now().getTime(), slot.getTime())), policy.time);
-    scheduleJob(db, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, deps.now());
+    await database.transaction((tx) => scheduleJob(tx, jobKey(next), BACKUP_JOB_KIND, next, { slot: next.getTime() }, deps.now()));
   }
-  const run = claimRun(db, slot, `${hostname()}:${process.pid}`, deps.now());
+  const run = await claimRun(database, slot, `${hostname()}:${process.pid}`, deps.now());
   if (!run) return null;
-  closeAbandoned(db, run.id, deps.now());
+  await closeAbandoned(database, run.id, deps.now());
   // A crashed run's plaintext copy goes before this run makes its own (leftovers.ts: never a live run's).
   sweepLeftovers(deps.dataDir, deps.log);
   const folder = backupDirectory(policy, deps.dataDir);
@@ -154,18 +163,18 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
       userAgent: 'candor scheduler',
     });
     counts = result.counts;
-    recordBackup(db, run.id, { ok: true, file: result.file, bytes: result.bytes, counts }, deps.now());
+    await recordBackup(database, run.id, { ok: true, file: result.file, bytes: result.bytes, counts }, deps.now());
     deps.log(`backup written: ${result.file} (${result.bytes} bytes)`);
   } catch (err) {
     if (deps.signal?.aborted) {
-      releaseRun(db, run.id);
+      await releaseRun(database, run.id);
       throw new Error('interrupted before the backup was written; it is taken again at the next start');
     }
     const message = err instanceof Error ? err.message : String(err);
-    recordBackup(db, run.id, { ok: false, file: null, error: message }, deps.now());
+    await recordBackup(database, run.id, { ok: false, file: null, error: message }, deps.now());
     deps.log(`backup FAILED: ${message}`);
-    alertStaff(deps);
-    return getRun(db, run.id) ?? null;
+    await alertStaff(deps);
+    return (await getRun(database, run.id)) ?? null;
   }
 
   deps.afterWrite?.(file);
@@ -179,19 +188,19 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
       expectedCounts: counts,
       signal: deps.signal,
     });
-    recordRestoreCheck(db, run.id, { ok: true, ms: check.ms }, deps.now());
+    await recordRestoreCheck(database, run.id, { ok: true, ms: check.ms }, deps.now());
     deps.log(`restore check passed: ${file} restored and verified in ${check.ms} ms (${check.auditEntries} audit entries)`);
   } catch (err) {
     // Stopped mid-check: the backup stands, unchecked.
     if (!deps.signal?.aborted) {
       const message = err instanceof Error ? err.message : String(err);
-      recordRestoreCheck(db, run.id, { ok: false, ms: Math.round(performance.now() - started), error: message }, deps.now());
+      await recordRestoreCheck(database, run.id, { ok: false, ms: Math.round(performance.now() - started), error: message }, deps.now());
       deps.log(`restore check FAILED: ${message}`);
     }
   }
-  prune(deps, folder);
-  alertStaff(deps);
-  return getRun(db, run.id) ?? null;
+  await prune(deps, folder);
+  await alertStaff(deps);
+  return (await getRun(database, run.id)) ?? null;
 }
 
 /**
@@ -199,9 +208,9 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
  * deletes older ones; never a file of another name, and never the newest
  * backup whose restore check passed, however many failed since.
  */
-function prune(deps: BackupDeps, folder: string): void {
+async function prune(deps: BackupDeps, folder: string): Promise<void> {
   try {
-    const verified = lastVerifiedRun(deps.db)?.file ?? null;
+    const verified = (await lastVerifiedRun(deps.database))?.file ?? null;
     const files = readdirSync(folder)
       .filter((name) => SCHEDULED_FILE.test(name))
       .sort()
@@ -224,9 +233,9 @@ function prune(deps: BackupDeps, folder: string): void {
  * the next good backup) another. The episode's row and the notice are one
  * transaction, so two processes looking at once send one notice.
  */
-export function alertStaff(deps: Pick<BackupDeps, 'db' | 'policy' | 'staff' | 'now'>): string[] {
+export async function alertStaff(deps: Pick<BackupDeps, 'database' | 'policy' | 'staff' | 'now'>): Promise<string[]> {
   const now = deps.now();
-  const status = backupStatus(deps.db, deps.policy.enabled, now);
+  const status = await backupStatus(deps.database, deps.policy.enabled, now);
   const sent: string[] = [];
   const link = new URL('console', deps.staff.publicUrl).href;
   if (status.needsAttention && status.failure) {
@@ -234,7 +243,7 @@ export function alertStaff(deps: Pick<BackupDeps, 'db' | 'policy' | 'staff' | 'n
     const subject = stage === 'backup' ? 'Backup failed' : 'Backup restore check failed';
     const when = `${run.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     const text = `${subject}: the scheduled backup of ${when}${run.file && stage !== 'backup' ? ` (${run.file})` : ''}: ${reason}. See the dashboard: ${link}`;
-    if (notify(deps, `failed:${run.id}`, 'failed', subject, text, now)) sent.push(`failed:${run.id}`);
+    if (await notify(deps, `failed:${run.id}`, 'failed', subject, text, now)) sent.push(`failed:${run.id}`);
   }
   // While a backup is being taken, its outcome is awaited rather than the spell announced.
   if (status.needsAttention && status.overdue && !status.running) {
@@ -244,26 +253,29 @@ export function alertStaff(deps: Pick<BackupDeps, 'db' | 'policy' | 'staff' | 'n
     const what = lastGoodId === null ? 'no scheduled backup has been made' : 'no good backup (written, and not failed its restore check)';
     const text = `${subject}: ${what} for ${hours} hours (since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC). See the dashboard: ${link}`;
     const key = `overdue:${lastGoodId ?? 'never'}`;
-    if (notify(deps, key, 'overdue', subject, text, now)) sent.push(key);
+    if (await notify(deps, key, 'overdue', subject, text, now)) sent.push(key);
   }
   return sent;
 }
 
+/**
+ * The episode's row and the notice in one transaction. notify/ is not on the stores yet: `notifyStaff`
+ * runs synchronously on the SQLite connection inside this transaction's callback, and so is part of
+ * the transaction (db/engine/sqlite.ts, the deliberate use of the transition rule): a notice is queued
+ * if and only if its episode is recorded. It queues a row, no network I/O.
+ */
 function notify(
-  deps: Pick<BackupDeps, 'db' | 'staff'>,
+  deps: Pick<BackupDeps, 'database' | 'staff'>,
   key: string,
   kind: 'failed' | 'overdue',
   subject: string,
   text: string,
   now: Date,
-): boolean {
-  const sqlite = deps.db.$client;
-  return sqlite
-    .transaction(() => {
-      if (!claimAlert(deps.db, key, kind, now)) return false;
-      const { notificationId } = notifyStaff(deps.staff, { kind: 'staff-backup', subject, text }, now);
-      noteAlertNotification(deps.db, key, notificationId);
-      return true;
-    })
-    .immediate();
+): Promise<boolean> {
+  return deps.database.transaction(async (tx) => {
+    if (!(await claimAlert(tx, key, kind, now))) return false;
+    const { notificationId } = notifyStaff(deps.staff, { kind: 'staff-backup', subject, text }, now);
+    await noteAlertNotification(tx, key, notificationId);
+    return true;
+  });
 }

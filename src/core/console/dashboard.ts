@@ -18,8 +18,8 @@ import {
   staff,
   staffSessions,
 } from '../../../db/schema.ts';
-import { timesRecorded } from '../audit/repeats.ts';
-import { type BackupStatus, backupStatus } from '../backup/runs.ts';
+import { timesRecordedLegacy } from '../audit/repeats.ts';
+import { type BackupStatus, backupStatusLegacy } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
@@ -41,7 +41,7 @@ export function dashboardCounts(db: Db, now: Date): DashboardCounts {
     activeSessions: n(db.select({ n: count() }).from(staffSessions).where(gt(staffSessions.expiresAt, now)).all()),
     auditEntriesToday: n(db.select({ n: count() }).from(auditLog).where(gte(auditLog.at, dayAgo)).all()),
     // Repeated failures are one entry and a count (audit/repeats.ts): the count is what happened.
-    failedSignInsToday: timesRecorded(db, 'auth.sign_in.failed', dayAgo),
+    failedSignInsToday: timesRecordedLegacy(db, 'auth.sign_in.failed', dayAgo),
   };
 }
 
@@ -184,6 +184,6 @@ export function attention(db: Db, site: Site, now: Date): Attention {
       ),
     },
     objectionsWaiting: n(db.select({ n: count() }).from(objections).where(eq(objections.status, 'open')).all()),
-    backups: backupStatus(db, site.policies.backups.enabled, now),
+    backups: backupStatusLegacy(db, site.policies.backups.enabled, now),
   };
 }

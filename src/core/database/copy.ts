@@ -24,6 +24,7 @@
  *    failed copy may leave them advanced in the empty target, which a later
  *    copy sets again.)
  */
+
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { getTableColumns, getTableName, is, sql } from 'drizzle-orm';
@@ -33,6 +34,7 @@ import { checkIntegrity, type Db, openDatabase } from '../../../db/client.ts';
 import { toInteger } from '../../../db/engine/common.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
 import { describeDatabaseUrl, migratePostgres } from '../../../db/engine/postgres-setup.ts';
+import { databaseOf } from '../../../db/engine/sqlite.ts';
 import type { PgTx } from '../../../db/engine/types.ts';
 import * as sqliteSchema from '../../../db/schema.ts';
 import * as pgSchema from '../../../db/schema-pg.ts';
@@ -133,7 +135,7 @@ export async function copyToPostgres(options: CopyOptions): Promise<CopyResult> 
   const db = bindAuditKeys(openDatabase(sqliteFile), keyring);
   try {
     checkIntegrity(db);
-    const before = verifyAuditChain(db, keyring);
+    const before = await verifyAuditChain(databaseOf(db), keyring);
     if (!before.ok) {
       throw new CopyError(`the audit log of ${sqliteFile} does not verify, so it is not copied: ${describeFailure(before)}`);
     }

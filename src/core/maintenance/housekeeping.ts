@@ -5,11 +5,16 @@
  * `policies.retention`), and expired sessions, links and rate-limit windows
  * that no longer protect anything.
  */
-import { lt, or } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
-import { staffLinks, staffSessions } from '../../../db/schema.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import { removeChallengesExpiredBefore } from '../../stores/challenges.ts';
+import {
+  type PrunedRecords,
+  removeExpiredSlackStates,
+  removeOlderBatch,
+  removeOldLinks,
+  removeStaleSessions,
+  tryStepLock,
+} from '../../stores/housekeeping.ts';
 import { removeCountersBefore } from '../../stores/rate-limits.ts';
 import { purgeAudit } from '../audit/log.ts';
 import { closeRepeatWindows } from '../audit/repeats.ts';
@@ -37,27 +42,43 @@ const DAY = 86_400_000;
 // Small transactions: the dispatcher writes to the same tables and must not wait behind one long delete.
 const PURGE_BATCH = 2000;
 
-/** Async for the rate-limit windows and the subscription challenges, which are on the stores (`databaseOf(db)`); the rest is still synchronous. */
-export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: Date): Promise<HousekeepingResult> {
-  const repeatsRecorded = closeRepeatWindows(db, now).length;
-  const purge = purgeAudit(db, policy.auditRetentionDays, now);
+/** The steps that take a step lock (src/stores/housekeeping.ts), by number: the lock key's second half. */
+const STEP = { sessions: 1, links: 2, rateLimits: 3, slackStates: 4, challenges: 5, deliveryAttempts: 6, loggedMessages: 7 } as const;
+
+/**
+ * Runs step `step` in a transaction of its own under its advisory lock, so that with several nodes one
+ * runs each step at a time; a node that finds the step taken skips it (0: the other node removes the rows).
+ */
+function step(database: Database, number: number, fn: (tx: Tx) => Promise<number>): Promise<number> {
+  return database.transaction(async (tx) => ((await tryStepLock(tx, number)) ? fn(tx) : 0));
+}
+
+export async function runHousekeeping(database: Database, policy: HousekeepingPolicy, now: Date): Promise<HousekeepingResult> {
+  const repeatsRecorded = (await closeRepeatWindows(database, now)).length;
+  // No step lock: the purge holds the audit chain's lock, and a second purge right after finds nothing old left.
+  const purge = await purgeAudit(database, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
-  const sessionsRemoved = db
-    .delete(staffSessions)
-    .where(or(lt(staffSessions.expiresAt, now), lt(staffSessions.lastActiveAt, idleCutoff)))
-    .run().changes;
+  const sessionsRemoved = await step(database, STEP.sessions, (tx) => removeStaleSessions(tx, now, idleCutoff));
   // Used or expired links are kept a week, so "this link has already been used" stays true for a while.
   const linkCutoff = new Date(now.getTime() - 7 * DAY);
-  const linksRemoved = db
-    .delete(staffLinks)
-    .where(or(lt(staffLinks.expiresAt, linkCutoff), lt(staffLinks.usedAt, linkCutoff)))
-    .run().changes;
-  const rateLimitsRemoved = await databaseOf(db).transaction((tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
-  const unconfirmedRemoved = await purgeUnconfirmed(databaseOf(db), now);
-  db.$client.prepare('DELETE FROM slack_oauth_states WHERE expires_at < ?').run(now.getTime() - DAY);
-  await databaseOf(db).transaction((tx) => removeChallengesExpiredBefore(tx, new Date(now.getTime() - 7 * DAY)));
-  const deliveryAttemptsRemoved = purgeOlder(db, 'delivery_attempts', now.getTime() - policy.retention.deliveryAttemptsDays * DAY);
-  const loggedMessagesRemoved = purgeOlder(db, 'logged_messages', now.getTime() - policy.retention.loggedMessagesDays * DAY);
+  const linksRemoved = await step(database, STEP.links, (tx) => removeOldLinks(tx, linkCutoff));
+  const rateLimitsRemoved = await step(database, STEP.rateLimits, (tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
+  const unconfirmedRemoved = await purgeUnconfirmed(database, now);
+  await step(database, STEP.slackStates, (tx) => removeExpiredSlackStates(tx, new Date(now.getTime() - DAY)));
+  await step(database, STEP.challenges, async (tx) => {
+    await removeChallengesExpiredBefore(tx, new Date(now.getTime() - 7 * DAY));
+    return 0;
+  });
+  const deliveryAttemptsRemoved = await purgeOlder(
+    database,
+    'deliveryAttempts',
+    new Date(now.getTime() - policy.retention.deliveryAttemptsDays * DAY),
+  );
+  const loggedMessagesRemoved = await purgeOlder(
+    database,
+    'loggedMessages',
+    new Date(now.getTime() - policy.retention.loggedMessagesDays * DAY),
+  );
   return {
     auditRemoved: purge?.removed ?? 0,
     repeatsRecorded,
@@ -70,13 +91,13 @@ export async function runHousekeeping(db: Db, policy: HousekeepingPolicy, now: D
   };
 }
 
-/** Rows whose `at` is before the cutoff, oldest first, in small batches. */
-function purgeOlder(db: Db, table: 'delivery_attempts' | 'logged_messages', cutoff: number): number {
-  // Ids grow with time, so the oldest rows are found at the start of the rowid order, batch after batch.
-  const batch = db.$client.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE at < ? ORDER BY id LIMIT ?)`);
+/** Records from before the cutoff, oldest first, in small transactions of a batch each. */
+async function purgeOlder(database: Database, table: PrunedRecords, cutoff: Date): Promise<number> {
   let removed = 0;
   for (;;) {
-    const { changes } = batch.run(cutoff, PURGE_BATCH);
+    const changes = await step(database, table === 'deliveryAttempts' ? STEP.deliveryAttempts : STEP.loggedMessages, (tx) =>
+      removeOlderBatch(tx, table, cutoff, PURGE_BATCH),
+    );
     removed += changes;
     if (changes < PURGE_BATCH) return removed;
   }

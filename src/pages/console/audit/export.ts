@@ -21,13 +21,13 @@ export const GET: APIRoute = async (ctx) => {
       return errorPage(ctx, { status: 400, title: 'This export cannot be made', message: problems.join(' '), console: true });
     return new Response(problems.join('\n'), { status: 400, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
   }
-  const { db, now } = ctx.locals.candor;
+  const { database, now } = ctx.locals.candor;
   const at = now();
   auditStaffAction(ctx, 'audit.exported', 'audit_log', {
     format,
     filter: Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])),
   });
-  const chunks = exportAuditChunks(db, filter, format);
+  const chunks = exportAuditChunks(database, filter, format);
   const body = textStream(chunks);
   const stamp = at.toISOString().slice(0, 19).replaceAll(':', '-');
   return new Response(body, {
