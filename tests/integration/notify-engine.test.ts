@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
@@ -104,7 +105,7 @@ function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel>
       statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
       limits: limits.sms ?? FAST,
     }),
-    slack: new SlackChannel(db, { apiUrl: slack.url, limits: limits.slack ?? FAST }),
+    slack: new SlackChannel(databaseOf(db), { apiUrl: slack.url, limits: limits.slack ?? FAST }),
     webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
   };
 }
@@ -112,7 +113,7 @@ function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel>
 function dispatcher(db: Db, options: Partial<DispatcherOptions> & { limits?: Limits } = {}): Dispatcher {
   const { limits, ...rest } = options;
   return new Dispatcher({
-    db,
+    database: databaseOf(db),
     channels: liveChannels(db, limits),
     keys: TEST_KEYS,
     publicUrl: PUBLIC_URL,

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { Limiter } from '../../src/core/notify/limiter.ts';
 import type { LimitSettings } from '../../src/core/notify/types.ts';
 import { tempDir } from '../helpers/server.ts';
@@ -110,8 +111,8 @@ describe('provider limits shared through the database', () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();
     const settings: LimitSettings = { ratePerSecond: 20, burst: 8, concurrency: 4 };
-    const a = new Limiter(settings, { db: dbA, channel: 'sms', clock: time.clock, sleep: time.sleep });
-    const b = new Limiter(settings, { db: dbB, channel: 'sms', clock: time.clock, sleep: time.sleep });
+    const a = new Limiter(settings, { database: databaseOf(dbA), channel: 'sms', clock: time.clock, sleep: time.sleep });
+    const b = new Limiter(settings, { database: databaseOf(dbB), channel: 'sms', clock: time.clock, sleep: time.sleep });
     const stop = new AbortController();
     const fromA = sender(a, '+15005550006', stop.signal, time);
     const fromB = sender(b, '+15005550006', stop.signal, time);
@@ -136,8 +137,8 @@ describe('provider limits shared through the database', () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();
     const settings: LimitSettings = { ratePerSecond: 1, burst: 1, concurrency: 4 };
-    const a = new Limiter(settings, { db: dbA, channel: 'slack', clock: time.clock, sleep: time.sleep });
-    const b = new Limiter(settings, { db: dbB, channel: 'slack', clock: time.clock, sleep: time.sleep });
+    const a = new Limiter(settings, { database: databaseOf(dbA), channel: 'slack', clock: time.clock, sleep: time.sleep });
+    const b = new Limiter(settings, { database: databaseOf(dbB), channel: 'slack', clock: time.clock, sleep: time.sleep });
     const stop = new AbortController();
     const fromA = sender(a, 'C0SHARED', stop.signal, time);
     const fromB = sender(b, 'C0SHARED', stop.signal, time);
@@ -158,8 +159,8 @@ describe('provider limits shared through the database', () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();
     const settings: LimitSettings = { ratePerSecond: 100, burst: 100, concurrency: 4 };
-    const a = new Limiter(settings, { db: dbA, channel: 'email', clock: time.clock, sleep: time.sleep });
-    const b = new Limiter(settings, { db: dbB, channel: 'email', clock: time.clock, sleep: time.sleep });
+    const a = new Limiter(settings, { database: databaseOf(dbA), channel: 'email', clock: time.clock, sleep: time.sleep });
+    const b = new Limiter(settings, { database: databaseOf(dbB), channel: 'email', clock: time.clock, sleep: time.sleep });
     // B sends once and keeps the rest of its batch (a quarter of the burst) for its next sends
     (await b.acquire('default'))();
     (await a.acquire('default'))();
@@ -187,8 +188,8 @@ describe('provider limits shared through the database', () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();
     const settings: LimitSettings = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
-    const a = new Limiter(settings, { db: dbA, channel: 'webhook', clock: time.clock, sleep: time.sleep });
-    const b = new Limiter(settings, { db: dbB, channel: 'webhook', clock: time.clock, sleep: time.sleep });
+    const a = new Limiter(settings, { database: databaseOf(dbA), channel: 'webhook', clock: time.clock, sleep: time.sleep });
+    const b = new Limiter(settings, { database: databaseOf(dbB), channel: 'webhook', clock: time.clock, sleep: time.sleep });
     const releaseFirst = await b.acquire('hooks.example');
     let secondAt: number | null = null;
     const second = b.acquire('hooks.example').then((release) => {
@@ -208,8 +209,8 @@ describe('provider limits shared through the database', () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();
     const settings: LimitSettings = { ratePerSecond: 10, burst: 10, concurrency: 1 };
-    const a = new Limiter(settings, { db: dbA, channel: 'email', clock: time.clock, sleep: time.sleep });
-    const b = new Limiter(settings, { db: dbB, channel: 'email', clock: time.clock, sleep: time.sleep });
+    const a = new Limiter(settings, { database: databaseOf(dbA), channel: 'email', clock: time.clock, sleep: time.sleep });
+    const b = new Limiter(settings, { database: databaseOf(dbB), channel: 'email', clock: time.clock, sleep: time.sleep });
     a.pause('default', START + 8000);
     b.pause('default', START + 3000);
     let sentAt: number | null = null;
