@@ -318,10 +318,10 @@ export interface NotificationSummary {
   recipientCount: number;
 }
 
-/** Notifications by id, or the `limit` latest before `beforeId`; newest first. */
+/** Notifications by id, or the `limit` latest (before `beforeId`, when given); newest first. */
 export async function notificationSummaries(
   r: Reader | Tx,
-  which: { ids: readonly number[] } | { beforeId: number; limit: number },
+  which: { ids: readonly number[] } | { beforeId?: number | undefined; limit: number },
 ): Promise<NotificationSummary[]> {
   const q = reading(r);
   const n = q.t.notifications;
@@ -337,7 +337,7 @@ export async function notificationSummaries(
   return q.db
     .select(columns)
     .from(n)
-    .where(and(eq(n.trustCenterId, q.trustCenter), lt(n.id, which.beforeId)))
+    .where(and(eq(n.trustCenterId, q.trustCenter), which.beforeId === undefined ? undefined : lt(n.id, which.beforeId)))
     .orderBy(desc(n.id))
     .limit(which.limit);
 }

@@ -36,9 +36,7 @@ export async function notificationProgress(
   const { notifications, counts } = await database.read(async (r) => {
     const notifications = await notificationSummaries(
       r,
-      options.ids
-        ? { ids: options.ids }
-        : { beforeId: options.beforeId ?? Number.MAX_SAFE_INTEGER, limit: Math.min(options.limit ?? 25, 200) },
+      options.ids ? { ids: options.ids } : { beforeId: options.beforeId, limit: Math.min(options.limit ?? 25, 200) },
     );
     const counts = await statusCounts(
       r,
