@@ -16,7 +16,7 @@
  * The statements per delivery are few: leases, batch keys and outcomes are written with one
  * statement per group (`inArray`), attempts with one multi-row insert.
  */
-import { and, asc, count, desc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, type DriverValueEncoder, desc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import { toInteger } from '../../db/engine/common.ts';
 import { affected, type Query, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
@@ -218,14 +218,60 @@ export interface AttemptInput {
   error: string | null;
 }
 
+/**
+ * Rows a statement reads from one JSON parameter, as a table (`json_each` on SQLite,
+ * `jsonb_to_recordset` on PostgreSQL): the builder's multi-row forms cost a parameter, and building
+ * it, per value, which at a hundred rows per provider request cost more than the statements
+ * themselves (npm run bench -- fanout). `columns` are the JSON keys and, for PostgreSQL, their types.
+ */
+function jsonRows(q: Query, rows: readonly Record<string, unknown>[], columns: Record<string, string>): SQL {
+  const json = JSON.stringify(rows);
+  const names = Object.keys(columns);
+  if (q.engine === 'postgres') {
+    const types = sql.raw(names.map((n) => `${n} ${columns[n]}`).join(', '));
+    return sql`(SELECT * FROM jsonb_to_recordset(${json}::jsonb) AS v(${types}))`;
+  }
+  const fields = sql.raw(names.map((n) => `json_extract(value, '$.${n}') AS ${n}`).join(', '));
+  return sql`(SELECT ${fields} FROM json_each(${json}))`;
+}
+
+/** Runs a statement the builder cannot say (see `jsonRows`); the rows it returns, if it has RETURNING. */
+async function raw(tx: Tx, statement: SQL, returning = false): Promise<Record<string, unknown>[]> {
+  if (tx.engine === 'postgres') return (await tx.db.execute(statement)).rows;
+  if (returning) return tx.db.all<Record<string, unknown>>(statement);
+  tx.db.run(statement);
+  return [];
+}
+
+/** A moment as the column stores it (milliseconds on SQLite, a timestamptz on PostgreSQL), for raw SQL. */
+function moment(q: Query, column: DriverValueEncoder<Date, unknown>, at: Date): SQL {
+  return q.engine === 'postgres' ? sql`${sql.param(at, column)}::timestamptz` : sql`${sql.param(at, column)}`;
+}
+
+/** The trust center as a typed value, for raw SQL. */
+function trustCenterValue(q: Query): SQL {
+  return q.engine === 'postgres' ? sql`${q.trustCenter}::integer` : sql`${q.trustCenter}`;
+}
+
 /** One attempt row per input, in one statement. */
 export async function insertAttempts(tx: Tx, at: Date, attempts: readonly AttemptInput[]): Promise<void> {
   if (attempts.length === 0) return;
   const q = query(tx);
-  await q.db.insert(q.t.deliveryAttempts).values(attempts.map((a) => ({ ...a, at, trustCenterId: q.trustCenter })));
+  const a = q.t.deliveryAttempts;
+  const rows = jsonRows(
+    q,
+    attempts.map((x) => ({ d: x.deliveryId, o: x.outcome, h: x.httpStatus, p: x.providerCode, ms: x.durationMs, e: x.error })),
+    { d: 'bigint', o: 'text', h: 'integer', p: 'text', ms: 'integer', e: 'text' },
+  );
+  const column = (c: { name: string }) => sql.identifier(c.name);
+  await raw(
+    tx,
+    sql`INSERT INTO ${a} (${column(a.deliveryId)}, ${column(a.at)}, ${column(a.outcome)}, ${column(a.httpStatus)}, ${column(a.providerCode)}, ${column(a.durationMs)}, ${column(a.error)}, ${column(a.trustCenterId)})
+        SELECT v.d, ${moment(q, a.at, at)}, v.o, v.h, v.p, v.ms, v.e, ${trustCenterValue(q)} FROM ${rows} AS v`,
+  );
 }
 
-/** Sent: each delivery with its provider message id, in one statement. */
+/** Sent: each delivery with its provider message id, in one statement (an UPDATE … FROM the list). */
 export async function markSent(
   tx: Tx,
   owner: string,
@@ -235,21 +281,20 @@ export async function markSent(
   if (sent.length === 0) return;
   const q = query(tx);
   const d = q.t.deliveries;
-  // One id per delivery: a CASE on the id says it in the one UPDATE (no builder word for per-row values).
-  const messageIds = sql`CASE ${d.id} ${sql.join(
-    sent.map((s) => sql`WHEN ${s.deliveryId} THEN ${s.providerMessageId}`),
-    sql` `,
-  )} END`;
-  await q.db
-    .update(d)
-    .set({ status: 'sent', providerMessageId: messageIds, sentAt, leaseOwner: null, leaseExpiresAt: null, lastError: null })
-    .where(
-      ownedBy(
-        q,
-        owner,
-        sent.map((s) => s.deliveryId),
-      ),
-    );
+  const rows = jsonRows(
+    q,
+    sent.map((s) => ({ d: s.deliveryId, m: s.providerMessageId })),
+    { d: 'bigint', m: 'text' },
+  );
+  const column = (c: { name: string }) => sql.identifier(c.name);
+  // SET names bare columns (PostgreSQL refuses them qualified); WHERE qualifies them against the list's.
+  await raw(
+    tx,
+    sql`UPDATE ${d} SET ${column(d.status)} = 'sent', ${column(d.providerMessageId)} = v.m, ${column(d.sentAt)} = ${moment(q, d.sentAt, sentAt)},
+          ${column(d.leaseOwner)} = NULL, ${column(d.leaseExpiresAt)} = NULL, ${column(d.lastError)} = NULL
+        FROM ${rows} AS v
+        WHERE ${d.id} = v.d AND ${d.leaseOwner} = ${owner} AND ${d.trustCenterId} = ${trustCenterValue(q)}`,
+  );
 }
 
 /** Done for good (failed or suppressed), with the same error for all; the batch key goes (no resend). */
@@ -477,22 +522,27 @@ export async function insertLoggedMessages(tx: Tx, at: Date, messages: readonly 
   if (messages.length === 0) return new Map();
   const q = query(tx);
   const l = q.t.loggedMessages;
-  const rows = await q.db
-    .insert(l)
-    .values(
-      messages.map((m) => ({
-        deliveryId: m.deliveryId,
-        channel: m.channel,
-        to: m.to,
-        // a JSON column: what the transport had; JSON's null when the channel had no content (drizzle would
-        // write a null value as SQL NULL, which the column refuses)
-        payload: m.payload == null ? sql`'null'` : (m.payload as Record<string, unknown>),
-        at,
-        trustCenterId: q.trustCenter,
-      })),
-    )
-    .returning({ id: l.id, deliveryId: l.deliveryId });
-  return new Map(rows.flatMap((row) => (row.deliveryId === null ? [] : [[row.deliveryId, row.id] as const])));
+  // the payload travels as its JSON text (JSON's null when the channel had no content): SQLite stores
+  // that text, PostgreSQL casts it to jsonb
+  const list = messages.map((m) => ({ d: m.deliveryId, c: m.channel, t: m.to, p: JSON.stringify(m.payload ?? null) }));
+  // On SQLite a VALUES list: the payloads are whole rendered messages, which json_each would parse again for each field.
+  const rows =
+    q.engine === 'postgres'
+      ? jsonRows(q, list, { d: 'bigint', c: 'text', t: 'text', p: 'text' })
+      : sql`(SELECT column1 AS d, column2 AS c, column3 AS t, column4 AS p FROM (VALUES ${sql.join(
+          list.map((m) => sql`(${m.d}, ${m.c}, ${m.t}, ${m.p})`),
+          sql`, `,
+        )}))`;
+  const column = (c: { name: string }) => sql.identifier(c.name);
+  const payload = q.engine === 'postgres' ? sql`v.p::jsonb` : sql`v.p`;
+  const made = await raw(
+    tx,
+    sql`INSERT INTO ${l} (${column(l.deliveryId)}, ${column(l.channel)}, ${column(l.to)}, ${column(l.payload)}, ${column(l.at)}, ${column(l.trustCenterId)})
+        SELECT v.d, v.c, v.t, ${payload}, ${moment(q, l.at, at)}, ${trustCenterValue(q)} FROM ${rows} AS v
+        RETURNING ${column(l.id)} AS id, ${column(l.deliveryId)} AS d`,
+    true,
+  );
+  return new Map(made.map((row) => [Number(row.d), Number(row.id)]));
 }
 
 export interface LoggedMessageRow {
