@@ -55,6 +55,18 @@ function claimable(q: Query, now: Date): SQL | undefined {
 }
 
 /**
+ * `column IN (ids)` with the ids as one JSON parameter: the builder's `inArray` costs a parameter per id
+ * (hundreds in a claim) and gives a statement text per list length, where this one text is built
+ * cheaply and prepared once.
+ */
+function inIds(q: Query, column: typeof q.t.deliveries.id, ids: Iterable<number>): SQL {
+  const json = JSON.stringify([...ids]);
+  return q.engine === 'postgres'
+    ? sql`${column} IN (SELECT jsonb_array_elements_text(${json}::jsonb)::bigint)`
+    : sql`${column} IN (SELECT value FROM json_each(${json}))`;
+}
+
+/**
  * Leases up to about `limit` due deliveries of `channel` to `owner` until `leaseUntil` (attempts + 1)
  * and returns them in id order. A delivery is due when pending and its next attempt is at or before
  * `now`, or when its lease expired. The rest of each claimed delivery's batch comes along whatever its
@@ -119,7 +131,7 @@ export async function claimDue(
   const leased = await q.db
     .update(d)
     .set({ status: 'sending', leaseOwner: owner, leaseExpiresAt: leaseUntil, attempts: sql`${d.attempts} + 1` })
-    .where(and(eq(d.trustCenterId, q.trustCenter), inArray(d.id, [...ids])))
+    .where(and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, ids)))
     .returning({ id: d.id });
   if (leased.length === 0) return [];
   const r = q.t.recipients;
@@ -141,7 +153,8 @@ export async function claimDue(
     .where(
       and(
         eq(d.trustCenterId, q.trustCenter),
-        inArray(
+        inIds(
+          q,
           d.id,
           leased.map((row) => row.id),
         ),
@@ -176,7 +189,7 @@ export async function assignBatchKey(tx: Tx, key: string, deliveryIds: readonly 
   await q.db
     .update(d)
     .set({ batchKey: key })
-    .where(and(eq(d.trustCenterId, q.trustCenter), inArray(d.id, [...deliveryIds])));
+    .where(and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, deliveryIds)));
 }
 
 /** Hands back deliveries `owner` claimed but did not send (not an attempt); how many. */
@@ -195,7 +208,7 @@ export async function releaseLeases(tx: Tx, owner: string, deliveryIds: readonly
 /** These deliveries, while `owner` holds their lease (a lease taken over by another dispatcher is theirs). */
 function ownedBy(q: Query, owner: string, deliveryIds: readonly number[]): SQL | undefined {
   const d = q.t.deliveries;
-  return and(eq(d.trustCenterId, q.trustCenter), inArray(d.id, [...deliveryIds]), eq(d.leaseOwner, owner));
+  return and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, deliveryIds), eq(d.leaseOwner, owner));
 }
 
 /** Back to the queue at `nextAttemptAt`, not counted as an attempt (waiting for another dispatcher's work). */
