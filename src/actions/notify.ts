@@ -11,10 +11,10 @@ export const notifyActions = {
   retryFailedDeliveries: defineAction({
     accept: 'form',
     input: z.object({ notificationId: z.coerce.number().int().positive() }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'retryFailedDeliveries');
-      const { db, now } = ctx.locals.candor;
-      const retried = retryFailed(db, input.notificationId, now());
+      const { database, now } = ctx.locals.candor;
+      const retried = await retryFailed(database, input.notificationId, now());
       auditStaffAction(ctx, 'deliveries.retried', `notification:${input.notificationId}`, { retried });
       return { retried };
     },

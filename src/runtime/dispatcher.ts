@@ -7,9 +7,9 @@ export async function createDispatcher(
   context: AppContext,
   log: (line: string) => void,
 ): Promise<{ dispatcher: Dispatcher; description: string }> {
-  const channels = await buildChannels(context.config.providers, context.db, context.config.publicUrl);
+  const channels = await buildChannels(context.config.providers, context.database, context.config.publicUrl);
   const dispatcher = new Dispatcher({
-    db: context.db,
+    database: context.database,
     channels,
     keys: context.keys,
     publicUrl: context.config.publicUrl,

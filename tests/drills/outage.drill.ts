@@ -14,6 +14,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import type { RetryPolicy } from '../../src/core/notify/backoff.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
@@ -120,7 +121,7 @@ function channelsFor(db: Db, providers: Providers, limits: PerChannel<LimitSetti
       statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
       limits: limits.sms,
     }),
-    slack: new SlackChannel(db, { apiUrl: providers.slack.url, limits: limits.slack }),
+    slack: new SlackChannel(databaseOf(db), { apiUrl: providers.slack.url, limits: limits.slack }),
     webhook: new WebhookChannel({ allowHosts: providers.allowHosts }, limits.webhook),
   };
 }
@@ -193,7 +194,7 @@ async function runPhase(
   for (const channel of CHANNELS) providers.latency(channel, options.latencyMs);
   const { notificationId } = enqueueToAll(db, `Outage drill (${provider})`, null);
   const dispatcher = new Dispatcher({
-    db,
+    database: databaseOf(db),
     channels: channelsFor(db, providers, options.limits),
     keys: TEST_KEYS,
     publicUrl: PUBLIC_URL,

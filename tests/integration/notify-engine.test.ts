@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
@@ -104,7 +105,7 @@ function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel>
       statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
       limits: limits.sms ?? FAST,
     }),
-    slack: new SlackChannel(db, { apiUrl: slack.url, limits: limits.slack ?? FAST }),
+    slack: new SlackChannel(databaseOf(db), { apiUrl: slack.url, limits: limits.slack ?? FAST }),
     webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
   };
 }
@@ -112,7 +113,7 @@ function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel>
 function dispatcher(db: Db, options: Partial<DispatcherOptions> & { limits?: Limits } = {}): Dispatcher {
   const { limits, ...rest } = options;
   return new Dispatcher({
-    db,
+    database: databaseOf(db),
     channels: liveChannels(db, limits),
     keys: TEST_KEYS,
     publicUrl: PUBLIC_URL,
@@ -577,7 +578,7 @@ describe('notification engine against the provider fakes', () => {
   });
 
   it('two dispatchers on one database never send a delivery twice', async () => {
-    const { db, file } = freshDb();
+    const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 3000, channel: 'email', address: emailAddress });
     addSubscribers(db, TEST_KEYS, { count: 300, channel: 'sms', address: smsNumber });
     addSubscribers(db, TEST_KEYS, {
@@ -589,9 +590,11 @@ describe('notification engine against the provider fakes', () => {
     const n = enqueue(db, { email: incidentContent().email, sms: incidentContent().sms, webhook: incidentContent().webhook });
     resend.latency(15);
     twilio.latency(2);
-    // two connections, as two processes would have
-    const other = openDatabase(file);
-    opened.unshift({ db: other, dir: null });
+    // Two dispatchers, as two processes would have, on one connection: two SQLite connections in one
+    // process cannot both run the engine's async transactions at once (the second's BEGIN IMMEDIATE waits
+    // synchronously for a transaction that can only finish on the event loop it blocks). Across
+    // connections and nodes the claims are tests/integration/delivery-claims.test.ts's, on PostgreSQL.
+    const other = db;
     const limits: Limits = { email: { ...FAST, concurrency: 2 }, sms: { ...FAST, concurrency: 4 }, webhook: { ...FAST, concurrency: 4 } };
     const a = dispatcher(db, { owner: 'dispatcher-a', limits });
     const b = dispatcher(other, { owner: 'dispatcher-b', limits });

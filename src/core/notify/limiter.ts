@@ -14,14 +14,13 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { providerLimits } from '../../../db/schema.ts';
+import type { Database } from '../../../db/engine/types.ts';
+import { pausedUntil, pauseKey, takeTokens } from '../../stores/provider-limits.ts';
 import type { LimitSettings } from './types.ts';
 
 export interface LimiterOptions {
   /** shares buckets and pauses with every process on this database */
-  db: Db;
+  database: Database;
   /** the channel the limits belong to: part of each bucket's key */
   channel: string;
   clock?: () => number;
@@ -48,7 +47,7 @@ export class Limiter {
   private readonly settings: LimitSettings;
   private readonly clock: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private readonly store: ProviderLimitStore;
+  private readonly database: Database;
   private readonly channel: string;
   private readonly holdMs: number;
   /** tokens taken from the shared bucket at once */
@@ -58,7 +57,7 @@ export class Limiter {
     this.settings = settings;
     this.clock = options.clock ?? Date.now;
     this.sleep = options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, { signal }));
-    this.store = new ProviderLimitStore(options.db);
+    this.database = options.database;
     this.channel = options.channel;
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.batch = Math.max(1, Math.floor(settings.burst / 4));
@@ -97,20 +96,24 @@ export class Limiter {
         await this.slotFreed(signal);
         continue;
       }
-      // From here to taking the token nothing awaits: the pause read is the one this send obeys.
+      // The shared row is read (or tokens taken) last; from its answer to taking the token and the slot
+      // nothing awaits, so the pause read is the one this send obeys. While the row was read, another
+      // caller of this process may have taken the slot or the tokens: then round again.
       if (h.tokens >= 1 && now < h.heldUntil) {
-        const pausedUntil = this.store.pausedUntil(rowKey);
-        if (pausedUntil > now) {
-          h.pausedUntil = pausedUntil;
+        const paused = (await this.database.read((r) => pausedUntil(r, rowKey)))?.getTime() ?? 0;
+        if (paused > now) {
+          h.pausedUntil = Math.max(h.pausedUntil, paused);
           h.tokens = 0;
           continue;
         }
       } else {
-        const taken = this.store.take(rowKey, this.batch, this.settings, now);
-        h.tokens = taken.granted;
+        const taken = await this.database.transaction((tx) => takeTokens(tx, rowKey, this.batch, this.settings, new Date(now)));
+        const paused = taken.pausedUntil?.getTime() ?? 0;
+        // what this process still held stands with the new grant, unless it was held too long
+        h.tokens = (now < h.heldUntil ? h.tokens : 0) + taken.granted;
         h.heldUntil = now + this.holdMs;
-        h.pausedUntil = taken.pausedUntil;
-        if (taken.pausedUntil > now) {
+        h.pausedUntil = Math.max(h.pausedUntil, paused);
+        if (paused > now) {
           h.tokens = 0;
           continue;
         }
@@ -119,6 +122,8 @@ export class Limiter {
           continue;
         }
       }
+      signal?.throwIfAborted();
+      if (h.pausedUntil > now || h.tokens < 1 || this.inFlight >= this.settings.concurrency) continue;
       h.tokens -= 1;
       break;
     }
@@ -150,88 +155,14 @@ export class Limiter {
   }
 
   /** Nothing goes to this key's provider before `until` (ms since epoch), from any process. */
-  pause(key: string, until: number): void {
+  async pause(key: string, until: number): Promise<void> {
     const h = this.local(key);
-    h.pausedUntil = Math.max(h.pausedUntil, this.store.pause(this.rowKey(key), until, this.clock()));
     h.tokens = 0;
-  }
-}
-
-/**
- * The `provider_limits` rows. Synchronous on today's SQLite `Db`; each operation is one statement,
- * so two processes taking tokens from one bucket never both get the same ones. The arithmetic is
- * SQLite's (scalar `max`/`min`, milliseconds in integer columns); PostgreSQL's store will say it with
- * `greatest`/`least` and timestamps, the statement otherwise the same (an upsert locks the row).
- * The statements are built once (drizzle's prepared queries with placeholders): building one per
- * send cost about ten times running it.
- */
-export class ProviderLimitStore {
-  private readonly takeQuery;
-  private readonly pausedQuery;
-  private readonly pauseQuery;
-
-  constructor(db: Db) {
-    const t = providerLimits;
-    const now = sql.placeholder('now');
-    const want = sql.placeholder('want');
-    const burst = sql.placeholder('burst');
-    const from = sql`max(${t.updatedAt}, coalesce(${t.pausedUntil}, 0))`;
-    const refilled = sql`min(${burst}, ${t.tokens} + max(0, ${now} - ${from}) * ${sql.placeholder('ratePerMs')})`;
-    const grant = sql`CASE WHEN coalesce(${t.pausedUntil}, 0) > ${now} THEN 0 ELSE min(${want}, floor(${refilled})) END`;
-    this.takeQuery = db
-      .insert(t)
-      .values({
-        key: sql.placeholder('key'),
-        tokens: sql`${burst} - min(${want}, floor(${burst}))`,
-        granted: sql`min(${want}, floor(${burst}))`,
-        updatedAt: sql`${now}`,
-        pausedUntil: null,
-      })
-      .onConflictDoUpdate({
-        target: t.key,
-        // every expression reads the row as it was before this statement
-        set: { granted: grant, tokens: sql`${refilled} - ${grant}`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
-      })
-      .returning({ granted: t.granted, tokens: t.tokens, pausedUntil: t.pausedUntil })
-      .prepare();
-    this.pausedQuery = db
-      .select({ pausedUntil: t.pausedUntil })
-      .from(t)
-      .where(eq(t.key, sql.placeholder('key')))
-      .prepare();
-    const until = sql.placeholder('until');
-    this.pauseQuery = db
-      .insert(t)
-      .values({ key: sql.placeholder('key'), tokens: 1, granted: 0, updatedAt: sql`${now}`, pausedUntil: sql`${until}` })
-      .onConflictDoUpdate({
-        target: t.key,
-        set: { tokens: 1, pausedUntil: sql`max(coalesce(${t.pausedUntil}, 0), ${until})`, updatedAt: sql`max(${t.updatedAt}, ${now})` },
-      })
-      .returning({ pausedUntil: t.pausedUntil })
-      .prepare();
-  }
-
-  /**
-   * Takes up to `want` whole tokens from the bucket `key` at `now`, creating it full. Returns what was
-   * granted, the tokens left (to tell how long until the next one) and the pause, if any (nothing is
-   * granted while paused; the bucket refills from the pause's end).
-   */
-  take(key: string, want: number, limits: LimitSettings, now: number): { granted: number; tokens: number; pausedUntil: number } {
-    const row = this.takeQuery.get({ key, want, burst: limits.burst, ratePerMs: limits.ratePerSecond / 1000, now });
-    if (!row) throw new Error(`provider limit ${key}: the upsert returned no row`);
-    return { granted: row.granted, tokens: row.tokens, pausedUntil: row.pausedUntil?.getTime() ?? 0 };
-  }
-
-  /** The moment the key's provider may be asked again (0: not paused). */
-  pausedUntil(key: string): number {
-    return this.pausedQuery.get({ key })?.pausedUntil?.getTime() ?? 0;
-  }
-
-  /**
-   * Pauses the key until `until` (a later pause already recorded stands) and empties its bucket but for
-   * the one request the provider's Retry-After allows when it ends; returns the pause.
-   */
-  pause(key: string, until: number, now: number): number {
-    return this.pauseQuery.get({ key, until, now })?.pausedUntil?.getTime() ?? until;
+    h.pausedUntil = Math.max(h.pausedUntil, until);
+    const rowKey = this.rowKey(key);
+    const now = new Date(this.clock());
+    const stands = await this.database.transaction((tx) => pauseKey(tx, rowKey, new Date(until), now));
+    h.pausedUntil = Math.max(h.pausedUntil, stands.getTime());
+    h.tokens = 0;
   }
 }

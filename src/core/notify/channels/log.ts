@@ -2,7 +2,8 @@
  * The embedded default for a channel without provider keys: the message is
  * recorded in the database, where the console shows it, instead of sent.
  */
-import type { Db } from '../../../../db/client.ts';
+import type { Database } from '../../../../db/engine/types.ts';
+import { insertLoggedMessages } from '../../../stores/deliveries.ts';
 import { maskAddress } from '../recipients.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { renderEmail } from './email-render.ts';
@@ -15,33 +16,28 @@ export class LogChannel implements Channel {
   readonly batchSize = 100;
   readonly limits: LimitSettings = { ratePerSecond: 10_000, burst: 10_000, concurrency: 1 };
   readonly name: ChannelName;
-  private readonly db: Db;
+  private readonly database: Database;
 
-  constructor(name: ChannelName, db: Db) {
+  constructor(name: ChannelName, database: Database) {
     this.name = name;
-    this.db = db;
+    this.database = database;
   }
 
   async send(jobs: SendJob[]): Promise<SendResult[]> {
     const started = performance.now();
-    const insert = this.db.$client.prepare(
-      'INSERT INTO logged_messages (delivery_id, channel, "to", payload, at) VALUES (?, ?, ?, ?, ?) RETURNING id',
-    );
-    const now = Date.now();
-    const ids = this.db.$client.transaction(() =>
-      jobs.map((job) => {
-        const payload = this.name === 'email' && job.content.email ? renderEmail(job.content.email, job.links) : job.content[this.name];
-        const row = insert.get(job.deliveryId, this.name, maskAddress(this.name, job.address), JSON.stringify(payload ?? null), now) as {
-          id: number;
-        };
-        return row.id;
-      }),
-    )();
+    // Rendered before the transaction, which then holds nothing but its one insert.
+    const messages = jobs.map((job) => ({
+      deliveryId: job.deliveryId,
+      channel: this.name,
+      to: maskAddress(this.name, job.address),
+      payload: this.name === 'email' && job.content.email ? renderEmail(job.content.email, job.links) : job.content[this.name],
+    }));
+    const ids = await this.database.transaction((tx) => insertLoggedMessages(tx, new Date(), messages));
     const durationMs = performance.now() - started;
-    return jobs.map((job, i) => ({
+    return jobs.map((job) => ({
       deliveryId: job.deliveryId,
       outcome: 'sent',
-      providerMessageId: `${LOGGED_MESSAGE_ID_PREFIX}${ids[i]}`,
+      providerMessageId: `${LOGGED_MESSAGE_ID_PREFIX}${ids.get(job.deliveryId)}`,
       durationMs,
     }));
   }

@@ -3,14 +3,14 @@
  * configured, the log transport otherwise. Webhooks need no account and are
  * always sent.
  */
-import type { Db } from '../../../../db/client.ts';
+import type { Database } from '../../../../db/engine/types.ts';
 import type { Providers } from '../../config/env.ts';
 import type { Channel, ChannelName } from '../types.ts';
 import { LogChannel } from './log.ts';
 import { WebhookChannel } from './webhook.ts';
 
 /** Provider SDKs are loaded only for the channels that use them: the Twilio SDK alone weighs tens of megabytes. */
-export async function buildChannels(providers: Providers, db: Db, publicUrl: URL): Promise<Record<ChannelName, Channel>> {
+export async function buildChannels(providers: Providers, database: Database, publicUrl: URL): Promise<Record<ChannelName, Channel>> {
   const { email, sms, slack, limits } = providers;
   return {
     email: email
@@ -20,17 +20,17 @@ export async function buildChannels(providers: Providers, db: Db, publicUrl: URL
           baseUrl: email.baseUrl,
           limits: limits.email ?? {},
         })
-      : new LogChannel('email', db),
+      : new LogChannel('email', database),
     sms: sms
       ? new (await import('./sms-twilio.ts')).TwilioSmsChannel({
           ...sms,
           statusCallbackUrl: new URL('webhooks/twilio/status', publicUrl).href,
           limits: limits.sms ?? {},
         })
-      : new LogChannel('sms', db),
+      : new LogChannel('sms', database),
     slack: slack
-      ? new (await import('./slack.ts')).SlackChannel(db, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} })
-      : new LogChannel('slack', db),
+      ? new (await import('./slack.ts')).SlackChannel(database, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} })
+      : new LogChannel('slack', database),
     webhook: new WebhookChannel({ allowHosts: providers.webhookAllowHosts }, limits.webhook ?? {}),
   };
 }

@@ -13,9 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
-import { and, eq, isNull, lt } from 'drizzle-orm';
-import type { Db } from '../../../../db/client.ts';
-import { slackThreads } from '../../../../db/schema.ts';
+import type { Database } from '../../../../db/engine/types.ts';
+import { claimThread, recordRoot, releaseClaim, takeExpiredClaim, threadRow } from '../../../stores/slack-threads.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
 
@@ -70,7 +69,7 @@ export class SlackChannel implements Channel {
   readonly mode = 'live' as const;
   readonly batchSize = 1;
   readonly limits: LimitSettings;
-  private readonly db: Db;
+  private readonly database: Database;
   private readonly apiUrl: string | undefined;
   private readonly clients = new Map<string, WebClient>();
   /** per recipient and thread: the root must exist before a reply is sent, so one thread's messages go one at a time */
@@ -81,8 +80,8 @@ export class SlackChannel implements Channel {
   private readonly rootWaitMs: number;
   private readonly now: () => number;
 
-  constructor(db: Db, settings: SlackSettings = {}) {
-    this.db = db;
+  constructor(database: Database, settings: SlackSettings = {}) {
+    this.database = database;
     this.rootClaimMs = settings.rootClaimMs ?? ROOT_CLAIM_MS;
     this.rootWaitMs = settings.rootWaitMs ?? 1000;
     this.now = settings.now ?? Date.now;
@@ -143,7 +142,7 @@ export class SlackChannel implements Channel {
     if (/^https?:\/\//.test(job.address)) return this.sendToIncomingWebhook(job, done);
     if (!job.secret) return done({ outcome: 'suppressed', error: 'Slack installation has no token' });
     const client = this.client(job.secret);
-    const place: ThreadPlace | undefined = job.threadKey ? this.threadPlace(job.recipientId, job.threadKey) : undefined;
+    const place: ThreadPlace | undefined = job.threadKey ? await this.threadPlace(job.recipientId, job.threadKey) : undefined;
     if (place?.kind === 'wait') {
       return done({ outcome: 'deferred', deferMs: this.rootWaitMs, error: 'waiting for the thread root another dispatcher is posting' });
     }
@@ -159,7 +158,9 @@ export class SlackChannel implements Channel {
       });
       ts = posted.ts ?? null;
       if (job.threadKey && place?.kind === 'claimed' && ts) {
-        this.recordRoot(job.recipientId, job.threadKey, posted.channel ?? job.address, ts);
+        const { threadKey } = job;
+        const root = { channelId: posted.channel ?? job.address, ts };
+        await this.database.transaction((tx) => recordRoot(tx, job.recipientId, threadKey, root.channelId, root.ts));
       }
       if (root && content.root) {
         // The root shows the current state; a failed edit does not undo the reply that went out.
@@ -169,7 +170,10 @@ export class SlackChannel implements Channel {
       }
       return done({ outcome: 'sent', providerMessageId: ts, httpStatus: 200 });
     } catch (err) {
-      if (job.threadKey && place?.kind === 'claimed' && ts === null) this.releaseClaim(job.recipientId, job.threadKey);
+      if (job.threadKey && place?.kind === 'claimed' && ts === null) {
+        const { threadKey } = job;
+        await this.database.transaction((tx) => releaseClaim(tx, job.recipientId, threadKey, this.owner));
+      }
       const e = err as SlackFailure;
       if (e.code === ErrorCode.RateLimitedError) {
         return done({
@@ -231,63 +235,26 @@ export class SlackChannel implements Channel {
   /**
    * Where this message goes in its thread: into the recorded root's thread; as the root, once this
    * instance holds the thread's claim (a new row, or an expired claim taken over); or nowhere yet,
-   * while another dispatcher's claim stands. One statement decides each step, so of two dispatchers
-   * on one database only one gets the claim.
+   * while another dispatcher's claim stands. One transaction; each step that decides is one statement
+   * whose condition only one claimer meets (src/stores/slack-threads.ts), so of two dispatchers on one
+   * database only one gets the claim.
    */
-  private threadPlace(recipientId: number, threadKey: string): ThreadPlace {
-    const now = this.now();
-    const claim = { claimedBy: this.owner, claimExpiresAt: new Date(now + this.rootClaimMs) };
-    const thread = and(eq(slackThreads.recipientId, recipientId), eq(slackThreads.threadKey, threadKey));
-    const read = () =>
-      this.db
-        .select({ channelId: slackThreads.channelId, ts: slackThreads.ts, claimedBy: slackThreads.claimedBy })
-        .from(slackThreads)
-        .where(thread)
-        .get();
-    let row = read();
-    if (!row) {
-      const inserted = this.db
-        .insert(slackThreads)
-        .values({ recipientId, threadKey, ...claim })
-        .onConflictDoNothing()
-        .run();
-      if (inserted.changes === 1) return { kind: 'claimed' };
-      row = read();
-      if (!row) return { kind: 'wait' };
-    }
-    if (row.ts !== null && row.channelId !== null) return { kind: 'root', channelId: row.channelId, ts: row.ts };
-    // Unrecorded root: ours from a post that failed (this instance's thread order runs one at a time), or a
-    // claim whose poster crashed (expired). Either is taken; a standing claim of another dispatcher is waited for.
-    const taken = this.db
-      .update(slackThreads)
-      .set(claim)
-      .where(and(thread, isNull(slackThreads.ts), lt(slackThreads.claimExpiresAt, new Date(now))))
-      .run();
-    if (taken.changes === 1 || row.claimedBy === this.owner) return { kind: 'claimed' };
-    return { kind: 'wait' };
-  }
-
-  /** The root was posted: later messages go in its thread. */
-  private recordRoot(recipientId: number, threadKey: string, channelId: string, ts: string): void {
-    this.db
-      .update(slackThreads)
-      .set({ channelId, ts, claimedBy: null, claimExpiresAt: null })
-      .where(and(eq(slackThreads.recipientId, recipientId), eq(slackThreads.threadKey, threadKey), isNull(slackThreads.ts)))
-      .run();
-  }
-
-  /** The root could not be posted: the next message of the thread (here or elsewhere) claims it afresh. */
-  private releaseClaim(recipientId: number, threadKey: string): void {
-    this.db
-      .delete(slackThreads)
-      .where(
-        and(
-          eq(slackThreads.recipientId, recipientId),
-          eq(slackThreads.threadKey, threadKey),
-          eq(slackThreads.claimedBy, this.owner),
-          isNull(slackThreads.ts),
-        ),
-      )
-      .run();
+  private threadPlace(recipientId: number, threadKey: string): Promise<ThreadPlace> {
+    const now = new Date(this.now());
+    const expiresAt = new Date(now.getTime() + this.rootClaimMs);
+    return this.database.transaction(async (tx): Promise<ThreadPlace> => {
+      let row = await threadRow(tx, recipientId, threadKey);
+      if (!row) {
+        if (await claimThread(tx, recipientId, threadKey, this.owner, expiresAt)) return { kind: 'claimed' };
+        // another claimer's row (on PostgreSQL committed by the time the insert gave way): read it
+        row = await threadRow(tx, recipientId, threadKey);
+        if (!row) return { kind: 'wait' };
+      }
+      if (row.ts !== null && row.channelId !== null) return { kind: 'root', channelId: row.channelId, ts: row.ts };
+      // Unrecorded root: ours from a post that failed (this instance's thread order runs one at a time), or a
+      // claim whose poster crashed (expired). Either is taken; a standing claim of another dispatcher is waited for.
+      if (await takeExpiredClaim(tx, recipientId, threadKey, this.owner, expiresAt, now)) return { kind: 'claimed' };
+      return row.claimedBy === this.owner ? { kind: 'claimed' } : { kind: 'wait' };
+    });
   }
 }

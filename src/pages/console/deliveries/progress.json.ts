@@ -4,12 +4,12 @@ import { notificationProgress } from '../../../core/notify/progress.ts';
 export const prerender = false;
 
 /** Live counts for the console's progress bars: `?ids=1,2,3`. */
-export const GET: APIRoute = ({ url, locals }) => {
+export const GET: APIRoute = async ({ url, locals }) => {
   const ids = (url.searchParams.get('ids') ?? '')
     .split(',')
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0)
     .slice(0, 50);
-  const progress = ids.length ? notificationProgress(locals.candor.db, { ids }) : [];
+  const progress = ids.length ? await notificationProgress(locals.candor.database, { ids }) : [];
   return Response.json(progress, { headers: { 'Cache-Control': 'no-store' } });
 };
