@@ -18,10 +18,10 @@
  * never interleave).
  */
 import { and, eq, isNull, lt, ne, or, sql } from 'drizzle-orm';
-import { query, reading, affected } from '../../db/engine/query.ts';
+import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
-import { staff as pgStaff } from '../../db/schema-pg.ts';
 import type { recoveryCodes, staff, staffLinks } from '../../db/schema.ts';
+import { staff as pgStaff } from '../../db/schema-pg.ts';
 
 export type StaffRow = typeof staff.$inferSelect;
 export type StaffRole = StaffRow['role'];
@@ -154,7 +154,12 @@ export async function activeOwnerCount(r: Reader | Tx, except?: number): Promise
   const s = q.t.staff;
   return q.db.$count(
     s,
-    and(eq(s.trustCenterId, q.trustCenter), eq(s.role, 'owner'), eq(s.status, 'active'), except === undefined ? undefined : ne(s.id, except)),
+    and(
+      eq(s.trustCenterId, q.trustCenter),
+      eq(s.role, 'owner'),
+      eq(s.status, 'active'),
+      except === undefined ? undefined : ne(s.id, except),
+    ),
   );
 }
 
@@ -176,13 +181,7 @@ export async function claimTotpStep(tx: Tx, id: number, counter: number, now: Da
     await q.db
       .update(s)
       .set({ totpLastCounter: counter, updatedAt: now })
-      .where(
-        and(
-          eq(s.trustCenterId, q.trustCenter),
-          eq(s.id, id),
-          or(isNull(s.totpLastCounter), lt(s.totpLastCounter, counter)),
-        ),
-      ),
+      .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.id, id), or(isNull(s.totpLastCounter), lt(s.totpLastCounter, counter)))),
   );
   return changed === 1;
 }

@@ -5,11 +5,12 @@
  * into the SQLite file with drizzle, as src/stores/staff.ts and sessions.ts
  * would, and hand out the token src/core/auth/session.ts checks.
  */
+
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateTOTP } from '@oslojs/otp';
-import { createHash } from 'node:crypto';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { staff, staffSessions } from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -56,7 +57,15 @@ export function staffMember(db: Db, role: Role, options: { enrolled: boolean; em
   const email = options.email ?? `${role}-${++counter}-${process.pid}@lumenwork.example`;
   const member = db
     .insert(staff)
-    .values({ email, role, status: 'active', passwordHash: 'x', totpEnrolledAt: options.enrolled ? now : null, createdAt: now, updatedAt: now })
+    .values({
+      email,
+      role,
+      status: 'active',
+      passwordHash: 'x',
+      totpEnrolledAt: options.enrolled ? now : null,
+      createdAt: now,
+      updatedAt: now,
+    })
     .returning({ id: staff.id })
     .get();
   return member.id;

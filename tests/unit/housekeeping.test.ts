@@ -6,8 +6,8 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
-import { insertStaffIfAbsent } from '../../src/stores/staff.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
+import { insertStaffIfAbsent } from '../../src/stores/staff.ts';
 
 const DAY = 86_400_000;
 const policy = {

@@ -95,11 +95,7 @@ function entry(
 ): AuditInput {
   return {
     actor:
-      actor === 'system'
-        ? { type: 'system' }
-        : actor
-          ? { type: 'staff', id: actor.id, label: staffLabel(actor) }
-          : { type: 'anonymous' },
+      actor === 'system' ? { type: 'system' } : actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
     ip: ctx.client.ip,
     userAgent: ctx.client.userAgent,
     action,

@@ -5,7 +5,15 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Reader, Tx } from '../../../db/engine/types.ts';
-import { consumeLinkRow, insertLink, type LinkPurpose, type LinkRow, linkById, lockStaffMember, revokeLinkRows } from '../../stores/staff.ts';
+import {
+  consumeLinkRow,
+  insertLink,
+  type LinkPurpose,
+  type LinkRow,
+  linkById,
+  lockStaffMember,
+  revokeLinkRows,
+} from '../../stores/staff.ts';
 import { randomToken } from '../crypto/random.ts';
 
 export type { LinkPurpose };
