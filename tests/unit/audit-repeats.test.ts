@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { type AuditInput, appendAudit, queryAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
@@ -60,7 +61,7 @@ beforeEach(() => {
 });
 
 describe('repeated refusals', () => {
-  it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', () => {
+  it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', async () => {
     for (let i = 0; i < 500; i++) recordRefusal(db, locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
     expect(queryAudit(db)).toHaveLength(1);
     expect(openRepeatWindows(db)).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
@@ -87,7 +88,7 @@ describe('repeated refusals', () => {
     expect(verifyAuditChain(db)).toMatchObject({ ok: true, checked: 2 });
   });
 
-  it('does not merge refusals from other addresses, for other targets, or with another reason', () => {
+  it('does not merge refusals from other addresses, for other targets, or with another reason', async () => {
     const inputs = [
       locked(),
       locked({ ip: '203.0.113.67' }),
@@ -107,7 +108,7 @@ describe('repeated refusals', () => {
     expect(accountedFor(db) + accountedFor(db, 'auth.sign_in.failed')).toBe(3 * inputs.length);
   });
 
-  it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', () => {
+  it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', async () => {
     for (let i = 0; i < 10; i++) recordRefusal(db, locked(), later(i * MINUTE)); // window 0:00–0:15
     const next = recordRefusal(db, locked(), later(15 * MINUTE)); // closes it, opens 0:15–0:30
     expect(next.entry?.summary).toEqual({ reason: 'ip' });
@@ -124,7 +125,7 @@ describe('repeated refusals', () => {
     expect(accountedFor(db)).toBe(16);
   });
 
-  it('a window with no repeats closes without an entry', () => {
+  it('a window with no repeats closes without an entry', async () => {
     recordRefusal(db, locked(), T0);
     expect(closeRepeatWindows(db, later(15 * MINUTE))).toEqual([]);
     expect(queryAudit(db)).toHaveLength(1);
@@ -157,7 +158,7 @@ describe('repeated refusals', () => {
     }
   });
 
-  it('at shutdown every open window is closed, so its count goes under the chain', () => {
+  it('at shutdown every open window is closed, so its count goes under the chain', async () => {
     for (let i = 0; i < 5; i++) recordRefusal(db, locked(), later(i * SECOND));
     expect(closeRepeatWindows(db, later(MINUTE))).toEqual([]);
     expect(closeRepeatWindows(db, later(MINUTE), { all: true })).toHaveLength(1);
@@ -165,7 +166,7 @@ describe('repeated refusals', () => {
     expect(openRepeatWindows(db)).toEqual([]);
   });
 
-  it('counts repeats, open windows included, where the console counts failed sign-ins', () => {
+  it('counts repeats, open windows included, where the console counts failed sign-ins', async () => {
     const failed = (ip: string) => locked({ action: 'auth.sign_in.failed', ip, summary: { reason: 'password', emailDomain: 'x.example' } });
     for (let i = 0; i < 7; i++) recordRefusal(db, failed('203.0.113.1'), later(i * SECOND));
     for (let i = 0; i < 3; i++) recordRefusal(db, failed('203.0.113.2'), later(i * SECOND));
@@ -173,7 +174,7 @@ describe('repeated refusals', () => {
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
     expect(timesRecorded(db, 'auth.sign_in.failed', T0)).toBe(12);
-    expect(dashboardCounts(db, later(17 * MINUTE)).failedSignInsToday).toBe(12);
+    expect((await dashboardCounts(databaseOf(db), later(17 * MINUTE))).failedSignInsToday).toBe(12);
   });
 });
 
@@ -239,7 +240,7 @@ describe('a window row written by someone who can write the database but has no 
     return refusal;
   }
 
-  it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', () => {
+  it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', async () => {
     const refusal = someHistory();
     plantWindow({ action: 'audit.purged', summary: { upToId: 2, removed: 2, retentionDays: 1 }, firstEntryId: refusal.id });
     closeRepeatWindows(db, later(20 * MINUTE));
@@ -262,7 +263,7 @@ describe('a window row written by someone who can write the database but has no 
     expect(verifyAuditChain(db)).toMatchObject({ ok: false, problem: 'missing', reason: expect.stringMatching(/no audit\.purged entry/) });
   });
 
-  it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', () => {
+  it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', async () => {
     someHistory();
     plantWindow({ action: 'backup.created', summary: { n: 0 }, firstEntryId: 1 });
     plantWindow({ action: 'auth.sign_in.locked', summary: { reason: 'ip' }, firstEntryId: 999 });
@@ -276,7 +277,7 @@ describe('a window row written by someone who can write the database but has no 
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 
-  it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", () => {
+  it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", async () => {
     const refusal = someHistory();
     recordRefusal(db, locked(), later(6 * SECOND));
     db.$client.prepare(`UPDATE audit_repeats SET action = 'audit.purged', target = 'audit_log', summary = '{"upToId":2}'`).run();
@@ -289,7 +290,7 @@ describe('a window row written by someone who can write the database but has no 
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 
-  it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', () => {
+  it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', async () => {
     recordRefusal(db, locked(), T0);
     recordRefusal(db, locked(), later(MINUTE));
     db.$client.prepare('UPDATE audit_repeats SET last_repeat_at = ?').run(Date.parse('2099-12-31T00:00:00Z'));
@@ -310,7 +311,7 @@ describe('a window row written by someone who can write the database but has no 
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 
-  it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', () => {
+  it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', async () => {
     const first = recordRefusal(db, locked(), T0).entry;
     recordRefusal(db, locked(), later(MINUTE));
     expect(closeRepeatWindows(db, later(20 * MINUTE))).toHaveLength(1);
@@ -333,7 +334,7 @@ describe('a window row written by someone who can write the database but has no 
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 
-  it('verify names a "repeated" entry an older version sealed from a forged window', () => {
+  it('verify names a "repeated" entry an older version sealed from a forged window', async () => {
     const refusal = someHistory();
     const seal = (input: AuditInput) => db.transaction((tx) => appendAudit(tx, KEYRING, input, later(HOUR)), { behavior: 'immediate' });
     const repeated = { times: 3, from: T0.toISOString(), to: T0.toISOString(), after: refusal.id };
@@ -392,7 +393,7 @@ describe('a window row written by someone who can write the database but has no 
 });
 
 describe('refusals from many addresses of one network', () => {
-  it('one window per IPv6 network, counting the distinct addresses it came from', () => {
+  it('one window per IPv6 network, counting the distinct addresses it came from', async () => {
     for (let i = 1; i <= 50; i++) recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
     recordRefusal(db, locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
     expect(queryAudit(db)).toHaveLength(1);
@@ -403,7 +404,7 @@ describe('refusals from many addresses of one network', () => {
     expect(verifyAuditChain(db)).toMatchObject({ ok: true });
   });
 
-  it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', () => {
+  it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', async () => {
     for (let i = 1; i <= REPEAT_ADDRESSES_MAX + 10; i++)
       recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
     expect(openRepeatWindows(db)[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
@@ -411,7 +412,7 @@ describe('refusals from many addresses of one network', () => {
     expect(describeRepeats(closing?.summary ?? {})).toMatch(new RegExp(`from at least ${REPEAT_ADDRESSES_MAX} addresses`));
   });
 
-  it('IPv4 addresses stay separate windows', () => {
+  it('IPv4 addresses stay separate windows', async () => {
     for (let i = 1; i <= 3; i++) recordRefusal(db, locked({ ip: `198.51.100.${i}` }), later(i * SECOND));
     expect(queryAudit(db)).toHaveLength(3);
   });
