@@ -30,7 +30,7 @@ export const staffActions = {
       const emailed = candor.config.providers.email !== null;
       if (emailed) {
         sendInvitationEmail(
-          candor.db,
+          candor.database,
           candor.keys,
           result.member.email,
           result.member.role,

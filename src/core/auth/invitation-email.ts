@@ -2,14 +2,17 @@
  * The invitation email, through the notification engine. Sent only when
  * email is live: the log transport would show the one-time link to every
  * console reader, so without a provider the inviter passes the link on.
+ * The notification engine is not on the stores yet (issue 15): it runs on the legacy connection,
+ * after the invitation's transaction has committed.
  */
-import type { Db } from '../../../db/client.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database } from '../../../db/engine/types.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
 import { addRecipient, findRecipient, type Keys } from '../notify/recipients.ts';
 import { escapeHtml } from '../text/escape.ts';
 
 export function sendInvitationEmail(
-  db: Db,
+  database: Database,
   keys: Keys,
   email: string,
   role: string,
@@ -18,6 +21,7 @@ export function sendInvitationEmail(
   inviter: string,
   now: Date,
 ): number {
+  const db = legacyConnection(database);
   // Staff recipients have no subscriber: no unsubscribe link, and no topic fan-out ever reaches them.
   const recipient = findRecipient(db, keys, 'email', email) ?? addRecipient(db, keys, { channel: 'email', address: email }, now);
   const subject = `You are invited to the ${organisation} trust center console`;

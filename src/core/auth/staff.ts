@@ -3,7 +3,7 @@
  * (issue 15); what is read for pages is read here in one snapshot of the database.
  */
 import { z } from 'zod';
-import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import type { Database } from '../../../db/engine/types.ts';
 import { staffById, staffRows } from '../../stores/staff.ts';
 import type { StaffMember } from './session.ts';
 
@@ -26,11 +26,6 @@ export function getStaff(database: Database, id: number): Promise<StaffMember | 
 /** Every staff member, by email. */
 export function listStaff(database: Database): Promise<StaffMember[]> {
   return database.read((r) => staffRows(r));
-}
-
-/** As `listStaff`, in the caller's read or transaction. */
-export function staffIn(r: Reader | Tx): Promise<StaffMember[]> {
-  return staffRows(r);
 }
 
 /** A label for the audit log and the console: the email, which is what staff recognise. */
