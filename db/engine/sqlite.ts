@@ -8,8 +8,10 @@
  * - transactions issue `BEGIN IMMEDIATE` / `COMMIT` / `ROLLBACK` themselves on the one write
  *   connection, and run one at a time through an in-process FIFO queue: a transaction started while
  *   another is open waits for it to end. Another process holding the write lock (a CLI command on
- *   the same file) is waited for by SQLite's busy_timeout, as before — synchronously, so keep that
- *   process's transactions short too;
+ *   the same file, or a second connection in this process) is waited for without blocking the event
+ *   loop: `BEGIN IMMEDIATE` is tried with no busy wait and tried again after a short pause, for up
+ *   to the connection's busy_timeout (a connection in this process holding the lock needs the event
+ *   loop to finish its transaction, so a synchronous wait would only time out);
  * - `read()` uses a second, read-only connection (WAL lets it read while a write transaction is
  *   open), one read at a time, each in its own snapshot (`BEGIN` … `COMMIT`). A database in memory
  *   has no second connection: its reads queue with the transactions on the write connection, with
@@ -31,10 +33,11 @@
  * One use of the joining is deliberate: legacy code called synchronously from inside a
  * transaction's callback is part of that transaction (notify/callbacks.ts `applyOnce`).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import Sqlite from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { type Db, openDatabase } from '../client.ts';
-import { checkUse, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
+import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
 import type { ReadOptions, SqliteDatabase, SqliteReader, SqliteTx, TransactionOptions } from './types.ts';
 
 export interface SqliteEngine extends SqliteDatabase {
@@ -79,6 +82,7 @@ function engineOver(connection: Db): SqliteEngine {
     if (inMemory) return writer;
     if (!writer.open) throw new Error('the database has been closed');
     if (!readOnly) {
+      preparedOnReader = undefined; // statements belong to the connection they were prepared on
       readOnly = new Sqlite(writer.name, { readonly: true, fileMustExist: true });
       readOnly.pragma('busy_timeout = 5000');
     }
@@ -94,6 +98,8 @@ function engineOver(connection: Db): SqliteEngine {
   };
   const writes = new Queue();
   const reads = inMemory ? writes : new Queue();
+  const preparedOnWriter = statementCache(writer);
+  let preparedOnReader: Sqlite.Database['prepare'] | undefined;
   let closed = false;
   let closing: Promise<void> | undefined;
 
@@ -141,8 +147,8 @@ function engineOver(connection: Db): SqliteEngine {
     const trustCenter = trustCenterOf(options);
     return writes.run(async () => {
       const scope: Scope = { kind: 'transaction', open: true };
-      const db = drizzle({ client: guarded(writer, 'prepare', scope) });
-      writer.exec('BEGIN IMMEDIATE');
+      const db = drizzle({ client: guarded(writer, 'prepare', scope, preparedOnWriter) });
+      await beginImmediate(writer);
       try {
         const result = await runInScope(scope, () => fn(txHandle(scope, db, trustCenter, 0)));
         scope.open = false;
@@ -165,7 +171,9 @@ function engineOver(connection: Db): SqliteEngine {
     return reads.run(async () => {
       const scope: Scope = { kind: 'read', open: true };
       const reader = readerOf();
-      const db = drizzle({ client: guarded(reader, 'prepare', scope) });
+      if (reader === writer) preparedOnReader = preparedOnWriter;
+      else preparedOnReader ??= statementCache(reader);
+      const db = drizzle({ client: guarded(reader, 'prepare', scope, preparedOnReader) });
       if (inMemory) reader.pragma('query_only = ON');
       reader.exec('BEGIN');
       try {
@@ -193,6 +201,59 @@ function engineOver(connection: Db): SqliteEngine {
 
   const self: SqliteEngine = { engine: 'sqlite', connection, transaction, read, close };
   return self;
+}
+
+/**
+ * `BEGIN IMMEDIATE` on `connection`, waiting asynchronously while another connection holds the write
+ * lock: tried without SQLite's own (synchronous) busy wait, then again after 2, 4, … 50 ms, until the
+ * connection's busy_timeout has passed; then SQLITE_BUSY as before.
+ */
+async function beginImmediate(connection: Sqlite.Database): Promise<void> {
+  const timeout = Number(connection.pragma('busy_timeout', { simple: true }));
+  const deadline = Date.now() + timeout;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    connection.pragma('busy_timeout = 0');
+    try {
+      connection.exec('BEGIN IMMEDIATE');
+      return;
+    } catch (error) {
+      if (errorCode(error) !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+    } finally {
+      connection.pragma(`busy_timeout = ${timeout}`);
+    }
+    await sleep(pause);
+  }
+}
+
+/** Statements kept per connection, at most this many (the least recently used go first). */
+const CACHED_STATEMENTS = 500;
+
+/**
+ * `prepare` of one connection, keeping each statement by its SQL text for the next query with the
+ * same text. drizzle prepares every query afresh, and the stores' queries are the same few hundred
+ * texts with different parameters: compiling them again was most of a small query's cost (the
+ * dispatcher's fan-out ran at half speed on the async layer before this). A kept statement is
+ * handed out in the mode drizzle expects of a new one (`raw(false)`: drizzle switches it to arrays
+ * itself when it wants them). A statement is never in use by two queries at once: better-sqlite3
+ * runs each synchronously to the end, and drizzle does not iterate.
+ */
+function statementCache(connection: Sqlite.Database): Sqlite.Database['prepare'] {
+  const kept = new Map<string, Sqlite.Statement>();
+  return ((source: string) => {
+    let statement = kept.get(source);
+    if (statement) {
+      kept.delete(source); // and set again below: the Map's order is the order of last use
+      if (statement.reader) statement.raw(false);
+    } else {
+      statement = connection.prepare(source);
+      if (kept.size >= CACHED_STATEMENTS) {
+        const oldest = kept.keys().next();
+        if (!oldest.done) kept.delete(oldest.value);
+      }
+    }
+    kept.set(source, statement);
+    return statement;
+  }) as Sqlite.Database['prepare'];
 }
 
 /**

@@ -29,7 +29,7 @@ export const staffActions = {
       const link = new URL(`console/link/${result.token}`, candor.config.publicUrl).href;
       const emailed = candor.config.providers.email !== null;
       if (emailed) {
-        sendInvitationEmail(
+        await sendInvitationEmail(
           candor.database,
           candor.keys,
           result.member.email,

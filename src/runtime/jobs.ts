@@ -5,6 +5,7 @@
  * staff told of a failed or overdue one (src/core/backup/schedule.ts).
  */
 import { Cron } from 'croner';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
@@ -58,7 +59,7 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
 /** One round of the backup timer: plan, run a due backup, tell staff of a problem. */
 export async function runBackupRound(deps: BackupDeps): Promise<void> {
   planBackups(deps.db, deps.policy, deps.now());
-  await runDueJobs(deps.db, backupJobHandlers(deps), deps.now(), deps.log);
+  await runDueJobs(databaseOf(deps.db), backupJobHandlers(deps), deps.now(), deps.log);
   alertStaff(deps);
 }
 
@@ -67,7 +68,7 @@ export function startJobRunner(
   log: (line: string) => void,
 ): { stop: () => Promise<void>; runNow: () => Promise<number> } {
   const handlers = jobHandlers(context);
-  const runNow = () => runDueJobs(context.db, handlers, context.now(), log);
+  const runNow = () => runDueJobs(context.database, handlers, context.now(), log);
   // protect: a slow round is not started twice over itself
   const cron = new Cron('*/10 * * * * *', { protect: true }, async () => {
     await runNow();

@@ -18,7 +18,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
 import type { Db } from '../../db/client.ts';
-import { changesVersion } from '../core/changes/public.ts';
+import { changesVersionLegacy } from '../core/changes/public.ts';
 import { securityHeaders } from '../core/http/security-headers.ts';
 import { statusVersion } from '../core/incidents/status-version.ts';
 
@@ -114,7 +114,7 @@ export class StatusSnapshots {
    */
   version(path: string): string {
     if (CHANGE_PAGES.test(path)) {
-      this.turnChanges ??= changesVersion(this.db, this.now());
+      this.turnChanges ??= changesVersionLegacy(this.db, this.now());
       this.scheduleEndTurn();
       return this.turnChanges;
     }

@@ -9,7 +9,8 @@
  */
 import type { Db } from '../../../db/client.ts';
 import type { Site } from '../content/schema.ts';
-import { describeReach, type NotificationReach, notificationReach } from '../notify/reach.ts';
+import { notificationReach } from '../notify/legacy.ts';
+import { describeReach, type NotificationReach } from '../notify/reach.ts';
 import { breachPhase } from './messages.ts';
 import type { IncidentStatus } from './types.ts';
 

@@ -5,7 +5,7 @@
  * pages "edited". Subscribers hear of it only when staff ask: then a
  * correction goes out in the incident's thread, to its audience.
  */
-import { enqueueNotification } from '../notify/outbox.ts';
+import { enqueueNotification } from '../notify/legacy.ts';
 import { worstDeclared } from './history.ts';
 import { audienceOrganisations, auditIncident, type IncidentContext, incidentAudience, incidentUrl, incidentView } from './incidents.ts';
 import { incidentMessages } from './messages.ts';

@@ -10,8 +10,9 @@
 import type { Db } from '../../../db/client.ts';
 import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
+import type { Job, JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, completeJob, scheduleJob } from '../jobs/legacy.ts';
+import { enqueueNotification } from '../notify/legacy.ts';
 import { type IncidentContext, type IncidentRecord, incidentAudience, incidentUrl, incidentView, postUpdate } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';

@@ -3,7 +3,7 @@
  * published once and announced to the incident's audience in its thread.
  */
 import type { Db } from '../../../db/client.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
+import { enqueueNotification } from '../notify/legacy.ts';
 import { audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { auditIncident, type IncidentContext, incidentAudience, incidentUrl, incidentView } from './incidents.ts';
 import { incidentMessages } from './messages.ts';

@@ -5,9 +5,10 @@
  */
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import type { Job, JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, completeJob, scheduleJob } from '../jobs/legacy.ts';
+import { notifyStaff } from '../notify/legacy.ts';
 import type { Keys } from '../notify/recipients.ts';
-import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
 import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput, updateProblem } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
