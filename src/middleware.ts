@@ -102,7 +102,7 @@ const crossSite = defineMiddleware((ctx, next) => {
  * decided by the action alone, so `POST /console/incidents/7?_action=subscribe`
  * (a public action) rendered the console page for anyone when the action failed.
  */
-const consoleGuard = defineMiddleware((ctx, next) => {
+const consoleGuard = defineMiddleware(async (ctx, next) => {
   if (ctx.isPrerendered) return next();
   const { action } = getActionContext(ctx);
   const isConsole = ctx.routePattern === '/console' || ctx.routePattern.startsWith('/console/');
@@ -111,7 +111,7 @@ const consoleGuard = defineMiddleware((ctx, next) => {
   const token = readSessionToken(ctx);
   if (token) {
     const { candor } = ctx.locals;
-    ctx.locals.auth = validateSessionToken(candor.db, token, candor.content.site.policies.staffSessions, candor.now());
+    ctx.locals.auth = await validateSessionToken(candor.database, token, candor.content.site.policies.staffSessions, candor.now());
     if (!ctx.locals.auth) clearSessionCookie(ctx);
   }
   // Own properties only: a name like `toString` must not find Object.prototype.

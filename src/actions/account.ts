@@ -10,22 +10,22 @@ export const accountActions = {
   revokeSession: defineAction({
     accept: 'form',
     input: z.object({ sessionId: z.string().min(1).max(64) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'revokeSession');
-      const target = listSessions(ctx.locals.candor.db, staff.id).find((s) => s.id === input.sessionId);
+      const target = (await listSessions(ctx.locals.candor.database, staff.id)).find((s) => s.id === input.sessionId);
       if (!target) refuse('That session has already ended.');
-      revokeSession(authContext(ctx), staff, target);
+      await revokeSession(authContext(ctx), staff, target);
       return { revoked: 1 };
     },
   }),
 
   revokeOtherSessions: defineAction({
     accept: 'form',
-    handler: (_input, ctx) => {
+    handler: async (_input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'revokeOtherSessions');
-      const revoked = revokeAllSessionsOf(authContext(ctx), staff, staff, session.id);
+      const revoked = await revokeAllSessionsOf(authContext(ctx), staff, staff, session.id);
       // Every recognised device was forgotten with the sessions; this one stays recognised.
-      setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
+      setDeviceCookie(ctx, await rememberDevice(authContext(ctx), staff.id));
       return { revoked };
     },
   }),
@@ -37,17 +37,17 @@ export const accountActions = {
       const { staff, session } = requireStaff(ctx, 'changePassword');
       const result = await changePassword(authContext(ctx), staff, session, input.current, input.password, input.confirm);
       if (!result.ok) refuse(result.message);
-      setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
+      setDeviceCookie(ctx, await rememberDevice(authContext(ctx), staff.id));
       return { endedSessions: result.endedSessions };
     },
   }),
 
   regenerateRecoveryCodes: defineAction({
     accept: 'form',
-    handler: (_input, ctx) => {
+    handler: async (_input, ctx) => {
       const { staff } = requireStaff(ctx, 'regenerateRecoveryCodes');
       if (!staff.totpEnrolledAt) refuse('Set up an authenticator app first.');
-      return { recoveryCodes: regenerateRecoveryCodes(authContext(ctx), staff) };
+      return { recoveryCodes: await regenerateRecoveryCodes(authContext(ctx), staff) };
     },
   }),
 };

@@ -41,10 +41,10 @@ export const authActions = {
   enrolMfa: defineAction({
     accept: 'form',
     input: z.object({ pending: z.string().max(512), code: z.string().trim().min(1, 'Enter the 6-digit code.').max(16) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'enrolMfa');
       if (staff.totpEnrolledAt && !session.mfaVerifiedAt) refuse('Confirm your current authenticator first.');
-      const result = completeEnrolment(authContext(ctx), staff, session, input.pending, input.code);
+      const result = await completeEnrolment(authContext(ctx), staff, session, input.pending, input.code);
       if (!result.ok) refuse(result.message);
       setDeviceCookie(ctx, result.device);
       return { recoveryCodes: result.recoveryCodes };
@@ -66,9 +66,9 @@ export const authActions = {
 
   signOut: defineAction({
     accept: 'form',
-    handler: (_input, ctx) => {
+    handler: async (_input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'signOut');
-      signOut(authContext(ctx), staff, session);
+      await signOut(authContext(ctx), staff, session);
       clearSessionCookie(ctx);
       return { signedOut: true };
     },

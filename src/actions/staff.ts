@@ -21,16 +21,16 @@ export const staffActions = {
   inviteStaff: defineAction({
     accept: 'form',
     input: z.object({ email: z.string().trim().min(1, 'Enter an email address.').max(320), role: z.enum(staffRoles) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'inviteStaff');
-      const result = inviteStaff(authContext(ctx), staff, input.email, input.role);
+      const result = await inviteStaff(authContext(ctx), staff, input.email, input.role);
       if (!result.ok) refuse(result.message);
       const { candor } = ctx.locals;
       const link = new URL(`console/link/${result.token}`, candor.config.publicUrl).href;
       const emailed = candor.config.providers.email !== null;
       if (emailed) {
-        sendInvitationEmail(
-          candor.db,
+        await sendInvitationEmail(
+          candor.database,
           candor.keys,
           result.member.email,
           result.member.role,
@@ -47,9 +47,9 @@ export const staffActions = {
   changeRole: defineAction({
     accept: 'form',
     input: z.object({ staffId, role: z.enum(staffRoles) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'changeRole');
-      const result = changeRole(authContext(ctx), staff, input.staffId, input.role);
+      const result = await changeRole(authContext(ctx), staff, input.staffId, input.role);
       if (!result.ok) refuse(result.message);
       return { staffId: input.staffId };
     },
@@ -58,9 +58,9 @@ export const staffActions = {
   disableStaff: defineAction({
     accept: 'form',
     input: z.object({ staffId }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'disableStaff');
-      const result = setStaffEnabled(authContext(ctx), staff, input.staffId, false);
+      const result = await setStaffEnabled(authContext(ctx), staff, input.staffId, false);
       if (!result.ok) refuse(result.message);
       return { staffId: input.staffId };
     },
@@ -69,9 +69,9 @@ export const staffActions = {
   enableStaff: defineAction({
     accept: 'form',
     input: z.object({ staffId }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'enableStaff');
-      const result = setStaffEnabled(authContext(ctx), staff, input.staffId, true);
+      const result = await setStaffEnabled(authContext(ctx), staff, input.staffId, true);
       if (!result.ok) refuse(result.message);
       return { staffId: input.staffId };
     },
@@ -80,11 +80,11 @@ export const staffActions = {
   resetStaffSignIn: defineAction({
     accept: 'form',
     input: z.object({ staffId }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff } = requireStaff(ctx, 'resetStaffSignIn');
-      const target = getStaff(ctx.locals.candor.db, input.staffId);
+      const target = await getStaff(ctx.locals.candor.database, input.staffId);
       if (!target) refuse('No such staff member.');
-      const result = resetStaffSignIn(authContext(ctx), staff, target.email);
+      const result = await resetStaffSignIn(authContext(ctx), staff, target.email);
       if (!result.ok) refuse(result.message);
       const link = new URL(`console/link/${result.token}`, ctx.locals.candor.config.publicUrl).href;
       return { email: result.member.email, role: result.member.role, link };
@@ -105,14 +105,14 @@ export const staffActions = {
   revokeStaffSessions: defineAction({
     accept: 'form',
     input: z.object({ staffId }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       const { staff, session } = requireStaff(ctx, 'revokeStaffSessions');
-      const target = getStaff(ctx.locals.candor.db, input.staffId);
+      const target = await getStaff(ctx.locals.candor.database, input.staffId);
       if (!target) refuse('No such staff member.');
       const own = target.id === staff.id;
-      const revoked = revokeAllSessionsOf(authContext(ctx), staff, target, own ? session.id : undefined);
+      const revoked = await revokeAllSessionsOf(authContext(ctx), staff, target, own ? session.id : undefined);
       // Their recognised devices were forgotten too; an owner ending their own keeps this one.
-      if (own) setDeviceCookie(ctx, rememberDevice(authContext(ctx), staff.id));
+      if (own) setDeviceCookie(ctx, await rememberDevice(authContext(ctx), staff.id));
       return { revoked };
     },
   }),

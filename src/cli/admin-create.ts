@@ -23,7 +23,7 @@ export const adminCreate: CliCommand = {
     if (!isRole(role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 2);
     const context = openContext();
     try {
-      const result = inviteStaff(cliAuthContext(context), null, values.email, role);
+      const result = await inviteStaff(cliAuthContext(context), null, values.email, role);
       if (!result.ok) throw new CliError(result.message);
       const link = new URL(`console/link/${result.token}`, context.config.publicUrl).href;
       console.log(`${result.member.email} can now set a password (valid 24 hours, once):\n${link}`);

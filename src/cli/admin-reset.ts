@@ -17,7 +17,7 @@ export const adminReset: CliCommand = {
     if (!values.email) throw new CliError('--email is required', 2);
     const context = openContext();
     try {
-      const result = resetStaffSignIn(cliAuthContext(context), null, values.email);
+      const result = await resetStaffSignIn(cliAuthContext(context), null, values.email);
       if (!result.ok) throw new CliError(result.message);
       const link = new URL(`console/link/${result.token}`, context.config.publicUrl).href;
       console.log(

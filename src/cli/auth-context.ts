@@ -4,7 +4,7 @@ import type { AppContext } from '../runtime/context.ts';
 /** The operator at the terminal: no address, recorded as `system` in the audit log. */
 export function cliAuthContext(context: AppContext): AuthContext {
   return {
-    db: context.db,
+    database: context.database,
     now: context.now(),
     keys: context.keys.keys,
     policy: context.content.site.policies.staffSessions,

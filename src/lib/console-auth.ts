@@ -22,7 +22,7 @@ const https = (locals: App.Locals) => locals.candor.config.publicUrl.protocol ==
 export function authContext(ctx: RequestLike): AuthContext {
   const { candor } = ctx.locals;
   return {
-    db: candor.db,
+    database: candor.database,
     now: candor.now(),
     keys: candor.keys.keys,
     policy: candor.content.site.policies.staffSessions,

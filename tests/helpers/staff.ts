@@ -1,16 +1,21 @@
 /**
  * Staff accounts and sessions made directly in a test server's database,
- * for tests about authorisation rather than about signing in.
+ * for tests about authorisation rather than about signing in. Synchronous on
+ * purpose (dozens of tests call them at set-up): they write the rows straight
+ * into the SQLite file with drizzle, as src/stores/staff.ts and sessions.ts
+ * would, and hand out the token src/core/auth/session.ts checks.
  */
+
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateTOTP } from '@oslojs/otp';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { staff, staffSessions } from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import type { Role } from '../../src/core/auth/permissions.ts';
-import { createSession, markSessionMfaVerified } from '../../src/core/auth/session.ts';
-import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
+import { randomToken } from '../../src/core/crypto/random.ts';
 import { TEST_KEYS } from './notify.ts';
 
 export const POLICY = { idleMinutes: 60, absoluteHours: 12 };
@@ -50,15 +55,39 @@ export function totpFromKeyText(keyText: string): string {
 export function staffMember(db: Db, role: Role, options: { enrolled: boolean; email?: string }): number {
   const now = new Date();
   const email = options.email ?? `${role}-${++counter}-${process.pid}@lumenwork.example`;
-  const member = insertStaff(db, email, role, now);
-  updateStaff(db, member.id, { status: 'active', passwordHash: 'x', totpEnrolledAt: options.enrolled ? now : null }, now);
+  const member = db
+    .insert(staff)
+    .values({
+      email,
+      role,
+      status: 'active',
+      passwordHash: 'x',
+      totpEnrolledAt: options.enrolled ? now : null,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning({ id: staff.id })
+    .get();
   return member.id;
 }
 
 /** A new session for a staff member, past its second factor or (mfaVerified false) after the password only. */
 export function newSession(db: Db, staffId: number, options: { mfaVerified: boolean }): string {
   const now = new Date();
-  const { token, session } = createSession(db, staffId, { ip: '127.0.0.1', userAgent: 'tests' }, POLICY, now);
-  if (options.mfaVerified) markSessionMfaVerified(db, session.id, now);
-  return token;
+  const id = randomToken();
+  const secret = randomToken();
+  db.insert(staffSessions)
+    .values({
+      id,
+      staffId,
+      secretHash: createHash('sha256').update(secret).digest(),
+      createdAt: now,
+      lastActiveAt: now,
+      expiresAt: new Date(now.getTime() + POLICY.absoluteHours * 3_600_000),
+      mfaVerifiedAt: options.mfaVerified ? now : null,
+      ip: '127.0.0.1',
+      userAgent: 'tests',
+    })
+    .run();
+  return `${id}.${secret}`;
 }

@@ -105,7 +105,7 @@ afterAll(() => {
 });
 
 describe('nextSlot', () => {
-  it('is the next time the UTC clock reads HH:MM, never the present instant', () => {
+  it('is the next time the UTC clock reads HH:MM, never the present instant', async () => {
     expect(nextSlot(new Date('2031-03-10T02:29:59Z'), '02:30').toISOString()).toBe('2031-03-10T02:30:00.000Z');
     expect(nextSlot(new Date('2031-03-10T02:30:00Z'), '02:30').toISOString()).toBe('2031-03-11T02:30:00.000Z');
     expect(nextSlot(new Date('2031-12-31T23:59:00Z'), '00:00').toISOString()).toBe('2032-01-01T00:00:00.000Z');
@@ -164,7 +164,7 @@ describe('the daily backup', () => {
     // the next day is planned
     expect(pendingBackupJobs().map((j) => j.key)).toEqual(['backups:2031-03-12T02:30:00.000Z']);
     // the dashboard's figures
-    const status = attention(a, site, clock).backups;
+    const status = (await attention(databaseOf(a), site, clock)).backups;
     expect(status.lastBackup?.file).toBe(run.file);
     expect(status.lastVerified?.restoreMs).toBe(run.restore_ms);
     expect(status.needsAttention).toBe(false);
@@ -248,7 +248,7 @@ describe('the daily backup', () => {
     expect(run.restore_ms).toEqual(expect.any(Number));
     // the newest verified backup is kept although it is no longer among the newest `keep`
     expect(scheduledFiles()).toEqual(['candor-daily-20310315T090000Z.backup', 'candor-daily-20310316T023000Z.backup']);
-    const needs = attention(a, site, clock);
+    const needs = await attention(databaseOf(a), site, clock);
     expect(needs.backups.needsAttention).toBe(true);
     expect(needs.backups.failure).toMatchObject({ stage: 'restore check' });
     expect(needs.backups.failure?.reason).toMatch(/does not authenticate/);
@@ -285,7 +285,7 @@ describe('the daily backup', () => {
     at(new Date(last.t + OVERDUE_MS + 60_000).toISOString());
     const status = await backupStatus(databaseOf(a), true, clock);
     expect(status.overdue).toEqual({ since: new Date(last.t), lastGoodId: last.id });
-    expect(attention(a, site, clock).backups.needsAttention).toBe(true);
+    expect((await attention(databaseOf(a), site, clock)).backups.needsAttention).toBe(true);
     expect(await alertStaff(depsB)).toEqual([`overdue:${last.id}`]);
     for (const minutes of [1, 5, 60, 600]) {
       at(new Date(last.t + OVERDUE_MS + minutes * 60_000).toISOString());

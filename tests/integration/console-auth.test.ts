@@ -9,7 +9,7 @@ import type { Db } from '../../db/client.ts';
 import { auditLog } from '../../db/schema.ts';
 import { ConsoleClient, hiddenField, type PageResponse } from '../helpers/browser-less.ts';
 import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
-import { openTestDb, signedInStaff, totpFromKeyText } from '../helpers/staff.ts';
+import { newSession, openTestDb, signedInStaff, totpFromKeyText } from '../helpers/staff.ts';
 
 let server: RunningServer;
 let db: Db;
@@ -203,9 +203,8 @@ describe('sessions', () => {
     const member = signedInStaff(db, 'responder');
     client.setCookie('candor_session', member.token);
     const second = db.$client.prepare('SELECT id FROM staff WHERE email = ?').get(member.email) as { id: number };
-    const { createSession, markSessionMfaVerified } = await import('../../src/core/auth/session.ts');
-    const s2 = createSession(db, second.id, { ip: null, userAgent: 'other' }, { idleMinutes: 60, absoluteHours: 12 }, new Date());
-    markSessionMfaVerified(db, s2.session.id, new Date());
+    const token2 = newSession(db, second.id, { mfaVerified: true });
+    const s2 = { token: token2, session: { id: token2.split('.')[0] ?? '' } };
     other.setCookie('candor_session', s2.token);
     expect((await other.get('/console')).status).toBe(200);
     const account = await client.get('/console/account');

@@ -178,7 +178,7 @@ async function seedDataDir(): Promise<string> {
     expect((await purgeAudit(databaseOf(db), 365, now))?.removed).toBe(3);
     const staffId = staffMember(db, 'owner', { enrolled: true });
     newSession(db, staffId, { mfaVerified: true });
-    createLink(db, staffId, 'invite', null, now);
+    await context.database.transaction((tx) => createLink(tx, staffId, 'invite', null, now));
     await hitLimitNow(context.database, { bucket: 'sign-in', max: 5, windowMs: 60_000 }, '203.0.113.66', now);
     scheduleJob(db, 'housekeeping:test', 'housekeeping', new Date(now.getTime() + DAY), { reason: 'test' }, now);
     recordAudit(db, { actor: { type: 'staff', id: staffId, label: 'owner' }, action: 'staff.created', target: `staff:${staffId}` }, now);

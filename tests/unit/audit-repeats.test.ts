@@ -175,7 +175,7 @@ describe('repeated refusals', () => {
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
     recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
     expect(await timesRecorded(databaseOf(db), 'auth.sign_in.failed', T0)).toBe(12);
-    expect(dashboardCounts(db, later(17 * MINUTE)).failedSignInsToday).toBe(12);
+    expect((await dashboardCounts(databaseOf(db), later(17 * MINUTE))).failedSignInsToday).toBe(12);
   });
 });
 

@@ -5,17 +5,20 @@
  * log (and never leaves there: see auth-world.ts).
  */
 import { describe, expect, it } from 'vitest';
+import type { Database } from '../../db/engine/types.ts';
 import { changePassword, changeRole, completeLink, inviteStaff, setStaffEnabled } from '../../src/core/auth/console-auth.ts';
-import { checkLink } from '../../src/core/auth/links.ts';
+import { checkLink as checkLinkIn } from '../../src/core/auth/links.ts';
 import { validateSessionToken } from '../../src/core/auth/session.ts';
 import { GENERIC, HOUR, MINUTE, ok, PASSWORD, SECOND, tokenOf, useWorlds } from './auth-world.ts';
+
+const checkLink = (database: Database, token: string, now: Date) => database.read((r) => checkLinkIn(r, token, now));
 
 const fresh = useWorlds();
 
 describe('first owner and one-time links', () => {
   it('sets a password once, through a link, and refuses weak or mismatched ones', async () => {
     const w = fresh();
-    const invite = ok(inviteStaff(w.ctx(), null, ' Owner@Lumenwork.example ', 'owner'));
+    const invite = ok(await inviteStaff(w.ctx(), null, ' Owner@Lumenwork.example ', 'owner'));
     w.remember(invite.token);
     expect(invite.member).toMatchObject({ email: 'owner@lumenwork.example', role: 'owner', status: 'invited', passwordHash: null });
 
@@ -30,13 +33,13 @@ describe('first owner and one-time links', () => {
       expect(result.ok, password).toBe(false);
       if (!result.ok) expect(result.message).toMatch(message);
     }
-    expect(checkLink(w.db, invite.token, w.now).ok).toBe(true);
-    expect(w.member(invite.member.id).status).toBe('invited');
+    expect((await checkLink(w.database, invite.token, w.now)).ok).toBe(true);
+    expect((await w.member(invite.member.id)).status).toBe('invited');
 
     const done = ok(await completeLink(w.ctx(), invite.token, PASSWORD, PASSWORD));
     w.remember(done.token);
     expect(done.next).toBe('enrol');
-    const { staff } = w.auth(done.token);
+    const { staff } = await w.auth(done.token);
     expect(staff).toMatchObject({ id: invite.member.id, status: 'active' });
     expect(staff.passwordHash?.startsWith('$argon2id$')).toBe(true);
 
@@ -49,7 +52,7 @@ describe('first owner and one-time links', () => {
 
   it('refuses an expired or forged link, and a second account for the same address', async () => {
     const w = fresh();
-    const invite = ok(inviteStaff(w.ctx(), null, 'owner@lumenwork.example', 'owner'));
+    const invite = ok(await inviteStaff(w.ctx(), null, 'owner@lumenwork.example', 'owner'));
     w.remember(invite.token);
     const [id] = invite.token.split('.');
     const forged = await completeLink(w.ctx(), `${id}.${'a'.repeat(24)}`, PASSWORD, PASSWORD);
@@ -58,15 +61,15 @@ describe('first owner and one-time links', () => {
     const late = await completeLink(w.ctx(), invite.token, PASSWORD, PASSWORD);
     expect(late).toEqual({ ok: false, message: expect.stringContaining('expired') });
 
-    const reissued = ok(inviteStaff(w.ctx(), null, 'owner@lumenwork.example', 'owner'));
+    const reissued = ok(await inviteStaff(w.ctx(), null, 'owner@lumenwork.example', 'owner'));
     w.remember(reissued.token);
     const { member } = reissued;
     ok(await completeLink(w.ctx(), reissued.token, PASSWORD, PASSWORD));
-    expect(inviteStaff(w.ctx(), w.member(member.id), 'OWNER@lumenwork.example', 'viewer')).toEqual({
+    expect(await inviteStaff(w.ctx(), await w.member(member.id), 'OWNER@lumenwork.example', 'viewer')).toEqual({
       ok: false,
       message: 'owner@lumenwork.example already has an account.',
     });
-    expect(inviteStaff(w.ctx(), null, 'not an address', 'owner').ok).toBe(false);
+    expect((await inviteStaff(w.ctx(), null, 'not an address', 'owner')).ok).toBe(false);
   });
 });
 
@@ -96,9 +99,9 @@ describe('signing in', () => {
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const viewer = await w.activeStaff('viewer@lumenwork.example', 'viewer', owner.member);
     expect(await w.signIn('viewer@lumenwork.example')).toMatchObject({ ok: true, next: 'console' });
-    w.remember(ok(inviteStaff(w.ctx(), owner.member, 'invited@lumenwork.example', 'viewer')).token);
+    w.remember(ok(await inviteStaff(w.ctx(), owner.member, 'invited@lumenwork.example', 'viewer')).token);
     expect(await w.signIn('invited@lumenwork.example')).toEqual(GENERIC);
-    ok(setStaffEnabled(w.ctx(), owner.member, viewer.member.id, false));
+    ok(await setStaffEnabled(w.ctx(), owner.member, viewer.member.id, false));
     expect(await w.signIn('viewer@lumenwork.example')).toEqual(GENERIC);
   });
 
@@ -154,7 +157,7 @@ describe('account and staff changes', () => {
     const w = fresh();
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const others = [tokenOf(await w.signIn('owner@lumenwork.example')), tokenOf(await w.signIn('owner@lumenwork.example'))];
-    const { session, staff } = w.auth(owner.token);
+    const { session, staff } = await w.auth(owner.token);
     const next = 'marmalade harbour quietly 7';
     w.remember(next);
     expect(await changePassword(w.ctx(), staff, session, 'not my password at all', next, next)).toEqual({
@@ -167,8 +170,8 @@ describe('account and staff changes', () => {
       message: /commonly/,
     });
     expect(await changePassword(w.ctx(), staff, session, PASSWORD, next, next)).toEqual({ ok: true, endedSessions: 2 });
-    expect(w.auth(owner.token).session.id).toBe(session.id);
-    for (const other of others) expect(validateSessionToken(w.db, other, w.ctx().policy, w.now)).toBeNull();
+    expect((await w.auth(owner.token)).session.id).toBe(session.id);
+    for (const other of others) expect(await validateSessionToken(w.database, other, w.ctx().policy, w.now)).toBeNull();
     expect(await w.signIn('owner@lumenwork.example')).toEqual(GENERIC);
     expect(await w.signIn('owner@lumenwork.example', next)).toMatchObject({ ok: true });
     expect(w.audit('auth.password.changed')).toMatchObject([{ actor_id: staff.id, summary: { otherSessionsEnded: 2 } }]);
@@ -177,17 +180,17 @@ describe('account and staff changes', () => {
   it('keeps at least one owner', async () => {
     const w = fresh();
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
-    expect(changeRole(w.ctx(), owner.member, owner.member.id, 'admin')).toEqual({
+    expect(await changeRole(w.ctx(), owner.member, owner.member.id, 'admin')).toEqual({
       ok: false,
       message: 'This is the only active owner; make someone else an owner first.',
     });
     const second = await w.activeStaff('second@lumenwork.example', 'admin', owner.member);
-    expect(changeRole(w.ctx(), owner.member, second.member.id, 'owner')).toEqual({ ok: true });
-    expect(validateSessionToken(w.db, second.token, w.ctx().policy, w.now)).toBeNull();
-    expect(changeRole(w.ctx(), owner.member, owner.member.id, 'admin')).toEqual({ ok: true });
-    expect(w.member(owner.member.id).role).toBe('admin');
-    expect(changeRole(w.ctx(), w.member(owner.member.id), second.member.id, 'viewer').ok).toBe(false);
-    expect(setStaffEnabled(w.ctx(), w.member(owner.member.id), second.member.id, false).ok).toBe(false);
+    expect(await changeRole(w.ctx(), owner.member, second.member.id, 'owner')).toEqual({ ok: true });
+    expect(await validateSessionToken(w.database, second.token, w.ctx().policy, w.now)).toBeNull();
+    expect(await changeRole(w.ctx(), owner.member, owner.member.id, 'admin')).toEqual({ ok: true });
+    expect((await w.member(owner.member.id)).role).toBe('admin');
+    expect((await changeRole(w.ctx(), await w.member(owner.member.id), second.member.id, 'viewer')).ok).toBe(false);
+    expect((await setStaffEnabled(w.ctx(), await w.member(owner.member.id), second.member.id, false)).ok).toBe(false);
     expect(w.audit('staff.role_changed').map((r) => r.summary)).toEqual([
       { before: { role: 'admin' }, after: { role: 'owner' }, sessionsEnded: 1 },
       { before: { role: 'owner' }, after: { role: 'admin' }, sessionsEnded: 1 },
@@ -199,16 +202,16 @@ describe('account and staff changes', () => {
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const viewer = await w.activeStaff('viewer@lumenwork.example', 'viewer', owner.member);
     await w.signIn('viewer@lumenwork.example');
-    expect(setStaffEnabled(w.ctx(), owner.member, owner.member.id, false)).toEqual({
+    expect(await setStaffEnabled(w.ctx(), owner.member, owner.member.id, false)).toEqual({
       ok: false,
       message: 'You cannot disable your own account.',
     });
-    expect(setStaffEnabled(w.ctx(), owner.member, viewer.member.id, false)).toEqual({ ok: true });
-    expect(validateSessionToken(w.db, viewer.token, w.ctx().policy, w.now)).toBeNull();
+    expect(await setStaffEnabled(w.ctx(), owner.member, viewer.member.id, false)).toEqual({ ok: true });
+    expect(await validateSessionToken(w.database, viewer.token, w.ctx().policy, w.now)).toBeNull();
     expect(w.db.$client.prepare('SELECT count(*) AS n FROM staff_sessions WHERE staff_id = ?').get(viewer.member.id)).toEqual({ n: 0 });
-    expect(w.auth(owner.token).staff.id).toBe(owner.member.id);
-    expect(setStaffEnabled(w.ctx(), owner.member, viewer.member.id, true)).toEqual({ ok: true });
-    expect(w.member(viewer.member.id).status).toBe('active');
+    expect((await w.auth(owner.token)).staff.id).toBe(owner.member.id);
+    expect(await setStaffEnabled(w.ctx(), owner.member, viewer.member.id, true)).toEqual({ ok: true });
+    expect((await w.member(viewer.member.id)).status).toBe('active');
     expect(w.audit('staff.disabled')).toMatchObject([
       { actor_id: owner.member.id, target: `staff:${viewer.member.id}`, summary: { after: { status: 'disabled' }, sessionsEnded: 2 } },
     ]);

@@ -139,7 +139,7 @@ describe('recognised devices', () => {
 
   /** A member signed in once from their laptop: their recognised-device cookie. */
   async function memberWithDevice(w: World, email = EMAIL): Promise<{ id: number; device: string }> {
-    const { member } = await w.activeStaff(email, 'responder', w.member(1));
+    const { member } = await w.activeStaff(email, 'responder', await w.member(1));
     const first = ok(await w.signIn(email, PASSWORD, { ip: '203.0.113.50' }));
     expect(first.next).toBe('console');
     return { id: member.id, device: must(first.device, 'a device cookie') };
@@ -156,7 +156,7 @@ describe('recognised devices', () => {
     // from another new network with it: in, and the cookie is renewed for the same device
     const back = ok(await w.signIn(EMAIL, PASSWORD, { ip: '2001:db8:fffe::1' }, device));
     expect(back.next).toBe('console');
-    expect(w.auth(back.token).staff.id).toBe(id);
+    expect((await w.auth(back.token)).staff.id).toBe(id);
     const renewed = must(back.device, 'a renewed cookie');
     expect(renewed.split('.')[3]).toBe(device.split('.')[3]);
     expect(w.audit('auth.sign_in.succeeded').at(-1)?.summary).toEqual({ next: 'console', device: 'recognised' });
@@ -220,20 +220,20 @@ describe('recognised devices', () => {
     // the password alone completes nothing: no cookie yet
     const half = ok(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '203.0.113.50' }));
     expect(half).toMatchObject({ next: 'mfa', device: null });
-    const laptop = w.auth(half.token);
+    const laptop = await w.auth(half.token);
     const device = ok(
-      await verifySecondFactor(w.ctx({ ip: '203.0.113.50' }), w.member(owner.member.id), laptop.session, w.code(key)),
+      await verifySecondFactor(w.ctx({ ip: '203.0.113.50' }), await w.member(owner.member.id), laptop.session, w.code(key)),
     ).device;
     w.rememberDevice(device);
 
     // someone who has the password spreads wrong codes over many /48s, then wrong passwords
-    const theirs = w.auth(tokenOf(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: network(90) })));
+    const theirs = await w.auth(tokenOf(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: network(90) })));
     const { max } = authLimits.mfaPerAccount;
     const perAddress = authLimits.mfaPerAccountAndIp.max;
     for (let i = 0; i < max; i++) {
       const answer = await verifySecondFactor(
         w.ctx({ ip: network(1 + Math.floor(i / perAddress)) }),
-        w.member(owner.member.id),
+        await w.member(owner.member.id),
         theirs.session,
         w.code(key, 5),
       );
@@ -247,15 +247,20 @@ describe('recognised devices', () => {
     w.advance(30 * SECOND);
     const again = ok(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '2001:db8:fffe::1' }, device));
     expect(again).toMatchObject({ next: 'mfa', device: null });
-    const session = w.auth(again.token).session;
+    const session = (await w.auth(again.token)).session;
     // the same session without the cookie (a copied session token) is refused at the second factor's ceiling
-    const without = await verifySecondFactor(w.ctx({ ip: '2001:db8:fffe::1' }), w.member(owner.member.id), session, w.code(key));
+    const without = await verifySecondFactor(w.ctx({ ip: '2001:db8:fffe::1' }), await w.member(owner.member.id), session, w.code(key));
     expect(without).toEqual({ ok: false, message: 'Too many attempts. Try again in 15 minutes.' });
     expect(w.audit('auth.sign_in.locked').at(-1)?.summary).toEqual({ reason: 'second factor for account' });
-    const passed = await verifySecondFactor(w.ctx({ ip: '2001:db8:fffe::1' }, device), w.member(owner.member.id), session, w.code(key));
+    const passed = await verifySecondFactor(
+      w.ctx({ ip: '2001:db8:fffe::1' }, device),
+      await w.member(owner.member.id),
+      session,
+      w.code(key),
+    );
     expect(passed).toEqual({ ok: true, device: expect.any(String) });
     w.rememberDevice(passed.ok ? passed.device : null);
-    expect(w.auth(again.token).session.mfaVerifiedAt).toEqual(w.now);
+    expect((await w.auth(again.token)).session.mfaVerifiedAt).toEqual(w.now);
     expect(w.audit('auth.mfa.verified').at(-1)?.summary).toEqual({ device: 'recognised' });
   });
 
@@ -263,36 +268,36 @@ describe('recognised devices', () => {
     const w = fresh();
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const { id, device } = await memberWithDevice(w);
-    const recognised = (cookie: string) => recognisedDevice(w.ctx().secret, cookie, w.member(id), w.now) !== null;
-    expect(recognised(device)).toBe(true);
+    const recognised = async (cookie: string) => recognisedDevice(w.ctx().secret, cookie, await w.member(id), w.now) !== null;
+    expect(await recognised(device)).toBe(true);
     const cookie = async () => must(ok(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })).device, 'a cookie');
 
     // signing out everywhere (by the member, keeping this session, or by an owner)
-    const mine = w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
-    revokeAllSessionsOf(w.ctx(), mine.staff, mine.staff, mine.session.id);
-    expect(recognised(device)).toBe(false);
+    const mine = await w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
+    await revokeAllSessionsOf(w.ctx(), mine.staff, mine.staff, mine.session.id);
+    expect(await recognised(device)).toBe(false);
     const second = await cookie();
-    revokeAllSessionsOf(w.ctx(), owner.member, w.member(id));
-    expect(recognised(second)).toBe(false);
+    await revokeAllSessionsOf(w.ctx(), owner.member, await w.member(id));
+    expect(await recognised(second)).toBe(false);
 
     // a password change
     const third = await cookie();
-    const now = w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
+    const now = await w.auth(tokenOf(await w.signIn(EMAIL, PASSWORD, { ip: '203.0.113.50' })));
     ok(await changePassword(w.ctx(), now.staff, now.session, PASSWORD, `${PASSWORD} again`, `${PASSWORD} again`));
-    expect(recognised(third)).toBe(false);
-    ok(await changePassword(w.ctx(), w.member(id), now.session, `${PASSWORD} again`, PASSWORD, PASSWORD));
+    expect(await recognised(third)).toBe(false);
+    ok(await changePassword(w.ctx(), await w.member(id), now.session, `${PASSWORD} again`, PASSWORD, PASSWORD));
 
     // disabling (and enabling again does not bring them back)
     const fourth = await cookie();
-    ok(setStaffEnabled(w.ctx(), owner.member, id, false));
-    ok(setStaffEnabled(w.ctx(), owner.member, id, true));
-    expect(recognised(fourth)).toBe(false);
+    ok(await setStaffEnabled(w.ctx(), owner.member, id, false));
+    ok(await setStaffEnabled(w.ctx(), owner.member, id, true));
+    expect(await recognised(fourth)).toBe(false);
 
     // an owner's sign-in reset: the old cookie is refused at the ceiling, the one from setting the new password is not
     const fifth = await cookie();
-    const reset = ok(resetStaffSignIn(w.ctx(), owner.member, EMAIL));
+    const reset = ok(await resetStaffSignIn(w.ctx(), owner.member, EMAIL));
     w.remember(reset.token);
-    expect(recognised(fifth)).toBe(false);
+    expect(await recognised(fifth)).toBe(false);
     const relinked = ok(await completeLink(w.ctx({ ip: '203.0.113.51' }), reset.token, PASSWORD, PASSWORD));
     w.remember(relinked.token);
     w.rememberDevice(relinked.device);
@@ -308,9 +313,9 @@ describe('second factor from many addresses', () => {
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const { key } = await w.enrol(owner.token);
     w.advance(30 * SECOND);
-    const { session, staff } = w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
+    const { session, staff } = await w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
     const wrong = () => w.code(key, 5);
-    const check = (ip: string, code: string) => verifySecondFactor(w.ctx({ ip }), w.member(staff.id), session, code);
+    const check = async (ip: string, code: string) => verifySecondFactor(w.ctx({ ip }), await w.member(staff.id), session, code);
     for (let i = 0; i < 8; i++) await check('192.0.2.66', wrong());
     expect(await check('192.0.2.66', w.code(key))).toMatchObject({ ok: false, message: TOO_MANY });
     expect(await check('203.0.113.50', w.code(key))).toEqual({ ok: true, device: expect.any(String) });
@@ -319,13 +324,18 @@ describe('second factor from many addresses', () => {
     const { max } = authLimits.mfaPerAccount;
     const perAddress = authLimits.mfaPerAccountAndIp.max;
     expect(max).toBeGreaterThan(perAddress);
-    const second = w.auth(tokenOf(await w.signIn('owner@lumenwork.example'))).session;
+    const second = (await w.auth(tokenOf(await w.signIn('owner@lumenwork.example')))).session;
     // The five from the first address count towards the ceiling too: a success does not reset it for the guesser.
     for (let i = perAddress; i < max; i++) {
-      const answer = await verifySecondFactor(w.ctx({ ip: address(1 + Math.floor(i / perAddress)) }), w.member(staff.id), second, wrong());
+      const answer = await verifySecondFactor(
+        w.ctx({ ip: address(1 + Math.floor(i / perAddress)) }),
+        await w.member(staff.id),
+        second,
+        wrong(),
+      );
       expect(answer).toMatchObject({ ok: false, message: /not valid/ });
     }
-    expect(await verifySecondFactor(w.ctx({ ip: '203.0.113.77' }), w.member(staff.id), second, w.code(key))).toMatchObject({
+    expect(await verifySecondFactor(w.ctx({ ip: '203.0.113.77' }), await w.member(staff.id), second, w.code(key))).toMatchObject({
       ok: false,
       message: TOO_MANY,
     });

@@ -14,7 +14,7 @@ describe('second factor', () => {
   it('enrols with a code from the key shown, keeping the key sealed and the recovery codes hashed', async () => {
     const w = fresh();
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
-    const { session, staff } = w.auth(owner.token);
+    const { session, staff } = await w.auth(owner.token);
     const challenge = await startEnrolment(w.ctx(), staff, session);
     expect(challenge.keyText).toMatch(/^([A-Z2-7]{4} )+[A-Z2-7]{4}$/);
     expect(challenge.qrSvg.startsWith('<svg')).toBe(true);
@@ -25,11 +25,11 @@ describe('second factor', () => {
     expect((await startEnrolment(w.ctx(), staff, session, challenge.pending)).keyText).toBe(challenge.keyText);
 
     // The pending key is bound to its session.
-    const otherAuth = w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
-    expect(completeEnrolment(w.ctx(), otherAuth.staff, otherAuth.session, challenge.pending, w.code(key)).ok).toBe(false);
-    expect(completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(key, 3))).toMatchObject({ ok: false });
+    const otherAuth = await w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
+    expect((await completeEnrolment(w.ctx(), otherAuth.staff, otherAuth.session, challenge.pending, w.code(key))).ok).toBe(false);
+    expect(await completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(key, 3))).toMatchObject({ ok: false });
 
-    const done = ok(completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(key)));
+    const done = ok(await completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(key)));
     w.remember(...done.recoveryCodes);
     expect(done.recoveryCodes).toHaveLength(10);
     for (const code of done.recoveryCodes) expect(code).toMatch(/^[a-z2-9]{5}-[a-z2-9]{5}$/);
@@ -44,7 +44,7 @@ describe('second factor', () => {
     expect(row.totp_last_counter).toBe(totpCounter(w.now));
     const stored = w.db.$client.prepare('SELECT code_hash FROM recovery_codes WHERE staff_id = ?').all(staff.id) as { code_hash: string }[];
     expect(stored.map((r) => r.code_hash).sort()).toEqual(done.recoveryCodes.map((c) => hashRecoveryCode(c, w.ctx().secret)).sort());
-    expect(w.auth(owner.token).session.mfaVerifiedAt).toEqual(w.now);
+    expect((await w.auth(owner.token)).session.mfaVerifiedAt).toEqual(w.now);
     expect(w.audit('auth.mfa.enrolled')).toMatchObject([{ actor_id: staff.id, summary: { backupCount: 10 } }]);
   });
 
@@ -55,7 +55,7 @@ describe('second factor', () => {
     const signedIn = await w.signIn('owner@lumenwork.example');
     expect(signedIn).toMatchObject({ ok: true, next: 'mfa' });
     const token = tokenOf(signedIn);
-    const { session, staff } = w.auth(token);
+    const { session, staff } = await w.auth(token);
     expect(session.mfaVerifiedAt).toBeNull();
 
     // The code used to enrol belongs to a step already used.
@@ -63,16 +63,16 @@ describe('second factor', () => {
     w.advance(30 * SECOND);
     const code = w.code(key);
     expect(await verifySecondFactor(w.ctx(), staff, session, code)).toEqual({ ok: true, device: expect.any(String) });
-    expect(w.auth(token).session.mfaVerifiedAt).toEqual(w.now);
+    expect((await w.auth(token)).session.mfaVerifiedAt).toEqual(w.now);
     // Replayed, whether the member is read again or the caller still holds the one read before the first use.
-    expect((await verifySecondFactor(w.ctx(), w.member(staff.id), session, code)).ok).toBe(false);
+    expect((await verifySecondFactor(w.ctx(), await w.member(staff.id), session, code)).ok).toBe(false);
     expect((await verifySecondFactor(w.ctx(), staff, session, code)).ok).toBe(false);
 
     const [recovery] = codes;
     if (!recovery) throw new Error('no recovery code');
     const typed = recovery.toUpperCase().replace('-', ' ');
-    expect(await verifySecondFactor(w.ctx(), w.member(staff.id), session, typed)).toEqual({ ok: true, device: expect.any(String) });
-    expect((await verifySecondFactor(w.ctx(), w.member(staff.id), session, recovery)).ok).toBe(false);
+    expect(await verifySecondFactor(w.ctx(), await w.member(staff.id), session, typed)).toEqual({ ok: true, device: expect.any(String) });
+    expect((await verifySecondFactor(w.ctx(), await w.member(staff.id), session, recovery)).ok).toBe(false);
     expect(w.audit('auth.mfa.recovery_code_used')).toMatchObject([{ actor_id: staff.id, summary: { unusedLeft: 9 } }]);
     expect(w.times('auth.mfa.failed')).toBe(4);
   });
@@ -82,7 +82,7 @@ describe('second factor', () => {
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const { key } = await w.enrol(owner.token);
     w.advance(30 * SECOND);
-    const { session, staff } = w.auth(owner.token);
+    const { session, staff } = await w.auth(owner.token);
     const wrong = w.code(key, 5);
     for (let i = 0; i < 5; i++)
       expect(await verifySecondFactor(w.ctx(), staff, session, wrong)).toMatchObject({ ok: false, message: /not valid/ });
@@ -93,7 +93,10 @@ describe('second factor', () => {
     expect(w.times('auth.mfa.failed')).toBe(5);
     expect(w.audit('auth.sign_in.locked')).toMatchObject([{ target: `staff:${staff.id}`, summary: { reason: 'second factor' } }]);
     w.advance(15 * MINUTE);
-    expect(await verifySecondFactor(w.ctx(), w.member(staff.id), session, w.code(key))).toEqual({ ok: true, device: expect.any(String) });
+    expect(await verifySecondFactor(w.ctx(), await w.member(staff.id), session, w.code(key))).toEqual({
+      ok: true,
+      device: expect.any(String),
+    });
   });
 
   it('does not let parallel wrong codes slip past the limit', async () => {
@@ -101,7 +104,7 @@ describe('second factor', () => {
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const { key } = await w.enrol(owner.token);
     w.advance(30 * SECOND);
-    const { session, staff } = w.auth(owner.token);
+    const { session, staff } = await w.auth(owner.token);
     const wrong = w.code(key, 5);
     // The check, the code and the count are one transaction each: twelve at once are taken one after the other.
     const answers = await Promise.all(Array.from({ length: 12 }, () => verifySecondFactor(w.ctx(), staff, session, wrong)));
@@ -114,28 +117,28 @@ describe('second factor', () => {
     const w = fresh();
     const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
     const { key, keyText } = await w.enrol(owner.token);
-    const sealedBefore = w.member(owner.member.id).totpSecret;
+    const sealedBefore = (await w.member(owner.member.id)).totpSecret;
 
     const intruder = tokenOf(await w.signIn('owner@lumenwork.example'));
-    const { session, staff } = w.auth(intruder);
+    const { session, staff } = await w.auth(intruder);
     const challenge = await startEnrolment(w.ctx(), staff, session);
     w.remember(challenge.keyText.replace(/ /g, ''));
     const theirs = decodeBase32IgnorePadding(challenge.keyText.replace(/ /g, ''));
-    expect(completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(theirs)).ok).toBe(false);
-    expect(w.member(owner.member.id).totpSecret).toBe(sealedBefore);
-    expect(w.auth(intruder).session.mfaVerifiedAt).toBeNull();
+    expect((await completeEnrolment(w.ctx(), staff, session, challenge.pending, w.code(theirs))).ok).toBe(false);
+    expect((await w.member(owner.member.id)).totpSecret).toBe(sealedBefore);
+    expect((await w.auth(intruder)).session.mfaVerifiedAt).toBeNull();
 
     // With the second factor given, a new phone can be enrolled.
     w.advance(30 * SECOND);
     ok(await verifySecondFactor(w.ctx(), staff, session, w.code(key)));
-    const verified = w.auth(intruder);
+    const verified = await w.auth(intruder);
     const again = await startEnrolment(w.ctx(), verified.staff, verified.session);
     w.remember(again.keyText.replace(/ /g, ''));
     expect(again.keyText).not.toBe(keyText);
     const newKey = decodeBase32IgnorePadding(again.keyText.replace(/ /g, ''));
-    const done = ok(completeEnrolment(w.ctx(), verified.staff, verified.session, again.pending, w.code(newKey)));
+    const done = ok(await completeEnrolment(w.ctx(), verified.staff, verified.session, again.pending, w.code(newKey)));
     w.remember(...done.recoveryCodes);
-    expect(w.member(owner.member.id).totpSecret).not.toBe(sealedBefore);
+    expect((await w.member(owner.member.id)).totpSecret).not.toBe(sealedBefore);
   });
 
   it('leaves no password, key, recovery code or token in the audit log over a whole journey', async () => {
@@ -144,15 +147,15 @@ describe('second factor', () => {
     const { key, codes } = await w.enrol(owner.token);
     w.advance(30 * SECOND);
     const token = tokenOf(await w.signIn('owner@lumenwork.example'));
-    const first = w.auth(token);
+    const first = await w.auth(token);
     ok(await verifySecondFactor(w.ctx(), first.staff, first.session, w.code(key)));
-    const second = w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
+    const second = await w.auth(tokenOf(await w.signIn('owner@lumenwork.example')));
     ok(await verifySecondFactor(w.ctx(), second.staff, second.session, codes[3] ?? ''));
-    expect((await verifySecondFactor(w.ctx(), w.member(second.staff.id), second.session, 'not-a-code')).ok).toBe(false);
+    expect((await verifySecondFactor(w.ctx(), await w.member(second.staff.id), second.session, 'not-a-code')).ok).toBe(false);
     await w.signIn('owner@lumenwork.example', 'a wrong password guess');
     const next = 'marmalade harbour quietly 7';
     w.remember(next);
-    ok(await changePassword(w.ctx(), w.member(first.staff.id), first.session, PASSWORD, next, next));
+    ok(await changePassword(w.ctx(), await w.member(first.staff.id), first.session, PASSWORD, next, next));
 
     const json = JSON.stringify(w.db.$client.prepare('SELECT * FROM audit_log').all()).toLowerCase();
     expect(json).toContain('owner@lumenwork.example');

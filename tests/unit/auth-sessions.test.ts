@@ -7,10 +7,12 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
-import { checkLink, consumeLink, createLink, LINK_TTL_MS } from '../../src/core/auth/links.ts';
+import type { Tx } from '../../db/engine/types.ts';
+import * as links from '../../src/core/auth/links.ts';
+import type { Role } from '../../src/core/auth/permissions.ts';
 import { clearLimit, hitLimitNow, type Limit, peekLimitNow } from '../../src/core/auth/rate-limit.ts';
-import { createSession, invalidateSessionsOf, validateSessionToken } from '../../src/core/auth/session.ts';
-import { insertStaff, updateStaff } from '../../src/core/auth/staff.ts';
+import * as sessions from '../../src/core/auth/session.ts';
+import { insertStaffIfAbsent, type StaffChanges, updateStaffRow } from '../../src/stores/staff.ts';
 import { flipLast } from '../helpers/tamper.ts';
 
 const T0 = new Date('2026-03-02T09:00:10.000Z');
@@ -21,6 +23,26 @@ const at = (ms: number) => new Date(T0.getTime() + ms);
 const policy = { idleMinutes: 60, absoluteHours: 12 };
 const client = { ip: '203.0.113.9', userAgent: 'test' };
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** Each step in a transaction of its own on the database's async handle, as the flows run them. */
+const inTx = <T>(db: Db, fn: (tx: Tx) => Promise<T>) => databaseOf(db).transaction(fn);
+const { LINK_TTL_MS } = links;
+async function insertStaff(db: Db, email: string, role: Role, now: Date) {
+  const made = await inTx(db, (tx) => insertStaffIfAbsent(tx, email, role, now));
+  if (!made) throw new Error(`${email} exists`);
+  return made;
+}
+const updateStaff = (db: Db, id: number, changes: StaffChanges, now: Date) => inTx(db, (tx) => updateStaffRow(tx, id, changes, now));
+const createSession = (db: Db, staffId: number, c: typeof client, p: typeof policy, now: Date) =>
+  inTx(db, (tx) => sessions.createSession(tx, staffId, c, p, now));
+const validateSessionToken = (db: Db, token: string, p: typeof policy, now: Date) =>
+  sessions.validateSessionToken(databaseOf(db), token, p, now);
+const invalidateSessionsOf = (db: Db, staffId: number, keepId?: string) =>
+  inTx(db, (tx) => sessions.invalidateSessionsOf(tx, staffId, keepId));
+const createLink = (db: Db, staffId: number, purpose: links.LinkPurpose, createdBy: number | null, now: Date) =>
+  inTx(db, (tx) => links.createLink(tx, staffId, purpose, createdBy, now));
+const checkLink = (db: Db, token: string, now: Date) => databaseOf(db).read((r) => links.checkLink(r, token, now));
+const consumeLink = (db: Db, id: string, now: Date) => inTx(db, (tx) => links.consumeLink(tx, id, now));
 
 function splitToken(token: string): { id: string; secret: string } {
   const [id, secret] = token.split('.');
@@ -41,16 +63,16 @@ function holds(value: unknown, secret: string): boolean {
 }
 
 describe('sessions', () => {
-  function world() {
+  async function world() {
     const db = openDatabase(':memory:');
-    const member = insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
-    updateStaff(db, member.id, { status: 'active' }, T0);
+    const member = await insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
+    await updateStaff(db, member.id, { status: 'active' }, T0);
     return { db, member };
   }
 
-  it('give the browser id.secret and keep only SHA-256 of the secret', () => {
-    const { db, member } = world();
-    const { token, session } = createSession(db, member.id, client, policy, T0);
+  it('give the browser id.secret and keep only SHA-256 of the secret', async () => {
+    const { db, member } = await world();
+    const { token, session } = await createSession(db, member.id, client, policy, T0);
     expect(token).toMatch(/^[a-z2-7]{24}\.[a-z2-7]{24}$/);
     const { id, secret } = splitToken(token);
     expect(session.id).toBe(id);
@@ -62,110 +84,110 @@ describe('sessions', () => {
     expect(session.mfaVerifiedAt).toBeNull();
   });
 
-  it('refuse a wrong or malformed token without ending the real session', () => {
-    const { db, member } = world();
-    const { token } = createSession(db, member.id, client, policy, T0);
+  it('refuse a wrong or malformed token without ending the real session', async () => {
+    const { db, member } = await world();
+    const { token } = await createSession(db, member.id, client, policy, T0);
     const { id, secret } = splitToken(token);
     const wrong = `${id}.${flipLast(secret)}`;
     for (const bad of [wrong, id, `${id}.`, `.${secret}`, `${token}.x`, '', `${'a'.repeat(65)}.${secret}`, `unknownid.${secret}`]) {
-      expect(validateSessionToken(db, bad, policy, at(MINUTE))).toBeNull();
+      expect(await validateSessionToken(db, bad, policy, at(MINUTE))).toBeNull();
     }
-    expect(validateSessionToken(db, token, policy, at(MINUTE))?.staff.id).toBe(member.id);
+    expect((await validateSessionToken(db, token, policy, at(MINUTE)))?.staff.id).toBe(member.id);
   });
 
-  it('end after the idle period, and the row goes', () => {
-    const { db, member } = world();
-    const { token } = createSession(db, member.id, client, policy, T0);
-    expect(validateSessionToken(db, token, policy, at(60 * MINUTE - 1))).not.toBeNull();
-    const second = createSession(db, member.id, client, policy, T0);
-    expect(validateSessionToken(db, second.token, policy, at(60 * MINUTE))).toBeNull();
+  it('end after the idle period, and the row goes', async () => {
+    const { db, member } = await world();
+    const { token } = await createSession(db, member.id, client, policy, T0);
+    expect(await validateSessionToken(db, token, policy, at(60 * MINUTE - 1))).not.toBeNull();
+    const second = await createSession(db, member.id, client, policy, T0);
+    expect(await validateSessionToken(db, second.token, policy, at(60 * MINUTE))).toBeNull();
     expect(rowsOf(db, 'staff_sessions').map((r) => r.id)).toEqual([splitToken(token).id]);
   });
 
-  it('end at the absolute lifetime despite constant activity', () => {
-    const { db, member } = world();
-    const { token } = createSession(db, member.id, client, policy, T0);
+  it('end at the absolute lifetime despite constant activity', async () => {
+    const { db, member } = await world();
+    const { token } = await createSession(db, member.id, client, policy, T0);
     for (let t = 50 * MINUTE; t < 12 * HOUR; t += 50 * MINUTE) {
-      expect(validateSessionToken(db, token, policy, at(t)), `at ${t / MINUTE} min`).not.toBeNull();
+      expect(await validateSessionToken(db, token, policy, at(t)), `at ${t / MINUTE} min`).not.toBeNull();
     }
-    expect(validateSessionToken(db, token, policy, at(12 * HOUR))).toBeNull();
+    expect(await validateSessionToken(db, token, policy, at(12 * HOUR))).toBeNull();
     expect(rowsOf(db, 'staff_sessions')).toHaveLength(0);
   });
 
-  it('end when the account is disabled', () => {
-    const { db, member } = world();
-    const { token } = createSession(db, member.id, client, policy, T0);
-    updateStaff(db, member.id, { status: 'disabled' }, at(MINUTE));
-    expect(validateSessionToken(db, token, policy, at(2 * MINUTE))).toBeNull();
+  it('end when the account is disabled', async () => {
+    const { db, member } = await world();
+    const { token } = await createSession(db, member.id, client, policy, T0);
+    await updateStaff(db, member.id, { status: 'disabled' }, at(MINUTE));
+    expect(await validateSessionToken(db, token, policy, at(2 * MINUTE))).toBeNull();
     expect(rowsOf(db, 'staff_sessions')).toHaveLength(0);
   });
 
-  it('record activity at most once a minute', () => {
-    const { db, member } = world();
-    const { token } = createSession(db, member.id, client, policy, T0);
+  it('record activity at most once a minute', async () => {
+    const { db, member } = await world();
+    const { token } = await createSession(db, member.id, client, policy, T0);
     const stored = () => rowsOf(db, 'staff_sessions')[0]?.last_active_at;
-    expect(validateSessionToken(db, token, policy, at(30 * SECOND))?.session.lastActiveAt).toEqual(T0);
+    expect((await validateSessionToken(db, token, policy, at(30 * SECOND)))?.session.lastActiveAt).toEqual(T0);
     expect(stored()).toBe(T0.getTime());
-    expect(validateSessionToken(db, token, policy, at(61 * SECOND))?.session.lastActiveAt).toEqual(at(61 * SECOND));
+    expect((await validateSessionToken(db, token, policy, at(61 * SECOND)))?.session.lastActiveAt).toEqual(at(61 * SECOND));
     expect(stored()).toBe(at(61 * SECOND).getTime());
-    validateSessionToken(db, token, policy, at(100 * SECOND));
+    await validateSessionToken(db, token, policy, at(100 * SECOND));
     expect(stored()).toBe(at(61 * SECOND).getTime());
     // Activity pushes the idle end out.
-    expect(validateSessionToken(db, token, policy, at(61 * SECOND + 59 * MINUTE))).not.toBeNull();
+    expect(await validateSessionToken(db, token, policy, at(61 * SECOND + 59 * MINUTE))).not.toBeNull();
   });
 
-  it('can all be ended except the one kept, and only for that person', () => {
-    const { db, member } = world();
-    const other = insertStaff(db, 'sam@lumenwork.example', 'viewer', T0);
-    const keep = createSession(db, member.id, client, policy, T0);
-    const a = createSession(db, member.id, client, policy, T0);
-    const b = createSession(db, member.id, client, policy, T0);
-    const theirs = createSession(db, other.id, client, policy, T0);
-    expect(invalidateSessionsOf(db, member.id, keep.session.id)).toBe(2);
-    expect(validateSessionToken(db, keep.token, policy, at(MINUTE))).not.toBeNull();
-    expect(validateSessionToken(db, a.token, policy, at(MINUTE))).toBeNull();
-    expect(validateSessionToken(db, b.token, policy, at(MINUTE))).toBeNull();
-    expect(validateSessionToken(db, theirs.token, policy, at(MINUTE))).not.toBeNull();
-    expect(invalidateSessionsOf(db, member.id)).toBe(1);
-    expect(validateSessionToken(db, keep.token, policy, at(MINUTE))).toBeNull();
+  it('can all be ended except the one kept, and only for that person', async () => {
+    const { db, member } = await world();
+    const other = await insertStaff(db, 'sam@lumenwork.example', 'viewer', T0);
+    const keep = await createSession(db, member.id, client, policy, T0);
+    const a = await createSession(db, member.id, client, policy, T0);
+    const b = await createSession(db, member.id, client, policy, T0);
+    const theirs = await createSession(db, other.id, client, policy, T0);
+    expect(await invalidateSessionsOf(db, member.id, keep.session.id)).toBe(2);
+    expect(await validateSessionToken(db, keep.token, policy, at(MINUTE))).not.toBeNull();
+    expect(await validateSessionToken(db, a.token, policy, at(MINUTE))).toBeNull();
+    expect(await validateSessionToken(db, b.token, policy, at(MINUTE))).toBeNull();
+    expect(await validateSessionToken(db, theirs.token, policy, at(MINUTE))).not.toBeNull();
+    expect(await invalidateSessionsOf(db, member.id)).toBe(1);
+    expect(await validateSessionToken(db, keep.token, policy, at(MINUTE))).toBeNull();
   });
 });
 
 describe('one-time links', () => {
-  function world() {
+  async function world() {
     const db = openDatabase(':memory:');
-    const member = insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
+    const member = await insertStaff(db, 'jane@lumenwork.example', 'admin', T0);
     return { db, member };
   }
 
-  it('keep only the hash of the secret and work once', () => {
-    const { db, member } = world();
-    const { token, link } = createLink(db, member.id, 'invite', null, T0);
+  it('keep only the hash of the secret and work once', async () => {
+    const { db, member } = await world();
+    const { token, link } = await createLink(db, member.id, 'invite', null, T0);
     expect(token).toMatch(/^[a-z2-7]{24}\.[a-z2-7]{24}$/);
     const { secret } = splitToken(token);
     for (const row of rowsOf(db, 'staff_links')) {
       for (const [column, value] of Object.entries(row)) expect(holds(value, secret), column).toBe(false);
     }
-    const check = checkLink(db, token, at(MINUTE));
+    const check = await checkLink(db, token, at(MINUTE));
     expect(check).toEqual({ ok: true, link });
-    expect(consumeLink(db, link.id, at(MINUTE))).toBe(true);
-    expect(consumeLink(db, link.id, at(MINUTE))).toBe(false);
-    expect(checkLink(db, token, at(2 * MINUTE))).toEqual({ ok: false, reason: 'used' });
+    expect(await consumeLink(db, link.id, at(MINUTE))).toBe(true);
+    expect(await consumeLink(db, link.id, at(MINUTE))).toBe(false);
+    expect(await checkLink(db, token, at(2 * MINUTE))).toEqual({ ok: false, reason: 'used' });
   });
 
-  it('expire after 24 hours', () => {
-    const { db, member } = world();
-    const { token } = createLink(db, member.id, 'reset', null, T0);
+  it('expire after 24 hours', async () => {
+    const { db, member } = await world();
+    const { token } = await createLink(db, member.id, 'reset', null, T0);
     expect(LINK_TTL_MS).toBe(24 * HOUR);
-    expect(checkLink(db, token, at(24 * HOUR - 1)).ok).toBe(true);
-    expect(checkLink(db, token, at(24 * HOUR))).toEqual({ ok: false, reason: 'expired' });
+    expect((await checkLink(db, token, at(24 * HOUR - 1))).ok).toBe(true);
+    expect(await checkLink(db, token, at(24 * HOUR))).toEqual({ ok: false, reason: 'expired' });
   });
 
-  it('refuse a wrong secret or a malformed token', () => {
-    const { db, member } = world();
-    const { token } = createLink(db, member.id, 'setup', null, T0);
+  it('refuse a wrong secret or a malformed token', async () => {
+    const { db, member } = await world();
+    const { token } = await createLink(db, member.id, 'setup', null, T0);
     const { id, secret } = splitToken(token);
-    const other = createLink(db, insertStaff(db, 'sam@lumenwork.example', 'viewer', T0).id, 'invite', null, T0);
+    const other = await createLink(db, (await insertStaff(db, 'sam@lumenwork.example', 'viewer', T0)).id, 'invite', null, T0);
     for (const bad of [
       `${id}.${splitToken(other.token).secret}`,
       `${id}.${secret.toUpperCase()}`,
@@ -174,17 +196,17 @@ describe('one-time links', () => {
       '',
       `nosuchid.${secret}`,
     ]) {
-      expect(checkLink(db, bad, at(MINUTE))).toEqual({ ok: false, reason: 'invalid' });
+      expect(await checkLink(db, bad, at(MINUTE))).toEqual({ ok: false, reason: 'invalid' });
     }
   });
 
-  it('replace an earlier unused link for the same person', () => {
-    const { db, member } = world();
-    const first = createLink(db, member.id, 'invite', null, T0);
-    const second = createLink(db, member.id, 'reset', null, at(MINUTE));
-    expect(checkLink(db, first.token, at(2 * MINUTE)).ok).toBe(false);
-    expect(consumeLink(db, first.link.id, at(2 * MINUTE))).toBe(false);
-    expect(checkLink(db, second.token, at(2 * MINUTE)).ok).toBe(true);
+  it('replace an earlier unused link for the same person', async () => {
+    const { db, member } = await world();
+    const first = await createLink(db, member.id, 'invite', null, T0);
+    const second = await createLink(db, member.id, 'reset', null, at(MINUTE));
+    expect((await checkLink(db, first.token, at(2 * MINUTE))).ok).toBe(false);
+    expect(await consumeLink(db, first.link.id, at(2 * MINUTE))).toBe(false);
+    expect((await checkLink(db, second.token, at(2 * MINUTE))).ok).toBe(true);
   });
 });
 

@@ -10,6 +10,7 @@ import { generateHOTP } from '@oslojs/otp';
 import { afterEach, expect } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
 import type { AuditAction } from '../../src/core/audit/actions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
@@ -47,6 +48,8 @@ export interface AuditRow {
 
 export class World {
   readonly db: Db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(WORLD_SECRET));
+  /** the same database through the engine API, which the flows take */
+  readonly database: Database = databaseOf(this.db);
   readonly keys = [randomBytes(32)];
   now = T0;
   /** every secret handed out in this world: none may reach the audit log */
@@ -56,7 +59,7 @@ export class World {
   ctx(client: Partial<AuthContext['client']> = {}, device?: string): AuthContext {
     return {
       device,
-      db: this.db,
+      database: this.database,
       now: this.now,
       keys: this.keys,
       policy: { idleMinutes: 60, absoluteHours: 12 },
@@ -86,12 +89,12 @@ export class World {
     for (const part of [parts[3], parts[5]]) if (part) this.secrets.add(part);
   }
 
-  auth(token: string): { session: Session; staff: StaffMember } {
-    return must(validateSessionToken(this.db, token, this.ctx().policy, this.now), 'a valid session');
+  async auth(token: string): Promise<{ session: Session; staff: StaffMember }> {
+    return must(await validateSessionToken(this.database, token, this.ctx().policy, this.now), 'a valid session');
   }
 
-  member(id: number): StaffMember {
-    return must(getStaff(this.db, id), `staff ${id}`);
+  async member(id: number): Promise<StaffMember> {
+    return must(await getStaff(this.database, id), `staff ${id}`);
   }
 
   audit(action?: string): AuditRow[] {
@@ -110,12 +113,12 @@ export class World {
 
   /** An active member signed in through their one-time link. */
   async activeStaff(email: string, role: Role, actor: StaffMember | null = null): Promise<{ member: StaffMember; token: string }> {
-    const invite = ok(inviteStaff(this.ctx(), actor, email, role));
+    const invite = ok(await inviteStaff(this.ctx(), actor, email, role));
     this.remember(invite.token);
     const done = ok(await completeLink(this.ctx(), invite.token, PASSWORD, PASSWORD));
     this.remember(done.token);
     this.rememberDevice(done.device);
-    return { member: this.member(invite.member.id), token: done.token };
+    return { member: await this.member(invite.member.id), token: done.token };
   }
 
   async signIn(email: string, password = PASSWORD, client: Partial<AuthContext['client']> = {}, device?: string) {
@@ -129,7 +132,7 @@ export class World {
 
   /** Enrols TOTP in the given session the way a person with an authenticator app would. */
   async enrol(token: string): Promise<{ key: Uint8Array; codes: string[]; keyText: string }> {
-    const { session, staff } = this.auth(token);
+    const { session, staff } = await this.auth(token);
     const challenge = await startEnrolment(this.ctx(), staff, session);
     const key = decodeBase32IgnorePadding(challenge.keyText.replace(/ /g, ''));
     this.remember(
@@ -138,7 +141,7 @@ export class World {
       Buffer.from(key).toString('base64'),
       Buffer.from(key).toString('hex'),
     );
-    const done = ok(completeEnrolment(this.ctx(), staff, session, challenge.pending, this.code(key)));
+    const done = ok(await completeEnrolment(this.ctx(), staff, session, challenge.pending, this.code(key)));
     this.remember(...done.recoveryCodes, ...done.recoveryCodes.map((c) => c.replace('-', '')));
     this.rememberDevice(done.device);
     return { key, codes: done.recoveryCodes, keyText: challenge.keyText };

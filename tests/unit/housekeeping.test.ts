@@ -6,8 +6,8 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
-import { insertStaff } from '../../src/core/auth/staff.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
+import { insertStaffIfAbsent } from '../../src/stores/staff.ts';
 
 const DAY = 86_400_000;
 const policy = {
@@ -24,9 +24,12 @@ describe('housekeeping', () => {
       recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY));
     const now = new Date(start.getTime() + 370 * DAY);
     recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, now);
-    const member = insertStaff(db, 'a@lumenwork.example', 'viewer', start);
-    createSession(db, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, start);
-    const fresh = createSession(db, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, now);
+    const fresh = await databaseOf(db).transaction(async (tx) => {
+      const member = await insertStaffIfAbsent(tx, 'a@lumenwork.example', 'viewer', start);
+      if (!member) throw new Error('no staff member');
+      await createSession(tx, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, start);
+      return createSession(tx, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, now);
+    });
     await hitLimitNow(databaseOf(db), { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
 
     const result = await runHousekeeping(databaseOf(db), policy, now);

@@ -3,14 +3,35 @@
  * one-time links, password changes and staff management. Each takes what it
  * needs, records what happened in the audit log, and answers with a
  * message a person can act on, never with an exception for bad input.
+ *
+ * On the stores (issue 15): each change is one transaction of `ctx.database`, its audit entry
+ * written in it (`writeAudit`); password hashing and anything else that awaits more than the
+ * database runs before or after. What keeps concurrent requests (PostgreSQL's transactions run
+ * side by side) from losing a count or using a code twice is said where it matters: conditional
+ * UPDATEs in src/stores/staff.ts, the account's row lock for a second-factor attempt and for new
+ * recovery codes, and SERIALIZABLE for role changes and disabling, where "the last active owner
+ * stays" is a read of other rows than the one written.
  */
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import QRCode from 'qrcode';
-import type { Db } from '../../../db/client.ts';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
-import { recoveryCodes, staff } from '../../../db/schema.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import {
+  activeOwnerCount,
+  claimTotpStep,
+  enrolTotp,
+  insertStaffIfAbsent,
+  lockStaffMember,
+  raiseDeviceGeneration,
+  replaceRecoveryCodes,
+  resetStaffRow,
+  staffByEmail,
+  staffById,
+  unusedRecoveryCodeCount,
+  updateStaffRow,
+  useRecoveryCode,
+} from '../../stores/staff.ts';
 import type { AuditAction, RefusalAction } from '../audit/actions.ts';
-import { type AuditInput, recordAudit } from '../audit/log.ts';
+import { type AuditInput, writeAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import { type Device, issueDevice, recognisedDevice } from './devices.ts';
@@ -38,25 +59,12 @@ import {
   type SessionPolicy,
   type StaffMember,
 } from './session.ts';
-import {
-  countActiveOwners,
-  findStaffByEmail,
-  forgetDevices,
-  getStaff,
-  insertStaff,
-  normaliseEmail,
-  staffLabel,
-  updateStaff,
-} from './staff.ts';
+import { getStaff, normaliseEmail, staffLabel } from './staff.ts';
 import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
 
 export interface AuthContext {
-  /**
-   * The database. The flows still do most of their work on it synchronously; what has moved to the
-   * stores (the rate limits) runs on `databaseOf(ctx.db)`, the async handle of this same connection,
-   * so the two can never name different databases (db/engine/sqlite.ts: the transition rule).
-   */
-  db: Db;
+  /** the database (db/engine/types.ts): every flow opens its own transactions on it */
+  database: Database;
   now: Date;
   /** encryption keys, the current one first */
   keys: readonly Buffer[];
@@ -77,16 +85,17 @@ export type NextStep = 'console' | 'mfa' | 'enrol';
 
 const GENERIC_SIGN_IN_ERROR = 'Email or password is incorrect.';
 
-/** An audit entry for a sign-in flow: the staff member (or nobody yet) from the request's address. */
+/** An audit entry for a flow: the staff member (or nobody yet, or the operator: `system`) from the request's address. */
 function entry(
   ctx: AuthContext,
   action: AuditAction,
-  actor: StaffMember | null,
+  actor: StaffMember | null | 'system',
   target: string | null,
   summary: Record<string, unknown>,
 ): AuditInput {
   return {
-    actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
+    actor:
+      actor === 'system' ? { type: 'system' } : actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'anonymous' },
     ip: ctx.client.ip,
     userAgent: ctx.client.userAgent,
     action,
@@ -95,25 +104,37 @@ function entry(
   };
 }
 
-function audit(
+/** Appends the entry in the flow's transaction: written when the change commits, not at all when it rolls back. */
+async function audit(
+  tx: Tx,
   ctx: AuthContext,
   action: AuditAction,
-  actor: StaffMember | null,
+  actor: StaffMember | null | 'system',
   target: string | null,
   summary: Record<string, unknown> = {},
-): void {
-  recordAudit(ctx.db, entry(ctx, action, actor, target, summary), ctx.now);
+): Promise<void> {
+  await writeAudit(tx, entry(ctx, action, actor, target, summary), ctx.now);
 }
 
-/** A refusal someone may repeat by the hundred: identical ones within a window are one entry and a count (audit/repeats.ts). */
-function refuse(
+/**
+ * A refusal someone may repeat by the hundred: identical ones within a window are one entry and a
+ * count (audit/repeats.ts). That module is not on the stores yet: on SQLite it runs on the legacy
+ * connection, after the flow's transaction; on PostgreSQL, until it moves, each refusal is an entry
+ * of its own.
+ */
+async function refuse(
   ctx: AuthContext,
   action: RefusalAction,
   actor: StaffMember | null,
   target: string | null,
   summary: Record<string, unknown> = {},
-): void {
-  recordRefusal(ctx.db, { ...entry(ctx, action, actor, target, summary), action }, ctx.now);
+): Promise<void> {
+  const input = { ...entry(ctx, action, actor, target, summary), action };
+  if (ctx.database.engine === 'sqlite') {
+    recordRefusal(legacyConnection(ctx.database), input, ctx.now);
+    return;
+  }
+  await ctx.database.transaction((tx) => writeAudit(tx, input, ctx.now));
 }
 
 const minutes = (ms: number) => {
@@ -149,8 +170,8 @@ function deviceFor(ctx: AuthContext, member: StaffMember): string {
  * forgotten by something they did here (a password change, ending their other sessions); null when
  * the member is gone or disabled. Callers have already checked the session completed sign-in.
  */
-export function rememberDevice(ctx: AuthContext, staffId: number): string | null {
-  const member = getStaff(ctx.db, staffId);
+export async function rememberDevice(ctx: AuthContext, staffId: number): Promise<string | null> {
+  const member = await getStaff(ctx.database, staffId);
   return member && member.status === 'active' ? deviceFor(ctx, member) : null;
 }
 
@@ -161,13 +182,13 @@ export async function signIn(
   password: string,
 ): Promise<Outcome<{ token: string; next: NextStep; device: string | null }>> {
   const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
-  const member = findStaffByEmail(ctx.db, email);
+  const member = await ctx.database.read((r) => staffByEmail(r, email));
   const device = presentedDevice(ctx, member);
   // Counted before the password check, which awaits: attempts made in parallel must each see the others.
-  const refused = await databaseOf(ctx.db).transaction((tx) => countSignInAttempt(tx, email, ctx.client.ip, ctx.now, device?.id ?? null));
+  const refused = await ctx.database.transaction((tx) => countSignInAttempt(tx, email, ctx.client.ip, ctx.now, device?.id ?? null));
   if (refused) {
     await verifyAgainstDummy(password);
-    refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason, ...deviceNote(device) });
+    await refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
   const passwordOk =
@@ -175,72 +196,52 @@ export async function signIn(
       ? await verifyPassword(member.passwordHash, password)
       : await verifyAgainstDummy(password);
   if (!member || !passwordOk) {
-    refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
+    await refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
       reason: member ? (member.status === 'active' ? 'password' : `account ${member.status}`) : 'unknown account',
       emailDomain: email.split('@')[1] ?? null,
       ...deviceNote(device),
     });
     return { ok: false, message: GENERIC_SIGN_IN_ERROR };
   }
-  await databaseOf(ctx.db).transaction((tx) => signInSucceeded(tx, email, ctx.client.ip, device?.id ?? null));
-  const { token } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
   const next = nextStepFor(member);
-  audit(ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next, ...deviceNote(device) });
+  const { token } = await ctx.database.transaction(async (tx) => {
+    await signInSucceeded(tx, email, ctx.client.ip, device?.id ?? null);
+    const made = await createSession(tx, member.id, ctx.client, ctx.policy, ctx.now);
+    await audit(tx, ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next, ...deviceNote(device) });
+    return made;
+  });
   return { ok: true, token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
 }
 
 /**
  * Claims the TOTP step of `code` or, failing that, an unused recovery code, and marks the session
- * verified: what was used (with the recovery codes left), or null. Synchronous, on `ctx.db`.
+ * verified: what was used (with the recovery codes left), or null. Each claim is one conditional
+ * UPDATE (src/stores/staff.ts), so of two uses of one code one wins, concurrent or not.
  */
-function claimSecondFactor(
+async function claimSecondFactor(
+  tx: Tx,
   ctx: AuthContext,
   member: StaffMember,
   session: Session,
   code: string,
-): { kind: 'totp' } | { kind: 'recovery'; left: number } | null {
+): Promise<{ kind: 'totp' } | { kind: 'recovery'; left: number } | null> {
   if (!member.totpSecret || !member.totpEnrolledAt) return null;
   const key = Buffer.from(unseal(ctx.keys, member.totpSecret, totpContext(member.id)), 'base64');
   const counter = matchTotp(key, code, ctx.now, member.totpLastCounter);
-  // The step is claimed in the database, not judged from `member` as read earlier in the request: of two uses of one code, one wins.
-  const claimed =
-    counter !== null &&
-    ctx.db
-      .update(staff)
-      .set({ totpLastCounter: counter, updatedAt: ctx.now })
-      .where(and(eq(staff.id, member.id), or(isNull(staff.totpLastCounter), lt(staff.totpLastCounter, counter))))
-      .run().changes === 1;
-  if (claimed) {
-    markSessionMfaVerified(ctx.db, session.id, ctx.now);
+  if (counter !== null && (await claimTotpStep(tx, member.id, counter, ctx.now))) {
+    await markSessionMfaVerified(tx, session.id, ctx.now);
     return { kind: 'totp' };
   }
-  const used = ctx.db
-    .update(recoveryCodes)
-    .set({ usedAt: ctx.now })
-    .where(
-      and(
-        eq(recoveryCodes.staffId, member.id),
-        eq(recoveryCodes.codeHash, hashRecoveryCode(code, ctx.secret)),
-        isNull(recoveryCodes.usedAt),
-      ),
-    )
-    .run();
-  if (used.changes !== 1) return null;
-  markSessionMfaVerified(ctx.db, session.id, ctx.now);
-  const left = ctx.db
-    .select({ id: recoveryCodes.id })
-    .from(recoveryCodes)
-    .where(and(eq(recoveryCodes.staffId, member.id), isNull(recoveryCodes.usedAt)))
-    .all().length;
-  return { kind: 'recovery', left };
+  if (!(await useRecoveryCode(tx, member.id, hashRecoveryCode(code, ctx.secret), ctx.now))) return null;
+  await markSessionMfaVerified(tx, session.id, ctx.now);
+  return { kind: 'recovery', left: await unusedRecoveryCodeCount(tx, member.id) };
 }
 
 /**
  * Checks a TOTP code or, failing that, an unused recovery code; `device` is the recognised-device cookie to set.
- * The limits' check, the claim of the code and the count of a failure are one transaction of the
- * connection's handle (the claim, still synchronous code on `ctx.db`, runs inside it without an await
- * and is part of it): attempts made in parallel run one after the other, each seeing the failures
- * counted before it.
+ * The limits' check, the claim of the code and the count of a failure are one transaction, which
+ * first takes the account's row lock (PostgreSQL; SQLite's transactions never interleave): attempts
+ * on one account made in parallel run one after the other, each seeing the failures counted before it.
  */
 export async function verifySecondFactor(
   ctx: AuthContext,
@@ -251,27 +252,27 @@ export async function verifySecondFactor(
   const account = `staff:${member.id}`;
   const device = presentedDevice(ctx, member);
   const deviceId = device?.id ?? null;
-  const verdict = await databaseOf(ctx.db).transaction(async (tx) => {
+  const verdict = await ctx.database.transaction(async (tx) => {
+    // The account as it is now, locked: the key and last step are not judged from the request's earlier read.
+    const current = (await lockStaffMember(tx, member.id)) ?? member;
     const refused = await secondFactorRefusal(tx, member.id, ctx.client.ip, ctx.now, deviceId);
     if (refused) return { refused, used: null };
-    const used = claimSecondFactor(ctx, member, session, code);
-    if (used) await secondFactorSucceeded(tx, member.id, ctx.client.ip, deviceId);
-    else await countSecondFactorFailure(tx, member.id, ctx.client.ip, ctx.now, deviceId);
+    const used = await claimSecondFactor(tx, ctx, current, session, code);
+    if (!used) {
+      await countSecondFactorFailure(tx, member.id, ctx.client.ip, ctx.now, deviceId);
+      return { refused: null, used };
+    }
+    await secondFactorSucceeded(tx, member.id, ctx.client.ip, deviceId);
+    if (used.kind === 'totp') await audit(tx, ctx, 'auth.mfa.verified', member, account, deviceNote(device));
+    else await audit(tx, ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: used.left, ...deviceNote(device) });
     return { refused: null, used };
   });
   if (verdict.refused) {
-    refuse(ctx, 'auth.sign_in.locked', member, account, { reason: verdict.refused.reason, ...deviceNote(device) });
+    await refuse(ctx, 'auth.sign_in.locked', member, account, { reason: verdict.refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(verdict.refused.retryAfterMs)}.` };
   }
-  if (verdict.used?.kind === 'totp') {
-    audit(ctx, 'auth.mfa.verified', member, account, deviceNote(device));
-    return { ok: true, device: deviceFor(ctx, member) };
-  }
-  if (verdict.used?.kind === 'recovery') {
-    audit(ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: verdict.used.left, ...deviceNote(device) });
-    return { ok: true, device: deviceFor(ctx, member) };
-  }
-  refuse(ctx, 'auth.mfa.failed', member, account, deviceNote(device));
+  if (verdict.used) return { ok: true, device: deviceFor(ctx, member) };
+  await refuse(ctx, 'auth.mfa.failed', member, account, deviceNote(device));
   return { ok: false, message: 'That code is not valid. Enter the current code from your authenticator app, or a recovery code.' };
 }
 
@@ -308,13 +309,13 @@ export async function startEnrolment(
   };
 }
 
-export function completeEnrolment(
+export async function completeEnrolment(
   ctx: AuthContext,
   member: StaffMember,
   session: Session,
   pending: string,
   code: string,
-): Outcome<{ recoveryCodes: string[]; device: string }> {
+): Promise<Outcome<{ recoveryCodes: string[]; device: string }>> {
   // The enrolment page is open to sessions still lacking their second factor: without this, a password alone could replace it.
   if (member.totpEnrolledAt && !session.mfaVerifiedAt) {
     return { ok: false, message: 'Enter a code from your current authenticator app first; then you can set up a new one.' };
@@ -331,36 +332,29 @@ export function completeEnrolment(
   if (counter === null)
     return { ok: false, message: 'That code does not match. Check the time on your phone and enter the current 6-digit code.' };
   const codes = generateRecoveryCodes();
-  ctx.db.transaction((tx) => {
-    tx.update(staff)
-      .set({
-        totpSecret: seal(current, keyBase64, totpContext(member.id)),
-        totpEnrolledAt: ctx.now,
-        totpLastCounter: counter,
-        updatedAt: ctx.now,
-      })
-      .where(eq(staff.id, member.id))
-      .run();
-    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
-    tx.insert(recoveryCodes)
-      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c, ctx.secret) })))
-      .run();
+  const sealedKey = seal(current, keyBase64, totpContext(member.id));
+  const hashes = codes.map((c) => hashRecoveryCode(c, ctx.secret));
+  await ctx.database.transaction(async (tx) => {
+    // The account's row lock: two enrolments at once leave one key and its ten codes, not twenty.
+    await lockStaffMember(tx, member.id);
+    await enrolTotp(tx, member.id, sealedKey, counter, ctx.now);
+    await replaceRecoveryCodes(tx, member.id, hashes);
+    await markSessionMfaVerified(tx, session.id, ctx.now);
+    await audit(tx, ctx, 'auth.mfa.enrolled', member, `staff:${member.id}`, { backupCount: codes.length });
   });
-  markSessionMfaVerified(ctx.db, session.id, ctx.now);
-  audit(ctx, 'auth.mfa.enrolled', member, `staff:${member.id}`, { backupCount: codes.length });
   // The session now has both factors: sign-in is complete on this device.
   return { ok: true, recoveryCodes: codes, device: deviceFor(ctx, member) };
 }
 
-export function regenerateRecoveryCodes(ctx: AuthContext, member: StaffMember): string[] {
+export async function regenerateRecoveryCodes(ctx: AuthContext, member: StaffMember): Promise<string[]> {
   const codes = generateRecoveryCodes();
-  ctx.db.transaction((tx) => {
-    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, member.id)).run();
-    tx.insert(recoveryCodes)
-      .values(codes.map((c) => ({ staffId: member.id, codeHash: hashRecoveryCode(c, ctx.secret) })))
-      .run();
+  const hashes = codes.map((c) => hashRecoveryCode(c, ctx.secret));
+  await ctx.database.transaction(async (tx) => {
+    // The account's row lock: of two regenerations at once, the codes of the one that commits last are the codes.
+    await lockStaffMember(tx, member.id);
+    await replaceRecoveryCodes(tx, member.id, hashes);
+    await audit(tx, ctx, 'auth.recovery_codes.regenerated', member, `staff:${member.id}`, { backupCount: codes.length });
   });
-  audit(ctx, 'auth.recovery_codes.regenerated', member, `staff:${member.id}`, { backupCount: codes.length });
   return codes;
 }
 
@@ -372,17 +366,20 @@ const linkMessages = {
   expired: 'This link has expired (links are valid for 24 hours). Ask an owner for a new one.',
 } as const;
 
-export function inspectLink(ctx: AuthContext, token: string): LinkState {
-  const check = checkLink(ctx.db, token, ctx.now);
-  if (!check.ok) return { ok: false, message: linkMessages[check.reason] };
-  const member = getStaff(ctx.db, check.link.staffId);
-  if (!member || member.status === 'disabled') return { ok: false, message: linkMessages.invalid };
-  return { ok: true, member, purpose: check.link.purpose };
+export function inspectLink(ctx: AuthContext, token: string): Promise<LinkState> {
+  return ctx.database.read(async (r): Promise<LinkState> => {
+    const check = await checkLink(r, token, ctx.now);
+    if (!check.ok) return { ok: false, message: linkMessages[check.reason] };
+    const member = await staffById(r, check.link.staffId);
+    if (!member || member.status === 'disabled') return { ok: false, message: linkMessages.invalid };
+    return { ok: true, member, purpose: check.link.purpose };
+  });
 }
 
 /**
  * Sets the password from a one-time link and signs the person in. A new password forgets the
- * member's recognised devices; `device` is this one's cookie when sign-in is complete.
+ * member's recognised devices; `device` is this one's cookie when sign-in is complete. The link is
+ * consumed by a conditional UPDATE in the transaction that sets the password: of two tabs, one does.
  */
 export async function completeLink(
   ctx: AuthContext,
@@ -390,26 +387,34 @@ export async function completeLink(
   password: string,
   confirm: string,
 ): Promise<Outcome<{ token: string; next: NextStep; device: string | null }>> {
-  if ((await hitLimitNow(databaseOf(ctx.db), authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now)).limited)
+  if ((await hitLimitNow(ctx.database, authLimits.linkPerIp, sourceOf(ctx.client.ip), ctx.now)).limited)
     return { ok: false, message: 'Too many attempts. Try again later.' };
-  const state = inspectLink(ctx, token);
+  const state = await inspectLink(ctx, token);
   if (!state.ok) return state;
   const { member } = state;
   if (password !== confirm) return { ok: false, message: 'The two passwords do not match.' };
   const problem = passwordProblem(password, member.email);
   if (problem) return { ok: false, message: problem };
   const passwordHash = await hashPassword(password);
-  const check = checkLink(ctx.db, token, ctx.now);
-  if (!check.ok || !consumeLink(ctx.db, check.link.id, ctx.now)) return { ok: false, message: linkMessages.used };
-  updateStaff(ctx.db, member.id, { passwordHash, status: 'active' }, ctx.now);
-  forgetDevices(ctx.db, member.id, ctx.now);
-  invalidateSessionsOf(ctx.db, member.id);
-  const { token: sessionToken } = createSession(ctx.db, member.id, ctx.client, ctx.policy, ctx.now);
-  audit(ctx, 'auth.link.used', member, `staff:${member.id}`, { purpose: check.link.purpose });
-  audit(ctx, 'auth.password.set', member, `staff:${member.id}`);
-  const refreshed = getStaff(ctx.db, member.id) ?? member;
-  const next = nextStepFor(refreshed);
-  return { ok: true, token: sessionToken, next, device: next === 'console' ? issueDevice(ctx.secret, refreshed, ctx.now) : null };
+  const done = await ctx.database.transaction(async (tx) => {
+    const check = await checkLink(tx, token, ctx.now);
+    if (!check.ok || check.link.staffId !== member.id || !(await consumeLink(tx, check.link.id, ctx.now))) return null;
+    await updateStaffRow(tx, member.id, { passwordHash, status: 'active' }, ctx.now);
+    await raiseDeviceGeneration(tx, member.id, ctx.now);
+    await invalidateSessionsOf(tx, member.id);
+    const { token: sessionToken } = await createSession(tx, member.id, ctx.client, ctx.policy, ctx.now);
+    await audit(tx, ctx, 'auth.link.used', member, `staff:${member.id}`, { purpose: check.link.purpose });
+    await audit(tx, ctx, 'auth.password.set', member, `staff:${member.id}`);
+    return { sessionToken, refreshed: (await staffById(tx, member.id)) ?? member };
+  });
+  if (!done) return { ok: false, message: linkMessages.used };
+  const next = nextStepFor(done.refreshed);
+  return {
+    ok: true,
+    token: done.sessionToken,
+    next,
+    device: next === 'console' ? issueDevice(ctx.secret, done.refreshed, ctx.now) : null,
+  };
 }
 
 export async function changePassword(
@@ -425,31 +430,41 @@ export async function changePassword(
   if (next !== confirm) return { ok: false, message: 'The two new passwords do not match.' };
   const problem = passwordProblem(next, member.email);
   if (problem) return { ok: false, message: problem };
-  updateStaff(ctx.db, member.id, { passwordHash: await hashPassword(next) }, ctx.now);
-  // Every recognised device is forgotten; the action gives this one a new cookie (rememberDevice).
-  forgetDevices(ctx.db, member.id, ctx.now);
-  const endedSessions = invalidateSessionsOf(ctx.db, member.id, session.id);
-  audit(ctx, 'auth.password.changed', member, `staff:${member.id}`, { otherSessionsEnded: endedSessions });
+  const passwordHash = await hashPassword(next);
+  const endedSessions = await ctx.database.transaction(async (tx) => {
+    await updateStaffRow(tx, member.id, { passwordHash }, ctx.now);
+    // Every recognised device is forgotten; the action gives this one a new cookie (rememberDevice).
+    await raiseDeviceGeneration(tx, member.id, ctx.now);
+    const ended = await invalidateSessionsOf(tx, member.id, session.id);
+    await audit(tx, ctx, 'auth.password.changed', member, `staff:${member.id}`, { otherSessionsEnded: ended });
+    return ended;
+  });
   return { ok: true, endedSessions };
 }
 
-export function signOut(ctx: AuthContext, member: StaffMember, session: Session): void {
-  invalidateSession(ctx.db, session.id);
-  audit(ctx, 'auth.sign_out', member, `staff:${member.id}`);
+export async function signOut(ctx: AuthContext, member: StaffMember, session: Session): Promise<void> {
+  await ctx.database.transaction(async (tx) => {
+    await invalidateSession(tx, session.id);
+    await audit(tx, ctx, 'auth.sign_out', member, `staff:${member.id}`);
+  });
 }
 
 /** Ends one session: one's own, or anyone's for those who manage staff. */
-export function revokeSession(ctx: AuthContext, actor: StaffMember, target: Session): void {
-  invalidateSession(ctx.db, target.id);
-  audit(ctx, 'auth.session.revoked', actor, `session:${target.id.slice(0, 8)}`, { ofStaff: target.staffId });
+export async function revokeSession(ctx: AuthContext, actor: StaffMember, target: Session): Promise<void> {
+  await ctx.database.transaction(async (tx) => {
+    await invalidateSession(tx, target.id);
+    await audit(tx, ctx, 'auth.session.revoked', actor, `session:${target.id.slice(0, 8)}`, { ofStaff: target.staffId });
+  });
 }
 
 /** Signs the member out everywhere (but `keepId`) and forgets their recognised devices. */
-export function revokeAllSessionsOf(ctx: AuthContext, actor: StaffMember, target: StaffMember, keepId?: string): number {
-  const ended = invalidateSessionsOf(ctx.db, target.id, keepId);
-  forgetDevices(ctx.db, target.id, ctx.now);
-  audit(ctx, 'auth.session.revoked', actor, `staff:${target.id}`, { sessionsEnded: ended });
-  return ended;
+export function revokeAllSessionsOf(ctx: AuthContext, actor: StaffMember, target: StaffMember, keepId?: string): Promise<number> {
+  return ctx.database.transaction(async (tx) => {
+    const ended = await invalidateSessionsOf(tx, target.id, keepId);
+    await raiseDeviceGeneration(tx, target.id, ctx.now);
+    await audit(tx, ctx, 'auth.session.revoked', actor, `staff:${target.id}`, { sessionsEnded: ended });
+    return ended;
+  });
 }
 
 /**
@@ -462,44 +477,26 @@ export function resetStaffSignIn(
   ctx: AuthContext,
   actor: StaffMember | null,
   rawEmail: string,
-): Outcome<{ token: string; member: StaffMember }> {
+): Promise<Outcome<{ token: string; member: StaffMember }>> {
   const email = normaliseEmail(rawEmail);
-  const target = email ? findStaffByEmail(ctx.db, email) : undefined;
-  if (!target) return { ok: false, message: 'There is no staff account with that email address.' };
-  if (target.status === 'disabled') return { ok: false, message: `${target.email} is disabled; enable the account first.` };
-  if (actor && target.id === actor.id)
-    return { ok: false, message: 'Use your recovery codes, or ask another owner, to reset your own sign-in.' };
-  ctx.db.transaction((tx) => {
-    tx.update(staff)
-      .set({
-        passwordHash: null,
-        totpSecret: null,
-        totpEnrolledAt: null,
-        totpLastCounter: null,
-        status: 'invited',
-        // every recognised device of theirs is forgotten: the reset may be because one was lost
-        deviceGeneration: sql`${staff.deviceGeneration} + 1`,
-        updatedAt: ctx.now,
-      })
-      .where(eq(staff.id, target.id))
-      .run();
-    tx.delete(recoveryCodes).where(eq(recoveryCodes.staffId, target.id)).run();
+  return ctx.database.transaction(async (tx): Promise<Outcome<{ token: string; member: StaffMember }>> => {
+    const target = email ? await staffByEmail(tx, email) : undefined;
+    if (!target) return { ok: false, message: 'There is no staff account with that email address.' };
+    if (target.status === 'disabled') return { ok: false, message: `${target.email} is disabled; enable the account first.` };
+    if (actor && target.id === actor.id)
+      return { ok: false, message: 'Use your recovery codes, or ask another owner, to reset your own sign-in.' };
+    // Every recognised device of theirs is forgotten with the rest: the reset may be because one was lost.
+    await resetStaffRow(tx, target.id, ctx.now);
+    await replaceRecoveryCodes(tx, target.id, []);
+    const ended = await invalidateSessionsOf(tx, target.id);
+    const { token } = await createLink(tx, target.id, 'reset', actor?.id ?? null, ctx.now);
+    await audit(tx, ctx, 'staff.sign_in_reset', actor ?? 'system', `staff:${target.id}`, {
+      email: target.email,
+      sessionsEnded: ended,
+      secondFactorRemoved: Boolean(target.totpEnrolledAt),
+    });
+    return { ok: true, token, member: { ...target, status: 'invited' } };
   });
-  const ended = invalidateSessionsOf(ctx.db, target.id);
-  const { token } = createLink(ctx.db, target.id, 'reset', actor?.id ?? null, ctx.now);
-  recordAudit(
-    ctx.db,
-    {
-      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'system' },
-      ip: ctx.client.ip,
-      userAgent: ctx.client.userAgent,
-      action: 'staff.sign_in_reset',
-      target: `staff:${target.id}`,
-      summary: { email: target.email, sessionsEnded: ended, secondFactorRemoved: Boolean(target.totpEnrolledAt) },
-    },
-    ctx.now,
-  );
-  return { ok: true, token, member: { ...target, status: 'invited' } };
 }
 
 /**
@@ -507,96 +504,113 @@ export function resetStaffSignIn(
  * and second factor, per address and the account's ceiling) is forgotten. The counts of addresses
  * across accounts stay: they are about the addresses, not the person.
  */
-export async function clearLockout(ctx: AuthContext, actor: StaffMember, targetId: number): Promise<Outcome<{ member: StaffMember }>> {
-  const target = getStaff(ctx.db, targetId);
-  if (!target) return { ok: false, message: 'No such staff member.' };
-  const lockout = await databaseOf(ctx.db).transaction(async (tx) => {
-    const found = await lockoutOf(tx, target, ctx.now);
-    if (found) await clearLockoutCounts(tx, target);
-    return found;
+export function clearLockout(ctx: AuthContext, actor: StaffMember, targetId: number): Promise<Outcome<{ member: StaffMember }>> {
+  return ctx.database.transaction(async (tx): Promise<Outcome<{ member: StaffMember }>> => {
+    const target = await staffById(tx, targetId);
+    if (!target) return { ok: false, message: 'No such staff member.' };
+    const lockout = await lockoutOf(tx, target, ctx.now);
+    if (!lockout) return { ok: false, message: `${target.email} is not locked out.` };
+    await clearLockoutCounts(tx, target);
+    await audit(tx, ctx, 'staff.lockout_cleared', actor, `staff:${target.id}`, {
+      email: target.email,
+      signInAddresses: lockout.signIn.addresses,
+      accountCeiling: lockout.signIn.ceilingUntil !== null,
+      secondFactorAddresses: lockout.secondFactor.addresses,
+      secondFactorCeiling: lockout.secondFactor.ceilingUntil !== null,
+    });
+    return { ok: true, member: target };
   });
-  if (!lockout) return { ok: false, message: `${target.email} is not locked out.` };
-  audit(ctx, 'staff.lockout_cleared', actor, `staff:${target.id}`, {
-    email: target.email,
-    signInAddresses: lockout.signIn.addresses,
-    accountCeiling: lockout.signIn.ceilingUntil !== null,
-    secondFactorAddresses: lockout.secondFactor.addresses,
-    secondFactorCeiling: lockout.secondFactor.ceilingUntil !== null,
-  });
-  return { ok: true, member: target };
 }
 
-export function inviteStaff(
+export async function inviteStaff(
   ctx: AuthContext,
   actor: StaffMember | null,
   rawEmail: string,
   role: Role,
-): Outcome<{ token: string; member: StaffMember }> {
+): Promise<Outcome<{ token: string; member: StaffMember }>> {
   const email = normaliseEmail(rawEmail);
   if (!email) return { ok: false, message: 'Enter a valid email address.' };
-  const existing = findStaffByEmail(ctx.db, email);
-  if (existing?.status === 'active') return { ok: false, message: `${email} already has an account.` };
-  if (existing?.status === 'disabled') return { ok: false, message: `${email} has a disabled account; enable it instead.` };
-  const member = existing ?? insertStaff(ctx.db, email, role, ctx.now);
-  if (existing && existing.role !== role) updateStaff(ctx.db, existing.id, { role }, ctx.now);
-  const purpose: LinkPurpose = actor ? 'invite' : 'setup';
-  const { token } = createLink(ctx.db, member.id, purpose, actor?.id ?? null, ctx.now);
-  recordAudit(
-    ctx.db,
-    {
-      actor: actor ? { type: 'staff', id: actor.id, label: staffLabel(actor) } : { type: 'system' },
-      ip: ctx.client.ip,
-      userAgent: ctx.client.userAgent,
-      action: actor ? 'staff.invited' : 'staff.created',
-      target: `staff:${member.id}`,
-      summary: { email, role, reissued: Boolean(existing) },
-    },
-    ctx.now,
-  );
-  return { ok: true, token, member: { ...member, role } };
+  return ctx.database.transaction(async (tx): Promise<Outcome<{ token: string; member: StaffMember }>> => {
+    let existing = await staffByEmail(tx, email);
+    const inserted = existing ? undefined : await insertStaffIfAbsent(tx, email, role, ctx.now);
+    // Nothing inserted: a concurrent invitation made the account meanwhile (the unique email); it is the one there.
+    if (!existing && !inserted) existing = await staffByEmail(tx, email);
+    if (existing?.status === 'active') return { ok: false, message: `${email} already has an account.` };
+    if (existing?.status === 'disabled') return { ok: false, message: `${email} has a disabled account; enable it instead.` };
+    const member = inserted ?? existing;
+    if (!member) throw new Error(`the staff account of ${email} was neither found nor made`);
+    if (existing && existing.role !== role) await updateStaffRow(tx, existing.id, { role }, ctx.now);
+    const purpose: LinkPurpose = actor ? 'invite' : 'setup';
+    const { token } = await createLink(tx, member.id, purpose, actor?.id ?? null, ctx.now);
+    await audit(tx, ctx, actor ? 'staff.invited' : 'staff.created', actor ?? 'system', `staff:${member.id}`, {
+      email,
+      role,
+      reissued: Boolean(existing),
+    });
+    return { ok: true, token, member: { ...member, role } };
+  });
 }
 
-function guardLastOwner(ctx: AuthContext, target: StaffMember): string | null {
-  if (target.role === 'owner' && target.status === 'active' && countActiveOwners(ctx.db) <= 1) {
+/**
+ * Why the change must not be made to `target` (the only active owner), or null. Called in a
+ * SERIALIZABLE transaction: two owners demoting or disabling each other at once read the count
+ * each other's write changes, and PostgreSQL fails one of them, which then runs again and is refused.
+ */
+async function guardLastOwner(tx: Tx, target: StaffMember): Promise<string | null> {
+  if (target.role === 'owner' && target.status === 'active' && (await activeOwnerCount(tx, target.id)) === 0) {
     return 'This is the only active owner; make someone else an owner first.';
   }
   return null;
 }
 
-export function changeRole(ctx: AuthContext, actor: StaffMember, targetId: number, role: Role): Outcome {
-  const target = getStaff(ctx.db, targetId);
-  if (!target) return { ok: false, message: 'No such staff member.' };
-  if (target.role === role) return { ok: true };
-  const blocked = role !== 'owner' ? guardLastOwner(ctx, target) : null;
-  if (blocked) return { ok: false, message: blocked };
-  updateStaff(ctx.db, target.id, { role }, ctx.now);
-  const ended = invalidateSessionsOf(ctx.db, target.id);
-  audit(ctx, 'staff.role_changed', actor, `staff:${target.id}`, { before: { role: target.role }, after: { role }, sessionsEnded: ended });
-  return { ok: true };
+export function changeRole(ctx: AuthContext, actor: StaffMember, targetId: number, role: Role): Promise<Outcome> {
+  return ctx.database.transaction(
+    async (tx): Promise<Outcome> => {
+      const target = await staffById(tx, targetId);
+      if (!target) return { ok: false, message: 'No such staff member.' };
+      if (target.role === role) return { ok: true };
+      const blocked = role !== 'owner' ? await guardLastOwner(tx, target) : null;
+      if (blocked) return { ok: false, message: blocked };
+      await updateStaffRow(tx, target.id, { role }, ctx.now);
+      const ended = await invalidateSessionsOf(tx, target.id);
+      await audit(tx, ctx, 'staff.role_changed', actor, `staff:${target.id}`, {
+        before: { role: target.role },
+        after: { role },
+        sessionsEnded: ended,
+      });
+      return { ok: true };
+    },
+    { serializable: true },
+  );
 }
 
-export function setStaffEnabled(ctx: AuthContext, actor: StaffMember, targetId: number, enabled: boolean): Outcome {
-  const target = getStaff(ctx.db, targetId);
-  if (!target) return { ok: false, message: 'No such staff member.' };
-  if (target.id === actor.id && !enabled) return { ok: false, message: 'You cannot disable your own account.' };
-  if (!enabled) {
-    const blocked = guardLastOwner(ctx, target);
-    if (blocked) return { ok: false, message: blocked };
-    updateStaff(ctx.db, target.id, { status: 'disabled' }, ctx.now);
-    forgetDevices(ctx.db, target.id, ctx.now);
-    // An invitation sent before the account was disabled must not revive it later.
-    revokeLinksOf(ctx.db, target.id, ctx.now);
-    const ended = invalidateSessionsOf(ctx.db, target.id);
-    audit(ctx, 'staff.disabled', actor, `staff:${target.id}`, {
-      before: { status: target.status },
-      after: { status: 'disabled' },
-      sessionsEnded: ended,
-    });
-  } else {
-    if (target.status !== 'disabled') return { ok: true };
-    const status = target.passwordHash ? 'active' : 'invited';
-    updateStaff(ctx.db, target.id, { status }, ctx.now);
-    audit(ctx, 'staff.enabled', actor, `staff:${target.id}`, { before: { status: 'disabled' }, after: { status } });
-  }
-  return { ok: true };
+export function setStaffEnabled(ctx: AuthContext, actor: StaffMember, targetId: number, enabled: boolean): Promise<Outcome> {
+  return ctx.database.transaction(
+    async (tx): Promise<Outcome> => {
+      const target = await staffById(tx, targetId);
+      if (!target) return { ok: false, message: 'No such staff member.' };
+      if (target.id === actor.id && !enabled) return { ok: false, message: 'You cannot disable your own account.' };
+      if (!enabled) {
+        const blocked = await guardLastOwner(tx, target);
+        if (blocked) return { ok: false, message: blocked };
+        await updateStaffRow(tx, target.id, { status: 'disabled' }, ctx.now);
+        await raiseDeviceGeneration(tx, target.id, ctx.now);
+        // An invitation sent before the account was disabled must not revive it later.
+        await revokeLinksOf(tx, target.id, ctx.now);
+        const ended = await invalidateSessionsOf(tx, target.id);
+        await audit(tx, ctx, 'staff.disabled', actor, `staff:${target.id}`, {
+          before: { status: target.status },
+          after: { status: 'disabled' },
+          sessionsEnded: ended,
+        });
+        return { ok: true };
+      }
+      if (target.status !== 'disabled') return { ok: true };
+      const status = target.passwordHash ? 'active' : 'invited';
+      await updateStaffRow(tx, target.id, { status }, ctx.now);
+      await audit(tx, ctx, 'staff.enabled', actor, `staff:${target.id}`, { before: { status: 'disabled' }, after: { status } });
+      return { ok: true };
+    },
+    { serializable: true },
+  );
 }

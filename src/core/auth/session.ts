@@ -2,12 +2,23 @@
  * Staff sessions, after Lucia's current guide: the token given to the
  * browser is `<id>.<secret>`; the database keeps only SHA-256(secret), and
  * the comparison is constant-time. A session ends after a period of
- * inactivity or at an absolute lifetime, whichever comes first.
+ * inactivity or at an absolute lifetime, whichever comes first. The rows are
+ * src/stores/sessions.ts's (issue 15): functions that write take the
+ * caller's `Tx`, so a flow's session change commits with the rest of it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { and, eq, ne } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { staff, staffSessions } from '../../../db/schema.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import {
+  deleteSession,
+  deleteSessionsOf,
+  insertSession,
+  markSessionVerified,
+  type SessionRow,
+  sessionsOf,
+  sessionWithStaff,
+  touchSession,
+} from '../../stores/sessions.ts';
+import type { StaffRow } from '../../stores/staff.ts';
 import { randomToken } from '../crypto/random.ts';
 
 export interface SessionPolicy {
@@ -15,8 +26,8 @@ export interface SessionPolicy {
   absoluteHours: number;
 }
 
-export type Session = typeof staffSessions.$inferSelect;
-export type StaffMember = typeof staff.$inferSelect;
+export type Session = SessionRow;
+export type StaffMember = StaffRow;
 
 /** Activity is written at most this often, so reading a page is not a write per request. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -28,30 +39,26 @@ export interface ClientInfo {
   userAgent: string | null;
 }
 
-export function createSession(
-  db: Db,
+export async function createSession(
+  tx: Tx,
   staffId: number,
   client: ClientInfo,
   policy: SessionPolicy,
   now: Date,
-): { token: string; session: Session } {
+): Promise<{ token: string; session: Session }> {
   const id = randomToken();
   const secret = randomToken();
-  const session = db
-    .insert(staffSessions)
-    .values({
-      id,
-      staffId,
-      secretHash: hashSecret(secret),
-      createdAt: now,
-      lastActiveAt: now,
-      expiresAt: new Date(now.getTime() + policy.absoluteHours * 3_600_000),
-      mfaVerifiedAt: null,
-      ip: client.ip,
-      userAgent: client.userAgent?.slice(0, 512) ?? null,
-    })
-    .returning()
-    .get();
+  const session = await insertSession(tx, {
+    id,
+    staffId,
+    secretHash: hashSecret(secret),
+    createdAt: now,
+    lastActiveAt: now,
+    expiresAt: new Date(now.getTime() + policy.absoluteHours * 3_600_000),
+    mfaVerifiedAt: null,
+    ip: client.ip,
+    userAgent: client.userAgent?.slice(0, 512) ?? null,
+  });
   return { token: `${id}.${secret}`, session };
 }
 
@@ -59,46 +66,51 @@ export function sessionEnd(session: Session, policy: SessionPolicy): Date {
   return new Date(Math.min(session.expiresAt.getTime(), session.lastActiveAt.getTime() + policy.idleMinutes * 60_000));
 }
 
-/** The session and its staff member, or null (and the session deleted) when the token is wrong, expired or the account disabled. */
-export function validateSessionToken(
-  db: Db,
+/**
+ * The session and its staff member, or null (and the session deleted) when the token is wrong,
+ * expired or the account disabled. Most requests only read; a write transaction runs only to
+ * remove an ended session or, at most once a minute, to mark the session active.
+ */
+export async function validateSessionToken(
+  database: Database,
   token: string,
   policy: SessionPolicy,
   now: Date,
-): { session: Session; staff: StaffMember } | null {
+): Promise<{ session: Session; staff: StaffMember } | null> {
   const [id, secret, extra] = token.split('.');
   if (!id || !secret || extra !== undefined || id.length > 64 || secret.length > 64) return null;
-  const row = db.select().from(staffSessions).innerJoin(staff, eq(staff.id, staffSessions.staffId)).where(eq(staffSessions.id, id)).get();
+  const row = await database.read((r) => sessionWithStaff(r, id));
   if (!row) return null;
-  const { staff_sessions: session, staff: member } = row;
+  const { session, staff: member } = row;
   if (!timingSafeEqual(hashSecret(secret), session.secretHash)) return null;
   if (sessionEnd(session, policy) <= now || member.status === 'disabled') {
-    invalidateSession(db, session.id);
+    await database.transaction((tx) => deleteSession(tx, session.id));
     return null;
   }
   if (now.getTime() - session.lastActiveAt.getTime() >= TOUCH_INTERVAL_MS) {
-    db.update(staffSessions).set({ lastActiveAt: now }).where(eq(staffSessions.id, session.id)).run();
+    // A conditional UPDATE: concurrent requests of one session write it once (src/stores/sessions.ts).
+    await database.transaction((tx) => touchSession(tx, session.id, now, new Date(now.getTime() - TOUCH_INTERVAL_MS)));
     session.lastActiveAt = now;
   }
   return { session, staff: member };
 }
 
-export function markSessionMfaVerified(db: Db, sessionId: string, now: Date): void {
-  db.update(staffSessions).set({ mfaVerifiedAt: now }).where(eq(staffSessions.id, sessionId)).run();
+export function markSessionMfaVerified(tx: Tx, sessionId: string, now: Date): Promise<void> {
+  return markSessionVerified(tx, sessionId, now);
 }
 
-export function invalidateSession(db: Db, sessionId: string): void {
-  db.delete(staffSessions).where(eq(staffSessions.id, sessionId)).run();
+export async function invalidateSession(tx: Tx, sessionId: string): Promise<void> {
+  await deleteSession(tx, sessionId);
 }
 
 /** Ends every session of a staff member except `keepId` (if given); returns how many ended. */
-export function invalidateSessionsOf(db: Db, staffId: number, keepId?: string): number {
-  const where = keepId ? and(eq(staffSessions.staffId, staffId), ne(staffSessions.id, keepId)) : eq(staffSessions.staffId, staffId);
-  return db.delete(staffSessions).where(where).run().changes;
+export function invalidateSessionsOf(tx: Tx, staffId: number, keepId?: string): Promise<number> {
+  return deleteSessionsOf(tx, staffId, keepId);
 }
 
-export function listSessions(db: Db, staffId: number): Session[] {
-  return db.select().from(staffSessions).where(eq(staffSessions.staffId, staffId)).all();
+/** The staff member's sessions, most recently active first. */
+export function listSessions(database: Database, staffId: number): Promise<Session[]> {
+  return database.read((r) => sessionsOf(r, staffId));
 }
 
 export interface SessionCookie {

@@ -5,21 +5,21 @@
  * objections waiting, a failed or overdue backup), then the backups and
  * the counters of staff and sessions.
  */
-import { and, asc, count, desc, eq, gt, gte, isNotNull, lte, ne, notInArray } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database } from '../../../db/engine/types.ts';
 import {
-  auditLog,
-  breachDetails,
-  deliveries,
-  incidents,
-  notifications,
-  objections,
-  recipients,
-  staff,
-  staffSessions,
-} from '../../../db/schema.ts';
-import { timesRecordedLegacy } from '../audit/repeats.ts';
-import { type BackupStatus, backupStatusLegacy } from '../backup/runs.ts';
+  auditEntriesSince,
+  failedDeliveriesSince,
+  maintenanceStartingBy,
+  openIncidentRows,
+  openObjectionCount,
+  quarantinedCounts,
+  recentBreaches,
+} from '../../stores/dashboard.ts';
+import { unexpiredSessionCount } from '../../stores/sessions.ts';
+import { staffCountWithStatus } from '../../stores/staff.ts';
+import { timesRecorded } from '../audit/repeats.ts';
+import { type BackupStatus, backupStatus } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
 import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
@@ -32,17 +32,16 @@ export interface DashboardCounts {
   failedSignInsToday: number;
 }
 
-export function dashboardCounts(db: Db, now: Date): DashboardCounts {
+export async function dashboardCounts(database: Database, now: Date): Promise<DashboardCounts> {
   const dayAgo = new Date(now.getTime() - 86_400_000);
-  const n = (rows: { n: number }[]) => rows[0]?.n ?? 0;
-  return {
-    activeStaff: n(db.select({ n: count() }).from(staff).where(eq(staff.status, 'active')).all()),
-    invitedStaff: n(db.select({ n: count() }).from(staff).where(eq(staff.status, 'invited')).all()),
-    activeSessions: n(db.select({ n: count() }).from(staffSessions).where(gt(staffSessions.expiresAt, now)).all()),
-    auditEntriesToday: n(db.select({ n: count() }).from(auditLog).where(gte(auditLog.at, dayAgo)).all()),
-    // Repeated failures are one entry and a count (audit/repeats.ts): the count is what happened.
-    failedSignInsToday: timesRecordedLegacy(db, 'auth.sign_in.failed', dayAgo),
-  };
+  const counts = await database.read(async (r) => ({
+    activeStaff: await staffCountWithStatus(r, 'active'),
+    invitedStaff: await staffCountWithStatus(r, 'invited'),
+    activeSessions: await unexpiredSessionCount(r, now),
+    auditEntriesToday: await auditEntriesSince(r, dayAgo),
+  }));
+  // Repeated failures are one entry and a count (audit/repeats.ts): the count is what happened.
+  return { ...counts, failedSignInsToday: await timesRecorded(database, 'auth.sign_in.failed', dayAgo) };
 }
 
 export interface OpenIncident {
@@ -93,14 +92,24 @@ const SOON_MS = 24 * HOUR;
 /** How far back failed deliveries and recently closed breaches still ask for attention. */
 const RECENT_MS = 7 * 24 * HOUR;
 
-/** What needs a person now, most urgent first within each kind. */
-export function attention(db: Db, site: Site, now: Date): Attention {
-  const open = db
-    .select()
-    .from(incidents)
-    .where(and(notInArray(incidents.status, ['resolved', 'scheduled']), ne(incidents.kind, 'maintenance')))
-    .orderBy(asc(incidents.startedAt))
-    .all()
+/**
+ * What needs a person now, most urgent first within each kind. The dashboard's own reads run in one
+ * snapshot (src/stores/dashboard.ts); breach clocks and backups are read after it through their
+ * capabilities, not on the stores yet (the legacy connection: SQLite only, issue 15).
+ */
+export async function attention(database: Database, site: Site, now: Date): Promise<Attention> {
+  const failedSince = new Date(now.getTime() - RECENT_MS);
+  const read = await database.read(async (r) => ({
+    open: await openIncidentRows(r),
+    // breaches still open, or closed within the week: a clock that is due or missed needs someone, and so
+    // does a notice that reached no one or not everyone (incomplete, unreached)
+    breaches: await recentBreaches(r, 50),
+    maintenance: await maintenanceStartingBy(r, new Date(now.getTime() + SOON_MS)),
+    failed: await failedDeliveriesSince(r, failedSince),
+    quarantined: await quarantinedCounts(r, failedSince),
+    objectionsWaiting: await openObjectionCount(r),
+  }));
+  const open = read.open
     .map(
       (row): OpenIncident => ({
         id: row.id,
@@ -118,72 +127,32 @@ export function attention(db: Db, site: Site, now: Date): Attention {
         (b.lateMinutes ?? -1) - (a.lateMinutes ?? -1) || (a.nextUpdateBy?.getTime() ?? Infinity) - (b.nextUpdateBy?.getTime() ?? Infinity),
     );
 
-  // breaches still open, or closed within the week: a clock that is due or missed needs someone, and so
-  // does a notice that reached no one or not everyone (incomplete, unreached)
-  const breaches = db
-    .select({ id: incidents.id, title: incidents.title, status: incidents.status, resolvedAt: incidents.resolvedAt })
-    .from(incidents)
-    .innerJoin(breachDetails, eq(breachDetails.incidentId, incidents.id))
-    .where(eq(incidents.kind, 'breach'))
-    .orderBy(desc(incidents.startedAt))
-    .limit(50)
-    .all()
-    .filter((b) => b.status !== 'resolved' || (b.resolvedAt && now.getTime() - b.resolvedAt.getTime() < RECENT_MS));
+  const legacy = legacyConnection(database);
+  const breaches = read.breaches.filter(
+    (b) => b.status !== 'resolved' || (b.resolvedAt && now.getTime() - b.resolvedAt.getTime() < RECENT_MS),
+  );
   const clocks = breaches.flatMap((b) => {
-    const record = breachRecord(db, b.id);
+    const record = breachRecord(legacy, b.id);
     if (!record) return [];
-    return breachClocks(db, site, b.id, record, now)
+    return breachClocks(legacy, site, b.id, record, now)
       .filter(clockNeedsAttention)
       .map((c): RunningClock => ({ ...c, incidentId: b.id, title: b.title }));
   });
   clocks.sort((a, b) => (a.deadline?.getTime() ?? Infinity) - (b.deadline?.getTime() ?? Infinity));
 
-  const maintenance = db
-    .select()
-    .from(incidents)
-    .where(
-      and(
-        eq(incidents.kind, 'maintenance'),
-        isNotNull(incidents.windowStartsAt),
-        ne(incidents.status, 'resolved'),
-        lte(incidents.windowStartsAt, new Date(now.getTime() + SOON_MS)),
-      ),
-    )
-    .orderBy(asc(incidents.windowStartsAt))
-    .all()
-    .flatMap((row): MaintenanceSoon[] =>
-      row.windowStartsAt && row.windowEndsAt
-        ? [{ id: row.id, title: row.title, status: row.status, startsAt: row.windowStartsAt, endsAt: row.windowEndsAt }]
-        : [],
-    );
+  const maintenance = read.maintenance.flatMap((row): MaintenanceSoon[] =>
+    row.windowStartsAt && row.windowEndsAt
+      ? [{ id: row.id, title: row.title, status: row.status, startsAt: row.windowStartsAt, endsAt: row.windowEndsAt }]
+      : [],
+  );
 
-  const failedSince = new Date(now.getTime() - RECENT_MS);
-  const failed = db
-    .select({ notificationId: deliveries.notificationId, title: notifications.title, failed: count() })
-    .from(deliveries)
-    .innerJoin(notifications, eq(notifications.id, deliveries.notificationId))
-    .where(and(eq(deliveries.status, 'failed'), gte(deliveries.finishedAt, failedSince)))
-    .groupBy(deliveries.notificationId, notifications.title)
-    .orderBy(desc(count()))
-    .all();
-
-  const n = (rows: { n: number }[]) => rows[0]?.n ?? 0;
   return {
     openIncidents: open,
     clocks,
     maintenance,
-    failedDeliveries: { total: failed.reduce((sum, f) => sum + f.failed, 0), notifications: failed.slice(0, 5) },
-    quarantined: {
-      total: n(db.select({ n: count() }).from(recipients).where(eq(recipients.status, 'suppressed')).all()),
-      lastWeek: n(
-        db
-          .select({ n: count() })
-          .from(recipients)
-          .where(and(eq(recipients.status, 'suppressed'), gte(recipients.suppressedAt, failedSince)))
-          .all(),
-      ),
-    },
-    objectionsWaiting: n(db.select({ n: count() }).from(objections).where(eq(objections.status, 'open')).all()),
-    backups: backupStatusLegacy(db, site.policies.backups.enabled, now),
+    failedDeliveries: { total: read.failed.reduce((sum, f) => sum + f.failed, 0), notifications: read.failed.slice(0, 5) },
+    quarantined: { total: read.quarantined.total, lastWeek: read.quarantined.since },
+    objectionsWaiting: read.objectionsWaiting,
+    backups: await backupStatus(database, site.policies.backups.enabled, now),
   };
 }
