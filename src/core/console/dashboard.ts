@@ -21,7 +21,8 @@ import {
 import { timesRecorded } from '../audit/repeats.ts';
 import { type BackupStatus, backupStatus } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
-import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
+import { type BreachClock, clockNeedsAttention } from '../incidents/breach.ts';
+import { breachClocksLegacy, breachRecordLegacy } from '../incidents/legacy.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
 
 export interface DashboardCounts {
@@ -130,9 +131,9 @@ export function attention(db: Db, site: Site, now: Date): Attention {
     .all()
     .filter((b) => b.status !== 'resolved' || (b.resolvedAt && now.getTime() - b.resolvedAt.getTime() < RECENT_MS));
   const clocks = breaches.flatMap((b) => {
-    const record = breachRecord(db, b.id);
+    const record = breachRecordLegacy(db, b.id);
     if (!record) return [];
-    return breachClocks(db, site, b.id, record, now)
+    return breachClocksLegacy(db, site, b.id, record, now)
       .filter(clockNeedsAttention)
       .map((c): RunningClock => ({ ...c, incidentId: b.id, title: b.title }));
   });

@@ -12,7 +12,14 @@ import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type IncidentContext, type IncidentRecord, incidentAudience, incidentUrl, incidentView, postUpdate } from './incidents.ts';
+import {
+  type LegacyIncidentContext as IncidentContext,
+  type IncidentRecord,
+  incidentAudience,
+  incidentUrl,
+  incidentViewLegacy,
+  postUpdateLegacy,
+} from './legacy.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
 import type { MaintenanceWindow } from './types.ts';
@@ -92,7 +99,7 @@ function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: D
     const incidentId = Number(job.payload.incidentId);
     sqlite
       .transaction(() => {
-        const record = incidentView(deps.db, deps.components, incidentId);
+        const record = incidentViewLegacy(deps.db, deps.components, incidentId);
         const window = record?.incident.window;
         if (
           record &&
@@ -157,7 +164,7 @@ const start = (deps: MaintenanceJobDeps) =>
     const { incident } = planned.record;
     // A window that passed while nothing ran is simply completed; announcing its start now would be false.
     if (incident.status !== 'scheduled' || now >= planned.window.endsAt) return;
-    const result = postUpdate(automaticContext(deps, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.createdBy, now), incident.id, {
       status: 'in_progress',
       body: filled(deps, 'maintenance-started', planned),
       components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
@@ -172,7 +179,7 @@ const complete = (deps: MaintenanceJobDeps) =>
   step(deps, (planned, _job, now) => {
     const { incident } = planned.record;
     if (incident.status === 'resolved') return;
-    const result = postUpdate(automaticContext(deps, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.createdBy, now), incident.id, {
       status: 'resolved',
       body: filled(deps, 'maintenance-completed', planned),
       components: {},

@@ -9,7 +9,14 @@ import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '
 import type { Keys } from '../notify/recipients.ts';
 import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
-import { auditIncident, type IncidentContext, incidentReach, postUpdate, type UpdateInput, updateProblem } from './incidents.ts';
+import {
+  auditIncidentLegacy,
+  type LegacyIncidentContext as IncidentContext,
+  incidentReachLegacy,
+  postUpdateLegacy,
+  type UpdateInput,
+  updateProblemLegacy,
+} from './legacy.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import type { ComponentStatus, IncidentStatus } from './types.ts';
 
@@ -31,7 +38,7 @@ export function scheduleUpdate(
   if (runAt.getTime() > ctx.now.getTime() + 30 * 86_400_000) return { ok: false, message: 'Schedule within the next 30 days.' };
   if (input.body.trim() === '') return { ok: false, message: 'Write what is happening: an update cannot be empty.' };
   // The promise is checked against the time it will be published, as publishing then will check it.
-  const problem = updateProblem({ ...ctx, now: runAt }, incidentId, input);
+  const problem = updateProblemLegacy({ ...ctx, now: runAt }, incidentId, input);
   if (problem) return { ok: false, message: problem };
   // The guard runs now, while a person can still answer it.
   if (scanForPersonalData(input.body).length > 0 && !input.confirmPersonalData) {
@@ -42,7 +49,7 @@ export function scheduleUpdate(
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
   const notify = input.notify !== false;
-  const empty = notify ? noRecipientsProblem(incidentReach(ctx.db, incidentId, Object.keys(input.components))) : null;
+  const empty = notify ? noRecipientsProblem(incidentReachLegacy(ctx.db, incidentId, Object.keys(input.components))) : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const sqlite = ctx.db.$client;
   const id = sqlite
@@ -72,7 +79,7 @@ export function scheduleUpdate(
         { scheduledUpdateId: scheduledId },
         ctx.now,
       );
-      auditIncident(ctx, 'incidents.update_scheduled', `incident:${incidentId}`, {
+      auditIncidentLegacy(ctx, 'incidents.update_scheduled', `incident:${incidentId}`, {
         scheduled: scheduledId,
         runAt: runAt.toISOString(),
         status: input.status,
@@ -97,7 +104,7 @@ export function cancelScheduledUpdate(ctx: IncidentContext, scheduledId: number)
     .transaction(() => {
       sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(ctx.now.getTime(), scheduledId);
       cancelJob(ctx.db, `scheduled-update:${scheduledId}`, ctx.now);
-      auditIncident(ctx, 'incidents.update_cancelled', `incident:${row.incident_id}`, { scheduled: scheduledId });
+      auditIncidentLegacy(ctx, 'incidents.update_cancelled', `incident:${row.incident_id}`, { scheduled: scheduledId });
     })
     .immediate();
   return { ok: true };
@@ -200,7 +207,7 @@ function publishScheduled(deps: JobDeps): JobHandler {
           ip: null,
           userAgent: 'candor scheduler',
         };
-        const result = postUpdate(ctx, row.incident_id, {
+        const result = postUpdateLegacy(ctx, row.incident_id, {
           status: row.status,
           body: row.body,
           components: JSON.parse(row.components) as Record<string, ComponentStatus>,
