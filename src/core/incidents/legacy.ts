@@ -32,7 +32,15 @@ import {
 import { cancelMaintenanceJobs, planMaintenance } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { planReminders } from './schedule.ts';
-import type { ComponentStatus, IncidentKind, IncidentSeverity, IncidentStatus, IncidentView, UpdateView } from './types.ts';
+import {
+  type ComponentStatus,
+  type IncidentKind,
+  type IncidentSeverity,
+  type IncidentStatus,
+  type IncidentView,
+  incidentKinds,
+  type UpdateView,
+} from './types.ts';
 
 export { type IncidentRecord, incidentAudience, incidentUrl, type UpdateInput };
 
@@ -61,7 +69,7 @@ export function updateProblemLegacy(
     incidentId === null
       ? input.kind
       : (ctx.db.$client.prepare('SELECT kind FROM incidents WHERE id = ?').get(incidentId) as { kind: IncidentKind } | undefined)?.kind;
-  if (!kind) return 'Choose what kind of incident this is.';
+  if (!kind || !incidentKinds.includes(kind)) return 'Choose what kind of incident this is.';
   return updateInputProblem(ctx, kind, input);
 }
 
