@@ -4,10 +4,15 @@
  * keep concurrent changes of one incident in order — every update its own Art. 33(4) phase, a
  * resolved incident no further update, no edit of a text lost, the authority recorded once.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SqliteEngine } from '../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../db/engine/types.ts';
-import { lifecycleProblem } from '../../src/core/incidents/incidents.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { queryAudit } from '../../src/core/audit/log.ts';
+import { loadContent } from '../../src/core/content/load.ts';
+import { editUpdate } from '../../src/core/incidents/edit.ts';
+import { declareIncident, type IncidentContext, incidentView, lifecycleProblem, postUpdate } from '../../src/core/incidents/incidents.ts';
 import type { IncidentStatus } from '../../src/core/incidents/types.ts';
 import { breachRow, recordAuthorityNotified, saveBreachFacts } from '../../src/stores/breaches.ts';
 import {
@@ -35,6 +40,7 @@ import {
   updatesOf,
 } from '../../src/stores/incidents.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
+import { ROOT } from '../helpers/server.ts';
 
 const T0 = new Date('2026-11-30T09:15:00.123Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -346,6 +352,80 @@ describe('incidents store on SQLite', () => {
 
   it('keeps concurrent changes of one incident in order', async () => {
     await concurrently(engine);
+  });
+});
+
+describe('publishing and editing through the domain on SQLite (the outbox still synchronous there)', () => {
+  let engine: SqliteEngine;
+  let ctx: IncidentContext;
+  beforeAll(() => {
+    engine = bindAuditKeys(tempSqliteEngine(), auditKeyring('incident-store-test-secret'));
+    const content = loadContent(join(ROOT, 'content'));
+    ctx = {
+      database: engine,
+      now: T0,
+      site: content.site,
+      components: content.components,
+      publicUrl: new URL('https://trust.example/'),
+      actor: { id: 7, label: 'Jane (responder)' },
+      ip: null,
+      userAgent: null,
+    };
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it('ten updates at once: each published in turn, audited with the status before it; then one correction per edit', async () => {
+    const declared = await declareIncident(ctx, {
+      kind: 'outage',
+      severity: 'major',
+      title: 'Search is slow',
+      status: 'investigating',
+      body: 'Looking into it.',
+      components: { search: 'degraded' },
+      confirmPersonalData: false,
+      organisations: [],
+      publicNotice: false,
+      breach: null,
+      window: null,
+    });
+    if (!declared.ok) throw new Error(declared.message);
+    const statuses: IncidentStatus[] = ['identified', 'monitoring', 'investigating'];
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        postUpdate({ ...ctx, now: at(i + 1) }, declared.incidentId, {
+          status: statuses[i % 3] ?? 'identified',
+          body: `Update ${i + 1}.`,
+          components: { search: 'degraded' },
+          confirmPersonalData: false,
+        }),
+      ),
+    );
+    expect(results.every((r) => r.ok)).toBe(true);
+    const record = await incidentView(engine, ctx.components, declared.incidentId);
+    expect(record?.updates).toHaveLength(11);
+    expect(record?.incident.status).toBe(record?.updates[0]?.status);
+    const audited = queryAudit(engine.connection, { action: 'incidents.updated' })
+      .map((e) => e.summary as { before: { status: string }; after: { status: string } })
+      .reverse();
+    expect(audited).toHaveLength(10);
+    for (let i = 1; i < audited.length; i++) expect(audited[i]?.before.status).toBe(audited[i - 1]?.after.status);
+
+    const first = record?.updates.at(-1);
+    if (!first) throw new Error('no first update');
+    const edits = await Promise.all(
+      ['A.', 'B.', 'C.'].map((body) =>
+        editUpdate({ ...ctx, now: at(20) }, declared.incidentId, first.id, { body, notify: false, confirmPersonalData: false }),
+      ),
+    );
+    expect(edits.every((e) => e.ok)).toBe(true);
+    const revisions = await engine.read((r) => revisionsOf(r, declared.incidentId));
+    expect(revisions.map((r) => [r.before, r.after])).toEqual([
+      ['Looking into it.', 'A.'],
+      ['A.', 'B.'],
+      ['B.', 'C.'],
+    ]);
   });
 });
 
