@@ -113,8 +113,11 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** A proxy of a driver connection that checks `scope` before every call of `method` (the one drizzle sends queries by). */
-export function guarded<C extends object>(connection: C, method: string, scope: Scope): C {
+/**
+ * A proxy of a driver connection that checks `scope` before every call of `method` (the one drizzle
+ * sends queries by); `instead`, when given, is called in place of the connection's own `method`.
+ */
+export function guarded<C extends object>(connection: C, method: string, scope: Scope, instead?: (...args: never[]) => unknown): C {
   return new Proxy(connection, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
@@ -122,7 +125,7 @@ export function guarded<C extends object>(connection: C, method: string, scope: 
       if (property !== method) return value.bind(target);
       return (...args: unknown[]) => {
         checkUse(scope);
-        return Reflect.apply(value, target, args);
+        return instead ? Reflect.apply(instead, undefined, args) : Reflect.apply(value, target, args);
       };
     },
   });

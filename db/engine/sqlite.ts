@@ -79,6 +79,7 @@ function engineOver(connection: Db): SqliteEngine {
     if (inMemory) return writer;
     if (!writer.open) throw new Error('the database has been closed');
     if (!readOnly) {
+      preparedOnReader = undefined; // statements belong to the connection they were prepared on
       readOnly = new Sqlite(writer.name, { readonly: true, fileMustExist: true });
       readOnly.pragma('busy_timeout = 5000');
     }
@@ -94,6 +95,8 @@ function engineOver(connection: Db): SqliteEngine {
   };
   const writes = new Queue();
   const reads = inMemory ? writes : new Queue();
+  const preparedOnWriter = statementCache(writer);
+  let preparedOnReader: Sqlite.Database['prepare'] | undefined;
   let closed = false;
   let closing: Promise<void> | undefined;
 
@@ -141,7 +144,7 @@ function engineOver(connection: Db): SqliteEngine {
     const trustCenter = trustCenterOf(options);
     return writes.run(async () => {
       const scope: Scope = { kind: 'transaction', open: true };
-      const db = drizzle({ client: guarded(writer, 'prepare', scope) });
+      const db = drizzle({ client: guarded(writer, 'prepare', scope, preparedOnWriter) });
       writer.exec('BEGIN IMMEDIATE');
       try {
         const result = await runInScope(scope, () => fn(txHandle(scope, db, trustCenter, 0)));
@@ -165,7 +168,9 @@ function engineOver(connection: Db): SqliteEngine {
     return reads.run(async () => {
       const scope: Scope = { kind: 'read', open: true };
       const reader = readerOf();
-      const db = drizzle({ client: guarded(reader, 'prepare', scope) });
+      if (reader === writer) preparedOnReader = preparedOnWriter;
+      else preparedOnReader ??= statementCache(reader);
+      const db = drizzle({ client: guarded(reader, 'prepare', scope, preparedOnReader) });
       if (inMemory) reader.pragma('query_only = ON');
       reader.exec('BEGIN');
       try {
@@ -193,6 +198,37 @@ function engineOver(connection: Db): SqliteEngine {
 
   const self: SqliteEngine = { engine: 'sqlite', connection, transaction, read, close };
   return self;
+}
+
+/** Statements kept per connection, at most this many (the least recently used go first). */
+const CACHED_STATEMENTS = 500;
+
+/**
+ * `prepare` of one connection, keeping each statement by its SQL text for the next query with the
+ * same text. drizzle prepares every query afresh, and the stores' queries are the same few hundred
+ * texts with different parameters: compiling them again was most of a small query's cost (the
+ * dispatcher's fan-out ran at half speed on the async layer before this). A kept statement is
+ * handed out in the mode drizzle expects of a new one (`raw(false)`: drizzle switches it to arrays
+ * itself when it wants them). A statement is never in use by two queries at once: better-sqlite3
+ * runs each synchronously to the end, and drizzle does not iterate.
+ */
+function statementCache(connection: Sqlite.Database): Sqlite.Database['prepare'] {
+  const kept = new Map<string, Sqlite.Statement>();
+  return ((source: string) => {
+    let statement = kept.get(source);
+    if (statement) {
+      kept.delete(source); // and set again below: the Map's order is the order of last use
+      if (statement.reader) statement.raw(false);
+    } else {
+      statement = connection.prepare(source);
+      if (kept.size >= CACHED_STATEMENTS) {
+        const oldest = kept.keys().next();
+        if (!oldest.done) kept.delete(oldest.value);
+      }
+    }
+    kept.set(source, statement);
+    return statement;
+  }) as Sqlite.Database['prepare'];
 }
 
 /**

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { forgetPreviousKeys, storeRotatedKey } from '../core/config/secrets.ts';
 import { resealAll } from '../core/crypto/reseal.ts';
 import { keyId } from '../core/crypto/seal.ts';
-import { indexEmailDomains } from '../core/notify/recipients.ts';
+import { indexEmailDomains } from '../core/notify/legacy.ts';
 import { type CliCommand, CliError, openContext } from './command.ts';
 
 export const keysRotate: CliCommand = {

@@ -14,7 +14,8 @@ import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
 import { recordListedComponents } from '../core/incidents/history.ts';
-import { indexEmailDomains, type Keys } from '../core/notify/recipients.ts';
+import { indexEmailDomains } from '../core/notify/legacy.ts';
+import type { Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
 
 export interface AppContext {

@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase } from '../../db/client.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import { RESEND_DEFAULT_LIMITS } from '../../src/core/notify/channels/email-resend.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import type { FakeEndpoints, FakeStats } from '../fakes/serve-fakes.ts';
 import type { FakeResendStats } from '../fakes/serve-resend.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import type { NotificationContent } from '../../src/core/notify/types.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';

@@ -153,3 +153,39 @@ export function tempSqliteEngine(): SqliteEngine {
     },
   });
 }
+
+export interface EngineUnderTest {
+  name: 'sqlite' | 'postgres';
+  /** a fresh, migrated database of this engine (PostgreSQL: as the application role), dropped by `close()` */
+  open(): Promise<{ database: SqliteEngine | PostgresEngine; close(): Promise<void> }>;
+}
+
+/**
+ * The engines a store test runs on: SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set,
+ * for `describe.each(enginesUnderTest())('on %s', …)` (each is named by `name`).
+ */
+export function enginesUnderTest(): EngineUnderTest[] {
+  const sqlite: EngineUnderTest = {
+    name: 'sqlite',
+    async open() {
+      const database = tempSqliteEngine();
+      return { database, close: () => database.close() };
+    },
+  };
+  if (!TEST_POSTGRES_URL) return [sqlite];
+  const postgres: EngineUnderTest = {
+    name: 'postgres',
+    async open() {
+      const pgdb = await createTestPostgres();
+      const database = openPostgresDatabase({ url: pgdb.appUrl });
+      return {
+        database,
+        async close() {
+          await database.close();
+          await pgdb.drop();
+        },
+      };
+    },
+  };
+  return [sqlite, postgres];
+}

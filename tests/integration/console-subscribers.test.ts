@@ -1,7 +1,7 @@
 /** The console's Subscribers pages: counts, exact search, a record, quarantine, export and removal, each audited. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { suppressRecipient } from '../../src/core/notify/recipients.ts';
+import { suppressRecipient } from '../../src/core/notify/legacy.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { type RunningServer, startServer } from '../helpers/server.ts';

@@ -35,7 +35,7 @@ import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { readConfig } from '../../src/core/config/env.ts';
 import { type CopyTable, copyPlan, copyToPostgres } from '../../src/core/database/copy.ts';
 import { scheduleJob } from '../../src/core/jobs/jobs.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { createEmailChallenge } from '../../src/core/subscriptions/challenges.ts';
 import { createAppContext } from '../../src/runtime/context.ts';
 import { addSubscribers, emailContent } from '../helpers/notify.ts';

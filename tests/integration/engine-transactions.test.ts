@@ -367,6 +367,29 @@ describe('the transaction API on SQLite', () => {
     expect(applied?.n).toBe(knownMigrations().length);
   });
 
+  it('reuses prepared statements without carrying one query’s row shape into the next', async () => {
+    engine.connection.$client.exec('DELETE FROM tx_items');
+    const rows = await engine.transaction(async (tx) => {
+      if (tx.engine !== 'sqlite') throw new Error('SQLite expected');
+      await tx.db.insert(sqliteItems).values([
+        { trustCenter: 1, label: 'a' },
+        { trustCenter: 1, label: 'b' },
+      ]);
+      const select = tx.db.select({ label: sqliteItems.label }).from(sqliteItems).orderBy(asc(sqliteItems.label));
+      const text = select.toSQL().sql;
+      // drizzle runs a select with fields in array mode (`raw()`), a raw query in object mode: one cached statement serves both.
+      const first = await select;
+      const asObjects = tx.db.all<{ label: string }>(sql.raw(text));
+      const again = await select;
+      // More distinct texts than the cache keeps: the oldest are dropped and prepared again when asked for.
+      for (let i = 0; i < 600; i++) tx.db.all(sql.raw(`SELECT ${i} AS n`));
+      const afterEviction = await select;
+      return { first, asObjects, again, afterEviction };
+    });
+    const expected = [{ label: 'a' }, { label: 'b' }];
+    expect(rows).toEqual({ first: expected, asObjects: expected, again: expected, afterEviction: expected });
+  });
+
   it('waits, as before, for another process that holds the write lock, then runs', async () => {
     const file = join(dir, 'candor.db');
     const locked = Promise.withResolvers<void>();

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { seal, unseal } from '../../src/core/crypto/seal.ts';
-import { addRecipient, findRecipient, openRecipient } from '../../src/core/notify/recipients.ts';
+import { addRecipient, findRecipient } from '../../src/core/notify/legacy.ts';
+import { openRecipient } from '../../src/core/notify/recipients.ts';
 import { domainHash } from '../../src/core/organisations/domains.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';

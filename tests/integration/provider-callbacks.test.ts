@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';

@@ -1,37 +1,52 @@
 /**
  * Whom a notification reached, per channel, from its delivery rows as the
- * dispatcher, the log transport and the provider callbacks record them.
+ * dispatcher, the log transport and the provider callbacks record them; on
+ * each engine.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { type Db, openDatabase } from '../../db/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../../db/engine/query.ts';
+import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName, DeliveryStatus } from '../../db/schema/notify.ts';
 import { describeChannels, describeReach, notificationReach } from '../../src/core/notify/reach.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const T = new Date('2026-05-04T08:00:00Z').getTime();
-let db: Db;
-beforeEach(() => {
-  db = openDatabase(':memory:');
-});
+const at = (ms: number | undefined) => (ms === undefined ? null : new Date(ms));
 
-function notification(rows: [ChannelName, DeliveryStatus, { sentAt?: number; finishedAt?: number; providerId?: string }?][]): number {
-  const id = Number(
-    db.$client
-      .prepare(
-        `INSERT INTO notifications (kind, title, content, audience, recipient_count, created_at) VALUES ('incident', 'n', '{}', '{}', ?, ?)`,
-      )
-      .run(rows.length, T).lastInsertRowid,
-  );
-  const insert = db.$client.prepare(
-    `INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, provider_message_id, sent_at, finished_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?)`,
-  );
-  for (const [channel, status, at] of rows)
-    insert.run(id, channel, status, T, at?.providerId ?? (at?.sentAt ? 'provider-id' : null), at?.sentAt ?? null, at?.finishedAt ?? null);
-  return id;
-}
+describe.each(enginesUnderTest())('notificationReach on $name', (engine) => {
+  let database: Database;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ database, close } = await engine.open());
+  }, 60_000);
+  afterAll(() => close());
 
-describe('notificationReach', () => {
-  it('counts, per channel, who was reached, confirmed, failed, not sent, only logged and still on the way', () => {
-    const id = notification([
+  function notification(rows: [ChannelName, DeliveryStatus, { sentAt?: number; finishedAt?: number; providerId?: string }?][]) {
+    return database.transaction(async (tx) => {
+      const q = query(tx);
+      const [made] = await q.db
+        .insert(q.t.notifications)
+        .values({ kind: 'incident', title: 'n', content: {}, audience: {}, recipientCount: rows.length, createdAt: new Date(T) })
+        .returning({ id: q.t.notifications.id });
+      if (!made) throw new Error('no notification');
+      for (const [channel, status, when] of rows)
+        await q.db.insert(q.t.deliveries).values({
+          notificationId: made.id,
+          channel,
+          status,
+          attempts: 1,
+          nextAttemptAt: new Date(T),
+          providerMessageId: when?.providerId ?? (when?.sentAt ? 'provider-id' : null),
+          sentAt: at(when?.sentAt),
+          finishedAt: at(when?.finishedAt),
+        });
+      return made.id;
+    });
+  }
+  const reachOf = async (id: number) => (await database.read((r) => notificationReach(r, [id]))).get(id);
+
+  it('counts, per channel, who was reached, confirmed, failed, not sent, only logged and still on the way', async () => {
+    const id = await notification([
       ['email', 'sent', { sentAt: T + 1000 }],
       ['email', 'delivered', { sentAt: T + 3000, finishedAt: T + 9000 }],
       ['email', 'failed', { sentAt: T + 2000, finishedAt: T + 5000 }],
@@ -40,7 +55,7 @@ describe('notificationReach', () => {
       ['slack', 'sending'],
       ['webhook', 'sent', { sentAt: T + 4000, providerId: 'log-17' }],
     ]);
-    const reach = notificationReach(db, [id]).get(id);
+    const reach = await reachOf(id);
     expect(reach).toMatchObject({
       intended: 7,
       reached: 2,
@@ -64,19 +79,19 @@ describe('notificationReach', () => {
     );
   });
 
-  it('a notification without deliveries reached no one, and says why', () => {
-    const id = notification([]);
-    const reach = notificationReach(db, [id]).get(id);
+  it('a notification without deliveries reached no one, and says why', async () => {
+    const id = await notification([]);
+    const reach = await reachOf(id);
     expect(reach).toMatchObject({ intended: 0, reached: 0, outcome: 'no-one', lastReachedAt: null });
     expect(reach && describeReach(reach)).toBe('reached no one: no recipient matched its audience, so nothing was queued');
   });
 
-  it('everyone reached', () => {
-    const id = notification([
+  it('everyone reached', async () => {
+    const id = await notification([
       ['email', 'sent', { sentAt: T + 1000 }],
       ['slack', 'delivered', { finishedAt: T + 2000 }],
     ]);
-    const reach = notificationReach(db, [id]).get(id);
+    const reach = await reachOf(id);
     expect(reach?.outcome).toBe('everyone');
     expect(reach && describeReach(reach)).toBe('reached all 2 recipients');
   });

@@ -8,8 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { countAudience, enqueueNotification, organisationBreakdown } from '../../src/core/notify/outbox.ts';
-import { addRecipient, indexEmailDomains, suppressRecipient, unsuppressRecipient } from '../../src/core/notify/recipients.ts';
+import {
+  addRecipient,
+  countAudience,
+  enqueueNotification,
+  indexEmailDomains,
+  organisationBreakdown,
+  suppressRecipient,
+  unsuppressRecipient,
+} from '../../src/core/notify/legacy.ts';
 import { checkDomain, domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
 import { assignMembers, createOrganisation, removeDomain, subscriberMemberships } from '../../src/core/organisations/organisations.ts';
 import { deleteSubscriber } from '../../src/core/subscriptions/subscribers.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { defaultRetryPolicy, parseRetryAfter, retryDelay } from '../../src/core/notify/backoff.ts';
+import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../../src/core/notify/legacy.ts';
 import { readRecipientToken, recipientToken } from '../../src/core/notify/links.ts';
-import { enqueueNotification } from '../../src/core/notify/outbox.ts';
-import { addRecipient, findRecipient, maskAddress, openRecipient, suppressRecipient } from '../../src/core/notify/recipients.ts';
+import { maskAddress, openRecipient } from '../../src/core/notify/recipients.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
 
 describe('fan-out', () => {

@@ -4,8 +4,8 @@
  * console reader, so without a provider the inviter passes the link on.
  */
 import type { Db } from '../../../db/client.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
-import { addRecipient, findRecipient, type Keys } from '../notify/recipients.ts';
+import { addRecipient, enqueueNotification, findRecipient } from '../notify/legacy.ts';
+import type { Keys } from '../notify/recipients.ts';
 import { escapeHtml } from '../text/escape.ts';
 
 export function sendInvitationEmail(

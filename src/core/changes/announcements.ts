@@ -13,8 +13,8 @@
 import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { countAudience, enqueueNotification } from '../notify/outbox.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { countAudience, enqueueNotification, notifyStaff } from '../notify/legacy.ts';
+import type { StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
 import type { Topic } from '../subscriptions/topics.ts';
 import { announcementMessages } from './announcement-messages.ts';

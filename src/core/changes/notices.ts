@@ -11,8 +11,8 @@ import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
+import type { StaffAudience } from '../notify/staff-recipients.ts';
 import {
   type ContentDiff,
   diffDocs,

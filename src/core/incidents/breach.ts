@@ -6,10 +6,9 @@
  * the supervisory authority's 72 hours. The notify clock is computed from
  * what each notice's deliveries recorded (src/core/notify/reach.ts): it is
  * never met by a notice that reached no one or not everyone.
- * The facts are src/stores/breaches.ts's; whom a notice reached is still read
- * synchronously (notify/reach.ts), outside any transaction.
+ * The facts are src/stores/breaches.ts's; a breach's notices and whom they
+ * reached are read in one snapshot (notify/reach.ts).
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import { breachRow, recordAuthorityNotified, saveBreachFacts } from '../../stores/breaches.ts';
 import { updatesInOrder } from '../../stores/incidents.ts';
@@ -187,10 +186,14 @@ export function noticesOf(
 
 /** The breach's notices in the order they were published, each with whom it reached. */
 export async function breachNotices(database: Database, incidentId: number): Promise<BreachNotice[]> {
-  const updates = await database.read((r) => updatesInOrder(r, incidentId));
-  // Not yet on the stores: read synchronously on the connection, after the snapshot above.
-  const reach = notificationReach(
-    legacyConnection(database),
+  return database.read((r) => readBreachNotices(r, incidentId));
+}
+
+/** The breach's notices, read in the caller's snapshot or transaction. */
+export async function readBreachNotices(r: Reader | Tx, incidentId: number): Promise<BreachNotice[]> {
+  const updates = await updatesInOrder(r, incidentId);
+  const reach = await notificationReach(
+    r,
     updates.flatMap((u) => (u.notificationId === null ? [] : [u.notificationId])),
   );
   return noticesOf(updates, reach);

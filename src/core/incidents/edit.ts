@@ -9,8 +9,7 @@
  * incident's row and, for an update's text, the update's row
  * (`incidentForUpdate`, `updateForEdit`: locked on PostgreSQL), so of two
  * concurrent edits the second compares against, and revises, what the first
- * saved. The correction is enqueued in the same transaction (the outbox,
- * still synchronous: see incidents.ts).
+ * saved. The correction is enqueued in the same transaction (the outbox).
  */
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Tx } from '../../../db/engine/types.ts';
@@ -157,8 +156,8 @@ async function sendCorrection(ctx: IncidentContext, tx: Tx, incidentId: number, 
   const organisations = view.organisations;
   // Not yet on the stores: synchronous on the connection, inside this transaction (incidents.ts, the header).
   const legacy = legacyConnection(ctx.database);
-  const { deliveries } = enqueueNotification(
-    legacy,
+  const { deliveries } = await enqueueNotification(
+    tx,
     {
       kind: 'incident',
       title: `${view.incident.title}: correction`,

@@ -7,13 +7,14 @@
  * The tables are src/stores/incidents.ts's (issue 15). Each change opens
  * one transaction of `ctx.database` and first takes the incident's row
  * (`incidentForUpdate`: locked on PostgreSQL), so concurrent updates of one
- * incident each decide on the state the one before left. What is not yet on
- * the stores (the outbox's enqueueing, the services' history, the reminder
- * and maintenance jobs, the audience's reach) is called with
- * `legacyConnection(database)` from inside the transaction: on SQLite that
- * synchronous code joins it (db/engine/sqlite.ts, the transition rule), so
- * the notice is enqueued with the update it announces or not at all; on
- * PostgreSQL it refuses until those capabilities move too.
+ * incident each decide on the state the one before left. The notice is
+ * enqueued in the same transaction (the outbox: `enqueueNotification(tx, …)`),
+ * so it exists exactly when the update it announces does. What is not yet on
+ * the stores (the services' history, the reminder and maintenance jobs, the
+ * audience's reach) is called with `legacyConnection(database)` from inside
+ * the transaction: on SQLite that synchronous code joins it
+ * (db/engine/sqlite.ts, the transition rule); on PostgreSQL it refuses until
+ * those capabilities move too.
  * The synchronous twins for the scheduler's own transactions are legacy.ts.
  */
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
@@ -450,8 +451,8 @@ async function publish(
   const notify = input.notify !== false;
   // The outbox: enqueued in this transaction, so the notice exists exactly when the update does.
   const { notificationId, deliveries } = notify
-    ? enqueueNotification(
-        legacy,
+    ? await enqueueNotification(
+        tx,
         {
           kind: 'incident',
           title: `${view.incident.title}: ${input.status}`,

@@ -11,7 +11,7 @@ import type { Db } from '../../../db/client.ts';
 import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/outbox.ts';
+import { enqueueNotification } from '../notify/legacy.ts';
 import {
   type LegacyIncidentContext as IncidentContext,
   type IncidentRecord,

@@ -4,7 +4,7 @@
  * One transaction of `ctx.database`: it takes the incident's row first
  * (`incidentForUpdate`, locked on PostgreSQL), so of concurrent publishers
  * one publishes and the others find the postmortem there; the announcement
- * is enqueued in it (the outbox, still synchronous: see incidents.ts).
+ * is enqueued in it (the outbox).
  */
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database } from '../../../db/engine/types.ts';
@@ -66,10 +66,8 @@ export async function publishPostmortem(
         record.incident.components.map((c) => c.id),
         record.organisations,
       );
-      // Not yet on the stores: synchronous on the connection, inside this transaction (incidents.ts, the header).
-      const legacy = legacyConnection(ctx.database);
-      const { notificationId, deliveries } = enqueueNotification(
-        legacy,
+      const { notificationId, deliveries } = await enqueueNotification(
+        tx,
         {
           kind: 'postmortem',
           title: `Postmortem: ${record.incident.title}`,
@@ -83,8 +81,10 @@ export async function publishPostmortem(
       // A targeted postmortem that enqueued nobody: refused unless confirmed, rolling the notification back.
       const empty = record.organisations !== null && deliveries === 0;
       if (empty && !confirmNoRecipients)
+        // Whom it would reach, in words: not yet on the stores, read synchronously on the connection (SQLite only).
         throw new NoRecipients(
-          noRecipientsProblem(audienceReach(legacy, audience, record.typedOrganisations)) ?? 'This targeted notice reaches no one.',
+          noRecipientsProblem(audienceReach(legacyConnection(ctx.database), audience, record.typedOrganisations)) ??
+            'This targeted notice reaches no one.',
         );
       await insertPostmortem(tx, { incidentId, body, publishedAt: ctx.now, publishedBy: ctx.actor.id, notificationId });
       await auditIncident(ctx, tx, 'incidents.postmortem_published', `incident:${incidentId}`, {

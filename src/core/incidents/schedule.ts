@@ -6,8 +6,8 @@
 import type { Db } from '../../../db/client.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import { notifyStaff } from '../notify/legacy.ts';
 import type { Keys } from '../notify/recipients.ts';
-import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
 import {
   auditIncidentLegacy,

@@ -7,8 +7,8 @@
  */
 import { Resend } from 'resend';
 import twilio from 'twilio';
-import type { Db } from '../../../db/client.ts';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import { deliveryByProviderId, finishReported } from '../../stores/delivery-outcomes.ts';
 import { hitLimit } from '../auth/rate-limit.ts';
 import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
@@ -26,36 +26,23 @@ export const REPLAY_WINDOW_MS = 24 * 3_600_000;
  * recorded in the transaction that applies the event, so a failure leaves the provider's retry welcome.
  * A callback without an id cannot be told from its replay, so it is refused, not applied: providers
  * always send one (Twilio's MessageSid, Svix's id).
- * The id is a rate-limit counter (the store's), counted in a transaction of `databaseOf(db)`; `apply`,
- * still synchronous code on `db`, runs inside that transaction's callback without an await, so it
- * is part of the transaction (db/engine/sqlite.ts: the transition rule) and a failure undoes both.
+ * The id is a rate-limit counter (src/stores/rate-limits.ts) counted in the transaction `apply` writes
+ * in, so two nodes receiving the same callback at once apply it once (the counter's upsert orders them).
  */
 export async function applyOnce(
-  db: Db,
+  database: Database,
   source: string,
   messageId: string | null | undefined,
   now: Date,
-  apply: () => CallbackResult,
+  apply: (tx: Tx) => Promise<CallbackResult>,
 ): Promise<CallbackResult> {
   if (!messageId?.trim()) return { status: 'refused', detail: 'no message id' };
   const seen = { bucket: `callback:${source}`, max: 1, windowMs: REPLAY_WINDOW_MS };
-  return databaseOf(db).transaction(async (tx) =>
-    (await hitLimit(tx, seen, messageId.slice(0, 200), now)).limited ? { status: 'ignored' as const, detail: 'already received' } : apply(),
+  return database.transaction(async (tx) =>
+    (await hitLimit(tx, seen, messageId.slice(0, 200), now)).limited
+      ? { status: 'ignored' as const, detail: 'already received' }
+      : apply(tx),
   );
-}
-
-const deliveryByProviderId = (db: Db, providerId: string) =>
-  db.$client.prepare('SELECT id, recipient_id, status FROM deliveries WHERE provider_message_id = ?').get(providerId) as
-    | { id: number; recipient_id: number | null; status: string }
-    | undefined;
-
-function finish(db: Db, deliveryId: number, status: 'delivered' | 'failed', error: string | null, now: Date): void {
-  db.$client
-    .prepare(
-      `UPDATE deliveries SET status = ?, finished_at = ?, last_error = COALESCE(?, last_error)
-       WHERE id = ? AND status IN ('sent', 'delivered', 'sending')`,
-    )
-    .run(status, now.getTime(), error, deliveryId);
 }
 
 /** Verifies a Resend (Svix) webhook on its raw body; null when it does not verify. */
@@ -77,29 +64,29 @@ interface ResendEvent {
   data?: { email_id?: string; bounce?: { type?: string; message?: string }; failed?: { reason?: string } };
 }
 
-export function applyResendEvent(db: Db, payload: unknown, now: Date): CallbackResult {
+export async function applyResendEvent(tx: Tx, payload: unknown, now: Date): Promise<CallbackResult> {
   const event = payload as ResendEvent;
   const emailId = event.data?.email_id;
   if (!event.type || !emailId) return { status: 'ignored', detail: 'no event type or email id' };
-  const delivery = deliveryByProviderId(db, emailId);
+  const delivery = await deliveryByProviderId(tx, emailId);
   if (!delivery) return { status: 'ignored', detail: `no delivery for email ${emailId}` };
   switch (event.type) {
     case 'email.delivered':
-      finish(db, delivery.id, 'delivered', null, now);
+      await finishReported(tx, delivery.id, 'delivered', null, now);
       return { status: 'applied', detail: 'delivered' };
     case 'email.bounced': {
       const reason = `bounced${event.data?.bounce?.type ? ` (${event.data.bounce.type})` : ''}`;
-      finish(db, delivery.id, 'failed', reason, now);
+      await finishReported(tx, delivery.id, 'failed', reason, now);
       // A soft bounce (mailbox full, temporary) is not a reason to stop writing to the address.
-      if (delivery.recipient_id !== null && event.data?.bounce?.type !== 'Transient')
-        suppressRecipient(db, delivery.recipient_id, `email ${reason}`, now);
+      if (delivery.recipientId !== null && event.data?.bounce?.type !== 'Transient')
+        await suppressRecipient(tx, delivery.recipientId, `email ${reason}`, now);
       return { status: 'applied', detail: reason };
     }
     case 'email.complained':
-      if (delivery.recipient_id !== null) suppressRecipient(db, delivery.recipient_id, 'marked as spam (complaint)', now);
+      if (delivery.recipientId !== null) await suppressRecipient(tx, delivery.recipientId, 'marked as spam (complaint)', now);
       return { status: 'applied', detail: 'complaint' };
     case 'email.failed':
-      finish(db, delivery.id, 'failed', event.data?.failed?.reason ?? 'failed at the provider', now);
+      await finishReported(tx, delivery.id, 'failed', event.data?.failed?.reason ?? 'failed at the provider', now);
       return { status: 'applied', detail: 'failed' };
     default:
       return { status: 'ignored', detail: `event ${event.type} not used` };
@@ -129,21 +116,21 @@ export const TWILIO_REFUSAL = 'A Twilio callback needs a MessageSid (and a statu
 /** Twilio error codes after which a number must not be written to again. */
 const SUPPRESSING_CODES = new Set(['21610', '30004', '30005', '30006']);
 
-export function applyTwilioStatus(db: Db, params: Record<string, string>, now: Date): CallbackResult {
+export async function applyTwilioStatus(tx: Tx, params: Record<string, string>, now: Date): Promise<CallbackResult> {
   const sid = params.MessageSid;
   const status = params.MessageStatus;
   if (!sid || !status) return { status: 'ignored', detail: 'no MessageSid or MessageStatus' };
-  const delivery = deliveryByProviderId(db, sid);
+  const delivery = await deliveryByProviderId(tx, sid);
   if (!delivery) return { status: 'ignored', detail: `no delivery for ${sid}` };
   if (status === 'delivered') {
-    finish(db, delivery.id, 'delivered', null, now);
+    await finishReported(tx, delivery.id, 'delivered', null, now);
     return { status: 'applied', detail: 'delivered' };
   }
   if (status === 'undelivered' || status === 'failed') {
     const code = params.ErrorCode ?? '';
-    finish(db, delivery.id, 'failed', `${status}${code ? ` (Twilio error ${code})` : ''}`, now);
-    if (delivery.recipient_id !== null && SUPPRESSING_CODES.has(code))
-      suppressRecipient(db, delivery.recipient_id, `SMS ${status} (Twilio error ${code})`, now);
+    await finishReported(tx, delivery.id, 'failed', `${status}${code ? ` (Twilio error ${code})` : ''}`, now);
+    if (delivery.recipientId !== null && SUPPRESSING_CODES.has(code))
+      await suppressRecipient(tx, delivery.recipientId, `SMS ${status} (Twilio error ${code})`, now);
     return { status: 'applied', detail: status };
   }
   return { status: 'ignored', detail: `status ${status} needs no change` };
@@ -158,21 +145,27 @@ export interface InboundReply {
   reply: string | null;
 }
 
-export function applyInboundSms(db: Db, keys: Keys, params: Record<string, string>, organisation: string, now: Date): InboundReply {
+export async function applyInboundSms(
+  tx: Tx,
+  keys: Keys,
+  params: Record<string, string>,
+  organisation: string,
+  now: Date,
+): Promise<InboundReply> {
   const from = params.From?.trim();
   const word = (params.Body ?? '')
     .trim()
     .toUpperCase()
     .replace(/[^A-Z]/g, '');
   if (!from) return { result: { status: 'ignored', detail: 'no sender' }, reply: null };
-  const recipient = findRecipient(db, keys, 'sms', from);
+  const recipient = await findRecipient(tx, keys, 'sms', from);
   if (STOP_WORDS.has(word)) {
-    if (recipient) suppressRecipient(db, recipient.id, `replied ${word}`, now);
+    if (recipient) await suppressRecipient(tx, recipient.id, `replied ${word}`, now);
     // Twilio itself confirms STOP to the sender; a second message would be noise.
     return { result: { status: recipient ? 'applied' : 'ignored', detail: 'stop' }, reply: null };
   }
   if (START_WORDS.has(word)) {
-    if (recipient) unsuppressRecipient(db, recipient.id);
+    if (recipient) await unsuppressRecipient(tx, recipient.id);
     return { result: { status: recipient ? 'applied' : 'ignored', detail: 'start' }, reply: null };
   }
   if (word === 'HELP' || word === 'INFO') {

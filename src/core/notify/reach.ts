@@ -17,8 +17,9 @@
  *   (src/core/notify/channels/log.ts): nobody received it.
  * `pending` and `sending` are on their way.
  */
-import type { Db } from '../../../db/client.ts';
+import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type ChannelName, channels } from '../../../db/schema/notify.ts';
+import { type ReachRow, reachRows } from '../../stores/notifications.ts';
 import { LOGGED_MESSAGE_ID_PREFIX } from './channels/log.ts';
 
 export interface ReachCounts {
@@ -65,32 +66,16 @@ export function reachOutcome(c: ReachCounts): ReachOutcome {
 }
 
 /** The reach of each notification asked for; one with no delivery row reached no one. */
-export function notificationReach(db: Db, notificationIds: readonly number[]): Map<number, NotificationReach> {
-  const rows = db.$client
-    .prepare(
-      `SELECT notification_id, channel,
-         CASE
-           WHEN status IN ('sent', 'delivered') AND provider_message_id LIKE ? THEN 'logged'
-           WHEN status IN ('sent', 'delivered') THEN 'reached'
-           WHEN status IN ('pending', 'sending') THEN 'onTheWay'
-           ELSE status
-         END AS fact,
-         sum(status = 'delivered') AS delivered, count(*) AS n, max(coalesce(sent_at, finished_at)) AS last_at
-       FROM deliveries WHERE notification_id IN (SELECT value FROM json_each(?))
-       GROUP BY notification_id, channel, fact`,
-    )
-    .all(`${LOGGED_MESSAGE_ID_PREFIX}%`, JSON.stringify(notificationIds)) as {
-    notification_id: number;
-    channel: ChannelName;
-    fact: 'reached' | 'logged' | 'onTheWay' | 'failed' | 'suppressed';
-    delivered: number;
-    n: number;
-    last_at: number | null;
-  }[];
+export async function notificationReach(r: Reader | Tx, notificationIds: readonly number[]): Promise<Map<number, NotificationReach>> {
+  return reachOf(notificationIds, await reachRows(r, notificationIds, LOGGED_MESSAGE_ID_PREFIX));
+}
+
+/** The reach of each notification from its deliveries counted per channel and fact (src/stores/notifications.ts). */
+export function reachOf(notificationIds: readonly number[], rows: readonly ReachRow[]): Map<number, NotificationReach> {
   const result = new Map<number, NotificationReach>();
   for (const id of notificationIds) result.set(id, { notificationId: id, ...zero(), channels: {}, lastReachedAt: null, outcome: 'no-one' });
   for (const row of rows) {
-    const reach = result.get(row.notification_id);
+    const reach = result.get(row.notificationId);
     if (!reach) continue;
     const channel = reach.channels[row.channel] ?? zero();
     reach.channels[row.channel] = channel;
@@ -99,8 +84,8 @@ export function notificationReach(db: Db, notificationIds: readonly number[]): M
       counts[row.fact] += row.n;
       if (row.fact === 'reached') counts.delivered += row.delivered;
     }
-    if (row.fact === 'reached' && row.last_at !== null && (reach.lastReachedAt === null || row.last_at > reach.lastReachedAt.getTime()))
-      reach.lastReachedAt = new Date(row.last_at);
+    if (row.fact === 'reached' && row.lastAt !== null && (reach.lastReachedAt === null || row.lastAt > reach.lastReachedAt))
+      reach.lastReachedAt = row.lastAt;
   }
   for (const reach of result.values()) reach.outcome = reachOutcome(reach);
   return result;

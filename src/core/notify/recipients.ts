@@ -1,10 +1,19 @@
 /**
  * Addresses Candor delivers to. Stored sealed; found by blind index;
  * suppressed when a provider says the address must not be written to again.
+ * The rows are src/stores/recipients.ts's.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { recipients } from '../../../db/schema.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import {
+  emailPage,
+  insertRecipient,
+  insertRecipientOnce,
+  type RecipientRow,
+  recipientByHash,
+  setDomainHash,
+  suppressRow,
+  unsuppressRow,
+} from '../../stores/recipients.ts';
 import { blindIndex } from '../crypto/blind-index.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import { emailDomainHash } from '../organisations/domains.ts';
@@ -16,13 +25,15 @@ export interface Keys {
   secret: string;
 }
 
-export type Recipient = typeof recipients.$inferSelect;
+export type Recipient = RecipientRow;
 
 export function normaliseAddress(channel: ChannelName, address: string): string {
   return channel === 'email' ? address.trim().toLowerCase() : address.trim();
 }
 
-const context = (channel: ChannelName, what: 'address' | 'secret') => `recipient:${channel}:${what}`;
+/** The associated data an address or secret of a channel is sealed under. */
+export const recipientContext = (channel: ChannelName, what: 'address' | 'secret') => `recipient:${channel}:${what}`;
+const context = recipientContext;
 
 export function addressHash(keys: Keys, channel: ChannelName, address: string): string {
   return blindIndex(keys.secret, `recipient:${channel}`, normaliseAddress(channel, address));
@@ -36,32 +47,33 @@ export interface NewRecipient {
   status?: Recipient['status'];
 }
 
-export function addRecipient(db: Db, keys: Keys, input: NewRecipient, now: Date): Recipient {
+function sealedRow(keys: Keys, input: NewRecipient) {
   const [key] = keys.keys;
   if (!key) throw new Error('no encryption key configured');
   const address = normaliseAddress(input.channel, input.address);
-  return db
-    .insert(recipients)
-    .values({
-      subscriberId: input.subscriberId ?? null,
-      channel: input.channel,
-      address: seal(key, address, context(input.channel, 'address')),
-      addressHash: addressHash(keys, input.channel, address),
-      domainHash: input.channel === 'email' ? emailDomainHash(keys.secret, address) : null,
-      secret: input.secret ? seal(key, input.secret, context(input.channel, 'secret')) : null,
-      status: input.status ?? 'active',
-      createdAt: now,
-    })
-    .returning()
-    .get();
+  return {
+    subscriberId: input.subscriberId ?? null,
+    channel: input.channel,
+    address: seal(key, address, context(input.channel, 'address')),
+    addressHash: addressHash(keys, input.channel, address),
+    domainHash: input.channel === 'email' ? emailDomainHash(keys.secret, address) : null,
+    secret: input.secret ? seal(key, input.secret, context(input.channel, 'secret')) : null,
+    status: input.status ?? 'active',
+  };
 }
 
-export function findRecipient(db: Db, keys: Keys, channel: ChannelName, address: string): Recipient | undefined {
-  return db
-    .select()
-    .from(recipients)
-    .where(and(eq(recipients.channel, channel), eq(recipients.addressHash, addressHash(keys, channel, address))))
-    .get();
+/** Adds an address; one already there (same channel and address) fails on the unique key. */
+export function addRecipient(tx: Tx, keys: Keys, input: NewRecipient, now: Date): Promise<Recipient> {
+  return insertRecipient(tx, { ...sealedRow(keys, input), createdAt: now });
+}
+
+/** The address's row, added when there is none (concurrent callers get the same row). */
+export function ensureRecipient(tx: Tx, keys: Keys, input: NewRecipient, now: Date): Promise<Recipient> {
+  return insertRecipientOnce(tx, { ...sealedRow(keys, input), createdAt: now });
+}
+
+export function findRecipient(r: Reader | Tx, keys: Keys, channel: ChannelName, address: string): Promise<Recipient | undefined> {
+  return recipientByHash(r, channel, addressHash(keys, channel, address));
 }
 
 export function openRecipient(
@@ -76,21 +88,18 @@ export function openRecipient(
 
 /**
  * Writes the blind index of each email address's domain where it is missing
- * (`all`: everywhere, e.g. after `keys rotate`), opening each address once.
- * Idempotent; rows added since the column exists already carry it. Returns
- * how many rows it wrote.
+ * (`all`: everywhere, e.g. after `keys rotate`), opening each address once,
+ * a page of addresses per transaction. Idempotent; rows added since the column
+ * exists already carry it. Returns how many rows it wrote.
  */
-export function indexEmailDomains(db: Db, keys: Keys, options: { all?: boolean } = {}): number {
-  const sqlite = db.$client;
-  return sqlite
-    .transaction(() => {
-      const rows = sqlite
-        .prepare(
-          `SELECT id, channel, address, domain_hash FROM recipients WHERE channel = 'email'${options.all ? '' : ' AND domain_hash IS NULL'}`,
-        )
-        .all() as { id: number; channel: 'email'; address: string; domain_hash: string | null }[];
-      const update = sqlite.prepare('UPDATE recipients SET domain_hash = ? WHERE id = ?');
-      let written = 0;
+export async function indexEmailDomains(database: Database, keys: Keys, options: { all?: boolean } = {}): Promise<number> {
+  const PAGE = 500;
+  let written = 0;
+  let after = 0;
+  for (;;) {
+    const page = await database.transaction(async (tx) => {
+      const rows = await emailPage(tx, after, PAGE, options.all ?? false);
+      let changed = 0;
       for (const row of rows) {
         let hash: string | null;
         try {
@@ -99,14 +108,18 @@ export function indexEmailDomains(db: Db, keys: Keys, options: { all?: boolean }
           // sealed under a key this process lacks: it cannot be sent to either; `keys rotate` settles it
           continue;
         }
-        if (hash !== row.domain_hash) {
-          update.run(hash, row.id);
-          written++;
+        if (hash !== row.domainHash) {
+          await setDomainHash(tx, row.id, hash);
+          changed++;
         }
       }
-      return written;
-    })
-    .immediate();
+      return { rows, changed };
+    });
+    written += page.changed;
+    const last = page.rows.at(-1);
+    if (!last || page.rows.length < PAGE) return written;
+    after = last.id;
+  }
 }
 
 /**
@@ -114,29 +127,13 @@ export function indexEmailDomains(db: Db, keys: Keys, options: { all?: boolean }
  * status it had is kept, so lifting the suppression never turns an unconfirmed address into a confirmed
  * one (a confirmation email that bounced, then lifted, stays unconfirmed). Removed addresses stay removed.
  */
-export function suppressRecipient(db: Db, recipientId: number, reason: string, now: Date): void {
-  db.update(recipients)
-    .set({
-      status: 'suppressed',
-      suppressedAt: now,
-      suppressedReason: reason.slice(0, 300),
-      suppressedFrom: sql`CASE WHEN ${recipients.status} IN ('active', 'pending') THEN ${recipients.status} ELSE ${recipients.suppressedFrom} END`,
-    })
-    .where(and(eq(recipients.id, recipientId), inArray(recipients.status, ['active', 'pending', 'suppressed'])))
-    .run();
+export async function suppressRecipient(tx: Tx, recipientId: number, reason: string, now: Date): Promise<void> {
+  await suppressRow(tx, recipientId, reason.slice(0, 300), now);
 }
 
 /** Lifts a suppression: the address returns to the status it had (active when that was not recorded). */
-export function unsuppressRecipient(db: Db, recipientId: number): void {
-  db.update(recipients)
-    .set({
-      status: sql`coalesce(${recipients.suppressedFrom}, 'active')`,
-      suppressedAt: null,
-      suppressedReason: null,
-      suppressedFrom: null,
-    })
-    .where(and(eq(recipients.id, recipientId), eq(recipients.status, 'suppressed')))
-    .run();
+export async function unsuppressRecipient(tx: Tx, recipientId: number): Promise<void> {
+  await unsuppressRow(tx, recipientId);
 }
 
 /** "ad…@example.com", "+44 …1234": enough to recognise in the console, not a copy of the data. */

@@ -6,10 +6,20 @@
  * unsubscribe links.
  */
 import type { Db } from '../../../db/client.ts';
+import type { Tx } from '../../../db/engine/types.ts';
+import { staffToTell } from '../../stores/notifications.ts';
 import { escapeHtml, escapeSlack } from '../text/escape.ts';
-import { type Enqueued, enqueueNotification } from './outbox.ts';
-import { addRecipient, findRecipient, type Keys } from './recipients.ts';
+import { type Enqueued, enqueueNotification, type NewNotification } from './outbox.ts';
+import { ensureRecipient, type Keys } from './recipients.ts';
 
+/** Where staff messages go besides the staff's email addresses. */
+export interface StaffChannels {
+  keys: Keys;
+  /** SLACK_STAFF_CHANNEL with the bot token, when both are set */
+  staffSlack: { channel: string; token: string } | null;
+}
+
+/** The same with the SQLite connection, for the synchronous twin (src/core/notify/legacy.ts). */
 export interface StaffAudience {
   db: Db;
   keys: Keys;
@@ -24,19 +34,13 @@ export function staffSlackOf(
   return slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null;
 }
 
-export function staffRecipients(deps: StaffAudience, now: Date): number[] {
-  const staff = deps.db.$client
-    .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
-    .all() as { email: string }[];
-  const ids = staff.map(
-    ({ email }) =>
-      (findRecipient(deps.db, deps.keys, 'email', email) ?? addRecipient(deps.db, deps.keys, { channel: 'email', address: email }, now)).id,
-  );
+/** The staff's recipient ids (added as recipients on first use): their email addresses, and the staff Slack channel when set. */
+export async function staffRecipients(tx: Tx, deps: StaffChannels, now: Date): Promise<number[]> {
+  const ids: number[] = [];
+  for (const email of await staffToTell(tx)) ids.push((await ensureRecipient(tx, deps.keys, { channel: 'email', address: email }, now)).id);
   if (deps.staffSlack) {
-    const slack =
-      findRecipient(deps.db, deps.keys, 'slack', deps.staffSlack.channel) ??
-      addRecipient(deps.db, deps.keys, { channel: 'slack', address: deps.staffSlack.channel, secret: deps.staffSlack.token }, now);
-    ids.push(slack.id);
+    const { channel, token } = deps.staffSlack;
+    ids.push((await ensureRecipient(tx, deps.keys, { channel: 'slack', address: channel, secret: token }, now)).id);
   }
   return ids;
 }
@@ -51,21 +55,22 @@ export interface StaffMessage {
   html?: string;
 }
 
-/** Tells staff something they must act on: one message by email and on the staff Slack channel. */
-export function notifyStaff(deps: StaffAudience, message: StaffMessage, now: Date): Enqueued {
+/** The notification of a staff message to these recipients. */
+export function staffNotification(message: StaffMessage, recipientIds: number[]): NewNotification {
   const { kind, subject, text } = message;
-  return enqueueNotification(
-    deps.db,
-    {
-      kind,
-      title: subject,
-      content: {
-        email: { subject, html: message.html ?? `<p>${escapeHtml(text)}</p>`, text },
-        // Slack's limit for a section's text.
-        slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
-      },
-      audience: { kind: 'recipients', ids: staffRecipients(deps, now) },
+  return {
+    kind,
+    title: subject,
+    content: {
+      email: { subject, html: message.html ?? `<p>${escapeHtml(text)}</p>`, text },
+      // Slack's limit for a section's text.
+      slack: { text: escapeSlack(text), blocks: [{ type: 'section', text: { type: 'plain_text', text: text.slice(0, 3000) } }] },
     },
-    now,
-  );
+    audience: { kind: 'recipients', ids: recipientIds },
+  };
+}
+
+/** Tells staff something they must act on: one message by email and on the staff Slack channel, in the caller's transaction. */
+export async function notifyStaff(tx: Tx, deps: StaffChannels, message: StaffMessage, now: Date): Promise<Enqueued> {
+  return enqueueNotification(tx, staffNotification(message, await staffRecipients(tx, deps, now)), now);
 }

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../../../db/client.ts';
-import { enqueueNotification } from './outbox.ts';
-import { addRecipient, findRecipient, type Keys, unsuppressRecipient } from './recipients.ts';
+import { addRecipient, enqueueNotification, findRecipient, unsuppressRecipient } from './legacy.ts';
+import type { Keys } from './recipients.ts';
 import { checkUrlShape, type UrlPolicy } from './safe-url.ts';
 import type { ChannelName, NotificationContent } from './types.ts';
 

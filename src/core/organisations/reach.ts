@@ -6,7 +6,8 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { type ChannelName, channels } from '../../../db/schema/notify.ts';
-import { type Audience, type ChannelCounts, countAudience, organisationBreakdown } from '../notify/outbox.ts';
+import { countAudience, organisationBreakdown } from '../notify/legacy.ts';
+import type { Audience, ChannelCounts } from '../notify/outbox.ts';
 import { basisLabels } from './membership.ts';
 import { nameOf, organisationNames } from './organisations.ts';
 

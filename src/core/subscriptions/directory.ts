@@ -4,7 +4,8 @@
  * export. Reading personal data here is audited by the caller.
  */
 import type { Db } from '../../../db/client.ts';
-import { addressHash, type Keys, maskAddress, openRecipient, unsuppressRecipient } from '../notify/recipients.ts';
+import { unsuppressRecipient } from '../notify/legacy.ts';
+import { addressHash, type Keys, maskAddress, openRecipient } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
 import { csvRow } from '../text/csv.ts';
 import { checkEmail, checkPhone } from './addresses.ts';

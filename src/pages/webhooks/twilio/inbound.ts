@@ -12,8 +12,8 @@ export const POST: APIRoute = async (ctx) => {
   const { params } = verified;
   const now = candor.now();
   let reply: string | null = null;
-  const result = await applyOnce(candor.db, 'twilio-inbound', twilioCallbackId('inbound', params), now, () => {
-    const answer = applyInboundSms(candor.db, candor.keys, params, candor.content.site.organisation.name, now);
+  const result = await applyOnce(candor.database, 'twilio-inbound', twilioCallbackId('inbound', params), now, async (tx) => {
+    const answer = await applyInboundSms(tx, candor.keys, params, candor.content.site.organisation.name, now);
     reply = answer.reply;
     return answer.result;
   });

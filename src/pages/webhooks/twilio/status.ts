@@ -11,8 +11,8 @@ export const POST: APIRoute = async (ctx) => {
   const { candor } = ctx.locals;
   const { params } = verified;
   const now = candor.now();
-  const result = await applyOnce(candor.db, 'twilio-status', twilioCallbackId('status', params), now, () =>
-    applyTwilioStatus(candor.db, params, now),
+  const result = await applyOnce(candor.database, 'twilio-status', twilioCallbackId('status', params), now, (tx) =>
+    applyTwilioStatus(tx, params, now),
   );
   if (result.status === 'refused') return Response.json({ ...result, detail: TWILIO_REFUSAL }, { status: 400 });
   return Response.json(result);
