@@ -13,6 +13,7 @@ import { queryAudit } from '../../src/core/audit/log.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import { editUpdate } from '../../src/core/incidents/edit.ts';
 import { declareIncident, type IncidentContext, incidentView, lifecycleProblem, postUpdate } from '../../src/core/incidents/incidents.ts';
+import { publishPostmortem } from '../../src/core/incidents/postmortem.ts';
 import type { IncidentStatus } from '../../src/core/incidents/types.ts';
 import { breachRow, recordAuthorityNotified, saveBreachFacts } from '../../src/stores/breaches.ts';
 import {
@@ -355,22 +356,24 @@ describe('incidents store on SQLite', () => {
   });
 });
 
-describe('publishing and editing through the domain on SQLite (the outbox still synchronous there)', () => {
+const content = loadContent(join(ROOT, 'content'));
+const contextOn = (database: Database): IncidentContext => ({
+  database,
+  now: T0,
+  site: content.site,
+  components: content.components,
+  publicUrl: new URL('https://trust.example/'),
+  actor: { id: 7, label: 'Jane (responder)' },
+  ip: null,
+  userAgent: null,
+});
+
+describe('publishing and editing through the domain on SQLite (the services\' history is not on PostgreSQL yet)', () => {
   let engine: SqliteEngine;
   let ctx: IncidentContext;
   beforeAll(() => {
     engine = bindAuditKeys(tempSqliteEngine(), auditKeyring('incident-store-test-secret'));
-    const content = loadContent(join(ROOT, 'content'));
-    ctx = {
-      database: engine,
-      now: T0,
-      site: content.site,
-      components: content.components,
-      publicUrl: new URL('https://trust.example/'),
-      actor: { id: 7, label: 'Jane (responder)' },
-      ip: null,
-      userAgent: null,
-    };
+    ctx = contextOn(engine);
   });
   afterAll(async () => {
     await engine.close();
@@ -446,5 +449,29 @@ describe.skipIf(!TEST_POSTGRES_URL)('incidents store on PostgreSQL', () => {
 
   it('keeps concurrent changes of one incident in order: the row locks', async () => {
     await concurrently(engines.postgres);
+  });
+
+  it('a postmortem published by five at once: one publishes it and announces it once, the others find it there', async () => {
+    const database = bindAuditKeys(engines.postgres, auditKeyring('incident-store-test-secret'));
+    const ctx = contextOn(database);
+    const id = await database.transaction(async (tx) => {
+      const made = await insertIncident(tx, incident('Resolved', { status: 'resolved', resolvedAt: at(5) }));
+      await setIncidentComponent(tx, made, 'search', 'operational');
+      await insertUpdate(tx, { incidentId: made, status: 'resolved', body: 'Fixed.', publishedAt: at(5), createdBy: 7 });
+      return made;
+    });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => publishPostmortem({ ...ctx, now: at(10 + i) }, id, `What happened (${i}).`, false)),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.message === 'This incident already has a postmortem.')).toHaveLength(4);
+    const published = results.find((r) => r.ok);
+    const row = await database.read((r) => postmortemRow(r, id));
+    expect(row?.notificationId).toBe(published?.ok ? published.notificationId : undefined);
+    const announced = await engines.pg.superuser.query(
+      `SELECT count(*)::int AS n FROM notifications WHERE thread_key = $1 AND kind = 'postmortem'`,
+      [`incident:${id}`],
+    );
+    expect(announced.rows[0]?.n).toBe(1);
   });
 });
