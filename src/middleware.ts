@@ -173,7 +173,14 @@ const statusSnapshot = defineMiddleware(async (ctx, next) => {
   const { candor } = ctx.locals;
   const { snapshots } = candor;
   const key = ctx.url.pathname;
-  const version = snapshots.version(key);
+  let version: string;
+  try {
+    version = await snapshots.version(key);
+  } catch (err) {
+    // Not kept when the version cannot be read; the page itself says what is wrong, or renders.
+    console.error(`[candor] status version of ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    return next();
+  }
   const acceptEncoding = ctx.request.headers.get('accept-encoding') ?? '';
   const ready = snapshots.current(key, version) ?? (await snapshots.rendering(key, version));
   if (ready) return snapshotResponse(ready, acceptEncoding);

@@ -8,8 +8,10 @@
  * - transactions issue `BEGIN IMMEDIATE` / `COMMIT` / `ROLLBACK` themselves on the one write
  *   connection, and run one at a time through an in-process FIFO queue: a transaction started while
  *   another is open waits for it to end. Another process holding the write lock (a CLI command on
- *   the same file) is waited for by SQLite's busy_timeout, as before — synchronously, so keep that
- *   process's transactions short too;
+ *   the same file, or a second connection in this process) is waited for without blocking the event
+ *   loop: `BEGIN IMMEDIATE` is tried with no busy wait and tried again after a short pause, for up
+ *   to the connection's busy_timeout (a connection in this process holding the lock needs the event
+ *   loop to finish its transaction, so a synchronous wait would only time out);
  * - `read()` uses a second, read-only connection (WAL lets it read while a write transaction is
  *   open), one read at a time, each in its own snapshot (`BEGIN` … `COMMIT`). A database in memory
  *   has no second connection: its reads queue with the transactions on the write connection, with
@@ -31,10 +33,11 @@
  * One use of the joining is deliberate: legacy code called synchronously from inside a
  * transaction's callback is part of that transaction (notify/callbacks.ts `applyOnce`).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import Sqlite from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { type Db, openDatabase } from '../client.ts';
-import { checkUse, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
+import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
 import type { ReadOptions, SqliteDatabase, SqliteReader, SqliteTx, TransactionOptions } from './types.ts';
 
 export interface SqliteEngine extends SqliteDatabase {
@@ -145,7 +148,7 @@ function engineOver(connection: Db): SqliteEngine {
     return writes.run(async () => {
       const scope: Scope = { kind: 'transaction', open: true };
       const db = drizzle({ client: guarded(writer, 'prepare', scope, preparedOnWriter) });
-      writer.exec('BEGIN IMMEDIATE');
+      await beginImmediate(writer);
       try {
         const result = await runInScope(scope, () => fn(txHandle(scope, db, trustCenter, 0)));
         scope.open = false;
@@ -198,6 +201,28 @@ function engineOver(connection: Db): SqliteEngine {
 
   const self: SqliteEngine = { engine: 'sqlite', connection, transaction, read, close };
   return self;
+}
+
+/**
+ * `BEGIN IMMEDIATE` on `connection`, waiting asynchronously while another connection holds the write
+ * lock: tried without SQLite's own (synchronous) busy wait, then again after 2, 4, … 50 ms, until the
+ * connection's busy_timeout has passed; then SQLITE_BUSY as before.
+ */
+async function beginImmediate(connection: Sqlite.Database): Promise<void> {
+  const timeout = Number(connection.pragma('busy_timeout', { simple: true }));
+  const deadline = Date.now() + timeout;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    connection.pragma('busy_timeout = 0');
+    try {
+      connection.exec('BEGIN IMMEDIATE');
+      return;
+    } catch (error) {
+      if (errorCode(error) !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+    } finally {
+      connection.pragma(`busy_timeout = ${timeout}`);
+    }
+    await sleep(pause);
+  }
 }
 
 /** Statements kept per connection, at most this many (the least recently used go first). */

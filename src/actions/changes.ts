@@ -88,9 +88,12 @@ export const changeActions = {
   updateObjection: defineAction({
     accept: 'form',
     input: z.object({ objectionId: z.coerce.number().int().positive(), status: text(30), note: text(6000) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'updateObjection');
-      const result = updateObjection(objectionStaffContext(ctx), input.objectionId, { status: input.status || null, note: input.note });
+      const result = await updateObjection(objectionStaffContext(ctx), input.objectionId, {
+        status: input.status || null,
+        note: input.note,
+      });
       if (!result.ok) refuse(result.message);
       return { objectionId: input.objectionId };
     },

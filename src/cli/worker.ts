@@ -23,7 +23,7 @@ export const worker: CliCommand = {
     log(`channels: ${description}`);
     try {
       if (once) {
-        log(`ran ${await runDueJobs(context.db, jobHandlers(context), context.now(), log)} due jobs`);
+        log(`ran ${await runDueJobs(context.database, jobHandlers(context), context.now(), log)} due jobs`);
         await runBackupRound(backupDeps(context, log));
         log(`sent ${await dispatcher.drain()} deliveries`);
         return 0;

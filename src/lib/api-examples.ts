@@ -154,7 +154,7 @@ export function statusJsonExample(input: ExampleInput): string {
 export function subprocessorsJsonExample(): string {
   const [current, coming] = EXAMPLE_SUBPROCESSORS;
   const entry = (s: Subprocessor) => ({ ...s, location: locationLabel(s), since: s.since.toISOString().slice(0, 10) });
-  const example: ReturnType<typeof subprocessorsDocument> = {
+  const example: Awaited<ReturnType<typeof subprocessorsDocument>> = {
     version: '1.0',
     generatedAt: AT.toISOString(),
     asOf: '2026-03-14',
@@ -179,7 +179,7 @@ export function subprocessorsJsonExample(): string {
 
 export function changesJsonExample(): string {
   const [current] = EXAMPLE_SUBPROCESSORS;
-  const example: ReturnType<typeof changesDocument> = {
+  const example: Awaited<ReturnType<typeof changesDocument>> = {
     version: '1.0',
     generatedAt: AT.toISOString(),
     changes: [

@@ -31,14 +31,20 @@ export function noticeContext(ctx: RequestLike): NoticeContext {
 
 export function objectionStaffContext(ctx: RequestLike): StaffChange {
   const { candor } = ctx.locals;
-  return { db: candor.db, now: candor.now(), actor: staffOf(ctx), ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') };
+  return {
+    database: candor.database,
+    now: candor.now(),
+    actor: staffOf(ctx),
+    ip: clientIp(ctx),
+    userAgent: ctx.request.headers.get('user-agent'),
+  };
 }
 
 /** A customer filing an objection: no session; the signed link is the credential. */
 export function objectionDeps(ctx: RequestLike): ObjectionDeps {
   const { candor } = ctx.locals;
   return {
-    db: candor.db,
+    database: candor.database,
     keys: candor.keys,
     staffSlack: staffSlackOf(candor.config.providers.slack),
     site: candor.content.site,

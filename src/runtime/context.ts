@@ -9,11 +9,11 @@ import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring, bindAuditKeys } from '../core/audit/key.ts';
-import { recordBaseline } from '../core/changes/snapshot.ts';
+import { recordBaselineLegacy } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
-import { recordListedComponents } from '../core/incidents/history.ts';
+import { recordListedComponentsLegacy } from '../core/incidents/history.ts';
 import { indexEmailDomains } from '../core/notify/legacy.ts';
 import type { Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
@@ -80,19 +80,20 @@ export function createAppContext(config: Config, root: string): AppContext {
   // The audit chain is sealed with a key derived from the secret, never stored in the database.
   const db = bindAuditKeys(openChecked(join(config.dataDir, 'candor.db')), auditKeyring(secrets.secret, config.previousSecrets));
   const now = () => new Date();
-  recordBaseline(db, content, now());
-  recordListedComponents(db, content.components, now());
+  recordBaselineLegacy(db, content, now());
+  recordListedComponentsLegacy(db, content.components, now());
   const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
   // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
   indexEmailDomains(db, keys);
+  const database = databaseOf(db);
   return {
     config,
     secrets,
     keys,
     db,
-    database: databaseOf(db),
+    database,
     content,
     now,
-    snapshots: new StatusSnapshots(db, now),
+    snapshots: new StatusSnapshots(database, now),
   };
 }

@@ -5,6 +5,7 @@
  * staff told of a failed or overdue one (src/core/backup/schedule.ts).
  */
 import { Cron } from 'croner';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
@@ -26,10 +27,11 @@ export function jobHandlers(context: AppContext) {
   return {
     ...incidentJobHandlers({
       ...shared,
+      database: context.database,
       keys: context.keys,
       staffSlack,
     }),
-    ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
+    ...maintenanceJobHandlers({ ...shared, database: context.database, templates: context.content.templates }),
     ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
     ...announcementJobHandlers({ ...shared, keys: context.keys, staffSlack }),
   };
@@ -58,7 +60,7 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
 /** One round of the backup timer: plan, run a due backup, tell staff of a problem. */
 export async function runBackupRound(deps: BackupDeps): Promise<void> {
   planBackups(deps.db, deps.policy, deps.now());
-  await runDueJobs(deps.db, backupJobHandlers(deps), deps.now(), deps.log);
+  await runDueJobs(databaseOf(deps.db), backupJobHandlers(deps), deps.now(), deps.log);
   alertStaff(deps);
 }
 
@@ -67,7 +69,7 @@ export function startJobRunner(
   log: (line: string) => void,
 ): { stop: () => Promise<void>; runNow: () => Promise<number> } {
   const handlers = jobHandlers(context);
-  const runNow = () => runDueJobs(context.db, handlers, context.now(), log);
+  const runNow = () => runDueJobs(context.database, handlers, context.now(), log);
   // protect: a slow round is not started twice over itself
   const cron = new Cron('*/10 * * * * *', { protect: true }, async () => {
     await runNow();

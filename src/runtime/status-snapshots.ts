@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
-import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { changesVersion } from '../core/changes/public.ts';
 import { securityHeaders } from '../core/http/security-headers.ts';
 import { statusVersion } from '../core/incidents/status-version.ts';
@@ -86,10 +86,10 @@ function variant(headers: readonly [string, string][], encoding: Encoding, body:
 export class StatusSnapshots {
   private readonly entries = new Map<string, Snapshot>();
   private readonly flights = new Map<string, Flight>();
-  private readonly db: Db;
+  private readonly database: Database;
   private readonly now: () => Date;
-  private turnStatus: string | null = null;
-  private turnChanges: string | null = null;
+  private turnStatus: Promise<string> | null = null;
+  private turnChanges: Promise<string> | null = null;
   private turnEnding = false;
   private readonly endTurn = () => {
     this.turnStatus = null;
@@ -97,28 +97,30 @@ export class StatusSnapshots {
     this.turnEnding = false;
   };
 
-  constructor(db: Db, now: () => Date) {
-    this.db = db;
+  constructor(database: Database, now: () => Date) {
+    this.database = database;
     this.now = now;
   }
 
   /**
    * The version a page is kept for (status or changes, by its path), read
-   * once per turn of the event loop. The requests one turn handles had
-   * arrived when it began, so they are concurrent with any write committed
-   * during it and either version answers them correctly; a reader who
-   * learned of a write (its 303, a notification) asks in a later turn, which
-   * reads afresh. Each read is a SQLite read transaction (three fcntl calls
-   * for the WAL locks), several microseconds under load, and a busy turn
-   * handles several requests.
+   * once per turn of the event loop: every request of one turn shares the
+   * read started in it, later turns read afresh even while that read is
+   * still under way. The requests one turn handles had arrived when it
+   * began, so they are concurrent with any write committed during it and
+   * either version answers them correctly; a reader who learned of a write
+   * (its 303, a notification) asks in a later turn, which reads afresh. The
+   * status version is one statement in one read snapshot
+   * (src/stores/component-states.ts `versionParts`); a busy turn handles
+   * several requests for it.
    */
-  version(path: string): string {
+  version(path: string): Promise<string> {
     if (CHANGE_PAGES.test(path)) {
-      this.turnChanges ??= changesVersion(this.db, this.now());
+      this.turnChanges ??= this.database.read((r) => changesVersion(r, this.now()));
       this.scheduleEndTurn();
       return this.turnChanges;
     }
-    this.turnStatus ??= statusVersion(this.db, this.now());
+    this.turnStatus ??= this.database.read((r) => statusVersion(r, this.now()));
     this.scheduleEndTurn();
     return this.turnStatus;
   }
@@ -178,24 +180,28 @@ export class StatusSnapshots {
 
   /**
    * Answers a GET for a page in memory at the current version, or one being
-   * rendered for it, without Astro; `fallback` takes the request when that
-   * render is not kept. Returns false when the request is not for it.
+   * rendered for it, without Astro; `fallback` takes the request when the
+   * version moved on, that render is not kept or the version cannot be read.
+   * Returns false (synchronously) when no page of that path is in memory or
+   * being rendered.
    */
   serve(req: IncomingMessage, res: ServerResponse, fallback: () => void): boolean {
     if (req.method !== 'GET') return false;
     // Keys are pathnames as Astro parsed them, without a query: a URL with one, or spelled otherwise, finds none.
     const path = req.url ?? '';
-    const entry = this.entries.get(path);
-    const flight = this.flights.get(path);
-    if (!entry && !flight) return false;
-    const version = this.version(path);
+    if (!this.entries.has(path) && !this.flights.has(path)) return false;
     const encoding = negotiate(req.headers['accept-encoding'] ?? '');
-    if (entry?.version === version) {
-      write(res, entry, encoding);
-      return true;
-    }
-    if (flight?.version !== version) return false;
-    void flight.done.then((snapshot) => (snapshot ? write(res, snapshot, encoding) : fallback()));
+    // Taken: answered from memory when the version read shows it current, else (or when the read fails) by `fallback`.
+    this.version(path).then(
+      (version) => {
+        const entry = this.entries.get(path);
+        if (entry?.version === version) return write(res, entry, encoding);
+        const flight = this.flights.get(path);
+        if (flight?.version !== version) return fallback();
+        void flight.done.then((snapshot) => (snapshot ? write(res, snapshot, encoding) : fallback()));
+      },
+      () => fallback(),
+    );
     return true;
   }
 }

@@ -34,7 +34,7 @@ import { ABANDONED_MS, type BackupRun, backupStatus, claimRun, closeAbandoned, g
 import { alertStaff, type BackupDeps, type BackupPolicy, nextSlot, runScheduledBackup } from '../../src/core/backup/schedule.ts';
 import { attention } from '../../src/core/console/dashboard.ts';
 import { loadContent } from '../../src/core/content/load.ts';
-import { scheduleJob } from '../../src/core/jobs/jobs.ts';
+import { scheduleJob } from '../../src/core/jobs/legacy.ts';
 import { runBackupRound } from '../../src/runtime/jobs.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';

@@ -34,7 +34,7 @@ import { createLink } from '../../src/core/auth/links.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { readConfig } from '../../src/core/config/env.ts';
 import { type CopyTable, copyPlan, copyToPostgres } from '../../src/core/database/copy.ts';
-import { scheduleJob } from '../../src/core/jobs/jobs.ts';
+import { scheduleJob } from '../../src/core/jobs/legacy.ts';
 import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { createEmailChallenge } from '../../src/core/subscriptions/challenges.ts';
 import { createAppContext } from '../../src/runtime/context.ts';

@@ -68,7 +68,7 @@ describe('scheduled updates', () => {
     server = await startServer({ dataDir });
     const end = Date.now() + 15_000;
     while (updates() < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    expect(updates()).toBe(2);
+    expect(updates(), server.output()).toBe(2);
     expect(db.$client.prepare('SELECT status FROM incidents WHERE id = ?').get(Number(incidentId))).toEqual({ status: 'identified' });
     await server.stop();
     server = await startServer({ dataDir });

@@ -368,7 +368,7 @@ const contextOn = (database: Database): IncidentContext => ({
   userAgent: null,
 });
 
-describe('publishing and editing through the domain on SQLite (the services\' history is not on PostgreSQL yet)', () => {
+describe("publishing and editing through the domain on SQLite (the services' history is not on PostgreSQL yet)", () => {
   let engine: SqliteEngine;
   let ctx: IncidentContext;
   beforeAll(() => {

@@ -6,6 +6,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import * as schema from '../../db/schema.ts';
 import type { Component } from '../../src/core/content/schema.ts';
 import { dailyAvailability, describeDay, formatDuration, formatPercent } from '../../src/core/incidents/availability.ts';
@@ -46,20 +47,23 @@ function listed(iso = '2026-01-01T00:00:00Z'): void {
   for (const c of components) state(c.id, 'operational', iso, null, 'listed');
 }
 
-function service(id = 'public-api', now = NOW, days = 90) {
-  const result = dailyAvailability(db, components, now, days).find((c) => c.id === id);
+/** The engine handle of this test's connection (one per connection). */
+const database = () => databaseOf(db);
+
+async function service(id = 'public-api', now = NOW, days = 90) {
+  const result = (await database().read((r) => dailyAvailability(r, components, now, days))).find((c) => c.id === id);
   if (!result) throw new Error(`no ${id}`);
   return result;
 }
-const day = (date: string, id = 'public-api', now = NOW) => {
-  const d = service(id, now).days.find((x) => x.date === date);
+const day = async (date: string, id = 'public-api', now = NOW) => {
+  const d = (await service(id, now)).days.find((x) => x.date === date);
   if (!d) throw new Error(`no ${date}`);
   return d;
 };
 
 describe('dailyAvailability, from the recorded history', () => {
-  it('has one entry a day, oldest first, today last; without any history every day has no data', () => {
-    const result = dailyAvailability(db, components, NOW);
+  it('has one entry a day, oldest first, today last; without any history every day has no data', async () => {
+    const result = await database().read((r) => dailyAvailability(r, components, NOW));
     expect(result.map((c) => c.id)).toEqual(['public-api', 'web-app']);
     for (const c of result) {
       expect(c.days).toHaveLength(90);
@@ -69,10 +73,10 @@ describe('dailyAvailability, from the recorded history', () => {
       expect(c.uptimePercent).toBeNull();
     }
     listed();
-    const quiet = service();
+    const quiet = await service();
     expect(quiet.days.every((d) => d.state === 'operational' && d.uptimePercent === 100 && d.intervals.length === 0)).toBe(true);
     expect(quiet.uptimePercent).toBe(100);
-    expect(service('public-api', NOW, 7).days.map((d) => d.date)).toEqual([
+    expect((await service('public-api', NOW, 7)).days.map((d) => d.date)).toEqual([
       '2026-11-16',
       '2026-11-17',
       '2026-11-18',
@@ -83,35 +87,35 @@ describe('dailyAvailability, from the recorded history', () => {
     ]);
   });
 
-  it('weighs a partial outage at 30 %: two hours of it on a day is 100 − 2/24 × 30 = 97.5 % that day', () => {
+  it('weighs a partial outage at 30 %: two hours of it on a day is 100 − 2/24 × 30 = 97.5 % that day', async () => {
     listed();
     const id = incident('API errors');
     state('public-api', 'partial_outage', '2026-11-20T10:00:00Z', id);
     state('public-api', 'operational', '2026-11-20T12:00:00Z', id);
-    expect(day('2026-11-20')).toMatchObject({ state: 'partial_outage', uptimePercent: 97.5, measuredMs: 24 * HOUR });
-    expect(day('2026-11-20').ms.partial_outage).toBe(2 * HOUR);
+    expect(await day('2026-11-20')).toMatchObject({ state: 'partial_outage', uptimePercent: 97.5, measuredMs: 24 * HOUR });
+    expect((await day('2026-11-20')).ms.partial_outage).toBe(2 * HOUR);
     // The window: 89 whole days and 12 hours of today = 128,880 minutes; 0.3 × 120 = 36 minutes down.
     // 100 × (1 − 36 / 128,880) = 99.9720…, rounded down: 99.97.
-    expect(service().uptimePercent).toBe(99.97);
-    expect(day('2026-11-21')).toMatchObject({ state: 'operational', uptimePercent: 100, intervals: [] });
+    expect((await service()).uptimePercent).toBe(99.97);
+    expect(await day('2026-11-21')).toMatchObject({ state: 'operational', uptimePercent: 100, intervals: [] });
   });
 
-  it('counts a major outage in full: 6 hours of it on a day is 75 %', () => {
+  it('counts a major outage in full: 6 hours of it on a day is 75 %', async () => {
     listed();
     const id = incident('Down');
     state('public-api', 'major_outage', '2026-11-20T00:00:00Z', id);
     state('public-api', 'operational', '2026-11-20T06:00:00Z', id);
-    expect(day('2026-11-20')).toMatchObject({ state: 'major_outage', uptimePercent: 75 });
+    expect(await day('2026-11-20')).toMatchObject({ state: 'major_outage', uptimePercent: 75 });
   });
 
-  it('a service degraded and restored mid-incident shows "Degraded performance" only while it was, and loses no uptime', () => {
+  it('a service degraded and restored mid-incident shows "Degraded performance" only while it was, and loses no uptime', async () => {
     listed();
     const id = incident('API outage');
     state('web-app', 'degraded', '2026-11-20T09:00:00Z', id);
     state('public-api', 'major_outage', '2026-11-20T09:00:00Z', id);
     state('web-app', 'operational', '2026-11-20T09:40:00Z', id);
     state('public-api', 'operational', '2026-11-20T11:00:00Z', id);
-    const web = day('2026-11-20', 'web-app');
+    const web = await day('2026-11-20', 'web-app');
     expect(web).toMatchObject({ state: 'degraded', uptimePercent: 100 });
     expect(web.ms.degraded).toBe(40 * MIN);
     expect(web.intervals).toEqual([
@@ -123,14 +127,14 @@ describe('dailyAvailability, from the recorded history', () => {
         incident: { id, title: 'API outage' },
       },
     ]);
-    expect(describeDay(web, service('web-app').since, componentStatusLabels)).toBe('Degraded performance for 40 min · 100% uptime');
-    expect(service('web-app').uptimePercent).toBe(100);
-    const api = day('2026-11-20');
+    expect(describeDay(web, (await service('web-app')).since, componentStatusLabels)).toBe('Degraded performance for 40 min · 100% uptime');
+    expect((await service('web-app')).uptimePercent).toBe(100);
+    const api = await day('2026-11-20');
     expect(api).toMatchObject({ state: 'major_outage', uptimePercent: 91.66 });
     expect(api.ms.major_outage).toBe(2 * HOUR);
   });
 
-  it('takes the worst state at each moment across sources, so no minute counts twice', () => {
+  it('takes the worst state at each moment across sources, so no minute counts twice', async () => {
     listed();
     const a = incident('API errors');
     const b = incident('Slow API');
@@ -138,7 +142,7 @@ describe('dailyAvailability, from the recorded history', () => {
     state('public-api', 'partial_outage', '2026-11-20T10:30:00Z', b);
     state('public-api', 'operational', '2026-11-20T11:00:00Z', a);
     state('public-api', 'operational', '2026-11-20T11:30:00Z', b);
-    const d = day('2026-11-20');
+    const d = await day('2026-11-20');
     // 60 minutes of major outage (the partial one beneath it does not add), then 30 of partial
     expect(d.ms.major_outage).toBe(60 * MIN);
     expect(d.ms.partial_outage).toBe(30 * MIN);
@@ -150,45 +154,45 @@ describe('dailyAvailability, from the recorded history', () => {
     ]);
   });
 
-  it('splits a state spanning midnight across both days', () => {
+  it('splits a state spanning midnight across both days', async () => {
     listed();
     const id = incident('Night outage');
     state('public-api', 'major_outage', '2026-11-19T23:20:00Z', id);
     state('public-api', 'operational', '2026-11-20T00:45:00Z', id);
-    expect(day('2026-11-19').ms.major_outage).toBe(40 * MIN);
-    expect(day('2026-11-20').ms.major_outage).toBe(45 * MIN);
-    expect(day('2026-11-19').intervals[0]).toMatchObject({ ms: 40 * MIN, from: new Date('2026-11-19T23:20:00Z') });
-    expect(day('2026-11-18')).toMatchObject({ state: 'operational', intervals: [] });
-    expect(day('2026-11-21')).toMatchObject({ state: 'operational', intervals: [] });
+    expect((await day('2026-11-19')).ms.major_outage).toBe(40 * MIN);
+    expect((await day('2026-11-20')).ms.major_outage).toBe(45 * MIN);
+    expect((await day('2026-11-19')).intervals[0]).toMatchObject({ ms: 40 * MIN, from: new Date('2026-11-19T23:20:00Z') });
+    expect(await day('2026-11-18')).toMatchObject({ state: 'operational', intervals: [] });
+    expect(await day('2026-11-21')).toMatchObject({ state: 'operational', intervals: [] });
   });
 
-  it('counts a state still declared until now, and today only up to now', () => {
+  it('counts a state still declared until now, and today only up to now', async () => {
     listed();
     const id = incident('Ongoing', { status: 'investigating' });
     state('public-api', 'major_outage', '2026-11-22T11:18:00Z', id);
     state('web-app', 'degraded', '2026-11-22T11:18:00Z', id);
-    const today = day('2026-11-22');
+    const today = await day('2026-11-22');
     expect(today).toMatchObject({ state: 'major_outage', measuredMs: 12 * HOUR });
     expect(today.ms.major_outage).toBe(42 * MIN);
     expect(today.intervals[0]?.to).toBeNull();
     // 42 of 720 minutes today: 94.1666…
     expect(today.uptimePercent).toBe(94.16);
-    expect(day('2026-11-22', 'web-app')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
+    expect(await day('2026-11-22', 'web-app')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
     // later, it has lasted longer
-    expect(day('2026-11-22', 'public-api', new Date('2026-11-22T13:00:00Z')).ms.major_outage).toBe(102 * MIN);
+    expect((await day('2026-11-22', 'public-api', new Date('2026-11-22T13:00:00Z'))).ms.major_outage).toBe(102 * MIN);
   });
 
-  it('ignores incidents that are not public', () => {
+  it('ignores incidents that are not public', async () => {
     listed();
     const breach = incident('Breach', { kind: 'breach', public: false });
     state('public-api', 'major_outage', '2026-11-21T08:00:00Z', breach);
     state('public-api', 'operational', '2026-11-21T10:00:00Z', breach);
-    const result = service();
+    const result = await service();
     expect(result.days.every((d) => d.state === 'operational' && d.intervals.length === 0)).toBe(true);
     expect(result.uptimePercent).toBe(100);
   });
 
-  it('shows maintenance and degraded performance but does not count them as downtime', () => {
+  it('shows maintenance and degraded performance but does not count them as downtime', async () => {
     listed();
     const upgrade = incident('Database upgrade', { kind: 'maintenance' });
     state('public-api', 'under_maintenance', '2026-11-21T02:00:00Z', upgrade, 'maintenance');
@@ -196,12 +200,12 @@ describe('dailyAvailability, from the recorded history', () => {
     const slow = incident('Slow search');
     state('public-api', 'degraded', '2026-11-20T02:00:00Z', slow);
     state('public-api', 'operational', '2026-11-20T02:30:00Z', slow);
-    expect(day('2026-11-21')).toMatchObject({ state: 'under_maintenance', uptimePercent: 100 });
-    expect(day('2026-11-20')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
-    expect(service().uptimePercent).toBe(100);
+    expect(await day('2026-11-21')).toMatchObject({ state: 'under_maintenance', uptimePercent: 100 });
+    expect(await day('2026-11-20')).toMatchObject({ state: 'degraded', uptimePercent: 100 });
+    expect((await service()).uptimePercent).toBe(100);
   });
 
-  it('colours a day by its worst state: a brief major outage outweighs a long degradation', () => {
+  it('colours a day by its worst state: a brief major outage outweighs a long degradation', async () => {
     listed();
     const slow = incident('Slow');
     state('public-api', 'degraded', '2026-11-21T01:00:00Z', slow);
@@ -209,46 +213,46 @@ describe('dailyAvailability, from the recorded history', () => {
     const down = incident('Down');
     state('public-api', 'major_outage', '2026-11-21T10:00:00Z', down);
     state('public-api', 'operational', '2026-11-21T10:05:00Z', down);
-    expect(day('2026-11-21').state).toBe('major_outage');
+    expect((await day('2026-11-21')).state).toBe('major_outage');
   });
 
-  it('has no data before a service history begins, and measures its first day from then', () => {
+  it('has no data before a service history begins, and measures its first day from then', async () => {
     listed('2026-11-20T18:00:00Z');
-    expect(day('2026-11-19')).toMatchObject({ state: 'no_data', uptimePercent: null });
-    expect(day('2026-11-20')).toMatchObject({ state: 'operational', measuredMs: 6 * HOUR, uptimePercent: 100 });
+    expect(await day('2026-11-19')).toMatchObject({ state: 'no_data', uptimePercent: null });
+    expect(await day('2026-11-20')).toMatchObject({ state: 'operational', measuredMs: 6 * HOUR, uptimePercent: 100 });
     const id = incident('Early trouble');
     state('public-api', 'major_outage', '2026-11-20T23:00:00Z', id);
     state('public-api', 'operational', '2026-11-20T23:30:00Z', id);
     // 30 of the 360 minutes measured that day
-    expect(day('2026-11-20').uptimePercent).toBe(91.66);
+    expect((await day('2026-11-20')).uptimePercent).toBe(91.66);
     // the window is measured from the history's start: 30 minutes of 42 hours
-    expect(service().uptimePercent).toBe(98.8);
-    expect(service().since).toEqual(new Date('2026-11-20T18:00:00Z'));
-    expect(service().days.filter((d) => d.state === 'no_data')).toHaveLength(87);
+    expect((await service()).uptimePercent).toBe(98.8);
+    expect((await service()).since).toEqual(new Date('2026-11-20T18:00:00Z'));
+    expect((await service()).days.filter((d) => d.state === 'no_data')).toHaveLength(87);
   });
 
-  it('rounds uptime down, so any downtime shows below 100 %', () => {
+  it('rounds uptime down, so any downtime shows below 100 %', async () => {
     listed();
     const id = incident('Blip');
     state('public-api', 'major_outage', '2026-11-21T10:00:00Z', id);
     state('public-api', 'operational', '2026-11-21T10:01:00Z', id);
-    expect(service().uptimePercent).toBe(99.99);
-    expect(day('2026-11-21').uptimePercent).toBe(99.93);
+    expect((await service()).uptimePercent).toBe(99.99);
+    expect((await day('2026-11-21')).uptimePercent).toBe(99.93);
   });
 
-  it('gives the uptime of the last 30 days apart', () => {
+  it('gives the uptime of the last 30 days apart', async () => {
     listed();
     const id = incident('Old outage');
     state('public-api', 'major_outage', '2026-09-01T00:00:00Z', id);
     state('public-api', 'operational', '2026-09-01T12:00:00Z', id);
-    const result = dailyAvailability(db, components, NOW, 90, 30).find((c) => c.id === 'public-api');
+    const result = (await database().read((r) => dailyAvailability(r, components, NOW, 90, 30))).find((c) => c.id === 'public-api');
     expect(result?.recentUptimePercent).toBe(100);
     expect(result?.uptimePercent).toBeLessThan(100);
   });
 });
 
 describe('formatting', () => {
-  it('says durations, percentages and days plainly', () => {
+  it('says durations, percentages and days plainly', async () => {
     expect(formatDuration(20_000)).toBe('under a minute');
     expect(formatDuration(42 * MIN)).toBe('42 min');
     expect(formatDuration(125 * MIN)).toBe('2 h 5 min');
@@ -256,22 +260,22 @@ describe('formatting', () => {
     expect(formatPercent(99.5)).toBe('99.50%');
     expect(formatPercent(100)).toBe('100%');
     listed('2026-11-21T09:30:00Z');
-    const since = service().since;
-    expect(describeDay(day('2026-11-22'), since, componentStatusLabels)).toBe('No incidents');
-    expect(describeDay(day('2026-11-21'), since, componentStatusLabels)).toBe('No incidents · data from 09:30 UTC');
-    expect(describeDay(day('2026-11-20'), since, componentStatusLabels)).toBe('No data');
+    const since = (await service()).since;
+    expect(describeDay(await day('2026-11-22'), since, componentStatusLabels)).toBe('No incidents');
+    expect(describeDay(await day('2026-11-21'), since, componentStatusLabels)).toBe('No incidents · data from 09:30 UTC');
+    expect(describeDay(await day('2026-11-20'), since, componentStatusLabels)).toBe('No data');
     const id = incident('Mixed');
     state('public-api', 'degraded', '2026-11-22T01:00:00Z', id);
     state('public-api', 'major_outage', '2026-11-22T01:40:00Z', id);
     state('public-api', 'operational', '2026-11-22T02:45:00Z', id);
-    expect(describeDay(day('2026-11-22'), since, componentStatusLabels)).toBe(
+    expect(describeDay(await day('2026-11-22'), since, componentStatusLabels)).toBe(
       'Major outage for 1 h 5 min, Degraded performance for 40 min · 90.97% uptime',
     );
   });
 });
 
 describe('recording the history', () => {
-  function publishState(id: number, status: string, components: Record<string, ComponentStatus>, iso: string): number {
+  async function publishState(id: number, status: string, components: Record<string, ComponentStatus>, iso: string): Promise<number> {
     db.$client.prepare('UPDATE incidents SET status = ? WHERE id = ?').run(status, id);
     for (const [component, s] of Object.entries(components))
       db.$client
@@ -280,48 +284,50 @@ describe('recording the history', () => {
         )
         .run(id, component, s);
     if (status === 'resolved') db.$client.prepare(`UPDATE incident_components SET status = 'operational' WHERE incident_id = ?`).run(id);
-    return recordIncidentStates(db, id, null, 'update', new Date(iso));
+    return database().transaction((tx) => recordIncidentStates(tx, id, null, 'update', new Date(iso)));
   }
   const history = (id: number) =>
     db.$client.prepare('SELECT component_id, status, since FROM component_states WHERE incident_id = ? ORDER BY id').all(id);
 
-  it('writes a row only where the state in effect changes', () => {
+  it('writes a row only where the state in effect changes', async () => {
     const id = incident('API outage', { status: 'investigating' });
-    expect(publishState(id, 'investigating', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:00:00Z')).toBe(2);
+    expect(await publishState(id, 'investigating', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:00:00Z')).toBe(
+      2,
+    );
     // the same states again: nothing to record
-    expect(publishState(id, 'identified', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:10:00Z')).toBe(0);
-    expect(publishState(id, 'identified', { 'web-app': 'operational' }, '2026-11-22T09:20:00Z')).toBe(1);
-    expect(publishState(id, 'resolved', {}, '2026-11-22T10:00:00Z')).toBe(1);
+    expect(await publishState(id, 'identified', { 'public-api': 'major_outage', 'web-app': 'degraded' }, '2026-11-22T09:10:00Z')).toBe(0);
+    expect(await publishState(id, 'identified', { 'web-app': 'operational' }, '2026-11-22T09:20:00Z')).toBe(1);
+    expect(await publishState(id, 'resolved', {}, '2026-11-22T10:00:00Z')).toBe(1);
     expect(history(id)).toEqual([
       { component_id: 'public-api', status: 'major_outage', since: at('2026-11-22T09:00:00Z') },
       { component_id: 'web-app', status: 'degraded', since: at('2026-11-22T09:00:00Z') },
       { component_id: 'web-app', status: 'operational', since: at('2026-11-22T09:20:00Z') },
       { component_id: 'public-api', status: 'operational', since: at('2026-11-22T10:00:00Z') },
     ]);
-    expect(worstDeclared(db, id)).toBe('major_outage');
+    expect(await database().read((r) => worstDeclared(r, id))).toBe('major_outage');
   });
 
-  it('records maintenance from its start, not its announcement; called off before it starts, none at all', () => {
+  it('records maintenance from its start, not its announcement; called off before it starts, none at all', async () => {
     const planned = incident('Upgrade', { kind: 'maintenance', status: 'scheduled' });
-    expect(publishState(planned, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z')).toBe(0);
-    expect(publishState(planned, 'in_progress', {}, '2026-11-21T02:00:00Z')).toBe(1);
-    expect(publishState(planned, 'resolved', {}, '2026-11-21T04:00:00Z')).toBe(1);
+    expect(await publishState(planned, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z')).toBe(0);
+    expect(await publishState(planned, 'in_progress', {}, '2026-11-21T02:00:00Z')).toBe(1);
+    expect(await publishState(planned, 'resolved', {}, '2026-11-21T04:00:00Z')).toBe(1);
     expect(history(planned).map((r) => (r as { status: string }).status)).toEqual(['under_maintenance', 'operational']);
     const calledOff = incident('Another upgrade', { kind: 'maintenance', status: 'scheduled' });
-    publishState(calledOff, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z');
-    expect(publishState(calledOff, 'resolved', {}, '2026-11-20T10:00:00Z')).toBe(0);
+    await publishState(calledOff, 'scheduled', { 'public-api': 'under_maintenance' }, '2026-11-20T09:00:00Z');
+    expect(await publishState(calledOff, 'resolved', {}, '2026-11-20T10:00:00Z')).toBe(0);
     expect(history(calledOff)).toEqual([]);
-    expect(worstDeclared(db, calledOff)).toBe('operational');
+    expect(await database().read((r) => worstDeclared(r, calledOff))).toBe('operational');
   });
 
-  it('lists services once: from the installation on the first start, from now for a service added later', () => {
+  it('lists services once: from the installation on the first start, from now for a service added later', async () => {
     db.$client
       .prepare(`INSERT INTO content_snapshots (kind, hash, data, published_at) VALUES ('docs', 'x', '{}', ?)`)
       .run(at('2026-05-01T08:00:00Z'));
-    expect(recordListedComponents(db, components, NOW)).toEqual(['public-api', 'web-app']);
-    expect(recordListedComponents(db, components, NOW)).toEqual([]);
+    expect(await recordListedComponents(database(), components, NOW)).toEqual(['public-api', 'web-app']);
+    expect(await recordListedComponents(database(), components, NOW)).toEqual([]);
     const added = [...components, { id: 'search', name: 'Search', description: 'Search' }];
-    expect(recordListedComponents(db, added, new Date('2026-11-22T13:00:00Z'))).toEqual(['search']);
+    expect(await recordListedComponents(database(), added, new Date('2026-11-22T13:00:00Z'))).toEqual(['search']);
     const since = db.$client.prepare(`SELECT component_id, since FROM component_states WHERE source = 'listed' ORDER BY id`).all();
     expect(since).toEqual([
       { component_id: 'public-api', since: at('2026-05-01T08:00:00Z') },
@@ -330,7 +336,7 @@ describe('recording the history', () => {
     ]);
   });
 
-  it('is never rewritten', () => {
+  it('is never rewritten', async () => {
     listed();
     expect(() => db.$client.prepare(`UPDATE component_states SET status = 'major_outage'`).run()).toThrow(/append-only/);
   });
@@ -342,7 +348,7 @@ describe('the migration that added the history', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reconstructs the past as /status showed it before, so no history is lost', () => {
+  it('reconstructs the past as /status showed it before, so no history is lost', async () => {
     // A database as the previous version left it: every migration but the history's.
     dir = mkdtempSync(join(tmpdir(), 'candor-migration-'));
     const migrations = join(import.meta.dirname, '../../db/migrations');
@@ -411,9 +417,9 @@ describe('the migration that added the history', () => {
       { component_id: 'web-app', status: 'operational', since: at('2026-11-22T09:30:00Z'), incident_id: open, source: 'backfill' },
     ]);
     // the first start after the upgrade lists the services from the installation's first incident
-    recordListedComponents(db, components, NOW);
-    expect(service().since).toEqual(new Date('2026-11-01T10:00:00Z'));
-    expect(day('2026-11-01').state).toBe('partial_outage');
-    expect(day('2026-10-31').state).toBe('no_data');
+    await recordListedComponents(database(), components, NOW);
+    expect((await service()).since).toEqual(new Date('2026-11-01T10:00:00Z'));
+    expect((await day('2026-11-01')).state).toBe('partial_outage');
+    expect((await day('2026-10-31')).state).toBe('no_data');
   });
 });

@@ -9,6 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { StatusSnapshots } from '../../src/runtime/status-snapshots.ts';
 
 const BODY = Buffer.from(`<!doctype html><title>Status</title>${'<p>All services are operational.</p>'.repeat(200)}`);
@@ -57,8 +58,8 @@ const header = (answer: Answer, name: string) => answer.rawHeaders[answer.rawHea
 
 describe('status snapshots', () => {
   it('answers from memory with the final headers, security headers first, and the negotiated body', async () => {
-    const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => new Date('2026-03-01T12:00:00Z'));
-    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
+    snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(500).end());
 
     const br = await get(`${url}/status`, { 'accept-encoding': 'br, gzip' });
@@ -87,8 +88,8 @@ describe('status snapshots', () => {
   });
 
   it('leaves to the app what it does not hold: a query string, another method, another page', async () => {
-    const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => new Date('2026-03-01T12:00:00Z'));
-    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
+    snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status?fresh=1`)).status).toBe(418);
     expect((await get(`${url}/status`, {}, 'HEAD')).status).toBe(418);
@@ -98,8 +99,8 @@ describe('status snapshots', () => {
 
   it('a new status version is not answered from memory', async () => {
     let now = new Date('2026-03-01T23:59:59Z');
-    const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => now);
-    snapshots.begin('/status', snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => now);
+    snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status`)).status).toBe(200);
     // The UTC day is part of the version: the 90-day bars move.
@@ -109,14 +110,14 @@ describe('status snapshots', () => {
   });
 
   it('requests arriving during a render wait for it; when it is not kept, they go to the app', async () => {
-    const snapshots = new StatusSnapshots(openDatabase(':memory:'), () => new Date('2026-03-01T12:00:00Z'));
+    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
     let appAnswers = 0;
     const url = await serving(snapshots, (_req, res) => {
       appAnswers++;
       res.writeHead(503).end();
     });
 
-    const kept = snapshots.begin('/status', snapshots.version('/status'));
+    const kept = snapshots.begin('/status', await snapshots.version('/status'));
     const waiting = Promise.all(Array.from({ length: 20 }, () => get(`${url}/status`)));
     await new Promise((resolve) => setTimeout(resolve, 50));
     kept.keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
@@ -125,7 +126,7 @@ describe('status snapshots', () => {
     expect(appAnswers).toBe(0);
 
     await nextTurn();
-    const dropped = snapshots.begin('/incidents/7', snapshots.version('/status'));
+    const dropped = snapshots.begin('/incidents/7', await snapshots.version('/status'));
     const others = Promise.all(Array.from({ length: 5 }, () => get(`${url}/incidents/7`)));
     await new Promise((resolve) => setTimeout(resolve, 50));
     dropped.abandon();

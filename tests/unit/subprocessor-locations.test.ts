@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { openDatabase } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { contentSnapshots } from '../../db/schema.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { diffSubprocessors, fingerprint, type LegacyStoredSubprocessor, storedSubprocessors } from '../../src/core/changes/diff.ts';
@@ -117,15 +118,16 @@ describe('free-text locations of earlier versions', () => {
     expect(diffSubprocessors(freeTextList(), storedSubprocessors(content.subprocessors))).toEqual([]);
   });
 
-  it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', () => {
+  it('moving content/ to structured locations drafts nothing, keeps a pending draft, and the published list filters by place', async () => {
     const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
+    const database = databaseOf(db);
     const now = new Date('2026-06-01T12:00:00Z');
     // A database from before: its baseline in the free-text shape, and a draft for Algolia moving to Ireland.
     const baseline = freeTextList();
     db.insert(contentSnapshots)
       .values({ kind: 'subprocessors', data: baseline, hash: hashJson(baseline), publishedAt: now })
       .run();
-    recordBaseline(db, content, now);
+    await recordBaseline(database, content, now);
     const algolia = baseline.find((s) => s.id === 'algolia');
     if (!algolia) throw new Error('no Algolia in the fixture');
     // as an older version stored it: both sides in the free-text shape
@@ -158,13 +160,13 @@ describe('free-text locations of earlier versions', () => {
     const facts = noticeFacts({ diff: JSON.parse(kept[0]?.details ?? '{}'), effectiveOn: '2026-07-01', objectionDeadline: null });
     expect(facts).toContainEqual({ label: 'Location', value: 'Ireland' });
     expect(facts).toContainEqual({ label: 'Location before', value: 'United States, Germany' });
-    expect(fingerprint(draft as never)).toBe(fingerprint(detectChangesDiff(inIreland)));
+    expect(fingerprint(draft as never)).toBe(fingerprint(await detectChangesDiff(inIreland)));
     // content/ in the new shape, places as published: nothing to tell anyone (the Ireland draft is withdrawn)
     expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 1 });
     expect(detectChanges(ctx, content)).toEqual({ drafted: [], superseded: 0 });
 
     // the published list (the free-text baseline) reads as places: filter, labels and trust.json
-    const published = currentSubprocessors(db, now).items;
+    const published = (await currentSubprocessors(database, now)).items;
     const germany = filterSubprocessors(published, new URLSearchParams('location=Germany'));
     expect(germany.items.map((s) => s.id).sort()).toEqual(['algolia', 'amazon-web-services', 'cloudflare', 'posthog', 'supabase']);
     const trust = buildTrustDocument({
@@ -182,9 +184,9 @@ describe('free-text locations of earlier versions', () => {
     });
     db.$client.close();
 
-    function detectChangesDiff(list: typeof inIreland) {
+    async function detectChangesDiff(list: typeof inIreland) {
       const [diff] = diffSubprocessors(
-        currentSubprocessors(db, now).items.map((s) => ({ ...s, since: s.since.toISOString() })),
+        (await currentSubprocessors(database, now)).items.map((s) => ({ ...s, since: s.since.toISOString() })),
         storedSubprocessors(list),
       );
       if (!diff) throw new Error('no difference');

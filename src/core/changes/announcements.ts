@@ -12,7 +12,8 @@
  */
 import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
-import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import type { JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import { countAudience, enqueueNotification, notifyStaff } from '../notify/legacy.ts';
 import type { StaffAudience } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';

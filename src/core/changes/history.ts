@@ -2,9 +2,14 @@
  * The published history of the subprocessor list and the docs: the baseline
  * recorded on first start, then every published notice applied in order.
  * "As of" a day applies only the notices in effect by then; the rest are
- * coming, shown as "effective from".
+ * coming, shown as "effective from". The rows are read through
+ * src/stores/content-snapshots.ts and src/stores/change-history.ts (issue 15),
+ * on the caller's `Reader` or `Tx`, so detection can compare in its own transaction.
  */
 import type { Db } from '../../../db/client.ts';
+import type { Reader, Tx } from '../../../db/engine/types.ts';
+import { type PublishedNoticeRow, publishedNoticeRows } from '../../stores/change-history.ts';
+import { baselineOf } from '../../stores/content-snapshots.ts';
 import { type ContentDiff, type StoredDoc, type StoredSubprocessor, upgradeDiff, upgradeStoredSubprocessor } from './diff.ts';
 
 export interface PublishedNotice {
@@ -20,19 +25,6 @@ export interface PublishedNotice {
   publishedAt: Date;
 }
 
-interface NoticeRow {
-  id: number;
-  subject: 'subprocessor' | 'doc';
-  change: ContentDiff['change'];
-  subject_id: string;
-  subject_name: string;
-  details: string;
-  intro: string;
-  effective_on: string | null;
-  objection_deadline: string | null;
-  published_at: number | null;
-}
-
 export const today = (now: Date) => now.toISOString().slice(0, 10);
 
 /** `value` when it is a day written YYYY-MM-DD that the calendar has (no 2025-13-01, no 2025-02-30), else null. */
@@ -44,32 +36,30 @@ export function parseDay(value: string): string | null {
   return day.getUTCFullYear() === year && day.getUTCMonth() === month - 1 && day.getUTCDate() === date ? value : null;
 }
 
-export function publishedNotices(db: Db, subject?: 'subprocessor' | 'doc'): PublishedNotice[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT id, subject, change, subject_id, subject_name, details, intro, effective_on, objection_deadline, published_at
-         FROM change_notices WHERE status = 'published' AND (? IS NULL OR subject = ?) ORDER BY published_at, id`,
-    )
-    .all(subject ?? null, subject ?? null) as NoticeRow[];
-  return rows.map((r) => ({
-    id: r.id,
-    subject: r.subject,
-    change: r.change,
-    subjectId: r.subject_id,
-    subjectName: r.subject_name,
-    details: upgradeDiff(JSON.parse(r.details) as ContentDiff),
-    intro: r.intro,
-    effectiveOn: r.effective_on ?? today(new Date(r.published_at ?? 0)),
-    objectionDeadline: r.objection_deadline,
-    publishedAt: new Date(r.published_at ?? 0),
-  }));
+const toPublished = (r: PublishedNoticeRow): PublishedNotice => ({
+  id: r.id,
+  subject: r.subject,
+  change: r.change,
+  subjectId: r.subjectId,
+  subjectName: r.subjectName,
+  details: upgradeDiff(r.details as ContentDiff),
+  intro: r.intro,
+  effectiveOn: r.effectiveOn ?? today(r.publishedAt ?? new Date(0)),
+  objectionDeadline: r.objectionDeadline,
+  publishedAt: r.publishedAt ?? new Date(0),
+});
+
+/** Published notices (of one subject, or all), in the order they were published. */
+export async function publishedNotices(r: Reader | Tx, subject?: 'subprocessor' | 'doc'): Promise<PublishedNotice[]> {
+  return (await publishedNoticeRows(r, subject)).map(toPublished);
 }
 
-function baseline<T>(db: Db, kind: 'subprocessors' | 'docs'): { items: T[]; since: Date } | null {
-  const row = db.$client
-    .prepare('SELECT data, published_at FROM content_snapshots WHERE kind = ? ORDER BY published_at, id LIMIT 1')
-    .get(kind) as { data: string; published_at: number } | undefined;
-  return row ? { items: JSON.parse(row.data) as T[], since: new Date(row.published_at) } : null;
+type Kind = 'subprocessors' | 'docs';
+const subjectOf = (kind: Kind) => (kind === 'subprocessors' ? 'subprocessor' : 'doc');
+
+async function baseline<T>(r: Reader | Tx, kind: Kind): Promise<{ items: T[]; since: Date } | null> {
+  const row = await baselineOf(r, kind);
+  return row ? { items: row.data as T[], since: row.publishedAt } : null;
 }
 
 function apply<T>(items: T[], id: (item: T) => string, notice: PublishedNotice): T[] {
@@ -87,12 +77,16 @@ export interface ListState<T> {
   trackedSince: Date | null;
 }
 
-function stateOf<T>(db: Db, kind: 'subprocessors' | 'docs', id: (item: T) => string, day: string | null): ListState<T> {
-  const base = baseline<T>(db, kind);
+/** The baseline with the notices applied: all of them (`day` null), or as of `day`. */
+function stateFrom<T>(
+  base: { items: T[]; since: Date } | null,
+  notices: readonly PublishedNotice[],
+  id: (item: T) => string,
+  day: string | null,
+): ListState<T> {
   if (!base) return { items: [], coming: [], trackedSince: null };
   let items = base.items;
   const coming: ListState<T>['coming'] = [];
-  const notices = publishedNotices(db, kind === 'subprocessors' ? 'subprocessor' : 'doc');
   for (const notice of notices) {
     if (day !== null && today(notice.publishedAt) > day) continue;
     if (day === null || notice.effectiveOn <= day) items = apply(items, id, notice);
@@ -101,21 +95,83 @@ function stateOf<T>(db: Db, kind: 'subprocessors' | 'docs', id: (item: T) => str
   return { items, coming, trackedSince: base.since };
 }
 
-/** Everything published, whatever its effective date: what change detection compares content/ against. */
-export function publishedSubprocessors(db: Db): StoredSubprocessor[] {
-  return stateOf<StoredSubprocessor>(db, 'subprocessors', (s) => s.id, null).items.map(upgradeStoredSubprocessor);
+async function stateOf<T>(r: Reader | Tx, kind: Kind, id: (item: T) => string, day: string | null): Promise<ListState<T>> {
+  const base = await baseline<T>(r, kind);
+  return stateFrom(base, base ? await publishedNotices(r, subjectOf(kind)) : [], id, day);
 }
 
-export function publishedDocs(db: Db): StoredDoc[] {
-  return stateOf<StoredDoc>(db, 'docs', (d) => d.slug, null).items;
+/** Everything published, whatever its effective date: what change detection compares content/ against. */
+export async function publishedSubprocessors(r: Reader | Tx): Promise<StoredSubprocessor[]> {
+  return (await stateOf<StoredSubprocessor>(r, 'subprocessors', (s) => s.id, null)).items.map(upgradeStoredSubprocessor);
+}
+
+export async function publishedDocs(r: Reader | Tx): Promise<StoredDoc[]> {
+  return (await stateOf<StoredDoc>(r, 'docs', (d) => d.slug, null)).items;
 }
 
 /** The list as it stood on `day` (YYYY-MM-DD, UTC), and what had been announced for later. */
-export function subprocessorsAsOf(db: Db, day: string): ListState<StoredSubprocessor> {
-  const state = stateOf<StoredSubprocessor>(db, 'subprocessors', (s) => s.id, day);
+export async function subprocessorsAsOf(r: Reader | Tx, day: string): Promise<ListState<StoredSubprocessor>> {
+  const state = await stateOf<StoredSubprocessor>(r, 'subprocessors', (s) => s.id, day);
   return {
     ...state,
     items: state.items.map(upgradeStoredSubprocessor).sort((a, b) => a.name.localeCompare(b.name)),
     coming: state.coming.map((c) => ({ ...c, item: c.item && upgradeStoredSubprocessor(c.item) })),
   };
+}
+
+/*
+ * Synchronous twins on a SQLite connection, for change detection (notices.ts `detectChanges`), which
+ * runs in a synchronous transaction still; remove them when it reads through `publishedSubprocessors`
+ * / `publishedDocs` in its own transaction.
+ */
+
+interface LegacyNoticeRow {
+  id: number;
+  subject: 'subprocessor' | 'doc';
+  change: ContentDiff['change'];
+  subject_id: string;
+  subject_name: string;
+  details: string;
+  intro: string;
+  effective_on: string | null;
+  objection_deadline: string | null;
+  published_at: number | null;
+}
+
+function stateOfLegacy<T>(db: Db, kind: Kind, id: (item: T) => string): ListState<T> {
+  const row = db.$client
+    .prepare('SELECT data, published_at FROM content_snapshots WHERE kind = ? ORDER BY published_at, id LIMIT 1')
+    .get(kind) as { data: string; published_at: number } | undefined;
+  const base = row ? { items: JSON.parse(row.data) as T[], since: new Date(row.published_at) } : null;
+  const rows = db.$client
+    .prepare(
+      `SELECT id, subject, change, subject_id, subject_name, details, intro, effective_on, objection_deadline, published_at
+         FROM change_notices WHERE status = 'published' AND subject = ? ORDER BY published_at, id`,
+    )
+    .all(subjectOf(kind)) as LegacyNoticeRow[];
+  const notices = rows.map((r) =>
+    toPublished({
+      id: r.id,
+      subject: r.subject,
+      change: r.change,
+      subjectId: r.subject_id,
+      subjectName: r.subject_name,
+      details: JSON.parse(r.details),
+      intro: r.intro,
+      effectiveOn: r.effective_on,
+      objectionDeadline: r.objection_deadline,
+      publishedAt: r.published_at === null ? null : new Date(r.published_at),
+    }),
+  );
+  return stateFrom(base, notices, id, null);
+}
+
+/** `publishedSubprocessors`, synchronously on a SQLite connection (see above). */
+export function publishedSubprocessorsLegacy(db: Db): StoredSubprocessor[] {
+  return stateOfLegacy<StoredSubprocessor>(db, 'subprocessors', (s) => s.id).items.map(upgradeStoredSubprocessor);
+}
+
+/** `publishedDocs`, synchronously on a SQLite connection (see above). */
+export function publishedDocsLegacy(db: Db): StoredDoc[] {
+  return stateOfLegacy<StoredDoc>(db, 'docs', (d) => d.slug).items;
 }

@@ -10,7 +10,8 @@ import type { Db } from '../../../db/client.ts';
 import { recordAudit } from '../audit/log.ts';
 import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
-import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
+import type { JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
 import type { StaffAudience } from '../notify/staff-recipients.ts';
 import {
@@ -23,7 +24,7 @@ import {
   storedSubprocessors,
   upgradeDiff,
 } from './diff.ts';
-import { publishedDocs, publishedSubprocessors, today } from './history.ts';
+import { publishedDocsLegacy, publishedSubprocessorsLegacy, today } from './history.ts';
 import { noticeHeading, noticeMessages } from './messages.ts';
 import { scheduledPublication } from './scheduled.ts';
 
@@ -148,8 +149,8 @@ export function detectChanges(
   return sqlite
     .transaction(() => {
       const diffs: ContentDiff[] = [
-        ...diffSubprocessors(publishedSubprocessors(ctx.db), storedSubprocessors(content.subprocessors)),
-        ...diffDocs(publishedDocs(ctx.db), storedDocs(content.docs)),
+        ...diffSubprocessors(publishedSubprocessorsLegacy(ctx.db), storedSubprocessors(content.subprocessors)),
+        ...diffDocs(publishedDocsLegacy(ctx.db), storedDocs(content.docs)),
       ];
       const wanted = new Map(diffs.map((d) => [fingerprint(d), d]));
       const open = sqlite.prepare(`SELECT * FROM change_notices WHERE status IN ('draft', 'scheduled')`).all() as NoticeRow[];

@@ -3,20 +3,42 @@
  * in the notice they received. Each is stored, acknowledged to the customer
  * on the channel the notice reached them by, and announced to staff, who
  * track it (open, in discussion, resolved, withdrawn) with notes. Late
- * objections are accepted and marked. Every change is audited.
+ * objections are accepted and marked. Every change is audited, in the
+ * transaction that makes it.
+ *
+ * The rows are src/stores/objections.ts's (issue 15). Filing is one
+ * transaction (the objection, its acknowledgement and the message to staff
+ * in the outbox, its audit entry), idempotent on the link: a second filing,
+ * also a concurrent one, files nothing and is told of the first. Staff's
+ * decisions lock the objection's row while they run.
  */
-import type { Db } from '../../../db/client.ts';
-import { recordAudit } from '../audit/log.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import {
+  changeObjection,
+  filedFrom,
+  insertNote,
+  insertObjection,
+  linkRecipient,
+  notesOf,
+  type ObjectionRow,
+  objectionForUpdate,
+  objectionNotice,
+  objectionRow,
+  objectionRows,
+} from '../../stores/objections.ts';
+import { writeAudit } from '../audit/log.ts';
 import type { Site } from '../content/schema.ts';
 import { escapeSlack } from '../incidents/markdown.ts';
-import { enqueueNotification, notifyStaff } from '../notify/legacy.ts';
 import { readObjectionToken } from '../notify/links.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
-import { linksLocked, refuseLink } from '../subscriptions/refusals.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
+import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
+import { linksLocked, type RefusalContext, refuseLink } from '../subscriptions/refusals.ts';
 import { escapeHtml } from '../text/escape.ts';
+import { type ContentDiff, upgradeDiff } from './diff.ts';
 import { today } from './history.ts';
 import { longDate, noticeHeading } from './messages.ts';
-import { getNotice, type Notice } from './notices.ts';
+import type { Notice } from './notices.ts';
 
 export const objectionStatuses = ['open', 'in_discussion', 'resolved', 'withdrawn'] as const;
 export type ObjectionStatus = (typeof objectionStatuses)[number];
@@ -41,9 +63,12 @@ export interface Objection {
   notes: { body: string; staff: string | null; createdAt: Date }[];
 }
 
+/** What an objection link shows of its notice. */
+export type ObjectionNotice = Pick<Notice, 'id' | 'status' | 'diff' | 'intro' | 'effectiveOn' | 'objectionDeadline'>;
+
 /** What the objection link opens: the notice, and any objection already filed from it. */
 export interface ObjectionLink {
-  notice: Notice;
+  notice: ObjectionNotice;
   recipientId: number;
   organisation: string | null;
   existing: { createdAt: Date; late: boolean } | null;
@@ -51,33 +76,38 @@ export interface ObjectionLink {
   late: boolean;
 }
 
-export function openObjectionLink(db: Db, secret: string, token: string, now: Date): ObjectionLink | null {
+/** The link's notice (published, with an objection period), what its recipient gave as their organisation, and any objection filed from it: one read. */
+export async function openObjectionLink(database: Database, secret: string, token: string, now: Date): Promise<ObjectionLink | null> {
   const read = readObjectionToken(secret, token);
   if (!read) return null;
-  const notice = getNotice(db, read.noticeId);
-  if (notice?.status !== 'published' || !notice.objectionDeadline) return null;
-  const subscriber = db.$client
-    .prepare('SELECT s.organisation FROM recipients r JOIN subscribers s ON s.id = r.subscriber_id WHERE r.id = ?')
-    .get(read.recipientId) as { organisation: string | null } | undefined;
-  const existing = filedFrom(db, read.noticeId, read.recipientId);
-  return {
-    notice,
-    recipientId: read.recipientId,
-    organisation: subscriber?.organisation ?? null,
-    existing: existing ? { createdAt: new Date(existing.created_at), late: existing.late === 1 } : null,
-    late: today(now) > notice.objectionDeadline,
-  };
+  return database.read(async (r): Promise<ObjectionLink | null> => {
+    const row = await objectionNotice(r, read.noticeId);
+    if (row?.status !== 'published' || !row.objectionDeadline) return null;
+    const notice: ObjectionNotice = { ...row, diff: upgradeDiff(row.details as ContentDiff) };
+    const recipient = await linkRecipient(r, read.recipientId);
+    const existing = await filedFrom(r, read.noticeId, read.recipientId);
+    return {
+      notice,
+      recipientId: read.recipientId,
+      organisation: recipient?.organisation ?? null,
+      existing: existing ? { createdAt: existing.createdAt, late: existing.late } : null,
+      late: today(now) > row.objectionDeadline,
+    };
+  });
 }
 
 /** An objection link as a request presents it (refusals.ts counts and locks out as for subscription links). */
 export type PresentedLink = { ok: true; link: ObjectionLink } | { ok: false; status: 404 | 429; message: string | null };
 
 export interface LinkVisit {
-  db: Db;
+  database: Database;
   secret: string;
   now: Date;
   ip: string | null;
 }
+
+/** The refusal counters and their audit entries are the subscriptions' (refusals.ts), on the SQLite connection still. */
+const refusalContext = (visit: LinkVisit): RefusalContext => ({ db: legacyConnection(visit.database), ip: visit.ip, now: visit.now });
 
 /**
  * Refused while the client's address is locked out; a token we did not sign (or not spelled as we
@@ -90,20 +120,14 @@ export async function presentObjectionLink(
   /** true when an action of the same request already presented (and counted) this token */
   counted = false,
 ): Promise<PresentedLink> {
-  const locked = await linksLocked(visit);
+  const locked = await linksLocked(refusalContext(visit));
   if (locked) return { ok: false, status: 429, message: locked };
   if (!readObjectionToken(visit.secret, token)) {
-    if (!counted) await refuseLink(visit, 'objection');
+    if (!counted) await refuseLink(refusalContext(visit), 'objection');
     return { ok: false, status: 404, message: null };
   }
-  const link = openObjectionLink(visit.db, visit.secret, token, visit.now);
+  const link = await openObjectionLink(visit.database, visit.secret, token, visit.now);
   return link ? { ok: true, link } : { ok: false, status: 404, message: null };
-}
-
-function filedFrom(db: Db, noticeId: number, linkRecipient: number): { created_at: number; late: number } | undefined {
-  return db.$client
-    .prepare('SELECT created_at, late FROM objections WHERE notice_id = ? AND link_recipient = ?')
-    .get(noticeId, linkRecipient) as { created_at: number; late: number } | undefined;
 }
 
 /** Names and organisations go into staff email subjects and Slack: one line, no control characters. */
@@ -120,81 +144,71 @@ export interface ObjectionInput {
   organisation: string;
 }
 
-export interface ObjectionDeps extends StaffAudience {
+export interface ObjectionDeps extends LinkVisit, StaffChannels {
   site: Site;
   publicUrl: URL;
-  secret: string;
-  now: Date;
-  ip: string | null;
   userAgent: string | null;
 }
 
 export type FileResult = { ok: true; id: number; late: boolean } | { ok: false; message: string; locked?: true };
+
+const alreadyReceived = (createdAt: Date) => `We already received your objection on ${longDate(today(createdAt))}.`;
 
 export async function fileObjection(deps: ObjectionDeps, token: string, input: ObjectionInput): Promise<FileResult> {
   const presented = await presentObjectionLink(deps, token);
   if (!presented.ok && presented.status === 429) return { ok: false, message: presented.message ?? '', locked: true };
   if (!presented.ok) return { ok: false, message: 'This objection link is not valid. Use the link in the notice you received.' };
   const { link } = presented;
-  if (link.existing) return { ok: false, message: `We already received your objection on ${longDate(today(link.existing.createdAt))}.` };
+  if (link.existing) return { ok: false, message: alreadyReceived(link.existing.createdAt) };
   const reasons = input.reasons.trim();
   if (reasons === '') return { ok: false, message: 'Tell us why you object: the reasons are what we review.' };
   if (reasons.length > 10_000) return { ok: false, message: 'The reasons are too long (10,000 characters at most).' };
   const contactName = oneLine(input.contactName, 200) || null;
   const organisation = oneLine(input.organisation, 200) || link.organisation;
-  const sqlite = deps.db.$client;
   const heading = noticeHeading(link.notice.diff);
-  return sqlite
-    .transaction((): FileResult => {
-      // Checked again inside the write: two submissions of one form file one objection.
-      const already = filedFrom(deps.db, link.notice.id, link.recipientId);
-      if (already) return { ok: false, message: `We already received your objection on ${longDate(today(new Date(already.created_at)))}.` };
-      const subscriber = sqlite.prepare('SELECT subscriber_id FROM recipients WHERE id = ?').get(link.recipientId) as
-        | { subscriber_id: number | null }
-        | undefined;
-      const { id } = sqlite
-        .prepare(
-          `INSERT INTO objections (notice_id, recipient_id, link_recipient, subscriber_id, organisation, contact_name, reasons, status, late, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id`,
-        )
-        .get(
-          link.notice.id,
-          subscriber ? link.recipientId : null,
-          link.recipientId,
-          subscriber?.subscriber_id ?? null,
-          organisation,
-          contactName,
-          reasons,
-          link.late ? 1 : 0,
-          deps.now.getTime(),
-          deps.now.getTime(),
-        ) as { id: number };
-      if (subscriber) acknowledge(deps, link, heading, id);
-      tellStaff(deps, link, heading, id, organisation);
-      recordAudit(
-        deps.db,
-        {
-          actor: { type: 'anonymous' },
-          ip: deps.ip,
-          userAgent: deps.userAgent,
-          action: 'objections.filed',
-          target: `objection:${id}`,
-          summary: { notice: link.notice.id, late: link.late },
-        },
-        deps.now,
-      );
-      return { ok: true, id, late: link.late };
-    })
-    .immediate();
+  const filed = await deps.database.transaction(async (tx) => {
+    // The recipient as it is now: one who unsubscribed since is gone, and is not written to.
+    const recipient = await linkRecipient(tx, link.recipientId);
+    const id = await insertObjection(tx, {
+      noticeId: link.notice.id,
+      recipientId: recipient ? link.recipientId : null,
+      linkRecipient: link.recipientId,
+      subscriberId: recipient?.subscriberId ?? null,
+      organisation,
+      contactName,
+      reasons,
+      late: link.late,
+      createdAt: deps.now,
+    });
+    // Two submissions of one form (also at once) file one objection: the second is told of the first.
+    if (id === undefined) return { ok: false as const, already: await filedFrom(tx, link.notice.id, link.recipientId) };
+    if (recipient) await acknowledge(tx, deps, link, heading, id);
+    await tellStaff(tx, deps, link, heading, id, organisation);
+    await writeAudit(
+      tx,
+      {
+        actor: { type: 'anonymous' },
+        ip: deps.ip,
+        userAgent: deps.userAgent,
+        action: 'objections.filed',
+        target: `objection:${id}`,
+        summary: { notice: link.notice.id, late: link.late },
+      },
+      deps.now,
+    );
+    return { ok: true as const, id };
+  });
+  if (!filed.ok) return { ok: false, message: alreadyReceived(filed.already?.createdAt ?? deps.now) };
+  return { ok: true, id: filed.id, late: link.late };
 }
 
 /** The acknowledgement, on the channel the notice reached them by. */
-function acknowledge(deps: ObjectionDeps, link: ObjectionLink, heading: string, id: number): void {
+async function acknowledge(tx: Tx, deps: ObjectionDeps, link: ObjectionLink, heading: string, id: number): Promise<void> {
   const org = deps.site.organisation.name;
   const lateLine = link.late ? ' It arrived after the objection deadline; we have recorded it and will still review it.' : '';
   const text = `${org} received your objection (reference O-${id}) to the notice "${heading}".${lateLine} Our privacy team will review it and contact you. Questions: ${deps.site.contacts.privacy.email}.`;
-  enqueueNotification(
-    deps.db,
+  await enqueueNotification(
+    tx,
     {
       kind: 'objection-ack',
       title: `Objection O-${id} received`,
@@ -213,123 +227,105 @@ function acknowledge(deps: ObjectionDeps, link: ObjectionLink, heading: string, 
   );
 }
 
-function tellStaff(deps: ObjectionDeps, link: ObjectionLink, heading: string, id: number, organisation: string | null): void {
+async function tellStaff(
+  tx: Tx,
+  deps: ObjectionDeps,
+  link: ObjectionLink,
+  heading: string,
+  id: number,
+  organisation: string | null,
+): Promise<void> {
   const who = organisation ? ` from ${organisation}` : '';
   const subject = `New objection O-${id}${who}: ${heading}${link.late ? ' (late)' : ''}`;
   const url = new URL(`console/objections/${id}`, deps.publicUrl).href;
   const text = `${subject}. Review it and reply: ${url}`;
   const html = `<p>${escapeHtml(subject)}.</p><p><a href="${escapeHtml(url)}">Review it in the console</a></p>`;
-  notifyStaff(deps, { kind: 'staff-objection', subject, text, html }, deps.now);
+  await notifyStaff(tx, deps, { kind: 'staff-objection', subject, text, html }, deps.now);
 }
 
-interface ObjectionRow {
-  id: number;
-  notice_id: number;
-  organisation: string | null;
-  contact_name: string | null;
-  reasons: string;
-  status: ObjectionStatus;
-  late: number;
-  created_at: number;
-  updated_at: number;
-}
+const LIST_LIMIT = 500;
 
-function toObjection(db: Db, row: ObjectionRow, withNotes: boolean): Objection {
-  const notice = getNotice(db, row.notice_id);
-  const notes = withNotes
-    ? (db.$client
-        .prepare(
-          'SELECT n.body, s.email, n.created_at FROM objection_notes n LEFT JOIN staff s ON s.id = n.staff_id WHERE n.objection_id = ? ORDER BY n.id',
-        )
-        .all(row.id) as { body: string; email: string | null; created_at: number }[])
-    : [];
+function toObjection(row: ObjectionRow, notes: Objection['notes']): Objection {
   return {
     id: row.id,
-    noticeId: row.notice_id,
-    noticeHeading: notice ? noticeHeading(notice.diff) : `notice ${row.notice_id}`,
+    noticeId: row.noticeId,
+    noticeHeading: row.noticeDetails ? noticeHeading(upgradeDiff(row.noticeDetails as ContentDiff)) : `notice ${row.noticeId}`,
     organisation: row.organisation,
-    contactName: row.contact_name,
+    contactName: row.contactName,
     reasons: row.reasons,
     status: row.status,
-    late: row.late === 1,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    notes: notes.map((n) => ({ body: n.body, staff: n.email, createdAt: new Date(n.created_at) })),
+    late: row.late,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    notes,
   };
 }
 
-export function listObjections(db: Db, status?: ObjectionStatus): Objection[] {
-  const rows = db.$client
-    .prepare('SELECT * FROM objections WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC, id DESC LIMIT 500')
-    .all(status ?? null, status ?? null) as ObjectionRow[];
-  return rows.map((r) => toObjection(db, r, false));
+/** Newest first, at most 500 (without their notes). */
+export async function listObjections(database: Database, status?: ObjectionStatus): Promise<Objection[]> {
+  const rows = await database.read((r) => objectionRows(r, status, LIST_LIMIT));
+  return rows.map((row) => toObjection(row, []));
 }
 
-export function getObjection(db: Db, id: number): Objection | null {
-  const row = db.$client.prepare('SELECT * FROM objections WHERE id = ?').get(id) as ObjectionRow | undefined;
-  return row ? toObjection(db, row, true) : null;
+export function getObjection(database: Database, id: number): Promise<Objection | null> {
+  return database.read(async (r) => {
+    const row = await objectionRow(r, id);
+    return row ? toObjection(row, await notesOf(r, id)) : null;
+  });
 }
 
 export interface StaffChange {
-  db: Db;
+  database: Database;
   now: Date;
   actor: { id: number; label: string };
   ip: string | null;
   userAgent: string | null;
 }
 
-/** Changes the status and/or adds a note; both audited in the same transaction. */
+const isStatus = (value: string): value is ObjectionStatus => (objectionStatuses as readonly string[]).includes(value);
+
+/**
+ * Changes the status and/or adds a note; both audited in the same transaction. The objection's row
+ * is locked first (src/stores/objections.ts), so of two staff deciding at once the second sees, and
+ * audits as "before", the status the first left.
+ */
 export function updateObjection(
   ctx: StaffChange,
   id: number,
   change: { status: string | null; note: string },
-): { ok: true } | { ok: false; message: string } {
-  const current = getObjection(ctx.db, id);
-  if (!current) return { ok: false, message: 'There is no such objection.' };
-  const status = change.status && change.status !== current.status ? change.status : null;
-  if (status !== null && !(objectionStatuses as readonly string[]).includes(status))
-    return { ok: false, message: `Choose a status: ${objectionStatuses.map((s) => objectionStatusLabels[s].toLowerCase()).join(', ')}.` };
+): Promise<{ ok: true } | { ok: false; message: string }> {
   const note = change.note.trim();
-  if (note.length > 5000) return { ok: false, message: 'The note is too long (5,000 characters at most).' };
-  if (status === null && note === '') return { ok: false, message: 'Nothing to save: change the status or write a note.' };
-  const actor = { type: 'staff' as const, id: ctx.actor.id, label: ctx.actor.label };
-  ctx.db.$client
-    .transaction(() => {
-      if (status) {
-        ctx.db.$client.prepare('UPDATE objections SET status = ?, updated_at = ? WHERE id = ?').run(status, ctx.now.getTime(), id);
-        recordAudit(
-          ctx.db,
-          {
-            actor,
-            ip: ctx.ip,
-            userAgent: ctx.userAgent,
-            action: 'objections.status_changed',
-            target: `objection:${id}`,
-            summary: { before: current.status, after: status },
-          },
-          ctx.now,
-        );
-      }
-      if (note) {
-        ctx.db.$client
-          .prepare('INSERT INTO objection_notes (objection_id, staff_id, body, created_at) VALUES (?, ?, ?, ?)')
-          .run(id, ctx.actor.id, note, ctx.now.getTime());
-        ctx.db.$client.prepare('UPDATE objections SET updated_at = ? WHERE id = ?').run(ctx.now.getTime(), id);
-        // the note's length, not its words: notes may quote the customer
-        recordAudit(
-          ctx.db,
-          {
-            actor,
-            ip: ctx.ip,
-            userAgent: ctx.userAgent,
-            action: 'objections.noted',
-            target: `objection:${id}`,
-            summary: { characters: note.length },
-          },
-          ctx.now,
-        );
-      }
-    })
-    .immediate();
-  return { ok: true };
+  return ctx.database.transaction(async (tx): Promise<{ ok: true } | { ok: false; message: string }> => {
+    const current = await objectionForUpdate(tx, id);
+    if (!current) return { ok: false, message: 'There is no such objection.' };
+    const wanted = change.status && change.status !== current.status ? change.status : null;
+    if (wanted !== null && !isStatus(wanted))
+      return { ok: false, message: `Choose a status: ${objectionStatuses.map((s) => objectionStatusLabels[s].toLowerCase()).join(', ')}.` };
+    if (note.length > 5000) return { ok: false, message: 'The note is too long (5,000 characters at most).' };
+    if (wanted === null && note === '') return { ok: false, message: 'Nothing to save: change the status or write a note.' };
+    const audit = (action: 'objections.status_changed' | 'objections.noted', summary: Record<string, unknown>) =>
+      writeAudit(
+        tx,
+        {
+          actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
+          ip: ctx.ip,
+          userAgent: ctx.userAgent,
+          action,
+          target: `objection:${id}`,
+          summary,
+        },
+        ctx.now,
+      );
+    if (wanted) {
+      await changeObjection(tx, id, { status: wanted, at: ctx.now });
+      await audit('objections.status_changed', { before: current.status, after: wanted });
+    }
+    if (note) {
+      await insertNote(tx, { objectionId: id, staffId: ctx.actor.id, body: note, createdAt: ctx.now });
+      await changeObjection(tx, id, { at: ctx.now });
+      // the note's length, not its words: notes may quote the customer
+      await audit('objections.noted', { characters: note.length });
+    }
+    return { ok: true };
+  });
 }

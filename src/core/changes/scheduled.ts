@@ -7,7 +7,8 @@
  */
 import type { Db } from '../../../db/client.ts';
 import type { Site } from '../content/schema.ts';
-import { completeJob, type JobHandler } from '../jobs/jobs.ts';
+import type { JobHandler } from '../jobs/jobs.ts';
+import { completeJob } from '../jobs/legacy.ts';
 import type { NoticeContext } from './notices.ts';
 
 export interface ScheduledPublication<T> {

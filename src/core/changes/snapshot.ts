@@ -2,15 +2,20 @@
  * The published state of the subprocessor list and the docs. The first
  * start records a baseline; the published history (history.ts) is that
  * baseline with every published notice applied, and change detection
- * compares content/ against it.
+ * compares content/ against it. The rows are src/stores/content-snapshots.ts's
+ * (issue 15).
  */
 import { createHash } from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
+import type { Database } from '../../../db/engine/types.ts';
 import { contentSnapshots } from '../../../db/schema.ts';
+import { hasSnapshot, insertSnapshot, lockBaselines, type SnapshotKind } from '../../stores/content-snapshots.ts';
 import type { TrustContent } from '../content/load.ts';
 
-export type SnapshotKind = 'subprocessors' | 'docs';
+export type { SnapshotKind };
+
+const KINDS = ['subprocessors', 'docs'] as const;
 
 export function snapshotData(content: TrustContent, kind: SnapshotKind): unknown {
   if (kind === 'subprocessors') return content.subprocessors;
@@ -21,21 +26,34 @@ export function hashJson(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
-export function latestSnapshot(db: Db, kind: SnapshotKind) {
-  return db
-    .select()
-    .from(contentSnapshots)
-    .where(eq(contentSnapshots.kind, kind))
-    .orderBy(desc(contentSnapshots.publishedAt), desc(contentSnapshots.id))
-    .limit(1)
-    .get();
+/**
+ * Records the current content as published when nothing was yet. Returns the kinds recorded.
+ * Two nodes starting at once record one baseline: the check and the insert run under the
+ * baselines' lock (src/stores/content-snapshots.ts).
+ */
+export function recordBaseline(database: Database, content: TrustContent, now: Date): Promise<SnapshotKind[]> {
+  return database.transaction(async (tx) => {
+    await lockBaselines(tx);
+    const recorded: SnapshotKind[] = [];
+    for (const kind of KINDS) {
+      if (await hasSnapshot(tx, kind)) continue;
+      const data = snapshotData(content, kind);
+      await insertSnapshot(tx, { kind, data, hash: hashJson(data), publishedAt: now });
+      recorded.push(kind);
+    }
+    return recorded;
+  });
 }
 
-/** Records the current content as published when nothing was yet. Returns the kinds recorded. */
-export function recordBaseline(db: Db, content: TrustContent, now: Date): SnapshotKind[] {
+/**
+ * The synchronous twin of `recordBaseline` on a SQLite connection, for createAppContext
+ * (src/runtime/context.ts), which is synchronous still; remove it when that awaits `recordBaseline`.
+ * One SQLite transaction: nothing else writes between the check and the insert.
+ */
+export function recordBaselineLegacy(db: Db, content: TrustContent, now: Date): SnapshotKind[] {
   const recorded: SnapshotKind[] = [];
   db.transaction((tx) => {
-    for (const kind of ['subprocessors', 'docs'] as const) {
+    for (const kind of KINDS) {
       const existing = tx.select({ id: contentSnapshots.id }).from(contentSnapshots).where(eq(contentSnapshots.kind, kind)).limit(1).get();
       if (existing) continue;
       const data = snapshotData(content, kind);

@@ -22,6 +22,8 @@
  * rather than a pretend 100 %.
  */
 import type { Db } from '../../../db/client.ts';
+import type { Reader, Tx } from '../../../db/engine/types.ts';
+import { type PublicStateRow, publicStateRows } from '../../stores/component-states.ts';
 import type { Component } from '../content/schema.ts';
 import { type ComponentStatus, componentStatusRank, worstStatus } from './types.ts';
 
@@ -80,10 +82,10 @@ export interface ComponentAvailability {
 }
 
 interface Row {
-  component_id: string;
+  componentId: string;
   status: ComponentStatus;
   since: number;
-  incident_id: number | null;
+  incidentId: number | null;
   source: string;
   title: string | null;
 }
@@ -142,7 +144,7 @@ function stretches(streams: Map<string, Row[]>): Omit<StateInterval, 'ms'>[] {
         status: row.status,
         from: new Date(row.since),
         to: next ? new Date(next.since) : null,
-        incident: row.incident_id === null ? null : { id: row.incident_id, title: row.title ?? '' },
+        incident: row.incidentId === null ? null : { id: row.incidentId, title: row.title ?? '' },
       });
     });
   }
@@ -157,33 +159,62 @@ const emptyMs = (): Record<ComponentStatus, number> => ({
   major_outage: 0,
 });
 
-export function dailyAvailability(
+export async function dailyAvailability(
+  r: Reader | Tx,
+  components: readonly Component[],
+  now: Date,
+  days = 90,
+  recentDays = 30,
+): Promise<ComponentAvailability[]> {
+  const rows = await publicStateRows(r, now);
+  return availabilityOf(
+    rows.map((row: PublicStateRow) => ({ ...row, since: row.since.getTime() })),
+    components,
+    now,
+    days,
+    recentDays,
+  );
+}
+
+/** `dailyAvailability` on the synchronous connection, for public.ts while it is synchronous. */
+export function dailyAvailabilityLegacy(
   db: Db,
   components: readonly Component[],
   now: Date,
   days = 90,
   recentDays = 30,
 ): ComponentAvailability[] {
-  const end = now.getTime();
-  const today = Math.floor(end / DAY) * DAY;
-  const windowStart = today - (days - 1) * DAY;
-  const recentStart = today - (Math.min(recentDays, days) - 1) * DAY;
   const rows = db.$client
     .prepare(
-      `SELECT s.component_id, s.status, s.since, s.incident_id, s.source, i.title
+      `SELECT s.component_id AS componentId, s.status, s.since, s.incident_id AS incidentId, s.source, i.title
          FROM component_states s LEFT JOIN incidents i ON i.id = s.incident_id
         WHERE (s.incident_id IS NULL OR i.public = 1) AND s.since < ?
         ORDER BY s.component_id, s.since, s.id`,
     )
-    .all(end) as Row[];
+    .all(now.getTime()) as Row[];
+  return availabilityOf(rows, components, now, days, recentDays);
+}
+
+/** The days and uptime of each service from the rows the public sees (by service, then time). */
+function availabilityOf(
+  rows: readonly Row[],
+  components: readonly Component[],
+  now: Date,
+  days: number,
+  recentDays: number,
+): ComponentAvailability[] {
+  const end = now.getTime();
+  const today = Math.floor(end / DAY) * DAY;
+  const windowStart = today - (days - 1) * DAY;
+  const recentStart = today - (Math.min(recentDays, days) - 1) * DAY;
   const byComponent = new Map<string, Map<string, Row[]>>();
   for (const row of rows) {
-    const streams = byComponent.get(row.component_id) ?? new Map<string, Row[]>();
-    const key = row.incident_id === null ? `source:${row.source}` : `incident:${row.incident_id}`;
+    const streams = byComponent.get(row.componentId) ?? new Map<string, Row[]>();
+    const key = row.incidentId === null ? `source:${row.source}` : `incident:${row.incidentId}`;
     const stream = streams.get(key);
     if (stream) stream.push(row);
     else streams.set(key, [row]);
-    byComponent.set(row.component_id, streams);
+    byComponent.set(row.componentId, streams);
   }
 
   return components.map((component) => {

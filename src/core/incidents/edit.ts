@@ -11,7 +11,6 @@
  * concurrent edits the second compares against, and revises, what the first
  * saved. The correction is enqueued in the same transaction (the outbox).
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Tx } from '../../../db/engine/types.ts';
 import {
   incidentForUpdate,
@@ -154,8 +153,6 @@ async function sendCorrection(ctx: IncidentContext, tx: Tx, incidentId: number, 
   const url = incidentUrl(ctx.publicUrl, incidentId);
   const corrected = { ...update, body: `**Correction** to the update of ${utc(publishedAt)}:\n\n${update.body}` };
   const organisations = view.organisations;
-  // Not yet on the stores: synchronous on the connection, inside this transaction (incidents.ts, the header).
-  const legacy = legacyConnection(ctx.database);
   const { deliveries } = await enqueueNotification(
     tx,
     {
@@ -169,7 +166,7 @@ async function sendCorrection(ctx: IncidentContext, tx: Tx, incidentId: number, 
         incidentUrl: url,
         first: false,
         phase: position + 1,
-        worstDeclared: worstDeclared(legacy, incidentId),
+        worstDeclared: await worstDeclared(tx, incidentId),
         ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
       }),
       audience: incidentAudience(

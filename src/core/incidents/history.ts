@@ -6,13 +6,32 @@
  * is resolved; each published update records the services whose state in
  * effect it changed, in the update's own transaction. Where each service's
  * data begins is recorded when it first appears on the status page.
- * src/core/incidents/availability.ts reads the history.
+ * src/core/incidents/availability.ts reads the history; the tables are
+ * src/stores/component-states.ts's.
+ *
+ * The `*Legacy` twins are for code still on the synchronous connection that
+ * calls these inside its own synchronous transactions (incidents.ts, edit.ts,
+ * public.ts, src/runtime/context.ts while those are not on the stores); they
+ * go when their callers can await.
  */
 import type { Db } from '../../../db/client.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import {
+  declaredStates,
+  incidentStateRows,
+  incidentStatuses,
+  insertStates,
+  installationBegan,
+  lastIncidentStates,
+  listedComponentIds,
+  lockListing,
+  type StateRow,
+  type StateSource,
+} from '../../stores/component-states.ts';
 import type { Component } from '../content/schema.ts';
 import { type ComponentStatus, type IncidentStatus, worstStatus } from './types.ts';
 
-export type StateSource = 'update' | 'maintenance' | 'automation' | 'listed' | 'backfill';
+export type { StateSource };
 
 /** The state an incident puts a service in while it stands at `status`: none before maintenance begins or after the end. */
 function inEffect(status: IncidentStatus, declared: ComponentStatus): ComponentStatus {
@@ -22,9 +41,34 @@ function inEffect(status: IncidentStatus, declared: ComponentStatus): ComponentS
 /**
  * Call in the transaction that published an update, after the incident and
  * its services were written: one row for each service whose state in
- * effect changed. Returns how many rows were written.
+ * effect changed. Returns how many rows were written. Safe against a
+ * concurrent publisher of the same incident because that transaction has
+ * updated the incident's row first: on PostgreSQL the second waits for the
+ * row lock and reads the history after the first committed; SQLite
+ * serialises transactions.
  */
-export function recordIncidentStates(db: Db, incidentId: number, updateId: number | null, source: StateSource, now: Date): number {
+export async function recordIncidentStates(
+  tx: Tx,
+  incidentId: number,
+  updateId: number | null,
+  source: StateSource,
+  now: Date,
+): Promise<number> {
+  const incident = await declaredStates(tx, incidentId);
+  if (!incident) return 0;
+  const last = await lastIncidentStates(tx, incidentId);
+  const rows: StateRow[] = [];
+  for (const row of incident.declared) {
+    const state = inEffect(incident.status, row.status);
+    if (state === (last.get(row.componentId) ?? 'operational')) continue;
+    rows.push({ componentId: row.componentId, status: state, since: now, incidentId, updateId, source });
+  }
+  await insertStates(tx, rows);
+  return rows.length;
+}
+
+/** `recordIncidentStates` on the synchronous connection, for incidents.ts's synchronous publishing transaction. */
+export function recordIncidentStatesLegacy(db: Db, incidentId: number, updateId: number | null, source: StateSource, now: Date): number {
   const sqlite = db.$client;
   const incident = sqlite.prepare('SELECT status FROM incidents WHERE id = ?').get(incidentId) as { status: IncidentStatus } | undefined;
   if (!incident) return 0;
@@ -55,7 +99,24 @@ export function recordIncidentStates(db: Db, incidentId: number, updateId: numbe
  * first published content, or its first incident); a service added to
  * components.yaml later begins now. Days before show "no data".
  */
-export function recordListedComponents(db: Db, components: readonly Component[], now: Date): string[] {
+export async function recordListedComponents(database: Database, components: readonly Component[], now: Date): Promise<string[]> {
+  // One lister at a time (an advisory lock on PostgreSQL), so nodes starting together list a service once.
+  return database.transaction(async (tx) => {
+    await lockListing(tx);
+    const listed = await listedComponentIds(tx);
+    const missing = components.filter((c) => !listed.has(c.id));
+    if (missing.length === 0) return [];
+    const since = listed.size === 0 ? new Date(Math.min(now.getTime(), (await installationBegan(tx))?.getTime() ?? now.getTime())) : now;
+    await insertStates(
+      tx,
+      missing.map((c) => ({ componentId: c.id, status: 'operational', since, incidentId: null, updateId: null, source: 'listed' })),
+    );
+    return missing.map((c) => c.id);
+  });
+}
+
+/** `recordListedComponents` on the synchronous connection, for src/runtime/context.ts's synchronous start. */
+export function recordListedComponentsLegacy(db: Db, components: readonly Component[], now: Date): string[] {
   const sqlite = db.$client;
   return sqlite
     .transaction(() => {
@@ -86,7 +147,12 @@ export function recordListedComponents(db: Db, components: readonly Component[],
 }
 
 /** The worst state the incident has put any service in so far (from its history); 'operational' when none. */
-export function worstDeclared(db: Db, incidentId: number): ComponentStatus {
+export async function worstDeclared(r: Reader | Tx, incidentId: number): Promise<ComponentStatus> {
+  return worstStatus(await incidentStatuses(r, incidentId));
+}
+
+/** `worstDeclared` on the synchronous connection, for incidents.ts, edit.ts and public.ts while they are synchronous. */
+export function worstDeclaredLegacy(db: Db, incidentId: number): ComponentStatus {
   const rows = db.$client.prepare('SELECT DISTINCT status FROM component_states WHERE incident_id = ?').all(incidentId) as {
     status: ComponentStatus;
   }[];
@@ -101,21 +167,15 @@ export interface StateStretch {
 }
 
 /** What the incident did to each service, in order: the states it declared and how long each lasted. */
-export function incidentStateHistory(db: Db, incidentId: number): Map<string, StateStretch[]> {
-  const rows = db.$client
-    .prepare('SELECT component_id, status, since FROM component_states WHERE incident_id = ? ORDER BY component_id, since, id')
-    .all(incidentId) as { component_id: string; status: ComponentStatus; since: number }[];
+export async function incidentStateHistory(r: Reader | Tx, incidentId: number): Promise<Map<string, StateStretch[]>> {
+  const rows = await incidentStateRows(r, incidentId);
   const result = new Map<string, StateStretch[]>();
   rows.forEach((row, i) => {
     const next = rows[i + 1];
     if (row.status === 'operational') return;
-    const list = result.get(row.component_id) ?? [];
-    list.push({
-      status: row.status,
-      from: new Date(row.since),
-      to: next && next.component_id === row.component_id ? new Date(next.since) : null,
-    });
-    result.set(row.component_id, list);
+    const list = result.get(row.componentId) ?? [];
+    list.push({ status: row.status, from: row.since, to: next && next.componentId === row.componentId ? next.since : null });
+    result.set(row.componentId, list);
   });
   return result;
 }

@@ -9,9 +9,10 @@
  * (`incidentForUpdate`: locked on PostgreSQL), so concurrent updates of one
  * incident each decide on the state the one before left. The notice is
  * enqueued in the same transaction (the outbox: `enqueueNotification(tx, …)`),
- * so it exists exactly when the update it announces does. What is not yet on
- * the stores (the services' history, the reminder and maintenance jobs, the
- * audience's reach) is called with `legacyConnection(database)` from inside
+ * so it exists exactly when the update it announces does; so is the
+ * services' history (history.ts). What is not yet on the stores (the
+ * reminder and maintenance jobs, the audience's reach) is called with
+ * `legacyConnection(database)` from inside
  * the transaction: on SQLite that synchronous code joins it
  * (db/engine/sqlite.ts, the transition rule); on PostgreSQL it refuses until
  * those capabilities move too.
@@ -45,7 +46,7 @@ import { type Audience, enqueueNotification } from '../notify/outbox.ts';
 import { readOrganisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
-import { recordIncidentStates, worstDeclared } from './history.ts';
+import { recordIncidentStates, worstDeclared, worstDeclaredLegacy } from './history.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
@@ -437,7 +438,7 @@ async function publish(
     createdBy: ctx.actor.id,
   });
   // The services' history, in this transaction: the scheduler's own steps are the maintenance's.
-  recordIncidentStates(legacy, incidentId, updateId, ctx.system ? 'maintenance' : 'update', ctx.now);
+  await recordIncidentStates(tx, incidentId, updateId, ctx.system ? 'maintenance' : 'update', ctx.now);
   const view = await readIncident(tx, ctx.components, incidentId);
   if (!view) throw new Error(`incident ${incidentId} vanished`);
   const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
@@ -464,7 +465,7 @@ async function publish(
             incidentUrl: url,
             first,
             phase: view.updates.length,
-            worstDeclared: worstDeclared(legacy, incidentId),
+            worstDeclared: await worstDeclared(tx, incidentId),
             ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
           }),
           audience,
@@ -701,7 +702,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     first: draft.id === null,
     phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
     worstDeclared: worstStatus([
-      ...(draft.id === null ? [] : [worstDeclared(legacy, draft.id)]),
+      ...(draft.id === null ? [] : [worstDeclaredLegacy(legacy, draft.id)]),
       ...[...merged.values()].map((c) => c.status),
     ]),
     ...(window ? { calendarUrl: `${url}.ics` } : {}),

@@ -12,7 +12,7 @@ import type { Component, Site } from '../content/schema.ts';
 import { enqueueNotification, notificationReach } from '../notify/legacy.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachClock, type BreachNotice, type BreachRecord, clocksOf, noticesOf } from './breach.ts';
-import { recordIncidentStates, worstDeclared } from './history.ts';
+import { recordIncidentStatesLegacy as recordIncidentStates, worstDeclaredLegacy as worstDeclared } from './history.ts';
 import {
   type IncidentActor,
   type IncidentRecord,

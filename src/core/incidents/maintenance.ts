@@ -8,10 +8,14 @@
  * makes sense (a reminder after the start does not).
  */
 import type { Db } from '../../../db/client.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
+import { jobsByKeyPrefix, lockMaintenance } from '../../stores/maintenance-windows.ts';
 import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { enqueueNotification } from '../notify/legacy.ts';
+import { completeJob as completeJobIn, type Job, type JobHandler } from '../jobs/jobs.ts';
+import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
+import { enqueueNotification } from '../notify/outbox.ts';
 import {
   type LegacyIncidentContext as IncidentContext,
   type IncidentRecord,
@@ -61,16 +65,16 @@ export function cancelMaintenanceJobs(db: Db, incidentId: number, now: Date): vo
 }
 
 export interface MaintenanceJobDeps {
-  db: Db;
+  database: Database;
   site: Site;
   components: readonly Component[];
   templates: readonly TemplateSource[];
   publicUrl: URL;
 }
 
-function automaticContext(deps: MaintenanceJobDeps, createdBy: number | null, now: Date): IncidentContext {
+function automaticContext(deps: MaintenanceJobDeps, db: Db, createdBy: number | null, now: Date): IncidentContext {
   return {
-    db: deps.db,
+    db,
     now,
     site: deps.site,
     components: deps.components,
@@ -87,34 +91,34 @@ interface Planned {
   record: IncidentRecord;
   window: MaintenanceWindow;
   createdBy: number | null;
+  /** the synchronous connection, for incidents.ts (not on the stores yet); it writes in the step's transaction */
+  db: Db;
+  /** the step's transaction */
+  tx: Tx;
 }
 
 /**
  * Runs one step in one transaction with the job's completion; the step runs
  * only while the maintenance's window is the one the job was planned for.
+ * The maintenance's row is read locked (src/stores/maintenance-windows.ts),
+ * so two steps of one maintenance never interleave on PostgreSQL.
  */
-function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: Date) => void): JobHandler {
-  return (job, now) => {
-    const sqlite = deps.db.$client;
+function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: Date) => void | Promise<void>): JobHandler {
+  return async (job, now) => {
     const incidentId = Number(job.payload.incidentId);
-    sqlite
-      .transaction(() => {
-        const record = incidentViewLegacy(deps.db, deps.components, incidentId);
-        const window = record?.incident.window;
-        if (
-          record &&
-          window &&
-          window.startsAt.getTime() === Number(job.payload.startsAt) &&
-          window.endsAt.getTime() === Number(job.payload.endsAt)
-        ) {
-          const { created_by: createdBy } = sqlite.prepare('SELECT created_by FROM incidents WHERE id = ?').get(incidentId) as {
-            created_by: number | null;
-          };
-          run({ record, window, createdBy }, job, now);
-        }
-        completeJob(deps.db, job.id, now);
-      })
-      .immediate();
+    await deps.database.transaction(async (tx) => {
+      const state = await lockMaintenance(tx, incidentId);
+      // incidentView and postUpdate are not on the stores yet. Called synchronously from this callback on the
+      // same connection they join this transaction (db/engine/sqlite.ts): the step's effect and its completion
+      // commit together. On PostgreSQL the legacy connection refuses, and the job is retried.
+      const db = legacyConnection(deps.database);
+      const window = state?.window;
+      if (window && window.startsAt.getTime() === Number(job.payload.startsAt) && window.endsAt.getTime() === Number(job.payload.endsAt)) {
+        const record = incidentViewLegacy(db, deps.components, incidentId);
+        if (record) await run({ record, window, createdBy: state.createdBy, db, tx }, job, now);
+      }
+      await completeJobIn(tx, job.id, now);
+    });
   };
 }
 
@@ -127,15 +131,15 @@ function filled(deps: MaintenanceJobDeps, id: string, { record, window }: Planne
 
 /** A reminder is a notification, not an update: the timeline stays the record of what changed. */
 const remind = (deps: MaintenanceJobDeps) =>
-  step(deps, (planned, job, now) => {
+  step(deps, async (planned, job, now) => {
     const { record, window } = planned;
     const { incident } = record;
     // Late reminders mislead: the 24-hour one is pointless inside the last hour, both after the start.
     const latest = job.payload.before === 'remind-24h' ? window.startsAt.getTime() - HOUR : window.startsAt.getTime();
     if (incident.status !== 'scheduled' || now.getTime() >= latest) return;
     const url = incidentUrl(deps.publicUrl, incident.id);
-    enqueueNotification(
-      deps.db,
+    await enqueueNotification(
+      planned.tx,
       {
         kind: 'incident',
         title: `${incident.title}: reminder`,
@@ -164,7 +168,7 @@ const start = (deps: MaintenanceJobDeps) =>
     const { incident } = planned.record;
     // A window that passed while nothing ran is simply completed; announcing its start now would be false.
     if (incident.status !== 'scheduled' || now >= planned.window.endsAt) return;
-    const result = postUpdateLegacy(automaticContext(deps, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
       status: 'in_progress',
       body: filled(deps, 'maintenance-started', planned),
       components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
@@ -179,7 +183,7 @@ const complete = (deps: MaintenanceJobDeps) =>
   step(deps, (planned, _job, now) => {
     const { incident } = planned.record;
     if (incident.status === 'resolved') return;
-    const result = postUpdateLegacy(automaticContext(deps, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
       status: 'resolved',
       body: filled(deps, 'maintenance-completed', planned),
       components: {},
@@ -201,16 +205,18 @@ const stepLabels: Record<string, string> = {
 };
 
 /** What the scheduler will do (or did) for this maintenance, in time order, for the console. */
-export function maintenancePlan(db: Db, incidentId: number): { step: string; label: string; at: Date; state: string }[] {
-  const rows = db.$client
-    .prepare(`SELECT key, run_at, status, finished_at FROM jobs WHERE key LIKE ? ORDER BY run_at`)
-    .all(`${jobKey(incidentId, '')}%`) as { key: string; run_at: number; status: string; finished_at: number | null }[];
+export async function maintenancePlan(
+  database: Database,
+  incidentId: number,
+): Promise<{ step: string; label: string; at: Date; state: string }[]> {
+  const prefix = jobKey(incidentId, '');
+  const rows = await database.read((r) => jobsByKeyPrefix(r, prefix));
   return rows.map((r) => {
-    const step = r.key.slice(jobKey(incidentId, '').length);
+    const step = r.key.slice(prefix.length);
     return {
       step,
       label: stepLabels[step] ?? step,
-      at: new Date(r.finished_at ?? r.run_at),
+      at: r.finishedAt ?? r.runAt,
       state: { pending: 'planned', running: 'running', done: 'done', cancelled: 'cancelled', failed: 'failed' }[r.status] ?? r.status,
     };
   });

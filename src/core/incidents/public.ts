@@ -2,11 +2,9 @@
  * What the public sees of incidents: the status of each service, open
  * incidents, history, feeds and status.json. Only public incidents: a
  * breach without a public notice stays with its audience.
- * The incidents are read in one snapshot of `database` (src/stores/incidents.ts);
- * the services' history (history.ts, availability.ts) is still read synchronously
- * on the connection, after it.
+ * The incidents and the services' history are read in one snapshot of
+ * `database` (src/stores/incidents.ts, history.ts, availability.ts).
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database } from '../../../db/engine/types.ts';
 import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
@@ -57,20 +55,20 @@ export interface StatusSnapshot {
 
 export async function statusSnapshot(database: Database, components: readonly Component[], now: Date): Promise<StatusSnapshot> {
   const windowStart = new Date(Math.floor(now.getTime() / DAY) * DAY - (HISTORY_DAYS - 1) * DAY);
-  const { current, unresolved, open, between } = await database.read(async (r) => {
+  const { current, unresolved, open, history, availability } = await database.read(async (r) => {
     const current = await readCurrentComponentStatus(r, components);
     const unresolved = await readIncidents(r, components, { open: true, publicOnly: true });
     const open: StatusSnapshot['open'] = [];
     for (const i of unresolved) if (i.status !== 'scheduled') open.push({ ...i, latest: await readLatestUpdate(r, i.id) });
-    const between = await readPublicIncidentsBetween(r, components, windowStart, now);
-    return { current, unresolved, open, between };
+    const history: StatusSnapshot['history'] = [];
+    for (const i of await readPublicIncidentsBetween(r, components, windowStart, now))
+      history.push({ ...i, impact: await worstDeclared(r, i.id) });
+    const availability = await dailyAvailability(r, components, now, HISTORY_DAYS, RECENT_DAYS);
+    return { current, unresolved, open, history, availability };
   });
   const upcoming = unresolved
     .filter((i) => i.status === 'scheduled')
     .sort((a, b) => (a.window?.startsAt.getTime() ?? 0) - (b.window?.startsAt.getTime() ?? 0));
-  // Not yet on the stores: the services' history, read synchronously on the connection.
-  const db = legacyConnection(database);
-  const history = between.map((i) => ({ ...i, impact: worstDeclared(db, i.id) }));
   const statuses = current.map((c) => c.status);
   const overall = statuses.some((s) => s === 'major_outage' || s === 'partial_outage')
     ? 'outage'
@@ -93,7 +91,7 @@ export async function statusSnapshot(database: Database, components: readonly Co
     open,
     upcoming,
     history,
-    availability: dailyAvailability(db, components, now, HISTORY_DAYS, RECENT_DAYS),
+    availability,
   };
 }
 

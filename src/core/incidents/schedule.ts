@@ -4,13 +4,27 @@
  * durable jobs, so a restart neither loses nor doubles them.
  */
 import type { Db } from '../../../db/client.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database } from '../../../db/engine/types.ts';
+import {
+  cancelPendingUpdate,
+  claimScheduledUpdate,
+  incidentStatusOf,
+  insertScheduledUpdate,
+  markScheduledPublished,
+  pendingScheduledUpdatesOf,
+  reminderTarget,
+  scheduledUpdateById,
+  staffEmailOf,
+} from '../../stores/scheduled-updates.ts';
+import { writeAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { notifyStaff } from '../notify/legacy.ts';
+import { cancelJob as cancelJobIn, type Job, type JobHandler, scheduleJob as scheduleJobIn } from '../jobs/jobs.ts';
+import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import type { Keys } from '../notify/recipients.ts';
+import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
 import {
-  auditIncidentLegacy,
   type LegacyIncidentContext as IncidentContext,
   incidentReachLegacy,
   postUpdateLegacy,
@@ -18,27 +32,38 @@ import {
   updateProblemLegacy,
 } from './legacy.ts';
 import { scanForPersonalData } from './pii-guard.ts';
-import type { ComponentStatus, IncidentStatus } from './types.ts';
+import { type ComponentStatus, componentStatuses, type IncidentStatus, incidentStatuses } from './types.ts';
 
 export const REMINDER_LEAD_MS = 15 * 60_000;
 
-export function scheduleUpdate(
-  ctx: IncidentContext,
+/**
+ * What scheduling takes: the incident context with the database handle. incidents.ts, the jobs module
+ * and the notification outbox are not on the stores yet: they run on `legacyConnection(database)`.
+ */
+export type ScheduleContext = IncidentContext & { database: Database };
+
+/** The incident context on the synchronous connection behind `database`, for the calls not yet on the stores. */
+const legacyContext = (ctx: ScheduleContext): IncidentContext => ({ ...ctx, db: legacyConnection(ctx.database) });
+
+const auditActor = (ctx: IncidentContext) =>
+  ctx.system ? ({ type: 'system' } as const) : ({ type: 'staff', id: ctx.actor.id, label: ctx.actor.label } as const);
+
+export async function scheduleUpdate(
+  ctx: ScheduleContext,
   incidentId: number,
   input: UpdateInput,
   runAt: Date,
-): { ok: true; id: number } | { ok: false; message: string; noRecipients?: true } {
-  const incident = ctx.db.$client.prepare('SELECT status FROM incidents WHERE id = ?').get(incidentId) as
-    | { status: IncidentStatus }
-    | undefined;
-  if (!incident) return { ok: false, message: 'There is no such incident.' };
-  if (incident.status === 'resolved') return { ok: false, message: 'This incident is resolved: it takes no more updates.' };
+): Promise<{ ok: true; id: number } | { ok: false; message: string; noRecipients?: true }> {
+  const status = await ctx.database.read((r) => incidentStatusOf(r, incidentId));
+  if (!status) return { ok: false, message: 'There is no such incident.' };
+  if (status === 'resolved') return { ok: false, message: 'This incident is resolved: it takes no more updates.' };
   if (Number.isNaN(runAt.getTime()) || runAt.getTime() <= ctx.now.getTime() + 30_000)
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (runAt.getTime() > ctx.now.getTime() + 30 * 86_400_000) return { ok: false, message: 'Schedule within the next 30 days.' };
   if (input.body.trim() === '') return { ok: false, message: 'Write what is happening: an update cannot be empty.' };
+  const legacy = legacyContext(ctx);
   // The promise is checked against the time it will be published, as publishing then will check it.
-  const problem = updateProblemLegacy({ ...ctx, now: runAt }, incidentId, input);
+  const problem = updateProblemLegacy({ ...legacy, now: runAt }, incidentId, input);
   if (problem) return { ok: false, message: problem };
   // The guard runs now, while a person can still answer it.
   if (scanForPersonalData(input.body).length > 0 && !input.confirmPersonalData) {
@@ -49,64 +74,79 @@ export function scheduleUpdate(
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
   const notify = input.notify !== false;
-  const empty = notify ? noRecipientsProblem(incidentReachLegacy(ctx.db, incidentId, Object.keys(input.components))) : null;
+  const empty = notify ? noRecipientsProblem(incidentReachLegacy(legacy.db, incidentId, Object.keys(input.components))) : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
-  const sqlite = ctx.db.$client;
-  const id = sqlite
-    .transaction(() => {
-      const { id: scheduledId } = sqlite
-        .prepare(
-          'INSERT INTO scheduled_updates (incident_id, status, body, components, run_at, created_by, created_at, notify, next_update_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
-        )
-        .get(
-          incidentId,
-          input.status,
-          input.body,
-          JSON.stringify(input.components),
-          runAt.getTime(),
-          ctx.actor.id,
-          ctx.now.getTime(),
-          notify ? 1 : 0,
-          input.nextUpdateBy?.getTime() ?? null,
-        ) as {
-        id: number;
-      };
-      scheduleJob(
-        ctx.db,
-        `scheduled-update:${scheduledId}`,
-        'incident.scheduled_update',
-        runAt,
-        { scheduledUpdateId: scheduledId },
-        ctx.now,
-      );
-      auditIncidentLegacy(ctx, 'incidents.update_scheduled', `incident:${incidentId}`, {
-        scheduled: scheduledId,
-        runAt: runAt.toISOString(),
-        status: input.status,
-        notify,
-        ...(input.nextUpdateBy ? { nextUpdateBy: input.nextUpdateBy.toISOString() } : {}),
-        ...(empty ? { confirmedNoRecipients: true } : {}),
-      });
-      return scheduledId;
-    })
-    .immediate();
+  const id = await ctx.database.transaction(async (tx) => {
+    const scheduledId = await insertScheduledUpdate(tx, {
+      incidentId,
+      status: input.status,
+      body: input.body,
+      components: input.components,
+      runAt,
+      createdBy: ctx.actor.id,
+      createdAt: ctx.now,
+      notify,
+      nextUpdateBy: input.nextUpdateBy ?? null,
+    });
+    // In the same transaction: no scheduled update without its job.
+    await scheduleJobIn(
+      tx,
+      `scheduled-update:${scheduledId}`,
+      'incident.scheduled_update',
+      runAt,
+      { scheduledUpdateId: scheduledId },
+      ctx.now,
+    );
+    await writeAudit(
+      tx,
+      {
+        actor: auditActor(ctx),
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        action: 'incidents.update_scheduled',
+        target: `incident:${incidentId}`,
+        summary: {
+          scheduled: scheduledId,
+          runAt: runAt.toISOString(),
+          status: input.status,
+          notify,
+          ...(input.nextUpdateBy ? { nextUpdateBy: input.nextUpdateBy.toISOString() } : {}),
+          ...(empty ? { confirmedNoRecipients: true } : {}),
+        },
+      },
+      ctx.now,
+    );
+    return scheduledId;
+  });
   return { ok: true, id };
 }
 
-export function cancelScheduledUpdate(ctx: IncidentContext, scheduledId: number): { ok: true } | { ok: false; message: string } {
-  const sqlite = ctx.db.$client;
-  const row = sqlite
-    .prepare('SELECT incident_id, cancelled_at, published_update_id FROM scheduled_updates WHERE id = ?')
-    .get(scheduledId) as { incident_id: number; cancelled_at: number | null; published_update_id: number | null } | undefined;
-  if (!row || row.cancelled_at !== null) return { ok: false, message: 'That scheduled update no longer exists.' };
-  if (row.published_update_id !== null) return { ok: false, message: 'That update was already published.' };
-  sqlite
-    .transaction(() => {
-      sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(ctx.now.getTime(), scheduledId);
-      cancelJob(ctx.db, `scheduled-update:${scheduledId}`, ctx.now);
-      auditIncidentLegacy(ctx, 'incidents.update_cancelled', `incident:${row.incident_id}`, { scheduled: scheduledId });
-    })
-    .immediate();
+export async function cancelScheduledUpdate(
+  ctx: ScheduleContext,
+  scheduledId: number,
+): Promise<{ ok: true } | { ok: false; message: string }> {
+  // A conditional UPDATE: a publish that claimed the update first wins, and this one then reports it.
+  const outcome = await ctx.database.transaction(async (tx) => {
+    const row = await scheduledUpdateById(tx, scheduledId);
+    if (!row || row.cancelledAt !== null) return 'gone' as const;
+    if (!(await cancelPendingUpdate(tx, scheduledId, ctx.now))) return 'published' as const;
+    await cancelJobIn(tx, `scheduled-update:${scheduledId}`, ctx.now);
+    await writeAudit(
+      tx,
+      {
+        actor: auditActor(ctx),
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+        action: 'incidents.update_cancelled',
+        target: `incident:${row.incidentId}`,
+        summary: { scheduled: scheduledId },
+      },
+      ctx.now,
+    );
+    return 'cancelled' as const;
+  });
+  if (outcome === 'gone') return { ok: false, message: 'That scheduled update no longer exists.' };
+  if (outcome === 'published') return { ok: false, message: 'That update was already published.' };
   return { ok: true };
 }
 
@@ -117,13 +157,26 @@ export interface ScheduledUpdateView {
   runAt: Date;
 }
 
-export function pendingScheduledUpdates(db: Db, incidentId: number): ScheduledUpdateView[] {
-  const rows = db.$client
-    .prepare(
-      'SELECT id, status, body, run_at FROM scheduled_updates WHERE incident_id = ? AND cancelled_at IS NULL AND published_update_id IS NULL ORDER BY run_at',
-    )
-    .all(incidentId) as { id: number; status: IncidentStatus; body: string; run_at: number }[];
-  return rows.map((r) => ({ id: r.id, status: r.status, body: r.body, runAt: new Date(r.run_at) }));
+const isIncidentStatus = (value: string): value is IncidentStatus => (incidentStatuses as readonly string[]).includes(value);
+const isComponentStatus = (value: string): value is ComponentStatus => (componentStatuses as readonly string[]).includes(value);
+
+function incidentStatus(value: string): IncidentStatus {
+  if (!isIncidentStatus(value)) throw new Error(`a scheduled update holds an unknown status: ${value}`);
+  return value;
+}
+
+function componentStates(value: Record<string, string>): Record<string, ComponentStatus> {
+  const result: Record<string, ComponentStatus> = {};
+  for (const [id, status] of Object.entries(value)) {
+    if (!isComponentStatus(status)) throw new Error(`a scheduled update holds an unknown service state: ${status}`);
+    result[id] = status;
+  }
+  return result;
+}
+
+export async function pendingScheduledUpdates(database: Database, incidentId: number): Promise<ScheduledUpdateView[]> {
+  const rows = await database.read((r) => pendingScheduledUpdatesOf(r, incidentId));
+  return rows.map((r) => ({ id: r.id, status: incidentStatus(r.status), body: r.body, runAt: r.runAt }));
 }
 
 /** After each publish: remind staff 15 minutes before the promised update and again when it is overdue. */
@@ -146,7 +199,7 @@ export function planReminders(db: Db, incidentId: number, nextUpdateBy: Date | n
 }
 
 export interface JobDeps {
-  db: Db;
+  database: Database;
   keys: Keys;
   site: Site;
   components: readonly Component[];
@@ -156,75 +209,65 @@ export interface JobDeps {
 }
 
 function reminder(deps: JobDeps): JobHandler {
-  return (job: Job, now: Date) => {
+  return async (job: Job, now: Date) => {
     const incidentId = Number(job.payload.incidentId);
-    const row = deps.db.$client.prepare('SELECT title, status, next_update_by FROM incidents WHERE id = ?').get(incidentId) as
-      | { title: string; status: IncidentStatus; next_update_by: number | null }
-      | undefined;
-    // An update published since this reminder was planned moved the promise: this one is stale.
-    if (!row || row.status === 'resolved' || row.next_update_by !== Number(job.payload.due)) return;
-    const due = new Date(row.next_update_by);
-    const when = `${due.toISOString().slice(11, 16)} UTC`;
-    const overdue = job.payload.when === 'overdue';
-    const subject = overdue
-      ? `Overdue: the next update on "${row.title}" was promised by ${when}`
-      : `Due in 15 minutes: the next update on "${row.title}" (by ${when})`;
-    const link = new URL(`console/incidents/${incidentId}`, deps.publicUrl).href;
-    const text = `${subject}. Customers were told to expect it. Post it here: ${link}`;
-    notifyStaff(deps, { kind: 'staff-reminder', subject, text }, now);
+    // One transaction: the promise read and the reminder enqueued (src/core/notify/outbox.ts) agree.
+    await deps.database.transaction(async (tx) => {
+      const row = await reminderTarget(tx, incidentId);
+      // An update published since this reminder was planned moved the promise: this one is stale.
+      if (!row || row.status === 'resolved' || row.nextUpdateBy?.getTime() !== Number(job.payload.due)) return;
+      const due = row.nextUpdateBy;
+      const when = `${due.toISOString().slice(11, 16)} UTC`;
+      const overdue = job.payload.when === 'overdue';
+      const subject = overdue
+        ? `Overdue: the next update on "${row.title}" was promised by ${when}`
+        : `Due in 15 minutes: the next update on "${row.title}" (by ${when})`;
+      const link = new URL(`console/incidents/${incidentId}`, deps.publicUrl).href;
+      const text = `${subject}. Customers were told to expect it. Post it here: ${link}`;
+      await notifyStaff(tx, deps, { kind: 'staff-reminder', subject, text }, now);
+    });
   };
 }
 
+/**
+ * Publishes a due scheduled update once: claimed, published and marked in one transaction
+ * (src/stores/scheduled-updates.ts), so two nodes, or a job run again after its lease ran out,
+ * never publish it twice; the job itself is completed by the runner afterwards, and a run that
+ * finds it no longer pending does nothing.
+ */
 function publishScheduled(deps: JobDeps): JobHandler {
-  return (job: Job, now: Date) => {
-    const sqlite = deps.db.$client;
+  return async (job: Job, now: Date) => {
     const scheduledId = Number(job.payload.scheduledUpdateId);
-    // One transaction: the publish, the record that it happened, and the job's completion.
-    sqlite
-      .transaction(() => {
-        const row = sqlite.prepare('SELECT * FROM scheduled_updates WHERE id = ?').get(scheduledId) as
-          | {
-              incident_id: number;
-              status: IncidentStatus;
-              body: string;
-              components: string;
-              created_by: number;
-              cancelled_at: number | null;
-              published_update_id: number | null;
-              notify: number;
-              next_update_by: number | null;
-            }
-          | undefined;
-        if (!row || row.cancelled_at !== null || row.published_update_id !== null) return completeJob(deps.db, job.id, now);
-        const author = sqlite.prepare('SELECT email FROM staff WHERE id = ?').get(row.created_by) as { email: string } | undefined;
-        const ctx: IncidentContext = {
-          db: deps.db,
-          now,
-          site: deps.site,
-          components: deps.components,
-          publicUrl: deps.publicUrl,
-          actor: { id: row.created_by, label: author?.email ?? `staff #${row.created_by}` },
-          ip: null,
-          userAgent: 'candor scheduler',
-        };
-        const result = postUpdateLegacy(ctx, row.incident_id, {
-          status: row.status,
-          body: row.body,
-          components: JSON.parse(row.components) as Record<string, ComponentStatus>,
-          confirmPersonalData: true,
-          // whether it reaches anyone was settled with the person who scheduled it
-          confirmNoRecipients: true,
-          notify: row.notify === 1,
-          nextUpdateBy: row.next_update_by === null ? null : new Date(row.next_update_by),
-        });
-        if (!result.ok) {
-          sqlite.prepare('UPDATE scheduled_updates SET cancelled_at = ? WHERE id = ?').run(now.getTime(), scheduledId);
-          return completeJob(deps.db, job.id, now);
-        }
-        sqlite.prepare('UPDATE scheduled_updates SET published_update_id = ? WHERE id = ?').run(result.updateId, scheduledId);
-        completeJob(deps.db, job.id, now);
-      })
-      .immediate();
+    await deps.database.transaction(async (tx) => {
+      const row = await claimScheduledUpdate(tx, scheduledId);
+      if (!row) return;
+      const author = await staffEmailOf(tx, row.createdBy);
+      const ctx: IncidentContext = {
+        db: legacyConnection(deps.database),
+        now,
+        site: deps.site,
+        components: deps.components,
+        publicUrl: deps.publicUrl,
+        actor: { id: row.createdBy, label: author ?? `staff #${row.createdBy}` },
+        ip: null,
+        userAgent: 'candor scheduler',
+      };
+      // postUpdate is not on the stores yet (incidents.ts). Called synchronously from this callback on the
+      // same connection, it joins this transaction (db/engine/sqlite.ts), so the claim, the update and the
+      // mark commit together; on PostgreSQL the legacy connection refuses, and nothing is claimed.
+      const result = postUpdateLegacy(ctx, row.incidentId, {
+        status: incidentStatus(row.status),
+        body: row.body,
+        components: componentStates(row.components),
+        confirmPersonalData: true,
+        // whether it reaches anyone was settled with the person who scheduled it
+        confirmNoRecipients: true,
+        notify: row.notify,
+        nextUpdateBy: row.nextUpdateBy,
+      });
+      if (!result.ok) await cancelPendingUpdate(tx, scheduledId, now);
+      else await markScheduledPublished(tx, scheduledId, result.updateId);
+    });
   };
 }
 

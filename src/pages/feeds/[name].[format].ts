@@ -25,7 +25,7 @@ export const GET: APIRoute = async (ctx) => {
     entries:
       name === 'incidents'
         ? await incidentFeedEntries(locals.candor.database, locals.candor.content.components, locals.candor.config.publicUrl)
-        : changeFeedEntries(locals.candor.db, locals.candor.config.publicUrl),
+        : await changeFeedEntries(locals.candor.database, locals.candor.config.publicUrl),
     emptyUpdated: lastUpdated(await getDocs()),
   });
   const { body, contentType } = renderFeed(feed, format);

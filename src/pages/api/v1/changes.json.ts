@@ -4,9 +4,9 @@ import { changesDocument } from '../../../core/changes/public.ts';
 export const prerender = false;
 
 /** The public changelog for machines: published change notices and announcements, newest first. */
-export const GET: APIRoute = ({ locals }) => {
+export const GET: APIRoute = async ({ locals }) => {
   const { candor } = locals;
-  const body = changesDocument(candor.db, candor.config.publicUrl, candor.now());
+  const body = await changesDocument(candor.database, candor.config.publicUrl, candor.now());
   return new Response(`${JSON.stringify(body, null, 2)}\n`, {
     headers: {
       'Content-Type': 'application/json; charset=utf-8',

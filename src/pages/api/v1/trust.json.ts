@@ -7,12 +7,12 @@ export const prerender = false;
 
 // Rendered once per changes version and then served from memory (src/runtime/status-snapshots.ts).
 export const GET: APIRoute = async ({ locals }) => {
-  const { db, now, config } = locals.candor;
+  const { database, now, config } = locals.candor;
   const document = buildTrustDocument({
     site: await getSite(),
     docs: await getDocs(),
     // the published list in effect today, not content/: a subprocessor is public once its notice is
-    subprocessors: currentSubprocessors(db, now()).items,
+    subprocessors: (await currentSubprocessors(database, now())).items,
     publicUrl: config.publicUrl,
   });
   return new Response(`${JSON.stringify(document, null, 2)}\n`, {

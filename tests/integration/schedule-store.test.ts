@@ -1,0 +1,323 @@
+/**
+ * Scheduled updates and maintenance windows on both engines (src/stores/scheduled-updates.ts,
+ * src/stores/maintenance-windows.ts): what staff schedule, cancel and see pending, and the claims
+ * that keep a due update from being published twice when several nodes (or a job run again after
+ * its lease ran out) reach it at once, as publishScheduled in src/core/incidents/schedule.ts uses them.
+ */
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query, reading } from '../../db/engine/query.ts';
+import type { Database, Reader, Tx } from '../../db/engine/types.ts';
+import { maintenancePlan } from '../../src/core/incidents/maintenance.ts';
+import { pendingScheduledUpdates } from '../../src/core/incidents/schedule.ts';
+import { lockMaintenance } from '../../src/stores/maintenance-windows.ts';
+import {
+  cancelPendingUpdate,
+  claimScheduledUpdate,
+  incidentStatusOf,
+  insertScheduledUpdate,
+  markScheduledPublished,
+  reminderTarget,
+  scheduledUpdateById,
+  staffEmailOf,
+} from '../../src/stores/scheduled-updates.ts';
+import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
+
+const T0 = new Date('2026-11-30T09:00:00.000Z');
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+
+async function newIncident(
+  tx: Tx,
+  values: { kind?: 'outage' | 'maintenance'; status?: 'investigating' | 'scheduled'; window?: [Date, Date] },
+) {
+  const q = query(tx);
+  const [row] = await q.db
+    .insert(q.t.incidents)
+    .values({
+      kind: values.kind ?? 'outage',
+      severity: 'major',
+      title: 'Search is slow',
+      status: values.status ?? 'investigating',
+      public: true,
+      startedAt: T0,
+      createdAt: T0,
+      nextUpdateBy: at(30),
+      windowStartsAt: values.window?.[0] ?? null,
+      windowEndsAt: values.window?.[1] ?? null,
+      createdBy: 7,
+      trustCenterId: q.trustCenter,
+    })
+    .returning({ id: q.t.incidents.id });
+  if (!row) throw new Error('no incident');
+  return row.id;
+}
+
+async function newStaff(tx: Tx, email: string): Promise<number> {
+  const q = query(tx);
+  const [row] = await q.db
+    .insert(q.t.staff)
+    .values({ email, role: 'responder', status: 'active', createdAt: T0, updatedAt: T0, trustCenterId: q.trustCenter })
+    .returning({ id: q.t.staff.id });
+  if (!row) throw new Error('no staff');
+  return row.id;
+}
+
+const scheduled = (incidentId: number, createdBy: number, minutes: number, body: string) => ({
+  incidentId,
+  status: 'identified',
+  body,
+  components: { search: 'degraded' },
+  runAt: at(minutes),
+  createdBy,
+  createdAt: T0,
+  notify: minutes % 2 === 0,
+  nextUpdateBy: minutes === 20 ? at(90) : null,
+});
+
+/** The incident updates a publisher wrote (the test's stand-in for postUpdate). */
+async function updatesOf(r: Reader | Tx, incidentId: number) {
+  const q = reading(r);
+  const u = q.t.incidentUpdates;
+  return q.db
+    .select({ id: u.id, body: u.body })
+    .from(u)
+    .where(and(eq(u.trustCenterId, q.trustCenter), eq(u.incidentId, incidentId)));
+}
+
+/**
+ * What publishScheduled does with a due update, the publishing itself reduced to writing the
+ * incident update: claim, publish, mark, in one transaction. True when this call published it.
+ */
+function publishOnce(database: Database, scheduledId: number): Promise<boolean> {
+  return database.transaction(async (tx) => {
+    const row = await claimScheduledUpdate(tx, scheduledId);
+    if (!row) return false;
+    const q = query(tx);
+    const [update] = await q.db
+      .insert(q.t.incidentUpdates)
+      .values({ incidentId: row.incidentId, status: 'identified', body: row.body, publishedAt: T0, trustCenterId: q.trustCenter })
+      .returning({ id: q.t.incidentUpdates.id });
+    if (!update) throw new Error('no update');
+    await markScheduledPublished(tx, scheduledId, update.id);
+    return true;
+  });
+}
+
+/** Everything a store user can observe, step by step, on one engine. */
+async function sequence(database: Database) {
+  const seen: Record<string, unknown> = {};
+  const { incidentId, author } = await database.transaction(async (tx) => ({
+    incidentId: await newIncident(tx, {}),
+    author: await newStaff(tx, 'responder@example.com'),
+  }));
+  const ids = await database.transaction(async (tx) => [
+    await insertScheduledUpdate(tx, scheduled(incidentId, author, 20, 'Found it.')),
+    await insertScheduledUpdate(tx, scheduled(incidentId, author, 10, 'Looking.')),
+    await insertScheduledUpdate(tx, scheduled(incidentId, author, 30, 'Never.')),
+  ]);
+  const [found, looking, never] = ids as [number, number, number];
+  seen.status = await database.read((r) => incidentStatusOf(r, incidentId));
+  seen.noIncident = await database.read((r) => incidentStatusOf(r, incidentId + 100));
+  seen.author = await database.read((r) => staffEmailOf(r, author));
+  seen.reminder = await database.read((r) => reminderTarget(r, incidentId));
+  seen.pending = (await pendingScheduledUpdates(database, incidentId)).map((u) => [u.id, u.body, u.runAt]);
+  seen.row = await database.read((r) => scheduledUpdateById(r, found));
+
+  seen.cancelled = await database.transaction((tx) => cancelPendingUpdate(tx, never, at(1)));
+  seen.cancelledAgain = await database.transaction((tx) => cancelPendingUpdate(tx, never, at(2)));
+  seen.claimCancelled = await database.transaction(async (tx) => (await claimScheduledUpdate(tx, never)) ?? null);
+
+  seen.published = [await publishOnce(database, looking), await publishOnce(database, looking)];
+  seen.cancelPublished = await database.transaction((tx) => cancelPendingUpdate(tx, looking, at(3)));
+  const markAgain = database.transaction((tx) => markScheduledPublished(tx, looking, 999));
+  await expect(markAgain).rejects.toThrow(/no longer pending/);
+  seen.pendingAfter = (await pendingScheduledUpdates(database, incidentId)).map((u) => u.body);
+  const rows = await database.read(async (r) => [await scheduledUpdateById(r, looking), await scheduledUpdateById(r, never)]);
+  seen.after = rows.map((row) => ({ cancelledAt: row?.cancelledAt ?? null, published: row?.publishedUpdateId !== null }));
+  seen.updates = (await database.read((r) => updatesOf(r, incidentId))).map((u) => u.body);
+
+  // A maintenance window as its steps see it, and its planned steps as the console lists them.
+  const maintenance = await database.transaction((tx) =>
+    newIncident(tx, { kind: 'maintenance', status: 'scheduled', window: [at(60), at(120)] }),
+  );
+  seen.window = await database.transaction((tx) => lockMaintenance(tx, maintenance));
+  seen.noWindow = await database.transaction((tx) => lockMaintenance(tx, incidentId));
+  await database.transaction(async (tx) => {
+    const q = query(tx);
+    const job = (step: string, runAt: Date, status: 'pending' | 'done') => ({
+      key: `maintenance:${maintenance}:${step}`,
+      kind: `maintenance.${step}`,
+      runAt,
+      payload: {},
+      status,
+      createdAt: T0,
+      finishedAt: status === 'done' ? at(1) : null,
+      trustCenterId: q.trustCenter,
+    });
+    await q.db.insert(q.t.jobs).values([
+      job('complete', at(120), 'pending'),
+      job('start', at(60), 'pending'),
+      job('remind-1h', at(0), 'done'),
+      // another maintenance's step, whose key only begins alike
+      { ...job('start', at(5), 'pending'), key: `maintenance:${maintenance}0:start` },
+    ]);
+  });
+  seen.plan = await maintenancePlan(database, maintenance);
+  return { seen, ids: { found, looking, never, incidentId, maintenance } };
+}
+
+function expected(ids: { found: number; looking: number; never: number; incidentId: number }) {
+  return {
+    status: 'investigating',
+    noIncident: undefined,
+    author: 'responder@example.com',
+    reminder: { title: 'Search is slow', status: 'investigating', nextUpdateBy: at(30) },
+    pending: [
+      [ids.looking, 'Looking.', at(10)],
+      [ids.found, 'Found it.', at(20)],
+      [ids.never, 'Never.', at(30)],
+    ],
+    row: {
+      id: ids.found,
+      incidentId: ids.incidentId,
+      status: 'identified',
+      body: 'Found it.',
+      components: { search: 'degraded' },
+      runAt: at(20),
+      createdBy: expect.any(Number),
+      createdAt: T0,
+      cancelledAt: null,
+      publishedUpdateId: null,
+      notify: true,
+      nextUpdateBy: at(90),
+    },
+    cancelled: true,
+    cancelledAgain: false,
+    claimCancelled: null,
+    published: [true, false],
+    cancelPublished: false,
+    pendingAfter: ['Found it.'],
+    after: [
+      { cancelledAt: null, published: true },
+      { cancelledAt: at(1), published: false },
+    ],
+    updates: ['Looking.'],
+    window: { kind: 'maintenance', status: 'scheduled', window: { startsAt: at(60), endsAt: at(120) }, createdBy: 7 },
+    noWindow: { kind: 'outage', status: 'investigating', window: null, createdBy: 7 },
+    plan: [
+      { step: 'remind-1h', label: 'Reminder to subscribers, 1 hour before', at: at(1), state: 'done' },
+      { step: 'start', label: 'Start: services under maintenance, subscribers told', at: at(60), state: 'planned' },
+      { step: 'complete', label: 'Completion: services operational, subscribers told', at: at(120), state: 'planned' },
+    ],
+  };
+}
+
+/** N publishers reaching the same due updates at once: every update published exactly once. */
+async function concurrentPublishers(database: Database, publishers: number) {
+  const { incidentId, due } = await database.transaction(async (tx) => {
+    const incident = await newIncident(tx, {});
+    const author = await newStaff(tx, `p${publishers}@example.com`);
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await insertScheduledUpdate(tx, scheduled(incident, author, i + 1, `update ${i}`)));
+    return { incidentId: incident, due: ids };
+  });
+  const wins = await Promise.all(
+    Array.from({ length: publishers }, async () => {
+      let won = 0;
+      for (const id of due) if (await publishOnce(database, id)) won++;
+      return won;
+    }),
+  );
+  const updates = await database.read((r) => updatesOf(r, incidentId));
+  const marks = await database.read(async (r) => Promise.all(due.map((id) => scheduledUpdateById(r, id))));
+  return { wins, updates, marks };
+}
+
+describe('scheduled updates store on SQLite', () => {
+  let engine: ReturnType<typeof tempSqliteEngine>;
+  beforeAll(() => {
+    engine = tempSqliteEngine();
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it('schedules, cancels, claims and publishes once; maintenance windows and their plan', async () => {
+    const { seen, ids } = await sequence(engine);
+    expect(seen).toEqual(expected(ids));
+  });
+
+  it('two publishers of the same due updates publish each once', async () => {
+    const { wins, updates, marks } = await concurrentPublishers(engine, 2);
+    expect(wins.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(updates.map((u) => u.body).sort()).toEqual(['update 0', 'update 1', 'update 2', 'update 3']);
+    expect(marks.map((m) => m?.publishedUpdateId).sort()).toEqual(updates.map((u) => u.id).sort());
+  });
+});
+
+describe.skipIf(!TEST_POSTGRES_URL)('scheduled updates store on PostgreSQL', () => {
+  let engines: BothEngines;
+  beforeAll(async () => {
+    engines = await bothEngines();
+  });
+  afterAll(async () => {
+    await engines?.close();
+  });
+
+  it('gives exactly what SQLite gives, as the application role under row-level security', async () => {
+    const onPostgres = await sequence(engines.postgres);
+    expect(onPostgres.seen).toEqual(expected(onPostgres.ids));
+    expect(onPostgres.seen).toEqual((await sequence(engines.sqlite)).seen);
+  });
+
+  it('concurrent publishers of the same due updates publish each exactly once', async () => {
+    const { wins, updates, marks } = await concurrentPublishers(engines.postgres, 6);
+    expect(wins.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(updates.map((u) => u.body).sort()).toEqual(['update 0', 'update 1', 'update 2', 'update 3']);
+    expect(marks.map((m) => m?.publishedUpdateId).sort()).toEqual(updates.map((u) => u.id).sort());
+  });
+
+  it('a cancel racing a publish: exactly one of them happens', async () => {
+    const database = engines.postgres;
+    for (let round = 0; round < 5; round++) {
+      const { incidentId, id } = await database.transaction(async (tx) => {
+        const incident = await newIncident(tx, {});
+        const author = await newStaff(tx, `race${round}@example.com`);
+        return { incidentId: incident, id: await insertScheduledUpdate(tx, scheduled(incident, author, 5, 'racing')) };
+      });
+      const [published, cancelled] = await Promise.all([
+        publishOnce(database, id),
+        database.transaction((tx) => cancelPendingUpdate(tx, id, at(4))),
+      ]);
+      expect([published, cancelled].filter(Boolean)).toHaveLength(1);
+      const row = await database.read((r) => scheduledUpdateById(r, id));
+      expect((await database.read((r) => updatesOf(r, incidentId))).length).toBe(published ? 1 : 0);
+      expect(row?.cancelledAt === null).toBe(published);
+    }
+  });
+
+  it('steps of one maintenance run one after the other: a start that came due twice starts it once', async () => {
+    const database = engines.postgres;
+    const maintenance = await database.transaction((tx) =>
+      newIncident(tx, { kind: 'maintenance', status: 'scheduled', window: [at(60), at(120)] }),
+    );
+    // What the start step does under the lock: only while the maintenance is still scheduled.
+    const start = () =>
+      database.transaction(async (tx) => {
+        const state = await lockMaintenance(tx, maintenance);
+        if (state?.status !== 'scheduled') return false;
+        const q = query(tx);
+        await q.db
+          .update(q.t.incidents)
+          .set({ status: 'in_progress' })
+          .where(and(eq(q.t.incidents.trustCenterId, q.trustCenter), eq(q.t.incidents.id, maintenance)));
+        await q.db
+          .insert(q.t.incidentUpdates)
+          .values({ incidentId: maintenance, status: 'in_progress', body: 'started', publishedAt: at(60), trustCenterId: q.trustCenter });
+        return true;
+      });
+    const started = await Promise.all(Array.from({ length: 5 }, start));
+    expect(started.filter(Boolean)).toHaveLength(1);
+    expect(await database.read((r) => updatesOf(r, maintenance))).toHaveLength(1);
+  });
+});
