@@ -3,7 +3,14 @@ import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { editIncident, editUpdate } from '../core/incidents/edit.ts';
-import { declareIncident, incidentDraft, postUpdate, previewIncidentUpdate, updateProblem } from '../core/incidents/incidents.ts';
+import {
+  auditIncident,
+  declareIncident,
+  incidentDraft,
+  postUpdate,
+  previewIncidentUpdate,
+  updateProblem,
+} from '../core/incidents/incidents.ts';
 import { windowProblem } from '../core/incidents/maintenance.ts';
 import { redact, scanForPersonalData } from '../core/incidents/pii-guard.ts';
 import { publishPostmortem } from '../core/incidents/postmortem.ts';
@@ -12,7 +19,6 @@ import { incidentKinds, incidentSeverities } from '../core/incidents/types.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { type IncidentForm, readIncidentForm } from '../lib/incident-form.ts';
 import { defaultFirstUpdate } from '../lib/incident-template.ts';
-import { auditStaffAction } from '../lib/staff-audit.ts';
 import { refuse, requireStaff } from './guard.ts';
 
 const TYPED_ORGANISATIONS =
@@ -47,13 +53,13 @@ function composed(form: FormData, ctx: Parameters<typeof incidentContext>[0]): I
 export const incidentActions = {
   previewIncident: defineAction({
     accept: 'form',
-    handler: (form: FormData, ctx) => {
+    handler: async (form: FormData, ctx) => {
       requireStaff(ctx, 'previewIncident');
       const ic = incidentContext(ctx);
       const input = composed(form, ctx);
       if (input.typedOrganisations !== '') refuse(TYPED_ORGANISATIONS);
       const id = incidentIdOf(form);
-      const draft = (id === null ? null : incidentDraft(ic.db, id)) ?? {
+      const draft = (id === null ? null : await incidentDraft(ic.database, id)) ?? {
         id: null,
         kind: input.kind,
         severity: input.severity,
@@ -71,7 +77,7 @@ export const incidentActions = {
       }
       // What publishing would refuse is refused here too, naming it (an unreadable promise or status was a 500).
       const checked = draft.id === null && draft.kind === 'maintenance' ? { ...input, status: 'scheduled' as const } : input;
-      const problem = updateProblem(ic, id, { ...checked, kind: draft.kind });
+      const problem = await updateProblem(ic, id, { ...checked, kind: draft.kind });
       if (problem) refuse(problem);
       const facts = id === null ? input.breach : null;
       if (facts && (Number.isNaN(facts.awareAt.getTime()) || (facts.occurredAt && Number.isNaN(facts.occurredAt.getTime()))))
@@ -82,7 +88,7 @@ export const incidentActions = {
       // The preview shows the first breach notice as it will go out: with the Art. 33(3) facts appended.
       const shown =
         id === null && input.breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(input.breach, ic.site)}` } : input;
-      const preview = previewIncidentUpdate(ic, draft, shown);
+      const preview = await previewIncidentUpdate(ic, draft, shown);
       return { ...preview, findings: scanForPersonalData(staffText), body: staffText };
     },
   }),
@@ -104,7 +110,7 @@ export const incidentActions = {
         if (!scheduled.ok) refused(scheduled);
         return { incidentId: id, notificationId: 0, deliveries: 0, scheduled: scheduled.id };
       }
-      const result = id === null ? declareIncident(ic, input) : postUpdate(ic, id, input);
+      const result = id === null ? await declareIncident(ic, input) : await postUpdate(ic, id, input);
       if (!result.ok) refused(result);
       return { incidentId: result.incidentId, notificationId: result.notificationId, deliveries: result.deliveries, scheduled: null };
     },
@@ -118,9 +124,9 @@ export const incidentActions = {
       confirmPersonalData: z.string().nullish(),
       confirmNoRecipients: z.string().nullish(),
     }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'publishPostmortem');
-      const result = publishPostmortem(
+      const result = await publishPostmortem(
         incidentContext(ctx),
         input.incidentId,
         input.postmortem,
@@ -135,14 +141,16 @@ export const incidentActions = {
   markAuthorityNotified: defineAction({
     accept: 'form',
     input: z.object({ incidentId: z.coerce.number().int().positive() }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'markAuthorityNotified');
-      const { db, now } = ctx.locals.candor;
-      const at = now();
-      if (!markAuthorityNotified(db, input.incidentId, at))
+      const ic = incidentContext(ctx);
+      // Recorded and audited in one transaction, once: of concurrent clicks one records it.
+      const recorded = await markAuthorityNotified(ic.database, input.incidentId, ic.now, (tx) =>
+        auditIncident(ic, tx, 'incidents.authority_notified', `incident:${input.incidentId}`, { at: ic.now.toISOString() }),
+      );
+      if (!recorded)
         throw new ActionError({ code: 'BAD_REQUEST', message: 'This is not a breach, or the authority was already recorded as notified.' });
-      auditStaffAction(ctx, 'incidents.authority_notified', `incident:${input.incidentId}`, { at: at.toISOString() });
-      return { notifiedAt: at.toISOString() };
+      return { notifiedAt: ic.now.toISOString() };
     },
   }),
 
@@ -155,9 +163,9 @@ export const incidentActions = {
       notify: z.string().nullish(),
       confirmPersonalData: z.string().nullish(),
     }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'editIncidentUpdate');
-      const result = editUpdate(incidentContext(ctx), input.incidentId, input.updateId, {
+      const result = await editUpdate(incidentContext(ctx), input.incidentId, input.updateId, {
         body: input.body,
         notify: input.notify === 'yes',
         confirmPersonalData: input.confirmPersonalData === 'yes',
@@ -175,9 +183,9 @@ export const incidentActions = {
       severity: z.string().max(20),
       notify: z.string().nullish(),
     }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'editIncident');
-      const result = editIncident(incidentContext(ctx), input.incidentId, {
+      const result = await editIncident(incidentContext(ctx), input.incidentId, {
         title: input.title,
         severity: input.severity,
         notify: input.notify === 'yes',

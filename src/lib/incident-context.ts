@@ -1,5 +1,6 @@
 import { staffLabel } from '../core/auth/staff.ts';
 import type { IncidentContext } from '../core/incidents/incidents.ts';
+import type { LegacyIncidentContext } from '../core/incidents/legacy.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -8,10 +9,15 @@ interface RequestLike {
   request: Request;
 }
 
-export function incidentContext(ctx: RequestLike): IncidentContext {
+/**
+ * The signed-in staff member's incident context: the async `database` for incidents.ts and the rest
+ * of the package, and the connection (`db`) for what schedule.ts still does synchronously.
+ */
+export function incidentContext(ctx: RequestLike): IncidentContext & LegacyIncidentContext {
   const { candor, auth } = ctx.locals;
   if (!auth) throw new Error('incident work needs a signed-in staff member');
   return {
+    database: candor.database,
     db: candor.db,
     now: candor.now(),
     site: candor.content.site,

@@ -80,10 +80,11 @@ function notice(publishedHours: number, rows: Row[], status = 'identified'): num
   return notificationId;
 }
 
-function notifyClock(now: Date): BreachClock {
-  const record = breachRecord(db, incidentId);
+async function notifyClock(now: Date): Promise<BreachClock> {
+  const database = databaseOf(db);
+  const record = await breachRecord(database, incidentId);
   if (!record) throw new Error('no breach record');
-  const clock = breachClocks(db, site, incidentId, record, now).find((c) => c.name.startsWith('Notify customers'));
+  const clock = (await breachClocks(database, site, incidentId, record, now)).find((c) => c.name.startsWith('Notify customers'));
   if (!clock) throw new Error('no notify clock');
   return clock;
 }
@@ -93,19 +94,19 @@ const sent = (hours: number, channel: ChannelName = 'email'): Row => ({ channel,
 describe('the notify-customers clock', () => {
   it('is not met by a notice that queued no delivery: the notice reached no one, and the clock keeps running', async () => {
     notice(1, []);
-    const due = notifyClock(BEFORE_DEADLINE);
+    const due = await notifyClock(BEFORE_DEADLINE);
     expect(due.state).toBe('unreached');
     expect(due.doneAt).toBeNull();
     expect(due.overdue).toBe(false);
     expect(due.detail).toMatch(/reached no one/);
-    const late = notifyClock(AFTER_DEADLINE);
+    const late = await notifyClock(AFTER_DEADLINE);
     expect(late.state).toBe('unreached');
     expect(late.overdue).toBe(true);
   });
 
   it('is met when every delivery was accepted, at the time the last one was', async () => {
     notice(1, [sent(1.1), sent(1.3), { channel: 'slack', status: 'delivered', sentAt: 1.2, finishedAt: 2 }]);
-    const clock = notifyClock(BEFORE_DEADLINE);
+    const clock = await notifyClock(BEFORE_DEADLINE);
     expect(clock.state).toBe('met');
     expect(clock.doneAt).toEqual(new Date(AWARE + 1.3 * HOUR));
     expect(clock.detail).toMatch(/reached all 3/);
@@ -113,12 +114,12 @@ describe('the notify-customers clock', () => {
 
   it('a confirmed delivery without a recorded acceptance counts from its confirmation', async () => {
     notice(1, [sent(1.1), { status: 'delivered', finishedAt: 1.5 }]);
-    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 1.5 * HOUR) });
+    expect(await notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 1.5 * HOUR) });
   });
 
   it('one failed delivery leaves it incomplete, never met, and says how many were not reached', async () => {
     notice(1, [sent(1.1), sent(1.2), sent(1.3), { status: 'failed', finishedAt: 1.4 }]);
-    const clock = notifyClock(BEFORE_DEADLINE);
+    const clock = await notifyClock(BEFORE_DEADLINE);
     expect(clock.state).toBe('incomplete');
     expect(clock.doneAt).toBeNull();
     expect(clock.detail).toMatch(/reached 3 of 4; 1 failed/);
@@ -126,12 +127,12 @@ describe('the notify-customers clock', () => {
 
   it('a bounce after the provider accepted the message is a failure', async () => {
     notice(1, [sent(1.1), { status: 'failed', sentAt: 1.1, finishedAt: 1.6 }]);
-    expect(notifyClock(BEFORE_DEADLINE).state).toBe('incomplete');
+    expect((await notifyClock(BEFORE_DEADLINE)).state).toBe('incomplete');
   });
 
   it('an address quarantined or removed before sending was not reached', async () => {
     notice(1, [sent(1.1), { status: 'suppressed', finishedAt: 1.1 }]);
-    const clock = notifyClock(BEFORE_DEADLINE);
+    const clock = await notifyClock(BEFORE_DEADLINE);
     expect(clock.state).toBe('incomplete');
     expect(clock.detail).toMatch(/reached 1 of 2; 1 not sent/);
   });
@@ -141,14 +142,14 @@ describe('the notify-customers clock', () => {
       { status: 'sent', sentAt: 1.1, logged: true },
       { status: 'sent', sentAt: 1.1, logged: true },
     ]);
-    const clock = notifyClock(BEFORE_DEADLINE);
+    const clock = await notifyClock(BEFORE_DEADLINE);
     expect(clock.state).toBe('unreached');
     expect(clock.detail).toMatch(/2 only logged/);
   });
 
   it('while deliveries are on their way before the deadline it is due, with the progress', async () => {
     notice(1, [sent(1.1), { status: 'pending' }, { status: 'sending' }]);
-    const clock = notifyClock(BEFORE_DEADLINE);
+    const clock = await notifyClock(BEFORE_DEADLINE);
     expect(clock.state).toBe('due');
     expect(clock.doneAt).toBeNull();
     expect(clock.detail).toMatch(/reached 1 of 3 so far; 2 on their way/);
@@ -156,12 +157,12 @@ describe('the notify-customers clock', () => {
 
   it('still on their way after the deadline: missed', async () => {
     notice(1, [sent(1.1), { status: 'pending' }]);
-    expect(notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null, overdue: true });
+    expect(await notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null, overdue: true });
   });
 
   it('everyone reached, but after the deadline: missed, with when', async () => {
     notice(70, [sent(71), sent(75)]);
-    const clock = notifyClock(AFTER_DEADLINE);
+    const clock = await notifyClock(AFTER_DEADLINE);
     expect(clock.state).toBe('missed');
     expect(clock.doneAt).toEqual(new Date(AWARE + 75 * HOUR));
   });
@@ -169,12 +170,12 @@ describe('the notify-customers clock', () => {
   it('a later notice that reaches everyone meets it, at its own time', async () => {
     notice(1, []);
     notice(5, [sent(5.1), sent(5.2)], 'monitoring');
-    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 5.2 * HOUR) });
+    expect(await notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'met', doneAt: new Date(AWARE + 5.2 * HOUR) });
   });
 
   it('with no notice yet it is due, then missed', async () => {
-    expect(notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'due', doneAt: null });
-    expect(notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null });
+    expect(await notifyClock(BEFORE_DEADLINE)).toMatchObject({ state: 'due', doneAt: null });
+    expect(await notifyClock(AFTER_DEADLINE)).toMatchObject({ state: 'missed', doneAt: null });
   });
 });
 

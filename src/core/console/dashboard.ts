@@ -5,7 +5,6 @@
  * objections waiting, a failed or overdue backup), then the backups and
  * the counters of staff and sessions.
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database } from '../../../db/engine/types.ts';
 import {
   auditEntriesSince,
@@ -21,7 +20,7 @@ import { staffCountWithStatus } from '../../stores/staff.ts';
 import { timesRecorded } from '../audit/repeats.ts';
 import { type BackupStatus, backupStatus } from '../backup/runs.ts';
 import type { Site } from '../content/schema.ts';
-import { type BreachClock, breachClocks, breachRecord, clockNeedsAttention } from '../incidents/breach.ts';
+import { type BreachClock, clockNeedsAttention, clocksOf, readBreachNotices, readBreachRecord } from '../incidents/breach.ts';
 import type { IncidentKind, IncidentSeverity, IncidentStatus } from '../incidents/types.ts';
 
 export interface DashboardCounts {
@@ -127,16 +126,19 @@ export async function attention(database: Database, site: Site, now: Date): Prom
         (b.lateMinutes ?? -1) - (a.lateMinutes ?? -1) || (a.nextUpdateBy?.getTime() ?? Infinity) - (b.nextUpdateBy?.getTime() ?? Infinity),
     );
 
-  const legacy = legacyConnection(database);
   const breaches = read.breaches.filter(
     (b) => b.status !== 'resolved' || (b.resolvedAt && now.getTime() - b.resolvedAt.getTime() < RECENT_MS),
   );
-  const clocks = breaches.flatMap((b) => {
-    const record = breachRecord(legacy, b.id);
-    if (!record) return [];
-    return breachClocks(legacy, site, b.id, record, now)
-      .filter(clockNeedsAttention)
-      .map((c): RunningClock => ({ ...c, incidentId: b.id, title: b.title }));
+  // Each breach's record and notices in one snapshot, the clocks computed from them.
+  const clocks = await database.read(async (r) => {
+    const running: RunningClock[] = [];
+    for (const b of breaches) {
+      const record = await readBreachRecord(r, b.id);
+      if (!record) continue;
+      for (const c of clocksOf(site, await readBreachNotices(r, b.id), record, now))
+        if (clockNeedsAttention(c)) running.push({ ...c, incidentId: b.id, title: b.title });
+    }
+    return running;
   });
   clocks.sort((a, b) => (a.deadline?.getTime() ?? Infinity) - (b.deadline?.getTime() ?? Infinity));
 

@@ -6,11 +6,14 @@
  * the supervisory authority's 72 hours. The notify clock is computed from
  * what each notice's deliveries recorded (src/core/notify/reach.ts): it is
  * never met by a notice that reached no one or not everyone.
+ * The facts are src/stores/breaches.ts's; a breach's notices and whom they
+ * reached are read in one snapshot (notify/reach.ts).
  */
-import type { Db } from '../../../db/client.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import { breachRow, recordAuthorityNotified, saveBreachFacts } from '../../stores/breaches.ts';
+import { updatesInOrder } from '../../stores/incidents.ts';
 import type { Site } from '../content/schema.ts';
-import { notificationReach } from '../notify/legacy.ts';
-import { describeReach, type NotificationReach } from '../notify/reach.ts';
+import { describeReach, type NotificationReach, notificationReach } from '../notify/reach.ts';
 import { breachPhase } from './messages.ts';
 import type { IncidentStatus } from './types.ts';
 
@@ -68,61 +71,49 @@ export function breachNoticeSection(fields: BreachFields, site: Site): string {
   ].join('\n');
 }
 
-export function saveBreachFields(db: Db, incidentId: number, fields: BreachFields): void {
-  db.$client
-    .prepare(
-      `INSERT INTO breach_details (incident_id, aware_at, occurred_at, nature, subjects, records, consequences, measures) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (incident_id) DO UPDATE SET aware_at = excluded.aware_at, occurred_at = excluded.occurred_at, nature = excluded.nature,
-         subjects = excluded.subjects, records = excluded.records, consequences = excluded.consequences, measures = excluded.measures`,
-    )
-    .run(
-      incidentId,
-      fields.awareAt.getTime(),
-      fields.occurredAt?.getTime() ?? null,
-      fields.nature,
-      fields.subjects,
-      fields.records,
-      fields.consequences,
-      fields.measures,
-    );
+/** Writes the breach's facts in the caller's transaction (the one that declares it). */
+export async function saveBreachFields(tx: Tx, incidentId: number, fields: BreachFields): Promise<void> {
+  await saveBreachFacts(tx, incidentId, {
+    awareAt: fields.awareAt,
+    occurredAt: fields.occurredAt,
+    nature: fields.nature,
+    subjects: fields.subjects,
+    records: fields.records,
+    consequences: fields.consequences,
+    measures: fields.measures,
+  });
 }
 
 export interface BreachRecord extends BreachFields {
   authorityNotifiedAt: Date | null;
 }
 
-export function breachRecord(db: Db, incidentId: number): BreachRecord | null {
-  const row = db.$client.prepare('SELECT * FROM breach_details WHERE incident_id = ?').get(incidentId) as
-    | {
-        aware_at: number;
-        occurred_at: number | null;
-        nature: string;
-        subjects: string;
-        records: string;
-        consequences: string;
-        measures: string;
-        authority_notified_at: number | null;
-      }
-    | undefined;
+export async function readBreachRecord(r: Reader | Tx, incidentId: number): Promise<BreachRecord | null> {
+  const row = await breachRow(r, incidentId);
   if (!row) return null;
-  return {
-    awareAt: new Date(row.aware_at),
-    occurredAt: row.occurred_at === null ? null : new Date(row.occurred_at),
-    nature: row.nature,
-    subjects: row.subjects,
-    records: row.records,
-    consequences: row.consequences,
-    measures: row.measures,
-    authorityNotifiedAt: row.authority_notified_at === null ? null : new Date(row.authority_notified_at),
-  };
+  const { incidentId: _incident, ...record } = row;
+  return record;
 }
 
-export function markAuthorityNotified(db: Db, incidentId: number, at: Date): boolean {
-  return (
-    db.$client
-      .prepare('UPDATE breach_details SET authority_notified_at = ? WHERE incident_id = ? AND authority_notified_at IS NULL')
-      .run(at.getTime(), incidentId).changes === 1
-  );
+export function breachRecord(database: Database, incidentId: number): Promise<BreachRecord | null> {
+  return database.read((r) => readBreachRecord(r, incidentId));
+}
+
+/**
+ * Records that the supervisory authority was notified, once (a conditional update: of concurrent
+ * calls exactly one records it), with `audit` written in the same transaction when it does.
+ */
+export function markAuthorityNotified(
+  database: Database,
+  incidentId: number,
+  at: Date,
+  audit: (tx: Tx) => Promise<void> = async () => {},
+): Promise<boolean> {
+  return database.transaction(async (tx) => {
+    const recorded = await recordAuthorityNotified(tx, incidentId, at);
+    if (recorded) await audit(tx);
+    return recorded;
+  });
 }
 
 /**
@@ -177,24 +168,35 @@ const nothingRecorded: Omit<NotificationReach, 'notificationId'> = {
   outcome: 'no-one',
 };
 
-/** The breach's notices in the order they were published, each with whom it reached. */
-export function breachNotices(db: Db, incidentId: number): BreachNotice[] {
-  const updates = db.$client
-    .prepare('SELECT id, status, published_at, notification_id FROM incident_updates WHERE incident_id = ? ORDER BY published_at, id')
-    .all(incidentId) as { id: number; status: IncidentStatus; published_at: number; notification_id: number | null }[];
-  const reach = notificationReach(
-    db,
-    updates.flatMap((u) => (u.notification_id === null ? [] : [u.notification_id])),
-  );
+/** The breach's notices from its updates (oldest first) and whom each notification reached. */
+export function noticesOf(
+  updates: readonly { id: number; status: IncidentStatus; publishedAt: Date; notificationId: number | null }[],
+  reach: Map<number, NotificationReach>,
+): BreachNotice[] {
   return updates.map((u, i) => ({
     updateId: u.id,
     phase: i + 1,
     label: breachPhase(i + 1).label,
     status: u.status,
-    publishedAt: new Date(u.published_at),
-    notificationId: u.notification_id,
-    reach: (u.notification_id !== null && reach.get(u.notification_id)) || nothingRecorded,
+    publishedAt: u.publishedAt,
+    notificationId: u.notificationId,
+    reach: (u.notificationId !== null && reach.get(u.notificationId)) || nothingRecorded,
   }));
+}
+
+/** The breach's notices in the order they were published, each with whom it reached. */
+export async function breachNotices(database: Database, incidentId: number): Promise<BreachNotice[]> {
+  return database.read((r) => readBreachNotices(r, incidentId));
+}
+
+/** The breach's notices, read in the caller's snapshot or transaction. */
+export async function readBreachNotices(r: Reader | Tx, incidentId: number): Promise<BreachNotice[]> {
+  const updates = await updatesInOrder(r, incidentId);
+  const reach = await notificationReach(
+    r,
+    updates.flatMap((u) => (u.notificationId === null ? [] : [u.notificationId])),
+  );
+  return noticesOf(updates, reach);
 }
 
 const utc = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -257,16 +259,25 @@ function notifyClock(name: string, deadline: Date, notices: BreachNotice[], now:
  * for (see notifyClock); the authority's 72 hours end when staff record
  * that it was notified.
  */
-export function breachClocks(
-  db: Db,
+export async function breachClocks(
+  database: Database,
   site: { policies: Pick<Site['policies'], 'breachClocks'> },
   incidentId: number,
+  record: BreachRecord,
+  now: Date,
+): Promise<BreachClock[]> {
+  return clocksOf(site, await breachNotices(database, incidentId), record, now);
+}
+
+/** The four clocks from the breach's record and its notices. */
+export function clocksOf(
+  site: { policies: Pick<Site['policies'], 'breachClocks'> },
+  notices: BreachNotice[],
   record: BreachRecord,
   now: Date,
 ): BreachClock[] {
   const { detectHours, assessHours, notifyHours } = site.policies.breachClocks;
   const hours = (from: Date, h: number) => new Date(from.getTime() + h * 3_600_000);
-  const notices = breachNotices(db, incidentId);
   const assessed = notices.find((u) => u.status !== 'investigating');
   return [
     clock(

@@ -3,17 +3,50 @@
  * transaction: the update, the incident's new state, the components' new
  * status and the notification with all its deliveries. Transitions only
  * move forward to resolved; a resolved incident takes no more updates.
+ *
+ * The tables are src/stores/incidents.ts's (issue 15). Each change opens
+ * one transaction of `ctx.database` and first takes the incident's row
+ * (`incidentForUpdate`: locked on PostgreSQL), so concurrent updates of one
+ * incident each decide on the state the one before left. The notice is
+ * enqueued in the same transaction (the outbox: `enqueueNotification(tx, …)`),
+ * so it exists exactly when the update it announces does; so is the
+ * services' history (history.ts). What is not yet on the stores (the
+ * reminder and maintenance jobs, the audience's reach) is called with
+ * `legacyConnection(database)` from inside
+ * the transaction: on SQLite that synchronous code joins it
+ * (db/engine/sqlite.ts, the transition rule); on PostgreSQL it refuses until
+ * those capabilities move too.
+ * The synchronous twins for the scheduler's own transactions are legacy.ts.
  */
-import type { Db } from '../../../db/client.ts';
+import { legacyConnection } from '../../../db/engine/sqlite.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import {
+  componentsOf,
+  type IncidentRow,
+  incidentEditedAt,
+  incidentForUpdate,
+  incidentRow,
+  incidentRows,
+  insertIncident,
+  insertUpdate,
+  openPublicComponentStates,
+  publicIncidentRowsBetween,
+  resolveIncidentComponents,
+  setIncidentComponent,
+  setIncidentState,
+  setUpdateNotification,
+  type UpdateWithEdit,
+  updateNotificationCounts,
+  updatesOf,
+} from '../../stores/incidents.ts';
 import type { AuditAction } from '../audit/actions.ts';
-import { recordAudit } from '../audit/log.ts';
+import { writeAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { enqueueNotification } from '../notify/legacy.ts';
-import type { Audience } from '../notify/outbox.ts';
-import { organisationNames } from '../organisations/organisations.ts';
+import { type Audience, enqueueNotification } from '../notify/outbox.ts';
+import { readOrganisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
-import { recordIncidentStatesLegacy as recordIncidentStates, worstDeclaredLegacy as worstDeclared } from './history.ts';
+import { recordIncidentStates, worstDeclared, worstDeclaredLegacy } from './history.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
@@ -34,8 +67,8 @@ import {
   worstStatus,
 } from './types.ts';
 
-export interface IncidentContext {
-  db: Db;
+/** Who acts on incidents, when, and on what content. */
+export interface IncidentActor {
   now: Date;
   site: Site;
   components: readonly Component[];
@@ -45,6 +78,10 @@ export interface IncidentContext {
   system?: boolean;
   ip: string | null;
   userAgent: string | null;
+}
+
+export interface IncidentContext extends IncidentActor {
+  database: Database;
 }
 
 export interface UpdateInput {
@@ -81,7 +118,7 @@ export type PublishResult =
   | { ok: false; message: string; findings?: Finding[]; noRecipients?: true };
 
 /** A targeted notice found to reach no one inside the publishing transaction, which it rolls back. */
-class NoRecipients extends Error {}
+export class NoRecipients extends Error {}
 
 const MAX_ORGANISATIONS = 50;
 
@@ -101,12 +138,12 @@ export function incidentAudience(kind: IncidentKind, componentIds: readonly stri
  * only the company names typed then: those prove nothing, so it is
  * addressed to no one (`[]`), and `typed` keeps the names to show.
  */
-export function audienceOrganisations(row: { audience_organisations: string | null; audience_organisation_ids: string | null }): {
+export function audienceOrganisations(row: Pick<IncidentRow, 'audienceOrganisations' | 'audienceOrganisationIds'>): {
   ids: number[] | null;
   typed: string[] | null;
 } {
-  const typed = row.audience_organisations ? (JSON.parse(row.audience_organisations) as string[]) : null;
-  if (row.audience_organisation_ids) return { ids: JSON.parse(row.audience_organisation_ids) as number[], typed };
+  const typed = row.audienceOrganisations ?? null;
+  if (row.audienceOrganisationIds) return { ids: row.audienceOrganisationIds, typed };
   return { ids: typed ? [] : null, typed };
 }
 
@@ -120,20 +157,18 @@ export function cadenceMinutes(site: Site, kind: IncidentKind, severity: Inciden
 }
 
 /** Why an update to this incident cannot be published as given (status, text, services, promise), or null. */
-export function updateProblem(
+export async function updateProblem(
   ctx: IncidentContext,
   incidentId: number | null,
   input: UpdateInput & { kind?: IncidentKind },
-): string | null {
-  const kind =
-    incidentId === null
-      ? input.kind
-      : (ctx.db.$client.prepare('SELECT kind FROM incidents WHERE id = ?').get(incidentId) as { kind: IncidentKind } | undefined)?.kind;
+): Promise<string | null> {
+  const kind = incidentId === null ? input.kind : (await ctx.database.read((r) => incidentRow(r, incidentId)))?.kind;
   if (!kind || !incidentKinds.includes(kind)) return 'Choose what kind of incident this is.';
-  return check(ctx, kind, input);
+  return updateInputProblem(ctx, kind, input);
 }
 
-function check(ctx: IncidentContext, kind: IncidentKind, input: UpdateInput): string | null {
+/** Why this update cannot go to an incident of this kind (status, text, services, promise), or null. */
+export function updateInputProblem(ctx: Pick<IncidentActor, 'now' | 'components'>, kind: IncidentKind, input: UpdateInput): string | null {
   const allowed = statusesFor(kind);
   if (!allowed.includes(input.status))
     return `Choose a status: ${kind === 'maintenance' ? 'maintenance' : 'an incident'} goes ${allowed.map((s) => statusLabel(kind, s).toLowerCase()).join(', ')}.`;
@@ -154,13 +189,16 @@ function check(ctx: IncidentContext, kind: IncidentKind, input: UpdateInput): st
   return null;
 }
 
-function guard(
-  ctx: IncidentContext,
-  input: UpdateInput,
-  incidentId: number | null,
-): { ok: true } | { ok: false; message: string; findings: Finding[] } {
+/**
+ * The personal-data guard on an update's text: refused unless confirmed; when confirmed, what to
+ * audit (kinds and counts only: the audit log must not hold the data the guard found, nor a key
+ * named "secret"), or null when nothing was found.
+ */
+export function personalDataGuard(
+  input: Pick<UpdateInput, 'body' | 'confirmPersonalData'>,
+): { ok: true; found: { kind: string; count: number }[] | null } | { ok: false; message: string; findings: Finding[] } {
   const findings = scanForPersonalData(input.body);
-  if (findings.length === 0) return { ok: true };
+  if (findings.length === 0) return { ok: true, found: null };
   if (!input.confirmPersonalData) {
     return {
       ok: false,
@@ -168,28 +206,48 @@ function guard(
       findings,
     };
   }
-  // Kinds and counts only: the audit log must not hold the data the guard found (nor a key named "secret").
   const found = Object.entries(summariseFindings(findings))
     .filter(([, n]) => n > 0)
     .map(([kind, count]) => ({ kind, count }));
-  auditIncident(ctx, 'incidents.personal_data_confirmed', incidentId === null ? 'incident:new' : `incident:${incidentId}`, { found });
+  return { ok: true, found };
+}
+
+async function guard(
+  ctx: IncidentActor,
+  tx: Tx,
+  input: UpdateInput,
+  incidentId: number | null,
+): Promise<{ ok: true } | { ok: false; message: string; findings: Finding[] }> {
+  const guarded = personalDataGuard(input);
+  if (!guarded.ok) return guarded;
+  if (guarded.found)
+    await auditIncident(ctx, tx, 'incidents.personal_data_confirmed', incidentId === null ? 'incident:new' : `incident:${incidentId}`, {
+      found: guarded.found,
+    });
   return { ok: true };
 }
 
-/** Records what staff (or, for automatic steps, the system) did to an incident. */
-export function auditIncident(ctx: IncidentContext, action: AuditAction, target: string, summary: Record<string, unknown>): void {
-  recordAudit(
-    ctx.db,
-    {
-      actor: ctx.system ? { type: 'system' } : { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
-      ip: ctx.ip,
-      userAgent: ctx.userAgent,
-      action,
-      target,
-      summary,
-    },
-    ctx.now,
-  );
+/** The actor of an incident's audit entries: staff, or the system for the scheduler's own steps. */
+export function incidentAuditInput(ctx: IncidentActor, action: AuditAction, target: string, summary: Record<string, unknown>) {
+  return {
+    actor: ctx.system ? ({ type: 'system' } as const) : ({ type: 'staff', id: ctx.actor.id, label: ctx.actor.label } as const),
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    action,
+    target,
+    summary,
+  };
+}
+
+/** Records what staff (or, for automatic steps, the system) did to an incident, in the transaction that did it. */
+export async function auditIncident(
+  ctx: IncidentActor,
+  tx: Tx,
+  action: AuditAction,
+  target: string,
+  summary: Record<string, unknown>,
+): Promise<void> {
+  await writeAudit(tx, incidentAuditInput(ctx, action, target, summary), ctx.now);
 }
 
 /** The window decides where new maintenance starts, and every service it names is what it takes down. */
@@ -200,7 +258,7 @@ function asAnnounced(input: UpdateInput & { window: MaintenanceWindow | null }, 
   };
 }
 
-export function declareIncident(ctx: IncidentContext, input: DeclareInput): PublishResult {
+export async function declareIncident(ctx: IncidentContext, input: DeclareInput): Promise<PublishResult> {
   if (!incidentKinds.includes(input.kind)) return { ok: false, message: 'Choose what kind of incident this is.' };
   if (!incidentSeverities.includes(input.severity)) return { ok: false, message: 'Choose a severity.' };
   const title = input.title.trim();
@@ -214,7 +272,7 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
   }
   if (input.status === 'resolved')
     return { ok: false, message: 'A new incident starts open: choose investigating, identified or monitoring.' };
-  const problem = check(ctx, input.kind, input);
+  const problem = updateInputProblem(ctx, input.kind, input);
   if (problem) return { ok: false, message: problem };
   if (input.kind === 'breach') {
     if (!input.breach)
@@ -226,215 +284,205 @@ export function declareIncident(ctx: IncidentContext, input: DeclareInput): Publ
     if (breachProblem) return { ok: false, message: breachProblem };
   }
   const organisations = [...new Set(input.organisations)];
-  const organisationIssue = organisationsProblem(ctx.db, organisations);
-  if (organisationIssue) return { ok: false, message: organisationIssue };
-  const sqlite = ctx.db.$client;
   const isPublic = input.kind !== 'breach' || input.publicNotice;
+  const declared = input;
   // One transaction: the incident, its breach facts and its first notice all exist, or none does.
   return refusedWhenNoRecipients(() =>
-    sqlite
-      .transaction((): PublishResult => {
-        const guarded = guard(ctx, input, null);
-        if (!guarded.ok) return guarded;
-        const { id: incidentId } = sqlite
-          .prepare(
-            `INSERT INTO incidents (kind, severity, title, status, public, audience_organisation_ids, started_at, window_starts_at, window_ends_at, created_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-          )
-          .get(
-            input.kind,
-            input.severity,
-            title,
-            input.status,
-            isPublic ? 1 : 0,
-            organisations.length ? JSON.stringify(organisations) : null,
-            // maintenance starts when its window opens
-            maintenance && maintenance.startsAt > ctx.now ? maintenance.startsAt.getTime() : ctx.now.getTime(),
-            maintenance?.startsAt.getTime() ?? null,
-            maintenance?.endsAt.getTime() ?? null,
-            ctx.actor.id,
-            ctx.now.getTime(),
-          ) as { id: number };
-        // The Art. 33(3) facts go after the guard ran on what staff wrote (the DPO's address is meant to be there).
-        const breach = input.kind === 'breach' ? input.breach : null;
-        if (breach) saveBreachFields(ctx.db, incidentId, breach);
-        const published = publish(
-          ctx,
-          incidentId,
-          breach ? { ...input, body: `${input.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : input,
-          true,
-        );
-        auditIncident(ctx, 'incidents.declared', `incident:${incidentId}`, {
-          ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
-          kind: input.kind,
-          severity: input.severity,
-          components: Object.keys(input.components),
-          deliveries: published.deliveries,
-          targeted: organisations.length > 0,
-          ...(organisations.length ? { organisations } : {}),
-          ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
-        });
-        return publishedResult(incidentId, published);
-      })
-      .immediate(),
+    ctx.database.transaction(async (tx): Promise<PublishResult> => {
+      // In the transaction: an organisation deleted meanwhile is named, not addressed.
+      const organisationIssue = await organisationsProblem(tx, organisations);
+      if (organisationIssue) return { ok: false, message: organisationIssue };
+      const guarded = await guard(ctx, tx, declared, null);
+      if (!guarded.ok) return guarded;
+      const incidentId = await insertIncident(tx, {
+        kind: declared.kind,
+        severity: declared.severity,
+        title,
+        status: declared.status,
+        public: isPublic,
+        audienceOrganisationIds: organisations.length ? organisations : null,
+        // maintenance starts when its window opens
+        startedAt: maintenance && maintenance.startsAt > ctx.now ? maintenance.startsAt : ctx.now,
+        windowStartsAt: maintenance?.startsAt ?? null,
+        windowEndsAt: maintenance?.endsAt ?? null,
+        createdBy: ctx.actor.id,
+        createdAt: ctx.now,
+      });
+      // The Art. 33(3) facts go after the guard ran on what staff wrote (the DPO's address is meant to be there).
+      const breach = declared.kind === 'breach' ? declared.breach : null;
+      if (breach) await saveBreachFields(tx, incidentId, breach);
+      const published = await publish(
+        ctx,
+        tx,
+        incidentId,
+        breach ? { ...declared, body: `${declared.body.trim()}\n\n${breachNoticeSection(breach, ctx.site)}` } : declared,
+        true,
+      );
+      await auditIncident(ctx, tx, 'incidents.declared', `incident:${incidentId}`, {
+        ...(maintenance ? { window: { startsAt: maintenance.startsAt.toISOString(), endsAt: maintenance.endsAt.toISOString() } } : {}),
+        kind: declared.kind,
+        severity: declared.severity,
+        components: Object.keys(declared.components),
+        deliveries: published.deliveries,
+        targeted: organisations.length > 0,
+        ...(organisations.length ? { organisations } : {}),
+        ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
+      });
+      return publishedResult(incidentId, published);
+    }),
   );
 }
 
 /** Why these organisation ids cannot be an audience, or null. */
-function organisationsProblem(db: Db, ids: readonly number[]): string | null {
+async function organisationsProblem(r: Reader | Tx, ids: readonly number[]): Promise<string | null> {
   if (ids.length > MAX_ORGANISATIONS) return `Choose at most ${MAX_ORGANISATIONS} organisations.`;
-  const names = organisationNames(db, ids);
+  if (ids.length === 0) return null;
+  const names = await readOrganisationNames(r, ids);
   const missing = ids.filter((id) => !names.has(id));
   return missing.length
     ? `There is no customer organisation #${missing.join(', #')} (it may have been deleted): choose from the list.`
     : null;
 }
 
-function publishedResult(
+export function publishedResult(
   incidentId: number,
   published: { updateId: number; notificationId: number | null; deliveries: number },
 ): PublishResult {
   return { ok: true, incidentId, updateId: published.updateId, notificationId: published.notificationId, deliveries: published.deliveries };
 }
 
-function refusedWhenNoRecipients(run: () => PublishResult): PublishResult {
+async function refusedWhenNoRecipients(run: () => Promise<PublishResult>): Promise<PublishResult> {
   try {
-    return run();
+    return await run();
   } catch (err) {
     if (err instanceof NoRecipients) return { ok: false, message: err.message, noRecipients: true };
     throw err;
   }
 }
 
-export function postUpdate(ctx: IncidentContext, incidentId: number, input: UpdateInput): PublishResult {
-  const current = ctx.db.$client.prepare('SELECT kind, status FROM incidents WHERE id = ?').get(incidentId) as
-    | { kind: IncidentKind; status: IncidentStatus }
-    | undefined;
-  if (!current) return { ok: false, message: 'There is no such incident.' };
+/** Why the incident as it stands takes no such update, or null. */
+export function lifecycleProblem(
+  current: { kind: IncidentKind; status: IncidentStatus },
+  input: Pick<UpdateInput, 'status'>,
+): string | null {
   if (current.status === 'resolved')
-    return { ok: false, message: 'This incident is resolved: it takes no more updates. Declare a new incident if the problem came back.' };
+    return 'This incident is resolved: it takes no more updates. Declare a new incident if the problem came back.';
   if (current.kind === 'maintenance' && input.status === 'scheduled' && current.status !== 'scheduled')
-    return { ok: false, message: 'This maintenance has already started: it cannot go back to scheduled.' };
-  const problem = check(ctx, current.kind, input);
-  if (problem) return { ok: false, message: problem };
-  const sqlite = ctx.db.$client;
+    return 'This maintenance has already started: it cannot go back to scheduled.';
+  return null;
+}
+
+export async function postUpdate(ctx: IncidentContext, incidentId: number, input: UpdateInput): Promise<PublishResult> {
   return refusedWhenNoRecipients(() =>
-    sqlite
-      .transaction((): PublishResult => {
-        const guarded = guard(ctx, input, incidentId);
-        if (!guarded.ok) return guarded;
-        const published = publish(ctx, incidentId, input, false);
-        auditIncident(ctx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
-          before: { status: current.status },
-          after: { status: input.status },
-          components: input.components,
-          deliveries: published.deliveries,
-          ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
-        });
-        return publishedResult(incidentId, published);
-      })
-      .immediate(),
+    ctx.database.transaction(async (tx): Promise<PublishResult> => {
+      // The incident's row, locked on PostgreSQL: a concurrent update waits, then checks the state this one leaves.
+      const current = await incidentForUpdate(tx, incidentId);
+      if (!current) return { ok: false, message: 'There is no such incident.' };
+      const refused = lifecycleProblem(current, input) ?? updateInputProblem(ctx, current.kind, input);
+      if (refused) return { ok: false, message: refused };
+      const guarded = await guard(ctx, tx, input, incidentId);
+      if (!guarded.ok) return guarded;
+      const published = await publish(ctx, tx, incidentId, input, false);
+      await auditIncident(ctx, tx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
+        before: { status: current.status },
+        after: { status: input.status },
+        components: input.components,
+        deliveries: published.deliveries,
+        ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
+      });
+      return publishedResult(incidentId, published);
+    }),
   );
 }
 
-function publish(
+/**
+ * The update, the incident's new state and its notice, in the caller's transaction (which holds the
+ * incident's row: `incidentForUpdate`, or the insert that made it).
+ */
+async function publish(
   ctx: IncidentContext,
+  tx: Tx,
   incidentId: number,
   input: UpdateInput,
   first: boolean,
-): { updateId: number; notificationId: number | null; deliveries: number; confirmedNoRecipients: boolean } {
-  const sqlite = ctx.db.$client;
-  return sqlite
-    .transaction(() => {
-      const row = sqlite
-        .prepare(
-          'SELECT kind, severity, status, audience_organisations, audience_organisation_ids, window_starts_at, window_ends_at FROM incidents WHERE id = ?',
-        )
-        .get(incidentId) as {
-        kind: IncidentKind;
-        severity: IncidentSeverity;
-        status: IncidentStatus;
-        audience_organisations: string | null;
-        audience_organisation_ids: string | null;
-        window_starts_at: number | null;
-        window_ends_at: number | null;
-      };
-      const resolved = input.status === 'resolved';
-      const nextUpdateBy = promisedUpdate(ctx, row, input.status, input.nextUpdateBy ?? null);
-      sqlite
-        .prepare('UPDATE incidents SET status = ?, next_update_by = ?, resolved_at = ? WHERE id = ?')
-        .run(input.status, nextUpdateBy, resolved ? ctx.now.getTime() : null, incidentId);
-      // Maintenance started early (or late) by hand has started now, not at the announced time.
-      if (
-        row.kind === 'maintenance' &&
-        row.status === 'scheduled' &&
-        (input.status === 'in_progress' || input.status === 'monitoring') &&
-        !first
+): Promise<{ updateId: number; notificationId: number | null; deliveries: number; confirmedNoRecipients: boolean }> {
+  const row = await incidentForUpdate(tx, incidentId);
+  if (!row) throw new Error(`incident ${incidentId} vanished`);
+  // Not yet on the stores: run synchronously on the connection, inside this transaction (see the header).
+  const legacy = legacyConnection(ctx.database);
+  const resolved = input.status === 'resolved';
+  const nextUpdateBy = promisedUpdate(ctx, row, input.status, input.nextUpdateBy ?? null);
+  await setIncidentState(tx, incidentId, {
+    status: input.status,
+    nextUpdateBy,
+    resolvedAt: resolved ? ctx.now : null,
+    // Maintenance started early (or late) by hand has started now, not at the announced time.
+    ...(row.kind === 'maintenance' &&
+    row.status === 'scheduled' &&
+    (input.status === 'in_progress' || input.status === 'monitoring') &&
+    !first
+      ? { startedAt: ctx.now }
+      : {}),
+  });
+  // Announced and planned in one transaction: a crash cannot leave maintenance that never starts or ends.
+  if (first && row.kind === 'maintenance' && row.windowStartsAt !== null && row.windowEndsAt !== null)
+    planMaintenance(legacy, incidentId, { startsAt: row.windowStartsAt, endsAt: row.windowEndsAt }, ctx.now);
+  for (const [id, status] of Object.entries(input.components)) await setIncidentComponent(tx, incidentId, id, status);
+  // A resolved incident leaves every service it touched operational.
+  if (resolved) await resolveIncidentComponents(tx, incidentId);
+  const updateId = await insertUpdate(tx, {
+    incidentId,
+    status: input.status,
+    body: input.body,
+    publishedAt: ctx.now,
+    createdBy: ctx.actor.id,
+  });
+  // The services' history, in this transaction: the scheduler's own steps are the maintenance's.
+  await recordIncidentStates(tx, incidentId, updateId, ctx.system ? 'maintenance' : 'update', ctx.now);
+  const view = await readIncident(tx, ctx.components, incidentId);
+  if (!view) throw new Error(`incident ${incidentId} vanished`);
+  const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
+  const url = incidentUrl(ctx.publicUrl, incidentId);
+  const addressed = audienceOrganisations(row);
+  const audience = incidentAudience(
+    row.kind,
+    view.incident.components.map((c) => c.id),
+    addressed.ids,
+  );
+  const notify = input.notify !== false;
+  // The outbox: enqueued in this transaction, so the notice exists exactly when the update does.
+  const { notificationId, deliveries } = notify
+    ? await enqueueNotification(
+        tx,
+        {
+          kind: 'incident',
+          title: `${view.incident.title}: ${input.status}`,
+          threadKey: `incident:${incidentId}`,
+          content: incidentMessages({
+            organisation: ctx.site.organisation.name,
+            incident: view.incident,
+            update,
+            incidentUrl: url,
+            first,
+            phase: view.updates.length,
+            worstDeclared: await worstDeclared(tx, incidentId),
+            ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
+          }),
+          audience,
+          createdBy: ctx.actor.id,
+        },
+        ctx.now,
       )
-        sqlite.prepare('UPDATE incidents SET started_at = ? WHERE id = ?').run(ctx.now.getTime(), incidentId);
-      // Announced and planned in one transaction: a crash cannot leave maintenance that never starts or ends.
-      if (first && row.kind === 'maintenance' && row.window_starts_at !== null && row.window_ends_at !== null)
-        planMaintenance(ctx.db, incidentId, { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) }, ctx.now);
-      const setComponent = sqlite.prepare(
-        'INSERT INTO incident_components (incident_id, component_id, status) VALUES (?, ?, ?) ON CONFLICT (incident_id, component_id) DO UPDATE SET status = excluded.status',
-      );
-      for (const [id, status] of Object.entries(input.components)) setComponent.run(incidentId, id, status);
-      // A resolved incident leaves every service it touched operational.
-      if (resolved) sqlite.prepare(`UPDATE incident_components SET status = 'operational' WHERE incident_id = ?`).run(incidentId);
-      const { id: updateId } = sqlite
-        .prepare('INSERT INTO incident_updates (incident_id, status, body, published_at, created_by) VALUES (?, ?, ?, ?, ?) RETURNING id')
-        .get(incidentId, input.status, input.body, ctx.now.getTime(), ctx.actor.id) as { id: number };
-      // The services' history, in this transaction: the scheduler's own steps are the maintenance's.
-      recordIncidentStates(ctx.db, incidentId, updateId, ctx.system ? 'maintenance' : 'update', ctx.now);
-      const view = incidentView(ctx.db, ctx.components, incidentId);
-      if (!view) throw new Error(`incident ${incidentId} vanished`);
-      const update: UpdateView = { id: updateId, status: input.status, body: input.body, publishedAt: ctx.now };
-      const url = incidentUrl(ctx.publicUrl, incidentId);
-      const addressed = audienceOrganisations(row);
-      const audience = incidentAudience(
-        row.kind,
-        view.incident.components.map((c) => c.id),
-        addressed.ids,
-      );
-      const notify = input.notify !== false;
-      const { notificationId, deliveries } = notify
-        ? enqueueNotification(
-            ctx.db,
-            {
-              kind: 'incident',
-              title: `${view.incident.title}: ${input.status}`,
-              threadKey: `incident:${incidentId}`,
-              content: incidentMessages({
-                organisation: ctx.site.organisation.name,
-                incident: view.incident,
-                update,
-                incidentUrl: url,
-                first,
-                phase: view.updates.length,
-                worstDeclared: worstDeclared(ctx.db, incidentId),
-                ...(view.incident.window ? { calendarUrl: `${url}.ics` } : {}),
-              }),
-              audience,
-              createdBy: ctx.actor.id,
-            },
-            ctx.now,
-          )
-        : { notificationId: null, deliveries: 0 };
-      // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
-      const empty = notify && addressed.ids !== null && deliveries === 0;
-      if (empty && !input.confirmNoRecipients)
-        throw new NoRecipients(
-          noRecipientsProblem(audienceReach(ctx.db, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
-        );
-      sqlite
-        .prepare('UPDATE incident_updates SET notification_id = ?, notified = ? WHERE id = ?')
-        .run(notificationId, notify ? 1 : 0, updateId);
-      // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
-      planReminders(ctx.db, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : new Date(nextUpdateBy), ctx.now);
-      if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(ctx.db, incidentId, ctx.now);
-      return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
-    })
-    .immediate();
+    : { notificationId: null, deliveries: 0 };
+  // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
+  const empty = notify && addressed.ids !== null && deliveries === 0;
+  if (empty && !input.confirmNoRecipients)
+    throw new NoRecipients(noRecipientsProblem(audienceReach(legacy, audience, addressed.typed)) ?? 'This targeted notice reaches no one.');
+  await setUpdateNotification(tx, updateId, notificationId, notify);
+  // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
+  planReminders(legacy, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : nextUpdateBy, ctx.now);
+  if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(legacy, incidentId, ctx.now);
+  return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
 }
 
 /**
@@ -442,34 +490,18 @@ function publish(
  * incidents; for maintenance under way, the end of its window (the
  * completion notice), and nothing while it is only scheduled.
  */
-function promisedUpdate(
-  ctx: IncidentContext,
-  row: { kind: IncidentKind; severity: IncidentSeverity; window_ends_at: number | null },
+export function promisedUpdate(
+  ctx: Pick<IncidentActor, 'now' | 'site'>,
+  row: { kind: IncidentKind; severity: IncidentSeverity; windowEndsAt: Date | null },
   status: IncidentStatus,
   chosen: Date | null,
-): number | null {
+): Date | null {
   if (status === 'resolved') return null;
-  if (row.kind === 'maintenance') return status === 'scheduled' ? null : row.window_ends_at;
-  return chosen ? chosen.getTime() : ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000;
+  if (row.kind === 'maintenance') return status === 'scheduled' ? null : row.windowEndsAt;
+  return chosen ?? new Date(ctx.now.getTime() + cadenceMinutes(ctx.site, row.kind, row.severity) * 60_000);
 }
 
 export const incidentUrl = (publicUrl: URL, id: number) => new URL(`incidents/${id}`, publicUrl).href;
-
-interface IncidentRow {
-  id: number;
-  kind: IncidentKind;
-  severity: IncidentSeverity;
-  title: string;
-  status: IncidentStatus;
-  public: number;
-  audience_organisations: string | null;
-  audience_organisation_ids: string | null;
-  started_at: number;
-  resolved_at: number | null;
-  next_update_by: number | null;
-  window_starts_at: number | null;
-  window_ends_at: number | null;
-}
 
 export interface IncidentRecord {
   incident: IncidentView;
@@ -483,13 +515,20 @@ export interface IncidentRecord {
   editedAt: Date | null;
 }
 
-function toView(db: Db, components: readonly Component[], row: IncidentRow): IncidentView {
-  const affected = db.$client
-    .prepare('SELECT component_id, status FROM incident_components WHERE incident_id = ? ORDER BY component_id')
-    .all(row.id) as {
-    component_id: string;
-    status: ComponentStatus;
-  }[];
+/** Incident rows as renderers get them, with their services named from the content. */
+async function toViews(r: Reader | Tx, components: readonly Component[], rows: readonly IncidentRow[]): Promise<IncidentView[]> {
+  const affected = await componentsOf(
+    r,
+    rows.map((row) => row.id),
+  );
+  return rows.map((row) => viewOf(components, row, affected.get(row.id) ?? []));
+}
+
+export function viewOf(
+  components: readonly Component[],
+  row: IncidentRow,
+  affected: readonly { componentId: string; status: ComponentStatus }[],
+): IncidentView {
   return {
     id: row.id,
     kind: row.kind,
@@ -497,77 +536,66 @@ function toView(db: Db, components: readonly Component[], row: IncidentRow): Inc
     title: row.title,
     status: row.status,
     components: affected.map((a) => ({
-      id: a.component_id,
-      name: components.find((c) => c.id === a.component_id)?.name ?? a.component_id,
+      id: a.componentId,
+      name: components.find((c) => c.id === a.componentId)?.name ?? a.componentId,
       status: a.status,
     })),
-    startedAt: new Date(row.started_at),
-    resolvedAt: row.resolved_at === null ? null : new Date(row.resolved_at),
-    nextUpdateBy: row.next_update_by === null ? null : new Date(row.next_update_by),
-    window:
-      row.window_starts_at === null || row.window_ends_at === null
-        ? null
-        : { startsAt: new Date(row.window_starts_at), endsAt: new Date(row.window_ends_at) },
+    startedAt: row.startedAt,
+    resolvedAt: row.resolvedAt,
+    nextUpdateBy: row.nextUpdateBy,
+    window: row.windowStartsAt === null || row.windowEndsAt === null ? null : { startsAt: row.windowStartsAt, endsAt: row.windowEndsAt },
   };
 }
 
-export function incidentView(db: Db, components: readonly Component[], id: number): IncidentRecord | null {
-  const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
-  if (!row) return null;
-  const updates = db.$client
-    .prepare(`${UPDATE_COLUMNS} WHERE u.incident_id = ? ORDER BY u.published_at DESC, u.id DESC`)
-    .all(id) as UpdateRow[];
-  const edited = db.$client.prepare('SELECT max(at) AS at FROM incident_revisions WHERE incident_id = ? AND update_id IS NULL').get(id) as {
-    at: number | null;
-  };
-  return {
-    incident: toView(db, components, row),
-    public: row.public === 1,
-    organisations: audienceOrganisations(row).ids,
-    typedOrganisations: audienceOrganisations(row).typed,
-    updates: updates.map(updateView),
-    editedAt: edited.at === null ? null : new Date(edited.at),
-  };
-}
-
-/** An update as the pages show it: with whether subscribers were told, and when its text was last edited. */
-const UPDATE_COLUMNS = `SELECT u.id, u.status, u.body, u.published_at, u.notified,
-  (SELECT max(r.at) FROM incident_revisions r WHERE r.update_id = u.id) AS edited_at FROM incident_updates u`;
-
-interface UpdateRow {
-  id: number;
-  status: IncidentStatus;
-  body: string;
-  published_at: number;
-  notified: number;
-  edited_at: number | null;
-}
-
-const updateView = (u: UpdateRow): UpdateView => ({
+const updateView = (u: UpdateWithEdit): UpdateView => ({
   id: u.id,
   status: u.status,
   body: u.body,
-  publishedAt: new Date(u.published_at),
-  notified: u.notified === 1,
-  editedAt: u.edited_at === null ? null : new Date(u.edited_at),
+  publishedAt: u.publishedAt,
+  notified: u.notified,
+  editedAt: u.editedAt,
 });
 
-export function listIncidents(
-  db: Db,
+/** An incident with its updates (newest first), read in the caller's snapshot or transaction. */
+export async function readIncident(r: Reader | Tx, components: readonly Component[], id: number): Promise<IncidentRecord | null> {
+  const row = await incidentRow(r, id);
+  if (!row) return null;
+  const [view] = await toViews(r, components, [row]);
+  if (!view) return null;
+  const updates = await updatesOf(r, id);
+  const addressed = audienceOrganisations(row);
+  return {
+    incident: view,
+    public: row.public,
+    organisations: addressed.ids,
+    typedOrganisations: addressed.typed,
+    updates: updates.map(updateView),
+    editedAt: await incidentEditedAt(r, id),
+  };
+}
+
+export function incidentView(database: Database, components: readonly Component[], id: number): Promise<IncidentRecord | null> {
+  return database.read((r) => readIncident(r, components, id));
+}
+
+export interface IncidentListOptions {
+  open?: boolean;
+  publicOnly?: boolean;
+  since?: Date;
+  limit?: number;
+}
+
+export async function readIncidents(
+  r: Reader | Tx,
   components: readonly Component[],
-  options: { open?: boolean; publicOnly?: boolean; since?: Date; limit?: number },
-): IncidentView[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT * FROM incidents WHERE (? = 0 OR status != 'resolved') AND (? = 0 OR public = 1) AND started_at >= ? ORDER BY started_at DESC LIMIT ?`,
-    )
-    .all(
-      options.open ? 1 : 0,
-      options.publicOnly ? 1 : 0,
-      options.since?.getTime() ?? 0,
-      Math.min(options.limit ?? 50, 500),
-    ) as IncidentRow[];
-  return rows.map((r) => toView(db, components, r));
+  options: IncidentListOptions,
+): Promise<IncidentView[]> {
+  const rows = await incidentRows(r, { ...options, limit: Math.min(options.limit ?? 50, 500) });
+  return toViews(r, components, rows);
+}
+
+export function listIncidents(database: Database, components: readonly Component[], options: IncidentListOptions): Promise<IncidentView[]> {
+  return database.read((r) => readIncidents(r, components, options));
 }
 
 /**
@@ -575,36 +603,32 @@ export function listIncidents(
  * (maintenance still waiting for its window has not) and not resolved before
  * `from`; open ones included. Newest first.
  */
-export function publicIncidentsBetween(db: Db, components: readonly Component[], from: Date, to: Date, limit = 200): IncidentView[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT * FROM incidents
-        WHERE public = 1 AND status != 'scheduled' AND started_at <= ?
-          AND (status != 'resolved' OR coalesce(resolved_at, started_at) >= ?)
-        ORDER BY started_at DESC, id DESC LIMIT ?`,
-    )
-    .all(to.getTime(), from.getTime(), Math.min(limit, 500)) as IncidentRow[];
-  return rows.map((r) => toView(db, components, r));
+export async function readPublicIncidentsBetween(
+  r: Reader | Tx,
+  components: readonly Component[],
+  from: Date,
+  to: Date,
+  limit = 200,
+): Promise<IncidentView[]> {
+  return toViews(r, components, await publicIncidentRowsBetween(r, from, to, Math.min(limit, 500)));
 }
 
 /** The newest update of an incident, or null. */
-export function latestUpdate(db: Db, incidentId: number): UpdateView | null {
-  const row = db.$client
-    .prepare(`${UPDATE_COLUMNS} WHERE u.incident_id = ? ORDER BY u.published_at DESC, u.id DESC LIMIT 1`)
-    .get(incidentId) as UpdateRow | undefined;
-  return row ? updateView(row) : null;
+export async function readLatestUpdate(r: Reader | Tx, incidentId: number): Promise<UpdateView | null> {
+  const [latest] = await updatesOf(r, incidentId, 1);
+  return latest ? updateView(latest) : null;
 }
 
 /** Each service's state now: the worst any open incident puts it in. */
-export function currentComponentStatus(db: Db, components: readonly Component[]): { component: Component; status: ComponentStatus }[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT c.component_id, c.status FROM incident_components c JOIN incidents i ON i.id = c.incident_id WHERE i.status NOT IN ('resolved', 'scheduled') AND i.public = 1`,
-    )
-    .all() as { component_id: string; status: ComponentStatus }[];
-  return components.map((component) => {
-    return { component, status: worstStatus(rows.filter((r) => r.component_id === component.id).map((r) => r.status)) };
-  });
+export async function readCurrentComponentStatus(
+  r: Reader | Tx,
+  components: readonly Component[],
+): Promise<{ component: Component; status: ComponentStatus }[]> {
+  const rows = await openPublicComponentStates(r);
+  return components.map((component) => ({
+    component,
+    status: worstStatus(rows.filter((row) => row.componentId === component.id).map((row) => row.status)),
+  }));
 }
 
 export interface Preview {
@@ -629,23 +653,24 @@ export interface IncidentDraft {
 }
 
 /** What the composer previews an update against: the incident as it stands. */
-export function incidentDraft(db: Db, id: number): IncidentDraft | null {
-  const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
+export async function incidentDraft(database: Database, id: number): Promise<IncidentDraft | null> {
+  const row = await database.read((r) => incidentRow(r, id));
   if (!row) return null;
-  const view = toView(db, [], row);
+  const view = viewOf([], row, []);
+  const addressed = audienceOrganisations(row);
   return {
     id,
     kind: view.kind,
     severity: view.severity,
     title: view.title,
-    organisations: audienceOrganisations(row).ids,
-    typedOrganisations: audienceOrganisations(row).typed,
+    organisations: addressed.ids,
+    typedOrganisations: addressed.typed,
     window: view.window,
   };
 }
 
-export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft, given: UpdateInput): Preview {
-  const existing = draft.id === null ? null : incidentView(ctx.db, ctx.components, draft.id);
+export async function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft, given: UpdateInput): Promise<Preview> {
+  const existing = draft.id === null ? null : await incidentView(ctx.database, ctx.components, draft.id);
   const input =
     draft.id === null && draft.kind === 'maintenance' ? { ...given, ...asAnnounced({ ...given, window: draft.window }, ctx.now) } : given;
   const merged = new Map((existing?.incident.components ?? []).map((c) => [c.id, c]));
@@ -653,12 +678,7 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     merged.set(id, { id, name: ctx.components.find((c) => c.id === id)?.name ?? id, status });
   const resolved = input.status === 'resolved';
   const window = existing?.incident.window ?? draft.window;
-  const nextUpdateBy = promisedUpdate(
-    ctx,
-    { ...draft, window_ends_at: window?.endsAt.getTime() ?? null },
-    input.status,
-    input.nextUpdateBy ?? null,
-  );
+  const nextUpdateBy = promisedUpdate(ctx, { ...draft, windowEndsAt: window?.endsAt ?? null }, input.status, input.nextUpdateBy ?? null);
   const incident: IncidentView = {
     id: draft.id ?? 0,
     kind: draft.kind,
@@ -668,9 +688,11 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     components: [...merged.values()].map((c) => (resolved ? { ...c, status: 'operational' } : c)),
     startedAt: existing?.incident.startedAt ?? (input.status === 'scheduled' && window ? window.startsAt : ctx.now),
     resolvedAt: resolved ? ctx.now : null,
-    nextUpdateBy: nextUpdateBy === null ? null : new Date(nextUpdateBy),
+    nextUpdateBy,
     window,
   };
+  // Not yet on the stores: synchronous reads on the connection, outside any transaction.
+  const legacy = legacyConnection(ctx.database);
   const url = incidentUrl(ctx.publicUrl, draft.id ?? 0);
   const content = incidentMessages({
     organisation: ctx.site.organisation.name,
@@ -680,7 +702,7 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     first: draft.id === null,
     phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
     worstDeclared: worstStatus([
-      ...(draft.id === null ? [] : [worstDeclared(ctx.db, draft.id)]),
+      ...(draft.id === null ? [] : [worstDeclaredLegacy(legacy, draft.id)]),
       ...[...merged.values()].map((c) => c.status),
     ]),
     ...(window ? { calendarUrl: `${url}.ics` } : {}),
@@ -690,19 +712,17 @@ export function previewIncidentUpdate(ctx: IncidentContext, draft: IncidentDraft
     incident.components.map((c) => c.id),
     draft.organisations,
   );
-  const reach = audienceReach(ctx.db, audience, draft.typedOrganisations ?? null);
+  const reach = audienceReach(legacy, audience, draft.typedOrganisations ?? null);
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
 }
 
 /** Each published update's notification and how many recipients it was enqueued for: whom it reached. */
-export function updateNotifications(db: Db, incidentId: number): Map<number, { notificationId: number; recipients: number }> {
-  const rows = db.$client
-    .prepare(
-      `SELECT u.id, n.id AS notification_id, n.recipient_count FROM incident_updates u JOIN notifications n ON n.id = u.notification_id
-       WHERE u.incident_id = ?`,
-    )
-    .all(incidentId) as { id: number; notification_id: number; recipient_count: number }[];
-  return new Map(rows.map((r) => [r.id, { notificationId: r.notification_id, recipients: r.recipient_count }]));
+export async function updateNotifications(
+  database: Database,
+  incidentId: number,
+): Promise<Map<number, { notificationId: number; recipients: number }>> {
+  const rows = await database.read((r) => updateNotificationCounts(r, incidentId));
+  return new Map(rows.map((r) => [r.updateId, { notificationId: r.notificationId, recipients: r.recipients }]));
 }
 
 /**
@@ -710,11 +730,15 @@ export function updateNotifications(db: Db, incidentId: number): Map<number, { n
  * update composer shows it before anything is written); null for an
  * incident addressed to every subscriber of the topic, or none.
  */
-export function incidentReach(db: Db, id: number, alsoComponents: readonly string[] = []): AudienceReach | null {
-  const row = db.$client.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentRow | undefined;
-  if (!row) return null;
-  const addressed = audienceOrganisations(row);
+export async function incidentReach(database: Database, id: number, alsoComponents: readonly string[] = []): Promise<AudienceReach | null> {
+  const found = await database.read(async (r) => {
+    const row = await incidentRow(r, id);
+    return row ? { row, affected: (await componentsOf(r, [id])).get(id) ?? [] } : null;
+  });
+  if (!found) return null;
+  const addressed = audienceOrganisations(found.row);
   if (addressed.ids === null) return null;
-  const components = [...new Set([...toView(db, [], row).components.map((c) => c.id), ...alsoComponents])];
-  return audienceReach(db, incidentAudience(row.kind, components, addressed.ids), addressed.typed);
+  const components = [...new Set([...found.affected.map((c) => c.componentId), ...alsoComponents])];
+  // Not yet on the stores: a synchronous read on the connection, outside any transaction.
+  return audienceReach(legacyConnection(database), incidentAudience(found.row.kind, components, addressed.ids), addressed.typed);
 }

@@ -16,7 +16,14 @@ import type { Component, Site } from '../content/schema.ts';
 import { completeJob as completeJobIn, type Job, type JobHandler } from '../jobs/jobs.ts';
 import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { type IncidentContext, type IncidentRecord, incidentAudience, incidentUrl, incidentView, postUpdate } from './incidents.ts';
+import {
+  type LegacyIncidentContext as IncidentContext,
+  type IncidentRecord,
+  incidentAudience,
+  incidentUrl,
+  incidentViewLegacy,
+  postUpdateLegacy,
+} from './legacy.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
 import type { MaintenanceWindow } from './types.ts';
@@ -107,7 +114,7 @@ function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: D
       const db = legacyConnection(deps.database);
       const window = state?.window;
       if (window && window.startsAt.getTime() === Number(job.payload.startsAt) && window.endsAt.getTime() === Number(job.payload.endsAt)) {
-        const record = incidentView(db, deps.components, incidentId);
+        const record = incidentViewLegacy(db, deps.components, incidentId);
         if (record) await run({ record, window, createdBy: state.createdBy, db, tx }, job, now);
       }
       await completeJobIn(tx, job.id, now);
@@ -161,7 +168,7 @@ const start = (deps: MaintenanceJobDeps) =>
     const { incident } = planned.record;
     // A window that passed while nothing ran is simply completed; announcing its start now would be false.
     if (incident.status !== 'scheduled' || now >= planned.window.endsAt) return;
-    const result = postUpdate(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
       status: 'in_progress',
       body: filled(deps, 'maintenance-started', planned),
       components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
@@ -176,7 +183,7 @@ const complete = (deps: MaintenanceJobDeps) =>
   step(deps, (planned, _job, now) => {
     const { incident } = planned.record;
     if (incident.status === 'resolved') return;
-    const result = postUpdate(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
+    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
       status: 'resolved',
       body: filled(deps, 'maintenance-completed', planned),
       components: {},

@@ -2,14 +2,24 @@
  * What the public sees of incidents: the status of each service, open
  * incidents, history, feeds and status.json. Only public incidents: a
  * breach without a public notice stays with its audience.
+ * The incidents and the services' history are read in one snapshot of
+ * `database` (src/stores/incidents.ts, history.ts, availability.ts).
  */
-import type { Db } from '../../../db/client.ts';
+import type { Database } from '../../../db/engine/types.ts';
 import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
-import { type ComponentAvailability, dailyAvailabilityLegacy as dailyAvailability } from './availability.ts';
+import { type ComponentAvailability, dailyAvailability } from './availability.ts';
 import { maintenanceCalendar } from './calendar.ts';
-import { worstDeclaredLegacy as worstDeclared } from './history.ts';
-import { currentComponentStatus, incidentUrl, incidentView, latestUpdate, listIncidents, publicIncidentsBetween } from './incidents.ts';
+import { worstDeclared } from './history.ts';
+import {
+  incidentUrl,
+  incidentView,
+  readCurrentComponentStatus,
+  readIncident,
+  readIncidents,
+  readLatestUpdate,
+  readPublicIncidentsBetween,
+} from './incidents.ts';
 import { renderMarkdown } from './markdown.ts';
 import {
   type ComponentStatus,
@@ -43,15 +53,22 @@ export interface StatusSnapshot {
   availability: ComponentAvailability[];
 }
 
-export function statusSnapshot(db: Db, components: readonly Component[], now: Date): StatusSnapshot {
-  const current = currentComponentStatus(db, components);
-  const unresolved = listIncidents(db, components, { open: true, publicOnly: true });
-  const open = unresolved.filter((i) => i.status !== 'scheduled').map((i) => ({ ...i, latest: latestUpdate(db, i.id) }));
+export async function statusSnapshot(database: Database, components: readonly Component[], now: Date): Promise<StatusSnapshot> {
+  const windowStart = new Date(Math.floor(now.getTime() / DAY) * DAY - (HISTORY_DAYS - 1) * DAY);
+  const { current, unresolved, open, history, availability } = await database.read(async (r) => {
+    const current = await readCurrentComponentStatus(r, components);
+    const unresolved = await readIncidents(r, components, { open: true, publicOnly: true });
+    const open: StatusSnapshot['open'] = [];
+    for (const i of unresolved) if (i.status !== 'scheduled') open.push({ ...i, latest: await readLatestUpdate(r, i.id) });
+    const history: StatusSnapshot['history'] = [];
+    for (const i of await readPublicIncidentsBetween(r, components, windowStart, now))
+      history.push({ ...i, impact: await worstDeclared(r, i.id) });
+    const availability = await dailyAvailability(r, components, now, HISTORY_DAYS, RECENT_DAYS);
+    return { current, unresolved, open, history, availability };
+  });
   const upcoming = unresolved
     .filter((i) => i.status === 'scheduled')
     .sort((a, b) => (a.window?.startsAt.getTime() ?? 0) - (b.window?.startsAt.getTime() ?? 0));
-  const windowStart = new Date(Math.floor(now.getTime() / DAY) * DAY - (HISTORY_DAYS - 1) * DAY);
-  const history = publicIncidentsBetween(db, components, windowStart, now).map((i) => ({ ...i, impact: worstDeclared(db, i.id) }));
   const statuses = current.map((c) => c.status);
   const overall = statuses.some((s) => s === 'major_outage' || s === 'partial_outage')
     ? 'outage'
@@ -74,7 +91,7 @@ export function statusSnapshot(db: Db, components: readonly Component[], now: Da
     open,
     upcoming,
     history,
-    availability: dailyAvailability(db, components, now, HISTORY_DAYS, RECENT_DAYS),
+    availability,
   };
 }
 
@@ -100,14 +117,24 @@ export function statusHeadline(snapshot: Pick<StatusSnapshot, 'worst' | 'compone
 }
 
 /** A public incident with its updates, or null when it does not exist or is not public. */
-export function publicIncident(db: Db, components: readonly Component[], id: number) {
-  const record = incidentView(db, components, id);
+export async function publicIncident(database: Database, components: readonly Component[], id: number) {
+  const record = await incidentView(database, components, id);
   return record?.public ? record : null;
 }
 
-export function incidentFeedEntries(db: Db, components: readonly Component[], publicUrl: URL, limit = 50): FeedEntry[] {
-  return listIncidents(db, components, { publicOnly: true, limit }).map((incident) => {
-    const record = incidentView(db, components, incident.id);
+export async function incidentFeedEntries(
+  database: Database,
+  components: readonly Component[],
+  publicUrl: URL,
+  limit = 50,
+): Promise<FeedEntry[]> {
+  const records = await database.read(async (r) => {
+    const found = [];
+    for (const incident of await readIncidents(r, components, { publicOnly: true, limit }))
+      found.push({ incident, record: await readIncident(r, components, incident.id) });
+    return found;
+  });
+  return records.map(({ incident, record }) => {
     const updates = record?.updates ?? [];
     const latest = updates[0];
     const url = incidentUrl(publicUrl, incident.id);
@@ -184,14 +211,14 @@ export function statusDocument(snapshot: StatusSnapshot, publicUrl: URL) {
 }
 
 /** The .ics of a public maintenance window, or null when there is none. */
-export function maintenanceCalendarFor(
-  db: Db,
+export async function maintenanceCalendarFor(
+  database: Database,
   content: { site: Site; components: readonly Component[] },
   publicUrl: URL,
   id: number,
   now: Date,
-): string | null {
-  const record = publicIncident(db, content.components, id);
+): Promise<string | null> {
+  const record = await publicIncident(database, content.components, id);
   if (record?.incident.kind !== 'maintenance') return null;
   const announcement = record.updates.at(-1);
   return maintenanceCalendar({

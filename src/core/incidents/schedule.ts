@@ -24,7 +24,13 @@ import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
 import type { Keys } from '../notify/recipients.ts';
 import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
-import { type IncidentContext, incidentReach, postUpdate, type UpdateInput, updateProblem } from './incidents.ts';
+import {
+  type LegacyIncidentContext as IncidentContext,
+  incidentReachLegacy,
+  postUpdateLegacy,
+  type UpdateInput,
+  updateProblemLegacy,
+} from './legacy.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import { type ComponentStatus, componentStatuses, type IncidentStatus, incidentStatuses } from './types.ts';
 
@@ -57,7 +63,7 @@ export async function scheduleUpdate(
   if (input.body.trim() === '') return { ok: false, message: 'Write what is happening: an update cannot be empty.' };
   const legacy = legacyContext(ctx);
   // The promise is checked against the time it will be published, as publishing then will check it.
-  const problem = updateProblem({ ...legacy, now: runAt }, incidentId, input);
+  const problem = updateProblemLegacy({ ...legacy, now: runAt }, incidentId, input);
   if (problem) return { ok: false, message: problem };
   // The guard runs now, while a person can still answer it.
   if (scanForPersonalData(input.body).length > 0 && !input.confirmPersonalData) {
@@ -68,7 +74,7 @@ export async function scheduleUpdate(
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
   const notify = input.notify !== false;
-  const empty = notify ? noRecipientsProblem(incidentReach(legacy.db, incidentId, Object.keys(input.components))) : null;
+  const empty = notify ? noRecipientsProblem(incidentReachLegacy(legacy.db, incidentId, Object.keys(input.components))) : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const id = await ctx.database.transaction(async (tx) => {
     const scheduledId = await insertScheduledUpdate(tx, {
@@ -249,7 +255,7 @@ function publishScheduled(deps: JobDeps): JobHandler {
       // postUpdate is not on the stores yet (incidents.ts). Called synchronously from this callback on the
       // same connection, it joins this transaction (db/engine/sqlite.ts), so the claim, the update and the
       // mark commit together; on PostgreSQL the legacy connection refuses, and nothing is claimed.
-      const result = postUpdate(ctx, row.incidentId, {
+      const result = postUpdateLegacy(ctx, row.incidentId, {
         status: incidentStatus(row.status),
         body: row.body,
         components: componentStates(row.components),

@@ -24,7 +24,7 @@ export const GET: APIRoute = async (ctx) => {
     publicUrl: locals.candor.config.publicUrl,
     entries:
       name === 'incidents'
-        ? incidentFeedEntries(locals.candor.db, locals.candor.content.components, locals.candor.config.publicUrl)
+        ? await incidentFeedEntries(locals.candor.database, locals.candor.content.components, locals.candor.config.publicUrl)
         : await changeFeedEntries(locals.candor.database, locals.candor.config.publicUrl),
     emptyUpdated: lastUpdated(await getDocs()),
   });

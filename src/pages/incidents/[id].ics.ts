@@ -10,7 +10,9 @@ export const GET: APIRoute = async (ctx) => {
   const { candor } = locals;
   const id = Number(params.id);
   const calendar =
-    Number.isInteger(id) && id > 0 ? maintenanceCalendarFor(candor.db, candor.content, candor.config.publicUrl, id, candor.now()) : null;
+    Number.isInteger(id) && id > 0
+      ? await maintenanceCalendarFor(candor.database, candor.content, candor.config.publicUrl, id, candor.now())
+      : null;
   if (!calendar) {
     // a person who followed the link; a calendar app gets the line of text
     if (wantsHtml(ctx.request)) return errorPage(ctx, notFound('No scheduled maintenance here: this address has no calendar event.'));

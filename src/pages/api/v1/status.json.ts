@@ -3,9 +3,9 @@ import { statusDocument, statusSnapshot } from '../../../core/incidents/public.t
 
 export const prerender = false;
 
-export const GET: APIRoute = ({ locals }) => {
+export const GET: APIRoute = async ({ locals }) => {
   const { candor } = locals;
-  const body = statusDocument(statusSnapshot(candor.db, candor.content.components, candor.now()), candor.config.publicUrl);
+  const body = statusDocument(await statusSnapshot(candor.database, candor.content.components, candor.now()), candor.config.publicUrl);
   return new Response(`${JSON.stringify(body, null, 2)}\n`, {
     headers: {
       'Content-Type': 'application/json; charset=utf-8',
