@@ -22,7 +22,7 @@ import { clearSessionCookie, decideRequestFor, readSessionToken } from './lib/co
 import { type AppContext, createAppContext } from './runtime/context.ts';
 import { snapshotResponse, snapshotted } from './runtime/status-snapshots.ts';
 
-let devContext: AppContext | undefined;
+let devContext: Promise<AppContext> | undefined;
 
 const plain = (status: number, text: string) => new Response(text, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
 
@@ -35,7 +35,7 @@ const unusedEndpoints = defineMiddleware((ctx, next) => (ctx.routePattern === '/
 const context = defineMiddleware(async (ctx, next) => {
   if (!ctx.isPrerendered && !ctx.locals.candor) {
     devContext ??= createAppContext(readConfig(process.env, process.cwd()), process.cwd());
-    ctx.locals.candor = devContext;
+    ctx.locals.candor = await devContext;
   }
   ctx.locals.auth ??= null;
   return next();

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sealAuditChain } from './core/audit/log.ts';
+import { sealChainNow } from './core/audit/log.ts';
 import { closeRepeatWindows } from './core/audit/repeats.ts';
 import { sweepLeftovers } from './core/backup/leftovers.ts';
 import { ConfigError, readConfig } from './core/config/env.ts';
@@ -36,9 +36,9 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 
 type AstroHandler = (req: IncomingMessage, res: ServerResponse, next: undefined, locals: App.Locals) => Promise<void>;
 
-function startupContext(): AppContext {
+async function startupContext(): Promise<AppContext> {
   try {
-    return createAppContext(readConfig(process.env, process.cwd()), root);
+    return await createAppContext(readConfig(process.env, process.cwd()), root);
   } catch (err) {
     if (err instanceof ContentError) return fail(err.message);
     if (err instanceof ConfigError) return fail(`configuration error: ${err.message}`);
@@ -60,11 +60,11 @@ async function preloadServerChunks(dir: string): Promise<void> {
 
 async function main(): Promise<void> {
   process.env.ASTRO_NODE_AUTOSTART = 'disabled';
-  const context = startupContext();
+  const context = await startupContext();
   // Plaintext copies a crashed backup, restore or restore check left in the data dir (leftovers.ts).
   sweepLeftovers(context.config.dataDir, log);
   // After an upgrade, or a change of CANDOR_SECRET, the chain is sealed under the current key at once.
-  const sealed = sealAuditChain(context.db, context.now());
+  const sealed = await sealChainNow(context.database, context.now());
   if (sealed)
     log(
       `audit log: ${sealed.action === 'audit.chain_keyed' ? 'older plain entries sealed under CANDOR_SECRET' : 'CANDOR_SECRET changed; recorded'} as entry #${sealed.id}`,

@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { ConfigError } from '../../src/core/config/env.ts';
 import { DATABASE_URL, describeDatabaseUrl } from './url.ts';
@@ -200,6 +201,35 @@ export async function checkApplicationRole(db: pg.Pool | pg.ClientBase): Promise
 }
 
 /** A role name as PostgreSQL spells an unquoted identifier; anything else is refused, never quoted into SQL. */
+/** The migrations this code ships for PostgreSQL (drizzle-kit's journal). */
+function knownPgMigrations(): number {
+  const journal = JSON.parse(readFileSync(join(PG_MIGRATIONS, 'meta/_journal.json'), 'utf8')) as { entries: unknown[] };
+  return journal.entries.length;
+}
+
+/**
+ * How many of this code's migrations the database lacks, read as the application role (which may read
+ * drizzle's record of them after `grantApplicationRole`, nothing more). A node never migrates: it
+ * refuses to start on a schema older than its code.
+ */
+export async function pendingMigrations(db: pg.Pool | pg.ClientBase): Promise<number> {
+  const known = knownPgMigrations();
+  const { rows } = await db.query<{ present: boolean; readable: boolean | null }>(
+    `SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS present,
+            CASE WHEN to_regclass('drizzle.__drizzle_migrations') IS NULL THEN NULL
+                 ELSE has_schema_privilege('drizzle', 'USAGE') AND has_table_privilege('drizzle.__drizzle_migrations', 'SELECT') END AS readable`,
+  );
+  const facts = rows[0];
+  if (!facts?.present) return known;
+  if (!facts.readable)
+    throw new ConfigError(
+      DATABASE_URL,
+      'connects as a role that cannot read which migrations were applied: run `candor db migrate --owner <owner URL> --grant <this role>`',
+    );
+  const applied = await db.query<{ n: string }>('SELECT count(*) AS n FROM drizzle.__drizzle_migrations');
+  return Math.max(0, known - Number(applied.rows[0]?.n ?? 0));
+}
+
 export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
@@ -218,7 +248,9 @@ export async function grantApplicationRole(ownerUrl: string, role: string): Prom
       throw new ConfigError(DATABASE_URL, `cannot grant to ${role}: it is the owner; the application must connect as another role`);
     await client.query(`GRANT USAGE ON SCHEMA public TO ${role};
       GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
-      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${role};
+      GRANT USAGE ON SCHEMA drizzle TO ${role};
+      GRANT SELECT ON drizzle.__drizzle_migrations TO ${role}`);
   } finally {
     await client.end();
   }

@@ -1,6 +1,8 @@
 /** Deliveries and channel checks from the console. */
+
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
+import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { retryFailed } from '../core/notify/progress.ts';
 import { sendTestMessage as sendTest } from '../core/notify/test-send.ts';
 import { channels } from '../core/notify/types.ts';
@@ -15,7 +17,7 @@ export const notifyActions = {
       requireStaff(ctx, 'retryFailedDeliveries');
       const { database, now } = ctx.locals.candor;
       const retried = await retryFailed(database, input.notificationId, now());
-      auditStaffAction(ctx, 'deliveries.retried', `notification:${input.notificationId}`, { retried });
+      await auditStaffAction(ctx, 'deliveries.retried', `notification:${input.notificationId}`, { retried });
       return { retried };
     },
   }),
@@ -23,11 +25,11 @@ export const notifyActions = {
   sendTestMessage: defineAction({
     accept: 'form',
     input: z.object({ channel: z.enum(channels), address: z.string().max(2048) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'sendTestMessage');
-      const { db, now, keys, config, content } = ctx.locals.candor;
+      const { database, now, keys, config, content } = ctx.locals.candor;
       const result = sendTest(
-        db,
+        legacyConnection(database),
         keys,
         { allowHosts: config.providers.webhookAllowHosts },
         input.channel,
@@ -37,7 +39,7 @@ export const notifyActions = {
         now(),
       );
       if (!result.ok) refuse(result.message);
-      auditStaffAction(ctx, 'settings.test_sent', `notification:${result.notificationId}`, {
+      await auditStaffAction(ctx, 'settings.test_sent', `notification:${result.notificationId}`, {
         channel: input.channel,
         recipient: result.recipientId,
       });

@@ -21,7 +21,7 @@ export const adminCreate: CliCommand = {
     if (!values.email) throw new CliError('--email is required', 2);
     const role = values.role ?? 'owner';
     if (!isRole(role)) throw new CliError(`--role must be one of ${roles.join(', ')}`, 2);
-    const context = openContext();
+    const context = await openContext();
     try {
       const result = await inviteStaff(cliAuthContext(context), null, values.email, role);
       if (!result.ok) throw new CliError(result.message);
@@ -29,7 +29,7 @@ export const adminCreate: CliCommand = {
       console.log(`${result.member.email} can now set a password (valid 24 hours, once):\n${link}`);
       return 0;
     } finally {
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

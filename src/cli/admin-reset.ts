@@ -15,7 +15,7 @@ export const adminReset: CliCommand = {
     const { values, positionals } = parseOptions(args, { email: { type: 'string' } });
     if (positionals.length) throw new CliError(`unexpected argument: ${positionals.join(' ')}`, 2);
     if (!values.email) throw new CliError('--email is required', 2);
-    const context = openContext();
+    const context = await openContext();
     try {
       const result = await resetStaffSignIn(cliAuthContext(context), null, values.email);
       if (!result.ok) throw new CliError(result.message);
@@ -25,7 +25,7 @@ export const adminReset: CliCommand = {
       );
       return 0;
     } finally {
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

@@ -20,14 +20,14 @@ export const auditVerify: CliCommand = {
     const { values, positionals } = parseOptions(args, { anchor: { type: 'string' } });
     if (positionals.length > 0) throw new CliError(`audit verify takes no arguments, got: ${positionals.join(' ')}`, 2);
     const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
-    const context = openContext();
+    const context = await openContext();
     try {
       const keyring = boundAuditKeys(context.database);
       const result = await verifyAuditChain(context.database, keyring, anchor ? { anchor } : {});
       for (const line of verificationReport(result, keyring)) console.log(line);
       return result.ok ? 0 : 1;
     } finally {
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

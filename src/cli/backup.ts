@@ -13,6 +13,7 @@
  * now): only the configuration and the encryption key from the environment.
  */
 import { resolve } from 'node:path';
+import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
 import { checkBackup } from '../core/backup/check.ts';
@@ -38,10 +39,11 @@ export const backup: CliCommand = {
     const [file = ''] = positionals;
     const config = readConfig(process.env, process.cwd());
     if (config.database.engine === 'postgres') return onPostgres(config, config.database.url, file, Boolean(values.check));
-    const context = openContext();
+    const context = await openContext();
     const signal = untilSignal();
     try {
-      const { secrets, config, db } = context;
+      const { secrets, config } = context;
+      const db = legacyConnection(context.database);
       if (values.check) {
         // Scheduled backups recorded the row counts of their snapshot: compared when this is one of them.
         const recorded = await runOfFile(context.database, resolve(file));
@@ -49,7 +51,7 @@ export const backup: CliCommand = {
           file,
           dataDir: config.dataDir,
           keys: context.keys.keys,
-          auditKeys: boundAuditKeys(db),
+          auditKeys: boundAuditKeys(context.database),
           expectedCounts: recorded?.counts ?? null,
           signal: signal.signal,
         }).catch((err: unknown) => {
@@ -83,7 +85,7 @@ export const backup: CliCommand = {
       throw err;
     } finally {
       signal.dispose();
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

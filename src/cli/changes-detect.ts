@@ -12,7 +12,7 @@ export const changesDetect: CliCommand = {
   summary: 'draft a notice for each change in content/ since the last publication',
   async run(args) {
     if (args.length > 0) throw new CliError(`changes detect takes no arguments, got: ${args.join(' ')}`, 2);
-    const context = openContext();
+    const context = await openContext();
     try {
       const { drafted, superseded } = await detectContentChanges(context);
       if (drafted.length === 0) console.log('no new changes');
@@ -21,7 +21,7 @@ export const changesDetect: CliCommand = {
       console.log('review and publish them in the console under Announcements');
       return 0;
     } finally {
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AuditKeyring, auditKeyring } from '../core/audit/key.ts';
-import { sealChainUpgrade } from '../core/audit/log.ts';
+import { sealChainUpgradeNow } from '../core/audit/log.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
 import { type AppContext, createAppContext } from '../runtime/context.ts';
 
@@ -26,10 +26,10 @@ export class CliError extends Error {
 export const ROOT = join(import.meta.dirname, '../..');
 
 /** The same context the server builds, from the same environment. */
-export function openContext(): AppContext {
-  const context = createAppContext(readConfig(process.env, process.cwd()), ROOT);
+export async function openContext(): Promise<AppContext> {
+  const context = await createAppContext(readConfig(process.env, process.cwd()), ROOT);
   // A command that upgraded the database seals the older audit entries at once: no later process may (log.ts).
-  sealChainUpgrade(context.db, context.now());
+  await sealChainUpgradeNow(context.database, context.now());
   return context;
 }
 

@@ -17,7 +17,7 @@ export const worker: CliCommand = {
     const once = args.includes('--once');
     const unknown = args.filter((a) => a !== '--once');
     if (unknown.length) throw new CliError(`unexpected argument: ${unknown.join(' ')}`, 2);
-    const context = openContext();
+    const context = await openContext();
     const log = (line: string) => console.log(`[candor worker] ${line}`);
     const { dispatcher, description } = await createDispatcher(context, log);
     log(`channels: ${description}`);
@@ -39,7 +39,7 @@ export const worker: CliCommand = {
       await Promise.all([jobs.stop(), dispatcher.stop()]);
       return 0;
     } finally {
-      context.db.$client.close();
+      await context.database.close();
     }
   },
 };

@@ -1,3 +1,4 @@
+import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { staffLabel } from '../core/auth/staff.ts';
 import type { IncidentContext } from '../core/incidents/incidents.ts';
 import type { LegacyIncidentContext } from '../core/incidents/legacy.ts';
@@ -18,7 +19,7 @@ export function incidentContext(ctx: RequestLike): IncidentContext & LegacyIncid
   if (!auth) throw new Error('incident work needs a signed-in staff member');
   return {
     database: candor.database,
-    db: candor.db,
+    db: legacyConnection(candor.database),
     now: candor.now(),
     site: candor.content.site,
     components: candor.content.components,

@@ -13,7 +13,7 @@ export function organisationContext(ctx: RequestLike): OrganisationContext {
   const { candor, auth } = ctx.locals;
   if (!auth) throw new Error('organisation work needs a signed-in staff member');
   return {
-    db: candor.db,
+    database: candor.database,
     keys: candor.keys,
     now: candor.now(),
     actor: { id: auth.staff.id, label: staffLabel(auth.staff) },

@@ -1,5 +1,5 @@
 import type { AuditAction } from '../core/audit/actions.ts';
-import { recordAudit } from '../core/audit/log.ts';
+import { writeAudit } from '../core/audit/log.ts';
 import { staffLabel } from '../core/auth/staff.ts';
 import { clientIp } from './client-ip.ts';
 
@@ -10,20 +10,28 @@ interface RequestLike {
 }
 
 /** Records what the signed-in staff member just did, with their address and browser. */
-export function auditStaffAction(ctx: RequestLike, action: AuditAction, target: string, summary: Record<string, unknown> = {}): void {
+export async function auditStaffAction(
+  ctx: RequestLike,
+  action: AuditAction,
+  target: string,
+  summary: Record<string, unknown> = {},
+): Promise<void> {
   const auth = ctx.locals.auth;
   if (!auth) throw new Error('a staff action without a signed-in staff member');
-  const { db, now } = ctx.locals.candor;
-  recordAudit(
-    db,
-    {
-      actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
-      ip: clientIp(ctx),
-      userAgent: ctx.request.headers.get('user-agent'),
-      action,
-      target,
-      summary,
-    },
-    now(),
+  const { database, now } = ctx.locals.candor;
+  const at = now();
+  await database.transaction((tx) =>
+    writeAudit(
+      tx,
+      {
+        actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
+        ip: clientIp(ctx),
+        userAgent: ctx.request.headers.get('user-agent'),
+        action,
+        target,
+        summary,
+      },
+      at,
+    ),
   );
 }

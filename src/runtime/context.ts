@@ -5,17 +5,17 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity, type Db, openDatabase } from '../../db/client.ts';
+import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
+import { checkApplicationRole, connectPostgres, DATABASE_URL, pendingMigrations } from '../../db/engine/postgres-setup.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
-import { describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring, bindAuditKeys } from '../core/audit/key.ts';
-import { recordBaselineLegacy } from '../core/changes/snapshot.ts';
+import { recordBaseline } from '../core/changes/snapshot.ts';
 import { type Config, ConfigError } from '../core/config/env.ts';
 import { resolveSecrets, type Secrets } from '../core/config/secrets.ts';
 import { loadContent, type TrustContent } from '../core/content/load.ts';
-import { recordListedComponentsLegacy } from '../core/incidents/history.ts';
-import { indexEmailDomains } from '../core/notify/legacy.ts';
-import type { Keys } from '../core/notify/recipients.ts';
+import { recordListedComponents } from '../core/incidents/history.ts';
+import { indexEmailDomains, type Keys } from '../core/notify/recipients.ts';
 import { StatusSnapshots } from './status-snapshots.ts';
 
 export interface AppContext {
@@ -23,10 +23,9 @@ export interface AppContext {
   secrets: Secrets;
   /** the keyring: seal with the first, open with any; plus the secret for blind indexes and tokens */
   keys: Keys;
-  db: Db;
   /**
-   * The same database through the engine API (db/engine/types.ts), for what has moved to the stores;
-   * today `databaseOf(db)`, the async handle of that connection (db/engine/sqlite.ts: the transition rule).
+   * The database, on either engine (db/engine/types.ts): SQLite in the data dir (`CANDOR_DATABASE_URL`
+   * unset), or PostgreSQL as an application role that cannot get around row-level security.
    */
   database: Database;
   content: TrustContent;
@@ -65,35 +64,48 @@ function openChecked(file: string): Db {
   }
 }
 
-/** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
-export function createAppContext(config: Config, root: string): AppContext {
-  if (config.database.engine === 'postgres') {
-    // The schema, its migrations and row-level security are in place (db/schema-pg, db/engine); the domain's stores are not yet.
-    throw new ConfigError(
-      'CANDOR_DATABASE_URL',
-      `names a PostgreSQL server (${describeDatabaseUrl(config.database.url)}), but this version serves from SQLite only: unset it to use SQLite in the data dir`,
-    );
+/**
+ * PostgreSQL as the application role: reachable (else one line naming CANDOR_DATABASE_URL), a role
+ * that cannot get around row-level security (else one line naming what to change), and migrated by
+ * `candor db migrate` (a node never migrates: it runs as a role that may not).
+ */
+async function openPostgres(url: string): Promise<PostgresEngine> {
+  const probe = await connectPostgres(url, { max: 1 });
+  try {
+    await checkApplicationRole(probe);
+    const pending = await pendingMigrations(probe);
+    if (pending > 0)
+      throw new ConfigError(
+        DATABASE_URL,
+        `names a database ${pending} migration(s) behind this version: run \`candor db migrate --owner <owner URL> --grant <role>\` once, then start the nodes`,
+      );
+  } finally {
+    await probe.end();
   }
+  return openPostgresDatabase({ url });
+}
+
+/** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
+export async function createAppContext(config: Config, root: string): Promise<AppContext> {
   const content = loadContent(config.contentDir ?? join(root, 'content'));
   prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);
-  // The audit chain is sealed with a key derived from the secret, never stored in the database.
-  const db = bindAuditKeys(openChecked(join(config.dataDir, 'candor.db')), auditKeyring(secrets.secret, config.previousSecrets));
-  const now = () => new Date();
-  recordBaselineLegacy(db, content, now());
-  recordListedComponentsLegacy(db, content.components, now());
-  const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
-  // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
-  indexEmailDomains(db, keys);
-  const database = databaseOf(db);
-  return {
-    config,
-    secrets,
-    keys,
-    db,
-    database,
-    content,
-    now,
-    snapshots: new StatusSnapshots(database, now),
-  };
+  const database: Database =
+    config.database.engine === 'postgres'
+      ? await openPostgres(config.database.url)
+      : databaseOf(openChecked(join(config.dataDir, 'candor.db')));
+  try {
+    // The audit chain is sealed with a key derived from the secret, never stored in the database.
+    bindAuditKeys(database, auditKeyring(secrets.secret, config.previousSecrets));
+    const now = () => new Date();
+    await recordBaseline(database, content, now());
+    await recordListedComponents(database, content.components, now());
+    const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
+    // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
+    await indexEmailDomains(database, keys);
+    return { config, secrets, keys, database, content, now, snapshots: new StatusSnapshots(database, now) };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
 }

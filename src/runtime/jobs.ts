@@ -5,6 +5,7 @@
  * staff told of a failed or overdue one (src/core/backup/schedule.ts).
  */
 import { Cron } from 'croner';
+import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
@@ -18,7 +19,7 @@ import type { AppContext } from './context.ts';
 export function jobHandlers(context: AppContext) {
   const staffSlack = staffSlackOf(context.config.providers.slack);
   const shared = {
-    db: context.db,
+    database: context.database,
     site: context.content.site,
     components: context.content.components,
     publicUrl: context.config.publicUrl,
@@ -26,11 +27,10 @@ export function jobHandlers(context: AppContext) {
   return {
     ...incidentJobHandlers({
       ...shared,
-      database: context.database,
       keys: context.keys,
       staffSlack,
     }),
-    ...maintenanceJobHandlers({ ...shared, database: context.database, templates: context.content.templates }),
+    ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
     ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
     ...announcementJobHandlers({ ...shared, keys: context.keys, staffSlack }),
   };
@@ -39,14 +39,14 @@ export function jobHandlers(context: AppContext) {
 export function backupDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): BackupDeps {
   return {
     database: context.database,
-    db: context.db,
+    // The snapshot is SQLite's VACUUM INTO; on PostgreSQL the daily backup does not run in the server (README).
+    db: legacyConnection(context.database),
     dataDir: context.config.dataDir,
     policy: context.content.site.policies.backups,
     keys: context.keys.keys,
     secret: context.secrets.secret,
     auditKeys: auditKeyring(context.secrets.secret, context.config.previousSecrets),
     staff: {
-      db: context.db,
       keys: context.keys,
       staffSlack: staffSlackOf(context.config.providers.slack),
       publicUrl: context.config.publicUrl,
@@ -78,19 +78,26 @@ export function startJobRunner(
   void runNow();
 
   const stopping = new AbortController();
-  const deps = backupDeps(context, log, stopping.signal);
   let round: Promise<void> = Promise.resolve();
-  const backupRound = () => {
-    round = runBackupRound(deps).catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
-    return round;
-  };
-  const backups = new Cron('*/30 * * * * *', { protect: true }, backupRound);
-  // At once, and planning first, so the dashboard knows the next backup as soon as the server serves.
-  void backupRound();
+  let backups: Cron | undefined;
+  if (context.database.engine === 'sqlite') {
+    const deps = backupDeps(context, log, stopping.signal);
+    const backupRound = () => {
+      round = runBackupRound(deps).catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
+      return round;
+    };
+    backups = new Cron('*/30 * * * * *', { protect: true }, backupRound);
+    // At once, and planning first, so the dashboard knows the next backup as soon as the server serves.
+    void backupRound();
+  } else {
+    // pg_dump must read every trust center's rows, which this node's role may not: back up from a host with
+    // the owner's URL (`candor backup`, README "Backups and restore"), on a timer of the operator's.
+    log('daily backups: not run by the server on PostgreSQL; schedule `candor backup` with the owner role (README)');
+  }
   return {
     stop: async () => {
       cron.stop();
-      backups.stop();
+      backups?.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

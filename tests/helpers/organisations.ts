@@ -1,5 +1,6 @@
 /** Customer organisations made straight in a test server's database, for tests about what targets them rather than about keeping them. */
 import type { Db } from '../../db/client.ts';
+import { databaseOf } from '../../db/engine/sqlite.ts';
 import { assignMembers, createOrganisation } from '../../src/core/organisations/organisations.ts';
 import { TEST_KEYS } from './notify.ts';
 
@@ -7,7 +8,7 @@ const actor = { id: 0, label: 'tests' };
 
 /** An organisation with these domains and these recipients assigned by staff (their subscribers' ids are looked up); returns its id. */
 export async function keepOrganisation(db: Db, name: string, options: { domains?: string[]; recipients?: number[] } = {}): Promise<number> {
-  const ctx = { db, keys: TEST_KEYS, now: new Date(), actor, ip: null, userAgent: 'tests' };
+  const ctx = { database: databaseOf(db), keys: TEST_KEYS, now: new Date(), actor, ip: null, userAgent: 'tests' };
   const made = await createOrganisation(ctx, name, (options.domains ?? []).join('\n'));
   if (!made.ok) throw new Error(made.message);
   for (const recipientId of options.recipients ?? []) {

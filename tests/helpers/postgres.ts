@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
-import { migratePostgres } from '../../db/engine/postgres-setup.ts';
+import { grantApplicationRole, migratePostgres } from '../../db/engine/postgres-setup.ts';
 import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
 
 export const TEST_POSTGRES_URL: string | undefined = process.env.CANDOR_TEST_POSTGRES_URL?.trim() || undefined;
@@ -77,9 +77,7 @@ export async function createTestPostgres(options: { migrate?: boolean } = {}): P
   const app = new pg.Pool({ connectionString: appUrl, max: 4 });
   if (options.migrate !== false) {
     await migratePostgres(ownerUrl);
-    await owner.query(`GRANT USAGE ON SCHEMA public TO ${quote(appRole)};
-      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${quote(appRole)};
-      GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${quote(appRole)}`);
+    await grantApplicationRole(ownerUrl, appRole);
   }
   const urlAs = (role: string, rolePassword: string) => withUser(base, role, rolePassword, database);
   return {

@@ -26,7 +26,7 @@ import { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
+import { databaseOf, legacyConnection } from '../../db/engine/sqlite.ts';
 import { auditLog as pgAuditLog } from '../../db/schema-pg.ts';
 import { verifyAuditChainPostgres } from '../../src/core/audit/chain-postgres.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -168,8 +168,9 @@ function openSource(dataDir: string): Db {
 async function seedDataDir(): Promise<string> {
   const dataDir = tempDir('candor-db-copy-');
   const env = { CANDOR_DATA_DIR: dataDir, CANDOR_SECRET: SECRET, CANDOR_ENCRYPTION_KEY: ENCRYPTION_KEY };
-  const context = createAppContext(readConfig(env, ROOT), ROOT);
-  const { db, keys } = context;
+  const context = await createAppContext(readConfig(env, ROOT), ROOT);
+  const { keys } = context;
+  const db = legacyConnection(context.database);
   try {
     const now = new Date();
     // Old entries, then a retention purge: the chain now starts at the purge record.

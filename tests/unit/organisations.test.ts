@@ -24,7 +24,7 @@ import { emailContent, TEST_KEYS } from '../helpers/notify.ts';
 
 const channels = ['email', 'sms', 'slack', 'webhook'] as const;
 const ctx = (db: Db) => ({
-  db,
+  database: databaseOf(db),
   keys: TEST_KEYS,
   now: new Date(),
   actor: { id: 1, label: 'admin@lumenwork.example' },

@@ -746,19 +746,41 @@ function headOf(last: LastEntry | undefined, issued: number, purge: { upToId: nu
 export async function writeAudit(tx: EngineTx, input: AuditInput, now: Date): Promise<AuditEntry> {
   const keyring = boundAuditKeys(tx);
   const fields = auditFields(input, now);
-  await lockChain(tx);
-  const last = await lastEntry(tx);
-  let head = headOf(last, await highestIssuedId(tx), last ? undefined : await newestPurgeOf(tx));
-  const upgradeNoted = head.last?.keyId === null ? await takeUpgradeNote(tx, head.last.id) : false;
-  const marker = sealMarker(keyring, head, now, () => upgradeNoted);
-  if (marker) {
-    const sealEntry = sealedEntry(keyring.current, head, marker);
-    await insertEntry(tx, sealEntry);
-    head = headAfter(sealEntry);
-  }
+  const { head } = await lockAndSeal(tx, keyring, now);
   const entry = sealedEntry(keyring.current, head, fields);
   await insertEntry(tx, entry);
   return entry;
+}
+
+/**
+ * Takes the chain's lock and reads its head; when the chain must be sealed under the current key
+ * first (after the keyed-chain upgrade, or a change of CANDOR_SECRET) appends that entry. The head
+ * after it, and the seal entry when one was written.
+ */
+async function lockAndSeal(tx: EngineTx, keyring: AuditKeyring, now: Date): Promise<{ head: ChainHead; sealed: AuditEntry | null }> {
+  await lockChain(tx);
+  const last = await lastEntry(tx);
+  const head = headOf(last, await highestIssuedId(tx), last ? undefined : await newestPurgeOf(tx));
+  const upgradeNoted = head.last?.keyId === null ? await takeUpgradeNote(tx, head.last.id) : false;
+  const marker = sealMarker(keyring, head, now, () => upgradeNoted);
+  if (!marker) return { head, sealed: null };
+  const sealed = sealedEntry(keyring.current, head, marker);
+  await insertEntry(tx, sealed);
+  return { head: headAfter(sealed), sealed };
+}
+
+/**
+ * Seals the log with the current key now rather than at the next entry, on either engine (the
+ * synchronous `sealAuditChain` on a SQLite connection): the `audit.chain_keyed` entry after the
+ * upgrade, the `audit.key_rotated` entry after CANDOR_SECRET changed. That entry, or null.
+ */
+/** For a handle whose opening applied the keyed-chain migration: seals the older plain entries now (async `sealChainUpgrade`). */
+export function sealChainUpgradeNow(database: Database, now: Date): Promise<AuditEntry | null> {
+  return typeof boundAuditKeys(database).upgrade?.lastPlainId === 'number' ? sealChainNow(database, now) : Promise.resolve(null);
+}
+
+export async function sealChainNow(database: Database, now: Date): Promise<AuditEntry | null> {
+  return database.transaction(async (tx) => (await lockAndSeal(tx, boundAuditKeys(tx), now)).sealed);
 }
 
 function chainHead(tx: Tx): ChainHead {

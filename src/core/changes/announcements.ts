@@ -27,7 +27,7 @@ import {
 import { type AuditInput, writeAudit } from '../audit/log.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { countAudience, enqueueNotification } from '../notify/outbox.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import type { ChannelName, NotificationContent } from '../notify/types.ts';
 import type { Topic } from '../subscriptions/topics.ts';
 import { announcementMessages } from './announcement-messages.ts';
@@ -423,7 +423,7 @@ export async function discardAnnouncement(ctx: AnnouncementContext, id: number):
 /** Staff about a scheduled announcement that could not go out (its effective date passed while nothing ran). */
 async function scheduledFailed(
   tx: Tx,
-  deps: StaffAudience & { publicUrl: URL },
+  deps: StaffChannels & { publicUrl: URL },
   ctx: AnnouncementContext,
   announcement: Announcement,
   reason: string,
@@ -436,7 +436,9 @@ async function scheduledFailed(
   await notifyStaff(tx, deps, { kind: 'staff-announcement-failed', subject, text }, ctx.now);
 }
 
-export function announcementJobHandlers(deps: StaffAudience & Pick<AnnouncementContext, 'site' | 'publicUrl'>): Record<string, JobHandler> {
+export function announcementJobHandlers(
+  deps: StaffChannels & { database: Database } & Pick<AnnouncementContext, 'site' | 'publicUrl'>,
+): Record<string, JobHandler> {
   return {
     'announcements.publish': scheduledPublication(deps, {
       idField: 'announcementId',

@@ -27,7 +27,7 @@ import type { TrustContent } from '../content/load.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { notifyStaff, type StaffAudience } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import {
   type ContentDiff,
   diffDocs,
@@ -508,7 +508,7 @@ export async function unscheduleNotice(ctx: NoticeContext, id: number, edit: Not
   );
 }
 
-export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl: URL }): Record<string, JobHandler> {
+export function noticeJobHandlers(deps: StaffChannels & { database: Database; site: Site; publicUrl: URL }): Record<string, JobHandler> {
   return {
     'changes.publish': scheduledPublication(deps, {
       idField: 'noticeId',
@@ -522,7 +522,7 @@ export function noticeJobHandlers(deps: StaffAudience & { site: Site; publicUrl:
 /** Published late, its dates no longer allowed (the server was down past them): a draft again, and staff are told. */
 async function scheduledNoticeFailed(
   tx: Tx,
-  deps: StaffAudience & { publicUrl: URL },
+  deps: StaffChannels & { publicUrl: URL },
   ctx: NoticeContext,
   notice: Notice,
   reason: string,

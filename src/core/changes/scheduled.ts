@@ -7,9 +7,7 @@
  * announcements share: `Refused`, a refusal found after something was
  * written, which rolls the transaction back.
  */
-import type { Db } from '../../../db/client.ts';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
-import type { Tx } from '../../../db/engine/types.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import type { Site } from '../content/schema.ts';
 import { completeJob, type JobHandler } from '../jobs/jobs.ts';
 import type { NoticeContext } from './notices.ts';
@@ -40,13 +38,10 @@ export interface ScheduledPublication<T> {
   failed(tx: Tx, ctx: NoticeContext, item: T, reason: string): Promise<void>;
 }
 
-/**
- * The context of a publication nobody is at the keyboard for. The job runner (src/runtime/jobs.ts)
- * still hands the synchronous connection: its engine handle is `databaseOf` it.
- */
-function schedulerContext(deps: { db: Db; site: Site; publicUrl: URL }, now: Date): NoticeContext {
+/** The context of a publication nobody is at the keyboard for. */
+function schedulerContext(deps: { database: Database; site: Site; publicUrl: URL }, now: Date): NoticeContext {
   return {
-    database: databaseOf(deps.db),
+    database: deps.database,
     now,
     site: deps.site,
     publicUrl: deps.publicUrl,
@@ -57,7 +52,7 @@ function schedulerContext(deps: { db: Db; site: Site; publicUrl: URL }, now: Dat
 }
 
 export function scheduledPublication<T extends { status: string }>(
-  deps: { db: Db; site: Site; publicUrl: URL },
+  deps: { database: Database; site: Site; publicUrl: URL },
   spec: ScheduledPublication<T>,
 ): JobHandler {
   return async (job, now) => {

@@ -11,8 +11,7 @@
  */
 import { inArray } from 'drizzle-orm';
 import type { Db } from '../../../db/client.ts';
-import { databaseOf } from '../../../db/engine/sqlite.ts';
-import type { Reader, Tx } from '../../../db/engine/types.ts';
+import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import type { ChannelName } from '../../../db/schema/notify.ts';
 import { customerOrganisations } from '../../../db/schema/organisations.ts';
 import {
@@ -43,13 +42,13 @@ import {
   touchOrganisation,
 } from '../../stores/organisations.ts';
 import type { AuditAction } from '../audit/actions.ts';
-import { recordAudit } from '../audit/log.ts';
+import { writeAudit } from '../audit/log.ts';
 import { type Keys, maskAddress, openRecipient } from '../notify/recipients.ts';
 import { checkDomain, domainHash } from './domains.ts';
 import { basisLabels, type MembershipBasis } from './membership.ts';
 
 export interface OrganisationContext {
-  db: Db;
+  database: Database;
   keys: Keys;
   now: Date;
   actor: { id: number; label: string };
@@ -62,9 +61,15 @@ export type Result<T extends object = object> = ({ ok: true } & T) | { ok: false
 const NAME_MAX = 200;
 const DOMAINS_MAX = 50;
 
-function audit(ctx: OrganisationContext, action: AuditAction, target: string, summary: Record<string, unknown>): void {
-  recordAudit(
-    ctx.db,
+async function audit(
+  tx: Tx,
+  ctx: OrganisationContext,
+  action: AuditAction,
+  target: string,
+  summary: Record<string, unknown>,
+): Promise<void> {
+  await writeAudit(
+    tx,
     {
       actor: { type: 'staff', id: ctx.actor.id, label: ctx.actor.label },
       ip: ctx.ip,
@@ -109,12 +114,8 @@ const splitDomains = (text: string) =>
 
 const stampOf = (ctx: OrganisationContext): Stamp => ({ at: ctx.now, by: ctx.actor.id });
 
-/**
- * One staff change as one transaction on the connection's async handle: its checks, its writes and
- * its audit entry. `audit()` is synchronous code on the same connection, called between the
- * transaction's own queries, so it joins the transaction (db/engine/sqlite.ts, the transition rule).
- */
-const change = <T>(ctx: OrganisationContext, fn: (tx: Tx) => Promise<T>): Promise<T> => databaseOf(ctx.db).transaction(fn);
+/** One staff change as one transaction: its checks, its writes and its audit entry. */
+const change = <T>(ctx: OrganisationContext, fn: (tx: Tx) => Promise<T>): Promise<T> => ctx.database.transaction(fn);
 
 export function createOrganisation(ctx: OrganisationContext, rawName: string, domainsText: string): Promise<Result<{ id: number }>> {
   return change(ctx, async (tx): Promise<Result<{ id: number }>> => {
@@ -131,7 +132,7 @@ export function createOrganisation(ctx: OrganisationContext, rawName: string, do
     }
     const id = await insertOrganisation(tx, name, stampOf(ctx));
     for (const domain of domains) await insertDomain(tx, id, domain, domainHash(ctx.keys.secret, domain), stampOf(ctx));
-    audit(ctx, 'organisations.created', `organisation:${id}`, { name, domains });
+    await audit(tx, ctx, 'organisations.created', `organisation:${id}`, { name, domains });
     return { ok: true, id };
   });
 }
@@ -147,7 +148,7 @@ export function renameOrganisation(ctx: OrganisationContext, id: number, rawName
     const problem = await nameProblem(tx, name, id);
     if (problem) return { ok: false, message: problem };
     await renameOrganisationRow(tx, id, name, stampOf(ctx));
-    audit(ctx, 'organisations.renamed', `organisation:${id}`, { before: { name: current.name }, after: { name } });
+    await audit(tx, ctx, 'organisations.renamed', `organisation:${id}`, { before: { name: current.name }, after: { name } });
     return { ok: true };
   });
 }
@@ -161,7 +162,7 @@ export function addDomain(ctx: OrganisationContext, id: number, raw: string): Pr
       return { ok: false, message: `An organisation has at most ${DOMAINS_MAX} domains.` };
     await insertDomain(tx, id, checked.domain, domainHash(ctx.keys.secret, checked.domain), stampOf(ctx));
     await touchOrganisation(tx, id, stampOf(ctx));
-    audit(ctx, 'organisations.domain_added', `organisation:${id}`, { domain: checked.domain });
+    await audit(tx, ctx, 'organisations.domain_added', `organisation:${id}`, { domain: checked.domain });
     return { ok: true, domain: checked.domain };
   });
 }
@@ -172,7 +173,7 @@ export function removeDomain(ctx: OrganisationContext, id: number, raw: string):
     const domain = raw.trim().toLowerCase();
     if ((await deleteDomain(tx, id, domain)) === 0) return { ok: false, message: `${domain.slice(0, 80)} is not one of its domains.` };
     await touchOrganisation(tx, id, stampOf(ctx));
-    audit(ctx, 'organisations.domain_removed', `organisation:${id}`, { domain });
+    await audit(tx, ctx, 'organisations.domain_removed', `organisation:${id}`, { domain });
     return { ok: true };
   });
 }
@@ -191,7 +192,7 @@ export function deleteOrganisation(ctx: OrganisationContext, id: number): Promis
     const domains = await domainsOf(tx, id);
     const members = await staffMemberCount(tx, id);
     await deleteOrganisationRow(tx, id);
-    audit(ctx, 'organisations.deleted', `organisation:${id}`, { name: current.name, domains, members });
+    await audit(tx, ctx, 'organisations.deleted', `organisation:${id}`, { name: current.name, domains, members });
     return { ok: true, name: current.name };
   });
 }
@@ -220,7 +221,8 @@ export function assignMembers(
       if (await insertMember(tx, { organisationId: input.organisationId, recipientId: r.id, basis: input.basis }, stampOf(ctx)))
         added.push(r);
     if (added.length === 0) return { ok: false, message: `Already a member of ${organisation.name}.` };
-    audit(
+    await audit(
+      tx,
       ctx,
       input.basis === 'claim' ? 'organisations.claim_approved' : 'organisations.member_assigned',
       `organisation:${input.organisationId}`,
@@ -242,7 +244,7 @@ export function removeMember(
   return change(ctx, async (tx): Promise<Result<{ organisation: string; subscriberId: number | null }>> => {
     const row = await membershipById(tx, membershipId);
     if (!row || (await deleteMembership(tx, membershipId)) === 0) return { ok: false, message: 'That membership was already removed.' };
-    audit(ctx, 'organisations.member_removed', `organisation:${row.organisationId}`, {
+    await audit(tx, ctx, 'organisations.member_removed', `organisation:${row.organisationId}`, {
       subscriber: row.subscriberId,
       recipient: row.recipientId,
       channel: row.channel,

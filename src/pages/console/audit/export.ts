@@ -23,7 +23,7 @@ export const GET: APIRoute = async (ctx) => {
   }
   const { database, now } = ctx.locals.candor;
   const at = now();
-  auditStaffAction(ctx, 'audit.exported', 'audit_log', {
+  await auditStaffAction(ctx, 'audit.exported', 'audit_log', {
     format,
     filter: Object.fromEntries(Object.entries(filter).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])),
   });
