@@ -12,8 +12,8 @@ import type { Database, Reader, Tx } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { listAudit } from '../../src/core/audit/log.ts';
 import { loadContent } from '../../src/core/content/load.ts';
-import { incidentView } from '../../src/core/incidents/incidents.ts';
-import { maintenancePlan } from '../../src/core/incidents/maintenance.ts';
+import { declareIncident, incidentView } from '../../src/core/incidents/incidents.ts';
+import { maintenanceJobHandlers, maintenancePlan } from '../../src/core/incidents/maintenance.ts';
 import { incidentJobHandlers, pendingScheduledUpdates, scheduleUpdate } from '../../src/core/incidents/schedule.ts';
 import { type Job, runDueJobs } from '../../src/core/jobs/jobs.ts';
 import { lockMaintenance } from '../../src/stores/maintenance-windows.ts';
@@ -434,6 +434,95 @@ function publishedThroughTheRunner(seen: { incidentId: number; author: number })
     jobs: { scheduled: 'done', soon: 'pending', overdue: 'pending' },
   };
 }
+
+/**
+ * Maintenance declared on one engine (its plan written in the declaring transaction), then its
+ * steps run by the job runner as they come due: reminded, started, completed.
+ */
+async function maintenanceThroughTheRunner(engine: Database) {
+  const database = bindAuditKeys(engine, auditKeyring('schedule-store-test-secret'));
+  const content = loadContent(join(ROOT, 'content'));
+  const author = await database.transaction((tx) => newStaff(tx, 'planner@example.com'));
+  const declared = await declareIncident(
+    {
+      database,
+      now: T0,
+      site: content.site,
+      components: content.components,
+      publicUrl: new URL('https://trust.example/'),
+      actor: { id: author, label: 'planner@example.com' },
+      ip: null,
+      userAgent: null,
+    },
+    {
+      kind: 'maintenance',
+      severity: 'minor',
+      title: 'Search index rebuild',
+      status: 'scheduled',
+      body: 'We will rebuild the search index.',
+      components: { search: 'under_maintenance' },
+      confirmPersonalData: false,
+      organisations: [],
+      publicNotice: false,
+      breach: null,
+      window: { startsAt: at(120), endsAt: at(180) },
+    },
+  );
+  if (!declared.ok) throw new Error(declared.message);
+  const handlers = maintenanceJobHandlers({
+    database,
+    site: content.site,
+    components: content.components,
+    templates: content.templates,
+    publicUrl: new URL('https://trust.example/'),
+  });
+  const seen: Record<string, unknown> = {};
+  seen.planned = (await maintenancePlan(database, declared.incidentId)).map((p) => [p.step, p.at, p.state]);
+  for (const minutes of [61, 121, 181]) {
+    const ran = await runDueJobs(database, handlers, at(minutes));
+    const record = await incidentView(database, content.components, declared.incidentId);
+    seen[`at ${minutes}`] = { ran, status: record?.incident.status, services: record?.incident.components.map((c) => c.status) };
+  }
+  const record = await incidentView(database, content.components, declared.incidentId);
+  seen.updates = record?.updates.map((u) => [u.status, u.publishedAt]);
+  seen.done = (await maintenancePlan(database, declared.incidentId)).map((p) => [p.step, p.state]);
+  return seen;
+}
+
+describe.skipIf(!TEST_POSTGRES_URL)('maintenance steps run by the job runner on PostgreSQL', () => {
+  let engines: BothEngines;
+  beforeAll(async () => {
+    engines = await bothEngines();
+  });
+  afterAll(async () => {
+    await engines?.close();
+  });
+
+  it("planned when declared, then reminded, started and completed each in its step's transaction; as on SQLite", async () => {
+    const onPostgres = await maintenanceThroughTheRunner(engines.postgres);
+    expect(onPostgres).toEqual({
+      planned: [
+        ['remind-1h', at(60), 'planned'],
+        ['start', at(120), 'planned'],
+        ['complete', at(180), 'planned'],
+      ],
+      'at 61': { ran: 1, status: 'scheduled', services: ['under_maintenance'] },
+      'at 121': { ran: 1, status: 'in_progress', services: ['under_maintenance'] },
+      'at 181': { ran: 1, status: 'resolved', services: ['operational'] },
+      updates: [
+        ['resolved', at(181)],
+        ['in_progress', at(121)],
+        ['scheduled', T0],
+      ],
+      done: [
+        ['remind-1h', 'done'],
+        ['start', 'done'],
+        ['complete', 'done'],
+      ],
+    });
+    expect(onPostgres).toEqual(await maintenanceThroughTheRunner(engines.sqlite));
+  });
+});
 
 describe.skipIf(!TEST_POSTGRES_URL)('a due scheduled update published by the job runner on PostgreSQL', () => {
   let engines: BothEngines;
