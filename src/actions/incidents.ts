@@ -106,7 +106,7 @@ export const incidentActions = {
       if (scheduleAt !== '') {
         if (id === null)
           throw new ActionError({ code: 'BAD_REQUEST', message: 'Declare the incident now; later updates can be scheduled.' });
-        const scheduled = await scheduleUpdate({ ...ic, database: ctx.locals.candor.database }, id, input, new Date(`${scheduleAt}Z`));
+        const scheduled = await scheduleUpdate(ic, id, input, new Date(`${scheduleAt}Z`));
         if (!scheduled.ok) refused(scheduled);
         return { incidentId: id, notificationId: 0, deliveries: 0, scheduled: scheduled.id };
       }
@@ -200,7 +200,7 @@ export const incidentActions = {
     input: z.object({ scheduledId: z.coerce.number().int().positive() }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'cancelScheduledUpdate');
-      const result = await cancelScheduledUpdate({ ...incidentContext(ctx), database: ctx.locals.candor.database }, input.scheduledId);
+      const result = await cancelScheduledUpdate(incidentContext(ctx), input.scheduledId);
       if (!result.ok) throw new ActionError({ code: 'BAD_REQUEST', message: result.message });
       return { cancelled: input.scheduledId };
     },

@@ -1,7 +1,5 @@
-import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { staffLabel } from '../core/auth/staff.ts';
 import type { IncidentContext } from '../core/incidents/incidents.ts';
-import type { LegacyIncidentContext } from '../core/incidents/legacy.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -10,16 +8,12 @@ interface RequestLike {
   request: Request;
 }
 
-/**
- * The signed-in staff member's incident context: the async `database` for incidents.ts and the rest
- * of the package, and the connection (`db`) for what schedule.ts still does synchronously.
- */
-export function incidentContext(ctx: RequestLike): IncidentContext & LegacyIncidentContext {
+/** The signed-in staff member's incident context, on the async `database` (src/core/incidents). */
+export function incidentContext(ctx: RequestLike): IncidentContext {
   const { candor, auth } = ctx.locals;
   if (!auth) throw new Error('incident work needs a signed-in staff member');
   return {
     database: candor.database,
-    db: legacyConnection(candor.database),
     now: candor.now(),
     site: candor.content.site,
     components: candor.content.components,

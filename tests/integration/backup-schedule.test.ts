@@ -36,7 +36,7 @@ import { ABANDONED_MS, type BackupRun, backupStatus, claimRun, closeAbandoned, g
 import { alertStaff, type BackupDeps, type BackupPolicy, nextSlot, runScheduledBackup } from '../../src/core/backup/schedule.ts';
 import { attention } from '../../src/core/console/dashboard.ts';
 import { loadContent } from '../../src/core/content/load.ts';
-import { scheduleJob } from '../../src/core/jobs/legacy.ts';
+import { scheduleJob } from '../../src/core/jobs/jobs.ts';
 import { runBackupRound } from '../../src/runtime/jobs.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
@@ -329,7 +329,9 @@ describe('a backup interrupted by a stop', () => {
   it('gives its day back, leaves nothing behind, and is taken at the next start', async () => {
     at('2031-04-02T02:30:00Z');
     a.$client.prepare(`UPDATE jobs SET status = 'cancelled' WHERE kind = 'backups.run' AND status = 'pending'`).run();
-    scheduleJob(a, 'backups:2031-04-02T02:30:00.000Z', 'backups.run', clock, { slot: clock.getTime() }, clock);
+    await databaseOf(a).transaction((tx) =>
+      scheduleJob(tx, 'backups:2031-04-02T02:30:00.000Z', 'backups.run', clock, { slot: clock.getTime() }, clock),
+    );
     const stopping = new AbortController();
     stopping.abort();
     const before = runs().length;

@@ -36,7 +36,7 @@ import { createLink } from '../../src/core/auth/links.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { readConfig } from '../../src/core/config/env.ts';
 import { type CopyTable, copyPlan, copyToPostgres } from '../../src/core/database/copy.ts';
-import { scheduleJob } from '../../src/core/jobs/legacy.ts';
+import { scheduleJob } from '../../src/core/jobs/jobs.ts';
 import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { createEmailChallenge } from '../../src/core/subscriptions/challenges.ts';
 import { createAppContext } from '../../src/runtime/context.ts';
@@ -181,7 +181,9 @@ async function seedDataDir(): Promise<string> {
     newSession(db, staffId, { mfaVerified: true });
     await context.database.transaction((tx) => createLink(tx, staffId, 'invite', null, now));
     await hitLimitNow(context.database, { bucket: 'sign-in', max: 5, windowMs: 60_000 }, '203.0.113.66', now);
-    scheduleJob(db, 'housekeeping:test', 'housekeeping', new Date(now.getTime() + DAY), { reason: 'test' }, now);
+    await context.database.transaction((tx) =>
+      scheduleJob(tx, 'housekeeping:test', 'housekeeping', new Date(now.getTime() + DAY), { reason: 'test' }, now),
+    );
     recordAudit(db, { actor: { type: 'staff', id: staffId, label: 'owner' }, action: 'staff.created', target: `staff:${staffId}` }, now);
     const recipients = addSubscribers(db, keys, { count: 3, channel: 'email', address: (i) => `person${i}@acme.example` });
     await keepOrganisation(db, 'Acme', { domains: ['acme.example'], recipients: [recipients[0] ?? 0] });

@@ -4,12 +4,18 @@
  * that keep a due update from being published twice when several nodes (or a job run again after
  * its lease ran out) reach it at once, as publishScheduled in src/core/incidents/schedule.ts uses them.
  */
+import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Database, Reader, Tx } from '../../db/engine/types.ts';
-import { maintenancePlan } from '../../src/core/incidents/maintenance.ts';
-import { pendingScheduledUpdates } from '../../src/core/incidents/schedule.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { listAudit } from '../../src/core/audit/log.ts';
+import { loadContent } from '../../src/core/content/load.ts';
+import { declareIncident, incidentView } from '../../src/core/incidents/incidents.ts';
+import { maintenanceJobHandlers, maintenancePlan } from '../../src/core/incidents/maintenance.ts';
+import { incidentJobHandlers, pendingScheduledUpdates, scheduleUpdate } from '../../src/core/incidents/schedule.ts';
+import { type Job, runDueJobs } from '../../src/core/jobs/jobs.ts';
 import { lockMaintenance } from '../../src/stores/maintenance-windows.ts';
 import {
   cancelPendingUpdate,
@@ -22,6 +28,7 @@ import {
   staffEmailOf,
 } from '../../src/stores/scheduled-updates.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
+import { ROOT } from '../helpers/server.ts';
 
 const T0 = new Date('2026-11-30T09:00:00.000Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -319,5 +326,222 @@ describe.skipIf(!TEST_POSTGRES_URL)('scheduled updates store on PostgreSQL', () 
     const started = await Promise.all(Array.from({ length: 5 }, start));
     expect(started.filter(Boolean)).toHaveLength(1);
     expect(await database.read((r) => updatesOf(r, maintenance))).toHaveLength(1);
+  });
+});
+
+/** The state of the job of each key (named by the caller), or null when there is none. */
+async function jobStates(r: Reader | Tx, keys: Record<string, string>) {
+  const q = reading(r);
+  const j = q.t.jobs;
+  const rows = await q.db.select({ key: j.key, status: j.status }).from(j).where(eq(j.trustCenterId, q.trustCenter));
+  return Object.fromEntries(Object.entries(keys).map(([name, key]) => [name, rows.find((row) => row.key === key)?.status ?? null]));
+}
+
+/**
+ * The whole path on one engine: staff schedule an update (scheduleUpdate), the job runner publishes
+ * it when due through the real handler (postUpdate in the handler's transaction), and a second run of
+ * the same job (its lease ran out), plus three more at once, publish nothing more.
+ */
+async function scheduledThroughTheRunner(engine: Database) {
+  const database = bindAuditKeys(engine, auditKeyring('schedule-store-test-secret'));
+  const content = loadContent(join(ROOT, 'content'));
+  const { incidentId, author } = await database.transaction(async (tx) => ({
+    incidentId: await newIncident(tx, {}),
+    author: await newStaff(tx, 'scheduler@example.com'),
+  }));
+  const ctx = {
+    database,
+    now: T0,
+    site: content.site,
+    components: content.components,
+    publicUrl: new URL('https://trust.example/'),
+    actor: { id: author, label: 'scheduler@example.com' },
+    ip: null,
+    userAgent: null,
+  };
+  const scheduled = await scheduleUpdate(
+    ctx,
+    incidentId,
+    {
+      status: 'identified',
+      body: 'Found the slow index.',
+      components: { search: 'degraded' },
+      confirmPersonalData: false,
+      nextUpdateBy: at(90),
+    },
+    at(10),
+  );
+  if (!scheduled.ok) throw new Error(scheduled.message);
+  const handlers = incidentJobHandlers({
+    database,
+    keys: { keys: [Buffer.alloc(32, 1)], secret: 'schedule-store-test-secret' },
+    site: content.site,
+    components: content.components,
+    publicUrl: new URL('https://trust.example/'),
+    staffSlack: null,
+  });
+  const early = await runDueJobs(database, handlers, at(9));
+  const ran = await runDueJobs(database, handlers, at(11));
+  // The same job again, as after its lease ran out, from four runners at once.
+  const handler = handlers['incident.scheduled_update'];
+  if (!handler) throw new Error('no handler');
+  const job: Job = {
+    id: 0,
+    key: `scheduled-update:${scheduled.id}`,
+    kind: 'incident.scheduled_update',
+    runAt: at(10),
+    payload: { scheduledUpdateId: scheduled.id },
+    attempts: 1,
+  };
+  await Promise.all(Array.from({ length: 4 }, () => handler(job, at(12))));
+  const record = await incidentView(database, content.components, incidentId);
+  const row = await database.read((r) => scheduledUpdateById(r, scheduled.id));
+  const audited = await listAudit(database, { action: 'incidents.updated' });
+  return {
+    early,
+    ran,
+    status: record?.incident.status,
+    nextUpdateBy: record?.incident.nextUpdateBy,
+    services: record?.incident.components.map((c) => [c.id, c.status]),
+    updates: record?.updates.map((u) => [u.body, u.publishedAt, u.notified]),
+    publishedAs: row?.publishedUpdateId === record?.updates[0]?.id,
+    pending: (await pendingScheduledUpdates(database, incidentId)).length,
+    audited: audited.map((e) => [e.target, e.actorType, e.actorId]),
+    jobs: await database.read((r) =>
+      jobStates(r, {
+        scheduled: `scheduled-update:${scheduled.id}`,
+        soon: `reminder:${incidentId}:soon`,
+        overdue: `reminder:${incidentId}:overdue`,
+      }),
+    ),
+    incidentId,
+    author,
+  };
+}
+
+function publishedThroughTheRunner(seen: { incidentId: number; author: number }) {
+  return {
+    early: 0,
+    ran: 1,
+    status: 'identified',
+    nextUpdateBy: at(90),
+    services: [['search', 'degraded']],
+    updates: [['Found the slow index.', at(11), true]],
+    publishedAs: true,
+    pending: 0,
+    audited: [[`incident:${seen.incidentId}`, 'staff', seen.author]],
+    // the job done; the reminders planned for the promise it made
+    jobs: { scheduled: 'done', soon: 'pending', overdue: 'pending' },
+  };
+}
+
+/**
+ * Maintenance declared on one engine (its plan written in the declaring transaction), then its
+ * steps run by the job runner as they come due: reminded, started, completed.
+ */
+async function maintenanceThroughTheRunner(engine: Database) {
+  const database = bindAuditKeys(engine, auditKeyring('schedule-store-test-secret'));
+  const content = loadContent(join(ROOT, 'content'));
+  const author = await database.transaction((tx) => newStaff(tx, 'planner@example.com'));
+  const declared = await declareIncident(
+    {
+      database,
+      now: T0,
+      site: content.site,
+      components: content.components,
+      publicUrl: new URL('https://trust.example/'),
+      actor: { id: author, label: 'planner@example.com' },
+      ip: null,
+      userAgent: null,
+    },
+    {
+      kind: 'maintenance',
+      severity: 'minor',
+      title: 'Search index rebuild',
+      status: 'scheduled',
+      body: 'We will rebuild the search index.',
+      components: { search: 'under_maintenance' },
+      confirmPersonalData: false,
+      organisations: [],
+      publicNotice: false,
+      breach: null,
+      window: { startsAt: at(120), endsAt: at(180) },
+    },
+  );
+  if (!declared.ok) throw new Error(declared.message);
+  const handlers = maintenanceJobHandlers({
+    database,
+    site: content.site,
+    components: content.components,
+    templates: content.templates,
+    publicUrl: new URL('https://trust.example/'),
+  });
+  const seen: Record<string, unknown> = {};
+  seen.planned = (await maintenancePlan(database, declared.incidentId)).map((p) => [p.step, p.at, p.state]);
+  for (const minutes of [61, 121, 181]) {
+    const ran = await runDueJobs(database, handlers, at(minutes));
+    const record = await incidentView(database, content.components, declared.incidentId);
+    seen[`at ${minutes}`] = { ran, status: record?.incident.status, services: record?.incident.components.map((c) => c.status) };
+  }
+  const record = await incidentView(database, content.components, declared.incidentId);
+  seen.updates = record?.updates.map((u) => [u.status, u.publishedAt]);
+  seen.done = (await maintenancePlan(database, declared.incidentId)).map((p) => [p.step, p.state]);
+  return seen;
+}
+
+describe.skipIf(!TEST_POSTGRES_URL)('maintenance steps run by the job runner on PostgreSQL', () => {
+  let engines: BothEngines;
+  beforeAll(async () => {
+    engines = await bothEngines();
+  });
+  afterAll(async () => {
+    await engines?.close();
+  });
+
+  it("planned when declared, then reminded, started and completed each in its step's transaction; as on SQLite", async () => {
+    const onPostgres = await maintenanceThroughTheRunner(engines.postgres);
+    expect(onPostgres).toEqual({
+      planned: [
+        ['remind-1h', at(60), 'planned'],
+        ['start', at(120), 'planned'],
+        ['complete', at(180), 'planned'],
+      ],
+      'at 61': { ran: 1, status: 'scheduled', services: ['under_maintenance'] },
+      'at 121': { ran: 1, status: 'in_progress', services: ['under_maintenance'] },
+      'at 181': { ran: 1, status: 'resolved', services: ['operational'] },
+      updates: [
+        ['resolved', at(181)],
+        ['in_progress', at(121)],
+        ['scheduled', T0],
+      ],
+      done: [
+        ['remind-1h', 'done'],
+        ['start', 'done'],
+        ['complete', 'done'],
+      ],
+    });
+    expect(onPostgres).toEqual(await maintenanceThroughTheRunner(engines.sqlite));
+  });
+});
+
+describe.skipIf(!TEST_POSTGRES_URL)('a due scheduled update published by the job runner on PostgreSQL', () => {
+  let engines: BothEngines;
+  beforeAll(async () => {
+    engines = await bothEngines();
+  });
+  afterAll(async () => {
+    await engines?.close();
+  });
+
+  it("publishes it once, in the handler's transaction, with its notice, audit and reminders; as on SQLite", async () => {
+    const onPostgres = await scheduledThroughTheRunner(engines.postgres);
+    expect(onPostgres).toMatchObject(publishedThroughTheRunner(onPostgres));
+    const onSqlite = await scheduledThroughTheRunner(engines.sqlite);
+    expect({ ...onSqlite, incidentId: 0, author: 0, audited: onSqlite.audited.length }).toEqual({
+      ...onPostgres,
+      incidentId: 0,
+      author: 0,
+      audited: onPostgres.audited.length,
+    });
   });
 });

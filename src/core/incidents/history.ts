@@ -9,10 +9,8 @@
  * src/core/incidents/availability.ts reads the history; the tables are
  * src/stores/component-states.ts's.
  *
- * The `*Legacy` twins are for code still on the synchronous connection that
- * calls these inside its own synchronous transactions (incidents.ts, edit.ts,
- * public.ts, src/runtime/context.ts while those are not on the stores); they
- * go when their callers can await.
+ * `recordListedComponentsLegacy` is for src/runtime/context.ts's synchronous
+ * start; it goes when that can await.
  */
 import type { Db } from '../../../db/client.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
@@ -65,31 +63,6 @@ export async function recordIncidentStates(
   }
   await insertStates(tx, rows);
   return rows.length;
-}
-
-/** `recordIncidentStates` on the synchronous connection, for incidents.ts's synchronous publishing transaction. */
-export function recordIncidentStatesLegacy(db: Db, incidentId: number, updateId: number | null, source: StateSource, now: Date): number {
-  const sqlite = db.$client;
-  const incident = sqlite.prepare('SELECT status FROM incidents WHERE id = ?').get(incidentId) as { status: IncidentStatus } | undefined;
-  if (!incident) return 0;
-  const declared = sqlite
-    .prepare('SELECT component_id, status FROM incident_components WHERE incident_id = ? ORDER BY component_id')
-    .all(incidentId) as { component_id: string; status: ComponentStatus }[];
-  const last = sqlite.prepare(
-    'SELECT status FROM component_states WHERE incident_id = ? AND component_id = ? ORDER BY since DESC, id DESC LIMIT 1',
-  );
-  const insert = sqlite.prepare(
-    'INSERT INTO component_states (component_id, status, since, incident_id, update_id, source) VALUES (?, ?, ?, ?, ?, ?)',
-  );
-  let written = 0;
-  for (const row of declared) {
-    const state = inEffect(incident.status, row.status);
-    const previous = (last.get(incidentId, row.component_id) as { status: ComponentStatus } | undefined)?.status ?? 'operational';
-    if (state === previous) continue;
-    insert.run(row.component_id, state, now.getTime(), incidentId, updateId, source);
-    written++;
-  }
-  return written;
 }
 
 /**
@@ -149,14 +122,6 @@ export function recordListedComponentsLegacy(db: Db, components: readonly Compon
 /** The worst state the incident has put any service in so far (from its history); 'operational' when none. */
 export async function worstDeclared(r: Reader | Tx, incidentId: number): Promise<ComponentStatus> {
   return worstStatus(await incidentStatuses(r, incidentId));
-}
-
-/** `worstDeclared` on the synchronous connection, for incidents.ts, edit.ts and public.ts while they are synchronous. */
-export function worstDeclaredLegacy(db: Db, incidentId: number): ComponentStatus {
-  const rows = db.$client.prepare('SELECT DISTINCT status FROM component_states WHERE incident_id = ?').all(incidentId) as {
-    status: ComponentStatus;
-  }[];
-  return worstStatus(rows.map((r) => r.status));
 }
 
 export interface StateStretch {

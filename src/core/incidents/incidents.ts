@@ -10,13 +10,13 @@
  * incident each decide on the state the one before left. The notice is
  * enqueued in the same transaction (the outbox: `enqueueNotification(tx, …)`),
  * so it exists exactly when the update it announces does; so is the
- * services' history (history.ts). What is not yet on the stores (the
- * reminder and maintenance jobs, the audience's reach) is called with
- * `legacyConnection(database)` from inside
- * the transaction: on SQLite that synchronous code joins it
- * (db/engine/sqlite.ts, the transition rule); on PostgreSQL it refuses until
- * those capabilities move too.
- * The synchronous twins for the scheduler's own transactions are legacy.ts.
+ * services' history (history.ts), and so are the reminder and maintenance
+ * jobs (schedule.ts, maintenance.ts). `postUpdateIn` publishes in a
+ * transaction the caller holds: the scheduler's, so a claimed scheduled
+ * update or maintenance step and what it publishes commit together.
+ * What is not yet on the stores (the audience's reach, organisations/reach.ts)
+ * is called with `legacyConnection(database)`: on SQLite only, never on the
+ * path of a publish that goes through.
  */
 import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
@@ -46,7 +46,7 @@ import { type Audience, enqueueNotification } from '../notify/outbox.ts';
 import { readOrganisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
-import { recordIncidentStates, worstDeclared, worstDeclaredLegacy } from './history.ts';
+import { recordIncidentStates, worstDeclared } from './history.ts';
 import { cancelMaintenanceJobs, planMaintenance, windowProblem } from './maintenance.ts';
 import { incidentMessages } from './messages.ts';
 import { type Finding, scanForPersonalData, summariseFindings } from './pii-guard.ts';
@@ -373,26 +373,31 @@ export function lifecycleProblem(
 }
 
 export async function postUpdate(ctx: IncidentContext, incidentId: number, input: UpdateInput): Promise<PublishResult> {
-  return refusedWhenNoRecipients(() =>
-    ctx.database.transaction(async (tx): Promise<PublishResult> => {
-      // The incident's row, locked on PostgreSQL: a concurrent update waits, then checks the state this one leaves.
-      const current = await incidentForUpdate(tx, incidentId);
-      if (!current) return { ok: false, message: 'There is no such incident.' };
-      const refused = lifecycleProblem(current, input) ?? updateInputProblem(ctx, current.kind, input);
-      if (refused) return { ok: false, message: refused };
-      const guarded = await guard(ctx, tx, input, incidentId);
-      if (!guarded.ok) return guarded;
-      const published = await publish(ctx, tx, incidentId, input, false);
-      await auditIncident(ctx, tx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
-        before: { status: current.status },
-        after: { status: input.status },
-        components: input.components,
-        deliveries: published.deliveries,
-        ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
-      });
-      return publishedResult(incidentId, published);
-    }),
-  );
+  return refusedWhenNoRecipients(() => ctx.database.transaction((tx) => postUpdateIn(ctx, tx, incidentId, input)));
+}
+
+/**
+ * postUpdate() in the caller's transaction: for the scheduler, whose claim of a scheduled update or
+ * maintenance step commits with the update it publishes. A targeted notice that would reach no one
+ * unconfirmed throws `NoRecipients`, rolling back the caller's transaction (the scheduler always confirms).
+ */
+export async function postUpdateIn(ctx: IncidentContext, tx: Tx, incidentId: number, input: UpdateInput): Promise<PublishResult> {
+  // The incident's row, locked on PostgreSQL: a concurrent update waits, then checks the state this one leaves.
+  const current = await incidentForUpdate(tx, incidentId);
+  if (!current) return { ok: false, message: 'There is no such incident.' };
+  const refused = lifecycleProblem(current, input) ?? updateInputProblem(ctx, current.kind, input);
+  if (refused) return { ok: false, message: refused };
+  const guarded = await guard(ctx, tx, input, incidentId);
+  if (!guarded.ok) return guarded;
+  const published = await publish(ctx, tx, incidentId, input, false);
+  await auditIncident(ctx, tx, input.status === 'resolved' ? 'incidents.resolved' : 'incidents.updated', `incident:${incidentId}`, {
+    before: { status: current.status },
+    after: { status: input.status },
+    components: input.components,
+    deliveries: published.deliveries,
+    ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
+  });
+  return publishedResult(incidentId, published);
 }
 
 /**
@@ -408,8 +413,6 @@ async function publish(
 ): Promise<{ updateId: number; notificationId: number | null; deliveries: number; confirmedNoRecipients: boolean }> {
   const row = await incidentForUpdate(tx, incidentId);
   if (!row) throw new Error(`incident ${incidentId} vanished`);
-  // Not yet on the stores: run synchronously on the connection, inside this transaction (see the header).
-  const legacy = legacyConnection(ctx.database);
   const resolved = input.status === 'resolved';
   const nextUpdateBy = promisedUpdate(ctx, row, input.status, input.nextUpdateBy ?? null);
   await setIncidentState(tx, incidentId, {
@@ -426,7 +429,7 @@ async function publish(
   });
   // Announced and planned in one transaction: a crash cannot leave maintenance that never starts or ends.
   if (first && row.kind === 'maintenance' && row.windowStartsAt !== null && row.windowEndsAt !== null)
-    planMaintenance(legacy, incidentId, { startsAt: row.windowStartsAt, endsAt: row.windowEndsAt }, ctx.now);
+    await planMaintenance(tx, incidentId, { startsAt: row.windowStartsAt, endsAt: row.windowEndsAt }, ctx.now);
   for (const [id, status] of Object.entries(input.components)) await setIncidentComponent(tx, incidentId, id, status);
   // A resolved incident leaves every service it touched operational.
   if (resolved) await resolveIncidentComponents(tx, incidentId);
@@ -476,13 +479,22 @@ async function publish(
     : { notificationId: null, deliveries: 0 };
   // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
   const empty = notify && addressed.ids !== null && deliveries === 0;
-  if (empty && !input.confirmNoRecipients)
-    throw new NoRecipients(noRecipientsProblem(audienceReach(legacy, audience, addressed.typed)) ?? 'This targeted notice reaches no one.');
+  if (empty && !input.confirmNoRecipients) throw new NoRecipients(noRecipientsMessage(ctx.database, audience, addressed.typed));
   await setUpdateNotification(tx, updateId, notificationId, notify);
   // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
-  planReminders(legacy, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : nextUpdateBy, ctx.now);
-  if (row.kind === 'maintenance' && resolved) cancelMaintenanceJobs(legacy, incidentId, ctx.now);
+  await planReminders(tx, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : nextUpdateBy, ctx.now);
+  if (row.kind === 'maintenance' && resolved) await cancelMaintenanceJobs(tx, incidentId, ctx.now);
   return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
+}
+
+/**
+ * The refusal of a targeted notice that enqueued nobody. Why it reaches no one comes from
+ * organisations/reach.ts, not on the stores yet: read synchronously on the SQLite connection (inside
+ * the publishing transaction, which it joins); on PostgreSQL the refusal says it plainly.
+ */
+function noRecipientsMessage(database: Database, audience: Audience, typed: string[] | null): string {
+  const why = database.engine === 'sqlite' ? noRecipientsProblem(audienceReach(legacyConnection(database), audience, typed)) : null;
+  return why ?? 'This targeted notice reaches no one.';
 }
 
 /**
@@ -691,8 +703,8 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     nextUpdateBy,
     window,
   };
-  // Not yet on the stores: synchronous reads on the connection, outside any transaction.
-  const legacy = legacyConnection(ctx.database);
+  const previous = draft.id;
+  const declaredBefore = previous === null ? null : await ctx.database.read((r) => worstDeclared(r, previous));
   const url = incidentUrl(ctx.publicUrl, draft.id ?? 0);
   const content = incidentMessages({
     organisation: ctx.site.organisation.name,
@@ -701,10 +713,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     incidentUrl: url,
     first: draft.id === null,
     phase: draft.id === null ? 1 : (existing?.updates.length ?? 0) + 1,
-    worstDeclared: worstStatus([
-      ...(draft.id === null ? [] : [worstDeclaredLegacy(legacy, draft.id)]),
-      ...[...merged.values()].map((c) => c.status),
-    ]),
+    worstDeclared: worstStatus([...(declaredBefore === null ? [] : [declaredBefore]), ...[...merged.values()].map((c) => c.status)]),
     ...(window ? { calendarUrl: `${url}.ics` } : {}),
   });
   const audience = incidentAudience(
@@ -712,7 +721,8 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     incident.components.map((c) => c.id),
     draft.organisations,
   );
-  const reach = audienceReach(legacy, audience, draft.typedOrganisations ?? null);
+  // Not yet on the stores (organisations/reach.ts): synchronous reads on the connection, outside any transaction.
+  const reach = audienceReach(legacyConnection(ctx.database), audience, draft.typedOrganisations ?? null);
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
 }
 

@@ -7,23 +7,13 @@
  * and a step that came due while nothing ran goes once, late, when it still
  * makes sense (a reminder after the start does not).
  */
-import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import { jobsByKeyPrefix, lockMaintenance } from '../../stores/maintenance-windows.ts';
 import type { TemplateSource } from '../content/load.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { completeJob as completeJobIn, type Job, type JobHandler } from '../jobs/jobs.ts';
-import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
+import { cancelJob, completeJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import {
-  type LegacyIncidentContext as IncidentContext,
-  type IncidentRecord,
-  incidentAudience,
-  incidentUrl,
-  incidentViewLegacy,
-  postUpdateLegacy,
-} from './legacy.ts';
+import { type IncidentContext, type IncidentRecord, incidentAudience, incidentUrl, postUpdateIn, readIncident } from './incidents.ts';
 import { incidentMessages } from './messages.ts';
 import { fillTemplate, requireTemplate, templateValues } from './templates.ts';
 import type { MaintenanceWindow } from './types.ts';
@@ -49,19 +39,24 @@ export function windowProblem(window: MaintenanceWindow | null, now: Date): stri
 
 const jobKey = (incidentId: number, step: string) => `maintenance:${incidentId}:${step}`;
 
-/** The reminders, start and completion still ahead of `now`; a window already open starts at once instead. */
-export function planMaintenance(db: Db, incidentId: number, window: MaintenanceWindow, now: Date): void {
+/**
+ * The reminders, start and completion still ahead of `now`; a window already open starts at once instead.
+ * In the transaction that announces the maintenance: it is never announced without its plan.
+ */
+export async function planMaintenance(tx: Tx, incidentId: number, window: MaintenanceWindow, now: Date): Promise<void> {
   const payload = { incidentId, startsAt: window.startsAt.getTime(), endsAt: window.endsAt.getTime() };
   for (const reminder of REMINDERS) {
     const at = new Date(window.startsAt.getTime() - reminder.before);
-    if (at > now) scheduleJob(db, jobKey(incidentId, reminder.id), 'maintenance.reminder', at, { ...payload, before: reminder.id }, now);
+    if (at > now)
+      await scheduleJob(tx, jobKey(incidentId, reminder.id), 'maintenance.reminder', at, { ...payload, before: reminder.id }, now);
   }
-  if (window.startsAt > now) scheduleJob(db, jobKey(incidentId, 'start'), 'maintenance.start', window.startsAt, payload, now);
-  scheduleJob(db, jobKey(incidentId, 'complete'), 'maintenance.complete', window.endsAt, payload, now);
+  if (window.startsAt > now) await scheduleJob(tx, jobKey(incidentId, 'start'), 'maintenance.start', window.startsAt, payload, now);
+  await scheduleJob(tx, jobKey(incidentId, 'complete'), 'maintenance.complete', window.endsAt, payload, now);
 }
 
-export function cancelMaintenanceJobs(db: Db, incidentId: number, now: Date): void {
-  for (const step of [...REMINDERS.map((r) => r.id), 'start', 'complete']) cancelJob(db, jobKey(incidentId, step), now);
+/** In the transaction that resolves the maintenance: nothing of its plan runs after it. */
+export async function cancelMaintenanceJobs(tx: Tx, incidentId: number, now: Date): Promise<void> {
+  for (const step of [...REMINDERS.map((r) => r.id), 'start', 'complete']) await cancelJob(tx, jobKey(incidentId, step), now);
 }
 
 export interface MaintenanceJobDeps {
@@ -72,9 +67,9 @@ export interface MaintenanceJobDeps {
   publicUrl: URL;
 }
 
-function automaticContext(deps: MaintenanceJobDeps, db: Db, createdBy: number | null, now: Date): IncidentContext {
+function automaticContext(deps: MaintenanceJobDeps, createdBy: number | null, now: Date): IncidentContext {
   return {
-    db,
+    database: deps.database,
     now,
     site: deps.site,
     components: deps.components,
@@ -91,8 +86,6 @@ interface Planned {
   record: IncidentRecord;
   window: MaintenanceWindow;
   createdBy: number | null;
-  /** the synchronous connection, for incidents.ts (not on the stores yet); it writes in the step's transaction */
-  db: Db;
   /** the step's transaction */
   tx: Tx;
 }
@@ -108,16 +101,13 @@ function step(deps: MaintenanceJobDeps, run: (planned: Planned, job: Job, now: D
     const incidentId = Number(job.payload.incidentId);
     await deps.database.transaction(async (tx) => {
       const state = await lockMaintenance(tx, incidentId);
-      // incidentView and postUpdate are not on the stores yet. Called synchronously from this callback on the
-      // same connection they join this transaction (db/engine/sqlite.ts): the step's effect and its completion
-      // commit together. On PostgreSQL the legacy connection refuses, and the job is retried.
-      const db = legacyConnection(deps.database);
+      // The incident is read and updated in this transaction: the step's effect and its completion commit together.
       const window = state?.window;
       if (window && window.startsAt.getTime() === Number(job.payload.startsAt) && window.endsAt.getTime() === Number(job.payload.endsAt)) {
-        const record = incidentViewLegacy(db, deps.components, incidentId);
-        if (record) await run({ record, window, createdBy: state.createdBy, db, tx }, job, now);
+        const record = await readIncident(tx, deps.components, incidentId);
+        if (record) await run({ record, window, createdBy: state.createdBy, tx }, job, now);
       }
-      await completeJobIn(tx, job.id, now);
+      await completeJob(tx, job.id, now);
     });
   };
 }
@@ -164,11 +154,11 @@ const remind = (deps: MaintenanceJobDeps) =>
   });
 
 const start = (deps: MaintenanceJobDeps) =>
-  step(deps, (planned, _job, now) => {
+  step(deps, async (planned, _job, now) => {
     const { incident } = planned.record;
     // A window that passed while nothing ran is simply completed; announcing its start now would be false.
     if (incident.status !== 'scheduled' || now >= planned.window.endsAt) return;
-    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
+    const result = await postUpdateIn(automaticContext(deps, planned.createdBy, now), planned.tx, incident.id, {
       status: 'in_progress',
       body: filled(deps, 'maintenance-started', planned),
       components: Object.fromEntries(incident.components.map((c) => [c.id, 'under_maintenance' as const])),
@@ -180,10 +170,10 @@ const start = (deps: MaintenanceJobDeps) =>
   });
 
 const complete = (deps: MaintenanceJobDeps) =>
-  step(deps, (planned, _job, now) => {
+  step(deps, async (planned, _job, now) => {
     const { incident } = planned.record;
     if (incident.status === 'resolved') return;
-    const result = postUpdateLegacy(automaticContext(deps, planned.db, planned.createdBy, now), incident.id, {
+    const result = await postUpdateIn(automaticContext(deps, planned.createdBy, now), planned.tx, incident.id, {
       status: 'resolved',
       body: filled(deps, 'maintenance-completed', planned),
       components: {},

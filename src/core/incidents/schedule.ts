@@ -3,9 +3,7 @@
  * reminders to staff before and after the promised next update. Both are
  * durable jobs, so a restart neither loses nor doubles them.
  */
-import type { Db } from '../../../db/client.ts';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
-import type { Database } from '../../../db/engine/types.ts';
+import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   cancelPendingUpdate,
   claimScheduledUpdate,
@@ -19,33 +17,20 @@ import {
 } from '../../stores/scheduled-updates.ts';
 import { writeAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
-import { cancelJob as cancelJobIn, type Job, type JobHandler, scheduleJob as scheduleJobIn } from '../jobs/jobs.ts';
-import { cancelJob, scheduleJob } from '../jobs/legacy.ts';
+import { cancelJob, type Job, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import type { Keys } from '../notify/recipients.ts';
 import { notifyStaff } from '../notify/staff-recipients.ts';
 import { noRecipientsProblem } from '../organisations/reach.ts';
-import {
-  type LegacyIncidentContext as IncidentContext,
-  incidentReachLegacy,
-  postUpdateLegacy,
-  type UpdateInput,
-  updateProblemLegacy,
-} from './legacy.ts';
+import { type IncidentActor, type IncidentContext, incidentReach, postUpdateIn, type UpdateInput, updateProblem } from './incidents.ts';
 import { scanForPersonalData } from './pii-guard.ts';
 import { type ComponentStatus, componentStatuses, type IncidentStatus, incidentStatuses } from './types.ts';
 
 export const REMINDER_LEAD_MS = 15 * 60_000;
 
-/**
- * What scheduling takes: the incident context with the database handle. incidents.ts, the jobs module
- * and the notification outbox are not on the stores yet: they run on `legacyConnection(database)`.
- */
-export type ScheduleContext = IncidentContext & { database: Database };
+/** What scheduling takes: the incident context, with its database handle. */
+export type ScheduleContext = IncidentContext;
 
-/** The incident context on the synchronous connection behind `database`, for the calls not yet on the stores. */
-const legacyContext = (ctx: ScheduleContext): IncidentContext => ({ ...ctx, db: legacyConnection(ctx.database) });
-
-const auditActor = (ctx: IncidentContext) =>
+const auditActor = (ctx: IncidentActor) =>
   ctx.system ? ({ type: 'system' } as const) : ({ type: 'staff', id: ctx.actor.id, label: ctx.actor.label } as const);
 
 export async function scheduleUpdate(
@@ -61,9 +46,8 @@ export async function scheduleUpdate(
     return { ok: false, message: 'Choose a time at least a minute from now (UTC).' };
   if (runAt.getTime() > ctx.now.getTime() + 30 * 86_400_000) return { ok: false, message: 'Schedule within the next 30 days.' };
   if (input.body.trim() === '') return { ok: false, message: 'Write what is happening: an update cannot be empty.' };
-  const legacy = legacyContext(ctx);
   // The promise is checked against the time it will be published, as publishing then will check it.
-  const problem = updateProblemLegacy({ ...legacy, now: runAt }, incidentId, input);
+  const problem = await updateProblem({ ...ctx, now: runAt }, incidentId, input);
   if (problem) return { ok: false, message: problem };
   // The guard runs now, while a person can still answer it.
   if (scanForPersonalData(input.body).length > 0 && !input.confirmPersonalData) {
@@ -74,7 +58,7 @@ export async function scheduleUpdate(
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
   const notify = input.notify !== false;
-  const empty = notify ? noRecipientsProblem(incidentReachLegacy(legacy.db, incidentId, Object.keys(input.components))) : null;
+  const empty = notify ? noRecipientsProblem(await incidentReach(ctx.database, incidentId, Object.keys(input.components))) : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const id = await ctx.database.transaction(async (tx) => {
     const scheduledId = await insertScheduledUpdate(tx, {
@@ -89,7 +73,7 @@ export async function scheduleUpdate(
       nextUpdateBy: input.nextUpdateBy ?? null,
     });
     // In the same transaction: no scheduled update without its job.
-    await scheduleJobIn(
+    await scheduleJob(
       tx,
       `scheduled-update:${scheduledId}`,
       'incident.scheduled_update',
@@ -130,7 +114,7 @@ export async function cancelScheduledUpdate(
     const row = await scheduledUpdateById(tx, scheduledId);
     if (!row || row.cancelledAt !== null) return 'gone' as const;
     if (!(await cancelPendingUpdate(tx, scheduledId, ctx.now))) return 'published' as const;
-    await cancelJobIn(tx, `scheduled-update:${scheduledId}`, ctx.now);
+    await cancelJob(tx, `scheduled-update:${scheduledId}`, ctx.now);
     await writeAudit(
       tx,
       {
@@ -179,23 +163,23 @@ export async function pendingScheduledUpdates(database: Database, incidentId: nu
   return rows.map((r) => ({ id: r.id, status: incidentStatus(r.status), body: r.body, runAt: r.runAt }));
 }
 
-/** After each publish: remind staff 15 minutes before the promised update and again when it is overdue. */
-export function planReminders(db: Db, incidentId: number, nextUpdateBy: Date | null, now: Date): void {
+/** After each publish, in its transaction: remind staff 15 minutes before the promised update and again when it is overdue. */
+export async function planReminders(tx: Tx, incidentId: number, nextUpdateBy: Date | null, now: Date): Promise<void> {
   if (nextUpdateBy === null) {
-    cancelJob(db, `reminder:${incidentId}:soon`, now);
-    cancelJob(db, `reminder:${incidentId}:overdue`, now);
+    await cancelJob(tx, `reminder:${incidentId}:soon`, now);
+    await cancelJob(tx, `reminder:${incidentId}:overdue`, now);
     return;
   }
   const payload = { incidentId, due: nextUpdateBy.getTime() };
-  scheduleJob(
-    db,
+  await scheduleJob(
+    tx,
     `reminder:${incidentId}:soon`,
     'incident.reminder',
     new Date(nextUpdateBy.getTime() - REMINDER_LEAD_MS),
     { ...payload, when: 'soon' },
     now,
   );
-  scheduleJob(db, `reminder:${incidentId}:overdue`, 'incident.reminder', nextUpdateBy, { ...payload, when: 'overdue' }, now);
+  await scheduleJob(tx, `reminder:${incidentId}:overdue`, 'incident.reminder', nextUpdateBy, { ...payload, when: 'overdue' }, now);
 }
 
 export interface JobDeps {
@@ -243,7 +227,7 @@ function publishScheduled(deps: JobDeps): JobHandler {
       if (!row) return;
       const author = await staffEmailOf(tx, row.createdBy);
       const ctx: IncidentContext = {
-        db: legacyConnection(deps.database),
+        database: deps.database,
         now,
         site: deps.site,
         components: deps.components,
@@ -252,10 +236,8 @@ function publishScheduled(deps: JobDeps): JobHandler {
         ip: null,
         userAgent: 'candor scheduler',
       };
-      // postUpdate is not on the stores yet (incidents.ts). Called synchronously from this callback on the
-      // same connection, it joins this transaction (db/engine/sqlite.ts), so the claim, the update and the
-      // mark commit together; on PostgreSQL the legacy connection refuses, and nothing is claimed.
-      const result = postUpdateLegacy(ctx, row.incidentId, {
+      // Published in this transaction: the claim, the update (with its notice) and the mark commit together.
+      const result = await postUpdateIn(ctx, tx, row.incidentId, {
         status: incidentStatus(row.status),
         body: row.body,
         components: componentStates(row.components),
