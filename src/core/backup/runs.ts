@@ -1,13 +1,5 @@
-/**
- * The record of scheduled backups (`backup_runs`) and what it says: the
- * last backup, the last verified restore, whether the latest run failed or
- * backups are overdue. The dashboard shows this; the scheduler writes it
- * and tells staff once per problem (`backup_alerts`).
- */
-import { and, desc, eq, isNotNull, isNull, min, ne, or, type SQL } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
-import { backupRuns, jobs } from '../../../db/schema.ts';
+import type { backupRuns } from '../../../db/schema.ts';
 import {
   deleteRunningRun,
   failRunsStartedBefore,
@@ -186,40 +178,6 @@ function statusOf(facts: StatusFacts, enabled: boolean, now: Date): BackupStatus
     overdue,
     needsAttention: enabled && (failure !== null || overdue !== null),
   };
-}
-
-/**
- * The same status on a SQLite connection, synchronously, for the console dashboard
- * (core/console/dashboard.ts), which is not on the stores yet and cannot await.
- */
-export function backupStatusLegacy(db: Db, enabled: boolean, now: Date): BackupStatus {
-  const newestThat = (condition: SQL | undefined) =>
-    db.select().from(backupRuns).where(condition).orderBy(desc(backupRuns.id)).limit(1).get();
-  const first = db
-    .select({ at: min(jobs.createdAt) })
-    .from(jobs)
-    .where(and(eq(jobs.kind, BACKUP_JOB_KIND), isNotNull(jobs.createdAt)))
-    .get();
-  const next = db
-    .select({ runAt: jobs.runAt })
-    .from(jobs)
-    .where(and(eq(jobs.kind, BACKUP_JOB_KIND), eq(jobs.status, 'pending')))
-    .orderBy(jobs.runAt)
-    .get();
-  return statusOf(
-    {
-      latest: db.select().from(backupRuns).orderBy(desc(backupRuns.id)).limit(2).all(),
-      lastBackup: newestThat(eq(backupRuns.outcome, 'ok')),
-      lastVerified: newestThat(eq(backupRuns.restoreOutcome, 'ok')),
-      nextAt: next?.runAt,
-      lastGood: newestThat(
-        and(eq(backupRuns.outcome, 'ok'), or(isNull(backupRuns.restoreOutcome), ne(backupRuns.restoreOutcome, 'failed'))),
-      ),
-      firstPlanned: first?.at ?? null,
-    },
-    enabled,
-    now,
-  );
 }
 
 function failureOf(run: BackupRun, now: Date): BackupFailure | null {

@@ -1,12 +1,3 @@
-/**
- * The published history of the subprocessor list and the docs: the baseline
- * recorded on first start, then every published notice applied in order.
- * "As of" a day applies only the notices in effect by then; the rest are
- * coming, shown as "effective from". The rows are read through
- * src/stores/content-snapshots.ts and src/stores/change-history.ts (issue 15),
- * on the caller's `Reader` or `Tx`, so detection can compare in its own transaction.
- */
-import type { Db } from '../../../db/client.ts';
 import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type PublishedNoticeRow, publishedNoticeRows } from '../../stores/change-history.ts';
 import { baselineOf } from '../../stores/content-snapshots.ts';
@@ -124,54 +115,3 @@ export async function subprocessorsAsOf(r: Reader | Tx, day: string): Promise<Li
  * runs in a synchronous transaction still; remove them when it reads through `publishedSubprocessors`
  * / `publishedDocs` in its own transaction.
  */
-
-interface LegacyNoticeRow {
-  id: number;
-  subject: 'subprocessor' | 'doc';
-  change: ContentDiff['change'];
-  subject_id: string;
-  subject_name: string;
-  details: string;
-  intro: string;
-  effective_on: string | null;
-  objection_deadline: string | null;
-  published_at: number | null;
-}
-
-function stateOfLegacy<T>(db: Db, kind: Kind, id: (item: T) => string): ListState<T> {
-  const row = db.$client
-    .prepare('SELECT data, published_at FROM content_snapshots WHERE kind = ? ORDER BY published_at, id LIMIT 1')
-    .get(kind) as { data: string; published_at: number } | undefined;
-  const base = row ? { items: JSON.parse(row.data) as T[], since: new Date(row.published_at) } : null;
-  const rows = db.$client
-    .prepare(
-      `SELECT id, subject, change, subject_id, subject_name, details, intro, effective_on, objection_deadline, published_at
-         FROM change_notices WHERE status = 'published' AND subject = ? ORDER BY published_at, id`,
-    )
-    .all(subjectOf(kind)) as LegacyNoticeRow[];
-  const notices = rows.map((r) =>
-    toPublished({
-      id: r.id,
-      subject: r.subject,
-      change: r.change,
-      subjectId: r.subject_id,
-      subjectName: r.subject_name,
-      details: JSON.parse(r.details),
-      intro: r.intro,
-      effectiveOn: r.effective_on,
-      objectionDeadline: r.objection_deadline,
-      publishedAt: r.published_at === null ? null : new Date(r.published_at),
-    }),
-  );
-  return stateFrom(base, notices, id, null);
-}
-
-/** `publishedSubprocessors`, synchronously on a SQLite connection (see above). */
-export function publishedSubprocessorsLegacy(db: Db): StoredSubprocessor[] {
-  return stateOfLegacy<StoredSubprocessor>(db, 'subprocessors', (s) => s.id).items.map(upgradeStoredSubprocessor);
-}
-
-/** `publishedDocs`, synchronously on a SQLite connection (see above). */
-export function publishedDocsLegacy(db: Db): StoredDoc[] {
-  return stateOfLegacy<StoredDoc>(db, 'docs', (d) => d.slug).items;
-}

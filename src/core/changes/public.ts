@@ -1,13 +1,3 @@
-/**
- * What the public sees of changes: the subprocessor list as of a day (with
- * what is announced but not yet in effect), the changelog (change notices
- * and free-form announcements), its feed entries and the machine-readable
- * history. Drafts are never public: customers hear of a change when its
- * notice or announcement is published. The notices and the baseline are read
- * through the stores (history.ts, issue 15), each answer in one read; the
- * announcements come from announcements.ts, still synchronous on SQLite, after it.
- */
-import type { Db } from '../../../db/client.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import { publishedCounts } from '../../stores/change-history.ts';
 import { locationLabel } from '../content/locations.ts';
@@ -269,19 +259,4 @@ export async function subprocessorsDocument(database: Database, publicUrl: URL, 
 export async function changesVersion(r: Reader | Tx, now: Date): Promise<string> {
   const { notices, announcements } = await publishedCounts(r);
   return `${notices}:${announcements}:${today(now)}`;
-}
-
-/**
- * The synchronous twin of `changesVersion` on a SQLite connection, for the status snapshots
- * (src/runtime/status-snapshots.ts), which ask for the version synchronously per request still;
- * remove it when they await `changesVersion`.
- */
-export function changesVersionLegacy(db: Db, now: Date): string {
-  const { n, a } = db.$client
-    .prepare(
-      `SELECT (SELECT count(*) FROM change_notices WHERE status = 'published') AS n,
-              (SELECT count(*) FROM announcements WHERE status = 'published') AS a`,
-    )
-    .get() as { n: number; a: number };
-  return `${n}:${a}:${today(now)}`;
 }

@@ -6,10 +6,7 @@
  * (issue 15).
  */
 import { createHash } from 'node:crypto';
-import { eq } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
 import type { Database } from '../../../db/engine/types.ts';
-import { contentSnapshots } from '../../../db/schema.ts';
 import { hasSnapshot, insertSnapshot, lockBaselines, type SnapshotKind } from '../../stores/content-snapshots.ts';
 import type { TrustContent } from '../content/load.ts';
 
@@ -43,25 +40,4 @@ export function recordBaseline(database: Database, content: TrustContent, now: D
     }
     return recorded;
   });
-}
-
-/**
- * The synchronous twin of `recordBaseline` on a SQLite connection, for createAppContext
- * (src/runtime/context.ts), which is synchronous still; remove it when that awaits `recordBaseline`.
- * One SQLite transaction: nothing else writes between the check and the insert.
- */
-export function recordBaselineLegacy(db: Db, content: TrustContent, now: Date): SnapshotKind[] {
-  const recorded: SnapshotKind[] = [];
-  db.transaction((tx) => {
-    for (const kind of KINDS) {
-      const existing = tx.select({ id: contentSnapshots.id }).from(contentSnapshots).where(eq(contentSnapshots.kind, kind)).limit(1).get();
-      if (existing) continue;
-      const data = snapshotData(content, kind);
-      tx.insert(contentSnapshots)
-        .values({ kind, data, hash: hashJson(data), publishedAt: now })
-        .run();
-      recorded.push(kind);
-    }
-  });
-  return recorded;
 }

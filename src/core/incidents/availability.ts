@@ -1,27 +1,3 @@
-/**
- * 90 days of history for /status and status.json, computed from the
- * recorded history of service states (component_states, written by
- * src/core/incidents/history.ts): per service, one entry per UTC day with
- * the worst state of that day, the time spent in each state, every state
- * interval with the incident that declared it, and the uptime of the day
- * and of the window.
- *
- * Each source (an incident, later a monitor) declares a state for a service
- * from a moment until its next row; at any moment the service is in the
- * worst state any source declares (so overlapping incidents never count a
- * minute twice). Only public incidents count: a breach without a public
- * notice stays with its audience.
- *
- * Uptime weights follow Atlassian Statuspage's uptime showcase: a minute of
- * major outage is a minute of downtime, a minute of partial outage 0.3 of
- * one, degraded performance and maintenance none. Uptime = 100 × (1 −
- * weighted downtime / time measured), rounded *down* to hundredths so any
- * downtime shows below 100. Time is measured from the start of the day (or
- * window) or the start of the service's history, whichever is later, to the
- * end of the day or `now`: days before the history begins have no data
- * rather than a pretend 100 %.
- */
-import type { Db } from '../../../db/client.ts';
 import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type PublicStateRow, publicStateRows } from '../../stores/component-states.ts';
 import type { Component } from '../content/schema.ts';
@@ -174,25 +150,6 @@ export async function dailyAvailability(
     days,
     recentDays,
   );
-}
-
-/** `dailyAvailability` on the synchronous connection, for public.ts while it is synchronous. */
-export function dailyAvailabilityLegacy(
-  db: Db,
-  components: readonly Component[],
-  now: Date,
-  days = 90,
-  recentDays = 30,
-): ComponentAvailability[] {
-  const rows = db.$client
-    .prepare(
-      `SELECT s.component_id AS componentId, s.status, s.since, s.incident_id AS incidentId, s.source, i.title
-         FROM component_states s LEFT JOIN incidents i ON i.id = s.incident_id
-        WHERE (s.incident_id IS NULL OR i.public = 1) AND s.since < ?
-        ORDER BY s.component_id, s.since, s.id`,
-    )
-    .all(now.getTime()) as Row[];
-  return availabilityOf(rows, components, now, days, recentDays);
 }
 
 /** The days and uptime of each service from the rows the public sees (by service, then time). */

@@ -1,18 +1,3 @@
-/**
- * Writing the history of service states (table component_states): every
- * change of the state a source declares for a service, with its time. An
- * incident declares a state for each service it affects from the moment it
- * is in effect (maintenance from its start, not its announcement) until it
- * is resolved; each published update records the services whose state in
- * effect it changed, in the update's own transaction. Where each service's
- * data begins is recorded when it first appears on the status page.
- * src/core/incidents/availability.ts reads the history; the tables are
- * src/stores/component-states.ts's.
- *
- * `recordListedComponentsLegacy` is for src/runtime/context.ts's synchronous
- * start; it goes when that can await.
- */
-import type { Db } from '../../../db/client.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import {
   declaredStates,
@@ -86,37 +71,6 @@ export async function recordListedComponents(database: Database, components: rea
     );
     return missing.map((c) => c.id);
   });
-}
-
-/** `recordListedComponents` on the synchronous connection, for src/runtime/context.ts's synchronous start. */
-export function recordListedComponentsLegacy(db: Db, components: readonly Component[], now: Date): string[] {
-  const sqlite = db.$client;
-  return sqlite
-    .transaction(() => {
-      const listed = new Set(
-        (
-          sqlite.prepare(`SELECT DISTINCT component_id FROM component_states WHERE source = 'listed'`).all() as { component_id: string }[]
-        ).map((r) => r.component_id),
-      );
-      const missing = components.filter((c) => !listed.has(c.id));
-      if (missing.length === 0) return [];
-      let since = now.getTime();
-      if (listed.size === 0) {
-        const { began } = sqlite
-          .prepare(
-            `SELECT min(coalesce((SELECT min(published_at) FROM content_snapshots), @now),
-                        coalesce((SELECT min(started_at) FROM incidents WHERE status != 'scheduled'), @now), @now) AS began`,
-          )
-          .get({ now: now.getTime() }) as { began: number };
-        since = began;
-      }
-      const insert = sqlite.prepare(
-        `INSERT INTO component_states (component_id, status, since, incident_id, update_id, source) VALUES (?, 'operational', ?, NULL, NULL, 'listed')`,
-      );
-      for (const c of missing) insert.run(c.id, since);
-      return missing.map((c) => c.id);
-    })
-    .immediate();
 }
 
 /** The worst state the incident has put any service in so far (from its history); 'operational' when none. */
