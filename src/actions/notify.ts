@@ -23,11 +23,11 @@ export const notifyActions = {
   sendTestMessage: defineAction({
     accept: 'form',
     input: z.object({ channel: z.enum(channels), address: z.string().max(2048) }),
-    handler: (input, ctx) => {
+    handler: async (input, ctx) => {
       requireStaff(ctx, 'sendTestMessage');
-      const { db, now, keys, config, content } = ctx.locals.candor;
-      const result = sendTest(
-        db,
+      const { database, now, keys, config, content } = ctx.locals.candor;
+      const result = await sendTest(
+        database,
         keys,
         { allowHosts: config.providers.webhookAllowHosts },
         input.channel,

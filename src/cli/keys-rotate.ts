@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { forgetPreviousKeys, storeRotatedKey } from '../core/config/secrets.ts';
 import { resealAll } from '../core/crypto/reseal.ts';
 import { keyId } from '../core/crypto/seal.ts';
-import { indexEmailDomains } from '../core/notify/legacy.ts';
+import { indexEmailDomains } from '../core/notify/recipients.ts';
 import { type CliCommand, CliError, openContext } from './command.ts';
 
 export const keysRotate: CliCommand = {
@@ -20,11 +20,11 @@ export const keysRotate: CliCommand = {
     if (args.length) throw new CliError(`keys rotate takes no arguments, got: ${args.join(' ')}`, 2);
     const context = openContext();
     try {
-      const { secrets, config, db } = context;
+      const { secrets, config } = context;
       if (config.encryptionKey) {
         const result = await resealAll(context.database, [secrets.encryptionKey, ...secrets.previousKeys], secrets.encryptionKey);
         // The domain index is keyed by CANDOR_SECRET, not the encryption key; rebuilt anyway from what was just re-sealed.
-        indexEmailDomains(db, { keys: [secrets.encryptionKey], secret: secrets.secret }, { all: true });
+        await indexEmailDomains(context.database, { keys: [secrets.encryptionKey], secret: secrets.secret }, { all: true });
         console.log(
           `re-sealed with the key from CANDOR_ENCRYPTION_KEY (${keyId(secrets.encryptionKey)}): ${result.recipients} addresses, ${result.staff} authenticator secrets (${result.alreadyCurrent} values were already current).`,
         );
@@ -34,7 +34,7 @@ export const keysRotate: CliCommand = {
       const next = randomBytes(32);
       storeRotatedKey(config.dataDir, secrets, next);
       const result = await resealAll(context.database, [next, secrets.encryptionKey, ...secrets.previousKeys], next);
-      indexEmailDomains(db, { keys: [next], secret: secrets.secret }, { all: true });
+      await indexEmailDomains(context.database, { keys: [next], secret: secrets.secret }, { all: true });
       forgetPreviousKeys(config.dataDir, { ...secrets, encryptionKey: next });
       console.log(
         `new key ${keyId(next)} replaces ${keyId(secrets.encryptionKey)}: re-sealed ${result.recipients} addresses and ${result.staff} authenticator secrets.`,

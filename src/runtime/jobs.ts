@@ -46,7 +46,6 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
     secret: context.secrets.secret,
     auditKeys: auditKeyring(context.secrets.secret, context.config.previousSecrets),
     staff: {
-      db: context.db,
       keys: context.keys,
       staffSlack: staffSlackOf(context.config.providers.slack),
       publicUrl: context.config.publicUrl,

@@ -65,7 +65,7 @@ function depsFor(db: Db): BackupDeps {
     keys: TEST_KEYS.keys,
     secret: TEST_KEYS.secret,
     auditKeys: auditKeyring(TEST_KEYS.secret),
-    staff: { db, keys: TEST_KEYS, staffSlack: null, publicUrl: new URL('https://trust.example/') },
+    staff: { keys: TEST_KEYS, staffSlack: null, publicUrl: new URL('https://trust.example/') },
     now: () => clock,
     log: (line) => logs.push(line),
   };

@@ -200,8 +200,8 @@ async function seedDataDir(): Promise<string> {
       target: `staff:${staffId}`,
       summary: { reason: 'ip' },
     };
-    recordRefusal(db, refusal, now);
-    recordRefusal(db, refusal, new Date(now.getTime() + 1000));
+    await recordRefusal(databaseOf(db), refusal, now);
+    await recordRefusal(databaseOf(db), refusal, new Date(now.getTime() + 1000));
     fillEmptyTables(db);
     expect(await verifyAuditChain(databaseOf(db), KEYRING)).toMatchObject({ ok: true });
   } finally {

@@ -21,8 +21,7 @@ import { liveBackupJobs, lockBackups } from '../../stores/backup-runs.ts';
 import type { AuditKeyring } from '../audit/key.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
-import { notifyStaff } from '../notify/legacy.ts';
-import type { StaffAudience } from '../notify/staff-recipients.ts';
+import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
 import { checkBackup } from './check.ts';
 import { sweepLeftovers } from './leftovers.ts';
@@ -59,7 +58,7 @@ export interface BackupDeps {
   secret: string;
   auditKeys: AuditKeyring;
   /** who is told when a backup fails or is overdue */
-  staff: StaffAudience & { publicUrl: URL };
+  staff: StaffChannels & { publicUrl: URL };
   now: () => Date;
   log: (line: string) => void;
   /** aborted when the process stops: the run gives its day back and the job tries again */
@@ -259,10 +258,8 @@ export async function alertStaff(deps: Pick<BackupDeps, 'database' | 'policy' | 
 }
 
 /**
- * The episode's row and the notice in one transaction. notify/ is not on the stores yet: `notifyStaff`
- * runs synchronously on the SQLite connection inside this transaction's callback, and so is part of
- * the transaction (db/engine/sqlite.ts, the deliberate use of the transition rule): a notice is queued
- * if and only if its episode is recorded. It queues a row, no network I/O.
+ * The episode's row and the notice in one transaction: a notice is queued if and only if its episode
+ * is recorded (the claim is the alert row's, `claimAlert`). It queues a row, no network I/O.
  */
 function notify(
   deps: Pick<BackupDeps, 'database' | 'staff'>,
@@ -274,7 +271,7 @@ function notify(
 ): Promise<boolean> {
   return deps.database.transaction(async (tx) => {
     if (!(await claimAlert(tx, key, kind, now))) return false;
-    const { notificationId } = notifyStaff(deps.staff, { kind: 'staff-backup', subject, text }, now);
+    const { notificationId } = await notifyStaff(tx, deps.staff, { kind: 'staff-backup', subject, text }, now);
     await noteAlertNotification(tx, key, notificationId);
     return true;
   });

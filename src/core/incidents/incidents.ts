@@ -477,7 +477,9 @@ async function publish(
   // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
   const empty = notify && addressed.ids !== null && deliveries === 0;
   if (empty && !input.confirmNoRecipients)
-    throw new NoRecipients(noRecipientsProblem(audienceReach(legacy, audience, addressed.typed)) ?? 'This targeted notice reaches no one.');
+    throw new NoRecipients(
+      noRecipientsProblem(await audienceReach(tx, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
+    );
   await setUpdateNotification(tx, updateId, notificationId, notify);
   // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
   planReminders(legacy, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : nextUpdateBy, ctx.now);
@@ -712,7 +714,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     incident.components.map((c) => c.id),
     draft.organisations,
   );
-  const reach = audienceReach(legacy, audience, draft.typedOrganisations ?? null);
+  const reach = await ctx.database.read((r) => audienceReach(r, audience, draft.typedOrganisations ?? null));
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
 }
 
@@ -739,6 +741,6 @@ export async function incidentReach(database: Database, id: number, alsoComponen
   const addressed = audienceOrganisations(found.row);
   if (addressed.ids === null) return null;
   const components = [...new Set([...found.affected.map((c) => c.componentId), ...alsoComponents])];
-  // Not yet on the stores: a synchronous read on the connection, outside any transaction.
-  return audienceReach(legacyConnection(database), incidentAudience(found.row.kind, components, addressed.ids), addressed.typed);
+  const audience = incidentAudience(found.row.kind, components, addressed.ids);
+  return database.read((r) => audienceReach(r, audience, addressed.typed));
 }

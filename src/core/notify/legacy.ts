@@ -24,7 +24,6 @@ import {
   openRecipient,
   type Recipient,
 } from './recipients.ts';
-import { type StaffAudience, type StaffMessage, staffNotification } from './staff-recipients.ts';
 
 export function enqueueNotification(db: Db, input: NewNotification, now: Date): Enqueued {
   const contentChannels = channels.filter((c) => input.content[c] !== undefined);
@@ -287,26 +286,4 @@ export function notificationReach(db: Db, notificationIds: readonly number[]): M
       lastAt: row.last_at === null ? null : new Date(row.last_at),
     })),
   );
-}
-
-export function staffRecipients(deps: StaffAudience, now: Date): number[] {
-  const staff = deps.db.$client
-    .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
-    .all() as { email: string }[];
-  const ids = staff.map(
-    ({ email }) =>
-      (findRecipient(deps.db, deps.keys, 'email', email) ?? addRecipient(deps.db, deps.keys, { channel: 'email', address: email }, now)).id,
-  );
-  if (deps.staffSlack) {
-    const slack =
-      findRecipient(deps.db, deps.keys, 'slack', deps.staffSlack.channel) ??
-      addRecipient(deps.db, deps.keys, { channel: 'slack', address: deps.staffSlack.channel, secret: deps.staffSlack.token }, now);
-    ids.push(slack.id);
-  }
-  return ids;
-}
-
-/** Tells staff something they must act on (src/core/notify/staff-recipients.ts), synchronously. */
-export function notifyStaff(deps: StaffAudience, message: StaffMessage, now: Date): Enqueued {
-  return enqueueNotification(deps.db, staffNotification(message, staffRecipients(deps, now)), now);
 }

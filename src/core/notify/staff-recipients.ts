@@ -19,7 +19,7 @@ export interface StaffChannels {
   staffSlack: { channel: string; token: string } | null;
 }
 
-/** The same with the SQLite connection, for the synchronous twin (src/core/notify/legacy.ts). */
+/** The same with the SQLite connection (announcements.ts and notices.ts job handlers still take it). */
 export interface StaffAudience {
   db: Db;
   keys: Keys;

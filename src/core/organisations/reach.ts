@@ -5,11 +5,12 @@
  * A targeted notice that reaches no one is refused until staff confirm it.
  */
 import type { Db } from '../../../db/client.ts';
+import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type ChannelName, channels } from '../../../db/schema/notify.ts';
-import { countAudience, organisationBreakdown } from '../notify/legacy.ts';
-import type { Audience, ChannelCounts } from '../notify/outbox.ts';
+import { countAudience as countAudienceLegacy, organisationBreakdown as organisationBreakdownLegacy } from '../notify/legacy.ts';
+import { type Audience, type ChannelCounts, countAudience, type OrganisationBreakdown, organisationBreakdown } from '../notify/outbox.ts';
 import { basisLabels } from './membership.ts';
-import { nameOf, organisationNames } from './organisations.ts';
+import { nameOf, organisationNames, readOrganisationNames } from './organisations.ts';
 
 export interface AudienceReach {
   /** false: every subscriber of the topic; the figures below are then only `total` */
@@ -32,11 +33,50 @@ export interface AudienceReach {
 const full = (counts: ChannelCounts): Record<ChannelName, number> =>
   Object.fromEntries(channels.map((c) => [c, counts[c] ?? 0])) as Record<ChannelName, number>;
 
-export function audienceReach(db: Db, audience: Audience, typedNames: string[] | null = null): AudienceReach {
-  const total = full(countAudience(db, audience, channels));
+/**
+ * Whom a notice to this audience reaches, read in the caller's snapshot or transaction.
+ *
+ * The overload on a SQLite connection (`Db`) is the synchronous twin for src/core/incidents/legacy.ts
+ * only (it runs inside a synchronous transaction); it goes with that file.
+ */
+export function audienceReach(db: Db, audience: Audience, typedNames?: string[] | null): AudienceReach;
+export function audienceReach(r: Reader | Tx, audience: Audience, typedNames?: string[] | null): Promise<AudienceReach>;
+export function audienceReach(
+  from: Db | Reader | Tx,
+  audience: Audience,
+  typedNames: string[] | null = null,
+): AudienceReach | Promise<AudienceReach> {
   const ids = audience.kind === 'topic' ? (audience.organisations ?? null) : null;
-  const names = organisationNames(db, ids ?? []);
-  const organisations = organisationBreakdown(db, audience, channels).map((o) => ({
+  if ('engine' in from) return audienceReachIn(from, audience, ids, typedNames);
+  return reachOf(
+    ids,
+    countAudienceLegacy(from, audience, channels),
+    organisationBreakdownLegacy(from, audience, channels),
+    organisationNames(from, ids ?? []),
+    typedNames,
+  );
+}
+
+async function audienceReachIn(
+  r: Reader | Tx,
+  audience: Audience,
+  ids: readonly number[] | null,
+  typedNames: string[] | null,
+): Promise<AudienceReach> {
+  const counts = await countAudience(r, audience, channels);
+  const breakdown = await organisationBreakdown(r, audience, channels);
+  return reachOf(ids, counts, breakdown, await readOrganisationNames(r, ids ?? []), typedNames);
+}
+
+function reachOf(
+  ids: readonly number[] | null,
+  counts: ChannelCounts,
+  breakdown: OrganisationBreakdown[],
+  names: Map<number, string>,
+  typedNames: string[] | null,
+): AudienceReach {
+  const total = full(counts);
+  const organisations = breakdown.map((o) => ({
     id: o.organisationId,
     name: nameOf(names, o.organisationId),
     byChannel: full(o.byChannel),
