@@ -239,19 +239,6 @@ export function suppressRecipient(db: Db, recipientId: number, reason: string, n
     .run();
 }
 
-/** Lifts a suppression: the address returns to the status it had (active when that was not recorded). */
-export function unsuppressRecipient(db: Db, recipientId: number): void {
-  db.update(recipients)
-    .set({
-      status: sql`coalesce(${recipients.suppressedFrom}, 'active')`,
-      suppressedAt: null,
-      suppressedReason: null,
-      suppressedFrom: null,
-    })
-    .where(and(eq(recipients.id, recipientId), eq(recipients.status, 'suppressed')))
-    .run();
-}
-
 /** The reach of each notification asked for (src/core/notify/reach.ts), synchronously. */
 export function notificationReach(db: Db, notificationIds: readonly number[]): Map<number, NotificationReach> {
   const rows = db.$client
