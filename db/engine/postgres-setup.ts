@@ -8,10 +8,11 @@
  * Not wired into start-up yet: the server runs on SQLite only until the
  * stores are async (issue 15 lands in parts).
  */
+
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { ConfigError } from '../../src/core/config/env.ts';
 import { DATABASE_URL, describeDatabaseUrl } from './url.ts';

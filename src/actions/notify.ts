@@ -2,7 +2,6 @@
 
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { retryFailed } from '../core/notify/progress.ts';
 import { sendTestMessage as sendTest } from '../core/notify/test-send.ts';
 import { channels } from '../core/notify/types.ts';
@@ -28,8 +27,8 @@ export const notifyActions = {
     handler: async (input, ctx) => {
       requireStaff(ctx, 'sendTestMessage');
       const { database, now, keys, config, content } = ctx.locals.candor;
-      const result = sendTest(
-        legacyConnection(database),
+      const result = await sendTest(
+        database,
         keys,
         { allowHosts: config.providers.webhookAllowHosts },
         input.channel,

@@ -317,3 +317,47 @@ export async function repeatsCounted(r: Reader | Tx, action: string): Promise<nu
     .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.action, action)));
   return toInteger(rows[0]?.n ?? 0);
 }
+
+/** The open window of refusals with this fingerprint, if any. */
+export async function windowByFingerprint(r: Reader | Tx, fingerprint: string): Promise<RepeatWindowRow | undefined> {
+  const q = reading(r);
+  const w = q.t.auditRepeats;
+  const rows = await q.db
+    .select()
+    .from(w)
+    .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.fingerprint, fingerprint)))
+    .limit(1);
+  return rows[0];
+}
+
+/**
+ * Counts one more repeat in window `id` at `now`: `firstRepeatAt` is the window's, or `now` for its
+ * first repeat; `addresses` replaces the window's when given. The count is incremented in the statement
+ * itself. Returns the repeats counted so far, or undefined when the window is gone.
+ */
+export async function countRepeat(
+  tx: Tx,
+  id: number,
+  at: { firstRepeatAt: Date; now: Date },
+  addresses: string[] | null,
+): Promise<number | undefined> {
+  const q = query(tx);
+  const w = q.t.auditRepeats;
+  const rows = await q.db
+    .update(w)
+    .set({
+      repeats: sql`${w.repeats} + 1`,
+      firstRepeatAt: at.firstRepeatAt,
+      lastRepeatAt: at.now,
+      ...(addresses === null ? {} : { addresses }),
+    })
+    .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.id, id)))
+    .returning({ repeats: w.repeats });
+  return rows[0]?.repeats;
+}
+
+/** Opens a window (its first entry already appended). */
+export async function insertWindow(tx: Tx, window: Omit<typeof auditRepeats.$inferInsert, 'id' | 'trustCenterId'>): Promise<void> {
+  const q = query(tx);
+  await q.db.insert(q.t.auditRepeats).values({ ...window, trustCenterId: q.trustCenter });
+}

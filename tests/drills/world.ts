@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
-import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import type { NotificationContent } from '../../src/core/notify/types.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
@@ -15,6 +14,7 @@ import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { enqueueNotification } from '../helpers/notify-sync.ts';
 
 export const CHANNELS = ['email', 'sms', 'slack', 'webhook'] as const satisfies readonly ChannelName[];
 export type PerChannel<T> = Record<ChannelName, T>;

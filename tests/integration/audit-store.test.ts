@@ -10,7 +10,7 @@ import type { Database } from '../../db/engine/types.ts';
 import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { type AuditInput, exportAudit, listAudit, purgeAudit, verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
-import { closeRepeatWindows, openRepeatWindows, timesRecorded } from '../../src/core/audit/repeats.ts';
+import { closeRepeatWindows, openRepeatWindows, type RefusalInput, recordRefusal, timesRecorded } from '../../src/core/audit/repeats.ts';
 import { entryById } from '../../src/stores/audit.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 
@@ -150,8 +150,8 @@ describe.skipIf(!TEST_POSTGRES_URL)('the audit store on both engines', () => {
   }, 60_000);
 
   /**
-   * A refusal's first entry and its counting window, as recordRefusal (still synchronous, SQLite) makes
-   * them: written here through the engine API so the closing runs on both engines.
+   * A refusal's first entry and its counting window as recordRefusal makes them, written here directly
+   * so a test can choose the count and times.
    */
   async function openWindow(database: Database, opened: Date, repeats: number, forFirstId?: number) {
     return database.transaction(async (tx) => {
@@ -233,6 +233,67 @@ describe.skipIf(!TEST_POSTGRES_URL)('the audit store on both engines', () => {
     const first = await openWindow(pg, opened, 2);
     const closed = await Promise.all(Array.from({ length: 4 }, () => closeRepeatWindows(pg, day(201))));
     expect(closed.flat().map((e) => e.summary.repeated)).toEqual([expect.objectContaining({ times: 2, after: first.id })]);
+    expect(await verifyAuditChain(pg)).toMatchObject({ ok: true });
+  }, 60_000);
+
+  /** A sign-in refused at a locked address, as console-auth records it; the user agent does not count. */
+  const lockedOut = (target: string, i = 0): RefusalInput => ({
+    actor: { type: 'anonymous' },
+    ip: '203.0.113.66',
+    userAgent: `agent ${i}`,
+    action: 'auth.sign_in.locked',
+    target,
+    summary: { reason: 'ip' },
+  });
+  const refusalsOf = async (database: Database, target: string) =>
+    (await listAudit(database, { action: 'auth.sign_in.locked', limit: 1000 })).filter((e) => e.target === target);
+
+  it.each(['sqlite', 'postgres'] as const)(
+    'records refusals as one entry and a count, and closes the count into the chain, on %s',
+    async (engine) => {
+      const database = engines[engine];
+      const opened = day(300);
+      const at = (s: number) => new Date(opened.getTime() + s * 1000);
+      const first = await recordRefusal(database, lockedOut('staff:31'), at(0));
+      expect(first).toMatchObject({ entry: { action: 'auth.sign_in.locked', target: 'staff:31' }, repeats: 0 });
+      expect(await recordRefusal(database, lockedOut('staff:31', 1), at(1))).toEqual({ entry: null, repeats: 1 });
+      expect(await recordRefusal(database, lockedOut('staff:31', 2), at(2))).toEqual({ entry: null, repeats: 2 });
+      // Another target is another window.
+      expect((await recordRefusal(database, lockedOut('staff:32'), at(3))).entry).not.toBeNull();
+      expect(await refusalsOf(database, 'staff:31')).toHaveLength(1);
+      expect(await timesRecorded(database, 'auth.sign_in.locked', opened)).toBe(4);
+      // The next refusal after the window closes it (appending its count) and opens the next one.
+      const next = await recordRefusal(database, lockedOut('staff:31'), at(16 * 60));
+      expect(next.entry).not.toBeNull();
+      const entries = await refusalsOf(database, 'staff:31');
+      expect(entries.map((e) => e.summary.repeated ?? null)).toEqual([
+        null,
+        expect.objectContaining({ times: 2, after: first.entry?.id, addresses: 1 }),
+        null,
+      ]);
+      expect(await timesRecorded(database, 'auth.sign_in.locked', opened)).toBe(5);
+      await closeRepeatWindows(database, at(60 * 60), { all: true });
+      expect(await verifyAuditChain(database)).toMatchObject({ ok: true });
+    },
+    60_000,
+  );
+
+  it('on PostgreSQL, 10 concurrent identical refusals fold into one window counting all 10', async () => {
+    const pg = engines.postgres;
+    const opened = day(400);
+    const at = (i: number) => new Date(opened.getTime() + i * 10);
+    const records = await Promise.all(Array.from({ length: 10 }, (_, i) => recordRefusal(pg, lockedOut('staff:40', i), at(i))));
+    // One of them opened the window with the entry, the nine others counted 1 to 9 in it, none twice.
+    expect(records.filter((r) => r.entry !== null)).toHaveLength(1);
+    expect(records.map((r) => r.repeats).toSorted((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await refusalsOf(pg, 'staff:40')).toHaveLength(1);
+    const windows = (await openRepeatWindows(pg)).filter((w) => w.target === 'staff:40');
+    expect(windows.map((w) => w.repeats)).toEqual([9]);
+    expect(await timesRecorded(pg, 'auth.sign_in.locked', opened)).toBe(10);
+    // Closed, the chain accounts for all 10: the first entry and "repeated 9 more times".
+    await closeRepeatWindows(pg, day(401));
+    const entries = await refusalsOf(pg, 'staff:40');
+    expect(entries.reduce((n, e) => n + ((e.summary.repeated as { times?: number } | undefined)?.times ?? 1), 0)).toBe(10);
     expect(await verifyAuditChain(pg)).toMatchObject({ ok: true });
   }, 60_000);
 });

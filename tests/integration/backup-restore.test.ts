@@ -24,9 +24,9 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
-import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { enqueueNotification } from '../helpers/notify-sync.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 

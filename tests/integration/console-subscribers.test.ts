@@ -1,9 +1,9 @@
 /** The console's Subscribers pages: counts, exact search, a record, quarantine, export and removal, each audited. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { suppressRecipient } from '../../src/core/notify/legacy.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { suppressRecipient } from '../helpers/notify-sync.ts';
 import { type RunningServer, startServer } from '../helpers/server.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 

@@ -37,10 +37,10 @@ import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { readConfig } from '../../src/core/config/env.ts';
 import { type CopyTable, copyPlan, copyToPostgres } from '../../src/core/database/copy.ts';
 import { scheduleJob } from '../../src/core/jobs/jobs.ts';
-import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { createEmailChallenge } from '../../src/core/subscriptions/challenges.ts';
 import { createAppContext } from '../../src/runtime/context.ts';
 import { addSubscribers, emailContent } from '../helpers/notify.ts';
+import { enqueueNotification } from '../helpers/notify-sync.ts';
 import { keepOrganisation } from '../helpers/organisations.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
@@ -203,8 +203,8 @@ async function seedDataDir(): Promise<string> {
       target: `staff:${staffId}`,
       summary: { reason: 'ip' },
     };
-    recordRefusal(db, refusal, now);
-    recordRefusal(db, refusal, new Date(now.getTime() + 1000));
+    await recordRefusal(databaseOf(db), refusal, now);
+    await recordRefusal(databaseOf(db), refusal, new Date(now.getTime() + 1000));
     fillEmptyTables(db);
     expect(await verifyAuditChain(databaseOf(db), KEYRING)).toMatchObject({ ok: true });
   } finally {

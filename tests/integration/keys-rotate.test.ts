@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { seal, unseal } from '../../src/core/crypto/seal.ts';
-import { addRecipient, findRecipient } from '../../src/core/notify/legacy.ts';
 import { openRecipient } from '../../src/core/notify/recipients.ts';
 import { domainHash } from '../../src/core/organisations/domains.ts';
+import { addRecipient, findRecipient } from '../helpers/notify-sync.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 
 const cli = (dataDir: string, ...args: string[]) =>

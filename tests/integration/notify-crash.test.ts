@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
-import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { enqueueNotification } from '../helpers/notify-sync.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 
 const COUNT = 10_000;

@@ -17,7 +17,6 @@ import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
 import { WebhookChannel } from '../../src/core/notify/channels/webhook.ts';
 import { Dispatcher, type DispatcherOptions } from '../../src/core/notify/dispatcher.ts';
-import { enqueueNotification, suppressRecipient } from '../../src/core/notify/legacy.ts';
 import { readRecipientToken } from '../../src/core/notify/links.ts';
 import type { Audience } from '../../src/core/notify/outbox.ts';
 import type { Channel, ChannelName, LimitSettings, NotificationContent } from '../../src/core/notify/types.ts';
@@ -27,6 +26,7 @@ import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { addSubscribers, deliveryCounts, TEST_KEYS } from '../helpers/notify.ts';
+import { enqueueNotification, suppressRecipient } from '../helpers/notify-sync.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const PUBLIC_URL = new URL('https://trust.candor.test/');

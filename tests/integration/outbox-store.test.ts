@@ -20,8 +20,10 @@ import {
   unsuppressRecipient,
 } from '../../src/core/notify/recipients.ts';
 import { notifyStaff } from '../../src/core/notify/staff-recipients.ts';
+import { sendTestMessage } from '../../src/core/notify/test-send.ts';
 import type { NotificationContent } from '../../src/core/notify/types.ts';
 import { domainHash } from '../../src/core/organisations/domains.ts';
+import { audienceReach } from '../../src/core/organisations/reach.ts';
 import { insertDomain, insertMember, insertOrganisation } from '../../src/stores/organisations.ts';
 import { emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import { enginesUnderTest } from '../helpers/postgres.ts';
@@ -247,5 +249,41 @@ describe.each(enginesUnderTest())('the outbox on $name', (engine) => {
     expect((await recipientsOf(second.notificationId)).map((d) => d.id)).toEqual(
       (await recipientsOf(first.notificationId)).map((d) => d.id),
     );
+  });
+
+  it('test messages: concurrent tests to one new webhook add it once and show its secret once; a test lifts a suppression', async () => {
+    const send = (channel: ChannelName, address: string) =>
+      sendTestMessage(database, TEST_KEYS, { allowHosts: [] }, channel, address, 'Lumenwork', new URL('https://trust.example/'), NOW);
+    const results = await Promise.all(Array.from({ length: 4 }, () => send('webhook', 'https://hooks.example/test-send')));
+    const sent = results.map((r) => (r.ok ? r : null));
+    expect(sent.every((r) => r !== null)).toBe(true);
+    const recipientIds = new Set(sent.map((r) => r?.recipientId));
+    expect(recipientIds.size).toBe(1);
+    const shown = sent.filter((r) => r?.webhookSecret);
+    expect(shown).toHaveLength(1);
+    const stored = await database.read((r) => findRecipient(r, TEST_KEYS, 'webhook', 'https://hooks.example/test-send'));
+    if (!stored) throw new Error('the webhook was not added');
+    expect(openRecipient(TEST_KEYS, stored).secret).toBe(shown[0]?.webhookSecret);
+    for (const r of sent) expect((await recipientsOf(r?.notificationId ?? 0)).map((d) => d.id)).toEqual([stored.id]);
+    // Suppressed after a bounce: a test to it is someone checking it works again.
+    const again = await send('email', 'api2@x.example');
+    expect(again).toMatchObject({ ok: true, recipientId: ids.suppressedApi, webhookSecret: null });
+    expect((await database.read((r) => findRecipient(r, TEST_KEYS, 'email', 'api2@x.example')))?.status).toBe('active');
+    expect(await send('email', 'not an address')).toEqual({ ok: false, message: 'Enter a valid email address.' });
+  });
+
+  it('the reach of a targeted audience is what the outbox counts, per organisation', async () => {
+    const audience: Audience = { kind: 'topic', topic: 'incidents', organisations: [acme, initech] };
+    const reach = await database.read((r) => audienceReach(r, audience));
+    const counts = await database.read((r) => countAudience(r, audience, ALL));
+    expect(reach.total).toEqual({ email: counts.email ?? 0, sms: counts.sms ?? 0, slack: 0, webhook: 0 });
+    expect(reach.targeted).toBe(true);
+    expect(reach.reachesNoOne).toBe(false);
+    expect(reach.organisations.map((o) => [o.name, o.byChannel.email + o.byChannel.sms])).toEqual([
+      ['Acme Bank', (counts.email ?? 0) + (counts.sms ?? 0)],
+      ['Initech', 0],
+    ]);
+    const initechOnly = await database.read((r) => audienceReach(r, { kind: 'topic', topic: 'incidents', organisations: [initech] }));
+    expect(initechOnly.reachesNoOne).toBe(true);
   });
 });

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../db/client.ts';
-import { enqueueNotification } from '../../src/core/notify/legacy.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
 import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
+import { enqueueNotification } from '../helpers/notify-sync.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 import { openTestDb } from '../helpers/staff.ts';

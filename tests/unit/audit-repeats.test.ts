@@ -63,7 +63,7 @@ beforeEach(() => {
 
 describe('repeated refusals', () => {
   it('500 locked sign-ins from one address: one entry, then one with the count, adding up to 500', async () => {
-    for (let i = 0; i < 500; i++) recordRefusal(db, locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
+    for (let i = 0; i < 500; i++) await recordRefusal(databaseOf(db), locked({ userAgent: `agent ${i % 7}` }), later(i * SECOND));
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
     expect(await openRepeatWindows(databaseOf(db))).toMatchObject([{ action: 'auth.sign_in.locked', ip: '203.0.113.66', repeats: 499 }]);
 
@@ -100,7 +100,7 @@ describe('repeated refusals', () => {
       locked({ actor: { type: 'staff', id: 1, label: 'a@lumenwork.example' } }),
     ];
     for (let round = 0; round < 3; round++) {
-      for (const input of inputs) recordRefusal(db, input, later(round * MINUTE));
+      for (const input of inputs) await recordRefusal(databaseOf(db), input, later(round * MINUTE));
     }
     expect(await listAudit(databaseOf(db))).toHaveLength(inputs.length);
     expect((await openRepeatWindows(databaseOf(db))).map((w) => w.repeats)).toEqual(inputs.map(() => 2));
@@ -110,12 +110,12 @@ describe('repeated refusals', () => {
   });
 
   it('a window closes on the next refusal after it, which opens the next: nothing is lost between them', async () => {
-    for (let i = 0; i < 10; i++) recordRefusal(db, locked(), later(i * MINUTE)); // window 0:00–0:15
-    const next = recordRefusal(db, locked(), later(15 * MINUTE)); // closes it, opens 0:15–0:30
+    for (let i = 0; i < 10; i++) await recordRefusal(databaseOf(db), locked(), later(i * MINUTE)); // window 0:00–0:15
+    const next = await recordRefusal(databaseOf(db), locked(), later(15 * MINUTE)); // closes it, opens 0:15–0:30
     expect(next.entry?.summary).toEqual({ reason: 'ip' });
-    for (let i = 16; i < 20; i++) recordRefusal(db, locked(), later(i * MINUTE));
+    for (let i = 16; i < 20; i++) await recordRefusal(databaseOf(db), locked(), later(i * MINUTE));
     // any refusal closes every window that is due, not only its own
-    recordRefusal(db, locked({ ip: '198.51.100.1' }), later(31 * MINUTE));
+    await recordRefusal(databaseOf(db), locked({ ip: '198.51.100.1' }), later(31 * MINUTE));
     expect((await listAudit(databaseOf(db))).map((e) => (e.summary.repeated as { times: number } | undefined)?.times ?? 'first')).toEqual([
       'first', // 198.51.100.1
       4, // repeats of the second window
@@ -127,7 +127,7 @@ describe('repeated refusals', () => {
   });
 
   it('a window with no repeats closes without an entry', async () => {
-    recordRefusal(db, locked(), T0);
+    await recordRefusal(databaseOf(db), locked(), T0);
     expect(await closeRepeatWindows(databaseOf(db), later(15 * MINUTE))).toEqual([]);
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
     expect(db.$client.prepare('SELECT count(*) AS n FROM audit_repeats').get()).toEqual({ n: 0 });
@@ -138,7 +138,7 @@ describe('repeated refusals', () => {
     dirs.push(dataDir);
     const file = join(dataDir, 'candor.db');
     const before = bindAuditKeys(openDatabase(file), KEYRING);
-    for (let i = 0; i < 42; i++) recordRefusal(before, locked(), later(i * SECOND));
+    for (let i = 0; i < 42; i++) await recordRefusal(databaseOf(before), locked(), later(i * SECOND));
     before.$client.close(); // a crash: no shutdown, nothing flushed
 
     const after = bindAuditKeys(openDatabase(file), KEYRING);
@@ -160,7 +160,7 @@ describe('repeated refusals', () => {
   });
 
   it('at shutdown every open window is closed, so its count goes under the chain', async () => {
-    for (let i = 0; i < 5; i++) recordRefusal(db, locked(), later(i * SECOND));
+    for (let i = 0; i < 5; i++) await recordRefusal(databaseOf(db), locked(), later(i * SECOND));
     expect(await closeRepeatWindows(databaseOf(db), later(MINUTE))).toEqual([]);
     expect(await closeRepeatWindows(databaseOf(db), later(MINUTE), { all: true })).toHaveLength(1);
     expect(await accountedFor(db)).toBe(5);
@@ -169,11 +169,11 @@ describe('repeated refusals', () => {
 
   it('counts repeats, open windows included, where the console counts failed sign-ins', async () => {
     const failed = (ip: string) => locked({ action: 'auth.sign_in.failed', ip, summary: { reason: 'password', emailDomain: 'x.example' } });
-    for (let i = 0; i < 7; i++) recordRefusal(db, failed('203.0.113.1'), later(i * SECOND));
-    for (let i = 0; i < 3; i++) recordRefusal(db, failed('203.0.113.2'), later(i * SECOND));
+    for (let i = 0; i < 7; i++) await recordRefusal(databaseOf(db), failed('203.0.113.1'), later(i * SECOND));
+    for (let i = 0; i < 3; i++) await recordRefusal(databaseOf(db), failed('203.0.113.2'), later(i * SECOND));
     await closeRepeatWindows(databaseOf(db), later(15 * MINUTE + 2 * SECOND));
-    recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE));
-    recordRefusal(db, failed('203.0.113.2'), later(16 * MINUTE + SECOND));
+    await recordRefusal(databaseOf(db), failed('203.0.113.2'), later(16 * MINUTE));
+    await recordRefusal(databaseOf(db), failed('203.0.113.2'), later(16 * MINUTE + SECOND));
     expect(await timesRecorded(databaseOf(db), 'auth.sign_in.failed', T0)).toBe(12);
     expect((await dashboardCounts(databaseOf(db), later(17 * MINUTE))).failedSignInsToday).toBe(12);
   });
@@ -233,16 +233,16 @@ describe('a window row written by someone who can write the database but has no 
   }
 
   /** A few ordinary entries to purge, then a refusal to point a window at. */
-  function someHistory() {
+  async function someHistory() {
     for (let i = 0; i < 3; i++)
       recordAudit(db, { actor: { type: 'system' }, action: 'backup.created', summary: { n: i } }, later(i * SECOND));
-    const refusal = recordRefusal(db, locked(), later(5 * SECOND)).entry;
+    const refusal = (await recordRefusal(databaseOf(db), locked(), later(5 * SECOND))).entry;
     if (!refusal) throw new Error('the first refusal opens a window');
     return refusal;
   }
 
   it('a planted audit.purged window is not sealed, so removing the oldest entries behind it is still caught', async () => {
-    const refusal = someHistory();
+    const refusal = await someHistory();
     plantWindow({ action: 'audit.purged', summary: { upToId: 2, removed: 2, retentionDays: 1 }, firstEntryId: refusal.id });
     await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
 
@@ -269,7 +269,7 @@ describe('a window row written by someone who can write the database but has no 
   });
 
   it('a window naming an entry that is not a refusal, or no entry, is discarded and recorded', async () => {
-    someHistory();
+    await someHistory();
     plantWindow({ action: 'backup.created', summary: { n: 0 }, firstEntryId: 1 });
     plantWindow({ action: 'auth.sign_in.locked', summary: { reason: 'ip' }, firstEntryId: 999 });
     await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
@@ -283,8 +283,8 @@ describe('a window row written by someone who can write the database but has no 
   });
 
   it("an open window's row rewritten in place: the closing entry still repeats the sealed first entry", async () => {
-    const refusal = someHistory();
-    recordRefusal(db, locked(), later(6 * SECOND));
+    const refusal = await someHistory();
+    await recordRefusal(databaseOf(db), locked(), later(6 * SECOND));
     db.$client.prepare(`UPDATE audit_repeats SET action = 'audit.purged', target = 'audit_log', summary = '{"upToId":2}'`).run();
     const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing).toMatchObject({
@@ -296,8 +296,8 @@ describe('a window row written by someone who can write the database but has no 
   });
 
   it('a count or times chosen in the row are not sealed: a date in the future, text for an id, a count that is no number', async () => {
-    recordRefusal(db, locked(), T0);
-    recordRefusal(db, locked(), later(MINUTE));
+    await recordRefusal(databaseOf(db), locked(), T0);
+    await recordRefusal(databaseOf(db), locked(), later(MINUTE));
     db.$client.prepare('UPDATE audit_repeats SET last_repeat_at = ?').run(Date.parse('2099-12-31T00:00:00Z'));
     const [future] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(future).toMatchObject({
@@ -307,8 +307,8 @@ describe('a window row written by someone who can write the database but has no 
       summary: { after: 1, reason: 'the window row is not one Candor wrote (its times are out of order or in the future)' },
     });
 
-    recordRefusal(db, locked(), later(30 * MINUTE));
-    recordRefusal(db, locked(), later(31 * MINUTE));
+    await recordRefusal(databaseOf(db), locked(), later(30 * MINUTE));
+    await recordRefusal(databaseOf(db), locked(), later(31 * MINUTE));
     db.$client.prepare("UPDATE audit_repeats SET first_entry_id = '1 -- purge of #2-#40 approved by owner@x', repeats = '7'").run();
     const [text] = await closeRepeatWindows(databaseOf(db), later(50 * MINUTE));
     expect(text).toMatchObject({ action: 'audit.repeats_discarded', target: null, summary: { after: null } });
@@ -317,8 +317,8 @@ describe('a window row written by someone who can write the database but has no 
   });
 
   it('a window planted again for a first entry whose window closed already is discarded, and the log still verifies', async () => {
-    const first = recordRefusal(db, locked(), T0).entry;
-    recordRefusal(db, locked(), later(MINUTE));
+    const first = (await recordRefusal(databaseOf(db), locked(), T0)).entry;
+    await recordRefusal(databaseOf(db), locked(), later(MINUTE));
     expect(await closeRepeatWindows(databaseOf(db), later(20 * MINUTE))).toHaveLength(1);
     if (!first) throw new Error('the first refusal opens a window');
     db.$client
@@ -340,7 +340,7 @@ describe('a window row written by someone who can write the database but has no 
   });
 
   it('verify names a "repeated" entry an older version sealed from a forged window', async () => {
-    const refusal = someHistory();
+    const refusal = await someHistory();
     const seal = (input: AuditInput) => db.transaction((tx) => appendAudit(tx, KEYRING, input, later(HOUR)), { behavior: 'immediate' });
     const repeated = { times: 3, from: T0.toISOString(), to: T0.toISOString(), after: refusal.id };
 
@@ -371,7 +371,7 @@ describe('a window row written by someone who can write the database but has no 
       /does not match it/,
     ],
   ])('verify refuses a "repeated" entry with %s', async (_, forged, reason) => {
-    const refusal = someHistory();
+    const refusal = await someHistory();
     const entry = db.transaction(
       (tx) =>
         appendAudit(
@@ -399,8 +399,8 @@ describe('a window row written by someone who can write the database but has no 
 
 describe('refusals from many addresses of one network', () => {
   it('one window per IPv6 network, counting the distinct addresses it came from', async () => {
-    for (let i = 1; i <= 50; i++) recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
-    recordRefusal(db, locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
+    for (let i = 1; i <= 50; i++) await recordRefusal(databaseOf(db), locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
+    await recordRefusal(databaseOf(db), locked({ ip: '2001:db8:1:2::1' }), later(51 * SECOND));
     expect(await listAudit(databaseOf(db))).toHaveLength(1);
     const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(closing?.summary.repeated).toMatchObject({ times: 50, addresses: 50 });
@@ -411,14 +411,14 @@ describe('refusals from many addresses of one network', () => {
 
   it('a window keeps at most a bounded list of addresses, and says "at least" beyond it', async () => {
     for (let i = 1; i <= REPEAT_ADDRESSES_MAX + 10; i++)
-      recordRefusal(db, locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
+      await recordRefusal(databaseOf(db), locked({ ip: `2001:db8:1:2::${i.toString(16)}` }), later(i * SECOND));
     expect((await openRepeatWindows(databaseOf(db)))[0]?.addresses).toHaveLength(REPEAT_ADDRESSES_MAX);
     const [closing] = await closeRepeatWindows(databaseOf(db), later(20 * MINUTE));
     expect(describeRepeats(closing?.summary ?? {})).toMatch(new RegExp(`from at least ${REPEAT_ADDRESSES_MAX} addresses`));
   });
 
   it('IPv4 addresses stay separate windows', async () => {
-    for (let i = 1; i <= 3; i++) recordRefusal(db, locked({ ip: `198.51.100.${i}` }), later(i * SECOND));
+    for (let i = 1; i <= 3; i++) await recordRefusal(databaseOf(db), locked({ ip: `198.51.100.${i}` }), later(i * SECOND));
     expect(await listAudit(databaseOf(db))).toHaveLength(3);
   });
 });

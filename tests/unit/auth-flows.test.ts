@@ -124,7 +124,7 @@ describe('signing in', () => {
     expect(await w.signIn('owner@lumenwork.example')).toMatchObject({ ok: true });
     // one entry; the repeats within its window are counted (audit/repeats.ts)
     expect(w.audit('auth.sign_in.locked')).toMatchObject([{ target: `staff:${member.id}`, summary: { reason: 'account and ip' } }]);
-    expect(w.times('auth.sign_in.locked')).toBe(3);
+    expect(await w.times('auth.sign_in.locked')).toBe(3);
   });
 
   it('locks an unknown address the same way, so the lock reveals nothing', async () => {

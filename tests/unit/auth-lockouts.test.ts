@@ -43,7 +43,7 @@ describe('signing in from many addresses', () => {
     // ...but the owner, from their own address, signs in: refused guesses never reached the account's ceiling.
     expect(await w.signIn('owner@lumenwork.example', PASSWORD, { ip: '203.0.113.50' })).toMatchObject({ ok: true });
     // five failures (identical ones are one entry and a count: src/core/audit/repeats.ts), all for this account
-    expect(w.times('auth.sign_in.failed')).toBe(5);
+    expect(await w.times('auth.sign_in.failed')).toBe(5);
     expect(w.audit('auth.sign_in.failed').every((r) => r.target === `staff:${member.id}`)).toBe(true);
     const locked = w.audit('auth.sign_in.locked');
     expect(locked.length).toBeGreaterThan(0);

@@ -14,7 +14,7 @@ import type { Database } from '../../db/engine/types.ts';
 import type { AuditAction } from '../../src/core/audit/actions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain } from '../../src/core/audit/log.ts';
-import { timesRecordedLegacy } from '../../src/core/audit/repeats.ts';
+import { timesRecorded } from '../../src/core/audit/repeats.ts';
 import {
   type AuthContext,
   completeEnrolment,
@@ -107,8 +107,8 @@ export class World {
   }
 
   /** How many times the action happened: identical refusals in a window are one entry and a count (audit/repeats.ts). */
-  times(action: AuditAction): number {
-    return timesRecordedLegacy(this.db, action, new Date(0));
+  times(action: AuditAction): Promise<number> {
+    return timesRecorded(this.database, action, new Date(0));
   }
 
   /** An active member signed in through their one-time link. */

@@ -8,6 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { unsuppressRecipient } from '../../src/core/notify/recipients.ts';
+import { checkDomain, domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
+import { assignMembers, createOrganisation, removeDomain, subscriberMemberships } from '../../src/core/organisations/organisations.ts';
+import { deleteSubscriber } from '../../src/core/subscriptions/subscribers.ts';
+import { emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import {
   addRecipient,
   countAudience,
@@ -15,12 +20,7 @@ import {
   indexEmailDomains,
   organisationBreakdown,
   suppressRecipient,
-  unsuppressRecipient,
-} from '../../src/core/notify/legacy.ts';
-import { checkDomain, domainHash, emailDomainHash } from '../../src/core/organisations/domains.ts';
-import { assignMembers, createOrganisation, removeDomain, subscriberMemberships } from '../../src/core/organisations/organisations.ts';
-import { deleteSubscriber } from '../../src/core/subscriptions/subscribers.ts';
-import { emailContent, TEST_KEYS } from '../helpers/notify.ts';
+} from '../helpers/notify-sync.ts';
 
 const channels = ['email', 'sms', 'slack', 'webhook'] as const;
 const ctx = (db: Db) => ({
@@ -130,12 +130,12 @@ describe('a targeted audience', () => {
     const { db, acme, people } = await world();
     const before = countAudience(db, audienceOf([acme]), channels);
     suppressRecipient(db, people.pending.recipientId, 'email bounced', new Date());
-    unsuppressRecipient(db, people.pending.recipientId);
+    await databaseOf(db).transaction((tx) => unsuppressRecipient(tx, people.pending.recipientId));
     expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.pending.recipientId)).toEqual({ status: 'pending' });
     expect(countAudience(db, audienceOf([acme]), channels)).toEqual(before);
     // a confirmed one goes back to active
     suppressRecipient(db, people.member.recipientId, 'email bounced', new Date());
-    unsuppressRecipient(db, people.member.recipientId);
+    await databaseOf(db).transaction((tx) => unsuppressRecipient(tx, people.member.recipientId));
     expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.member.recipientId)).toEqual({ status: 'active' });
   });
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { defaultRetryPolicy, parseRetryAfter, retryDelay } from '../../src/core/notify/backoff.ts';
-import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../../src/core/notify/legacy.ts';
 import { readRecipientToken, recipientToken } from '../../src/core/notify/links.ts';
 import { maskAddress, openRecipient } from '../../src/core/notify/recipients.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../helpers/notify-sync.ts';
 
 describe('fan-out', () => {
   it('writes one pending delivery per active recipient of the topic, on the channels the message has', () => {

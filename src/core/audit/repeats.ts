@@ -1,55 +1,23 @@
-/**
- * Refusals (locked sign-ins, wrong codes, refused links) recorded without
- * letting a flood fill the audit log.
- *
- * The first refusal of its kind opens a window (15 minutes): it is appended
- * to the chain as usual. Identical refusals within the window (same action,
- * actor, source, target and summary; the user agent does not count, and
- * the source is the address as lock-outs count it, an IPv6 network rather
- * than each of its addresses, auth/lockouts.ts `sourceOf`) only increment a
- * counter in `audit_repeats`, outside the chain, which also keeps the
- * distinct addresses seen. When the window has closed, one entry repeating
- * the first one's action, actor, address, target and summary, with
- * `summary.repeated = { times, from, to, after, source, addresses }`
- * ("repeated N more times between T1 and T2 after entry #id, from K
- * addresses in S") is appended and the counter removed, in one transaction.
- * Windows are closed by the next refusal after them (any refusal closes
- * every window that is due), by housekeeping, and at shutdown; the counters
- * are rows in the database, so a crash loses none, it only delays the entry.
- *
- * The closing entry is built from the window's first entry as the chain
- * sealed it, never from the counter row: the row is outside the chain, and
- * someone who can write the database could otherwise have Candor seal any
- * entry they like (an `audit.purged` that hides a deletion, say). A window
- * whose first entry is missing, is not a refusal, does not hold up under
- * the key, or does not match the window is discarded, and that is itself
- * recorded (`audit.repeats_discarded`). The verifier holds every
- * `repeated` entry to the same rule (log.ts).
- *
- * What is not sealed until a window closes is its count and the addresses
- * seen: someone who can write the database file could lower them. What is
- * sealed is that the refusal happened (the first entry) and, once closed,
- * how many times.
- */
-import { asc, eq, lte, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
-import { auditLog, auditRepeats } from '../../../db/schema.ts';
+import type { auditRepeats } from '../../../db/schema.ts';
 import {
   closingEntryOf,
+  countRepeat,
   deleteWindow,
   dueWindows,
   entryById,
+  insertWindow,
   lockChain,
   repeatsCounted,
   timesLogged,
+  windowByFingerprint,
   windowsWithRepeats,
 } from '../../stores/audit.ts';
 import { sourceOf } from '../auth/lockouts.ts';
 import { type AuditAction, isRefusalAction, type RefusalAction } from './actions.ts';
 import { refusalFingerprint } from './canonical.ts';
 import { type AuditKeyring, boundAuditKeys, keyById } from './key.ts';
-import { type AuditActor, type AuditEntry, type AuditInput, type AuditTx, appendAudit, auditFields, entryMac, writeAudit } from './log.ts';
+import { type AuditActor, type AuditEntry, type AuditInput, auditFields, entryMac, writeAudit } from './log.ts';
 
 export const REPEAT_WINDOW_MS = 15 * 60_000;
 /** Distinct addresses kept per window; a closing entry says "at least" beyond it. */
@@ -67,58 +35,55 @@ export interface RefusalRecord {
   repeats: number;
 }
 
-/** Records a refusal: appended when it opens a window, counted when an identical one is open. */
-export function recordRefusal(db: Db, input: RefusalInput, now: Date, windowMs = REPEAT_WINDOW_MS): RefusalRecord {
+/**
+ * Records a refusal: appended when it opens a window, counted when an identical one is open. One
+ * transaction under the chain's lock (src/stores/audit.ts): on PostgreSQL concurrent refusals run one
+ * after the other, so the second of two identical ones finds the window the first opened and counts
+ * in it (never a second window, never a lost count); on SQLite `BEGIN IMMEDIATE` does the same.
+ */
+export function recordRefusal(database: Database, input: RefusalInput, now: Date, windowMs = REPEAT_WINDOW_MS): Promise<RefusalRecord> {
+  return database.transaction((tx) => recordRefusalIn(tx, input, now, windowMs));
+}
+
+/** `recordRefusal` in the caller's transaction (written when it commits). */
+export async function recordRefusalIn(tx: Tx, input: RefusalInput, now: Date, windowMs = REPEAT_WINDOW_MS): Promise<RefusalRecord> {
   if (!isRefusalAction(input.action)) throw new Error(`not a refusal action: ${String(input.action)}`);
-  const keyring = boundAuditKeys(db);
-  const keys = () => keyring;
   const fields = auditFields(input, now);
   const fingerprint = refusalFingerprint(fields);
-  return db.transaction(
-    (tx) => {
-      closeDue(tx, keys, now, false);
-      const open = tx
-        .select({ id: auditRepeats.id, addresses: auditRepeats.addresses })
-        .from(auditRepeats)
-        .where(eq(auditRepeats.fingerprint, fingerprint))
-        .get();
-      if (open) {
-        const newAddress =
-          fields.ip !== null && !open.addresses.includes(fields.ip) && open.addresses.length < REPEAT_ADDRESSES_MAX ? fields.ip : null;
-        const counted = tx
-          .update(auditRepeats)
-          .set({
-            repeats: sql`${auditRepeats.repeats} + 1`,
-            firstRepeatAt: sql`COALESCE(${auditRepeats.firstRepeatAt}, ${now.getTime()})`,
-            lastRepeatAt: now,
-            ...(newAddress === null ? {} : { addresses: [...open.addresses, newAddress] }),
-          })
-          .where(eq(auditRepeats.id, open.id))
-          .returning({ repeats: auditRepeats.repeats })
-          .get();
-        if (counted) return { entry: null, repeats: counted.repeats };
-      }
-      const entry = appendAudit(tx, keyring, input, now);
-      tx.insert(auditRepeats)
-        .values({
-          fingerprint,
-          action: fields.action,
-          actorType: entry.actorType,
-          actorId: entry.actorId,
-          actorLabel: entry.actorLabel,
-          ip: entry.ip,
-          target: entry.target,
-          summary: entry.summary,
-          firstEntryId: entry.id,
-          openedAt: now,
-          closesAt: new Date(now.getTime() + windowMs),
-          addresses: entry.ip === null ? [] : [entry.ip],
-        })
-        .run();
-      return { entry, repeats: 0 };
-    },
-    { behavior: 'immediate' },
-  );
+  // The lock first: the window read below stays the window until this transaction ends.
+  await lockChain(tx);
+  await closeDueIn(tx, now, false);
+  const open = await windowByFingerprint(tx, fingerprint);
+  if (open) {
+    const newAddress =
+      fields.ip !== null && !open.addresses.includes(fields.ip) && open.addresses.length < REPEAT_ADDRESSES_MAX ? fields.ip : null;
+    // `now` was taken before the lock: a refusal that waited for a later one counts at the window's
+    // latest time, so the window's times stay in order (a closing entry refuses a window whose are not).
+    const at = new Date(Math.max(now.getTime(), (open.lastRepeatAt ?? open.openedAt).getTime()));
+    const repeats = await countRepeat(
+      tx,
+      open.id,
+      { firstRepeatAt: open.firstRepeatAt ?? at, now: at },
+      newAddress === null ? null : [...open.addresses, newAddress],
+    );
+    if (repeats !== undefined) return { entry: null, repeats };
+  }
+  const entry = await writeAudit(tx, input, now);
+  await insertWindow(tx, {
+    fingerprint,
+    action: fields.action,
+    actorType: entry.actorType,
+    actorId: entry.actorId,
+    actorLabel: entry.actorLabel,
+    ip: entry.ip,
+    target: entry.target,
+    summary: entry.summary,
+    firstEntryId: entry.id,
+    openedAt: now,
+    closesAt: new Date(now.getTime() + windowMs),
+    addresses: entry.ip === null ? [] : [entry.ip],
+  });
+  return { entry, repeats: 0 };
 }
 
 /**
@@ -130,17 +95,22 @@ export function closeRepeatWindows(database: Database, now: Date, options: { all
     // The chain's lock first (src/stores/audit.ts): on PostgreSQL two nodes closing at once would otherwise
     // both read a window and both append its count; the second now waits, then finds the window gone.
     await lockChain(tx);
-    const written: AuditEntry[] = [];
-    for (const window of await dueWindows(tx, options.all ? null : now)) {
-      if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
-        // The key is looked up only when there is something to write.
-        const first = await sealedFirstEntryIn(tx, boundAuditKeys(tx), window, now);
-        written.push(await writeAudit(tx, closingInput(window, window.firstRepeatAt, window.lastRepeatAt, first), now));
-      }
-      await deleteWindow(tx, window.id);
-    }
-    return written;
+    return closeDueIn(tx, now, options.all === true);
   });
+}
+
+/** Closes the windows due at `now` (or all of them), oldest first; the caller holds the chain's lock. */
+async function closeDueIn(tx: Tx, now: Date, all: boolean): Promise<AuditEntry[]> {
+  const written: AuditEntry[] = [];
+  for (const window of await dueWindows(tx, all ? null : now)) {
+    if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
+      // The key is looked up only when there is something to write.
+      const first = await sealedFirstEntryIn(tx, boundAuditKeys(tx), window, now);
+      written.push(await writeAudit(tx, closingInput(window, window.firstRepeatAt, window.lastRepeatAt, first), now));
+    }
+    await deleteWindow(tx, window.id);
+  }
+  return written;
 }
 
 /** Windows still open with repeats not yet in the chain, the busiest first: for the console. */
@@ -168,38 +138,6 @@ export function describeRepeats(summary: Record<string, unknown>): string | null
  */
 export function timesRecorded(database: Database, action: AuditAction, since: Date): Promise<number> {
   return database.read(async (r) => (await timesLogged(r, action, since)) + (await repeatsCounted(r, action)));
-}
-
-/** The same count on a SQLite connection, synchronously, for the console dashboard (core/console/dashboard.ts), not on the stores yet. */
-export function timesRecordedLegacy(db: Db, action: AuditAction, since: Date): number {
-  const sqlite = db.$client;
-  // json_extract: the count sits inside the summary's JSON text; the query builder has no word for it.
-  const logged = sqlite
-    .prepare(
-      `SELECT COALESCE(SUM(COALESCE(json_extract(summary, '$.repeated.times'), 1)), 0) AS n FROM audit_log WHERE action = ? AND at >= ?`,
-    )
-    .get(action, since.getTime()) as { n: number };
-  const open = sqlite.prepare('SELECT COALESCE(SUM(repeats), 0) AS n FROM audit_repeats WHERE action = ?').get(action) as { n: number };
-  return logged.n + open.n;
-}
-
-/** Closes the windows due at `now` (or all of them), oldest first. */
-function closeDue(tx: AuditTx, keys: () => AuditKeyring, now: Date, all: boolean): AuditEntry[] {
-  const due = tx
-    .select()
-    .from(auditRepeats)
-    .where(all ? undefined : lte(auditRepeats.closesAt, now))
-    .orderBy(asc(auditRepeats.id))
-    .all();
-  const written: AuditEntry[] = [];
-  for (const window of due) {
-    if (window.repeats !== 0 && window.firstRepeatAt && window.lastRepeatAt) {
-      const first = sealedFirstEntry(tx, keys(), window, now);
-      written.push(appendAudit(tx, keys(), closingInput(window, window.firstRepeatAt, window.lastRepeatAt, first), now));
-    }
-    tx.delete(auditRepeats).where(eq(auditRepeats.id, window.id)).run();
-  }
-  return written;
 }
 
 type FirstEntry = { entry: AuditEntry & { action: RefusalAction }; actor: AuditActor };
@@ -275,23 +213,4 @@ function implausible(window: RepeatWindow, now: Date): string | null {
     return 'its times are out of order or in the future';
   }
   return null;
-}
-
-/**
- * The window's first entry as the chain sealed it, with the actor to repeat,
- * or why it cannot be trusted: the window row lives outside the chain.
- */
-function sealedFirstEntry(tx: AuditTx, keyring: AuditKeyring, window: RepeatWindow, now: Date): FirstEntry | string {
-  const problem = implausible(window, now);
-  if (problem) return `the window row is not one Candor wrote (${problem})`;
-  const first = judgeFirstEntry(window, tx.select().from(auditLog).where(eq(auditLog.id, window.firstEntryId)).get(), keyring);
-  if (typeof first === 'string') return first;
-  const { entry } = first;
-  // A window closes once: a second closing entry for one first entry would be a count made up twice.
-  // json_extract: the `after` sits inside the summary's JSON; only entries since the first are read.
-  const closed = tx.get<{ id: number } | undefined>(
-    sql`SELECT id FROM audit_log WHERE id > ${entry.id} AND action = ${entry.action} AND json_extract(summary, '$.repeated.after') = ${entry.id} LIMIT 1`,
-  );
-  if (closed) return `its first entry's window was closed already (#${closed.id})`;
-  return first;
 }

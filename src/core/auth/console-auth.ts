@@ -13,7 +13,6 @@
  * stays" is a read of other rows than the one written.
  */
 import QRCode from 'qrcode';
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   activeOwnerCount,
@@ -118,9 +117,7 @@ async function audit(
 
 /**
  * A refusal someone may repeat by the hundred: identical ones within a window are one entry and a
- * count (audit/repeats.ts). That module is not on the stores yet: on SQLite it runs on the legacy
- * connection, after the flow's transaction; on PostgreSQL, until it moves, each refusal is an entry
- * of its own.
+ * count (audit/repeats.ts), in a transaction of its own after the flow's.
  */
 async function refuse(
   ctx: AuthContext,
@@ -129,12 +126,7 @@ async function refuse(
   target: string | null,
   summary: Record<string, unknown> = {},
 ): Promise<void> {
-  const input = { ...entry(ctx, action, actor, target, summary), action };
-  if (ctx.database.engine === 'sqlite') {
-    recordRefusal(legacyConnection(ctx.database), input, ctx.now);
-    return;
-  }
-  await ctx.database.transaction((tx) => writeAudit(tx, input, ctx.now));
+  await recordRefusal(ctx.database, { ...entry(ctx, action, actor, target, summary), action }, ctx.now);
 }
 
 const minutes = (ms: number) => {

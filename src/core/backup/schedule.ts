@@ -259,7 +259,7 @@ export async function alertStaff(deps: Pick<BackupDeps, 'database' | 'policy' | 
 
 /**
  * The episode's row and the notice in one transaction: a notice is queued if and only if its episode
- * is recorded. It queues rows (the outbox), no network I/O.
+ * is recorded (the claim is the alert row's, `claimAlert`). It queues a row, no network I/O.
  */
 function notify(
   deps: Pick<BackupDeps, 'database' | 'staff'>,

@@ -12,7 +12,6 @@
  * also a concurrent one, files nothing and is told of the first. Staff's
  * decisions lock the objection's row while they run.
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   changeObjection,
@@ -106,8 +105,8 @@ export interface LinkVisit {
   ip: string | null;
 }
 
-/** The refusal counters and their audit entries are the subscriptions' (refusals.ts), on the SQLite connection still. */
-const refusalContext = (visit: LinkVisit): RefusalContext => ({ db: legacyConnection(visit.database), ip: visit.ip, now: visit.now });
+/** The refusal counters and their audit entries are the subscriptions' (refusals.ts). */
+const refusalContext = (visit: LinkVisit): RefusalContext => ({ database: visit.database, ip: visit.ip, now: visit.now });
 
 /**
  * Refused while the client's address is locked out; a token we did not sign (or not spelled as we

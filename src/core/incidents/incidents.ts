@@ -1,24 +1,3 @@
-/**
- * Declaring and updating incidents. Each published update is one
- * transaction: the update, the incident's new state, the components' new
- * status and the notification with all its deliveries. Transitions only
- * move forward to resolved; a resolved incident takes no more updates.
- *
- * The tables are src/stores/incidents.ts's (issue 15). Each change opens
- * one transaction of `ctx.database` and first takes the incident's row
- * (`incidentForUpdate`: locked on PostgreSQL), so concurrent updates of one
- * incident each decide on the state the one before left. The notice is
- * enqueued in the same transaction (the outbox: `enqueueNotification(tx, …)`),
- * so it exists exactly when the update it announces does; so is the
- * services' history (history.ts), and so are the reminder and maintenance
- * jobs (schedule.ts, maintenance.ts). `postUpdateIn` publishes in a
- * transaction the caller holds: the scheduler's, so a claimed scheduled
- * update or maintenance step and what it publishes commit together.
- * What is not yet on the stores (the audience's reach, organisations/reach.ts)
- * is called with `legacyConnection(database)`: on SQLite only, never on the
- * path of a publish that goes through.
- */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import {
   componentsOf,
@@ -479,22 +458,15 @@ async function publish(
     : { notificationId: null, deliveries: 0 };
   // A targeted notice that enqueued nobody: refused unless confirmed, rolling back everything above.
   const empty = notify && addressed.ids !== null && deliveries === 0;
-  if (empty && !input.confirmNoRecipients) throw new NoRecipients(noRecipientsMessage(ctx.database, audience, addressed.typed));
+  if (empty && !input.confirmNoRecipients)
+    throw new NoRecipients(
+      noRecipientsProblem(await audienceReach(tx, audience, addressed.typed)) ?? 'This targeted notice reaches no one.',
+    );
   await setUpdateNotification(tx, updateId, notificationId, notify);
   // Maintenance keeps its own clock (the window); the cadence reminders are for incidents.
   await planReminders(tx, incidentId, nextUpdateBy === null || row.kind === 'maintenance' ? null : nextUpdateBy, ctx.now);
   if (row.kind === 'maintenance' && resolved) await cancelMaintenanceJobs(tx, incidentId, ctx.now);
   return { updateId, notificationId, deliveries, confirmedNoRecipients: empty };
-}
-
-/**
- * The refusal of a targeted notice that enqueued nobody. Why it reaches no one comes from
- * organisations/reach.ts, not on the stores yet: read synchronously on the SQLite connection (inside
- * the publishing transaction, which it joins); on PostgreSQL the refusal says it plainly.
- */
-function noRecipientsMessage(database: Database, audience: Audience, typed: string[] | null): string {
-  const why = database.engine === 'sqlite' ? noRecipientsProblem(audienceReach(legacyConnection(database), audience, typed)) : null;
-  return why ?? 'This targeted notice reaches no one.';
 }
 
 /**
@@ -721,8 +693,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     incident.components.map((c) => c.id),
     draft.organisations,
   );
-  // Not yet on the stores (organisations/reach.ts): synchronous reads on the connection, outside any transaction.
-  const reach = audienceReach(legacyConnection(ctx.database), audience, draft.typedOrganisations ?? null);
+  const reach = await ctx.database.read((r) => audienceReach(r, audience, draft.typedOrganisations ?? null));
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
 }
 
@@ -749,6 +720,6 @@ export async function incidentReach(database: Database, id: number, alsoComponen
   const addressed = audienceOrganisations(found.row);
   if (addressed.ids === null) return null;
   const components = [...new Set([...found.affected.map((c) => c.componentId), ...alsoComponents])];
-  // Not yet on the stores: a synchronous read on the connection, outside any transaction.
-  return audienceReach(legacyConnection(database), incidentAudience(found.row.kind, components, addressed.ids), addressed.typed);
+  const audience = incidentAudience(found.row.kind, components, addressed.ids);
+  return database.read((r) => audienceReach(r, audience, addressed.typed));
 }

@@ -6,7 +6,6 @@
  * one publishes and the others find the postmortem there; the announcement
  * is enqueued in it (the outbox).
  */
-import { legacyConnection } from '../../../db/engine/sqlite.ts';
 import type { Database } from '../../../db/engine/types.ts';
 import { incidentForUpdate, insertPostmortem, postmortemRow } from '../../stores/incidents.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
@@ -81,10 +80,9 @@ export async function publishPostmortem(
       // A targeted postmortem that enqueued nobody: refused unless confirmed, rolling the notification back.
       const empty = record.organisations !== null && deliveries === 0;
       if (empty && !confirmNoRecipients)
-        // Whom it would reach, in words: not yet on the stores, read synchronously on the connection (SQLite only).
+        // Whom it would reach, in words, read in this transaction.
         throw new NoRecipients(
-          noRecipientsProblem(audienceReach(legacyConnection(ctx.database), audience, record.typedOrganisations)) ??
-            'This targeted notice reaches no one.',
+          noRecipientsProblem(await audienceReach(tx, audience, record.typedOrganisations)) ?? 'This targeted notice reaches no one.',
         );
       await insertPostmortem(tx, { incidentId, body, publishedAt: ctx.now, publishedBy: ctx.actor.id, notificationId });
       await auditIncident(ctx, tx, 'incidents.postmortem_published', `incident:${incidentId}`, {

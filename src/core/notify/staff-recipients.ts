@@ -5,7 +5,6 @@
  * recipients without subscriber records, so their messages carry no
  * unsubscribe links.
  */
-import type { Db } from '../../../db/client.ts';
 import type { Tx } from '../../../db/engine/types.ts';
 import { staffToTell } from '../../stores/notifications.ts';
 import { escapeHtml, escapeSlack } from '../text/escape.ts';
@@ -19,18 +18,10 @@ export interface StaffChannels {
   staffSlack: { channel: string; token: string } | null;
 }
 
-/** The same with the SQLite connection, for the synchronous twin (src/core/notify/legacy.ts). */
-export interface StaffAudience {
-  db: Db;
-  keys: Keys;
-  /** SLACK_STAFF_CHANNEL with the bot token, when both are set */
-  staffSlack: { channel: string; token: string } | null;
-}
-
 /** The staff Slack channel, when SLACK_STAFF_CHANNEL and the bot token are both configured. */
 export function staffSlackOf(
   slack: { staffChannel: string | undefined; botToken: string | undefined } | null,
-): StaffAudience['staffSlack'] {
+): StaffChannels['staffSlack'] {
   return slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null;
 }
 

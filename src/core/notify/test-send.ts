@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Db } from '../../../db/client.ts';
-import { addRecipient, enqueueNotification, findRecipient, unsuppressRecipient } from './legacy.ts';
-import type { Keys } from './recipients.ts';
+import type { Database } from '../../../db/engine/types.ts';
+import { enqueueNotification } from './outbox.ts';
+import { ensureRecipient, type Keys, openRecipient, unsuppressRecipient } from './recipients.ts';
 import { checkUrlShape, type UrlPolicy } from './safe-url.ts';
 import type { ChannelName, NotificationContent } from './types.ts';
 
@@ -38,8 +38,13 @@ function validate(channel: ChannelName, raw: string, policy: UrlPolicy): string 
   }
 }
 
-export function sendTestMessage(
-  db: Db,
+/**
+ * Adds the address when it is new (a webhook then gets a signing secret, shown once) and enqueues the
+ * message to it, in one transaction: concurrent tests to one new address make one row (the unique key,
+ * `ensureRecipient`), and only the test whose secret was stored shows it.
+ */
+export async function sendTestMessage(
+  database: Database,
   keys: Keys,
   policy: UrlPolicy,
   channel: ChannelName,
@@ -47,14 +52,10 @@ export function sendTestMessage(
   organisation: string,
   publicUrl: URL,
   now: Date,
-): TestSendResult {
+): Promise<TestSendResult> {
   const address = validate(channel, rawAddress, policy);
   if (typeof address !== 'string') return { ok: false, message: address.error };
-  const existing = findRecipient(db, keys, channel, address);
-  const webhookSecret = channel === 'webhook' && !existing ? `whsec_${randomBytes(24).toString('base64')}` : null;
-  const recipient = existing ?? addRecipient(db, keys, { channel, address, secret: webhookSecret }, now);
-  // A test to an address that was suppressed is someone checking it works again.
-  if (recipient.status === 'suppressed') unsuppressRecipient(db, recipient.id);
+  const candidateSecret = channel === 'webhook' ? `whsec_${randomBytes(24).toString('base64')}` : null;
   const text = `Test message from the ${organisation} trust center, sent ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC. If you can read this, ${channel} notifications reach you.`;
   const content: NotificationContent = {
     [channel]:
@@ -66,10 +67,17 @@ export function sendTestMessage(
             ? { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }
             : { type: 'test', data: { message: text } },
   };
-  const { notificationId } = enqueueNotification(
-    db,
-    { kind: 'test', title: `Test ${channel} message`, content, audience: { kind: 'recipients', ids: [recipient.id] } },
-    now,
-  );
-  return { ok: true, notificationId, recipientId: recipient.id, channel, webhookSecret };
+  return database.transaction(async (tx): Promise<TestSendResult> => {
+    const recipient = await ensureRecipient(tx, keys, { channel, address, secret: candidateSecret }, now);
+    // The secret is shown only when this call added the address: an existing webhook keeps its own.
+    const webhookSecret = candidateSecret !== null && openRecipient(keys, recipient).secret === candidateSecret ? candidateSecret : null;
+    // A test to an address that was suppressed is someone checking it works again.
+    if (recipient.status === 'suppressed') await unsuppressRecipient(tx, recipient.id);
+    const { notificationId } = await enqueueNotification(
+      tx,
+      { kind: 'test', title: `Test ${channel} message`, content, audience: { kind: 'recipients', ids: [recipient.id] } },
+      now,
+    );
+    return { ok: true, notificationId, recipientId: recipient.id, channel, webhookSecret };
+  });
 }

@@ -1,19 +1,5 @@
-/**
- * Customer organisations as staff keep them: a name, the email domains
- * Candor trusts for it, and the addresses staff placed in it (assigned, or
- * a subscriber's claim approved). Targeted notices name organisations from
- * here; who receives them is decided by membership.ts. Every change is
- * audited in the transaction that makes it; reading the members of one is
- * reading personal data, and the console audits it. The tables are
- * src/stores/organisations.ts's (issue 15): staff changes run each in one
- * transaction of the connection's async handle, reads take the caller's
- * `Reader`/`Tx`.
- */
-import { inArray } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
 import type { ChannelName } from '../../../db/schema/notify.ts';
-import { customerOrganisations } from '../../../db/schema/organisations.ts';
 import {
   activeMemberCounts,
   allDomains,
@@ -275,21 +261,6 @@ export async function listOrganisations(r: Reader | Tx): Promise<OrganisationSum
     domains: domains.get(o.id) ?? [],
     members: counts.get(o.id) ?? { domain: 0, staff: 0 },
   }));
-}
-
-/**
- * Names by id; an id whose organisation was deleted is absent. Still synchronous, on the legacy
- * connection: src/core/incidents/incidents.ts calls it deep in its synchronous views, so it moves
- * to the stores (src/stores/organisations.ts `namesOf`) with the incidents store.
- */
-export function organisationNames(db: Db, ids: readonly number[]): Map<number, string> {
-  if (ids.length === 0) return new Map();
-  const rows = db
-    .select({ id: customerOrganisations.id, name: customerOrganisations.name })
-    .from(customerOrganisations)
-    .where(inArray(customerOrganisations.id, [...ids]))
-    .all();
-  return new Map(rows.map((r) => [r.id, r.name]));
 }
 
 /** Names by id, read on the stores; an id whose organisation was deleted is absent. */

@@ -4,12 +4,11 @@
  * filter that sends (outbox.ts), so the figures are what will be enqueued.
  * A targeted notice that reaches no one is refused until staff confirm it.
  */
-import type { Db } from '../../../db/client.ts';
+import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type ChannelName, channels } from '../../../db/schema/notify.ts';
-import { countAudience, organisationBreakdown } from '../notify/legacy.ts';
-import type { Audience, ChannelCounts } from '../notify/outbox.ts';
+import { type Audience, type ChannelCounts, countAudience, type OrganisationBreakdown, organisationBreakdown } from '../notify/outbox.ts';
 import { basisLabels } from './membership.ts';
-import { nameOf, organisationNames } from './organisations.ts';
+import { nameOf, readOrganisationNames } from './organisations.ts';
 
 export interface AudienceReach {
   /** false: every subscriber of the topic; the figures below are then only `total` */
@@ -32,11 +31,23 @@ export interface AudienceReach {
 const full = (counts: ChannelCounts): Record<ChannelName, number> =>
   Object.fromEntries(channels.map((c) => [c, counts[c] ?? 0])) as Record<ChannelName, number>;
 
-export function audienceReach(db: Db, audience: Audience, typedNames: string[] | null = null): AudienceReach {
-  const total = full(countAudience(db, audience, channels));
+/** Whom a notice to this audience reaches, read in the caller's snapshot or transaction. */
+export async function audienceReach(r: Reader | Tx, audience: Audience, typedNames: string[] | null = null): Promise<AudienceReach> {
   const ids = audience.kind === 'topic' ? (audience.organisations ?? null) : null;
-  const names = organisationNames(db, ids ?? []);
-  const organisations = organisationBreakdown(db, audience, channels).map((o) => ({
+  const counts = await countAudience(r, audience, channels);
+  const breakdown = await organisationBreakdown(r, audience, channels);
+  return reachOf(ids, counts, breakdown, await readOrganisationNames(r, ids ?? []), typedNames);
+}
+
+function reachOf(
+  ids: readonly number[] | null,
+  counts: ChannelCounts,
+  breakdown: OrganisationBreakdown[],
+  names: Map<number, string>,
+  typedNames: string[] | null,
+): AudienceReach {
+  const total = full(counts);
+  const organisations = breakdown.map((o) => ({
     id: o.organisationId,
     name: nameOf(names, o.organisationId),
     byChannel: full(o.byChannel),

@@ -181,13 +181,13 @@ export async function confirmSms(
 ): Promise<Result<{ recipientId: number; manageUrl: string }>> {
   const perIp = await hitLimitNow(ctx.database, subscribeLimits.codePerIp, ctx.ip ?? 'unknown', ctx.now);
   if (perIp.limited) {
-    if (perIp.count === subscribeLimits.codePerIp.max + 1) codesLocked(ctx, subscribeLimits.codePerIp.max);
+    if (perIp.count === subscribeLimits.codePerIp.max + 1) await codesLocked(ctx, subscribeLimits.codePerIp.max);
     return { ok: false, message: TOO_MANY };
   }
   if (!/^\s*\d{3}\s?\d{3}\s*$/.test(code)) return { ok: false, message: 'Enter the 6-digit code from the text message.' };
   const check = await confirmIn(ctx, (tx) => useSmsChallengeIn(tx, ctx.keys.secret, challengeId, code, ctx.now));
   if (!check.ok && (check.reason === 'invalid' || check.reason === 'tries'))
-    refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
+    await refuseCode(ctx, check.reason === 'tries' ? 'no tries left' : 'wrong code');
   if (!check.ok) {
     return {
       ok: false,

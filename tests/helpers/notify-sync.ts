@@ -1,20 +1,17 @@
 /**
- * The synchronous twins of the outbox and the recipients (src/core/notify/outbox.ts, recipients.ts),
- * for callers not yet on the stores that write inside a synchronous transaction of the SQLite
- * connection (issue 15). Same names, same behaviour; each goes when its last caller awaits the async
- * one. Nothing new is written here.
+ * Test fixtures on a SQLite connection, written synchronously: recipients, notifications and their
+ * fan-out as the outbox writes them (src/core/notify/outbox.ts, recipients.ts, on the stores), for
+ * tests, drills and benchmarks that set up a SQLite data dir directly. Not the product's code: the
+ * product writes through the stores on either engine.
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../../../db/client.ts';
-import { type ChannelName, channels } from '../../../db/schema/notify.ts';
-import { recipients } from '../../../db/schema.ts';
-import type { DeliveryFact } from '../../stores/notifications.ts';
-import { seal } from '../crypto/seal.ts';
-import { emailDomainHash } from '../organisations/domains.ts';
-import { type MembershipBasis, VERIFIED_MEMBERS_SQL } from '../organisations/membership.ts';
-import { LOGGED_MESSAGE_ID_PREFIX } from './channels/log.ts';
-import type { Audience, Enqueued, NewNotification, OrganisationBreakdown } from './outbox.ts';
-import { type NotificationReach, reachOf } from './reach.ts';
+import type { Db } from '../../db/client.ts';
+import { type ChannelName, channels } from '../../db/schema/notify.ts';
+import { recipients } from '../../db/schema.ts';
+import { seal } from '../../src/core/crypto/seal.ts';
+import { LOGGED_MESSAGE_ID_PREFIX } from '../../src/core/notify/channels/log.ts';
+import type { Audience, Enqueued, NewNotification, OrganisationBreakdown } from '../../src/core/notify/outbox.ts';
+import { type NotificationReach, reachOf } from '../../src/core/notify/reach.ts';
 import {
   addressHash,
   recipientContext as context,
@@ -23,8 +20,10 @@ import {
   normaliseAddress,
   openRecipient,
   type Recipient,
-} from './recipients.ts';
-import { type StaffAudience, type StaffMessage, staffNotification } from './staff-recipients.ts';
+} from '../../src/core/notify/recipients.ts';
+import { emailDomainHash } from '../../src/core/organisations/domains.ts';
+import { type MembershipBasis, VERIFIED_MEMBERS_SQL } from '../../src/core/organisations/membership.ts';
+import type { DeliveryFact } from '../../src/stores/notifications.ts';
 
 export function enqueueNotification(db: Db, input: NewNotification, now: Date): Enqueued {
   const contentChannels = channels.filter((c) => input.content[c] !== undefined);
@@ -240,19 +239,6 @@ export function suppressRecipient(db: Db, recipientId: number, reason: string, n
     .run();
 }
 
-/** Lifts a suppression: the address returns to the status it had (active when that was not recorded). */
-export function unsuppressRecipient(db: Db, recipientId: number): void {
-  db.update(recipients)
-    .set({
-      status: sql`coalesce(${recipients.suppressedFrom}, 'active')`,
-      suppressedAt: null,
-      suppressedReason: null,
-      suppressedFrom: null,
-    })
-    .where(and(eq(recipients.id, recipientId), eq(recipients.status, 'suppressed')))
-    .run();
-}
-
 /** The reach of each notification asked for (src/core/notify/reach.ts), synchronously. */
 export function notificationReach(db: Db, notificationIds: readonly number[]): Map<number, NotificationReach> {
   const rows = db.$client
@@ -287,26 +273,4 @@ export function notificationReach(db: Db, notificationIds: readonly number[]): M
       lastAt: row.last_at === null ? null : new Date(row.last_at),
     })),
   );
-}
-
-export function staffRecipients(deps: StaffAudience, now: Date): number[] {
-  const staff = deps.db.$client
-    .prepare(`SELECT email FROM staff WHERE status = 'active' AND role IN ('owner', 'admin', 'responder')`)
-    .all() as { email: string }[];
-  const ids = staff.map(
-    ({ email }) =>
-      (findRecipient(deps.db, deps.keys, 'email', email) ?? addRecipient(deps.db, deps.keys, { channel: 'email', address: email }, now)).id,
-  );
-  if (deps.staffSlack) {
-    const slack =
-      findRecipient(deps.db, deps.keys, 'slack', deps.staffSlack.channel) ??
-      addRecipient(deps.db, deps.keys, { channel: 'slack', address: deps.staffSlack.channel, secret: deps.staffSlack.token }, now);
-    ids.push(slack.id);
-  }
-  return ids;
-}
-
-/** Tells staff something they must act on (src/core/notify/staff-recipients.ts), synchronously. */
-export function notifyStaff(deps: StaffAudience, message: StaffMessage, now: Date): Enqueued {
-  return enqueueNotification(deps.db, staffNotification(message, staffRecipients(deps, now)), now);
 }
