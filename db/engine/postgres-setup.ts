@@ -79,6 +79,8 @@ export interface MigrationResult {
  */
 export async function migratePostgres(ownerUrl: string, options: { timeoutMs?: number } = {}): Promise<MigrationResult> {
   const client = new pg.Client({ connectionString: ownerUrl, connectionTimeoutMillis: options.timeoutMs ?? 5000 });
+  // A connection lost mid-query fails that query, which says so; without a listener it would also be uncaught.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
@@ -242,6 +244,7 @@ export async function grantApplicationRole(ownerUrl: string, role: string): Prom
   if (!ROLE_NAME.test(role))
     throw new ConfigError(DATABASE_URL, `cannot grant to "${role}": not a plain role name (lower-case letters, digits, _)`);
   const client = new pg.Client({ connectionString: ownerUrl });
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const { rows } = await client.query<{ me: string }>('SELECT current_user AS me');

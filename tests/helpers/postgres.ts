@@ -75,6 +75,9 @@ export async function createTestPostgres(options: { migrate?: boolean } = {}): P
   const superuser = new pg.Pool({ connectionString: superUrl, max: 2 });
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 2 });
   const app = new pg.Pool({ connectionString: appUrl, max: 4 });
+  // An idle connection ended from outside (a test that terminates backends, DROP DATABASE … FORCE of a
+  // database it was on) is dropped by its pool; without a listener it would be an uncaught error.
+  for (const pool of [superuser, owner, app]) pool.on('error', () => {});
   if (options.migrate !== false) {
     await migratePostgres(ownerUrl);
     await grantApplicationRole(ownerUrl, appRole);
