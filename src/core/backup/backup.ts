@@ -17,6 +17,7 @@ import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Db, migrationState } from '../../../db/client.ts';
+import { vacuumInto } from '../../../db/engine/sqlite-files.ts';
 import { recordAudit } from '../audit/log.ts';
 import { BackupError, type BackupHeader, newHeader, writeEncrypted } from './format.ts';
 import { countRows } from './staging.ts';
@@ -53,7 +54,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
   try {
     // Created empty first so the plaintext copy is never readable by others, not even briefly.
     writeFileSync(snapshot, '', { mode: 0o600, flag: 'wx' });
-    options.db.$client.prepare('VACUUM INTO ?').run(snapshot);
+    vacuumInto(options.db, snapshot);
     options.signal?.throwIfAborted();
     const createdAt = options.now();
     const header = newHeader(options.key, options.secret, createdAt, snapshotMigrations(snapshot));

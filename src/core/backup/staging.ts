@@ -9,6 +9,7 @@ import { open } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { knownMigrations, type MigrationState, migrationState, openDatabase } from '../../../db/client.ts';
+import { countTableRows } from '../../../db/engine/sqlite-files.ts';
 import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { sealChainUpgrade } from '../audit/log.ts';
 import { assertEngine, BackupError, type BackupHeader, backupKey, readEncrypted, readHeader } from './format.ts';
@@ -114,20 +115,7 @@ export const COUNTED = [
 
 /** Rows per counted table (those the database has), from a file opened read-only. */
 export function countRows(file: string): Record<string, number> {
-  const sqlite = new Database(file, { readonly: true });
-  try {
-    const present = new Set(
-      (sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((t) => t.name),
-    );
-    const counts: Record<string, number> = {};
-    // The names come from the constant above, never from input.
-    for (const table of COUNTED) {
-      if (present.has(table)) counts[table] = (sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-    }
-    return counts;
-  } finally {
-    sqlite.close();
-  }
+  return countTableRows(file, COUNTED);
 }
 
 /** The first table whose count differs from the snapshot's, as a sentence; null when they all agree. */

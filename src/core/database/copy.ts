@@ -35,6 +35,7 @@ import { toInteger } from '../../../db/engine/common.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
 import { describeDatabaseUrl, migratePostgres } from '../../../db/engine/postgres-setup.ts';
 import { databaseOf } from '../../../db/engine/sqlite.ts';
+import { issuedIds } from '../../../db/engine/sqlite-files.ts';
 import type { PgTx } from '../../../db/engine/types.ts';
 import * as sqliteSchema from '../../../db/schema.ts';
 import * as pgSchema from '../../../db/schema-pg.ts';
@@ -155,12 +156,7 @@ export async function copyToPostgres(options: CopyOptions): Promise<CopyResult> 
           { actor: { type: 'system' }, userAgent: 'candor cli', action: 'database.copied', target: 'database', summary: { to: target } },
           options.now(),
         );
-        const sequences = new Map(
-          (db.$client.prepare('SELECT name, seq FROM sqlite_sequence').all() as { name: string; seq: number }[]).map((r) => [
-            r.name,
-            r.seq,
-          ]),
-        );
+        const sequences = issuedIds(db);
         const result = await pg.transaction(
           async (tx) => {
             await refuseNonEmpty(tx, plan);
