@@ -92,7 +92,7 @@ export function startJobRunner(
   } else {
     // pg_dump must read every trust center's rows, which this node's role may not: back up from a host with
     // the owner's URL (`candor backup`, README "Backups and restore"), on a timer of the operator's.
-    log('daily backups: not run by the server on PostgreSQL; schedule `candor backup` with the owner role (README)');
+    log('daily backups: not run by the server on PostgreSQL; schedule `candor backup` with the owner role given BYPASSRLS (README)');
   }
   return {
     stop: async () => {
