@@ -26,6 +26,7 @@ import { affected, query, type ReadQuery, reading } from '../../db/engine/query.
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { ChannelName, recipients } from '../../db/schema/notify.ts';
 import { recipients as pgRecipients, subscribers as pgSubscribers } from '../../db/schema-pg.ts';
+import { recipientByHash } from './recipients.ts';
 
 /** An address row as stored (sealed address and secret). */
 export type Recipient = typeof recipients.$inferSelect;
@@ -138,19 +139,7 @@ export async function lockSubscriber(tx: Tx, id: number): Promise<boolean> {
 
 // --- addresses ---
 
-/** The address of this channel whose blind index is `addressHash`, if any. */
-export async function recipientByAddress(r: Reader | Tx, channel: ChannelName, addressHash: string): Promise<Recipient | undefined> {
-  const q = reading(r);
-  const rc = q.t.recipients;
-  const rows = await q.db
-    .select()
-    .from(rc)
-    .where(and(eq(rc.trustCenterId, q.trustCenter), eq(rc.channel, channel), eq(rc.addressHash, addressHash)))
-    .limit(1);
-  return rows[0];
-}
-
-/** As `recipientByAddress`, the row locked (FOR UPDATE) on PostgreSQL until the transaction ends. */
+/** An address's row by its blind index (src/stores/recipients.ts `recipientByHash`), locked (FOR UPDATE) on PostgreSQL until the transaction ends. */
 export async function lockRecipientByAddress(tx: Tx, channel: ChannelName, addressHash: string): Promise<Recipient | undefined> {
   if (tx.engine === 'postgres') {
     const rc = pgRecipients;
@@ -162,7 +151,7 @@ export async function lockRecipientByAddress(tx: Tx, channel: ChannelName, addre
       .for('update');
     return rows[0];
   }
-  return recipientByAddress(tx, channel, addressHash);
+  return recipientByHash(tx, channel, addressHash);
 }
 
 export async function recipientById(r: Reader | Tx, id: number): Promise<Recipient | undefined> {

@@ -35,8 +35,8 @@ import {
   signUpIn,
   topicsOf,
 } from '../../src/core/subscriptions/subscribers.ts';
-import { insertRecipient } from '../../src/stores/recipients.ts';
-import { activateRecipient, insertSlackState, recipientByAddress, recipientById, takeSlackState } from '../../src/stores/subscribers.ts';
+import { insertRecipient, recipientByHash } from '../../src/stores/recipients.ts';
+import { activateRecipient, insertSlackState, recipientById, takeSlackState } from '../../src/stores/subscribers.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
 
@@ -283,7 +283,7 @@ describe('subscriber store on SQLite', () => {
       return Number(await q.db.$count(q.t.rateLimits, undefined));
     });
     expect(left).toBe(0);
-    expect(await engine.read((r) => recipientByAddress(r, 'email', hash))).toBeUndefined();
+    expect(await engine.read((r) => recipientByHash(r, 'email', hash))).toBeUndefined();
   });
 });
 
@@ -335,7 +335,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('subscriber store on PostgreSQL', () => {
     const hash = addressHash(TEST_KEYS, 'email', 'crowd@example.com');
     const seen = await pg.read(async (r) => {
       const q = reading(r);
-      const recipient = await recipientByAddress(r, 'email', hash);
+      const recipient = await recipientByHash(r, 'email', hash);
       const id = recipient?.id ?? 0;
       const { deliveries: d, subscriptionChallenges: c, subscribers: sub } = q.t;
       return {

@@ -12,7 +12,6 @@ import {
   directoryCounts,
   type ExportCursor,
   exportPage,
-  recipientByAddress,
   recipientById,
   recipientsOfSubscriber,
   subscribedAddressCount,
@@ -23,7 +22,7 @@ import {
 } from '../../stores/subscribers.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { writeAudit } from '../audit/log.ts';
-import { addressHash, type Keys, maskAddress, openRecipient } from '../notify/recipients.ts';
+import { findRecipient, type Keys, maskAddress, openRecipient } from '../notify/recipients.ts';
 import type { ChannelName } from '../notify/types.ts';
 import { csvRow } from '../text/csv.ts';
 import { checkEmail, checkPhone } from './addresses.ts';
@@ -61,7 +60,7 @@ export async function findSubscriber(
     channel = 'sms';
     value = phone.value;
   }
-  const row = await database.read((r) => recipientByAddress(r, channel, addressHash(keys, channel, value)));
+  const row = await database.read((r) => findRecipient(r, keys, channel, value));
   return row?.subscriberId ? { subscriberId: row.subscriberId } : null;
 }
 

@@ -12,12 +12,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Tx } from '../../../db/engine/types.ts';
-import { activateRecipient, recipientByAddress } from '../../stores/subscribers.ts';
+import { activateRecipient } from '../../stores/subscribers.ts';
 import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
 import { deliverWebhookNow } from '../notify/channels/webhook.ts';
 import { recipientLinks } from '../notify/links.ts';
 import { enqueueNotification, type NewNotification } from '../notify/outbox.ts';
-import { addressHash, openRecipient } from '../notify/recipients.ts';
+import { addressHash, findRecipient, openRecipient } from '../notify/recipients.ts';
 import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
 import { type ChallengeCheck, createEmailChallengeIn, createSmsChallengeIn, useEmailChallengeIn, useSmsChallengeIn } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
@@ -222,7 +222,7 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   if (await limited(ctx, subscribeLimits.perAddress, addressHash(ctx.keys, 'webhook', checked.value)))
     return { ok: false, message: 'We sent several events to this endpoint in the last hour. Wait an hour before trying again.' };
   const eventId = `verify_${randomBytes(8).toString('hex')}`;
-  const existing = await ctx.database.read((r) => recipientByAddress(r, 'webhook', addressHash(ctx.keys, 'webhook', checked.value)));
+  const existing = await ctx.database.read((r) => findRecipient(r, ctx.keys, 'webhook', checked.value));
   const existingSecret = existing ? openRecipient(ctx.keys, existing).secret : null;
   const secret = existingSecret ?? `whsec_${randomBytes(24).toString('base64')}`;
   const content = existing
