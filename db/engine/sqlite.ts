@@ -99,6 +99,8 @@ function engineOver(connection: Db): SqliteEngine {
   const writes = new Queue();
   const reads = inMemory ? writes : new Queue();
   const preparedOnWriter = statementCache(writer);
+  // Read once: every transaction waits for another connection's lock this long at most (beginImmediate).
+  const busyTimeout = Number(writer.pragma('busy_timeout', { simple: true }));
   let preparedOnReader: Sqlite.Database['prepare'] | undefined;
   let closed = false;
   let closing: Promise<void> | undefined;
@@ -148,7 +150,7 @@ function engineOver(connection: Db): SqliteEngine {
     return writes.run(async () => {
       const scope: Scope = { kind: 'transaction', open: true };
       const db = drizzle({ client: guarded(writer, 'prepare', scope, preparedOnWriter) });
-      await beginImmediate(writer);
+      await beginImmediate(writer, busyTimeout);
       try {
         const result = await runInScope(scope, () => fn(txHandle(scope, db, trustCenter, 0)));
         scope.open = false;
@@ -205,11 +207,10 @@ function engineOver(connection: Db): SqliteEngine {
 
 /**
  * `BEGIN IMMEDIATE` on `connection`, waiting asynchronously while another connection holds the write
- * lock: tried without SQLite's own (synchronous) busy wait, then again after 2, 4, … 50 ms, until the
- * connection's busy_timeout has passed; then SQLITE_BUSY as before.
+ * lock: tried without SQLite's own (synchronous) busy wait, then again after 2, 4, … 50 ms, until
+ * `timeout` (the connection's busy_timeout) has passed; then SQLITE_BUSY as before.
  */
-async function beginImmediate(connection: Sqlite.Database): Promise<void> {
-  const timeout = Number(connection.pragma('busy_timeout', { simple: true }));
+async function beginImmediate(connection: Sqlite.Database, timeout: number): Promise<void> {
   const deadline = Date.now() + timeout;
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
     connection.pragma('busy_timeout = 0');
