@@ -6,9 +6,10 @@
  * assigned it or approved its claim. What a subscriber typed as their
  * company never appears here. Whether the address is confirmed and not
  * suppressed (`status = 'active'`) is decided by whoever selects from it.
- * The same definition as builder joins for both engines is src/stores/organisations.ts
- * (`memberRows`, `activeMemberCounts`); this SQLite text stays for the synchronous
- * sending and counting in src/core/notify/outbox.ts until that moves to the stores.
+ * The product reads it through the stores, as builder joins for both engines
+ * (src/stores/organisations.ts `memberRows`, `activeMemberCounts`; src/stores/notifications.ts
+ * `memberOfAny` for sending and counting). This SQLite text is kept for the synchronous test
+ * fixtures (tests/helpers/notify-sync.ts), which compare against it.
  */
 
 /**
