@@ -12,6 +12,7 @@ import type { Database } from '../../../db/engine/types.ts';
 import {
   type AttemptInput,
   assignBatchKey,
+  type ClaimedDelivery,
   claimDue,
   deferDeliveries,
   insertAttempts,
@@ -69,6 +70,9 @@ export class Dispatcher {
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
+  /** outcomes waiting for the record being written (`record`) */
+  private readonly toRecord: { outcomes: Outcome[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private recording: Promise<void> | null = null;
 
   constructor(options: DispatcherOptions) {
     this.o = {
@@ -149,22 +153,31 @@ export class Dispatcher {
     const limiter = this.limiters.get(name);
     if (!channel || !limiter) return 0;
     // Two requests' worth per slot: enough to keep every slot busy, little held in memory.
-    const claimed = await this.claim(name, channel.batchSize * channel.limits.concurrency * 2);
-    if (claimed.length === 0) return 0;
-    const units = await this.units(channel, claimed);
+    const { units, claimed } = await this.claim(name, channel.batchSize, channel.batchSize * channel.limits.concurrency * 2);
+    if (claimed === 0) return 0;
     await Promise.all(units.map((jobs) => this.sendUnit(channel, limiter, jobs)));
-    return claimed.length;
+    return claimed;
   }
 
-  private async claim(channel: ChannelName, limit: number): Promise<SendJob[]> {
+  /**
+   * Claims due deliveries and splits them into provider requests (units). One transaction leases them
+   * and records the key of each new batch, so a batch is fixed before anything of it is sent (src/stores/
+   * deliveries.ts says how two dispatchers on PostgreSQL never claim one delivery, nor split a batch).
+   */
+  private async claim(channel: ChannelName, batchSize: number, limit: number): Promise<{ units: SendJob[][]; claimed: number }> {
     const now = this.o.now();
     const { database } = this.o;
-    // One transaction: the due deliveries are read and leased (src/stores/deliveries.ts says how two
-    // dispatchers on PostgreSQL never claim one delivery, nor split a batch).
-    const rows = await database.transaction((tx) =>
-      claimDue(tx, channel, this.o.owner, new Date(now), new Date(now + this.o.leaseMs), limit),
-    );
-    if (rows.length === 0) return [];
+    const rows = await database.transaction(async (tx) => {
+      const claimed = await claimDue(tx, channel, this.o.owner, new Date(now), new Date(now + this.o.leaseMs), limit);
+      if (batchSize > 1) {
+        for (const batch of newBatches(claimed.filter(sendable), batchSize)) {
+          await assignBatchKey(tx, batch.key, batch.ids);
+          for (const row of batch.rows) row.batchKey = batch.key;
+        }
+      }
+      return claimed;
+    });
+    if (rows.length === 0) return { units: [], claimed: 0 };
     const missing = [...new Set(rows.map((row) => row.notificationId))].filter((id) => !this.contentCache.has(id));
     if (missing.length) {
       const found = await database.read((r) => notificationsOf(r, missing));
@@ -172,15 +185,16 @@ export class Dispatcher {
       for (const n of found) this.contentCache.set(n.id, cachedContent(n));
     }
     const jobs: SendJob[] = [];
-    const gone: SendResult[] = [];
+    const gone: Outcome[] = [];
     for (const row of rows) {
-      // Suppressed or removed after the fan-out: nothing is sent.
-      // Pending recipients only ever have messages addressed to them by name (their confirmation).
-      const sendable = row.recipientStatus === 'active' || row.recipientStatus === 'pending';
       const notification = this.contentCache.get(row.notificationId);
-      if (!row.address || !row.recipientChannel || !sendable || row.recipientId === null || !notification) {
+      if (!sendable(row) || !notification) {
         const why = notification ? `recipient ${row.recipientStatus ?? 'deleted'}` : 'notification deleted';
-        gone.push({ deliveryId: row.id, outcome: 'suppressed', error: why, durationMs: 0 });
+        gone.push({
+          result: { deliveryId: row.id, outcome: 'suppressed', error: why, durationMs: 0 },
+          attempted: false,
+          attempt: row.attempts,
+        });
         continue;
       }
       const { address, secret } = openRecipient(this.o.keys, { channel: row.recipientChannel, address: row.address, secret: row.secret });
@@ -201,8 +215,8 @@ export class Dispatcher {
             : recipientLinks(this.o.keys.secret, this.o.publicUrl, row.recipientId),
       });
     }
-    if (gone.length) await this.record(gone, false, new Map());
-    return jobs;
+    if (gone.length) await this.record(gone);
+    return { units: batchSize <= 1 ? jobs.map((j) => [j]) : groupBy(jobs, (j) => j.batchKey ?? `${j.deliveryId}`), claimed: rows.length };
   }
 
   /**
@@ -216,45 +230,6 @@ export class Dispatcher {
         : objectionUrl(this.o.keys.secret, this.o.publicUrl, Number(notice), row.recipientId),
     );
     return JSON.parse(filled) as NotificationContent;
-  }
-
-  /** Splits claimed jobs into provider requests; new batches get a key recorded before anything is sent. */
-  private async units(channel: Channel, jobs: SendJob[]): Promise<SendJob[][]> {
-    if (channel.batchSize <= 1) return jobs.map((j) => [j]);
-    const units: SendJob[][] = [];
-    const byKey = new Map<string, SendJob[]>();
-    const fresh = new Map<number, SendJob[]>();
-    // In place: copying a group for every job it gains made a round of 800 jobs cost 320,000 copies.
-    const add = <K>(groups: Map<K, SendJob[]>, key: K, job: SendJob) => {
-      const group = groups.get(key);
-      if (group) group.push(job);
-      else groups.set(key, [job]);
-    };
-    for (const job of jobs) {
-      if (job.batchKey) add(byKey, job.batchKey, job);
-      else add(fresh, job.notificationId, job);
-    }
-    units.push(...byKey.values());
-    const assigned: { key: string; ids: number[] }[] = [];
-    for (const group of fresh.values()) {
-      for (let i = 0; i < group.length; i += channel.batchSize) {
-        const unit = group.slice(i, i + channel.batchSize);
-        const key = createHash('sha256')
-          .update(`${unit[0]?.notificationId}:${unit.map((j) => j.deliveryId).join(',')}`)
-          .digest('base64url')
-          .slice(0, 32);
-        for (const job of unit) job.batchKey = key;
-        assigned.push({ key, ids: unit.map((j) => j.deliveryId) });
-        units.push(unit);
-      }
-    }
-    // One statement per batch, all in one transaction, committed before any of them is sent.
-    if (assigned.length) {
-      await this.o.database.transaction(async (tx) => {
-        for (const batch of assigned) await assignBatchKey(tx, batch.key, batch.ids);
-      });
-    }
-    return units;
   }
 
   private async sendUnit(channel: Channel, limiter: Limiter, jobs: SendJob[]): Promise<void> {
@@ -285,15 +260,44 @@ export class Dispatcher {
     }
     const retryAfter = Math.max(0, ...results.map((r) => r.retryAfterMs ?? 0));
     if (retryAfter > 0) await limiter.pause(key, this.o.now() + retryAfter);
-    await this.record(results, true, new Map(jobs.map((j) => [j.deliveryId, j.attempt])));
+    const attempts = new Map(jobs.map((j) => [j.deliveryId, j.attempt]));
+    await this.record(results.map((result) => ({ result, attempted: true, attempt: attempts.get(result.deliveryId) ?? 1 })));
   }
 
   /**
-   * Records what became of each delivery, in one transaction with a statement per kind of outcome (per
-   * delivery only for retries, whose next attempt each has its own). `attempts` is each delivery's
-   * attempt number as claimed: while this dispatcher holds the lease, no one else changes it.
+   * Records what became of deliveries. Outcomes that arrive while a record is being written wait and
+   * go together in the next transaction (a group commit: a round's requests end at about the same
+   * time, and each transaction's commit costs more than its statements); each caller's promise
+   * settles when its own outcomes are committed.
    */
-  private async record(results: SendResult[], attempted: boolean, attempts: Map<number, number>): Promise<void> {
+  private record(outcomes: Outcome[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.toRecord.push({ outcomes, resolve, reject });
+      this.recording ??= this.writeRecorded();
+    });
+  }
+
+  private async writeRecorded(): Promise<void> {
+    try {
+      for (let waiting = this.toRecord.splice(0); waiting.length > 0; waiting = this.toRecord.splice(0)) {
+        try {
+          await this.writeOutcomes(waiting.flatMap((w) => w.outcomes));
+          for (const w of waiting) w.resolve();
+        } catch (error) {
+          for (const w of waiting) w.reject(error);
+        }
+      }
+    } finally {
+      this.recording = null;
+    }
+  }
+
+  /**
+   * Writes outcomes in one transaction with a statement per kind of outcome (per delivery only for
+   * retries, whose next attempt each has its own). Each outcome's `attempt` is the delivery's attempt
+   * number as claimed: while this dispatcher holds the lease, no one else changes it.
+   */
+  private async writeOutcomes(outcomes: readonly Outcome[]): Promise<void> {
     const now = this.o.now();
     const at = new Date(now);
     const policy = this.o.retry;
@@ -310,11 +314,10 @@ export class Dispatcher {
       finishedAt: Date | null;
       error: string | null;
     }[] = [];
-    for (const r of results) {
+    for (const { result: r, attempted, attempt } of outcomes) {
       if (r.outcome === 'deferred') {
         // waits for another dispatcher's work: back to the queue soon, not an attempt
-        const when = now + (r.deferMs ?? 1000);
-        deferred.set(when, [...(deferred.get(when) ?? []), r.deliveryId]);
+        pushTo(deferred, now + (r.deferMs ?? 1000), r.deliveryId);
         continue;
       }
       const error = r.error ? r.error.slice(0, 500) : null;
@@ -330,7 +333,6 @@ export class Dispatcher {
       }
       if (r.outcome === 'sent') sent.push({ deliveryId: r.deliveryId, providerMessageId: r.providerMessageId ?? null });
       else if (r.outcome === 'retry') {
-        const attempt = attempts.get(r.deliveryId) ?? 1;
         const last = attempt >= policy.maxAttempts;
         retries.push({
           deliveryId: r.deliveryId,
@@ -344,10 +346,7 @@ export class Dispatcher {
         const entry = finished.get(group) ?? { status: r.outcome, error, ids: [] };
         entry.ids.push(r.deliveryId);
         finished.set(group, entry);
-        if (r.outcome === 'suppressed' && attempted) {
-          const reason = error ?? 'suppressed by provider';
-          suppress.set(reason, [...(suppress.get(reason) ?? []), r.deliveryId]);
-        }
+        if (r.outcome === 'suppressed' && attempted) pushTo(suppress, error ?? 'suppressed by provider', r.deliveryId);
       }
     }
     await this.o.database.transaction(async (tx) => {
@@ -359,4 +358,67 @@ export class Dispatcher {
       for (const [reason, ids] of suppress) await suppressRecipientsOf(tx, ids, at, reason);
     });
   }
+}
+
+/** What became of one delivery: the channel's result, whether it was an attempt, and its attempt number. */
+interface Outcome {
+  result: SendResult;
+  /** false for deliveries found unsendable before any request (no attempt row) */
+  attempted: boolean;
+  attempt: number;
+}
+
+/** A claimed delivery that can be sent: its recipient exists, is active (or pending, for its confirmation) and has an address. */
+function sendable(row: ClaimedDelivery): row is ClaimedDelivery & { address: string; recipientChannel: ChannelName; recipientId: number } {
+  // Suppressed or removed after the fan-out: nothing is sent.
+  // Pending recipients only ever have messages addressed to them by name (their confirmation).
+  return (
+    row.address !== null &&
+    row.recipientChannel !== null &&
+    row.recipientId !== null &&
+    (row.recipientStatus === 'active' || row.recipientStatus === 'pending')
+  );
+}
+
+/**
+ * New provider requests for claimed deliveries not yet in one: per notification, runs of `size` in id
+ * order, each keyed by a hash of its notification and delivery ids (the key is the request's
+ * idempotency key, so a retry of the same batch is the same request).
+ */
+function newBatches(rows: readonly ClaimedDelivery[], size: number): { key: string; ids: number[]; rows: ClaimedDelivery[] }[] {
+  const fresh = groupBy(
+    rows.filter((row) => row.batchKey === null),
+    (row) => row.notificationId,
+  );
+  const batches: { key: string; ids: number[]; rows: ClaimedDelivery[] }[] = [];
+  for (const group of fresh) {
+    for (let i = 0; i < group.length; i += size) {
+      const unit = group.slice(i, i + size);
+      const ids = unit.map((row) => row.id);
+      const key = createHash('sha256')
+        .update(`${unit[0]?.notificationId}:${ids.join(',')}`)
+        .digest('base64url')
+        .slice(0, 32);
+      batches.push({ key, ids, rows: unit });
+    }
+  }
+  return batches;
+}
+
+/** Items grouped by key, groups in order of first appearance (in place: no copy per item added). */
+function groupBy<T, K>(items: readonly T[], keyOf: (item: T) => K): T[][] {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return [...groups.values()];
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
