@@ -76,6 +76,16 @@ async function main(): Promise<void> {
         'the site in dist/ was not built from these sources: run `npm run build` once where the code is deployed, then start the nodes (on PostgreSQL a node never builds at start)',
       );
   } else if (!ensureBuild(root, log)) fail('the build failed; see the messages above');
+  if (context.database.engine === 'postgres') {
+    // Other nodes write too: the pages in memory follow what they commit (LISTEN), read once per change.
+    await context.snapshots
+      .follow(context.database)
+      .catch((err: unknown) =>
+        log(
+          `public pages: not following other nodes' changes (${err instanceof Error ? err.message : String(err)}); reading the versions on every turn`,
+        ),
+      );
+  }
   const changes = await detectContentChanges(context);
   for (const line of changes.drafted) log(`change detected, drafted for Announcements: ${line}`);
   const entry = pathToFileURL(join(root, 'dist/server/entry.mjs')).href;
@@ -104,6 +114,8 @@ async function main(): Promise<void> {
     });
   };
   const server = createServer((req, res) => {
+    // A request that may have written: whoever sent it reads afresh next (their 303 may come before the announcement).
+    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => context.snapshots.changed());
     // First: a status page in memory carries its own final headers, and nothing in dist/client has its path.
     if (!context.snapshots.serve(req, res, () => serve(req, res))) serve(req, res);
   });
@@ -160,6 +172,7 @@ async function main(): Promise<void> {
       void Promise.all([workerStopped, jobsStopped]).then(async () => {
         // Open windows are counted in the database anyway; closing them now puts their counts under the chain.
         await closeRepeatWindows(context.database, context.now(), { all: true });
+        await context.snapshots.close();
         // Waits for the handle's transactions, then closes both of its connections (the write one is context.db's).
         await context.database.close();
         log('stopped');

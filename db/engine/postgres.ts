@@ -14,22 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
-import type { PgReader, PgTx, PostgresDatabase, ReadOptions, TransactionOptions } from './types.ts';
+import type { Listener, PgReader, PgTx, PostgresDatabase, ReadOptions, TransactionOptions } from './types.ts';
 
 export interface PostgresEngine extends PostgresDatabase {
   /** For what is not a transaction (session advisory locks); queries on it run with no trust center set. */
   readonly pool: pg.Pool;
-  /**
-   * Listens on a notification channel over a connection of its own (LISTEN is per session, so not a
-   * pooled one). `onNotification` gets each payload; after the connection dropped and was made again
-   * (retried every second until closed) `onGap` is called, since what was sent meanwhile is lost:
-   * the caller reads afresh. Resolves once listening; rejects when the first connection fails.
-   */
-  listen(channel: string, onNotification: (payload: string) => void, onGap?: () => void): Promise<Listener>;
-}
-
-export interface Listener {
-  close(): Promise<void>;
 }
 
 export interface PostgresOptions {

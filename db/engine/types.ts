@@ -110,6 +110,17 @@ export interface PostgresDatabase extends Handle {
   readonly engine: 'postgres';
   transaction<T>(fn: (tx: PgTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   read<T>(fn: (q: PgReader) => Promise<T>, options?: ReadOptions): Promise<T>;
+  /**
+   * Listens on a notification channel over a connection of its own (LISTEN is per session, so not a
+   * pooled one). `onNotification` gets each payload; after the connection dropped and was made again
+   * (retried every second until closed) `onGap` is called, since what was sent meanwhile is lost:
+   * the caller reads afresh. Resolves once listening; rejects when the first connection fails.
+   */
+  listen(channel: string, onNotification: (payload: string) => void, onGap?: () => void): Promise<Listener>;
+}
+
+export interface Listener {
+  close(): Promise<void>;
 }
 
 /** The handle the domain holds; narrow on `engine` where the engine matters. */

@@ -17,10 +17,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, gzipSync, constants as zlib } from 'node:zlib';
-import type { Database } from '../../db/engine/types.ts';
-import { changesVersion } from '../core/changes/public.ts';
+import type { Database, Listener, PostgresDatabase, Reader } from '../../db/engine/types.ts';
+import { type ChangesFacts, changesFacts, changesVersionOf } from '../core/changes/public.ts';
 import { securityHeaders } from '../core/http/security-headers.ts';
-import { statusVersion } from '../core/incidents/status-version.ts';
+import { statusFacts, type VersionParts, versionOf } from '../core/incidents/status-version.ts';
 
 /** Public pages that show incidents. */
 export const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
@@ -83,52 +83,113 @@ function variant(headers: readonly [string, string][], encoding: Encoding, body:
   return { body, rawHeaders: order.flatMap((name) => [name, all.get(name) ?? '']) };
 }
 
+/** Facts a version is computed from, as read (or being read) and until when they may stand. */
+interface Kept<F> {
+  facts: Promise<F>;
+  /** performance.now() after which a follower reads again even if no change was announced */
+  until: number;
+}
+
+/**
+ * While following changes (PostgreSQL), how long facts stand without an announcement: the fallback for
+ * a notification lost while the listening connection was down and not yet found dropped.
+ */
+export const FOLLOW_MAX_AGE_MS = 1000;
+
+/** The channel PostgreSQL announces changes to public pages on (db/migrations-pg/0003_public_pages_notify.sql). */
+export const PUBLIC_CHANGES_CHANNEL = 'candor_public';
+
 export class StatusSnapshots {
   private readonly entries = new Map<string, Snapshot>();
   private readonly flights = new Map<string, Flight>();
   private readonly database: Database;
   private readonly now: () => Date;
-  private turnStatus: Promise<string> | null = null;
-  private turnChanges: Promise<string> | null = null;
+  private status: Kept<VersionParts> | null = null;
+  private changes: Kept<ChangesFacts> | null = null;
+  private listener: Listener | null = null;
   private turnEnding = false;
   private readonly endTurn = () => {
-    this.turnStatus = null;
-    this.turnChanges = null;
     this.turnEnding = false;
+    if (this.listener) return;
+    this.status = null;
+    this.changes = null;
   };
 
-  constructor(database: Database, now: () => Date) {
+  private readonly followMaxAgeMs: number;
+
+  constructor(database: Database, now: () => Date, options: { followMaxAgeMs?: number } = {}) {
     this.database = database;
     this.now = now;
+    this.followMaxAgeMs = options.followMaxAgeMs ?? FOLLOW_MAX_AGE_MS;
   }
 
   /**
-   * The version a page is kept for (status or changes, by its path), read
-   * once per turn of the event loop: every request of one turn shares the
-   * read started in it, later turns read afresh even while that read is
-   * still under way. The requests one turn handles had arrived when it
-   * began, so they are concurrent with any write committed during it and
-   * either version answers them correctly; a reader who learned of a write
-   * (its 303, a notification) asks in a later turn, which reads afresh. The
-   * status version is one statement in one read snapshot
-   * (src/stores/component-states.ts `versionParts`); a busy turn handles
-   * several requests for it.
+   * The version a page is kept for (status or changes, by its path).
+   *
+   * By default its facts are read once per turn of the event loop: every request of one turn shares
+   * the read started in it, later turns read afresh even while that read is still under way. The
+   * requests one turn handles had arrived when it began, so they are concurrent with any write
+   * committed during it and either version answers them correctly; a reader who learned of a write
+   * (its 303, a notification) asks in a later turn, which reads afresh. The status facts are one
+   * statement in one read snapshot (src/stores/component-states.ts `versionParts`).
+   *
+   * Following changes (`follow`, PostgreSQL with several nodes), the facts read stand until a change
+   * is announced (by any node's commit, through LISTEN), this node answers a request that may have
+   * written (`changed`), or FOLLOW_MAX_AGE_MS passes; the time-dependent part (the day, the
+   * five-minute turn of an incident under way) is computed for each request.
    */
   version(path: string): Promise<string> {
+    const now = this.now();
     if (CHANGE_PAGES.test(path)) {
-      this.turnChanges ??= this.database.read((r) => changesVersion(r, this.now()));
-      this.scheduleEndTurn();
-      return this.turnChanges;
+      this.changes = this.kept(this.changes, changesFacts);
+      return this.changes.facts.then((facts) => changesVersionOf(facts, now));
     }
-    this.turnStatus ??= this.database.read((r) => statusVersion(r, this.now()));
+    this.status = this.kept(this.status, statusFacts);
+    return this.status.facts.then((facts) => versionOf(facts, now));
+  }
+
+  /** `current` while it may stand, else a new read (not kept when it fails: the next request reads again). */
+  private kept<F>(current: Kept<F> | null, read: (r: Reader) => Promise<F>): Kept<F> {
+    if (current && (!this.listener || performance.now() < current.until)) return current;
+    const kept: Kept<F> = { facts: this.database.read(read), until: performance.now() + this.followMaxAgeMs };
+    kept.facts.catch(() => {
+      if (this.status === kept) this.status = null;
+      if (this.changes === kept) this.changes = null;
+    });
     this.scheduleEndTurn();
-    return this.turnStatus;
+    return kept;
   }
 
   private scheduleEndTurn(): void {
     if (this.turnEnding) return;
     this.turnEnding = true;
     setImmediate(this.endTurn);
+  }
+
+  /** Something public may have changed: the next request reads the versions afresh. */
+  changed(): void {
+    this.status = null;
+    this.changes = null;
+  }
+
+  /**
+   * Follows changes announced on PostgreSQL (src/server.ts, with more than one node in mind): from here
+   * on versions are read once per change rather than once per turn. Any announcement forgets what was
+   * read, and so does a gap in listening (the connection dropped and was made again).
+   */
+  async follow(database: PostgresDatabase): Promise<void> {
+    const forget = () => this.changed();
+    this.listener = await database.listen(PUBLIC_CHANGES_CHANNEL, forget, forget);
+    // what was read before listening began may predate a change nobody will announce again
+    this.changed();
+  }
+
+  /** Stops following (shutdown). */
+  async close(): Promise<void> {
+    const listener = this.listener;
+    this.listener = null;
+    this.changed();
+    await listener?.close();
   }
 
   /** The snapshot of a page for this version, if it is in memory. */

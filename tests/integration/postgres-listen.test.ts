@@ -4,11 +4,12 @@
  * `listen` (db/engine/postgres.ts) hands the notification over, listening again after its
  * connection is dropped and saying that something may have been missed.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
 import { query } from '../../db/engine/query.ts';
 import type { Tx } from '../../db/engine/types.ts';
+import { StatusSnapshots } from '../../src/runtime/status-snapshots.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-12-02T10:00:00.000Z');
@@ -85,6 +86,52 @@ describe.skipIf(!TEST_POSTGRES_URL)('public-page change notifications on Postgre
     } finally {
       await listener.close();
     }
+  }, 30_000);
+
+  it("a node's page versions follow a commit made elsewhere, read once per change rather than once per turn", async () => {
+    // The fallback is put out of reach: only the announcement can move the version here.
+    let reads = 0;
+    const counted: PostgresEngine = {
+      ...follower,
+      read: (fn, options) => {
+        reads++;
+        return follower.read(fn, options);
+      },
+    };
+    const snapshots = new StatusSnapshots(counted, () => T0, { followMaxAgeMs: 600_000 });
+    await snapshots.follow(counted);
+    try {
+      const before = await snapshots.version('/status');
+      for (let turn = 0; turn < 5; turn++) {
+        expect(await snapshots.version('/status')).toBe(before);
+        expect(await snapshots.version('/changes')).toBeTypeOf('string');
+        await nextTurn();
+      }
+      expect(reads).toBe(2); // one for the status facts, one for the changes facts, over five turns
+
+      await writer.transaction((tx) => declare(tx, 'declared on another node'));
+      let after = before;
+      for (let i = 0; i < 200 && after === before; i++) {
+        await sleep(25);
+        after = await snapshots.version('/status');
+      }
+      expect(after).not.toBe(before);
+      expect(reads).toBeLessThanOrEqual(4);
+
+      // A request this node answered that may have written: the next version is read afresh.
+      const counting = reads;
+      snapshots.changed();
+      await snapshots.version('/status');
+      expect(reads).toBe(counting + 1);
+    } finally {
+      await snapshots.close();
+    }
+    // No longer following: back to a read per turn.
+    const unfollowed = reads;
+    await snapshots.version('/status');
+    await nextTurn();
+    await snapshots.version('/status');
+    expect(reads).toBe(unfollowed + 2);
   }, 30_000);
 
   it('refuses a channel name that is not an identifier', async () => {

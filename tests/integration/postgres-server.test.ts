@@ -2,13 +2,18 @@
  * `npm start` with CANDOR_DATABASE_URL naming PostgreSQL: one line naming the setting when the server
  * cannot be reached (never the password), when the role could get around row-level security, or when
  * the database is behind this version's migrations; otherwise two nodes on one database start
- * together, record what start-up records once, and serve the trust center from it.
+ * together, record what start-up records once, and serve the trust center from it, each following
+ * what the other commits.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresDatabase } from '../../db/engine/postgres.ts';
+import { query } from '../../db/engine/query.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
 import { type RunningServer, runServerExpectingExit, startServer } from '../helpers/server.ts';
 
 const SECRETS = { CANDOR_SECRET: 'postgres-server-integration-secret-long-enough', CANDOR_ENCRYPTION_KEY: 'cd'.repeat(32) };
+const TITLE = 'Checkout requests failing in eu-west';
 const lines = (output: string) => output.split('\n').filter((l) => l.startsWith('[candor]'));
 
 describe('start-up on PostgreSQL', () => {
@@ -97,4 +102,37 @@ describe.skipIf(!TEST_POSTGRES_URL)('the server on PostgreSQL', () => {
       expect(c.history?.since, c.id).not.toBeNull();
     }
   }, 240_000);
+
+  it("shows on every node's status page, within a second, an incident another node committed", async () => {
+    expect(servers).toHaveLength(2);
+    const pages = async () =>
+      Promise.all(servers.map(async (server) => (await (await fetch(new URL('/status', server.url))).text()).includes(TITLE)));
+    expect(await pages()).toEqual([false, false]); // both pages are now in memory, without the incident
+    const elsewhere = openPostgresDatabase({ url: pg.appUrl });
+    try {
+      await elsewhere.transaction(async (tx) => {
+        const q = query(tx);
+        const now = new Date();
+        await q.db.insert(q.t.incidents).values({
+          kind: 'outage',
+          severity: 'major',
+          title: TITLE,
+          status: 'investigating',
+          public: true,
+          startedAt: now,
+          createdAt: now,
+          trustCenterId: q.trustCenter,
+        });
+      });
+    } finally {
+      await elsewhere.close();
+    }
+    let seen = [false, false];
+    for (let i = 0; i < 20 && !seen.every(Boolean); i++) {
+      await sleep(50);
+      seen = await pages();
+    }
+    expect(seen).toEqual([true, true]);
+    for (const server of servers) expect(server.output()).not.toContain('not following');
+  }, 60_000);
 });

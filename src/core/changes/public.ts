@@ -257,6 +257,19 @@ export async function subprocessorsDocument(database: Database, publicUrl: URL, 
  * so the two counts only grow.
  */
 export async function changesVersion(r: Reader | Tx, now: Date): Promise<string> {
-  const { notices, announcements } = await publishedCounts(r);
-  return `${notices}:${announcements}:${today(now)}`;
+  return changesVersionOf(await changesFacts(r), now);
+}
+
+/** What the changes version is made of: how many notices and announcements are published. */
+export interface ChangesFacts {
+  notices: number;
+  announcements: number;
+}
+
+export function changesFacts(r: Reader | Tx): Promise<ChangesFacts> {
+  return publishedCounts(r);
+}
+
+export function changesVersionOf(facts: ChangesFacts, now: Date): string {
+  return `${facts.notices}:${facts.announcements}:${today(now)}`;
 }

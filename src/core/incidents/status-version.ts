@@ -10,12 +10,22 @@
 import type { Reader, Tx } from '../../../db/engine/types.ts';
 import { type VersionParts, versionParts } from '../../stores/component-states.ts';
 
+export type { VersionParts };
+
 /** How often the pages of an incident under way are rendered afresh, at most. */
 export const OPEN_INCIDENT_REFRESH_MS = 5 * 60_000;
 
-/** One statement (src/stores/component-states.ts `versionParts`): src/runtime/status-snapshots.ts asks once per turn of the event loop. */
+/**
+ * What the version is made of, read in one statement (src/stores/component-states.ts `versionParts`);
+ * `versionOf` adds the time. src/runtime/status-snapshots.ts reads it once per turn of the event loop,
+ * or, following changes on PostgreSQL, once per change announced.
+ */
+export function statusFacts(r: Reader | Tx): Promise<VersionParts> {
+  return versionParts(r);
+}
+
 export async function statusVersion(r: Reader | Tx, now: Date): Promise<string> {
-  return versionOf(await versionParts(r), now);
+  return versionOf(await statusFacts(r), now);
 }
 
 export function versionOf(parts: VersionParts, now: Date): string {
