@@ -12,13 +12,13 @@
  * without the app context the server builds (which refuses PostgreSQL for
  * now): only the configuration and the encryption key from the environment.
  */
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
 import { checkBackup } from '../core/backup/check.ts';
 import { BackupError } from '../core/backup/format.ts';
-import { backupPostgres, checkPostgresBackup } from '../core/backup/postgres.ts';
+import { backupPostgres, checkPostgresBackup, recordOnPostgres } from '../core/backup/postgres.ts';
 import { runOfFile } from '../core/backup/runs.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
 import { type CliCommand, CliError, openContext, parseOptions, postgresAuditKeys, postgresKeys, untilSignal } from './command.ts';
@@ -107,6 +107,8 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
       );
       return 0;
     }
+    // Known before the dump: the backup is recorded in the audit log with it.
+    const auditKeys = config.secret ? postgresAuditKeys(config, 'the backup') : undefined;
     const result = await backupPostgres({
       url,
       file,
@@ -118,7 +120,28 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
     console.log(
       `backup written: ${result.file} (${size(result.bytes)}, PostgreSQL, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
     );
-    console.log('not audited: this version appends to the audit chain on SQLite only, so backup.created is not recorded on PostgreSQL');
+    if (auditKeys) {
+      const entry = await recordOnPostgres(
+        url,
+        auditKeys,
+        {
+          actor: { type: 'system' },
+          userAgent: 'candor cli',
+          action: 'backup.created',
+          target: `backup:${basename(result.file)}`,
+          summary: {
+            file: result.file,
+            bytes: result.bytes,
+            encryptedWith: result.header.keyId,
+            migration: result.header.migration.latest,
+            madeAt: result.header.createdAt,
+          },
+        },
+        new Date(),
+      );
+      console.log(`recorded in the audit log as entry #${entry.id}`);
+    } else
+      console.log('not audited: CANDOR_SECRET is not set (on PostgreSQL it comes from the environment), so backup.created is not recorded');
     console.log('Keep the encryption key (CANDOR_ENCRYPTION_KEY) apart from it: without the key the backup cannot be read.');
     return 0;
   } catch (err) {

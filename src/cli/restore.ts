@@ -7,9 +7,10 @@
  * no tables unless --replace says to drop what is there.
  */
 import { mkdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { auditKeyring } from '../core/audit/key.ts';
 import { BackupError } from '../core/backup/format.ts';
-import { restorePostgres } from '../core/backup/postgres.ts';
+import { recordOnPostgres, restorePostgres } from '../core/backup/postgres.ts';
 import { restoreBackup } from '../core/backup/restore.ts';
 import { type Config, readConfig } from '../core/config/env.ts';
 import { findSecrets } from '../core/config/secrets.ts';
@@ -89,7 +90,6 @@ async function onPostgres(config: Config, url: string, file: string, replace: bo
     );
     if (result.migratedFrom !== result.migratedTo)
       console.log(`schema migrated from ${result.migratedFrom ?? '?'} to ${result.migratedTo ?? '?'}`);
-    console.log('not audited: this version appends to the audit chain on SQLite only, so backup.restored is not recorded on PostgreSQL');
     if (!result.audit || !auditKeys) {
       console.log(
         'audit log NOT VERIFIABLE: CANDOR_SECRET is not set (on PostgreSQL it comes from the environment); set it and run the restore check',
@@ -97,7 +97,31 @@ async function onPostgres(config: Config, url: string, file: string, replace: bo
       return 1;
     }
     for (const line of verificationReport(result.audit, auditKeys)) console.log(line);
-    return result.audit.ok ? 0 : 1;
+    if (!result.audit.ok) {
+      console.log('the restore is not recorded in the audit log: the restored chain does not verify');
+      return 1;
+    }
+    const entry = await recordOnPostgres(
+      url,
+      auditKeys,
+      {
+        actor: { type: 'system' },
+        userAgent: 'candor cli',
+        action: 'backup.restored',
+        target: `backup:${basename(file)}`,
+        summary: {
+          file,
+          madeAt: result.header.createdAt,
+          encryptedWith: result.header.keyId,
+          replacedDatabase: result.replaced,
+          migratedFrom: result.migratedFrom,
+          migratedTo: result.migratedTo,
+        },
+      },
+      new Date(),
+    );
+    console.log(`recorded in the audit log as entry #${entry.id}`);
+    return 0;
   } catch (err) {
     if (err instanceof BackupError) throw new CliError(err.message);
     throw err;

@@ -93,6 +93,13 @@ async function everything(db: TestPostgres): Promise<Record<string, string[]>> {
   return all;
 }
 
+/** The newest audit entry of a dump made by `everything`, and the dump without it. */
+function newestAuditEntry(all: Record<string, string[]>): [Record<string, unknown>, Record<string, string[]>] {
+  const rows = (all['public.audit_log'] ?? []).map((row) => [row, JSON.parse(row) as Record<string, unknown>] as const);
+  const newest = rows.reduce((a, b) => (Number(b[1].id) > Number(a[1].id) ? b : a));
+  return [newest[1], { ...all, 'public.audit_log': rows.filter((r) => r !== newest).map((r) => r[0]) }];
+}
+
 describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', () => {
   let source: TestPostgres;
   let target: TestPostgres;
@@ -173,14 +180,17 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     await Promise.all([source?.drop(), target?.drop()]);
   });
 
-  it('writes a backup nothing of the database can be read from without the key, and says it is not audited', async () => {
+  it('writes a backup nothing of the database can be read from without the key, and records it in the audit log', async () => {
     const run = await candor(['backup', backupFile], onSource(), dataDir);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(
       new RegExp(`^backup written: .*pg\\.backup \\(.*PostgreSQL, encrypted with key [0-9a-f]{8}, schema ${LATEST_PG}\\)`),
     );
-    expect(run.stdout).toMatch(/not audited/);
+    const recorded = /recorded in the audit log as entry #(\d+)/.exec(run.stdout);
+    expect(recorded).not.toBeNull();
+    const [entry] = newestAuditEntry(await everything(source));
+    expect(entry).toMatchObject({ id: Number(recorded?.[1]), action: 'backup.created', target: 'backup:pg.backup' });
     const bytes = readFileSync(backupFile);
     const [magic, header] = bytes.subarray(0, 600).toString('latin1').split('\n');
     expect(magic).toBe('CANDOR-BACKUP 1');
@@ -252,9 +262,14 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     expect(run.stdout).toMatch(
       /^restored .* into candor_owner_\w+@127\.0\.0\.1:5432\/candor_test_\w+: row counts and the audit log's newest entry match the snapshot \(4 audit entries\)/,
     );
-    expect(run.stdout).toMatch(/not audited/);
     expect(run.stdout).toMatch(/audit log verified/i);
-    const [before, after] = await Promise.all([everything(source), everything(target)]);
+    expect(run.stdout).toMatch(/recorded in the audit log as entry #\d+/);
+    // Each log ends, after the snapshot's newest entry, with its own record: the backup on the source,
+    // the restore on the target (the same id, the next after the snapshot's). The rest is identical.
+    const [created, before] = newestAuditEntry(await everything(source));
+    const [restored, after] = newestAuditEntry(await everything(target));
+    expect(created).toMatchObject({ action: 'backup.created' });
+    expect(restored).toMatchObject({ action: 'backup.restored', id: created.id, target: 'backup:pg.backup' });
     expect(after['public.incidents']?.join()).toContain(CANARY);
     expect(after['public.subscribers']).toHaveLength(25);
     expect(after).toEqual(before);
@@ -284,7 +299,9 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     const run = await candor(['restore', '--replace', backupFile], { CANDOR_DATABASE_URL: target.ownerUrl }, dataDir);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/replacing what it held/);
-    expect(await everything(target)).toEqual(await everything(source));
+    const [restored, after] = newestAuditEntry(await everything(target));
+    expect(restored).toMatchObject({ action: 'backup.restored', summary: { replacedDatabase: true } });
+    expect(after).toEqual(newestAuditEntry(await everything(source))[1]);
   }, 60_000);
 
   it('a flipped byte fails the check with one line, and restore leaves the target as it was', async () => {

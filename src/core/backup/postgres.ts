@@ -52,11 +52,12 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { z } from 'zod';
 import type { MigrationState } from '../../../db/client.ts';
+import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
 import { migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
 import { DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
 import { verifyAuditChainPostgres } from '../audit/chain-postgres.ts';
-import type { AuditKeyring } from '../audit/key.ts';
-import { type AuditVerification, describeFailure } from '../audit/log.ts';
+import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
+import { type AuditEntry, type AuditInput, type AuditVerification, describeFailure, writeAudit } from '../audit/log.ts';
 import { ConfigError } from '../config/env.ts';
 import { checkTarget, publish } from './backup.ts';
 import { type CheckResult, type CheckSteps, runCheck } from './check.ts';
@@ -563,6 +564,20 @@ export async function restorePostgres(options: PostgresRestoreOptions): Promise<
     throw err;
   } finally {
     await backup.input.close();
+  }
+}
+
+/**
+ * Appends a backup event (`backup.created`, `backup.restored`) to the audit chain of the database at
+ * `url`, sealed with `keyring`, in a transaction of its own after the work it records: as on SQLite,
+ * a snapshot does not hold the entry that records it.
+ */
+export async function recordOnPostgres(url: string, keyring: AuditKeyring, input: AuditInput, now: Date): Promise<AuditEntry> {
+  const database = bindAuditKeys(openPostgresDatabase({ url, maxConnections: 1 }), keyring);
+  try {
+    return await database.transaction((tx) => writeAudit(tx, input, now));
+  } finally {
+    await database.close();
   }
 }
 
