@@ -59,6 +59,8 @@ export const dbCopy: CliCommand = {
         `copied ${result.tables.length.toString()} tables, ${result.rows.toString()} rows, from ${sqliteFile}; ` +
           `audit log verified on PostgreSQL: ${audit.checked.toString()} entries, ending with the copy's own entry #${entry.id.toString()} (database.copied), anchor ${anchor}`,
       );
+      if (!result.analyzed)
+        console.error('the planner statistics were not gathered: run ANALYZE on the new database as its owner before the first fan-out');
       return 0;
     } catch (err) {
       if (err instanceof CopyError) throw new CliError(err.message);

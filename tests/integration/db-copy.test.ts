@@ -361,6 +361,12 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor db copy --to postgres://…', () => 
     } finally {
       source.$client.close();
     }
+    // The planner knows what was copied (ANALYZE): a table it took for empty would get nested-loop plans.
+    const { rows: stale } = await target.owner.query<{ name: string }>(
+      `SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.reltuples <= 0 ORDER BY 1`,
+    );
+    expect(stale.map((r) => r.name)).toEqual([]);
     expect(lines.at(-1)).toMatch(
       /^copied \d+ tables, \d+ rows, from .*candor\.db; audit log verified on PostgreSQL: \d+ entries, ending with the copy's own entry #\d+ \(database\.copied\), anchor \d+:[0-9a-f]{16}$/,
     );

@@ -270,6 +270,11 @@ describe.skipIf(!TEST_POSTGRES_URL)('candor backup and restore on PostgreSQL', (
     const [restored, after] = newestAuditEntry(await everything(target));
     expect(created).toMatchObject({ action: 'backup.created' });
     expect(restored).toMatchObject({ action: 'backup.restored', id: created.id, target: 'backup:pg.backup' });
+    // The planner has statistics for what was restored (ANALYZE after pg_restore, which leaves none).
+    const { rows: planned } = await target.superuser.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stats WHERE schemaname = 'public' AND tablename = 'subscribers'`,
+    );
+    expect(Number(planned[0]?.n)).toBeGreaterThan(0);
     expect(after['public.incidents']?.join()).toContain(CANARY);
     expect(after['public.subscribers']).toHaveLength(25);
     expect(after).toEqual(before);

@@ -53,7 +53,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import type { MigrationState } from '../../../db/client.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
-import { migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
+import { analyzePostgres, migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
 import { DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
 import { verifyAuditChainPostgres } from '../audit/chain-postgres.ts';
 import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
@@ -590,6 +590,8 @@ async function afterRestore(url: string, name: string, manifest: Manifest) {
   if (mismatch) throw new BackupError(mismatch);
   checkNewestEntry(name, manifest, totals);
   await migratePostgres(url);
+  // pg_restore leaves the planner's statistics empty (postgres-setup.ts `analyzePostgres` says why it matters).
+  await analyzePostgres(url);
   const after = await stateOf(url);
   return { migratedFrom: before.latest, migratedTo: after.latest, counts: totals.counts, auditEntries: totals.audit.entries };
 }

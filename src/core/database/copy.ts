@@ -33,7 +33,7 @@ import { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { checkIntegrity, type Db, openDatabase } from '../../../db/client.ts';
 import { toInteger } from '../../../db/engine/common.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
-import { describeDatabaseUrl, migratePostgres } from '../../../db/engine/postgres-setup.ts';
+import { analyzePostgres, describeDatabaseUrl, migratePostgres } from '../../../db/engine/postgres-setup.ts';
 import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { issuedIds } from '../../../db/engine/sqlite-files.ts';
 import type { PgTx } from '../../../db/engine/types.ts';
@@ -125,6 +125,8 @@ export interface CopyResult {
   entry: { id: number; hash: string };
   /** the verification on PostgreSQL */
   audit: Extract<AuditVerification, { ok: true }>;
+  /** whether the planner's statistics were gathered afterwards (ANALYZE) */
+  analyzed: boolean;
 }
 
 export async function copyToPostgres(options: CopyOptions): Promise<CopyResult> {
@@ -188,7 +190,13 @@ export async function copyToPostgres(options: CopyOptions): Promise<CopyResult> 
           { trustCenter: 1 },
         );
         db.$client.exec('COMMIT');
-        return { ...result, rows: result.tables.reduce((n, t) => n + t.rows, 0), entry: { id: entry.id, hash: entry.hash } };
+        // The planner's statistics, which a bulk copy leaves empty (postgres-setup.ts says why it matters).
+        // After both commits: a failure here loses nothing, autovacuum gathers them later.
+        const analyzed = await analyzePostgres(targetUrl).then(
+          () => true,
+          () => false,
+        );
+        return { ...result, analyzed, rows: result.tables.reduce((n, t) => n + t.rows, 0), entry: { id: entry.id, hash: entry.hash } };
       } finally {
         if (db.$client.inTransaction) db.$client.exec('ROLLBACK');
       }
