@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { channels, deliveryStatuses } from '../schema/notify.ts';
 import { timestamptz, trustCenterId } from './trust-centers.ts';
@@ -96,7 +97,11 @@ export const deliveries = pgTable(
   (t) => [
     uniqueIndex('deliveries_notification_recipient').on(t.notificationId, t.recipientId),
     index('deliveries_due').on(t.status, t.channel, t.nextAttemptAt),
-    index('deliveries_provider_id').on(t.providerMessageId),
+    // A provider's report names the message and its recipient: found by recipient among those sent. Keyed
+    // on the recipient, not on the provider's (random) message id, and only once sent: sends go in
+    // recipient order, so each record of a fan-out adds to the index in order rather than all over it,
+    // which cost a third of the dispatcher's time on SQLite (npm run bench -- fanout).
+    index('deliveries_recipient_sent').on(t.recipientId).where(sql`${t.providerMessageId} IS NOT NULL`),
   ],
 );
 

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { trustCenterId } from './trust-centers.ts';
 
@@ -106,7 +107,11 @@ export const deliveries = sqliteTable(
   (t) => [
     uniqueIndex('deliveries_notification_recipient').on(t.notificationId, t.recipientId),
     index('deliveries_due').on(t.status, t.channel, t.nextAttemptAt),
-    index('deliveries_provider_id').on(t.providerMessageId),
+    // A provider's report names the message and its recipient: found by recipient among those sent. Keyed
+    // on the recipient, not on the provider's (random) message id, and only once sent: sends go in
+    // recipient order, so each record of a fan-out adds to the index in order rather than all over it,
+    // which cost a third of the dispatcher's time on SQLite (npm run bench -- fanout).
+    index('deliveries_recipient_sent').on(t.recipientId).where(sql`${t.providerMessageId} IS NOT NULL`),
   ],
 );
 

@@ -1,9 +1,9 @@
 /**
  * What providers report after a send, on the deliveries they name by their own message id
- * (`deliveries.provider_message_id`), on SQLite and PostgreSQL alike (the convention is
+ * (`deliveries.provider_message_id`) and recipient, on SQLite and PostgreSQL alike (the convention is
  * src/stores/rate-limits.ts's). What each report means is src/core/notify/callbacks.ts's.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { DeliveryStatus } from '../../db/schema/notify.ts';
@@ -14,13 +14,29 @@ export interface ReportedDelivery {
   status: DeliveryStatus;
 }
 
-export async function deliveryByProviderId(r: Reader | Tx, providerMessageId: string): Promise<ReportedDelivery | undefined> {
+/**
+ * The delivery a provider's message id names, among those sent to these recipients (a report names the
+ * message and whom it went to; the index is by recipient, `deliveries_recipient_sent`).
+ */
+export async function deliveryByProviderId(
+  r: Reader | Tx,
+  recipientIds: readonly number[],
+  providerMessageId: string,
+): Promise<ReportedDelivery | undefined> {
+  if (recipientIds.length === 0) return undefined;
   const q = reading(r);
   const d = q.t.deliveries;
   const rows = await q.db
     .select({ id: d.id, recipientId: d.recipientId, status: d.status })
     .from(d)
-    .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.providerMessageId, providerMessageId)))
+    .where(
+      and(
+        eq(d.trustCenterId, q.trustCenter),
+        inArray(d.recipientId, [...recipientIds]),
+        isNotNull(d.providerMessageId),
+        eq(d.providerMessageId, providerMessageId),
+      ),
+    )
     .limit(1);
   return rows[0];
 }

@@ -104,6 +104,15 @@ describe('Resend webhooks', () => {
     expect(status(second.id).status).toBe('sent');
     expect(recipientStatus(second.recipient_id)).toMatchObject({ status: 'active' });
 
+    // A report applies to the message it names as sent to whom it names: one email's id with the other
+    // recipient's address (or none) changes neither delivery.
+    for (const to of [email(second.provider_message_id).to, []]) {
+      const crossed = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: { ...email(first.provider_message_id), to } });
+      const ignored = await fetch(url, { method: 'POST', headers: crossed.headers, body: crossed.body });
+      expect(await ignored.json()).toEqual({ status: 'ignored', detail: `no delivery for email ${first.provider_message_id}` });
+    }
+    expect([status(first.id).status, status(second.id).status]).toEqual(['sent', 'sent']);
+    expect(recipientStatus(first.recipient_id)).toMatchObject({ status: 'active' });
     const delivered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(first.provider_message_id) });
     const answer = await fetch(url, { method: 'POST', headers: delivered.headers, body: delivered.body });
     expect(answer.status).toBe(200);

@@ -61,14 +61,26 @@ export function verifyResendWebhook(secret: string, rawBody: string, headers: He
 
 interface ResendEvent {
   type?: string;
-  data?: { email_id?: string; bounce?: { type?: string; message?: string }; failed?: { reason?: string } };
+  data?: { email_id?: string; to?: unknown; bounce?: { type?: string; message?: string }; failed?: { reason?: string } };
 }
 
-export async function applyResendEvent(tx: Tx, payload: unknown, now: Date): Promise<CallbackResult> {
+/** The recipients of a channel at these addresses (a report names whom its message went to). */
+async function recipientsAt(tx: Tx, keys: Keys, channel: 'email' | 'sms', addresses: readonly string[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (const address of addresses.slice(0, 50)) {
+    const recipient = await findRecipient(tx, keys, channel, address);
+    if (recipient) ids.push(recipient.id);
+  }
+  return ids;
+}
+
+export async function applyResendEvent(tx: Tx, keys: Keys, payload: unknown, now: Date): Promise<CallbackResult> {
   const event = payload as ResendEvent;
   const emailId = event.data?.email_id;
   if (!event.type || !emailId) return { status: 'ignored', detail: 'no event type or email id' };
-  const delivery = await deliveryByProviderId(tx, emailId);
+  const to = event.data?.to;
+  const addresses = (Array.isArray(to) ? to : [to]).filter((a): a is string => typeof a === 'string');
+  const delivery = await deliveryByProviderId(tx, await recipientsAt(tx, keys, 'email', addresses), emailId);
   if (!delivery) return { status: 'ignored', detail: `no delivery for email ${emailId}` };
   switch (event.type) {
     case 'email.delivered':
@@ -116,11 +128,11 @@ export const TWILIO_REFUSAL = 'A Twilio callback needs a MessageSid (and a statu
 /** Twilio error codes after which a number must not be written to again. */
 const SUPPRESSING_CODES = new Set(['21610', '30004', '30005', '30006']);
 
-export async function applyTwilioStatus(tx: Tx, params: Record<string, string>, now: Date): Promise<CallbackResult> {
+export async function applyTwilioStatus(tx: Tx, keys: Keys, params: Record<string, string>, now: Date): Promise<CallbackResult> {
   const sid = params.MessageSid;
   const status = params.MessageStatus;
   if (!sid || !status) return { status: 'ignored', detail: 'no MessageSid or MessageStatus' };
-  const delivery = await deliveryByProviderId(tx, sid);
+  const delivery = await deliveryByProviderId(tx, await recipientsAt(tx, keys, 'sms', params.To ? [params.To] : []), sid);
   if (!delivery) return { status: 'ignored', detail: `no delivery for ${sid}` };
   if (status === 'delivered') {
     await finishReported(tx, delivery.id, 'delivered', null, now);

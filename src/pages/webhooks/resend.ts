@@ -15,6 +15,6 @@ export const POST: APIRoute = async ({ request, locals }) => {
   if (event === null) return new Response('Invalid signature.', { status: 401 });
   const now = candor.now();
   const messageId = request.headers.get('svix-id') ?? request.headers.get('webhook-id');
-  const result = await applyOnce(candor.database, 'resend', messageId, now, (tx) => applyResendEvent(tx, event, now));
+  const result = await applyOnce(candor.database, 'resend', messageId, now, (tx) => applyResendEvent(tx, candor.keys, event, now));
   return Response.json(result, { status: result.status === 'refused' ? 400 : 200 });
 };

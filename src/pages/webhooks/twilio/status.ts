@@ -12,7 +12,7 @@ export const POST: APIRoute = async (ctx) => {
   const { params } = verified;
   const now = candor.now();
   const result = await applyOnce(candor.database, 'twilio-status', twilioCallbackId('status', params), now, (tx) =>
-    applyTwilioStatus(tx, params, now),
+    applyTwilioStatus(tx, candor.keys, params, now),
   );
   if (result.status === 'refused') return Response.json({ ...result, detail: TWILIO_REFUSAL }, { status: 400 });
   return Response.json(result);
