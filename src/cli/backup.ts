@@ -12,7 +12,7 @@
  * without the app context the server builds (which refuses PostgreSQL for
  * now): only the configuration and the encryption key from the environment.
  */
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
@@ -125,12 +125,9 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
         url,
         auditKeys,
         {
-          actor: { type: 'system' },
-          userAgent: 'candor cli',
           action: 'backup.created',
-          target: `backup:${basename(result.file)}`,
+          file: result.file,
           summary: {
-            file: result.file,
             bytes: result.bytes,
             encryptedWith: result.header.keyId,
             migration: result.header.migration.latest,

@@ -7,7 +7,6 @@
  * no tables unless --replace says to drop what is there.
  */
 import { mkdirSync } from 'node:fs';
-import { basename } from 'node:path';
 import { auditKeyring } from '../core/audit/key.ts';
 import { BackupError } from '../core/backup/format.ts';
 import { recordOnPostgres, restorePostgres } from '../core/backup/postgres.ts';
@@ -105,12 +104,9 @@ async function onPostgres(config: Config, url: string, file: string, replace: bo
       url,
       auditKeys,
       {
-        actor: { type: 'system' },
-        userAgent: 'candor cli',
         action: 'backup.restored',
-        target: `backup:${basename(file)}`,
+        file,
         summary: {
-          file,
           madeAt: result.header.createdAt,
           encryptedWith: result.header.keyId,
           replacedDatabase: result.replaced,
