@@ -205,6 +205,21 @@ export async function releaseLeases(tx: Tx, owner: string, deliveryIds: readonly
   );
 }
 
+/**
+ * Extends every lease `owner` holds to `leaseUntil`: a live dispatcher's claims do not run out under
+ * it however long its sends take; only a dead one's do. Rows changed.
+ */
+export async function renewLeases(tx: Tx, owner: string, leaseUntil: Date): Promise<number> {
+  const q = query(tx);
+  const d = q.t.deliveries;
+  return affected(
+    await q.db
+      .update(d)
+      .set({ leaseExpiresAt: leaseUntil })
+      .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.status, 'sending'), eq(d.leaseOwner, owner))),
+  );
+}
+
 /** These deliveries, while `owner` holds their lease (a lease taken over by another dispatcher is theirs). */
 function ownedBy(q: Query, owner: string, deliveryIds: readonly number[]): SQL | undefined {
   const d = q.t.deliveries;

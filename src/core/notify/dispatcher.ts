@@ -3,7 +3,9 @@
  * deliveries with a lease (one transaction: two dispatchers on one database
  * never hold the same delivery, src/stores/deliveries.ts), sends them outside
  * any transaction through the channel, and records every attempt in another.
- * A crashed dispatcher's leases expire and its deliveries return to the queue;
+ * While a round is in flight its leases are renewed, so a send slower than the
+ * lease is not taken over and sent again by another dispatcher. A crashed
+ * dispatcher's leases expire and its deliveries return to the queue;
  * email retries resend the identical request under the same idempotency key,
  * so the provider does not send it twice.
  */
@@ -22,6 +24,7 @@ import {
   type NotificationRow,
   notificationsOf,
   releaseLeases,
+  renewLeases,
   suppressRecipientsOf,
 } from '../../stores/deliveries.ts';
 import { OBJECTION_PLACEHOLDER } from '../changes/messages.ts';
@@ -73,6 +76,10 @@ export class Dispatcher {
   /** outcomes waiting for the record being written (`record`) */
   private readonly toRecord: { outcomes: Outcome[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private recording: Promise<void> | null = null;
+  /** rounds holding leases, and the timer renewing them while there are any */
+  private holding = 0;
+  private renewal: NodeJS.Timeout | null = null;
+  private renewing = false;
 
   constructor(options: DispatcherOptions) {
     this.o = {
@@ -155,8 +162,38 @@ export class Dispatcher {
     // Two requests' worth per slot: enough to keep every slot busy, little held in memory.
     const { units, claimed } = await this.claim(name, channel.batchSize, channel.batchSize * channel.limits.concurrency * 2);
     if (claimed === 0) return 0;
-    await Promise.all(units.map((jobs) => this.sendUnit(channel, limiter, jobs)));
+    this.holdLeases();
+    try {
+      await Promise.all(units.map((jobs) => this.sendUnit(channel, limiter, jobs)));
+    } finally {
+      this.releaseHold();
+    }
     return claimed;
+  }
+
+  /** From a claim until its outcomes are recorded, this dispatcher's leases are renewed (one statement for all). */
+  private holdLeases(): void {
+    if (this.holding++ > 0) return;
+    this.renewal = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.renewal.unref();
+  }
+
+  private releaseHold(): void {
+    if (--this.holding > 0 || !this.renewal) return;
+    clearInterval(this.renewal);
+    this.renewal = null;
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    try {
+      await this.o.database.transaction((tx) => renewLeases(tx, this.o.owner, new Date(this.o.now() + this.o.leaseMs)));
+    } catch (err) {
+      this.o.log(`dispatcher: renewing leases failed: ${(err as Error).message}`);
+    } finally {
+      this.renewing = false;
+    }
   }
 
   /**
