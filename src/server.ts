@@ -146,18 +146,8 @@ async function main(): Promise<void> {
     const removed = await runHousekeeping(context.database, context.content.site.policies, context.now());
     if (Object.values(removed).some((n) => n > 0)) log(`housekeeping: ${JSON.stringify(removed)}`);
   };
-  await housekeeping();
-  // A failure is not caught, as before: an unhandled rejection ends the process like the exception did.
-  const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
-  housekeepingTimer.unref();
-  const repeatsTimer = setInterval(
-    () =>
-      void closeRepeatWindows(context.database, context.now()).catch((err: unknown) =>
-        log(`closing repeat windows: ${err instanceof Error ? err.message : String(err)}`),
-      ),
-    REPEATS_INTERVAL_MS,
-  );
-  repeatsTimer.unref();
+  let housekeepingTimer: NodeJS.Timeout | undefined;
+  let repeatsTimer: NodeJS.Timeout | undefined;
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -184,8 +174,24 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     }, 10_000).unref();
   };
+  // Before the first housekeeping: the server may already say it is serving (on PostgreSQL housekeeping
+  // takes a few round trips), and a SIGTERM then must stop it cleanly, not kill it mid-transaction.
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  await housekeeping();
+  if (stopping) return;
+  // A failure is not caught, as before: an unhandled rejection ends the process like the exception did.
+  housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
+  housekeepingTimer.unref();
+  repeatsTimer = setInterval(
+    () =>
+      void closeRepeatWindows(context.database, context.now()).catch((err: unknown) =>
+        log(`closing repeat windows: ${err instanceof Error ? err.message : String(err)}`),
+      ),
+    REPEATS_INTERVAL_MS,
+  );
+  repeatsTimer.unref();
 }
 
 await main();

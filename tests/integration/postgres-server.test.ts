@@ -72,6 +72,14 @@ describe.skipIf(!TEST_POSTGRES_URL)('the server on PostgreSQL', () => {
     }
   });
 
+  it('a node that says it is serving stops cleanly on SIGTERM at once (a rolling deploy stopping a fresh node)', async () => {
+    const server = await startServer({ env: { ...SECRETS, CANDOR_DATABASE_URL: pg.appUrl } });
+    // the moment "serving" is printed: start-up's last steps may still be running
+    const code = await server.stop('SIGTERM');
+    expect(code, server.output()).toBe(0);
+    expect(lines(server.output()).at(-1)).toBe('[candor] stopped');
+  }, 120_000);
+
   it('starts two nodes on one database, which record start-up facts once and serve the trust center', async () => {
     const env = { ...SECRETS, CANDOR_DATABASE_URL: pg.appUrl };
     servers.push(...(await Promise.all([startServer({ env }), startServer({ env })])));
