@@ -9,12 +9,15 @@
  * sends one request at a time here: every request that follows a 429 was then decided after the
  * 429 arrived, so "no request before Retry-After" can be checked exactly, request by request,
  * per limiter key (Resend: the account; Twilio: the sender; Slack: the channel; webhooks: the host).
+ *
+ * On PostgreSQL two dispatchers share the database, each with its own connections and limiters, as
+ * two nodes would: a 429 one of them records holds back the other's next request. What the other had
+ * already decided when the 429 was recorded still goes out (src/core/notify/limiter.ts): at most its
+ * concurrency, one request, per 429; the drill allows exactly that many and no more.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Db, openDatabase } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
+import { and, avg, eq, max } from 'drizzle-orm';
+import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import type { RetryPolicy } from '../../src/core/notify/backoff.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
@@ -25,15 +28,19 @@ import { Dispatcher } from '../../src/core/notify/dispatcher.ts';
 import type { Channel, LimitSettings } from '../../src/core/notify/types.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
-import { tempDir } from '../helpers/server.ts';
 import {
   CHANNELS,
+  type DrillDatabase,
+  type DrillEngine,
   enqueueToAll,
+  openDeliveries,
+  openDrillDatabase,
   type PerChannel,
   type Population,
   type Providers,
   perChannel,
   populate,
+  readDrill,
   received,
   SENDER,
   startProviders,
@@ -46,6 +53,9 @@ import {
 const PUBLIC_URL = new URL('https://trust.candor.test/');
 
 export interface OutageDrillOptions {
+  engine: DrillEngine;
+  /** dispatchers sharing the database, each with its own connections; SQLite has one */
+  dispatchers: number;
   recipients: PerChannel<number>;
   /** the providers that fail, one phase each, in this order */
   order: readonly ChannelName[];
@@ -66,7 +76,12 @@ export interface RetryAfterFigures {
   limited: number;
   /** per 429: the next request to the same key, minus the time Retry-After allowed it; the smallest */
   earliestMarginMs: number | null;
-  /** requests that arrived before a Retry-After allowed them */
+  /**
+   * requests another dispatcher had decided before the 429 was recorded, which arrived before its
+   * Retry-After: allowed up to that dispatcher's concurrency per 429 (none with one dispatcher)
+   */
+  raced: number;
+  /** requests that arrived before a Retry-After allowed them, beyond those */
   early: number;
   /** the first few early requests, described */
   examples: string[];
@@ -97,6 +112,8 @@ export interface PhaseResult {
 }
 
 export interface OutageDrillResult {
+  engine: DrillEngine;
+  dispatchers: number;
   phases: PhaseResult[];
   fault: { outageMs: number; stormMs: number; retryAfterSeconds: number };
   retry: RetryPolicy;
@@ -105,7 +122,7 @@ export interface OutageDrillResult {
   violations: string[];
 }
 
-function channelsFor(db: Db, providers: Providers, limits: PerChannel<LimitSettings>): Record<ChannelName, Channel> {
+function channelsFor(database: Database, providers: Providers, limits: PerChannel<LimitSettings>): Record<ChannelName, Channel> {
   return {
     email: new ResendEmailChannel({
       apiKey: providers.resend.apiKey,
@@ -121,7 +138,7 @@ function channelsFor(db: Db, providers: Providers, limits: PerChannel<LimitSetti
       statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
       limits: limits.sms,
     }),
-    slack: new SlackChannel(databaseOf(db), { apiUrl: providers.slack.url, limits: limits.slack }),
+    slack: new SlackChannel(database, { apiUrl: providers.slack.url, limits: limits.slack }),
     webhook: new WebhookChannel({ allowHosts: providers.allowHosts }, limits.webhook),
   };
 }
@@ -150,11 +167,19 @@ function slackChannelOf(request: RecordedRequest): string {
   return new URLSearchParams(body).get('channel') ?? '?';
 }
 
-/** Every 429 against every later request to the same key: none may arrive before Retry-After allowed it. */
-export function checkRetryAfter(groups: { request: RecordedRequest; key: string }[][], retryAfterSeconds: number): RetryAfterFigures {
+/**
+ * Every 429 against every later request to the same key: none may arrive before Retry-After allowed it,
+ * but for `racing` per 429 (what other dispatchers had decided before it was recorded).
+ */
+export function checkRetryAfter(
+  groups: { request: RecordedRequest; key: string }[][],
+  retryAfterSeconds: number,
+  racing = 0,
+): RetryAfterFigures {
   let limited = 0;
   let earliestMarginMs = Number.POSITIVE_INFINITY;
   let early = 0;
+  let raced = 0;
   const examples: string[] = [];
   for (const group of groups) {
     const byKey = new Map<string, RecordedRequest[]>();
@@ -169,10 +194,18 @@ export function checkRetryAfter(groups: { request: RecordedRequest; key: string 
         if (q?.status !== 429) continue;
         limited += 1;
         const allowedAt = (q.respondedAt ?? q.time) + retryAfterSeconds * 1000;
-        const next = requests[i + 1];
-        if (next) earliestMarginMs = Math.min(earliestMarginMs, next.time - allowedAt);
+        let allowed = racing;
         for (const r of requests.slice(i + 1)) {
-          if (r.time >= allowedAt) break;
+          if (r.time >= allowedAt) {
+            earliestMarginMs = Math.min(earliestMarginMs, r.time - allowedAt);
+            break;
+          }
+          if (allowed > 0) {
+            allowed -= 1;
+            raced += 1;
+            continue;
+          }
+          earliestMarginMs = Math.min(earliestMarginMs, r.time - allowedAt);
           early += 1;
           if (examples.length < 5)
             examples.push(`${key}: request #${r.seq} came ${allowedAt - r.time} ms before the Retry-After of 429 #${q.seq}`);
@@ -180,41 +213,46 @@ export function checkRetryAfter(groups: { request: RecordedRequest; key: string 
       }
     }
   }
-  return { limited, earliestMarginMs: Number.isFinite(earliestMarginMs) ? earliestMarginMs : null, early, examples };
+  return { limited, earliestMarginMs: Number.isFinite(earliestMarginMs) ? earliestMarginMs : null, raced, early, examples };
 }
 
 async function runPhase(
   options: OutageDrillOptions,
-  db: Db,
+  drill: DrillDatabase,
+  handles: Database[],
   providers: Providers,
   population: Population,
   provider: ChannelName,
 ): Promise<PhaseResult> {
   providers.reset();
   for (const channel of CHANNELS) providers.latency(channel, options.latencyMs);
-  const { notificationId } = enqueueToAll(db, `Outage drill (${provider})`, null);
-  const dispatcher = new Dispatcher({
-    database: databaseOf(db),
-    channels: channelsFor(db, providers, options.limits),
-    keys: TEST_KEYS,
-    publicUrl: PUBLIC_URL,
-    retry: options.retry,
-    pollMs: options.pollMs,
-  });
+  const { database } = drill;
+  const { notificationId } = await enqueueToAll(database, `Outage drill (${provider})`, null);
+  // Each dispatcher on its own handle, with its own channels and limiters: what it shares with the others is the database.
+  const dispatchers = handles.map(
+    (handle) =>
+      new Dispatcher({
+        database: handle,
+        channels: channelsFor(handle, providers, options.limits),
+        keys: TEST_KEYS,
+        publicUrl: PUBLIC_URL,
+        retry: options.retry,
+        pollMs: options.pollMs,
+      }),
+  );
   const startedAt = Date.now();
   providers.outageThenStorm(provider, options.outageMs, options.stormMs, options.retryAfterSeconds);
   const faultEnd = startedAt + options.outageMs + options.stormMs;
-  dispatcher.start();
-  const open = db.$client.prepare(`SELECT count(*) AS n FROM deliveries WHERE notification_id = ? AND status IN ('pending', 'sending')`);
+  for (const d of dispatchers) d.start();
   const deadline = startedAt + options.phaseTimeoutMs;
   try {
-    while ((open.get(notificationId) as { n: number }).n > 0 && Date.now() < deadline) await sleep(20);
+    while ((await openDeliveries(database, notificationId)) > 0 && Date.now() < deadline) await sleep(20);
   } finally {
-    await dispatcher.stop();
+    await Promise.all(dispatchers.map((d) => d.stop()));
   }
 
   const violations: string[] = [];
-  const statuses = statusCounts(db, notificationId);
+  const statuses = await statusCounts(database, notificationId);
   for (const [status, n] of Object.entries(statuses)) {
     if (status !== 'sent')
       violations.push(
@@ -222,10 +260,15 @@ async function runPhase(
       );
   }
   const counts = received(providers);
-  const doneAt = db.$client
-    .prepare(`SELECT channel, max(sent_at) AS at FROM deliveries WHERE notification_id = ? AND status = 'sent' GROUP BY channel`)
-    .all(notificationId) as { channel: ChannelName; at: number }[];
-  const done = new Map(doneAt.map((r) => [r.channel, r.at]));
+  const doneAt = await readDrill(database, (q) => {
+    const d = q.t.deliveries;
+    return q.db
+      .select({ channel: d.channel, at: max(d.sentAt) })
+      .from(d)
+      .where(and(eq(d.notificationId, notificationId), eq(d.status, 'sent')))
+      .groupBy(d.channel);
+  });
+  const done = new Map(doneAt.flatMap((r) => (r.at ? [[r.channel, r.at.getTime()] as const] : [])));
   const channels = perChannel((channel) => {
     const tally = tallyChannel(population.addresses[channel], counts[channel]);
     if (tally.missing.length > 0) violations.push(`${provider} phase: ${channel}: ${tally.missing.length} recipients received nothing`);
@@ -248,7 +291,9 @@ async function runPhase(
   const requests = providers.requests(provider);
   const answered5xx = requests.filter((r) => r.status >= 500).length;
   if (answered5xx === 0) violations.push(`${provider} phase: the outage answered no 5xx, so it proved nothing`);
-  const retryAfter = checkRetryAfter(keyedRequests(providers, provider), options.retryAfterSeconds);
+  // With several dispatchers, each of the others may have one request decided (concurrency 1) when a 429 is recorded.
+  const racing = (options.dispatchers - 1) * options.limits[provider].concurrency;
+  const retryAfter = checkRetryAfter(keyedRequests(providers, provider), options.retryAfterSeconds, racing);
   if (retryAfter.limited === 0) violations.push(`${provider} phase: the storm answered no 429, so it proved nothing`);
   if (retryAfter.early > 0)
     violations.push(`${provider} phase: ${retryAfter.early} requests before Retry-After allowed them (${retryAfter.examples.join('; ')})`);
@@ -257,9 +302,13 @@ async function runPhase(
     Number.POSITIVE_INFINITY,
   );
   const lastSent = done.get(provider);
-  const attempts = db.$client
-    .prepare(`SELECT max(attempts) AS most, avg(attempts) AS mean FROM deliveries WHERE notification_id = ? AND channel = ?`)
-    .get(notificationId, provider) as { most: number; mean: number };
+  const [attempts] = await readDrill(database, (q) => {
+    const d = q.t.deliveries;
+    return q.db
+      .select({ most: max(d.attempts), mean: avg(d.attempts) })
+      .from(d)
+      .where(and(eq(d.notificationId, notificationId), eq(d.channel, provider)));
+  });
   return {
     provider,
     statuses,
@@ -267,8 +316,8 @@ async function runPhase(
     retryAfter,
     firstSuccessAfterFaultMs: Number.isFinite(firstSuccess) ? firstSuccess - faultEnd : null,
     recoverMs: lastSent === undefined ? null : lastSent - faultEnd,
-    maxAttempts: attempts.most,
-    meanAttempts: attempts.mean,
+    maxAttempts: attempts?.most ?? 0,
+    meanAttempts: Number(attempts?.mean ?? 0),
     channels,
     violations,
   };
@@ -276,24 +325,28 @@ async function runPhase(
 
 export async function runOutageDrill(options: OutageDrillOptions): Promise<OutageDrillResult> {
   const { log } = options;
+  if (options.engine === 'sqlite' && options.dispatchers !== 1) throw new Error('on SQLite the outage drill runs one dispatcher');
   const providers = await startProviders({ recordBodies: true });
-  const dir = tempDir('candor-drill-outage-');
-  const db = openDatabase(join(dir, 'candor.db'));
+  const drill = await openDrillDatabase(options.engine, 'candor-drill-outage-');
+  // On SQLite the one dispatcher writes through the drill's handle; on PostgreSQL each has a pool of its own.
+  const handles = options.engine === 'sqlite' ? [drill.database] : Array.from({ length: options.dispatchers }, () => drill.another());
   const started = Date.now();
   try {
-    const population = populate(db, providers, options.recipients);
+    const population = await populate(drill.database, providers, options.recipients);
     const phases: PhaseResult[] = [];
     for (const provider of options.order) {
       log(
         `outage drill: ${provider} answers 503 for ${options.outageMs / 1000} s, then 429 (Retry-After ${options.retryAfterSeconds} s) for ${options.stormMs / 1000} s`,
       );
-      const phase = await runPhase(options, db, providers, population, provider);
+      const phase = await runPhase(options, drill, handles, providers, population, provider);
       log(
         `outage drill: ${provider} recovered ${phase.recoverMs === null ? '-' : `${(phase.recoverMs / 1000).toFixed(1)} s`} after the storm; ${phase.violations.length} broken promises`,
       );
       phases.push(phase);
     }
     return {
+      engine: options.engine,
+      dispatchers: options.dispatchers,
       phases,
       fault: { outageMs: options.outageMs, stormMs: options.stormMs, retryAfterSeconds: options.retryAfterSeconds },
       retry: options.retry,
@@ -302,8 +355,7 @@ export async function runOutageDrill(options: OutageDrillOptions): Promise<Outag
       violations: phases.flatMap((p) => p.violations),
     };
   } finally {
-    db.$client.close();
+    await drill.close();
     await providers.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }

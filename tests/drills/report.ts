@@ -37,10 +37,17 @@ export function crashReport(r: CrashDrillResult): string {
       c === 'email' ? String(f.idempotentReplays ?? 0) : '-',
     ];
   });
-  const moments = r.kills.map((k) => `${(k.progress * 100).toFixed(0)} %`).join(', ');
+  const several = r.servers > 1;
+  const moments = r.kills.map((k) => `${(k.progress * 100).toFixed(0)} %${several ? ` (#${k.node})` : ''}`).join(', ');
+  const perNode = Array.from({ length: r.servers }, (_, i) => r.kills.filter((k) => k.node === i).length);
+  const allDown = r.kills.filter((k) => k.serving === 1).length;
   return [
-    `${r.kills.length} SIGKILLs of the server (seed ${r.seed}, lease ${r.leaseSeconds} s), at ${moments} of the fan-out; ${r.seconds.toFixed(1)} s in all`,
-    `restart (kill to serving again): median ${ms(r.restartMs.median)}, max ${ms(r.restartMs.max)}`,
+    several
+      ? `${r.engine}, ${r.servers} servers on one database, each with its dispatcher: ${r.kills.length} SIGKILLs (${perNode.map((n, i) => `#${i} ${n}`).join(', ')}; ${allDown} left none serving) (seed ${r.seed}, lease ${r.leaseSeconds} s), at ${moments} of the fan-out; ${r.seconds.toFixed(1)} s in all`
+      : `${r.engine}: ${r.kills.length} SIGKILLs of the server (seed ${r.seed}, lease ${r.leaseSeconds} s), at ${moments} of the fan-out; ${r.seconds.toFixed(1)} s in all`,
+    `Slack: ${r.slackThreads ? 'each message a thread root (a root claim left by a kill holds its recipient for 60 s)' : 'plain messages, no threads'}`,
+    `restart (kill to serving again): median ${ms(r.restartMs.median)}, max ${ms(r.restartMs.max)}; ` +
+      `stranded deliveries sent (kill to the last of them sent): median ${ms(r.strandedDoneMs.median)}, max ${ms(r.strandedDoneMs.max)}`,
     `deliveries: ${Object.entries(r.statuses)
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}`,
@@ -61,7 +68,7 @@ export function crashReport(r: CrashDrillResult): string {
     ),
     '',
     'in-flight window: deliveries a killed server had claimed and not recorded (a duplicate may only come from these);',
-    'at provider: requests received and not yet answered at the kill; recovery: kill to the provider’s next request, restart included',
+    `at provider: requests received and not yet answered at the kill${several ? ' (from any server)' : ''}; recovery: kill to the provider’s next request${several ? ' (from any server)' : ', restart included'}`,
     'webhook duplicates carry their first delivery’s webhook-id, so a receiver deduplicating by it (Standard Webhooks) drops them',
     '',
     verdict(r.violations),
@@ -79,7 +86,8 @@ export function outageReport(r: OutageDrillResult): string {
       `${own.delivered}/${own.recipients}, ${own.duplicates} dup`,
       String(p.answered5xx),
       String(p.retryAfter.limited),
-      p.retryAfter.earliestMarginMs === null ? '-' : `+${p.retryAfter.earliestMarginMs} ms`,
+      p.retryAfter.earliestMarginMs === null ? '-' : `${p.retryAfter.earliestMarginMs >= 0 ? '+' : ''}${p.retryAfter.earliestMarginMs} ms`,
+      String(p.retryAfter.raced),
       String(p.retryAfter.early),
       ms(p.firstSuccessAfterFaultMs),
       ms(p.recoverMs),
@@ -89,7 +97,8 @@ export function outageReport(r: OutageDrillResult): string {
   });
   const { outageMs, stormMs, retryAfterSeconds } = r.fault;
   return [
-    `each provider in turn: 503 for ${outageMs / 1000} s, then 429 with Retry-After ${retryAfterSeconds} s for ${stormMs / 1000} s; ` +
+    `${r.engine}, ${r.dispatchers} dispatcher${r.dispatchers > 1 ? 's' : ''} on one database; ` +
+      `each provider in turn: 503 for ${outageMs / 1000} s, then 429 with Retry-After ${retryAfterSeconds} s for ${stormMs / 1000} s; ` +
       `retry policy base ${r.retry.baseMs} ms, cap ${r.retry.capMs / 1000} s, ${r.retry.maxAttempts} attempts; ${r.seconds.toFixed(1)} s in all`,
     '',
     table(
@@ -99,6 +108,7 @@ export function outageReport(r: OutageDrillResult): string {
         '5xx',
         '429',
         'earliest after Retry-After',
+        'raced',
         'early',
         'first success after storm',
         'recovered after storm',
@@ -109,6 +119,7 @@ export function outageReport(r: OutageDrillResult): string {
     ),
     '',
     'earliest after Retry-After: over every 429, the next request to the same limiter key minus the moment Retry-After allowed it (never negative);',
+    'raced: requests another dispatcher had decided before a 429 was recorded (allowed: its concurrency per 429); early: any other before Retry-After;',
     'recovered: from the end of the storm to the failing channel’s last delivery sent',
     '',
     verdict(r.violations),

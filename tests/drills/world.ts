@@ -1,20 +1,100 @@
 /**
- * What both drills stand on: the four provider fakes on loopback, recipients for each channel
- * written straight into the database, one notification to all of them, and the count of what
- * each recipient actually received, read from the fakes (the providers' side of the story, not
+ * What both drills stand on, on either engine: the database (a SQLite file, or a PostgreSQL database
+ * of its own reached as the application role), the four provider fakes on loopback, recipients for
+ * each channel written straight into the database, one notification to all of them, and the count of
+ * what each recipient actually received, read from the fakes (the providers' side of the story, not
  * Candor's own records).
  */
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../../db/client.ts';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { and, eq, inArray } from 'drizzle-orm';
+import { openPostgresDatabase } from '../../db/engine/postgres.ts';
+import { type ReadQuery, reading } from '../../db/engine/query.ts';
+import { openSqliteDatabase } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
+import { enqueueNotification } from '../../src/core/notify/outbox.ts';
 import type { NotificationContent } from '../../src/core/notify/types.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { addSubscribersTo, deliveryCountsOf, TEST_KEYS } from '../helpers/notify.ts';
+import { createTestPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/server.ts';
+
+export type DrillEngine = 'sqlite' | 'postgres';
+
+/** The engines a drill runs on here: SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL names a server. */
+export const drillEngines = (): DrillEngine[] => (TEST_POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite']);
+
+export interface DrillDatabase {
+  engine: DrillEngine;
+  /** the drill's own handle: seeding, enqueueing and reading results */
+  database: Database;
+  /** CANDOR_DATA_DIR of the servers (on SQLite, where the database file is) */
+  dataDir: string;
+  /** what a server needs to run on this database, beside the providers' settings */
+  serverEnv: Record<string, string>;
+  /** one more handle on the same database, with connections of its own: another node's */
+  another(): Database;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh database for one drill. PostgreSQL: a database and roles of its own (tests/helpers/postgres.ts),
+ * migrated by its owner; the drill and the servers connect as the application role, so row-level
+ * security applies to everything they do.
+ */
+export async function openDrillDatabase(engine: DrillEngine, prefix: string): Promise<DrillDatabase> {
+  const dataDir = tempDir(prefix);
+  const handles: Database[] = [];
+  const closeAll = () => Promise.all(handles.map((h) => h.close()));
+  if (engine === 'sqlite') {
+    const file = join(dataDir, 'candor.db');
+    const open = () => {
+      const handle = openSqliteDatabase(file);
+      handles.push(handle);
+      return handle;
+    };
+    return {
+      engine,
+      database: open(),
+      dataDir,
+      serverEnv: {},
+      another: open,
+      async close() {
+        await closeAll();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const pg = await createTestPostgres();
+  const open = () => {
+    const handle = openPostgresDatabase({ url: pg.appUrl });
+    handles.push(handle);
+    return handle;
+  };
+  return {
+    engine,
+    database: open(),
+    dataDir,
+    serverEnv: { CANDOR_DATABASE_URL: pg.appUrl },
+    another: open,
+    async close() {
+      await closeAll();
+      await pg.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A read of the drill's own, on either engine (a read snapshot; the tables are the engine's). */
+export function readDrill<T>(database: Database, fn: (q: ReadQuery) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.read((r) => fn(reading(r))) : database.read((r) => fn(reading(r)));
+}
 
 export const CHANNELS = ['email', 'sms', 'slack', 'webhook'] as const satisfies readonly ChannelName[];
 export type PerChannel<T> = Record<ChannelName, T>;
@@ -110,7 +190,7 @@ export interface Population {
   counts: PerChannel<number>;
 }
 
-export function populate(db: Db, providers: Providers, counts: PerChannel<number>): Population {
+export async function populate(database: Database, providers: Providers, counts: PerChannel<number>): Promise<Population> {
   const addresses = perChannel(() => new Map<number, string>());
   for (const channel of CHANNELS) {
     const address = (i: number) => addressOf(providers, channel, i);
@@ -120,7 +200,7 @@ export function populate(db: Db, providers: Providers, counts: PerChannel<number
       if (channel === 'webhook') return providers.receivers[i % providers.receivers.length]?.secret ?? null;
       return null;
     };
-    const ids = addSubscribers(db, TEST_KEYS, { count: counts[channel], channel, address, secret });
+    const ids = await addSubscribersTo(database, TEST_KEYS, { count: counts[channel], channel, address, secret });
     for (const [i, id] of ids.entries()) addresses[channel].set(id, address(i));
   }
   return { addresses, counts };
@@ -136,12 +216,23 @@ export function drillContent(label: string): NotificationContent {
   };
 }
 
-export function enqueueToAll(db: Db, label: string, threadKey: string | null): { notificationId: number; deliveries: number } {
-  return enqueueNotification(
-    db,
-    { kind: 'incident.update', title: label, threadKey, content: drillContent(label), audience: { kind: 'topic', topic: 'incidents' } },
-    new Date(),
-  );
+/** One notification to every recipient, through the outbox as the product enqueues it. */
+export async function enqueueToAll(
+  database: Database,
+  label: string,
+  threadKey: string | null,
+): Promise<{ notificationId: number; deliveries: number }> {
+  const input = {
+    kind: 'incident.update',
+    title: label,
+    threadKey,
+    content: drillContent(label),
+    audience: { kind: 'topic' as const, topic: 'incidents' },
+  };
+  const now = new Date();
+  return database.engine === 'sqlite'
+    ? database.transaction((tx) => enqueueNotification(tx, input, now))
+    : database.transaction((tx) => enqueueNotification(tx, input, now));
 }
 
 /** How many messages each address received, per channel, as the providers saw them. */
@@ -215,11 +306,30 @@ export function tallyChannel(addresses: Map<number, string>, counts: Map<string,
   return { recipients: addresses.size, delivered, messages, duplicates, missing, repeated };
 }
 
-export function statusCounts(db: Db, notificationId: number): Record<string, number> {
-  const rows = db.$client
-    .prepare('SELECT status, count(*) AS n FROM deliveries WHERE notification_id = ? GROUP BY status')
-    .all(notificationId) as { status: string; n: number }[];
-  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+export function statusCounts(database: Database, notificationId: number): Promise<Record<string, number>> {
+  return deliveryCountsOf(database, notificationId);
+}
+
+/** Deliveries of the notification not yet final (pending or sending). */
+export function openDeliveries(database: Database, notificationId: number): Promise<number> {
+  return readDrill(database, (q) => {
+    const d = q.t.deliveries;
+    return q.db.$count(d, and(eq(d.notificationId, notificationId), inArray(d.status, ['pending', 'sending'])));
+  });
+}
+
+/** Deliveries claimed and not yet recorded, with the dispatcher holding each. */
+export function claimedDeliveries(
+  database: Database,
+  notificationId: number,
+): Promise<{ id: number; channel: ChannelName; owner: string | null }[]> {
+  return readDrill(database, (q) => {
+    const d = q.t.deliveries;
+    return q.db
+      .select({ id: d.id, channel: d.channel, owner: d.leaseOwner })
+      .from(d)
+      .where(and(eq(d.notificationId, notificationId), eq(d.status, 'sending')));
+  });
 }
 
 /** A small seeded generator (mulberry32): a drill that found something can be run again with the same moments. */
