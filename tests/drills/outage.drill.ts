@@ -241,11 +241,16 @@ async function runPhase(
       }),
   );
   const startedAt = Date.now();
-  providers.outageThenStorm(provider, options.outageMs, options.stormMs, options.retryAfterSeconds);
-  const faultEnd = startedAt + options.outageMs + options.stormMs;
-  for (const d of dispatchers) d.start();
   const deadline = startedAt + options.phaseTimeoutMs;
+  // Down from the start, and the outage's time counted from the provider's first request: how soon that
+  // comes (fresh connections, two dispatchers sharing a loaded machine) must not decide whether it is hit.
+  providers.outageThenStorm(provider, options.phaseTimeoutMs, 0, options.retryAfterSeconds);
+  for (const d of dispatchers) d.start();
+  let faultEnd = Number.POSITIVE_INFINITY;
   try {
+    while (providers.requests(provider).length === 0 && Date.now() < deadline) await sleep(5);
+    providers.outageThenStorm(provider, options.outageMs, options.stormMs, options.retryAfterSeconds);
+    faultEnd = Date.now() + options.outageMs + options.stormMs;
     while ((await openDeliveries(database, notificationId)) > 0 && Date.now() < deadline) await sleep(20);
   } finally {
     await Promise.all(dispatchers.map((d) => d.stop()));
@@ -333,6 +338,8 @@ export async function runOutageDrill(options: OutageDrillOptions): Promise<Outag
   const started = Date.now();
   try {
     const population = await populate(drill.database, providers, options.recipients);
+    // Connected before the first phase: a pool's first connections (PostgreSQL) must not eat into the first outage.
+    for (const handle of handles) await (handle.engine === 'sqlite' ? handle.read(async () => 0) : handle.read(async () => 0));
     const phases: PhaseResult[] = [];
     for (const provider of options.order) {
       log(
