@@ -16,6 +16,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPostgresDatabase } from '../../db/engine/postgres.ts';
+import { type Query, query, type ReadQuery, reading } from '../../db/engine/query.ts';
 import { openSqliteDatabase } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -116,4 +117,14 @@ const postgres: ServerEngine = {
 /** SQLite always; PostgreSQL too when CANDOR_TEST_POSTGRES_URL names a server. */
 export function serverEnginesUnderTest(): ServerEngine[] {
   return TEST_POSTGRES_URL ? [sqlite, postgres] : [sqlite];
+}
+
+/** One read snapshot with the builder and tables of the database's engine (db/engine/query.ts), to inspect what the server wrote. */
+export function readRows<T>(database: Database, fn: (q: ReadQuery) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.read((r) => fn(reading(r))) : database.read((r) => fn(reading(r)));
+}
+
+/** One transaction with the builder and tables of the database's engine, to seed or change rows behind the server's back. */
+export function writeRows<T>(database: Database, fn: (q: Query) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.transaction((tx) => fn(query(tx))) : database.transaction((tx) => fn(query(tx)));
 }

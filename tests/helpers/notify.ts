@@ -1,9 +1,12 @@
-/** Subscribers and recipients made in bulk for engine tests, straight into the database. */
+/** Subscribers and recipients made in bulk for engine tests, straight into the database (SQLite's `Db`, or either engine's `Database` through the stores). */
 import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
 import { addressHash, type Keys } from '../../src/core/notify/recipients.ts';
 import { emailDomainHash } from '../../src/core/organisations/domains.ts';
+import { insertRecipient } from '../../src/stores/recipients.ts';
+import { insertSubscriber, replaceTopics } from '../../src/stores/subscribers.ts';
 
 export const TEST_KEYS: Keys = { keys: [Buffer.alloc(32, 9)], secret: 'engine-test-secret-of-sufficient-length' };
 
@@ -52,6 +55,35 @@ export function addSubscribers(db: Db, keys: Keys, options: BulkOptions): number
     }
     return ids;
   })();
+}
+
+/** As `addSubscribers`, on either engine through the stores, in one transaction; returns the recipients' ids. */
+export async function addSubscribersOn(database: Database, keys: Keys, options: BulkOptions): Promise<number[]> {
+  const [key] = keys.keys;
+  if (!key) throw new Error('no key');
+  const address = options.address ?? ((i: number) => `person${i}@customer.example`);
+  return database.transaction(async (tx) => {
+    const now = new Date();
+    const ids: number[] = [];
+    for (let i = 0; i < options.count; i++) {
+      const subscriberId = await insertSubscriber(tx, null, now);
+      await replaceTopics(tx, subscriberId, [{ topic: options.topic ?? 'incidents', component: options.component ?? '' }], null);
+      const a = address(i);
+      const s = options.secret?.(i) ?? null;
+      const recipient = await insertRecipient(tx, {
+        subscriberId,
+        channel: options.channel,
+        address: seal(key, a, `recipient:${options.channel}:address`),
+        addressHash: addressHash(keys, options.channel, a),
+        domainHash: options.channel === 'email' ? emailDomainHash(keys.secret, a) : null,
+        secret: s ? seal(key, s, `recipient:${options.channel}:secret`) : null,
+        status: 'active',
+        createdAt: now,
+      });
+      ids.push(recipient.id);
+    }
+    return ids;
+  });
 }
 
 export function deliveryCounts(db: Db, notificationId?: number): Record<string, number> {
