@@ -32,6 +32,11 @@ export const PG_TEST_SECRETS = {
 export interface ServerOnEngine {
   engine: 'sqlite' | 'postgres';
   server: RunningServer;
+  /**
+   * What a CLI command run beside the server needs in its environment besides CANDOR_DATA_DIR to reach
+   * the same data: nothing on SQLite; CANDOR_DATABASE_URL and the secrets on PostgreSQL.
+   */
+  env: Record<string, string>;
   /** the server's data, async; audit entries written through it are sealed with the server's key */
   database: Database;
   /**
@@ -65,6 +70,7 @@ const sqlite: ServerEngine = {
     return {
       engine: 'sqlite',
       server,
+      env: {},
       database,
       async storedText() {
         engine.connection.$client.pragma('wal_checkpoint(TRUNCATE)');
@@ -89,6 +95,11 @@ const postgres: ServerEngine = {
       return {
         engine: 'postgres',
         server,
+        env: {
+          CANDOR_DATABASE_URL: env.CANDOR_DATABASE_URL,
+          CANDOR_SECRET: env.CANDOR_SECRET,
+          CANDOR_ENCRYPTION_KEY: env.CANDOR_ENCRYPTION_KEY,
+        },
         database,
         async storedText() {
           const { rows: tables } = await pg.superuser.query<{ name: string }>(
