@@ -45,6 +45,10 @@ export interface ServerOnEngine {
    * (read as the superuser, past row-level security).
    */
   storedText(): Promise<string>;
+  /** The names of the tables, sorted (SQLite: sqlite_master; PostgreSQL: schema public, read as the superuser). */
+  tableNames(): Promise<string[]>;
+  /** SQLite: `PRAGMA integrity_check`'s answer ('ok'); PostgreSQL: undefined (it has no such check without extensions). */
+  integrityCheck(): Promise<string | undefined>;
   /** Stops the server, closes the handle and drops the PostgreSQL database. */
   stop(): Promise<void>;
 }
@@ -75,6 +79,13 @@ const sqlite: ServerEngine = {
       async storedText() {
         engine.connection.$client.pragma('wal_checkpoint(TRUNCATE)');
         return readFileSync(join(server.dataDir, 'candor.db')).toString('latin1');
+      },
+      async tableNames() {
+        const rows = engine.connection.$client.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all();
+        return (rows as { name: string }[]).map((r) => r.name);
+      },
+      async integrityCheck() {
+        return (engine.connection.$client.pragma('integrity_check', { simple: true }) as string | undefined) ?? undefined;
       },
       async stop() {
         await database.close();
@@ -111,6 +122,15 @@ const postgres: ServerEngine = {
             parts.push(...rows.map((r) => r.row));
           }
           return parts.join('\n');
+        },
+        async tableNames() {
+          const { rows } = await pg.superuser.query<{ name: string }>(
+            `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+          );
+          return rows.map((r) => r.name);
+        },
+        async integrityCheck() {
+          return undefined;
         },
         async stop() {
           await database.close();
