@@ -442,6 +442,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
    * row), past what a JavaScript number holds exactly, not whole, not finite
    */
   const IDS = ['2147483648', '9007199254740993', '1.5', '1e309'];
+  /** a NUL character, which PostgreSQL cannot store in text (SQLite can) */
+  const NUL = 'nul\u0000byte';
 
   /** Every name a route or action reads from a query string or a form, found in the source. */
   function parameterNames(): { query: string[]; form: string[] } {
@@ -501,7 +503,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const before = await tableCounts();
       expect(before.length).toBeGreaterThan(20);
       const owner = await as('owner');
-      for (const payload of [...SQL.slice(0, 8), ...IDS]) {
+      for (const payload of [...SQL.slice(0, 8), ...IDS, NUL]) {
         const qs = new URLSearchParams(query.map((name) => [name, payload])).toString();
         for (const pattern of routes) {
           const base = pattern.startsWith('/console') ? consolePath(pattern) : (routeTable[pattern]?.path ?? pattern);
@@ -523,7 +525,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       );
       expect(actions.length).toBeGreaterThan(20);
       let n = 0;
-      for (const payload of [...SQL, ...IDS]) {
+      for (const payload of [...SQL, ...IDS, NUL]) {
         for (const action of actions) {
           const fields = Object.fromEntries(form.map((name) => [name, payload]));
           const res = await (await as('owner')).speakingFrom(`127.0.61.${(++n % 250) + 1}`).post(`/console?_action=${action}`, fields);
