@@ -3,7 +3,8 @@
  * 1. the request context (`npm start` passes it from src/server.ts; under
  *    `astro dev` it is built here once, the same way);
  * 2. request bodies refused before they are read (too large, chunked,
- *    malformed JSON), and cross-site refusal for state-changing requests;
+ *    malformed JSON) or before anything uses them (a NUL character), and
+ *    cross-site refusal for state-changing requests;
  * 3. the console guard: the signed-in session, and the one authorisation
  *    decision (src/core/auth/permissions.ts): a console route's permission
  *    first, then the permission of the action the request carries, if any;
@@ -68,8 +69,22 @@ const bodySize = defineMiddleware(async (ctx, next) => {
       return plain(400, 'The request body is not valid JSON.');
     }
   }
+  if (ctx.request.body && (await carriesNul(ctx.request)))
+    return plain(400, 'The request body contains a NUL character, which no field takes.');
   return next();
 });
+
+/**
+ * A NUL character in a form field or JSON value (raw, `%00` in a form, `\u0000` in JSON). No field
+ * takes one, and PostgreSQL cannot store one in text at all (it refuses the whole statement, which
+ * would be a server error); SQLite would store it. Refused here, so both engines answer alike. The
+ * body is at most MAX_BODY_BYTES (checked above), read from a clone.
+ */
+async function carriesNul(request: Request): Promise<boolean> {
+  const bytes = new Uint8Array(await request.clone().arrayBuffer());
+  if (bytes.includes(0)) return true;
+  return /%00|\\u0000/i.test(Buffer.from(bytes).toString('latin1'));
+}
 
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click

@@ -15,6 +15,7 @@ import {
   scheduleAnnouncement,
   unscheduleAnnouncement,
 } from '../core/changes/announcements.ts';
+import { rowId } from '../core/http/row-id.ts';
 import { noticeContext } from '../lib/notice-context.ts';
 import { refuse, requireStaff } from './guard.ts';
 
@@ -45,9 +46,7 @@ type ComposerForm = z.infer<typeof composer>;
 function idOf(form: ComposerForm): number | null {
   const raw = form.announcementId.trim();
   if (raw === '') return null;
-  const id = Number(raw);
-  if (!Number.isSafeInteger(id) || id <= 0) refuse('There is no such announcement.');
-  return id;
+  return rowId(raw) ?? refuse('There is no such announcement.');
 }
 
 function inputOf(form: ComposerForm): AnnouncementInput {
@@ -131,8 +130,7 @@ export const announcementActions = {
     input: z.object({ announcementId: text(20) }),
     handler: async (form, ctx) => {
       requireStaff(ctx, 'discardAnnouncement');
-      const id = Number(form.announcementId);
-      if (!Number.isSafeInteger(id) || id <= 0) refuse('There is no such announcement.');
+      const id = rowId(form.announcementId) ?? refuse('There is no such announcement.');
       const result = await discardAnnouncement(noticeContext(ctx), id);
       if (!result.ok) refuse(result.message);
       return { id };

@@ -1,6 +1,7 @@
 /** The incident composer: preview exactly what goes out, then publish it. */
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
+import { MAX_ROW_ID, rowId } from '../core/http/row-id.ts';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { editIncident, editUpdate } from '../core/incidents/edit.ts';
 import {
@@ -38,8 +39,7 @@ function refused(result: { message: string; findings?: { label: string; preview:
 }
 
 const incidentIdOf = (form: FormData): number | null => {
-  const id = Number(form.get('incidentId'));
-  return Number.isInteger(id) && id > 0 ? id : null;
+  return rowId(form.get('incidentId')?.toString());
 };
 
 /** The composer's form; an outage declared without a text gets its template's first update (src/lib/incident-template.ts). */
@@ -119,7 +119,7 @@ export const incidentActions = {
   publishPostmortem: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive(),
+      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
       postmortem: z.string().max(60_000),
       confirmPersonalData: z.string().nullish(),
       confirmNoRecipients: z.string().nullish(),
@@ -140,7 +140,7 @@ export const incidentActions = {
 
   markAuthorityNotified: defineAction({
     accept: 'form',
-    input: z.object({ incidentId: z.coerce.number().int().positive() }),
+    input: z.object({ incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'markAuthorityNotified');
       const ic = incidentContext(ctx);
@@ -157,8 +157,8 @@ export const incidentActions = {
   editIncidentUpdate: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive(),
-      updateId: z.coerce.number().int().positive(),
+      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
+      updateId: z.coerce.number().int().positive().max(MAX_ROW_ID),
       body: z.string().max(30_000),
       notify: z.string().nullish(),
       confirmPersonalData: z.string().nullish(),
@@ -178,7 +178,7 @@ export const incidentActions = {
   editIncident: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive(),
+      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
       title: z.string().max(300),
       severity: z.string().max(20),
       notify: z.string().nullish(),
@@ -197,7 +197,7 @@ export const incidentActions = {
 
   cancelScheduledUpdate: defineAction({
     accept: 'form',
-    input: z.object({ scheduledId: z.coerce.number().int().positive() }),
+    input: z.object({ scheduledId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'cancelScheduledUpdate');
       const result = await cancelScheduledUpdate(incidentContext(ctx), input.scheduledId);

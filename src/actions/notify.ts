@@ -2,6 +2,7 @@
 
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
+import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { retryFailed } from '../core/notify/progress.ts';
 import { sendTestMessage as sendTest } from '../core/notify/test-send.ts';
 import { channels } from '../core/notify/types.ts';
@@ -11,7 +12,7 @@ import { refuse, requireStaff } from './guard.ts';
 export const notifyActions = {
   retryFailedDeliveries: defineAction({
     accept: 'form',
-    input: z.object({ notificationId: z.coerce.number().int().positive() }),
+    input: z.object({ notificationId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'retryFailedDeliveries');
       const { database, now } = ctx.locals.candor;

@@ -5,6 +5,7 @@
  */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
+import { MAX_ROW_ID, rowId } from '../core/http/row-id.ts';
 import {
   addDomain,
   assignMembers,
@@ -17,14 +18,13 @@ import {
 import { organisationContext } from '../lib/organisation-context.ts';
 import { refuse, requireStaff } from './guard.ts';
 
-const id = z.coerce.number().int().positive('Choose an organisation.');
-const subscriberId = z.coerce.number().int().positive();
+const id = z.coerce.number().int().positive('Choose an organisation.').max(MAX_ROW_ID);
+const subscriberId = z.coerce.number().int().positive().max(MAX_ROW_ID);
 
 /** "all" of the subscriber's addresses, or one of them by id. */
 function recipientChoice(value: string): number | 'all' {
   if (value === 'all') return 'all';
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : refuse('Choose which of their addresses.');
+  return rowId(value) ?? refuse('Choose which of their addresses.');
 }
 
 export const organisationActions = {
@@ -112,7 +112,7 @@ export const organisationActions = {
 
   removeOrganisationMember: defineAction({
     accept: 'form',
-    input: z.object({ membershipId: z.coerce.number().int().positive() }),
+    input: z.object({ membershipId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'removeOrganisationMember');
       const result = await removeMember(organisationContext(ctx), input.membershipId);

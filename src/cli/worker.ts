@@ -24,7 +24,9 @@ export const worker: CliCommand = {
     try {
       if (once) {
         log(`ran ${await runDueJobs(context.database, jobHandlers(context), context.now(), log)} due jobs`);
-        await runBackupRound(backupDeps(context, log));
+        // As in the server (startJobRunner): the daily backup runs here on SQLite only; on PostgreSQL it is
+        // `candor backup` as the owner role, and its SQLite snapshot step would refuse this connection.
+        if (context.database.engine === 'sqlite') await runBackupRound(backupDeps(context, log));
         log(`sent ${await dispatcher.drain()} deliveries`);
         return 0;
       }

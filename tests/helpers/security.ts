@@ -8,9 +8,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join, relative, sep } from 'node:path';
+import { and, asc, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
 import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { CookieJar } from './cookie-jar.ts';
+import { readRows } from './engine-server.ts';
 import { TEST_KEYS } from './notify.ts';
 import { ROOT } from './server.ts';
 
@@ -245,6 +248,38 @@ export function auditRows(db: Db, action?: string): AuditRow[] {
   return db.$client
     .prepare(`SELECT action, actor_type, ip, target, summary FROM audit_log ${action ? 'WHERE action = ?' : ''} ORDER BY id`)
     .all(...(action ? [action] : [])) as AuditRow[];
+}
+
+/** As `auditRows`, on either engine (tests/helpers/engine-server.ts); the summary as JSON text. */
+export async function auditRowsOn(database: Database, action?: string): Promise<AuditRow[]> {
+  const rows = await readRows(database, (q) => {
+    const a = q.t.auditLog;
+    return q.db
+      .select({ action: a.action, actorType: a.actorType, ip: a.ip, target: a.target, summary: a.summary })
+      .from(a)
+      .where(and(eq(a.trustCenterId, q.trustCenter), action === undefined ? undefined : eq(a.action, action)))
+      .orderBy(asc(a.id));
+  });
+  return rows.map((r) => ({ action: r.action, actor_type: r.actorType, ip: r.ip, target: r.target, summary: JSON.stringify(r.summary) }));
+}
+
+/** As `timesAudited`, on either engine. */
+export async function timesAuditedOn(
+  database: Database,
+  action: string,
+  match: (row: { ip: string | null; target: string | null }) => boolean = () => true,
+): Promise<number> {
+  const logged = (await auditRowsOn(database, action))
+    .filter(match)
+    .reduce((n, r) => n + ((JSON.parse(r.summary) as { repeated?: { times: number } }).repeated?.times ?? 1), 0);
+  const counting = await readRows(database, (q) => {
+    const w = q.t.auditRepeats;
+    return q.db
+      .select({ ip: w.ip, target: w.target, repeats: w.repeats })
+      .from(w)
+      .where(and(eq(w.trustCenterId, q.trustCenter), eq(w.action, action)));
+  });
+  return logged + counting.filter(match).reduce((n, r) => n + r.repeats, 0);
 }
 
 /**

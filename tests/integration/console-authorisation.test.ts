@@ -5,35 +5,18 @@
  * of src/core/auth/permissions.ts; a console page or action that the code's
  * table does not know fails the coverage checks below. The security suite
  * walks the same table over /_actions/<name> (tests/security/routes.test.ts).
+ * The matrix runs on each engine (tests/helpers/engine-server.ts): SQLite,
+ * and PostgreSQL under row-level security when CANDOR_TEST_POSTGRES_URL is set.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.ts';
 import { consoleActions, consoleRoutes } from '../../src/core/auth/permissions.ts';
 import { actions, expected, routes, type Who, whos } from '../helpers/authorisation-table.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
-import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
-import { openTestDb, signedInStaff } from '../helpers/staff.ts';
-
-let server: RunningServer;
-let db: Db;
-
-beforeAll(async () => {
-  server = await startServer();
-  db = openTestDb(server.dataDir);
-});
-afterAll(async () => {
-  db?.$client.close();
-  await server?.stop();
-});
-
-/** A fresh, fully signed-in client per check, so one action's effect (sign-out) cannot colour the next. */
-function clientFor(who: Who): ConsoleClient {
-  const client = new ConsoleClient(server.url);
-  if (who !== 'anonymous') client.setCookie('candor_session', signedInStaff(db, who).token);
-  return client;
-}
+import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { ROOT } from '../helpers/server.ts';
+import { signedInStaffOn } from '../helpers/staff.ts';
 
 describe('every console page and action is in the permission table', () => {
   function pagePatterns(dir: string): string[] {
@@ -61,31 +44,49 @@ describe('every console page and action is in the permission table', () => {
   });
 });
 
-describe.each(whos)('as %s', (who) => {
-  it.each(Object.entries(routes))('GET %s', async (_pattern, { path, needs, status }) => {
-    const res = await clientFor(who).get(path);
-    const outcome = expected(needs, who);
-    if (outcome === 'sign-in') {
-      expect(res.status).toBe(303);
-      expect(res.location).toMatch(/^\/console\/sign-in\?next=/);
-    } else if (outcome === 'deny') {
-      expect(res.status).toBe(403);
-      expect(res.html).toContain('Not allowed');
-    } else if (status) {
-      expect(res.status).toBe(status);
-    } else {
-      expect([401, 403]).not.toContain(res.status);
-      expect(res.location ?? '').not.toMatch(/^\/console\/sign-in/);
-    }
+describe.each(serverEnginesUnderTest())('on $name', (engine) => {
+  let running: ServerOnEngine;
+
+  beforeAll(async () => {
+    running = await engine.start();
+  });
+  afterAll(async () => {
+    await running?.stop();
   });
 
-  // Carried by a public console page, so the action's own permission decides; on a page that needs more,
-  // the page's permission is decided first (tests/security/console-pages.test.ts walks every combination).
-  it.each(Object.entries(actions))('action %s', async (name, needs) => {
-    const res = await clientFor(who).post(`/console/sign-in?_action=${name}`, {});
-    const outcome = expected(needs, who);
-    if (outcome === 'sign-in') expect(res.status).toBe(401);
-    else if (outcome === 'deny') expect(res.status).toBe(403);
-    else expect([401, 403]).not.toContain(res.status);
+  /** A fresh, fully signed-in client per check, so one action's effect (sign-out) cannot colour the next. */
+  async function clientFor(who: Who): Promise<ConsoleClient> {
+    const client = new ConsoleClient(running.server.url);
+    if (who !== 'anonymous') client.setCookie('candor_session', (await signedInStaffOn(running.database, who)).token);
+    return client;
+  }
+
+  describe.each(whos)('as %s', (who) => {
+    it.each(Object.entries(routes))('GET %s', async (_pattern, { path, needs, status }) => {
+      const res = await (await clientFor(who)).get(path);
+      const outcome = expected(needs, who);
+      if (outcome === 'sign-in') {
+        expect(res.status).toBe(303);
+        expect(res.location).toMatch(/^\/console\/sign-in\?next=/);
+      } else if (outcome === 'deny') {
+        expect(res.status).toBe(403);
+        expect(res.html).toContain('Not allowed');
+      } else if (status) {
+        expect(res.status).toBe(status);
+      } else {
+        expect([401, 403]).not.toContain(res.status);
+        expect(res.location ?? '').not.toMatch(/^\/console\/sign-in/);
+      }
+    });
+
+    // Carried by a public console page, so the action's own permission decides; on a page that needs more,
+    // the page's permission is decided first (tests/security/console-pages.test.ts walks every combination).
+    it.each(Object.entries(actions))('action %s', async (name, needs) => {
+      const res = await (await clientFor(who)).post(`/console/sign-in?_action=${name}`, {});
+      const outcome = expected(needs, who);
+      if (outcome === 'sign-in') expect(res.status).toBe(401);
+      else if (outcome === 'deny') expect(res.status).toBe(403);
+      else expect([401, 403]).not.toContain(res.status);
+    });
   });
 });

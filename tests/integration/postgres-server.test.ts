@@ -5,12 +5,15 @@
  * together, record what start-up records once, and serve the trust center from it, each following
  * what the other commits.
  */
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import { query } from '../../db/engine/query.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
-import { type RunningServer, runServerExpectingExit, startServer } from '../helpers/server.ts';
+import { ROOT, type RunningServer, runServerExpectingExit, startServer, tempDir } from '../helpers/server.ts';
 
 const SECRETS = { CANDOR_SECRET: 'postgres-server-integration-secret-long-enough', CANDOR_ENCRYPTION_KEY: 'cd'.repeat(32) };
 const TITLE = 'Checkout requests failing in eu-west';
@@ -79,6 +82,17 @@ describe.skipIf(!TEST_POSTGRES_URL)('the server on PostgreSQL', () => {
     expect(code, server.output()).toBe(0);
     expect(lines(server.output()).at(-1)).toBe('[candor] stopped');
   }, 120_000);
+
+  it('runs `candor worker --once` on it: due jobs, then the queue drained (the daily backup is not run there)', async () => {
+    const worker = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'worker', '--once'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, ...SECRETS, CANDOR_DATABASE_URL: pg.appUrl, CANDOR_DATA_DIR: tempDir() },
+    });
+    expect(worker.status, worker.stderr).toBe(0);
+    expect(worker.stdout).toMatch(/\[candor worker\] ran \d+ due jobs/);
+    expect(worker.stdout).toMatch(/\[candor worker\] sent 0 deliveries/);
+  }, 60_000);
 
   it('starts two nodes on one database, which record start-up facts once and serve the trust center', async () => {
     const env = { ...SECRETS, CANDOR_DATABASE_URL: pg.appUrl };

@@ -2,6 +2,8 @@
  * The audit log filter as a reader types it in the console's query string.
  * Bad values are reported, never thrown.
  */
+
+import { rowId } from '../http/row-id.ts';
 import { type AuditAction, isAuditAction } from './actions.ts';
 import type { AuditExportFilter } from './log.ts';
 
@@ -24,7 +26,8 @@ export function parseAuditFilter(params: URLSearchParams): ParsedAuditFilter {
   };
   const filter: AuditExportFilter = {};
   if (form.actor) {
-    if (/^\d+$/.test(form.actor)) filter.actorId = Number(form.actor);
+    const actorId = /^\d+$/.test(form.actor) ? rowId(form.actor) : null;
+    if (actorId !== null) filter.actorId = actorId;
     else problems.push('Actor must be a staff member from the list.');
   }
   if (form.action) {

@@ -1,4 +1,5 @@
 import type { APIRoute } from 'astro';
+import { isRowId } from '../../core/http/row-id.ts';
 import { maintenanceCalendarFor } from '../../core/incidents/public.ts';
 import { errorPage, notFound, wantsHtml } from '../../lib/error-page.ts';
 
@@ -9,10 +10,9 @@ export const GET: APIRoute = async (ctx) => {
   const { params, locals } = ctx;
   const { candor } = locals;
   const id = Number(params.id);
-  const calendar =
-    Number.isInteger(id) && id > 0
-      ? await maintenanceCalendarFor(candor.database, candor.content, candor.config.publicUrl, id, candor.now())
-      : null;
+  const calendar = isRowId(id)
+    ? await maintenanceCalendarFor(candor.database, candor.content, candor.config.publicUrl, id, candor.now())
+    : null;
   if (!calendar) {
     // a person who followed the link; a calendar app gets the line of text
     if (wantsHtml(ctx.request)) return errorPage(ctx, notFound('No scheduled maintenance here: this address has no calendar event.'));

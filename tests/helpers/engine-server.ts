@@ -1,0 +1,161 @@
+/**
+ * The real server on each engine, for server-level tests that run on both (issue 15): SQLite always,
+ * PostgreSQL when CANDOR_TEST_POSTGRES_URL is set, for
+ * `describe.each(serverEnginesUnderTest())('on $name', (engine) => …)`.
+ *
+ * `engine.start(options)` starts `node src/server.ts` as tests/helpers/server.ts does. On SQLite that
+ * is exactly `startServer(options)`, data in the data dir. On PostgreSQL it first makes a database of
+ * its own (tests/helpers/postgres.ts: an owner that migrated it, an application role under row-level
+ * security) and starts the server with CANDOR_DATABASE_URL naming it as the application role, with
+ * CANDOR_SECRET and CANDOR_ENCRYPTION_KEY from the options' env, or fixed test values (PostgreSQL
+ * takes secrets from the environment only). Either way the test gets an async `Database` on the same
+ * data (SQLite: the data dir's candor.db; PostgreSQL: the application role, so what the test sees is
+ * what row-level security lets the server see), sealing audit entries with the server's audit key,
+ * to seed and inspect through stores or the builder (db/engine/query.ts), never SQL of one engine.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openPostgresDatabase } from '../../db/engine/postgres.ts';
+import { type Query, query, type ReadQuery, reading } from '../../db/engine/query.ts';
+import { openSqliteDatabase } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
+import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { createTestPostgres, TEST_POSTGRES_URL } from './postgres.ts';
+import { type RunningServer, type StartOptions, startServer } from './server.ts';
+
+/** Secrets for a server on PostgreSQL whose test gives none (a generated secrets.json is refused there). */
+export const PG_TEST_SECRETS = {
+  CANDOR_SECRET: 'engine-server-test-secret-long-enough-for-candor',
+  CANDOR_ENCRYPTION_KEY: 'ab'.repeat(32),
+} as const;
+
+export interface ServerOnEngine {
+  engine: 'sqlite' | 'postgres';
+  server: RunningServer;
+  /**
+   * What a CLI command run beside the server needs in its environment besides CANDOR_DATA_DIR to reach
+   * the same data: nothing on SQLite; CANDOR_DATABASE_URL and the secrets on PostgreSQL.
+   */
+  env: Record<string, string>;
+  /** the server's data, async; audit entries written through it are sealed with the server's key */
+  database: Database;
+  /**
+   * Everything the database holds at rest, as text, for checks that a value is not stored in clear:
+   * SQLite, the bytes of candor.db after a checkpoint; PostgreSQL, every row of every table as text
+   * (read as the superuser, past row-level security).
+   */
+  storedText(): Promise<string>;
+  /** The names of the tables, sorted (SQLite: sqlite_master; PostgreSQL: schema public, read as the superuser). */
+  tableNames(): Promise<string[]>;
+  /** SQLite: `PRAGMA integrity_check`'s answer ('ok'); PostgreSQL: undefined (it has no such check without extensions). */
+  integrityCheck(): Promise<string | undefined>;
+  /** Stops the server, closes the handle and drops the PostgreSQL database. */
+  stop(): Promise<void>;
+}
+
+export interface ServerEngine {
+  name: 'sqlite' | 'postgres';
+  start(options?: StartOptions): Promise<ServerOnEngine>;
+}
+
+function secretsOf(dataDir: string, env: Record<string, string> | undefined): string {
+  if (env?.CANDOR_SECRET) return env.CANDOR_SECRET;
+  const file = join(dataDir, 'secrets.json');
+  if (!existsSync(file)) throw new Error('the server has no CANDOR_SECRET and no secrets.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { secret: string }).secret;
+}
+
+const sqlite: ServerEngine = {
+  name: 'sqlite',
+  async start(options = {}) {
+    const server = await startServer(options);
+    const engine = openSqliteDatabase(join(server.dataDir, 'candor.db'));
+    const database = bindAuditKeys(engine, auditKeyring(secretsOf(server.dataDir, options.env)));
+    return {
+      engine: 'sqlite',
+      server,
+      env: {},
+      database,
+      async storedText() {
+        engine.connection.$client.pragma('wal_checkpoint(TRUNCATE)');
+        return readFileSync(join(server.dataDir, 'candor.db')).toString('latin1');
+      },
+      async tableNames() {
+        const rows = engine.connection.$client.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all();
+        return (rows as { name: string }[]).map((r) => r.name);
+      },
+      async integrityCheck() {
+        return (engine.connection.$client.pragma('integrity_check', { simple: true }) as string | undefined) ?? undefined;
+      },
+      async stop() {
+        await database.close();
+        await server.stop();
+      },
+    };
+  },
+};
+
+const postgres: ServerEngine = {
+  name: 'postgres',
+  async start(options = {}) {
+    const pg = await createTestPostgres();
+    try {
+      const env = { ...PG_TEST_SECRETS, ...options.env, CANDOR_DATABASE_URL: pg.appUrl };
+      const server = await startServer({ ...options, env });
+      const database = bindAuditKeys(openPostgresDatabase({ url: pg.appUrl, maxConnections: 4 }), auditKeyring(env.CANDOR_SECRET));
+      return {
+        engine: 'postgres',
+        server,
+        env: {
+          CANDOR_DATABASE_URL: env.CANDOR_DATABASE_URL,
+          CANDOR_SECRET: env.CANDOR_SECRET,
+          CANDOR_ENCRYPTION_KEY: env.CANDOR_ENCRYPTION_KEY,
+        },
+        database,
+        async storedText() {
+          const { rows: tables } = await pg.superuser.query<{ name: string }>(
+            `SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+          );
+          const parts: string[] = [];
+          for (const { name } of tables) {
+            const { rows } = await pg.superuser.query<{ row: string }>(`SELECT t::text AS row FROM ${name} t`);
+            parts.push(...rows.map((r) => r.row));
+          }
+          return parts.join('\n');
+        },
+        async tableNames() {
+          const { rows } = await pg.superuser.query<{ name: string }>(
+            `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+          );
+          return rows.map((r) => r.name);
+        },
+        async integrityCheck() {
+          return undefined;
+        },
+        async stop() {
+          await database.close();
+          await server.stop();
+          await pg.drop();
+        },
+      };
+    } catch (error) {
+      await pg.drop();
+      throw error;
+    }
+  },
+};
+
+/** SQLite always; PostgreSQL too when CANDOR_TEST_POSTGRES_URL names a server. */
+export function serverEnginesUnderTest(): ServerEngine[] {
+  return TEST_POSTGRES_URL ? [sqlite, postgres] : [sqlite];
+}
+
+/** One read snapshot with the builder and tables of the database's engine (db/engine/query.ts), to inspect what the server wrote. */
+export function readRows<T>(database: Database, fn: (q: ReadQuery) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.read((r) => fn(reading(r))) : database.read((r) => fn(reading(r)));
+}
+
+/** One transaction with the builder and tables of the database's engine, to seed or change rows behind the server's back. */
+export function writeRows<T>(database: Database, fn: (q: Query) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.transaction((tx) => fn(query(tx))) : database.transaction((tx) => fn(query(tx)));
+}
