@@ -1,5 +1,12 @@
-/** Subscribers and recipients made in bulk for engine tests, straight into the database. */
+/**
+ * Subscribers and recipients made in bulk for engine tests, straight into the database: `addSubscribers`
+ * on a SQLite connection, synchronously; `addSubscribersTo` on either engine through the async handle
+ * (on PostgreSQL as the application role, row-level security applying).
+ */
+import { and, count, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
+import { query, reading } from '../../db/engine/query.ts';
+import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
 import { addressHash, type Keys } from '../../src/core/notify/recipients.ts';
@@ -52,6 +59,82 @@ export function addSubscribers(db: Db, keys: Keys, options: BulkOptions): number
     }
     return ids;
   })();
+}
+
+/** Rows per INSERT statement: 1,000 recipients are about 9,000 parameters, far below both engines' limits. */
+const BATCH = 1000;
+
+/**
+ * `addSubscribers` on either engine: one subscriber per recipient, following `topic`, in one transaction,
+ * written 1,000 rows per statement. Returns the recipient ids, the i-th for `address(i)`.
+ */
+export async function addSubscribersTo(database: Database, keys: Keys, options: BulkOptions): Promise<number[]> {
+  const [key] = keys.keys;
+  if (!key) throw new Error('no key');
+  const address = options.address ?? ((i: number) => `person${i}@customer.example`);
+  const now = new Date();
+  const { channel } = options;
+  const run = async (q: ReturnType<typeof query>): Promise<number[]> => {
+    const ids: number[] = [];
+    for (let start = 0; start < options.count; start += BATCH) {
+      const size = Math.min(BATCH, options.count - start);
+      const made = await q.db
+        .insert(q.t.subscribers)
+        .values(Array.from({ length: size }, () => ({ organisation: null, createdAt: now, trustCenterId: q.trustCenter })))
+        .returning({ id: q.t.subscribers.id });
+      // Ids are given in the order the rows are written; RETURNING's order is not promised, so sort.
+      const subscriberIds = made.map((r) => r.id).sort((a, b) => a - b);
+      await q.db.insert(q.t.subscriberTopics).values(
+        subscriberIds.map((subscriberId) => ({
+          subscriberId,
+          topic: options.topic ?? 'incidents',
+          component: options.component ?? '',
+          trustCenterId: q.trustCenter,
+        })),
+      );
+      const rows = subscriberIds.map((subscriberId, n) => {
+        const a = address(start + n);
+        const s = options.secret?.(start + n) ?? null;
+        return {
+          subscriberId,
+          channel,
+          address: seal(key, a, `recipient:${channel}:address`),
+          addressHash: addressHash(keys, channel, a),
+          domainHash: channel === 'email' ? emailDomainHash(keys.secret, a) : null,
+          secret: s ? seal(key, s, `recipient:${channel}:secret`) : null,
+          status: 'active' as const,
+          createdAt: now,
+          trustCenterId: q.trustCenter,
+        };
+      });
+      const recipients = await q.db
+        .insert(q.t.recipients)
+        .values(rows)
+        .returning({ id: q.t.recipients.id, subscriberId: q.t.recipients.subscriberId });
+      const bySubscriber = new Map(recipients.map((r) => [r.subscriberId, r.id]));
+      for (const subscriberId of subscriberIds) {
+        const id = bySubscriber.get(subscriberId);
+        if (id === undefined) throw new Error('a recipient was not written');
+        ids.push(id);
+      }
+    }
+    return ids;
+  };
+  return database.engine === 'sqlite' ? database.transaction((tx) => run(query(tx))) : database.transaction((tx) => run(query(tx)));
+}
+
+/** Deliveries per status, of one notification or of all, on either engine. */
+export async function deliveryCountsOf(database: Database, notificationId?: number): Promise<Record<string, number>> {
+  const tally = async (q: ReturnType<typeof reading>) => {
+    const d = q.t.deliveries;
+    const rows = await q.db
+      .select({ status: d.status, n: count() })
+      .from(d)
+      .where(and(eq(d.trustCenterId, q.trustCenter), notificationId === undefined ? undefined : eq(d.notificationId, notificationId)))
+      .groupBy(d.status);
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  };
+  return database.engine === 'sqlite' ? database.read((r) => tally(reading(r))) : database.read((r) => tally(reading(r)));
 }
 
 export function deliveryCounts(db: Db, notificationId?: number): Record<string, number> {
