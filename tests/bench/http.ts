@@ -287,6 +287,7 @@ const targetsWith = (incidentPath: string) => ['/', '/subprocessors', '/status',
 
 export const http: Benchmark = {
   name: 'http',
+  usesPostgresServer: true,
   description: `requests/s and p99 of /, /subprocessors, /status, an incident page and /api/v1/trust.json with ${CONNECTIONS.join(' and ')} connections for ${RUN_SECONDS} s each, against nginx serving the same bytes (and on PostgreSQL next to SQLite, when chosen); page weight of the public pages`,
   async run({ engines, url, dataDir, serverPid, postgres, log }: BenchContext) {
     const servers: Candor[] = [];

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const server = await startSqliteServer();
   let postgres: PostgresNode | null = null;
   try {
-    if (engines.has('postgres')) {
+    if (engines.has('postgres') && chosen.some((b) => b.usesPostgresServer)) {
       log('starting a server on a PostgreSQL database of its own…');
       postgres = await startPostgresNode();
     }

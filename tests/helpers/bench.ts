@@ -10,7 +10,7 @@ export interface BenchContext {
   dataDir: string;
   /** The server's process id, for benchmarks that report the CPU time it used. */
   serverPid: number | undefined;
-  /** a server on PostgreSQL from the same build, when PostgreSQL is chosen; null otherwise */
+  /** a server on PostgreSQL from the same build, when PostgreSQL is chosen and a chosen benchmark `usesPostgresServer`; null otherwise */
   postgres: { url: string; serverPid: number | undefined; pg: TestPostgres } | null;
   log: (line: string) => void;
 }
@@ -25,5 +25,7 @@ export interface BenchOutcome {
 export interface Benchmark {
   name: string;
   description: string;
+  /** whether it measures a server on PostgreSQL (`postgres` in its context); benchmarks that make their own databases do not */
+  usesPostgresServer?: boolean;
   run: (context: BenchContext) => Promise<BenchOutcome>;
 }
