@@ -22,7 +22,7 @@
  * never asserted.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,7 +39,7 @@ import { enqueueNotification } from '../helpers/notify-sync.ts';
 import { createTestPostgres } from '../helpers/postgres.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, startServer, tempDir } from '../helpers/server.ts';
-import { columns, memoryOf } from './common.ts';
+import { BackendCpu, columns, memoryOf } from './common.ts';
 import { postgresSecrets } from './engines.ts';
 
 const UNTHROTTLED = 100_000;
@@ -306,51 +306,6 @@ export interface PostgresFanoutFigures {
   notSent: number;
   loadAverage: [number, number];
   fake: FakeResendStats;
-}
-
-/**
- * CPU seconds of the PostgreSQL backends serving one role, followed by sampling: backends come and go
- * with the pools, so each is read when first seen and at every sample after. Their titles read
- * "postgres: … <role> <database> <host>(<port>) <state>" (/proc/<pid>/cmdline).
- */
-class BackendCpu {
-  private readonly seen = new Map<number, { first: number; last: number }>();
-  private readonly role: string;
-  constructor(role: string) {
-    this.role = role;
-  }
-
-  sample(): void {
-    let entries: string[];
-    try {
-      entries = readdirSync('/proc');
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      if (!/^\d+$/.test(entry)) continue;
-      const pid = Number(entry);
-      const known = this.seen.get(pid);
-      if (!known) {
-        try {
-          const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-          if (!title.startsWith('postgres:') || !title.split(/[\s\0]+/).includes(this.role)) continue;
-        } catch {
-          continue;
-        }
-      }
-      const cpu = cpuSecondsOf(pid);
-      if (cpu === null) continue;
-      if (known) known.last = cpu;
-      else this.seen.set(pid, { first: cpu, last: cpu });
-    }
-  }
-
-  /** null where /proc is unavailable or no backend was seen */
-  seconds(): number | null {
-    if (this.seen.size === 0) return null;
-    return Number([...this.seen.values()].reduce((sum, b) => sum + b.last - b.first, 0).toFixed(1));
-  }
 }
 
 const cpuOf = (pids: readonly number[]): number | null => {

@@ -13,12 +13,14 @@
  * the client JavaScript it loads, raw and as brotli.
  */
 import { loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { brotliCompressSync, constants as zlib } from 'node:zlib';
 import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 import {
+  BackendCpu,
   checkSameBytes,
   columns,
   copyPage,
@@ -36,6 +38,21 @@ import {
 } from './common.ts';
 import { type EngineName, signedInStaffOn } from './engines.ts';
 
+/** Samples the CPU of a role's PostgreSQL backends while `measure` runs; their seconds once it is done. */
+function backendSampler(role: string): { during: (done: () => boolean) => Promise<void>; seconds: () => number | null } {
+  const backends = new BackendCpu(role);
+  return {
+    async during(done) {
+      backends.sample();
+      while (!done()) {
+        await sleep(100);
+        backends.sample();
+      }
+    },
+    seconds: () => backends.seconds(),
+  };
+}
+
 const CONNECTIONS = [64, 256] as const;
 const WARMUP_SECONDS = 2;
 const RUN_SECONDS = 10;
@@ -52,7 +69,14 @@ interface Row {
   nginx: Run | null;
   ratio: number | null;
   /** the same page on the server on PostgreSQL, measured right after `candor` on SQLite, when both engines are chosen */
-  postgres: { path: string; run: Run; ratioToSqlite: number; ratioToNginx: number | null } | null;
+  postgres: {
+    path: string;
+    run: Run;
+    /** CPU µs per request of the PostgreSQL backends serving the node (reading the status and changes versions) */
+    backendMicrosecondsPerRequest: number | null;
+    ratioToSqlite: number;
+    ratioToNginx: number | null;
+  } | null;
 }
 
 const failures = (r: Run) => r.figures.errors + r.figures.non2xx;
@@ -103,7 +127,9 @@ function engineTable(rows: readonly Row[]): string {
     'PG req/s',
     'p50 ms',
     'p99 ms',
+    'SQLite CPU µs/req',
     'PG CPU µs/req',
+    '+ backends',
     'PG/SQLite',
     `>= ${TARGET_ENGINE_RATIO}`,
     'PG/nginx',
@@ -123,7 +149,9 @@ function engineTable(rows: readonly Row[]): string {
         f.requestsPerSecond.toFixed(0),
         f.latencyP50Ms.toFixed(1),
         f.latencyP99Ms.toFixed(1),
+        r.candor.cpu ? r.candor.cpu.serverMicrosecondsPerRequest.toFixed(0) : 'n/a',
         p.run.cpu ? p.run.cpu.serverMicrosecondsPerRequest.toFixed(0) : 'n/a',
+        p.backendMicrosecondsPerRequest === null ? 'n/a' : `+ ${p.backendMicrosecondsPerRequest.toFixed(0)}`,
         p.ratioToSqlite.toFixed(2),
         p.ratioToSqlite >= TARGET_ENGINE_RATIO ? 'meets' : 'MISSES',
         p.ratioToNginx === null ? 'n/a' : p.ratioToNginx.toFixed(2),
@@ -340,7 +368,9 @@ export const http: Benchmark = {
               `${nginx ? ', then nginx' : ''} (warm-up ${WARMUP_SECONDS} s, then ${RUN_SECONDS} s each)…`,
           );
           const candor = await measure(primary.url, copy.path, primary.pids, load);
-          const secondRun = second ? await measure(second.url, onSecond(copy.path), second.pids, load) : null;
+          const sampler = second && postgres ? backendSampler(postgres.pg.appRole) : null;
+          const secondRun = second ? await measure(second.url, onSecond(copy.path), second.pids, load, sampler?.during) : null;
+          const backendSeconds = sampler?.seconds() ?? null;
           const nginxRun = nginx ? await measure(nginx.url, copy.path, nginx.pids, load) : null;
           const toNginx = (run: Run) => (nginxRun ? run.figures.requestsPerSecond / nginxRun.figures.requestsPerSecond : null);
           rows.push({
@@ -354,6 +384,10 @@ export const http: Benchmark = {
               ? {
                   path: onSecond(copy.path),
                   run: secondRun,
+                  backendMicrosecondsPerRequest:
+                    backendSeconds === null || secondRun.figures.requests === 0
+                      ? null
+                      : (backendSeconds * 1e6) / secondRun.figures.requests,
                   ratioToSqlite: secondRun.figures.requestsPerSecond / candor.figures.requestsPerSecond,
                   ratioToNginx: toNginx(secondRun),
                 }
