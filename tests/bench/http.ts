@@ -5,9 +5,11 @@
  * Debian's nginx on loopback serving the same bytes as static files
  * (tests/bench/common.ts). The figure is the ratio to nginx's requests/s.
  * With PostgreSQL chosen (tests/bench/engines.ts) the same pages of a server
- * on PostgreSQL are measured in the same run, right after SQLite's, and
- * reported as the ratio PostgreSQL/SQLite (the pages are answered from
- * memory on both, so the target is within 10 %).
+ * on PostgreSQL are measured in the same run, cell by cell next to SQLite's
+ * (each engine first in every other cell), and reported as the ratio
+ * PostgreSQL/SQLite (the pages are answered from memory on both, so the
+ * target is within 10 %), with the CPU the PostgreSQL backends spent per
+ * request.
  *
  * Then page weight: for each public page, its HTML, the CSS it links and
  * the client JavaScript it loads, raw and as brotli.
@@ -68,7 +70,7 @@ interface Row {
   candor: Run;
   nginx: Run | null;
   ratio: number | null;
-  /** the same page on the server on PostgreSQL, measured right after `candor` on SQLite, when both engines are chosen */
+  /** the same page on the server on PostgreSQL, measured next to `candor` on SQLite, when both engines are chosen */
   postgres: {
     path: string;
     run: Run;
@@ -367,9 +369,12 @@ export const http: Benchmark = {
             `http: ${copy.path} × ${connections} on Candor (${primary.engine})${second ? ` and on ${second.engine}` : ''}` +
               `${nginx ? ', then nginx' : ''} (warm-up ${WARMUP_SECONDS} s, then ${RUN_SECONDS} s each)…`,
           );
-          const candor = await measure(primary.url, copy.path, primary.pids, load);
           const sampler = second && postgres ? backendSampler(postgres.pg.appRole) : null;
-          const secondRun = second ? await measure(second.url, onSecond(copy.path), second.pids, load, sampler?.during) : null;
+          const runSecond = () => (second ? measure(second.url, onSecond(copy.path), second.pids, load, sampler?.during) : null);
+          // Every other cell the second engine goes first, so a machine getting busier or quieter favours neither.
+          const secondFirst = rows.length % 2 === 1 ? await runSecond() : null;
+          const candor = await measure(primary.url, copy.path, primary.pids, load);
+          const secondRun = secondFirst ?? (await runSecond());
           const backendSeconds = sampler?.seconds() ?? null;
           const nginxRun = nginx ? await measure(nginx.url, copy.path, nginx.pids, load) : null;
           const toNginx = (run: Run) => (nginxRun ? run.figures.requestsPerSecond / nginxRun.figures.requestsPerSecond : null);
@@ -434,7 +439,8 @@ export const http: Benchmark = {
     const engineSection = second
       ? [
           '',
-          `PostgreSQL next to SQLite: the same pages, measured one after the other in this run (target: PostgreSQL's req/s at least ${TARGET_ENGINE_RATIO} × SQLite's)`,
+          `PostgreSQL next to SQLite: the same pages, measured one after the other in this run, each engine first in every other row ` +
+            `(target: PostgreSQL's req/s at least ${TARGET_ENGINE_RATIO} × SQLite's; "+ backends": CPU µs per request of the PostgreSQL backends serving the node)`,
           engineTable(rows),
         ]
       : [];
