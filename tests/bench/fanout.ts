@@ -180,6 +180,9 @@ export interface FanoutFigures {
   peakRssMb: number | null;
   /** the largest VmRSS seen in 50 ms samples */
   sampledPeakRssMb: number | null;
+  /** CPU seconds the worker used from saying "running" to the end, and the fake's; null where /proc is unavailable */
+  workerCpuSeconds: number | null;
+  fakeCpuSeconds: number | null;
   sent: number;
   notSent: number;
   /** 1-minute load average before and after: other work on the machine skews every figure */
@@ -218,9 +221,11 @@ async function scenario(
       `fanout: ${recipients} recipients written in ${populateMs.toFixed(0)} ms, enqueued in ${enqueueMs.toFixed(0)} ms; starting the worker`,
     );
 
+    const fakeCpuBefore = cpuSecondsOf(fake.pid);
     const worker = startWorker(dataDir, fake, limit);
     const readyAt = await worker.ready;
     const pid = worker.child.pid ?? 0;
+    const workerCpuAtReady = cpuSecondsOf(pid);
     const atStart = memoryOf(pid);
     let sampled = atStart?.rssMb ?? 0;
     let hwm = atStart?.hwmMb ?? 0;
@@ -249,6 +254,10 @@ async function scenario(
       await sleep(50);
     }
     sample();
+    const workerCpuAtEnd = cpuSecondsOf(pid);
+    const workerCpuSeconds =
+      workerCpuAtReady !== null && workerCpuAtEnd !== null ? Number((workerCpuAtEnd - workerCpuAtReady).toFixed(1)) : null;
+    const fakeCpuAfter = cpuSecondsOf(fake.pid);
     worker.child.kill('SIGTERM');
     const code = await worker.exited;
     if (code !== 0) throw new Error(`the worker exited with ${code}:\n${worker.output()}`);
@@ -276,6 +285,8 @@ async function scenario(
       deliveriesPerSecond: Math.round(sent / sendSeconds),
       peakRssMb: hasProc ? Math.round(hwm) : null,
       sampledPeakRssMb: hasProc ? Math.round(sampled) : null,
+      workerCpuSeconds,
+      fakeCpuSeconds: fakeCpuBefore !== null && fakeCpuAfter !== null ? Number((fakeCpuAfter - fakeCpuBefore).toFixed(1)) : null,
       sent,
       notSent: recipients - sent,
       loadAverage: [Number(loadBefore.toFixed(2)), Number((loadavg()[0] ?? 0).toFixed(2))],
@@ -300,7 +311,7 @@ export interface PostgresFanoutFigures {
   deliveriesPerSecond: number;
   /** each worker's VmHWM; null where /proc is unavailable */
   peakRssMb: (number | null)[];
-  /** CPU seconds during the fan-out: the workers together, the PostgreSQL backends serving this database, the fake */
+  /** CPU seconds during the fan-out: the workers together (from saying "running"), the PostgreSQL backends serving them, the fake */
   cpuSeconds: { workers: number | null; postgresBackends: number | null; fake: number | null };
   sent: number;
   notSent: number;
@@ -359,6 +370,7 @@ async function postgresScenario(log: BenchContext['log'], recipients: number, wo
     const readyTimes = await Promise.all(started.map((w) => w.ready));
     const readyAt = Math.min(...readyTimes);
     const pids = started.map((w) => w.child.pid ?? 0);
+    const workersCpuAtReady = cpuOf(pids);
     const hwm = pids.map(() => 0);
     const sample = () => {
       pids.forEach((pid, i) => {
@@ -400,9 +412,10 @@ async function postgresScenario(log: BenchContext['log'], recipients: number, wo
     sample();
     backends.sample();
     const fakeCpuAfter = cpuSecondsOf(fakePid);
-    const workersCpu = cpuOf(pids);
+    const workersCpuAtEnd = cpuOf(pids);
+    const workersCpu = workersCpuAtReady !== null && workersCpuAtEnd !== null ? workersCpuAtEnd - workersCpuAtReady : null;
     const cpu: PostgresFanoutFigures['cpuSeconds'] = {
-      // each worker's since it started, loading its modules included
+      // from the last of them saying "running": loading modules is not the fan-out's
       workers: workersCpu === null ? null : Number(workersCpu.toFixed(1)),
       // from when each backend was first seen (within 50 ms of its start)
       postgresBackends: backends.seconds(),
@@ -445,6 +458,12 @@ async function postgresScenario(log: BenchContext['log'], recipients: number, wo
   }
 }
 
+/**
+ * CPU per delivery of Candor and its database (the worker; on PostgreSQL also its backends), not the
+ * fake's: what the machine must supply for each delivery however busy it is otherwise.
+ */
+const perDelivery = (seconds: number, sent: number) => (sent > 0 ? `${Math.round((seconds * 1e6) / sent)}` : 'n/a');
+
 /** (a) on both engines, one row per run, from the same `npm run bench`. */
 function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanoutFigures[]): string {
   const header = [
@@ -457,6 +476,7 @@ function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanou
     'target',
     '',
     'CPU s: workers / PG backends / fake',
+    'CPU µs/delivery',
     'peak RSS',
     'dup',
   ];
@@ -471,7 +491,8 @@ function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanou
       '1.00',
       `>= ${TARGETS.deliveriesPerSecond.toLocaleString('en')}`,
       verdict(sqlite.deliveriesPerSecond >= TARGETS.deliveriesPerSecond),
-      '-',
+      `${sqlite.workerCpuSeconds?.toFixed(1) ?? 'n/a'} / - / ${sqlite.fakeCpuSeconds?.toFixed(1) ?? 'n/a'}`,
+      sqlite.workerCpuSeconds === null ? 'n/a' : perDelivery(sqlite.workerCpuSeconds, sqlite.sent),
       sqlite.peakRssMb === null ? 'n/a' : `${sqlite.peakRssMb} MB`,
       String(sqlite.fake.duplicates),
     ]);
@@ -489,6 +510,7 @@ function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanou
       two ? `>= ${TARGETS.postgresTwoWorkersDeliveriesPerSecond.toLocaleString('en')}` : '-',
       two ? verdict(r.deliveriesPerSecond >= TARGETS.postgresTwoWorkersDeliveriesPerSecond) : '',
       `${c.workers?.toFixed(1) ?? 'n/a'} / ${c.postgresBackends?.toFixed(1) ?? 'n/a'} / ${c.fake?.toFixed(1) ?? 'n/a'}`,
+      c.workers === null || c.postgresBackends === null ? 'n/a' : perDelivery(c.workers + c.postgresBackends, r.sent),
       `${r.peakRssMb.map((m) => (m === null ? 'n/a' : `${m}`)).join(' + ')} MB`,
       String(r.fake.duplicates),
     ]);
@@ -502,6 +524,7 @@ function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanou
   return [
     `(a) on both engines: ${UNTHROTTLED.toLocaleString('en')} emails, no rate limit, measured in this run (PostgreSQL: a database of its own, as the application role, fresh for each row)`,
     columns(header, lines),
+    "CPU µs/delivery: the workers' and their PostgreSQL backends' CPU per delivery sent (not the fake's), what the machine must supply however busy it is otherwise",
     ...checks,
   ].join('\n');
 }
