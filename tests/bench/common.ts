@@ -372,6 +372,51 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+/**
+ * CPU seconds of the PostgreSQL backends serving one role, followed by sampling: backends come and go
+ * with the pools, so each is read when first seen and at every sample after. Their titles read
+ * "postgres: … <role> <database> <host>(<port>) <state>" (/proc/<pid>/cmdline).
+ */
+export class BackendCpu {
+  private readonly seen = new Map<number, { first: number; last: number }>();
+  private readonly role: string;
+  constructor(role: string) {
+    this.role = role;
+  }
+
+  sample(): void {
+    let entries: string[];
+    try {
+      entries = readdirSync('/proc');
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      const known = this.seen.get(pid);
+      if (!known) {
+        try {
+          const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+          if (!title.startsWith('postgres:') || !title.split(/[\s\0]+/).includes(this.role)) continue;
+        } catch {
+          continue;
+        }
+      }
+      const cpu = cpuSeconds([pid]);
+      if (cpu === null) continue;
+      if (known) known.last = cpu;
+      else this.seen.set(pid, { first: cpu, last: cpu });
+    }
+  }
+
+  /** null where /proc is unavailable or no backend was seen */
+  seconds(): number | null {
+    if (this.seen.size === 0) return null;
+    return Number([...this.seen.values()].reduce((sum, b) => sum + b.last - b.first, 0).toFixed(1));
+  }
+}
+
 export interface Cpu {
   /** share of one core the server used during the measured run (nginx: master and workers together) */
   serverPercent: number;

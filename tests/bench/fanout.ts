@@ -9,6 +9,11 @@
  *     configured rate limit (CANDOR_LIMIT_*): messages per second per channel against its limit,
  *     and the peak RSS of the server process doing the dispatching (the `memory` section).
  *
+ * With PostgreSQL chosen (tests/bench/engines.ts), (a) runs on PostgreSQL too, in the same run: a
+ * database of its own as the application role, with one and then with two `candor worker`
+ * dispatchers sharing it (fresh database each), against 5,000 deliveries/s with two. (b) and (c)
+ * measure the limiter and the channels, not the engine, and run on SQLite only.
+ *
  * Candor's side is `node src/cli.ts worker` for (a) and (b), as an operator runs it, and the
  * server itself (`node src/server.ts`, dispatcher in-process, as `npm start` runs it) for (c).
  * The fakes run in other processes (tests/fakes/serve-resend.ts, serve-fakes.ts), so the RSS
@@ -22,16 +27,20 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase } from '../../db/client.ts';
+import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import { RESEND_DEFAULT_LIMITS } from '../../src/core/notify/channels/email-resend.ts';
+import { enqueueNotification as enqueueOn } from '../../src/core/notify/outbox.ts';
 import type { FakeEndpoints, FakeStats } from '../fakes/serve-fakes.ts';
 import type { FakeResendStats } from '../fakes/serve-resend.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';
-import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { addSubscribers, addSubscribersTo, emailContent, TEST_KEYS } from '../helpers/notify.ts';
 import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { createTestPostgres } from '../helpers/postgres.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, startServer, tempDir } from '../helpers/server.ts';
-import { memoryOf } from './common.ts';
+import { BackendCpu, columns, memoryOf } from './common.ts';
+import { postgresSecrets } from './engines.ts';
 
 const UNTHROTTLED = 100_000;
 const THROTTLED = 10_000;
@@ -44,9 +53,12 @@ const TARGETS = {
   deliveriesPerSecond: 10_000,
   peakRssMb: 200,
   rateLimitedRatio: 1.05,
+  /** on PostgreSQL, with two dispatchers on one database (issue 15) */
+  postgresTwoWorkersDeliveriesPerSecond: 5_000,
 };
 
 interface FakeProcess {
+  pid: number;
   url: string;
   apiKey: string;
   stats(withLog?: boolean): Promise<FakeResendStats>;
@@ -69,6 +81,7 @@ async function startFake(requestsPerSecond?: number): Promise<FakeProcess> {
   });
   const { url, apiKey } = JSON.parse(line) as { url: string; apiKey: string };
   return {
+    pid: child.pid ?? 0,
     url,
     apiKey,
     stats: (withLog = false) =>
@@ -91,26 +104,34 @@ interface Worker {
   output: () => string;
 }
 
-function startWorker(dataDir: string, fake: FakeProcess, limit: string | undefined): Worker {
+function startWorker(dataDir: string, fake: FakeProcess, limit: string | undefined, env: Record<string, string> = {}): Worker {
   const key = TEST_KEYS.keys[0];
   if (!key) throw new Error('no test key');
   // The flags of `npm run candor`: the figures are the worker's as an operator runs it.
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--max-old-space-size=1024', join(ROOT, 'src/cli.ts'), 'worker'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? dataDir,
-      CANDOR_DATA_DIR: dataDir,
-      CANDOR_PUBLIC_URL: 'https://trust.candor.test/',
-      CANDOR_SECRET: TEST_KEYS.secret,
-      CANDOR_ENCRYPTION_KEY: key.toString('hex'),
-      RESEND_API_KEY: fake.apiKey,
-      RESEND_BASE_URL: fake.url,
-      CANDOR_EMAIL_FROM: 'Candor Status <status@candor.test>',
-      ...(limit ? { CANDOR_LIMIT_EMAIL: limit } : {}),
+  // CANDOR_BENCH_WORKER_NODE_ARGS: further Node flags for the workers, to look inside them, e.g.
+  // `--cpu-prof --cpu-prof-dir=/tmp/prof` (a V8 CPU profile per worker when it stops) or `--import=<timing module>`.
+  const profile = (process.env.CANDOR_BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...profile, '--max-semi-space-size=4', '--max-old-space-size=1024', join(ROOT, 'src/cli.ts'), 'worker'],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? dataDir,
+        CANDOR_DATA_DIR: dataDir,
+        CANDOR_PUBLIC_URL: 'https://trust.candor.test/',
+        CANDOR_SECRET: TEST_KEYS.secret,
+        CANDOR_ENCRYPTION_KEY: key.toString('hex'),
+        RESEND_API_KEY: fake.apiKey,
+        RESEND_BASE_URL: fake.url,
+        CANDOR_EMAIL_FROM: 'Candor Status <status@candor.test>',
+        ...(limit ? { CANDOR_LIMIT_EMAIL: limit } : {}),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = new Promise<number>((resolve, reject) => {
@@ -159,6 +180,9 @@ export interface FanoutFigures {
   peakRssMb: number | null;
   /** the largest VmRSS seen in 50 ms samples */
   sampledPeakRssMb: number | null;
+  /** CPU seconds the worker used from saying "running" to the end, and the fake's; null where /proc is unavailable */
+  workerCpuSeconds: number | null;
+  fakeCpuSeconds: number | null;
   sent: number;
   notSent: number;
   /** 1-minute load average before and after: other work on the machine skews every figure */
@@ -197,9 +221,11 @@ async function scenario(
       `fanout: ${recipients} recipients written in ${populateMs.toFixed(0)} ms, enqueued in ${enqueueMs.toFixed(0)} ms; starting the worker`,
     );
 
+    const fakeCpuBefore = cpuSecondsOf(fake.pid);
     const worker = startWorker(dataDir, fake, limit);
     const readyAt = await worker.ready;
     const pid = worker.child.pid ?? 0;
+    const workerCpuAtReady = cpuSecondsOf(pid);
     const atStart = memoryOf(pid);
     let sampled = atStart?.rssMb ?? 0;
     let hwm = atStart?.hwmMb ?? 0;
@@ -228,6 +254,10 @@ async function scenario(
       await sleep(50);
     }
     sample();
+    const workerCpuAtEnd = cpuSecondsOf(pid);
+    const workerCpuSeconds =
+      workerCpuAtReady !== null && workerCpuAtEnd !== null ? Number((workerCpuAtEnd - workerCpuAtReady).toFixed(1)) : null;
+    const fakeCpuAfter = cpuSecondsOf(fake.pid);
     worker.child.kill('SIGTERM');
     const code = await worker.exited;
     if (code !== 0) throw new Error(`the worker exited with ${code}:\n${worker.output()}`);
@@ -255,6 +285,8 @@ async function scenario(
       deliveriesPerSecond: Math.round(sent / sendSeconds),
       peakRssMb: hasProc ? Math.round(hwm) : null,
       sampledPeakRssMb: hasProc ? Math.round(sampled) : null,
+      workerCpuSeconds,
+      fakeCpuSeconds: fakeCpuBefore !== null && fakeCpuAfter !== null ? Number((fakeCpuAfter - fakeCpuBefore).toFixed(1)) : null,
       sent,
       notSent: recipients - sent,
       loadAverage: [Number(loadBefore.toFixed(2)), Number((loadavg()[0] ?? 0).toFixed(2))],
@@ -264,6 +296,237 @@ async function scenario(
     await fake.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+export interface PostgresFanoutFigures {
+  recipients: number;
+  /** `candor worker` processes sharing the database */
+  workers: number;
+  populateMs: number;
+  enqueueMs: number;
+  /** from the first worker saying "running" to the last delivery recorded sent */
+  sendSeconds: number;
+  /** between the first and the last worker saying "running" */
+  startSpreadMs: number;
+  deliveriesPerSecond: number;
+  /** each worker's VmHWM; null where /proc is unavailable */
+  peakRssMb: (number | null)[];
+  /** CPU seconds during the fan-out: the workers together (from saying "running"), the PostgreSQL backends serving them, the fake */
+  cpuSeconds: { workers: number | null; postgresBackends: number | null; fake: number | null };
+  sent: number;
+  notSent: number;
+  loadAverage: [number, number];
+  fake: FakeResendStats;
+}
+
+const cpuOf = (pids: readonly number[]): number | null => {
+  const each = pids.map(cpuSecondsOf);
+  return each.some((c) => c === null) || each.length === 0 ? null : each.reduce<number>((sum, c) => sum + (c ?? 0), 0);
+};
+
+/**
+ * (a) on PostgreSQL: a database of its own (tests/helpers/postgres.ts), the recipients written and the
+ * fan-out enqueued through the stores as the application role, then `workers` × `candor worker` on it.
+ */
+async function postgresScenario(log: BenchContext['log'], recipients: number, workers: number): Promise<PostgresFanoutFigures> {
+  const loadBefore = loadavg()[0] ?? 0;
+  const fake = await startFake();
+  const dataDir = tempDir('candor-bench-pg-fanout-');
+  const pg = await createTestPostgres();
+  const database = openPostgresDatabase({ url: pg.appUrl, maxConnections: 2 });
+  const started: Worker[] = [];
+  try {
+    const populateStart = performance.now();
+    await addSubscribersTo(database, TEST_KEYS, { count: recipients, channel: 'email', address: (i) => `bench${i}@customer.example` });
+    const populateMs = performance.now() - populateStart;
+    // The statistics autovacuum keeps: this machine's test server runs with autovacuum off, and without
+    // them the planner takes the fresh tables for empty and plans the fan-out's INSERT … SELECT as a
+    // nested loop over every recipient (minutes for 100,000 instead of seconds).
+    await pg.owner.query('ANALYZE subscribers, subscriber_topics, recipients');
+    const enqueueStart = performance.now();
+    const { notificationId, deliveries } = await database.transaction((tx) =>
+      enqueueOn(
+        tx,
+        {
+          kind: 'bench',
+          title: 'Fan-out bench',
+          content: emailContent('Bench: elevated API errors'),
+          audience: { kind: 'topic', topic: 'incidents' },
+        },
+        new Date(),
+      ),
+    );
+    const enqueueMs = performance.now() - enqueueStart;
+    await database.close();
+    if (deliveries !== recipients) throw new Error(`enqueued ${deliveries} deliveries for ${recipients} recipients`);
+    log(
+      `fanout (a, PostgreSQL): ${recipients} recipients written in ${populateMs.toFixed(0)} ms, enqueued in ${enqueueMs.toFixed(0)} ms; ` +
+        `starting ${workers} worker(s)`,
+    );
+    const env = { ...postgresSecrets(), CANDOR_DATABASE_URL: pg.appUrl };
+    const fakePid = fake.pid;
+    const fakeCpuBefore = cpuSecondsOf(fakePid);
+    for (let i = 0; i < workers; i++) started.push(startWorker(dataDir, fake, 'unlimited', env));
+    const readyTimes = await Promise.all(started.map((w) => w.ready));
+    const readyAt = Math.min(...readyTimes);
+    const pids = started.map((w) => w.child.pid ?? 0);
+    const workersCpuAtReady = cpuOf(pids);
+    const hwm = pids.map(() => 0);
+    const sample = () => {
+      pids.forEach((pid, i) => {
+        const m = memoryOf(pid);
+        if (m) hwm[i] = Math.max(hwm[i] ?? 0, m.hwmMb);
+      });
+    };
+    const open = async () =>
+      Number(
+        (
+          await pg.superuser.query<{ n: string }>(
+            `SELECT count(*) AS n FROM deliveries WHERE notification_id = $1 AND status IN ('pending', 'sending')`,
+            [notificationId],
+          )
+        ).rows[0]?.n,
+      );
+    const deadline = Date.now() + 30 * 60_000;
+    let lastReport = Date.now();
+    // the application role's backends: the workers' (the bench's own connections are the superuser's)
+    const backends = new BackendCpu(pg.appRole);
+    for (let i = 0; ; i++) {
+      sample();
+      backends.sample();
+      if (i % 2 === 0) {
+        const left = await open();
+        if (left === 0) break;
+        if (Date.now() - lastReport > 10_000) {
+          log(
+            `fanout (a, PostgreSQL, ${workers} worker(s)): ${recipients - left} of ${recipients} done after ${((Date.now() - readyAt) / 1000).toFixed(0)} s`,
+          );
+          lastReport = Date.now();
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`the workers did not finish:\n${started.map((w) => w.output()).join('\n')}`);
+      const gone = started.find((w) => w.child.exitCode !== null);
+      if (gone) throw new Error(`a worker exited:\n${gone.output()}`);
+      await sleep(50);
+    }
+    sample();
+    backends.sample();
+    const fakeCpuAfter = cpuSecondsOf(fakePid);
+    const workersCpuAtEnd = cpuOf(pids);
+    const workersCpu = workersCpuAtReady !== null && workersCpuAtEnd !== null ? workersCpuAtEnd - workersCpuAtReady : null;
+    const cpu: PostgresFanoutFigures['cpuSeconds'] = {
+      // from the last of them saying "running": loading modules is not the fan-out's
+      workers: workersCpu === null ? null : Number(workersCpu.toFixed(1)),
+      // from when each backend was first seen (within 50 ms of its start)
+      postgresBackends: backends.seconds(),
+      fake: fakeCpuBefore !== null && fakeCpuAfter !== null ? Number((fakeCpuAfter - fakeCpuBefore).toFixed(1)) : null,
+    };
+    for (const w of started) w.child.kill('SIGTERM');
+    const codes = await Promise.all(started.map((w) => w.exited));
+    const failed = codes.findIndex((c) => c !== 0);
+    if (failed >= 0) throw new Error(`a worker exited with ${codes[failed]}:\n${started[failed]?.output()}`);
+
+    const { rows } = await pg.superuser.query<{ last: Date | null; sent: string }>(
+      `SELECT max(sent_at) AS last, count(*) FILTER (WHERE status = 'sent') AS sent FROM deliveries WHERE notification_id = $1`,
+      [notificationId],
+    );
+    const sent = Number(rows[0]?.sent ?? 0);
+    const lastSent = rows[0]?.last?.getTime() ?? Number.NaN;
+    const sendSeconds = (lastSent - readyAt) / 1000;
+    return {
+      recipients,
+      workers,
+      populateMs: Math.round(populateMs),
+      enqueueMs: Math.round(enqueueMs),
+      sendSeconds,
+      startSpreadMs: Math.max(...readyTimes) - readyAt,
+      deliveriesPerSecond: Math.round(sent / sendSeconds),
+      peakRssMb: hwm.map((m) => (m > 0 ? Math.round(m) : null)),
+      cpuSeconds: cpu,
+      sent,
+      notSent: recipients - sent,
+      loadAverage: [Number(loadBefore.toFixed(2)), Number((loadavg()[0] ?? 0).toFixed(2))],
+      fake: await fake.stats(),
+    };
+  } finally {
+    for (const w of started) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await Promise.all(started.map((w) => w.exited));
+    await database.close().catch(() => {});
+    await fake.stop();
+    await pg.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU per delivery of Candor and its database (the worker; on PostgreSQL also its backends), not the
+ * fake's: what the machine must supply for each delivery however busy it is otherwise.
+ */
+const perDelivery = (seconds: number, sent: number) => (sent > 0 ? `${Math.round((seconds * 1e6) / sent)}` : 'n/a');
+
+/** (a) on both engines, one row per run, from the same `npm run bench`. */
+function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanoutFigures[]): string {
+  const header = [
+    'engine',
+    'dispatchers',
+    'enqueue',
+    'deliveries/s',
+    'seconds',
+    'vs SQLite',
+    'target',
+    '',
+    'CPU s: workers / PG backends / fake',
+    'CPU µs/delivery',
+    'peak RSS',
+    'dup',
+  ];
+  const lines: string[][] = [];
+  if (sqlite) {
+    lines.push([
+      'SQLite',
+      '1 worker',
+      `${sqlite.enqueueMs} ms`,
+      sqlite.deliveriesPerSecond.toLocaleString('en'),
+      sqlite.sendSeconds.toFixed(1),
+      '1.00',
+      `>= ${TARGETS.deliveriesPerSecond.toLocaleString('en')}`,
+      verdict(sqlite.deliveriesPerSecond >= TARGETS.deliveriesPerSecond),
+      `${sqlite.workerCpuSeconds?.toFixed(1) ?? 'n/a'} / - / ${sqlite.fakeCpuSeconds?.toFixed(1) ?? 'n/a'}`,
+      sqlite.workerCpuSeconds === null ? 'n/a' : perDelivery(sqlite.workerCpuSeconds, sqlite.sent),
+      sqlite.peakRssMb === null ? 'n/a' : `${sqlite.peakRssMb} MB`,
+      String(sqlite.fake.duplicates),
+    ]);
+  }
+  for (const r of runs) {
+    const two = r.workers === 2;
+    const c = r.cpuSeconds;
+    lines.push([
+      'PostgreSQL',
+      `${r.workers} worker${r.workers === 1 ? '' : 's'}`,
+      `${r.enqueueMs} ms`,
+      r.deliveriesPerSecond.toLocaleString('en'),
+      r.sendSeconds.toFixed(1),
+      sqlite ? (r.deliveriesPerSecond / sqlite.deliveriesPerSecond).toFixed(2) : 'n/a',
+      two ? `>= ${TARGETS.postgresTwoWorkersDeliveriesPerSecond.toLocaleString('en')}` : '-',
+      two ? verdict(r.deliveriesPerSecond >= TARGETS.postgresTwoWorkersDeliveriesPerSecond) : '',
+      `${c.workers?.toFixed(1) ?? 'n/a'} / ${c.postgresBackends?.toFixed(1) ?? 'n/a'} / ${c.fake?.toFixed(1) ?? 'n/a'}`,
+      c.workers === null || c.postgresBackends === null ? 'n/a' : perDelivery(c.workers + c.postgresBackends, r.sent),
+      `${r.peakRssMb.map((m) => (m === null ? 'n/a' : `${m}`)).join(' + ')} MB`,
+      String(r.fake.duplicates),
+    ]);
+  }
+  const checks = runs.map(
+    (r) =>
+      `PostgreSQL, ${r.workers} worker(s): ${r.sent} sent, ${r.notSent} not; recipients written in ${r.populateMs} ms; workers started ${r.startSpreadMs} ms apart; ` +
+      `fake: ${r.fake.emails} emails in ${r.fake.requests} requests, ${r.fake.replays} idempotent replays, ${r.fake.duplicates} duplicates; ` +
+      `load average ${r.loadAverage[0]} → ${r.loadAverage[1]}`,
+  );
+  return [
+    `(a) on both engines: ${UNTHROTTLED.toLocaleString('en')} emails, no rate limit, measured in this run (PostgreSQL: a database of its own, as the application role, fresh for each row)`,
+    columns(header, lines),
+    "CPU µs/delivery: the workers' and their PostgreSQL backends' CPU per delivery sent (not the fake's), what the machine must supply however busy it is otherwise",
+    ...checks,
+  ].join('\n');
 }
 
 /** (c): one subscriber per recipient, so 100,000 subscribers are 25,000 recipients on each channel. */
@@ -644,11 +907,30 @@ export const fanout: Benchmark = {
   name: 'fanout',
   description:
     `fan-out through the real SDKs to fakes in their own processes: ${UNTHROTTLED.toLocaleString('en')} emails unthrottled, ` +
-    `${THROTTLED.toLocaleString('en')} at the default limit, ${(PER_CHANNEL * CHANNELS.length).toLocaleString('en')} subscribers on four channels at once; peak RSS`,
-  async run({ log }: BenchContext) {
-    const idleMb = await idleWorkerRss(log);
-    log(`fanout (a): ${UNTHROTTLED} recipients, CANDOR_LIMIT_EMAIL=unlimited…`);
-    const a = await scenario(log, UNTHROTTLED, 'unlimited', undefined);
+    `${THROTTLED.toLocaleString('en')} at the default limit, ${(PER_CHANNEL * CHANNELS.length).toLocaleString('en')} subscribers on four channels at once; peak RSS; ` +
+    `with PostgreSQL chosen, the unthrottled emails on PostgreSQL too, with one and with two workers`,
+  async run({ engines, log }: BenchContext) {
+    const onSqlite = engines.has('sqlite');
+    const postgresRuns: PostgresFanoutFigures[] = [];
+    let a: FanoutFigures | null = null;
+    const idleMb = onSqlite ? await idleWorkerRss(log) : null;
+    if (onSqlite) {
+      log(`fanout (a): ${UNTHROTTLED} recipients, CANDOR_LIMIT_EMAIL=unlimited…`);
+      a = await scenario(log, UNTHROTTLED, 'unlimited', undefined);
+    }
+    if (engines.has('postgres')) {
+      for (const workers of [1, 2]) {
+        log(`fanout (a, PostgreSQL): ${UNTHROTTLED} recipients, CANDOR_LIMIT_EMAIL=unlimited, ${workers} worker(s) on one database…`);
+        postgresRuns.push(await postgresScenario(log, UNTHROTTLED, workers));
+      }
+    }
+    const engineSection = postgresRuns.length > 0 ? engineReport(a, postgresRuns) : null;
+    if (!a) {
+      return {
+        report: engineSection ?? '',
+        summary: { targets: TARGETS, postgres: postgresRuns },
+      };
+    }
     log(`fanout (b): ${THROTTLED} recipients at the default limit, the fake enforcing ${RESEND_RATE} requests/s…`);
     const b = await scenario(log, THROTTLED, undefined, RESEND_RATE);
     const bound = THROTTLED / (RESEND_RATE * BATCH);
@@ -663,11 +945,17 @@ export const fanout: Benchmark = {
       serverPeakRssMb: c.serverPeakRssMb,
     };
     return {
-      report: [report(a, b, idleMb, bound, ratio), fourChannelReport(c), memoryReport(memory)].join('\n\n'),
+      report: [
+        report(a, b, idleMb, bound, ratio),
+        ...(engineSection ? [engineSection] : []),
+        fourChannelReport(c),
+        memoryReport(memory),
+      ].join('\n\n'),
       summary: {
         targets: TARGETS,
         idleWorkerPeakRssMb: idleMb,
         unthrottled: a,
+        ...(postgresRuns.length > 0 ? { postgres: postgresRuns } : {}),
         rateLimited: { ...b, lowerBoundSeconds: bound, ratio },
         fourChannels: c,
         memory,

@@ -4,16 +4,25 @@
  * API, with 64 and 256 connections, each side by side in the same run with
  * Debian's nginx on loopback serving the same bytes as static files
  * (tests/bench/common.ts). The figure is the ratio to nginx's requests/s.
+ * With PostgreSQL chosen (tests/bench/engines.ts) the same pages of a server
+ * on PostgreSQL are measured in the same run, cell by cell next to SQLite's
+ * (each engine first in every other cell), and reported as the ratio
+ * PostgreSQL/SQLite (the pages are answered from memory on both, so the
+ * target is within 10 %), with the CPU the PostgreSQL backends spent per
+ * request.
  *
  * Then page weight: for each public page, its HTML, the CSS it links and
  * the client JavaScript it loads, raw and as brotli.
  */
 import { loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { brotliCompressSync, constants as zlib } from 'node:zlib';
+import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { openTestDb, signedInStaff } from '../helpers/staff.ts';
 import {
+  BackendCpu,
   checkSameBytes,
   columns,
   copyPage,
@@ -29,18 +38,47 @@ import {
   rawGet,
   yardstick,
 } from './common.ts';
+import { type EngineName, signedInStaffOn } from './engines.ts';
+
+/** Samples the CPU of a role's PostgreSQL backends while `measure` runs; their seconds once it is done. */
+function backendSampler(role: string): { during: (done: () => boolean) => Promise<void>; seconds: () => number | null } {
+  const backends = new BackendCpu(role);
+  return {
+    async during(done) {
+      backends.sample();
+      while (!done()) {
+        await sleep(100);
+        backends.sample();
+      }
+    },
+    seconds: () => backends.seconds(),
+  };
+}
 
 const CONNECTIONS = [64, 256] as const;
 const WARMUP_SECONDS = 2;
 const RUN_SECONDS = 10;
 const TARGET_RATIO = 0.5;
+/** PostgreSQL's requests/s over SQLite's: the public pages come from memory on both engines. */
+const TARGET_ENGINE_RATIO = 0.9;
 
 interface Row {
   path: string;
   connections: number;
+  /** the engine `candor` ran on: SQLite, or PostgreSQL when only it was chosen */
+  engine: EngineName;
   candor: Run;
   nginx: Run | null;
   ratio: number | null;
+  /** the same page on the server on PostgreSQL, measured next to `candor` on SQLite, when both engines are chosen */
+  postgres: {
+    path: string;
+    run: Run;
+    /** CPU µs per request of the PostgreSQL backends serving the node (reading the status and changes versions) */
+    backendMicrosecondsPerRequest: number | null;
+    ratioToSqlite: number;
+    ratioToNginx: number | null;
+  } | null;
 }
 
 const failures = (r: Run) => r.figures.errors + r.figures.non2xx;
@@ -52,7 +90,7 @@ const failureText = ({ figures: f }: Run) =>
 
 function table(rows: readonly Row[]): string {
   const header = [
-    'page',
+    rows[0]?.engine === 'postgres' ? 'page (PostgreSQL)' : 'page',
     'conns',
     'candor req/s',
     'p99 ms',
@@ -77,6 +115,52 @@ function table(rows: readonly Row[]): string {
     r.ratio === null ? '-' : r.ratio >= TARGET_RATIO ? 'meets' : 'MISSES',
     failureText(r.candor),
   ]);
+  return columns(header, lines);
+}
+
+/** PostgreSQL next to SQLite, page by page, from the same run. */
+function engineTable(rows: readonly Row[]): string {
+  const header = [
+    'page',
+    'conns',
+    'SQLite req/s',
+    'p50 ms',
+    'p99 ms',
+    'PG req/s',
+    'p50 ms',
+    'p99 ms',
+    'SQLite CPU µs/req',
+    'PG CPU µs/req',
+    '+ backends',
+    'PG/SQLite',
+    `>= ${TARGET_ENGINE_RATIO}`,
+    'PG/nginx',
+    'PG failures',
+  ];
+  const lines = rows.flatMap((r) => {
+    const p = r.postgres;
+    if (!p) return [];
+    const f = p.run.figures;
+    return [
+      [
+        p.path === r.path ? r.path : `${r.path} (PG ${p.path})`,
+        String(r.connections),
+        r.candor.figures.requestsPerSecond.toFixed(0),
+        r.candor.figures.latencyP50Ms.toFixed(1),
+        r.candor.figures.latencyP99Ms.toFixed(1),
+        f.requestsPerSecond.toFixed(0),
+        f.latencyP50Ms.toFixed(1),
+        f.latencyP99Ms.toFixed(1),
+        r.candor.cpu ? r.candor.cpu.serverMicrosecondsPerRequest.toFixed(0) : 'n/a',
+        p.run.cpu ? p.run.cpu.serverMicrosecondsPerRequest.toFixed(0) : 'n/a',
+        p.backendMicrosecondsPerRequest === null ? 'n/a' : `+ ${p.backendMicrosecondsPerRequest.toFixed(0)}`,
+        p.ratioToSqlite.toFixed(2),
+        p.ratioToSqlite >= TARGET_ENGINE_RATIO ? 'meets' : 'MISSES',
+        p.ratioToNginx === null ? 'n/a' : p.ratioToNginx.toFixed(2),
+        failureText(p.run),
+      ],
+    ];
+  });
   return columns(header, lines);
 }
 
@@ -210,25 +294,60 @@ async function copyForNginx(url: string, path: string): Promise<{ copy: PageCopy
   }
 }
 
+interface Candor {
+  engine: EngineName;
+  url: string;
+  pids: number[];
+  incidentPath: string;
+}
+
+/** The server on this engine with the incident declared by a responder in its console, every target touched once. */
+async function prepare(engine: EngineName, url: string, pid: number | undefined, token: string): Promise<Candor> {
+  const responder = new ConsoleClient(url);
+  responder.setCookie('candor_session', token);
+  const incidentPath = `/incidents/${await declareIncident(responder)}`;
+  // Astro imports a route's module on its first request; touch every target first.
+  for (const path of targetsWith(incidentPath)) await preflight(`${url}${path}`);
+  const page = await (await fetch(`${url}${incidentPath}`)).text();
+  if (!page.includes(INCIDENT.title)) throw new Error(`${incidentPath} on ${engine} does not show the incident`);
+  return { engine, url, pids: pid ? [pid] : [], incidentPath };
+}
+
+const targetsWith = (incidentPath: string) => ['/', '/subprocessors', '/status', incidentPath, '/api/v1/trust.json'];
+
 export const http: Benchmark = {
   name: 'http',
-  description: `requests/s and p99 of /, /subprocessors, /status, an incident page and /api/v1/trust.json with ${CONNECTIONS.join(' and ')} connections for ${RUN_SECONDS} s each, against nginx serving the same bytes; page weight of the public pages`,
-  async run({ url, dataDir, serverPid, log }: BenchContext) {
-    const db = openTestDb(dataDir);
-    const responder = new ConsoleClient(url);
-    try {
-      responder.setCookie('candor_session', signedInStaff(db, 'responder').token);
-    } finally {
-      db.$client.close();
+  usesPostgresServer: true,
+  description: `requests/s and p99 of /, /subprocessors, /status, an incident page and /api/v1/trust.json with ${CONNECTIONS.join(' and ')} connections for ${RUN_SECONDS} s each, against nginx serving the same bytes (and on PostgreSQL next to SQLite, when chosen); page weight of the public pages`,
+  async run({ engines, url, dataDir, serverPid, postgres, log }: BenchContext) {
+    const servers: Candor[] = [];
+    if (engines.has('sqlite')) {
+      const db = openTestDb(dataDir);
+      let token: string;
+      try {
+        token = signedInStaff(db, 'responder').token;
+      } finally {
+        db.$client.close();
+      }
+      servers.push(await prepare('sqlite', url, serverPid, token));
     }
-    const incidentPath = `/incidents/${await declareIncident(responder)}`;
-    const targets = ['/', '/subprocessors', '/status', incidentPath, '/api/v1/trust.json'];
-    // Astro imports a route's module on its first request; touch every target first.
-    for (const path of targets) await preflight(`${url}${path}`);
-    const copies = await Promise.all(targets.map((path) => copyForNginx(url, path)));
-    const incident = copies.find((c) => c.copy.path === incidentPath);
-    if (!incident?.copy.identity.toString('utf8').includes(INCIDENT.title)) throw new Error(`${incidentPath} does not show the incident`);
+    if (postgres) {
+      const database = openPostgresDatabase({ url: postgres.pg.appUrl, maxConnections: 1 });
+      let token: string;
+      try {
+        token = await signedInStaffOn(database, 'responder');
+      } finally {
+        await database.close();
+      }
+      servers.push(await prepare('postgres', postgres.url, postgres.serverPid, token));
+    }
+    const [primary, second] = servers;
+    if (!primary) throw new Error('no engine chosen');
+    const targets = targetsWith(primary.incidentPath);
+    const copies = await Promise.all(targets.map((path) => copyForNginx(primary.url, path)));
     const uncompressed = copies.filter((c) => !c.candorCompresses).map((c) => c.copy.path);
+    /** the same page on the second engine: its own incident's path */
+    const onSecond = (path: string) => (second && path === primary.incidentPath ? second.incidentPath : path);
 
     const {
       nginx,
@@ -247,16 +366,37 @@ export const http: Benchmark = {
         for (const connections of CONNECTIONS) {
           const load: Load = { connections, warmupSeconds: WARMUP_SECONDS, runSeconds: RUN_SECONDS };
           log(
-            `http: ${copy.path} × ${connections} on Candor${nginx ? ', then nginx' : ''} (warm-up ${WARMUP_SECONDS} s, then ${RUN_SECONDS} s)…`,
+            `http: ${copy.path} × ${connections} on Candor (${primary.engine})${second ? ` and on ${second.engine}` : ''}` +
+              `${nginx ? ', then nginx' : ''} (warm-up ${WARMUP_SECONDS} s, then ${RUN_SECONDS} s each)…`,
           );
-          const candor = await measure(url, copy.path, serverPid ? [serverPid] : [], load);
+          const sampler = second && postgres ? backendSampler(postgres.pg.appRole) : null;
+          const runSecond = () => (second ? measure(second.url, onSecond(copy.path), second.pids, load, sampler?.during) : null);
+          // Every other cell the second engine goes first, so a machine getting busier or quieter favours neither.
+          const secondFirst = rows.length % 2 === 1 ? await runSecond() : null;
+          const candor = await measure(primary.url, copy.path, primary.pids, load);
+          const secondRun = secondFirst ?? (await runSecond());
+          const backendSeconds = sampler?.seconds() ?? null;
           const nginxRun = nginx ? await measure(nginx.url, copy.path, nginx.pids, load) : null;
+          const toNginx = (run: Run) => (nginxRun ? run.figures.requestsPerSecond / nginxRun.figures.requestsPerSecond : null);
           rows.push({
             path: copy.path,
             connections,
+            engine: primary.engine,
             candor,
             nginx: nginxRun,
-            ratio: nginxRun ? candor.figures.requestsPerSecond / nginxRun.figures.requestsPerSecond : null,
+            ratio: toNginx(candor),
+            postgres: secondRun
+              ? {
+                  path: onSecond(copy.path),
+                  run: secondRun,
+                  backendMicrosecondsPerRequest:
+                    backendSeconds === null || secondRun.figures.requests === 0
+                      ? null
+                      : (backendSeconds * 1e6) / secondRun.figures.requests,
+                  ratioToSqlite: secondRun.figures.requestsPerSecond / candor.figures.requestsPerSecond,
+                  ratioToNginx: toNginx(secondRun),
+                }
+              : null,
           });
         }
       }
@@ -267,9 +407,15 @@ export const http: Benchmark = {
 
     log('http: page weight…');
     const weights: PageWeight[] = [];
-    for (const path of await publicPages(url, incidentPath)) weights.push(await pageWeight(url, path));
+    for (const path of await publicPages(primary.url, primary.incidentPath)) weights.push(await pageWeight(primary.url, path));
 
-    const busiest = Math.max(...rows.flatMap((r) => [r.candor.cpu?.loadGeneratorPercent ?? 0, r.nginx?.cpu?.loadGeneratorPercent ?? 0]));
+    const busiest = Math.max(
+      ...rows.flatMap((r) => [
+        r.candor.cpu?.loadGeneratorPercent ?? 0,
+        r.nginx?.cpu?.loadGeneratorPercent ?? 0,
+        r.postgres?.run.cpu?.loadGeneratorPercent ?? 0,
+      ]),
+    );
     const notes = [
       nginxLine,
       ...(nginx
@@ -290,14 +436,22 @@ export const http: Benchmark = {
         : []),
       `load average (1 min) ${loadAverage[0]} before, ${loadAverage[1]} after`,
     ];
+    const engineSection = second
+      ? [
+          '',
+          `PostgreSQL next to SQLite: the same pages, measured one after the other in this run, each engine first in every other row ` +
+            `(target: PostgreSQL's req/s at least ${TARGET_ENGINE_RATIO} × SQLite's; "+ backends": CPU µs per request of the PostgreSQL backends serving the node)`,
+          engineTable(rows),
+        ]
+      : [];
     return {
-      report: [table(rows), '', ...notes, '', 'page weight', weightTable(weights)].join('\n'),
+      report: [table(rows), ...engineSection, '', ...notes, '', 'page weight', weightTable(weights)].join('\n'),
       summary: {
         connections: CONNECTIONS,
         warmupSeconds: WARMUP_SECONDS,
         runSeconds: RUN_SECONDS,
         headers: HEADERS,
-        targets: { ratioToNginx: TARGET_RATIO, publicPageJsBytes: 0 },
+        targets: { ratioToNginx: TARGET_RATIO, postgresToSqlite: TARGET_ENGINE_RATIO, publicPageJsBytes: 0 },
         nginx: nginx ? { binary, version: nginx.version, workers: nginx.workers, brotliStatic: nginx.brotli } : null,
         nginxNote: nginxLine,
         nginxEncodings: encodings,
@@ -305,7 +459,12 @@ export const http: Benchmark = {
         loadAverage,
         results: rows.map((r) => ({
           ...r,
-          meets: { ratioToNginx: r.ratio === null ? null : r.ratio >= TARGET_RATIO, noFailures: failures(r.candor) === 0 },
+          meets: {
+            ratioToNginx: r.ratio === null ? null : r.ratio >= TARGET_RATIO,
+            noFailures: failures(r.candor) === 0,
+            postgresToSqlite: r.postgres ? r.postgres.ratioToSqlite >= TARGET_ENGINE_RATIO : null,
+            postgresNoFailures: r.postgres ? failures(r.postgres.run) === 0 : null,
+          },
         })),
         pageWeight: weights.map((w) => ({ ...w, meets: { noJs: w.js.raw === 0 } })),
       },
