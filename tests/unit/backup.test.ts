@@ -78,7 +78,9 @@ describe('backup file format', () => {
     const plain = Buffer.alloc(size);
     for (let i = 0; i < size; i++) plain[i] = (i * 31 + 7) % 251;
     const file = await encrypt(plain);
-    expect(file.includes(plain.subarray(0, Math.min(size, 64)))).toBe(size === 0);
+    // The plaintext's first 16 or more bytes found in the file would mean they were not encrypted; a
+    // shorter run turns up in random ciphertext by chance (one byte: about one file in five).
+    if (size >= 16) expect(file.includes(plain.subarray(0, Math.min(size, 64)))).toBe(false);
     expect((await decrypt(file)).equals(plain)).toBe(true);
   });
 
