@@ -1,207 +1,223 @@
 /**
- * Provider callbacks against the built server: Resend's delivery events and
- * Twilio's status callbacks and inbound replies change deliveries and
- * recipients only when their signatures verify.
+ * Provider callbacks against the built server, on each engine: Resend's delivery events and
+ * Twilio's status callbacks and inbound replies change deliveries and recipients only when their
+ * signatures verify, and only the delivery they name, sent to the address they name.
  */
+import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
+import { enqueueNotification, type NewNotification } from '../../src/core/notify/outbox.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
-import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
-import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
-import { openTestDb } from '../helpers/staff.ts';
+import { freePort, tempDir } from '../helpers/server.ts';
 
 type ResendFake = Awaited<ReturnType<typeof startFakeResend>>;
 type TwilioFake = Awaited<ReturnType<typeof startFakeTwilio>>;
 
 const WEBHOOK_SECRET = `whsec_${Buffer.from('resend-webhook-secret-for-tests!').toString('base64')}`;
-let server: RunningServer;
-let resend: ResendFake;
-let twilio: TwilioFake;
-let db: Db;
-let publicUrl: string;
 
-beforeAll(async () => {
-  resend = await startFakeResend();
-  twilio = await startFakeTwilio();
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  server = await startServer({
-    dataDir: tempDir(),
-    port,
-    env: { ...providerEnv({ port, resend, twilio, testKeys: true }), RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET },
-  });
-  db = openTestDb(server.dataDir);
-});
-afterAll(async () => {
-  db?.$client.close();
-  await server?.stop();
-  await resend?.close();
-  await twilio?.close();
-});
-
-const status = (id: number) => db.$client.prepare('SELECT status FROM deliveries WHERE id = ?').get(id) as { status: string };
-const recipientStatus = (id: number) => db.$client.prepare('SELECT status, suppressed_reason FROM recipients WHERE id = ?').get(id);
-async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-describe('Resend webhooks', () => {
-  it('mark a delivery delivered, and suppress the address on a bounce; unsigned or forged ones change nothing', async () => {
-    const [good, bouncing] = addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `cb${i}@customer.example` });
-    const { notificationId } = enqueueNotification(
-      db,
-      {
+describe.each(serverEnginesUnderTest())('provider callbacks on $name', (engine) => {
+  let running: ServerOnEngine;
+  let database: Database;
+  let resend: ResendFake;
+  let twilio: TwilioFake;
+  let publicUrl: string;
+  let server: ServerOnEngine['server'];
+
+  beforeAll(async () => {
+    resend = await startFakeResend();
+    twilio = await startFakeTwilio();
+    const port = await freePort();
+    publicUrl = `http://127.0.0.1:${port}`;
+    running = await engine.start({
+      dataDir: tempDir(),
+      port,
+      env: { ...providerEnv({ port, resend, twilio, testKeys: true }), RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    });
+    server = running.server;
+    database = running.database;
+  }, 120_000);
+  afterAll(async () => {
+    await running?.stop();
+    await resend?.close();
+    await twilio?.close();
+  });
+
+  const enqueue = (input: NewNotification) => database.transaction((tx) => enqueueNotification(tx, input, new Date()));
+  const deliveriesOf = (notificationId: number) =>
+    readRows(database, (q) =>
+      q.db
+        .select({
+          id: q.t.deliveries.id,
+          recipient_id: q.t.deliveries.recipientId,
+          provider_message_id: q.t.deliveries.providerMessageId,
+          status: q.t.deliveries.status,
+        })
+        .from(q.t.deliveries)
+        .where(eq(q.t.deliveries.notificationId, notificationId))
+        .orderBy(asc(q.t.deliveries.recipientId)),
+    );
+  const status = async (id: number) =>
+    (
+      await readRows(database, (q) => q.db.select({ status: q.t.deliveries.status }).from(q.t.deliveries).where(eq(q.t.deliveries.id, id)))
+    )[0] ?? {
+      status: 'none',
+    };
+  const recipientStatus = async (id: number) =>
+    (
+      await readRows(database, (q) =>
+        q.db
+          .select({ status: q.t.recipients.status, suppressed_reason: q.t.recipients.suppressedReason })
+          .from(q.t.recipients)
+          .where(and(eq(q.t.recipients.id, id))),
+      )
+    )[0];
+
+  describe('Resend webhooks', () => {
+    it('mark a delivery delivered, and suppress the address on a bounce; unsigned or forged ones change nothing', async () => {
+      const [good, bouncing] = await addSubscribersTo(database, TEST_KEYS, {
+        count: 2,
+        channel: 'email',
+        address: (i) => `cb${i}@customer.example`,
+      });
+      const { notificationId } = await enqueue({
         kind: 'test',
         title: 'Test',
         content: { email: { subject: 'Test', html: '<p>t</p>', text: 't' } },
         audience: { kind: 'recipients', ids: [good ?? 0, bouncing ?? 0] },
-      },
-      new Date(),
-    );
-    await until(() => resend.emails.length === 2, 'two emails');
-    const read = () =>
-      db.$client
-        .prepare('SELECT id, recipient_id, provider_message_id, status FROM deliveries WHERE notification_id = ? ORDER BY recipient_id')
-        .all(notificationId) as {
-        id: number;
-        recipient_id: number;
-        provider_message_id: string;
-        status: string;
-      }[];
-    await until(() => read().every((r) => r.status === 'sent'), 'deliveries recorded as sent');
-    const rows = read();
-    const [first, second] = rows;
-    if (!first || !second) throw new Error('two deliveries expected');
-    const email = (id: string) => {
-      const found = resend.emails.find((e) => e.id === id);
-      if (!found) throw new Error(`the fake did not record email ${id}`);
-      return found;
-    };
-    const url = `${server.url}/webhooks/resend`;
+      });
+      await until(async () => resend.emails.length === 2, 'two emails');
+      await until(async () => (await deliveriesOf(notificationId)).every((r) => r.status === 'sent'), 'deliveries recorded as sent');
+      const [first, second] = await deliveriesOf(notificationId);
+      if (!first?.provider_message_id || !second?.provider_message_id || first.recipient_id === null || second.recipient_id === null)
+        throw new Error('two sent deliveries expected');
+      const ids = { first: first.provider_message_id, second: second.provider_message_id };
+      const recipients = { first: first.recipient_id, second: second.recipient_id };
+      const email = (id: string) => {
+        const found = resend.emails.find((e) => e.id === id);
+        if (!found) throw new Error(`the fake did not record email ${id}`);
+        return found;
+      };
+      const url = `${server.url}/webhooks/resend`;
 
-    const unsigned = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'email.bounced', data: { email_id: second.provider_message_id } }),
-    });
-    expect(unsigned.status).toBe(401);
-    const forged = resend.signedWebhook(`whsec_${Buffer.from('some other secret entirely!!!!!!').toString('base64')}`, {
-      type: 'email.bounced',
-      email: email(second.provider_message_id),
-    });
-    expect((await fetch(url, { method: 'POST', headers: forged.headers, body: forged.body })).status).toBe(401);
-    const tampered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(second.provider_message_id) });
-    expect(
-      (await fetch(url, { method: 'POST', headers: tampered.headers, body: tampered.body.replace('delivered', 'bounced') })).status,
-    ).toBe(401);
-    expect(status(second.id).status).toBe('sent');
-    expect(recipientStatus(second.recipient_id)).toMatchObject({ status: 'active' });
+      const unsigned = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'email.bounced', data: { email_id: ids.second } }),
+      });
+      expect(unsigned.status).toBe(401);
+      const forged = resend.signedWebhook(`whsec_${Buffer.from('some other secret entirely!!!!!!').toString('base64')}`, {
+        type: 'email.bounced',
+        email: email(ids.second),
+      });
+      expect((await fetch(url, { method: 'POST', headers: forged.headers, body: forged.body })).status).toBe(401);
+      const tampered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(ids.second) });
+      expect(
+        (await fetch(url, { method: 'POST', headers: tampered.headers, body: tampered.body.replace('delivered', 'bounced') })).status,
+      ).toBe(401);
+      expect((await status(second.id)).status).toBe('sent');
+      expect(await recipientStatus(recipients.second)).toMatchObject({ status: 'active' });
 
-    // A report applies to the message it names as sent to whom it names: one email's id with the other
-    // recipient's address (or none) changes neither delivery.
-    for (const to of [email(second.provider_message_id).to, []]) {
-      const crossed = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: { ...email(first.provider_message_id), to } });
-      const ignored = await fetch(url, { method: 'POST', headers: crossed.headers, body: crossed.body });
-      expect(await ignored.json()).toEqual({ status: 'ignored', detail: `no delivery for email ${first.provider_message_id}` });
-    }
-    expect([status(first.id).status, status(second.id).status]).toEqual(['sent', 'sent']);
-    expect(recipientStatus(first.recipient_id)).toMatchObject({ status: 'active' });
-    const delivered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(first.provider_message_id) });
-    const answer = await fetch(url, { method: 'POST', headers: delivered.headers, body: delivered.body });
-    expect(answer.status).toBe(200);
-    expect(await answer.json()).toEqual({ status: 'applied', detail: 'delivered' });
-    expect(status(first.id).status).toBe('delivered');
-    const bounced = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: email(second.provider_message_id) });
-    expect((await fetch(url, { method: 'POST', headers: bounced.headers, body: bounced.body })).status).toBe(200);
-    expect(status(second.id).status).toBe('failed');
-    expect(recipientStatus(second.recipient_id)).toMatchObject({ status: 'suppressed' });
-    // the next fan-out leaves the bounced address out
-    const next = enqueueNotification(
-      db,
-      {
+      // A report applies to the message it names as sent to whom it names: one email's id with the other
+      // recipient's address (or none) changes neither delivery.
+      for (const to of [email(ids.second).to, []]) {
+        const crossed = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: { ...email(ids.first), to } });
+        const ignored = await fetch(url, { method: 'POST', headers: crossed.headers, body: crossed.body });
+        expect(await ignored.json()).toEqual({ status: 'ignored', detail: `no delivery for email ${ids.first}` });
+      }
+      expect([(await status(first.id)).status, (await status(second.id)).status]).toEqual(['sent', 'sent']);
+      expect(await recipientStatus(recipients.first)).toMatchObject({ status: 'active' });
+      const delivered = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: email(ids.first) });
+      const answer = await fetch(url, { method: 'POST', headers: delivered.headers, body: delivered.body });
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toEqual({ status: 'applied', detail: 'delivered' });
+      expect((await status(first.id)).status).toBe('delivered');
+      const bounced = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.bounced', email: email(ids.second) });
+      expect((await fetch(url, { method: 'POST', headers: bounced.headers, body: bounced.body })).status).toBe(200);
+      expect((await status(second.id)).status).toBe('failed');
+      expect(await recipientStatus(recipients.second)).toMatchObject({ status: 'suppressed' });
+      // the next fan-out leaves the bounced address out
+      const next = await enqueue({
         kind: 'test',
         title: 'Again',
         content: { email: { subject: 'Again', html: '<p>a</p>', text: 'a' } },
-        audience: { kind: 'recipients', ids: [first.recipient_id, second.recipient_id] },
-      },
-      new Date(),
-    );
-    expect(next.deliveries).toBe(1);
+        audience: { kind: 'recipients', ids: [recipients.first, recipients.second] },
+      });
+      expect(next.deliveries).toBe(1);
+    });
   });
-});
 
-describe('Twilio callbacks', () => {
-  it('status callbacks (signed by the fake as Twilio does) mark the SMS delivered', async () => {
-    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900101' });
-    const { notificationId } = enqueueNotification(
-      db,
-      {
+  describe('Twilio callbacks', () => {
+    it('status callbacks (signed by the fake as Twilio does) mark the SMS delivered', async () => {
+      const [recipient] = await addSubscribersTo(database, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900101' });
+      const { notificationId } = await enqueue({
         kind: 'test',
         title: 'SMS',
         content: { sms: { body: 'API degraded', link: `${publicUrl}/incidents/1` } },
         audience: { kind: 'recipients', ids: [recipient ?? 0] },
-      },
-      new Date(),
-    );
-    const row = () =>
-      db.$client.prepare('SELECT status FROM deliveries WHERE notification_id = ?').get(notificationId) as { status: string } | undefined;
-    await until(() => row()?.status === 'delivered', 'the delivered status callback');
-    expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1`);
-  });
-
-  it('an unsigned or forged status callback gets 401 and changes nothing', async () => {
-    const url = `${server.url}/webhooks/twilio/status`;
-    const body = new URLSearchParams({ MessageSid: 'SM00000000000000000000000000000000', MessageStatus: 'failed' }).toString();
-    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-    expect(unsigned.status).toBe(401);
-    const forged = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl' },
-      body,
+      });
+      await until(async () => (await deliveriesOf(notificationId))[0]?.status === 'delivered', 'the delivered status callback');
+      expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1`);
     });
-    expect(forged.status).toBe(401);
+
+    it('an unsigned or forged status callback gets 401 and changes nothing', async () => {
+      const url = `${server.url}/webhooks/twilio/status`;
+      const body = new URLSearchParams({ MessageSid: 'SM00000000000000000000000000000000', MessageStatus: 'failed' }).toString();
+      const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      expect(unsigned.status).toBe(401);
+      const forged = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl' },
+        body,
+      });
+      expect(forged.status).toBe(401);
+    });
+
+    it('STOP suppresses the number, START lifts it, HELP is answered; a forged reply is refused', async () => {
+      const [recipient] = await addSubscribersTo(database, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900202' });
+      const url = `${publicUrl}/webhooks/twilio/inbound`;
+      const forged = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'STOP' }, { signature: 'invalid' });
+      expect(forged.status).toBe(401);
+      expect(await recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
+      const stop = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'stop' });
+      expect(stop.status).toBe(200);
+      expect(await recipientStatus(recipient ?? 0)).toMatchObject({ status: 'suppressed', suppressed_reason: 'replied STOP' });
+      const start = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'START' });
+      expect(start.status).toBe(200);
+      expect(await recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
+      const help = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'HELP' });
+      expect(help.body).toContain('<Message>Lumenwork status alerts. Reply STOP to unsubscribe');
+    });
   });
 
-  it('STOP suppresses the number, START lifts it, HELP is answered; a forged reply is refused', async () => {
-    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '+447700900202' });
-    const url = `${publicUrl}/webhooks/twilio/inbound`;
-    const forged = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'STOP' }, { signature: 'invalid' });
-    expect(forged.status).toBe(401);
-    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
-    const stop = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'stop' });
-    expect(stop.status).toBe(200);
-    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'suppressed', suppressed_reason: 'replied STOP' });
-    const start = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'START' });
-    expect(start.status).toBe(200);
-    expect(recipientStatus(recipient ?? 0)).toMatchObject({ status: 'active' });
-    const help = await twilio.sendInbound(url, { From: '+447700900202', To: '+15005550006', Body: 'HELP' });
-    expect(help.body).toContain('<Message>Lumenwork status alerts. Reply STOP to unsubscribe');
-  });
-});
-
-describe('staff invitations with email live', () => {
-  it('are emailed through the engine, and the emailed link opens the set-password page', async () => {
-    const { signedInStaff } = await import('../helpers/staff.ts');
-    const { ConsoleClient } = await import('../helpers/browser-less.ts');
-    const owner = new ConsoleClient(server.url);
-    owner.setCookie('candor_session', signedInStaff(db, 'owner').token);
-    const page = await owner.post('/console/staff?_action=inviteStaff', { email: 'new.responder@lumenwork.example', role: 'responder' });
-    expect(page.html).toContain('The invitation email is on its way');
-    await until(() => resend.emailsTo('new.responder@lumenwork.example').length === 1, 'the invitation email');
-    const email = resend.emailsTo('new.responder@lumenwork.example')[0];
-    expect(email?.subject).toBe('You are invited to the Lumenwork trust center console');
-    expect(email?.headers?.['List-Unsubscribe']).toBeUndefined();
-    const link = /(http:\/\/\S+\/console\/link\/[a-z0-9.]+)/.exec(email?.text ?? '')?.[1] ?? '';
-    const invited = new ConsoleClient(server.url);
-    const res = await invited.get(new URL(link).pathname);
-    expect(res.status).toBe(200);
-    expect(res.html).toContain('new.responder@lumenwork.example');
+  describe('staff invitations with email live', () => {
+    it('are emailed through the engine, and the emailed link opens the set-password page', async () => {
+      const { signedInStaffOn } = await import('../helpers/staff.ts');
+      const { ConsoleClient } = await import('../helpers/browser-less.ts');
+      const owner = new ConsoleClient(server.url);
+      owner.setCookie('candor_session', (await signedInStaffOn(database, 'owner')).token);
+      const page = await owner.post('/console/staff?_action=inviteStaff', { email: 'new.responder@lumenwork.example', role: 'responder' });
+      expect(page.html).toContain('The invitation email is on its way');
+      await until(async () => resend.emailsTo('new.responder@lumenwork.example').length === 1, 'the invitation email');
+      const email = resend.emailsTo('new.responder@lumenwork.example')[0];
+      expect(email?.subject).toBe('You are invited to the Lumenwork trust center console');
+      expect(email?.headers?.['List-Unsubscribe']).toBeUndefined();
+      const link = /(http:\/\/\S+\/console\/link\/[a-z0-9.]+)/.exec(email?.text ?? '')?.[1] ?? '';
+      const invited = new ConsoleClient(server.url);
+      const res = await invited.get(new URL(link).pathname);
+      expect(res.status).toBe(200);
+      expect(res.html).toContain('new.responder@lumenwork.example');
+    });
   });
 });
