@@ -3,7 +3,7 @@
  * (`deliveries.provider_message_id`) and recipient, on SQLite and PostgreSQL alike (the convention is
  * src/stores/rate-limits.ts's). What each report means is src/core/notify/callbacks.ts's.
  */
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { DeliveryStatus } from '../../db/schema/notify.ts';
@@ -16,7 +16,8 @@ export interface ReportedDelivery {
 
 /**
  * The delivery a provider's message id names, among those sent to these recipients (a report names the
- * message and whom it went to; the index is by recipient, `deliveries_recipient_sent`).
+ * message and whom it went to; the index is by recipient, `deliveries_recipient_sent`, whose
+ * `provider_message_id IS NOT NULL` both engines read as implied by the equality on it).
  */
 export async function deliveryByProviderId(
   r: Reader | Tx,
@@ -33,7 +34,6 @@ export async function deliveryByProviderId(
       and(
         eq(d.trustCenterId, q.trustCenter),
         inArray(d.recipientId, [...recipientIds]),
-        isNotNull(d.providerMessageId),
         eq(d.providerMessageId, providerMessageId),
       ),
     )
