@@ -30,13 +30,7 @@ export async function deliveryByProviderId(
   const rows = await q.db
     .select({ id: d.id, recipientId: d.recipientId, status: d.status })
     .from(d)
-    .where(
-      and(
-        eq(d.trustCenterId, q.trustCenter),
-        inArray(d.recipientId, [...recipientIds]),
-        eq(d.providerMessageId, providerMessageId),
-      ),
-    )
+    .where(and(eq(d.trustCenterId, q.trustCenter), inArray(d.recipientId, [...recipientIds]), eq(d.providerMessageId, providerMessageId)))
     .limit(1);
   return rows[0];
 }
