@@ -150,17 +150,17 @@ function engineOver(connection: Db): SqliteEngine {
     return writes.run(async () => {
       const scope: Scope = { kind: 'transaction', open: true };
       const db = drizzle({ client: guarded(writer, 'prepare', scope, preparedOnWriter) });
-      await beginImmediate(writer, busyTimeout);
+      await beginImmediate(preparedOnWriter, busyTimeout);
       try {
         const result = await runInScope(scope, () => fn(txHandle(scope, db, trustCenter, 0)));
         scope.open = false;
         if (!writer.inTransaction)
           throw new Error('SQLite rolled this transaction back after an error inside it; nothing of it was written');
-        writer.exec('COMMIT');
+        preparedOnWriter('COMMIT').run();
         return result;
       } catch (error) {
         scope.open = false;
-        if (writer.inTransaction) writer.exec('ROLLBACK');
+        if (writer.inTransaction) preparedOnWriter('ROLLBACK').run();
         throw error;
       }
     });
@@ -173,19 +173,19 @@ function engineOver(connection: Db): SqliteEngine {
     return reads.run(async () => {
       const scope: Scope = { kind: 'read', open: true };
       const reader = readerOf();
-      if (reader === writer) preparedOnReader = preparedOnWriter;
-      else preparedOnReader ??= statementCache(reader);
-      const db = drizzle({ client: guarded(reader, 'prepare', scope, preparedOnReader) });
+      const prepared = reader === writer ? preparedOnWriter : (preparedOnReader ?? statementCache(reader));
+      preparedOnReader = prepared;
+      const db = drizzle({ client: guarded(reader, 'prepare', scope, prepared) });
       if (inMemory) reader.pragma('query_only = ON');
-      reader.exec('BEGIN');
+      prepared('BEGIN').run();
       try {
         const result = await runInScope(scope, () => fn(ownedBy<SqliteReader>({ engine: 'sqlite', db, trustCenter }, self)));
         scope.open = false;
-        reader.exec('COMMIT');
+        prepared('COMMIT').run();
         return result;
       } catch (error) {
         scope.open = false;
-        if (reader.inTransaction) reader.exec('ROLLBACK');
+        if (reader.inTransaction) prepared('ROLLBACK').run();
         throw error;
       } finally {
         if (inMemory) reader.pragma('query_only = OFF');
@@ -206,21 +206,22 @@ function engineOver(connection: Db): SqliteEngine {
 }
 
 /**
- * `BEGIN IMMEDIATE` on `connection`, waiting asynchronously while another connection holds the write
+ * `BEGIN IMMEDIATE` on the connection whose statements `prepared` keeps, waiting asynchronously while another connection holds the write
  * lock: tried without SQLite's own (synchronous) busy wait, then again after 2, 4, … 50 ms, until
  * `timeout` (the connection's busy_timeout) has passed; then SQLITE_BUSY as before.
  */
-async function beginImmediate(connection: Sqlite.Database, timeout: number): Promise<void> {
+async function beginImmediate(prepared: Sqlite.Database['prepare'], timeout: number): Promise<void> {
   const deadline = Date.now() + timeout;
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-    connection.pragma('busy_timeout = 0');
+    // prepared once (statementCache), as BEGIN and COMMIT: parsed afresh, these three cost as much as a small transaction's statements
+    prepared('PRAGMA busy_timeout = 0').get();
     try {
-      connection.exec('BEGIN IMMEDIATE');
+      prepared('BEGIN IMMEDIATE').run();
       return;
     } catch (error) {
       if (errorCode(error) !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
     } finally {
-      connection.pragma(`busy_timeout = ${timeout}`);
+      prepared(`PRAGMA busy_timeout = ${timeout}`).get();
     }
     await sleep(pause);
   }

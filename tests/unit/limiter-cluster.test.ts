@@ -217,6 +217,39 @@ describe('provider limits shared through the database', () => {
     expect(secondAt).toBe(START + 5000);
   });
 
+  it('callers waiting for a slot do not each read the shared row when one frees: about one read per send', async () => {
+    const [shared] = twoProcesses();
+    let visits = 0;
+    const counted: Database = new Proxy(shared, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if ((property === 'read' || property === 'transaction') && typeof value === 'function')
+          return (...args: unknown[]) => {
+            visits++;
+            return Reflect.apply(value, target, args);
+          };
+        return value;
+      },
+    });
+    const time = new FakeTime();
+    // plenty of tokens (the fake clock stands still): a send either takes tokens or reads the pause, once
+    const settings: LimitSettings = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
+    const limiter = new Limiter(settings, { database: counted, channel: 'sms', clock: time.clock, sleep: time.sleep });
+    const callers = 20;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: callers }, async (_, i) => {
+        const release = await limiter.acquire('+14155550100');
+        order.push(i);
+        await time.settle();
+        release();
+      }),
+    );
+    expect(order).toHaveLength(callers);
+    // each of the 20 sends visits the database once; every waiter reading on every freed slot made ~200
+    expect(visits).toBeLessThanOrEqual(callers + 2);
+  });
+
   it('a later pause is never shortened by an earlier one', async () => {
     const [dbA, dbB] = twoProcesses();
     const time = new FakeTime();

@@ -305,12 +305,15 @@ export class Dispatcher {
    * Records what became of deliveries. Outcomes that arrive while a record is being written wait and
    * go together in the next transaction (a group commit: a round's requests end at about the same
    * time, and each transaction's commit costs more than its statements); each caller's promise
-   * settles when its own outcomes are committed.
+   * settles when its own outcomes are committed. The first write waits for the end of the event
+   * loop's turn (setImmediate): the answers that arrived in that turn go with it. On SQLite a
+   * transaction ends before the next answer is read, so without the wait each request (each
+   * message, on channels that send one per request) cost a transaction of its own.
    */
   private record(outcomes: Outcome[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.toRecord.push({ outcomes, resolve, reject });
-      this.recording ??= this.writeRecorded();
+      this.recording ??= new Promise<void>((turnEnded) => setImmediate(turnEnded)).then(() => this.writeRecorded());
     });
   }
 

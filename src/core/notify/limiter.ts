@@ -96,47 +96,56 @@ export class Limiter {
         await this.slotFreed(signal);
         continue;
       }
-      // The shared row is read (or tokens taken) last; from its answer to taking the token and the slot
-      // nothing awaits, so the pause read is the one this send obeys. While the row was read, another
-      // caller of this process may have taken the slot or the tokens: then round again.
-      if (h.tokens >= 1 && now < h.heldUntil) {
-        const paused = (await this.database.read((r) => pausedUntil(r, rowKey)))?.getTime() ?? 0;
-        if (paused > now) {
+      // The slot is reserved before the shared row is read, so that of the callers woken when a slot
+      // frees only one reads the row (each read cost a transaction; every waiter reading it made about
+      // three reads per send at a concurrency of 16); the others find no slot and wait again. The row is
+      // read (or tokens taken) last: from its answer to the send nothing awaits, so the pause read is
+      // the one this send obeys.
+      this.inFlight++;
+      let wait = 0;
+      try {
+        if (h.tokens >= 1 && now < h.heldUntil) {
+          const paused = (await this.database.read((r) => pausedUntil(r, rowKey)))?.getTime() ?? 0;
+          if (paused > now) {
+            h.pausedUntil = Math.max(h.pausedUntil, paused);
+            h.tokens = 0;
+          }
+        } else {
+          const taken = await this.database.transaction((tx) => takeTokens(tx, rowKey, this.batch, this.settings, new Date(now)));
+          const paused = taken.pausedUntil?.getTime() ?? 0;
+          // what this process still held stands with the new grant, unless it was held too long
+          h.tokens = (now < h.heldUntil ? h.tokens : 0) + taken.granted;
+          h.heldUntil = now + this.holdMs;
           h.pausedUntil = Math.max(h.pausedUntil, paused);
-          h.tokens = 0;
-          continue;
+          if (paused > now) h.tokens = 0;
+          else if (h.tokens < 1) wait = Math.max(1, Math.ceil(((1 - taken.tokens) / this.settings.ratePerSecond) * 1000));
         }
-      } else {
-        const taken = await this.database.transaction((tx) => takeTokens(tx, rowKey, this.batch, this.settings, new Date(now)));
-        const paused = taken.pausedUntil?.getTime() ?? 0;
-        // what this process still held stands with the new grant, unless it was held too long
-        h.tokens = (now < h.heldUntil ? h.tokens : 0) + taken.granted;
-        h.heldUntil = now + this.holdMs;
-        h.pausedUntil = Math.max(h.pausedUntil, paused);
-        if (paused > now) {
-          h.tokens = 0;
-          continue;
-        }
-        if (h.tokens < 1) {
-          await this.sleep(Math.max(1, Math.ceil(((1 - taken.tokens) / this.settings.ratePerSecond) * 1000)), signal);
-          continue;
-        }
+      } catch (error) {
+        this.freeSlot();
+        throw error;
       }
-      signal?.throwIfAborted();
-      if (h.pausedUntil > now || h.tokens < 1 || this.inFlight >= this.settings.concurrency) continue;
-      h.tokens -= 1;
-      break;
+      // While the row was read another caller of this process may have used the tokens or seen a pause.
+      if (!signal?.aborted && h.pausedUntil <= now && h.tokens >= 1 && wait === 0) {
+        h.tokens -= 1;
+        break;
+      }
+      this.freeSlot();
+      if (wait > 0) await this.sleep(wait, signal);
     }
-    this.inFlight++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.inFlight--;
-      const waiters = [...this.waiting];
-      this.waiting.clear();
-      for (const wake of waiters) wake();
+      this.freeSlot();
     };
+  }
+
+  /** Gives a slot back and wakes every caller waiting for one: each re-checks its key before taking it. */
+  private freeSlot(): void {
+    this.inFlight--;
+    const waiters = [...this.waiting];
+    this.waiting.clear();
+    for (const wake of waiters) wake();
   }
 
   private slotFreed(signal?: AbortSignal): Promise<void> {
