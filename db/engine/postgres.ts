@@ -11,6 +11,7 @@
  * database. Reads are REPEATABLE READ, READ ONLY transactions: one snapshot, never a conflict.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { checkUse, errorCode, guarded, ownedBy, Queue, refuseNested, runInScope, type Scope, trustCenterOf } from './common.ts';
@@ -32,6 +33,16 @@ export interface PostgresOptions {
 
 /** SQLSTATEs after which the whole transaction is re-run: serialization_failure, deadlock_detected. */
 const RETRYABLE = new Set(['40001', '40P01']);
+
+/**
+ * What a failed query rejects with, as on SQLite: the driver's error (its message says why; SQLSTATE in
+ * `code`). drizzle's node-postgres session wraps it in a DrizzleQueryError whose message is the query and
+ * every parameter value (addresses, hashes of secrets, sealed data) and not the reason, and whoever logs
+ * the message (an action's or a job's failure) would log those instead of the cause.
+ */
+function driverError(error: unknown): unknown {
+  return error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+}
 
 export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
   const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
@@ -91,7 +102,7 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
           return await attempt();
         } catch (error) {
           const code = errorCode(error);
-          if (tried >= attempts || code === undefined || !RETRYABLE.has(code)) throw error;
+          if (tried >= attempts || code === undefined || !RETRYABLE.has(code)) throw driverError(error);
           await sleep(Math.random() * 10 * 2 ** tried);
         }
       }

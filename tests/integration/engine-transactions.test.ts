@@ -186,6 +186,11 @@ function theTransactionApi(harness: () => Harness): void {
       (e: unknown) => e,
     );
     expect(isUniqueViolation(error)).toBe(true);
+    // the driver's error, as SQLite's: its message says why, and carries no value the statement was given
+    // (that message is what a failed action or job logs)
+    const message = error instanceof Error ? error.message : '';
+    expect(message).toMatch(/unique/i);
+    expect(message).not.toMatch(/taken|params/);
     expect(await db.read(labels)).toEqual(['taken']);
     await db.transaction((tx) => addItem(tx, 'afterwards'));
     expect(await db.read(labels)).toEqual(['afterwards', 'taken']);

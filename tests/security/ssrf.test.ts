@@ -4,24 +4,27 @@
  * the console's test message, and deliveries to an endpoint whose name
  * later points inside the network (DNS rebinding). A canary listens on
  * every loopback address (IPv4 and IPv6) at one port; each forged target
- * aims at it, and it must never see a connection.
+ * aims at it, and it must never see a connection. On each engine
+ * (tests/helpers/engine-server.ts): SQLite, and PostgreSQL when
+ * CANDOR_TEST_POSTGRES_URL is set; the canary is shared and must stay silent
+ * throughout.
  */
 import { lookup } from 'node:dns/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
+import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
+import { enqueueNotification } from '../../src/core/notify/outbox.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { Client, pageText, until } from '../helpers/security.ts';
-import { freePort, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
-import { openTestDb, signedInStaff } from '../helpers/staff.ts';
+import { freePort, type RunningServer, tempDir } from '../helpers/server.ts';
+import { signedInStaffOn } from '../helpers/staff.ts';
 
-let server: RunningServer;
-let db: Db;
 let canary: Server;
 let canaryPort = 0;
 const canaryHits: string[] = [];
@@ -65,32 +68,12 @@ beforeAll(async () => {
       break;
     }
   }
-  const port = await freePort();
-  server = await startServer({
-    port,
-    dataDir: tempDir(),
-    env: { ...providerEnv({ port, testKeys: true }), CANDOR_WEBHOOK_ALLOW_HOSTS: `${redirectorHost},${new URL(receiver.url).host}` },
-  });
-  db = openTestDb(server.dataDir);
 });
 afterAll(async () => {
-  db?.$client.close();
-  await server?.stop();
   await receiver?.close();
   await new Promise((r) => canary?.close(r));
   await new Promise((r) => redirector?.close(r));
 });
-
-let address = 0;
-/** The public sign-up form, each time from another address (sign-ups are limited per address). */
-const subscribe = (channel: 'webhook' | 'slack-webhook', url: string) =>
-  new Client(server.url, `127.0.50.${(++address % 250) + 1}`).post('/subscribe?_action=subscribe', {
-    channel,
-    address: url,
-    topics: 'incidents',
-  });
-const webhookRecipients = () =>
-  (db.$client.prepare(`SELECT count(*) AS n FROM recipients WHERE channel = 'webhook'`).get() as { n: number }).n;
 
 /** Literal addresses and schemes: refused before any connection is tried, with the reason. */
 const literal = (port: number) => [
@@ -156,122 +139,186 @@ const names = (port: number) => [
   `https://spoofed.burpcollaborator.net:${port}/`,
 ];
 
-describe('webhook URLs given at sign-up', () => {
-  it('a permitted endpoint is subscribed (the control: refusals below are not a broken setup)', async () => {
-    const res = await subscribe('webhook', `${receiver.url}/hook`);
-    expect(pageText(res.body)).toContain('Your endpoint answered our signed event');
-    expect(webhookRecipients()).toBe(1);
-  });
+describe.each(serverEnginesUnderTest())('on $name', (engine) => {
+  let running: ServerOnEngine;
+  let server: RunningServer;
+  let db: Database;
 
-  it.each(literal(0).map((_, i) => i))('refuses literal internal target #%s before connecting', async (i) => {
-    const url = literal(canaryPort)[i] ?? '';
-    const res = await subscribe('webhook', url);
-    const shown = pageText(res.body);
-    expect(shown, url).not.toContain('Your endpoint answered');
-    expect(shown, url).toMatch(
-      /cannot receive our webhooks: it (points to a private, loopback or link-local address|points to a local name|must use https:\/\/|must not contain credentials|not a URL)/,
-    );
-  });
-
-  it('refuses names that resolve inside, whether at sign-up or by rebinding later', async () => {
-    for (const url of names(canaryPort)) {
-      const shown = pageText((await subscribe('webhook', url)).body);
-      expect(shown, url).not.toContain('Your endpoint answered');
-    }
-    if (localName) {
-      const shown = pageText((await subscribe('webhook', `https://${localName}:${canaryPort}/`)).body);
-      // refused, without telling how the name resolved: that would map the inside of the network
-      expect(shown).toContain('Your endpoint did not confirm: it is not allowed or could not be reached');
-      expect(shown).not.toMatch(/resolve|private|\b127\.\d|::1|\b10\.\d|192\.168\./i);
-      expect(server.output()).toMatch(
-        new RegExp(`webhook verification to ${localName.replaceAll('.', '\\.')}:${canaryPort} failed: .*private address`),
-      );
-    } else
-      console.warn(
-        `[ssrf] no name here resolves to a loopback or private address (tried ${hostname()}); the connect-time check is only covered by literal addresses`,
-      );
-  });
-
-  it('never follows a redirect, even from an endpoint it may call', async () => {
-    for (const status of [301, 302, 303, 307, 308]) {
-      for (const to of [`http://127.0.0.1:${canaryPort}/`, `http://[::1]:${canaryPort}/`, 'http://169.254.169.254/latest/meta-data/']) {
-        const res = await subscribe('webhook', `http://${redirectorHost}/?status=${status}&to=${encodeURIComponent(to)}`);
-        expect(pageText(res.body)).toContain(`it answered HTTP ${status}`);
-      }
-    }
-  });
-
-  it('Slack incoming webhooks go to hooks.slack.com and nowhere else', async () => {
-    for (const url of [
-      `https://127.0.0.1:${canaryPort}/services/T/B/X`,
-      `https://hooks.slack.com.127.0.0.1.nip.io:${canaryPort}/services/T/B/X`,
-      `https://hooks.slack.com@127.0.0.1:${canaryPort}/services/T/B/X`,
-      `https://127.0.0.1:${canaryPort}#hooks.slack.com/services/T/B/X`,
-      'http://hooks.slack.com/services/T/B/X',
-      `https://[::1]:${canaryPort}/services/T/B/X`,
-      'https://hooks.slack.com.evil.example/services/T/B/X',
-    ]) {
-      expect(pageText((await subscribe('slack-webhook', url)).body), url).toContain('Enter a Slack incoming-webhook URL');
-    }
-  });
-
-  it('subscribed none of them, and the canary saw no connection', () => {
-    expect(webhookRecipients()).toBe(1);
-    expect(canaryHits).toEqual([]);
-  });
-});
-
-describe('the console’s test message', () => {
-  it('refuses internal targets, and a name that resolves inside is suppressed at delivery', async () => {
-    const admin = new Client(server.url).setCookie('candor_session', signedInStaff(db, 'admin').token);
-    for (const url of literal(canaryPort).slice(0, 16)) {
-      const res = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'webhook', address: url });
-      expect(pageText(res.body), url).toMatch(/This URL cannot be used: it/);
-    }
-    for (const url of [`https://127.0.0.1:${canaryPort}/services/x`, `https://[::1]:${canaryPort}/`]) {
-      const res = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'slack', address: url });
-      expect(pageText(res.body), url).toContain('Enter a Slack incoming-webhook URL');
-    }
-    if (localName) {
-      const res = await admin.post('/console/settings?_action=sendTestMessage', {
-        channel: 'webhook',
-        address: `https://${localName}:${canaryPort}/`,
-      });
-      expect(res.status).toBeLessThan(400);
-      await until(
-        () =>
-          Boolean(db.$client.prepare(`SELECT 1 FROM deliveries WHERE channel = 'webhook' AND status IN ('suppressed', 'failed')`).get()),
-        'the refused delivery',
-      );
-    }
-    expect(canaryHits).toEqual([]);
-  });
-});
-
-describe('deliveries to a subscribed endpoint', () => {
-  it('check the address at connect time: a name that now points inside is suppressed, not called', async () => {
-    if (!localName) {
-      console.warn('[ssrf] no local name to rebind; skipped');
-      return;
-    }
-    const [id = 0] = addSubscribers(db, TEST_KEYS, {
-      count: 1,
-      channel: 'webhook',
-      address: () => `https://${localName}:${canaryPort}/hook`,
-      secret: () => `whsec_${Buffer.from('rebinding-test-secret-0123456789').toString('base64')}`,
+  beforeAll(async () => {
+    const port = await freePort();
+    running = await engine.start({
+      port,
+      dataDir: tempDir(),
+      env: { ...providerEnv({ port, testKeys: true }), CANDOR_WEBHOOK_ALLOW_HOSTS: `${redirectorHost},${new URL(receiver.url).host}` },
     });
-    const { notificationId } = enqueueNotification(
-      db,
-      { kind: 'test', title: 'Rebinding', content: { webhook: { type: 'test', data: {} } }, audience: { kind: 'recipients', ids: [id] } },
-      new Date(),
+    server = running.server;
+    db = running.database;
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+
+  let address = 0;
+  /** The public sign-up form, each time from another address (sign-ups are limited per address). */
+  const subscribe = (channel: 'webhook' | 'slack-webhook', url: string) =>
+    new Client(server.url, `127.0.50.${(++address % 250) + 1}`).post('/subscribe?_action=subscribe', {
+      channel,
+      address: url,
+      topics: 'incidents',
+    });
+  const webhookRecipients = () =>
+    readRows(db, (q) =>
+      q.db.$count(q.t.recipients, and(eq(q.t.recipients.trustCenterId, q.trustCenter), eq(q.t.recipients.channel, 'webhook'))),
     );
-    const delivery = () =>
-      db.$client.prepare('SELECT status, last_error FROM deliveries WHERE notification_id = ?').get(notificationId) as
-        | { status: string; last_error: string | null }
-        | undefined;
-    await until(() => delivery()?.status === 'suppressed', 'the suppressed delivery');
-    expect(delivery()?.last_error).toMatch(/private address/);
-    expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(id)).toEqual({ status: 'suppressed' });
-    expect(canaryHits).toEqual([]);
+
+  describe('webhook URLs given at sign-up', () => {
+    it('a permitted endpoint is subscribed (the control: refusals below are not a broken setup)', async () => {
+      const res = await subscribe('webhook', `${receiver.url}/hook`);
+      expect(pageText(res.body)).toContain('Your endpoint answered our signed event');
+      expect(await webhookRecipients()).toBe(1);
+    });
+
+    it.each(literal(0).map((_, i) => i))('refuses literal internal target #%s before connecting', async (i) => {
+      const url = literal(canaryPort)[i] ?? '';
+      const res = await subscribe('webhook', url);
+      const shown = pageText(res.body);
+      expect(shown, url).not.toContain('Your endpoint answered');
+      expect(shown, url).toMatch(
+        /cannot receive our webhooks: it (points to a private, loopback or link-local address|points to a local name|must use https:\/\/|must not contain credentials|not a URL)/,
+      );
+    });
+
+    it('refuses names that resolve inside, whether at sign-up or by rebinding later', async () => {
+      for (const url of names(canaryPort)) {
+        const shown = pageText((await subscribe('webhook', url)).body);
+        expect(shown, url).not.toContain('Your endpoint answered');
+      }
+      if (localName) {
+        const shown = pageText((await subscribe('webhook', `https://${localName}:${canaryPort}/`)).body);
+        // refused, without telling how the name resolved: that would map the inside of the network
+        expect(shown).toContain('Your endpoint did not confirm: it is not allowed or could not be reached');
+        expect(shown).not.toMatch(/resolve|private|\b127\.\d|::1|\b10\.\d|192\.168\./i);
+        expect(server.output()).toMatch(
+          new RegExp(`webhook verification to ${localName.replaceAll('.', '\\.')}:${canaryPort} failed: .*private address`),
+        );
+      } else
+        console.warn(
+          `[ssrf] no name here resolves to a loopback or private address (tried ${hostname()}); the connect-time check is only covered by literal addresses`,
+        );
+    });
+
+    it('never follows a redirect, even from an endpoint it may call', async () => {
+      for (const status of [301, 302, 303, 307, 308]) {
+        for (const to of [`http://127.0.0.1:${canaryPort}/`, `http://[::1]:${canaryPort}/`, 'http://169.254.169.254/latest/meta-data/']) {
+          const res = await subscribe('webhook', `http://${redirectorHost}/?status=${status}&to=${encodeURIComponent(to)}`);
+          expect(pageText(res.body)).toContain(`it answered HTTP ${status}`);
+        }
+      }
+    });
+
+    it('Slack incoming webhooks go to hooks.slack.com and nowhere else', async () => {
+      for (const url of [
+        `https://127.0.0.1:${canaryPort}/services/T/B/X`,
+        `https://hooks.slack.com.127.0.0.1.nip.io:${canaryPort}/services/T/B/X`,
+        `https://hooks.slack.com@127.0.0.1:${canaryPort}/services/T/B/X`,
+        `https://127.0.0.1:${canaryPort}#hooks.slack.com/services/T/B/X`,
+        'http://hooks.slack.com/services/T/B/X',
+        `https://[::1]:${canaryPort}/services/T/B/X`,
+        'https://hooks.slack.com.evil.example/services/T/B/X',
+      ]) {
+        expect(pageText((await subscribe('slack-webhook', url)).body), url).toContain('Enter a Slack incoming-webhook URL');
+      }
+    });
+
+    it('subscribed none of them, and the canary saw no connection', async () => {
+      expect(await webhookRecipients()).toBe(1);
+      expect(canaryHits).toEqual([]);
+    });
+  });
+
+  describe('the console’s test message', () => {
+    it('refuses internal targets, and a name that resolves inside is suppressed at delivery', async () => {
+      const admin = new Client(server.url).setCookie('candor_session', (await signedInStaffOn(db, 'admin')).token);
+      for (const url of literal(canaryPort).slice(0, 16)) {
+        const res = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'webhook', address: url });
+        expect(pageText(res.body), url).toMatch(/This URL cannot be used: it/);
+      }
+      for (const url of [`https://127.0.0.1:${canaryPort}/services/x`, `https://[::1]:${canaryPort}/`]) {
+        const res = await admin.post('/console/settings?_action=sendTestMessage', { channel: 'slack', address: url });
+        expect(pageText(res.body), url).toContain('Enter a Slack incoming-webhook URL');
+      }
+      if (localName) {
+        const res = await admin.post('/console/settings?_action=sendTestMessage', {
+          channel: 'webhook',
+          address: `https://${localName}:${canaryPort}/`,
+        });
+        expect(res.status).toBeLessThan(400);
+        await until(
+          async () =>
+            (
+              await readRows(db, (q) =>
+                q.db
+                  .select({ id: q.t.deliveries.id })
+                  .from(q.t.deliveries)
+                  .where(
+                    and(
+                      eq(q.t.deliveries.trustCenterId, q.trustCenter),
+                      eq(q.t.deliveries.channel, 'webhook'),
+                      inArray(q.t.deliveries.status, ['suppressed', 'failed']),
+                    ),
+                  ),
+              )
+            ).length > 0,
+          'the refused delivery',
+        );
+      }
+      expect(canaryHits).toEqual([]);
+    });
+  });
+
+  describe('deliveries to a subscribed endpoint', () => {
+    it('check the address at connect time: a name that now points inside is suppressed, not called', async () => {
+      if (!localName) {
+        console.warn('[ssrf] no local name to rebind; skipped');
+        return;
+      }
+      const [id = 0] = await addSubscribersTo(db, TEST_KEYS, {
+        count: 1,
+        channel: 'webhook',
+        address: () => `https://${localName}:${canaryPort}/hook`,
+        secret: () => `whsec_${Buffer.from('rebinding-test-secret-0123456789').toString('base64')}`,
+      });
+      const { notificationId } = await db.transaction((tx) =>
+        enqueueNotification(
+          tx,
+          {
+            kind: 'test',
+            title: 'Rebinding',
+            content: { webhook: { type: 'test', data: {} } },
+            audience: { kind: 'recipients', ids: [id] },
+          },
+          new Date(),
+        ),
+      );
+      const delivery = async () =>
+        (
+          await readRows(db, (q) =>
+            q.db
+              .select({ status: q.t.deliveries.status, last_error: q.t.deliveries.lastError })
+              .from(q.t.deliveries)
+              .where(and(eq(q.t.deliveries.trustCenterId, q.trustCenter), eq(q.t.deliveries.notificationId, notificationId))),
+          )
+        )[0];
+      await until(async () => (await delivery())?.status === 'suppressed', 'the suppressed delivery');
+      expect((await delivery())?.last_error).toMatch(/private address/);
+      const recipient = await readRows(db, (q) =>
+        q.db
+          .select({ status: q.t.recipients.status })
+          .from(q.t.recipients)
+          .where(and(eq(q.t.recipients.trustCenterId, q.trustCenter), eq(q.t.recipients.id, id))),
+      );
+      expect(recipient).toEqual([{ status: 'suppressed' }]);
+      expect(canaryHits).toEqual([]);
+    });
   });
 });
