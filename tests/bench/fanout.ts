@@ -35,7 +35,7 @@ import type { FakeEndpoints, FakeStats } from '../fakes/serve-fakes.ts';
 import type { FakeResendStats } from '../fakes/serve-resend.ts';
 import type { BenchContext, Benchmark } from '../helpers/bench.ts';
 import { addSubscribers, addSubscribersTo, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { enqueueNotification } from '../helpers/outbox-on-connection.ts';
 import { createTestPostgres } from '../helpers/postgres.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, startServer, tempDir } from '../helpers/server.ts';
@@ -205,7 +205,7 @@ async function scenario(
     addSubscribers(db, TEST_KEYS, { count: recipients, channel: 'email', address: (i) => `bench${i}@customer.example` });
     const populateMs = performance.now() - populateStart;
     const enqueueStart = performance.now();
-    const { notificationId, deliveries } = enqueueNotification(
+    const { notificationId, deliveries } = await enqueueNotification(
       db,
       {
         kind: 'bench',
@@ -675,7 +675,7 @@ async function fourChannels(log: BenchContext['log']): Promise<FourChannelFigure
     const populateMs = performance.now() - populateStart;
     const line = 'Bench: elevated API errors';
     const enqueueStart = performance.now();
-    const { deliveries } = enqueueNotification(
+    const { deliveries } = await enqueueNotification(
       db,
       {
         kind: 'bench',

@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { addSubscribers, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { enqueueNotification } from '../helpers/outbox-on-connection.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
 
@@ -98,7 +98,7 @@ beforeAll(async () => {
   resend.latency(600);
   db = openDatabase(join(dataDir, 'candor.db'));
   addSubscribers(db, TEST_KEYS, { count: COUNT, channel: 'email', address });
-  ({ notificationId } = enqueueNotification(
+  ({ notificationId } = await enqueueNotification(
     db,
     { kind: 'incident.update', title: 'API degraded', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },
     new Date(),

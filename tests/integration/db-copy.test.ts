@@ -40,7 +40,7 @@ import { scheduleJob } from '../../src/core/jobs/jobs.ts';
 import { createEmailChallenge } from '../../src/core/subscriptions/challenges.ts';
 import { createAppContext } from '../../src/runtime/context.ts';
 import { addSubscribers, emailContent } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { enqueueNotification } from '../helpers/outbox-on-connection.ts';
 import { keepOrganisation } from '../helpers/organisations.ts';
 import { createTestPostgres, TEST_POSTGRES_URL, type TestPostgres } from '../helpers/postgres.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
@@ -187,7 +187,7 @@ async function seedDataDir(): Promise<string> {
     recordAudit(db, { actor: { type: 'staff', id: staffId, label: 'owner' }, action: 'staff.created', target: `staff:${staffId}` }, now);
     const recipients = addSubscribers(db, keys, { count: 3, channel: 'email', address: (i) => `person${i}@acme.example` });
     await keepOrganisation(db, 'Acme', { domains: ['acme.example'], recipients: [recipients[0] ?? 0] });
-    const sent = enqueueNotification(
+    const sent = await enqueueNotification(
       db,
       { kind: 'test', title: 'Elevated API errors', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },
       now,

@@ -6,7 +6,7 @@ import { openDatabase } from '../../db/client.ts';
 import { seal, unseal } from '../../src/core/crypto/seal.ts';
 import { openRecipient } from '../../src/core/notify/recipients.ts';
 import { domainHash } from '../../src/core/organisations/domains.ts';
-import { addRecipient, findRecipient } from '../helpers/notify-sync.ts';
+import { addRecipient, findRecipient } from '../helpers/outbox-on-connection.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 
 const cli = (dataDir: string, ...args: string[]) =>
@@ -19,15 +19,20 @@ const secretsOf = (dataDir: string) =>
   JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { secret: string; encryptionKey: string; previousKeys?: string[] };
 
 describe('candor keys rotate', () => {
-  it('re-seals every address and authenticator secret with a new key, and forgets the old one', () => {
+  it('re-seals every address and authenticator secret with a new key, and forgets the old one', async () => {
     const dataDir = tempDir();
     expect(cli(dataDir, 'admin', 'create', '--email', 'owner@lumenwork.example', '--role', 'owner').status).toBe(0);
     const before = secretsOf(dataDir);
     const oldKey = Buffer.from(before.encryptionKey, 'hex');
     const keys = { keys: [oldKey], secret: before.secret };
     const db = openDatabase(join(dataDir, 'candor.db'));
-    addRecipient(db, keys, { channel: 'email', address: 'ada@customer.example' }, new Date());
-    addRecipient(db, keys, { channel: 'webhook', address: 'https://hooks.customer.example/candor', secret: 'whsec_c2VjcmV0' }, new Date());
+    await addRecipient(db, keys, { channel: 'email', address: 'ada@customer.example' }, new Date());
+    await addRecipient(
+      db,
+      keys,
+      { channel: 'webhook', address: 'https://hooks.customer.example/candor', secret: 'whsec_c2VjcmV0' },
+      new Date(),
+    );
     db.$client
       .prepare('UPDATE staff SET totp_secret = ? WHERE email = ?')
       .run(seal(oldKey, 'dG90cC1rZXk=', 'staff:1:totp'), 'owner@lumenwork.example');
@@ -55,12 +60,12 @@ describe('candor keys rotate', () => {
     expect(after.previousKeys).toEqual([]);
     const newKey = Buffer.from(after.encryptionKey, 'hex');
     const db2 = openDatabase(join(dataDir, 'candor.db'));
-    const ada = findRecipient(db2, { keys: [newKey], secret: after.secret }, 'email', 'ada@customer.example');
+    const ada = await findRecipient(db2, { keys: [newKey], secret: after.secret }, 'email', 'ada@customer.example');
     expect(ada).toBeDefined();
     if (!ada) return;
     expect(openRecipient({ keys: [newKey], secret: after.secret }, ada).address).toBe('ada@customer.example');
     expect(() => openRecipient({ keys: [oldKey], secret: after.secret }, ada)).toThrow(/not configured/);
-    const hook = findRecipient(db2, { keys: [newKey], secret: after.secret }, 'webhook', 'https://hooks.customer.example/candor');
+    const hook = await findRecipient(db2, { keys: [newKey], secret: after.secret }, 'webhook', 'https://hooks.customer.example/candor');
     expect(hook && openRecipient({ keys: [newKey], secret: after.secret }, hook).secret).toBe('whsec_c2VjcmV0');
     const totp = db2.$client.prepare('SELECT totp_secret FROM staff WHERE email = ?').get('owner@lumenwork.example') as {
       totp_secret: string;

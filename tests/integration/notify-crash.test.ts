@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification } from '../helpers/notify-sync.ts';
+import { enqueueNotification } from '../helpers/outbox-on-connection.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
 
 const COUNT = 10_000;
@@ -85,7 +85,7 @@ const count = (sql: string) => (db.$client.prepare(sql).get() as { n: number }).
 describe('a dispatcher killed mid-send', () => {
   it('loses nothing and sends no email twice after a restart', async () => {
     addSubscribers(db, TEST_KEYS, { count: COUNT, channel: 'email', address });
-    const { notificationId, deliveries } = enqueueNotification(
+    const { notificationId, deliveries } = await enqueueNotification(
       db,
       { kind: 'incident.update', title: 'API degraded', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },
       new Date(),

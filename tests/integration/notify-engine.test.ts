@@ -26,7 +26,7 @@ import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { addSubscribers, deliveryCounts, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification, suppressRecipient } from '../helpers/notify-sync.ts';
+import { enqueueNotification, suppressRecipient } from '../helpers/outbox-on-connection.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const PUBLIC_URL = new URL('https://trust.candor.test/');
@@ -224,7 +224,7 @@ describe('notification engine against the provider fakes', () => {
     });
 
     const started = performance.now();
-    const first = enqueue(db, incidentContent(), undefined, 'incident:1');
+    const first = await enqueue(db, incidentContent(), undefined, 'incident:1');
     const enqueueMs = performance.now() - started;
     expect(first.deliveries).toBe(10_000);
     expect(first.byChannel).toEqual({ email: 7000, sms: 1000, slack: 1000, webhook: 1000 });
@@ -290,7 +290,7 @@ describe('notification engine against the provider fakes', () => {
     );
 
     // The next update of the same incident goes under each root, and each root is edited to the current state.
-    const second = enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:1');
+    const second = await enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:1');
     expect(second.byChannel).toEqual({ slack: 1000 });
     await runToEnd(dispatcher(db), db, 30_000);
     expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 1000 });
@@ -308,7 +308,7 @@ describe('notification engine against the provider fakes', () => {
   it('rides out a Resend outage: retries are recorded, then everything is sent once', async () => {
     const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 500, channel: 'email', address: emailAddress });
-    const n = enqueue(db, { email: incidentContent().email });
+    const n = await enqueue(db, { email: incidentContent().email });
     resend.outage(1000);
     await runToEnd(dispatcher(db), db);
 
@@ -329,7 +329,7 @@ describe('notification engine against the provider fakes', () => {
     const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 400, channel: 'email', address: emailAddress });
     addSubscribers(db, TEST_KEYS, { count: 6, channel: 'sms', address: smsNumber });
-    const n = enqueue(db, { email: incidentContent().email, sms: incidentContent().sms });
+    const n = await enqueue(db, { email: incidentContent().email, sms: incidentContent().sms });
     const retryAfterSeconds = 1;
     resend.rateLimitStorm(1200, retryAfterSeconds);
     twilio.rateLimitStorm(1200, retryAfterSeconds);
@@ -363,7 +363,7 @@ describe('notification engine against the provider fakes', () => {
   it('reuses the idempotency key when an answer is lost: the batch is not emailed twice', async () => {
     const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 250, channel: 'email', address: emailAddress });
-    const n = enqueue(db, { email: incidentContent().email });
+    const n = await enqueue(db, { email: incidentContent().email });
     resend.loseResponseNext(1);
     await runToEnd(dispatcher(db), db);
 
@@ -396,8 +396,8 @@ describe('notification engine against the provider fakes', () => {
   it('two updates of one thread claimed in the same round: the second waits for the root and goes into its thread', async () => {
     const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 3, channel: 'slack', address: (i) => `C0THREAD${i}`, secret: () => 'xoxb-one-workspace' });
-    enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:77');
-    enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:77');
+    await enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:77');
+    await enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:77');
     await dispatcher(db).drain();
     const byChannel = new Map<string, typeof slack.messages>();
     for (const m of slack.messages) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m]);
@@ -418,11 +418,11 @@ describe('notification engine against the provider fakes', () => {
     slack.latency(400);
     const a = dispatcher(db, { owner: 'dispatcher-a' });
     const b = dispatcher(other, { owner: 'dispatcher-b' });
-    const first = enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:90');
+    const first = await enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:90');
     const aRound = a.round('slack');
     const deadline = Date.now() + 5000;
     while (slack.requests.length === 0 && Date.now() < deadline) await sleep(5);
-    const second = enqueue(other, { slack: incidentContent('identified').slack }, undefined, 'incident:90');
+    const second = await enqueue(other, { slack: incidentContent('identified').slack }, undefined, 'incident:90');
     expect(await b.round('slack')).toBe(1);
     // B found the root claimed and not yet posted: its delivery waits, unattempted, instead of posting a second root
     const waiting = deliveriesOf(db, second.notificationId)[0];
@@ -454,7 +454,7 @@ describe('notification engine against the provider fakes', () => {
     db.$client
       .prepare('INSERT INTO slack_threads (recipient_id, thread_key, claimed_by, claim_expires_at) VALUES (?, ?, ?, ?)')
       .run(recipient, 'incident:91', 'slack-crashed', Date.now() + 60_000);
-    const n = enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:91');
+    const n = await enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:91');
     const d = dispatcher(db);
     await d.round('slack');
     expect(slack.messages).toHaveLength(0);
@@ -463,7 +463,7 @@ describe('notification engine against the provider fakes', () => {
     db.$client.prepare('UPDATE slack_threads SET claim_expires_at = ?').run(Date.now() - 1);
     db.$client.prepare('UPDATE deliveries SET next_attempt_at = ?').run(Date.now());
     await d.drain();
-    enqueue(db, { slack: incidentContent('resolved').slack }, undefined, 'incident:91');
+    await enqueue(db, { slack: incidentContent('resolved').slack }, undefined, 'incident:91');
     await d.drain();
 
     expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 1 });
@@ -476,7 +476,7 @@ describe('notification engine against the provider fakes', () => {
   it('a lost answer, then an unsubscribe before the retry: the changed batch is recognised as sent, not failed or sent twice', async () => {
     const { db } = freshDb();
     const ids = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });
-    const n = enqueue(db, { email: incidentContent().email });
+    const n = await enqueue(db, { email: incidentContent().email });
     resend.loseResponseNext(1);
     const d = dispatcher(db);
     await d.round('email');
@@ -508,10 +508,10 @@ describe('notification engine against the provider fakes', () => {
     const emails = addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: emailAddress });
     twilio.unsubscribe(smsNumber(0));
     slack.setChannelError('CGONE00001', 'channel_not_found');
-    const first = enqueue(db, incidentContent());
+    const first = await enqueue(db, incidentContent());
     expect(first.deliveries).toBe(9);
     // suppressed between fan-out and sending (a bounce webhook, an unsubscribe click): nothing goes out
-    suppressRecipient(db, emails[0] ?? 0, 'bounced', new Date());
+    await suppressRecipient(db, emails[0] ?? 0, 'bounced', new Date());
     await runToEnd(dispatcher(db), db);
 
     const byRecipient = new Map(deliveriesOf(db, first.notificationId).map((d) => [d.recipient_id, d]));
@@ -533,7 +533,7 @@ describe('notification engine against the provider fakes', () => {
 
     // The next fan-out does not include them, even after the provider would accept again.
     twilio.resubscribe(smsNumber(0));
-    const second = enqueue(db, incidentContent('resolved'));
+    const second = await enqueue(db, incidentContent('resolved'));
     expect(second.byChannel).toEqual({ email: 1, sms: 2, slack: 1, webhook: 1 });
     const recipientsOfSecond = new Set(deliveriesOf(db, second.notificationId).map((d) => d.recipient_id));
     for (const id of [...suppressedIds, emails[0] ?? 0]) expect(recipientsOfSecond.has(id)).toBe(false);
@@ -554,7 +554,7 @@ describe('notification engine against the provider fakes', () => {
       address: () => `${broken.url}/hooks/broken`,
       secret: () => whsec(),
     });
-    const n = enqueue(db, { sms: incidentContent().sms, webhook: incidentContent().webhook });
+    const n = await enqueue(db, { sms: incidentContent().sms, webhook: incidentContent().webhook });
     await runToEnd(dispatcher(db, { retry: { baseMs: 20, capMs: 200, maxAttempts: 3 } }), db);
 
     const byRecipient = new Map(deliveriesOf(db, n.notificationId).map((d) => [d.recipient_id, d]));
@@ -587,7 +587,7 @@ describe('notification engine against the provider fakes', () => {
       address: (i) => `${receivers[i % 2]?.receiver.url}/hooks/${i}`,
       secret: (i) => receivers[i % 2]?.secret ?? null,
     });
-    const n = enqueue(db, { email: incidentContent().email, sms: incidentContent().sms, webhook: incidentContent().webhook });
+    const n = await enqueue(db, { email: incidentContent().email, sms: incidentContent().sms, webhook: incidentContent().webhook });
     resend.latency(15);
     twilio.latency(2);
     // Two dispatchers, as two processes would have, on one connection: two SQLite connections in one
@@ -621,7 +621,7 @@ describe('notification engine against the provider fakes', () => {
   it('stops gracefully: sends in flight finish and are recorded, unstarted claims are handed back', async () => {
     const { db } = freshDb();
     addSubscribers(db, TEST_KEYS, { count: 2000, channel: 'email', address: emailAddress });
-    const n = enqueue(db, { email: incidentContent().email });
+    const n = await enqueue(db, { email: incidentContent().email });
     // long enough that the test sees both requests in flight even on a loaded machine
     resend.latency(400);
     const d = dispatcher(db, { owner: 'dispatcher-stopping', limits: { email: { ...FAST, concurrency: 2 } } });

@@ -20,7 +20,7 @@ import {
   indexEmailDomains,
   organisationBreakdown,
   suppressRecipient,
-} from '../helpers/notify-sync.ts';
+} from '../helpers/outbox-on-connection.ts';
 
 const channels = ['email', 'sms', 'slack', 'webhook'] as const;
 const ctx = (db: Db) => ({
@@ -33,7 +33,7 @@ const ctx = (db: Db) => ({
 });
 
 /** A subscriber following incidents, with one address on the channel, who typed `company`. */
-function person(
+async function person(
   db: Db,
   channel: (typeof channels)[number],
   address: string,
@@ -44,7 +44,7 @@ function person(
     .prepare('INSERT INTO subscribers (organisation, created_at) VALUES (?, ?) RETURNING id')
     .get(company, Date.now()) as { id: number };
   db.$client.prepare(`INSERT INTO subscriber_topics (subscriber_id, topic, component) VALUES (?, 'incidents', '')`).run(subscriberId);
-  const r = addRecipient(db, TEST_KEYS, { channel, address, subscriberId, status }, new Date());
+  const r = await addRecipient(db, TEST_KEYS, { channel, address, subscriberId, status }, new Date());
   return { subscriberId, recipientId: r.id };
 }
 
@@ -53,14 +53,14 @@ async function world() {
   const made = await createOrganisation(ctx(db), 'Acme Bank', 'acmebank.example');
   if (!made.ok) throw new Error(made.message);
   const people = {
-    member: person(db, 'email', 'Jane@AcmeBank.example', null),
-    subdomain: person(db, 'email', 'mallory@mail.acmebank.example', 'Acme Bank'),
-    lookalike: person(db, 'email', 'mallory@acmebank.example.evil.example', 'Acme Bank'),
-    pending: person(db, 'email', 'eve@acmebank.example', 'Acme Bank', 'pending'),
-    typedOnly: person(db, 'email', 'mallory@freemail.example', 'Acme Bank'),
-    typedSms: person(db, 'sms', '+447911123401', 'acme bank'),
-    assignedSms: person(db, 'sms', '+447911123402', null),
-    assignedSlack: person(db, 'slack', 'https://hooks.slack.com/services/T/B/acme', null),
+    member: await person(db, 'email', 'Jane@AcmeBank.example', null),
+    subdomain: await person(db, 'email', 'mallory@mail.acmebank.example', 'Acme Bank'),
+    lookalike: await person(db, 'email', 'mallory@acmebank.example.evil.example', 'Acme Bank'),
+    pending: await person(db, 'email', 'eve@acmebank.example', 'Acme Bank', 'pending'),
+    typedOnly: await person(db, 'email', 'mallory@freemail.example', 'Acme Bank'),
+    typedSms: await person(db, 'sms', '+447911123401', 'acme bank'),
+    assignedSms: await person(db, 'sms', '+447911123402', null),
+    assignedSlack: await person(db, 'slack', 'https://hooks.slack.com/services/T/B/acme', null),
   };
   for (const p of [people.assignedSms, people.assignedSlack]) {
     const assigned = await assignMembers(ctx(db), {
@@ -80,22 +80,22 @@ describe('a targeted audience', () => {
   it('selects active addresses in exactly the domain and addresses staff placed, never a typed company', async () => {
     const { db, acme, people } = await world();
     const content = { ...emailContent(), sms: { body: 'x', link: 'https://t.example/i/1' }, slack: { text: 'x', blocks: [] } };
-    const sent = enqueueNotification(db, { kind: 'test', title: 't', content, audience: audienceOf([acme]) }, new Date());
+    const sent = await enqueueNotification(db, { kind: 'test', title: 't', content, audience: audienceOf([acme]) }, new Date());
     const reached = (
       db.$client
         .prepare('SELECT recipient_id FROM deliveries WHERE notification_id = ? ORDER BY recipient_id')
         .all(sent.notificationId) as { recipient_id: number }[]
     ).map((r) => r.recipient_id);
     expect(reached).toEqual([people.member.recipientId, people.assignedSms.recipientId, people.assignedSlack.recipientId]);
-    expect(countAudience(db, audienceOf([acme]), channels)).toEqual({ email: 1, sms: 1, slack: 1 });
+    expect(await countAudience(db, audienceOf([acme]), channels)).toEqual({ email: 1, sms: 1, slack: 1 });
   });
 
   it('reaches no one when addressed to no organisation, or to one without members', async () => {
     const { db } = await world();
     const empty = await createOrganisation(ctx(db), 'Initech', 'initech.example');
     if (!empty.ok) throw new Error(empty.message);
-    expect(countAudience(db, audienceOf([]), channels)).toEqual({});
-    expect(countAudience(db, audienceOf([empty.id]), channels)).toEqual({});
+    expect(await countAudience(db, audienceOf([]), channels)).toEqual({});
+    expect(await countAudience(db, audienceOf([empty.id]), channels)).toEqual({});
   });
 
   it('breaks the figures down per organisation, channel and basis, counting an address on two bases once', async () => {
@@ -107,7 +107,7 @@ describe('a targeted audience', () => {
       basis: 'assigned',
     });
     expect(both.ok).toBe(true);
-    expect(organisationBreakdown(db, audienceOf([acme]), channels)).toEqual([
+    expect(await organisationBreakdown(db, audienceOf([acme]), channels)).toEqual([
       {
         organisationId: acme,
         byChannel: { email: 1, sms: 1, slack: 1 },
@@ -121,20 +121,20 @@ describe('a targeted audience', () => {
 
   it('stops at once when the domain goes, and skips suppressed members', async () => {
     const { db, acme, people } = await world();
-    suppressRecipient(db, people.assignedSlack.recipientId, 'revoked', new Date());
+    await suppressRecipient(db, people.assignedSlack.recipientId, 'revoked', new Date());
     expect((await removeDomain(ctx(db), acme, 'acmebank.example')).ok).toBe(true);
-    expect(countAudience(db, audienceOf([acme]), channels)).toEqual({ sms: 1 });
+    expect(await countAudience(db, audienceOf([acme]), channels)).toEqual({ sms: 1 });
   });
 
   it('an unconfirmed address that bounced stays unconfirmed when its suppression is lifted: never a member by domain', async () => {
     const { db, acme, people } = await world();
-    const before = countAudience(db, audienceOf([acme]), channels);
-    suppressRecipient(db, people.pending.recipientId, 'email bounced', new Date());
+    const before = await countAudience(db, audienceOf([acme]), channels);
+    await suppressRecipient(db, people.pending.recipientId, 'email bounced', new Date());
     await databaseOf(db).transaction((tx) => unsuppressRecipient(tx, people.pending.recipientId));
     expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.pending.recipientId)).toEqual({ status: 'pending' });
-    expect(countAudience(db, audienceOf([acme]), channels)).toEqual(before);
+    expect(await countAudience(db, audienceOf([acme]), channels)).toEqual(before);
     // a confirmed one goes back to active
-    suppressRecipient(db, people.member.recipientId, 'email bounced', new Date());
+    await suppressRecipient(db, people.member.recipientId, 'email bounced', new Date());
     await databaseOf(db).transaction((tx) => unsuppressRecipient(tx, people.member.recipientId));
     expect(db.$client.prepare('SELECT status FROM recipients WHERE id = ?').get(people.member.recipientId)).toEqual({ status: 'active' });
   });
@@ -172,17 +172,17 @@ describe('organisation domains', () => {
     expect(checkDomain('outlook.acmebank.example').ok).toBe(true);
   });
 
-  it('are matched through a blind index of the address’s domain, filled for rows that lack it', () => {
+  it('are matched through a blind index of the address’s domain, filled for rows that lack it', async () => {
     const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(TEST_KEYS.secret));
-    const r = addRecipient(db, TEST_KEYS, { channel: 'email', address: 'jane@acmebank.example' }, new Date());
+    const r = await addRecipient(db, TEST_KEYS, { channel: 'email', address: 'jane@acmebank.example' }, new Date());
     expect(r.domainHash).toBe(domainHash(TEST_KEYS.secret, 'acmebank.example'));
     expect(r.domainHash).not.toContain('acmebank');
     expect(emailDomainHash(TEST_KEYS.secret, 'JANE@ACMEBANK.EXAMPLE')).toBe(r.domainHash);
-    expect(addRecipient(db, TEST_KEYS, { channel: 'sms', address: '+447911123403' }, new Date()).domainHash).toBeNull();
+    expect((await addRecipient(db, TEST_KEYS, { channel: 'sms', address: '+447911123403' }, new Date())).domainHash).toBeNull();
     // as rows stored before the index existed
     db.$client.prepare('UPDATE recipients SET domain_hash = NULL').run();
-    expect(indexEmailDomains(db, TEST_KEYS)).toBe(1);
-    expect(indexEmailDomains(db, TEST_KEYS)).toBe(0);
+    expect(await indexEmailDomains(db, TEST_KEYS)).toBe(1);
+    expect(await indexEmailDomains(db, TEST_KEYS)).toBe(0);
     expect(db.$client.prepare('SELECT domain_hash FROM recipients WHERE id = ?').get(r.id)).toEqual({ domain_hash: r.domainHash });
   });
 });

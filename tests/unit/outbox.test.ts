@@ -4,22 +4,22 @@ import { defaultRetryPolicy, parseRetryAfter, retryDelay } from '../../src/core/
 import { readRecipientToken, recipientToken } from '../../src/core/notify/links.ts';
 import { maskAddress, openRecipient } from '../../src/core/notify/recipients.ts';
 import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../helpers/notify-sync.ts';
+import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../helpers/outbox-on-connection.ts';
 
 describe('fan-out', () => {
-  it('writes one pending delivery per active recipient of the topic, on the channels the message has', () => {
+  it('writes one pending delivery per active recipient of the topic, on the channels the message has', async () => {
     const db = openDatabase(':memory:');
     addSubscribers(db, TEST_KEYS, { count: 50, channel: 'email' });
     addSubscribers(db, TEST_KEYS, { count: 20, channel: 'sms', address: (i) => `+4477009${String(i).padStart(5, '0')}` });
     addSubscribers(db, TEST_KEYS, { count: 7, channel: 'email', topic: 'subprocessors', address: (i) => `sub${i}@x.example` });
-    const emailOnly = enqueueNotification(
+    const emailOnly = await enqueueNotification(
       db,
       { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },
       new Date(),
     );
     expect(emailOnly.deliveries).toBe(50);
     expect(emailOnly.byChannel).toEqual({ email: 50 });
-    const both = enqueueNotification(
+    const both = await enqueueNotification(
       db,
       {
         kind: 'test',
@@ -33,13 +33,13 @@ describe('fan-out', () => {
     expect(deliveryCounts(db, both.notificationId)).toEqual({ pending: 70 });
   });
 
-  it('narrows to components and skips suppressed recipients', () => {
+  it('narrows to components and skips suppressed recipients', async () => {
     const db = openDatabase(':memory:');
     const api = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', component: 'public-api', address: (i) => `api${i}@x.example` });
     addSubscribers(db, TEST_KEYS, { count: 4, channel: 'email', component: 'web-app', address: (i) => `web${i}@x.example` });
     addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `all${i}@x.example` });
-    suppressRecipient(db, api[0] ?? 0, 'bounced', new Date());
-    const result = enqueueNotification(
+    await suppressRecipient(db, api[0] ?? 0, 'bounced', new Date());
+    const result = await enqueueNotification(
       db,
       { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'topic', topic: 'incidents', components: ['public-api'] } },
       new Date(),
@@ -48,10 +48,10 @@ describe('fan-out', () => {
     expect(result.deliveries).toBe(4);
   });
 
-  it('addresses a named list of recipients', () => {
+  it('addresses a named list of recipients', async () => {
     const db = openDatabase(':memory:');
     const ids = addSubscribers(db, TEST_KEYS, { count: 10, channel: 'email' });
-    const result = enqueueNotification(
+    const result = await enqueueNotification(
       db,
       { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'recipients', ids: ids.slice(0, 3) } },
       new Date(),
@@ -59,23 +59,23 @@ describe('fan-out', () => {
     expect(result.deliveries).toBe(3);
   });
 
-  it('refuses a message with no channel content, writing nothing', () => {
+  it('refuses a message with no channel content, writing nothing', async () => {
     const db = openDatabase(':memory:');
-    expect(() =>
+    await expect(
       enqueueNotification(db, { kind: 'test', title: 't', content: {}, audience: { kind: 'recipients', ids: [] } }, new Date()),
-    ).toThrow(/at least one channel/);
+    ).rejects.toThrow(/at least one channel/);
     expect(db.$client.prepare('SELECT count(*) AS n FROM notifications').get()).toEqual({ n: 0 });
   });
 });
 
 describe('recipients', () => {
-  it('are stored sealed, found by blind index, and masked for display', () => {
+  it('are stored sealed, found by blind index, and masked for display', async () => {
     const db = openDatabase(':memory:');
-    const r = addRecipient(db, TEST_KEYS, { channel: 'email', address: ' Ada@Example.COM ' }, new Date());
+    const r = await addRecipient(db, TEST_KEYS, { channel: 'email', address: ' Ada@Example.COM ' }, new Date());
     expect(r.address).not.toContain('ada');
     expect(openRecipient(TEST_KEYS, r).address).toBe('ada@example.com');
-    expect(findRecipient(db, TEST_KEYS, 'email', 'ADA@example.com')?.id).toBe(r.id);
-    expect(findRecipient(db, TEST_KEYS, 'email', 'bob@example.com')).toBeUndefined();
+    expect((await findRecipient(db, TEST_KEYS, 'email', 'ADA@example.com'))?.id).toBe(r.id);
+    expect(await findRecipient(db, TEST_KEYS, 'email', 'bob@example.com')).toBeUndefined();
     expect(maskAddress('email', 'ada@example.com')).toBe('ad…@example.com');
     expect(maskAddress('sms', '+447700900123')).toBe('+44 …0123');
     expect(maskAddress('webhook', 'https://hooks.example.com/secret/path')).toBe('https://hooks.example.com/…');
