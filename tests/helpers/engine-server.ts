@@ -13,7 +13,7 @@
  * what row-level security lets the server see), sealing audit entries with the server's audit key,
  * to seed and inspect through stores or the builder (db/engine/query.ts), never SQL of one engine.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import { type Query, query, type ReadQuery, reading } from '../../db/engine/query.ts';
@@ -21,7 +21,7 @@ import { openSqliteDatabase } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { createTestPostgres, TEST_POSTGRES_URL } from './postgres.ts';
-import { type RunningServer, type StartOptions, startServer } from './server.ts';
+import { freePort, type RunningServer, type StartOptions, startServer, tempDir } from './server.ts';
 
 /** Secrets for a server on PostgreSQL whose test gives none (a generated secrets.json is refused there). */
 export const PG_TEST_SECRETS = {
@@ -31,7 +31,13 @@ export const PG_TEST_SECRETS = {
 
 export interface ServerOnEngine {
   engine: 'sqlite' | 'postgres';
-  server: RunningServer;
+  /** the running server; a new one after `restart()` */
+  readonly server: RunningServer;
+  /**
+   * Stops the server and starts it again on the same port, data and environment (what it does at start,
+   * housekeeping among it, runs again); `server` is then the new one. The test's `database` stays open.
+   */
+  restart(): Promise<RunningServer>;
   /**
    * What a CLI command run beside the server needs in its environment besides CANDOR_DATA_DIR to reach
    * the same data: nothing on SQLite; CANDOR_DATABASE_URL and the secrets on PostgreSQL.
@@ -45,6 +51,18 @@ export interface ServerOnEngine {
    * (read as the superuser, past row-level security).
    */
   storedText(): Promise<string>;
+  /**
+   * Every column of every table with a value holding `needle`, as `table.column`, sorted: SQLite, each
+   * value cast to text (a blob's bytes); PostgreSQL, each value as text (bytes: searched as bytes), read
+   * as the superuser, past row-level security.
+   */
+  columnsHolding(needle: string): Promise<string[]>;
+  /**
+   * What `candor backup` run beside the server needs in its environment besides CANDOR_DATA_DIR: on
+   * SQLite nothing; on PostgreSQL `env` with CANDOR_DATABASE_URL naming the database's owner, given
+   * BYPASSRLS as the README says a backup role needs (the application role would dump nothing).
+   */
+  backupEnv(): Promise<Record<string, string>>;
   /** The names of the tables, sorted (SQLite: sqlite_master; PostgreSQL: schema public, read as the superuser). */
   tableNames(): Promise<string[]>;
   /** SQLite: `PRAGMA integrity_check`'s answer ('ok'); PostgreSQL: undefined (it has no such check without extensions). */
@@ -68,17 +86,41 @@ function secretsOf(dataDir: string, env: Record<string, string> | undefined): st
 const sqlite: ServerEngine = {
   name: 'sqlite',
   async start(options = {}) {
-    const server = await startServer(options);
+    const own = !options.dataDir;
+    const fixed = { ...options, dataDir: options.dataDir ?? tempDir(), port: options.port ?? (await freePort()) };
+    let server = await startServer(fixed);
     const engine = openSqliteDatabase(join(server.dataDir, 'candor.db'));
     const database = bindAuditKeys(engine, auditKeyring(secretsOf(server.dataDir, options.env)));
     return {
       engine: 'sqlite',
-      server,
+      get server() {
+        return server;
+      },
+      async restart() {
+        await server.stop();
+        server = await startServer(fixed);
+        return server;
+      },
       env: {},
       database,
       async storedText() {
         engine.connection.$client.pragma('wal_checkpoint(TRUNCATE)');
         return readFileSync(join(server.dataDir, 'candor.db')).toString('latin1');
+      },
+      async columnsHolding(needle) {
+        const sqlite = engine.connection.$client;
+        const found: string[] = [];
+        const tables = sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[];
+        for (const { name } of tables) {
+          for (const { name: column } of sqlite.prepare(`SELECT name FROM pragma_table_info(?)`).all(name) as { name: string }[]) {
+            const hit = sqlite.prepare(`SELECT 1 FROM "${name}" WHERE instr(CAST("${column}" AS TEXT), ?) > 0 LIMIT 1`).get(needle);
+            if (hit) found.push(`${name}.${column}`);
+          }
+        }
+        return found.sort();
+      },
+      async backupEnv() {
+        return {};
       },
       async tableNames() {
         const rows = engine.connection.$client.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all();
@@ -90,6 +132,7 @@ const sqlite: ServerEngine = {
       async stop() {
         await database.close();
         await server.stop();
+        if (own) rmSync(fixed.dataDir, { recursive: true, force: true });
       },
     };
   },
@@ -101,16 +144,27 @@ const postgres: ServerEngine = {
     const pg = await createTestPostgres();
     try {
       const env = { ...PG_TEST_SECRETS, ...options.env, CANDOR_DATABASE_URL: pg.appUrl };
-      const server = await startServer({ ...options, env });
+      const own = !options.dataDir;
+      const fixed = { ...options, env, dataDir: options.dataDir ?? tempDir(), port: options.port ?? (await freePort()) };
+      let server = await startServer(fixed);
       const database = bindAuditKeys(openPostgresDatabase({ url: pg.appUrl, maxConnections: 4 }), auditKeyring(env.CANDOR_SECRET));
+      let bypassing = false;
+      const cliEnv = {
+        CANDOR_DATABASE_URL: env.CANDOR_DATABASE_URL,
+        CANDOR_SECRET: env.CANDOR_SECRET,
+        CANDOR_ENCRYPTION_KEY: env.CANDOR_ENCRYPTION_KEY,
+      };
       return {
         engine: 'postgres',
-        server,
-        env: {
-          CANDOR_DATABASE_URL: env.CANDOR_DATABASE_URL,
-          CANDOR_SECRET: env.CANDOR_SECRET,
-          CANDOR_ENCRYPTION_KEY: env.CANDOR_ENCRYPTION_KEY,
+        get server() {
+          return server;
         },
+        async restart() {
+          await server.stop();
+          server = await startServer(fixed);
+          return server;
+        },
+        env: cliEnv,
         database,
         async storedText() {
           const { rows: tables } = await pg.superuser.query<{ name: string }>(
@@ -122,6 +176,25 @@ const postgres: ServerEngine = {
             parts.push(...rows.map((r) => r.row));
           }
           return parts.join('\n');
+        },
+        async columnsHolding(needle) {
+          const { rows: columns } = await pg.superuser.query<{ tab: string; col: string; bytes: boolean }>(
+            `SELECT table_name AS tab, column_name AS col, data_type = 'bytea' AS bytes FROM information_schema.columns
+              WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`,
+          );
+          const found: string[] = [];
+          for (const { tab, col, bytes } of columns) {
+            const quoted = `"${tab.replace(/"/g, '""')}"."${col.replace(/"/g, '""')}"`;
+            const holds = bytes ? `position(convert_to($1, 'UTF8') in ${quoted}) > 0` : `strpos(${quoted}::text, $1) > 0`;
+            const { rowCount } = await pg.superuser.query(`SELECT 1 FROM "${tab.replace(/"/g, '""')}" WHERE ${holds} LIMIT 1`, [needle]);
+            if (rowCount) found.push(`${tab}.${col}`);
+          }
+          return found.sort();
+        },
+        async backupEnv() {
+          if (!bypassing) await pg.superuser.query(`ALTER ROLE "${pg.ownerRole}" BYPASSRLS`);
+          bypassing = true;
+          return { ...cliEnv, CANDOR_DATABASE_URL: pg.ownerUrl };
         },
         async tableNames() {
           const { rows } = await pg.superuser.query<{ name: string }>(
@@ -135,6 +208,7 @@ const postgres: ServerEngine = {
         async stop() {
           await database.close();
           await server.stop();
+          if (own) rmSync(fixed.dataDir, { recursive: true, force: true });
           await pg.drop();
         },
       };
