@@ -114,8 +114,13 @@ async function main(): Promise<void> {
     });
   };
   const server = createServer((req, res) => {
-    // A request that may have written: whoever sent it reads afresh next (their 303 may come before the announcement).
-    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => context.snapshots.changed());
+    // A request that may have written: whoever sent it reads afresh next (their 303 may come before the
+    // announcement), and what it enqueued goes out now rather than at the dispatcher's next poll.
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      res.once('finish', () => {
+        context.snapshots.changed();
+        worker?.dispatcher.wake();
+      });
     // First: a status page in memory carries its own final headers, and nothing in dist/client has its path.
     if (!context.snapshots.serve(req, res, () => serve(req, res))) serve(req, res);
   });

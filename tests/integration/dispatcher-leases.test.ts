@@ -76,3 +76,103 @@ describe.each(enginesUnderTest())('dispatcher leases on $name', (engine) => {
     expect(slowB.sends.size).toBe(0);
   });
 });
+
+/** A webhook provider that accepts everything at once, counting the requests. */
+class InstantChannel implements Channel {
+  readonly name = 'webhook' as const;
+  readonly mode = 'live' as const;
+  readonly batchSize = 1;
+  readonly limits = { ratePerSecond: 1000, burst: 1000, concurrency: 4 };
+  sent = 0;
+  async send(jobs: SendJob[]): Promise<SendResult[]> {
+    this.sent += jobs.length;
+    return jobs.map((job) => ({ deliveryId: job.deliveryId, outcome: 'sent', httpStatus: 200, durationMs: 0 }));
+  }
+}
+
+describe.each(enginesUnderTest())('a woken dispatcher on $name', (engine) => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  const enqueueOne = (database: Database) => {
+    const input = {
+      kind: 'incident.update',
+      title: 't',
+      content: { webhook: { type: 'incident.updated', data: {} } },
+      audience: { kind: 'topic' as const, topic: 'incidents' },
+    };
+    return database.engine === 'sqlite'
+      ? database.transaction((tx) => enqueueNotification(tx, input, new Date()))
+      : database.transaction((tx) => enqueueNotification(tx, input, new Date()));
+  };
+
+  /** Waits (without a deadline of its own: the test's timeout is the failure) until `n` deliveries of the notification are sent. */
+  async function sentEventually(database: Database, notificationId: number, n: number): Promise<void> {
+    while ((await deliveryCountsOf(database, notificationId)).sent !== n) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  // An hour between polls: only the wake can make these sends happen within the test's timeout.
+  const idleFor = 3_600_000;
+
+  it('sends what was enqueued when woken, not at its next poll', async () => {
+    const { database, close } = await engine.open();
+    cleanup.push(close);
+    await addSubscribersTo(database, TEST_KEYS, { count: 2, channel: 'webhook', address: (i) => `https://hooks.example/w/${i}` });
+    const channel = new InstantChannel();
+    const dispatcher = new Dispatcher({
+      database,
+      channels: { webhook: channel },
+      keys: TEST_KEYS,
+      publicUrl: new URL('https://trust.candor.test/'),
+      pollMs: idleFor,
+    });
+    dispatcher.start();
+    cleanup.push(() => dispatcher.stop());
+    await new Promise((resolve) => setTimeout(resolve, 100)); // its first round found nothing: it waits
+    const { notificationId } = await enqueueOne(database);
+    dispatcher.wake();
+    await sentEventually(database, notificationId, 2);
+    expect(channel.sent).toBe(2);
+  });
+
+  it('a wake that arrives while a round is claiming is not lost: the loop claims again instead of waiting', async () => {
+    const { database, close } = await engine.open();
+    cleanup.push(close);
+    await addSubscribersTo(database, TEST_KEYS, { count: 2, channel: 'webhook', address: (i) => `https://hooks.example/w/${i}` });
+    // The work is committed and the wake given after the round's claim read the queue (empty) and before the round ends.
+    let afterFirstClaim: (() => Promise<void>) | null = null;
+    const observed = new Proxy(database, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (property !== 'transaction' || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          const result: unknown = await Reflect.apply(value, target, args);
+          const hook = afterFirstClaim;
+          afterFirstClaim = null;
+          if (hook) await hook();
+          return result;
+        };
+      },
+    });
+    const channel = new InstantChannel();
+    const dispatcher = new Dispatcher({
+      database: observed,
+      channels: { webhook: channel },
+      keys: TEST_KEYS,
+      publicUrl: new URL('https://trust.candor.test/'),
+      pollMs: idleFor,
+    });
+    let enqueued: number | null = null;
+    afterFirstClaim = async () => {
+      enqueued = (await enqueueOne(database)).notificationId;
+      dispatcher.wake();
+    };
+    dispatcher.start();
+    cleanup.push(() => dispatcher.stop());
+    while (enqueued === null) await new Promise((resolve) => setTimeout(resolve, 10));
+    await sentEventually(database, enqueued, 2);
+    expect(channel.sent).toBe(2);
+  });
+});

@@ -73,6 +73,8 @@ export class Dispatcher {
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
+  /** counts `wake()` calls, so that a loop woken while its round ran does not then wait */
+  private wakes = 0;
   /** outcomes waiting for the record being written (`record`) */
   private readonly toRecord: { outcomes: Outcome[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private recording: Promise<void> | null = null;
@@ -106,8 +108,12 @@ export class Dispatcher {
     this.loops = [...this.limiters.keys()].map((name) => this.loop(name));
   }
 
-  /** New work was enqueued: skip the idle wait. */
+  /**
+   * New work may have been enqueued: skip the idle wait. A loop in the middle of a round when woken
+   * claims again when the round ends (its claim may have been read before the work was committed).
+   */
   wake(): void {
+    this.wakes++;
     for (const wake of this.wakers) wake();
   }
 
@@ -135,12 +141,13 @@ export class Dispatcher {
     const { signal } = this.abort;
     while (!signal.aborted) {
       let sent = 0;
+      const wakesBefore = this.wakes;
       try {
         sent = await this.round(name);
       } catch (err) {
         this.o.log(`dispatcher: ${name} round failed: ${(err as Error).message}`);
       }
-      if (sent === 0 && !signal.aborted) {
+      if (sent === 0 && !signal.aborted && this.wakes === wakesBefore) {
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
