@@ -10,7 +10,7 @@ import { Cron } from 'croner';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { BACKUP_DATABASE_URL, describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring } from '../core/audit/key.ts';
-import { backupRoleProblem } from '../core/backup/postgres.ts';
+import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
 import { noticeJobHandlers } from '../core/changes/notices.ts';
@@ -51,7 +51,8 @@ export function backupDeps(context: AppContext, log: (line: string) => void, sig
   const common = commonDeps(context, log, signal);
   if (context.database.engine === 'sqlite') return { ...common, db: legacyConnection(context.database) };
   const url = context.config.backupDatabaseUrl;
-  return url ? { ...common, backupUrl: url } : null;
+  const app = context.config.database;
+  return url && app.engine === 'postgres' ? { ...common, backupUrl: url, appUrl: app.url } : null;
 }
 
 function commonDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): CommonDeps {
@@ -101,7 +102,8 @@ export function backupRound(context: AppContext, log: (line: string) => void, si
 /** Start-up's line about the daily backup on PostgreSQL (and a setting SQLite ignores), then the backup role checked. */
 function describeBackups(context: AppContext, log: (line: string) => void): void {
   const url = context.config.backupDatabaseUrl;
-  if (context.database.engine === 'sqlite') {
+  const app = context.config.database;
+  if (app.engine === 'sqlite') {
     if (url) log(`daily backups: ${BACKUP_DATABASE_URL} is ignored on SQLite (the backup is the data dir's candor.db)`);
     return;
   }
@@ -111,9 +113,10 @@ function describeBackups(context: AppContext, log: (line: string) => void): void
   }
   log(`daily backups: taken by this server as ${describeDatabaseUrl(url)} (${BACKUP_DATABASE_URL}); one node per day takes each`);
   // Known now rather than at the first backup: unreachable, or lacking a right it needs.
-  void backupRoleProblem(url, BACKUP_DATABASE_URL).then((problem) => {
+  void (async () => {
+    const problem = (await backupRoleProblem(url, BACKUP_DATABASE_URL)) ?? (await otherDatabaseProblem(url, app.url).catch(() => null));
     if (problem) log(`daily backups will fail: ${problem}`);
-  });
+  })();
 }
 
 export function startJobRunner(

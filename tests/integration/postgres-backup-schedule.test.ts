@@ -7,7 +7,9 @@
  * verified and how long it took; both dashboards show it; and `candor restore` of that file into a
  * fresh database gives the data back with its audit chain. Without the setting, start-up says in one
  * line how to enable it, the dashboard says scheduled backups are not configured, and when none has
- * come for 26 hours staff are told they are overdue. A bad value is one line naming the setting.
+ * come for 26 hours staff are told they are overdue. A bad value is one line naming the setting; a
+ * role that cannot be reached or lacks a right is named at start, and one reaching another database
+ * than CANDOR_DATABASE_URL's is refused (a backup of it would be recorded as this one's).
  * Mirrors tests/integration/backup-schedule.test.ts (SQLite, on a fake clock), here with real servers.
  */
 import { spawn } from 'node:child_process';
@@ -19,6 +21,7 @@ import { openPostgresDatabase } from '../../db/engine/postgres.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
+import { backupRoleProblem, otherDatabaseProblem } from '../../src/core/backup/postgres.ts';
 import { BACKUP_JOB_KIND, type BackupRun, lastVerifiedRun, plannedBackupJobs } from '../../src/core/backup/runs.ts';
 import { nextSlot, SCHEDULED_FILE } from '../../src/core/backup/schedule.ts';
 import { scheduleJob } from '../../src/core/jobs/jobs.ts';
@@ -183,6 +186,24 @@ describe.skipIf(!TEST_POSTGRES_URL)('the daily backup on PostgreSQL, taken by th
       expect(text).not.toContain('not configured');
       expect(page.html).not.toContain('id="backups-attention"');
     }
+  });
+
+  it('names at start a backup role that cannot be reached or lacks a right, and refuses one that reaches another database', async () => {
+    const setting = 'CANDOR_BACKUP_DATABASE_URL';
+    expect(await backupRoleProblem(pg.ownerUrl, setting)).toBeNull();
+    expect(await backupRoleProblem(pg.appUrl, setting)).toMatch(
+      new RegExp(
+        `^CANDOR_BACKUP_DATABASE_URL connects as "${pg.appRole}", which lacks BYPASSRLS and CREATEDB: .*ALTER ROLE … BYPASSRLS CREATEDB`,
+      ),
+    );
+    const unreachable = await backupRoleProblem('postgres://candor_owner:hunter2@127.0.0.1:1/candor', setting);
+    expect(unreachable).toMatch(/^CANDOR_BACKUP_DATABASE_URL cannot reach PostgreSQL at candor_owner@127\.0\.0\.1:1\/candor: /);
+    expect(unreachable).not.toContain('hunter2');
+    expect(await otherDatabaseProblem(pg.ownerUrl, pg.appUrl)).toBeNull();
+    expect(await otherDatabaseProblem(target.ownerUrl, pg.appUrl)).toBe(
+      `CANDOR_BACKUP_DATABASE_URL reaches database "${target.database}", not the one CANDOR_DATABASE_URL names ("${pg.database}"): ` +
+        'it must name the same database, as the role that may back it up',
+    );
   });
 
   it('restores with `candor restore` into a fresh database, which holds the data and a chain that verifies', async () => {

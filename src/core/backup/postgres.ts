@@ -54,7 +54,7 @@ import { z } from 'zod';
 import type { MigrationState } from '../../../db/client.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
 import { analyzePostgres, migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
-import { DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
+import { BACKUP_DATABASE_URL, DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
 import { verifyAuditChainPostgres } from '../audit/chain-postgres.ts';
 import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditEntry, type AuditInput, type AuditVerification, describeFailure, writeAudit } from '../audit/log.ts';
@@ -785,4 +785,32 @@ export async function backupRoleProblem(url: string, setting: string): Promise<s
     if (err instanceof ConfigError) return err.message;
     return `${setting}: ${scrub(err instanceof Error ? err.message : String(err), url)}`;
   }
+}
+
+/** Which database a URL reaches, whatever the route to it (a pooler, another host name): its name and its server's start. */
+function identityOf(url: string, setting: string): Promise<{ database: string; server: string }> {
+  return withClient(
+    url,
+    async (client) => {
+      const { rows } = await client.query<{ database: string; server: string }>(
+        'SELECT current_database() AS database, pg_postmaster_start_time()::text AS server',
+      );
+      return rows[0] ?? { database: '?', server: '?' };
+    },
+    setting,
+  );
+}
+
+/**
+ * Null when CANDOR_BACKUP_DATABASE_URL reaches the database CANDOR_DATABASE_URL does; else why not, in
+ * one line. A backup of another database would be recorded as this one's: the run refuses it.
+ */
+export async function otherDatabaseProblem(backupUrl: string, appUrl: string): Promise<string | null> {
+  const [backup, app] = await Promise.all([identityOf(backupUrl, BACKUP_DATABASE_URL), identityOf(appUrl, DATABASE_URL)]);
+  if (backup.database === app.database && backup.server === app.server) return null;
+  const where = backup.server === app.server ? '' : ' on another server';
+  return (
+    `${BACKUP_DATABASE_URL} reaches database "${backup.database}"${where}, not the one ${DATABASE_URL} names ("${app.database}"): ` +
+    'it must name the same database, as the role that may back it up'
+  );
 }

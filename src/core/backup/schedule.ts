@@ -35,8 +35,9 @@ import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
 import { type CheckResult, checkBackup } from './check.ts';
+import { BackupError } from './format.ts';
 import { sweepLeftovers } from './leftovers.ts';
-import { backupPostgres, checkPostgresBackup } from './postgres.ts';
+import { backupPostgres, checkPostgresBackup, otherDatabaseProblem } from './postgres.ts';
 import {
   BACKUP_JOB_KIND,
   type BackupRun,
@@ -72,6 +73,8 @@ export type BackupSource =
       db?: undefined;
       /** CANDOR_BACKUP_DATABASE_URL: pg_dump and the restore check connect as this role */
       backupUrl: string;
+      /** CANDOR_DATABASE_URL: the database the backup must be of */
+      appUrl: string;
     };
 
 export type BackupDeps = BackupSource & {
@@ -229,6 +232,8 @@ async function writeBackup(deps: BackupDeps, file: string): Promise<{ file: stri
   if (!key) throw new Error('no encryption key is configured');
   const common = { key, secret: deps.secret, file, now: deps.now, signal: deps.signal };
   if (deps.db) return createBackup({ ...common, db: deps.db, dataDir: deps.dataDir, userAgent: 'candor scheduler' });
+  const elsewhere = await otherDatabaseProblem(deps.backupUrl, deps.appUrl);
+  if (elsewhere) throw new BackupError(elsewhere);
   const result = await backupPostgres({ ...common, url: deps.backupUrl, setting: BACKUP_DATABASE_URL });
   // As createBackup does on SQLite: after the snapshot, which does not hold the entry recording it.
   await deps.database.transaction((tx) =>
