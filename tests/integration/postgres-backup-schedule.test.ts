@@ -13,7 +13,7 @@
  * Mirrors tests/integration/backup-schedule.test.ts (SQLite, on a fake clock), here with real servers.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
 import { backupRoleProblem, otherDatabaseProblem } from '../../src/core/backup/postgres.ts';
 import { BACKUP_JOB_KIND, type BackupRun, lastVerifiedRun, plannedBackupJobs } from '../../src/core/backup/runs.ts';
-import { nextSlot, SCHEDULED_FILE } from '../../src/core/backup/schedule.ts';
+import { type BackupDeps, nextSlot, runScheduledBackup, SCHEDULED_FILE } from '../../src/core/backup/schedule.ts';
 import { scheduleJob } from '../../src/core/jobs/jobs.ts';
 import type { Keys } from '../../src/core/notify/recipients.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
@@ -234,6 +234,48 @@ describe.skipIf(!TEST_POSTGRES_URL)('the daily backup on PostgreSQL, taken by th
     } finally {
       await restored.close();
     }
+  }, 60_000);
+
+  it('records a backup the role may not take, and one whose restore check fails, as failed runs naming why, and tells staff', async () => {
+    const deps: BackupDeps = {
+      database,
+      backupUrl: pg.appUrl,
+      appUrl: pg.appUrl,
+      dataDir: tempDir('candor-pg-schedule-'),
+      policy: { enabled: true, time: '02:30', keep: 14, directory: 'backups' },
+      keys: KEYS.keys,
+      secret: KEYS.secret,
+      auditKeys: auditKeyring(KEYS.secret),
+      staff: { keys: KEYS, staffSlack: null, publicUrl: new URL('https://trust.example/') },
+      now: () => new Date(),
+      log: () => undefined,
+    };
+    // the application role: row-level security holds it, so pg_dump could not read every row
+    const refused = await runScheduledBackup(deps, new Date('2020-01-01T02:30:00Z'));
+    expect(refused).toMatchObject({ outcome: 'failed', restoreOutcome: null });
+    expect(refused?.error).toMatch(new RegExp(`^CANDOR_BACKUP_DATABASE_URL connects as "${pg.appRole}", which row-level security holds`));
+    // the owner, but the file is damaged between writing and checking
+    const damaged = await runScheduledBackup(
+      {
+        ...deps,
+        backupUrl: pg.ownerUrl,
+        afterWrite: (file) => {
+          const fd = openSync(file, 'r+');
+          const middle = Math.floor(statSync(file).size / 2);
+          writeSync(fd, Buffer.from([(readFileSync(file)[middle] ?? 0) ^ 0x40]), 0, 1, middle);
+          closeSync(fd);
+        },
+      },
+      new Date('2020-01-02T02:30:00Z'),
+    );
+    expect(damaged).toMatchObject({ outcome: 'ok', restoreOutcome: 'failed' });
+    expect(damaged?.restoreError).toMatch(
+      /^candor-daily-\d{8}T\d{6}Z\.backup is damaged or was altered: its content does not authenticate/,
+    );
+    expect(damaged?.restoreMs).toEqual(expect.any(Number));
+    expect((await backupNotices(database)).map((n) => n.title).sort()).toEqual(['Backup failed', 'Backup restore check failed']);
+    // the newest verified backup is still the servers' one
+    expect((await lastVerifiedRun(database))?.id).toBe(run.id);
   }, 60_000);
 });
 
