@@ -111,7 +111,7 @@ function describeBackups(context: AppContext, log: (line: string) => void): void
     log(`daily backups: ${NOT_CONFIGURED}`);
     return;
   }
-  log(`daily backups: taken by this server as ${describeDatabaseUrl(url)} (${BACKUP_DATABASE_URL}); one node per day takes each`);
+  log(`daily backups: taken by this server as ${describeDatabaseUrl(url)} (${BACKUP_DATABASE_URL}), each day's by one node`);
   // Known now rather than at the first backup: unreachable, or lacking a right it needs.
   void (async () => {
     const problem = (await backupRoleProblem(url, BACKUP_DATABASE_URL)) ?? (await otherDatabaseProblem(url, app.url).catch(() => null));
