@@ -7,6 +7,12 @@
 import { ConfigError } from '../../src/core/config/errors.ts';
 
 export const DATABASE_URL = 'CANDOR_DATABASE_URL';
+/**
+ * CANDOR_BACKUP_DATABASE_URL: on PostgreSQL, the role the server's daily backup and its restore check
+ * connect as (one that bypasses row-level security and may create the scratch database: the owner
+ * given BYPASSRLS and CREATEDB). The application role (CANDOR_DATABASE_URL) never has those rights.
+ */
+export const BACKUP_DATABASE_URL = 'CANDOR_BACKUP_DATABASE_URL';
 
 export type DatabaseSetting = { engine: 'sqlite' } | { engine: 'postgres'; url: string };
 
@@ -16,19 +22,31 @@ const EXAMPLE = 'postgres://user:password@host:5432/database';
 export function parseDatabaseUrl(value: string | undefined): DatabaseSetting {
   const raw = value?.trim() ?? '';
   if (raw === '') return { engine: 'sqlite' };
+  return { engine: 'postgres', url: postgresUrl(raw, DATABASE_URL, ', or unset for SQLite in the data dir', ', or be unset for SQLite') };
+}
+
+/** CANDOR_BACKUP_DATABASE_URL: unset or empty is none (the server takes no scheduled backup on PostgreSQL); else a postgres:// URL. */
+export function parseBackupDatabaseUrl(value: string | undefined): string | undefined {
+  const raw = value?.trim() ?? '';
+  if (raw === '') return undefined;
+  return postgresUrl(raw, BACKUP_DATABASE_URL, ', or unset', ', or be unset');
+}
+
+/** A postgres:// URL that `setting` holds, checked; a bad one is a ConfigError naming `setting`, never showing the password. */
+function postgresUrl(raw: string, setting: string, orUnset: string, orBeUnset: string): string {
   // Only a scheme followed by // is named in a message: text before a colon may be a user name and password.
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase();
-  if (scheme === undefined) throw new ConfigError(DATABASE_URL, `is not a URL: expected ${EXAMPLE}, or unset for SQLite in the data dir`);
+  if (scheme === undefined) throw new ConfigError(setting, `is not a URL: expected ${EXAMPLE}${orUnset}`);
   if (scheme !== 'postgres' && scheme !== 'postgresql') {
     // Only the scheme is shown: the rest may hold a password.
-    throw new ConfigError(DATABASE_URL, `must start with postgres:// or postgresql:// (it starts with ${scheme}:), or be unset for SQLite`);
+    throw new ConfigError(setting, `must start with postgres:// or postgresql:// (it starts with ${scheme}:)${orBeUnset}`);
   }
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new ConfigError(
-      DATABASE_URL,
+      setting,
       `is not a valid URL (check the host, the port and that special characters are %-encoded): expected ${EXAMPLE}`,
     );
   }
@@ -37,12 +55,12 @@ export function parseDatabaseUrl(value: string | undefined): DatabaseSetting {
     decodeURIComponent(url.password);
     decodeURIComponent(url.pathname);
   } catch {
-    throw new ConfigError(DATABASE_URL, 'has a badly %-encoded user name, password or database name (write % as %25)');
+    throw new ConfigError(setting, 'has a badly %-encoded user name, password or database name (write % as %25)');
   }
   if (url.pathname.length > 1 && url.pathname.slice(1).includes('/')) {
-    throw new ConfigError(DATABASE_URL, `names more than one path segment; the path is the database name: ${EXAMPLE}`);
+    throw new ConfigError(setting, `names more than one path segment; the path is the database name: ${EXAMPLE}`);
   }
-  return { engine: 'postgres', url: raw };
+  return raw;
 }
 
 /** Where a URL points, for messages: user, host, port and database, never the password. */

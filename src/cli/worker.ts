@@ -6,7 +6,7 @@
 
 import { runDueJobs } from '../core/jobs/jobs.ts';
 import { createDispatcher } from '../runtime/dispatcher.ts';
-import { backupDeps, jobHandlers, runBackupRound, startJobRunner } from '../runtime/jobs.ts';
+import { backupRound, jobHandlers, startJobRunner } from '../runtime/jobs.ts';
 import { type CliCommand, CliError, openContext } from './command.ts';
 
 export const worker: CliCommand = {
@@ -24,9 +24,9 @@ export const worker: CliCommand = {
     try {
       if (once) {
         log(`ran ${await runDueJobs(context.database, jobHandlers(context), context.now(), log)} due jobs`);
-        // As in the server (startJobRunner): the daily backup runs here on SQLite only; on PostgreSQL it is
-        // `candor backup` as the owner role, and its SQLite snapshot step would refuse this connection.
-        if (context.database.engine === 'sqlite') await runBackupRound(backupDeps(context, log));
+        // As in the server (startJobRunner): a due daily backup is taken (on PostgreSQL only with
+        // CANDOR_BACKUP_DATABASE_URL; without it the day is planned and staff told when one is overdue).
+        await backupRound(context, log)();
         log(`sent ${await dispatcher.drain()} deliveries`);
         return 0;
       }

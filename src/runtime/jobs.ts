@@ -2,12 +2,16 @@
  * Runs due jobs every 10 seconds (croner), in the server process or the
  * standalone worker, beside the dispatcher; and, on its own timer so a long
  * one holds nothing else up, the daily backup: planned, run when due, and
- * staff told of a failed or overdue one (src/core/backup/schedule.ts).
+ * staff told of a failed or overdue one (src/core/backup/schedule.ts). On
+ * PostgreSQL the backup is taken as the role CANDOR_BACKUP_DATABASE_URL
+ * names; without it this process only plans and alerts (README).
  */
 import { Cron } from 'croner';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
+import { BACKUP_DATABASE_URL, describeDatabaseUrl } from '../../db/engine/url.ts';
 import { auditKeyring } from '../core/audit/key.ts';
-import { alertStaff, type BackupDeps, backupJobHandlers, planBackups } from '../core/backup/schedule.ts';
+import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres.ts';
+import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
 import { noticeJobHandlers } from '../core/changes/notices.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
@@ -36,11 +40,24 @@ export function jobHandlers(context: AppContext) {
   };
 }
 
-export function backupDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): BackupDeps {
+type CommonDeps = Omit<BackupDeps, 'db' | 'backupUrl'>;
+
+/**
+ * What the daily backup needs, or null when this process takes none: on SQLite the live file's
+ * connection (VACUUM INTO); on PostgreSQL the role CANDOR_BACKUP_DATABASE_URL names (pg_dump and the
+ * scratch database need rights the application role never has), or null without it.
+ */
+export function backupDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): BackupDeps | null {
+  const common = commonDeps(context, log, signal);
+  if (context.database.engine === 'sqlite') return { ...common, db: legacyConnection(context.database) };
+  const url = context.config.backupDatabaseUrl;
+  const app = context.config.database;
+  return url && app.engine === 'postgres' ? { ...common, backupUrl: url, appUrl: app.url } : null;
+}
+
+function commonDeps(context: AppContext, log: (line: string) => void, signal?: AbortSignal): CommonDeps {
   return {
     database: context.database,
-    // The snapshot is SQLite's VACUUM INTO; on PostgreSQL the daily backup does not run in the server (README).
-    db: legacyConnection(context.database),
     dataDir: context.config.dataDir,
     policy: context.content.site.policies.backups,
     keys: context.keys.keys,
@@ -64,6 +81,44 @@ export async function runBackupRound(deps: BackupDeps): Promise<void> {
   await alertStaff(deps);
 }
 
+/**
+ * One round of the backup timer of a process that takes no backup (PostgreSQL without
+ * CANDOR_BACKUP_DATABASE_URL): the day is still planned, so the dashboard knows one is expected and,
+ * when none comes, staff are told it is overdue; the job is left to a process that takes backups.
+ */
+export async function planAndAlert(deps: CommonDeps): Promise<void> {
+  await planBackups(deps.database, deps.policy, deps.now());
+  await alertStaff({ ...deps, notConfigured: true });
+}
+
+/** The backup timer's round for this process: take a due backup, or only plan and alert (backupDeps). */
+export function backupRound(context: AppContext, log: (line: string) => void, signal?: AbortSignal): () => Promise<void> {
+  const deps = backupDeps(context, log, signal);
+  if (deps) return () => runBackupRound(deps);
+  const common = commonDeps(context, log, signal);
+  return () => planAndAlert(common);
+}
+
+/** Start-up's line about the daily backup on PostgreSQL (and a setting SQLite ignores), then the backup role checked. */
+function describeBackups(context: AppContext, log: (line: string) => void): void {
+  const url = context.config.backupDatabaseUrl;
+  const app = context.config.database;
+  if (app.engine === 'sqlite') {
+    if (url) log(`daily backups: ${BACKUP_DATABASE_URL} is ignored on SQLite (the backup is the data dir's candor.db)`);
+    return;
+  }
+  if (!url) {
+    log(`daily backups: ${NOT_CONFIGURED}`);
+    return;
+  }
+  log(`daily backups: taken by this server as ${describeDatabaseUrl(url)} (${BACKUP_DATABASE_URL}), each day's by one node`);
+  // Known now rather than at the first backup: unreachable, or lacking a right it needs.
+  void (async () => {
+    const problem = (await backupRoleProblem(url, BACKUP_DATABASE_URL)) ?? (await otherDatabaseProblem(url, app.url).catch(() => null));
+    if (problem) log(`daily backups will fail: ${problem}`);
+  })();
+}
+
 export function startJobRunner(
   context: AppContext,
   log: (line: string) => void,
@@ -79,25 +134,19 @@ export function startJobRunner(
 
   const stopping = new AbortController();
   let round: Promise<void> = Promise.resolve();
-  let backups: Cron | undefined;
-  if (context.database.engine === 'sqlite') {
-    const deps = backupDeps(context, log, stopping.signal);
-    const backupRound = () => {
-      round = runBackupRound(deps).catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
-      return round;
-    };
-    backups = new Cron('*/30 * * * * *', { protect: true }, backupRound);
-    // At once, and planning first, so the dashboard knows the next backup as soon as the server serves.
-    void backupRound();
-  } else {
-    // pg_dump must read every trust center's rows, which this node's role may not: back up from a host with
-    // the owner's URL (`candor backup`, README "Backups and restore"), on a timer of the operator's.
-    log('daily backups: not run by the server on PostgreSQL; schedule `candor backup` with the owner role given BYPASSRLS (README)');
-  }
+  describeBackups(context, log);
+  const oneRound = backupRound(context, log, stopping.signal);
+  const backupTick = () => {
+    round = oneRound().catch((err: unknown) => log(`backups: ${err instanceof Error ? err.message : String(err)}`));
+    return round;
+  };
+  const backups = new Cron('*/30 * * * * *', { protect: true }, backupTick);
+  // At once, and planning first, so the dashboard knows the next backup as soon as the server serves.
+  void backupTick();
   return {
     stop: async () => {
       cron.stop();
-      backups?.stop();
+      backups.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

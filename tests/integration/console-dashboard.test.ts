@@ -52,9 +52,10 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
           /Last backup none yet Last verified restore none yet Schedule daily at 02:30 UTC, newest 14 kept; next \d{4}-\d\d-\d\d 02:30 UTC/,
         );
       } else {
-        // on PostgreSQL the server takes no backup (src/runtime/jobs.ts): the operator's `candor backup` does, and the page says so
+        // on PostgreSQL without CANDOR_BACKUP_DATABASE_URL no backup is taken, and the page says so
+        // (with it: tests/integration/postgres-backup-schedule.test.ts)
         expect(text(page.html)).toContain(
-          'Last backup none yet Last verified restore none yet Schedule not taken by the server on PostgreSQL: run candor backup as the owner role on a timer of yours',
+          'Last backup none yet Last verified restore none yet Schedule Scheduled backups are not configured: CANDOR_BACKUP_DATABASE_URL is unset',
         );
       }
       expect(page.html).toContain('href="/console/incidents/new?kind=outage"');

@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, parseDatabaseUrl } from '../../db/engine/postgres-setup.ts';
+import { parseBackupDatabaseUrl } from '../../db/engine/url.ts';
 import { ConfigError } from '../../src/core/config/env.ts';
 
 const PASSWORD = 'Sup3r-s3cret-pw';
@@ -59,6 +60,39 @@ describe('parseDatabaseUrl', () => {
     expect(err.message).not.toContain(PASSWORD);
     expect(err.message).not.toContain('\n');
     expect(err.variable).toBe('CANDOR_DATABASE_URL');
+  });
+});
+
+describe('parseBackupDatabaseUrl (CANDOR_BACKUP_DATABASE_URL)', () => {
+  it('is none when unset, empty or blank, and the URL when it is one', () => {
+    expect(parseBackupDatabaseUrl(undefined)).toBeUndefined();
+    expect(parseBackupDatabaseUrl('  ')).toBeUndefined();
+    expect(parseBackupDatabaseUrl(' postgres://candor_owner:pw@db.internal:5432/candor ')).toBe(
+      'postgres://candor_owner:pw@db.internal:5432/candor',
+    );
+  });
+
+  it.each([
+    [
+      'another database',
+      `mysql://root:${PASSWORD}@db/candor`,
+      /^CANDOR_BACKUP_DATABASE_URL must start with postgres:\/\/ .*, or be unset$/,
+    ],
+    ['credentials without a scheme', `owner:${PASSWORD}@db/candor`, /^CANDOR_BACKUP_DATABASE_URL is not a URL: .*, or unset$/],
+    ['a port out of range', `postgres://owner:${PASSWORD}@db:99999/candor`, /^CANDOR_BACKUP_DATABASE_URL is not a valid URL/],
+  ])('refuses %s with one line naming it, not CANDOR_DATABASE_URL, and not the password', (_what, value, message) => {
+    let refused: unknown;
+    try {
+      parseBackupDatabaseUrl(value);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toBeInstanceOf(ConfigError);
+    const err = refused as ConfigError;
+    expect(err.variable).toBe('CANDOR_BACKUP_DATABASE_URL');
+    expect(err.message).toMatch(message);
+    expect(err.message).not.toContain(PASSWORD);
+    expect(err.message).not.toContain('SQLite');
   });
 });
 

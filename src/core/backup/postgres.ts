@@ -54,7 +54,7 @@ import { z } from 'zod';
 import type { MigrationState } from '../../../db/client.ts';
 import { openPostgresDatabase } from '../../../db/engine/postgres.ts';
 import { analyzePostgres, migratePostgres, PG_MIGRATIONS } from '../../../db/engine/postgres-setup.ts';
-import { DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
+import { BACKUP_DATABASE_URL, DATABASE_URL, describeDatabaseUrl } from '../../../db/engine/url.ts';
 import { verifyAuditChainPostgres } from '../audit/chain-postgres.ts';
 import { type AuditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditEntry, type AuditInput, type AuditVerification, describeFailure, writeAudit } from '../audit/log.ts';
@@ -124,7 +124,7 @@ function toolError(stderr: string, url: string): string {
  * One connection for one job, closed (and waited for) afterwards. Not a pool: a pool's end() resolves
  * before its connections are gone, and dropping the scratch database would then cut one off under it.
  */
-async function withClient<T>(url: string, job: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(url: string, job: (client: pg.Client) => Promise<T>, setting: string = DATABASE_URL): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   // A connection lost mid-query fails that query, which says so; nothing else listens.
   client.on('error', () => undefined);
@@ -133,7 +133,7 @@ async function withClient<T>(url: string, job: (client: pg.Client) => Promise<T>
   } catch (err) {
     await client.end().catch(() => undefined);
     const message = err instanceof Error ? err.message || err.name : String(err);
-    throw new ConfigError(DATABASE_URL, `cannot reach PostgreSQL at ${describeDatabaseUrl(url)}: ${scrub(message, url)}`);
+    throw new ConfigError(setting, `cannot reach PostgreSQL at ${describeDatabaseUrl(url)}: ${scrub(message, url)}`);
   }
   try {
     return await job(client);
@@ -278,6 +278,8 @@ function stateOf(url: string): Promise<MigrationState> {
 export interface PostgresBackupOptions {
   /** CANDOR_DATABASE_URL, as a role that bypasses row-level security */
   url: string;
+  /** the setting `url` came from, named in messages; default CANDOR_DATABASE_URL (the server's schedule: CANDOR_BACKUP_DATABASE_URL) */
+  setting?: string;
   file: string;
   /** the installation's current encryption key */
   key: Buffer;
@@ -297,45 +299,50 @@ export async function backupPostgres(options: PostgresBackupOptions): Promise<Po
   const target = resolve(options.file);
   checkTarget(target);
   const where = describeDatabaseUrl(options.url);
+  const setting = options.setting ?? DATABASE_URL;
   const partial = join(dirname(target), `.${basename(target)}.partial-${randomBytes(8).toString('hex')}`);
   let published = false;
   try {
-    return await withClient(options.url, async (client) => {
-      const { rows: who } = await client.query<{ role: string; bypasses: boolean }>(
-        'SELECT current_user AS role, rolsuper OR rolbypassrls AS bypasses FROM pg_roles WHERE rolname = current_user',
-      );
-      const role = who[0]?.role ?? '?';
-      if (!who[0]?.bypasses) {
-        throw new BackupError(
-          `${DATABASE_URL} connects as "${role}", which row-level security holds, so pg_dump cannot read every trust center's rows: ` +
-            'back up as a role with BYPASSRLS (the owner role given it with ALTER ROLE … BYPASSRLS) or as a superuser',
+    return await withClient(
+      options.url,
+      async (client) => {
+        const { rows: who } = await client.query<{ role: string; bypasses: boolean }>(
+          'SELECT current_user AS role, rolsuper OR rolbypassrls AS bypasses FROM pg_roles WHERE rolname = current_user',
         );
-      }
-      // The snapshot pg_dump will dump; counted in the same snapshot, so the restore check can compare.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      try {
-        const { rows: snap } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-        const snapshot = snap[0]?.id ?? '';
-        const migration = await migrationState(client);
-        assertKnownSchema(migration, where);
-        const manifest = await readTotals(client);
-        const createdAt = options.now();
-        const header = newHeader(options.key, options.secret, createdAt, migration, 'postgres');
-        const output = await open(partial, 'wx', 0o600);
-        let bytes: number;
-        try {
-          bytes = await dumpInto(options.url, snapshot, manifest, output, options.key, header, options.signal);
-          await output.sync();
-        } finally {
-          await output.close();
+        const role = who[0]?.role ?? '?';
+        if (!who[0]?.bypasses) {
+          throw new BackupError(
+            `${setting} connects as "${role}", which row-level security holds, so pg_dump cannot read every trust center's rows: ` +
+              'back up as a role with BYPASSRLS (the owner role given it with ALTER ROLE … BYPASSRLS) or as a superuser',
+          );
         }
-        publish(partial, target);
-        published = true;
-        return { file: target, bytes, header, counts: manifest.counts };
-      } finally {
-        await client.query('ROLLBACK').catch(() => undefined);
-      }
-    });
+        // The snapshot pg_dump will dump; counted in the same snapshot, so the restore check can compare.
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        try {
+          const { rows: snap } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+          const snapshot = snap[0]?.id ?? '';
+          const migration = await migrationState(client);
+          assertKnownSchema(migration, where);
+          const manifest = await readTotals(client);
+          const createdAt = options.now();
+          const header = newHeader(options.key, options.secret, createdAt, migration, 'postgres');
+          const output = await open(partial, 'wx', 0o600);
+          let bytes: number;
+          try {
+            bytes = await dumpInto(options.url, snapshot, manifest, output, options.key, header, options.signal);
+            await output.sync();
+          } finally {
+            await output.close();
+          }
+          publish(partial, target);
+          published = true;
+          return { file: target, bytes, header, counts: manifest.counts };
+        } finally {
+          await client.query('ROLLBACK').catch(() => undefined);
+        }
+      },
+      setting,
+    );
   } catch (err) {
     if (options.signal?.aborted && !published) throw new BackupError('interrupted; no backup was written');
     throw err;
@@ -626,6 +633,8 @@ export interface PostgresCheckOptions {
   keys: readonly Buffer[];
   /** CANDOR_DATABASE_URL, as a role with CREATEDB: the scratch database is made on its server */
   url: string;
+  /** the setting `url` came from, named in messages; default CANDOR_DATABASE_URL */
+  setting?: string;
   /** the audit keys the installation verifies its chain with (CANDOR_SECRET) */
   auditKeys: AuditKeyring;
   signal?: AbortSignal;
@@ -690,21 +699,25 @@ function postgresSteps(name: string, options: PostgresCheckOptions): CheckSteps 
       const backup = await openBackup(options.file, options.keys);
       try {
         manifest = await authenticate(backup, options.signal);
-        await withClient(options.url, async (client) => {
-          await dropStaleScratchDatabases(client, now(), options.log ?? ((line) => console.log(line)));
-          try {
-            await client.query(`CREATE DATABASE ${quote(scratchName)}`);
-          } catch (err) {
-            if ((err as { code?: string }).code === '42501') {
-              const { rows } = await client.query<{ role: string }>('SELECT current_user AS role');
-              throw new BackupError(
-                `the restore check makes a scratch database, which "${rows[0]?.role ?? '?'}" may not (it lacks CREATEDB): ` +
-                  'run it as a role with CREATEDB (ALTER ROLE … CREATEDB)',
-              );
+        await withClient(
+          options.url,
+          async (client) => {
+            await dropStaleScratchDatabases(client, now(), options.log ?? ((line) => console.log(line)));
+            try {
+              await client.query(`CREATE DATABASE ${quote(scratchName)}`);
+            } catch (err) {
+              if ((err as { code?: string }).code === '42501') {
+                const { rows } = await client.query<{ role: string }>('SELECT current_user AS role');
+                throw new BackupError(
+                  `the restore check makes a scratch database, which "${rows[0]?.role ?? '?'}" may not (it lacks CREATEDB): ` +
+                    'run it as a role with CREATEDB (ALTER ROLE … CREATEDB)',
+                );
+              }
+              throw err;
             }
-            throw err;
-          }
-        });
+          },
+          options.setting,
+        );
         created = true;
         await restoreArchive(backup, scratchUrl, options.signal);
         const before = await stateOf(scratchUrl);
@@ -741,4 +754,63 @@ function postgresSteps(name: string, options: PostgresCheckOptions): CheckSteps 
       }
     },
   };
+}
+
+/**
+ * What keeps the role at `url` (named by `setting`) from taking the server's daily backup and its
+ * restore check, in one line, or null: it must be reachable, bypass row-level security (pg_dump reads
+ * every trust center's rows) and have CREATEDB (the check's scratch database). Start-up asks, so a
+ * wrong URL is known then rather than at the first backup.
+ */
+export async function backupRoleProblem(url: string, setting: string): Promise<string | null> {
+  try {
+    return await withClient(
+      url,
+      async (client) => {
+        const { rows } = await client.query<{ role: string; bypasses: boolean; creates: boolean }>(
+          `SELECT current_user AS role, rolsuper OR rolbypassrls AS bypasses, rolsuper OR rolcreatedb AS creates
+             FROM pg_roles WHERE rolname = current_user`,
+        );
+        const row = rows[0];
+        const lacks = [row?.bypasses ? null : 'BYPASSRLS', row?.creates ? null : 'CREATEDB'].filter(Boolean);
+        if (lacks.length === 0) return null;
+        return (
+          `${setting} connects as "${row?.role ?? '?'}", which lacks ${lacks.join(' and ')}: the daily backup needs a role that bypasses ` +
+          "row-level security and may create the restore check's scratch database (the owner role, given them with ALTER ROLE … BYPASSRLS CREATEDB)"
+        );
+      },
+      setting,
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    return `${setting}: ${scrub(err instanceof Error ? err.message : String(err), url)}`;
+  }
+}
+
+/** Which database a URL reaches, whatever the route to it (a pooler, another host name): its name and its server's start. */
+function identityOf(url: string, setting: string): Promise<{ database: string; server: string }> {
+  return withClient(
+    url,
+    async (client) => {
+      const { rows } = await client.query<{ database: string; server: string }>(
+        'SELECT current_database() AS database, pg_postmaster_start_time()::text AS server',
+      );
+      return rows[0] ?? { database: '?', server: '?' };
+    },
+    setting,
+  );
+}
+
+/**
+ * Null when CANDOR_BACKUP_DATABASE_URL reaches the database CANDOR_DATABASE_URL does; else why not, in
+ * one line. A backup of another database would be recorded as this one's: the run refuses it.
+ */
+export async function otherDatabaseProblem(backupUrl: string, appUrl: string): Promise<string | null> {
+  const [backup, app] = await Promise.all([identityOf(backupUrl, BACKUP_DATABASE_URL), identityOf(appUrl, DATABASE_URL)]);
+  if (backup.database === app.database && backup.server === app.server) return null;
+  const where = backup.server === app.server ? '' : ' on another server';
+  return (
+    `${BACKUP_DATABASE_URL} reaches database "${backup.database}"${where}, not the one ${DATABASE_URL} names ("${app.database}"): ` +
+    'it must name the same database, as the role that may back it up'
+  );
 }

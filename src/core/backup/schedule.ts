@@ -11,20 +11,33 @@
  * the job by its lease (jobs.ts) and the day by inserting its `backup_runs`
  * row, whose slot is unique, so a second process that picks the job up
  * (after a lease ran out during a long backup) finds the day taken.
+ *
+ * On SQLite the snapshot is the live file's (VACUUM INTO, backup.ts); on
+ * PostgreSQL it is pg_dump's, and the check restores into a scratch
+ * database (postgres.ts), both as the role CANDOR_BACKUP_DATABASE_URL names
+ * (the owner given BYPASSRLS and CREATEDB), never the application role;
+ * the run, its restore time and the audit entry still go through the live
+ * database. A PostgreSQL node without that setting plans the backup and
+ * alerts (so "overdue" is still told) but never takes one.
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { Db } from '../../../db/client.ts';
 import type { Database } from '../../../db/engine/types.ts';
+import { BACKUP_DATABASE_URL } from '../../../db/engine/url.ts';
 import { liveBackupJobs, lockBackups } from '../../stores/backup-runs.ts';
 import type { AuditKeyring } from '../audit/key.ts';
+import { writeAudit } from '../audit/log.ts';
+import type { Config } from '../config/env.ts';
 import type { Site } from '../content/schema.ts';
 import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
-import { checkBackup } from './check.ts';
+import { type CheckResult, checkBackup } from './check.ts';
+import { BackupError } from './format.ts';
 import { sweepLeftovers } from './leftovers.ts';
+import { backupPostgres, checkPostgresBackup, otherDatabaseProblem } from './postgres.ts';
 import {
   BACKUP_JOB_KIND,
   type BackupRun,
@@ -46,11 +59,27 @@ export type BackupPolicy = Site['policies']['backups'];
 export const SCHEDULED_FILE = /^candor-daily-\d{8}T\d{6}Z\.backup$/;
 const DAY = 86_400_000;
 
-export interface BackupDeps {
-  /** the live database: the runs and alerts go through it */
+/**
+ * What the backup is taken from: on SQLite the live database's connection (the snapshot is VACUUM INTO);
+ * on PostgreSQL the URL of a role that may dump every row and create the check's scratch database.
+ */
+export type BackupSource =
+  | {
+      /** its SQLite connection, for the snapshot (VACUUM INTO), not on the stores yet */
+      db: Db;
+      backupUrl?: undefined;
+    }
+  | {
+      db?: undefined;
+      /** CANDOR_BACKUP_DATABASE_URL: pg_dump and the restore check connect as this role */
+      backupUrl: string;
+      /** CANDOR_DATABASE_URL: the database the backup must be of */
+      appUrl: string;
+    };
+
+export type BackupDeps = BackupSource & {
+  /** the live database: the runs, the audit entry and the alerts go through it */
   database: Database;
-  /** its SQLite connection, for the snapshot (VACUUM INTO) and the jobs, not on the stores yet */
-  db: Db;
   dataDir: string;
   policy: BackupPolicy;
   /** the encryption keyring: the current key (which encrypts) first */
@@ -65,7 +94,20 @@ export interface BackupDeps {
   signal?: AbortSignal;
   /** called between writing a backup and checking it; tests damage the file here */
   afterWrite?: (file: string) => void;
+};
+
+/**
+ * Whether this process takes the daily backup: always on SQLite; on PostgreSQL only with
+ * CANDOR_BACKUP_DATABASE_URL set (the application role may neither dump every row nor create a database).
+ */
+export function takesScheduledBackups(config: Pick<Config, 'database' | 'backupDatabaseUrl'>): boolean {
+  return config.database.engine === 'sqlite' || config.backupDatabaseUrl !== undefined;
 }
+
+/** What start-up logs and the dashboard says on PostgreSQL when CANDOR_BACKUP_DATABASE_URL is unset. */
+export const NOT_CONFIGURED =
+  `scheduled backups are not configured: ${BACKUP_DATABASE_URL} is unset, so this server takes no daily backup on PostgreSQL; ` +
+  'set it to the owner role given BYPASSRLS and CREATEDB (README, Running on PostgreSQL)';
 
 export function backupDirectory(policy: BackupPolicy, dataDir: string): string {
   return isAbsolute(policy.directory) ? policy.directory : resolve(dataDir, policy.directory);
@@ -133,7 +175,7 @@ const stamp = (at: Date) =>
  * file was written: then the day is given back and the job tries again.
  */
 export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<BackupRun | null> {
-  const { database, db, policy } = deps;
+  const { database, policy } = deps;
   // The next day first: whatever happens to this one, the schedule goes on.
   if (policy.enabled) {
     const next = nextSlot(new Date(Math.max(deps.now().getTime(), slot.getTime())), policy.time);
@@ -149,18 +191,7 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
   let counts: Record<string, number>;
   try {
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    const [key] = deps.keys;
-    if (!key) throw new Error('no encryption key is configured');
-    const result = await createBackup({
-      db,
-      dataDir: deps.dataDir,
-      key,
-      secret: deps.secret,
-      file,
-      now: deps.now,
-      signal: deps.signal,
-      userAgent: 'candor scheduler',
-    });
+    const result = await writeBackup(deps, file);
     counts = result.counts;
     await recordBackup(database, run.id, { ok: true, file: result.file, bytes: result.bytes, counts }, deps.now());
     deps.log(`backup written: ${result.file} (${result.bytes} bytes)`);
@@ -179,14 +210,7 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
   deps.afterWrite?.(file);
   const started = performance.now();
   try {
-    const check = await checkBackup({
-      file,
-      dataDir: deps.dataDir,
-      keys: deps.keys,
-      auditKeys: deps.auditKeys,
-      expectedCounts: counts,
-      signal: deps.signal,
-    });
+    const check = await checkWritten(deps, file, counts);
     await recordRestoreCheck(database, run.id, { ok: true, ms: check.ms }, deps.now());
     deps.log(`restore check passed: ${file} restored and verified in ${check.ms} ms (${check.auditEntries} audit entries)`);
   } catch (err) {
@@ -200,6 +224,46 @@ export async function runScheduledBackup(deps: BackupDeps, slot: Date): Promise<
   await prune(deps, folder);
   await alertStaff(deps);
   return (await getRun(database, run.id)) ?? null;
+}
+
+/** Writes the encrypted backup to `file` and records it in the audit log, by the scheduler. */
+async function writeBackup(deps: BackupDeps, file: string): Promise<{ file: string; bytes: number; counts: Record<string, number> }> {
+  const [key] = deps.keys;
+  if (!key) throw new Error('no encryption key is configured');
+  const common = { key, secret: deps.secret, file, now: deps.now, signal: deps.signal };
+  if (deps.db) return createBackup({ ...common, db: deps.db, dataDir: deps.dataDir, userAgent: 'candor scheduler' });
+  const elsewhere = await otherDatabaseProblem(deps.backupUrl, deps.appUrl);
+  if (elsewhere) throw new BackupError(elsewhere);
+  const result = await backupPostgres({ ...common, url: deps.backupUrl, setting: BACKUP_DATABASE_URL });
+  // As createBackup does on SQLite: after the snapshot, which does not hold the entry recording it.
+  await deps.database.transaction((tx) =>
+    writeAudit(
+      tx,
+      {
+        actor: { type: 'system' },
+        userAgent: 'candor scheduler',
+        action: 'backup.created',
+        target: `backup:${basename(result.file)}`,
+        summary: {
+          file: result.file,
+          bytes: result.bytes,
+          encryptedWith: result.header.keyId,
+          migration: result.header.migration.latest,
+          madeAt: result.header.createdAt,
+        },
+      },
+      new Date(result.header.createdAt),
+    ),
+  );
+  return result;
+}
+
+/** The restore check of the file just written: a scratch folder of the data dir on SQLite, a scratch database on PostgreSQL. */
+function checkWritten(deps: BackupDeps, file: string, counts: Record<string, number>): Promise<CheckResult> {
+  const common = { file, keys: deps.keys, auditKeys: deps.auditKeys, signal: deps.signal };
+  if (deps.db) return checkBackup({ ...common, dataDir: deps.dataDir, expectedCounts: counts });
+  // The counts compared are the ones sealed in the backup, read in pg_dump's snapshot: the same as `counts`.
+  return checkPostgresBackup({ ...common, url: deps.backupUrl, setting: BACKUP_DATABASE_URL, log: deps.log });
 }
 
 /**
@@ -232,7 +296,12 @@ async function prune(deps: BackupDeps, folder: string): Promise<void> {
  * the next good backup) another. The episode's row and the notice are one
  * transaction, so two processes looking at once send one notice.
  */
-export async function alertStaff(deps: Pick<BackupDeps, 'database' | 'policy' | 'staff' | 'now'>): Promise<string[]> {
+export async function alertStaff(
+  deps: Pick<BackupDeps, 'database' | 'policy' | 'staff' | 'now'> & {
+    /** this node takes no backup (PostgreSQL without CANDOR_BACKUP_DATABASE_URL): the overdue notice says why */
+    notConfigured?: boolean;
+  },
+): Promise<string[]> {
   const now = deps.now();
   const status = await backupStatus(deps.database, deps.policy.enabled, now);
   const sent: string[] = [];
@@ -250,7 +319,8 @@ export async function alertStaff(deps: Pick<BackupDeps, 'database' | 'policy' | 
     const hours = Math.floor((now.getTime() - since.getTime()) / 3_600_000);
     const subject = 'Backups overdue';
     const what = lastGoodId === null ? 'no scheduled backup has been made' : 'no good backup (written, and not failed its restore check)';
-    const text = `${subject}: ${what} for ${hours} hours (since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC). See the dashboard: ${link}`;
+    const why = deps.notConfigured ? ` Likely why: ${NOT_CONFIGURED}.` : '';
+    const text = `${subject}: ${what} for ${hours} hours (since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC).${why} See the dashboard: ${link}`;
     const key = `overdue:${lastGoodId ?? 'never'}`;
     if (await notify(deps, key, 'overdue', subject, text, now)) sent.push(key);
   }

@@ -3,7 +3,7 @@
  * names the variable, so an operator can fix it from one line.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { type DatabaseSetting, parseDatabaseUrl } from '../../../db/engine/url.ts';
+import { type DatabaseSetting, parseBackupDatabaseUrl, parseDatabaseUrl } from '../../../db/engine/url.ts';
 import { ConfigError } from './errors.ts';
 
 export interface EmailProvider {
@@ -67,6 +67,12 @@ export interface Config {
   previousSecrets: string[];
   /** CANDOR_DATABASE_URL: SQLite in the data dir (unset) or a PostgreSQL server */
   database: DatabaseSetting;
+  /**
+   * CANDOR_BACKUP_DATABASE_URL: on PostgreSQL, the role the server's daily backup and restore check connect
+   * as (BYPASSRLS and CREATEDB, db/engine/url.ts); unset, the server takes no scheduled backup there.
+   * Not used on SQLite.
+   */
+  backupDatabaseUrl: string | undefined;
 }
 
 export { ConfigError };
@@ -101,6 +107,7 @@ export function readConfig(env: Env, cwd: string): Config {
       .filter(Boolean)
       .map((k, i) => parseSecret(k, `CANDOR_PREVIOUS_SECRETS[${i}]`)),
     database: parseDatabaseUrl(env.CANDOR_DATABASE_URL),
+    backupDatabaseUrl: parseBackupDatabaseUrl(env.CANDOR_BACKUP_DATABASE_URL),
   };
 }
 

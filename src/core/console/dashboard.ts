@@ -83,11 +83,6 @@ export interface Attention {
   objectionsWaiting: number;
   /** the last backup and verified restore; needsAttention when the latest failed or one is overdue */
   backups: BackupStatus;
-  /**
-   * The server takes the daily backup itself (SQLite); on PostgreSQL it never does (src/runtime/jobs.ts): the
-   * operator runs `candor backup` as the owner role on a timer of theirs, so the server plans no schedule.
-   */
-  backupsTakenByServer: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -161,6 +156,5 @@ export async function attention(database: Database, site: Site, now: Date): Prom
     quarantined: { total: read.quarantined.total, lastWeek: read.quarantined.since },
     objectionsWaiting: read.objectionsWaiting,
     backups: await backupStatus(database, site.policies.backups.enabled, now),
-    backupsTakenByServer: database.engine === 'sqlite',
   };
 }
