@@ -77,7 +77,7 @@ beforeEach(() => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// the world of one case
+// what is sent, and how a case seeds and inspects either engine
 
 const slackBlocks = (text: string) => [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text } }];
 
@@ -198,6 +198,7 @@ const emailAddress = (i: number) => `person${i}@customer.example`;
 const smsNumber = (i: number) => `+1415555${String(i).padStart(4, '0')}`;
 
 // ---------------------------------------------------------------------------------------------
+// the world of one case, on each engine
 
 describe.each(enginesUnderTest())('notification engine against the provider fakes on $name', (engine) => {
   const opened: (() => Promise<void>)[] = [];
