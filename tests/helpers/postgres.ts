@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
-import { grantApplicationRole, migratePostgres } from '../../db/engine/postgres-setup.ts';
+import { analyzePostgres, grantApplicationRole, migratePostgres } from '../../db/engine/postgres-setup.ts';
 import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
 
 export const TEST_POSTGRES_URL: string | undefined = process.env.CANDOR_TEST_POSTGRES_URL?.trim() || undefined;
@@ -158,7 +158,27 @@ export function tempSqliteEngine(): SqliteEngine {
 export interface EngineUnderTest {
   name: 'sqlite' | 'postgres';
   /** a fresh, migrated database of this engine (PostgreSQL: as the application role), dropped by `close()` */
-  open(): Promise<{ database: SqliteEngine | PostgresEngine; close(): Promise<void> }>;
+  open(): Promise<OpenedEngine>;
+}
+
+export interface OpenedEngine {
+  database: SqliteEngine | PostgresEngine;
+  /**
+   * Another handle on the same database, as a second process would have: on PostgreSQL a pool of its own
+   * (closed by `close()`), so two of them run real concurrent transactions; on SQLite `database` itself,
+   * since two SQLite connections in one process cannot both run the engine's async transactions (the
+   * second's BEGIN IMMEDIATE waits synchronously for a transaction that can only finish on the event loop
+   * it blocks).
+   */
+  another(): SqliteEngine | PostgresEngine;
+  /**
+   * After seeding in bulk: on PostgreSQL gathers the planner's statistics as the owner, as a restore or
+   * `candor db copy` does and autovacuum does later (db/engine/postgres-setup.ts `analyzePostgres`: without
+   * them a fan-out over thousands of freshly written recipients is planned as for an empty table); on
+   * SQLite nothing.
+   */
+  analyze(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -170,7 +190,7 @@ export function enginesUnderTest(): EngineUnderTest[] {
     name: 'sqlite',
     async open() {
       const database = tempSqliteEngine();
-      return { database, close: () => database.close() };
+      return { database, another: () => database, analyze: async () => {}, close: () => database.close() };
     },
   };
   if (!TEST_POSTGRES_URL) return [sqlite];
@@ -179,9 +199,17 @@ export function enginesUnderTest(): EngineUnderTest[] {
     async open() {
       const pgdb = await createTestPostgres();
       const database = openPostgresDatabase({ url: pgdb.appUrl });
+      const others: PostgresEngine[] = [];
       return {
         database,
+        another() {
+          const other = openPostgresDatabase({ url: pgdb.appUrl });
+          others.push(other);
+          return other;
+        },
+        analyze: () => analyzePostgres(pgdb.ownerUrl),
         async close() {
+          for (const other of others.splice(0)) await other.close();
           await database.close();
           await pgdb.drop();
         },

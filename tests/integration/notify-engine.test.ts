@@ -2,32 +2,36 @@
  * The notification engine's proof, through the REAL SDKs (resend, twilio, @slack/web-api,
  * node:http + standardwebhooks) against the loopback fakes: fan-out to 10,000 recipients on
  * four channels, provider outages, Retry-After, lost responses, suppression, permanent
- * failures, two dispatchers on one database and a graceful stop. Each case has its own
- * temp-file database; the fakes are shared and reset between cases.
+ * failures, two dispatchers on one database and a graceful stop. On each engine (SQLite always,
+ * PostgreSQL when CANDOR_TEST_POSTGRES_URL is set, as the application role under row-level security);
+ * each case has a fresh database, seeded and inspected through the product's code, the stores and the
+ * builder. Where two dispatchers share a database, on PostgreSQL each has a pool of its own, as two
+ * processes would, and their claims race in concurrent transactions. The fakes are shared and reset
+ * between cases.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Db, openDatabase } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
+import type { Database, Tx } from '../../db/engine/types.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
 import { WebhookChannel } from '../../src/core/notify/channels/webhook.ts';
 import { Dispatcher, type DispatcherOptions } from '../../src/core/notify/dispatcher.ts';
 import { readRecipientToken } from '../../src/core/notify/links.ts';
-import type { Audience } from '../../src/core/notify/outbox.ts';
+import { type Audience, type Enqueued, enqueueNotification } from '../../src/core/notify/outbox.ts';
+import { suppressRecipient } from '../../src/core/notify/recipients.ts';
 import type { Channel, ChannelName, LimitSettings, NotificationContent } from '../../src/core/notify/types.ts';
+import { claimThread } from '../../src/stores/slack-threads.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
-import { addSubscribers, deliveryCounts, TEST_KEYS } from '../helpers/notify.ts';
-import { enqueueNotification, suppressRecipient } from '../helpers/outbox-on-connection.ts';
-import { tempDir } from '../helpers/server.ts';
+import { readRows, writeRows } from '../helpers/engine-server.ts';
+import { addSubscribersTo, deliveryCountsOf, TEST_KEYS } from '../helpers/notify.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const PUBLIC_URL = new URL('https://trust.candor.test/');
 const FROM = 'Candor Status <status@candor.test>';
@@ -73,55 +77,7 @@ beforeEach(() => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// the world of one case
-
-const opened: { db: Db; dir: string | null }[] = [];
-
-function freshDb(): { db: Db; file: string } {
-  const dir = tempDir('candor-engine-');
-  const file = join(dir, 'candor.db');
-  const db = openDatabase(file);
-  opened.push({ db, dir });
-  return { db, file };
-}
-
-afterEach(() => {
-  for (const { db, dir } of opened.splice(0)) {
-    if (db.$client.open) db.$client.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-type Limits = Partial<Record<ChannelName, LimitSettings>>;
-
-function liveChannels(db: Db, limits: Limits = {}): Record<ChannelName, Channel> {
-  return {
-    email: new ResendEmailChannel({ apiKey: resend.apiKey, from: FROM, baseUrl: resend.url, limits: limits.email ?? FAST }),
-    sms: new TwilioSmsChannel({
-      accountSid: twilio.accountSid,
-      authToken: twilio.authToken,
-      from: SENDER,
-      apiBaseUrl: twilio.url,
-      statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
-      limits: limits.sms ?? FAST,
-    }),
-    slack: new SlackChannel(databaseOf(db), { apiUrl: slack.url, limits: limits.slack ?? FAST }),
-    webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
-  };
-}
-
-function dispatcher(db: Db, options: Partial<DispatcherOptions> & { limits?: Limits } = {}): Dispatcher {
-  const { limits, ...rest } = options;
-  return new Dispatcher({
-    database: databaseOf(db),
-    channels: liveChannels(db, limits),
-    keys: TEST_KEYS,
-    publicUrl: PUBLIC_URL,
-    retry: RETRY,
-    pollMs: 20,
-    ...rest,
-  });
-}
+// what is sent, and how a case seeds and inspects either engine
 
 const slackBlocks = (text: string) => [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text } }];
 
@@ -140,26 +96,34 @@ function incidentContent(status = 'investigating'): NotificationContent {
   };
 }
 
-function enqueue(db: Db, content: NotificationContent, audience: Audience = { kind: 'topic', topic: 'incidents' }, threadKey?: string) {
-  return enqueueNotification(
-    db,
-    { kind: 'incident.update', title: 'API degraded', threadKey: threadKey ?? null, content, audience },
-    new Date(),
-  );
+/** One transaction of either engine, with the product's own code (outbox, recipients, stores) in it. */
+function inTransaction<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.engine === 'sqlite' ? db.transaction((tx) => fn(tx)) : db.transaction((tx) => fn(tx));
+}
+
+function enqueue(
+  db: Database,
+  content: NotificationContent,
+  audience: Audience = { kind: 'topic', topic: 'incidents' },
+  threadKey?: string,
+): Promise<Enqueued> {
+  const input = { kind: 'incident.update', title: 'API degraded', threadKey: threadKey ?? null, content, audience };
+  return inTransaction(db, (tx) => enqueueNotification(tx, input, new Date()));
 }
 
 /** Waits until no delivery is pending or sending. */
-async function settle(db: Db, timeoutMs = 30_000): Promise<void> {
-  const open = db.$client.prepare(`SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'sending')`);
+async function settle(db: Database, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((open.get() as { n: number }).n > 0) {
-    if (Date.now() > deadline) throw new Error(`deliveries still open after ${timeoutMs} ms: ${JSON.stringify(deliveryCounts(db))}`);
+  for (;;) {
+    const counts = await deliveryCountsOf(db);
+    if (!counts.pending && !counts.sending) return;
+    if (Date.now() > deadline) throw new Error(`deliveries still open after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
     await sleep(20);
   }
 }
 
 /** The production mode: one loop per channel, until the outbox is empty, then a graceful stop. */
-async function runToEnd(d: Dispatcher, db: Db, timeoutMs?: number): Promise<void> {
+async function runToEnd(d: Dispatcher, db: Database, timeoutMs?: number): Promise<void> {
   d.start();
   try {
     await settle(db, timeoutMs);
@@ -168,32 +132,60 @@ async function runToEnd(d: Dispatcher, db: Db, timeoutMs?: number): Promise<void
   }
 }
 
-interface DeliveryRow {
-  id: number;
-  recipient_id: number;
-  channel: ChannelName;
-  status: string;
-  attempts: number;
-  provider_message_id: string | null;
-  lease_owner: string | null;
-  last_error: string | null;
-}
-interface AttemptRow {
-  delivery_id: number;
-  outcome: string;
-  http_status: number | null;
-  provider_code: string | null;
+/** The deliveries of one notification, in the order they were made. */
+function deliveriesOf(db: Database, notificationId: number) {
+  return readRows(db, (q) => {
+    const d = q.t.deliveries;
+    return q.db
+      .select({
+        id: d.id,
+        recipientId: d.recipientId,
+        channel: d.channel,
+        status: d.status,
+        attempts: d.attempts,
+        providerMessageId: d.providerMessageId,
+        leaseOwner: d.leaseOwner,
+        lastError: d.lastError,
+      })
+      .from(d)
+      .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.notificationId, notificationId)))
+      .orderBy(asc(d.id));
+  });
 }
 
-const deliveriesOf = (db: Db, notificationId: number) =>
-  db.$client.prepare('SELECT * FROM deliveries WHERE notification_id = ? ORDER BY id').all(notificationId) as DeliveryRow[];
-const attemptsOf = (db: Db) =>
-  db.$client.prepare('SELECT delivery_id, outcome, http_status, provider_code FROM delivery_attempts ORDER BY id').all() as AttemptRow[];
-const recipientStatus = (db: Db, id: number) =>
-  db.$client.prepare('SELECT status, suppressed_reason FROM recipients WHERE id = ?').get(id) as {
-    status: string;
-    suppressed_reason: string | null;
-  };
+/** Every attempt recorded, in order. */
+function attemptsOf(db: Database) {
+  return readRows(db, (q) => {
+    const a = q.t.deliveryAttempts;
+    return q.db
+      .select({ deliveryId: a.deliveryId, outcome: a.outcome, httpStatus: a.httpStatus, providerCode: a.providerCode })
+      .from(a)
+      .where(eq(a.trustCenterId, q.trustCenter))
+      .orderBy(asc(a.id));
+  });
+}
+
+async function recipientStatus(db: Database, id: number): Promise<{ status: string; suppressedReason: string | null } | undefined> {
+  const [row] = await readRows(db, (q) => {
+    const r = q.t.recipients;
+    return q.db
+      .select({ status: r.status, suppressedReason: r.suppressedReason })
+      .from(r)
+      .where(and(eq(r.trustCenterId, q.trustCenter), eq(r.id, id)));
+  });
+  return row;
+}
+
+/** The Slack threads remembered: each root's ts and who still claims it. */
+function slackThreadsOf(db: Database) {
+  return readRows(db, (q) => {
+    const t = q.t.slackThreads;
+    return q.db
+      .select({ recipientId: t.recipientId, threadKey: t.threadKey, ts: t.ts, claimedBy: t.claimedBy })
+      .from(t)
+      .where(eq(t.trustCenterId, q.trustCenter));
+  });
+}
 
 /** How many times each key occurs, and which occur more than once. */
 function tally<T>(items: readonly T[]): { counts: Map<T, number>; repeated: T[] } {
@@ -206,22 +198,74 @@ const emailAddress = (i: number) => `person${i}@customer.example`;
 const smsNumber = (i: number) => `+1415555${String(i).padStart(4, '0')}`;
 
 // ---------------------------------------------------------------------------------------------
+// the world of one case, on each engine
 
-describe('notification engine against the provider fakes', () => {
+describe.each(enginesUnderTest())('notification engine against the provider fakes on $name', (engine) => {
+  const opened: (() => Promise<void>)[] = [];
+
+  /** A fresh database of the engine for one case, and `another()` handle on it as a second process would have. */
+  async function freshDb(): Promise<{ db: Database; another: () => Database; analyze: () => Promise<void> }> {
+    const { database, another, analyze, close } = await engine.open();
+    opened.push(close);
+    return { db: database, another, analyze };
+  }
+
+  afterEach(async () => {
+    for (const close of opened.splice(0)) await close();
+  });
+
+  type Limits = Partial<Record<ChannelName, LimitSettings>>;
+
+  function liveChannels(db: Database, limits: Limits = {}): Record<ChannelName, Channel> {
+    return {
+      email: new ResendEmailChannel({ apiKey: resend.apiKey, from: FROM, baseUrl: resend.url, limits: limits.email ?? FAST }),
+      sms: new TwilioSmsChannel({
+        accountSid: twilio.accountSid,
+        authToken: twilio.authToken,
+        from: SENDER,
+        apiBaseUrl: twilio.url,
+        statusCallbackUrl: new URL('webhooks/twilio/status', PUBLIC_URL).href,
+        limits: limits.sms ?? FAST,
+      }),
+      slack: new SlackChannel(db, { apiUrl: slack.url, limits: limits.slack ?? FAST }),
+      webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
+    };
+  }
+
+  function dispatcher(db: Database, options: Partial<DispatcherOptions> & { limits?: Limits } = {}): Dispatcher {
+    const { limits, ...rest } = options;
+    return new Dispatcher({
+      database: db,
+      channels: liveChannels(db, limits),
+      keys: TEST_KEYS,
+      publicUrl: PUBLIC_URL,
+      retry: RETRY,
+      pollMs: 20,
+      ...rest,
+    });
+  }
+
   it('fans out to 10,000 recipients on four channels: each gets exactly one message per channel', async () => {
-    const { db } = freshDb();
-    const emailIds = addSubscribers(db, TEST_KEYS, { count: 7000, channel: 'email', address: emailAddress });
-    addSubscribers(db, TEST_KEYS, { count: 1000, channel: 'sms', address: smsNumber });
+    const { db, analyze } = await freshDb();
+    const emailIds = await addSubscribersTo(db, TEST_KEYS, { count: 7000, channel: 'email', address: emailAddress });
+    await addSubscribersTo(db, TEST_KEYS, { count: 1000, channel: 'sms', address: smsNumber });
     // Recipients are unique per (channel, address), so each is its own Slack channel; 50 workspaces (tokens).
     const slackChannel = (i: number) => `C${String(i).padStart(9, '0')}`;
-    addSubscribers(db, TEST_KEYS, { count: 1000, channel: 'slack', address: slackChannel, secret: (i) => `xoxb-ws${i % 50}-token` });
+    await addSubscribersTo(db, TEST_KEYS, {
+      count: 1000,
+      channel: 'slack',
+      address: slackChannel,
+      secret: (i) => `xoxb-ws${i % 50}-token`,
+    });
     const hookUrl = (i: number) => `${receivers[i % receivers.length]?.receiver.url}/hooks/${i % 7}/${i}`;
-    addSubscribers(db, TEST_KEYS, {
+    await addSubscribersTo(db, TEST_KEYS, {
       count: 1000,
       channel: 'webhook',
       address: hookUrl,
       secret: (i) => receivers[i % receivers.length]?.secret ?? null,
     });
+    // 10,000 recipients written at once: the statistics a bulk fill needs before the first fan-out
+    await analyze();
 
     const started = performance.now();
     const first = await enqueue(db, incidentContent(), undefined, 'incident:1');
@@ -231,9 +275,9 @@ describe('notification engine against the provider fakes', () => {
     expect(enqueueMs).toBeLessThan(5000);
 
     await runToEnd(dispatcher(db), db, 60_000);
-    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 10_000 });
+    expect(await deliveryCountsOf(db, first.notificationId)).toEqual({ sent: 10_000 });
     // one attempt each, all of them successful
-    const attempts = attemptsOf(db);
+    const attempts = await attemptsOf(db);
     expect(attempts).toHaveLength(10_000);
     expect(attempts.every((a) => a.outcome === 'sent')).toBe(true);
 
@@ -256,8 +300,8 @@ describe('notification engine against the provider fakes', () => {
       expect(readRecipientToken(TEST_KEYS.secret, 'unsubscribe', unsubscribe?.[1] ?? '')).toBe(idOf.get(to));
       expect(email.text).toContain(`/unsubscribe/${unsubscribe?.[1]}`);
     }
-    const emailDeliveries = deliveriesOf(db, first.notificationId).filter((d) => d.channel === 'email');
-    expect(new Set(emailDeliveries.map((d) => d.provider_message_id))).toEqual(new Set(resend.emails.map((e) => e.id)));
+    const emailDeliveries = (await deliveriesOf(db, first.notificationId)).filter((d) => d.channel === 'email');
+    expect(new Set(emailDeliveries.map((d) => d.providerMessageId))).toEqual(new Set(resend.emails.map((e) => e.id)));
 
     // SMS: one per number, within two segments, ending with the incident link.
     expect(twilio.messages).toHaveLength(1000);
@@ -273,7 +317,7 @@ describe('notification engine against the provider fakes', () => {
     expect(slack.messages).toHaveLength(1000);
     expect(tally(slack.messages.map((m) => m.channel)).repeated).toEqual([]);
     expect(slack.messages.every((m) => m.threadTs === undefined && m.text === 'API degraded: investigating')).toBe(true);
-    expect(db.$client.prepare('SELECT count(*) AS n FROM slack_threads').get()).toEqual({ n: 1000 });
+    expect(await slackThreadsOf(db)).toHaveLength(1000);
 
     // Webhooks: one per endpoint, each verifying with its endpoint's secret (standardwebhooks).
     const received = receivers.flatMap((r) => r.receiver.received);
@@ -293,7 +337,7 @@ describe('notification engine against the provider fakes', () => {
     const second = await enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:1');
     expect(second.byChannel).toEqual({ slack: 1000 });
     await runToEnd(dispatcher(db), db, 30_000);
-    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 1000 });
+    expect(await deliveryCountsOf(db, second.notificationId)).toEqual({ sent: 1000 });
     for (let i = 0; i < 1000; i += 1) {
       const threads = slack.threads(slackChannel(i));
       expect(threads).toHaveLength(1);
@@ -306,19 +350,19 @@ describe('notification engine against the provider fakes', () => {
   }, 90_000);
 
   it('rides out a Resend outage: retries are recorded, then everything is sent once', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 500, channel: 'email', address: emailAddress });
+    const { db } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, { count: 500, channel: 'email', address: emailAddress });
     const n = await enqueue(db, { email: incidentContent().email });
     resend.outage(1000);
     await runToEnd(dispatcher(db), db);
 
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 500 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 500 });
     expect(resend.requests.filter((r) => r.status === 503).length).toBeGreaterThan(0);
-    const attempts = attemptsOf(db);
+    const attempts = await attemptsOf(db);
     const retries = attempts.filter((a) => a.outcome === 'retry');
     // the outage began before the first send: every delivery has a recorded 503 retry, then exactly one success
-    expect(new Set(retries.map((a) => a.delivery_id)).size).toBe(500);
-    expect(retries.every((a) => a.http_status === 503)).toBe(true);
+    expect(new Set(retries.map((a) => a.deliveryId)).size).toBe(500);
+    expect(retries.every((a) => a.httpStatus === 503)).toBe(true);
     expect(attempts.filter((a) => a.outcome === 'sent')).toHaveLength(500);
     expect(resend.emails).toHaveLength(500);
     expect(resend.duplicates()).toEqual([]);
@@ -326,9 +370,9 @@ describe('notification engine against the provider fakes', () => {
   });
 
   it('obeys Retry-After: no request reaches Resend or Twilio before the 429 allows', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 400, channel: 'email', address: emailAddress });
-    addSubscribers(db, TEST_KEYS, { count: 6, channel: 'sms', address: smsNumber });
+    const { db } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, { count: 400, channel: 'email', address: emailAddress });
+    await addSubscribersTo(db, TEST_KEYS, { count: 6, channel: 'sms', address: smsNumber });
     const n = await enqueue(db, { email: incidentContent().email, sms: incidentContent().sms });
     const retryAfterSeconds = 1;
     resend.rateLimitStorm(1200, retryAfterSeconds);
@@ -337,7 +381,7 @@ describe('notification engine against the provider fakes', () => {
     const oneAtATime = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
     await runToEnd(dispatcher(db, { limits: { email: oneAtATime, sms: oneAtATime } }), db);
 
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 406 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 406 });
     for (const [name, requests] of [
       ['resend', resend.requests],
       ['twilio', twilio.requests],
@@ -353,7 +397,7 @@ describe('notification engine against the provider fakes', () => {
       }
       expect(early, `${name}: requests sent before Retry-After elapsed`).toEqual([]);
     }
-    const limitedAttempts = attemptsOf(db).filter((a) => a.http_status === 429);
+    const limitedAttempts = (await attemptsOf(db)).filter((a) => a.httpStatus === 429);
     expect(limitedAttempts.length).toBeGreaterThan(0);
     expect(limitedAttempts.every((a) => a.outcome === 'retry')).toBe(true);
     expect(resend.duplicates()).toEqual([]);
@@ -361,13 +405,13 @@ describe('notification engine against the provider fakes', () => {
   });
 
   it('reuses the idempotency key when an answer is lost: the batch is not emailed twice', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 250, channel: 'email', address: emailAddress });
+    const { db } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, { count: 250, channel: 'email', address: emailAddress });
     const n = await enqueue(db, { email: incidentContent().email });
     resend.loseResponseNext(1);
     await runToEnd(dispatcher(db), db);
 
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 250 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 250 });
     const lost = resend.requests.filter((r) => r.outcome === 'fault:lost-response');
     expect(lost).toHaveLength(1);
     const key = lost[0]?.headers['idempotency-key'];
@@ -379,23 +423,20 @@ describe('notification engine against the provider fakes', () => {
     expect(tally(resend.emails.flatMap((e) => e.to)).repeated).toEqual([]);
     const lostBatch = resend.emails.filter((e) => e.idempotencyKey === key);
     expect(lostBatch.length).toBeGreaterThan(0);
-    const retried = new Set(
-      attemptsOf(db)
-        .filter((a) => a.outcome === 'retry')
-        .map((a) => a.delivery_id),
-    );
+    const retried = new Set((await attemptsOf(db)).filter((a) => a.outcome === 'retry').map((a) => a.deliveryId));
     expect(retried.size).toBe(lostBatch.length);
-    const messageIds = new Set(
-      deliveriesOf(db, n.notificationId)
-        .filter((d) => retried.has(d.id))
-        .map((d) => d.provider_message_id),
-    );
+    const messageIds = new Set((await deliveriesOf(db, n.notificationId)).filter((d) => retried.has(d.id)).map((d) => d.providerMessageId));
     expect(messageIds).toEqual(new Set(lostBatch.map((e) => e.id)));
   });
 
   it('two updates of one thread claimed in the same round: the second waits for the root and goes into its thread', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 3, channel: 'slack', address: (i) => `C0THREAD${i}`, secret: () => 'xoxb-one-workspace' });
+    const { db } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, {
+      count: 3,
+      channel: 'slack',
+      address: (i) => `C0THREAD${i}`,
+      secret: () => 'xoxb-one-workspace',
+    });
     await enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:77');
     await enqueue(db, { slack: incidentContent('identified').slack }, undefined, 'incident:77');
     await dispatcher(db).drain();
@@ -410,10 +451,10 @@ describe('notification engine against the provider fakes', () => {
   });
 
   it('two dispatchers racing on the first two updates of a thread: one root, the second message in its thread', async () => {
-    const { db, file } = freshDb();
-    const other = openDatabase(file);
-    opened.unshift({ db: other, dir: null });
-    addSubscribers(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0RACE', secret: () => 'xoxb-race' });
+    // on PostgreSQL, B is another process's pool: its claims race A's for real
+    const { db, another } = await freshDb();
+    const other = another();
+    await addSubscribersTo(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0RACE', secret: () => 'xoxb-race' });
     // A posts the root slowly; B claims the second update while A's root is on its way
     slack.latency(400);
     const a = dispatcher(db, { owner: 'dispatcher-a' });
@@ -425,15 +466,15 @@ describe('notification engine against the provider fakes', () => {
     const second = await enqueue(other, { slack: incidentContent('identified').slack }, undefined, 'incident:90');
     expect(await b.round('slack')).toBe(1);
     // B found the root claimed and not yet posted: its delivery waits, unattempted, instead of posting a second root
-    const waiting = deliveriesOf(db, second.notificationId)[0];
+    const [waiting] = await deliveriesOf(db, second.notificationId);
     expect(waiting?.status).toBe('pending');
     expect(waiting?.attempts).toBe(0);
     await aRound;
     slack.latency(0);
     await runToEnd(b, db);
 
-    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 1 });
-    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 1 });
+    expect(await deliveryCountsOf(db, first.notificationId)).toEqual({ sent: 1 });
+    expect(await deliveryCountsOf(db, second.notificationId)).toEqual({ sent: 1 });
     expect(slack.messages).toHaveLength(2);
     const channel = slack.messages[0]?.channel ?? '';
     const threads = slack.threads(channel);
@@ -441,114 +482,185 @@ describe('notification engine against the provider fakes', () => {
     expect(threads[0]?.root.text).toBe('Incident: identified');
     expect(threads[0]?.replies.map((m) => m.text)).toEqual(['API degraded: identified']);
     // the wait was no attempt: one recorded attempt, sent
-    const secondId = deliveriesOf(db, second.notificationId)[0]?.id;
-    expect(attemptsOf(db).filter((x) => x.delivery_id === secondId)).toEqual([
-      { delivery_id: secondId, outcome: 'sent', http_status: 200, provider_code: null },
+    const secondId = (await deliveriesOf(db, second.notificationId))[0]?.id;
+    expect((await attemptsOf(db)).filter((x) => x.deliveryId === secondId)).toEqual([
+      { deliveryId: secondId, outcome: 'sent', httpStatus: 200, providerCode: null },
     ]);
   });
 
+  it('two dispatchers sending updates of the same threads at once: one root per channel, the rest in its thread', async () => {
+    // On PostgreSQL B is another process's pool. Each claims sixteen deliveries a round (eight sends at a
+    // time), one update's worth: A the first update to the sixteen channels, B the second to the same
+    // sixteen, and both look for each thread's root at once, so both may find none and race to claim it.
+    const { db, another } = await freshDb();
+    const channels = 16;
+    const statuses = ['investigating', 'identified', 'monitoring', 'resolved'];
+    await addSubscribersTo(db, TEST_KEYS, {
+      count: channels,
+      channel: 'slack',
+      address: (i) => `C0BOTH${String(i).padStart(4, '0')}`,
+      secret: () => 'xoxb-both',
+    });
+    const updates = [];
+    for (const status of statuses) updates.push(await enqueue(db, { slack: incidentContent(status).slack }, undefined, 'incident:92'));
+    slack.latency(10);
+    const limits: Limits = { slack: { ...FAST, concurrency: 8 } };
+    const a = dispatcher(db, { owner: 'dispatcher-a', limits });
+    const b = dispatcher(another(), { owner: 'dispatcher-b', limits });
+    // a delivery that finds the root claimed by the other goes back to the queue for a second: drain again
+    const drainAll = async (d: Dispatcher) => {
+      let sent = 0;
+      for (;;) {
+        sent += await d.drain();
+        const open = await deliveryCountsOf(db);
+        if (!open.pending && !open.sending) return sent;
+        await sleep(50);
+      }
+    };
+    const [byA, byB] = await Promise.all([drainAll(a), drainAll(b)]);
+
+    expect(byA).toBeGreaterThan(0);
+    expect(byB).toBeGreaterThan(0);
+    for (const update of updates) expect(await deliveryCountsOf(db, update.notificationId)).toEqual({ sent: channels });
+    expect(slack.messages).toHaveLength(statuses.length * channels);
+    const byChannel = new Map<string, typeof slack.messages>();
+    for (const m of slack.messages) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m]);
+    expect(byChannel.size).toBe(channels);
+    for (const [channel, messages] of byChannel) {
+      const roots = messages.filter((m) => m.threadTs === undefined);
+      expect(roots, `roots posted in ${channel}`).toHaveLength(1);
+      expect(messages.filter((m) => m.threadTs === roots[0]?.ts)).toHaveLength(statuses.length - 1);
+      expect(slack.threads(channel)).toHaveLength(1);
+    }
+    // every root recorded once, no claim left behind
+    const threads = await slackThreadsOf(db);
+    expect(threads).toHaveLength(channels);
+    expect(threads.every((t) => t.ts !== null && t.claimedBy === null)).toBe(true);
+    expect(new Set(threads.map((t) => t.ts))).toEqual(
+      new Set([...byChannel.values()].map((messages) => messages.find((m) => m.threadTs === undefined)?.ts)),
+    );
+  });
+
   it('a root claimed by a dispatcher that crashed is taken over once the claim expires', async () => {
-    const { db } = freshDb();
-    const [recipient] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'slack', address: () => 'C0CRASH', secret: () => 'xoxb-crash' });
+    const { db } = await freshDb();
+    const [recipient] = await addSubscribersTo(db, TEST_KEYS, {
+      count: 1,
+      channel: 'slack',
+      address: () => 'C0CRASH',
+      secret: () => 'xoxb-crash',
+    });
     // a dispatcher claimed the root and died before posting it
-    db.$client
-      .prepare('INSERT INTO slack_threads (recipient_id, thread_key, claimed_by, claim_expires_at) VALUES (?, ?, ?, ?)')
-      .run(recipient, 'incident:91', 'slack-crashed', Date.now() + 60_000);
+    expect(
+      await inTransaction(db, (tx) => claimThread(tx, recipient ?? 0, 'incident:91', 'slack-crashed', new Date(Date.now() + 60_000))),
+    ).toBe(true);
     const n = await enqueue(db, { slack: incidentContent('investigating').slack }, undefined, 'incident:91');
     const d = dispatcher(db);
     await d.round('slack');
     expect(slack.messages).toHaveLength(0);
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ pending: 1 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ pending: 1 });
     // the claim expires: the next try takes it over and posts the root, and later updates go in its thread
-    db.$client.prepare('UPDATE slack_threads SET claim_expires_at = ?').run(Date.now() - 1);
-    db.$client.prepare('UPDATE deliveries SET next_attempt_at = ?').run(Date.now());
+    await writeRows(db, async (q) => {
+      await q.db
+        .update(q.t.slackThreads)
+        .set({ claimExpiresAt: new Date(Date.now() - 1) })
+        .where(eq(q.t.slackThreads.trustCenterId, q.trustCenter));
+      await q.db.update(q.t.deliveries).set({ nextAttemptAt: new Date() }).where(eq(q.t.deliveries.trustCenterId, q.trustCenter));
+    });
     await d.drain();
     await enqueue(db, { slack: incidentContent('resolved').slack }, undefined, 'incident:91');
     await d.drain();
 
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 1 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 1 });
     expect(slack.messages).toHaveLength(2);
     expect(slack.messages[0]?.threadTs).toBeUndefined();
     expect(slack.messages[1]?.threadTs).toBe(slack.messages[0]?.ts);
-    expect(db.$client.prepare('SELECT ts, claimed_by FROM slack_threads').all()).toEqual([{ ts: slack.messages[0]?.ts, claimed_by: null }]);
+    expect((await slackThreadsOf(db)).map(({ ts, claimedBy }) => ({ ts, claimedBy }))).toEqual([
+      { ts: slack.messages[0]?.ts, claimedBy: null },
+    ]);
   });
 
   it('a lost answer, then an unsubscribe before the retry: the changed batch is recognised as sent, not failed or sent twice', async () => {
-    const { db } = freshDb();
-    const ids = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });
+    const { db } = await freshDb();
+    const ids = await addSubscribersTo(db, TEST_KEYS, { count: 3, channel: 'email', address: emailAddress });
     const n = await enqueue(db, { email: incidentContent().email });
     resend.loseResponseNext(1);
     const d = dispatcher(db);
     await d.round('email');
     expect(resend.emails).toHaveLength(3);
     // one of the three leaves before the retry: the resent request no longer matches the key's
-    db.$client.prepare('DELETE FROM recipients WHERE id = ?').run(ids[0]);
-    db.$client.prepare(`UPDATE deliveries SET next_attempt_at = 0 WHERE status = 'pending'`).run();
+    await writeRows(db, async (q) => {
+      await q.db.delete(q.t.recipients).where(and(eq(q.t.recipients.trustCenterId, q.trustCenter), eq(q.t.recipients.id, ids[0] ?? 0)));
+      const d = q.t.deliveries;
+      await q.db
+        .update(d)
+        .set({ nextAttemptAt: new Date(0) })
+        .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.status, 'pending')));
+    });
     await d.drain();
     expect(resend.emails).toHaveLength(3);
     expect(resend.requests.filter((r) => r.status === 409)).toHaveLength(1);
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 2, suppressed: 1 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 2, suppressed: 1 });
   });
 
   it('suppresses STOPped numbers, gone webhooks and missing Slack channels, and later fan-outs skip them', async () => {
-    const { db } = freshDb();
-    const sms = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'sms', address: smsNumber });
-    const hooks = addSubscribers(db, TEST_KEYS, {
+    const { db } = await freshDb();
+    const sms = await addSubscribersTo(db, TEST_KEYS, { count: 3, channel: 'sms', address: smsNumber });
+    const hooks = await addSubscribersTo(db, TEST_KEYS, {
       count: 2,
       channel: 'webhook',
       address: (i) => (i === 0 ? `${gone.url}/hooks/gone` : `${receivers[0]?.receiver.url}/hooks/alive`),
       secret: (i) => (i === 0 ? whsec() : (receivers[0]?.secret ?? null)),
     });
-    const slackIds = addSubscribers(db, TEST_KEYS, {
+    const slackIds = await addSubscribersTo(db, TEST_KEYS, {
       count: 2,
       channel: 'slack',
       address: (i) => (i === 0 ? 'CGONE00001' : 'CALIVE0001'),
       secret: () => 'xoxb-ws1-token',
     });
-    const emails = addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: emailAddress });
+    const emails = await addSubscribersTo(db, TEST_KEYS, { count: 2, channel: 'email', address: emailAddress });
     twilio.unsubscribe(smsNumber(0));
     slack.setChannelError('CGONE00001', 'channel_not_found');
     const first = await enqueue(db, incidentContent());
     expect(first.deliveries).toBe(9);
     // suppressed between fan-out and sending (a bounce webhook, an unsubscribe click): nothing goes out
-    await suppressRecipient(db, emails[0] ?? 0, 'bounced', new Date());
+    await inTransaction(db, (tx) => suppressRecipient(tx, emails[0] ?? 0, 'bounced', new Date()));
     await runToEnd(dispatcher(db), db);
 
-    const byRecipient = new Map(deliveriesOf(db, first.notificationId).map((d) => [d.recipient_id, d]));
+    const byRecipient = new Map((await deliveriesOf(db, first.notificationId)).map((d) => [d.recipientId, d]));
     const suppressedIds = [sms[0], hooks[0], slackIds[0]].map((id) => id ?? 0);
     for (const id of suppressedIds) {
       expect(byRecipient.get(id)?.status, `delivery to recipient ${id}`).toBe('suppressed');
-      expect(recipientStatus(db, id).status).toBe('suppressed');
+      expect((await recipientStatus(db, id))?.status).toBe('suppressed');
     }
-    expect(byRecipient.get(emails[0] ?? 0)).toMatchObject({ status: 'suppressed', last_error: 'recipient suppressed' });
+    expect(byRecipient.get(emails[0] ?? 0)).toMatchObject({ status: 'suppressed', lastError: 'recipient suppressed' });
     expect(resend.emails.map((e) => e.to[0])).toEqual([emailAddress(1)]);
-    const codes = new Map(attemptsOf(db).map((a) => [a.delivery_id, a]));
-    expect(codes.get(byRecipient.get(sms[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', provider_code: '21610' });
-    expect(codes.get(byRecipient.get(hooks[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', http_status: 410 });
+    const codes = new Map((await attemptsOf(db)).map((a) => [a.deliveryId, a]));
+    expect(codes.get(byRecipient.get(sms[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', providerCode: '21610' });
+    expect(codes.get(byRecipient.get(hooks[0] ?? 0)?.id ?? 0)).toMatchObject({ outcome: 'suppressed', httpStatus: 410 });
     expect(codes.get(byRecipient.get(slackIds[0] ?? 0)?.id ?? 0)).toMatchObject({
       outcome: 'suppressed',
-      provider_code: 'channel_not_found',
+      providerCode: 'channel_not_found',
     });
-    expect(deliveryCounts(db, first.notificationId)).toEqual({ sent: 5, suppressed: 4 });
+    expect(await deliveryCountsOf(db, first.notificationId)).toEqual({ sent: 5, suppressed: 4 });
 
     // The next fan-out does not include them, even after the provider would accept again.
     twilio.resubscribe(smsNumber(0));
     const second = await enqueue(db, incidentContent('resolved'));
     expect(second.byChannel).toEqual({ email: 1, sms: 2, slack: 1, webhook: 1 });
-    const recipientsOfSecond = new Set(deliveriesOf(db, second.notificationId).map((d) => d.recipient_id));
+    const recipientsOfSecond = new Set((await deliveriesOf(db, second.notificationId)).map((d) => d.recipientId));
     for (const id of [...suppressedIds, emails[0] ?? 0]) expect(recipientsOfSecond.has(id)).toBe(false);
     const requestsBefore = twilio.messages.length;
     await runToEnd(dispatcher(db), db);
-    expect(deliveryCounts(db, second.notificationId)).toEqual({ sent: 5 });
+    expect(await deliveryCountsOf(db, second.notificationId)).toEqual({ sent: 5 });
     expect(twilio.messagesTo(smsNumber(0))).toHaveLength(0);
     expect(twilio.messages.length - requestsBefore).toBe(2);
     expect(gone.received).toHaveLength(1);
   });
 
   it('fails an invalid number after one attempt, and a broken endpoint after the maximum attempts', async () => {
-    const { db } = freshDb();
-    const [invalid] = addSubscribers(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '555-not-a-number' });
-    const [endpoint] = addSubscribers(db, TEST_KEYS, {
+    const { db } = await freshDb();
+    const [invalid] = await addSubscribersTo(db, TEST_KEYS, { count: 1, channel: 'sms', address: () => '555-not-a-number' });
+    const [endpoint] = await addSubscribersTo(db, TEST_KEYS, {
       count: 1,
       channel: 'webhook',
       address: () => `${broken.url}/hooks/broken`,
@@ -557,31 +669,31 @@ describe('notification engine against the provider fakes', () => {
     const n = await enqueue(db, { sms: incidentContent().sms, webhook: incidentContent().webhook });
     await runToEnd(dispatcher(db, { retry: { baseMs: 20, capMs: 200, maxAttempts: 3 } }), db);
 
-    const byRecipient = new Map(deliveriesOf(db, n.notificationId).map((d) => [d.recipient_id, d]));
+    const byRecipient = new Map((await deliveriesOf(db, n.notificationId)).map((d) => [d.recipientId, d]));
     const sms = byRecipient.get(invalid ?? 0);
     expect(sms).toMatchObject({ status: 'failed', attempts: 1 });
     const hook = byRecipient.get(endpoint ?? 0);
-    expect(hook).toMatchObject({ status: 'failed', attempts: 3, last_error: 'endpoint answered 500' });
-    const attempts = attemptsOf(db);
-    expect(attempts.filter((a) => a.delivery_id === sms?.id)).toEqual([
-      { delivery_id: sms?.id, outcome: 'failed', http_status: 400, provider_code: '21211' },
+    expect(hook).toMatchObject({ status: 'failed', attempts: 3, lastError: 'endpoint answered 500' });
+    const attempts = await attemptsOf(db);
+    expect(attempts.filter((a) => a.deliveryId === sms?.id)).toEqual([
+      { deliveryId: sms?.id, outcome: 'failed', httpStatus: 400, providerCode: '21211' },
     ]);
-    const hookAttempts = attempts.filter((a) => a.delivery_id === hook?.id);
+    const hookAttempts = attempts.filter((a) => a.deliveryId === hook?.id);
     expect(hookAttempts).toHaveLength(3);
-    expect(hookAttempts.every((a) => a.outcome === 'retry' && a.http_status === 500)).toBe(true);
+    expect(hookAttempts.every((a) => a.outcome === 'retry' && a.httpStatus === 500)).toBe(true);
     // the receiver saw three tries of one message: same webhook-id each time
     expect(broken.received).toHaveLength(3);
     expect(new Set(broken.received.map((w) => w.headers['webhook-id'])).size).toBe(1);
     // failed recipients stay active: a failure is not a suppression
-    expect(recipientStatus(db, invalid ?? 0).status).toBe('active');
-    expect(recipientStatus(db, endpoint ?? 0).status).toBe('active');
+    expect((await recipientStatus(db, invalid ?? 0))?.status).toBe('active');
+    expect((await recipientStatus(db, endpoint ?? 0))?.status).toBe('active');
   });
 
   it('two dispatchers on one database never send a delivery twice', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 3000, channel: 'email', address: emailAddress });
-    addSubscribers(db, TEST_KEYS, { count: 300, channel: 'sms', address: smsNumber });
-    addSubscribers(db, TEST_KEYS, {
+    const { db, another } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, { count: 3000, channel: 'email', address: emailAddress });
+    await addSubscribersTo(db, TEST_KEYS, { count: 300, channel: 'sms', address: smsNumber });
+    await addSubscribersTo(db, TEST_KEYS, {
       count: 300,
       channel: 'webhook',
       address: (i) => `${receivers[i % 2]?.receiver.url}/hooks/${i}`,
@@ -590,24 +702,23 @@ describe('notification engine against the provider fakes', () => {
     const n = await enqueue(db, { email: incidentContent().email, sms: incidentContent().sms, webhook: incidentContent().webhook });
     resend.latency(15);
     twilio.latency(2);
-    // Two dispatchers, as two processes would have, on one connection: two SQLite connections in one
-    // process cannot both run the engine's async transactions at once (the second's BEGIN IMMEDIATE waits
-    // synchronously for a transaction that can only finish on the event loop it blocks). Across
-    // connections and nodes the claims are tests/integration/delivery-claims.test.ts's, on PostgreSQL.
-    const other = db;
+    // Two dispatchers, as two processes would have: on PostgreSQL each on a pool of its own, their claims
+    // racing in concurrent transactions; on SQLite on one handle (`another()` says why), interleaving
+    // at every await.
+    const other = another();
     const limits: Limits = { email: { ...FAST, concurrency: 2 }, sms: { ...FAST, concurrency: 4 }, webhook: { ...FAST, concurrency: 4 } };
     const a = dispatcher(db, { owner: 'dispatcher-a', limits });
     const b = dispatcher(other, { owner: 'dispatcher-b', limits });
     const [byA, byB] = await Promise.all([a.drain(), b.drain()]);
 
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 3600 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 3600 });
     expect(byA).toBeGreaterThan(0);
     expect(byB).toBeGreaterThan(0);
     expect(byA + byB).toBe(3600);
     // exactly one attempt per delivery, one message per recipient at each provider
-    const attempts = attemptsOf(db);
+    const attempts = await attemptsOf(db);
     expect(attempts).toHaveLength(3600);
-    expect(tally(attempts.map((x) => x.delivery_id)).repeated).toEqual([]);
+    expect(tally(attempts.map((x) => x.deliveryId)).repeated).toEqual([]);
     expect(resend.emails).toHaveLength(3000);
     expect(tally(resend.emails.flatMap((e) => e.to)).repeated).toEqual([]);
     expect(resend.requests.filter((r) => r.outcome === 'idempotent-replay')).toEqual([]);
@@ -619,8 +730,8 @@ describe('notification engine against the provider fakes', () => {
   });
 
   it('stops gracefully: sends in flight finish and are recorded, unstarted claims are handed back', async () => {
-    const { db } = freshDb();
-    addSubscribers(db, TEST_KEYS, { count: 2000, channel: 'email', address: emailAddress });
+    const { db } = await freshDb();
+    await addSubscribersTo(db, TEST_KEYS, { count: 2000, channel: 'email', address: emailAddress });
     const n = await enqueue(db, { email: incidentContent().email });
     // long enough that the test sees both requests in flight even on a loaded machine
     resend.latency(400);
@@ -639,19 +750,19 @@ describe('notification engine against the provider fakes', () => {
     // nothing new was started after stop(); what was in flight finished and was recorded
     expect(resend.requests).toHaveLength(inFlight);
     expect(resend.requests.every((r) => r.status === 200)).toBe(true);
-    const counts = deliveryCounts(db, n.notificationId);
+    const counts = await deliveryCountsOf(db, n.notificationId);
     expect(counts.sent).toBe(resend.emails.length);
     expect(counts.sent).toBe(inFlight * 100);
     expect(counts.sending).toBeUndefined();
-    const rows = deliveriesOf(db, n.notificationId);
-    expect(rows.filter((r) => r.lease_owner === 'dispatcher-stopping')).toEqual([]);
+    const rows = await deliveriesOf(db, n.notificationId);
+    expect(rows.filter((r) => r.leaseOwner === 'dispatcher-stopping')).toEqual([]);
     // the claims that never reached the provider are back in the queue, their attempt not counted
     expect(rows.filter((r) => r.status === 'pending').every((r) => r.attempts === 0)).toBe(true);
 
     // and another dispatcher finishes the job without sending anything twice
     resend.latency(0);
     await runToEnd(dispatcher(db), db);
-    expect(deliveryCounts(db, n.notificationId)).toEqual({ sent: 2000 });
+    expect(await deliveryCountsOf(db, n.notificationId)).toEqual({ sent: 2000 });
     expect(resend.emails).toHaveLength(2000);
     expect(resend.duplicates()).toEqual([]);
   });

@@ -1,13 +1,19 @@
-import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
-import { auditLog, rateLimits, staffSessions } from '../../db/schema.ts';
+/**
+ * Housekeeping's purges on each engine (SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set,
+ * as the application role under row-level security): what is past its retention goes, the rest and the
+ * audit chain stay. Seeded through the product's code and the builder, inspected through the builder.
+ */
+import { asc, eq } from 'drizzle-orm';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Database, Tx } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
-import { recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
+import { verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
 import { insertStaffIfAbsent } from '../../src/stores/staff.ts';
+import { readRows, writeRows } from '../helpers/engine-server.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const DAY = 86_400_000;
 const policy = {
@@ -16,44 +22,57 @@ const policy = {
   retention: { deliveryAttemptsDays: 90, loggedMessagesDays: 30 },
 };
 
-describe('housekeeping', () => {
+function inTransaction<T>(database: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.transaction((tx) => fn(tx)) : database.transaction((tx) => fn(tx));
+}
+
+describe.each(enginesUnderTest())('housekeeping on $name', (engine) => {
+  const opened: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of opened.splice(0)) await close();
+  });
+
+  async function freshDatabase(): Promise<Database> {
+    const { database, close } = await engine.open();
+    opened.push(close);
+    return database;
+  }
+
   it('purges audit entries past retention, keeping the chain verifiable, and expired sessions and limits', async () => {
-    const db = bindAuditKeys(openDatabase(':memory:'), auditKeyring('housekeeping-unit-test-secret-long-enough'));
+    const db = bindAuditKeys(await freshDatabase(), auditKeyring('housekeeping-unit-test-secret-long-enough'));
     const start = new Date('2025-01-01T00:00:00Z');
     for (let i = 0; i < 5; i++)
-      recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY));
+      await inTransaction(db, (tx) =>
+        writeAudit(tx, { actor: { type: 'system' }, action: 'audit.viewed', summary: { i } }, new Date(start.getTime() + i * DAY)),
+      );
     const now = new Date(start.getTime() + 370 * DAY);
-    recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, now);
-    const fresh = await databaseOf(db).transaction(async (tx) => {
+    await inTransaction(db, (tx) => writeAudit(tx, { actor: { type: 'system' }, action: 'audit.viewed' }, now));
+    const fresh = await inTransaction(db, async (tx) => {
       const member = await insertStaffIfAbsent(tx, 'a@lumenwork.example', 'viewer', start);
       if (!member) throw new Error('no staff member');
       await createSession(tx, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, start);
       return createSession(tx, member.id, { ip: null, userAgent: null }, { idleMinutes: 60, absoluteHours: 12 }, now);
     });
-    await hitLimitNow(databaseOf(db), { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
+    await hitLimitNow(db, { bucket: 'b', max: 5, windowMs: 60_000 }, 'k', start);
 
-    const result = await runHousekeeping(databaseOf(db), policy, now);
+    const result = await runHousekeeping(db, policy, now);
     expect(result.auditRemoved).toBe(5);
     expect(result.sessionsRemoved).toBe(1);
     expect(result.rateLimitsRemoved).toBe(1);
-    expect(
-      db
-        .select()
-        .from(staffSessions)
-        .all()
-        .map((s) => s.id),
-    ).toEqual([fresh.session.id]);
-    expect(db.select().from(rateLimits).all()).toHaveLength(0);
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject({ ok: true });
-    expect(
-      db
-        .select()
-        .from(auditLog)
-        .all()
-        .map((e) => e.action),
-    ).toContain('audit.purged');
+    const left = await readRows(db, async (q) => ({
+      sessions: await q.db
+        .select({ id: q.t.staffSessions.id })
+        .from(q.t.staffSessions)
+        .where(eq(q.t.staffSessions.trustCenterId, q.trustCenter)),
+      limits: await q.db.select({ key: q.t.rateLimits.key }).from(q.t.rateLimits).where(eq(q.t.rateLimits.trustCenterId, q.trustCenter)),
+      actions: await q.db.select({ action: q.t.auditLog.action }).from(q.t.auditLog).where(eq(q.t.auditLog.trustCenterId, q.trustCenter)),
+    }));
+    expect(left.sessions.map((s) => s.id)).toEqual([fresh.session.id]);
+    expect(left.limits).toHaveLength(0);
+    expect(await verifyAuditChain(db)).toMatchObject({ ok: true });
+    expect(left.actions.map((e) => e.action)).toContain('audit.purged');
     // nothing more to do the second time
-    expect(await runHousekeeping(databaseOf(db), policy, now)).toEqual({
+    expect(await runHousekeeping(db, policy, now)).toEqual({
       auditRemoved: 0,
       repeatsRecorded: 0,
       sessionsRemoved: 0,
@@ -66,36 +85,51 @@ describe('housekeeping', () => {
   });
 
   it('purges delivery attempts and logged messages past their retention, keeping the deliveries', async () => {
-    const db = openDatabase(':memory:');
-    const sqlite = db.$client;
+    const db = await freshDatabase();
     const now = new Date('2025-06-01T00:00:00Z');
-    const daysAgo = (n: number) => now.getTime() - n * DAY;
-    const { id: notification } = sqlite
-      .prepare(
-        `INSERT INTO notifications (kind, title, content, audience, recipient_count, created_at) VALUES ('t', 't', '{}', '{}', 1, ?) RETURNING id`,
-      )
-      .get(daysAgo(200)) as { id: number };
-    const { id: delivery } = sqlite
-      .prepare(`INSERT INTO deliveries (notification_id, channel, status, next_attempt_at) VALUES (?, 'email', 'sent', ?) RETURNING id`)
-      .get(notification, daysAgo(200)) as { id: number };
-    const attempt = sqlite.prepare(`INSERT INTO delivery_attempts (delivery_id, at, outcome, duration_ms) VALUES (?, ?, 'retry', 5)`);
-    const logged = sqlite.prepare(
-      `INSERT INTO logged_messages (delivery_id, channel, "to", payload, at) VALUES (?, 'email', 'ad…@x.example', '{}', ?)`,
-    );
-    // more than one purge batch of old attempts
-    for (let i = 0; i < 2500; i++) attempt.run(delivery, daysAgo(91 + (i % 50)));
-    attempt.run(delivery, daysAgo(89));
-    for (const age of [45, 31, 29, 1]) logged.run(delivery, daysAgo(age));
+    const daysAgo = (n: number) => new Date(now.getTime() - n * DAY);
+    await writeRows(db, async (q) => {
+      const trustCenterId = q.trustCenter;
+      const [notification] = await q.db
+        .insert(q.t.notifications)
+        .values({ kind: 't', title: 't', content: {}, audience: {}, recipientCount: 1, createdAt: daysAgo(200), trustCenterId })
+        .returning({ id: q.t.notifications.id });
+      const [delivery] = await q.db
+        .insert(q.t.deliveries)
+        .values({ notificationId: notification?.id ?? 0, channel: 'email', status: 'sent', nextAttemptAt: daysAgo(200), trustCenterId })
+        .returning({ id: q.t.deliveries.id });
+      const deliveryId = delivery?.id ?? 0;
+      const attempt = (at: Date) => ({ deliveryId, at, outcome: 'retry' as const, durationMs: 5, trustCenterId });
+      // more than one purge batch of old attempts
+      const old = Array.from({ length: 2500 }, (_, i) => attempt(daysAgo(91 + (i % 50))));
+      for (let i = 0; i < old.length; i += 500) await q.db.insert(q.t.deliveryAttempts).values(old.slice(i, i + 500));
+      await q.db.insert(q.t.deliveryAttempts).values(attempt(daysAgo(89)));
+      await q.db.insert(q.t.loggedMessages).values(
+        [45, 31, 29, 1].map((age) => ({
+          deliveryId,
+          channel: 'email' as const,
+          to: 'ad…@x.example',
+          payload: {},
+          at: daysAgo(age),
+          trustCenterId,
+        })),
+      );
+    });
 
-    const result = await runHousekeeping(databaseOf(db), policy, now);
+    const result = await runHousekeeping(db, policy, now);
     expect(result.deliveryAttemptsRemoved).toBe(2500);
     expect(result.loggedMessagesRemoved).toBe(2);
-    const ages = (table: string) =>
-      (sqlite.prepare(`SELECT at FROM ${table} ORDER BY at`).all() as { at: number }[]).map((r) =>
-        Math.round((now.getTime() - r.at) / DAY),
-      );
-    expect(ages('delivery_attempts')).toEqual([89]);
-    expect(ages('logged_messages')).toEqual([29, 1]);
-    expect(sqlite.prepare('SELECT count(*) AS n FROM deliveries').get()).toEqual({ n: 1 });
+    const ageInDays = (r: { at: Date }) => Math.round((now.getTime() - r.at.getTime()) / DAY);
+    const left = await readRows(db, async (q) => {
+      const { deliveryAttempts: a, loggedMessages: l, deliveries: d } = q.t;
+      return {
+        attempts: await q.db.select({ at: a.at }).from(a).where(eq(a.trustCenterId, q.trustCenter)).orderBy(asc(a.at)),
+        logged: await q.db.select({ at: l.at }).from(l).where(eq(l.trustCenterId, q.trustCenter)).orderBy(asc(l.at)),
+        deliveries: await q.db.$count(d, eq(d.trustCenterId, q.trustCenter)),
+      };
+    });
+    expect(left.attempts.map(ageInDays)).toEqual([89]);
+    expect(left.logged.map(ageInDays)).toEqual([29, 1]);
+    expect(left.deliveries).toBe(1);
   });
 });

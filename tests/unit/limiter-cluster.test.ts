@@ -1,24 +1,70 @@
 /**
- * Provider limits hold for the whole cluster: two limiters on one database file, as two dispatcher
+ * Provider limits hold for the whole cluster: two limiters on one database, as two dispatcher
  * processes would have, together send no faster than the configured
- * rate, and a 429 pause recorded by one holds back the other's next send. Time is a fake clock
- * driven by a scheduler, so the counts are exact and do not depend on the machine's load.
+ * rate, and a 429 pause recorded by one holds back the other's next send. On each engine: SQLite
+ * always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set, where each "process" has a pool of its own
+ * and their transactions on the shared rows run concurrently. Time is a fake clock driven by a
+ * scheduler, which waits for the database work in flight before it moves, so the counts are exact and
+ * do not depend on the machine's load or the engine's round trips.
  */
-import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { Limiter } from '../../src/core/notify/limiter.ts';
 import type { LimitSettings } from '../../src/core/notify/types.ts';
-import { tempDir } from '../helpers/server.ts';
-import { openTestDb } from '../helpers/staff.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const START = Date.UTC(2026, 10, 22, 9, 0, 0);
+
+/**
+ * The limiters' calls to the database still running. On SQLite they settle within a few turns of the
+ * event loop; on PostgreSQL they take real round trips, which the fake clock must wait out before it
+ * moves, or time would pass while a transaction is on its way.
+ */
+class DatabaseWork {
+  private running = 0;
+  private waiters: (() => void)[] = [];
+
+  /** `database`, with each `read` and `transaction` counted while it runs. */
+  track(database: Database): Database {
+    return new Proxy(database, {
+      get: (target, property, receiver) => {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if ((property === 'read' || property === 'transaction') && typeof value === 'function')
+          return (...args: unknown[]) => {
+            this.running++;
+            const done = () => {
+              this.running--;
+              if (this.running === 0) for (const wake of this.waiters.splice(0)) wake();
+            };
+            const result = Promise.resolve(Reflect.apply(value, target, args));
+            result.then(done, done);
+            return result;
+          };
+        return value;
+      },
+    });
+  }
+
+  get busy(): boolean {
+    return this.running > 0;
+  }
+
+  /** Resolves once no call is running. */
+  idle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+}
 
 /** A clock and the sleeps of everything waiting on it; `runUntil` moves time to each wake-up in turn. */
 class FakeTime {
   now = START;
+
+  private readonly work: DatabaseWork;
+
+  constructor(work: DatabaseWork) {
+    this.work = work;
+  }
   private timers: { at: number; wake: () => void }[] = [];
 
   readonly clock = () => this.now;
@@ -38,9 +84,13 @@ class FakeTime {
       );
     });
 
-  /** Lets every promise that can settle do so (the limiters' database work on SQLite settles within a few turns). */
+  /** Lets every promise that can settle do so, the limiters' database work included. */
   async settle(): Promise<void> {
-    for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (;;) {
+      for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.work.busy) return;
+      await this.work.idle();
+    }
   }
 
   async runUntil(end: number): Promise<void> {
@@ -58,29 +108,6 @@ class FakeTime {
     }
   }
 }
-
-const dirs: string[] = [];
-const dbs: Db[] = [];
-
-/**
- * The database two dispatcher processes share: one file. In one test process they share one connection
- * and its engine handle: two SQLite connections in one process cannot both run the engine's async
- * transactions (the second's BEGIN IMMEDIATE would wait synchronously for a transaction that can only
- * finish on the blocked event loop). The limiters hold nothing in common but the rows, as across
- * processes; the engines' concurrency is tests/integration/provider-limit-store.test.ts's.
- */
-function twoProcesses(): [Database, Database] {
-  const dir = tempDir('candor-limiter-');
-  dirs.push(dir);
-  const a = openTestDb(dir);
-  dbs.push(a);
-  return [databaseOf(a), databaseOf(a)];
-}
-
-afterEach(() => {
-  for (const db of dbs.splice(0)) db.$client.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Sends as fast as the limiter lets it until aborted; returns the (fake) time of each send. */
 function sender(limiter: Limiter, key: string, signal: AbortSignal, time: FakeTime): { sends: number[]; done: Promise<void> } {
@@ -112,10 +139,27 @@ function busiestWindow(sends: number[], ms: number): number {
   return most;
 }
 
-describe('provider limits shared through the database', () => {
+describe.each(enginesUnderTest())('provider limits shared through the database on $name', (engine) => {
+  const opened: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of opened.splice(0)) await close();
+  });
+
+  /**
+   * The database two dispatcher processes share, a handle for each, and the fake clock. On PostgreSQL
+   * each handle is a pool of its own. On SQLite, in one test process, they share one connection and its
+   * engine handle (tests/helpers/postgres.ts `another()` says why): the limiters hold nothing in common
+   * but the rows, as across processes.
+   */
+  async function twoProcesses(): Promise<{ dbA: Database; dbB: Database; time: FakeTime }> {
+    const { database, another, close } = await engine.open();
+    opened.push(close);
+    const work = new DatabaseWork();
+    return { dbA: work.track(database), dbB: work.track(another()), time: new FakeTime(work) };
+  }
+
   it('two dispatchers on one database together send no faster than the configured rate', async () => {
-    const [dbA, dbB] = twoProcesses();
-    const time = new FakeTime();
+    const { dbA, dbB, time } = await twoProcesses();
     const settings: LimitSettings = { ratePerSecond: 20, burst: 8, concurrency: 4 };
     const a = new Limiter(settings, { database: dbA, channel: 'sms', clock: time.clock, sleep: time.sleep });
     const b = new Limiter(settings, { database: dbB, channel: 'sms', clock: time.clock, sleep: time.sleep });
@@ -140,8 +184,7 @@ describe('provider limits shared through the database', () => {
   });
 
   it('a rate of one a second with a burst of one is one a second across both', async () => {
-    const [dbA, dbB] = twoProcesses();
-    const time = new FakeTime();
+    const { dbA, dbB, time } = await twoProcesses();
     const settings: LimitSettings = { ratePerSecond: 1, burst: 1, concurrency: 4 };
     const a = new Limiter(settings, { database: dbA, channel: 'slack', clock: time.clock, sleep: time.sleep });
     const b = new Limiter(settings, { database: dbB, channel: 'slack', clock: time.clock, sleep: time.sleep });
@@ -162,8 +205,7 @@ describe('provider limits shared through the database', () => {
   });
 
   it("a 429 seen by one dispatcher pauses the other's next send, even with tokens in hand", async () => {
-    const [dbA, dbB] = twoProcesses();
-    const time = new FakeTime();
+    const { dbA, dbB, time } = await twoProcesses();
     const settings: LimitSettings = { ratePerSecond: 100, burst: 100, concurrency: 4 };
     const a = new Limiter(settings, { database: dbA, channel: 'email', clock: time.clock, sleep: time.sleep });
     const b = new Limiter(settings, { database: dbB, channel: 'email', clock: time.clock, sleep: time.sleep });
@@ -197,8 +239,7 @@ describe('provider limits shared through the database', () => {
   });
 
   it('a pause recorded while the other waits for a slot holds that send back too', async () => {
-    const [dbA, dbB] = twoProcesses();
-    const time = new FakeTime();
+    const { dbA, dbB, time } = await twoProcesses();
     const settings: LimitSettings = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
     const a = new Limiter(settings, { database: dbA, channel: 'webhook', clock: time.clock, sleep: time.sleep });
     const b = new Limiter(settings, { database: dbB, channel: 'webhook', clock: time.clock, sleep: time.sleep });
@@ -218,7 +259,7 @@ describe('provider limits shared through the database', () => {
   });
 
   it('callers waiting for a slot do not each read the shared row when one frees: about one read per send', async () => {
-    const [shared] = twoProcesses();
+    const { dbA: shared, time } = await twoProcesses();
     let visits = 0;
     const counted: Database = new Proxy(shared, {
       get(target, property, receiver) {
@@ -231,7 +272,6 @@ describe('provider limits shared through the database', () => {
         return value;
       },
     });
-    const time = new FakeTime();
     // plenty of tokens (the fake clock stands still): a send either takes tokens or reads the pause, once
     const settings: LimitSettings = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
     const limiter = new Limiter(settings, { database: counted, channel: 'sms', clock: time.clock, sleep: time.sleep });
@@ -251,8 +291,7 @@ describe('provider limits shared through the database', () => {
   });
 
   it('a later pause is never shortened by an earlier one', async () => {
-    const [dbA, dbB] = twoProcesses();
-    const time = new FakeTime();
+    const { dbA, dbB, time } = await twoProcesses();
     const settings: LimitSettings = { ratePerSecond: 10, burst: 10, concurrency: 1 };
     const a = new Limiter(settings, { database: dbA, channel: 'email', clock: time.clock, sleep: time.sleep });
     const b = new Limiter(settings, { database: dbB, channel: 'email', clock: time.clock, sleep: time.sleep });
