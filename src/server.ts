@@ -15,6 +15,7 @@ import { ConfigError, readConfig } from './core/config/env.ts';
 import { ContentError } from './core/content/errors.ts';
 import { securityHeaders } from './core/http/security-headers.ts';
 import { runHousekeeping } from './core/maintenance/housekeeping.ts';
+import { enqueuedSoFar } from './core/notify/outbox.ts';
 import { ensureBuild, isBuildFresh } from './runtime/build.ts';
 import { detectContentChanges } from './runtime/changes.ts';
 import { type AppContext, createAppContext, DatabaseError } from './runtime/context.ts';
@@ -116,11 +117,13 @@ async function main(): Promise<void> {
   const server = createServer((req, res) => {
     // A request that may have written: whoever sent it reads afresh next (their 303 may come before the
     // announcement), and what it enqueued goes out now rather than at the dispatcher's next poll.
-    if (req.method !== 'GET' && req.method !== 'HEAD')
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const enqueuedBefore = enqueuedSoFar();
       res.once('finish', () => {
         context.snapshots.changed();
-        worker?.dispatcher.wake();
+        if (enqueuedSoFar() !== enqueuedBefore) worker?.dispatcher.wake();
       });
+    }
     // First: a status page in memory carries its own final headers, and nothing in dist/client has its path.
     if (!context.snapshots.serve(req, res, () => serve(req, res))) serve(req, res);
   });

@@ -49,12 +49,26 @@ export interface Enqueued {
 }
 
 /**
+ * How many notifications this process has enqueued (committed or not): the server wakes its dispatcher
+ * after a request during which this moved (src/server.ts), and only then, so that a flood of requests
+ * that enqueue nothing does not turn into a flood of claims. Kept on globalThis under a registered
+ * symbol: the server and the Astro bundle each load their own copy of this module.
+ */
+const ENQUEUED = Symbol.for('candor.notifications-enqueued');
+const counter = globalThis as { [ENQUEUED]?: number };
+
+export function enqueuedSoFar(): number {
+  return counter[ENQUEUED] ?? 0;
+}
+
+/**
  * Writes the notification and one pending delivery per recipient its audience selects, in `tx`:
  * the caller's transaction, which holds the change the notification announces.
  */
 export async function enqueueNotification(tx: Tx, input: NewNotification, now: Date): Promise<Enqueued> {
   const contentChannels = channels.filter((c) => input.content[c] !== undefined);
   if (contentChannels.length === 0) throw new Error('a notification needs content for at least one channel');
+  counter[ENQUEUED] = enqueuedSoFar() + 1;
   const notificationId = await insertNotification(tx, {
     kind: input.kind,
     threadKey: input.threadKey ?? null,
