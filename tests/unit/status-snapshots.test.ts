@@ -1,16 +1,18 @@
 /**
  * The in-memory status pages as src/server.ts serves them: the final headers
  * in the order an Astro-served answer has, negotiation, one render shared by
- * the requests that arrive during it, and a new status version missing.
+ * the requests that arrive during it, and a new status version missing. On
+ * each engine (SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set,
+ * as the application role under row-level security); one database for the cases.
  */
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../db/engine/types.ts';
 import { StatusSnapshots } from '../../src/runtime/status-snapshots.ts';
+import { enginesUnderTest, type OpenedEngine } from '../helpers/postgres.ts';
 
 const BODY = Buffer.from(`<!doctype html><title>Status</title>${'<p>All services are operational.</p>'.repeat(200)}`);
 const RENDERED_HEADERS: [string, string][] = [
@@ -56,9 +58,17 @@ function get(url: string, headers: Record<string, string> = {}, method = 'GET'):
 const names = (answer: Answer) => answer.rawHeaders.filter((_, i) => i % 2 === 0);
 const header = (answer: Answer, name: string) => answer.rawHeaders[answer.rawHeaders.indexOf(name) + 1];
 
-describe('status snapshots', () => {
+describe.each(enginesUnderTest())('status snapshots on $name', (engine) => {
+  let opened: OpenedEngine;
+  let database: Database;
+  beforeAll(async () => {
+    opened = await engine.open();
+    database = opened.database;
+  });
+  afterAll(() => opened?.close());
+
   it('answers from memory with the final headers, security headers first, and the negotiated body', async () => {
-    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
+    const snapshots = new StatusSnapshots(database, () => new Date('2026-03-01T12:00:00Z'));
     snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(500).end());
 
@@ -88,7 +98,7 @@ describe('status snapshots', () => {
   });
 
   it('leaves to the app what it does not hold: a query string, another method, another page', async () => {
-    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
+    const snapshots = new StatusSnapshots(database, () => new Date('2026-03-01T12:00:00Z'));
     snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status?fresh=1`)).status).toBe(418);
@@ -99,7 +109,7 @@ describe('status snapshots', () => {
 
   it('a new status version is not answered from memory', async () => {
     let now = new Date('2026-03-01T23:59:59Z');
-    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => now);
+    const snapshots = new StatusSnapshots(database, () => now);
     snapshots.begin('/status', await snapshots.version('/status')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
     const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
     expect((await get(`${url}/status`)).status).toBe(200);
@@ -110,7 +120,7 @@ describe('status snapshots', () => {
   });
 
   it('requests arriving during a render wait for it; when it is not kept, they go to the app', async () => {
-    const snapshots = new StatusSnapshots(databaseOf(openDatabase(':memory:')), () => new Date('2026-03-01T12:00:00Z'));
+    const snapshots = new StatusSnapshots(database, () => new Date('2026-03-01T12:00:00Z'));
     let appAnswers = 0;
     const url = await serving(snapshots, (_req, res) => {
       appAnswers++;
