@@ -1,84 +1,138 @@
-import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/client.ts';
+/**
+ * The outbox's fan-out and the recipients' sealed storage, straight against the core
+ * (src/core/notify/outbox.ts, recipients.ts); links, backoff and SMS segments. The database cases
+ * run on each engine (SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set, as the
+ * application role under row-level security): one database per engine, emptied of subscribers and
+ * notifications before each fan-out case, seeded and inspected through the product's code and the
+ * builder.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database, Reader, Tx } from '../../db/engine/types.ts';
 import { defaultRetryPolicy, parseRetryAfter, retryDelay } from '../../src/core/notify/backoff.ts';
 import { readRecipientToken, recipientToken } from '../../src/core/notify/links.ts';
-import { maskAddress, openRecipient } from '../../src/core/notify/recipients.ts';
-import { addSubscribers, deliveryCounts, emailContent, TEST_KEYS } from '../helpers/notify.ts';
-import { addRecipient, enqueueNotification, findRecipient, suppressRecipient } from '../helpers/outbox-on-connection.ts';
+import { enqueueNotification, type NewNotification } from '../../src/core/notify/outbox.ts';
+import { addRecipient, findRecipient, maskAddress, openRecipient, suppressRecipient } from '../../src/core/notify/recipients.ts';
+import { readRows, writeRows } from '../helpers/engine-server.ts';
+import { addSubscribersTo, deliveryCountsOf, emailContent, TEST_KEYS } from '../helpers/notify.ts';
+import { enginesUnderTest, type OpenedEngine } from '../helpers/postgres.ts';
 
-describe('fan-out', () => {
-  it('writes one pending delivery per active recipient of the topic, on the channels the message has', async () => {
-    const db = openDatabase(':memory:');
-    addSubscribers(db, TEST_KEYS, { count: 50, channel: 'email' });
-    addSubscribers(db, TEST_KEYS, { count: 20, channel: 'sms', address: (i) => `+4477009${String(i).padStart(5, '0')}` });
-    addSubscribers(db, TEST_KEYS, { count: 7, channel: 'email', topic: 'subprocessors', address: (i) => `sub${i}@x.example` });
-    const emailOnly = await enqueueNotification(
-      db,
-      { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'topic', topic: 'incidents' } },
-      new Date(),
-    );
-    expect(emailOnly.deliveries).toBe(50);
-    expect(emailOnly.byChannel).toEqual({ email: 50 });
-    const both = await enqueueNotification(
-      db,
-      {
+/** One transaction of either engine, with the product's code in it. */
+function inTransaction<T>(database: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.transaction((tx) => fn(tx)) : database.transaction((tx) => fn(tx));
+}
+
+/** One read of either engine. */
+function inRead<T>(database: Database, fn: (r: Reader) => Promise<T>): Promise<T> {
+  return database.engine === 'sqlite' ? database.read((r) => fn(r)) : database.read((r) => fn(r));
+}
+
+const enqueue = (database: Database, input: NewNotification) => inTransaction(database, (tx) => enqueueNotification(tx, input, new Date()));
+
+describe.each(enginesUnderTest())('on $name', (engine) => {
+  let opened: OpenedEngine;
+  let database: Database;
+  beforeAll(async () => {
+    opened = await engine.open();
+    database = opened.database;
+  });
+  afterAll(() => opened?.close());
+
+  describe('fan-out', () => {
+    // Each case counts who follows a topic from nobody: what the previous one wrote is deleted.
+    beforeEach(async () => {
+      await writeRows(database, async (q) => {
+        await q.db.delete(q.t.deliveries);
+        await q.db.delete(q.t.notifications);
+        await q.db.delete(q.t.recipients);
+        await q.db.delete(q.t.subscriberTopics);
+        await q.db.delete(q.t.subscribers);
+      });
+    });
+
+    it('writes one pending delivery per active recipient of the topic, on the channels the message has', async () => {
+      await addSubscribersTo(database, TEST_KEYS, { count: 50, channel: 'email' });
+      await addSubscribersTo(database, TEST_KEYS, { count: 20, channel: 'sms', address: (i) => `+4477009${String(i).padStart(5, '0')}` });
+      await addSubscribersTo(database, TEST_KEYS, {
+        count: 7,
+        channel: 'email',
+        topic: 'subprocessors',
+        address: (i) => `sub${i}@x.example`,
+      });
+      const emailOnly = await enqueue(database, {
+        kind: 'test',
+        title: 't',
+        content: emailContent(),
+        audience: { kind: 'topic', topic: 'incidents' },
+      });
+      expect(emailOnly.deliveries).toBe(50);
+      expect(emailOnly.byChannel).toEqual({ email: 50 });
+      const both = await enqueue(database, {
         kind: 'test',
         title: 't',
         content: { ...emailContent(), sms: { body: 'hi', link: 'https://trust.example/incidents/1' } },
         audience: { kind: 'topic', topic: 'incidents' },
-      },
-      new Date(),
-    );
-    expect(both.byChannel).toEqual({ email: 50, sms: 20 });
-    expect(deliveryCounts(db, both.notificationId)).toEqual({ pending: 70 });
+      });
+      expect(both.byChannel).toEqual({ email: 50, sms: 20 });
+      expect(await deliveryCountsOf(database, both.notificationId)).toEqual({ pending: 70 });
+    });
+
+    it('narrows to components and skips suppressed recipients', async () => {
+      const api = await addSubscribersTo(database, TEST_KEYS, {
+        count: 3,
+        channel: 'email',
+        component: 'public-api',
+        address: (i) => `api${i}@x.example`,
+      });
+      await addSubscribersTo(database, TEST_KEYS, {
+        count: 4,
+        channel: 'email',
+        component: 'web-app',
+        address: (i) => `web${i}@x.example`,
+      });
+      await addSubscribersTo(database, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `all${i}@x.example` });
+      await inTransaction(database, (tx) => suppressRecipient(tx, api[0] ?? 0, 'bounced', new Date()));
+      const result = await enqueue(database, {
+        kind: 'test',
+        title: 't',
+        content: emailContent(),
+        audience: { kind: 'topic', topic: 'incidents', components: ['public-api'] },
+      });
+      // two of three API followers (one suppressed) and both who follow every component
+      expect(result.deliveries).toBe(4);
+    });
+
+    it('addresses a named list of recipients', async () => {
+      const ids = await addSubscribersTo(database, TEST_KEYS, { count: 10, channel: 'email' });
+      const result = await enqueue(database, {
+        kind: 'test',
+        title: 't',
+        content: emailContent(),
+        audience: { kind: 'recipients', ids: ids.slice(0, 3) },
+      });
+      expect(result.deliveries).toBe(3);
+    });
+
+    it('refuses a message with no channel content, writing nothing', async () => {
+      await expect(enqueue(database, { kind: 'test', title: 't', content: {}, audience: { kind: 'recipients', ids: [] } })).rejects.toThrow(
+        /at least one channel/,
+      );
+      expect(await readRows(database, (q) => q.db.$count(q.t.notifications))).toBe(0);
+    });
   });
 
-  it('narrows to components and skips suppressed recipients', async () => {
-    const db = openDatabase(':memory:');
-    const api = addSubscribers(db, TEST_KEYS, { count: 3, channel: 'email', component: 'public-api', address: (i) => `api${i}@x.example` });
-    addSubscribers(db, TEST_KEYS, { count: 4, channel: 'email', component: 'web-app', address: (i) => `web${i}@x.example` });
-    addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `all${i}@x.example` });
-    await suppressRecipient(db, api[0] ?? 0, 'bounced', new Date());
-    const result = await enqueueNotification(
-      db,
-      { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'topic', topic: 'incidents', components: ['public-api'] } },
-      new Date(),
-    );
-    // two of three API followers (one suppressed) and both who follow every component
-    expect(result.deliveries).toBe(4);
-  });
-
-  it('addresses a named list of recipients', async () => {
-    const db = openDatabase(':memory:');
-    const ids = addSubscribers(db, TEST_KEYS, { count: 10, channel: 'email' });
-    const result = await enqueueNotification(
-      db,
-      { kind: 'test', title: 't', content: emailContent(), audience: { kind: 'recipients', ids: ids.slice(0, 3) } },
-      new Date(),
-    );
-    expect(result.deliveries).toBe(3);
-  });
-
-  it('refuses a message with no channel content, writing nothing', async () => {
-    const db = openDatabase(':memory:');
-    await expect(
-      enqueueNotification(db, { kind: 'test', title: 't', content: {}, audience: { kind: 'recipients', ids: [] } }, new Date()),
-    ).rejects.toThrow(/at least one channel/);
-    expect(db.$client.prepare('SELECT count(*) AS n FROM notifications').get()).toEqual({ n: 0 });
-  });
-});
-
-describe('recipients', () => {
-  it('are stored sealed, found by blind index, and masked for display', async () => {
-    const db = openDatabase(':memory:');
-    const r = await addRecipient(db, TEST_KEYS, { channel: 'email', address: ' Ada@Example.COM ' }, new Date());
-    expect(r.address).not.toContain('ada');
-    expect(openRecipient(TEST_KEYS, r).address).toBe('ada@example.com');
-    expect((await findRecipient(db, TEST_KEYS, 'email', 'ADA@example.com'))?.id).toBe(r.id);
-    expect(await findRecipient(db, TEST_KEYS, 'email', 'bob@example.com')).toBeUndefined();
-    expect(maskAddress('email', 'ada@example.com')).toBe('ad…@example.com');
-    expect(maskAddress('sms', '+447700900123')).toBe('+44 …0123');
-    expect(maskAddress('webhook', 'https://hooks.example.com/secret/path')).toBe('https://hooks.example.com/…');
+  describe('recipients', () => {
+    it('are stored sealed, found by blind index, and masked for display', async () => {
+      const r = await inTransaction(database, (tx) =>
+        addRecipient(tx, TEST_KEYS, { channel: 'email', address: ' Ada@Example.COM ' }, new Date()),
+      );
+      expect(r.address).not.toContain('ada');
+      expect(openRecipient(TEST_KEYS, r).address).toBe('ada@example.com');
+      expect((await inRead(database, (q) => findRecipient(q, TEST_KEYS, 'email', 'ADA@example.com')))?.id).toBe(r.id);
+      expect(await inRead(database, (q) => findRecipient(q, TEST_KEYS, 'email', 'bob@example.com'))).toBeUndefined();
+      expect(maskAddress('email', 'ada@example.com')).toBe('ad…@example.com');
+      expect(maskAddress('sms', '+447700900123')).toBe('+44 …0123');
+      expect(maskAddress('webhook', 'https://hooks.example.com/secret/path')).toBe('https://hooks.example.com/…');
+    });
   });
 });
 
