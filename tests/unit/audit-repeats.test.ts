@@ -5,9 +5,10 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { refusalFingerprint } from '../../src/core/audit/canonical.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { type AuditInput, appendAudit, listAudit, recordAudit, verifyAuditChain } from '../../src/core/audit/log.ts';
@@ -22,6 +23,7 @@ import {
 } from '../../src/core/audit/repeats.ts';
 import { dashboardCounts } from '../../src/core/console/dashboard.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
+import { enginesUnderTest, type OpenedEngine } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/server.ts';
 import { HOUR, MINUTE, PASSWORD, SECOND, World } from './auth-world.ts';
 
@@ -47,8 +49,8 @@ const locked = (overrides: Partial<RefusalInput> = {}): RefusalInput => ({
 });
 
 /** How many refusals the log accounts for: each entry once, a closing entry its count. */
-async function accountedFor(db: Db, action = 'auth.sign_in.locked'): Promise<number> {
-  return (await listAudit(databaseOf(db), { limit: 1000 }))
+async function accountedFor(db: Db | Database, action = 'auth.sign_in.locked'): Promise<number> {
+  return (await listAudit('$client' in db ? databaseOf(db) : db, { limit: 1000 }))
     .filter((e) => e.action === action)
     .reduce((sum, e) => {
       const repeated = e.summary.repeated as { times?: number } | undefined;
@@ -179,9 +181,16 @@ describe('repeated refusals', () => {
   });
 });
 
-describe('sign-in refusals through the console flow', () => {
+describe.each(enginesUnderTest())('sign-in refusals through the console flow, on $name', (engine) => {
+  let opened: OpenedEngine | undefined;
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
+  });
+
   it('a burst of wrong passwords from one address: a few entries whose counts add up to every attempt', async () => {
-    const w = new World();
+    opened = await engine.open();
+    const w = new World(opened.database);
     const { member } = await w.activeStaff('owner@lumenwork.example', 'owner');
     const attempts = 40;
     for (let i = 0; i < attempts; i++) {
@@ -190,16 +199,18 @@ describe('sign-in refusals through the console flow', () => {
       w.advance(SECOND);
     }
     w.advance(15 * MINUTE);
-    await closeRepeatWindows(databaseOf(w.db), w.now);
-    const entries = (await listAudit(databaseOf(w.db), { limit: 1000 })).filter(
+    await closeRepeatWindows(w.database, w.now);
+    const entries = (await listAudit(w.database, { limit: 1000 })).filter(
       (e) => e.action === 'auth.sign_in.failed' || e.action === 'auth.sign_in.locked',
     );
     const kinds = new Set(entries.map((e) => `${e.action} ${JSON.stringify({ ...e.summary, repeated: undefined })}`));
     // each kind of refusal (failed, locked per account, locked per address…): its first entry and one count
     expect(entries.length).toBeLessThanOrEqual(2 * kinds.size);
     expect(kinds.size).toBeLessThanOrEqual(4);
-    expect((await accountedFor(w.db, 'auth.sign_in.failed')) + (await accountedFor(w.db, 'auth.sign_in.locked'))).toBe(attempts);
-    expect(await verifyAuditChain(databaseOf(w.db))).toMatchObject({ ok: true });
+    expect((await accountedFor(w.database, 'auth.sign_in.failed')) + (await accountedFor(w.database, 'auth.sign_in.locked'))).toBe(
+      attempts,
+    );
+    expect(await verifyAuditChain(w.database)).toMatchObject({ ok: true });
   });
 });
 
