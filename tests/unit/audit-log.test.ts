@@ -82,6 +82,7 @@ beforeEach(() => {
 /** What verification returns for an intact log of these entries, sealed with the test key from the first. */
 const intact = (checked: number) => ({ ok: true, checked });
 
+// The synchronous API on a SQLite connection (db/client.ts): SQLite only.
 describe('recording through a SQLite connection', () => {
   it('cannot write through a handle that has no audit key', async () => {
     const unkeyed = openDatabase(':memory:');
@@ -179,6 +180,9 @@ const broken = (id: number, action: string, problem: string, reason: string | Re
   reason: typeof reason === 'string' ? reason : expect.stringMatching(reason),
 });
 
+// From here to the engine-neutral cases at the end: SQLite only. These cases drop the triggers, rewrite rows
+// and rewind sqlite_sequence as someone with the database file can, or open a log of the SQLite era (the
+// plain SHA-256 chain and its keyed-chain upgrade); the application role on PostgreSQL can do none of it.
 describe('verification catches tampering behind the triggers', () => {
   beforeEach(() => seed(db, 5));
 
@@ -505,8 +509,7 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
   });
 });
 
-// Tampering behind the triggers' back and the SQLite-era upgrade: SQLite only. They drop the triggers and
-// rewrite rows as someone with the database file can; on PostgreSQL the application role can do neither.
+// SQLite only, as above: tampering behind the triggers, and the purge of a SQLite-era plain prefix.
 describe('retention purge: tampering and a plain prefix (SQLite)', () => {
   beforeEach(() => seed(db, 10)); // entries 1..10 on days 0..9
 
