@@ -97,6 +97,15 @@ describe.each(enginesUnderTest())('on $name', (engine) => {
       expect(await w.audit('auth.sign_in.succeeded')).toMatchObject([{ actor_id: member.id, summary: { next: 'enrol' } }]);
     });
 
+    it('answers an address holding a broken character like any unknown one, and records it', async () => {
+      // A lone UTF-16 surrogate, as a script can send: PostgreSQL's jsonb refused it in the entry's summary.
+      const w = await fresh();
+      expect(await w.signIn('nobody@lumen\udc00work.example', PASSWORD)).toEqual(GENERIC);
+      expect(await w.audit('auth.sign_in.failed')).toMatchObject([
+        { target: null, summary: { reason: 'unknown account', emailDomain: 'lumen\ufffdwork.example' } },
+      ]);
+    });
+
     it('refuses invited and disabled accounts with the same message', async () => {
       const w = await fresh();
       const owner = await w.activeStaff('owner@lumenwork.example', 'owner');
