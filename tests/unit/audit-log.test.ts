@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { asc, eq, gte } from 'drizzle-orm';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../db/client.ts';
 import { databaseOf } from '../../db/engine/sqlite.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { auditActions } from '../../src/core/audit/actions.ts';
 import { type AuditKey, auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import {
@@ -17,8 +19,11 @@ import {
   recordAudit,
   sealAuditChain,
   verifyAuditChain,
+  writeAudit,
 } from '../../src/core/audit/log.ts';
+import { readRows, writeRows } from '../helpers/engine-server.ts';
 import { legacyDatabase } from '../helpers/legacy-audit.ts';
+import { enginesUnderTest, type OpenedEngine } from '../helpers/postgres.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const SECRET = 'audit-log-unit-test-secret-of-enough-length';
@@ -50,7 +55,20 @@ function behindTriggers(db: Db, trigger: string, statement: string, ...params: u
   db.$client.prepare(statement).run(...params);
 }
 
-const rowOf = async (db: Db, id: number) => (await listAudit(databaseOf(db), { beforeId: id + 1, limit: 1 }))[0];
+const rowOf = async (db: Db | Database, id: number) =>
+  (await listAudit('$client' in db ? databaseOf(db) : db, { beforeId: id + 1, limit: 1 }))[0];
+
+/** Records one entry in a transaction of its own, on either engine. */
+const record = (database: Database, input: AuditInput, now: Date) => database.transaction((tx) => writeAudit(tx, input, now));
+
+/** Writes n entries one day apart, starting at T0, on either engine. */
+async function seedOn(database: Database, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await record(database, signIn({ summary: { attempt: i + 1 } }), at(i));
+}
+
+/** The entries from `fromId` on, oldest first, as stored. */
+const entriesFrom = (database: Database, fromId: number) =>
+  readRows(database, (q) => q.db.select().from(q.t.auditLog).where(gte(q.t.auditLog.id, fromId)).orderBy(asc(q.t.auditLog.id)));
 
 let db: Db;
 const dirs: string[] = [];
@@ -64,94 +82,12 @@ beforeEach(() => {
 /** What verification returns for an intact log of these entries, sealed with the test key from the first. */
 const intact = (checked: number) => ({ ok: true, checked });
 
-describe('recording', () => {
-  it('grows a chain that verifies', async () => {
-    expect(await verifyAuditChain(databaseOf(db))).toEqual({ ok: true, checked: 0, head: null, keys: [], plain: null });
-    const first = recordAudit(db, signIn({ summary: { before: { role: 'viewer' }, after: { role: 'admin' } } }), at(0));
-    const second = recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(1));
-    const third = recordAudit(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed', ip: '198.51.100.1' }, at(2));
-    expect(first).toMatchObject({ id: 1, prevHash: GENESIS_HASH, actorType: 'staff', actorId: 1, actorLabel: 'alice@example.com' });
-    expect(second).toMatchObject({ id: 2, prevHash: first.hash, actorType: 'system', actorId: null, summary: {} });
-    expect(third).toMatchObject({ id: 3, prevHash: second.hash, actorType: 'anonymous', ip: '198.51.100.1' });
-    expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(first.keyId).toBe(KEYRING.current.id);
-    expect(await verifyAuditChain(databaseOf(db))).toEqual({
-      ok: true,
-      checked: 3,
-      head: { id: 3, at: at(2), action: 'auth.sign_in.failed', mac: third.hash },
-      keys: [{ keyId: KEYRING.current.id, fromId: 1 }],
-      plain: null,
-    });
-    // What was returned is what was stored.
-    expect(await rowOf(db, 1)).toEqual(first);
-  });
-
-  it('seals the same content the same way whatever the key order, with an HMAC under the derived key', async () => {
-    const a = recordAudit(db, signIn({ summary: { x: 1, nested: { b: 2, a: 1 } } }), at(0));
-    const content = { ...a, at: a.at.getTime(), summary: { nested: { a: 1, b: 2 }, x: 1 } };
-    expect(entryMac(KEYRING.current, GENESIS_HASH, content)).toBe(a.hash);
-    // Not the plain hash anyone could compute, nor the MAC under another secret.
-    expect(entryHash(GENESIS_HASH, content)).not.toBe(a.hash);
-    expect(entryMac(auditKeyring(`${SECRET}-other`).current, GENESIS_HASH, content)).not.toBe(a.hash);
-  });
-
+// The synchronous API on a SQLite connection (db/client.ts): SQLite only.
+describe('recording through a SQLite connection', () => {
   it('cannot write through a handle that has no audit key', async () => {
     const unkeyed = openDatabase(':memory:');
     expect(() => recordAudit(unkeyed, signIn(), at(0))).toThrow(/has no audit key/);
     expect(unkeyed.$client.prepare('SELECT count(*) AS n FROM audit_log').get()).toEqual({ n: 0 });
-  });
-
-  it('keeps text that SQLite would rewrite verifiable, and truncates the user agent', async () => {
-    const entry = recordAudit(db, signIn({ userAgent: `${'a'.repeat(511)}😀tail`, target: 'broken \ud800 surrogate' }), at(0));
-    expect(entry.userAgent).toBe('a'.repeat(511));
-    expect(entry.target).toBe('broken \ufffd surrogate');
-    recordAudit(db, signIn({ userAgent: 'u'.repeat(2000), summary: { note: 'lone \udc00' } }), at(1));
-    expect((await rowOf(db, 2))?.userAgent).toHaveLength(512);
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(2));
-  });
-
-  it.each([
-    [{ password: 'hunter2' }, 'summary.password'],
-    [{ after: { apiKey: 'k' } }, 'summary.after.apiKey'],
-    [{ changes: [{ field: 'name' }, { TOTP_Secret: 'x' }] }, 'summary.changes[1].TOTP_Secret'],
-    [{ sessionToken: 't' }, 'summary.sessionToken'],
-    [{ recoveryCodes: [] }, 'summary.recoveryCodes'],
-    [{ passwordHash: 'h' }, 'summary.passwordHash'],
-  ])('refuses a summary holding a secret: %o', async (summary, path) => {
-    expect(() => recordAudit(db, signIn({ summary }), at(0))).toThrow(`the key ${path} looks like one`);
-    expect(await listAudit(databaseOf(db))).toEqual([]);
-  });
-
-  it('refuses an action it does not know', async () => {
-    const input = { ...signIn(), action: 'auth.made_up' } as unknown as AuditInput;
-    expect(() => recordAudit(db, input, at(0))).toThrow(/unknown audit action/);
-  });
-
-  it('lists every action once', async () => {
-    expect(new Set(auditActions).size).toBe(auditActions.length);
-    expect(auditActions).toContain('audit.purged');
-  });
-});
-
-describe('append-only at the database level', () => {
-  beforeEach(() => seed(db, 3));
-
-  it('refuses UPDATE', async () => {
-    expect(() => db.$client.prepare("UPDATE audit_log SET target = 'staff:9' WHERE id = 2").run()).toThrow(
-      'audit_log is append-only: entries cannot be changed',
-    );
-  });
-
-  it('refuses DELETE of entries no purge covers', async () => {
-    expect(() => db.$client.prepare('DELETE FROM audit_log WHERE id = 1').run()).toThrow(
-      'audit_log is append-only: only entries covered by a recorded purge can be removed',
-    );
-  });
-
-  it('refuses changes to the purge records', async () => {
-    await purgeAudit(databaseOf(db), 1, at(2));
-    expect(() => db.$client.prepare('DELETE FROM audit_purges').run()).toThrow('audit_purges is append-only');
-    expect(() => db.$client.prepare('UPDATE audit_purges SET up_to_id = 0').run()).toThrow('audit_purges is append-only');
   });
 });
 
@@ -244,6 +180,9 @@ const broken = (id: number, action: string, problem: string, reason: string | Re
   reason: typeof reason === 'string' ? reason : expect.stringMatching(reason),
 });
 
+// From here to the engine-neutral cases at the end: SQLite only. These cases drop the triggers, rewrite rows
+// and rewind sqlite_sequence as someone with the database file can, or open a log of the SQLite era (the
+// plain SHA-256 chain and its keyed-chain upgrade); the application role on PostgreSQL can do none of it.
 describe('verification catches tampering behind the triggers', () => {
   beforeEach(() => seed(db, 5));
 
@@ -570,82 +509,9 @@ describe('entries of the plain SHA-256 chain of earlier versions', () => {
   });
 });
 
-describe('a change of CANDOR_SECRET', () => {
-  const next = auditKeyring('the next secret of the installation, long', [SECRET]);
-
-  it('is recorded by an audit.key_rotated entry; old entries verify with the old secret listed as previous', async () => {
-    seed(db, 3);
-    bindAuditKeys(db, next);
-    const entry = recordAudit(db, signIn(), at(4));
-    expect(rawRows(db, 4).map((r) => [r.id, r.action, r.key_id, JSON.parse(r.summary)])).toEqual([
-      [4, 'audit.key_rotated', next.current.id, { previousFingerprint: KEYRING.current.id }],
-      [5, 'auth.sign_in.succeeded', next.current.id, {}],
-    ]);
-    expect(entry.id).toBe(5);
-    expect(await verifyAuditChain(databaseOf(db), next)).toMatchObject({
-      ok: true,
-      checked: 5,
-      keys: [
-        { keyId: KEYRING.current.id, fromId: 1 },
-        { keyId: next.current.id, fromId: 4 },
-      ],
-    });
-  });
-
-  it('without the old secret: says which key is missing, not that anything was tampered with', async () => {
-    seed(db, 3);
-    bindAuditKeys(db, next);
-    recordAudit(db, signIn(), at(4));
-    const result = await verifyAuditChain(databaseOf(db), auditKeyring('the next secret of the installation, long'));
-    expect(result).toMatchObject(broken(1, 'auth.sign_in.succeeded', 'unknown-key', /not the secret it was written with/));
-    expect(result.ok === false && result.reason).toContain(`sealed with audit key ${KEYRING.current.id}`);
-    expect(result.ok === false && result.reason).toContain('CANDOR_PREVIOUS_SECRETS');
-    expect(result.ok === false && result.reason).not.toMatch(/altered|tamper(ed)? with|does not match/);
-  });
-
-  it('verifying with a wrong secret altogether says so at the first entry', async () => {
-    seed(db, 2);
-    expect(await verifyAuditChain(databaseOf(db), auditKeyring('a wrong secret typed by the operator!'))).toMatchObject(
-      broken(1, 'auth.sign_in.succeeded', 'unknown-key', /^sealed with audit key [0-9a-f]{16}, but CANDOR_SECRET gives [0-9a-f]{16}/),
-    );
-  });
-});
-
-describe('retention purge', () => {
+// SQLite only, as above: tampering behind the triggers, and the purge of a SQLite-era plain prefix.
+describe('retention purge: tampering and a plain prefix (SQLite)', () => {
   beforeEach(() => seed(db, 10)); // entries 1..10 on days 0..9
-
-  it('does nothing when no entry is old enough', async () => {
-    expect(await purgeAudit(databaseOf(db), 365, at(9))).toBeNull();
-    expect(db.$client.prepare('SELECT COUNT(*) AS n FROM audit_purges').get()).toEqual({ n: 0 });
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(10));
-  });
-
-  it('removes old entries, records the purge, and keeps the chain verifiable', async () => {
-    const lastRemoved = await rowOf(db, 4);
-    // On day 10 with 6 days' retention the cutoff is day 4: entries of days 0..3 go.
-    const result = await purgeAudit(databaseOf(db), 6, at(10));
-    expect(result).toMatchObject({ upToId: 4, removed: 4, entry: { id: 11, action: 'audit.purged', actorType: 'system' } });
-    expect(result?.entry.summary).toEqual({ upToId: 4, removed: 4, retentionDays: 6, cutoff: at(4).toISOString() });
-    expect(db.$client.prepare('SELECT up_to_id, last_hash, removed FROM audit_purges').all()).toEqual([
-      { up_to_id: 4, last_hash: lastRemoved?.hash, removed: 4 },
-    ]);
-    expect((await listAudit(databaseOf(db))).map((e) => e.id)).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(7));
-
-    const next = recordAudit(db, signIn(), at(11));
-    expect(next.prevHash).toBe(result?.entry.hash);
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(8));
-
-    // A second purge starts from the first one's end: cutoff day 8 takes entries 5..8.
-    expect(await purgeAudit(databaseOf(db), 3, at(11))).toMatchObject({ upToId: 8, removed: 4 });
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(5));
-  });
-
-  it('can remove every entry and still chain from the purge', async () => {
-    await purgeAudit(databaseOf(db), 1, at(100));
-    expect((await listAudit(databaseOf(db))).map((e) => e.action)).toEqual(['audit.purged']);
-    expect(await verifyAuditChain(databaseOf(db))).toMatchObject(intact(1));
-  });
 
   it('notices a tampered first entry after a purge', async () => {
     await purgeAudit(databaseOf(db), 6, at(10));
@@ -671,135 +537,326 @@ describe('retention purge', () => {
     expect(await purgeAudit(databaseOf(keyed), 1, at(8))).toMatchObject({ upToId: 6 });
     expect(await verifyAuditChain(databaseOf(keyed))).toMatchObject({ ok: true, checked: 2, plain: null });
   });
-
-  it('refuses a retention that is not a whole number of days', async () => {
-    await expect(purgeAudit(databaseOf(db), 0, at(10))).rejects.toThrow(/at least 1/);
-    await expect(purgeAudit(databaseOf(db), 1.5, at(10))).rejects.toThrow(/whole number/);
-  });
 });
 
-describe('querying', () => {
-  beforeEach(() => {
-    seed(db, 5); // alice, sign-ins, days 0..4
-    recordAudit(db, signIn({ actor: bob, action: 'staff.role_changed', target: 'staff:1' }), at(5));
-    recordAudit(db, signIn({ actor: bob, action: 'auth.sign_out' }), at(6));
-    recordAudit(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed' }, at(7));
+/**
+ * What does not depend on the engine, on each (SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is
+ * set, as the application role under row-level security): a fresh database per test, sealing with KEYRING,
+ * written through writeAudit and inspected through listAudit and the builder.
+ */
+describe.each(enginesUnderTest())('on $name', (engine) => {
+  let opened: OpenedEngine | undefined;
+  let db: Database;
+  beforeEach(async () => {
+    opened = await engine.open();
+    db = bindAuditKeys(opened.database, KEYRING);
+  });
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
   });
 
-  it('returns newest first, 100 by default', async () => {
-    expect((await listAudit(databaseOf(db))).map((e) => e.id)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
-    expect((await listAudit(databaseOf(db)))[0]?.at).toEqual(at(7));
+  describe('recording', () => {
+    it('grows a chain that verifies', async () => {
+      expect(await verifyAuditChain(db)).toEqual({ ok: true, checked: 0, head: null, keys: [], plain: null });
+      const first = await record(db, signIn({ summary: { before: { role: 'viewer' }, after: { role: 'admin' } } }), at(0));
+      const second = await record(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(1));
+      const third = await record(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed', ip: '198.51.100.1' }, at(2));
+      expect(first).toMatchObject({ id: 1, prevHash: GENESIS_HASH, actorType: 'staff', actorId: 1, actorLabel: 'alice@example.com' });
+      expect(second).toMatchObject({ id: 2, prevHash: first.hash, actorType: 'system', actorId: null, summary: {} });
+      expect(third).toMatchObject({ id: 3, prevHash: second.hash, actorType: 'anonymous', ip: '198.51.100.1' });
+      expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.keyId).toBe(KEYRING.current.id);
+      expect(await verifyAuditChain(db)).toEqual({
+        ok: true,
+        checked: 3,
+        head: { id: 3, at: at(2), action: 'auth.sign_in.failed', mac: third.hash },
+        keys: [{ keyId: KEYRING.current.id, fromId: 1 }],
+        plain: null,
+      });
+      // What was returned is what was stored.
+      expect(await rowOf(db, 1)).toEqual(first);
+    });
+
+    it('seals the same content the same way whatever the key order, with an HMAC under the derived key', async () => {
+      const a = await record(db, signIn({ summary: { x: 1, nested: { b: 2, a: 1 } } }), at(0));
+      const content = { ...a, at: a.at.getTime(), summary: { nested: { a: 1, b: 2 }, x: 1 } };
+      expect(entryMac(KEYRING.current, GENESIS_HASH, content)).toBe(a.hash);
+      // Not the plain hash anyone could compute, nor the MAC under another secret.
+      expect(entryHash(GENESIS_HASH, content)).not.toBe(a.hash);
+      expect(entryMac(auditKeyring(`${SECRET}-other`).current, GENESIS_HASH, content)).not.toBe(a.hash);
+    });
+
+    it('keeps text that SQLite would rewrite or PostgreSQL refuse verifiable, and truncates the user agent', async () => {
+      const entry = await record(db, signIn({ userAgent: `${'a'.repeat(511)}😀tail`, target: 'broken \ud800 surrogate' }), at(0));
+      expect(entry.userAgent).toBe('a'.repeat(511));
+      expect(entry.target).toBe('broken \ufffd surrogate');
+      // A lone surrogate in the summary (PostgreSQL's jsonb refuses its escape) is stored, and sealed, as U+FFFD.
+      await record(db, signIn({ userAgent: 'u'.repeat(2000), summary: { note: 'lone \udc00', 'odd \ud800 name': true } }), at(1));
+      expect((await rowOf(db, 2))?.userAgent).toHaveLength(512);
+      expect((await rowOf(db, 2))?.summary).toEqual({ note: 'lone \ufffd', 'odd \ufffd name': true });
+      expect(await verifyAuditChain(db)).toMatchObject(intact(2));
+    });
+
+    it.each([
+      [{ password: 'hunter2' }, 'summary.password'],
+      [{ after: { apiKey: 'k' } }, 'summary.after.apiKey'],
+      [{ changes: [{ field: 'name' }, { TOTP_Secret: 'x' }] }, 'summary.changes[1].TOTP_Secret'],
+      [{ sessionToken: 't' }, 'summary.sessionToken'],
+      [{ recoveryCodes: [] }, 'summary.recoveryCodes'],
+      [{ passwordHash: 'h' }, 'summary.passwordHash'],
+    ])('refuses a summary holding a secret: %o', async (summary, path) => {
+      await expect(record(db, signIn({ summary }), at(0))).rejects.toThrow(`the key ${path} looks like one`);
+      expect(await listAudit(db)).toEqual([]);
+    });
+
+    it('refuses an action it does not know', async () => {
+      const input = { ...signIn(), action: 'auth.made_up' } as unknown as AuditInput;
+      await expect(record(db, input, at(0))).rejects.toThrow(/unknown audit action/);
+    });
+
+    it('lists every action once', async () => {
+      expect(new Set(auditActions).size).toBe(auditActions.length);
+      expect(auditActions).toContain('audit.purged');
+    });
   });
 
-  it('filters by actor and action', async () => {
-    expect((await listAudit(databaseOf(db), { actorId: 2 })).map((e) => e.action)).toEqual(['auth.sign_out', 'staff.role_changed']);
-    expect((await listAudit(databaseOf(db), { action: 'auth.sign_in.failed' })).map((e) => e.id)).toEqual([8]);
-    expect(await listAudit(databaseOf(db), { actorId: 1, action: 'auth.sign_out' })).toEqual([]);
+  describe('append-only at the database level', () => {
+    beforeEach(() => seedOn(db, 3));
+
+    it('refuses UPDATE', async () => {
+      await expect(
+        writeRows(db, (q) => q.db.update(q.t.auditLog).set({ target: 'staff:9' }).where(eq(q.t.auditLog.id, 2))),
+      ).rejects.toThrow('audit_log is append-only: entries cannot be changed');
+    });
+
+    it('refuses DELETE of entries no purge covers', async () => {
+      await expect(writeRows(db, (q) => q.db.delete(q.t.auditLog).where(eq(q.t.auditLog.id, 1)))).rejects.toThrow(
+        'audit_log is append-only: only entries covered by a recorded purge can be removed',
+      );
+    });
+
+    it('refuses changes to the purge records', async () => {
+      await purgeAudit(db, 1, at(2));
+      await expect(writeRows(db, (q) => q.db.delete(q.t.auditPurges))).rejects.toThrow('audit_purges is append-only');
+      await expect(writeRows(db, (q) => q.db.update(q.t.auditPurges).set({ upToId: 0 }))).rejects.toThrow('audit_purges is append-only');
+    });
   });
 
-  it('filters by a date range, from inclusive and to exclusive', async () => {
-    expect((await listAudit(databaseOf(db), { from: at(2), to: at(5) })).map((e) => e.id)).toEqual([5, 4, 3]);
-    expect((await listAudit(databaseOf(db), { from: at(6) })).map((e) => e.id)).toEqual([8, 7]);
+  describe('a change of CANDOR_SECRET', () => {
+    const next = auditKeyring('the next secret of the installation, long', [SECRET]);
+
+    it('is recorded by an audit.key_rotated entry; old entries verify with the old secret listed as previous', async () => {
+      await seedOn(db, 3);
+      bindAuditKeys(db, next);
+      const entry = await record(db, signIn(), at(4));
+      expect((await entriesFrom(db, 4)).map((r) => [r.id, r.action, r.keyId, r.summary])).toEqual([
+        [4, 'audit.key_rotated', next.current.id, { previousFingerprint: KEYRING.current.id }],
+        [5, 'auth.sign_in.succeeded', next.current.id, {}],
+      ]);
+      expect(entry.id).toBe(5);
+      expect(await verifyAuditChain(db, next)).toMatchObject({
+        ok: true,
+        checked: 5,
+        keys: [
+          { keyId: KEYRING.current.id, fromId: 1 },
+          { keyId: next.current.id, fromId: 4 },
+        ],
+      });
+    });
+
+    it('without the old secret: says which key is missing, not that anything was tampered with', async () => {
+      await seedOn(db, 3);
+      bindAuditKeys(db, next);
+      await record(db, signIn(), at(4));
+      const result = await verifyAuditChain(db, auditKeyring('the next secret of the installation, long'));
+      expect(result).toMatchObject(broken(1, 'auth.sign_in.succeeded', 'unknown-key', /not the secret it was written with/));
+      expect(result.ok === false && result.reason).toContain(`sealed with audit key ${KEYRING.current.id}`);
+      expect(result.ok === false && result.reason).toContain('CANDOR_PREVIOUS_SECRETS');
+      expect(result.ok === false && result.reason).not.toMatch(/altered|tamper(ed)? with|does not match/);
+    });
+
+    it('verifying with a wrong secret altogether says so at the first entry', async () => {
+      await seedOn(db, 2);
+      expect(await verifyAuditChain(db, auditKeyring('a wrong secret typed by the operator!'))).toMatchObject(
+        broken(1, 'auth.sign_in.succeeded', 'unknown-key', /^sealed with audit key [0-9a-f]{16}, but CANDOR_SECRET gives [0-9a-f]{16}/),
+      );
+    });
   });
 
-  it('pages with beforeId and caps the limit', async () => {
-    const page1 = await listAudit(databaseOf(db), { limit: 3 });
-    expect(page1.map((e) => e.id)).toEqual([8, 7, 6]);
-    const page2 = await listAudit(databaseOf(db), { limit: 3, beforeId: page1.at(-1)?.id });
-    expect(page2.map((e) => e.id)).toEqual([5, 4, 3]);
-    expect((await listAudit(databaseOf(db), { limit: 3, beforeId: 3 })).map((e) => e.id)).toEqual([2, 1]);
-    expect(await listAudit(databaseOf(db), { limit: 0 })).toHaveLength(1);
+  describe('retention purge', () => {
+    beforeEach(() => seedOn(db, 10)); // entries 1..10 on days 0..9
 
-    for (let i = 0; i < 1100; i++) recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(8));
-    expect(await listAudit(databaseOf(db), { limit: 5000 })).toHaveLength(1000);
+    it('does nothing when no entry is old enough', async () => {
+      expect(await purgeAudit(db, 365, at(9))).toBeNull();
+      expect(await readRows(db, (q) => q.db.$count(q.t.auditPurges))).toBe(0);
+      expect(await verifyAuditChain(db)).toMatchObject(intact(10));
+    });
+
+    it('removes old entries, records the purge, and keeps the chain verifiable', async () => {
+      const lastRemoved = await rowOf(db, 4);
+      // On day 10 with 6 days' retention the cutoff is day 4: entries of days 0..3 go.
+      const result = await purgeAudit(db, 6, at(10));
+      expect(result).toMatchObject({ upToId: 4, removed: 4, entry: { id: 11, action: 'audit.purged', actorType: 'system' } });
+      expect(result?.entry.summary).toEqual({ upToId: 4, removed: 4, retentionDays: 6, cutoff: at(4).toISOString() });
+      expect(
+        await readRows(db, (q) =>
+          q.db
+            .select({ upToId: q.t.auditPurges.upToId, lastHash: q.t.auditPurges.lastHash, removed: q.t.auditPurges.removed })
+            .from(q.t.auditPurges),
+        ),
+      ).toEqual([{ upToId: 4, lastHash: lastRemoved?.hash, removed: 4 }]);
+      expect((await listAudit(db)).map((e) => e.id)).toEqual([11, 10, 9, 8, 7, 6, 5]);
+      expect(await verifyAuditChain(db)).toMatchObject(intact(7));
+
+      const next = await record(db, signIn(), at(11));
+      expect(next.prevHash).toBe(result?.entry.hash);
+      expect(await verifyAuditChain(db)).toMatchObject(intact(8));
+
+      // A second purge starts from the first one's end: cutoff day 8 takes entries 5..8.
+      expect(await purgeAudit(db, 3, at(11))).toMatchObject({ upToId: 8, removed: 4 });
+      expect(await verifyAuditChain(db)).toMatchObject(intact(5));
+    });
+
+    it('can remove every entry and still chain from the purge', async () => {
+      await purgeAudit(db, 1, at(100));
+      expect((await listAudit(db)).map((e) => e.action)).toEqual(['audit.purged']);
+      expect(await verifyAuditChain(db)).toMatchObject(intact(1));
+    });
+
+    it('refuses a retention that is not a whole number of days', async () => {
+      await expect(purgeAudit(db, 0, at(10))).rejects.toThrow(/at least 1/);
+      await expect(purgeAudit(db, 1.5, at(10))).rejects.toThrow(/whole number/);
+    });
   });
-});
 
-describe('export', () => {
-  const parseCsv = (csv: string): string[][] => {
-    // Minimal RFC 4180 reader, enough to check the writer round-trips.
-    const rows: string[][] = [];
-    let row: string[] = [];
-    let cell = '';
-    let quoted = false;
-    for (let i = 0; i < csv.length; i++) {
-      const c = csv[i];
-      if (quoted) {
-        if (c === '"' && csv[i + 1] === '"') {
-          cell += '"';
+  describe('querying', () => {
+    beforeEach(async () => {
+      await seedOn(db, 5); // alice, sign-ins, days 0..4
+      await record(db, signIn({ actor: bob, action: 'staff.role_changed', target: 'staff:1' }), at(5));
+      await record(db, signIn({ actor: bob, action: 'auth.sign_out' }), at(6));
+      await record(db, { actor: { type: 'anonymous' }, action: 'auth.sign_in.failed' }, at(7));
+    });
+
+    it('returns newest first, 100 by default', async () => {
+      expect((await listAudit(db)).map((e) => e.id)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+      expect((await listAudit(db))[0]?.at).toEqual(at(7));
+    });
+
+    it('filters by actor and action', async () => {
+      expect((await listAudit(db, { actorId: 2 })).map((e) => e.action)).toEqual(['auth.sign_out', 'staff.role_changed']);
+      expect((await listAudit(db, { action: 'auth.sign_in.failed' })).map((e) => e.id)).toEqual([8]);
+      expect(await listAudit(db, { actorId: 1, action: 'auth.sign_out' })).toEqual([]);
+    });
+
+    it('filters by a date range, from inclusive and to exclusive', async () => {
+      expect((await listAudit(db, { from: at(2), to: at(5) })).map((e) => e.id)).toEqual([5, 4, 3]);
+      expect((await listAudit(db, { from: at(6) })).map((e) => e.id)).toEqual([8, 7]);
+    });
+
+    it('pages with beforeId and caps the limit', async () => {
+      const page1 = await listAudit(db, { limit: 3 });
+      expect(page1.map((e) => e.id)).toEqual([8, 7, 6]);
+      const page2 = await listAudit(db, { limit: 3, beforeId: page1.at(-1)?.id });
+      expect(page2.map((e) => e.id)).toEqual([5, 4, 3]);
+      expect((await listAudit(db, { limit: 3, beforeId: 3 })).map((e) => e.id)).toEqual([2, 1]);
+      expect(await listAudit(db, { limit: 0 })).toHaveLength(1);
+
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 1100; i++) await writeAudit(tx, { actor: { type: 'system' }, action: 'audit.viewed' }, at(8));
+      });
+      expect(await listAudit(db, { limit: 5000 })).toHaveLength(1000);
+    });
+  });
+
+  describe('export', () => {
+    const parseCsv = (csv: string): string[][] => {
+      // Minimal RFC 4180 reader, enough to check the writer round-trips.
+      const rows: string[][] = [];
+      let row: string[] = [];
+      let cell = '';
+      let quoted = false;
+      for (let i = 0; i < csv.length; i++) {
+        const c = csv[i];
+        if (quoted) {
+          if (c === '"' && csv[i + 1] === '"') {
+            cell += '"';
+            i++;
+          } else if (c === '"') quoted = false;
+          else cell += c;
+        } else if (c === '"') quoted = true;
+        else if (c === ',') {
+          row.push(cell);
+          cell = '';
+        } else if (c === '\r' && csv[i + 1] === '\n') {
+          row.push(cell);
+          rows.push(row);
+          row = [];
+          cell = '';
           i++;
-        } else if (c === '"') quoted = false;
-        else cell += c;
-      } else if (c === '"') quoted = true;
-      else if (c === ',') {
-        row.push(cell);
-        cell = '';
-      } else if (c === '\r' && csv[i + 1] === '\n') {
-        row.push(cell);
-        rows.push(row);
-        row = [];
-        cell = '';
-        i++;
-      } else cell += c;
-    }
-    return rows;
-  };
+        } else cell += c;
+      }
+      return rows;
+    };
 
-  beforeEach(() => {
-    recordAudit(db, signIn({ target: 'doc "security", v2\nline two' }), at(0));
-    recordAudit(
-      db,
-      signIn({ actor: { type: 'staff', id: 3, label: '=HYPERLINK("http://evil")' }, userAgent: '+cmd', target: '@SUM(A1)' }),
-      at(1),
-    );
-    recordAudit(db, signIn({ target: '-2+3', ip: '\t198.51.100.9', summary: { note: 'a,b' } }), at(2));
-    recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed', target: '\rcr' }, at(3));
-  });
+    beforeEach(async () => {
+      await record(db, signIn({ target: 'doc "security", v2\nline two' }), at(0));
+      await record(
+        db,
+        signIn({ actor: { type: 'staff', id: 3, label: '=HYPERLINK("http://evil")' }, userAgent: '+cmd', target: '@SUM(A1)' }),
+        at(1),
+      );
+      await record(db, signIn({ target: '-2+3', ip: '\t198.51.100.9', summary: { note: 'a,b' } }), at(2));
+      await record(db, { actor: { type: 'system' }, action: 'audit.viewed', target: '\rcr' }, at(3));
+    });
 
-  it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', async () => {
-    const csv = await exportAudit(databaseOf(db), {}, 'csv');
-    expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(
-      true,
-    );
-    expect(csv).toContain('"doc ""security"", v2\nline two"');
-    const rows = parseCsv(csv);
-    expect(rows).toHaveLength(5);
-    expect(rows.every((r) => r.length === 13)).toBe(true);
-    expect(rows[1]?.[12]).toBe(KEYRING.current.id);
-    expect(rows[1]?.slice(0, 3)).toEqual(['1', at(0).toISOString(), 'staff']);
-    expect(rows[1]?.[8]).toBe('doc "security", v2\nline two');
-    expect(rows[3]?.[9]).toBe('{"note":"a,b"}');
-  });
+    it('writes RFC 4180 CSV with a header, escaping quotes, commas and newlines', async () => {
+      const csv = await exportAudit(db, {}, 'csv');
+      expect(csv.startsWith('id,at,actor_type,actor_id,actor_label,ip,user_agent,action,target,summary,prev_hash,hash,key_id\r\n')).toBe(
+        true,
+      );
+      expect(csv).toContain('"doc ""security"", v2\nline two"');
+      const rows = parseCsv(csv);
+      expect(rows).toHaveLength(5);
+      expect(rows.every((r) => r.length === 13)).toBe(true);
+      expect(rows[1]?.[12]).toBe(KEYRING.current.id);
+      expect(rows[1]?.slice(0, 3)).toEqual(['1', at(0).toISOString(), 'staff']);
+      expect(rows[1]?.[8]).toBe('doc "security", v2\nline two');
+      expect(rows[3]?.[9]).toBe('{"note":"a,b"}');
+    });
 
-  it('neutralises cells a spreadsheet would run as formulas', async () => {
-    const rows = parseCsv(await exportAudit(databaseOf(db), {}, 'csv'));
-    expect(rows[2]?.[4]).toBe(`'=HYPERLINK("http://evil")`);
-    expect(rows[2]?.[6]).toBe("'+cmd");
-    expect(rows[2]?.[8]).toBe("'@SUM(A1)");
-    expect(rows[3]?.[8]).toBe("'-2+3");
-    expect(rows[3]?.[5]).toBe("'\t198.51.100.9");
-    expect(rows[4]?.[8]).toBe("'\rcr");
-  });
+    it('neutralises cells a spreadsheet would run as formulas', async () => {
+      const rows = parseCsv(await exportAudit(db, {}, 'csv'));
+      expect(rows[2]?.[4]).toBe(`'=HYPERLINK("http://evil")`);
+      expect(rows[2]?.[6]).toBe("'+cmd");
+      expect(rows[2]?.[8]).toBe("'@SUM(A1)");
+      expect(rows[3]?.[8]).toBe("'-2+3");
+      expect(rows[3]?.[5]).toBe("'\t198.51.100.9");
+      expect(rows[4]?.[8]).toBe("'\rcr");
+    });
 
-  it('writes JSON that parses, oldest first, with ISO times and hashes', async () => {
-    const entries = JSON.parse(await exportAudit(databaseOf(db), {}, 'json'));
-    expect(entries).toHaveLength(4);
-    expect(entries[0]).toMatchObject({ id: 1, at: at(0).toISOString(), actorType: 'staff', target: 'doc "security", v2\nline two' });
-    expect(entries[1].prevHash).toBe(entries[0].hash);
-    expect(entries[1].keyId).toBe(KEYRING.current.id);
-    expect(entries[2].summary).toEqual({ note: 'a,b' });
-  });
+    it('writes JSON that parses, oldest first, with ISO times and hashes', async () => {
+      const entries = JSON.parse(await exportAudit(db, {}, 'json'));
+      expect(entries).toHaveLength(4);
+      expect(entries[0]).toMatchObject({ id: 1, at: at(0).toISOString(), actorType: 'staff', target: 'doc "security", v2\nline two' });
+      expect(entries[1].prevHash).toBe(entries[0].hash);
+      expect(entries[1].keyId).toBe(KEYRING.current.id);
+      expect(entries[2].summary).toEqual({ note: 'a,b' });
+    });
 
-  it('applies the filter, and exports an empty log as a header or an empty array', async () => {
-    expect(JSON.parse(await exportAudit(databaseOf(db), { action: 'audit.viewed' }, 'json'))).toHaveLength(1);
-    expect(JSON.parse(await exportAudit(databaseOf(db), { actorId: 99 }, 'json'))).toEqual([]);
-    expect(parseCsv(await exportAudit(databaseOf(db), { from: at(10) }, 'csv'))).toHaveLength(1);
-  });
+    it('applies the filter, and exports an empty log as a header or an empty array', async () => {
+      expect(JSON.parse(await exportAudit(db, { action: 'audit.viewed' }, 'json'))).toHaveLength(1);
+      expect(JSON.parse(await exportAudit(db, { actorId: 99 }, 'json'))).toEqual([]);
+      expect(parseCsv(await exportAudit(db, { from: at(10) }, 'csv'))).toHaveLength(1);
+    });
 
-  it('pages through more entries than one page', async () => {
-    for (let i = 0; i < 2500; i++) recordAudit(db, { actor: { type: 'system' }, action: 'audit.viewed' }, at(4));
-    const entries: { id: number }[] = JSON.parse(await exportAudit(databaseOf(db), {}, 'json'));
-    expect(entries).toHaveLength(2504);
-    expect(entries.map((e) => e.id)).toEqual(Array.from({ length: 2504 }, (_, i) => i + 1));
+    it('pages through more entries than one page', async () => {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 2500; i++) await writeAudit(tx, { actor: { type: 'system' }, action: 'audit.viewed' }, at(4));
+      });
+      const entries: { id: number }[] = JSON.parse(await exportAudit(db, {}, 'json'));
+      expect(entries).toHaveLength(2504);
+      expect(entries.map((e) => e.id)).toEqual(Array.from({ length: 2504 }, (_, i) => i + 1));
+    });
   });
 });

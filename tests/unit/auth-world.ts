@@ -1,15 +1,17 @@
 /**
- * The fixture the console-flow tests share: an in-memory database, a clock
- * moved by hand, and a record of every secret handed out, which the audit
- * log must never contain.
+ * The fixture the console-flow tests share: a fresh database of the engine
+ * under test (SQLite always, PostgreSQL when CANDOR_TEST_POSTGRES_URL is set,
+ * as the application role under row-level security), a clock moved by hand,
+ * and a record of every secret handed out, which the audit log must never
+ * contain. The world is seeded and inspected through the flows, the stores
+ * and the builder (readRows), never SQL of one engine.
  */
 
 import { randomBytes } from 'node:crypto';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateHOTP } from '@oslojs/otp';
+import { asc } from 'drizzle-orm';
 import { afterEach, expect } from 'vitest';
-import { type Db, openDatabase } from '../../db/client.ts';
-import { databaseOf } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import type { AuditAction } from '../../src/core/audit/actions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
@@ -28,6 +30,8 @@ import type { Role } from '../../src/core/auth/permissions.ts';
 import { type Session, type StaffMember, validateSessionToken } from '../../src/core/auth/session.ts';
 import { getStaff } from '../../src/core/auth/staff.ts';
 import { totpCounter } from '../../src/core/auth/totp.ts';
+import { readRows } from '../helpers/engine-server.ts';
+import type { EngineUnderTest, OpenedEngine } from '../helpers/postgres.ts';
 
 export const T0 = new Date('2026-03-02T09:00:10.000Z');
 export const SECOND = 1000;
@@ -47,13 +51,17 @@ export interface AuditRow {
 }
 
 export class World {
-  readonly db: Db = bindAuditKeys(openDatabase(':memory:'), auditKeyring(WORLD_SECRET));
-  /** the same database through the engine API, which the flows take */
-  readonly database: Database = databaseOf(this.db);
+  /** the world's database, sealing audit entries with the world's key */
+  readonly database: Database;
   readonly keys = [randomBytes(32)];
   now = T0;
   /** every secret handed out in this world: none may reach the audit log */
   readonly secrets = new Set<string>([PASSWORD]);
+
+  /** A world on a fresh database (an engine's `open()`): the caller closes the database. */
+  constructor(database: Database) {
+    this.database = bindAuditKeys(database, auditKeyring(WORLD_SECRET));
+  }
 
   /** `device`: the recognised-device cookie the request presents, if any */
   ctx(client: Partial<AuthContext['client']> = {}, device?: string): AuthContext {
@@ -97,13 +105,24 @@ export class World {
     return must(await getStaff(this.database, id), `staff ${id}`);
   }
 
-  audit(action?: string): AuditRow[] {
-    const rows = this.db.$client.prepare('SELECT * FROM audit_log ORDER BY id').all() as (Omit<AuditRow, 'summary'> & {
-      summary: string;
-    })[];
+  /** The audit log's entries, oldest first, with the columns' names as stored (optionally one action's). */
+  async audit(action?: string): Promise<AuditRow[]> {
+    const rows = await readRows(this.database, (q) => q.db.select().from(q.t.auditLog).orderBy(asc(q.t.auditLog.id)));
     return rows
-      .map((r) => ({ ...r, summary: JSON.parse(r.summary) as Record<string, unknown> }))
+      .map((r) => ({
+        action: r.action,
+        actor_type: r.actorType,
+        actor_id: r.actorId,
+        target: r.target,
+        ip: r.ip,
+        summary: r.summary,
+      }))
       .filter((r) => !action || r.action === action);
+  }
+
+  /** Every column of every audit entry as text, for checks that no secret reached the log. */
+  async auditText(): Promise<string> {
+    return JSON.stringify(await readRows(this.database, (q) => q.db.select().from(q.t.auditLog).orderBy(asc(q.t.auditLog.id))));
   }
 
   /** How many times the action happened: identical refusals in a window are one entry and a count (audit/repeats.ts). */
@@ -165,20 +184,31 @@ export function ok<T extends object>(outcome: Outcome<T>): { ok: true } & T {
 export const tokenOf = (outcome: Outcome<{ token: string }>): string => ok(outcome).token;
 
 /**
- * A fresh world per test; after each test, whatever it did, the audit log
- * holds none of its secrets and its chain verifies.
+ * A fresh world per test, on a fresh database of the engine; after each test, whatever it did,
+ * the audit log holds none of its secrets and its chain verifies, and the database is dropped.
  */
-export function useWorlds(): () => World {
+export function useWorlds(engine: EngineUnderTest): () => Promise<World> {
   let world: World | undefined;
+  let opened: OpenedEngine | undefined;
   afterEach(async () => {
-    if (!world) return;
-    // Whatever a test did, the log holds none of its secrets and its chain verifies.
-    const json = JSON.stringify(world.db.$client.prepare('SELECT * FROM audit_log').all());
-    for (const secret of world.secrets) expect(json.toLowerCase(), 'a secret in the audit log').not.toContain(secret.toLowerCase());
-    expect((await verifyAuditChain(databaseOf(world.db))).ok).toBe(true);
+    const w = world;
+    const o = opened;
+    world = undefined;
+    opened = undefined;
+    try {
+      if (!w) return;
+      // Whatever a test did, the log holds none of its secrets and its chain verifies.
+      const json = await w.auditText();
+      for (const secret of w.secrets) expect(json.toLowerCase(), 'a secret in the audit log').not.toContain(secret.toLowerCase());
+      expect((await verifyAuditChain(w.database)).ok).toBe(true);
+    } finally {
+      await o?.close();
+    }
   });
-  return () => {
-    world = new World();
+  return async () => {
+    if (opened) throw new Error('one world per test');
+    opened = await engine.open();
+    world = new World(opened.database);
     return world;
   };
 }

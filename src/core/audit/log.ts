@@ -829,7 +829,14 @@ function text(value: string | null | undefined, max?: number): string | null {
  */
 function normaliseSummary(summary: Record<string, unknown> | undefined): Record<string, unknown> {
   if (summary === undefined) return {};
-  const parsed: unknown = JSON.parse(JSON.stringify(summary));
+  // Every string, keys included, well-formed (a lone surrogate becomes U+FFFD, as `text` makes it): JSON.stringify
+  // writes a lone surrogate as an escape such as \udc00, which PostgreSQL's jsonb refuses (the entry, and the
+  // action it records, would fail there) and SQLite keeps as written; either way what is sealed is what is stored.
+  const parsed: unknown = JSON.parse(JSON.stringify(summary), (_key, value: unknown) => {
+    if (typeof value === 'string') return value.toWellFormed();
+    if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.toWellFormed(), v]));
+    return value;
+  });
   if (!isRecord(parsed)) throw new Error('audit summary must be a JSON object');
   const secret = secretKeyPath(parsed, 'summary');
   if (secret) throw new Error(`audit summary must not hold secrets: the key ${secret} looks like one`);
