@@ -17,6 +17,7 @@ import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { boundAuditKeys } from '../core/audit/key.ts';
 import { createBackup } from '../core/backup/backup.ts';
 import { checkBackup } from '../core/backup/check.ts';
+import { backupCreated } from '../core/backup/events.ts';
 import { BackupError } from '../core/backup/format.ts';
 import { backupPostgres, checkPostgresBackup, recordOnPostgres } from '../core/backup/postgres.ts';
 import { runOfFile } from '../core/backup/runs.ts';
@@ -121,21 +122,7 @@ async function onPostgres(config: Config, url: string, file: string, check: bool
       `backup written: ${result.file} (${size(result.bytes)}, PostgreSQL, encrypted with key ${result.header.keyId}, schema ${result.header.migration.latest ?? 'unknown'})`,
     );
     if (auditKeys) {
-      const entry = await recordOnPostgres(
-        url,
-        auditKeys,
-        {
-          action: 'backup.created',
-          file: result.file,
-          summary: {
-            bytes: result.bytes,
-            encryptedWith: result.header.keyId,
-            migration: result.header.migration.latest,
-            madeAt: result.header.createdAt,
-          },
-        },
-        new Date(),
-      );
+      const entry = await recordOnPostgres(url, auditKeys, backupCreated(result), new Date());
       console.log(`recorded in the audit log as entry #${entry.id}`);
     } else
       console.log('not audited: CANDOR_SECRET is not set (on PostgreSQL it comes from the environment), so backup.created is not recorded');

@@ -8,6 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { auditKeyring } from '../core/audit/key.ts';
+import { backupEvent } from '../core/backup/events.ts';
 import { BackupError } from '../core/backup/format.ts';
 import { recordOnPostgres, restorePostgres } from '../core/backup/postgres.ts';
 import { restoreBackup } from '../core/backup/restore.ts';
@@ -103,17 +104,13 @@ async function onPostgres(config: Config, url: string, file: string, replace: bo
     const entry = await recordOnPostgres(
       url,
       auditKeys,
-      {
-        action: 'backup.restored',
-        file,
-        summary: {
-          madeAt: result.header.createdAt,
-          encryptedWith: result.header.keyId,
-          replacedDatabase: result.replaced,
-          migratedFrom: result.migratedFrom,
-          migratedTo: result.migratedTo,
-        },
-      },
+      backupEvent('backup.restored', file, {
+        madeAt: result.header.createdAt,
+        encryptedWith: result.header.keyId,
+        replacedDatabase: result.replaced,
+        migratedFrom: result.migratedFrom,
+        migratedTo: result.migratedTo,
+      }),
       new Date(),
     );
     console.log(`recorded in the audit log as entry #${entry.id}`);

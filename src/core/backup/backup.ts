@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import { type Db, migrationState } from '../../../db/client.ts';
 import { vacuumInto } from '../../../db/engine/sqlite-files.ts';
 import { recordAudit } from '../audit/log.ts';
+import { backupCreated } from './events.ts';
 import { BackupError, type BackupHeader, newHeader, writeEncrypted } from './format.ts';
 import { countRows } from './staging.ts';
 
@@ -74,17 +75,7 @@ export async function createBackup(options: BackupOptions): Promise<BackupResult
     }
     publish(partial, target);
     published = true;
-    recordAudit(
-      options.db,
-      {
-        actor: { type: 'system' },
-        userAgent: options.userAgent ?? 'candor cli',
-        action: 'backup.created',
-        target: `backup:${basename(target)}`,
-        summary: { file: target, bytes, encryptedWith: header.keyId, migration: header.migration.latest, madeAt: header.createdAt },
-      },
-      createdAt,
-    );
+    recordAudit(options.db, backupCreated({ file: target, bytes, header }, options.userAgent), createdAt);
     return { file: target, bytes, header, counts };
   } catch (err) {
     if (options.signal?.aborted && !published) throw new BackupError('interrupted; no backup was written');

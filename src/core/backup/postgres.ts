@@ -575,24 +575,12 @@ export async function restorePostgres(options: PostgresRestoreOptions): Promise<
 }
 
 /**
- * Appends a backup event (`backup.created`, `backup.restored`) about `file` to the audit chain of the
+ * Appends a backup event (events.ts: `backup.created`, `backup.restored`) to the audit chain of the
  * database at `url`, sealed with `keyring`, in a transaction of its own after the work it records: as
  * on SQLite, a snapshot does not hold the entry that records it.
  */
-export async function recordOnPostgres(
-  url: string,
-  keyring: AuditKeyring,
-  event: { action: 'backup.created' | 'backup.restored'; file: string; summary: Record<string, unknown> },
-  now: Date,
-): Promise<AuditEntry> {
+export async function recordOnPostgres(url: string, keyring: AuditKeyring, input: AuditInput, now: Date): Promise<AuditEntry> {
   const database = bindAuditKeys(openPostgresDatabase({ url, maxConnections: 1 }), keyring);
-  const input: AuditInput = {
-    actor: { type: 'system' },
-    userAgent: 'candor cli',
-    action: event.action,
-    target: `backup:${basename(event.file)}`,
-    summary: { file: event.file, ...event.summary },
-  };
   try {
     return await database.transaction((tx) => writeAudit(tx, input, now));
   } finally {

@@ -22,6 +22,7 @@ import { checkIntegrity, openDatabase } from '../../../db/client.ts';
 import { databaseOf } from '../../../db/engine/sqlite.ts';
 import { auditKeyring, bindAuditKeys } from '../audit/key.ts';
 import { type AuditVerification, recordAudit, verifyAuditChain } from '../audit/log.ts';
+import { backupEvent } from './events.ts';
 import { BackupError, type BackupHeader, secretId } from './format.ts';
 import { backupSource, checkStaged, decryptInto, migrateStaged } from './staging.ts';
 
@@ -96,24 +97,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       bindAuditKeys(db, auditKeyring(options.secret, options.previousSecrets));
       const recorded = secretMatches !== false;
       if (recorded) {
-        recordAudit(
-          db,
-          {
-            actor: { type: 'system' },
-            userAgent: 'candor cli',
-            action: 'backup.restored',
-            target: `backup:${name}`,
-            summary: {
-              file: source,
-              madeAt: header.createdAt,
-              encryptedWith: header.keyId,
-              previousDatabase: previous === null ? null : basename(previous),
-              migratedFrom: before.latest,
-              migratedTo: after.latest,
-            },
-          },
-          options.now(),
-        );
+        const summary = {
+          madeAt: header.createdAt,
+          encryptedWith: header.keyId,
+          previousDatabase: previous === null ? null : basename(previous),
+          migratedFrom: before.latest,
+          migratedTo: after.latest,
+        };
+        recordAudit(db, backupEvent('backup.restored', source, summary), options.now());
       }
       return {
         header,

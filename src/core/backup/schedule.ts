@@ -22,7 +22,7 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Db } from '../../../db/client.ts';
 import type { Database } from '../../../db/engine/types.ts';
 import { BACKUP_DATABASE_URL } from '../../../db/engine/url.ts';
@@ -35,6 +35,7 @@ import { cancelJob, type JobHandler, scheduleJob } from '../jobs/jobs.ts';
 import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
 import { createBackup } from './backup.ts';
 import { type CheckResult, checkBackup } from './check.ts';
+import { backupCreated } from './events.ts';
 import { BackupError } from './format.ts';
 import { sweepLeftovers } from './leftovers.ts';
 import { backupPostgres, checkPostgresBackup, otherDatabaseProblem } from './postgres.ts';
@@ -236,25 +237,7 @@ async function writeBackup(deps: BackupDeps, file: string): Promise<{ file: stri
   if (elsewhere) throw new BackupError(elsewhere);
   const result = await backupPostgres({ ...common, url: deps.backupUrl, setting: BACKUP_DATABASE_URL });
   // As createBackup does on SQLite: after the snapshot, which does not hold the entry recording it.
-  await deps.database.transaction((tx) =>
-    writeAudit(
-      tx,
-      {
-        actor: { type: 'system' },
-        userAgent: 'candor scheduler',
-        action: 'backup.created',
-        target: `backup:${basename(result.file)}`,
-        summary: {
-          file: result.file,
-          bytes: result.bytes,
-          encryptedWith: result.header.keyId,
-          migration: result.header.migration.latest,
-          madeAt: result.header.createdAt,
-        },
-      },
-      new Date(result.header.createdAt),
-    ),
-  );
+  await deps.database.transaction((tx) => writeAudit(tx, backupCreated(result, 'candor scheduler'), new Date(result.header.createdAt)));
   return result;
 }
 
