@@ -188,6 +188,20 @@ describe.skipIf(!TEST_POSTGRES_URL)('the daily backup on PostgreSQL, taken by th
     }
   });
 
+  it('on a node without the setting beside them, shows the backups the others take rather than "not configured"', async () => {
+    // What the dashboard says comes from the recorded runs, not only from this node's configuration.
+    const plain = await startServer({ env: { ...PG_TEST_SECRETS, CANDOR_DATABASE_URL: pg.appUrl } });
+    servers.push(plain);
+    const owner = new ConsoleClient(plain.url);
+    owner.setCookie('candor_session', ownerToken);
+    const page = await owner.get('/console');
+    expect(page.status).toBe(200);
+    const text = pageText(page.html);
+    expect(text).toContain(`Last backup ${utc(run.finishedAt as Date)}`);
+    expect(text).toMatch(/Schedule daily at \d\d:\d\d UTC, newest \d+ kept/);
+    expect(text).not.toContain('not configured');
+  }, 90_000);
+
   it('names at start a backup role that cannot be reached or lacks a right, and refuses one that reaches another database', async () => {
     const setting = 'CANDOR_BACKUP_DATABASE_URL';
     expect(await backupRoleProblem(pg.ownerUrl, setting)).toBeNull();

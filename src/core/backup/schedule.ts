@@ -42,6 +42,7 @@ import { backupPostgres, checkPostgresBackup, otherDatabaseProblem } from './pos
 import {
   BACKUP_JOB_KIND,
   type BackupRun,
+  type BackupStatus,
   backupStatus,
   claimAlert,
   claimRun,
@@ -103,6 +104,16 @@ export type BackupDeps = BackupSource & {
  */
 export function takesScheduledBackups(config: Pick<Config, 'database' | 'backupDatabaseUrl'>): boolean {
   return config.database.engine === 'sqlite' || config.backupDatabaseUrl !== undefined;
+}
+
+/**
+ * Whether what is recorded fits "no node takes the daily backup", as seen by a node that takes none
+ * itself (`takesScheduledBackups`): backups are enabled and no node has recorded a run. A node without
+ * the setting in a cluster where another node takes the backups (its runs are recorded) must not say
+ * backups are not configured, nor blame that for an overdue or failed one.
+ */
+export function noNodeTakesBackups(thisNodeTakes: boolean, status: BackupStatus): boolean {
+  return !thisNodeTakes && status.enabled && !status.lastBackup && !status.failure && !status.running;
 }
 
 /** What start-up logs and the dashboard says on PostgreSQL when CANDOR_BACKUP_DATABASE_URL is unset. */
@@ -302,7 +313,7 @@ export async function alertStaff(
     const hours = Math.floor((now.getTime() - since.getTime()) / 3_600_000);
     const subject = 'Backups overdue';
     const what = lastGoodId === null ? 'no scheduled backup has been made' : 'no good backup (written, and not failed its restore check)';
-    const why = deps.notConfigured ? ` Likely why: ${NOT_CONFIGURED}.` : '';
+    const why = noNodeTakesBackups(!deps.notConfigured, status) ? ` Likely why: ${NOT_CONFIGURED}.` : '';
     const text = `${subject}: ${what} for ${hours} hours (since ${since.toISOString().slice(0, 16).replace('T', ' ')} UTC).${why} See the dashboard: ${link}`;
     const key = `overdue:${lastGoodId ?? 'never'}`;
     if (await notify(deps, key, 'overdue', subject, text, now)) sent.push(key);
