@@ -18,6 +18,7 @@ import type { APIContext } from 'astro';
 import { consoleActions, consoleRoutes } from './core/auth/permissions.ts';
 import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
+import { carriesNul } from './core/http/nul.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
 import { clearSessionCookie, decideRequestFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
@@ -59,32 +60,22 @@ const bodySize = defineMiddleware(async (ctx, next) => {
   if (headers.has('transfer-encoding') && !headers.has('content-length')) return plain(411, 'Send the request body with a Content-Length.');
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) return plain(413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
+  // Read once, from a clone (at most MAX_BODY_BYTES, checked above): the checks below look at it.
+  const body = ctx.request.body ? new Uint8Array(await ctx.request.clone().arrayBuffer()) : new Uint8Array(0);
+  const type = headers.get('content-type') ?? '';
   // Astro parses a JSON action body before anything else and answers a malformed one with a 500; it is the client's error.
   // So for a page's form action (`?_action=`) as for /_actions: Astro reads JSON from either by its content type.
   const { action } = getActionContext(ctx);
-  if (action && /\bjson\b/i.test(headers.get('content-type') ?? '')) {
+  if (action && /\bjson\b/i.test(type)) {
     try {
-      await ctx.request.clone().json();
+      JSON.parse(new TextDecoder().decode(body));
     } catch {
       return plain(400, 'The request body is not valid JSON.');
     }
   }
-  if (ctx.request.body && (await carriesNul(ctx.request)))
-    return plain(400, 'The request body contains a NUL character, which no field takes.');
+  if (carriesNul(body, type)) return plain(400, 'The request body contains a NUL character, which no field takes.');
   return next();
 });
-
-/**
- * A NUL character in a form field or JSON value (raw, `%00` in a form, `\u0000` in JSON). No field
- * takes one, and PostgreSQL cannot store one in text at all (it refuses the whole statement, which
- * would be a server error); SQLite would store it. Refused here, so both engines answer alike. The
- * body is at most MAX_BODY_BYTES (checked above), read from a clone.
- */
-async function carriesNul(request: Request): Promise<boolean> {
-  const bytes = new Uint8Array(await request.clone().arrayBuffer());
-  if (bytes.includes(0)) return true;
-  return /%00|\\u0000/i.test(Buffer.from(bytes).toString('latin1'));
-}
 
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click
