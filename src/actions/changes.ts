@@ -3,11 +3,10 @@ import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { editNotice, type NoticeEdit, publishNotice, scheduleNotice, unscheduleNotice } from '../core/changes/notices.ts';
 import { fileObjection, updateObjection } from '../core/changes/objections.ts';
-import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { noticeContext, objectionDeps, objectionStaffContext } from '../lib/notice-context.ts';
-import { refuse, requireAccess, requireStaff } from './guard.ts';
+import { refuse, requireAccess, requireStaff, rowIdField } from './guard.ts';
 
-const noticeId = { noticeId: z.coerce.number().int().positive().max(MAX_ROW_ID) };
+const noticeId = { noticeId: rowIdField() };
 const text = (max: number) =>
   z
     .string()
@@ -88,7 +87,7 @@ export const changeActions = {
 
   updateObjection: defineAction({
     accept: 'form',
-    input: z.object({ objectionId: z.coerce.number().int().positive().max(MAX_ROW_ID), status: text(30), note: text(6000) }),
+    input: z.object({ objectionId: rowIdField(), status: text(30), note: text(6000) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'updateObjection');
       const result = await updateObjection(objectionStaffContext(ctx), input.objectionId, {

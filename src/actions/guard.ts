@@ -1,5 +1,7 @@
 import { type ActionAPIContext, ActionError } from 'astro:actions';
+import { z } from 'astro/zod';
 import { consoleActions } from '../core/auth/permissions.ts';
+import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { decideFor } from '../lib/console-auth.ts';
 
 /**
@@ -23,3 +25,6 @@ export function requireStaff(ctx: ActionAPIContext, name: keyof typeof consoleAc
 export function refuse(message: string, code: 'BAD_REQUEST' | 'UNAUTHORIZED' | 'TOO_MANY_REQUESTS' = 'BAD_REQUEST'): never {
   throw new ActionError({ code, message });
 }
+
+/** A form field naming a row by its id: a whole number a row can have (src/core/http/row-id.ts), or the input is refused. */
+export const rowIdField = (message?: string) => z.coerce.number().int().positive(message).max(MAX_ROW_ID, message);

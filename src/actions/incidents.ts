@@ -1,7 +1,7 @@
 /** The incident composer: preview exactly what goes out, then publish it. */
 import { ActionError, defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { MAX_ROW_ID, rowId } from '../core/http/row-id.ts';
+import { rowId } from '../core/http/row-id.ts';
 import { breachNoticeSection, markAuthorityNotified } from '../core/incidents/breach.ts';
 import { editIncident, editUpdate } from '../core/incidents/edit.ts';
 import {
@@ -20,7 +20,7 @@ import { incidentKinds, incidentSeverities } from '../core/incidents/types.ts';
 import { incidentContext } from '../lib/incident-context.ts';
 import { type IncidentForm, readIncidentForm } from '../lib/incident-form.ts';
 import { defaultFirstUpdate } from '../lib/incident-template.ts';
-import { refuse, requireStaff } from './guard.ts';
+import { refuse, requireStaff, rowIdField } from './guard.ts';
 
 const TYPED_ORGANISATIONS =
   'Choose the customer organisations from the list: a typed company name cannot target a notice, since anyone can type it at sign-up.';
@@ -38,9 +38,7 @@ function refused(result: { message: string; findings?: { label: string; preview:
   });
 }
 
-const incidentIdOf = (form: FormData): number | null => {
-  return rowId(form.get('incidentId')?.toString());
-};
+const incidentIdOf = (form: FormData): number | null => rowId(form.get('incidentId')?.toString());
 
 /** The composer's form; an outage declared without a text gets its template's first update (src/lib/incident-template.ts). */
 function composed(form: FormData, ctx: Parameters<typeof incidentContext>[0]): IncidentForm {
@@ -119,7 +117,7 @@ export const incidentActions = {
   publishPostmortem: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
+      incidentId: rowIdField(),
       postmortem: z.string().max(60_000),
       confirmPersonalData: z.string().nullish(),
       confirmNoRecipients: z.string().nullish(),
@@ -140,7 +138,7 @@ export const incidentActions = {
 
   markAuthorityNotified: defineAction({
     accept: 'form',
-    input: z.object({ incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
+    input: z.object({ incidentId: rowIdField() }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'markAuthorityNotified');
       const ic = incidentContext(ctx);
@@ -157,8 +155,8 @@ export const incidentActions = {
   editIncidentUpdate: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
-      updateId: z.coerce.number().int().positive().max(MAX_ROW_ID),
+      incidentId: rowIdField(),
+      updateId: rowIdField(),
       body: z.string().max(30_000),
       notify: z.string().nullish(),
       confirmPersonalData: z.string().nullish(),
@@ -178,7 +176,7 @@ export const incidentActions = {
   editIncident: defineAction({
     accept: 'form',
     input: z.object({
-      incidentId: z.coerce.number().int().positive().max(MAX_ROW_ID),
+      incidentId: rowIdField(),
       title: z.string().max(300),
       severity: z.string().max(20),
       notify: z.string().nullish(),
@@ -197,7 +195,7 @@ export const incidentActions = {
 
   cancelScheduledUpdate: defineAction({
     accept: 'form',
-    input: z.object({ scheduledId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
+    input: z.object({ scheduledId: rowIdField() }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'cancelScheduledUpdate');
       const result = await cancelScheduledUpdate(incidentContext(ctx), input.scheduledId);

@@ -2,17 +2,16 @@
 
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { retryFailed } from '../core/notify/progress.ts';
 import { sendTestMessage as sendTest } from '../core/notify/test-send.ts';
 import { channels } from '../core/notify/types.ts';
 import { auditStaffAction } from '../lib/staff-audit.ts';
-import { refuse, requireStaff } from './guard.ts';
+import { refuse, requireStaff, rowIdField } from './guard.ts';
 
 export const notifyActions = {
   retryFailedDeliveries: defineAction({
     accept: 'form',
-    input: z.object({ notificationId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
+    input: z.object({ notificationId: rowIdField() }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'retryFailedDeliveries');
       const { database, now } = ctx.locals.candor;

@@ -5,7 +5,7 @@
  */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { MAX_ROW_ID, rowId } from '../core/http/row-id.ts';
+import { rowId } from '../core/http/row-id.ts';
 import {
   addDomain,
   assignMembers,
@@ -16,10 +16,10 @@ import {
   renameOrganisation,
 } from '../core/organisations/organisations.ts';
 import { organisationContext } from '../lib/organisation-context.ts';
-import { refuse, requireStaff } from './guard.ts';
+import { refuse, requireStaff, rowIdField } from './guard.ts';
 
-const id = z.coerce.number().int().positive('Choose an organisation.').max(MAX_ROW_ID);
-const subscriberId = z.coerce.number().int().positive().max(MAX_ROW_ID);
+const id = rowIdField('Choose an organisation.');
+const subscriberId = rowIdField();
 
 /** "all" of the subscriber's addresses, or one of them by id. */
 function recipientChoice(value: string): number | 'all' {
@@ -112,7 +112,7 @@ export const organisationActions = {
 
   removeOrganisationMember: defineAction({
     accept: 'form',
-    input: z.object({ membershipId: z.coerce.number().int().positive().max(MAX_ROW_ID) }),
+    input: z.object({ membershipId: rowIdField() }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'removeOrganisationMember');
       const result = await removeMember(organisationContext(ctx), input.membershipId);

@@ -12,11 +12,10 @@ import {
 } from '../core/auth/console-auth.ts';
 import { sendInvitationEmail } from '../core/auth/invitation-email.ts';
 import { getStaff, staffRoles } from '../core/auth/staff.ts';
-import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { authContext, setDeviceCookie } from '../lib/console-auth.ts';
-import { refuse, requireStaff } from './guard.ts';
+import { refuse, requireStaff, rowIdField } from './guard.ts';
 
-const staffId = z.coerce.number().int().positive().max(MAX_ROW_ID);
+const staffId = rowIdField();
 
 export const staffActions = {
   inviteStaff: defineAction({

@@ -1,12 +1,11 @@
 /** Staff handling of subscribers: removal and lifting a suppression, each audited in the transaction that makes it. */
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
-import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { liftSuppression, removeSubscriber } from '../core/subscriptions/directory.ts';
 import { staffAudit } from '../lib/subscription-context.ts';
-import { refuse, requireStaff } from './guard.ts';
+import { refuse, requireStaff, rowIdField } from './guard.ts';
 
-const id = z.coerce.number().int().positive().max(MAX_ROW_ID);
+const id = rowIdField();
 
 export const subscriberActions = {
   removeSubscriber: defineAction({
