@@ -13,8 +13,9 @@
  * claimable, and a batch another claimer holds part of is left to it (or, when both hold a part, to
  * the next round).
  *
- * The statements per delivery are few: leases, batch keys and outcomes are written with one
- * statement per group (`inArray`), attempts with one multi-row insert.
+ * The statements per delivery are few: leases and batch keys are written with one statement per
+ * group; sends and attempts with one statement per list on PostgreSQL (a round trip each), and on
+ * SQLite, which has no round trips, with one prepared statement run per row (cheaper there).
  */
 import { and, asc, count, type DriverValueEncoder, desc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import { toInteger } from '../../db/engine/common.ts';
