@@ -52,6 +52,15 @@ export interface SqliteTx extends Scoped {
    * the outer tx while one of its savepoints is open.
    */
   savepoint<T>(fn: (tx: SqliteTx) => Promise<T>): Promise<T>;
+  /**
+   * A query built once per connection and kept: `build` (a function declared once, its identity is
+   * the key) makes it with drizzle's `.prepare()`, with `sql.placeholder()` for everything that
+   * varies, and later calls get the same prepared query back. For the few
+   * statements run thousands of times a minute, whose building costs more than SQLite takes to run
+   * them (see KeptQueries in sqlite.ts). Run the query at once: a kept query is not checked against
+   * its transaction when it runs, only here.
+   */
+  kept<T>(build: (db: SqliteDb) => T): T;
 }
 
 export interface PgTx extends Scoped {
@@ -70,6 +79,8 @@ export type Tx = SqliteTx | PgTx;
 export interface SqliteReader extends Scoped {
   readonly engine: 'sqlite';
   readonly db: SqliteReadDb;
+  /** as SqliteTx's `kept`, on the read connection */
+  kept<T>(build: (db: SqliteReadDb) => T): T;
 }
 
 export interface PgReader extends Scoped {

@@ -13,7 +13,8 @@
  */
 import { and, eq, type SQL, sql } from 'drizzle-orm';
 import { query, reading } from '../../db/engine/query.ts';
-import type { Reader, Tx } from '../../db/engine/types.ts';
+import type { Reader, SqliteDb, SqliteReadDb, Tx } from '../../db/engine/types.ts';
+import { providerLimits } from '../../db/schema/notify.ts';
 
 export interface BucketLimits {
   ratePerSecond: number;
@@ -37,6 +38,22 @@ const proposed = (column: { name: string }) => sql`excluded.${sql.identifier(col
  * the pause's end.
  */
 export async function takeTokens(tx: Tx, key: string, want: number, limits: BucketLimits, now: Date): Promise<Taken> {
+  if (tx.engine === 'sqlite') {
+    // kept per connection (SqliteTx.kept): building this upsert cost ten times what running it does
+    const first = Math.min(want, Math.floor(limits.burst));
+    const row = tx.kept(takeOnSqlite).get({
+      key,
+      now,
+      trustCenter: tx.trustCenter,
+      want,
+      first,
+      left: limits.burst - first,
+      burst: limits.burst,
+      ratePerMs: limits.ratePerSecond / 1000,
+    });
+    if (!row) throw new Error(`provider limit ${key} belongs to another trust center`);
+    return row;
+  }
   const q = query(tx);
   const t = q.t.providerLimits;
   const pg = q.engine === 'postgres';
@@ -69,8 +86,53 @@ export async function takeTokens(tx: Tx, key: string, want: number, limits: Buck
   return row;
 }
 
+/**
+ * takeTokens's upsert on SQLite, prepared with placeholders: `key`, `now`, `trustCenter`, `want`, and
+ * for the bucket `burst`, `ratePerMs`, and what a new (full) bucket grants at once (`first`) and
+ * keeps (`left`).
+ */
+function takeOnSqlite(db: SqliteDb) {
+  const t = providerLimits;
+  const value = (name: string) => sql`${sql.placeholder(name)}`;
+  const nowValue = proposed(t.updatedAt);
+  const refilled = sql`min(${value('burst')}, ${t.tokens} + max(0, ${nowValue} - max(${t.updatedAt}, coalesce(${t.pausedUntil}, 0))) * ${value('ratePerMs')})`;
+  const grant = sql`CASE WHEN coalesce(${t.pausedUntil}, 0) > ${nowValue} THEN 0 ELSE min(${value('want')}, floor(${refilled})) END`;
+  return db
+    .insert(t)
+    .values({
+      key: sql.placeholder('key'),
+      tokens: sql.placeholder('left'),
+      granted: sql.placeholder('first'),
+      updatedAt: sql.placeholder('now'),
+      pausedUntil: null,
+      trustCenterId: sql.placeholder('trustCenter'),
+    })
+    .onConflictDoUpdate({
+      target: t.key,
+      set: { granted: grant, tokens: sql`${refilled} - ${grant}`, updatedAt: sql`max(${t.updatedAt}, ${nowValue})` },
+      setWhere: eq(t.trustCenterId, sql.placeholder('trustCenter')),
+    })
+    .returning({ granted: t.granted, tokens: t.tokens, pausedUntil: t.pausedUntil })
+    .prepare();
+}
+
+/** pausedUntil's read on SQLite, prepared with placeholders `key` and `trustCenter`. */
+function pauseReadOnSqlite(db: SqliteReadDb) {
+  const t = providerLimits;
+  return db
+    .select({ pausedUntil: t.pausedUntil })
+    .from(t)
+    .where(and(eq(t.trustCenterId, sql.placeholder('trustCenter')), eq(t.key, sql.placeholder('key'))))
+    .limit(1)
+    .prepare();
+}
+
 /** The key's pause, if any (it may have ended already: the caller compares). */
 export async function pausedUntil(r: Reader | Tx, key: string): Promise<Date | null> {
+  if (r.engine === 'sqlite') {
+    // read before most sends: kept per connection, as takeTokens
+    return r.kept(pauseReadOnSqlite).get({ key, trustCenter: r.trustCenter })?.pausedUntil ?? null;
+  }
   const q = reading(r);
   const t = q.t.providerLimits;
   const rows = await q.db

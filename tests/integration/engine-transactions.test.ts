@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, count, eq, sql } from 'drizzle-orm';
 import { integer as pgInteger, pgTable, text as pgText, serial } from 'drizzle-orm/pg-core';
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import pg from 'pg';
@@ -25,7 +25,7 @@ import { knownMigrations } from '../../db/client.ts';
 import { errorCode, toInteger } from '../../db/engine/common.ts';
 import { openPostgresDatabase, type PostgresEngine } from '../../db/engine/postgres.ts';
 import { openSqliteDatabase, type SqliteEngine } from '../../db/engine/sqlite.ts';
-import type { Database, Reader, Tx } from '../../db/engine/types.ts';
+import type { Database, Reader, SqliteDb, SqliteReadDb, Tx } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 
@@ -393,6 +393,54 @@ describe('the transaction API on SQLite', () => {
     });
     const expected = [{ label: 'a' }, { label: 'b' }];
     expect(rows).toEqual({ first: expected, asObjects: expected, again: expected, afterEviction: expected });
+  });
+
+  it('keeps a query built once per connection, runs it inside each later transaction, and hands it to no ended one', async () => {
+    engine.connection.$client.exec('DELETE FROM tx_items');
+    let builds = 0;
+    const insertLabel = (db: SqliteDb) => {
+      builds++;
+      return db
+        .insert(sqliteItems)
+        .values({ trustCenter: sql.placeholder('trustCenter'), label: sql.placeholder('label') })
+        .returning({ id: sqliteItems.id })
+        .prepare();
+    };
+    const countLabels = (db: SqliteReadDb) =>
+      db
+        .select({ n: count() })
+        .from(sqliteItems)
+        .where(eq(sqliteItems.label, sql.placeholder('label')))
+        .prepare();
+    const onSqlite = (tx: Tx) => {
+      if (tx.engine !== 'sqlite') throw new Error('SQLite expected');
+      return tx;
+    };
+    const first = await engine.transaction(async (tx) => onSqlite(tx).kept(insertLabel));
+    const second = await engine.transaction(async (tx) => {
+      const kept = onSqlite(tx).kept(insertLabel);
+      kept.get({ trustCenter: 1, label: 'kept' });
+      return kept;
+    });
+    expect(second).toBe(first);
+    // Run inside a transaction that fails: rolled back with it, as any of its statements.
+    await expect(
+      engine.transaction(async (tx) => {
+        onSqlite(tx).kept(insertLabel).get({ trustCenter: 1, label: 'undone' });
+        throw new Error('after the kept insert');
+      }),
+    ).rejects.toThrow('after the kept insert');
+    const counted = await engine.read(async (r) => {
+      if (r.engine !== 'sqlite') throw new Error('SQLite expected');
+      return ['kept', 'undone'].map((label) => r.kept(countLabels).get({ label })?.n);
+    });
+    expect(counted).toEqual([1, 0]);
+    expect(builds).toBe(1);
+    let ended: Tx | undefined;
+    await engine.transaction(async (tx) => {
+      ended = tx;
+    });
+    expect(() => (ended ? onSqlite(ended).kept(insertLabel) : undefined)).toThrow(/has ended/);
   });
 
   it('waits, as before, for another process that holds the write lock, then runs', async () => {
