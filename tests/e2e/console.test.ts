@@ -185,6 +185,9 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(actions).toEqual(
         expect.arrayContaining(['staff.invited', 'auth.link.used', 'auth.mfa.enrolled', 'auth.mfa.verified', 'auth.sign_out']),
       );
+      // an entry's details read the same on both engines: keys in order (PostgreSQL's jsonb reorders them as stored)
+      const invited = owner.page.locator('#audit tbody tr[data-action="staff.invited"] td code').last();
+      expect(await invited.textContent()).toBe(`{"email":"${RESPONDER}","reissued":false,"role":"responder"}`);
       await expectAccessible(owner.page, 'audit log');
       await owner.page.screenshot({ path: shot('console-audit'), fullPage: true });
 
