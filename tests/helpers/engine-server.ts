@@ -12,6 +12,8 @@
  * data (SQLite: the data dir's candor.db; PostgreSQL: the application role, so what the test sees is
  * what row-level security lets the server see), sealing audit entries with the server's audit key,
  * to seed and inspect through stores or the builder (db/engine/query.ts), never SQL of one engine.
+ * History the server must find at its first start goes in through `beforeStart`; screenshots are
+ * named by `screenshotPath` (PostgreSQL's suffixed -postgres).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
