@@ -3,48 +3,35 @@
  * notice that reached no one and a notice of which an email bounced are
  * said in words (not by colour alone) on the incident page and the
  * dashboard, and both pages pass axe.
+ * On each engine (tests/helpers/engine-server.ts): SQLite, and PostgreSQL
+ * under row-level security when CANDOR_TEST_POSTGRES_URL is set.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../db/client.ts';
+import type { Database } from '../../db/engine/types.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, watchProblems } from '../helpers/browser.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
-import { addSubscribers, TEST_KEYS } from '../helpers/notify.ts';
-import { keepOrganisation } from '../helpers/organisations.ts';
+import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
+import { keepOrganisationOn } from '../helpers/organisations.ts';
 import { pageText, until } from '../helpers/page.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
-import { freePort, ROOT, type RunningServer, startServer, tempDir } from '../helpers/server.ts';
-import { openTestDb, signedInStaff } from '../helpers/staff.ts';
+import { freePort, ROOT, type RunningServer } from '../helpers/server.ts';
+import { signedInStaffOn } from '../helpers/staff.ts';
 
-const SCREENSHOTS = join(ROOT, 'test-output/screenshots');
 const WEBHOOK_SECRET = `whsec_${Buffer.from('breach-clock-e2e-webhook-secret!').toString('base64')}`;
-let server: RunningServer;
-let resend: Awaited<ReturnType<typeof startFakeResend>>;
 let browser: Browser;
-let db: Db;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  resend = await startFakeResend();
-  const port = await freePort();
-  server = await startServer({
-    port,
-    dataDir: tempDir(),
-    env: { ...providerEnv({ port, resend, testKeys: true }), RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET },
-  });
-  db = openTestDb(server.dataDir);
-  addSubscribers(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `dpo${i}@customer.example` });
+  mkdirSync(join(ROOT, 'test-output/screenshots'), { recursive: true });
   browser = await launchChromium();
 });
 afterAll(async () => {
-  db?.$client.close();
   await browser?.close();
-  await server?.stop();
-  await resend?.close();
 });
 
 const breach = (title: string) => ({
@@ -62,58 +49,82 @@ const breach = (title: string) => ({
   breachMeasures: 'Credential revoked.',
 });
 
-describe('breach clocks in Chromium', () => {
-  it('say in words which notices reached no one or not everyone, on the incident page and the dashboard', async () => {
-    const { token } = signedInStaff(db, 'responder');
-    const client = new ConsoleClient(server.url);
-    client.setCookie('candor_session', token);
-    const quiet = await keepOrganisation(db, 'Quiet GmbH', { domains: ['quiet.example'] });
-    const nobody = await client.post('/console/incidents/new?_action=publishIncident', {
-      ...breach('Export of a quiet customer'),
-      [`organisation:${quiet}`]: 'yes',
-      confirmNoRecipients: 'yes',
+describe.each(serverEnginesUnderTest())('on $name', (engine) => {
+  let running: ServerOnEngine;
+  let server: RunningServer;
+  let resend: Awaited<ReturnType<typeof startFakeResend>>;
+  let db: Database;
+
+  beforeAll(async () => {
+    resend = await startFakeResend();
+    const port = await freePort();
+    running = await engine.start({
+      port,
+      env: { ...providerEnv({ port, resend, testKeys: true }), RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET },
     });
-    expect(nobody.status).toBe(303);
-    const bounced = await client.post('/console/incidents/new?_action=publishIncident', breach('Exports of every workspace'));
-    expect(bounced.status).toBe(303);
-    const id = /\/console\/incidents\/(\d+)/.exec(bounced.location ?? '')?.[1] ?? '';
-    await until(() => resend.emails.length === 2, 'the two emails');
-    const email = resend.emails.find((e) => e.to.includes('dpo1@customer.example'));
-    if (!email) throw new Error('no email to dpo1');
-    expect((await resend.postWebhook(`${server.url}/webhooks/resend`, WEBHOOK_SECRET, { type: 'email.bounced', email })).status).toBe(200);
+    server = running.server;
+    db = running.database;
+    await addSubscribersTo(db, TEST_KEYS, { count: 2, channel: 'email', address: (i) => `dpo${i}@customer.example` });
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await resend?.close();
+  });
 
-    const context = await browser.newContext();
-    context.setDefaultTimeout(15_000);
-    await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
-    const page = await context.newPage();
-    const problems = await watchProblems(page);
+  describe('breach clocks in Chromium', () => {
+    it('say in words which notices reached no one or not everyone, on the incident page and the dashboard', async () => {
+      const { token } = await signedInStaffOn(db, 'responder');
+      const client = new ConsoleClient(server.url);
+      client.setCookie('candor_session', token);
+      const quiet = await keepOrganisationOn(db, 'Quiet GmbH', { domains: ['quiet.example'] });
+      const nobody = await client.post('/console/incidents/new?_action=publishIncident', {
+        ...breach('Export of a quiet customer'),
+        [`organisation:${quiet}`]: 'yes',
+        confirmNoRecipients: 'yes',
+      });
+      expect(nobody.status).toBe(303);
+      const bounced = await client.post('/console/incidents/new?_action=publishIncident', breach('Exports of every workspace'));
+      expect(bounced.status).toBe(303);
+      const id = /\/console\/incidents\/(\d+)/.exec(bounced.location ?? '')?.[1] ?? '';
+      await until(() => resend.emails.length === 2, 'the two emails');
+      const email = resend.emails.find((e) => e.to.includes('dpo1@customer.example'));
+      if (!email) throw new Error('no email to dpo1');
+      const bounce = await resend.postWebhook(`${server.url}/webhooks/resend`, WEBHOOK_SECRET, { type: 'email.bounced', email });
+      expect(bounce.status).toBe(200);
 
-    await page.goto(`${server.url}/console/incidents/${id}`);
-    const notify = page.locator('#breach-clocks tr', { hasText: 'Notify customers within 72 h' });
-    await expect
-      .poll(async () => pageText(await notify.locator('td').nth(2).innerHTML()).trim())
-      .toMatch(/^not met: not everyone was reached/);
-    const notice = page.locator('#breach-notices tbody tr').first();
-    expect(pageText(await notice.innerHTML())).toMatch(/Not everyone reached · 1 of 2; 1 failed/);
-    expect(await notice.getByRole('link', { name: '1 failed' }).getAttribute('href')).toMatch(
-      /^\/console\/deliveries\/\d+\?status=failed$/,
-    );
-    const a11y = await axeViolations(page);
-    expect(a11y, formatViolations('breach incident page', a11y)).toEqual([]);
-    await page.screenshot({ path: join(SCREENSHOTS, 'console-breach-clocks.png'), fullPage: true });
+      const context = await browser.newContext();
+      context.setDefaultTimeout(15_000);
+      await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
+      const page = await context.newPage();
+      const problems = await watchProblems(page);
 
-    await page.goto(`${server.url}/console`);
-    const clocks = page.locator('#breach-clocks');
-    expect(pageText(await clocks.innerHTML())).toMatch(
-      /Export of a quiet customer ?: Notify customers within 72 h not met: the notices reached no one/,
-    );
-    expect(pageText(await clocks.innerHTML())).toMatch(
-      /Exports of every workspace ?: Notify customers within 72 h not met: not everyone was reached/,
-    );
-    const dashboardA11y = await axeViolations(page);
-    expect(dashboardA11y, formatViolations('dashboard', dashboardA11y)).toEqual([]);
-    await page.screenshot({ path: join(SCREENSHOTS, 'console-dashboard-breach-clocks.png'), fullPage: true });
-    expect(problems).toEqual([]);
-    await context.close();
+      await page.goto(`${server.url}/console/incidents/${id}`);
+      const notify = page.locator('#breach-clocks tr', { hasText: 'Notify customers within 72 h' });
+      await expect
+        .poll(async () => pageText(await notify.locator('td').nth(2).innerHTML()).trim())
+        .toMatch(/^not met: not everyone was reached/);
+      const notice = page.locator('#breach-notices tbody tr').first();
+      expect(pageText(await notice.innerHTML())).toMatch(/Not everyone reached · 1 of 2; 1 failed/);
+      expect(await notice.getByRole('link', { name: '1 failed' }).getAttribute('href')).toMatch(
+        /^\/console\/deliveries\/\d+\?status=failed$/,
+      );
+      const a11y = await axeViolations(page);
+      expect(a11y, formatViolations('breach incident page', a11y)).toEqual([]);
+      await page.screenshot({ path: screenshotPath(engine, 'console-breach-clocks'), fullPage: true });
+
+      await page.goto(`${server.url}/console`);
+      const clocks = page.locator('#breach-clocks');
+      expect(pageText(await clocks.innerHTML())).toMatch(
+        /Export of a quiet customer ?: Notify customers within 72 h not met: the notices reached no one/,
+      );
+      expect(pageText(await clocks.innerHTML())).toMatch(
+        /Exports of every workspace ?: Notify customers within 72 h not met: not everyone was reached/,
+      );
+      const dashboardA11y = await axeViolations(page);
+      expect(dashboardA11y, formatViolations('dashboard', dashboardA11y)).toEqual([]);
+      await page.screenshot({ path: screenshotPath(engine, 'console-dashboard-breach-clocks'), fullPage: true });
+      expect(problems).toEqual([]);
+      await context.close();
+    });
   });
 });

@@ -3,6 +3,9 @@
  * the real server, driven in Chromium. Expected values come from content/
  * through the project's loader, so the test follows the content rather than
  * a copy of it.
+ * On each engine (tests/helpers/engine-server.ts): SQLite, and PostgreSQL
+ * under row-level security when CANDOR_TEST_POSTGRES_URL is set; the pages
+ * are the same on both, and PostgreSQL's screenshots are suffixed -postgres.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,14 +15,24 @@ import { loadContent, type TrustContent } from '../../src/core/content/load.ts';
 import type { Subprocessor } from '../../src/core/content/schema.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, watchProblems } from '../helpers/browser.ts';
-import { ROOT, type RunningServer, startServer } from '../helpers/server.ts';
+import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { ROOT, type RunningServer } from '../helpers/server.ts';
 
-const SCREENSHOTS = join(ROOT, 'test-output/screenshots');
 const content: TrustContent = loadContent(join(ROOT, 'content'));
 const NO_MATCH_QUERY = 'zqxjvwkplumb';
 
-let server: RunningServer;
 let browser: Browser;
+/** The server of the engine whose pass is running (the passes run one after the other). */
+let running: ServerOnEngine;
+let server: RunningServer;
+
+beforeAll(async () => {
+  mkdirSync(join(ROOT, 'test-output/screenshots'), { recursive: true });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
 
 interface Opened {
   context: BrowserContext;
@@ -56,8 +69,9 @@ async function visit(path: string, options: BrowserContextOptions = {}): Promise
   return page;
 }
 
+/** A screenshot named for the engine of the running pass (screenshotPath). */
 async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
+  await page.screenshot({ path: screenshotPath({ name: running.engine }, name), fullPage });
 }
 
 /** Ids of the subprocessor table's rows (sorted: the order is the page's choice) and its caption. */
@@ -107,18 +121,17 @@ async function isScrolledIntoView(page: Page, selector: string): Promise<boolean
   });
 }
 
-describe('public trust center in Chromium', () => {
+describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $name', (engine) => {
   beforeAll(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    [server, browser] = await Promise.all([startServer(), launchChromium()]);
+    running = await engine.start();
+    server = running.server;
     // The server imports an on-demand route's module on its first request; loading it now keeps
     // the run independent of a build that replaces dist/ meanwhile (another `npm test`, `npm start`).
     expect((await fetch(`${server.url}/subprocessors`)).status).toBe(200);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+    await running?.stop();
   });
 
   afterEach(async () => {
@@ -162,7 +175,7 @@ describe('public trust center in Chromium', () => {
     const subscribe = page.locator('.cta').getByRole('link', { name: 'Subscribe to updates' });
     await expect(subscribe.getAttribute('href')).resolves.toBe('/subscribe');
     await expect(subscribe.isVisible()).resolves.toBe(true);
-    await screenshot(page, 'home-light.png');
+    await screenshot(page, 'home-light');
   });
 
   it('Tab first reaches the skip link, which moves focus to the main content', async () => {
@@ -201,7 +214,7 @@ describe('public trust center in Chromium', () => {
       expect(await isScrolledIntoView(page, `:is(h2, h3)${entry.href}`), `${entry.href} in view`).toBe(true);
     }
     await page.evaluate(() => window.scrollTo(0, 0));
-    await screenshot(page, 'doc.png');
+    await screenshot(page, 'doc');
   });
 
   it('the subprocessor filter narrows the table by purpose, then by location, then clears', async () => {
@@ -210,13 +223,13 @@ describe('public trust center in Chromium', () => {
     expect(await subprocessorTable(page)).toEqual({ ids: idsWhere(() => true), caption: `Showing ${total} of ${total} subprocessors` });
 
     const category = narrowingValue('category');
-    await screenshot(page, 'subprocessors-desktop.png');
+    await screenshot(page, 'subprocessors-desktop');
     await page.getByLabel('Purpose').selectOption(category);
     await submitFilter(page);
     const byCategory = idsWhere((s) => s.category === category);
     expect(await subprocessorTable(page)).toEqual({ ids: byCategory, caption: `Showing ${byCategory.length} of ${total} subprocessors` });
     await expect(page.getByLabel('Purpose').inputValue()).resolves.toBe(category);
-    await screenshot(page, 'subprocessors-filtered.png');
+    await screenshot(page, 'subprocessors-filtered');
 
     // A country finds every entry that processes data there, alone or with other countries, and those working worldwide.
     await page.getByLabel('Purpose').selectOption('');
@@ -229,7 +242,7 @@ describe('public trust center in Chromium', () => {
     const cells = await page.locator('#subprocessors tbody tr td.location').allTextContents();
     for (const cell of cells) expect(cell).toMatch(/Germany|Worldwide/);
     expect((await page.locator('#worldwide-note').textContent())?.trim()).toMatch(/data worldwide, so it is listed for Germany too\.$/);
-    await screenshot(page, 'subprocessors-germany.png');
+    await screenshot(page, 'subprocessors-germany');
 
     // The region: every entry in a member country of the EU/EEA.
     await page.getByLabel('Location').selectOption({ label: 'EU/EEA' });
@@ -277,7 +290,7 @@ describe('public trust center in Chromium', () => {
     ).toBe(true);
     expect(await page.locator('#search-status').textContent()).toMatch(/^\d+ documents? match “encryption”\.$/);
     expect(new URL(page.url()).searchParams.get('q')).toBe('encryption');
-    await screenshot(page, 'search.png');
+    await screenshot(page, 'search');
 
     await searchFor(page, NO_MATCH_QUERY);
     await page.locator('#search-status', { hasText: `Nothing matches “${NO_MATCH_QUERY}”.` }).waitFor();
@@ -312,7 +325,7 @@ describe('public trust center in Chromium', () => {
     await page.locator('#subprocessor-results > li a[href="/subprocessors#sp-twilio"]').waitFor();
     expect(await found.locator('mark').first().textContent()).toMatch(/^one-time$/i);
     expect(await page.locator('#search-status').textContent()).toMatch(/1 subprocessor/);
-    await screenshot(page, 'search-subprocessors.png');
+    await screenshot(page, 'search-subprocessors');
 
     // the result opens the list at that subprocessor
     await Promise.all([page.waitForURL(/\/subprocessors#sp-twilio$/), found.getByRole('link', { name: twilio.name }).click()]);
@@ -364,7 +377,7 @@ describe('public trust center in Chromium', () => {
       await expect(
         page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Subprocessors' }).getAttribute('aria-current'),
       ).resolves.toBe('page');
-      if (width === 390) await screenshot(page, 'mobile-menu-open.png', false);
+      if (width === 390) await screenshot(page, 'mobile-menu-open', false);
       await Promise.all([
         page.waitForURL(/\/changes$/),
         page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Changes' }).click(),
@@ -377,7 +390,7 @@ describe('public trust center in Chromium', () => {
       await page.locator('header summary', { hasText: 'Menu' }).click();
       const violations = await axeViolations(page);
       expect(violations, formatViolations(`/changes with the menu open (390 px, ${colorScheme})`, violations)).toEqual([]);
-      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark.png', false);
+      if (colorScheme === 'dark') await screenshot(page, 'mobile-menu-open-dark', false);
     });
 
     it('opens from the keyboard', async () => {
@@ -406,10 +419,10 @@ describe('public trust center in Chromium', () => {
       const page = await visit(path, phone);
       if (path.startsWith('/search')) await page.locator('#subprocessor-results > li').first().waitFor();
       expect(await pageWidth(page)).toBeLessThanOrEqual(390);
-      if (path === '/') await screenshot(page, 'mobile-home.png');
-      if (path.startsWith('/search')) await screenshot(page, 'mobile-search.png');
+      if (path === '/') await screenshot(page, 'mobile-home');
+      if (path.startsWith('/search')) await screenshot(page, 'mobile-search');
       if (path === '/api') {
-        await screenshot(page, 'mobile-api.png', false);
+        await screenshot(page, 'mobile-api', false);
         const violations = await axeViolations(page);
         expect(violations, formatViolations('/api (390 px)', violations)).toEqual([]);
       }
@@ -454,7 +467,7 @@ describe('public trust center in Chromium', () => {
         rowheader: total,
         columnheader: 6,
       });
-      await screenshot(page, 'subprocessors-phone.png');
+      await screenshot(page, 'subprocessors-phone');
     });
 
     it('a code block too wide for the screen leaves no region a keyboard cannot scroll', async () => {
@@ -473,9 +486,9 @@ describe('public trust center in Chromium', () => {
         if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
         const violations = await axeViolations(page);
         expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
-        if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark.png');
-        if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api.png', false);
-        if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark.png', false);
+        if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark');
+        if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api', false);
+        if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark', false);
       },
     );
   });

@@ -3,22 +3,22 @@
  * state column lines up across the groups of services, and a phone shows the
  * last 30 days, wide enough to point at, instead of 90 slivers. Found by
  * what a reader sees (the state words, the days), not by class names.
+ * On each engine (tests/helpers/engine-server.ts): SQLite, and PostgreSQL
+ * under row-level security when CANDOR_TEST_POSTGRES_URL is set.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.ts';
-import { type RunningServer, startServer, tempDir } from '../helpers/server.ts';
+import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import type { RunningServer } from '../helpers/server.ts';
 
-let server: RunningServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  server = await startServer({ dataDir: tempDir() });
   browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
-  await server?.stop();
 });
 
 /** The box of the text itself (not of its cell) of every element whose text is exactly "Operational". */
@@ -34,36 +34,49 @@ const operationalTexts = (page: Page) =>
       }),
   );
 
-describe('/status layout', () => {
-  it('the state column lines up across groups', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(`${server.url}/status`);
-    const boxes = await operationalTexts(page);
-    expect(boxes.length).toBe(11);
-    expect(new Set(boxes.map((b) => b.left)).size).toBe(1);
-    expect(new Set(boxes.map((b) => b.right)).size).toBe(1);
-    await page.close();
+describe.each(serverEnginesUnderTest())('on $name', (engine) => {
+  let running: ServerOnEngine;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    running = await engine.start();
+    server = running.server;
+  });
+  afterAll(async () => {
+    await running?.stop();
   });
 
-  it('a phone shows the last 30 days, each wide enough to point at', async () => {
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
-    await page.goto(`${server.url}/status`);
-    const days = await page.evaluate(() => {
-      const service = document.querySelector('[data-component="web-app"]')?.closest('li, tr')?.parentElement ?? document;
-      const cells = [...service.querySelectorAll('[data-date]')].filter((el) => el.getBoundingClientRect().width > 0);
-      const start = service.querySelector('[data-component="web-app"]');
-      // the days of the web app: those after its row and before the next service's
-      const next = service.querySelector('[data-component="help-center"]');
-      return cells
-        .filter((el) =>
-          start ? start.compareDocumentPosition(el) & (Node.DOCUMENT_POSITION_FOLLOWING | Node.DOCUMENT_POSITION_CONTAINED_BY) : true,
-        )
-        .filter((el) => !next || next.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING)
-        .map((el) => ({ date: el.getAttribute('data-date'), width: el.getBoundingClientRect().width }));
+  describe('/status layout', () => {
+    it('the state column lines up across groups', async () => {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(`${server.url}/status`);
+      const boxes = await operationalTexts(page);
+      expect(boxes.length).toBe(11);
+      expect(new Set(boxes.map((b) => b.left)).size).toBe(1);
+      expect(new Set(boxes.map((b) => b.right)).size).toBe(1);
+      await page.close();
     });
-    expect(days).toHaveLength(30);
-    expect(days.at(-1)?.date).toBe(new Date().toISOString().slice(0, 10));
-    expect(Math.min(...days.map((d) => d.width))).toBeGreaterThanOrEqual(7);
-    await page.close();
+
+    it('a phone shows the last 30 days, each wide enough to point at', async () => {
+      const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+      await page.goto(`${server.url}/status`);
+      const days = await page.evaluate(() => {
+        const service = document.querySelector('[data-component="web-app"]')?.closest('li, tr')?.parentElement ?? document;
+        const cells = [...service.querySelectorAll('[data-date]')].filter((el) => el.getBoundingClientRect().width > 0);
+        const start = service.querySelector('[data-component="web-app"]');
+        // the days of the web app: those after its row and before the next service's
+        const next = service.querySelector('[data-component="help-center"]');
+        return cells
+          .filter((el) =>
+            start ? start.compareDocumentPosition(el) & (Node.DOCUMENT_POSITION_FOLLOWING | Node.DOCUMENT_POSITION_CONTAINED_BY) : true,
+          )
+          .filter((el) => !next || next.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING)
+          .map((el) => ({ date: el.getAttribute('data-date'), width: el.getBoundingClientRect().width }));
+      });
+      expect(days).toHaveLength(30);
+      expect(days.at(-1)?.date).toBe(new Date().toISOString().slice(0, 10));
+      expect(Math.min(...days.map((d) => d.width))).toBeGreaterThanOrEqual(7);
+      await page.close();
+    });
   });
 });

@@ -12,6 +12,8 @@
  * data (SQLite: the data dir's candor.db; PostgreSQL: the application role, so what the test sees is
  * what row-level security lets the server see), sealing audit entries with the server's audit key,
  * to seed and inspect through stores or the builder (db/engine/query.ts), never SQL of one engine.
+ * History the server must find at its first start goes in through `beforeStart`; screenshots are
+ * named by `screenshotPath` (PostgreSQL's suffixed -postgres).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +23,7 @@ import { openSqliteDatabase } from '../../db/engine/sqlite.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { createTestPostgres, TEST_POSTGRES_URL } from './postgres.ts';
-import { freePort, type RunningServer, type StartOptions, startServer, tempDir } from './server.ts';
+import { freePort, ROOT, type RunningServer, type StartOptions, startServer, tempDir } from './server.ts';
 
 /** Secrets for a server on PostgreSQL whose test gives none (a generated secrets.json is refused there). */
 export const PG_TEST_SECRETS = {
@@ -36,8 +38,9 @@ export interface ServerOnEngine {
   /**
    * Stops the server and starts it again on the same port, data and environment (what it does at start,
    * housekeeping among it, runs again); `server` is then the new one. The test's `database` stays open.
+   * `env`, when given, is added to the server's environment from this start on (e.g. another content dir).
    */
-  restart(): Promise<RunningServer>;
+  restart(env?: Record<string, string>): Promise<RunningServer>;
   /**
    * What a CLI command run beside the server needs in its environment besides CANDOR_DATA_DIR to reach
    * the same data: nothing on SQLite; CANDOR_DATABASE_URL and the secrets on PostgreSQL.
@@ -71,9 +74,29 @@ export interface ServerOnEngine {
   stop(): Promise<void>;
 }
 
+export interface EngineStartOptions extends StartOptions {
+  /**
+   * Rows written before the server first starts, as history it finds at start (e.g. months of component
+   * states): on the fresh, migrated database, through a handle of its own (no audit keys bound: write
+   * no audit entries here), closed before the server starts.
+   */
+  beforeStart?: (database: Database) => Promise<void>;
+}
+
 export interface ServerEngine {
   name: 'sqlite' | 'postgres';
-  start(options?: StartOptions): Promise<ServerOnEngine>;
+  start(options?: EngineStartOptions): Promise<ServerOnEngine>;
+}
+
+/** Runs `beforeStart` on a handle of its own, closed after it (or after it fails). */
+async function seedBeforeStart(open: () => Database, beforeStart: EngineStartOptions['beforeStart']): Promise<void> {
+  if (!beforeStart) return;
+  const seeding = open();
+  try {
+    await beforeStart(seeding);
+  } finally {
+    await seeding.close();
+  }
 }
 
 function secretsOf(dataDir: string, env: Record<string, string> | undefined): string {
@@ -85,9 +108,10 @@ function secretsOf(dataDir: string, env: Record<string, string> | undefined): st
 
 const sqlite: ServerEngine = {
   name: 'sqlite',
-  async start(options = {}) {
+  async start({ beforeStart, ...options } = {}) {
     const own = !options.dataDir;
     const fixed = { ...options, dataDir: options.dataDir ?? tempDir(), port: options.port ?? (await freePort()) };
+    await seedBeforeStart(() => openSqliteDatabase(join(fixed.dataDir, 'candor.db')), beforeStart);
     let server = await startServer(fixed);
     const engine = openSqliteDatabase(join(server.dataDir, 'candor.db'));
     const database = bindAuditKeys(engine, auditKeyring(secretsOf(server.dataDir, options.env)));
@@ -96,8 +120,9 @@ const sqlite: ServerEngine = {
       get server() {
         return server;
       },
-      async restart() {
+      async restart(env) {
         await server.stop();
+        if (env) fixed.env = { ...fixed.env, ...env };
         server = await startServer(fixed);
         return server;
       },
@@ -140,12 +165,13 @@ const sqlite: ServerEngine = {
 
 const postgres: ServerEngine = {
   name: 'postgres',
-  async start(options = {}) {
+  async start({ beforeStart, ...options } = {}) {
     const pg = await createTestPostgres();
     try {
       const env = { ...PG_TEST_SECRETS, ...options.env, CANDOR_DATABASE_URL: pg.appUrl };
       const own = !options.dataDir;
       const fixed = { ...options, env, dataDir: options.dataDir ?? tempDir(), port: options.port ?? (await freePort()) };
+      await seedBeforeStart(() => openPostgresDatabase({ url: pg.appUrl, maxConnections: 2 }), beforeStart);
       let server = await startServer(fixed);
       const database = bindAuditKeys(openPostgresDatabase({ url: pg.appUrl, maxConnections: 4 }), auditKeyring(env.CANDOR_SECRET));
       let bypassing = false;
@@ -159,8 +185,9 @@ const postgres: ServerEngine = {
         get server() {
           return server;
         },
-        async restart() {
+        async restart(extraEnv) {
           await server.stop();
+          if (extraEnv) fixed.env = { ...fixed.env, ...extraEnv, CANDOR_DATABASE_URL: pg.appUrl };
           server = await startServer(fixed);
           return server;
         },
@@ -218,6 +245,14 @@ const postgres: ServerEngine = {
     }
   },
 };
+
+/**
+ * Where a test on this engine saves a screenshot: test-output/screenshots/<name>.png on SQLite, as before
+ * the tests ran on both engines, and <name>-postgres.png on PostgreSQL, so the two can be compared.
+ */
+export function screenshotPath(engine: Pick<ServerEngine, 'name'>, name: string): string {
+  return join(ROOT, 'test-output/screenshots', engine.name === 'sqlite' ? `${name}.png` : `${name}-${engine.name}.png`);
+}
 
 /** SQLite always; PostgreSQL too when CANDOR_TEST_POSTGRES_URL names a server. */
 export function serverEnginesUnderTest(): ServerEngine[] {
