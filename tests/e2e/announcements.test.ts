@@ -14,7 +14,7 @@ import type { Database } from '../../db/engine/types.ts';
 import { longDate } from '../../src/core/changes/messages.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
@@ -59,12 +59,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
 
   describe('a free-form announcement, in Chromium', () => {
     it('staff write, preview and publish it; a subscriber receives it; /changes shows it', async () => {
-      const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-      context.setDefaultTimeout(15_000);
       const { token } = await signedInStaffOn(db, 'responder');
-      await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, token, { width: 1100, height: 900 });
       await page.goto(`${server.url}/console/announcements`);
       await page.getByRole('link', { name: 'Write an announcement' }).click();
       await expect.poll(() => page.getByRole('heading', { name: 'Write an announcement' }).count()).toBe(1);

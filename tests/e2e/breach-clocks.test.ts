@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
@@ -92,11 +92,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const bounce = await resend.postWebhook(`${server.url}/webhooks/resend`, WEBHOOK_SECRET, { type: 'email.bounced', email });
       expect(bounce.status).toBe(200);
 
-      const context = await browser.newContext();
-      context.setDefaultTimeout(15_000);
-      await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, token);
 
       await page.goto(`${server.url}/console/incidents/${id}`);
       const notify = page.locator('#breach-clocks tr', { hasText: 'Notify customers within 72 h' });

@@ -13,7 +13,7 @@ import type { Database } from '../../db/engine/types.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
@@ -57,11 +57,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
 
   describe('an incident, start to finish, in Chromium', () => {
     it('declares an outage from the dashboard in four interactions', async () => {
-      const context = await browser.newContext();
-      context.setDefaultTimeout(15_000);
-      await context.addCookies([{ name: 'candor_session', value: (await signedInStaffOn(db, 'responder')).token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, (await signedInStaffOn(db, 'responder')).token);
       await page.goto(`${server.url}/console`);
       // Every click, typed field and choice counts, from the dashboard after sign-in to the published incident.
       let interactions = 0;
@@ -97,11 +93,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     }, 90_000);
 
     it('each kind has its own short form, accessible, with the preview above Publish', async () => {
-      const context = await browser.newContext();
-      context.setDefaultTimeout(15_000);
-      await context.addCookies([{ name: 'candor_session', value: (await signedInStaffOn(db, 'responder')).token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, (await signedInStaffOn(db, 'responder')).token);
       await page.goto(`${server.url}/console/incidents/new`);
       expect(await page.locator('.kind-choice').count()).toBe(4);
       await page.screenshot({ path: shot('console-declare-choose'), fullPage: true });
@@ -153,12 +145,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     }, 120_000);
 
     it('declare on two services, update, correct, resolve; public pages and feed follow', async () => {
-      const context = await browser.newContext();
-      context.setDefaultTimeout(15_000);
-      const { token } = await signedInStaffOn(db, 'responder');
-      await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, (await signedInStaffOn(db, 'responder')).token);
       const emailsBefore = resend.emails.length;
       const slackBefore = slack.messages.length;
 

@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, deliveryCountsOf, TEST_KEYS } from '../helpers/notify.ts';
@@ -64,11 +64,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(declared.status).toBe(303);
       await until(async () => (await deliveryCountsOf(db)).sent === 3, 'three messages logged');
 
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      context.setDefaultTimeout(15_000);
-      await context.addCookies([{ name: 'candor_session', value: (await signedInStaffOn(db, 'admin')).token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { token } = await signedInStaffOn(db, 'admin');
+      const { context, page, problems } = await staffPage(browser, server.url, token, { width: 1280, height: 900 });
       await page.goto(`${server.url}/console/deliveries/log`);
 
       const email = page.locator('li[data-channel=email]');

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { recipientById } from '../../src/stores/subscribers.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { keepOrganisationOn } from '../helpers/organisations.ts';
@@ -53,11 +53,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   });
 
   async function as(role: 'admin' | 'responder'): Promise<{ page: Page; problems: string[]; close: () => Promise<void> }> {
-    const context = await browser.newContext();
-    context.setDefaultTimeout(15_000);
-    await context.addCookies([{ name: 'candor_session', value: (await signedInStaffOn(db, role)).token, url: server.url }]);
-    const page = await context.newPage();
-    return { page, problems: await watchProblems(page), close: () => context.close() };
+    const { context, page, problems } = await staffPage(browser, server.url, (await signedInStaffOn(db, role)).token);
+    return { page, problems, close: () => context.close() };
   }
 
   async function accessible(page: Page, what: string): Promise<void> {

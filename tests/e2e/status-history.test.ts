@@ -18,7 +18,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, staffPage, watchProblems } from '../helpers/browser.ts';
 import { readRows, type ServerOnEngine, screenshotPath, serverEnginesUnderTest, writeRows } from '../helpers/engine-server.ts';
 import { ROOT, type RunningServer } from '../helpers/server.ts';
 import { signedInStaffOn } from '../helpers/staff.ts';
@@ -153,12 +153,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
 
   describe('the status page follows the recorded history, in Chromium', () => {
     it('a responder degrades one service and takes another down, restores the first, resolves', async () => {
-      const context = await browser.newContext();
-      context.setDefaultTimeout(15_000);
-      const { token } = await signedInStaffOn(db, 'responder');
-      await context.addCookies([{ name: 'candor_session', value: token, url: server.url }]);
-      const page = await context.newPage();
-      const problems = await watchProblems(page);
+      const { context, page, problems } = await staffPage(browser, server.url, (await signedInStaffOn(db, 'responder')).token);
       await page.goto(`${server.url}/console/incidents/new?kind=outage`);
       await page.getByLabel('Title').fill('Indexing stopped');
       await page.getByLabel('Severity', { exact: true }).selectOption('major');

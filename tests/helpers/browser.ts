@@ -4,7 +4,7 @@
  * what a reader would never see but must not happen: console errors,
  * uncaught exceptions and Content Security Policy violations.
  */
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -51,4 +51,21 @@ export async function watchProblems(page: Page): Promise<string[]> {
     });
   }, CSP_BINDING);
   return problems;
+}
+
+/**
+ * A page in a context of its own signed in as staff (the session cookie of `token`, made by
+ * signedInStaffOn), with problems watched; close it with `context.close()`.
+ */
+export async function staffPage(
+  browser: Browser,
+  serverUrl: string,
+  token: string,
+  viewport?: { width: number; height: number },
+): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext(viewport ? { viewport } : {});
+  context.setDefaultTimeout(15_000);
+  await context.addCookies([{ name: 'candor_session', value: token, url: serverUrl }]);
+  const page = await context.newPage();
+  return { context, page, problems: await watchProblems(page) };
 }
