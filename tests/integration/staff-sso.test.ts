@@ -173,10 +173,18 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     const first = await signInThroughProvider({ sub, email, email_verified: true, groups: ['oncall'] });
     expect(first.answer.status).toBe(303);
     expect((await memberOf(email))?.role).toBe('responder');
-    // partner.example maps to nothing: without a mapped group the member is refused
+    expect((await first.client.get('/console/incidents/new')).status).toBe(200);
+    // partner.example maps to nothing: without a mapped group the member is refused, and the session
+    // of the earlier sign-in ends with it
     const lost = await signInThroughProvider({ sub, email, email_verified: true, groups: [] });
     expect(lost.answer.status).toBe(403);
     expect(await refusals()).toContain('no role mapped (groups or email domain)');
+    const memberId = (await memberOf(email))?.id;
+    const revoked = (await auditEntries(db)).findLast((e) => e.action === 'auth.sso.refused' && e.target === `staff:${memberId}`);
+    expect(revoked?.summary).toMatchObject({ sessionsEnded: 1 });
+    const after = await first.client.get('/console/incidents/new');
+    expect(after.status).toBe(303);
+    expect(after.location).toMatch(/^\/console\/sign-in/);
     // the subject is checked: another identity claiming the same verified email is refused
     const other = await signInThroughProvider({ sub: unique('sub-impostor'), email, email_verified: true, groups: ['candor-owners'] });
     expect(other.answer.status).toBe(403);
@@ -265,5 +273,19 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       // nor the signature part alone
       expect(await running.columnsHolding(token.split('.')[2] ?? token)).toEqual([]);
     }
+  });
+
+  // last: it uses up this address's allowance of refused callbacks
+  it('limits refused callbacks from one address', async () => {
+    const before = (await refusals()).length;
+    let answer: PageResponse | undefined;
+    for (let i = 0; i < 40; i++) {
+      answer = await new ConsoleClient(base).get('/console/sso/callback?code=abc&state=unknown');
+      if (answer.html.includes('Too many attempts')) break;
+    }
+    expect(answer?.status).toBe(403);
+    expect(answer?.html).toContain('Too many attempts');
+    expect(await refusals()).toContain('too many refused attempts from this address');
+    expect((await refusals()).length).toBeGreaterThan(before);
   });
 });

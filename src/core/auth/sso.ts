@@ -11,9 +11,11 @@
  * - The account: found by the provider identity (issuer + `sub`) linked at an earlier SSO sign-in,
  *   else by the ID token's email, only when `email_verified` is true (an unverified address grants
  *   nothing), and then linked. The role comes from the mapping (groups claim, email domain) at every
- *   sign-in: no mapped role, no sign-in; a changed mapping changes the role (and ends the other
- *   sessions, as an owner's role change does). An unknown address gets an account only in a domain
- *   listed for creation.
+ *   sign-in: no mapped role, no sign-in (and the member's sessions end); a changed mapping changes
+ *   the role (and ends the other sessions, as an owner's role change does). An unknown address gets
+ *   an account only in a domain listed for creation.
+ * - Refused callbacks are counted per source address (30 in 15 minutes, rate-limit.ts): each may
+ *   have cost a request to the provider.
  * - The session is an ordinary staff session (session.ts), marked `sso` and past its second factor:
  *   the provider's own MFA is the norm, so Candor asks for no TOTP on top (README).
  * Every sign-in, refusal, link and account creation is audited; tokens never are.
@@ -28,7 +30,9 @@ import { recordRefusal } from '../audit/repeats.ts';
 import type { SsoConfig } from '../config/sso.ts';
 import { seal, unseal } from '../crypto/seal.ts';
 import type { AuthContext, Outcome } from './console-auth.ts';
+import { sourceOf } from './lockouts.ts';
 import type { Role } from './permissions.ts';
+import { authLimits, hitLimitNow, peekLimitNow } from './rate-limit.ts';
 import { createSession, invalidateSessionsOf, type StaffMember } from './session.ts';
 import { normaliseEmail, staffLabel } from './staff.ts';
 
@@ -143,7 +147,9 @@ function describeError(err: unknown): string {
 
 const stateKey = (state: string) => createHash('sha256').update(state).digest('base64url');
 
-type Verdict = { ok: true; token: string; member: StaffMember } | { ok: false; reason: string; member: StaffMember | null };
+type Verdict =
+  | { ok: true; token: string; member: StaffMember }
+  | { ok: false; reason: string; member: StaffMember | null; sessionsEnded?: number };
 
 /** What the ID token says about the person, as far as sign-in needs. */
 interface Identity {
@@ -182,6 +188,11 @@ export async function completeSso(
   flowCookie: string | undefined,
 ): Promise<Outcome<{ token: string; next: string }>> {
   const failed = { ok: false as const, message: `Signing in with ${sso.providerName} did not work. Try again, or ask an owner.` };
+  const limited = await peekLimitNow(ctx.database, authLimits.ssoFailuresPerIp, sourceOf(ctx.client.ip), ctx.now);
+  if (limited.limited) {
+    await refuseSso(ctx, null, 'too many refused attempts from this address', undefined, {}, false);
+    return { ok: false, message: `Too many attempts. Try again in ${Math.max(1, Math.ceil(limited.retryAfterMs / 60_000))} minutes.` };
+  }
   const flow = openFlow(ctx, flowCookie);
   const returnedState = callbackUrl.searchParams.get('state');
   if (!flow || returnedState !== flow.state) {
@@ -219,7 +230,7 @@ export async function completeSso(
   }
   const verdict = await ctx.database.transaction((tx) => signInIdentity(tx, ctx, sso, identity), { serializable: true });
   if (!verdict.ok) {
-    await refuseSso(ctx, verdict.member, verdict.reason, identity);
+    await refuseSso(ctx, verdict.member, verdict.reason, identity, verdict.sessionsEnded ? { sessionsEnded: verdict.sessionsEnded } : {});
     return { ok: false, message: refusalMessage(verdict.reason, sso) };
   }
   return { ok: true, token: verdict.token, next: flow.next };
@@ -240,15 +251,26 @@ const audited = (ctx: AuthContext, actor: StaffMember | null) => ({
   userAgent: ctx.client.userAgent,
 });
 
-/** A refusal, audited (identical ones in a window are counted, audit/repeats.ts): the reason and the email's domain, never a token. */
-async function refuseSso(ctx: AuthContext, member: StaffMember | null, reason: string, identity?: Identity): Promise<void> {
+/**
+ * A refusal, audited (identical ones in a window are counted, audit/repeats.ts): the reason and the
+ * email's domain, never a token; `count`: it counts toward the source's limit of refused callbacks.
+ */
+async function refuseSso(
+  ctx: AuthContext,
+  member: StaffMember | null,
+  reason: string,
+  identity?: Identity,
+  extra: Record<string, unknown> = {},
+  count = true,
+): Promise<void> {
+  if (count) await hitLimitNow(ctx.database, authLimits.ssoFailuresPerIp, sourceOf(ctx.client.ip), ctx.now);
   await recordRefusal(
     ctx.database,
     {
       ...audited(ctx, member),
       action: 'auth.sso.refused',
       target: member ? `staff:${member.id}` : null,
-      summary: { reason, ...(identity?.email ? { emailDomain: domainOf(identity.email) } : {}) },
+      summary: { reason, ...(identity?.email ? { emailDomain: domainOf(identity.email) } : {}), ...extra },
     },
     ctx.now,
   );
@@ -279,7 +301,11 @@ async function signInIdentity(tx: Tx, ctx: AuthContext, sso: SsoConfig, identity
   const target = `staff:${member.id}`;
   if (member.status === 'disabled') return { ok: false, reason: 'account disabled', member };
   const mapped = mappedRole(sso, member.email, identity.groups);
-  if (!mapped) return { ok: false, reason: 'no role mapped (groups or email domain)', member };
+  if (!mapped) {
+    // The provider says this person no longer has access: their sessions here end now, not at their expiry.
+    const sessionsEnded = await invalidateSessionsOf(tx, member.id);
+    return { ok: false, reason: 'no role mapped (groups or email domain)', member, sessionsEnded };
+  }
   if (mapped.role !== member.role && member.role === 'owner' && member.status === 'active' && (await activeOwnerCount(tx, member.id)) === 0)
     return { ok: false, reason: `no role change: the only active owner would become ${mapped.role}`, member };
   const write = (action: Parameters<typeof writeAudit>[1]['action'], summary: Record<string, unknown>) =>
