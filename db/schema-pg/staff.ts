@@ -1,27 +1,35 @@
-import { index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
-import { staffRoles } from '../schema/staff.ts';
+import { index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sessionMethods, staffRoles } from '../schema/staff.ts';
 import { bytea, timestamptz, trustCenterId } from './trust-centers.ts';
 
 /** db/schema/staff.ts on PostgreSQL: staff accounts, sessions, recovery codes, one-time links, rate limits. */
-export const staff = pgTable('staff', {
-  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
-  /** lower-cased */
-  email: text('email').notNull().unique(),
-  name: text('name'),
-  role: text('role', { enum: staffRoles }).notNull(),
-  status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
-  passwordHash: text('password_hash'),
-  /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
-  totpSecret: text('totp_secret'),
-  totpEnrolledAt: timestamptz('totp_enrolled_at'),
-  /** the last TOTP time step accepted, so a code cannot be replayed */
-  totpLastCounter: integer('totp_last_counter'),
-  /** named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device at once */
-  deviceGeneration: integer('device_generation').notNull().default(0),
-  createdAt: timestamptz('created_at').notNull(),
-  updatedAt: timestamptz('updated_at').notNull(),
-  trustCenterId: trustCenterId(),
-});
+export const staff = pgTable(
+  'staff',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    /** lower-cased */
+    email: text('email').notNull().unique(),
+    name: text('name'),
+    role: text('role', { enum: staffRoles }).notNull(),
+    status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
+    passwordHash: text('password_hash'),
+    /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
+    totpSecret: text('totp_secret'),
+    totpEnrolledAt: timestamptz('totp_enrolled_at'),
+    /** the last TOTP time step accepted, so a code cannot be replayed */
+    totpLastCounter: integer('totp_last_counter'),
+    /** named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device at once */
+    deviceGeneration: integer('device_generation').notNull().default(0),
+    /** the OpenID provider's issuer and subject linked at the first SSO sign-in (src/core/auth/sso.ts) */
+    ssoIssuer: text('sso_issuer'),
+    ssoSubject: text('sso_subject'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  // one account per provider identity
+  (t) => [uniqueIndex('staff_sso_identity').on(t.ssoIssuer, t.ssoSubject)],
+);
 
 export const staffSessions = pgTable(
   'staff_sessions',
@@ -37,6 +45,8 @@ export const staffSessions = pgTable(
     expiresAt: timestamptz('expires_at').notNull(),
     /** set once the second factor was given in this session */
     mfaVerifiedAt: timestamptz('mfa_verified_at'),
+    /** how the session was opened: password (and TOTP), or single sign-on */
+    method: text('method', { enum: sessionMethods }).notNull().default('password'),
     ip: text('ip'),
     userAgent: text('user_agent'),
     trustCenterId: trustCenterId(),

@@ -1,30 +1,42 @@
-import { blob, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { trustCenterId } from './trust-centers.ts';
 
 export const staffRoles = ['owner', 'admin', 'responder', 'viewer'] as const;
+export const sessionMethods = ['password', 'sso'] as const;
 
-export const staff = sqliteTable('staff', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  /** lower-cased */
-  email: text('email').notNull().unique(),
-  name: text('name'),
-  role: text('role', { enum: staffRoles }).notNull(),
-  status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
-  passwordHash: text('password_hash'),
-  /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
-  totpSecret: text('totp_secret'),
-  totpEnrolledAt: integer('totp_enrolled_at', { mode: 'timestamp_ms' }),
-  /** the last TOTP time step accepted, so a code cannot be replayed */
-  totpLastCounter: integer('totp_last_counter'),
-  /**
-   * Named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device
-   * at once: an owner's sign-in reset, disabling, a password change, ending the other sessions.
-   */
-  deviceGeneration: integer('device_generation').notNull().default(0),
-  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
-  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
-  trustCenterId: trustCenterId(),
-});
+export const staff = sqliteTable(
+  'staff',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** lower-cased */
+    email: text('email').notNull().unique(),
+    name: text('name'),
+    role: text('role', { enum: staffRoles }).notNull(),
+    status: text('status', { enum: ['invited', 'active', 'disabled'] }).notNull(),
+    passwordHash: text('password_hash'),
+    /** AES-256-GCM sealed with CANDOR_ENCRYPTION_KEY (see src/core/crypto) */
+    totpSecret: text('totp_secret'),
+    totpEnrolledAt: integer('totp_enrolled_at', { mode: 'timestamp_ms' }),
+    /** the last TOTP time step accepted, so a code cannot be replayed */
+    totpLastCounter: integer('totp_last_counter'),
+    /**
+     * Named in each recognised-device cookie (src/core/auth/devices.ts); raised to forget every device
+     * at once: an owner's sign-in reset, disabling, a password change, ending the other sessions.
+     */
+    deviceGeneration: integer('device_generation').notNull().default(0),
+    /**
+     * Single sign-on (src/core/auth/sso.ts): the OpenID provider's issuer and subject (`sub`) linked
+     * at the first SSO sign-in by verified email, checked at every later one; null until then.
+     */
+    ssoIssuer: text('sso_issuer'),
+    ssoSubject: text('sso_subject'),
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  // one account per provider identity
+  (t) => [uniqueIndex('staff_sso_identity').on(t.ssoIssuer, t.ssoSubject)],
+);
 
 /** Sessions after Lucia's design: the token is `id.secret`; only SHA-256(secret) is stored. */
 export const staffSessions = sqliteTable(
@@ -41,6 +53,8 @@ export const staffSessions = sqliteTable(
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
     /** set once the second factor was given in this session */
     mfaVerifiedAt: integer('mfa_verified_at', { mode: 'timestamp_ms' }),
+    /** how the session was opened: password (and TOTP), or single sign-on, whose provider gave the second factor */
+    method: text('method', { enum: sessionMethods }).notNull().default('password'),
     ip: text('ip'),
     userAgent: text('user_agent'),
     trustCenterId: trustCenterId(),

@@ -8,6 +8,7 @@ import type { AuthContext } from '../core/auth/console-auth.ts';
 import { DEVICE_TTL_MS, deviceCookie } from '../core/auth/devices.ts';
 import { type Access, decide, decideRequest, type Principal } from '../core/auth/permissions.ts';
 import { sessionCookie } from '../core/auth/session.ts';
+import { SSO_FLOW_TTL_MS } from '../core/auth/sso.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -50,6 +51,24 @@ export function setDeviceCookie(ctx: RequestLike, token: string | null): void {
   ctx.cookies.set(name, token, { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: DEVICE_TTL_MS / 1000 });
 }
 
+/** The sealed single sign-on flow (src/core/auth/sso.ts) between the start and the provider's callback. */
+const ssoFlowCookie = (ctx: RequestLike) => ({ name: https(ctx.locals) ? '__Host-candor_sso' : 'candor_sso', secure: https(ctx.locals) });
+
+export function setSsoFlowCookie(ctx: RequestLike, sealed: string): void {
+  const { name, secure } = ssoFlowCookie(ctx);
+  // Lax: the provider sends the browser back with a top-level GET from its own site.
+  ctx.cookies.set(name, sealed, { httpOnly: true, secure, sameSite: 'lax', path: '/', maxAge: SSO_FLOW_TTL_MS / 1000 });
+}
+
+export function readSsoFlowCookie(ctx: RequestLike): string | undefined {
+  return ctx.cookies.get(ssoFlowCookie(ctx).name)?.value;
+}
+
+export function clearSsoFlowCookie(ctx: RequestLike): void {
+  const { name, secure } = ssoFlowCookie(ctx);
+  ctx.cookies.delete(name, { httpOnly: true, secure, sameSite: 'lax', path: '/' });
+}
+
 export function clearSessionCookie(ctx: RequestLike): void {
   const { name, secure } = sessionCookie(https(ctx.locals));
   ctx.cookies.delete(name, { httpOnly: true, secure, sameSite: 'lax', path: '/' });
@@ -57,7 +76,13 @@ export function clearSessionCookie(ctx: RequestLike): void {
 
 export function principalOf(auth: App.Locals['auth']): Principal | null {
   if (!auth) return null;
-  return { role: auth.staff.role, mfaVerified: auth.session.mfaVerifiedAt !== null, mfaEnrolled: auth.staff.totpEnrolledAt !== null };
+  // A session opened by single sign-on had its second factor at the provider: it needs no TOTP enrolment here.
+  const viaSso = auth.session.method === 'sso';
+  return {
+    role: auth.staff.role,
+    mfaVerified: auth.session.mfaVerifiedAt !== null,
+    mfaEnrolled: viaSso || auth.staff.totpEnrolledAt !== null,
+  };
 }
 
 export function decideFor(access: Access | undefined, auth: App.Locals['auth']) {

@@ -7,7 +7,7 @@
 import type { RewritePayload } from 'astro';
 
 export interface ErrorPage {
-  status: 400 | 404 | 410 | 429;
+  status: 400 | 403 | 404 | 410 | 429 | 503;
   /** the heading, e.g. "Page not found" */
   title: string;
   /** one or two sentences: what is wrong and what to do */

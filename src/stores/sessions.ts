@@ -15,7 +15,8 @@ import type { staff, staffSessions } from '../../db/schema.ts';
 export type SessionRow = typeof staffSessions.$inferSelect;
 type StaffRow = typeof staff.$inferSelect;
 
-export type NewSession = Omit<SessionRow, 'trustCenterId'>;
+/** `method` defaults to a password sign-in. */
+export type NewSession = Omit<SessionRow, 'trustCenterId' | 'method'> & { method?: SessionRow['method'] };
 
 export async function insertSession(tx: Tx, session: NewSession): Promise<SessionRow> {
   const q = query(tx);

@@ -32,7 +32,10 @@ export type RecoveryCodeRow = typeof recoveryCodes.$inferSelect;
 
 /** What a flow may change on an account (updatedAt is stamped by `updateStaffRow`). */
 export type StaffChanges = Partial<
-  Pick<StaffRow, 'name' | 'role' | 'status' | 'passwordHash' | 'totpSecret' | 'totpEnrolledAt' | 'totpLastCounter'>
+  Pick<
+    StaffRow,
+    'name' | 'role' | 'status' | 'passwordHash' | 'totpSecret' | 'totpEnrolledAt' | 'totpLastCounter' | 'ssoIssuer' | 'ssoSubject'
+  >
 >;
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -56,6 +59,18 @@ export async function staffByEmail(r: Reader | Tx, email: string): Promise<Staff
     .select()
     .from(s)
     .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.email, email)))
+    .limit(1);
+  return rows[0];
+}
+
+/** The account linked to an OpenID provider's identity (issuer and subject) at an earlier SSO sign-in. */
+export async function staffBySsoIdentity(r: Reader | Tx, issuer: string, subject: string): Promise<StaffRow | undefined> {
+  const q = reading(r);
+  const s = q.t.staff;
+  const rows = await q.db
+    .select()
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.ssoIssuer, issuer), eq(s.ssoSubject, subject)))
     .limit(1);
   return rows[0];
 }
@@ -126,7 +141,7 @@ export async function raiseDeviceGeneration(tx: Tx, id: number, now: Date): Prom
 }
 
 /**
- * Removes password and second factor and forgets every device, in one statement; the account is
+ * Removes password, second factor and the SSO identity and forgets every device, in one statement; the account is
  * invited again (an owner's sign-in reset).
  */
 export async function resetStaffRow(tx: Tx, id: number, now: Date): Promise<number> {
@@ -140,6 +155,9 @@ export async function resetStaffRow(tx: Tx, id: number, now: Date): Promise<numb
         totpSecret: null,
         totpEnrolledAt: null,
         totpLastCounter: null,
+        // the next SSO sign-in links the provider's identity again, by verified email
+        ssoIssuer: null,
+        ssoSubject: null,
         status: 'invited',
         deviceGeneration: sql`${s.deviceGeneration} + 1`,
         updatedAt: now,

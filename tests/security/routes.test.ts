@@ -129,7 +129,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       else {
         // console: the permission table decides; anything but its public pages sends the visitor to sign in
         const access = consoleRoutes[pattern];
-        if (access?.kind === 'public') expect([200, 403, 410], where).toContain(res.status);
+        // single sign-on is not configured on this server: its two public routes answer 404 themselves
+        if (access?.kind === 'public') expect(pattern.startsWith('/console/sso/') ? [404] : [200, 403, 410], where).toContain(res.status);
         else {
           expect(res.status, where).toBe(303);
           expect(res.headers.get('location'), where).toMatch(/^\/console\/sign-in\?next=/);

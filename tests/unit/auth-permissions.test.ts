@@ -210,7 +210,14 @@ describe('the route and action tables', () => {
         .sort();
     // Allow-lists: a new route or action is only ever reachable without a permission if it is added here too.
     const within = (actual: string[], allowed: string[]) => expect(actual.filter((k) => !allowed.includes(k))).toEqual([]);
-    within(kinds(consoleRoutes, 'public'), ['/console/sign-in', '/console/link/[token]', '/console/denied']);
+    within(kinds(consoleRoutes, 'public'), [
+      '/console/sign-in',
+      '/console/link/[token]',
+      '/console/denied',
+      // single sign-on: the start and the provider's callback (src/core/auth/sso.ts checks the flow itself)
+      '/console/sso/start',
+      '/console/sso/callback',
+    ]);
     expect(kinds(consoleRoutes, 'public')).toContain('/console/sign-in');
     expect(kinds(consoleActions, 'public')).toEqual([
       'completeLink',

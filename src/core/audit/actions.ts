@@ -21,6 +21,9 @@ export const auditActions = [
   'auth.session.revoked',
   'auth.link.created',
   'auth.link.used',
+  'auth.sso.signed_in',
+  'auth.sso.refused',
+  'auth.sso.linked',
   // staff accounts
   'staff.created',
   'staff.invited',
@@ -29,6 +32,7 @@ export const auditActions = [
   'staff.enabled',
   'staff.sign_in_reset',
   'staff.lockout_cleared',
+  'staff.created_by_sso',
   // subscribers, by themselves (anonymous) and by staff
   'subscriber.unsubscribed',
   'subscriber.erased',
@@ -113,6 +117,7 @@ export const refusalActions = [
   'auth.sign_in.failed',
   'auth.sign_in.locked',
   'auth.mfa.failed',
+  'auth.sso.refused',
   'subscriber.link_refused',
   'subscriber.code_failed',
   'subscriber.locked',

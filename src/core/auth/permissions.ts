@@ -71,6 +71,9 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/sign-in': open,
   '/console/denied': open,
   '/console/link/[token]': open,
+  // single sign-on: the start and the provider's callback are how someone without a session gets one
+  '/console/sso/start': open,
+  '/console/sso/callback': open,
   '/console/mfa': mfa,
   '/console/mfa/enrol': mfa,
   '/console': need('console.view'),

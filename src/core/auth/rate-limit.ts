@@ -37,6 +37,8 @@ export const authLimits = {
   mfaPerAccount: { bucket: 'mfa:account', max: 20, windowMs: WINDOW },
   mfaPerDevice: { bucket: 'mfa:device', max: 5, windowMs: WINDOW },
   linkPerIp: { bucket: 'link:ip', max: 30, windowMs: WINDOW },
+  /** refused single sign-on callbacks from one source (sso.ts): each may have cost a request to the provider */
+  ssoFailuresPerIp: { bucket: 'sso:ip', max: 30, windowMs: WINDOW },
 } as const satisfies Record<string, Limit>;
 
 function stateOf(row: { windowStart: Date; count: number } | undefined, limit: Limit, now: Date): LimitState {

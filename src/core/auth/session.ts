@@ -45,6 +45,7 @@ export async function createSession(
   client: ClientInfo,
   policy: SessionPolicy,
   now: Date,
+  method: Session['method'] = 'password',
 ): Promise<{ token: string; session: Session }> {
   const id = randomToken();
   const secret = randomToken();
@@ -55,7 +56,9 @@ export async function createSession(
     createdAt: now,
     lastActiveAt: now,
     expiresAt: new Date(now.getTime() + policy.absoluteHours * 3_600_000),
-    mfaVerifiedAt: null,
+    // single sign-on: the provider gave the second factor (src/core/auth/sso.ts)
+    mfaVerifiedAt: method === 'sso' ? now : null,
+    method,
     ip: client.ip,
     userAgent: client.userAgent?.slice(0, 512) ?? null,
   });

@@ -5,6 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { type DatabaseSetting, parseBackupDatabaseUrl, parseDatabaseUrl } from '../../../db/engine/url.ts';
 import { ConfigError } from './errors.ts';
+import { readSsoConfig, type SsoConfig } from './sso.ts';
 
 export interface EmailProvider {
   apiKey: string;
@@ -73,6 +74,8 @@ export interface Config {
    * Not used on SQLite.
    */
   backupDatabaseUrl: string | undefined;
+  /** CANDOR_SSO_*: staff single sign-on through an OpenID provider (sso.ts), or null */
+  sso: SsoConfig | null;
 }
 
 export { ConfigError };
@@ -108,6 +111,7 @@ export function readConfig(env: Env, cwd: string): Config {
       .map((k, i) => parseSecret(k, `CANDOR_PREVIOUS_SECRETS[${i}]`)),
     database: parseDatabaseUrl(env.CANDOR_DATABASE_URL),
     backupDatabaseUrl: parseBackupDatabaseUrl(env.CANDOR_BACKUP_DATABASE_URL),
+    sso: readSsoConfig(env, publicUrl),
   };
 }
 
