@@ -4,7 +4,7 @@
  * (src/core/auth/sso.ts mappedRole) the highest role any group or the email domain gives.
  */
 import { describe, expect, it } from 'vitest';
-import { mappedRole } from '../../src/core/auth/sso.ts';
+import { domainVouchedFor, mappedRole } from '../../src/core/auth/sso.ts';
 import { ConfigError, readConfig } from '../../src/core/config/env.ts';
 
 const BASE = {
@@ -79,5 +79,28 @@ describe('single sign-on configuration', () => {
     expect(mappedRole(sso, 'a@elsewhere.example', [])).toBeNull();
     // group names are matched exactly
     expect(mappedRole(sso, 'a@elsewhere.example', ['IT'])).toBeNull();
+  });
+});
+
+describe('whether the provider vouches for the email domain', () => {
+  it('trusts the domain of a directory provider, but of Google only with a matching hosted-domain claim', () => {
+    expect(domainVouchedFor('https://login.microsoftonline.com/tenant/v2.0', 'a@lumenwork.example', null)).toBe(true);
+    expect(domainVouchedFor('https://lumenwork.okta.com', 'a@lumenwork.example', null)).toBe(true);
+    // a personal Google account made with a work address: verified, but not the organisation's
+    expect(domainVouchedFor('https://accounts.google.com', 'a@lumenwork.example', null)).toBe(false);
+    expect(domainVouchedFor('https://accounts.google.com', 'a@lumenwork.example', 'other.example')).toBe(false);
+    expect(domainVouchedFor('https://accounts.google.com', 'a@lumenwork.example', 'LumenWork.example')).toBe(true);
+    expect(domainVouchedFor('https://accounts.google.com/', 'a@lumenwork.example', null)).toBe(false);
+  });
+
+  it('gives no domain role when the domain is not vouched for, but still the groups', () => {
+    const sso = readConfig(
+      { ...BASE, CANDOR_SSO_ISSUER: 'https://accounts.google.com', CANDOR_SSO_ROLE_DOMAINS: 'lumenwork.example=viewer' },
+      '/srv/candor',
+    ).sso;
+    if (!sso) throw new Error('no SSO configuration');
+    expect(mappedRole(sso, 'a@lumenwork.example', [], false)).toBeNull();
+    expect(mappedRole(sso, 'a@lumenwork.example', ['oncall'], false)).toEqual({ role: 'responder', by: 'group' });
+    expect(mappedRole(sso, 'a@lumenwork.example', [], true)).toEqual({ role: 'viewer', by: 'domain' });
   });
 });

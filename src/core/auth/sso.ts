@@ -44,19 +44,42 @@ const STATE_MEMORY_MS = 2 * SSO_FLOW_TTL_MS;
 
 const ROLE_RANK: Record<Role, number> = { owner: 4, admin: 3, responder: 2, viewer: 1 };
 
-/** The highest role the member's groups or email domain map to, and what granted it; null when nothing maps. */
-export function mappedRole(sso: SsoConfig, email: string, groups: readonly string[]): { role: Role; by: 'group' | 'domain' } | null {
+/**
+ * The highest role the member's groups or email domain map to, and what granted it; null when nothing
+ * maps. The domain counts only when `domainVouched` (see domainVouchedFor).
+ */
+export function mappedRole(
+  sso: SsoConfig,
+  email: string,
+  groups: readonly string[],
+  domainVouched = true,
+): { role: Role; by: 'group' | 'domain' } | null {
   let best: { role: Role; by: 'group' | 'domain' } | null = null;
   for (const group of groups) {
     const role = sso.roleByGroup.get(group);
     if (role && (!best || ROLE_RANK[role] > ROLE_RANK[best.role])) best = { role, by: 'group' };
   }
-  const domainRole = sso.roleByDomain.get(domainOf(email));
+  const domainRole = domainVouched ? sso.roleByDomain.get(domainOf(email)) : undefined;
   if (domainRole && (!best || ROLE_RANK[domainRole] > ROLE_RANK[best.role])) best = { role: domainRole, by: 'domain' };
   return best;
 }
 
 const domainOf = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+
+/** Google's issuer: its ID tokens say which Workspace, if any, the account belongs to (`hd`). */
+export const GOOGLE_ISSUER = 'https://accounts.google.com';
+
+/**
+ * Whether the provider vouches that the email's domain is the organisation's, so that a role or an
+ * account may follow from the domain. Google verifies an address of any domain for a personal
+ * account too (a former employee's, say, made with their work address): there only the hosted-domain
+ * claim `hd`, which Google sets for Workspace accounts alone, says the domain's organisation manages
+ * the account. Other providers (Entra ID, Okta, a company's own) issue tokens only for their directory.
+ */
+export function domainVouchedFor(issuer: string, email: string, hostedDomain: string | null): boolean {
+  if (issuer.replace(/\/+$/, '') !== GOOGLE_ISSUER) return true;
+  return hostedDomain !== null && hostedDomain.toLowerCase() === domainOf(email);
+}
 
 /** Discovery once per process and configuration; a failed discovery is tried again at the next sign-in. */
 const discoveries = new WeakMap<SsoConfig, Promise<oidc.Configuration>>();
@@ -158,6 +181,8 @@ interface Identity {
   email: string | null;
   emailVerified: boolean;
   groups: string[];
+  /** Google's hosted-domain claim (`hd`), set for Workspace accounts only */
+  hostedDomain: string | null;
 }
 
 function identityOf(claims: oidc.IDToken, sso: SsoConfig): Identity {
@@ -174,6 +199,7 @@ function identityOf(claims: oidc.IDToken, sso: SsoConfig): Identity {
     email: rawEmail ? (normaliseEmail(rawEmail) ?? null) : null,
     emailVerified: claims.email_verified === true,
     groups,
+    hostedDomain: typeof claims.hd === 'string' ? claims.hd : null,
   };
 }
 
@@ -290,8 +316,9 @@ async function signInIdentity(tx: Tx, ctx: AuthContext, sso: SsoConfig, identity
     member = await staffByEmail(tx, identity.email);
     if (member?.ssoSubject) return { ok: false, reason: 'account linked to another provider identity', member };
     if (!member) {
-      if (!sso.autoCreateDomains.has(domainOf(identity.email))) return { ok: false, reason: 'unknown account', member: null };
-      const mapped = mappedRole(sso, identity.email, identity.groups);
+      const vouched = domainVouchedFor(identity.issuer, identity.email, identity.hostedDomain);
+      if (!vouched || !sso.autoCreateDomains.has(domainOf(identity.email))) return { ok: false, reason: 'unknown account', member: null };
+      const mapped = mappedRole(sso, identity.email, identity.groups, vouched);
       if (!mapped) return { ok: false, reason: 'no role mapped for a new account', member: null };
       member = await insertStaffIfAbsent(tx, identity.email, mapped.role, ctx.now);
       if (!member) return { ok: false, reason: 'account created concurrently', member: null };
@@ -300,7 +327,7 @@ async function signInIdentity(tx: Tx, ctx: AuthContext, sso: SsoConfig, identity
   }
   const target = `staff:${member.id}`;
   if (member.status === 'disabled') return { ok: false, reason: 'account disabled', member };
-  const mapped = mappedRole(sso, member.email, identity.groups);
+  const mapped = mappedRole(sso, member.email, identity.groups, domainVouchedFor(identity.issuer, member.email, identity.hostedDomain));
   if (!mapped) {
     // The provider says this person no longer has access: their sessions here end now, not at their expiry.
     const sessionsEnded = await invalidateSessionsOf(tx, member.id);
