@@ -2,17 +2,23 @@
  * Documents on the running server, on each engine (tests/helpers/engine-server.ts): /documents lists
  * every one with its framework, period and expiry; a public one downloads with the headers of the
  * other static files; a gated (`nda`) one is reachable by no URL and its PDF is nowhere in the build;
- * a document past its expiry day is marked expired by the page as rendered now. The server reads a
- * copy of content/ (CANDOR_CONTENT_DIR) in which the ISO certificate expired yesterday.
+ * a document past its expiry day is marked expired by the page as rendered now, staff see it and the
+ * one expiring tomorrow on the dashboard, and hear of each once, however often the server restarts.
+ * The server reads a copy of content/ (CANDOR_CONTENT_DIR) in which the ISO certificate expired
+ * yesterday and the SOC 2 report expires tomorrow.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadContent } from '../../src/core/content/load.ts';
 import { documentFrameworkLabels } from '../../src/core/content/schema.ts';
+import { ConsoleClient } from '../helpers/browser-less.ts';
 import { copyContent, editText } from '../helpers/content-fixture.ts';
-import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { pageText, until } from '../helpers/page.ts';
 import { ROOT } from '../helpers/server.ts';
+import { signedInStaffOn } from '../helpers/staff.ts';
 
 const content = loadContent(join(ROOT, 'content'));
 const gated = content.documents.filter((d) => d.access === 'nda');
@@ -91,7 +97,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     editText(contentDir, 'documents/soc-2-type-ii-report.md', (t) =>
       t.replace(/^expires: .*$/m, `expires: ${tomorrow.toISOString().slice(0, 10)}`),
     );
-    running = await engine.start({ env: { CANDOR_CONTENT_DIR: contentDir, CANDOR_PUBLIC_URL: 'https://trust.lumenwork.example' } });
+    running = await engine.start({ env: { CANDOR_CONTENT_DIR: contentDir } });
     url = running.server.url;
   });
   afterAll(async () => {
@@ -173,5 +179,37 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         expect(await res.text(), path).not.toContain('%PDF-');
       }
     }
+  });
+
+  const warnings = () =>
+    readRows(running.database, (q) =>
+      q.db
+        .select({ title: q.t.notifications.title })
+        .from(q.t.notifications)
+        .where(and(eq(q.t.notifications.trustCenterId, q.trustCenter), eq(q.t.notifications.kind, 'staff-document-expiry')))
+        .orderBy(q.t.notifications.id),
+    );
+
+  it('warns staff on the dashboard and once by message of the expired and the expiring document, across a restart', async () => {
+    const viewer = new ConsoleClient(url);
+    viewer.setCookie('candor_session', (await signedInStaffOn(running.database, 'viewer')).token);
+    const page = await viewer.get('/console');
+    expect(page.status).toBe(200);
+    const panel = page.html.match(/<ul id="documents-expiring">[\s\S]*?<\/ul>/)?.[0] ?? '';
+    expect(pageText(panel)).toContain(`ISO/IEC 27001 certificate (public): expired on ${yesterday.toISOString().slice(0, 10)}`);
+    expect(pageText(panel)).toContain(`SOC 2 Type II report (under NDA): expires on ${tomorrow.toISOString().slice(0, 10)} (in 1 day)`);
+    expect(panel).not.toContain('data-processing-agreement');
+    expect(panel).not.toContain('penetration-test-summary');
+    expect(pageText(page.html)).not.toContain('Nothing needs a person right now');
+
+    // The server planned both at start and sent them; a restart plans again and sends nothing more.
+    await until(async () => (await warnings()).length === 2, 'two document warnings');
+    await running.restart();
+    url = running.server.url;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await warnings()).map((w) => w.title).sort()).toEqual([
+      'Document expired: ISO/IEC 27001 certificate',
+      'Document expires soon: SOC 2 Type II report',
+    ]);
   });
 });
