@@ -7,8 +7,9 @@
 import { defineCollection } from 'astro:content';
 import { fileURLToPath } from 'node:url';
 import type { Loader, LoaderContext } from 'astro/loaders';
+import { z } from 'zod';
 import { loadContent, type TrustContent } from './core/content/load.ts';
-import { componentSchema, docFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';
+import { componentSchema, docFrontmatterSchema, documentFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';
 import { wrapTables } from './markdown/scrollable-tables.ts';
 
 async function renderWithScrollableTables(render: LoaderContext['renderMarkdown'], body: string) {
@@ -66,4 +67,14 @@ const docs = defineCollection({
   schema: docFrontmatterSchema,
 });
 
-export const collections = { site, subprocessors, components, docs };
+// The PDF's path (relative to the project root) rides along for the download route; the file itself is read there, never stored here.
+const documents = defineCollection({
+  loader: trustContentLoader('documents', async (content, { store, parseData }) => {
+    for (const { slug, source, pdf, bytes: _bytes, ...frontmatter } of content.documents) {
+      store.set({ id: slug, data: await parseData({ id: slug, data: { ...frontmatter, pdf }, filePath: source }), filePath: source });
+    }
+  }),
+  schema: documentFrontmatterSchema.extend({ pdf: z.string() }),
+});
+
+export const collections = { site, subprocessors, components, docs, documents };

@@ -2,7 +2,9 @@
  * Runs due jobs every 10 seconds (croner), in the server process or the
  * standalone worker, beside the dispatcher; and, on its own timer so a long
  * one holds nothing else up, the daily backup: planned, run when due, and
- * staff told of a failed or overdue one (src/core/backup/schedule.ts). On
+ * staff told of a failed or overdue one (src/core/backup/schedule.ts); and,
+ * hourly and at start, the warnings of documents about to expire
+ * (src/core/documents/expiry.ts, once per cluster by the jobs' keys). On
  * PostgreSQL the backup is taken as the role CANDOR_BACKUP_DATABASE_URL
  * names; without it this process only plans and alerts (README).
  */
@@ -14,6 +16,7 @@ import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres
 import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
 import { announcementJobHandlers } from '../core/changes/announcements.ts';
 import { noticeJobHandlers } from '../core/changes/notices.ts';
+import { documentJobHandlers, planExpiryWarnings } from '../core/documents/expiry.ts';
 import { maintenanceJobHandlers } from '../core/incidents/maintenance.ts';
 import { incidentJobHandlers } from '../core/incidents/schedule.ts';
 import { runDueJobs } from '../core/jobs/jobs.ts';
@@ -37,7 +40,15 @@ export function jobHandlers(context: AppContext) {
     ...maintenanceJobHandlers({ ...shared, templates: context.content.templates }),
     ...noticeJobHandlers({ ...shared, keys: context.keys, staffSlack }),
     ...announcementJobHandlers({ ...shared, keys: context.keys, staffSlack }),
+    ...documentJobHandlers({ database: context.database, staff: { keys: context.keys, staffSlack }, publicUrl: context.config.publicUrl }),
   };
+}
+
+/** Plans the warning of each document entering its warning window (at most once each, cluster-wide), then runs what is due. */
+export async function documentExpiryRound(context: AppContext, runNow: () => Promise<number>): Promise<void> {
+  const { documents, site } = context.content;
+  const added = await planExpiryWarnings(context.database, documents, site.policies.documentExpiryWarningDays, context.now());
+  if (added.length > 0) await runNow();
 }
 
 type CommonDeps = Omit<BackupDeps, 'db' | 'backupUrl'>;
@@ -132,6 +143,13 @@ export function startJobRunner(
   // A job that came due while nothing was running goes now, not in ten seconds.
   void runNow();
 
+  const expiryTick = () =>
+    documentExpiryRound(context, runNow).catch((err: unknown) =>
+      log(`document expiry warnings: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  const expiries = new Cron('17 * * * *', { protect: true }, expiryTick);
+  void expiryTick();
+
   const stopping = new AbortController();
   let round: Promise<void> = Promise.resolve();
   describeBackups(context, log);
@@ -147,6 +165,7 @@ export function startJobRunner(
     stop: async () => {
       cron.stop();
       backups.stop();
+      expiries.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, relative, sep } from 'node:path';
+import { basename, extname, join, relative, sep } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 interface StaticFile {
@@ -16,6 +16,8 @@ interface StaticFile {
   etag: string;
   type: string;
   cacheControl: string;
+  /** PDFs (public documents) download under their own name rather than open in place of the page */
+  disposition: string | undefined;
 }
 
 const TYPES: Record<string, string> = {
@@ -28,6 +30,7 @@ const TYPES: Record<string, string> = {
   '.xml': 'application/xml; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.pdf': 'application/pdf',
   '.ico': 'image/x-icon',
   '.webp': 'image/webp',
   '.woff2': 'font/woff2',
@@ -62,6 +65,7 @@ export class StaticFiles {
           : ext === '.html'
             ? 'public, max-age=60, must-revalidate'
             : 'public, max-age=300',
+        disposition: ext === '.pdf' ? `attachment; filename="${basename(path)}"` : undefined,
       });
     }
   }
@@ -95,6 +99,7 @@ export class StaticFiles {
     res.setHeader('ETag', file.etag);
     res.setHeader('Cache-Control', file.cacheControl);
     res.setHeader('Vary', 'Accept-Encoding');
+    if (file.disposition) res.setHeader('Content-Disposition', file.disposition);
     if (req.headers['if-none-match'] === file.etag) {
       res.statusCode = 304;
       res.end();

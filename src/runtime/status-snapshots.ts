@@ -3,7 +3,8 @@
  * status version (src/core/incidents/status-version.ts), and those that show
  * the published subprocessor history (/subprocessors, /changes, trust.json),
  * kept for a changes version (src/core/changes/public.ts: a notice published,
- * the UTC day turned): the body, its brotli and gzip forms, and the final
+ * the UTC day turned), with /documents, whose expiry marks turn with the UTC
+ * day too (src/core/documents/expiry.ts): the body, its brotli and gzip forms, and the final
  * headers of each. Only the path without a query string: the filters and
  * `?as_of=` stay rendered per request. src/middleware.ts
  * renders and stores them through Astro; src/server.ts answers from here
@@ -24,8 +25,11 @@ import { statusFacts, type VersionParts, versionOf } from '../core/incidents/sta
 
 /** Public pages that show incidents. */
 export const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
-/** Public pages that show the published subprocessor list or change log, and nothing that changes otherwise. */
-export const CHANGE_PAGES = /^\/(subprocessors|changes|api\/v1\/trust\.json)$/;
+/**
+ * Public pages that show the published subprocessor list or change log, and nothing that changes otherwise;
+ * and /documents, which changes only with the content (read at start) and the UTC day (a document's expiry).
+ */
+export const CHANGE_PAGES = /^\/(subprocessors|changes|documents|api\/v1\/trust\.json)$/;
 
 /** Whether a pathname (without a query) is answered from a snapshot. */
 export function snapshotted(pathname: string): boolean {

@@ -47,6 +47,25 @@ export async function upsertJob(
     });
 }
 
+/**
+ * Schedules `key` at `runAt` unless a job of that key exists in any state (pending, done, failed…):
+ * true when this call added it. The key is unique, so of two runners adding it at once one wins.
+ */
+export async function insertJobIfAbsent(
+  tx: Tx,
+  job: { key: string; kind: string; runAt: Date; payload: Record<string, unknown> },
+  now: Date,
+): Promise<boolean> {
+  const q = query(tx);
+  const j = q.t.jobs;
+  const added = await q.db
+    .insert(j)
+    .values({ ...job, status: 'pending', attempts: 0, createdAt: now, trustCenterId: q.trustCenter })
+    .onConflictDoNothing({ target: j.key })
+    .returning({ id: j.id });
+  return added.length > 0;
+}
+
 /** Cancels the job of `key` unless it has finished; rows changed. */
 export async function cancelJobRow(tx: Tx, key: string, now: Date): Promise<number> {
   const q = query(tx);

@@ -217,6 +217,31 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
     await screenshot(page, 'doc');
   });
 
+  it('the documents page shows a card per document: a lock and the NDA contact on gated ones, a download on public ones', async () => {
+    const page = await visit('/documents', { viewport: { width: 1280, height: 900 } });
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Documents');
+    const cards = page.locator('#documents > li');
+    await expect(cards.count()).resolves.toBe(content.documents.length);
+    for (const d of content.documents) {
+      const card = page.locator(`#documents > li[data-slug="${d.slug}"]`);
+      await expect(card.getByRole('heading', { level: 2 }).textContent()).resolves.toBe(d.title);
+      if (d.access === 'nda') {
+        await expect(card.locator('.access-nda svg').count()).resolves.toBe(1);
+        await expect(card.getByText('Available under NDA').isVisible()).resolves.toBe(true);
+        await expect(card.getByRole('link', { name: content.site.contacts.security.email }).getAttribute('href')).resolves.toMatch(
+          new RegExp(`^mailto:${content.site.contacts.security.email}\\?subject=`),
+        );
+        await expect(card.getByRole('link', { name: 'Download PDF' }).count()).resolves.toBe(0);
+      } else {
+        const link = card.getByRole('link', { name: 'Download PDF' });
+        await expect(link.getAttribute('href')).resolves.toBe(`/documents/${d.slug}.pdf`);
+        const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+        expect(download.suggestedFilename()).toBe(`${d.slug}.pdf`);
+      }
+    }
+    await screenshot(page, 'documents');
+  });
+
   it('the subprocessor filter narrows the table by purpose, then by location, then clears', async () => {
     const page = await visit('/subprocessors');
     const total = content.subprocessors.length;
@@ -342,7 +367,7 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
   });
 
   describe('the header navigation', () => {
-    const NAV = ['Overview', 'Documents', 'Status', 'Subprocessors', 'Changes', 'Search', 'Subscribe'];
+    const NAV = ['Overview', 'Documentation', 'Documents', 'Status', 'Subprocessors', 'Changes', 'Search', 'Subscribe'];
 
     /** How many lines the header's visible text takes: distinct top edges of its visible links and buttons. */
     async function headerLines(page: Page): Promise<number> {
@@ -415,11 +440,12 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
   describe('on a 390 × 844 phone screen', () => {
     const phone: BrowserContextOptions = { viewport: { width: 390, height: 844 } };
 
-    it.each(['/', '/docs', '/subprocessors', '/search?q=payments', '/api'])('%s does not scroll sideways', async (path) => {
+    it.each(['/', '/docs', '/documents', '/subprocessors', '/search?q=payments', '/api'])('%s does not scroll sideways', async (path) => {
       const page = await visit(path, phone);
       if (path.startsWith('/search')) await page.locator('#subprocessor-results > li').first().waitFor();
       expect(await pageWidth(page)).toBeLessThanOrEqual(390);
       if (path === '/') await screenshot(page, 'mobile-home');
+      if (path === '/documents') await screenshot(page, 'mobile-documents');
       if (path.startsWith('/search')) await screenshot(page, 'mobile-search');
       if (path === '/api') {
         await screenshot(page, 'mobile-api', false);
@@ -479,17 +505,24 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
   });
 
   describe.each(['light', 'dark'] as const)('accessibility (axe-core), %s colour scheme', (colorScheme) => {
-    it.each(['/', '/docs', '/docs/encryption', '/subprocessors', '/subprocessors?location=DE', '/search?q=encryption', '/api'])(
-      '%s has no violations',
-      async (path) => {
-        const page = await visit(path, { colorScheme });
-        if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
-        const violations = await axeViolations(page);
-        expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
-        if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark');
-        if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api', false);
-        if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark', false);
-      },
-    );
+    it.each([
+      '/',
+      '/docs',
+      '/docs/encryption',
+      '/documents',
+      '/subprocessors',
+      '/subprocessors?location=DE',
+      '/search?q=encryption',
+      '/api',
+    ])('%s has no violations', async (path) => {
+      const page = await visit(path, { colorScheme });
+      if (path.startsWith('/search')) await page.locator('#search-results > li').first().waitFor();
+      const violations = await axeViolations(page);
+      expect(violations, formatViolations(`${path} (${colorScheme})`, violations)).toEqual([]);
+      if (path === '/' && colorScheme === 'dark') await screenshot(page, 'home-dark');
+      if (path === '/api' && colorScheme === 'light') await screenshot(page, 'api', false);
+      if (path === '/subprocessors' && colorScheme === 'dark') await screenshot(page, 'subprocessors-dark', false);
+      if (path === '/documents' && colorScheme === 'dark') await screenshot(page, 'documents-dark');
+    });
   });
 });

@@ -52,6 +52,9 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/changes': { kind: 'public', path: '/changes', status: 200 },
   '/docs': { kind: 'public', path: '/docs', status: 200, static: true },
   '/docs/[slug]': { kind: 'public', path: '/docs/encryption', status: 200, static: true },
+  '/documents': { kind: 'public', path: '/documents', status: 200 },
+  // only public documents have a file; a gated one's path is a 404 (tests/integration/documents.test.ts)
+  '/documents/[slug].pdf': { kind: 'public', path: '/documents/iso-27001-certificate.pdf', status: 200, static: true },
   '/feeds/[name].[format]': { kind: 'public', path: '/feeds/incidents.xml', status: 200, cors: true },
   '/incidents/[id]': { kind: 'public', path: '/incidents/999999', status: 404 },
   '/incidents/[id].ics': { kind: 'public', path: '/incidents/999999.ics', status: 404 },

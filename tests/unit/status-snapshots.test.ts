@@ -119,6 +119,17 @@ describe.each(enginesUnderTest())('status snapshots on $name', (engine) => {
     expect((await get(`${url}/status`)).status).toBe(418);
   });
 
+  it('/documents is kept until the UTC day turns, when a document may have expired', async () => {
+    let now = new Date('2026-03-01T23:59:59Z');
+    const snapshots = new StatusSnapshots(database, () => now);
+    snapshots.begin('/documents', await snapshots.version('/documents')).keep({ status: 200, headers: RENDERED_HEADERS, body: BODY });
+    const url = await serving(snapshots, (_req, res) => res.writeHead(418).end());
+    expect((await get(`${url}/documents`)).status).toBe(200);
+    now = new Date('2026-03-02T00:00:01Z');
+    await nextTurn();
+    expect((await get(`${url}/documents`)).status).toBe(418);
+  });
+
   it('requests arriving during a render wait for it; when it is not kept, they go to the app', async () => {
     const snapshots = new StatusSnapshots(database, () => new Date('2026-03-01T12:00:00Z'));
     let appAnswers = 0;

@@ -3,7 +3,7 @@
  * against its schema, then what ties files together (unique ids, slugs that
  * must exist). Used by the content collections and by the server at start.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
@@ -12,7 +12,9 @@ import {
   type Component,
   componentsSchema,
   type DocFrontmatter,
+  type DocumentFrontmatter,
   docFrontmatterSchema,
+  documentFrontmatterSchema,
   requiredTemplates,
   type Site,
   type Subprocessor,
@@ -34,12 +36,25 @@ export interface TemplateSource extends TemplateFrontmatter {
   body: string;
 }
 
+/** A document of content/documents: its metadata, and where its PDF is. */
+export interface DocumentSource extends DocumentFrontmatter {
+  slug: string;
+  /** the metadata file, relative to content/'s parent (content/documents/<slug>.md) */
+  source: string;
+  /** the PDF, relative to content/'s parent; checked to exist and to be a PDF */
+  pdf: string;
+  /** the PDF's size */
+  bytes: number;
+}
+
 export interface TrustContent {
   site: Site;
   subprocessors: Subprocessor[];
   components: Component[];
   docs: DocSource[];
   templates: TemplateSource[];
+  /** sorted by title */
+  documents: DocumentSource[];
 }
 
 const FRONTMATTER = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?([\s\S]*)$/;
@@ -73,6 +88,7 @@ export function loadContent(contentDir: string): TrustContent {
   const components = validate(componentsSchema, readYaml(componentsPath), rel(componentsPath));
   const { docs, slugs } = loadDocs(join(contentDir, 'docs'), rel, problems);
   const templates = loadTemplates(join(contentDir, 'templates'), rel, problems);
+  const documents = loadDocuments(join(contentDir, 'documents'), rel, problems);
 
   if (subprocessors) requireUnique(subprocessors, rel(subprocessorsPath), problems);
   if (components) requireUnique(components, rel(componentsPath), problems);
@@ -95,7 +111,7 @@ export function loadContent(contentDir: string): TrustContent {
   }
 
   if (problems.length > 0 || !site || !subprocessors || !components) throw new ContentError(problems);
-  return { site, subprocessors, components, docs, templates };
+  return { site, subprocessors, components, docs, templates, documents };
 }
 
 type Rel = (p: string) => string;
@@ -195,6 +211,48 @@ function loadDocs(dir: string, rel: Rel, problems: string[]): { docs: DocSource[
     docs.push({ ...result.data, slug: name, file, body });
   }
   return { docs, slugs };
+}
+
+/**
+ * Documents: front matter only, each naming a PDF beside it that must be there and be a PDF. A trust
+ * center without a documents folder has no documents.
+ */
+function loadDocuments(dir: string, rel: Rel, problems: string[]): DocumentSource[] {
+  if (!existsSync(dir)) return [];
+  const documents: DocumentSource[] = [];
+  for (const { name, file, data, body } of readMarkdownFiles(dir, rel, problems, 'documents') ?? []) {
+    const result = documentFrontmatterSchema.safeParse(data);
+    if (!result.success) {
+      problems.push(...describeIssues(file, result.error));
+      continue;
+    }
+    if (body.trim() !== '') {
+      problems.push(`${file}: a document holds front matter only (put its text in description)`);
+      continue;
+    }
+    const pdfPath = join(dir, result.data.file);
+    const pdfProblem = notAPdf(pdfPath);
+    if (pdfProblem) {
+      problems.push(`${file}: file: ${rel(pdfPath)} ${pdfProblem}`);
+      continue;
+    }
+    documents.push({ ...result.data, slug: name, source: file, pdf: rel(pdfPath), bytes: statSync(pdfPath).size });
+  }
+  return documents.sort((a, b) => a.title.localeCompare(b.title));
+}
+
+/** Why the file at `path` is not a PDF (missing, not a file, no PDF header), or null when it is one. */
+function notAPdf(path: string): string | null {
+  if (!existsSync(path)) return 'does not exist';
+  if (!statSync(path).isFile()) return 'is not a file';
+  const head = Buffer.alloc(5);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 5, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.toString('latin1') === '%PDF-' ? null : 'is not a PDF (it does not start with %PDF-)';
 }
 
 function requireUnique(items: readonly { id: string }[], file: string, problems: string[]): void {

@@ -118,6 +118,13 @@ export const siteSchema = z.strictObject({
         directory: z.string().trim().min(1, "must not be empty (leave it out for the data dir's backups folder)").default('backups'),
       })
       .default({ enabled: true, time: '02:30', keep: 14, directory: 'backups' }),
+    /** days before a document's expiry that staff are warned (dashboard and staff channel), src/core/documents/expiry.ts */
+    documentExpiryWarningDays: z
+      .number({ error: 'must be a whole number of days' })
+      .int('must be a whole number of days')
+      .min(1, 'must be at least 1 day')
+      .max(365, 'must be at most 365 days')
+      .default(30),
   }),
 });
 
@@ -189,6 +196,48 @@ export const docFrontmatterSchema = z.strictObject({
 });
 
 /**
+ * A document in content/documents/<slug>.md: front matter only, naming the
+ * PDF beside it. `public` ones are downloadable; `nda` ones are listed but
+ * their file is never published (src/pages/documents/).
+ */
+export const documentFrameworks = [
+  'soc-2',
+  'soc-3',
+  'iso-27001',
+  'iso-27017',
+  'iso-27018',
+  'iso-27701',
+  'pen-test',
+  'dpa',
+  'hipaa',
+  'pci-dss',
+  'csa-star',
+  'gdpr',
+  'other',
+] as const;
+export const documentCategories = ['audit-report', 'certificate', 'assessment', 'agreement', 'policy', 'questionnaire', 'other'] as const;
+export const documentAccessLevels = ['public', 'nda'] as const;
+const oneOf = (values: readonly string[]) => ({ error: `must be one of ${values.join(', ')}` });
+
+export const documentFrontmatterSchema = z.strictObject({
+  title: nonEmpty,
+  description: nonEmpty,
+  category: z.enum(documentCategories, oneOf(documentCategories)),
+  framework: z.enum(documentFrameworks, oneOf(documentFrameworks)),
+  /** the PDF's file name in content/documents */
+  file: z
+    .string({ error: 'must name the PDF beside this file, such as soc-2-type-ii.pdf' })
+    .regex(/^[a-z0-9]+(?:[-.][a-z0-9]+)*\.pdf$/, 'must be the file name of a PDF beside this file: lower-case, ending .pdf'),
+  /** the period the document covers (an audit's period, a certificate's validity, an agreement's version in force) */
+  period: z
+    .strictObject({ from: isoDate, to: isoDate }, { error: 'must give from and to dates (YYYY-MM-DD)' })
+    .refine((p) => p.to.getTime() >= p.from.getTime(), { path: ['to'], message: 'must not be before from' }),
+  /** from this day (UTC) on the trust center marks it expired */
+  expires: isoDate.optional(),
+  access: z.enum(documentAccessLevels, oneOf(documentAccessLevels)),
+});
+
+/**
  * An update template in content/templates/<id>.md: markdown with
  * placeholders the composer and the scheduler fill in.
  */
@@ -209,6 +258,9 @@ export type TemplateFrontmatter = z.infer<typeof templateFrontmatterSchema>;
 export type Subprocessor = z.infer<typeof subprocessorSchema>;
 export type Component = z.infer<typeof componentSchema>;
 export type DocFrontmatter = z.infer<typeof docFrontmatterSchema>;
+export type DocumentFrontmatter = z.infer<typeof documentFrontmatterSchema>;
+export type DocumentFramework = (typeof documentFrameworks)[number];
+export type DocumentCategory = (typeof documentCategories)[number];
 export type Severity = (typeof severities)[number];
 
 export const subprocessorCategoryLabels: Record<(typeof subprocessorCategories)[number], string> = {
@@ -223,4 +275,30 @@ export const subprocessorCategoryLabels: Record<(typeof subprocessorCategories)[
   chat: 'Chat and support',
   analytics: 'Analytics',
   support: 'Customer support',
+};
+
+export const documentFrameworkLabels: Record<DocumentFramework, string> = {
+  'soc-2': 'SOC 2',
+  'soc-3': 'SOC 3',
+  'iso-27001': 'ISO/IEC 27001',
+  'iso-27017': 'ISO/IEC 27017',
+  'iso-27018': 'ISO/IEC 27018',
+  'iso-27701': 'ISO/IEC 27701',
+  'pen-test': 'Penetration test',
+  dpa: 'Data Processing Agreement',
+  hipaa: 'HIPAA',
+  'pci-dss': 'PCI DSS',
+  'csa-star': 'CSA STAR',
+  gdpr: 'GDPR',
+  other: 'Other',
+};
+
+export const documentCategoryLabels: Record<DocumentCategory, string> = {
+  'audit-report': 'Audit report',
+  certificate: 'Certificate',
+  assessment: 'Assessment',
+  agreement: 'Agreement',
+  policy: 'Policy',
+  questionnaire: 'Questionnaire',
+  other: 'Other',
 };

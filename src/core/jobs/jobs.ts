@@ -8,7 +8,7 @@
  * number of runners on one PostgreSQL database claim disjoint jobs.
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
-import { cancelJobRow, claimDueJobs, completeJobRow, failJobRow, type JobRow, upsertJob } from '../../stores/jobs.ts';
+import { cancelJobRow, claimDueJobs, completeJobRow, failJobRow, insertJobIfAbsent, type JobRow, upsertJob } from '../../stores/jobs.ts';
 
 export type Job = JobRow;
 
@@ -20,6 +20,18 @@ const CLAIMED_AT_ONCE = 50;
 
 export function scheduleJob(tx: Tx, key: string, kind: string, runAt: Date, payload: Record<string, unknown>, now: Date): Promise<void> {
   return upsertJob(tx, { key, kind, runAt, payload }, now);
+}
+
+/** Schedules a job of `key` that is never scheduled again once it exists, whatever became of it: true when added now. */
+export function scheduleJobOnce(
+  tx: Tx,
+  key: string,
+  kind: string,
+  runAt: Date,
+  payload: Record<string, unknown>,
+  now: Date,
+): Promise<boolean> {
+  return insertJobIfAbsent(tx, { key, kind, runAt, payload }, now);
 }
 
 export async function cancelJob(tx: Tx, key: string, now: Date): Promise<void> {
