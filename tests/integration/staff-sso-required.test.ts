@@ -14,6 +14,7 @@ import { generateTOTP } from '@oslojs/otp';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
+import { createLink } from '../../src/core/auth/links.ts';
 import { hashPassword } from '../../src/core/auth/password.ts';
 import { createSession } from '../../src/core/auth/session.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
@@ -212,5 +213,18 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(email?.text).toMatch(/at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
     // owners only: the responder is not told
     expect(announced().some((e) => e.to.includes(responder.email))).toBe(false);
+  });
+
+  it('an invitation link neither sets a password nor signs in while single sign-on is required', async () => {
+    const invitedId = await staffMemberOn(db, 'viewer', { enrolled: false });
+    const { token } = await db.transaction((tx) => createLink(tx, invitedId, 'invite', owner.staffId, new Date()));
+    const client = new ConsoleClient(base);
+    const page = await client.get(`/console/link/${token}`);
+    expect(pageText(page)).toContain('Single sign-on is required here: sign in with Lumenwork ID instead');
+    expect(page.html).not.toContain('name="password"');
+    const posted = await client.post(`/console/link/${token}?_action=completeLink`, { token, password: PASSWORD, confirm: PASSWORD });
+    expect(posted.status).not.toBe(303);
+    expect(client.cookie('candor_session')).toBeUndefined();
+    expect((await db.read((r) => staffById(r, invitedId)))?.passwordHash).toBe('x');
   });
 });
