@@ -1,4 +1,4 @@
-import { index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { sessionMethods, staffRoles } from '../schema/staff.ts';
 import { bytea, timestamptz, trustCenterId } from './trust-centers.ts';
 
@@ -23,6 +23,8 @@ export const staff = pgTable(
     /** the OpenID provider's issuer and subject linked at the first SSO sign-in (src/core/auth/sso.ts) */
     ssoIssuer: text('sso_issuer'),
     ssoSubject: text('sso_subject'),
+    /** a break-glass owner: keeps password + TOTP sign-in while single sign-on is required (src/core/auth/sso-requirement.ts) */
+    breakGlass: boolean('break_glass').notNull().default(false),
     createdAt: timestamptz('created_at').notNull(),
     updatedAt: timestamptz('updated_at').notNull(),
     trustCenterId: trustCenterId(),
@@ -81,6 +83,19 @@ export const staffLinks = pgTable('staff_links', {
   usedAt: timestamptz('used_at'),
   trustCenterId: trustCenterId(),
 });
+
+/** Console settings kept by staff (src/stores/console-settings.ts): one row per setting and trust center, the value as JSON text. */
+export const consoleSettings = pgTable(
+  'console_settings',
+  {
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+    updatedBy: integer('updated_by'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [primaryKey({ columns: [t.trustCenterId, t.key] })],
+);
 
 export const rateLimits = pgTable(
   'rate_limits',

@@ -30,6 +30,12 @@ export const staff = sqliteTable(
      */
     ssoIssuer: text('sso_issuer'),
     ssoSubject: text('sso_subject'),
+    /**
+     * A break-glass owner (src/core/auth/sso-requirement.ts): keeps password + TOTP sign-in while single
+     * sign-on is required, for when the provider is down; each such sign-in is announced to every owner.
+     * Counts only while the account is an owner.
+     */
+    breakGlass: integer('break_glass', { mode: 'boolean' }).notNull().default(false),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
     trustCenterId: trustCenterId(),
@@ -90,6 +96,24 @@ export const staffLinks = sqliteTable('staff_links', {
   usedAt: integer('used_at', { mode: 'timestamp_ms' }),
   trustCenterId: trustCenterId(),
 });
+
+/**
+ * Console settings kept by staff (src/stores/console-settings.ts): one row per setting and trust
+ * center, its value as JSON text, and who changed it last. Today: whether single sign-on is required.
+ */
+export const consoleSettings = sqliteTable(
+  'console_settings',
+  {
+    key: text('key').notNull(),
+    /** JSON */
+    value: text('value').notNull(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+    /** the staff member who changed it last (no foreign key: the audit log says who, whatever happens to the account) */
+    updatedBy: integer('updated_by'),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [primaryKey({ columns: [t.trustCenterId, t.key] })],
+);
 
 /** Fixed-window counters for rate limits, in the database so a restart does not reset them. */
 export const rateLimits = sqliteTable(

@@ -10,6 +10,7 @@ import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { organisationActions } from './organisations.ts';
+import { ssoActions } from './sso.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
 import { subscriberActions } from './subscribers.ts';
@@ -18,6 +19,7 @@ export const server = {
   ...authActions,
   ...accountActions,
   ...staffActions,
+  ...ssoActions,
   ...notifyActions,
   ...subscribeActions,
   ...subscriberActions,

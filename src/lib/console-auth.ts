@@ -9,6 +9,7 @@ import { DEVICE_TTL_MS, deviceCookie } from '../core/auth/devices.ts';
 import { type Access, decide, decideRequest, type Principal } from '../core/auth/permissions.ts';
 import { sessionCookie } from '../core/auth/session.ts';
 import { SSO_FLOW_TTL_MS } from '../core/auth/sso.ts';
+import { staffSlackOf } from '../core/notify/staff-recipients.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -31,6 +32,8 @@ export function authContext(ctx: RequestLike): AuthContext {
     issuer: candor.content.site.organisation.name,
     secret: candor.secrets.secret,
     device: ctx.cookies.get(deviceCookie(https(ctx.locals)).name)?.value,
+    sso: candor.config.sso,
+    staffChannels: { keys: candor.keys, staffSlack: staffSlackOf(candor.config.providers.slack) },
   };
 }
 

@@ -229,6 +229,17 @@ export async function organisationCounts(
   };
 }
 
+/** The email addresses of every active owner (a break-glass sign-in is told to them alone). */
+export async function ownersToTell(r: Reader | Tx): Promise<string[]> {
+  const q = reading(r);
+  const s = q.t.staff;
+  const rows = await q.db
+    .select({ email: s.email })
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.status, 'active'), eq(s.role, 'owner')));
+  return rows.map((row) => row.email);
+}
+
 /** The email addresses of the staff who are told what they must act on: active owners, admins and responders. */
 export async function staffToTell(r: Reader | Tx): Promise<string[]> {
   const q = reading(r);

@@ -7,7 +7,7 @@
  * write is older than the interval), so the requests of one browser arriving together write it at
  * most once and never move it back.
  */
-import { and, eq, gt, lte, ne } from 'drizzle-orm';
+import { and, eq, gt, lte, ne, notInArray } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { staff, staffSessions } from '../../db/schema.ts';
@@ -101,4 +101,33 @@ export async function unexpiredSessionCount(r: Reader | Tx, now: Date): Promise<
   const q = reading(r);
   const ss = q.t.staffSessions;
   return q.db.$count(ss, and(eq(ss.trustCenterId, q.trustCenter), gt(ss.expiresAt, now)));
+}
+
+/**
+ * Ends every password session but those of break-glass owners (active owners marked break-glass), in
+ * one statement; how many. Single sign-on's sessions stay. For the moment single sign-on becomes
+ * required (src/core/auth/sso-requirement.ts).
+ */
+export async function deletePasswordSessionsButBreakGlass(tx: Tx): Promise<number> {
+  const q = query(tx);
+  const ss = q.t.staffSessions;
+  const s = q.t.staff;
+  const breakGlassOwners = q.db
+    .select({ id: s.id })
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.role, 'owner'), eq(s.status, 'active'), eq(s.breakGlass, true)));
+  return affected(
+    await q.db
+      .delete(ss)
+      .where(and(eq(ss.trustCenterId, q.trustCenter), eq(ss.method, 'password'), notInArray(ss.staffId, breakGlassOwners))),
+  );
+}
+
+/** Ends the member's password sessions (not their single sign-on ones); how many. */
+export async function deletePasswordSessionsOf(tx: Tx, staffId: number): Promise<number> {
+  const q = query(tx);
+  const ss = q.t.staffSessions;
+  return affected(
+    await q.db.delete(ss).where(and(eq(ss.trustCenterId, q.trustCenter), eq(ss.staffId, staffId), eq(ss.method, 'password'))),
+  );
 }

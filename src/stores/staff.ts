@@ -34,7 +34,16 @@ export type RecoveryCodeRow = typeof recoveryCodes.$inferSelect;
 export type StaffChanges = Partial<
   Pick<
     StaffRow,
-    'name' | 'role' | 'status' | 'passwordHash' | 'totpSecret' | 'totpEnrolledAt' | 'totpLastCounter' | 'ssoIssuer' | 'ssoSubject'
+    | 'name'
+    | 'role'
+    | 'status'
+    | 'passwordHash'
+    | 'totpSecret'
+    | 'totpEnrolledAt'
+    | 'totpLastCounter'
+    | 'ssoIssuer'
+    | 'ssoSubject'
+    | 'breakGlass'
   >
 >;
 
@@ -176,6 +185,22 @@ export async function activeOwnerCount(r: Reader | Tx, except?: number): Promise
       eq(s.trustCenterId, q.trustCenter),
       eq(s.role, 'owner'),
       eq(s.status, 'active'),
+      except === undefined ? undefined : ne(s.id, except),
+    ),
+  );
+}
+
+/** Active owners marked break-glass, but `except` (an account whose change is being decided). */
+export async function breakGlassOwnerCount(r: Reader | Tx, except?: number): Promise<number> {
+  const q = reading(r);
+  const s = q.t.staff;
+  return q.db.$count(
+    s,
+    and(
+      eq(s.trustCenterId, q.trustCenter),
+      eq(s.role, 'owner'),
+      eq(s.status, 'active'),
+      eq(s.breakGlass, true),
       except === undefined ? undefined : ne(s.id, except),
     ),
   );

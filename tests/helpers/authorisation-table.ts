@@ -68,6 +68,9 @@ export const actions: Record<string, Needs> = {
   revokeStaffSessions: 'owner',
   resetStaffSignIn: 'owner',
   clearStaffLockout: 'owner',
+  // single sign-on: requiring it, and the break-glass owners who keep password sign-in (owners only)
+  setBreakGlass: 'owner',
+  setSsoRequired: 'owner',
   retryFailedDeliveries: 'responder',
   // the public's own actions; each checks the subscriber's signed token itself
   subscribe: 'public',

@@ -24,6 +24,7 @@ export const auditActions = [
   'auth.sso.signed_in',
   'auth.sso.refused',
   'auth.sso.linked',
+  'auth.break_glass',
   // staff accounts
   'staff.created',
   'staff.invited',
@@ -33,6 +34,7 @@ export const auditActions = [
   'staff.sign_in_reset',
   'staff.lockout_cleared',
   'staff.created_by_sso',
+  'staff.break_glass_changed',
   // subscribers, by themselves (anonymous) and by staff
   'subscriber.unsubscribed',
   'subscriber.erased',
@@ -86,6 +88,7 @@ export const auditActions = [
   // notifications
   'deliveries.retried',
   'settings.test_sent',
+  'settings.sso_required_changed',
   // operations
   'backup.created',
   'backup.restored',

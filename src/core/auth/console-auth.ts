@@ -32,7 +32,9 @@ import {
 import type { AuditAction, RefusalAction } from '../audit/actions.ts';
 import { type AuditInput, writeAudit } from '../audit/log.ts';
 import { recordRefusal } from '../audit/repeats.ts';
+import type { SsoConfig } from '../config/sso.ts';
 import { seal, unseal } from '../crypto/seal.ts';
+import type { StaffChannels } from '../notify/staff-recipients.ts';
 import { type Device, issueDevice, recognisedDevice } from './devices.ts';
 import { checkLink, consumeLink, createLink, type LinkPurpose, revokeLinksOf } from './links.ts';
 import {
@@ -58,6 +60,7 @@ import {
   type SessionPolicy,
   type StaffMember,
 } from './session.ts';
+import { announceBreakGlass, isBreakGlass, ssoRequired, ssoRequiredMessage } from './sso-requirement.ts';
 import { getStaff, normaliseEmail, staffLabel } from './staff.ts';
 import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
 
@@ -75,6 +78,10 @@ export interface AuthContext {
   secret: string;
   /** the recognised-device cookie the request presented, not yet checked (devices.ts) */
   device?: string | undefined;
+  /** single sign-on, when configured: while an owner requires it, password sign-in is for break-glass owners only (sso-requirement.ts) */
+  sso?: SsoConfig | null;
+  /** where a break-glass sign-in is announced (the owners' email, the staff Slack channel); none: audited only */
+  staffChannels?: StaffChannels;
 }
 
 export type Outcome<T extends object = object> = ({ ok: true } & T) | { ok: false; message: string };
@@ -183,6 +190,18 @@ export async function signIn(
     await refuse(ctx, 'auth.sign_in.locked', null, member ? `staff:${member.id}` : null, { reason: refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(refused.retryAfterMs)}.` };
   }
+  // While single sign-on is required, only a break-glass owner's password is even checked: anyone else
+  // (an unknown address too) is pointed to the provider, whatever they typed.
+  const required = await ctx.database.read((r) => ssoRequired(r, ctx.sso));
+  if (required && !(member && isBreakGlass(member))) {
+    await verifyAgainstDummy(password);
+    await refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
+      reason: 'single sign-on required',
+      emailDomain: email.split('@')[1] ?? null,
+      ...deviceNote(device),
+    });
+    return { ok: false, message: ssoRequiredMessage(ctx.sso) };
+  }
   const passwordOk =
     member?.passwordHash && member.status === 'active'
       ? await verifyPassword(member.passwordHash, password)
@@ -199,7 +218,12 @@ export async function signIn(
   const { token } = await ctx.database.transaction(async (tx) => {
     await signInSucceeded(tx, email, ctx.client.ip, device?.id ?? null);
     const made = await createSession(tx, member.id, ctx.client, ctx.policy, ctx.now);
-    await audit(tx, ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, { next, ...deviceNote(device) });
+    await audit(tx, ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, {
+      next,
+      ...deviceNote(device),
+      ...(required ? { breakGlass: true } : {}),
+    });
+    if (required) await announceBreakGlass(tx, ctx, member);
     return made;
   });
   return { ok: true, token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
@@ -384,6 +408,12 @@ export async function completeLink(
   const state = await inspectLink(ctx, token);
   if (!state.ok) return state;
   const { member } = state;
+  // A link sets a password and signs in with it: while single sign-on is required, for break-glass owners only.
+  if ((await ctx.database.read((r) => ssoRequired(r, ctx.sso))) && !isBreakGlass(member))
+    return {
+      ok: false,
+      message: `Single sign-on is required here: sign in with ${ctx.sso?.providerName ?? 'single sign-on'} on the sign-in page instead. This link was not used.`,
+    };
   if (password !== confirm) return { ok: false, message: 'The two passwords do not match.' };
   const problem = passwordProblem(password, member.email);
   if (problem) return { ok: false, message: problem };

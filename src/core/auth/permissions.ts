@@ -25,6 +25,8 @@ export const permissions = [
   'audit.export',
   'staff.view',
   'staff.manage',
+  // requiring single sign-on and marking break-glass owners: owners only (not in any other role's list)
+  'sso.manage',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
@@ -119,6 +121,8 @@ export const consoleActions: Record<string, Access> = {
   revokeStaffSessions: need('staff.manage'),
   resetStaffSignIn: need('staff.manage'),
   clearStaffLockout: need('staff.manage'),
+  setBreakGlass: need('sso.manage'),
+  setSsoRequired: need('sso.manage'),
   retryFailedDeliveries: need('deliveries.retry'),
   // the public's own: a subscriber's signed token is checked by the flow itself
   subscribe: open,

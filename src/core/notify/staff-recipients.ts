@@ -6,7 +6,7 @@
  * unsubscribe links.
  */
 import type { Tx } from '../../../db/engine/types.ts';
-import { staffToTell } from '../../stores/notifications.ts';
+import { ownersToTell, staffToTell } from '../../stores/notifications.ts';
 import { escapeHtml, escapeSlack } from '../text/escape.ts';
 import { type Enqueued, enqueueNotification, type NewNotification } from './outbox.ts';
 import { ensureRecipient, type Keys } from './recipients.ts';
@@ -25,10 +25,14 @@ export function staffSlackOf(
   return slack?.staffChannel && slack.botToken ? { channel: slack.staffChannel, token: slack.botToken } : null;
 }
 
-/** The staff's recipient ids (added as recipients on first use): their email addresses, and the staff Slack channel when set. */
-export async function staffRecipients(tx: Tx, deps: StaffChannels, now: Date): Promise<number[]> {
+/**
+ * The staff's recipient ids (added as recipients on first use): their email addresses (`who`: the
+ * owners, admins and responders, or the owners alone), and the staff Slack channel when set.
+ */
+export async function staffRecipients(tx: Tx, deps: StaffChannels, now: Date, who: 'staff' | 'owners' = 'staff'): Promise<number[]> {
   const ids: number[] = [];
-  for (const email of await staffToTell(tx)) ids.push((await ensureRecipient(tx, deps.keys, { channel: 'email', address: email }, now)).id);
+  for (const email of who === 'owners' ? await ownersToTell(tx) : await staffToTell(tx))
+    ids.push((await ensureRecipient(tx, deps.keys, { channel: 'email', address: email }, now)).id);
   if (deps.staffSlack) {
     const { channel, token } = deps.staffSlack;
     ids.push((await ensureRecipient(tx, deps.keys, { channel: 'slack', address: channel, secret: token }, now)).id);
@@ -64,4 +68,9 @@ export function staffNotification(message: StaffMessage, recipientIds: number[])
 /** Tells staff something they must act on: one message by email and on the staff Slack channel, in the caller's transaction. */
 export async function notifyStaff(tx: Tx, deps: StaffChannels, message: StaffMessage, now: Date): Promise<Enqueued> {
   return enqueueNotification(tx, staffNotification(message, await staffRecipients(tx, deps, now)), now);
+}
+
+/** Tells every active owner something (by email, and on the staff Slack channel), in the caller's transaction. */
+export async function notifyOwners(tx: Tx, deps: StaffChannels, message: StaffMessage, now: Date): Promise<Enqueued> {
+  return enqueueNotification(tx, staffNotification(message, await staffRecipients(tx, deps, now, 'owners')), now);
 }
