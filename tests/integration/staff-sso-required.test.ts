@@ -17,7 +17,9 @@ import type { Database } from '../../db/engine/types.ts';
 import { createLink } from '../../src/core/auth/links.ts';
 import { hashPassword } from '../../src/core/auth/password.ts';
 import { createSession } from '../../src/core/auth/session.ts';
+import { SSO_REQUIRED_SETTING } from '../../src/core/auth/sso-requirement.ts';
 import { seal } from '../../src/core/crypto/seal.ts';
+import { putSetting } from '../../src/stores/console-settings.ts';
 import { staffById, updateStaffRow } from '../../src/stores/staff.ts';
 import { type FakeOidcProvider, startFakeOidc } from '../fakes/oidc.ts';
 import { startFakeResend } from '../fakes/resend.ts';
@@ -226,5 +228,26 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(posted.status).not.toBe(303);
     expect(client.cookie('candor_session')).toBeUndefined();
     expect((await db.read((r) => staffById(r, invitedId)))?.passwordHash).toBe('x');
+  });
+
+  it('a password session opened just before an owner required SSO stops at its second factor', async () => {
+    // The race: the password was accepted while SSO was not required, then it was (written here
+    // directly, as another node's request would, without that request ending this session).
+    const email = `late-${engine.name}@lumenwork.example`;
+    const id = await staffMemberOn(db, 'responder', { enrolled: true, email });
+    const key = await withPasswordAndTotp(db, id);
+    await db.transaction((tx) => putSetting(tx, SSO_REQUIRED_SETTING, false, new Date(), owner.staffId));
+    const client = new ConsoleClient(base);
+    const first = await passwordSignIn(client, email);
+    expect(first.status).toBe(303);
+    expect(first.location).toBe('/console/mfa');
+    await db.transaction((tx) => putSetting(tx, SSO_REQUIRED_SETTING, true, new Date(), owner.staffId));
+    const verified = await client.post('/console/mfa?_action=verifyMfa', { code: generateTOTP(key, 30, 6), next: '/console' });
+    expect(verified.status).not.toBe(303);
+    expect(pageText(verified)).toContain('Single sign-on is required here');
+    expect((await client.get('/console')).status).not.toBe(200);
+    const entry = (await auditEntries(db)).filter((e) => e.action === 'auth.mfa.failed').at(-1);
+    expect(entry?.target).toBe(`staff:${id}`);
+    expect(entry?.summary).toMatchObject({ reason: 'single sign-on required' });
   });
 });

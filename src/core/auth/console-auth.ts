@@ -215,7 +215,9 @@ export async function signIn(
     return { ok: false, message: GENERIC_SIGN_IN_ERROR };
   }
   const next = nextStepFor(member);
-  const { token } = await ctx.database.transaction(async (tx) => {
+  const made = await ctx.database.transaction(async (tx) => {
+    // Again where the session is made: an owner may have required SSO while the password was checked.
+    if (!required && !isBreakGlass(member) && (await ssoRequired(tx, ctx.sso))) return null;
     await signInSucceeded(tx, email, ctx.client.ip, device?.id ?? null);
     const made = await createSession(tx, member.id, ctx.client, ctx.policy, ctx.now);
     await audit(tx, ctx, 'auth.sign_in.succeeded', member, `staff:${member.id}`, {
@@ -226,7 +228,11 @@ export async function signIn(
     if (required) await announceBreakGlass(tx, ctx, member);
     return made;
   });
-  return { ok: true, token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
+  if (!made) {
+    await refuse(ctx, 'auth.sign_in.failed', null, `staff:${member.id}`, { reason: 'single sign-on required', ...deviceNote(device) });
+    return { ok: false, message: ssoRequiredMessage(ctx.sso) };
+  }
+  return { ok: true, token: made.token, next, device: next === 'console' ? deviceFor(ctx, member) : null };
 }
 
 /**
@@ -271,6 +277,9 @@ export async function verifySecondFactor(
   const verdict = await ctx.database.transaction(async (tx) => {
     // The account as it is now, locked: the key and last step are not judged from the request's earlier read.
     const current = (await lockStaffMember(tx, member.id)) ?? member;
+    // A password session opened just before an owner required SSO does not get past its second factor.
+    if (session.method !== 'sso' && !isBreakGlass(current) && (await ssoRequired(tx, ctx.sso)))
+      return { refused: null, used: null, ssoOnly: true };
     const refused = await secondFactorRefusal(tx, member.id, ctx.client.ip, ctx.now, deviceId);
     if (refused) return { refused, used: null };
     const used = await claimSecondFactor(tx, ctx, current, session, code);
@@ -283,6 +292,10 @@ export async function verifySecondFactor(
     else await audit(tx, ctx, 'auth.mfa.recovery_code_used', member, account, { unusedLeft: used.left, ...deviceNote(device) });
     return { refused: null, used };
   });
+  if ('ssoOnly' in verdict) {
+    await refuse(ctx, 'auth.mfa.failed', member, account, { reason: 'single sign-on required', ...deviceNote(device) });
+    return { ok: false, message: ssoRequiredMessage(ctx.sso) };
+  }
   if (verdict.refused) {
     await refuse(ctx, 'auth.sign_in.locked', member, account, { reason: verdict.refused.reason, ...deviceNote(device) });
     return { ok: false, message: `Too many attempts. Try again in ${minutes(verdict.refused.retryAfterMs)}.` };
