@@ -175,8 +175,11 @@ export async function resetStaffRow(tx: Tx, id: number, now: Date): Promise<numb
   );
 }
 
-/** Active owners, but `except` (an account whose change is being decided). */
-export async function activeOwnerCount(r: Reader | Tx, except?: number): Promise<number> {
+/**
+ * Active owners, but `except` (an account whose change is being decided); with `breakGlass`, only
+ * those marked break-glass.
+ */
+export async function activeOwnerCount(r: Reader | Tx, except?: number, options: { breakGlass?: true } = {}): Promise<number> {
   const q = reading(r);
   const s = q.t.staff;
   return q.db.$count(
@@ -185,26 +188,14 @@ export async function activeOwnerCount(r: Reader | Tx, except?: number): Promise
       eq(s.trustCenterId, q.trustCenter),
       eq(s.role, 'owner'),
       eq(s.status, 'active'),
+      options.breakGlass ? eq(s.breakGlass, true) : undefined,
       except === undefined ? undefined : ne(s.id, except),
     ),
   );
 }
 
-/** Active owners marked break-glass, but `except` (an account whose change is being decided). */
-export async function breakGlassOwnerCount(r: Reader | Tx, except?: number): Promise<number> {
-  const q = reading(r);
-  const s = q.t.staff;
-  return q.db.$count(
-    s,
-    and(
-      eq(s.trustCenterId, q.trustCenter),
-      eq(s.role, 'owner'),
-      eq(s.status, 'active'),
-      eq(s.breakGlass, true),
-      except === undefined ? undefined : ne(s.id, except),
-    ),
-  );
-}
+/** Active owners marked break-glass, but `except`. */
+export const breakGlassOwnerCount = (r: Reader | Tx, except?: number): Promise<number> => activeOwnerCount(r, except, { breakGlass: true });
 
 /** Staff accounts in each status (the dashboard). */
 export async function staffCountWithStatus(r: Reader | Tx, status: StaffStatus): Promise<number> {
