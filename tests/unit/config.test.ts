@@ -1,18 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, readConfig } from '../../src/core/config/env.ts';
+import { readConfig } from '../../src/core/config/env.ts';
 import { resolveSecrets } from '../../src/core/config/secrets.ts';
+import { configErrorOf } from '../helpers/config.ts';
 import { tempDir } from '../helpers/server.ts';
-
-const errorOf = (env: Record<string, string>) => {
-  try {
-    readConfig(env, '/srv/candor');
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-  }
-  throw new Error('expected a ConfigError');
-};
 
 describe('configuration from the environment', () => {
   it('has working defaults', () => {
@@ -31,7 +23,7 @@ describe('configuration from the environment', () => {
     [{ CANDOR_ENCRYPTION_KEY: 'abc123' }, 'CANDOR_ENCRYPTION_KEY', /32-byte key/],
     [{ HOST: 'bad host!' }, 'HOST', /not a host/],
   ])('names the variable in %o', (env, variable, message) => {
-    const err = errorOf(env);
+    const err = configErrorOf(env);
     expect(err.variable).toBe(variable);
     expect(err.message.startsWith(variable)).toBe(true);
     expect(err.message).toMatch(message);

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { domainVouchedFor, mappedRole } from '../../src/core/auth/sso.ts';
-import { ConfigError, readConfig } from '../../src/core/config/env.ts';
+import { readConfig } from '../../src/core/config/env.ts';
+import { configErrorOf } from '../helpers/config.ts';
 
 const BASE = {
   CANDOR_PUBLIC_URL: 'https://trust.lumenwork.example',
@@ -13,15 +14,6 @@ const BASE = {
   CANDOR_SSO_CLIENT_ID: 'candor',
   CANDOR_SSO_CLIENT_SECRET: 'secret-value',
   CANDOR_SSO_ROLE_GROUPS: 'sec-team=owner, it=admin,oncall=responder',
-};
-
-const errorOf = (env: Record<string, string>) => {
-  try {
-    readConfig(env, '/srv/candor');
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-  }
-  throw new Error('expected a ConfigError');
 };
 
 describe('single sign-on configuration', () => {
@@ -60,7 +52,7 @@ describe('single sign-on configuration', () => {
     [{ ...BASE, CANDOR_SSO_AUTO_CREATE_DOMAINS: 'lumenwork' }, 'CANDOR_SSO_AUTO_CREATE_DOMAINS', /invalid domain/],
     [{ ...BASE, CANDOR_SSO_GROUPS_CLAIM: 'a b' }, 'CANDOR_SSO_GROUPS_CLAIM', /claim name/],
   ])('refuses %j naming %s', (env, variable, message) => {
-    const err = errorOf(env);
+    const err = configErrorOf(env);
     expect(err.variable).toBe(variable);
     expect(err.message).toMatch(message);
     expect(err.message).not.toContain('\n');
