@@ -60,7 +60,7 @@ import {
   type SessionPolicy,
   type StaffMember,
 } from './session.ts';
-import { announceBreakGlass, isBreakGlass, ssoRequired, ssoRequiredMessage } from './sso-requirement.ts';
+import { announceBreakGlass, isBreakGlass, ssoRequired, ssoRequiredMessage, ssoRequiredNow } from './sso-requirement.ts';
 import { getStaff, normaliseEmail, staffLabel } from './staff.ts';
 import { generateRecoveryCodes, generateTotpKey, hashRecoveryCode, matchTotp, totpKeyText, totpKeyUri } from './totp.ts';
 
@@ -192,7 +192,7 @@ export async function signIn(
   }
   // While single sign-on is required, only a break-glass owner's password is even checked: anyone else
   // (an unknown address too) is pointed to the provider, whatever they typed.
-  const required = await ctx.database.read((r) => ssoRequired(r, ctx.sso));
+  const required = await ssoRequiredNow(ctx.database, ctx.sso);
   if (required && !(member && isBreakGlass(member))) {
     await verifyAgainstDummy(password);
     await refuse(ctx, 'auth.sign_in.failed', null, member ? `staff:${member.id}` : null, {
@@ -422,7 +422,7 @@ export async function completeLink(
   if (!state.ok) return state;
   const { member } = state;
   // A link sets a password and signs in with it: while single sign-on is required, for break-glass owners only.
-  if ((await ctx.database.read((r) => ssoRequired(r, ctx.sso))) && !isBreakGlass(member))
+  if ((await ssoRequiredNow(ctx.database, ctx.sso)) && !isBreakGlass(member))
     return {
       ok: false,
       message: `Single sign-on is required here: sign in with ${ctx.sso?.providerName ?? 'single sign-on'} on the sign-in page instead. This link was not used.`,

@@ -36,6 +36,11 @@ export async function ssoRequired(r: Parameters<typeof settingOf>[0], sso: SsoCo
   return Boolean(sso) && (await ssoRequiredSetting(r));
 }
 
+/** ssoRequired in a read of its own, opened only when SSO is configured (every sign-in asks). */
+export async function ssoRequiredNow(database: Database, sso: SsoConfig | null | undefined): Promise<boolean> {
+  return Boolean(sso) && (await database.read((r) => ssoRequiredSetting(r)));
+}
+
 /** The email addresses of the break-glass owners (the settings page names them). */
 export async function breakGlassOwners(database: Database): Promise<string[]> {
   return (await database.read((r) => staffRows(r))).filter(isBreakGlass).map((m) => m.email);
