@@ -27,7 +27,7 @@ export interface PostgresOptions {
   url: string;
   /** connections held at most (node-postgres's default: 10) */
   maxConnections?: number;
-  /** how many times a transaction runs at most when it keeps ending in a serialisation failure or deadlock (default 5) */
+  /** how many times a transaction runs at most when it keeps ending in a serialisation failure or deadlock (default 10) */
   attempts?: number;
 }
 
@@ -48,7 +48,9 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
   const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 });
   // An idle connection that fails (a restarted server) is dropped by the pool; without a listener the process would exit.
   pool.on('error', (error) => console.error(`[candor] an idle PostgreSQL connection failed and was dropped: ${error.message}`));
-  const attempts = Math.max(1, options.attempts ?? 5);
+  // Ten, with pauses growing to a second: five with pauses of at most 160 ms gave up under a burst of
+  // concurrent serializable publishers on a loaded machine (change-notice-store's concurrency case).
+  const attempts = Math.max(1, options.attempts ?? 10);
   let closed = false;
   let closing: Promise<void> | undefined;
   let running = 0;
@@ -103,7 +105,7 @@ export function openPostgresDatabase(options: PostgresOptions): PostgresEngine {
         } catch (error) {
           const code = errorCode(error);
           if (tried >= attempts || code === undefined || !RETRYABLE.has(code)) throw driverError(error);
-          await sleep(Math.random() * 10 * 2 ** tried);
+          await sleep(Math.random() * Math.min(1000, 10 * 2 ** tried));
         }
       }
     } finally {
