@@ -10,6 +10,7 @@
  * --config drizzle.pg.config.ts` writes the migration into db/migrations-pg
  * (row-level security for a new table is hand-written there; see 0000).
  */
+export * from './schema-pg/access.ts';
 export * from './schema-pg/audit.ts';
 export * from './schema-pg/backups.ts';
 export * from './schema-pg/breaches.ts';

@@ -5,6 +5,7 @@
  * (and generate both engines' migrations); the parity test
  * (tests/integration/engine-parity.test.ts) fails while they differ.
  */
+export * from './schema/access.ts';
 export * from './schema/audit.ts';
 export * from './schema/backups.ts';
 export * from './schema/breaches.ts';

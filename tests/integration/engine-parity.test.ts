@@ -97,7 +97,11 @@ describe('the migrated SQLite catalogue', () => {
         'trigger audit_purges.audit_purges_no_delete',
         'trigger audit_purges.audit_purges_no_update',
         'trigger component_states.component_states_no_update',
+        'trigger document_views.document_views_no_update',
         'trigger incident_revisions.incident_revisions_no_update',
+        'trigger nda_acceptances.nda_acceptances_no_update',
+        'trigger nda_texts.nda_texts_no_delete',
+        'trigger nda_texts.nda_texts_no_update',
       ]);
       expect(db.$client.prepare('SELECT id, slug FROM trust_centers').all()).toEqual([{ id: 1, slug: 'default' }]);
     } finally {
