@@ -25,6 +25,10 @@ export const permissions = [
   'audit.export',
   'staff.view',
   'staff.manage',
+  // customers' access to gated documents: requests, rules, grants, who read what (personal data: admins and owners)
+  'access.view',
+  'access.manage',
+  'access.export',
   // requiring single sign-on and marking break-glass owners: owners only (not in any other role's list)
   'sso.manage',
 ] as const;
@@ -42,6 +46,9 @@ const admin: Permission[] = [
   'settings.manage',
   'audit.export',
   'staff.view',
+  'access.view',
+  'access.manage',
+  'access.export',
 ];
 
 export const rolePermissions: Record<Role, ReadonlySet<Permission>> = {
