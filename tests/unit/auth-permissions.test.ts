@@ -51,6 +51,9 @@ const expected: Record<Role, readonly Permission[]> = {
     'audit.view',
     'audit.export',
     'staff.view',
+    'access.view',
+    'access.manage',
+    'access.export',
   ],
   owner: permissions,
 };
