@@ -4,13 +4,16 @@
  * one holds nothing else up, the daily backup: planned, run when due, and
  * staff told of a failed or overdue one (src/core/backup/schedule.ts); and,
  * hourly and at start, the warnings of documents about to expire
- * (src/core/documents/expiry.ts, once per cluster by the jobs' keys). On
+ * (src/core/documents/expiry.ts, once per cluster by the jobs' keys) and
+ * the notices of customers' grants ending within a week (src/core/access/grants.ts,
+ * once per grant by a conditional UPDATE of expiry_notice_at). On
  * PostgreSQL the backup is taken as the role CANDOR_BACKUP_DATABASE_URL
  * names; without it this process only plans and alerts (README).
  */
 import { Cron } from 'croner';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { BACKUP_DATABASE_URL, describeDatabaseUrl } from '../../db/engine/url.ts';
+import { documentTitles, sendGrantExpiryNotices } from '../core/access/grants.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
@@ -49,6 +52,20 @@ export async function documentExpiryRound(context: AppContext, runNow: () => Pro
   const { documents, site } = context.content;
   const added = await planExpiryWarnings(context.database, documents, site.policies.documentExpiryWarningDays, context.now());
   if (added.length > 0) await runNow();
+}
+
+/** Emails each customer whose grant ends within the week, once per grant (cluster-wide); how many were told. */
+export async function grantExpiryRound(context: AppContext): Promise<number> {
+  const sent = await sendGrantExpiryNotices(
+    {
+      database: context.database,
+      publicUrl: context.config.publicUrl,
+      organisation: context.content.site.organisation.name,
+      titles: documentTitles(context.content.documents),
+    },
+    context.now(),
+  );
+  return sent.length;
 }
 
 type CommonDeps = Omit<BackupDeps, 'db' | 'backupUrl'>;
@@ -150,6 +167,14 @@ export function startJobRunner(
   const expiries = new Cron('17 * * * *', { protect: true }, expiryTick);
   void expiryTick();
 
+  const grantTick = async () => {
+    await grantExpiryRound(context).catch((err: unknown) =>
+      log(`grant expiry notices: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  };
+  const grantNotices = new Cron('*/15 * * * *', { protect: true }, grantTick);
+  void grantTick();
+
   const stopping = new AbortController();
   let round: Promise<void> = Promise.resolve();
   describeBackups(context, log);
@@ -166,6 +191,7 @@ export function startJobRunner(
       cron.stop();
       backups.stop();
       expiries.stop();
+      grantNotices.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

@@ -49,6 +49,10 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   '/console/announcements/compose': { path: '/console/announcements/compose', needs: 'responder' },
   '/console/objections': { path: '/console/objections', needs: 'viewer' },
   '/console/objections/[id]': { path: '/console/objections/999999', needs: 'viewer', status: 404 },
+  // customers' access to gated documents (personal data): admins and owners
+  '/console/access': { path: '/console/access', needs: 'admin' },
+  '/console/access/export.csv': { path: '/console/access/export.csv', needs: 'admin' },
+  '/console/access/acceptances.csv': { path: '/console/access/acceptances.csv', needs: 'admin' },
 };
 
 export const actions: Record<string, Needs> = {
@@ -108,6 +112,8 @@ export const actions: Record<string, Needs> = {
   updateObjection: 'responder',
   // the customer's own: the signed objection link is checked by the flow itself
   fileObjection: 'public',
+  // customers' access to gated documents
+  revokeAccessGrant: 'admin',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -56,6 +56,12 @@ export const auditActions = [
   'organisations.claim_approved',
   'organisations.member_removed',
   'organisations.viewed',
+  // customers' access to documents
+  'access.grant.revoked',
+  'access.grant.expiry_noticed',
+  'access.activity.viewed',
+  'access.activity.exported',
+  'access.acceptances.exported',
   // incidents
   'incidents.declared',
   'incidents.updated',

@@ -109,6 +109,10 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/announcements/compose': need('announcements.manage'),
   '/console/objections': need('announcements.view'),
   '/console/objections/[id]': need('announcements.view'),
+  // customers' access to gated documents: who asked, was granted, read and accepted what (personal data)
+  '/console/access': need('access.view'),
+  '/console/access/export.csv': need('access.export'),
+  '/console/access/acceptances.csv': need('access.export'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -165,6 +169,7 @@ export const consoleActions: Record<string, Access> = {
   discardAnnouncement: need('announcements.manage'),
   updateObjection: need('announcements.manage'),
   fileObjection: open,
+  revokeAccessGrant: need('access.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';
