@@ -2,13 +2,16 @@
 import { defineAction } from 'astro:actions';
 import { z } from 'astro/zod';
 import { documentTitles, formatMoment, revokeAccessGrant } from '../core/access/grants.ts';
+import { MAX_ROW_ID } from '../core/http/row-id.ts';
 import { staffAudit } from '../lib/subscription-context.ts';
-import { refuse, requireStaff, rowIdField } from './guard.ts';
+import { refuse, requireStaff } from './guard.ts';
+
+const GRANT_ID = 'Choose a grant to revoke (grantId).';
 
 export const accessGrantActions = {
   revokeAccessGrant: defineAction({
     accept: 'form',
-    input: z.object({ grantId: rowIdField('Choose a grant to revoke (grantId).') }),
+    input: z.object({ grantId: z.coerce.number({ error: GRANT_ID }).int(GRANT_ID).positive(GRANT_ID).max(MAX_ROW_ID, GRANT_ID) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'revokeAccessGrant');
       const { database, now, config, content } = ctx.locals.candor;
