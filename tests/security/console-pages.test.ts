@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { consoleActions } from '../../src/core/auth/permissions.ts';
 import { sessionCookie } from '../../src/core/auth/session.ts';
+import { customerOn, grantOn } from '../helpers/access-fixtures.ts';
 import { actions, expected, ladder, type Needs, routes } from '../helpers/authorisation-table.ts';
 import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
@@ -35,6 +36,8 @@ const CANARY = {
   nature: 'Canary nature Wv3Ht8 of the breach',
   subscriber: 'canary-subscriber-r4t8@customer.example',
   staff: 'canary-staff-m2n6@lumenwork.example',
+  // a customer who was granted a gated document (Console → Access)
+  customer: 'canary-customer-k5w9@customer.example',
 } as const;
 
 /** Who asks: anonymous, a session that has given its password only, and each role fully signed in. */
@@ -104,6 +107,15 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     staffOf.set('not enrolled', await staffMemberOn(db, 'admin', { enrolled: false }));
     await staffMemberOn(db, 'viewer', { enrolled: false, email: CANARY.staff });
     await addSubscribersTo(db, TEST_KEYS, { count: 1, channel: 'email', address: () => CANARY.subscriber });
+    const customer = await customerOn(db, CANARY.customer);
+    await grantOn(db, {
+      recipientId: customer,
+      name: 'Canary customer',
+      company: 'Canary company',
+      documents: ['soc-2-type-ii-report'],
+      createdAt: new Date(),
+      expiresAt: new Date(Date.now() + 30 * 86_400_000),
+    });
 
     // a non-public data breach: its facts go to subscribers (the log transport keeps the message)
     const declared = await (await clientFor('responder')).post('/console/incidents/new?_action=publishIncident', {
