@@ -24,6 +24,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
 import { startWebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { acceptanceOn, customerOn, grantOn, ndaTextOn, requestOn, viewOn } from '../helpers/access-fixtures.ts';
 import { type ServerOnEngine, serverEnginesUnderTest, writeRows } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
@@ -351,6 +352,45 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const csv = await admin.get('/console/subscribers/export.csv');
       expect(csv.body).toContain("'=HYPERLINK");
       expectNoFormula(csv.body, 'subscribers.csv');
+    });
+
+    it('a requester’s name and company, an NDA signer’s typed name: inert in Console → Access, defused in its CSVs', async () => {
+      const typed = `=HYPERLINK("https://evil.example","x") ${MARK}`;
+      const customer = await customerOn(db, 'access-xss@customer.example');
+      await requestOn(db, {
+        recipientId: customer,
+        name: typed,
+        company: typed,
+        documents: [typed],
+        status: 'pending',
+        createdAt: new Date(),
+      });
+      const grantId = await grantOn(db, {
+        recipientId: customer,
+        name: typed,
+        company: typed,
+        documents: ['soc-2-type-ii-report'],
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + 86_400_000 * 30),
+      });
+      await viewOn(db, { grantId, recipientId: customer, document: typed, kind: 'view', at: new Date(), ip: MARK });
+      const ndaHash = await ndaTextOn(db, typed, `NDA ${MARK}`);
+      await acceptanceOn(db, {
+        ndaHash,
+        recipientId: customer,
+        grantId,
+        fullName: typed,
+        company: typed,
+        acceptedAt: new Date(),
+        userAgent: typed,
+      });
+      const admin = await as('admin');
+      expectInertHtml((await admin.get('/console/access')).body, 'Console → Access');
+      for (const path of ['/console/access/export.csv', '/console/access/acceptances.csv']) {
+        const csv = await admin.get(path);
+        expect(csv.body, path).toContain("'=HYPERLINK");
+        expectNoFormula(csv.body, path);
+      }
     });
 
     it('addresses, codes and search terms echoed in messages', async () => {
