@@ -3,6 +3,7 @@
  * permission table (src/core/auth/permissions.ts), calls one core flow,
  * which records the audit entry.
  */
+import { accessRequestActions } from './access-requests.ts';
 import { accountActions } from './account.ts';
 import { announcementActions } from './announcements.ts';
 import { authActions } from './auth.ts';
@@ -27,4 +28,5 @@ export const server = {
   ...incidentActions,
   ...changeActions,
   ...announcementActions,
+  ...accessRequestActions,
 };

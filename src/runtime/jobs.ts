@@ -4,13 +4,16 @@
  * one holds nothing else up, the daily backup: planned, run when due, and
  * staff told of a failed or overdue one (src/core/backup/schedule.ts); and,
  * hourly and at start, the warnings of documents about to expire
- * (src/core/documents/expiry.ts, once per cluster by the jobs' keys). On
+ * (src/core/documents/expiry.ts, once per cluster by the jobs' keys); every
+ * 15 minutes, reviewers reminded of access requests that wait
+ * (src/core/access/reminders.ts, once per request and working day). On
  * PostgreSQL the backup is taken as the role CANDOR_BACKUP_DATABASE_URL
  * names; without it this process only plans and alerts (README).
  */
 import { Cron } from 'croner';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { BACKUP_DATABASE_URL, describeDatabaseUrl } from '../../db/engine/url.ts';
+import { remindWaitingRequests } from '../core/access/reminders.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
@@ -49,6 +52,19 @@ export async function documentExpiryRound(context: AppContext, runNow: () => Pro
   const { documents, site } = context.content;
   const added = await planExpiryWarnings(context.database, documents, site.policies.documentExpiryWarningDays, context.now());
   if (added.length > 0) await runNow();
+}
+
+/** One round of access-request reminders (src/core/access/reminders.ts). */
+export function accessReminderRound(context: AppContext): Promise<number> {
+  return remindWaitingRequests(
+    {
+      database: context.database,
+      staff: { keys: context.keys, staffSlack: staffSlackOf(context.config.providers.slack) },
+      publicUrl: context.config.publicUrl,
+      gated: context.content.documents.filter((d) => d.access === 'nda').map((d) => ({ slug: d.slug, title: d.title })),
+    },
+    context.now(),
+  );
 }
 
 type CommonDeps = Omit<BackupDeps, 'db' | 'backupUrl'>;
@@ -150,6 +166,14 @@ export function startJobRunner(
   const expiries = new Cron('17 * * * *', { protect: true }, expiryTick);
   void expiryTick();
 
+  const reminderTick = async (): Promise<void> => {
+    await accessReminderRound(context).catch((err: unknown) =>
+      log(`access request reminders: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  };
+  const reminders = new Cron('*/15 * * * *', { protect: true }, reminderTick);
+  void reminderTick();
+
   const stopping = new AbortController();
   let round: Promise<void> = Promise.resolve();
   describeBackups(context, log);
@@ -166,6 +190,7 @@ export function startJobRunner(
       cron.stop();
       backups.stop();
       expiries.stop();
+      reminders.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

@@ -9,8 +9,8 @@ import {
   type AccessRule,
   chooseRule,
   decideForDomain,
-  grantedDocuments,
   grantExpiry,
+  grantedDocuments,
   isFreeMailDomain,
   normaliseDomain,
   normalisePattern,
@@ -141,7 +141,8 @@ describe('property: the chosen rule is the most specific matching one', () => {
       expect(chosen, domain).not.toBeNull();
       if (!chosen) continue;
       expect(ruleMatches(chosen.pattern, domain), `${chosen.pattern} ${domain}`).toBe(true);
-      for (const other of matching) expect(rank(other.pattern) <= rank(chosen.pattern), `${other.pattern} over ${chosen.pattern}`).toBe(true);
+      for (const other of matching)
+        expect(rank(other.pattern) <= rank(chosen.pattern), `${other.pattern} over ${chosen.pattern}`).toBe(true);
       expect(decideForDomain(domain, rules).decision).toBe(chosen.decision);
     }
   });

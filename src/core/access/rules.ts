@@ -138,7 +138,10 @@ export interface DomainDecision<R> {
 }
 
 /** What happens to a verified request from `domain` (normalised) under these rules. */
-export function decideForDomain<R extends Pick<AccessRule, 'pattern' | 'decision'>>(domain: string, rules: readonly R[]): DomainDecision<R> {
+export function decideForDomain<R extends Pick<AccessRule, 'pattern' | 'decision'>>(
+  domain: string,
+  rules: readonly R[],
+): DomainDecision<R> {
   const rule = chooseRule(domain, rules);
   return { decision: rule ? rule.decision : 'review', rule, freeMail: isFreeMailDomain(domain) };
 }

@@ -85,6 +85,14 @@ export const auditActions = [
   'objections.status_changed',
   'objections.noted',
   'objections.viewed',
+  // customers' access to documents
+  'access.request.created',
+  'access.request.verified',
+  'access.request.approved',
+  'access.request.refused',
+  'access.request.viewed',
+  'access.rule.saved',
+  'access.rule.removed',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -109,6 +109,9 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/announcements/compose': need('announcements.manage'),
   '/console/objections': need('announcements.view'),
   '/console/objections/[id]': need('announcements.view'),
+  // customers' access to gated documents: requests and rules
+  '/console/access/requests/[id]': need('access.view'),
+  '/console/access/rules': need('access.view'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -165,6 +168,13 @@ export const consoleActions: Record<string, Access> = {
   discardAnnouncement: need('announcements.manage'),
   updateObjection: need('announcements.manage'),
   fileObjection: open,
+  // customers' access to gated documents: the public asks and confirms (the link's token is checked by the flow), staff decide
+  requestAccess: open,
+  verifyAccessRequest: open,
+  approveAccessRequest: need('access.manage'),
+  refuseAccessRequest: need('access.manage'),
+  saveAccessRule: need('access.manage'),
+  removeAccessRule: need('access.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';
