@@ -49,6 +49,9 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   '/console/announcements/compose': { path: '/console/announcements/compose', needs: 'responder' },
   '/console/objections': { path: '/console/objections', needs: 'viewer' },
   '/console/objections/[id]': { path: '/console/objections/999999', needs: 'viewer', status: 404 },
+  // customers' access to gated documents: requests are personal data (admins and owners)
+  '/console/access/requests/[id]': { path: '/console/access/requests/999999', needs: 'admin', status: 404 },
+  '/console/access/rules': { path: '/console/access/rules', needs: 'admin' },
 };
 
 export const actions: Record<string, Needs> = {
@@ -108,6 +111,13 @@ export const actions: Record<string, Needs> = {
   updateObjection: 'responder',
   // the customer's own: the signed objection link is checked by the flow itself
   fileObjection: 'public',
+  // access to gated documents: the public asks and confirms (the emailed link is checked by the flow), admins decide
+  requestAccess: 'public',
+  verifyAccessRequest: 'public',
+  approveAccessRequest: 'admin',
+  refuseAccessRequest: 'admin',
+  saveAccessRule: 'admin',
+  removeAccessRule: 'admin',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -53,6 +53,8 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/docs': { kind: 'public', path: '/docs', status: 200, static: true },
   '/docs/[slug]': { kind: 'public', path: '/docs/encryption', status: 200, static: true },
   '/documents': { kind: 'public', path: '/documents', status: 200 },
+  '/documents/request': { kind: 'public', path: '/documents/request', status: 200 },
+  '/documents/verify/[token]': { kind: 'token', path: `/documents/verify/${FORGED}`, status: 404 },
   // only public documents have a file; a gated one's path is a 404 (tests/integration/documents.test.ts)
   '/documents/[slug].pdf': { kind: 'public', path: '/documents/iso-27001-certificate.pdf', status: 200, static: true },
   '/feeds/[name].[format]': { kind: 'public', path: '/feeds/incidents.xml', status: 200, cors: true },

@@ -228,9 +228,11 @@ describe('the route and action tables', () => {
       'confirmSmsCode',
       'eraseSubscription',
       'fileObjection',
+      'requestAccess',
       'signIn',
       'subscribe',
       'updateTopics',
+      'verifyAccessRequest',
     ]);
     within(kinds(consoleRoutes, 'mfa'), ['/console/mfa', '/console/mfa/enrol', '/console/sign-out']);
     expect(kinds(consoleActions, 'mfa')).toEqual(['enrolMfa', 'signOut', 'verifyMfa']);
