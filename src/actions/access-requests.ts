@@ -16,22 +16,23 @@ import { accessContext, staffActor } from '../lib/access-context.ts';
 import { refuse, requireAccess, requireStaff, rowIdField } from './guard.ts';
 
 // A missing text field arrives as null; lengths are checked by the flow, with a message naming the field.
-const text = (max: number) =>
+const text = (label: string, max: number) =>
   z
     .string()
-    .max(max * 2)
+    .max(max * 2, `${label}: too long (${max.toLocaleString('en-GB')} characters at most).`)
     .nullish();
+const documentsField = z.array(z.string().max(120, 'Documents: there is no such document.')).max(50, 'Documents: too many chosen.');
 const codeOf = (status: number | undefined) => (status === 429 ? 'TOO_MANY_REQUESTS' : 'BAD_REQUEST');
 
 export const accessRequestActions = {
   requestAccess: defineAction({
     accept: 'form',
     input: z.object({
-      documents: z.array(z.string().max(120)).max(50),
-      name: text(200),
-      email: text(254),
-      company: text(200),
-      reason: text(2000),
+      documents: documentsField,
+      name: text('Name', 200),
+      email: text('Work email', 254),
+      company: text('Company', 200),
+      reason: text('Reason', 2000),
     }),
     handler: async (input, ctx) => {
       requireAccess(ctx, 'requestAccess');
@@ -62,7 +63,7 @@ export const accessRequestActions = {
     accept: 'form',
     input: z.object({
       requestId: rowIdField('There is no such request.'),
-      documents: z.array(z.string().max(120)).max(50),
+      documents: documentsField,
       expires: z.string().max(40).nullish(),
     }),
     handler: async (input, ctx) => {
@@ -78,7 +79,7 @@ export const accessRequestActions = {
 
   refuseAccessRequest: defineAction({
     accept: 'form',
-    input: z.object({ requestId: rowIdField('There is no such request.'), message: text(2000) }),
+    input: z.object({ requestId: rowIdField('There is no such request.'), message: text('Message', 2000) }),
     handler: async (input, ctx) => {
       requireStaff(ctx, 'refuseAccessRequest');
       const r = await refuse_(accessContext(ctx), staffActor(ctx.locals), input.requestId, input.message ?? '');
@@ -91,9 +92,9 @@ export const accessRequestActions = {
     accept: 'form',
     input: z.object({
       ruleId: rowIdField('There is no such rule.').nullish(),
-      pattern: text(260),
+      pattern: text('Pattern', 260),
       decision: z.string().max(20).nullish(),
-      documents: z.array(z.string().max(120)).max(50),
+      documents: documentsField,
       grantDays: z.string().max(10).nullish(),
     }),
     handler: async (input, ctx) => {

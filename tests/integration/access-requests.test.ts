@@ -346,6 +346,20 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(rules.map((r) => r.pattern)).not.toContain('evil.example');
   });
 
+  it('limits per address silently (the same answer, no new request) and per source with a message', async () => {
+    // six requests from this source so far; the limit is ten an hour
+    for (let i = 0; i < 4; i++) {
+      const asked = await ask('rate@limit.example', [SOC2]);
+      expect(asked.status).toBe(200);
+      expect(text(asked)).toContain(REQUEST_ANSWER);
+    }
+    const made = await readRows(db, (q) => q.db.select().from(q.t.accessRequests).where(eq(q.t.accessRequests.domain, 'limit.example')));
+    expect(made.length).toBe(3);
+    const over = await ask('other@limit.example', [SOC2]);
+    expect(over.status).toBe(429);
+    expect(text(over)).toContain('Too many requests from your network');
+  });
+
   it('audits every step, and no full address is in the audit log', async () => {
     const entries = await readRows(db, (q) => q.db.select().from(q.t.auditLog).where(eq(q.t.auditLog.trustCenterId, q.trustCenter)));
     const actions = new Set(entries.map((e) => e.action));
