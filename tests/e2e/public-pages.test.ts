@@ -217,7 +217,7 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
     await screenshot(page, 'doc');
   });
 
-  it('the documents page shows a card per document: a lock and the NDA contact on gated ones, a download on public ones', async () => {
+  it('the documents page shows a card per document: a lock and a link to ask for access on gated ones, a download on public ones', async () => {
     const page = await visit('/documents', { viewport: { width: 1280, height: 900 } });
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Documents');
     const cards = page.locator('#documents > li');
