@@ -346,6 +346,51 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(rules.map((r) => r.pattern)).not.toContain('evil.example');
   });
 
+  it('a rule is changed by id (its pattern too) and removed, never doubled', async () => {
+    const save = (fields: [string, string][]) => postForm('/console/access/rules?_action=saveAccessRule', fields, adminToken);
+    expect(
+      (
+        await save([
+          ['pattern', 'change.example'],
+          ['decision', 'review'],
+        ])
+      ).status,
+    ).toBe(200);
+    const ruleOf = async (pattern: string) =>
+      (await readRows(db, (q) => q.db.select().from(q.t.accessRules).where(eq(q.t.accessRules.pattern, pattern))))[0];
+    const rule = await ruleOf('change.example');
+    const form = await admin.get(`/console/access/rules?edit=${rule?.id}`);
+    expect(form.html).toContain('value="change.example"');
+    const changed = await save([
+      ['ruleId', String(rule?.id)],
+      ['pattern', '*.change.example'],
+      ['decision', 'approve'],
+      ['grantDays', '14'],
+    ]);
+    expect(changed.status).toBe(200);
+    expect(await ruleOf('change.example')).toBeUndefined();
+    expect(await ruleOf('*.change.example')).toMatchObject({ id: rule?.id, decision: 'approve', grantDays: 14, documents: null });
+    // another rule may not take a pattern that has one
+    const clash = await save([
+      ['ruleId', String(rule?.id)],
+      ['pattern', 'auto.example'],
+      ['decision', 'review'],
+    ]);
+    expect(clash.status).toBe(400);
+    expect(text(clash)).toContain('another rule already has auto.example');
+    const removed = await postForm('/console/access/rules?_action=removeAccessRule', [['ruleId', String(rule?.id)]], adminToken);
+    expect(removed.status).toBe(200);
+    expect(await ruleOf('*.change.example')).toBeUndefined();
+    const entries = await readRows(db, (q) =>
+      q.db
+        .select()
+        .from(q.t.auditLog)
+        .where(eq(q.t.auditLog.target, `access-rule:${rule?.id}`))
+        .orderBy(asc(q.t.auditLog.id)),
+    );
+    expect(entries.map((e) => e.action)).toEqual(['access.rule.saved', 'access.rule.saved', 'access.rule.removed']);
+  });
+
   it('limits per address silently (the same answer, no new request) and per source with a message', async () => {
     // six requests from this source so far; the limit is ten an hour
     for (let i = 0; i < 4; i++) {
