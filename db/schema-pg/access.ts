@@ -5,7 +5,6 @@ import { bytea, timestamptz, trustCenterId } from './trust-centers.ts';
 
 /** db/schema/access.ts on PostgreSQL: customers' access to gated documents. */
 
-
 /** A staff rule on the requester's email domain: `example.com` (that domain only) or `*.example.com` (any subdomain, not the domain itself). */
 export const accessRules = pgTable(
   'access_rules',

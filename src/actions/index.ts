@@ -10,6 +10,7 @@ import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { organisationActions } from './organisations.ts';
+import { readerActions } from './reader.ts';
 import { ssoActions } from './sso.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
@@ -27,4 +28,5 @@ export const server = {
   ...incidentActions,
   ...changeActions,
   ...announcementActions,
+  ...readerActions,
 };

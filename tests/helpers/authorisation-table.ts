@@ -108,6 +108,11 @@ export const actions: Record<string, Needs> = {
   updateObjection: 'responder',
   // the customer's own: the signed objection link is checked by the flow itself
   fileObjection: 'public',
+  // customers' own (src/actions/reader.ts): each checks the reader session or link itself
+  requestReaderLink: 'public',
+  completeReaderLink: 'public',
+  acceptNda: 'public',
+  signOutReader: 'public',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -223,12 +223,16 @@ describe('the route and action tables', () => {
     ]);
     expect(kinds(consoleRoutes, 'public')).toContain('/console/sign-in');
     expect(kinds(consoleActions, 'public')).toEqual([
+      'acceptNda',
       'completeLink',
+      'completeReaderLink',
       'confirmEmail',
       'confirmSmsCode',
       'eraseSubscription',
       'fileObjection',
+      'requestReaderLink',
       'signIn',
+      'signOutReader',
       'subscribe',
       'updateTopics',
     ]);

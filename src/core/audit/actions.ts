@@ -85,6 +85,12 @@ export const auditActions = [
   'objections.status_changed',
   'objections.noted',
   'objections.viewed',
+  // customers' access to documents
+  'access.reader.link_sent',
+  'access.reader.signed_in',
+  'access.reader.signed_out',
+  'access.nda.accepted',
+  'access.document.unservable',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -165,6 +165,11 @@ export const consoleActions: Record<string, Access> = {
   discardAnnouncement: need('announcements.manage'),
   updateObjection: need('announcements.manage'),
   fileObjection: open,
+  // customers reading gated documents: no staff session is needed (none helps); the flows check the reader session themselves
+  requestReaderLink: open,
+  completeReaderLink: open,
+  acceptNda: open,
+  signOutReader: open,
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';
