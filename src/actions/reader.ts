@@ -45,7 +45,8 @@ export const readerActions = {
     handler: async (input, ctx) => {
       requireAccess(ctx, 'acceptNda');
       const session = await readerSession(ctx);
-      if (!session) refuse('Your session has ended. Sign in again to accept the agreement.', 'UNAUTHORIZED');
+      // Not 401: that is the console's "sign in" (a staff session), which is no help here.
+      if (!session) refuse('Your session has ended. Sign in again to accept the agreement.');
       const result = await acceptNda(readerContext(ctx), ctx.locals.candor.content.ndas, session, {
         fullName: input.fullName ?? '',
         company: input.company ?? '',

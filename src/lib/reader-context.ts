@@ -47,3 +47,8 @@ export function clearReaderCookie(ctx: RequestLike): void {
   const { name, secure, path } = readerCookie(https(ctx.locals));
   ctx.cookies.delete(name, { httpOnly: true, secure, sameSite: 'lax', path });
 }
+
+/** A redirect of a reader's page (to sign in, to the NDA, to the library): never cached, like the pages themselves. */
+export function readerRedirect(to: string): Response {
+  return new Response(null, { status: 303, headers: { Location: to, 'Cache-Control': 'no-store' } });
+}

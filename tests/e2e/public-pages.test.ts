@@ -510,6 +510,7 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
       '/docs',
       '/docs/encryption',
       '/documents',
+      '/documents/sign-in',
       '/subprocessors',
       '/subprocessors?location=DE',
       '/search?q=encryption',

@@ -324,7 +324,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       q.db.select().from(q.t.auditLog).where(eq(q.t.auditLog.action, 'access.document.unservable')).orderBy(q.t.auditLog.id),
     );
     expect(audit.map((a) => a.target)).toEqual([`document:${LOCKED}`, `document:${BROKEN}`]);
-    expect(JSON.stringify(audit[0]?.summary)).toContain('encrypted');
+    expect(JSON.stringify(audit[0]?.summary)).toContain('"reason":"encrypted"');
+    expect(JSON.stringify(audit[1]?.summary)).toContain('"reason":"unreadable"');
     const views = await readRows(running.database, (q) =>
       q.db.select().from(q.t.documentViews).where(eq(q.t.documentViews.document, LOCKED)),
     );

@@ -7,6 +7,7 @@
  * with the typed name and company, time, address and browser, and the customer gets a copy by email.
  */
 import { createHash } from 'node:crypto';
+import MarkdownIt from 'markdown-it';
 import type { Database } from '../../../db/engine/types.ts';
 import {
   acceptanceOf,
@@ -33,6 +34,12 @@ export interface CurrentNda {
 }
 
 export const ndaVersion = (body: string): string => createHash('sha256').update(body, 'utf8').digest('hex');
+
+// No raw HTML from the file, markdown-it's own link check (no javascript: and the like); headings as written (## under the page's h1).
+const markdown = new MarkdownIt({ html: false, linkify: false, typographer: false });
+
+/** The NDA's text as HTML for its page. */
+export const ndaHtml = (nda: NdaSource): string => markdown.render(nda.body);
 
 /** The NDA in force at `now`: the latest effective on or before that day (UTC); null when there is none. */
 export function currentNda(ndas: readonly NdaSource[], now: Date): CurrentNda | null {

@@ -6,7 +6,7 @@
  * when it has an accent-free form, else drawn as `?`; `stampable` says which text ends up on the pages, so
  * the record of the view holds exactly that.
  */
-import { degrees, PDFDocument, rgb, StandardFonts } from 'pdf-lib';
+import { degrees, PDFDocument, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
 
 export class WatermarkError extends Error {
   readonly reason: 'encrypted' | 'unreadable' | 'empty';
@@ -43,15 +43,17 @@ export function stampable(text: string, charset: ReadonlySet<number>): string {
  */
 export async function stampPdf(original: Uint8Array, text: string): Promise<{ bytes: Uint8Array; stamped: string }> {
   let doc: PDFDocument;
+  let pages: PDFPage[];
   try {
     doc = await PDFDocument.load(original, { updateMetadata: false, throwOnInvalidObject: true });
+    // A file with no usable page tree loads and then fails here.
+    pages = doc.getPages();
   } catch (err) {
     const name = err instanceof Error ? err.name : '';
     if (name === 'EncryptedPDFError' || (err instanceof Error && /encrypt/i.test(err.message)))
       throw new WatermarkError('encrypted', 'the PDF is encrypted');
     throw new WatermarkError('unreadable', `the PDF cannot be read (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
   }
-  const pages = doc.getPages();
   if (pages.length === 0) throw new WatermarkError('empty', 'the PDF has no pages');
   try {
     const font = await doc.embedFont(StandardFonts.Helvetica);

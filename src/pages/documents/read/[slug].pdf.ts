@@ -7,13 +7,11 @@
 import type { APIRoute } from 'astro';
 import { readDocument } from '../../../core/access/downloads.ts';
 import { errorPage } from '../../../lib/error-page.ts';
-import { readerContext, readerSession } from '../../../lib/reader-context.ts';
+import { readerContext, readerRedirect, readerSession } from '../../../lib/reader-context.ts';
 
 export const prerender = false;
 
 const NO_STORE = { 'Cache-Control': 'no-store' } as const;
-
-const redirect = (to: string) => new Response(null, { status: 303, headers: { Location: to, ...NO_STORE } });
 
 export const GET: APIRoute = async (ctx) => {
   const { candor } = ctx.locals;
@@ -22,9 +20,9 @@ export const GET: APIRoute = async (ctx) => {
   const outcome = await readDocument(readerContext(ctx), candor.content, candor.contentDir, await readerSession(ctx), slug, kind);
   switch (outcome.kind) {
     case 'sign-in':
-      return redirect('/documents/sign-in');
+      return readerRedirect('/documents/sign-in');
     case 'nda':
-      return redirect('/documents/nda');
+      return readerRedirect('/documents/nda');
     case 'no-access':
       return errorPage(
         ctx,
