@@ -147,6 +147,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   let reader: Client;
 
   it('answers a request for a link alike with or without access, and emails only the address with an active grant', async () => {
+    expect((await browser().get('/documents')).body).toContain('href="/documents/sign-in"');
     const granted = await browser('127.0.0.2').post('/documents/sign-in?_action=requestReaderLink', { email: customer });
     const unknown = await browser('127.0.0.2').post('/documents/sign-in?_action=requestReaderLink', { email: stranger });
     expect(granted.status).toBe(200);
