@@ -282,6 +282,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.headers.get('content-disposition')).toBe(`${kind === 'download' ? 'attachment' : 'inline'}; filename="${SOC2}.pdf"`);
     }
+    // a HEAD is not a view: nothing stamped, nothing recorded
+    expect((await reader.request(`/documents/read/${SOC2}.pdf`, { method: 'HEAD' })).status).toBe(405);
     const views = await readRows(running.database, (q) =>
       q.db.select().from(q.t.documentViews).where(eq(q.t.documentViews.recipientId, recipientId)).orderBy(q.t.documentViews.id),
     );

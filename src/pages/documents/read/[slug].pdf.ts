@@ -55,3 +55,6 @@ export const GET: APIRoute = async (ctx) => {
       });
   }
 };
+
+/** Not a view: without this, Astro would answer HEAD with GET, stamping and recording a view nobody got. */
+export const HEAD: APIRoute = () => new Response(null, { status: 405, headers: { Allow: 'GET', ...NO_STORE } });
