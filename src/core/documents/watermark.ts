@@ -59,10 +59,11 @@ export async function stampPdf(original: Uint8Array, text: string): Promise<{ by
     const font = await doc.embedFont(StandardFonts.Helvetica);
     const line = stampable(text, new Set(font.getCharacterSet()));
     for (const page of pages) {
-      const { width, height } = page.getSize();
+      // The page's own box: its origin is not always (0, 0).
+      const { x: left, y: bottom, width, height } = page.getMediaBox();
       // Footer: small, dark, on one line (shrunk to fit the page's width).
       const footerSize = Math.min(8, (width - 36) / Math.max(1, font.widthOfTextAtSize(line, 1)));
-      page.drawText(line, { x: 18, y: 12, size: footerSize, font, color: rgb(0.25, 0.25, 0.25) });
+      page.drawText(line, { x: left + 18, y: bottom + 12, size: footerSize, font, color: rgb(0.25, 0.25, 0.25) });
       // Across the page: large and light, along the diagonal.
       const diagonal = Math.hypot(width, height);
       const angle = Math.atan2(height, width);
@@ -70,8 +71,8 @@ export async function stampPdf(original: Uint8Array, text: string): Promise<{ by
       const textWidth = font.widthOfTextAtSize(line, size);
       const start = (diagonal - textWidth) / 2;
       page.drawText(line, {
-        x: Math.cos(angle) * start + Math.sin(angle) * (size / 3),
-        y: Math.sin(angle) * start - Math.cos(angle) * (size / 3),
+        x: left + Math.cos(angle) * start + Math.sin(angle) * (size / 3),
+        y: bottom + Math.sin(angle) * start - Math.cos(angle) * (size / 3),
         size,
         font,
         color: rgb(0.55, 0.55, 0.55),
