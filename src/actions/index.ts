@@ -11,6 +11,7 @@ import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { organisationActions } from './organisations.ts';
+import { readerActions } from './reader.ts';
 import { ssoActions } from './sso.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
@@ -29,4 +30,5 @@ export const server = {
   ...changeActions,
   ...announcementActions,
   ...accessRequestActions,
+  ...readerActions,
 };

@@ -511,6 +511,7 @@ describe.each(serverEnginesUnderTest())('public trust center in Chromium, on $na
       '/docs/encryption',
       '/documents',
       '/documents/request?document=soc-2-type-ii-report',
+      '/documents/sign-in',
       '/subprocessors',
       '/subprocessors?location=DE',
       '/search?q=encryption',

@@ -118,6 +118,11 @@ export const actions: Record<string, Needs> = {
   refuseAccessRequest: 'admin',
   saveAccessRule: 'admin',
   removeAccessRule: 'admin',
+  // customers' own (src/actions/reader.ts): each checks the reader session or link itself
+  requestReaderLink: 'public',
+  completeReaderLink: 'public',
+  acceptNda: 'public',
+  signOutReader: 'public',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -223,13 +223,17 @@ describe('the route and action tables', () => {
     ]);
     expect(kinds(consoleRoutes, 'public')).toContain('/console/sign-in');
     expect(kinds(consoleActions, 'public')).toEqual([
+      'acceptNda',
       'completeLink',
+      'completeReaderLink',
       'confirmEmail',
       'confirmSmsCode',
       'eraseSubscription',
       'fileObjection',
       'requestAccess',
+      'requestReaderLink',
       'signIn',
+      'signOutReader',
       'subscribe',
       'updateTopics',
       'verifyAccessRequest',

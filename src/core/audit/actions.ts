@@ -93,6 +93,11 @@ export const auditActions = [
   'access.request.viewed',
   'access.rule.saved',
   'access.rule.removed',
+  'access.reader.link_sent',
+  'access.reader.signed_in',
+  'access.reader.signed_out',
+  'access.nda.accepted',
+  'access.document.unservable',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

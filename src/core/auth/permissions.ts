@@ -175,6 +175,11 @@ export const consoleActions: Record<string, Access> = {
   refuseAccessRequest: need('access.manage'),
   saveAccessRule: need('access.manage'),
   removeAccessRule: need('access.manage'),
+  // customers reading gated documents: no staff session is needed (none helps); the flows check the reader session themselves
+  requestReaderLink: open,
+  completeReaderLink: open,
+  acceptNda: open,
+  signOutReader: open,
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';
