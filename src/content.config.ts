@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 import type { Loader, LoaderContext } from 'astro/loaders';
 import { z } from 'zod';
 import { loadContent, type TrustContent } from './core/content/load.ts';
-import { componentSchema, docFrontmatterSchema, documentFrontmatterSchema, siteSchema, subprocessorSchema } from './core/content/schema.ts';
+import {
+  componentSchema,
+  docFrontmatterSchema,
+  documentFrontmatterSchema,
+  ndaFrontmatterSchema,
+  siteSchema,
+  subprocessorSchema,
+} from './core/content/schema.ts';
 import { wrapTables } from './markdown/scrollable-tables.ts';
 
 async function renderWithScrollableTables(render: LoaderContext['renderMarkdown'], body: string) {
@@ -77,4 +84,14 @@ const documents = defineCollection({
   schema: documentFrontmatterSchema.extend({ pdf: z.string() }),
 });
 
-export const collections = { site, subprocessors, components, docs, documents };
+// Non-disclosure agreements: validated at build like the rest; the text is read from the loaded content at request time.
+const ndas = defineCollection({
+  loader: trustContentLoader('ndas', async (content, { store, parseData }) => {
+    for (const { name, file, body, ...frontmatter } of content.ndas) {
+      store.set({ id: name, data: await parseData({ id: name, data: frontmatter, filePath: file }), body, filePath: file });
+    }
+  }),
+  schema: ndaFrontmatterSchema,
+});
+
+export const collections = { site, subprocessors, components, docs, documents, ndas };

@@ -4,6 +4,7 @@
  * which records the audit entry.
  */
 import { accessGrantActions } from './access-grants.ts';
+import { accessRequestActions } from './access-requests.ts';
 import { accountActions } from './account.ts';
 import { announcementActions } from './announcements.ts';
 import { authActions } from './auth.ts';
@@ -11,6 +12,7 @@ import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
 import { notifyActions } from './notify.ts';
 import { organisationActions } from './organisations.ts';
+import { readerActions } from './reader.ts';
 import { ssoActions } from './sso.ts';
 import { staffActions } from './staff.ts';
 import { subscribeActions } from './subscribe.ts';
@@ -29,4 +31,6 @@ export const server = {
   ...changeActions,
   ...announcementActions,
   ...accessGrantActions,
+  ...accessRequestActions,
+  ...readerActions,
 };

@@ -29,6 +29,8 @@ export interface AppContext {
    */
   database: Database;
   content: TrustContent;
+  /** where `content` was read from: gated documents' PDFs are read from it at request time (src/core/access/downloads.ts) */
+  contentDir: string;
   now: () => Date;
   /** the status pages rendered for the current status version, shared by src/server.ts and src/middleware.ts */
   snapshots: StatusSnapshots;
@@ -87,7 +89,8 @@ async function openPostgres(url: string): Promise<PostgresEngine> {
 
 /** Throws ContentError, ConfigError or DatabaseError with a message an operator can act on. */
 export async function createAppContext(config: Config, root: string): Promise<AppContext> {
-  const content = loadContent(config.contentDir ?? join(root, 'content'));
+  const contentDir = config.contentDir ?? join(root, 'content');
+  const content = loadContent(contentDir);
   prepareDataDir(config.dataDir);
   const secrets = resolveSecrets(config);
   const database: Database =
@@ -103,7 +106,7 @@ export async function createAppContext(config: Config, root: string): Promise<Ap
     const keys: Keys = { keys: [secrets.encryptionKey, ...secrets.previousKeys], secret: secrets.secret };
     // Email addresses stored before domains were indexed (a SQL migration cannot open them): once, here.
     await indexEmailDomains(database, keys);
-    return { config, secrets, keys, database, content, now, snapshots: new StatusSnapshots(database, now) };
+    return { config, secrets, keys, database, content, contentDir, now, snapshots: new StatusSnapshots(database, now) };
   } catch (err) {
     await database.close();
     throw err;

@@ -4,8 +4,10 @@
  * one holds nothing else up, the daily backup: planned, run when due, and
  * staff told of a failed or overdue one (src/core/backup/schedule.ts); and,
  * hourly and at start, the warnings of documents about to expire
- * (src/core/documents/expiry.ts, once per cluster by the jobs' keys) and
- * the notices of customers' grants ending within a week (src/core/access/grants.ts,
+ * (src/core/documents/expiry.ts, once per cluster by the jobs' keys); every
+ * 15 minutes, reviewers reminded of access requests that wait
+ * (src/core/access/reminders.ts, once per request and working day) and
+ * customers told of their grants ending within a week (src/core/access/grants.ts,
  * once per grant by a conditional UPDATE of expiry_notice_at). On
  * PostgreSQL the backup is taken as the role CANDOR_BACKUP_DATABASE_URL
  * names; without it this process only plans and alerts (README).
@@ -14,6 +16,7 @@ import { Cron } from 'croner';
 import { legacyConnection } from '../../db/engine/sqlite.ts';
 import { BACKUP_DATABASE_URL, describeDatabaseUrl } from '../../db/engine/url.ts';
 import { documentTitles, sendGrantExpiryNotices } from '../core/access/grants.ts';
+import { remindWaitingRequests } from '../core/access/reminders.ts';
 import { auditKeyring } from '../core/audit/key.ts';
 import { backupRoleProblem, otherDatabaseProblem } from '../core/backup/postgres.ts';
 import { alertStaff, type BackupDeps, backupJobHandlers, NOT_CONFIGURED, planBackups } from '../core/backup/schedule.ts';
@@ -66,6 +69,19 @@ export async function grantExpiryRound(context: AppContext): Promise<number> {
     context.now(),
   );
   return sent.length;
+}
+
+/** One round of access-request reminders (src/core/access/reminders.ts). */
+export function accessReminderRound(context: AppContext): Promise<number> {
+  return remindWaitingRequests(
+    {
+      database: context.database,
+      staff: { keys: context.keys, staffSlack: staffSlackOf(context.config.providers.slack) },
+      publicUrl: context.config.publicUrl,
+      gated: context.content.documents.filter((d) => d.access === 'nda').map((d) => ({ slug: d.slug, title: d.title })),
+    },
+    context.now(),
+  );
 }
 
 type CommonDeps = Omit<BackupDeps, 'db' | 'backupUrl'>;
@@ -174,6 +190,13 @@ export function startJobRunner(
   };
   const grantNotices = new Cron('*/15 * * * *', { protect: true }, grantTick);
   void grantTick();
+  const reminderTick = async (): Promise<void> => {
+    await accessReminderRound(context).catch((err: unknown) =>
+      log(`access request reminders: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  };
+  const reminders = new Cron('*/15 * * * *', { protect: true }, reminderTick);
+  void reminderTick();
 
   const stopping = new AbortController();
   let round: Promise<void> = Promise.resolve();
@@ -192,6 +215,7 @@ export function startJobRunner(
       backups.stop();
       expiries.stop();
       grantNotices.stop();
+      reminders.stop();
       // A backup under way stops between chunks and removes its files; its day is taken again at the next start.
       stopping.abort();
       await round;

@@ -53,6 +53,9 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   '/console/access': { path: '/console/access', needs: 'admin' },
   '/console/access/export.csv': { path: '/console/access/export.csv', needs: 'admin' },
   '/console/access/acceptances.csv': { path: '/console/access/acceptances.csv', needs: 'admin' },
+  // customers' access to gated documents: requests are personal data (admins and owners)
+  '/console/access/requests/[id]': { path: '/console/access/requests/999999', needs: 'admin', status: 404 },
+  '/console/access/rules': { path: '/console/access/rules', needs: 'admin' },
 };
 
 export const actions: Record<string, Needs> = {
@@ -114,6 +117,18 @@ export const actions: Record<string, Needs> = {
   fileObjection: 'public',
   // customers' access to gated documents
   revokeAccessGrant: 'admin',
+  // access to gated documents: the public asks and confirms (the emailed link is checked by the flow), admins decide
+  requestAccess: 'public',
+  verifyAccessRequest: 'public',
+  approveAccessRequest: 'admin',
+  refuseAccessRequest: 'admin',
+  saveAccessRule: 'admin',
+  removeAccessRule: 'admin',
+  // customers' own (src/actions/reader.ts): each checks the reader session or link itself
+  requestReaderLink: 'public',
+  completeReaderLink: 'public',
+  acceptNda: 'public',
+  signOutReader: 'public',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

@@ -126,7 +126,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         expect(item).not.toContain('.pdf');
         expect(item).toContain('Under NDA');
         expect(item).toContain('Available under NDA');
-        expect(item).toContain(`>${content.site.contacts.security.email}</a>`);
+        // the request form, with the document preselected (src/pages/documents/request.astro)
+        expect(item).toContain(`href="/documents/request?document=${d.slug}"`);
       }
     }
     // Linked from the navigation and the home page.

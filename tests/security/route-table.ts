@@ -16,6 +16,8 @@ export type RouteKind =
   | 'public'
   /** personal: reached only with a signed token in the URL or a provider's redirect */
   | 'token'
+  /** customers' reading of gated documents: reached only with a reader session (src/core/access/reader-sessions.ts), never a staff one */
+  | 'reader'
   /** provider callbacks: POST only, accepted only with a valid signature */
   | 'webhook'
   /** Astro's own endpoints, which Candor does not use directly */
@@ -53,6 +55,8 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/docs': { kind: 'public', path: '/docs', status: 200, static: true },
   '/docs/[slug]': { kind: 'public', path: '/docs/encryption', status: 200, static: true },
   '/documents': { kind: 'public', path: '/documents', status: 200 },
+  '/documents/request': { kind: 'public', path: '/documents/request', status: 200 },
+  '/documents/verify/[token]': { kind: 'token', path: `/documents/verify/${FORGED}`, status: 404 },
   // only public documents have a file; a gated one's path is a 404 (tests/integration/documents.test.ts)
   '/documents/[slug].pdf': { kind: 'public', path: '/documents/iso-27001-certificate.pdf', status: 200, static: true },
   '/feeds/[name].[format]': { kind: 'public', path: '/feeds/incidents.xml', status: 200, cors: true },
@@ -71,6 +75,14 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/subscription/[token]/export.json': { kind: 'token', path: `/subscription/${FORGED}/export.json`, status: 404 },
   '/unsubscribe/[token]': { kind: 'token', path: `/unsubscribe/${FORGED}`, status: 404 },
   '/objections/[token]': { kind: 'token', path: `/objections/1.${FORGED}`, status: 404 },
+
+  // customers' reading of gated documents: asking for a link is public; the link's page only shows a button
+  '/documents/sign-in': { kind: 'public', path: '/documents/sign-in', status: 200 },
+  '/documents/sign-in/[token]': { kind: 'token', path: `/documents/sign-in/${FORGED}`, status: 404 },
+  // without a reader session: the sign-in page (a staff session is none)
+  '/documents/nda': { kind: 'reader', path: '/documents/nda', status: 303 },
+  '/documents/library': { kind: 'reader', path: '/documents/library', status: 303 },
+  '/documents/read/[slug].pdf': { kind: 'reader', path: '/documents/read/soc-2-type-ii-report.pdf?download=1', status: 303 },
 
   '/webhooks/resend': { kind: 'webhook', path: '/webhooks/resend', status: 404 },
   '/webhooks/twilio/status': { kind: 'webhook', path: '/webhooks/twilio/status', status: 404 },

@@ -145,6 +145,10 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         );
       }
       if (expectation?.kind === 'webhook') expect(res.status).not.toBe(200);
+      if (expectation?.kind === 'reader') {
+        expect(res.headers.get('location'), `${where}: without a reader session, the sign-in page`).toBe('/documents/sign-in');
+        expect(res.headers.get('cache-control'), `${where}: a reader's answer is never cached`).toBe('no-store');
+      }
     });
 
     it.each(everyRoute)('other methods on %s', async (_pattern, { path, expectation }) => {

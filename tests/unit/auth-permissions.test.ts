@@ -223,14 +223,20 @@ describe('the route and action tables', () => {
     ]);
     expect(kinds(consoleRoutes, 'public')).toContain('/console/sign-in');
     expect(kinds(consoleActions, 'public')).toEqual([
+      'acceptNda',
       'completeLink',
+      'completeReaderLink',
       'confirmEmail',
       'confirmSmsCode',
       'eraseSubscription',
       'fileObjection',
+      'requestAccess',
+      'requestReaderLink',
       'signIn',
+      'signOutReader',
       'subscribe',
       'updateTopics',
+      'verifyAccessRequest',
     ]);
     within(kinds(consoleRoutes, 'mfa'), ['/console/mfa', '/console/mfa/enrol', '/console/sign-out']);
     expect(kinds(consoleActions, 'mfa')).toEqual(['enrolMfa', 'signOut', 'verifyMfa']);

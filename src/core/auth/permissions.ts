@@ -113,6 +113,9 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/access': need('access.view'),
   '/console/access/export.csv': need('access.export'),
   '/console/access/acceptances.csv': need('access.export'),
+  // customers' access to gated documents: requests and rules
+  '/console/access/requests/[id]': need('access.view'),
+  '/console/access/rules': need('access.view'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -170,6 +173,18 @@ export const consoleActions: Record<string, Access> = {
   updateObjection: need('announcements.manage'),
   fileObjection: open,
   revokeAccessGrant: need('access.manage'),
+  // customers' access to gated documents: the public asks and confirms (the link's token is checked by the flow), staff decide
+  requestAccess: open,
+  verifyAccessRequest: open,
+  approveAccessRequest: need('access.manage'),
+  refuseAccessRequest: need('access.manage'),
+  saveAccessRule: need('access.manage'),
+  removeAccessRule: need('access.manage'),
+  // customers reading gated documents: no staff session is needed (none helps); the flows check the reader session themselves
+  requestReaderLink: open,
+  completeReaderLink: open,
+  acceptNda: open,
+  signOutReader: open,
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

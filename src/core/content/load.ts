@@ -15,6 +15,8 @@ import {
   type DocumentFrontmatter,
   docFrontmatterSchema,
   documentFrontmatterSchema,
+  type NdaFrontmatter,
+  ndaFrontmatterSchema,
   requiredTemplates,
   type Site,
   type Subprocessor,
@@ -47,6 +49,15 @@ export interface DocumentSource extends DocumentFrontmatter {
   bytes: number;
 }
 
+/** A non-disclosure agreement of content/ndas: its text exactly as in the file, after the front matter. */
+export interface NdaSource extends NdaFrontmatter {
+  /** the file's name without .md */
+  name: string;
+  /** the file, relative to content/'s parent */
+  file: string;
+  body: string;
+}
+
 export interface TrustContent {
   site: Site;
   subprocessors: Subprocessor[];
@@ -55,6 +66,8 @@ export interface TrustContent {
   templates: TemplateSource[];
   /** sorted by title */
   documents: DocumentSource[];
+  /** sorted by effective day, then name */
+  ndas: NdaSource[];
 }
 
 const FRONTMATTER = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?([\s\S]*)$/;
@@ -89,6 +102,7 @@ export function loadContent(contentDir: string): TrustContent {
   const { docs, slugs } = loadDocs(join(contentDir, 'docs'), rel, problems);
   const templates = loadTemplates(join(contentDir, 'templates'), rel, problems);
   const documents = loadDocuments(join(contentDir, 'documents'), rel, problems);
+  const ndas = loadNdas(join(contentDir, 'ndas'), rel, problems);
 
   if (subprocessors) requireUnique(subprocessors, rel(subprocessorsPath), problems);
   if (components) requireUnique(components, rel(componentsPath), problems);
@@ -111,7 +125,7 @@ export function loadContent(contentDir: string): TrustContent {
   }
 
   if (problems.length > 0 || !site || !subprocessors || !components) throw new ContentError(problems);
-  return { site, subprocessors, components, docs, templates, documents };
+  return { site, subprocessors, components, docs, templates, documents, ndas };
 }
 
 type Rel = (p: string) => string;
@@ -239,6 +253,35 @@ function loadDocuments(dir: string, rel: Rel, problems: string[]): DocumentSourc
     documents.push({ ...result.data, slug: name, source: file, pdf: rel(pdfPath), bytes: statSync(pdfPath).size });
   }
   return documents.sort((a, b) => a.title.localeCompare(b.title));
+}
+
+/**
+ * Non-disclosure agreements: front matter (title, effective day) and the text. A trust center without an
+ * ndas folder has none (and then no gated document can be read). The body is kept exactly as written: its
+ * SHA-256 is the version customers accept.
+ */
+function loadNdas(dir: string, rel: Rel, problems: string[]): NdaSource[] {
+  if (!existsSync(dir)) return [];
+  const ndas: NdaSource[] = [];
+  for (const { name, file, data, body } of readMarkdownFiles(dir, rel, problems, 'NDAs') ?? []) {
+    const result = ndaFrontmatterSchema.safeParse(data);
+    if (!result.success) {
+      problems.push(...describeIssues(file, result.error));
+      continue;
+    }
+    if (body.trim() === '') {
+      problems.push(`${file}: the agreement has no text`);
+      continue;
+    }
+    ndas.push({ ...result.data, name, file, body });
+  }
+  const seen = new Map<number, string>();
+  for (const nda of ndas) {
+    const other = seen.get(nda.effective.getTime());
+    if (other) problems.push(`${nda.file}: effective: the same day as ${other} (which one is in force would be a guess)`);
+    seen.set(nda.effective.getTime(), nda.file);
+  }
+  return ndas.sort((a, b) => a.effective.getTime() - b.effective.getTime() || a.name.localeCompare(b.name));
 }
 
 /** Why the file at `path` is not a PDF (missing, not a file, no PDF header), or null when it is one. */

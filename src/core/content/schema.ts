@@ -238,6 +238,16 @@ export const documentFrontmatterSchema = z.strictObject({
 });
 
 /**
+ * A non-disclosure agreement in content/ndas/<name>.md: its text is the body (markdown); the one in force
+ * is the latest whose `effective` day (UTC) is on or before today (src/core/access/nda.ts).
+ */
+export const ndaFrontmatterSchema = z.strictObject({
+  title: nonEmpty,
+  /** from this day (UTC) on it is the agreement customers accept, until a later one takes effect */
+  effective: isoDate,
+});
+
+/**
  * An update template in content/templates/<id>.md: markdown with
  * placeholders the composer and the scheduler fill in.
  */
@@ -259,6 +269,7 @@ export type Subprocessor = z.infer<typeof subprocessorSchema>;
 export type Component = z.infer<typeof componentSchema>;
 export type DocFrontmatter = z.infer<typeof docFrontmatterSchema>;
 export type DocumentFrontmatter = z.infer<typeof documentFrontmatterSchema>;
+export type NdaFrontmatter = z.infer<typeof ndaFrontmatterSchema>;
 export type DocumentFramework = (typeof documentFrameworks)[number];
 export type DocumentCategory = (typeof documentCategories)[number];
 export type Severity = (typeof severities)[number];
