@@ -8,6 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { inArray } from 'drizzle-orm';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
@@ -15,7 +16,7 @@ import { startFakeResend } from '../fakes/resend.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
 import { launchChromium, staffPage } from '../helpers/browser.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
-import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { readRows, type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { keepOrganisationOn } from '../helpers/organisations.ts';
 import { pageText, until } from '../helpers/page.ts';
@@ -87,6 +88,20 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(bounced.status).toBe(303);
       const id = /\/console\/incidents\/(\d+)/.exec(bounced.location ?? '')?.[1] ?? '';
       await until(() => resend.emails.length === 2, 'the two emails');
+      // The bounce must come after the dispatcher recorded both sends (it records after the provider answers): a
+      // bounce for a message not yet recorded finds nothing to fail, and the clock would rightly say "met".
+      await until(
+        async () =>
+          (
+            await readRows(db, (q) =>
+              q.db
+                .select({ id: q.t.deliveries.id })
+                .from(q.t.deliveries)
+                .where(inArray(q.t.deliveries.status, ['sent', 'delivered'])),
+            )
+          ).length === 2,
+        'both sends recorded',
+      );
       const email = resend.emails.find((e) => e.to.includes('dpo1@customer.example'));
       if (!email) throw new Error('no email to dpo1');
       const bounce = await resend.postWebhook(`${server.url}/webhooks/resend`, WEBHOOK_SECRET, { type: 'email.bounced', email });

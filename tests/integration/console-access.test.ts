@@ -212,7 +212,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(html).toMatch(/<section class="company"[^>]*data-company="Acme"/);
     expect(text(html)).toContain('Acme (as given)');
     expect(text(html)).toContain('Customer organisation by verified email domain: Acme Bank');
-    expect(text(html)).toContain('1 person · 1 requests · 1 grants · 1 views · 1 downloads');
+    expect(text(html)).toContain('1 person · 1 request · 1 grant · 1 view · 1 download');
     const annDoc = text(
       html.match(new RegExp(`<tr data-person="${ids.ann}" data-document="soc-2-type-ii-report">([\\s\\S]*?)</tr>`))?.[1] ?? '',
     );

@@ -111,7 +111,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       // the restarted server listens on another port
       responder = new ConsoleClient(server.url);
       responder.setCookie('candor_session', (await signedInStaffOn(db, 'responder')).token);
-    });
+    }, 150_000); // three server starts: slow on a loaded machine
 
     it('a cancelled scheduled update is never published', async () => {
       await responder.post(`/console/incidents/${incidentId}?_action=publishIncident`, {

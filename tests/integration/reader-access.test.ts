@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
-import { decodePDFRawStream, PDFArray, PDFDocument, PDFName, PDFRawStream, type PDFRef, StandardFonts } from 'pdf-lib';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptedNdaText, ndaVersion } from '../../src/core/access/nda.ts';
 import { readerCookie } from '../../src/core/access/reader-sessions.ts';
@@ -24,6 +24,7 @@ import { copyContent, editText } from '../helpers/content-fixture.ts';
 import { readRows, type ServerOnEngine, serverEnginesUnderTest, writeRows } from '../helpers/engine-server.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import { until } from '../helpers/page.ts';
+import { pageTexts, winAnsi } from '../helpers/pdf.ts';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { Client } from '../helpers/security.ts';
 import { freePort, tempDir } from '../helpers/server.ts';
@@ -59,27 +60,6 @@ function gatedDocument(contentDir: string, slug: string, title: string, pdf: Uin
     `---\ntitle: ${title}\ndescription: A test report.\ncategory: audit-report\nframework: soc-2\nfile: ${slug}.pdf\nperiod:\n  from: 2025-01-01\n  to: 2025-12-31\naccess: nda\n---\n`,
   );
 }
-
-/** The text drawn on each page with a standard font, as the hex strings of its content streams (WinAnsi bytes). */
-async function pageTexts(bytes: Uint8Array): Promise<string[]> {
-  const doc = await PDFDocument.load(bytes);
-  return doc.getPages().map((page) => {
-    const contents = page.node.Contents();
-    const refs: PDFRef[] = contents instanceof PDFArray ? (contents.asArray() as PDFRef[]) : [];
-    const streams = contents instanceof PDFArray ? refs.map((r) => doc.context.lookup(r)) : [contents];
-    let text = '';
-    for (const stream of streams) {
-      if (!(stream instanceof PDFRawStream)) continue;
-      const raw = stream.dict.get(PDFName.of('Filter')) ? decodePDFRawStream(stream).decode() : stream.contents;
-      const ops = Buffer.from(raw).toString('latin1');
-      for (const m of ops.matchAll(/<([0-9A-Fa-f]+)>\s*Tj/g)) text += `${Buffer.from(m[1] ?? '', 'hex').toString('latin1')}\n`;
-      for (const m of ops.matchAll(/\(((?:[^()\\]|\\.)*)\)\s*Tj/g)) text += `${m[1]}\n`;
-    }
-    return text;
-  });
-}
-/** The watermark as WinAnsi text (· is 0xB7 there, as in latin1). */
-const winAnsi = (s: string) => Buffer.from(s, 'latin1').toString('latin1');
 
 describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   let running: ServerOnEngine;
