@@ -39,15 +39,34 @@ export async function readerLinkById(r: Reader | Tx, id: string): Promise<Reader
   return rows[0];
 }
 
-/** Marks every unused link of the address for this purpose used (a new one replaces them); how many. */
-export async function retireReaderLinks(tx: Tx, recipientId: number, purpose: ReaderLinkPurpose, now: Date): Promise<number> {
+/**
+ * Marks the unused links a new one replaces used; how many. A sign-in link replaces the address's earlier
+ * sign-in links; a verify link only the earlier links of its own request (`requestId`), so a stranger's
+ * request for the same address never voids the link of a request the owner made.
+ */
+export async function retireReaderLinks(
+  tx: Tx,
+  recipientId: number,
+  purpose: ReaderLinkPurpose,
+  requestId: number | null,
+  now: Date,
+): Promise<number> {
   const q = query(tx);
   const l = q.t.readerLinks;
+  const sameRequest = requestId === null ? isNull(l.requestId) : eq(l.requestId, requestId);
   return affected(
     await q.db
       .update(l)
       .set({ usedAt: now })
-      .where(and(eq(l.trustCenterId, q.trustCenter), eq(l.recipientId, recipientId), eq(l.purpose, purpose), isNull(l.usedAt))),
+      .where(
+        and(
+          eq(l.trustCenterId, q.trustCenter),
+          eq(l.recipientId, recipientId),
+          eq(l.purpose, purpose),
+          ...(purpose === 'verify' ? [sameRequest] : []),
+          isNull(l.usedAt),
+        ),
+      ),
   );
 }
 

@@ -20,7 +20,7 @@
  *   PostgreSQL), so a concurrent unsubscribe either waits or has already removed it.
  * SQLite's transactions never interleave, so there the locks are not needed and not taken.
  */
-import { and, asc, count, countDistinct, desc, eq, exists, gt, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, countDistinct, desc, eq, exists, gt, inArray, isNotNull, isNull, lt, not, or, type SQL, sql } from 'drizzle-orm';
 import { errorCode, toInteger } from '../../db/engine/common.ts';
 import { affected, query, type ReadQuery, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
@@ -249,9 +249,31 @@ export async function forgetTraces(tx: Tx, of: Whose): Promise<void> {
 }
 
 /** Deletes the addresses; how many. */
+/**
+ * Deletes the addresses; how many left their subscriber. An address that is also a customer's for gated
+ * documents (a request, grant, NDA acceptance or view names it) is only detached from the subscriber: the
+ * subscription goes, and the record of what the customer asked for, accepted and read stays (the access
+ * rows would go with the address, by foreign key). Unsubscribing, erasing a subscription and forgetting
+ * an unconfirmed sign-up never erase that record.
+ */
 export async function deleteRecipients(tx: Tx, of: Whose): Promise<number> {
   const q = query(tx);
-  return affected(await q.db.delete(q.t.recipients).where(whose(q, of)));
+  const { recipients: rc, accessRequests: ar, accessGrants: ag, ndaAcceptances: na, documentViews: dv } = q.t;
+  const named = (t: typeof ar | typeof ag | typeof na | typeof dv) =>
+    exists(
+      q.db
+        .select({ one: sql`1` })
+        .from(t)
+        .where(and(eq(t.trustCenterId, q.trustCenter), eq(t.recipientId, rc.id))),
+    );
+  const customer = sql`(${named(ar)} or ${named(ag)} or ${named(na)} or ${named(dv)})`;
+  const detached = affected(
+    await q.db
+      .update(rc)
+      .set({ subscriberId: null })
+      .where(and(whose(q, of), isNotNull(rc.subscriberId), customer)),
+  );
+  return detached + affected(await q.db.delete(rc).where(and(whose(q, of), not(customer))));
 }
 
 export async function recipientCount(r: Reader | Tx, subscriberId: number): Promise<number> {

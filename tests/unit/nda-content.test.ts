@@ -15,6 +15,7 @@ import { ContentError } from '../../src/core/content/errors.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import { stampable, stampPdf, WatermarkError, watermarkText } from '../../src/core/documents/watermark.ts';
 import { copyContent, editText } from '../helpers/content-fixture.ts';
+import { contentOf } from '../helpers/pdf.ts';
 import { ROOT } from '../helpers/server.ts';
 
 function problemsOf(contentDir: string): string[] {
@@ -86,12 +87,32 @@ describe('the watermark', () => {
     reference: 'abc123',
   });
 
-  it('says who, which company, which address, when (UTC) and which view', () => {
-    expect(text).toBe('Zoë Łukasz · Acme 株式会社 · z@acme.example · 2026-12-03 10:20 UTC · ref abc123');
+  it('says which address, when (UTC), which view, who and which company: the verified address first', () => {
+    expect(text).toBe('z@acme.example · 2026-12-03 10:20 UTC · ref abc123 · Zoë Łukasz · Acme 株式会社');
     // Helvetica draws WinAnsi: ë stays, Ł loses nothing it can keep, what it cannot draw becomes ?
     expect(stampable(text, new Set([...'Zoë ukasz·Acme@.0123456789-:UTCrefabcxmpl?'].map((c) => c.codePointAt(0) ?? 0)))).toBe(
-      'Zoë ?ukasz · Acme ???? · z@acme.example · 2026-12-03 10:20 UTC · ref abc123',
+      'z@acme.example · 2026-12-03 10:20 UTC · ref abc123 · Zoë ?ukasz · Acme ????',
     );
+  });
+
+  it('cuts a typed name and company to 60 characters, so they cannot push the address off the page', async () => {
+    const long = watermarkText({
+      name: 'W'.repeat(200),
+      company: 'M'.repeat(200),
+      email: 'z@acme.example',
+      at: new Date(0),
+      reference: 'r1',
+    });
+    expect(long.startsWith('z@acme.example · 1970-01-01 00:00 UTC · ref r1 · ')).toBe(true);
+    expect(long).toContain(` · ${'W'.repeat(59)}… · ${'M'.repeat(59)}…`);
+    expect(long).not.toContain('W'.repeat(60));
+    // on an A4 page the footer is drawn at 5 pt at least
+    const doc = await PDFDocument.create();
+    doc.addPage([595, 842]);
+    const { bytes } = await stampPdf(await doc.save(), long);
+    const sizes = [...(await contentOf(bytes)).matchAll(/ ([\d.]+) Tf/g)].map((m) => Number(m[1]));
+    expect(sizes.length).toBe(2);
+    for (const size of sizes) expect(size).toBeGreaterThanOrEqual(5);
   });
 
   it('stamps every page and refuses an encrypted or unreadable PDF', async () => {

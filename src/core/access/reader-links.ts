@@ -2,7 +2,7 @@
  * Customers' one-time links: `verify` proves an access request's email address, `sign_in` opens a
  * reader session. The token is `<id>.<secret>`; only SHA-256(secret) is kept (src/stores/reader-links.ts).
  * Opening a link only shows a page with a button: a link is consumed by the press (a POST), because mail
- * scanners open links but do not press buttons. A new link of a purpose retires the address's earlier ones.
+ * scanners open links but do not press buttons. A new sign-in link retires the address's earlier ones; a new verify link only its own request's.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Reader, Tx } from '../../../db/engine/types.ts';
@@ -33,7 +33,7 @@ export async function issueReaderLink(
 ): Promise<string> {
   const id = randomToken();
   const secret = randomToken();
-  await retireReaderLinks(tx, recipientId, purpose, now);
+  await retireReaderLinks(tx, recipientId, purpose, requestId, now);
   await insertReaderLink(tx, {
     id,
     recipientId,

@@ -17,6 +17,7 @@ import {
   touchReaderSession,
 } from '../../stores/reader-access.ts';
 import { writeAudit } from '../audit/log.ts';
+import { sourceOf } from '../auth/lockouts.ts';
 import { hitLimit, type Limit } from '../auth/rate-limit.ts';
 import { randomToken } from '../crypto/random.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
@@ -158,7 +159,7 @@ export async function requestReaderLink(ctx: ReaderContext, rawEmail: string): P
   if (!checked.ok) return checked;
   const email = checked.value;
   return ctx.database.transaction(async (tx) => {
-    if ((await hitLimit(tx, readerLinkLimits.perIp, ctx.client.ip ?? 'unknown', ctx.now)).limited)
+    if ((await hitLimit(tx, readerLinkLimits.perIp, sourceOf(ctx.client.ip), ctx.now)).limited)
       return { ok: false, message: TOO_MANY, tooMany: true };
     if ((await hitLimit(tx, readerLinkLimits.perAddress, addressHash(ctx.keys, 'email', email), ctx.now)).limited)
       return { ok: true, message: READER_LINK_ANSWER };

@@ -25,6 +25,7 @@ import {
 } from '../../stores/access-requests.ts';
 import { staffById } from '../../stores/staff.ts';
 import { type AuditActor, writeAudit } from '../audit/log.ts';
+import { sourceOf } from '../auth/lockouts.ts';
 import { hitLimitNow, type Limit } from '../auth/rate-limit.ts';
 import { staffLabel } from '../auth/staff.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
@@ -176,7 +177,7 @@ export async function requestAccess(ctx: AccessContext, input: RequestInput): Pr
   if (!company.ok) return company;
   const reason = checkText('Reason', input.reason, 2000, 'why you need these documents');
   if (!reason.ok) return reason;
-  if (await limited(ctx, accessRequestLimits.perIp, ctx.ip ?? 'unknown'))
+  if (await limited(ctx, accessRequestLimits.perIp, sourceOf(ctx.ip)))
     return { ok: false, message: 'Too many requests from your network. Try again in an hour.', status: 429 };
   // Per address, silently: a visible refusal would tell that the address was tried before.
   if (await limited(ctx, accessRequestLimits.perAddress, addressHash(ctx.keys, 'email', email.value)))
@@ -307,7 +308,7 @@ async function tellRefused(tx: Tx, ctx: AccessContext, recipientId: number, mess
  * lets the rules decide. The answer for review and refusal is the same.
  */
 export async function verifyAccessRequest(ctx: AccessContext, token: string): Promise<Result<{ approved: boolean; message: string }>> {
-  if (await limited(ctx, accessRequestLimits.verifyPerIp, ctx.ip ?? 'unknown'))
+  if (await limited(ctx, accessRequestLimits.verifyPerIp, sourceOf(ctx.ip)))
     return { ok: false, message: 'Too many attempts from your network. Try again in an hour.', status: 429 };
   return ctx.database.transaction(async (tx): Promise<Result<{ approved: boolean; message: string }>> => {
     const check = await consumeReaderLink(tx, token, 'verify', ctx.now);

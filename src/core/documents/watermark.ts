@@ -8,6 +8,9 @@
  */
 import { degrees, PDFDocument, type PDFPage, rgb, StandardFonts } from 'pdf-lib';
 
+/** The most of a typed name or company stamped, in characters. */
+const TYPED_MAX = 60;
+
 export class WatermarkError extends Error {
   readonly reason: 'encrypted' | 'unreadable' | 'empty';
   constructor(reason: 'encrypted' | 'unreadable' | 'empty', message: string) {
@@ -17,10 +20,18 @@ export class WatermarkError extends Error {
   }
 }
 
-/** The watermark line: "<name> · <company> · <email> · <UTC time> · ref <reference>". */
+/**
+ * The watermark line: "<email> · <UTC time> · ref <reference> · <name> · <company>". What was verified (the
+ * email) and what finds the record (the reference) come first, so they stay on the page whatever the reader
+ * typed; the typed name and company are cut to 60 characters each.
+ */
 export function watermarkText(input: { name: string; company: string; email: string; at: Date; reference: string }): string {
   const time = `${input.at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return [input.name, input.company, input.email, time, `ref ${input.reference}`].map((s) => s.replace(/\s+/g, ' ').trim()).join(' · ');
+  const typed = (s: string) => {
+    const one = s.replace(/\s+/g, ' ').trim();
+    return [...one].length > TYPED_MAX ? `${[...one].slice(0, TYPED_MAX - 1).join('')}…` : one;
+  };
+  return [input.email.trim(), time, `ref ${input.reference}`, typed(input.name), typed(input.company)].join(' · ');
 }
 
 /** What the font can draw of `text`: accents dropped where that helps, anything else `?`. */
@@ -61,15 +72,17 @@ export async function stampPdf(original: Uint8Array, text: string): Promise<{ by
     for (const page of pages) {
       // The page's own box: its origin is not always (0, 0).
       const { x: left, y: bottom, width, height } = page.getMediaBox();
-      // Footer: small, dark, on one line (shrunk to fit the page's width).
-      const footerSize = Math.min(8, (width - 36) / Math.max(1, font.widthOfTextAtSize(line, 1)));
+      // Footer: small, dark, on one line (shrunk to fit the page's width, down to 5 pt).
+      // Never below 5 pt: a longer line runs off the right edge, and its start (email, time, reference) stays.
+      const footerSize = Math.max(5, Math.min(8, (width - 36) / Math.max(1, font.widthOfTextAtSize(line, 1))));
       page.drawText(line, { x: left + 18, y: bottom + 12, size: footerSize, font, color: rgb(0.25, 0.25, 0.25) });
       // Across the page: large and light, along the diagonal.
       const diagonal = Math.hypot(width, height);
       const angle = Math.atan2(height, width);
       const size = Math.max(6, Math.min(36, (diagonal * 0.85) / Math.max(1, font.widthOfTextAtSize(line, 1))));
       const textWidth = font.widthOfTextAtSize(line, size);
-      const start = (diagonal - textWidth) / 2;
+      // Centred when it fits; else from near the corner, so the start of the line is on the page.
+      const start = Math.max(diagonal * 0.04, (diagonal - textWidth) / 2);
       page.drawText(line, {
         x: left + Math.cos(angle) * start + Math.sin(angle) * (size / 3),
         y: bottom + Math.sin(angle) * start - Math.cos(angle) * (size / 3),
