@@ -42,6 +42,22 @@ export async function removeOldLinks(tx: Tx, cutoff: Date): Promise<number> {
   return affected(await q.db.delete(l).where(and(eq(l.trustCenterId, q.trustCenter), or(lt(l.expiresAt, cutoff), lt(l.usedAt, cutoff)))));
 }
 
+/** Customers' sessions past their end (`expires_at`) or idle since before `idleCutoff`; how many. */
+export async function removeStaleReaderSessions(tx: Tx, now: Date, idleCutoff: Date): Promise<number> {
+  const q = query(tx);
+  const s = q.t.readerSessions;
+  return affected(
+    await q.db.delete(s).where(and(eq(s.trustCenterId, q.trustCenter), or(lt(s.expiresAt, now), lt(s.lastActiveAt, idleCutoff)))),
+  );
+}
+
+/** Customers' one-time links that expired, or were used, before `cutoff`; how many. */
+export async function removeOldReaderLinks(tx: Tx, cutoff: Date): Promise<number> {
+  const q = query(tx);
+  const l = q.t.readerLinks;
+  return affected(await q.db.delete(l).where(and(eq(l.trustCenterId, q.trustCenter), or(lt(l.expiresAt, cutoff), lt(l.usedAt, cutoff)))));
+}
+
 /** Slack sign-in states that expired before `cutoff`; how many. */
 export async function removeExpiredSlackStates(tx: Tx, cutoff: Date): Promise<number> {
   const q = query(tx);

@@ -6,13 +6,17 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Database, Tx } from '../../db/engine/types.ts';
+import { issueReaderLink } from '../../src/core/access/reader-links.ts';
+import { openReaderSession } from '../../src/core/access/reader-sessions.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { verifyAuditChain, writeAudit } from '../../src/core/audit/log.ts';
 import { hitLimitNow } from '../../src/core/auth/rate-limit.ts';
 import { createSession } from '../../src/core/auth/session.ts';
 import { runHousekeeping } from '../../src/core/maintenance/housekeeping.ts';
+import { ensureRecipient } from '../../src/core/notify/recipients.ts';
 import { insertStaffIfAbsent } from '../../src/stores/staff.ts';
 import { readRows, writeRows } from '../helpers/engine-server.ts';
+import { TEST_KEYS } from '../helpers/notify.ts';
 import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const DAY = 86_400_000;
@@ -82,6 +86,39 @@ describe.each(enginesUnderTest())('housekeeping on $name', (engine) => {
       deliveryAttemptsRemoved: 0,
       loggedMessagesRemoved: 0,
     });
+  });
+
+  it("removes customers' sessions past their end or idle, and their links a week after use or expiry", async () => {
+    const db = await freshDatabase();
+    const start = new Date('2026-12-01T08:00:00Z');
+    const hours = (n: number) => new Date(start.getTime() + n * 3_600_000);
+    const client = { ip: null, userAgent: null };
+    const { idle, live, oldLink, newLink } = await inTransaction(db, async (tx) => {
+      const customer = (await ensureRecipient(tx, TEST_KEYS, { channel: 'email', address: 'c@customer.example' }, start)).id;
+      const idle = await openReaderSession(tx, customer, client, start);
+      const live = await openReaderSession(tx, customer, client, hours(9));
+      const oldLink = await issueReaderLink(tx, customer, 'sign_in', null, start);
+      const newLink = await issueReaderLink(tx, customer, 'verify', null, hours(9));
+      return { idle, live, oldLink, newLink };
+    });
+    const left = () =>
+      readRows(db, async (q) => ({
+        sessions: (await q.db.select({ id: q.t.readerSessions.id }).from(q.t.readerSessions)).map((r) => r.id).sort(),
+        links: (await q.db.select({ id: q.t.readerLinks.id }).from(q.t.readerLinks)).map((r) => r.id).sort(),
+      }));
+    const idOf = (token: string) => token.split('.')[0] ?? '';
+    // at 10 h: the first session has been idle 10 h (2 h allowed), the second 1 h
+    expect((await runHousekeeping(db, policy, hours(10))).sessionsRemoved).toBe(1);
+    expect((await left()).sessions).toEqual([idOf(live.token)]);
+    // links stay a week after they expired ("already used" stays true), then go: the sign-in link expired
+    // at 30 minutes, the verify link at 33 h
+    expect((await runHousekeeping(db, policy, hours(24 * 7))).linksRemoved).toBe(0);
+    expect((await runHousekeeping(db, policy, hours(24 * 7 + 1))).linksRemoved).toBe(1);
+    expect((await left()).links).toEqual([idOf(newLink)]);
+    expect(idOf(oldLink)).not.toBe(idOf(newLink));
+    // past its 12 hours, the live session goes too
+    expect((await left()).sessions).toEqual([]);
+    expect(idle.token).not.toBe(live.token);
   });
 
   it('purges delivery attempts and logged messages past their retention, keeping the deliveries', async () => {

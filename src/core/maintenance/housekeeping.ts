@@ -2,7 +2,7 @@
  * Periodic clean-up: audit entries past their retention (the purge keeps
  * the chain verifiable), counts of repeated refusals whose window has
  * closed (written into the chain, src/core/audit/repeats.ts), records of sending past theirs (site.yaml
- * `policies.retention`), and expired sessions, links and rate-limit windows
+ * `policies.retention`), and expired sessions and links (staff's and customers'), and rate-limit windows
  * that no longer protect anything.
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
@@ -12,10 +12,13 @@ import {
   removeExpiredSlackStates,
   removeOlderBatch,
   removeOldLinks,
+  removeOldReaderLinks,
+  removeStaleReaderSessions,
   removeStaleSessions,
   tryStepLock,
 } from '../../stores/housekeeping.ts';
 import { removeCountersBefore } from '../../stores/rate-limits.ts';
+import { READER_SESSION } from '../access/reader-sessions.ts';
 import { purgeAudit } from '../audit/log.ts';
 import { closeRepeatWindows } from '../audit/repeats.ts';
 import { purgeUnconfirmed } from '../subscriptions/subscribers.ts';
@@ -58,10 +61,20 @@ export async function runHousekeeping(database: Database, policy: HousekeepingPo
   // No step lock: the purge holds the audit chain's lock, and a second purge right after finds nothing old left.
   const purge = await purgeAudit(database, policy.auditRetentionDays, now);
   const idleCutoff = new Date(now.getTime() - policy.staffSessions.idleMinutes * 60_000);
-  const sessionsRemoved = await step(database, STEP.sessions, (tx) => removeStaleSessions(tx, now, idleCutoff));
+  // staff sessions, and customers' sessions for gated documents (src/core/access/reader-sessions.ts: their own idle time)
+  const readerIdleCutoff = new Date(now.getTime() - READER_SESSION.idleMs);
+  const sessionsRemoved = await step(
+    database,
+    STEP.sessions,
+    async (tx) => (await removeStaleSessions(tx, now, idleCutoff)) + (await removeStaleReaderSessions(tx, now, readerIdleCutoff)),
+  );
   // Used or expired links are kept a week, so "this link has already been used" stays true for a while.
   const linkCutoff = new Date(now.getTime() - 7 * DAY);
-  const linksRemoved = await step(database, STEP.links, (tx) => removeOldLinks(tx, linkCutoff));
+  const linksRemoved = await step(
+    database,
+    STEP.links,
+    async (tx) => (await removeOldLinks(tx, linkCutoff)) + (await removeOldReaderLinks(tx, linkCutoff)),
+  );
   const rateLimitsRemoved = await step(database, STEP.rateLimits, (tx) => removeCountersBefore(tx, new Date(now.getTime() - DAY)));
   const unconfirmedRemoved = await purgeUnconfirmed(database, now);
   await step(database, STEP.slackStates, (tx) => removeExpiredSlackStates(tx, new Date(now.getTime() - DAY)));
