@@ -409,89 +409,73 @@ export async function* activityCsv(database: Database, keys: Keys, now: Date, pa
     ip: string | null = null,
   ) => csvRow([iso(when), what, name, company, person.email, person.organisation, documents.join(' '), by, requestId, grantId, ip]);
 
+  yield* csvPages(
+    database,
+    pageRows,
+    requestPage,
+    (row) => [row.decidedBy],
+    (row, page) => {
+      const person = personOf(keys, page.people, row.recipientId);
+      let lines = cells(row.createdAt, `requested (${row.status})`, row.name, row.company, person, row.documents, row.name, row.id, null);
+      if (row.decidedAt && (row.status === 'approved' || row.status === 'refused'))
+        lines += cells(row.decidedAt, row.status, row.name, row.company, person, row.documents, decider(row, page.staff), row.id, null);
+      return lines;
+    },
+  );
+  yield* csvPages(
+    database,
+    pageRows,
+    grantPage,
+    (g) => [g.createdBy, g.revokedBy],
+    (g, page) => {
+      const person = personOf(keys, page.people, g.recipientId);
+      const until = `granted until ${g.expiresAt.toISOString()}`;
+      let lines = cells(g.createdAt, until, g.name, g.company, person, g.documents, grantedBy(g, page.staff), g.requestId, g.id);
+      if (g.revokedAt) {
+        const by = g.revokedBy === null ? null : (page.staff.get(g.revokedBy) ?? `staff #${g.revokedBy}`);
+        lines += cells(g.revokedAt, 'revoked', g.name, g.company, person, g.documents, by, g.requestId, g.id);
+      } else if (g.expiresAt.getTime() <= now.getTime()) {
+        lines += cells(g.expiresAt, 'expired', g.name, g.company, person, g.documents, null, g.requestId, g.id);
+      }
+      return lines;
+    },
+  );
+  yield* csvPages(
+    database,
+    pageRows,
+    viewPage,
+    () => [],
+    (v, page) =>
+      cells(v.at, v.kind, v.name, v.company, personOf(keys, page.people, v.recipientId), [v.document], v.name, null, v.grantId, v.ip),
+  );
+}
+
+/**
+ * One kind of row as CSV, page by page by id (each page one read, with the people and staff it names), so
+ * an export of any size holds one page at a time.
+ */
+async function* csvPages<Row extends { id: number; recipientId: number }>(
+  database: Database,
+  pageRows: number,
+  read: (r: Reader, after: number, limit: number) => Promise<Row[]>,
+  staffOf: (row: Row) => (number | null)[],
+  lines: (row: Row, page: { people: Map<number, AccessPerson>; staff: Map<number, string> }) => string,
+): AsyncGenerator<string> {
   let after = 0;
   for (;;) {
     const from = after;
     const page = await database.read(async (r) => {
-      const rows = await requestPage(r, from, pageRows);
+      const rows = await read(r, from, pageRows);
       return {
         rows,
         people: await peopleByIds(
           r,
           rows.map((row) => row.recipientId),
         ),
-        staff: await staffNames(
-          r,
-          rows.map((row) => row.decidedBy),
-        ),
+        staff: await staffNames(r, rows.flatMap(staffOf)),
       };
     });
-    let chunk = '';
-    for (const row of page.rows) {
-      const person = personOf(keys, page.people, row.recipientId);
-      chunk += cells(row.createdAt, `requested (${row.status})`, row.name, row.company, person, row.documents, row.name, row.id, null);
-      if (row.decidedAt && (row.status === 'approved' || row.status === 'refused'))
-        chunk += cells(row.decidedAt, row.status, row.name, row.company, person, row.documents, decider(row, page.staff), row.id, null);
-    }
-    if (chunk) yield chunk;
-    const last = page.rows.at(-1);
-    if (!last || page.rows.length < pageRows) break;
-    after = last.id;
-  }
-
-  after = 0;
-  for (;;) {
-    const from = after;
-    const page = await database.read(async (r) => {
-      const rows = await grantPage(r, from, pageRows);
-      return {
-        rows,
-        people: await peopleByIds(
-          r,
-          rows.map((row) => row.recipientId),
-        ),
-        staff: await staffNames(
-          r,
-          rows.flatMap((row) => [row.createdBy, row.revokedBy]),
-        ),
-      };
-    });
-    let chunk = '';
-    for (const g of page.rows) {
-      const person = personOf(keys, page.people, g.recipientId);
-      const until = `granted until ${g.expiresAt.toISOString()}`;
-      chunk += cells(g.createdAt, until, g.name, g.company, person, g.documents, grantedBy(g, page.staff), g.requestId, g.id);
-      if (g.revokedAt) {
-        const by = g.revokedBy === null ? null : (page.staff.get(g.revokedBy) ?? `staff #${g.revokedBy}`);
-        chunk += cells(g.revokedAt, 'revoked', g.name, g.company, person, g.documents, by, g.requestId, g.id);
-      } else if (g.expiresAt.getTime() <= now.getTime()) {
-        chunk += cells(g.expiresAt, 'expired', g.name, g.company, person, g.documents, null, g.requestId, g.id);
-      }
-    }
-    if (chunk) yield chunk;
-    const last = page.rows.at(-1);
-    if (!last || page.rows.length < pageRows) break;
-    after = last.id;
-  }
-
-  after = 0;
-  for (;;) {
-    const from = after;
-    const page = await database.read(async (r) => {
-      const rows = await viewPage(r, from, pageRows);
-      return {
-        rows,
-        people: await peopleByIds(
-          r,
-          rows.map((row) => row.recipientId),
-        ),
-      };
-    });
-    let chunk = '';
-    for (const v of page.rows) {
-      const person = personOf(keys, page.people, v.recipientId);
-      chunk += cells(v.at, v.kind, v.name, v.company, person, [v.document], v.name, null, v.grantId, v.ip);
-    }
+    const chunk = page.rows.map((row) => lines(row, page)).join('');
     if (chunk) yield chunk;
     const last = page.rows.at(-1);
     if (!last || page.rows.length < pageRows) return;
@@ -504,27 +488,14 @@ export const ACCEPTANCES_CSV_HEADER = 'accepted_at,full_name,company,email,ip,us
 /** The NDA acceptance record: every acceptance, oldest first, read page by page as the stream is pulled. */
 export async function* acceptancesCsv(database: Database, keys: Keys, pageRows = EXPORT_PAGE_ROWS): AsyncGenerator<string> {
   yield `${ACCEPTANCES_CSV_HEADER}\r\n`;
-  let after = 0;
-  for (;;) {
-    const from = after;
-    const page = await database.read(async (r) => {
-      const rows = await acceptancePage(r, from, pageRows);
-      return {
-        rows,
-        people: await peopleByIds(
-          r,
-          rows.map((row) => row.recipientId),
-        ),
-      };
-    });
-    let chunk = '';
-    for (const a of page.rows) {
+  yield* csvPages(
+    database,
+    pageRows,
+    acceptancePage,
+    () => [],
+    (a, page) => {
       const person = personOf(keys, page.people, a.recipientId);
-      chunk += csvRow([iso(a.acceptedAt), a.fullName, a.company, person.email, a.ip, a.userAgent, a.ndaHash, a.ndaTitle, a.grantId]);
-    }
-    if (chunk) yield chunk;
-    const last = page.rows.at(-1);
-    if (!last || page.rows.length < pageRows) return;
-    after = last.id;
-  }
+      return csvRow([iso(a.acceptedAt), a.fullName, a.company, person.email, a.ip, a.userAgent, a.ndaHash, a.ndaTitle, a.grantId]);
+    },
+  );
 }
