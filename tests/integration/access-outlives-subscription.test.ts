@@ -4,9 +4,9 @@
  * and erasing a subscriber detach the address from the subscriber and keep the access rows, which would
  * otherwise go with the address by foreign key. Someone who signs a victim's address up and never
  * confirms cannot wipe the victim's access a week later; a reader cannot erase the trail of their
- * downloads by unsubscribing. On both engines (PostgreSQL when CANDOR_TEST_POSTGRES_URL is set).
+ * downloads by unsubscribing. On each engine (tests/helpers/postgres.ts enginesUnderTest).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { reading } from '../../db/engine/query.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { findRecipient } from '../../src/core/notify/recipients.ts';
@@ -14,7 +14,7 @@ import type { Choices } from '../../src/core/subscriptions/context.ts';
 import { deleteSubscriber, purgeUnconfirmed, signUp } from '../../src/core/subscriptions/subscribers.ts';
 import { acceptanceOn, grantOn, ndaTextOn, requestOn, viewOn } from '../helpers/access-fixtures.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-11-30T09:00:00Z');
 const days = (n: number) => new Date(T0.getTime() + n * 86_400_000);
@@ -89,26 +89,11 @@ async function scenario(database: Database): Promise<void> {
   expect((await database.read((r) => findRecipient(r, TEST_KEYS, 'email', 'dave@acme.example')))?.subscriberId).toBeNull();
 }
 
-describe('a customer’s access record outlives their subscription', () => {
-  it('on SQLite', async () => {
-    const sqlite = tempSqliteEngine();
-    try {
-      await scenario(sqlite);
-    } finally {
-      await sqlite.close();
-    }
-  });
-
-  describe.skipIf(!TEST_POSTGRES_URL)('on PostgreSQL', () => {
-    let engines: BothEngines;
-    beforeAll(async () => {
-      engines = await bothEngines();
-    });
-    afterAll(async () => {
-      await engines?.close();
-    });
-    it('as the application role under row-level security', async () => {
-      await scenario(engines.postgres);
-    });
-  });
+it.each(enginesUnderTest())('a customer’s access record outlives their subscription, on $name', async (engine) => {
+  const { database, close } = await engine.open();
+  try {
+    await scenario(database);
+  } finally {
+    await close();
+  }
 });

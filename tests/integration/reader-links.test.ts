@@ -4,11 +4,11 @@
  * address's earlier sign-in links; a verify link retires only its own request's earlier links, so a
  * stranger's request for the same address never voids the link of the request its owner made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { checkReaderLink, consumeReaderLink, issueReaderLink } from '../../src/core/access/reader-links.ts';
 import { customerOn, requestOn } from '../helpers/access-fixtures.ts';
-import { type BothEngines, bothEngines, TEST_POSTGRES_URL, tempSqliteEngine } from '../helpers/postgres.ts';
+import { enginesUnderTest } from '../helpers/postgres.ts';
 
 const T0 = new Date('2026-12-01T10:00:00Z');
 const later = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -49,26 +49,11 @@ async function scenario(database: Database): Promise<void> {
   expect((await check(strangersLink, 'verify', later(11))).ok).toBe(true);
 }
 
-describe('customers’ one-time links', () => {
-  it('on SQLite', async () => {
-    const sqlite = tempSqliteEngine();
-    try {
-      await scenario(sqlite);
-    } finally {
-      await sqlite.close();
-    }
-  });
-
-  describe.skipIf(!TEST_POSTGRES_URL)('on PostgreSQL', () => {
-    let engines: BothEngines;
-    beforeAll(async () => {
-      engines = await bothEngines();
-    });
-    afterAll(async () => {
-      await engines?.close();
-    });
-    it('as the application role under row-level security', async () => {
-      await scenario(engines.postgres);
-    });
-  });
+it.each(enginesUnderTest())('customers’ one-time links, on $name', async (engine) => {
+  const { database, close } = await engine.open();
+  try {
+    await scenario(database);
+  } finally {
+    await close();
+  }
 });
