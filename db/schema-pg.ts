@@ -12,9 +12,11 @@
  */
 export * from './schema-pg/access.ts';
 export * from './schema-pg/audit.ts';
+export * from './schema-pg/automation.ts';
 export * from './schema-pg/backups.ts';
 export * from './schema-pg/breaches.ts';
 export * from './schema-pg/changes.ts';
+export * from './schema-pg/consents.ts';
 export * from './schema-pg/content.ts';
 export * from './schema-pg/incidents.ts';
 export * from './schema-pg/jobs.ts';

@@ -7,9 +7,11 @@
  */
 export * from './schema/access.ts';
 export * from './schema/audit.ts';
+export * from './schema/automation.ts';
 export * from './schema/backups.ts';
 export * from './schema/breaches.ts';
 export * from './schema/changes.ts';
+export * from './schema/consents.ts';
 export * from './schema/content.ts';
 export * from './schema/incidents.ts';
 export * from './schema/jobs.ts';

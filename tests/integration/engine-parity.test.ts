@@ -92,6 +92,7 @@ describe('the migrated SQLite catalogue', () => {
         );
       }
       expect(lines.filter((l) => l.startsWith('trigger '))).toEqual([
+        'trigger alert_events.alert_events_no_update',
         'trigger audit_log.audit_log_delete_only_purged',
         'trigger audit_log.audit_log_no_update',
         'trigger audit_purges.audit_purges_no_delete',

@@ -33,6 +33,8 @@ const expected: Record<Role, readonly Permission[]> = {
     'deliveries.view',
     'deliveries.retry',
     'audit.view',
+    'alerts.ingest',
+    'alerts.manage',
   ],
   admin: [
     'console.view',
@@ -54,6 +56,10 @@ const expected: Record<Role, readonly Permission[]> = {
     'access.view',
     'access.manage',
     'access.export',
+    'alerts.ingest',
+    'alerts.manage',
+    'subscribers.import',
+    'api.tokens.manage',
   ],
   owner: permissions,
 };

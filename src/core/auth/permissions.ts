@@ -29,19 +29,33 @@ export const permissions = [
   'access.view',
   'access.manage',
   'access.export',
+  // automation (issue 17): staff API tokens (admins and owners make them), alerts from monitoring, subscriber import
+  'api.tokens.manage',
+  'alerts.ingest',
+  'alerts.manage',
+  'subscribers.import',
   // requiring single sign-on and marking break-glass owners: owners only (not in any other role's list)
   'sso.manage',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
 const viewer: Permission[] = ['console.view', 'account.manage', 'incidents.view', 'announcements.view', 'deliveries.view', 'audit.view'];
-const responder: Permission[] = [...viewer, 'incidents.manage', 'announcements.manage', 'deliveries.retry'];
+const responder: Permission[] = [
+  ...viewer,
+  'incidents.manage',
+  'announcements.manage',
+  'deliveries.retry',
+  'alerts.ingest',
+  'alerts.manage',
+];
 // Subscribers are personal data: only admins and owners see them.
 const admin: Permission[] = [
   ...responder,
   'subscribers.view',
   'subscribers.manage',
   'subscribers.export',
+  'subscribers.import',
+  'api.tokens.manage',
   'settings.view',
   'settings.manage',
   'audit.export',
