@@ -103,6 +103,18 @@ export const auditActions = [
   'access.activity.viewed',
   'access.activity.exported',
   'access.acceptances.exported',
+  // automation (issue 17): API tokens, alerts from monitoring, subscriber import
+  'api.token.created',
+  'api.token.revoked',
+  'api.token.used',
+  'api.token.refused',
+  'alert.received',
+  'alert.draft.opened',
+  'alert.draft.published',
+  'alert.draft.dismissed',
+  'alert.draft.closed',
+  'subscribers.imported',
+  'subscribers.import_checked',
   // notifications
   'deliveries.retried',
   'settings.test_sent',
