@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { trustCenterId } from './trust-centers.ts';
 
-export const channels = ['email', 'sms', 'slack', 'webhook'] as const;
+export const channels = ['email', 'sms', 'slack', 'webhook', 'teams', 'discord'] as const;
 export type ChannelName = (typeof channels)[number];
 
 /** A customer (person or organisation) following the trust center. Issue 6 fills in sign-up and consent. */

@@ -7,8 +7,8 @@ import { startSlackOAuth } from '../core/subscriptions/slack-oauth.ts';
 import {
   confirmEmail,
   confirmSms,
+  subscribeChatWebhook,
   subscribeEmail,
-  subscribeSlackWebhook,
   subscribeSms,
   subscribeWebhook,
 } from '../core/subscriptions/subscribe.ts';
@@ -37,7 +37,9 @@ export const subscribeActions = {
   subscribe: defineAction({
     accept: 'form',
     input: z.object({
-      channel: z.enum(['email', 'sms', 'slack-app', 'slack-webhook', 'webhook'], { error: 'Choose how you want to be told.' }),
+      channel: z.enum(['email', 'sms', 'slack-app', 'slack-webhook', 'teams', 'discord', 'webhook'], {
+        error: 'Choose how you want to be told.',
+      }),
       address: z.string().max(2048, 'That address is too long (2048 characters at most).').nullish(),
       ...choicesInput,
     }),
@@ -62,10 +64,13 @@ export const subscribeActions = {
           if (!r.ok) refuse(r.message);
           return { kind: 'webhook' as const, message: r.message };
         }
-        case 'slack-webhook': {
-          const r = await subscribeSlackWebhook(sub, address, choices);
+        case 'slack-webhook':
+        case 'teams':
+        case 'discord': {
+          const channel = input.channel === 'slack-webhook' ? 'slack' : input.channel;
+          const r = await subscribeChatWebhook(sub, channel, address, choices);
           if (!r.ok) refuse(r.message);
-          return { kind: 'slack-webhook' as const, manageUrl: r.manageUrl };
+          return { kind: 'chat-webhook' as const, channel, manageUrl: r.manageUrl };
         }
         case 'slack-app': {
           const slack = ctx.locals.candor.config.providers.slack;

@@ -11,6 +11,7 @@ import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lte, max, ne
 import { toInteger } from '../../db/engine/common.ts';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
+import type { ChannelName } from '../../db/schema/notify.ts';
 import type { accessGrants, accessRequests } from '../../db/schema.ts';
 
 export type AccessRequestStatus = (typeof accessRequests.$inferSelect)['status'];
@@ -374,7 +375,7 @@ export async function acceptancePage(r: Reader | Tx, after: number, limit: numbe
 
 export interface AccessPerson {
   recipientId: number;
-  channel: 'email' | 'sms' | 'slack' | 'webhook';
+  channel: ChannelName;
   /** sealed */
   address: string;
   /** the customer organisation whose verified domain the address is in */

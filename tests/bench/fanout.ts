@@ -532,6 +532,8 @@ function engineReport(sqlite: FanoutFigures | null, runs: readonly PostgresFanou
 /** (c): one subscriber per recipient, so 100,000 subscribers are 25,000 recipients on each channel. */
 const PER_CHANNEL = 25_000;
 const CHANNELS = ['email', 'sms', 'slack', 'webhook'] as const satisfies readonly ChannelName[];
+/** the four channels the fan-out bench measures (Teams and Discord post like Slack's incoming webhooks) */
+type BenchChannel = (typeof CHANNELS)[number];
 const WEBHOOK_HOSTS = 10;
 
 interface ChannelLimit {
@@ -546,7 +548,7 @@ interface ChannelLimit {
  * Raised from the defaults (Twilio and Slack: one message per second) as a paid account allows, so
  * that 25,000 messages take about a minute at the limit rather than hours.
  */
-const FOUR_CHANNEL_LIMITS: Record<ChannelName, ChannelLimit> = {
+const FOUR_CHANNEL_LIMITS: Record<BenchChannel, ChannelLimit> = {
   email: { env: '10/s', messagesPerSecond: 10 * BATCH, describe: `10 requests/s × ${BATCH} emails` },
   sms: { env: '500/s,burst=10,concurrency=16', messagesPerSecond: 500, describe: '500 messages/s from one sender' },
   slack: { env: '1/s,concurrency=16', messagesPerSecond: null, describe: '1/s per Slack channel, each gets one' },
@@ -626,7 +628,7 @@ export interface FourChannelFigures {
   populateMs: number;
   enqueueMs: number;
   sendSeconds: number;
-  channels: Record<ChannelName, ChannelFigures>;
+  channels: Record<BenchChannel, ChannelFigures>;
   /** the server process's VmHWM, and its largest sampled VmRSS; null where /proc is unavailable */
   serverPeakRssMb: number | null;
   serverSampledPeakRssMb: number | null;
@@ -638,7 +640,7 @@ export interface FourChannelFigures {
   loadAverage: [number, number];
 }
 
-function benchAddress(endpoints: FakeEndpoints, channel: ChannelName, i: number): string {
+function benchAddress(endpoints: FakeEndpoints, channel: BenchChannel, i: number): string {
   switch (channel) {
     case 'email':
       return `bench${i}@customer.example`;
@@ -745,10 +747,10 @@ async function fourChannels(log: BenchContext['log']): Promise<FourChannelFigure
     const stats = await fakes.stats();
     const rows = db.$client
       .prepare(`SELECT channel, count(*) AS n, max(sent_at) AS last FROM deliveries WHERE status = 'sent' GROUP BY channel`)
-      .all() as { channel: ChannelName; n: number; last: number }[];
+      .all() as { channel: BenchChannel; n: number; last: number }[];
     const byChannel = new Map(rows.map((r) => [r.channel, r]));
     const channels = Object.fromEntries(
-      CHANNELS.map((c): [ChannelName, ChannelFigures] => {
+      CHANNELS.map((c): [BenchChannel, ChannelFigures] => {
         const row = byChannel.get(c);
         const seconds = row ? (row.last - readyAt) / 1000 : Number.NaN;
         const perSecond = row ? row.n / seconds : 0;
@@ -770,7 +772,7 @@ async function fourChannels(log: BenchContext['log']): Promise<FourChannelFigure
           },
         ];
       }),
-    ) as Record<ChannelName, ChannelFigures>;
+    ) as Record<BenchChannel, ChannelFigures>;
     db.$client.close();
     const hasProc = atStart !== undefined;
     return {

@@ -17,6 +17,7 @@ import { freePort, type RunningServer, startServer } from '../helpers/server.ts'
 import {
   CHANNELS,
   claimedDeliveries,
+  type DrillChannel,
   type DrillDatabase,
   type DrillEngine,
   enqueueToAll,
@@ -275,7 +276,7 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashDr
       const mine = (await claimedDeliveries(database, notificationId)).filter((r) => r.owner?.includes(`/pid ${pid}/`));
       const stranded = perChannel(() => 0);
       for (const row of mine) {
-        stranded[row.channel] += 1;
+        stranded[row.channel as DrillChannel] += 1;
         strandedAt.set(row.id, (strandedAt.get(row.id) ?? 0) + 1);
       }
       strandedIds.push(mine.map((r) => r.id));

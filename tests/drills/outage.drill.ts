@@ -20,9 +20,11 @@ import { and, avg, eq, max } from 'drizzle-orm';
 import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
 import type { RetryPolicy } from '../../src/core/notify/backoff.ts';
+import { DiscordChannel } from '../../src/core/notify/channels/discord.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
+import { TeamsChannel } from '../../src/core/notify/channels/teams.ts';
 import { WebhookChannel } from '../../src/core/notify/channels/webhook.ts';
 import { Dispatcher } from '../../src/core/notify/dispatcher.ts';
 import type { Channel, LimitSettings } from '../../src/core/notify/types.ts';
@@ -30,6 +32,7 @@ import type { RecordedRequest } from '../fakes/common.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import {
   CHANNELS,
+  type DrillChannel,
   type DrillDatabase,
   type DrillEngine,
   enqueueToAll,
@@ -58,7 +61,7 @@ export interface OutageDrillOptions {
   dispatchers: number;
   recipients: PerChannel<number>;
   /** the providers that fail, one phase each, in this order */
-  order: readonly ChannelName[];
+  order: readonly DrillChannel[];
   outageMs: number;
   stormMs: number;
   retryAfterSeconds: number;
@@ -88,7 +91,7 @@ export interface RetryAfterFigures {
 }
 
 export interface PhaseResult {
-  provider: ChannelName;
+  provider: DrillChannel;
   statuses: Record<string, number>;
   answered5xx: number;
   retryAfter: RetryAfterFigures;
@@ -140,11 +143,14 @@ function channelsFor(database: Database, providers: Providers, limits: PerChanne
     }),
     slack: new SlackChannel(database, { apiUrl: providers.slack.url, limits: limits.slack }),
     webhook: new WebhookChannel({ allowHosts: providers.allowHosts }, limits.webhook),
+    // no drill recipient is on these: they post like Slack's incoming webhooks
+    teams: new TeamsChannel([]),
+    discord: new DiscordChannel([]),
   };
 }
 
 /** The requests of one provider as groups sharing one sequence, each request with the limiter key it counts against. */
-function keyedRequests(providers: Providers, channel: ChannelName): { request: RecordedRequest; key: string }[][] {
+function keyedRequests(providers: Providers, channel: DrillChannel): { request: RecordedRequest; key: string }[][] {
   switch (channel) {
     case 'email':
       return [providers.resend.requests.map((request) => ({ request, key: 'account' }))];
@@ -222,7 +228,7 @@ async function runPhase(
   handles: Database[],
   providers: Providers,
   population: Population,
-  provider: ChannelName,
+  provider: DrillChannel,
 ): Promise<PhaseResult> {
   providers.reset();
   for (const channel of CHANNELS) providers.latency(channel, options.latencyMs);

@@ -97,9 +97,11 @@ export function readDrill<T>(database: Database, fn: (q: ReadQuery) => Promise<T
 }
 
 export const CHANNELS = ['email', 'sms', 'slack', 'webhook'] as const satisfies readonly ChannelName[];
-export type PerChannel<T> = Record<ChannelName, T>;
+/** the four channels the drills exercise (Teams and Discord post like Slack's incoming webhooks) */
+export type DrillChannel = (typeof CHANNELS)[number];
+export type PerChannel<T> = Record<DrillChannel, T>;
 
-export const perChannel = <T>(make: (channel: ChannelName) => T): PerChannel<T> =>
+export const perChannel = <T>(make: (channel: DrillChannel) => T): PerChannel<T> =>
   Object.fromEntries(CHANNELS.map((c) => [c, make(c)])) as PerChannel<T>;
 
 export const SENDER = '+15005550006';
@@ -116,10 +118,10 @@ export interface Providers {
   /** host:port of every receiver, for CANDOR_WEBHOOK_ALLOW_HOSTS / the webhook channel's policy */
   allowHosts: string[];
   /** every request each provider received, in arrival order per fake */
-  requests(channel: ChannelName): RecordedRequest[];
+  requests(channel: DrillChannel): RecordedRequest[];
   /** 5xx for `ms`, then 429 with Retry-After for `stormMs`, on one provider (all receivers for webhooks) */
-  outageThenStorm(channel: ChannelName, outageMs: number, stormMs: number, retryAfterSeconds: number): void;
-  latency(channel: ChannelName, ms: number): void;
+  outageThenStorm(channel: DrillChannel, outageMs: number, stormMs: number, retryAfterSeconds: number): void;
+  latency(channel: DrillChannel, ms: number): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -136,7 +138,7 @@ export async function startProviders(options: { recordBodies: boolean }): Promis
     }),
   );
   const hooks = () => receivers.map((r) => r.receiver);
-  const fakeOf = (channel: Exclude<ChannelName, 'webhook'>) => ({ email: resend, sms: twilio, slack })[channel];
+  const fakeOf = (channel: Exclude<DrillChannel, 'webhook'>) => ({ email: resend, sms: twilio, slack })[channel];
   let timers: NodeJS.Timeout[] = [];
   return {
     resend,
@@ -171,7 +173,7 @@ export async function startProviders(options: { recordBodies: boolean }): Promis
 }
 
 /** Where the i-th recipient of each channel receives; every address is distinct within its channel. */
-export function addressOf(providers: Providers, channel: ChannelName, i: number): string {
+export function addressOf(providers: Providers, channel: DrillChannel, i: number): string {
   switch (channel) {
     case 'email':
       return `drill${i}@customer.example`;

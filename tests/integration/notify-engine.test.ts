@@ -14,9 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Tx } from '../../db/engine/types.ts';
+import { DiscordChannel } from '../../src/core/notify/channels/discord.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { SlackChannel } from '../../src/core/notify/channels/slack.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
+import { TeamsChannel } from '../../src/core/notify/channels/teams.ts';
 import { WebhookChannel } from '../../src/core/notify/channels/webhook.ts';
 import { Dispatcher, type DispatcherOptions } from '../../src/core/notify/dispatcher.ts';
 import { readRecipientToken } from '../../src/core/notify/links.ts';
@@ -24,6 +26,7 @@ import { type Audience, type Enqueued, enqueueNotification } from '../../src/cor
 import { suppressRecipient } from '../../src/core/notify/recipients.ts';
 import type { Channel, ChannelName, LimitSettings, NotificationContent } from '../../src/core/notify/types.ts';
 import { claimThread } from '../../src/stores/slack-threads.ts';
+import { type ChatWebhooksFake, startChatWebhooksFake } from '../fakes/chat-webhooks.ts';
 import type { RecordedRequest } from '../fakes/common.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
@@ -52,6 +55,8 @@ let receivers: { receiver: WebhookReceiver; secret: string }[];
 let gone: WebhookReceiver;
 let broken: WebhookReceiver;
 let allowHosts: string[];
+/** Microsoft Teams Workflows and Discord webhooks */
+let chats: ChatWebhooksFake;
 
 beforeAll(async () => {
   resend = await startFakeResend();
@@ -65,15 +70,16 @@ beforeAll(async () => {
   );
   gone = await startWebhookReceiver({ status: 410 });
   broken = await startWebhookReceiver({ status: 500 });
-  allowHosts = [...receivers.map((r) => r.receiver.url), gone.url, broken.url].map((u) => new URL(u).host);
+  chats = await startChatWebhooksFake();
+  allowHosts = [...receivers.map((r) => r.receiver.url), gone.url, broken.url, chats.url].map((u) => new URL(u).host);
 });
 
 afterAll(async () => {
-  await Promise.all([resend, twilio, slack, gone, broken, ...receivers.map((r) => r.receiver)].map((f) => f?.close()));
+  await Promise.all([resend, twilio, slack, gone, broken, chats, ...receivers.map((r) => r.receiver)].map((f) => f?.close()));
 });
 
 beforeEach(() => {
-  for (const fake of [resend, twilio, slack, gone, broken, ...receivers.map((r) => r.receiver)]) fake.reset();
+  for (const fake of [resend, twilio, slack, gone, broken, chats, ...receivers.map((r) => r.receiver)]) fake.reset();
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +235,8 @@ describe.each(enginesUnderTest())('notification engine against the provider fake
       }),
       slack: new SlackChannel(db, { apiUrl: slack.url, limits: limits.slack ?? FAST }),
       webhook: new WebhookChannel({ allowHosts }, limits.webhook ?? FAST),
+      teams: new TeamsChannel(allowHosts, limits.teams ?? FAST),
+      discord: new DiscordChannel(allowHosts, limits.discord ?? FAST),
     };
   }
 
@@ -655,6 +663,72 @@ describe.each(enginesUnderTest())('notification engine against the provider fake
     expect(twilio.messagesTo(smsNumber(0))).toHaveLength(0);
     expect(twilio.messages.length - requestsBefore).toBe(2);
     expect(gone.received).toHaveLength(1);
+  });
+
+  it("Teams and Discord: one message per channel in each one's shape, Retry-After obeyed, deleted webhooks suppressed and skipped", async () => {
+    const { db } = await freshDb();
+    const teams = await addSubscribersTo(db, TEST_KEYS, { count: 3, channel: 'teams', address: (i) => chats.teamsUrl(`flow${i}`) });
+    const discord = await addSubscribersTo(db, TEST_KEYS, {
+      count: 3,
+      channel: 'discord',
+      address: (i) => chats.discordUrl(String(900 + i)),
+    });
+    chats.remove(chats.teamsUrl('flow0'));
+    chats.remove(chats.discordUrl('900'));
+    const content = incidentContent();
+    // the notification has Slack content and no Teams or Discord of its own: both are built from it
+    const first = await enqueue(db, {
+      slack: {
+        ...content.slack,
+        text: 'API degraded &amp; slow',
+        blocks: slackBlocks('*API* is <https://trust.candor.test/incidents/1|degraded> &amp; slow'),
+      } as NonNullable<NotificationContent['slack']>,
+    });
+    expect(first.byChannel).toEqual({ teams: 3, discord: 3 });
+    const retryAfterSeconds = 1;
+    chats.rateLimitStorm(600, retryAfterSeconds);
+    const oneAtATime = { ratePerSecond: 1000, burst: 1000, concurrency: 1 };
+    await runToEnd(dispatcher(db, { limits: { teams: oneAtATime, discord: oneAtATime } }), db);
+
+    expect(await deliveryCountsOf(db, first.notificationId)).toEqual({ sent: 4, suppressed: 2 });
+    for (const id of [teams[0], discord[0]]) expect((await recipientStatus(db, id ?? 0))?.status).toBe('suppressed');
+    // exactly one accepted post per live webhook, none before Retry-After allowed after a 429
+    expect(tally(chats.posts.map((p) => p.path)).repeated).toEqual([]);
+    expect(chats.posts.map((p) => p.path).sort()).toEqual(
+      [chats.teamsUrl('flow1'), chats.teamsUrl('flow2'), chats.discordUrl('901'), chats.discordUrl('902')]
+        .map((u) => new URL(u).pathname)
+        .sort(),
+    );
+    const requests = chats.requests;
+    const limited = requests.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    for (const q of limited) {
+      const allowedAt = (q.respondedAt ?? q.time) + retryAfterSeconds * 1000;
+      expect(requests.filter((r) => r.seq > q.seq && r.time < allowedAt && r.path === q.path)).toEqual([]);
+    }
+    // Teams: an Adaptive Card whose text and button carry the message; Discord: an embed with no pings allowed
+    const card = chats.posts.find((p) => p.kind === 'teams')?.payload as {
+      attachments: { content: { body: { text: string }[]; actions?: { url: string }[] } }[];
+    };
+    expect(card.attachments[0]?.content.body.map((b) => b.text).join('\n')).toContain(
+      '**API** is [degraded](https://trust.candor.test/incidents/1) & slow',
+    );
+    expect(card.attachments[0]?.content.actions?.[0]?.url).toBe('https://trust.candor.test/incidents/1');
+    const embedPost = chats.posts.find((p) => p.kind === 'discord');
+    expect(embedPost?.query.wait).toBe('true');
+    expect(embedPost?.payload).toMatchObject({
+      allowed_mentions: { parse: [] },
+      embeds: [{ title: 'API degraded & slow', url: 'https://trust.candor.test/incidents/1' }],
+    });
+    // Discord's message id is kept as the provider's id; Teams gives none
+    const sent = (await deliveriesOf(db, first.notificationId)).filter((d) => d.status === 'sent');
+    expect(sent.filter((d) => d.channel === 'discord').every((d) => /^\d{19}$/.test(d.providerMessageId ?? ''))).toBe(true);
+    const codes = (await attemptsOf(db)).filter((a) => a.outcome === 'suppressed');
+    expect(codes.map((a) => a.httpStatus)).toEqual([404, 404]);
+
+    // the next fan-out skips the deleted webhooks
+    const second = await enqueue(db, { slack: content.slack });
+    expect(second.byChannel).toEqual({ teams: 2, discord: 2 });
   });
 
   it('fails an invalid number after one attempt, and a broken endpoint after the maximum attempts', async () => {

@@ -9,6 +9,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import type { ChannelName } from '../../db/schema/notify.ts';
+import { type ChatWebhooksFake, startChatWebhooksFake } from '../fakes/chat-webhooks.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
 import { startFakeTwilio } from '../fakes/twilio.ts';
@@ -43,6 +44,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   let twilio: Awaited<ReturnType<typeof startFakeTwilio>>;
   let slack: Awaited<ReturnType<typeof startFakeSlack>>;
   let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+  let chats: ChatWebhooksFake;
   let db: Database;
   let publicUrl: string;
 
@@ -51,6 +53,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     twilio = await startFakeTwilio();
     slack = await startFakeSlack({ clientId: 'candor-client', clientSecret: 'candor-secret' });
     receiver = await startWebhookReceiver();
+    chats = await startChatWebhooksFake();
     const port = await freePort();
     publicUrl = `http://127.0.0.1:${port}`;
     running = await engine.start({
@@ -60,7 +63,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         ...providerEnv({ port, resend, twilio, slack }),
         SLACK_CLIENT_ID: 'candor-client',
         SLACK_CLIENT_SECRET: 'candor-secret',
-        CANDOR_WEBHOOK_ALLOW_HOSTS: `${new URL(receiver.url).host},${new URL(slack.url).host}`,
+        CANDOR_WEBHOOK_ALLOW_HOSTS: `${new URL(receiver.url).host},${new URL(slack.url).host},${chats.host}`,
       },
     });
     server = running.server;
@@ -68,7 +71,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   });
   afterAll(async () => {
     await running?.stop();
-    await Promise.all([resend?.close(), twilio?.close(), slack?.close(), receiver?.close()]);
+    await Promise.all([resend?.close(), twilio?.close(), slack?.close(), receiver?.close(), chats?.close()]);
   });
 
   const text = (html: string) =>
@@ -260,6 +263,29 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const ok = await subscribe(client, { channel: 'slack-webhook', address: hook });
       expect(text(ok.html)).toContain('Your Slack channel is subscribed');
       await until(() => slack.webhookPosts.length > 0, 'the welcome post');
+    });
+
+    it('subscribes a Microsoft Teams or Discord channel by its webhook URL and welcomes it there with the link to manage it', async () => {
+      const client = new ConsoleClient(server.url);
+      expect(text((await subscribe(client, { channel: 'teams', address: 'https://evil.example/workflows/x' })).html)).toContain(
+        'Enter a Microsoft Teams Workflows webhook URL',
+      );
+      expect(text((await subscribe(client, { channel: 'discord', address: 'https://discord.com/api/oauth2/authorize' })).html)).toContain(
+        'Enter a Discord webhook URL',
+      );
+      const teams = await subscribe(client, { channel: 'teams', address: chats.teamsUrl('status-room') });
+      expect(text(teams.html)).toContain('Your Microsoft Teams channel is subscribed');
+      const discord = await subscribe(client, { channel: 'discord', address: chats.discordUrl('4242') });
+      expect(text(discord.html)).toContain('Your Discord channel is subscribed');
+      await until(() => chats.posts.length >= 2, 'the two welcome posts');
+      const card = JSON.stringify(chats.posts.find((p) => p.kind === 'teams')?.payload);
+      expect(card).toContain('This channel now receives Lumenwork updates');
+      expect(card).toContain('/subscription/');
+      const embed = chats.posts.find((p) => p.kind === 'discord')?.payload as { embeds: { description: string }[] };
+      expect(embed.embeds[0]?.description).toContain('This channel now receives Lumenwork updates');
+      // the manage link of the welcome opens the subscription
+      const manage = /\/subscription\/[^"\\)\s]+/.exec(card)?.[0] ?? '';
+      expect((await client.get(manage)).status).toBe(200);
     });
   });
 

@@ -400,6 +400,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         ['sms', `+44 ${MARK}`],
         ['webhook', `https://example.com/${MARK}`],
         ['slack-webhook', `https://hooks.slack.com/services/${MARK}`],
+        ['teams', `https://prod-01.westus.logic.azure.com/workflows/${MARK}`],
+        ['discord', `https://discord.com/api/webhooks/1/${MARK}`],
       ] as const) {
         const res = await visitor.post('/subscribe?_action=subscribe', { channel, address, topics: 'incidents', organisation: MARK });
         expect(activeMarkup(res.body), `${channel} sign-up`).toEqual([]);

@@ -160,7 +160,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
 
   let address = 0;
   /** The public sign-up form, each time from another address (sign-ups are limited per address). */
-  const subscribe = (channel: 'webhook' | 'slack-webhook', url: string) =>
+  const subscribe = (channel: 'webhook' | 'slack-webhook' | 'teams' | 'discord', url: string) =>
     new Client(server.url, `127.0.50.${(++address % 250) + 1}`).post('/subscribe?_action=subscribe', {
       channel,
       address: url,
@@ -227,6 +227,29 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         'https://hooks.slack.com.evil.example/services/T/B/X',
       ]) {
         expect(pageText((await subscribe('slack-webhook', url)).body), url).toContain('Enter a Slack incoming-webhook URL');
+      }
+    });
+
+    it('Teams workflow and Discord webhook URLs go to the hosts of Microsoft and Discord and nowhere else', async () => {
+      for (const url of [
+        `https://127.0.0.1:${canaryPort}/workflows/abc/triggers/manual/paths/invoke`,
+        `https://prod-01.westus.logic.azure.com.127.0.0.1.nip.io:${canaryPort}/workflows/abc`,
+        `https://prod-01.westus.logic.azure.com@127.0.0.1:${canaryPort}/workflows/abc`,
+        'http://prod-01.westus.logic.azure.com/workflows/abc',
+        'https://logic.azure.com.evil.example/workflows/abc',
+        'https://prod-01.westus.logic.azure.com/not-a-workflow',
+      ]) {
+        expect(pageText((await subscribe('teams', url)).body), url).toContain('Enter a Microsoft Teams Workflows webhook URL');
+      }
+      for (const url of [
+        `https://127.0.0.1:${canaryPort}/api/webhooks/123/abcdefghijklmnopqrstuvwxyz`,
+        `https://discord.com.127.0.0.1.nip.io:${canaryPort}/api/webhooks/123/abcdefghijklmnopqrstuvwxyz`,
+        `https://discord.com@127.0.0.1:${canaryPort}/api/webhooks/123/abcdefghijklmnopqrstuvwxyz`,
+        'http://discord.com/api/webhooks/123/abcdefghijklmnopqrstuvwxyz',
+        'https://discord.com.evil.example/api/webhooks/123/abcdefghijklmnopqrstuvwxyz',
+        'https://discord.com/api/oauth2/authorize',
+      ]) {
+        expect(pageText((await subscribe('discord', url)).body), url).toContain('Enter a Discord webhook URL');
       }
     });
 

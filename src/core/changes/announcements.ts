@@ -204,7 +204,7 @@ function content(ctx: AnnouncementContext, id: number | null, value: Checked): N
   });
 }
 
-const CHANNELS: readonly ChannelName[] = ['email', 'sms', 'slack', 'webhook'];
+const CHANNELS: readonly ChannelName[] = ['email', 'sms', 'slack', 'webhook', 'teams', 'discord'];
 
 export interface AnnouncementPreview {
   content: NotificationContent;

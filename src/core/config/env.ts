@@ -37,7 +37,7 @@ export interface Providers {
   /** hosts webhooks may reach although private or plain http (tests, private deployments) */
   webhookAllowHosts: string[];
   /** operator overrides of the per-channel rate limits (CANDOR_LIMIT_EMAIL etc.) */
-  limits: Partial<Record<'email' | 'sms' | 'slack' | 'webhook', ChannelLimits>>;
+  limits: Partial<Record<'email' | 'sms' | 'slack' | 'webhook' | 'teams' | 'discord', ChannelLimits>>;
   /** how long a dispatcher holds a claimed delivery before another may take it over */
   leaseMs: number;
 }
@@ -236,7 +236,7 @@ function readProviders(env: Env): Providers {
     }
   }
   const limits: Providers['limits'] = {};
-  for (const channel of ['email', 'sms', 'slack', 'webhook'] as const) {
+  for (const channel of ['email', 'sms', 'slack', 'webhook', 'teams', 'discord'] as const) {
     const parsed = parseLimits(env, `CANDOR_LIMIT_${channel.toUpperCase()}`);
     if (parsed) limits[channel] = parsed;
   }

@@ -22,6 +22,7 @@ import type { AuditAction } from '../audit/actions.ts';
 import { writeAudit } from '../audit/log.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, enqueueNotification } from '../notify/outbox.ts';
+import type { ChannelName } from '../notify/types.ts';
 import { readOrganisationNames } from '../organisations/organisations.ts';
 import { type AudienceReach, audienceReach, noRecipientsProblem } from '../organisations/reach.ts';
 import { type BreachFields, breachFieldsProblem, breachNoticeSection, saveBreachFields } from './breach.ts';
@@ -618,7 +619,7 @@ export async function readCurrentComponentStatus(
 export interface Preview {
   findings: Finding[];
   content: ReturnType<typeof incidentMessages>;
-  recipients: Partial<Record<'email' | 'sms' | 'slack' | 'webhook', number>>;
+  recipients: Partial<Record<ChannelName, number>>;
   /** whom it reaches: per organisation, channel and basis when targeted */
   reach: AudienceReach;
 }

@@ -16,6 +16,7 @@ import {
   setRecipientCount,
 } from '../../stores/notifications.ts';
 import type { MembershipBasis } from '../organisations/membership.ts';
+import { contentFor } from './channels/chat-from-slack.ts';
 import type { NotificationContent } from './types.ts';
 
 /** Who receives it. Suppressed, pending and removed recipients never do. */
@@ -66,7 +67,7 @@ export function enqueuedSoFar(): number {
  * the caller's transaction, which holds the change the notification announces.
  */
 export async function enqueueNotification(tx: Tx, input: NewNotification, now: Date): Promise<Enqueued> {
-  const contentChannels = channels.filter((c) => input.content[c] !== undefined);
+  const contentChannels = channels.filter((c) => contentFor(input.content, c) !== undefined);
   if (contentChannels.length === 0) throw new Error('a notification needs content for at least one channel');
   counter[ENQUEUED] = enqueuedSoFar() + 1;
   const notificationId = await insertNotification(tx, {

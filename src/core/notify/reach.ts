@@ -54,7 +54,14 @@ export interface NotificationReach extends ReachCounts {
   outcome: ReachOutcome;
 }
 
-export const channelLabels: Record<ChannelName, string> = { email: 'Email', sms: 'SMS', slack: 'Slack', webhook: 'Webhook' };
+export const channelLabels: Record<ChannelName, string> = {
+  email: 'Email',
+  sms: 'SMS',
+  slack: 'Slack',
+  webhook: 'Webhook',
+  teams: 'Microsoft Teams',
+  discord: 'Discord',
+};
 
 const zero = (): ReachCounts => ({ intended: 0, reached: 0, delivered: 0, failed: 0, suppressed: 0, logged: 0, onTheWay: 0 });
 

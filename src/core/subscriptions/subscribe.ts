@@ -18,7 +18,14 @@ import { deliverWebhookNow } from '../notify/channels/webhook.ts';
 import { recipientLinks } from '../notify/links.ts';
 import { enqueueNotification, type NewNotification } from '../notify/outbox.ts';
 import { addressHash, findRecipient, openRecipient } from '../notify/recipients.ts';
-import { checkEmail, checkPhone, checkSlackWebhookUrl, checkWebhookUrl } from './addresses.ts';
+import {
+  checkDiscordWebhookUrl,
+  checkEmail,
+  checkPhone,
+  checkSlackWebhookUrl,
+  checkTeamsWebhookUrl,
+  checkWebhookUrl,
+} from './addresses.ts';
 import { type ChallengeCheck, createEmailChallengeIn, createSmsChallengeIn, useEmailChallengeIn, useSmsChallengeIn } from './challenges.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import {
@@ -255,28 +262,39 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
   return { ok: true, message: WEBHOOK_ANSWER };
 }
 
-export async function subscribeSlackWebhook(
+/** Which chat webhooks a subscriber may paste, how each URL is checked, and what its welcome is called. */
+const CHAT_WEBHOOKS = {
+  slack: { check: checkSlackWebhookUrl, title: 'Slack welcome' },
+  teams: { check: checkTeamsWebhookUrl, title: 'Teams welcome' },
+  discord: { check: checkDiscordWebhookUrl, title: 'Discord welcome' },
+} as const;
+
+/**
+ * A chat channel by its incoming-webhook URL (Slack, Microsoft Teams Workflows, Discord): the URL is a
+ * secret only the channel's members can copy, so it is subscribed at once and welcomed with the link to
+ * manage it. Subscribed again, its topics are replaced by the new choice.
+ */
+export async function subscribeChatWebhook(
   ctx: SubscriptionContext,
+  channel: keyof typeof CHAT_WEBHOOKS,
   rawUrl: string,
   choices: Choices,
 ): Promise<Result<{ manageUrl: string }>> {
-  const checked = checkSlackWebhookUrl(rawUrl, ctx.webhookPolicy);
+  const checked = CHAT_WEBHOOKS[channel].check(rawUrl, ctx.webhookPolicy);
   if (!checked.ok) return checked;
   const problem = checkChoices(ctx, choices);
   if (problem) return { ok: false, message: problem };
   if (await limited(ctx, subscribeLimits.perIp, ctx.ip ?? 'unknown')) return { ok: false, message: TOO_MANY };
   const manageUrl = await ctx.database.transaction(async (tx) => {
-    const { recipient, created } = await signUpIn(
-      tx,
-      ctx.keys,
-      { channel: 'slack', address: checked.value, status: 'active' },
-      choices,
-      ctx.now,
-    );
+    const { recipient, created } = await signUpIn(tx, ctx.keys, { channel, address: checked.value, status: 'active' }, choices, ctx.now);
     if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
     const url = manageUrlOf(ctx, recipient.id);
-    await enqueue(tx, ctx, recipient.id, 'Slack welcome', slackWelcome(ctx.organisation, choices.topics, url));
+    await enqueue(tx, ctx, recipient.id, CHAT_WEBHOOKS[channel].title, slackWelcome(ctx.organisation, choices.topics, url));
     return url;
   });
   return { ok: true, manageUrl };
+}
+
+export function subscribeSlackWebhook(ctx: SubscriptionContext, rawUrl: string, choices: Choices): Promise<Result<{ manageUrl: string }>> {
+  return subscribeChatWebhook(ctx, 'slack', rawUrl, choices);
 }

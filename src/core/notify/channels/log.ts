@@ -6,6 +6,7 @@ import type { Database } from '../../../../db/engine/types.ts';
 import { insertLoggedMessages } from '../../../stores/deliveries.ts';
 import { maskAddress } from '../recipients.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
+import { contentFor } from './chat-from-slack.ts';
 import { renderEmail } from './email-render.ts';
 
 /** The provider message id of what the log transport wrote down: how a delivery is known to have been logged, not sent. */
@@ -30,7 +31,7 @@ export class LogChannel implements Channel {
       deliveryId: job.deliveryId,
       channel: this.name,
       to: maskAddress(this.name, job.address),
-      payload: this.name === 'email' && job.content.email ? renderEmail(job.content.email, job.links) : job.content[this.name],
+      payload: this.name === 'email' && job.content.email ? renderEmail(job.content.email, job.links) : contentFor(job.content, this.name),
     }));
     const ids = await this.database.transaction((tx) => insertLoggedMessages(tx, new Date(), messages));
     const durationMs = performance.now() - started;

@@ -1,12 +1,14 @@
 /**
  * Which implementation each channel uses: the provider's when its keys are
- * configured, the log transport otherwise. Webhooks need no account and are
- * always sent.
+ * configured, the log transport otherwise. Webhooks, Teams and Discord need no
+ * account (their URL is the credential) and are always sent.
  */
 import type { Database } from '../../../../db/engine/types.ts';
 import type { Providers } from '../../config/env.ts';
 import type { Channel, ChannelName } from '../types.ts';
+import { DiscordChannel } from './discord.ts';
 import { LogChannel } from './log.ts';
+import { TeamsChannel } from './teams.ts';
 import { WebhookChannel } from './webhook.ts';
 
 /** Provider SDKs are loaded only for the channels that use them: the Twilio SDK alone weighs tens of megabytes. */
@@ -32,6 +34,8 @@ export async function buildChannels(providers: Providers, database: Database, pu
       ? new (await import('./slack.ts')).SlackChannel(database, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} })
       : new LogChannel('slack', database),
     webhook: new WebhookChannel({ allowHosts: providers.webhookAllowHosts }, limits.webhook ?? {}),
+    teams: new TeamsChannel(providers.webhookAllowHosts, limits.teams ?? {}),
+    discord: new DiscordChannel(providers.webhookAllowHosts, limits.discord ?? {}),
   };
 }
 
@@ -51,5 +55,7 @@ export function channelModes(providers: Providers): Record<ChannelName, { live: 
     },
     slack: { live: providers.slack !== null, provider: providers.slack ? 'Slack' : 'log transport' },
     webhook: { live: true, provider: 'signed webhooks (Standard Webhooks)' },
+    teams: { live: true, provider: 'Microsoft Teams Workflows webhooks' },
+    discord: { live: true, provider: 'Discord webhooks' },
   };
 }

@@ -1,0 +1,92 @@
+/**
+ * Microsoft Teams through a Workflows webhook ("Post to a channel when a webhook request is received",
+ * the successor of Office 365 connectors): the address is the workflow's URL, which is its own
+ * credential (it carries a `sig`). The message is an Adaptive Card (1.4) in a `message` envelope, as
+ * Microsoft's Workflows documentation shows, built from the notification's Slack content
+ * (chat-from-slack.ts). The workflow answers 202 Accepted and gives no message id; a deleted
+ * workflow answers 404 and the address is suppressed (chat-webhook.ts).
+ */
+import type { Channel, LimitSettings, SendJob, SendResult, SlackContent } from '../types.ts';
+import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
+import { postChatWebhook, webhookLimitKey } from './chat-webhook.ts';
+
+/** Workflows' HTTP trigger throttles per flow; one message a second with a small burst stays well inside it. */
+export const TEAMS_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1, burst: 4, concurrency: 4 };
+
+/** A workflow URL: https on Azure Logic Apps or Power Platform hosts, with a /workflows/ path (or a host allowed for tests). */
+export function isTeamsWorkflowUrl(url: URL, allowHosts: readonly string[]): boolean {
+  if (allowHosts.includes(url.host) || allowHosts.includes(url.hostname)) return true;
+  if (url.protocol !== 'https:' || url.username || url.password) return false;
+  const host = url.hostname.toLowerCase();
+  return (host.endsWith('.logic.azure.com') || host.endsWith('.api.powerplatform.com')) && url.pathname.includes('/workflows/');
+}
+
+const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+/** The Adaptive Card of a message: title, paragraphs, small print, and the links as buttons. */
+export function teamsPayload(message: ChatMessage): Record<string, unknown> {
+  const body: Record<string, unknown>[] = [
+    { type: 'TextBlock', text: clip(message.title, 300), weight: 'Bolder', size: 'Medium', wrap: true },
+    ...message.paragraphs.map((text) => ({ type: 'TextBlock', text: clip(text, 4000), wrap: true })),
+    ...message.footer.map((text) => ({ type: 'TextBlock', text: clip(text, 1000), wrap: true, isSubtle: true, size: 'Small' })),
+  ];
+  const actions = message.links.slice(0, 5).map((l) => ({ type: 'Action.OpenUrl', title: clip(l.text, 100), url: l.url }));
+  return {
+    type: 'message',
+    summary: clip(message.fallback, 200),
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        contentUrl: null,
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: '1.4',
+          body,
+          ...(actions.length > 0 ? { actions } : {}),
+        },
+      },
+    ],
+  };
+}
+
+export class TeamsChannel implements Channel {
+  readonly name = 'teams' as const;
+  readonly mode = 'live' as const;
+  readonly batchSize = 1;
+  readonly limits: LimitSettings;
+  private readonly allowHosts: readonly string[];
+
+  constructor(allowHosts: readonly string[], limits: Partial<LimitSettings> = {}) {
+    this.allowHosts = allowHosts;
+    this.limits = { ...TEAMS_DEFAULT_LIMITS, ...limits };
+  }
+
+  limitKey(job: SendJob): string {
+    return webhookLimitKey(job.address);
+  }
+
+  send(jobs: SendJob[]): Promise<SendResult[]> {
+    return Promise.all(jobs.map((job) => this.sendOne(job)));
+  }
+
+  private async sendOne(job: SendJob): Promise<SendResult> {
+    const started = performance.now();
+    const done = (r: Omit<SendResult, 'deliveryId' | 'durationMs'>): SendResult => ({
+      deliveryId: job.deliveryId,
+      durationMs: performance.now() - started,
+      ...r,
+    });
+    const content: SlackContent | undefined = job.content.slack;
+    if (!content) return done({ outcome: 'failed', error: 'no chat content' });
+    let url: URL;
+    try {
+      url = new URL(job.address);
+    } catch {
+      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'the address is not a URL' });
+    }
+    if (!isTeamsWorkflowUrl(url, this.allowHosts))
+      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'not a Teams workflow URL' });
+    return done(await postChatWebhook(url.href, teamsPayload(withManageLink(chatMessageFromSlack(content), job.links.manage)), 'Teams'));
+  }
+}
