@@ -130,12 +130,9 @@ export const fingerprintOf = (source: AlertSource, componentId: string, notice: 
   `${source}:${componentId}:${notice.name}`.slice(0, 400);
 
 /** A draft's first update: the outage template for "investigating" (content/templates), naming the service. */
-export function draftText(
-  ctx: Pick<AlertContext, 'site' | 'templates'>,
-  component: Component,
-  status: AlertStatus,
-): { title: string; body: string } {
-  const title = `${componentStatusLabels[status]}: ${component.name}`;
+export function draftText(ctx: Pick<AlertContext, 'site' | 'templates'>, component: Component): { title: string; body: string } {
+  // The state is in every message's subject already ("[Partial outage] …"): the title names the service.
+  const title = `Problems with ${component.name}`;
   const template = ctx.templates.find((t) => t.kinds?.includes('outage') && t.status === 'investigating');
   const values = templateValues({ site: ctx.site, title, services: [component.name], window: null });
   const body = template
@@ -255,7 +252,7 @@ export async function receiveAlerts(
       }
       const severity = severityOf(notice.labels, component);
       const componentStatus = statusOf(severity, component);
-      const text = draftText(ctx, component, componentStatus);
+      const text = draftText(ctx, component);
       const draft = await insertAlertDraft(tx, {
         fingerprint,
         source,
