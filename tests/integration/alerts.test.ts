@@ -401,6 +401,49 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(await componentOnJson('search')).toBe('degraded');
   });
 
+  it('notices of one alert arriving together fold into one draft', async () => {
+    const fire = () => send('/api/v1/alerts/generic', { component: 'file-uploads', status: 'firing', title: 'CDN 5xx', severity: 'minor' });
+    const answers = await Promise.all([fire(), fire(), fire(), fire(), fire()]);
+    expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202, 202]);
+    const outcomes = await Promise.all(answers.map(async (a) => ((await a.json()) as { alerts: Outcome[] }).alerts[0]?.result));
+    expect(outcomes.sort()).toEqual(['folded', 'folded', 'folded', 'folded', 'opened']);
+    const drafts = await readRows(db, (q) =>
+      q.db
+        .select({ firingCount: q.t.alertDrafts.firingCount })
+        .from(q.t.alertDrafts)
+        .where(eq(q.t.alertDrafts.componentId, 'file-uploads')),
+    );
+    expect(drafts).toEqual([{ firingCount: 5 }]);
+  });
+
+  it('a draft whose incident staff resolved on its own page is closed; the alert firing again opens a new draft', async () => {
+    const fire = () => send('/api/v1/alerts/generic', { component: 'integrations', status: 'firing', title: 'Sync stuck' });
+    const first = ((await (await fire()).json()) as { alerts: Outcome[] }).alerts[0];
+    const published = await responder.post(`/console/alerts/${first?.draft}?_action=publishAlertDraft`, {
+      draftId: String(first?.draft),
+      title: 'Problems with Integrations',
+      body: 'We are looking into stuck syncs.',
+    });
+    const incident = /incident=(\d+)/.exec(published.location ?? '')?.[1];
+    expect(incident).toBeDefined();
+    const resolved = await responder.post(`/console/incidents/${incident}?_action=publishIncident`, {
+      incidentId: String(incident),
+      status: 'resolved',
+      body: 'Syncs run again.',
+    });
+    expect(resolved.status).toBe(303);
+    const again = ((await (await fire()).json()) as { alerts: Outcome[] }).alerts[0];
+    expect(again).toMatchObject({ result: 'opened' });
+    expect(again?.draft).not.toBe(first?.draft);
+    const closed = await readRows(db, (q) =>
+      q.db
+        .select({ closedAt: q.t.alertDrafts.closedAt })
+        .from(q.t.alertDrafts)
+        .where(eq(q.t.alertDrafts.id, first?.draft ?? 0)),
+    );
+    expect(closed[0]?.closedAt).toBeInstanceOf(Date);
+  });
+
   it('the staff API sets a service status (incidents.manage), audited; unknown services and bad bodies are refused', async () => {
     const set = await send('/api/v1/components/notifications/status', { status: 'major_outage', note: 'Mail provider down' }, token, 'PUT');
     expect(set.status).toBe(200);

@@ -31,6 +31,7 @@ import {
   openDraftByFingerprint,
 } from '../../stores/alerts.ts';
 import { insertStates, latestAutomationStates } from '../../stores/component-states.ts';
+import { incidentRow } from '../../stores/incidents.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { type AuditActor, writeAudit } from '../audit/log.ts';
 import type { TemplateSource } from '../content/load.ts';
@@ -177,6 +178,14 @@ export async function settleAutomationState(tx: Tx, componentId: string, now: Da
   return wanted;
 }
 
+/** Whether a published draft's incident is resolved or gone. */
+async function incidentOver(tx: Tx, draft: AlertDraftRow): Promise<boolean> {
+  if (draft.state !== 'published') return false;
+  if (draft.incidentId === null) return true;
+  const incident = await incidentRow(tx, draft.incidentId);
+  return !incident || incident.status === 'resolved';
+}
+
 /** What the event keeps of a notice: labels, annotations and where it came from (no secret travels in a payload). */
 function eventDetail(notice: AlertNotice, detail: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -223,7 +232,17 @@ export async function receiveAlerts(
         await audit(tx, ctx, actor, 'alert.received', null, { ...summary, matched: false, labels: Object.keys(notice.labels).sort() });
         return { ...base, draft: null, result: 'unmatched' };
       }
-      const open = await openDraftByFingerprint(tx, fingerprint);
+      let open = await openDraftByFingerprint(tx, fingerprint);
+      // A published draft whose incident staff resolved (or deleted) on its own page is over: closed here,
+      // so the alert firing again opens a new draft and tells staff, instead of folding into a finished one.
+      if (open && (await incidentOver(tx, open))) {
+        await closeDraft(tx, open.id, { by: null, at: ctx.now, dismissed: false });
+        await audit(tx, ctx, { type: 'system' }, 'alert.draft.closed', `alert-draft:${open.id}`, {
+          incident: open.incidentId,
+          resolvedElsewhere: true,
+        });
+        open = undefined;
+      }
       if (notice.status === 'resolved') {
         await insertAlertEvent(tx, { ...event, draftId: open?.id ?? null });
         if (open) await markAlertResolved(tx, open.id, ctx.now);
@@ -418,6 +437,14 @@ export async function resolveDraftIncident(
       if (!draft) return { ok: false, message: 'There is no such alert draft.' };
       if (draft.state !== 'published' || draft.incidentId === null || draft.closedAt !== null)
         return { ok: false, message: 'Only a published draft whose incident is still open can resolve it.' };
+      if (await incidentOver(tx, draft)) {
+        await closeDraft(tx, draftId, { by: ctx.actor.id, at: ctx.now, dismissed: false });
+        await audit(tx, ctx, staffActor(ctx.actor), 'alert.draft.closed', `alert-draft:${draftId}`, {
+          incident: draft.incidentId,
+          resolvedElsewhere: true,
+        });
+        return { ok: false, message: 'The incident was already resolved on its own page: the draft is closed, nothing was sent.' };
+      }
       if (draft.alertResolvedAt === null)
         return {
           ok: false,
