@@ -7,7 +7,7 @@
  * `lockAlerts` first in its transaction (an advisory lock on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
  * already makes writers one at a time).
  */
-import { and, asc, desc, eq, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, isNull, like, ne, sql } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { alertDrafts, alertEvents } from '../../db/schema.ts';
@@ -219,10 +219,13 @@ export async function draftEvents(r: Reader | Tx, draftId: number, limit = 200):
 export async function unmatchedEvents(r: Reader | Tx, limit = 20): Promise<AlertEventRow[]> {
   const q = reading(r);
   const e = q.t.alertEvents;
-  return q.db
-    .select()
-    .from(e)
-    .where(and(eq(e.trustCenterId, q.trustCenter), isNull(e.draftId)))
-    .orderBy(desc(e.id))
-    .limit(limit);
+  return (
+    q.db
+      .select()
+      .from(e)
+      // Unmatched notices carry `<source>:?:<name>` (src/core/alerts/drafts.ts); a resolved notice with no open draft has no draft either.
+      .where(and(eq(e.trustCenterId, q.trustCenter), isNull(e.draftId), like(e.fingerprint, '%:?:%')))
+      .orderBy(desc(e.id))
+      .limit(limit)
+  );
 }

@@ -12,6 +12,7 @@
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
+import { alertReceiptSchema, componentStatusResultSchema } from '../../src/core/alerts/payloads.ts';
 import { createApiToken } from '../../src/core/api/tokens.ts';
 import { startFakeResend } from '../fakes/resend.ts';
 import { startFakeSlack } from '../fakes/slack.ts';
@@ -155,7 +156,8 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(await stateOnPage('public-api')).toBe('operational');
       const res = await send('/api/v1/alerts/alertmanager', alertmanager('firing', { service: 'api', severity: 'major' }));
       expect(res.status).toBe(202);
-      const body = (await res.json()) as { alerts: Outcome[] };
+      // the answer has the documented shape (src/core/alerts/payloads.ts)
+      const body = alertReceiptSchema.parse(await res.json());
       expect(body.alerts).toEqual([expect.objectContaining({ component: 'public-api', result: 'opened' })]);
       draftId = body.alerts[0]?.draft ?? 0;
       expect(draftId).toBeGreaterThan(0);
@@ -372,7 +374,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     const before = await readRows(db, (q) => q.db.select({ id: q.t.alertDrafts.id }).from(q.t.alertDrafts));
     const res = await send('/api/v1/alerts/alertmanager', alertmanager('firing', { service: 'billing', team: 'payments' }));
     expect(res.status).toBe(202);
-    const body = (await res.json()) as { alerts: Outcome[]; unmatched: number; message: string };
+    const body = alertReceiptSchema.parse(await res.json());
     expect(body.alerts[0]).toMatchObject({ component: null, draft: null, result: 'unmatched' });
     expect(body.message).toContain('matched no service');
     const after = await readRows(db, (q) => q.db.select({ id: q.t.alertDrafts.id }).from(q.t.alertDrafts));
@@ -399,6 +401,20 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     const json = (await (await fetch(`${server.url}/api/v1/status.json`)).json()) as { openIncidents: { id: number; title: string }[] };
     expect(json.openIncidents).toEqual([expect.objectContaining({ id: outcome?.incident, title: 'Problems with Search' })]);
     expect(await componentOnJson('search')).toBe('degraded');
+  });
+
+  it('what an alert says is shown to staff as text, never markup', async () => {
+    const XSS = '<script>alert(1)</script><img src=x onerror=alert(2)>';
+    const res = await send('/api/v1/alerts/generic', { component: 'community', status: 'firing', title: XSS, description: XSS });
+    const outcome = ((await res.json()) as { alerts: Outcome[] }).alerts[0];
+    for (const path of ['/console/alerts', `/console/alerts/${outcome?.draft}`, '/console']) {
+      const page = await responder.get(path);
+      expect(page.html, path).not.toMatch(/<script>alert|<img src=x/);
+    }
+    expect((await responder.get(`/console/alerts/${outcome?.draft}`)).html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    await until(() => staffSlack().some((m) => m.text?.includes('alert(1)')), 'the staff message');
+    const staffEmail = resend.emails.find((e) => e.html?.includes('alert(1)'));
+    expect(staffEmail?.html).not.toMatch(/<script>alert|<img src=x/);
   });
 
   it('notices of one alert arriving together fold into one draft', async () => {
@@ -447,7 +463,12 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   it('the staff API sets a service status (incidents.manage), audited; unknown services and bad bodies are refused', async () => {
     const set = await send('/api/v1/components/notifications/status', { status: 'major_outage', note: 'Mail provider down' }, token, 'PUT');
     expect(set.status).toBe(200);
-    expect(await set.json()).toMatchObject({ component: 'notifications', status: 'major_outage', previous: 'operational', changed: true });
+    expect(componentStatusResultSchema.parse(await set.json())).toEqual({
+      component: 'notifications',
+      status: 'major_outage',
+      previous: 'operational',
+      changed: true,
+    });
     expect(await componentOnJson('notifications')).toBe('major_outage');
     const back = await send('/api/v1/components/notifications/status', { status: 'operational' }, token, 'PUT');
     expect(back.status).toBe(200);

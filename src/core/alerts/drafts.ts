@@ -16,6 +16,8 @@
  * every notice, dismissal and resolution, and written only when it changes. The staff API's
  * PUT /api/v1/components/{id}/status writes the same state directly (`setAutomationState`).
  */
+
+import type { z } from 'zod';
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   type AlertDraftRow,
@@ -48,7 +50,7 @@ import type { Finding } from '../incidents/pii-guard.ts';
 import { fillTemplate, templateValues } from '../incidents/templates.ts';
 import { type ComponentStatus, componentStatusLabels, worstStatus } from '../incidents/types.ts';
 import { notifyStaff, type StaffChannels } from '../notify/staff-recipients.ts';
-import type { AlertNotice, AlertSource } from './payloads.ts';
+import type { AlertNotice, AlertSource, alertOutcomeSchema } from './payloads.ts';
 
 export type AlertStatus = AlertDraftRow['componentStatus'];
 export type AlertSeverity = AlertDraftRow['severity'];
@@ -72,18 +74,7 @@ export interface AlertContext {
   userAgent: string | null;
 }
 
-export type AlertOutcome = {
-  alert: string;
-  status: 'firing' | 'resolved';
-  component: string | null;
-  draft: number | null;
-  /** opened a draft, folded into one, marked one resolved, matched no service, or resolved no open draft */
-  result: 'opened' | 'folded' | 'resolved' | 'unmatched' | 'no-open-draft';
-  /** the incident a service with autoPublish declared at once */
-  incident?: number;
-  /** why autoPublish could not declare it (the draft then waits for a person) */
-  publishRefused?: string;
-};
+export type AlertOutcome = z.infer<typeof alertOutcomeSchema>;
 
 const SEVERITY_WORDS: Record<string, AlertSeverity> = {
   critical: 'critical',
@@ -214,6 +205,7 @@ export async function receiveAlerts(
   const actor = staffActor(caller.actor);
   for (const notice of notices) {
     const component = componentFor(notice.labels, ctx.components);
+    // `?` for no service: never a service id (content ids are lower-case words), so the console can list these apart.
     const fingerprint = component ? fingerprintOf(source, component.id, notice) : `${source}:?:${notice.name}`.slice(0, 400);
     const outcome = await ctx.database.transaction(async (tx): Promise<AlertOutcome> => {
       await lockAlerts(tx);

@@ -197,3 +197,37 @@ export function readComponentStatusBody(body: unknown): { ok: true; value: Compo
   const parsed = componentStatusBodySchema.safeParse(body);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, errors: errorsOf(parsed.error) };
 }
+
+const componentStatusEnum = componentStatusBodySchema.shape.status;
+
+/** What each alert of a payload did (the receivers' 202 answer lists one per alert). */
+export const alertOutcomeSchema = z.object({
+  alert: z.string(),
+  status: z.enum(['firing', 'resolved']),
+  /** the service it mapped to; null: none */
+  component: z.string().nullable(),
+  /** the draft it opened, folded into or resolved */
+  draft: z.number().int().nullable(),
+  result: z.enum(['opened', 'folded', 'resolved', 'unmatched', 'no-open-draft']),
+  /** the incident a service with autoPublish declared */
+  incident: z.number().int().optional(),
+  /** why autoPublish could not declare it (the draft waits for a person) */
+  publishRefused: z.string().optional(),
+});
+
+/** The receivers' answer: 202 Accepted. */
+export const alertReceiptSchema = z.object({
+  received: z.number().int(),
+  alerts: z.array(alertOutcomeSchema),
+  /** how many matched no service, with what to change */
+  unmatched: z.number().int().optional(),
+  message: z.string().optional(),
+});
+
+/** PUT /api/v1/components/{id}/status's answer: 200. */
+export const componentStatusResultSchema = z.object({
+  component: z.string(),
+  status: componentStatusEnum,
+  previous: componentStatusEnum,
+  changed: z.boolean(),
+});
