@@ -9,7 +9,7 @@
  * transaction, which has updated that incident's row first (the row lock on PostgreSQL, `BEGIN
  * IMMEDIATE` on SQLite); the listing of services takes `lockListing` (an advisory lock) first.
  */
-import { and, asc, eq, inArray, isNull, lt, min, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, max, min, ne, or, sql } from 'drizzle-orm';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { ComponentStatus, IncidentStatus } from '../core/incidents/types.ts';
@@ -258,14 +258,19 @@ export async function latestAutomationStates(r: Reader | Tx, componentIds: reado
   if (componentIds.length === 0) return result;
   const q = reading(r);
   const s = q.t.componentStates;
-  const rows = await q.db
-    .select({ componentId: s.componentId, status: s.status })
+  // The newest row of each service by id (automation rows are written in time order): one row per
+  // service comes back, not every row a flapping alert ever wrote.
+  const newest = q.db
+    .select({ id: max(s.id) })
     .from(s)
     .where(
       and(eq(s.trustCenterId, q.trustCenter), eq(s.source, 'automation'), isNull(s.incidentId), inArray(s.componentId, [...componentIds])),
     )
-    .orderBy(asc(s.since), asc(s.id));
-  // In time order, so the last row of a service wins.
+    .groupBy(s.componentId);
+  const rows = await q.db
+    .select({ componentId: s.componentId, status: s.status })
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), inArray(s.id, newest)));
   for (const row of rows) result.set(row.componentId, row.status);
   return result;
 }

@@ -100,6 +100,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(await page.locator('#waiting-drafts li').textContent()).toContain('still firing');
     let violations = await axeViolations(page);
     expect(violations, formatViolations('/console/alerts', violations)).toEqual([]);
+    await page.screenshot({ path: shot('alerts-list'), fullPage: true });
     await page.locator('#waiting-drafts a').first().click();
     await page.waitForURL(/\/console\/alerts\/\d+$/);
     expect(await page.locator('#preview-recipients').textContent()).toBe('Recipients: email 1 · sms 0 · slack 0 · webhook 0');
