@@ -6,6 +6,7 @@
 import { accessGrantActions } from './access-grants.ts';
 import { accessRequestActions } from './access-requests.ts';
 import { accountActions } from './account.ts';
+import { alertActions } from './alerts.ts';
 import { announcementActions } from './announcements.ts';
 import { authActions } from './auth.ts';
 import { changeActions } from './changes.ts';
@@ -28,6 +29,7 @@ export const server = {
   ...subscriberActions,
   ...organisationActions,
   ...incidentActions,
+  ...alertActions,
   ...changeActions,
   ...announcementActions,
   ...accessGrantActions,

@@ -9,7 +9,7 @@
  * transaction, which has updated that incident's row first (the row lock on PostgreSQL, `BEGIN
  * IMMEDIATE` on SQLite); the listing of services takes `lockListing` (an advisory lock) first.
  */
-import { and, asc, eq, isNull, lt, min, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, max, min, ne, or, sql } from 'drizzle-orm';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { ComponentStatus, IncidentStatus } from '../core/incidents/types.ts';
@@ -247,4 +247,30 @@ export async function componentStateRows(r: Reader | Tx, componentId: string): P
     .from(s)
     .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.componentId, componentId)))
     .orderBy(asc(s.since), asc(s.id));
+}
+
+/**
+ * The latest state automation (alerts, the staff API) set on each of these services: rows of source
+ * 'automation' without an incident. A service automation never touched has no entry.
+ */
+export async function latestAutomationStates(r: Reader | Tx, componentIds: readonly string[]): Promise<Map<string, ComponentStatus>> {
+  const result = new Map<string, ComponentStatus>();
+  if (componentIds.length === 0) return result;
+  const q = reading(r);
+  const s = q.t.componentStates;
+  // The newest row of each service by id (automation rows are written in time order): one row per
+  // service comes back, not every row a flapping alert ever wrote.
+  const newest = q.db
+    .select({ id: max(s.id) })
+    .from(s)
+    .where(
+      and(eq(s.trustCenterId, q.trustCenter), eq(s.source, 'automation'), isNull(s.incidentId), inArray(s.componentId, [...componentIds])),
+    )
+    .groupBy(s.componentId);
+  const rows = await q.db
+    .select({ componentId: s.componentId, status: s.status })
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), inArray(s.id, newest)));
+  for (const row of rows) result.set(row.componentId, row.status);
+  return result;
 }

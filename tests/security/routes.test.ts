@@ -168,6 +168,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         // a preflight from another origin is never granted credentials or a specific origin
         expect(res.headers.get('access-control-allow-methods') ?? '', where).not.toMatch(/PUT|PATCH|DELETE/);
         if (expectation?.kind === 'webhook' && method === 'POST') expect(res.status, `${where} without a signature`).toBe(401);
+        if (expectation?.kind === 'api' && method === expectation.method) expect(res.status, `${where} without a token`).toBe(401);
       }
     });
   });
@@ -180,7 +181,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     it.each(outside)('%s answers an owner as it answers anyone', async (_pattern, { path, expectation }) => {
       const owner = await staff('owner');
       expect((await owner.get(path)).status, `GET ${path}`).toBe(expectation?.status);
-      if (expectation?.kind === 'webhook')
+      if (expectation?.kind === 'webhook' || (expectation?.kind === 'api' && expectation.method === 'POST'))
         expect((await owner.post(path, { MessageSid: 'SM1', MessageStatus: 'failed' })).status).toBe(401);
       if (expectation?.kind === 'token' && path.startsWith('/unsubscribe/')) expect((await owner.post(path, {})).status).toBe(404);
     });

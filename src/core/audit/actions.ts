@@ -113,6 +113,7 @@ export const auditActions = [
   'alert.draft.published',
   'alert.draft.dismissed',
   'alert.draft.closed',
+  'component.status.set',
   'subscribers.imported',
   'subscribers.import_checked',
   // notifications

@@ -180,11 +180,24 @@ export const subprocessorSchema = z
   });
 export const subprocessorsSchema = z.array(subprocessorSchema).min(1);
 
+/**
+ * How alerts from monitoring reach a service (src/core/alerts): an alert whose labels include every
+ * pair of `match` (or whose `component` / `candor_component` label is the service's id) sets the
+ * service to `status` while it fires, and its draft incident publishes by itself when `autoPublish`.
+ */
+export const componentAlertsSchema = z.strictObject({
+  match: z.record(z.string().min(1), z.string()).optional(),
+  status: z.enum(['degraded', 'partial_outage', 'major_outage']).optional(),
+  severity: z.enum(['minor', 'major', 'critical']).optional(),
+  autoPublish: z.boolean().default(false),
+});
+
 export const componentSchema = z.strictObject({
   id: slug,
   name: nonEmpty,
   description: nonEmpty,
   group: nonEmpty.optional(),
+  alerts: componentAlertsSchema.optional(),
 });
 export const componentsSchema = z.array(componentSchema).min(1);
 

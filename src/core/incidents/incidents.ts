@@ -1,4 +1,5 @@
 import type { Database, Reader, Tx } from '../../../db/engine/types.ts';
+import { latestAutomationStates } from '../../stores/component-states.ts';
 import {
   componentsOf,
   type IncidentRow,
@@ -238,7 +239,16 @@ function asAnnounced(input: UpdateInput & { window: MaintenanceWindow | null }, 
   };
 }
 
-export async function declareIncident(ctx: IncidentContext, input: DeclareInput): Promise<PublishResult> {
+/**
+ * Declares an incident. `within`, when given, runs in the same transaction once the incident exists
+ * (an alert draft marks itself published there, src/core/alerts/drafts.ts); what it throws undoes the
+ * declaration.
+ */
+export async function declareIncident(
+  ctx: IncidentContext,
+  input: DeclareInput,
+  within?: (tx: Tx, incidentId: number) => Promise<void>,
+): Promise<PublishResult> {
   if (!incidentKinds.includes(input.kind)) return { ok: false, message: 'Choose what kind of incident this is.' };
   if (!incidentSeverities.includes(input.severity)) return { ok: false, message: 'Choose a severity.' };
   const title = input.title.trim();
@@ -308,6 +318,7 @@ export async function declareIncident(ctx: IncidentContext, input: DeclareInput)
         ...(organisations.length ? { organisations } : {}),
         ...(published.confirmedNoRecipients ? { confirmedNoRecipients: true } : {}),
       });
+      if (within) await within(tx, incidentId);
       return publishedResult(incidentId, published);
     }),
   );
@@ -604,16 +615,27 @@ export async function readLatestUpdate(r: Reader | Tx, incidentId: number): Prom
   return latest ? updateView(latest) : null;
 }
 
-/** Each service's state now: the worst any open incident puts it in. */
+/** Each service's state now: the worst any open incident puts it in, and the state automation set last. */
 export async function readCurrentComponentStatus(
   r: Reader | Tx,
   components: readonly Component[],
 ): Promise<{ component: Component; status: ComponentStatus }[]> {
   const rows = await openPublicComponentStates(r);
-  return components.map((component) => ({
-    component,
-    status: worstStatus(rows.filter((row) => row.componentId === component.id).map((row) => row.status)),
-  }));
+  // What monitoring (or the staff API) set last counts beside the open incidents (src/core/alerts).
+  const automation = await latestAutomationStates(
+    r,
+    components.map((c) => c.id),
+  );
+  return components.map((component) => {
+    const fromAutomation = automation.get(component.id);
+    return {
+      component,
+      status: worstStatus([
+        ...rows.filter((row) => row.componentId === component.id).map((row) => row.status),
+        ...(fromAutomation ? [fromAutomation] : []),
+      ]),
+    };
+  });
 }
 
 export interface Preview {
