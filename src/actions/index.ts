@@ -7,6 +7,7 @@ import { accessGrantActions } from './access-grants.ts';
 import { accessRequestActions } from './access-requests.ts';
 import { accountActions } from './account.ts';
 import { announcementActions } from './announcements.ts';
+import { apiTokenActions } from './api-tokens.ts';
 import { authActions } from './auth.ts';
 import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
@@ -33,4 +34,5 @@ export const server = {
   ...accessGrantActions,
   ...accessRequestActions,
   ...readerActions,
+  ...apiTokenActions,
 };
