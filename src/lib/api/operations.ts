@@ -228,7 +228,7 @@ export const declareIncidentOp = {
     title: 'Checkout errors',
     status: 'investigating',
     body: 'We are investigating failed payments at checkout.',
-    components: { api: 'partial_outage' },
+    components: { 'web-app': 'partial_outage' },
   },
 } as const satisfies ApiOperation;
 
@@ -244,7 +244,7 @@ export const postUpdateOp = {
   body: postUpdateBody,
   success: { status: 201, description: 'published', schema: publishedSchema },
   problems: [404, 409, 422],
-  example: { status: 'resolved', body: 'Payments work again; we are watching closely.', components: { api: 'operational' } },
+  example: { status: 'resolved', body: 'Payments work again; we are watching closely.', components: { 'web-app': 'operational' } },
 } as const satisfies ApiOperation;
 
 export const editIncidentOp = {
@@ -278,7 +278,7 @@ export const scheduleMaintenanceOp = {
   example: {
     title: 'Database upgrade',
     body: 'We upgrade the main database; the API may be slow for a few minutes.',
-    components: ['api'],
+    components: ['web-app'],
     window: { startsAt: '2027-01-10T02:00:00Z', endsAt: '2027-01-10T03:00:00Z' },
   },
 } as const satisfies ApiOperation;
