@@ -412,7 +412,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(used.status).toBe(200);
       const forbidden = await fetch(`${server.url}/api/v1/subscribers`, { headers: { authorization: `Bearer ${secret}` } });
       expect(forbidden.status).toBe(403);
-      const id = /data-token-id="(\d+)"[^>]*data-state="active">\s*<th scope="row">Dashboard bot/.exec(page.html)?.[1] ?? '';
+      const id = /data-token-id="(\d+)"[^>]*data-state="active">\s*<th scope="row">Dashboard bot<br/.exec(page.html)?.[1] ?? '';
       const revoked = await console.post('/console/api-tokens?_action=revokeApiToken', { tokenId: id });
       expect(revoked.html).toContain('The token was revoked');
       const after = await fetch(`${server.url}/api/v1/incidents`, { headers: { authorization: `Bearer ${secret}` } });
