@@ -98,13 +98,15 @@ const bodySize = defineMiddleware(async (ctx, next) => {
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click
  * unsubscribes from mail providers; both carry their own proof (signature,
- * signed token) instead of an Origin. The exemption goes by the route that
+ * signed token) instead of an Origin; so does the staff API (a Bearer token; it reads no cookie, src/lib/api/endpoint.ts),
+ * which answers its own refusals as problem details. The exemption goes by the route that
  * answers and never covers an action: it once went by path prefix, so
  * `/unsubscribe/x?_action=inviteStaff` from a same-site page ran the action
  * with the staff member's (SameSite=Lax) session cookie.
  */
 const crossSiteAllowed = (ctx: APIContext) =>
-  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]') && !getActionContext(ctx).action;
+  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]' || staffApiRoutes.has(ctx.routePattern)) &&
+  !getActionContext(ctx).action;
 
 /** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {

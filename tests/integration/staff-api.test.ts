@@ -383,6 +383,25 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(res.headers.get('access-control-allow-methods')).toBeNull();
     });
 
+    it('a cross-site POST carrying a console cookie: 401 as a problem, nothing declared', async () => {
+      const owner = await signedInStaffOn(db, 'owner');
+      const res = await fetch(`${server.url}/api/v1/incidents`, {
+        method: 'POST',
+        headers: {
+          cookie: `candor_session=${owner.token}`,
+          origin: 'https://evil.example',
+          'sec-fetch-site': 'cross-site',
+          'content-type': 'application/json',
+          'idempotency-key': newKey(),
+        },
+        body: JSON.stringify(declare('Forged')),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(await incidentsTitled('Forged')).toEqual([]);
+    });
+
     it('a signed-in console session without a token: 401', async () => {
       const owner = await signedInStaffOn(db, 'owner');
       for (const path of ['/api/v1/incidents', '/api/v1/subscribers']) {
