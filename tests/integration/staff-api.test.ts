@@ -355,6 +355,31 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(await incidentsTitled('Lone \ud800')).toEqual([]);
     });
 
+    it('a body over 64 KiB: 413', async () => {
+      const answer = await call('POST', '/api/v1/incidents', { body: declare('Big', { body: 'x'.repeat(70_000) }) });
+      expect(answer.status).toBe(413);
+      expectContract(declareOp(), answer);
+    });
+
+    it('over 600 requests a minute with one token: 429 with Retry-After', async () => {
+      const creator = { id: admin.staffId, email: admin.email, role: 'admin' as const };
+      const made = await createApiToken(db, creator, client, { name: 'busy', scopes: ['incidents.view'], days: 1 }, new Date());
+      if (!made.ok) throw new Error(made.message);
+      const get = () => fetch(`${server.url}/api/v1/notifications/999999`, { headers: { authorization: `Bearer ${made.token}` } });
+      let statuses: number[] = [];
+      for (let batch = 0; batch < 12; batch++) {
+        const answers = await Promise.all(Array.from({ length: 50 }, get));
+        statuses = statuses.concat(answers.map((a) => a.status));
+        await Promise.all(answers.map((a) => a.arrayBuffer()));
+      }
+      // this token lacks deliveries.view: 403 until the limit, counted all the same
+      expect(statuses.filter((s) => s === 403)).toHaveLength(600);
+      const over = await call('GET', '/api/v1/notifications/999999', { headers: { authorization: `Bearer ${made.token}` }, token: 'none' });
+      expect(over.status).toBe(429);
+      expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+      expectContract(op('getNotificationProgress'), over);
+    }, 120_000);
+
     it('an unknown row: 404; an unknown method: 405 with Allow', async () => {
       const missing = await call('GET', '/api/v1/incidents/999999');
       expect(missing.status).toBe(404);

@@ -75,7 +75,8 @@ function parametersOf(operation: ApiOperation): JsonSchema[] {
 }
 
 function operationObject(operation: ApiOperation): JsonSchema {
-  const statuses = [...new Set([...COMMON_PROBLEMS, ...operation.problems])].sort();
+  // a body may be too large (413, refused before it is read)
+  const statuses = [...new Set([...COMMON_PROBLEMS, ...(operation.body ? [413] : []), ...operation.problems])].sort();
   const parameters = parametersOf(operation);
   if (operation.method === 'POST') {
     parameters.push({

@@ -32,7 +32,7 @@ export interface ApiOperation<
   /** null: the operation takes no body */
   body: B | null;
   success: { status: 200 | 201; description: string; schema: R };
-  /** problem statuses this operation answers besides those every operation may (400, 401, 403, 429, 500) */
+  /** problem statuses this operation answers besides those every operation may (400, 401, 403, 429, 500; 413 with a body) */
   problems: readonly number[];
   /** a request body for the reference page's curl example */
   example?: unknown;
