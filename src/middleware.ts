@@ -20,6 +20,8 @@ import { validateSessionToken } from './core/auth/session.ts';
 import { readConfig } from './core/config/env.ts';
 import { carriesNul } from './core/http/nul.ts';
 import { mergeCsp, securityHeaders } from './core/http/security-headers.ts';
+import { staffApiRoutes } from './lib/api/operations.ts';
+import { problem } from './lib/api-request.ts';
 import { clearSessionCookie, decideRequestFor, readSessionToken } from './lib/console-auth.ts';
 import { type AppContext, createAppContext } from './runtime/context.ts';
 import { snapshotResponse, snapshotted } from './runtime/status-snapshots.ts';
@@ -52,14 +54,29 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** No form or callback Candor takes comes near this; anything larger is refused before it is read. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * The staff API (/api/v1, src/lib/api/operations.ts) answers every refusal as an RFC 9457 problem, and
+ * refuses a NUL in a field itself (422, naming the field): its bodies are JSON, checked by its schemas.
+ */
+const staffApiRefusal = (ctx: APIContext, status: number, text: string) =>
+  staffApiRoutes.has(ctx.routePattern) && !getActionContext(ctx).action
+    ? problem(ctx.locals.candor.config.publicUrl, {
+        status,
+        type: status === 413 ? 'payload-too-large' : 'malformed-request',
+        title: status === 413 ? 'The request body is too large.' : 'The request is malformed.',
+        detail: text,
+      })
+    : plain(status, text);
+
 const bodySize = defineMiddleware(async (ctx, next) => {
   if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method)) return next();
   const { headers } = ctx.request;
   // A chunked body declares no length: it would pass the check below and reach the adapter's own limit,
   // which fails with a 500. Browsers and providers always send Content-Length with a form or callback.
-  if (headers.has('transfer-encoding') && !headers.has('content-length')) return plain(411, 'Send the request body with a Content-Length.');
+  if (headers.has('transfer-encoding') && !headers.has('content-length'))
+    return staffApiRefusal(ctx, 411, 'Send the request body with a Content-Length.');
   const declared = Number(headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) return plain(413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
+  if (declared > MAX_BODY_BYTES) return staffApiRefusal(ctx, 413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
   // Read once, from a clone (at most MAX_BODY_BYTES, checked above): the checks below look at it.
   const body = ctx.request.body ? new Uint8Array(await ctx.request.clone().arrayBuffer()) : new Uint8Array(0);
   const type = headers.get('content-type') ?? '';
@@ -73,6 +90,7 @@ const bodySize = defineMiddleware(async (ctx, next) => {
       return plain(400, 'The request body is not valid JSON.');
     }
   }
+  if (staffApiRoutes.has(ctx.routePattern) && !action) return next();
   if (carriesNul(body, type)) return plain(400, 'The request body contains a NUL character, which no field takes.');
   return next();
 });
@@ -80,13 +98,15 @@ const bodySize = defineMiddleware(async (ctx, next) => {
 /**
  * Provider callbacks come from providers' servers, and RFC 8058 one-click
  * unsubscribes from mail providers; both carry their own proof (signature,
- * signed token) instead of an Origin. The exemption goes by the route that
+ * signed token) instead of an Origin; so does the staff API (a Bearer token; it reads no cookie, src/lib/api/endpoint.ts),
+ * which answers its own refusals as problem details. The exemption goes by the route that
  * answers and never covers an action: it once went by path prefix, so
  * `/unsubscribe/x?_action=inviteStaff` from a same-site page ran the action
  * with the staff member's (SameSite=Lax) session cookie.
  */
 const crossSiteAllowed = (ctx: APIContext) =>
-  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]') && !getActionContext(ctx).action;
+  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]' || staffApiRoutes.has(ctx.routePattern)) &&
+  !getActionContext(ctx).action;
 
 /** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {

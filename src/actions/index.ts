@@ -8,6 +8,7 @@ import { accessRequestActions } from './access-requests.ts';
 import { accountActions } from './account.ts';
 import { alertActions } from './alerts.ts';
 import { announcementActions } from './announcements.ts';
+import { apiTokenActions } from './api-tokens.ts';
 import { authActions } from './auth.ts';
 import { changeActions } from './changes.ts';
 import { incidentActions } from './incidents.ts';
@@ -35,4 +36,5 @@ export const server = {
   ...accessGrantActions,
   ...accessRequestActions,
   ...readerActions,
+  ...apiTokenActions,
 };

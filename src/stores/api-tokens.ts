@@ -124,3 +124,10 @@ export async function removeExpiredIdempotencyKeys(tx: Tx, now: Date): Promise<n
   const k = q.t.apiIdempotencyKeys;
   return affected(await q.db.delete(k).where(and(eq(k.trustCenterId, q.trustCenter), lt(k.expiresAt, now))));
 }
+
+/** A kept reply past its 24 hours that housekeeping has not removed yet: the key is free again. */
+export async function removeExpiredIdempotencyKey(tx: Tx, tokenId: number, key: string, now: Date): Promise<void> {
+  const q = query(tx);
+  const k = q.t.apiIdempotencyKeys;
+  await q.db.delete(k).where(and(eq(k.trustCenterId, q.trustCenter), eq(k.tokenId, tokenId), eq(k.key, key), lt(k.expiresAt, now)));
+}

@@ -12,7 +12,7 @@
  * the "before" of every revision are decided on the latest state. SQLite's transactions never
  * interleave (`BEGIN IMMEDIATE`), so there the plain read is enough.
  */
-import { and, asc, desc, eq, gte, inArray, isNull, lte, max, ne, notInArray, or } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, max, ne, notInArray, or } from 'drizzle-orm';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { incidentRevisions, incidents, incidentUpdates } from '../../db/schema/incidents.ts';
@@ -98,6 +98,10 @@ export interface IncidentFilter {
   open?: boolean;
   publicOnly?: boolean;
   since?: Date;
+  /** only resolved incidents (the staff API's `status=resolved`) */
+  resolved?: boolean;
+  /** keyset paging: incidents listed after this one (newest first: started earlier, or at once with a lower id) */
+  before?: { startedAt: Date; id: number };
   limit: number;
 }
 
@@ -114,9 +118,13 @@ export async function incidentRows(r: Reader | Tx, filter: IncidentFilter): Prom
         filter.open ? ne(i.status, 'resolved') : undefined,
         filter.publicOnly ? eq(i.public, true) : undefined,
         filter.since ? gte(i.startedAt, filter.since) : undefined,
+        filter.resolved ? eq(i.status, 'resolved') : undefined,
+        filter.before
+          ? or(lt(i.startedAt, filter.before.startedAt), and(eq(i.startedAt, filter.before.startedAt), lt(i.id, filter.before.id)))
+          : undefined,
       ),
     )
-    .orderBy(desc(i.startedAt))
+    .orderBy(desc(i.startedAt), desc(i.id))
     .limit(filter.limit);
 }
 

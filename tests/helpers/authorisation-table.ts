@@ -59,6 +59,8 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   // customers' access to gated documents: requests are personal data (admins and owners)
   '/console/access/requests/[id]': { path: '/console/access/requests/999999', needs: 'admin', status: 404 },
   '/console/access/rules': { path: '/console/access/rules', needs: 'admin' },
+  // staff API tokens: admins and owners
+  '/console/api-tokens': { path: '/console/api-tokens', needs: 'admin' },
 };
 
 export const actions: Record<string, Needs> = {
@@ -135,6 +137,9 @@ export const actions: Record<string, Needs> = {
   completeReaderLink: 'public',
   acceptNda: 'public',
   signOutReader: 'public',
+  // staff API tokens
+  createApiToken: 'admin',
+  revokeApiToken: 'admin',
 };
 
 export function expected(needs: Needs, who: Who): 'allow' | 'sign-in' | 'deny' {

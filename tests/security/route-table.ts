@@ -23,7 +23,9 @@ export type RouteKind =
   /** the staff API and the alert receivers: a Bearer API token only (src/lib/api-request.ts), never a session; 401 without */
   | 'api'
   /** Astro's own endpoints, which Candor does not use directly */
-  | 'internal';
+  | 'internal'
+  /** the staff API (src/lib/api/operations.ts): a Bearer API token only, never a cookie; problem details; no CORS */
+  | 'api';
 
 export interface RouteExpectation {
   kind: RouteKind;
@@ -60,6 +62,17 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/api/v1/status.json': { kind: 'public', path: '/api/v1/status.json', status: 200, cors: true },
   '/api/v1/subprocessors.json': { kind: 'public', path: '/api/v1/subprocessors.json', status: 200, cors: true },
   '/api/v1/trust.json': { kind: 'public', path: '/api/v1/trust.json', status: 200, cors: true },
+  '/api/openapi.json': { kind: 'public', path: '/api/openapi.json', status: 200 },
+  '/api/reference': { kind: 'public', path: '/api/reference', status: 200 },
+  // the staff API: anonymous → 401 (a route without GET: 405 first)
+  '/api/v1/incidents': { kind: 'api', path: '/api/v1/incidents', status: 401 },
+  '/api/v1/incidents/[id]': { kind: 'api', path: '/api/v1/incidents/999999', status: 401 },
+  '/api/v1/incidents/[id]/updates': { kind: 'api', path: '/api/v1/incidents/999999/updates', status: 405 },
+  '/api/v1/maintenances': { kind: 'api', path: '/api/v1/maintenances', status: 405 },
+  '/api/v1/subscribers': { kind: 'api', path: '/api/v1/subscribers', status: 401 },
+  '/api/v1/subscribers/[id]': { kind: 'api', path: '/api/v1/subscribers/999999', status: 405 },
+  '/api/v1/change-notices/[id]/publish': { kind: 'api', path: '/api/v1/change-notices/999999/publish', status: 405 },
+  '/api/v1/notifications/[id]': { kind: 'api', path: '/api/v1/notifications/999999', status: 401 },
   '/api/v1/trust.schema.json': { kind: 'public', path: '/api/v1/trust.schema.json', status: 200, static: true },
   '/changes': { kind: 'public', path: '/changes', status: 200 },
   '/docs': { kind: 'public', path: '/docs', status: 200, static: true },

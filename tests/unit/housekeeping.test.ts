@@ -85,6 +85,7 @@ describe.each(enginesUnderTest())('housekeeping on $name', (engine) => {
       unconfirmedRemoved: 0,
       deliveryAttemptsRemoved: 0,
       loggedMessagesRemoved: 0,
+      idempotencyRepliesRemoved: 0,
     });
   });
 

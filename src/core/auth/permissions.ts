@@ -132,6 +132,8 @@ export const consoleRoutes: Record<string, Access> = {
   // customers' access to gated documents: requests and rules
   '/console/access/requests/[id]': need('access.view'),
   '/console/access/rules': need('access.view'),
+  // staff API tokens (issue 17): owners and admins make and revoke them
+  '/console/api-tokens': need('api.tokens.manage'),
 };
 
 export const consoleActions: Record<string, Access> = {
@@ -204,6 +206,8 @@ export const consoleActions: Record<string, Access> = {
   completeReaderLink: open,
   acceptNda: open,
   signOutReader: open,
+  createApiToken: need('api.tokens.manage'),
+  revokeApiToken: need('api.tokens.manage'),
 };
 
 export type Decision = 'allow' | 'sign-in' | 'mfa' | 'enrol' | 'deny';

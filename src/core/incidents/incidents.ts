@@ -576,6 +576,9 @@ export function incidentView(database: Database, components: readonly Component[
 
 export interface IncidentListOptions {
   open?: boolean;
+  resolved?: boolean;
+  /** keyset paging (the staff API's cursor): incidents listed after this one */
+  before?: { startedAt: Date; id: number };
   publicOnly?: boolean;
   since?: Date;
   limit?: number;

@@ -3,7 +3,7 @@
  * the chain verifiable), counts of repeated refusals whose window has
  * closed (written into the chain, src/core/audit/repeats.ts), records of sending past theirs (site.yaml
  * `policies.retention`), and expired sessions and links (staff's and customers'), and rate-limit windows
- * that no longer protect anything.
+ * that no longer protect anything, and the staff API's kept `Idempotency-Key` replies past their 24 hours.
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import { removeChallengesExpiredBefore } from '../../stores/challenges.ts';
@@ -19,6 +19,7 @@ import {
 } from '../../stores/housekeeping.ts';
 import { removeCountersBefore } from '../../stores/rate-limits.ts';
 import { READER_SESSION } from '../access/reader-sessions.ts';
+import { removeExpiredIdempotencyReplies } from '../api/idempotency.ts';
 import { purgeAudit } from '../audit/log.ts';
 import { closeRepeatWindows } from '../audit/repeats.ts';
 import { purgeUnconfirmed } from '../subscriptions/subscribers.ts';
@@ -33,6 +34,8 @@ export interface HousekeepingResult {
   unconfirmedRemoved: number;
   deliveryAttemptsRemoved: number;
   loggedMessagesRemoved: number;
+  /** staff API replies kept for retries, past their 24 hours */
+  idempotencyRepliesRemoved: number;
 }
 
 export interface HousekeepingPolicy {
@@ -46,7 +49,16 @@ const DAY = 86_400_000;
 const PURGE_BATCH = 2000;
 
 /** The steps that take a step lock (src/stores/housekeeping.ts), by number: the lock key's second half. */
-const STEP = { sessions: 1, links: 2, rateLimits: 3, slackStates: 4, challenges: 5, deliveryAttempts: 6, loggedMessages: 7 } as const;
+const STEP = {
+  sessions: 1,
+  links: 2,
+  rateLimits: 3,
+  slackStates: 4,
+  challenges: 5,
+  deliveryAttempts: 6,
+  loggedMessages: 7,
+  idempotency: 8,
+} as const;
 
 /**
  * Runs step `step` in a transaction of its own under its advisory lock, so that with several nodes one
@@ -92,6 +104,7 @@ export async function runHousekeeping(database: Database, policy: HousekeepingPo
     'loggedMessages',
     new Date(now.getTime() - policy.retention.loggedMessagesDays * DAY),
   );
+  const idempotencyRepliesRemoved = await step(database, STEP.idempotency, (tx) => removeExpiredIdempotencyReplies(tx, now));
   return {
     auditRemoved: purge?.removed ?? 0,
     repeatsRecorded,
@@ -101,6 +114,7 @@ export async function runHousekeeping(database: Database, policy: HousekeepingPo
     unconfirmedRemoved,
     deliveryAttemptsRemoved,
     loggedMessagesRemoved,
+    idempotencyRepliesRemoved,
   };
 }
 

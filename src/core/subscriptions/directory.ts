@@ -228,3 +228,41 @@ export async function* subscribersCsv(database: Database, keys: Keys, pageRows =
     after = { subscriberId: last.subscriberId, recipientId: last.recipientId };
   }
 }
+
+export interface SubscriberAddress {
+  subscriberId: number;
+  addressId: number;
+  organisation: string | null;
+  channel: ChannelName;
+  address: string;
+  status: string;
+  subscribedAt: Date;
+}
+
+/**
+ * One page of every subscriber address in clear, for the staff API (GET /api/v1/subscribers), by keyset
+ * (subscriber id, address id) as the CSV export reads them; the read is audited (`subscribers.viewed`,
+ * with the page's size) in the transaction that reads it.
+ */
+export function subscriberAddressPage(
+  database: Database,
+  keys: Keys,
+  after: ExportCursor | null,
+  limit: number,
+  staff: StaffAudit,
+  now: Date,
+): Promise<SubscriberAddress[]> {
+  return database.transaction(async (tx) => {
+    const rows = await exportPage(tx, after, limit);
+    await writeAudit(tx, staffEntry(staff, 'subscribers.viewed', 'subscribers:list', { addresses: rows.length }), now);
+    return rows.map((row) => ({
+      subscriberId: row.subscriberId,
+      addressId: row.recipientId,
+      organisation: row.organisation,
+      channel: row.channel,
+      address: openRecipient(keys, { channel: row.channel, address: row.address, secret: null }).address,
+      status: row.status,
+      subscribedAt: row.subscribedAt,
+    }));
+  });
+}
