@@ -98,6 +98,8 @@ export interface IncidentFilter {
   open?: boolean;
   publicOnly?: boolean;
   since?: Date;
+  /** only maintenance (true), or everything but maintenance (false) */
+  maintenance?: boolean;
   limit: number;
 }
 
@@ -114,6 +116,7 @@ export async function incidentRows(r: Reader | Tx, filter: IncidentFilter): Prom
         filter.open ? ne(i.status, 'resolved') : undefined,
         filter.publicOnly ? eq(i.public, true) : undefined,
         filter.since ? gte(i.startedAt, filter.since) : undefined,
+        filter.maintenance === undefined ? undefined : filter.maintenance ? eq(i.kind, 'maintenance') : ne(i.kind, 'maintenance'),
       ),
     )
     .orderBy(desc(i.startedAt))

@@ -566,6 +566,8 @@ export interface IncidentListOptions {
   open?: boolean;
   publicOnly?: boolean;
   since?: Date;
+  /** only maintenance (true), or everything but maintenance (false) */
+  maintenance?: boolean;
   limit?: number;
 }
 
@@ -595,6 +597,11 @@ export async function readPublicIncidentsBetween(
   limit = 200,
 ): Promise<IncidentView[]> {
   return toViews(r, components, await publicIncidentRowsBetween(r, from, to, Math.min(limit, 500)));
+}
+
+/** Every update of an incident, newest first, each with when it was last edited. */
+export async function readUpdates(r: Reader | Tx, incidentId: number): Promise<UpdateView[]> {
+  return (await updatesOf(r, incidentId)).map(updateView);
 }
 
 /** The newest update of an incident, or null. */
