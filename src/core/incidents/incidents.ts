@@ -20,6 +20,7 @@ import {
 } from '../../stores/incidents.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { writeAudit } from '../audit/log.ts';
+import { groupTopicKeysFor } from '../content/groups.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, enqueueNotification } from '../notify/outbox.ts';
 import { readOrganisationNames } from '../organisations/organisations.ts';
@@ -101,12 +102,21 @@ export class NoRecipients extends Error {}
 
 const MAX_ORGANISATIONS = 50;
 
-/** Whom an incident's notices go to: one definition for publishing, previews, postmortems and maintenance steps. */
-export function incidentAudience(kind: IncidentKind, componentIds: readonly string[], organisations: readonly number[] | null): Audience {
+/**
+ * Whom an incident's notices go to: one definition for publishing, previews, postmortems and maintenance
+ * steps. Subscribers of a service it names, and of a group one of them is in (`group:<id>`,
+ * src/core/content/groups.ts), or of every service.
+ */
+export function incidentAudience(
+  kind: IncidentKind,
+  componentIds: readonly string[],
+  organisations: readonly number[] | null,
+  content: readonly Component[],
+): Audience {
   return {
     kind: 'topic',
     topic: kind === 'maintenance' ? 'maintenance' : 'incidents',
-    components: [...componentIds],
+    components: [...componentIds, ...groupTopicKeysFor(content, componentIds)],
     ...(organisations ? { organisations: [...organisations] } : {}),
   };
 }
@@ -430,6 +440,7 @@ async function publish(
     row.kind,
     view.incident.components.map((c) => c.id),
     addressed.ids,
+    ctx.components,
   );
   const notify = input.notify !== false;
   // The outbox: enqueued in this transaction, so the notice exists exactly when the update does.
@@ -699,6 +710,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     draft.kind,
     incident.components.map((c) => c.id),
     draft.organisations,
+    ctx.components,
   );
   const reach = await ctx.database.read((r) => audienceReach(r, audience, draft.typedOrganisations ?? null));
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
@@ -718,7 +730,12 @@ export async function updateNotifications(
  * update composer shows it before anything is written); null for an
  * incident addressed to every subscriber of the topic, or none.
  */
-export async function incidentReach(database: Database, id: number, alsoComponents: readonly string[] = []): Promise<AudienceReach | null> {
+export async function incidentReach(
+  database: Database,
+  content: readonly Component[],
+  id: number,
+  alsoComponents: readonly string[] = [],
+): Promise<AudienceReach | null> {
   const found = await database.read(async (r) => {
     const row = await incidentRow(r, id);
     return row ? { row, affected: (await componentsOf(r, [id])).get(id) ?? [] } : null;
@@ -727,6 +744,6 @@ export async function incidentReach(database: Database, id: number, alsoComponen
   const addressed = audienceOrganisations(found.row);
   if (addressed.ids === null) return null;
   const components = [...new Set([...found.affected.map((c) => c.componentId), ...alsoComponents])];
-  const audience = incidentAudience(found.row.kind, components, addressed.ids);
+  const audience = incidentAudience(found.row.kind, components, addressed.ids, content);
   return database.read((r) => audienceReach(r, audience, addressed.typed));
 }
