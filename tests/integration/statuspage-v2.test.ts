@@ -156,6 +156,30 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(body.components.filter((c) => c.name === 'Integrations').map((c) => c.id)).toEqual(['group:integrations', 'integrations']);
   });
 
+  it('/status rolls each group up into its worst state, open while a member is not operational', async () => {
+    const page = await (await fetch(`${running.server.url}/status`)).text();
+    const group = (id: string) =>
+      new RegExp(`<details class="service-group" data-group="${id}" data-state="([a-z_]+)"( open)?[^>]*>[\\s\\S]*?</summary>`).exec(page);
+    const core = group('core');
+    expect(core?.[1]).toBe('degraded');
+    expect(core?.[2]).toBe(' open');
+    expect(
+      core?.[0]
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).toBe('Core 7 services Degraded performance');
+    const ai = group('ai');
+    expect(ai?.[1]).toBe('operational');
+    expect(ai?.[2]).toBeUndefined();
+    expect(
+      ai?.[0]
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).toBe('AI 2 services Operational');
+  });
+
   it('a breach without a public notice is in no document, no count and no service state', async () => {
     breach = await declare({
       kind: 'breach',
