@@ -9,7 +9,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, openServiceGroups } from '../helpers/browser.ts';
-import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import type { RunningServer } from '../helpers/server.ts';
 
 let browser: Browser;
@@ -52,6 +52,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       await page.goto(`${server.url}/status`);
       // on a fresh installation every group is operational, so folded, its own state on its summary
       expect((await operationalTexts(page)).filter((b) => b.visible)).toHaveLength(3);
+      await page.screenshot({ path: screenshotPath(engine, 'status-groups-folded'), fullPage: true });
       await openServiceGroups(page);
       const boxes = await operationalTexts(page);
       // 11 services and their 3 groups
