@@ -13,6 +13,7 @@ import type { DayAvailability } from '../core/incidents/availability.ts';
 import { maintenanceCalendar } from '../core/incidents/calendar.ts';
 import { incidentUrl } from '../core/incidents/incidents.ts';
 import { type StatusSnapshot, statusDocument } from '../core/incidents/public.ts';
+import { type StatuspageDocumentName, type StatuspageFacts, statuspageDocuments } from '../core/incidents/statuspage.ts';
 import type { IncidentView } from '../core/incidents/types.ts';
 import { buildSecurityTxt } from '../core/trust/security-txt.ts';
 import { buildTrustDocument } from '../core/trust/trust-document.ts';
@@ -149,6 +150,50 @@ export function statusJsonExample(input: ExampleInput): string {
     })),
   };
   return json(statusDocument(snapshot, EXAMPLE_URL));
+}
+
+/** An /api/v2 document (Statuspage's shape) during the example incident, with the example maintenance ahead. */
+export function statuspageExample(input: ExampleInput, name: StatuspageDocumentName): string {
+  const { outage, maintenance } = incidents(input.components);
+  const affected = outage.components[0]?.id;
+  const since = new Date('2025-01-01T00:00:00Z');
+  const update = (id: number, status: IncidentView['status'], body: string, minutes: number) => ({
+    id,
+    status,
+    body,
+    publishedAt: new Date(AT.getTime() - minutes * 60_000),
+    notified: true,
+    editedAt: null,
+  });
+  const facts: StatuspageFacts = {
+    generatedAt: AT,
+    page: { id: EXAMPLE_URL.hostname, name: input.site.organisation.name, url: EXAMPLE_URL.href.replace(/\/$/, '') },
+    components: input.components,
+    states: input.components.map((c) => ({
+      id: c.id,
+      status: c.id === affected ? 'degraded' : 'operational',
+      first: since,
+      last: c.id === affected ? outage.startedAt : since,
+    })),
+    incidents: [
+      {
+        incident: outage,
+        updates: [
+          update(102, 'identified', 'A faulty cache node slows the EU region; we are replacing it.', 10),
+          update(101, 'investigating', 'Pages load slowly in the EU region; we are looking into it.', 40),
+        ],
+        states: affected ? [{ updateId: 101, componentId: affected, status: 'degraded' }] : [],
+      },
+    ],
+    maintenances: [
+      {
+        incident: maintenance,
+        updates: [update(103, 'scheduled', 'We will upgrade the database during the window.', 0)],
+        states: [],
+      },
+    ],
+  };
+  return json(statuspageDocuments[name](facts, EXAMPLE_URL));
 }
 
 export function subprocessorsJsonExample(): string {

@@ -1,4 +1,5 @@
 import { staffLabel } from '../core/auth/staff.ts';
+import { followableIds } from '../core/content/groups.ts';
 import type { StaffAudit, SubscriptionContext } from '../core/subscriptions/context.ts';
 import { clientIp } from './client-ip.ts';
 
@@ -15,7 +16,7 @@ export function subscriptionContext(ctx: RequestLike): SubscriptionContext {
     now: candor.now(),
     publicUrl: candor.config.publicUrl,
     organisation: candor.content.site.organisation.name,
-    componentIds: candor.content.components.map((c) => c.id),
+    componentIds: followableIds(candor.content.components),
     webhookPolicy: { allowHosts: candor.config.providers.webhookAllowHosts },
     ip: clientIp(ctx),
     log: (line) => console.warn(`[candor] ${line}`),

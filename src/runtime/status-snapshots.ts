@@ -23,8 +23,9 @@ import { type ChangesFacts, changesFacts, changesVersionOf } from '../core/chang
 import { securityHeaders } from '../core/http/security-headers.ts';
 import { statusFacts, type VersionParts, versionOf } from '../core/incidents/status-version.ts';
 
-/** Public pages that show incidents. */
-export const STATUS_PAGES = /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json))$/;
+/** Public pages that show incidents (/api/v2: src/core/incidents/statuspage.ts). */
+export const STATUS_PAGES =
+  /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json)|api\/v2\/(summary|status|components|incidents(\/unresolved)?|scheduled-maintenances(\/(upcoming|active))?)\.json)$/;
 /**
  * Public pages that show the published subprocessor list or change log, and nothing that changes otherwise;
  * and /documents, which changes only with the content (read at start) and the UTC day (a document's expiry).

@@ -9,7 +9,7 @@
  * transaction, which has updated that incident's row first (the row lock on PostgreSQL, `BEGIN
  * IMMEDIATE` on SQLite); the listing of services takes `lockListing` (an advisory lock) first.
  */
-import { and, asc, eq, inArray, isNull, lt, max, min, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, isNull, lt, max, min, ne, or, sql } from 'drizzle-orm';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { ComponentStatus, IncidentStatus } from '../core/incidents/types.ts';
@@ -150,6 +150,37 @@ export async function publicStateRows(r: Reader | Tx, before: Date): Promise<Pub
     .leftJoin(i, and(eq(i.id, s.incidentId), eq(i.trustCenterId, q.trustCenter)))
     .where(and(eq(s.trustCenterId, q.trustCenter), or(isNull(s.incidentId), eq(i.public, true)), lt(s.since, before)))
     .orderBy(asc(s.componentId), asc(s.since), asc(s.id));
+}
+
+/** Per service, the first and the latest state row the public sees (of public incidents, or of no incident). */
+export async function publicStateSpans(r: Reader | Tx): Promise<{ componentId: string; first: Date; last: Date }[]> {
+  const q = reading(r);
+  const { componentStates: s, incidents: i } = q.t;
+  const rows = await q.db
+    .select({ componentId: s.componentId, first: min(s.since), last: max(s.since) })
+    .from(s)
+    .leftJoin(i, and(eq(i.id, s.incidentId), eq(i.trustCenterId, q.trustCenter)))
+    .where(and(eq(s.trustCenterId, q.trustCenter), or(isNull(s.incidentId), eq(i.public, true))))
+    .groupBy(s.componentId);
+  return rows.flatMap((row) => (row.first && row.last ? [{ componentId: row.componentId, first: row.first, last: row.last }] : []));
+}
+
+/** The states these incidents' updates recorded, by incident, then time: which update set which service to what. */
+export async function updateStateRows(
+  r: Reader | Tx,
+  incidentIds: readonly number[],
+): Promise<{ incidentId: number; updateId: number; componentId: string; status: ComponentStatus }[]> {
+  if (incidentIds.length === 0) return [];
+  const q = reading(r);
+  const s = q.t.componentStates;
+  const rows = await q.db
+    .select({ incidentId: s.incidentId, updateId: s.updateId, componentId: s.componentId, status: s.status })
+    .from(s)
+    .where(and(eq(s.trustCenterId, q.trustCenter), inArray(s.incidentId, [...incidentIds]), isNotNull(s.updateId)))
+    .orderBy(asc(s.incidentId), asc(s.since), asc(s.id));
+  return rows.flatMap((row) =>
+    row.incidentId === null || row.updateId === null ? [] : [{ ...row, incidentId: row.incidentId, updateId: row.updateId }],
+  );
 }
 
 /** What the status version is made of (src/core/incidents/status-version.ts). */

@@ -102,6 +102,8 @@ export interface IncidentFilter {
   resolved?: boolean;
   /** keyset paging: incidents listed after this one (newest first: started earlier, or at once with a lower id) */
   before?: { startedAt: Date; id: number };
+  /** only maintenance (true), or everything but maintenance (false) */
+  maintenance?: boolean;
   limit: number;
 }
 
@@ -122,6 +124,7 @@ export async function incidentRows(r: Reader | Tx, filter: IncidentFilter): Prom
         filter.before
           ? or(lt(i.startedAt, filter.before.startedAt), and(eq(i.startedAt, filter.before.startedAt), lt(i.id, filter.before.id)))
           : undefined,
+        filter.maintenance === undefined ? undefined : filter.maintenance ? eq(i.kind, 'maintenance') : ne(i.kind, 'maintenance'),
       ),
     )
     .orderBy(desc(i.startedAt), desc(i.id))

@@ -18,7 +18,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { axeViolations, formatViolations } from '../helpers/axe.ts';
-import { launchChromium, staffPage, watchProblems } from '../helpers/browser.ts';
+import { launchChromium, openServiceGroups, staffPage, watchProblems } from '../helpers/browser.ts';
 import { readRows, type ServerOnEngine, screenshotPath, serverEnginesUnderTest, writeRows } from '../helpers/engine-server.ts';
 import { ROOT, type RunningServer } from '../helpers/server.ts';
 import { signedInStaffOn } from '../helpers/staff.ts';
@@ -210,6 +210,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const problems = await watchProblems(page);
       await page.goto(`${server.url}/status`);
       expect(await page.locator('script').count()).toBe(0);
+      await openServiceGroups(page);
       const now = Date.parse((await page.locator('time.as-of').getAttribute('datetime')) ?? '');
       const today = dateOf(now);
       const history = await rowsOf(db);
@@ -249,6 +250,9 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       // by keyboard: the days of a service are one tab stop, the arrow keys move between them
       await page.mouse.move(0, 0);
       await page.locator('#services-title').click();
+      // first the group's summary (it folds the group), then its services' days
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('SUMMARY');
       await page.keyboard.press('Tab');
       const focused = () => page.evaluate(() => document.activeElement?.closest('label')?.getAttribute('data-date') ?? null);
       const focusedService = () =>
@@ -315,6 +319,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     it('phone: 30 days, wide enough to point at, and their uptime; the detail by keyboard; no axe violation', async () => {
       const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
       await page.goto(`${server.url}/status`);
+      await openServiceGroups(page);
       const now = Date.parse((await page.locator('time.as-of').getAttribute('datetime')) ?? '');
       const visible = await page
         .locator('[data-component="search"] .days > label')

@@ -8,8 +8,8 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/browser.ts';
-import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { launchChromium, openServiceGroups } from '../helpers/browser.ts';
+import { type ServerOnEngine, screenshotPath, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import type { RunningServer } from '../helpers/server.ts';
 
 let browser: Browser;
@@ -21,7 +21,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** The box of the text itself (not of its cell) of every element whose text is exactly "Operational". */
+/** The box of the text itself (not of its cell) of every element whose text is exactly "Operational", and whether it is shown. */
 const operationalTexts = (page: Page) =>
   page.evaluate(() =>
     [...document.querySelectorAll('main *')]
@@ -30,7 +30,7 @@ const operationalTexts = (page: Page) =>
         const range = document.createRange();
         range.selectNodeContents(el);
         const box = range.getBoundingClientRect();
-        return { left: Math.round(box.left), right: Math.round(box.right) };
+        return { left: Math.round(box.left), right: Math.round(box.right), visible: el.checkVisibility() };
       }),
   );
 
@@ -50,8 +50,13 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     it('the state column lines up across groups', async () => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(`${server.url}/status`);
+      // on a fresh installation every group is operational, so folded, its own state on its summary
+      expect((await operationalTexts(page)).filter((b) => b.visible)).toHaveLength(3);
+      await page.screenshot({ path: screenshotPath(engine, 'status-groups-folded'), fullPage: true });
+      await openServiceGroups(page);
       const boxes = await operationalTexts(page);
-      expect(boxes.length).toBe(11);
+      // 11 services and their 3 groups
+      expect(boxes.filter((b) => b.visible)).toHaveLength(14);
       expect(new Set(boxes.map((b) => b.left)).size).toBe(1);
       expect(new Set(boxes.map((b) => b.right)).size).toBe(1);
       await page.close();
@@ -60,6 +65,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     it('a phone shows the last 30 days, each wide enough to point at', async () => {
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
       await page.goto(`${server.url}/status`);
+      await openServiceGroups(page);
       const days = await page.evaluate(() => {
         const service = document.querySelector('[data-component="web-app"]')?.closest('li, tr')?.parentElement ?? document;
         const cells = [...service.querySelectorAll('[data-date]')].filter((el) => el.getBoundingClientRect().width > 0);

@@ -79,10 +79,15 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
 
       await page.getByLabel('Subprocessor changes').uncheck();
       await page.getByLabel('Changes to security and privacy documents').check();
+      // a whole group as well as single services
+      await page.getByLabel('All of AI').check();
       await page.getByRole('button', { name: 'Save' }).click();
       await expect.poll(() => page.getByText('Saved.').count()).toBe(1);
       expect(await page.getByLabel('Changes to security and privacy documents').isChecked()).toBe(true);
       expect(await page.getByLabel('Subprocessor changes').isChecked()).toBe(false);
+      expect(await page.getByLabel('All of AI').isChecked()).toBe(true);
+      expect(await page.getByLabel('Public API').isChecked()).toBe(true);
+      expect(await page.getByLabel('All of Core').isChecked()).toBe(false);
       await page.screenshot({ path: screenshotPath(engine, 'manage-subscription'), fullPage: true });
 
       await page.getByRole('link', { name: 'Unsubscribe this address' }).click();

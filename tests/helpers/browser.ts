@@ -69,3 +69,9 @@ export async function staffPage(
   const page = await context.newPage();
   return { context, page, problems: await watchProblems(page) };
 }
+
+/** Opens every folded group of services on /status (an all-operational group starts folded), as a reader does: by clicking its summary. */
+export async function openServiceGroups(page: Page): Promise<void> {
+  const folded = page.locator('details.service-group:not([open]) > summary');
+  while ((await folded.count()) > 0) await folded.first().click();
+}

@@ -121,6 +121,20 @@ describe('content validation names the file and the field', () => {
     expect(problems.join('\n')).toMatch(/content\/components\.yaml: \[\d+\]: Unrecognized key: "colour"/);
   });
 
+  it('refuses two spellings of one group and a group name without letters', () => {
+    const dir = copyContent();
+    editYaml<Row[]>(dir, 'components.yaml', (rows) => [
+      ...rows.slice(0, 3),
+      rows[3] as Row,
+      { ...rows[4], group: 'core' },
+      { ...rows[5], group: '!!' },
+      ...rows.slice(6),
+    ]);
+    const problems = problemsOf(dir).join('\n');
+    expect(problems).toContain('content/components.yaml: [4].group: "core" and "Core" would both have the group id "core"');
+    expect(problems).toContain('content/components.yaml: [5].group: must contain a letter or digit');
+  });
+
   it('refuses a section that names a doc that does not exist', () => {
     const dir = copyContent();
     editYaml<{ sections: { docs: string[] }[] }>(dir, 'site.yaml', (site) => {

@@ -4,6 +4,7 @@
  * malformed file is refused by both with the same message.
  */
 import { z } from 'zod';
+import { groupIdOf } from './groups.ts';
 import { countryFor, isCountryCode, regionIds } from './locations.ts';
 
 const slug = z.string().regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case words joined by hyphens');
@@ -196,10 +197,29 @@ export const componentSchema = z.strictObject({
   id: slug,
   name: nonEmpty,
   description: nonEmpty,
-  group: nonEmpty.optional(),
+  // its id is the name as a slug (src/core/content/groups.ts), so the name needs a letter or digit
+  group: nonEmpty.refine((name) => groupIdOf(name) !== '', 'must contain a letter or digit (the group id is made from it)').optional(),
   alerts: componentAlertsSchema.optional(),
 });
-export const componentsSchema = z.array(componentSchema).min(1);
+export const componentsSchema = z
+  .array(componentSchema)
+  .min(1)
+  .superRefine((components, ctx) => {
+    // A group's id must name one group: two spellings of one name would be two groups with one id.
+    const namesById = new Map<string, string>();
+    components.forEach((component, i) => {
+      if (!component.group) return;
+      const id = groupIdOf(component.group);
+      const named = namesById.get(id);
+      if (named !== undefined && named !== component.group)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'group'],
+          message: `"${component.group}" and "${named}" would both have the group id "${id}": spell the group the same way each time`,
+        });
+      namesById.set(id, named ?? component.group);
+    });
+  });
 
 export const docFrontmatterSchema = z.strictObject({
   title: nonEmpty,

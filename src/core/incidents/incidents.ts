@@ -21,6 +21,7 @@ import {
 } from '../../stores/incidents.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { writeAudit } from '../audit/log.ts';
+import { groupTopicKeysFor } from '../content/groups.ts';
 import type { Component, Site } from '../content/schema.ts';
 import { type Audience, enqueueNotification } from '../notify/outbox.ts';
 import type { ChannelName } from '../notify/types.ts';
@@ -103,12 +104,21 @@ export class NoRecipients extends Error {}
 
 const MAX_ORGANISATIONS = 50;
 
-/** Whom an incident's notices go to: one definition for publishing, previews, postmortems and maintenance steps. */
-export function incidentAudience(kind: IncidentKind, componentIds: readonly string[], organisations: readonly number[] | null): Audience {
+/**
+ * Whom an incident's notices go to: one definition for publishing, previews, postmortems and maintenance
+ * steps. Subscribers of a service it names, and of a group one of them is in (`group:<id>`,
+ * src/core/content/groups.ts), or of every service.
+ */
+export function incidentAudience(
+  kind: IncidentKind,
+  componentIds: readonly string[],
+  organisations: readonly number[] | null,
+  content: readonly Component[],
+): Audience {
   return {
     kind: 'topic',
     topic: kind === 'maintenance' ? 'maintenance' : 'incidents',
-    components: [...componentIds],
+    components: [...componentIds, ...groupTopicKeysFor(content, componentIds)],
     ...(organisations ? { organisations: [...organisations] } : {}),
   };
 }
@@ -442,6 +452,7 @@ async function publish(
     row.kind,
     view.incident.components.map((c) => c.id),
     addressed.ids,
+    ctx.components,
   );
   const notify = input.notify !== false;
   // The outbox: enqueued in this transaction, so the notice exists exactly when the update does.
@@ -581,6 +592,8 @@ export interface IncidentListOptions {
   before?: { startedAt: Date; id: number };
   publicOnly?: boolean;
   since?: Date;
+  /** only maintenance (true), or everything but maintenance (false) */
+  maintenance?: boolean;
   limit?: number;
 }
 
@@ -610,6 +623,11 @@ export async function readPublicIncidentsBetween(
   limit = 200,
 ): Promise<IncidentView[]> {
   return toViews(r, components, await publicIncidentRowsBetween(r, from, to, Math.min(limit, 500)));
+}
+
+/** Every update of an incident, newest first, each with when it was last edited. */
+export async function readUpdates(r: Reader | Tx, incidentId: number): Promise<UpdateView[]> {
+  return (await updatesOf(r, incidentId)).map(updateView);
 }
 
 /** The newest update of an incident, or null. */
@@ -718,6 +736,7 @@ export async function previewIncidentUpdate(ctx: IncidentContext, draft: Inciden
     draft.kind,
     incident.components.map((c) => c.id),
     draft.organisations,
+    ctx.components,
   );
   const reach = await ctx.database.read((r) => audienceReach(r, audience, draft.typedOrganisations ?? null));
   return { findings: scanForPersonalData(input.body), content, recipients: reach.total, reach };
@@ -737,7 +756,12 @@ export async function updateNotifications(
  * update composer shows it before anything is written); null for an
  * incident addressed to every subscriber of the topic, or none.
  */
-export async function incidentReach(database: Database, id: number, alsoComponents: readonly string[] = []): Promise<AudienceReach | null> {
+export async function incidentReach(
+  database: Database,
+  content: readonly Component[],
+  id: number,
+  alsoComponents: readonly string[] = [],
+): Promise<AudienceReach | null> {
   const found = await database.read(async (r) => {
     const row = await incidentRow(r, id);
     return row ? { row, affected: (await componentsOf(r, [id])).get(id) ?? [] } : null;
@@ -746,6 +770,6 @@ export async function incidentReach(database: Database, id: number, alsoComponen
   const addressed = audienceOrganisations(found.row);
   if (addressed.ids === null) return null;
   const components = [...new Set([...found.affected.map((c) => c.componentId), ...alsoComponents])];
-  const audience = incidentAudience(found.row.kind, components, addressed.ids);
+  const audience = incidentAudience(found.row.kind, components, addressed.ids, content);
   return database.read((r) => audienceReach(r, audience, addressed.typed));
 }

@@ -146,6 +146,7 @@ const remind = (deps: MaintenanceJobDeps) =>
           incident.kind,
           incident.components.map((c) => c.id),
           record.organisations,
+          deps.components,
         ),
         createdBy: planned.createdBy,
       },

@@ -64,6 +64,7 @@ export async function publishPostmortem(
         record.incident.kind,
         record.incident.components.map((c) => c.id),
         record.organisations,
+        ctx.components,
       );
       const { notificationId, deliveries } = await enqueueNotification(
         tx,

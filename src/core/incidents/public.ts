@@ -6,6 +6,7 @@
  * `database` (src/stores/incidents.ts, history.ts, availability.ts).
  */
 import type { Database } from '../../../db/engine/types.ts';
+import { groupIdOf } from '../content/groups.ts';
 import type { Component, Site } from '../content/schema.ts';
 import type { FeedEntry } from '../feeds/sources.ts';
 import { type ComponentAvailability, dailyAvailability } from './availability.ts';
@@ -93,6 +94,32 @@ export async function statusSnapshot(database: Database, components: readonly Co
     history,
     availability,
   };
+}
+
+/** A group of services on /status: its members' states rolled up into the worst of them. */
+export interface StatusGroup {
+  /** the group's id (src/core/content/groups.ts); null for the services that belong to no group */
+  id: string | null;
+  name: string;
+  /** the worst state of its members */
+  status: ComponentStatus;
+  label: string;
+  components: StatusSnapshot['components'];
+}
+
+/** The groups of /status in the order of content/components.yaml, each in its members' worst state; services without a group under "Services". */
+export function statusGroups(snapshot: Pick<StatusSnapshot, 'components'>): StatusGroup[] {
+  const groups = new Map<string | null, StatusGroup>();
+  for (const c of snapshot.components) {
+    const id = c.group === null ? null : groupIdOf(c.group);
+    const group = groups.get(id) ?? { id, name: c.group ?? 'Services', status: 'operational', label: '', components: [] };
+    group.components.push(c);
+    groups.set(id, group);
+  }
+  return [...groups.values()].map((g) => {
+    const status = worstStatus(g.components.map((c) => c.status));
+    return { ...g, status, label: componentStatusLabels[status] };
+  });
 }
 
 /** "A", "A and B", "A, B and C"; more than three: "5 services". */

@@ -58,7 +58,9 @@ export async function scheduleUpdate(
   }
   // So is whether it reaches anyone: the scheduler publishes it without asking.
   const notify = input.notify !== false;
-  const empty = notify ? noRecipientsProblem(await incidentReach(ctx.database, incidentId, Object.keys(input.components))) : null;
+  const empty = notify
+    ? noRecipientsProblem(await incidentReach(ctx.database, ctx.components, incidentId, Object.keys(input.components)))
+    : null;
   if (empty && !input.confirmNoRecipients) return { ok: false, message: empty, noRecipients: true };
   const id = await ctx.database.transaction(async (tx) => {
     const scheduledId = await insertScheduledUpdate(tx, {

@@ -12,7 +12,7 @@ export interface SubscriptionContext {
   now: Date;
   publicUrl: URL;
   organisation: string;
-  /** ids from content/components.yaml */
+  /** what may narrow a subscription: the ids of content/components.yaml and each group's `group:<id>` (src/core/content/groups.ts) */
   componentIds: readonly string[];
   webhookPolicy: UrlPolicy;
   ip: string | null;
@@ -22,7 +22,7 @@ export interface SubscriptionContext {
 
 export interface Choices {
   topics: Topic[];
-  /** empty: every component */
+  /** service ids and `group:<id>`s; empty: every component */
   components: string[];
   organisation: string | null;
 }

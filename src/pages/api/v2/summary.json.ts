@@ -1,0 +1,6 @@
+import type { APIRoute } from 'astro';
+import { statuspageResponse } from '../../../lib/statuspage-response.ts';
+
+export const prerender = false;
+
+export const GET: APIRoute = (ctx) => statuspageResponse(ctx, 'summary.json');
