@@ -301,6 +301,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         '/console/audit/../audit/export?format=csv',
         '/CONSOLE/AUDIT/EXPORT?format=csv',
         '/console/subscribers/export.csv',
+        '/console/subscribers/export.json',
         '/_actions/auditExport',
       ];
       const bypass = {
