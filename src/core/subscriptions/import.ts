@@ -28,10 +28,10 @@ import {
   insertImportRun,
   type NewConsent,
 } from '../../stores/subscriber-imports.ts';
-import { insertSubscriber, isUniqueViolation, replaceTopics, type TopicRow } from '../../stores/subscribers.ts';
+import { deleteSubscriberRow, insertSubscriber, insertTopics, type TopicRow } from '../../stores/subscribers.ts';
 import { writeAudit } from '../audit/log.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
-import { addRecipient, addressHash, type Keys, maskAddress } from '../notify/recipients.ts';
+import { addressHash, ensureRecipient, type Keys, maskAddress } from '../notify/recipients.ts';
 import { checkEmail, checkPhone } from './addresses.ts';
 import { createEmailChallengeIn } from './challenges.ts';
 import type { StaffAudit } from './context.ts';
@@ -309,9 +309,12 @@ class ImportRun {
   }
 
   /**
-   * Adds the address (and its subscriber, unless a Candor file's earlier row made it), inside a
-   * savepoint: an address a sign-up added meanwhile fails on the unique key, and then nothing of the
-   * row stays (null: it is counted unchanged).
+   * Adds the address (and its subscriber with what they follow, unless a Candor file's earlier row
+   * made it): three statements, no savepoint. The address goes in with ON CONFLICT DO NOTHING
+   * (notify/recipients.ts `ensureRecipient`): when a sign-up added it since the batch looked (on
+   * PostgreSQL the insert waits for that sign-up's transaction, then reads its row), the row returned
+   * is theirs, the subscriber made here is deleted again (its topics with it, by foreign key), and
+   * null says the address is counted unchanged.
    */
   private async add(
     tx: Tx,
@@ -321,22 +324,19 @@ class ImportRun {
   ): Promise<{ subscriberId: number; recipientId: number } | null> {
     const groupKey = c.row.groupKey;
     const grouped = groupKey ? (groupsMade.get(groupKey) ?? this.groups.get(groupKey)) : undefined;
-    try {
-      return await tx.savepoint(async (sp) => {
-        let subscriberId = grouped;
-        if (subscriberId === undefined) {
-          subscriberId = await insertSubscriber(sp, c.organisation, c.row.subscribedAt ?? c.row.optedInAt ?? now);
-          await replaceTopics(sp, subscriberId, c.topics, c.organisation);
-        }
-        const status = c.method === 'carried_over' ? 'active' : 'pending';
-        const recipient = await addRecipient(sp, this.ctx.keys, { channel: c.channel, address: c.address, subscriberId, status }, now);
-        if (groupKey && grouped === undefined) groupsMade.set(groupKey, subscriberId);
-        return { subscriberId, recipientId: recipient.id };
-      });
-    } catch (err) {
-      if (isUniqueViolation(err)) return null;
-      throw err;
+    let subscriberId = grouped;
+    if (subscriberId === undefined) {
+      subscriberId = await insertSubscriber(tx, c.organisation, c.row.subscribedAt ?? c.row.optedInAt ?? now);
+      await insertTopics(tx, subscriberId, c.topics);
     }
+    const status = c.method === 'carried_over' ? 'active' : 'pending';
+    const recipient = await ensureRecipient(tx, this.ctx.keys, { channel: c.channel, address: c.address, subscriberId, status }, now);
+    if (recipient.subscriberId !== subscriberId) {
+      if (grouped === undefined) await deleteSubscriberRow(tx, subscriberId);
+      return null;
+    }
+    if (groupKey && grouped === undefined) groupsMade.set(groupKey, subscriberId);
+    return { subscriberId, recipientId: recipient.id };
   }
 
   /** The normal confirmation request (48-hour link), through the outbox: by email, or by SMS for a number. */
