@@ -377,6 +377,47 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
     }
   });
 
+  it('text from a file that a spreadsheet would run is defused in the export, and the import undoes that', async () => {
+    const file = [
+      'subscriber_id,organisation,channel,address,status,topics,subscribed_at,consent_source,consent_method,opted_in_at,opted_in_via',
+      '9,"=HYPERLINK(""https://evil.example"",""x"")",email,formula@customer.example,active,incidents,2025-03-01T00:00:00.000Z,,,,@SUM(1+1)',
+    ].join('\r\n');
+    const result = await run(file, { format: 'candor' });
+    if (!result.ok) throw new Error(result.message);
+    expect(result.counts.imported).toBe(1);
+    const csv = await collect(subscribersCsv(database, TEST_KEYS));
+    const line = csv.split('\r\n').find((l) => l.includes('formula@customer.example')) ?? '';
+    expect(line).toContain(`"'=HYPERLINK(""https://evil.example"",""x"")"`);
+    expect(line.endsWith(",'@SUM(1+1)")).toBe(true);
+    const other = await engine.open();
+    try {
+      const second = bindAuditKeys(other.database, KEYRING);
+      const back = await importSubscribers(ctx({ database: second }), chunked(`${csv.split('\r\n')[0]}\r\n${line}\r\n`), {
+        format: 'candor',
+        consent: 'carry_over',
+        dryRun: false,
+        fileName: 'x.csv',
+      });
+      expect(back.ok && back.counts.imported).toBe(1);
+      const again = (await collect(subscribersCsv(second, TEST_KEYS))).split('\r\n')[1] ?? '';
+      expect(
+        again
+          .split(',')
+          .slice(1)
+          .join(',')
+          .replace(/,import,carried_over,/, ','),
+      ).toBe(
+        line
+          .split(',')
+          .slice(1)
+          .join(',')
+          .replace(/,import,carried_over,/, ','),
+      );
+    } finally {
+      await other.close();
+    }
+  });
+
   it('the import run records its file hash and counts', async () => {
     const runs = await database.read(async (r) => {
       const q = reading(r);
