@@ -6,7 +6,9 @@ export default defineConfig({
   output: 'server',
   // Middleware mode: src/server.ts owns the HTTP server, serves prerendered files
   // from memory and hands Astro each request with its locals (db, config).
-  adapter: node({ mode: 'middleware', bodySizeLimit: 256 * 1024 }),
+  // The adapter's limit is the subscriber import's upload (src/middleware.ts MAX_UPLOAD_BYTES); every other
+  // request body is refused above 64 KiB by its declared length before it is read (src/middleware.ts).
+  adapter: node({ mode: 'middleware', bodySizeLimit: 256 * 1024 * 1024 }),
   // Our own server (src/server.ts) wraps Astro's handler; this is only the dev default.
   server: { host: '127.0.0.1', port: 4321 },
   trailingSlash: 'ignore',

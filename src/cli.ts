@@ -18,6 +18,7 @@ const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
   { name: ['changes', 'detect'], load: async () => (await import('./cli/changes-detect.ts')).changesDetect },
   { name: ['backup'], load: async () => (await import('./cli/backup.ts')).backup },
   { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },
+  { name: ['subscribers', 'import'], load: async () => (await import('./cli/subscribers-import.ts')).subscribersImport },
   { name: ['restore'], load: async () => (await import('./cli/restore.ts')).restore },
   { name: ['worker'], load: async () => (await import('./cli/worker.ts')).worker },
 ];

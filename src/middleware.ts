@@ -68,6 +68,15 @@ const staffApiRefusal = (ctx: APIContext, status: number, text: string) =>
       })
     : plain(status, text);
 
+/**
+ * The subscriber import's upload (issue 17): a file of up to this size, on that route only, sent as a
+ * form (multipart/form-data) and not carrying an action. It is not read here: the page spools it to
+ * a temporary file as it arrives (src/lib/multipart.ts). The adapter's own limit (astro.config.mjs
+ * `bodySizeLimit`) is this.
+ */
+export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
+const UPLOAD_ROUTES = new Set(['/console/subscribers/import']);
+
 const bodySize = defineMiddleware(async (ctx, next) => {
   if (ctx.isPrerendered || SAFE_METHODS.has(ctx.request.method)) return next();
   const { headers } = ctx.request;
@@ -76,6 +85,14 @@ const bodySize = defineMiddleware(async (ctx, next) => {
   if (headers.has('transfer-encoding') && !headers.has('content-length'))
     return staffApiRefusal(ctx, 411, 'Send the request body with a Content-Length.');
   const declared = Number(headers.get('content-length') ?? '0');
+  if (
+    UPLOAD_ROUTES.has(ctx.routePattern) &&
+    /^multipart\/form-data\s*;/i.test(headers.get('content-type') ?? '') &&
+    !getActionContext(ctx).action
+  ) {
+    if (declared > MAX_UPLOAD_BYTES) return plain(413, `The file is too large (at most ${MAX_UPLOAD_BYTES / 2 ** 20} MiB).`);
+    return next();
+  }
   if (declared > MAX_BODY_BYTES) return staffApiRefusal(ctx, 413, `The request body is too large (at most ${MAX_BODY_BYTES / 1024} KiB).`);
   // Read once, from a clone (at most MAX_BODY_BYTES, checked above): the checks below look at it.
   const body = ctx.request.body ? new Uint8Array(await ctx.request.clone().arrayBuffer()) : new Uint8Array(0);

@@ -1,6 +1,7 @@
 import { staffLabel } from '../core/auth/staff.ts';
 import { followableIds } from '../core/content/groups.ts';
 import type { StaffAudit, SubscriptionContext } from '../core/subscriptions/context.ts';
+import type { ImportContext } from '../core/subscriptions/import.ts';
 import { clientIp } from './client-ip.ts';
 
 interface RequestLike {
@@ -35,5 +36,20 @@ export function staffAudit(ctx: RequestLike & { request: Request }): StaffAudit 
     actor: { type: 'staff', id: auth.staff.id, label: staffLabel(auth.staff) },
     ip: clientIp(ctx),
     userAgent: ctx.request.headers.get('user-agent'),
+  };
+}
+
+/** What the subscriber import needs from the running app, for the signed-in staff member. */
+export function importContext(ctx: RequestLike & { request: Request }): ImportContext {
+  const { candor } = ctx.locals;
+  return {
+    database: candor.database,
+    keys: candor.keys,
+    now: () => candor.now(),
+    publicUrl: candor.config.publicUrl,
+    organisation: candor.content.site.organisation.name,
+    components: candor.content.components.map((c) => ({ id: c.id, name: c.name })),
+    audit: staffAudit(ctx),
+    staffId: ctx.locals.auth?.staff.id ?? null,
   };
 }

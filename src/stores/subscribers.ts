@@ -73,6 +73,16 @@ export async function replaceTopics(tx: Tx, subscriberId: number, topics: readon
     .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.id, subscriberId)));
 }
 
+/** Adds what a new subscriber follows (one statement; rows named twice are kept once). */
+export async function insertTopics(tx: Tx, subscriberId: number, topics: readonly TopicRow[]): Promise<void> {
+  if (topics.length === 0) return;
+  const q = query(tx);
+  await q.db
+    .insert(q.t.subscriberTopics)
+    .values(topics.map((row) => ({ subscriberId, topic: row.topic, component: row.component, trustCenterId: q.trustCenter })))
+    .onConflictDoNothing();
+}
+
 /** What the subscriber follows, by topic and component. */
 export async function topicsOf(r: Reader | Tx, subscriberId: number): Promise<TopicRow[]> {
   const q = reading(r);

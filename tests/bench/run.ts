@@ -17,9 +17,10 @@ import { ROOT } from '../helpers/server.ts';
 import { chooseEngines, type PostgresNode, startPostgresNode, startSqliteServer } from './engines.ts';
 import { fanout } from './fanout.ts';
 import { http } from './http.ts';
+import { importBench } from './import.ts';
 import { surge } from './surge.ts';
 
-const BENCHMARKS: readonly Benchmark[] = [http, fanout, surge];
+const BENCHMARKS: readonly Benchmark[] = [http, fanout, surge, importBench];
 const OUTPUT = join(ROOT, 'test-output/bench');
 
 const log = (line: string) => console.log(`[bench] ${line}`);

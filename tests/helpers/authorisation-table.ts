@@ -45,6 +45,8 @@ export const routes: Record<string, { path: string; needs: Needs; status?: numbe
   '/console/subscribers/[id]': { path: '/console/subscribers/999999', needs: 'admin', status: 404 },
   '/console/subscribers/quarantine': { path: '/console/subscribers/quarantine', needs: 'admin' },
   '/console/subscribers/export.csv': { path: '/console/subscribers/export.csv', needs: 'admin' },
+  '/console/subscribers/export.json': { path: '/console/subscribers/export.json', needs: 'admin' },
+  '/console/subscribers/import': { path: '/console/subscribers/import', needs: 'admin' },
   '/console/organisations': { path: '/console/organisations', needs: 'admin' },
   '/console/organisations/[id]': { path: '/console/organisations/999999', needs: 'admin', status: 404 },
   '/console/announcements': { path: '/console/announcements', needs: 'viewer' },

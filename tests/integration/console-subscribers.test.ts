@@ -106,7 +106,9 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const csv = await admin.get('/console/subscribers/export.csv');
       expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
       const lines = csv.html.trim().split('\r\n');
-      expect(lines[0]).toBe('subscriber_id,organisation,channel,address,status,topics,subscribed_at');
+      expect(lines[0]).toBe(
+        'subscriber_id,organisation,channel,address,status,topics,subscribed_at,consent_source,consent_method,opted_in_at,opted_in_via',
+      );
       expect(lines).toHaveLength(6);
       expect(csv.html).toContain('member0@customer.example');
       expect(csv.html).toContain(`"'=HYPERLINK(""http://evil.example"")@x.example"`);

@@ -224,11 +224,15 @@ function checkSequence(seen: Record<string, unknown>): void {
       { topic: 'incidents', component: 'api' },
     ],
     deliveries: [],
+    // confirmed through the store directly, not a flow: no consent record (the flows write it: subscriber-import.test.ts)
+    consents: [],
   });
   expect(seen.missing).toBeNull();
   expect(seen.exportRows).toBe(4);
   const lines = expectedCsvLines(seen.csv as string);
-  expect(lines[0]).toBe('subscriber_id,organisation,channel,address,status,topics,subscribed_at');
+  expect(lines[0]).toBe(
+    'subscriber_id,organisation,channel,address,status,topics,subscribed_at,consent_source,consent_method,opted_in_at,opted_in_via',
+  );
   expect(lines.slice(1).map((l) => l.split(',').slice(1, 6))).toEqual([
     ['Acme Ltd', 'email', 'jane@example.com', 'active', 'docs incidents:api'],
     // a leading + is defused like a formula (src/core/text/csv.ts)

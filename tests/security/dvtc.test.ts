@@ -18,6 +18,7 @@
  * under row-level security when CANDOR_TEST_POSTGRES_URL is set.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -301,6 +302,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         '/console/audit/../audit/export?format=csv',
         '/CONSOLE/AUDIT/EXPORT?format=csv',
         '/console/subscribers/export.csv',
+        '/console/subscribers/export.json',
         '/_actions/auditExport',
       ];
       const bypass = {
@@ -544,10 +546,28 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         expect(res.status, path).toBeLessThan(500);
         expect(activeMarkup(res.body), path).toEqual([]);
       }
+      // The one form that takes a file, the subscriber import: spooled to a temporary file, read as CSV, then removed.
+      const uploadsBefore = readdirSync(tmpdir())
+        .filter((f) => f.startsWith('candor-upload-'))
+        .sort();
+      const imported = await owner.request('/console/subscribers/import', {
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, origin: server.url },
+        body,
+      });
+      expect(imported.status).toBe(400);
+      expect(activeMarkup(imported.body)).toEqual([]);
+      expect(
+        readdirSync(tmpdir())
+          .filter((f) => f.startsWith('candor-upload-'))
+          .sort(),
+      ).toEqual(uploadsBefore);
       for (const path of ['/shell.php', '/uploads/shell.php', '/evil.svg', '/uploads/evil.svg']) expect((await get(path)).status).toBe(404);
       expect(readdirSync(server.dataDir).sort()).toEqual(before);
       expect(clientFiles().length).toBe(clientBefore);
-      const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ts|astro)$/.test(f));
+      const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter(
+        (f) => /\.(ts|astro)$/.test(f) && f !== join('pages', 'console', 'subscribers', 'import.astro'),
+      );
       for (const f of sources)
         expect(readFileSync(join(ROOT, 'src', f), 'utf8'), f).not.toMatch(/type="file"|instanceof File\b|:\s*File\b/);
     });

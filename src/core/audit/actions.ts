@@ -44,6 +44,8 @@ export const auditActions = [
   'subscriber.locked',
   'subscribers.viewed',
   'subscribers.exported',
+  'subscribers.imported',
+  'subscribers.import_checked',
   'subscribers.removed',
   'subscribers.unsuppressed',
   // customer organisations (who receives targeted notices), by staff

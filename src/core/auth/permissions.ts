@@ -118,6 +118,8 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/subscribers/[id]': need('subscribers.view'),
   '/console/subscribers/quarantine': need('subscribers.view'),
   '/console/subscribers/export.csv': need('subscribers.export'),
+  '/console/subscribers/export.json': need('subscribers.export'),
+  '/console/subscribers/import': need('subscribers.import'),
   // who belongs to a customer organisation is personal data: the subscriber permissions govern it
   '/console/organisations': need('subscribers.view'),
   '/console/organisations/[id]': need('subscribers.view'),

@@ -7,6 +7,7 @@
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import { unsuppressRow } from '../../stores/recipients.ts';
+import { latestConsents } from '../../stores/subscriber-imports.ts';
 import {
   deliveriesOf,
   directoryCounts,
@@ -26,6 +27,7 @@ import { findRecipient, type Keys, maskAddress, openRecipient } from '../notify/
 import type { ChannelName } from '../notify/types.ts';
 import { csvRow } from '../text/csv.ts';
 import { checkEmail, checkPhone } from './addresses.ts';
+import { type ConsentView, consentsOf } from './consents.ts';
 import type { Result, StaffAudit } from './context.ts';
 import { deleteSubscriberIn } from './subscribers.ts';
 
@@ -78,6 +80,8 @@ export interface SubscriberRecord {
   }[];
   topics: { topic: string; component: string }[];
   deliveries: { id: number; channel: string; status: string; title: string; at: Date; lastError: string | null }[];
+  /** how and when each address opted in, newest first */
+  consents: ConsentView[];
 }
 
 const staffEntry = (staff: StaffAudit, action: AuditAction, target: string, summary: Record<string, unknown> = {}) => ({
@@ -101,6 +105,10 @@ export function viewSubscriber(
     const channels = await recipientsOfSubscriber(tx, subscriberId);
     const topics = await topicsOf(tx, subscriberId);
     const deliveries = await deliveriesOf(tx, subscriberId, { newestFirst: true, limit: 100 });
+    const consents = await consentsOf(
+      tx,
+      channels.map((c) => c.id),
+    );
     await writeAudit(tx, staffEntry(staff, 'subscribers.viewed', `subscriber:${subscriberId}`), now);
     return {
       id: subscriber.id,
@@ -123,6 +131,7 @@ export function viewSubscriber(
         at: d.createdAt,
         lastError: d.lastError,
       })),
+      consents,
     };
   });
 }
@@ -182,10 +191,10 @@ export function removeSubscriber(database: Database, subscriberId: number, staff
 }
 
 /** Audits an export of every address (`subscribers.exported`) before its first byte; how many rows it has now. */
-export function auditExport(database: Database, staff: StaffAudit, now: Date): Promise<number> {
+export function auditExport(database: Database, staff: StaffAudit, now: Date, format: 'csv' | 'json' = 'csv'): Promise<number> {
   return database.transaction(async (tx) => {
     const rows = await subscribedAddressCount(tx);
-    await writeAudit(tx, staffEntry(staff, 'subscribers.exported', 'subscribers', { format: 'csv', rows }), now);
+    await writeAudit(tx, staffEntry(staff, 'subscribers.exported', 'subscribers', { format, rows }), now);
     return rows;
   });
 }
@@ -193,36 +202,63 @@ export function auditExport(database: Database, staff: StaffAudit, now: Date): P
 /** Rows per read of the export. */
 export const EXPORT_PAGE_ROWS = 500;
 
+/** One address of the export with its subscriber, topics and newest consent record (Candor's import reads it back: format `candor`). */
+export interface ExportedAddress {
+  subscriberId: number;
+  organisation: string | null;
+  channel: ChannelName;
+  address: string;
+  status: string;
+  /** `topic` or `topic:component`, space-separated */
+  topics: string;
+  subscribedAt: string;
+  consent: { source: string; method: string; optedInAt: string | null; optedInVia: string } | null;
+}
+
+export const EXPORT_CSV_HEADER =
+  'subscriber_id,organisation,channel,address,status,topics,subscribed_at,consent_source,consent_method,opted_in_at,opted_in_via';
+
 /**
- * RFC 4180 CSV of every subscriber address, one row per channel; cells that a spreadsheet would run
- * are defused. Read in pages of `pageRows` by keyset (subscriber id, address id), each page a read
- * of its own as the stream is pulled, so neither the table nor one long read is held while the
- * client downloads. An address added or removed between two pages may be in the file or not; no
+ * Every subscriber address, page by page of `pageRows` by keyset (subscriber id, address id), each
+ * page a read of its own as the consumer pulls, so neither the table nor one long read is held while
+ * the client downloads. An address added or removed between two pages may be in the file or not; no
  * row is written twice.
  */
-export async function* subscribersCsv(database: Database, keys: Keys, pageRows = EXPORT_PAGE_ROWS): AsyncGenerator<string> {
-  yield 'subscriber_id,organisation,channel,address,status,topics,subscribed_at\r\n';
+async function* exportedPages(database: Database, keys: Keys, pageRows: number): AsyncGenerator<ExportedAddress[]> {
   let after: ExportCursor | null = null;
   for (;;) {
     const from: ExportCursor | null = after;
     const page = await database.read(async (r) => {
       const rows = await exportPage(r, from, pageRows);
-      return { rows, topics: await topicLists(r, [...new Set(rows.map((row) => row.subscriberId))]) };
+      return {
+        rows,
+        topics: await topicLists(r, [...new Set(rows.map((row) => row.subscriberId))]),
+        consents: await latestConsents(
+          r,
+          rows.map((row) => row.recipientId),
+        ),
+      };
     });
-    let chunk = '';
-    for (const row of page.rows) {
-      const address = openRecipient(keys, { channel: row.channel, address: row.address, secret: null }).address;
-      chunk += csvRow([
-        row.subscriberId,
-        row.organisation,
-        row.channel,
-        address,
-        row.status,
-        page.topics.get(row.subscriberId) ?? null,
-        row.subscribedAt.toISOString(),
-      ]);
-    }
-    if (chunk) yield chunk;
+    yield page.rows.map((row) => {
+      const consent = page.consents.get(row.recipientId);
+      return {
+        subscriberId: row.subscriberId,
+        organisation: row.organisation,
+        channel: row.channel,
+        address: openRecipient(keys, { channel: row.channel, address: row.address, secret: null }).address,
+        status: row.status,
+        topics: page.topics.get(row.subscriberId) ?? '',
+        subscribedAt: row.subscribedAt.toISOString(),
+        consent: consent
+          ? {
+              source: consent.source,
+              method: consent.method,
+              optedInAt: consent.optedInAt?.toISOString() ?? null,
+              optedInVia: consent.optedInVia,
+            }
+          : null,
+      };
+    });
     const last = page.rows.at(-1);
     if (!last || page.rows.length < pageRows) return;
     after = { subscriberId: last.subscriberId, recipientId: last.recipientId };
@@ -265,4 +301,42 @@ export function subscriberAddressPage(
       subscribedAt: row.subscribedAt,
     }));
   });
+}
+
+/** RFC 4180 CSV of every subscriber address, one row per channel, with its consent record; cells that a spreadsheet would run are defused. */
+export async function* subscribersCsv(database: Database, keys: Keys, pageRows = EXPORT_PAGE_ROWS): AsyncGenerator<string> {
+  yield `${EXPORT_CSV_HEADER}\r\n`;
+  for await (const page of exportedPages(database, keys, pageRows)) {
+    let chunk = '';
+    for (const row of page)
+      chunk += csvRow([
+        row.subscriberId,
+        row.organisation,
+        row.channel,
+        row.address,
+        row.status,
+        row.topics || null,
+        row.subscribedAt,
+        row.consent?.source ?? null,
+        row.consent?.method ?? null,
+        row.consent?.optedInAt ?? null,
+        row.consent?.optedInVia ?? null,
+      ]);
+    if (chunk) yield chunk;
+  }
+}
+
+/** The same as JSON (one array of `ExportedAddress` objects), streamed page by page. */
+export async function* subscribersJson(database: Database, keys: Keys, pageRows = EXPORT_PAGE_ROWS): AsyncGenerator<string> {
+  yield '[';
+  let first = true;
+  for await (const page of exportedPages(database, keys, pageRows)) {
+    let chunk = '';
+    for (const row of page) {
+      chunk += `${first ? '' : ','}\n${JSON.stringify(row)}`;
+      first = false;
+    }
+    if (chunk) yield chunk;
+  }
+  yield '\n]\n';
 }

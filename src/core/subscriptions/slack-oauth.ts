@@ -15,6 +15,7 @@ import { insertSlackState, reinstallSlack, takeSlackState } from '../../stores/s
 import { randomToken } from '../crypto/random.ts';
 import { recipientLinks } from '../notify/links.ts';
 import { enqueueNotification } from '../notify/outbox.ts';
+import { recordConfirmedConsent } from './consents.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import { slackWelcome } from './messages.ts';
 import { sealSecret, setTopicsIn, signUpIn } from './subscribers.ts';
@@ -99,7 +100,7 @@ export async function completeSlackOAuth(
     if (!created) {
       await reinstallSlack(tx, recipient.id, sealSecret(ctx.keys, 'slack', token));
       if (recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
-    }
+    } else await recordConfirmedConsent(tx, recipient.id, ctx.now);
     const url = recipientLinks(ctx.keys.secret, ctx.publicUrl, recipient.id).manage;
     await enqueueNotification(
       tx,

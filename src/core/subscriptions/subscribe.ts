@@ -27,6 +27,7 @@ import {
   checkWebhookUrl,
 } from './addresses.ts';
 import { type ChallengeCheck, createEmailChallengeIn, createSmsChallengeIn, useEmailChallengeIn, useSmsChallengeIn } from './challenges.ts';
+import { recordConfirmedConsent } from './consents.ts';
 import type { Choices, Result, SubscriptionContext } from './context.ts';
 import {
   alreadySubscribedEmail,
@@ -133,7 +134,7 @@ const challengeMessages: Record<Exclude<ChallengeCheck, { ok: true }>['reason'],
 function confirmIn(ctx: SubscriptionContext, use: (tx: Tx) => Promise<ChallengeCheck>): Promise<ChallengeCheck> {
   return ctx.database.transaction(async (tx) => {
     const check = await use(tx);
-    if (check.ok) await activateRecipient(tx, check.recipientId);
+    if (check.ok && (await activateRecipient(tx, check.recipientId))) await recordConfirmedConsent(tx, check.recipientId, ctx.now);
     return check;
   });
 }
@@ -256,6 +257,7 @@ export async function subscribeWebhook(ctx: SubscriptionContext, rawUrl: string,
       ctx.now,
     );
     if (!created) return;
+    await recordConfirmedConsent(tx, recipient.id, ctx.now);
     const content = webhookConfirmed(ctx.organisation, choices.topics, manageUrlOf(ctx, recipient.id));
     await enqueue(tx, ctx, recipient.id, 'Webhook subscribed', content);
   });
@@ -288,6 +290,7 @@ export async function subscribeChatWebhook(
   const manageUrl = await ctx.database.transaction(async (tx) => {
     const { recipient, created } = await signUpIn(tx, ctx.keys, { channel, address: checked.value, status: 'active' }, choices, ctx.now);
     if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices);
+    if (created) await recordConfirmedConsent(tx, recipient.id, ctx.now);
     const url = manageUrlOf(ctx, recipient.id);
     await enqueue(tx, ctx, recipient.id, CHAT_WEBHOOKS[channel].title, slackWelcome(ctx.organisation, choices.topics, url));
     return url;
