@@ -67,7 +67,7 @@ export const subscribeActions = {
         case 'slack-webhook':
         case 'teams':
         case 'discord': {
-          const channel = input.channel === 'slack-webhook' ? 'slack' : input.channel;
+          const channel: 'slack' | 'teams' | 'discord' = input.channel === 'slack-webhook' ? 'slack' : input.channel;
           const r = await subscribeChatWebhook(sub, channel, address, choices);
           if (!r.ok) refuse(r.message);
           return { kind: 'chat-webhook' as const, channel, manageUrl: r.manageUrl };
