@@ -6,7 +6,8 @@
  * body is kept short in the attempt (it may echo the message, never the URL).
  */
 import { parseRetryAfter } from '../backoff.ts';
-import type { SendResult } from '../types.ts';
+import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
+import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
 
 export type Answer = Omit<SendResult, 'deliveryId' | 'durationMs'>;
 
@@ -58,3 +59,68 @@ export const webhookLimitKey = (address: string) => {
     return address;
   }
 };
+
+/**
+ * A chat channel posting one message per delivery to its recipient's webhook URL (Teams, Discord):
+ * what differs is which URLs it accepts, the payload, and how it reads the answer.
+ */
+export abstract class ChatWebhookChannel implements Channel {
+  abstract readonly name: ChannelName;
+  readonly mode = 'live' as const;
+  readonly batchSize = 1;
+  readonly limits: LimitSettings;
+  protected readonly allowHosts: readonly string[];
+  /** the provider's name in errors */
+  protected abstract readonly provider: string;
+
+  constructor(allowHosts: readonly string[], defaults: LimitSettings, limits: Partial<LimitSettings> = {}) {
+    this.allowHosts = allowHosts;
+    this.limits = { ...defaults, ...limits };
+  }
+
+  /** whether the address is one of this provider's webhook URLs (or on a host allowed for tests) */
+  protected abstract accepts(url: URL): boolean;
+  protected abstract payload(message: ChatMessage): Record<string, unknown>;
+  /** the URL to post to (Discord adds `wait=true`) */
+  protected target(url: URL): URL {
+    return url;
+  }
+  protected readId(_body: string): string | null {
+    return null;
+  }
+  protected retryAfterFromBody(_body: string): number | null {
+    return null;
+  }
+
+  limitKey(job: SendJob): string {
+    return webhookLimitKey(job.address);
+  }
+
+  send(jobs: SendJob[]): Promise<SendResult[]> {
+    return Promise.all(jobs.map((job) => this.sendOne(job)));
+  }
+
+  private async sendOne(job: SendJob): Promise<SendResult> {
+    const started = performance.now();
+    const done = (r: Answer): SendResult => ({ deliveryId: job.deliveryId, durationMs: performance.now() - started, ...r });
+    const content = job.content.slack;
+    if (!content) return done({ outcome: 'failed', error: 'no chat content' });
+    let url: URL;
+    try {
+      url = new URL(job.address);
+    } catch {
+      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'the address is not a URL' });
+    }
+    if (!this.accepts(url)) return done({ outcome: 'suppressed', providerCode: 'bad_url', error: `not a ${this.provider} webhook URL` });
+    const message = withManageLink(chatMessageFromSlack(content), job.links.manage);
+    return done(
+      await postChatWebhook(
+        this.target(url).href,
+        this.payload(message),
+        this.provider,
+        (body) => this.readId(body),
+        (body) => this.retryAfterFromBody(body),
+      ),
+    );
+  }
+}

@@ -6,9 +6,9 @@
  * message, whose id is kept. 429 carries Retry-After (and `retry_after` in seconds in the body); an
  * unknown webhook (404, code 10015) or a bad token (401) suppresses the address (chat-webhook.ts).
  */
-import type { Channel, LimitSettings, SendJob, SendResult, SlackContent } from '../types.ts';
-import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
-import { postChatWebhook, webhookLimitKey } from './chat-webhook.ts';
+import type { LimitSettings } from '../types.ts';
+import type { ChatMessage } from './chat-from-slack.ts';
+import { ChatWebhookChannel } from './chat-webhook.ts';
 
 /** Discord allows a webhook 5 requests in 2 seconds (its X-RateLimit headers); stay under it. */
 export const DISCORD_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 4, concurrency: 2 };
@@ -61,52 +61,33 @@ const retryAfterBody = (body: string): number | null => {
   }
 };
 
-export class DiscordChannel implements Channel {
+export class DiscordChannel extends ChatWebhookChannel {
   readonly name = 'discord' as const;
-  readonly mode = 'live' as const;
-  readonly batchSize = 1;
-  readonly limits: LimitSettings;
-  private readonly allowHosts: readonly string[];
+  protected readonly provider = 'Discord';
 
   constructor(allowHosts: readonly string[], limits: Partial<LimitSettings> = {}) {
-    this.allowHosts = allowHosts;
-    this.limits = { ...DISCORD_DEFAULT_LIMITS, ...limits };
+    super(allowHosts, DISCORD_DEFAULT_LIMITS, limits);
   }
 
-  limitKey(job: SendJob): string {
-    return webhookLimitKey(job.address);
+  protected accepts(url: URL): boolean {
+    return isDiscordWebhookUrl(url, this.allowHosts);
   }
 
-  send(jobs: SendJob[]): Promise<SendResult[]> {
-    return Promise.all(jobs.map((job) => this.sendOne(job)));
+  protected payload(message: ChatMessage): Record<string, unknown> {
+    return discordPayload(message);
   }
 
-  private async sendOne(job: SendJob): Promise<SendResult> {
-    const started = performance.now();
-    const done = (r: Omit<SendResult, 'deliveryId' | 'durationMs'>): SendResult => ({
-      deliveryId: job.deliveryId,
-      durationMs: performance.now() - started,
-      ...r,
-    });
-    const content: SlackContent | undefined = job.content.slack;
-    if (!content) return done({ outcome: 'failed', error: 'no chat content' });
-    let url: URL;
-    try {
-      url = new URL(job.address);
-    } catch {
-      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'the address is not a URL' });
-    }
-    if (!isDiscordWebhookUrl(url, this.allowHosts))
-      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'not a Discord webhook URL' });
-    url.searchParams.set('wait', 'true');
-    return done(
-      await postChatWebhook(
-        url.href,
-        discordPayload(withManageLink(chatMessageFromSlack(content), job.links.manage)),
-        'Discord',
-        messageId,
-        retryAfterBody,
-      ),
-    );
+  protected override target(url: URL): URL {
+    const withWait = new URL(url);
+    withWait.searchParams.set('wait', 'true');
+    return withWait;
+  }
+
+  protected override readId(body: string): string | null {
+    return messageId(body);
+  }
+
+  protected override retryAfterFromBody(body: string): number | null {
+    return retryAfterBody(body);
   }
 }

@@ -6,9 +6,9 @@
  * (chat-from-slack.ts). The workflow answers 202 Accepted and gives no message id; a deleted
  * workflow answers 404 and the address is suppressed (chat-webhook.ts).
  */
-import type { Channel, LimitSettings, SendJob, SendResult, SlackContent } from '../types.ts';
-import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
-import { postChatWebhook, webhookLimitKey } from './chat-webhook.ts';
+import type { LimitSettings } from '../types.ts';
+import type { ChatMessage } from './chat-from-slack.ts';
+import { ChatWebhookChannel } from './chat-webhook.ts';
 
 /** Workflows' HTTP trigger throttles per flow; one message a second with a small burst stays well inside it. */
 export const TEAMS_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1, burst: 4, concurrency: 4 };
@@ -50,43 +50,19 @@ export function teamsPayload(message: ChatMessage): Record<string, unknown> {
   };
 }
 
-export class TeamsChannel implements Channel {
+export class TeamsChannel extends ChatWebhookChannel {
   readonly name = 'teams' as const;
-  readonly mode = 'live' as const;
-  readonly batchSize = 1;
-  readonly limits: LimitSettings;
-  private readonly allowHosts: readonly string[];
+  protected readonly provider = 'Teams';
 
   constructor(allowHosts: readonly string[], limits: Partial<LimitSettings> = {}) {
-    this.allowHosts = allowHosts;
-    this.limits = { ...TEAMS_DEFAULT_LIMITS, ...limits };
+    super(allowHosts, TEAMS_DEFAULT_LIMITS, limits);
   }
 
-  limitKey(job: SendJob): string {
-    return webhookLimitKey(job.address);
+  protected accepts(url: URL): boolean {
+    return isTeamsWorkflowUrl(url, this.allowHosts);
   }
 
-  send(jobs: SendJob[]): Promise<SendResult[]> {
-    return Promise.all(jobs.map((job) => this.sendOne(job)));
-  }
-
-  private async sendOne(job: SendJob): Promise<SendResult> {
-    const started = performance.now();
-    const done = (r: Omit<SendResult, 'deliveryId' | 'durationMs'>): SendResult => ({
-      deliveryId: job.deliveryId,
-      durationMs: performance.now() - started,
-      ...r,
-    });
-    const content: SlackContent | undefined = job.content.slack;
-    if (!content) return done({ outcome: 'failed', error: 'no chat content' });
-    let url: URL;
-    try {
-      url = new URL(job.address);
-    } catch {
-      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'the address is not a URL' });
-    }
-    if (!isTeamsWorkflowUrl(url, this.allowHosts))
-      return done({ outcome: 'suppressed', providerCode: 'bad_url', error: 'not a Teams workflow URL' });
-    return done(await postChatWebhook(url.href, teamsPayload(withManageLink(chatMessageFromSlack(content), job.links.manage)), 'Teams'));
+  protected payload(message: ChatMessage): Record<string, unknown> {
+    return teamsPayload(message);
   }
 }
