@@ -491,4 +491,34 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect.objectContaining({ before: 'major_outage', after: 'operational' }),
     ]);
   });
+
+  it('odd text is refused or read safely, never a 500: lone surrogates (422) and NUL (400), a severity named like an object property, a status change not sent as JSON (415)', async () => {
+    const surrogate = await send('/api/v1/alerts/generic', { component: 'help-center', status: 'firing', title: 'Broken \ud800 text' });
+    expect(surrogate.status).toBe(422);
+    expect(((await surrogate.json()) as { detail: string }).detail).toMatch(/^title: must be text without NUL/);
+    // a NUL in a JSON body is refused before anything reads it (the middleware's check)
+    const nul = await send('/api/v1/alerts/alertmanager', alertmanager('firing', { component: 'help-center', team: 'a\u0000b' }));
+    expect(nul.status).toBe(400);
+    expect(await nul.text()).toContain('NUL character');
+    // `constructor` is no severity word: read as the default (major), not as Object.prototype's function
+    const odd = await send(
+      '/api/v1/alerts/alertmanager',
+      alertmanager('firing', { component: 'help-center', alertname: 'OddSeverity', severity: 'constructor' }),
+    );
+    expect(odd.status).toBe(202);
+    expect(await componentOnJson('help-center')).toBe('partial_outage');
+    const resolved = await send(
+      '/api/v1/alerts/alertmanager',
+      alertmanager('resolved', { component: 'help-center', alertname: 'OddSeverity', severity: 'constructor' }),
+    );
+    expect(resolved.status).toBe(202);
+    expect(await componentOnJson('help-center')).toBe('operational');
+    const plain = await fetch(`${server.url}/api/v1/components/notifications/status`, {
+      method: 'PUT',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` },
+      body: '{"status":"degraded","note":"a\\u0000"}',
+    });
+    expect(plain.status).toBe(415);
+    expect(await componentOnJson('notifications')).toBe('operational');
+  });
 });

@@ -180,7 +180,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(preview.status).toBe(200);
       const page = text(preview.html);
       // three email addresses (one following both topics, counted once), the phone, the channel, the endpoint
-      expect(page).toContain('It would reach: Email 3 · SMS 1 · Slack 1 · Webhook 1.');
+      expect(page).toContain('It would reach: Email 3 · SMS 1 · Slack 1 · Webhook 1 · Microsoft Teams 0 · Discord 0.');
       expect(page).toContain(`[Announcement] ${TITLE} (effective `);
       expect(page).toMatch(
         /Lumenwork - Announcement: A new EU data region in Frankfurt <script>alert\(1\)<\/script> \(effective \d{4}-\d{2}-\d{2}\)\. From 1 May/,

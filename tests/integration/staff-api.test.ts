@@ -70,6 +70,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       'incidents.view',
       'incidents.manage',
       'subscribers.view',
+      'subscribers.export',
       'subscribers.manage',
       'announcements.manage',
       'deliveries.view',

@@ -296,6 +296,23 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
     expect(await byAddress('hal@example.org')).toMatchObject({ status: 'pending' });
   });
 
+  it('a NUL or another control character in a cell is no text: the row is refused as invalid or the character dropped, never a failed batch', async () => {
+    const file = fixture('candor.csv').toString('utf8').split('\n');
+    const header = (file[0] ?? '').trimEnd();
+    const columns = header.split(',');
+    const cellsOf = (id: string, address: string, organisation: string) =>
+      columns
+        .map((c) => ({ subscriber_id: id, organisation, channel: 'email', address, status: 'active', topics: 'incidents' })[c] ?? '')
+        .join(',');
+    const csv = `${header}\n${cellsOf('901', 'nul\u0000@customer.example', 'Acme')}\n${cellsOf('902', 'ivy@customer.example', 'Ac\u0000me')}\n`;
+    const result = await run(csv, { format: 'candor', consent: 'carry_over' });
+    if (!result.ok) throw new Error(result.message);
+    expect(result.stoppedAt ?? null).toBeNull();
+    expect(result.counts).toMatchObject({ rows: 2, imported: 1, refused: 1 });
+    expect(result.refused.map((r) => r.reason)).toEqual(['Not a valid email address.']);
+    expect(await byAddress('ivy@customer.example')).toMatchObject({ status: 'active' });
+  });
+
   it('a file that is not of the format chosen is refused with what is missing', async () => {
     const result = await run(fixture('statuspage.csv'), { format: 'candor' });
     expect(result).toEqual({

@@ -110,7 +110,7 @@ export function componentFor(labels: Record<string, string>, components: readonl
 /** Severity: the `severity` label (critical/major/minor and the usual words for them), else the mapping's, else major. */
 export function severityOf(labels: Record<string, string>, component: Component): AlertSeverity {
   const word = labels.severity?.trim().toLowerCase();
-  return (word ? SEVERITY_WORDS[word] : undefined) ?? component.alerts?.severity ?? 'major';
+  return (word && Object.hasOwn(SEVERITY_WORDS, word) ? SEVERITY_WORDS[word] : undefined) ?? component.alerts?.severity ?? 'major';
 }
 
 export function statusOf(severity: AlertSeverity, component: Component): AlertStatus {

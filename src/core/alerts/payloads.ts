@@ -19,17 +19,26 @@ import type { alertSources } from '../../../db/schema/automation.ts';
 
 export type AlertSource = (typeof alertSources)[number];
 
-const labelSet = z.record(z.string(), z.string());
+/**
+ * Text in a payload: never a NUL or half of a surrogate pair. Neither is text, and PostgreSQL refuses
+ * both in jsonb (the alert's detail is kept as received), so they are refused here with a 422.
+ */
+const text = () =>
+  z
+    .string()
+    .refine((s) => !s.includes('\u0000') && s.isWellFormed(), { message: 'must be text without NUL characters or unpaired surrogates' });
+
+const labelSet = z.record(text(), text());
 
 /** One alert of an Alertmanager or Grafana payload. */
 export const prometheusAlertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
   labels: labelSet,
   annotations: labelSet.default({}),
-  startsAt: z.string().max(64).optional(),
-  endsAt: z.string().max(64).optional(),
-  generatorURL: z.string().max(2000).optional(),
-  fingerprint: z.string().max(200).optional(),
+  startsAt: text().max(64).optional(),
+  endsAt: text().max(64).optional(),
+  generatorURL: text().max(2000).optional(),
+  fingerprint: text().max(200).optional(),
 });
 
 /** An alert group at most this long; Alertmanager's `max_alerts` truncates larger groups on the sender's side. */
@@ -37,27 +46,27 @@ const MAX_ALERTS = 200;
 
 export const alertmanagerPayloadSchema = z.object({
   version: z.literal('4'),
-  groupKey: z.string().max(2000),
+  groupKey: text().max(2000),
   truncatedAlerts: z.number().int().nonnegative().optional(),
   status: z.enum(['firing', 'resolved']),
-  receiver: z.string().max(200),
+  receiver: text().max(200),
   groupLabels: labelSet,
   commonLabels: labelSet,
   commonAnnotations: labelSet,
-  externalURL: z.string().max(2000),
+  externalURL: text().max(2000),
   alerts: z.array(prometheusAlertSchema).min(1).max(MAX_ALERTS),
 });
 
 export const grafanaPayloadSchema = z.object({
-  receiver: z.string().max(200).optional(),
+  receiver: text().max(200).optional(),
   status: z.enum(['firing', 'resolved']),
   orgId: z.number().int().optional(),
   alerts: z
     .array(
       prometheusAlertSchema.extend({
-        silenceURL: z.string().max(2000).optional(),
-        dashboardURL: z.string().max(2000).optional(),
-        panelURL: z.string().max(2000).optional(),
+        silenceURL: text().max(2000).optional(),
+        dashboardURL: text().max(2000).optional(),
+        panelURL: text().max(2000).optional(),
       }),
     )
     .min(1)
@@ -65,24 +74,24 @@ export const grafanaPayloadSchema = z.object({
   groupLabels: labelSet.optional(),
   commonLabels: labelSet.optional(),
   commonAnnotations: labelSet.optional(),
-  externalURL: z.string().max(2000).optional(),
-  version: z.string().max(20).optional(),
-  groupKey: z.string().max(2000).optional(),
+  externalURL: text().max(2000).optional(),
+  version: text().max(20).optional(),
+  groupKey: text().max(2000).optional(),
   truncatedAlerts: z.number().int().nonnegative().optional(),
-  title: z.string().max(2000).optional(),
-  state: z.string().max(40).optional(),
-  message: z.string().max(20_000).optional(),
+  title: text().max(2000).optional(),
+  state: text().max(40).optional(),
+  message: text().max(20_000).optional(),
 });
 
 /** Candor's generic alert: `component` is a service id of content/components.yaml. */
 export const genericAlertSchema = z.object({
-  component: z.string().min(1).max(100),
+  component: text().min(1).max(100),
   status: z.enum(['firing', 'resolved']),
-  title: z.string().trim().min(1).max(200),
-  description: z.string().max(5000).optional(),
+  title: text().trim().min(1).max(200),
+  description: text().max(5000).optional(),
   severity: z.enum(['minor', 'major', 'critical']).optional(),
   /** tells repeats of one alert apart from another alert on the same service; default: the title */
-  fingerprint: z.string().min(1).max(200).optional(),
+  fingerprint: text().min(1).max(200).optional(),
 });
 
 export type AlertmanagerPayload = z.infer<typeof alertmanagerPayloadSchema>;
@@ -187,7 +196,7 @@ export function readAlertPayload(source: AlertSource, body: unknown): ReadResult
 /** PUT /api/v1/components/{id}/status: the state automation sets on a service, and why (kept in the audit log). */
 export const componentStatusBodySchema = z.object({
   status: z.enum(['operational', 'degraded', 'partial_outage', 'major_outage', 'under_maintenance']),
-  note: z.string().trim().max(500).optional(),
+  note: text().trim().max(500).optional(),
 });
 
 export type ComponentStatusBody = z.infer<typeof componentStatusBodySchema>;
@@ -202,17 +211,17 @@ const componentStatusEnum = componentStatusBodySchema.shape.status;
 
 /** What each alert of a payload did (the receivers' 202 answer lists one per alert). */
 export const alertOutcomeSchema = z.object({
-  alert: z.string(),
+  alert: text(),
   status: z.enum(['firing', 'resolved']),
   /** the service it mapped to; null: none */
-  component: z.string().nullable(),
+  component: text().nullable(),
   /** the draft it opened, folded into or resolved */
   draft: z.number().int().nullable(),
   result: z.enum(['opened', 'folded', 'resolved', 'unmatched', 'no-open-draft']),
   /** the incident a service with autoPublish declared */
   incident: z.number().int().optional(),
   /** why autoPublish could not declare it (the draft waits for a person) */
-  publishRefused: z.string().optional(),
+  publishRefused: text().optional(),
 });
 
 /** The receivers' answer: 202 Accepted. */
@@ -221,12 +230,12 @@ export const alertReceiptSchema = z.object({
   alerts: z.array(alertOutcomeSchema),
   /** how many matched no service, with what to change */
   unmatched: z.number().int().optional(),
-  message: z.string().optional(),
+  message: text().optional(),
 });
 
 /** PUT /api/v1/components/{id}/status's answer: 200. */
 export const componentStatusResultSchema = z.object({
-  component: z.string(),
+  component: text(),
   status: componentStatusEnum,
   previous: componentStatusEnum,
   changed: z.boolean(),

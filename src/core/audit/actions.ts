@@ -116,8 +116,6 @@ export const auditActions = [
   'alert.draft.dismissed',
   'alert.draft.closed',
   'component.status.set',
-  'subscribers.imported',
-  'subscribers.import_checked',
   // notifications
   'deliveries.retried',
   'settings.test_sent',

@@ -20,6 +20,13 @@ import type { ImportFormat } from '../../stores/subscriber-imports.ts';
 import { isTopic, type Topic } from './topics.ts';
 
 /** One subscriber row as every format reads. */
+/**
+ * A cell's control characters (NUL, line breaks inside a quoted cell, …) become spaces: none belongs in
+ * an address, a name or a topic list, and PostgreSQL cannot store a NUL. An address that held one is
+ * then refused as invalid, naming its row, rather than stored changed.
+ */
+const controlFree = (cell: string) => cell.replace(/\p{Cc}/gu, ' ');
+
 export interface ImportRow {
   /** the file's line number of the row (the header is line 1) */
   line: number;
@@ -111,7 +118,7 @@ export function readHeader(format: ImportFormat, header: string[]): HeaderResult
     return {
       ok: true,
       read(cells, line) {
-        const cell = (i: number) => (i >= 0 ? unDefused(cells[i] ?? '').trim() : '');
+        const cell = (i: number) => (i >= 0 ? unDefused(controlFree(cells[i] ?? '')).trim() : '');
         const channel = cell(at.channel);
         const topics = cell(at.topics)
           .split(/\s+/)
@@ -151,7 +158,7 @@ export function readHeader(format: ImportFormat, header: string[]): HeaderResult
   return {
     ok: true,
     read(cells, line) {
-      const cell = (i: number) => (i >= 0 ? (cells[i] ?? '').trim() : '');
+      const cell = (i: number) => (i >= 0 ? controlFree(cells[i] ?? '').trim() : '');
       const type = cell(col.type).toLowerCase();
       const email = cell(col.email);
       const phone = cell(col.phone);

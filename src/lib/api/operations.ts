@@ -288,8 +288,9 @@ export const listSubscribersOp = {
   method: 'GET',
   path: '/api/v1/subscribers',
   summary: "List subscribers' addresses",
-  description: 'Every subscriber address, in pages (personal data: only tokens with subscribers.view; each page read is audited).',
-  permission: 'subscribers.view',
+  description:
+    'Every subscriber address in clear, in pages: read to the end it is the whole list, so it needs subscribers.export, as the console export does (each page read is audited).',
+  permission: 'subscribers.export',
   params: noParams,
   query: z.object(cursorQuery),
   body: null,

@@ -14,6 +14,15 @@ export const PUT: APIRoute = async (ctx) => {
   const caller = await apiCaller(ctx, 'incidents.manage');
   if (!caller.ok) return caller.response;
   const publicUrl = ctx.locals.candor.config.publicUrl;
+  // JSON only, as the receivers: the middleware's NUL check reads JSON and form bodies by their type
+  if (!/\bjson\b/i.test(ctx.request.headers.get('content-type') ?? ''))
+    return problem(publicUrl, {
+      status: 415,
+      type: 'unsupported-media-type',
+      title: 'Send the status change as JSON.',
+      detail: 'The Content-Type must be application/json.',
+      headers: caller.headers,
+    });
   let body: unknown;
   try {
     body = await ctx.request.json();
