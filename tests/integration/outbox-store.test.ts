@@ -276,7 +276,7 @@ describe.each(enginesUnderTest())('the outbox on $name', (engine) => {
     const audience: Audience = { kind: 'topic', topic: 'incidents', organisations: [acme, initech] };
     const reach = await database.read((r) => audienceReach(r, audience));
     const counts = await database.read((r) => countAudience(r, audience, ALL));
-    expect(reach.total).toEqual({ email: counts.email ?? 0, sms: counts.sms ?? 0, slack: 0, webhook: 0 });
+    expect(reach.total).toEqual({ email: counts.email ?? 0, sms: counts.sms ?? 0, slack: 0, webhook: 0, teams: 0, discord: 0 });
     expect(reach.targeted).toBe(true);
     expect(reach.reachesNoOne).toBe(false);
     expect(reach.organisations.map((o) => [o.name, o.byChannel.email + o.byChannel.sms])).toEqual([
