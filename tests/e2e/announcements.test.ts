@@ -76,7 +76,9 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       await page.getByLabel('Effective date (optional)').fill(EFFECTIVE);
       await page.getByRole('button', { name: 'Preview' }).click();
       await expect.poll(() => page.getByRole('heading', { name: 'Preview' }).count()).toBe(1);
-      await expect.poll(() => page.getByText('It would reach: Email 1 · SMS 1 · Slack 0 · Webhook 0 · Microsoft Teams 0 · Discord 0.').count()).toBe(1);
+      await expect
+        .poll(() => page.getByText('It would reach: Email 1 · SMS 1 · Slack 0 · Webhook 0 · Microsoft Teams 0 · Discord 0.').count())
+        .toBe(1);
       // the preview of every channel comes before the buttons that send it
       const previewTop = await page.locator('#preview-title').evaluate((h) => h.getBoundingClientRect().top);
       const publishTop = await page.getByRole('button', { name: 'Publish now' }).evaluate((b) => b.getBoundingClientRect().top);
