@@ -122,20 +122,8 @@ const bodySize = defineMiddleware(async (ctx, next) => {
  * with the staff member's (SameSite=Lax) session cookie.
  */
 const crossSiteAllowed = (ctx: APIContext) =>
-  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]' || tokenOnlyRoutes.has(ctx.routePattern)) &&
+  (ctx.routePattern.startsWith('/webhooks/') || ctx.routePattern === '/unsubscribe/[token]' || staffApiRoutes.has(ctx.routePattern)) &&
   !getActionContext(ctx).action;
-
-/**
- * Routes that take only an API token (Authorization: Bearer) and read no cookie: the staff API and the
- * alert receivers. A cross-site request carries nothing they would honour, so it meets their own 401.
- */
-const tokenOnlyRoutes: ReadonlySet<string> = new Set([
-  ...staffApiRoutes,
-  '/api/v1/alerts/alertmanager',
-  '/api/v1/alerts/grafana',
-  '/api/v1/alerts/generic',
-  '/api/v1/components/[id]/status',
-]);
 
 /** Refuses cross-site state changes (forms, JSON, anything): by Sec-Fetch-Site, else by Origin. */
 const crossSite = defineMiddleware((ctx, next) => {

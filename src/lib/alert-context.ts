@@ -11,8 +11,14 @@ interface RequestLike {
   request: Request;
 }
 
-export function alertContext(ctx: RequestLike): AlertContext {
-  const { candor } = ctx.locals;
+/** The app and who is asking: a console request, or a staff API call (src/lib/api/endpoint.ts `ApiCall`). */
+interface Caller {
+  candor: App.Locals['candor'];
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export function alertContext({ candor, ip, userAgent }: Caller): AlertContext {
   return {
     database: candor.database,
     now: candor.now(),
@@ -21,8 +27,8 @@ export function alertContext(ctx: RequestLike): AlertContext {
     templates: candor.content.templates,
     publicUrl: candor.config.publicUrl,
     staff: { keys: candor.keys, staffSlack: staffSlackOf(candor.config.providers.slack) },
-    ip: clientIp(ctx),
-    userAgent: ctx.request.headers.get('user-agent'),
+    ip,
+    userAgent,
   };
 }
 
@@ -30,7 +36,8 @@ export function alertContext(ctx: RequestLike): AlertContext {
 export function actingAlertContext(ctx: RequestLike): AlertContext & { actor: { id: number; label: string } } {
   const auth = ctx.locals.auth;
   if (!auth) throw new Error('alert drafts need a signed-in staff member');
-  return { ...alertContext(ctx), actor: { id: auth.staff.id, label: staffLabel(auth.staff) } };
+  const context = alertContext({ candor: ctx.locals.candor, ip: clientIp(ctx), userAgent: ctx.request.headers.get('user-agent') });
+  return { ...context, actor: { id: auth.staff.id, label: staffLabel(auth.staff) } };
 }
 
 export const alertCaller = (principal: ApiPrincipal): AlertCaller => ({

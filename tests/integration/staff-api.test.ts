@@ -74,6 +74,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       'subscribers.manage',
       'announcements.manage',
       'deliveries.view',
+      'alerts.ingest',
     ];
     tokens.with = (await make('full', everything)).token;
     tokens.without = (await make('audit only', ['audit.view'])).token;
@@ -156,6 +157,12 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         .where(and(eq(i.trustCenterId, q.trustCenter), eq(i.title, title)));
     });
 
+  /** An operation's example payload with it and its alerts resolved. */
+  const resolvedExample = (example: unknown) => {
+    const payload = example as { alerts: Record<string, unknown>[] };
+    return { ...payload, status: 'resolved', alerts: payload.alerts.map((a) => ({ ...a, status: 'resolved' })) };
+  };
+
   describe('authorisation, as a property of every operation', () => {
     /** A request each operation succeeds with (given the permission), on rows the test made. */
     async function requestFor(operation: ApiOperation): Promise<{ path: string; body?: unknown }> {
@@ -189,6 +196,14 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
           };
         case 'declareIncident':
           return { path: operation.path, body: declare('Declared in the matrix') };
+        case 'setComponentStatus':
+          return { path: '/api/v1/components/web-app/status', body: { status: 'operational', note: 'matrix' } };
+        // resolved notices of alerts with no open draft: checked and answered, nothing changes
+        case 'receiveAlertmanager':
+        case 'receiveGrafana':
+          return { path: operation.path, body: resolvedExample(operation.example) };
+        case 'receiveGenericAlert':
+          return { path: operation.path, body: { ...(operation.example as object), status: 'resolved' } };
         default:
           return { path: operation.path };
       }

@@ -20,8 +20,6 @@ export type RouteKind =
   | 'reader'
   /** provider callbacks: POST only, accepted only with a valid signature */
   | 'webhook'
-  /** the staff API and the alert receivers: a Bearer API token only (src/lib/api-request.ts), never a session; 401 without */
-  | 'api'
   /** Astro's own endpoints, which Candor does not use directly */
   | 'internal'
   /** the staff API (src/lib/api/operations.ts): a Bearer API token only, never a cookie; problem details; no CORS */
@@ -37,8 +35,6 @@ export interface RouteExpectation {
   cors?: true;
   /** the prerendered file is served before Astro (no per-request headers beyond the server's) */
   static?: true;
-  /** kind 'api': the method the route takes, which answers 401 without a token */
-  method?: 'POST' | 'PUT';
 }
 
 /** A signed-looking token that no server signed. */
@@ -52,12 +48,11 @@ export const routeTable: Record<string, RouteExpectation> = {
   // the styled page of refusals a browser shows (src/lib/error-page.ts renders it with their status); by its own URL, "Page not found"
   '/error': { kind: 'public', path: '/error', status: 404 },
   '/api': { kind: 'public', path: '/api', status: 200, static: true },
-  // alerts from monitoring (src/core/alerts): POST with a token holding alerts.ingest
-  '/api/v1/alerts/alertmanager': { kind: 'api', path: '/api/v1/alerts/alertmanager', status: 404, method: 'POST' },
-  '/api/v1/alerts/generic': { kind: 'api', path: '/api/v1/alerts/generic', status: 404, method: 'POST' },
-  '/api/v1/alerts/grafana': { kind: 'api', path: '/api/v1/alerts/grafana', status: 404, method: 'POST' },
-  // the staff API's "set component status": PUT with a token holding incidents.manage
-  '/api/v1/components/[id]/status': { kind: 'api', path: '/api/v1/components/public-api/status', status: 404, method: 'PUT' },
+  // alerts from monitoring (POST, alerts.ingest) and a service's automation state (PUT): staff API operations, so a GET is 405
+  '/api/v1/alerts/alertmanager': { kind: 'api', path: '/api/v1/alerts/alertmanager', status: 405 },
+  '/api/v1/alerts/generic': { kind: 'api', path: '/api/v1/alerts/generic', status: 405 },
+  '/api/v1/alerts/grafana': { kind: 'api', path: '/api/v1/alerts/grafana', status: 405 },
+  '/api/v1/components/[id]/status': { kind: 'api', path: '/api/v1/components/public-api/status', status: 405 },
   '/api/v1/changes.json': { kind: 'public', path: '/api/v1/changes.json', status: 200, cors: true },
   '/api/v1/status.json': { kind: 'public', path: '/api/v1/status.json', status: 200, cors: true },
   '/api/v1/subprocessors.json': { kind: 'public', path: '/api/v1/subprocessors.json', status: 200, cors: true },

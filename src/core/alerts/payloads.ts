@@ -201,12 +201,6 @@ export const componentStatusBodySchema = z.object({
 
 export type ComponentStatusBody = z.infer<typeof componentStatusBodySchema>;
 
-/** The body of a status change, or each field that is wrong. */
-export function readComponentStatusBody(body: unknown): { ok: true; value: ComponentStatusBody } | { ok: false; errors: FieldError[] } {
-  const parsed = componentStatusBodySchema.safeParse(body);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, errors: errorsOf(parsed.error) };
-}
-
 const componentStatusEnum = componentStatusBodySchema.shape.status;
 
 /** What each alert of a payload did (the receivers' 202 answer lists one per alert). */

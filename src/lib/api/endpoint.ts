@@ -19,7 +19,7 @@ import {
 import type { ApiPrincipal } from '../../core/api/tokens.ts';
 import { apiCaller, apiJson, type Problem, problem } from '../api-request.ts';
 import { clientIp } from '../client-ip.ts';
-import type { ApiOperation, HttpMethod } from './operations.ts';
+import { type ApiOperation, type HttpMethod, takesIdempotencyKey } from './operations.ts';
 
 /** What a handler answers: the success body (sent with the operation's success status), or a problem. */
 export type Answer<R> = { ok: true; body: R } | { ok: false; problem: Problem };
@@ -142,8 +142,9 @@ export function endpoint<O extends ApiOperation>(
         );
       const query = operation.query.safeParse(Object.fromEntries(ctx.url.searchParams));
       if (!query.success) return respond(invalid(publicUrl, 'query', query.error));
-      const key = operation.method === 'POST' ? ctx.request.headers.get(IDEMPOTENCY_HEADER) : null;
-      if (operation.method === 'POST') {
+      const keyed = takesIdempotencyKey(operation);
+      const key = keyed ? ctx.request.headers.get(IDEMPOTENCY_HEADER) : null;
+      if (keyed) {
         const keyProblem = idempotencyKeyProblem(key);
         if (keyProblem) return respond(badRequest(publicUrl, 'idempotency-key-required', keyProblem));
       }

@@ -5,7 +5,7 @@
  * (`x-candor-permission`), and every refusal is an RFC 9457 problem (`application/problem+json`).
  */
 import { z } from 'zod';
-import { type ApiOperation, apiOperations, problemTypes } from './operations.ts';
+import { type ApiOperation, apiOperations, problemTypes, takesIdempotencyKey } from './operations.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -78,7 +78,7 @@ function operationObject(operation: ApiOperation): JsonSchema {
   // a body may be too large (413, refused before it is read)
   const statuses = [...new Set([...COMMON_PROBLEMS, ...(operation.body ? [413] : []), ...operation.problems])].sort();
   const parameters = parametersOf(operation);
-  if (operation.method === 'POST') {
+  if (takesIdempotencyKey(operation)) {
     parameters.push({
       name: 'Idempotency-Key',
       in: 'header',

@@ -8,10 +8,19 @@
  * write its endpoint with `endpoint(operation, handler)`.
  */
 import { z } from 'zod';
+import {
+  type AlertSource,
+  alertmanagerPayloadSchema,
+  alertReceiptSchema,
+  componentStatusBodySchema,
+  componentStatusResultSchema,
+  genericAlertSchema,
+  grafanaPayloadSchema,
+} from '../../core/alerts/payloads.ts';
 import type { Permission } from '../../core/auth/permissions.ts';
 import { componentStatuses, incidentKinds, incidentSeverities, incidentStatuses } from '../../core/incidents/types.ts';
 
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ApiOperation<
   P extends z.ZodType = z.ZodType,
@@ -31,11 +40,16 @@ export interface ApiOperation<
   query: Q;
   /** null: the operation takes no body */
   body: B | null;
-  success: { status: 200 | 201; description: string; schema: R };
+  success: { status: 200 | 201 | 202; description: string; schema: R };
   /** problem statuses this operation answers besides those every operation may (400, 401, 403, 429, 500; 413 with a body) */
   problems: readonly number[];
   /** a request body for the reference page's curl example */
   example?: unknown;
+  /**
+   * false: a POST that takes no `Idempotency-Key` (the alert receivers: monitoring tools send none, and a
+   * repeated notice folds into its draft by itself)
+   */
+  idempotencyKey?: false;
 }
 
 /** Texts are refused (422) when they hold a NUL or half of a surrogate pair: neither is text, and PostgreSQL cannot store a NUL. */
@@ -370,6 +384,94 @@ export const notificationProgressOp = {
   problems: [404],
 } as const satisfies ApiOperation;
 
+/** A service of content/components.yaml by its id. */
+const serviceParams = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,99}$/)
+    .describe('a service id of content/components.yaml'),
+});
+
+export const setComponentStatusOp = {
+  id: 'setComponentStatus',
+  method: 'PUT',
+  path: '/api/v1/components/{id}/status',
+  summary: "Set a service's state from automation",
+  description:
+    "Sets the state automation declares for a service, as a firing alert would: recorded in the service's history (the 90-day bars) and shown at once; the service's state is the worst that any source declares. The note goes to the audit log.",
+  permission: 'incidents.manage',
+  params: serviceParams,
+  query: noQuery,
+  body: componentStatusBodySchema,
+  success: { status: 200, description: 'the state before and after', schema: componentStatusResultSchema },
+  problems: [404],
+  example: { status: 'degraded', note: 'Latency above 2 s on the EU API' },
+} as const satisfies ApiOperation;
+
+const ALERT_ANSWER = 'what each alert did: opened or folded into a draft, resolved, or matched no service (and how to map it)';
+
+function alertReceiverOp<B extends z.ZodType>(
+  source: AlertSource,
+  id: string,
+  summary: string,
+  description: string,
+  body: B,
+  example: unknown,
+) {
+  return {
+    id,
+    method: 'POST',
+    path: `/api/v1/alerts/${source}`,
+    summary,
+    description: `${description} A firing alert sets its service's state and opens (or folds into) a draft incident; a resolved one restores the service and proposes resolving the incident. An alert maps to a service by its \`component\` (or \`candor_component\`) label, or by \`alerts.match\` in content/components.yaml.`,
+    permission: 'alerts.ingest',
+    params: noParams,
+    query: noQuery,
+    body,
+    success: { status: 202, description: ALERT_ANSWER, schema: alertReceiptSchema },
+    problems: [],
+    example,
+    idempotencyKey: false,
+  } as const satisfies ApiOperation;
+}
+
+export const receiveAlertmanagerOp = alertReceiverOp(
+  'alertmanager',
+  'receiveAlertmanager',
+  'Receive Prometheus Alertmanager alerts',
+  "Alertmanager's webhook payload (version 4), as `webhook_configs` sends it.",
+  alertmanagerPayloadSchema,
+  {
+    version: '4',
+    groupKey: '{}:{alertname="HighErrorRate"}',
+    status: 'firing',
+    receiver: 'candor',
+    groupLabels: { alertname: 'HighErrorRate' },
+    commonLabels: { alertname: 'HighErrorRate', component: 'public-api', severity: 'major' },
+    commonAnnotations: { summary: 'Error rate above 5%' },
+    externalURL: 'http://alertmanager:9093',
+    alerts: [{ status: 'firing', labels: { alertname: 'HighErrorRate', component: 'public-api' }, annotations: {} }],
+  },
+);
+
+export const receiveGrafanaOp = alertReceiverOp(
+  'grafana',
+  'receiveGrafana',
+  'Receive Grafana alerts',
+  "Grafana alerting's webhook contact point payload.",
+  grafanaPayloadSchema,
+  { status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'QueueLag', component: 'ai-indexing' }, annotations: {} }] },
+);
+
+export const receiveGenericOp = alertReceiverOp(
+  'generic',
+  'receiveGenericAlert',
+  'Receive an alert from any tool',
+  "Candor's own alert shape, for tools without Alertmanager's or Grafana's.",
+  genericAlertSchema,
+  { component: 'search', status: 'firing', title: 'Search results are slow', severity: 'minor' },
+);
+
 /** Every staff operation, in the reference's order. */
 export const apiOperations: readonly ApiOperation[] = [
   listIncidentsOp,
@@ -382,7 +484,15 @@ export const apiOperations: readonly ApiOperation[] = [
   removeSubscriberOp,
   publishNoticeOp,
   notificationProgressOp,
+  setComponentStatusOp,
+  receiveAlertmanagerOp,
+  receiveGrafanaOp,
+  receiveGenericOp,
 ];
+
+/** Whether requests to the operation carry an `Idempotency-Key` (every POST but the alert receivers). */
+export const takesIdempotencyKey = (operation: Pick<ApiOperation, 'method' | 'idempotencyKey'>) =>
+  operation.method === 'POST' && operation.idempotencyKey !== false;
 
 /** An operation's Astro route pattern (`/api/v1/incidents/[id]`). */
 export const routePatternOf = (path: string) => path.replace(/\{(\w+)\}/g, '[$1]');

@@ -1,7 +1,10 @@
-/** POST /api/v1/alerts/generic: alerts from monitoring (src/core/alerts/payloads.ts describes the body). */
-import type { APIRoute } from 'astro';
-import { receiveAlertRequest } from '../../../../lib/alert-receiver.ts';
+/** POST /api/v1/alerts/generic: alerts from monitoring (src/lib/api/operations.ts `receiveGenericOp`). */
+import { alertReceiver } from '../../../../lib/alert-receiver.ts';
+import { otherMethods } from '../../../../lib/api/endpoint.ts';
+import { receiveGenericOp } from '../../../../lib/api/operations.ts';
 
 export const prerender = false;
 
-export const POST: APIRoute = (ctx) => receiveAlertRequest(ctx, 'generic');
+export const POST = alertReceiver(receiveGenericOp, 'generic');
+
+export const ALL = otherMethods(['POST']);
