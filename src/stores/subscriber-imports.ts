@@ -9,7 +9,7 @@
  * and savepoint), so an import and a sign-up of one address at once make one subscriber; the batch
  * look-up below only sorts rows into "new" and "found" ahead of it.
  */
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { consentMethods, consentSources, importFormats } from '../../db/schema/consents.ts';
@@ -176,19 +176,4 @@ export async function recentImportRuns(r: Reader | Tx, limit: number): Promise<I
     .where(eq(i.trustCenterId, q.trustCenter))
     .orderBy(desc(i.id))
     .limit(limit);
-}
-
-/**
- * After a large import on PostgreSQL: the planner's statistics of the tables it filled, so the next
- * fan-out over them is not planned as for the near-empty tables they were (an INSERT … SELECT over
- * 100,000 fresh recipients planned as a nested loop). Raw SQL: the builder has no ANALYZE. On
- * PostgreSQL 15 and 16 only the tables' owner may analyse them; the application role is not the
- * owner (migrations run as the owner), and PostgreSQL then skips each table with a warning, not an
- * error, leaving it to autovacuum's own ANALYZE (after 10% of a table changed). SQLite has no such
- * need here: its planner does not use gathered statistics unless ANALYZE was run once, which Candor
- * never does.
- */
-export async function analyseImportTables(tx: Tx): Promise<void> {
-  if (tx.engine !== 'postgres') return;
-  await tx.db.execute(sql`ANALYZE subscribers, subscriber_topics, recipients, subscriber_consents`);
 }

@@ -5,6 +5,7 @@
  * page, the JSON export, a bad form answered with a message, and who may do it (a responder may
  * neither import nor export). On each engine (tests/helpers/engine-server.ts).
  */
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
+import { failInserts } from '../helpers/fail-inserts.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
 import { ROOT, type RunningServer } from '../helpers/server.ts';
 import { signedInStaffOn } from '../helpers/staff.ts';
@@ -130,7 +132,8 @@ describe.each(serverEnginesUnderTest())('the import page on $name', (engine) => 
     const page = await get(adminToken, found.headers.get('location') ?? '');
     const html = await page.text();
     expect(html).toContain('data-method="confirmation_requested"');
-    expect(text(html)).toContain('imported, confirmation requested (statuspage export), opted in 2024-03-01 10:00 UTC');
+    expect(text(html)).toMatch(/imported, confirmation requested \(statuspage export\), import #\d+; recorded/);
+    expect(text(html)).not.toContain('opted in 2024-03-01');
   });
 
   it('exports JSON with the consent records (audited)', async () => {
@@ -143,6 +146,22 @@ describe.each(serverEnginesUnderTest())('the import page on $name', (engine) => 
       ['bob@customer.example', 'pending', 'confirmation_requested'],
     ]);
     expect(await audit('subscribers.exported')).toEqual([{ summary: { format: 'json', rows: 3 } }]);
+  });
+
+  it('an import that fails on our side mid-way is still finished and audited with what it wrote, and shows a generic error', async () => {
+    const undo = await failInserts(running, 'subscriber_consents', 'disk full (test)');
+    try {
+      const before = (await audit('subscribers.imported')).length;
+      const file = Buffer.from('email,confirmed,createdAt\nzoe@customer.example,true,2024-06-01T00:00:00Z\n');
+      const res = await upload(adminToken, { format: 'instatus', consent: 'carry_over' }, { name: 'failing.csv', bytes: file });
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain('disk full');
+      const entries = await audit('subscribers.imported');
+      expect(entries).toHaveLength(before + 1);
+      expect(entries.at(-1)?.summary).toMatchObject({ failed: true, stopped: true, rows: 1 });
+    } finally {
+      await undo();
+    }
   });
 
   it('a form without a format or a file is answered with what is missing', async () => {

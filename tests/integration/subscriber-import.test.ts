@@ -196,11 +196,20 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
   });
 
   it('re-importing the same file changes nothing and counts the addresses unchanged', async () => {
+    const state = async () => {
+      const addresses = await addressRows();
+      return Promise.all(
+        addresses.map(async (a) => ({ ...a, topics: await topicsOf(a.subscriberId ?? 0), consents: await consentOf(a.id) })),
+      );
+    };
     const before = await tableCounts();
+    const rowsBefore = await state();
     const again = await run(fixture('statuspage.csv'), { format: 'statuspage' });
     if (!again.ok) throw new Error(again.message);
     expect(again.counts).toMatchObject({ rows: 8, imported: 0, unchanged: 3, refused: 5 });
     expect(await tableCounts()).toEqual({ ...before, imports: before.imports + 1 });
+    // not only as many rows: the same addresses, statuses, topics and consent records
+    expect(await state()).toEqual(rowsBefore);
   });
 
   it('never resubscribes a suppressed or an unsubscribed address', async () => {
@@ -236,7 +245,8 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
       {
         source: 'import',
         method: 'confirmation_requested',
-        optedInAt: new Date('2024-05-01T08:00:00.000Z'),
+        // not opted in until the link is used: the file's date is when they joined the other status page
+        optedInAt: null,
         optedInVia: 'instatus export',
         importRow: 2,
       },
@@ -267,6 +277,8 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
       ['import', 'confirmation_requested', 'instatus export'],
       ['import', 'confirmed', 'instatus export'],
     ]);
+    // the opt-in is the confirmation, when it happened
+    expect((await consentOf(dan?.id ?? 0)).map((c) => c.optedInAt)).toEqual([null, NOW]);
   });
 
   it('carry-over still asks a row the file marks unconfirmed', async () => {
@@ -357,7 +369,8 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
     expect(json.find((r) => r.address === 'dan@customer.example')?.consent).toEqual({
       source: 'import',
       method: 'confirmed',
-      optedInAt: '2024-05-01T08:00:00.000Z',
+      // opted in when the confirmation link was used
+      optedInAt: NOW.toISOString(),
       optedInVia: 'instatus export',
     });
 
@@ -384,8 +397,9 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
         exportable
           .map((l) => {
             const cells = l.split(',');
-            // a pending address is asked again; an address with no consent record gets its sign-up time
-            return [...cells.slice(1, 7), cells[9] || cells[6], cells[10] || 'candor export'].join(',');
+            // a pending address is asked again, so it has not opted in; an active one with no consent record gets its sign-up time
+            const optedIn = cells[4] === 'pending' ? '' : cells[9] || cells[6];
+            return [...cells.slice(1, 7), optedIn, cells[10] || 'candor export'].join(',');
           })
           .sort(),
       );

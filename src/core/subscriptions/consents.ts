@@ -22,8 +22,8 @@ export const signupVia: Record<ChannelName, string> = {
 
 /**
  * Records that the address was confirmed, in the transaction that confirmed it. An address an import
- * sent a confirmation request to keeps its import as the source (with the file's opt-in time and
- * place); any other is a sign-up here.
+ * sent a confirmation request to keeps its import as the source (and the file's place); any other is
+ * a sign-up here. Either way the opt-in time is now: confirming is the opting in.
  */
 export async function recordConfirmedConsent(tx: Tx, recipientId: number, now: Date): Promise<void> {
   const recipient = await recipientById(tx, recipientId);
@@ -36,7 +36,8 @@ export async function recordConfirmedConsent(tx: Tx, recipientId: number, now: D
       recipientId,
       source: imported ? 'import' : 'signup',
       method: 'confirmed',
-      optedInAt: imported ? imported.optedInAt : now,
+      // confirming is the opt-in, whatever the import file said
+      optedInAt: now,
       optedInVia: imported ? imported.optedInVia : signupVia[recipient.channel],
       importId: imported?.importId ?? null,
       importRow: imported?.importRow ?? null,

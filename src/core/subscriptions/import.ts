@@ -19,7 +19,6 @@ import { CsvError, parse } from 'csv-parse';
 import type { Database, Tx } from '../../../db/engine/types.ts';
 import {
   addressesByHash,
-  analyseImportTables,
   type FoundAddress,
   finishImportRun,
   type ImportConsent,
@@ -42,8 +41,6 @@ import type { Topic } from './topics.ts';
 export const IMPORT_BATCH_ROWS = 500;
 /** Refused rows listed in a report; the rest are counted. */
 export const REFUSED_LISTED = 1000;
-/** After an import that added this many addresses, PostgreSQL's statistics are gathered (subscriber-imports.ts). */
-const ANALYSE_AFTER = 10_000;
 /** A row longer than this is not a subscriber: csv-parse stops at it instead of buffering on. */
 const MAX_ROW_BYTES = 16 * 1024;
 
@@ -288,7 +285,8 @@ class ImportRun {
           recipientId: made.recipientId,
           source: 'import',
           method: c.method,
-          optedInAt: c.row.optedInAt,
+          // someone asked to confirm has not opted in yet (the file's date is when they were added there)
+          optedInAt: c.method === 'carried_over' ? c.row.optedInAt : null,
           optedInVia: (c.row.optedInVia ?? formatLabels[this.options.format]).slice(0, 100),
           importId: this.importId,
           importRow: c.row.line,
@@ -404,6 +402,7 @@ export async function importSubscribers(
   let read: ((cells: string[], line: number) => ImportRow) | null = null;
   let pending: Checked[] = [];
   let stoppedAt: ImportReport['stoppedAt'] = null;
+  let failure: unknown = null;
   let headerProblem: string | null = null;
   try {
     for await (const record of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
@@ -427,12 +426,18 @@ export async function importSubscribers(
     }
     await run.batch(pending);
   } catch (err) {
-    if (!(err instanceof CsvError)) throw err;
-    const line = (err as CsvError & { lines?: number }).lines ?? run.counts.rows + 1;
-    stoppedAt = {
-      line,
-      message: `The file is not readable as CSV from line ${line}: ${err.message.replace(/^Invalid Record Length: |^CSV_\w+: /, '').slice(0, 200)}`,
-    };
+    if (!(err instanceof CsvError)) {
+      // Our failure, not the file's: the batches before it are written, so the run is still finished
+      // and audited with what it did, and then the error goes on (a 500 for the page, logged).
+      failure = err;
+      stoppedAt = { line: run.counts.rows, message: 'The import stopped on our side; the rows before this one were imported.' };
+    } else {
+      const line = (err as CsvError & { lines?: number }).lines ?? run.counts.rows + 1;
+      stoppedAt = {
+        line,
+        message: `The file is not readable as CSV from line ${line}: ${err.message.replace(/^Invalid Record Length: |^CSV_\w+: /, '').slice(0, 200)}`,
+      };
+    }
   } finally {
     parser.destroy();
   }
@@ -454,12 +459,13 @@ export async function importSubscribers(
           fileSha256,
           ...counts,
           ...(headerProblem || stoppedAt ? { stopped: true } : {}),
+          ...(failure ? { failed: true } : {}),
         },
       },
       ctx.now(),
     );
-    if (!options.dryRun && counts.imported >= ANALYSE_AFTER) await analyseImportTables(tx);
   });
+  if (failure) throw failure;
   if (headerProblem) return { ok: false, message: headerProblem };
   return {
     ok: true,
