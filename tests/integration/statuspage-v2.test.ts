@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { loadContent } from '../../src/core/content/load.ts';
 import { type DeclareInput, declareIncident, type IncidentContext, postUpdate } from '../../src/core/incidents/incidents.ts';
+import { STATUSPAGE_LIST_LIMIT } from '../../src/core/incidents/statuspage.ts';
 import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { ROOT } from '../helpers/server.ts';
 import { staffMemberOn } from '../helpers/staff.ts';
@@ -263,6 +264,26 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       [String(upcoming), String(active)].sort(),
     );
   });
+
+  it('an unresolved incident stays unresolved and in the summary however many newer incidents were listed after it', async () => {
+    for (let i = 0; i < STATUSPAGE_LIST_LIMIT; i++) {
+      const id = await declare({ title: `Short blip ${i}`, components: { community: 'degraded' }, notify: false });
+      const done = await postUpdate(ctx(), id, {
+        status: 'resolved',
+        body: 'Fine again.',
+        components: {},
+        confirmPersonalData: false,
+        notify: false,
+      });
+      if (!done.ok) throw new Error(done.message);
+    }
+    const listed = (await read('incidents')).body.incidents.map((i) => i.id);
+    // the 50 most recent, and the open one older than all of them
+    expect(listed).toHaveLength(STATUSPAGE_LIST_LIMIT + 1);
+    expect(listed.at(-1)).toBe(String(open));
+    expect((await read('incidents/unresolved')).body.incidents.map((i) => i.id)).toEqual([String(open)]);
+    expect((await read('summary')).body.incidents.map((i) => i.id)).toEqual([String(open)]);
+  }, 120_000);
 
   it.each(DOCUMENTS)('/api/v2/%s.json matches Statuspage’s published shape', async (name) => {
     const { body, res } = await read(name);

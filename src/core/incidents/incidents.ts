@@ -18,6 +18,7 @@ import {
   type UpdateWithEdit,
   updateNotificationCounts,
   updatesOf,
+  updatesOfIncidents,
 } from '../../stores/incidents.ts';
 import type { AuditAction } from '../audit/actions.ts';
 import { writeAudit } from '../audit/log.ts';
@@ -628,6 +629,12 @@ export async function readPublicIncidentsBetween(
 /** Every update of an incident, newest first, each with when it was last edited. */
 export async function readUpdates(r: Reader | Tx, incidentId: number): Promise<UpdateView[]> {
   return (await updatesOf(r, incidentId)).map(updateView);
+}
+
+/** The updates of several incidents, newest first within each, in one read. */
+export async function readUpdatesOf(r: Reader | Tx, incidentIds: readonly number[]): Promise<Map<number, UpdateView[]>> {
+  const byIncident = await updatesOfIncidents(r, incidentIds);
+  return new Map([...byIncident].map(([id, rows]) => [id, rows.map(updateView)]));
 }
 
 /** The newest update of an incident, or null. */

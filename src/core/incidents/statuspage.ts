@@ -29,7 +29,7 @@ import type { Database, Reader } from '../../../db/engine/types.ts';
 import { publicStateSpans, updateStateRows } from '../../stores/component-states.ts';
 import { componentGroups, groupOf, groupTopicKey } from '../content/groups.ts';
 import type { Component } from '../content/schema.ts';
-import { incidentUrl, readCurrentComponentStatus, readIncidents, readUpdates } from './incidents.ts';
+import { incidentUrl, readCurrentComponentStatus, readIncidents, readUpdatesOf } from './incidents.ts';
 import { type ComponentStatus, type IncidentStatus, type IncidentView, type UpdateView, worstStatus } from './types.ts';
 
 /** Statuspage answers the 50 most recent incidents and maintenances. */
@@ -114,16 +114,24 @@ export async function statuspageFacts(
   });
 }
 
+/**
+ * The public incidents (or maintenances) the documents list: the most recent, and every open one
+ * however old (an unresolved incident older than the 50 newest must stay in unresolved.json and the
+ * summary), newest first; with their updates and state rows read once for all of them.
+ */
 async function factsOf(r: Reader, components: readonly Component[], maintenance: boolean): Promise<IncidentFacts[]> {
-  const views = await readIncidents(r, components, { publicOnly: true, maintenance, limit: STATUSPAGE_LIST_LIMIT });
-  const states = await updateStateRows(
-    r,
-    views.map((v) => v.id),
-  );
-  const facts: IncidentFacts[] = [];
-  for (const incident of views)
-    facts.push({ incident, updates: await readUpdates(r, incident.id), states: states.filter((s) => s.incidentId === incident.id) });
-  return facts;
+  const recent = await readIncidents(r, components, { publicOnly: true, maintenance, limit: STATUSPAGE_LIST_LIMIT });
+  const open = await readIncidents(r, components, { publicOnly: true, maintenance, open: true });
+  const listed = new Set(recent.map((v) => v.id));
+  const views = [...recent, ...open.filter((v) => !listed.has(v.id))];
+  const ids = views.map((v) => v.id);
+  const states = await updateStateRows(r, ids);
+  const updates = await readUpdatesOf(r, ids);
+  return views.map((incident) => ({
+    incident,
+    updates: updates.get(incident.id) ?? [],
+    states: states.filter((s) => s.incidentId === incident.id),
+  }));
 }
 
 const iso = (d: Date) => d.toISOString();
