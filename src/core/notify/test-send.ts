@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Database } from '../../../db/engine/types.ts';
-import { isDiscordWebhookUrl } from './channels/discord.ts';
-import { isTeamsWorkflowUrl } from './channels/teams.ts';
+import { checkDiscordWebhookUrl } from './channels/discord.ts';
+import { checkTeamsWebhookUrl } from './channels/teams.ts';
 import { enqueueNotification } from './outbox.ts';
 import { ensureRecipient, type Keys, openRecipient, unsuppressRecipient } from './recipients.ts';
 import { checkUrlShape, type UrlPolicy } from './safe-url.ts';
@@ -39,17 +39,8 @@ function validate(channel: ChannelName, raw: string, policy: UrlPolicy): string 
     }
     case 'teams':
     case 'discord': {
-      const url = checkUrlShape(address, policy);
-      const fits =
-        url.ok && (channel === 'teams' ? isTeamsWorkflowUrl(url.url, policy.allowHosts) : isDiscordWebhookUrl(url.url, policy.allowHosts));
-      return url.ok && fits
-        ? url.url.href
-        : {
-            error:
-              channel === 'teams'
-                ? 'Enter a Teams Workflows webhook URL (https://….logic.azure.com/workflows/…).'
-                : 'Enter a Discord webhook URL (https://discord.com/api/webhooks/…).',
-          };
+      const checked = (channel === 'teams' ? checkTeamsWebhookUrl : checkDiscordWebhookUrl)(address, policy);
+      return checked.ok ? checked.value : { error: checked.message };
     }
   }
 }

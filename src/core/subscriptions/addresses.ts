@@ -4,8 +4,6 @@
  */
 import { ParseError, parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import { isDiscordWebhookUrl } from '../notify/channels/discord.ts';
-import { isTeamsWorkflowUrl } from '../notify/channels/teams.ts';
 import { checkUrlShape, type UrlPolicy } from '../notify/safe-url.ts';
 
 export type Checked = { ok: true; value: string } | { ok: false; message: string };
@@ -71,26 +69,6 @@ export function checkSlackWebhookUrl(raw: string, policy: UrlPolicy): Checked {
   return { ok: true, value: shape.url.href };
 }
 
-/** A Microsoft Teams Workflows webhook URL (the "Post to a channel when a webhook request is received" template). */
-export function checkTeamsWebhookUrl(raw: string, policy: UrlPolicy): Checked {
-  const input = raw.trim();
-  const shape = checkUrlShape(input, policy);
-  if (input.length > 2048 || !shape.ok || !isTeamsWorkflowUrl(shape.url, policy.allowHosts)) {
-    return {
-      ok: false,
-      message:
-        'Enter a Microsoft Teams Workflows webhook URL: in Teams, add the workflow "Post to a channel when a webhook request is received" and copy its URL (https://….logic.azure.com/workflows/… or …powerplatform.com/…/workflows/…).',
-    };
-  }
-  return { ok: true, value: shape.url.href };
-}
-
-/** A Discord channel webhook URL (Server Settings → Integrations → Webhooks → Copy Webhook URL). */
-export function checkDiscordWebhookUrl(raw: string, policy: UrlPolicy): Checked {
-  const input = raw.trim();
-  const shape = checkUrlShape(input, policy);
-  if (input.length > 2048 || !shape.ok || !isDiscordWebhookUrl(shape.url, policy.allowHosts)) {
-    return { ok: false, message: 'Enter a Discord webhook URL: it starts with https://discord.com/api/webhooks/ followed by two parts.' };
-  }
-  return { ok: true, value: shape.url.href };
-}
+/** Teams and Discord URLs are checked by their channels, which check them again before each send. */
+export { checkDiscordWebhookUrl } from '../notify/channels/discord.ts';
+export { checkTeamsWebhookUrl } from '../notify/channels/teams.ts';

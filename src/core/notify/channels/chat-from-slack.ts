@@ -79,6 +79,6 @@ const DERIVED: Partial<Record<ChannelName, keyof NotificationContent>> = { teams
 
 /** The content a channel sends for this notification, if it has any: Teams and Discord send the Slack content. */
 export function contentFor(content: NotificationContent, channel: ChannelName): NotificationContent[keyof NotificationContent] {
-  const own = channel === 'teams' || channel === 'discord' ? undefined : content[channel];
-  return own ?? (DERIVED[channel] ? content[DERIVED[channel]] : undefined);
+  // a channel not derived from another has content of its own, under its name
+  return content[DERIVED[channel] ?? (channel as keyof NotificationContent)];
 }

@@ -1,11 +1,13 @@
 /**
- * What Teams and Discord webhooks share with Slack's incoming webhooks: one POST of JSON to a URL that
- * is itself the credential, and what its answer means. 2xx sent; 429 and 5xx retried, obeying
- * Retry-After; 401, 403, 404 and 410 mean the webhook was deleted or its token revoked, so the address
- * is suppressed; any other 4xx is a message the provider refuses, failed without retry. The answer's
- * body is kept short in the attempt (it may echo the message, never the URL).
+ * What Teams and Discord webhooks and Slack's incoming webhooks share (all three post through here):
+ * one POST of JSON to a URL that is itself the credential, and what its answer means. 2xx sent; 429
+ * and 5xx retried, obeying Retry-After; 401, 403, 404 and 410 mean the webhook was deleted or its
+ * token revoked, so the address is suppressed; any other 4xx is a message the provider refuses,
+ * failed without retry. The answer's body is kept short in the attempt (it may echo the message,
+ * never the URL). And how a pasted URL is checked (`checkChatWebhookUrl`).
  */
 import { parseRetryAfter } from '../backoff.ts';
+import { checkUrlShape, type UrlPolicy } from '../safe-url.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
 
@@ -48,6 +50,19 @@ export async function postChatWebhook(
   } catch (err) {
     return { outcome: 'retry', error: `${provider} request failed: ${(err as Error).message}` };
   }
+}
+
+/** What a subscriber pasted as a chat webhook URL: the URL to keep, or the message saying what to paste. */
+export function checkChatWebhookUrl(
+  raw: string,
+  policy: UrlPolicy,
+  accepts: (url: URL, allowHosts: readonly string[]) => boolean,
+  message: string,
+): { ok: true; value: string } | { ok: false; message: string } {
+  const input = raw.trim();
+  const shape = checkUrlShape(input, policy);
+  if (input.length > 2048 || !shape.ok || !accepts(shape.url, policy.allowHosts)) return { ok: false, message };
+  return { ok: true, value: shape.url.href };
 }
 
 /** The token-bucket key of a webhook: its host and path hashed by the limiter, never stored as is. */

@@ -8,7 +8,7 @@
  */
 import type { LimitSettings } from '../types.ts';
 import type { ChatMessage } from './chat-from-slack.ts';
-import { ChatWebhookChannel } from './chat-webhook.ts';
+import { ChatWebhookChannel, checkChatWebhookUrl } from './chat-webhook.ts';
 
 /** Discord allows a webhook 5 requests in 2 seconds (its X-RateLimit headers); stay under it. */
 export const DISCORD_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 4, concurrency: 2 };
@@ -16,11 +16,24 @@ export const DISCORD_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 2, burst: 
 const HOSTS = new Set(['discord.com', 'discordapp.com', 'ptb.discord.com', 'canary.discord.com']);
 const PATH = /^\/api(?:\/v\d+)?\/webhooks\/\d{1,25}\/[\w-]{20,100}\/?$/;
 
-/** A Discord webhook URL: https on Discord's hosts with /api/webhooks/<id>/<token> (or a host allowed for tests). */
+/**
+ * A Discord webhook URL: https on Discord's hosts with /api/webhooks/<id>/<token>. A host in
+ * CANDOR_WEBHOOK_ALLOW_HOSTS (tests, private networks) stands in for Discord's host and scheme only:
+ * the path must still be a webhook's.
+ */
 export function isDiscordWebhookUrl(url: URL, allowHosts: readonly string[]): boolean {
-  if (allowHosts.includes(url.host) || allowHosts.includes(url.hostname)) return /\/webhooks\/\d+\/[\w-]+\/?$/.test(url.pathname);
-  return url.protocol === 'https:' && !url.username && !url.password && HOSTS.has(url.hostname.toLowerCase()) && PATH.test(url.pathname);
+  if (!PATH.test(url.pathname) || url.username || url.password) return false;
+  if (allowHosts.includes(url.host) || allowHosts.includes(url.hostname)) return true;
+  return url.protocol === 'https:' && HOSTS.has(url.hostname.toLowerCase());
 }
+
+export const checkDiscordWebhookUrl = (raw: string, policy: Parameters<typeof checkChatWebhookUrl>[1]) =>
+  checkChatWebhookUrl(
+    raw,
+    policy,
+    isDiscordWebhookUrl,
+    'Enter a Discord webhook URL: it starts with https://discord.com/api/webhooks/ followed by two parts.',
+  );
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 

@@ -15,8 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
 import type { Database } from '../../../../db/engine/types.ts';
 import { claimThread, recordRoot, releaseClaim, takeExpiredClaim, threadRow } from '../../../stores/slack-threads.ts';
-import { parseRetryAfter } from '../backoff.ts';
 import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
+import { postChatWebhook } from './chat-webhook.ts';
 
 export interface SlackSettings {
   /** SLACK_API_URL: default Slack itself */
@@ -202,34 +202,8 @@ export class SlackChannel implements Channel {
     done: (r: Omit<SendResult, 'deliveryId' | 'durationMs'>) => SendResult,
   ): Promise<SendResult> {
     const content = job.content.slack;
-    try {
-      const res = await fetch(job.address, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: content?.text, blocks: content?.blocks }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(15_000),
-      });
-      const text = (await res.text()).slice(0, 200);
-      if (res.ok) return done({ outcome: 'sent', httpStatus: res.status });
-      if (res.status === 429 || res.status >= 500) {
-        return done({
-          outcome: 'retry',
-          httpStatus: res.status,
-          retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()),
-          error: text,
-        });
-      }
-      // 404 no_service, 410 channel_is_archived, 403 invalid_token: the webhook is gone.
-      return done({
-        outcome: [403, 404, 410].includes(res.status) ? 'suppressed' : 'failed',
-        httpStatus: res.status,
-        providerCode: text,
-        error: `incoming webhook answered ${res.status} ${text}`,
-      });
-    } catch (err) {
-      return done({ outcome: 'retry', error: (err as Error).message });
-    }
+    // 404 no_service, 410 channel_is_archived, 403 invalid_token: the webhook is gone (chat-webhook.ts)
+    return done(await postChatWebhook(job.address, { text: content?.text, blocks: content?.blocks }, 'Slack'));
   }
 
   /**

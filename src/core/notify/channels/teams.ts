@@ -8,18 +8,30 @@
  */
 import type { LimitSettings } from '../types.ts';
 import type { ChatMessage } from './chat-from-slack.ts';
-import { ChatWebhookChannel } from './chat-webhook.ts';
+import { ChatWebhookChannel, checkChatWebhookUrl } from './chat-webhook.ts';
 
 /** Workflows' HTTP trigger throttles per flow; one message a second with a small burst stays well inside it. */
 export const TEAMS_DEFAULT_LIMITS: LimitSettings = { ratePerSecond: 1, burst: 4, concurrency: 4 };
 
-/** A workflow URL: https on Azure Logic Apps or Power Platform hosts, with a /workflows/ path (or a host allowed for tests). */
+/**
+ * A workflow URL: https on Azure Logic Apps or Power Platform hosts, with a /workflows/ path. A host in
+ * CANDOR_WEBHOOK_ALLOW_HOSTS (tests, private networks) stands in for Microsoft's host and scheme only:
+ * the path must still be a workflow's.
+ */
 export function isTeamsWorkflowUrl(url: URL, allowHosts: readonly string[]): boolean {
+  if (!url.pathname.includes('/workflows/') || url.username || url.password) return false;
   if (allowHosts.includes(url.host) || allowHosts.includes(url.hostname)) return true;
-  if (url.protocol !== 'https:' || url.username || url.password) return false;
   const host = url.hostname.toLowerCase();
-  return (host.endsWith('.logic.azure.com') || host.endsWith('.api.powerplatform.com')) && url.pathname.includes('/workflows/');
+  return url.protocol === 'https:' && (host.endsWith('.logic.azure.com') || host.endsWith('.api.powerplatform.com'));
 }
+
+export const checkTeamsWebhookUrl = (raw: string, policy: Parameters<typeof checkChatWebhookUrl>[1]) =>
+  checkChatWebhookUrl(
+    raw,
+    policy,
+    isTeamsWorkflowUrl,
+    'Enter a Microsoft Teams Workflows webhook URL: in Teams, add the workflow "Post to a channel when a webhook request is received" and copy its URL (https://….logic.azure.com/workflows/… or …powerplatform.com/…/workflows/…).',
+  );
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
