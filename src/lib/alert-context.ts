@@ -44,4 +44,5 @@ export const alertCaller = (principal: ApiPrincipal): AlertCaller => ({
   tokenId: principal.tokenId,
   prefix: principal.prefix,
   actor: principal.actor,
+  mayDeclare: principal.scopes.has('incidents.manage'),
 });

@@ -7,9 +7,10 @@
  * `lockAlerts` first in its transaction (an advisory lock on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
  * already makes writers one at a time).
  */
-import { and, asc, desc, eq, isNotNull, isNull, like, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, isNull, like, ne, or, sql } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
+import { alertSources } from '../../db/schema/automation.ts';
 import type { alertDrafts, alertEvents } from '../../db/schema.ts';
 
 export type AlertDraftRow = typeof alertDrafts.$inferSelect;
@@ -223,8 +224,16 @@ export async function unmatchedEvents(r: Reader | Tx, limit = 20): Promise<Alert
     q.db
       .select()
       .from(e)
-      // Unmatched notices carry `<source>:?:<name>` (src/core/alerts/drafts.ts); a resolved notice with no open draft has no draft either.
-      .where(and(eq(e.trustCenterId, q.trustCenter), isNull(e.draftId), like(e.fingerprint, '%:?:%')))
+      // Unmatched notices' fingerprints start `<source>:?:` where a service id stands otherwise (src/core/alerts/drafts.ts;
+      // service ids never hold a `?`); anchored at the start, so an alert named with `:?:` is not taken for one.
+      // A resolved notice with no open draft has no draft either.
+      .where(
+        and(
+          eq(e.trustCenterId, q.trustCenter),
+          isNull(e.draftId),
+          or(...alertSources.map((source) => like(e.fingerprint, `${source}:?:%`))),
+        ),
+      )
       .orderBy(desc(e.id))
       .limit(limit)
   );

@@ -58,6 +58,7 @@ interface Outcome {
   draft: number | null;
   result: string;
   incident?: number;
+  publishRefused?: string;
 }
 
 describe.each(serverEnginesUnderTest())('on $name', (engine) => {
@@ -69,6 +70,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   let responder: ConsoleClient;
   let token = '';
   let readOnlyToken = '';
+  let ingestOnlyToken = '';
 
   beforeAll(async () => {
     resend = await startFakeResend();
@@ -117,6 +119,9 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     const viewOnly = await createApiToken(db, creator, client, { name: 'Reader', scopes: ['incidents.view'], days: 30 }, new Date());
     if (!viewOnly.ok) throw new Error(viewOnly.message);
     readOnlyToken = viewOnly.token;
+    const ingest = await createApiToken(db, creator, client, { name: 'Grafana', scopes: ['alerts.ingest'], days: 30 }, new Date());
+    if (!ingest.ok) throw new Error(ingest.message);
+    ingestOnlyToken = ingest.token;
   });
   afterAll(async () => {
     if (process.env.DEBUG_SERVER) console.log(server?.output());
@@ -390,7 +395,17 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect(text(list.html)).toContain('service=billing');
   });
 
-  it('a service with autoPublish declares its incident without a person', async () => {
+  it('a service with autoPublish declares its incident without a person, for a token that may declare incidents', async () => {
+    // a token that only sends alerts does not declare: its draft waits for a person, and the answer says why
+    const waiting = await send(
+      '/api/v1/alerts/alertmanager',
+      alertmanager('firing', { service: 'search', alertname: 'SearchErrors' }, 'Search answers 5xx'),
+      ingestOnlyToken,
+    );
+    const held = ((await waiting.json()) as { alerts: Outcome[] }).alerts[0];
+    expect(held).toMatchObject({ component: 'search', result: 'opened' });
+    expect(held?.incident).toBeUndefined();
+    expect(held?.publishRefused).toContain('does not hold incidents.manage');
     const res = await send(
       '/api/v1/alerts/alertmanager',
       alertmanager('firing', { service: 'search', alertname: 'SearchLag' }, 'Index lag above 10 min'),

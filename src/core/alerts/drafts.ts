@@ -60,6 +60,11 @@ export interface AlertCaller {
   tokenId: number;
   prefix: string;
   actor: { id: number; label: string };
+  /**
+   * whether the token may declare incidents itself (it holds incidents.manage): a service's
+   * `autoPublish` publishes only for such a token; for one that only sends alerts the draft waits
+   */
+  mayDeclare: boolean;
 }
 
 export interface AlertContext {
@@ -116,6 +121,9 @@ export function severityOf(labels: Record<string, string>, component: Component)
 export function statusOf(severity: AlertSeverity, component: Component): AlertStatus {
   return component.alerts?.status ?? STATUS_BY_SEVERITY[severity];
 }
+
+/** Stands where the service id goes in the fingerprint of a notice that matched none (service ids are slugs). */
+const UNMATCHED = '?';
 
 /** One draft per alert: source, service and the alert's name. */
 export const fingerprintOf = (source: AlertSource, componentId: string, notice: AlertNotice) =>
@@ -206,7 +214,7 @@ export async function receiveAlerts(
   for (const notice of notices) {
     const component = componentFor(notice.labels, ctx.components);
     // `?` for no service: never a service id (content ids are lower-case words), so the console can list these apart.
-    const fingerprint = component ? fingerprintOf(source, component.id, notice) : `${source}:?:${notice.name}`.slice(0, 400);
+    const fingerprint = fingerprintOf(source, component?.id ?? UNMATCHED, notice);
     const outcome = await ctx.database.transaction(async (tx): Promise<AlertOutcome> => {
       await lockAlerts(tx);
       const base = { alert: notice.name, status: notice.status, component: component?.id ?? null };
@@ -292,7 +300,7 @@ export async function receiveAlerts(
         ...(state ? { componentState: state } : {}),
       });
       // Once per draft: repeats and flaps fold in silently.
-      const autoPublish = component.alerts?.autoPublish === true;
+      const autoPublish = component.alerts?.autoPublish === true && caller.mayDeclare;
       await notifyStaff(
         tx,
         ctx.staff,
@@ -309,7 +317,9 @@ export async function receiveAlerts(
       );
       return { ...base, draft: draft.id, result: 'opened' };
     });
-    if (outcome.result === 'opened' && outcome.draft !== null && component?.alerts?.autoPublish) {
+    if (outcome.result === 'opened' && outcome.draft !== null && component?.alerts?.autoPublish && !caller.mayDeclare) {
+      outcome.publishRefused = `The service publishes alert incidents by itself, but this token (${caller.prefix}…) does not hold incidents.manage: the draft waits for a person.`;
+    } else if (outcome.result === 'opened' && outcome.draft !== null && component?.alerts?.autoPublish) {
       const published = await publishDraft({ ...ctx, actor: caller.actor }, outcome.draft, null, { via: 'auto', prefix: caller.prefix });
       if (published.ok) outcome.incident = published.incidentId;
       else outcome.publishRefused = published.message;
