@@ -22,10 +22,14 @@ import type { Database, Listener, PostgresDatabase, Reader } from '../../db/engi
 import { type ChangesFacts, changesFacts, changesVersionOf } from '../core/changes/public.ts';
 import { securityHeaders } from '../core/http/security-headers.ts';
 import { statusFacts, type VersionParts, versionOf } from '../core/incidents/status-version.ts';
+import { statuspageDocumentNames } from '../core/incidents/statuspage.ts';
 
-/** Public pages that show incidents (/api/v2: src/core/incidents/statuspage.ts). */
-export const STATUS_PAGES =
-  /^\/(status|incidents\/\d+|api\/v1\/status\.json|feeds\/incidents\.(xml|atom|json)|api\/v2\/(summary|status|components|incidents(\/unresolved)?|scheduled-maintenances(\/(upcoming|active))?)\.json)$/;
+/** Public pages that show incidents; the /api/v2 documents by their names (src/core/incidents/statuspage.ts). */
+export const STATUS_PAGES = new RegExp(
+  `^/(status|incidents/\\d+|api/v1/status\\.json|feeds/incidents\\.(xml|atom|json)|api/v2/(${statuspageDocumentNames
+    .map((name) => name.replace(/\.json$/, '').replaceAll('.', '\\.'))
+    .join('|')})\\.json)$`,
+);
 /**
  * Public pages that show the published subprocessor list or change log, and nothing that changes otherwise;
  * and /documents, which changes only with the content (read at start) and the UTC day (a document's expiry).

@@ -96,16 +96,6 @@ export async function markAlertResolved(tx: Tx, id: number, now: Date): Promise<
     .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.id, id)));
 }
 
-export async function updateDraftText(tx: Tx, id: number, text: { title: string; body: string }): Promise<boolean> {
-  const q = query(tx);
-  const d = q.t.alertDrafts;
-  const result = await q.db
-    .update(d)
-    .set(text)
-    .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.id, id), eq(d.state, 'waiting')));
-  return affected(result) === 1;
-}
-
 /**
  * Marks a waiting draft published with its incident; false when it was not waiting any more (another
  * person published or dismissed it first): the caller's transaction then declares nothing.

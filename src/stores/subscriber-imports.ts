@@ -154,26 +154,3 @@ export interface ImportRunRow {
   startedAt: Date;
   finishedAt: Date | null;
 }
-
-/** The latest import runs, newest first. */
-export async function recentImportRuns(r: Reader | Tx, limit: number): Promise<ImportRunRow[]> {
-  const q = reading(r);
-  const i = q.t.subscriberImports;
-  return q.db
-    .select({
-      id: i.id,
-      format: i.format,
-      fileName: i.fileName,
-      fileSha256: i.fileSha256,
-      dryRun: i.dryRun,
-      consent: i.consent,
-      counts: i.counts,
-      createdBy: i.createdBy,
-      startedAt: i.startedAt,
-      finishedAt: i.finishedAt,
-    })
-    .from(i)
-    .where(eq(i.trustCenterId, q.trustCenter))
-    .orderBy(desc(i.id))
-    .limit(limit);
-}

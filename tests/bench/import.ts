@@ -110,6 +110,12 @@ async function onEngine(name: 'sqlite' | 'postgres', database: Database, dir: st
   const second = await measuredImport(database, large);
   log(`${name}: importing the ${LARGE.toLocaleString('en')} rows again…`);
   const again = await measuredImport(database, large);
+  // "changes nothing" is a promise, not a figure: the run stops if the re-import added or refused anything new
+  if (again.counts.imported !== 0 || again.counts.unchanged !== second.counts.imported + second.counts.unchanged) {
+    throw new Error(
+      `${name}: re-importing the same file was not idempotent: ${again.counts.imported} imported, ${again.counts.unchanged} unchanged (expected 0 and ${second.counts.imported + second.counts.unchanged})`,
+    );
+  }
   return { engine: name, small: first, large: second, reimport: again, peakRatio: second.peakRssMb / first.peakRssMb };
 }
 

@@ -108,7 +108,6 @@ interface Checked {
   address: string;
   hash: string;
   topics: TopicRow[];
-  topicKey: string;
   organisation: string | null;
   /** carry consent over (active) or ask (pending) */
   method: 'carried_over' | 'confirmation_requested';
@@ -135,9 +134,6 @@ function componentLookup(components: ImportContext['components']): Map<string, s
   }
   return map;
 }
-
-const sortedKey = (rows: readonly TopicRow[]) =>
-  [...new Set(rows.map((r) => (r.component ? `${r.topic}:${r.component}` : r.topic)))].sort().join(' ');
 
 /** What a row of another product follows: incidents and maintenance, narrowed to its components when it names some. */
 function defaultTopics(components: string[]): TopicRow[] {
@@ -212,7 +208,6 @@ class RowChecker {
       address,
       hash,
       topics,
-      topicKey: sortedKey(topics),
       organisation: row.organisation ? row.organisation.slice(0, 200) : null,
       method,
       topicNames: [...new Set(topics.map((t) => t.topic as Topic))],
