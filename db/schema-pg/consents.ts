@@ -1,5 +1,6 @@
-import { boolean, index, integer, jsonb, pgTable, text } from 'drizzle-orm/pg-core';
-import { consentMethods, consentSources, importFormats } from '../schema/consents.ts';
+import { boolean, index, integer, jsonb, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { consentMethods, consentSources, importFormats, removalReasons } from '../schema/consents.ts';
+import { channels } from '../schema/notify.ts';
 import { recipients, subscribers } from './notify.ts';
 import { timestamptz, trustCenterId } from './trust-centers.ts';
 
@@ -38,3 +39,16 @@ export const subscriberImports = pgTable('subscriber_imports', {
   finishedAt: timestamptz('finished_at'),
   trustCenterId: trustCenterId(),
 });
+
+export const removedAddresses = pgTable(
+  'removed_addresses',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    channel: text('channel', { enum: channels }).notNull(),
+    addressHash: text('address_hash').notNull(),
+    reason: text('reason', { enum: removalReasons }).notNull(),
+    removedAt: timestamptz('removed_at').notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [uniqueIndex('removed_addresses_address').on(t.trustCenterId, t.channel, t.addressHash)],
+);

@@ -87,6 +87,12 @@ export const deliveries = pgTable(
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: timestamptz('lease_expires_at'),
     /** the provider request this delivery was sent in; a retry resends exactly that request (same idempotency key) */
+    /**
+     * set while a send's outcome is unknown: from the claim that began it until an outcome is recorded
+     * (sent, failed, or a retry the provider proves did nothing). A claim that finds it set (a crashed
+     * sender's, or a lost answer's) asks the provider before sending again (src/core/notify/reconcile.ts).
+     */
+    unknownSince: timestamptz('unknown_since'),
     batchKey: text('batch_key'),
     providerMessageId: text('provider_message_id'),
     lastError: text('last_error'),
@@ -114,6 +120,10 @@ export const deliveryAttempts = pgTable(
       .references(() => deliveries.id, { onDelete: 'cascade' }),
     at: timestamptz('at').notNull(),
     outcome: text('outcome', { enum: ['sent', 'retry', 'failed', 'suppressed'] }).notNull(),
+    /** `send`: a request that carried the message; `reconcile`: asking the provider whether an earlier send of unknown outcome reached it */
+    kind: text('kind', { enum: ['send', 'reconcile'] })
+      .notNull()
+      .default('send'),
     httpStatus: integer('http_status'),
     providerCode: text('provider_code'),
     durationMs: integer('duration_ms').notNull(),

@@ -1,5 +1,5 @@
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-import { recipients, subscribers } from './notify.ts';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { channels, recipients, subscribers } from './notify.ts';
 import { trustCenterId } from './trust-centers.ts';
 
 /**
@@ -11,6 +11,8 @@ import { trustCenterId } from './trust-centers.ts';
 export const consentSources = ['signup', 'import'] as const;
 export const consentMethods = ['confirmed', 'carried_over', 'confirmation_requested'] as const;
 export const importFormats = ['statuspage', 'instatus', 'candor'] as const;
+/** why an address was removed: the person unsubscribed, or staff removed it (console or API) */
+export const removalReasons = ['unsubscribed', 'removed_by_staff'] as const;
 
 /** One consent record per address: how and when it opted in. Erased with the subscriber. */
 export const subscriberConsents = sqliteTable(
@@ -52,3 +54,22 @@ export const subscriberImports = sqliteTable('subscriber_imports', {
   finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
   trustCenterId: trustCenterId(),
 });
+
+/**
+ * Addresses that were subscribed and removed, by their blind index only (no address is kept): an
+ * import never adds one again, since the person withdrew. Signing up again on the public page and
+ * confirming clears it. Kept until then: a withdrawal does not expire.
+ */
+export const removedAddresses = sqliteTable(
+  'removed_addresses',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    channel: text('channel', { enum: channels }).notNull(),
+    /** the recipient's blind index (src/core/notify/recipients.ts addressHash) */
+    addressHash: text('address_hash').notNull(),
+    reason: text('reason', { enum: removalReasons }).notNull(),
+    removedAt: integer('removed_at', { mode: 'timestamp_ms' }).notNull(),
+    trustCenterId: trustCenterId(),
+  },
+  (t) => [uniqueIndex('removed_addresses_address').on(t.trustCenterId, t.channel, t.addressHash)],
+);

@@ -253,6 +253,7 @@ export class Dispatcher {
         threadKey: notification.threadKey,
         batchKey: row.batchKey,
         attempt: row.attempts,
+        unknownSince: null,
         links:
           row.subscriberId === null
             ? { unsubscribe: null, manage: null }

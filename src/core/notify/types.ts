@@ -51,6 +51,12 @@ export interface SendJob {
   /** when set (batched channels), the provider request carrying this delivery: same key, same request */
   batchKey: string | null;
   attempt: number;
+  /**
+   * set when an earlier send of this delivery may have reached the provider without its outcome being
+   * recorded (a sender crashed mid-request, or the answer was lost): when that send began. The
+   * dispatcher asks the channel's `reconcile` before sending again.
+   */
+  unknownSince: Date | null;
   /** signed per-recipient links, built by the engine */
   links: { unsubscribe: string | null; manage: string | null };
 }
@@ -73,6 +79,11 @@ export interface SendResult {
   retryAfterMs?: number | null;
   /** `deferred`: when to try again */
   deferMs?: number;
+  /**
+   * `retry` only: the provider may have acted on the request (timeout, connection lost after sending,
+   * 5xx): the next attempt reconciles before it sends. False or absent when the answer proves nothing was sent.
+   */
+  mayHaveSent?: boolean;
   durationMs: number;
 }
 
@@ -95,4 +106,23 @@ export interface Channel {
   limitKey?(job: SendJob): string;
   /** sends; never throws: every job gets a result */
   send(jobs: SendJob[]): Promise<SendResult[]>;
+  /**
+   * Asks the provider whether a send of this job that began at or after `job.unknownSince` reached it
+   * (SMS: Twilio's message list for that recipient and sender; Slack: the channel's history, by the
+   * message metadata carrying the delivery id). Channels without it are sent again (email: same
+   * idempotency key; webhooks: same `webhook-id`). Never throws.
+   */
+  reconcile?(job: SendJob): Promise<Reconciliation>;
 }
+
+/**
+ * What a provider said about a send whose outcome was unknown.
+ * - `found`: it has the message; the delivery is recorded sent with the provider's id, not sent again.
+ * - `absent`: it certainly has no such message (asked again after the provider's listing delay); send.
+ * - `unknown`: it could not say (lookup failed, or still inside the listing delay); ask again later,
+ *   after `retryAfterMs`, without sending.
+ */
+export type Reconciliation =
+  | { outcome: 'found'; providerMessageId: string | null; durationMs: number }
+  | { outcome: 'absent'; durationMs: number }
+  | { outcome: 'unknown'; error: string; retryAfterMs: number; durationMs: number };
