@@ -204,7 +204,8 @@ describe.each(serverEnginesUnderTest())('provider callbacks on $name', (engine) 
         audience: { kind: 'recipients', ids: [recipient ?? 0] },
       });
       await until(async () => (await deliveriesOf(notificationId))[0]?.status === 'delivered', 'the delivered status callback');
-      expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1`);
+      const [delivery] = await deliveriesOf(notificationId);
+      expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1?d=${delivery?.id.toString(36)}`);
     });
 
     it('an unsigned or forged status callback gets 401 and changes nothing', async () => {
