@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
-import { DELIVERY_EVENT_TYPE, SlackChannel, type SlackSettings } from '../../src/core/notify/channels/slack.ts';
+import { DELIVERY_EVENT_TYPE, ROOT_CLAIM_MS, SlackChannel, type SlackSettings } from '../../src/core/notify/channels/slack.ts';
 import type { SendJob, SendResult } from '../../src/core/notify/types.ts';
 import { ManualClock } from '../fakes/common.ts';
 import { type SlackFake, startFakeSlack } from '../fakes/slack.ts';
@@ -183,6 +183,25 @@ describe.each(enginesUnderTest())('Slack reconciliation against the fake on $nam
     const threads = slack.threads(CHANNEL);
     expect(threads).toHaveLength(1);
     expect(threads[0]?.replies.map((m) => m.metadata?.event_payload.delivery_id)).toEqual([next.deliveryId]);
+  });
+
+  it('a lost root whose claim another dispatcher took over: found at the top of the channel, not posted again into the new thread', async () => {
+    const { database, channel, job, sendOne } = await world();
+    const key = 'incident:11';
+    const root = job({ threadKey: key });
+    const since = new Date(clock.now());
+    slack.loseResponseNext(1);
+    expect(await sendOne(root)).toMatchObject({ outcome: 'retry', mayHaveSent: true });
+    const lostTs = slack.messages[0]?.ts;
+    // the claim expires; another dispatcher's next message of the thread takes it over and posts a root
+    clock.advance(ROOT_CLAIM_MS + 1000);
+    const other = new SlackChannel(database, { apiUrl: slack.url, now: () => clock.now() });
+    const [taken] = await other.send([job({ threadKey: key })]);
+    expect(taken?.outcome).toBe('sent');
+    expect(slack.threads(CHANNEL)).toHaveLength(2);
+    const found = await channel.reconcile({ ...root, attempt: 2, unknownSince: since });
+    expect(found).toMatchObject({ outcome: 'found', providerMessageId: lostTs });
+    expect(slack.messages).toHaveLength(2);
   });
 
   it('an installation that cannot read history (missing_scope): unknown, then after the settle time absent, and sent again', async () => {

@@ -25,8 +25,8 @@
  *   `unknown` until the settle time has passed, then `absent`: sent again, possibly a second time.
  *   Not knowing must not hold an incident update back for ever.
  * - a root whose poster crashed or lost the answer, when another dispatcher took the thread's claim
- *   over (after `ROOT_CLAIM_MS`) before the lost root was found: the found root stays a thread of
- *   its own (the thread splits in two, as before).
+ *   over (after `ROOT_CLAIM_MS`) and posted a root before the lost one was found: the found root stays
+ *   a thread of its own (the thread splits in two, as before), though it is not posted a third time.
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, LogLevel, type MessageMetadata, WebClient } from '@slack/web-api';
@@ -68,8 +68,12 @@ export const RECONCILE_SETTLE_MS = 120_000;
  * outside its Marketplace one conversations.history or .replies request a minute.
  */
 export const RECONCILE_POLL_MS = 60_000;
-/** Our clock against Slack's: the window looked in is widened by this on both sides. */
-const CLOCK_SKEW_MS = 60_000;
+/**
+ * Our clock against Slack's: the window looked in is widened by this on both sides. The window's end
+ * (send start + request timeout + skew, 45 s) comes before a claim on a root can be taken over
+ * (`ROOT_CLAIM_MS`, 60 s), so a root recorded after the window cannot be the one a lost reply went to.
+ */
+const CLOCK_SKEW_MS = 30_000;
 /** Slack's page size for apps outside the Marketplace (at most 15 a page). */
 const RECONCILE_PAGE_SIZE = 15;
 /** pages read per lookup; a window fuller than this cannot be read to the end (counted as unable to look) */
@@ -347,7 +351,11 @@ export class SlackChannel implements Channel {
     const key = job.threadKey ? `${job.recipientId}:${job.threadKey}` : undefined;
     try {
       const thread = job.threadKey ? await this.database.read((r) => threadRow(r, job.recipientId, job.threadKey as string)) : undefined;
-      const root = thread?.ts && thread.channelId ? { channelId: thread.channelId, ts: thread.ts } : undefined;
+      // A lost reply went into the recorded root's thread; a root recorded after the send's window was
+      // posted by another dispatcher that took the claim over, so the lost message was a root itself.
+      const latest = since + REQUEST_TIMEOUT_MS + CLOCK_SKEW_MS;
+      const root =
+        thread?.ts && thread.channelId && Number(thread.ts) * 1000 <= latest ? { channelId: thread.channelId, ts: thread.ts } : undefined;
       const looked = await this.lookFor(job, root);
       if (looked.kind === 'found') {
         if (job.threadKey && !root) {
