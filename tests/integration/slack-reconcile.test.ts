@@ -226,6 +226,11 @@ describe.each(enginesUnderTest())('Slack reconciliation against the fake on $nam
     clock.advance(SETTLE_MS * 2);
     const answer = await channel.reconcile({ ...job(), unknownSince: new Date(clock.now() - SETTLE_MS) });
     expect(answer).toMatchObject({ outcome: 'unknown', retryAfterMs: 60_000 });
+    // after the settle time, a lookup that fails is asked again at the poll interval, not at once
+    slack.setHistoryError(undefined);
+    slack.failNext(1, 500);
+    const failed = await channel.reconcile({ ...job(), unknownSince: new Date(clock.now() - SETTLE_MS) });
+    expect(failed).toMatchObject({ outcome: 'unknown', retryAfterMs: POLL_MS });
   });
 
   it('an incoming-webhook address cannot be looked up: absent at once (sent again, a known limit)', async () => {

@@ -345,7 +345,8 @@ export class SlackChannel implements Channel {
     const later = (error: string, retryAfterMs?: number): Reconciliation => ({
       outcome: 'unknown',
       error,
-      retryAfterMs: retryAfterMs ?? Math.max(1, Math.min(this.pollMs, since + this.settleMs - this.now())),
+      // inside the settle time, asked again no later than when it ends; after it (a lookup error), every poll
+      retryAfterMs: retryAfterMs ?? (settled ? this.pollMs : Math.max(1, Math.min(this.pollMs, since + this.settleMs - this.now()))),
       durationMs: took(),
     });
     const key = job.threadKey ? `${job.recipientId}:${job.threadKey}` : undefined;
