@@ -288,3 +288,13 @@ export async function exportEvidence(
   );
   return { ok: true, document };
 }
+
+/** The evidence as the console lists it before any download: the same entries, unsigned, not an export. */
+export function previewEvidence(
+  database: Database,
+  keys: Keys,
+  scope: EvidenceScope,
+  period: EvidencePeriod,
+): ReturnType<typeof readEvidence> {
+  return database.read((r) => readEvidence(r, keys, scope, period));
+}
