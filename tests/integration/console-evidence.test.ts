@@ -33,6 +33,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
   let adminToken = '';
   let responder: ConsoleClient;
   let organisationId = 0;
+  let incidentId = '';
   let key: EvidencePublicKey;
 
   beforeAll(async () => {
@@ -65,6 +66,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       breachMeasures: 'Credential revoked.',
     });
     expect(published.status).toBe(303);
+    incidentId = /\/console\/incidents\/(\d+)/.exec(published.location ?? '')?.[1] ?? '';
     await until(async () => (await sentDeliveries()).length === 2, 'the breach notice sent to Globex', 30_000);
     const served = await fetch(`${server.url}/.well-known/candor-evidence-key`);
     key = parsePublicKey(await served.text()) as EvidencePublicKey;
@@ -137,6 +139,18 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       summary: { scope: 'organisation', format: 'json', notices: 2, period: { from: '2000-01-01T00:00:00.000Z', to: null } },
     });
     expect(audited[1]).toMatchObject({ summary: { format: 'pdf', notices: 2 } });
+  });
+
+  it('the incident page leads to who was told about the breach; an unknown incident is a 404 with a message', async () => {
+    const incident = await admin.get(`/console/incidents/${incidentId}`);
+    expect(incident.html).toContain(`href="/console/evidence?incident=${incidentId}"`);
+    const page = await admin.get(`/console/evidence?incident=${incidentId}`);
+    expect([...page.html.matchAll(/<tr data-delivery="(\d+)">/g)].map((m) => Number(m[1]))).toEqual(
+      (await sentDeliveries()).map((d) => d.id),
+    );
+    const unknown = await admin.get('/console/evidence?incident=999999');
+    expect(unknown.status).toBe(404);
+    expect(text(unknown.html)).toContain('There is no incident #999999.');
   });
 
   it('answers a bad period with a message, not an export', async () => {

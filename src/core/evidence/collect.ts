@@ -92,12 +92,15 @@ async function resolveScope(r: Reader, keys: Keys, scope: EvidenceScope): Promis
       if (ids.length === 0) return { ok: false, message: 'No subscriber has that address on any channel.' };
       return { ok: true, filter: { recipientIds: ids }, scope: { type: 'address', id: ids.join(','), label: scope.address.trim() } };
     }
-    case 'incident':
+    case 'incident': {
+      const [incident] = await incidentHeads(r, [scope.incidentId]);
+      if (!incident) return { ok: false, message: `There is no incident #${scope.incidentId}.` };
       return {
         ok: true,
-        filter: { threadKey: `incident:${scope.incidentId}` },
-        scope: { type: 'incident', id: String(scope.incidentId), label: `incident #${scope.incidentId}` },
+        filter: { threadKey: `incident:${incident.id}` },
+        scope: { type: 'incident', id: String(incident.id), label: `incident #${incident.id} (${incident.title})` },
       };
+    }
     case 'notice':
       return {
         ok: true,
