@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
 import { loadContent } from '../../src/core/content/load.ts';
-import { exportEvidence } from '../../src/core/evidence/collect.ts';
+import { exportEvidence, previewEvidence } from '../../src/core/evidence/collect.ts';
 import { type EvidenceDocument, verifyEvidence } from '../../src/core/evidence/document.ts';
 import { deriveEvidenceKey, publishedKeyText } from '../../src/core/evidence/key.ts';
 import { embeddedEvidence, evidencePdf } from '../../src/core/evidence/pdf.ts';
@@ -30,7 +30,7 @@ import { Dispatcher } from '../../src/core/notify/dispatcher.ts';
 import type { LimitSettings } from '../../src/core/notify/types.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
-import { readRows } from '../helpers/engine-server.ts';
+import { readRows, writeRows } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
 import { keepOrganisationOn } from '../helpers/organisations.ts';
 import { enginesUnderTest } from '../helpers/postgres.ts';
@@ -328,6 +328,32 @@ describe.each(enginesUnderTest())('evidence of a breach’s notices on $name', (
     expect(result.code).toBe(1);
     expect(result.lines[0]).toMatch(/signed with key [0-9a-f]{16}…, not with the key given/);
     expect(result.lines).toContain(`${file}: signature does not match this key`);
+  });
+
+  it('counts a reconcile attempt that found the message at the provider as the acceptance, at its time', async () => {
+    const entry = document.entries[0] as EvidenceDocument['entries'][number];
+    const foundAt = new Date(Date.parse(entry.acceptedAt as string) - 1000);
+    // after a crash the reconciler asked the provider and found the message sent: recorded before the send's own record
+    await writeRows(db, (q) =>
+      q.db.insert(q.t.deliveryAttempts).values({
+        deliveryId: entry.deliveryId,
+        at: foundAt,
+        outcome: 'sent',
+        kind: 'reconcile',
+        durationMs: 5,
+        trustCenterId: q.trustCenter,
+      }),
+    );
+    const read = await previewEvidence(
+      db,
+      TEST_KEYS,
+      { type: 'organisation', organisation: String(organisationId) },
+      { from: null, to: null },
+    );
+    if (!read.ok) throw new Error(read.message);
+    const again = read.entries.find((e) => e.deliveryId === entry.deliveryId);
+    expect(again?.acceptedAt).toBe(foundAt.toISOString());
+    expect(again?.acceptedBy).toBe('reconcile');
   });
 
   it('makes a PDF for people that carries the signed JSON, which verifies', async () => {
