@@ -15,6 +15,8 @@ const registry: { name: string[]; load: () => Promise<CliCommand> }[] = [
   { name: ['audit', 'verify'], load: async () => (await import('./cli/audit-verify.ts')).auditVerify },
   { name: ['db', 'copy'], load: async () => (await import('./cli/db-copy.ts')).dbCopy },
   { name: ['db', 'migrate'], load: async () => (await import('./cli/db-migrate.ts')).dbMigrate },
+  { name: ['evidence', 'export'], load: async () => (await import('./cli/evidence.ts')).evidenceExport },
+  { name: ['evidence', 'verify'], load: async () => (await import('./cli/evidence.ts')).evidenceVerify },
   { name: ['changes', 'detect'], load: async () => (await import('./cli/changes-detect.ts')).changesDetect },
   { name: ['backup'], load: async () => (await import('./cli/backup.ts')).backup },
   { name: ['keys', 'rotate'], load: async () => (await import('./cli/keys-rotate.ts')).keysRotate },

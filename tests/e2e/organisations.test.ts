@@ -73,6 +73,12 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       await expect.poll(() => page.locator('#member-list tbody tr').count()).toBe(2);
       await accessible(page, 'organisation');
       await page.screenshot({ path: screenshotPath(engine, 'console-organisation'), fullPage: true });
+      // "Who was told, and when?": the evidence page, with its period filter and downloads
+      await page.getByRole('link', { name: 'Who was told, and when?' }).click();
+      await page.waitForURL(/\/console\/evidence\?organisation=\d+$/);
+      await expect.poll(() => page.getByRole('link', { name: 'Download PDF' }).count()).toBe(1);
+      await accessible(page, 'evidence of notification');
+      await page.goBack();
       await page.goto(`${server.url}/console/organisations`);
       await accessible(page, 'organisations');
       await page.goto(`${server.url}/console/subscribers/${smsSubscriber}`);

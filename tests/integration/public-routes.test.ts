@@ -7,6 +7,7 @@ import { SaxesParser } from 'saxes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadContent } from '../../src/core/content/load.ts';
+import { parsePublicKey } from '../../src/core/evidence/key.ts';
 import { trustDocumentSchema } from '../../src/core/trust/trust-document.ts';
 import { type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { ROOT, type RunningServer } from '../helpers/server.ts';
@@ -189,6 +190,22 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     });
   });
 
+  describe('/.well-known/candor-evidence-key', () => {
+    it('publishes the Ed25519 key that verifies evidence documents, with its key id', async () => {
+      const res = await get('/.well-known/candor-evidence-key');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+      const text = await res.text();
+      const key = parsePublicKey(text);
+      expect(key?.publicKey.asymmetricKeyType).toBe('ed25519');
+      // the id printed and sent is the SHA-256 of the key served, not of some other key
+      expect(text).toContain(`# key id: ${key?.keyId}`);
+      expect(res.headers.get('x-candor-key-id')).toBe(key?.keyId);
+      // the same key on every request (derived from the secret, not generated per process)
+      expect(await (await get('/.well-known/candor-evidence-key')).text()).toBe(text);
+    });
+  });
+
   describe('/api/v1/trust.json', () => {
     it('matches its published schema and holds the content', async () => {
       const res = await get('/api/v1/trust.json');
@@ -223,6 +240,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       '/changes',
       '/api/v1/trust.json',
       '/.well-known/security.txt',
+      '/.well-known/candor-evidence-key',
       '/no-such-page',
     ];
 

@@ -103,6 +103,7 @@ export const routeTable: Record<string, RouteExpectation> = {
   '/subprocessors': { kind: 'public', path: '/subprocessors', status: 200 },
   '/subscribe': { kind: 'public', path: '/subscribe', status: 200 },
   '/.well-known/security.txt': { kind: 'public', path: '/.well-known/security.txt', status: 200 },
+  '/.well-known/candor-evidence-key': { kind: 'public', path: '/.well-known/candor-evidence-key', status: 200 },
 
   // the confirmation page only shows a button: the token is judged when it is pressed
   '/subscribe/confirm/[token]': { kind: 'token', path: `/subscribe/confirm/${FORGED}`, status: 200 },

@@ -118,6 +118,8 @@ export const auditActions = [
   'component.status.set',
   // notifications
   'deliveries.retried',
+  'evidence.viewed',
+  'evidence.exported',
   'settings.test_sent',
   'settings.sso_required_changed',
   // operations

@@ -19,6 +19,8 @@ export const permissions = [
   'subscribers.view',
   'subscribers.manage',
   'subscribers.export',
+  // evidence of notification: who was told what, when (personal data: the roles that may export subscribers)
+  'evidence.export',
   'settings.view',
   'settings.manage',
   'audit.view',
@@ -54,6 +56,7 @@ const admin: Permission[] = [
   'subscribers.view',
   'subscribers.manage',
   'subscribers.export',
+  'evidence.export',
   'subscribers.import',
   'api.tokens.manage',
   'settings.view',
@@ -120,6 +123,10 @@ export const consoleRoutes: Record<string, Access> = {
   '/console/subscribers/export.csv': need('subscribers.export'),
   '/console/subscribers/export.json': need('subscribers.export'),
   '/console/subscribers/import': need('subscribers.import'),
+  // who was told what, and when: the signed evidence of notification (personal data)
+  '/console/evidence': need('evidence.export'),
+  '/console/evidence/export.json': need('evidence.export'),
+  '/console/evidence/export.pdf': need('evidence.export'),
   // who belongs to a customer organisation is personal data: the subscriber permissions govern it
   '/console/organisations': need('subscribers.view'),
   '/console/organisations/[id]': need('subscribers.view'),
