@@ -23,6 +23,8 @@ describe.each(drillEngines())('crash drill (CI size) on %s', (engine) => {
     const options = ciCrash(engine, seed, () => {});
     const result = await runCrashDrill(options);
     const report = crashReport(result);
+    // the figures (lost, duplicated, reconciled per channel) in the run's log, passed or not
+    process.stdout.write(`\n${report}\n`);
     const total = CHANNELS.reduce((n, c) => n + options.recipients[c], 0);
 
     expect(result.violations, report).toEqual([]);
