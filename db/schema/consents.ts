@@ -11,8 +11,8 @@ import { trustCenterId } from './trust-centers.ts';
 export const consentSources = ['signup', 'import'] as const;
 export const consentMethods = ['confirmed', 'carried_over', 'confirmation_requested'] as const;
 export const importFormats = ['statuspage', 'instatus', 'candor'] as const;
-/** why an address was removed: the person unsubscribed, or staff removed it (console or API) */
-export const removalReasons = ['unsubscribed', 'removed_by_staff'] as const;
+/** why an address was removed: the person unsubscribed or asked to be erased, or staff removed it (console or API) */
+export const removalReasons = ['unsubscribed', 'erased', 'removed_by_staff'] as const;
 
 /** One consent record per address: how and when it opted in. Erased with the subscriber. */
 export const subscriberConsents = sqliteTable(

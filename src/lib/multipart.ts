@@ -3,11 +3,12 @@
  * its one file part written to a temporary file as the bytes come, with back-pressure, so a large
  * upload never sits whole in memory. The file is spooled rather than parsed off the socket because
  * the server's request timeout (src/server.ts, 30 s for receiving the whole request) would cut a long
- * import short while the client still sends; the import then streams it from disk.
+ * import short while the client still sends; the import then streams it from disk. The file goes into a
+ * `.candor-upload-XXXXXX` folder of the data dir, removed when the request is done; one a crash left
+ * behind is swept at the next start (src/core/backup/leftovers.ts), as the backups' copies are.
  */
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface SpooledUpload {
@@ -42,16 +43,17 @@ function dispositionOf(headerBlock: string): { name: string; filename: string | 
   return { name, filename };
 }
 
-/** Reads the upload: the fields, and the file part (the first one with a filename) spooled to disk. */
+/** Reads the upload: the fields, and the file part (the first one with a filename) spooled to disk in `dataDir`. */
 export async function spoolMultipart(
   body: AsyncIterable<Uint8Array> | null,
   contentType: string,
+  dataDir: string,
   limits: SpoolLimits = DEFAULT_LIMITS,
 ): Promise<SpoolResult> {
   const boundary = boundaryOf(contentType);
   if (!boundary || !body) return { ok: false, message: 'Send the file with the form (multipart/form-data).' };
   const delimiter = Buffer.from(`\r\n--${boundary}`);
-  const dir = mkdtempSync(join(tmpdir(), 'candor-upload-'));
+  const dir = mkdtempSync(join(dataDir, '.candor-upload-'));
   const dispose = () => rmSync(dir, { recursive: true, force: true });
   const fields = new Map<string, string>();
   let file: SpooledUpload['file'] = null;

@@ -3,7 +3,7 @@
  * (`deliveries.provider_message_id`) and recipient, on SQLite and PostgreSQL alike (the convention is
  * src/stores/rate-limits.ts's). What each report means is src/core/notify/callbacks.ts's.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { affected, query, reading } from '../../db/engine/query.ts';
 import type { Reader, Tx } from '../../db/engine/types.ts';
 import type { DeliveryStatus } from '../../db/schema/notify.ts';
@@ -33,6 +33,29 @@ export async function deliveryByProviderId(
     .where(and(eq(d.trustCenterId, q.trustCenter), inArray(d.recipientId, [...recipientIds]), eq(d.providerMessageId, providerMessageId)))
     .limit(1);
   return rows[0];
+}
+
+/**
+ * Whether one of these addresses has a delivery being sent whose provider id is not recorded yet: a
+ * provider's report about it may have overtaken the dispatcher's record of the send.
+ */
+export async function sendUnrecordedTo(r: Reader | Tx, recipientIds: readonly number[]): Promise<boolean> {
+  if (recipientIds.length === 0) return false;
+  const q = reading(r);
+  const d = q.t.deliveries;
+  const rows = await q.db
+    .select({ id: d.id })
+    .from(d)
+    .where(
+      and(
+        eq(d.trustCenterId, q.trustCenter),
+        inArray(d.recipientId, [...recipientIds]),
+        eq(d.status, 'sending'),
+        isNull(d.providerMessageId),
+      ),
+    )
+    .limit(1);
+  return rows.length > 0;
 }
 
 /**

@@ -286,6 +286,13 @@ export async function deleteRecipients(tx: Tx, of: Whose): Promise<number> {
   return detached + affected(await q.db.delete(rc).where(and(whose(q, of), not(customer))));
 }
 
+/** The channel and blind index of each of these addresses (what src/stores/removed-addresses.ts keeps of them). */
+export async function addressKeysOf(tx: Tx, of: Whose): Promise<{ channel: ChannelName; addressHash: string }[]> {
+  const q = query(tx);
+  const rc = q.t.recipients;
+  return q.db.select({ channel: rc.channel, addressHash: rc.addressHash }).from(rc).where(whose(q, of));
+}
+
 export async function recipientCount(r: Reader | Tx, subscriberId: number): Promise<number> {
   const q = reading(r);
   const rc = q.t.recipients;

@@ -5,7 +5,14 @@
  * - `POST /api/chat.postMessage` → `{ ok, channel, ts, message }`; `ts` unique and increasing
  *   (`1700000000.000100` style); `thread_ts` replies; `blocks` (JSON or the JSON string the
  *   WebClient's form encoding produces).
+ *   `metadata` (`{ event_type, event_payload }`, JSON or a JSON string) is kept with the message.
  * - `POST /api/chat.update` → `{ ok, channel, ts, text, message }` or `message_not_found`.
+ * - `POST /api/conversations.history` (top-level messages, newest first) and
+ *   `POST /api/conversations.replies` (a thread: its root first, then replies oldest first), with
+ *   `oldest`/`latest` (exclusive unless `inclusive`), `limit` and `cursor`
+ *   (`response_metadata.next_cursor`, `has_more`); a message's `metadata` only with
+ *   `include_all_metadata`. A message appears in them `listingDelayMs` after it was posted (Slack's
+ *   listing lag). `setHistoryError` makes both answer an error (`missing_scope`, `not_in_channel`).
  * - `POST /api/oauth.v2.access` (client credentials in Basic auth or the form) for codes
  *   registered with `issueCode`, returning a bot token the fake then accepts and an
  *   `incoming_webhook.url` on this fake.
@@ -55,7 +62,16 @@ export interface SlackFakeOptions {
   clock?: Clock;
   /** Keep request bodies and message text/blocks. Default: true. */
   recordBodies?: boolean;
+  /** How long after it was posted a message appears in conversations.history/replies. Default 0. */
+  listingDelayMs?: number;
 }
+
+export interface SlackMetadata {
+  event_type: string;
+  event_payload: Record<string, unknown>;
+}
+
+export type SlackHistoryError = 'missing_scope' | 'not_in_channel' | 'channel_not_found' | 'ratelimited';
 
 export interface SlackMessageRecord {
   /** Channel ID (a `#name` given by the caller is resolved to a stable fake ID). */
@@ -66,6 +82,8 @@ export interface SlackMessageRecord {
   /** Current text; `chat.update` changes it (history in `updates`). */
   text: string | undefined;
   blocks: unknown[] | undefined;
+  /** message metadata given to chat.postMessage */
+  metadata: SlackMetadata | undefined;
   replyBroadcast: boolean;
   token: string;
   edits: number;
@@ -142,6 +160,10 @@ export interface SlackFake extends FaultControls {
   setChannelError(channel: string, error: SlackChannelError | undefined): void;
   rateLimitStorm(ms: number, retryAfterSeconds: number): void;
   setMessagesPerSecondPerChannel(limit: number | undefined): void;
+  /** How long after it was posted a message appears in listings. */
+  setListingDelay(ms: number): void;
+  /** conversations.history/replies answer this error (rate limits as HTTP 429), until cleared. */
+  setHistoryError(error: SlackHistoryError | undefined): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -175,6 +197,16 @@ function parseBlocks(value: unknown): unknown[] | undefined | false {
   return parsed;
 }
 
+/** `metadata` as an object or a JSON string; `false` marks invalid (Slack's `invalid_metadata_format`). */
+function parseMetadata(value: unknown): SlackMetadata | undefined | false {
+  if (value === undefined || value === null || value === '') return undefined;
+  const parsed = typeof value === 'string' ? parseJson(value) : value;
+  if (!isRecord(parsed) || typeof parsed.event_type !== 'string' || !isRecord(parsed.event_payload)) return false;
+  return { event_type: parsed.event_type, event_payload: parsed.event_payload };
+}
+
+const truthy = (value: unknown) => value === true || value === 'true' || value === '1' || value === 1;
+
 function optionalString(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return String(value);
@@ -198,6 +230,8 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
   const issuedTokens = new Set<string>();
   let tokenErrors = new Map(Object.entries(options.tokenErrors ?? {}));
   let channelErrors = new Map<string, SlackChannelError>();
+  let listingDelayMs = options.listingDelayMs ?? 0;
+  let historyError: SlackHistoryError | undefined;
   let limiter = options.messagesPerSecondPerChannel ? new SlidingWindowLimiter(clock, options.messagesPerSecondPerChannel) : undefined;
 
   const messages: SlackMessageRecord[] = [];
@@ -247,7 +281,7 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
     return { token };
   }
 
-  function messageObject(m: SlackMessageRecord): Record<string, unknown> {
+  function messageObject(m: SlackMessageRecord, withMetadata = true): Record<string, unknown> {
     return {
       user: botUserId,
       type: 'message',
@@ -258,6 +292,7 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
       team: team.id,
       ...(m.blocks ? { blocks: m.blocks } : {}),
       ...(m.threadTs ? { thread_ts: m.threadTs, parent_user_id: botUserId } : {}),
+      ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
     };
   }
 
@@ -274,6 +309,8 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
     if (text && text.length > 40_000) return platformError('msg_too_long');
     const threadTs = optionalString(args.thread_ts);
     if (threadTs !== undefined && !/^\d+\.\d+$/.test(threadTs)) return platformError('invalid_thread_ts');
+    const metadata = parseMetadata(args.metadata);
+    if (metadata === false) return platformError('invalid_metadata_format');
     if (limiter) {
       const state = limiter.hit(channel);
       if (!state.allowed) return rateLimit(channel, state.retryAfterSeconds, 'rate-limit', false);
@@ -286,6 +323,7 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
       threadTs: threadTs ? (parent?.threadTs ?? threadTs) : undefined,
       text: recordBodies ? text : undefined,
       blocks: recordBodies ? blocks : undefined,
+      metadata,
       replyBroadcast: args.reply_broadcast === true || args.reply_broadcast === 'true',
       token,
       edits: 0,
@@ -325,6 +363,75 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
       time: request.record.time,
     });
     return reply(200, { ok: true, channel, ts, text: record.text ?? '', message: messageObject(record), response_metadata: {} }, 'ok');
+  }
+
+  /** The messages of one listing page: `oldest`/`latest` (exclusive unless `inclusive`), `limit`, `cursor` (an offset). */
+  function listing(args: Record<string, unknown>, candidates: SlackMessageRecord[], fixedFirst?: SlackMessageRecord): FakeResponse {
+    const inclusive = truthy(args.inclusive);
+    const oldest = Number(optionalString(args.oldest) ?? '0');
+    const latestGiven = optionalString(args.latest);
+    const latest = latestGiven === undefined ? Number.POSITIVE_INFINITY : Number(latestGiven);
+    if (Number.isNaN(oldest) || Number.isNaN(latest)) return platformError('invalid_ts_oldest');
+    const limit = Math.min(999, Math.max(1, Number(optionalString(args.limit) ?? '100') || 100));
+    const cursor = optionalString(args.cursor);
+    const offset = cursor
+      ? Number(
+          Buffer.from(cursor, 'base64url')
+            .toString()
+            .replace(/^offset:/, ''),
+        )
+      : 0;
+    if (!Number.isInteger(offset) || offset < 0) return platformError('invalid_cursor');
+    const visible = (m: SlackMessageRecord) => clock.now() >= m.time + listingDelayMs;
+    const inRange = (m: SlackMessageRecord) => {
+      const ts = Number(m.ts);
+      return (inclusive ? ts >= oldest : ts > oldest) && (inclusive ? ts <= latest : ts < latest);
+    };
+    const all = [...(fixedFirst && visible(fixedFirst) ? [fixedFirst] : []), ...candidates.filter((m) => visible(m) && inRange(m))];
+    const page = all.slice(offset, offset + limit);
+    const more = offset + limit < all.length;
+    const withMetadata = truthy(args.include_all_metadata);
+    return reply(
+      200,
+      {
+        ok: true,
+        messages: page.map((m) => messageObject(m, withMetadata)),
+        has_more: more,
+        response_metadata: { next_cursor: more ? Buffer.from(`offset:${offset + limit}`).toString('base64url') : '' },
+      },
+      'ok',
+    );
+  }
+
+  function listingRefusal(args: Record<string, unknown>): { channel: string } | FakeResponse {
+    if (historyError === 'ratelimited') return rateLimit('*', 60, 'rate-limit', false);
+    if (historyError) return platformError(historyError);
+    const given = optionalString(args.channel);
+    if (!given) return platformError('channel_not_found');
+    const channel = channelId(given);
+    const channelError = channelErrors.get(channel);
+    if (channelError) return platformError(channelError);
+    return { channel };
+  }
+
+  function history(args: Record<string, unknown>): FakeResponse {
+    const refused = listingRefusal(args);
+    if (!('channel' in refused)) return refused;
+    const top = messages.filter((m) => m.channel === refused.channel && (m.threadTs === undefined || m.replyBroadcast));
+    return listing(args, top.reverse());
+  }
+
+  function replies(args: Record<string, unknown>): FakeResponse {
+    const refused = listingRefusal(args);
+    if (!('channel' in refused)) return refused;
+    const ts = optionalString(args.ts);
+    const parent = ts ? byKey.get(`${refused.channel}\n${ts}`) : undefined;
+    if (!parent) return platformError('thread_not_found');
+    const root = parent.threadTs ? byKey.get(`${refused.channel}\n${parent.threadTs}`) : parent;
+    if (!root) return platformError('thread_not_found');
+    // the root comes first on the first page, whatever oldest/latest say
+    const inThread = messages.filter((m) => m.channel === refused.channel && m.threadTs === root.ts);
+    return listing(args, inThread, root);
   }
 
   function oauthAccess(request: IncomingFakeRequest, args: Record<string, unknown>): FakeResponse {
@@ -421,11 +528,19 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
       const args = parseArgs(request);
       if (!args) return platformError('invalid_json');
       if (method === 'oauth.v2.access') response = oauthAccess(request, args);
-      else if (method === 'chat.postMessage' || method === 'chat.update' || method === 'auth.test') {
+      else if (
+        method === 'chat.postMessage' ||
+        method === 'chat.update' ||
+        method === 'auth.test' ||
+        method === 'conversations.history' ||
+        method === 'conversations.replies'
+      ) {
         const auth = authorise(request, args);
         if (!('token' in auth)) return auth;
         if (method === 'chat.postMessage') response = postMessage(request, args, auth.token);
         else if (method === 'chat.update') response = update(request, args);
+        else if (method === 'conversations.history') response = history(args);
+        else if (method === 'conversations.replies') response = replies(args);
         else {
           response = reply(
             200,
@@ -504,6 +619,12 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
     setMessagesPerSecondPerChannel(limit) {
       limiter = limit ? new SlidingWindowLimiter(clock, limit) : undefined;
     },
+    setListingDelay(ms) {
+      listingDelayMs = ms;
+    },
+    setHistoryError(error) {
+      historyError = error;
+    },
     reset() {
       messages.length = 0;
       byKey.clear();
@@ -516,6 +637,8 @@ export async function startFakeSlack(options: SlackFakeOptions = {}): Promise<Sl
       log.clear();
       faults.reset();
       tokenErrors = new Map(Object.entries(options.tokenErrors ?? {}));
+      listingDelayMs = options.listingDelayMs ?? 0;
+      historyError = undefined;
       setChannelErrors(options.channelErrors ?? {});
       limiter = options.messagesPerSecondPerChannel ? new SlidingWindowLimiter(clock, options.messagesPerSecondPerChannel) : undefined;
     },

@@ -6,6 +6,12 @@
  *   `MessagingServiceSid`, `Body`, `StatusCallback`), Basic auth `sid:token` → 201 with the
  *   message resource (`sid` SM…, `status` `queued`, or `accepted` for a Messaging Service,
  *   `num_segments` as a string, dates in RFC 2822). `GET …/Messages/{Sid}.json` fetches one.
+ * - `GET …/Messages.json` lists them as Twilio does: filters `To`, `From`, `DateSent`, `DateSent<`,
+ *   `DateSent>` (by UTC date only: Twilio documents `YYYY-MM-DD`, and the SDK's date-time is read as
+ *   its date), newest `date_sent` first, `PageSize` (default 50, at most 1000) with `next_page_uri`
+ *   carrying `Page` and `PageToken`. `date_sent` is null until the message is `sent`; a DateSent filter
+ *   leaves such messages out (the cautious reading: Twilio's docs do not say). A message is listed only
+ *   `listingDelayMs` after it was created, as Twilio's list can lag behind a create.
  * - Errors as Twilio sends them, `{ code, message, more_info, status }`: 21211 invalid `To`,
  *   21610 unsubscribed recipient, 21602/21603/21617 body/from problems, 20003 auth, 20429 with
  *   `Retry-After`. The SDK turns them into a thrown `RestException` (`status`, `code`,
@@ -56,6 +62,8 @@ export interface TwilioFakeOptions {
   statusCallbacks?: boolean;
   /** Delay before each callback (`sent`, then the final status). Default: 10 ms. */
   statusCallbackDelayMs?: number;
+  /** How long (clock time) after its creation a message first appears in `GET …/Messages.json`. Default: 0. */
+  listingDelayMs?: number;
 }
 
 export type TwilioMessageStatus = 'accepted' | 'queued' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed';
@@ -75,6 +83,8 @@ export interface TwilioMessageRecord {
   errorCode: number | null;
   requestSeq: number;
   time: number;
+  /** Clock time the message became `sent` (Twilio's `date_sent`); null before. */
+  dateSent: number | null;
 }
 
 export interface TwilioCallbackRecord {
@@ -135,6 +145,8 @@ export interface TwilioFake extends FaultControls {
   rateLimitStorm(ms: number, retryAfterSeconds: number): void;
   setMessagesPerSecondPerSender(limit: number | undefined): void;
   setStatusCallbacks(enabled: boolean): void;
+  /** Messages appear in the list `ms` of clock time after their creation. */
+  setListingDelay(ms: number): void;
   /** Resolves when every scheduled status callback has been posted. */
   callbacksSettled(): Promise<void>;
   /** Posts a signed inbound-SMS webhook to `url` and returns the answer (e.g. TwiML). */
@@ -176,6 +188,21 @@ function sid(prefix: string): string {
   return prefix + randomBytes(16).toString('hex');
 }
 
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
+
+/** The UTC date (`YYYY-MM-DD`) of a DateSent filter value, as Twilio reads it; undefined when unreadable. */
+function filterDate(value: string): string | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2})/.exec(value.trim());
+  if (match?.[1]) return match[1];
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().slice(0, 10);
+}
+
+function utcDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
 function twilioError(status: number, code: number, message: string): FakeResponse {
   return reply(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, String(code));
 }
@@ -194,6 +221,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
   let deliveryFailures = new Map(Object.entries(options.deliveryFailures ?? {}));
   let limiter = options.messagesPerSecondPerSender ? new SlidingWindowLimiter(clock, options.messagesPerSecondPerSender) : undefined;
   let callbacksEnabled = options.statusCallbacks ?? true;
+  let listingDelayMs = options.listingDelayMs ?? 0;
   const senders = options.senders ? new Set(options.senders) : undefined;
 
   const messages: TwilioMessageRecord[] = [];
@@ -211,7 +239,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
       api_version: API_VERSION,
       body: m.body,
       date_created: rfc2822(m.time),
-      date_sent: null,
+      date_sent: m.dateSent === null ? null : rfc2822(m.dateSent),
       date_updated: rfc2822(m.time),
       direction: 'outbound-api',
       error_code: m.errorCode,
@@ -240,6 +268,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
   async function postCallback(message: TwilioMessageRecord, status: TwilioMessageStatus, errorCode?: number): Promise<void> {
     const url = message.statusCallback;
     message.status = status;
+    if (status === 'sent' && message.dateSent === null) message.dateSent = clock.now();
     if (errorCode !== undefined) message.errorCode = errorCode;
     if (!url || !callbacksEnabled || closed) return;
     const params: Record<string, string> = {
@@ -302,6 +331,79 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
     pending.add(task);
   }
 
+  /** `GET …/Messages.json`: Twilio's filters, order and paging over the messages listed by now. */
+  function list(path: string, query: URLSearchParams): FakeResponse {
+    const to = query.get('To');
+    const from = query.get('From');
+    const dates: [op: '=' | '<' | '>', value: string][] = [];
+    for (const [op, name] of [
+      ['=', 'DateSent'],
+      ['<', 'DateSent<'],
+      ['>', 'DateSent>'],
+    ] as const) {
+      const raw = query.get(name);
+      if (raw === null) continue;
+      const date = filterDate(raw);
+      if (!date) return twilioError(400, 20001, `Invalid value for ${name}`);
+      dates.push([op, date]);
+    }
+    const sizeParam = query.get('PageSize');
+    const pageSize = sizeParam === null ? DEFAULT_PAGE_SIZE : Number(sizeParam);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+      return twilioError(400, 20001, 'PageSize must be between 1 and 1000');
+    }
+    const page = Math.max(0, Number(query.get('Page') ?? 0) || 0);
+    const now = clock.now();
+    const matching = messages
+      .filter((m) => m.time + listingDelayMs <= now)
+      .filter((m) => (to === null || m.to === to) && (from === null || m.from === from))
+      .filter((m) => {
+        if (dates.length === 0) return true;
+        if (m.dateSent === null) return false;
+        const sent = utcDate(m.dateSent);
+        return dates.every(([op, date]) => (op === '=' ? sent === date : op === '<' ? sent <= date : sent >= date));
+      })
+      // newest first; not yet sent (no date_sent) before any sent one, then by creation
+      .sort((a, b) => (b.dateSent ?? Number.POSITIVE_INFINITY) - (a.dateSent ?? Number.POSITIVE_INFINITY) || b.requestSeq - a.requestSeq);
+    // PageToken `PA<sid>`: the page starts after that message, so paging is stable while messages arrive.
+    const token = query.get('PageToken');
+    let start = page * pageSize;
+    if (token) {
+      const after = matching.findIndex((m) => `PA${m.sid}` === token);
+      if (after < 0) return twilioError(400, 20001, 'Invalid PageToken');
+      start = after + 1;
+    }
+    const slice = matching.slice(start, start + pageSize);
+    const params = new URLSearchParams();
+    for (const name of ['To', 'From', 'DateSent', 'DateSent<', 'DateSent>']) {
+      const value = query.get(name);
+      if (value !== null) params.set(name, value);
+    }
+    params.set('PageSize', String(pageSize));
+    const uriOf = (extra: Record<string, string>) => {
+      const q = new URLSearchParams(params);
+      for (const [k, v] of Object.entries(extra)) q.set(k, v);
+      return `${path}?${q.toString()}`;
+    };
+    const last = slice.at(-1);
+    const more = last !== undefined && start + slice.length < matching.length;
+    return reply(
+      200,
+      {
+        messages: slice.map(resource),
+        end: start + Math.max(0, slice.length - 1),
+        first_page_uri: uriOf({ Page: '0' }),
+        next_page_uri: more ? uriOf({ Page: String(page + 1), PageToken: `PA${last.sid}` }) : null,
+        page,
+        page_size: pageSize,
+        previous_page_uri: page > 0 ? uriOf({ Page: String(page - 1) }) : null,
+        start,
+        uri: uriOf(token ? { Page: String(page), PageToken: token } : { Page: String(page) }),
+      },
+      'ok',
+    );
+  }
+
   async function handle(request: IncomingFakeRequest): Promise<FakeResponse> {
     const fault = faults.take();
     if (fault?.kind === 'rate-limit-storm') return tooMany('*', fault.retryAfterSeconds, 'storm');
@@ -334,6 +436,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
         ? reply(200, resource(message), 'ok')
         : twilioError(404, 20404, `The requested resource ${request.path} was not found`);
     }
+    if (create && request.method === 'GET') return list(request.path, request.query);
     if (!create || request.method !== 'POST') return twilioError(405, 20004, 'Method not allowed');
 
     const form = new URLSearchParams(request.rawBody);
@@ -380,6 +483,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
       errorCode: null,
       requestSeq: request.record.seq,
       time: request.record.time,
+      dateSent: null,
     };
     messages.push(message);
     bySid.set(message.sid, message);
@@ -413,6 +517,9 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
     },
     setStatusCallbacks(enabled) {
       callbacksEnabled = enabled;
+    },
+    setListingDelay(ms) {
+      listingDelayMs = ms;
     },
     async callbacksSettled() {
       while (pending.size > 0) await Promise.all([...pending]);
@@ -472,6 +579,7 @@ export async function startFakeTwilio(options: TwilioFakeOptions = {}): Promise<
       deliveryFailures = new Map(Object.entries(options.deliveryFailures ?? {}));
       limiter = options.messagesPerSecondPerSender ? new SlidingWindowLimiter(clock, options.messagesPerSecondPerSender) : undefined;
       callbacksEnabled = options.statusCallbacks ?? true;
+      listingDelayMs = options.listingDelayMs ?? 0;
     },
     async close() {
       closed = true;

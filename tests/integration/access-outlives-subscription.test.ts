@@ -84,7 +84,7 @@ async function scenario(database: Database): Promise<void> {
   const daveAddress = daveSignUp.recipient.id;
   const dave = daveSignUp.recipient.subscriberId ?? 0;
   await customerWithRecord(database, daveAddress);
-  expect(await deleteSubscriber(database, dave)).toEqual({ channels: 1 });
+  expect(await deleteSubscriber(database, dave, 'erased', new Date())).toEqual({ channels: 1 });
   expect(await accessRows(database)).toEqual({ requests: 2, grants: 2, acceptances: 2, views: 2, subscribers: 0 });
   expect((await database.read((r) => findRecipient(r, TEST_KEYS, 'email', 'dave@acme.example')))?.subscriberId).toBeNull();
 }

@@ -42,6 +42,7 @@ const candors = () => ({
   [`.candor-restore-${randomUUID()}.db`]: 'file' as const,
   [`.candor-restore-${randomUUID()}.db-journal`]: 'file' as const,
   '.candor-restore-check-aZ09xQ': 'folder' as const,
+  '.candor-upload-Qw3rT9': 'folder' as const,
 });
 /** Names like Candor's that Candor does not make (or of a kind it does not make): never touched. */
 const notCandors = () => ({
@@ -51,6 +52,8 @@ const notCandors = () => ({
   [`.candor-backup-${randomUUID().toUpperCase()}.db`]: 'file' as const,
   '.candor-restore-check-mine': 'folder' as const,
   '.candor-restore-check-aZ09xQ7': 'folder' as const,
+  '.candor-upload-mine': 'folder' as const,
+  'candor-upload-Qw3rT9': 'folder' as const,
   [`.candor-restore-${randomUUID()}.db`]: 'folder' as const,
   'candor.db': 'file' as const,
 });

@@ -311,13 +311,16 @@ describe.each(enginesUnderTest())('notification engine against the provider fake
     const emailDeliveries = (await deliveriesOf(db, first.notificationId)).filter((d) => d.channel === 'email');
     expect(new Set(emailDeliveries.map((d) => d.providerMessageId))).toEqual(new Set(resend.emails.map((e) => e.id)));
 
-    // SMS: one per number, within two segments, ending with the incident link.
+    // SMS: one per number, within two segments, ending with the incident link marked with its delivery (issue 18).
     expect(twilio.messages).toHaveLength(1000);
     expect(tally(twilio.messages.map((m) => m.to)).repeated).toEqual([]);
+    const smsDeliveryOf = new Map(
+      (await deliveriesOf(db, first.notificationId)).filter((d) => d.channel === 'sms').map((d) => [d.providerMessageId, d.id]),
+    );
     for (const m of twilio.messages) {
       expect(m.from).toBe(SENDER);
       expect(m.numSegments).toBeLessThanOrEqual(2);
-      expect(m.body.endsWith(INCIDENT_LINK)).toBe(true);
+      expect(m.body.endsWith(`${INCIDENT_LINK}?d=${(smsDeliveryOf.get(m.sid) ?? 0).toString(36)}`), m.body).toBe(true);
       expect(m.body).toContain('...');
     }
 

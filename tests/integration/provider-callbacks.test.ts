@@ -5,6 +5,7 @@
  */
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../../db/engine/query.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { enqueueNotification, type NewNotification } from '../../src/core/notify/outbox.ts';
 import { startFakeResend } from '../fakes/resend.ts';
@@ -156,6 +157,41 @@ describe.each(serverEnginesUnderTest())('provider callbacks on $name', (engine) 
       });
       expect(next.deliveries).toBe(1);
     });
+    it('a report that overtakes the record of its send is asked again later (503) and applies once the send is recorded', async () => {
+      const [early] = await addSubscribersTo(database, TEST_KEYS, { count: 1, channel: 'email', address: () => 'early@customer.example' });
+      const { notificationId } = await enqueue({
+        kind: 'test',
+        title: 'Early',
+        content: { email: { subject: 'Early', html: '<p>e</p>', text: 'e' } },
+        audience: { kind: 'recipients', ids: [early ?? 0] },
+      });
+      await until(async () => (await deliveriesOf(notificationId))[0]?.status === 'sent', 'the delivery recorded as sent');
+      const [row] = await deliveriesOf(notificationId);
+      const emailId = row?.provider_message_id;
+      const sent = resend.emails.find((e) => e.id === emailId);
+      if (!row || !emailId || !sent) throw new Error('a sent delivery expected');
+      // the moment between Resend's answer and the dispatcher's record: being sent, no provider id yet
+      const setRow = (values: { status: 'sending' | 'sent'; providerMessageId: string | null; leaseExpiresAt?: Date }) =>
+        database.transaction(async (tx) => {
+          const q = query(tx);
+          await q.db.update(q.t.deliveries).set(values).where(eq(q.t.deliveries.id, row.id));
+        });
+      // (leased for a minute, so the server's dispatcher leaves it alone)
+      await setRow({ status: 'sending', providerMessageId: null, leaseExpiresAt: new Date(Date.now() + 60_000) });
+      const report = resend.signedWebhook(WEBHOOK_SECRET, { type: 'email.delivered', email: sent });
+      const url = `${server.url}/webhooks/resend`;
+      const tooEarly = await fetch(url, { method: 'POST', headers: report.headers, body: report.body });
+      expect(tooEarly.status).toBe(503);
+      expect(tooEarly.headers.get('retry-after')).toBe('30');
+      expect(await tooEarly.json()).toEqual({ status: 'early', detail: `email ${emailId} is not recorded yet` });
+      await setRow({ status: 'sent', providerMessageId: emailId });
+      // Svix's retry: the same message id, not taken for a replay, since nothing was applied
+      const retried = await fetch(url, { method: 'POST', headers: report.headers, body: report.body });
+      expect(await retried.json()).toEqual({ status: 'applied', detail: 'delivered' });
+      expect((await status(row.id)).status).toBe('delivered');
+      const replayed = await fetch(url, { method: 'POST', headers: report.headers, body: report.body });
+      expect(await replayed.json()).toEqual({ status: 'ignored', detail: 'already received' });
+    });
   });
 
   describe('Twilio callbacks', () => {
@@ -168,7 +204,8 @@ describe.each(serverEnginesUnderTest())('provider callbacks on $name', (engine) 
         audience: { kind: 'recipients', ids: [recipient ?? 0] },
       });
       await until(async () => (await deliveriesOf(notificationId))[0]?.status === 'delivered', 'the delivered status callback');
-      expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1`);
+      const [delivery] = await deliveriesOf(notificationId);
+      expect(twilio.messagesTo('+447700900101')[0]?.body).toBe(`API degraded ${publicUrl}/incidents/1?d=${delivery?.id.toString(36)}`);
     });
 
     it('an unsigned or forged status callback gets 401 and changes nothing', async () => {

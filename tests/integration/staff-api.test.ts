@@ -18,7 +18,9 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
 import { createApiToken, revokeApiToken } from '../../src/core/api/tokens.ts';
+import { type DocDiff, fingerprint } from '../../src/core/changes/diff.ts';
 import { type ApiOperation, apiOperations } from '../../src/lib/api/operations.ts';
+import { insertDraft } from '../../src/stores/change-notices.ts';
 import { ConsoleClient } from '../helpers/browser-less.ts';
 import { readRows, type ServerOnEngine, serverEnginesUnderTest } from '../helpers/engine-server.ts';
 import { addSubscribersTo, TEST_KEYS } from '../helpers/notify.ts';
@@ -157,6 +159,31 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         .where(and(eq(i.trustCenterId, q.trustCenter), eq(i.title, title)));
     });
 
+  /** A drafted change notice (a new document, as detection drafts one), by its id. */
+  const draftNotice = (slug: string) =>
+    db.transaction(async (tx) => {
+      const diff: DocDiff = {
+        subject: 'doc',
+        change: 'added',
+        id: slug,
+        name: `Policy ${slug}`,
+        before: null,
+        after: { slug, title: `Policy ${slug}`, summary: 'In short.', updated: '2026-12-01', body: '# Policy\n\nText.' },
+        sections: [],
+      };
+      const row = await insertDraft(tx, {
+        subject: 'doc',
+        change: 'added',
+        subjectId: slug,
+        subjectName: diff.name,
+        details: diff,
+        fingerprint: fingerprint(diff),
+        intro: `About ${diff.name}.`,
+        detectedAt: new Date(),
+      });
+      return row.id;
+    });
+
   /** An operation's example payload with it and its alerts resolved. */
   const resolvedExample = (example: unknown) => {
     const payload = example as { alerts: Record<string, unknown>[] };
@@ -179,8 +206,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         case 'getNotificationProgress':
           return { path: `/api/v1/notifications/${notificationId}` };
         case 'publishChangeNotice':
-          // no drafted notice exists on this server: past the token check, the flow's own answer is a 404
-          return { path: '/api/v1/change-notices/999999/publish', body: {} };
+          return { path: `/api/v1/change-notices/${await draftNotice(`matrix-${operation.id}`)}/publish`, body: {} };
         case 'scheduleMaintenance':
           return {
             path: '/api/v1/maintenances',
@@ -216,7 +242,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         without: 403,
         revoked: 401,
         expired: 401,
-        with: operation.id === 'publishChangeNotice' ? 404 : operation.success.status,
+        with: operation.success.status,
       };
       // "with" last: it may change what it acts on
       for (const state of ['none', 'without', 'revoked', 'expired', 'with'] as const) {
@@ -225,6 +251,33 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
         expectContract(operation, answer);
         if (answer.status === 401) expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer /);
       }
+    });
+  });
+
+  describe('publishing a change notice through the API', () => {
+    it('publishes the draft as saved, answers with its deliveries, and refuses a second publish or an unknown notice', async () => {
+      const id = await draftNotice('api-published');
+      const answer = await call('POST', `/api/v1/change-notices/${id}/publish`, { body: {} });
+      expect(answer.status, answer.text).toBe(200);
+      expectContract(op('publishChangeNotice'), answer);
+      const { noticeId, deliveries } = answer.json as { noticeId: number; deliveries: number };
+      expect(noticeId).toBe(id);
+      const [stored] = await readRows(db, (q) => {
+        const n = q.t.changeNotices;
+        return q.db.select({ status: n.status, notificationId: n.notificationId }).from(n).where(eq(n.id, id));
+      });
+      expect(stored?.status).toBe('published');
+      const queued = await readRows(db, (q) =>
+        q.db.$count(q.t.deliveries, eq(q.t.deliveries.notificationId, stored?.notificationId ?? -1)),
+      );
+      expect(Number(queued)).toBe(deliveries);
+      const again = await call('POST', `/api/v1/change-notices/${id}/publish`, { body: {} });
+      expect(again.status, again.text).toBe(422);
+      expect((again.json as { detail: string }).detail).toBe('This notice is already published.');
+      expectContract(op('publishChangeNotice'), again);
+      const unknown = await call('POST', '/api/v1/change-notices/999999/publish', { body: {} });
+      expect(unknown.status).toBe(404);
+      expectContract(op('publishChangeNotice'), unknown);
     });
   });
 

@@ -232,6 +232,24 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
     expect((await read('components')).body.components.find((c) => c.id === 'ai-indexing')?.status).toBe('operational');
   });
 
+  it('an unresolved incident raises the indicator to its impact above what its services say, and resolving it lowers it again', async () => {
+    // the service is only degraded (minor), the incident's impact is critical
+    const quiet = await declare({ title: 'Some exports fail', severity: 'critical', components: { community: 'degraded' }, notify: false });
+    for (const name of ['status', 'summary'] as const) {
+      expect((await read(name)).body.status, name).toEqual({ indicator: 'critical', description: 'Major System Outage' });
+    }
+    const done = await postUpdate(ctx(), quiet, {
+      status: 'resolved',
+      body: 'Exports work.',
+      components: {},
+      confirmPersonalData: false,
+      notify: false,
+    });
+    if (!done.ok) throw new Error(done.message);
+    // back to what the degraded service (and the open minor incident) say
+    expect((await read('status')).body.status).toEqual({ indicator: 'minor', description: 'Partially Degraded Service' });
+  });
+
   it('maintenance ahead is upcoming (scheduled), maintenance under way is active (in_progress), both in the summary', async () => {
     const now = Date.now();
     upcoming = await declare({

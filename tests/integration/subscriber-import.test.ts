@@ -13,10 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query, reading } from '../../db/engine/query.ts';
 import type { Database } from '../../db/engine/types.ts';
 import { auditKeyring, bindAuditKeys } from '../../src/core/audit/key.ts';
+import { recipientLinks } from '../../src/core/notify/links.ts';
 import { openRecipient, suppressRecipient } from '../../src/core/notify/recipients.ts';
 import type { StaffAudit, SubscriptionContext } from '../../src/core/subscriptions/context.ts';
-import { subscribersCsv, subscribersJson } from '../../src/core/subscriptions/directory.ts';
+import { removeSubscriber, subscribersCsv, subscribersJson } from '../../src/core/subscriptions/directory.ts';
 import { type ImportContext, type ImportOptions, importSubscribers } from '../../src/core/subscriptions/import.ts';
+import { erase, subscriptionFromToken, unsubscribe } from '../../src/core/subscriptions/manage.ts';
 import { confirmEmail, subscribeEmail } from '../../src/core/subscriptions/subscribe.ts';
 import { signUp } from '../../src/core/subscriptions/subscribers.ts';
 import { TEST_KEYS } from '../helpers/notify.ts';
@@ -230,6 +232,76 @@ describe.each(enginesUnderTest())('subscriber import on $name', (engine) => {
     expect(result.refused.find((r) => r.line === 2)?.reason).toContain('without a subscription');
     expect(await byAddress('bob@customer.example')).toMatchObject({ status: 'suppressed' });
     expect(result.counts).toMatchObject({ imported: 0, unchanged: 1 });
+  });
+
+  it('never adds back an address that unsubscribed, asked to be erased or was removed by staff, until the person signs up again', async () => {
+    const file = [
+      'Subscriber Type,Email,Phone Number,Phone Country,Created At,Components',
+      'email,leaver@customer.example,,,2024-03-01T10:00:00Z,',
+      'email,Forget.Me@customer.example,,,2024-03-01T10:00:00Z,',
+      'email,removed@customer.example,,,2024-03-01T10:00:00Z,',
+      'email,stayer@customer.example,,,2024-03-01T10:00:00Z,',
+    ].join('\n');
+    const first = await run(file, { format: 'statuspage' });
+    if (!first.ok) throw new Error(first.message);
+    expect(first.counts).toMatchObject({ imported: 4, refused: 0 });
+    const view = async (address: string) => {
+      const row = await byAddress(address);
+      const token = new URL(recipientLinks(TEST_KEYS.secret, sub.publicUrl, row?.id ?? 0).unsubscribe).pathname.split('/').at(-1) ?? '';
+      const found = await subscriptionFromToken(sub, 'unsubscribe', token);
+      if (!found) throw new Error(`no subscription for ${address}`);
+      return found;
+    };
+    const later = new Date(NOW.getTime() + 86_400_000);
+    await unsubscribe({ ...sub, now: later }, await view('leaver@customer.example'));
+    await erase({ ...sub, now: later }, await view('forget.me@customer.example'));
+    const removed = await byAddress('removed@customer.example');
+    expect((await removeSubscriber(database, removed?.subscriberId ?? 0, staff, later)).ok).toBe(true);
+    // nothing of the address is kept but its blind index
+    const kept = await database.read((r) => {
+      const q = reading(r);
+      return q.db.select().from(q.t.removedAddresses);
+    });
+    expect(kept.map((k) => k.reason).sort()).toEqual(['erased', 'removed_by_staff', 'unsubscribed']);
+    expect(JSON.stringify(kept)).not.toMatch(/leaver|forget|removed@|customer\.example/i);
+
+    for (const dryRun of [true, false]) {
+      const again = await run(file, { format: 'statuspage', consent: 'confirm', dryRun });
+      if (!again.ok) throw new Error(again.message);
+      expect(again.counts).toMatchObject({ imported: 0, unchanged: 1, refused: 3 });
+      expect(again.refused.map((r) => [r.line, r.reason])).toEqual([
+        [2, 'This address unsubscribed here on 2026-12-02: an import never resubscribes it (signing up again on the status page does).'],
+        [
+          3,
+          'This address asked to be erased here on 2026-12-02: an import never resubscribes it (signing up again on the status page does).',
+        ],
+        [
+          4,
+          'This address was removed here by staff on 2026-12-02: an import never resubscribes it (signing up again on the status page does).',
+        ],
+      ]);
+    }
+    expect(await byAddress('leaver@customer.example')).toBeUndefined();
+    expect(await byAddress('forget.me@customer.example')).toBeUndefined();
+
+    // the person who left signs up again and confirms: the withdrawal no longer stands, and a later import finds them subscribed
+    expect((await subscribeEmail(sub, 'Leaver@customer.example', { topics: ['incidents'], components: [], organisation: null })).ok).toBe(
+      true,
+    );
+    const back = await byAddress('leaver@customer.example');
+    const unconfirmed = await run(file, { format: 'statuspage', dryRun: true });
+    if (!unconfirmed.ok) throw new Error(unconfirmed.message);
+    expect(unconfirmed.counts).toMatchObject({ unchanged: 2, refused: 2 });
+    expect((await confirmEmail(sub, await tokenFor(back?.id ?? 0))).ok).toBe(true);
+    const afterReturn = await run(file, { format: 'statuspage' });
+    if (!afterReturn.ok) throw new Error(afterReturn.message);
+    expect(afterReturn.counts).toMatchObject({ imported: 0, unchanged: 2, refused: 2 });
+    expect(afterReturn.refused.map((r) => r.line)).toEqual([3, 4]);
+    const left = await database.read((r) => {
+      const q = reading(r);
+      return q.db.select({ reason: q.t.removedAddresses.reason }).from(q.t.removedAddresses);
+    });
+    expect(left.map((k) => k.reason).sort()).toEqual(['erased', 'removed_by_staff']);
   });
 
   it('asks for confirmation through the outbox: pending until the link is used, which the consent record then shows', async () => {

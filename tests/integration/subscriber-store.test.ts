@@ -137,10 +137,10 @@ async function sequence(database: Database) {
   seen.csv = csv;
 
   // Removing the SMS subscriber's two addresses one by one removes the subscriber with the last.
-  seen.removeFirst = (await removeRecipient(database, sms.recipient.id))?.id === sms.recipient.id;
+  seen.removeFirst = (await removeRecipient(database, sms.recipient.id, 'unsubscribed', new Date()))?.id === sms.recipient.id;
   seen.subscriberAfterFirst = (await viewSubscriber(database, TEST_KEYS, smsSubscriber, staff, at(9)))?.channels.length;
-  seen.removeLast = (await removeRecipient(database, second.id))?.id === second.id;
-  seen.removeAgain = await removeRecipient(database, second.id);
+  seen.removeLast = (await removeRecipient(database, second.id, 'unsubscribed', new Date()))?.id === second.id;
+  seen.removeAgain = await removeRecipient(database, second.id, 'unsubscribed', new Date());
   seen.subscriberAfterLast = await viewSubscriber(database, TEST_KEYS, smsSubscriber, staff, at(9));
   seen.removed = [
     await removeSubscriber(database, hook.recipient.subscriberId ?? 0, staff, at(10)),
@@ -157,7 +157,7 @@ async function sequence(database: Database) {
     (await findSubscriber(database, TEST_KEYS, 'new@example.com')) !== null,
     (await findSubscriber(database, TEST_KEYS, 'jane@example.com')) !== null,
   ];
-  seen.erased = await deleteSubscriber(database, subscriberId);
+  seen.erased = await deleteSubscriber(database, subscriberId, 'erased', new Date());
   seen.counts2 = await counts(database);
 
   // "Add to Slack" states: taken once, never after expiry.
@@ -281,7 +281,7 @@ describe('subscriber store on SQLite', () => {
       const q = query(tx);
       await q.db.insert(q.t.rateLimits).values({ bucket: 'subscribe:address', key: hash, windowStart: T0, count: 1, trustCenterId: 1 });
     });
-    await deleteSubscriber(engine, made.recipient.subscriberId ?? 0);
+    await deleteSubscriber(engine, made.recipient.subscriberId ?? 0, 'erased', new Date());
     const left = await engine.read(async (r) => {
       const q = reading(r);
       return Number(await q.db.$count(q.t.rateLimits, undefined));
@@ -385,7 +385,7 @@ describe.skipIf(!TEST_POSTGRES_URL)('subscriber store on PostgreSQL', () => {
         if (!created && recipient.subscriberId) await setTopicsIn(tx, recipient.subscriberId, choices({ topics: ['docs'] }));
         return created;
       });
-      const [created, erased] = await Promise.all([again, deleteSubscriber(pg, subscriberId)]);
+      const [created, erased] = await Promise.all([again, deleteSubscriber(pg, subscriberId, 'erased', new Date())]);
       const found = await findSubscriber(pg, TEST_KEYS, address);
       // erased first: signed up anew; signed up first: erased with it
       if (created) expect(found).toEqual({ subscriberId: expect.any(Number) });
@@ -411,7 +411,10 @@ describe.skipIf(!TEST_POSTGRES_URL)('subscriber store on PostgreSQL', () => {
           createdAt: T0,
         }),
       );
-      const removed = await Promise.all([removeRecipient(pg, made.recipient.id), removeRecipient(pg, other.id)]);
+      const removed = await Promise.all([
+        removeRecipient(pg, made.recipient.id, 'unsubscribed', new Date()),
+        removeRecipient(pg, other.id, 'unsubscribed', new Date()),
+      ]);
       expect(removed.map((r) => r?.id)).toEqual([made.recipient.id, other.id]);
       expect(await viewSubscriber(pg, TEST_KEYS, subscriberId, staff, T0)).toBeNull();
     }

@@ -240,7 +240,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(started.status).toBe(303);
       const authorize = new URL(started.location ?? '');
       expect(authorize.origin + authorize.pathname).toBe('https://slack.com/oauth/v2/authorize');
-      expect(authorize.searchParams.get('scope')).toBe('incoming-webhook,chat:write');
+      expect(authorize.searchParams.get('scope')).toBe('incoming-webhook,chat:write,channels:history,groups:history');
       expect(authorize.searchParams.get('redirect_uri')).toBe(`${publicUrl}/subscribe/slack/callback`);
       const state = authorize.searchParams.get('state') ?? '';
       const code = slack.issueCode({ channel: '#status', redirectUri: `${publicUrl}/subscribe/slack/callback` });

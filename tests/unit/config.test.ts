@@ -11,6 +11,8 @@ describe('configuration from the environment', () => {
     const config = readConfig({}, '/srv/candor');
     expect(config).toMatchObject({ host: '127.0.0.1', port: 4321, dataDir: '/srv/candor/data' });
     expect(config.publicUrl.href).toBe('http://127.0.0.1:4321/');
+    expect(config.providers.reconcileSettleMs).toBeUndefined();
+    expect(readConfig({ CANDOR_RECONCILE_SETTLE_SECONDS: '5' }, '/srv/candor').providers.reconcileSettleMs).toBe(5000);
   });
 
   it.each([
@@ -22,6 +24,8 @@ describe('configuration from the environment', () => {
     [{ CANDOR_PREVIOUS_SECRETS: `${'p'.repeat(32)},short` }, 'CANDOR_PREVIOUS_SECRETS[1]', /at least 32/],
     [{ CANDOR_ENCRYPTION_KEY: 'abc123' }, 'CANDOR_ENCRYPTION_KEY', /32-byte key/],
     [{ HOST: 'bad host!' }, 'HOST', /not a host/],
+    [{ CANDOR_RECONCILE_SETTLE_SECONDS: 'two minutes' }, 'CANDOR_RECONCILE_SETTLE_SECONDS', /whole number of seconds/],
+    [{ CANDOR_RECONCILE_SETTLE_SECONDS: '7200' }, 'CANDOR_RECONCILE_SETTLE_SECONDS', /0 to 3600/],
   ])('names the variable in %o', (env, variable, message) => {
     const err = configErrorOf(env);
     expect(err.variable).toBe(variable);

@@ -191,7 +191,7 @@ describe.each(enginesUnderTest())('on $name', (engine) => {
     it('loses a member with their erasure', async () => {
       const { people } = await world();
       expect(await inRead(database, (r) => subscriberMemberships(r, people.assignedSms.subscriberId))).toHaveLength(1);
-      await deleteSubscriber(database, people.assignedSms.subscriberId);
+      await deleteSubscriber(database, people.assignedSms.subscriberId, 'erased', new Date());
       const members = await readRows(database, (q) =>
         q.db.$count(q.t.organisationMembers, eq(q.t.organisationMembers.recipientId, people.assignedSms.recipientId)),
       );

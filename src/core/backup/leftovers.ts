@@ -3,7 +3,9 @@
  * disk) left in the data dir: a backup's snapshot (`.candor-backup-<uuid>.db`,
  * backup.ts), a restore's staged file (`.candor-restore-<uuid>.db`,
  * restore.ts) and a restore check's folder (`.candor-restore-check-XXXXXX`,
- * check.ts), each with SQLite's `-journal`/`-wal`/`-shm` companions. Each is
+ * check.ts), each with SQLite's `-journal`/`-wal`/`-shm` companions; and a
+ * subscriber import's uploaded file (`.candor-upload-XXXXXX`, src/lib/multipart.ts:
+ * addresses in clear). Each is
  * removed by the run that made it, whatever happens, unless the process dies
  * first; then it would stay, readable by whoever reads the data dir, until
  * someone noticed. The server sweeps them at start and before each scheduled
@@ -28,8 +30,8 @@ import { join, sep } from 'node:path';
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 /** backup.ts's snapshot and restore.ts's staged file, with SQLite's companions */
 const LEFTOVER_FILE = new RegExp(`^\\.candor-(?:backup|restore)-${UUID}\\.db(?:-journal|-wal|-shm)?$`);
-/** check.ts's scratch folder: mkdtemp's six letters and digits */
-const LEFTOVER_FOLDER = /^\.candor-restore-check-[A-Za-z0-9]{6}$/;
+/** check.ts's scratch folder and an import's upload folder: mkdtemp's six letters and digits */
+const LEFTOVER_FOLDER = /^\.candor-(?:restore-check|upload)-[A-Za-z0-9]{6}$/;
 
 /** Unwritten this long, and held by no process, an entry is a leftover. */
 export const LEFTOVER_AGE_MS = 10 * 60_000;

@@ -40,6 +40,12 @@ export interface Providers {
   limits: Partial<Record<'email' | 'sms' | 'slack' | 'webhook' | 'teams' | 'discord', ChannelLimits>>;
   /** how long a dispatcher holds a claimed delivery before another may take it over */
   leaseMs: number;
+  /**
+   * CANDOR_RECONCILE_SETTLE_SECONDS: how long after a send of unknown outcome began a provider's message
+   * list (Twilio's, Slack's history) may still lack the message; only after it does a missing message
+   * count as never sent. Unset: each channel's own (2 minutes).
+   */
+  reconcileSettleMs: number | undefined;
 }
 
 export interface ChannelLimits {
@@ -243,7 +249,11 @@ function readProviders(env: Env): Providers {
   const lease = matching(env, 'CANDOR_LEASE_SECONDS', /^\d+$/, 'a whole number of seconds');
   const leaseMs = lease === undefined ? 300_000 : Number(lease) * 1000;
   if (leaseMs < 1000 || leaseMs > 3_600_000) throw new ConfigError('CANDOR_LEASE_SECONDS', 'must be from 1 to 3600');
-  return { email, sms, slack, webhookAllowHosts, limits, leaseMs };
+  const settle = matching(env, 'CANDOR_RECONCILE_SETTLE_SECONDS', /^\d+$/, 'a whole number of seconds');
+  const reconcileSettleMs = settle === undefined ? undefined : Number(settle) * 1000;
+  if (reconcileSettleMs !== undefined && reconcileSettleMs > 3_600_000)
+    throw new ConfigError('CANDOR_RECONCILE_SETTLE_SECONDS', 'must be from 0 to 3600');
+  return { email, sms, slack, webhookAllowHosts, limits, leaseMs, reconcileSettleMs };
 }
 
 /** "2/s", "2/s,burst=5,concurrency=2" or "unlimited". */

@@ -150,8 +150,26 @@ function pageOf(facts: StatuspageFacts) {
   return { ...facts.page, time_zone: 'Etc/UTC', updated_at: iso(pageUpdatedAt(facts)) };
 }
 
+/** An unresolved incident raises the indicator to its impact, as Statuspage does, with Statuspage's words for it. */
+const incidentIndicator: Record<IncidentView['severity'], { indicator: StatuspageIndicator; description: string }> = {
+  minor: { indicator: 'minor', description: 'Minor Service Outage' },
+  major: { indicator: 'major', description: 'Partial System Outage' },
+  critical: { indicator: 'critical', description: 'Major System Outage' },
+};
+const indicatorRank: Record<StatuspageIndicator, number> = { none: 0, minor: 1, major: 2, critical: 3 };
+
+/**
+ * The page's indicator: the worst of the services' states now and the impact of each unresolved incident
+ * (an incident declared with no service marked still raises it); the services' words when they decide it.
+ */
 export function statusOf(facts: StatuspageFacts) {
-  return indicatorOf[worstStatus(facts.states.map((s) => s.status))];
+  let status = indicatorOf[worstStatus(facts.states.map((s) => s.status))];
+  for (const { incident } of facts.incidents) {
+    if (incident.status === 'resolved') continue;
+    const raised = incidentIndicator[incident.severity];
+    if (indicatorRank[raised.indicator] > indicatorRank[status.indicator]) status = raised;
+  }
+  return status;
 }
 
 /** A service, or a group (`group: true`, with its members' ids), as Statuspage lists components. */

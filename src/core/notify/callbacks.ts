@@ -8,13 +8,27 @@
 import { Resend } from 'resend';
 import twilio from 'twilio';
 import type { Database, Tx } from '../../../db/engine/types.ts';
-import { deliveryByProviderId, finishReported } from '../../stores/delivery-outcomes.ts';
+import { deliveryByProviderId, finishReported, sendUnrecordedTo } from '../../stores/delivery-outcomes.ts';
 import { hitLimit } from '../auth/rate-limit.ts';
 import { escapeXml, XML_DECLARATION } from '../text/escape.ts';
 import { findRecipient, type Keys, suppressRecipient, unsuppressRecipient } from './recipients.ts';
 
 /** `refused`: the callback itself is malformed (the caller answers 400) and nothing was applied. */
-export type CallbackResult = { status: 'applied' | 'ignored' | 'refused'; detail: string };
+/**
+ * `early`: the report names a message whose send is not recorded yet (the provider answered, the
+ * dispatcher has not written it down): nothing is applied or remembered, and the provider is asked to
+ * send the report again later (503), so the report is not lost.
+ */
+export type CallbackResult = { status: 'applied' | 'ignored' | 'refused' | 'early'; detail: string };
+
+/** Rolls back the transaction of a report that came too early (its id must not be remembered as received). */
+class TooEarly extends Error {
+  readonly result: CallbackResult;
+  constructor(result: CallbackResult) {
+    super(result.detail);
+    this.result = result;
+  }
+}
 
 /** How long a provider's message id is remembered (Svix refuses timestamps over 5 minutes old; Twilio signs no time at all). */
 export const REPLAY_WINDOW_MS = 24 * 3_600_000;
@@ -38,11 +52,18 @@ export async function applyOnce(
 ): Promise<CallbackResult> {
   if (!messageId?.trim()) return { status: 'refused', detail: 'no message id' };
   const seen = { bucket: `callback:${source}`, max: 1, windowMs: REPLAY_WINDOW_MS };
-  return database.transaction(async (tx) =>
-    (await hitLimit(tx, seen, messageId.slice(0, 200), now)).limited
-      ? { status: 'ignored' as const, detail: 'already received' }
-      : apply(tx),
-  );
+  try {
+    return await database.transaction(async (tx) => {
+      if ((await hitLimit(tx, seen, messageId.slice(0, 200), now)).limited)
+        return { status: 'ignored' as const, detail: 'already received' };
+      const result = await apply(tx);
+      if (result.status === 'early') throw new TooEarly(result);
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof TooEarly) return error.result;
+    throw error;
+  }
 }
 
 /** Verifies a Resend (Svix) webhook on its raw body; null when it does not verify. */
@@ -80,8 +101,13 @@ export async function applyResendEvent(tx: Tx, keys: Keys, payload: unknown, now
   if (!event.type || !emailId) return { status: 'ignored', detail: 'no event type or email id' };
   const to = event.data?.to;
   const addresses = (Array.isArray(to) ? to : [to]).filter((a): a is string => typeof a === 'string');
-  const delivery = await deliveryByProviderId(tx, await recipientsAt(tx, keys, 'email', addresses), emailId);
-  if (!delivery) return { status: 'ignored', detail: `no delivery for email ${emailId}` };
+  const recipientIds = await recipientsAt(tx, keys, 'email', addresses);
+  const delivery = await deliveryByProviderId(tx, recipientIds, emailId);
+  if (!delivery) {
+    // Resend (Svix) sends the report again after a non-2xx answer: once the send is recorded it applies
+    if (await sendUnrecordedTo(tx, recipientIds)) return { status: 'early', detail: `email ${emailId} is not recorded yet` };
+    return { status: 'ignored', detail: `no delivery for email ${emailId}` };
+  }
   switch (event.type) {
     case 'email.delivered':
       await finishReported(tx, delivery.id, 'delivered', null, now);

@@ -6,6 +6,7 @@
  * src/stores/subscriber-imports.ts's and go with the address (foreign key, on erasure).
  */
 import type { Tx } from '../../../db/engine/types.ts';
+import { forgetRemoved } from '../../stores/removed-addresses.ts';
 import { consentsOfRecipients, insertConsents } from '../../stores/subscriber-imports.ts';
 import { recipientById } from '../../stores/subscribers.ts';
 import type { ChannelName } from '../notify/types.ts';
@@ -23,11 +24,14 @@ export const signupVia: Record<ChannelName, string> = {
 /**
  * Records that the address was confirmed, in the transaction that confirmed it. An address an import
  * sent a confirmation request to keeps its import as the source (and the file's place); any other is
- * a sign-up here. Either way the opt-in time is now: confirming is the opting in.
+ * a sign-up here. Either way the opt-in time is now: confirming is the opting in, and an earlier
+ * removal of the address (src/stores/removed-addresses.ts) is forgotten.
  */
 export async function recordConfirmedConsent(tx: Tx, recipientId: number, now: Date): Promise<void> {
   const recipient = await recipientById(tx, recipientId);
   if (!recipient) return;
+  // the person opted in here again: an earlier withdrawal no longer stands in an import's way
+  await forgetRemoved(tx, recipient.channel, recipient.addressHash);
   const [previous] = await consentsOfRecipients(tx, [recipientId]);
   const imported = previous?.source === 'import' ? previous : undefined;
   await insertConsents(tx, [

@@ -183,7 +183,7 @@ export function liftSuppression(database: Database, recipientId: number, staff: 
 /** Staff remove a subscriber and all their data (erasure), audited in the same transaction. */
 export function removeSubscriber(database: Database, subscriberId: number, staff: StaffAudit, now: Date): Promise<Result> {
   return database.transaction(async (tx: Tx): Promise<Result> => {
-    const removed = await deleteSubscriberIn(tx, subscriberId);
+    const removed = await deleteSubscriberIn(tx, subscriberId, 'removed_by_staff', now);
     if (!removed) return { ok: false, message: 'That subscriber was already removed.' };
     await writeAudit(tx, staffEntry(staff, 'subscribers.removed', `subscriber:${subscriberId}`, { channels: removed.channels }), now);
     return { ok: true };

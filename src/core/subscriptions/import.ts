@@ -8,8 +8,9 @@
  * `carried_over` with the file's opt-in time) or is sent the normal confirmation request through the
  * outbox (pending, `confirmation_requested`); a row the file marks unconfirmed is always asked. An
  * address already here is never changed: subscribed already counts as unchanged (their own choices
- * stand), and a suppressed address, or one here without a subscription (unsubscribed, or known only
- * as a documents customer), is refused: an import never resurrects it. A dry run reads and checks
+ * stand), and a suppressed address, one here without a subscription (known only as a documents
+ * customer), or one that unsubscribed, asked to be erased or was removed by staff (only its blind
+ * index is kept: src/stores/removed-addresses.ts) is refused: an import never resurrects it. A dry run reads and checks
  * the same way and writes only its run record and audit entry. Every run, dry or not, is audited with
  * its counts, never an address.
  */
@@ -17,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import type { Database, Tx } from '../../../db/engine/types.ts';
+import { type RemovedAddress, removedByHash } from '../../stores/removed-addresses.ts';
 import {
   addressesByHash,
   type FoundAddress,
@@ -224,6 +226,18 @@ function refusalOfFound(found: FoundAddress): string | null {
   return null;
 }
 
+const removalWords: Record<RemovedAddress['reason'], string> = {
+  unsubscribed: 'unsubscribed here',
+  erased: 'asked to be erased here',
+  removed_by_staff: 'was removed here by staff',
+};
+
+/** An address that left: the person withdrew (or staff removed them), which an old export cannot undo. */
+function refusalOfRemoved(removed: RemovedAddress): string {
+  const day = removed.removedAt.toISOString().slice(0, 10);
+  return `This address ${removalWords[removed.reason]} on ${day}: an import never resubscribes it (signing up again on the status page does).`;
+}
+
 class ImportRun {
   readonly counts: ImportCounts = { rows: 0, imported: 0, carriedOver: 0, confirmationRequested: 0, unchanged: 0, refused: 0 };
   readonly refused: RefusedRow[] = [];
@@ -252,9 +266,11 @@ class ImportRun {
       const refused: RefusedRow[] = [];
       const counts = { carriedOver: 0, confirmationRequested: 0, unchanged: 0 };
       const found = new Map<string, FoundAddress>();
+      const withdrawn = new Map<string, RemovedAddress>();
       for (const channel of ['email', 'sms'] as const) {
         const hashes = rows.filter((r) => r.channel === channel).map((r) => r.hash);
         for (const [hash, f] of await addressesByHash(tx, channel, hashes)) found.set(`${channel}:${hash}`, f);
+        for (const [hash, w] of await removedByHash(tx, channel, hashes)) withdrawn.set(`${channel}:${hash}`, w);
       }
       const consents: NewConsent[] = [];
       const groupsMade = new Map<string, number>();
@@ -264,6 +280,11 @@ class ImportRun {
           const why = refusalOfFound(existing);
           if (why) refused.push(refuse(c.row, why, maskAddress(c.channel, c.address)));
           else counts.unchanged++;
+          continue;
+        }
+        const removed = withdrawn.get(`${c.channel}:${c.hash}`);
+        if (removed) {
+          refused.push(refuse(c.row, refusalOfRemoved(removed), maskAddress(c.channel, c.address)));
           continue;
         }
         if (this.options.dryRun) {

@@ -90,14 +90,14 @@ const anonymousAudit = (
  */
 export async function unsubscribe(ctx: SubscriptionContext, view: SubscriptionView): Promise<void> {
   await ctx.database.transaction(async (tx) => {
-    const removed = await removeRecipientIn(tx, view.recipientId);
+    const removed = await removeRecipientIn(tx, view.recipientId, 'unsubscribed', ctx.now);
     if (removed) await anonymousAudit(tx, ctx, 'subscriber.unsubscribed', view.subscriberId, { channel: removed.channel });
   });
 }
 
 export async function erase(ctx: SubscriptionContext, view: SubscriptionView): Promise<void> {
   await ctx.database.transaction(async (tx) => {
-    const erased = await deleteSubscriberIn(tx, view.subscriberId);
+    const erased = await deleteSubscriberIn(tx, view.subscriberId, 'erased', ctx.now);
     if (erased) await anonymousAudit(tx, ctx, 'subscriber.erased', view.subscriberId, { channels: view.channels.length });
   });
 }

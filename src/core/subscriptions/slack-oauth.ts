@@ -21,7 +21,14 @@ import { slackWelcome } from './messages.ts';
 import { sealSecret, setTopicsIn, signUpIn } from './subscribers.ts';
 import { isTopic } from './topics.ts';
 
-export const SLACK_SCOPES = 'incoming-webhook,chat:write';
+/**
+ * incoming-webhook picks the channel; chat:write posts and edits; channels:history and groups:history
+ * (public and private channels) let the Slack channel find a message whose answer was lost, by its
+ * metadata, instead of posting it again (src/core/notify/channels/slack.ts). Installations made before
+ * the history scopes were asked for cannot look (`missing_scope`): theirs are posted again after the
+ * settle time, possibly twice, until they add the app again.
+ */
+export const SLACK_SCOPES = 'incoming-webhook,chat:write,channels:history,groups:history';
 const STATE_TTL_MS = 10 * 60_000;
 
 export interface SlackApp {

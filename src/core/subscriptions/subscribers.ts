@@ -3,7 +3,9 @@
  * 15); functions taking a `tx` run inside the caller's transaction, the others open their own.
  */
 import type { Database, Tx } from '../../../db/engine/types.ts';
+import { type RemovalReason, rememberRemoved } from '../../stores/removed-addresses.ts';
 import {
+  addressKeysOf,
   deleteRecipients,
   deleteSubscriberRow,
   deleteSubscribersWithoutAddress,
@@ -103,14 +105,16 @@ export function signUp(database: Database, keys: Keys, input: NewAddress, choice
 
 /**
  * Removes an address, and its subscriber when nothing else of theirs is left; in the caller's
- * transaction. Deliveries stay, anonymous. The subscriber's row is locked first (PostgreSQL), so two
+ * transaction. Its blind index is kept as removed, with the reason, so an import never adds it again
+ * (src/stores/removed-addresses.ts). Deliveries stay, anonymous. The subscriber's row is locked first (PostgreSQL), so two
  * removals of one subscriber's last two addresses run one after the other and the second removes the
  * subscriber. Returns the address as it was, or undefined when it was gone already.
  */
-export async function removeRecipientIn(tx: Tx, recipientId: number): Promise<Recipient | undefined> {
+export async function removeRecipientIn(tx: Tx, recipientId: number, reason: RemovalReason, now: Date): Promise<Recipient | undefined> {
   const before = await recipientById(tx, recipientId);
   if (!before) return undefined;
   if (before.subscriberId !== null) await lockSubscriber(tx, before.subscriberId);
+  await rememberRemoved(tx, [before], reason, now);
   await forgetTraces(tx, { recipientId });
   if ((await deleteRecipients(tx, { recipientId })) === 0) return undefined;
   if (before.subscriberId !== null && (await recipientCount(tx, before.subscriberId)) === 0)
@@ -118,25 +122,37 @@ export async function removeRecipientIn(tx: Tx, recipientId: number): Promise<Re
   return before;
 }
 
-export function removeRecipient(database: Database, recipientId: number): Promise<Recipient | undefined> {
-  return database.transaction((tx) => removeRecipientIn(tx, recipientId));
+export function removeRecipient(database: Database, recipientId: number, reason: RemovalReason, now: Date): Promise<Recipient | undefined> {
+  return database.transaction((tx) => removeRecipientIn(tx, recipientId, reason, now));
 }
 
 /**
  * Erasure, in the caller's transaction: every address, secret and choice of the subscriber goes;
- * delivery counts stay, with no link to them. How many addresses went, or null when the subscriber
- * was gone already.
+ * delivery counts stay, with no link to them. Only each address's blind index is kept, as removed
+ * with the reason, so an import never adds it again. How many addresses went, or null when the
+ * subscriber was gone already.
  */
-export async function deleteSubscriberIn(tx: Tx, subscriberId: number): Promise<{ channels: number } | null> {
+export async function deleteSubscriberIn(
+  tx: Tx,
+  subscriberId: number,
+  reason: RemovalReason,
+  now: Date,
+): Promise<{ channels: number } | null> {
   const existed = await lockSubscriber(tx, subscriberId);
+  await rememberRemoved(tx, await addressKeysOf(tx, { subscriberId }), reason, now);
   await forgetTraces(tx, { subscriberId });
   const channels = await deleteRecipients(tx, { subscriberId });
   if (existed) await deleteSubscriberRow(tx, subscriberId);
   return existed || channels > 0 ? { channels } : null;
 }
 
-export function deleteSubscriber(database: Database, subscriberId: number): Promise<{ channels: number } | null> {
-  return database.transaction((tx) => deleteSubscriberIn(tx, subscriberId));
+export function deleteSubscriber(
+  database: Database,
+  subscriberId: number,
+  reason: RemovalReason,
+  now: Date,
+): Promise<{ channels: number } | null> {
+  return database.transaction((tx) => deleteSubscriberIn(tx, subscriberId, reason, now));
 }
 
 /**

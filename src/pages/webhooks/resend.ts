@@ -16,5 +16,7 @@ export const POST: APIRoute = async ({ request, locals }) => {
   const now = candor.now();
   const messageId = request.headers.get('svix-id') ?? request.headers.get('webhook-id');
   const result = await applyOnce(candor.database, 'resend', messageId, now, (tx) => applyResendEvent(tx, candor.keys, event, now));
+  // too early: Svix retries a non-2xx answer later, when the send it reports on is recorded
+  if (result.status === 'early') return Response.json(result, { status: 503, headers: { 'Retry-After': '30' } });
   return Response.json(result, { status: result.status === 'refused' ? 400 : 200 });
 };

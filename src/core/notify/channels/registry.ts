@@ -28,10 +28,15 @@ export async function buildChannels(providers: Providers, database: Database, pu
           ...sms,
           statusCallbackUrl: new URL('webhooks/twilio/status', publicUrl).href,
           limits: limits.sms ?? {},
+          reconcileSettleMs: providers.reconcileSettleMs,
         })
       : new LogChannel('sms', database),
     slack: slack
-      ? new (await import('./slack.ts')).SlackChannel(database, { apiUrl: slack.apiUrl, limits: limits.slack ?? {} })
+      ? new (await import('./slack.ts')).SlackChannel(database, {
+          apiUrl: slack.apiUrl,
+          limits: limits.slack ?? {},
+          reconcileSettleMs: providers.reconcileSettleMs,
+        })
       : new LogChannel('slack', database),
     webhook: new WebhookChannel({ allowHosts: providers.webhookAllowHosts }, limits.webhook ?? {}),
     teams: new TeamsChannel(providers.webhookAllowHosts, limits.teams ?? {}),
