@@ -173,6 +173,9 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashDr
         CANDOR_PUBLIC_URL: `http://127.0.0.1:${ports[0]}`,
         CANDOR_WEBHOOK_ALLOW_HOSTS: providers.allowHosts.join(','),
         CANDOR_LEASE_SECONDS: String(options.leaseSeconds),
+        // The fakes list a message the moment its request arrives (Twilio and Slack may lag up to 2 minutes,
+        // the default): a send of unknown outcome missing from the list this long after its claim was never made.
+        CANDOR_RECONCILE_SETTLE_SECONDS: '3',
         // the dispatcher must run inside the server that is killed, whatever the developer's shell says
         CANDOR_WORKER: '',
       };
