@@ -16,6 +16,12 @@
  * The statements per delivery are few: leases and batch keys are written with one statement per
  * group; sends and attempts with one statement per list on PostgreSQL (a round trip each), and on
  * SQLite, which has no round trips, with one prepared statement run per row (cheaper there).
+ *
+ * `unknown_since` says a send may have reached its provider without its outcome being recorded. A claim
+ * sets it (keeping an earlier value) and hands back the value it had before, which is set when the last
+ * sender died holding the lease or its answer was lost: the dispatcher then asks the provider before
+ * sending again. Recording sent, failed or suppressed clears it; a retry clears it unless the answer
+ * says the provider may have acted; handing a delivery back unsent restores what the claim found.
  */
 import { and, asc, count, type DriverValueEncoder, desc, eq, gt, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import { toInteger } from '../../db/engine/common.ts';
@@ -36,6 +42,11 @@ export interface ClaimedDelivery {
   recipientChannel: ChannelName | null;
   recipientStatus: string | null;
   subscriberId: number | null;
+  /**
+   * `unknown_since` as the claim found it: set when an earlier send may have reached the provider
+   * with no outcome recorded (its sender died, or its answer was lost), null otherwise
+   */
+  unknownSince: Date | null;
 }
 
 /**
@@ -85,7 +96,7 @@ export async function claimDue(
   const q = query(tx);
   const d = q.t.deliveries;
   const scoped = (condition: SQL | undefined) => and(eq(d.trustCenterId, q.trustCenter), eq(d.channel, channel), condition);
-  const columns = { id: d.id, nextAttemptAt: d.nextAttemptAt, batchKey: d.batchKey };
+  const columns = { id: d.id, nextAttemptAt: d.nextAttemptAt, batchKey: d.batchKey, unknownSince: d.unknownSince };
   // Two reads, each in index order and stopping at the limit: one OR over both statuses made SQLite gather
   // and sort every due delivery of the channel (100,000 in a large fan-out) to keep a few hundred. Expired
   // leases are few: only what dead dispatchers held.
@@ -109,11 +120,19 @@ export async function claimDue(
   );
   const due = [...pending, ...expired].sort((a, b) => a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || a.id - b.id).slice(0, limit);
   const ids = new Set(due.map((row) => row.id));
+  // what each row's unknown_since was before this claim sets it (read with the rows, no statement more)
+  const before = new Map(due.map((row) => [row.id, row.unknownSince]));
   const keys = [...new Set(due.flatMap((row) => (row.batchKey === null ? [] : [row.batchKey])))];
   if (keys.length) {
     const inBatches = scoped(and(inArray(d.batchKey, keys), claimable(q, now)));
-    const mates = await lockedSkipping(q, q.db.select({ id: d.id, batchKey: d.batchKey }).from(d).where(inBatches));
-    for (const mate of mates) ids.add(mate.id);
+    const mates = await lockedSkipping(
+      q,
+      q.db.select({ id: d.id, batchKey: d.batchKey, unknownSince: d.unknownSince }).from(d).where(inBatches),
+    );
+    for (const mate of mates) {
+      ids.add(mate.id);
+      before.set(mate.id, mate.unknownSince);
+    }
     if (q.engine === 'postgres') {
       // Rows another claimer locked were skipped above but are still claimable as committed: that batch
       // is the other claimer's (or, when each holds a part, the next round's), none of it is taken here.
@@ -131,7 +150,14 @@ export async function claimDue(
   if (ids.size === 0) return [];
   const leased = await q.db
     .update(d)
-    .set({ status: 'sending', leaseOwner: owner, leaseExpiresAt: leaseUntil, attempts: sql`${d.attempts} + 1` })
+    .set({
+      status: 'sending',
+      leaseOwner: owner,
+      leaseExpiresAt: leaseUntil,
+      attempts: sql`${d.attempts} + 1`,
+      // from now until an outcome is recorded, a send of it may be at the provider
+      unknownSince: sql`coalesce(${d.unknownSince}, ${moment(q, d.unknownSince, now)})`,
+    })
     .where(and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, ids)))
     .returning({ id: d.id });
   if (leased.length === 0) return [];
@@ -161,7 +187,7 @@ export async function claimDue(
         ),
       ),
     );
-  return rows.sort((a, b) => a.id - b.id);
+  return rows.map((row) => ({ ...row, unknownSince: before.get(row.id) ?? null })).sort((a, b) => a.id - b.id);
 }
 
 export interface NotificationRow {
@@ -193,15 +219,25 @@ export async function assignBatchKey(tx: Tx, key: string, deliveryIds: readonly 
     .where(and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, deliveryIds)));
 }
 
+/**
+ * What a claim set `unknown_since` to, undone for deliveries handed back unsent: `clear` for those the
+ * claim found without it (nothing of them can be at the provider), `keep` for those it found set.
+ */
+export type UnknownBefore = 'clear' | 'keep';
+
+function unknownRestored(before: UnknownBefore): { unknownSince?: null } {
+  return before === 'clear' ? { unknownSince: null } : {};
+}
+
 /** Hands back deliveries `owner` claimed but did not send (not an attempt); how many. */
-export async function releaseLeases(tx: Tx, owner: string, deliveryIds: readonly number[]): Promise<number> {
+export async function releaseLeases(tx: Tx, owner: string, deliveryIds: readonly number[], before: UnknownBefore): Promise<number> {
   if (deliveryIds.length === 0) return 0;
   const q = query(tx);
   const d = q.t.deliveries;
   return affected(
     await q.db
       .update(d)
-      .set({ status: 'pending', leaseOwner: null, leaseExpiresAt: null, attempts: sql`${d.attempts} - 1` })
+      .set({ status: 'pending', leaseOwner: null, leaseExpiresAt: null, attempts: sql`${d.attempts} - 1`, ...unknownRestored(before) })
       .where(and(ownedBy(q, owner, deliveryIds), eq(d.status, 'sending'))),
   );
 }
@@ -227,19 +263,56 @@ function ownedBy(q: Query, owner: string, deliveryIds: readonly number[]): SQL |
   return and(eq(d.trustCenterId, q.trustCenter), inIds(q, d.id, deliveryIds), eq(d.leaseOwner, owner));
 }
 
-/** Back to the queue at `nextAttemptAt`, not counted as an attempt (waiting for another dispatcher's work). */
-export async function deferDeliveries(tx: Tx, owner: string, deliveryIds: readonly number[], nextAttemptAt: Date): Promise<void> {
+/**
+ * Back to the queue at `nextAttemptAt`, not counted as an attempt: waiting for another dispatcher's work,
+ * or for a provider that could not yet say whether an earlier send reached it (`keep`: still unknown).
+ */
+export async function deferDeliveries(
+  tx: Tx,
+  owner: string,
+  deliveryIds: readonly number[],
+  nextAttemptAt: Date,
+  before: UnknownBefore,
+): Promise<void> {
   if (deliveryIds.length === 0) return;
   const q = query(tx);
   const d = q.t.deliveries;
   await q.db
     .update(d)
-    .set({ status: 'pending', nextAttemptAt, leaseOwner: null, leaseExpiresAt: null, attempts: sql`${d.attempts} - 1` })
+    .set({
+      status: 'pending',
+      nextAttemptAt,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      attempts: sql`${d.attempts} - 1`,
+      ...unknownRestored(before),
+    })
     .where(ownedBy(q, owner, deliveryIds));
 }
 
+/**
+ * Takes back the attempt a claim counted for deliveries whose provider request was a reconciliation
+ * (asking whether an earlier send arrived), not a send: retries and backoff count sends only.
+ */
+export async function uncountClaims(tx: Tx, owner: string, deliveryIds: readonly number[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  const q = query(tx);
+  const d = q.t.deliveries;
+  await q.db
+    .update(d)
+    .set({ attempts: sql`${d.attempts} - 1` })
+    .where(ownedBy(q, owner, deliveryIds));
+}
+
+/**
+ * One row of `delivery_attempts`. `kind` `reconcile` is a question to the provider about an earlier send
+ * whose outcome was unknown, not a send: `sent` (it had the message: recorded sent, not sent again),
+ * `retry` with `providerCode` `absent` (it had none: sent in the same round, that send its own row),
+ * `retry` with an error (it could not say: asked again later).
+ */
 export interface AttemptInput {
   deliveryId: number;
+  kind: 'send' | 'reconcile';
   outcome: 'sent' | 'retry' | 'failed' | 'suppressed';
   httpStatus: number | null;
   providerCode: string | null;
@@ -295,6 +368,7 @@ export async function insertAttempts(tx: Tx, at: Date, attempts: readonly Attemp
       .values({
         deliveryId: sql.placeholder('d'),
         at,
+        kind: sql.placeholder('k'),
         outcome: sql.placeholder('o'),
         httpStatus: sql.placeholder('h'),
         providerCode: sql.placeholder('p'),
@@ -304,19 +378,19 @@ export async function insertAttempts(tx: Tx, at: Date, attempts: readonly Attemp
       })
       .prepare();
     for (const x of attempts)
-      insert.run({ d: x.deliveryId, o: x.outcome, h: x.httpStatus, p: x.providerCode, ms: x.durationMs, e: x.error });
+      insert.run({ d: x.deliveryId, k: x.kind, o: x.outcome, h: x.httpStatus, p: x.providerCode, ms: x.durationMs, e: x.error });
     return;
   }
   const rows = jsonRows(
     q,
-    attempts.map((x) => ({ d: x.deliveryId, o: x.outcome, h: x.httpStatus, p: x.providerCode, ms: x.durationMs, e: x.error })),
-    { d: 'bigint', o: 'text', h: 'integer', p: 'text', ms: 'integer', e: 'text' },
+    attempts.map((x) => ({ d: x.deliveryId, k: x.kind, o: x.outcome, h: x.httpStatus, p: x.providerCode, ms: x.durationMs, e: x.error })),
+    { d: 'bigint', k: 'text', o: 'text', h: 'integer', p: 'text', ms: 'integer', e: 'text' },
   );
   const column = (c: { name: string }) => sql.identifier(c.name);
   await raw(
     tx,
-    sql`INSERT INTO ${a} (${column(a.deliveryId)}, ${column(a.at)}, ${column(a.outcome)}, ${column(a.httpStatus)}, ${column(a.providerCode)}, ${column(a.durationMs)}, ${column(a.error)}, ${column(a.trustCenterId)})
-        SELECT v.d, ${moment(q, a.at, at)}, v.o, v.h, v.p, v.ms, v.e, ${trustCenterValue(q)} FROM ${rows} AS v`,
+    sql`INSERT INTO ${a} (${column(a.deliveryId)}, ${column(a.at)}, ${column(a.kind)}, ${column(a.outcome)}, ${column(a.httpStatus)}, ${column(a.providerCode)}, ${column(a.durationMs)}, ${column(a.error)}, ${column(a.trustCenterId)})
+        SELECT v.d, ${moment(q, a.at, at)}, v.k, v.o, v.h, v.p, v.ms, v.e, ${trustCenterValue(q)} FROM ${rows} AS v`,
   );
 }
 
@@ -341,6 +415,7 @@ export async function markSent(
         leaseOwner: null,
         leaseExpiresAt: null,
         lastError: null,
+        unknownSince: null,
       })
       .where(and(eq(d.id, sql.placeholder('d')), eq(d.leaseOwner, owner), eq(d.trustCenterId, q.trustCenter)))
       .prepare();
@@ -357,7 +432,7 @@ export async function markSent(
   await raw(
     tx,
     sql`UPDATE ${d} SET ${column(d.status)} = 'sent', ${column(d.providerMessageId)} = v.m, ${column(d.sentAt)} = ${moment(q, d.sentAt, sentAt)},
-          ${column(d.leaseOwner)} = NULL, ${column(d.leaseExpiresAt)} = NULL, ${column(d.lastError)} = NULL
+          ${column(d.leaseOwner)} = NULL, ${column(d.leaseExpiresAt)} = NULL, ${column(d.lastError)} = NULL, ${column(d.unknownSince)} = NULL
         FROM ${rows} AS v
         WHERE ${d.id} = v.d AND ${d.leaseOwner} = ${owner} AND ${d.trustCenterId} = ${trustCenterValue(q)}`,
   );
@@ -376,19 +451,21 @@ export async function markFinished(
   const q = query(tx);
   await q.db
     .update(q.t.deliveries)
-    .set({ status, finishedAt, leaseOwner: null, leaseExpiresAt: null, lastError: error, batchKey: null })
+    .set({ status, finishedAt, leaseOwner: null, leaseExpiresAt: null, lastError: error, batchKey: null, unknownSince: null })
     .where(ownedBy(q, owner, deliveryIds));
 }
 
 /**
  * A failed attempt: back to the queue at `nextAttemptAt`, or failed for good (`finishedAt` set) when the
  * dispatcher says the attempts are used up. The batch key stays: a retry resends the same request.
+ * `mayHaveSent` (a timeout, a connection lost after the request, a 5xx) keeps `unknown_since`, so the
+ * next claim asks the provider first; otherwise the answer proved nothing was sent and it is cleared.
  */
 export async function markRetry(
   tx: Tx,
   owner: string,
   deliveryId: number,
-  retry: { status: 'pending' | 'failed'; nextAttemptAt: Date; finishedAt: Date | null; error: string | null },
+  retry: { status: 'pending' | 'failed'; nextAttemptAt: Date; finishedAt: Date | null; error: string | null; mayHaveSent: boolean },
 ): Promise<void> {
   const q = query(tx);
   await q.db
@@ -400,6 +477,7 @@ export async function markRetry(
       leaseOwner: null,
       leaseExpiresAt: null,
       lastError: retry.error,
+      ...(retry.mayHaveSent ? {} : { unknownSince: null }),
     })
     .where(ownedBy(q, owner, [deliveryId]));
 }
@@ -482,6 +560,8 @@ export interface DeliveryRow {
   providerMessageId: string | null;
   lastError: string | null;
   recipientId: number | null;
+  /** a send began and no outcome is recorded yet (since then) */
+  unknownSince: Date | null;
 }
 
 /** A notification's deliveries after `afterId`, in id order, optionally of one status and channel. */
@@ -502,6 +582,7 @@ export async function deliveryRows(
       providerMessageId: d.providerMessageId,
       lastError: d.lastError,
       recipientId: d.recipientId,
+      unknownSince: d.unknownSince,
     })
     .from(d)
     .where(
@@ -520,6 +601,8 @@ export async function deliveryRows(
 export interface AttemptRow {
   deliveryId: number;
   at: Date;
+  /** `send`, or `reconcile`: asking the provider whether an earlier send of unknown outcome reached it */
+  kind: 'send' | 'reconcile';
   outcome: string;
   httpStatus: number | null;
   providerCode: string | null;
@@ -536,6 +619,7 @@ export async function attemptRows(r: Reader | Tx, deliveryIds: readonly number[]
     .select({
       deliveryId: a.deliveryId,
       at: a.at,
+      kind: a.kind,
       outcome: a.outcome,
       httpStatus: a.httpStatus,
       providerCode: a.providerCode,

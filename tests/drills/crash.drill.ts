@@ -11,7 +11,7 @@
  * place a provider without idempotency can double a message.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, countDistinct, eq, inArray } from 'drizzle-orm';
 import { providerEnv } from '../helpers/provider-env.ts';
 import { freePort, type RunningServer, startServer } from '../helpers/server.ts';
 import {
@@ -94,6 +94,11 @@ export interface CrashChannelFigures {
   maxRecoverMs: number | null;
   /** email only: batches Resend answered from its idempotency store instead of sending again */
   idempotentReplays?: number;
+  /**
+   * deliveries recorded sent by a `reconcile` attempt (outcome sent): the provider, asked after a kill,
+   * already had the message, so it was not sent again
+   */
+  reconciled: number;
 }
 
 export interface CrashDrillResult {
@@ -111,6 +116,8 @@ export interface CrashDrillResult {
   /** from a kill until what it stranded was sent: the lease, then the next claim */
   strandedDoneMs: { median: number | null; max: number | null };
   seconds: number;
+  /** webhook endpoints that received one delivery under more than one webhook-id (must be 0) */
+  webhookIdChanges: number;
   violations: string[];
 }
 
@@ -166,6 +173,9 @@ export async function runCrashDrill(options: CrashDrillOptions): Promise<CrashDr
         CANDOR_PUBLIC_URL: `http://127.0.0.1:${ports[0]}`,
         CANDOR_WEBHOOK_ALLOW_HOSTS: providers.allowHosts.join(','),
         CANDOR_LEASE_SECONDS: String(options.leaseSeconds),
+        // The fakes list a message the moment its request arrives (Twilio and Slack may lag up to 2 minutes,
+        // the default): a send of unknown outcome missing from the list this long after its claim was never made.
+        CANDOR_RECONCILE_SETTLE_SECONDS: '3',
         // the dispatcher must run inside the server that is killed, whatever the developer's shell says
         CANDOR_WORKER: '',
       };
@@ -366,6 +376,16 @@ async function analyse(input: {
     return new Map(rows.map((r) => [r.recipientId, r.id]));
   });
   const counts = received(providers);
+  const reconciledBy = await readDrill(database, async (q) => {
+    const { deliveries: d, deliveryAttempts: a } = q.t;
+    const rows = await q.db
+      .select({ channel: d.channel, n: countDistinct(d.id) })
+      .from(a)
+      .innerJoin(d, eq(d.id, a.deliveryId))
+      .where(and(eq(d.notificationId, notificationId), eq(d.status, 'sent'), eq(a.kind, 'reconcile'), eq(a.outcome, 'sent')))
+      .groupBy(d.channel);
+    return new Map(rows.map((r) => [r.channel, Number(r.n)]));
+  });
   const channels = perChannel((channel): CrashChannelFigures => {
     const tally = tallyChannel(population.addresses[channel], counts[channel]);
     if (tally.missing.length > 0) violations.push(`${channel}: ${tally.missing.length} recipients received nothing`);
@@ -393,6 +413,7 @@ async function analyse(input: {
       maxInFlightAtProvider: Math.max(0, ...kills.map((k) => k.inFlightAtProvider[channel])),
       medianRecoverMs: median(recover),
       maxRecoverMs: recover.length ? Math.max(...recover) : null,
+      reconciled: reconciledBy.get(channel) ?? 0,
       ...(channel === 'email'
         ? { idempotentReplays: providers.resend.requests.filter((r) => r.outcome === 'idempotent-replay').length }
         : {}),
@@ -418,6 +439,7 @@ async function analyse(input: {
     restartMs: { median: median(restarts), max: restarts.length ? Math.max(...restarts) : null },
     strandedDoneMs: { median: median(strandedDone), max: strandedDone.length ? Math.max(...strandedDone) : null },
     seconds: input.seconds,
+    webhookIdChanges: changedIds,
     violations,
   };
 }

@@ -110,11 +110,14 @@ export async function startChatWebhooksFake(): Promise<ChatWebhooksFake> {
     const query = Object.fromEntries(request.query);
     if (kind === 'teams') {
       posts.push({ kind, path: request.path, query, payload, status: 202 });
+      // posted, but the connection is destroyed before the answer (loseResponseNext)
+      if (faults.takeLostResponse()) return { kind: 'drop', outcome: 'fault:lost-response' };
       return reply(202, undefined, 'ok');
     }
     const wait = request.query.get('wait') === 'true';
     posts.push({ kind, path: request.path, query, payload, status: wait ? 200 : 204 });
     messageSeq += 1n;
+    if (faults.takeLostResponse()) return { kind: 'drop', outcome: 'fault:lost-response' };
     return wait ? reply(200, { id: String(messageSeq), type: 0, webhook_id: discord?.[1] }, 'ok') : reply(204, undefined, 'ok');
   }
 

@@ -166,6 +166,47 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(JSON.parse(progress.html)).toEqual([expect.objectContaining({ id: Number(id), total: 1, finished: 1 })]);
     });
 
+    it('a delivery whose sender crashed mid-send shows the questions to the provider as such, not as sends', async () => {
+      const admin = new ConsoleClient(server.url);
+      admin.setCookie('candor_session', (await signedInStaffOn(db, 'admin')).token);
+      receiver.respondWith(200);
+      const sent = await admin.post('/console/settings?_action=sendTestMessage', {
+        channel: 'webhook',
+        address: `${receiver.url}/hooks/crash`,
+      });
+      const id = Number(/href="\/console\/deliveries\/(\d+)"/.exec(sent.html)?.[1] ?? '');
+      const sentRow = () =>
+        readRows(db, (q) => {
+          const d = q.t.deliveries;
+          return q.db
+            .select({ id: d.id, status: d.status })
+            .from(d)
+            .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.notificationId, id)));
+        });
+      await until(async () => (await sentRow())[0]?.status === 'sent', 'the test webhook to be sent');
+      const deliveryId = (await sentRow())[0]?.id ?? 0;
+      // what a crash leaves on a channel that reconciles: the dead sender's claim counted one send, then the
+      // provider was asked twice (no answer yet, then: it has the message), and nothing was sent again
+      await writeRows(db, async (q) => {
+        const { deliveries: d, deliveryAttempts: a } = q.t;
+        await q.db.delete(a).where(and(eq(a.trustCenterId, q.trustCenter), eq(a.deliveryId, deliveryId)));
+        const row = { deliveryId, httpStatus: null, providerCode: null, trustCenterId: q.trustCenter, kind: 'reconcile' as const };
+        await q.db.insert(a).values([
+          { ...row, at: new Date(), outcome: 'retry', durationMs: 40, error: 'listing not ready' },
+          { ...row, at: new Date(), outcome: 'sent', durationMs: 35, error: null },
+        ]);
+        await q.db
+          .update(d)
+          .set({ attempts: 1 })
+          .where(and(eq(d.trustCenterId, q.trustCenter), eq(d.id, deliveryId)));
+      });
+      const page = text((await admin.get(`/console/deliveries/${id}`)).html);
+      expect(page).toMatch(/\b1 \+ 2 asked the provider\b/);
+      expect(page).toMatch(/asked the provider: no answer yet, asking again later: listing not ready in 40 ms/);
+      expect(page).toMatch(/asked the provider: already delivered, not sent again in 35 ms/);
+      expect(page).not.toMatch(/: sent in 35 ms/);
+    });
+
     it('a viewer sees deliveries but cannot retry them', async () => {
       const viewer = new ConsoleClient(server.url);
       viewer.setCookie('candor_session', (await signedInStaffOn(db, 'viewer')).token);

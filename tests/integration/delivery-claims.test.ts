@@ -54,6 +54,7 @@ async function sequence(database: Database) {
 
   const first = await claim('a', at(100), 4);
   seen.first = first.map((c) => ({ id: c.id, attempts: c.attempts, batchKey: c.batchKey, hasAddress: c.address !== null }));
+  seen.firstUnknown = first.map((c) => c.unknownSince);
   seen.second = (await claim('b', at(100), 4)).map((c) => c.id);
   seen.nothingDue = (await claim('b', at(200), 4)).map((c) => c.id);
   seen.otherChannel = (await database.transaction((tx) => claimDue(tx, 'sms', 'c', at(20), at(LEASE), 4))).length;
@@ -61,19 +62,26 @@ async function sequence(database: Database) {
   // a's sends: 1 sent, 2 a retry, 3 and 9 (the batch) failed for good, 4 handed back unstarted
   await database.transaction(async (tx) => {
     await insertAttempts(tx, at(100), [
-      { deliveryId: id(1), outcome: 'sent', httpStatus: 200, providerCode: null, durationMs: 12, error: null },
-      { deliveryId: id(2), outcome: 'retry', httpStatus: 503, providerCode: null, durationMs: 30, error: 'unavailable' },
+      { deliveryId: id(1), kind: 'send', outcome: 'sent', httpStatus: 200, providerCode: null, durationMs: 12, error: null },
+      { deliveryId: id(2), kind: 'send', outcome: 'retry', httpStatus: 503, providerCode: null, durationMs: 30, error: 'unavailable' },
     ]);
     await markSent(tx, 'a', at(100), [{ deliveryId: id(1), providerMessageId: 'msg-1' }]);
     // not a's lease: nothing changes
     await markSent(tx, 'a', at(100), [{ deliveryId: id(5), providerMessageId: 'stolen' }]);
-    await markRetry(tx, 'a', id(2), { status: 'pending', nextAttemptAt: at(5_000), finishedAt: null, error: 'unavailable' });
+    // a timeout: the provider may have sent it, so the next claim finds unknown_since set
+    await markRetry(tx, 'a', id(2), {
+      status: 'pending',
+      nextAttemptAt: at(5_000),
+      finishedAt: null,
+      error: 'unavailable',
+      mayHaveSent: true,
+    });
     await markFinished(tx, 'a', 'failed', at(100), 'rejected', [id(3), id(9)]);
-    seen.released = await releaseLeases(tx, 'a', [id(4), id(5)]);
+    seen.released = await releaseLeases(tx, 'a', [id(4), id(5)], 'clear');
   });
   // b defers 5 (waiting for another's work) and suppresses 6's recipient; 7 and 8 it never records (it crashed)
   await database.transaction(async (tx) => {
-    await deferDeliveries(tx, 'b', [id(5)], at(1_000));
+    await deferDeliveries(tx, 'b', [id(5)], at(1_000), 'clear');
     await markFinished(tx, 'b', 'suppressed', at(200), 'gone', [id(6)]);
     await suppressRecipientsOf(tx, [id(6)], at(200), 'gone');
   });
@@ -86,8 +94,10 @@ async function sequence(database: Database) {
   }));
   seen.attempts = (await database.read((r) => attemptRows(r, [id(1), id(2), id(3)]))).map((a) => [a.deliveryId, a.outcome, a.at]);
   // 4 (handed back) and 5 (deferred, due at +1 s) come again; 7 and 8 once b's lease runs out; 2 at +5 s
-  seen.later = (await claim('c', at(2_000), 10)).map((c) => [c.id, c.attempts]);
-  seen.expired = (await claim('c', at(LEASE + 1_000), 10)).map((c) => [c.id, c.attempts]);
+  // each with unknown_since as the claim found it: set (the first claim's time) for 2, whose retry may
+  // have been sent, and for 7 and 8, whose sender died; not for 4 and 5, handed back unsent
+  seen.later = (await claim('c', at(2_000), 10)).map((c) => [c.id, c.attempts, c.unknownSince]);
+  seen.expired = (await claim('c', at(LEASE + 1_000), 10)).map((c) => [c.id, c.attempts, c.unknownSince]);
   seen.counts = (await database.read((r) => statusCounts(r, [made.n]))).sort((x, y) => x.status.localeCompare(y.status));
   seen.requeued = await database.transaction((tx) => requeueFailed(tx, made.n, at(300_000)));
   seen.requeuedAgain = await database.transaction((tx) => requeueFailed(tx, made.n, at(300_000)));
@@ -119,6 +129,7 @@ function expected(ids: number[], n: number) {
       // not due, but its batch is resent whole
       { id: id(9), attempts: 1, batchKey: 'batch-k', hasAddress: true },
     ],
+    firstUnknown: [null, null, null, null, null],
     second: [id(5), id(6), id(7), id(8)],
     nothingDue: [],
     otherChannel: 0,
@@ -140,13 +151,13 @@ function expected(ids: number[], n: number) {
       [id(2), 'retry', at(100)],
     ],
     later: [
-      [id(4), 1],
-      [id(5), 1],
+      [id(4), 1, null],
+      [id(5), 1, null],
     ],
     expired: [
-      [id(2), 2],
-      [id(7), 2],
-      [id(8), 2],
+      [id(2), 2, at(100)],
+      [id(7), 2, at(100)],
+      [id(8), 2, at(100)],
     ],
     counts: [
       { status: 'failed', n: 2 },

@@ -5,9 +5,22 @@
  * any transaction through the channel, and records every attempt in another.
  * While a round is in flight its leases are renewed, so a send slower than the
  * lease is not taken over and sent again by another dispatcher. A crashed
- * dispatcher's leases expire and its deliveries return to the queue;
- * email retries resend the identical request under the same idempotency key,
- * so the provider does not send it twice.
+ * dispatcher's leases expire and its deliveries return to the queue.
+ *
+ * Exactly once after a crash: a claim marks each delivery `unknown_since` (a
+ * send may be at the provider from now on) until an outcome is recorded, and
+ * hands back the mark an earlier claim left (its sender died mid-request, or a
+ * retry's answer said the provider may have acted: `mayHaveSent`). Before
+ * sending such a job again, a channel with `reconcile()` asks its provider,
+ * through the channel's limiter like a send (SMS, Slack): `found` records the
+ * delivery sent with the provider's id, not sent again; `absent` sends it in
+ * the same round; `unknown` puts it back in the queue after the provider's
+ * delay, unsent and still marked. Each question is an attempt row of kind
+ * `reconcile`; it does not count as an attempt for retries and backoff.
+ * Channels without `reconcile()` send again as before, the same request:
+ * email under the same idempotency key (batches fixed by `batch_key`), so the
+ * provider does not send it twice; webhooks under the same `webhook-id`, so a
+ * receiver deduplicating by it drops the repeat.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Database } from '../../../db/engine/types.ts';
@@ -26,13 +39,15 @@ import {
   releaseLeases,
   renewLeases,
   suppressRecipientsOf,
+  type UnknownBefore,
+  uncountClaims,
 } from '../../stores/deliveries.ts';
 import { OBJECTION_PLACEHOLDER } from '../changes/messages.ts';
 import { defaultRetryPolicy, type RetryPolicy, retryDelay } from './backoff.ts';
 import { Limiter } from './limiter.ts';
 import { objectionUrl, recipientLinks } from './links.ts';
 import { type Keys, openRecipient } from './recipients.ts';
-import type { Channel, ChannelName, NotificationContent, SendJob, SendResult } from './types.ts';
+import type { Channel, ChannelName, NotificationContent, Reconciliation, SendJob, SendResult } from './types.ts';
 
 export interface DispatcherOptions {
   database: Database;
@@ -238,6 +253,7 @@ export class Dispatcher {
           result: { deliveryId: row.id, outcome: 'suppressed', error: why, durationMs: 0 },
           attempted: false,
           attempt: row.attempts,
+          unknownBefore: row.unknownSince,
         });
         continue;
       }
@@ -253,7 +269,7 @@ export class Dispatcher {
         threadKey: notification.threadKey,
         batchKey: row.batchKey,
         attempt: row.attempts,
-        unknownSince: null,
+        unknownSince: row.unknownSince,
         links:
           row.subscriberId === null
             ? { unsubscribe: null, manage: null }
@@ -281,12 +297,23 @@ export class Dispatcher {
     const first = jobs[0];
     if (!first) return;
     const key = channel.limitKey?.(first) ?? 'default';
+    // An earlier send of this job may have reached the provider: ask it first (one delivery per request only).
+    let asked: Outcome | null = null;
+    if (jobs.length === 1 && first.unknownSince !== null && channel.reconcile) {
+      const answer = await this.reconcile(channel, limiter, key, first);
+      if (answer === null) return;
+      if (answer.reconcile !== 'absent') {
+        await this.record([answer]);
+        return;
+      }
+      asked = answer;
+    }
     let release: (() => void) | undefined;
     try {
       release = await limiter.acquire(key, this.abort.signal);
     } catch {
-      const ids = jobs.map((j) => j.deliveryId);
-      await this.o.database.transaction((tx) => releaseLeases(tx, this.o.owner, ids));
+      await this.releaseUnsent(jobs);
+      if (asked) await this.record([asked]);
       return;
     }
     let results: SendResult[];
@@ -298,6 +325,8 @@ export class Dispatcher {
         deliveryId: j.deliveryId,
         outcome: 'retry',
         error: `channel error: ${(err as Error).message}`,
+        // whether the request left is not known: the next claim asks a channel that can
+        mayHaveSent: true,
         durationMs: 0,
       }));
     } finally {
@@ -305,8 +334,59 @@ export class Dispatcher {
     }
     const retryAfter = Math.max(0, ...results.map((r) => r.retryAfterMs ?? 0));
     if (retryAfter > 0) await limiter.pause(key, this.o.now() + retryAfter);
-    const attempts = new Map(jobs.map((j) => [j.deliveryId, j.attempt]));
-    await this.record(results.map((result) => ({ result, attempted: true, attempt: attempts.get(result.deliveryId) ?? 1 })));
+    const byId = new Map(jobs.map((j) => [j.deliveryId, j]));
+    const outcomes = results.map(
+      (result): Outcome => ({
+        result,
+        attempted: true,
+        attempt: byId.get(result.deliveryId)?.attempt ?? 1,
+        unknownBefore: byId.get(result.deliveryId)?.unknownSince ?? null,
+      }),
+    );
+    await this.record(asked ? [asked, ...outcomes] : outcomes);
+  }
+
+  /** Hands back claimed jobs not sent (this dispatcher stopping), each with the unknown_since its claim found. */
+  private async releaseUnsent(jobs: readonly SendJob[]): Promise<void> {
+    const fresh = jobs.filter((j) => j.unknownSince === null).map((j) => j.deliveryId);
+    const marked = jobs.filter((j) => j.unknownSince !== null).map((j) => j.deliveryId);
+    await this.o.database.transaction(async (tx) => {
+      await releaseLeases(tx, this.o.owner, fresh, 'clear');
+      await releaseLeases(tx, this.o.owner, marked, 'keep');
+    });
+  }
+
+  /**
+   * Asks the channel's provider whether an earlier send of `job` reached it, as one request through the
+   * limiter. The outcome to record (`reconcile` set: an attempt row of kind reconcile), or null when
+   * this dispatcher is stopping (the job is handed back, still marked).
+   */
+  private async reconcile(channel: Channel, limiter: Limiter, key: string, job: SendJob): Promise<Outcome | null> {
+    const reconcile = channel.reconcile?.bind(channel);
+    if (!reconcile) return null;
+    let release: () => void;
+    try {
+      release = await limiter.acquire(key, this.abort.signal);
+    } catch {
+      await this.releaseUnsent([job]);
+      return null;
+    }
+    let answer: Reconciliation;
+    try {
+      answer = await reconcile(job);
+    } catch (err) {
+      answer = { outcome: 'unknown', error: `channel error: ${(err as Error).message}`, retryAfterMs: 60_000, durationMs: 0 };
+    } finally {
+      release();
+    }
+    const base = { deliveryId: job.deliveryId, durationMs: answer.durationMs };
+    const result: SendResult =
+      answer.outcome === 'found'
+        ? { ...base, outcome: 'sent', providerMessageId: answer.providerMessageId }
+        : answer.outcome === 'absent'
+          ? { ...base, outcome: 'retry', providerCode: 'absent' }
+          : { ...base, outcome: 'retry', error: answer.error, retryAfterMs: answer.retryAfterMs };
+    return { result, attempted: true, attempt: job.attempt, unknownBefore: job.unknownSince, reconcile: answer.outcome };
   }
 
   /**
@@ -350,7 +430,14 @@ export class Dispatcher {
     const at = new Date(now);
     const policy = this.o.retry;
     const owner = this.o.owner;
-    const deferred = new Map<number, number[]>();
+    const deferred = new Map<string, { when: number; before: UnknownBefore; ids: number[] }>();
+    const defer = (when: number, before: UnknownBefore, id: number) => {
+      const group = `${when}:${before}`;
+      const entry = deferred.get(group) ?? { when, before, ids: [] };
+      entry.ids.push(id);
+      deferred.set(group, entry);
+    };
+    const reconciledSent: number[] = [];
     const logged: AttemptInput[] = [];
     const sent: { deliveryId: number; providerMessageId: string | null }[] = [];
     const finished = new Map<string, { status: 'failed' | 'suppressed'; error: string | null; ids: number[] }>();
@@ -361,17 +448,19 @@ export class Dispatcher {
       nextAttemptAt: Date;
       finishedAt: Date | null;
       error: string | null;
+      mayHaveSent: boolean;
     }[] = [];
-    for (const { result: r, attempted, attempt } of outcomes) {
+    for (const { result: r, attempted, attempt, unknownBefore, reconcile } of outcomes) {
       if (r.outcome === 'deferred') {
-        // waits for another dispatcher's work: back to the queue soon, not an attempt
-        pushTo(deferred, now + (r.deferMs ?? 1000), r.deliveryId);
+        // waits for another dispatcher's work: back to the queue soon, not an attempt, unknown_since as it was
+        defer(now + (r.deferMs ?? 1000), unknownBefore === null ? 'clear' : 'keep', r.deliveryId);
         continue;
       }
       const error = r.error ? r.error.slice(0, 500) : null;
       if (attempted) {
         logged.push({
           deliveryId: r.deliveryId,
+          kind: reconcile ? 'reconcile' : 'send',
           outcome: r.outcome,
           httpStatus: r.httpStatus ?? null,
           providerCode: r.providerCode ?? null,
@@ -379,6 +468,13 @@ export class Dispatcher {
           error,
         });
       }
+      if (reconcile === 'absent') continue; // the send that followed has its own outcome
+      if (reconcile === 'unknown') {
+        // the provider could not say: ask again after its delay, nothing sent, still unknown, not a send
+        defer(now + Math.max(r.retryAfterMs ?? 0, 1000), 'keep', r.deliveryId);
+        continue;
+      }
+      if (reconcile === 'found') reconciledSent.push(r.deliveryId);
       if (r.outcome === 'sent') sent.push({ deliveryId: r.deliveryId, providerMessageId: r.providerMessageId ?? null });
       else if (r.outcome === 'retry') {
         const last = attempt >= policy.maxAttempts;
@@ -388,6 +484,7 @@ export class Dispatcher {
           finishedAt: last ? at : null,
           nextAttemptAt: new Date(now + retryDelay(attempt, policy, r.retryAfterMs)),
           error,
+          mayHaveSent: r.mayHaveSent === true,
         });
       } else {
         const group = `${r.outcome}\u0000${error ?? ''}\u0000${error === null}`;
@@ -398,8 +495,9 @@ export class Dispatcher {
       }
     }
     await this.o.database.transaction(async (tx) => {
-      for (const [when, ids] of deferred) await deferDeliveries(tx, owner, ids, new Date(when));
+      for (const { when, before, ids } of deferred.values()) await deferDeliveries(tx, owner, ids, new Date(when), before);
       await insertAttempts(tx, at, logged);
+      await uncountClaims(tx, owner, reconciledSent);
       await markSent(tx, owner, at, sent);
       for (const retry of retries) await markRetry(tx, owner, retry.deliveryId, retry);
       for (const f of finished.values()) await markFinished(tx, owner, f.status, at, f.error, f.ids);
@@ -414,6 +512,10 @@ interface Outcome {
   /** false for deliveries found unsendable before any request (no attempt row) */
   attempted: boolean;
   attempt: number;
+  /** `unknown_since` as the claim found it (a deferred delivery gets it back) */
+  unknownBefore: Date | null;
+  /** set when the request was a reconciliation, not a send: what the provider said */
+  reconcile?: Reconciliation['outcome'];
 }
 
 /** A claimed delivery that can be sent: its recipient exists, is active (or pending, for its confirmation) and has an address. */

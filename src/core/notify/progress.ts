@@ -76,6 +76,8 @@ export function deliveriesOf(
 
 export interface AttemptRow {
   at: Date;
+  /** `send`, or `reconcile`: a question to the provider about an earlier send of unknown outcome, not a send */
+  kind: 'send' | 'reconcile';
   outcome: string;
   httpStatus: number | null;
   providerCode: string | null;
@@ -92,6 +94,27 @@ export async function attemptsOf(database: Database, deliveryIds: number[]): Pro
     map.set(deliveryId, list);
   }
   return map;
+}
+
+/**
+ * What one attempt row says, as the console shows it. A reconciliation (a sender died, or an answer was
+ * lost, mid-send) is a question to the provider, shown as such and never as a second send: it had the
+ * message (`sent`: recorded sent, not sent again), it had none (`retry` with code `absent`: sent in the
+ * same round, that send its own row), or it could not say yet (`retry` with an error: asked again later).
+ */
+export function describeAttempt(a: Pick<AttemptRow, 'kind' | 'outcome' | 'httpStatus' | 'providerCode' | 'error'>): string {
+  if (a.kind === 'reconcile') {
+    if (a.outcome === 'sent') return 'asked the provider: already delivered, not sent again';
+    if (a.providerCode === 'absent') return 'asked the provider: not delivered, so sent';
+    return `asked the provider: no answer yet, asking again later${a.error ? `: ${a.error}` : ''}`;
+  }
+  return `${a.outcome}${a.httpStatus !== null ? ` (HTTP ${a.httpStatus})` : ''}${a.providerCode ? ` ${a.providerCode}` : ''}${a.error ? `: ${a.error}` : ''}`;
+}
+
+/** How many of a delivery's attempt rows were sends and how many questions to the provider. */
+export function attemptCounts(rows: readonly Pick<AttemptRow, 'kind'>[]): { sends: number; checks: number } {
+  const checks = rows.filter((a) => a.kind === 'reconcile').length;
+  return { sends: rows.length - checks, checks };
 }
 
 /** Puts a notification's failed deliveries back in the queue (fresh attempt count); returns how many. */

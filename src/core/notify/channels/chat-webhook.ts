@@ -4,12 +4,14 @@
  * and 5xx retried, obeying Retry-After; 401, 403, 404 and 410 mean the webhook was deleted or its
  * token revoked, so the address is suppressed; any other 4xx is a message the provider refuses,
  * failed without retry. The answer's body is kept short in the attempt (it may echo the message,
- * never the URL). And how a pasted URL is checked (`checkChatWebhookUrl`).
+ * never the URL). A retry says whether the provider may have posted it (`mayHaveSent`: a 5xx, a
+ * timeout, a connection lost after it was made). And how a pasted URL is checked (`checkChatWebhookUrl`).
  */
 import { parseRetryAfter } from '../backoff.ts';
 import { checkUrlShape, type UrlPolicy } from '../safe-url.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
+import { answerMayHaveSent, NEVER_CONNECTED } from './webhook.ts';
 
 export type Answer = Omit<SendResult, 'deliveryId' | 'durationMs'>;
 
@@ -39,6 +41,7 @@ export async function postChatWebhook(
         httpStatus: res.status,
         retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()) ?? retryAfterFromBody?.(body) ?? null,
         error: `${provider} answered ${res.status} ${short}`,
+        mayHaveSent: answerMayHaveSent(res.status),
       };
     }
     return {
@@ -48,7 +51,10 @@ export async function postChatWebhook(
       error: `${provider} webhook answered ${res.status} ${short}`,
     };
   } catch (err) {
-    return { outcome: 'retry', error: `${provider} request failed: ${(err as Error).message}` };
+    // fetch's TypeError names the socket's error as its cause; a timeout is an AbortSignal's TimeoutError
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    const code = typeof cause?.code === 'string' ? cause.code : '';
+    return { outcome: 'retry', error: `${provider} request failed: ${(err as Error).message}`, mayHaveSent: !NEVER_CONNECTED.has(code) };
   }
 }
 

@@ -95,6 +95,8 @@ export class ResendEmailChannel implements Channel {
         providerCode: response.error.name,
         error: response.error.message,
         retryAfterMs,
+        // no answer, or a 5xx: Resend may have accepted the batch (a resend carries the same idempotency key)
+        mayHaveSent: outcome === 'retry' && (response.error.statusCode === null || response.error.statusCode >= 500),
         durationMs,
       }));
     }

@@ -3,6 +3,10 @@
  * `webhook-timestamp` and `webhook-signature` headers made with the
  * endpoint's own secret. The id is the delivery's, the same on every retry,
  * so a receiver can drop a repeat. 10 s timeout; no redirects followed.
+ * A retry says whether the endpoint may have acted on the request
+ * (`mayHaveSent`): after a timeout, a connection lost once the request was
+ * written, or a 5xx, it may; when the connection was never made (refused,
+ * name not found, private address) or the answer was 408/429, it did not.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -18,7 +22,35 @@ interface PostResult {
   retryAfter: string | null;
   error: string | null;
   code: string | null;
+  /** the whole request was handed to the connection before the error: the endpoint may have acted on it */
+  written: boolean;
 }
+
+/**
+ * Socket errors that mean the request never reached a server: no connection was made (or it was
+ * refused before anything was sent). Any other error, once connected, may have come after the server
+ * read the request.
+ */
+export const NEVER_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'EAI_FAIL',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ECANDORPRIVATE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** An HTTP answer asking for a retry: a 5xx may come after the server acted; 408 and 429 say it did not. */
+export const answerMayHaveSent = (status: number) => status >= 500;
 
 export class WebhookChannel implements Channel {
   readonly name = 'webhook' as const;
@@ -62,13 +94,20 @@ export class WebhookChannel implements Channel {
     const result = await signedPost(this.policy, shape.url, job.secret, id, content, this.userAgent);
     if (result.error) {
       const permanent = result.code === 'ECANDORPRIVATE';
-      return done({ outcome: permanent ? 'suppressed' : 'retry', providerCode: result.code, error: result.error });
+      const mayHaveSent = result.written && !NEVER_CONNECTED.has(result.code ?? '');
+      return done({ outcome: permanent ? 'suppressed' : 'retry', providerCode: result.code, error: result.error, mayHaveSent });
     }
     const status = result.status ?? 0;
     if (status >= 200 && status < 300) return done({ outcome: 'sent', httpStatus: status, providerMessageId: id });
     const retryAfterMs = parseRetryAfter(result.retryAfter, Date.now());
     if (status === 408 || status === 429 || status >= 500)
-      return done({ outcome: 'retry', httpStatus: status, retryAfterMs, error: `endpoint answered ${status}` });
+      return done({
+        outcome: 'retry',
+        httpStatus: status,
+        retryAfterMs,
+        error: `endpoint answered ${status}`,
+        mayHaveSent: answerMayHaveSent(status),
+      });
     // 410 Gone: the receiver says this endpoint will never take a message again.
     if (status === 410) return done({ outcome: 'suppressed', httpStatus: status, error: 'endpoint answered 410 Gone' });
     return done({ outcome: 'failed', httpStatus: status, error: `endpoint answered ${status}` });
@@ -95,6 +134,7 @@ export function signedPost(
   };
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
+    let written = false;
     const req = send(
       url,
       {
@@ -111,18 +151,23 @@ export function signedPost(
             retryAfter: (res.headers['retry-after'] as string | undefined) ?? null,
             error: null,
             code: null,
+            written: true,
           }),
         );
         res.on('error', (err: NodeJS.ErrnoException) =>
-          resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+          resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null, written: true }),
         );
       },
     );
     req.on('timeout', () =>
       req.destroy(Object.assign(new Error(`no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })),
     );
+    // 'finish': the whole request went to the connection (after it was made, TLS included)
+    req.on('finish', () => {
+      written = true;
+    });
     req.on('error', (err: NodeJS.ErrnoException) =>
-      resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null }),
+      resolve({ status: null, retryAfter: null, error: err.message, code: err.code ?? null, written }),
     );
     req.end(body);
   });
