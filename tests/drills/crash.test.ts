@@ -11,11 +11,11 @@ import { crashReport } from './report.ts';
 import { CHANNELS, type DrillChannel, drillEngines } from './world.ts';
 
 /**
- * Channels where a kill may cause no duplicate at all: email by its idempotency key. SMS and Slack join
- * when their reconcile() (asking Twilio / Slack whether the killed send arrived) is merged; webhooks
+ * Channels where a kill may cause no duplicate at all: email by its idempotency key, SMS and Slack by
+ * asking Twilio / Slack whether the killed send arrived before sending again (reconcile()); webhooks
  * stay out (no way to ask a receiver; a repeat keeps its webhook-id, so the receiver drops it).
  */
-const EXACTLY_ONCE: readonly DrillChannel[] = ['email'];
+const EXACTLY_ONCE: readonly DrillChannel[] = ['email', 'sms', 'slack'];
 
 describe.each(drillEngines())('crash drill (CI size) on %s', (engine) => {
   it('after SIGKILLs mid-fan-out every delivery is final, each recipient has its message, no email went twice', async () => {

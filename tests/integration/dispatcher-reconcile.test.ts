@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../db/engine/types.ts';
-import { Dispatcher } from '../../src/core/notify/dispatcher.ts';
+import { Dispatcher, RECONCILE_GIVE_UP_MS } from '../../src/core/notify/dispatcher.ts';
 import { enqueueNotification } from '../../src/core/notify/outbox.ts';
 import type { Channel, Reconciliation, SendJob, SendResult } from '../../src/core/notify/types.ts';
 import { attemptRows, claimDue, deliveryRows } from '../../src/stores/deliveries.ts';
@@ -167,6 +167,25 @@ describe.each(enginesUnderTest())('reconciling after a crash on $name', (engine)
         unknownSince: null,
         tries: ['reconcile retry: listing not ready', 'reconcile sent'],
       },
+    ]);
+  });
+
+  it('a provider that cannot say for an hour does not hold the message back for ever: it is sent, marked unverified', async () => {
+    const w = await setUp(1, { crashed: true });
+    w.channel.answers = ['unknown', 'unknown'];
+    await w.dispatcher.drain();
+    expect(w.channel.sent).toEqual([]);
+    // an hour after the send of unknown outcome began (the crash was a minute ago)
+    w.advance(RECONCILE_GIVE_UP_MS - 60_000);
+    await w.dispatcher.drain();
+    expect(w.channel.asked).toHaveLength(2);
+    expect(w.channel.sent).toEqual(w.ids);
+    const [row] = await w.read();
+    expect(row?.status).toBe('sent');
+    expect(row?.tries).toEqual([
+      'reconcile retry: listing not ready',
+      'reconcile retry unverified: could not be verified for an hour (listing not ready); sent again',
+      'send sent',
     ]);
   });
 

@@ -49,6 +49,9 @@ import { objectionUrl, recipientLinks } from './links.ts';
 import { type Keys, openRecipient } from './recipients.ts';
 import type { Channel, ChannelName, NotificationContent, Reconciliation, SendJob, SendResult } from './types.ts';
 
+/** How long a send of unknown outcome waits for its provider to say whether it arrived before it is sent anyway. */
+export const RECONCILE_GIVE_UP_MS = 3_600_000;
+
 export interface DispatcherOptions {
   database: Database;
   channels: Partial<Record<ChannelName, Channel>>;
@@ -379,12 +382,20 @@ export class Dispatcher {
     } finally {
       release();
     }
+    // A provider that cannot say for an hour (its lookups keep failing) must not hold the message back
+    // for ever: it is sent again, at the risk of a duplicate, and the attempt says why.
+    if (answer.outcome === 'unknown' && job.unknownSince && this.o.now() - job.unknownSince.getTime() >= RECONCILE_GIVE_UP_MS)
+      answer = {
+        outcome: 'absent',
+        durationMs: answer.durationMs,
+        unverified: `could not be verified for an hour (${answer.error}); sent again`,
+      };
     const base = { deliveryId: job.deliveryId, durationMs: answer.durationMs };
     const result: SendResult =
       answer.outcome === 'found'
         ? { ...base, outcome: 'sent', providerMessageId: answer.providerMessageId }
         : answer.outcome === 'absent'
-          ? { ...base, outcome: 'retry', providerCode: 'absent' }
+          ? { ...base, outcome: 'retry', providerCode: answer.unverified ? 'unverified' : 'absent', error: answer.unverified ?? null }
           : { ...base, outcome: 'retry', error: answer.error, retryAfterMs: answer.retryAfterMs };
     return { result, attempted: true, attempt: job.attempt, unknownBefore: job.unknownSince, reconcile: answer.outcome };
   }

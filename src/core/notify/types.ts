@@ -124,5 +124,10 @@ export interface Channel {
  */
 export type Reconciliation =
   | { outcome: 'found'; providerMessageId: string | null; durationMs: number }
-  | { outcome: 'absent'; durationMs: number }
+  | {
+      outcome: 'absent';
+      durationMs: number;
+      /** set when the provider could not be asked (or not long enough) and the send goes again unverified: why; it may duplicate */
+      unverified?: string;
+    }
   | { outcome: 'unknown'; error: string; retryAfterMs: number; durationMs: number };
