@@ -54,12 +54,15 @@ describe('mayHaveSent on retries', () => {
     await chats.close();
   });
 
-  it('signed webhooks: 5xx and a lost answer may have; refused connection and 429 have not', async () => {
+  it('signed webhooks: 5xx and a lost answer may have; 503, refused connection and 429 have not', async () => {
     const host = new URL(receiver.url).host;
     const webhook = new WebhookChannel({ allowHosts: [host, `127.0.0.1:${closedPort}`] });
     const at = `${receiver.url}/hook`;
-    receiver.failNext(1, 503);
+    receiver.failNext(1, 500);
     expect(await once(webhook, at, SECRET)).toEqual({ outcome: 'retry', mayHaveSent: true });
+    // 503: unavailable, the request was not processed
+    receiver.failNext(1, 503);
+    expect(await once(webhook, at, SECRET)).toEqual({ outcome: 'retry', mayHaveSent: false });
     receiver.loseResponseNext(1);
     expect(await once(webhook, at, SECRET)).toEqual({ outcome: 'retry', mayHaveSent: true });
     receiver.failNext(1, 429);

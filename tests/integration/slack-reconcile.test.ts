@@ -243,8 +243,10 @@ describe.each(enginesUnderTest())('Slack reconciliation against the fake on $nam
 
   it('mayHaveSent only when Slack may have acted: 5xx yes; rate limit, refusal and no connection no', async () => {
     const { database, job, sendOne } = await world();
+    slack.failNext(1, 500);
+    expect(await sendOne(job())).toMatchObject({ outcome: 'retry', httpStatus: 500, mayHaveSent: true });
     slack.failNext(1, 503);
-    expect(await sendOne(job())).toMatchObject({ outcome: 'retry', httpStatus: 503, mayHaveSent: true });
+    expect(await sendOne(job())).toMatchObject({ outcome: 'retry', httpStatus: 503, mayHaveSent: false });
     slack.rateLimitStorm(1000, 2);
     expect(await sendOne(job())).toMatchObject({ outcome: 'retry', httpStatus: 429, mayHaveSent: false });
     clock.advance(2000);

@@ -129,7 +129,7 @@ describe('Twilio SMS: a lost answer, reconciled', () => {
     });
   });
 
-  it('a lookup that fails is unknown: a 500, and a 429 with its Retry-After', async () => {
+  it('a lookup that fails is unknown: a 500, and a 429 (asked again after its Retry-After, never sooner than 15 s)', async () => {
     const channel = new TwilioSmsChannel(settings());
     const unknownSince = new Date(Date.now() - 10 * SETTLE_MS);
     fake.failNext(1, 500);
@@ -139,7 +139,7 @@ describe('Twilio SMS: a lost answer, reconciled', () => {
 
     fake.rateLimitStorm(60_000, 7);
     const limited = await channel.reconcile(job(44, '+15551230003', { unknownSince }));
-    expect(limited).toMatchObject({ outcome: 'unknown', retryAfterMs: 7000 });
+    expect(limited).toMatchObject({ outcome: 'unknown', retryAfterMs: 15_000 });
     fake.reset();
     // the same question with Twilio answering, long after the send began: absent
     expect((await channel.reconcile(job(44, '+15551230003', { unknownSince }))).outcome).toBe('absent');
@@ -183,8 +183,10 @@ describe('Twilio SMS: a lost answer, reconciled', () => {
 describe('Twilio SMS: which failures may have sent', () => {
   it('5xx and a lost answer may have; 429 and 401 did not; a permanent error is failed, not a retry', async () => {
     const channel = new TwilioSmsChannel(settings());
+    fake.failNext(1, 500);
+    expect((await channel.send([job(50, '+15551230006')]))[0]).toMatchObject({ outcome: 'retry', httpStatus: 500, mayHaveSent: true });
     fake.failNext(1, 503);
-    expect((await channel.send([job(50, '+15551230006')]))[0]).toMatchObject({ outcome: 'retry', httpStatus: 503, mayHaveSent: true });
+    expect((await channel.send([job(50, '+15551230006')]))[0]).toMatchObject({ outcome: 'retry', httpStatus: 503, mayHaveSent: false });
     fake.rateLimitStorm(60_000, 2);
     expect((await channel.send([job(51, '+15551230006')]))[0]).toMatchObject({
       outcome: 'retry',
@@ -209,6 +211,7 @@ describe('Twilio SMS: which failures may have sent', () => {
     for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'CERT_HAS_EXPIRED'])
       expect(twilioMayHaveSent(null, code), code).toBe(false);
     expect(twilioMayHaveSent(500, null)).toBe(true);
+    expect(twilioMayHaveSent(503, null)).toBe(false);
     expect(twilioMayHaveSent(429, null)).toBe(false);
   });
 });

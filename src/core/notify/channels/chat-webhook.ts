@@ -8,10 +8,10 @@
  * timeout, a connection lost after it was made). And how a pasted URL is checked (`checkChatWebhookUrl`).
  */
 import { parseRetryAfter } from '../backoff.ts';
+import { answerMayHaveSent, errorMayHaveSent } from '../may-have-sent.ts';
 import { checkUrlShape, type UrlPolicy } from '../safe-url.ts';
 import type { Channel, ChannelName, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { type ChatMessage, chatMessageFromSlack, withManageLink } from './chat-from-slack.ts';
-import { answerMayHaveSent, NEVER_CONNECTED } from './webhook.ts';
 
 export type Answer = Omit<SendResult, 'deliveryId' | 'durationMs'>;
 
@@ -54,7 +54,7 @@ export async function postChatWebhook(
     // fetch's TypeError names the socket's error as its cause; a timeout is an AbortSignal's TimeoutError
     const cause = (err as { cause?: { code?: unknown } }).cause;
     const code = typeof cause?.code === 'string' ? cause.code : '';
-    return { outcome: 'retry', error: `${provider} request failed: ${(err as Error).message}`, mayHaveSent: !NEVER_CONNECTED.has(code) };
+    return { outcome: 'retry', error: `${provider} request failed: ${(err as Error).message}`, mayHaveSent: errorMayHaveSent(code) };
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { Resend } from 'resend';
 import { parseRetryAfter } from '../backoff.ts';
+import { answerMayHaveSent } from '../may-have-sent.ts';
 import type { Channel, LimitSettings, SendJob, SendResult } from '../types.ts';
 import { renderEmail } from './email-render.ts';
 
@@ -96,7 +97,7 @@ export class ResendEmailChannel implements Channel {
         error: response.error.message,
         retryAfterMs,
         // no answer, or a 5xx: Resend may have accepted the batch (a resend carries the same idempotency key)
-        mayHaveSent: outcome === 'retry' && (response.error.statusCode === null || response.error.statusCode >= 500),
+        mayHaveSent: outcome === 'retry' && (response.error.statusCode === null || answerMayHaveSent(response.error.statusCode)),
         durationMs,
       }));
     }

@@ -32,6 +32,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, LogLevel, type MessageMetadata, WebClient } from '@slack/web-api';
 import type { Database } from '../../../../db/engine/types.ts';
 import { claimThread, recordRoot, releaseClaim, takeExpiredClaim, threadRow } from '../../../stores/slack-threads.ts';
+import { answerMayHaveSent, errorMayHaveSent } from '../may-have-sent.ts';
 import type { Channel, LimitSettings, Reconciliation, SendJob, SendResult } from '../types.ts';
 import { postChatWebhook } from './chat-webhook.ts';
 
@@ -96,8 +97,6 @@ const CANNOT_LOOK = new Set([
  */
 const MAYBE_DONE = new Set(['internal_error', 'fatal_error', 'service_unavailable']);
 /** Connection errors raised before any byte of the request left: nothing can have been posted. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 /** The metadata naming a delivery, carried by every message Candor posts. */
 export function deliveryMetadata(deliveryId: number): MessageMetadata {
   return { event_type: DELIVERY_EVENT_TYPE, event_payload: { delivery_id: deliveryId } };
@@ -154,8 +153,8 @@ export function slackMayHaveSent(err: unknown): boolean {
   const e = err as SlackFailure;
   if (e.code === ErrorCode.RateLimitedError) return false;
   if (e.code === ErrorCode.PlatformError) return MAYBE_DONE.has(e.data?.error ?? '');
-  if (e.code === ErrorCode.HTTPError) return (e.statusCode ?? 500) >= 500;
-  if (e.code === ErrorCode.RequestError) return !NOT_CONNECTED.has(e.original?.cause?.code ?? e.original?.code ?? '');
+  if (e.code === ErrorCode.HTTPError) return answerMayHaveSent(e.statusCode ?? 500);
+  if (e.code === ErrorCode.RequestError) return errorMayHaveSent(e.original?.cause?.code ?? e.original?.code);
   // not a Slack error: thrown after the post answered (recording the root), so it went
   return true;
 }

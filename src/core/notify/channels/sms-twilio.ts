@@ -14,6 +14,7 @@
  */
 import twilio from 'twilio';
 import { parseRetryAfter } from '../backoff.ts';
+import { answerMayHaveSent, errorMayHaveSent } from '../may-have-sent.ts';
 import { fitSms } from '../sms.ts';
 import type { Channel, LimitSettings, Reconciliation, SendJob, SendResult } from '../types.ts';
 import { captureTwilioResponses, TwilioBaseUrlHttpClient } from './twilio-http-client.ts';
@@ -68,32 +69,12 @@ export function classifyTwilioError(status: number | null, code: number | null):
 }
 
 /**
- * Network errors that prove the request never left this machine: no address, no route, connection
- * refused, or a certificate refused before anything was written. Anything else without an answer
- * (timeout, reset, hang-up) may have reached Twilio.
- */
-const NOT_SENT_NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EAI_FAIL',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ERR_INVALID_URL',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/**
- * Whether a failed create may have made a message: a 5xx or no answer at all, unless the network error
- * proves the request never went out. Twilio's 4xx answers (429, 401, error codes) mean it made none.
+ * Whether a failed create may have made a message (src/core/notify/may-have-sent.ts). Twilio's 4xx
+ * answers (429, 401, error codes) mean it made none.
  */
 export function twilioMayHaveSent(status: number | null, networkCode: string | null): boolean {
-  if (status !== null) return status >= 500;
-  return networkCode === null || !NOT_SENT_NETWORK_CODES.has(networkCode);
+  if (status !== null) return answerMayHaveSent(status);
+  return networkCode === null || errorMayHaveSent(networkCode);
 }
 
 /** The delivery's marker: its id in base 36, short enough for the SMS budget. */
@@ -199,7 +180,7 @@ export class TwilioSmsChannel implements Channel {
       return {
         outcome: 'unknown',
         error: `Twilio message lookup failed${typeof error.status === 'number' ? ` (${error.status})` : ''}: ${error.message ?? 'no answer'}`,
-        retryAfterMs: retryAfter ?? TWILIO_LOOKUP_RETRY_MS,
+        retryAfterMs: Math.max(retryAfter ?? 0, TWILIO_LOOKUP_RETRY_MS),
         durationMs,
       };
     }

@@ -12,6 +12,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from '../backoff.ts';
+import { answerMayHaveSent, errorMayHaveSent } from '../may-have-sent.ts';
 import { checkUrlShape, guardedLookup, type UrlPolicy } from '../safe-url.ts';
 import type { Channel, LimitSettings, SendJob, SendResult, WebhookContent } from '../types.ts';
 
@@ -25,32 +26,6 @@ interface PostResult {
   /** the whole request was handed to the connection before the error: the endpoint may have acted on it */
   written: boolean;
 }
-
-/**
- * Socket errors that mean the request never reached a server: no connection was made (or it was
- * refused before anything was sent). Any other error, once connected, may have come after the server
- * read the request.
- */
-export const NEVER_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EAI_NONAME',
-  'EAI_FAIL',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'ECANDORPRIVATE',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/** An HTTP answer asking for a retry: a 5xx may come after the server acted; 408 and 429 say it did not. */
-export const answerMayHaveSent = (status: number) => status >= 500;
 
 export class WebhookChannel implements Channel {
   readonly name = 'webhook' as const;
@@ -94,7 +69,7 @@ export class WebhookChannel implements Channel {
     const result = await signedPost(this.policy, shape.url, job.secret, id, content, this.userAgent);
     if (result.error) {
       const permanent = result.code === 'ECANDORPRIVATE';
-      const mayHaveSent = result.written && !NEVER_CONNECTED.has(result.code ?? '');
+      const mayHaveSent = result.written && errorMayHaveSent(result.code);
       return done({ outcome: permanent ? 'suppressed' : 'retry', providerCode: result.code, error: result.error, mayHaveSent });
     }
     const status = result.status ?? 0;
