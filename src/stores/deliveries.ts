@@ -458,14 +458,15 @@ export async function markFinished(
 /**
  * A failed attempt: back to the queue at `nextAttemptAt`, or failed for good (`finishedAt` set) when the
  * dispatcher says the attempts are used up. The batch key stays: a retry resends the same request.
- * `mayHaveSent` (a timeout, a connection lost after the request, a 5xx) keeps `unknown_since`, so the
- * next claim asks the provider first; otherwise the answer proved nothing was sent and it is cleared.
+ * `mayHaveSent` (a timeout, a connection lost after the request, a 5xx: when that send began) sets
+ * `unknown_since` to that moment, so the next claim asks the provider first and looks from when the
+ * request went, not from an earlier claim; otherwise the answer proved nothing was sent and it is cleared.
  */
 export async function markRetry(
   tx: Tx,
   owner: string,
   deliveryId: number,
-  retry: { status: 'pending' | 'failed'; nextAttemptAt: Date; finishedAt: Date | null; error: string | null; mayHaveSent: boolean },
+  retry: { status: 'pending' | 'failed'; nextAttemptAt: Date; finishedAt: Date | null; error: string | null; mayHaveSent: Date | null },
 ): Promise<void> {
   const q = query(tx);
   await q.db
@@ -477,8 +478,20 @@ export async function markRetry(
       leaseOwner: null,
       leaseExpiresAt: null,
       lastError: retry.error,
-      ...(retry.mayHaveSent ? {} : { unknownSince: null }),
+      unknownSince: retry.mayHaveSent,
     })
+    .where(ownedBy(q, owner, [deliveryId]));
+}
+
+/**
+ * The provider said an earlier send never reached it: the delivery is about to be sent again, and should
+ * that send's outcome be lost too, the next question looks from now, not from the earlier send.
+ */
+export async function restartUnknown(tx: Tx, owner: string, deliveryId: number, at: Date): Promise<void> {
+  const q = query(tx);
+  await q.db
+    .update(q.t.deliveries)
+    .set({ unknownSince: at })
     .where(ownedBy(q, owner, [deliveryId]));
 }
 

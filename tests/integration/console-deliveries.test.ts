@@ -203,7 +203,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       const page = text((await admin.get(`/console/deliveries/${id}`)).html);
       expect(page).toMatch(/\b1 \+ 2 asked the provider\b/);
       expect(page).toMatch(/asked the provider: no answer yet, asking again later: listing not ready in 40 ms/);
-      expect(page).toMatch(/asked the provider: already delivered, not sent again in 35 ms/);
+      expect(page).toMatch(/asked the provider: it already has the message, not sent again in 35 ms/);
       expect(page).not.toMatch(/: sent in 35 ms/);
     });
 

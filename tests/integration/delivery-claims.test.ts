@@ -68,13 +68,13 @@ async function sequence(database: Database) {
     await markSent(tx, 'a', at(100), [{ deliveryId: id(1), providerMessageId: 'msg-1' }]);
     // not a's lease: nothing changes
     await markSent(tx, 'a', at(100), [{ deliveryId: id(5), providerMessageId: 'stolen' }]);
-    // a timeout: the provider may have sent it, so the next claim finds unknown_since set
+    // a timeout: the provider may have sent it, so the next claim finds unknown_since set, to when that send began
     await markRetry(tx, 'a', id(2), {
       status: 'pending',
       nextAttemptAt: at(5_000),
       finishedAt: null,
       error: 'unavailable',
-      mayHaveSent: true,
+      mayHaveSent: at(70),
     });
     await markFinished(tx, 'a', 'failed', at(100), 'rejected', [id(3), id(9)]);
     seen.released = await releaseLeases(tx, 'a', [id(4), id(5)], 'clear');
@@ -94,8 +94,8 @@ async function sequence(database: Database) {
   }));
   seen.attempts = (await database.read((r) => attemptRows(r, [id(1), id(2), id(3)]))).map((a) => [a.deliveryId, a.outcome, a.at]);
   // 4 (handed back) and 5 (deferred, due at +1 s) come again; 7 and 8 once b's lease runs out; 2 at +5 s
-  // each with unknown_since as the claim found it: set (the first claim's time) for 2, whose retry may
-  // have been sent, and for 7 and 8, whose sender died; not for 4 and 5, handed back unsent
+  // each with unknown_since as the claim found it: set for 2, whose retry may have been sent (when that
+  // send began), and for 7 and 8, whose sender died (the first claim's time); not for 4 and 5, handed back unsent
   seen.later = (await claim('c', at(2_000), 10)).map((c) => [c.id, c.attempts, c.unknownSince]);
   seen.expired = (await claim('c', at(LEASE + 1_000), 10)).map((c) => [c.id, c.attempts, c.unknownSince]);
   seen.counts = (await database.read((r) => statusCounts(r, [made.n]))).sort((x, y) => x.status.localeCompare(y.status));
@@ -155,7 +155,7 @@ function expected(ids: number[], n: number) {
       [id(5), 1, null],
     ],
     expired: [
-      [id(2), 2, at(100)],
+      [id(2), 2, at(70)],
       [id(7), 2, at(100)],
       [id(8), 2, at(100)],
     ],

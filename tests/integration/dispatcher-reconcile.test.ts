@@ -194,24 +194,40 @@ describe.each(enginesUnderTest())('reconciling after a crash on $name', (engine)
     const [maybe, surely] = w.ids as [number, number];
     w.channel.sendAs.set(maybe, { outcome: 'retry', mayHaveSent: true });
     w.channel.sendAs.set(surely, { outcome: 'retry', mayHaveSent: false });
-    const firstClaim = new Date(w.now());
+    // the send that timed out began 5 ms (its duration) before its answer was recorded
+    const sendBegan = new Date(w.now() - 5);
     await w.dispatcher.drain();
     // a fresh delivery is not reconciled
     expect(w.channel.asked).toEqual([]);
     expect((await w.read()).map((d) => [d.status, d.unknownSince])).toEqual([
-      ['pending', firstClaim],
+      ['pending', sendBegan],
       ['pending', null],
     ]);
     w.channel.sendAs.clear();
     w.channel.answers = ['absent'];
     w.advance(5_000);
     await w.dispatcher.drain();
-    expect(w.channel.asked).toEqual([{ deliveryId: maybe, unknownSince: firstClaim }]);
+    expect(w.channel.asked).toEqual([{ deliveryId: maybe, unknownSince: sendBegan }]);
     // each sent twice: the timed-out try and the one that went through (the question is not a send)
     expect([...w.channel.sent].sort((a, b) => a - b)).toEqual([maybe, maybe, surely, surely].sort((a, b) => a - b));
     expect((await w.read()).map((d) => [d.status, d.attempts, d.unknownSince, d.tries])).toEqual([
       ['sent', 2, null, ['send retry: timed out', 'reconcile retry absent', 'send sent']],
       ['sent', 2, null, ['send retry: timed out', 'send sent']],
     ]);
+  });
+
+  it('absent, sent again, and that answer lost too: the next question looks from the new send, not the crashed one', async () => {
+    const w = await setUp(1, { crashed: true });
+    const [only] = w.ids as [number];
+    w.channel.answers = ['absent'];
+    w.channel.sendAs.set(only, { outcome: 'retry', mayHaveSent: true });
+    const resentAt = new Date(w.now() - 5);
+    await w.dispatcher.drain();
+    expect(w.channel.sent).toEqual([only]);
+    const [row] = await w.read();
+    expect(row?.status).toBe('pending');
+    // not the crashed send's time: a lookup from then would miss the new send's window
+    expect(row?.unknownSince).toEqual(resentAt);
+    expect(row?.unknownSince).not.toEqual(w.crashedAt);
   });
 });

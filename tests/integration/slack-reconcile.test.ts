@@ -141,7 +141,10 @@ describe.each(enginesUnderTest())('Slack reconciliation against the fake on $nam
     // inside the settle time, asked again no later than when it ends
     expect(await channel.reconcile(never)).toMatchObject({ outcome: 'unknown', retryAfterMs: 10_000 });
     clock.advance(10_000);
-    expect(await channel.reconcile(never)).toMatchObject({ outcome: 'absent' });
+    const answer = await channel.reconcile(never);
+    // asked, and Slack has none: absent, not unverified
+    expect(answer).toMatchObject({ outcome: 'absent' });
+    expect(answer).not.toHaveProperty('unverified');
     expect(slack.messages).toHaveLength(1);
   });
 
@@ -233,11 +236,11 @@ describe.each(enginesUnderTest())('Slack reconciliation against the fake on $nam
     expect(failed).toMatchObject({ outcome: 'unknown', retryAfterMs: POLL_MS });
   });
 
-  it('an incoming-webhook address cannot be looked up: absent at once (sent again, a known limit)', async () => {
+  it('an incoming-webhook address cannot be looked up: absent at once, unverified (sent again, a known limit)', async () => {
     const { channel, job } = await world();
     const url = slack.registerIncomingWebhook('#status');
     const answer = await channel.reconcile({ ...job(), address: url, secret: null, unknownSince: new Date(clock.now()) });
-    expect(answer).toMatchObject({ outcome: 'absent' });
+    expect(answer).toMatchObject({ outcome: 'absent', unverified: expect.stringContaining('incoming webhook') });
     expect(slack.requests).toHaveLength(0);
   });
 

@@ -38,6 +38,7 @@ import {
   notificationsOf,
   releaseLeases,
   renewLeases,
+  restartUnknown,
   suppressRecipientsOf,
   type UnknownBefore,
   uncountClaims,
@@ -310,6 +311,9 @@ export class Dispatcher {
         return;
       }
       asked = answer;
+      // sent again now: a lost outcome of this send is looked for from now on
+      const restartedAt = new Date(this.o.now());
+      await this.o.database.transaction((tx) => restartUnknown(tx, this.o.owner, first.deliveryId, restartedAt));
     }
     let release: (() => void) | undefined;
     try {
@@ -459,7 +463,7 @@ export class Dispatcher {
       nextAttemptAt: Date;
       finishedAt: Date | null;
       error: string | null;
-      mayHaveSent: boolean;
+      mayHaveSent: Date | null;
     }[] = [];
     for (const { result: r, attempted, attempt, unknownBefore, reconcile } of outcomes) {
       if (r.outcome === 'deferred') {
@@ -495,7 +499,8 @@ export class Dispatcher {
           finishedAt: last ? at : null,
           nextAttemptAt: new Date(now + retryDelay(attempt, policy, r.retryAfterMs)),
           error,
-          mayHaveSent: r.mayHaveSent === true,
+          // when the send that may have reached the provider began (its answer came durationMs after)
+          mayHaveSent: r.mayHaveSent === true ? new Date(now - Math.max(0, r.durationMs)) : null,
         });
       } else {
         const group = `${r.outcome}\u0000${error ?? ''}\u0000${error === null}`;

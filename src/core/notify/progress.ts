@@ -100,15 +100,15 @@ export async function attemptsOf(database: Database, deliveryIds: number[]): Pro
  * What one attempt row says, as the console shows it. A reconciliation (a sender died, or an answer was
  * lost, mid-send) is a question to the provider, shown as such and never as a second send: it had the
  * message (`sent`: recorded sent, not sent again), it had none (`retry` with code `absent`: sent in the
- * same round, that send its own row), it could not say for an hour (`retry` with code `unverified`: sent
- * anyway, possibly twice), or it could not say yet (`retry` with an error: asked again later).
+ * same round, that send its own row), it could not be asked, or could not say for an hour (`retry` with
+ * code `unverified`: sent anyway, possibly twice), or it could not say yet (`retry` with an error: asked again later).
  */
 export function describeAttempt(a: Pick<AttemptRow, 'kind' | 'outcome' | 'httpStatus' | 'providerCode' | 'error'>): string {
   if (a.kind === 'reconcile') {
-    if (a.outcome === 'sent') return 'asked the provider: already delivered, not sent again';
+    if (a.outcome === 'sent') return 'asked the provider: it already has the message, not sent again';
     if (a.providerCode === 'absent') return 'asked the provider: not delivered, so sent';
     if (a.providerCode === 'unverified')
-      return `asked the provider for an hour without an answer, so sent (it may arrive twice)${a.error ? `: ${a.error}` : ''}`;
+      return `the provider could not be asked, so sent again unverified (it may arrive twice)${a.error ? `: ${a.error}` : ''}`;
     return `asked the provider: no answer yet, asking again later${a.error ? `: ${a.error}` : ''}`;
   }
   return `${a.outcome}${a.httpStatus !== null ? ` (HTTP ${a.httpStatus})` : ''}${a.providerCode ? ` ${a.providerCode}` : ''}${a.error ? `: ${a.error}` : ''}`;

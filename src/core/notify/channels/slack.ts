@@ -337,7 +337,8 @@ export class SlackChannel implements Channel {
     const took = () => performance.now() - started;
     // Incoming webhooks cannot be read back, and a job without token or content is not sent anyway.
     if (/^https?:\/\//.test(job.address) || !job.secret || !job.content.slack || !job.unknownSince) {
-      return { outcome: 'absent', durationMs: took() };
+      // nothing to read back (an incoming webhook) or nothing to look for: sent again, unverified
+      return { outcome: 'absent', durationMs: took(), unverified: 'Slack cannot be asked about this address (incoming webhook)' };
     }
     const since = job.unknownSince.getTime();
     const settled = this.now() >= since + this.settleMs;
@@ -374,13 +375,15 @@ export class SlackChannel implements Channel {
       }
       if (looked.kind === 'absent') return settled ? { outcome: 'absent', durationMs: took() } : later('not in Slack yet');
       // cannot look (no history scope, not in the channel, a listing too full): after the settle time, send
-      return settled ? { outcome: 'absent', durationMs: took() } : later(looked.error);
+      return settled
+        ? { outcome: 'absent', durationMs: took(), unverified: `Slack could not be read: ${looked.error}` }
+        : later(looked.error);
     } catch (err) {
       const e = err as SlackFailure;
       if (e.code === ErrorCode.RateLimitedError) return later('rate limited by Slack', (e.retryAfter ?? 60) * 1000);
       if (e.code === ErrorCode.PlatformError) {
         const code = e.data?.error ?? 'unknown_error';
-        if (CANNOT_LOOK.has(code) && settled) return { outcome: 'absent', durationMs: took() };
+        if (CANNOT_LOOK.has(code) && settled) return { outcome: 'absent', durationMs: took(), unverified: `Slack said ${code}` };
         return later(`Slack said ${code}`);
       }
       return later(e.message ?? 'Slack lookup failed');

@@ -168,7 +168,7 @@ export class TwilioSmsChannel implements Channel {
   async reconcile(job: SendJob): Promise<Reconciliation> {
     const started = performance.now();
     const since = job.unknownSince;
-    if (!since || !job.content.sms) return { outcome: 'absent', durationMs: 0 };
+    if (!since || !job.content.sms) return { outcome: 'absent', durationMs: 0, unverified: 'nothing to look for' };
     const askedAt = Date.now();
     const cutoff = new Date(since.getTime() - TWILIO_CLOCK_SKEW_MS);
     const lookup = await captureTwilioResponses(() => this.findMessage(job, cutoff));
