@@ -3,7 +3,8 @@
  * retention (site.yaml `policies.retention`) are purged when the server
  * starts; a subscriber who erases their data, or an address unsubscribed in
  * one click, leaves nothing behind: not in any column of any table (in
- * clear, sealed, or as its blind index), not in a backup taken afterwards,
+ * clear or sealed; its blind index only in removed_addresses, which keeps
+ * an import from adding it back), not in a backup taken afterwards,
  * not in the server's output, not in the free space of the database file.
  * On each engine (tests/helpers/engine-server.ts): SQLite, and PostgreSQL
  * under row-level security when CANDOR_TEST_POSTGRES_URL is set (there the
@@ -272,11 +273,15 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       expect(await left.text()).toBe('Unsubscribed.');
 
       const gone = [people.erased, people.phone, people.leaver];
-      const traces = (p: Recipient) => [p.address, p.sealed, p.hash];
+      const traces = (p: Recipient) => [p.address, p.sealed];
       const needles = [...gone.flatMap(traces), maskedForms.erased, maskedForms.phone, maskedForms.leaver];
 
       // tables: nothing, while the one who stays is still found the same way
       for (const needle of needles) expect(await running.columnsHolding(needle), needle).toEqual([]);
+      // but the keyed blind index of each address that left, in the one table that keeps an import
+      // from adding them back (removed_addresses: channel, hash, reason, when; no address)
+      for (const person of gone)
+        expect(await running.columnsHolding(person.hash), person.address).toEqual(['removed_addresses.address_hash']);
       // their membership of a customer organisation went with them; the organisation stays
       const counts = await readRows(db, async (q) => ({
         members: await q.db.$count(q.t.organisationMembers, eq(q.t.organisationMembers.trustCenterId, q.trustCenter)),
