@@ -78,6 +78,7 @@ describe.each(serverEnginesUnderTest())('on $name', (engine) => {
       await page.waitForURL(/\/console\/evidence\?organisation=\d+$/);
       await expect.poll(() => page.getByRole('link', { name: 'Download PDF' }).count()).toBe(1);
       await accessible(page, 'evidence of notification');
+      await page.screenshot({ path: screenshotPath(engine, 'console-evidence'), fullPage: true });
       await page.goBack();
       await page.goto(`${server.url}/console/organisations`);
       await accessible(page, 'organisations');
