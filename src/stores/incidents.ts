@@ -254,19 +254,22 @@ export interface UpdateWithEdit {
   editedAt: Date | null;
 }
 
+/** What a read of updates selects: each update as the pages show it. */
+const updateColumns = (u: ReturnType<typeof reading>['t']['incidentUpdates']) => ({
+  id: u.id,
+  status: u.status,
+  body: u.body,
+  publishedAt: u.publishedAt,
+  notified: u.notified,
+  notificationId: u.notificationId,
+});
+
 /** The incident's updates, newest first (all, or the newest `limit`), each with when it was last edited. */
 export async function updatesOf(r: Reader | Tx, incidentId: number, limit?: number): Promise<UpdateWithEdit[]> {
   const q = reading(r);
   const { incidentUpdates: u, incidentRevisions: v } = q.t;
   const base = q.db
-    .select({
-      id: u.id,
-      status: u.status,
-      body: u.body,
-      publishedAt: u.publishedAt,
-      notified: u.notified,
-      notificationId: u.notificationId,
-    })
+    .select(updateColumns(u))
     .from(u)
     .where(and(eq(u.trustCenterId, q.trustCenter), eq(u.incidentId, incidentId)))
     .orderBy(desc(u.publishedAt), desc(u.id));
@@ -299,15 +302,7 @@ export async function updatesOfIncidents(r: Reader | Tx, incidentIds: readonly n
   for (let i = 0; i < incidentIds.length; i += 500) {
     const ids = incidentIds.slice(i, i + 500);
     const rows = await q.db
-      .select({
-        incidentId: u.incidentId,
-        id: u.id,
-        status: u.status,
-        body: u.body,
-        publishedAt: u.publishedAt,
-        notified: u.notified,
-        notificationId: u.notificationId,
-      })
+      .select({ incidentId: u.incidentId, ...updateColumns(u) })
       .from(u)
       .where(and(eq(u.trustCenterId, q.trustCenter), inArray(u.incidentId, ids)))
       .orderBy(desc(u.publishedAt), desc(u.id));
