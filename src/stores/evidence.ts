@@ -104,33 +104,6 @@ export async function acceptedAttempts(r: Reader | Tx, deliveryIds: readonly num
   return out;
 }
 
-/** The recipients of one organisation: email addresses in its domains (whatever their state today) and those staff placed in it. */
-export async function organisationRecipientIds(r: Reader | Tx, organisationId: number): Promise<number[]> {
-  const q = reading(r);
-  const { recipients: rc, organisationDomains: od, organisationMembers: m } = q.t;
-  const byDomain = await q.db
-    .select({ id: rc.id })
-    .from(rc)
-    .innerJoin(od, and(eq(od.domainHash, rc.domainHash), eq(od.trustCenterId, q.trustCenter)))
-    .where(and(eq(rc.trustCenterId, q.trustCenter), eq(rc.channel, 'email'), eq(od.organisationId, organisationId)));
-  const byStaff = await q.db
-    .select({ id: m.recipientId })
-    .from(m)
-    .where(and(eq(m.trustCenterId, q.trustCenter), eq(m.organisationId, organisationId)));
-  return [...new Set([...byDomain, ...byStaff].map((row) => row.id))].sort((a, b) => a - b);
-}
-
-export async function subscriberRecipientIds(r: Reader | Tx, subscriberId: number): Promise<number[]> {
-  const q = reading(r);
-  const rc = q.t.recipients;
-  const rows = await q.db
-    .select({ id: rc.id })
-    .from(rc)
-    .where(and(eq(rc.trustCenterId, q.trustCenter), eq(rc.subscriberId, subscriberId)))
-    .orderBy(asc(rc.id));
-  return rows.map((row) => row.id);
-}
-
 export async function organisationByIdOrName(r: Reader | Tx, idOrName: string): Promise<{ id: number; name: string } | undefined> {
   const q = reading(r);
   const o = q.t.customerOrganisations;
@@ -142,17 +115,6 @@ export async function organisationByIdOrName(r: Reader | Tx, idOrName: string): 
     .orderBy(asc(o.id))
     .limit(1);
   return rows[0];
-}
-
-export async function subscriberExists(r: Reader | Tx, subscriberId: number): Promise<boolean> {
-  const q = reading(r);
-  const s = q.t.subscribers;
-  const rows = await q.db
-    .select({ id: s.id })
-    .from(s)
-    .where(and(eq(s.trustCenterId, q.trustCenter), eq(s.id, subscriberId)))
-    .limit(1);
-  return rows.length > 0;
 }
 
 export interface IncidentHead {
@@ -169,26 +131,6 @@ export async function incidentHeads(r: Reader | Tx, ids: readonly number[]): Pro
     .select({ id: i.id, kind: i.kind, title: i.title })
     .from(i)
     .where(and(eq(i.trustCenterId, q.trustCenter), inArray(i.id, [...ids])));
-}
-
-export interface UpdateRow {
-  id: number;
-  incidentId: number;
-  status: string;
-  publishedAt: Date;
-  notificationId: number | null;
-}
-
-/** Every update of these incidents, oldest first per incident (a breach's notices are its phases in this order). */
-export async function updatesOfIncidents(r: Reader | Tx, incidentIds: readonly number[]): Promise<UpdateRow[]> {
-  if (incidentIds.length === 0) return [];
-  const q = reading(r);
-  const u = q.t.incidentUpdates;
-  return q.db
-    .select({ id: u.id, incidentId: u.incidentId, status: u.status, publishedAt: u.publishedAt, notificationId: u.notificationId })
-    .from(u)
-    .where(and(eq(u.trustCenterId, q.trustCenter), inArray(u.incidentId, [...incidentIds])))
-    .orderBy(asc(u.incidentId), asc(u.publishedAt), asc(u.id));
 }
 
 export interface ChangeNoticeRow {

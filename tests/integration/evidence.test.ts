@@ -27,7 +27,9 @@ import { applyResendEvent } from '../../src/core/notify/callbacks.ts';
 import { ResendEmailChannel } from '../../src/core/notify/channels/email-resend.ts';
 import { TwilioSmsChannel } from '../../src/core/notify/channels/sms-twilio.ts';
 import { Dispatcher } from '../../src/core/notify/dispatcher.ts';
+import { enqueueNotification } from '../../src/core/notify/outbox.ts';
 import type { LimitSettings } from '../../src/core/notify/types.ts';
+import { signUp } from '../../src/core/subscriptions/subscribers.ts';
 import { type ResendFake, startFakeResend } from '../fakes/resend.ts';
 import { startFakeTwilio, type TwilioFake } from '../fakes/twilio.ts';
 import { readRows, writeRows } from '../helpers/engine-server.ts';
@@ -141,7 +143,28 @@ describe.each(enginesUnderTest())('evidence of a breach’s notices on $name', (
     );
     if (!declared.ok) throw new Error(declared.message);
     incidentId = declared.incidentId;
+    // someone typed an Acme address and never confirmed it: sent only the confirmation request, and not Acme's
+    const claimant = await signUp(
+      db,
+      TEST_KEYS,
+      { channel: 'email', address: 'claimant@acme.example', status: 'pending' },
+      { topics: ['incidents'], components: [], organisation: null },
+      new Date(),
+    );
+    await db.transaction((tx) =>
+      enqueueNotification(
+        tx,
+        {
+          kind: 'subscription',
+          title: 'Confirm your subscription',
+          content: { email: { subject: 'Confirm', html: '<p>Confirm</p>', text: 'Confirm' } },
+          audience: { kind: 'recipients', ids: [claimant.recipient.id], includePending: true },
+        },
+        new Date(),
+      ),
+    );
     await dispatcher.drain();
+    expect(resend.emailsTo('claimant@acme.example')).toHaveLength(1);
     for (const [status, body] of [
       ['monitoring', 'We now know 120 workspaces were exported.'],
       ['resolved', 'Every affected customer has been told which exports were taken.'],
@@ -216,6 +239,8 @@ describe.each(enginesUnderTest())('evidence of a breach’s notices on $name', (
     expect(document.header.notices).toBe(9);
     expect(document.entries).toHaveLength(9);
     expect(document.entries.map((e) => e.address)).not.toContain('someone@other.example');
+    // an address nobody confirmed belongs to no organisation, whatever its domain
+    expect(document.entries.map((e) => e.address)).not.toContain('claimant@acme.example');
     expect(new Set(document.entries.map((e) => e.address))).toEqual(new Set(['dpo0@acme.example', 'dpo1@acme.example', '+447700900123']));
     expect(document.entries.filter((e) => e.channel === 'sms')).toHaveLength(3);
     for (const entry of document.entries) {

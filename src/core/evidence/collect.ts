@@ -29,11 +29,9 @@ import {
   evidenceDeliveries,
   incidentHeads,
   organisationByIdOrName,
-  organisationRecipientIds,
-  subscriberExists,
-  subscriberRecipientIds,
-  updatesOfIncidents,
 } from '../../stores/evidence.ts';
+import { updatesOfIncidents } from '../../stores/incidents.ts';
+import { memberRows, recipientsOf, subscriberRow } from '../../stores/organisations.ts';
 import { type AuditActor, writeAudit } from '../audit/log.ts';
 import { findRecipient, type Keys, openRecipient } from '../notify/recipients.ts';
 import { type ChannelName, channels } from '../notify/types.ts';
@@ -71,15 +69,16 @@ async function resolveScope(r: Reader, keys: Keys, scope: EvidenceScope): Promis
         return { ok: false, message: `There is no customer organisation "${scope.organisation}" (give its id or exact name).` };
       return {
         ok: true,
-        filter: { recipientIds: await organisationRecipientIds(r, organisation.id) },
+        // who belongs by the organisations' own rule (a domain match only for a confirmed address, or staff placed it)
+        filter: { recipientIds: [...new Set((await memberRows(r, { organisationId: organisation.id })).map((m) => m.recipientId))] },
         scope: { type: 'organisation', id: String(organisation.id), label: organisation.name },
       };
     }
     case 'subscriber': {
-      if (!(await subscriberExists(r, scope.subscriberId))) return { ok: false, message: `There is no subscriber #${scope.subscriberId}.` };
+      if (!(await subscriberRow(r, scope.subscriberId))) return { ok: false, message: `There is no subscriber #${scope.subscriberId}.` };
       return {
         ok: true,
-        filter: { recipientIds: await subscriberRecipientIds(r, scope.subscriberId) },
+        filter: { recipientIds: (await recipientsOf(r, scope.subscriberId)).map((a) => a.id) },
         scope: { type: 'subscriber', id: String(scope.subscriberId), label: `subscriber #${scope.subscriberId}` },
       };
     }
@@ -151,11 +150,10 @@ export async function readEvidence(
   // a breach's notices are its published updates in order: the phase is the place among them
   const updates = await updatesOfIncidents(r, incidentIds);
   const byNotification = new Map<number, { updateId: number; incidentId: number; phase: number }>();
-  const place = new Map<number, number>();
-  for (const u of updates) {
-    const phase = (place.get(u.incidentId) ?? 0) + 1;
-    place.set(u.incidentId, phase);
-    if (u.notificationId !== null) byNotification.set(u.notificationId, { updateId: u.id, incidentId: u.incidentId, phase });
+  for (const [incidentId, newestFirst] of updates) {
+    [...newestFirst].reverse().forEach((u, i) => {
+      if (u.notificationId !== null) byNotification.set(u.notificationId, { updateId: u.id, incidentId, phase: i + 1 });
+    });
   }
   const notices = new Map(
     (await changeNoticesOf(r, notificationIds)).flatMap((c) => (c.notificationId === null ? [] : [[c.notificationId, c] as const])),
